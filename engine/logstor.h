@@ -1,0 +1,256 @@
+/*
+ * logstor.h - the public API of the logstor storage engine.
+ *
+ * logstor is a log-structured key-value engine: every write appends a record to a log
+ * of 128 KiB segments kept in preallocated 32 MiB files (O_DIRECT, io_uring), and an
+ * in-memory B-tree per table maps each key's token to the place of its newest record.
+ * Keys are not kept in memory: a read fetches the record and compares the stored key.
+ *
+ * Threading: an engine instance belongs to one thread. Every function below must be
+ * called from that thread. There are no globals, so a process may run one instance per
+ * core with no locks between them.
+ *
+ * Asynchrony: ls_get, ls_put, ls_del, ls_scan, ls_flush_table and ls_sync return at
+ * once. If such a call returns an error, its callback is never called. If it returns 0,
+ * its callback is called exactly once, later, from ls_poll (or from ls_close), never
+ * from inside the call that submitted it. The engine exposes one file descriptor
+ * (ls_fd): when it is readable, call ls_poll. Call ls_tick every few milliseconds
+ * (it drives the periodic flush and the expiry sweep).
+ *
+ * Errors: functions return 0 on success or a negative code: -errno for OS errors, or one
+ * of the LS_E* codes below (their own range). ls_strerror names both. Out-parameters are
+ * set only on success.
+ *
+ * Durability (ls_config.durability):
+ *   LS_SYNC      a write's callback runs only after the device write that holds its
+ *                record is on stable storage. Concurrent writes share device writes.
+ *   LS_PERIODIC  a write's callback runs once the record is in a write buffer; buffers
+ *                are written at least every flush_interval_ms.
+ *
+ * Failure: a failed device write puts the engine in a sticky failed state: every later
+ * write fails with LS_EFAILED; reads keep being served. Writes that were not yet
+ * acknowledged when the failure happened fail too and are not visible to reads.
+ *
+ * Caveats:
+ * - Membership is decided by a 70-bit hash of the key (token + 20 more bits) for
+ *   ls_lookup, ls_del and the existence test behind put; ls_get always compares the full
+ *   key stored on disk and never returns another key's value.
+ * - Values may exceed a segment (up to max_value_size); such a record is written to a
+ *   run of contiguous free segments of one file, so it needs that many free segments.
+ */
+#ifndef LOGSTOR_H
+#define LOGSTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LS_VERSION_STRING "0.1.0"
+
+/* Engine error codes, in their own range below -10000 (errno values are above it). */
+enum ls_error {
+    LS_ENOTFOUND = -10001, /* the key is absent (or expired) */
+    LS_ECORRUPT = -10002,  /* a checksum or format check failed on data read from disk */
+    LS_EFAILED = -10003,   /* sticky failed state after a device error: writes refused */
+    LS_ETOOBIG = -10004,   /* key or value larger than its configured limit */
+    LS_EBUSY = -10005,     /* too many writes waiting for a buffer (backpressure bound) */
+    LS_ENOSPACE = -10006,  /* the disk budget (disk_size) holds no free segment */
+    LS_EBADTABLE = -10007, /* table number out of range */
+    LS_EFORMAT = -10008,   /* data directory written by an incompatible format version */
+    LS_ECONFIG = -10009,   /* invalid configuration value */
+    LS_ECLOSING = -10010,  /* the engine is closing; operation abandoned */
+};
+
+enum ls_durability { LS_SYNC = 0, LS_PERIODIC = 1 };
+
+enum ls_log_level { LS_LOG_DEBUG = 0, LS_LOG_INFO = 1, LS_LOG_WARN = 2, LS_LOG_ERROR = 3 };
+
+struct ls_engine;
+
+/* Recovery progress, reported through ls_config.progress while ls_open scans the log. */
+struct ls_recovery_progress {
+    uint64_t segments_total;   /* segments that will be scanned */
+    uint64_t segments_done;    /* segments scanned so far */
+    uint64_t records;          /* valid records applied so far */
+    uint64_t corrupt_blocks;   /* torn or corrupt 4 KiB blocks skipped so far */
+    uint64_t elapsed_ms;
+    int done;                  /* 1 on the last report */
+};
+
+struct ls_config {
+    const char *dir;              /* data directory; created if missing */
+    uint64_t disk_size;           /* bytes the data files may occupy in all */
+    uint32_t segment_size;        /* bytes; multiple of 4096; default 128 KiB */
+    uint32_t file_size;           /* bytes; multiple of segment_size; default 32 MiB */
+    uint32_t tables;              /* number of tables (Redis databases); default 16 */
+    uint32_t max_key_size;        /* bytes; default 65536 */
+    uint32_t max_value_size;      /* bytes; default 1 MiB; at most 64 MiB */
+    enum ls_durability durability;
+    uint32_t flush_interval_ms;   /* periodic mode: longest time a record stays buffered */
+    uint32_t write_buffer_size;   /* bytes per write buffer; default = segment_size */
+    uint32_t write_buffers;       /* buffers in the ring (>= 4); default 8 */
+    uint64_t max_pending_bytes;   /* bytes of writes allowed to wait for a buffer; past
+                                     this, writes fail with LS_EBUSY; default 64 MiB */
+    uint32_t queue_depth;         /* io_uring entries; default 256 */
+    /* Optional clock for expiry (unix time in ms); NULL uses CLOCK_REALTIME. */
+    uint64_t (*clock_ms)(void *arg);
+    void *clock_arg;
+    /* Optional log callback (the engine never prints). */
+    void (*log)(void *arg, enum ls_log_level level, const char *msg);
+    void *log_arg;
+    /* Optional recovery progress callback, called from ls_open. */
+    void (*progress)(void *arg, const struct ls_recovery_progress *p);
+    void *progress_arg;
+    uint32_t progress_interval_ms; /* default 1000 */
+};
+
+/* Fills *cfg with the defaults (dir "./data", disk_size 1 GiB, sync durability). */
+void ls_config_default(struct ls_config *cfg);
+
+/* Opens (creating if needed) the data directory and rebuilds the index by scanning the
+ * log. Returns 0 and sets *out, or a negative code (LS_ECONFIG, LS_EFORMAT, -errno; an
+ * O_DIRECT refusal is -EINVAL with the directory named through the log callback). */
+int ls_open(const struct ls_config *cfg, struct ls_engine **out);
+
+/* Flushes every buffered write, waits for every in-flight I/O (running their callbacks),
+ * closes the files and frees the engine. Safe on NULL. */
+void ls_close(struct ls_engine *e);
+
+/* The descriptor to watch for readability (an eventfd). */
+int ls_fd(const struct ls_engine *e);
+
+/* Processes completions and runs callbacks. Call when ls_fd is readable. Returns the
+ * number of callbacks run, or a negative code. */
+int ls_poll(struct ls_engine *e);
+
+/* Drives timers: periodic flush and a bounded step of the expiry sweep. Call every few
+ * milliseconds (the server uses 10 ms). */
+void ls_tick(struct ls_engine *e);
+
+/* A stored item, borrowed by a callback for the duration of the call only. */
+struct ls_item {
+    const void *key;
+    uint32_t key_len;
+    const void *value;
+    uint32_t value_len;
+    uint64_t expire_ms; /* absolute unix ms, 0 = no expiry */
+    uint32_t flags;     /* opaque client flags (memcached) */
+    uint64_t cas;       /* unique per write; stable while the value is unchanged */
+};
+
+/* Index-only metadata of a key (no I/O). */
+struct ls_meta {
+    uint64_t expire_ms;   /* 0 = no expiry */
+    uint32_t record_size; /* bytes on disk, header included */
+};
+
+struct ls_write_opts {
+    uint64_t expire_ms; /* absolute unix ms, 0 = no expiry */
+    uint32_t flags;     /* opaque client flags kept with the item */
+};
+
+/* rc is 0 with item set, LS_ENOTFOUND, LS_ECORRUPT, or -errno. */
+typedef void (*ls_get_cb)(void *arg, int rc, const struct ls_item *item);
+/* rc is 0 (cas set for puts), LS_EFAILED, LS_ENOTFOUND (ls_del of an absent key never
+ * gets here: it fails at submission), or -errno. */
+typedef void (*ls_write_cb)(void *arg, int rc, uint64_t cas);
+
+/* Reads the newest value of key in table. The key and its bytes are borrowed for the
+ * call only. Returns 0 (callback will run), LS_ENOTFOUND at once when the index holds no
+ * live entry, LS_EBADTABLE, LS_ETOOBIG. */
+int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
+           ls_get_cb cb, void *arg);
+
+/* Writes key = value. key and value are copied before the call returns. opts may be NULL.
+ * A record already past its expiry is treated as a delete. Returns 0 (callback will run),
+ * LS_ETOOBIG, LS_EFAILED, LS_EBUSY, LS_ENOSPACE, LS_EBADTABLE. */
+int ls_put(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
+           const void *value, size_t value_len, const struct ls_write_opts *opts,
+           ls_write_cb cb, void *arg);
+
+/* Deletes key by writing a tombstone. Returns LS_ENOTFOUND at once (nothing written, no
+ * callback) when the key is absent, else as ls_put. */
+int ls_del(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
+           ls_write_cb cb, void *arg);
+
+/* Index-only existence and metadata. Returns 0 and fills *out, or LS_ENOTFOUND. */
+int ls_lookup(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
+              struct ls_meta *out);
+
+/* One key found by a scan, borrowed for the callback only. */
+struct ls_scan_key {
+    const void *key;
+    uint32_t key_len;
+    uint64_t expire_ms;
+};
+/* rc 0: keys[0..n) in token order; next_cursor 0 means the scan is complete. */
+typedef void (*ls_scan_cb)(void *arg, int rc, const struct ls_scan_key *keys, uint32_t n,
+                           uint64_t next_cursor);
+
+/* Ordered scan of a table by token, starting at cursor (0 = beginning), visiting about
+ * count entries (more when several keys share a token; at most LS_SCAN_MAX). Reads each
+ * key from disk. Returns 0 (callback will run) or a negative code. */
+#define LS_SCAN_MAX 4096
+int ls_scan(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count,
+            ls_scan_cb cb, void *arg);
+
+/* A random live key's scan cursor (its token), for RANDOMKEY: scan from it with count 1.
+ * Returns LS_ENOTFOUND on an empty table. */
+int ls_random_cursor(struct ls_engine *e, uint32_t table, uint64_t *cursor);
+
+/* Number of entries in table (expired entries not yet swept are counted). */
+uint64_t ls_count(const struct ls_engine *e, uint32_t table);
+
+/* Deletes every key of table (writes one table-flush record). */
+int ls_flush_table(struct ls_engine *e, uint32_t table, ls_write_cb cb, void *arg);
+
+/* Writes out every buffered record; the callback runs when all writes submitted before
+ * this call are on stable storage. */
+int ls_sync(struct ls_engine *e, ls_write_cb cb, void *arg);
+
+/* The key's token: Redis Cluster hash slot in the top 14 bits, xxh3 below. */
+uint64_t ls_token(const void *key, size_t key_len);
+/* The Redis Cluster hash slot of key (CRC16 of the key or of its {tag}, mod 16384). */
+uint32_t ls_key_slot(const void *key, size_t key_len);
+
+struct ls_stats {
+    uint64_t keys;                /* entries over all tables */
+    uint64_t index_bytes;         /* memory held by the B-trees */
+    uint64_t segments_total;      /* segments the disk budget allows */
+    uint64_t segments_free;
+    uint64_t segments_used;
+    uint64_t files;
+    uint64_t live_bytes;          /* bytes of records the index points at */
+    uint64_t user_bytes_written;  /* record bytes submitted by users */
+    uint64_t device_bytes_written;/* bytes written to the device (padding included) */
+    uint64_t device_writes;
+    uint64_t device_reads;
+    uint64_t buffer_hits;         /* reads served from a write buffer */
+    uint64_t puts, gets, dels;
+    uint64_t expired_dropped;     /* expired entries removed from memory */
+    uint64_t pending_bytes;       /* bytes waiting for a write buffer */
+    uint64_t inflight_writes;
+    uint64_t failed;              /* 1 in the sticky failed state */
+    int last_error;               /* the device error that caused it */
+    /* recovery */
+    uint64_t recovery_ms;
+    uint64_t recovery_records;
+    uint64_t recovery_corrupt_blocks;
+    uint64_t recovery_segments;
+};
+void ls_get_stats(const struct ls_engine *e, struct ls_stats *out);
+
+/* Names an LS_E* code or a -errno value. */
+const char *ls_strerror(int rc);
+
+/* Fault injection for tests: costs one branch when unset. n counts device writes (or
+ * reads) from the moment of the call, starting at 1; 0 disables that fault. */
+struct ls_faults {
+    uint64_t fail_write_n;   /* the Nth write completes with -EIO, nothing written */
+    uint64_t fail_read_n;    /* the Nth read completes with -EIO */
+    uint64_t tear_write_n;   /* the Nth write writes only tear_bytes, then fails -EIO */
+    uint32_t tear_bytes;     /* multiple of 4096 */
+    int error;               /* errno to report instead of EIO (e.g. ENOSPC) */
+};
+void ls_set_faults(struct ls_engine *e, const struct ls_faults *f);
+
+#endif

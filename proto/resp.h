@@ -1,0 +1,75 @@
+/*
+ * resp.h - the Redis protocol (RESP2/RESP3): a request parser and reply encoders.
+ *
+ * The parser is a pure function over a byte buffer: it knows nothing of sockets or of the
+ * engine, allocates nothing, and checks every length against struct resp_limits before
+ * trusting it. Arguments point into the caller's buffer (zero copy); inline commands
+ * (telnet, `redis-cli` in some modes) are unquoted and unescaped in place, which is why
+ * the buffer is writable.
+ */
+#ifndef LS_RESP_H
+#define LS_RESP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pbuf.h"
+
+struct resp_limits {
+    uint32_t max_args;       /* most arguments in one command (Redis: 1024*1024) */
+    uint64_t max_bulk;       /* largest bulk string (proto-max-bulk-len, 512 MiB) */
+    uint32_t max_inline;     /* longest inline command line (Redis: 64 KiB) */
+};
+
+struct resp_arg {
+    char *ptr;
+    size_t len;
+};
+
+/* Result of parsing. */
+enum resp_status {
+    RESP_DONE = 1,   /* a whole command parsed: argc/argv set, consumed bytes */
+    RESP_MORE = 0,   /* need more input; `need` is a lower bound of the bytes missing
+                        (0 when unknown), so a caller can wait for a large bulk */
+    RESP_ERROR = -1, /* protocol error; `err` is the Redis error text (without "-ERR "),
+                        e.g. "Protocol error: invalid multibulk length"; the caller
+                        replies and closes the connection as Redis does */
+};
+
+struct resp_parse_out {
+    size_t consumed;        /* bytes of the command (RESP_DONE) */
+    size_t need;            /* RESP_MORE: lower bound of bytes still needed */
+    uint32_t argc;          /* RESP_DONE: arguments (0 for an empty inline line) */
+    int is_inline;
+    const char *err;        /* RESP_ERROR: static message */
+};
+
+/* Parses the first command in buf[0..len). argv has room for lim->max_args entries...
+ * but only argv_cap entries are filled: a command with more than argv_cap arguments
+ * (and no more than lim->max_args) returns RESP_MORE with need == 0 and out->argc set to
+ * the argument count, so the caller can grow argv and parse again. */
+enum resp_status resp_parse(char *buf, size_t len, const struct resp_limits *lim,
+                            struct resp_arg *argv, uint32_t argv_cap,
+                            struct resp_parse_out *out);
+
+/* Reply encoders. proto is 2 or 3 (RESP2/RESP3): where RESP3 has a richer type the
+ * encoder picks it (null, map, set, double, boolean, verbatim), and the RESP2 fallback
+ * Redis uses otherwise. Each returns 0 or the pbuf error. */
+int resp_w_simple(struct pbuf *o, const char *s);          /* +s */
+int resp_w_error(struct pbuf *o, const char *s);           /* -s (s includes the code) */
+int resp_w_errorf(struct pbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int resp_w_int(struct pbuf *o, int64_t v);                 /* :v */
+int resp_w_bulk(struct pbuf *o, const void *p, size_t n);  /* $n p */
+int resp_w_cstr(struct pbuf *o, const char *s);            /* bulk of a C string */
+int resp_w_null(struct pbuf *o, int proto);                /* $-1 or _ */
+int resp_w_null_array(struct pbuf *o, int proto);          /* *-1 or _ */
+int resp_w_array(struct pbuf *o, size_t n);                /* *n */
+int resp_w_map(struct pbuf *o, int proto, size_t pairs);   /* %n or *2n */
+int resp_w_set(struct pbuf *o, int proto, size_t n);       /* ~n or *n */
+int resp_w_double(struct pbuf *o, int proto, double d);    /* ,d or bulk */
+int resp_w_bool(struct pbuf *o, int proto, int b);         /* #t/#f or :1/:0 */
+int resp_w_verbatim(struct pbuf *o, int proto, const char *fmt3, const void *p, size_t n);
+/* RESP3 push / attribute are not needed yet. */
+
+#endif

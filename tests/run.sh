@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs the test suites and prints one closing line "tests: N passed, N failed".
+#   tests/run.sh BUILD [unit|crash|integration|fuzz ...]   (default: all of them)
+# Unit tests: every build/tests/test_* binary, then the same under build/san (ASan+UBSan).
+# Crash: build/tests/crash_* with their default (short) cycle counts; SOAK=1 runs long.
+# Integration: every tests/integration/*.sh and build/tests/it_* binary; each starts its
+# own logstord on a free loopback port.
+# Fuzz: each libFuzzer target for FUZZ_SECONDS (default 20) when clang can build them.
+set -u
+build=${1:-build}; shift || true
+suites=${*:-unit crash integration fuzz}
+pass=0; fail=0; failed=()
+run() { # name cmd...
+    local name=$1; shift
+    echo "=== $name"
+    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); failed+=("$name"); echo "FAILED: $name"; fi
+}
+export LOGSTORD="$PWD/$build/logstord"
+export LOGSTOR_BUILD="$PWD/$build"
+for s in $suites; do
+    case $s in
+    unit)
+        for t in "$build"/tests/test_*; do [ -x "$t" ] && run "unit $(basename "$t")" "$t"; done
+        for t in build/san/tests/test_*; do [ -x "$t" ] && run "asan+ubsan $(basename "$t")" "$t"; done ;;
+    crash)
+        for t in "$build"/tests/crash_*; do [ -x "$t" ] && run "crash $(basename "$t")" "$t"; done ;;
+    integration)
+        for t in "$build"/tests/it_*; do [ -x "$t" ] && run "integration $(basename "$t")" "$t"; done
+        for t in tests/integration/*.sh; do [ -f "$t" ] && run "integration $(basename "$t")" bash "$t"; done ;;
+    fuzz)
+        if ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
+            if make -s fuzz >/dev/null; then
+                for t in build/fuzz/fuzz_*; do
+                    run "fuzz $(basename "$t")" "$t" -max_total_time="${FUZZ_SECONDS:-20}" \
+                        -rss_limit_mb=2048 -print_final_stats=0 "tests/fuzz/corpus/$(basename "$t")"
+                done
+            else
+                run "fuzz build" false
+            fi
+        fi ;;
+    esac
+done
+echo
+for f in "${failed[@]+"${failed[@]}"}"; do echo "failed: $f"; done
+echo "tests: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
