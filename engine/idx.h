@@ -84,7 +84,10 @@ int idx_cas_loc(struct idx *t, uint64_t token, uint32_t hash2, uint64_t expect_l
  * cb returning nonzero also stops the walk (after that entry). cb must not modify the
  * index. Returns the number of entries visited. Sets *next_token to the token to resume
  * from (last visited token + 1), or to 0 and *done to 1 when the end was reached.
- * next_token/done may be NULL. */
+ * next_token/done may be NULL.
+ * When cb stops the walk inside a run of equal tokens, *next_token is still that token
+ * + 1, so a resumed scan skips the rest of the run: to see every entry, bound the walk
+ * with max. With max == 0 nothing is visited and *next_token is from_token. */
 typedef int (*idx_visit_fn)(void *arg, const struct idx_ent *ent);
 size_t idx_scan(const struct idx *t, uint64_t from_token, size_t max, idx_visit_fn cb,
                 void *arg, uint64_t *next_token, int *done);

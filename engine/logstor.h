@@ -86,7 +86,7 @@ struct ls_config {
     uint32_t max_value_size;      /* bytes; default 1 MiB; at most 64 MiB */
     enum ls_durability durability;
     uint32_t flush_interval_ms;   /* periodic mode: longest time a record stays buffered */
-    uint32_t write_buffer_size;   /* bytes per write buffer; default = segment_size */
+    uint32_t write_buffer_size;   /* bytes per write buffer; 0 (default) = segment_size */
     uint32_t write_buffers;       /* buffers in the ring (>= 4); default 8 */
     uint64_t max_pending_bytes;   /* bytes of writes allowed to wait for a buffer; past
                                      this, writes fail with LS_EBUSY; default 64 MiB */

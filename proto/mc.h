@@ -15,16 +15,18 @@
 
 #include "pbuf.h"
 
+/* clang-format off */
 enum mc_op {
     MC_GET, MC_GETS, MC_GAT, MC_GATS, MC_SET, MC_ADD, MC_REPLACE, MC_APPEND, MC_PREPEND,
     MC_CAS, MC_DELETE, MC_INCR, MC_DECR, MC_TOUCH, MC_FLUSH_ALL, MC_STATS, MC_VERSION,
     MC_VERBOSITY, MC_QUIT,
     MC_MG, MC_MS, MC_MD, MC_MA, MC_MN, MC_ME,
 };
+/* clang-format on */
 
-#define MC_MAX_KEY 250      /* memcached's KEY_MAX_LENGTH */
-#define MC_MAX_KEYS 256     /* keys in one get/gets/gat line */
-#define MC_MAX_MFLAGS 32    /* flags in one meta command */
+#define MC_MAX_KEY    250 /* memcached's KEY_MAX_LENGTH */
+#define MC_MAX_KEYS   256 /* keys in one get/gets/gat line */
+#define MC_MAX_MFLAGS 32  /* flags in one meta command */
 
 struct mc_str {
     const char *ptr;
@@ -39,24 +41,33 @@ struct mc_mflag {
 
 struct mc_cmd {
     enum mc_op op;
-    struct mc_str keys[MC_MAX_KEYS]; /* get-family: all keys; others: keys[0] */
+    struct mc_str keys[MC_MAX_KEYS]; /* get-family: all keys (gat/gats may have none);
+                                        others: keys[0]; mn, flush_all...: none */
     uint32_t nkeys;
-    uint32_t flags;           /* client flags (storage commands) */
-    int64_t exptime;          /* storage/touch/gat/flush_all delay, as sent */
-    uint64_t cas;             /* cas command */
-    uint64_t delta;           /* incr/decr */
-    struct mc_str data;       /* storage commands: the data block (without \r\n) */
-    struct mc_str arg;        /* stats: the optional argument; verbosity: the level */
-    int noreply;
+    uint32_t flags;     /* client flags (storage commands) */
+    int64_t exptime;    /* storage/touch/gat/flush_all delay, as sent */
+    uint64_t cas;       /* cas command */
+    uint64_t delta;     /* incr/decr */
+    struct mc_str data; /* storage commands: the data block (without \r\n) */
+    struct mc_str arg;  /* stats: every token after "stats" ("detail on"), empty if
+                           none; verbosity: the level, unchecked (memcached answers OK
+                           to any level) */
+    int noreply;        /* classic commands: the last token is "noreply". Also set on
+                           MC_ERROR once known: memcached suppresses error replies to
+                           such commands too */
     /* meta commands */
-    struct mc_mflag mflags[MC_MAX_MFLAGS];
+    struct mc_mflag mflags[MC_MAX_MFLAGS]; /* in line order; each flag is a letter, seen
+                                              once; tokens are not checked (the caller
+                                              interprets them per command) */
     uint32_t nmflags;
-    int key_b64;              /* meta 'b' flag: key is base64 (decoded by the caller) */
+    int key_b64; /* meta 'b' flag: key is base64 (decoded by the caller) */
 };
 
 struct mc_limits {
-    uint32_t max_value;       /* largest data block accepted */
-    uint32_t max_line;        /* longest command line (memcached: 2048 for keys + slack) */
+    uint32_t max_value; /* largest data block accepted */
+    uint32_t max_line;  /* longest command line without its '\n' (memcached: 2048
+                           for keys + slack); a get with MC_MAX_KEYS long keys needs
+                           about MC_MAX_KEYS * (MC_MAX_KEY + 1) + 16 */
 };
 
 enum mc_status {
@@ -71,9 +82,27 @@ enum mc_status {
 struct mc_parse_out {
     size_t consumed;
     size_t need;
-    const char *err;
+    const char *err; /* static string */
 };
 
+/* Parses the first command in buf[0..len). buf is not modified; cmd's strings point into
+ * it. Every field of *out is written on every call; *cmd is fully valid only on MC_DONE.
+ *
+ * MC_MORE: call again with more bytes; need is a lower bound of the bytes missing (for a
+ * data block: the rest of it).
+ *
+ * MC_ERROR: reply out->err (unless cmd->noreply) and drop out->consumed bytes. Three cases:
+ *   consumed == 0: a line longer than lim->max_line ("CLIENT_ERROR line too long"):
+ *     close the connection (memcached closes without a reply).
+ *   consumed <= len: the bad line, and for "CLIENT_ERROR bad data chunk" the data block
+ *     and the two bytes after it as announced; the next command follows.
+ *   consumed > len: a data block to swallow ("SERVER_ERROR object too large for cache",
+ *     or an ms that failed after its length was parsed). Drop all len bytes now and the
+ *     next consumed - len bytes as they arrive (out->need is that number), as
+ *     memcached's conn_swallow does.
+ * A wrong number of tokens for a known command is "ERROR", as in memcached.
+ * Keys are 1..MC_MAX_KEY bytes without control characters; more than MC_MAX_KEYS keys in
+ * a get line is "CLIENT_ERROR bad command line format". Pure function: any thread. */
 enum mc_status mc_parse(const char *buf, size_t len, const struct mc_limits *lim,
                         struct mc_cmd *cmd, struct mc_parse_out *out);
 

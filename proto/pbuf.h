@@ -24,7 +24,8 @@ void pbuf_free(struct pbuf *pb);
 int pbuf_reserve(struct pbuf *pb, size_t n);
 int pbuf_append(struct pbuf *pb, const void *p, size_t n);
 int pbuf_appendf(struct pbuf *pb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Drops the first n bytes (n <= len). */
+/* Drops the first n bytes (n <= len; more empties the buffer). Moves the rest to the
+ * front, so it costs O(len - n): consume once per batch of commands, not per command. */
 void pbuf_consume(struct pbuf *pb, size_t n);
 void pbuf_reset(struct pbuf *pb);
 

@@ -1,0 +1,882 @@
+/*
+ * idx.c - the in-memory index: a B+tree of 24-byte entries ordered by (token, hash2).
+ *
+ * Why a B+tree with big nodes: the headline figure is memory per key (under 40 bytes at
+ * 10 million keys, B-tree overhead included). An entry is 24 bytes, so what matters is
+ * how full the leaves are and how much the tree spends beside them:
+ *
+ *   - Leaves hold LEAF_CAP entries in one 4 KiB allocation, so malloc's per-chunk
+ *     header and the inner levels cost well under 1% (an inner node of INNER_CAP
+ *     children sits above ~130 leaves).
+ *   - Node sizes are 8 mod 16 bytes, so glibc hands out a chunk of exactly size + 8.
+ *   - Inserts keep leaves about 80% full instead of the ~69% of a plain half split,
+ *     like Knuth's B*-tree: a full leaf first shares its entries with an adjacent
+ *     sibling that has room; when both neighbours are full, the leaf and one full
+ *     sibling (2 * LEAF_CAP + 1 entries with the new one) are spread over three leaves.
+ *     Only a leaf root splits 1 -> 2. Inner nodes are few and split plainly in halves.
+ *   - Deletes must merge or rebalance a leaf that drops below LEAF_MIN and an inner
+ *     node that drops below INNER_MIN. Beyond that, after each delete the leaf and its
+ *     neighbours are merged 2 -> 1 or 3 -> 2 when they fit at MERGE_FILL (5/6 full),
+ *     so random deletes keep leaves well filled instead of drifting toward a third.
+ *
+ * Measured (bench_idx, 10M random keys): 27.2 bytes per key (88% leaf fill), 27.7
+ * after churning half of the keys; 2 or 8 KiB leaves change this by under 0.5 bytes.
+ *
+ * Every structural change goes the same way: gather the entries (or children and
+ * separators) of the one to three nodes involved into a scratch area in the handle,
+ * then spread them evenly over the output nodes and fix the parent's separators.
+ * An insert that must split allocates every node it may need before it changes
+ * anything, so -ENOMEM leaves the index as it was. Deletes never allocate.
+ *
+ * There are no parent or sibling pointers: operations record the root-to-leaf path
+ * (struct path), which bounds the work and makes the scan cursor a path as well.
+ *
+ * Invariants (idx_check tests all of them):
+ *   1. Entries are strictly increasing by (token, hash2) within a leaf and across
+ *      leaves; inner separators are strictly increasing.
+ *   2. Inner node: n children, n - 1 separators; every key in child[i] is
+ *      >= key[i - 1] and < key[i] (bounds inherited from the ancestors).
+ *   3. Every node records its level; leaves are level 0 and all at depth t->height.
+ *   4. A non-root leaf holds LEAF_MIN..LEAF_CAP entries (MERGE_FILL is a goal, not an
+ *      invariant); a non-root inner node
+ *      INNER_MIN..INNER_CAP children; an inner root at least 2; a leaf root at least 1
+ *      (an empty tree has no root at all).
+ *   5. t->count is the number of entries and t->bytes the sum of the requested sizes
+ *      of the handle and every node.
+ */
+#include "idx.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Overridable at build time only to measure other node sizes in bench_idx. */
+#ifndef IDX_LEAF_CAP
+#define IDX_LEAF_CAP 170 /* 8 + 170 * 24 = 4088 bytes: a 4096-byte malloc chunk */
+#endif
+#ifndef IDX_INNER_CAP
+#define IDX_INNER_CAP 204 /* 20 * 204 - 8 = 4072 bytes */
+#endif
+
+#define LEAF_CAP   IDX_LEAF_CAP
+#define LEAF_MIN   (LEAF_CAP / 3)
+#define MERGE_FILL (LEAF_CAP * 5 / 6) /* deletes merge neighbours that fit at this fill */
+#define INNER_CAP  IDX_INNER_CAP
+#define INNER_MIN  (INNER_CAP / 2)
+#define MAX_HEIGHT 16 /* inner levels; INNER_MIN^15 is far beyond any memory */
+
+_Static_assert(LEAF_CAP >= 6 && LEAF_CAP < 65536, "leaf capacity fits a uint16_t count");
+_Static_assert(INNER_CAP >= 4 && INNER_CAP < 65536 && INNER_CAP % 2 == 0,
+               "inner capacity is even and fits a uint16_t count");
+
+#define IDX_ASSERT(c)                                                                              \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            idx_assert_fail(#c, __FILE__, __LINE__);                                               \
+    } while (0)
+
+static void idx_assert_fail(const char *what, const char *file, int line)
+{
+    fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, what);
+    abort();
+}
+
+struct leaf {
+    uint16_t n;
+    uint16_t level; /* always 0 */
+    uint32_t unused;
+    struct idx_ent e[LEAF_CAP];
+};
+
+/* Separators are split into two arrays so that a 12-byte key costs 12 bytes. */
+struct inner {
+    uint16_t n; /* children */
+    uint16_t level;
+    uint32_t h2[INNER_CAP - 1];
+    uint64_t tok[INNER_CAP - 1];
+    void *child[INNER_CAP];
+};
+
+_Static_assert(sizeof(struct leaf) == 8 + 24 * LEAF_CAP, "leaf has no padding");
+#if IDX_LEAF_CAP == 170 && IDX_INNER_CAP == 204
+_Static_assert(sizeof(struct leaf) % 16 == 8 && sizeof(struct inner) % 16 == 8,
+               "node sizes are 8 mod 16 so malloc wastes nothing beyond its header");
+#endif
+
+/* Root-to-leaf path. up[l].node is the inner node at level l (1..height), up[l].slot
+ * the index of the child taken in it; leaf and pos are the leaf and the position in it.
+ * (With node and slot in two parallel arrays, gcc 12's ipa-modref wrongly concluded
+ * at -O1 and above that descend() does not write the node array: keep them together.) */
+struct step {
+    struct inner *node;
+    unsigned slot;
+};
+
+struct path {
+    struct step up[MAX_HEIGHT + 1];
+    struct leaf *leaf;
+    unsigned pos;
+};
+
+/* Room to gather the nodes taking part in one structural change. */
+struct scratch {
+    struct idx_ent e[2 * LEAF_CAP + 1];
+    void *child[2 * INNER_CAP + 1];
+    uint64_t tok[2 * INNER_CAP];
+    uint32_t h2[2 * INNER_CAP];
+};
+
+struct idx {
+    void *root; /* struct leaf when height == 0, else struct inner; NULL when empty */
+    unsigned height;
+    uint64_t count;
+    size_t bytes;
+    struct scratch s;
+};
+
+/* Nodes an insert may need, allocated before the tree is touched. */
+struct pool {
+    struct leaf *leaf;
+    struct inner *inner[MAX_HEIGHT + 1];
+    unsigned ninner;
+};
+
+static inline uint32_t ent_h2(const struct idx_ent *e)
+{
+    return idx_meta_hash2(e->meta);
+}
+
+static inline int key_cmp(uint64_t at, uint32_t ah, uint64_t bt, uint32_t bh)
+{
+    if (at != bt)
+        return at < bt ? -1 : 1;
+    if (ah != bh)
+        return ah < bh ? -1 : 1;
+    return 0;
+}
+
+/* ---- nodes ---------------------------------------------------------------------- */
+
+static struct leaf *leaf_new(struct idx *t)
+{
+    struct leaf *l = malloc(sizeof(*l));
+    if (!l)
+        return NULL;
+    l->n = 0;
+    l->level = 0;
+    l->unused = 0;
+    t->bytes += sizeof(*l);
+    return l;
+}
+
+static struct inner *inner_new(struct idx *t)
+{
+    struct inner *in = malloc(sizeof(*in));
+    if (!in)
+        return NULL;
+    in->n = 0;
+    in->level = 0;
+    t->bytes += sizeof(*in);
+    return in;
+}
+
+static void leaf_free(struct idx *t, struct leaf *l)
+{
+    t->bytes -= sizeof(*l);
+    free(l);
+}
+
+static void inner_free(struct idx *t, struct inner *in)
+{
+    t->bytes -= sizeof(*in);
+    free(in);
+}
+
+/* Frees the subtree under node at level (recursion depth is at most MAX_HEIGHT). */
+static void node_free_tree(struct idx *t, void *node, unsigned level)
+{
+    if (level == 0) {
+        leaf_free(t, node);
+        return;
+    }
+    struct inner *in = node;
+    for (unsigned i = 0; i < in->n; i++)
+        node_free_tree(t, in->child[i], level - 1);
+    inner_free(t, in);
+}
+
+/* ---- search --------------------------------------------------------------------- */
+
+/* First position in e[0..n) whose key is >= (tok, h2). */
+static unsigned ents_lower_bound(const struct idx_ent *e, unsigned n, uint64_t tok, uint32_t h2)
+{
+    unsigned lo = 0, hi = n;
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2;
+        if (key_cmp(e[mid].token, ent_h2(&e[mid]), tok, h2) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Child to descend into: the number of separators <= (tok, h2). */
+static unsigned inner_child_index(const struct inner *in, uint64_t tok, uint32_t h2)
+{
+    unsigned lo = 0, hi = in->n - 1u;
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2;
+        if (key_cmp(in->tok[mid], in->h2[mid], tok, h2) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Fills *p with the path to the leaf that holds (or would hold) (tok, h2); p->pos is
+ * the lower bound in that leaf. The tree must not be empty. */
+static void descend(const struct idx *t, uint64_t tok, uint32_t h2, struct path *p)
+{
+    void *node = t->root;
+    for (unsigned l = t->height; l >= 1; l--) {
+        struct inner *in = node;
+        unsigned i = inner_child_index(in, tok, h2);
+        p->up[l].node = in;
+        p->up[l].slot = i;
+        node = in->child[i];
+    }
+    p->leaf = node;
+    p->pos = ents_lower_bound(p->leaf->e, p->leaf->n, tok, h2);
+}
+
+/* Finds the exact entry; returns it or NULL (with *p filled either way). */
+static struct idx_ent *lookup(const struct idx *t, uint64_t tok, uint32_t h2, struct path *p)
+{
+    if (!t->root)
+        return NULL;
+    h2 &= IDX_HASH2_MASK;
+    descend(t, tok, h2, p);
+    if (p->pos == p->leaf->n)
+        return NULL;
+    struct idx_ent *e = &p->leaf->e[p->pos];
+    return key_cmp(e->token, ent_h2(e), tok, h2) == 0 ? e : NULL;
+}
+
+/* Advances *p to the first entry of the next leaf; returns that leaf or NULL at the end. */
+static struct leaf *next_leaf(const struct idx *t, struct path *p)
+{
+    unsigned l = 1;
+    while (l <= t->height && p->up[l].slot + 1 >= p->up[l].node->n)
+        l++;
+    if (l > t->height)
+        return NULL;
+    p->up[l].slot++;
+    void *node = p->up[l].node->child[p->up[l].slot];
+    for (l--; l >= 1; l--) {
+        p->up[l].node = node;
+        p->up[l].slot = 0;
+        node = p->up[l].node->child[0];
+    }
+    p->leaf = node;
+    p->pos = 0;
+    return p->leaf;
+}
+
+/* ---- gather and spread ---------------------------------------------------------- */
+
+static void sep_set(struct inner *in, unsigned i, uint64_t tok, uint32_t h2)
+{
+    in->tok[i] = tok;
+    in->h2[i] = h2;
+}
+
+static void sep_from_leaf(struct inner *in, unsigned i, const struct leaf *l)
+{
+    sep_set(in, i, l->e[0].token, ent_h2(&l->e[0]));
+}
+
+/* Copies the k leaves par->child[first..first+k) into scratch, with *ent (if not NULL)
+ * inserted in order. Returns the number of entries gathered. */
+static unsigned leaf_gather(struct idx *t, struct inner *par, unsigned first, unsigned k,
+                            const struct idx_ent *ent)
+{
+    unsigned n = 0;
+    for (unsigned j = 0; j < k; j++) {
+        const struct leaf *l = par->child[first + j];
+        memcpy(&t->s.e[n], l->e, l->n * sizeof(l->e[0]));
+        n += l->n;
+    }
+    if (ent) {
+        unsigned pos = ents_lower_bound(t->s.e, n, ent->token, ent_h2(ent));
+        memmove(&t->s.e[pos + 1], &t->s.e[pos], (n - pos) * sizeof(t->s.e[0]));
+        t->s.e[pos] = *ent;
+        n++;
+    }
+    return n;
+}
+
+/* Spreads the n gathered entries evenly over the k leaves out[]. */
+static void leaf_spread(struct idx *t, unsigned n, struct leaf **out, unsigned k)
+{
+    for (unsigned j = 0; j < k; j++) {
+        unsigned from = (unsigned)((uint64_t)n * j / k);
+        unsigned to = (unsigned)((uint64_t)n * (j + 1) / k);
+        IDX_ASSERT(to - from <= LEAF_CAP);
+        memcpy(out[j]->e, &t->s.e[from], (to - from) * sizeof(out[j]->e[0]));
+        out[j]->n = (uint16_t)(to - from);
+    }
+}
+
+/* Copies the children and separators of a (and, when b is not NULL, the separator
+ * (mt, mh) followed by those of b) into scratch. Returns the number of children. */
+static unsigned inner_gather(struct idx *t, const struct inner *a, uint64_t mt, uint32_t mh,
+                             const struct inner *b)
+{
+    unsigned n = a->n;
+    memcpy(t->s.child, a->child, n * sizeof(a->child[0]));
+    memcpy(t->s.tok, a->tok, (n - 1) * sizeof(a->tok[0]));
+    memcpy(t->s.h2, a->h2, (n - 1) * sizeof(a->h2[0]));
+    if (!b)
+        return n;
+    t->s.tok[n - 1] = mt;
+    t->s.h2[n - 1] = mh;
+    memcpy(&t->s.child[n], b->child, b->n * sizeof(b->child[0]));
+    memcpy(&t->s.tok[n], b->tok, (b->n - 1u) * sizeof(b->tok[0]));
+    memcpy(&t->s.h2[n], b->h2, (b->n - 1u) * sizeof(b->h2[0]));
+    return n + b->n;
+}
+
+/* Makes `in` hold scratch children [from, from + n) and the separators between them. */
+static void inner_fill(struct idx *t, struct inner *in, unsigned from, unsigned n)
+{
+    IDX_ASSERT(n >= 1 && n <= INNER_CAP);
+    memcpy(in->child, &t->s.child[from], n * sizeof(in->child[0]));
+    memcpy(in->tok, &t->s.tok[from], (n - 1) * sizeof(in->tok[0]));
+    memcpy(in->h2, &t->s.h2[from], (n - 1) * sizeof(in->h2[0]));
+    in->n = (uint16_t)n;
+}
+
+/* Inserts child c at index at of a non-full node, with separator (tok, h2) before it. */
+static void inner_insert_at(struct inner *in, unsigned at, uint64_t tok, uint32_t h2, void *c)
+{
+    unsigned n = in->n;
+    IDX_ASSERT(n < INNER_CAP && at >= 1 && at <= n);
+    memmove(&in->child[at + 1], &in->child[at], (n - at) * sizeof(in->child[0]));
+    memmove(&in->tok[at], &in->tok[at - 1], (n - at) * sizeof(in->tok[0]));
+    memmove(&in->h2[at], &in->h2[at - 1], (n - at) * sizeof(in->h2[0]));
+    in->child[at] = c;
+    sep_set(in, at - 1, tok, h2);
+    in->n++;
+}
+
+/* Removes child at (>= 1) and the separator before it. */
+static void inner_remove_at(struct inner *in, unsigned at)
+{
+    unsigned n = in->n;
+    IDX_ASSERT(at >= 1 && at < n);
+    memmove(&in->child[at], &in->child[at + 1], (n - at - 1) * sizeof(in->child[0]));
+    memmove(&in->tok[at - 1], &in->tok[at], (n - at - 1) * sizeof(in->tok[0]));
+    memmove(&in->h2[at - 1], &in->h2[at], (n - at - 1) * sizeof(in->h2[0]));
+    in->n--;
+}
+
+/* ---- insert --------------------------------------------------------------------- */
+
+static void pool_release(struct idx *t, struct pool *pl)
+{
+    if (pl->leaf)
+        leaf_free(t, pl->leaf);
+    for (unsigned i = 0; i < pl->ninner; i++)
+        inner_free(t, pl->inner[i]);
+    pl->leaf = NULL;
+    pl->ninner = 0;
+}
+
+/* Allocates one leaf and the inner nodes a child insert at level 1 may need: one per
+ * full node going up from level 1, plus a new root when all of them are full. */
+static int pool_fill(struct idx *t, const struct path *p, struct pool *pl)
+{
+    unsigned need = 0;
+    while (need < t->height && p->up[need + 1].node->n == INNER_CAP)
+        need++;
+    if (need == t->height)
+        need++;
+    pl->ninner = 0;
+    pl->leaf = leaf_new(t);
+    if (!pl->leaf)
+        goto fail;
+    for (; pl->ninner < need; pl->ninner++) {
+        pl->inner[pl->ninner] = inner_new(t);
+        if (!pl->inner[pl->ninner])
+            goto fail;
+    }
+    return 0;
+fail:
+    pool_release(t, pl);
+    return -ENOMEM;
+}
+
+static struct inner *pool_take(struct pool *pl)
+{
+    IDX_ASSERT(pl->ninner > 0);
+    return pl->inner[--pl->ninner];
+}
+
+/* Inserts child c with separator (tok, h2) at index at of the level-l node on the path,
+ * splitting full nodes upwards and growing a new root when the old one splits. */
+static void insert_child(struct idx *t, struct path *p, unsigned l, unsigned at, uint64_t tok,
+                         uint32_t h2, void *c, struct pool *pl)
+{
+    for (; l <= t->height; l++) {
+        struct inner *in = p->up[l].node;
+        if (in->n < INNER_CAP) {
+            inner_insert_at(in, at, tok, h2, c);
+            return;
+        }
+        unsigned n = inner_gather(t, in, 0, 0, NULL);
+        memmove(&t->s.child[at + 1], &t->s.child[at], (n - at) * sizeof(t->s.child[0]));
+        memmove(&t->s.tok[at], &t->s.tok[at - 1], (n - at) * sizeof(t->s.tok[0]));
+        memmove(&t->s.h2[at], &t->s.h2[at - 1], (n - at) * sizeof(t->s.h2[0]));
+        t->s.child[at] = c;
+        t->s.tok[at - 1] = tok;
+        t->s.h2[at - 1] = h2;
+        n++;
+        struct inner *right = pool_take(pl);
+        right->level = in->level;
+        unsigned left_n = n / 2;
+        inner_fill(t, in, 0, left_n);
+        inner_fill(t, right, left_n, n - left_n);
+        tok = t->s.tok[left_n - 1];
+        h2 = t->s.h2[left_n - 1];
+        c = right;
+        at = l < t->height ? p->up[l + 1].slot + 1 : 0;
+    }
+    struct inner *root = pool_take(pl);
+    root->level = (uint16_t)l;
+    root->n = 2;
+    root->child[0] = t->root;
+    root->child[1] = c;
+    sep_set(root, 0, tok, h2);
+    t->root = root;
+    t->height = l;
+    IDX_ASSERT(t->height <= MAX_HEIGHT);
+}
+
+/* The root is a full leaf: spread it and *ent over two leaves under a new root. */
+static int split_root_leaf(struct idx *t, const struct path *p, const struct idx_ent *ent)
+{
+    struct pool pl = {0};
+    if (pool_fill(t, p, &pl) < 0)
+        return -ENOMEM;
+    struct leaf *out[2] = {t->root, pl.leaf};
+    struct inner *root = pool_take(&pl);
+    root->level = 1;
+    root->n = 1;
+    root->child[0] = t->root;
+    unsigned n = leaf_gather(t, root, 0, 1, ent);
+    leaf_spread(t, n, out, 2);
+    root->child[1] = out[1];
+    root->n = 2;
+    sep_from_leaf(root, 0, out[1]);
+    t->root = root;
+    t->height = 1;
+    return 0;
+}
+
+/* The leaf on the path is full: share with a sibling that has room, or spread the leaf
+ * and a full sibling over three leaves. Returns 0 or -ENOMEM (index unchanged). */
+static int insert_full(struct idx *t, struct path *p, const struct idx_ent *ent)
+{
+    struct pool pl = {0};
+    if (t->height == 0)
+        return split_root_leaf(t, p, ent);
+    struct inner *par = p->up[1].node;
+    unsigned s = p->up[1].slot;
+    unsigned room_l = s > 0 ? LEAF_CAP - ((struct leaf *)par->child[s - 1])->n : 0;
+    unsigned room_r = s + 1 < par->n ? LEAF_CAP - ((struct leaf *)par->child[s + 1])->n : 0;
+    unsigned first = (room_l > room_r || s + 1 == par->n) ? s - 1 : s;
+    struct leaf *out[3] = {par->child[first], par->child[first + 1], NULL};
+    if (room_l > 0 || room_r > 0) {
+        unsigned n = leaf_gather(t, par, first, 2, ent);
+        leaf_spread(t, n, out, 2);
+        sep_from_leaf(par, first, out[1]);
+        return 0;
+    }
+    if (pool_fill(t, p, &pl) < 0)
+        return -ENOMEM;
+    out[2] = pl.leaf;
+    unsigned n = leaf_gather(t, par, first, 2, ent);
+    leaf_spread(t, n, out, 3);
+    sep_from_leaf(par, first, out[1]);
+    insert_child(t, p, 1, first + 2, out[2]->e[0].token, ent_h2(&out[2]->e[0]), out[2], &pl);
+    IDX_ASSERT(pl.ninner == 0);
+    return 0;
+}
+
+/* ---- remove --------------------------------------------------------------------- */
+
+/* Picks the pair (first, first + 1) of children of in that holds child s: the sibling
+ * with fewer children/entries, so that a merge is more likely. */
+static unsigned pick_pair(const struct inner *in, unsigned s, unsigned (*size)(const void *))
+{
+    if (s == 0)
+        return 0;
+    if (s + 1 == in->n)
+        return s - 1;
+    return size(in->child[s - 1]) <= size(in->child[s + 1]) ? s - 1 : s;
+}
+
+static unsigned leaf_size(const void *node)
+{
+    return ((const struct leaf *)node)->n;
+}
+
+static unsigned inner_size(const void *node)
+{
+    return ((const struct inner *)node)->n;
+}
+
+/* Respreads the k leaves par->child[first..first+k) (k is 2 or 3) over k - 1 leaves
+ * when their entries fit in (k - 1) * fill; otherwise, when force is set, evens them
+ * out over k. Returns 1 when a leaf was freed (par lost a child). */
+static int leaf_respread(struct idx *t, struct inner *par, unsigned first, unsigned k,
+                         unsigned fill, int force)
+{
+    struct leaf *out[3];
+    unsigned n = 0;
+    for (unsigned j = 0; j < k; j++) {
+        out[j] = par->child[first + j];
+        n += out[j]->n;
+    }
+    unsigned k_out = n <= (k - 1) * fill ? k - 1 : k;
+    if (k_out == k && !force)
+        return 0;
+    leaf_gather(t, par, first, k, NULL);
+    leaf_spread(t, n, out, k_out);
+    for (unsigned j = 1; j < k_out; j++)
+        sep_from_leaf(par, first + j - 1, out[j]);
+    if (k_out == k)
+        return 0;
+    inner_remove_at(par, first + k - 1);
+    leaf_free(t, out[k - 1]);
+    return 1;
+}
+
+/* After a remove from the leaf at slot s of par: a leaf below LEAF_MIN must merge with
+ * or borrow from a sibling. Above that, neighbours that fit in fewer leaves at
+ * MERGE_FILL are merged anyway (2 -> 1, else 3 -> 2), so that random deletes do not
+ * leave the tree half empty; MERGE_FILL stays well above the ~81% that inserts leave,
+ * so a merge does not set up an immediate split. Returns 1 when par lost a child. */
+static int leaf_shrink(struct idx *t, struct inner *par, unsigned s, unsigned n)
+{
+    unsigned first = pick_pair(par, s, leaf_size);
+    if (n < LEAF_MIN)
+        return leaf_respread(t, par, first, 2, LEAF_CAP, 1);
+    if (leaf_respread(t, par, first, 2, MERGE_FILL, 0))
+        return 1;
+    return s > 0 && s + 1 < par->n && leaf_respread(t, par, s - 1, 3, MERGE_FILL, 0);
+}
+
+/* Same for two inner siblings; the parent's separator moves down between them. */
+static int inner_rebalance(struct idx *t, struct inner *par, unsigned first)
+{
+    struct inner *a = par->child[first], *b = par->child[first + 1];
+    unsigned n = inner_gather(t, a, par->tok[first], par->h2[first], b);
+    if (n <= INNER_CAP) {
+        inner_fill(t, a, 0, n);
+        inner_remove_at(par, first + 1);
+        inner_free(t, b);
+        return 1;
+    }
+    unsigned left_n = n / 2;
+    inner_fill(t, a, 0, left_n);
+    inner_fill(t, b, left_n, n - left_n);
+    sep_set(par, first, t->s.tok[left_n - 1], t->s.h2[left_n - 1]);
+    return 0;
+}
+
+/* After an entry left the leaf on the path: restore the fill invariants upwards. */
+static void fix_underflow(struct idx *t, struct path *p)
+{
+    if (t->height == 0) {
+        if (p->leaf->n == 0) {
+            leaf_free(t, p->leaf);
+            t->root = NULL;
+        }
+        return;
+    }
+    struct inner *par = p->up[1].node;
+    if (!leaf_shrink(t, par, p->up[1].slot, p->leaf->n))
+        return;
+    for (unsigned l = 1; l < t->height; l++) {
+        if (p->up[l].node->n >= INNER_MIN)
+            return;
+        par = p->up[l + 1].node;
+        if (!inner_rebalance(t, par, pick_pair(par, p->up[l + 1].slot, inner_size)))
+            return;
+    }
+    struct inner *root = t->root;
+    if (root->n == 1) {
+        t->root = root->child[0];
+        t->height--;
+        inner_free(t, root);
+    }
+}
+
+/* ---- interface ------------------------------------------------------------------ */
+
+struct idx *idx_new(void)
+{
+    struct idx *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->bytes = sizeof(*t);
+    return t;
+}
+
+void idx_free(struct idx *t)
+{
+    if (!t)
+        return;
+    idx_clear(t);
+    free(t);
+}
+
+void idx_clear(struct idx *t)
+{
+    if (t->root)
+        node_free_tree(t, t->root, t->height);
+    t->root = NULL;
+    t->height = 0;
+    t->count = 0;
+    IDX_ASSERT(t->bytes == sizeof(*t));
+}
+
+int idx_find(const struct idx *t, uint64_t token, uint32_t hash2, struct idx_ent *out)
+{
+    struct path p;
+    const struct idx_ent *e = lookup(t, token, hash2, &p);
+    if (!e)
+        return -ENOENT;
+    if (out)
+        *out = *e;
+    return 0;
+}
+
+int idx_upsert(struct idx *t, const struct idx_ent *ent, struct idx_ent *old)
+{
+    struct path p;
+    struct idx_ent *e = lookup(t, ent->token, ent_h2(ent), &p);
+    if (e) {
+        if (old)
+            *old = *e;
+        *e = *ent;
+        return 1;
+    }
+    if (!t->root) {
+        p.leaf = leaf_new(t);
+        if (!p.leaf)
+            return -ENOMEM;
+        t->root = p.leaf;
+        p.pos = 0;
+    }
+    struct leaf *l = p.leaf;
+    if (l->n < LEAF_CAP) {
+        memmove(&l->e[p.pos + 1], &l->e[p.pos], (l->n - p.pos) * sizeof(l->e[0]));
+        l->e[p.pos] = *ent;
+        l->n++;
+    } else if (insert_full(t, &p, ent) < 0) {
+        return -ENOMEM;
+    }
+    t->count++;
+    return 0;
+}
+
+int idx_remove(struct idx *t, uint64_t token, uint32_t hash2, struct idx_ent *old)
+{
+    struct path p;
+    struct idx_ent *e = lookup(t, token, hash2, &p);
+    if (!e)
+        return -ENOENT;
+    if (old)
+        *old = *e;
+    struct leaf *l = p.leaf;
+    memmove(&l->e[p.pos], &l->e[p.pos + 1], (l->n - p.pos - 1) * sizeof(l->e[0]));
+    l->n--;
+    t->count--;
+    fix_underflow(t, &p);
+    return 0;
+}
+
+int idx_cas_loc(struct idx *t, uint64_t token, uint32_t hash2, uint64_t expect_loc,
+                uint64_t new_loc)
+{
+    struct path p;
+    struct idx_ent *e = lookup(t, token, hash2, &p);
+    if (!e)
+        return -ENOENT;
+    if (e->loc != expect_loc)
+        return -EAGAIN;
+    e->loc = new_loc;
+    return 0;
+}
+
+/*
+ * Scan. Stopping rules, in order, for each entry e in (token, hash2) order:
+ *   - visited == max and e->token differs from the last visited token: stop before e;
+ *     resume at last token + 1 (never mid-run, so a token cursor loses nothing);
+ *   - cb(e) != 0: stop right after e, even in the middle of a run of equal tokens;
+ *     the cursor is still e->token + 1, so a resumed scan skips the rest of that run.
+ *     A caller that must see every entry bounds the walk with max, not with cb.
+ * With max == 0 nothing is visited and the cursor stays at from_token (done only when
+ * no entry has token >= from_token). A cursor that would pass UINT64_MAX reports done.
+ */
+size_t idx_scan(const struct idx *t, uint64_t from_token, size_t max, idx_visit_fn cb, void *arg,
+                uint64_t *next_token, int *done)
+{
+    size_t visited = 0;
+    uint64_t next = from_token;
+    int end = 1;
+    struct path p;
+    struct leaf *l = NULL;
+    if (t->root) {
+        descend(t, from_token, 0, &p);
+        l = p.pos < p.leaf->n ? p.leaf : next_leaf(t, &p);
+    }
+    for (; l; l = next_leaf(t, &p)) {
+        for (; p.pos < l->n; p.pos++) {
+            const struct idx_ent *e = &l->e[p.pos];
+            if (visited >= max && (visited == 0 || e->token != next - 1)) {
+                end = 0;
+                goto out;
+            }
+            visited++;
+            next = e->token + 1;
+            if (cb && cb(arg, e)) {
+                end = next == 0;
+                p.pos++;
+                goto out;
+            }
+        }
+    }
+out:
+    if (end)
+        next = 0;
+    if (next_token)
+        *next_token = next;
+    if (done)
+        *done = end;
+    return visited;
+}
+
+uint64_t idx_count(const struct idx *t)
+{
+    return t->count;
+}
+
+size_t idx_memory(const struct idx *t)
+{
+    return t->bytes;
+}
+
+/* ---- check ---------------------------------------------------------------------- */
+
+/* Key bounds inherited from the ancestors: lo inclusive, hi exclusive. */
+struct bounds {
+    uint64_t lo_tok, hi_tok;
+    uint32_t lo_h2, hi_h2;
+    int has_lo, has_hi;
+};
+
+struct check {
+    uint64_t entries;
+    size_t bytes;
+};
+
+static int in_bounds(const struct bounds *b, uint64_t tok, uint32_t h2)
+{
+    if (b->has_lo && key_cmp(tok, h2, b->lo_tok, b->lo_h2) < 0)
+        return 0;
+    if (b->has_hi && key_cmp(tok, h2, b->hi_tok, b->hi_h2) >= 0)
+        return 0;
+    return 1;
+}
+
+static int check_leaf(const struct leaf *l, int is_root, const struct bounds *b, struct check *c)
+{
+    if (l->level != 0)
+        return -3;
+    if (l->n > LEAF_CAP || l->n == 0 || (!is_root && l->n < LEAF_MIN))
+        return -4;
+    for (unsigned i = 0; i < l->n; i++) {
+        const struct idx_ent *e = &l->e[i];
+        if (i > 0 && key_cmp(e[-1].token, ent_h2(&e[-1]), e->token, ent_h2(e)) >= 0)
+            return -5;
+        if (!in_bounds(b, e->token, ent_h2(e)))
+            return -6;
+    }
+    c->entries += l->n;
+    c->bytes += sizeof(*l);
+    return 0;
+}
+
+/* Recursion depth is the tree height, at most MAX_HEIGHT. */
+static int check_node(const void *node, unsigned level, int is_root, const struct bounds *b,
+                      struct check *c)
+{
+    if (level == 0)
+        return check_leaf(node, is_root, b, c);
+    const struct inner *in = node;
+    if (in->level != level)
+        return -3;
+    if (in->n > INNER_CAP || in->n < 2 || (!is_root && in->n < INNER_MIN))
+        return -7;
+    for (unsigned i = 0; i + 1 < in->n; i++) {
+        if (i > 0 && key_cmp(in->tok[i - 1], in->h2[i - 1], in->tok[i], in->h2[i]) >= 0)
+            return -8;
+        if (!in_bounds(b, in->tok[i], in->h2[i]) || in->h2[i] > IDX_HASH2_MASK)
+            return -9;
+    }
+    c->bytes += sizeof(*in);
+    for (unsigned i = 0; i < in->n; i++) {
+        struct bounds cb = *b;
+        if (i > 0) {
+            cb.has_lo = 1;
+            cb.lo_tok = in->tok[i - 1];
+            cb.lo_h2 = in->h2[i - 1];
+        }
+        if (i + 1 < in->n) {
+            cb.has_hi = 1;
+            cb.hi_tok = in->tok[i];
+            cb.hi_h2 = in->h2[i];
+        }
+        int rc = check_node(in->child[i], level - 1, 0, &cb, c);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int idx_check(const struct idx *t)
+{
+    struct check c = {0, sizeof(*t)};
+    struct bounds b = {0};
+    if (t->height > MAX_HEIGHT)
+        return -1;
+    if (!t->root) {
+        if (t->height != 0 || t->count != 0 || t->bytes != sizeof(*t))
+            return -2;
+        return 0;
+    }
+    int rc = check_node(t->root, t->height, 1, &b, &c);
+    if (rc < 0)
+        return rc;
+    if (c.entries != t->count)
+        return -10;
+    if (c.bytes != t->bytes)
+        return -11;
+    return 0;
+}

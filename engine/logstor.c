@@ -1,0 +1,880 @@
+/*
+ * logstor.c - the engine's public API: open/close, the read path, scan, expiry sweep,
+ * stats.
+ *
+ * Opening a directory: take an exclusive lock (LOCK), read or create logstor.meta (format
+ * version, sizes, the checksum seed), probe that the filesystem accepts O_DIRECT, open
+ * the data files and rebuild the index (recov.c).
+ *
+ * A get is an index lookup, then one io_uring read of just the blocks that hold the
+ * record (or a copy from a write buffer that is not yet on disk), then the checksum and
+ * the stored key are verified before the value is handed to the callback. Work that
+ * must not run inside the submitting call (callbacks of reads served from memory, acks
+ * in periodic mode) is queued and run by ls_poll; the eventfd is poked so the caller's
+ * loop comes back. Submissions are batched: a get queues its read and the whole batch
+ * goes to the kernel in one io_uring_submit at the next ls_poll.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "token.h"
+
+#define META_NAME  "logstor.meta"
+#define META_MAGIC UINT64_C(0x31304154454d534c) /* "LSMETA01" */
+
+struct meta {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t segment_size;
+    uint32_t file_size;
+    uint32_t reserved0;
+    uint64_t seed;
+    uint64_t created_ms;
+    uint64_t reserved[2];
+    uint64_t checksum; /* xxh3-64 of bytes 0..55 */
+};
+_Static_assert(sizeof(struct meta) == 64, "meta is 64 bytes");
+
+void ls_config_default(struct ls_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->dir = "./data";
+    c->disk_size = UINT64_C(1) << 30;
+    c->segment_size = 128u << 10;
+    c->file_size = 32u << 20;
+    c->tables = 16;
+    c->max_key_size = 65536;
+    c->max_value_size = 1u << 20;
+    c->durability = LS_SYNC;
+    c->flush_interval_ms = 100;
+    c->write_buffers = 8;
+    c->max_pending_bytes = UINT64_C(64) << 20;
+    c->queue_depth = 256;
+    c->progress_interval_ms = 1000;
+}
+
+uint64_t eng_now_ms(const struct ls_engine *e)
+{
+    struct timespec ts;
+
+    if (e->cfg.clock_ms)
+        return e->cfg.clock_ms(e->cfg.clock_arg);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void eng_log(const struct ls_engine *e, enum ls_log_level lvl, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (!e->cfg.log)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    e->cfg.log(e->cfg.log_arg, lvl, msg);
+}
+
+const char *ls_strerror(int rc)
+{
+    switch (rc) {
+    case 0:
+        return "success";
+    case LS_ENOTFOUND:
+        return "key not found";
+    case LS_ECORRUPT:
+        return "corrupt data on disk (checksum or format check failed)";
+    case LS_EFAILED:
+        return "engine failed after a device error; writes refused";
+    case LS_ETOOBIG:
+        return "key or value too large";
+    case LS_EBUSY:
+        return "write backlog full";
+    case LS_ENOSPACE:
+        return "disk full (no free segment within disk_size)";
+    case LS_EBADTABLE:
+        return "table number out of range";
+    case LS_EFORMAT:
+        return "data directory has an incompatible format version";
+    case LS_ECONFIG:
+        return "invalid configuration";
+    case LS_ECLOSING:
+        return "engine closing";
+    default:
+        return rc < 0 && rc > -4096 ? strerror(-rc) : "unknown error";
+    }
+}
+
+static int check_config(const struct ls_config *c)
+{
+    if (!c->dir || !*c->dir || c->segment_size < 16384 || c->segment_size % REC_BLOCK ||
+        c->file_size < c->segment_size || c->file_size % c->segment_size ||
+        c->file_size / c->segment_size > 65535 || c->tables == 0 || c->tables > 65536 ||
+        c->write_buffers < 4 || c->write_buffer_size < 8192 ||
+        c->write_buffer_size % REC_BLOCK || c->write_buffer_size > c->segment_size ||
+        c->max_value_size > (64u << 20) || c->max_key_size == 0 ||
+        c->max_key_size > (1u << 20) || c->queue_depth < 8 || c->disk_size < c->file_size ||
+        c->disk_size / c->segment_size > (UINT64_C(1) << 32) ||
+        c->disk_size > (IDX_ADDR_MASK << 3))
+        return LS_ECONFIG;
+    return 0;
+}
+
+/* ---- data directory: lock, meta, O_DIRECT probe ---- */
+
+static int meta_write(struct ls_engine *e)
+{
+    struct meta m = {.magic = META_MAGIC, .version = REC_FORMAT_VERSION,
+                     .segment_size = e->cfg.segment_size, .file_size = e->cfg.file_size,
+                     .created_ms = eng_now_ms(e)};
+    int fd, rc = 0;
+
+    if (getrandom(&m.seed, sizeof(m.seed), 0) != sizeof(m.seed))
+        return -errno;
+    m.checksum = XXH3_64bits(&m, offsetof(struct meta, checksum));
+    fd = openat(e->dir_fd, META_NAME ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, &m, sizeof(m)) != sizeof(m) || fsync(fd) != 0)
+        rc = errno ? -errno : -EIO;
+    close(fd);
+    if (rc == 0 && renameat(e->dir_fd, META_NAME ".tmp", e->dir_fd, META_NAME) != 0)
+        rc = -errno;
+    if (rc == 0 && fsync(e->dir_fd) != 0)
+        rc = -errno;
+    if (rc == 0)
+        e->seed = m.seed;
+    return rc;
+}
+
+static int meta_load(struct ls_engine *e)
+{
+    struct meta m;
+    int fd = openat(e->dir_fd, META_NAME, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0)
+        return errno == ENOENT ? meta_write(e) : -errno;
+    n = read(fd, &m, sizeof(m));
+    close(fd);
+    if (n != sizeof(m) || m.magic != META_MAGIC ||
+        XXH3_64bits(&m, offsetof(struct meta, checksum)) != m.checksum) {
+        eng_log(e, LS_LOG_ERROR, "%s/%s is damaged or not a logstor meta file", e->dir,
+                META_NAME);
+        return LS_ECORRUPT;
+    }
+    if (m.version != REC_FORMAT_VERSION) {
+        eng_log(e, LS_LOG_ERROR, "%s: format version %u, this build reads %u", e->dir,
+                m.version, REC_FORMAT_VERSION);
+        return LS_EFORMAT;
+    }
+    if (m.segment_size != e->cfg.segment_size || m.file_size != e->cfg.file_size) {
+        eng_log(e, LS_LOG_ERROR,
+                "%s was created with segment_size %u and file_size %u; configured %u and %u",
+                e->dir, m.segment_size, m.file_size, e->cfg.segment_size, e->cfg.file_size);
+        return LS_ECONFIG;
+    }
+    e->seed = m.seed;
+    return 0;
+}
+
+static int probe_odirect(struct ls_engine *e)
+{
+    int fd = openat(e->dir_fd, ".odirect-probe", O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
+    void *b;
+    int rc = 0;
+
+    if (fd < 0) {
+        rc = -errno;
+        eng_log(e, LS_LOG_ERROR, "%s: the filesystem refuses O_DIRECT (%s)", e->dir,
+                strerror(errno));
+        return rc;
+    }
+    b = uio_alloc(REC_BLOCK);
+    if (b) {
+        memset(b, 0, REC_BLOCK);
+        if (pwrite(fd, b, REC_BLOCK, 0) != REC_BLOCK) {
+            rc = errno ? -errno : -EIO;
+            eng_log(e, LS_LOG_ERROR, "%s: O_DIRECT write refused (%s)", e->dir,
+                    strerror(-rc));
+        }
+        uio_free(b);
+    }
+    close(fd);
+    unlinkat(e->dir_fd, ".odirect-probe", 0);
+    return rc;
+}
+
+static int dir_open(struct ls_engine *e)
+{
+    if (mkdir(e->dir, 0755) != 0 && errno != EEXIST) {
+        eng_log(e, LS_LOG_ERROR, "cannot create %s: %s", e->dir, strerror(errno));
+        return -errno;
+    }
+    e->dir_fd = open(e->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (e->dir_fd < 0) {
+        eng_log(e, LS_LOG_ERROR, "cannot open %s: %s", e->dir, strerror(errno));
+        return -errno;
+    }
+    e->lock_fd = openat(e->dir_fd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (e->lock_fd < 0)
+        return -errno;
+    if (flock(e->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        eng_log(e, LS_LOG_ERROR, "%s is in use by another process", e->dir);
+        return -EBUSY;
+    }
+    return 0;
+}
+
+static int tables_new(struct ls_engine *e)
+{
+    e->tables = calloc(e->cfg.tables, sizeof(*e->tables));
+    if (!e->tables)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < e->cfg.tables; i++)
+        if (!(e->tables[i] = idx_new()))
+            return -ENOMEM;
+    return 0;
+}
+
+static void engine_free(struct ls_engine *e)
+{
+    if (e->tables)
+        for (uint32_t i = 0; i < e->cfg.tables; i++)
+            idx_free(e->tables[i]);
+    free(e->tables);
+    wbuf_free_all(e);
+    seg_fini(&e->sm);
+    uio_close(e->u);
+    if (e->lock_fd > 0)
+        close(e->lock_fd);
+    if (e->dir_fd > 0)
+        close(e->dir_fd);
+    free(e->dir);
+    free(e);
+}
+
+int ls_open(const struct ls_config *cfg, struct ls_engine **out)
+{
+    struct ls_engine *e;
+    int rc;
+
+    struct ls_config c;
+
+    if (!cfg)
+        return LS_ECONFIG;
+    c = *cfg;
+    if (c.write_buffer_size == 0)
+        c.write_buffer_size = c.segment_size;
+    if (check_config(&c) < 0)
+        return LS_ECONFIG;
+    e = calloc(1, sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    e->cfg = c;
+    e->dir = strdup(cfg->dir);
+    e->cfg.dir = e->dir;
+    e->dir_fd = e->lock_fd = -1;
+    e->cur_seg = -1;
+    e->failed_gen = UINT64_MAX;
+    if (!e->dir) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if ((rc = dir_open(e)) < 0 || (rc = meta_load(e)) < 0 || (rc = probe_odirect(e)) < 0)
+        goto fail;
+    if ((rc = uio_open(cfg->queue_depth, &e->u)) < 0) {
+        eng_log(e, LS_LOG_ERROR, "io_uring setup failed: %s", strerror(-rc));
+        goto fail;
+    }
+    if ((rc = seg_init(&e->sm, &e->cfg, e->dir_fd)) < 0 || (rc = tables_new(e)) < 0)
+        goto fail;
+    if ((rc = seg_open_existing(&e->sm, cfg->log, cfg->log_arg)) < 0 || (rc = recov_run(e)) < 0)
+        goto fail;
+    *out = e;
+    return 0;
+fail:
+    engine_free(e);
+    return rc;
+}
+
+/* ---- deferred work and polling ---- */
+
+static void rd_complete(struct rd *r, int res);
+
+static int run_deferred(struct ls_engine *e)
+{
+    int n = 0;
+
+    for (uint32_t i = 0; i < e->nacks; i++, n++) {
+        struct defer_ack a = e->acks[i];
+        a.cb(a.arg, a.rc, a.cas);
+    }
+    e->nacks = 0;
+    while (e->ready_head) {
+        struct rd *r = e->ready_head;
+        e->ready_head = r->next;
+        if (!e->ready_head)
+            e->ready_tail = NULL;
+        rd_complete(r, (int)r->size);
+        n++;
+    }
+    return n;
+}
+
+int ls_fd(const struct ls_engine *e)
+{
+    return uio_fd(e->u);
+}
+
+int ls_poll(struct ls_engine *e)
+{
+    int n, m;
+
+    e->woken = 0;
+    n = uio_reap(e->u, 0);
+    if (n < 0)
+        return n;
+    m = run_deferred(e);
+    if (e->cfg.durability == LS_SYNC && e->flush_wanted)
+        wbuf_flush(e);
+    else
+        wbuf_kick(e);
+    return n + m;
+}
+
+static void sweep_step(struct ls_engine *e);
+
+void ls_tick(struct ls_engine *e)
+{
+    uint64_t now = eng_now_ms(e);
+
+    if (e->active && e->active->count && now - e->active->open_ms >= e->cfg.flush_interval_ms) {
+        e->flush_wanted = 1;
+        wbuf_flush(e);
+    }
+    sweep_step(e);
+}
+
+void ls_close(struct ls_engine *e)
+{
+    if (!e)
+        return;
+    e->closing = 1;
+    for (;;) {
+        if (e->active && e->active->count) {
+            e->flush_wanted = 1;
+            wbuf_flush(e);
+        }
+        wbuf_kick(e);
+        run_deferred(e);
+        if (!uio_inflight(e->u) && !e->fifo_head && !e->nacks && !e->ready_head)
+            break;
+        if (uio_reap(e->u, 1) < 0)
+            break;
+    }
+    engine_free(e);
+}
+
+/* ---- reads ---- */
+
+struct scan {
+    struct ls_engine *e;
+    ls_scan_cb cb;
+    void *arg;
+    uint64_t next_cursor;
+    uint32_t n, pending;
+    struct ls_scan_key *keys;
+    struct idx_ent *ents;
+};
+
+static int check_key(const struct ls_engine *e, uint32_t table, size_t key_len)
+{
+    if (table >= e->cfg.tables)
+        return LS_EBADTABLE;
+    if (key_len > e->cfg.max_key_size)
+        return LS_ETOOBIG;
+    return 0;
+}
+
+static int expired(const struct ls_engine *e, uint64_t meta)
+{
+    uint64_t x = idx_meta_expire(meta);
+    return x && x <= eng_now_ms(e);
+}
+
+/* Finds the live entry of a key, dropping it if it has expired. */
+static int find_live(struct ls_engine *e, uint32_t table, uint64_t token, uint32_t hash2,
+                     struct idx_ent *ent)
+{
+    if (idx_find(e->tables[table], token, hash2, ent) != 0)
+        return LS_ENOTFOUND;
+    if (expired(e, ent->meta)) {
+        idx_remove(e->tables[table], token, hash2, NULL);
+        eng_unlive(e, ent->loc);
+        e->st.expired_dropped++;
+        return LS_ENOTFOUND;
+    }
+    return 0;
+}
+
+static void ready_push(struct ls_engine *e, struct rd *r);
+
+static void rd_done(struct uio_req *req, int res)
+{
+    rd_complete(req->arg, res);
+}
+
+/* Starts reading the record at loc into r->buf (from memory or the device). */
+static int rd_start(struct ls_engine *e, struct rd *r, uint64_t loc)
+{
+    uint64_t addr = idx_loc_addr(loc), off, start, end;
+    int fd;
+
+    r->size = idx_loc_size(loc);
+    r->buf = malloc(r->size ? r->size : 1);
+    if (!r->buf)
+        return -ENOMEM;
+    if (wbuf_read_mem(e, addr, r->size, r->buf)) {
+        r->from_mem = 1;
+        r->skip = 0;
+        ready_push(e, r);
+        e->st.buffer_hits++;
+        return 0;
+    }
+    free(r->buf);
+    fd = seg_fd(&e->sm, addr, &off);
+    if (fd < 0)
+        return LS_ECORRUPT;
+    start = off & ~(uint64_t)(REC_BLOCK - 1);
+    end = rec_align_block(off + r->size);
+    r->buf = uio_alloc(end - start);
+    if (!r->buf)
+        return -ENOMEM;
+    r->skip = (uint32_t)(off - start);
+    r->req = (struct uio_req){.cb = rd_done, .arg = r, .buf = r->buf, .off = start,
+                              .len = (uint32_t)(end - start), .fd = fd, .op = UIO_READ};
+    uio_queue(e->u, &r->req);
+    e->st.device_reads++;
+    if (!e->woken) {
+        e->woken = 1;
+        uio_wake(e->u);
+    }
+    return 0;
+}
+
+static void rd_free(struct rd *r)
+{
+    if (r->from_mem)
+        free(r->buf);
+    else
+        uio_free(r->buf);
+    free(r);
+}
+
+static void scan_piece_done(struct scan *s, uint32_t i, const struct rec_view *v);
+
+/* Validates the record in r->buf. Returns 0 with *v set, or an error code. */
+static int rd_validate(struct rd *r, int res, struct rec_view *v)
+{
+    if (res < 0)
+        return res;
+    if (!r->from_mem && (uint32_t)res < r->skip + r->size)
+        return -EIO;
+    if (rec_decode(r->buf + r->skip, r->size, r->e->seed, v) != 0)
+        return LS_ECORRUPT;
+    if (v->h.type != REC_PUT || v->h.table != r->table)
+        return LS_ECORRUPT;
+    return 0;
+}
+
+static void rd_complete(struct rd *r, int res)
+{
+    struct ls_engine *e = r->e;
+    struct rec_view v;
+    int rc = rd_validate(r, res, &v);
+
+    if (r->scan) {
+        scan_piece_done(r->scan, r->scan_idx, rc == 0 ? &v : NULL);
+        rd_free(r);
+        return;
+    }
+    if (rc == 0 && (v.h.key_len != r->key_len || memcmp(v.key, r->key, r->key_len) != 0))
+        rc = LS_ENOTFOUND; /* another key with the same 70-bit hash */
+    if (rc == 0 && v.h.expire_ms && v.h.expire_ms <= eng_now_ms(e))
+        rc = LS_ENOTFOUND;
+    if (rc == LS_ECORRUPT)
+        eng_log(e, LS_LOG_ERROR, "corrupt record read (table %u)", r->table);
+    if (rc == 0) {
+        struct ls_item it = {.key = v.key, .key_len = v.h.key_len, .value = v.value,
+                             .value_len = v.h.value_len, .expire_ms = v.h.expire_ms,
+                             .flags = v.h.flags, .cas = v.h.rseq};
+        r->cb(r->arg, 0, &it);
+    } else {
+        r->cb(r->arg, rc, NULL);
+    }
+    rd_free(r);
+}
+
+int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_get_cb cb,
+           void *arg)
+{
+    struct idx_ent ent;
+    uint64_t token;
+    uint32_t hash2;
+    struct rd *r;
+    int rc = check_key(e, table, key_len);
+
+    if (rc < 0)
+        return rc;
+    token_of(key, key_len, &token, &hash2);
+    if ((rc = find_live(e, table, token, hash2, &ent)) < 0)
+        return rc;
+    r = calloc(1, sizeof(*r) + key_len);
+    if (!r)
+        return -ENOMEM;
+    *r = (struct rd){.e = e, .cb = cb, .arg = arg, .hash2 = hash2, .table = (uint16_t)table,
+                     .key_len = (uint32_t)key_len};
+    memcpy(r->key, key, key_len);
+    rc = rd_start(e, r, ent.loc);
+    if (rc < 0) {
+        free(r);
+        return rc;
+    }
+    e->st.gets++;
+    return 0;
+}
+
+int ls_lookup(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
+              struct ls_meta *out)
+{
+    struct idx_ent ent;
+    uint64_t token;
+    uint32_t hash2;
+    int rc = check_key(e, table, key_len);
+
+    if (rc < 0)
+        return rc;
+    token_of(key, key_len, &token, &hash2);
+    if ((rc = find_live(e, table, token, hash2, &ent)) < 0)
+        return rc;
+    out->expire_ms = idx_meta_expire(ent.meta);
+    out->record_size = idx_loc_size(ent.loc);
+    return 0;
+}
+
+/* ---- writes ---- */
+
+static int write_rec(struct ls_engine *e, struct wrec *r, ls_write_cb cb, void *arg)
+{
+    int rc;
+
+    if (e->closing)
+        return LS_ECLOSING;
+    if (e->failed)
+        return LS_EFAILED;
+    rc = wbuf_append(e, r, cb, arg);
+    if (rc == 0 && r->type == REC_PUT)
+        e->st.puts++;
+    else if (rc == 0)
+        e->st.dels++;
+    return rc;
+}
+
+int ls_put(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
+           const void *value, size_t value_len, const struct ls_write_opts *opts,
+           ls_write_cb cb, void *arg)
+{
+    struct wrec r = {.type = REC_PUT, .table = (uint16_t)table, .key = key,
+                     .key_len = (uint32_t)key_len, .value = value,
+                     .value_len = (uint32_t)value_len};
+    int rc = check_key(e, table, key_len);
+
+    if (rc < 0)
+        return rc;
+    if (value_len > e->cfg.max_value_size)
+        return LS_ETOOBIG;
+    if (opts) {
+        r.expire_ms = opts->expire_ms & IDX_EXPIRE_MASK;
+        r.flags = opts->flags;
+    }
+    token_of(key, key_len, &r.token, &r.hash2);
+    if (r.expire_ms && r.expire_ms <= eng_now_ms(e)) {
+        /* Already expired: the key ends up absent, like Redis's SET with a past EXAT. */
+        struct idx_ent ent;
+        if (find_live(e, table, r.token, r.hash2, &ent) < 0) {
+            eng_defer_ack(e, cb, arg, e->failed ? LS_EFAILED : 0, 0);
+            return e->failed ? LS_EFAILED : 0;
+        }
+        r.type = REC_DEL;
+        r.value_len = 0;
+        r.expire_ms = 0;
+    }
+    return write_rec(e, &r, cb, arg);
+}
+
+int ls_del(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_write_cb cb,
+           void *arg)
+{
+    struct wrec r = {.type = REC_DEL, .table = (uint16_t)table, .key = key,
+                     .key_len = (uint32_t)key_len};
+    struct idx_ent ent;
+    int rc = check_key(e, table, key_len);
+
+    if (rc < 0)
+        return rc;
+    token_of(key, key_len, &r.token, &r.hash2);
+    if ((rc = find_live(e, table, r.token, r.hash2, &ent)) < 0)
+        return rc;
+    return write_rec(e, &r, cb, arg);
+}
+
+int ls_flush_table(struct ls_engine *e, uint32_t table, ls_write_cb cb, void *arg)
+{
+    struct wrec r = {.type = REC_FLUSH, .table = (uint16_t)table};
+
+    if (table >= e->cfg.tables)
+        return LS_EBADTABLE;
+    return write_rec(e, &r, cb, arg);
+}
+
+int ls_sync(struct ls_engine *e, ls_write_cb cb, void *arg)
+{
+    return wbuf_barrier(e, cb, arg);
+}
+
+/* ---- scan ---- */
+
+struct collect {
+    struct ls_engine *e;
+    struct idx_ent *ents;
+    uint32_t n, cap;
+};
+
+static int collect_visit(void *arg, const struct idx_ent *ent)
+{
+    struct collect *c = arg;
+
+    if (expired(c->e, ent->meta) || c->n == c->cap)
+        return 0;
+    c->ents[c->n++] = *ent;
+    return 0;
+}
+
+static void scan_finish(struct scan *s)
+{
+    uint32_t k = 0;
+
+    for (uint32_t i = 0; i < s->n; i++)
+        if (s->keys[i].key)
+            s->keys[k++] = s->keys[i];
+    s->cb(s->arg, 0, s->keys, k, s->next_cursor);
+    for (uint32_t i = 0; i < k; i++)
+        free((void *)s->keys[i].key);
+    free(s->keys);
+    free(s->ents);
+    free(s);
+}
+
+static void scan_piece_done(struct scan *s, uint32_t i, const struct rec_view *v)
+{
+    if (v && v->h.key_len == 0)
+        v = NULL;
+    if (v && (s->keys[i].key = malloc(v->h.key_len))) {
+        memcpy((void *)s->keys[i].key, v->key, v->h.key_len);
+        s->keys[i].key_len = v->h.key_len;
+        s->keys[i].expire_ms = v->h.expire_ms;
+    }
+    if (--s->pending == 0)
+        scan_finish(s);
+}
+
+static void ready_push(struct ls_engine *e, struct rd *r)
+{
+    r->next = NULL;
+    if (e->ready_tail)
+        e->ready_tail->next = r;
+    else
+        e->ready_head = r;
+    e->ready_tail = r;
+    if (!e->woken) {
+        e->woken = 1;
+        uio_wake(e->u);
+    }
+}
+
+/* Starts one read per collected entry. A read that cannot start is skipped (its key is
+ * left out of the reply). */
+static void scan_start_reads(struct ls_engine *e, struct scan *s, uint16_t table)
+{
+    for (uint32_t i = 0; i < s->n; i++) {
+        struct rd *r = calloc(1, sizeof(*r));
+        if (r) {
+            *r = (struct rd){.e = e, .table = table, .scan = s, .scan_idx = i};
+            if (rd_start(e, r, s->ents[i].loc) == 0)
+                continue;
+            free(r);
+        }
+        s->pending--;
+    }
+}
+
+int ls_scan(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count, ls_scan_cb cb,
+            void *arg)
+{
+    struct collect c = {.e = e};
+    struct scan *s;
+    struct rd *sentinel;
+    uint64_t next = 0;
+    int done = 0;
+
+    if (table >= e->cfg.tables)
+        return LS_EBADTABLE;
+    if (count == 0)
+        count = 1;
+    if (count > LS_SCAN_MAX)
+        count = LS_SCAN_MAX;
+    c.cap = count + 256;
+    c.ents = malloc(sizeof(*c.ents) * c.cap);
+    s = calloc(1, sizeof(*s));
+    sentinel = calloc(1, sizeof(*sentinel));
+    if (!c.ents || !s || !sentinel)
+        goto fail;
+    idx_scan(e->tables[table], cursor, count, collect_visit, &c, &next, &done);
+    *s = (struct scan){.e = e, .cb = cb, .arg = arg, .next_cursor = done ? 0 : next,
+                       .n = c.n, .pending = c.n + 1, .ents = c.ents};
+    s->keys = calloc(c.n ? c.n : 1, sizeof(*s->keys));
+    if (!s->keys)
+        goto fail;
+    scan_start_reads(e, s, (uint16_t)table);
+    /* The sentinel (an empty in-memory read that decodes to nothing) holds one pending
+     * count, so the callback runs from ls_poll even when every key came from memory. */
+    *sentinel = (struct rd){.e = e, .scan = s, .from_mem = 1};
+    ready_push(e, sentinel);
+    return 0;
+fail:
+    free(sentinel);
+    if (s)
+        free(s->keys);
+    free(s);
+    free(c.ents);
+    return -ENOMEM;
+}
+
+static int first_visit(void *arg, const struct idx_ent *ent)
+{
+    *(uint64_t *)arg = ent->token;
+    return 1;
+}
+
+int ls_random_cursor(struct ls_engine *e, uint32_t table, uint64_t *cursor)
+{
+    uint64_t r, tok;
+
+    if (table >= e->cfg.tables)
+        return LS_EBADTABLE;
+    if (idx_count(e->tables[table]) == 0)
+        return LS_ENOTFOUND;
+    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+        r = XXH3_64bits_withSeed(&e->st, sizeof(e->st), eng_now_ms(e));
+    if (idx_scan(e->tables[table], r, 1, first_visit, &tok, NULL, NULL) == 0 &&
+        idx_scan(e->tables[table], 0, 1, first_visit, &tok, NULL, NULL) == 0)
+        return LS_ENOTFOUND;
+    *cursor = tok;
+    return 0;
+}
+
+uint64_t ls_count(const struct ls_engine *e, uint32_t table)
+{
+    return table < e->cfg.tables ? idx_count(e->tables[table]) : 0;
+}
+
+/* ---- expiry sweep: a bounded step per tick ---- */
+
+#define SWEEP_STEP 512
+
+struct sweep {
+    struct ls_engine *e;
+    uint64_t now;
+    struct idx_ent dead[SWEEP_STEP];
+    uint32_t n;
+};
+
+static int sweep_visit(void *arg, const struct idx_ent *ent)
+{
+    struct sweep *s = arg;
+    uint64_t x = idx_meta_expire(ent->meta);
+
+    if (x && x <= s->now && s->n < SWEEP_STEP)
+        s->dead[s->n++] = *ent;
+    return 0;
+}
+
+static void sweep_step(struct ls_engine *e)
+{
+    struct sweep *s = malloc(sizeof(*s));
+    struct idx *t = e->tables[e->sweep_table];
+    uint64_t next = 0;
+    int done = 0;
+
+    if (!s)
+        return;
+    s->e = e;
+    s->now = eng_now_ms(e);
+    s->n = 0;
+    idx_scan(t, e->sweep_cursor, SWEEP_STEP, sweep_visit, s, &next, &done);
+    for (uint32_t i = 0; i < s->n; i++) {
+        if (idx_remove(t, s->dead[i].token, idx_meta_hash2(s->dead[i].meta), NULL) == 0) {
+            eng_unlive(e, s->dead[i].loc);
+            e->st.expired_dropped++;
+        }
+    }
+    e->sweep_cursor = done ? 0 : next;
+    if (done)
+        e->sweep_table = (e->sweep_table + 1) % e->cfg.tables;
+    free(s);
+}
+
+/* ---- stats and faults ---- */
+
+void ls_get_stats(const struct ls_engine *e, struct ls_stats *out)
+{
+    *out = e->st;
+    out->keys = 0;
+    out->index_bytes = 0;
+    for (uint32_t i = 0; i < e->cfg.tables; i++) {
+        out->keys += idx_count(e->tables[i]);
+        out->index_bytes += idx_memory(e->tables[i]);
+    }
+    out->segments_total = e->sm.nsegs;
+    out->segments_free = e->sm.nfree;
+    out->segments_used = e->sm.nsegs - e->sm.nfree;
+    out->files = 0;
+    for (uint32_t f = 0; f < e->sm.nfiles; f++)
+        out->files += e->sm.fds[f] >= 0;
+    out->pending_bytes = e->waiting_bytes;
+    out->inflight_writes = e->inflight;
+    out->failed = (uint64_t)e->failed;
+    out->last_error = e->last_error;
+}
+
+void ls_set_faults(struct ls_engine *e, const struct ls_faults *f)
+{
+    struct uio_faults uf = {.fail_write_n = f->fail_write_n, .fail_read_n = f->fail_read_n,
+                            .tear_write_n = f->tear_write_n, .tear_bytes = f->tear_bytes,
+                            .error = f->error};
+    uio_set_faults(e->u, &uf);
+}

@@ -1,0 +1,91 @@
+/*
+ * rec.h - the on-disk format of buffers and records (see FORMAT.md, version 1).
+ *
+ * A device write is one buffer: a 64-byte header on a 4 KiB boundary followed by records,
+ * each 8-byte aligned, padded with zeros to a whole number of 4 KiB blocks. Both the
+ * buffer header and every record carry an xxh3-64 checksum seeded with the data
+ * directory's secret (logstor.meta), so that bytes a user stored can never be mistaken
+ * for a header or a record by recovery.
+ */
+#ifndef LS_REC_H
+#define LS_REC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define REC_FORMAT_VERSION 1
+#define REC_BLOCK          4096u
+#define BUF_MAGIC          0x3142534cu /* "LSB1" little-endian */
+#define BUF_HDR_SIZE       64u
+#define REC_HDR_SIZE       40u
+
+enum buf_flags { BUF_LARGE = 1 }; /* the buffer holds one record spanning segments */
+
+/* On-disk buffer header, little-endian. */
+struct buf_hdr {
+    uint32_t magic;     /* BUF_MAGIC */
+    uint16_t version;   /* REC_FORMAT_VERSION */
+    uint16_t flags;     /* enum buf_flags */
+    uint64_t seg_seq;   /* sequence number of the segment's current use */
+    uint32_t length;    /* bytes of this buffer on disk, header included, multiple of 4096 */
+    uint32_t count;     /* records that follow the header */
+    uint32_t seg_no;    /* global segment number the buffer was written to */
+    uint32_t reserved0;
+    uint64_t first_rseq; /* rseq of the first record (diagnostics) */
+    uint64_t reserved1[2];
+    uint64_t checksum;  /* xxh3-64 (seeded) of bytes 0..55 */
+};
+_Static_assert(sizeof(struct buf_hdr) == BUF_HDR_SIZE, "buffer header is 64 bytes");
+_Static_assert(offsetof(struct buf_hdr, checksum) == 56, "checksum at 56");
+
+enum rec_type { REC_PUT = 1, REC_DEL = 2, REC_FLUSH = 3 };
+
+/* On-disk record header, little-endian, followed by key and value, padded to 8. */
+struct rec_hdr {
+    uint8_t type;       /* enum rec_type */
+    uint8_t version;    /* REC_FORMAT_VERSION */
+    uint16_t table;     /* table (Redis database) number */
+    uint32_t key_len;
+    uint32_t value_len;
+    uint32_t flags;     /* client flags (memcached) */
+    uint64_t rseq;      /* record sequence: unique, increasing per write; newer wins */
+    uint64_t expire_ms; /* absolute unix ms, 0 = none */
+    uint64_t checksum;  /* xxh3-64 (seeded) of header (this field zero), key, value */
+};
+_Static_assert(sizeof(struct rec_hdr) == REC_HDR_SIZE, "record header is 40 bytes");
+_Static_assert(offsetof(struct rec_hdr, checksum) == 32, "checksum at 32");
+
+static inline uint32_t rec_size(uint32_t key_len, uint32_t value_len)
+{
+    return (REC_HDR_SIZE + key_len + value_len + 7u) & ~7u;
+}
+static inline uint64_t rec_align_block(uint64_t n)
+{
+    return (n + REC_BLOCK - 1) & ~(uint64_t)(REC_BLOCK - 1);
+}
+
+/* Writes a record at dst (room for rec_size bytes, zero padding included). */
+void rec_encode(void *dst, const struct rec_hdr *h, const void *key, const void *value,
+                uint64_t seed);
+
+/* A decoded record: pointers into the buffer it was decoded from. */
+struct rec_view {
+    struct rec_hdr h;
+    const uint8_t *key;
+    const uint8_t *value;
+    uint32_t size; /* rec_size */
+};
+
+/* Decodes the record at p with at most avail bytes available. Returns 0, or LS_ECORRUPT
+ * when the header is implausible, the record runs past avail, or the checksum fails. */
+int rec_decode(const void *p, size_t avail, uint64_t seed, struct rec_view *out);
+
+/* Fills and seals a buffer header at dst. */
+void buf_hdr_seal(void *dst, uint16_t flags, uint64_t seg_seq, uint32_t length, uint32_t count,
+                  uint32_t seg_no, uint64_t first_rseq, uint64_t seed);
+
+/* Checks the header at p. Returns 0 and copies it to *out, or LS_ECORRUPT (bad checksum,
+ * bad fields), or -ENOENT when the block does not start with the magic at all. */
+int buf_hdr_check(const void *p, uint64_t seed, struct buf_hdr *out);
+
+#endif

@@ -1,0 +1,233 @@
+/*
+ * seg.c - data files, segments and their descriptors.
+ *
+ * The log lives in files data-NNNNNN.lsd of file_size bytes (default 32 MiB), each
+ * holding segments of seg_size bytes (default 128 KiB). A segment is named by its global
+ * number g: file g / segs_per_file, offset (g % segs_per_file) * seg_size. A byte of the
+ * log has the global address g * seg_size + offset, which the index stores.
+ *
+ * Files are created only when a segment inside them is first allocated, so the disk
+ * budget (disk_size / file_size files) bounds the space used without reserving it up
+ * front. A new file is preallocated with fallocate and then written with zeros once
+ * (O_DIRECT, 1 MiB at a time): on ext4 a fallocated extent is "unwritten" and the first
+ * O_DSYNC write into it must also commit the extent conversion to the journal, which
+ * doubles the cost of every group commit; zeroing at creation pays that once per file.
+ * The directory is fsynced after a file is created so the file survives a power loss.
+ *
+ * Free segments sit on a stack with the lowest number on top, so the log fills files
+ * in order and stays compact.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int seg_init(struct seg_mgr *m, const struct ls_config *cfg, int dir_fd)
+{
+    memset(m, 0, sizeof(*m));
+    m->seg_size = cfg->segment_size;
+    m->file_size = cfg->file_size;
+    m->segs_per_file = cfg->file_size / cfg->segment_size;
+    m->nfiles = (uint32_t)(cfg->disk_size / cfg->file_size);
+    if (m->nfiles == 0)
+        m->nfiles = 1;
+    m->nsegs = m->nfiles * m->segs_per_file;
+    m->dir_fd = dir_fd;
+    m->fds = malloc(sizeof(int) * m->nfiles);
+    m->d = calloc(m->nsegs, sizeof(*m->d));
+    m->free_stack = malloc(sizeof(uint32_t) * m->nsegs);
+    if (!m->fds || !m->d || !m->free_stack) {
+        seg_fini(m);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < m->nfiles; i++)
+        m->fds[i] = -1;
+    seg_rebuild_free(m);
+    return 0;
+}
+
+void seg_fini(struct seg_mgr *m)
+{
+    if (m->fds)
+        for (uint32_t i = 0; i < m->nfiles; i++)
+            if (m->fds[i] >= 0)
+                close(m->fds[i]);
+    free(m->fds);
+    free(m->d);
+    free(m->free_stack);
+    memset(m, 0, sizeof(*m));
+}
+
+static void file_name(char *buf, size_t n, uint32_t f)
+{
+    snprintf(buf, n, "data-%06u.lsd", f);
+}
+
+static int file_open(struct seg_mgr *m, uint32_t f, int create)
+{
+    char name[32];
+    int fd;
+
+    file_name(name, sizeof(name), f);
+    fd = openat(m->dir_fd, name, O_RDWR | O_DIRECT | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0),
+                0644);
+    if (fd < 0)
+        return -errno;
+    m->fds[f] = fd;
+    return 0;
+}
+
+static int file_zero(int fd, uint32_t size)
+{
+    const uint32_t chunk = 1u << 20;
+    void *z = uio_alloc(chunk);
+    int rc = 0;
+
+    if (!z)
+        return -ENOMEM;
+    memset(z, 0, chunk);
+    for (uint32_t off = 0; off < size && rc == 0; off += chunk) {
+        uint32_t n = size - off < chunk ? size - off : chunk;
+        if (pwrite(fd, z, n, off) != (ssize_t)n)
+            rc = errno ? -errno : -EIO;
+    }
+    uio_free(z);
+    if (rc == 0 && fdatasync(fd) != 0)
+        rc = -errno;
+    return rc;
+}
+
+static int file_create(struct seg_mgr *m, uint32_t f)
+{
+    char name[32];
+    int rc = file_open(m, f, 1);
+
+    if (rc < 0)
+        return rc;
+    rc = fallocate(m->fds[f], 0, 0, m->file_size);
+    if (rc == 0)
+        rc = file_zero(m->fds[f], m->file_size);
+    else
+        rc = -errno;
+    if (rc == 0 && fsync(m->dir_fd) != 0)
+        rc = -errno;
+    if (rc < 0) {
+        close(m->fds[f]);
+        m->fds[f] = -1;
+        file_name(name, sizeof(name), f);
+        unlinkat(m->dir_fd, name, 0);
+    }
+    return rc;
+}
+
+int seg_open_existing(struct seg_mgr *m, void (*log)(void *, enum ls_log_level, const char *),
+                      void *log_arg)
+{
+    char name[32], msg[160];
+    int rc;
+
+    for (uint32_t f = 0; f < m->nfiles; f++) {
+        rc = file_open(m, f, 0);
+        if (rc == -ENOENT)
+            continue;
+        if (rc < 0)
+            return rc;
+    }
+    file_name(name, sizeof(name), m->nfiles);
+    if (faccessat(m->dir_fd, name, F_OK, 0) == 0) {
+        snprintf(msg, sizeof(msg), "%s exists but disk_size allows only %u files", name,
+                 m->nfiles);
+        if (log)
+            log(log_arg, LS_LOG_ERROR, msg);
+        return LS_ECONFIG;
+    }
+    return 0;
+}
+
+void seg_rebuild_free(struct seg_mgr *m)
+{
+    m->nfree = 0;
+    for (uint32_t g = m->nsegs; g-- > 0;)
+        if (m->d[g].state == SEG_FREE)
+            m->free_stack[m->nfree++] = g;
+}
+
+static int ensure_file(struct seg_mgr *m, uint32_t g)
+{
+    uint32_t f = g / m->segs_per_file;
+
+    return m->fds[f] >= 0 ? 0 : file_create(m, f);
+}
+
+int64_t seg_alloc(struct seg_mgr *m)
+{
+    uint32_t g;
+    int rc;
+
+    if (m->nfree == 0)
+        return LS_ENOSPACE;
+    g = m->free_stack[m->nfree - 1];
+    rc = ensure_file(m, g);
+    if (rc < 0)
+        return rc;
+    m->nfree--;
+    return g;
+}
+
+int64_t seg_alloc_run(struct seg_mgr *m, uint32_t n)
+{
+    uint32_t spf = m->segs_per_file;
+    int rc;
+
+    if (n == 0 || n > spf)
+        return LS_ENOSPACE;
+    for (uint32_t f = 0; f < m->nfiles; f++) {
+        uint32_t have = 0;
+        for (uint32_t i = 0; i < spf; i++) {
+            uint32_t g = f * spf + i;
+            have = m->d[g].state == SEG_FREE ? have + 1 : 0;
+            if (have < n)
+                continue;
+            g -= n - 1;
+            rc = ensure_file(m, g);
+            if (rc < 0)
+                return rc;
+            for (uint32_t k = 0; k < n; k++)
+                m->d[g + k].state = SEG_CONT; /* caller sets the first */
+            seg_rebuild_free(m);
+            return g;
+        }
+    }
+    return LS_ENOSPACE;
+}
+
+int seg_fd(const struct seg_mgr *m, uint64_t addr, uint64_t *file_off)
+{
+    uint64_t f = addr / m->file_size;
+
+    if (f >= m->nfiles)
+        return -1;
+    *file_off = addr % m->file_size;
+    return m->fds[f];
+}
+
+int seg_check(const struct seg_mgr *m)
+{
+    uint32_t nfree = 0;
+
+    for (uint32_t g = 0; g < m->nsegs; g++)
+        nfree += m->d[g].state == SEG_FREE;
+    if (nfree < m->nfree)
+        return -1;
+    for (uint32_t i = 0; i < m->nfree; i++)
+        if (m->d[m->free_stack[i]].state != SEG_FREE)
+            return -2;
+    for (uint32_t i = 1; i < m->nfree; i++)
+        if (m->free_stack[i] > m->free_stack[i - 1])
+            return -3;
+    return 0;
+}

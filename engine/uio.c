@@ -1,0 +1,272 @@
+/*
+ * uio.c - io_uring submission/completion for O_DIRECT block I/O.
+ *
+ * Design: one ring per engine instance, an eventfd registered with it so the caller's
+ * event loop learns of completions; the same eventfd is written by uio_wake so that
+ * deferred engine work (callbacks that must not run inside the submitting call) gets
+ * the loop's attention too. Requests that do not get an SQE wait in a FIFO; the number
+ * in the kernel never exceeds the ring depth, so the CQ (twice the SQ) cannot overflow.
+ *
+ * Fault injection replaces the Nth write/read by a completion carrying an error (or a
+ * write of fewer bytes followed by an error, "torn"); it costs one branch when off.
+ */
+#include "uio.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+struct uio {
+    struct io_uring ring;
+    int efd;
+    unsigned depth;
+    unsigned in_kernel;     /* SQEs handed to the kernel, not yet completed */
+    unsigned unsubmitted;   /* SQEs prepared but not yet io_uring_submit'ed */
+    unsigned inflight;      /* every request whose callback has not run */
+    struct uio_req *wait_head, *wait_tail;   /* waiting for an SQE */
+    struct uio_req *fault_head, *fault_tail; /* fault-injected completions */
+    int faults_on;
+    struct uio_faults faults;
+    uint64_t writes, reads;
+};
+
+int uio_open(unsigned depth, struct uio **out)
+{
+    struct uio *u = calloc(1, sizeof(*u));
+    int rc;
+
+    if (!u)
+        return -ENOMEM;
+    u->depth = depth;
+    u->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (u->efd < 0) {
+        rc = -errno;
+        goto fail_free;
+    }
+    rc = io_uring_queue_init(depth, &u->ring, 0);
+    if (rc < 0)
+        goto fail_efd;
+    rc = io_uring_register_eventfd(&u->ring, u->efd);
+    if (rc < 0)
+        goto fail_ring;
+    *out = u;
+    return 0;
+fail_ring:
+    io_uring_queue_exit(&u->ring);
+fail_efd:
+    close(u->efd);
+fail_free:
+    free(u);
+    return rc;
+}
+
+void uio_close(struct uio *u)
+{
+    if (!u)
+        return;
+    while (u->inflight)
+        if (uio_reap(u, 1) < 0)
+            break;
+    io_uring_queue_exit(&u->ring);
+    close(u->efd);
+    free(u);
+}
+
+int uio_fd(const struct uio *u)
+{
+    return u->efd;
+}
+
+unsigned uio_inflight(const struct uio *u)
+{
+    return u->inflight;
+}
+
+void uio_set_faults(struct uio *u, const struct uio_faults *f)
+{
+    u->faults = *f;
+    u->faults_on = f->fail_write_n || f->fail_read_n || f->tear_write_n;
+    u->writes = u->reads = 0;
+}
+
+void uio_wake(struct uio *u)
+{
+    uint64_t one = 1;
+    ssize_t n = write(u->efd, &one, sizeof(one));
+    (void)n; /* EAGAIN means the counter is already non-zero: the loop will wake */
+}
+
+static void fault_complete(struct uio *u, struct uio_req *r, int res)
+{
+    r->res = res;
+    r->next = NULL;
+    if (u->fault_tail)
+        u->fault_tail->next = r;
+    else
+        u->fault_head = r;
+    u->fault_tail = r;
+    uio_wake(u);
+}
+
+/* Returns 1 when the fault injector took the request over. */
+static int fault_check(struct uio *u, struct uio_req *r)
+{
+    struct uio_faults *f = &u->faults;
+    int err = f->error ? f->error : EIO;
+
+    if (r->op == UIO_WRITE) {
+        u->writes++;
+        if (f->fail_write_n && u->writes == f->fail_write_n) {
+            fault_complete(u, r, -err);
+            return 1;
+        }
+        if (f->tear_write_n && u->writes == f->tear_write_n && f->tear_bytes < r->len) {
+            /* Write the first tear_bytes for real, then report the failure. */
+            struct uio_req tmp = *r;
+            ssize_t n = 0;
+            if (f->tear_bytes)
+                n = pwrite(tmp.fd, tmp.buf, f->tear_bytes, (off_t)tmp.off);
+            (void)n;
+            fault_complete(u, r, -err);
+            return 1;
+        }
+    } else if (r->op == UIO_READ) {
+        u->reads++;
+        if (f->fail_read_n && u->reads == f->fail_read_n) {
+            fault_complete(u, r, -err);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int prep(struct uio *u, struct uio_req *r)
+{
+    struct io_uring_sqe *sqe;
+
+    if (u->in_kernel + u->unsubmitted >= u->depth)
+        return -EBUSY;
+    sqe = io_uring_get_sqe(&u->ring);
+    if (!sqe)
+        return -EBUSY;
+    switch (r->op) {
+    case UIO_READ:
+        io_uring_prep_read(sqe, r->fd, r->buf, r->len, r->off);
+        break;
+    case UIO_WRITE:
+        io_uring_prep_write(sqe, r->fd, r->buf, r->len, r->off);
+        if (r->dsync)
+            sqe->rw_flags = RWF_DSYNC;
+        break;
+    default:
+        io_uring_prep_fsync(sqe, r->fd, IORING_FSYNC_DATASYNC);
+        break;
+    }
+    io_uring_sqe_set_data(sqe, r);
+    u->unsubmitted++;
+    return 0;
+}
+
+void uio_queue(struct uio *u, struct uio_req *r)
+{
+    u->inflight++;
+    if (u->faults_on && fault_check(u, r))
+        return;
+    if (!u->wait_head && prep(u, r) == 0)
+        return;
+    r->next = NULL;
+    if (u->wait_tail)
+        u->wait_tail->next = r;
+    else
+        u->wait_head = r;
+    u->wait_tail = r;
+}
+
+int uio_submit(struct uio *u)
+{
+    int rc;
+
+    while (u->wait_head && prep(u, u->wait_head) == 0) {
+        u->wait_head = u->wait_head->next;
+        if (!u->wait_head)
+            u->wait_tail = NULL;
+    }
+    if (!u->unsubmitted)
+        return 0;
+    do
+        rc = io_uring_submit(&u->ring);
+    while (rc == -EINTR);
+    if (rc < 0)
+        return rc;
+    u->in_kernel += (unsigned)rc;
+    u->unsubmitted -= (unsigned)rc;
+    return 0;
+}
+
+static int run_faults(struct uio *u)
+{
+    int n = 0;
+
+    while (u->fault_head) {
+        struct uio_req *r = u->fault_head;
+        u->fault_head = r->next;
+        if (!u->fault_head)
+            u->fault_tail = NULL;
+        u->inflight--;
+        r->cb(r, r->res);
+        n++;
+    }
+    return n;
+}
+
+int uio_reap(struct uio *u, int wait)
+{
+    struct io_uring_cqe *cqe;
+    uint64_t junk;
+    int n = 0, rc;
+    ssize_t rd = read(u->efd, &junk, sizeof(junk));
+
+    (void)rd;
+    n += run_faults(u);
+    if (wait && n == 0)
+        uio_submit(u);
+    if (wait && n == 0 && u->in_kernel) {
+        do
+            rc = io_uring_wait_cqe(&u->ring, &cqe);
+        while (rc == -EINTR);
+        if (rc < 0)
+            return rc;
+    }
+    while (io_uring_peek_cqe(&u->ring, &cqe) == 0) {
+        struct uio_req *r = io_uring_cqe_get_data(cqe);
+        int res = cqe->res;
+        io_uring_cqe_seen(&u->ring, cqe);
+        u->in_kernel--;
+        u->inflight--;
+        r->cb(r, res);
+        n++;
+    }
+    if (u->wait_head)
+        uio_submit(u);
+    return n;
+}
+
+void *uio_alloc(size_t n)
+{
+    void *p = NULL;
+
+    n = (n + 4095) & ~(size_t)4095;
+    if (n == 0)
+        n = 4096;
+    if (posix_memalign(&p, 4096, n) != 0)
+        return NULL;
+    return p;
+}
+
+void uio_free(void *p)
+{
+    free(p);
+}

@@ -1,0 +1,65 @@
+/*
+ * uio.h - the block I/O core: io_uring submission and completion with one eventfd.
+ *
+ * Requests are embedded in the caller's structures; the I/O core allocates nothing per
+ * request. Once a request is submitted it belongs to the I/O core until its callback
+ * runs; the callback runs exactly once, from uio_reap, never from the submitting call.
+ * Requests that find the submission queue full wait in a FIFO and go out in order.
+ */
+#ifndef LS_UIO_H
+#define LS_UIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct uio;
+struct uio_req;
+
+/* res is the byte count (>= 0) or -errno; a short read or write is reported as is. */
+typedef void (*uio_cb)(struct uio_req *req, int res);
+
+enum uio_op { UIO_READ, UIO_WRITE, UIO_FSYNC };
+
+struct uio_req {
+    uio_cb cb;
+    void *arg;
+    void *buf;      /* O_DIRECT: 4 KiB aligned (uio_alloc) */
+    uint64_t off;   /* file offset: 4 KiB aligned */
+    uint32_t len;   /* multiple of 4 KiB */
+    int fd;
+    uint8_t op;     /* enum uio_op */
+    uint8_t dsync;  /* write with RWF_DSYNC */
+    int res;        /* internal: result of a fault-injected completion */
+    struct uio_req *next; /* internal */
+};
+
+struct uio_faults {
+    uint64_t fail_write_n, fail_read_n, tear_write_n;
+    uint32_t tear_bytes;
+    int error;
+};
+
+/* Opens a ring of `depth` entries with an eventfd. Returns 0 or -errno. */
+int uio_open(unsigned depth, struct uio **out);
+void uio_close(struct uio *u);
+int uio_fd(const struct uio *u);
+
+/* Queues a request (submitted to the kernel at the next uio_submit). */
+void uio_queue(struct uio *u, struct uio_req *r);
+/* Passes queued requests to the kernel. Returns 0 or -errno (the requests stay queued). */
+int uio_submit(struct uio *u);
+/* Runs completions. wait != 0 blocks until at least one completes (when any is in
+ * flight). Returns the number of callbacks run or -errno. Drains the eventfd. */
+int uio_reap(struct uio *u, int wait);
+/* Makes the eventfd readable so the caller's loop calls back soon. */
+void uio_wake(struct uio *u);
+/* Requests submitted whose callbacks have not run yet. */
+unsigned uio_inflight(const struct uio *u);
+/* Fault injection (tests). Counters start from this call. */
+void uio_set_faults(struct uio *u, const struct uio_faults *f);
+
+/* Allocates n bytes aligned to 4 KiB (n rounded up). Free with uio_free. NULL on ENOMEM. */
+void *uio_alloc(size_t n);
+void uio_free(void *p);
+
+#endif

@@ -1,0 +1,559 @@
+/*
+ * wbuf.c - write buffers and the buffered writer: ring, group commit, backpressure.
+ *
+ * A write buffer is one future device write: a 64-byte header and records, destined for
+ * a fixed place (segment, offset) chosen when the buffer is opened, so a record's final
+ * address is known the moment it is appended and the index can point at it at once.
+ * Until the buffer is retired, reads of such an address are served from its memory
+ * (read-your-writes).
+ *
+ * Buffers move FREE -> ACTIVE -> SEALED -> INFLIGHT -> DONE -> FREE. There is one ACTIVE
+ * buffer. Sealed buffers wait in a FIFO (ordered by `gen`, their seal order) and at most
+ * `write_buffers` are in flight at once (the ring). When every ring slot is busy, new
+ * records keep filling further buffers, bounded by max_pending_bytes; past that bound a
+ * write fails with LS_EBUSY. This is the backpressure: bounded memory, a clear error.
+ *
+ * Group commit: in sync mode every append asks for a flush, and the flush happens in
+ * ls_poll, after the event loop has handed the engine everything that arrived in the
+ * same loop iteration; while the ring is full, records keep accumulating in the active
+ * buffer, so under load one device write carries many records. Every write uses
+ * RWF_DSYNC (bench/bench_dsync measures it against a write + fdatasync pair).
+ *
+ * Acknowledgement is in gen order (a durable high-water mark): a buffer's callbacks run
+ * only when it and every older buffer are done. A failed write makes the engine fail
+ * (sticky) and fails that buffer and every newer one: their index changes are reverted,
+ * newest first, so reads never show a write whose outcome was an error.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint32_t max_bufs(const struct ls_engine *e)
+{
+    return e->cfg.write_buffers + 1 +
+           (uint32_t)(e->cfg.max_pending_bytes / e->cfg.write_buffer_size);
+}
+
+static struct wbuf *buf_get(struct ls_engine *e)
+{
+    struct wbuf *b = e->free_bufs;
+
+    if (b) {
+        e->free_bufs = b->next;
+        return b;
+    }
+    if (e->nbufs >= max_bufs(e))
+        return NULL;
+    b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->data = uio_alloc(e->cfg.write_buffer_size);
+    if (!b->data) {
+        free(b);
+        return NULL;
+    }
+    b->e = e;
+    e->nbufs++;
+    return b;
+}
+
+static void buf_release(struct ls_engine *e, struct wbuf *b)
+{
+    if (b->large) {
+        uio_free(b->data);
+        free(b->ops);
+        free(b);
+        return;
+    }
+    b->state = WB_FREE;
+    b->nops = b->count = b->used = 0;
+    b->next = e->free_bufs;
+    e->free_bufs = b;
+}
+
+void eng_defer_ack(struct ls_engine *e, ls_write_cb cb, void *arg, int rc, uint64_t cas)
+{
+    if (!cb)
+        return;
+    if (e->nacks == e->capacks) {
+        uint32_t cap = e->capacks ? e->capacks * 2 : 256;
+        struct defer_ack *n = realloc(e->acks, cap * sizeof(*n));
+        if (!n)
+            abort(); /* cannot keep the exactly-once promise without memory */
+        e->acks = n;
+        e->capacks = cap;
+    }
+    e->acks[e->nacks++] = (struct defer_ack){cb, arg, rc, cas};
+    if (!e->woken) {
+        e->woken = 1;
+        uio_wake(e->u);
+    }
+}
+
+void eng_live(struct ls_engine *e, uint64_t loc, int sign)
+{
+    struct seg_desc *d = &e->sm.d[seg_of(&e->sm, idx_loc_addr(loc))];
+    uint32_t sz = idx_loc_size(loc);
+
+    if (sign > 0) {
+        d->live += sz;
+        e->st.live_bytes += sz;
+    } else {
+        d->live = d->live >= sz ? d->live - sz : 0;
+        e->st.live_bytes = e->st.live_bytes >= sz ? e->st.live_bytes - sz : 0;
+    }
+}
+
+static void fifo_push(struct ls_engine *e, struct wbuf *b)
+{
+    b->next = NULL;
+    if (e->fifo_tail)
+        e->fifo_tail->next = b;
+    else
+        e->fifo_head = b;
+    e->fifo_tail = b;
+}
+
+/* Closes the open segment and opens a new one. */
+static int next_segment(struct ls_engine *e)
+{
+    int64_t g = seg_alloc(&e->sm);
+
+    if (g < 0)
+        return (int)g;
+    if (e->cur_seg >= 0)
+        e->sm.d[e->cur_seg].state = SEG_FULL;
+    e->cur_seg = g;
+    e->cur_off = 0;
+    e->sm.d[g] = (struct seg_desc){.seq = ++e->seq, .state = SEG_OPEN, .run = 1};
+    return 0;
+}
+
+static int open_active(struct ls_engine *e, uint32_t size)
+{
+    uint32_t seg_size = e->sm.seg_size;
+    struct wbuf *b = buf_get(e);
+    int rc;
+
+    if (!b)
+        return LS_EBUSY;
+    if (e->cur_seg < 0 || seg_size - e->cur_off < BUF_HDR_SIZE + size) {
+        rc = next_segment(e);
+        if (rc < 0) {
+            buf_release(e, b);
+            return rc;
+        }
+    }
+    b->addr = (uint64_t)e->cur_seg * seg_size + e->cur_off;
+    b->cap = seg_size - e->cur_off;
+    if (b->cap > e->cfg.write_buffer_size)
+        b->cap = e->cfg.write_buffer_size;
+    b->used = BUF_HDR_SIZE;
+    b->count = b->nops = 0;
+    b->seg_no = (uint32_t)e->cur_seg;
+    b->seg_seq = e->seq;
+    b->open_ms = eng_now_ms(e);
+    b->state = WB_ACTIVE;
+    b->large = 0;
+    e->active = b;
+    return 0;
+}
+
+static void seal(struct ls_engine *e, struct wbuf *b, uint16_t flags)
+{
+    uint32_t len = (uint32_t)rec_align_block(b->used);
+
+    memset(b->data + b->used, 0, len - b->used);
+    buf_hdr_seal(b->data, flags, b->seg_seq, len, b->count, b->seg_no, b->first_rseq, e->seed);
+    b->req.len = len;
+    b->gen = ++e->gen;
+    b->state = WB_SEALED;
+    e->waiting_bytes += len;
+    fifo_push(e, b);
+    if (!e->woken) {
+        e->woken = 1;
+        uio_wake(e->u);
+    }
+}
+
+static void seal_active(struct ls_engine *e)
+{
+    struct wbuf *b = e->active;
+
+    if (!b || b->count == 0)
+        return;
+    e->active = NULL;
+    seal(e, b, 0);
+    e->cur_off += b->req.len;
+    if (e->cur_off + BUF_HDR_SIZE + REC_HDR_SIZE > e->sm.seg_size) {
+        e->sm.d[e->cur_seg].state = SEG_FULL;
+        e->cur_seg = -1;
+    }
+}
+
+static void write_done(struct uio_req *req, int res);
+
+void wbuf_kick(struct ls_engine *e)
+{
+    for (struct wbuf *b = e->fifo_head; b && e->inflight < e->cfg.write_buffers; b = b->next) {
+        uint64_t off;
+        if (b->state != WB_SEALED)
+            continue;
+        uint32_t len = b->req.len;
+        b->req = (struct uio_req){.cb = write_done, .arg = b, .buf = b->data, .len = len,
+                                  .op = UIO_WRITE, .dsync = 1};
+        b->req.fd = seg_fd(&e->sm, b->addr, &off);
+        b->req.off = off;
+        b->state = WB_INFLIGHT;
+        e->inflight++;
+        e->waiting_bytes -= b->req.len;
+        uio_queue(e->u, &b->req);
+    }
+    uio_submit(e->u);
+}
+
+void wbuf_flush(struct ls_engine *e)
+{
+    e->flush_wanted = 0;
+    if (e->active && e->active->count && e->inflight < e->cfg.write_buffers)
+        seal_active(e);
+    wbuf_kick(e);
+}
+
+/* ---- failure: revert the index changes of failed buffers, newest first ---- */
+
+static void revert_op(struct ls_engine *e, const struct wop *op)
+{
+    struct idx *t = e->tables[op->table];
+    struct idx_ent cur;
+    int found = idx_find(t, op->token, op->hash2, &cur) == 0;
+
+    if (op->type == REC_PUT) {
+        if (!found || cur.loc != op->new_loc)
+            return;
+        eng_live(e, op->new_loc, -1);
+        if (op->had_old) {
+            idx_upsert(t, &op->old, NULL);
+            eng_live(e, op->old.loc, +1);
+        } else {
+            idx_remove(t, op->token, op->hash2, NULL);
+        }
+    } else if (op->type == REC_DEL && !found && op->had_old) {
+        if (idx_upsert(t, &op->old, NULL) >= 0)
+            eng_live(e, op->old.loc, +1);
+    }
+}
+
+static void revert_buf(struct ls_engine *e, struct wbuf *b)
+{
+    for (uint32_t i = b->nops; i-- > 0;)
+        revert_op(e, &b->ops[i]);
+}
+
+static void fail_from(struct ls_engine *e, uint64_t gen, int err)
+{
+    uint64_t hi = e->failed ? e->failed_gen : UINT64_MAX;
+    struct wbuf **v;
+    uint32_t n = 0;
+
+    if (gen >= hi)
+        return; /* already reverted */
+    if (!e->failed) {
+        e->failed = 1;
+        e->last_error = err;
+        e->st.failed = 1;
+        eng_log(e, LS_LOG_ERROR, "device write failed: %s; writes refused from now on",
+                ls_strerror(err));
+    }
+    e->failed_gen = gen;
+    v = malloc(sizeof(*v) * (e->nbufs + e->gen + 2 - gen));
+    if (e->active && hi == UINT64_MAX) {
+        struct wbuf *a = e->active;
+        e->active = NULL;
+        seal(e, a, 0); /* joins the FIFO as the newest; never submitted */
+    }
+    for (struct wbuf *b = e->fifo_head; b && v; b = b->next)
+        if (b->gen >= gen && b->gen < hi)
+            v[n++] = b;
+    while (n-- > 0 && v) {
+        revert_buf(e, v[n]);
+        if (v[n]->state == WB_SEALED) {
+            v[n]->state = WB_DONE;
+            e->waiting_bytes -= v[n]->req.len;
+        }
+    }
+    free(v);
+}
+
+/* ---- acknowledgement in gen order ---- */
+
+static void fire_barriers(struct ls_engine *e)
+{
+    while (e->barriers && e->barriers->gen <= e->acked_gen) {
+        struct barrier *br = e->barriers;
+        int rc = e->failed && br->gen >= e->failed_gen ? LS_EFAILED : 0;
+        e->barriers = br->next;
+        br->cb(br->arg, rc, 0);
+        free(br);
+    }
+}
+
+static void ack_loop(struct ls_engine *e)
+{
+    struct wbuf *b;
+
+    while ((b = e->fifo_head) && b->state == WB_DONE) {
+        int rc = e->failed && b->gen >= e->failed_gen ? LS_EFAILED : 0;
+        e->fifo_head = b->next;
+        if (!e->fifo_head)
+            e->fifo_tail = NULL;
+        e->acked_gen = b->gen;
+        for (uint32_t i = 0; i < b->nops; i++)
+            if (b->ops[i].cb)
+                b->ops[i].cb(b->ops[i].arg, rc, b->ops[i].cas);
+        buf_release(e, b);
+        fire_barriers(e);
+    }
+}
+
+static void write_done(struct uio_req *req, int res)
+{
+    struct wbuf *b = req->arg;
+    struct ls_engine *e = b->e;
+
+    e->inflight--;
+    b->state = WB_DONE;
+    if (res != (int)req->len) {
+        fail_from(e, b->gen, res < 0 ? res : -EIO);
+    } else {
+        e->st.device_bytes_written += req->len;
+        e->st.device_writes++;
+    }
+    ack_loop(e);
+    if (!e->failed)
+        wbuf_kick(e);
+}
+
+/* ---- append ---- */
+
+static int reserve_op(struct wbuf *b)
+{
+    if (b->nops < b->capops)
+        return 0;
+    uint32_t cap = b->capops ? b->capops * 2 : 64;
+    struct wop *n = realloc(b->ops, cap * sizeof(*n));
+    if (!n)
+        return -ENOMEM;
+    b->ops = n;
+    b->capops = cap;
+    return 0;
+}
+
+/* Applies the record's effect to the index; fills op. */
+static int index_apply(struct ls_engine *e, const struct wrec *r, uint64_t loc, struct wop *op)
+{
+    struct idx *t = e->tables[r->table];
+    struct idx_ent ent = {r->token, loc, idx_make_meta(r->expire_ms, r->hash2)};
+    int rc = 0;
+
+    op->had_old = 0;
+    if (r->type == REC_PUT) {
+        rc = idx_upsert(t, &ent, &op->old);
+        if (rc < 0)
+            return rc;
+        op->had_old = rc == 1;
+        eng_live(e, loc, +1);
+    } else if (r->type == REC_DEL) {
+        op->had_old = idx_remove(t, r->token, r->hash2, &op->old) == 0;
+    } else {
+        eng_flush_table(e, r->table);
+    }
+    if (op->had_old)
+        eng_live(e, op->old.loc, -1);
+    return 0;
+}
+
+static int visit_unlive(void *arg, const struct idx_ent *ent)
+{
+    eng_unlive(arg, ent->loc);
+    return 0;
+}
+
+void eng_flush_table(struct ls_engine *e, uint16_t table)
+{
+    idx_scan(e->tables[table], 0, SIZE_MAX, visit_unlive, e, NULL, NULL);
+    idx_clear(e->tables[table]);
+}
+
+static int place(struct ls_engine *e, struct wbuf *b, const struct wrec *r, uint32_t size,
+                 ls_write_cb cb, void *arg)
+{
+    struct rec_hdr h = {.type = r->type, .table = r->table, .key_len = r->key_len,
+                        .value_len = r->value_len, .flags = r->flags, .rseq = e->rseq + 1,
+                        .expire_ms = r->expire_ms};
+    uint64_t addr = b->addr + b->used;
+    struct wop *op;
+    int rc = reserve_op(b);
+
+    if (rc < 0)
+        return rc;
+    op = &b->ops[b->nops];
+    rec_encode(b->data + b->used, &h, r->key, r->value, e->seed);
+    *op = (struct wop){.token = r->token, .hash2 = r->hash2, .table = r->table,
+                       .type = r->type, .cas = h.rseq};
+    op->new_loc = r->type == REC_PUT ? idx_make_loc(addr, size) : 0;
+    rc = index_apply(e, r, op->new_loc, op);
+    if (rc < 0)
+        return rc;
+    e->rseq++;
+    if (b->count++ == 0)
+        b->first_rseq = h.rseq;
+    b->used += size;
+    b->nops++;
+    e->st.user_bytes_written += size;
+    if (e->cfg.durability == LS_SYNC) {
+        op->cb = cb;
+        op->arg = arg;
+    } else {
+        eng_defer_ack(e, cb, arg, 0, h.rseq);
+    }
+    return 0;
+}
+
+static int append_large(struct ls_engine *e, const struct wrec *r, uint32_t size, ls_write_cb cb,
+                        void *arg)
+{
+    uint32_t seg_size = e->sm.seg_size;
+    uint32_t n = (BUF_HDR_SIZE + size + seg_size - 1) / seg_size;
+    uint32_t len = (uint32_t)rec_align_block(BUF_HDR_SIZE + size);
+    struct wbuf *b;
+    uint8_t *data;
+    int64_t g;
+    int rc;
+
+    if (e->waiting_bytes && e->waiting_bytes + len > e->cfg.max_pending_bytes)
+        return LS_EBUSY;
+    data = uio_alloc(len);
+    b = calloc(1, sizeof(*b));
+    if (!b || !data) {
+        free(b);
+        uio_free(data);
+        return -ENOMEM;
+    }
+    g = seg_alloc_run(&e->sm, n);
+    if (g >= 0 && e->cur_seg >= 0) {
+        /* Later small records must land in a segment with a higher seq than the run:
+         * recovery orders records by segment seq. */
+        e->sm.d[e->cur_seg].state = SEG_FULL;
+        e->cur_seg = -1;
+    }
+    if (g < 0) {
+        uio_free(data);
+        free(b);
+        return (int)g;
+    }
+    for (uint32_t k = 0; k < n; k++)
+        e->sm.d[g + k] = (struct seg_desc){.seq = e->seq + 1, .state = SEG_CONT, .run = 1};
+    e->sm.d[g].state = SEG_FULL;
+    e->sm.d[g].run = (uint16_t)n;
+    *b = (struct wbuf){.e = e, .data = data, .large = 1, .addr = (uint64_t)g * seg_size,
+                       .cap = len, .used = BUF_HDR_SIZE, .seg_no = (uint32_t)g,
+                       .seg_seq = ++e->seq, .state = WB_ACTIVE};
+    rc = place(e, b, r, size, cb, arg);
+    if (rc < 0) {
+        /* The run stays allocated but empty; it is reclaimed like any dead segment. */
+        uio_free(b->data);
+        free(b->ops);
+        free(b);
+        return rc;
+    }
+    seal(e, b, BUF_LARGE);
+    return 0;
+}
+
+int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void *arg)
+{
+    uint32_t size = rec_size(r->key_len, r->value_len);
+    int rc;
+
+    if (e->failed)
+        return LS_EFAILED;
+    if (BUF_HDR_SIZE + size > e->cfg.write_buffer_size) {
+        seal_active(e);
+        rc = append_large(e, r, size, cb, arg);
+    } else {
+        if (e->active && e->active->used + size > e->active->cap)
+            seal_active(e);
+        if (!e->active && (rc = open_active(e, size)) < 0)
+            return rc;
+        rc = place(e, e->active, r, size, cb, arg);
+    }
+    if (rc < 0)
+        return rc;
+    if (e->cfg.durability == LS_SYNC || !e->active) {
+        e->flush_wanted = 1;
+        if (!e->woken) {
+            e->woken = 1;
+            uio_wake(e->u);
+        }
+    }
+    return 0;
+}
+
+int wbuf_barrier(struct ls_engine *e, ls_write_cb cb, void *arg)
+{
+    struct barrier *br, **p;
+
+    if (e->active && e->active->count)
+        seal_active(e);
+    wbuf_kick(e);
+    if (e->acked_gen >= e->gen) {
+        eng_defer_ack(e, cb, arg, e->failed ? LS_EFAILED : 0, 0);
+        return 0;
+    }
+    br = malloc(sizeof(*br));
+    if (!br)
+        return -ENOMEM;
+    *br = (struct barrier){.gen = e->gen, .cb = cb, .arg = arg};
+    for (p = &e->barriers; *p; p = &(*p)->next)
+        ;
+    *p = br;
+    return 0;
+}
+
+static int in_buf(const struct wbuf *b, uint64_t addr, uint32_t size)
+{
+    return addr >= b->addr + BUF_HDR_SIZE && addr + size <= b->addr + b->used;
+}
+
+int wbuf_read_mem(struct ls_engine *e, uint64_t addr, uint32_t size, uint8_t *dst)
+{
+    const struct wbuf *hit = NULL;
+
+    if (e->active && in_buf(e->active, addr, size))
+        hit = e->active;
+    for (const struct wbuf *b = e->fifo_head; b && !hit; b = b->next)
+        if (in_buf(b, addr, size))
+            hit = b;
+    if (!hit)
+        return 0;
+    memcpy(dst, hit->data + (addr - hit->addr), size);
+    return 1;
+}
+
+void wbuf_free_all(struct ls_engine *e)
+{
+    struct wbuf *b;
+
+    while ((b = e->free_bufs)) {
+        e->free_bufs = b->next;
+        uio_free(b->data);
+        free(b->ops);
+        free(b);
+    }
+    free(e->acks);
+    e->acks = NULL;
+    e->nacks = e->capacks = 0;
+}

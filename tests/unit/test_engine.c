@@ -1,0 +1,406 @@
+/*
+ * test_engine.c - the engine through its public API: put/get/overwrite/delete, read-your-
+ * writes, persistence across reopen, expiry (lazy, sweep, recovery), large values, scan
+ * with a resumable cursor, flush_table, limits, durability modes, tokens and slots.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "eng_util.h"
+
+struct fx {
+    const char *dir;
+    struct ls_config cfg;
+    struct ls_engine *e;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    f->dir = strdup(tmp_dir());
+    small_config(&f->cfg, f->dir);
+    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    ls_close(f->e);
+    rm_dir(f->dir);
+    free((void *)f->dir);
+    free(f);
+    return 0;
+}
+
+static void reopen(struct fx *f)
+{
+    ls_close(f->e);
+    f->e = NULL;
+    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+}
+
+static void check_value(struct ls_engine *e, uint32_t t, const char *k, const char *v)
+{
+    char *got = NULL;
+    uint32_t len = 0;
+    int rc = get_sync(e, t, k, &got, &len);
+    if (!v) {
+        assert_int_equal(rc, LS_ENOTFOUND);
+        return;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(len, strlen(v));
+    assert_memory_equal(got, v, len);
+    free(got);
+}
+
+static void test_put_get_overwrite_delete(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(put_sync(f->e, 0, "a", "1", 1, 0), 0);
+    check_value(f->e, 0, "a", "1");
+    assert_int_equal(put_sync(f->e, 0, "a", "two", 3, 0), 0);
+    check_value(f->e, 0, "a", "two");
+    check_value(f->e, 1, "a", NULL); /* tables are separate key spaces */
+    assert_int_equal(del_sync(f->e, 0, "a"), 0);
+    check_value(f->e, 0, "a", NULL);
+    assert_int_equal(ls_del(f->e, 0, "a", 1, wres_cb, NULL), LS_ENOTFOUND);
+    assert_int_equal(ls_count(f->e, 0), 0);
+}
+
+static void test_read_your_writes(void **state)
+{
+    struct fx *f = *state;
+    struct wres w = {0};
+    struct gres g = {0};
+
+    /* Not yet acknowledged, not yet on disk: the get must still see it. */
+    assert_int_equal(ls_put(f->e, 0, "k", 1, "v1", 2, NULL, wres_cb, &w), 0);
+    assert_int_equal(ls_get(f->e, 0, "k", 1, gres_cb, &g), 0);
+    assert_int_equal(g.done, 0); /* never called inside the submitting call */
+    run_until(f->e, &g.done);
+    assert_int_equal(g.rc, 0);
+    assert_string_equal(g.value, "v1");
+    free(g.value);
+    run_until(f->e, &w.done);
+    assert_int_equal(w.rc, 0);
+    /* After the write completed the record is read from the device. */
+    struct ls_stats st;
+    ls_get_stats(f->e, &st);
+    uint64_t reads = st.device_reads;
+    check_value(f->e, 0, "k", "v1");
+    ls_get_stats(f->e, &st);
+    assert_true(st.device_reads == reads + 1);
+}
+
+static void test_persistence(void **state)
+{
+    struct fx *f = *state;
+    char k[32], v[64];
+
+    for (int i = 0; i < 2000; i++) {
+        snprintf(k, sizeof(k), "key:%d", i);
+        snprintf(v, sizeof(v), "value-%d", i * 7);
+        struct wres w = {0};
+        assert_int_equal(ls_put(f->e, (uint32_t)(i % 3), k, strlen(k), v, strlen(v), NULL,
+                                wres_cb, &w), 0);
+        if (i % 100 == 99)
+            run_until(f->e, &w.done);
+    }
+    assert_int_equal(sync_sync(f->e), 0);
+    assert_int_equal(del_sync(f->e, 0, "key:0"), 0);
+    assert_int_equal(put_sync(f->e, 1, "key:1", "over", 4, 0), 0);
+    reopen(f);
+    assert_int_equal(ls_count(f->e, 0) + ls_count(f->e, 1) + ls_count(f->e, 2), 1999);
+    check_value(f->e, 0, "key:0", NULL);
+    check_value(f->e, 1, "key:1", "over");
+    for (int i = 2; i < 2000; i += 37) {
+        snprintf(k, sizeof(k), "key:%d", i);
+        snprintf(v, sizeof(v), "value-%d", i * 7);
+        check_value(f->e, (uint32_t)(i % 3), k, v);
+    }
+    /* cas survives the restart */
+    struct gres g = {0};
+    assert_int_equal(ls_get(f->e, 1, "key:1", 5, gres_cb, &g), 0);
+    run_until(f->e, &g.done);
+    assert_true(g.cas > 2000);
+    free(g.value);
+}
+
+static void test_expiry(void **state)
+{
+    struct fx *f = *state;
+    struct ls_meta m;
+
+    assert_int_equal(put_sync(f->e, 0, "old", "x", 1, 0), 0);
+    assert_int_equal(put_sync(f->e, 0, "old", "y", 1, fake_now_ms + 1000), 0);
+    assert_int_equal(put_sync(f->e, 0, "keep", "z", 1, fake_now_ms + 100000), 0);
+    assert_int_equal(ls_lookup(f->e, 0, "old", 3, &m), 0);
+    assert_int_equal(m.expire_ms, fake_now_ms + 1000);
+    check_value(f->e, 0, "old", "y");
+    fake_now_ms += 2000;
+    check_value(f->e, 0, "old", NULL);
+    assert_int_equal(ls_lookup(f->e, 0, "old", 3, &m), LS_ENOTFOUND);
+    /* an expired record hides the older one after a restart too */
+    reopen(f);
+    check_value(f->e, 0, "old", NULL);
+    check_value(f->e, 0, "keep", "z");
+    /* the sweep drops expired entries from memory without any access */
+    for (int i = 0; i < 100; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "t%d", i);
+        assert_int_equal(put_sync(f->e, 0, k, "v", 1, fake_now_ms + 10), 0);
+    }
+    assert_int_equal(ls_count(f->e, 0), 101);
+    fake_now_ms += 20;
+    for (int i = 0; i < 40; i++)
+        ls_tick(f->e);
+    assert_int_equal(ls_count(f->e, 0), 1);
+    /* a put already expired acts as a delete */
+    assert_int_equal(put_sync(f->e, 0, "keep", "z", 1, fake_now_ms - 1), 0);
+    check_value(f->e, 0, "keep", NULL);
+    assert_int_equal(put_sync(f->e, 0, "never", "z", 1, fake_now_ms - 1), 0);
+    assert_int_equal(ls_count(f->e, 0), 0);
+}
+
+static void fill(char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (char)('a' + (i * 31 + seed) % 26);
+}
+
+static void test_large_values(void **state)
+{
+    struct fx *f = *state;
+    size_t sizes[] = {100000, 131072, 300000, 1 << 20, 3u << 20};
+    char k[16];
+
+    ls_close(f->e);
+    f->cfg.max_value_size = 16u << 20;
+    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+    for (unsigned i = 0; i < 5; i++) {
+        char *v = malloc(sizes[i]);
+        fill(v, sizes[i], i);
+        snprintf(k, sizeof(k), "big%u", i);
+        assert_int_equal(put_sync(f->e, 0, k, v, sizes[i], 0), 0);
+        assert_int_equal(put_sync(f->e, 0, "small", k, strlen(k), 0), 0);
+        free(v);
+    }
+    reopen(f);
+    for (unsigned i = 0; i < 5; i++) {
+        char *v = malloc(sizes[i]), *got = NULL;
+        uint32_t len = 0;
+        fill(v, sizes[i], i);
+        snprintf(k, sizeof(k), "big%u", i);
+        assert_int_equal(get_sync(f->e, 0, k, &got, &len), 0);
+        assert_int_equal(len, sizes[i]);
+        assert_memory_equal(got, v, len);
+        free(got);
+        free(v);
+    }
+    check_value(f->e, 0, "small", "big4"); /* written after the last large record */
+    char *toobig = calloc(1, (16u << 20) + 1);
+    assert_int_equal(ls_put(f->e, 0, "x", 1, toobig, (16u << 20) + 1, NULL, wres_cb, NULL),
+                     LS_ETOOBIG);
+    free(toobig);
+}
+
+struct scan_acc {
+    int done, calls;
+    uint64_t next;
+    char **keys;
+    uint32_t n;
+};
+static void scan_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32_t n, uint64_t next)
+{
+    struct scan_acc *a = arg;
+    assert_int_equal(rc, 0);
+    for (uint32_t i = 0; i < n; i++) {
+        a->keys[a->n] = strndup(keys[i].key, keys[i].key_len);
+        a->n++;
+    }
+    a->next = next;
+    a->done = 1;
+    a->calls++;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void test_scan(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 3000 };
+    struct scan_acc a = {.keys = calloc(N + 10, sizeof(char *))};
+    char k[32];
+
+    struct wres *w = calloc(N, sizeof(*w));
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof(k), "s:%05d", i);
+        assert_int_equal(ls_put(f->e, 2, k, strlen(k), "v", 1, NULL, wres_cb, &w[i]), 0);
+        if (i == N / 2)
+            run_until(f->e, &w[i].done); /* half on disk, half in buffers */
+    }
+    uint64_t cursor = 0;
+    do {
+        a.done = 0;
+        assert_int_equal(ls_scan(f->e, 2, cursor, 97, scan_cb, &a), 0);
+        assert_int_equal(a.done, 0);
+        run_until(f->e, &a.done);
+        cursor = a.next;
+    } while (cursor != 0 && a.calls < 1000);
+    assert_int_equal(a.n, N);
+    run_until(f->e, &w[N - 1].done);
+    free(w);
+    qsort(a.keys, a.n, sizeof(char *), cmp_str);
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof(k), "s:%05d", i);
+        assert_string_equal(a.keys[i], k);
+        free(a.keys[i]);
+    }
+    free(a.keys);
+    uint64_t c;
+    assert_int_equal(ls_random_cursor(f->e, 2, &c), 0);
+    assert_int_equal(ls_random_cursor(f->e, 3, &c), LS_ENOTFOUND);
+    /* scanning an empty table completes with cursor 0 */
+    struct scan_acc b = {.keys = calloc(1, sizeof(char *))};
+    assert_int_equal(ls_scan(f->e, 5, 0, 10, scan_cb, &b), 0);
+    run_until(f->e, &b.done);
+    assert_int_equal(b.n, 0);
+    assert_int_equal(b.next, 0);
+    free(b.keys);
+}
+
+static void test_flush_table(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(put_sync(f->e, 0, "a", "1", 1, 0), 0);
+    assert_int_equal(put_sync(f->e, 1, "b", "2", 1, 0), 0);
+    struct wres w = {0};
+    assert_int_equal(ls_flush_table(f->e, 0, wres_cb, &w), 0);
+    run_until(f->e, &w.done);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(put_sync(f->e, 0, "c", "3", 1, 0), 0);
+    reopen(f);
+    check_value(f->e, 0, "a", NULL);
+    check_value(f->e, 0, "c", "3");
+    check_value(f->e, 1, "b", "2");
+    assert_int_equal(ls_flush_table(f->e, 99, wres_cb, &w), LS_EBADTABLE);
+}
+
+static void test_limits_and_errors(void **state)
+{
+    struct fx *f = *state;
+    char *bigkey = calloc(1, 70000);
+    assert_int_equal(ls_put(f->e, 0, bigkey, 70000, "v", 1, NULL, wres_cb, NULL), LS_ETOOBIG);
+    assert_int_equal(ls_put(f->e, 16, "k", 1, "v", 1, NULL, wres_cb, NULL), LS_EBADTABLE);
+    assert_int_equal(ls_get(f->e, 0, "nope", 4, gres_cb, NULL), LS_ENOTFOUND);
+    free(bigkey);
+    assert_string_equal(ls_strerror(LS_ENOSPACE), "disk full (no free segment within disk_size)");
+    assert_string_equal(ls_strerror(-ENOENT), "No such file or directory");
+    /* a second open of the same directory is refused */
+    struct ls_engine *e2 = NULL;
+    assert_int_equal(ls_open(&f->cfg, &e2), -EBUSY);
+    /* a different segment size than the directory was made with is refused */
+    struct ls_config c = f->cfg;
+    ls_close(f->e);
+    c.segment_size = 256u << 10;
+    assert_int_equal(ls_open(&c, &e2), LS_ECONFIG);
+    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+    c = f->cfg;
+    c.segment_size = 1000; /* not a multiple of 4 KiB */
+    assert_int_equal(ls_open(&c, &e2), LS_ECONFIG);
+}
+
+static void test_disk_full(void **state)
+{
+    struct fx *f = *state;
+    char v[4000], k[32];
+    int rc = 0, i;
+
+    ls_close(f->e);
+    f->cfg.disk_size = f->cfg.file_size; /* 32 segments */
+    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+    memset(v, 'x', sizeof(v));
+    for (i = 0; i < 100000 && rc == 0; i++) {
+        snprintf(k, sizeof(k), "f%d", i);
+        rc = put_sync(f->e, 0, k, v, sizeof(v), 0);
+    }
+    assert_int_equal(rc, LS_ENOSPACE);
+    /* reads keep working, and the data written before the disk filled is intact */
+    memset(v, 'x', sizeof(v));
+    char *got = NULL;
+    uint32_t len = 0;
+    assert_int_equal(get_sync(f->e, 0, "f0", &got, &len), 0);
+    assert_int_equal(len, sizeof(v));
+    free(got);
+    struct ls_stats st;
+    ls_get_stats(f->e, &st);
+    assert_int_equal(st.segments_free, 0);
+    assert_int_equal(st.failed, 0); /* a full disk is not a device failure */
+}
+
+static void test_periodic(void **state)
+{
+    struct fx *f = *state;
+    struct wres w = {0};
+
+    ls_close(f->e);
+    f->cfg.durability = LS_PERIODIC;
+    f->cfg.flush_interval_ms = 50;
+    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+    assert_int_equal(ls_put(f->e, 0, "p", 1, "q", 1, NULL, wres_cb, &w), 0);
+    run_until(f->e, &w.done); /* acknowledged from the buffer */
+    struct ls_stats st;
+    ls_get_stats(f->e, &st);
+    assert_int_equal(st.device_writes, 0);
+    fake_now_ms += 60; /* the flush interval passes */
+    ls_tick(f->e);
+    for (int i = 0; i < 1000 && st.device_writes == 0; i++) {
+        struct pollfd p = {.fd = ls_fd(f->e), .events = POLLIN};
+        poll(&p, 1, 1);
+        ls_poll(f->e);
+        ls_get_stats(f->e, &st);
+    }
+    assert_int_equal(st.device_writes, 1);
+    reopen(f);
+    check_value(f->e, 0, "p", "q");
+}
+
+static void test_slots_and_tokens(void **state)
+{
+    (void)state;
+    /* Redis Cluster reference values */
+    assert_int_equal(ls_key_slot("foo", 3), 12182);
+    assert_int_equal(ls_key_slot("123456789", 9), 0x31C3 & 16383);
+    assert_int_equal(ls_key_slot("{user1000}.following", 20), ls_key_slot("user1000", 8));
+    assert_int_equal(ls_key_slot("foo{}{bar}", 10), ls_key_slot("foo{}{bar}", 10));
+    assert_int_equal(ls_key_slot("foo{{bar}}zap", 13), ls_key_slot("{bar", 4));
+    assert_int_equal(ls_token("foo", 3) >> 50, 12182);
+    assert_true(ls_token("foo", 3) != ls_token("fop", 3));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_put_get_overwrite_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_your_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_limits_and_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_periodic, setup, teardown),
+        cmocka_unit_test(test_slots_and_tokens),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,471 @@
+/*
+ * test_idx.c - unit tests for the in-memory index (engine/idx.c).
+ *
+ * Deterministic: every random stream has a fixed seed. The randomized test compares the
+ * index with a direct-indexed reference over a fixed key universe and calls idx_check
+ * as it goes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idx.h"
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+static struct idx_ent mk(uint64_t token, uint32_t hash2, uint64_t loc)
+{
+    struct idx_ent e = {token, loc, idx_make_meta(loc & 0xffff, hash2)};
+    return e;
+}
+
+static int ent_cmp(const void *a, const void *b)
+{
+    const struct idx_ent *x = a, *y = b;
+    if (x->token != y->token)
+        return x->token < y->token ? -1 : 1;
+    uint32_t hx = idx_meta_hash2(x->meta), hy = idx_meta_hash2(y->meta);
+    return hx < hy ? -1 : hx > hy;
+}
+
+/* Collects visited entries. stop_at: cb returns nonzero on that visit (1-based). */
+struct collect {
+    struct idx_ent *e;
+    size_t n, cap;
+    size_t stop_at;
+};
+
+static int collect_cb(void *arg, const struct idx_ent *ent)
+{
+    struct collect *c = arg;
+    assert_true(c->n < c->cap);
+    c->e[c->n++] = *ent;
+    return c->stop_at != 0 && c->n == c->stop_at;
+}
+
+static void test_empty(void **state)
+{
+    (void)state;
+    struct idx *t = idx_new();
+    assert_non_null(t);
+    assert_int_equal(idx_find(t, 1, 2, NULL), -ENOENT);
+    assert_int_equal(idx_remove(t, 1, 2, NULL), -ENOENT);
+    assert_int_equal(idx_cas_loc(t, 1, 2, 0, 1), -ENOENT);
+    uint64_t next = 7;
+    int done = 0;
+    assert_int_equal(idx_scan(t, 0, 10, collect_cb, NULL, &next, &done), 0);
+    assert_int_equal(next, 0);
+    assert_int_equal(done, 1);
+    assert_int_equal(idx_count(t), 0);
+    assert_true(idx_memory(t) > 0);
+    assert_int_equal(idx_check(t), 0);
+    idx_free(t);
+    idx_free(NULL);
+}
+
+static void test_basic(void **state)
+{
+    (void)state;
+    struct idx *t = idx_new();
+    struct idx_ent e = mk(42, 7, 1000), out, old;
+    assert_int_equal(idx_upsert(t, &e, &old), 0);
+    assert_int_equal(idx_find(t, 42, 7, &out), 0);
+    assert_memory_equal(&out, &e, sizeof(e));
+    assert_int_equal(idx_find(t, 42, 8, &out), -ENOENT);
+    assert_int_equal(idx_find(t, 41, 7, &out), -ENOENT);
+
+    struct idx_ent e2 = mk(42, 7, 2000);
+    assert_int_equal(idx_upsert(t, &e2, &old), 1);
+    assert_memory_equal(&old, &e, sizeof(e));
+    assert_int_equal(idx_upsert(t, &e2, NULL), 1);
+    assert_int_equal(idx_count(t), 1);
+    assert_int_equal(idx_find(t, 42, 7, NULL), 0);
+
+    assert_int_equal(idx_remove(t, 42, 7, &old), 0);
+    assert_memory_equal(&old, &e2, sizeof(e2));
+    assert_int_equal(idx_remove(t, 42, 7, &old), -ENOENT);
+    assert_int_equal(idx_count(t), 0);
+    assert_int_equal(idx_check(t), 0);
+    idx_free(t);
+}
+
+/* Thousands of entries share one token: separators must order by hash2 as well. */
+static void test_dup_tokens(void **state)
+{
+    (void)state;
+    struct idx *t = idx_new();
+    const uint32_t n = 5000;
+    for (uint32_t i = 0; i < n; i++) {
+        struct idx_ent e = mk(99, (i * 7919u) & IDX_HASH2_MASK, i);
+        assert_int_equal(idx_upsert(t, &e, NULL), 0);
+        struct idx_ent o = mk(i & 1 ? 98 : 100, i, i);
+        assert_int_equal(idx_upsert(t, &o, NULL), 0);
+    }
+    assert_int_equal(idx_check(t), 0);
+    assert_int_equal(idx_count(t), 2 * n);
+    for (uint32_t i = 0; i < n; i++) {
+        struct idx_ent out;
+        assert_int_equal(idx_find(t, 99, (i * 7919u) & IDX_HASH2_MASK, &out), 0);
+        assert_int_equal(out.loc, i);
+    }
+    /* A scan with a small max still returns the whole run of token 99 at once. */
+    struct collect c = {calloc(2 * n, sizeof(struct idx_ent)), 0, 2 * n, 0};
+    uint64_t next;
+    int done;
+    assert_int_equal(idx_scan(t, 99, 3, collect_cb, &c, &next, &done), n);
+    assert_int_equal(next, 100);
+    assert_int_equal(done, 0);
+    for (size_t i = 1; i < c.n; i++)
+        assert_true(ent_cmp(&c.e[i - 1], &c.e[i]) < 0);
+    for (uint32_t i = 0; i < n; i += 2)
+        assert_int_equal(idx_remove(t, 99, (i * 7919u) & IDX_HASH2_MASK, NULL), 0);
+    assert_int_equal(idx_check(t), 0);
+    free(c.e);
+    idx_free(t);
+}
+
+static void test_cas(void **state)
+{
+    (void)state;
+    struct idx *t = idx_new();
+    struct idx_ent e = mk(5, 3, 111), out;
+    assert_int_equal(idx_upsert(t, &e, NULL), 0);
+    assert_int_equal(idx_cas_loc(t, 5, 3, 111, 222), 0);
+    assert_int_equal(idx_find(t, 5, 3, &out), 0);
+    assert_int_equal(out.loc, 222);
+    assert_int_equal(out.meta, e.meta);
+    assert_int_equal(idx_cas_loc(t, 5, 3, 111, 333), -EAGAIN);
+    assert_int_equal(idx_find(t, 5, 3, &out), 0);
+    assert_int_equal(out.loc, 222);
+    assert_int_equal(idx_cas_loc(t, 5, 4, 222, 333), -ENOENT);
+    assert_int_equal(idx_cas_loc(t, 6, 3, 222, 333), -ENOENT);
+    idx_free(t);
+}
+
+/* Builds a tree of n entries with runs of equal tokens (some longer than any max). */
+static struct idx *build_runs(size_t n, uint64_t seed, struct idx_ent *ref)
+{
+    struct idx *t = idx_new();
+    size_t k = 0;
+    while (k < n) {
+        uint64_t tok = rng_next(&seed) % (n / 3 + 1);
+        size_t run = rng_next(&seed) % 8 == 0 ? 1 + rng_next(&seed) % 400 : 1;
+        for (size_t j = 0; j < run && k < n; j++) {
+            struct idx_ent e = mk(tok, (uint32_t)rng_next(&seed) & IDX_HASH2_MASK, k);
+            if (idx_find(t, e.token, idx_meta_hash2(e.meta), NULL) == -ENOENT) {
+                assert_int_equal(idx_upsert(t, &e, NULL), 0);
+                ref[k++] = e;
+            }
+        }
+    }
+    qsort(ref, n, sizeof(*ref), ent_cmp);
+    return t;
+}
+
+static void scan_in_chunks(const struct idx *t, const struct idx_ent *ref, size_t n, size_t max)
+{
+    struct collect c = {calloc(n, sizeof(struct idx_ent)), 0, n, 0};
+    uint64_t cursor = 0;
+    int done = 0;
+    while (!done) {
+        size_t before = c.n;
+        size_t got = idx_scan(t, cursor, max, collect_cb, &c, &cursor, &done);
+        assert_int_equal(got, c.n - before);
+        assert_true(got > 0 || done);
+        if (got > 0 && before > 0) /* no run of equal tokens crosses a chunk boundary */
+            assert_true(c.e[before - 1].token < c.e[before].token);
+        if (!done) {
+            assert_int_equal(cursor, c.e[c.n - 1].token + 1);
+            assert_true(got >= max);
+        }
+    }
+    assert_int_equal(cursor, 0);
+    assert_int_equal(c.n, n);
+    assert_memory_equal(c.e, ref, n * sizeof(*ref));
+    free(c.e);
+}
+
+static void test_scan_chunks(void **state)
+{
+    (void)state;
+    const size_t n = 40000;
+    struct idx_ent *ref = calloc(n, sizeof(*ref));
+    struct idx *t = build_runs(n, 12345, ref);
+    assert_int_equal(idx_check(t), 0);
+    static const size_t maxes[] = {1, 2, 3, 7, 64, 169, 170, 171, 1000, 100000};
+    for (size_t i = 0; i < sizeof(maxes) / sizeof(maxes[0]); i++)
+        scan_in_chunks(t, ref, n, maxes[i]);
+
+    /* Starting inside a run begins at the run's first entry; max == 0 visits nothing. */
+    size_t mid = n / 2;
+    while (mid > 0 && ref[mid - 1].token == ref[mid].token)
+        mid--;
+    uint64_t next;
+    int done;
+    struct collect c = {calloc(n, sizeof(struct idx_ent)), 0, n, 0};
+    assert_true(idx_scan(t, ref[mid].token, 1, collect_cb, &c, &next, &done) >= 1);
+    assert_memory_equal(&c.e[0], &ref[mid], sizeof(ref[0]));
+    assert_int_equal(next, ref[mid].token + 1);
+    assert_int_equal(idx_scan(t, ref[mid].token, 0, collect_cb, &c, &next, &done), 0);
+    assert_int_equal(next, ref[mid].token);
+    assert_int_equal(done, 0);
+    free(c.e);
+    free(ref);
+    idx_free(t);
+}
+
+/* cb stopping the walk: stops right after that entry, even inside a run. */
+static void test_scan_cb_stop(void **state)
+{
+    (void)state;
+    struct idx *t = idx_new();
+    for (uint32_t i = 0; i < 10; i++) {
+        struct idx_ent e = mk(i < 5 ? 10 : 20, i, i);
+        assert_int_equal(idx_upsert(t, &e, NULL), 0);
+    }
+    struct idx_ent buf[10];
+    struct collect c = {buf, 0, 10, 3};
+    uint64_t next;
+    int done;
+    assert_int_equal(idx_scan(t, 0, 100, collect_cb, &c, &next, &done), 3);
+    assert_int_equal(next, 11);
+    assert_int_equal(done, 0);
+    c = (struct collect){buf, 0, 10, 0};
+    assert_int_equal(idx_scan(t, 11, 100, collect_cb, &c, &next, &done), 5);
+    assert_int_equal(buf[0].token, 20);
+    assert_int_equal(done, 1);
+    assert_int_equal(next, 0);
+    /* A NULL callback just counts; NULL out-parameters are allowed. */
+    assert_int_equal(idx_scan(t, 0, 1, NULL, NULL, NULL, NULL), 5);
+    idx_free(t);
+}
+
+/* Token UINT64_MAX: the cursor cannot go past it, so the scan reports done. */
+static void test_token_max(void **state)
+{
+    (void)state;
+    struct idx *t = idx_new();
+    for (uint32_t i = 0; i < 3; i++) {
+        struct idx_ent e = mk(UINT64_MAX, i, i), z = mk(0, i, i);
+        assert_int_equal(idx_upsert(t, &e, NULL), 0);
+        assert_int_equal(idx_upsert(t, &z, NULL), 0);
+    }
+    struct idx_ent e = mk(UINT64_MAX - 1, 0, 9);
+    assert_int_equal(idx_upsert(t, &e, NULL), 0);
+    struct idx_ent buf[8];
+    struct collect c = {buf, 0, 8, 0};
+    uint64_t next;
+    int done;
+    assert_int_equal(idx_scan(t, UINT64_MAX - 1, 1, collect_cb, &c, &next, &done), 1);
+    assert_int_equal(next, UINT64_MAX);
+    assert_int_equal(done, 0);
+    assert_int_equal(idx_scan(t, next, 1, collect_cb, &c, &next, &done), 3);
+    assert_int_equal(next, 0);
+    assert_int_equal(done, 1);
+    /* cb stopping on token UINT64_MAX mid-run: the cursor would overflow, so done. */
+    c = (struct collect){buf, 0, 8, 1};
+    assert_int_equal(idx_scan(t, UINT64_MAX, 10, collect_cb, &c, &next, &done), 1);
+    assert_int_equal(next, 0);
+    assert_int_equal(done, 1);
+    assert_int_equal(idx_find(t, UINT64_MAX, 2, NULL), 0);
+    assert_int_equal(idx_remove(t, UINT64_MAX, 2, NULL), 0);
+    assert_int_equal(idx_check(t), 0);
+    idx_free(t);
+}
+
+static void test_clear(void **state)
+{
+    (void)state;
+    struct idx *t = idx_new();
+    size_t empty = idx_memory(t);
+    uint64_t seed = 7;
+    for (int i = 0; i < 50000; i++) {
+        struct idx_ent e = mk(rng_next(&seed), i & IDX_HASH2_MASK, (uint64_t)i);
+        assert_int_equal(idx_upsert(t, &e, NULL), 0);
+    }
+    assert_int_equal(idx_check(t), 0);
+    assert_true(idx_memory(t) > empty);
+    idx_clear(t);
+    assert_int_equal(idx_count(t), 0);
+    assert_int_equal(idx_memory(t), empty);
+    assert_int_equal(idx_check(t), 0);
+    struct idx_ent e = mk(1, 1, 1);
+    assert_int_equal(idx_upsert(t, &e, NULL), 0);
+    assert_int_equal(idx_find(t, 1, 1, NULL), 0);
+    idx_free(t);
+}
+
+/* Randomized comparison with a direct-indexed reference over a fixed key universe. */
+#define UNIVERSE 20000
+
+struct model {
+    struct idx_ent key[UNIVERSE]; /* key[i]: token and hash2 of key i */
+    uint64_t loc[UNIVERSE];
+    unsigned char present[UNIVERSE];
+    size_t order[UNIVERSE]; /* key indices in (token, hash2) order */
+    size_t count;
+};
+
+static struct model *model_ctx; /* for the qsort comparator */
+
+static int order_cmp(const void *a, const void *b)
+{
+    return ent_cmp(&model_ctx->key[*(const size_t *)a], &model_ctx->key[*(const size_t *)b]);
+}
+
+static void model_init(struct model *m, uint64_t seed)
+{
+    memset(m, 0, sizeof(*m));
+    for (size_t i = 0; i < UNIVERSE; i++) {
+        /* Few distinct tokens so that runs of equal tokens are common; unique hash2. */
+        uint64_t tok = rng_next(&seed) % (UNIVERSE / 4);
+        if (i % 97 == 0)
+            tok = UINT64_MAX - (i % 3);
+        m->key[i] = mk(tok, (uint32_t)i, 0);
+        m->order[i] = i;
+    }
+    model_ctx = m;
+    qsort(m->order, UNIVERSE, sizeof(m->order[0]), order_cmp);
+}
+
+static void model_compare(const struct idx *t, const struct model *m)
+{
+    assert_int_equal(idx_check(t), 0);
+    assert_int_equal(idx_count(t), m->count);
+    struct collect c = {calloc(m->count + 1, sizeof(struct idx_ent)), 0, m->count + 1, 0};
+    uint64_t cursor = 0;
+    int done = 0;
+    while (!done)
+        idx_scan(t, cursor, 1 + m->count % 300, collect_cb, &c, &cursor, &done);
+    assert_int_equal(c.n, m->count);
+    size_t k = 0;
+    for (size_t j = 0; j < UNIVERSE; j++) {
+        size_t i = m->order[j];
+        if (!m->present[i])
+            continue;
+        assert_int_equal(c.e[k].token, m->key[i].token);
+        assert_int_equal(idx_meta_hash2(c.e[k].meta), i);
+        assert_int_equal(c.e[k].loc, m->loc[i]);
+        k++;
+    }
+    free(c.e);
+}
+
+static void model_step(struct idx *t, struct model *m, uint64_t *seed, unsigned insert_pct)
+{
+    size_t i = rng_next(seed) % UNIVERSE;
+    uint64_t tok = m->key[i].token, r = rng_next(seed) % 100, loc = rng_next(seed);
+    uint32_t h2 = (uint32_t)i;
+    struct idx_ent e = mk(tok, h2, loc), old;
+    if (r < insert_pct) {
+        int rc = idx_upsert(t, &e, &old);
+        assert_int_equal(rc, m->present[i]);
+        if (rc == 1)
+            assert_int_equal(old.loc, m->loc[i]);
+        m->count += !m->present[i];
+        m->present[i] = 1;
+        m->loc[i] = loc;
+    } else if (r < 90) {
+        int rc = idx_remove(t, tok, h2, &old);
+        assert_int_equal(rc, m->present[i] ? 0 : -ENOENT);
+        if (rc == 0)
+            assert_int_equal(old.loc, m->loc[i]);
+        m->count -= m->present[i];
+        m->present[i] = 0;
+    } else if (r < 95) {
+        int rc = idx_find(t, tok, h2, &old);
+        assert_int_equal(rc, m->present[i] ? 0 : -ENOENT);
+        if (rc == 0)
+            assert_int_equal(old.loc, m->loc[i]);
+    } else {
+        uint64_t expect = r & 1 ? m->loc[i] : m->loc[i] + 1;
+        int rc = idx_cas_loc(t, tok, h2, expect, loc);
+        assert_int_equal(rc, !m->present[i] ? -ENOENT : r & 1 ? 0 : -EAGAIN);
+        if (rc == 0)
+            m->loc[i] = loc;
+    }
+}
+
+static void test_random_model(void **state)
+{
+    (void)state;
+    struct model *m = malloc(sizeof(*m));
+    model_init(m, 99);
+    struct idx *t = idx_new();
+    size_t empty = idx_memory(t);
+    uint64_t seed = 2024;
+    /* Phases alternate between growth (mostly inserts) and shrinking to near empty, so
+     * splits, merges and height changes in both directions all happen. */
+    for (int op = 0; op < 200000; op++) {
+        unsigned insert_pct = (op / 25000) % 2 == 0 ? 75 : 10;
+        model_step(t, m, &seed, insert_pct);
+        if (op % 5000 == 4999)
+            model_compare(t, m);
+    }
+    model_compare(t, m);
+    for (size_t i = 0; i < UNIVERSE; i++) {
+        if (m->present[i])
+            assert_int_equal(idx_remove(t, m->key[i].token, (uint32_t)i, NULL), 0);
+    }
+    assert_int_equal(idx_count(t), 0);
+    assert_int_equal(idx_memory(t), empty);
+    assert_int_equal(idx_check(t), 0);
+    idx_free(t);
+    free(m);
+}
+
+/* The headline figure, as a deterministic count of the bytes the index allocates. */
+static void test_memory_per_key(void **state)
+{
+    (void)state;
+    const size_t n = 1000000;
+    struct idx *t = idx_new();
+    uint64_t seed = 42;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = rng_next(&seed);
+        struct idx_ent e = mk(r, (uint32_t)(r >> 7) & IDX_HASH2_MASK, i);
+        assert_int_equal(idx_upsert(t, &e, NULL), 0);
+    }
+    assert_int_equal(idx_count(t), n);
+    double per_key = (double)idx_memory(t) / (double)n;
+    print_message("idx: %.2f bytes per key at %zu random keys\n", per_key, n);
+    assert_true(per_key < 40.0);
+    assert_int_equal(idx_check(t), 0);
+
+    /* Remove half in random order: merges keep the memory per key near the target. */
+    seed = 42;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = rng_next(&seed);
+        if (i % 2 == 0)
+            assert_int_equal(idx_remove(t, r, (uint32_t)(r >> 7) & IDX_HASH2_MASK, NULL), 0);
+    }
+    assert_int_equal(idx_check(t), 0);
+    per_key = (double)idx_memory(t) / (double)(n / 2);
+    print_message("idx: %.2f bytes per key after removing half\n", per_key);
+    assert_true(per_key < 42.0);
+    idx_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty),        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_dup_tokens),   cmocka_unit_test(test_cas),
+        cmocka_unit_test(test_scan_chunks),  cmocka_unit_test(test_scan_cb_stop),
+        cmocka_unit_test(test_token_max),    cmocka_unit_test(test_clear),
+        cmocka_unit_test(test_random_model), cmocka_unit_test(test_memory_per_key),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
