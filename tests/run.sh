@@ -31,8 +31,13 @@ for s in $suites; do
         if ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
             if make -s fuzz >/dev/null; then
                 for t in build/fuzz/fuzz_*; do
+                    # New inputs go to a scratch corpus (the first directory), so the
+                    # tracked seeds stay as they are.
+                    scratch=$(mktemp -d)
                     run "fuzz $(basename "$t")" "$t" -max_total_time="${FUZZ_SECONDS:-20}" \
-                        -rss_limit_mb=2048 -print_final_stats=0 "tests/fuzz/corpus/$(basename "$t")"
+                        -rss_limit_mb=2048 -print_final_stats=0 "$scratch" \
+                        "tests/fuzz/corpus/$(basename "$t")"
+                    rm -rf "$scratch"
                 done
             else
                 run "fuzz build" false
