@@ -213,6 +213,14 @@ static inline void eng_unlive(struct ls_engine *e, uint64_t loc)
 /* Removes every entry of a table, taking their bytes off the live counts. */
 void eng_flush_table(struct ls_engine *e, uint16_t table);
 
+/* ---- the data directory's meta file (logstor.c) ---- */
+struct eng_meta {
+    uint32_t version, segment_size, file_size;
+    uint64_t seed, created_ms;
+};
+/* Reads dir_fd/logstor.meta. Returns 0, -errno, LS_ECORRUPT (damaged) or LS_EFORMAT. */
+int eng_meta_read(int dir_fd, struct eng_meta *out);
+
 /* ---- recovery (recov.c) ---- */
 int recov_run(struct ls_engine *e);
 

@@ -160,27 +160,42 @@ static int meta_write(struct ls_engine *e)
     return rc;
 }
 
-static int meta_load(struct ls_engine *e)
+int eng_meta_read(int dir_fd, struct eng_meta *out)
 {
     struct meta m;
-    int fd = openat(e->dir_fd, META_NAME, O_RDONLY | O_CLOEXEC);
+    int fd = openat(dir_fd, META_NAME, O_RDONLY | O_CLOEXEC);
     ssize_t n;
 
     if (fd < 0)
-        return errno == ENOENT ? meta_write(e) : -errno;
+        return -errno;
     n = read(fd, &m, sizeof(m));
     close(fd);
     if (n != sizeof(m) || m.magic != META_MAGIC ||
-        XXH3_64bits(&m, offsetof(struct meta, checksum)) != m.checksum) {
+        XXH3_64bits(&m, offsetof(struct meta, checksum)) != m.checksum)
+        return LS_ECORRUPT;
+    if (m.version != REC_FORMAT_VERSION)
+        return LS_EFORMAT;
+    *out = (struct eng_meta){.version = m.version, .segment_size = m.segment_size,
+                             .file_size = m.file_size, .seed = m.seed,
+                             .created_ms = m.created_ms};
+    return 0;
+}
+
+static int meta_load(struct ls_engine *e)
+{
+    struct eng_meta m;
+    int rc = eng_meta_read(e->dir_fd, &m);
+
+    if (rc == -ENOENT)
+        return meta_write(e);
+    if (rc == LS_ECORRUPT)
         eng_log(e, LS_LOG_ERROR, "%s/%s is damaged or not a logstor meta file", e->dir,
                 META_NAME);
-        return LS_ECORRUPT;
-    }
-    if (m.version != REC_FORMAT_VERSION) {
-        eng_log(e, LS_LOG_ERROR, "%s: format version %u, this build reads %u", e->dir,
-                m.version, REC_FORMAT_VERSION);
-        return LS_EFORMAT;
-    }
+    if (rc == LS_EFORMAT)
+        eng_log(e, LS_LOG_ERROR, "%s: format version differs from this build's (%u)", e->dir,
+                REC_FORMAT_VERSION);
+    if (rc < 0)
+        return rc;
     if (m.segment_size != e->cfg.segment_size || m.file_size != e->cfg.file_size) {
         eng_log(e, LS_LOG_ERROR,
                 "%s was created with segment_size %u and file_size %u; configured %u and %u",

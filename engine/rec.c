@@ -66,6 +66,30 @@ int rec_decode(const void *p, size_t avail, uint64_t seed, struct rec_view *out)
     return 0;
 }
 
+uint32_t rec_resync(const uint8_t *buf, uint32_t from, uint32_t end, uint64_t seed)
+{
+    struct rec_view v;
+    struct rec_hdr h;
+
+    for (uint32_t pos = ((from + 8) & ~7u); pos + REC_HDR_SIZE <= end; pos += 8) {
+        memcpy(&h, buf + pos, sizeof(h));
+        if (h.type < REC_PUT || h.type > REC_FLUSH || h.version != REC_FORMAT_VERSION ||
+            (uint64_t)h.key_len + h.value_len > end - pos - REC_HDR_SIZE)
+            continue;
+        if (rec_decode(buf + pos, end - pos, seed, &v) == 0)
+            return pos;
+    }
+    return end;
+}
+
+int rec_is_padding(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
 void buf_hdr_seal(void *dst, uint16_t flags, uint64_t seg_seq, uint32_t length, uint32_t count,
                   uint32_t seg_no, uint64_t first_rseq, uint64_t seed)
 {

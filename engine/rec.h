@@ -80,6 +80,14 @@ struct rec_view {
  * when the header is implausible, the record runs past avail, or the checksum fails. */
 int rec_decode(const void *p, size_t avail, uint64_t seed, struct rec_view *out);
 
+/* After a corrupt record at offset `from` of buf, finds the next offset (8-byte aligned,
+ * below end) where a valid record starts, or returns end. The seeded checksum makes a
+ * false match impossible in practice; a cheap header filter keeps the search fast. */
+uint32_t rec_resync(const uint8_t *buf, uint32_t from, uint32_t end, uint64_t seed);
+
+/* 1 when p[0..n) is all zeros (the padding at the end of a buffer). */
+int rec_is_padding(const uint8_t *p, size_t n);
+
 /* Fills and seals a buffer header at dst. */
 void buf_hdr_seal(void *dst, uint16_t flags, uint64_t seg_seq, uint32_t length, uint32_t count,
                   uint32_t seg_no, uint64_t first_rseq, uint64_t seed);

@@ -11,9 +11,11 @@
  * order because the writer never interleaves two segments: one segment is open at a time
  * and a large record closes it (wbuf.c). Within a segment, buffers are followed by their
  * lengths; a buffer must carry the segment's sequence number (contents left from an
- * earlier use carry an older one and are ignored). Where a header or a record fails its
- * checksum (a torn or corrupt block), that block is counted and skipped, and the scan
- * looks for the next valid header of the same use at the following 4 KiB boundaries.
+ * earlier use carry an older one and are ignored). A record that fails its checksum is
+ * counted and parsing resumes at the next 8-byte offset where a record verifies (the
+ * seeded checksum makes a false match impossible in practice); a header that fails is
+ * counted and the scan looks for the next valid header of the same use at the following
+ * 4 KiB boundaries.
  *
  * Applying: a PUT replaces the key's entry (a PUT already past its expiry acts as a
  * delete, so it still hides older records); a DEL removes it; a FLUSH empties its table.
@@ -204,10 +206,17 @@ static uint32_t parse_buffer(struct recov *rv, const uint8_t *seg, uint32_t off,
     uint32_t pos = off + BUF_HDR_SIZE, end = off + h->length;
     struct rec_view v;
 
-    for (uint32_t i = 0; i < h->count; i++) {
+    for (uint32_t i = 0; i < h->count && pos < end; i++) {
         if (rec_decode(seg + pos, end - pos, rv->e->seed, &v) != 0) {
-            rv->p.corrupt_blocks++;
-            return (uint32_t)rec_align_block(pos + 1);
+            /* Damaged record: count it and go on at the next record that verifies. Zeros
+             * with nothing valid after them are the buffer's padding, not damage. */
+            uint32_t next = rec_resync(seg, pos, end, rv->e->seed);
+            if (next < end || !rec_is_padding(seg + pos, end - pos))
+                rv->p.corrupt_blocks++;
+            pos = next;
+            if (pos < end)
+                i--; /* unknown how many records the damage covered; keep going */
+            continue;
         }
         apply(rv, &v, base + pos);
         pos += v.size;
