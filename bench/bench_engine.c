@@ -2,13 +2,14 @@
  * bench_engine.c - engine throughput, latency, memory per key and recovery time.
  *
  *   bench_engine [-k keys] [-v value_bytes] [-q inflight] [-d sync|periodic] [-D dir]
- *                [-r reads] [-R]
+ *                [-r reads] [-R] [-c cache_bytes]
  *
  * Loads `keys` keys with values of `value_bytes` (puts/s, with `inflight` writes
  * outstanding, the way many clients share group commits), then reads `reads` random keys
  * (gets/s and latency percentiles; the engine reads with O_DIRECT, so every get that is
  * not in a write buffer really goes to the device), then closes and reopens the directory
- * (recovery time), and prints the index memory per key. -R keeps the directory.
+ * (recovery time), and prints the index memory per key. -R keeps the directory. The
+ * record cache is off unless -c gives it a size, so that gets measure the device.
  * Prints one line per figure: "engine <what> k=v ...".
  */
 #include <errno.h>
@@ -136,7 +137,9 @@ int main(int argc, char **argv)
     struct ls_engine *e;
     struct ls_stats st;
 
-    while ((opt = getopt(argc, argv, "k:v:q:d:D:r:R")) != -1) {
+    uint64_t cache = 0;
+
+    while ((opt = getopt(argc, argv, "k:v:q:d:D:r:Rc:")) != -1) {
         switch (opt) {
         case 'k': keys = strtoull(optarg, NULL, 10); break;
         case 'v': vlen = (uint32_t)strtoul(optarg, NULL, 10); break;
@@ -145,6 +148,7 @@ int main(int argc, char **argv)
         case 'D': dir = optarg; break;
         case 'r': reads = strtoull(optarg, NULL, 10); break;
         case 'R': keep = 1; break;
+        case 'c': cache = strtoull(optarg, NULL, 10); break;
         default: fprintf(stderr, "usage: see the comment at the top of bench_engine.c\n"); return 2;
         }
     }
@@ -153,6 +157,7 @@ int main(int argc, char **argv)
     ls_config_default(&c);
     c.dir = dir;
     c.durability = strcmp(dur, "periodic") == 0 ? LS_PERIODIC : LS_SYNC;
+    c.cache_size = cache;
     c.disk_size = (keys * (vlen + 80) * 2 + (UINT64_C(1) << 30)) & ~((UINT64_C(32) << 20) - 1);
     c.max_value_size = vlen > c.max_value_size ? vlen : c.max_value_size;
     if (ls_open(&c, &e) != 0)
@@ -169,10 +174,11 @@ int main(int argc, char **argv)
     qsort(lat_ns, nlat, sizeof(uint64_t), cmp_u64);
     ls_get_stats(e, &st);
     printf("engine get keys=%llu value=%u inflight=%d gets_per_s=%.0f p50_us=%.0f p99_us=%.0f "
-           "device_reads=%llu buffer_hits=%llu errors=%llu\n",
+           "device_reads=%llu buffer_hits=%llu cache_hits=%llu errors=%llu\n",
            (unsigned long long)keys, vlen, inflight, gps, (double)lat_ns[nlat / 2] / 1e3,
            (double)lat_ns[nlat * 99 / 100] / 1e3, (unsigned long long)st.device_reads,
-           (unsigned long long)st.buffer_hits, (unsigned long long)errors);
+           (unsigned long long)st.buffer_hits, (unsigned long long)st.cache_hits,
+           (unsigned long long)errors);
     printf("engine index keys=%llu index_bytes=%llu bytes_per_key=%.1f\n",
            (unsigned long long)st.keys, (unsigned long long)st.index_bytes,
            (double)st.index_bytes / (double)st.keys);

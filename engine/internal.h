@@ -13,6 +13,7 @@
 
 #include "idx.h"
 #include "logstor.h"
+#include "rcache.h"
 #include "rec.h"
 #include "uio.h"
 
@@ -127,6 +128,7 @@ struct rd {
     ls_get_cb cb;
     void *arg;
     uint8_t *buf;
+    uint64_t addr;        /* log address of the record */
     uint32_t skip;        /* offset of the record in buf */
     uint32_t size;        /* record size (from the index) */
     uint32_t hash2;
@@ -147,6 +149,7 @@ struct ls_engine {
     struct uio *u;
     struct seg_mgr sm;
     struct idx **tables;
+    struct rcache *cache;
     /* write path */
     uint64_t seq;         /* last segment sequence number used */
     uint64_t rseq;        /* last record sequence number used */

@@ -62,6 +62,7 @@ void ls_config_default(struct ls_config *c)
     c->write_buffers = 8;
     c->max_pending_bytes = UINT64_C(64) << 20;
     c->queue_depth = 256;
+    c->cache_size = UINT64_C(64) << 20;
     c->progress_interval_ms = 1000;
 }
 
@@ -271,6 +272,7 @@ static void engine_free(struct ls_engine *e)
         for (uint32_t i = 0; i < e->cfg.tables; i++)
             idx_free(e->tables[i]);
     free(e->tables);
+    rcache_free(e->cache);
     wbuf_free_all(e);
     seg_fini(&e->sm);
     uio_close(e->u);
@@ -317,6 +319,7 @@ int ls_open(const struct ls_config *cfg, struct ls_engine **out)
     }
     if ((rc = seg_init(&e->sm, &e->cfg, e->dir_fd)) < 0 || (rc = tables_new(e)) < 0)
         goto fail;
+    e->cache = rcache_new(c.cache_size); /* NULL (no cache) when it cannot be had */
     if ((rc = seg_open_existing(&e->sm, cfg->log, cfg->log_arg)) < 0 || (rc = recov_run(e)) < 0)
         goto fail;
     *out = e;
@@ -460,14 +463,19 @@ static int rd_start(struct ls_engine *e, struct rd *r, uint64_t loc)
     int fd;
 
     r->size = idx_loc_size(loc);
+    r->addr = addr;
     r->buf = malloc(r->size ? r->size : 1);
     if (!r->buf)
         return -ENOMEM;
     if (wbuf_read_mem(e, addr, r->size, r->buf)) {
+        e->st.buffer_hits++;
         r->from_mem = 1;
+    } else if (rcache_get(e->cache, addr, r->size, r->buf)) {
+        r->from_mem = 1;
+    }
+    if (r->from_mem) {
         r->skip = 0;
         ready_push(e, r);
-        e->st.buffer_hits++;
         return 0;
     }
     free(r->buf);
@@ -522,6 +530,8 @@ static void rd_complete(struct rd *r, int res)
     struct rec_view v;
     int rc = rd_validate(r, res, &v);
 
+    if (rc == 0 && !r->from_mem)
+        rcache_put(e->cache, r->addr, r->buf + r->skip, r->size);
     if (r->scan) {
         scan_piece_done(r->scan, r->scan_idx, rc == 0 ? &v : NULL);
         rd_free(r);
@@ -880,6 +890,12 @@ void ls_get_stats(const struct ls_engine *e, struct ls_stats *out)
     out->files = 0;
     for (uint32_t f = 0; f < e->sm.nfiles; f++)
         out->files += e->sm.fds[f] >= 0;
+    struct rcache_stats cs;
+    rcache_get_stats(e->cache, &cs);
+    out->cache_hits = cs.hits;
+    out->cache_misses = cs.misses;
+    out->cache_bytes = cs.bytes;
+    out->cache_entries = cs.entries;
     out->pending_bytes = e->waiting_bytes;
     out->inflight_writes = e->inflight;
     out->failed = (uint64_t)e->failed;

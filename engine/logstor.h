@@ -91,6 +91,8 @@ struct ls_config {
     uint64_t max_pending_bytes;   /* bytes of writes allowed to wait for a buffer; past
                                      this, writes fail with LS_EBUSY; default 64 MiB */
     uint32_t queue_depth;         /* io_uring entries; default 256 */
+    uint64_t cache_size;          /* bytes of recently read records kept in memory;
+                                     default 64 MiB; 0 disables the cache */
     /* Optional clock for expiry (unix time in ms); NULL uses CLOCK_REALTIME. */
     uint64_t (*clock_ms)(void *arg);
     void *clock_arg;
@@ -225,6 +227,7 @@ struct ls_stats {
     uint64_t device_writes;
     uint64_t device_reads;
     uint64_t buffer_hits;         /* reads served from a write buffer */
+    uint64_t cache_hits, cache_misses, cache_bytes, cache_entries;
     uint64_t puts, gets, dels;
     uint64_t expired_dropped;     /* expired entries removed from memory */
     uint64_t pending_bytes;       /* bytes waiting for a write buffer */

@@ -216,9 +216,13 @@ void wbuf_kick(struct ls_engine *e)
 
 void wbuf_flush(struct ls_engine *e)
 {
-    e->flush_wanted = 0;
+    /* The request stays pending while the ring is full: the completion that frees a slot
+     * must seal the active buffer, or clients waiting on its records would wait for the
+     * next tick. */
     if (e->active && e->active->count && e->inflight < e->cfg.write_buffers)
         seal_active(e);
+    if (!e->active || !e->active->count)
+        e->flush_wanted = 0;
     wbuf_kick(e);
 }
 
@@ -332,7 +336,9 @@ static void write_done(struct uio_req *req, int res)
         e->st.device_writes++;
     }
     ack_loop(e);
-    if (!e->failed)
+    if (!e->failed && e->flush_wanted && e->cfg.durability == LS_SYNC)
+        wbuf_flush(e);
+    else if (!e->failed)
         wbuf_kick(e);
 }
 

@@ -1,0 +1,178 @@
+/*
+ * rcache.c - record cache: open addressing on the log address, CLOCK eviction.
+ *
+ * Slots hold (addr, size, referenced bit, pointer to a heap copy of the record). The
+ * table has a fixed number of slots sized from max_bytes (one per 256 bytes of budget,
+ * at least 1024), kept under 50% full, so probes stay short; bytes are bounded by
+ * evicting with the CLOCK hand until the new record fits. Deletion uses backward-shift
+ * so no tombstones accumulate. Single-threaded, like its engine.
+ */
+#include "rcache.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+struct slot {
+    uint64_t addr; /* UINT64_MAX: empty */
+    uint8_t *rec;
+    uint32_t size;
+    uint8_t ref;
+};
+
+struct rcache {
+    struct slot *s;
+    uint64_t mask, nslots, used, bytes, max_bytes, hand;
+    struct rcache_stats st;
+};
+
+#define EMPTY UINT64_MAX
+
+struct rcache *rcache_new(uint64_t max_bytes)
+{
+    struct rcache *c;
+    uint64_t want = max_bytes / 128, n = 1024;
+
+    if (max_bytes == 0)
+        return NULL;
+    while (n < want)
+        n <<= 1;
+    c = calloc(1, sizeof(*c));
+    if (!c || !(c->s = malloc(sizeof(*c->s) * n))) {
+        free(c);
+        return NULL;
+    }
+    for (uint64_t i = 0; i < n; i++)
+        c->s[i] = (struct slot){.addr = EMPTY};
+    c->nslots = n;
+    c->mask = n - 1;
+    c->max_bytes = max_bytes;
+    return c;
+}
+
+void rcache_free(struct rcache *c)
+{
+    if (!c)
+        return;
+    for (uint64_t i = 0; i < c->nslots; i++)
+        free(c->s[i].rec);
+    free(c->s);
+    free(c);
+}
+
+static uint64_t home(const struct rcache *c, uint64_t addr)
+{
+    return XXH3_64bits(&addr, sizeof(addr)) & c->mask;
+}
+
+static struct slot *find(struct rcache *c, uint64_t addr)
+{
+    for (uint64_t i = home(c, addr);; i = (i + 1) & c->mask) {
+        if (c->s[i].addr == addr)
+            return &c->s[i];
+        if (c->s[i].addr == EMPTY)
+            return NULL;
+    }
+}
+
+int rcache_get(struct rcache *c, uint64_t addr, uint32_t size, uint8_t *dst)
+{
+    struct slot *sl;
+
+    if (!c)
+        return 0;
+    sl = find(c, addr);
+    if (!sl || sl->size != size) {
+        c->st.misses++;
+        return 0;
+    }
+    sl->ref = 1;
+    memcpy(dst, sl->rec, size);
+    c->st.hits++;
+    return 1;
+}
+
+/* Removes slot i and shifts the following cluster back over it. */
+static void remove_at(struct rcache *c, uint64_t i)
+{
+    uint64_t j = i;
+
+    c->bytes -= c->s[i].size;
+    c->used--;
+    free(c->s[i].rec);
+    c->s[i] = (struct slot){.addr = EMPTY};
+    for (;;) {
+        j = (j + 1) & c->mask;
+        if (c->s[j].addr == EMPTY)
+            return;
+        uint64_t h = home(c, c->s[j].addr);
+        /* slot j may move to i if its home is not in (i, j] (cyclically) */
+        if ((j > i && (h <= i || h > j)) || (j < i && (h <= i && h > j))) {
+            c->s[i] = c->s[j];
+            c->s[j] = (struct slot){.addr = EMPTY};
+            i = j;
+        }
+    }
+}
+
+static void evict_one(struct rcache *c)
+{
+    for (;;) {
+        uint64_t i = c->hand;
+        c->hand = (c->hand + 1) & c->mask;
+        if (c->s[i].addr == EMPTY)
+            continue;
+        if (c->s[i].ref) {
+            c->s[i].ref = 0;
+            continue;
+        }
+        remove_at(c, i);
+        c->st.evictions++;
+        return;
+    }
+}
+
+void rcache_put(struct rcache *c, uint64_t addr, const uint8_t *rec, uint32_t size)
+{
+    uint8_t *copy;
+
+    if (!c || size > c->max_bytes / 8 || find(c, addr))
+        return;
+    while (c->used && (c->bytes + size > c->max_bytes || (c->used + 1) * 2 > c->nslots))
+        evict_one(c);
+    copy = malloc(size);
+    if (!copy)
+        return;
+    memcpy(copy, rec, size);
+    for (uint64_t i = home(c, addr);; i = (i + 1) & c->mask) {
+        if (c->s[i].addr == EMPTY) {
+            c->s[i] = (struct slot){.addr = addr, .rec = copy, .size = size};
+            break;
+        }
+    }
+    c->used++;
+    c->bytes += size;
+}
+
+void rcache_drop_range(struct rcache *c, uint64_t lo, uint64_t hi)
+{
+    if (!c)
+        return;
+    for (uint64_t i = 0; i < c->nslots;) {
+        if (c->s[i].addr != EMPTY && c->s[i].addr >= lo && c->s[i].addr < hi)
+            remove_at(c, i); /* a shifted entry may land in i: look again */
+        else
+            i++;
+    }
+}
+
+void rcache_get_stats(const struct rcache *c, struct rcache_stats *out)
+{
+    if (!c) {
+        memset(out, 0, sizeof(*out));
+        return;
+    }
+    *out = c->st;
+    out->entries = c->used;
+    out->bytes = c->bytes;
+}
