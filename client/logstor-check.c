@@ -57,6 +57,8 @@ static uint32_t check_buffer(const uint8_t *seg, uint32_t off, const struct buf_
     uint32_t pos = off + BUF_HDR_SIZE, end = off + h->length;
     struct rec_view v;
 
+    seed = rec_seed(seed, h->seg_seq);
+
     t->buffers++;
     for (uint32_t i = 0; i < h->count && pos < end; i++) {
         if (rec_decode(seg + pos, end - pos, seed, &v) != 0) {

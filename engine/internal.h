@@ -76,6 +76,7 @@ struct wop {
     uint64_t token;
     uint64_t new_loc;     /* where this record went (0 for flush) */
     struct idx_ent old;   /* the entry it replaced, for revert */
+    struct idx *flushed;  /* REC_FLUSH: the table's tree until the write is acknowledged */
     uint32_t hash2;
     uint16_t table;
     uint8_t type;
@@ -152,6 +153,7 @@ struct ls_engine {
     struct rcache *cache;
     /* write path */
     uint64_t seq;         /* last segment sequence number used */
+    uint64_t seq_reserved; /* numbers up to this one are reserved in logstor.seq */
     uint64_t rseq;        /* last record sequence number used */
     int64_t cur_seg;      /* the open segment, -1 if none */
     uint32_t cur_off;     /* next free byte in it (4 KiB aligned) */
@@ -221,6 +223,14 @@ struct eng_meta {
     uint32_t version, segment_size, file_size;
     uint64_t seed, created_ms;
 };
+/* The next segment sequence number. Numbers are reserved in batches in logstor.seq
+ * (written and fsynced before any number of a batch is used), so that after a crash a
+ * number is never handed out twice, even when the segment that last used it lost its
+ * first block. Returns 0 or -errno. */
+int eng_seq_next(struct ls_engine *e, uint64_t *out);
+/* Raises e->seq above every number a previous run may have used. */
+int eng_seq_load(struct ls_engine *e);
+
 /* Reads dir_fd/logstor.meta. Returns 0, -errno, LS_ECORRUPT (damaged) or LS_EFORMAT. */
 int eng_meta_read(int dir_fd, struct eng_meta *out);
 

@@ -207,6 +207,80 @@ static int meta_load(struct ls_engine *e)
     return 0;
 }
 
+/* ---- segment sequence numbers: reserved in batches (logstor.seq) ---- */
+
+#define SEQ_NAME  "logstor.seq"
+#define SEQ_MAGIC UINT64_C(0x3130514553534c) /* "LSSEQ01" */
+#define SEQ_BATCH 1024
+
+struct seq_file {
+    uint64_t magic;
+    uint64_t reserved; /* every number used so far is <= this */
+    uint64_t checksum; /* xxh3-64 of the 16 bytes above */
+};
+
+static int seq_write(struct ls_engine *e, uint64_t upto)
+{
+    struct seq_file s = {.magic = SEQ_MAGIC, .reserved = upto};
+    int fd, rc = 0;
+
+    s.checksum = XXH3_64bits(&s, offsetof(struct seq_file, checksum));
+    fd = openat(e->dir_fd, SEQ_NAME ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, &s, sizeof(s)) != sizeof(s) || fdatasync(fd) != 0)
+        rc = errno ? -errno : -EIO;
+    close(fd);
+    if (rc == 0 && renameat(e->dir_fd, SEQ_NAME ".tmp", e->dir_fd, SEQ_NAME) != 0)
+        rc = -errno;
+    if (rc == 0 && fsync(e->dir_fd) != 0)
+        rc = -errno;
+    return rc;
+}
+
+int eng_seq_load(struct ls_engine *e)
+{
+    struct seq_file s;
+    int fd = openat(e->dir_fd, SEQ_NAME, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0) {
+        if (errno != ENOENT)
+            return -errno;
+        if (e->seq)
+            eng_log(e, LS_LOG_WARN, "%s/%s missing: sequence numbers continue from the log",
+                    e->dir, SEQ_NAME);
+        e->seq_reserved = e->seq;
+        return 0;
+    }
+    n = read(fd, &s, sizeof(s));
+    close(fd);
+    if (n != sizeof(s) || s.magic != SEQ_MAGIC ||
+        XXH3_64bits(&s, offsetof(struct seq_file, checksum)) != s.checksum) {
+        eng_log(e, LS_LOG_ERROR, "%s/%s is damaged", e->dir, SEQ_NAME);
+        return LS_ECORRUPT;
+    }
+    if (s.reserved > e->seq)
+        e->seq = s.reserved;
+    e->seq_reserved = e->seq;
+    return 0;
+}
+
+int eng_seq_next(struct ls_engine *e, uint64_t *out)
+{
+    if (e->seq + 1 > e->seq_reserved) {
+        int rc = seq_write(e, e->seq + SEQ_BATCH);
+        if (rc < 0) {
+            eng_log(e, LS_LOG_ERROR, "cannot reserve segment sequence numbers: %s",
+                    strerror(-rc));
+            return rc;
+        }
+        e->seq_reserved = e->seq + SEQ_BATCH;
+    }
+    *out = ++e->seq;
+    return 0;
+}
+
 static int probe_odirect(struct ls_engine *e)
 {
     int fd = openat(e->dir_fd, ".odirect-probe", O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
@@ -320,7 +394,8 @@ int ls_open(const struct ls_config *cfg, struct ls_engine **out)
     if ((rc = seg_init(&e->sm, &e->cfg, e->dir_fd)) < 0 || (rc = tables_new(e)) < 0)
         goto fail;
     e->cache = rcache_new(c.cache_size); /* NULL (no cache) when it cannot be had */
-    if ((rc = seg_open_existing(&e->sm, cfg->log, cfg->log_arg)) < 0 || (rc = recov_run(e)) < 0)
+    if ((rc = seg_open_existing(&e->sm, cfg->log, cfg->log_arg)) < 0 || (rc = recov_run(e)) < 0 ||
+        (rc = eng_seq_load(e)) < 0)
         goto fail;
     *out = e;
     return 0;
@@ -517,7 +592,9 @@ static int rd_validate(struct rd *r, int res, struct rec_view *v)
         return res;
     if (!r->from_mem && (uint32_t)res < r->skip + r->size)
         return -EIO;
-    if (rec_decode(r->buf + r->skip, r->size, r->e->seed, v) != 0)
+    uint64_t seq = r->e->sm.d[seg_of(&r->e->sm, r->addr)].seq;
+
+    if (rec_decode(r->buf + r->skip, r->size, rec_seed(r->e->seed, seq), v) != 0)
         return LS_ECORRUPT;
     if (v->h.type != REC_PUT || v->h.table != r->table)
         return LS_ECORRUPT;

@@ -64,6 +64,14 @@ static inline uint64_t rec_align_block(uint64_t n)
     return (n + REC_BLOCK - 1) & ~(uint64_t)(REC_BLOCK - 1);
 }
 
+/* The seed of a record's checksum: the directory seed mixed with the sequence number of
+ * the segment use it was written in, so a record left from an earlier use of a segment
+ * can never verify as part of the current one. */
+static inline uint64_t rec_seed(uint64_t dir_seed, uint64_t seg_seq)
+{
+    return dir_seed ^ (seg_seq * UINT64_C(0x9E3779B97F4A7C15));
+}
+
 /* Writes a record at dst (room for rec_size bytes, zero padding included). */
 void rec_encode(void *dst, const struct rec_hdr *h, const void *key, const void *value,
                 uint64_t seed);

@@ -87,6 +87,33 @@ static int wait_all(struct ls_engine *e)
     return rc;
 }
 
+/* Block 0 of segment g failed its checksum: read the whole segment and take the highest
+ * sequence number among its valid headers, so the buffers behind a damaged head are
+ * still recovered. Returns that number, or 0 when none is found. */
+static uint64_t probe_segment(struct recov *rv, uint32_t g)
+{
+    struct ls_engine *e = rv->e;
+    struct seg_mgr *m = &e->sm;
+    struct seg_read sr = {.g = g};
+    uint64_t off, best = 0;
+    struct buf_hdr h;
+
+    sr.req = (struct uio_req){.cb = read_done, .arg = &sr, .len = m->seg_size, .op = UIO_READ};
+    sr.req.buf = uio_alloc(m->seg_size);
+    if (!sr.req.buf)
+        return 0;
+    sr.req.fd = seg_fd(m, (uint64_t)g * m->seg_size, &off);
+    sr.req.off = off;
+    uio_queue(e->u, &sr.req);
+    if (wait_all(e) == 0 && sr.res == (int)m->seg_size)
+        for (uint32_t o = REC_BLOCK; o < m->seg_size; o += REC_BLOCK)
+            if (buf_hdr_check((uint8_t *)sr.req.buf + o, e->seed, &h) == 0 && h.seg_no == g &&
+                !(h.flags & BUF_LARGE) && h.seg_seq > best)
+                best = h.seg_seq;
+    uio_free(sr.req.buf);
+    return best;
+}
+
 /* Phase 1: classify one file's segments from their first block. */
 static int scan_heads(struct recov *rv, uint32_t f, uint8_t *blocks, struct seg_read *reads)
 {
@@ -110,10 +137,20 @@ static int scan_heads(struct recov *rv, uint32_t f, uint8_t *blocks, struct seg_
     for (uint32_t i = 0; i < spf; i++) {
         struct buf_hdr h;
         struct seg_desc *d = &m->d[f * spf + i];
+        if (reads[i].res < 0)
+            return reads[i].res;
         if (reads[i].res != REC_BLOCK)
-            return reads[i].res < 0 ? reads[i].res : -EIO;
-        if (buf_hdr_check(blocks + (size_t)i * REC_BLOCK, e->seed, &h) != 0 ||
-            h.seg_no != f * spf + i || h.seg_seq <= d->seq)
+            continue; /* past the end of a short file: unwritten */
+        rc = buf_hdr_check(blocks + (size_t)i * REC_BLOCK, e->seed, &h);
+        if (rc == LS_ECORRUPT) {
+            uint64_t seq = probe_segment(rv, f * spf + i);
+            if (seq > d->seq)
+                *d = (struct seg_desc){.seq = seq, .state = SEG_FULL, .run = 1};
+            else
+                rv->p.corrupt_blocks++; /* phase 2 counts it when it reads the segment */
+            continue;
+        }
+        if (rc != 0 || h.seg_no != f * spf + i || h.seg_seq <= d->seq)
             continue;
         *d = (struct seg_desc){.seq = h.seg_seq, .state = SEG_FULL, .run = 1};
         if (h.flags & BUF_LARGE) {
@@ -204,13 +241,14 @@ static uint32_t parse_buffer(struct recov *rv, const uint8_t *seg, uint32_t off,
                              const struct buf_hdr *h, uint64_t base)
 {
     uint32_t pos = off + BUF_HDR_SIZE, end = off + h->length;
+    uint64_t seed = rec_seed(rv->e->seed, h->seg_seq);
     struct rec_view v;
 
     for (uint32_t i = 0; i < h->count && pos < end; i++) {
-        if (rec_decode(seg + pos, end - pos, rv->e->seed, &v) != 0) {
+        if (rec_decode(seg + pos, end - pos, seed, &v) != 0) {
             /* Damaged record: count it and go on at the next record that verifies. Zeros
              * with nothing valid after them are the buffer's padding, not damage. */
-            uint32_t next = rec_resync(seg, pos, end, rv->e->seed);
+            uint32_t next = rec_resync(seg, pos, end, seed);
             if (next < end || !rec_is_padding(seg + pos, end - pos))
                 rv->p.corrupt_blocks++;
             pos = next;

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int seg_init(struct seg_mgr *m, const struct ls_config *cfg, int dir_fd)
@@ -81,7 +82,7 @@ static int file_open(struct seg_mgr *m, uint32_t f, int create)
     return 0;
 }
 
-static int file_zero(int fd, uint32_t size)
+static int file_zero(int fd, uint32_t from, uint32_t size)
 {
     const uint32_t chunk = 1u << 20;
     void *z = uio_alloc(chunk);
@@ -90,7 +91,7 @@ static int file_zero(int fd, uint32_t size)
     if (!z)
         return -ENOMEM;
     memset(z, 0, chunk);
-    for (uint32_t off = 0; off < size && rc == 0; off += chunk) {
+    for (uint32_t off = from; off < size && rc == 0; off += chunk) {
         uint32_t n = size - off < chunk ? size - off : chunk;
         if (pwrite(fd, z, n, off) != (ssize_t)n)
             rc = errno ? -errno : -EIO;
@@ -110,7 +111,7 @@ static int file_create(struct seg_mgr *m, uint32_t f)
         return rc;
     rc = fallocate(m->fds[f], 0, 0, m->file_size);
     if (rc == 0)
-        rc = file_zero(m->fds[f], m->file_size);
+        rc = file_zero(m->fds[f], 0, m->file_size);
     else
         rc = -errno;
     if (rc == 0 && fsync(m->dir_fd) != 0)
@@ -131,11 +132,29 @@ int seg_open_existing(struct seg_mgr *m, void (*log)(void *, enum ls_log_level, 
     int rc;
 
     for (uint32_t f = 0; f < m->nfiles; f++) {
+        struct stat st;
         rc = file_open(m, f, 0);
         if (rc == -ENOENT)
             continue;
         if (rc < 0)
             return rc;
+        if (fstat(m->fds[f], &st) != 0)
+            return -errno;
+        if ((uint64_t)st.st_size < m->file_size) {
+            /* A crash while the file was being created: finish creating it. Nothing was
+             * written to a file before it was complete, so its contents are zeros. */
+            uint32_t from = (uint32_t)st.st_size & ~(REC_BLOCK - 1);
+            if (log) {
+                file_name(name, sizeof(name), f);
+                snprintf(msg, sizeof(msg), "%s is short (%lld bytes): completing it", name,
+                         (long long)st.st_size);
+                log(log_arg, LS_LOG_WARN, msg);
+            }
+            if (fallocate(m->fds[f], 0, 0, m->file_size) != 0)
+                return -errno;
+            if ((rc = file_zero(m->fds[f], from, m->file_size)) < 0)
+                return rc;
+        }
     }
     file_name(name, sizeof(name), m->nfiles);
     if (faccessat(m->dir_fd, name, F_OK, 0) == 0) {

@@ -119,15 +119,21 @@ static void fifo_push(struct ls_engine *e, struct wbuf *b)
 /* Closes the open segment and opens a new one. */
 static int next_segment(struct ls_engine *e)
 {
+    uint64_t seq;
     int64_t g = seg_alloc(&e->sm);
+    int rc;
 
     if (g < 0)
         return (int)g;
+    if ((rc = eng_seq_next(e, &seq)) < 0) {
+        seg_rebuild_free(&e->sm);
+        return rc;
+    }
     if (e->cur_seg >= 0)
         e->sm.d[e->cur_seg].state = SEG_FULL;
     e->cur_seg = g;
     e->cur_off = 0;
-    e->sm.d[g] = (struct seg_desc){.seq = ++e->seq, .state = SEG_OPEN, .run = 1};
+    e->sm.d[g] = (struct seg_desc){.seq = seq, .state = SEG_OPEN, .run = 1};
     return 0;
 }
 
@@ -228,7 +234,19 @@ void wbuf_flush(struct ls_engine *e)
 
 /* ---- failure: revert the index changes of failed buffers, newest first ---- */
 
-static void revert_op(struct ls_engine *e, const struct wop *op)
+static int visit_unlive(void *arg, const struct idx_ent *ent)
+{
+    eng_unlive(arg, ent->loc);
+    return 0;
+}
+
+static int visit_relive(void *arg, const struct idx_ent *ent)
+{
+    eng_live(arg, ent->loc, +1);
+    return 0;
+}
+
+static void revert_op(struct ls_engine *e, struct wop *op)
 {
     struct idx *t = e->tables[op->table];
     struct idx_ent cur;
@@ -247,6 +265,14 @@ static void revert_op(struct ls_engine *e, const struct wop *op)
     } else if (op->type == REC_DEL && !found && op->had_old) {
         if (idx_upsert(t, &op->old, NULL) >= 0)
             eng_live(e, op->old.loc, +1);
+    } else if (op->type == REC_FLUSH && op->flushed) {
+        /* Everything written after the flush is reverted already (newest first): put the
+         * table's tree back. */
+        idx_scan(t, 0, SIZE_MAX, visit_unlive, e, NULL, NULL);
+        idx_free(t);
+        e->tables[op->table] = op->flushed;
+        idx_scan(op->flushed, 0, SIZE_MAX, visit_relive, e, NULL, NULL);
+        op->flushed = NULL;
     }
 }
 
@@ -314,9 +340,14 @@ static void ack_loop(struct ls_engine *e)
         if (!e->fifo_head)
             e->fifo_tail = NULL;
         e->acked_gen = b->gen;
-        for (uint32_t i = 0; i < b->nops; i++)
+        for (uint32_t i = 0; i < b->nops; i++) {
+            if (b->ops[i].flushed) {
+                idx_free(b->ops[i].flushed);
+                b->ops[i].flushed = NULL;
+            }
             if (b->ops[i].cb)
                 b->ops[i].cb(b->ops[i].arg, rc, b->ops[i].cas);
+        }
         buf_release(e, b);
         fire_barriers(e);
     }
@@ -374,16 +405,15 @@ static int index_apply(struct ls_engine *e, const struct wrec *r, uint64_t loc, 
     } else if (r->type == REC_DEL) {
         op->had_old = idx_remove(t, r->token, r->hash2, &op->old) == 0;
     } else {
-        eng_flush_table(e, r->table);
+        struct idx *fresh = idx_new();
+        if (!fresh)
+            return -ENOMEM;
+        op->flushed = t;
+        e->tables[r->table] = fresh;
+        idx_scan(t, 0, SIZE_MAX, visit_unlive, e, NULL, NULL);
     }
     if (op->had_old)
         eng_live(e, op->old.loc, -1);
-    return 0;
-}
-
-static int visit_unlive(void *arg, const struct idx_ent *ent)
-{
-    eng_unlive(arg, ent->loc);
     return 0;
 }
 
@@ -406,7 +436,7 @@ static int place(struct ls_engine *e, struct wbuf *b, const struct wrec *r, uint
     if (rc < 0)
         return rc;
     op = &b->ops[b->nops];
-    rec_encode(b->data + b->used, &h, r->key, r->value, e->seed);
+    rec_encode(b->data + b->used, &h, r->key, r->value, rec_seed(e->seed, b->seg_seq));
     *op = (struct wop){.token = r->token, .hash2 = r->hash2, .table = r->table,
                        .type = r->type, .cas = h.rseq};
     op->new_loc = r->type == REC_PUT ? idx_make_loc(addr, size) : 0;
@@ -436,7 +466,8 @@ static int append_large(struct ls_engine *e, const struct wrec *r, uint32_t size
     uint32_t len = (uint32_t)rec_align_block(BUF_HDR_SIZE + size);
     struct wbuf *b;
     uint8_t *data;
-    int64_t g;
+    uint64_t seq;
+    int64_t g = 0;
     int rc;
 
     if (e->waiting_bytes && e->waiting_bytes + len > e->cfg.max_pending_bytes)
@@ -448,25 +479,24 @@ static int append_large(struct ls_engine *e, const struct wrec *r, uint32_t size
         uio_free(data);
         return -ENOMEM;
     }
-    g = seg_alloc_run(&e->sm, n);
-    if (g >= 0 && e->cur_seg >= 0) {
+    if ((rc = eng_seq_next(e, &seq)) < 0 || (g = seg_alloc_run(&e->sm, n)) < 0) {
+        uio_free(data);
+        free(b);
+        return rc < 0 ? rc : (int)g;
+    }
+    if (e->cur_seg >= 0) {
         /* Later small records must land in a segment with a higher seq than the run:
          * recovery orders records by segment seq. */
         e->sm.d[e->cur_seg].state = SEG_FULL;
         e->cur_seg = -1;
     }
-    if (g < 0) {
-        uio_free(data);
-        free(b);
-        return (int)g;
-    }
     for (uint32_t k = 0; k < n; k++)
-        e->sm.d[g + k] = (struct seg_desc){.seq = e->seq + 1, .state = SEG_CONT, .run = 1};
+        e->sm.d[g + k] = (struct seg_desc){.seq = seq, .state = SEG_CONT, .run = 1};
     e->sm.d[g].state = SEG_FULL;
     e->sm.d[g].run = (uint16_t)n;
     *b = (struct wbuf){.e = e, .data = data, .large = 1, .addr = (uint64_t)g * seg_size,
                        .cap = len, .used = BUF_HDR_SIZE, .seg_no = (uint32_t)g,
-                       .seg_seq = ++e->seq, .state = WB_ACTIVE};
+                       .seg_seq = seq, .state = WB_ACTIVE};
     rc = place(e, b, r, size, cb, arg);
     if (rc < 0) {
         /* The run stays allocated but empty; it is reclaimed like any dead segment. */

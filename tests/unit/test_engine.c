@@ -103,16 +103,19 @@ static void test_persistence(void **state)
     struct fx *f = *state;
     char k[32], v[64];
 
+    struct wres *w = calloc(2000, sizeof(*w));
     for (int i = 0; i < 2000; i++) {
         snprintf(k, sizeof(k), "key:%d", i);
         snprintf(v, sizeof(v), "value-%d", i * 7);
-        struct wres w = {0};
         assert_int_equal(ls_put(f->e, (uint32_t)(i % 3), k, strlen(k), v, strlen(v), NULL,
-                                wres_cb, &w), 0);
+                                wres_cb, &w[i]), 0);
         if (i % 100 == 99)
-            run_until(f->e, &w.done);
+            run_until(f->e, &w[i].done);
     }
     assert_int_equal(sync_sync(f->e), 0);
+    for (int i = 0; i < 2000; i++)
+        assert_int_equal(w[i].rc, 0);
+    free(w);
     assert_int_equal(del_sync(f->e, 0, "key:0"), 0);
     assert_int_equal(put_sync(f->e, 1, "key:1", "over", 4, 0), 0);
     reopen(f);

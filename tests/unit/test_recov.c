@@ -1,0 +1,827 @@
+/*
+ * test_recov.c - recovery over damaged data: the engine writes, is closed, the test
+ * damages the data files directly (plain pwrite, no O_DIRECT: the engine is closed and the
+ * kernel keeps the page cache coherent with its direct reads), and the engine is opened
+ * again.
+ *
+ * Layout used here (FORMAT.md): segment_size 64 KiB, file_size 1 MiB (16 segments a
+ * file), disk_size 4 MiB. A put_sync is one device write, i.e. one 4 KiB buffer; the
+ * first open writes segment 0 from offset 0, and every reopen starts a fresh segment (the
+ * lowest free one). The tests find buffers by walking their headers with the directory's
+ * seed (read from logstor.meta) and records by searching for unique value bytes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#include "eng_util.h"
+#include "rec.h"
+
+#define SEG_SIZE  (64u << 10)
+#define FILE_SIZE (1u << 20)
+#define SPF       (FILE_SIZE / SEG_SIZE)
+
+struct fx {
+    const char *dir;
+    struct ls_config cfg;
+    struct ls_engine *e;
+};
+
+static void recov_config(struct ls_config *c, const char *dir)
+{
+    small_config(c, dir);
+    c->disk_size = 4u << 20;
+    c->file_size = FILE_SIZE;
+    c->segment_size = SEG_SIZE;
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    f->dir = strdup(tmp_dir());
+    recov_config(&f->cfg, f->dir);
+    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    ls_close(f->e);
+    rm_dir(f->dir);
+    free((void *)f->dir);
+    free(f);
+    return 0;
+}
+
+static void close_engine(struct fx *f)
+{
+    ls_close(f->e);
+    f->e = NULL;
+}
+
+static void open_engine(struct fx *f)
+{
+    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+}
+
+static void reopen(struct fx *f)
+{
+    close_engine(f);
+    open_engine(f);
+}
+
+static void check_value(struct ls_engine *e, uint32_t t, const char *k, const char *v)
+{
+    char *got = NULL;
+    uint32_t len = 0;
+    int rc = get_sync(e, t, k, &got, &len);
+    char shown[64] = "";
+    int same = rc == 0 && v && len == strlen(v) && memcmp(got, v, len) == 0;
+
+    if (rc == 0) { /* shown copied so that a failing check leaks nothing */
+        snprintf(shown, sizeof(shown), "%.*s", (int)len, got);
+        free(got);
+    }
+    if (!v) {
+        if (rc != LS_ENOTFOUND)
+            fail_msg("key %s: rc %d (%s), want absent", k, rc, shown);
+        return;
+    }
+    if (rc != 0)
+        fail_msg("key %s: rc %d (%s), want \"%s\"", k, rc, ls_strerror(rc), v);
+    if (!same)
+        fail_msg("key %s: got \"%s\" (%u bytes), want \"%s\"", k, shown, len, v);
+}
+
+static struct ls_stats stats(struct ls_engine *e)
+{
+    struct ls_stats st;
+    ls_get_stats(e, &st);
+    return st;
+}
+
+/* ---- direct access to the files ---- */
+
+static int open_file(const char *dir, const char *name, int flags)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    int fd = open(path, flags, 0644);
+    if (fd < 0)
+        fail_msg("open %s: %s", path, strerror(errno));
+    return fd;
+}
+
+static int open_data(const char *dir, uint32_t file_no)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "data-%06u.lsd", file_no);
+    return open_file(dir, name, O_RDWR);
+}
+
+static uint64_t dir_seed(const char *dir)
+{
+    uint64_t seed;
+    int fd = open_file(dir, "logstor.meta", O_RDONLY);
+    assert_int_equal(pread(fd, &seed, 8, 24), 8);
+    close(fd);
+    return seed;
+}
+
+/* Reads or writes n bytes at a global log address (segment g, offset). */
+static void log_io(const char *dir, uint32_t g, uint32_t off, void *buf, size_t n, int write)
+{
+    int fd = open_data(dir, g / SPF);
+    off_t pos = (off_t)(g % SPF) * SEG_SIZE + off;
+    ssize_t r = write ? pwrite(fd, buf, n, pos) : pread(fd, buf, n, pos);
+    assert_int_equal(r, (ssize_t)n);
+    if (write)
+        assert_int_equal(fsync(fd), 0);
+    close(fd);
+}
+
+static void log_read(const char *dir, uint32_t g, uint32_t off, void *buf, size_t n)
+{
+    log_io(dir, g, off, buf, n, 0);
+}
+
+static void log_write(const char *dir, uint32_t g, uint32_t off, const void *buf, size_t n)
+{
+    log_io(dir, g, off, (void *)buf, n, 1);
+}
+
+static void log_zero(const char *dir, uint32_t g, uint32_t off, size_t n)
+{
+    void *z = calloc(1, n);
+    log_write(dir, g, off, z, n);
+    free(z);
+}
+
+static void log_flip(const char *dir, uint32_t g, uint32_t off, uint8_t mask)
+{
+    uint8_t b;
+    log_read(dir, g, off, &b, 1);
+    b ^= mask;
+    log_write(dir, g, off, &b, 1);
+}
+
+/* The buffers of segment g, by following their headers from offset 0. */
+struct bufinfo {
+    uint32_t off;
+    struct buf_hdr h;
+};
+static uint32_t walk_buffers(const char *dir, uint32_t g, struct bufinfo *out, uint32_t max)
+{
+    uint8_t *seg = malloc(SEG_SIZE);
+    uint64_t seed = dir_seed(dir);
+    uint32_t n = 0, off = 0;
+
+    log_read(dir, g, 0, seg, SEG_SIZE);
+    while (off + REC_BLOCK <= SEG_SIZE && n < max) {
+        struct buf_hdr h;
+        if (buf_hdr_check(seg + off, seed, &h) != 0)
+            break;
+        out[n].off = off;
+        out[n].h = h;
+        n++;
+        off += h.length;
+    }
+    free(seg);
+    return n;
+}
+
+/* The offset of needle inside segment g (fails if absent). */
+static uint32_t find_in_seg(const char *dir, uint32_t g, const char *needle)
+{
+    uint8_t *seg = malloc(SEG_SIZE);
+    log_read(dir, g, 0, seg, SEG_SIZE);
+    uint8_t *p = memmem(seg, SEG_SIZE, needle, strlen(needle));
+    if (!p)
+        fail_msg("\"%s\" not found in segment %u", needle, g);
+    uint32_t off = (uint32_t)(p - seg);
+    free(seg);
+    return off;
+}
+
+/* ---- writing helpers ---- */
+
+static void value_of(char *v, size_t n, const char *key, unsigned gen, size_t len)
+{
+    int w = snprintf(v, n, "VAL-%s-%u-", key, gen);
+    for (size_t i = (size_t)w; i < len && i < n - 1; i++)
+        v[i] = (char)('a' + i % 26);
+    v[len < n - 1 ? len : n - 1] = 0;
+}
+
+/* Submits puts key<first>..key<first+n-1> without polling, then syncs: one buffer. */
+static void put_group(struct ls_engine *e, const char *prefix, int first, int n, size_t vlen)
+{
+    struct wres *w = calloc((size_t)n, sizeof(*w));
+    char k[32], v[1024];
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof(k), "%s%03d", prefix, first + i);
+        value_of(v, sizeof(v), k, 0, vlen);
+        assert_int_equal(ls_put(e, 0, k, strlen(k), v, strlen(v), NULL, wres_cb, &w[i]), 0);
+    }
+    assert_int_equal(sync_sync(e), 0);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(w[i].done, 1);
+        assert_int_equal(w[i].rc, 0);
+    }
+    free(w);
+}
+
+static void check_group(struct ls_engine *e, const char *prefix, int first, int n, size_t vlen,
+                        int present)
+{
+    char k[32], v[1024];
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof(k), "%s%03d", prefix, first + i);
+        value_of(v, sizeof(v), k, 0, vlen);
+        check_value(e, 0, k, present ? v : NULL);
+    }
+}
+
+/* ---- (a) a flipped byte in one record's value ---- */
+
+static void test_corrupt_value(void **state)
+{
+    struct fx *f = *state;
+    char k[16], v[128];
+
+    for (int i = 0; i < 20; i++) { /* one buffer each */
+        snprintf(k, sizeof(k), "k%02d", i);
+        value_of(v, sizeof(v), k, 0, 100);
+        assert_int_equal(put_sync(f->e, 0, k, v, strlen(v), 0), 0);
+    }
+    close_engine(f);
+    log_flip(f->dir, 0, find_in_seg(f->dir, 0, "VAL-k07-") + 20, 0x10);
+    open_engine(f);
+
+    struct ls_stats st = stats(f->e);
+    assert_true(st.recovery_corrupt_blocks >= 1);
+    assert_int_equal(st.recovery_records, 19);
+    assert_int_equal(ls_count(f->e, 0), 19);
+    for (int i = 0; i < 20; i++) {
+        snprintf(k, sizeof(k), "k%02d", i);
+        value_of(v, sizeof(v), k, 0, 100);
+        check_value(f->e, 0, k, i == 7 ? NULL : v);
+    }
+    /* the engine keeps working, and the damage stays confined */
+    assert_int_equal(put_sync(f->e, 0, "after", "x", 1, 0), 0);
+    reopen(f);
+    assert_int_equal(ls_count(f->e, 0), 20);
+    check_value(f->e, 0, "after", "x");
+    value_of(v, sizeof(v), "k06", 0, 100);
+    check_value(f->e, 0, "k06", v);
+    check_value(f->e, 0, "k07", NULL);
+}
+
+/* A corrupt record inside a multi-record buffer costs only itself: parsing resumes at
+ * the next record that verifies (FORMAT.md, recovery step 2). */
+static void test_corrupt_record_in_group(void **state)
+{
+    struct fx *f = *state;
+
+    put_group(f->e, "a", 0, 10, 100);
+    put_group(f->e, "b", 0, 10, 100);
+    put_group(f->e, "c", 0, 10, 100);
+    close_engine(f);
+    log_flip(f->dir, 0, find_in_seg(f->dir, 0, "VAL-b005-") + 30, 0x01);
+    open_engine(f);
+    assert_true(stats(f->e).recovery_corrupt_blocks >= 1);
+    check_group(f->e, "a", 0, 10, 100, 1);
+    check_group(f->e, "b", 0, 5, 100, 1); /* before the damage, same buffer */
+    check_value(f->e, 0, "b005", NULL);
+    check_group(f->e, "b", 6, 4, 100, 1); /* after it */
+    assert_int_equal(stats(f->e).recovery_records, 29);
+    check_group(f->e, "c", 0, 10, 100, 1);
+}
+
+/* ---- (b) a corrupt buffer header in the middle of a segment ---- */
+
+static void test_corrupt_mid_header(void **state)
+{
+    struct fx *f = *state;
+    struct bufinfo b[32];
+
+    put_group(f->e, "g0-", 0, 5, 100);
+    put_group(f->e, "g1-", 0, 5, 100);
+    put_group(f->e, "g2-", 0, 20, 600); /* several blocks: the scan passes its middle */
+    put_group(f->e, "g3-", 0, 5, 100);
+    put_group(f->e, "g4-", 0, 5, 100);
+    close_engine(f);
+    uint32_t n = walk_buffers(f->dir, 0, b, 32);
+    assert_int_equal(n, 5);
+    assert_true(b[2].h.length >= 3 * REC_BLOCK);
+    assert_int_equal(b[2].h.count, 20);
+    log_flip(f->dir, 0, b[2].off + 20, 0x04); /* the record count field */
+    open_engine(f);
+
+    assert_true(stats(f->e).recovery_corrupt_blocks >= 1);
+    check_group(f->e, "g0-", 0, 5, 100, 1);
+    check_group(f->e, "g1-", 0, 5, 100, 1);
+    check_group(f->e, "g2-", 0, 20, 600, 0);
+    check_group(f->e, "g3-", 0, 5, 100, 1); /* found at a later 4 KiB boundary */
+    check_group(f->e, "g4-", 0, 5, 100, 1);
+    assert_int_equal(ls_count(f->e, 0), 20);
+}
+
+/* A damaged header of a segment's first buffer: the other segments are intact, and the
+ * damage is counted (a whole segment's data is at stake, it must not go unreported). */
+static void test_corrupt_segment_head(void **state)
+{
+    struct fx *f = *state;
+
+    put_group(f->e, "s0-", 0, 5, 100); /* segment 0 */
+    reopen(f);
+    put_group(f->e, "s1-", 0, 5, 100); /* segment 1 */
+    reopen(f);
+    put_group(f->e, "s2-", 0, 5, 100); /* segment 2 */
+    close_engine(f);
+    log_flip(f->dir, 1, 9, 0x80); /* segment 1, buffer header, seg_seq field */
+    open_engine(f);
+    check_group(f->e, "s0-", 0, 5, 100, 1);
+    check_group(f->e, "s2-", 0, 5, 100, 1);
+    struct ls_stats st = stats(f->e);
+    if (st.recovery_corrupt_blocks < 1)
+        fail_msg("segment 1's damaged head went uncounted (recovery_corrupt_blocks %llu)",
+                 (unsigned long long)st.recovery_corrupt_blocks);
+}
+
+/* ---- (c) the last buffer never written ---- */
+
+static void test_zero_last_buffer(void **state)
+{
+    struct fx *f = *state;
+    struct bufinfo b[32];
+
+    put_group(f->e, "z0-", 0, 5, 100);
+    put_group(f->e, "z1-", 0, 5, 100);
+    put_group(f->e, "z2-", 0, 12, 600);
+    close_engine(f);
+    uint32_t n = walk_buffers(f->dir, 0, b, 32);
+    assert_int_equal(n, 3);
+    log_zero(f->dir, 0, b[2].off, b[2].h.length);
+    open_engine(f);
+    check_group(f->e, "z0-", 0, 5, 100, 1);
+    check_group(f->e, "z1-", 0, 5, 100, 1);
+    check_group(f->e, "z2-", 0, 12, 600, 0);
+    assert_int_equal(ls_count(f->e, 0), 10);
+    assert_int_equal(stats(f->e).recovery_corrupt_blocks, 0); /* unwritten is not corrupt */
+    /* writing goes on normally */
+    put_group(f->e, "z3-", 0, 5, 100);
+    reopen(f);
+    check_group(f->e, "z0-", 0, 5, 100, 1);
+    check_group(f->e, "z3-", 0, 5, 100, 1);
+
+    /* only the tail block of a multi-block buffer missing: a torn write */
+    put_group(f->e, "z4-", 0, 12, 600);
+    close_engine(f);
+    n = walk_buffers(f->dir, 2, b, 32); /* third open: segment 2 */
+    assert_int_equal(n, 1);
+    assert_true(b[0].h.length >= 2 * REC_BLOCK);
+    log_zero(f->dir, 2, b[0].off + b[0].h.length - REC_BLOCK, REC_BLOCK);
+    open_engine(f);
+    assert_true(stats(f->e).recovery_corrupt_blocks >= 1);
+    /* 648-byte records from offset 64: the first six lie wholly in the first block */
+    check_group(f->e, "z4-", 0, 6, 600, 1);
+    check_group(f->e, "z4-", 6, 6, 600, 0);
+}
+
+/* ---- (d) a torn write through fault injection ---- */
+
+struct multi {
+    int n, done, bad;
+    int rc_first;
+};
+static void multi_cb(void *arg, int rc, uint64_t cas)
+{
+    struct multi *m = arg;
+    (void)cas;
+    if (m->done == 0)
+        m->rc_first = rc;
+    if (rc != m->rc_first)
+        m->bad++;
+    m->done++;
+}
+
+static void test_torn_write(void **state)
+{
+    struct fx *f = *state;
+    char k[32], v[1024];
+
+    assert_int_equal(put_sync(f->e, 0, "a", "A1", 2, 0), 0);
+    assert_int_equal(put_sync(f->e, 0, "b", "B1", 2, 0), 0);
+    assert_int_equal(put_sync(f->e, 0, "c", "C1", 2, 0), 0);
+    assert_int_equal(del_sync(f->e, 0, "c"), 0);
+    assert_int_equal(put_sync(f->e, 0, "c", "C2", 2, 0), 0);
+
+    struct ls_faults fl = {.tear_write_n = 1, .tear_bytes = REC_BLOCK};
+    ls_set_faults(f->e, &fl);
+    struct multi m = {0};
+    /* one buffer of about 14 KiB: "a" lands in its first block, "b" in its last */
+    assert_int_equal(ls_put(f->e, 0, "a", 1, "A2", 2, NULL, multi_cb, &m), 0);
+    for (int i = 0; i < 30; i++) {
+        snprintf(k, sizeof(k), "t%02d", i);
+        value_of(v, sizeof(v), k, 0, 400);
+        assert_int_equal(ls_put(f->e, 0, k, strlen(k), v, strlen(v), NULL, multi_cb, &m), 0);
+    }
+    assert_int_equal(ls_put(f->e, 0, "b", 1, "B2", 2, NULL, multi_cb, &m), 0);
+    assert_int_equal(ls_del(f->e, 0, "c", 1, multi_cb, &m), 0);
+    check_value(f->e, 0, "c", NULL); /* read-your-writes before the write */
+    for (int i = 0; i < 100000 && m.done < 33; i++) {
+        struct pollfd p = {.fd = ls_fd(f->e), .events = POLLIN};
+        poll(&p, 1, 1);
+        ls_poll(f->e);
+    }
+    assert_int_equal(m.done, 33);
+    assert_int_equal(m.bad, 0);
+    assert_int_equal(m.rc_first, LS_EFAILED);
+
+    struct ls_stats st = stats(f->e);
+    assert_int_equal(st.failed, 1);
+    assert_int_equal(st.last_error, -EIO);
+    assert_int_equal(ls_put(f->e, 0, "x", 1, "y", 1, NULL, wres_cb, NULL), LS_EFAILED);
+    assert_int_equal(ls_del(f->e, 0, "a", 1, wres_cb, NULL), LS_EFAILED);
+    assert_int_equal(ls_flush_table(f->e, 0, wres_cb, NULL), LS_EFAILED);
+    assert_int_equal(sync_sync(f->e), LS_EFAILED);
+    /* reads are served, with the acknowledged values */
+    check_value(f->e, 0, "a", "A1");
+    check_value(f->e, 0, "b", "B1");
+    check_value(f->e, 0, "c", "C2");
+    check_value(f->e, 0, "t00", NULL);
+    assert_int_equal(ls_count(f->e, 0), 3);
+
+    reopen(f);
+    st = stats(f->e);
+    assert_int_equal(st.failed, 0);
+    assert_true(st.recovery_corrupt_blocks >= 1);
+    /* "a" was overwritten in the intact block of the torn buffer: its outcome was an error,
+     * and recovery may apply it (FORMAT.md: like a write that timed out). */
+    char *got = NULL;
+    uint32_t len = 0;
+    assert_int_equal(get_sync(f->e, 0, "a", &got, &len), 0);
+    assert_true(len == 2 && (memcmp(got, "A1", 2) == 0 || memcmp(got, "A2", 2) == 0));
+    free(got);
+    check_value(f->e, 0, "b", "B1"); /* in the lost part */
+    check_value(f->e, 0, "c", "C2");
+    check_value(f->e, 0, "t29", NULL);
+    assert_int_equal(put_sync(f->e, 0, "d", "D1", 2, 0), 0);
+    reopen(f);
+    check_value(f->e, 0, "d", "D1");
+    check_value(f->e, 0, "b", "B1");
+}
+
+/* ---- (e) stale contents ---- */
+
+static void test_stale_blocks(void **state)
+{
+    struct fx *f = *state;
+    struct bufinfo b[32];
+    uint8_t blk[REC_BLOCK];
+
+    assert_int_equal(put_sync(f->e, 0, "x", "X1-old", 6, 0), 0); /* segment 0 @0 */
+    assert_int_equal(put_sync(f->e, 0, "y", "Y1", 2, 0), 0);     /* segment 0 @4K */
+    reopen(f);
+    assert_int_equal(put_sync(f->e, 0, "x", "X2-new", 6, 0), 0); /* segment 1 @0 */
+    assert_int_equal(del_sync(f->e, 0, "y"), 0);                 /* segment 1 @4K */
+    close_engine(f);
+    assert_int_equal(walk_buffers(f->dir, 1, b, 32), 2);
+    uint64_t seq1 = b[0].h.seg_seq;
+    assert_int_equal(walk_buffers(f->dir, 0, b, 32), 2);
+    uint64_t seq0 = b[0].h.seg_seq;
+    assert_true(seq0 < seq1);
+
+    /* segment 0's first block (x = X1-old), copied as is into segment 1's unused area and
+     * into block 0 of a segment never used: its seg_no does not match */
+    log_read(f->dir, 0, 0, blk, sizeof(blk));
+    log_write(f->dir, 1, 2 * REC_BLOCK, blk, sizeof(blk));
+    log_write(f->dir, 5, 0, blk, sizeof(blk));
+    /* the same block re-sealed for segment 1, but with the older sequence number */
+    uint64_t seed = dir_seed(f->dir);
+    buf_hdr_seal(blk, 0, seq0, REC_BLOCK, 1, 1, b[0].h.first_rseq, seed);
+    log_write(f->dir, 1, 3 * REC_BLOCK, blk, sizeof(blk));
+    /* and with a newer one that is not segment 1's */
+    buf_hdr_seal(blk, 0, seq1 + 5, REC_BLOCK, 1, 1, b[0].h.first_rseq, seed);
+    log_write(f->dir, 1, 4 * REC_BLOCK, blk, sizeof(blk));
+    /* segment 0's second block (y = Y1) re-sealed as the head of a never-used segment
+     * with segment 0's sequence number: recovery takes it as a used segment, but its record
+     * is older than segment 1's tombstone and must stay hidden by it */
+    log_read(f->dir, 0, REC_BLOCK, blk, sizeof(blk));
+    buf_hdr_seal(blk, 0, seq0, REC_BLOCK, 1, 7, 0, seed);
+    log_write(f->dir, 7, 0, blk, sizeof(blk));
+    open_engine(f);
+
+    check_value(f->e, 0, "x", "X2-new");
+    check_value(f->e, 0, "y", NULL);
+    assert_int_equal(ls_count(f->e, 0), 1);
+    assert_int_equal(stats(f->e).recovery_records, 5);
+    /* new writes land in segment 2 (lowest free), then 3, 4, 5: over the stale block */
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(put_sync(f->e, 0, "z", "Z", 1, 0), 0);
+        reopen(f);
+    }
+    check_value(f->e, 0, "x", "X2-new");
+    check_value(f->e, 0, "y", NULL);
+    check_value(f->e, 0, "z", "Z");
+}
+
+/* A crash can leave a segment whose first buffer never reached the disk while later
+ * buffers of the same segment (in flight at the same time, never acknowledged) did.
+ * Recovery sees that segment as free. When the engine then reuses it, the new use must
+ * carry a sequence number that the stale later buffers do not have; otherwise they are
+ * taken as part of the new use and override acknowledged writes. */
+static void test_lost_head_then_reuse(void **state)
+{
+    struct fx *f = *state;
+
+    assert_int_equal(put_sync(f->e, 0, "d", "D1", 2, 0), 0); /* segment 0 */
+    assert_int_equal(put_sync(f->e, 0, "k", "K1", 2, 0), 0);
+    reopen(f);
+    assert_int_equal(put_sync(f->e, 0, "x", "X", 1, 0), 0);       /* segment 1 @0 */
+    assert_int_equal(put_sync(f->e, 0, "k", "K-stale", 7, 0), 0); /* segment 1 @4K */
+    assert_int_equal(put_sync(f->e, 0, "d", "D-stale", 7, 0), 0); /* segment 1 @8K */
+    close_engine(f);
+    log_zero(f->dir, 1, 0, REC_BLOCK); /* the first buffer never landed */
+    open_engine(f);
+    check_value(f->e, 0, "d", "D1");
+    check_value(f->e, 0, "k", "K1");
+    check_value(f->e, 0, "x", NULL);
+    /* acknowledged writes of the new life, in one buffer that reuses segment 1 at offset 0;
+     * the stale buffers at 4 KiB and 8 KiB stay */
+    struct wres w1 = {0}, w2 = {0};
+    assert_int_equal(ls_del(f->e, 0, "d", 1, wres_cb, &w1), 0);
+    assert_int_equal(ls_put(f->e, 0, "k", 1, "K2", 2, NULL, wres_cb, &w2), 0);
+    assert_int_equal(sync_sync(f->e), 0); /* one buffer, at offset 0 only */
+    assert_int_equal(w1.rc, 0);
+    assert_int_equal(w2.rc, 0);
+    check_value(f->e, 0, "d", NULL);
+    check_value(f->e, 0, "k", "K2");
+    reopen(f);
+    check_value(f->e, 0, "k", "K2"); /* acknowledged overwrite */
+    check_value(f->e, 0, "d", NULL); /* acknowledged delete */
+    check_value(f->e, 0, "x", NULL);
+}
+
+/* ---- (f) the progress callback ---- */
+
+struct prog {
+    int calls, dones;
+    struct ls_recovery_progress last;
+    uint64_t prev_done;
+    int regress;
+};
+static void prog_cb(void *arg, const struct ls_recovery_progress *p)
+{
+    struct prog *pr = arg;
+    if (p->segments_done < pr->prev_done || p->segments_done > p->segments_total)
+        pr->regress++;
+    pr->prev_done = p->segments_done;
+    if (pr->dones)
+        pr->regress++; /* nothing may follow the last report */
+    pr->calls++;
+    pr->dones += p->done != 0;
+    pr->last = *p;
+}
+
+static void test_progress(void **state)
+{
+    struct fx *f = *state;
+    struct prog pr = {0};
+
+    close_engine(f);
+    f->cfg.progress = prog_cb;
+    f->cfg.progress_arg = &pr;
+    f->cfg.progress_interval_ms = 0; /* every segment */
+    open_engine(f);                  /* an empty log still ends with done = 1 */
+    assert_int_equal(pr.dones, 1);
+    assert_int_equal(pr.last.done, 1);
+    assert_int_equal(pr.last.segments_total, 0);
+    assert_int_equal(pr.last.records, 0);
+
+    for (int s = 0; s < 4; s++) { /* four segments */
+        char prefix[8];
+        snprintf(prefix, sizeof(prefix), "p%d-", s);
+        put_group(f->e, prefix, 0, 10, 100);
+        put_group(f->e, prefix, 10, 10, 100);
+        reopen(f);
+    }
+    close_engine(f);
+    log_flip(f->dir, 2, find_in_seg(f->dir, 2, "VAL-p2-013-") + 12, 0x02);
+    memset(&pr, 0, sizeof(pr));
+    open_engine(f);
+    struct ls_stats st = stats(f->e);
+    assert_int_equal(pr.regress, 0);
+    assert_int_equal(pr.dones, 1);
+    assert_int_equal(pr.last.done, 1);
+    assert_true(pr.calls >= 2); /* per segment, then the final one */
+    assert_int_equal(pr.last.segments_total, 4);
+    assert_int_equal(pr.last.segments_done, 4);
+    assert_int_equal(pr.last.segments_total, st.recovery_segments);
+    assert_int_equal(pr.last.records, st.recovery_records);
+    assert_int_equal(pr.last.records, 79); /* only the damaged record is lost */
+    assert_int_equal(pr.last.corrupt_blocks, st.recovery_corrupt_blocks);
+    assert_true(pr.last.corrupt_blocks >= 1);
+}
+
+/* ---- (g) a data file of garbage ---- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+static void write_garbage(const char *dir, uint32_t file_no, uint64_t seed, int with_magic)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "data-%06u.lsd", file_no);
+    int fd = open_file(dir, name, O_RDWR | O_CREAT);
+    uint64_t *buf = malloc(FILE_SIZE);
+    for (size_t i = 0; i < FILE_SIZE / 8; i++)
+        buf[i] = rng_next(&seed);
+    if (with_magic) /* every segment head starts with the buffer magic */
+        for (uint32_t s = 0; s < SPF; s++) {
+            uint32_t magic = BUF_MAGIC;
+            memcpy((uint8_t *)buf + (size_t)s * SEG_SIZE, &magic, 4);
+        }
+    assert_int_equal(pwrite(fd, buf, FILE_SIZE, 0), FILE_SIZE);
+    assert_int_equal(fsync(fd), 0);
+    close(fd);
+    free(buf);
+}
+
+static void test_garbage_file(void **state)
+{
+    struct fx *f = *state;
+
+    put_group(f->e, "r", 0, 10, 100);
+    close_engine(f);
+    write_garbage(f->dir, 1, 1, 0);
+    write_garbage(f->dir, 2, 2, 1);
+    open_engine(f);
+    struct ls_stats st = stats(f->e);
+    assert_int_equal(ls_count(f->e, 0), 10);
+    check_group(f->e, "r", 0, 10, 100, 1);
+    assert_int_equal(st.recovery_segments, 1);
+    assert_int_equal(st.recovery_records, 10);
+    assert_int_equal(st.segments_used, 1);
+    assert_int_equal(st.files, 3);
+    /* the engine fills the garbage segments later and reads back what it wrote */
+    char k[16];
+    char v[2000];
+    memset(v, 'g', sizeof(v));
+    struct wres *w = calloc(600, sizeof(*w));
+    for (int i = 0; i < 600; i++) { /* about 18 segments: into file 1 */
+        snprintf(k, sizeof(k), "w%03d", i);
+        assert_int_equal(ls_put(f->e, 0, k, strlen(k), v, sizeof(v), NULL, wres_cb, &w[i]), 0);
+        if (i % 50 == 49)
+            run_until(f->e, &w[i].done);
+    }
+    assert_int_equal(sync_sync(f->e), 0);
+    for (int i = 0; i < 600; i++)
+        assert_int_equal(w[i].rc, 0);
+    free(w);
+    reopen(f);
+    assert_int_equal(ls_count(f->e, 0), 610);
+    check_group(f->e, "r", 0, 10, 100, 1);
+    uint32_t len = 0;
+    assert_int_equal(get_sync(f->e, 0, "w599", NULL, &len), 0);
+    assert_int_equal(len, sizeof(v));
+    /* blocks that carry the magic but fail their checksum are damage, and counted */
+    st = stats(f->e);
+    if (st.recovery_corrupt_blocks < 1)
+        fail_msg("forged segment heads went uncounted (recovery_corrupt_blocks %llu)",
+                 (unsigned long long)st.recovery_corrupt_blocks);
+}
+
+/* A data file shorter than file_size (a crash between its creation and its
+ * preallocation) must not make the directory unopenable. */
+static void test_short_data_file(void **state)
+{
+    struct fx *f = *state;
+
+    put_group(f->e, "r", 0, 10, 100);
+    close_engine(f);
+    int fd = open_file(f->dir, "data-000001.lsd", O_RDWR | O_CREAT);
+    close(fd);
+    int rc = ls_open(&f->cfg, &f->e);
+    if (rc != 0)
+        fail_msg("ls_open with an empty data-000001.lsd: %d (%s), want 0", rc, ls_strerror(rc));
+    check_group(f->e, "r", 0, 10, 100, 1);
+}
+
+/* ---- (h) a deleted key never comes back ---- */
+
+static void test_delete_stays_deleted(void **state)
+{
+    struct fx *f = *state;
+    char v[2000];
+
+    memset(v, 'd', sizeof(v));
+    assert_int_equal(put_sync(f->e, 0, "gone", "1", 1, 0), 0);
+    assert_int_equal(put_sync(f->e, 0, "back", "1", 1, 0), 0);
+    assert_int_equal(put_sync(f->e, 3, "flushed", "1", 1, 0), 0);
+    /* cross into later segments within one run: 40 x 4 KiB buffers > 64 KiB */
+    for (int i = 0; i < 40; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "fill%02d", i);
+        assert_int_equal(put_sync(f->e, 1, k, v, sizeof(v), 0), 0);
+    }
+    assert_true(stats(f->e).segments_used >= 3);
+    assert_int_equal(del_sync(f->e, 0, "gone"), 0);
+    assert_int_equal(del_sync(f->e, 0, "back"), 0);
+    struct wres w = {0};
+    assert_int_equal(ls_flush_table(f->e, 3, wres_cb, &w), 0);
+    run_until(f->e, &w.done);
+    assert_int_equal(w.rc, 0);
+    reopen(f);
+    check_value(f->e, 0, "gone", NULL);
+    check_value(f->e, 0, "back", NULL);
+    check_value(f->e, 3, "flushed", NULL);
+    /* put again in a new segment, delete in yet another */
+    assert_int_equal(put_sync(f->e, 0, "back", "2", 1, 0), 0);
+    reopen(f);
+    check_value(f->e, 0, "back", "2");
+    assert_int_equal(del_sync(f->e, 0, "back"), 0);
+    reopen(f);
+    check_value(f->e, 0, "back", NULL);
+    check_value(f->e, 0, "gone", NULL);
+    assert_int_equal(ls_count(f->e, 0), 0);
+    assert_int_equal(ls_count(f->e, 1), 40);
+    assert_int_equal(ls_count(f->e, 3), 0);
+}
+
+/* ---- (i) damaged logstor.meta ---- */
+
+static void test_meta_damaged(void **state)
+{
+    struct fx *f = *state;
+    uint8_t meta[64], bad[64];
+
+    assert_int_equal(put_sync(f->e, 0, "m", "1", 1, 0), 0);
+    close_engine(f);
+    int fd = open_file(f->dir, "logstor.meta", O_RDWR);
+    assert_int_equal(pread(fd, meta, 64, 0), 64);
+    for (int byte = 0; byte < 64; byte += 7) { /* a flipped bit anywhere */
+        memcpy(bad, meta, 64);
+        bad[byte] ^= 0x20;
+        assert_int_equal(pwrite(fd, bad, 64, 0), 64);
+        struct ls_engine *e = NULL;
+        int rc = ls_open(&f->cfg, &e);
+        if (rc != LS_ECORRUPT)
+            fail_msg("meta byte %d flipped: ls_open %d, want LS_ECORRUPT", byte, rc);
+        assert_null(e);
+    }
+    /* truncated, and empty */
+    assert_int_equal(pwrite(fd, meta, 64, 0), 64);
+    assert_int_equal(ftruncate(fd, 40), 0);
+    assert_int_equal(ls_open(&f->cfg, &f->e), LS_ECORRUPT);
+    assert_int_equal(ftruncate(fd, 0), 0);
+    assert_int_equal(ls_open(&f->cfg, &f->e), LS_ECORRUPT);
+    /* another format version with a correct checksum: LS_EFORMAT */
+    memcpy(bad, meta, 64);
+    uint32_t ver = 2;
+    memcpy(bad + 8, &ver, 4);
+    uint64_t ck = XXH3_64bits(bad, 56);
+    memcpy(bad + 56, &ck, 8);
+    assert_int_equal(pwrite(fd, bad, 64, 0), 64);
+    assert_int_equal(ls_open(&f->cfg, &f->e), LS_EFORMAT);
+    /* restored: everything is back */
+    assert_int_equal(pwrite(fd, meta, 64, 0), 64);
+    close(fd);
+    f->e = NULL;
+    open_engine(f);
+    check_value(f->e, 0, "m", "1");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_corrupt_value, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_record_in_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_mid_header, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_segment_head, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_last_buffer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_head_then_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_progress, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_short_data_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_stays_deleted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_meta_damaged, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
