@@ -167,6 +167,9 @@ struct ls_engine {
     uint64_t failed_gen;  /* first failed buffer's gen, UINT64_MAX while healthy */
     int failed, last_error;
     int flush_wanted, woken;
+    int gc_armed;         /* the group-commit window timer is pending */
+    int gc_due;           /* the window has closed: seal at the next chance */
+    struct uio_req gc_req;
     struct barrier *barriers;
     /* deferred work, run by ls_poll */
     struct defer_ack *acks;

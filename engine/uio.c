@@ -19,6 +19,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+_Static_assert(sizeof(((struct uio_req *)0)->ts) == sizeof(struct __kernel_timespec),
+               "uio_req.ts mirrors __kernel_timespec");
+
 struct uio {
     struct io_uring ring;
     int efd;
@@ -160,6 +163,11 @@ static int prep(struct uio *u, struct uio_req *r)
         io_uring_prep_write(sqe, r->fd, r->buf, r->len, r->off);
         if (r->dsync)
             sqe->rw_flags = RWF_DSYNC;
+        break;
+    case UIO_TIMEOUT:
+        r->ts.tv_sec = (int64_t)(r->timeout_ns / 1000000000u);
+        r->ts.tv_nsec = (long long)(r->timeout_ns % 1000000000u);
+        io_uring_prep_timeout(sqe, (struct __kernel_timespec *)&r->ts, 0, 0);
         break;
     default:
         io_uring_prep_fsync(sqe, r->fd, IORING_FSYNC_DATASYNC);

@@ -18,7 +18,7 @@ struct uio_req;
 /* res is the byte count (>= 0) or -errno; a short read or write is reported as is. */
 typedef void (*uio_cb)(struct uio_req *req, int res);
 
-enum uio_op { UIO_READ, UIO_WRITE, UIO_FSYNC };
+enum uio_op { UIO_READ, UIO_WRITE, UIO_FSYNC, UIO_TIMEOUT };
 
 struct uio_req {
     uio_cb cb;
@@ -30,6 +30,8 @@ struct uio_req {
     uint8_t op;     /* enum uio_op */
     uint8_t dsync;  /* write with RWF_DSYNC */
     int res;        /* internal: result of a fault-injected completion */
+    uint64_t timeout_ns; /* UIO_TIMEOUT: completes (-ETIME) after this long */
+    struct { int64_t tv_sec; long long tv_nsec; } ts; /* internal (__kernel_timespec) */
     struct uio_req *next; /* internal */
 };
 

@@ -220,12 +220,44 @@ void wbuf_kick(struct ls_engine *e)
     uio_submit(e->u);
 }
 
+/* May the active buffer be sealed now for group commit (rather than because it is
+ * full)? In sync mode with a window, only while the device is idle and no window is
+ * running: records that arrive during a write wait for it, and join the clients it
+ * answers. Otherwise while the ring has a free slot. */
+static int may_seal(const struct ls_engine *e)
+{
+    if (!e->active || !e->active->count)
+        return 0;
+    if (e->cfg.durability == LS_SYNC && e->cfg.group_commit_us && !e->closing)
+        return e->inflight == 0 && !e->gc_armed;
+    return e->inflight < e->cfg.write_buffers;
+}
+
+static void gc_fire(struct uio_req *req, int res)
+{
+    struct ls_engine *e = req->arg;
+
+    (void)res; /* -ETIME: the window has closed */
+    e->gc_armed = 0;
+    if (!e->failed)
+        wbuf_flush(e);
+}
+
+static void gc_arm(struct ls_engine *e)
+{
+    e->gc_armed = 1;
+    e->gc_req = (struct uio_req){.cb = gc_fire, .arg = e, .op = UIO_TIMEOUT,
+                                 .timeout_ns = (uint64_t)e->cfg.group_commit_us * 1000};
+    uio_queue(e->u, &e->gc_req);
+    uio_submit(e->u);
+}
+
 void wbuf_flush(struct ls_engine *e)
 {
-    /* The request stays pending while the ring is full: the completion that frees a slot
-     * must seal the active buffer, or clients waiting on its records would wait for the
-     * next tick. */
-    if (e->active && e->active->count && e->inflight < e->cfg.write_buffers)
+    /* The request stays pending while the buffer cannot be sealed: the completion (or
+     * window) that allows it must seal it, or clients waiting on its records would wait
+     * for the next tick. */
+    if (may_seal(e))
         seal_active(e);
     if (!e->active || !e->active->count)
         e->flush_wanted = 0;
@@ -367,9 +399,14 @@ static void write_done(struct uio_req *req, int res)
         e->st.device_writes++;
     }
     ack_loop(e);
-    if (!e->failed && e->flush_wanted && e->cfg.durability == LS_SYNC)
+    if (e->failed)
+        return;
+    if (e->flush_wanted && e->cfg.durability == LS_SYNC && e->cfg.group_commit_us &&
+        e->inflight == 0 && !e->gc_armed && !e->closing && e->active && e->active->count)
+        gc_arm(e); /* the group-commit window: let the answered clients join */
+    else if (e->flush_wanted && e->cfg.durability == LS_SYNC)
         wbuf_flush(e);
-    else if (!e->failed)
+    else
         wbuf_kick(e);
 }
 
