@@ -60,7 +60,7 @@ void ls_config_default(struct ls_config *c)
     c->durability = LS_SYNC;
     c->flush_interval_ms = 100;
     c->write_buffers = 8;
-    c->group_commit_us = 50;
+    c->group_commit_us = 0;
     c->max_pending_bytes = UINT64_C(64) << 20;
     c->queue_depth = 256;
     c->cache_size = UINT64_C(64) << 20;
