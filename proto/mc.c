@@ -259,7 +259,7 @@ static enum mc_status mc_flush_all(struct mc_ctx *c)
         return mc_err(c, mc_e_error);
     c->cmd->noreply = mc_noreply(c);
     if (c->ntok != (c->cmd->noreply ? 2u : 1u) && !mc_parse_i32(c->tok[1], &e))
-        return mc_err(c, mc_e_format);
+        return mc_err(c, mc_e_exptime); /* memcached 1.6: "invalid exptime argument" */
     c->cmd->exptime = e;
     return mc_done(c, c->line_end);
 }
@@ -322,7 +322,9 @@ static enum mc_status mc_meta(struct mc_ctx *c)
 {
     if (c->cmd->op == MC_MN)
         return mc_done(c, c->line_end);
-    if (c->ntok < 2 || !mc_key_ok(c->tok[1]))
+    if (c->ntok < 2)
+        return mc_err(c, mc_e_error); /* memcached answers a keyless meta command ERROR */
+    if (!mc_key_ok(c->tok[1]))
         return mc_err(c, mc_e_format);
     if (c->ntok > MC_LINE_TOKS)
         return mc_err(c, mc_e_mflags);
@@ -342,7 +344,7 @@ static enum mc_status mc_ms(struct mc_ctx *c)
     if (c->ntok < 3)
         return mc_err(c, mc_e_format);
     if (!mc_parse_i32(c->tok[2], &vlen) || vlen < 0)
-        return mc_err(c, mc_e_chunk);
+        return mc_err(c, mc_e_format);
     if (!mc_key_ok(c->tok[1]))
         return mc_swallow(c, mc_e_format, vlen);
     if (c->ntok > MC_LINE_TOKS)

@@ -1,0 +1,136 @@
+/*
+ * cmd.h - the Redis command table and the helpers its handlers share.
+ *
+ * A handler receives a request whose arguments are copied (NUL-terminated) into the
+ * request, whose arity and authentication were checked, and whose keys are free (or, for
+ * a read-modify-write command, held by it). It must end, now or from an engine callback,
+ * with exactly one reply and req_done(r).
+ */
+#ifndef LS_SERVER_CMD_H
+#define LS_SERVER_CMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "logstor.h"
+
+#define CMD_WRITE    0x01u
+#define CMD_READONLY 0x02u
+#define CMD_RMW      0x04u /* always takes the key's exclusive lock */
+#define CMD_NOAUTH   0x08u /* allowed before AUTH */
+#define CMD_FAST     0x10u
+#define CMD_ADMIN    0x20u
+#define CMD_KEYSPACE 0x40u
+#define CMD_CONN     0x80u
+
+struct cmd_def {
+    const char *name; /* lower case */
+    int arity;        /* Redis convention: -N means at least N */
+    uint32_t flags;
+    int first_key, last_key, key_step; /* last_key -1: the last argument */
+    req_exec_fn proc;
+    int (*is_rmw)(const struct req *r); /* optional: RMW depending on arguments */
+    const char *group;
+    const char *since;
+    const char *summary;
+};
+
+/* Builds the lookup table. Returns 0 or -ENOMEM. */
+int cmd_init(void);
+const struct cmd_def *cmd_table(size_t *n);
+/* Parses one command from c's input and dispatches it. Returns 1 when a command was
+ * consumed, 0 when more input is needed, -1 when the connection must stop reading. */
+int cmd_process_one(struct conn *c);
+
+/* Argument helpers. */
+int cmd_arg_is(const struct resp_arg *a, const char *s);
+/* Redis string2ll: optional '-', digits, no spaces, no leading '+' or zeros. */
+int cmd_parse_ll(const char *p, size_t n, long long *out);
+int cmd_arg_ll(const struct resp_arg *a, long long *out);
+int cmd_parse_ld(const char *p, size_t n, long double *out);
+/* Formats a long double the way INCRBYFLOAT shows it. Returns the length. */
+int cmd_format_ld(char *buf, size_t len, long double v);
+/* Replies "ERR wrong number of arguments for '<name>' command". */
+void cmd_wrong_args(struct req *r);
+/* Parses an expire argument of command `name` in `unit_ms` (1000 or 1); absolute when
+ * `abs` is set. Sets the absolute unix ms. Replies and returns -1 on error. */
+int cmd_expire_arg(struct req *r, const struct resp_arg *a, uint64_t unit_ms, int abs,
+                   const char *name, uint64_t *out_ms);
+
+/* Engine helpers. cmd_put submits a put whose success reply is chosen by mode (+OK, :r->num,
+ * or the bytes pre-encoded in r->tmp) and which then ends the request; a submission error
+ * is replied at once. cmd_get calls cb from the engine, or at once (synchronously) with the
+ * submission error such as LS_ENOTFOUND, so callbacks handle both alike. */
+enum cmd_reply_mode { CMD_REPLY_OK = 0, CMD_REPLY_NUM = 1, CMD_REPLY_TMP = 2 };
+void cmd_put(struct req *r, const struct resp_arg *key, const void *v, size_t n, uint64_t expire_ms,
+             uint32_t flags, enum cmd_reply_mode mode);
+void cmd_write_cb(void *arg, int rc, uint64_t cas);
+void cmd_get(struct req *r, const struct resp_arg *key, ls_get_cb cb);
+/* Sets r->tmp to the bulk encoding of p (or the null reply when p is NULL). */
+void cmd_tmp_bulk(struct req *r, const void *p, size_t n);
+struct ls_engine *cmd_engine(const struct req *r);
+
+/* cmd_string.c */
+void cmd_string_get(struct req *r);
+void cmd_string_set(struct req *r);
+void cmd_string_setnx(struct req *r);
+void cmd_string_setex(struct req *r);
+void cmd_string_psetex(struct req *r);
+void cmd_string_getset(struct req *r);
+void cmd_string_getdel(struct req *r);
+void cmd_string_getex(struct req *r);
+void cmd_string_mget(struct req *r);
+void cmd_string_mset(struct req *r);
+void cmd_string_msetnx(struct req *r);
+void cmd_string_append(struct req *r);
+void cmd_string_strlen(struct req *r);
+void cmd_string_getrange(struct req *r);
+void cmd_string_setrange(struct req *r);
+void cmd_string_incr(struct req *r);
+void cmd_string_decr(struct req *r);
+void cmd_string_incrby(struct req *r);
+void cmd_string_decrby(struct req *r);
+void cmd_string_incrbyfloat(struct req *r);
+int cmd_string_set_is_rmw(const struct req *r);
+int cmd_string_getex_is_rmw(const struct req *r);
+
+/* cmd_keys.c */
+void cmd_keys_del(struct req *r);
+void cmd_keys_exists(struct req *r);
+void cmd_keys_expire(struct req *r);
+void cmd_keys_pexpire(struct req *r);
+void cmd_keys_expireat(struct req *r);
+void cmd_keys_pexpireat(struct req *r);
+void cmd_keys_ttl(struct req *r);
+void cmd_keys_pttl(struct req *r);
+void cmd_keys_expiretime(struct req *r);
+void cmd_keys_pexpiretime(struct req *r);
+void cmd_keys_persist(struct req *r);
+void cmd_keys_type(struct req *r);
+void cmd_keys_scan(struct req *r);
+void cmd_keys_keys(struct req *r);
+void cmd_keys_randomkey(struct req *r);
+void cmd_keys_dbsize(struct req *r);
+void cmd_keys_flushdb(struct req *r);
+void cmd_keys_flushall(struct req *r);
+
+/* cmd_server.c */
+void cmd_server_ping(struct req *r);
+void cmd_server_echo(struct req *r);
+void cmd_server_quit(struct req *r);
+void cmd_server_hello(struct req *r);
+void cmd_server_auth(struct req *r);
+void cmd_server_select(struct req *r);
+void cmd_server_client(struct req *r);
+void cmd_server_command(struct req *r);
+void cmd_server_info(struct req *r);
+void cmd_server_config(struct req *r);
+void cmd_server_time(struct req *r);
+void cmd_server_shutdown(struct req *r);
+void cmd_server_save(struct req *r);
+void cmd_server_bgsave(struct req *r);
+void cmd_server_lastsave(struct req *r);
+void cmd_server_reset(struct req *r);
+
+#endif

@@ -1,0 +1,530 @@
+/*
+ * cmd_keys.c - the generic key commands: DEL/UNLINK, EXISTS, the EXPIRE family, TTL and
+ * friends, TYPE, SCAN, KEYS, RANDOMKEY, DBSIZE, FLUSHDB, FLUSHALL.
+ *
+ * Existence and expiry questions are answered from the index alone (ls_lookup, no I/O).
+ * Changing a key's expiry is a read-modify-write (the engine stores the expiry in the
+ * record): the command holds the key's lock, reads the value and writes it back with the
+ * new expiry and the same flags. An expiry in the past deletes the key, as in Redis.
+ * SCAN's cursor is the engine's token cursor printed in decimal; MATCH and TYPE are
+ * applied here, after the engine returned its batch, so a page may hold fewer keys than
+ * COUNT (Redis behaves the same way).
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "glob.h"
+#include "reply.h"
+#include "server.h"
+
+static int lookup(struct req *r, const struct resp_arg *k, struct ls_meta *m)
+{
+    int rc = ls_lookup(cmd_engine(r), r->db, k->ptr, k->len, m);
+    if (rc == 0 && m->expire_ms && m->expire_ms <= server_unix_ms())
+        return LS_ENOTFOUND;
+    return rc;
+}
+
+static void finish_err_or_num(struct req *r)
+{
+    if (r->err)
+        reply_engine_error(r, r->err);
+    else
+        reply_int(r, r->num);
+    req_done(r);
+}
+
+/* ---- DEL, EXISTS ---- */
+
+static void del_cb(void *arg, int rc, uint64_t cas)
+{
+    struct req *r = arg;
+    (void)cas;
+    if (rc != 0 && rc != LS_ENOTFOUND && r->err == 0)
+        r->err = rc;
+    if (--r->pending == 0)
+        finish_err_or_num(r);
+}
+
+void cmd_keys_del(struct req *r)
+{
+    r->pending = 1;
+    for (uint32_t i = 0; i < r->nkeys; i++) {
+        int rc = ls_del(cmd_engine(r), r->db, r->keys[i].ptr, r->keys[i].len, del_cb, r);
+        if (rc == 0) {
+            r->pending++;
+            r->num++;
+        } else if (rc != LS_ENOTFOUND && r->err == 0) {
+            r->err = rc;
+        }
+    }
+    del_cb(r, 0, 0);
+}
+
+void cmd_keys_exists(struct req *r)
+{
+    struct ls_meta m;
+    int64_t n = 0;
+    for (uint32_t i = 0; i < r->nkeys; i++)
+        if (lookup(r, &r->keys[i], &m) == 0)
+            n++;
+    reply_int(r, n);
+    req_done(r);
+}
+
+/* ---- EXPIRE family ---- */
+
+#define EXP_NX 1
+#define EXP_XX 2
+#define EXP_GT 4
+#define EXP_LT 8
+
+static int expire_flags(struct req *r, int *out)
+{
+    int fl = 0;
+    for (uint32_t i = 3; i < r->argc; i++) {
+        const struct resp_arg *a = &r->argv[i];
+        if (cmd_arg_is(a, "nx"))
+            fl |= EXP_NX;
+        else if (cmd_arg_is(a, "xx"))
+            fl |= EXP_XX;
+        else if (cmd_arg_is(a, "gt"))
+            fl |= EXP_GT;
+        else if (cmd_arg_is(a, "lt"))
+            fl |= EXP_LT;
+        else {
+            reply_errorf(r, "ERR Unsupported option %s", a->ptr);
+            return -1;
+        }
+    }
+    if ((fl & EXP_NX) && (fl & (EXP_XX | EXP_GT | EXP_LT))) {
+        reply_error(r, "ERR NX and XX, GT or LT options at the same time are not compatible");
+        return -1;
+    }
+    if ((fl & EXP_GT) && (fl & EXP_LT)) {
+        reply_error(r, "ERR GT and LT options at the same time are not compatible");
+        return -1;
+    }
+    *out = fl;
+    return 0;
+}
+
+/* Whether the options allow replacing expiry cur (0 = none) with when. */
+static int expire_allowed(int fl, uint64_t cur, uint64_t when)
+{
+    if ((fl & EXP_NX) && cur != 0)
+        return 0;
+    if ((fl & EXP_XX) && cur == 0)
+        return 0;
+    if ((fl & EXP_GT) && (cur == 0 || when <= cur))
+        return 0;
+    if ((fl & EXP_LT) && cur != 0 && when >= cur)
+        return 0;
+    return 1;
+}
+
+static void expire_get_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    if (rc == LS_ENOTFOUND) {
+        reply_int(r, 0);
+        req_done(r);
+        return;
+    }
+    if (rc != 0) {
+        reply_engine_error(r, rc);
+        req_done(r);
+        return;
+    }
+    r->num = 1;
+    cmd_put(r, &r->argv[1], it->value, it->value_len, r->expire_ms, it->flags, CMD_REPLY_NUM);
+}
+
+static void expire_del_cb(void *arg, int rc, uint64_t cas)
+{
+    struct req *r = arg;
+    (void)cas;
+    if (rc != 0 && rc != LS_ENOTFOUND)
+        reply_engine_error(r, rc);
+    else
+        reply_int(r, 1);
+    req_done(r);
+}
+
+static void expire_generic(struct req *r, long long unit, int abs, const char *name)
+{
+    long long v;
+    int fl;
+    if (cmd_arg_ll(&r->argv[2], &v) < 0) {
+        reply_error(r, ERR_NOT_INT);
+        goto done;
+    }
+    if (expire_flags(r, &fl) < 0)
+        goto done;
+    uint64_t now = server_unix_ms();
+    if (v > LLONG_MAX / unit || v < LLONG_MIN / unit) {
+        reply_errorf(r, "ERR invalid expire time in '%s' command", name);
+        goto done;
+    }
+    long long when = v * unit;
+    if (!abs) {
+        if (when > LLONG_MAX - (long long)now) {
+            reply_errorf(r, "ERR invalid expire time in '%s' command", name);
+            goto done;
+        }
+        when += (long long)now;
+    }
+    struct ls_meta m;
+    if (lookup(r, &r->argv[1], &m) != 0) {
+        reply_int(r, 0);
+        goto done;
+    }
+    uint64_t w = when <= 0 ? 1 : (uint64_t)when;
+    if (!expire_allowed(fl, m.expire_ms, w)) {
+        reply_int(r, 0);
+        goto done;
+    }
+    if (w <= now) {
+        int rc = ls_del(cmd_engine(r), r->db, r->argv[1].ptr, r->argv[1].len, expire_del_cb, r);
+        if (rc == 0) {
+            req_unlock(r);
+            return;
+        }
+        if (rc == LS_ENOTFOUND)
+            reply_int(r, 0);
+        else
+            reply_engine_error(r, rc);
+        goto done;
+    }
+    r->expire_ms = w;
+    cmd_get(r, &r->argv[1], expire_get_cb);
+    return;
+done:
+    req_done(r);
+}
+
+void cmd_keys_expire(struct req *r)
+{
+    expire_generic(r, 1000, 0, "expire");
+}
+
+void cmd_keys_pexpire(struct req *r)
+{
+    expire_generic(r, 1, 0, "pexpire");
+}
+
+void cmd_keys_expireat(struct req *r)
+{
+    expire_generic(r, 1000, 1, "expireat");
+}
+
+void cmd_keys_pexpireat(struct req *r)
+{
+    expire_generic(r, 1, 1, "pexpireat");
+}
+
+void cmd_keys_persist(struct req *r)
+{
+    struct ls_meta m;
+    if (lookup(r, &r->argv[1], &m) != 0 || m.expire_ms == 0) {
+        reply_int(r, 0);
+        req_done(r);
+        return;
+    }
+    r->expire_ms = 0;
+    cmd_get(r, &r->argv[1], expire_get_cb);
+}
+
+/* mode: 0 TTL, 1 PTTL, 2 EXPIRETIME, 3 PEXPIRETIME */
+static void ttl_generic(struct req *r, int mode)
+{
+    struct ls_meta m;
+    if (lookup(r, &r->argv[1], &m) != 0) {
+        reply_int(r, -2);
+    } else if (m.expire_ms == 0) {
+        reply_int(r, -1);
+    } else if (mode >= 2) {
+        reply_int(r, mode == 3 ? (int64_t)m.expire_ms : (int64_t)((m.expire_ms + 500) / 1000));
+    } else {
+        uint64_t now = server_unix_ms();
+        int64_t ttl = m.expire_ms > now ? (int64_t)(m.expire_ms - now) : 0;
+        reply_int(r, mode == 1 ? ttl : (ttl + 500) / 1000);
+    }
+    req_done(r);
+}
+
+void cmd_keys_ttl(struct req *r)
+{
+    ttl_generic(r, 0);
+}
+
+void cmd_keys_pttl(struct req *r)
+{
+    ttl_generic(r, 1);
+}
+
+void cmd_keys_expiretime(struct req *r)
+{
+    ttl_generic(r, 2);
+}
+
+void cmd_keys_pexpiretime(struct req *r)
+{
+    ttl_generic(r, 3);
+}
+
+void cmd_keys_type(struct req *r)
+{
+    struct ls_meta m;
+    reply_simple(r, lookup(r, &r->argv[1], &m) == 0 ? "string" : "none");
+    req_done(r);
+}
+
+/* ---- SCAN, KEYS, RANDOMKEY ---- */
+
+/* Scan options kept in the request: pattern index in argv (0 none), type filter. */
+struct scan_opts {
+    const struct resp_arg *match;
+    int type_none; /* TYPE other than string: nothing matches */
+};
+
+static void scan_opts_get(const struct req *r, struct scan_opts *o)
+{
+    o->match = r->u64 ? &r->argv[r->u64] : NULL;
+    o->type_none = r->flags != 0;
+}
+
+static int scan_keep(const struct scan_opts *o, const struct ls_scan_key *k, uint64_t now)
+{
+    if (o->type_none)
+        return 0;
+    if (k->expire_ms && k->expire_ms <= now)
+        return 0;
+    return o->match == NULL || glob_match(o->match->ptr, o->match->len, k->key, k->key_len, 0);
+}
+
+static void scan_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32_t n, uint64_t next)
+{
+    struct req *r = arg;
+    if (rc < 0) {
+        reply_engine_error(r, rc);
+        req_done(r);
+        return;
+    }
+    struct scan_opts o;
+    scan_opts_get(r, &o);
+    uint64_t now = server_unix_ms();
+    size_t kept = 0;
+    for (uint32_t i = 0; i < n; i++)
+        kept += (size_t)scan_keep(&o, &keys[i], now);
+    char cur[32];
+    snprintf(cur, sizeof(cur), "%llu", (unsigned long long)next);
+    reply_array(r, 2);
+    reply_cstr(r, cur);
+    reply_array(r, kept);
+    for (uint32_t i = 0; i < n; i++)
+        if (scan_keep(&o, &keys[i], now))
+            reply_bulk(r, keys[i].key, keys[i].key_len);
+    req_done(r);
+}
+
+static int scan_parse_opts(struct req *r, uint32_t from, long long *count)
+{
+    r->u64 = 0;
+    r->flags = 0;
+    for (uint32_t i = from; i < r->argc; i += 2) {
+        if (i + 1 >= r->argc) {
+            reply_error(r, ERR_SYNTAX);
+            return -1;
+        }
+        const struct resp_arg *a = &r->argv[i];
+        if (cmd_arg_is(a, "match")) {
+            r->u64 = i + 1;
+        } else if (cmd_arg_is(a, "count")) {
+            if (cmd_arg_ll(&r->argv[i + 1], count) < 0) {
+                reply_error(r, ERR_NOT_INT);
+                return -1;
+            }
+            if (*count < 1) {
+                reply_error(r, ERR_SYNTAX);
+                return -1;
+            }
+        } else if (cmd_arg_is(a, "type")) {
+            r->flags = !cmd_arg_is(&r->argv[i + 1], "string");
+        } else {
+            reply_error(r, ERR_SYNTAX);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void cmd_keys_scan(struct req *r)
+{
+    char *end;
+    const struct resp_arg *c = &r->argv[1];
+    unsigned long long cursor = strtoull(c->ptr, &end, 10);
+    long long count = 10;
+    if (c->len == 0 || *end != '\0' || c->ptr[0] == '-' || c->ptr[0] == ' ') {
+        reply_error(r, "ERR invalid cursor");
+        req_done(r);
+        return;
+    }
+    if (scan_parse_opts(r, 2, &count) < 0) {
+        req_done(r);
+        return;
+    }
+    if (count > LS_SCAN_MAX)
+        count = LS_SCAN_MAX;
+    int rc = ls_scan(cmd_engine(r), r->db, cursor, (uint32_t)count, scan_cb, r);
+    if (rc < 0) {
+        reply_engine_error(r, rc);
+        req_done(r);
+    }
+}
+
+static void keys_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32_t n, uint64_t next)
+{
+    struct req *r = arg;
+    if (rc < 0) {
+        reply_engine_error(r, rc);
+        req_done(r);
+        return;
+    }
+    struct scan_opts o;
+    scan_opts_get(r, &o);
+    uint64_t now = server_unix_ms();
+    for (uint32_t i = 0; i < n && !r->err; i++) {
+        if (!scan_keep(&o, &keys[i], now))
+            continue;
+        if (resp_w_bulk(&r->tmp, keys[i].key, keys[i].key_len) < 0)
+            r->err = 1;
+        r->num++;
+    }
+    if (r->err) {
+        reply_error(r, "ERR KEYS result exceeds client_output_buffer_limit, use SCAN");
+        req_done(r);
+        return;
+    }
+    if (next != 0) {
+        rc = ls_scan(cmd_engine(r), r->db, next, LS_SCAN_MAX, keys_cb, r);
+        if (rc == 0)
+            return;
+        reply_engine_error(r, rc);
+        req_done(r);
+        return;
+    }
+    reply_array(r, (size_t)r->num);
+    reply_raw(r, r->tmp.data, r->tmp.len);
+    req_done(r);
+}
+
+void cmd_keys_keys(struct req *r)
+{
+    r->u64 = (r->argv[1].len == 1 && r->argv[1].ptr[0] == '*') ? 0 : 1;
+    r->flags = 0;
+    int rc = ls_scan(cmd_engine(r), r->db, 0, LS_SCAN_MAX, keys_cb, r);
+    if (rc < 0) {
+        reply_engine_error(r, rc);
+        req_done(r);
+    }
+}
+
+static void randomkey_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32_t n,
+                         uint64_t next)
+{
+    struct req *r = arg;
+    (void)next;
+    uint64_t now = server_unix_ms();
+    if (rc < 0) {
+        reply_engine_error(r, rc);
+        req_done(r);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (keys[i].expire_ms == 0 || keys[i].expire_ms > now) {
+            reply_bulk(r, keys[i].key, keys[i].key_len);
+            req_done(r);
+            return;
+        }
+    }
+    reply_null(r);
+    req_done(r);
+}
+
+void cmd_keys_randomkey(struct req *r)
+{
+    uint64_t cursor;
+    int rc = ls_random_cursor(cmd_engine(r), r->db, &cursor);
+    if (rc == 0)
+        rc = ls_scan(cmd_engine(r), r->db, cursor, 1, randomkey_cb, r);
+    if (rc == 0)
+        return;
+    if (rc == LS_ENOTFOUND)
+        reply_null(r);
+    else
+        reply_engine_error(r, rc);
+    req_done(r);
+}
+
+/* ---- DBSIZE, FLUSHDB, FLUSHALL ---- */
+
+void cmd_keys_dbsize(struct req *r)
+{
+    reply_int(r, (int64_t)ls_count(cmd_engine(r), r->db));
+    req_done(r);
+}
+
+static void flush_cb(void *arg, int rc, uint64_t cas)
+{
+    struct req *r = arg;
+    (void)cas;
+    if (rc != 0 && rc != LS_ENOTFOUND && r->err == 0)
+        r->err = rc;
+    if (--r->pending > 0)
+        return;
+    if (r->err)
+        reply_engine_error(r, r->err);
+    else
+        reply_ok(r);
+    req_done(r);
+}
+
+static int flush_args_ok(struct req *r)
+{
+    if (r->argc > 2 ||
+        (r->argc == 2 && !cmd_arg_is(&r->argv[1], "async") && !cmd_arg_is(&r->argv[1], "sync"))) {
+        reply_error(r, ERR_SYNTAX);
+        req_done(r);
+        return 0;
+    }
+    return 1;
+}
+
+static void flush_tables(struct req *r, uint32_t first, uint32_t last)
+{
+    r->pending = 1;
+    for (uint32_t t = first; t <= last; t++) {
+        int rc = ls_flush_table(cmd_engine(r), t, flush_cb, r);
+        if (rc == 0)
+            r->pending++;
+        else if (rc != LS_ENOTFOUND && r->err == 0)
+            r->err = rc;
+    }
+    flush_cb(r, 0, 0);
+}
+
+void cmd_keys_flushdb(struct req *r)
+{
+    if (flush_args_ok(r))
+        flush_tables(r, r->db, r->db);
+}
+
+void cmd_keys_flushall(struct req *r)
+{
+    if (flush_args_ok(r))
+        flush_tables(r, 0, (uint32_t)r->c->srv->cfg.databases - 1);
+}

@@ -1,0 +1,486 @@
+/*
+ * cmd_redis.c - the Redis command table, parsing and dispatch.
+ *
+ * One table row per command: name, arity, flags, key positions, handler, and the group /
+ * since / summary that COMMAND INFO and COMMAND DOCS report, so clients (redis-cli,
+ * redis-py, hiredis-based tools) discover exactly what we implement.
+ *
+ * Dispatch order follows Redis's processCommand: unknown command, arity, authentication.
+ * The arguments are then copied out of the input buffer into the request (the buffer is
+ * reused as soon as the batch is parsed, while the request may wait for a key lock or the
+ * engine), its keys are collected from the row's key positions, and the request either
+ * runs at once or waits in the key-lock table.
+ */
+#include "cmd.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "keylock.h"
+#include "log.h"
+#include "reply.h"
+#include "server.h"
+
+#define W  CMD_WRITE
+#define RO CMD_READONLY
+#define RM CMD_RMW
+#define NA CMD_NOAUTH
+#define F  CMD_FAST
+#define AD CMD_ADMIN
+#define KS CMD_KEYSPACE
+#define CN CMD_CONN
+
+/* clang-format off */
+static const struct cmd_def cmds[] = {
+    /* connection and server */
+    {"ping", -1, F | CN, 0, 0, 0, cmd_server_ping, NULL, "connection", "1.0.0", "Returns the server's liveliness response."},
+    {"echo", 2, F | CN, 0, 0, 0, cmd_server_echo, NULL, "connection", "1.0.0", "Returns the given string."},
+    {"quit", -1, NA | F | CN, 0, 0, 0, cmd_server_quit, NULL, "connection", "1.0.0", "Closes the connection."},
+    {"hello", -1, NA | F | CN, 0, 0, 0, cmd_server_hello, NULL, "connection", "6.0.0", "Handshakes with the server."},
+    {"auth", -2, NA | F | CN, 0, 0, 0, cmd_server_auth, NULL, "connection", "1.0.0", "Authenticates the connection."},
+    {"select", 2, F | CN, 0, 0, 0, cmd_server_select, NULL, "connection", "1.0.0", "Changes the selected database."},
+    {"client", -2, CN, 0, 0, 0, cmd_server_client, NULL, "connection", "2.4.0", "A container for client connection commands."},
+    {"reset", 1, NA | F | CN, 0, 0, 0, cmd_server_reset, NULL, "connection", "6.2.0", "Resets the connection."},
+    {"command", -1, CN, 0, 0, 0, cmd_server_command, NULL, "server", "2.8.13", "Returns detailed information about all commands."},
+    {"info", -1, 0, 0, 0, 0, cmd_server_info, NULL, "server", "1.0.0", "Returns information and statistics about the server."},
+    {"config", -2, AD, 0, 0, 0, cmd_server_config, NULL, "server", "2.0.0", "A container for server configuration commands."},
+    {"time", 1, F, 0, 0, 0, cmd_server_time, NULL, "server", "2.6.0", "Returns the server time."},
+    {"shutdown", -1, AD, 0, 0, 0, cmd_server_shutdown, NULL, "server", "1.0.0", "Flushes the engine and shuts down the server."},
+    {"save", 1, AD, 0, 0, 0, cmd_server_save, NULL, "server", "1.0.0", "Writes every buffered record to stable storage."},
+    {"bgsave", -1, AD, 0, 0, 0, cmd_server_bgsave, NULL, "server", "1.0.0", "Starts writing buffered records to stable storage."},
+    {"lastsave", 1, F, 0, 0, 0, cmd_server_lastsave, NULL, "server", "1.0.0", "Returns the unix time of the last completed save."},
+    {"dbsize", 1, RO | F, 0, 0, 0, cmd_keys_dbsize, NULL, "server", "1.0.0", "Returns the number of keys in the database."},
+    {"flushdb", -1, W, 0, 0, 0, cmd_keys_flushdb, NULL, "server", "1.0.0", "Removes all keys from the current database."},
+    {"flushall", -1, W, 0, 0, 0, cmd_keys_flushall, NULL, "server", "1.0.0", "Removes all keys from all databases."},
+    /* strings */
+    {"get", 2, RO | F, 1, 1, 1, cmd_string_get, NULL, "string", "1.0.0", "Returns the string value of a key."},
+    {"set", -3, W, 1, 1, 1, cmd_string_set, cmd_string_set_is_rmw, "string", "1.0.0", "Sets the string value of a key, ignoring its type."},
+    {"setnx", 3, W | F, 1, 1, 1, cmd_string_setnx, NULL, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist."},
+    {"setex", 4, W, 1, 1, 1, cmd_string_setex, NULL, "string", "2.0.0", "Sets the string value and expiration time of a key."},
+    {"psetex", 4, W, 1, 1, 1, cmd_string_psetex, NULL, "string", "2.6.0", "Sets the string value and expiration time in milliseconds of a key."},
+    {"getset", 3, W | RM | F, 1, 1, 1, cmd_string_getset, NULL, "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value."},
+    {"getdel", 2, W | RM | F, 1, 1, 1, cmd_string_getdel, NULL, "string", "6.2.0", "Returns the string value of a key after deleting the key."},
+    {"getex", -2, W | F, 1, 1, 1, cmd_string_getex, cmd_string_getex_is_rmw, "string", "6.2.0", "Returns the string value of a key after setting its expiration time."},
+    {"mget", -2, RO | F, 1, -1, 1, cmd_string_mget, NULL, "string", "1.0.0", "Atomically returns the string values of one or more keys."},
+    {"mset", -3, W, 1, -1, 2, cmd_string_mset, NULL, "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys."},
+    {"msetnx", -3, W, 1, -1, 2, cmd_string_msetnx, NULL, "string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist."},
+    {"append", 3, W | RM, 1, 1, 1, cmd_string_append, NULL, "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist."},
+    {"strlen", 2, RO | F, 1, 1, 1, cmd_string_strlen, NULL, "string", "2.2.0", "Returns the length of a string value."},
+    {"getrange", 4, RO, 1, 1, 1, cmd_string_getrange, NULL, "string", "2.4.0", "Returns a substring of the string stored at a key."},
+    {"substr", 4, RO, 1, 1, 1, cmd_string_getrange, NULL, "string", "1.0.0", "Returns a substring from a string value."},
+    {"setrange", 4, W | RM, 1, 1, 1, cmd_string_setrange, NULL, "string", "2.2.0", "Overwrites a part of a string value with another by an offset."},
+    {"incr", 2, W | RM | F, 1, 1, 1, cmd_string_incr, NULL, "string", "1.0.0", "Increments the integer value of a key by one."},
+    {"decr", 2, W | RM | F, 1, 1, 1, cmd_string_decr, NULL, "string", "1.0.0", "Decrements the integer value of a key by one."},
+    {"incrby", 3, W | RM | F, 1, 1, 1, cmd_string_incrby, NULL, "string", "1.0.0", "Increments the integer value of a key by a number."},
+    {"decrby", 3, W | RM | F, 1, 1, 1, cmd_string_decrby, NULL, "string", "1.0.0", "Decrements a number from the integer value of a key."},
+    {"incrbyfloat", 3, W | RM | F, 1, 1, 1, cmd_string_incrbyfloat, NULL, "string", "2.6.0", "Increment the floating point value of a key by a number."},
+    /* keys */
+    {"del", -2, W | KS, 1, -1, 1, cmd_keys_del, NULL, "generic", "1.0.0", "Deletes one or more keys."},
+    {"unlink", -2, W | KS | F, 1, -1, 1, cmd_keys_del, NULL, "generic", "4.0.0", "Asynchronously deletes one or more keys."},
+    {"exists", -2, RO | KS | F, 1, -1, 1, cmd_keys_exists, NULL, "generic", "1.0.0", "Determines whether one or more keys exist."},
+    {"touch", -2, RO | KS | F, 1, -1, 1, cmd_keys_exists, NULL, "generic", "3.2.1", "Returns the number of existing keys out of those specified."},
+    {"expire", -3, W | RM | KS | F, 1, 1, 1, cmd_keys_expire, NULL, "generic", "1.0.0", "Sets the expiration time of a key in seconds."},
+    {"pexpire", -3, W | RM | KS | F, 1, 1, 1, cmd_keys_pexpire, NULL, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds."},
+    {"expireat", -3, W | RM | KS | F, 1, 1, 1, cmd_keys_expireat, NULL, "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp."},
+    {"pexpireat", -3, W | RM | KS | F, 1, 1, 1, cmd_keys_pexpireat, NULL, "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp."},
+    {"ttl", 2, RO | KS | F, 1, 1, 1, cmd_keys_ttl, NULL, "generic", "1.0.0", "Returns the expiration time in seconds of a key."},
+    {"pttl", 2, RO | KS | F, 1, 1, 1, cmd_keys_pttl, NULL, "generic", "2.6.0", "Returns the expiration time in milliseconds of a key."},
+    {"expiretime", 2, RO | KS | F, 1, 1, 1, cmd_keys_expiretime, NULL, "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp."},
+    {"pexpiretime", 2, RO | KS | F, 1, 1, 1, cmd_keys_pexpiretime, NULL, "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp."},
+    {"persist", 2, W | RM | KS | F, 1, 1, 1, cmd_keys_persist, NULL, "generic", "2.2.0", "Removes the expiration time of a key."},
+    {"type", 2, RO | KS | F, 1, 1, 1, cmd_keys_type, NULL, "generic", "1.0.0", "Determines the type of value stored at a key."},
+    {"scan", -2, RO | KS, 0, 0, 0, cmd_keys_scan, NULL, "generic", "2.8.0", "Iterates over the key names in the database."},
+    {"keys", 2, RO | KS, 0, 0, 0, cmd_keys_keys, NULL, "generic", "1.0.0", "Returns all key names that match a pattern."},
+    {"randomkey", 1, RO | KS, 0, 0, 0, cmd_keys_randomkey, NULL, "generic", "1.0.0", "Returns a random key name from the database."},
+};
+/* clang-format on */
+
+#define CMD_COUNT    (sizeof(cmds) / sizeof(cmds[0]))
+#define CMD_HASH_CAP 256 /* power of two, > 2 * CMD_COUNT */
+
+static const struct cmd_def *cmd_hash[CMD_HASH_CAP];
+
+_Static_assert(CMD_HASH_CAP > 2 * (sizeof(cmds) / sizeof(cmds[0])), "command hash too small");
+
+static uint32_t cmd_name_hash(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)tolower((unsigned char)p[i]);
+        h *= 16777619u;
+    }
+    return h;
+}
+
+int cmd_init(void)
+{
+    memset(cmd_hash, 0, sizeof(cmd_hash));
+    for (size_t i = 0; i < CMD_COUNT; i++) {
+        uint32_t h = cmd_name_hash(cmds[i].name, strlen(cmds[i].name)) & (CMD_HASH_CAP - 1);
+        while (cmd_hash[h])
+            h = (h + 1) & (CMD_HASH_CAP - 1);
+        cmd_hash[h] = &cmds[i];
+    }
+    return 0;
+}
+
+const struct cmd_def *cmd_table(size_t *n)
+{
+    *n = CMD_COUNT;
+    return cmds;
+}
+
+static const struct cmd_def *cmd_lookup(const char *p, size_t n)
+{
+    uint32_t h = cmd_name_hash(p, n) & (CMD_HASH_CAP - 1);
+    while (cmd_hash[h]) {
+        const struct cmd_def *d = cmd_hash[h];
+        if (strlen(d->name) == n && strncasecmp(d->name, p, n) == 0)
+            return d;
+        h = (h + 1) & (CMD_HASH_CAP - 1);
+    }
+    return NULL;
+}
+
+int cmd_arg_is(const struct resp_arg *a, const char *s)
+{
+    size_t n = strlen(s);
+    return a->len == n && strncasecmp(a->ptr, s, n) == 0;
+}
+
+int cmd_parse_ll(const char *p, size_t n, long long *out)
+{
+    if (n == 0 || n > 20)
+        return -1;
+    size_t i = 0;
+    int neg = 0;
+    if (p[0] == '-') {
+        neg = 1;
+        i = 1;
+        if (n == 1)
+            return -1;
+    }
+    if (p[i] == '0' && n > i + 1)
+        return -1;
+    if (p[i] == '0' && neg)
+        return -1;
+    unsigned long long v = 0;
+    for (; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        unsigned d = (unsigned)(p[i] - '0');
+        if (v > (ULLONG_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    if (neg) {
+        if (v > (unsigned long long)LLONG_MAX + 1)
+            return -1;
+        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
+    } else {
+        if (v > (unsigned long long)LLONG_MAX)
+            return -1;
+        *out = (long long)v;
+    }
+    return 0;
+}
+
+int cmd_arg_ll(const struct resp_arg *a, long long *out)
+{
+    return cmd_parse_ll(a->ptr, a->len, out);
+}
+
+int cmd_parse_ld(const char *p, size_t n, long double *out)
+{
+    char buf[5120];
+    if (n == 0 || n >= sizeof(buf) || isspace((unsigned char)p[0]))
+        return -1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    char *end;
+    errno = 0;
+    long double v = strtold(buf, &end);
+    if (*end != '\0' || (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || v == 0)) ||
+        isnan(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cmd_format_ld(char *buf, size_t len, long double v)
+{
+    /* Redis: %.17Lf then strip trailing zeros (and the dot). */
+    int n = snprintf(buf, len, "%.17Lf", v);
+    if (n <= 0 || (size_t)n >= len)
+        return snprintf(buf, len, "%.17Lg", v);
+    if (strchr(buf, '.')) {
+        while (n > 0 && buf[n - 1] == '0')
+            n--;
+        if (n > 0 && buf[n - 1] == '.')
+            n--;
+        buf[n] = '\0';
+    }
+    if (strcmp(buf, "-0") == 0) {
+        buf[0] = '0';
+        buf[1] = '\0';
+        n = 1;
+    }
+    return n;
+}
+
+void cmd_wrong_args(struct req *r)
+{
+    reply_errorf(r, "ERR wrong number of arguments for '%s' command",
+                 r->cmd ? r->cmd->name : "unknown");
+}
+
+int cmd_expire_arg(struct req *r, const struct resp_arg *a, uint64_t unit_ms, int abs,
+                   const char *name, uint64_t *out_ms)
+{
+    long long v;
+    if (cmd_arg_ll(a, &v) < 0) {
+        reply_error(r, ERR_NOT_INT);
+        return -1;
+    }
+    if (v <= 0 || (unit_ms > 1 && v > LLONG_MAX / (long long)unit_ms)) {
+        reply_errorf(r, "ERR invalid expire time in '%s' command", name);
+        return -1;
+    }
+    uint64_t ms = (uint64_t)v * unit_ms;
+    if (!abs) {
+        uint64_t now = server_unix_ms();
+        if (ms > (uint64_t)LLONG_MAX - now) {
+            reply_errorf(r, "ERR invalid expire time in '%s' command", name);
+            return -1;
+        }
+        ms += now;
+    }
+    *out_ms = ms;
+    return 0;
+}
+
+struct ls_engine *cmd_engine(const struct req *r)
+{
+    return r->c->srv->eng;
+}
+
+void cmd_write_cb(void *arg, int rc, uint64_t cas)
+{
+    struct req *r = arg;
+    (void)cas;
+    if (rc == 0 || rc == LS_ENOTFOUND) { /* ENOTFOUND: an already-expired put deleted */
+        if (r->step == CMD_REPLY_OK)
+            reply_ok(r);
+        else if (r->step == CMD_REPLY_NUM)
+            reply_int(r, r->num);
+        else
+            reply_raw(r, r->tmp.data, r->tmp.len);
+    } else {
+        reply_engine_error(r, rc);
+    }
+    req_done(r);
+}
+
+void cmd_put(struct req *r, const struct resp_arg *key, const void *v, size_t n, uint64_t expire_ms,
+             uint32_t flags, enum cmd_reply_mode mode)
+{
+    struct ls_write_opts o = {expire_ms, flags};
+    r->step = mode;
+    if (n > r->c->srv->cfg.max_value_size) {
+        reply_error(r, ERR_TOO_BIG);
+        req_done(r);
+        return;
+    }
+    int rc = ls_put(cmd_engine(r), r->db, key->ptr, key->len, v, n, &o, cmd_write_cb, r);
+    if (rc < 0) {
+        reply_engine_error(r, rc);
+        req_done(r);
+        return;
+    }
+    req_unlock(r);
+}
+
+void cmd_get(struct req *r, const struct resp_arg *key, ls_get_cb cb)
+{
+    int rc = ls_get(cmd_engine(r), r->db, key->ptr, key->len, cb, r);
+    if (rc < 0)
+        cb(r, rc, NULL);
+}
+
+void cmd_tmp_bulk(struct req *r, const void *p, size_t n)
+{
+    pbuf_reset(&r->tmp);
+    int rc = p ? resp_w_bulk(&r->tmp, p, n) : resp_w_null(&r->tmp, r->c->proto);
+    reply_check(r, rc);
+}
+
+static void cmd_unknown(struct req *r)
+{
+    char args[160];
+    size_t n = 0;
+    args[0] = '\0';
+    for (uint32_t i = 1; i < r->argc && n < 128; i++) {
+        int w = snprintf(args + n, sizeof(args) - n, "'%.*s' ", (int)(128 - n), r->argv[i].ptr);
+        if (w < 0)
+            break;
+        n += (size_t)w;
+        if (n >= sizeof(args))
+            n = sizeof(args) - 1;
+    }
+    reply_errorf(r, "ERR unknown command '%.128s', with args beginning with: %s", r->argv[0].ptr,
+                 args);
+}
+
+static uint32_t cmd_key_count(const struct cmd_def *d, uint32_t argc)
+{
+    if (d == NULL || d->first_key == 0 || (uint32_t)d->first_key >= argc)
+        return 0;
+    uint32_t last = d->last_key < 0 ? argc - 1 : (uint32_t)d->last_key;
+    if (last >= argc)
+        last = argc - 1;
+    return (last - (uint32_t)d->first_key) / (uint32_t)d->key_step + 1;
+}
+
+/* Copies the arguments (and the key list) into a new request. */
+static struct req *cmd_req_new(struct conn *c, const struct cmd_def *d, struct resp_arg *argv,
+                               uint32_t argc)
+{
+    uint32_t nkeys = cmd_key_count(d, argc);
+    size_t bytes = (size_t)(argc + nkeys) * sizeof(struct resp_arg);
+    for (uint32_t i = 0; i < argc; i++)
+        bytes += argv[i].len + 1;
+    void *mem;
+    struct req *r = conn_req_new(c, bytes, &mem);
+    if (r == NULL)
+        return NULL;
+    r->argv = mem;
+    r->keys = r->argv + argc;
+    char *p = (char *)(r->keys + nkeys);
+    for (uint32_t i = 0; i < argc; i++) {
+        memcpy(p, argv[i].ptr, argv[i].len);
+        p[argv[i].len] = '\0';
+        r->argv[i].ptr = p;
+        r->argv[i].len = argv[i].len;
+        p += argv[i].len + 1;
+    }
+    r->argc = argc;
+    r->cmd = d;
+    for (uint32_t k = 0; k < nkeys; k++)
+        r->keys[k] = r->argv[(uint32_t)d->first_key + k * (uint32_t)d->key_step];
+    r->nkeys = nkeys;
+    return r;
+}
+
+static int cmd_check(struct req *r)
+{
+    const struct cmd_def *d = r->cmd;
+    struct conn *c = r->c;
+    if (d == NULL) {
+        cmd_unknown(r);
+        return -1;
+    }
+    if ((d->arity > 0 && r->argc != (uint32_t)d->arity) ||
+        (d->arity < 0 && r->argc < (uint32_t)-d->arity) ||
+        (d->key_step == 2 && (r->argc - 1) % 2 != 0)) {
+        cmd_wrong_args(r);
+        return -1;
+    }
+    if (!c->authed && !(d->flags & CMD_NOAUTH)) {
+        reply_error(r, ERR_NOAUTH);
+        return -1;
+    }
+    for (uint32_t i = 0; i < r->nkeys; i++) {
+        if (r->keys[i].len > c->srv->cfg.max_key_size) {
+            reply_error(r, ERR_KEY_TOO_BIG);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
+{
+    struct server *s = c->srv;
+    const struct cmd_def *d = cmd_lookup(argv[0].ptr, argv[0].len);
+    struct req *r = cmd_req_new(c, d, argv, argc);
+    if (r == NULL) {
+        log_warning("out of memory for a request of client id=%llu", (unsigned long long)c->id);
+        conn_close(c, "out of memory");
+        return;
+    }
+    s->stats.commands_processed++;
+    c->last_cmd = d ? d->name : "unknown";
+    if (cmd_check(r) < 0) {
+        req_done(r);
+        return;
+    }
+    r->rmw = (d->flags & CMD_RMW) || (d->is_rmw && d->is_rmw(r));
+    r->exec = d->proc;
+    if (r->nkeys == 0 || keylock_enter(s->locks, r))
+        d->proc(r);
+}
+
+static int cmd_grow_argv(struct conn *c, uint32_t want)
+{
+    if (want > c->srv->cfg.max_multibulk_len)
+        return -1;
+    uint32_t cap = c->argv_cap ? c->argv_cap : 16;
+    while (cap < want)
+        cap *= 2;
+    struct resp_arg *a = realloc(c->argv, (size_t)cap * sizeof(*a));
+    if (a == NULL)
+        return -1;
+    c->argv = a;
+    c->argv_cap = cap;
+    return 0;
+}
+
+int cmd_process_one(struct conn *c)
+{
+    const struct config *cfg = &c->srv->cfg;
+    struct resp_limits lim = {(uint32_t)cfg->max_multibulk_len, cfg->proto_max_bulk_len,
+                              (uint32_t)cfg->max_inline_len};
+    struct resp_parse_out po;
+    enum resp_status st;
+    if (c->argv == NULL && cmd_grow_argv(c, 16) < 0)
+        return -1;
+    for (;;) {
+        memset(&po, 0, sizeof(po));
+        st = resp_parse(c->in.data + c->in_pos, c->in.len - c->in_pos, &lim, c->argv, c->argv_cap,
+                        &po);
+        if (st == RESP_MORE && po.need == 0 && po.argc > c->argv_cap) {
+            if (cmd_grow_argv(c, po.argc) < 0) {
+                st = RESP_ERROR;
+                po.err = "Protocol error: invalid multibulk length";
+                break;
+            }
+            continue;
+        }
+        break;
+    }
+    if (st == RESP_MORE)
+        return 0;
+    if (st == RESP_ERROR) {
+        struct req *r = conn_req_new(c, 0, NULL);
+        if (r) {
+            reply_errorf(r, "ERR %s", po.err ? po.err : "Protocol error");
+            req_done(r);
+        }
+        log_verbose("client id=%llu addr=%s: %s", (unsigned long long)c->id, c->addr,
+                    po.err ? po.err : "protocol error");
+        c->close_after_reply = 1;
+        c->in_pos = c->in.len;
+        return -1;
+    }
+    c->in_pos += po.consumed;
+    if (po.argc == 0)
+        return 1;
+    cmd_dispatch(c, c->argv, po.argc);
+    return 1;
+}

@@ -1,0 +1,622 @@
+/*
+ * cmd_string.c - the Redis string commands over the asynchronous engine.
+ *
+ * Three shapes:
+ *   plain reads and writes (GET, SET, MSET, ...) submit to the engine and reply from the
+ *     callback; the engine orders them and makes a write visible to any later read;
+ *   decisions on existence (SET NX/XX, SETNX, MSETNX, KEEPTTL) use ls_lookup, which is
+ *     synchronous, and submit the put in the same turn of the loop, so nothing can come
+ *     between the test and the write;
+ *   read-modify-write commands (INCR, APPEND, SETRANGE, GETSET, SET ... GET, GETDEL,
+ *     GETEX with options) hold the key's lock (keylock.c) from their read to the
+ *     completion of their write, so they are atomic per key.
+ * Every RMW keeps the item's flags, and its expiry unless the command changes it (Redis:
+ * INCR and APPEND keep the TTL; SET and GETSET clear it).
+ */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "mget.h"
+#include "reply.h"
+#include "server.h"
+
+#define SET_NX      0x01
+#define SET_XX      0x02
+#define SET_GET     0x04
+#define SET_KEEPTTL 0x08
+#define SET_EXPIRE  0x10
+
+static int lookup_live(struct req *r, const struct resp_arg *k, struct ls_meta *m)
+{
+    return ls_lookup(cmd_engine(r), r->db, k->ptr, k->len, m) == 0;
+}
+
+static void count_hit(struct req *r, int rc)
+{
+    if (rc == 0)
+        r->c->srv->stats.keyspace_hits++;
+    else if (rc == LS_ENOTFOUND)
+        r->c->srv->stats.keyspace_misses++;
+}
+
+/* Ends r with the error of a failed read (rc neither 0 nor LS_ENOTFOUND). */
+static void fail_read(struct req *r, int rc)
+{
+    reply_engine_error(r, rc);
+    req_done(r);
+}
+
+static void get_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    count_hit(r, rc);
+    if (rc == 0)
+        reply_bulk(r, it->value, it->value_len);
+    else if (rc == LS_ENOTFOUND)
+        reply_null(r);
+    else
+        reply_engine_error(r, rc);
+    req_done(r);
+}
+
+void cmd_string_get(struct req *r)
+{
+    cmd_get(r, &r->argv[1], get_cb);
+}
+
+/* ---- SET ---- */
+
+int cmd_string_set_is_rmw(const struct req *r)
+{
+    for (uint32_t i = 3; i < r->argc; i++)
+        if (cmd_arg_is(&r->argv[i], "get"))
+            return 1;
+    return 0;
+}
+
+/* Parses SET options from argv[3..]: flags into r->num, expiry into r->expire_ms. */
+static int set_parse(struct req *r)
+{
+    int64_t fl = 0;
+    for (uint32_t i = 3; i < r->argc; i++) {
+        const struct resp_arg *a = &r->argv[i];
+        int has_next = i + 1 < r->argc;
+        if (cmd_arg_is(a, "nx") && !(fl & SET_XX)) {
+            fl |= SET_NX;
+        } else if (cmd_arg_is(a, "xx") && !(fl & SET_NX)) {
+            fl |= SET_XX;
+        } else if (cmd_arg_is(a, "get")) {
+            fl |= SET_GET;
+        } else if (cmd_arg_is(a, "keepttl") && !(fl & SET_EXPIRE)) {
+            fl |= SET_KEEPTTL;
+        } else if ((cmd_arg_is(a, "ex") || cmd_arg_is(a, "px") || cmd_arg_is(a, "exat") ||
+                    cmd_arg_is(a, "pxat")) &&
+                   !(fl & (SET_KEEPTTL | SET_EXPIRE)) && has_next) {
+            int ms = a->ptr[0] == 'p' || a->ptr[0] == 'P';
+            int abs = a->len == 4;
+            if (cmd_expire_arg(r, &r->argv[i + 1], ms ? 1 : 1000, abs, "set", &r->expire_ms) < 0)
+                return -1;
+            fl |= SET_EXPIRE;
+            i++;
+        } else {
+            reply_error(r, ERR_SYNTAX);
+            return -1;
+        }
+    }
+    r->num = fl;
+    return 0;
+}
+
+static void set_get_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    if (rc != 0 && rc != LS_ENOTFOUND) {
+        fail_read(r, rc);
+        return;
+    }
+    cmd_tmp_bulk(r, rc == 0 ? it->value : NULL, rc == 0 ? it->value_len : 0);
+    if (((r->num & SET_NX) && rc == 0) || ((r->num & SET_XX) && rc != 0)) {
+        reply_raw(r, r->tmp.data, r->tmp.len);
+        req_done(r);
+        return;
+    }
+    uint64_t exp = r->expire_ms;
+    if ((r->num & SET_KEEPTTL) && rc == 0)
+        exp = it->expire_ms;
+    cmd_put(r, &r->argv[1], r->argv[2].ptr, r->argv[2].len, exp, 0, CMD_REPLY_TMP);
+}
+
+void cmd_string_set(struct req *r)
+{
+    if (set_parse(r) < 0) {
+        req_done(r);
+        return;
+    }
+    if (r->num & SET_GET) {
+        cmd_get(r, &r->argv[1], set_get_cb);
+        return;
+    }
+    uint64_t exp = r->expire_ms;
+    if (r->num & (SET_NX | SET_XX | SET_KEEPTTL)) {
+        struct ls_meta m;
+        int exists = lookup_live(r, &r->argv[1], &m);
+        if (((r->num & SET_NX) && exists) || ((r->num & SET_XX) && !exists)) {
+            reply_null(r);
+            req_done(r);
+            return;
+        }
+        if ((r->num & SET_KEEPTTL) && exists)
+            exp = m.expire_ms;
+    }
+    cmd_put(r, &r->argv[1], r->argv[2].ptr, r->argv[2].len, exp, 0, CMD_REPLY_OK);
+}
+
+void cmd_string_setnx(struct req *r)
+{
+    struct ls_meta m;
+    if (lookup_live(r, &r->argv[1], &m)) {
+        reply_int(r, 0);
+        req_done(r);
+        return;
+    }
+    r->num = 1;
+    cmd_put(r, &r->argv[1], r->argv[2].ptr, r->argv[2].len, 0, 0, CMD_REPLY_NUM);
+}
+
+static void setex_common(struct req *r, uint64_t unit, const char *name)
+{
+    uint64_t exp;
+    if (cmd_expire_arg(r, &r->argv[2], unit, 0, name, &exp) < 0) {
+        req_done(r);
+        return;
+    }
+    cmd_put(r, &r->argv[1], r->argv[3].ptr, r->argv[3].len, exp, 0, CMD_REPLY_OK);
+}
+
+void cmd_string_setex(struct req *r)
+{
+    setex_common(r, 1000, "setex");
+}
+
+void cmd_string_psetex(struct req *r)
+{
+    setex_common(r, 1, "psetex");
+}
+
+/* ---- GETSET, GETDEL, GETEX ---- */
+
+static void getset_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    if (rc != 0 && rc != LS_ENOTFOUND) {
+        fail_read(r, rc);
+        return;
+    }
+    cmd_tmp_bulk(r, rc == 0 ? it->value : NULL, rc == 0 ? it->value_len : 0);
+    cmd_put(r, &r->argv[1], r->argv[2].ptr, r->argv[2].len, 0, 0, CMD_REPLY_TMP);
+}
+
+void cmd_string_getset(struct req *r)
+{
+    cmd_get(r, &r->argv[1], getset_cb);
+}
+
+static void getdel_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    count_hit(r, rc);
+    if (rc != 0) {
+        if (rc == LS_ENOTFOUND)
+            reply_null(r);
+        else
+            reply_engine_error(r, rc);
+        req_done(r);
+        return;
+    }
+    cmd_tmp_bulk(r, it->value, it->value_len);
+    r->step = CMD_REPLY_TMP;
+    int src = ls_del(cmd_engine(r), r->db, r->argv[1].ptr, r->argv[1].len, cmd_write_cb, r);
+    if (src == 0)
+        req_unlock(r);
+    else if (src == LS_ENOTFOUND) {
+        reply_raw(r, r->tmp.data, r->tmp.len);
+        req_done(r);
+    } else if (src < 0) {
+        reply_engine_error(r, src);
+        req_done(r);
+    }
+}
+
+void cmd_string_getdel(struct req *r)
+{
+    cmd_get(r, &r->argv[1], getdel_cb);
+}
+
+int cmd_string_getex_is_rmw(const struct req *r)
+{
+    return r->argc > 2;
+}
+
+static void getex_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    count_hit(r, rc);
+    if (rc != 0) {
+        if (rc == LS_ENOTFOUND)
+            reply_null(r);
+        else
+            reply_engine_error(r, rc);
+        req_done(r);
+        return;
+    }
+    cmd_tmp_bulk(r, it->value, it->value_len);
+    cmd_put(r, &r->argv[1], it->value, it->value_len, r->expire_ms, it->flags, CMD_REPLY_TMP);
+}
+
+void cmd_string_getex(struct req *r)
+{
+    if (r->argc == 2) {
+        cmd_get(r, &r->argv[1], get_cb);
+        return;
+    }
+    const struct resp_arg *a = &r->argv[2];
+    r->expire_ms = 0;
+    if (cmd_arg_is(a, "persist") && r->argc == 3) {
+        r->expire_ms = 0;
+    } else if ((cmd_arg_is(a, "ex") || cmd_arg_is(a, "px") || cmd_arg_is(a, "exat") ||
+                cmd_arg_is(a, "pxat")) &&
+               r->argc == 4) {
+        int ms = a->ptr[0] == 'p' || a->ptr[0] == 'P';
+        if (cmd_expire_arg(r, &r->argv[3], ms ? 1 : 1000, a->len == 4, "getex", &r->expire_ms) <
+            0) {
+            req_done(r);
+            return;
+        }
+    } else {
+        reply_error(r, ERR_SYNTAX);
+        req_done(r);
+        return;
+    }
+    cmd_get(r, &r->argv[1], getex_cb);
+}
+
+/* ---- MGET, MSET, MSETNX ---- */
+
+static void mget_done(struct req *r, struct mget_item *items, uint32_t n)
+{
+    reply_array(r, n);
+    for (uint32_t i = 0; i < n; i++) {
+        count_hit(r, items[i].rc);
+        if (items[i].rc == 0)
+            reply_bulk(r, items[i].val, items[i].len);
+        else
+            reply_null(r);
+    }
+    req_done(r);
+}
+
+void cmd_string_mget(struct req *r)
+{
+    if (mget_start(r, r->keys, r->nkeys, r->db, mget_done) < 0) {
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+    }
+}
+
+static void mset_cb(void *arg, int rc, uint64_t cas)
+{
+    struct req *r = arg;
+    (void)cas;
+    if (rc != 0 && rc != LS_ENOTFOUND && r->err == 0)
+        r->err = rc;
+    if (--r->pending > 0)
+        return;
+    if (r->err)
+        reply_engine_error(r, r->err);
+    else if (r->step == CMD_REPLY_NUM)
+        reply_int(r, r->num);
+    else
+        reply_ok(r);
+    req_done(r);
+}
+
+/* Submits every pair; the reply (by r->step) comes when the last write completes. */
+static void mset_submit(struct req *r)
+{
+    r->pending = 1;
+    for (uint32_t i = 1; i + 1 < r->argc; i += 2) {
+        if (r->argv[i + 1].len > r->c->srv->cfg.max_value_size) {
+            r->err = LS_ETOOBIG;
+            break;
+        }
+        int rc = ls_put(cmd_engine(r), r->db, r->argv[i].ptr, r->argv[i].len, r->argv[i + 1].ptr,
+                        r->argv[i + 1].len, NULL, mset_cb, r);
+        if (rc < 0) {
+            r->err = rc;
+            break;
+        }
+        r->pending++;
+    }
+    mset_cb(r, 0, 0);
+}
+
+void cmd_string_mset(struct req *r)
+{
+    r->step = CMD_REPLY_OK;
+    mset_submit(r);
+}
+
+void cmd_string_msetnx(struct req *r)
+{
+    struct ls_meta m;
+    for (uint32_t i = 1; i < r->argc; i += 2) {
+        if (lookup_live(r, &r->argv[i], &m)) {
+            reply_int(r, 0);
+            req_done(r);
+            return;
+        }
+    }
+    r->step = CMD_REPLY_NUM;
+    r->num = 1;
+    mset_submit(r);
+}
+
+/* ---- APPEND, STRLEN, GETRANGE, SETRANGE ---- */
+
+static void append_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    if (rc != 0 && rc != LS_ENOTFOUND) {
+        fail_read(r, rc);
+        return;
+    }
+    const struct resp_arg *add = &r->argv[2];
+    size_t old = rc == 0 ? it->value_len : 0;
+    if (old + add->len > r->c->srv->cfg.max_value_size) {
+        reply_error(r, ERR_TOO_BIG);
+        req_done(r);
+        return;
+    }
+    char *v = malloc(old + add->len + 1);
+    if (v == NULL) {
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    if (old)
+        memcpy(v, it->value, old);
+    memcpy(v + old, add->ptr, add->len);
+    r->num = (int64_t)(old + add->len);
+    cmd_put(r, &r->argv[1], v, old + add->len, rc == 0 ? it->expire_ms : 0, rc == 0 ? it->flags : 0,
+            CMD_REPLY_NUM);
+    free(v);
+}
+
+void cmd_string_append(struct req *r)
+{
+    cmd_get(r, &r->argv[1], append_cb);
+}
+
+static void strlen_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    if (rc != 0 && rc != LS_ENOTFOUND) {
+        fail_read(r, rc);
+        return;
+    }
+    reply_int(r, rc == 0 ? (int64_t)it->value_len : 0);
+    req_done(r);
+}
+
+void cmd_string_strlen(struct req *r)
+{
+    cmd_get(r, &r->argv[1], strlen_cb);
+}
+
+static void getrange_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    if (rc != 0 && rc != LS_ENOTFOUND) {
+        fail_read(r, rc);
+        return;
+    }
+    long long start = r->num, end = (long long)r->u64, len = rc == 0 ? it->value_len : 0;
+    if (len == 0 || (start < 0 && end < 0 && start > end)) {
+        reply_bulk(r, "", 0);
+        req_done(r);
+        return;
+    }
+    if (start < 0)
+        start = len + start;
+    if (end < 0)
+        end = len + end;
+    if (start < 0)
+        start = 0;
+    if (end < 0)
+        end = 0;
+    if (end >= len)
+        end = len - 1;
+    if (start > end)
+        reply_bulk(r, "", 0);
+    else
+        reply_bulk(r, (const char *)it->value + start, (size_t)(end - start + 1));
+    req_done(r);
+}
+
+void cmd_string_getrange(struct req *r)
+{
+    long long s, e;
+    if (cmd_arg_ll(&r->argv[2], &s) < 0 || cmd_arg_ll(&r->argv[3], &e) < 0) {
+        reply_error(r, ERR_NOT_INT);
+        req_done(r);
+        return;
+    }
+    r->num = s;
+    r->u64 = (uint64_t)e;
+    cmd_get(r, &r->argv[1], getrange_cb);
+}
+
+static void setrange_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    if (rc != 0 && rc != LS_ENOTFOUND) {
+        fail_read(r, rc);
+        return;
+    }
+    const struct resp_arg *val = &r->argv[3];
+    size_t off = (size_t)r->num, old = rc == 0 ? it->value_len : 0;
+    if (val->len == 0) {
+        reply_int(r, (int64_t)old);
+        req_done(r);
+        return;
+    }
+    size_t len = off + val->len > old ? off + val->len : old;
+    char *v = calloc(1, len + 1);
+    if (v == NULL) {
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    if (old)
+        memcpy(v, it->value, old);
+    memcpy(v + off, val->ptr, val->len);
+    r->num = (int64_t)len;
+    cmd_put(r, &r->argv[1], v, len, rc == 0 ? it->expire_ms : 0, rc == 0 ? it->flags : 0,
+            CMD_REPLY_NUM);
+    free(v);
+}
+
+void cmd_string_setrange(struct req *r)
+{
+    long long off;
+    if (cmd_arg_ll(&r->argv[2], &off) < 0) {
+        reply_error(r, ERR_NOT_INT);
+        req_done(r);
+        return;
+    }
+    if (off < 0) {
+        reply_error(r, "ERR offset is out of range");
+        req_done(r);
+        return;
+    }
+    if ((unsigned long long)off + r->argv[3].len > r->c->srv->cfg.max_value_size) {
+        reply_error(r, ERR_TOO_BIG);
+        req_done(r);
+        return;
+    }
+    r->num = off;
+    cmd_get(r, &r->argv[1], setrange_cb);
+}
+
+/* ---- INCR family ---- */
+
+static void incr_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    if (rc != 0 && rc != LS_ENOTFOUND) {
+        fail_read(r, rc);
+        return;
+    }
+    long long old = 0, by = r->num;
+    if (rc == 0 && cmd_parse_ll(it->value, it->value_len, &old) < 0) {
+        reply_error(r, ERR_NOT_INT);
+        req_done(r);
+        return;
+    }
+    if ((by < 0 && old < 0 && by < LLONG_MIN - old) ||
+        (by > 0 && old > 0 && by > LLONG_MAX - old)) {
+        reply_error(r, ERR_OVERFLOW);
+        req_done(r);
+        return;
+    }
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%lld", old + by);
+    r->num = old + by;
+    cmd_put(r, &r->argv[1], buf, (size_t)n, rc == 0 ? it->expire_ms : 0, rc == 0 ? it->flags : 0,
+            CMD_REPLY_NUM);
+}
+
+static void incr_start(struct req *r, long long by)
+{
+    r->num = by;
+    cmd_get(r, &r->argv[1], incr_cb);
+}
+
+void cmd_string_incr(struct req *r)
+{
+    incr_start(r, 1);
+}
+
+void cmd_string_decr(struct req *r)
+{
+    incr_start(r, -1);
+}
+
+void cmd_string_incrby(struct req *r)
+{
+    long long by;
+    if (cmd_arg_ll(&r->argv[2], &by) < 0) {
+        reply_error(r, ERR_NOT_INT);
+        req_done(r);
+        return;
+    }
+    incr_start(r, by);
+}
+
+void cmd_string_decrby(struct req *r)
+{
+    long long by;
+    if (cmd_arg_ll(&r->argv[2], &by) < 0) {
+        reply_error(r, ERR_NOT_INT);
+        req_done(r);
+        return;
+    }
+    if (by == LLONG_MIN) {
+        reply_error(r, "ERR decrement would overflow");
+        req_done(r);
+        return;
+    }
+    incr_start(r, -by);
+}
+
+static void incrbyfloat_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    if (rc != 0 && rc != LS_ENOTFOUND) {
+        fail_read(r, rc);
+        return;
+    }
+    long double old = 0, by;
+    cmd_parse_ld(r->argv[2].ptr, r->argv[2].len, &by);
+    if (rc == 0 && cmd_parse_ld(it->value, it->value_len, &old) < 0) {
+        reply_error(r, ERR_NOT_FLOAT);
+        req_done(r);
+        return;
+    }
+    long double v = old + by;
+    if (isnan(v) || isinf(v)) {
+        reply_error(r, "ERR increment would produce NaN or Infinity");
+        req_done(r);
+        return;
+    }
+    char buf[5200];
+    int n = cmd_format_ld(buf, sizeof(buf), v);
+    cmd_tmp_bulk(r, buf, (size_t)n);
+    cmd_put(r, &r->argv[1], buf, (size_t)n, rc == 0 ? it->expire_ms : 0, rc == 0 ? it->flags : 0,
+            CMD_REPLY_TMP);
+}
+
+void cmd_string_incrbyfloat(struct req *r)
+{
+    long double by;
+    if (cmd_parse_ld(r->argv[2].ptr, r->argv[2].len, &by) < 0) {
+        reply_error(r, ERR_NOT_FLOAT);
+        req_done(r);
+        return;
+    }
+    cmd_get(r, &r->argv[1], incrbyfloat_cb);
+}

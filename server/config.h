@@ -1,0 +1,81 @@
+/*
+ * config.h - logstord's configuration: one descriptor table (name, type, bounds, default,
+ * one-sentence help, runtime-settable flag) drives the config file parser, the `--key
+ * value` command-line overrides, `--help`, CONFIG GET/SET and the start-up summary.
+ */
+#ifndef LS_SERVER_CONFIG_H
+#define LS_SERVER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct config {
+    char *bind;
+    uint64_t port;
+    uint64_t memcached_port;
+    char *dir;
+    uint64_t disk_size;
+    int durability; /* enum ls_durability */
+    uint64_t flush_interval_ms;
+    uint64_t databases;
+    uint64_t max_key_size;
+    uint64_t max_value_size;
+    uint64_t segment_size;
+    uint64_t file_size;
+    uint64_t write_buffer_size;
+    uint64_t write_buffers;
+    uint64_t group_commit_us;
+    uint64_t max_pending_bytes;
+    uint64_t queue_depth;
+    uint64_t cache_size;
+    char *requirepass;
+    int protected_mode;
+    uint64_t maxclients;
+    uint64_t timeout;
+    uint64_t tcp_backlog;
+    int loglevel; /* enum log_level */
+    char *logfile;
+    char *pidfile;
+    uint64_t client_query_buffer_limit;
+    uint64_t proto_max_bulk_len;
+    uint64_t max_multibulk_len;
+    uint64_t max_inline_len;
+    uint64_t client_output_buffer_limit;
+    uint64_t max_inflight;
+};
+
+enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_SIZE, CONFIG_BOOL, CONFIG_ENUM };
+
+struct config_desc {
+    const char *name;
+    enum config_type type;
+    size_t offset;            /* of the field in struct config */
+    uint64_t min, max;        /* numbers: inclusive bounds */
+    const char *def;          /* default, as it would be written in the file */
+    const char *const *enums; /* CONFIG_ENUM: NULL-terminated names, index = value */
+    int runtime;              /* 1 when CONFIG SET may change it */
+    const char *help;         /* one sentence */
+};
+
+/* The descriptor table and its length. */
+const struct config_desc *config_table(size_t *n);
+const struct config_desc *config_find(const char *name);
+
+/* Fills cfg with the defaults. Returns 0 or -ENOMEM. */
+int config_defaults(struct config *cfg);
+void config_free(struct config *cfg);
+
+/* Sets one key from its text form. On error returns -1 and writes the reason into err. */
+int config_set(struct config *cfg, const char *name, const char *value, char *err, size_t errlen);
+
+/* Parses a redis.conf-style file ("key value" lines, '#' comments, values may be quoted).
+ * On error returns -1 with err = "file:line: reason". */
+int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/* Writes the current value of d into buf (as CONFIG GET shows it). */
+void config_format(const struct config *cfg, const struct config_desc *d, char *buf, size_t len);
+
+/* Parses "64mb", "1g", "4096" (Redis units: k=1000 kb=1024 ...). Returns 0 or -1. */
+int config_parse_size(const char *s, uint64_t *out);
+
+#endif

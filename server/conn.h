@@ -1,0 +1,134 @@
+/*
+ * conn.h - client connections and their requests.
+ *
+ * A connection owns an input buffer, an output buffer and a queue of requests in command
+ * order. A request (struct req) is also the reply slot of its command: it is created when
+ * the command is parsed, filled when the command completes (possibly much later, from an
+ * engine callback), and its reply is moved to the output buffer once every earlier request
+ * of the connection has completed. So replies leave in command order whatever order the
+ * engine completes them in.
+ *
+ * Ownership: a request belongs to its connection's queue from conn_req_new until it is at
+ * the head and done; a connection closed by its peer stays allocated (without a socket)
+ * until its last request completes, so engine callbacks never see a freed request.
+ */
+#ifndef LS_SERVER_CONN_H
+#define LS_SERVER_CONN_H
+
+#include <stdint.h>
+
+#include "mc.h"
+#include "pbuf.h"
+#include "resp.h"
+
+struct server;
+struct event;
+struct req;
+struct cmd_def;
+
+enum conn_kind { CONN_REDIS = 0, CONN_MEMCACHED = 1 };
+
+/* Called when a request may run (keys unlocked); it must end with req_done. */
+typedef void (*req_exec_fn)(struct req *r);
+
+struct req {
+    struct req *next;      /* connection's queue, command order */
+    struct req *wait_next; /* key-lock wait queue */
+    struct conn *c;
+    struct pbuf buf; /* the reply, while an earlier request is still pending */
+    uint8_t done;
+    uint8_t locked; /* holds the exclusive lock of keys[0] */
+    uint8_t rmw;    /* needs the exclusive lock (read-modify-write) */
+    uint8_t queued; /* waiting in a key-lock queue */
+    uint8_t pooled; /* allocated from the server's request pool: reusable */
+    uint32_t db;
+    req_exec_fn exec;
+    /* Keys the request touches (point into argv storage); keylock uses these. */
+    struct resp_arg *keys;
+    uint32_t nkeys;
+    /* Redis: arguments, copied out of the input buffer. */
+    struct resp_arg *argv;
+    uint32_t argc;
+    const struct cmd_def *cmd;
+    /* memcached: the parsed command, its strings rebased into this request's storage. */
+    struct mc_cmd *mc;
+    /* Handler state. */
+    int64_t num;
+    uint64_t u64;
+    uint64_t expire_ms;
+    uint32_t flags;
+    uint32_t step;
+    int pending;
+    int err;
+    void *aux; /* handler-owned memory, freed by aux_free when set */
+    void (*aux_free)(void *);
+    struct pbuf tmp;
+};
+
+struct conn {
+    struct server *srv;
+    struct conn *prev, *next; /* server's connection list */
+    struct conn *wnext;       /* server's write list */
+    struct conn *fnext;       /* server's free list */
+    uint64_t id;
+    int fd;
+    enum conn_kind kind;
+    struct event *rev, *wev;
+    struct pbuf in;
+    size_t in_pos;    /* parsed bytes at the front of `in` */
+    uint64_t swallow; /* memcached: input bytes still to discard */
+    struct pbuf out;
+    size_t out_pos;          /* bytes of `out` already sent */
+    struct req *head, *tail; /* requests in command order */
+    uint32_t inflight;       /* requests not yet done */
+    uint32_t nreqs;          /* requests in the queue */
+    struct resp_arg *argv;   /* parse scratch */
+    uint32_t argv_cap;
+    struct mc_cmd *mcc; /* parse scratch (memcached) */
+    int proto;          /* 2 or 3 */
+    uint32_t db;
+    int authed;
+    int close_after_reply; /* QUIT, protocol error: close once the output is sent */
+    int closed;            /* socket closed; waiting for in-flight requests */
+    int read_paused;
+    int in_write_list;
+    int in_free_list;
+    int in_process;
+    int overflow; /* output limit hit: close */
+    char *name;
+    char *lib_name, *lib_ver;
+    char addr[64]; /* peer ip:port */
+    char laddr[64];
+    uint64_t created_ms;
+    uint64_t last_ms; /* last interaction (monotonic) */
+    const char *last_cmd;
+};
+
+/* Frees the server's pool of reusable requests (at exit). */
+void conn_pool_free(struct server *s);
+/* Creates a connection for an accepted socket (takes ownership of fd). NULL on failure
+ * (fd closed). */
+struct conn *conn_new(struct server *s, int fd, enum conn_kind kind);
+/* Closes the socket at once; the structure is freed once no request is in flight. */
+void conn_close(struct conn *c, const char *why);
+/* Frees a closed connection with an empty queue (called by the server's deferred pass). */
+void conn_free(struct conn *c);
+/* Sends what can be sent now; arms the write event for the rest. */
+void conn_flush(struct conn *c);
+/* Stops reading from every connection (shutdown). */
+void conn_stop_reading(struct conn *c);
+
+/* A new request at the tail of c's queue, with extra bytes of storage after the struct
+ * (returned through *extra). NULL on allocation failure. */
+struct req *conn_req_new(struct conn *c, size_t extra, void **extra_out);
+/* The buffer this request's reply goes to (the output buffer when it is at the head). */
+struct pbuf *req_out(struct req *r);
+/* Releases the request's key lock early: called once its final write is submitted, since
+ * the engine makes that write visible to every later read, so the next read-modify-write
+ * of the key may start while this write is still on its way to the disk. */
+void req_unlock(struct req *r);
+/* Marks the request complete: releases its key lock, moves finished replies to the
+ * output buffer, and resumes reading when the connection drops below its cap. */
+void req_done(struct req *r);
+
+#endif

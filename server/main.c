@@ -1,0 +1,328 @@
+/*
+ * main.c - logstord's entry point: command line, configuration, logging, the engine, the
+ * event loop, and an orderly exit.
+ *
+ *   logstord [config-file] [-c config-file] [--key value ...]
+ *            [--help] [--version] [--check-config]
+ *
+ * Configuration is applied in order: embedded defaults, the file, then `--key value`
+ * pairs, so the command line wins. Start-up logs the configuration in effect and the
+ * engine's recovery progress, then "Ready to accept connections". Exit status: 0 after a
+ * clean shutdown, 1 on a configuration or start-up error.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "config.h"
+#include "conn.h"
+#include "keylock.h"
+#include "log.h"
+#include "logstor.h"
+#include "mcserver.h"
+#include "net.h"
+#include "server.h"
+
+#define TICK_MS 10
+#define CRON_MS 100
+
+static void usage(FILE *f)
+{
+    size_t n;
+    const struct config_desc *t = config_table(&n);
+    fprintf(f, "Usage: logstord [config-file] [-c config-file] [--key value ...]\n"
+               "       logstord --help | --version | --check-config [...]\n\n"
+               "Every configuration key can be given on the command line as --key value.\n"
+               "Keys (default in brackets; * = can be changed with CONFIG SET):\n");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "  %-28s [%s]%s\n      %s\n", t[i].name, t[i].def, t[i].runtime ? " *" : "",
+                t[i].help);
+}
+
+struct args {
+    const char *config_file;
+    int check_only;
+};
+
+/* Parses argv into s->cfg. Returns 0, 1 when the program should exit 0 (help, version),
+ * -1 on error (already reported). */
+static int parse_args(struct server *s, int argc, char **argv, struct args *a)
+{
+    char err[512];
+    int i = 1;
+    if (i < argc && argv[i][0] != '-')
+        a->config_file = argv[i++];
+    for (int j = i; j < argc; j++) {
+        if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0) {
+            usage(stdout);
+            return 1;
+        }
+        if (strcmp(argv[j], "--version") == 0 || strcmp(argv[j], "-v") == 0) {
+            printf("logstord %s\n", LS_VERSION_STRING);
+            return 1;
+        }
+        if ((strcmp(argv[j], "-c") == 0 || strcmp(argv[j], "--config") == 0) && j + 1 < argc)
+            a->config_file = argv[++j];
+        else if (strcmp(argv[j], "--check-config") == 0)
+            a->check_only = 1;
+        else if (strncmp(argv[j], "--", 2) == 0)
+            j++; /* a --key value pair, applied after the file */
+        else {
+            fprintf(stderr, "logstord: unexpected argument '%s' (try --help)\n", argv[j]);
+            return -1;
+        }
+    }
+    if (a->config_file && config_load_file(&s->cfg, a->config_file, err, sizeof(err)) < 0) {
+        fprintf(stderr, "logstord: %s\n", err);
+        return -1;
+    }
+    for (int j = i; j < argc; j++) {
+        if (strcmp(argv[j], "-c") == 0 || strcmp(argv[j], "--config") == 0) {
+            j++;
+            continue;
+        }
+        if (strcmp(argv[j], "--check-config") == 0)
+            continue;
+        if (j + 1 >= argc) {
+            fprintf(stderr, "logstord: %s: missing value\n", argv[j]);
+            return -1;
+        }
+        if (config_set(&s->cfg, argv[j] + 2, argv[j + 1], err, sizeof(err)) < 0) {
+            fprintf(stderr, "logstord: command line: %s\n", err);
+            return -1;
+        }
+        j++;
+    }
+    return 0;
+}
+
+static void log_config(const struct server *s)
+{
+    size_t n;
+    const struct config_desc *t = config_table(&n);
+    char val[512];
+    log_notice("logstord %s starting, pid %d, configuration %s", LS_VERSION_STRING, (int)getpid(),
+               s->config_file ? s->config_file : "(embedded defaults)");
+    for (size_t i = 0; i < n; i++) {
+        config_format(&s->cfg, &t[i], val, sizeof(val));
+        if (strcmp(t[i].name, "requirepass") == 0 && val[0])
+            snprintf(val, sizeof(val), "(set)");
+        log_notice("config %s = %s", t[i].name, val);
+    }
+}
+
+static void engine_log(void *arg, enum ls_log_level level, const char *msg)
+{
+    (void)arg;
+    static const int map[] = {LOG_DEBUG, LOG_NOTICE, LOG_WARNING, LOG_WARNING};
+    log_msg(level <= LS_LOG_ERROR ? map[level] : LOG_WARNING, "engine: %s", msg);
+}
+
+static void engine_progress(void *arg, const struct ls_recovery_progress *p)
+{
+    (void)arg;
+    log_notice("recovery: %llu/%llu segments, %llu records, %llu corrupt blocks, %llu ms%s",
+               (unsigned long long)p->segments_done, (unsigned long long)p->segments_total,
+               (unsigned long long)p->records, (unsigned long long)p->corrupt_blocks,
+               (unsigned long long)p->elapsed_ms, p->done ? " (done)" : "");
+}
+
+static int open_engine(struct server *s)
+{
+    struct ls_config lc;
+    ls_config_default(&lc);
+    lc.dir = s->cfg.dir;
+    lc.disk_size = s->cfg.disk_size;
+    lc.segment_size = (uint32_t)s->cfg.segment_size;
+    lc.file_size = (uint32_t)s->cfg.file_size;
+    lc.tables = (uint32_t)s->cfg.databases;
+    lc.max_key_size = (uint32_t)s->cfg.max_key_size;
+    lc.max_value_size = (uint32_t)s->cfg.max_value_size;
+    lc.durability = s->cfg.durability ? LS_PERIODIC : LS_SYNC;
+    lc.flush_interval_ms = (uint32_t)s->cfg.flush_interval_ms;
+    if (s->cfg.write_buffer_size)
+        lc.write_buffer_size = (uint32_t)s->cfg.write_buffer_size;
+    lc.write_buffers = (uint32_t)s->cfg.write_buffers;
+    lc.group_commit_us = (uint32_t)s->cfg.group_commit_us;
+    lc.max_pending_bytes = s->cfg.max_pending_bytes;
+    lc.queue_depth = (uint32_t)s->cfg.queue_depth;
+    lc.cache_size = s->cfg.cache_size;
+    lc.log = engine_log;
+    lc.progress = engine_progress;
+    uint64_t t0 = server_mono_ms();
+    int rc = ls_open(&lc, &s->eng);
+    if (rc < 0) {
+        log_warning("cannot open the engine in %s: %s", s->cfg.dir, ls_strerror(rc));
+        return -1;
+    }
+    s->recovery_ms = server_mono_ms() - t0;
+    log_notice("engine open in %s: %llu keys, recovered in %llu ms", s->cfg.dir,
+               (unsigned long long)ls_count(s->eng, 0), (unsigned long long)s->recovery_ms);
+    return 0;
+}
+
+static void on_engine(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *s = arg;
+    (void)fd;
+    (void)what;
+    int rc = ls_poll(s->eng);
+    if (rc < 0 && rc != -EAGAIN)
+        log_warning("engine poll: %s", ls_strerror(rc));
+    server_after_events(s);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *s = arg;
+    (void)fd;
+    (void)what;
+    ls_tick(s->eng);
+    server_after_events(s);
+}
+
+static void on_cron(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *s = arg;
+    (void)fd;
+    (void)what;
+    uint64_t now = server_mono_ms();
+    if (now - s->ops_last_ms >= 1000) {
+        uint64_t cmds = s->stats.commands_processed + s->stats.mc_commands;
+        s->ops_per_sec = (cmds - s->ops_last_cmds) * 1000 / (now - s->ops_last_ms);
+        s->ops_last_cmds = cmds;
+        s->ops_last_ms = now;
+    }
+    net_sweep_idle(s);
+    if (s->shutdown_asked && now - s->shutdown_start_ms > SERVER_SHUTDOWN_MS) {
+        log_warning("shutdown: %llu requests still in flight after %d ms, forcing",
+                    (unsigned long long)s->inflight, SERVER_SHUTDOWN_MS);
+        event_base_loopbreak(s->base);
+    }
+    server_after_events(s);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct server *s = arg;
+    (void)what;
+    if (sig == SIGHUP) {
+        log_reopen();
+        return;
+    }
+    server_request_shutdown(s, sig == SIGINT ? "SIGINT" : "SIGTERM");
+    server_after_events(s);
+}
+
+static int setup_loop(struct server *s)
+{
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    struct timeval tick = {0, TICK_MS * 1000}, cron = {0, CRON_MS * 1000};
+    s->base = event_base_new();
+    if (s->base == NULL)
+        return -1;
+    s->eng_ev = event_new(s->base, ls_fd(s->eng), EV_READ | EV_PERSIST, on_engine, s);
+    s->tick_ev = event_new(s->base, -1, EV_PERSIST, on_tick, s);
+    s->cron_ev = event_new(s->base, -1, EV_PERSIST, on_cron, s);
+    if (!s->eng_ev || !s->tick_ev || !s->cron_ev || event_add(s->eng_ev, NULL) < 0 ||
+        event_add(s->tick_ev, &tick) < 0 || event_add(s->cron_ev, &cron) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        s->sig_ev[i] = evsignal_new(s->base, sigs[i], on_signal, s);
+        if (s->sig_ev[i] == NULL || event_add(s->sig_ev[i], NULL) < 0)
+            return -1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+static void write_pidfile(const struct server *s)
+{
+    if (s->cfg.pidfile == NULL || s->cfg.pidfile[0] == '\0')
+        return;
+    FILE *f = fopen(s->cfg.pidfile, "w");
+    if (f == NULL) {
+        log_warning("cannot write pidfile %s: %s", s->cfg.pidfile, strerror(errno));
+        return;
+    }
+    fprintf(f, "%d\n", (int)getpid());
+    fclose(f);
+}
+
+static void teardown(struct server *s)
+{
+    /* Send what can still be sent, then drop every connection. */
+    for (struct conn *c = s->conns; c; c = c->next)
+        conn_flush(c);
+    ls_close(s->eng); /* completes engine operations still in flight, flushes buffers */
+    s->eng = NULL;
+    for (struct conn *c = s->conns; c; c = c->next)
+        conn_flush(c);
+    while (s->conns)
+        conn_close(s->conns, "server shutdown");
+    server_after_events(s);
+    net_close(s);
+    for (size_t i = 0; i < sizeof(s->sig_ev) / sizeof(s->sig_ev[0]); i++)
+        if (s->sig_ev[i])
+            event_free(s->sig_ev[i]);
+    event_free(s->eng_ev);
+    event_free(s->tick_ev);
+    event_free(s->cron_ev);
+    event_base_free(s->base);
+    keylock_free(s->locks);
+    conn_pool_free(s);
+    mcs_free(s);
+    if (s->cfg.pidfile && s->cfg.pidfile[0])
+        unlink(s->cfg.pidfile);
+}
+
+int main(int argc, char **argv)
+{
+    static struct server srv; /* static only to keep a large struct off the stack */
+    struct server *s = &srv;
+    struct args a = {0};
+    if (config_defaults(&s->cfg) < 0)
+        return 1;
+    int rc = parse_args(s, argc, argv, &a);
+    if (rc != 0)
+        return rc < 0 ? 1 : 0;
+    s->config_file = a.config_file;
+    s->executable = argv[0];
+    if (a.check_only) {
+        printf("configuration OK%s%s\n", a.config_file ? ": " : "",
+               a.config_file ? a.config_file : "");
+        return 0;
+    }
+    if (log_open(s->cfg.logfile, s->cfg.loglevel) < 0) {
+        fprintf(stderr, "logstord: cannot open log file %s: %s\n", s->cfg.logfile, strerror(errno));
+        return 1;
+    }
+    log_config(s);
+    s->start_ms = server_unix_ms();
+    s->start_mono_ms = server_mono_ms();
+    s->ops_last_ms = s->start_mono_ms;
+    s->locks = keylock_new();
+    if (s->locks == NULL || cmd_init() < 0)
+        return 1;
+    if (open_engine(s) < 0)
+        return 1;
+    if (setup_loop(s) < 0 || net_listen(s) < 0) {
+        log_warning("start-up failed; closing the engine");
+        ls_close(s->eng);
+        return 1;
+    }
+    write_pidfile(s);
+    log_notice("Ready to accept connections");
+    event_base_dispatch(s->base);
+    log_notice("closing the engine (flushing write buffers)");
+    teardown(s);
+    log_notice("logstord is now ready to exit, bye bye...");
+    config_free(&s->cfg);
+    log_close();
+    return 0;
+}

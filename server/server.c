@@ -1,0 +1,70 @@
+/*
+ * server.c - the event loop's phases: the engine's eventfd, the 10 ms tick, the 100 ms
+ * cron, signals, and the deferred pass that ends every callback.
+ *
+ * Every event callback ends with server_after_events, which (1) writes out the replies
+ * queued during the callback, one write(2) per connection, (2) frees connections that
+ * were closed and have no request left, and (3) ends the loop once a requested shutdown
+ * has no request in flight. Doing these at one point keeps callbacks from freeing a
+ * connection that a caller further up the stack still uses.
+ *
+ * Shutdown (SIGTERM, SIGINT, SHUTDOWN): listeners close, every connection stops reading,
+ * the requests already started (including those waiting on key locks) run to completion
+ * and their replies are sent; then the loop ends and main closes the engine, which
+ * flushes its write buffers. A shutdown that has not drained after SERVER_SHUTDOWN_MS is
+ * forced: ls_close still completes every engine operation in flight.
+ */
+#include "server.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <time.h>
+
+#include "conn.h"
+#include "log.h"
+#include "logstor.h"
+#include "net.h"
+
+uint64_t server_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t server_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void server_after_events(struct server *s)
+{
+    while (s->write_list) {
+        struct conn *c = s->write_list;
+        s->write_list = c->wnext;
+        c->wnext = NULL;
+        c->in_write_list = 0;
+        conn_flush(c);
+    }
+    while (s->free_list) {
+        struct conn *c = s->free_list;
+        s->free_list = c->fnext;
+        conn_free(c);
+    }
+    if (s->shutdown_asked && s->inflight == 0)
+        event_base_loopbreak(s->base);
+}
+
+void server_request_shutdown(struct server *s, const char *why)
+{
+    if (s->shutdown_asked)
+        return;
+    s->shutdown_asked = 1;
+    s->shutdown_start_ms = server_mono_ms();
+    log_notice("%s: shutting down (%llu requests in flight)", why, (unsigned long long)s->inflight);
+    net_close(s);
+    for (struct conn *c = s->conns; c; c = c->next)
+        conn_stop_reading(c);
+}

@@ -1,0 +1,87 @@
+/*
+ * server.h - the state of one logstord instance: its event loop, its engine, its
+ * connections and its counters. Everything hangs off one struct server that is passed
+ * around (no process-wide server globals), so that a later version can run one instance
+ * per core, each with its own loop and engine.
+ */
+#ifndef LS_SERVER_SERVER_H
+#define LS_SERVER_SERVER_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+/* Longest wait for in-flight requests at shutdown before forcing it. */
+#define SERVER_SHUTDOWN_MS 30000
+
+struct event_base;
+struct event;
+struct ls_engine;
+struct conn;
+struct keylock;
+struct net;
+struct mcs_state;
+struct req;
+
+struct server_stats {
+    uint64_t connections_received;
+    uint64_t rejected_connections;
+    uint64_t commands_processed;
+    uint64_t net_input_bytes;
+    uint64_t net_output_bytes;
+    uint64_t keyspace_hits;
+    uint64_t keyspace_misses;
+    uint64_t expired_keys;
+    uint64_t errors;
+    uint64_t mc_commands;
+    uint64_t output_limit_disconnects;
+    uint64_t query_limit_disconnects;
+};
+
+struct server {
+    struct config cfg;
+    const char *config_file; /* NULL when running on the embedded defaults */
+    const char *executable;
+    struct event_base *base;
+    struct ls_engine *eng;
+    struct event *eng_ev;
+    struct event *tick_ev; /* 10 ms: ls_tick */
+    struct event *cron_ev; /* 100 ms: idle timeouts, shutdown progress */
+    struct event *sig_ev[4];
+    struct net *net;
+    struct keylock *locks;
+    struct mcs_state *mcs; /* memcached front-end state (mcserver.c) */
+
+    struct conn *conns; /* every open connection (doubly linked) */
+    uint32_t nconns;
+    struct conn *write_list; /* connections with replies to send */
+    struct conn *free_list;  /* closed connections waiting to be freed */
+    uint64_t next_client_id;
+    uint64_t inflight;    /* requests not yet completed, all connections */
+    struct req *req_pool; /* freed small requests kept for reuse (conn.c) */
+    uint32_t req_pool_n;
+
+    int shutdown_asked; /* SIGTERM/SIGINT/SHUTDOWN seen */
+    uint64_t shutdown_start_ms;
+    uint64_t start_ms; /* unix ms at start-up */
+    uint64_t start_mono_ms;
+    uint64_t stat_reset_ms;
+    struct server_stats stats;
+    uint64_t recovery_ms;
+    uint64_t last_save_ms;
+    uint64_t ops_per_sec; /* sampled by the cron */
+    uint64_t ops_last_cmds, ops_last_ms;
+};
+
+/* Monotonic and unix clocks in milliseconds. */
+uint64_t server_mono_ms(void);
+uint64_t server_unix_ms(void);
+
+/* Runs the deferred work every event callback ends with: send queued replies, free closed
+ * connections, advance a requested shutdown. */
+void server_after_events(struct server *s);
+
+/* Starts a graceful shutdown (stop accepting, finish in-flight requests, close). */
+void server_request_shutdown(struct server *s, const char *why);
+
+#endif

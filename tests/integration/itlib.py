@@ -1,0 +1,364 @@
+"""itlib.py - shared harness for the Python integration tests (standard library only).
+
+Starts a server on free 127.0.0.1 ports in a fresh temp dir, talks RESP2/RESP3 and the
+memcached protocol over raw sockets with timeouts, records checks and always kills the
+server at exit (atexit, signals, and a global alarm).
+
+TARGET=redis runs the same test against the real thing: redis-server for the Redis
+protocol, memcached for the memcached protocol. Otherwise the server is $LOGSTORD (set by
+tests/run.sh), which serves both protocols from one process.
+"""
+import atexit
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+CALL_TIMEOUT_S = 5.0
+READY_TIMEOUT_S = 15.0
+
+TARGET = os.environ.get("TARGET", "logstord")
+IS_REAL = TARGET == "redis"
+
+_servers = []
+_state = {"checks": 0, "failures": 0, "name": "it"}
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _kill_all():
+    for srv in _servers:
+        srv.kill()
+        srv.cleanup()
+
+
+def _on_signal(signum, _frame):
+    log("FAIL: %s (signal %d): killing the server" %
+        ("global time limit reached" if signum == signal.SIGALRM else "interrupted", signum))
+    _kill_all()
+    os._exit(124 if signum == signal.SIGALRM else 128 + signum)
+
+
+def _excepthook(etype, value, tb):
+    """An exception (a closed connection, a timeout) fails the test with the server's state."""
+    import traceback
+    traceback.print_exception(etype, value, tb)
+    log("FAIL: %s: unexpected %s: %s" % (_state["name"], etype.__name__, value))
+    for srv in _servers:
+        if srv.proc is not None:
+            rc = srv.proc.poll()
+            log("     server %s" % ("still running" if rc is None else
+                                    "DIED with status %s (negative = signal)" % rc))
+            try:
+                with open(srv.logpath, "rb") as f:
+                    tail = f.read()[-2000:].decode("utf-8", "replace")
+                if tail:
+                    log("     server log tail:\n" + tail)
+            except OSError:
+                pass
+    _kill_all()
+    os._exit(1)
+
+
+def begin(name, time_limit_s=60):
+    """Call first: names the test, arms the global time limit and the cleanup."""
+    _state["name"] = name
+    sys.excepthook = _excepthook
+    atexit.register(_kill_all)
+    signal.signal(signal.SIGALRM, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.alarm(int(os.environ.get("IT_TIME_LIMIT", time_limit_s)))
+
+
+def finish():
+    """Call last: prints the tally and exits 0 or 1."""
+    _kill_all()
+    n, f = _state["checks"], _state["failures"]
+    if f:
+        log("%s: FAILED %d of %d checks" % (_state["name"], f, n))
+        sys.exit(1)
+    log("%s: all %d checks passed" % (_state["name"], n))
+    sys.exit(0)
+
+
+def section(s):
+    log("-- " + s)
+
+
+def check(cond, what, got=None, want=None):
+    _state["checks"] += 1
+    if cond:
+        log("ok   %s" % what if got is None else "ok   %-58s -> %r" % (what, got))
+    else:
+        _state["failures"] += 1
+        line = sys._getframe(1).f_lineno
+        caller = sys._getframe(1)
+        while caller and caller.f_code.co_filename.endswith("itlib.py"):
+            caller = caller.f_back
+        if caller:
+            line = caller.f_lineno
+        log("FAIL line %d: %s" % (line, what))
+        if want is not None or got is not None:
+            log("     want %r" % (want,))
+            log("     got  %r" % (got,))
+    return cond
+
+
+def skip(what):
+    log("SKIP %s" % what)
+
+
+class Server:
+    """One server process. kind is "redis" or "memcached" (which protocol the test needs)."""
+
+    def __init__(self, kind="redis", extra=None, durability="sync", data_dir=None):
+        self.kind = kind
+        self.extra = list(extra or [])
+        self.durability = durability
+        self.proc = None
+        self.port = free_port()
+        self.mc_port = free_port()
+        while self.mc_port == self.port:
+            self.mc_port = free_port()
+        self.own_dir = data_dir is None
+        self.dir = data_dir or tempfile.mkdtemp(prefix="logstor-it-", dir="/tmp")
+        self.logpath = os.path.join(self.dir, "server.log")
+        _servers.append(self)
+
+    @property
+    def real(self):
+        return IS_REAL
+
+    def argv(self):
+        if IS_REAL and self.kind == "redis":
+            return ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                    "--save", "", "--appendonly", "no", "--dir", self.dir] + self.extra
+        if IS_REAL and self.kind == "memcached":
+            root = ["-u", "root"] if os.geteuid() == 0 else []  # memcached refuses root otherwise
+            return ["memcached", "-p", str(self.mc_port), "-U", "0", "-l", "127.0.0.1"] + root + self.extra
+        binary = os.environ.get("LOGSTORD") or "build/logstord"
+        return [binary, "--port", str(self.port), "--memcached_port", str(self.mc_port),
+                "--bind", "127.0.0.1", "--dir", self.dir, "--durability", self.durability,
+                "--loglevel", "warning"] + self.extra
+
+    def start(self):
+        argv = self.argv()
+        logf = open(self.logpath, "ab")
+        self.proc = subprocess.Popen(argv, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
+        logf.close()
+        deadline = time.time() + READY_TIMEOUT_S
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                self._fail_start("server exited with status %s during start-up" % self.proc.returncode)
+            if self._ready():
+                return self
+            time.sleep(0.05)
+        self._fail_start("server not ready after %.0f s" % READY_TIMEOUT_S)
+
+    def _fail_start(self, why):
+        log("FAIL: %s: %s" % (" ".join(self.argv()), why))
+        try:
+            with open(self.logpath, "rb") as f:
+                sys.stdout.write(f.read()[-3000:].decode("utf-8", "replace"))
+        except OSError:
+            pass
+        _state["failures"] += 1
+        finish()
+
+    def _ready(self):
+        try:
+            if self.kind == "memcached" and IS_REAL:
+                c = Mc(self.mc_port, timeout=1)
+                c.send(b"version\r\n")
+                ok = c.line().startswith(b"VERSION")
+            else:
+                c = Resp(self.port, timeout=1)
+                r = c.call("PING")
+                ok = r == ("+", "PONG") or (r[0] == "-" and r[1].startswith("NOAUTH"))
+            c.close()
+            return ok
+        except (OSError, ProtocolError):
+            return False
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        """Sends sig and waits for exit; returns the exit code (negative for a signal)."""
+        if not self.proc:
+            return None
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rc = "timeout"
+        self.proc = None
+        return rc
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def cleanup(self):
+        if self.own_dir and os.path.isdir(self.dir) and not os.environ.get("IT_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+class ProtocolError(Exception):
+    pass
+
+
+class Conn:
+    """A socket with a read buffer and a timeout on every call."""
+
+    def __init__(self, port, timeout=CALL_TIMEOUT_S):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock.settimeout(timeout)
+        self.buf = b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        d = self.sock.recv(1 << 16)
+        if not d:
+            raise ProtocolError("connection closed by server")
+        self.buf += d
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        ln, self.buf = self.buf.split(b"\r\n", 1)
+        return ln
+
+    def exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        d, self.buf = self.buf[:n], self.buf[n:]
+        return d
+
+    def closed_by_server(self, wait=2.0):
+        """True if the server closes the connection within wait seconds (after any data)."""
+        self.sock.settimeout(wait)
+        try:
+            while True:
+                d = self.sock.recv(1 << 16)
+                if not d:
+                    return True
+                self.buf += d
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+        finally:
+            self.sock.settimeout(CALL_TIMEOUT_S)
+
+
+class Resp(Conn):
+    """RESP2/RESP3 client. Replies are (type char, value) tuples, for instance ("+", "OK"),
+    ("-", "ERR ..."), (":", 5), ("$", b"bytes"), ("$", None) for RESP2 nil, ("_", None),
+    ("*", [replies]), ("%", [(k, v), ...]), ("~", [...]), (",", "1.5"), ("#", True),
+    ("=", b"txt:..."), ("(", int)."""
+
+    def call(self, *args):
+        self.send(encode(*args))
+        return self.read()
+
+    def read(self):
+        ln = self.line()
+        if not ln:
+            raise ProtocolError("empty reply line")
+        t, rest = chr(ln[0]), ln[1:]
+        if t in "+-":
+            return (t, rest.decode("utf-8", "replace"))
+        if t in ":(":
+            return (t, int(rest))
+        if t == ",":
+            return (t, rest.decode())
+        if t == "#":
+            return (t, rest == b"t")
+        if t == "_":
+            return (t, None)
+        if t in "$=!":
+            n = int(rest)
+            if n < 0:
+                return (t, None)
+            d = self.exact(n + 2)[:-2]
+            return (t, d)
+        if t in "*~>":
+            n = int(rest)
+            if n < 0:
+                return (t, None)
+            return (t, [self.read() for _ in range(n)])
+        if t == "%":
+            n = int(rest)
+            return (t, [(self.read(), self.read()) for _ in range(n)])
+        if t == "|":
+            n = int(rest)
+            attrs = [(self.read(), self.read()) for _ in range(n)]
+            return ("|", (attrs, self.read()))
+        raise ProtocolError("unknown reply type %r in %r" % (t, ln[:80]))
+
+
+def encode(*args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, int):
+            a = str(a)
+        if isinstance(a, str):
+            a = a.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class Mc(Conn):
+    """memcached text/meta protocol client over a raw socket."""
+
+    def cmd(self, line, data=None):
+        """Sends one command line (and a data block), returns the first reply line."""
+        payload = line if isinstance(line, bytes) else line.encode()
+        payload += b"\r\n"
+        if data is not None:
+            payload += data + b"\r\n"
+        self.send(payload)
+        return self.line()
+
+    def lines_until(self, end=b"END"):
+        """Reads reply lines (with their data blocks for VALUE lines) until `end`."""
+        out = []
+        while True:
+            ln = self.line()
+            if ln.startswith(b"VALUE "):
+                n = int(ln.split()[3])
+                out.append((ln, self.exact(n + 2)[:-2]))
+            elif ln == end:
+                return out
+            else:
+                out.append((ln, None))
+                if ln.startswith((b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR")):
+                    return out
