@@ -32,15 +32,18 @@
 #define INFLIGHT  48
 #define MAXOPS    4096 /* per key per cycle */
 
+/* Every operation has a unique id (a put's id is also its value version), so an ack
+ * names exactly one operation. */
 struct msg {
     uint8_t type; /* 'S' put submitted, 'D' delete submitted, 'A' acked, 'R' ready */
     uint8_t pad[3];
     uint32_t key;
-    uint64_t version;
+    uint64_t id;
 };
 
 struct op {
-    uint64_t version; /* 0 for a delete */
+    uint64_t id;
+    uint64_t result; /* the key's version after the op: the id for a put, 0 for a delete */
     uint8_t acked;
 };
 
@@ -94,16 +97,16 @@ static void config(struct ls_config *c)
 static int out_fd;
 static int child_inflight;
 
-static void send_msg(uint8_t type, uint32_t k, uint64_t version)
+static void send_msg(uint8_t type, uint32_t k, uint64_t id)
 {
-    struct msg m = {.type = type, .key = k, .version = version};
+    struct msg m = {.type = type, .key = k, .id = id};
     if (write(out_fd, &m, sizeof(m)) != sizeof(m))
         _exit(4);
 }
 
 struct pending {
     uint32_t key;
-    uint64_t version;
+    uint64_t id;
 };
 
 static void child_ack(void *arg, int rc, uint64_t cas)
@@ -114,7 +117,7 @@ static void child_ack(void *arg, int rc, uint64_t cas)
         fprintf(stderr, "child: write failed: %s\n", ls_strerror(rc));
         _exit(3);
     }
-    send_msg('A', p->key, p->version);
+    send_msg('A', p->key, p->id);
     free(p);
     child_inflight--;
 }
@@ -128,21 +131,21 @@ static void child_submit(struct ls_engine *e, uint64_t *version)
 
     key_name(name, sizeof(name), k);
     p->key = k;
+    p->id = ++*version;
     if (random() % 5 == 0) {
-        p->version = 0;
-        send_msg('D', k, 0);
+        send_msg('D', k, p->id);
         rc = ls_del(e, 0, name, strlen(name), child_ack, p);
-        if (rc == LS_ENOTFOUND) { /* absent: nothing written; report it as acked */
-            send_msg('A', k, 0);
+        if (rc == LS_ENOTFOUND) {
+            /* Absent in memory (perhaps deleted by a delete still in flight): nothing is
+             * written, so nothing is acknowledged as durable. */
             free(p);
             return;
         }
     } else {
-        p->version = ++*version;
-        size_t n = value_len(p->version);
+        size_t n = value_len(p->id);
         val = malloc(n);
-        value_fill(val, n, k, p->version);
-        send_msg('S', k, p->version);
+        value_fill(val, n, k, p->id);
+        send_msg('S', k, p->id);
         rc = ls_put(e, 0, name, strlen(name), val, n, NULL, child_ack, p);
         free(val);
     }
@@ -185,12 +188,13 @@ static void record(const struct msg *m)
             ks->cap = ks->cap ? ks->cap * 2 : 8;
             ks->ops = realloc(ks->ops, ks->cap * sizeof(*ks->ops));
         }
-        ks->ops[ks->nops++] = (struct op){.version = m->version};
+        ks->ops[ks->nops++] =
+            (struct op){.id = m->id, .result = m->type == 'S' ? m->id : 0};
         return;
     }
-    /* 'A': the oldest unacknowledged op of this key with that version */
+    /* 'A': the op with that id */
     for (uint32_t i = 0; i < ks->nops; i++) {
-        if (!ks->ops[i].acked && ks->ops[i].version == m->version) {
+        if (!ks->ops[i].acked && ks->ops[i].id == m->id) {
             ks->ops[i].acked = 1;
             if ((int)i > ks->last_acked)
                 ks->last_acked = (int)i;
@@ -224,8 +228,8 @@ static int drain(int fd, uint64_t *max_version, int block_ms)
                 continue;
             }
             record(&m);
-            if (m.version > *max_version)
-                *max_version = m.version;
+            if (m.id > *max_version)
+                *max_version = m.id;
         }
         memmove(buf, buf + i, have - i);
         have -= i;
@@ -268,7 +272,7 @@ static int allowed(const struct keyst *ks, uint64_t seen)
     if (from < 0 && ks->base == seen)
         return 1;
     for (uint32_t i = (uint32_t)(from < 0 ? 0 : from); i < ks->nops; i++)
-        if (ks->ops[i].version == seen)
+        if (ks->ops[i].result == seen)
             return 1;
     return 0;
 }
@@ -316,9 +320,9 @@ static int verify(uint64_t *acked_total)
             fprintf(stderr, "key %u: value corrupt\n", k);
             bad++;
         } else if (!allowed(ks, seen)) {
-            fprintf(stderr, "key %u: found version %llu; last acked op #%d (version %llu), "
+            fprintf(stderr, "key %u: found version %llu; last acked op #%d (result %llu), "
                     "base %llu, %u ops\n", k, (unsigned long long)seen, ks->last_acked,
-                    ks->last_acked >= 0 ? (unsigned long long)ks->ops[ks->last_acked].version : 0ULL,
+                    ks->last_acked >= 0 ? (unsigned long long)ks->ops[ks->last_acked].result : 0ULL,
                     (unsigned long long)ks->base, ks->nops);
             bad++;
         }
