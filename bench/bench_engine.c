@@ -141,15 +141,33 @@ int main(int argc, char **argv)
 
     while ((opt = getopt(argc, argv, "k:v:q:d:D:r:Rc:")) != -1) {
         switch (opt) {
-        case 'k': keys = strtoull(optarg, NULL, 10); break;
-        case 'v': vlen = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'q': inflight = atoi(optarg); break;
-        case 'd': dur = optarg; break;
-        case 'D': dir = optarg; break;
-        case 'r': reads = strtoull(optarg, NULL, 10); break;
-        case 'R': keep = 1; break;
-        case 'c': cache = strtoull(optarg, NULL, 10); break;
-        default: fprintf(stderr, "usage: see the comment at the top of bench_engine.c\n"); return 2;
+        case 'k':
+            keys = strtoull(optarg, NULL, 10);
+            break;
+        case 'v':
+            vlen = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'q':
+            inflight = atoi(optarg);
+            break;
+        case 'd':
+            dur = optarg;
+            break;
+        case 'D':
+            dir = optarg;
+            break;
+        case 'r':
+            reads = strtoull(optarg, NULL, 10);
+            break;
+        case 'R':
+            keep = 1;
+            break;
+        case 'c':
+            cache = strtoull(optarg, NULL, 10);
+            break;
+        default:
+            fprintf(stderr, "usage: see the comment at the top of bench_engine.c\n");
+            return 2;
         }
     }
     if (!dir && !(dir = mkdtemp(tmpl)))
@@ -167,9 +185,9 @@ int main(int argc, char **argv)
     ls_get_stats(e, &st);
     printf("engine put keys=%llu value=%u durability=%s inflight=%d puts_per_s=%.0f "
            "device_writes=%llu records_per_write=%.1f MB_per_s=%.1f errors=%llu\n",
-           (unsigned long long)keys, vlen, dur, inflight, pps,
-           (unsigned long long)st.device_writes, (double)keys / (double)(st.device_writes + !st.device_writes),
-           pps * (vlen + 60) / 1e6, (unsigned long long)errors);
+           (unsigned long long)keys, vlen, dur, inflight, pps, (unsigned long long)st.device_writes,
+           (double)keys / (double)(st.device_writes + !st.device_writes), pps * (vlen + 60) / 1e6,
+           (unsigned long long)errors);
     double gps = read_random(e, keys, reads, inflight);
     qsort(lat_ns, nlat, sizeof(uint64_t), cmp_u64);
     ls_get_stats(e, &st);

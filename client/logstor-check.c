@@ -51,8 +51,8 @@ static const char *type_name(uint8_t t)
 
 /* Parses one buffer's records; returns the offset to continue at. */
 static uint32_t check_buffer(const uint8_t *seg, uint32_t off, const struct buf_hdr *h,
-                             uint64_t seed, uint32_t g, const struct opts *o,
-                             struct totals *t, uint64_t *corrupt)
+                             uint64_t seed, uint32_t g, const struct opts *o, struct totals *t,
+                             uint64_t *corrupt)
 {
     uint32_t pos = off + BUF_HDR_SIZE, end = off + h->length;
     struct rec_view v;
@@ -90,8 +90,8 @@ static uint32_t check_buffer(const uint8_t *seg, uint32_t off, const struct buf_
     return end;
 }
 
-static void check_segment(const uint8_t *seg, uint32_t len, uint32_t g, uint64_t seq,
-                          uint64_t seed, const struct opts *o, struct totals *t)
+static void check_segment(const uint8_t *seg, uint32_t len, uint32_t g, uint64_t seq, uint64_t seed,
+                          const struct opts *o, struct totals *t)
 {
     uint64_t corrupt = 0, before = t->records;
     uint32_t off = 0;
@@ -199,9 +199,8 @@ int main(int argc, char **argv)
            m.segment_size, m.file_size);
     printf("files=%llu segments=%llu used=%llu buffers=%llu records=%llu (put=%llu del=%llu "
            "flush=%llu) record_bytes=%llu corrupt_blocks=%llu\n",
-           (unsigned long long)t.files, (unsigned long long)t.segments,
-           (unsigned long long)t.used, (unsigned long long)t.buffers,
-           (unsigned long long)t.records, (unsigned long long)t.puts,
+           (unsigned long long)t.files, (unsigned long long)t.segments, (unsigned long long)t.used,
+           (unsigned long long)t.buffers, (unsigned long long)t.records, (unsigned long long)t.puts,
            (unsigned long long)t.dels, (unsigned long long)t.flushes,
            (unsigned long long)t.record_bytes, (unsigned long long)t.corrupt);
     printf("%s\n", t.corrupt ? "DAMAGED: corrupt blocks found" : "OK");

@@ -29,21 +29,33 @@ struct idx_ent {
 };
 _Static_assert(sizeof(struct idx_ent) == 24, "index entry is 24 bytes");
 
-#define IDX_ADDR_BITS    40
-#define IDX_EXPIRE_BITS  44
-#define IDX_HASH2_BITS   20
-#define IDX_ADDR_MASK    ((UINT64_C(1) << IDX_ADDR_BITS) - 1)
-#define IDX_EXPIRE_MASK  ((UINT64_C(1) << IDX_EXPIRE_BITS) - 1)
-#define IDX_HASH2_MASK   ((UINT32_C(1) << IDX_HASH2_BITS) - 1)
+#define IDX_ADDR_BITS   40
+#define IDX_EXPIRE_BITS 44
+#define IDX_HASH2_BITS  20
+#define IDX_ADDR_MASK   ((UINT64_C(1) << IDX_ADDR_BITS) - 1)
+#define IDX_EXPIRE_MASK ((UINT64_C(1) << IDX_EXPIRE_BITS) - 1)
+#define IDX_HASH2_MASK  ((UINT32_C(1) << IDX_HASH2_BITS) - 1)
 
-static inline uint64_t idx_loc_addr(uint64_t loc) { return (loc & IDX_ADDR_MASK) << 3; }
-static inline uint32_t idx_loc_size(uint64_t loc) { return (uint32_t)(loc >> IDX_ADDR_BITS) << 3; }
+static inline uint64_t idx_loc_addr(uint64_t loc)
+{
+    return (loc & IDX_ADDR_MASK) << 3;
+}
+static inline uint32_t idx_loc_size(uint64_t loc)
+{
+    return (uint32_t)(loc >> IDX_ADDR_BITS) << 3;
+}
 static inline uint64_t idx_make_loc(uint64_t addr, uint32_t size)
 {
     return ((addr >> 3) & IDX_ADDR_MASK) | ((uint64_t)(size >> 3) << IDX_ADDR_BITS);
 }
-static inline uint64_t idx_meta_expire(uint64_t meta) { return meta & IDX_EXPIRE_MASK; }
-static inline uint32_t idx_meta_hash2(uint64_t meta) { return (uint32_t)(meta >> IDX_EXPIRE_BITS); }
+static inline uint64_t idx_meta_expire(uint64_t meta)
+{
+    return meta & IDX_EXPIRE_MASK;
+}
+static inline uint32_t idx_meta_hash2(uint64_t meta)
+{
+    return (uint32_t)(meta >> IDX_EXPIRE_BITS);
+}
 static inline uint64_t idx_make_meta(uint64_t expire_ms, uint32_t hash2)
 {
     return (expire_ms & IDX_EXPIRE_MASK) | ((uint64_t)(hash2 & IDX_HASH2_MASK) << IDX_EXPIRE_BITS);
@@ -89,8 +101,8 @@ int idx_cas_loc(struct idx *t, uint64_t token, uint32_t hash2, uint64_t expect_l
  * + 1, so a resumed scan skips the rest of the run: to see every entry, bound the walk
  * with max. With max == 0 nothing is visited and *next_token is from_token. */
 typedef int (*idx_visit_fn)(void *arg, const struct idx_ent *ent);
-size_t idx_scan(const struct idx *t, uint64_t from_token, size_t max, idx_visit_fn cb,
-                void *arg, uint64_t *next_token, int *done);
+size_t idx_scan(const struct idx *t, uint64_t from_token, size_t max, idx_visit_fn cb, void *arg,
+                uint64_t *next_token, int *done);
 
 /* Number of entries. */
 uint64_t idx_count(const struct idx *t);

@@ -27,17 +27,17 @@ enum seg_state {
 };
 
 struct seg_desc {
-    uint64_t seq;    /* sequence number of the current use (0: never used) */
-    uint32_t live;   /* bytes of records the index points at */
-    uint8_t state;   /* enum seg_state */
+    uint64_t seq;  /* sequence number of the current use (0: never used) */
+    uint32_t live; /* bytes of records the index points at */
+    uint8_t state; /* enum seg_state */
     uint8_t pad;
-    uint16_t run;    /* segments in a large run (on its first segment), else 1 */
+    uint16_t run; /* segments in a large run (on its first segment), else 1 */
 };
 
 struct seg_mgr {
     uint32_t seg_size, file_size, segs_per_file, nfiles, nsegs;
-    int *fds;            /* per file; -1 when not created yet */
-    struct seg_desc *d;  /* nsegs descriptors */
+    int *fds;             /* per file; -1 when not created yet */
+    struct seg_desc *d;   /* nsegs descriptors */
     uint32_t *free_stack; /* free segments, lowest number on top */
     uint32_t nfree;
     int dir_fd;
@@ -74,9 +74,9 @@ struct wop {
     void *arg;
     uint64_t cas;
     uint64_t token;
-    uint64_t new_loc;     /* where this record went (0 for flush) */
-    struct idx_ent old;   /* the entry it replaced, for revert */
-    struct idx *flushed;  /* REC_FLUSH: the table's tree until the write is acknowledged */
+    uint64_t new_loc;    /* where this record went (0 for flush) */
+    struct idx_ent old;  /* the entry it replaced, for revert */
+    struct idx *flushed; /* REC_FLUSH: the table's tree until the write is acknowledged */
     uint32_t hash2;
     uint16_t table;
     uint8_t type;
@@ -89,18 +89,18 @@ struct wbuf {
     struct uio_req req;
     struct ls_engine *e;
     uint8_t *data;
-    uint32_t cap;         /* bytes this use may fill (header included) */
-    uint32_t used;        /* bytes filled, header included */
+    uint32_t cap;  /* bytes this use may fill (header included) */
+    uint32_t used; /* bytes filled, header included */
     uint32_t count;
     uint32_t seg_no;
-    uint64_t addr;        /* global byte address of data[0] */
+    uint64_t addr; /* global byte address of data[0] */
     uint64_t seg_seq;
     uint64_t first_rseq;
-    uint64_t gen;         /* seal order */
+    uint64_t gen; /* seal order */
     uint64_t open_ms;
     int state;
     int result;
-    int large;            /* data allocated for one large record */
+    int large; /* data allocated for one large record */
     struct wop *ops;
     uint32_t nops, capops;
     struct wbuf *next;
@@ -114,7 +114,7 @@ struct defer_ack {
 };
 
 struct barrier {
-    uint64_t gen;         /* completes when every buffer up to gen is acked */
+    uint64_t gen; /* completes when every buffer up to gen is acked */
     ls_write_cb cb;
     void *arg;
     struct barrier *next;
@@ -129,17 +129,17 @@ struct rd {
     ls_get_cb cb;
     void *arg;
     uint8_t *buf;
-    uint64_t addr;        /* log address of the record */
-    uint32_t skip;        /* offset of the record in buf */
-    uint32_t size;        /* record size (from the index) */
+    uint64_t addr; /* log address of the record */
+    uint32_t skip; /* offset of the record in buf */
+    uint32_t size; /* record size (from the index) */
     uint32_t hash2;
     uint16_t table;
-    uint8_t from_mem;     /* buf is a heap copy from a write buffer */
+    uint8_t from_mem; /* buf is a heap copy from a write buffer */
     struct scan *scan;
     uint32_t scan_idx;
     struct rd *next;
     uint32_t key_len;
-    uint8_t key[];        /* copy of the key asked for (gets only) */
+    uint8_t key[]; /* copy of the key asked for (gets only) */
 };
 
 struct ls_engine {
@@ -152,11 +152,11 @@ struct ls_engine {
     struct idx **tables;
     struct rcache *cache;
     /* write path */
-    uint64_t seq;         /* last segment sequence number used */
+    uint64_t seq;          /* last segment sequence number used */
     uint64_t seq_reserved; /* numbers up to this one are reserved in logstor.seq */
-    uint64_t rseq;        /* last record sequence number used */
-    int64_t cur_seg;      /* the open segment, -1 if none */
-    uint32_t cur_off;     /* next free byte in it (4 KiB aligned) */
+    uint64_t rseq;         /* last record sequence number used */
+    int64_t cur_seg;       /* the open segment, -1 if none */
+    uint32_t cur_off;      /* next free byte in it (4 KiB aligned) */
     struct wbuf *active;
     struct wbuf *fifo_head, *fifo_tail; /* sealed, in flight or done: in gen order */
     struct wbuf *free_bufs;
@@ -164,11 +164,11 @@ struct ls_engine {
     uint64_t waiting_bytes; /* sealed, not yet submitted */
     uint64_t gen;
     uint64_t acked_gen;
-    uint64_t failed_gen;  /* first failed buffer's gen, UINT64_MAX while healthy */
+    uint64_t failed_gen; /* first failed buffer's gen, UINT64_MAX while healthy */
     int failed, last_error;
     int flush_wanted, woken;
-    int gc_armed;         /* the group-commit window timer is pending */
-    int gc_due;           /* the window has closed: seal at the next chance */
+    int gc_armed; /* the group-commit window timer is pending */
+    int gc_due;   /* the window has closed: seal at the next chance */
     struct uio_req gc_req;
     struct barrier *barriers;
     /* deferred work, run by ls_poll */

@@ -125,11 +125,10 @@ static int check_config(const struct ls_config *c)
     if (!c->dir || !*c->dir || c->segment_size < 16384 || c->segment_size % REC_BLOCK ||
         c->file_size < c->segment_size || c->file_size % c->segment_size ||
         c->file_size / c->segment_size > 65535 || c->tables == 0 || c->tables > 65536 ||
-        c->write_buffers < 4 || c->write_buffer_size < 8192 ||
-        c->write_buffer_size % REC_BLOCK || c->write_buffer_size > c->segment_size ||
-        c->max_value_size > (64u << 20) || c->max_key_size == 0 ||
-        c->max_key_size > (1u << 20) || c->queue_depth < 8 || c->disk_size < c->file_size ||
-        c->disk_size / c->segment_size > (UINT64_C(1) << 32) ||
+        c->write_buffers < 4 || c->write_buffer_size < 8192 || c->write_buffer_size % REC_BLOCK ||
+        c->write_buffer_size > c->segment_size || c->max_value_size > (64u << 20) ||
+        c->max_key_size == 0 || c->max_key_size > (1u << 20) || c->queue_depth < 8 ||
+        c->disk_size < c->file_size || c->disk_size / c->segment_size > (UINT64_C(1) << 32) ||
         c->disk_size > (IDX_ADDR_MASK << 3))
         return LS_ECONFIG;
     return 0;
@@ -139,8 +138,10 @@ static int check_config(const struct ls_config *c)
 
 static int meta_write(struct ls_engine *e)
 {
-    struct meta m = {.magic = META_MAGIC, .version = REC_FORMAT_VERSION,
-                     .segment_size = e->cfg.segment_size, .file_size = e->cfg.file_size,
+    struct meta m = {.magic = META_MAGIC,
+                     .version = REC_FORMAT_VERSION,
+                     .segment_size = e->cfg.segment_size,
+                     .file_size = e->cfg.file_size,
                      .created_ms = eng_now_ms(e)};
     int fd, rc = 0;
 
@@ -177,8 +178,10 @@ int eng_meta_read(int dir_fd, struct eng_meta *out)
         return LS_ECORRUPT;
     if (m.version != REC_FORMAT_VERSION)
         return LS_EFORMAT;
-    *out = (struct eng_meta){.version = m.version, .segment_size = m.segment_size,
-                             .file_size = m.file_size, .seed = m.seed,
+    *out = (struct eng_meta){.version = m.version,
+                             .segment_size = m.segment_size,
+                             .file_size = m.file_size,
+                             .seed = m.seed,
                              .created_ms = m.created_ms};
     return 0;
 }
@@ -191,8 +194,7 @@ static int meta_load(struct ls_engine *e)
     if (rc == -ENOENT)
         return meta_write(e);
     if (rc == LS_ECORRUPT)
-        eng_log(e, LS_LOG_ERROR, "%s/%s is damaged or not a logstor meta file", e->dir,
-                META_NAME);
+        eng_log(e, LS_LOG_ERROR, "%s/%s is damaged or not a logstor meta file", e->dir, META_NAME);
     if (rc == LS_EFORMAT)
         eng_log(e, LS_LOG_ERROR, "%s: format version differs from this build's (%u)", e->dir,
                 REC_FORMAT_VERSION);
@@ -249,8 +251,8 @@ int eng_seq_load(struct ls_engine *e)
         if (errno != ENOENT)
             return -errno;
         if (e->seq)
-            eng_log(e, LS_LOG_WARN, "%s/%s missing: sequence numbers continue from the log",
-                    e->dir, SEQ_NAME);
+            eng_log(e, LS_LOG_WARN, "%s/%s missing: sequence numbers continue from the log", e->dir,
+                    SEQ_NAME);
         e->seq_reserved = e->seq;
         return 0;
     }
@@ -272,8 +274,7 @@ int eng_seq_next(struct ls_engine *e, uint64_t *out)
     if (e->seq + 1 > e->seq_reserved) {
         int rc = seq_write(e, e->seq + SEQ_BATCH);
         if (rc < 0) {
-            eng_log(e, LS_LOG_ERROR, "cannot reserve segment sequence numbers: %s",
-                    strerror(-rc));
+            eng_log(e, LS_LOG_ERROR, "cannot reserve segment sequence numbers: %s", strerror(-rc));
             return rc;
         }
         e->seq_reserved = e->seq + SEQ_BATCH;
@@ -299,8 +300,7 @@ static int probe_odirect(struct ls_engine *e)
         memset(b, 0, REC_BLOCK);
         if (pwrite(fd, b, REC_BLOCK, 0) != REC_BLOCK) {
             rc = errno ? -errno : -EIO;
-            eng_log(e, LS_LOG_ERROR, "%s: O_DIRECT write refused (%s)", e->dir,
-                    strerror(-rc));
+            eng_log(e, LS_LOG_ERROR, "%s: O_DIRECT write refused (%s)", e->dir, strerror(-rc));
         }
         uio_free(b);
     }
@@ -564,8 +564,13 @@ static int rd_start(struct ls_engine *e, struct rd *r, uint64_t loc)
     if (!r->buf)
         return -ENOMEM;
     r->skip = (uint32_t)(off - start);
-    r->req = (struct uio_req){.cb = rd_done, .arg = r, .buf = r->buf, .off = start,
-                              .len = (uint32_t)(end - start), .fd = fd, .op = UIO_READ};
+    r->req = (struct uio_req){.cb = rd_done,
+                              .arg = r,
+                              .buf = r->buf,
+                              .off = start,
+                              .len = (uint32_t)(end - start),
+                              .fd = fd,
+                              .op = UIO_READ};
     uio_queue(e->u, &r->req);
     e->st.device_reads++;
     if (!e->woken) {
@@ -622,9 +627,13 @@ static void rd_complete(struct rd *r, int res)
     if (rc == LS_ECORRUPT)
         eng_log(e, LS_LOG_ERROR, "corrupt record read (table %u)", r->table);
     if (rc == 0) {
-        struct ls_item it = {.key = v.key, .key_len = v.h.key_len, .value = v.value,
-                             .value_len = v.h.value_len, .expire_ms = v.h.expire_ms,
-                             .flags = v.h.flags, .cas = v.h.rseq};
+        struct ls_item it = {.key = v.key,
+                             .key_len = v.h.key_len,
+                             .value = v.value,
+                             .value_len = v.h.value_len,
+                             .expire_ms = v.h.expire_ms,
+                             .flags = v.h.flags,
+                             .cas = v.h.rseq};
         r->cb(r->arg, 0, &it);
     } else {
         r->cb(r->arg, rc, NULL);
@@ -649,7 +658,11 @@ int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
     r = calloc(1, sizeof(*r) + key_len);
     if (!r)
         return -ENOMEM;
-    *r = (struct rd){.e = e, .cb = cb, .arg = arg, .hash2 = hash2, .table = (uint16_t)table,
+    *r = (struct rd){.e = e,
+                     .cb = cb,
+                     .arg = arg,
+                     .hash2 = hash2,
+                     .table = (uint16_t)table,
                      .key_len = (uint32_t)key_len};
     memcpy(r->key, key, key_len);
     rc = rd_start(e, r, ent.loc);
@@ -697,12 +710,14 @@ static int write_rec(struct ls_engine *e, struct wrec *r, ls_write_cb cb, void *
     return rc;
 }
 
-int ls_put(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
-           const void *value, size_t value_len, const struct ls_write_opts *opts,
-           ls_write_cb cb, void *arg)
+int ls_put(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, const void *value,
+           size_t value_len, const struct ls_write_opts *opts, ls_write_cb cb, void *arg)
 {
-    struct wrec r = {.type = REC_PUT, .table = (uint16_t)table, .key = key,
-                     .key_len = (uint32_t)key_len, .value = value,
+    struct wrec r = {.type = REC_PUT,
+                     .table = (uint16_t)table,
+                     .key = key,
+                     .key_len = (uint32_t)key_len,
+                     .value = value,
                      .value_len = (uint32_t)value_len};
     int rc = check_key(e, table, key_len);
 
@@ -732,8 +747,8 @@ int ls_put(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
 int ls_del(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_write_cb cb,
            void *arg)
 {
-    struct wrec r = {.type = REC_DEL, .table = (uint16_t)table, .key = key,
-                     .key_len = (uint32_t)key_len};
+    struct wrec r = {
+        .type = REC_DEL, .table = (uint16_t)table, .key = key, .key_len = (uint32_t)key_len};
     struct idx_ent ent;
     int rc = check_key(e, table, key_len);
 
@@ -857,8 +872,13 @@ int ls_scan(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count
     if (!c.ents || !s || !sentinel)
         goto fail;
     idx_scan(e->tables[table], cursor, count, collect_visit, &c, &next, &done);
-    *s = (struct scan){.e = e, .cb = cb, .arg = arg, .next_cursor = done ? 0 : next,
-                       .n = c.n, .pending = c.n + 1, .ents = c.ents};
+    *s = (struct scan){.e = e,
+                       .cb = cb,
+                       .arg = arg,
+                       .next_cursor = done ? 0 : next,
+                       .n = c.n,
+                       .pending = c.n + 1,
+                       .ents = c.ents};
     s->keys = calloc(c.n ? c.n : 1, sizeof(*s->keys));
     if (!s->keys)
         goto fail;
@@ -982,8 +1002,10 @@ void ls_get_stats(const struct ls_engine *e, struct ls_stats *out)
 
 void ls_set_faults(struct ls_engine *e, const struct ls_faults *f)
 {
-    struct uio_faults uf = {.fail_write_n = f->fail_write_n, .fail_read_n = f->fail_read_n,
-                            .tear_write_n = f->tear_write_n, .tear_bytes = f->tear_bytes,
+    struct uio_faults uf = {.fail_write_n = f->fail_write_n,
+                            .fail_read_n = f->fail_read_n,
+                            .tear_write_n = f->tear_write_n,
+                            .tear_bytes = f->tear_bytes,
                             .error = f->error};
     uio_set_faults(e->u, &uf);
 }

@@ -68,36 +68,36 @@ struct ls_engine;
 
 /* Recovery progress, reported through ls_config.progress while ls_open scans the log. */
 struct ls_recovery_progress {
-    uint64_t segments_total;   /* segments that will be scanned */
-    uint64_t segments_done;    /* segments scanned so far */
-    uint64_t records;          /* valid records applied so far */
-    uint64_t corrupt_blocks;   /* torn or corrupt 4 KiB blocks skipped so far */
+    uint64_t segments_total; /* segments that will be scanned */
+    uint64_t segments_done;  /* segments scanned so far */
+    uint64_t records;        /* valid records applied so far */
+    uint64_t corrupt_blocks; /* torn or corrupt 4 KiB blocks skipped so far */
     uint64_t elapsed_ms;
-    int done;                  /* 1 on the last report */
+    int done; /* 1 on the last report */
 };
 
 struct ls_config {
-    const char *dir;              /* data directory; created if missing */
-    uint64_t disk_size;           /* bytes the data files may occupy in all */
-    uint32_t segment_size;        /* bytes; multiple of 4096; default 128 KiB */
-    uint32_t file_size;           /* bytes; multiple of segment_size; default 32 MiB */
-    uint32_t tables;              /* number of tables (Redis databases); default 16 */
-    uint32_t max_key_size;        /* bytes; default 65536 */
-    uint32_t max_value_size;      /* bytes; default 1 MiB; at most 64 MiB */
+    const char *dir;         /* data directory; created if missing */
+    uint64_t disk_size;      /* bytes the data files may occupy in all */
+    uint32_t segment_size;   /* bytes; multiple of 4096; default 128 KiB */
+    uint32_t file_size;      /* bytes; multiple of segment_size; default 32 MiB */
+    uint32_t tables;         /* number of tables (Redis databases); default 16 */
+    uint32_t max_key_size;   /* bytes; default 65536 */
+    uint32_t max_value_size; /* bytes; default 1 MiB; at most 64 MiB */
     enum ls_durability durability;
-    uint32_t flush_interval_ms;   /* periodic mode: longest time a record stays buffered */
-    uint32_t write_buffer_size;   /* bytes per write buffer; 0 (default) = segment_size */
-    uint32_t write_buffers;       /* buffers in the ring (>= 4); default 8 */
-    uint32_t group_commit_us;     /* sync mode: 0 (default) seals a group-commit write at
-                                     every poll while the ring has room; N > 0 keeps one
-                                     such write in flight and sends the next N us after
-                                     it completes. Measured: 3x fewer device writes (less
-                                     padding) but half the puts/s at 64 in flight. */
-    uint64_t max_pending_bytes;   /* bytes of writes allowed to wait for a buffer; past
-                                     this, writes fail with LS_EBUSY; default 64 MiB */
-    uint32_t queue_depth;         /* io_uring entries; default 256 */
-    uint64_t cache_size;          /* bytes of recently read records kept in memory;
-                                     default 64 MiB; 0 disables the cache */
+    uint32_t flush_interval_ms; /* periodic mode: longest time a record stays buffered */
+    uint32_t write_buffer_size; /* bytes per write buffer; 0 (default) = segment_size */
+    uint32_t write_buffers;     /* buffers in the ring (>= 4); default 8 */
+    uint32_t group_commit_us;   /* sync mode: 0 (default) seals a group-commit write at
+                                   every poll while the ring has room; N > 0 keeps one
+                                   such write in flight and sends the next N us after
+                                   it completes. Measured: 3x fewer device writes (less
+                                   padding) but half the puts/s at 64 in flight. */
+    uint64_t max_pending_bytes; /* bytes of writes allowed to wait for a buffer; past
+                                   this, writes fail with LS_EBUSY; default 64 MiB */
+    uint32_t queue_depth;       /* io_uring entries; default 256 */
+    uint64_t cache_size;        /* bytes of recently read records kept in memory;
+                                   default 64 MiB; 0 disables the cache */
     /* Optional clock for expiry (unix time in ms); NULL uses CLOCK_REALTIME. */
     uint64_t (*clock_ms)(void *arg);
     void *clock_arg;
@@ -164,20 +164,19 @@ typedef void (*ls_write_cb)(void *arg, int rc, uint64_t cas);
 /* Reads the newest value of key in table. The key and its bytes are borrowed for the
  * call only. Returns 0 (callback will run), LS_ENOTFOUND at once when the index holds no
  * live entry, LS_EBADTABLE, LS_ETOOBIG. */
-int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
-           ls_get_cb cb, void *arg);
+int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_get_cb cb,
+           void *arg);
 
 /* Writes key = value. key and value are copied before the call returns. opts may be NULL.
  * A record already past its expiry is treated as a delete. Returns 0 (callback will run),
  * LS_ETOOBIG, LS_EFAILED, LS_EBUSY, LS_ENOSPACE, LS_EBADTABLE. */
-int ls_put(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
-           const void *value, size_t value_len, const struct ls_write_opts *opts,
-           ls_write_cb cb, void *arg);
+int ls_put(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, const void *value,
+           size_t value_len, const struct ls_write_opts *opts, ls_write_cb cb, void *arg);
 
 /* Deletes key by writing a tombstone. Returns LS_ENOTFOUND at once (nothing written, no
  * callback) when the key is absent, else as ls_put. */
-int ls_del(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
-           ls_write_cb cb, void *arg);
+int ls_del(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_write_cb cb,
+           void *arg);
 
 /* Index-only existence and metadata. Returns 0 and fills *out, or LS_ENOTFOUND. */
 int ls_lookup(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
@@ -197,8 +196,8 @@ typedef void (*ls_scan_cb)(void *arg, int rc, const struct ls_scan_key *keys, ui
  * count entries (more when several keys share a token; at most LS_SCAN_MAX). Reads each
  * key from disk. Returns 0 (callback will run) or a negative code. */
 #define LS_SCAN_MAX 4096
-int ls_scan(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count,
-            ls_scan_cb cb, void *arg);
+int ls_scan(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count, ls_scan_cb cb,
+            void *arg);
 
 /* A random live key's scan cursor (its token), for RANDOMKEY: scan from it with count 1.
  * Returns LS_ENOTFOUND on an empty table. */
@@ -220,25 +219,25 @@ uint64_t ls_token(const void *key, size_t key_len);
 uint32_t ls_key_slot(const void *key, size_t key_len);
 
 struct ls_stats {
-    uint64_t keys;                /* entries over all tables */
-    uint64_t index_bytes;         /* memory held by the B-trees */
-    uint64_t segments_total;      /* segments the disk budget allows */
+    uint64_t keys;           /* entries over all tables */
+    uint64_t index_bytes;    /* memory held by the B-trees */
+    uint64_t segments_total; /* segments the disk budget allows */
     uint64_t segments_free;
     uint64_t segments_used;
     uint64_t files;
-    uint64_t live_bytes;          /* bytes of records the index points at */
-    uint64_t user_bytes_written;  /* record bytes submitted by users */
-    uint64_t device_bytes_written;/* bytes written to the device (padding included) */
+    uint64_t live_bytes;           /* bytes of records the index points at */
+    uint64_t user_bytes_written;   /* record bytes submitted by users */
+    uint64_t device_bytes_written; /* bytes written to the device (padding included) */
     uint64_t device_writes;
     uint64_t device_reads;
-    uint64_t buffer_hits;         /* reads served from a write buffer */
+    uint64_t buffer_hits; /* reads served from a write buffer */
     uint64_t cache_hits, cache_misses, cache_bytes, cache_entries;
     uint64_t puts, gets, dels;
-    uint64_t expired_dropped;     /* expired entries removed from memory */
-    uint64_t pending_bytes;       /* bytes waiting for a write buffer */
+    uint64_t expired_dropped; /* expired entries removed from memory */
+    uint64_t pending_bytes;   /* bytes waiting for a write buffer */
     uint64_t inflight_writes;
-    uint64_t failed;              /* 1 in the sticky failed state */
-    int last_error;               /* the device error that caused it */
+    uint64_t failed; /* 1 in the sticky failed state */
+    int last_error;  /* the device error that caused it */
     /* recovery */
     uint64_t recovery_ms;
     uint64_t recovery_records;
@@ -253,11 +252,11 @@ const char *ls_strerror(int rc);
 /* Fault injection for tests: costs one branch when unset. n counts device writes (or
  * reads) from the moment of the call, starting at 1; 0 disables that fault. */
 struct ls_faults {
-    uint64_t fail_write_n;   /* the Nth write completes with -EIO, nothing written */
-    uint64_t fail_read_n;    /* the Nth read completes with -EIO */
-    uint64_t tear_write_n;   /* the Nth write writes only tear_bytes, then fails -EIO */
-    uint32_t tear_bytes;     /* multiple of 4096 */
-    int error;               /* errno to report instead of EIO (e.g. ENOSPC) */
+    uint64_t fail_write_n; /* the Nth write completes with -EIO, nothing written */
+    uint64_t fail_read_n;  /* the Nth read completes with -EIO */
+    uint64_t tear_write_n; /* the Nth write writes only tear_bytes, then fails -EIO */
+    uint32_t tear_bytes;   /* multiple of 4096 */
+    int error;             /* errno to report instead of EIO (e.g. ENOSPC) */
 };
 void ls_set_faults(struct ls_engine *e, const struct ls_faults *f);
 

@@ -23,17 +23,17 @@ enum buf_flags { BUF_LARGE = 1 }; /* the buffer holds one record spanning segmen
 
 /* On-disk buffer header, little-endian. */
 struct buf_hdr {
-    uint32_t magic;     /* BUF_MAGIC */
-    uint16_t version;   /* REC_FORMAT_VERSION */
-    uint16_t flags;     /* enum buf_flags */
-    uint64_t seg_seq;   /* sequence number of the segment's current use */
-    uint32_t length;    /* bytes of this buffer on disk, header included, multiple of 4096 */
-    uint32_t count;     /* records that follow the header */
-    uint32_t seg_no;    /* global segment number the buffer was written to */
+    uint32_t magic;   /* BUF_MAGIC */
+    uint16_t version; /* REC_FORMAT_VERSION */
+    uint16_t flags;   /* enum buf_flags */
+    uint64_t seg_seq; /* sequence number of the segment's current use */
+    uint32_t length;  /* bytes of this buffer on disk, header included, multiple of 4096 */
+    uint32_t count;   /* records that follow the header */
+    uint32_t seg_no;  /* global segment number the buffer was written to */
     uint32_t reserved0;
     uint64_t first_rseq; /* rseq of the first record (diagnostics) */
     uint64_t reserved1[2];
-    uint64_t checksum;  /* xxh3-64 (seeded) of bytes 0..55 */
+    uint64_t checksum; /* xxh3-64 (seeded) of bytes 0..55 */
 };
 _Static_assert(sizeof(struct buf_hdr) == BUF_HDR_SIZE, "buffer header is 64 bytes");
 _Static_assert(offsetof(struct buf_hdr, checksum) == 56, "checksum at 56");
@@ -42,9 +42,9 @@ enum rec_type { REC_PUT = 1, REC_DEL = 2, REC_FLUSH = 3 };
 
 /* On-disk record header, little-endian, followed by key and value, padded to 8. */
 struct rec_hdr {
-    uint8_t type;       /* enum rec_type */
-    uint8_t version;    /* REC_FORMAT_VERSION */
-    uint16_t table;     /* table (Redis database) number */
+    uint8_t type;    /* enum rec_type */
+    uint8_t version; /* REC_FORMAT_VERSION */
+    uint16_t table;  /* table (Redis database) number */
     uint32_t key_len;
     uint32_t value_len;
     uint32_t flags;     /* client flags (memcached) */

@@ -34,7 +34,7 @@
 
 struct recov {
     struct ls_engine *e;
-    uint32_t *order;   /* used segments sorted by seq */
+    uint32_t *order; /* used segments sorted by seq */
     uint32_t nused;
     uint64_t now_ms, start_ms, last_report_ms;
     uint64_t max_rseq;
@@ -124,10 +124,13 @@ static int scan_heads(struct recov *rv, uint32_t f, uint8_t *blocks, struct seg_
 
     for (uint32_t i = 0; i < spf; i++) {
         reads[i] = (struct seg_read){.g = f * spf + i};
-        reads[i].req = (struct uio_req){.cb = read_done, .arg = &reads[i],
+        reads[i].req = (struct uio_req){.cb = read_done,
+                                        .arg = &reads[i],
                                         .buf = blocks + (size_t)i * REC_BLOCK,
-                                        .off = (uint64_t)i * m->seg_size, .len = REC_BLOCK,
-                                        .fd = m->fds[f], .op = UIO_READ};
+                                        .off = (uint64_t)i * m->seg_size,
+                                        .len = REC_BLOCK,
+                                        .fd = m->fds[f],
+                                        .op = UIO_READ};
         uio_queue(e->u, &reads[i].req);
         if (uio_inflight(e->u) >= e->cfg.queue_depth / 2 && (rc = wait_all(e)) < 0)
             return rc;

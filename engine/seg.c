@@ -158,8 +158,7 @@ int seg_open_existing(struct seg_mgr *m, void (*log)(void *, enum ls_log_level, 
     }
     file_name(name, sizeof(name), m->nfiles);
     if (faccessat(m->dir_fd, name, F_OK, 0) == 0) {
-        snprintf(msg, sizeof(msg), "%s exists but disk_size allows only %u files", name,
-                 m->nfiles);
+        snprintf(msg, sizeof(msg), "%s exists but disk_size allows only %u files", name, m->nfiles);
         if (log)
             log(log_arg, LS_LOG_ERROR, msg);
         return LS_ECONFIG;

@@ -26,9 +26,9 @@ struct uio {
     struct io_uring ring;
     int efd;
     unsigned depth;
-    unsigned in_kernel;     /* SQEs handed to the kernel, not yet completed */
-    unsigned unsubmitted;   /* SQEs prepared but not yet io_uring_submit'ed */
-    unsigned inflight;      /* every request whose callback has not run */
+    unsigned in_kernel;                      /* SQEs handed to the kernel, not yet completed */
+    unsigned unsubmitted;                    /* SQEs prepared but not yet io_uring_submit'ed */
+    unsigned inflight;                       /* every request whose callback has not run */
     struct uio_req *wait_head, *wait_tail;   /* waiting for an SQE */
     struct uio_req *fault_head, *fault_tail; /* fault-injected completions */
     int faults_on;

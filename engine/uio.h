@@ -23,15 +23,18 @@ enum uio_op { UIO_READ, UIO_WRITE, UIO_FSYNC, UIO_TIMEOUT };
 struct uio_req {
     uio_cb cb;
     void *arg;
-    void *buf;      /* O_DIRECT: 4 KiB aligned (uio_alloc) */
-    uint64_t off;   /* file offset: 4 KiB aligned */
-    uint32_t len;   /* multiple of 4 KiB */
+    void *buf;    /* O_DIRECT: 4 KiB aligned (uio_alloc) */
+    uint64_t off; /* file offset: 4 KiB aligned */
+    uint32_t len; /* multiple of 4 KiB */
     int fd;
-    uint8_t op;     /* enum uio_op */
-    uint8_t dsync;  /* write with RWF_DSYNC */
-    int res;        /* internal: result of a fault-injected completion */
+    uint8_t op;          /* enum uio_op */
+    uint8_t dsync;       /* write with RWF_DSYNC */
+    int res;             /* internal: result of a fault-injected completion */
     uint64_t timeout_ns; /* UIO_TIMEOUT: completes (-ETIME) after this long */
-    struct { int64_t tv_sec; long long tv_nsec; } ts; /* internal (__kernel_timespec) */
+    struct {
+        int64_t tv_sec;
+        long long tv_nsec;
+    } ts;                 /* internal (__kernel_timespec) */
     struct uio_req *next; /* internal */
 };
 

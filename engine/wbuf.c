@@ -208,8 +208,8 @@ void wbuf_kick(struct ls_engine *e)
         if (b->state != WB_SEALED)
             continue;
         uint32_t len = b->req.len;
-        b->req = (struct uio_req){.cb = write_done, .arg = b, .buf = b->data, .len = len,
-                                  .op = UIO_WRITE, .dsync = 1};
+        b->req = (struct uio_req){
+            .cb = write_done, .arg = b, .buf = b->data, .len = len, .op = UIO_WRITE, .dsync = 1};
         b->req.fd = seg_fd(&e->sm, b->addr, &off);
         b->req.off = off;
         b->state = WB_INFLIGHT;
@@ -246,7 +246,9 @@ static void gc_fire(struct uio_req *req, int res)
 static void gc_arm(struct ls_engine *e)
 {
     e->gc_armed = 1;
-    e->gc_req = (struct uio_req){.cb = gc_fire, .arg = e, .op = UIO_TIMEOUT,
+    e->gc_req = (struct uio_req){.cb = gc_fire,
+                                 .arg = e,
+                                 .op = UIO_TIMEOUT,
                                  .timeout_ns = (uint64_t)e->cfg.group_commit_us * 1000};
     uio_queue(e->u, &e->gc_req);
     uio_submit(e->u);
@@ -463,8 +465,12 @@ void eng_flush_table(struct ls_engine *e, uint16_t table)
 static int place(struct ls_engine *e, struct wbuf *b, const struct wrec *r, uint32_t size,
                  ls_write_cb cb, void *arg)
 {
-    struct rec_hdr h = {.type = r->type, .table = r->table, .key_len = r->key_len,
-                        .value_len = r->value_len, .flags = r->flags, .rseq = e->rseq + 1,
+    struct rec_hdr h = {.type = r->type,
+                        .table = r->table,
+                        .key_len = r->key_len,
+                        .value_len = r->value_len,
+                        .flags = r->flags,
+                        .rseq = e->rseq + 1,
                         .expire_ms = r->expire_ms};
     uint64_t addr = b->addr + b->used;
     struct wop *op;
@@ -474,8 +480,8 @@ static int place(struct ls_engine *e, struct wbuf *b, const struct wrec *r, uint
         return rc;
     op = &b->ops[b->nops];
     rec_encode(b->data + b->used, &h, r->key, r->value, rec_seed(e->seed, b->seg_seq));
-    *op = (struct wop){.token = r->token, .hash2 = r->hash2, .table = r->table,
-                       .type = r->type, .cas = h.rseq};
+    *op = (struct wop){
+        .token = r->token, .hash2 = r->hash2, .table = r->table, .type = r->type, .cas = h.rseq};
     op->new_loc = r->type == REC_PUT ? idx_make_loc(addr, size) : 0;
     rc = index_apply(e, r, op->new_loc, op);
     if (rc < 0)
@@ -531,9 +537,15 @@ static int append_large(struct ls_engine *e, const struct wrec *r, uint32_t size
         e->sm.d[g + k] = (struct seg_desc){.seq = seq, .state = SEG_CONT, .run = 1};
     e->sm.d[g].state = SEG_FULL;
     e->sm.d[g].run = (uint16_t)n;
-    *b = (struct wbuf){.e = e, .data = data, .large = 1, .addr = (uint64_t)g * seg_size,
-                       .cap = len, .used = BUF_HDR_SIZE, .seg_no = (uint32_t)g,
-                       .seg_seq = seq, .state = WB_ACTIVE};
+    *b = (struct wbuf){.e = e,
+                       .data = data,
+                       .large = 1,
+                       .addr = (uint64_t)g * seg_size,
+                       .cap = len,
+                       .used = BUF_HDR_SIZE,
+                       .seg_no = (uint32_t)g,
+                       .seg_seq = seq,
+                       .state = WB_ACTIVE};
     rc = place(e, b, r, size, cb, arg);
     if (rc < 0) {
         /* The run stays allocated but empty; it is reclaimed like any dead segment. */

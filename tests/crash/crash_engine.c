@@ -28,9 +28,9 @@
 
 #include "logstor.h"
 
-#define NKEYS     4000
-#define INFLIGHT  48
-#define MAXOPS    4096 /* per key per cycle */
+#define NKEYS    4000
+#define INFLIGHT 48
+#define MAXOPS   4096 /* per key per cycle */
 
 /* Every operation has a unique id (a put's id is also its value version), so an ack
  * names exactly one operation. */
@@ -48,10 +48,10 @@ struct op {
 };
 
 struct keyst {
-    uint64_t base;    /* version present at cycle start, 0 = absent */
+    uint64_t base; /* version present at cycle start, 0 = absent */
     struct op *ops;
     uint32_t nops, cap;
-    int last_acked;   /* index in ops, -1 none */
+    int last_acked; /* index in ops, -1 none */
 };
 
 static struct keyst keys[NKEYS];
@@ -188,8 +188,7 @@ static void record(const struct msg *m)
             ks->cap = ks->cap ? ks->cap * 2 : 8;
             ks->ops = realloc(ks->ops, ks->cap * sizeof(*ks->ops));
         }
-        ks->ops[ks->nops++] =
-            (struct op){.id = m->id, .result = m->type == 'S' ? m->id : 0};
+        ks->ops[ks->nops++] = (struct op){.id = m->id, .result = m->type == 'S' ? m->id : 0};
         return;
     }
     /* 'A': the op with that id */
@@ -320,8 +319,10 @@ static int verify(uint64_t *acked_total)
             fprintf(stderr, "key %u: value corrupt\n", k);
             bad++;
         } else if (!allowed(ks, seen)) {
-            fprintf(stderr, "key %u: found version %llu; last acked op #%d (result %llu), "
-                    "base %llu, %u ops\n", k, (unsigned long long)seen, ks->last_acked,
+            fprintf(stderr,
+                    "key %u: found version %llu; last acked op #%d (result %llu), "
+                    "base %llu, %u ops\n",
+                    k, (unsigned long long)seen, ks->last_acked,
                     ks->last_acked >= 0 ? (unsigned long long)ks->ops[ks->last_acked].result : 0ULL,
                     (unsigned long long)ks->base, ks->nops);
             bad++;

@@ -40,7 +40,7 @@
 #ifndef IT_TIME_LIMIT_S
 #define IT_TIME_LIMIT_S 60
 #endif
-#define IT_CALL_TIMEOUT_MS 5000
+#define IT_CALL_TIMEOUT_MS  5000
 #define IT_READY_TIMEOUT_MS 15000
 
 struct it_server {
@@ -87,7 +87,8 @@ static inline void it_cleanup(void)
 
 static inline void it_on_signal(int sig)
 {
-    static const char msg[] = "\nFAIL: global time limit reached or signal received; killing server\n";
+    static const char msg[] =
+        "\nFAIL: global time limit reached or signal received; killing server\n";
     if (write(2, msg, sizeof msg - 1) < 0) {
         /* nothing to do */
     }
@@ -378,13 +379,27 @@ static inline void it_describe(char *out, size_t n, redisReply *r)
         return;
     }
     switch (r->type) {
-    case REDIS_REPLY_STATUS: snprintf(out, n, "+%.200s", r->str); break;
-    case REDIS_REPLY_ERROR: snprintf(out, n, "-%.200s", r->str); break;
-    case REDIS_REPLY_STRING: snprintf(out, n, "\"%.200s\"", r->str); break;
-    case REDIS_REPLY_INTEGER: snprintf(out, n, ":%lld", r->integer); break;
-    case REDIS_REPLY_NIL: snprintf(out, n, "(nil)"); break;
-    case REDIS_REPLY_ARRAY: snprintf(out, n, "(array of %zu)", r->elements); break;
-    default: snprintf(out, n, "(type %d)", r->type); break;
+    case REDIS_REPLY_STATUS:
+        snprintf(out, n, "+%.200s", r->str);
+        break;
+    case REDIS_REPLY_ERROR:
+        snprintf(out, n, "-%.200s", r->str);
+        break;
+    case REDIS_REPLY_STRING:
+        snprintf(out, n, "\"%.200s\"", r->str);
+        break;
+    case REDIS_REPLY_INTEGER:
+        snprintf(out, n, ":%lld", r->integer);
+        break;
+    case REDIS_REPLY_NIL:
+        snprintf(out, n, "(nil)");
+        break;
+    case REDIS_REPLY_ARRAY:
+        snprintf(out, n, "(array of %zu)", r->elements);
+        break;
+    default:
+        snprintf(out, n, "(type %d)", r->type);
+        break;
     }
 }
 
@@ -419,11 +434,11 @@ static inline int it_check(int line, int cond, const char *what)
     }
     return cond;
 }
-#define CHECK(cond, ...)                                                                          \
-    do {                                                                                          \
-        char what_[512];                                                                          \
-        snprintf(what_, sizeof what_, __VA_ARGS__);                                               \
-        it_check(__LINE__, (cond) ? 1 : 0, what_);                                                \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        char what_[512];                                                                           \
+        snprintf(what_, sizeof what_, __VA_ARGS__);                                                \
+        it_check(__LINE__, (cond) ? 1 : 0, what_);                                                 \
     } while (0)
 
 enum it_want { W_STATUS, W_STR, W_INT, W_NIL, W_ERR, W_ERRPFX, W_ARRAYN, W_ANY_ERR };
@@ -444,28 +459,58 @@ static inline redisReply *it_vexpect(int line, enum it_want w, const char *ws, l
     int ok = 0;
     if (r) {
         switch (w) {
-        case W_STATUS: ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, ws) == 0; break;
+        case W_STATUS:
+            ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, ws) == 0;
+            break;
         case W_STR:
             ok = r->type == REDIS_REPLY_STRING && r->len == strlen(ws) &&
                  memcmp(r->str, ws, r->len) == 0;
             break;
-        case W_INT: ok = r->type == REDIS_REPLY_INTEGER && r->integer == wi; break;
-        case W_NIL: ok = r->type == REDIS_REPLY_NIL; break;
-        case W_ERR: ok = r->type == REDIS_REPLY_ERROR && strcmp(r->str, ws) == 0; break;
-        case W_ERRPFX: ok = r->type == REDIS_REPLY_ERROR && strncmp(r->str, ws, strlen(ws)) == 0; break;
-        case W_ARRAYN: ok = r->type == REDIS_REPLY_ARRAY && (long long)r->elements == wi; break;
-        case W_ANY_ERR: ok = r->type == REDIS_REPLY_ERROR; break;
+        case W_INT:
+            ok = r->type == REDIS_REPLY_INTEGER && r->integer == wi;
+            break;
+        case W_NIL:
+            ok = r->type == REDIS_REPLY_NIL;
+            break;
+        case W_ERR:
+            ok = r->type == REDIS_REPLY_ERROR && strcmp(r->str, ws) == 0;
+            break;
+        case W_ERRPFX:
+            ok = r->type == REDIS_REPLY_ERROR && strncmp(r->str, ws, strlen(ws)) == 0;
+            break;
+        case W_ARRAYN:
+            ok = r->type == REDIS_REPLY_ARRAY && (long long)r->elements == wi;
+            break;
+        case W_ANY_ERR:
+            ok = r->type == REDIS_REPLY_ERROR;
+            break;
         }
     }
     switch (w) {
-    case W_STATUS: snprintf(want, sizeof want, "+%.300s", ws); break;
-    case W_STR: snprintf(want, sizeof want, "\"%.300s\"", ws); break;
-    case W_INT: snprintf(want, sizeof want, ":%lld", wi); break;
-    case W_NIL: snprintf(want, sizeof want, "(nil)"); break;
-    case W_ERR: snprintf(want, sizeof want, "-%.300s", ws); break;
-    case W_ERRPFX: snprintf(want, sizeof want, "-%.300s...", ws); break;
-    case W_ARRAYN: snprintf(want, sizeof want, "(array of %lld)", wi); break;
-    case W_ANY_ERR: snprintf(want, sizeof want, "(an error)"); break;
+    case W_STATUS:
+        snprintf(want, sizeof want, "+%.300s", ws);
+        break;
+    case W_STR:
+        snprintf(want, sizeof want, "\"%.300s\"", ws);
+        break;
+    case W_INT:
+        snprintf(want, sizeof want, ":%lld", wi);
+        break;
+    case W_NIL:
+        snprintf(want, sizeof want, "(nil)");
+        break;
+    case W_ERR:
+        snprintf(want, sizeof want, "-%.300s", ws);
+        break;
+    case W_ERRPFX:
+        snprintf(want, sizeof want, "-%.300s...", ws);
+        break;
+    case W_ARRAYN:
+        snprintf(want, sizeof want, "(array of %lld)", wi);
+        break;
+    case W_ANY_ERR:
+        snprintf(want, sizeof want, "(an error)");
+        break;
     }
     it_report(ok, line, what, r, want);
     return r;
@@ -493,18 +538,18 @@ static inline redisReply *it_expect_keep(int line, enum it_want w, const char *w
     return r;
 }
 
-#define EXPECT_OK(...) it_expect(__LINE__, W_STATUS, "OK", 0, __VA_ARGS__)
+#define EXPECT_OK(...)        it_expect(__LINE__, W_STATUS, "OK", 0, __VA_ARGS__)
 #define EXPECT_STATUS(s, ...) it_expect(__LINE__, W_STATUS, s, 0, __VA_ARGS__)
-#define EXPECT_STR(s, ...) it_expect(__LINE__, W_STR, s, 0, __VA_ARGS__)
-#define EXPECT_INT(i, ...) it_expect(__LINE__, W_INT, NULL, i, __VA_ARGS__)
-#define EXPECT_NIL(...) it_expect(__LINE__, W_NIL, NULL, 0, __VA_ARGS__)
-#define EXPECT_ERR(s, ...) it_expect(__LINE__, W_ERR, s, 0, __VA_ARGS__)
+#define EXPECT_STR(s, ...)    it_expect(__LINE__, W_STR, s, 0, __VA_ARGS__)
+#define EXPECT_INT(i, ...)    it_expect(__LINE__, W_INT, NULL, i, __VA_ARGS__)
+#define EXPECT_NIL(...)       it_expect(__LINE__, W_NIL, NULL, 0, __VA_ARGS__)
+#define EXPECT_ERR(s, ...)    it_expect(__LINE__, W_ERR, s, 0, __VA_ARGS__)
 #define EXPECT_ERRPFX(s, ...) it_expect(__LINE__, W_ERRPFX, s, 0, __VA_ARGS__)
-#define EXPECT_ANYERR(...) it_expect(__LINE__, W_ANY_ERR, NULL, 0, __VA_ARGS__)
+#define EXPECT_ANYERR(...)    it_expect(__LINE__, W_ANY_ERR, NULL, 0, __VA_ARGS__)
 #define EXPECT_ARRAYN(n, ...) it_expect(__LINE__, W_ARRAYN, NULL, n, __VA_ARGS__)
 /* Same checks, but the reply is returned for further inspection (caller frees). */
 #define KEEP_ARRAYN(n, ...) it_expect_keep(__LINE__, W_ARRAYN, NULL, n, __VA_ARGS__)
-#define KEEP_STR(s, ...) it_expect_keep(__LINE__, W_STR, s, 0, __VA_ARGS__)
+#define KEEP_STR(s, ...)    it_expect_keep(__LINE__, W_STR, s, 0, __VA_ARGS__)
 
 /* Runs a command and returns its reply with no check (caller frees); exits if none. */
 static inline redisReply *it_cmd(const char *fmt, ...)

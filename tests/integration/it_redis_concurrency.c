@@ -15,8 +15,8 @@
 #include "it.h"
 
 #define NCLIENTS 50
-#define NOPS 1000  /* INCR: the 50 x 1000 */
-#define NOPS2 200  /* the other read-modify-write commands */
+#define NOPS     1000 /* INCR: the 50 x 1000 */
+#define NOPS2    200  /* the other read-modify-write commands */
 
 struct worker {
     pthread_t th;
@@ -42,12 +42,24 @@ static void *worker_main(void *arg)
     for (int i = 0; i < n; i++) {
         redisReply *r = NULL;
         switch (w->mode) {
-        case M_INCR: r = redisCommand(c, "INCR counter"); break;
-        case M_APPEND: r = redisCommand(c, "APPEND appended x"); break;
-        case M_SETNX: r = redisCommand(c, "SETNX race client%d", w->idx); break;
-        case M_SETNXGET: r = redisCommand(c, "SET race2 client%d NX", w->idx); break;
-        case M_GETSET: r = redisCommand(c, "GETSET chain c%d-%d", w->idx, i); break;
-        case M_INCRBYFLOAT: r = redisCommand(c, "INCRBYFLOAT fl 0.5"); break;
+        case M_INCR:
+            r = redisCommand(c, "INCR counter");
+            break;
+        case M_APPEND:
+            r = redisCommand(c, "APPEND appended x");
+            break;
+        case M_SETNX:
+            r = redisCommand(c, "SETNX race client%d", w->idx);
+            break;
+        case M_SETNXGET:
+            r = redisCommand(c, "SET race2 client%d NX", w->idx);
+            break;
+        case M_GETSET:
+            r = redisCommand(c, "GETSET chain c%d-%d", w->idx, i);
+            break;
+        case M_INCRBYFLOAT:
+            r = redisCommand(c, "INCRBYFLOAT fl 0.5");
+            break;
         case M_INCRBY_DECRBY:
             r = redisCommand(c, i % 2 ? "DECRBY bal 3" : "INCRBY bal 3");
             break;
@@ -60,8 +72,12 @@ static void *worker_main(void *arg)
             snprintf(w->first_err, sizeof w->first_err, "-%s", r->str);
         }
         switch (w->mode) {
-        case M_SETNX: w->wins += r->type == REDIS_REPLY_INTEGER && r->integer == 1; break;
-        case M_SETNXGET: w->wins += r->type == REDIS_REPLY_STATUS; break;
+        case M_SETNX:
+            w->wins += r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+            break;
+        case M_SETNXGET:
+            w->wins += r->type == REDIS_REPLY_STATUS;
+            break;
         case M_GETSET:
             /* Each old value returned is remembered: the chain must not lose one. */
             if (r->type == REDIS_REPLY_STRING) {
@@ -72,8 +88,12 @@ static void *worker_main(void *arg)
             break;
         case M_APPEND:
         case M_INCR:
-        case M_INCRBY_DECRBY: w->errors += r->type != REDIS_REPLY_INTEGER; break;
-        case M_INCRBYFLOAT: w->errors += r->type != REDIS_REPLY_STRING; break;
+        case M_INCRBY_DECRBY:
+            w->errors += r->type != REDIS_REPLY_INTEGER;
+            break;
+        case M_INCRBYFLOAT:
+            w->errors += r->type != REDIS_REPLY_STRING;
+            break;
         }
         freeReplyObject(r);
     }
@@ -146,10 +166,18 @@ static void test_pipeline(void)
     enum { N = 1000 };
     for (int i = 0; i < N; i++) {
         switch (i % 4) {
-        case 0: redisAppendCommand(it_c, "SET p%d v%d", i, i); break;
-        case 1: redisAppendCommand(it_c, "GET p%d", i - 1); break;
-        case 2: redisAppendCommand(it_c, "INCR pc"); break;
-        case 3: redisAppendCommand(it_c, "GET nokey%d", i); break;
+        case 0:
+            redisAppendCommand(it_c, "SET p%d v%d", i, i);
+            break;
+        case 1:
+            redisAppendCommand(it_c, "GET p%d", i - 1);
+            break;
+        case 2:
+            redisAppendCommand(it_c, "INCR pc");
+            break;
+        case 3:
+            redisAppendCommand(it_c, "GET nokey%d", i);
+            break;
         }
     }
     int bad = 0, first_bad = -1;
@@ -163,13 +191,19 @@ static void test_pipeline(void)
         char want[32];
         int ok = 0;
         switch (i % 4) {
-        case 0: ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0; break;
+        case 0:
+            ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0;
+            break;
         case 1:
             snprintf(want, sizeof want, "v%d", i - 1);
             ok = r->type == REDIS_REPLY_STRING && strcmp(r->str, want) == 0;
             break;
-        case 2: ok = r->type == REDIS_REPLY_INTEGER && r->integer == i / 4 + 1; break;
-        case 3: ok = r->type == REDIS_REPLY_NIL; break;
+        case 2:
+            ok = r->type == REDIS_REPLY_INTEGER && r->integer == i / 4 + 1;
+            break;
+        case 3:
+            ok = r->type == REDIS_REPLY_NIL;
+            break;
         }
         if (!ok) {
             bad++;
@@ -179,8 +213,9 @@ static void test_pipeline(void)
         }
         freeReplyObject(r);
     }
-    CHECK(bad == 0, "1000 pipelined SET/GET/INCR/GET-miss answered in order (%d wrong, first at %d)",
-          bad, first_bad);
+    CHECK(bad == 0,
+          "1000 pipelined SET/GET/INCR/GET-miss answered in order (%d wrong, first at %d)", bad,
+          first_bad);
 
     /* A pipeline that mixes errors with successes keeps its order. */
     redisAppendCommand(it_c, "SET pe 1");

@@ -228,8 +228,8 @@ static void test_scan_keys(void)
     }
     CHECK(bad_prefix == 0, "SCAN MATCH user:* returns only user:* keys (%d others)", bad_prefix);
     scan_all("MATCH item:5?? COUNT 50", &n, &calls, seen, 4096);
-    CHECK(distinct(seen, n < 4096 ? n : 4096) == 100, "SCAN MATCH item:5?? COUNT 50 finds 100 (got %d)",
-          distinct(seen, n < 4096 ? n : 4096));
+    CHECK(distinct(seen, n < 4096 ? n : 4096) == 100,
+          "SCAN MATCH item:5?? COUNT 50 finds 100 (got %d)", distinct(seen, n < 4096 ? n : 4096));
     scan_all("TYPE string", &n, &calls, seen, 4096);
     CHECK(distinct(seen, n < 4096 ? n : 4096) == 1000, "SCAN TYPE string finds all 1000 (got %d)",
           distinct(seen, n < 4096 ? n : 4096));

@@ -207,12 +207,14 @@ static void test_command(void)
     it_section("COMMAND COUNT DOCS INFO LIST");
     /* Every command of the server issue must be known to COMMAND INFO. */
     static const char *const issue_cmds[] = {
-        "ping", "echo", "quit", "hello", "auth", "select", "client", "command", "info", "config",
-        "dbsize", "flushdb", "flushall", "time", "type", "shutdown", "get", "set", "setnx", "setex",
-        "psetex", "getset", "getdel", "getex", "mget", "mset", "msetnx", "append", "strlen",
-        "getrange", "setrange", "incr", "decr", "incrby", "decrby", "incrbyfloat", "del", "unlink",
-        "exists", "expire", "pexpire", "expireat", "pexpireat", "ttl", "pttl", "persist",
-        "expiretime", "pexpiretime", "scan", "keys", "randomkey"};
+        "ping",        "echo",     "quit",     "hello",   "auth",       "select",      "client",
+        "command",     "info",     "config",   "dbsize",  "flushdb",    "flushall",    "time",
+        "type",        "shutdown", "get",      "set",     "setnx",      "setex",       "psetex",
+        "getset",      "getdel",   "getex",    "mget",    "mset",       "msetnx",      "append",
+        "strlen",      "getrange", "setrange", "incr",    "decr",       "incrby",      "decrby",
+        "incrbyfloat", "del",      "unlink",   "exists",  "expire",     "pexpire",     "expireat",
+        "pexpireat",   "ttl",      "pttl",     "persist", "expiretime", "pexpiretime", "scan",
+        "keys",        "randomkey"};
     size_t ncmds = sizeof issue_cmds / sizeof issue_cmds[0];
     int unknown = 0;
     for (size_t i = 0; i < ncmds; i++) {
@@ -236,11 +238,12 @@ static void test_command(void)
     r = KEEP_ARRAYN(1, "COMMAND INFO get");
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
         redisReply *e = r->element[0];
-        CHECK(e->type == REDIS_REPLY_ARRAY && e->elements >= 6 && e->element[0]->type == REDIS_REPLY_STRING &&
-                  strcmp(e->element[0]->str, "get") == 0 && e->element[1]->type == REDIS_REPLY_INTEGER &&
-                  e->element[1]->integer == 2 && e->element[2]->type == REDIS_REPLY_ARRAY &&
-                  e->element[3]->integer == 1 && e->element[4]->integer == 1 &&
-                  e->element[5]->integer == 1,
+        CHECK(e->type == REDIS_REPLY_ARRAY && e->elements >= 6 &&
+                  e->element[0]->type == REDIS_REPLY_STRING &&
+                  strcmp(e->element[0]->str, "get") == 0 &&
+                  e->element[1]->type == REDIS_REPLY_INTEGER && e->element[1]->integer == 2 &&
+                  e->element[2]->type == REDIS_REPLY_ARRAY && e->element[3]->integer == 1 &&
+                  e->element[4]->integer == 1 && e->element[5]->integer == 1,
               "COMMAND INFO get: [get, arity 2, [flags], first 1, last 1, step 1, ...]");
     }
     freeReplyObject(r);
@@ -268,8 +271,9 @@ static void test_command(void)
     freeReplyObject(r);
     r = it_cmd("COMMAND LIST");
     int all = 1;
-    const char *names[] = {"get", "set", "incr", "del", "scan", "hello", "client", "config", "info",
-                           "ping", "expire", "getex", "incrbyfloat", "select", "command"};
+    const char *names[] = {"get",    "set",    "incr",        "del",    "scan",
+                           "hello",  "client", "config",      "info",   "ping",
+                           "expire", "getex",  "incrbyfloat", "select", "command"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (!it_array_has(r, names[i])) {
             printf("     COMMAND LIST lacks %s\n", names[i]);
@@ -285,9 +289,17 @@ static void test_info(void)
 {
     it_section("INFO");
     redisReply *r = it_cmd("INFO");
-    const char *want[] = {"# Server", "# Clients", "# Memory", "# Persistence", "# Stats",
-                          "# Keyspace", "redis_version:", "connected_clients:",
-                          "total_commands_processed:", "uptime_in_seconds:", "tcp_port:"};
+    const char *want[] = {"# Server",
+                          "# Clients",
+                          "# Memory",
+                          "# Persistence",
+                          "# Stats",
+                          "# Keyspace",
+                          "redis_version:",
+                          "connected_clients:",
+                          "total_commands_processed:",
+                          "uptime_in_seconds:",
+                          "tcp_port:"};
     int ok = r->type == REDIS_REPLY_STRING;
     for (size_t i = 0; ok && i < sizeof want / sizeof want[0]; i++) {
         if (!strstr(r->str, want[i])) {
@@ -304,9 +316,11 @@ static void test_info(void)
                                  {"stats", "# Stats"},   {"keyspace", "# Keyspace"}};
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++) {
         r = it_cmd("INFO %s", sections[i][0]);
-        CHECK(r->type == REDIS_REPLY_STRING && strncmp(r->str, sections[i][1], strlen(sections[i][1])) == 0 &&
+        CHECK(r->type == REDIS_REPLY_STRING &&
+                  strncmp(r->str, sections[i][1], strlen(sections[i][1])) == 0 &&
                   (i == 0 || !strstr(r->str, "# Server")),
-              "INFO %s starts with '%s' and holds only that section", sections[i][0], sections[i][1]);
+              "INFO %s starts with '%s' and holds only that section", sections[i][0],
+              sections[i][1]);
         freeReplyObject(r);
     }
     r = it_cmd("INFO server");
@@ -316,20 +330,23 @@ static void test_info(void)
           (int)strlen(port_line) - 2, port_line);
     freeReplyObject(r);
     r = it_cmd("INFO nosuchsection");
-    CHECK(r->type == REDIS_REPLY_STRING && r->len == 0, "INFO nosuchsection is an empty bulk string");
+    CHECK(r->type == REDIS_REPLY_STRING && r->len == 0,
+          "INFO nosuchsection is an empty bulk string");
     freeReplyObject(r);
     if (!it_srv.is_redis) {
         r = it_cmd("INFO everything");
-        CHECK(r->type == REDIS_REPLY_STRING && (strstr(r->str, "segment") || strstr(r->str, "Segment")),
+        CHECK(r->type == REDIS_REPLY_STRING &&
+                  (strstr(r->str, "segment") || strstr(r->str, "Segment")),
               "logstord: INFO everything has the engine section (mentions segments)");
         freeReplyObject(r);
     }
     EXPECT_OK("CONFIG RESETSTAT");
     r = it_cmd("INFO stats");
-    const char *p = r->type == REDIS_REPLY_STRING ? strstr(r->str, "total_commands_processed:") : NULL;
+    const char *p =
+        r->type == REDIS_REPLY_STRING ? strstr(r->str, "total_commands_processed:") : NULL;
     long long cmds = p ? atoll(p + strlen("total_commands_processed:")) : -1;
-    CHECK(cmds >= 0 && cmds <= 2, "after CONFIG RESETSTAT total_commands_processed is 0..2 (got %lld)",
-          cmds);
+    CHECK(cmds >= 0 && cmds <= 2,
+          "after CONFIG RESETSTAT total_commands_processed is 0..2 (got %lld)", cmds);
     freeReplyObject(r);
 }
 
@@ -339,8 +356,8 @@ static void test_config(void)
     redisReply *r = KEEP_ARRAYN(2, "CONFIG GET port");
     char port[16];
     snprintf(port, sizeof port, "%d", it_srv.port);
-    CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 2 && strcmp(r->element[0]->str, "port") == 0 &&
-              strcmp(r->element[1]->str, port) == 0,
+    CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+              strcmp(r->element[0]->str, "port") == 0 && strcmp(r->element[1]->str, port) == 0,
           "CONFIG GET port is [port, %s]", port);
     freeReplyObject(r);
     r = KEEP_ARRAYN(2, "CONFIG GET databases");
@@ -360,13 +377,15 @@ static void test_config(void)
 
     EXPECT_OK("CONFIG SET timeout 300");
     r = KEEP_ARRAYN(2, "CONFIG GET timeout");
-    CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 2 && strcmp(r->element[1]->str, "300") == 0,
+    CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+              strcmp(r->element[1]->str, "300") == 0,
           "CONFIG GET timeout after CONFIG SET timeout 300 is 300");
     freeReplyObject(r);
     EXPECT_OK("CONFIG SET timeout 0");
     EXPECT_OK("CONFIG SET maxclients 1000");
     r = KEEP_ARRAYN(2, "CONFIG GET maxclients");
-    CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 2 && strcmp(r->element[1]->str, "1000") == 0,
+    CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+              strcmp(r->element[1]->str, "1000") == 0,
           "CONFIG GET maxclients after SET is 1000");
     freeReplyObject(r);
     EXPECT_ERRPFX("ERR CONFIG SET failed (possibly related to argument 'maxclients')",

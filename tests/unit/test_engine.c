@@ -107,8 +107,8 @@ static void test_persistence(void **state)
     for (int i = 0; i < 2000; i++) {
         snprintf(k, sizeof(k), "key:%d", i);
         snprintf(v, sizeof(v), "value-%d", i * 7);
-        assert_int_equal(ls_put(f->e, (uint32_t)(i % 3), k, strlen(k), v, strlen(v), NULL,
-                                wres_cb, &w[i]), 0);
+        assert_int_equal(
+            ls_put(f->e, (uint32_t)(i % 3), k, strlen(k), v, strlen(v), NULL, wres_cb, &w[i]), 0);
         if (i % 100 == 99)
             run_until(f->e, &w[i].done);
     }
