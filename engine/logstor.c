@@ -136,6 +136,27 @@ static int check_config(const struct ls_config *c)
 
 /* ---- data directory: lock, meta, O_DIRECT probe ---- */
 
+/* Replaces dir/name with len bytes atomically: write a temporary file, fsync it, rename
+ * it over the old one, fsync the directory. Returns 0 or -errno. */
+static int write_atomic(int dir_fd, const char *name, const void *buf, size_t len)
+{
+    char tmp[64];
+    int fd, rc = 0;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+    fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, buf, len) != (ssize_t)len || fsync(fd) != 0)
+        rc = errno ? -errno : -EIO;
+    close(fd);
+    if (rc == 0 && renameat(dir_fd, tmp, dir_fd, name) != 0)
+        rc = -errno;
+    if (rc == 0 && fsync(dir_fd) != 0)
+        rc = -errno;
+    return rc;
+}
+
 static int meta_write(struct ls_engine *e)
 {
     struct meta m = {.magic = META_MAGIC,
@@ -143,21 +164,12 @@ static int meta_write(struct ls_engine *e)
                      .segment_size = e->cfg.segment_size,
                      .file_size = e->cfg.file_size,
                      .created_ms = eng_now_ms(e)};
-    int fd, rc = 0;
+    int rc;
 
     if (getrandom(&m.seed, sizeof(m.seed), 0) != sizeof(m.seed))
         return -errno;
     m.checksum = XXH3_64bits(&m, offsetof(struct meta, checksum));
-    fd = openat(e->dir_fd, META_NAME ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
-    if (write(fd, &m, sizeof(m)) != sizeof(m) || fsync(fd) != 0)
-        rc = errno ? -errno : -EIO;
-    close(fd);
-    if (rc == 0 && renameat(e->dir_fd, META_NAME ".tmp", e->dir_fd, META_NAME) != 0)
-        rc = -errno;
-    if (rc == 0 && fsync(e->dir_fd) != 0)
-        rc = -errno;
+    rc = write_atomic(e->dir_fd, META_NAME, &m, sizeof(m));
     if (rc == 0)
         e->seed = m.seed;
     return rc;
@@ -224,21 +236,10 @@ struct seq_file {
 
 static int seq_write(struct ls_engine *e, uint64_t upto)
 {
-    struct seq_file s = {.magic = SEQ_MAGIC, .reserved = upto};
-    int fd, rc = 0;
+    struct seq_file sf = {.magic = SEQ_MAGIC, .reserved = upto};
 
-    s.checksum = XXH3_64bits(&s, offsetof(struct seq_file, checksum));
-    fd = openat(e->dir_fd, SEQ_NAME ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
-    if (write(fd, &s, sizeof(s)) != sizeof(s) || fdatasync(fd) != 0)
-        rc = errno ? -errno : -EIO;
-    close(fd);
-    if (rc == 0 && renameat(e->dir_fd, SEQ_NAME ".tmp", e->dir_fd, SEQ_NAME) != 0)
-        rc = -errno;
-    if (rc == 0 && fsync(e->dir_fd) != 0)
-        rc = -errno;
-    return rc;
+    sf.checksum = XXH3_64bits(&sf, offsetof(struct seq_file, checksum));
+    return write_atomic(e->dir_fd, SEQ_NAME, &sf, sizeof(sf));
 }
 
 int eng_seq_load(struct ls_engine *e)

@@ -156,4 +156,42 @@ static int sync_sync(struct ls_engine *e)
     return w.rc;
 }
 
+/* A test fixture: a fresh data directory and an engine open on it. The config function
+ * fills the configuration; fx_open returns NULL when ls_open fails (the caller asserts). */
+struct fx {
+    const char *dir;
+    struct ls_config cfg;
+    struct ls_engine *e;
+};
+
+static inline struct fx *fx_open(void (*config)(struct ls_config *, const char *))
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    f->dir = strdup(tmp_dir());
+    config(&f->cfg, f->dir);
+    if (ls_open(&f->cfg, &f->e) != 0) {
+        rm_dir(f->dir);
+        free((void *)f->dir);
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
+static inline void fx_close(struct fx *f)
+{
+    ls_close(f->e);
+    rm_dir(f->dir);
+    free((void *)f->dir);
+    free(f);
+}
+
+/* Closes and reopens the engine on the same directory; returns ls_open's code. */
+static inline int fx_reopen(struct fx *f)
+{
+    ls_close(f->e);
+    f->e = NULL;
+    return ls_open(&f->cfg, &f->e);
+}
+
 #endif

@@ -27,12 +27,6 @@
 #define FILE_SIZE (1u << 20)
 #define SPF       (FILE_SIZE / SEG_SIZE)
 
-struct fx {
-    const char *dir;
-    struct ls_config cfg;
-    struct ls_engine *e;
-};
-
 static void recov_config(struct ls_config *c, const char *dir)
 {
     small_config(c, dir);
@@ -43,21 +37,15 @@ static void recov_config(struct ls_config *c, const char *dir)
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    f->dir = strdup(tmp_dir());
-    recov_config(&f->cfg, f->dir);
-    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+    struct fx *f = fx_open(recov_config);
+    assert_non_null(f);
     *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    ls_close(f->e);
-    rm_dir(f->dir);
-    free((void *)f->dir);
-    free(f);
+    fx_close(*state);
     return 0;
 }
 

@@ -16,12 +16,6 @@
 
 #include "eng_util.h"
 
-struct fx {
-    const char *dir;
-    struct ls_config cfg;
-    struct ls_engine *e;
-};
-
 static void wbuf_config(struct ls_config *c, const char *dir)
 {
     small_config(c, dir);
@@ -34,29 +28,21 @@ static void wbuf_config(struct ls_config *c, const char *dir)
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    f->dir = strdup(tmp_dir());
-    wbuf_config(&f->cfg, f->dir);
-    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+    struct fx *f = fx_open(wbuf_config);
+    assert_non_null(f);
     *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    ls_close(f->e);
-    rm_dir(f->dir);
-    free((void *)f->dir);
-    free(f);
+    fx_close(*state);
     return 0;
 }
 
 static void reopen_with(struct fx *f)
 {
-    ls_close(f->e);
-    f->e = NULL;
-    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+    assert_int_equal(fx_reopen(f), 0);
 }
 
 static struct ls_stats stats(struct ls_engine *e)
