@@ -43,11 +43,15 @@ static void count_hit(struct req *r, int rc)
         r->c->srv->stats.keyspace_misses++;
 }
 
-/* Ends r with the error of a failed read (rc neither 0 nor LS_ENOTFOUND). */
-static void fail_read(struct req *r, int rc)
+/* A read callback's first step: when rc is a real error (neither 0 nor LS_ENOTFOUND),
+ * ends r with that error and returns 1, so the callback returns at once. */
+static int read_failed(struct req *r, int rc)
 {
+    if (rc == 0 || rc == LS_ENOTFOUND)
+        return 0;
     reply_engine_error(r, rc);
     req_done(r);
+    return 1;
 }
 
 static void get_cb(void *arg, int rc, const struct ls_item *it)
@@ -114,10 +118,8 @@ static int set_parse(struct req *r)
 static void set_get_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    if (rc != 0 && rc != LS_ENOTFOUND) {
-        fail_read(r, rc);
+    if (read_failed(r, rc))
         return;
-    }
     cmd_tmp_bulk(r, rc == 0 ? it->value : NULL, rc == 0 ? it->value_len : 0);
     if (((r->num & SET_NX) && rc == 0) || ((r->num & SET_XX) && rc != 0)) {
         reply_raw(r, r->tmp.data, r->tmp.len);
@@ -192,10 +194,8 @@ void cmd_string_psetex(struct req *r)
 static void getset_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    if (rc != 0 && rc != LS_ENOTFOUND) {
-        fail_read(r, rc);
+    if (read_failed(r, rc))
         return;
-    }
     cmd_tmp_bulk(r, rc == 0 ? it->value : NULL, rc == 0 ? it->value_len : 0);
     cmd_put(r, &r->argv[1], r->argv[2].ptr, r->argv[2].len, 0, 0, CMD_REPLY_TMP);
 }
@@ -370,10 +370,8 @@ void cmd_string_msetnx(struct req *r)
 static void append_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    if (rc != 0 && rc != LS_ENOTFOUND) {
-        fail_read(r, rc);
+    if (read_failed(r, rc))
         return;
-    }
     const struct resp_arg *add = &r->argv[2];
     size_t old = rc == 0 ? it->value_len : 0;
     if (old + add->len > r->c->srv->cfg.max_value_size) {
@@ -404,10 +402,8 @@ void cmd_string_append(struct req *r)
 static void strlen_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    if (rc != 0 && rc != LS_ENOTFOUND) {
-        fail_read(r, rc);
+    if (read_failed(r, rc))
         return;
-    }
     reply_int(r, rc == 0 ? (int64_t)it->value_len : 0);
     req_done(r);
 }
@@ -420,10 +416,8 @@ void cmd_string_strlen(struct req *r)
 static void getrange_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    if (rc != 0 && rc != LS_ENOTFOUND) {
-        fail_read(r, rc);
+    if (read_failed(r, rc))
         return;
-    }
     long long start = r->num, end = (long long)r->u64, len = rc == 0 ? it->value_len : 0;
     if (len == 0 || (start < 0 && end < 0 && start > end)) {
         reply_bulk(r, "", 0);
@@ -463,10 +457,8 @@ void cmd_string_getrange(struct req *r)
 static void setrange_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    if (rc != 0 && rc != LS_ENOTFOUND) {
-        fail_read(r, rc);
+    if (read_failed(r, rc))
         return;
-    }
     const struct resp_arg *val = &r->argv[3];
     size_t off = (size_t)r->num, old = rc == 0 ? it->value_len : 0;
     if (val->len == 0) {
@@ -517,10 +509,8 @@ void cmd_string_setrange(struct req *r)
 static void incr_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    if (rc != 0 && rc != LS_ENOTFOUND) {
-        fail_read(r, rc);
+    if (read_failed(r, rc))
         return;
-    }
     long long old = 0, by = r->num;
     if (rc == 0 && cmd_parse_ll(it->value, it->value_len, &old) < 0) {
         reply_error(r, ERR_NOT_INT);
@@ -586,10 +576,8 @@ void cmd_string_decrby(struct req *r)
 static void incrbyfloat_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    if (rc != 0 && rc != LS_ENOTFOUND) {
-        fail_read(r, rc);
+    if (read_failed(r, rc))
         return;
-    }
     long double old = 0, by;
     cmd_parse_ld(r->argv[2].ptr, r->argv[2].len, &by);
     if (rc == 0 && cmd_parse_ld(it->value, it->value_len, &old) < 0) {
