@@ -156,6 +156,30 @@ static int sync_sync(struct ls_engine *e)
     return w.rc;
 }
 
+/* Asserts that key k of table t holds v (NULL: is absent). Needs cmocka.h first. */
+static inline void check_value(struct ls_engine *e, uint32_t t, const char *k, const char *v)
+{
+    char *got = NULL;
+    uint32_t len = 0;
+    int rc = get_sync(e, t, k, &got, &len);
+    char shown[64] = "";
+    int same = rc == 0 && v && len == strlen(v) && memcmp(got, v, len) == 0;
+
+    if (rc == 0) { /* shown copied so that a failing check leaks nothing */
+        snprintf(shown, sizeof(shown), "%.*s", (int)len, got);
+        free(got);
+    }
+    if (!v) {
+        if (rc != LS_ENOTFOUND)
+            fail_msg("key %s: rc %d (%s), want absent", k, rc, shown);
+        return;
+    }
+    if (rc != 0)
+        fail_msg("key %s: rc %d (%s), want \"%s\"", k, rc, ls_strerror(rc), v);
+    if (!same)
+        fail_msg("key %s: got \"%s\" (%u bytes), want \"%s\"", k, shown, len, v);
+}
+
 /* A test fixture: a fresh data directory and an engine open on it. The config function
  * fills the configuration; fx_open returns NULL when ls_open fails (the caller asserts). */
 struct fx {

@@ -30,21 +30,6 @@ static void reopen(struct fx *f)
     assert_int_equal(fx_reopen(f), 0);
 }
 
-static void check_value(struct ls_engine *e, uint32_t t, const char *k, const char *v)
-{
-    char *got = NULL;
-    uint32_t len = 0;
-    int rc = get_sync(e, t, k, &got, &len);
-    if (!v) {
-        assert_int_equal(rc, LS_ENOTFOUND);
-        return;
-    }
-    assert_int_equal(rc, 0);
-    assert_int_equal(len, strlen(v));
-    assert_memory_equal(got, v, len);
-    free(got);
-}
-
 static void test_put_get_overwrite_delete(void **state)
 {
     struct fx *f = *state;

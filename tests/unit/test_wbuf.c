@@ -52,29 +52,6 @@ static struct ls_stats stats(struct ls_engine *e)
     return st;
 }
 
-static void check_value(struct ls_engine *e, uint32_t t, const char *k, const char *v)
-{
-    char *got = NULL;
-    uint32_t len = 0;
-    int rc = get_sync(e, t, k, &got, &len);
-    char shown[64] = "";
-    int same = rc == 0 && v && len == strlen(v) && memcmp(got, v, len) == 0;
-
-    if (rc == 0) { /* shown copied so that a failing check leaks nothing */
-        snprintf(shown, sizeof(shown), "%.*s", (int)len, got);
-        free(got);
-    }
-    if (!v) {
-        if (rc != LS_ENOTFOUND)
-            fail_msg("key %s: rc %d (%s), want absent", k, rc, shown);
-        return;
-    }
-    if (rc != 0)
-        fail_msg("key %s: rc %d (%s), want \"%s\"", k, rc, ls_strerror(rc), v);
-    if (!same)
-        fail_msg("key %s: got \"%s\" (%u bytes), want \"%s\"", k, shown, len, v);
-}
-
 /* Records the order in which write callbacks run. */
 struct order {
     int n, cap;
