@@ -52,8 +52,10 @@ enum ls_error {
     LS_ECORRUPT = -10002,  /* a checksum or format check failed on data read from disk */
     LS_EFAILED = -10003,   /* sticky failed state after a device error: writes refused */
     LS_ETOOBIG = -10004,   /* key or value larger than its configured limit */
-    LS_EBUSY = -10005,     /* too many writes waiting for a buffer (backpressure bound) */
-    LS_ENOSPACE = -10006,  /* the disk budget (disk_size) holds no free segment */
+    LS_EBUSY = -10005,     /* transient: too many writes waiting for a buffer, or no free
+                              segment until compaction frees one; retry after ls_poll */
+    LS_ENOSPACE = -10006,  /* disk full: no free segment and nothing left to reclaim
+                              (deletes still work and make room) */
     LS_EBADTABLE = -10007, /* table number out of range */
     LS_EFORMAT = -10008,   /* data directory written by an incompatible format version */
     LS_ECONFIG = -10009,   /* invalid configuration value */
@@ -63,6 +65,13 @@ enum ls_error {
 enum ls_durability { LS_SYNC = 0, LS_PERIODIC = 1 };
 
 enum ls_log_level { LS_LOG_DEBUG = 0, LS_LOG_INFO = 1, LS_LOG_WARN = 2, LS_LOG_ERROR = 3 };
+
+/* How compaction picks its victims (engine/compact.c). */
+enum ls_compact_policy {
+    LS_COMPACT_GREEDY = 0,       /* the emptiest segments first, as long as copying them
+                                    gives a net gain of free segments (ScyllaDB) */
+    LS_COMPACT_COST_BENEFIT = 1, /* the highest (1-u)*age/(1+u) first (Sprite LFS) */
+};
 
 struct ls_engine;
 
@@ -98,6 +107,15 @@ struct ls_config {
     uint32_t queue_depth;       /* io_uring entries; default 256 */
     uint64_t cache_size;        /* bytes of recently read records kept in memory;
                                    default 64 MiB; 0 disables the cache */
+    /* Compaction (space reclamation). Watermarks count free segments; 0 picks a default
+     * from the disk size (low: max(16, 1/128 of the segments), high: low + max(8, 1/256)).
+     * Compaction starts below low and runs until high. */
+    uint32_t compact_low;
+    uint32_t compact_high;
+    enum ls_compact_policy compact_policy; /* default LS_COMPACT_GREEDY */
+    uint32_t compaction_groups;            /* token ranges per table; default 4, <= 64 */
+    uint64_t separator_memory; /* bytes of separator (compaction output) buffers not yet
+                                  on disk before compaction pauses; default 8 MiB */
     /* Optional clock for expiry (unix time in ms); NULL uses CLOCK_REALTIME. */
     uint64_t (*clock_ms)(void *arg);
     void *clock_arg;
@@ -225,10 +243,26 @@ struct ls_stats {
     uint64_t segments_free;
     uint64_t segments_used;
     uint64_t files;
+    uint64_t segments_mixed;       /* in use, written by users (all tables together) */
+    uint64_t segments_group;       /* in use, written by compaction (one group each) */
     uint64_t live_bytes;           /* bytes of records the index points at */
+    uint64_t tomb_bytes;           /* bytes of tombstones and flush records on disk */
     uint64_t user_bytes_written;   /* record bytes submitted by users */
     uint64_t device_bytes_written; /* bytes written to the device (padding included) */
     uint64_t device_writes;
+    /* compaction: bytes of records copied from user-written (mixed) segments into group
+     * segments (the separator), and from group segments into group segments; write
+     * amplification is device_bytes_written / user_bytes_written */
+    uint64_t separator_bytes_written;
+    uint64_t compaction_bytes_written;
+    uint64_t compaction_runs;           /* rounds started */
+    uint64_t segments_compacted;        /* victims read and copied */
+    uint64_t segments_freed;            /* victims and dead segments given back */
+    uint64_t records_copied;
+    uint64_t tombstones_dropped;        /* tombstones/expired/flush records not copied */
+    uint64_t write_stalls;              /* writes refused LS_EBUSY waiting for space */
+    int compaction_active;              /* a round is in progress */
+    double write_amplification;         /* device_bytes_written / user_bytes_written */
     uint64_t device_reads;
     uint64_t buffer_hits; /* reads served from a write buffer */
     uint64_t cache_hits, cache_misses, cache_bytes, cache_entries;
@@ -245,6 +279,9 @@ struct ls_stats {
     uint64_t recovery_segments;
 };
 void ls_get_stats(const struct ls_engine *e, struct ls_stats *out);
+
+/* Segments in use by compaction group g of table t (g < compaction_groups). */
+uint64_t ls_group_segments(const struct ls_engine *e, uint32_t table, uint32_t group);
 
 /* Names an LS_E* code or a -errno value. */
 const char *ls_strerror(int rc);
