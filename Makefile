@@ -104,6 +104,11 @@ soak: all $(CRASH_BIN)
 bench: all $(BENCH_BIN)
 	bash bench/run.sh $(BUILD)
 
+# Compaction figures (issue 4): WA table, throughput CSV and PNG under bench/out/.
+.PHONY: bench-compact
+bench-compact: $(BUILD)/bench/bench_compact
+	bash bench/compact.sh $(BUILD)
+
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 fuzz: $(FUZZ_BIN)
 build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC)
