@@ -60,6 +60,9 @@
 #define MIB          (UINT64_C(1) << 20)
 #define CHECK_EVERY  256 /* puts between clock reads in the submit loop */
 #define MAX_INFLIGHT 65536
+#define BUSY_LIMIT_NS                                                                              \
+    (UINT64_C(30) * 1000000000u) /* one put refused LS_EBUSY this long                             \
+                                     ends the run: compaction is stuck */
 
 enum load { LOAD_UNIFORM, LOAD_SKEWED, LOAD_COUNT };
 
@@ -242,7 +245,8 @@ static void pump(struct run *r, int max)
 }
 
 /* Submits one put of key i, waiting out LS_EBUSY. Returns 0 or the error that refused
- * it (LS_ENOSPACE: the disk is full and compaction found nothing to free). */
+ * it (LS_ENOSPACE: the disk is full and compaction found nothing to free; LS_EBUSY: still
+ * refused after BUSY_LIMIT_NS). */
 static int put_one(struct run *r, uint64_t i)
 {
     char key[KEY_LEN];
@@ -256,6 +260,8 @@ static int put_one(struct run *r, uint64_t i)
         if (!t0) {
             t0 = now_ns();
             r->busy_puts++;
+        } else if (now_ns() - t0 > BUSY_LIMIT_NS) {
+            break;
         }
         service(r, 1);
     }
@@ -308,8 +314,9 @@ static int open_engine(const struct opts *o, enum ls_compact_policy policy, char
 
     snprintf(dir, 4096, "%s/logstor-compact-XXXXXX", o->parent);
     if (!mkdtemp(dir)) {
-        fprintf(stderr, "mkdtemp %s: %s\n", dir, strerror(errno));
-        return -errno;
+        rc = -errno;
+        fprintf(stderr, "mkdtemp %s: %s\n", dir, strerror(-rc));
+        return rc;
     }
     ls_config_default(&c);
     c.dir = dir;
@@ -496,7 +503,8 @@ static int print_row(const struct cell *c, const struct result *res)
            res->puts_per_s, (unsigned long long)res->busy_puts, res->busy_ms, res->secs);
     if (res->rc != 0)
         printf("  ^ run ended in %s: %s after %.0f MB of its user writes\n",
-               res->phase ? res->phase : "open", ls_strerror(res->rc),
+               res->phase ? res->phase : "open",
+               res->rc == LS_EBUSY ? "LS_EBUSY for 30 s" : ls_strerror(res->rc),
                (double)res->failed_at / 1e6);
     fflush(stdout);
     return fail && (has_target || res->rc != 0);
@@ -547,7 +555,7 @@ static int run_throughput(const struct opts *o)
     drain(&r, &st);
     if (!(r.csv = fopen(o->csv_path, "w"))) {
         rc = -errno;
-        fprintf(stderr, "%s: %s\n", o->csv_path, strerror(errno));
+        fprintf(stderr, "%s: %s\n", o->csv_path, strerror(-rc));
         goto out;
     }
     fprintf(r.csv, "time_s,puts_per_s,free_segments,wa_so_far\n");
