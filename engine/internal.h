@@ -21,17 +21,37 @@
 
 enum seg_state {
     SEG_FREE = 0, /* holds nothing current; may be allocated */
-    SEG_OPEN,     /* the active segment: buffers are being appended */
+    SEG_OPEN,     /* a stream's open segment: buffers are being appended */
     SEG_FULL,     /* written; holds records (perhaps none live) */
     SEG_CONT,     /* continuation of a large record run that starts earlier */
+    SEG_VICTIM,   /* chosen by compaction: being copied, then freed */
 };
 
+enum seg_flags {
+    SEGF_EXPIRING = 1, /* a PUT with an expiry was written here (it may come to hide
+                          older records of its key once expired) */
+    SEGF_STUCK = 2,    /* compaction could not copy every live record (damaged): kept */
+};
+
+#define HB_NONE  0xffu
+#define HB_COUNT 80u
+#define SEG_NONE UINT32_MAX
+
 struct seg_desc {
-    uint64_t seq;  /* sequence number of the current use (0: never used) */
-    uint32_t live; /* bytes of records the index points at */
-    uint8_t state; /* enum seg_state */
-    uint8_t pad;
-    uint16_t run; /* segments in a large run (on its first segment), else 1 */
+    uint64_t seq;       /* sequence number of the current use (0: never used) */
+    uint64_t min_rseq;  /* smallest rseq of a PUT written in this use (UINT64_MAX: none) */
+    uint64_t max_rseq;  /* largest rseq of any record written in this use */
+    uint32_t live;      /* bytes of records the index points at */
+    uint32_t put_bytes; /* bytes of PUT records written in this use (live + dead) */
+    uint32_t tomb;      /* bytes of DEL and FLUSH records written in this use */
+    uint32_t group;     /* 0: mixed (user writes); g + 1: compaction group g */
+    uint32_t hnext, hprev; /* histogram bucket list */
+    uint16_t run;       /* segments in a large run (on its first segment), else 1 */
+    uint16_t readers;   /* device reads in flight into this segment */
+    uint16_t mem_bufs;  /* write buffers of this segment not yet retired */
+    uint8_t state;      /* enum seg_state */
+    uint8_t flags;      /* enum seg_flags */
+    uint8_t hb;         /* histogram bucket, HB_NONE when not listed */
 };
 
 struct seg_mgr {
@@ -41,6 +61,10 @@ struct seg_mgr {
     uint32_t *free_stack; /* free segments, lowest number on top */
     uint32_t nfree;
     int dir_fd;
+    /* histogram of closed (FULL, single) segments by free space: bucket lists and a
+     * bitmap of the non-empty buckets */
+    uint32_t hhead[HB_COUNT];
+    uint64_t hmask[2];
 };
 
 int seg_init(struct seg_mgr *m, const struct ls_config *cfg, int dir_fd);
@@ -66,8 +90,28 @@ static inline uint32_t seg_of(const struct seg_mgr *m, uint64_t addr)
 }
 /* Checks descriptor invariants (free stack matches states). 0 or negative. */
 int seg_check(const struct seg_mgr *m);
+/* Resets a descriptor for a new use (state OPEN or FULL, sequence number seq). */
+void seg_use(struct seg_mgr *m, uint32_t g, uint64_t seq, uint8_t state, uint32_t group);
+/* Closes an open segment (OPEN -> FULL) and lists it in the histogram. */
+void seg_close(struct seg_mgr *m, uint32_t g);
+/* Puts segment g in the histogram bucket its free space calls for (or takes it out when
+ * it is not a closed single segment). O(1); call after live/tomb/state change. */
+void seg_hist_update(struct seg_mgr *m, uint32_t g);
+/* Gives segment g back: FREE, out of the histogram. The caller rebuilds the free stack
+ * (seg_rebuild_free) after a batch. */
+void seg_release(struct seg_mgr *m, uint32_t g);
+/* The highest non-empty histogram bucket, or -1. */
+int seg_hist_top(const struct seg_mgr *m, int below);
+/* Bytes of a segment's free space counted by the histogram (size - live - tomb). */
+static inline uint32_t seg_free_bytes(const struct seg_mgr *m, const struct seg_desc *d)
+{
+    uint64_t used = (uint64_t)d->live + d->tomb;
+    return used >= m->seg_size ? 0 : m->seg_size - (uint32_t)used;
+}
 
 /* ---- write buffers (wbuf.c) ---- */
+
+enum { WOP_COPY = 16 }; /* a record copied by compaction (type of a wop) */
 
 struct wop {
     ls_write_cb cb;
@@ -75,7 +119,7 @@ struct wop {
     uint64_t cas;
     uint64_t token;
     uint64_t new_loc;    /* where this record went (0 for flush) */
-    struct idx_ent old;  /* the entry it replaced, for revert */
+    struct idx_ent old;  /* the entry it replaced, for revert (WOP_COPY: old.loc) */
     struct idx *flushed; /* REC_FLUSH: the table's tree until the write is acknowledged */
     uint32_t hash2;
     uint16_t table;
@@ -85,9 +129,20 @@ struct wop {
 
 enum wbuf_state { WB_FREE, WB_ACTIVE, WB_SEALED, WB_INFLIGHT, WB_DONE };
 
+/* A stream of segments written one after the other: the user stream (mixed segments)
+ * or one compaction group's stream. */
+struct stream {
+    struct wbuf *active; /* the buffer being filled, or NULL */
+    int64_t cur_seg;     /* the open segment, -1 if none */
+    uint32_t cur_off;    /* next free byte in it (4 KiB aligned) */
+    uint32_t group;      /* 0: the user stream; g + 1: compaction group g */
+    int seen;            /* has been given a segment (compaction's reserve counts it) */
+};
+
 struct wbuf {
     struct uio_req req;
     struct ls_engine *e;
+    struct stream *st;
     uint8_t *data;
     uint32_t cap;  /* bytes this use may fill (header included) */
     uint32_t used; /* bytes filled, header included */
@@ -155,13 +210,18 @@ struct ls_engine {
     uint64_t seq;          /* last segment sequence number used */
     uint64_t seq_reserved; /* numbers up to this one are reserved in logstor.seq */
     uint64_t rseq;         /* last record sequence number used */
-    int64_t cur_seg;       /* the open segment, -1 if none */
-    uint32_t cur_off;      /* next free byte in it (4 KiB aligned) */
-    struct wbuf *active;
+    struct stream user;    /* user writes: mixed segments */
+    struct stream *gs;     /* compaction groups' streams (ngroups) */
+    uint32_t ngroups;      /* tables * compaction_groups */
+    uint64_t *flush_rseq;  /* per table: rseq of its latest FLUSH record (0: none) */
+    struct compactor *cp;  /* compact.c */
     struct wbuf *fifo_head, *fifo_tail; /* sealed, in flight or done: in gen order */
     struct wbuf *free_bufs;
     uint32_t nbufs, inflight;
     uint64_t waiting_bytes; /* sealed, not yet submitted */
+    uint64_t group_bytes;   /* record bytes in compaction buffers not yet retired */
+    uint32_t group_bufs;    /* compaction buffers in use (not counted against users) */
+    uint32_t user_bufs;     /* user buffers in use (bounded by max_pending_bytes) */
     uint64_t gen;
     uint64_t acked_gen;
     uint64_t failed_gen; /* first failed buffer's gen, UINT64_MAX while healthy */
@@ -188,6 +248,13 @@ uint64_t eng_now_ms(const struct ls_engine *e);
 void eng_log(const struct ls_engine *e, enum ls_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The compaction group of a key: table * compaction_groups + its token range. */
+static inline uint32_t eng_group_of(const struct ls_engine *e, uint16_t table, uint64_t token)
+{
+    uint32_t n = e->cfg.compaction_groups;
+    return (uint32_t)table * n + (uint32_t)((token >> 50) * n / 16384);
+}
+
 /* Appends one record through the buffered writer and updates the index. */
 struct wrec {
     uint8_t type;
@@ -204,6 +271,16 @@ struct wrec {
 int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void *arg);
 /* Seals the active buffer (if it holds records) and submits what the ring allows. */
 void wbuf_flush(struct ls_engine *e);
+/* Copies a record (compaction) into stream st with its header as given (rseq kept) and
+ * returns its new loc (> 0), or a negative code. old_loc (0 for hiders) is where it came
+ * from, for revert after a failed write. The index is the caller's business. */
+int64_t wbuf_copy(struct ls_engine *e, struct stream *st, const struct rec_hdr *h,
+                  const void *key, const void *value, uint64_t token, uint32_t hash2,
+                  uint64_t old_loc);
+/* Seals stream st's active buffer if it holds records. */
+void wbuf_seal_stream(struct ls_engine *e, struct stream *st);
+/* Bytes held by compaction streams: active buffers plus sealed ones not yet acked. */
+uint64_t wbuf_group_bytes(const struct ls_engine *e);
 /* Submits sealed buffers while the ring has room. */
 void wbuf_kick(struct ls_engine *e);
 /* Registers a barrier over everything appended so far. */
@@ -239,5 +316,32 @@ int eng_meta_read(int dir_fd, struct eng_meta *out);
 
 /* ---- recovery (recov.c) ---- */
 int recov_run(struct ls_engine *e);
+/* Walks the records of a segment image (g's current use, len bytes): fn(arg, record,
+ * its address) for every record that verifies. Returns the number of damaged blocks or
+ * records skipped. Shared by recovery and compaction. */
+typedef void (*seg_walk_fn)(void *arg, const struct rec_view *v, uint64_t addr);
+uint32_t seg_walk(struct ls_engine *e, const uint8_t *seg, uint32_t len, uint32_t g,
+                  seg_walk_fn fn, void *arg);
+/* Accounts a record written into segment g (put_bytes, tomb, rseq range, flags). */
+void seg_note_record(struct seg_desc *d, uint8_t type, uint32_t size, uint64_t rseq,
+                     uint64_t expire_ms);
+
+/* ---- compaction (compact.c) ---- */
+int compact_init(struct ls_engine *e);
+void compact_free(struct ls_engine *e);
+/* Drives compaction: starts rounds, issues reads, frees victims. Cheap when idle. */
+void compact_tick(struct ls_engine *e);
+/* Every write acknowledged up to acked_gen: victims waiting on it may be freed. */
+void compact_acked(struct ls_engine *e);
+/* A device read into segment g finished (readers dropped to zero). */
+void compact_reader_done(struct ls_engine *e, uint32_t g);
+/* A segment's live bytes dropped to zero. */
+void compact_note_dead(struct ls_engine *e, uint32_t g);
+/* The user stream needs a segment and none is free above the reserve: LS_EBUSY while
+ * compaction can reclaim space, LS_ENOSPACE when nothing is left to reclaim. */
+int compact_space_error(struct ls_engine *e);
+/* Free segments the user stream must leave to compaction (type: the record's). */
+uint32_t compact_reserve(const struct ls_engine *e, uint8_t type);
+void compact_stats(const struct ls_engine *e, struct ls_stats *st);
 
 #endif

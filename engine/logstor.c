@@ -65,6 +65,9 @@ void ls_config_default(struct ls_config *c)
     c->queue_depth = 256;
     c->cache_size = UINT64_C(64) << 20;
     c->progress_interval_ms = 1000;
+    c->compact_policy = LS_COMPACT_GREEDY;
+    c->compaction_groups = 4;
+    c->separator_memory = UINT64_C(8) << 20;
 }
 
 uint64_t eng_now_ms(const struct ls_engine *e)
@@ -129,7 +132,10 @@ static int check_config(const struct ls_config *c)
         c->write_buffer_size > c->segment_size || c->max_value_size > (64u << 20) ||
         c->max_key_size == 0 || c->max_key_size > (1u << 20) || c->queue_depth < 8 ||
         c->disk_size < c->file_size || c->disk_size / c->segment_size > (UINT64_C(1) << 32) ||
-        c->disk_size > (IDX_ADDR_MASK << 3))
+        c->disk_size > (IDX_ADDR_MASK << 3) || c->compaction_groups == 0 ||
+        c->compaction_groups > 64 || (uint64_t)c->tables * c->compaction_groups > 65536 ||
+        c->compact_policy > LS_COMPACT_COST_BENEFIT ||
+        (c->compact_high && c->compact_high <= c->compact_low))
         return LS_ECONFIG;
     return 0;
 }
@@ -342,12 +348,28 @@ static int tables_new(struct ls_engine *e)
     return 0;
 }
 
+static int streams_new(struct ls_engine *e)
+{
+    e->ngroups = e->cfg.tables * e->cfg.compaction_groups;
+    e->gs = calloc(e->ngroups, sizeof(*e->gs));
+    e->flush_rseq = calloc(e->cfg.tables, sizeof(*e->flush_rseq));
+    if (!e->gs || !e->flush_rseq)
+        return -ENOMEM;
+    e->user = (struct stream){.cur_seg = -1};
+    for (uint32_t i = 0; i < e->ngroups; i++)
+        e->gs[i] = (struct stream){.cur_seg = -1, .group = i + 1};
+    return 0;
+}
+
 static void engine_free(struct ls_engine *e)
 {
     if (e->tables)
         for (uint32_t i = 0; i < e->cfg.tables; i++)
             idx_free(e->tables[i]);
     free(e->tables);
+    compact_free(e);
+    free(e->gs);
+    free(e->flush_rseq);
     rcache_free(e->cache);
     wbuf_free_all(e);
     seg_fini(&e->sm);
@@ -381,7 +403,6 @@ int ls_open(const struct ls_config *cfg, struct ls_engine **out)
     e->dir = strdup(cfg->dir);
     e->cfg.dir = e->dir;
     e->dir_fd = e->lock_fd = -1;
-    e->cur_seg = -1;
     e->failed_gen = UINT64_MAX;
     if (!e->dir) {
         rc = -ENOMEM;
@@ -393,11 +414,12 @@ int ls_open(const struct ls_config *cfg, struct ls_engine **out)
         eng_log(e, LS_LOG_ERROR, "io_uring setup failed: %s", strerror(-rc));
         goto fail;
     }
-    if ((rc = seg_init(&e->sm, &e->cfg, e->dir_fd)) < 0 || (rc = tables_new(e)) < 0)
+    if ((rc = seg_init(&e->sm, &e->cfg, e->dir_fd)) < 0 || (rc = tables_new(e)) < 0 ||
+        (rc = streams_new(e)) < 0)
         goto fail;
     e->cache = rcache_new(c.cache_size); /* NULL (no cache) when it cannot be had */
     if ((rc = seg_open_existing(&e->sm, cfg->log, cfg->log_arg)) < 0 || (rc = recov_run(e)) < 0 ||
-        (rc = eng_seq_load(e)) < 0)
+        (rc = eng_seq_load(e)) < 0 || (rc = compact_init(e)) < 0)
         goto fail;
     *out = e;
     return 0;
@@ -444,6 +466,7 @@ int ls_poll(struct ls_engine *e)
     if (n < 0)
         return n;
     m = run_deferred(e);
+    compact_tick(e);
     if (e->cfg.durability == LS_SYNC && e->flush_wanted)
         wbuf_flush(e);
     else
@@ -457,11 +480,14 @@ void ls_tick(struct ls_engine *e)
 {
     uint64_t now = eng_now_ms(e);
 
-    if (e->active && e->active->count && now - e->active->open_ms >= e->cfg.flush_interval_ms) {
+    struct wbuf *a = e->user.active;
+
+    if (a && a->count && now - a->open_ms >= e->cfg.flush_interval_ms) {
         e->flush_wanted = 1;
         wbuf_flush(e);
     }
     sweep_step(e);
+    compact_tick(e);
 }
 
 void ls_close(struct ls_engine *e)
@@ -470,10 +496,12 @@ void ls_close(struct ls_engine *e)
         return;
     e->closing = 1;
     for (;;) {
-        if (e->active && e->active->count) {
+        if (e->user.active && e->user.active->count) {
             e->flush_wanted = 1;
             wbuf_flush(e);
         }
+        for (uint32_t i = 0; i < e->ngroups && !e->failed; i++)
+            wbuf_seal_stream(e, &e->gs[i]);
         wbuf_kick(e);
         run_deferred(e);
         if (!uio_inflight(e->u) && !e->fifo_head && !e->nacks && !e->ready_head)
@@ -573,6 +601,7 @@ static int rd_start(struct ls_engine *e, struct rd *r, uint64_t loc)
                               .fd = fd,
                               .op = UIO_READ};
     uio_queue(e->u, &r->req);
+    e->sm.d[seg_of(&e->sm, addr)].readers++;
     e->st.device_reads++;
     if (!e->woken) {
         e->woken = 1;
@@ -613,6 +642,12 @@ static void rd_complete(struct rd *r, int res)
     struct ls_engine *e = r->e;
     struct rec_view v;
     int rc = rd_validate(r, res, &v);
+
+    if (!r->from_mem) {
+        uint32_t g = seg_of(&e->sm, r->addr);
+        if (--e->sm.d[g].readers == 0 && e->sm.d[g].state == SEG_VICTIM)
+            compact_reader_done(e, g);
+    }
 
     if (rc == 0 && !r->from_mem)
         rcache_put(e->cache, r->addr, r->buf + r->skip, r->size);
@@ -999,6 +1034,7 @@ void ls_get_stats(const struct ls_engine *e, struct ls_stats *out)
     out->inflight_writes = e->inflight;
     out->failed = (uint64_t)e->failed;
     out->last_error = e->last_error;
+    compact_stats(e, out);
 }
 
 void ls_set_faults(struct ls_engine *e, const struct ls_faults *f)

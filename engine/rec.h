@@ -1,5 +1,5 @@
 /*
- * rec.h - the on-disk format of buffers and records (see FORMAT.md, version 1).
+ * rec.h - the on-disk format of buffers and records (see FORMAT.md, version 2).
  *
  * A device write is one buffer: a 64-byte header on a 4 KiB boundary followed by records,
  * each 8-byte aligned, padded with zeros to a whole number of 4 KiB blocks. Both the
@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define REC_FORMAT_VERSION 1
+#define REC_FORMAT_VERSION 2
 #define REC_BLOCK          4096u
 #define BUF_MAGIC          0x3142534cu /* "LSB1" little-endian */
 #define BUF_HDR_SIZE       64u
@@ -30,7 +30,7 @@ struct buf_hdr {
     uint32_t length;  /* bytes of this buffer on disk, header included, multiple of 4096 */
     uint32_t count;   /* records that follow the header */
     uint32_t seg_no;  /* global segment number the buffer was written to */
-    uint32_t reserved0;
+    uint32_t group;   /* 0: written by users (mixed); g + 1: compaction group g */
     uint64_t first_rseq; /* rseq of the first record (diagnostics) */
     uint64_t reserved1[2];
     uint64_t checksum; /* xxh3-64 (seeded) of bytes 0..55 */
@@ -96,9 +96,13 @@ uint32_t rec_resync(const uint8_t *buf, uint32_t from, uint32_t end, uint64_t se
 /* 1 when p[0..n) is all zeros (the padding at the end of a buffer). */
 int rec_is_padding(const uint8_t *p, size_t n);
 
-/* Fills and seals a buffer header at dst. */
+/* Fills and seals a buffer header at dst (group 0: a mixed segment). */
 void buf_hdr_seal(void *dst, uint16_t flags, uint64_t seg_seq, uint32_t length, uint32_t count,
                   uint32_t seg_no, uint64_t first_rseq, uint64_t seed);
+/* The same for a buffer of a compaction group's segment (group = g + 1). */
+void buf_hdr_seal_group(void *dst, uint16_t flags, uint32_t group, uint64_t seg_seq,
+                        uint32_t length, uint32_t count, uint32_t seg_no, uint64_t first_rseq,
+                        uint64_t seed);
 
 /* Checks the header at p. Returns 0 and copies it to *out, or LS_ECORRUPT (bad checksum,
  * bad fields), or -ENOENT when the block does not start with the magic at all. */

@@ -6,21 +6,26 @@
  * is in use, with that header's sequence number; a large-record header also covers the
  * segments of its run. Every other segment is free.
  *
- * Phase 2 reads the used segments whole, in increasing sequence order, a window of reads
- * in flight, and applies their records in offset order. Segment sequence order is record
- * order because the writer never interleaves two segments: one segment is open at a time
- * and a large record closes it (wbuf.c). Within a segment, buffers are followed by their
- * lengths; a buffer must carry the segment's sequence number (contents left from an
- * earlier use carry an older one and are ignored). A record that fails its checksum is
- * counted and parsing resumes at the next 8-byte offset where a record verifies (the
- * seeded checksum makes a false match impossible in practice); a header that fails is
- * counted and the scan looks for the next valid header of the same use at the following
- * 4 KiB boundaries.
+ * Phase 2 reads the used segments whole, a window of reads in flight, and applies their
+ * records. Within a segment, buffers are followed by their lengths; a buffer must carry
+ * the segment's sequence number (contents left from an earlier use carry an older one
+ * and are ignored). A record that fails its checksum is counted and parsing resumes at
+ * the next 8-byte offset where a record verifies (the seeded checksum makes a false
+ * match impossible in practice); a header that fails is counted and the scan looks for
+ * the next valid header of the same use at the following 4 KiB boundaries.
  *
- * Applying: a PUT replaces the key's entry (a PUT already past its expiry acts as a
- * delete, so it still hides older records); a DEL removes it; a FLUSH empties its table.
- * Live bytes per segment are rebuilt on the way. The writer then starts in a fresh
- * segment, never appending after a tail that might be torn.
+ * The ordering rule (FORMAT.md): between two records of one key the higher rseq wins,
+ * whatever segments they sit in. Compaction copies records with their rseq into group
+ * segments that are written at the same time as user segments, so segment order is not
+ * record order; recovery therefore keeps, for every key it has seen, the rseq of the
+ * record that decided its state (a transient hash map, 24 bytes a slot, freed at the
+ * end) and applies a record only when it is newer. A PUT replaces the key's entry (a PUT
+ * already past its expiry acts as a delete, so it still hides older records); a DEL
+ * removes it; a FLUSH removes every entry of its table older than itself and hides older
+ * records still to come. Segments are read in sequence order anyway (the order they
+ * were written in, close to the order on disk). Descriptors (live bytes, PUT bytes,
+ * tombstone bytes, rseq range, group) are rebuilt on the way. The writer then starts in
+ * fresh segments, never appending after a tail that might be torn.
  */
 #include "internal.h"
 #include "token.h"
@@ -32,8 +37,65 @@
 
 #define RECOV_WINDOW 16
 
+/* Per key: the rseq of the newest record applied (0 = empty slot; rseq starts at 1). */
+struct rmap_ent {
+    uint64_t token;
+    uint64_t rseq;
+    uint32_t hash2;
+    uint32_t table;
+};
+
+struct rmap {
+    struct rmap_ent *t;
+    uint64_t cap, n; /* cap is a power of two */
+};
+
+static uint64_t rmap_hash(uint64_t token, uint32_t hash2, uint32_t table)
+{
+    uint64_t h = token ^ ((uint64_t)hash2 << 32 | table) * UINT64_C(0x9E3779B97F4A7C15);
+    h ^= h >> 29;
+    h *= UINT64_C(0xBF58476D1CE4E5B9);
+    return h ^ (h >> 32);
+}
+
+static struct rmap_ent *rmap_slot(struct rmap_ent *t, uint64_t cap, uint64_t token,
+                                  uint32_t hash2, uint32_t table)
+{
+    uint64_t i = rmap_hash(token, hash2, table) & (cap - 1);
+
+    while (t[i].rseq && !(t[i].token == token && t[i].hash2 == hash2 && t[i].table == table))
+        i = (i + 1) & (cap - 1);
+    return &t[i];
+}
+
+static int rmap_grow(struct rmap *m)
+{
+    uint64_t cap = m->cap ? m->cap * 2 : 1u << 16;
+    struct rmap_ent *t = calloc(cap, sizeof(*t));
+
+    if (!t)
+        return -ENOMEM;
+    for (uint64_t i = 0; i < m->cap; i++)
+        if (m->t[i].rseq)
+            *rmap_slot(t, cap, m->t[i].token, m->t[i].hash2, m->t[i].table) = m->t[i];
+    free(m->t);
+    m->t = t;
+    m->cap = cap;
+    return 0;
+}
+
+/* The slot of a key (found or empty), or NULL when the map cannot grow. */
+static struct rmap_ent *rmap_get(struct rmap *m, uint64_t token, uint32_t hash2, uint32_t table)
+{
+    if ((m->n + 1) * 10 > m->cap * 7 && rmap_grow(m) < 0)
+        return NULL;
+    return rmap_slot(m->t, m->cap, token, hash2, table);
+}
+
 struct recov {
     struct ls_engine *e;
+    struct rmap map;
+    int err;
     uint32_t *order; /* used segments sorted by seq */
     uint32_t nused;
     uint64_t now_ms, start_ms, last_report_ms;
@@ -148,21 +210,22 @@ static int scan_heads(struct recov *rv, uint32_t f, uint8_t *blocks, struct seg_
         if (rc == LS_ECORRUPT) {
             uint64_t seq = probe_segment(rv, f * spf + i);
             if (seq > d->seq)
-                *d = (struct seg_desc){.seq = seq, .state = SEG_FULL, .run = 1};
+                seg_use(m, f * spf + i, seq, SEG_FULL, 0);
             else
                 rv->p.corrupt_blocks++; /* phase 2 counts it when it reads the segment */
             continue;
         }
         if (rc != 0 || h.seg_no != f * spf + i || h.seg_seq <= d->seq)
             continue;
-        *d = (struct seg_desc){.seq = h.seg_seq, .state = SEG_FULL, .run = 1};
+        seg_use(m, f * spf + i, h.seg_seq, SEG_FULL, h.group);
         if (h.flags & BUF_LARGE) {
             uint32_t n = (h.length + m->seg_size - 1) / m->seg_size;
             if (n > spf - i)
                 continue;
-            d->run = (uint16_t)n;
             for (uint32_t k = 1; k < n; k++)
-                m->d[f * spf + i + k] = (struct seg_desc){.seq = h.seg_seq, .state = SEG_CONT};
+                seg_use(m, f * spf + i + k, h.seg_seq, SEG_CONT, 0);
+            d->run = (uint16_t)n;
+            seg_hist_update(m, f * spf + i);
             i += n - 1;
         }
     }
@@ -207,25 +270,83 @@ static int sort_used(struct recov *rv)
     return 0;
 }
 
-static void apply(struct recov *rv, const struct rec_view *v, uint64_t addr)
+struct older {
+    struct recov *rv;
+    uint16_t table;
+    uint64_t rseq;
+    struct idx_ent *v;
+    uint64_t n, cap;
+};
+
+static int collect_older(void *arg, const struct idx_ent *ent)
+{
+    struct older *o = arg;
+    struct rmap_ent *m = rmap_slot(o->rv->map.t, o->rv->map.cap, ent->token,
+                                   idx_meta_hash2(ent->meta), o->table);
+
+    if (m->rseq >= o->rseq)
+        return 0;
+    if (o->n == o->cap) {
+        uint64_t cap = o->cap ? o->cap * 2 : 1024;
+        struct idx_ent *v = realloc(o->v, cap * sizeof(*v));
+        if (!v)
+            return 1;
+        o->v = v;
+        o->cap = cap;
+    }
+    o->v[o->n++] = *ent;
+    return 0;
+}
+
+/* A FLUSH: every entry of its table older than the flush goes. */
+static void apply_flush(struct recov *rv, uint16_t table, uint64_t rseq)
 {
     struct ls_engine *e = rv->e;
+    struct older o = {.rv = rv, .table = table, .rseq = rseq};
+
+    e->flush_rseq[table] = rseq;
+    if (!rv->map.cap)
+        return;
+    idx_scan(e->tables[table], 0, SIZE_MAX, collect_older, &o, NULL, NULL);
+    for (uint64_t i = 0; i < o.n; i++)
+        if (idx_remove(e->tables[table], o.v[i].token, idx_meta_hash2(o.v[i].meta), NULL) == 0)
+            eng_unlive(e, o.v[i].loc);
+    free(o.v);
+}
+
+static void apply(void *arg, const struct rec_view *v, uint64_t addr)
+{
+    struct recov *rv = arg;
+    struct ls_engine *e = rv->e;
+    struct rmap_ent *m;
     struct idx *t;
     struct idx_ent ent, old;
     uint32_t hash2;
     int rc;
 
+    seg_note_record(&e->sm.d[seg_of(&e->sm, addr)], v->h.type, v->size, v->h.rseq,
+                    v->h.expire_ms);
     if (v->h.rseq > rv->max_rseq)
         rv->max_rseq = v->h.rseq;
     rv->p.records++;
-    if (v->h.table >= e->cfg.tables)
-        return;
+    if (v->h.table >= e->cfg.tables || v->h.rseq <= e->flush_rseq[v->h.table])
+        return; /* hidden by a newer flush of its table */
     t = e->tables[v->h.table];
     if (v->h.type == REC_FLUSH) {
-        eng_flush_table(e, v->h.table);
+        apply_flush(rv, v->h.table, v->h.rseq);
         return;
     }
     token_of(v->key, v->h.key_len, &ent.token, &hash2);
+    if (!(m = rmap_get(&rv->map, ent.token, hash2, v->h.table))) {
+        rv->err = -ENOMEM;
+        return;
+    }
+    if (m->rseq >= v->h.rseq)
+        return; /* an equal (a compaction copy) or newer record of the key came first */
+    if (!m->rseq)
+        rv->map.n++;
+    *m = (struct rmap_ent){.token = ent.token, .rseq = v->h.rseq, .hash2 = hash2,
+                           .table = v->h.table};
     if (v->h.type == REC_PUT && !(v->h.expire_ms && v->h.expire_ms <= rv->now_ms)) {
         ent.loc = idx_make_loc(addr, v->size);
         ent.meta = idx_make_meta(v->h.expire_ms, hash2);
@@ -239,12 +360,18 @@ static void apply(struct recov *rv, const struct rec_view *v, uint64_t addr)
     }
 }
 
-/* Applies the records of one buffer; returns the offset where parsing must go on. */
-static uint32_t parse_buffer(struct recov *rv, const uint8_t *seg, uint32_t off,
-                             const struct buf_hdr *h, uint64_t base)
+struct walk {
+    seg_walk_fn fn;
+    void *arg;
+    uint32_t corrupt;
+};
+
+/* Visits the records of one buffer; returns the offset where parsing must go on. */
+static uint32_t parse_buffer(struct ls_engine *e, struct walk *w, const uint8_t *seg,
+                             uint32_t off, const struct buf_hdr *h, uint64_t base)
 {
     uint32_t pos = off + BUF_HDR_SIZE, end = off + h->length;
-    uint64_t seed = rec_seed(rv->e->seed, h->seg_seq);
+    uint64_t seed = rec_seed(e->seed, h->seg_seq);
     struct rec_view v;
 
     for (uint32_t i = 0; i < h->count && pos < end; i++) {
@@ -253,35 +380,37 @@ static uint32_t parse_buffer(struct recov *rv, const uint8_t *seg, uint32_t off,
              * with nothing valid after them are the buffer's padding, not damage. */
             uint32_t next = rec_resync(seg, pos, end, seed);
             if (next < end || !rec_is_padding(seg + pos, end - pos))
-                rv->p.corrupt_blocks++;
+                w->corrupt++;
             pos = next;
             if (pos < end)
                 i--; /* unknown how many records the damage covered; keep going */
             continue;
         }
-        apply(rv, &v, base + pos);
+        w->fn(w->arg, &v, base + pos);
         pos += v.size;
     }
     return end;
 }
 
-static void parse_segment(struct recov *rv, const uint8_t *seg, uint32_t len, uint32_t g)
+uint32_t seg_walk(struct ls_engine *e, const uint8_t *seg, uint32_t len, uint32_t g,
+                  seg_walk_fn fn, void *arg)
 {
-    struct ls_engine *e = rv->e;
     uint64_t seq = e->sm.d[g].seq, base = (uint64_t)g * e->sm.seg_size;
+    struct walk w = {fn, arg, 0};
     uint32_t off = 0;
     struct buf_hdr h;
 
     while (off + REC_BLOCK <= len) {
         int rc = buf_hdr_check(seg + off, e->seed, &h);
         if (rc == 0 && h.seg_seq == seq && h.seg_no == g && h.length <= len - off) {
-            off = parse_buffer(rv, seg, off, &h, base);
+            off = parse_buffer(e, &w, seg, off, &h, base);
             continue;
         }
         if (rc == LS_ECORRUPT || (rc == 0 && h.seg_seq == seq))
-            rv->p.corrupt_blocks++;
+            w.corrupt++;
         off += REC_BLOCK;
     }
+    return w.corrupt;
 }
 
 static int read_seg(struct recov *rv, struct seg_read *sr, uint32_t g)
@@ -318,7 +447,9 @@ static int phase2(struct recov *rv)
         if (rc == 0 && sr->res != (int)sr->len)
             rc = sr->res < 0 ? sr->res : -EIO;
         if (rc == 0)
-            parse_segment(rv, sr->req.buf, sr->len, sr->g);
+            rv->p.corrupt_blocks += seg_walk(rv->e, sr->req.buf, sr->len, sr->g, apply, rv);
+        if (rc == 0 && rv->err)
+            rc = rv->err;
         uio_free(sr->req.buf);
         sr->req.buf = NULL;
         rv->p.segments_done++;
@@ -348,14 +479,17 @@ int recov_run(struct ls_engine *e)
         rc = sort_used(&rv);
     if (rc == 0)
         rc = phase2(&rv);
+    free(rv.map.t);
     if (rc < 0) {
         eng_log(e, LS_LOG_ERROR, "recovery failed: %s", ls_strerror(rc));
         free(rv.order);
         return rc;
     }
-    for (uint32_t g = 0; g < m->nsegs; g++)
+    for (uint32_t g = 0; g < m->nsegs; g++) {
         if (m->d[g].seq > e->seq)
             e->seq = m->d[g].seq;
+        seg_hist_update(m, g); /* tombstone bytes were counted after listing */
+    }
     e->rseq = rv.max_rseq;
     seg_rebuild_free(m);
     e->st.recovery_ms = mono_ms() - rv.start_ms;

@@ -16,6 +16,12 @@
  *
  * Free segments sit on a stack with the lowest number on top, so the log fills files
  * in order and stays compact.
+ *
+ * Closed segments sit in a histogram by free space (size - live - tomb bytes): log-linear
+ * buckets, a power of two split into 8 sub-buckets, each a doubly linked list through
+ * the descriptors, plus a bitmap of non-empty buckets. Compaction finds the emptiest
+ * segments from the top bucket down without a scan, and a change of live bytes moves a
+ * descriptor in O(1).
  */
 #include "internal.h"
 
@@ -47,8 +53,125 @@ int seg_init(struct seg_mgr *m, const struct ls_config *cfg, int dir_fd)
     }
     for (uint32_t i = 0; i < m->nfiles; i++)
         m->fds[i] = -1;
+    for (uint32_t i = 0; i < HB_COUNT; i++)
+        m->hhead[i] = SEG_NONE;
+    for (uint32_t g = 0; g < m->nsegs; g++)
+        seg_release(m, g);
     seg_rebuild_free(m);
     return 0;
+}
+
+/* ---- histogram ---- */
+
+static uint8_t bucket_of(uint32_t free_bytes)
+{
+    uint32_t v = free_bytes >> 6, msb;
+
+    if (v < 8)
+        return (uint8_t)v;
+    msb = 31 - (uint32_t)__builtin_clz(v);
+    return (uint8_t)((msb - 2) * 8 + ((v >> (msb - 3)) & 7));
+}
+
+static void hist_unlink(struct seg_mgr *m, uint32_t g)
+{
+    struct seg_desc *d = &m->d[g];
+    uint8_t b = d->hb;
+
+    if (b == HB_NONE)
+        return;
+    if (d->hprev != SEG_NONE)
+        m->d[d->hprev].hnext = d->hnext;
+    else
+        m->hhead[b] = d->hnext;
+    if (d->hnext != SEG_NONE)
+        m->d[d->hnext].hprev = d->hprev;
+    if (m->hhead[b] == SEG_NONE)
+        m->hmask[b / 64] &= ~(UINT64_C(1) << (b % 64));
+    d->hb = HB_NONE;
+    d->hnext = d->hprev = SEG_NONE;
+}
+
+void seg_hist_update(struct seg_mgr *m, uint32_t g)
+{
+    struct seg_desc *d = &m->d[g];
+    int listed = d->state == SEG_FULL && d->run == 1 && !(d->flags & SEGF_STUCK);
+    uint8_t b = listed ? bucket_of(seg_free_bytes(m, d)) : HB_NONE;
+
+    if (b == d->hb)
+        return;
+    hist_unlink(m, g);
+    if (b == HB_NONE)
+        return;
+    d->hb = b;
+    d->hprev = SEG_NONE;
+    d->hnext = m->hhead[b];
+    if (d->hnext != SEG_NONE)
+        m->d[d->hnext].hprev = g;
+    m->hhead[b] = g;
+    m->hmask[b / 64] |= UINT64_C(1) << (b % 64);
+}
+
+int seg_hist_top(const struct seg_mgr *m, int below)
+{
+    for (int w = 1; w >= 0; w--) {
+        uint64_t bits = m->hmask[w];
+        if (below <= w * 64)
+            continue;
+        if (below < (w + 1) * 64)
+            bits &= (UINT64_C(1) << (below - w * 64)) - 1;
+        if (bits)
+            return w * 64 + 63 - __builtin_clzll(bits);
+    }
+    return -1;
+}
+
+void seg_use(struct seg_mgr *m, uint32_t g, uint64_t seq, uint8_t state, uint32_t group)
+{
+    struct seg_desc *d = &m->d[g];
+    uint16_t mem = d->mem_bufs, readers = d->readers;
+
+    hist_unlink(m, g);
+    *d = (struct seg_desc){.seq = seq,
+                           .min_rseq = UINT64_MAX,
+                           .group = group,
+                           .hnext = SEG_NONE,
+                           .hprev = SEG_NONE,
+                           .run = 1,
+                           .readers = readers,
+                           .mem_bufs = mem,
+                           .state = state,
+                           .hb = HB_NONE};
+    seg_hist_update(m, g);
+}
+
+void seg_close(struct seg_mgr *m, uint32_t g)
+{
+    if (m->d[g].state == SEG_OPEN)
+        m->d[g].state = SEG_FULL;
+    seg_hist_update(m, g);
+}
+
+void seg_release(struct seg_mgr *m, uint32_t g)
+{
+    seg_use(m, g, m->d[g].seq, SEG_FREE, 0);
+    m->d[g].min_rseq = UINT64_MAX;
+}
+
+void seg_note_record(struct seg_desc *d, uint8_t type, uint32_t size, uint64_t rseq,
+                     uint64_t expire_ms)
+{
+    if (type == REC_PUT) {
+        d->put_bytes += size;
+        if (rseq < d->min_rseq)
+            d->min_rseq = rseq;
+        if (expire_ms)
+            d->flags |= SEGF_EXPIRING;
+    } else {
+        d->tomb += size;
+    }
+    if (rseq > d->max_rseq)
+        d->max_rseq = rseq;
 }
 
 void seg_fini(struct seg_mgr *m)
@@ -247,5 +370,19 @@ int seg_check(const struct seg_mgr *m)
     for (uint32_t i = 1; i < m->nfree; i++)
         if (m->free_stack[i] > m->free_stack[i - 1])
             return -3;
+    for (uint32_t g = 0; g < m->nsegs; g++) {
+        const struct seg_desc *d = &m->d[g];
+        int listed = d->state == SEG_FULL && d->run == 1 && !(d->flags & SEGF_STUCK);
+        if (listed != (d->hb != HB_NONE) || (listed && d->hb != bucket_of(seg_free_bytes(m, d))))
+            return -4;
+    }
+    for (uint32_t b = 0; b < HB_COUNT; b++) {
+        int n = 0;
+        for (uint32_t g = m->hhead[b]; g != SEG_NONE && n >= 0; g = m->d[g].hnext, n++)
+            if (m->d[g].hb != b)
+                return -5;
+        if ((n > 0) != !!(m->hmask[b / 64] & (UINT64_C(1) << (b % 64))))
+            return -6;
+    }
     return 0;
 }

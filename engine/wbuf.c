@@ -30,22 +30,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Buffers user writes may hold. Compaction's buffers are bounded by separator_memory
+ * (compact.c stops reading victims past it) and come on top. */
 static uint32_t max_bufs(const struct ls_engine *e)
 {
     return e->cfg.write_buffers + 1 +
            (uint32_t)(e->cfg.max_pending_bytes / e->cfg.write_buffer_size);
 }
 
-static struct wbuf *buf_get(struct ls_engine *e)
+static struct wbuf *buf_get(struct ls_engine *e, const struct stream *st)
 {
     struct wbuf *b = e->free_bufs;
 
+    if (!st->group && e->user_bufs >= max_bufs(e))
+        return NULL;
     if (b) {
         e->free_bufs = b->next;
         return b;
     }
-    if (e->nbufs >= max_bufs(e))
-        return NULL;
     b = calloc(1, sizeof(*b));
     if (!b)
         return NULL;
@@ -61,6 +63,17 @@ static struct wbuf *buf_get(struct ls_engine *e)
 
 static void buf_release(struct ls_engine *e, struct wbuf *b)
 {
+    struct seg_desc *d = &e->sm.d[b->seg_no];
+
+    if (d->mem_bufs)
+        d->mem_bufs--;
+    if (b->st && b->st->group) {
+        uint32_t n = b->used > BUF_HDR_SIZE ? b->used - BUF_HDR_SIZE : 0;
+        e->group_bytes = e->group_bytes >= n ? e->group_bytes - n : 0;
+        e->group_bufs--;
+    } else if (b->st && !b->large) {
+        e->user_bufs--;
+    }
     if (b->large) {
         uio_free(b->data);
         free(b->ops);
@@ -104,6 +117,9 @@ void eng_live(struct ls_engine *e, uint64_t loc, int sign)
         d->live = d->live >= sz ? d->live - sz : 0;
         e->st.live_bytes = e->st.live_bytes >= sz ? e->st.live_bytes - sz : 0;
     }
+    seg_hist_update(&e->sm, (uint32_t)(d - e->sm.d));
+    if (sign < 0 && d->live == 0 && e->cp)
+        compact_note_dead(e, (uint32_t)(d - e->sm.d));
 }
 
 static void fifo_push(struct ls_engine *e, struct wbuf *b)
@@ -116,54 +132,63 @@ static void fifo_push(struct ls_engine *e, struct wbuf *b)
     e->fifo_tail = b;
 }
 
-/* Closes the open segment and opens a new one. */
-static int next_segment(struct ls_engine *e)
+/* Closes the stream's open segment and opens a new one. The user stream leaves the last
+ * free segments to compaction (compact_reserve). */
+static int next_segment(struct ls_engine *e, struct stream *st, uint8_t type)
 {
     uint64_t seq;
-    int64_t g = seg_alloc(&e->sm);
+    int64_t g;
     int rc;
 
+    if (st->group == 0 && e->sm.nfree <= compact_reserve(e, type))
+        return compact_space_error(e);
+    g = seg_alloc(&e->sm);
     if (g < 0)
-        return (int)g;
+        return st->group == 0 && g == LS_ENOSPACE ? compact_space_error(e) : (int)g;
     if ((rc = eng_seq_next(e, &seq)) < 0) {
         seg_rebuild_free(&e->sm);
         return rc;
     }
-    if (e->cur_seg >= 0)
-        e->sm.d[e->cur_seg].state = SEG_FULL;
-    e->cur_seg = g;
-    e->cur_off = 0;
-    e->sm.d[g] = (struct seg_desc){.seq = seq, .state = SEG_OPEN, .run = 1};
+    if (st->cur_seg >= 0)
+        seg_close(&e->sm, (uint32_t)st->cur_seg);
+    st->cur_seg = g;
+    st->cur_off = 0;
+    seg_use(&e->sm, (uint32_t)g, seq, SEG_OPEN, st->group);
     return 0;
 }
 
-static int open_active(struct ls_engine *e, uint32_t size)
+static int open_active(struct ls_engine *e, struct stream *st, uint32_t size, uint8_t type)
 {
     uint32_t seg_size = e->sm.seg_size;
-    struct wbuf *b = buf_get(e);
+    struct wbuf *b;
     int rc;
 
-    if (!b)
-        return LS_EBUSY;
-    if (e->cur_seg < 0 || seg_size - e->cur_off < BUF_HDR_SIZE + size) {
-        rc = next_segment(e);
-        if (rc < 0) {
-            buf_release(e, b);
+    if (st->cur_seg < 0 || seg_size - st->cur_off < BUF_HDR_SIZE + size) {
+        if (!st->group && e->user_bufs >= max_bufs(e))
+            return LS_EBUSY;
+        if ((rc = next_segment(e, st, type)) < 0)
             return rc;
-        }
     }
-    b->addr = (uint64_t)e->cur_seg * seg_size + e->cur_off;
-    b->cap = seg_size - e->cur_off;
+    if (!(b = buf_get(e, st)))
+        return LS_EBUSY;
+    if (st->group)
+        e->group_bufs++;
+    else
+        e->user_bufs++;
+    b->st = st;
+    b->addr = (uint64_t)st->cur_seg * seg_size + st->cur_off;
+    b->cap = seg_size - st->cur_off;
     if (b->cap > e->cfg.write_buffer_size)
         b->cap = e->cfg.write_buffer_size;
     b->used = BUF_HDR_SIZE;
     b->count = b->nops = 0;
-    b->seg_no = (uint32_t)e->cur_seg;
-    b->seg_seq = e->seq;
+    b->seg_no = (uint32_t)st->cur_seg;
+    b->seg_seq = e->sm.d[st->cur_seg].seq;
     b->open_ms = eng_now_ms(e);
     b->state = WB_ACTIVE;
     b->large = 0;
-    e->active = b;
+    e->sm.d[b->seg_no].mem_bufs++;
+    st->active = b;
     return 0;
 }
 
@@ -172,7 +197,8 @@ static void seal(struct ls_engine *e, struct wbuf *b, uint16_t flags)
     uint32_t len = (uint32_t)rec_align_block(b->used);
 
     memset(b->data + b->used, 0, len - b->used);
-    buf_hdr_seal(b->data, flags, b->seg_seq, len, b->count, b->seg_no, b->first_rseq, e->seed);
+    buf_hdr_seal_group(b->data, flags, b->st ? b->st->group : 0, b->seg_seq, len, b->count,
+                       b->seg_no, b->first_rseq, e->seed);
     b->req.len = len;
     b->gen = ++e->gen;
     b->state = WB_SEALED;
@@ -184,19 +210,24 @@ static void seal(struct ls_engine *e, struct wbuf *b, uint16_t flags)
     }
 }
 
-static void seal_active(struct ls_engine *e)
+static void seal_active(struct ls_engine *e, struct stream *st)
 {
-    struct wbuf *b = e->active;
+    struct wbuf *b = st->active;
 
     if (!b || b->count == 0)
         return;
-    e->active = NULL;
+    st->active = NULL;
     seal(e, b, 0);
-    e->cur_off += b->req.len;
-    if (e->cur_off + BUF_HDR_SIZE + REC_HDR_SIZE > e->sm.seg_size) {
-        e->sm.d[e->cur_seg].state = SEG_FULL;
-        e->cur_seg = -1;
+    st->cur_off += b->req.len;
+    if (st->cur_off + BUF_HDR_SIZE + REC_HDR_SIZE > e->sm.seg_size) {
+        seg_close(&e->sm, (uint32_t)st->cur_seg);
+        st->cur_seg = -1;
     }
+}
+
+void wbuf_seal_stream(struct ls_engine *e, struct stream *st)
+{
+    seal_active(e, st);
 }
 
 static void write_done(struct uio_req *req, int res);
@@ -226,7 +257,7 @@ void wbuf_kick(struct ls_engine *e)
  * answers. Otherwise while the ring has a free slot. */
 static int may_seal(const struct ls_engine *e)
 {
-    if (!e->active || !e->active->count)
+    if (!e->user.active || !e->user.active->count)
         return 0;
     if (e->cfg.durability == LS_SYNC && e->cfg.group_commit_us && !e->closing)
         return e->inflight == 0 && !e->gc_armed;
@@ -260,8 +291,8 @@ void wbuf_flush(struct ls_engine *e)
      * window) that allows it must seal it, or clients waiting on its records would wait
      * for the next tick. */
     if (may_seal(e))
-        seal_active(e);
-    if (!e->active || !e->active->count)
+        seal_active(e, &e->user);
+    if (!e->user.active || !e->user.active->count)
         e->flush_wanted = 0;
     wbuf_kick(e);
 }
@@ -299,6 +330,12 @@ static void revert_op(struct ls_engine *e, struct wop *op)
     } else if (op->type == REC_DEL && !found && op->had_old) {
         if (idx_upsert(t, &op->old, NULL) >= 0)
             eng_live(e, op->old.loc, +1);
+    } else if (op->type == WOP_COPY) {
+        if (found && cur.loc == op->new_loc && op->old.loc &&
+            idx_cas_loc(t, op->token, op->hash2, op->new_loc, op->old.loc) == 0) {
+            eng_live(e, op->new_loc, -1);
+            eng_live(e, op->old.loc, +1);
+        }
     } else if (op->type == REC_FLUSH && op->flushed) {
         /* Everything written after the flush is reverted already (newest first): put the
          * table's tree back. */
@@ -332,12 +369,18 @@ static void fail_from(struct ls_engine *e, uint64_t gen, int err)
                 ls_strerror(err));
     }
     e->failed_gen = gen;
-    v = malloc(sizeof(*v) * (e->nbufs + e->gen + 2 - gen));
-    if (e->active && hi == UINT64_MAX) {
-        struct wbuf *a = e->active;
-        e->active = NULL;
-        seal(e, a, 0); /* joins the FIFO as the newest; never submitted */
+    if (hi == UINT64_MAX) {
+        /* Active buffers join the FIFO as the newest; never submitted. */
+        for (uint32_t i = 0; i <= e->ngroups; i++) {
+            struct stream *st = i ? &e->gs[i - 1] : &e->user;
+            struct wbuf *a = st->active;
+            if (a && a->count) {
+                st->active = NULL;
+                seal(e, a, 0);
+            }
+        }
     }
+    v = malloc(sizeof(*v) * (e->nbufs + e->gen + 2 - gen));
     for (struct wbuf *b = e->fifo_head; b && v; b = b->next)
         if (b->gen >= gen && b->gen < hi)
             v[n++] = b;
@@ -385,6 +428,8 @@ static void ack_loop(struct ls_engine *e)
         buf_release(e, b);
         fire_barriers(e);
     }
+    if (e->cp)
+        compact_acked(e);
 }
 
 static void write_done(struct uio_req *req, int res)
@@ -404,7 +449,8 @@ static void write_done(struct uio_req *req, int res)
     if (e->failed)
         return;
     if (e->flush_wanted && e->cfg.durability == LS_SYNC && e->cfg.group_commit_us &&
-        e->inflight == 0 && !e->gc_armed && !e->closing && e->active && e->active->count)
+        e->inflight == 0 && !e->gc_armed && !e->closing && e->user.active &&
+        e->user.active->count)
         gc_arm(e); /* the group-commit window: let the answered clients join */
     else if (e->flush_wanted && e->cfg.durability == LS_SYNC)
         wbuf_flush(e);
@@ -480,6 +526,9 @@ static int place(struct ls_engine *e, struct wbuf *b, const struct wrec *r, uint
         return rc;
     op = &b->ops[b->nops];
     rec_encode(b->data + b->used, &h, r->key, r->value, rec_seed(e->seed, b->seg_seq));
+    seg_note_record(&e->sm.d[b->seg_no], r->type, size, h.rseq, r->expire_ms);
+    if (r->type == REC_FLUSH)
+        e->flush_rseq[r->table] = h.rseq;
     *op = (struct wop){
         .token = r->token, .hash2 = r->hash2, .table = r->table, .type = r->type, .cas = h.rseq};
     op->new_loc = r->type == REC_PUT ? idx_make_loc(addr, size) : 0;
@@ -522,22 +571,28 @@ static int append_large(struct ls_engine *e, const struct wrec *r, uint32_t size
         uio_free(data);
         return -ENOMEM;
     }
-    if ((rc = eng_seq_next(e, &seq)) < 0 || (g = seg_alloc_run(&e->sm, n)) < 0) {
+    if (e->sm.nfree < n + compact_reserve(e, r->type)) {
+        rc = compact_space_error(e);
+    } else if ((rc = eng_seq_next(e, &seq)) == 0 && (g = seg_alloc_run(&e->sm, n)) < 0) {
+        rc = g == LS_ENOSPACE ? compact_space_error(e) : (int)g;
+    }
+    if (rc < 0) {
         uio_free(data);
         free(b);
-        return rc < 0 ? rc : (int)g;
+        return rc;
     }
-    if (e->cur_seg >= 0) {
-        /* Later small records must land in a segment with a higher seq than the run:
-         * recovery orders records by segment seq. */
-        e->sm.d[e->cur_seg].state = SEG_FULL;
-        e->cur_seg = -1;
+    if (e->user.cur_seg >= 0) {
+        seg_close(&e->sm, (uint32_t)e->user.cur_seg);
+        e->user.cur_seg = -1;
     }
-    for (uint32_t k = 0; k < n; k++)
-        e->sm.d[g + k] = (struct seg_desc){.seq = seq, .state = SEG_CONT, .run = 1};
-    e->sm.d[g].state = SEG_FULL;
+    for (uint32_t k = 1; k < n; k++)
+        seg_use(&e->sm, (uint32_t)(g + k), seq, SEG_CONT, 0);
+    seg_use(&e->sm, (uint32_t)g, seq, SEG_FULL, 0);
     e->sm.d[g].run = (uint16_t)n;
+    e->sm.d[g].mem_bufs++;
+    seg_hist_update(&e->sm, (uint32_t)g); /* a run is not listed */
     *b = (struct wbuf){.e = e,
+                       .st = &e->user,
                        .data = data,
                        .large = 1,
                        .addr = (uint64_t)g * seg_size,
@@ -566,18 +621,18 @@ int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void 
     if (e->failed)
         return LS_EFAILED;
     if (BUF_HDR_SIZE + size > e->cfg.write_buffer_size) {
-        seal_active(e);
+        seal_active(e, &e->user);
         rc = append_large(e, r, size, cb, arg);
     } else {
-        if (e->active && e->active->used + size > e->active->cap)
-            seal_active(e);
-        if (!e->active && (rc = open_active(e, size)) < 0)
+        if (e->user.active && e->user.active->used + size > e->user.active->cap)
+            seal_active(e, &e->user);
+        if (!e->user.active && (rc = open_active(e, &e->user, size, r->type)) < 0)
             return rc;
-        rc = place(e, e->active, r, size, cb, arg);
+        rc = place(e, e->user.active, r, size, cb, arg);
     }
     if (rc < 0)
         return rc;
-    if (e->cfg.durability == LS_SYNC || !e->active) {
+    if (e->cfg.durability == LS_SYNC || !e->user.active) {
         e->flush_wanted = 1;
         if (!e->woken) {
             e->woken = 1;
@@ -587,12 +642,55 @@ int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void 
     return 0;
 }
 
+int64_t wbuf_copy(struct ls_engine *e, struct stream *st, const struct rec_hdr *h,
+                  const void *key, const void *value, uint64_t token, uint32_t hash2,
+                  uint64_t old_loc)
+{
+    uint32_t size = rec_size(h->key_len, h->value_len);
+    struct wbuf *b;
+    struct wop *op;
+    uint64_t addr;
+    int rc;
+
+    if (e->failed)
+        return LS_EFAILED;
+    if (BUF_HDR_SIZE + size > e->cfg.write_buffer_size)
+        return LS_ETOOBIG; /* large runs are not copied */
+    if (st->active && st->active->used + size > st->active->cap)
+        seal_active(e, st);
+    if (!st->active && (rc = open_active(e, st, size, h->type)) < 0)
+        return rc;
+    b = st->active;
+    if ((rc = reserve_op(b)) < 0)
+        return rc;
+    addr = b->addr + b->used;
+    rec_encode(b->data + b->used, h, key, value, rec_seed(e->seed, b->seg_seq));
+    seg_note_record(&e->sm.d[b->seg_no], h->type, size, h->rseq, h->expire_ms);
+    op = &b->ops[b->nops++];
+    *op = (struct wop){.token = token,
+                       .hash2 = hash2,
+                       .table = h->table,
+                       .type = WOP_COPY,
+                       .new_loc = h->type == REC_PUT ? idx_make_loc(addr, size) : 0};
+    op->old.loc = old_loc;
+    if (b->count++ == 0)
+        b->first_rseq = h->rseq;
+    b->used += size;
+    e->group_bytes += size;
+    return h->type == REC_PUT ? (int64_t)op->new_loc : 1;
+}
+
+uint64_t wbuf_group_bytes(const struct ls_engine *e)
+{
+    return e->group_bytes;
+}
+
 int wbuf_barrier(struct ls_engine *e, ls_write_cb cb, void *arg)
 {
     struct barrier *br, **p;
 
-    if (e->active && e->active->count)
-        seal_active(e);
+    if (e->user.active && e->user.active->count)
+        seal_active(e, &e->user);
     wbuf_kick(e);
     if (e->acked_gen >= e->gen) {
         eng_defer_ack(e, cb, arg, e->failed ? LS_EFAILED : 0, 0);
@@ -615,10 +713,16 @@ static int in_buf(const struct wbuf *b, uint64_t addr, uint32_t size)
 
 int wbuf_read_mem(struct ls_engine *e, uint64_t addr, uint32_t size, uint8_t *dst)
 {
-    const struct wbuf *hit = NULL;
+    const struct seg_desc *d = &e->sm.d[seg_of(&e->sm, addr)];
+    const struct wbuf *hit = NULL, *ga;
 
-    if (e->active && in_buf(e->active, addr, size))
-        hit = e->active;
+    if (!d->mem_bufs)
+        return 0;
+    if (e->user.active && in_buf(e->user.active, addr, size))
+        hit = e->user.active;
+    if (!hit && d->group && d->group <= e->ngroups && (ga = e->gs[d->group - 1].active) &&
+        in_buf(ga, addr, size))
+        hit = ga;
     for (const struct wbuf *b = e->fifo_head; b && !hit; b = b->next)
         if (in_buf(b, addr, size))
             hit = b;

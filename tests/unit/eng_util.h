@@ -105,7 +105,7 @@ static void gres_cb(void *arg, int rc, const struct ls_item *it)
 }
 
 /* Synchronous wrappers: return the callback's rc (or the submission error). */
-static int put_sync(struct ls_engine *e, uint32_t t, const char *k, const void *v, size_t n,
+static inline int put_sync(struct ls_engine *e, uint32_t t, const char *k, const void *v, size_t n,
                     uint64_t expire_ms)
 {
     struct wres w = {0};
@@ -117,7 +117,7 @@ static int put_sync(struct ls_engine *e, uint32_t t, const char *k, const void *
     return w.rc;
 }
 
-static int del_sync(struct ls_engine *e, uint32_t t, const char *k)
+static inline int del_sync(struct ls_engine *e, uint32_t t, const char *k)
 {
     struct wres w = {0};
     int rc = ls_del(e, t, k, strlen(k), wres_cb, &w);
@@ -128,7 +128,7 @@ static int del_sync(struct ls_engine *e, uint32_t t, const char *k)
 }
 
 /* Returns rc; on success *out is a malloc'd NUL-terminated copy (caller frees). */
-static int get_sync(struct ls_engine *e, uint32_t t, const char *k, char **out, uint32_t *len)
+static inline int get_sync(struct ls_engine *e, uint32_t t, const char *k, char **out, uint32_t *len)
 {
     struct gres g = {0};
     int rc = ls_get(e, t, k, strlen(k), gres_cb, &g);
@@ -146,7 +146,7 @@ static int get_sync(struct ls_engine *e, uint32_t t, const char *k, char **out, 
     return g.rc;
 }
 
-static int sync_sync(struct ls_engine *e)
+static inline int sync_sync(struct ls_engine *e)
 {
     struct wres w = {0};
     int rc = ls_sync(e, wres_cb, &w);

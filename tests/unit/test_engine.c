@@ -317,8 +317,8 @@ static void test_disk_full(void **state)
     free(got);
     struct ls_stats st;
     ls_get_stats(f->e, &st);
-    assert_int_equal(st.segments_free, 0);
-    assert_int_equal(st.failed, 0); /* a full disk is not a device failure */
+    assert_true(st.segments_free < 16); /* what is left is compaction's reserve */
+    assert_int_equal(st.failed, 0);     /* a full disk is not a device failure */
 }
 
 static void test_periodic(void **state)

@@ -198,7 +198,7 @@ static void test_decode_bad_type_version(void **state)
         assert_int_equal(rec_decode(p, size, SEED, &v), LS_ECORRUPT);
     }
     p[0] = REC_PUT;
-    uint8_t versions[] = {0, 2, 0xff};
+    uint8_t versions[] = {0, REC_FORMAT_VERSION - 1, REC_FORMAT_VERSION + 1, 0xff};
     for (unsigned i = 0; i < sizeof(versions); i++) {
         p[1] = versions[i];
         reseal_record(p, SEED);

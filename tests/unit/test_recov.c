@@ -757,7 +757,7 @@ static void test_meta_damaged(void **state)
     assert_int_equal(ls_open(&f->cfg, &f->e), LS_ECORRUPT);
     /* another format version with a correct checksum: LS_EFORMAT */
     memcpy(bad, meta, 64);
-    uint32_t ver = 2;
+    uint32_t ver = REC_FORMAT_VERSION + 1;
     memcpy(bad + 8, &ver, 4);
     uint64_t ck = XXH3_64bits(bad, 56);
     memcpy(bad + 56, &ck, 8);

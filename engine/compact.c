@@ -1,0 +1,680 @@
+/*
+ * compact.c - space reclamation: histogram-driven compaction with separation by
+ * compaction group.
+ *
+ * Streams. User writes from every table land together in "mixed" segments (the user
+ * stream, wbuf.c). Each table is split by token range (hash slot) into
+ * compaction_groups groups; each group has a stream of its own, written only by
+ * compaction. Compacting a segment copies its live records into the streams of their
+ * groups, so the separator is compaction itself: a user record is written once when it
+ * arrives, and a second time only if it is still live when its mixed segment is
+ * compacted. ScyllaDB's separator writes every record twice (once mixed, once into its
+ * group's buffer); here a record that dies in its mixed segment (the common case for hot
+ * keys) is never written again, and what is copied out of mixed segments is what lived
+ * long enough to be cold: group segments collect old data, mixed segments young data,
+ * a generational split that lowers write amplification under skew (bench_compact).
+ * A group segment holds one table's token range, so FLUSHDB frees it without reading it.
+ *
+ * Rounds. Compaction starts when free segments fall below the low watermark and runs
+ * rounds until they reach the high one. A round picks victims from the histogram of
+ * closed segments by free space (seg.c): greedy takes the emptiest, cost-benefit the
+ * highest (1-u)*age/(1+u) (u counts live and tombstone bytes, age is in rseqs since the
+ * segment's youngest record); both keep only the prefix that yields a net gain of free
+ * segments (ScyllaDB's rule). Victims are read (CP_READS at a time, stopped while
+ * separator buffers hold more than separator_memory: backpressure on compaction, never
+ * on users), their records walked, and each live record, one the index still points at
+ * (compare-and-swap on the location, done in the same step as the copy, so there is no
+ * window), appended to its group's buffer; the index points at the copy at once (reads
+ * are served from the buffer until it is written). At the end of the round every
+ * buffer holding copies, and the user's active buffer, is sealed, and a barrier waits
+ * until everything appended so far is durable; then the victims are freed, each once
+ * no device read is in flight into it (readers count). A victim whose live records
+ * could not all be copied (damaged records) is kept and taken out of the histogram.
+ * Segments with no live byte and nothing to hide (below) are freed without a read.
+ *
+ * Pacing. The user stream leaves a reserve of free segments to compaction; below it a
+ * write gets LS_EBUSY (transient, counted as a write stall) while compaction can still
+ * reclaim something, and LS_ENOSPACE only when no victim set gives a net gain (the disk
+ * is truly full of live data); deletes may dip into half the reserve, so a full disk
+ * still accepts DEL and FLUSHDB, and writes succeed again once they make room.
+ *
+ * The rule that keeps a deleted key deleted. Recovery decides each key by the highest
+ * rseq among its records on disk (FORMAT.md). So at every moment, for every key, the
+ * newest record on disk must state its current value or its absence. A record that is
+ * not the newest of its key can always be dropped. The newest record must survive: a
+ * live PUT is copied; a "hider" (a tombstone, a PUT that has expired, a FLUSH) is
+ * copied as long as an older record of its key (its table, for a FLUSH) may still
+ * exist in some other segment. Only dead PUTs can be such older records, and a segment
+ * holds a dead PUT exactly when its PUT bytes exceed its live bytes; each segment keeps
+ * the smallest rseq of the PUTs written in it. A hider with rseq r found in victim V is
+ * therefore dropped when r < low_water(V) = the smallest min_rseq of the segments other
+ * than V that hold a dead PUT, and copied (as a tombstone with its rseq) otherwise.
+ * Victims of the same round count as "other" segments, so a hider never goes before
+ * the records it hides. A record older than its table's latest FLUSH is dead. Victims
+ * are freed only after a barrier, so that the newer records that made their contents
+ * dead are durable first. Tombstones do not accumulate: once the segments that hold
+ * older dead PUTs are compacted, low_water passes them.
+ */
+#include "internal.h"
+#include "token.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CP_MAX_BATCH 16  /* victims read and copied per round */
+#define CP_MAX_FAST  256 /* dead segments freed without a read per round */
+#define CP_READS     4   /* victim reads in flight */
+
+enum { V_READ, V_READING, V_DONE, V_FAST };
+
+struct victim {
+    struct uio_req req;
+    struct compactor *cp;
+    uint32_t g;
+    int state;
+    int keep; /* a record could not be copied: the victim stays */
+};
+
+struct compactor {
+    struct ls_engine *e;
+    uint32_t low, high;
+    int running;     /* below low: rounds run until high */
+    int round;       /* a round is in progress */
+    int no_gain;     /* the last selection found nothing to reclaim */
+    int dirty;       /* live bytes dropped since that selection */
+    int dead_hint;   /* some segment's live bytes dropped to zero */
+    int copy_err;    /* a copy failed in this round (no segment, no memory) */
+    uint32_t groups_seen;
+    struct victim v[CP_MAX_BATCH + CP_MAX_FAST];
+    uint32_t nv, next_read, reads, done;
+    uint64_t lw1, lw2; /* the two smallest min_rseq of segments holding a dead PUT */
+    uint32_t lw1_seg;
+    uint32_t *waiting; /* victims to free once no read targets them */
+    uint32_t nwaiting;
+    uint64_t runs, compacted, freed, copied, dropped, stalls, sep_bytes, comp_bytes;
+};
+
+static uint64_t low_water(const struct compactor *cp, uint32_t g)
+{
+    return g == cp->lw1_seg ? cp->lw2 : cp->lw1;
+}
+
+static void compute_low_water(struct compactor *cp)
+{
+    const struct seg_mgr *m = &cp->e->sm;
+
+    cp->lw1 = cp->lw2 = UINT64_MAX;
+    cp->lw1_seg = SEG_NONE;
+    for (uint32_t g = 0; g < m->nsegs; g++) {
+        const struct seg_desc *d = &m->d[g];
+        if (d->state == SEG_FREE || d->state == SEG_CONT || d->put_bytes <= d->live)
+            continue;
+        if (d->min_rseq < cp->lw1) {
+            cp->lw2 = cp->lw1;
+            cp->lw1 = d->min_rseq;
+            cp->lw1_seg = g;
+        } else if (d->min_rseq < cp->lw2) {
+            cp->lw2 = d->min_rseq;
+        }
+    }
+}
+
+/* May segment g be freed without reading it: nothing live, and nothing in it that
+ * still has to hide an older record? */
+static int fast_free_ok(const struct compactor *cp, uint32_t g)
+{
+    const struct ls_engine *e = cp->e;
+    const struct seg_desc *d = &e->sm.d[g];
+
+    if (d->live || d->readers || d->mem_bufs)
+        return 0;
+    if (!d->tomb && !(d->flags & SEGF_EXPIRING))
+        return 1;
+    if (d->max_rseq < low_water(cp, g))
+        return 1;
+    if (d->group) {
+        uint32_t table = (d->group - 1) / e->cfg.compaction_groups;
+        if (table < e->cfg.tables && d->max_rseq < e->flush_rseq[table])
+            return 1; /* everything in it is older than its table's latest FLUSH */
+    }
+    return 0;
+}
+
+int compact_init(struct ls_engine *e)
+{
+    struct compactor *cp = calloc(1, sizeof(*cp));
+    uint32_t n = e->sm.nsegs;
+
+    if (!cp || !(cp->waiting = malloc(sizeof(uint32_t) * (n ? n : 1)))) {
+        free(cp);
+        return -ENOMEM;
+    }
+    cp->e = e;
+    cp->low = e->cfg.compact_low ? e->cfg.compact_low : (n / 128 > 16 ? n / 128 : 16);
+    cp->high = e->cfg.compact_high ? e->cfg.compact_high
+                                   : cp->low + (n / 256 > 8 ? n / 256 : 8);
+    if (cp->high <= cp->low)
+        cp->high = cp->low + 1;
+    for (uint32_t g = 0; g < n; g++) {
+        const struct seg_desc *d = &e->sm.d[g];
+        if (d->state != SEG_FREE && d->group && d->group <= e->ngroups && !e->gs[d->group - 1].seen) {
+            e->gs[d->group - 1].seen = 1;
+            cp->groups_seen++;
+        }
+    }
+    e->cp = cp;
+    return 0;
+}
+
+void compact_free(struct ls_engine *e)
+{
+    if (!e->cp)
+        return;
+    free(e->cp->waiting);
+    free(e->cp);
+    e->cp = NULL;
+}
+
+uint32_t compact_reserve(const struct ls_engine *e, uint8_t type)
+{
+    const struct compactor *cp = e->cp;
+    uint32_t r = cp->low / 2, g = 2 * cp->groups_seen + 4;
+
+    if (r < g)
+        r = g;
+    if (r >= cp->low)
+        r = cp->low > 1 ? cp->low - 1 : 1;
+    return type == REC_PUT ? r : r / 2;
+}
+
+int compact_space_error(struct ls_engine *e)
+{
+    struct compactor *cp = e->cp;
+
+    if (cp->no_gain && !cp->dirty && !cp->round && !cp->nwaiting && !e->fifo_head)
+        return LS_ENOSPACE; /* nothing to reclaim, and no write or round will change it */
+    cp->stalls++;
+    cp->running = 1;
+    return LS_EBUSY;
+}
+
+void compact_note_dead(struct ls_engine *e, uint32_t g)
+{
+    (void)g;
+    e->cp->dead_hint = 1;
+}
+
+void compact_acked(struct ls_engine *e)
+{
+    /* Segments whose buffers are all written become candidates: select again. */
+    e->cp->dirty = 1;
+}
+
+/* ---- freeing ---- */
+
+static void free_now(struct compactor *cp, uint32_t g)
+{
+    struct ls_engine *e = cp->e;
+    uint32_t run = e->sm.d[g].run ? e->sm.d[g].run : 1;
+
+    rcache_drop_range(e->cache, (uint64_t)g * e->sm.seg_size,
+                      (uint64_t)(g + run) * e->sm.seg_size);
+    for (uint32_t k = 0; k < run; k++)
+        seg_release(&e->sm, g + k);
+    cp->freed++;
+}
+
+void compact_reader_done(struct ls_engine *e, uint32_t g)
+{
+    struct compactor *cp = e->cp;
+
+    for (uint32_t i = 0; i < cp->nwaiting; i++) {
+        if (cp->waiting[i] != g)
+            continue;
+        free_now(cp, g);
+        cp->waiting[i] = cp->waiting[--cp->nwaiting];
+        seg_rebuild_free(&e->sm);
+        return;
+    }
+}
+
+/* The round's barrier: everything appended before the end of the round is durable. */
+static void round_acked(void *arg, int rc, uint64_t cas)
+{
+    struct compactor *cp = arg;
+    struct ls_engine *e = cp->e;
+
+    (void)cas;
+    for (uint32_t i = 0; i < cp->nv; i++) {
+        uint32_t g = cp->v[i].g;
+        struct seg_desc *d = &e->sm.d[g];
+        if (d->state != SEG_VICTIM)
+            continue;
+        if (rc != 0 || cp->v[i].keep) {
+            d->state = SEG_FULL; /* the engine failed, or a copy did: keep it */
+        } else if (d->live) {
+            d->state = SEG_FULL; /* not all copied: stays (stuck when damaged) */
+        } else if (d->readers) {
+            cp->waiting[cp->nwaiting++] = g;
+            continue;
+        } else {
+            free_now(cp, g);
+            continue;
+        }
+        seg_hist_update(&e->sm, g);
+    }
+    seg_rebuild_free(&e->sm);
+    cp->round = 0;
+    cp->nv = 0;
+}
+
+static void finish_round(struct compactor *cp)
+{
+    struct ls_engine *e = cp->e;
+
+    for (uint32_t i = 0; i < e->ngroups; i++)
+        wbuf_seal_stream(e, &e->gs[i]);
+    if (wbuf_barrier(e, round_acked, cp) < 0)
+        round_acked(cp, -ENOMEM, 0);
+}
+
+/* ---- copying ---- */
+
+struct copy_ctx {
+    struct compactor *cp;
+    struct victim *vi;
+    uint32_t g; /* the victim */
+    uint64_t now;
+};
+
+static struct stream *stream_of(struct ls_engine *e, uint16_t table, uint64_t token)
+{
+    struct stream *st = &e->gs[eng_group_of(e, table, token)];
+
+    if (!st->seen) {
+        st->seen = 1;
+        e->cp->groups_seen++; /* streams that may hold an open segment: the reserve */
+    }
+    return st;
+}
+
+static void count_copy(struct compactor *cp, uint32_t victim, uint32_t size)
+{
+    if (cp->e->sm.d[victim].group)
+        cp->comp_bytes += size;
+    else
+        cp->sep_bytes += size;
+}
+
+/* A hider (tombstone, expired PUT, FLUSH) found in a victim: copied as a tombstone with
+ * its rseq while an older record it hides may exist elsewhere, else dropped. */
+static void copy_hider(struct copy_ctx *c, const struct rec_view *v, uint64_t token,
+                       uint32_t hash2)
+{
+    struct compactor *cp = c->cp;
+    struct ls_engine *e = cp->e;
+    struct rec_hdr h = v->h;
+    int64_t rc;
+
+    if (h.rseq < low_water(cp, c->g)) {
+        cp->dropped++;
+        return;
+    }
+    if (h.type == REC_PUT) {
+        h.type = REC_DEL;
+        h.value_len = 0;
+        h.expire_ms = 0;
+        h.flags = 0;
+    }
+    rc = wbuf_copy(e, stream_of(e, h.table, token), &h, v->key, NULL, token, hash2, 0);
+    if (rc < 0) {
+        cp->copy_err = (int)rc;
+        c->vi->keep = 1; /* its hider is not safe elsewhere */
+        return;
+    }
+    count_copy(cp, c->g, rec_size(h.key_len, 0));
+    cp->copied++;
+}
+
+static void copy_record(void *arg, const struct rec_view *v, uint64_t addr)
+{
+    struct copy_ctx *c = arg;
+    struct compactor *cp = c->cp;
+    struct ls_engine *e = cp->e;
+    uint16_t table = v->h.table;
+    uint64_t token = 0, loc = idx_make_loc(addr, v->size);
+    uint32_t hash2 = 0;
+    struct idx_ent ent;
+    int found;
+    int64_t nl;
+
+    if (table >= e->cfg.tables || v->h.rseq < e->flush_rseq[table])
+        return; /* hidden by a newer FLUSH of its table */
+    if (v->h.type == REC_FLUSH) {
+        copy_hider(c, v, 0, 0);
+        return;
+    }
+    token_of(v->key, v->h.key_len, &token, &hash2);
+    found = idx_find(e->tables[table], token, hash2, &ent) == 0;
+    if (v->h.type == REC_DEL) {
+        if (!found)
+            copy_hider(c, v, token, hash2); /* else a newer PUT hides what it hid */
+        return;
+    }
+    if (!found || ent.loc != loc) {
+        /* Dead. When its key is absent and it has expired, it may be the key's newest
+         * record: then it hides the older ones. */
+        if (!found && v->h.expire_ms && v->h.expire_ms <= c->now)
+            copy_hider(c, v, token, hash2);
+        return;
+    }
+    if (idx_meta_expire(ent.meta) && idx_meta_expire(ent.meta) <= c->now) {
+        idx_remove(e->tables[table], token, hash2, NULL);
+        eng_unlive(e, loc);
+        e->st.expired_dropped++;
+        copy_hider(c, v, token, hash2);
+        return;
+    }
+    nl = wbuf_copy(e, stream_of(e, table, token), &v->h, v->key, v->value, token, hash2, loc);
+    if (nl < 0) {
+        cp->copy_err = (int)nl; /* stays live in the victim, which is kept */
+        c->vi->keep = 1;
+        return;
+    }
+    if (idx_cas_loc(e->tables[table], token, hash2, loc, (uint64_t)nl) == 0) {
+        eng_live(e, (uint64_t)nl, +1);
+        eng_unlive(e, loc);
+    }
+    count_copy(cp, c->g, v->size);
+    cp->copied++;
+}
+
+static void pump(struct compactor *cp);
+
+static void victim_read_done(struct uio_req *req, int res)
+{
+    struct victim *vi = req->arg;
+    struct compactor *cp = vi->cp;
+    struct ls_engine *e = cp->e;
+    struct copy_ctx c = {.cp = cp, .vi = vi, .g = vi->g, .now = eng_now_ms(e)};
+    struct seg_desc *d = &e->sm.d[vi->g];
+
+    cp->reads--;
+    vi->state = V_DONE;
+    if (res == (int)e->sm.seg_size && !e->failed && !e->closing) {
+        uint32_t bad = seg_walk(e, req->buf, e->sm.seg_size, vi->g, copy_record, &c);
+        cp->compacted++;
+        if (d->live && !cp->copy_err) {
+            eng_log(e, LS_LOG_ERROR,
+                    "compaction: segment %u keeps %u live bytes it could not copy (%u damaged "
+                    "blocks); it stays in use",
+                    vi->g, d->live, bad);
+            d->flags |= SEGF_STUCK;
+        }
+    } else if (!e->closing && !e->failed) {
+        eng_log(e, LS_LOG_ERROR, "compaction: reading segment %u failed: %s", vi->g,
+                ls_strerror(res < 0 ? res : -EIO));
+        d->flags |= SEGF_STUCK;
+        vi->keep = 1;
+    } else {
+        vi->keep = 1;
+    }
+    uio_free(req->buf);
+    req->buf = NULL;
+    cp->done++;
+    pump(cp);
+}
+
+static void pump(struct compactor *cp)
+{
+    struct ls_engine *e = cp->e;
+
+    while (cp->round && cp->next_read < cp->nv && cp->reads < CP_READS && !e->failed &&
+           !e->closing && !cp->copy_err && wbuf_group_bytes(e) < e->cfg.separator_memory) {
+        struct victim *vi = &cp->v[cp->next_read++];
+        uint64_t off;
+        if (vi->state != V_READ)
+            continue;
+        vi->req = (struct uio_req){.cb = victim_read_done,
+                                   .arg = vi,
+                                   .len = e->sm.seg_size,
+                                   .op = UIO_READ};
+        vi->req.buf = uio_alloc(e->sm.seg_size);
+        vi->req.fd = seg_fd(&e->sm, (uint64_t)vi->g * e->sm.seg_size, &off);
+        if (!vi->req.buf || vi->req.fd < 0) {
+            uio_free(vi->req.buf);
+            vi->req.buf = NULL;
+            vi->state = V_DONE;
+            vi->keep = 1;
+            cp->done++;
+            continue;
+        }
+        vi->req.off = off;
+        vi->state = V_READING;
+        cp->reads++;
+        uio_queue(e->u, &vi->req);
+    }
+    if (cp->reads)
+        uio_submit(e->u);
+    if (cp->round == 1 && !cp->reads &&
+        (cp->done == cp->nv || (cp->copy_err && cp->next_read < cp->nv))) {
+        /* Victims not read (a copy failed) go back untouched. */
+        for (uint32_t i = 0; i < cp->nv; i++)
+            if (cp->v[i].state == V_READ) {
+                cp->v[i].state = V_DONE;
+                cp->v[i].keep = 1;
+            }
+        cp->done = cp->nv;
+        cp->round = 2; /* waiting for the barrier */
+        finish_round(cp);
+    }
+}
+
+/* ---- choosing victims ---- */
+
+static void add_victim(struct compactor *cp, uint32_t g, int fast)
+{
+    struct seg_desc *d = &cp->e->sm.d[g];
+
+    cp->v[cp->nv++] = (struct victim){.cp = cp, .g = g, .state = fast ? V_FAST : V_READ};
+    d->state = SEG_VICTIM;
+    seg_hist_update(&cp->e->sm, g);
+}
+
+/* Segments needed to hold `bytes` of copies. */
+static uint32_t need_segs(const struct compactor *cp, uint64_t bytes)
+{
+    uint32_t usable = cp->e->sm.seg_size - cp->e->sm.seg_size / 32;
+
+    return (uint32_t)((bytes + usable - 1) / usable);
+}
+
+struct cand {
+    uint32_t g;
+    uint32_t used;
+    double score;
+};
+
+static int cmp_used(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+
+    return x->used < y->used ? -1 : x->used > y->used;
+}
+
+/* Keeps the prefix (emptiest first) that gives a net gain of free segments and whose
+ * copies fit in the free segments. Returns its length. */
+static uint32_t net_gain_prefix(const struct compactor *cp, const struct cand *c, uint32_t n)
+{
+    uint32_t nfree = cp->e->sm.nfree, best = 0;
+    uint64_t bytes = 0;
+
+    for (uint32_t k = 0; k < n; k++) {
+        bytes += c[k].used;
+        uint32_t need = need_segs(cp, bytes);
+        if (need + 1 > nfree)
+            break;
+        if (k + 1 > need)
+            best = k + 1;
+    }
+    return best;
+}
+
+static void select_victims(struct compactor *cp, int fast_only)
+{
+    struct ls_engine *e = cp->e;
+    struct seg_mgr *m = &e->sm;
+    struct cand c[CP_MAX_BATCH];
+    uint32_t nc = 0, nfast = 0;
+    int cb = e->cfg.compact_policy == LS_COMPACT_COST_BENEFIT;
+
+    compute_low_water(cp);
+    cp->nv = 0;
+    /* Large runs and damaged segments are not in the histogram: free dead runs here. */
+    if (cp->dead_hint)
+        for (uint32_t g = 0; g < m->nsegs && nfast < CP_MAX_FAST; g++)
+            if (m->d[g].state == SEG_FULL && (m->d[g].run > 1 || (m->d[g].flags & SEGF_STUCK)) &&
+                fast_free_ok(cp, g)) {
+                add_victim(cp, g, 1);
+                nfast++;
+            }
+    for (int b = seg_hist_top(m, HB_COUNT); b >= 0; b = seg_hist_top(m, b)) {
+        uint32_t next;
+        for (uint32_t g = m->hhead[b]; g != SEG_NONE; g = next) {
+            struct seg_desc *d = &m->d[g];
+            uint32_t used = d->live + d->tomb;
+            next = d->hnext;
+            if (d->mem_bufs)
+                continue; /* a write into it is still in flight */
+            if (nfast < CP_MAX_FAST && fast_free_ok(cp, g)) {
+                add_victim(cp, g, 1);
+                nfast++;
+                continue;
+            }
+            if (fast_only || used >= m->seg_size)
+                continue;
+            if (!cb) {
+                if (nc < CP_MAX_BATCH)
+                    c[nc++] = (struct cand){g, used, 0};
+                continue;
+            }
+            double u = (double)used / m->seg_size;
+            double age = (double)(e->rseq - (d->max_rseq < e->rseq ? d->max_rseq : e->rseq)) + 1;
+            double score = (1 - u) * age / (1 + u);
+            uint32_t k = nc < CP_MAX_BATCH ? nc++ : CP_MAX_BATCH;
+            if (k == CP_MAX_BATCH && score <= c[k - 1].score)
+                continue;
+            if (k == CP_MAX_BATCH)
+                k--;
+            while (k > 0 && c[k - 1].score < score) {
+                c[k] = c[k - 1];
+                k--;
+            }
+            c[k] = (struct cand){g, used, score};
+        }
+        if (!fast_only && !cb && nc == CP_MAX_BATCH && (nfast == CP_MAX_FAST || !cp->dead_hint))
+            break; /* greedy: the emptiest are found */
+    }
+    cp->dead_hint = 0;
+    if (!fast_only) {
+        qsort(c, nc, sizeof(*c), cmp_used);
+        nc = net_gain_prefix(cp, c, nc);
+        for (uint32_t i = 0; i < nc; i++)
+            add_victim(cp, c[i].g, 0);
+        cp->no_gain = cp->nv == 0;
+        cp->dirty = 0;
+    }
+}
+
+static void start_round(struct compactor *cp, int fast_only)
+{
+    select_victims(cp, fast_only);
+    if (!cp->nv)
+        return;
+    cp->runs++;
+    cp->round = 1;
+    cp->next_read = cp->reads = cp->done = 0;
+    cp->copy_err = 0;
+    for (uint32_t i = 0; i < cp->nv; i++)
+        if (cp->v[i].state == V_FAST)
+            cp->done++;
+    pump(cp);
+}
+
+void compact_tick(struct ls_engine *e)
+{
+    struct compactor *cp = e->cp;
+    uint32_t nfree = e->sm.nfree;
+
+    if (!cp || e->failed || e->closing)
+        return;
+    for (uint32_t i = 0; i < cp->nwaiting;) {
+        uint32_t g = cp->waiting[i];
+        if (e->sm.d[g].readers) {
+            i++;
+            continue;
+        }
+        free_now(cp, g);
+        cp->waiting[i] = cp->waiting[--cp->nwaiting];
+        seg_rebuild_free(&e->sm);
+    }
+    if (cp->round == 1) {
+        pump(cp);
+        return;
+    }
+    if (cp->round)
+        return;
+    if (nfree < cp->low)
+        cp->running = 1;
+    else if (nfree >= cp->high)
+        cp->running = 0;
+    if (cp->running && (!cp->no_gain || cp->dirty))
+        start_round(cp, 0);
+    else if (cp->dead_hint)
+        start_round(cp, 1);
+}
+
+void compact_stats(const struct ls_engine *e, struct ls_stats *st)
+{
+    const struct compactor *cp = e->cp;
+    const struct seg_mgr *m = &e->sm;
+
+    st->separator_bytes_written = cp->sep_bytes;
+    st->compaction_bytes_written = cp->comp_bytes;
+    st->compaction_runs = cp->runs;
+    st->segments_compacted = cp->compacted;
+    st->segments_freed = cp->freed;
+    st->records_copied = cp->copied;
+    st->tombstones_dropped = cp->dropped;
+    st->write_stalls = cp->stalls;
+    st->compaction_active = cp->round != 0;
+    st->segments_mixed = st->segments_group = st->tomb_bytes = 0;
+    for (uint32_t g = 0; g < m->nsegs; g++) {
+        const struct seg_desc *d = &m->d[g];
+        if (d->state == SEG_FREE || d->state == SEG_CONT)
+            continue;
+        if (d->group)
+            st->segments_group++;
+        else
+            st->segments_mixed++;
+        st->tomb_bytes += d->tomb;
+    }
+    st->write_amplification = st->user_bytes_written
+                                  ? (double)st->device_bytes_written / st->user_bytes_written
+                                  : 0;
+}
+
+uint64_t ls_group_segments(const struct ls_engine *e, uint32_t table, uint32_t group)
+{
+    uint64_t n = 0;
+    uint32_t id;
+
+    if (table >= e->cfg.tables || group >= e->cfg.compaction_groups)
+        return 0;
+    id = table * e->cfg.compaction_groups + group + 1;
+    for (uint32_t g = 0; g < e->sm.nsegs; g++)
+        n += e->sm.d[g].state != SEG_FREE && e->sm.d[g].state != SEG_CONT &&
+             e->sm.d[g].group == id;
+    return n;
+}

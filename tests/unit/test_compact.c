@@ -1,0 +1,281 @@
+/*
+ * test_compact.c - space reclamation: compaction, separation by group, the tombstone
+ * rule, a full disk that recovers after deletes, FLUSH freeing group segments, and
+ * recovery of what compaction moved (engine/compact.c).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eng_util.h"
+#include "internal.h"
+
+/* 64 segments of 64 KiB in 4 files of 1 MiB. */
+static void tiny_config(struct ls_config *c, const char *dir)
+{
+    small_config(c, dir);
+    c->segment_size = 64u << 10;
+    c->file_size = 1u << 20;
+    c->disk_size = 4u << 20;
+    c->durability = LS_PERIODIC;
+    c->flush_interval_ms = 1;
+    c->cache_size = 0;
+}
+
+static int setup(void **state)
+{
+    *state = fx_open(tiny_config);
+    return *state ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    fx_close(*state);
+    return 0;
+}
+
+static void pump(struct ls_engine *e)
+{
+    struct pollfd p = {.fd = ls_fd(e), .events = POLLIN};
+
+    poll(&p, 1, 1);
+    ls_poll(e);
+    ls_tick(e);
+}
+
+struct counter {
+    int pending, failed;
+};
+
+static void count_cb(void *arg, int rc, uint64_t cas)
+{
+    struct counter *c = arg;
+
+    (void)cas;
+    c->pending--;
+    if (rc != 0)
+        c->failed++;
+}
+
+/* Submits a put, retrying while the engine answers LS_EBUSY (waiting for compaction).
+ * Returns 0 or the final error. */
+static int put_retry(struct ls_engine *e, uint32_t t, const char *k, const void *v, size_t n,
+                     uint64_t expire_ms, struct counter *c)
+{
+    struct ls_write_opts o = {.expire_ms = expire_ms};
+
+    for (int i = 0; i < 20000; i++) {
+        int rc = ls_put(e, t, k, strlen(k), v, n, &o, count_cb, c);
+        if (rc == 0) {
+            c->pending++;
+            return 0;
+        }
+        if (rc != LS_EBUSY)
+            return rc;
+        pump(e);
+    }
+    return LS_EBUSY;
+}
+
+static int del_retry(struct ls_engine *e, uint32_t t, const char *k, struct counter *c)
+{
+    for (int i = 0; i < 20000; i++) {
+        int rc = ls_del(e, t, k, strlen(k), count_cb, c);
+        if (rc == 0) {
+            c->pending++;
+            return 0;
+        }
+        if (rc != LS_EBUSY)
+            return rc;
+        pump(e);
+    }
+    return LS_EBUSY;
+}
+
+static void drain(struct ls_engine *e, struct counter *c)
+{
+    for (int i = 0; c->pending > 0 && i < 100000; i++)
+        pump(e);
+    assert_int_equal(c->pending, 0);
+    assert_int_equal(sync_sync(e), 0);
+}
+
+static void value_of(char *v, size_t n, int key, int round)
+{
+    memset(v, 'a' + (key + round) % 26, n);
+    snprintf(v, n, "k%d-r%d-", key, round);
+}
+
+static void check_engine(struct ls_engine *e)
+{
+    assert_int_equal(seg_check(&e->sm), 0);
+}
+
+enum { KEYS = 400, VLEN = 1000 };
+
+/* Overwrites: 3x the disk in all, live data about 7% of it. Every write succeeds, the
+ * last value of every key is read back, before and after a restart. */
+static void overwrite_rounds(struct fx *f, int rounds, uint32_t table)
+{
+    struct counter c = {0};
+    char k[32], v[VLEN];
+
+    for (int r = 0; r < rounds; r++)
+        for (int i = 0; i < KEYS; i++) {
+            snprintf(k, sizeof(k), "key:%d", i);
+            value_of(v, sizeof(v), i, r);
+            assert_int_equal(put_retry(f->e, table, k, v, sizeof(v), 0, &c), 0);
+        }
+    drain(f->e, &c);
+    assert_int_equal(c.failed, 0);
+}
+
+static void check_rounds(struct fx *f, int last, uint32_t table)
+{
+    char k[32], v[VLEN], *got = NULL;
+    uint32_t len = 0;
+
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(k, sizeof(k), "key:%d", i);
+        value_of(v, sizeof(v), i, last);
+        assert_int_equal(get_sync(f->e, table, k, &got, &len), 0);
+        assert_int_equal(len, sizeof(v));
+        assert_memory_equal(got, v, sizeof(v));
+        free(got);
+    }
+}
+
+static void test_overwrites_reclaim(void **state)
+{
+    struct fx *f = *state;
+    struct ls_stats st;
+
+    /* cold keys, written once, sit in the first mixed segments: compaction copies them */
+    overwrite_rounds(f, 1, 1);
+    overwrite_rounds(f, 30, 0);
+    check_rounds(f, 0, 1);
+    check_rounds(f, 29, 0);
+    ls_get_stats(f->e, &st);
+    assert_true(st.segments_freed > 0);
+    assert_true(st.segments_compacted > 0);
+    assert_true(st.separator_bytes_written > 0);
+    assert_true(st.write_amplification >= 1.0 && st.write_amplification < 3.0);
+    assert_true(st.segments_group > 0);
+    check_engine(f->e);
+    assert_int_equal(fx_reopen(f), 0);
+    check_rounds(f, 29, 0);
+    check_rounds(f, 0, 1);
+    check_engine(f->e);
+    /* and it goes on after the restart */
+    overwrite_rounds(f, 10, 0);
+    check_rounds(f, 9, 0);
+    assert_int_equal(fx_reopen(f), 0);
+    check_rounds(f, 9, 0);
+}
+
+/* SET then DEL churn: deleted keys stay deleted across restarts, and tombstones do not
+ * pile up (the disk holds 64 segments; the churn writes 6x that). */
+static void test_delete_churn(void **state)
+{
+    struct fx *f = *state;
+    struct counter c = {0};
+    char k[32], v[VLEN];
+    struct ls_stats st;
+
+    overwrite_rounds(f, 1, 0); /* some long-lived data */
+    for (int r = 0; r < 40; r++) {
+        for (int i = 0; i < 400; i++) {
+            snprintf(k, sizeof(k), "tmp:%d:%d", r, i);
+            value_of(v, sizeof(v), i, r);
+            assert_int_equal(put_retry(f->e, 0, k, v, sizeof(v), 0, &c), 0);
+        }
+        for (int i = 0; i < 400; i++) {
+            snprintf(k, sizeof(k), "tmp:%d:%d", r, i);
+            assert_int_equal(del_retry(f->e, 0, k, &c), 0);
+        }
+    }
+    drain(f->e, &c);
+    assert_int_equal(c.failed, 0);
+    ls_get_stats(f->e, &st);
+    assert_true(st.tombstones_dropped > 0);
+    assert_true(st.tomb_bytes < (1u << 20)); /* a quarter of the disk at most */
+    assert_int_equal(ls_count(f->e, 0), KEYS);
+    assert_int_equal(fx_reopen(f), 0);
+    assert_int_equal(ls_count(f->e, 0), KEYS);
+    for (int r = 0; r < 40; r += 7)
+        for (int i = 0; i < 400; i += 37) {
+            snprintf(k, sizeof(k), "tmp:%d:%d", r, i);
+            check_value(f->e, 0, k, NULL);
+        }
+    check_rounds(f, 0, 0);
+    check_engine(f->e);
+}
+
+/* A full disk refuses writes with LS_ENOSPACE, serves reads and deletes, and accepts
+ * writes again once deletes have made room. */
+static void test_full_disk_recovers(void **state)
+{
+    struct fx *f = *state;
+    struct counter c = {0};
+    char k[32], v[VLEN];
+    int n = 0, rc = 0;
+
+    while (n < 100000) {
+        snprintf(k, sizeof(k), "fill:%d", n);
+        value_of(v, sizeof(v), n, 0);
+        rc = put_retry(f->e, 0, k, v, sizeof(v), 0, &c);
+        if (rc != 0)
+            break;
+        n++;
+    }
+    assert_int_equal(rc, LS_ENOSPACE);
+    drain(f->e, &c);
+    assert_int_equal(c.failed, 0);
+    assert_true(n > 2000); /* most of the 4 MiB holds live data */
+    /* reads work; deletes work */
+    char *got = NULL;
+    uint32_t len = 0;
+    assert_int_equal(get_sync(f->e, 0, "fill:1", &got, &len), 0);
+    value_of(v, sizeof(v), 1, 0);
+    assert_memory_equal(got, v, sizeof(v));
+    free(got);
+    for (int i = 0; i < n; i += 2) {
+        snprintf(k, sizeof(k), "fill:%d", i);
+        assert_int_equal(del_retry(f->e, 0, k, &c), 0);
+    }
+    drain(f->e, &c);
+    assert_int_equal(c.failed, 0);
+    /* room again: a quarter of the deleted space is written anew */
+    for (int i = 0; i < n / 4; i++) {
+        snprintf(k, sizeof(k), "new:%d", i);
+        value_of(v, sizeof(v), i, 1);
+        assert_int_equal(put_retry(f->e, 0, k, v, sizeof(v), 0, &c), 0);
+    }
+    drain(f->e, &c);
+    assert_int_equal(c.failed, 0);
+    assert_int_equal(fx_reopen(f), 0);
+    check_value(f->e, 0, "fill:0", NULL);
+    assert_int_equal(get_sync(f->e, 0, "fill:3", &got, &len), 0);
+    value_of(v, sizeof(v), 3, 0);
+    assert_memory_equal(got, v, sizeof(v));
+    free(got);
+    assert_int_equal(ls_count(f->e, 0), (uint64_t)(n / 2 + n / 4));
+    check_engine(f->e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_overwrites_reclaim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_churn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_disk_recovers, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
