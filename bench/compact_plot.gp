@@ -24,5 +24,6 @@ set y2range [0:*]
 set ytics nomirror
 set y2tics
 set grid
-plot csv using 1:2 with lines lw 1 lc rgb "#1f77b4" title "puts/s", \
-     csv using 1:3 axes x1y2 with lines lw 1 lc rgb "#d62728" title "free segments"
+# Free segments first, in a light colour, so the throughput line is drawn over it.
+plot csv using 1:3 axes x1y2 with lines lw 1 lc rgb "#f4a6a6" title "free segments (right axis)", \
+     csv using 1:2 with lines lw 1.5 lc rgb "#1f4e9c" title "user puts/s"
