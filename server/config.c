@@ -24,6 +24,8 @@
 
 static const char *const durability_names[] = {"sync", "periodic", NULL};
 static const char *const loglevel_names[] = {"debug", "verbose", "notice", "warning", NULL};
+/* Index = enum ls_compact_policy (LS_COMPACT_GREEDY 0, LS_COMPACT_COST_BENEFIT 1). */
+static const char *const compact_policy_names[] = {"greedy", "cost-benefit", NULL};
 
 /* clang-format off */
 static const struct config_desc table[] = {
@@ -36,7 +38,7 @@ static const struct config_desc table[] = {
     {"dir", CONFIG_STR, OFF(dir), 0, 0, "./data", NULL, 0,
      "Data directory holding the log files; created if missing (must allow O_DIRECT)."},
     {"disk_size", CONFIG_SIZE, OFF(disk_size), 4 * MIB, 1ULL << 50, "1gb", NULL, 0,
-     "Bytes the data files may occupy in all; writes are refused when it is full."},
+     "Bytes the data files may occupy in all; compaction reclaims dead records' space."},
     {"durability", CONFIG_ENUM, OFF(durability), 0, 1, "sync", durability_names, 0,
      "sync acknowledges a write once it is on stable storage; periodic once buffered."},
     {"flush_interval_ms", CONFIG_INT, OFF(flush_interval_ms), 1, 60000, "1000", NULL, 0,
@@ -63,6 +65,16 @@ static const struct config_desc table[] = {
      "Bytes of recently read records the engine keeps in memory (0 disables the cache)."},
     {"queue_depth", CONFIG_INT, OFF(queue_depth), 8, 32768, "256", NULL, 0,
      "io_uring submission queue entries."},
+    {"compact_low", CONFIG_INT, OFF(compact_low), 0, UINT32_MAX, "0", NULL, 0,
+     "Compaction starts below this many free segments (0: max(16, 1/128 of the segments))."},
+    {"compact_high", CONFIG_INT, OFF(compact_high), 0, UINT32_MAX, "0", NULL, 0,
+     "Compaction runs until this many segments are free (0: low + max(8, 1/256 of them))."},
+    {"compact_policy", CONFIG_ENUM, OFF(compact_policy), 0, 1, "greedy", compact_policy_names, 0,
+     "Victim choice: greedy (emptiest first) or cost-benefit (old and empty first, LFS)."},
+    {"compaction_groups", CONFIG_INT, OFF(compaction_groups), 1, 64, "4", NULL, 0,
+     "Token ranges per database that compaction keeps in segments of their own."},
+    {"separator_memory", CONFIG_SIZE, OFF(separator_memory), 1 * MIB, 64 * GIB, "8mb", NULL, 0,
+     "Bytes of compaction output not yet on disk before compaction pauses."},
     {"requirepass", CONFIG_STR, OFF(requirepass), 0, 0, "", NULL, 1,
      "Password clients must give with AUTH or HELLO before other commands (empty: none)."},
     {"protected_mode", CONFIG_BOOL, OFF(protected_mode), 0, 1, "yes", NULL, 1,
@@ -237,6 +249,24 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
     case CONFIG_SIZE:
         *(uint64_t *)field = num;
         break;
+    }
+    return 0;
+}
+
+int config_check(const struct config *cfg, char *err, size_t errlen)
+{
+    if (cfg->disk_size < cfg->file_size) {
+        snprintf(err, errlen,
+                 "'disk_size' (%" PRIu64
+                 ") must hold at least one data file of 'file_size' (%" PRIu64 ")",
+                 cfg->disk_size, cfg->file_size);
+        return -1;
+    }
+    if (cfg->compact_low && cfg->compact_high && cfg->compact_high <= cfg->compact_low) {
+        snprintf(err, errlen,
+                 "'compact_high' (%" PRIu64 ") must be above 'compact_low' (%" PRIu64 ")",
+                 cfg->compact_high, cfg->compact_low);
+        return -1;
     }
     return 0;
 }

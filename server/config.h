@@ -28,6 +28,11 @@ struct config {
     uint64_t max_pending_bytes;
     uint64_t queue_depth;
     uint64_t cache_size;
+    uint64_t compact_low; /* free-segment watermarks; 0 = the engine's default */
+    uint64_t compact_high;
+    int compact_policy; /* enum ls_compact_policy */
+    uint64_t compaction_groups;
+    uint64_t separator_memory;
     char *requirepass;
     int protected_mode;
     uint64_t maxclients;
@@ -74,6 +79,10 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
 
 /* Writes the current value of d into buf (as CONFIG GET shows it). */
 void config_format(const struct config *cfg, const struct config_desc *d, char *buf, size_t len);
+
+/* Checks the rules that involve several keys (disk_size holds a file_size, compact_high
+ * above compact_low). Returns 0, or -1 with the reason in err. */
+int config_check(const struct config *cfg, char *err, size_t errlen);
 
 /* Parses "64mb", "1g", "4096" (Redis units: k=1000 kb=1024 ...). Returns 0 or -1. */
 int config_parse_size(const char *s, uint64_t *out);

@@ -98,6 +98,10 @@ static int parse_args(struct server *s, int argc, char **argv, struct args *a)
         }
         j++;
     }
+    if (config_check(&s->cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "logstord: %s\n", err);
+        return -1;
+    }
     return 0;
 }
 
@@ -152,6 +156,11 @@ static int open_engine(struct server *s)
     lc.max_pending_bytes = s->cfg.max_pending_bytes;
     lc.queue_depth = (uint32_t)s->cfg.queue_depth;
     lc.cache_size = s->cfg.cache_size;
+    lc.compact_low = (uint32_t)s->cfg.compact_low;
+    lc.compact_high = (uint32_t)s->cfg.compact_high;
+    lc.compact_policy = s->cfg.compact_policy ? LS_COMPACT_COST_BENEFIT : LS_COMPACT_GREEDY;
+    lc.compaction_groups = (uint32_t)s->cfg.compaction_groups;
+    lc.separator_memory = s->cfg.separator_memory;
     lc.log = engine_log;
     lc.progress = engine_progress;
     uint64_t t0 = server_mono_ms();
