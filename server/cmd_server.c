@@ -634,30 +634,61 @@ static void info_keyspace(struct server *s, struct pbuf *pb)
     pbuf_appendf(pb, "\r\n");
 }
 
+/* Compaction's counters, then one line per compaction group that holds segments. */
+static void info_compaction(struct server *s, const struct ls_stats *st, struct pbuf *pb)
+{
+    pbuf_appendf(pb,
+                 "segments_mixed:%" PRIu64 "\r\nsegments_group:%" PRIu64 "\r\ntomb_bytes:%" PRIu64
+                 "\r\nseparator_bytes_written:%" PRIu64 "\r\ncompaction_bytes_written:%" PRIu64
+                 "\r\ncompaction_runs:%" PRIu64 "\r\nsegments_compacted:%" PRIu64
+                 "\r\nsegments_freed:%" PRIu64 "\r\nrecords_copied:%" PRIu64
+                 "\r\ntombstones_dropped:%" PRIu64 "\r\nwrite_stalls:%" PRIu64
+                 "\r\ncompaction_active:%d\r\ncompact_policy:%s\r\ncompaction_groups:%" PRIu64
+                 "\r\n",
+                 st->segments_mixed, st->segments_group, st->tomb_bytes,
+                 st->separator_bytes_written, st->compaction_bytes_written, st->compaction_runs,
+                 st->segments_compacted, st->segments_freed, st->records_copied,
+                 st->tombstones_dropped, st->write_stalls, st->compaction_active,
+                 s->cfg.compact_policy ? "cost-benefit" : "greedy", s->cfg.compaction_groups);
+    /* Every group segment belongs to one group, so the walk stops once it has listed
+     * segments_group of them: ls_group_segments may cost a pass over the segment table,
+     * and databases x groups can reach 65536 pairs, most of them empty. */
+    uint64_t left = st->segments_group;
+    for (uint32_t t = 0; t < s->cfg.databases && left > 0; t++) {
+        for (uint32_t g = 0; g < s->cfg.compaction_groups && left > 0; g++) {
+            uint64_t n = ls_group_segments(s->eng, t, g);
+            if (n == 0)
+                continue;
+            pbuf_appendf(pb, "group_db%u_g%u:segments=%" PRIu64 "\r\n", t, g, n);
+            left -= n < left ? n : left;
+        }
+    }
+}
+
 static void info_logstor(struct server *s, const struct ls_stats *st, struct pbuf *pb)
 {
-    double wa = st->user_bytes_written
-                    ? (double)st->device_bytes_written / (double)st->user_bytes_written
-                    : 0.0;
     double bpk = st->keys ? (double)st->index_bytes / (double)st->keys : 0.0;
     pbuf_appendf(
         pb,
         "# Logstor\r\ndisk_size:%" PRIu64 "\r\nsegment_size:%" PRIu64 "\r\nsegments_total:%" PRIu64
         "\r\nsegments_free:%" PRIu64 "\r\nsegments_used:%" PRIu64 "\r\nfiles:%" PRIu64
         "\r\nkeys:%" PRIu64 "\r\nlive_bytes:%" PRIu64 "\r\nuser_bytes_written:%" PRIu64
-        "\r\ndevice_bytes_written:%" PRIu64 "\r\nwrite_amplification:%.3f\r\ndevice_writes:%" PRIu64
+        "\r\ndevice_bytes_written:%" PRIu64 "\r\nwrite_amplification:%.2f\r\ndevice_writes:%" PRIu64
         "\r\ndevice_reads:%" PRIu64 "\r\nbuffer_hits:%" PRIu64 "\r\nputs:%" PRIu64
         "\r\ngets:%" PRIu64 "\r\ndels:%" PRIu64 "\r\nindex_bytes:%" PRIu64
         "\r\nindex_bytes_per_key:%.1f\r\npending_bytes:%" PRIu64 "\r\ninflight_writes:%" PRIu64
         "\r\nexpired_dropped:%" PRIu64 "\r\nfailed:%" PRIu64 "\r\nlast_error:%s\r\n"
         "recovery_ms:%" PRIu64 "\r\nrecovery_records:%" PRIu64
-        "\r\nrecovery_corrupt_blocks:%" PRIu64 "\r\nrecovery_segments:%" PRIu64 "\r\n\r\n",
+        "\r\nrecovery_corrupt_blocks:%" PRIu64 "\r\nrecovery_segments:%" PRIu64 "\r\n",
         s->cfg.disk_size, s->cfg.segment_size, st->segments_total, st->segments_free,
         st->segments_used, st->files, st->keys, st->live_bytes, st->user_bytes_written,
-        st->device_bytes_written, wa, st->device_writes, st->device_reads, st->buffer_hits,
-        st->puts, st->gets, st->dels, st->index_bytes, bpk, st->pending_bytes, st->inflight_writes,
-        st->expired_dropped, st->failed, st->last_error ? ls_strerror(st->last_error) : "none",
-        st->recovery_ms, st->recovery_records, st->recovery_corrupt_blocks, st->recovery_segments);
+        st->device_bytes_written, st->write_amplification, st->device_writes, st->device_reads,
+        st->buffer_hits, st->puts, st->gets, st->dels, st->index_bytes, bpk, st->pending_bytes,
+        st->inflight_writes, st->expired_dropped, st->failed,
+        st->last_error ? ls_strerror(st->last_error) : "none", st->recovery_ms,
+        st->recovery_records, st->recovery_corrupt_blocks, st->recovery_segments);
+    info_compaction(s, st, pb);
+    pbuf_appendf(pb, "\r\n");
 }
 
 static unsigned info_section_bit(const char *name)

@@ -555,12 +555,19 @@ static void mcs_stats(struct req *r)
                            "\r\nSTAT get_misses %" PRIu64 "\r\nSTAT curr_items %" PRIu64
                            "\r\nSTAT bytes %" PRIu64 "\r\nSTAT bytes_read %" PRIu64
                            "\r\nSTAT bytes_written %" PRIu64 "\r\nSTAT limit_maxbytes %" PRIu64
-                           "\r\nSTAT threads 1\r\nEND\r\n",
+                           "\r\nSTAT threads 1\r\n",
                            (int)getpid(), up, server_unix_ms() / 1000, MCS_VERSION,
                            (int)(sizeof(void *) * 8), s->nconns, s->stats.connections_received,
                            st.gets, st.puts, s->stats.keyspace_hits, s->stats.keyspace_misses,
                            ls_count(s->eng, 0), st.live_bytes, s->stats.net_input_bytes,
                            s->stats.net_output_bytes, s->cfg.disk_size));
+        /* The engine's space figures, under their INFO logstor names. */
+        reply_check(r, pbuf_appendf(o,
+                                    "STAT segments_total %" PRIu64 "\r\nSTAT segments_free %" PRIu64
+                                    "\r\nSTAT live_bytes %" PRIu64
+                                    "\r\nSTAT write_amplification %.2f\r\nEND\r\n",
+                                    st.segments_total, st.segments_free, st.live_bytes,
+                                    st.write_amplification));
     } else if (r->mc->arg.len == 8 && memcmp(r->mc->arg.ptr, "settings", 8) == 0) {
         reply_check(r,
                     pbuf_appendf(o,
