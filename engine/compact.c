@@ -85,6 +85,7 @@ struct compactor {
     int dirty;       /* live bytes dropped since that selection */
     int dead_hint;   /* some segment's live bytes dropped to zero */
     int copy_err;    /* a copy failed in this round (no segment, no memory) */
+    int spill;       /* this round copies into the one spill stream (free space low) */
     uint32_t groups_seen;
     struct victim v[CP_MAX_BATCH + CP_MAX_FAST];
     uint32_t nv, next_read, reads, done;
@@ -275,6 +276,7 @@ static void finish_round(struct compactor *cp)
 
     for (uint32_t i = 0; i < e->ngroups; i++)
         wbuf_seal_stream(e, &e->gs[i]);
+    wbuf_seal_stream(e, &e->spill);
     if (wbuf_barrier(e, round_acked, cp) < 0)
         round_acked(cp, -ENOMEM, 0);
 }
@@ -292,6 +294,8 @@ static struct stream *stream_of(struct ls_engine *e, uint16_t table, uint64_t to
 {
     struct stream *st = &e->gs[eng_group_of(e, table, token)];
 
+    if (e->cp->spill)
+        return &e->spill;
     if (!st->seen) {
         st->seen = 1;
         e->cp->groups_seen++; /* streams that may hold an open segment: the reserve */
@@ -504,16 +508,18 @@ static int cmp_used(const void *a, const void *b)
 }
 
 /* Keeps the prefix (emptiest first) that gives a net gain of free segments and whose
- * copies fit in the free segments. Returns its length. */
+ * copies fit in the free segments: one more per group stream that may need a new one,
+ * or, in a spill round, none. Returns its length. */
 static uint32_t net_gain_prefix(const struct compactor *cp, const struct cand *c, uint32_t n)
 {
     uint32_t nfree = cp->e->sm.nfree, best = 0;
+    uint32_t extra = cp->spill ? 0 : cp->groups_seen + 1;
     uint64_t bytes = 0;
 
     for (uint32_t k = 0; k < n; k++) {
         bytes += c[k].used;
         uint32_t need = need_segs(cp, bytes);
-        if (need + 1 > nfree)
+        if (need + extra > nfree)
             break;
         if (k + 1 > need)
             best = k + 1;
@@ -531,6 +537,8 @@ static void select_victims(struct compactor *cp, int fast_only)
 
     compute_low_water(cp);
     cp->nv = 0;
+    /* Too few free segments for one open segment per group: copy into one stream. */
+    cp->spill = m->nfree <= 2 * cp->groups_seen + 2;
     /* Large runs and damaged segments are not in the histogram: free dead runs here. */
     if (cp->dead_hint)
         for (uint32_t g = 0; g < m->nsegs && nfast < CP_MAX_FAST; g++)

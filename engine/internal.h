@@ -137,6 +137,7 @@ struct stream {
     uint32_t cur_off;    /* next free byte in it (4 KiB aligned) */
     uint32_t group;      /* 0: the user stream; g + 1: compaction group g */
     int seen;            /* has been given a segment (compaction's reserve counts it) */
+    int comp;            /* written by compaction (group streams and the spill stream) */
 };
 
 struct wbuf {
@@ -212,6 +213,8 @@ struct ls_engine {
     uint64_t rseq;         /* last record sequence number used */
     struct stream user;    /* user writes: mixed segments */
     struct stream *gs;     /* compaction groups' streams (ngroups) */
+    struct stream spill;   /* compaction's one stream when free segments are too few
+                              for one open segment per group (mixed, group 0) */
     uint32_t ngroups;      /* tables * compaction_groups */
     uint64_t *flush_rseq;  /* per table: rseq of its latest FLUSH record (0: none) */
     struct compactor *cp;  /* compact.c */

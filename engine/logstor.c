@@ -356,8 +356,9 @@ static int streams_new(struct ls_engine *e)
     if (!e->gs || !e->flush_rseq)
         return -ENOMEM;
     e->user = (struct stream){.cur_seg = -1};
+    e->spill = (struct stream){.cur_seg = -1, .comp = 1};
     for (uint32_t i = 0; i < e->ngroups; i++)
-        e->gs[i] = (struct stream){.cur_seg = -1, .group = i + 1};
+        e->gs[i] = (struct stream){.cur_seg = -1, .group = i + 1, .comp = 1};
     return 0;
 }
 
@@ -502,6 +503,8 @@ void ls_close(struct ls_engine *e)
         }
         for (uint32_t i = 0; i < e->ngroups && !e->failed; i++)
             wbuf_seal_stream(e, &e->gs[i]);
+        if (!e->failed)
+            wbuf_seal_stream(e, &e->spill);
         wbuf_kick(e);
         run_deferred(e);
         if (!uio_inflight(e->u) && !e->fifo_head && !e->nacks && !e->ready_head)

@@ -41,6 +41,7 @@
 struct rmap_ent {
     uint64_t token;
     uint64_t rseq;
+    uint64_t hider; /* loc of the tombstone that decided the key, 0 if none */
     uint32_t hash2;
     uint32_t table;
 };
@@ -341,11 +342,23 @@ static void apply(void *arg, const struct rec_view *v, uint64_t addr)
         rv->err = -ENOMEM;
         return;
     }
-    if (m->rseq >= v->h.rseq)
-        return; /* an equal (a compaction copy) or newer record of the key came first */
+    if (m->rseq > v->h.rseq)
+        return; /* a newer record of the key came first */
+    /* Equal rseq: a compaction copy of the same record, in a later segment. The copy
+     * wins, so a victim whose records were all copied before a crash holds nothing
+     * needed and is freed without a read. A tombstone that no longer decides its key
+     * hides nothing the newer record does not: its bytes stop counting as needed. */
+    if (m->hider) {
+        struct seg_desc *hd = &e->sm.d[seg_of(&e->sm, idx_loc_addr(m->hider))];
+        uint32_t hs = idx_loc_size(m->hider);
+        hd->tomb = hd->tomb >= hs ? hd->tomb - hs : 0;
+    }
     if (!m->rseq)
         rv->map.n++;
-    *m = (struct rmap_ent){.token = ent.token, .rseq = v->h.rseq, .hash2 = hash2,
+    *m = (struct rmap_ent){.token = ent.token,
+                           .rseq = v->h.rseq,
+                           .hider = v->h.type == REC_DEL ? idx_make_loc(addr, v->size) : 0,
+                           .hash2 = hash2,
                            .table = v->h.table};
     if (v->h.type == REC_PUT && !(v->h.expire_ms && v->h.expire_ms <= rv->now_ms)) {
         ent.loc = idx_make_loc(addr, v->size);

@@ -42,7 +42,7 @@ static struct wbuf *buf_get(struct ls_engine *e, const struct stream *st)
 {
     struct wbuf *b = e->free_bufs;
 
-    if (!st->group && e->user_bufs >= max_bufs(e))
+    if (!st->comp && e->user_bufs >= max_bufs(e))
         return NULL;
     if (b) {
         e->free_bufs = b->next;
@@ -67,7 +67,7 @@ static void buf_release(struct ls_engine *e, struct wbuf *b)
 
     if (d->mem_bufs)
         d->mem_bufs--;
-    if (b->st && b->st->group) {
+    if (b->st && b->st->comp) {
         uint32_t n = b->used > BUF_HDR_SIZE ? b->used - BUF_HDR_SIZE : 0;
         e->group_bytes = e->group_bytes >= n ? e->group_bytes - n : 0;
         e->group_bufs--;
@@ -140,11 +140,11 @@ static int next_segment(struct ls_engine *e, struct stream *st, uint8_t type)
     int64_t g;
     int rc;
 
-    if (st->group == 0 && e->sm.nfree <= compact_reserve(e, type))
+    if (!st->comp && e->sm.nfree <= compact_reserve(e, type))
         return compact_space_error(e);
     g = seg_alloc(&e->sm);
     if (g < 0)
-        return st->group == 0 && g == LS_ENOSPACE ? compact_space_error(e) : (int)g;
+        return !st->comp && g == LS_ENOSPACE ? compact_space_error(e) : (int)g;
     if ((rc = eng_seq_next(e, &seq)) < 0) {
         seg_rebuild_free(&e->sm);
         return rc;
@@ -164,14 +164,14 @@ static int open_active(struct ls_engine *e, struct stream *st, uint32_t size, ui
     int rc;
 
     if (st->cur_seg < 0 || seg_size - st->cur_off < BUF_HDR_SIZE + size) {
-        if (!st->group && e->user_bufs >= max_bufs(e))
+        if (!st->comp && e->user_bufs >= max_bufs(e))
             return LS_EBUSY;
         if ((rc = next_segment(e, st, type)) < 0)
             return rc;
     }
     if (!(b = buf_get(e, st)))
         return LS_EBUSY;
-    if (st->group)
+    if (st->comp)
         e->group_bufs++;
     else
         e->user_bufs++;
@@ -371,8 +371,8 @@ static void fail_from(struct ls_engine *e, uint64_t gen, int err)
     e->failed_gen = gen;
     if (hi == UINT64_MAX) {
         /* Active buffers join the FIFO as the newest; never submitted. */
-        for (uint32_t i = 0; i <= e->ngroups; i++) {
-            struct stream *st = i ? &e->gs[i - 1] : &e->user;
+        for (uint32_t i = 0; i <= e->ngroups + 1; i++) {
+            struct stream *st = i == 0 ? &e->user : i == 1 ? &e->spill : &e->gs[i - 2];
             struct wbuf *a = st->active;
             if (a && a->count) {
                 st->active = NULL;
@@ -720,6 +720,8 @@ int wbuf_read_mem(struct ls_engine *e, uint64_t addr, uint32_t size, uint8_t *ds
         return 0;
     if (e->user.active && in_buf(e->user.active, addr, size))
         hit = e->user.active;
+    if (!hit && e->spill.active && in_buf(e->spill.active, addr, size))
+        hit = e->spill.active;
     if (!hit && d->group && d->group <= e->ngroups && (ga = e->gs[d->group - 1].active) &&
         in_buf(ga, addr, size))
         hit = ga;

@@ -60,8 +60,9 @@ int cmd_expire_arg(struct req *r, const struct resp_arg *a, uint64_t unit_ms, in
 
 /* Engine helpers. cmd_put submits a put whose success reply is chosen by mode (+OK, :r->num,
  * or the bytes pre-encoded in r->tmp) and which then ends the request; a submission error
- * is replied at once. cmd_get calls cb from the engine, or at once (synchronously) with the
- * submission error such as LS_ENOTFOUND, so callbacks handle both alike. */
+ * is replied at once, except LS_EBUSY: that put waits in park.c and is submitted later. cmd_get
+ * calls cb from the engine, or at once (synchronously) with the submission error such as
+ * LS_ENOTFOUND, so callbacks handle both alike. */
 enum cmd_reply_mode { CMD_REPLY_OK = 0, CMD_REPLY_NUM = 1, CMD_REPLY_TMP = 2 };
 void cmd_put(struct req *r, const struct resp_arg *key, const void *v, size_t n, uint64_t expire_ms,
              uint32_t flags, enum cmd_reply_mode mode);

@@ -17,6 +17,7 @@
 
 #include "cmd.h"
 #include "glob.h"
+#include "park.h"
 #include "reply.h"
 #include "server.h"
 
@@ -53,7 +54,7 @@ void cmd_keys_del(struct req *r)
 {
     r->pending = 1;
     for (uint32_t i = 0; i < r->nkeys; i++) {
-        int rc = ls_del(cmd_engine(r), r->db, r->keys[i].ptr, r->keys[i].len, del_cb, r);
+        int rc = park_del(r, r->db, &r->keys[i], del_cb);
         if (rc == 0) {
             r->pending++;
             r->num++;
@@ -188,7 +189,7 @@ static void expire_generic(struct req *r, long long unit, int abs, const char *n
         goto done;
     }
     if (w <= now) {
-        int rc = ls_del(cmd_engine(r), r->db, r->argv[1].ptr, r->argv[1].len, expire_del_cb, r);
+        int rc = park_del(r, r->db, &r->argv[1], expire_del_cb);
         if (rc == 0) {
             req_unlock(r);
             return;
@@ -508,7 +509,7 @@ static void flush_tables(struct req *r, uint32_t first, uint32_t last)
 {
     r->pending = 1;
     for (uint32_t t = first; t <= last; t++) {
-        int rc = ls_flush_table(cmd_engine(r), t, flush_cb, r);
+        int rc = park_flush(r, t, flush_cb);
         if (rc == 0)
             r->pending++;
         else if (rc != LS_ENOTFOUND && r->err == 0)

@@ -24,6 +24,7 @@
 
 #include "keylock.h"
 #include "log.h"
+#include "park.h"
 #include "reply.h"
 #include "server.h"
 
@@ -297,7 +298,7 @@ void cmd_put(struct req *r, const struct resp_arg *key, const void *v, size_t n,
         req_done(r);
         return;
     }
-    int rc = ls_put(cmd_engine(r), r->db, key->ptr, key->len, v, n, &o, cmd_write_cb, r);
+    int rc = park_put(r, r->db, key, v, n, &o, cmd_write_cb);
     if (rc < 0) {
         reply_engine_error(r, rc);
         req_done(r);

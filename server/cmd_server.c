@@ -616,11 +616,12 @@ static void info_stats(struct server *s, const struct ls_stats *st, struct pbuf 
                  "\r\ntotal_error_replies:%" PRIu64
                  "\r\nclient_query_buffer_limit_disconnections:%" PRIu64
                  "\r\nclient_output_buffer_limit_disconnections:%" PRIu64
-                 "\r\nmemcached_commands_processed:%" PRIu64 "\r\n\r\n",
+                 "\r\nmemcached_commands_processed:%" PRIu64 "\r\nbusy_writes_parked:%" PRIu64
+                 "\r\nbusy_write_timeouts:%" PRIu64 "\r\n\r\n",
                  t->connections_received, t->commands_processed, s->ops_per_sec, t->net_input_bytes,
                  t->net_output_bytes, t->rejected_connections, st->expired_dropped,
                  t->keyspace_hits, t->keyspace_misses, t->errors, t->query_limit_disconnects,
-                 t->output_limit_disconnects, t->mc_commands);
+                 t->output_limit_disconnects, t->mc_commands, t->busy_parked, t->busy_timeouts);
 }
 
 static void info_keyspace(struct server *s, struct pbuf *pb)
@@ -679,14 +680,15 @@ static void info_logstor(struct server *s, const struct ls_stats *st, struct pbu
         "\r\nindex_bytes_per_key:%.1f\r\npending_bytes:%" PRIu64 "\r\ninflight_writes:%" PRIu64
         "\r\nexpired_dropped:%" PRIu64 "\r\nfailed:%" PRIu64 "\r\nlast_error:%s\r\n"
         "recovery_ms:%" PRIu64 "\r\nrecovery_records:%" PRIu64
-        "\r\nrecovery_corrupt_blocks:%" PRIu64 "\r\nrecovery_segments:%" PRIu64 "\r\n",
+        "\r\nrecovery_corrupt_blocks:%" PRIu64 "\r\nrecovery_segments:%" PRIu64
+        "\r\nparked_writes:%" PRIu64 "\r\n",
         s->cfg.disk_size, s->cfg.segment_size, st->segments_total, st->segments_free,
         st->segments_used, st->files, st->keys, st->live_bytes, st->user_bytes_written,
         st->device_bytes_written, st->write_amplification, st->device_writes, st->device_reads,
         st->buffer_hits, st->puts, st->gets, st->dels, st->index_bytes, bpk, st->pending_bytes,
         st->inflight_writes, st->expired_dropped, st->failed,
         st->last_error ? ls_strerror(st->last_error) : "none", st->recovery_ms,
-        st->recovery_records, st->recovery_corrupt_blocks, st->recovery_segments);
+        st->recovery_records, st->recovery_corrupt_blocks, st->recovery_segments, s->parked);
     info_compaction(s, st, pb);
     pbuf_appendf(pb, "\r\n");
 }

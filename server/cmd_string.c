@@ -21,6 +21,7 @@
 
 #include "cmd.h"
 #include "mget.h"
+#include "park.h"
 #include "reply.h"
 #include "server.h"
 
@@ -219,7 +220,7 @@ static void getdel_cb(void *arg, int rc, const struct ls_item *it)
     }
     cmd_tmp_bulk(r, it->value, it->value_len);
     r->step = CMD_REPLY_TMP;
-    int src = ls_del(cmd_engine(r), r->db, r->argv[1].ptr, r->argv[1].len, cmd_write_cb, r);
+    int src = park_del(r, r->db, &r->argv[1], cmd_write_cb);
     if (src == 0)
         req_unlock(r);
     else if (src == LS_ENOTFOUND) {
@@ -333,8 +334,8 @@ static void mset_submit(struct req *r)
             r->err = LS_ETOOBIG;
             break;
         }
-        int rc = ls_put(cmd_engine(r), r->db, r->argv[i].ptr, r->argv[i].len, r->argv[i + 1].ptr,
-                        r->argv[i + 1].len, NULL, mset_cb, r);
+        int rc =
+            park_put(r, r->db, &r->argv[i], r->argv[i + 1].ptr, r->argv[i + 1].len, NULL, mset_cb);
         if (rc < 0) {
             r->err = rc;
             break;

@@ -33,6 +33,7 @@ struct config {
     int compact_policy; /* enum ls_compact_policy */
     uint64_t compaction_groups;
     uint64_t separator_memory;
+    uint64_t busy_timeout_ms; /* longest a write waits for space before failing busy */
     char *requirepass;
     int protected_mode;
     uint64_t maxclients;

@@ -3,10 +3,12 @@
  *
  * Input: one read(2) per readable event into `in` (bounded by client_query_buffer_limit),
  * then as many complete commands as the connection may start are parsed and dispatched.
- * Parsing stops at the in-flight cap (max_inflight) or when more than CONN_OUT_HIGH reply
- * bytes wait to be sent; the read event is then removed (the peer's TCP window fills and
- * it slows down), and put back, with a kick to parse what is already buffered, when
- * requests complete or the output drains.
+ * Parsing stops at the in-flight cap (max_inflight), when more than CONN_OUT_HIGH reply
+ * bytes wait to be sent, or while one of the connection's writes is parked (park.c: the
+ * engine said busy, and no later command may start before that write is submitted); the
+ * read event is then removed (the peer's TCP window fills and it slows down), and put
+ * back, with a kick to parse what is already buffered, when requests complete, the
+ * output drains or the parked write is submitted.
  *
  * Output: a request's reply is written into the output buffer directly when the request
  * is at the head of the queue, else into its own buffer; when the head completes, the
@@ -152,10 +154,10 @@ static size_t conn_out_pending(const struct conn *c)
 static int conn_may_start(const struct conn *c)
 {
     return c->inflight < c->srv->cfg.max_inflight && conn_out_pending(c) < CONN_OUT_HIGH &&
-           !c->closed && !c->close_after_reply && !c->srv->shutdown_asked;
+           c->nparked == 0 && !c->closed && !c->close_after_reply && !c->srv->shutdown_asked;
 }
 
-static void conn_maybe_resume(struct conn *c)
+void conn_resume(struct conn *c)
 {
     if (!c->read_paused || !conn_may_start(c))
         return;
@@ -194,7 +196,7 @@ void conn_flush(struct conn *c)
         conn_close(c, "closed after reply");
         return;
     }
-    conn_maybe_resume(c);
+    conn_resume(c);
 }
 
 static void conn_on_write(evutil_socket_t fd, short what, void *arg)
@@ -240,7 +242,7 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (!conn_may_start(c)) {
         /* At the cap, closing or shutting down: stop watching the socket (it is
-         * level-triggered) until conn_maybe_resume. */
+         * level-triggered) until conn_resume. */
         if (!c->closed && !c->read_paused) {
             c->read_paused = 1;
             event_del(c->rev);
@@ -378,7 +380,7 @@ static void conn_drain(struct conn *c)
 
 void req_unlock(struct req *r)
 {
-    if (r->locked)
+    if (r->locked && r->nparked == 0)
         keylock_leave(r->c->srv->locks, r);
 }
 
@@ -393,5 +395,5 @@ void req_done(struct req *r)
     if (r == c->head)
         conn_drain(c);
     if (!c->closed)
-        conn_maybe_resume(c);
+        conn_resume(c);
 }

@@ -37,10 +37,11 @@ struct req {
     struct conn *c;
     struct pbuf buf; /* the reply, while an earlier request is still pending */
     uint8_t done;
-    uint8_t locked; /* holds the exclusive lock of keys[0] */
-    uint8_t rmw;    /* needs the exclusive lock (read-modify-write) */
-    uint8_t queued; /* waiting in a key-lock queue */
-    uint8_t pooled; /* allocated from the server's request pool: reusable */
+    uint8_t locked;   /* holds the exclusive lock of keys[0] */
+    uint8_t rmw;      /* needs the exclusive lock (read-modify-write) */
+    uint8_t queued;   /* waiting in a key-lock queue */
+    uint8_t pooled;   /* allocated from the server's request pool: reusable */
+    uint32_t nparked; /* writes of this request waiting in park.c (keeps the key lock) */
     uint32_t db;
     req_exec_fn exec;
     /* Keys the request touches (point into argv storage); keylock uses these. */
@@ -82,6 +83,7 @@ struct conn {
     struct req *head, *tail; /* requests in command order */
     uint32_t inflight;       /* requests not yet done */
     uint32_t nreqs;          /* requests in the queue */
+    uint32_t nparked;        /* writes waiting in park.c: no new command starts meanwhile */
     struct resp_arg *argv;   /* parse scratch */
     uint32_t argv_cap;
     struct mc_cmd *mcc; /* parse scratch (memcached) */
@@ -117,6 +119,9 @@ void conn_free(struct conn *c);
 void conn_flush(struct conn *c);
 /* Stops reading from every connection (shutdown). */
 void conn_stop_reading(struct conn *c);
+/* Resumes reading and parsing if the connection may start commands again (after its
+ * last parked write was submitted). */
+void conn_resume(struct conn *c);
 
 /* A new request at the tail of c's queue, with extra bytes of storage after the struct
  * (returned through *extra). NULL on allocation failure. */
@@ -125,7 +130,8 @@ struct req *conn_req_new(struct conn *c, size_t extra, void **extra_out);
 struct pbuf *req_out(struct req *r);
 /* Releases the request's key lock early: called once its final write is submitted, since
  * the engine makes that write visible to every later read, so the next read-modify-write
- * of the key may start while this write is still on its way to the disk. */
+ * of the key may start while this write is still on its way to the disk. A no-op while
+ * the request has a parked write (park.c calls it again once that write is submitted). */
 void req_unlock(struct req *r);
 /* Marks the request complete: releases its key lock, moves finished replies to the
  * output buffer, and resumes reading when the connection drops below its cap. */

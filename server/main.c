@@ -26,6 +26,7 @@
 #include "logstor.h"
 #include "mcserver.h"
 #include "net.h"
+#include "park.h"
 #include "server.h"
 
 #define TICK_MS 10
@@ -183,6 +184,7 @@ static void on_engine(evutil_socket_t fd, short what, void *arg)
     int rc = ls_poll(s->eng);
     if (rc < 0 && rc != -EAGAIN)
         log_warning("engine poll: %s", ls_strerror(rc));
+    park_retry(s); /* completions may have freed buffers or segments */
     server_after_events(s);
 }
 
@@ -192,6 +194,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     ls_tick(s->eng);
+    park_retry(s);
     server_after_events(s);
 }
 
@@ -208,6 +211,7 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
         s->ops_last_ms = now;
     }
     net_sweep_idle(s);
+    park_expire(s, now);
     if (s->shutdown_asked && now - s->shutdown_start_ms > SERVER_SHUTDOWN_MS) {
         log_warning("shutdown: %llu requests still in flight after %d ms, forcing",
                     (unsigned long long)s->inflight, SERVER_SHUTDOWN_MS);
@@ -268,6 +272,7 @@ static void teardown(struct server *s)
     /* Send what can still be sent, then drop every connection. */
     for (struct conn *c = s->conns; c; c = c->next)
         conn_flush(c);
+    park_fail_all(s, LS_ECLOSING); /* writes still waiting for space are not submitted */
     ls_close(s->eng); /* completes engine operations still in flight, flushes buffers */
     s->eng = NULL;
     for (struct conn *c = s->conns; c; c = c->next)

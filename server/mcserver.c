@@ -26,6 +26,7 @@
 #include "logstor.h"
 #include "mc.h"
 #include "mget.h"
+#include "park.h"
 #include "reply.h"
 #include "server.h"
 
@@ -255,7 +256,7 @@ static void mcs_put(struct req *r, const void *v, size_t n, uint64_t expire_ms, 
     struct ls_write_opts o = {expire_ms, flags};
     r->flags = flags;
     r->expire_ms = expire_ms;
-    int rc = ls_put(eng(r), 0, r->keys[0].ptr, r->keys[0].len, v, n, &o, mcs_write_cb, r);
+    int rc = park_put(r, 0, &r->keys[0], v, n, &o, mcs_write_cb);
     if (rc < 0)
         mcs_end(r, reply_mc_engine_error(rc));
     else
@@ -333,7 +334,7 @@ static void gat_get_cb(void *arg, int rc, const struct ls_item *it)
         r->flags = it->flags;
         struct ls_write_opts o = {r->expire_ms, it->flags};
         const struct resp_arg *k = &r->keys[0];
-        if (ls_put(eng(r), 0, k->ptr, k->len, it->value, it->value_len, &o, gat_put_cb, r) == 0)
+        if (park_put(r, 0, k, it->value, it->value_len, &o, gat_put_cb) == 0)
             return;
         free(r->aux);
         r->aux = NULL;
@@ -451,7 +452,7 @@ static void mcs_store(struct req *r)
 static void mcs_delete(struct req *r)
 {
     mcs_tmp_line(r, "DELETED");
-    int rc = ls_del(eng(r), 0, r->keys[0].ptr, r->keys[0].len, mcs_write_cb, r);
+    int rc = park_del(r, 0, &r->keys[0], mcs_write_cb);
     if (rc == LS_ENOTFOUND)
         mcs_end(r, "NOT_FOUND");
     else if (rc < 0)
@@ -528,7 +529,7 @@ static void flush_cb(void *arg, int rc, uint64_t cas)
 
 static void mcs_flush_all(struct req *r)
 {
-    int rc = ls_flush_table(eng(r), 0, flush_cb, r);
+    int rc = park_flush(r, 0, flush_cb);
     if (rc < 0)
         flush_cb(r, rc, 0);
 }
@@ -612,7 +613,7 @@ static int mg_vivify(struct req *r)
         return 0;
     r->expire_ms = mcs_expire_ms(ttl);
     struct ls_write_opts o = {r->expire_ms, 0};
-    if (ls_put(eng(r), 0, r->keys[0].ptr, r->keys[0].len, "", 0, &o, mg_viv_cb, r) < 0)
+    if (park_put(r, 0, &r->keys[0], "", 0, &o, mg_viv_cb) < 0)
         return 0;
     viv_add(r->c->srv, &r->keys[0]);
     req_unlock(r);
@@ -664,8 +665,7 @@ static void mg_cb(void *arg, int rc, const struct ls_item *it)
     if (touch) {
         r->step = 0;
         struct ls_write_opts wo = {in.expire_ms, it->flags};
-        int prc = ls_put(eng(r), 0, r->keys[0].ptr, r->keys[0].len, it->value, it->value_len, &wo,
-                         mcs_write_cb, r);
+        int prc = park_put(r, 0, &r->keys[0], it->value, it->value_len, &wo, mcs_write_cb);
         if (prc == 0) {
             req_unlock(r);
             return;
@@ -752,7 +752,7 @@ static void md_write_cb(void *arg, int rc, uint64_t cas)
 
 static void md_del(struct req *r)
 {
-    int rc = ls_del(eng(r), 0, r->keys[0].ptr, r->keys[0].len, md_write_cb, r);
+    int rc = park_del(r, 0, &r->keys[0], md_write_cb);
     if (rc == 0)
         req_unlock(r);
     else if (rc == LS_ENOTFOUND) {
@@ -854,8 +854,7 @@ static void ma_cb(void *arg, int rc, const struct ls_item *it)
     pbuf_reset(&r->tmp);
     reply_check(r, pbuf_appendf(&r->tmp, "%" PRIu64, v));
     struct ls_write_opts o = {r->expire_ms, r->flags};
-    int prc = ls_put(eng(r), 0, r->keys[0].ptr, r->keys[0].len, r->tmp.data, r->tmp.len, &o,
-                     ma_write_cb, r);
+    int prc = park_put(r, 0, &r->keys[0], r->tmp.data, r->tmp.len, &o, ma_write_cb);
     if (prc < 0)
         mcs_end(r, reply_mc_engine_error(prc));
     else

@@ -9,8 +9,9 @@
  * connection that a caller further up the stack still uses.
  *
  * Shutdown (SIGTERM, SIGINT, SHUTDOWN): listeners close, every connection stops reading,
- * the requests already started (including those waiting on key locks) run to completion
- * and their replies are sent; then the loop ends and main closes the engine, which
+ * the requests already started (including those waiting on key locks, and writes parked
+ * until the engine has room, park.c) run to completion and their replies are sent; then
+ * the loop ends and main fails the writes still parked, and closes the engine, which
  * flushes its write buffers. A shutdown that has not drained after SERVER_SHUTDOWN_MS is
  * forced: ls_close still completes every engine operation in flight.
  */

@@ -22,6 +22,7 @@ struct keylock;
 struct net;
 struct mcs_state;
 struct req;
+struct park_op;
 
 struct server_stats {
     uint64_t connections_received;
@@ -36,6 +37,8 @@ struct server_stats {
     uint64_t mc_commands;
     uint64_t output_limit_disconnects;
     uint64_t query_limit_disconnects;
+    uint64_t busy_parked;   /* writes the engine refused as busy and that waited (park.c) */
+    uint64_t busy_timeouts; /* parked writes that failed busy after busy_timeout_ms */
 };
 
 struct server {
@@ -60,6 +63,8 @@ struct server {
     uint64_t inflight;    /* requests not yet completed, all connections */
     struct req *req_pool; /* freed small requests kept for reuse (conn.c) */
     uint32_t req_pool_n;
+    struct park_op *park_head, *park_tail; /* writes waiting for engine space (park.c) */
+    uint64_t parked;
 
     int shutdown_asked; /* SIGTERM/SIGINT/SHUTDOWN seen */
     uint64_t shutdown_start_ms;

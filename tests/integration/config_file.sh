@@ -24,7 +24,7 @@ expect_eq "keys missing from the file or with another default" "${missing:-none}
 expect_eq "--check-config of the file" "$("$BIN" -c "$CONF" --check-config 2>&1)" \
     "configuration OK: $CONF"
 ok=$("$BIN" --compact_policy cost-benefit --compaction_groups 64 --compact_low 32 \
-    --compact_high 48 --separator_memory 16mb --check-config 2>&1)
+    --compact_high 48 --separator_memory 16mb --busy_timeout_ms 0 --check-config 2>&1)
 expect_eq "the compaction keys accept their values" "$ok" "configuration OK"
 
 section "bad values are refused"

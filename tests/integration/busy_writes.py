@@ -1,0 +1,204 @@
+"""busy_writes.py - writes the engine refuses as busy wait and succeed (run by busy_writes.sh).
+
+logstord runs with a tiny write backlog (--max_pending_bytes 1mb --write_buffers 4), so
+pipelined 60 KiB SETs from several clients outrun the disk and the engine answers
+LS_EBUSY. The server parks such a write and submits it again as the engine makes progress
+(server/park.c): every client must see +OK, a little later, never an error, and:
+- each connection's writes land in the order it sent them (the last SET of a key wins);
+- 50 clients x 1000 INCR of one key, against the same backlog, leave it at 50000 (a parked
+  INCR keeps its key lock and its computed value);
+- MSET, DEL and the memcached protocol park the same way;
+- with CONFIG SET busy_timeout_ms 0 the old behaviour is back: the busy error at once.
+INFO stats busy_writes_parked shows that writes did park (otherwise the load was too light
+to test anything, which is a failure). Against redis-server (TARGET=redis) only the
+replies are checked.
+"""
+import threading
+
+import itlib
+from itlib import Mc, Resp, check, section, log
+
+itlib.begin("busy_writes", time_limit_s=150)
+extra = [] if itlib.IS_REAL else ["--max_pending_bytes", "1mb", "--write_buffers", "4"]
+srv = itlib.Server("redis", extra=extra).start()
+log("busy_writes: target %s on 127.0.0.1:%d" % ("redis-server" if srv.real else "logstord", srv.port))
+
+VAL = 60 * 1024
+CLIENTS, ROUNDS, BATCH, KEYS = 8, 4, 100, 50
+
+
+def stat(name):
+    """An integer field of INFO all (logstord only)."""
+    info = Resp(srv.port).call("INFO", "all")[1].decode()
+    for ln in info.split("\r\n"):
+        if ln.startswith(name + ":"):
+            return int(ln.split(":", 1)[1])
+    return None
+
+
+def run_threads(fn, n):
+    out = {}
+    ts = [threading.Thread(target=lambda i=i: out.__setitem__(i, fn(i))) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return [out.get(i) for i in range(n)]
+
+
+def value(n, rnd, i):
+    tag = b"%d:%d:%d:" % (n, rnd, i)
+    return tag + b"v" * (VAL - len(tag))
+
+
+def setter(n):
+    """Pipelines ROUNDS x BATCH SETs over KEYS keys; returns (errors, first bad reply)."""
+    c = Resp(srv.port, timeout=60)
+    errors, first = 0, None
+    for rnd in range(ROUNDS):
+        c.send(b"".join(itlib.encode("SET", "b%d:%d" % (n, i % KEYS), value(n, rnd, i))
+                        for i in range(BATCH)))
+        for _ in range(BATCH):
+            r = c.read()
+            if r != ("+", "OK"):
+                errors += 1
+                first = first or r
+    c.close()
+    return errors, first
+
+
+section("%d clients pipeline %d SETs of 60 KiB each past a 1 MiB write backlog" %
+        (CLIENTS, ROUNDS * BATCH))
+parked0 = stat("busy_writes_parked") or 0
+res = run_threads(setter, CLIENTS)
+errors = sum(e for e, _ in res)
+check(errors == 0, "every SET answers +OK (%d errors, first: %r)" %
+      (errors, next((f for _, f in res if f), None)))
+c = Resp(srv.port, timeout=30)
+bad = 0
+for n in range(CLIENTS):
+    for k in range(KEYS):
+        last = k + KEYS * ((BATCH - 1 - k) // KEYS)  # the last i with i % KEYS == k
+        r = c.call("GET", "b%d:%d" % (n, k))
+        if r != ("$", value(n, ROUNDS - 1, last)):
+            bad += 1
+check(bad == 0, "each key holds its connection's last SET (%d of %d wrong)" % (bad, CLIENTS * KEYS))
+if not srv.real:
+    parked = (stat("busy_writes_parked") or 0) - parked0
+    check(parked > 0, "writes were parked, so this load did test waiting (%d parked)" % parked)
+    check(stat("busy_write_timeouts") == 0, "no parked write timed out")
+
+section("50 clients x 1000 INCR of one key while 4 clients push 60 KiB SETs")
+stop = threading.Event()
+
+
+def pusher(n):
+    c = Resp(srv.port, timeout=60)
+    errors = 0
+    rnd = 0
+    while not stop.is_set():
+        c.send(b"".join(itlib.encode("SET", "p%d:%d" % (n, i % 20), value(n, rnd, i))
+                        for i in range(40)))
+        errors += sum(1 for _ in range(40) if c.read() != ("+", "OK"))
+        rnd += 1
+    c.close()
+    return errors
+
+
+def incr(n):
+    c = Resp(srv.port, timeout=60)
+    last, errors, first = 0, 0, None
+    for _ in range(10):
+        c.send(itlib.encode("INCR", "counter") * 100)
+        for _ in range(100):
+            r = c.read()
+            if r[0] != ":" or r[1] <= last:
+                errors += 1
+                first = first or r
+            else:
+                last = r[1]
+    c.close()
+    return errors, first
+
+
+pushers = []
+pres = {}
+for n in range(4):
+    t = threading.Thread(target=lambda n=n: pres.__setitem__(n, pusher(n)))
+    t.start()
+    pushers.append(t)
+parked0 = stat("busy_writes_parked") or 0
+res = run_threads(incr, 50)
+parked = (stat("busy_writes_parked") or 0) - parked0
+stop.set()
+for t in pushers:
+    t.join()
+errors = sum(e for e, _ in res)
+check(errors == 0, "every INCR answers an integer above the client's previous one "
+      "(%d bad, first: %r)" % (errors, next((f for _, f in res if f), None)))
+check(c.call("GET", "counter") == ("$", b"50000"), "counter is 50000", c.call("GET", "counter"))
+check(sum(pres.values()) == 0, "the pushers' SETs all answer +OK (%d errors)" % sum(pres.values()))
+if not srv.real:
+    log("     (%d writes parked during the INCR run)" % parked)
+
+section("MSET and DEL of many keys past the backlog")
+
+
+def mset_del(n):
+    c = Resp(srv.port, timeout=60)
+    bad = []
+    args = []
+    for i in range(40):
+        args += ["m%d:%d" % (n, i), value(n, 9, i)]
+    r = c.call("MSET", *args)
+    if r != ("+", "OK"):
+        bad.append(("MSET", r))
+    for i in (0, 39):
+        r = c.call("GET", "m%d:%d" % (n, i))
+        if r != ("$", value(n, 9, i)):
+            bad.append(("GET", i, r[:1]))
+    r = c.call("DEL", *(["m%d:%d" % (n, i) for i in range(40)] + ["m%d:none" % n]))
+    if r != (":", 40):
+        bad.append(("DEL", r))
+    c.close()
+    return bad
+
+
+res = run_threads(mset_del, 8)
+check(all(not b for b in res), "8 clients: MSET of 40 x 60 KiB is +OK, DEL counts 40",
+      [b for b in res if b][:2] or "ok")
+
+section("memcached: pipelined sets past the backlog answer STORED")
+mcs = None if srv.real else Mc(srv.mc_port, timeout=60)
+if mcs is None:
+    itlib.skip("memcached section: redis-server has no memcached port")
+else:
+    data = b"m" * VAL
+    payload = b"".join(b"set mc%d 0 0 %d\r\n%s\r\n" % (i % 10, len(data), data)
+                       for i in range(200))
+    mcs.send(payload)
+    got = [mcs.line() for _ in range(200)]
+    check(all(g == b"STORED" for g in got), "200 sets answer STORED",
+          next((g for g in got if g != b"STORED"), b"STORED"))
+    mcs.send(b"incr nosuch 1\r\nset n 0 0 1\r\n5\r\n" + b"incr n 1\r\n" * 50)
+    got = [mcs.line() for _ in range(52)]
+    check(got[0] == b"NOT_FOUND" and got[1] == b"STORED" and got[-1] == b"55",
+          "incr after the sets counts to 55", got[-1])
+    mcs.close()
+
+if not srv.real:
+    section("CONFIG SET busy_timeout_ms 0: a busy write fails at once again")
+    check(c.call("CONFIG", "SET", "busy_timeout_ms", "0") == ("+", "OK"),
+          "CONFIG SET busy_timeout_ms 0")
+    res = run_threads(setter, CLIENTS)
+    firsts = [f for _, f in res if f]
+    check(any(f[0] == "-" and "busy" in f[1] for f in firsts),
+          "some SETs get the busy error", firsts[:1] or "none failed")
+    check(c.call("CONFIG", "SET", "busy_timeout_ms", "30000") == ("+", "OK"),
+          "CONFIG SET busy_timeout_ms 30000")
+    r = c.call("CONFIG", "GET", "busy_timeout_ms")
+    check(r == ("*", [("$", b"busy_timeout_ms"), ("$", b"30000")]), "CONFIG GET busy_timeout_ms", r)
+
+check(c.call("PING") == ("+", "PONG"), "server still answers")
+c.close()
+itlib.finish()
