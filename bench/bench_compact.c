@@ -4,7 +4,10 @@
  *   bench_compact [-s disk_mib] [-v value_bytes] [-q inflight] [-d periodic|sync]
  *                 [-w warmup_x] [-m measure_x] [-u pct] [-l uniform|skewed]
  *                 [-p greedy|cost-benefit] [-D parent_dir] [-S seed]
- *                 [-T seconds [-o csv] [-i interval_ms]]
+ *                 [-T seconds [-o csv] [-i interval_ms]] [-L low] [-H high] [-g groups]
+ *
+ * -L, -H and -g set ls_config.compact_low, compact_high (free-segment watermarks) and
+ * compaction_groups; by default the engine picks them.
  *
  * Table mode (default): for every cell (load x policy x utilization u of 50, 70, 80, 90 %;
  * -l, -p and -u pick one value each) opens a fresh engine in a new directory under
@@ -86,6 +89,7 @@ struct opts {
     double tput_secs; /* > 0: throughput mode */
     const char *csv_path;
     uint32_t interval_ms;
+    uint32_t compact_low, compact_high, groups; /* 0: the engine's defaults */
 };
 
 struct cell {
@@ -324,6 +328,10 @@ static int open_engine(const struct opts *o, enum ls_compact_policy policy, char
     c.durability = o->durability;
     c.cache_size = 0;
     c.compact_policy = policy;
+    c.compact_low = o->compact_low;
+    c.compact_high = o->compact_high;
+    if (o->groups)
+        c.compaction_groups = o->groups;
     if (o->value_len > c.max_value_size)
         c.max_value_size = o->value_len;
     rc = ls_open(&c, e);
@@ -467,11 +475,11 @@ static int cell_target(const struct cell *c, double *target)
 static void print_header(const struct opts *o)
 {
     printf("compact disk_mib=%llu value=%u rec=%u inflight=%d durability=%s warmup_x=%g "
-           "measure_x=%g seed=%llu\n",
+           "measure_x=%g seed=%llu compact_low=%u compact_high=%u groups=%u (0: default)\n",
            (unsigned long long)(o->disk_size / MIB), o->value_len,
            (REC_HDR + KEY_LEN + o->value_len + 7u) & ~7u, o->inflight,
            o->durability == LS_SYNC ? "sync" : "periodic", o->warmup_x, o->measure_x,
-           (unsigned long long)o->seed);
+           (unsigned long long)o->seed, o->compact_low, o->compact_high, o->groups);
     printf("%-8s %-12s %3s %8s %6s %6s %6s %-6s %8s %8s %8s %8s %6s %9s %8s %7s %6s\n", "load",
            "policy", "u%", "keys", "WA", "model", "target", "result", "user_MB", "dev_MB", "sep_MB",
            "comp_MB", "wr_KiB", "puts/s", "busy", "busy_ms", "secs");
@@ -608,7 +616,7 @@ static void usage(void)
     fprintf(stderr, "usage: bench_compact [-s disk_mib] [-v value_bytes] [-q inflight] "
                     "[-d periodic|sync] [-w warmup_x] [-m measure_x] [-u pct] "
                     "[-l uniform|skewed] [-p greedy|cost-benefit] [-D parent_dir] [-S seed] "
-                    "[-T seconds [-o csv] [-i interval_ms]]\n");
+                    "[-T seconds [-o csv] [-i interval_ms]] [-L low] [-H high] [-g groups]\n");
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -628,7 +636,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                        .seed = 1,
                        .csv_path = "compact_throughput.csv",
                        .interval_ms = 100};
-    while ((opt = getopt(argc, argv, "s:v:q:d:w:m:u:l:p:D:S:T:o:i:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:v:q:d:w:m:u:l:p:D:S:T:o:i:L:H:g:")) != -1) {
         switch (opt) {
         case 's':
             o->disk_size = strtoull(optarg, NULL, 10) * MIB;
@@ -671,6 +679,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             break;
         case 'i':
             o->interval_ms = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'L':
+            o->compact_low = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'H':
+            o->compact_high = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'g':
+            o->groups = (uint32_t)strtoul(optarg, NULL, 10);
             break;
         default:
             return -1;
