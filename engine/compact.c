@@ -62,7 +62,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CP_MAX_BATCH 16  /* victims read and copied per round */
+#define CP_MAX_BATCH 32  /* victims read and copied per round */
 #define CP_MAX_FAST  256 /* dead segments freed without a read per round */
 #define CP_READS     4   /* victim reads in flight */
 
@@ -79,13 +79,13 @@ struct victim {
 struct compactor {
     struct ls_engine *e;
     uint32_t low, high;
-    int running;     /* below low: rounds run until high */
-    int round;       /* a round is in progress */
-    int no_gain;     /* the last selection found nothing to reclaim */
-    int dirty;       /* live bytes dropped since that selection */
-    int dead_hint;   /* some segment's live bytes dropped to zero */
-    int copy_err;    /* a copy failed in this round (no segment, no memory) */
-    int spill;       /* this round copies into the one spill stream (free space low) */
+    int running;   /* below low: rounds run until high */
+    int round;     /* a round is in progress */
+    int no_gain;   /* the last selection found nothing to reclaim */
+    int dirty;     /* live bytes dropped since that selection */
+    int dead_hint; /* some segment's live bytes dropped to zero */
+    int copy_err;  /* a copy failed in this round (no segment, no memory) */
+    int spill;     /* this round copies into the one spill stream (free space low) */
     uint32_t groups_seen;
     struct victim v[CP_MAX_BATCH + CP_MAX_FAST];
     uint32_t nv, next_read, reads, done;
@@ -135,7 +135,7 @@ static int fast_free_ok(const struct compactor *cp, uint32_t g)
     if (d->max_rseq < low_water(cp, g))
         return 1;
     if (d->group) {
-        uint32_t table = (d->group - 1) / e->cfg.compaction_groups;
+        uint32_t table = ((d->group - 1) % e->ngroups) / e->cfg.compaction_groups;
         if (table < e->cfg.tables && d->max_rseq < e->flush_rseq[table])
             return 1; /* everything in it is older than its table's latest FLUSH */
     }
@@ -153,13 +153,13 @@ int compact_init(struct ls_engine *e)
     }
     cp->e = e;
     cp->low = e->cfg.compact_low ? e->cfg.compact_low : (n / 128 > 16 ? n / 128 : 16);
-    cp->high = e->cfg.compact_high ? e->cfg.compact_high
-                                   : cp->low + (n / 256 > 8 ? n / 256 : 8);
+    cp->high = e->cfg.compact_high ? e->cfg.compact_high : cp->low + (n / 256 > 8 ? n / 256 : 8);
     if (cp->high <= cp->low)
         cp->high = cp->low + 1;
     for (uint32_t g = 0; g < n; g++) {
         const struct seg_desc *d = &e->sm.d[g];
-        if (d->state != SEG_FREE && d->group && d->group <= e->ngroups && !e->gs[d->group - 1].seen) {
+        if (d->state != SEG_FREE && d->group && d->group <= e->nstreams &&
+            !e->gs[d->group - 1].seen) {
             e->gs[d->group - 1].seen = 1;
             cp->groups_seen++;
         }
@@ -219,8 +219,7 @@ static void free_now(struct compactor *cp, uint32_t g)
     struct ls_engine *e = cp->e;
     uint32_t run = e->sm.d[g].run ? e->sm.d[g].run : 1;
 
-    rcache_drop_range(e->cache, (uint64_t)g * e->sm.seg_size,
-                      (uint64_t)(g + run) * e->sm.seg_size);
+    rcache_drop_range(e->cache, (uint64_t)g * e->sm.seg_size, (uint64_t)(g + run) * e->sm.seg_size);
     for (uint32_t k = 0; k < run; k++)
         seg_release(&e->sm, g + k);
     cp->freed++;
@@ -274,7 +273,7 @@ static void finish_round(struct compactor *cp)
 {
     struct ls_engine *e = cp->e;
 
-    for (uint32_t i = 0; i < e->ngroups; i++)
+    for (uint32_t i = 0; i < e->nstreams; i++)
         wbuf_seal_stream(e, &e->gs[i]);
     wbuf_seal_stream(e, &e->spill);
     if (wbuf_barrier(e, round_acked, cp) < 0)
@@ -290,9 +289,12 @@ struct copy_ctx {
     uint64_t now;
 };
 
-static struct stream *stream_of(struct ls_engine *e, uint16_t table, uint64_t token)
+/* The stream a record copied out of victim v goes to: its group's first generation
+ * when v is mixed, its second when v is a group segment already. */
+static struct stream *stream_of(struct ls_engine *e, uint32_t v, uint16_t table, uint64_t token)
 {
-    struct stream *st = &e->gs[eng_group_of(e, table, token)];
+    uint32_t gen = e->sm.d[v].group ? e->ngroups : 0;
+    struct stream *st = &e->gs[gen + eng_group_of(e, table, token)];
 
     if (e->cp->spill)
         return &e->spill;
@@ -313,8 +315,7 @@ static void count_copy(struct compactor *cp, uint32_t victim, uint32_t size)
 
 /* A hider (tombstone, expired PUT, FLUSH) found in a victim: copied as a tombstone with
  * its rseq while an older record it hides may exist elsewhere, else dropped. */
-static void copy_hider(struct copy_ctx *c, const struct rec_view *v, uint64_t token,
-                       uint32_t hash2)
+static void copy_hider(struct copy_ctx *c, const struct rec_view *v, uint64_t token, uint32_t hash2)
 {
     struct compactor *cp = c->cp;
     struct ls_engine *e = cp->e;
@@ -331,7 +332,7 @@ static void copy_hider(struct copy_ctx *c, const struct rec_view *v, uint64_t to
         h.expire_ms = 0;
         h.flags = 0;
     }
-    rc = wbuf_copy(e, stream_of(e, h.table, token), &h, v->key, NULL, token, hash2, 0);
+    rc = wbuf_copy(e, stream_of(e, c->g, h.table, token), &h, v->key, NULL, token, hash2, 0);
     if (rc < 0) {
         cp->copy_err = (int)rc;
         c->vi->keep = 1; /* its hider is not safe elsewhere */
@@ -380,7 +381,7 @@ static void copy_record(void *arg, const struct rec_view *v, uint64_t addr)
         copy_hider(c, v, token, hash2);
         return;
     }
-    nl = wbuf_copy(e, stream_of(e, table, token), &v->h, v->key, v->value, token, hash2, loc);
+    nl = wbuf_copy(e, stream_of(e, c->g, table, token), &v->h, v->key, v->value, token, hash2, loc);
     if (nl < 0) {
         cp->copy_err = (int)nl; /* stays live in the victim, which is kept */
         c->vi->keep = 1;
@@ -440,10 +441,8 @@ static void pump(struct compactor *cp)
         uint64_t off;
         if (vi->state != V_READ)
             continue;
-        vi->req = (struct uio_req){.cb = victim_read_done,
-                                   .arg = vi,
-                                   .len = e->sm.seg_size,
-                                   .op = UIO_READ};
+        vi->req = (struct uio_req){
+            .cb = victim_read_done, .arg = vi, .len = e->sm.seg_size, .op = UIO_READ};
         vi->req.buf = uio_alloc(e->sm.seg_size);
         vi->req.fd = seg_fd(&e->sm, (uint64_t)vi->g * e->sm.seg_size, &off);
         if (!vi->req.buf || vi->req.fd < 0) {
@@ -587,7 +586,12 @@ static void select_victims(struct compactor *cp, int fast_only)
     cp->dead_hint = 0;
     if (!fast_only) {
         qsort(c, nc, sizeof(*c), cmp_used);
-        nc = net_gain_prefix(cp, c, nc);
+        uint32_t k = net_gain_prefix(cp, c, nc);
+        if (!k && !cp->spill) {
+            cp->spill = 1; /* no gain with one open segment per group: spill */
+            k = net_gain_prefix(cp, c, nc);
+        }
+        nc = k;
         for (uint32_t i = 0; i < nc; i++)
             add_victim(cp, c[i].g, 0);
         cp->no_gain = cp->nv == 0;
@@ -668,9 +672,8 @@ void compact_stats(const struct ls_engine *e, struct ls_stats *st)
             st->segments_mixed++;
         st->tomb_bytes += d->tomb;
     }
-    st->write_amplification = st->user_bytes_written
-                                  ? (double)st->device_bytes_written / st->user_bytes_written
-                                  : 0;
+    st->write_amplification =
+        st->user_bytes_written ? (double)st->device_bytes_written / st->user_bytes_written : 0;
 }
 
 uint64_t ls_group_segments(const struct ls_engine *e, uint32_t table, uint32_t group)
@@ -683,6 +686,6 @@ uint64_t ls_group_segments(const struct ls_engine *e, uint32_t table, uint32_t g
     id = table * e->cfg.compaction_groups + group + 1;
     for (uint32_t g = 0; g < e->sm.nsegs; g++)
         n += e->sm.d[g].state != SEG_FREE && e->sm.d[g].state != SEG_CONT &&
-             e->sm.d[g].group == id;
+             (e->sm.d[g].group == id || e->sm.d[g].group == id + e->ngroups);
     return n;
 }

@@ -38,20 +38,20 @@ enum seg_flags {
 #define SEG_NONE UINT32_MAX
 
 struct seg_desc {
-    uint64_t seq;       /* sequence number of the current use (0: never used) */
-    uint64_t min_rseq;  /* smallest rseq of a PUT written in this use (UINT64_MAX: none) */
-    uint64_t max_rseq;  /* largest rseq of any record written in this use */
-    uint32_t live;      /* bytes of records the index points at */
-    uint32_t put_bytes; /* bytes of PUT records written in this use (live + dead) */
-    uint32_t tomb;      /* bytes of DEL and FLUSH records written in this use */
-    uint32_t group;     /* 0: mixed (user writes); g + 1: compaction group g */
+    uint64_t seq;          /* sequence number of the current use (0: never used) */
+    uint64_t min_rseq;     /* smallest rseq of a PUT written in this use (UINT64_MAX: none) */
+    uint64_t max_rseq;     /* largest rseq of any record written in this use */
+    uint32_t live;         /* bytes of records the index points at */
+    uint32_t put_bytes;    /* bytes of PUT records written in this use (live + dead) */
+    uint32_t tomb;         /* bytes of DEL and FLUSH records written in this use */
+    uint32_t group;        /* 0: mixed (user writes); g + 1: compaction group g */
     uint32_t hnext, hprev; /* histogram bucket list */
-    uint16_t run;       /* segments in a large run (on its first segment), else 1 */
-    uint16_t readers;   /* device reads in flight into this segment */
-    uint16_t mem_bufs;  /* write buffers of this segment not yet retired */
-    uint8_t state;      /* enum seg_state */
-    uint8_t flags;      /* enum seg_flags */
-    uint8_t hb;         /* histogram bucket, HB_NONE when not listed */
+    uint16_t run;          /* segments in a large run (on its first segment), else 1 */
+    uint16_t readers;      /* device reads in flight into this segment */
+    uint16_t mem_bufs;     /* write buffers of this segment not yet retired */
+    uint8_t state;         /* enum seg_state */
+    uint8_t flags;         /* enum seg_flags */
+    uint8_t hb;            /* histogram bucket, HB_NONE when not listed */
 };
 
 struct seg_mgr {
@@ -212,7 +212,11 @@ struct ls_engine {
     uint64_t seq_reserved; /* numbers up to this one are reserved in logstor.seq */
     uint64_t rseq;         /* last record sequence number used */
     struct stream user;    /* user writes: mixed segments */
-    struct stream *gs;     /* compaction groups' streams (ngroups) */
+    struct stream *gs;     /* compaction streams: 2 * ngroups, two generations per group:
+                              gs[g] takes records copied out of mixed segments (first
+                              survivors), gs[ngroups + g] those copied out of group
+                              segments (older survivors); a stream's label is index + 1 */
+    uint32_t nstreams;     /* 2 * ngroups */
     struct stream spill;   /* compaction's one stream when free segments are too few
                               for one open segment per group (mixed, group 0) */
     uint32_t ngroups;      /* tables * compaction_groups */
@@ -277,9 +281,8 @@ void wbuf_flush(struct ls_engine *e);
 /* Copies a record (compaction) into stream st with its header as given (rseq kept) and
  * returns its new loc (> 0), or a negative code. old_loc (0 for hiders) is where it came
  * from, for revert after a failed write. The index is the caller's business. */
-int64_t wbuf_copy(struct ls_engine *e, struct stream *st, const struct rec_hdr *h,
-                  const void *key, const void *value, uint64_t token, uint32_t hash2,
-                  uint64_t old_loc);
+int64_t wbuf_copy(struct ls_engine *e, struct stream *st, const struct rec_hdr *h, const void *key,
+                  const void *value, uint64_t token, uint32_t hash2, uint64_t old_loc);
 /* Seals stream st's active buffer if it holds records. */
 void wbuf_seal_stream(struct ls_engine *e, struct stream *st);
 /* Bytes held by compaction streams: active buffers plus sealed ones not yet acked. */
@@ -323,8 +326,8 @@ int recov_run(struct ls_engine *e);
  * its address) for every record that verifies. Returns the number of damaged blocks or
  * records skipped. Shared by recovery and compaction. */
 typedef void (*seg_walk_fn)(void *arg, const struct rec_view *v, uint64_t addr);
-uint32_t seg_walk(struct ls_engine *e, const uint8_t *seg, uint32_t len, uint32_t g,
-                  seg_walk_fn fn, void *arg);
+uint32_t seg_walk(struct ls_engine *e, const uint8_t *seg, uint32_t len, uint32_t g, seg_walk_fn fn,
+                  void *arg);
 /* Accounts a record written into segment g (put_bytes, tomb, rseq range, flags). */
 void seg_note_record(struct seg_desc *d, uint8_t type, uint32_t size, uint64_t rseq,
                      uint64_t expire_ms);

@@ -351,13 +351,14 @@ static int tables_new(struct ls_engine *e)
 static int streams_new(struct ls_engine *e)
 {
     e->ngroups = e->cfg.tables * e->cfg.compaction_groups;
-    e->gs = calloc(e->ngroups, sizeof(*e->gs));
+    e->nstreams = 2 * e->ngroups;
+    e->gs = calloc(e->nstreams, sizeof(*e->gs));
     e->flush_rseq = calloc(e->cfg.tables, sizeof(*e->flush_rseq));
     if (!e->gs || !e->flush_rseq)
         return -ENOMEM;
     e->user = (struct stream){.cur_seg = -1};
     e->spill = (struct stream){.cur_seg = -1, .comp = 1};
-    for (uint32_t i = 0; i < e->ngroups; i++)
+    for (uint32_t i = 0; i < e->nstreams; i++)
         e->gs[i] = (struct stream){.cur_seg = -1, .group = i + 1, .comp = 1};
     return 0;
 }
@@ -501,7 +502,7 @@ void ls_close(struct ls_engine *e)
             e->flush_wanted = 1;
             wbuf_flush(e);
         }
-        for (uint32_t i = 0; i < e->ngroups && !e->failed; i++)
+        for (uint32_t i = 0; i < e->nstreams && !e->failed; i++)
             wbuf_seal_stream(e, &e->gs[i]);
         if (!e->failed)
             wbuf_seal_stream(e, &e->spill);

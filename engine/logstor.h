@@ -114,8 +114,8 @@ struct ls_config {
     uint32_t compact_high;
     enum ls_compact_policy compact_policy; /* default LS_COMPACT_GREEDY */
     uint32_t compaction_groups;            /* token ranges per table; default 4, <= 64 */
-    uint64_t separator_memory; /* bytes of separator (compaction output) buffers not yet
-                                  on disk before compaction pauses; default 8 MiB */
+    uint64_t separator_memory;             /* bytes of separator (compaction output) buffers not yet
+                                              on disk before compaction pauses; default 8 MiB */
     /* Optional clock for expiry (unix time in ms); NULL uses CLOCK_REALTIME. */
     uint64_t (*clock_ms)(void *arg);
     void *clock_arg;
@@ -255,14 +255,14 @@ struct ls_stats {
      * amplification is device_bytes_written / user_bytes_written */
     uint64_t separator_bytes_written;
     uint64_t compaction_bytes_written;
-    uint64_t compaction_runs;           /* rounds started */
-    uint64_t segments_compacted;        /* victims read and copied */
-    uint64_t segments_freed;            /* victims and dead segments given back */
+    uint64_t compaction_runs;    /* rounds started */
+    uint64_t segments_compacted; /* victims read and copied */
+    uint64_t segments_freed;     /* victims and dead segments given back */
     uint64_t records_copied;
-    uint64_t tombstones_dropped;        /* tombstones/expired/flush records not copied */
-    uint64_t write_stalls;              /* writes refused LS_EBUSY waiting for space */
-    int compaction_active;              /* a round is in progress */
-    double write_amplification;         /* device_bytes_written / user_bytes_written */
+    uint64_t tombstones_dropped; /* tombstones/expired/flush records not copied */
+    uint64_t write_stalls;       /* writes refused LS_EBUSY waiting for space */
+    int compaction_active;       /* a round is in progress */
+    double write_amplification;  /* device_bytes_written / user_bytes_written */
     uint64_t device_reads;
     uint64_t buffer_hits; /* reads served from a write buffer */
     uint64_t cache_hits, cache_misses, cache_bytes, cache_entries;

@@ -23,14 +23,14 @@ enum buf_flags { BUF_LARGE = 1 }; /* the buffer holds one record spanning segmen
 
 /* On-disk buffer header, little-endian. */
 struct buf_hdr {
-    uint32_t magic;   /* BUF_MAGIC */
-    uint16_t version; /* REC_FORMAT_VERSION */
-    uint16_t flags;   /* enum buf_flags */
-    uint64_t seg_seq; /* sequence number of the segment's current use */
-    uint32_t length;  /* bytes of this buffer on disk, header included, multiple of 4096 */
-    uint32_t count;   /* records that follow the header */
-    uint32_t seg_no;  /* global segment number the buffer was written to */
-    uint32_t group;   /* 0: written by users (mixed); g + 1: compaction group g */
+    uint32_t magic;      /* BUF_MAGIC */
+    uint16_t version;    /* REC_FORMAT_VERSION */
+    uint16_t flags;      /* enum buf_flags */
+    uint64_t seg_seq;    /* sequence number of the segment's current use */
+    uint32_t length;     /* bytes of this buffer on disk, header included, multiple of 4096 */
+    uint32_t count;      /* records that follow the header */
+    uint32_t seg_no;     /* global segment number the buffer was written to */
+    uint32_t group;      /* 0: written by users (mixed); g + 1: compaction group g */
     uint64_t first_rseq; /* rseq of the first record (diagnostics) */
     uint64_t reserved1[2];
     uint64_t checksum; /* xxh3-64 (seeded) of bytes 0..55 */

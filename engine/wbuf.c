@@ -371,7 +371,7 @@ static void fail_from(struct ls_engine *e, uint64_t gen, int err)
     e->failed_gen = gen;
     if (hi == UINT64_MAX) {
         /* Active buffers join the FIFO as the newest; never submitted. */
-        for (uint32_t i = 0; i <= e->ngroups + 1; i++) {
+        for (uint32_t i = 0; i <= e->nstreams + 1; i++) {
             struct stream *st = i == 0 ? &e->user : i == 1 ? &e->spill : &e->gs[i - 2];
             struct wbuf *a = st->active;
             if (a && a->count) {
@@ -449,8 +449,7 @@ static void write_done(struct uio_req *req, int res)
     if (e->failed)
         return;
     if (e->flush_wanted && e->cfg.durability == LS_SYNC && e->cfg.group_commit_us &&
-        e->inflight == 0 && !e->gc_armed && !e->closing && e->user.active &&
-        e->user.active->count)
+        e->inflight == 0 && !e->gc_armed && !e->closing && e->user.active && e->user.active->count)
         gc_arm(e); /* the group-commit window: let the answered clients join */
     else if (e->flush_wanted && e->cfg.durability == LS_SYNC)
         wbuf_flush(e);
@@ -642,9 +641,8 @@ int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void 
     return 0;
 }
 
-int64_t wbuf_copy(struct ls_engine *e, struct stream *st, const struct rec_hdr *h,
-                  const void *key, const void *value, uint64_t token, uint32_t hash2,
-                  uint64_t old_loc)
+int64_t wbuf_copy(struct ls_engine *e, struct stream *st, const struct rec_hdr *h, const void *key,
+                  const void *value, uint64_t token, uint32_t hash2, uint64_t old_loc)
 {
     uint32_t size = rec_size(h->key_len, h->value_len);
     struct wbuf *b;
@@ -722,7 +720,7 @@ int wbuf_read_mem(struct ls_engine *e, uint64_t addr, uint32_t size, uint8_t *ds
         hit = e->user.active;
     if (!hit && e->spill.active && in_buf(e->spill.active, addr, size))
         hit = e->spill.active;
-    if (!hit && d->group && d->group <= e->ngroups && (ga = e->gs[d->group - 1].active) &&
+    if (!hit && d->group && d->group <= e->nstreams && (ga = e->gs[d->group - 1].active) &&
         in_buf(ga, addr, size))
         hit = ga;
     for (const struct wbuf *b = e->fifo_head; b && !hit; b = b->next)

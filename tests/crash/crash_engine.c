@@ -13,7 +13,7 @@
  * Values are derived from (key, version), so a value is checked byte for byte, and its
  * length varies (a few values exceed a segment and take the large-record path).
  *
- * With CRASH_DISK_MB set (tests/run.sh uses 32), the disk budget is so small that the
+ * With CRASH_DISK_MB set (tests/run.sh uses 64), the disk budget is so small that the
  * churn overwrites it many times per cycle: compaction and separation are busy at every
  * kill, and the check covers what they moved and the tombstones they dropped. A write
  * answered LS_EBUSY (waiting for compaction) is retried after a poll.

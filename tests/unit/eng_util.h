@@ -106,7 +106,7 @@ static void gres_cb(void *arg, int rc, const struct ls_item *it)
 
 /* Synchronous wrappers: return the callback's rc (or the submission error). */
 static inline int put_sync(struct ls_engine *e, uint32_t t, const char *k, const void *v, size_t n,
-                    uint64_t expire_ms)
+                           uint64_t expire_ms)
 {
     struct wres w = {0};
     struct ls_write_opts o = {.expire_ms = expire_ms};
@@ -128,7 +128,8 @@ static inline int del_sync(struct ls_engine *e, uint32_t t, const char *k)
 }
 
 /* Returns rc; on success *out is a malloc'd NUL-terminated copy (caller frees). */
-static inline int get_sync(struct ls_engine *e, uint32_t t, const char *k, char **out, uint32_t *len)
+static inline int get_sync(struct ls_engine *e, uint32_t t, const char *k, char **out,
+                           uint32_t *len)
 {
     struct gres g = {0};
     int rc = ls_get(e, t, k, strlen(k), gres_cb, &g);

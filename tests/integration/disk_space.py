@@ -8,7 +8,7 @@ answering "disk full". Against redis-server (TARGET=redis) there is no disk budg
 the test only checks the replies.
 """
 import os, sys
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import itlib
 from itlib import Resp, check, section, log
 
