@@ -4,8 +4,12 @@
  *
  * Streams. User writes from every table land together in "mixed" segments (the user
  * stream, wbuf.c). Each table is split by token range (hash slot) into
- * compaction_groups groups; each group has a stream of its own, written only by
- * compaction. Compacting a segment copies its live records into the streams of their
+ * compaction_groups groups; each group has two streams written only by compaction:
+ * one for records copied out of mixed segments (first survivors), one for records
+ * copied out of group segments (older survivors), so records that outlive a second
+ * compaction, the cold ones, gather apart from the lukewarm ones. When free segments
+ * are too few for one open segment per stream, a round copies into a single "spill"
+ * stream instead, so compaction can always make progress. Compacting a segment copies its live records into the streams of their
  * groups, so the separator is compaction itself: a user record is written once when it
  * arrives, and a second time only if it is still live when its mixed segment is
  * compacted. ScyllaDB's separator writes every record twice (once mixed, once into its
