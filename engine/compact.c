@@ -9,15 +9,15 @@
  * copied out of group segments (older survivors), so records that outlive a second
  * compaction, the cold ones, gather apart from the lukewarm ones. When free segments
  * are too few for one open segment per stream, a round copies into a single "spill"
- * stream instead, so compaction can always make progress. Compacting a segment copies its live records into the streams of their
- * groups, so the separator is compaction itself: a user record is written once when it
- * arrives, and a second time only if it is still live when its mixed segment is
- * compacted. ScyllaDB's separator writes every record twice (once mixed, once into its
- * group's buffer); here a record that dies in its mixed segment (the common case for hot
- * keys) is never written again, and what is copied out of mixed segments is what lived
- * long enough to be cold: group segments collect old data, mixed segments young data,
- * a generational split that lowers write amplification under skew (bench_compact).
- * A group segment holds one table's token range, so FLUSHDB frees it without reading it.
+ * stream instead, so compaction can always make progress. Compacting a segment copies its live
+ * records into the streams of their groups, so the separator is compaction itself: a user record is
+ * written once when it arrives, and a second time only if it is still live when its mixed segment
+ * is compacted. ScyllaDB's separator writes every record twice (once mixed, once into its group's
+ * buffer); here a record that dies in its mixed segment (the common case for hot keys) is never
+ * written again, and what is copied out of mixed segments is what lived long enough to be cold:
+ * group segments collect old data, mixed segments young data, a generational split that lowers
+ * write amplification under skew (bench_compact). A group segment holds one table's token range, so
+ * FLUSHDB frees it without reading it.
  *
  * Rounds. Compaction starts when free segments fall below the low watermark and runs
  * rounds until they reach the high one. A round picks victims from the histogram of
@@ -77,7 +77,8 @@ struct victim {
     struct compactor *cp;
     uint32_t g;
     int state;
-    int keep; /* a record could not be copied: the victim stays */
+    int keep;          /* a record could not be copied: the victim stays */
+    uint64_t dead_min; /* smallest rseq of the PUTs it holds that were dead, not copied */
 };
 
 struct compactor {
@@ -113,14 +114,18 @@ static void compute_low_water(struct compactor *cp)
     cp->lw1_seg = SEG_NONE;
     for (uint32_t g = 0; g < m->nsegs; g++) {
         const struct seg_desc *d = &m->d[g];
-        if (d->state == SEG_FREE || d->state == SEG_CONT || d->put_bytes <= d->live)
+        uint64_t r = d->stale_min; /* a freed use recovery would still read */
+        if (d->state != SEG_FREE && d->state != SEG_CONT && d->put_bytes > d->live &&
+            d->min_rseq < r)
+            r = d->min_rseq;
+        if (r == UINT64_MAX)
             continue;
-        if (d->min_rseq < cp->lw1) {
+        if (r < cp->lw1) {
             cp->lw2 = cp->lw1;
-            cp->lw1 = d->min_rseq;
+            cp->lw1 = r;
             cp->lw1_seg = g;
-        } else if (d->min_rseq < cp->lw2) {
-            cp->lw2 = d->min_rseq;
+        } else if (r < cp->lw2) {
+            cp->lw2 = r;
         }
     }
 }
@@ -255,6 +260,10 @@ static void round_acked(void *arg, int rc, uint64_t cas)
         struct seg_desc *d = &e->sm.d[g];
         if (d->state != SEG_VICTIM)
             continue;
+        /* Once freed, what recovery could still read of it that needs hiding: its dead
+         * PUTs, not the ones copied (a copy with the same rseq decides their keys). */
+        if (cp->v[i].state == V_DONE && rc == 0 && !cp->v[i].keep && !d->live)
+            d->min_rseq = cp->v[i].dead_min;
         if (rc != 0 || cp->v[i].keep) {
             d->state = SEG_FULL; /* the engine failed, or a copy did: keep it */
         } else if (d->live) {
@@ -374,6 +383,8 @@ static void copy_record(void *arg, const struct rec_view *v, uint64_t addr)
     if (!found || ent.loc != loc) {
         /* Dead. When its key is absent and it has expired, it may be the key's newest
          * record: then it hides the older ones. */
+        if (v->h.rseq < c->vi->dead_min)
+            c->vi->dead_min = v->h.rseq;
         if (!found && v->h.expire_ms && v->h.expire_ms <= c->now)
             copy_hider(c, v, token, hash2);
         return;
@@ -484,7 +495,8 @@ static void add_victim(struct compactor *cp, uint32_t g, int fast)
 {
     struct seg_desc *d = &cp->e->sm.d[g];
 
-    cp->v[cp->nv++] = (struct victim){.cp = cp, .g = g, .state = fast ? V_FAST : V_READ};
+    cp->v[cp->nv++] =
+        (struct victim){.cp = cp, .g = g, .state = fast ? V_FAST : V_READ, .dead_min = UINT64_MAX};
     d->state = SEG_VICTIM;
     seg_hist_update(&cp->e->sm, g);
 }

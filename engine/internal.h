@@ -41,6 +41,9 @@ struct seg_desc {
     uint64_t seq;          /* sequence number of the current use (0: never used) */
     uint64_t min_rseq;     /* smallest rseq of a PUT written in this use (UINT64_MAX: none) */
     uint64_t max_rseq;     /* largest rseq of any record written in this use */
+    uint64_t stale_min;    /* smallest rseq of a dead PUT of an earlier use that recovery
+                              would still see (freed, no block 0 of a new use durable
+                              yet); UINT64_MAX: none */
     uint32_t live;         /* bytes of records the index points at */
     uint32_t put_bytes;    /* bytes of PUT records written in this use (live + dead) */
     uint32_t tomb;         /* bytes of DEL and FLUSH records written in this use */

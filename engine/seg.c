@@ -55,8 +55,10 @@ int seg_init(struct seg_mgr *m, const struct ls_config *cfg, int dir_fd)
         m->fds[i] = -1;
     for (uint32_t i = 0; i < HB_COUNT; i++)
         m->hhead[i] = SEG_NONE;
-    for (uint32_t g = 0; g < m->nsegs; g++)
+    for (uint32_t g = 0; g < m->nsegs; g++) {
+        m->d[g].stale_min = UINT64_MAX;
         seg_release(m, g);
+    }
     seg_rebuild_free(m);
     return 0;
 }
@@ -130,6 +132,7 @@ void seg_use(struct seg_mgr *m, uint32_t g, uint64_t seq, uint8_t state, uint32_
 {
     struct seg_desc *d = &m->d[g];
     uint16_t mem = d->mem_bufs, readers = d->readers;
+    uint64_t stale = d->stale_min;
 
     hist_unlink(m, g);
     *d = (struct seg_desc){.seq = seq,
@@ -138,6 +141,7 @@ void seg_use(struct seg_mgr *m, uint32_t g, uint64_t seq, uint8_t state, uint32_
                            .hnext = SEG_NONE,
                            .hprev = SEG_NONE,
                            .run = 1,
+                           .stale_min = stale,
                            .readers = readers,
                            .mem_bufs = mem,
                            .state = state,
@@ -154,8 +158,15 @@ void seg_close(struct seg_mgr *m, uint32_t g)
 
 void seg_release(struct seg_mgr *m, uint32_t g)
 {
-    seg_use(m, g, m->d[g].seq, SEG_FREE, 0);
-    m->d[g].min_rseq = UINT64_MAX;
+    struct seg_desc *d = &m->d[g];
+    /* Its records stay readable by recovery until a new use's block 0 is durable: the
+     * dead PUTs among them still need their tombstones. */
+    uint64_t stale =
+        d->put_bytes > d->live && d->min_rseq < d->stale_min ? d->min_rseq : d->stale_min;
+
+    seg_use(m, g, d->seq, SEG_FREE, 0);
+    d->min_rseq = UINT64_MAX;
+    d->stale_min = stale;
 }
 
 void seg_note_record(struct seg_desc *d, uint8_t type, uint32_t size, uint64_t rseq,
@@ -289,12 +300,16 @@ int seg_open_existing(struct seg_mgr *m, void (*log)(void *, enum ls_log_level, 
     return 0;
 }
 
+/* Freed segments whose old records recovery could still read ("stale": they hold
+ * dead PUTs that keep tombstones alive, compact.c) go on top, so they are reused, and
+ * their old contents invalidated, first; then the others, lowest number on top. */
 void seg_rebuild_free(struct seg_mgr *m)
 {
     m->nfree = 0;
-    for (uint32_t g = m->nsegs; g-- > 0;)
-        if (m->d[g].state == SEG_FREE)
-            m->free_stack[m->nfree++] = g;
+    for (int stale = 0; stale < 2; stale++)
+        for (uint32_t g = m->nsegs; g-- > 0;)
+            if (m->d[g].state == SEG_FREE && (m->d[g].stale_min != UINT64_MAX) == stale)
+                m->free_stack[m->nfree++] = g;
 }
 
 static int ensure_file(struct seg_mgr *m, uint32_t g)
@@ -368,7 +383,9 @@ int seg_check(const struct seg_mgr *m)
         if (m->d[m->free_stack[i]].state != SEG_FREE)
             return -2;
     for (uint32_t i = 1; i < m->nfree; i++)
-        if (m->free_stack[i] > m->free_stack[i - 1])
+        if (m->free_stack[i] > m->free_stack[i - 1] &&
+            (m->d[m->free_stack[i]].stale_min != UINT64_MAX) ==
+                (m->d[m->free_stack[i - 1]].stale_min != UINT64_MAX))
             return -3;
     for (uint32_t g = 0; g < m->nsegs; g++) {
         const struct seg_desc *d = &m->d[g];

@@ -444,6 +444,9 @@ static void write_done(struct uio_req *req, int res)
     } else {
         e->st.device_bytes_written += req->len;
         e->st.device_writes++;
+        if (b->addr % e->sm.seg_size == 0) /* a new use's block 0: the old use is gone */
+            for (uint32_t k = 0; k < (b->large ? e->sm.d[b->seg_no].run : 1u); k++)
+                e->sm.d[b->seg_no + k].stale_min = UINT64_MAX;
     }
     ack_loop(e);
     if (e->failed)

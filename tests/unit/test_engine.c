@@ -306,6 +306,13 @@ static void test_disk_full(void **state)
     for (i = 0; i < 100000 && rc == 0; i++) {
         snprintf(k, sizeof(k), "f%d", i);
         rc = put_sync(f->e, 0, k, v, sizeof(v), 0);
+        for (int t = 0; rc == LS_EBUSY && t < 5000; t++) { /* compaction at work */
+            struct pollfd p = {.fd = ls_fd(f->e), .events = POLLIN};
+            poll(&p, 1, 1);
+            ls_poll(f->e);
+            ls_tick(f->e);
+            rc = put_sync(f->e, 0, k, v, sizeof(v), 0);
+        }
     }
     assert_int_equal(rc, LS_ENOSPACE);
     /* reads keep working, and the data written before the disk filled is intact */
