@@ -630,23 +630,13 @@ static void start_round(struct compactor *cp, int fast_only)
     pump(cp);
 }
 
-void compact_tick(struct ls_engine *e)
+void compact_tick(struct ls_engine *e, int timer)
 {
     struct compactor *cp = e->cp;
     uint32_t nfree = e->sm.nfree;
 
     if (!cp || e->failed || e->closing)
         return;
-    for (uint32_t i = 0; i < cp->nwaiting;) {
-        uint32_t g = cp->waiting[i];
-        if (e->sm.d[g].readers) {
-            i++;
-            continue;
-        }
-        free_now(cp, g);
-        cp->waiting[i] = cp->waiting[--cp->nwaiting];
-        seg_rebuild_free(&e->sm);
-    }
     if (cp->round == 1) {
         pump(cp);
         return;
@@ -657,9 +647,12 @@ void compact_tick(struct ls_engine *e)
         cp->running = 1;
     else if (nfree >= cp->high)
         cp->running = 0;
-    if (cp->running && (!cp->no_gain || cp->dirty))
+    /* Rounds that are needed start at once; the ones that only may find something (a
+     * selection again after one that found nothing, freeing dead segments) scan every
+     * descriptor, so they wait for the timer. */
+    if (cp->running && (!cp->no_gain || (cp->dirty && timer)))
         start_round(cp, 0);
-    else if (cp->dead_hint)
+    else if (cp->dead_hint && timer)
         start_round(cp, 1);
 }
 

@@ -339,7 +339,7 @@ void seg_note_record(struct seg_desc *d, uint8_t type, uint32_t size, uint64_t r
 int compact_init(struct ls_engine *e);
 void compact_free(struct ls_engine *e);
 /* Drives compaction: starts rounds, issues reads, frees victims. Cheap when idle. */
-void compact_tick(struct ls_engine *e);
+void compact_tick(struct ls_engine *e, int timer); /* timer: called from ls_tick */
 /* Every write acknowledged up to acked_gen: victims waiting on it may be freed. */
 void compact_acked(struct ls_engine *e);
 /* A device read into segment g finished (readers dropped to zero). */

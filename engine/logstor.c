@@ -468,7 +468,7 @@ int ls_poll(struct ls_engine *e)
     if (n < 0)
         return n;
     m = run_deferred(e);
-    compact_tick(e);
+    compact_tick(e, 0);
     if (e->cfg.durability == LS_SYNC && e->flush_wanted)
         wbuf_flush(e);
     else
@@ -489,7 +489,7 @@ void ls_tick(struct ls_engine *e)
         wbuf_flush(e);
     }
     sweep_step(e);
-    compact_tick(e);
+    compact_tick(e, 1);
 }
 
 void ls_close(struct ls_engine *e)
