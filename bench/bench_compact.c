@@ -22,7 +22,11 @@
  * are hashes, so the hot keys are spread over every token range and group). Prints one
  * row per cell with the greedy-cleaning model and the issue's target; the other columns
  * are the phase's user, device, separator and compaction MB, the mean device write (KiB),
- * puts/s, puts refused LS_EBUSY and the ms spent waiting for them, and the cell's time.
+ * puts/s, puts refused LS_EBUSY and the ms spent waiting for them, the cell's time, vic_u
+ * (bytes copied / bytes of the segments compacted: under greedy cleaning WA is about
+ * 1/(1-vic_u) when every victim is freed) and the mean number of free segments (the
+ * pool compaction keeps is space the data cannot use: it raises the real utilization).
+ * BENCH_DEBUG=1 also prints segments compacted and freed, rounds and records copied.
  *
  * Value size: 1 KiB by default. WA depends on utilization, not on record size, and with
  * 100-byte values the bench is CPU-bound (about 0.55 M puts/s, 90 MB/s) where 1 KiB
@@ -61,7 +65,8 @@
 #define KEY_LEN      16 /* "key:" and 12 digits */
 #define REC_HDR      40 /* engine/rec.h REC_HDR_SIZE */
 #define MIB          (UINT64_C(1) << 20)
-#define CHECK_EVERY  256 /* puts between clock reads in the submit loop */
+#define SEG_BYTES    (UINT64_C(128) << 10) /* the engine's segment size (DESIGN.md) */
+#define CHECK_EVERY  256                   /* puts between clock reads in the submit loop */
 #define MAX_INFLIGHT 65536
 #define BUSY_LIMIT_NS                                                                              \
     (UINT64_C(30) * 1000000000u) /* one put refused LS_EBUSY this long                             \
@@ -111,6 +116,8 @@ struct result {
     uint64_t engine_stalls; /* delta of ls_stats.write_stalls (measurement phase) */
     double puts_per_s;      /* measurement phase */
     double secs;            /* whole cell, load included */
+    double victim_u;        /* bytes copied / bytes of the segments compacted */
+    double free_avg;        /* mean free segments, sampled every CHECK_EVERY puts */
 };
 
 /* One engine under load: the submit loop's state. */
@@ -121,6 +128,7 @@ struct run {
     uint32_t rec;
     enum load load;
     uint64_t rng;
+    uint64_t free_sum, free_samples; /* free segments sampled by overwrite() */
     char *value;
     int outstanding;
     uint64_t completed, errors;
@@ -299,8 +307,13 @@ static int overwrite(struct run *r, uint64_t bytes, double secs, uint64_t *done)
     for (;;) {
         if (deadline ? (n % CHECK_EVERY == 0 && now_ns() >= deadline) : n * r->rec >= bytes)
             break;
-        if (r->csv && n % CHECK_EVERY == 0)
+        if (n % CHECK_EVERY == 0) {
+            struct ls_stats st;
+            ls_get_stats(r->e, &st);
+            r->free_sum += st.segments_free;
+            r->free_samples++;
             sample(r, now_ns());
+        }
         if ((rc = put_one(r, pick_key(r))) != 0)
             break;
         n++;
@@ -394,6 +407,7 @@ static int measure(struct run *r, struct result *res)
     drain(r, &a);
     r->busy_puts = 0;
     r->busy_ns = 0;
+    r->free_sum = r->free_samples = 0;
     t0 = now_ns();
     rc = overwrite(r, (uint64_t)(r->o->measure_x * (double)r->o->disk_size), 0, &done);
     drain(r, &b);
@@ -407,6 +421,17 @@ static int measure(struct run *r, struct result *res)
     res->busy_puts = r->busy_puts;
     res->busy_ms = (double)r->busy_ns / 1e6;
     res->wa = res->user_bytes ? (double)res->device_bytes / (double)res->user_bytes : 0;
+    if (b.segments_compacted > a.segments_compacted)
+        res->victim_u = (double)(res->sep_bytes + res->comp_bytes) /
+                        (double)((b.segments_compacted - a.segments_compacted) * SEG_BYTES);
+    if (getenv("BENCH_DEBUG"))
+        fprintf(stderr, "compacted %llu freed %llu runs %llu copied %llu stalls %llu\n",
+                (unsigned long long)(b.segments_compacted - a.segments_compacted),
+                (unsigned long long)(b.segments_freed - a.segments_freed),
+                (unsigned long long)(b.compaction_runs - a.compaction_runs),
+                (unsigned long long)(b.records_copied - a.records_copied),
+                (unsigned long long)(b.write_stalls - a.write_stalls));
+    res->free_avg = r->free_samples ? (double)r->free_sum / (double)r->free_samples : 0;
     if (rc != 0)
         res->failed_at = done;
     return rc;
@@ -480,9 +505,9 @@ static void print_header(const struct opts *o)
            (REC_HDR + KEY_LEN + o->value_len + 7u) & ~7u, o->inflight,
            o->durability == LS_SYNC ? "sync" : "periodic", o->warmup_x, o->measure_x,
            (unsigned long long)o->seed, o->compact_low, o->compact_high, o->groups);
-    printf("%-8s %-12s %3s %8s %6s %6s %6s %-6s %8s %8s %8s %8s %6s %9s %8s %7s %6s\n", "load",
-           "policy", "u%", "keys", "WA", "model", "target", "result", "user_MB", "dev_MB", "sep_MB",
-           "comp_MB", "wr_KiB", "puts/s", "busy", "busy_ms", "secs");
+    printf("%-8s %-12s %3s %8s %6s %6s %6s %-6s %8s %8s %8s %8s %6s %9s %8s %7s %6s %5s %5s\n",
+           "load", "policy", "u%", "keys", "WA", "model", "target", "result", "user_MB", "dev_MB",
+           "sep_MB", "comp_MB", "wr_KiB", "puts/s", "busy", "busy_ms", "secs", "vic_u", "free");
 }
 
 /* Prints a cell's row; returns 1 when it has a target and misses it. */
@@ -502,13 +527,14 @@ static int print_row(const struct cell *c, const struct result *res)
     fail = res->rc != 0 || (has_target && res->wa > target);
     verdict = fail ? "FAIL" : has_target ? "PASS" : "-";
     printf("%-8s %-12s %3d %8llu %6s %6s %6s %-6s %8.0f %8.0f %8.0f %8.0f %6.1f %9.0f %8llu "
-           "%7.0f %6.1f\n",
+           "%7.0f %6.1f %5.3f %5.1f\n",
            load_names[c->load], policy_names[c->policy], c->util_pct, (unsigned long long)res->keys,
            res->rc ? "-" : wa_s, model_s, target_s, verdict, (double)res->user_bytes / 1e6,
            (double)res->device_bytes / 1e6, (double)res->sep_bytes / 1e6,
            (double)res->comp_bytes / 1e6,
            (double)res->device_bytes / 1024.0 / (double)(res->device_writes + !res->device_writes),
-           res->puts_per_s, (unsigned long long)res->busy_puts, res->busy_ms, res->secs);
+           res->puts_per_s, (unsigned long long)res->busy_puts, res->busy_ms, res->secs,
+           res->victim_u, res->free_avg);
     if (res->rc != 0)
         printf("  ^ run ended in %s: %s after %.0f MB of its user writes\n",
                res->phase ? res->phase : "open",

@@ -135,6 +135,7 @@ static int check_config(const struct ls_config *c)
         c->disk_size > (IDX_ADDR_MASK << 3) || c->compaction_groups == 0 ||
         c->compaction_groups > 64 || (uint64_t)c->tables * c->compaction_groups > 65536 ||
         c->compact_policy > LS_COMPACT_COST_BENEFIT ||
+        (c->compact_low && c->compact_low < LS_COMPACT_LOW_MIN) ||
         (c->compact_high && c->compact_high <= c->compact_low))
         return LS_ECONFIG;
     return 0;

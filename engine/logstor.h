@@ -108,10 +108,14 @@ struct ls_config {
     uint64_t cache_size;        /* bytes of recently read records kept in memory;
                                    default 64 MiB; 0 disables the cache */
     /* Compaction (space reclamation). Watermarks count free segments; 0 picks a default
-     * from the disk size (low: max(16, 1/128 of the segments), high: low + max(8, 1/256)).
-     * Compaction starts below low and runs until high. */
+     * from the disk size (low: 1/128 of the segments within [16, 64], high: low + 1/256
+     * of them within [8, 32]). Compaction starts below low and runs until high. A low
+     * under LS_COMPACT_LOW_MIN is refused (LS_ECONFIG): at high utilization a round needs
+     * that many free segments for its copies before it frees its victims. Free segments
+     * are space compaction cannot use for data, so the pool does not grow with the disk. */
     uint32_t compact_low;
     uint32_t compact_high;
+#define LS_COMPACT_LOW_MIN 16
     enum ls_compact_policy compact_policy; /* default LS_COMPACT_GREEDY */
     uint32_t compaction_groups;            /* token ranges per table; default 4, <= 64 */
     uint64_t separator_memory;             /* bytes of separator (compaction output) buffers not yet

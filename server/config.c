@@ -8,6 +8,7 @@
  * '_' so that Redis habits (client-output-buffer-limit) work.
  */
 #include "config.h"
+#include "logstor.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -66,9 +67,10 @@ static const struct config_desc table[] = {
     {"queue_depth", CONFIG_INT, OFF(queue_depth), 8, 32768, "256", NULL, 0,
      "io_uring submission queue entries."},
     {"compact_low", CONFIG_INT, OFF(compact_low), 0, UINT32_MAX, "0", NULL, 0,
-     "Compaction starts below this many free segments (0: max(16, 1/128 of the segments))."},
+     "Compaction starts below this many free segments, 0 or >= 16 (0: 1/128 of the "
+     "segments, 16 to 64)."},
     {"compact_high", CONFIG_INT, OFF(compact_high), 0, UINT32_MAX, "0", NULL, 0,
-     "Compaction runs until this many segments are free (0: low + max(8, 1/256 of them))."},
+     "Compaction runs until this many segments are free (0: low + 1/256 of them, 8 to 32)."},
     {"compact_policy", CONFIG_ENUM, OFF(compact_policy), 0, 1, "greedy", compact_policy_names, 0,
      "Victim choice: greedy (emptiest first) or cost-benefit (old and empty first, LFS)."},
     {"compaction_groups", CONFIG_INT, OFF(compaction_groups), 1, 64, "4", NULL, 0,
@@ -262,6 +264,14 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
                  "'disk_size' (%" PRIu64
                  ") must hold at least one data file of 'file_size' (%" PRIu64 ")",
                  cfg->disk_size, cfg->file_size);
+        return -1;
+    }
+    if (cfg->compact_low && cfg->compact_low < LS_COMPACT_LOW_MIN) {
+        snprintf(err, errlen,
+                 "'compact_low' (%" PRIu64
+                 ") must be 0 (automatic) or at least %d: a compaction round at high "
+                 "utilization needs that many free segments",
+                 cfg->compact_low, LS_COMPACT_LOW_MIN);
         return -1;
     }
     if (cfg->compact_low && cfg->compact_high && cfg->compact_high <= cfg->compact_low) {

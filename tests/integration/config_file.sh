@@ -41,6 +41,7 @@ bad "compaction_groups 0" "'compaction_groups' must be between 1 and 64" --compa
 bad "separator_memory 1kb" "'separator_memory' must be between" --separator_memory 1kb
 bad "compact_high 16 under compact_low 32" "'compact_high' (16) must be above 'compact_low' (32)" \
     --compact_low 32 --compact_high 16
+bad "compact_low 8" "'compact_low' (8) must be 0 (automatic) or at least 16" --compact_low 8
 bad "disk_size 16mb with 32mb files" "must hold at least one data file" --disk_size 16mb
 expect_eq "disk_size 16mb with file_size 4mb" \
     "$("$BIN" --disk_size 16mb --file_size 4mb --check-config 2>&1)" "configuration OK"
