@@ -586,14 +586,14 @@ static void select_victims(struct compactor *cp, int fast_only)
             }
             if (fast_only || used >= m->seg_size)
                 continue;
-            /* Greedy keeps the emptiest of the last bucket it needs: a bucket spans 1/8
-             * of a power of two of free bytes, so its first comers are not the emptiest. */
-            double score = -(double)used;
-            if (cb) {
-                double u = (double)used / m->seg_size;
-                double age = (double)(e->seq - d->seq) + 1;
-                score = (1 - u) * age / (1 + u);
+            if (!cb) {
+                if (nc < CP_MAX_BATCH)
+                    c[nc++] = (struct cand){g, used, 0};
+                continue;
             }
+            double u = (double)used / m->seg_size;
+            double age = (double)(e->seq - d->seq) + 1;
+            double score = (1 - u) * age / (1 + u);
             uint32_t k = nc < CP_MAX_BATCH ? nc++ : CP_MAX_BATCH;
             if (k == CP_MAX_BATCH && score <= c[k - 1].score)
                 continue;
