@@ -16,7 +16,7 @@ replies are checked.
 import threading
 
 import itlib
-from itlib import Mc, Resp, check, section, log
+from itlib import Mc, Resp, check, check_all_ok, check_last_sets, log, run_threads, section
 
 itlib.begin("busy_writes", time_limit_s=150)
 extra = [] if itlib.IS_REAL else ["--max_pending_bytes", "1mb", "--write_buffers", "4"]
@@ -36,19 +36,8 @@ def stat(name):
     return None
 
 
-def run_threads(fn, n):
-    out = {}
-    ts = [threading.Thread(target=lambda i=i: out.__setitem__(i, fn(i))) for i in range(n)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return [out.get(i) for i in range(n)]
-
-
 def value(n, rnd, i):
-    tag = b"%d:%d:%d:" % (n, rnd, i)
-    return tag + b"v" * (VAL - len(tag))
+    return itlib.tagged_value(VAL, n, rnd, i)
 
 
 def setter(n):
@@ -71,18 +60,9 @@ section("%d clients pipeline %d SETs of 60 KiB each past a 1 MiB write backlog" 
         (CLIENTS, ROUNDS * BATCH))
 parked0 = stat("busy_writes_parked") or 0
 res = run_threads(setter, CLIENTS)
-errors = sum(e for e, _ in res)
-check(errors == 0, "every SET answers +OK (%d errors, first: %r)" %
-      (errors, next((f for _, f in res if f), None)))
-c = Resp(srv.port, timeout=30)
-bad = 0
-for n in range(CLIENTS):
-    for k in range(KEYS):
-        last = k + KEYS * ((BATCH - 1 - k) // KEYS)  # the last i with i % KEYS == k
-        r = c.call("GET", "b%d:%d" % (n, k))
-        if r != ("$", value(n, ROUNDS - 1, last)):
-            bad += 1
-check(bad == 0, "each key holds its connection's last SET (%d of %d wrong)" % (bad, CLIENTS * KEYS))
+check_all_ok(res)
+check_last_sets(srv.port, "b", CLIENTS, KEYS, BATCH, lambda n, i: value(n, ROUNDS - 1, i),
+                "each key holds its connection's last SET")
 if not srv.real:
     parked = (stat("busy_writes_parked") or 0) - parked0
     check(parked > 0, "writes were parked, so this load did test waiting (%d parked)" % parked)
@@ -133,9 +113,8 @@ parked = (stat("busy_writes_parked") or 0) - parked0
 stop.set()
 for t in pushers:
     t.join()
-errors = sum(e for e, _ in res)
-check(errors == 0, "every INCR answers an integer above the client's previous one "
-      "(%d bad, first: %r)" % (errors, next((f for _, f in res if f), None)))
+check_all_ok(res, "every INCR answers an integer above the client's previous one")
+c = Resp(srv.port, timeout=30)
 check(c.call("GET", "counter") == ("$", b"50000"), "counter is 50000", c.call("GET", "counter"))
 check(sum(pres.values()) == 0, "the pushers' SETs all answer +OK (%d errors)" % sum(pres.values()))
 if not srv.real:

@@ -17,7 +17,7 @@ checked.
 import threading
 
 import itlib
-from itlib import Resp, check, section, log
+from itlib import Resp, check, check_all_ok, check_last_sets, log, run_threads, section
 
 itlib.begin("compaction_stall", time_limit_s=240)
 extra = [] if itlib.IS_REAL else ["--disk_size", "16mb", "--file_size", "4mb"]
@@ -36,18 +36,7 @@ def info():
 
 
 def value(n, rnd, i):
-    tag = b"%d:%d:%d:" % (n, rnd, i)
-    return tag + b"v" * (VAL - len(tag))
-
-
-def run_threads(fn, n):
-    out = {}
-    ts = [threading.Thread(target=lambda i=i: out.__setitem__(i, fn(i))) for i in range(n)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return [out.get(i) for i in range(n)]
+    return itlib.tagged_value(VAL, n, rnd, i)
 
 
 def cold(n, rnd, j):
@@ -73,18 +62,10 @@ def setter(n):
 
 section("%d clients pipeline %d overwrites of 60 KiB (12x the disk)" % (CLIENTS, ROUNDS * BATCH))
 res = run_threads(setter, CLIENTS)
-errors = sum(e for e, _ in res)
-check(errors == 0, "every SET answers +OK (%d errors, first: %r)" %
-      (errors, next((f for _, f in res if f), None)))
+check_all_ok(res)
+check_last_sets(srv.port, "s", CLIENTS, KEYS, BATCH, lambda n, i: value(n, ROUNDS - 1, i),
+                "each key holds its last SET")
 c = Resp(srv.port, timeout=30)
-bad = 0
-for n in range(CLIENTS):
-    for k in range(KEYS):
-        last = k + KEYS * ((BATCH - 1 - k) // KEYS)  # the last i with i % KEYS == k
-        r = c.call("GET", "s%d:%d" % (n, k))
-        if r != ("$", value(n, ROUNDS - 1, last)):
-            bad += 1
-check(bad == 0, "each key holds its last SET (%d of %d wrong)" % (bad, CLIENTS * KEYS))
 bad = 0
 for n in range(CLIENTS):
     for rnd in range(ROUNDS):
@@ -131,9 +112,7 @@ res = run_threads(incr, 50)
 stop.set()
 for t in pushers:
     t.join()
-errors = sum(e for e, _ in res)
-check(errors == 0, "every INCR answers an integer (%d errors, first: %r)" %
-      (errors, next((f for _, f in res if f), None)))
+check_all_ok(res, "every INCR answers an integer")
 check(c.call("GET", "counter") == ("$", b"50000"), "counter is 50000", c.call("GET", "counter"))
 check(not push_errors, "the overwriting SETs all answer +OK (%d errors, first: %r)" %
       (len(push_errors), push_errors[:1]))

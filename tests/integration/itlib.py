@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 CALL_TIMEOUT_S = 5.0
@@ -121,6 +122,46 @@ def check(cond, what, got=None, want=None):
 
 def skip(what):
     log("SKIP %s" % what)
+
+
+# ---- helpers of the load tests (busy_writes.py, compaction_stall.py) ----
+
+def run_threads(fn, n):
+    """Runs fn(0..n-1) in n threads; returns their results in order."""
+    out = {}
+    ts = [threading.Thread(target=lambda i=i: out.__setitem__(i, fn(i))) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return [out.get(i) for i in range(n)]
+
+
+def tagged_value(size, *tag):
+    """A value of size bytes that starts with its tag ("a:b:c:"), so a wrong one is seen."""
+    t = b"".join(b"%d:" % x for x in tag)
+    return t + b"v" * (size - len(t))
+
+
+def check_all_ok(res, what="every SET answers +OK"):
+    """res: (errors, first bad reply) per client, as the setters return them."""
+    errors = sum(e for e, _ in res)
+    return check(errors == 0, "%s (%d errors, first: %r)" %
+                 (what, errors, next((f for _, f in res if f), None)))
+
+
+def check_last_sets(port, prefix, clients, keys, batch, want, what):
+    """Client n pipelined batch SETs per round of key prefix<n>:<i % keys>: each key must
+    hold want(n, last i with i % keys == k)."""
+    c = Resp(port, timeout=30)
+    bad = 0
+    for n in range(clients):
+        for k in range(keys):
+            last = k + keys * ((batch - 1 - k) // keys)
+            if c.call("GET", "%s%d:%d" % (prefix, n, k)) != ("$", want(n, last)):
+                bad += 1
+    c.close()
+    return check(bad == 0, "%s (%d of %d wrong)" % (what, bad, clients * keys))
 
 
 class Server:
