@@ -62,6 +62,17 @@
  * are freed only after a barrier, so that the newer records that made their contents
  * dead are durable first. Tombstones do not accumulate: once the segments that hold
  * older dead PUTs are compacted, low_water passes them.
+ *
+ * A freed segment's records stay readable by recovery until block 0 of its next use is
+ * durable, so its dead PUTs keep counting (stale_min). The PUTs it had copied do not:
+ * their copies, same rseq, stand for them. But a copy can die and its segment be freed
+ * and reused while the original's segment is still readable; the copy's segment then
+ * leaves its stale_min behind (an "orphan") until every segment given up before it has
+ * been reused, which covers the original: a copy's segment is always given up after the
+ * segments its copies came from (a victim is freed after the round that copied it, and
+ * a segment is compacted only after it is closed). Free segments are reused in the
+ * order they were given up (seg_rebuild_free), so orphans last about one turn of the
+ * free pool. Without this, a key deleted under load came back after a restart.
  */
 #include "internal.h"
 #include "token.h"
@@ -73,6 +84,7 @@
 #define CP_MAX_BATCH 32  /* victims read and copied per round */
 #define CP_MAX_FAST  256 /* dead segments freed without a read per round */
 #define CP_READS     4   /* victim reads in flight */
+#define CP_ORPHANS   64  /* stale_min left behind by reused segments (merged beyond) */
 
 enum { V_READ, V_READING, V_DONE, V_FAST };
 
@@ -102,6 +114,14 @@ struct compactor {
     uint32_t lw1_seg;
     uint32_t *waiting; /* victims to free once no read targets them */
     uint32_t nwaiting;
+    struct orphan {
+        uint64_t rseq;     /* the stale_min of a reused segment */
+        uint64_t freed_at; /* when that segment was given up */
+    } orphan[CP_ORPHANS];
+    uint32_t norphans;
+    uint64_t hider_bytes; /* hiders copied since the low water's segment was last taken */
+    int close_dead;       /* close the streams' open segments holding dead PUTs at the end
+                             of this round (one of them holds the low water back) */
     uint64_t runs, compacted, freed, copied, dropped, stalls, sep_bytes, comp_bytes;
 };
 
@@ -110,28 +130,62 @@ static uint64_t low_water(const struct compactor *cp, uint32_t g)
     return g == cp->lw1_seg ? cp->lw2 : cp->lw1;
 }
 
+static void low_water_add(struct compactor *cp, uint64_t r, uint32_t g)
+{
+    if (r < cp->lw1) {
+        cp->lw2 = cp->lw1;
+        cp->lw1 = r;
+        cp->lw1_seg = g;
+    } else if (r < cp->lw2) {
+        cp->lw2 = r;
+    }
+}
+
 static void compute_low_water(struct compactor *cp)
 {
     const struct seg_mgr *m = &cp->e->sm;
+    uint64_t oldest = UINT64_MAX; /* the earliest given-up use still readable */
+    uint32_t n = 0;
 
     cp->lw1 = cp->lw2 = UINT64_MAX;
     cp->lw1_seg = SEG_NONE;
     for (uint32_t g = 0; g < m->nsegs; g++) {
         const struct seg_desc *d = &m->d[g];
         uint64_t r = d->stale_min; /* a freed use recovery would still read */
+        if (d->freed_at && d->freed_at < oldest)
+            oldest = d->freed_at;
         if (d->state != SEG_FREE && d->state != SEG_CONT && d->put_bytes > d->live &&
             d->min_rseq < r)
             r = d->min_rseq;
-        if (r == UINT64_MAX)
-            continue;
-        if (r < cp->lw1) {
-            cp->lw2 = cp->lw1;
-            cp->lw1 = r;
-            cp->lw1_seg = g;
-        } else if (r < cp->lw2) {
-            cp->lw2 = r;
-        }
+        if (r != UINT64_MAX)
+            low_water_add(cp, r, g);
     }
+    for (uint32_t i = 0; i < cp->norphans; i++) {
+        if (oldest >= cp->orphan[i].freed_at)
+            continue; /* every segment given up before it has been reused */
+        cp->orphan[n++] = cp->orphan[i];
+        low_water_add(cp, cp->orphan[i].rseq, SEG_NONE);
+    }
+    cp->norphans = n;
+}
+
+void compact_old_use_gone(struct ls_engine *e, uint32_t g)
+{
+    struct compactor *cp = e->cp;
+    struct seg_desc *d = &e->sm.d[g];
+
+    if (d->stale_min != UINT64_MAX && d->freed_at && cp) {
+        struct orphan o = {.rseq = d->stale_min, .freed_at = d->freed_at};
+        if (cp->norphans == CP_ORPHANS) { /* merge into the last: kept longer, never less */
+            struct orphan *l = &cp->orphan[CP_ORPHANS - 1];
+            o.rseq = o.rseq < l->rseq ? o.rseq : l->rseq;
+            o.freed_at = o.freed_at > l->freed_at ? o.freed_at : l->freed_at;
+            cp->norphans--;
+        }
+        cp->orphan[cp->norphans++] = o;
+    }
+    d->stale_min = UINT64_MAX;
+    d->freed_at = 0;
 }
 
 /* May segment g be freed without reading it: nothing live, and nothing in it that
@@ -271,8 +325,10 @@ static void round_acked(void *arg, int rc, uint64_t cas)
             continue;
         /* Once freed, what recovery could still read of it that needs hiding: its dead
          * PUTs, not the ones copied (a copy with the same rseq decides their keys). */
-        if (cp->v[i].state == V_DONE && rc == 0 && !cp->v[i].keep && !d->live)
+        if (cp->v[i].state == V_DONE && rc == 0 && !cp->v[i].keep && !d->live) {
             d->min_rseq = cp->v[i].dead_min;
+            seg_give_up(&e->sm, g);
+        }
         if (rc != 0 || cp->v[i].keep) {
             d->state = SEG_FULL; /* the engine failed, or a copy did: keep it */
         } else if (d->live) {
@@ -295,9 +351,15 @@ static void finish_round(struct compactor *cp)
 {
     struct ls_engine *e = cp->e;
 
-    for (uint32_t i = 0; i < e->nstreams; i++)
-        wbuf_seal_stream(e, &e->gs[i]);
-    wbuf_seal_stream(e, &e->spill);
+    for (uint32_t i = 0; i <= e->nstreams; i++) {
+        struct stream *st = i < e->nstreams ? &e->gs[i] : &e->spill;
+        const struct seg_desc *d = st->cur_seg >= 0 ? &e->sm.d[st->cur_seg] : NULL;
+        if (cp->close_dead && d && d->put_bytes > d->live)
+            wbuf_close_stream(e, st);
+        else
+            wbuf_seal_stream(e, st);
+    }
+    cp->close_dead = 0;
     if (wbuf_barrier(e, round_acked, cp) < 0)
         round_acked(cp, -ENOMEM, 0);
 }
@@ -361,6 +423,7 @@ static void copy_hider(struct copy_ctx *c, const struct rec_view *v, uint64_t to
         return;
     }
     count_copy(cp, c->g, rec_size(h.key_len, 0));
+    cp->hider_bytes += rec_size(h.key_len, 0);
     cp->copied++;
 }
 
@@ -551,6 +614,40 @@ static uint32_t net_gain_prefix(const struct compactor *cp, const struct cand *c
     return best;
 }
 
+/* The segment that holds the low water back (its oldest dead PUT) is often a full one
+ * that neither policy would pick: one dead record among old live data. While it stays,
+ * every tombstone younger than that record is copied round after round. Once the
+ * hiders copied since it was last taken outweigh its live bytes, the cost of moving
+ * it, it joins the round (beyond the net-gain prefix, when its copies fit). */
+static void add_pinning(struct compactor *cp, const struct cand *c, uint32_t nc)
+{
+    const struct seg_mgr *m = &cp->e->sm;
+    uint32_t g = cp->lw1_seg;
+    uint64_t bytes = 0;
+
+    if (g == SEG_NONE || cp->nv >= CP_MAX_BATCH + CP_MAX_FAST)
+        return;
+    const struct seg_desc *d = &m->d[g];
+    if (cp->hider_bytes < (uint64_t)d->live + d->tomb)
+        return;
+    if (d->state == SEG_OPEN && cp->e->user.cur_seg != (int64_t)g) {
+        /* A compaction stream's segment that fills slowly: closed at the end of this
+         * round, with the other streams' segments that hold dead PUTs (they are next in
+         * line), and taken by later rounds. */
+        cp->close_dead = 1;
+        return;
+    }
+    if (d->state != SEG_FULL || d->hb == HB_NONE || d->mem_bufs)
+        return;
+    for (uint32_t i = 0; i < nc; i++)
+        bytes += c[i].used;
+    bytes += d->live + d->tomb;
+    if (need_segs(cp, bytes) + (cp->spill ? 0 : cp->groups_seen + 1) > m->nfree)
+        return;
+    cp->hider_bytes = 0;
+    add_victim(cp, g, 0);
+}
+
 static void select_victims(struct compactor *cp, int fast_only)
 {
     struct ls_engine *e = cp->e;
@@ -619,6 +716,7 @@ static void select_victims(struct compactor *cp, int fast_only)
         nc = k;
         for (uint32_t i = 0; i < nc; i++)
             add_victim(cp, c[i].g, 0);
+        add_pinning(cp, c, nc);
         cp->no_gain = cp->nv == 0;
         cp->dirty = 0;
     }

@@ -44,6 +44,8 @@ struct seg_desc {
     uint64_t stale_min;    /* smallest rseq of a dead PUT of an earlier use that recovery
                               would still see (freed, no block 0 of a new use durable
                               yet); UINT64_MAX: none */
+    uint64_t freed_at;     /* when an earlier use recovery could still read was given up
+                              (seg_mgr.free_clock; 0: none, or its new block 0 is durable) */
     uint32_t live;         /* bytes of records the index points at */
     uint32_t put_bytes;    /* bytes of PUT records written in this use (live + dead) */
     uint32_t tomb;         /* bytes of DEL and FLUSH records written in this use */
@@ -57,12 +59,20 @@ struct seg_desc {
     uint8_t hb;            /* histogram bucket, HB_NONE when not listed */
 };
 
+struct seg_age {
+    uint64_t at;
+    uint32_t g;
+};
+
 struct seg_mgr {
     uint32_t seg_size, file_size, segs_per_file, nfiles, nsegs;
     int *fds;             /* per file; -1 when not created yet */
     struct seg_desc *d;   /* nsegs descriptors */
-    uint32_t *free_stack; /* free segments, lowest number on top */
+    uint32_t *free_stack; /* free segments: readable old uses on top, oldest given up
+                             first; then unused ones, lowest number on top */
     uint32_t nfree;
+    uint64_t free_clock;  /* stamps freed_at */
+    struct seg_age *sort; /* scratch for seg_rebuild_free */
     int dir_fd;
     /* histogram of closed (FULL, single) segments by free space: bucket lists and a
      * bitmap of the non-empty buckets */
@@ -103,6 +113,9 @@ void seg_hist_update(struct seg_mgr *m, uint32_t g);
 /* Gives segment g back: FREE, out of the histogram. The caller rebuilds the free stack
  * (seg_rebuild_free) after a batch. */
 void seg_release(struct seg_mgr *m, uint32_t g);
+/* Stamps the moment segment g's contents were given up (once per use): from then its
+ * old records are only what recovery might still read, until a new block 0 is durable. */
+void seg_give_up(struct seg_mgr *m, uint32_t g);
 /* The highest non-empty histogram bucket, or -1. */
 int seg_hist_top(const struct seg_mgr *m, int below);
 /* Bytes of a segment's free space counted by the histogram (size - live - tomb). */
@@ -288,6 +301,9 @@ int64_t wbuf_copy(struct ls_engine *e, struct stream *st, const struct rec_hdr *
                   const void *value, uint64_t token, uint32_t hash2, uint64_t old_loc);
 /* Seals stream st's active buffer if it holds records. */
 void wbuf_seal_stream(struct ls_engine *e, struct stream *st);
+/* Seals the stream's active buffer and closes its open segment (the next append opens
+ * another), so that compaction may take the segment. */
+void wbuf_close_stream(struct ls_engine *e, struct stream *st);
 /* Bytes held by compaction streams: active buffers plus sealed ones not yet acked. */
 uint64_t wbuf_group_bytes(const struct ls_engine *e);
 /* Submits sealed buffers while the ring has room. */
@@ -346,6 +362,8 @@ void compact_acked(struct ls_engine *e);
 void compact_reader_done(struct ls_engine *e, uint32_t g);
 /* A segment's live bytes dropped to zero. */
 void compact_note_dead(struct ls_engine *e, uint32_t g);
+/* Block 0 of a new use of segment g is durable: recovery no longer reads its old use. */
+void compact_old_use_gone(struct ls_engine *e, uint32_t g);
 /* The user stream needs a segment and none is free above the reserve: LS_EBUSY while
  * compaction can reclaim space, LS_ENOSPACE when nothing is left to reclaim. */
 int compact_space_error(struct ls_engine *e);

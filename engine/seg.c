@@ -47,7 +47,8 @@ int seg_init(struct seg_mgr *m, const struct ls_config *cfg, int dir_fd)
     m->fds = malloc(sizeof(int) * m->nfiles);
     m->d = calloc(m->nsegs, sizeof(*m->d));
     m->free_stack = malloc(sizeof(uint32_t) * m->nsegs);
-    if (!m->fds || !m->d || !m->free_stack) {
+    m->sort = malloc(sizeof(*m->sort) * m->nsegs);
+    if (!m->fds || !m->d || !m->free_stack || !m->sort) {
         seg_fini(m);
         return -ENOMEM;
     }
@@ -132,7 +133,7 @@ void seg_use(struct seg_mgr *m, uint32_t g, uint64_t seq, uint8_t state, uint32_
 {
     struct seg_desc *d = &m->d[g];
     uint16_t mem = d->mem_bufs, readers = d->readers;
-    uint64_t stale = d->stale_min;
+    uint64_t stale = d->stale_min, freed_at = d->freed_at;
 
     hist_unlink(m, g);
     *d = (struct seg_desc){.seq = seq,
@@ -142,6 +143,7 @@ void seg_use(struct seg_mgr *m, uint32_t g, uint64_t seq, uint8_t state, uint32_
                            .hprev = SEG_NONE,
                            .run = 1,
                            .stale_min = stale,
+                           .freed_at = freed_at,
                            .readers = readers,
                            .mem_bufs = mem,
                            .state = state,
@@ -164,9 +166,18 @@ void seg_release(struct seg_mgr *m, uint32_t g)
     uint64_t stale =
         d->put_bytes > d->live && d->min_rseq < d->stale_min ? d->min_rseq : d->stale_min;
 
+    seg_give_up(m, g);
     seg_use(m, g, d->seq, SEG_FREE, 0);
     d->min_rseq = UINT64_MAX;
     d->stale_min = stale;
+}
+
+void seg_give_up(struct seg_mgr *m, uint32_t g)
+{
+    struct seg_desc *d = &m->d[g];
+
+    if (d->seq && !d->freed_at)
+        d->freed_at = ++m->free_clock;
 }
 
 void seg_note_record(struct seg_desc *d, uint8_t type, uint32_t size, uint64_t rseq,
@@ -194,6 +205,7 @@ void seg_fini(struct seg_mgr *m)
     free(m->fds);
     free(m->d);
     free(m->free_stack);
+    free(m->sort);
     memset(m, 0, sizeof(*m));
 }
 
@@ -300,16 +312,33 @@ int seg_open_existing(struct seg_mgr *m, void (*log)(void *, enum ls_log_level, 
     return 0;
 }
 
-/* Freed segments whose old records recovery could still read ("stale": they hold
- * dead PUTs that keep tombstones alive, compact.c) go on top, so they are reused, and
- * their old contents invalidated, first; then the others, lowest number on top. */
+static int by_age_desc(const void *a, const void *b)
+{
+    const struct seg_age *x = a, *y = b;
+
+    return x->at < y->at ? 1 : x->at > y->at ? -1 : 0;
+}
+
+/* Free segments whose old use recovery could still read (freed_at set) go on top, the
+ * one given up first on top: reusing them in that order bounds how long a freed use
+ * stays readable, which the tombstones that hide its dead PUTs wait for (compact.c).
+ * Below them the unused ones, lowest number on top, so files fill in order. */
 void seg_rebuild_free(struct seg_mgr *m)
 {
+    uint32_t n = 0;
+
     m->nfree = 0;
-    for (int stale = 0; stale < 2; stale++)
-        for (uint32_t g = m->nsegs; g-- > 0;)
-            if (m->d[g].state == SEG_FREE && (m->d[g].stale_min != UINT64_MAX) == stale)
-                m->free_stack[m->nfree++] = g;
+    for (uint32_t g = m->nsegs; g-- > 0;) {
+        if (m->d[g].state != SEG_FREE)
+            continue;
+        if (m->d[g].freed_at)
+            m->sort[n++] = (struct seg_age){.at = m->d[g].freed_at, .g = g};
+        else
+            m->free_stack[m->nfree++] = g;
+    }
+    qsort(m->sort, n, sizeof(*m->sort), by_age_desc);
+    for (uint32_t i = 0; i < n; i++)
+        m->free_stack[m->nfree++] = m->sort[i].g;
 }
 
 static int ensure_file(struct seg_mgr *m, uint32_t g)
@@ -382,11 +411,15 @@ int seg_check(const struct seg_mgr *m)
     for (uint32_t i = 0; i < m->nfree; i++)
         if (m->d[m->free_stack[i]].state != SEG_FREE)
             return -2;
-    for (uint32_t i = 1; i < m->nfree; i++)
-        if (m->free_stack[i] > m->free_stack[i - 1] &&
-            (m->d[m->free_stack[i]].stale_min != UINT64_MAX) ==
-                (m->d[m->free_stack[i - 1]].stale_min != UINT64_MAX))
-            return -3;
+    for (uint32_t i = 1; i < m->nfree; i++) {
+        const struct seg_desc *lo = &m->d[m->free_stack[i - 1]], *hi = &m->d[m->free_stack[i]];
+        if (lo->freed_at && !hi->freed_at)
+            return -3; /* readable old uses are reused first */
+        if (lo->freed_at && hi->freed_at > lo->freed_at)
+            return -3; /* the one given up first on top */
+        if (!hi->freed_at && m->free_stack[i] > m->free_stack[i - 1])
+            return -3; /* unused ones: lowest number on top */
+    }
     for (uint32_t g = 0; g < m->nsegs; g++) {
         const struct seg_desc *d = &m->d[g];
         int listed = d->state == SEG_FULL && d->run == 1 && !(d->flags & SEGF_STUCK);

@@ -230,6 +230,15 @@ void wbuf_seal_stream(struct ls_engine *e, struct stream *st)
     seal_active(e, st);
 }
 
+void wbuf_close_stream(struct ls_engine *e, struct stream *st)
+{
+    seal_active(e, st);
+    if (st->active || st->cur_seg < 0)
+        return; /* an empty buffer is still attached to the segment */
+    seg_close(&e->sm, (uint32_t)st->cur_seg);
+    st->cur_seg = -1;
+}
+
 static void write_done(struct uio_req *req, int res);
 
 void wbuf_kick(struct ls_engine *e)
@@ -446,7 +455,7 @@ static void write_done(struct uio_req *req, int res)
         e->st.device_writes++;
         if (b->addr % e->sm.seg_size == 0) /* a new use's block 0: the old use is gone */
             for (uint32_t k = 0; k < (b->large ? e->sm.d[b->seg_no].run : 1u); k++)
-                e->sm.d[b->seg_no + k].stale_min = UINT64_MAX;
+                compact_old_use_gone(e, b->seg_no + k);
     }
     ack_loop(e);
     if (e->failed)
