@@ -347,18 +347,32 @@ static void round_acked(void *arg, int rc, uint64_t cas)
     cp->nv = 0;
 }
 
-static void finish_round(struct compactor *cp)
+/* Seals every compaction stream's buffer; with close_dead, also closes the open
+ * segments that hold dead PUTs, so that a later round can take them. Returns how many
+ * it closed. */
+static uint32_t seal_streams(struct compactor *cp, int close_dead)
 {
     struct ls_engine *e = cp->e;
+    uint32_t closed = 0;
 
     for (uint32_t i = 0; i <= e->nstreams; i++) {
         struct stream *st = i < e->nstreams ? &e->gs[i] : &e->spill;
         const struct seg_desc *d = st->cur_seg >= 0 ? &e->sm.d[st->cur_seg] : NULL;
-        if (cp->close_dead && d && d->put_bytes > d->live)
+        if (close_dead && d && d->put_bytes > d->live) {
             wbuf_close_stream(e, st);
-        else
+            closed += st->cur_seg < 0;
+        } else {
             wbuf_seal_stream(e, st);
+        }
     }
+    return closed;
+}
+
+static void finish_round(struct compactor *cp)
+{
+    struct ls_engine *e = cp->e;
+
+    seal_streams(cp, cp->close_dead);
     cp->close_dead = 0;
     if (wbuf_barrier(e, round_acked, cp) < 0)
         round_acked(cp, -ENOMEM, 0);
@@ -719,6 +733,10 @@ static void select_victims(struct compactor *cp, int fast_only)
         add_pinning(cp, c, nc);
         cp->no_gain = cp->nv == 0;
         cp->dirty = 0;
+        /* Nothing to gain among closed segments: the dead data may sit in the streams'
+         * open segments (one per group stream, a large share of a small disk). */
+        if (cp->no_gain && seal_streams(cp, 1))
+            cp->no_gain = 0;
     }
 }
 

@@ -152,7 +152,7 @@ static void check_rounds(struct fx *f, int last, uint32_t table)
     }
 }
 
-enum { COLD = 1500 };
+enum { COLD = 800 };
 
 static void interleave_cold(struct fx *f)
 {
@@ -191,7 +191,7 @@ static void test_overwrites_reclaim(void **state)
     struct ls_stats st;
 
     /* Cold keys, written once, are interleaved with hot ones in the first mixed
-     * segments, about half of each, over three quarters of the disk: the segments that
+     * segments, about half of each, over 40% of the disk: the segments that
      * die whole are too few to keep the free pool up, so compaction copies cold data. */
     interleave_cold(f);
     overwrite_rounds(f, 1, 1);
