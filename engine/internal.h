@@ -31,6 +31,7 @@ enum seg_flags {
     SEGF_EXPIRING = 1, /* a PUT with an expiry was written here (it may come to hide
                           older records of its key once expired) */
     SEGF_STUCK = 2,    /* compaction could not copy every live record (damaged): kept */
+    SEGF_HOT = 4,      /* written by the user stream for writes not predicted cold */
 };
 
 #define HB_NONE  0xffu
@@ -224,20 +225,24 @@ struct ls_engine {
     struct idx **tables;
     struct rcache *cache;
     /* write path */
-    uint64_t seq;          /* last segment sequence number used */
-    uint64_t seq_reserved; /* numbers up to this one are reserved in logstor.seq */
-    uint64_t rseq;         /* last record sequence number used */
-    struct stream user;    /* user writes: mixed segments */
-    struct stream *gs;     /* compaction streams: 2 * ngroups, two generations per group:
-                              gs[g] takes records copied out of mixed segments (first
-                              survivors), gs[ngroups + g] those copied out of group
-                              segments (older survivors); a stream's label is index + 1 */
-    uint32_t nstreams;     /* 2 * ngroups */
-    struct stream spill;   /* compaction's one stream when free segments are too few
-                              for one open segment per group (mixed, group 0) */
-    uint32_t ngroups;      /* tables * compaction_groups */
-    uint64_t *flush_rseq;  /* per table: rseq of its latest FLUSH record (0: none) */
-    struct compactor *cp;  /* compact.c */
+    uint64_t seq;           /* last segment sequence number used */
+    uint64_t seq_reserved;  /* numbers up to this one are reserved in logstor.seq */
+    uint64_t rseq;          /* last record sequence number used */
+    struct stream user;     /* user writes: mixed segments */
+    struct stream ucold;    /* user writes predicted cold (compact_predict_cold): their
+                               key's previous record outlived the mixed segments that
+                               compaction takes; mixed segments too (group 0) */
+    struct stream *gs;      /* compaction streams: 2 * ngroups, two generations per group:
+                               gs[g] takes records copied out of mixed segments (first
+                               survivors), gs[ngroups + g] those copied out of group
+                               segments (older survivors); a stream's label is index + 1 */
+    uint32_t nstreams;      /* 2 * ngroups */
+    struct stream spill[2]; /* compaction's streams when free segments are too few for
+                               one open segment per group (mixed, group 0): [1] takes
+                               records older than cold_age, [0] the others */
+    uint32_t ngroups;       /* tables * compaction_groups */
+    uint64_t *flush_rseq;   /* per table: rseq of its latest FLUSH record (0: none) */
+    struct compactor *cp;   /* compact.c */
     struct wbuf *fifo_head, *fifo_tail; /* sealed, in flight or done: in gen order */
     struct wbuf *free_bufs;
     uint32_t nbufs, inflight;
@@ -294,6 +299,8 @@ struct wrec {
 int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void *arg);
 /* Seals the active buffer (if it holds records) and submits what the ring allows. */
 void wbuf_flush(struct ls_engine *e);
+/* Does a user stream's active buffer hold records? */
+int wbuf_user_pending(const struct ls_engine *e);
 /* Copies a record (compaction) into stream st with its header as given (rseq kept) and
  * returns its new loc (> 0), or a negative code. old_loc (0 for hiders) is where it came
  * from, for revert after a failed write. The index is the caller's business. */
@@ -367,6 +374,9 @@ void compact_old_use_gone(struct ls_engine *e, uint32_t g);
 /* The user stream needs a segment and none is free above the reserve: LS_EBUSY while
  * compaction can reclaim space, LS_ENOSPACE when nothing is left to reclaim. */
 int compact_space_error(struct ls_engine *e);
+/* Is a PUT of this key likely to outlive a mixed segment (its previous record is older
+ * than the mixed segments compaction takes)? Then it goes to the ucold stream. */
+int compact_predict_cold(const struct ls_engine *e, uint16_t table, uint64_t token, uint32_t hash2);
 /* Free segments the user stream must leave to compaction (type: the record's). */
 uint32_t compact_reserve(const struct ls_engine *e, uint8_t type);
 void compact_stats(const struct ls_engine *e, struct ls_stats *st);

@@ -357,8 +357,8 @@ static int streams_new(struct ls_engine *e)
     e->flush_rseq = calloc(e->cfg.tables, sizeof(*e->flush_rseq));
     if (!e->gs || !e->flush_rseq)
         return -ENOMEM;
-    e->user = (struct stream){.cur_seg = -1};
-    e->spill = (struct stream){.cur_seg = -1, .comp = 1};
+    e->user = e->ucold = (struct stream){.cur_seg = -1};
+    e->spill[0] = e->spill[1] = (struct stream){.cur_seg = -1, .comp = 1};
     for (uint32_t i = 0; i < e->nstreams; i++)
         e->gs[i] = (struct stream){.cur_seg = -1, .group = i + 1, .comp = 1};
     return 0;
@@ -483,9 +483,10 @@ void ls_tick(struct ls_engine *e)
 {
     uint64_t now = eng_now_ms(e);
 
-    struct wbuf *a = e->user.active;
+    struct wbuf *a = e->user.active, *c = e->ucold.active;
 
-    if (a && a->count && now - a->open_ms >= e->cfg.flush_interval_ms) {
+    if ((a && a->count && now - a->open_ms >= e->cfg.flush_interval_ms) ||
+        (c && c->count && now - c->open_ms >= e->cfg.flush_interval_ms)) {
         e->flush_wanted = 1;
         wbuf_flush(e);
     }
@@ -499,14 +500,14 @@ void ls_close(struct ls_engine *e)
         return;
     e->closing = 1;
     for (;;) {
-        if (e->user.active && e->user.active->count) {
+        if (wbuf_user_pending(e)) {
             e->flush_wanted = 1;
             wbuf_flush(e);
         }
         for (uint32_t i = 0; i < e->nstreams && !e->failed; i++)
             wbuf_seal_stream(e, &e->gs[i]);
-        if (!e->failed)
-            wbuf_seal_stream(e, &e->spill);
+        for (int i = 0; i < 2 && !e->failed; i++)
+            wbuf_seal_stream(e, &e->spill[i]);
         wbuf_kick(e);
         run_deferred(e);
         if (!uio_inflight(e->u) && !e->fifo_head && !e->nacks && !e->ready_head)

@@ -247,12 +247,13 @@ struct ls_stats {
     uint64_t segments_free;
     uint64_t segments_used;
     uint64_t files;
-    uint64_t segments_mixed;       /* in use, written by users (all tables together) */
-    uint64_t segments_group;       /* in use, written by compaction (one group each) */
-    uint64_t live_bytes;           /* bytes of records the index points at */
-    uint64_t tomb_bytes;           /* bytes of tombstones and flush records on disk */
-    uint64_t user_bytes_written;   /* record bytes submitted by users */
-    uint64_t device_bytes_written; /* bytes written to the device (padding included) */
+    uint64_t segments_mixed;          /* in use, written by users (all tables together) */
+    uint64_t segments_group;          /* in use, written by compaction (one group each) */
+    uint64_t live_bytes;              /* bytes of records the index points at */
+    uint64_t tomb_bytes;              /* bytes of tombstones and flush records on disk */
+    uint64_t user_bytes_written;      /* record bytes submitted by users */
+    uint64_t user_cold_bytes_written; /* of those, predicted cold (cost-benefit; compact.c) */
+    uint64_t device_bytes_written;    /* bytes written to the device (padding included) */
     uint64_t device_writes;
     /* compaction: bytes of records copied from user-written (mixed) segments into group
      * segments (the separator), and from group segments into group segments; write

@@ -154,6 +154,8 @@ static int next_segment(struct ls_engine *e, struct stream *st, uint8_t type)
     st->cur_seg = g;
     st->cur_off = 0;
     seg_use(&e->sm, (uint32_t)g, seq, SEG_OPEN, st->group);
+    if (st == &e->user)
+        e->sm.d[g].flags |= SEGF_HOT;
     return 0;
 }
 
@@ -264,9 +266,14 @@ void wbuf_kick(struct ls_engine *e)
  * full)? In sync mode with a window, only while the device is idle and no window is
  * running: records that arrive during a write wait for it, and join the clients it
  * answers. Otherwise while the ring has a free slot. */
+int wbuf_user_pending(const struct ls_engine *e)
+{
+    return (e->user.active && e->user.active->count) || (e->ucold.active && e->ucold.active->count);
+}
+
 static int may_seal(const struct ls_engine *e)
 {
-    if (!e->user.active || !e->user.active->count)
+    if (!wbuf_user_pending(e))
         return 0;
     if (e->cfg.durability == LS_SYNC && e->cfg.group_commit_us && !e->closing)
         return e->inflight == 0 && !e->gc_armed;
@@ -299,9 +306,11 @@ void wbuf_flush(struct ls_engine *e)
     /* The request stays pending while the buffer cannot be sealed: the completion (or
      * window) that allows it must seal it, or clients waiting on its records would wait
      * for the next tick. */
-    if (may_seal(e))
+    if (may_seal(e)) {
         seal_active(e, &e->user);
-    if (!e->user.active || !e->user.active->count)
+        seal_active(e, &e->ucold);
+    }
+    if (!wbuf_user_pending(e))
         e->flush_wanted = 0;
     wbuf_kick(e);
 }
@@ -380,8 +389,11 @@ static void fail_from(struct ls_engine *e, uint64_t gen, int err)
     e->failed_gen = gen;
     if (hi == UINT64_MAX) {
         /* Active buffers join the FIFO as the newest; never submitted. */
-        for (uint32_t i = 0; i <= e->nstreams + 1; i++) {
-            struct stream *st = i == 0 ? &e->user : i == 1 ? &e->spill : &e->gs[i - 2];
+        for (uint32_t i = 0; i <= e->nstreams + 3; i++) {
+            struct stream *st = i == 0   ? &e->user
+                                : i == 1 ? &e->ucold
+                                : i <= 3 ? &e->spill[i - 2]
+                                         : &e->gs[i - 4];
             struct wbuf *a = st->active;
             if (a && a->count) {
                 st->active = NULL;
@@ -461,7 +473,7 @@ static void write_done(struct uio_req *req, int res)
     if (e->failed)
         return;
     if (e->flush_wanted && e->cfg.durability == LS_SYNC && e->cfg.group_commit_us &&
-        e->inflight == 0 && !e->gc_armed && !e->closing && e->user.active && e->user.active->count)
+        e->inflight == 0 && !e->gc_armed && !e->closing && wbuf_user_pending(e))
         gc_arm(e); /* the group-commit window: let the answered clients join */
     else if (e->flush_wanted && e->cfg.durability == LS_SYNC)
         wbuf_flush(e);
@@ -552,6 +564,8 @@ static int place(struct ls_engine *e, struct wbuf *b, const struct wrec *r, uint
     b->used += size;
     b->nops++;
     e->st.user_bytes_written += size;
+    if (b->st == &e->ucold)
+        e->st.user_cold_bytes_written += size;
     if (e->cfg.durability == LS_SYNC) {
         op->cb = cb;
         op->arg = arg;
@@ -627,6 +641,7 @@ static int append_large(struct ls_engine *e, const struct wrec *r, uint32_t size
 int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void *arg)
 {
     uint32_t size = rec_size(r->key_len, r->value_len);
+    struct stream *st = &e->user;
     int rc;
 
     if (e->failed)
@@ -635,15 +650,17 @@ int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void 
         seal_active(e, &e->user);
         rc = append_large(e, r, size, cb, arg);
     } else {
-        if (e->user.active && e->user.active->used + size > e->user.active->cap)
-            seal_active(e, &e->user);
-        if (!e->user.active && (rc = open_active(e, &e->user, size, r->type)) < 0)
+        if (r->type == REC_PUT && compact_predict_cold(e, r->table, r->token, r->hash2))
+            st = &e->ucold;
+        if (st->active && st->active->used + size > st->active->cap)
+            seal_active(e, st);
+        if (!st->active && (rc = open_active(e, st, size, r->type)) < 0)
             return rc;
-        rc = place(e, e->user.active, r, size, cb, arg);
+        rc = place(e, st->active, r, size, cb, arg);
     }
     if (rc < 0)
         return rc;
-    if (e->cfg.durability == LS_SYNC || !e->user.active) {
+    if (e->cfg.durability == LS_SYNC || !st->active) {
         e->flush_wanted = 1;
         if (!e->woken) {
             e->woken = 1;
@@ -701,6 +718,8 @@ int wbuf_barrier(struct ls_engine *e, ls_write_cb cb, void *arg)
 
     if (e->user.active && e->user.active->count)
         seal_active(e, &e->user);
+    if (e->ucold.active && e->ucold.active->count)
+        seal_active(e, &e->ucold);
     wbuf_kick(e);
     if (e->acked_gen >= e->gen) {
         eng_defer_ack(e, cb, arg, e->failed ? LS_EFAILED : 0, 0);
@@ -730,8 +749,11 @@ int wbuf_read_mem(struct ls_engine *e, uint64_t addr, uint32_t size, uint8_t *ds
         return 0;
     if (e->user.active && in_buf(e->user.active, addr, size))
         hit = e->user.active;
-    if (!hit && e->spill.active && in_buf(e->spill.active, addr, size))
-        hit = e->spill.active;
+    if (!hit && e->ucold.active && in_buf(e->ucold.active, addr, size))
+        hit = e->ucold.active;
+    for (int i = 0; i < 2 && !hit; i++)
+        if (e->spill[i].active && in_buf(e->spill[i].active, addr, size))
+            hit = e->spill[i].active;
     if (!hit && d->group && d->group <= e->nstreams && (ga = e->gs[d->group - 1].active) &&
         in_buf(ga, addr, size))
         hit = ga;

@@ -97,6 +97,9 @@ static void config(struct ls_config *c)
                         ? LS_PERIODIC
                         : LS_SYNC;
     c->flush_interval_ms = 1000;
+    /* CRASH_POLICY=cost-benefit: its second user stream and split spill streams */
+    if (getenv("CRASH_POLICY") && !strcmp(getenv("CRASH_POLICY"), "cost-benefit"))
+        c->compact_policy = LS_COMPACT_COST_BENEFIT;
 }
 
 /* ---------------------------------------------------------------- child */
