@@ -695,15 +695,17 @@ static void select_victims(struct compactor *cp, int fast_only)
 {
     struct ls_engine *e = cp->e;
     struct seg_mgr *m = &e->sm;
-    struct cand c[CP_MAX_BATCH];
-    uint32_t nc = 0, nfast = 0;
+    struct cand c[CP_MAX_BATCH], gr[CP_MAX_BATCH];
+    uint32_t nc = 0, ngr = 0, nfast = 0;
     int cb = e->cfg.compact_policy == LS_COMPACT_COST_BENEFIT;
 
     compute_low_water(cp);
     /* Cost-benefit splits a spill round's copies by age: a record older than half as
-     * many writes as there are keys goes to the second spill stream. */
+     * many writes as there are keys goes to the second spill stream. Not when free
+     * segments are very few: the second open segment could leave no room for a round
+     * (a 64 MiB crash run got to 1 free segment and answered disk full at 10% live). */
     cp->cold_age = UINT64_MAX;
-    if (cb) {
+    if (cb && m->nfree >= 8) {
         uint64_t keys = 0;
         for (uint32_t t = 0; t < e->cfg.tables; t++)
             keys += idx_count(e->tables[t]);
@@ -735,11 +737,10 @@ static void select_victims(struct compactor *cp, int fast_only)
             }
             if (fast_only || used >= m->seg_size)
                 continue;
-            if (!cb) {
-                if (nc < CP_MAX_BATCH)
-                    c[nc++] = (struct cand){g, used, 0};
+            if (ngr < CP_MAX_BATCH) /* the emptiest, in bucket order */
+                gr[ngr++] = (struct cand){g, used, 0};
+            if (!cb)
                 continue;
-            }
             double u = (double)used / m->seg_size;
             double age = (double)(e->seq - d->seq) + 1;
             double score = (1 - u) * age / (1 + u);
@@ -754,13 +755,26 @@ static void select_victims(struct compactor *cp, int fast_only)
             }
             c[k] = (struct cand){g, used, score};
         }
-        if (!fast_only && !cb && nc == CP_MAX_BATCH && (nfast == CP_MAX_FAST || !cp->dead_hint))
+        if (!fast_only && !cb && ngr == CP_MAX_BATCH && (nfast == CP_MAX_FAST || !cp->dead_hint))
             break; /* greedy: the emptiest are found */
     }
     cp->dead_hint = 0;
     if (!fast_only) {
+        if (!cb) {
+            memcpy(c, gr, sizeof(*gr) * ngr);
+            nc = ngr;
+        }
         qsort(c, nc, sizeof(*c), cmp_used);
         uint32_t k = net_gain_prefix(cp, c, nc);
+        if (!k && cb) {
+            /* The best scores may all be old, nearly full segments with no net gain
+             * between them (seen after a restart on a small disk: "disk full" at 40%
+             * utilization): take the emptiest instead. */
+            memcpy(c, gr, sizeof(*gr) * ngr);
+            nc = ngr;
+            qsort(c, nc, sizeof(*c), cmp_used);
+            k = net_gain_prefix(cp, c, nc);
+        }
         if (!k && !cp->spill) {
             cp->spill = 1; /* no gain with one open segment per group: spill */
             k = net_gain_prefix(cp, c, nc);
