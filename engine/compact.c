@@ -638,10 +638,14 @@ static int cmp_used(const void *a, const void *b)
 /* Keeps the prefix (emptiest first) that gives a net gain of free segments and whose
  * copies fit in the free segments: one more per group stream that may need a new one,
  * or, in a spill round, none. Returns its length. */
+static uint32_t open_extra(const struct compactor *cp)
+{
+    return cp->spill ? cp->cold_age != UINT64_MAX : cp->groups_seen + 1;
+}
+
 static uint32_t net_gain_prefix(const struct compactor *cp, const struct cand *c, uint32_t n)
 {
-    uint32_t nfree = cp->e->sm.nfree, best = 0;
-    uint32_t extra = cp->spill ? cp->cold_age != UINT64_MAX : cp->groups_seen + 1;
+    uint32_t nfree = cp->e->sm.nfree, best = 0, extra = open_extra(cp);
     uint64_t bytes = 0;
 
     for (uint32_t k = 0; k < n; k++) {
@@ -684,8 +688,7 @@ static void add_pinning(struct compactor *cp, const struct cand *c, uint32_t nc)
     for (uint32_t i = 0; i < nc; i++)
         bytes += c[i].used;
     bytes += d->live + d->tomb;
-    if (need_segs(cp, bytes) + (cp->spill ? cp->cold_age != UINT64_MAX : cp->groups_seen + 1) >
-        m->nfree)
+    if (need_segs(cp, bytes) + open_extra(cp) > m->nfree)
         return;
     cp->hider_bytes = 0;
     add_victim(cp, g, 0);
@@ -760,34 +763,32 @@ static void select_victims(struct compactor *cp, int fast_only)
     }
     cp->dead_hint = 0;
     if (!fast_only) {
-        if (!cb) {
-            memcpy(c, gr, sizeof(*gr) * ngr);
-            nc = ngr;
-        }
-        qsort(c, nc, sizeof(*c), cmp_used);
-        uint32_t k = net_gain_prefix(cp, c, nc);
+        struct cand *pick = cb ? c : gr;
+        nc = cb ? nc : ngr;
+        qsort(pick, nc, sizeof(*pick), cmp_used);
+        uint32_t k = net_gain_prefix(cp, pick, nc);
         if (!k && cb) {
             /* The best scores may all be old, nearly full segments with no net gain
              * between them (seen after a restart on a small disk: "disk full" at 40%
              * utilization): take the emptiest instead. */
-            memcpy(c, gr, sizeof(*gr) * ngr);
+            pick = gr;
             nc = ngr;
-            qsort(c, nc, sizeof(*c), cmp_used);
-            k = net_gain_prefix(cp, c, nc);
+            qsort(pick, nc, sizeof(*pick), cmp_used);
+            k = net_gain_prefix(cp, pick, nc);
         }
         if (!k && !cp->spill) {
             cp->spill = 1; /* no gain with one open segment per group: spill */
-            k = net_gain_prefix(cp, c, nc);
+            k = net_gain_prefix(cp, pick, nc);
         }
         nc = k;
         for (uint32_t i = 0; i < nc; i++) {
-            const struct seg_desc *d = &m->d[c[i].g];
+            const struct seg_desc *d = &m->d[pick[i].g];
             uint64_t age = e->seq - d->seq;
             if (d->flags & SEGF_HOT)
                 cp->mixed_age = cp->mixed_age ? (cp->mixed_age * 15 + age) / 16 : age;
-            add_victim(cp, c[i].g, 0);
+            add_victim(cp, pick[i].g, 0);
         }
-        add_pinning(cp, c, nc);
+        add_pinning(cp, pick, nc);
         cp->no_gain = cp->nv == 0;
         cp->dirty = 0;
         /* Nothing to gain among closed segments: the dead data may sit in the streams'

@@ -479,14 +479,18 @@ int ls_poll(struct ls_engine *e)
 
 static void sweep_step(struct ls_engine *e);
 
+/* Has an active user buffer held records for the flush interval? */
+static int buf_due(const struct wbuf *b, uint64_t now, uint32_t interval_ms)
+{
+    return b && b->count && now - b->open_ms >= interval_ms;
+}
+
 void ls_tick(struct ls_engine *e)
 {
     uint64_t now = eng_now_ms(e);
 
-    struct wbuf *a = e->user.active, *c = e->ucold.active;
-
-    if ((a && a->count && now - a->open_ms >= e->cfg.flush_interval_ms) ||
-        (c && c->count && now - c->open_ms >= e->cfg.flush_interval_ms)) {
+    if (buf_due(e->user.active, now, e->cfg.flush_interval_ms) ||
+        buf_due(e->ucold.active, now, e->cfg.flush_interval_ms)) {
         e->flush_wanted = 1;
         wbuf_flush(e);
     }

@@ -47,11 +47,8 @@ def setter(n):
     for rnd in range(ROUNDS):
         c.send(b"".join(itlib.encode("SET", "b%d:%d" % (n, i % KEYS), value(n, rnd, i))
                         for i in range(BATCH)))
-        for _ in range(BATCH):
-            r = c.read()
-            if r != ("+", "OK"):
-                errors += 1
-                first = first or r
+        e, f = itlib.count_not_ok(c, BATCH)
+        errors, first = errors + e, first or f
     c.close()
     return errors, first
 

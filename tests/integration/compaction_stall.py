@@ -51,11 +51,8 @@ def setter(n):
                         for i in range(BATCH)) +
                b"".join(itlib.encode("SET", "c%d:%d:%d" % (n, rnd, j), cold(n, rnd, j))
                         for j in range(COLD)))
-        for _ in range(BATCH + COLD):
-            r = c.read()
-            if r != ("+", "OK"):
-                errors += 1
-                first = first or r
+        e, f = itlib.count_not_ok(c, BATCH + COLD)
+        errors, first = errors + e, first or f
     c.close()
     return errors, first
 

@@ -143,6 +143,17 @@ def tagged_value(size, *tag):
     return t + b"v" * (size - len(t))
 
 
+def count_not_ok(c, n):
+    """Reads n replies: (how many were not +OK, the first such reply or None)."""
+    errors, first = 0, None
+    for _ in range(n):
+        r = c.read()
+        if r != ("+", "OK"):
+            errors += 1
+            first = first or r
+    return errors, first
+
+
 def check_all_ok(res, what="every SET answers +OK"):
     """res: (errors, first bad reply) per client, as the setters return them."""
     errors = sum(e for e, _ in res)

@@ -78,15 +78,16 @@ static void count_cb(void *arg, int rc, uint64_t cas)
         c->failed++;
 }
 
-/* Submits a put, retrying while the engine answers LS_EBUSY (waiting for compaction).
- * Returns 0 or the final error. */
-static int put_retry(struct ls_engine *e, uint32_t t, const char *k, const void *v, size_t n,
-                     uint64_t expire_ms, struct counter *c)
+/* Submits a put (v != NULL) or a delete, retrying while the engine answers LS_EBUSY
+ * (waiting for compaction). Returns 0 or the final error. */
+static int write_retry(struct ls_engine *e, uint32_t t, const char *k, const void *v, size_t n,
+                       uint64_t expire_ms, struct counter *c)
 {
     struct ls_write_opts o = {.expire_ms = expire_ms};
 
     for (int i = 0; i < 20000; i++) {
-        int rc = ls_put(e, t, k, strlen(k), v, n, &o, count_cb, c);
+        int rc = v ? ls_put(e, t, k, strlen(k), v, n, &o, count_cb, c)
+                   : ls_del(e, t, k, strlen(k), count_cb, c);
         if (rc == 0) {
             c->pending++;
             return 0;
@@ -98,19 +99,15 @@ static int put_retry(struct ls_engine *e, uint32_t t, const char *k, const void 
     return LS_EBUSY;
 }
 
+static int put_retry(struct ls_engine *e, uint32_t t, const char *k, const void *v, size_t n,
+                     uint64_t expire_ms, struct counter *c)
+{
+    return write_retry(e, t, k, v, n, expire_ms, c);
+}
+
 static int del_retry(struct ls_engine *e, uint32_t t, const char *k, struct counter *c)
 {
-    for (int i = 0; i < 20000; i++) {
-        int rc = ls_del(e, t, k, strlen(k), count_cb, c);
-        if (rc == 0) {
-            c->pending++;
-            return 0;
-        }
-        if (rc != LS_EBUSY)
-            return rc;
-        pump(e);
-    }
-    return LS_EBUSY;
+    return write_retry(e, t, k, NULL, 0, 0, c);
 }
 
 static void drain(struct ls_engine *e, struct counter *c)
