@@ -32,7 +32,12 @@ enum seg_flags {
                           older records of its key once expired) */
     SEGF_STUCK = 2,    /* compaction could not copy every live record (damaged): kept */
     SEGF_HOT = 4,      /* written by the user stream for writes not predicted cold */
+    SEGF_BLANKING = 8, /* free, its block 0 being cleared (not in the free stack) */
 };
+
+/* Free segments kept blank on disk (block 0 holds no header, so recovery finds them
+ * free); only a compaction round that cannot gain otherwise takes them (compact.c). */
+#define SEG_BLANK_KEEP 2
 
 #define HB_NONE  0xffu
 #define HB_COUNT 80u
@@ -42,6 +47,8 @@ struct seg_desc {
     uint64_t seq;          /* sequence number of the current use (0: never used) */
     uint64_t min_rseq;     /* smallest rseq of a PUT written in this use (UINT64_MAX: none) */
     uint64_t max_rseq;     /* largest rseq of any record written in this use */
+    uint64_t max_hider;    /* largest rseq of a record that may hide others (DEL, FLUSH,
+                              PUT with an expiry) written in this use; 0: none */
     uint64_t stale_min;    /* smallest rseq of a dead PUT of an earlier use that recovery
                               would still see (freed, no block 0 of a new use durable
                               yet); UINT64_MAX: none */
@@ -72,6 +79,7 @@ struct seg_mgr {
     uint32_t *free_stack; /* free segments: readable old uses on top, oldest given up
                              first; then unused ones, lowest number on top */
     uint32_t nfree;
+    uint32_t nblank;      /* of those, blank on disk (no old use): the bottom of the stack */
     uint64_t free_clock;  /* stamps freed_at */
     struct seg_age *sort; /* scratch for seg_rebuild_free */
     int dir_fd;
@@ -91,7 +99,9 @@ int seg_open_existing(struct seg_mgr *m, void (*log)(void *, enum ls_log_level, 
 void seg_rebuild_free(struct seg_mgr *m);
 /* Allocates the lowest free segment, creating its file if needed. Returns the segment
  * number or LS_ENOSPACE / -errno. */
-int64_t seg_alloc(struct seg_mgr *m);
+/* Pops the top of the free stack; the last SEG_BLANK_KEEP blank segments only when
+ * may_blank. */
+int64_t seg_alloc(struct seg_mgr *m, int may_blank);
 /* Allocates n contiguous free segments inside one file. Returns the first, or
  * LS_ENOSPACE / -errno. */
 int64_t seg_alloc_run(struct seg_mgr *m, uint32_t n);
@@ -374,6 +384,8 @@ void compact_old_use_gone(struct ls_engine *e, uint32_t g);
 /* The user stream needs a segment and none is free above the reserve: LS_EBUSY while
  * compaction can reclaim space, LS_ENOSPACE when nothing is left to reclaim. */
 int compact_space_error(struct ls_engine *e);
+/* May a compaction stream take the last blank segments (a round that needs them)? */
+int compact_may_blank(const struct ls_engine *e);
 /* Is a PUT of this key likely to outlive a mixed segment (its previous record is older
  * than the mixed segments compaction takes)? Then it goes to the ucold stream. */
 int compact_predict_cold(const struct ls_engine *e, uint16_t table, uint64_t token, uint32_t hash2);

@@ -263,6 +263,8 @@ struct ls_stats {
     uint64_t compaction_runs;    /* rounds started */
     uint64_t segments_compacted; /* victims read and copied */
     uint64_t segments_freed;     /* victims and dead segments given back */
+    uint64_t segments_blanked;   /* free segments whose block 0 was cleared so that a
+                                    restart finds them free (compact.c, keep_blank) */
     uint64_t records_copied;
     uint64_t tombstones_dropped; /* tombstones/expired/flush records not copied */
     uint64_t write_stalls;       /* writes refused LS_EBUSY waiting for space */

@@ -194,6 +194,8 @@ void seg_note_record(struct seg_desc *d, uint8_t type, uint32_t size, uint64_t r
     }
     if (rseq > d->max_rseq)
         d->max_rseq = rseq;
+    if ((type != REC_PUT || expire_ms) && rseq > d->max_hider)
+        d->max_hider = rseq;
 }
 
 void seg_fini(struct seg_mgr *m)
@@ -329,13 +331,14 @@ void seg_rebuild_free(struct seg_mgr *m)
 
     m->nfree = 0;
     for (uint32_t g = m->nsegs; g-- > 0;) {
-        if (m->d[g].state != SEG_FREE)
+        if (m->d[g].state != SEG_FREE || (m->d[g].flags & SEGF_BLANKING))
             continue;
         if (m->d[g].freed_at)
             m->sort[n++] = (struct seg_age){.at = m->d[g].freed_at, .g = g};
         else
             m->free_stack[m->nfree++] = g;
     }
+    m->nblank = m->nfree;
     qsort(m->sort, n, sizeof(*m->sort), by_age_desc);
     for (uint32_t i = 0; i < n; i++)
         m->free_stack[m->nfree++] = m->sort[i].g;
@@ -348,18 +351,20 @@ static int ensure_file(struct seg_mgr *m, uint32_t g)
     return m->fds[f] >= 0 ? 0 : file_create(m, f);
 }
 
-int64_t seg_alloc(struct seg_mgr *m)
+int64_t seg_alloc(struct seg_mgr *m, int may_blank)
 {
     uint32_t g;
     int rc;
 
-    if (m->nfree == 0)
+    if (m->nfree == 0 || (m->nfree <= m->nblank && m->nblank <= SEG_BLANK_KEEP && !may_blank))
         return LS_ENOSPACE;
     g = m->free_stack[m->nfree - 1];
     rc = ensure_file(m, g);
     if (rc < 0)
         return rc;
     m->nfree--;
+    if (m->nblank > m->nfree)
+        m->nblank = m->nfree; /* it was blank */
     return g;
 }
 
@@ -374,7 +379,7 @@ int64_t seg_alloc_run(struct seg_mgr *m, uint32_t n)
         uint32_t have = 0;
         for (uint32_t i = 0; i < spf; i++) {
             uint32_t g = f * spf + i;
-            have = m->d[g].state == SEG_FREE ? have + 1 : 0;
+            have = m->d[g].state == SEG_FREE && !(m->d[g].flags & SEGF_BLANKING) ? have + 1 : 0;
             if (have < n)
                 continue;
             g -= n - 1;
@@ -409,8 +414,10 @@ int seg_check(const struct seg_mgr *m)
     if (nfree < m->nfree)
         return -1;
     for (uint32_t i = 0; i < m->nfree; i++)
-        if (m->d[m->free_stack[i]].state != SEG_FREE)
-            return -2;
+        if (m->d[m->free_stack[i]].state != SEG_FREE ||
+            (m->d[m->free_stack[i]].flags & SEGF_BLANKING) ||
+            (i < m->nblank) != !m->d[m->free_stack[i]].freed_at)
+            return -2; /* blank ones, and only they, at the bottom */
     for (uint32_t i = 1; i < m->nfree; i++) {
         const struct seg_desc *lo = &m->d[m->free_stack[i - 1]], *hi = &m->d[m->free_stack[i]];
         if (lo->freed_at && !hi->freed_at)

@@ -142,7 +142,7 @@ static int next_segment(struct ls_engine *e, struct stream *st, uint8_t type)
 
     if (!st->comp && e->sm.nfree <= compact_reserve(e, type))
         return compact_space_error(e);
-    g = seg_alloc(&e->sm);
+    g = seg_alloc(&e->sm, st->comp && compact_may_blank(e));
     if (g < 0)
         return !st->comp && g == LS_ENOSPACE ? compact_space_error(e) : (int)g;
     if ((rc = eng_seq_next(e, &seq)) < 0) {

@@ -638,19 +638,19 @@ static void info_keyspace(struct server *s, struct pbuf *pb)
 /* Compaction's counters, then one line per compaction group that holds segments. */
 static void info_compaction(struct server *s, const struct ls_stats *st, struct pbuf *pb)
 {
-    pbuf_appendf(pb,
-                 "segments_mixed:%" PRIu64 "\r\nsegments_group:%" PRIu64 "\r\ntomb_bytes:%" PRIu64
-                 "\r\nseparator_bytes_written:%" PRIu64 "\r\ncompaction_bytes_written:%" PRIu64
-                 "\r\ncompaction_runs:%" PRIu64 "\r\nsegments_compacted:%" PRIu64
-                 "\r\nsegments_freed:%" PRIu64 "\r\nrecords_copied:%" PRIu64
-                 "\r\ntombstones_dropped:%" PRIu64 "\r\nwrite_stalls:%" PRIu64
-                 "\r\ncompaction_active:%d\r\ncompact_policy:%s\r\ncompaction_groups:%" PRIu64
-                 "\r\n",
-                 st->segments_mixed, st->segments_group, st->tomb_bytes,
-                 st->separator_bytes_written, st->compaction_bytes_written, st->compaction_runs,
-                 st->segments_compacted, st->segments_freed, st->records_copied,
-                 st->tombstones_dropped, st->write_stalls, st->compaction_active,
-                 s->cfg.compact_policy ? "cost-benefit" : "greedy", s->cfg.compaction_groups);
+    pbuf_appendf(
+        pb,
+        "segments_mixed:%" PRIu64 "\r\nsegments_group:%" PRIu64 "\r\ntomb_bytes:%" PRIu64
+        "\r\nseparator_bytes_written:%" PRIu64 "\r\ncompaction_bytes_written:%" PRIu64
+        "\r\ncompaction_runs:%" PRIu64 "\r\nsegments_compacted:%" PRIu64
+        "\r\nsegments_freed:%" PRIu64 "\r\nsegments_blanked:%" PRIu64 "\r\nrecords_copied:%" PRIu64
+        "\r\ntombstones_dropped:%" PRIu64 "\r\nwrite_stalls:%" PRIu64
+        "\r\ncompaction_active:%d\r\ncompact_policy:%s\r\ncompaction_groups:%" PRIu64 "\r\n",
+        st->segments_mixed, st->segments_group, st->tomb_bytes, st->separator_bytes_written,
+        st->compaction_bytes_written, st->compaction_runs, st->segments_compacted,
+        st->segments_freed, st->segments_blanked, st->records_copied, st->tombstones_dropped,
+        st->write_stalls, st->compaction_active, s->cfg.compact_policy ? "cost-benefit" : "greedy",
+        s->cfg.compaction_groups);
     /* Every group segment belongs to one group, so the walk stops once it has listed
      * segments_group of them: ls_group_segments may cost a pass over the segment table,
      * and databases x groups can reach 65536 pairs, most of them empty. */
