@@ -24,13 +24,14 @@ for s in $suites; do
         for t in build/san/tests/test_*; do [ -x "$t" ] && run "asan+ubsan $(basename "$t")" "$t"; done ;;
     crash)
         for t in "$build"/tests/crash_*; do [ -x "$t" ] && run "crash $(basename "$t")" "$t"; done
-        # the same with a 64 MiB disk: overwritten twice over 40 cycles, compaction busy;
-        # cost-benefit on 96 MiB (on 64 MiB it can reach 0 free segments: README, Limits)
+        # the same with a 64 MiB disk: overwritten twice over 40 cycles, compaction busy,
+        # under both policies (before blank segments were kept, cost-benefit here found no
+        # free segment after a restart about 1 run in 3)
         [ -x "$build/tests/crash_engine" ] &&
             run "crash crash_engine (compaction busy)" env CRASH_DISK_MB=64 "$build/tests/crash_engine" 40
         [ -x "$build/tests/crash_engine" ] &&
             run "crash crash_engine (compaction busy, cost-benefit)" \
-                env CRASH_DISK_MB=96 CRASH_POLICY=cost-benefit "$build/tests/crash_engine" 40 ;;
+                env CRASH_DISK_MB=64 CRASH_POLICY=cost-benefit "$build/tests/crash_engine" 40 ;;
     integration)
         for t in "$build"/tests/it_*; do [ -x "$t" ] && run "integration $(basename "$t")" "$t"; done
         for t in tests/integration/*.sh; do [ -f "$t" ] && run "integration $(basename "$t")" bash "$t"; done ;;
