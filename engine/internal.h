@@ -97,10 +97,9 @@ int seg_open_existing(struct seg_mgr *m, void (*log)(void *, enum ls_log_level, 
                       void *log_arg);
 /* Rebuilds the free stack from the descriptors (after recovery). */
 void seg_rebuild_free(struct seg_mgr *m);
-/* Allocates the lowest free segment, creating its file if needed. Returns the segment
- * number or LS_ENOSPACE / -errno. */
-/* Pops the top of the free stack; the last SEG_BLANK_KEEP blank segments only when
- * may_blank. */
+/* Allocates the top of the free stack (the last SEG_BLANK_KEEP blank segments only when
+ * may_blank), creating its file if needed. Returns the segment number or LS_ENOSPACE /
+ * -errno. */
 int64_t seg_alloc(struct seg_mgr *m, int may_blank);
 /* Allocates n contiguous free segments inside one file. Returns the first, or
  * LS_ENOSPACE / -errno. */
