@@ -147,6 +147,13 @@ static int check_file(int dir_fd, uint32_t f, const struct eng_meta *m, const st
             run = (h.length + m->segment_size - 1) / m->segment_size;
         if (run > spf - i)
             run = 1;
+        if (run > 1 && (buf_run_reused(data + (size_t)i * m->segment_size, m->segment_size, run, &h,
+                                       g, m->seed) &
+                        ~BUF_RUN_DAMAGED)) {
+            if (o->verbose)
+                printf("segment %u: head of a given-up large record, partly reused\n", g);
+            continue;
+        }
         t->used += run;
         check_segment(data + (size_t)i * m->segment_size, run * m->segment_size, g, h.seg_seq,
                       m->seed, o, t);

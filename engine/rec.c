@@ -130,3 +130,19 @@ int buf_hdr_check(const void *p, uint64_t seed, struct buf_hdr *out)
     *out = h;
     return 0;
 }
+
+uint32_t buf_run_reused(const uint8_t *first_blocks, size_t stride, uint32_t n,
+                        const struct buf_hdr *h, uint32_t head_seg, uint64_t seed)
+{
+    uint32_t damaged = 0;
+
+    for (uint32_t k = 1; k < n; k++) {
+        struct buf_hdr c;
+        int rc = buf_hdr_check(first_blocks + (size_t)k * stride, seed, &c);
+        if (rc == 0 && c.seg_no == head_seg + k && c.seg_seq > h->seg_seq)
+            return k;
+        if (rc == LS_ECORRUPT && !damaged)
+            damaged = k | BUF_RUN_DAMAGED;
+    }
+    return damaged;
+}

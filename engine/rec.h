@@ -108,4 +108,13 @@ void buf_hdr_seal_group(void *dst, uint16_t flags, uint32_t group, uint64_t seg_
  * bad fields), or -ENOENT when the block does not start with the magic at all. */
 int buf_hdr_check(const void *p, uint64_t seed, struct buf_hdr *out);
 
+/* For the large-record run whose head header is h, at segment head_seg: does the block 0
+ * of one of its continuation segments (the k-th at first_blocks + k * stride, k < n) hold
+ * a valid header of that segment's own number newer than the run? Then the run was given
+ * up and partly reused. Returns that segment's offset k; else the first damaged block 0
+ * as k | BUF_RUN_DAMAGED, so the caller may look behind it; else 0. */
+#define BUF_RUN_DAMAGED 0x80000000u
+uint32_t buf_run_reused(const uint8_t *first_blocks, size_t stride, uint32_t n,
+                        const struct buf_hdr *h, uint32_t head_seg, uint64_t seed);
+
 #endif

@@ -728,6 +728,51 @@ static void test_delete_stays_deleted(void **state)
     assert_int_equal(ls_count(f->e, 3), 0);
 }
 
+/* A large record's run is given up once the record is dead, and its segments are reused
+ * one at a time in any order. A crash can leave the run's head readable while one of its
+ * continuation segments already holds acknowledged writes of a new use: recovery must read
+ * that segment as itself, not skip it as part of the dead run. */
+static void test_large_run_partly_reused(void **state)
+{
+    struct fx *f = *state;
+    size_t big_len = 2 * SEG_SIZE + SEG_SIZE / 2; /* a run of three segments */
+    char *big = malloc(big_len);
+    struct bufinfo b[4];
+    uint32_t head = UINT32_MAX;
+
+    memset(big, 'L', big_len);
+    assert_int_equal(put_sync(f->e, 0, "k", "K1", 2, 0), 0);
+    assert_int_equal(put_sync(f->e, 0, "big", big, big_len, 0), 0);
+    assert_int_equal(del_sync(f->e, 0, "big"), 0);
+    close_engine(f);
+    for (uint32_t g = 0; g < SPF && head == UINT32_MAX; g++)
+        if (walk_buffers(f->dir, g, b, 4) > 0 && (b[0].h.flags & BUF_LARGE))
+            head = g;
+    assert_true(head + 2 < SPF);
+    uint64_t head_seq = b[0].h.seg_seq;
+
+    /* segment head+1 reused: one buffer with an acknowledged overwrite of k */
+    uint8_t *blk = calloc(1, REC_BLOCK);
+    uint64_t seed = dir_seed(f->dir), seq = head_seq + 100, rseq = UINT64_C(1) << 40;
+    struct rec_hdr r = {.type = REC_PUT, .key_len = 1, .value_len = 2, .rseq = rseq};
+    rec_encode(blk + BUF_HDR_SIZE, &r, "k", "K2", rec_seed(seed, seq));
+    buf_hdr_seal(blk, 0, seq, REC_BLOCK, 1, head + 1, rseq, seed);
+    log_write(f->dir, head + 1, 0, blk, REC_BLOCK);
+    open_engine(f);
+
+    check_value(f->e, 0, "k", "K2");
+    check_value(f->e, 0, "big", NULL);
+    assert_int_equal(ls_count(f->e, 0), 1);
+    /* and new writes go on from there, over the stale head first */
+    assert_int_equal(put_sync(f->e, 0, "n", "N", 1, 0), 0);
+    reopen(f);
+    check_value(f->e, 0, "k", "K2");
+    check_value(f->e, 0, "n", "N");
+    check_value(f->e, 0, "big", NULL);
+    free(blk);
+    free(big);
+}
+
 /* ---- (i) damaged logstor.meta ---- */
 
 static void test_meta_damaged(void **state)
@@ -786,6 +831,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_garbage_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_short_data_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_stays_deleted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_run_partly_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta_damaged, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
