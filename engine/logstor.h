@@ -107,9 +107,11 @@ struct ls_config {
     uint32_t queue_depth;       /* io_uring entries; default 256 */
     uint64_t cache_size;        /* bytes of recently read records kept in memory;
                                    default 64 MiB; 0 disables the cache */
-    /* Compaction (space reclamation). Watermarks count free segments; 0 picks a default
-     * from the disk size (low: 1/128 of the segments within [16, 64], high: low + 1/256
-     * of them within [8, 32]). Compaction starts below low and runs until high. A low
+    /* Compaction (space reclamation). Watermarks count free segments; 0 picks the
+     * default (low LS_COMPACT_LOW_MIN, high low + 8, whatever the disk size: the pool is
+     * space the data cannot use; uniform 90% on 2 GiB, bench_compact: 5.21, was 5.48
+     * with a pool of 1/128 of the segments).
+     * Compaction starts below low and runs until high. A low
      * under LS_COMPACT_LOW_MIN is refused (LS_ECONFIG): at high utilization a round needs
      * that many free segments for its copies before it frees its victims. Free segments
      * are space compaction cannot use for data, so the pool does not grow with the disk. */

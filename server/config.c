@@ -67,10 +67,9 @@ static const struct config_desc table[] = {
     {"queue_depth", CONFIG_INT, OFF(queue_depth), 8, 32768, "256", NULL, 0,
      "io_uring submission queue entries."},
     {"compact_low", CONFIG_INT, OFF(compact_low), 0, UINT32_MAX, "0", NULL, 0,
-     "Compaction starts below this many free segments, 0 or >= 16 (0: 1/128 of the "
-     "segments, 16 to 64)."},
+     "Compaction starts below this many free segments, 0 or >= 16 (0: 16)."},
     {"compact_high", CONFIG_INT, OFF(compact_high), 0, UINT32_MAX, "0", NULL, 0,
-     "Compaction runs until this many segments are free (0: low + 1/256 of them, 8 to 32)."},
+     "Compaction runs until this many segments are free (0: low + 8)."},
     {"compact_policy", CONFIG_ENUM, OFF(compact_policy), 0, 1, "greedy", compact_policy_names, 0,
      "Victim choice: greedy (emptiest first) or cost-benefit (old and empty first, LFS)."},
     {"compaction_groups", CONFIG_INT, OFF(compaction_groups), 1, 64, "4", NULL, 0,
