@@ -833,9 +833,7 @@ static void select_victims(struct compactor *cp, int fast_only)
             double u = (double)used / m->seg_size;
             double age = (double)(e->seq - d->seq) + 1;
             if (!(d->flags & SEGF_HOT)) {
-                /* Group and cold-user segments hold data that dies slowly and evenly,
-                 * where the emptiest is the best victim (greedy beats cost-benefit on
-                 * uniform overwrites): past 3/4 of their mean age, age stops counting. */
+                /* group or cold user: age capped (Rounds, above) */
                 old_sum += age;
                 old_n++;
                 if (cp->old_age > 0 && age > 0.75 * cp->old_age)

@@ -177,17 +177,13 @@ static uint64_t probe_segment(struct recov *rv, uint32_t g)
     return best;
 }
 
-/* Has the large-record run headed by segment i of file f been given up and partly
- * reused? A run is only given up when its record is dead, and its segments are then
- * reused one by one, in any order; a reused continuation has data of its own to recover. */
-static int run_reused(struct recov *rv, uint32_t f, uint32_t i, const struct buf_hdr *h,
-                      const uint8_t *blocks)
+/* Has the large-record run headed by segment g (n segments, all in this file) been given
+ * up and partly reused? A run is only given up when its record is dead, and its segments
+ * are then reused one by one, in any order; a reused one has data of its own to recover. */
+static int run_reused(struct recov *rv, uint32_t g, uint32_t n, const struct buf_hdr *h,
+                      const uint8_t *head_block)
 {
-    struct seg_mgr *m = &rv->e->sm;
-    uint32_t spf = m->segs_per_file, g = f * spf + i;
-    uint32_t n = (h->length + m->seg_size - 1) / m->seg_size;
-    uint32_t k = buf_run_reused(blocks + (size_t)i * REC_BLOCK, REC_BLOCK,
-                                n < spf - i ? n : spf - i, h, g, rv->e->seed);
+    uint32_t k = buf_run_reused(head_block, REC_BLOCK, n, h, g, rv->e->seed);
 
     if (k & BUF_RUN_DAMAGED)
         return probe_segment(rv, g + (k & ~BUF_RUN_DAMAGED)) > h->seg_seq;
@@ -235,7 +231,9 @@ static int scan_heads(struct recov *rv, uint32_t f, uint8_t *blocks, struct seg_
         }
         if (rc != 0 || h.seg_no != f * spf + i || h.seg_seq <= d->seq)
             continue;
-        if ((h.flags & BUF_LARGE) && run_reused(rv, f, i, &h, blocks)) {
+        uint32_t n = h.flags & BUF_LARGE ? (h.length + m->seg_size - 1) / m->seg_size : 1;
+        if (n > 1 && run_reused(rv, f * spf + i, n < spf - i ? n : spf - i, &h,
+                                blocks + (size_t)i * REC_BLOCK)) {
             /* the run was given up and part of it reused: its record is dead, and the
              * reused segments are read as themselves */
             seg_use(m, f * spf + i, h.seg_seq, SEG_FREE, 0);
@@ -244,7 +242,6 @@ static int scan_heads(struct recov *rv, uint32_t f, uint8_t *blocks, struct seg_
         }
         seg_use(m, f * spf + i, h.seg_seq, SEG_FULL, h.group);
         if (h.flags & BUF_LARGE) {
-            uint32_t n = (h.length + m->seg_size - 1) / m->seg_size;
             if (n > spf - i)
                 continue;
             for (uint32_t k = 1; k < n; k++)
