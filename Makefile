@@ -4,9 +4,9 @@
 #   make            build logstord, the clients and the libraries
 #   make run        build and start logstord on its embedded defaults
 #   make test       install missing Debian packages, build with -Werror, run every test
-#                   (unit tests twice: plain and under ASan+UBSan), the crash test, the
-#                   integration tests and a short fuzz run
-#   make soak       the long crash/kill soak (not part of `make test`)
+#                   (unit tests twice: plain and under ASan+UBSan), the simulator (a fixed
+#                   time budget), the crash test, the integration tests and a short fuzz run
+#   make soak       the long crash/kill soak and simulator run (SIM_SECONDS, default 3600)
 #   make bench      engine and server benchmarks (prints figures)
 #   make fuzz       build the libFuzzer targets (clang)
 #   make format     clang-format every C file
@@ -36,6 +36,7 @@ SERVER_SRC := $(wildcard server/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 BENCH_SRC  := $(wildcard bench/*.c)
 CRASH_SRC  := $(wildcard tests/crash/*.c)
+SIM_SRC    := $(wildcard tests/sim/*.c)
 INTEG_SRC  := $(wildcard tests/integration/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 CLIENT_SRC := $(wildcard client/*.c)
@@ -46,6 +47,7 @@ PROTO_LIB  := $(BUILD)/libproto.a
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 CRASH_BIN  := $(patsubst tests/crash/%.c,$(BUILD)/tests/%,$(CRASH_SRC))
+SIM_BIN    := $(patsubst tests/sim/%.c,$(BUILD)/tests/%,$(SIM_SRC))
 INTEG_BIN  := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(INTEG_SRC))
 CLIENT_BIN := $(patsubst client/%.c,$(BUILD)/%,$(CLIENT_SRC))
 SERVER_BIN := $(if $(SERVER_SRC),$(BUILD)/logstord)
@@ -75,6 +77,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(PROTO_LIB) $(ENGINE_LIB)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/crash/%.o $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ENGINE)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/sim/%.o $(ENGINE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ENGINE)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(PROTO_LIB) $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lhiredis $(LIBS_ENGINE)
@@ -91,15 +96,15 @@ run: deps
 
 # Unit tests run twice: an optimized build and one under ASan+UBSan.
 test: deps
-	$(MAKE) all $(UNIT_BIN) $(CRASH_BIN) $(INTEG_BIN) $(BENCH_BIN)
-	$(MAKE) SANITIZER=address,undefined $(patsubst build/%,build/san/%,$(UNIT_BIN))
+	$(MAKE) all $(UNIT_BIN) $(CRASH_BIN) $(SIM_BIN) $(INTEG_BIN) $(BENCH_BIN)
+	$(MAKE) SANITIZER=address,undefined $(patsubst build/%,build/san/%,$(UNIT_BIN) $(SIM_BIN))
 	bash tests/run.sh $(BUILD)
 
 test-unit: $(UNIT_BIN)
 	bash tests/run.sh $(BUILD) unit
 
-soak: all $(CRASH_BIN)
-	SOAK=1 bash tests/run.sh $(BUILD) crash
+soak: all $(CRASH_BIN) $(SIM_BIN)
+	SOAK=1 bash tests/run.sh $(BUILD) crash sim
 
 bench: all $(BENCH_BIN)
 	bash bench/run.sh $(BUILD)

@@ -191,7 +191,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "logstor-check: %s: %s\n", argv[optind], strerror(errno));
         return 2;
     }
-    if ((rc = eng_meta_read(dir_fd, &m)) < 0) {
+    if ((rc = eng_meta_read(NULL, dir_fd, &m)) < 0) {
         fprintf(stderr, "logstor-check: %s/logstor.meta: %s\n", argv[optind], ls_strerror(rc));
         return 2;
     }

@@ -9,6 +9,7 @@
 #ifndef LS_INTERNAL_H
 #define LS_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "idx.h"
@@ -75,6 +76,7 @@ struct seg_age {
 struct seg_mgr {
     uint32_t seg_size, file_size, segs_per_file, nfiles, nsegs;
     int *fds;             /* per file; -1 when not created yet */
+    struct simdev *sim;   /* the simulated device (vfs.h), or NULL */
     struct seg_desc *d;   /* nsegs descriptors */
     uint32_t *free_stack; /* free segments: readable old uses on top, oldest given up
                              first; then unused ones, lowest number on top */
@@ -227,7 +229,7 @@ struct rd {
 struct ls_engine {
     struct ls_config cfg;
     char *dir;
-    int dir_fd, lock_fd;
+    int dir_fd;
     uint64_t seed;
     struct uio *u;
     struct seg_mgr sm;
@@ -353,7 +355,12 @@ int eng_seq_next(struct ls_engine *e, uint64_t *out);
 int eng_seq_load(struct ls_engine *e);
 
 /* Reads dir_fd/logstor.meta. Returns 0, -errno, LS_ECORRUPT (damaged) or LS_EFORMAT. */
-int eng_meta_read(int dir_fd, struct eng_meta *out);
+int eng_meta_read(struct simdev *sim, int dir_fd, struct eng_meta *out);
+
+/* ---- consistency (check.c) ---- */
+/* Checks the invariants between the index, the descriptors and the free stack (check.c).
+ * Returns 0, or -1 with a sentence in why. For tests and the simulator. */
+int eng_check(const struct ls_engine *e, char *why, size_t len);
 
 /* ---- recovery (recov.c) ---- */
 int recov_run(struct ls_engine *e);

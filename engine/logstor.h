@@ -60,7 +60,12 @@ enum ls_error {
     LS_EFORMAT = -10008,   /* data directory written by an incompatible format version */
     LS_ECONFIG = -10009,   /* invalid configuration value */
     LS_ECLOSING = -10010,  /* the engine is closing; operation abandoned */
+    LS_EINVAL = -10011,    /* an argument out of range (an expiry beyond LS_EXPIRE_MAX) */
 };
+
+/* The latest expiry the engine keeps (2^44 - 1 ms: year 2527): the index holds expiries
+ * in 44 bits. A write with a later one fails with LS_EINVAL; it is never cut short. */
+#define LS_EXPIRE_MAX ((UINT64_C(1) << 44) - 1)
 
 enum ls_durability { LS_SYNC = 0, LS_PERIODIC = 1 };
 
@@ -74,6 +79,7 @@ enum ls_compact_policy {
 };
 
 struct ls_engine;
+struct simdev;
 
 /* Recovery progress, reported through ls_config.progress while ls_open scans the log. */
 struct ls_recovery_progress {
@@ -132,6 +138,9 @@ struct ls_config {
     void (*progress)(void *arg, const struct ls_recovery_progress *p);
     void *progress_arg;
     uint32_t progress_interval_ms; /* default 1000 */
+    /* Tests only: run on the simulator's in-memory device (engine/simdev.h, tests/sim)
+     * instead of the OS; NULL (default) uses the OS. */
+    struct simdev *sim;
 };
 
 /* Fills *cfg with the defaults (dir "./data", disk_size 1 GiB, sync durability). */
@@ -193,7 +202,8 @@ int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
 
 /* Writes key = value. key and value are copied before the call returns. opts may be NULL.
  * A record already past its expiry is treated as a delete. Returns 0 (callback will run),
- * LS_ETOOBIG, LS_EFAILED, LS_EBUSY, LS_ENOSPACE, LS_EBADTABLE. */
+ * LS_ETOOBIG, LS_EINVAL (expiry past LS_EXPIRE_MAX), LS_EFAILED, LS_EBUSY, LS_ENOSPACE,
+ * LS_EBADTABLE. */
 int ls_put(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, const void *value,
            size_t value_len, const struct ls_write_opts *opts, ls_write_cb cb, void *arg);
 

@@ -24,6 +24,7 @@
  * descriptor in O(1).
  */
 #include "internal.h"
+#include "vfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +45,7 @@ int seg_init(struct seg_mgr *m, const struct ls_config *cfg, int dir_fd)
         m->nfiles = 1;
     m->nsegs = m->nfiles * m->segs_per_file;
     m->dir_fd = dir_fd;
+    m->sim = cfg->sim;
     m->fds = malloc(sizeof(int) * m->nfiles);
     m->d = calloc(m->nsegs, sizeof(*m->d));
     m->free_stack = malloc(sizeof(uint32_t) * m->nsegs);
@@ -202,8 +204,7 @@ void seg_fini(struct seg_mgr *m)
 {
     if (m->fds)
         for (uint32_t i = 0; i < m->nfiles; i++)
-            if (m->fds[i] >= 0)
-                close(m->fds[i]);
+            vfs_close(m->sim, m->fds[i]);
     free(m->fds);
     free(m->d);
     free(m->free_stack);
@@ -219,35 +220,9 @@ static void file_name(char *buf, size_t n, uint32_t f)
 static int file_open(struct seg_mgr *m, uint32_t f, int create)
 {
     char name[32];
-    int fd;
 
     file_name(name, sizeof(name), f);
-    fd = openat(m->dir_fd, name, O_RDWR | O_DIRECT | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0),
-                0644);
-    if (fd < 0)
-        return -errno;
-    m->fds[f] = fd;
-    return 0;
-}
-
-static int file_zero(int fd, uint32_t from, uint32_t size)
-{
-    const uint32_t chunk = 1u << 20;
-    void *z = uio_alloc(chunk);
-    int rc = 0;
-
-    if (!z)
-        return -ENOMEM;
-    memset(z, 0, chunk);
-    for (uint32_t off = from; off < size && rc == 0; off += chunk) {
-        uint32_t n = size - off < chunk ? size - off : chunk;
-        if (pwrite(fd, z, n, off) != (ssize_t)n)
-            rc = errno ? -errno : -EIO;
-    }
-    uio_free(z);
-    if (rc == 0 && fdatasync(fd) != 0)
-        rc = -errno;
-    return rc;
+    return vfs_data_open(m->sim, m->dir_fd, name, create, &m->fds[f]);
 }
 
 static int file_create(struct seg_mgr *m, uint32_t f)
@@ -257,18 +232,14 @@ static int file_create(struct seg_mgr *m, uint32_t f)
 
     if (rc < 0)
         return rc;
-    rc = fallocate(m->fds[f], 0, 0, m->file_size);
+    rc = vfs_fill(m->sim, m->fds[f], 0, m->file_size);
     if (rc == 0)
-        rc = file_zero(m->fds[f], 0, m->file_size);
-    else
-        rc = -errno;
-    if (rc == 0 && fsync(m->dir_fd) != 0)
-        rc = -errno;
+        rc = vfs_sync_dir(m->sim, m->dir_fd);
     if (rc < 0) {
-        close(m->fds[f]);
+        vfs_close(m->sim, m->fds[f]);
         m->fds[f] = -1;
         file_name(name, sizeof(name), f);
-        unlinkat(m->dir_fd, name, 0);
+        vfs_unlink(m->sim, m->dir_fd, name);
     }
     return rc;
 }
@@ -280,32 +251,30 @@ int seg_open_existing(struct seg_mgr *m, void (*log)(void *, enum ls_log_level, 
     int rc;
 
     for (uint32_t f = 0; f < m->nfiles; f++) {
-        struct stat st;
+        int64_t size;
         rc = file_open(m, f, 0);
         if (rc == -ENOENT)
             continue;
         if (rc < 0)
             return rc;
-        if (fstat(m->fds[f], &st) != 0)
-            return -errno;
-        if ((uint64_t)st.st_size < m->file_size) {
+        if ((size = vfs_size(m->sim, m->fds[f])) < 0)
+            return (int)size;
+        if ((uint64_t)size < m->file_size) {
             /* A crash while the file was being created: finish creating it. Nothing was
              * written to a file before it was complete, so its contents are zeros. */
-            uint32_t from = (uint32_t)st.st_size & ~(REC_BLOCK - 1);
+            uint64_t from = (uint64_t)size & ~(uint64_t)(REC_BLOCK - 1);
             if (log) {
                 file_name(name, sizeof(name), f);
                 snprintf(msg, sizeof(msg), "%s is short (%lld bytes): completing it", name,
-                         (long long)st.st_size);
+                         (long long)size);
                 log(log_arg, LS_LOG_WARN, msg);
             }
-            if (fallocate(m->fds[f], 0, 0, m->file_size) != 0)
-                return -errno;
-            if ((rc = file_zero(m->fds[f], from, m->file_size)) < 0)
+            if ((rc = vfs_fill(m->sim, m->fds[f], from, m->file_size)) < 0)
                 return rc;
         }
     }
     file_name(name, sizeof(name), m->nfiles);
-    if (faccessat(m->dir_fd, name, F_OK, 0) == 0) {
+    if (vfs_exists(m->sim, m->dir_fd, name) == 1) {
         snprintf(msg, sizeof(msg), "%s exists but disk_size allows only %u files", name, m->nfiles);
         if (log)
             log(log_arg, LS_LOG_ERROR, msg);

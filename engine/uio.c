@@ -7,10 +7,16 @@
  * the loop's attention too. Requests that do not get an SQE wait in a FIFO; the number
  * in the kernel never exceeds the ring depth, so the CQ (twice the SQ) cannot overflow.
  *
+ * The simulated backend (simdev.h) replaces the ring: requests go to the simulator's
+ * device, which executes them when the simulator says so; uio_reap delivers what it
+ * executed. One branch per call when off.
+ *
  * Fault injection replaces the Nth write/read by a completion carrying an error (or a
  * write of fewer bytes followed by an error, "torn"); it costs one branch when off.
  */
 #include "uio.h"
+
+#include "simdev.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -24,6 +30,7 @@ _Static_assert(sizeof(((struct uio_req *)0)->ts) == sizeof(struct __kernel_times
 
 struct uio {
     struct io_uring ring;
+    struct simdev *sim; /* the simulated backend, or NULL */
     int efd;
     unsigned depth;
     unsigned in_kernel;                      /* SQEs handed to the kernel, not yet completed */
@@ -36,7 +43,7 @@ struct uio {
     uint64_t writes, reads;
 };
 
-int uio_open(unsigned depth, struct uio **out)
+int uio_open(unsigned depth, struct simdev *sim, struct uio **out)
 {
     struct uio *u = calloc(1, sizeof(*u));
     int rc;
@@ -44,6 +51,12 @@ int uio_open(unsigned depth, struct uio **out)
     if (!u)
         return -ENOMEM;
     u->depth = depth;
+    u->efd = -1;
+    if (sim) {
+        u->sim = sim;
+        *out = u;
+        return 0;
+    }
     u->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (u->efd < 0) {
         rc = -errno;
@@ -73,8 +86,10 @@ void uio_close(struct uio *u)
     while (u->inflight)
         if (uio_reap(u, 1) < 0)
             break;
-    io_uring_queue_exit(&u->ring);
-    close(u->efd);
+    if (!u->sim) {
+        io_uring_queue_exit(&u->ring);
+        close(u->efd);
+    }
     free(u);
 }
 
@@ -98,7 +113,11 @@ void uio_set_faults(struct uio *u, const struct uio_faults *f)
 void uio_wake(struct uio *u)
 {
     uint64_t one = 1;
-    ssize_t n = write(u->efd, &one, sizeof(one));
+    ssize_t n;
+
+    if (u->sim)
+        return; /* the simulator polls the engine */
+    n = write(u->efd, &one, sizeof(one));
     (void)n; /* EAGAIN means the counter is already non-zero: the loop will wake */
 }
 
@@ -183,6 +202,10 @@ void uio_queue(struct uio *u, struct uio_req *r)
     u->inflight++;
     if (u->faults_on && fault_check(u, r))
         return;
+    if (u->sim) {
+        simdev_queue(u->sim, r);
+        return;
+    }
     if (!u->wait_head && prep(u, r) == 0)
         return;
     r->next = NULL;
@@ -197,6 +220,8 @@ int uio_submit(struct uio *u)
 {
     int rc;
 
+    if (u->sim)
+        return 0;
     while (u->wait_head && prep(u, u->wait_head) == 0) {
         u->wait_head = u->wait_head->next;
         if (!u->wait_head)
@@ -230,13 +255,29 @@ static int run_faults(struct uio *u)
     return n;
 }
 
+static int reap_sim(struct uio *u, int wait)
+{
+    struct uio_req *r;
+    int n = run_faults(u);
+
+    while ((r = simdev_next_done(u->sim, wait && n == 0))) {
+        u->inflight--;
+        r->cb(r, r->res);
+        n++;
+    }
+    return n;
+}
+
 int uio_reap(struct uio *u, int wait)
 {
     struct io_uring_cqe *cqe;
     uint64_t junk;
     int n = 0, rc;
-    ssize_t rd = read(u->efd, &junk, sizeof(junk));
+    ssize_t rd;
 
+    if (u->sim)
+        return reap_sim(u, wait);
+    rd = read(u->efd, &junk, sizeof(junk));
     (void)rd;
     n += run_faults(u);
     if (wait && n == 0)

@@ -31,6 +31,7 @@ struct uio_req {
     uint8_t dsync;       /* write with RWF_DSYNC */
     int res;             /* internal: result of a fault-injected completion */
     uint64_t timeout_ns; /* UIO_TIMEOUT: completes (-ETIME) after this long */
+    uint64_t sim_due_ns; /* internal (simulated device: a timeout's deadline) */
     struct {
         int64_t tv_sec;
         long long tv_nsec;
@@ -44,8 +45,11 @@ struct uio_faults {
     int error;
 };
 
-/* Opens a ring of `depth` entries with an eventfd. Returns 0 or -errno. */
-int uio_open(unsigned depth, struct uio **out);
+struct simdev;
+/* Opens a ring of `depth` entries with an eventfd. Returns 0 or -errno. With sim set,
+ * opens the simulated backend instead (simdev.h): requests go to that device, there is
+ * no ring and no eventfd (uio_fd returns -1), and the simulator orders completions. */
+int uio_open(unsigned depth, struct simdev *sim, struct uio **out);
 void uio_close(struct uio *u);
 int uio_fd(const struct uio *u);
 

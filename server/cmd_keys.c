@@ -178,6 +178,10 @@ static void expire_generic(struct req *r, long long unit, int abs, const char *n
         }
         when += (long long)now;
     }
+    if (when > (long long)LS_EXPIRE_MAX) { /* the engine keeps 44 bits of ms: never cut */
+        reply_errorf(r, "ERR invalid expire time in '%s' command", name);
+        goto done;
+    }
     struct ls_meta m;
     if (lookup(r, &r->argv[1], &m) != 0) {
         reply_int(r, 0);

@@ -262,6 +262,10 @@ int cmd_expire_arg(struct req *r, const struct resp_arg *a, uint64_t unit_ms, in
         }
         ms += now;
     }
+    if (ms > LS_EXPIRE_MAX) { /* the engine keeps 44 bits of ms (year 2527); never cut */
+        reply_errorf(r, "ERR invalid expire time in '%s' command", name);
+        return -1;
+    }
     *out_ms = ms;
     return 0;
 }

@@ -108,6 +108,8 @@ static uint64_t mcs_expire_ms(int64_t exptime)
         return 0;
     if (exptime < 0)
         return 1;
+    if (exptime > INT32_MAX)
+        exptime = INT32_MAX; /* memcached's exptime is 32 bits: year 2038 at most */
     if (exptime <= MCS_REL_MAX)
         return server_unix_ms() + (uint64_t)exptime * 1000;
     return (uint64_t)exptime * 1000;

@@ -8,7 +8,7 @@
 # Fuzz: each libFuzzer target for FUZZ_SECONDS (default 20) when clang can build them.
 set -u
 build=${1:-build}; shift || true
-suites=${*:-unit crash integration fuzz}
+suites=${*:-unit sim crash integration fuzz}
 pass=0; fail=0; failed=()
 run() { # name cmd...
     local name=$1; shift
@@ -22,6 +22,15 @@ for s in $suites; do
     unit)
         for t in "$build"/tests/test_*; do [ -x "$t" ] && run "unit $(basename "$t")" "$t"; done
         for t in build/san/tests/test_*; do [ -x "$t" ] && run "asan+ubsan $(basename "$t")" "$t"; done ;;
+    sim)
+        # The deterministic simulator (tests/sim): seeds from SIM_FIRST up, for a time
+        # budget; a failure prints its seed and replays with `sim_engine --seed N -v`.
+        # The ASan+UBSan build runs a shorter budget of seeds after it.
+        if [ -n "${SOAK:-}" ]; then budget=${SIM_SECONDS:-3600}; else budget=${SIM_SECONDS:-90}; fi
+        [ -x "$build/tests/sim_engine" ] &&
+            run "sim sim_engine (${budget}s)" "$build/tests/sim_engine" --first "${SIM_FIRST:-1}" --seconds "$budget"
+        [ -x build/san/tests/sim_engine ] &&
+            run "asan+ubsan sim_engine (30s)" build/san/tests/sim_engine --first "${SIM_SAN_FIRST:-100001}" --seconds "${SIM_SAN_SECONDS:-30}" ;;
     crash)
         for t in "$build"/tests/crash_*; do [ -x "$t" ] && run "crash $(basename "$t")" "$t"; done
         # the same with a 64 MiB disk: overwritten twice over 40 cycles, compaction busy,

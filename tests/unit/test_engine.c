@@ -142,6 +142,61 @@ static void test_expiry(void **state)
     assert_int_equal(ls_count(f->e, 0), 0);
 }
 
+/* Expiries are kept exactly up to LS_EXPIRE_MAX and refused beyond (they were cut to 44
+ * bits: a PXAT of 2^44 + 1000 ms came back as 1000, an already expired key). */
+static void test_expiry_range(void **state)
+{
+    struct fx *f = *state;
+    struct ls_write_opts o = {.expire_ms = LS_EXPIRE_MAX + 1001};
+    struct wres w = {0};
+    struct ls_meta m;
+
+    assert_int_equal(ls_put(f->e, 0, "far", 3, "v", 1, &o, wres_cb, &w), LS_EINVAL);
+    o.expire_ms = UINT64_C(1) << 45;
+    assert_int_equal(ls_put(f->e, 0, "far", 3, "v", 1, &o, wres_cb, &w), LS_EINVAL);
+    assert_int_equal(put_sync(f->e, 0, "max", "v", 1, LS_EXPIRE_MAX), 0);
+    reopen(f);
+    assert_int_equal(ls_lookup(f->e, 0, "max", 3, &m), 0);
+    assert_int_equal(m.expire_ms, LS_EXPIRE_MAX);
+    assert_int_equal(ls_lookup(f->e, 0, "far", 3, &m), LS_ENOTFOUND);
+    assert_int_equal(w.done, 0); /* refused calls never call back */
+}
+
+/* A put already past its expiry writes a tombstone even when the key is absent from the
+ * index: an expired older record on disk must not come back over it after a restart
+ * with the clock set back (the simulator found this, seed 37). */
+static void test_expired_put_hides_older(void **state)
+{
+    struct fx *f = *state;
+    uint64_t t0 = fake_now_ms;
+
+    assert_int_equal(put_sync(f->e, 0, "k", "old", 3, t0 + 1000), 0);
+    fake_now_ms = t0 + 2000; /* the old value expires: k leaves the index */
+    check_value(f->e, 0, "k", NULL);
+    assert_int_equal(put_sync(f->e, 0, "k", "new", 3, t0 + 1500), 0); /* already expired */
+    fake_now_ms = t0; /* the clock steps back before the restart */
+    reopen(f);
+    check_value(f->e, 0, "k", NULL);
+    fake_now_ms = t0 + 2000;
+}
+
+/* An error return means the callback never runs: a put already expired, refused because
+ * the engine failed, called back too (a double completion, found by the simulator). */
+static void test_failed_refusal_never_calls_back(void **state)
+{
+    struct fx *f = *state;
+    struct ls_faults fl = {.fail_write_n = 1};
+    struct ls_write_opts o = {.expire_ms = fake_now_ms - 1};
+    struct wres w = {0};
+
+    ls_set_faults(f->e, &fl);
+    assert_int_equal(put_sync(f->e, 0, "a", "v", 1, 0), LS_EFAILED);
+    assert_int_equal(ls_put(f->e, 0, "b", 1, "v", 1, &o, wres_cb, &w), LS_EFAILED);
+    for (int i = 0; i < 100; i++)
+        ls_poll(f->e);
+    assert_int_equal(w.done, 0);
+}
+
 static void fill(char *p, size_t n, unsigned seed)
 {
     for (size_t i = 0; i < n; i++)
@@ -375,6 +430,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_your_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expiry_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_put_hides_older, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_refusal_never_calls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_table, setup, teardown),
