@@ -508,11 +508,13 @@ static void copy_record(void *arg, const struct rec_view *v, uint64_t addr)
         return;
     }
     if (!found || ent.loc != loc) {
-        /* Dead. When its key is absent and it has expired, it may be the key's newest
-         * record: then it hides the older ones. */
+        /* Dead. When its key is absent and it carries an expiry, it may be the key's
+         * newest record, dropped from the index once expired: then it hides the older
+         * ones, whatever the clock says now (a clock set back made it look unexpired,
+         * it was dropped, and a restart brought the older value back). */
         if (v->h.rseq < c->vi->dead_min)
             c->vi->dead_min = v->h.rseq;
-        if (!found && v->h.expire_ms && v->h.expire_ms <= c->now)
+        if (!found && v->h.expire_ms)
             copy_hider(c, v, token, hash2);
         return;
     }

@@ -105,6 +105,7 @@ struct sim {
     uint32_t w[16], wsum; /* the action mix (draw_mix) */
     uint32_t back_pct;    /* % of clock ticks that step back */
     uint32_t large_pct;   /* % of puts larger than a write buffer */
+    uint32_t avg_len;     /* typical value size (pick_len) */
     uint32_t profile;     /* seed % 4: the mix's emphasis (draw_mix) */
     uint64_t step;
     /* trace */
@@ -116,6 +117,7 @@ struct sim {
 };
 
 static struct sim *g_sim;
+static int force_profile = -1; /* --profile: every seed runs this mix */
 static uint64_t total_crashes, total_steps, total_checks, total_reads, total_restarts;
 static struct ls_stats total_st; /* engine counters summed over every instance */
 
@@ -539,17 +541,22 @@ static uint32_t pick_key(struct sim *s)
     return t * s->nkeys + i;
 }
 
+/* Value sizes: around avg_len (chosen per seed so the live data fills a share of the
+ * disk: compaction must then copy, not only free dead segments), some up to half a write
+ * buffer, large_pct of them larger than a write buffer (runs of segments). */
 static uint32_t pick_len(struct sim *s)
 {
-    uint32_t r = (uint32_t)rnd(s, 100), wb = s->cfg.write_buffer_size;
+    uint32_t r = (uint32_t)rnd(s, 100), wb = s->cfg.write_buffer_size, n;
 
     if (r < 60)
-        return 16 + (uint32_t)rnd(s, 100);
-    if (r < 90)
-        return 100 + (uint32_t)rnd(s, 900);
-    if (r < 100 - s->large_pct)
-        return 1000 + (uint32_t)rnd(s, wb / 2);
-    return s->max_value > wb ? wb + (uint32_t)rnd(s, s->max_value - wb) : s->max_value;
+        n = 16 + (uint32_t)rnd(s, s->avg_len);
+    else if (r < 90)
+        n = s->avg_len + (uint32_t)rnd(s, s->avg_len);
+    else if (r < 100 - s->large_pct)
+        n = 1000 + (uint32_t)rnd(s, wb / 2);
+    else
+        n = wb + (uint32_t)rnd(s, s->max_value > wb ? s->max_value - wb : 1);
+    return n > s->max_value ? s->max_value : n;
 }
 
 static uint64_t pick_expire(struct sim *s)
@@ -983,7 +990,8 @@ static void draw_mix(struct sim *s)
     case 1: /* flushes of few tables, large runs: FLUSH records against compaction */
         s->w[A_FLUSH] += 10 + (uint32_t)rnd(s, 40);
         s->large_pct += (uint32_t)rnd(s, 8);
-        s->w[A_CRASH] /= 2;
+        s->w[A_CRASH] = (uint32_t)rnd(s, 2); /* long instances: compaction cycles the disk */
+        s->w[A_RESTART] = (uint32_t)rnd(s, 2);
         break;
     case 2: /* expiries and a clock that steps back */
         s->back_pct += 10 + (uint32_t)rnd(s, 20);
@@ -1087,7 +1095,7 @@ static void configure(struct sim *s)
     c->compact_policy = rnd(s, 2) ? LS_COMPACT_GREEDY : LS_COMPACT_COST_BENEFIT;
     c->compaction_groups = 1 + (uint32_t)rnd(s, 4);
     c->separator_memory = 65536 * (1 + rnd(s, 16));
-    s->profile = (uint32_t)(s->seed % 4);
+    s->profile = force_profile >= 0 ? (uint32_t)force_profile : (uint32_t)(s->seed % 4);
     c->tables = 1 + (uint32_t)rnd(s, s->profile == 1 ? 2 : MAX_TABLES);
     if (s->profile == 3)
         c->cache_size = 4096 * (1 + rnd(s, 16));
@@ -1102,13 +1110,19 @@ static void configure(struct sim *s)
     s->nkeys = 16 + (uint32_t)rnd(s, 100);
     s->nall = s->ntables * s->nkeys;
     s->max_value = c->max_value_size;
+    /* live data: 5% to 60% of the disk */
+    s->avg_len = (uint32_t)(c->disk_size * (5 + rnd(s, 56)) / 100 / s->nall);
+    if (s->avg_len > c->write_buffer_size / 4)
+        s->avg_len = c->write_buffer_size / 4;
+    if (s->avg_len < 32)
+        s->avg_len = 32;
     s->now_ms = s->max_ms = UINT64_C(1700000000000) + rnd(s, 1000000);
     s->back_pct = (uint32_t)rnd(s, 12);
     draw_mix(s);
     trace(s,
-          "config: seg %u file %u disk %" PRIu64 " wbuf %u x%u pending %" PRIu64
+          "config: avg value %u, seg %u file %u disk %" PRIu64 " wbuf %u x%u pending %" PRIu64
           " qd %u cache %" PRIu64 " %s gc %u policy %s groups %u tables %u keys %u maxval %u",
-          seg, c->file_size, c->disk_size, c->write_buffer_size, c->write_buffers,
+          s->avg_len, seg, c->file_size, c->disk_size, c->write_buffer_size, c->write_buffers,
           c->max_pending_bytes, c->queue_depth, c->cache_size,
           c->durability == LS_SYNC ? "sync" : "periodic", c->group_commit_us,
           c->compact_policy == LS_COMPACT_GREEDY ? "greedy" : "cost-benefit", c->compaction_groups,
@@ -1185,11 +1199,13 @@ int main(int argc, char **argv)
             seconds = atof(argv[++i]);
         } else if (!strcmp(argv[i], "--steps") && i + 1 < argc) {
             steps = strtoull(argv[++i], NULL, 0);
+        } else if (!strcmp(argv[i], "--profile") && i + 1 < argc) {
+            force_profile = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "-v")) {
             verbose = 1;
         } else {
             fprintf(stderr, "usage: sim_engine [--seed N | --first N] [--seeds N] [--seconds S] "
-                            "[--steps N] [-v]\n"
+                            "[--steps N] [--profile 0-3] [-v]\n"
                             "  runs seeds N, N+1, ... until --seeds or --seconds is used up\n");
             return 2;
         }

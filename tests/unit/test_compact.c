@@ -323,6 +323,55 @@ static void test_restart_finds_room(void **state)
     assert_int_equal(ls_count(f->e, 0), KEYS + 5 * 200); /* odd rounds kept odd keys */
 }
 
+/* Reads key k: returns a malloc'd copy of its value, or NULL when absent. */
+static char *value_or_null(struct ls_engine *e, uint32_t t, const char *k)
+{
+    char *got = NULL;
+    uint32_t len = 0;
+    int rc = get_sync(e, t, k, &got, &len);
+
+    if (rc == LS_ENOTFOUND)
+        return NULL;
+    assert_int_equal(rc, 0);
+    return got;
+}
+
+/* An expired PUT that the index dropped keeps hiding the key's older records, whatever
+ * the clock says when compaction reads it. Compaction decided by reading the clock again:
+ * after the clock stepped back the expired record looked alive-but-dead and was dropped,
+ * and a restart brought the key's older value back (issue 11, defect 2). */
+static void test_expired_hides_after_clock_back(void **state)
+{
+    struct fx *f = *state;
+    struct counter c = {0};
+    uint64_t t0 = fake_now_ms;
+    char *got;
+
+    /* the old value sits among cold data that compaction has no reason to move */
+    for (int i = 0; i < COLD; i++) {
+        char k[32], v[VLEN];
+        snprintf(k, sizeof(k), "cold:%d", i);
+        value_of(v, sizeof(v), i, 0);
+        assert_int_equal(put_retry(f->e, 1, k, v, sizeof(v), 0, &c), 0);
+        if (i == COLD / 2)
+            assert_int_equal(put_retry(f->e, 0, "x", "old", 3, 0, &c), 0);
+    }
+    overwrite_rounds(f, 1, 0); /* x's new value lands among data that dies soon */
+    assert_int_equal(put_retry(f->e, 0, "x", "new", 3, t0 + 1000, &c), 0);
+    overwrite_rounds(f, 1, 0);
+    fake_now_ms = t0 + 2000; /* x expires and leaves the index */
+    check_value(f->e, 0, "x", NULL);
+    fake_now_ms = t0; /* the clock steps back; the churn compacts x's segment */
+    overwrite_rounds(f, 12, 0);
+    assert_int_equal(fx_reopen(f), 0);
+    got = value_or_null(f->e, 0, "x");
+    print_message("x after the restart: %s\n", got ? got : "(absent)");
+    if (got && strcmp(got, "old") == 0)
+        fail_msg("x came back with its older value after the restart");
+    free(got);
+    fake_now_ms = t0 + 2000;
+}
+
 /* A full disk refuses writes with LS_ENOSPACE, serves reads and deletes, and accepts
  * writes again once deletes have made room. */
 static void test_full_disk_recovers(void **state)
@@ -382,6 +431,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delete_churn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_finds_room, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_hides_after_clock_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overwrites_reclaim, setup_cb, teardown),
         cmocka_unit_test_setup_teardown(test_delete_churn, setup_cb, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_recovers, setup_cb, teardown),
