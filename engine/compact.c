@@ -494,8 +494,15 @@ static void copy_record(void *arg, const struct rec_view *v, uint64_t addr)
     int found;
     int64_t nl;
 
-    if (table >= e->cfg.tables || v->h.rseq < e->flush_rseq[table])
-        return; /* hidden by a newer FLUSH of its table */
+    if (table >= e->cfg.tables || v->h.rseq < e->flush_rseq[table]) {
+        /* Hidden by a newer FLUSH of its table, and left behind: a dead PUT that
+         * recovery still reads until the segment is reused, so it holds the FLUSH back
+         * like any other (uncounted, a later round dropped the FLUSH and a restart read
+         * the flushed keys again). */
+        if (v->h.type == REC_PUT && v->h.rseq < c->vi->dead_min)
+            c->vi->dead_min = v->h.rseq;
+        return;
+    }
     if (v->h.type == REC_FLUSH) {
         copy_hider(c, v, 0, 0);
         return;
@@ -970,6 +977,11 @@ void compact_stats(const struct ls_engine *e, struct ls_stats *st)
     }
     st->write_amplification =
         st->user_bytes_written ? (double)st->device_bytes_written / st->user_bytes_written : 0;
+}
+
+uint64_t compact_freed(const struct ls_engine *e)
+{
+    return e->cp ? e->cp->freed : 0;
 }
 
 uint64_t ls_group_segments(const struct ls_engine *e, uint32_t table, uint32_t group)

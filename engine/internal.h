@@ -398,5 +398,7 @@ int compact_predict_cold(const struct ls_engine *e, uint16_t table, uint64_t tok
 /* Free segments the user stream must leave to compaction (type: the record's). */
 uint32_t compact_reserve(const struct ls_engine *e, uint8_t type);
 void compact_stats(const struct ls_engine *e, struct ls_stats *st);
+/* Segments compaction has freed so far (cheap, for the simulator's crash triggers). */
+uint64_t compact_freed(const struct ls_engine *e);
 
 #endif

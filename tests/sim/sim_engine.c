@@ -107,6 +107,9 @@ struct sim {
     uint32_t large_pct;   /* % of puts larger than a write buffer */
     uint32_t avg_len;     /* typical value size (pick_len) */
     uint32_t profile;     /* seed % 4: the mix's emphasis (draw_mix) */
+    uint32_t freed_pct;   /* % chance to crash or restart right after compaction frees */
+    uint64_t freed_seen;
+    int just_freed;
     uint64_t step;
     /* trace */
     char trace[TRACE_LINES][320];
@@ -515,6 +518,10 @@ static void poll_engine(struct sim *s)
         fail(s, "ls_poll: %d", rc);
     if (s->e->failed) /* periodic mode learns of it from no callback */
         s->failed = 1;
+    if (compact_freed(s->e) != s->freed_seen) {
+        s->freed_seen = compact_freed(s->e);
+        s->just_freed = 1; /* a moment worth a crash: step() may take it */
+    }
 }
 
 /* Runs the device and the engine until *flag is set (or, flag NULL, until nothing of
@@ -533,21 +540,31 @@ static void drain(struct sim *s, const int *flag)
     }
 }
 
+/* Keys: half the picks go to the hottest eighth of a table. Profile 1 writes table 0
+ * (hot, flushed) four times as often as table 1, whose small values, evenly picked,
+ * stay live beside the flushed ones in mixed segments. */
 static uint32_t pick_key(struct sim *s)
 {
     uint32_t t = (uint32_t)rnd(s, s->ntables), hot = s->nkeys / 8 ? s->nkeys / 8 : 1;
     uint32_t i = rnd(s, 2) ? (uint32_t)rnd(s, hot) : (uint32_t)rnd(s, s->nkeys);
 
+    if (s->profile == 1) {
+        t = rnd(s, 5) ? 0 : 1;
+        if (t == 1)
+            i = (uint32_t)rnd(s, s->nkeys);
+    }
     return t * s->nkeys + i;
 }
 
 /* Value sizes: around avg_len (chosen per seed so the live data fills a share of the
  * disk: compaction must then copy, not only free dead segments), some up to half a write
  * buffer, large_pct of them larger than a write buffer (runs of segments). */
-static uint32_t pick_len(struct sim *s)
+static uint32_t pick_len(struct sim *s, uint32_t k)
 {
     uint32_t r = (uint32_t)rnd(s, 100), wb = s->cfg.write_buffer_size, n;
 
+    if (s->profile == 1 && key_table(s, k) == 1)
+        return 16 + (uint32_t)rnd(s, 48);
     if (r < 60)
         n = 16 + (uint32_t)rnd(s, s->avg_len);
     else if (r < 90)
@@ -605,7 +622,7 @@ static void refused(struct sim *s, const char *what, int rc)
 
 static void do_put(struct sim *s)
 {
-    uint32_t k = pick_key(s), len = pick_len(s);
+    uint32_t k = pick_key(s), len = pick_len(s, k);
     uint32_t t = key_table(s, k), op = op_new(s, K_PUT, k, (uint16_t)t);
     struct op *o = &s->ops[op];
     struct wctx *w = malloc(sizeof(*w));
@@ -669,7 +686,8 @@ static void do_del(struct sim *s)
 
 static void do_flush(struct sim *s)
 {
-    uint32_t t = (uint32_t)rnd(s, s->ntables), op = op_new(s, K_FLUSH, UINT32_MAX, (uint16_t)t);
+    uint32_t t = s->profile == 1 ? 0 : (uint32_t)rnd(s, s->ntables);
+    uint32_t op = op_new(s, K_FLUSH, UINT32_MAX, (uint16_t)t);
     struct wctx *w = malloc(sizeof(*w));
     int rc;
 
@@ -879,6 +897,7 @@ static void open_engine(struct sim *s)
     s->read_faults = 0;
     s->gen++;
     s->crashed = s->failed = 0;
+    s->freed_seen = 0;
     s->damage = 0;
     rc = ls_open(&s->cfg, &s->e);
     if (rc < 0)
@@ -986,6 +1005,7 @@ static void draw_mix(struct sim *s)
         s->wsum += s->w[i];
     }
     s->large_pct = 1 + (uint32_t)rnd(s, 3);
+    s->freed_pct = rnd(s, 2) ? 0 : (uint32_t)rnd(s, 30);
     switch (s->profile) {
     case 1: /* flushes of few tables, large runs: FLUSH records against compaction */
         s->w[A_FLUSH] += 10 + (uint32_t)rnd(s, 40);
@@ -1026,6 +1046,11 @@ static void step(struct sim *s)
     }
     while (r >= s->w[a])
         r -= s->w[a++];
+    if (s->just_freed) {
+        s->just_freed = 0;
+        if (rnd(s, 100) < s->freed_pct)
+            a = rnd(s, 3) ? A_CRASH : A_RESTART;
+    }
     switch (a) {
     case A_PUT:
         do_put(s);
@@ -1096,7 +1121,7 @@ static void configure(struct sim *s)
     c->compaction_groups = 1 + (uint32_t)rnd(s, 4);
     c->separator_memory = 65536 * (1 + rnd(s, 16));
     s->profile = force_profile >= 0 ? (uint32_t)force_profile : (uint32_t)(s->seed % 4);
-    c->tables = 1 + (uint32_t)rnd(s, s->profile == 1 ? 2 : MAX_TABLES);
+    c->tables = s->profile == 1 ? 2 : 1 + (uint32_t)rnd(s, MAX_TABLES);
     if (s->profile == 3)
         c->cache_size = 4096 * (1 + rnd(s, 16));
     c->max_value_size = seg * (1 + (uint32_t)rnd(s, 3));

@@ -372,6 +372,62 @@ static void test_expired_hides_after_clock_back(void **state)
     fake_now_ms = t0 + 2000;
 }
 
+/* Records older than their table's FLUSH that compaction reads and leaves behind are
+ * dead PUTs like any other: once their segment is freed (and still readable by recovery
+ * until reused), they must keep holding the FLUSH record back (stale_min). They were not
+ * counted, a later round could drop the FLUSH, and a restart read the flushed keys again
+ * (issue 11, defect 1: 45 keys came back). */
+static void test_flushed_puts_hold_the_flush(void **state)
+{
+    struct fx *f = *state;
+    struct ls_engine *e = f->e;
+    struct counter c = {0};
+    char k[32], v[VLEN];
+    uint64_t first = UINT64_MAX;
+    int64_t sg;
+    int freed = 0;
+
+    overwrite_rounds(f, 1, 2);
+    wbuf_close_stream(e, &e->user); /* the flushed keys start a segment of their own */
+    drain(e, &c);
+    for (int i = 0; i < 45; i++) {
+        struct wres w = {0};
+        snprintf(k, sizeof(k), "f:%d", i);
+        value_of(v, sizeof(v), i, 1);
+        assert_int_equal(ls_put(e, 0, k, strlen(k), v, sizeof(v), NULL, wres_cb, &w), 0);
+        run_until(e, &w.done);
+        assert_int_equal(w.rc, 0);
+        if (w.cas < first)
+            first = w.cas;
+        snprintf(k, sizeof(k), "live:%d", i); /* a little data that lives on */
+        assert_int_equal(put_retry(e, 1, k, v, 40, 0, &c), 0);
+    }
+    sg = e->user.cur_seg;
+    struct wres w = {0};
+    assert_int_equal(ls_flush_table(e, 0, wres_cb, &w), 0);
+    run_until(e, &w.done);
+    wbuf_close_stream(e, &e->user);
+    /* churn until compaction has read the segment and freed it */
+    for (int i = 0; i < 200000 && !freed; i++) {
+        const struct seg_desc *d = &e->sm.d[sg];
+        if (d->state == SEG_FREE && d->freed_at) {
+            freed = 1;
+            print_message("segment %lld freed: stale_min %llu, flushed PUTs from rseq %llu\n",
+                          (long long)sg, (unsigned long long)d->stale_min,
+                          (unsigned long long)first);
+            assert_true(d->stale_min <= first);
+            break;
+        }
+        assert_int_equal(d->seq > 0 && d->state != SEG_FREE, 1);
+        snprintf(k, sizeof(k), "hot:%d", i % 1500);
+        value_of(v, sizeof(v), i, 2);
+        assert_int_equal(put_retry(e, 2, k, v, sizeof(v), 0, &c), 0);
+        pump(e);
+    }
+    assert_true(freed);
+    drain(e, &c);
+}
+
 /* A full disk refuses writes with LS_ENOSPACE, serves reads and deletes, and accepts
  * writes again once deletes have made room. */
 static void test_full_disk_recovers(void **state)
@@ -432,6 +488,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_full_disk_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_finds_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_hides_after_clock_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flushed_puts_hold_the_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overwrites_reclaim, setup_cb, teardown),
         cmocka_unit_test_setup_teardown(test_delete_churn, setup_cb, teardown),
         cmocka_unit_test_setup_teardown(test_full_disk_recovers, setup_cb, teardown),
