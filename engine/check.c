@@ -8,6 +8,7 @@
  *    copied), never into a free segment or the middle of a large run.
  * 3. A segment's live bytes are exactly the sizes of the index entries that point into
  *    it, and the engine's live_bytes their sum: compaction frees on these counts.
+ * 4. The record cache holds no stale bytes under a current (address, use) key.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -55,6 +56,29 @@ static int fail(char *why, size_t len, const char *fmt, ...)
     return -1;
 }
 
+struct cache_check {
+    const struct ls_engine *e;
+    uint64_t bad_addr;
+    int bad;
+};
+
+/* 4. A cache entry of a segment's current use holds that use's bytes (entries of
+ *    earlier uses never match a lookup again; rcache.h). */
+static void cache_visit(void *arg, uint64_t addr, uint64_t seq, const uint8_t *rec, uint32_t size)
+{
+    struct cache_check *cc = arg;
+    const struct seg_mgr *m = &cc->e->sm;
+    uint32_t g = seg_of(m, addr);
+    struct rec_view v;
+
+    if (cc->bad || g >= m->nsegs || m->d[g].seq != seq || m->d[g].state == SEG_FREE)
+        return;
+    if (rec_decode(rec, size, rec_seed(cc->e->seed, seq), &v) != 0) {
+        cc->bad = 1;
+        cc->bad_addr = addr;
+    }
+}
+
 int eng_check(const struct ls_engine *e, char *why, size_t len)
 {
     const struct seg_mgr *m = &e->sm;
@@ -78,6 +102,13 @@ int eng_check(const struct ls_engine *e, char *why, size_t len)
         if (s.live[g] != m->d[g].live)
             rc = fail(why, len, "segment %u (state %u): live %u, index holds %llu", g,
                       m->d[g].state, m->d[g].live, (unsigned long long)s.live[g]);
+    struct cache_check cc = {.e = e};
+    rcache_visit(e->cache, cache_visit, &cc);
+    if (rc == 0 && cc.bad)
+        rc = fail(why, len,
+                  "the record cache holds bytes at address %llu (segment %u) that "
+                  "do not decode as its current use",
+                  (unsigned long long)cc.bad_addr, seg_of(m, cc.bad_addr));
     if (rc == 0 && s.total != e->st.live_bytes)
         rc = fail(why, len, "live_bytes %llu, index holds %llu",
                   (unsigned long long)e->st.live_bytes, (unsigned long long)s.total);

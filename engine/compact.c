@@ -328,7 +328,7 @@ static void free_now(struct compactor *cp, uint32_t g)
     struct ls_engine *e = cp->e;
     uint32_t run = e->sm.d[g].run ? e->sm.d[g].run : 1;
 
-    rcache_drop_range(e->cache, (uint64_t)g * e->sm.seg_size, (uint64_t)(g + run) * e->sm.seg_size);
+    /* no cache invalidation: entries are keyed by the segment use (rcache.h) */
     for (uint32_t k = 0; k < run; k++)
         seg_release(&e->sm, g + k);
     cp->freed++;

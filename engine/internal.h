@@ -214,6 +214,7 @@ struct rd {
     void *arg;
     uint8_t *buf;
     uint64_t addr; /* log address of the record */
+    uint64_t seq;  /* its segment's use when the read started: the record's seed */
     uint32_t skip; /* offset of the record in buf */
     uint32_t size; /* record size (from the index) */
     uint32_t hash2;

@@ -532,13 +532,14 @@ static int rd_start(struct ls_engine *e, struct rd *r, uint64_t loc)
 
     r->size = idx_loc_size(loc);
     r->addr = addr;
+    r->seq = e->sm.d[seg_of(&e->sm, addr)].seq;
     r->buf = malloc(r->size ? r->size : 1);
     if (!r->buf)
         return -ENOMEM;
     if (wbuf_read_mem(e, addr, r->size, r->buf)) {
         e->st.buffer_hits++;
         r->from_mem = 1;
-    } else if (rcache_get(e->cache, addr, r->size, r->buf)) {
+    } else if (rcache_get(e->cache, addr, r->seq, r->size, r->buf)) {
         r->from_mem = 1;
     }
     if (r->from_mem) {
@@ -591,9 +592,9 @@ static int rd_validate(struct rd *r, int res, struct rec_view *v)
         return res;
     if (!r->from_mem && (uint32_t)res < r->skip + r->size)
         return -EIO;
-    uint64_t seq = r->e->sm.d[seg_of(&r->e->sm, r->addr)].seq;
-
-    if (rec_decode(r->buf + r->skip, r->size, rec_seed(r->e->seed, seq), v) != 0)
+    /* the use the index pointed into when the read started, not the segment's use now:
+     * a copy served from memory may be validated after its segment was reused */
+    if (rec_decode(r->buf + r->skip, r->size, rec_seed(r->e->seed, r->seq), v) != 0)
         return LS_ECORRUPT;
     if (v->h.type != REC_PUT || v->h.table != r->table)
         return LS_ECORRUPT;
@@ -606,14 +607,13 @@ static void rd_complete(struct rd *r, int res)
     struct rec_view v;
     int rc = rd_validate(r, res, &v);
 
-    if (!r->from_mem) {
+    if (rc == 0 && !r->from_mem)
+        rcache_put(e->cache, r->addr, r->seq, r->buf + r->skip, r->size);
+    if (!r->from_mem) { /* the last reader of a victim frees it */
         uint32_t g = seg_of(&e->sm, r->addr);
         if (--e->sm.d[g].readers == 0 && e->sm.d[g].state == SEG_VICTIM)
             compact_reader_done(e, g);
     }
-
-    if (rc == 0 && !r->from_mem)
-        rcache_put(e->cache, r->addr, r->buf + r->skip, r->size);
     if (r->scan) {
         scan_piece_done(r->scan, r->scan_idx, rc == 0 ? &v : NULL);
         rd_free(r);

@@ -15,6 +15,7 @@
 
 struct slot {
     uint64_t addr; /* UINT64_MAX: empty */
+    uint64_t seq;  /* the segment use the record belongs to */
     uint8_t *rec;
     uint32_t size;
     uint8_t ref;
@@ -75,14 +76,14 @@ static struct slot *find(struct rcache *c, uint64_t addr)
     }
 }
 
-int rcache_get(struct rcache *c, uint64_t addr, uint32_t size, uint8_t *dst)
+int rcache_get(struct rcache *c, uint64_t addr, uint64_t seq, uint32_t size, uint8_t *dst)
 {
     struct slot *sl;
 
     if (!c)
         return 0;
     sl = find(c, addr);
-    if (!sl || sl->size != size) {
+    if (!sl || sl->seq != seq || sl->size != size) {
         c->st.misses++;
         return 0;
     }
@@ -132,12 +133,18 @@ static void evict_one(struct rcache *c)
     }
 }
 
-void rcache_put(struct rcache *c, uint64_t addr, const uint8_t *rec, uint32_t size)
+void rcache_put(struct rcache *c, uint64_t addr, uint64_t seq, const uint8_t *rec, uint32_t size)
 {
+    struct slot *old;
     uint8_t *copy;
 
-    if (!c || size > c->max_bytes / 8 || find(c, addr))
+    if (!c || size > c->max_bytes / 8)
         return;
+    if ((old = find(c, addr))) {
+        if (old->seq == seq)
+            return;
+        remove_at(c, (uint64_t)(old - c->s)); /* an earlier use of the address */
+    }
     while (c->used && (c->bytes + size > c->max_bytes || (c->used + 1) * 2 > c->nslots))
         evict_one(c);
     copy = malloc(size);
@@ -146,7 +153,7 @@ void rcache_put(struct rcache *c, uint64_t addr, const uint8_t *rec, uint32_t si
     memcpy(copy, rec, size);
     for (uint64_t i = home(c, addr);; i = (i + 1) & c->mask) {
         if (c->s[i].addr == EMPTY) {
-            c->s[i] = (struct slot){.addr = addr, .rec = copy, .size = size};
+            c->s[i] = (struct slot){.addr = addr, .seq = seq, .rec = copy, .size = size};
             break;
         }
     }
@@ -154,16 +161,14 @@ void rcache_put(struct rcache *c, uint64_t addr, const uint8_t *rec, uint32_t si
     c->bytes += size;
 }
 
-void rcache_drop_range(struct rcache *c, uint64_t lo, uint64_t hi)
+void rcache_visit(const struct rcache *c,
+                  void (*fn)(void *arg, uint64_t addr, uint64_t seq, const uint8_t *rec,
+                             uint32_t size),
+                  void *arg)
 {
-    if (!c)
-        return;
-    for (uint64_t i = 0; i < c->nslots;) {
-        if (c->s[i].addr != EMPTY && c->s[i].addr >= lo && c->s[i].addr < hi)
-            remove_at(c, i); /* a shifted entry may land in i: look again */
-        else
-            i++;
-    }
+    for (uint64_t i = 0; c && i < c->nslots; i++)
+        if (c->s[i].addr != EMPTY)
+            fn(arg, c->s[i].addr, c->s[i].seq, c->s[i].rec, c->s[i].size);
 }
 
 void rcache_get_stats(const struct rcache *c, struct rcache_stats *out)

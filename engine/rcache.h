@@ -1,10 +1,14 @@
 /*
- * rcache.h - a bounded cache of records read from the device, keyed by log address.
+ * rcache.h - a bounded cache of records read from the device, keyed by log address
+ * and the sequence number of the segment use the record belongs to.
  *
- * A log address names one record for as long as its segment is in use (records are
- * never rewritten in place), so an entry needs no invalidation on overwrite: the index
- * simply stops pointing at it and CLOCK eviction retires it. When a segment is freed
- * for reuse (compaction), rcache_drop_range must be called for its address range.
+ * A log address names one record for as long as its segment's use lasts (records are
+ * never rewritten in place), and (address, use) names it for ever: an entry needs no
+ * invalidation, neither on overwrite (the index stops pointing at it) nor when the
+ * segment is freed and reused (the new use has a new sequence number, so the old
+ * entry never matches again); CLOCK eviction retires it. Keying by address alone let a
+ * read that completed after its segment was freed cache the old bytes, and a record of
+ * the next use at the same address read them back as corrupt (issue 11, defect 4).
  */
 #ifndef LS_RCACHE_H
 #define LS_RCACHE_H
@@ -19,12 +23,18 @@ struct rcache;
 struct rcache *rcache_new(uint64_t max_bytes);
 void rcache_free(struct rcache *c);
 
-/* Copies the record at addr (size bytes) into dst and returns 1 on a hit, else 0. */
-int rcache_get(struct rcache *c, uint64_t addr, uint32_t size, uint8_t *dst);
-/* Stores a copy of a verified record. Larger than 1/8 of the cache: not stored. */
-void rcache_put(struct rcache *c, uint64_t addr, const uint8_t *rec, uint32_t size);
-/* Drops every entry with lo <= addr < hi. */
-void rcache_drop_range(struct rcache *c, uint64_t lo, uint64_t hi);
+/* Copies the record at addr of segment use seq (size bytes) into dst and returns 1 on a
+ * hit, else 0. */
+int rcache_get(struct rcache *c, uint64_t addr, uint64_t seq, uint32_t size, uint8_t *dst);
+/* Stores a copy of a verified record (replacing an entry of an earlier use of the same
+ * address). Larger than 1/8 of the cache: not stored. */
+void rcache_put(struct rcache *c, uint64_t addr, uint64_t seq, const uint8_t *rec, uint32_t size);
+
+/* Calls fn for every entry (the record's bytes borrowed for the call); for checks. */
+void rcache_visit(const struct rcache *c,
+                  void (*fn)(void *arg, uint64_t addr, uint64_t seq, const uint8_t *rec,
+                             uint32_t size),
+                  void *arg);
 
 struct rcache_stats {
     uint64_t hits, misses, entries, bytes, evictions;

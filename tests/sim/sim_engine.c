@@ -565,6 +565,8 @@ static uint32_t pick_len(struct sim *s, uint32_t k)
 
     if (s->profile == 1 && key_table(s, k) == 1)
         return 16 + (uint32_t)rnd(s, 48);
+    if (s->profile == 3 && r < 70) /* one size: new records land where old ones were */
+        return s->avg_len;
     if (r < 60)
         n = 16 + (uint32_t)rnd(s, s->avg_len);
     else if (r < 90)
@@ -1122,8 +1124,8 @@ static void configure(struct sim *s)
     c->separator_memory = 65536 * (1 + rnd(s, 16));
     s->profile = force_profile >= 0 ? (uint32_t)force_profile : (uint32_t)(s->seed % 4);
     c->tables = s->profile == 1 ? 2 : 1 + (uint32_t)rnd(s, MAX_TABLES);
-    if (s->profile == 3)
-        c->cache_size = 4096 * (1 + rnd(s, 16));
+    if (s->profile == 3) /* small enough to evict, large enough to hold values */
+        c->cache_size = 65536 * (1 + rnd(s, 16));
     c->max_value_size = seg * (1 + (uint32_t)rnd(s, 3));
     if (c->max_value_size > c->file_size - seg)
         c->max_value_size = c->file_size - seg;
