@@ -979,6 +979,14 @@ void compact_stats(const struct ls_engine *e, struct ls_stats *st)
         st->user_bytes_written ? (double)st->device_bytes_written / st->user_bytes_written : 0;
 }
 
+uint64_t compact_low_water(struct ls_engine *e)
+{
+    if (!e->cp)
+        return 0;
+    compute_low_water(e->cp);
+    return e->cp->lw1;
+}
+
 uint64_t compact_freed(const struct ls_engine *e)
 {
     return e->cp ? e->cp->freed : 0;

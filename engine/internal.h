@@ -281,6 +281,8 @@ struct ls_engine {
     uint64_t sweep_cursor;
     uint64_t last_flush_check_ms;
     int closing;
+    struct fence_ent *fence; /* fenced buffers, sorted (fence.c) */
+    uint32_t nfence;
     struct ls_stats st;
 };
 
@@ -358,6 +360,21 @@ int eng_seq_load(struct ls_engine *e);
 /* Reads dir_fd/logstor.meta. Returns 0, -errno, LS_ECORRUPT (damaged) or LS_EFORMAT. */
 int eng_meta_read(struct simdev *sim, int dir_fd, struct eng_meta *out);
 
+/* ---- buffers fenced off by a failed write (fence.c) ---- */
+struct fence_ent {
+    uint32_t seg, off; /* the buffer's segment and its offset in it */
+    uint64_t seq;      /* the segment use it was written in */
+};
+_Static_assert(sizeof(struct fence_ent) == 16, "fence entries are 16 bytes on disk");
+/* Reads logstor.fence (absent: no entry). 0, -errno or LS_ECORRUPT. */
+int fence_load(struct ls_engine *e);
+/* Is the buffer at (seg, off) of use seq fenced off? */
+int fence_has(const struct ls_engine *e, uint32_t seg, uint32_t off, uint64_t seq);
+/* Adds entries and rewrites the file durably before returning. 0 or -errno (logged). */
+int fence_add(struct ls_engine *e, const struct fence_ent *v, uint32_t n);
+/* After recovery: drops entries whose segment holds a newer use. */
+int fence_prune(struct ls_engine *e);
+
 /* ---- consistency (check.c) ---- */
 /* Checks the invariants between the index, the descriptors and the free stack (check.c).
  * Returns 0, or -1 with a sentence in why. For tests and the simulator. */
@@ -401,5 +418,8 @@ uint32_t compact_reserve(const struct ls_engine *e, uint8_t type);
 void compact_stats(const struct ls_engine *e, struct ls_stats *st);
 /* Segments compaction has freed so far (cheap, for the simulator's crash triggers). */
 uint64_t compact_freed(const struct ls_engine *e);
+/* The low water now: the smallest rseq of a dead PUT that recovery could read, as
+ * compaction accounts it (hiders below it may be dropped). For the simulator. */
+uint64_t compact_low_water(struct ls_engine *e);
 
 #endif

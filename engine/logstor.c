@@ -329,6 +329,7 @@ static void engine_free(struct ls_engine *e)
     compact_free(e);
     free(e->gs);
     free(e->flush_rseq);
+    free(e->fence);
     rcache_free(e->cache);
     wbuf_free_all(e);
     seg_fini(&e->sm);
@@ -374,8 +375,9 @@ int ls_open(const struct ls_config *cfg, struct ls_engine **out)
         (rc = streams_new(e)) < 0)
         goto fail;
     e->cache = rcache_new(c.cache_size); /* NULL (no cache) when it cannot be had */
-    if ((rc = seg_open_existing(&e->sm, cfg->log, cfg->log_arg)) < 0 || (rc = recov_run(e)) < 0 ||
-        (rc = eng_seq_load(e)) < 0 || (rc = compact_init(e)) < 0)
+    if ((rc = seg_open_existing(&e->sm, cfg->log, cfg->log_arg)) < 0 || (rc = fence_load(e)) < 0 ||
+        (rc = recov_run(e)) < 0 || (rc = eng_seq_load(e)) < 0 || (rc = fence_prune(e)) < 0 ||
+        (rc = compact_init(e)) < 0)
         goto fail;
     *out = e;
     return 0;

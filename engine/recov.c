@@ -171,7 +171,7 @@ static uint64_t probe_segment(struct recov *rv, uint32_t g)
     if (wait_all(e) == 0 && sr.res == (int)m->seg_size)
         for (uint32_t o = REC_BLOCK; o < m->seg_size; o += REC_BLOCK)
             if (buf_hdr_check((uint8_t *)sr.req.buf + o, e->seed, &h) == 0 && h.seg_no == g &&
-                !(h.flags & BUF_LARGE) && h.seg_seq > best)
+                !(h.flags & BUF_LARGE) && h.seg_seq > best && !fence_has(e, g, o, h.seg_seq))
                 best = h.seg_seq;
     uio_free(sr.req.buf);
     return best;
@@ -231,6 +231,8 @@ static int scan_heads(struct recov *rv, uint32_t f, uint8_t *blocks, struct seg_
         }
         if (rc != 0 || h.seg_no != f * spf + i || h.seg_seq <= d->seq)
             continue;
+        if (fence_has(e, f * spf + i, 0, h.seg_seq))
+            continue; /* its first write failed: the segment holds nothing (fence.c) */
         uint32_t n = h.flags & BUF_LARGE ? (h.length + m->seg_size - 1) / m->seg_size : 1;
         if (n > 1 && run_reused(rv, f * spf + i, n < spf - i ? n : spf - i, &h,
                                 blocks + (size_t)i * REC_BLOCK)) {
@@ -437,7 +439,10 @@ uint32_t seg_walk(struct ls_engine *e, const uint8_t *seg, uint32_t len, uint32_
     while (off + REC_BLOCK <= len) {
         int rc = buf_hdr_check(seg + off, e->seed, &h);
         if (rc == 0 && h.seg_seq == seq && h.seg_no == g && h.length <= len - off) {
-            off = parse_buffer(e, &w, seg, off, &h, base);
+            if (fence_has(e, g, off, seq))
+                off += h.length; /* a failed write's buffer: as if never written */
+            else
+                off = parse_buffer(e, &w, seg, off, &h, base);
             continue;
         }
         if (rc == LS_ECORRUPT || (rc == 0 && h.seg_seq == seq))

@@ -309,6 +309,19 @@ unsigned simdev_execute(struct simdev *d, unsigned n)
     return done;
 }
 
+int simdev_fail_pending(struct simdev *d, unsigned i, int err)
+{
+    struct uio_req *r;
+
+    if (i >= d->npend)
+        return -ENOENT;
+    r = d->pend[i];
+    memmove(&d->pend[i], &d->pend[i + 1], (d->npend - i - 1) * sizeof(*d->pend));
+    d->npend--;
+    done_push(d, r, err);
+    return 0;
+}
+
 struct uio_req *simdev_next_done(struct simdev *d, int wait)
 {
     struct uio_req *r;
@@ -329,6 +342,19 @@ struct uio_req *simdev_next_done(struct simdev *d, int wait)
             d->done_tail = NULL;
     }
     return r;
+}
+
+int simdev_peek(struct simdev *d, int fd, uint64_t off, void *buf, size_t len)
+{
+    struct simfile *f = file_of(d, fd);
+    uint64_t n;
+
+    if (!f)
+        return -EBADF;
+    memset(buf, 0, len);
+    n = off >= f->size ? 0 : f->size - off;
+    memcpy(buf, f->data + off, n < len ? n : len);
+    return 0;
 }
 
 void simdev_crash(struct simdev *d)

@@ -51,9 +51,16 @@ unsigned simdev_pending(const struct simdev *d);
  * timeout is eligible once the device's monotonic clock reaches its deadline).
  * Returns how many it executed. Their callbacks run at the engine's next uio_reap. */
 unsigned simdev_execute(struct simdev *d, unsigned n);
+/* Completes pending request i (in queueing order) with error err, writing nothing:
+ * a targeted fault for tests. Returns 0, or -ENOENT when there is no such request. */
+int simdev_fail_pending(struct simdev *d, unsigned i, int err);
 /* Advances the device's monotonic clock (timeouts). */
 void simdev_advance_ns(struct simdev *d, uint64_t ns);
 uint64_t simdev_mono_ns(const struct simdev *d);
+
+/* Copies len bytes of the durable image of file fd at off (zeros past its end). 0 or
+ * -EBADF. For the simulator's checks; no fault applies. */
+int simdev_peek(struct simdev *d, int fd, uint64_t off, void *buf, size_t len);
 
 /* Power loss (see above). */
 void simdev_crash(struct simdev *d);

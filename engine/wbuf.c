@@ -371,6 +371,25 @@ static void revert_buf(struct ls_engine *e, struct wbuf *b)
         revert_op(e, &b->ops[i]);
 }
 
+/* Before any of them is reported failed, records the failed buffers in logstor.fence
+ * so that recovery never applies them, whether or not they reach the disk (fence.c). */
+static void fence_bufs(struct ls_engine *e, struct wbuf **v, uint32_t n)
+{
+    struct fence_ent *f = v && n ? malloc(sizeof(*f) * n) : NULL;
+
+    if (!f) {
+        if (v && n)
+            eng_log(e, LS_LOG_ERROR, "out of memory recording failed writes");
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        f[i] = (struct fence_ent){.seg = v[i]->seg_no,
+                                  .off = (uint32_t)(v[i]->addr % e->sm.seg_size),
+                                  .seq = v[i]->seg_seq};
+    fence_add(e, f, n);
+    free(f);
+}
+
 static void fail_from(struct ls_engine *e, uint64_t gen, int err)
 {
     uint64_t hi = e->failed ? e->failed_gen : UINT64_MAX;
@@ -405,6 +424,7 @@ static void fail_from(struct ls_engine *e, uint64_t gen, int err)
     for (struct wbuf *b = e->fifo_head; b && v; b = b->next)
         if (b->gen >= gen && b->gen < hi)
             v[n++] = b;
+    fence_bufs(e, v, n);
     while (n-- > 0 && v) {
         revert_buf(e, v[n]);
         if (v[n]->state == WB_SEALED) {

@@ -334,8 +334,8 @@ static uint32_t legal_after_crash(struct sim *s, uint32_t k, struct obs *ob)
             from = i;
     for (uint32_t i = from; i < n; i++) {
         const struct op *o = &s->ops[s->scratch[i]];
-        if (!matches(s, o, ob))
-            continue;
+        if (o->state == S_FAILED || !matches(s, o, ob))
+            continue; /* a write reported failed never comes back (logstor.void) */
         if (nm == MAX_MATCH) {
             memmove(ob->match, ob->match + 1, (MAX_MATCH - 1) * sizeof(*ob->match));
             nm--;
@@ -805,12 +805,83 @@ out:
     free(st.present);
 }
 
+/* The rule that keeps deleted keys deleted (compact.c), checked against the device
+ * image: a freed segment that recovery would still read may hold dead PUTs; each must
+ * be at or above the low water (or be live elsewhere as a copy with its rseq), else a
+ * hider that covers it may be dropped and a restart brings it back. */
+struct stale_walk {
+    struct sim *s;
+    uint64_t lw;
+    uint32_t g;
+};
+
+static uint64_t live_rseq(struct sim *s, uint16_t table, const uint8_t *key, uint32_t klen)
+{
+    struct ls_engine *e = s->e;
+    uint64_t token, off;
+    uint32_t hash2;
+    struct idx_ent ent;
+    struct rec_view v;
+    uint8_t *buf;
+    int fd;
+
+    token_of(key, klen, &token, &hash2);
+    if (table >= e->cfg.tables || idx_find(e->tables[table], token, hash2, &ent) != 0)
+        return 0;
+    uint64_t addr = idx_loc_addr(ent.loc), rseq = 0;
+    uint32_t size = idx_loc_size(ent.loc);
+    buf = malloc(size);
+    if (!wbuf_read_mem(e, addr, size, buf) && (fd = seg_fd(&e->sm, addr, &off)) >= 0)
+        simdev_peek(s->dev, fd, off, buf, size);
+    if (rec_decode(buf, size, rec_seed(e->seed, e->sm.d[seg_of(&e->sm, addr)].seq), &v) == 0)
+        rseq = v.h.rseq;
+    free(buf);
+    return rseq;
+}
+
+static void stale_visit(void *arg, const struct rec_view *v, uint64_t addr)
+{
+    struct stale_walk *w = arg;
+
+    (void)addr;
+    if (v->h.type != REC_PUT || v->h.rseq >= w->lw)
+        return;
+    if (live_rseq(w->s, v->h.table, v->key, v->h.key_len) == v->h.rseq)
+        return; /* copied, and the copy is live */
+    fail(w->s,
+         "freed segment %u (readable until reused) holds a dead PUT, rseq %" PRIu64
+         ", below the low water %" PRIu64 ": a hider over it may be dropped",
+         w->g, v->h.rseq, w->lw);
+}
+
+static void stale_check(struct sim *s)
+{
+    struct ls_engine *e = s->e;
+    struct stale_walk w = {.s = s, .lw = compact_low_water(e)};
+    uint8_t *seg = malloc(e->sm.seg_size);
+
+    for (uint32_t g = 0; g < e->sm.nsegs && !s->corrupt; g++) {
+        const struct seg_desc *d = &e->sm.d[g];
+        uint64_t off;
+        int fd;
+        if (d->state != SEG_FREE || !d->freed_at || !d->seq ||
+            (fd = seg_fd(&e->sm, (uint64_t)g * e->sm.seg_size, &off)) < 0)
+            continue;
+        simdev_peek(s->dev, fd, off, seg, e->sm.seg_size);
+        w.g = g;
+        seg_walk(e, seg, e->sm.seg_size, g, stale_visit, &w);
+    }
+    free(seg);
+}
+
 static void engine_check(struct sim *s, const char *when)
 {
     char why[256];
 
     if (eng_check(s->e, why, sizeof(why)) != 0)
         fail(s, "eng_check %s: %s", when, why);
+    if (!s->failed)
+        stale_check(s);
 }
 
 /* Reads every key (mode READ_RECOVERED after a reopen) and runs the engine's checks. */
