@@ -642,9 +642,8 @@ static void blank_done(struct uio_req *req, int res)
         compact_old_use_gone(e, cp->blank_seg); /* its old use is gone, as if reused */
     } else {
         cp->blank_err = 1;
-        if (!e->closing)
-            eng_log(e, LS_LOG_ERROR, "compaction: clearing block 0 of free segment %u failed: %s",
-                    cp->blank_seg, ls_strerror(res < 0 ? res : -EIO));
+        if (!e->closing) /* a device write failed like any other: sticky */
+            eng_fail(e, res < 0 ? res : -EIO, "clearing block 0 of a free segment");
     }
     uio_free(req->buf);
     req->buf = NULL;

@@ -35,7 +35,7 @@ _Static_assert(sizeof(struct idx_ent) == 24, "index entry is 24 bytes");
 #define IDX_ADDR_MASK   ((UINT64_C(1) << IDX_ADDR_BITS) - 1)
 #define IDX_EXPIRE_MASK ((UINT64_C(1) << IDX_EXPIRE_BITS) - 1)
 _Static_assert(IDX_EXPIRE_BITS == 44, "LS_EXPIRE_MAX (logstor.h) is 2^44 - 1");
-#define IDX_HASH2_MASK  ((UINT32_C(1) << IDX_HASH2_BITS) - 1)
+#define IDX_HASH2_MASK ((UINT32_C(1) << IDX_HASH2_BITS) - 1)
 
 static inline uint64_t idx_loc_addr(uint64_t loc)
 {

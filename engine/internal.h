@@ -61,7 +61,8 @@ struct seg_desc {
     uint32_t group;        /* 0: mixed (user writes); g + 1: compaction group g */
     uint32_t hnext, hprev; /* histogram bucket list */
     uint16_t run;          /* segments in a large run (on its first segment), else 1 */
-    uint16_t readers;      /* device reads in flight into this segment */
+    uint32_t readers;      /* device reads in flight into this segment (32 bits: one MGET
+                              may read one segment more than 65535 times) */
     uint16_t mem_bufs;     /* write buffers of this segment not yet retired */
     uint8_t state;         /* enum seg_state */
     uint8_t flags;         /* enum seg_flags */
@@ -335,6 +336,9 @@ int wbuf_barrier(struct ls_engine *e, ls_write_cb cb, void *arg);
 int wbuf_read_mem(struct ls_engine *e, uint64_t addr, uint32_t size, uint8_t *dst);
 void wbuf_free_all(struct ls_engine *e);
 void eng_defer_ack(struct ls_engine *e, ls_write_cb cb, void *arg, int rc, uint64_t cas);
+/* Enters the sticky failed state after a device error outside the write buffers (writes
+ * in flight still complete; new ones are refused). Logs once. */
+void eng_fail(struct ls_engine *e, int err, const char *what);
 /* Adds (sign > 0) or takes off a record's bytes to/from its segment's live count. */
 void eng_live(struct ls_engine *e, uint64_t loc, int sign);
 static inline void eng_unlive(struct ls_engine *e, uint64_t loc)

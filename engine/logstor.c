@@ -126,6 +126,13 @@ const char *ls_strerror(int rc)
     }
 }
 
+uint64_t ls_max_value(uint64_t file_size, uint32_t key_len)
+{
+    uint64_t over = BUF_HDR_SIZE + REC_HDR_SIZE + (uint64_t)key_len + 7;
+
+    return file_size > over ? file_size - over : 0;
+}
+
 static int check_config(const struct ls_config *c)
 {
     if (!c->dir || !*c->dir || c->segment_size < 16384 || c->segment_size % REC_BLOCK ||
@@ -139,7 +146,8 @@ static int check_config(const struct ls_config *c)
         c->compaction_groups > 64 || (uint64_t)c->tables * c->compaction_groups > 65536 ||
         c->compact_policy > LS_COMPACT_COST_BENEFIT ||
         (c->compact_low && c->compact_low < LS_COMPACT_LOW_MIN) ||
-        (c->compact_high && c->compact_high <= c->compact_low))
+        (c->compact_high && c->compact_high <= c->compact_low) ||
+        c->max_value_size > ls_max_value(c->file_size, c->max_key_size))
         return LS_ECONFIG;
     return 0;
 }

@@ -98,7 +98,8 @@ struct ls_config {
     uint32_t file_size;      /* bytes; multiple of segment_size; default 32 MiB */
     uint32_t tables;         /* number of tables (Redis databases); default 16 */
     uint32_t max_key_size;   /* bytes; default 65536 */
-    uint32_t max_value_size; /* bytes; default 1 MiB; at most 64 MiB */
+    uint32_t max_value_size; /* bytes; default 1 MiB; at most 64 MiB and at most
+                                ls_max_value(file_size, max_key_size) */
     enum ls_durability durability;
     uint32_t flush_interval_ms; /* periodic mode: longest time a record stays buffered */
     uint32_t write_buffer_size; /* bytes per write buffer; 0 (default) = segment_size */
@@ -142,6 +143,11 @@ struct ls_config {
      * instead of the OS; NULL (default) uses the OS. */
     struct simdev *sim;
 };
+
+/* The largest value one data file of file_size bytes holds beside a key of key_len
+ * bytes (a record never spans files). ls_open refuses a max_value_size above
+ * ls_max_value(file_size, max_key_size) with LS_ECONFIG. */
+uint64_t ls_max_value(uint64_t file_size, uint32_t key_len);
 
 /* Fills *cfg with the defaults (dir "./data", disk_size 1 GiB, sync durability). */
 void ls_config_default(struct ls_config *cfg);

@@ -300,6 +300,7 @@ struct older {
     uint64_t rseq;
     struct idx_ent *v;
     uint64_t n, cap;
+    int err;
 };
 
 static int collect_older(void *arg, const struct idx_ent *ent)
@@ -313,8 +314,10 @@ static int collect_older(void *arg, const struct idx_ent *ent)
     if (o->n == o->cap) {
         uint64_t cap = o->cap ? o->cap * 2 : 1024;
         struct idx_ent *v = realloc(o->v, cap * sizeof(*v));
-        if (!v)
+        if (!v) {
+            o->err = -ENOMEM;
             return 1;
+        }
         o->v = v;
         o->cap = cap;
     }
@@ -332,6 +335,8 @@ static void apply_flush(struct recov *rv, uint16_t table, uint64_t rseq)
     if (!rv->map.cap)
         return;
     idx_scan(e->tables[table], 0, SIZE_MAX, collect_older, &o, NULL, NULL);
+    if (o.err)
+        rv->err = o.err; /* the open fails rather than keep flushed keys */
     for (uint64_t i = 0; i < o.n; i++)
         if (idx_remove(e->tables[table], o.v[i].token, idx_meta_hash2(o.v[i].meta), NULL) == 0)
             eng_unlive(e, o.v[i].loc);
@@ -387,8 +392,11 @@ static void apply(void *arg, const struct rec_view *v, uint64_t addr)
         ent.loc = idx_make_loc(addr, v->size);
         ent.meta = idx_make_meta(v->h.expire_ms, hash2);
         rc = idx_upsert(t, &ent, &old);
-        if (rc >= 0)
-            eng_live(e, ent.loc, +1);
+        if (rc < 0) { /* never drop a key silently: the open fails */
+            rv->err = rc;
+            return;
+        }
+        eng_live(e, ent.loc, +1);
         if (rc == 1)
             eng_unlive(e, old.loc);
     } else if (idx_remove(t, ent.token, hash2, &old) == 0) {

@@ -134,7 +134,8 @@ int seg_hist_top(const struct seg_mgr *m, int below)
 void seg_use(struct seg_mgr *m, uint32_t g, uint64_t seq, uint8_t state, uint32_t group)
 {
     struct seg_desc *d = &m->d[g];
-    uint16_t mem = d->mem_bufs, readers = d->readers;
+    uint16_t mem = d->mem_bufs;
+    uint32_t readers = d->readers;
     uint64_t stale = d->stale_min, freed_at = d->freed_at;
 
     hist_unlink(m, g);

@@ -371,6 +371,16 @@ static void revert_buf(struct ls_engine *e, struct wbuf *b)
         revert_op(e, &b->ops[i]);
 }
 
+void eng_fail(struct ls_engine *e, int err, const char *what)
+{
+    if (e->failed)
+        return;
+    e->failed = 1;
+    e->last_error = err;
+    e->st.failed = 1;
+    eng_log(e, LS_LOG_ERROR, "%s failed: %s; writes refused from now on", what, ls_strerror(err));
+}
+
 /* Before any of them is reported failed, records the failed buffers in logstor.fence
  * so that recovery never applies them, whether or not they reach the disk (fence.c). */
 static void fence_bufs(struct ls_engine *e, struct wbuf **v, uint32_t n)
@@ -398,13 +408,7 @@ static void fail_from(struct ls_engine *e, uint64_t gen, int err)
 
     if (gen >= hi)
         return; /* already reverted */
-    if (!e->failed) {
-        e->failed = 1;
-        e->last_error = err;
-        e->st.failed = 1;
-        eng_log(e, LS_LOG_ERROR, "device write failed: %s; writes refused from now on",
-                ls_strerror(err));
-    }
+    eng_fail(e, err, "device write");
     e->failed_gen = gen;
     if (hi == UINT64_MAX) {
         /* Active buffers join the FIFO as the newest; never submitted. */

@@ -265,6 +265,15 @@ int config_check(const struct config *cfg, char *err, size_t errlen)
                  cfg->disk_size, cfg->file_size);
         return -1;
     }
+    if (cfg->max_value_size > ls_max_value(cfg->file_size, (uint32_t)cfg->max_key_size)) {
+        /* such a value could never be written: it would wait for space and fail busy */
+        snprintf(err, errlen,
+                 "'max_value_size' (%" PRIu64 ") must fit in one data file: at most %" PRIu64
+                 " with 'file_size' %" PRIu64,
+                 cfg->max_value_size, ls_max_value(cfg->file_size, (uint32_t)cfg->max_key_size),
+                 cfg->file_size);
+        return -1;
+    }
     if (cfg->compact_low && cfg->compact_low < LS_COMPACT_LOW_MIN) {
         snprintf(err, errlen,
                  "'compact_low' (%" PRIu64

@@ -38,6 +38,12 @@ bad() { # WHAT WANT-SUBSTRING ARGS...
 bad "compact_policy lazy" "must be one of: greedy cost-benefit" --compact_policy lazy
 bad "compaction_groups 65" "'compaction_groups' must be between 1 and 64" --compaction_groups 65
 bad "compaction_groups 0" "'compaction_groups' must be between 1 and 64" --compaction_groups 0
+# a value larger than a data file could never be written (it waited busy_timeout_ms and
+# failed "server busy"): refused before start-up
+bad "max_value_size over file_size" "'max_value_size' (67108864) must fit in one data file" \
+    --max_value_size 64mb
+bad "max_value_size over a small file_size" "must fit in one data file" --file_size 1mb \
+    --max_value_size 2mb
 bad "separator_memory 1kb" "'separator_memory' must be between" --separator_memory 1kb
 bad "compact_high 16 under compact_low 32" "'compact_high' (16) must be above 'compact_low' (32)" \
     --compact_low 32 --compact_high 16

@@ -1197,6 +1197,7 @@ static void configure(struct sim *s)
     c->tables = s->profile == 1 ? 2 : 1 + (uint32_t)rnd(s, MAX_TABLES);
     if (s->profile == 3) /* small enough to evict, large enough to hold values */
         c->cache_size = 65536 * (1 + rnd(s, 16));
+    c->max_key_size = 256;
     c->max_value_size = seg * (1 + (uint32_t)rnd(s, 3));
     if (c->max_value_size > c->file_size - seg)
         c->max_value_size = c->file_size - seg;

@@ -210,7 +210,7 @@ static void test_large_values(void **state)
     char k[16];
 
     ls_close(f->e);
-    f->cfg.max_value_size = 16u << 20;
+    f->cfg.max_value_size = (uint32_t)ls_max_value(f->cfg.file_size, f->cfg.max_key_size);
     assert_int_equal(ls_open(&f->cfg, &f->e), 0);
     for (unsigned i = 0; i < 5; i++) {
         char *v = malloc(sizes[i]);
@@ -334,9 +334,20 @@ static void test_limits_and_errors(void **state)
     free(bigkey);
     assert_string_equal(ls_strerror(LS_ENOSPACE), "disk full (no free segment within disk_size)");
     assert_string_equal(ls_strerror(-ENOENT), "No such file or directory");
-    /* a second open of the same directory is refused */
+    /* a second open of the same directory is refused, even after files in it are
+     * deleted (a stray rm of LOCK let a second engine in) */
     struct ls_engine *e2 = NULL;
     assert_int_equal(ls_open(&f->cfg, &e2), -EBUSY);
+    char p[512];
+    snprintf(p, sizeof(p), "%s/LOCK", f->dir);
+    unlink(p);
+    assert_int_equal(ls_open(&f->cfg, &e2), -EBUSY);
+    /* a value that cannot fit in a data file is refused at open, not left to fail busy */
+    struct ls_config big = f->cfg;
+    big.max_value_size = big.file_size;
+    assert_int_equal(ls_open(&big, &e2), LS_ECONFIG);
+    big.max_value_size = (uint32_t)ls_max_value(big.file_size, big.max_key_size);
+    assert_int_equal(ls_open(&big, &e2), -EBUSY); /* valid: only the lock refuses it */
     /* a different segment size than the directory was made with is refused */
     struct ls_config c = f->cfg;
     ls_close(f->e);
