@@ -10,11 +10,15 @@
  * parser, and follows the same rules as recovery (FORMAT.md): a segment is in use when
  * block 0 holds a valid header naming it; buffers are followed by their lengths and must
  * carry the segment's sequence number; a failing block is counted and the scan resumes
- * at the next 4 KiB boundary. It takes no lock and writes nothing, so it can inspect a
+ * at the next 4 KiB boundary. Then it runs the engine's own recovery read-only
+ * (ls_config.read_only) and reports what recovery would refuse or skip: data files
+ * missing, swapped, from another directory or overwritten, logstor.meta missing, damaged
+ * headers and records. It takes no lock and writes nothing, so it can inspect a
  * directory while logstord runs (the newest buffers may then be incomplete).
  * Exit status: 0 clean, 1 damage found, 2 usage or I/O error.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -165,12 +169,71 @@ static int check_file(int dir_fd, uint32_t f, const struct eng_meta *m, const st
     return 0;
 }
 
+/* The highest data file number present (readdir), or -1 when there is none. */
+static int64_t last_file(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int64_t last = -1;
+    unsigned f;
+
+    if (!d)
+        return -1;
+    while ((de = readdir(d)))
+        if (sscanf(de->d_name, "data-%6u.lsd", &f) == 1 && (int64_t)f > last)
+            last = f;
+    closedir(d);
+    return last;
+}
+
+static void engine_log(void *arg, enum ls_log_level lvl, const char *msg)
+{
+    (void)arg;
+    if (lvl >= LS_LOG_WARN)
+        printf("recovery: %s\n", msg);
+}
+
+/* Runs the engine's own recovery on the directory, read-only: whatever recovery would
+ * skip, refuse or lose, this reports (files missing, swapped, from another directory,
+ * damaged headers and records). Returns the damage it counted, or -1. */
+static int64_t recovery_verdict(const char *dir, const struct eng_meta *m, int64_t last)
+{
+    struct ls_config c;
+    struct ls_engine *e = NULL;
+    struct ls_stats st;
+    int rc;
+
+    ls_config_default(&c);
+    c.dir = dir;
+    c.read_only = 1;
+    c.segment_size = m->segment_size;
+    c.file_size = m->file_size;
+    c.disk_size = (uint64_t)m->file_size * (uint64_t)(last + 1);
+    c.tables = 4096; /* records of higher tables are counted, not indexed */
+    c.max_key_size = 1u << 20;
+    c.max_value_size = 0;
+    c.cache_size = 0;
+    c.log = engine_log;
+    if ((rc = ls_open(&c, &e)) < 0) {
+        printf("recovery: the open fails: %s\n", ls_strerror(rc));
+        return -1;
+    }
+    ls_get_stats(e, &st);
+    printf("recovery: %llu records, %llu keys, %llu damaged blocks, %llu damaged files\n",
+           (unsigned long long)st.recovery_records, (unsigned long long)st.keys,
+           (unsigned long long)st.recovery_corrupt_blocks,
+           (unsigned long long)st.recovery_damaged_files);
+    ls_close(e);
+    return (int64_t)(st.recovery_corrupt_blocks + st.recovery_damaged_files);
+}
+
 int main(int argc, char **argv)
 {
     struct opts o = {0};
     struct totals t = {0};
     struct eng_meta m;
     int opt, dir_fd, rc;
+    int64_t last, damage;
 
     while ((opt = getopt(argc, argv, "vdh")) != -1) {
         if (opt == 'v')
@@ -191,14 +254,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "logstor-check: %s: %s\n", argv[optind], strerror(errno));
         return 2;
     }
+    last = last_file(argv[optind]);
     if ((rc = eng_meta_read(NULL, dir_fd, &m)) < 0) {
         fprintf(stderr, "logstor-check: %s/logstor.meta: %s\n", argv[optind], ls_strerror(rc));
+        if (last >= 0) {
+            printf("DAMAGED: data files without a readable logstor.meta (it holds the checksum "
+                   "seed they were written with)\n");
+            return 1;
+        }
         return 2;
     }
-    for (uint32_t f = 0;; f++) {
-        rc = check_file(dir_fd, f, &m, &o, &t);
-        if (rc == -ENOENT)
-            break;
+    for (int64_t f = 0; f <= last; f++) {
+        rc = check_file(dir_fd, (uint32_t)f, &m, &o, &t);
+        if (rc == -ENOENT) {
+            printf("data-%06u.lsd: missing\n", (unsigned)f);
+            continue;
+        }
         if (rc < 0)
             return 2;
     }
@@ -210,7 +281,13 @@ int main(int argc, char **argv)
            (unsigned long long)t.buffers, (unsigned long long)t.records, (unsigned long long)t.puts,
            (unsigned long long)t.dels, (unsigned long long)t.flushes,
            (unsigned long long)t.record_bytes, (unsigned long long)t.corrupt);
-    printf("%s\n", t.corrupt ? "DAMAGED: corrupt blocks found" : "OK");
+    damage = last >= 0 ? recovery_verdict(argv[optind], &m, last) : 0;
     close(dir_fd);
-    return t.corrupt ? 1 : 0;
+    if (damage < 0 || damage > 0 || t.corrupt) {
+        printf("DAMAGED: %s\n", damage < 0 ? "the engine cannot open it"
+                                           : "records in damaged blocks or files are lost");
+        return 1;
+    }
+    printf("OK\n");
+    return 0;
 }

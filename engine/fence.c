@@ -144,6 +144,8 @@ int fence_prune(struct ls_engine *e)
 {
     uint32_t k = 0;
 
+    if (e->cfg.read_only)
+        return 0;
     for (uint32_t i = 0; i < e->nfence; i++)
         if (e->fence[i].seg < e->sm.nsegs && e->sm.d[e->fence[i].seg].seq <= e->fence[i].seq)
             e->fence[k++] = e->fence[i];

@@ -76,11 +76,14 @@ struct seg_age {
 
 struct seg_mgr {
     uint32_t seg_size, file_size, segs_per_file, nfiles, nsegs;
-    int *fds;             /* per file; -1 when not created yet */
-    struct simdev *sim;   /* the simulated device (vfs.h), or NULL */
-    struct seg_desc *d;   /* nsegs descriptors */
-    uint32_t *free_stack; /* free segments: readable old uses on top, oldest given up
-                             first; then unused ones, lowest number on top */
+    int *fds;               /* per file; -1 when not created yet */
+    struct simdev *sim;     /* the simulated device (vfs.h), or NULL */
+    int read_only;          /* ls_config.read_only: files opened for reading only */
+    struct seg_desc *d;     /* nsegs descriptors */
+    uint32_t *free_stack;   /* free segments: readable old uses on top, oldest given up
+                               first; then unused ones, lowest number on top */
+    uint32_t files_made;    /* 1 + the highest data file that exists or was created */
+    uint32_t missing_files; /* below files_made (or logstor.seq's count) and absent */
     uint32_t nfree;
     uint32_t nblank;      /* of those, blank on disk (no old use): the bottom of the stack */
     uint64_t free_clock;  /* stamps freed_at */
@@ -240,6 +243,7 @@ struct ls_engine {
     /* write path */
     uint64_t seq;           /* last segment sequence number used */
     uint64_t seq_reserved;  /* numbers up to this one are reserved in logstor.seq */
+    uint32_t seq_files;     /* data files logstor.seq records as created */
     uint64_t rseq;          /* last record sequence number used */
     struct stream user;     /* user writes: mixed segments */
     struct stream ucold;    /* user writes predicted cold (compact_predict_cold): their

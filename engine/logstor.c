@@ -192,11 +192,41 @@ int eng_meta_read(struct simdev *sim, int dir_fd, struct eng_meta *out)
     return 0;
 }
 
+/* Is there anything a previous engine wrote in the directory (its meta file aside)? */
+static int dir_has_data(struct ls_engine *e)
+{
+    char name[32];
+    uint32_t nfiles = (uint32_t)(e->cfg.disk_size / e->cfg.file_size);
+
+    if (vfs_exists(e->cfg.sim, e->dir_fd, "logstor.seq") == 1 ||
+        vfs_exists(e->cfg.sim, e->dir_fd, "logstor.fence") == 1)
+        return 1;
+    for (uint32_t f = 0; f < nfiles + 1; f++) {
+        snprintf(name, sizeof(name), "data-%06u.lsd", f);
+        if (vfs_exists(e->cfg.sim, e->dir_fd, name) == 1)
+            return 1;
+    }
+    return 0;
+}
+
 static int meta_load(struct ls_engine *e)
 {
     struct eng_meta m;
     int rc = eng_meta_read(e->cfg.sim, e->dir_fd, &m);
 
+    if (rc == -ENOENT && dir_has_data(e)) {
+        /* A new meta would bring a new checksum seed: every record on disk would read as
+         * damage and be overwritten in time. */
+        eng_log(e, LS_LOG_ERROR,
+                "%s holds data files but no %s (it holds the checksum seed they were written "
+                "with); refusing to start: restore the file from a backup",
+                e->dir, META_NAME);
+        return LS_ECORRUPT;
+    }
+    if (rc == -ENOENT && e->cfg.read_only) {
+        eng_log(e, LS_LOG_ERROR, "%s: no %s: not a logstor data directory", e->dir, META_NAME);
+        return rc;
+    }
     if (rc == -ENOENT)
         return meta_write(e);
     if (rc == LS_ECORRUPT)
@@ -218,58 +248,109 @@ static int meta_load(struct ls_engine *e)
 
 /* ---- segment sequence numbers: reserved in batches (logstor.seq) ---- */
 
-#define SEQ_NAME  "logstor.seq"
-#define SEQ_MAGIC UINT64_C(0x3130514553534c) /* "LSSEQ01" */
-#define SEQ_BATCH 1024
+#define SEQ_NAME   "logstor.seq"
+#define SEQ_MAGIC  UINT64_C(0x3130514553534c) /* "LSSEQ01": 24 bytes, no file count */
+#define SEQ_MAGIC2 UINT64_C(0x3230514553534c) /* "LSSEQ02" */
+#define SEQ_BATCH  1024
 
 struct seq_file {
     uint64_t magic;
     uint64_t reserved; /* every number used so far is <= this */
-    uint64_t checksum; /* xxh3-64 of the 16 bytes above */
+    uint32_t files;    /* data files created so far (LSSEQ02) */
+    uint32_t pad;
+    uint64_t checksum; /* xxh3-64 of the bytes above */
 };
 
 static int seq_write(struct ls_engine *e, uint64_t upto)
 {
-    struct seq_file sf = {.magic = SEQ_MAGIC, .reserved = upto};
+    struct seq_file sf = {.magic = SEQ_MAGIC2, .reserved = upto, .files = e->sm.files_made};
+    int rc;
 
     sf.checksum = XXH3_64bits(&sf, offsetof(struct seq_file, checksum));
-    return vfs_write_atomic(e->cfg.sim, e->dir_fd, SEQ_NAME, &sf, sizeof(sf));
+    rc = vfs_write_atomic(e->cfg.sim, e->dir_fd, SEQ_NAME, &sf, sizeof(sf));
+    if (rc == 0)
+        e->seq_files = e->sm.files_made;
+    return rc;
+}
+
+/* Reads logstor.seq: 0 with *reserved and *files set (0 when it is absent), or an error. */
+static int seq_read(struct ls_engine *e, uint64_t *reserved, uint32_t *files)
+{
+    struct seq_file s = {0};
+    int64_t n = vfs_read_file(e->cfg.sim, e->dir_fd, SEQ_NAME, &s, sizeof(s));
+
+    *reserved = 0;
+    *files = 0;
+    if (n == -ENOENT)
+        return 0;
+    if (n < 0)
+        return (int)n;
+    uint64_t v1sum; /* LSSEQ01: the checksum sits where LSSEQ02 keeps the file count */
+    memcpy(&v1sum, (const char *)&s + 16, sizeof(v1sum));
+    if (n == 24 && s.magic == SEQ_MAGIC && XXH3_64bits(&s, 16) == v1sum) {
+        *reserved = s.reserved;
+        return 0;
+    }
+    if (n == sizeof(s) && s.magic == SEQ_MAGIC2 &&
+        XXH3_64bits(&s, offsetof(struct seq_file, checksum)) == s.checksum) {
+        *reserved = s.reserved;
+        *files = s.files;
+        return 0;
+    }
+    eng_log(e, LS_LOG_ERROR, "%s/%s is damaged", e->dir, SEQ_NAME);
+    return LS_ECORRUPT;
 }
 
 int eng_seq_load(struct ls_engine *e)
 {
-    struct seq_file s;
-    int64_t n = vfs_read_file(e->cfg.sim, e->dir_fd, SEQ_NAME, &s, sizeof(s));
+    uint64_t reserved;
+    uint32_t files;
+    int rc = seq_read(e, &reserved, &files);
 
-    if (n < 0) {
-        if (n != -ENOENT)
-            return (int)n;
-        if (e->seq)
-            eng_log(e, LS_LOG_WARN, "%s/%s missing: sequence numbers continue from the log", e->dir,
-                    SEQ_NAME);
-        e->seq_reserved = e->seq;
-        return 0;
-    }
-    if (n != sizeof(s) || s.magic != SEQ_MAGIC ||
-        XXH3_64bits(&s, offsetof(struct seq_file, checksum)) != s.checksum) {
-        eng_log(e, LS_LOG_ERROR, "%s/%s is damaged", e->dir, SEQ_NAME);
-        return LS_ECORRUPT;
-    }
-    if (s.reserved > e->seq)
-        e->seq = s.reserved;
+    if (rc < 0)
+        return rc;
+    if (!reserved && e->seq)
+        eng_log(e, LS_LOG_WARN, "%s/%s missing: sequence numbers continue from the log", e->dir,
+                SEQ_NAME);
+    if (reserved > e->seq)
+        e->seq = reserved;
     e->seq_reserved = e->seq;
+    e->seq_files = files;
+    return 0;
+}
+
+/* Data files that logstor.seq says were created, or that come before one that exists,
+ * and are not there: counted as damage (recovery refuses to open without salvage). */
+static int note_missing_files(struct ls_engine *e)
+{
+    uint64_t reserved;
+    uint32_t files, want;
+    int rc = seq_read(e, &reserved, &files);
+
+    if (rc < 0)
+        return rc;
+    want = files > e->sm.files_made ? files : e->sm.files_made;
+    for (uint32_t f = 0; f < want && f < e->sm.nfiles; f++) {
+        if (e->sm.fds[f] >= 0)
+            continue;
+        eng_log(e, LS_LOG_ERROR, "%s/data-%06u.lsd is missing (%u data files were created)", e->dir,
+                f, want);
+        e->sm.missing_files++;
+    }
     return 0;
 }
 
 int eng_seq_next(struct ls_engine *e, uint64_t *out)
 {
-    if (e->seq + 1 > e->seq_reserved) {
-        int rc = seq_write(e, e->seq + SEQ_BATCH);
+    if (e->seq + 1 > e->seq_reserved || e->sm.files_made != e->seq_files) {
+        /* a new batch, or a new data file to record (so a missing one is noticed) */
+        uint64_t upto = e->seq + 1 > e->seq_reserved ? e->seq + SEQ_BATCH : e->seq_reserved;
+        int rc = seq_write(e, upto);
         if (rc < 0) {
-            eng_log(e, LS_LOG_ERROR, "cannot reserve segment sequence numbers: %s", strerror(-rc));
+            eng_log(e, LS_LOG_ERROR, "cannot write %s/%s: %s", e->dir, SEQ_NAME, strerror(-rc));
             return rc;
         }
-        e->seq_reserved = e->seq + SEQ_BATCH;
+        e->seq_reserved = upto;
     }
     *out = ++e->seq;
     return 0;
@@ -286,12 +367,14 @@ static int probe_odirect(struct ls_engine *e)
 
 static int dir_open(struct ls_engine *e)
 {
-    int rc = vfs_dir_open(e->cfg.sim, e->dir, &e->dir_fd);
+    int rc = vfs_dir_open(e->cfg.sim, e->dir, e->cfg.read_only, &e->dir_fd);
 
     if (rc < 0) {
         eng_log(e, LS_LOG_ERROR, "cannot open or create %s: %s", e->dir, strerror(-rc));
         return rc;
     }
+    if (e->cfg.read_only)
+        return 0; /* inspection: takes no lock, so it works beside a running server */
     rc = vfs_lock(e->cfg.sim, e->dir_fd);
     if (rc == -EWOULDBLOCK) {
         eng_log(e, LS_LOG_ERROR, "%s is in use by another process", e->dir);
@@ -373,7 +456,8 @@ int ls_open(const struct ls_config *cfg, struct ls_engine **out)
         rc = -ENOMEM;
         goto fail;
     }
-    if ((rc = dir_open(e)) < 0 || (rc = meta_load(e)) < 0 || (rc = probe_odirect(e)) < 0)
+    if ((rc = dir_open(e)) < 0 || (rc = meta_load(e)) < 0 ||
+        (!c.read_only && (rc = probe_odirect(e)) < 0))
         goto fail;
     if ((rc = uio_open(cfg->queue_depth, cfg->sim, &e->u)) < 0) {
         eng_log(e, LS_LOG_ERROR, "io_uring setup failed: %s", strerror(-rc));
@@ -383,9 +467,9 @@ int ls_open(const struct ls_config *cfg, struct ls_engine **out)
         (rc = streams_new(e)) < 0)
         goto fail;
     e->cache = rcache_new(c.cache_size); /* NULL (no cache) when it cannot be had */
-    if ((rc = seg_open_existing(&e->sm, cfg->log, cfg->log_arg)) < 0 || (rc = fence_load(e)) < 0 ||
-        (rc = recov_run(e)) < 0 || (rc = eng_seq_load(e)) < 0 || (rc = fence_prune(e)) < 0 ||
-        (rc = compact_init(e)) < 0)
+    if ((rc = seg_open_existing(&e->sm, cfg->log, cfg->log_arg)) < 0 ||
+        (rc = note_missing_files(e)) < 0 || (rc = fence_load(e)) < 0 || (rc = recov_run(e)) < 0 ||
+        (rc = eng_seq_load(e)) < 0 || (rc = fence_prune(e)) < 0 || (rc = compact_init(e)) < 0)
         goto fail;
     *out = e;
     return 0;
@@ -711,6 +795,8 @@ static int write_rec(struct ls_engine *e, struct wrec *r, ls_write_cb cb, void *
         return LS_ECLOSING;
     if (e->failed)
         return LS_EFAILED;
+    if (e->cfg.read_only)
+        return LS_EINVAL;
     rc = wbuf_append(e, r, cb, arg);
     if (rc == 0 && r->type == REC_PUT)
         e->st.puts++;

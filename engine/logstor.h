@@ -139,6 +139,13 @@ struct ls_config {
     void (*progress)(void *arg, const struct ls_recovery_progress *p);
     void *progress_arg;
     uint32_t progress_interval_ms; /* default 1000 */
+    /* Open a damaged directory anyway: data files that are missing, swapped, from another
+     * directory or overwritten are counted and logged, their segments treated as free
+     * (and so overwritten later). Without it such an open fails with LS_ECORRUPT. */
+    int salvage;
+    /* Open to inspect only (logstor-check): no lock, nothing written or created, no
+     * compaction; damage is counted and logged, never refused. Only reads may follow. */
+    int read_only;
     /* Tests only: run on the simulator's in-memory device (engine/simdev.h, tests/sim)
      * instead of the OS; NULL (default) uses the OS. */
     struct simdev *sim;
@@ -302,6 +309,9 @@ struct ls_stats {
     uint64_t recovery_records;
     uint64_t recovery_corrupt_blocks;
     uint64_t recovery_segments;
+    uint64_t recovery_damaged_files; /* data files missing, swapped, from another directory
+                                        or overwritten (the open refuses them unless
+                                        salvage is set; see ls_config.salvage) */
 };
 void ls_get_stats(const struct ls_engine *e, struct ls_stats *out);
 

@@ -95,6 +95,7 @@ static struct rmap_ent *rmap_get(struct rmap *m, uint64_t token, uint32_t hash2,
 
 struct recov {
     struct ls_engine *e;
+    uint32_t damaged_files; /* missing, swapped, foreign or overwritten */
     struct rmap map;
     int err;
     uint32_t *order; /* used segments sorted by seq */
@@ -191,11 +192,55 @@ static int run_reused(struct recov *rv, uint32_t g, uint32_t n, const struct buf
 }
 
 /* Phase 1: classify one file's segments from their first block. */
+/* What block 0 of a file's segments showed (phase 1). */
+struct heads {
+    uint32_t good;      /* a valid header of this segment */
+    uint32_t bad;       /* the magic, but a failing checksum and nothing valid behind */
+    uint32_t foreign;   /* neither zeros nor the magic */
+    uint32_t misplaced; /* a valid header naming another segment */
+};
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+/* A file whose block 0s are others' (valid headers of other segments: swapped or moved),
+ * or that holds no block this directory wrote but several it cannot read (another
+ * directory's file, a meta file of another directory, random bytes): counted, logged,
+ * and a reason to refuse the open. Leftovers of large records (user bytes where a block
+ * 0 would be) and two blank segments are normal, hence the threshold. */
+static void judge_file(struct recov *rv, uint32_t f, const struct heads *hd)
+{
+    struct ls_engine *e = rv->e;
+
+    if (hd->misplaced) {
+        eng_log(e, LS_LOG_ERROR,
+                "%s/data-%06u.lsd: %u segments hold headers of other segments: the file "
+                "was swapped, moved or copied from another position",
+                e->dir, f, hd->misplaced);
+        rv->damaged_files++;
+    } else if (!hd->good && hd->bad + hd->foreign > SEG_BLANK_KEEP) {
+        eng_log(e, LS_LOG_ERROR,
+                "%s/data-%06u.lsd holds nothing this directory wrote: %u segment headers fail "
+                "the checksum seeded by logstor.meta and %u blocks are not logstor data (a "
+                "file or a logstor.meta from another directory, or overwritten)",
+                e->dir, f, hd->bad, hd->foreign);
+        rv->damaged_files++;
+    } else if (hd->bad || hd->foreign) {
+        eng_log(e, LS_LOG_WARN, "%s/data-%06u.lsd: %u damaged segment headers", e->dir, f, hd->bad);
+    }
+}
+
 static int scan_heads(struct recov *rv, uint32_t f, uint8_t *blocks, struct seg_read *reads)
 {
     struct ls_engine *e = rv->e;
     struct seg_mgr *m = &e->sm;
     uint32_t spf = m->segs_per_file;
+    struct heads hd = {0};
     int rc;
 
     for (uint32_t i = 0; i < spf; i++) {
@@ -223,12 +268,21 @@ static int scan_heads(struct recov *rv, uint32_t f, uint8_t *blocks, struct seg_
         rc = buf_hdr_check(blocks + (size_t)i * REC_BLOCK, e->seed, &h);
         if (rc == LS_ECORRUPT) {
             uint64_t seq = probe_segment(rv, f * spf + i);
-            if (seq > d->seq)
+            if (seq > d->seq) {
                 seg_use(m, f * spf + i, seq, SEG_FULL, 0);
-            else
+                hd.good++;
+            } else {
                 rv->p.corrupt_blocks++; /* phase 2 counts it when it reads the segment */
+                hd.bad++;
+            }
             continue;
         }
+        if (rc == -ENOENT && !all_zero(blocks + (size_t)i * REC_BLOCK, REC_BLOCK))
+            hd.foreign++;
+        if (rc == 0 && h.seg_no != f * spf + i)
+            hd.misplaced++;
+        if (rc == 0 && h.seg_no == f * spf + i)
+            hd.good++;
         if (rc != 0 || h.seg_no != f * spf + i || h.seg_seq <= d->seq)
             continue;
         if (fence_has(e, f * spf + i, 0, h.seg_seq))
@@ -253,6 +307,7 @@ static int scan_heads(struct recov *rv, uint32_t f, uint8_t *blocks, struct seg_
             i += n - 1;
         }
     }
+    judge_file(rv, f, &hd);
     return 0;
 }
 
@@ -266,6 +321,7 @@ static int phase1(struct recov *rv)
     for (uint32_t f = 0; f < m->nfiles && rc == 0; f++)
         if (m->fds[f] >= 0)
             rc = scan_heads(rv, f, blocks, reads);
+    rv->damaged_files += m->missing_files;
     uio_free(blocks);
     free(reads);
     return rc;
@@ -491,8 +547,10 @@ static int phase2(struct recov *rv)
         struct seg_read *sr = &w[i % RECOV_WINDOW];
         while (!sr->done && rc == 0)
             rc = uio_reap(rv->e->u, 1) < 0 ? -EIO : 0;
-        if (rc == 0 && sr->res != (int)sr->len)
-            rc = sr->res < 0 ? sr->res : -EIO;
+        if (rc == 0 && sr->res >= 0 && sr->res < (int)sr->len && rv->e->cfg.read_only)
+            memset((uint8_t *)sr->req.buf + sr->res, 0, sr->len - (uint32_t)sr->res);
+        else if (rc == 0 && sr->res != (int)sr->len)
+            rc = sr->res < 0 ? sr->res : -EIO; /* (a short file is completed at open) */
         if (rc == 0)
             rv->p.corrupt_blocks += seg_walk(rv->e, sr->req.buf, sr->len, sr->g, apply, rv);
         if (rc == 0 && rv->err)
@@ -522,6 +580,14 @@ int recov_run(struct ls_engine *e)
 
     rv.last_report_ms = rv.start_ms;
     rc = phase1(&rv);
+    if (rc == 0 && rv.damaged_files && !e->cfg.salvage && !e->cfg.read_only) {
+        eng_log(e, LS_LOG_ERROR,
+                "%s: %u data files are missing or are not this directory's; refusing to open "
+                "(acknowledged data would be lost silently). Check it with logstor-check; "
+                "set salvage to open what can be read",
+                e->dir, rv.damaged_files);
+        rc = LS_ECORRUPT;
+    }
     if (rc == 0)
         rc = sort_used(&rv);
     if (rc == 0)
@@ -542,6 +608,12 @@ int recov_run(struct ls_engine *e)
     e->st.recovery_ms = mono_ms() - rv.start_ms;
     e->st.recovery_records = rv.p.records;
     e->st.recovery_corrupt_blocks = rv.p.corrupt_blocks;
+    e->st.recovery_damaged_files = rv.damaged_files;
+    if (rv.p.corrupt_blocks || rv.damaged_files)
+        eng_log(e, LS_LOG_WARN,
+                "recovery skipped %llu damaged blocks and %u damaged files: records in them "
+                "are lost (logstor-check %s lists them)",
+                (unsigned long long)rv.p.corrupt_blocks, rv.damaged_files, e->dir);
     e->st.recovery_segments = rv.nused;
     report(&rv, 1);
     free(rv.order);

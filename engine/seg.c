@@ -46,6 +46,7 @@ int seg_init(struct seg_mgr *m, const struct ls_config *cfg, int dir_fd)
     m->nsegs = m->nfiles * m->segs_per_file;
     m->dir_fd = dir_fd;
     m->sim = cfg->sim;
+    m->read_only = cfg->read_only;
     m->fds = malloc(sizeof(int) * m->nfiles);
     m->d = calloc(m->nsegs, sizeof(*m->d));
     m->free_stack = malloc(sizeof(uint32_t) * m->nsegs);
@@ -223,7 +224,7 @@ static int file_open(struct seg_mgr *m, uint32_t f, int create)
     char name[32];
 
     file_name(name, sizeof(name), f);
-    return vfs_data_open(m->sim, m->dir_fd, name, create, &m->fds[f]);
+    return vfs_data_open(m->sim, m->dir_fd, name, create, m->read_only, &m->fds[f]);
 }
 
 static int file_create(struct seg_mgr *m, uint32_t f)
@@ -236,6 +237,8 @@ static int file_create(struct seg_mgr *m, uint32_t f)
     rc = vfs_fill(m->sim, m->fds[f], 0, m->file_size);
     if (rc == 0)
         rc = vfs_sync_dir(m->sim, m->dir_fd);
+    if (rc == 0 && f + 1 > m->files_made)
+        m->files_made = f + 1; /* logstor.seq records it with the next number */
     if (rc < 0) {
         vfs_close(m->sim, m->fds[f]);
         m->fds[f] = -1;
@@ -258,9 +261,10 @@ int seg_open_existing(struct seg_mgr *m, void (*log)(void *, enum ls_log_level, 
             continue;
         if (rc < 0)
             return rc;
+        m->files_made = f + 1;
         if ((size = vfs_size(m->sim, m->fds[f])) < 0)
             return (int)size;
-        if ((uint64_t)size < m->file_size) {
+        if ((uint64_t)size < m->file_size && !m->read_only) {
             /* A crash while the file was being created: finish creating it. Nothing was
              * written to a file before it was complete, so its contents are zeros. */
             uint64_t from = (uint64_t)size & ~(uint64_t)(REC_BLOCK - 1);

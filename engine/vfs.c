@@ -53,7 +53,7 @@ static int sync_parent(const char *path)
     return rc;
 }
 
-int vfs_dir_open(struct simdev *sim, const char *path, int *dir_fd)
+int vfs_dir_open(struct simdev *sim, const char *path, int read_only, int *dir_fd)
 {
     int fd, rc;
 
@@ -61,7 +61,9 @@ int vfs_dir_open(struct simdev *sim, const char *path, int *dir_fd)
         *dir_fd = SIM_DIR_FD;
         return simdev_dead(sim) ? -EIO : 0;
     }
-    if (mkdir(path, 0755) == 0) {
+    if (read_only) {
+        /* nothing to create */
+    } else if (mkdir(path, 0755) == 0) {
         if ((rc = sync_parent(path)) < 0)
             return rc;
     } else if (errno != EEXIST) {
@@ -179,13 +181,17 @@ int vfs_probe_odirect(struct simdev *sim, int dir_fd)
     return rc;
 }
 
-int vfs_data_open(struct simdev *sim, int dir_fd, const char *name, int create, int *fd)
+int vfs_data_open(struct simdev *sim, int dir_fd, const char *name, int create, int read_only,
+                  int *fd)
 {
     int f;
 
     if (sim)
         return simdev_open(sim, name, create, create, fd);
-    f = openat(dir_fd, name, O_RDWR | O_DIRECT | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0644);
+    f = openat(dir_fd, name,
+               (read_only ? O_RDONLY : O_RDWR) | O_DIRECT | O_CLOEXEC |
+                   (create ? O_CREAT | O_EXCL : 0),
+               0644);
     if (f < 0)
         return -errno;
     *fd = f;

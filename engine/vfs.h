@@ -14,9 +14,9 @@
 
 struct simdev;
 
-/* Opens the directory, creating it when missing (and then fsyncing its parent, so the
- * new directory survives a power loss). */
-int vfs_dir_open(struct simdev *sim, const char *path, int *dir_fd);
+/* Opens the directory, creating it when missing unless read_only (and then fsyncing its
+ * parent, so the new directory survives a power loss). */
+int vfs_dir_open(struct simdev *sim, const char *path, int read_only, int *dir_fd);
 /* Takes the directory's exclusive lock (flock on the directory itself: deleting a file
  * in it cannot release it). -EWOULDBLOCK when another process holds it. */
 int vfs_lock(struct simdev *sim, int dir_fd);
@@ -31,9 +31,10 @@ int vfs_exists(struct simdev *sim, int dir_fd, const char *name);
 int vfs_unlink(struct simdev *sim, int dir_fd, const char *name);
 /* Checks that the filesystem accepts O_DIRECT writes. */
 int vfs_probe_odirect(struct simdev *sim, int dir_fd);
-/* Opens a data file for O_DIRECT reads and writes; create makes a new one (fails with
- * -EEXIST when it exists). */
-int vfs_data_open(struct simdev *sim, int dir_fd, const char *name, int create, int *fd);
+/* Opens a data file for O_DIRECT reads and writes (reads only with read_only); create
+ * makes a new one (fails with -EEXIST when it exists). */
+int vfs_data_open(struct simdev *sim, int dir_fd, const char *name, int create, int read_only,
+                  int *fd);
 int64_t vfs_size(struct simdev *sim, int fd);
 /* Allocates the file up to size bytes and zeroes [from, size), durably. */
 int vfs_fill(struct simdev *sim, int fd, uint64_t from, uint64_t size);
