@@ -207,7 +207,9 @@ int cmd_parse_ld(const char *p, size_t n, long double *out)
     char *end;
     errno = 0;
     long double v = strtold(buf, &end);
-    if (*end != '\0' || (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || v == 0)) ||
+    /* end must be at the last byte: a NUL inside the argument stops strtold early and
+     * would leave "1\0junk" read as 1 (Redis: not a valid float). */
+    if (end != buf + n || (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || v == 0)) ||
         isnan(v))
         return -1;
     *out = v;

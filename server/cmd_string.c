@@ -579,7 +579,7 @@ static void incrbyfloat_cb(void *arg, int rc, const struct ls_item *it)
     struct req *r = arg;
     if (read_failed(r, rc))
         return;
-    long double old = 0, by;
+    long double old = 0, by = 0;
     cmd_parse_ld(r->argv[2].ptr, r->argv[2].len, &by);
     if (rc == 0 && cmd_parse_ld(it->value, it->value_len, &old) < 0) {
         reply_error(r, ERR_NOT_FLOAT);
