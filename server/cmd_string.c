@@ -1,15 +1,18 @@
 /*
  * cmd_string.c - the Redis string commands over the asynchronous engine.
  *
- * Three shapes:
+ * Every command runs under the concurrency rule (lockset.c): it holds the locks of its
+ * keys, exclusive when it writes, from before its first read until its writes are
+ * accepted by the engine (cmd_put calls req_unlock once the put is submitted; a parked
+ * put keeps them). So:
  *   plain reads and writes (GET, SET, MSET, ...) submit to the engine and reply from the
- *     callback; the engine orders them and makes a write visible to any later read;
- *   decisions on existence (SET NX/XX, SETNX, MSETNX, KEEPTTL) use ls_lookup, which is
- *     synchronous, and submit the put in the same turn of the loop, so nothing can come
- *     between the test and the write;
+ *     callback; the engine makes a submitted write visible to every later read;
+ *   decisions on existence (SET NX/XX, SETNX, MSETNX, KEEPTTL) ask ls_lookup and then put:
+ *     no other command on the key can run between the test and the write's submission,
+ *     even when the put waits in park.c (issue 11 item 9: both racers of a SET NX got OK);
  *   read-modify-write commands (INCR, APPEND, SETRANGE, GETSET, SET ... GET, GETDEL,
- *     GETEX with options) hold the key's lock (keylock.c) from their read to the
- *     completion of their write, so they are atomic per key.
+ *     GETEX with options) read, compute and write under the key's exclusive lock, so they
+ *     are atomic per key.
  * Every RMW keeps the item's flags, and its expiry unless the command changes it (Redis:
  * INCR and APPEND keep the TTL; SET and GETSET clear it).
  */
@@ -74,14 +77,6 @@ void cmd_string_get(struct req *r)
 }
 
 /* ---- SET ---- */
-
-int cmd_string_set_is_rmw(const struct req *r)
-{
-    for (uint32_t i = 3; i < r->argc; i++)
-        if (cmd_arg_is(&r->argv[i], "get"))
-            return 1;
-    return 0;
-}
 
 /* Parses SET options from argv[3..]: flags into r->num, expiry into r->expire_ms. */
 static int set_parse(struct req *r)
@@ -237,11 +232,6 @@ void cmd_string_getdel(struct req *r)
     cmd_get(r, &r->argv[1], getdel_cb);
 }
 
-int cmd_string_getex_is_rmw(const struct req *r)
-{
-    return r->argc > 2;
-}
-
 static void getex_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
@@ -342,6 +332,7 @@ static void mset_submit(struct req *r)
         }
         r->pending++;
     }
+    req_unlock(r); /* every put submitted or parked */
     mset_cb(r, 0, 0);
 }
 

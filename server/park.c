@@ -11,7 +11,7 @@
  *
  * Counters: s->parked counts the list, c->nparked a connection's writes in it (while it
  * is nonzero the connection starts no command, conn_may_start), r->nparked a request's
- * (while it is nonzero req_unlock keeps the key lock). All three drop before the
+ * (while it is nonzero req_unlock keeps its locks). All three drop before the
  * callback of a write that ends here runs, so a callback that completes its request
  * sees no parked write left on it.
  *

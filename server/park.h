@@ -16,10 +16,10 @@
  *
  * Order: while a connection has a parked write it starts no new command, and any further
  * write of its commands already running parks behind it, so its writes reach the engine
- * in the order it issued them. A request with a parked write keeps its key lock (see
- * req_unlock) until the write is submitted, so a read-modify-write command (INCR, APPEND)
- * keeps the value it computed: no other command on that key can run in between. Other
- * connections are not held back by it.
+ * in the order it issued them. A request with a parked write keeps its locks (see
+ * req_unlock and lockset.c) until the write is submitted, so the decision it made (SET NX
+ * saw the key absent, INCR computed its value) still holds when the write lands: no other
+ * command on that key can run in between. Other connections are not held back by it.
  */
 #ifndef LS_SERVER_PARK_H
 #define LS_SERVER_PARK_H
