@@ -106,6 +106,7 @@ struct conn {
     const char *last_cmd;
 
     struct req *lk_head, *lk_tail; /* commands not yet granted their locks (cmdlock.c) */
+    uint64_t park_pass;  /* park.c: the last retry pass that found one of its writes refused */
 };
 
 /* Frees the server's pool of reusable requests (at exit). */

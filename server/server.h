@@ -65,6 +65,7 @@ struct server {
     uint32_t req_pool_n;
     struct park_op *park_head, *park_tail; /* writes waiting for engine space (park.c) */
     uint64_t parked;
+    uint64_t park_passes; /* park_retry passes so far */
 
     int shutdown_asked; /* SIGTERM/SIGINT/SHUTDOWN seen */
     uint64_t shutdown_start_ms;
