@@ -14,7 +14,8 @@
  *     GETEX with options) read, compute and write under the key's exclusive lock, so they
  *     are atomic per key.
  * Every RMW keeps the item's flags, and its expiry unless the command changes it (Redis:
- * INCR and APPEND keep the TTL; SET and GETSET clear it).
+ * INCR and APPEND keep the TTL; SET and GETSET clear it). MGET reads through mget.c's
+ * bounded window and builds its reply in key order as the values arrive.
  */
 #include <limits.h>
 #include <math.h>
@@ -277,22 +278,20 @@ void cmd_string_getex(struct req *r)
 
 /* ---- MGET, MSET, MSETNX ---- */
 
-static void mget_done(struct req *r, struct mget_item *items, uint32_t n)
+static void mget_emit(struct req *r, uint32_t i, int rc, const struct mget_item *it)
 {
-    reply_array(r, n);
-    for (uint32_t i = 0; i < n; i++) {
-        count_hit(r, items[i].rc);
-        if (items[i].rc == 0)
-            reply_bulk(r, items[i].val, items[i].len);
-        else
-            reply_null(r);
-    }
-    req_done(r);
+    if (i == 0)
+        reply_array(r, r->nkeys);
+    count_hit(r, rc);
+    if (rc == 0)
+        reply_bulk(r, it->val, it->len);
+    else
+        reply_null(r);
 }
 
 void cmd_string_mget(struct req *r)
 {
-    if (mget_start(r, r->keys, r->nkeys, r->db, mget_done) < 0) {
+    if (mget_start(r, r->keys, r->nkeys, r->db, mget_emit, req_done) < 0) {
         reply_error(r, "ERR out of memory");
         req_done(r);
     }

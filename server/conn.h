@@ -107,6 +107,8 @@ struct conn {
 
     struct req *lk_head, *lk_tail; /* commands not yet granted their locks (cmdlock.c) */
     uint64_t park_pass;  /* park.c: the last retry pass that found one of its writes refused */
+    uint32_t mget_reads; /* mget.c: reads in flight for its multi-key reads */
+    uint64_t mget_bytes; /* mget.c: bytes of those reads and of values not yet replied */
 };
 
 /* Frees the server's pool of reusable requests (at exit). */

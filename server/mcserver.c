@@ -297,25 +297,28 @@ static void mcs_get_key(struct req *r, ls_get_cb cb)
 
 /* ---- get, gets ---- */
 
-static void get_done(struct req *r, struct mget_item *items, uint32_t n)
+static void get_emit(struct req *r, uint32_t i, int rc, const struct mget_item *it)
 {
     struct server *s = r->c->srv;
-    for (uint32_t i = 0; i < n; i++) {
-        if (items[i].rc != 0) {
-            s->stats.keyspace_misses++;
-            continue;
-        }
-        s->stats.keyspace_hits++;
-        const struct mc_str *k = &r->mc->keys[i];
-        reply_check(r, mc_w_value(req_out(r), k->ptr, k->len, items[i].flags, items[i].val,
-                                  items[i].len, r->mc->op == MC_GETS ? &items[i].cas : NULL));
+    if (rc != 0) {
+        s->stats.keyspace_misses++;
+        return;
     }
+    s->stats.keyspace_hits++;
+    const struct mc_str *k = &r->mc->keys[i];
+    uint64_t cas = it->cas;
+    reply_check(r, mc_w_value(req_out(r), k->ptr, k->len, it->flags, it->val, it->len,
+                              r->mc->op == MC_GETS ? &cas : NULL));
+}
+
+static void get_done(struct req *r)
+{
     mcs_end(r, "END");
 }
 
 static void mcs_get(struct req *r)
 {
-    if (mget_start(r, r->keys, r->nkeys, 0, get_done) < 0)
+    if (mget_start(r, r->keys, r->nkeys, 0, get_emit, get_done) < 0)
         mcs_end(r, "SERVER_ERROR out of memory");
 }
 
