@@ -45,11 +45,17 @@ static void finish_err_or_num(struct req *r)
 
 /* ---- DEL, EXISTS ---- */
 
+/* A delete that reaches here with LS_ENOTFOUND was parked (ls_del refuses an absent key
+ * at submission) and found the key gone when submitted: an earlier delete of the same
+ * key in this command took it (DEL k k), or it expired. It was counted when it parked
+ * (the key was there then), so it is uncounted: Redis counts each key once. */
 static void del_cb(void *arg, int rc, uint64_t cas)
 {
     struct req *r = arg;
     (void)cas;
-    if (rc != 0 && rc != LS_ENOTFOUND && r->err == 0)
+    if (rc == LS_ENOTFOUND)
+        r->num--;
+    else if (rc != 0 && r->err == 0)
         r->err = rc;
     if (--r->pending == 0)
         finish_err_or_num(r);
