@@ -2,9 +2,10 @@
  * cmd.h - the Redis command table and the helpers its handlers share.
  *
  * A handler receives a request whose arguments are copied (NUL-terminated) into the
- * request, whose arity and authentication were checked, and whose keys are free (or, for
- * a read-modify-write command, held by it). It must end, now or from an engine callback,
- * with exactly one reply and req_done(r).
+ * request, whose arity and authentication were checked, and which holds the locks of its
+ * keys (the concurrency rule, lockset.c: shared for a read-only command, exclusive for a
+ * write). It keeps them until its writes are submitted (req_unlock, called by cmd_put)
+ * and must end, now or from an engine callback, with exactly one reply and req_done(r).
  */
 #ifndef LS_SERVER_CMD_H
 #define LS_SERVER_CMD_H
@@ -17,12 +18,13 @@
 
 #define CMD_WRITE    0x01u
 #define CMD_READONLY 0x02u
-#define CMD_RMW      0x04u /* always takes the key's exclusive lock */
+#define CMD_WHOLE_DB 0x04u /* reads or writes its database as a whole (lockset.c) */
 #define CMD_NOAUTH   0x08u /* allowed before AUTH */
 #define CMD_FAST     0x10u
 #define CMD_ADMIN    0x20u
 #define CMD_KEYSPACE 0x40u
 #define CMD_CONN     0x80u
+#define CMD_ALL_DBS  0x100u /* with CMD_WHOLE_DB: every database (FLUSHALL) */
 
 struct cmd_def {
     const char *name; /* lower case */
@@ -30,7 +32,6 @@ struct cmd_def {
     uint32_t flags;
     int first_key, last_key, key_step; /* last_key -1: the last argument */
     req_exec_fn proc;
-    int (*is_rmw)(const struct req *r); /* optional: RMW depending on arguments */
     const char *group;
     const char *since;
     const char *summary;
@@ -60,9 +61,11 @@ int cmd_expire_arg(struct req *r, const struct resp_arg *a, uint64_t unit_ms, in
 
 /* Engine helpers. cmd_put submits a put whose success reply is chosen by mode (+OK, :r->num,
  * or the bytes pre-encoded in r->tmp) and which then ends the request; a submission error
- * is replied at once, except LS_EBUSY: that put waits in park.c and is submitted later. cmd_get
- * calls cb from the engine, or at once (synchronously) with the submission error such as
- * LS_ENOTFOUND, so callbacks handle both alike. */
+ * is replied at once, except LS_EBUSY: that put waits in park.c and is submitted later.
+ * Once the put is submitted (or parked) it releases the request's locks (req_unlock).
+ * cmd_get calls cb from the engine, or at once (synchronously) with the submission error
+ * such as LS_ENOTFOUND, so callbacks handle both alike; a read-only command's locks are
+ * released once its read is submitted. */
 enum cmd_reply_mode { CMD_REPLY_OK = 0, CMD_REPLY_NUM = 1, CMD_REPLY_TMP = 2 };
 void cmd_put(struct req *r, const struct resp_arg *key, const void *v, size_t n, uint64_t expire_ms,
              uint32_t flags, enum cmd_reply_mode mode);
@@ -93,8 +96,6 @@ void cmd_string_decr(struct req *r);
 void cmd_string_incrby(struct req *r);
 void cmd_string_decrby(struct req *r);
 void cmd_string_incrbyfloat(struct req *r);
-int cmd_string_set_is_rmw(const struct req *r);
-int cmd_string_getex_is_rmw(const struct req *r);
 
 /* cmd_keys.c */
 void cmd_keys_del(struct req *r);

@@ -4,8 +4,12 @@
  *
  * Existence and expiry questions are answered from the index alone (ls_lookup, no I/O).
  * Changing a key's expiry is a read-modify-write (the engine stores the expiry in the
- * record): the command holds the key's lock, reads the value and writes it back with the
- * new expiry and the same flags. An expiry in the past deletes the key, as in Redis.
+ * record): the command holds the key's exclusive lock (lockset.c), reads the value and
+ * writes it back with the new expiry and the same flags. An expiry in the past deletes
+ * the key, as in Redis. FLUSHDB and FLUSHALL hold their databases exclusively until their
+ * flush records are submitted: they come after every command in flight on the database
+ * that has not submitted its writes (an INCR's put is erased by the flush, issue 11 item
+ * 10) and before every later one.
  * SCAN's cursor is the engine's token cursor printed in decimal; MATCH and TYPE are
  * applied here, after the engine returned its batch, so a page may hold fewer keys than
  * COUNT (Redis behaves the same way).
@@ -16,6 +20,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "cmdlock.h"
 #include "glob.h"
 #include "park.h"
 #include "reply.h"
@@ -40,11 +45,17 @@ static void finish_err_or_num(struct req *r)
 
 /* ---- DEL, EXISTS ---- */
 
+/* A delete that reaches here with LS_ENOTFOUND was parked (ls_del refuses an absent key
+ * at submission) and found the key gone when submitted: an earlier delete of the same
+ * key in this command took it (DEL k k), or it expired. It was counted when it parked
+ * (the key was there then), so it is uncounted: Redis counts each key once. */
 static void del_cb(void *arg, int rc, uint64_t cas)
 {
     struct req *r = arg;
     (void)cas;
-    if (rc != 0 && rc != LS_ENOTFOUND && r->err == 0)
+    if (rc == LS_ENOTFOUND)
+        r->num--;
+    else if (rc != 0 && r->err == 0)
         r->err = rc;
     if (--r->pending == 0)
         finish_err_or_num(r);
@@ -62,6 +73,7 @@ void cmd_keys_del(struct req *r)
             r->err = rc;
         }
     }
+    req_unlock(r); /* every delete submitted or parked */
     del_cb(r, 0, 0);
 }
 
@@ -388,7 +400,9 @@ void cmd_keys_scan(struct req *r)
     if (rc < 0) {
         reply_engine_error(r, rc);
         req_done(r);
+        return;
     }
+    cmdlock_reads_submitted(r); /* the scan took its entries from the index */
 }
 
 static void keys_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32_t n, uint64_t next)
@@ -519,6 +533,7 @@ static void flush_tables(struct req *r, uint32_t first, uint32_t last)
         else if (rc != LS_ENOTFOUND && r->err == 0)
             r->err = rc;
     }
+    req_unlock(r); /* every flush submitted or parked: later commands may start */
     flush_cb(r, 0, 0);
 }
 

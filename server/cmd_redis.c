@@ -7,9 +7,12 @@
  *
  * Dispatch order follows Redis's processCommand: unknown command, arity, authentication.
  * The arguments are then copied out of the input buffer into the request (the buffer is
- * reused as soon as the batch is parsed, while the request may wait for a key lock or the
- * engine), its keys are collected from the row's key positions, and the request either
- * runs at once or waits in the key-lock table.
+ * reused as soon as the batch is parsed, while the request may wait for its locks or the
+ * engine), its keys are collected from the row's key positions, and the request runs under
+ * the concurrency rule (lockset.c, cmdlock.c): it declares those keys, read or written as
+ * its flags say (CMD_WRITE: written), and with CMD_WHOLE_DB its whole database (FLUSHDB
+ * writes it; DBSIZE, SCAN, KEYS, RANDOMKEY read it; CMD_ALL_DBS: every database), and runs
+ * once they are granted.
  */
 #include "cmd.h"
 
@@ -22,7 +25,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "keylock.h"
+#include "cmdlock.h"
 #include "log.h"
 #include "park.h"
 #include "reply.h"
@@ -30,7 +33,8 @@
 
 #define W  CMD_WRITE
 #define RO CMD_READONLY
-#define RM CMD_RMW
+#define DB CMD_WHOLE_DB
+#define AL CMD_ALL_DBS
 #define NA CMD_NOAUTH
 #define F  CMD_FAST
 #define AD CMD_ADMIN
@@ -40,65 +44,65 @@
 /* clang-format off */
 static const struct cmd_def cmds[] = {
     /* connection and server */
-    {"ping", -1, F | CN, 0, 0, 0, cmd_server_ping, NULL, "connection", "1.0.0", "Returns the server's liveliness response."},
-    {"echo", 2, F | CN, 0, 0, 0, cmd_server_echo, NULL, "connection", "1.0.0", "Returns the given string."},
-    {"quit", -1, NA | F | CN, 0, 0, 0, cmd_server_quit, NULL, "connection", "1.0.0", "Closes the connection."},
-    {"hello", -1, NA | F | CN, 0, 0, 0, cmd_server_hello, NULL, "connection", "6.0.0", "Handshakes with the server."},
-    {"auth", -2, NA | F | CN, 0, 0, 0, cmd_server_auth, NULL, "connection", "1.0.0", "Authenticates the connection."},
-    {"select", 2, F | CN, 0, 0, 0, cmd_server_select, NULL, "connection", "1.0.0", "Changes the selected database."},
-    {"client", -2, CN, 0, 0, 0, cmd_server_client, NULL, "connection", "2.4.0", "A container for client connection commands."},
-    {"reset", 1, NA | F | CN, 0, 0, 0, cmd_server_reset, NULL, "connection", "6.2.0", "Resets the connection."},
-    {"command", -1, CN, 0, 0, 0, cmd_server_command, NULL, "server", "2.8.13", "Returns detailed information about all commands."},
-    {"info", -1, 0, 0, 0, 0, cmd_server_info, NULL, "server", "1.0.0", "Returns information and statistics about the server."},
-    {"config", -2, AD, 0, 0, 0, cmd_server_config, NULL, "server", "2.0.0", "A container for server configuration commands."},
-    {"time", 1, F, 0, 0, 0, cmd_server_time, NULL, "server", "2.6.0", "Returns the server time."},
-    {"shutdown", -1, AD, 0, 0, 0, cmd_server_shutdown, NULL, "server", "1.0.0", "Flushes the engine and shuts down the server."},
-    {"save", 1, AD, 0, 0, 0, cmd_server_save, NULL, "server", "1.0.0", "Writes every buffered record to stable storage."},
-    {"bgsave", -1, AD, 0, 0, 0, cmd_server_bgsave, NULL, "server", "1.0.0", "Starts writing buffered records to stable storage."},
-    {"lastsave", 1, F, 0, 0, 0, cmd_server_lastsave, NULL, "server", "1.0.0", "Returns the unix time of the last completed save."},
-    {"dbsize", 1, RO | F, 0, 0, 0, cmd_keys_dbsize, NULL, "server", "1.0.0", "Returns the number of keys in the database."},
-    {"flushdb", -1, W, 0, 0, 0, cmd_keys_flushdb, NULL, "server", "1.0.0", "Removes all keys from the current database."},
-    {"flushall", -1, W, 0, 0, 0, cmd_keys_flushall, NULL, "server", "1.0.0", "Removes all keys from all databases."},
+    {"ping", -1, F | CN, 0, 0, 0, cmd_server_ping, "connection", "1.0.0", "Returns the server's liveliness response."},
+    {"echo", 2, F | CN, 0, 0, 0, cmd_server_echo, "connection", "1.0.0", "Returns the given string."},
+    {"quit", -1, NA | F | CN, 0, 0, 0, cmd_server_quit, "connection", "1.0.0", "Closes the connection."},
+    {"hello", -1, NA | F | CN, 0, 0, 0, cmd_server_hello, "connection", "6.0.0", "Handshakes with the server."},
+    {"auth", -2, NA | F | CN, 0, 0, 0, cmd_server_auth, "connection", "1.0.0", "Authenticates the connection."},
+    {"select", 2, F | CN, 0, 0, 0, cmd_server_select, "connection", "1.0.0", "Changes the selected database."},
+    {"client", -2, CN, 0, 0, 0, cmd_server_client, "connection", "2.4.0", "A container for client connection commands."},
+    {"reset", 1, NA | F | CN, 0, 0, 0, cmd_server_reset, "connection", "6.2.0", "Resets the connection."},
+    {"command", -1, CN, 0, 0, 0, cmd_server_command, "server", "2.8.13", "Returns detailed information about all commands."},
+    {"info", -1, 0, 0, 0, 0, cmd_server_info, "server", "1.0.0", "Returns information and statistics about the server."},
+    {"config", -2, AD, 0, 0, 0, cmd_server_config, "server", "2.0.0", "A container for server configuration commands."},
+    {"time", 1, F, 0, 0, 0, cmd_server_time, "server", "2.6.0", "Returns the server time."},
+    {"shutdown", -1, AD, 0, 0, 0, cmd_server_shutdown, "server", "1.0.0", "Flushes the engine and shuts down the server."},
+    {"save", 1, AD, 0, 0, 0, cmd_server_save, "server", "1.0.0", "Writes every buffered record to stable storage."},
+    {"bgsave", -1, AD, 0, 0, 0, cmd_server_bgsave, "server", "1.0.0", "Starts writing buffered records to stable storage."},
+    {"lastsave", 1, F, 0, 0, 0, cmd_server_lastsave, "server", "1.0.0", "Returns the unix time of the last completed save."},
+    {"dbsize", 1, RO | F | DB, 0, 0, 0, cmd_keys_dbsize, "server", "1.0.0", "Returns the number of keys in the database."},
+    {"flushdb", -1, W | DB, 0, 0, 0, cmd_keys_flushdb, "server", "1.0.0", "Removes all keys from the current database."},
+    {"flushall", -1, W | DB | AL, 0, 0, 0, cmd_keys_flushall, "server", "1.0.0", "Removes all keys from all databases."},
     /* strings */
-    {"get", 2, RO | F, 1, 1, 1, cmd_string_get, NULL, "string", "1.0.0", "Returns the string value of a key."},
-    {"set", -3, W, 1, 1, 1, cmd_string_set, cmd_string_set_is_rmw, "string", "1.0.0", "Sets the string value of a key, ignoring its type."},
-    {"setnx", 3, W | F, 1, 1, 1, cmd_string_setnx, NULL, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist."},
-    {"setex", 4, W, 1, 1, 1, cmd_string_setex, NULL, "string", "2.0.0", "Sets the string value and expiration time of a key."},
-    {"psetex", 4, W, 1, 1, 1, cmd_string_psetex, NULL, "string", "2.6.0", "Sets the string value and expiration time in milliseconds of a key."},
-    {"getset", 3, W | RM | F, 1, 1, 1, cmd_string_getset, NULL, "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value."},
-    {"getdel", 2, W | RM | F, 1, 1, 1, cmd_string_getdel, NULL, "string", "6.2.0", "Returns the string value of a key after deleting the key."},
-    {"getex", -2, W | F, 1, 1, 1, cmd_string_getex, cmd_string_getex_is_rmw, "string", "6.2.0", "Returns the string value of a key after setting its expiration time."},
-    {"mget", -2, RO | F, 1, -1, 1, cmd_string_mget, NULL, "string", "1.0.0", "Atomically returns the string values of one or more keys."},
-    {"mset", -3, W, 1, -1, 2, cmd_string_mset, NULL, "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys."},
-    {"msetnx", -3, W, 1, -1, 2, cmd_string_msetnx, NULL, "string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist."},
-    {"append", 3, W | RM, 1, 1, 1, cmd_string_append, NULL, "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist."},
-    {"strlen", 2, RO | F, 1, 1, 1, cmd_string_strlen, NULL, "string", "2.2.0", "Returns the length of a string value."},
-    {"getrange", 4, RO, 1, 1, 1, cmd_string_getrange, NULL, "string", "2.4.0", "Returns a substring of the string stored at a key."},
-    {"substr", 4, RO, 1, 1, 1, cmd_string_getrange, NULL, "string", "1.0.0", "Returns a substring from a string value."},
-    {"setrange", 4, W | RM, 1, 1, 1, cmd_string_setrange, NULL, "string", "2.2.0", "Overwrites a part of a string value with another by an offset."},
-    {"incr", 2, W | RM | F, 1, 1, 1, cmd_string_incr, NULL, "string", "1.0.0", "Increments the integer value of a key by one."},
-    {"decr", 2, W | RM | F, 1, 1, 1, cmd_string_decr, NULL, "string", "1.0.0", "Decrements the integer value of a key by one."},
-    {"incrby", 3, W | RM | F, 1, 1, 1, cmd_string_incrby, NULL, "string", "1.0.0", "Increments the integer value of a key by a number."},
-    {"decrby", 3, W | RM | F, 1, 1, 1, cmd_string_decrby, NULL, "string", "1.0.0", "Decrements a number from the integer value of a key."},
-    {"incrbyfloat", 3, W | RM | F, 1, 1, 1, cmd_string_incrbyfloat, NULL, "string", "2.6.0", "Increment the floating point value of a key by a number."},
+    {"get", 2, RO | F, 1, 1, 1, cmd_string_get, "string", "1.0.0", "Returns the string value of a key."},
+    {"set", -3, W, 1, 1, 1, cmd_string_set, "string", "1.0.0", "Sets the string value of a key, ignoring its type."},
+    {"setnx", 3, W | F, 1, 1, 1, cmd_string_setnx, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist."},
+    {"setex", 4, W, 1, 1, 1, cmd_string_setex, "string", "2.0.0", "Sets the string value and expiration time of a key."},
+    {"psetex", 4, W, 1, 1, 1, cmd_string_psetex, "string", "2.6.0", "Sets the string value and expiration time in milliseconds of a key."},
+    {"getset", 3, W | F, 1, 1, 1, cmd_string_getset, "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value."},
+    {"getdel", 2, W | F, 1, 1, 1, cmd_string_getdel, "string", "6.2.0", "Returns the string value of a key after deleting the key."},
+    {"getex", -2, W | F, 1, 1, 1, cmd_string_getex, "string", "6.2.0", "Returns the string value of a key after setting its expiration time."},
+    {"mget", -2, RO | F, 1, -1, 1, cmd_string_mget, "string", "1.0.0", "Atomically returns the string values of one or more keys."},
+    {"mset", -3, W, 1, -1, 2, cmd_string_mset, "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys."},
+    {"msetnx", -3, W, 1, -1, 2, cmd_string_msetnx, "string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist."},
+    {"append", 3, W, 1, 1, 1, cmd_string_append, "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist."},
+    {"strlen", 2, RO | F, 1, 1, 1, cmd_string_strlen, "string", "2.2.0", "Returns the length of a string value."},
+    {"getrange", 4, RO, 1, 1, 1, cmd_string_getrange, "string", "2.4.0", "Returns a substring of the string stored at a key."},
+    {"substr", 4, RO, 1, 1, 1, cmd_string_getrange, "string", "1.0.0", "Returns a substring from a string value."},
+    {"setrange", 4, W, 1, 1, 1, cmd_string_setrange, "string", "2.2.0", "Overwrites a part of a string value with another by an offset."},
+    {"incr", 2, W | F, 1, 1, 1, cmd_string_incr, "string", "1.0.0", "Increments the integer value of a key by one."},
+    {"decr", 2, W | F, 1, 1, 1, cmd_string_decr, "string", "1.0.0", "Decrements the integer value of a key by one."},
+    {"incrby", 3, W | F, 1, 1, 1, cmd_string_incrby, "string", "1.0.0", "Increments the integer value of a key by a number."},
+    {"decrby", 3, W | F, 1, 1, 1, cmd_string_decrby, "string", "1.0.0", "Decrements a number from the integer value of a key."},
+    {"incrbyfloat", 3, W | F, 1, 1, 1, cmd_string_incrbyfloat, "string", "2.6.0", "Increment the floating point value of a key by a number."},
     /* keys */
-    {"del", -2, W | KS, 1, -1, 1, cmd_keys_del, NULL, "generic", "1.0.0", "Deletes one or more keys."},
-    {"unlink", -2, W | KS | F, 1, -1, 1, cmd_keys_del, NULL, "generic", "4.0.0", "Asynchronously deletes one or more keys."},
-    {"exists", -2, RO | KS | F, 1, -1, 1, cmd_keys_exists, NULL, "generic", "1.0.0", "Determines whether one or more keys exist."},
-    {"touch", -2, RO | KS | F, 1, -1, 1, cmd_keys_exists, NULL, "generic", "3.2.1", "Returns the number of existing keys out of those specified."},
-    {"expire", -3, W | RM | KS | F, 1, 1, 1, cmd_keys_expire, NULL, "generic", "1.0.0", "Sets the expiration time of a key in seconds."},
-    {"pexpire", -3, W | RM | KS | F, 1, 1, 1, cmd_keys_pexpire, NULL, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds."},
-    {"expireat", -3, W | RM | KS | F, 1, 1, 1, cmd_keys_expireat, NULL, "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp."},
-    {"pexpireat", -3, W | RM | KS | F, 1, 1, 1, cmd_keys_pexpireat, NULL, "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp."},
-    {"ttl", 2, RO | KS | F, 1, 1, 1, cmd_keys_ttl, NULL, "generic", "1.0.0", "Returns the expiration time in seconds of a key."},
-    {"pttl", 2, RO | KS | F, 1, 1, 1, cmd_keys_pttl, NULL, "generic", "2.6.0", "Returns the expiration time in milliseconds of a key."},
-    {"expiretime", 2, RO | KS | F, 1, 1, 1, cmd_keys_expiretime, NULL, "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp."},
-    {"pexpiretime", 2, RO | KS | F, 1, 1, 1, cmd_keys_pexpiretime, NULL, "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp."},
-    {"persist", 2, W | RM | KS | F, 1, 1, 1, cmd_keys_persist, NULL, "generic", "2.2.0", "Removes the expiration time of a key."},
-    {"type", 2, RO | KS | F, 1, 1, 1, cmd_keys_type, NULL, "generic", "1.0.0", "Determines the type of value stored at a key."},
-    {"scan", -2, RO | KS, 0, 0, 0, cmd_keys_scan, NULL, "generic", "2.8.0", "Iterates over the key names in the database."},
-    {"keys", 2, RO | KS, 0, 0, 0, cmd_keys_keys, NULL, "generic", "1.0.0", "Returns all key names that match a pattern."},
-    {"randomkey", 1, RO | KS, 0, 0, 0, cmd_keys_randomkey, NULL, "generic", "1.0.0", "Returns a random key name from the database."},
+    {"del", -2, W | KS, 1, -1, 1, cmd_keys_del, "generic", "1.0.0", "Deletes one or more keys."},
+    {"unlink", -2, W | KS | F, 1, -1, 1, cmd_keys_del, "generic", "4.0.0", "Asynchronously deletes one or more keys."},
+    {"exists", -2, RO | KS | F, 1, -1, 1, cmd_keys_exists, "generic", "1.0.0", "Determines whether one or more keys exist."},
+    {"touch", -2, RO | KS | F, 1, -1, 1, cmd_keys_exists, "generic", "3.2.1", "Returns the number of existing keys out of those specified."},
+    {"expire", -3, W | KS | F, 1, 1, 1, cmd_keys_expire, "generic", "1.0.0", "Sets the expiration time of a key in seconds."},
+    {"pexpire", -3, W | KS | F, 1, 1, 1, cmd_keys_pexpire, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds."},
+    {"expireat", -3, W | KS | F, 1, 1, 1, cmd_keys_expireat, "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp."},
+    {"pexpireat", -3, W | KS | F, 1, 1, 1, cmd_keys_pexpireat, "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp."},
+    {"ttl", 2, RO | KS | F, 1, 1, 1, cmd_keys_ttl, "generic", "1.0.0", "Returns the expiration time in seconds of a key."},
+    {"pttl", 2, RO | KS | F, 1, 1, 1, cmd_keys_pttl, "generic", "2.6.0", "Returns the expiration time in milliseconds of a key."},
+    {"expiretime", 2, RO | KS | F, 1, 1, 1, cmd_keys_expiretime, "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp."},
+    {"pexpiretime", 2, RO | KS | F, 1, 1, 1, cmd_keys_pexpiretime, "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp."},
+    {"persist", 2, W | KS | F, 1, 1, 1, cmd_keys_persist, "generic", "2.2.0", "Removes the expiration time of a key."},
+    {"type", 2, RO | KS | F, 1, 1, 1, cmd_keys_type, "generic", "1.0.0", "Determines the type of value stored at a key."},
+    {"scan", -2, RO | KS | DB, 0, 0, 0, cmd_keys_scan, "generic", "2.8.0", "Iterates over the key names in the database."},
+    {"keys", 2, RO | KS | DB, 0, 0, 0, cmd_keys_keys, "generic", "1.0.0", "Returns all key names that match a pattern."},
+    {"randomkey", 1, RO | KS | DB, 0, 0, 0, cmd_keys_randomkey, "generic", "1.0.0", "Returns a random key name from the database."},
 };
 /* clang-format on */
 
@@ -207,7 +211,9 @@ int cmd_parse_ld(const char *p, size_t n, long double *out)
     char *end;
     errno = 0;
     long double v = strtold(buf, &end);
-    if (*end != '\0' || (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || v == 0)) ||
+    /* end must be at the last byte: a NUL inside the argument stops strtold early and
+     * would leave "1\0junk" read as 1 (Redis: not a valid float). */
+    if (end != buf + n || (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || v == 0)) ||
         isnan(v))
         return -1;
     *out = v;
@@ -316,6 +322,8 @@ void cmd_get(struct req *r, const struct resp_arg *key, ls_get_cb cb)
     int rc = ls_get(cmd_engine(r), r->db, key->ptr, key->len, cb, r);
     if (rc < 0)
         cb(r, rc, NULL);
+    else
+        cmdlock_reads_submitted(r);
 }
 
 void cmd_tmp_bulk(struct req *r, const void *p, size_t n)
@@ -409,6 +417,17 @@ static int cmd_check(struct req *r)
     return 0;
 }
 
+/* What the command declares to the concurrency rule besides its keys. */
+static uint8_t cmd_lock_flags(const struct cmd_def *d)
+{
+    uint8_t lk = (d->flags & CMD_WRITE) ? CMDLOCK_KEYS_WRITE : 0;
+    if (d->flags & CMD_WHOLE_DB)
+        lk |= (d->flags & CMD_WRITE) ? CMDLOCK_DB_WRITE : CMDLOCK_DB_READ;
+    if (d->flags & CMD_ALL_DBS)
+        lk |= CMDLOCK_ALL_DBS;
+    return lk;
+}
+
 static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
 {
     struct server *s = c->srv;
@@ -425,10 +444,9 @@ static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
         req_done(r);
         return;
     }
-    r->rmw = (d->flags & CMD_RMW) || (d->is_rmw && d->is_rmw(r));
     r->exec = d->proc;
-    if (r->nkeys == 0 || keylock_enter(s->locks, r))
-        d->proc(r);
+    r->lk = cmd_lock_flags(d);
+    cmdlock_start(r);
 }
 
 static int cmd_grow_argv(struct conn *c, uint32_t want)

@@ -23,7 +23,7 @@
 
 #include "cmd.h"
 #include "glob.h"
-#include "keylock.h"
+#include "lockset.h"
 #include "log.h"
 #include "reply.h"
 #include "server.h"
@@ -575,11 +575,14 @@ static void info_server(struct server *s, struct pbuf *pb)
 
 static void info_clients(struct server *s, struct pbuf *pb)
 {
+    struct lockset_stats ls;
+    lockset_get_stats(s->locks, &ls);
     pbuf_appendf(pb,
                  "# Clients\r\nconnected_clients:%u\r\nmaxclients:%" PRIu64
                  "\r\nblocked_clients:0\r\nrequests_in_flight:%" PRIu64 "\r\nkeys_locked:%" PRIu64
+                 "\r\ncommands_waiting_for_locks:%" PRIu64 "\r\ntotal_lock_waits:%" PRIu64
                  "\r\n\r\n",
-                 s->nconns, s->cfg.maxclients, s->inflight, keylock_count(s->locks));
+                 s->nconns, s->cfg.maxclients, s->inflight, ls.keys, ls.waiting, ls.waits);
 }
 
 static void info_memory(struct server *s, const struct ls_stats *st, struct pbuf *pb)

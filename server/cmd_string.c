@@ -1,17 +1,21 @@
 /*
  * cmd_string.c - the Redis string commands over the asynchronous engine.
  *
- * Three shapes:
+ * Every command runs under the concurrency rule (lockset.c): it holds the locks of its
+ * keys, exclusive when it writes, from before its first read until its writes are
+ * accepted by the engine (cmd_put calls req_unlock once the put is submitted; a parked
+ * put keeps them). So:
  *   plain reads and writes (GET, SET, MSET, ...) submit to the engine and reply from the
- *     callback; the engine orders them and makes a write visible to any later read;
- *   decisions on existence (SET NX/XX, SETNX, MSETNX, KEEPTTL) use ls_lookup, which is
- *     synchronous, and submit the put in the same turn of the loop, so nothing can come
- *     between the test and the write;
+ *     callback; the engine makes a submitted write visible to every later read;
+ *   decisions on existence (SET NX/XX, SETNX, MSETNX, KEEPTTL) ask ls_lookup and then put:
+ *     no other command on the key can run between the test and the write's submission,
+ *     even when the put waits in park.c (issue 11 item 9: both racers of a SET NX got OK);
  *   read-modify-write commands (INCR, APPEND, SETRANGE, GETSET, SET ... GET, GETDEL,
- *     GETEX with options) hold the key's lock (keylock.c) from their read to the
- *     completion of their write, so they are atomic per key.
+ *     GETEX with options) read, compute and write under the key's exclusive lock, so they
+ *     are atomic per key.
  * Every RMW keeps the item's flags, and its expiry unless the command changes it (Redis:
- * INCR and APPEND keep the TTL; SET and GETSET clear it).
+ * INCR and APPEND keep the TTL; SET and GETSET clear it). MGET reads through mget.c's
+ * bounded window and builds its reply in key order as the values arrive.
  */
 #include <limits.h>
 #include <math.h>
@@ -74,14 +78,6 @@ void cmd_string_get(struct req *r)
 }
 
 /* ---- SET ---- */
-
-int cmd_string_set_is_rmw(const struct req *r)
-{
-    for (uint32_t i = 3; i < r->argc; i++)
-        if (cmd_arg_is(&r->argv[i], "get"))
-            return 1;
-    return 0;
-}
 
 /* Parses SET options from argv[3..]: flags into r->num, expiry into r->expire_ms. */
 static int set_parse(struct req *r)
@@ -237,11 +233,6 @@ void cmd_string_getdel(struct req *r)
     cmd_get(r, &r->argv[1], getdel_cb);
 }
 
-int cmd_string_getex_is_rmw(const struct req *r)
-{
-    return r->argc > 2;
-}
-
 static void getex_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
@@ -287,22 +278,20 @@ void cmd_string_getex(struct req *r)
 
 /* ---- MGET, MSET, MSETNX ---- */
 
-static void mget_done(struct req *r, struct mget_item *items, uint32_t n)
+static void mget_emit(struct req *r, uint32_t i, int rc, const struct mget_item *it)
 {
-    reply_array(r, n);
-    for (uint32_t i = 0; i < n; i++) {
-        count_hit(r, items[i].rc);
-        if (items[i].rc == 0)
-            reply_bulk(r, items[i].val, items[i].len);
-        else
-            reply_null(r);
-    }
-    req_done(r);
+    if (i == 0)
+        reply_array(r, r->nkeys);
+    count_hit(r, rc);
+    if (rc == 0)
+        reply_bulk(r, it->val, it->len);
+    else
+        reply_null(r);
 }
 
 void cmd_string_mget(struct req *r)
 {
-    if (mget_start(r, r->keys, r->nkeys, r->db, mget_done) < 0) {
+    if (mget_start(r, r->keys, r->nkeys, r->db, mget_emit, req_done) < 0) {
         reply_error(r, "ERR out of memory");
         req_done(r);
     }
@@ -342,6 +331,7 @@ static void mset_submit(struct req *r)
         }
         r->pending++;
     }
+    req_unlock(r); /* every put submitted or parked */
     mset_cb(r, 0, 0);
 }
 
@@ -579,7 +569,7 @@ static void incrbyfloat_cb(void *arg, int rc, const struct ls_item *it)
     struct req *r = arg;
     if (read_failed(r, rc))
         return;
-    long double old = 0, by;
+    long double old = 0, by = 0;
     cmd_parse_ld(r->argv[2].ptr, r->argv[2].len, &by);
     if (rc == 0 && cmd_parse_ld(it->value, it->value_len, &old) < 0) {
         reply_error(r, ERR_NOT_FLOAT);

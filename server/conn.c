@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "keylock.h"
+#include "cmdlock.h"
 #include "log.h"
 #include "mcserver.h"
 #include "server.h"
@@ -380,8 +380,8 @@ static void conn_drain(struct conn *c)
 
 void req_unlock(struct req *r)
 {
-    if (r->locked && r->nparked == 0)
-        keylock_leave(r->c->srv->locks, r);
+    if (r->nparked == 0)
+        cmdlock_release(r);
 }
 
 void req_done(struct req *r)
@@ -390,8 +390,7 @@ void req_done(struct req *r)
     r->done = 1;
     c->inflight--;
     c->srv->inflight--;
-    if (r->locked)
-        keylock_leave(c->srv->locks, r);
+    cmdlock_release(r);
     if (r == c->head)
         conn_drain(c);
     if (!c->closed)

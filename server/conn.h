@@ -25,26 +25,26 @@ struct server;
 struct event;
 struct req;
 struct cmd_def;
+struct lockset_claim;
 
 enum conn_kind { CONN_REDIS = 0, CONN_MEMCACHED = 1 };
 
-/* Called when a request may run (keys unlocked); it must end with req_done. */
+/* Called when a request may run (its locks granted, cmdlock.c); it must end with req_done. */
 typedef void (*req_exec_fn)(struct req *r);
 
 struct req {
-    struct req *next;      /* connection's queue, command order */
-    struct req *wait_next; /* key-lock wait queue */
+    struct req *next;    /* connection's queue, command order */
+    struct req *lk_next; /* connection's commands waiting to claim (cmdlock.c) */
     struct conn *c;
     struct pbuf buf; /* the reply, while an earlier request is still pending */
     uint8_t done;
-    uint8_t locked;   /* holds the exclusive lock of keys[0] */
-    uint8_t rmw;      /* needs the exclusive lock (read-modify-write) */
-    uint8_t queued;   /* waiting in a key-lock queue */
+    uint8_t lk;       /* what it declares besides its keys (CMDLOCK_* flags) */
     uint8_t pooled;   /* allocated from the server's request pool: reusable */
-    uint32_t nparked; /* writes of this request waiting in park.c (keeps the key lock) */
+    uint32_t nparked; /* writes of this request waiting in park.c (keeps its locks) */
     uint32_t db;
     req_exec_fn exec;
-    /* Keys the request touches (point into argv storage); keylock uses these. */
+    struct lockset_claim *claim; /* its locks, held or waited for (cmdlock.c) */
+    /* Keys the request touches (point into argv storage); it declares them (cmdlock.c). */
     struct resp_arg *keys;
     uint32_t nkeys;
     /* Redis: arguments, copied out of the input buffer. */
@@ -104,6 +104,11 @@ struct conn {
     uint64_t created_ms;
     uint64_t last_ms; /* last interaction (monotonic) */
     const char *last_cmd;
+
+    struct req *lk_head, *lk_tail; /* commands not yet granted their locks (cmdlock.c) */
+    uint64_t park_pass;  /* park.c: the last retry pass that found one of its writes refused */
+    uint32_t mget_reads; /* mget.c: reads in flight for its multi-key reads */
+    uint64_t mget_bytes; /* mget.c: bytes of those reads and of values not yet replied */
 };
 
 /* Frees the server's pool of reusable requests (at exit). */
@@ -128,12 +133,13 @@ void conn_resume(struct conn *c);
 struct req *conn_req_new(struct conn *c, size_t extra, void **extra_out);
 /* The buffer this request's reply goes to (the output buffer when it is at the head). */
 struct pbuf *req_out(struct req *r);
-/* Releases the request's key lock early: called once its final write is submitted, since
- * the engine makes that write visible to every later read, so the next read-modify-write
- * of the key may start while this write is still on its way to the disk. A no-op while
- * the request has a parked write (park.c calls it again once that write is submitted). */
+/* Releases the request's locks early (the concurrency rule, lockset.c): called once its
+ * last write is submitted, since the engine makes that write visible to every later read,
+ * so the next command on its keys may start while this write is still on its way to the
+ * disk. A no-op while the request has a parked write (park.c calls it again once that
+ * write is submitted). May run other requests whose locks this grants. */
 void req_unlock(struct req *r);
-/* Marks the request complete: releases its key lock, moves finished replies to the
+/* Marks the request complete: releases its locks, moves finished replies to the
  * output buffer, and resumes reading when the connection drops below its cap. */
 void req_done(struct req *r);
 

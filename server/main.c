@@ -21,7 +21,7 @@
 #include "cmd.h"
 #include "config.h"
 #include "conn.h"
-#include "keylock.h"
+#include "lockset.h"
 #include "log.h"
 #include "logstor.h"
 #include "mcserver.h"
@@ -288,7 +288,7 @@ static void teardown(struct server *s)
     event_free(s->tick_ev);
     event_free(s->cron_ev);
     event_base_free(s->base);
-    keylock_free(s->locks);
+    lockset_free(s->locks);
     conn_pool_free(s);
     mcs_free(s);
     if (s->cfg.pidfile && s->cfg.pidfile[0])
@@ -320,7 +320,7 @@ int main(int argc, char **argv)
     s->start_ms = server_unix_ms();
     s->start_mono_ms = server_mono_ms();
     s->ops_last_ms = s->start_mono_ms;
-    s->locks = keylock_new();
+    s->locks = lockset_new((uint32_t)s->cfg.databases);
     if (s->locks == NULL || cmd_init() < 0)
         return 1;
     if (open_engine(s) < 0)

@@ -3,10 +3,13 @@
  *
  * The parser (proto/mc.c) hands over one complete command; it is copied into a request
  * (the input buffer is reused) and run under the same rules as Redis commands: replies in
- * command order, plain reads and writes straight to the engine, existence decisions (add,
- * replace, ms ME/MR) synchronous with ls_lookup, and read-modify-write commands (cas,
- * append, prepend, incr, decr, touch, gat, ma, ms with C or MA/MP, mg with T, md with C)
- * under the key's lock. gat/gats with several keys take each key's lock in turn.
+ * command order, and the concurrency rule (lockset.c): every command that writes (set,
+ * add, replace, append, prepend, cas, delete, incr, decr, touch, gat, gats, ms, md, ma,
+ * mg with T or N) holds its keys exclusively from before its first read until its write
+ * is accepted by the engine, so add/replace/ms ME/MR decide on existence with ls_lookup and
+ * no other command can come between that test and the write, even a parked one; the
+ * reads (get, gets, mg, me) hold them shared until their reads are submitted; flush_all
+ * holds table 0 whole until its flush is submitted.
  *
  * Expiry follows memcached: 0 never, negative already expired, up to 30 days relative
  * seconds, beyond that an absolute unix time. CAS values are the engine's per-write
@@ -21,7 +24,7 @@
 #include <unistd.h>
 
 #include "conn.h"
-#include "keylock.h"
+#include "cmdlock.h"
 #include "log.h"
 #include "logstor.h"
 #include "mc.h"
@@ -96,6 +99,8 @@ void mcs_free(struct server *s)
     free(s->mcs);
     s->mcs = NULL;
 }
+
+static int mcs_is_rmw(const struct req *r);
 
 static struct ls_engine *eng(const struct req *r)
 {
@@ -277,38 +282,49 @@ static int mcs_exists(struct req *r)
     return ls_lookup(eng(r), 0, r->keys[0].ptr, r->keys[0].len, &m) == 0;
 }
 
-static void mcs_get_key(struct req *r, ls_get_cb cb)
+/* Reads key i of the request (a read-only command then releases its locks). */
+static void mcs_get_key_at(struct req *r, uint32_t i, ls_get_cb cb)
 {
-    int rc = ls_get(eng(r), 0, r->keys[0].ptr, r->keys[0].len, cb, r);
+    int rc = ls_get(eng(r), 0, r->keys[i].ptr, r->keys[i].len, cb, r);
     if (rc < 0)
         cb(r, rc, NULL);
+    else
+        cmdlock_reads_submitted(r);
+}
+
+static void mcs_get_key(struct req *r, ls_get_cb cb)
+{
+    mcs_get_key_at(r, 0, cb);
 }
 
 /* ---- get, gets ---- */
 
-static void get_done(struct req *r, struct mget_item *items, uint32_t n)
+static void get_emit(struct req *r, uint32_t i, int rc, const struct mget_item *it)
 {
     struct server *s = r->c->srv;
-    for (uint32_t i = 0; i < n; i++) {
-        if (items[i].rc != 0) {
-            s->stats.keyspace_misses++;
-            continue;
-        }
-        s->stats.keyspace_hits++;
-        const struct mc_str *k = &r->mc->keys[i];
-        reply_check(r, mc_w_value(req_out(r), k->ptr, k->len, items[i].flags, items[i].val,
-                                  items[i].len, r->mc->op == MC_GETS ? &items[i].cas : NULL));
+    if (rc != 0) {
+        s->stats.keyspace_misses++;
+        return;
     }
+    s->stats.keyspace_hits++;
+    const struct mc_str *k = &r->mc->keys[i];
+    uint64_t cas = it->cas;
+    reply_check(r, mc_w_value(req_out(r), k->ptr, k->len, it->flags, it->val, it->len,
+                              r->mc->op == MC_GETS ? &cas : NULL));
+}
+
+static void get_done(struct req *r)
+{
     mcs_end(r, "END");
 }
 
 static void mcs_get(struct req *r)
 {
-    if (mget_start(r, r->keys, r->nkeys, 0, get_done) < 0)
+    if (mget_start(r, r->keys, r->nkeys, 0, get_emit, get_done) < 0)
         mcs_end(r, "SERVER_ERROR out of memory");
 }
 
-/* ---- gat, gats: one key at a time, each under its lock ---- */
+/* ---- gat, gats: one key at a time (all of them locked from the start) ---- */
 
 static void gat_next(struct req *r);
 
@@ -322,7 +338,6 @@ static void gat_put_cb(void *arg, int rc, uint64_t cas)
     }
     free(r->aux);
     r->aux = NULL;
-    keylock_leave(r->c->srv->locks, r);
     r->u64++;
     gat_next(r);
 }
@@ -335,33 +350,20 @@ static void gat_get_cb(void *arg, int rc, const struct ls_item *it)
         r->num = it->value_len;
         r->flags = it->flags;
         struct ls_write_opts o = {r->expire_ms, it->flags};
-        const struct resp_arg *k = &r->keys[0];
+        const struct resp_arg *k = &r->keys[r->u64];
         if (park_put(r, 0, k, it->value, it->value_len, &o, gat_put_cb) == 0)
             return;
         free(r->aux);
         r->aux = NULL;
     }
-    keylock_leave(r->c->srv->locks, r);
     r->u64++;
     gat_next(r);
 }
 
-static void gat_step(struct req *r)
-{
-    mcs_get_key(r, gat_get_cb);
-}
-
 static void gat_next(struct req *r)
 {
-    struct resp_arg *all = (struct resp_arg *)r->mc->arg.ptr; /* key array, see mcs_copy */
-    while (r->u64 < r->mc->nkeys) {
-        r->keys = &all[r->u64];
-        r->nkeys = 1;
-        r->rmw = 1;
-        r->exec = gat_step;
-        if (!keylock_enter(r->c->srv->locks, r))
-            return; /* gat_step runs when the key is free */
-        gat_step(r);
+    if (r->u64 < r->nkeys) {
+        mcs_get_key_at(r, (uint32_t)r->u64, gat_get_cb);
         return;
     }
     reply_raw(r, r->tmp.data, r->tmp.len);
@@ -455,7 +457,9 @@ static void mcs_delete(struct req *r)
 {
     mcs_tmp_line(r, "DELETED");
     int rc = park_del(r, 0, &r->keys[0], mcs_write_cb);
-    if (rc == LS_ENOTFOUND)
+    if (rc == 0)
+        req_unlock(r);
+    else if (rc == LS_ENOTFOUND)
         mcs_end(r, "NOT_FOUND");
     else if (rc < 0)
         mcs_end(r, reply_mc_engine_error(rc));
@@ -534,6 +538,8 @@ static void mcs_flush_all(struct req *r)
     int rc = park_flush(r, 0, flush_cb);
     if (rc < 0)
         flush_cb(r, rc, 0);
+    else
+        req_unlock(r); /* the flush is submitted (or parked): later commands may start */
 }
 
 static int mcs_arg_is(const struct req *r, const char *s)
@@ -727,7 +733,7 @@ static void mcs_ms(struct req *r)
     r->num = mode;
     r->expire_ms = mcs_expire_ms(ttl);
     r->flags = (uint32_t)fl;
-    if (r->rmw) {
+    if (mcs_is_rmw(r)) {
         mcs_get_key(r, ms_cb);
         return;
     }
@@ -977,6 +983,23 @@ static int mcs_is_rmw(const struct req *r)
     }
 }
 
+/* What the command declares to the concurrency rule besides its keys. */
+static uint8_t mcs_lock_flags(const struct req *r)
+{
+    switch (r->mc->op) {
+    case MC_GET:
+    case MC_GETS:
+    case MC_ME:
+        return 0; /* reads its keys */
+    case MC_MG:
+        return mcs_is_rmw(r) ? CMDLOCK_KEYS_WRITE : 0;
+    case MC_FLUSH_ALL:
+        return CMDLOCK_DB_WRITE;
+    default:
+        return CMDLOCK_KEYS_WRITE;
+    }
+}
+
 static int b64_val(unsigned char ch)
 {
     if (ch >= 'A' && ch <= 'Z')
@@ -1021,8 +1044,7 @@ static void rebase(struct mc_str *s, const char *from, size_t n, char *to)
 }
 
 /* Copies the parsed command and its bytes into a new request. The key array (with
- * base64 keys decoded) is kept after the mc_cmd; mc->arg of get-family commands is
- * unused, so gat keeps the array's address there. */
+ * base64 keys decoded) is kept after the mc_cmd. */
 static struct req *mcs_copy(struct conn *c, const struct mc_cmd *cmd, const char *raw, size_t n)
 {
     uint32_t nk = cmd->nkeys;
@@ -1056,10 +1078,6 @@ static struct req *mcs_copy(struct conn *c, const struct mc_cmd *cmd, const char
             keys[0].len = (size_t)kl;
         }
     }
-    if (m->op == MC_GAT || m->op == MC_GATS) {
-        m->arg.ptr = (const char *)keys;
-        m->arg.len = 0;
-    }
     r->mc = m;
     r->keys = keys;
     r->nkeys = nk;
@@ -1085,11 +1103,9 @@ static void mcs_dispatch(struct conn *c, const struct mc_cmd *cmd, const char *r
         viv_forget(s, &r->keys[0]); /* the key was written (or deleted) */
     if (cmd->op == MC_FLUSH_ALL)
         viv_clear(s);
-    r->rmw = (uint8_t)mcs_is_rmw(r);
     r->exec = mcs_run;
-    /* gat manages its locks key by key. */
-    if (cmd->op == MC_GAT || cmd->op == MC_GATS || r->nkeys == 0 || keylock_enter(s->locks, r))
-        mcs_run(r);
+    r->lk = mcs_lock_flags(r);
+    cmdlock_start(r);
 }
 
 static void mcs_error(struct conn *c, const char *err)

@@ -1,7 +1,9 @@
 /*
- * mget.h - reading several keys at once for MGET and the memcached get family: every
- * read is submitted together, the results are collected in key order, and one callback
- * sees them all.
+ * mget.h - reading several keys for MGET and the memcached get family, with bounded
+ * memory: at most MGET_WINDOW reads of one command and MGET_CONN_READS of one connection
+ * in flight, results handed over in key order as soon as they can be, and no read started
+ * while the reply so far plus the values being read would pass the connection's output
+ * limit (the first read of a command excepted, so that it always progresses).
  */
 #ifndef LS_SERVER_MGET_H
 #define LS_SERVER_MGET_H
@@ -10,22 +12,29 @@
 
 #include "conn.h"
 
+#define MGET_WINDOW     64  /* reads of one command in flight or waiting for their turn */
+#define MGET_CONN_READS 256 /* reads of one connection's multi-key commands in flight */
+
 struct mget_item {
-    int rc; /* 0, LS_ENOTFOUND or another engine code */
     uint32_t flags;
     uint64_t cas;
     uint64_t expire_ms;
-    char *val; /* owned by the mget; valid during the done callback */
+    const char *val; /* borrowed for the emit call */
     uint32_t len;
 };
 
-/* Called once with n items in key order; the items are freed when it returns. */
-typedef void (*mget_done_fn)(struct req *r, struct mget_item *items, uint32_t n);
+/* Called for key i, in key order, once it and every key before it were read: rc is 0
+ * (it set), LS_ENOTFOUND, or another engine code (it NULL). Not called for the keys left
+ * unread after the connection hit its output limit or closed. */
+typedef void (*mget_emit_fn)(struct req *r, uint32_t i, int rc, const struct mget_item *it);
+/* Called once, after the last emit; it must complete the request. */
+typedef void (*mget_done_fn)(struct req *r);
 
-/* Reads keys[0..n) of table db. done runs later (from an engine callback) or, when no read
- * could be submitted, before mget_start returns. Returns 0, or -ENOMEM with done not
- * called. */
+/* Reads keys[0..n) (borrowed until done runs) of table db. Emits and done run later from
+ * engine callbacks, or before mget_start returns when no read had to wait for the device.
+ * Calls cmdlock_reads_submitted(r) once every read is submitted. Returns 0, or -ENOMEM
+ * with nothing called. */
 int mget_start(struct req *r, const struct resp_arg *keys, uint32_t n, uint32_t db,
-               mget_done_fn done);
+               mget_emit_fn emit, mget_done_fn done);
 
 #endif

@@ -1,17 +1,33 @@
 /*
  * park.c - the server's list of parked writes (see park.h for the contract).
  *
- * One FIFO for the whole server, in the order writes were parked. A parked write is a
+ * One list for the whole server, in the order writes were parked. A parked write is a
  * copy of its arguments (key and value, so the caller's buffers may go: an INCR's
  * computed value lives on its callback's stack) and the request and callback it belongs
- * to. park_retry submits from the head and stops at the first write the engine still
- * refuses: the writes parked first get the space the engine frees first, the pass costs
- * one refused call, and two parked writes of one connection can never be submitted out
- * of order. park_expire fails from the head too, since the head waited longest.
+ * to. park_expire fails from the head, since the head waited longest.
+ *
+ * Retry order. park_retry offers the parked writes to the engine from the head. A write
+ * the engine still refuses does not stop the pass (it used to: small writes queued behind
+ * a large one that needs a run of free segments waited the whole busy_timeout_ms and
+ * failed busy while the engine took small writes, issue 11 item 20). Later writes may
+ * overtake it, except:
+ *   - a connection's writes keep their order: once one of its writes is refused in a pass
+ *     (conn.park_pass), its later ones wait for the next pass;
+ *   - writes of different connections overtaking each other cannot reorder writes of one
+ *     key: a parked write keeps its request's locks (lockset.c) until it is submitted, so
+ *     no other command's write of that key, or flush of its database, exists yet;
+ *   - priority: a write refused during its first PARK_PRIORITY_MS (at most a quarter of
+ *     busy_timeout_ms) ends the pass, and while the head is that young new writes park
+ *     behind it without asking the engine. If it was refused for want of room in the write
+ *     backlog, that room then frees for it rather than for a stream of smaller writes;
+ *     if it was refused for a reason waiting does not cure (a run of free segments), the
+ *     others are held back for that short time only;
+ *   - a write no smaller than one already refused in the pass is not offered (it would be
+ *     refused too), so a pass costs few refused calls.
  *
  * Counters: s->parked counts the list, c->nparked a connection's writes in it (while it
  * is nonzero the connection starts no command, conn_may_start), r->nparked a request's
- * (while it is nonzero req_unlock keeps the key lock). All three drop before the
+ * (while it is nonzero req_unlock keeps its locks). All three drop before the
  * callback of a write that ends here runs, so a callback that completes its request
  * sees no parked write left on it.
  *
@@ -28,6 +44,8 @@
 #include "conn.h"
 #include "log.h"
 #include "server.h"
+
+#define PARK_PRIORITY_MS 1000
 
 enum park_kind { PARK_PUT = 0, PARK_DEL = 1, PARK_FLUSH = 2 };
 
@@ -101,10 +119,28 @@ static int park_wanted(const struct req *r, int rc)
     return rc == LS_EBUSY && r->c->srv->cfg.busy_timeout_ms > 0;
 }
 
+/* Whether op, refused, still has priority over the writes behind it (see above). */
+static int park_has_priority(const struct server *s, const struct park_op *op, uint64_t now)
+{
+    uint64_t window = s->cfg.busy_timeout_ms / 4;
+    if (window > PARK_PRIORITY_MS)
+        window = PARK_PRIORITY_MS;
+    return now - op->since_ms < window;
+}
+
+/* Whether a new write of r may be offered to the engine now: not while an earlier write
+ * of its connection is parked, nor while the oldest parked write has priority. */
+static int park_may_submit(const struct req *r)
+{
+    const struct server *s = r->c->srv;
+    return r->c->nparked == 0 &&
+           (s->park_head == NULL || !park_has_priority(s, s->park_head, server_mono_ms()));
+}
+
 int park_put(struct req *r, uint32_t table, const struct resp_arg *key, const void *v, size_t n,
              const struct ls_write_opts *opts, ls_write_cb cb)
 {
-    if (r->c->nparked == 0) {
+    if (park_may_submit(r)) {
         int rc = ls_put(r->c->srv->eng, table, key->ptr, key->len, v, n, opts, cb, r);
         if (!park_wanted(r, rc))
             return rc;
@@ -115,7 +151,7 @@ int park_put(struct req *r, uint32_t table, const struct resp_arg *key, const vo
 int park_del(struct req *r, uint32_t table, const struct resp_arg *key, ls_write_cb cb)
 {
     struct ls_engine *e = r->c->srv->eng;
-    if (r->c->nparked == 0) {
+    if (park_may_submit(r)) {
         int rc = ls_del(e, table, key->ptr, key->len, cb, r);
         if (!park_wanted(r, rc))
             return rc;
@@ -131,7 +167,7 @@ int park_del(struct req *r, uint32_t table, const struct resp_arg *key, ls_write
 
 int park_flush(struct req *r, uint32_t table, ls_write_cb cb)
 {
-    if (r->c->nparked == 0) {
+    if (park_may_submit(r)) {
         int rc = ls_flush_table(r->c->srv->eng, table, cb, r);
         if (!park_wanted(r, rc))
             return rc;
@@ -139,17 +175,20 @@ int park_flush(struct req *r, uint32_t table, ls_write_cb cb)
     return park_add(r, PARK_FLUSH, table, NULL, NULL, 0, NULL, cb);
 }
 
-/* Takes the head write off the list: rc 0 means the engine accepted it (its callback will
- * run from ls_poll), anything else ends it here through its callback. */
-static void park_finish(struct server *s, int rc)
+/* Takes op (after prev, NULL for the head) off the list: rc 0 means the engine accepted
+ * it (its callback will run from ls_poll), anything else ends it here through its
+ * callback. The callback and the locks it releases may park new writes (at the tail). */
+static void park_finish(struct server *s, struct park_op *prev, struct park_op *op, int rc)
 {
-    struct park_op *op = s->park_head;
     struct req *r = op->r;
     struct conn *c = r->c;
     ls_write_cb cb = op->cb;
-    s->park_head = op->next;
-    if (s->park_head == NULL)
-        s->park_tail = NULL;
+    if (prev)
+        prev->next = op->next;
+    else
+        s->park_head = op->next;
+    if (s->park_tail == op)
+        s->park_tail = prev;
     free(op);
     s->parked--;
     r->nparked--;
@@ -162,13 +201,37 @@ static void park_finish(struct server *s, int rc)
         cb(r, rc, 0); /* may complete and free r */
 }
 
+static size_t park_size(const struct park_op *op)
+{
+    return op->klen + op->vlen;
+}
+
 void park_retry(struct server *s)
 {
-    while (s->park_head) {
-        int rc = park_submit(s, s->park_head);
-        if (rc == LS_EBUSY)
-            return;
-        park_finish(s, rc);
+    uint64_t pass = ++s->park_passes, now = server_mono_ms();
+    size_t refused = SIZE_MAX; /* the smallest write refused in this pass */
+    struct park_op *prev = NULL, *op = s->park_head;
+    while (op) {
+        struct park_op *next = op->next;
+        struct conn *c = op->r->c;
+        int behind = c->park_pass == pass; /* an earlier write of its connection waits */
+        int rc = LS_EBUSY;
+        if (!behind && park_size(op) < refused)
+            rc = park_submit(s, op);
+        if (rc != LS_EBUSY) {
+            park_finish(s, prev, op, rc);
+            op = next;
+            continue;
+        }
+        c->park_pass = pass;
+        if (!behind) { /* refused, or no smaller than a refused one */
+            if (park_size(op) < refused)
+                refused = park_size(op);
+            if (park_has_priority(s, op, now))
+                return;
+        }
+        prev = op;
+        op = next;
     }
 }
 
@@ -176,7 +239,7 @@ void park_expire(struct server *s, uint64_t now_ms)
 {
     uint64_t n = 0;
     while (s->park_head && now_ms - s->park_head->since_ms >= s->cfg.busy_timeout_ms) {
-        park_finish(s, LS_EBUSY);
+        park_finish(s, NULL, s->park_head, LS_EBUSY);
         n++;
     }
     if (n) {
@@ -191,5 +254,5 @@ void park_expire(struct server *s, uint64_t now_ms)
 void park_fail_all(struct server *s, int rc)
 {
     while (s->park_head)
-        park_finish(s, rc);
+        park_finish(s, NULL, s->park_head, rc);
 }

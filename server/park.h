@@ -16,10 +16,11 @@
  *
  * Order: while a connection has a parked write it starts no new command, and any further
  * write of its commands already running parks behind it, so its writes reach the engine
- * in the order it issued them. A request with a parked write keeps its key lock (see
- * req_unlock) until the write is submitted, so a read-modify-write command (INCR, APPEND)
- * keeps the value it computed: no other command on that key can run in between. Other
- * connections are not held back by it.
+ * in the order it issued them. A request with a parked write keeps its locks (see
+ * req_unlock and lockset.c) until the write is submitted, so the decision it made (SET NX
+ * saw the key absent, INCR computed its value) still holds when the write lands: no other
+ * command on that key can run in between. Other connections' writes may overtake a
+ * refused one after its first moments (park.c explains when).
  */
 #ifndef LS_SERVER_PARK_H
 #define LS_SERVER_PARK_H
@@ -40,8 +41,9 @@ int park_put(struct req *r, uint32_t table, const struct resp_arg *key, const vo
 int park_del(struct req *r, uint32_t table, const struct resp_arg *key, ls_write_cb cb);
 int park_flush(struct req *r, uint32_t table, ls_write_cb cb);
 
-/* Submits parked writes in the order they were parked, until one is still busy. Called
- * after ls_poll and ls_tick. */
+/* Offers the parked writes to the engine in the order they were parked; writes the engine
+ * accepts may overtake refused ones of other connections (park.c). Called after ls_poll
+ * and ls_tick. */
 void park_retry(struct server *s);
 /* Fails (with LS_EBUSY) the writes parked for busy_timeout_ms or longer. Called by the
  * cron. */

@@ -18,7 +18,7 @@ struct event_base;
 struct event;
 struct ls_engine;
 struct conn;
-struct keylock;
+struct lockset;
 struct net;
 struct mcs_state;
 struct req;
@@ -52,7 +52,7 @@ struct server {
     struct event *cron_ev; /* 100 ms: idle timeouts, shutdown progress */
     struct event *sig_ev[4];
     struct net *net;
-    struct keylock *locks;
+    struct lockset *locks; /* the concurrency rule's lock table (lockset.c) */
     struct mcs_state *mcs; /* memcached front-end state (mcserver.c) */
 
     struct conn *conns; /* every open connection (doubly linked) */
@@ -65,6 +65,7 @@ struct server {
     uint32_t req_pool_n;
     struct park_op *park_head, *park_tail; /* writes waiting for engine space (park.c) */
     uint64_t parked;
+    uint64_t park_passes; /* park_retry passes so far */
 
     int shutdown_asked; /* SIGTERM/SIGINT/SHUTDOWN seen */
     uint64_t shutdown_start_ms;

@@ -13,10 +13,8 @@ INFO stats busy_writes_parked shows that writes did park (otherwise the load was
 to test anything, which is a failure). Against redis-server (TARGET=redis) only the
 replies are checked.
 """
-import threading
-
 import itlib
-from itlib import Mc, Resp, check, check_all_ok, check_last_sets, log, run_threads, section
+from itlib import Mc, Pushers, Resp, check, check_all_ok, check_last_sets, log, run_threads, section
 
 itlib.begin("busy_writes", time_limit_s=150)
 extra = [] if itlib.IS_REAL else ["--max_pending_bytes", "1mb", "--write_buffers", "4"]
@@ -29,11 +27,7 @@ CLIENTS, ROUNDS, BATCH, KEYS = 8, 4, 100, 50
 
 def stat(name):
     """An integer field of INFO all (logstord only)."""
-    info = Resp(srv.port).call("INFO", "all")[1].decode()
-    for ln in info.split("\r\n"):
-        if ln.startswith(name + ":"):
-            return int(ln.split(":", 1)[1])
-    return None
+    return itlib.info_int(srv.port, name)
 
 
 def value(n, rnd, i):
@@ -66,20 +60,6 @@ if not srv.real:
     check(stat("busy_write_timeouts") == 0, "no parked write timed out")
 
 section("50 clients x 1000 INCR of one key while 4 clients push 60 KiB SETs")
-stop = threading.Event()
-
-
-def pusher(n):
-    c = Resp(srv.port, timeout=60)
-    errors = 0
-    rnd = 0
-    while not stop.is_set():
-        c.send(b"".join(itlib.encode("SET", "p%d:%d" % (n, i % 20), value(n, rnd, i))
-                        for i in range(40)))
-        errors += sum(1 for _ in range(40) if c.read() != ("+", "OK"))
-        rnd += 1
-    c.close()
-    return errors
 
 
 def incr(n):
@@ -98,22 +78,15 @@ def incr(n):
     return errors, first
 
 
-pushers = []
-pres = {}
-for n in range(4):
-    t = threading.Thread(target=lambda n=n: pres.__setitem__(n, pusher(n)))
-    t.start()
-    pushers.append(t)
+pushers = Pushers(srv.port, n=4, batch=40, keys=20, prefix="p")
 parked0 = stat("busy_writes_parked") or 0
 res = run_threads(incr, 50)
 parked = (stat("busy_writes_parked") or 0) - parked0
-stop.set()
-for t in pushers:
-    t.join()
+pushers.stop()
 check_all_ok(res, "every INCR answers an integer above the client's previous one")
 c = Resp(srv.port, timeout=30)
 check(c.call("GET", "counter") == ("$", b"50000"), "counter is 50000", c.call("GET", "counter"))
-check(sum(pres.values()) == 0, "the pushers' SETs all answer +OK (%d errors)" % sum(pres.values()))
+check(not pushers.errors, "the pushers' SETs all answer +OK (%d errors)" % len(pushers.errors))
 if not srv.real:
     log("     (%d writes parked during the INCR run)" % parked)
 

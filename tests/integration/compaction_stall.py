@@ -14,10 +14,8 @@ segments_freed above 0) and no parked write may have timed out. (With --busy_tim
 Against redis-server (TARGET=redis) there is no disk budget; only the replies are
 checked.
 """
-import threading
-
 import itlib
-from itlib import Resp, check, check_all_ok, check_last_sets, log, run_threads, section
+from itlib import Pushers, Resp, check, check_all_ok, check_last_sets, log, run_threads, section
 
 itlib.begin("compaction_stall", time_limit_s=240)
 extra = [] if itlib.IS_REAL else ["--disk_size", "16mb", "--file_size", "4mb"]
@@ -31,8 +29,7 @@ COLD, COLD_VAL = 8, 4096  # per client and round: 8 x 8 x 8 x 4 KiB = 2 MiB kept
 
 
 def info():
-    text = Resp(srv.port, timeout=30).call("INFO", "all")[1].decode()
-    return dict(ln.split(":", 1) for ln in text.split("\r\n") if ":" in ln)
+    return itlib.info(srv.port)
 
 
 def value(n, rnd, i):
@@ -73,19 +70,6 @@ check(bad == 0, "every key written once still holds its value (%d of %d wrong)" 
       (bad, CLIENTS * ROUNDS * COLD))
 
 section("50 clients x 1000 INCR of one key while 4 clients keep overwriting")
-stop = threading.Event()
-push_errors = []
-
-
-def pusher(n):
-    c = Resp(srv.port, timeout=60)
-    rnd = 0
-    while not stop.is_set():
-        c.send(b"".join(itlib.encode("SET", "p%d:%d" % (n, i % 4), value(n, rnd, i))
-                        for i in range(20)))
-        push_errors.extend(r for r in (c.read() for _ in range(20)) if r != ("+", "OK"))
-        rnd += 1
-    c.close()
 
 
 def incr(n):
@@ -102,13 +86,9 @@ def incr(n):
     return errors, first
 
 
-pushers = [threading.Thread(target=pusher, args=(n,)) for n in range(4)]
-for t in pushers:
-    t.start()
+pushers = Pushers(srv.port, n=4, batch=20, keys=4, prefix="p")
 res = run_threads(incr, 50)
-stop.set()
-for t in pushers:
-    t.join()
+push_errors = pushers.stop().errors
 check_all_ok(res, "every INCR answers an integer")
 check(c.call("GET", "counter") == ("$", b"50000"), "counter is 50000", c.call("GET", "counter"))
 check(not push_errors, "the overwriting SETs all answer +OK (%d errors, first: %r)" %

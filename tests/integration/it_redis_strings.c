@@ -359,6 +359,12 @@ static void test_incrbyfloat(void)
     EXPECT_ERR("ERR value is not a valid float", "INCRBYFLOAT f1 abc");
     EXPECT_ERR("ERR increment would produce NaN or Infinity", "INCRBYFLOAT f1 inf");
     EXPECT_ERR("ERR wrong number of arguments for 'incrbyfloat' command", "INCRBYFLOAT f1");
+    /* A NUL inside the increment or the stored value (issue 11 item 13): strtold stopped at
+     * it, so "1\0" "2" counted as 1. */
+    EXPECT_ERR("ERR value is not a valid float", "INCRBYFLOAT f1 %b", "1\0002", (size_t)3);
+    EXPECT_OK("SET fnul %b", "1\000", (size_t)2);
+    EXPECT_ERR("ERR value is not a valid float", "INCRBYFLOAT fnul 1");
+    EXPECT_STR("10.6", "INCRBYFLOAT f1 5");
     EXPECT_OK("SET f5 1 EX 100");
     EXPECT_STR("2", "INCRBYFLOAT f5 1");
     long long ttl = it_int("TTL f5");

@@ -124,7 +124,8 @@ def skip(what):
     log("SKIP %s" % what)
 
 
-# ---- helpers of the load tests (busy_writes.py, compaction_stall.py) ----
+# ---- helpers of the load tests (busy_writes.py, compaction_stall.py, concurrency_rule.py,
+# parked_overtake.py) ----
 
 def run_threads(fn, n):
     """Runs fn(0..n-1) in n threads; returns their results in order."""
@@ -159,6 +160,59 @@ def check_all_ok(res, what="every SET answers +OK"):
     errors = sum(e for e, _ in res)
     return check(errors == 0, "%s (%d errors, first: %r)" %
                  (what, errors, next((f for _, f in res if f), None)))
+
+
+def info(port):
+    """INFO all as a dict of strings (logstord or redis-server)."""
+    c = Resp(port, timeout=30)
+    text = c.call("INFO", "all")[1].decode()
+    c.close()
+    return dict(ln.split(":", 1) for ln in text.split("\r\n") if ":" in ln)
+
+
+def info_int(port, name):
+    """An integer field of INFO all, or None when the server has no such field."""
+    v = info(port).get(name)
+    return None if v is None else int(v)
+
+
+class Pushers:
+    """Background load that keeps the engine's write backlog full: n threads each pipeline
+    batches of SETs of `size` bytes over a few keys of their own until stop(). Every reply
+    that is not +OK is kept in .errors; .sets counts the replies read; .max_batch_s is the
+    longest time a batch took from its send to its last reply."""
+
+    def __init__(self, port, n=4, size=60 * 1024, batch=40, keys=20, prefix="push"):
+        self.port, self.size, self.batch, self.keys, self.prefix = port, size, batch, keys, prefix
+        self.stop_ev = threading.Event()
+        self.errors, self.sets, self.max_batch_s = [], 0, 0.0
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(i,)) for i in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self, n):
+        c = Resp(self.port, timeout=60)
+        rnd = 0
+        while not self.stop_ev.is_set():
+            payload = b"".join(encode("SET", "%s%d:%d" % (self.prefix, n, i % self.keys),
+                                      tagged_value(self.size, n, rnd, i))
+                               for i in range(self.batch))
+            t0 = time.time()
+            c.send(payload)
+            bad = [r for r in (c.read() for _ in range(self.batch)) if r != ("+", "OK")]
+            with self.lock:
+                self.errors.extend(bad)
+                self.sets += self.batch
+                self.max_batch_s = max(self.max_batch_s, time.time() - t0)
+            rnd += 1
+        c.close()
+
+    def stop(self):
+        self.stop_ev.set()
+        for t in self.threads:
+            t.join()
+        return self
 
 
 def check_last_sets(port, prefix, clients, keys, batch, want, what):

@@ -1,0 +1,158 @@
+/*
+ * cmdlock.c - the concurrency rule (stated in lockset.c) applied to requests.
+ *
+ * A request declares its keys (r->keys in r->db, read or written as r->lk says) and
+ * whole databases (r->lk); cmdlock_start turns them into one lockset claim and runs the
+ * request's handler once the claim is granted. Requests that declare nothing (PING,
+ * INFO, SELECT, AUTH, CLIENT ...) run at once: they touch no key, and the connection-state
+ * ones must run before the next command is parsed.
+ *
+ * Connection order (rule 5): a connection's claiming requests wait in its lk_head queue
+ * until the one before them was granted; only the queue's head may be waiting in the
+ * lockset. When the head is granted, its handler runs and the next requests claim in
+ * turn, as long as each is granted at once.
+ *
+ * Release: the handler calls req_unlock once its writes are submitted (conn.c: not while
+ * one is parked) and cmdlock_reads_submitted once its reads are; req_done releases
+ * whatever is left. Releasing may grant and run other requests before it returns.
+ */
+#include "cmdlock.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "conn.h"
+#include "lockset.h"
+#include "log.h"
+#include "resp.h"
+#include "server.h"
+
+#define CMDLOCK_STACK_ITEMS 8
+
+static int cmdlock_declares(const struct req *r)
+{
+    return r->nkeys > 0 || (r->lk & (CMDLOCK_DB_READ | CMDLOCK_DB_WRITE));
+}
+
+/* Fills items with r's declaration. Returns the count. */
+static uint32_t cmdlock_items(const struct req *r, struct lockset_item *items)
+{
+    const struct server *s = r->c->srv;
+    uint8_t kmode = (r->lk & CMDLOCK_KEYS_WRITE) ? LOCKSET_EXCLUSIVE : LOCKSET_SHARED;
+    uint8_t dmode = (r->lk & CMDLOCK_DB_WRITE) ? LOCKSET_EXCLUSIVE : LOCKSET_SHARED;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < r->nkeys; i++)
+        items[n++] = (struct lockset_item){r->db, kmode, 0, r->keys[i].ptr, r->keys[i].len};
+    if (r->lk & (CMDLOCK_DB_READ | CMDLOCK_DB_WRITE)) {
+        uint32_t first = r->db, last = r->db;
+        if (r->lk & CMDLOCK_ALL_DBS) {
+            first = 0;
+            last = (uint32_t)s->cfg.databases - 1;
+        }
+        for (uint32_t db = first; db <= last; db++)
+            items[n++] = (struct lockset_item){db, dmode, 1, NULL, 0};
+    }
+    return n;
+}
+
+static void cmdlock_granted(void *arg);
+
+/* Makes r's claim. Returns 1 granted, 0 waiting, or a negative code. */
+static int cmdlock_claim(struct req *r)
+{
+    struct server *s = r->c->srv;
+    struct lockset_item stack[CMDLOCK_STACK_ITEMS], *items = stack;
+    size_t max = (size_t)r->nkeys + ((r->lk & CMDLOCK_ALL_DBS) ? s->cfg.databases : 1);
+    if (max > CMDLOCK_STACK_ITEMS && (items = malloc(max * sizeof(*items))) == NULL)
+        return -ENOMEM;
+    uint32_t n = cmdlock_items(r, items);
+    int rc = lockset_claim(s->locks, items, n, cmdlock_granted, r, &r->claim);
+    if (items != stack)
+        free(items);
+    return rc;
+}
+
+/* A claim that could not be made: the request cannot run under the rule. */
+static void cmdlock_fail(struct req *r, int rc)
+{
+    log_warning("client id=%llu addr=%s closed: cannot claim the locks of a command: %s",
+                (unsigned long long)r->c->id, r->c->addr,
+                rc == -ENOMEM ? "out of memory" : "bad database");
+    conn_close(r->c, "out of memory for locks");
+    req_done(r);
+}
+
+static void cmdlock_push(struct conn *c, struct req *r)
+{
+    r->lk_next = NULL;
+    if (c->lk_tail)
+        c->lk_tail->lk_next = r;
+    else
+        c->lk_head = r;
+    c->lk_tail = r;
+}
+
+static struct req *cmdlock_pop(struct conn *c)
+{
+    struct req *r = c->lk_head;
+    c->lk_head = r->lk_next;
+    if (c->lk_head == NULL)
+        c->lk_tail = NULL;
+    r->lk_next = NULL;
+    return r;
+}
+
+/* Claims for the requests at the head of c's queue, running each one granted at once,
+ * until one has to wait (it stays at the head) or the queue is empty. */
+static void cmdlock_advance(struct conn *c)
+{
+    while (c->lk_head && c->lk_head->claim == NULL) {
+        struct req *r = c->lk_head;
+        int rc = cmdlock_claim(r);
+        if (rc == 0)
+            return;
+        cmdlock_pop(c);
+        if (rc == 1)
+            r->exec(r);
+        else
+            cmdlock_fail(r, rc);
+    }
+}
+
+/* lockset callback: the head of its connection's queue was granted. */
+static void cmdlock_granted(void *arg)
+{
+    struct req *r = arg;
+    struct conn *c = r->c;
+    cmdlock_pop(c);
+    r->exec(r);
+    cmdlock_advance(c);
+}
+
+void cmdlock_start(struct req *r)
+{
+    struct conn *c = r->c;
+    r->claim = NULL;
+    if (!cmdlock_declares(r)) {
+        r->exec(r);
+        return;
+    }
+    cmdlock_push(c, r);
+    if (c->lk_head == r)
+        cmdlock_advance(c);
+}
+
+void cmdlock_release(struct req *r)
+{
+    struct lockset_claim *cl = r->claim;
+    if (cl == NULL)
+        return;
+    r->claim = NULL;
+    lockset_release(r->c->srv->locks, cl);
+}
+
+void cmdlock_reads_submitted(struct req *r)
+{
+    if (r->claim && !lockset_claim_writes(r->claim))
+        cmdlock_release(r);
+}

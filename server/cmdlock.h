@@ -1,0 +1,31 @@
+/*
+ * cmdlock.h - the concurrency rule (lockset.c) applied to requests: a request's declared
+ * keys and databases become one claim, a connection's requests claim in the order they
+ * were sent, and the claim is released once the request's writes are submitted.
+ */
+#ifndef LS_SERVER_CMDLOCK_H
+#define LS_SERVER_CMDLOCK_H
+
+#include <stdint.h>
+
+struct req;
+
+/* What a request declares besides its keys (r->lk), set by the protocol's dispatcher. */
+#define CMDLOCK_KEYS_WRITE 0x01u /* it writes its keys (exclusive); else it only reads them */
+#define CMDLOCK_DB_READ    0x02u /* it reads its database as a whole (DBSIZE, SCAN) */
+#define CMDLOCK_DB_WRITE   0x04u /* it writes its database as a whole (FLUSHDB) */
+#define CMDLOCK_ALL_DBS    0x08u /* with DB_READ/DB_WRITE: every database (FLUSHALL) */
+
+/* Runs r->exec(r) once r holds the locks of r->keys (in r->db) and of what r->lk
+ * declares: at once when they are free and no earlier request of the connection waits,
+ * else later, from the release that grants them. A request that declares nothing runs at
+ * once. On allocation failure the connection is closed and r completes with no reply. */
+void cmdlock_start(struct req *r);
+/* Releases r's locks (idempotent). May run requests this grants, before it returns. */
+void cmdlock_release(struct req *r);
+/* Called once every read of r is submitted: a request that writes nothing releases its
+ * shared locks now (a submitted read returns the record it looked up), so writers behind
+ * it need not wait for the device. */
+void cmdlock_reads_submitted(struct req *r);
+
+#endif
