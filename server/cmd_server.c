@@ -241,42 +241,91 @@ static void client_list(struct req *r, const struct conn *only)
     pbuf_free(&pb);
 }
 
+/* CLIENT KILL's filters (Redis 7.0). Every client has type normal and user default: there
+ * are no replicas, no pub/sub and no ACL users yet. */
+struct kill_filter {
+    const struct resp_arg *addr, *laddr;
+    uint64_t id;     /* 0: any */
+    int type_normal; /* -1: any; 1: TYPE normal; 0: a type no client has */
+    int skipme;
+};
+
+static int arg_eq_str(const struct resp_arg *a, const char *s)
+{
+    return a->len == strlen(s) && memcmp(a->ptr, s, a->len) == 0;
+}
+
+/* Parses one "<option> <value>" pair at argv[i]. Returns 0, or -1 after replying. */
+static int kill_option(struct req *r, uint32_t i, struct kill_filter *f)
+{
+    const struct resp_arg *opt = &r->argv[i], *val = &r->argv[i + 1];
+    long long id;
+    if (cmd_arg_is(opt, "id")) {
+        if (cmd_arg_ll(val, &id) < 0 || id < 1) {
+            reply_error(r, "ERR client-id should be greater than 0");
+            return -1;
+        }
+        f->id = (uint64_t)id;
+    } else if (cmd_arg_is(opt, "type")) {
+        if (cmd_arg_is(val, "normal")) {
+            f->type_normal = 1;
+        } else if (cmd_arg_is(val, "master") || cmd_arg_is(val, "replica") ||
+                   cmd_arg_is(val, "slave") || cmd_arg_is(val, "pubsub")) {
+            f->type_normal = 0;
+        } else {
+            reply_errorf(r, "ERR Unknown client type '%s'", val->ptr);
+            return -1;
+        }
+    } else if (cmd_arg_is(opt, "addr")) {
+        f->addr = val;
+    } else if (cmd_arg_is(opt, "laddr")) {
+        f->laddr = val;
+    } else if (cmd_arg_is(opt, "user")) {
+        if (!arg_eq_str(val, "default")) {
+            reply_errorf(r, "ERR No such user '%s'", val->ptr);
+            return -1;
+        }
+    } else if (cmd_arg_is(opt, "skipme") && (cmd_arg_is(val, "yes") || cmd_arg_is(val, "no"))) {
+        f->skipme = cmd_arg_is(val, "yes");
+    } else {
+        reply_error(r, ERR_SYNTAX);
+        return -1;
+    }
+    return 0;
+}
+
+static int kill_matches(const struct kill_filter *f, const struct conn *c, const struct conn *me)
+{
+    return (f->addr == NULL || arg_eq_str(f->addr, c->addr)) &&
+           (f->laddr == NULL || arg_eq_str(f->laddr, c->laddr)) && f->type_normal != 0 &&
+           (f->id == 0 || c->id == f->id) && !(c == me && f->skipme);
+}
+
+/* CLIENT KILL <ip:port> (old form: may kill the caller, replies OK or "No such client") and
+ * CLIENT KILL <option> <value> ... (replies the count; SKIPME yes by default). Every option
+ * is checked before any client is closed; the caller, when it matches, is closed after
+ * this reply. */
 static void client_kill(struct req *r)
 {
-    struct server *s = r->c->srv;
-    const struct resp_arg *addr = NULL;
-    long long id = -1;
-    int skipme = 1;
+    struct kill_filter f = {.type_normal = -1, .skipme = 1};
     if (r->argc == 3) {
-        addr = &r->argv[2];
+        f.addr = &r->argv[2];
+        f.skipme = 0;
     } else {
         for (uint32_t i = 2; i < r->argc; i += 2) {
             if (i + 1 >= r->argc) {
                 reply_error(r, ERR_SYNTAX);
                 return;
             }
-            if (cmd_arg_is(&r->argv[i], "id")) {
-                if (cmd_arg_ll(&r->argv[i + 1], &id) < 0 || id <= 0) {
-                    reply_error(r, "ERR client-id should be greater than 0");
-                    return;
-                }
-            } else if (cmd_arg_is(&r->argv[i], "addr")) {
-                addr = &r->argv[i + 1];
-            } else if (cmd_arg_is(&r->argv[i], "skipme")) {
-                skipme = cmd_arg_is(&r->argv[i + 1], "yes");
-            } else {
-                reply_error(r, ERR_SYNTAX);
+            if (kill_option(r, i, &f) < 0)
                 return;
-            }
         }
     }
     int64_t killed = 0;
-    struct conn *c = s->conns;
+    struct conn *c = r->c->srv->conns;
     while (c) {
         struct conn *next = c->next;
-        int match =
-            (id < 0 || c->id == (uint64_t)id) && (addr == NULL || strcmp(c->addr, addr->ptr) == 0);
-        if (match && (c != r->c || (!skipme && r->argc > 3) || r->argc == 3)) {
+        if (kill_matches(&f, c, r->c)) {
             killed++;
             if (c == r->c)
                 c->close_after_reply = 1;
@@ -285,14 +334,12 @@ static void client_kill(struct req *r)
         }
         c = next;
     }
-    if (r->argc == 3) {
-        if (killed == 0)
-            reply_error(r, "ERR No such client");
-        else
-            reply_ok(r);
-    } else {
+    if (r->argc > 3)
         reply_int(r, killed);
-    }
+    else if (killed == 0)
+        reply_error(r, "ERR No such client");
+    else
+        reply_ok(r);
 }
 
 static void client_setinfo(struct req *r)
@@ -361,7 +408,7 @@ static void client_help(struct req *r)
         "GETNAME",
         "LIST [ID <id> ...]",
         "INFO",
-        "KILL <ip:port>|ID <id>|ADDR <ip:port>|SKIPME yes|no",
+        "KILL <ip:port>|<filter> <value> ... (ID ADDR LADDR TYPE USER SKIPME yes|no)",
         "SETINFO LIB-NAME|LIB-VER <value>",
         "HELP"};
     reply_array(r, sizeof(lines) / sizeof(lines[0]));

@@ -78,7 +78,7 @@ static void addr_format(const struct sockaddr *sa, char *buf, size_t len)
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
         port = ntohs(in6->sin6_port);
-        snprintf(buf, len, "%s:%d", host, port);
+        snprintf(buf, len, "[%s]:%d", host, port); /* Redis's form, so ADDR filters match */
     } else {
         snprintf(buf, len, "unix");
     }
