@@ -446,7 +446,7 @@ int cmd_process_one(struct conn *c)
 {
     const struct config *cfg = &c->srv->cfg;
     struct resp_limits lim = {(uint32_t)cfg->max_multibulk_len, cfg->proto_max_bulk_len,
-                              (uint32_t)cfg->max_inline_len};
+                              (uint32_t)cfg->max_inline_len, !c->authed};
     struct resp_parse_out po;
     enum resp_status st;
     if (c->argv == NULL && cmd_grow_argv(c, 16) < 0)

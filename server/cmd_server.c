@@ -59,22 +59,31 @@ void cmd_server_quit(struct req *r)
     done(r);
 }
 
+/* Compares a guess with the secret in a time that depends only on the guess's length, so
+ * that timing tells an attacker nothing about the secret's bytes (slen > 0). */
+static int secret_eq(const char *guess, size_t glen, const char *secret, size_t slen)
+{
+    volatile unsigned diff = glen != slen;
+    for (size_t i = 0; i < glen; i++)
+        diff |= (unsigned char)guess[i] ^ (unsigned char)secret[i % slen];
+    return diff == 0;
+}
+
 static int password_ok(struct req *r, const struct resp_arg *user, const struct resp_arg *pass)
 {
-    const char *pw = r->c->srv->cfg.requirepass;
+    const struct config *cfg = &r->c->srv->cfg;
     if (user && !cmd_arg_is(user, "default"))
         return 0;
-    if (pw == NULL || pw[0] == '\0')
+    if (!config_requires_auth(cfg))
         return user != NULL; /* HELLO AUTH default <anything> with no password: ok */
-    return pass->len == strlen(pw) && memcmp(pass->ptr, pw, pass->len) == 0;
+    return secret_eq(pass->ptr, pass->len, cfg->requirepass, cfg->requirepass_len);
 }
 
 void cmd_server_auth(struct req *r)
 {
-    const char *pw = r->c->srv->cfg.requirepass;
     if (r->argc > 3) {
         reply_error(r, ERR_SYNTAX);
-    } else if (r->argc == 2 && (pw == NULL || pw[0] == '\0')) {
+    } else if (r->argc == 2 && !config_requires_auth(&r->c->srv->cfg)) {
         reply_error(r, "ERR AUTH <password> called without any password configured for the "
                        "default user. Are you sure your configuration is correct?");
     } else if (password_ok(r, r->argc == 3 ? &r->argv[1] : NULL, &r->argv[r->argc - 1])) {
@@ -186,7 +195,7 @@ void cmd_server_reset(struct req *r)
     c->proto = 2;
     free(c->name);
     c->name = NULL;
-    c->authed = c->srv->cfg.requirepass == NULL || c->srv->cfg.requirepass[0] == '\0';
+    c->authed = !config_requires_auth(&c->srv->cfg);
     reply_simple(r, "RESET");
     done(r);
 }
@@ -821,6 +830,21 @@ static int config_compat_match(size_t i, const struct req *r)
     return 0;
 }
 
+/* One key's value as CONFIG GET shows it (a binary-safe string in full). */
+static void config_get_value(struct req *r, const struct config_desc *d)
+{
+    const struct config *cfg = &r->c->srv->cfg;
+    char val[512];
+    size_t len;
+    const char *bin = config_binary_value(cfg, d, &len);
+    if (bin) {
+        reply_bulk(r, bin, len);
+        return;
+    }
+    config_format(cfg, d, val, sizeof(val));
+    reply_cstr(r, val);
+}
+
 static void config_get(struct req *r)
 {
     size_t n, found = 0;
@@ -840,13 +864,11 @@ static void config_get(struct req *r)
             reply_cstr(r, config_compat[i][1]);
         }
     }
-    char val[512];
     for (size_t i = 0; i < n; i++) {
         for (uint32_t a = 2; a < r->argc; a++) {
             if (config_matches(&t[i], &r->argv[a])) {
-                config_format(&r->c->srv->cfg, &t[i], val, sizeof(val));
                 reply_cstr(r, t[i].name);
-                reply_cstr(r, val);
+                config_get_value(r, &t[i]);
                 break;
             }
         }
@@ -883,8 +905,8 @@ static void config_set_cmd(struct req *r)
             return;
         }
         struct config tmp;
-        if (config_defaults(&tmp) < 0 ||
-            config_set(&tmp, d->name, r->argv[i + 1].ptr, err, sizeof(err)) < 0) {
+        if (config_defaults(&tmp) < 0 || config_set_len(&tmp, d->name, r->argv[i + 1].ptr,
+                                                        r->argv[i + 1].len, err, sizeof(err)) < 0) {
             config_free(&tmp);
             reply_errorf(r, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
                          r->argv[i].ptr, err);
@@ -894,7 +916,7 @@ static void config_set_cmd(struct req *r)
     }
     for (uint32_t i = 2; i < r->argc; i += 2) {
         const struct config_desc *d = config_find(r->argv[i].ptr);
-        config_set(&s->cfg, d->name, r->argv[i + 1].ptr, err, sizeof(err));
+        config_set_len(&s->cfg, d->name, r->argv[i + 1].ptr, r->argv[i + 1].len, err, sizeof(err));
         config_apply(s, d);
         log_notice("CONFIG SET %s %s", d->name,
                    d->type == CONFIG_STR && strcmp(d->name, "requirepass") == 0

@@ -222,7 +222,52 @@ static int parse_value(const struct config_desc *d, const char *v, uint64_t *num
     return -1;
 }
 
+/* The length field of a binary-safe string key, or NULL (a C string). */
+static size_t *str_len_field(struct config *cfg, const struct config_desc *d)
+{
+    return d->offset == OFF(requirepass) ? &cfg->requirepass_len : NULL;
+}
+
+const char *config_binary_value(const struct config *cfg, const struct config_desc *d, size_t *len)
+{
+    size_t *lenp = str_len_field((struct config *)cfg, d);
+    if (lenp == NULL)
+        return NULL;
+    *len = *lenp;
+    return *(char *const *)((const char *)cfg + d->offset);
+}
+
+/* Stores a copy of value[0..len) (NUL-terminated) in a CONFIG_STR field. */
+static int set_str(struct config *cfg, const struct config_desc *d, const char *value, size_t len,
+                   char *err, size_t errlen)
+{
+    size_t *lenp = str_len_field(cfg, d);
+    if (lenp == NULL && memchr(value, '\0', len) != NULL) {
+        snprintf(err, errlen, "'%s' cannot contain a NUL byte", d->name);
+        return -1;
+    }
+    char *s = malloc(len + 1);
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(s, value, len);
+    s[len] = '\0';
+    char **field = (char **)((char *)cfg + d->offset);
+    free(*field);
+    *field = s;
+    if (lenp)
+        *lenp = len;
+    return 0;
+}
+
 int config_set(struct config *cfg, const char *name, const char *value, char *err, size_t errlen)
+{
+    return config_set_len(cfg, name, value, strlen(value), err, errlen);
+}
+
+int config_set_len(struct config *cfg, const char *name, const char *value, size_t len, char *err,
+                   size_t errlen)
 {
     const struct config_desc *d = config_find(name);
     if (d == NULL) {
@@ -230,20 +275,16 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
         return -1;
     }
     uint64_t num = 0;
+    if (d->type != CONFIG_STR && strlen(value) != len) {
+        snprintf(err, errlen, "invalid value for '%s' (a NUL byte)", d->name);
+        return -1;
+    }
     if (parse_value(d, value, &num, err, errlen) < 0)
         return -1;
     char *field = (char *)cfg + d->offset;
     switch (d->type) {
-    case CONFIG_STR: {
-        char *s = strdup(value);
-        if (s == NULL) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        free(*(char **)field);
-        *(char **)field = s;
-        break;
-    }
+    case CONFIG_STR:
+        return set_str(cfg, d, value, len, err, errlen);
     case CONFIG_BOOL:
     case CONFIG_ENUM:
         *(int *)field = (int)num;
@@ -254,6 +295,11 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
         break;
     }
     return 0;
+}
+
+int config_requires_auth(const struct config *cfg)
+{
+    return cfg->requirepass_len > 0;
 }
 
 int config_check(const struct config *cfg, char *err, size_t errlen)

@@ -54,7 +54,7 @@ struct conn *conn_new(struct server *s, int fd, enum conn_kind kind)
     c->kind = kind;
     c->id = ++s->next_client_id;
     c->proto = 2;
-    c->authed = s->cfg.requirepass == NULL || s->cfg.requirepass[0] == '\0';
+    c->authed = !config_requires_auth(&s->cfg);
     c->created_ms = server_mono_ms();
     c->last_ms = c->created_ms;
     pbuf_init(&c->in, s->cfg.client_query_buffer_limit);

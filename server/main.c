@@ -115,7 +115,7 @@ static void log_config(const struct server *s)
                s->config_file ? s->config_file : "(embedded defaults)");
     for (size_t i = 0; i < n; i++) {
         config_format(&s->cfg, &t[i], val, sizeof(val));
-        if (strcmp(t[i].name, "requirepass") == 0 && val[0])
+        if (strcmp(t[i].name, "requirepass") == 0 && config_requires_auth(&s->cfg))
             snprintf(val, sizeof(val), "(set)");
         log_notice("config %s = %s", t[i].name, val);
     }

@@ -105,8 +105,7 @@ static void net_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct s
                                                : "SERVER_ERROR Too many open connections\r\n");
         return;
     }
-    if (s->cfg.protected_mode && (s->cfg.requirepass == NULL || !s->cfg.requirepass[0]) &&
-        !addr_is_loopback(sa)) {
+    if (s->cfg.protected_mode && !config_requires_auth(&s->cfg) && !addr_is_loopback(sa)) {
         s->stats.rejected_connections++;
         log_warning("protected mode: refused a client from a non-loopback address");
         net_reject(fd, ctx->kind == CONN_REDIS ? protected_msg
