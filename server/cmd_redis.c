@@ -281,7 +281,7 @@ void cmd_write_cb(void *arg, int rc, uint64_t cas)
         else if (r->step == CMD_REPLY_NUM)
             reply_int(r, r->num);
         else
-            reply_raw(r, r->tmp.data, r->tmp.len);
+            reply_tmp(r);
     } else {
         reply_engine_error(r, rc);
     }
@@ -427,6 +427,9 @@ static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
         d->proc(r);
 }
 
+/* Argument slots a connection keeps between commands (16 bytes each). */
+#define CMD_ARGV_KEEP 1024
+
 static int cmd_grow_argv(struct conn *c, uint32_t want)
 {
     if (want > c->srv->cfg.max_multibulk_len)
@@ -465,8 +468,10 @@ int cmd_process_one(struct conn *c)
         }
         break;
     }
-    if (st == RESP_MORE)
+    if (st == RESP_MORE) {
+        c->in_need = po.need; /* conn.c reads at least this much before parsing again */
         return 0;
+    }
     if (st == RESP_ERROR) {
         struct req *r = conn_req_new(c, 0, NULL);
         if (r) {
@@ -483,5 +488,10 @@ int cmd_process_one(struct conn *c)
     if (po.argc == 0)
         return 1;
     cmd_dispatch(c, c->argv, po.argc);
+    if (c->argv_cap > CMD_ARGV_KEEP) { /* do not keep a huge command's scratch */
+        free(c->argv);
+        c->argv = NULL;
+        c->argv_cap = 0;
+    }
     return 1;
 }

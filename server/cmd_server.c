@@ -207,13 +207,13 @@ static void client_line(struct pbuf *pb, const struct conn *c)
     uint64_t now = server_mono_ms();
     pbuf_appendf(pb,
                  "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=N db=%u "
-                 "sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 "
+                 "sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=%zu multi-mem=0 "
                  "obl=0 oll=%u omem=%zu tot-mem=%zu events=r cmd=%s user=default redir=-1 "
                  "resp=%d lib-name=%s lib-ver=%s\n",
                  (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
                  (unsigned long long)((now - c->created_ms) / 1000),
-                 (unsigned long long)((now - c->last_ms) / 1000), c->db, c->in.len,
-                 c->in.cap - c->in.len, c->nreqs, c->out.len, c->in.cap + c->out.cap,
+                 (unsigned long long)((now - c->last_ms) / 1000), c->db, c->in.len - c->in_pos,
+                 c->in.cap - c->in.len, c->req_mem, c->nreqs, c->out_acct.used, c->mem.used,
                  c->last_cmd ? c->last_cmd : "NULL", c->proto, c->lib_name ? c->lib_name : "",
                  c->lib_ver ? c->lib_ver : "");
 }
@@ -644,9 +644,10 @@ static void info_memory(struct server *s, const struct ls_stats *st, struct pbuf
     pbuf_appendf(pb,
                  "# Memory\r\nused_memory:%" PRIu64 "\r\nused_memory_rss:%" PRIu64
                  "\r\nused_memory_index:%" PRIu64 "\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction"
+                 "\r\nmem_clients_normal:%zu\r\nmaxmemory_clients:%" PRIu64
                  "\r\nmem_allocator:libc\r\n\r\n",
-                 rss, rss, st->index_bytes);
-    (void)s;
+                 rss, rss, st->index_bytes, s->client_mem.used + s->client_mem_closing.used,
+                 s->cfg.maxmemory_clients);
 }
 
 static void info_persistence(struct server *s, const struct ls_stats *st, struct pbuf *pb)
@@ -663,21 +664,21 @@ static void info_persistence(struct server *s, const struct ls_stats *st, struct
 static void info_stats(struct server *s, const struct ls_stats *st, struct pbuf *pb)
 {
     const struct server_stats *t = &s->stats;
-    pbuf_appendf(pb,
-                 "# Stats\r\ntotal_connections_received:%" PRIu64
-                 "\r\ntotal_commands_processed:%" PRIu64 "\r\ninstantaneous_ops_per_sec:%" PRIu64
-                 "\r\ntotal_net_input_bytes:%" PRIu64 "\r\ntotal_net_output_bytes:%" PRIu64
-                 "\r\nrejected_connections:%" PRIu64 "\r\nexpired_keys:%" PRIu64
-                 "\r\nevicted_keys:0\r\nkeyspace_hits:%" PRIu64 "\r\nkeyspace_misses:%" PRIu64
-                 "\r\ntotal_error_replies:%" PRIu64
-                 "\r\nclient_query_buffer_limit_disconnections:%" PRIu64
-                 "\r\nclient_output_buffer_limit_disconnections:%" PRIu64
-                 "\r\nmemcached_commands_processed:%" PRIu64 "\r\nbusy_writes_parked:%" PRIu64
-                 "\r\nbusy_write_timeouts:%" PRIu64 "\r\n\r\n",
-                 t->connections_received, t->commands_processed, s->ops_per_sec, t->net_input_bytes,
-                 t->net_output_bytes, t->rejected_connections, st->expired_dropped,
-                 t->keyspace_hits, t->keyspace_misses, t->errors, t->query_limit_disconnects,
-                 t->output_limit_disconnects, t->mc_commands, t->busy_parked, t->busy_timeouts);
+    pbuf_appendf(
+        pb,
+        "# Stats\r\ntotal_connections_received:%" PRIu64 "\r\ntotal_commands_processed:%" PRIu64
+        "\r\ninstantaneous_ops_per_sec:%" PRIu64 "\r\ntotal_net_input_bytes:%" PRIu64
+        "\r\ntotal_net_output_bytes:%" PRIu64 "\r\nrejected_connections:%" PRIu64
+        "\r\nexpired_keys:%" PRIu64 "\r\nevicted_keys:0\r\nevicted_clients:%" PRIu64
+        "\r\nkeyspace_hits:%" PRIu64 "\r\nkeyspace_misses:%" PRIu64
+        "\r\ntotal_error_replies:%" PRIu64 "\r\nclient_query_buffer_limit_disconnections:%" PRIu64
+        "\r\nclient_output_buffer_limit_disconnections:%" PRIu64
+        "\r\nmemcached_commands_processed:%" PRIu64 "\r\nbusy_writes_parked:%" PRIu64
+        "\r\nbusy_write_timeouts:%" PRIu64 "\r\n\r\n",
+        t->connections_received, t->commands_processed, s->ops_per_sec, t->net_input_bytes,
+        t->net_output_bytes, t->rejected_connections, st->expired_dropped, t->evicted_clients,
+        t->keyspace_hits, t->keyspace_misses, t->errors, t->query_limit_disconnects,
+        t->output_limit_disconnects, t->mc_commands, t->busy_parked, t->busy_timeouts);
 }
 
 static void info_keyspace(struct server *s, struct pbuf *pb)

@@ -48,6 +48,7 @@ struct config {
     uint64_t max_multibulk_len;
     uint64_t max_inline_len;
     uint64_t client_output_buffer_limit;
+    uint64_t maxmemory_clients;
     uint64_t max_inflight;
 };
 
