@@ -25,6 +25,7 @@
 #include "glob.h"
 #include "keylock.h"
 #include "log.h"
+#include "net.h"
 #include "reply.h"
 #include "server.h"
 
@@ -882,6 +883,23 @@ static void config_apply(struct server *s, const struct config_desc *d)
         log_set_level(s->cfg.loglevel);
 }
 
+/* Checks that a runtime value can take effect: maxclients must fit in the open-file limit,
+ * raised if need be (Redis's error when it cannot). Returns 0, or -1 with err set. */
+static int config_fits(struct server *s, const struct config_desc *d, const struct config *tmp,
+                       char *err, size_t errlen)
+{
+    if (strcmp(d->name, "maxclients") != 0 || tmp->maxclients <= s->cfg.maxclients)
+        return 0;
+    uint64_t fit = net_fd_fit(s, tmp->maxclients);
+    if (fit >= tmp->maxclients)
+        return 0;
+    snprintf(err, errlen,
+             "The operating system is not able to handle the specified number of clients, try "
+             "with %llu",
+             (unsigned long long)fit);
+    return -1;
+}
+
 static void config_set_cmd(struct req *r)
 {
     struct server *s = r->c->srv;
@@ -908,6 +926,12 @@ static void config_set_cmd(struct req *r)
         struct config tmp;
         if (config_defaults(&tmp) < 0 || config_set_len(&tmp, d->name, r->argv[i + 1].ptr,
                                                         r->argv[i + 1].len, err, sizeof(err)) < 0) {
+            config_free(&tmp);
+            reply_errorf(r, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
+                         r->argv[i].ptr, err);
+            return;
+        }
+        if (config_fits(s, d, &tmp, err, sizeof(err)) < 0) {
             config_free(&tmp);
             reply_errorf(r, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
                          r->argv[i].ptr, err);

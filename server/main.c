@@ -323,7 +323,7 @@ int main(int argc, char **argv)
     s->locks = keylock_new();
     if (s->locks == NULL || cmd_init() < 0)
         return 1;
-    if (open_engine(s) < 0)
+    if (net_size_maxclients(s) < 0 || open_engine(s) < 0)
         return 1;
     if (setup_loop(s) < 0 || net_listen(s) < 0) {
         log_warning("start-up failed; closing the engine");
