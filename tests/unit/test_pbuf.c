@@ -104,6 +104,15 @@ static void test_consume_reset(void **state)
     pbuf_free(&pb);
 }
 
+/* Two empty buffers charged to one account, and a block of data to append. */
+static void init_pair(struct pbuf *a, struct pbuf *b, struct pbuf_acct *acct, char *block, size_t n)
+{
+    memset(block, 'x', n);
+    pbuf_init(a, 0);
+    pbuf_init(b, 0);
+    a->acct = b->acct = acct;
+}
+
 /* Buffers sharing an account: one bound over all of them, counted up the chain, growth
  * clamped to the room left, and every byte returned when the buffers are freed. */
 static void test_acct(void **state)
@@ -112,10 +121,7 @@ static void test_acct(void **state)
     struct pbuf_acct top = {0, 0, NULL}, conn = {0, 0, &top}, out = {0, 4096, &conn};
     struct pbuf a, b;
     char block[1000];
-    memset(block, 'x', sizeof(block));
-    pbuf_init(&a, 0);
-    pbuf_init(&b, 0);
-    a.acct = b.acct = &out;
+    init_pair(&a, &b, &out, block, sizeof(block));
     assert_int_equal(pbuf_append(&a, block, 1000), 0);
     assert_int_equal(out.used, a.cap);
     assert_int_equal(conn.used, a.cap);
@@ -156,10 +162,7 @@ static void test_take(void **state)
     struct pbuf_acct out = {0, 3000, NULL};
     struct pbuf dst, src;
     char block[1000];
-    memset(block, 'y', sizeof(block));
-    pbuf_init(&dst, 0);
-    pbuf_init(&src, 0);
-    dst.acct = src.acct = &out;
+    init_pair(&dst, &src, &out, block, sizeof(block));
     assert_int_equal(pbuf_append(&src, block, 1000), 0);
     char *mem = src.data;
     assert_int_equal(pbuf_take(&dst, &src), 0);
