@@ -26,13 +26,30 @@ if itlib.IS_REAL:
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+# Without CAP_SYS_RESOURCE a process cannot raise its hard limit; a root with it can, so
+# the server is started without it (setpriv) when the test runs with it.
+NOCAP = ["setpriv", "--bounding-set=-sys_resource", "--inh-caps=-sys_resource", "--"]
+PROBE = ["prlimit", "--nofile=100:100", "--", "python3", "-c",
+         "import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))"]
+
+
+def can_raise_hard(prefix):
+    return subprocess.run(prefix + PROBE, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode == 0
+
+
+WRAP = []
+if can_raise_hard([]):
+    WRAP = NOCAP if not can_raise_hard(NOCAP) else None
+
+
 class LimitedServer(itlib.Server):
     def __init__(self, nofile, extra):
         super().__init__("redis", extra=extra)
         self.nofile = nofile
 
     def argv(self):
-        return ["prlimit", "--nofile=" + self.nofile, "--"] + super().argv()
+        return WRAP + ["prlimit", "--nofile=" + self.nofile, "--"] + super().argv()
 
 
 def cpu_s(srv):
@@ -74,41 +91,49 @@ def close_all(socks):
 
 ARGS = ["--disk_size", "64mb", "--loglevel", "notice"]  # 2 data files: 34 descriptors kept
 
+def hard_limit():
+    """Hard limit 100: maxclients is lowered to fit, nothing spins."""
+    srv = LimitedServer("100:100", ARGS).start()
+    text = log_text(srv)
+    check(text.count("maxclients lowered from 10000 to 66") == 1,
+          "one warning: maxclients lowered from 10000 to 66")
+    admin = Resp(srv.port)
+    r = admin.call("CONFIG", "GET", "maxclients")
+    check(r == ("*", [("$", b"maxclients"), ("$", b"66")]), "CONFIG GET maxclients", r)
+    size0, cpu0 = os.path.getsize(srv.logpath), cpu_s(srv)
+    socks, replies = open_clients(srv.port, 90)
+    time.sleep(2.0)
+    cpu = cpu_s(srv) - cpu0
+    grown = os.path.getsize(srv.logpath) - size0
+    pong = replies.count(b"+PONG")
+    refused = replies.count(b"-ERR max number of clients reached")
+    log("     %d PONG, %d refused, other: %r" % (pong, refused, sorted(set(replies) - {
+        b"+PONG", b"-ERR max number of clients reached"})))
+    check(pong == 65 and refused == 25, "65 clients served besides the admin, 25 refused (%d, %d)"
+          % (pong, refused))
+    check(cpu < 0.5, "the server stays idle meanwhile (%.2f s of CPU in 2 s)" % cpu)
+    check(grown < 4096, "its log grows by less than 4 KiB (%d bytes)" % grown)
+    close_all(socks)
+    time.sleep(0.3)
+    check(admin.call("PING") == ("+", "PONG"), "the admin client is still served")
+    r = admin.call("CONFIG", "SET", "maxclients", "1000")
+    want = ("-", "ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating "
+            "system is not able to handle the specified number of clients, try with 66")
+    check(r == want, "CONFIG SET maxclients 1000 is refused", r, want)
+    check(admin.call("CONFIG", "SET", "maxclients", "50") == ("+", "OK"), "lowering it is fine")
+    check(admin.call("CONFIG", "SET", "maxclients", "66") == ("+", "OK"), "and back to 66")
+    c = Resp(srv.port)
+    check(c.call("PING") == ("+", "PONG"), "a new client is served once the others left")
+    c.close()
+    admin.close()
+    srv.stop()
+
+
 section("hard limit 100: maxclients lowered to fit")
-srv = LimitedServer("100:100", ARGS).start()
-text = log_text(srv)
-check(text.count("maxclients lowered from 10000 to 66") == 1,
-      "one warning: maxclients lowered from 10000 to 66")
-admin = Resp(srv.port)
-r = admin.call("CONFIG", "GET", "maxclients")
-check(r == ("*", [("$", b"maxclients"), ("$", b"66")]), "CONFIG GET maxclients", r)
-size0, cpu0 = os.path.getsize(srv.logpath), cpu_s(srv)
-socks, replies = open_clients(srv.port, 90)
-time.sleep(2.0)
-cpu = cpu_s(srv) - cpu0
-grown = os.path.getsize(srv.logpath) - size0
-pong = replies.count(b"+PONG")
-refused = replies.count(b"-ERR max number of clients reached")
-log("     %d PONG, %d refused, other: %r" % (pong, refused, sorted(set(replies) - {
-    b"+PONG", b"-ERR max number of clients reached"})))
-check(pong == 65 and refused == 25, "65 clients served besides the admin, 25 refused (%d, %d)"
-      % (pong, refused))
-check(cpu < 0.5, "the server stays idle meanwhile (%.2f s of CPU in 2 s)" % cpu)
-check(grown < 4096, "its log grows by less than 4 KiB (%d bytes)" % grown)
-close_all(socks)
-time.sleep(0.3)
-check(admin.call("PING") == ("+", "PONG"), "the admin client is still served")
-r = admin.call("CONFIG", "SET", "maxclients", "1000")
-want = ("-", "ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating "
-        "system is not able to handle the specified number of clients, try with 66")
-check(r == want, "CONFIG SET maxclients 1000 is refused", r, want)
-check(admin.call("CONFIG", "SET", "maxclients", "50") == ("+", "OK"), "lowering it is fine")
-check(admin.call("CONFIG", "SET", "maxclients", "66") == ("+", "OK"), "and back to 66")
-c = Resp(srv.port)
-check(c.call("PING") == ("+", "PONG"), "a new client is served once the others left")
-c.close()
-admin.close()
-srv.stop()
+if WRAP is None:
+    itlib.skip("this process can raise its hard open-file limit even without CAP_SYS_RESOURCE")
+else:
+    hard_limit()
 
 section("soft limit 100, hard 20000: the soft limit is raised")
 srv = LimitedServer("100:20000", ARGS).start()
@@ -132,7 +157,7 @@ cpu = cpu_s(srv) - cpu0
 grown = os.path.getsize(srv.logpath) - size0
 pong = replies.count(b"+PONG")
 log("     limit %d descriptors (%d in use at start): %d of 40 clients served" % (lim, nfd, pong))
-check(1 <= pong <= 6, "a few clients are served, the others wait in the backlog (%d)" % pong)
+check(1 <= pong <= 8, "a few clients are served, the others wait in the backlog (%d)" % pong)
 check(cpu < 0.5, "the server does not spin on EMFILE (%.2f s of CPU in 3 s)" % cpu)
 check(grown < 4096, "its log grows by less than 4 KiB (%d bytes)" % grown)
 text = log_text(srv)
