@@ -247,6 +247,7 @@ void conn_flush(struct conn *c)
         }
         c->out_pos += (size_t)n;
         c->srv->stats.net_output_bytes += (uint64_t)n;
+        c->last_ms = server_mono_ms(); /* a client taking its replies is not idle (Redis) */
     }
     if (c->closed)
         return;

@@ -116,7 +116,7 @@ struct conn {
     char addr[64]; /* peer ip:port */
     char laddr[64];
     uint64_t created_ms;
-    uint64_t last_ms; /* last interaction (monotonic) */
+    uint64_t last_ms; /* last interaction: bytes read or sent (monotonic) */
     const char *last_cmd;
 };
 
