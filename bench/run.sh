@@ -32,7 +32,7 @@
 #   BENCH_KEYSPACE=10000    distinct keys
 #   BENCH_TARGETS="logstord-sync logstord-periodic redis-always redis-everysec memcached"
 #   BENCH_RUN_TIMEOUT=300   seconds allowed per load-tool invocation
-#   LOGSTORD=BUILD/logstord
+#   LOGSTORD=BUILD/logstord, BENCH_LOGSTORD_ARGS (more logstord arguments)
 # Missing logstord (not built yet) is reported and its rows are skipped.
 #
 # Targets (server issue): SET in sync mode >= 0.8x redis appendfsync always, SET in
@@ -49,24 +49,9 @@ RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-300}
 TARGETS=${BENCH_TARGETS:-logstord-sync logstord-periodic redis-always redis-everysec memcached}
 LOGSTORD=${LOGSTORD:-$BUILD/logstord}
 
-WORK=$(mktemp -d /tmp/logstor-bench-XXXXXX)
+source "$(dirname "$0")/lib.bash"
 RESULTS="$WORK/results.tsv" # target, test, ops/s, p50 ms, p99 ms, tool
 : >"$RESULTS"
-SRV_PID=
-
-cleanup() {
-    if [ -n "$SRV_PID" ] && kill -0 "$SRV_PID" 2>/dev/null; then
-        kill -9 "$SRV_PID" 2>/dev/null
-        wait "$SRV_PID" 2>/dev/null
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'echo "bench: interrupted"; exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # ---- the memcached load driver -------------------------------------------------------------
 build_mcload() {
@@ -160,62 +145,6 @@ int main(int argc, char **argv) {
 }
 EOF
     cc -O2 -o "$WORK/mcload" "$WORK/mcload.c"
-}
-
-# ---- servers --------------------------------------------------------------------------------
-wait_port() { # PORT KIND(redis|memcached)
-    local i
-    for i in $(seq 1 300); do
-        kill -0 "$SRV_PID" 2>/dev/null || return 1
-        if [ "$2" = redis ]; then
-            case "$(timeout 2 redis-cli -p "$1" ping 2>/dev/null)" in PONG) return 0 ;; esac
-        else
-            python3 - "$1" <<'PY' 2>/dev/null && return 0
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
-s.sendall(b"version\r\n")
-sys.exit(0 if s.recv(100).startswith(b"VERSION") else 1)
-PY
-        fi
-        sleep 0.05
-    done
-    return 1
-}
-
-start_target() { # TARGET -> sets PORT MCPORT SRV_PID DIR; returns 1 if unavailable
-    PORT=$(free_port); MCPORT=$(free_port)
-    DIR=$(mktemp -d "$WORK/data-XXXXXX")
-    local log="$DIR/server.log" root=()
-    case $1 in
-    logstord-sync | logstord-periodic)
-        if [ ! -x "$LOGSTORD" ]; then echo "bench: $LOGSTORD not built; skipping $1"; return 1; fi
-        "$LOGSTORD" --port "$PORT" --memcached_port "$MCPORT" --bind 127.0.0.1 --dir "$DIR" \
-            --durability "${1#logstord-}" --loglevel warning >"$log" 2>&1 &
-        SRV_PID=$! ;;
-    redis-always | redis-everysec)
-        redis-server --port "$PORT" --bind 127.0.0.1 --dir "$DIR" --save '' --appendonly yes \
-            --appendfsync "${1#redis-}" --loglevel warning >"$log" 2>&1 &
-        SRV_PID=$! ;;
-    memcached)
-        [ "$(id -u)" = 0 ] && root=(-u root)
-        memcached -p "$MCPORT" -U 0 -l 127.0.0.1 -m 1024 "${root[@]}" >"$log" 2>&1 &
-        SRV_PID=$! ;;
-    esac
-    if ! wait_port "$([ "$1" = memcached ] && echo "$MCPORT" || echo "$PORT")" \
-        "$([ "$1" = memcached ] && echo memcached || echo redis)"; then
-        echo "bench: $1 did not start; log:"; tail -n 20 "$log"
-        stop_target; return 1
-    fi
-}
-
-stop_target() {
-    if [ -n "$SRV_PID" ]; then
-        kill "$SRV_PID" 2>/dev/null
-        for _ in $(seq 1 200); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.05; done
-        kill -9 "$SRV_PID" 2>/dev/null
-        wait "$SRV_PID" 2>/dev/null
-        SRV_PID=
-    fi
 }
 
 # ---- load runs ------------------------------------------------------------------------------

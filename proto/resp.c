@@ -117,6 +117,8 @@ static enum resp_status resp_bulk(char *buf, size_t len, size_t *pos, const stru
     long long ll;
     if (!resp_str2ll(buf + *pos + 1, cr - *pos - 1, &ll) || ll < 0 || (uint64_t)ll > lim->max_bulk)
         return resp_fail(out, "Protocol error: invalid bulk length");
+    if (lim->unauth && ll > RESP_UNAUTH_MAX_BULK)
+        return resp_fail(out, "Protocol error: unauthenticated bulk length");
     size_t start = cr + 2;
     uint64_t want = (uint64_t)ll + 2;
     if ((uint64_t)(len - start) < want)
@@ -138,7 +140,11 @@ static enum resp_status resp_multibulk(char *buf, size_t len, const struct resp_
     if (h == 0)
         return resp_more(out, 1);
     long long n;
-    if (!resp_str2ll(buf + 1, cr - 1, &n) || n > (long long)lim->max_args)
+    if (!resp_str2ll(buf + 1, cr - 1, &n) || n > INT_MAX)
+        return resp_fail(out, "Protocol error: invalid multibulk length");
+    if (lim->unauth && n > RESP_UNAUTH_MAX_ARGS)
+        return resp_fail(out, "Protocol error: unauthenticated multibulk length");
+    if (n > (long long)lim->max_args)
         return resp_fail(out, "Protocol error: invalid multibulk length");
     size_t pos = cr + 2;
     if (n <= 0) {

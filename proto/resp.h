@@ -16,10 +16,17 @@
 
 #include "pbuf.h"
 
+/* What a client that has not authenticated may send (requirepass set), as Redis: a larger
+ * multibulk count or bulk length is a protocol error, so an unauthenticated peer cannot
+ * make the server hold more than a few KiB for it. */
+#define RESP_UNAUTH_MAX_ARGS 10
+#define RESP_UNAUTH_MAX_BULK 16384
+
 struct resp_limits {
     uint32_t max_args;   /* most arguments in one command (Redis: 1024*1024) */
     uint64_t max_bulk;   /* largest bulk string (proto-max-bulk-len, 512 MiB) */
     uint32_t max_inline; /* longest inline command line (Redis: 64 KiB) */
+    int unauth;          /* 1: the RESP_UNAUTH_* limits apply too */
 };
 
 struct resp_arg {
@@ -67,7 +74,10 @@ struct resp_parse_out {
  * partial command never asks for growth, so argv grows only with bytes received.
  *
  * RESP_ERROR: err is the reply text (without the leading '-'); the caller replies and
- * closes the connection, as Redis does.
+ * closes the connection, as Redis does. With lim->unauth, a multibulk count above
+ * RESP_UNAUTH_MAX_ARGS is "Protocol error: unauthenticated multibulk length" and a bulk
+ * length above RESP_UNAUTH_MAX_BULK "Protocol error: unauthenticated bulk length", each
+ * reported as soon as its header line is complete (Redis's checks, in Redis's order).
  *
  * Inline commands are unescaped in place, only on RESP_DONE. Deviations from Redis,
  * chosen so that the result does not depend on how the input is split into reads: an

@@ -437,7 +437,7 @@ static void keys_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32_t 
         return;
     }
     reply_array(r, (size_t)r->num);
-    reply_raw(r, r->tmp.data, r->tmp.len);
+    reply_tmp(r);
     req_done(r);
 }
 

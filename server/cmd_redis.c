@@ -291,7 +291,7 @@ void cmd_write_cb(void *arg, int rc, uint64_t cas)
         else if (r->step == CMD_REPLY_NUM)
             reply_int(r, r->num);
         else
-            reply_raw(r, r->tmp.data, r->tmp.len);
+            reply_tmp(r);
     } else {
         reply_engine_error(r, rc);
     }
@@ -449,6 +449,9 @@ static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
     cmdlock_start(r);
 }
 
+/* Argument slots a connection keeps between commands (16 bytes each). */
+#define CMD_ARGV_KEEP 1024
+
 static int cmd_grow_argv(struct conn *c, uint32_t want)
 {
     if (want > c->srv->cfg.max_multibulk_len)
@@ -468,7 +471,7 @@ int cmd_process_one(struct conn *c)
 {
     const struct config *cfg = &c->srv->cfg;
     struct resp_limits lim = {(uint32_t)cfg->max_multibulk_len, cfg->proto_max_bulk_len,
-                              (uint32_t)cfg->max_inline_len};
+                              (uint32_t)cfg->max_inline_len, !c->authed};
     struct resp_parse_out po;
     enum resp_status st;
     if (c->argv == NULL && cmd_grow_argv(c, 16) < 0)
@@ -487,8 +490,10 @@ int cmd_process_one(struct conn *c)
         }
         break;
     }
-    if (st == RESP_MORE)
+    if (st == RESP_MORE) {
+        c->in_need = po.need; /* conn.c reads at least this much before parsing again */
         return 0;
+    }
     if (st == RESP_ERROR) {
         struct req *r = conn_req_new(c, 0, NULL);
         if (r) {
@@ -505,5 +510,10 @@ int cmd_process_one(struct conn *c)
     if (po.argc == 0)
         return 1;
     cmd_dispatch(c, c->argv, po.argc);
+    if (c->argv_cap > CMD_ARGV_KEEP) { /* do not keep a huge command's scratch */
+        free(c->argv);
+        c->argv = NULL;
+        c->argv_cap = 0;
+    }
     return 1;
 }

@@ -25,6 +25,7 @@
 #include "glob.h"
 #include "lockset.h"
 #include "log.h"
+#include "net.h"
 #include "reply.h"
 #include "server.h"
 
@@ -59,22 +60,31 @@ void cmd_server_quit(struct req *r)
     done(r);
 }
 
+/* Compares a guess with the secret in a time that depends only on the guess's length, so
+ * that timing tells an attacker nothing about the secret's bytes (slen > 0). */
+static int secret_eq(const char *guess, size_t glen, const char *secret, size_t slen)
+{
+    volatile unsigned diff = glen != slen;
+    for (size_t i = 0; i < glen; i++)
+        diff |= (unsigned char)guess[i] ^ (unsigned char)secret[i % slen];
+    return diff == 0;
+}
+
 static int password_ok(struct req *r, const struct resp_arg *user, const struct resp_arg *pass)
 {
-    const char *pw = r->c->srv->cfg.requirepass;
+    const struct config *cfg = &r->c->srv->cfg;
     if (user && !cmd_arg_is(user, "default"))
         return 0;
-    if (pw == NULL || pw[0] == '\0')
+    if (!config_requires_auth(cfg))
         return user != NULL; /* HELLO AUTH default <anything> with no password: ok */
-    return pass->len == strlen(pw) && memcmp(pass->ptr, pw, pass->len) == 0;
+    return secret_eq(pass->ptr, pass->len, cfg->requirepass, cfg->requirepass_len);
 }
 
 void cmd_server_auth(struct req *r)
 {
-    const char *pw = r->c->srv->cfg.requirepass;
     if (r->argc > 3) {
         reply_error(r, ERR_SYNTAX);
-    } else if (r->argc == 2 && (pw == NULL || pw[0] == '\0')) {
+    } else if (r->argc == 2 && !config_requires_auth(&r->c->srv->cfg)) {
         reply_error(r, "ERR AUTH <password> called without any password configured for the "
                        "default user. Are you sure your configuration is correct?");
     } else if (password_ok(r, r->argc == 3 ? &r->argv[1] : NULL, &r->argv[r->argc - 1])) {
@@ -186,7 +196,7 @@ void cmd_server_reset(struct req *r)
     c->proto = 2;
     free(c->name);
     c->name = NULL;
-    c->authed = c->srv->cfg.requirepass == NULL || c->srv->cfg.requirepass[0] == '\0';
+    c->authed = !config_requires_auth(&c->srv->cfg);
     reply_simple(r, "RESET");
     done(r);
 }
@@ -198,13 +208,13 @@ static void client_line(struct pbuf *pb, const struct conn *c)
     uint64_t now = server_mono_ms();
     pbuf_appendf(pb,
                  "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=N db=%u "
-                 "sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 "
+                 "sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=%zu multi-mem=0 "
                  "obl=0 oll=%u omem=%zu tot-mem=%zu events=r cmd=%s user=default redir=-1 "
                  "resp=%d lib-name=%s lib-ver=%s\n",
                  (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
                  (unsigned long long)((now - c->created_ms) / 1000),
-                 (unsigned long long)((now - c->last_ms) / 1000), c->db, c->in.len,
-                 c->in.cap - c->in.len, c->nreqs, c->out.len, c->in.cap + c->out.cap,
+                 (unsigned long long)((now - c->last_ms) / 1000), c->db, c->in.len - c->in_pos,
+                 c->in.cap - c->in.len, c->req_mem, c->nreqs, c->out_acct.used, c->mem.used,
                  c->last_cmd ? c->last_cmd : "NULL", c->proto, c->lib_name ? c->lib_name : "",
                  c->lib_ver ? c->lib_ver : "");
 }
@@ -241,42 +251,91 @@ static void client_list(struct req *r, const struct conn *only)
     pbuf_free(&pb);
 }
 
+/* CLIENT KILL's filters (Redis 7.0). Every client has type normal and user default: there
+ * are no replicas, no pub/sub and no ACL users yet. */
+struct kill_filter {
+    const struct resp_arg *addr, *laddr;
+    uint64_t id;     /* 0: any */
+    int type_normal; /* -1: any; 1: TYPE normal; 0: a type no client has */
+    int skipme;
+};
+
+static int arg_eq_str(const struct resp_arg *a, const char *s)
+{
+    return a->len == strlen(s) && memcmp(a->ptr, s, a->len) == 0;
+}
+
+/* Parses one "<option> <value>" pair at argv[i]. Returns 0, or -1 after replying. */
+static int kill_option(struct req *r, uint32_t i, struct kill_filter *f)
+{
+    const struct resp_arg *opt = &r->argv[i], *val = &r->argv[i + 1];
+    long long id;
+    if (cmd_arg_is(opt, "id")) {
+        if (cmd_arg_ll(val, &id) < 0 || id < 1) {
+            reply_error(r, "ERR client-id should be greater than 0");
+            return -1;
+        }
+        f->id = (uint64_t)id;
+    } else if (cmd_arg_is(opt, "type")) {
+        if (cmd_arg_is(val, "normal")) {
+            f->type_normal = 1;
+        } else if (cmd_arg_is(val, "master") || cmd_arg_is(val, "replica") ||
+                   cmd_arg_is(val, "slave") || cmd_arg_is(val, "pubsub")) {
+            f->type_normal = 0;
+        } else {
+            reply_errorf(r, "ERR Unknown client type '%s'", val->ptr);
+            return -1;
+        }
+    } else if (cmd_arg_is(opt, "addr")) {
+        f->addr = val;
+    } else if (cmd_arg_is(opt, "laddr")) {
+        f->laddr = val;
+    } else if (cmd_arg_is(opt, "user")) {
+        if (!arg_eq_str(val, "default")) {
+            reply_errorf(r, "ERR No such user '%s'", val->ptr);
+            return -1;
+        }
+    } else if (cmd_arg_is(opt, "skipme") && (cmd_arg_is(val, "yes") || cmd_arg_is(val, "no"))) {
+        f->skipme = cmd_arg_is(val, "yes");
+    } else {
+        reply_error(r, ERR_SYNTAX);
+        return -1;
+    }
+    return 0;
+}
+
+static int kill_matches(const struct kill_filter *f, const struct conn *c, const struct conn *me)
+{
+    return (f->addr == NULL || arg_eq_str(f->addr, c->addr)) &&
+           (f->laddr == NULL || arg_eq_str(f->laddr, c->laddr)) && f->type_normal != 0 &&
+           (f->id == 0 || c->id == f->id) && !(c == me && f->skipme);
+}
+
+/* CLIENT KILL <ip:port> (old form: may kill the caller, replies OK or "No such client") and
+ * CLIENT KILL <option> <value> ... (replies the count; SKIPME yes by default). Every option
+ * is checked before any client is closed; the caller, when it matches, is closed after
+ * this reply. */
 static void client_kill(struct req *r)
 {
-    struct server *s = r->c->srv;
-    const struct resp_arg *addr = NULL;
-    long long id = -1;
-    int skipme = 1;
+    struct kill_filter f = {.type_normal = -1, .skipme = 1};
     if (r->argc == 3) {
-        addr = &r->argv[2];
+        f.addr = &r->argv[2];
+        f.skipme = 0;
     } else {
         for (uint32_t i = 2; i < r->argc; i += 2) {
             if (i + 1 >= r->argc) {
                 reply_error(r, ERR_SYNTAX);
                 return;
             }
-            if (cmd_arg_is(&r->argv[i], "id")) {
-                if (cmd_arg_ll(&r->argv[i + 1], &id) < 0 || id <= 0) {
-                    reply_error(r, "ERR client-id should be greater than 0");
-                    return;
-                }
-            } else if (cmd_arg_is(&r->argv[i], "addr")) {
-                addr = &r->argv[i + 1];
-            } else if (cmd_arg_is(&r->argv[i], "skipme")) {
-                skipme = cmd_arg_is(&r->argv[i + 1], "yes");
-            } else {
-                reply_error(r, ERR_SYNTAX);
+            if (kill_option(r, i, &f) < 0)
                 return;
-            }
         }
     }
     int64_t killed = 0;
-    struct conn *c = s->conns;
+    struct conn *c = r->c->srv->conns;
     while (c) {
         struct conn *next = c->next;
-        int match =
-            (id < 0 || c->id == (uint64_t)id) && (addr == NULL || strcmp(c->addr, addr->ptr) == 0);
-        if (match && (c != r->c || (!skipme && r->argc > 3) || r->argc == 3)) {
+        if (kill_matches(&f, c, r->c)) {
             killed++;
             if (c == r->c)
                 c->close_after_reply = 1;
@@ -285,14 +344,12 @@ static void client_kill(struct req *r)
         }
         c = next;
     }
-    if (r->argc == 3) {
-        if (killed == 0)
-            reply_error(r, "ERR No such client");
-        else
-            reply_ok(r);
-    } else {
+    if (r->argc > 3)
         reply_int(r, killed);
-    }
+    else if (killed == 0)
+        reply_error(r, "ERR No such client");
+    else
+        reply_ok(r);
 }
 
 static void client_setinfo(struct req *r)
@@ -361,7 +418,7 @@ static void client_help(struct req *r)
         "GETNAME",
         "LIST [ID <id> ...]",
         "INFO",
-        "KILL <ip:port>|ID <id>|ADDR <ip:port>|SKIPME yes|no",
+        "KILL <ip:port>|<filter> <value> ... (ID ADDR LADDR TYPE USER SKIPME yes|no)",
         "SETINFO LIB-NAME|LIB-VER <value>",
         "HELP"};
     reply_array(r, sizeof(lines) / sizeof(lines[0]));
@@ -591,9 +648,10 @@ static void info_memory(struct server *s, const struct ls_stats *st, struct pbuf
     pbuf_appendf(pb,
                  "# Memory\r\nused_memory:%" PRIu64 "\r\nused_memory_rss:%" PRIu64
                  "\r\nused_memory_index:%" PRIu64 "\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction"
+                 "\r\nmem_clients_normal:%zu\r\nmaxmemory_clients:%" PRIu64
                  "\r\nmem_allocator:libc\r\n\r\n",
-                 rss, rss, st->index_bytes);
-    (void)s;
+                 rss, rss, st->index_bytes, s->client_mem.used + s->client_mem_closing.used,
+                 s->cfg.maxmemory_clients);
 }
 
 static void info_persistence(struct server *s, const struct ls_stats *st, struct pbuf *pb)
@@ -610,21 +668,21 @@ static void info_persistence(struct server *s, const struct ls_stats *st, struct
 static void info_stats(struct server *s, const struct ls_stats *st, struct pbuf *pb)
 {
     const struct server_stats *t = &s->stats;
-    pbuf_appendf(pb,
-                 "# Stats\r\ntotal_connections_received:%" PRIu64
-                 "\r\ntotal_commands_processed:%" PRIu64 "\r\ninstantaneous_ops_per_sec:%" PRIu64
-                 "\r\ntotal_net_input_bytes:%" PRIu64 "\r\ntotal_net_output_bytes:%" PRIu64
-                 "\r\nrejected_connections:%" PRIu64 "\r\nexpired_keys:%" PRIu64
-                 "\r\nevicted_keys:0\r\nkeyspace_hits:%" PRIu64 "\r\nkeyspace_misses:%" PRIu64
-                 "\r\ntotal_error_replies:%" PRIu64
-                 "\r\nclient_query_buffer_limit_disconnections:%" PRIu64
-                 "\r\nclient_output_buffer_limit_disconnections:%" PRIu64
-                 "\r\nmemcached_commands_processed:%" PRIu64 "\r\nbusy_writes_parked:%" PRIu64
-                 "\r\nbusy_write_timeouts:%" PRIu64 "\r\n\r\n",
-                 t->connections_received, t->commands_processed, s->ops_per_sec, t->net_input_bytes,
-                 t->net_output_bytes, t->rejected_connections, st->expired_dropped,
-                 t->keyspace_hits, t->keyspace_misses, t->errors, t->query_limit_disconnects,
-                 t->output_limit_disconnects, t->mc_commands, t->busy_parked, t->busy_timeouts);
+    pbuf_appendf(
+        pb,
+        "# Stats\r\ntotal_connections_received:%" PRIu64 "\r\ntotal_commands_processed:%" PRIu64
+        "\r\ninstantaneous_ops_per_sec:%" PRIu64 "\r\ntotal_net_input_bytes:%" PRIu64
+        "\r\ntotal_net_output_bytes:%" PRIu64 "\r\nrejected_connections:%" PRIu64
+        "\r\nexpired_keys:%" PRIu64 "\r\nevicted_keys:0\r\nevicted_clients:%" PRIu64
+        "\r\nkeyspace_hits:%" PRIu64 "\r\nkeyspace_misses:%" PRIu64
+        "\r\ntotal_error_replies:%" PRIu64 "\r\nclient_query_buffer_limit_disconnections:%" PRIu64
+        "\r\nclient_output_buffer_limit_disconnections:%" PRIu64
+        "\r\nmemcached_commands_processed:%" PRIu64 "\r\nbusy_writes_parked:%" PRIu64
+        "\r\nbusy_write_timeouts:%" PRIu64 "\r\n\r\n",
+        t->connections_received, t->commands_processed, s->ops_per_sec, t->net_input_bytes,
+        t->net_output_bytes, t->rejected_connections, st->expired_dropped, t->evicted_clients,
+        t->keyspace_hits, t->keyspace_misses, t->errors, t->query_limit_disconnects,
+        t->output_limit_disconnects, t->mc_commands, t->busy_parked, t->busy_timeouts);
 }
 
 static void info_keyspace(struct server *s, struct pbuf *pb)
@@ -777,6 +835,21 @@ static int config_compat_match(size_t i, const struct req *r)
     return 0;
 }
 
+/* One key's value as CONFIG GET shows it (a binary-safe string in full). */
+static void config_get_value(struct req *r, const struct config_desc *d)
+{
+    const struct config *cfg = &r->c->srv->cfg;
+    char val[512];
+    size_t len;
+    const char *bin = config_binary_value(cfg, d, &len);
+    if (bin) {
+        reply_bulk(r, bin, len);
+        return;
+    }
+    config_format(cfg, d, val, sizeof(val));
+    reply_cstr(r, val);
+}
+
 static void config_get(struct req *r)
 {
     size_t n, found = 0;
@@ -796,13 +869,11 @@ static void config_get(struct req *r)
             reply_cstr(r, config_compat[i][1]);
         }
     }
-    char val[512];
     for (size_t i = 0; i < n; i++) {
         for (uint32_t a = 2; a < r->argc; a++) {
             if (config_matches(&t[i], &r->argv[a])) {
-                config_format(&r->c->srv->cfg, &t[i], val, sizeof(val));
                 reply_cstr(r, t[i].name);
-                reply_cstr(r, val);
+                config_get_value(r, &t[i]);
                 break;
             }
         }
@@ -813,6 +884,23 @@ static void config_apply(struct server *s, const struct config_desc *d)
 {
     if (strcmp(d->name, "loglevel") == 0)
         log_set_level(s->cfg.loglevel);
+}
+
+/* Checks that a runtime value can take effect: maxclients must fit in the open-file limit,
+ * raised if need be (Redis's error when it cannot). Returns 0, or -1 with err set. */
+static int config_fits(struct server *s, const struct config_desc *d, const struct config *tmp,
+                       char *err, size_t errlen)
+{
+    if (strcmp(d->name, "maxclients") != 0 || tmp->maxclients <= s->cfg.maxclients)
+        return 0;
+    uint64_t fit = net_fd_fit(s, tmp->maxclients);
+    if (fit >= tmp->maxclients)
+        return 0;
+    snprintf(err, errlen,
+             "The operating system is not able to handle the specified number of clients, try "
+             "with %llu",
+             (unsigned long long)fit);
+    return -1;
 }
 
 static void config_set_cmd(struct req *r)
@@ -839,8 +927,14 @@ static void config_set_cmd(struct req *r)
             return;
         }
         struct config tmp;
-        if (config_defaults(&tmp) < 0 ||
-            config_set(&tmp, d->name, r->argv[i + 1].ptr, err, sizeof(err)) < 0) {
+        if (config_defaults(&tmp) < 0 || config_set_len(&tmp, d->name, r->argv[i + 1].ptr,
+                                                        r->argv[i + 1].len, err, sizeof(err)) < 0) {
+            config_free(&tmp);
+            reply_errorf(r, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
+                         r->argv[i].ptr, err);
+            return;
+        }
+        if (config_fits(s, d, &tmp, err, sizeof(err)) < 0) {
             config_free(&tmp);
             reply_errorf(r, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
                          r->argv[i].ptr, err);
@@ -850,7 +944,7 @@ static void config_set_cmd(struct req *r)
     }
     for (uint32_t i = 2; i < r->argc; i += 2) {
         const struct config_desc *d = config_find(r->argv[i].ptr);
-        config_set(&s->cfg, d->name, r->argv[i + 1].ptr, err, sizeof(err));
+        config_set_len(&s->cfg, d->name, r->argv[i + 1].ptr, r->argv[i + 1].len, err, sizeof(err));
         config_apply(s, d);
         log_notice("CONFIG SET %s %s", d->name,
                    d->type == CONFIG_STR && strcmp(d->name, "requirepass") == 0

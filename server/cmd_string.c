@@ -119,7 +119,7 @@ static void set_get_cb(void *arg, int rc, const struct ls_item *it)
         return;
     cmd_tmp_bulk(r, rc == 0 ? it->value : NULL, rc == 0 ? it->value_len : 0);
     if (((r->num & SET_NX) && rc == 0) || ((r->num & SET_XX) && rc != 0)) {
-        reply_raw(r, r->tmp.data, r->tmp.len);
+        reply_tmp(r);
         req_done(r);
         return;
     }
@@ -220,7 +220,7 @@ static void getdel_cb(void *arg, int rc, const struct ls_item *it)
     if (src == 0)
         req_unlock(r);
     else if (src == LS_ENOTFOUND) {
-        reply_raw(r, r->tmp.data, r->tmp.len);
+        reply_tmp(r);
         req_done(r);
     } else if (src < 0) {
         reply_engine_error(r, src);

@@ -96,7 +96,7 @@ static const struct config_desc table[] = {
      "Write the process id to this file at start-up (empty: none)."},
     {"client_query_buffer_limit", CONFIG_SIZE, OFF(client_query_buffer_limit), 1 * MIB,
      4 * GIB, "1gb", NULL, 1,
-     "Most unprocessed input bytes held for one client; past it the client is closed."},
+     "Largest command one client may send (closed past it); reading pauses while its commands in flight hold as much."},
     {"proto_max_bulk_len", CONFIG_SIZE, OFF(proto_max_bulk_len), 1 * MIB, 4 * GIB, "512mb",
      NULL, 1, "Largest bulk string accepted in a request."},
     {"max_multibulk_len", CONFIG_INT, OFF(max_multibulk_len), 16, 16 * MIB, "1048576", NULL,
@@ -105,7 +105,9 @@ static const struct config_desc table[] = {
      "Longest inline (telnet-style) command line accepted."},
     {"client_output_buffer_limit", CONFIG_SIZE, OFF(client_output_buffer_limit), 1 * MIB,
      64 * GIB, "256mb", NULL, 1,
-     "Most reply bytes queued for one client; past it the client is closed."},
+     "Most bytes all pending replies of one client may hold; past it the client is closed."},
+    {"maxmemory_clients", CONFIG_SIZE, OFF(maxmemory_clients), 0, 1024 * GIB, "1gb", NULL, 1,
+     "Most bytes all clients' buffers and requests may hold; past it the largest are closed (0: no limit)."},
     {"max_inflight", CONFIG_INT, OFF(max_inflight), 1, 65536, "128", NULL, 1,
      "Most commands of one client in flight at once; reading pauses at this cap."},
 };
@@ -222,7 +224,52 @@ static int parse_value(const struct config_desc *d, const char *v, uint64_t *num
     return -1;
 }
 
+/* The length field of a binary-safe string key, or NULL (a C string). */
+static size_t *str_len_field(struct config *cfg, const struct config_desc *d)
+{
+    return d->offset == OFF(requirepass) ? &cfg->requirepass_len : NULL;
+}
+
+const char *config_binary_value(const struct config *cfg, const struct config_desc *d, size_t *len)
+{
+    size_t *lenp = str_len_field((struct config *)cfg, d);
+    if (lenp == NULL)
+        return NULL;
+    *len = *lenp;
+    return *(char *const *)((const char *)cfg + d->offset);
+}
+
+/* Stores a copy of value[0..len) (NUL-terminated) in a CONFIG_STR field. */
+static int set_str(struct config *cfg, const struct config_desc *d, const char *value, size_t len,
+                   char *err, size_t errlen)
+{
+    size_t *lenp = str_len_field(cfg, d);
+    if (lenp == NULL && memchr(value, '\0', len) != NULL) {
+        snprintf(err, errlen, "'%s' cannot contain a NUL byte", d->name);
+        return -1;
+    }
+    char *s = malloc(len + 1);
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(s, value, len);
+    s[len] = '\0';
+    char **field = (char **)((char *)cfg + d->offset);
+    free(*field);
+    *field = s;
+    if (lenp)
+        *lenp = len;
+    return 0;
+}
+
 int config_set(struct config *cfg, const char *name, const char *value, char *err, size_t errlen)
+{
+    return config_set_len(cfg, name, value, strlen(value), err, errlen);
+}
+
+int config_set_len(struct config *cfg, const char *name, const char *value, size_t len, char *err,
+                   size_t errlen)
 {
     const struct config_desc *d = config_find(name);
     if (d == NULL) {
@@ -230,20 +277,16 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
         return -1;
     }
     uint64_t num = 0;
+    if (d->type != CONFIG_STR && strlen(value) != len) {
+        snprintf(err, errlen, "invalid value for '%s' (a NUL byte)", d->name);
+        return -1;
+    }
     if (parse_value(d, value, &num, err, errlen) < 0)
         return -1;
     char *field = (char *)cfg + d->offset;
     switch (d->type) {
-    case CONFIG_STR: {
-        char *s = strdup(value);
-        if (s == NULL) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        free(*(char **)field);
-        *(char **)field = s;
-        break;
-    }
+    case CONFIG_STR:
+        return set_str(cfg, d, value, len, err, errlen);
     case CONFIG_BOOL:
     case CONFIG_ENUM:
         *(int *)field = (int)num;
@@ -254,6 +297,11 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
         break;
     }
     return 0;
+}
+
+int config_requires_auth(const struct config *cfg)
+{
+    return cfg->requirepass_len > 0;
 }
 
 int config_check(const struct config *cfg, char *err, size_t errlen)

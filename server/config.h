@@ -34,7 +34,8 @@ struct config {
     uint64_t compaction_groups;
     uint64_t separator_memory;
     uint64_t busy_timeout_ms; /* longest a write waits for space before failing busy */
-    char *requirepass;
+    char *requirepass;        /* binary safe: CONFIG SET may give it NUL bytes */
+    size_t requirepass_len;   /* its length; 0: no password */
     int protected_mode;
     uint64_t maxclients;
     uint64_t timeout;
@@ -47,6 +48,7 @@ struct config {
     uint64_t max_multibulk_len;
     uint64_t max_inline_len;
     uint64_t client_output_buffer_limit;
+    uint64_t maxmemory_clients;
     uint64_t max_inflight;
 };
 
@@ -73,6 +75,10 @@ void config_free(struct config *cfg);
 
 /* Sets one key from its text form. On error returns -1 and writes the reason into err. */
 int config_set(struct config *cfg, const char *name, const char *value, char *err, size_t errlen);
+/* The same for a value of len bytes that may hold NUL bytes (CONFIG SET): requirepass
+ * keeps them (binary safe, as in Redis), any other key refuses them. */
+int config_set_len(struct config *cfg, const char *name, const char *value, size_t len, char *err,
+                   size_t errlen);
 
 /* Parses a redis.conf-style file ("key value" lines, '#' comments, values may be quoted).
  * On error returns -1 with err = "file:line: reason". */
@@ -84,6 +90,12 @@ void config_format(const struct config *cfg, const struct config_desc *d, char *
 /* Checks the rules that involve several keys (disk_size holds a file_size, compact_high
  * above compact_low). Returns 0, or -1 with the reason in err. */
 int config_check(const struct config *cfg, char *err, size_t errlen);
+
+/* 1 when requirepass is set: clients must authenticate. */
+int config_requires_auth(const struct config *cfg);
+/* For a binary-safe string key (requirepass): sets *len to its length and returns its
+ * bytes; NULL for every other key (a C string: config_format). */
+const char *config_binary_value(const struct config *cfg, const struct config_desc *d, size_t *len);
 
 /* Parses "64mb", "1g", "4096" (Redis units: k=1000 kb=1024 ...). Returns 0 or -1. */
 int config_parse_size(const char *s, uint64_t *out);

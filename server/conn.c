@@ -1,23 +1,43 @@
 /*
- * conn.c - connection I/O, the request queue and backpressure.
+ * conn.c - connection I/O, the request queue, backpressure and memory bounds.
  *
- * Input: one read(2) per readable event into `in` (bounded by client_query_buffer_limit),
- * then as many complete commands as the connection may start are parsed and dispatched.
- * Parsing stops at the in-flight cap (max_inflight), when more than CONN_OUT_HIGH reply
- * bytes wait to be sent, or while one of the connection's writes is parked (park.c: the
- * engine said busy, and no later command may start before that write is submitted); the
- * read event is then removed (the peer's TCP window fills and it slows down), and put
- * back, with a kick to parse what is already buffered, when requests complete, the
- * output drains or the parked write is submitted.
+ * Input: commands are parsed from `in` at in_pos. The parsed prefix is not moved after
+ * each batch: the buffer is reset when everything is parsed, and the unparsed tail (then
+ * at most one partial command) moves to the front only when a read needs room at the end,
+ * so a pipelined stream costs time linear in its bytes. The socket is read only while
+ * the buffered bytes hold no complete command (nothing left, or in_stuck: the parser
+ * wants more) and the connection may start commands. It may not at its in-flight cap
+ * (max_inflight), with CONN_OUT_HIGH bytes of replies pending (or half its output
+ * limit, if lower), with client_query_buffer_limit bytes of arguments held by its
+ * requests in flight, or while one of its writes is parked (park.c: no later command may start
+ * before it is submitted). The read event is then removed (the peer's TCP window fills and it slows
+ * down); when requests complete, the output drains or the parked write is submitted, the
+ * buffered commands run first and only then is the socket read again. So the query buffer
+ * holds one partial command and one read's worth at most, and client_query_buffer_limit
+ * is reached only by one command larger than it: that client is closed, as in Redis.
+ *
+ * End of input: a peer that shuts down its sending side (read returns 0) still gets every
+ * reply: the buffered commands run, and the connection closes once they completed and
+ * their replies are sent (a trailing partial command is dropped). A peer that closed
+ * altogether makes the write fail, which closes the connection then.
  *
  * Output: a request's reply is written into the output buffer directly when the request
  * is at the head of the queue, else into its own buffer; when the head completes, the
- * run of completed requests behind it is appended in order. Connections with new output
- * join the server's write list, flushed once at the end of each event callback so that a
- * pipelined batch leaves in one write(2).
+ * run of completed requests behind it is moved to the output buffer in order. Connections
+ * with new output join the server's write list, flushed once at the end of each event
+ * callback so that a pipelined batch leaves in one write(2). All reply buffers of a
+ * connection (output buffer, each request's buffer and scratch) share one account limited
+ * by client_output_buffer_limit: an append past it fails, and the connection is closed
+ * when that request completes (Redis's hard limit for normal clients).
  *
- * Invariants: inflight <= nreqs; a closed connection has fd -1 and no events, and is freed
- * (deferred, through the server's free list) only when nreqs == 0.
+ * Memory: a connection's account `mem` holds its query buffer, its requests and its reply
+ * account; every open connection's adds up in s->client_mem, a closed one's (requests
+ * still in flight) in s->client_mem_closing. Past maxmemory_clients the open connection
+ * holding most is closed, then the next, as Redis 7's client eviction does.
+ *
+ * Invariants: inflight <= nreqs; in_pos <= in.len; mem.used == in.cap + out_acct.used +
+ * req_mem; a closed connection has fd -1 and no events, and is freed (deferred, through
+ * the server's free list) only when nreqs == 0.
  */
 #include "conn.h"
 
@@ -34,8 +54,10 @@
 #include "server.h"
 
 #define CONN_READ_CHUNK (16 * 1024)
+#define CONN_READ_MAX   (1024 * 1024) /* most one read asks for (a large bulk's rest) */
 #define CONN_OUT_HIGH   (4 * 1024 * 1024)
-#define CONN_IN_KEEP    (1024 * 1024)
+#define CONN_BUF_KEEP   (64 * 1024)  /* an empty buffer larger than this is freed */
+#define CONN_OUT_MOVE   (256 * 1024) /* sent bytes dropped from `out` once past this and half */
 /* Requests whose arguments fit in this many bytes (most GET/SET/INCR) come from a free
  * list instead of malloc: malloc and free were a tenth of the CPU time of pipelined GETs. */
 #define CONN_REQ_POOL_BYTES 512
@@ -54,11 +76,16 @@ struct conn *conn_new(struct server *s, int fd, enum conn_kind kind)
     c->kind = kind;
     c->id = ++s->next_client_id;
     c->proto = 2;
-    c->authed = s->cfg.requirepass == NULL || s->cfg.requirepass[0] == '\0';
+    c->authed = !config_requires_auth(&s->cfg);
     c->created_ms = server_mono_ms();
     c->last_ms = c->created_ms;
+    c->mem.parent = &s->client_mem;
+    c->out_acct.parent = &c->mem;
+    c->out_acct.limit = s->cfg.client_output_buffer_limit;
     pbuf_init(&c->in, s->cfg.client_query_buffer_limit);
     pbuf_init(&c->out, s->cfg.client_output_buffer_limit);
+    c->in.acct = &c->mem;
+    c->out.acct = &c->out_acct;
     c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
     c->wev = event_new(s->base, fd, EV_WRITE, conn_on_write, c);
     if (c->rev == NULL || c->wev == NULL || event_add(c->rev, NULL) < 0)
@@ -111,7 +138,10 @@ void conn_close(struct conn *c, const char *why)
     s->nconns--;
     pbuf_free(&c->in);
     pbuf_free(&c->out);
+    c->in_pos = 0;
     c->out_pos = 0;
+    /* What its requests still hold no longer counts against the open clients. */
+    pbuf_acct_reparent(&c->mem, &s->client_mem_closing);
     if (c->nreqs == 0)
         conn_schedule_free(c);
 }
@@ -120,6 +150,7 @@ void conn_free(struct conn *c)
 {
     pbuf_free(&c->in);
     pbuf_free(&c->out);
+    pbuf_acct_sub(c->mem.parent, c->mem.used); /* 0 unless the accounting is wrong */
     event_free(c->rev);
     event_free(c->wev);
     free(c->argv);
@@ -151,19 +182,52 @@ static size_t conn_out_pending(const struct conn *c)
     return c->out.len - c->out_pos;
 }
 
+/* Reply bytes past which no new command starts: CONN_OUT_HIGH, or half the hard limit when
+ * that is lower, so that a client that reads slowly is held back before it is closed. */
+static size_t conn_out_high(const struct conn *c)
+{
+    size_t half = c->out_acct.limit / 2;
+    return half && half < CONN_OUT_HIGH ? half : CONN_OUT_HIGH;
+}
+
 static int conn_may_start(const struct conn *c)
 {
-    return c->inflight < c->srv->cfg.max_inflight && conn_out_pending(c) < CONN_OUT_HIGH &&
-           c->nparked == 0 && !c->closed && !c->close_after_reply && !c->srv->shutdown_asked;
+    const struct config *cfg = &c->srv->cfg;
+    return c->inflight < cfg->max_inflight && c->out_acct.used < conn_out_high(c) &&
+           c->req_mem < cfg->client_query_buffer_limit && c->nparked == 0 && !c->closed &&
+           !c->close_after_reply && !c->srv->shutdown_asked;
+}
+
+/* Stops watching the socket until conn_resume (it is level-triggered). */
+static void conn_pause(struct conn *c)
+{
+    if (!c->closed && !c->read_paused) {
+        c->read_paused = 1;
+        event_del(c->rev);
+    }
 }
 
 void conn_resume(struct conn *c)
 {
-    if (!c->read_paused || !conn_may_start(c))
+    if (c->closed || !conn_may_start(c))
         return;
-    c->read_paused = 0;
-    event_add(c->rev, NULL);
-    event_active(c->rev, EV_READ, 1); /* parse what is already buffered */
+    if (c->read_paused) {
+        c->read_paused = 0;
+        if (!c->eof)
+            event_add(c->rev, NULL);
+    }
+    if (c->in_pos < c->in.len && !c->in_stuck)
+        event_active(c->rev, EV_READ, 1); /* run what is already buffered */
+}
+
+/* After a partial write: drops the sent bytes once they are most of the buffer, so a
+ * client that reads slowly but steadily does not keep a buffer that only grows. */
+static void conn_out_compact(struct conn *c)
+{
+    if (c->out_pos >= CONN_OUT_MOVE && c->out_pos >= c->out.len / 2) {
+        pbuf_consume(&c->out, c->out_pos);
+        c->out_pos = 0;
+    }
 }
 
 void conn_flush(struct conn *c)
@@ -174,6 +238,7 @@ void conn_flush(struct conn *c)
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                conn_out_compact(c);
                 event_add(c->wev, NULL);
                 return;
             }
@@ -182,18 +247,19 @@ void conn_flush(struct conn *c)
         }
         c->out_pos += (size_t)n;
         c->srv->stats.net_output_bytes += (uint64_t)n;
+        c->last_ms = server_mono_ms(); /* a client taking its replies is not idle (Redis) */
     }
     if (c->closed)
         return;
     if (c->out_pos == c->out.len) {
         c->out_pos = 0;
-        if (c->out.cap > 1024 * 1024)
+        if (c->out.cap > CONN_BUF_KEEP)
             pbuf_free(&c->out);
         else
             pbuf_reset(&c->out);
     }
     if (c->close_after_reply && c->inflight == 0) {
-        conn_close(c, "closed after reply");
+        conn_close(c, c->eof ? "peer closed" : "closed after reply");
         return;
     }
     conn_resume(c);
@@ -208,81 +274,153 @@ static void conn_on_write(evutil_socket_t fd, short what, void *arg)
     server_after_events(c->srv);
 }
 
+/* Everything buffered was parsed: empty the buffer (freeing a large one). */
+static void conn_in_reset(struct conn *c)
+{
+    c->in_pos = 0;
+    c->in_stuck = 0;
+    if (c->in.cap > CONN_BUF_KEEP)
+        pbuf_free(&c->in);
+    else
+        pbuf_reset(&c->in);
+}
+
+/* The peer sent its last byte and every complete command has been started: close once
+ * they are answered (conn_flush). */
+static void conn_input_ended(struct conn *c)
+{
+    if (!c->eof || (c->in_pos < c->in.len && !c->in_stuck))
+        return;
+    conn_in_reset(c); /* a partial command can no longer complete */
+    c->close_after_reply = 1;
+    conn_mark_write(c);
+}
+
 /* Parses and dispatches buffered commands while the connection may start more. */
 static void conn_process(struct conn *c)
 {
     if (c->in_process)
         return;
     c->in_process = 1;
-    while (c->in_pos < c->in.len) {
+    while (c->in_pos < c->in.len && !c->in_stuck) {
         if (!conn_may_start(c)) {
-            if (!c->closed && !c->read_paused) {
-                c->read_paused = 1;
-                event_del(c->rev);
-            }
+            conn_pause(c);
             break;
         }
+        c->in_need = 0;
         int n = c->kind == CONN_REDIS ? cmd_process_one(c) : mcs_process_one(c);
+        if (n == 0) {
+            c->in_stuck = 1;
+            c->in_want = c->in.len - c->in_pos + (c->in_need ? c->in_need : 1);
+        }
         if (n <= 0)
             break;
     }
-    if (!c->closed && c->in_pos > 0) {
+    if (!c->closed && c->in_pos == c->in.len)
+        conn_in_reset(c);
+    c->in_process = 0;
+    if (!c->closed)
+        conn_input_ended(c);
+}
+
+/* Makes room for one read: want bytes at the end of `in`, moving the unparsed tail to the
+ * front first when the room is short. Returns 0, or -ENOBUFS when the unparsed bytes
+ * already fill client_query_buffer_limit. */
+static int conn_in_room(struct conn *c, size_t want)
+{
+    c->in.limit = c->srv->cfg.client_query_buffer_limit; /* CONFIG SET applies at once */
+    if (c->in_pos > 0 && c->in.cap - c->in.len < want) {
         pbuf_consume(&c->in, c->in_pos);
         c->in_pos = 0;
-        if (c->in.len == 0 && c->in.cap > CONN_IN_KEEP)
-            pbuf_free(&c->in); /* do not keep a large value's buffer per connection */
     }
-    c->in_process = 0;
+    int rc = pbuf_reserve(&c->in, want);
+    if (rc == -ENOBUFS && c->in.len < c->in.limit)
+        rc = pbuf_reserve(&c->in, c->in.limit - c->in.len);
+    return rc;
+}
+
+/* One read(2) into `in`, when the buffered bytes hold no complete command. A partial
+ * bulk's known rest is read in one go (up to CONN_READ_MAX). */
+static void conn_read(struct conn *c)
+{
+    struct server *s = c->srv;
+    if (!conn_may_start(c)) {
+        conn_pause(c);
+        return;
+    }
+    if (c->eof || (c->in_pos < c->in.len && !c->in_stuck))
+        return;
+    size_t unparsed = c->in.len - c->in_pos, want = CONN_READ_CHUNK;
+    if (c->in_stuck && c->in_want > unparsed + want)
+        want = c->in_want - unparsed < CONN_READ_MAX ? c->in_want - unparsed : CONN_READ_MAX;
+    int rc = conn_in_room(c, want);
+    if (rc < 0) {
+        if (rc == -ENOBUFS) {
+            log_warning("client id=%llu addr=%s closed: query buffer limit reached (%zu bytes)",
+                        (unsigned long long)c->id, c->addr, c->in.len);
+            s->stats.query_limit_disconnects++;
+        }
+        conn_close(c, rc == -ENOBUFS ? "query buffer limit" : "out of memory");
+        return;
+    }
+    ssize_t n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR || errno == EWOULDBLOCK))
+        return;
+    if (n < 0) {
+        conn_close(c, strerror(errno));
+        return;
+    }
+    if (n == 0) {
+        c->eof = 1; /* answer what was sent, then close (conn_input_ended) */
+        event_del(c->rev);
+    } else {
+        c->in.len += (size_t)n;
+        s->stats.net_input_bytes += (uint64_t)n;
+        c->last_ms = server_mono_ms();
+        if (c->in_stuck && c->in.len - c->in_pos >= c->in_want)
+            c->in_stuck = 0;
+    }
+    conn_process(c);
 }
 
 static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
-    struct server *s = c->srv;
+    (void)fd;
     (void)what;
-    if (!conn_may_start(c)) {
-        /* At the cap, closing or shutting down: stop watching the socket (it is
-         * level-triggered) until conn_resume. */
-        if (!c->closed && !c->read_paused) {
-            c->read_paused = 1;
-            event_del(c->rev);
-        }
-        server_after_events(s);
-        return;
+    if (!c->closed) {
+        conn_process(c); /* the commands already buffered go first */
+        if (!c->closed)
+            conn_read(c);
     }
-    int rc = pbuf_reserve(&c->in, CONN_READ_CHUNK);
-    if (rc == -ENOBUFS && c->in.len < c->in.limit)
-        rc = pbuf_reserve(&c->in, c->in.limit - c->in.len);
-    if (rc < 0) {
-        if (c->in_pos < c->in.len && rc == -ENOBUFS) {
-            log_warning("client id=%llu addr=%s closed: query buffer limit reached (%zu bytes)",
-                        (unsigned long long)c->id, c->addr, c->in.len);
-            s->stats.query_limit_disconnects++;
-        }
-        conn_close(c, "query buffer limit");
-        server_after_events(s);
-        return;
+    server_after_events(c->srv);
+}
+
+void conn_evict(struct server *s)
+{
+    uint64_t limit = s->cfg.maxmemory_clients;
+    while (limit && s->client_mem.used > limit) {
+        struct conn *big = s->conns;
+        for (struct conn *c = s->conns; c; c = c->next)
+            if (c->mem.used > big->mem.used)
+                big = c;
+        if (big == NULL)
+            return;
+        log_warning("client id=%llu addr=%s evicted: it holds %zu bytes, clients %zu, "
+                    "maxmemory_clients %llu",
+                    (unsigned long long)big->id, big->addr, big->mem.used, s->client_mem.used,
+                    (unsigned long long)limit);
+        s->stats.evicted_clients++;
+        conn_close(big, "maxmemory_clients");
     }
-    ssize_t n = read(fd, c->in.data + c->in.len, c->in.cap - c->in.len);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR && errno != EWOULDBLOCK)) {
-        conn_close(c, n == 0 ? "peer closed" : strerror(errno));
-        server_after_events(s);
-        return;
-    }
-    if (n > 0) {
-        c->in.len += (size_t)n;
-        s->stats.net_input_bytes += (uint64_t)n;
-        c->last_ms = server_mono_ms();
-    }
-    conn_process(c);
-    server_after_events(s);
 }
 
 struct req *conn_req_new(struct conn *c, size_t extra, void **extra_out)
 {
     struct server *s = c->srv;
     struct req *r;
-    if (sizeof(*r) + extra <= CONN_REQ_POOL_BYTES) {
+    size_t bytes = sizeof(*r) + extra;
+    if (bytes <= CONN_REQ_POOL_BYTES) {
         r = s->req_pool;
         if (r) {
             s->req_pool = r->next;
@@ -292,13 +430,18 @@ struct req *conn_req_new(struct conn *c, size_t extra, void **extra_out)
         }
         memset(r, 0, sizeof(*r));
         r->pooled = 1;
-    } else if ((r = calloc(1, sizeof(*r) + extra)) == NULL) {
+        bytes = CONN_REQ_POOL_BYTES;
+    } else if (bytes > UINT32_MAX || (r = calloc(1, bytes)) == NULL) {
         return NULL;
     }
     r->c = c;
     r->db = c->db;
-    pbuf_init(&r->buf, c->srv->cfg.client_output_buffer_limit);
-    pbuf_init(&r->tmp, c->srv->cfg.client_output_buffer_limit);
+    r->mem_bytes = (uint32_t)bytes;
+    c->req_mem += bytes;
+    pbuf_acct_add(&c->mem, bytes);
+    pbuf_init(&r->buf, s->cfg.client_output_buffer_limit);
+    pbuf_init(&r->tmp, s->cfg.client_output_buffer_limit);
+    r->buf.acct = r->tmp.acct = &c->out_acct;
     if (c->tail)
         c->tail->next = r;
     else
@@ -319,11 +462,14 @@ struct pbuf *req_out(struct req *r)
 
 static void req_free(struct req *r)
 {
+    struct conn *c = r->c;
+    struct server *s = c->srv;
     if (r->aux_free && r->aux)
         r->aux_free(r->aux);
     pbuf_free(&r->buf);
     pbuf_free(&r->tmp);
-    struct server *s = r->c->srv;
+    c->req_mem -= r->mem_bytes;
+    pbuf_acct_sub(&c->mem, r->mem_bytes);
     if (r->pooled && s->req_pool_n < CONN_REQ_POOL_MAX) {
         r->next = s->req_pool;
         s->req_pool = r;
@@ -356,26 +502,29 @@ static void conn_drain(struct conn *c)
         req_free(r);
         wrote = 1;
         struct req *h = c->head;
-        if (h && h->buf.len > 0 && !c->closed) {
-            if (pbuf_append(&c->out, h->buf.data, h->buf.len) < 0)
-                c->overflow = 1;
-            pbuf_free(&h->buf);
-        }
+        if (h && h->buf.cap > 0 && !c->closed && pbuf_take(&c->out, &h->buf) < 0)
+            c->overflow = 1;
     }
     if (c->closed) {
         if (c->nreqs == 0)
             conn_schedule_free(c);
         return;
     }
-    if (c->overflow) {
-        log_warning("client id=%llu addr=%s closed: output buffer limit reached",
-                    (unsigned long long)c->id, c->addr);
-        c->srv->stats.output_limit_disconnects++;
-        conn_close(c, "output buffer limit");
-        return;
-    }
     if (wrote)
         conn_mark_write(c);
+}
+
+/* A reply did not fit client_output_buffer_limit (or memory): close, as Redis does past
+ * its hard limit. */
+static void conn_check_overflow(struct conn *c)
+{
+    if (!c->overflow || c->closed)
+        return;
+    log_warning("client id=%llu addr=%s closed: output buffer limit reached (%zu bytes of "
+                "replies, limit %zu)",
+                (unsigned long long)c->id, c->addr, c->out_acct.used, c->out_acct.limit);
+    c->srv->stats.output_limit_disconnects++;
+    conn_close(c, "output buffer limit");
 }
 
 void req_unlock(struct req *r)
@@ -391,8 +540,10 @@ void req_done(struct req *r)
     c->inflight--;
     c->srv->inflight--;
     cmdlock_release(r);
+    c->out_acct.limit = c->srv->cfg.client_output_buffer_limit; /* CONFIG SET applies */
     if (r == c->head)
         conn_drain(c);
+    conn_check_overflow(c);
     if (!c->closed)
         conn_resume(c);
 }

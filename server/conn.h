@@ -11,6 +11,12 @@
  * Ownership: a request belongs to its connection's queue from conn_req_new until it is at
  * the head and done; a connection closed by its peer stays allocated (without a socket)
  * until its last request completes, so engine callbacks never see a freed request.
+ *
+ * Memory: everything a connection holds (query buffer, requests, reply buffers) is
+ * charged to its account `mem`, and every open connection's to the server's client_mem;
+ * its reply buffers together are bounded by client_output_buffer_limit (out_acct), its
+ * requests' arguments by client_query_buffer_limit (reading pauses), the sum over all
+ * clients by maxmemory_clients (conn_evict).
  */
 #ifndef LS_SERVER_CONN_H
 #define LS_SERVER_CONN_H
@@ -38,9 +44,10 @@ struct req {
     struct conn *c;
     struct pbuf buf; /* the reply, while an earlier request is still pending */
     uint8_t done;
-    uint8_t lk;       /* what it declares besides its keys (CMDLOCK_* flags) */
-    uint8_t pooled;   /* allocated from the server's request pool: reusable */
-    uint32_t nparked; /* writes of this request waiting in park.c (keeps its locks) */
+    uint8_t lk;         /* what it declares besides its keys (CMDLOCK_* flags) */
+    uint8_t pooled;     /* allocated from the server's request pool: reusable */
+    uint32_t nparked;   /* writes of this request waiting in park.c (keeps its locks) */
+    uint32_t mem_bytes; /* bytes allocated for the request (charged to c->mem) */
     uint32_t db;
     req_exec_fn exec;
     struct lockset_claim *claim; /* its locks, held or waited for (cmdlock.c) */
@@ -76,15 +83,22 @@ struct conn {
     enum conn_kind kind;
     struct event *rev, *wev;
     struct pbuf in;
-    size_t in_pos;    /* parsed bytes at the front of `in` */
+    size_t in_pos;    /* parsed bytes at the front of `in` (dropped rarely: conn.c) */
+    size_t in_need;   /* set by the parser when it returns 0: bytes missing, 0 unknown */
+    size_t in_want;   /* in_stuck: unparsed bytes needed before parsing is worth a try */
+    int in_stuck;     /* the unparsed bytes hold no complete command */
+    int eof;          /* the peer shut down its sending side: answer, then close */
     uint64_t swallow; /* memcached: input bytes still to discard */
     struct pbuf out;
-    size_t out_pos;          /* bytes of `out` already sent */
-    struct req *head, *tail; /* requests in command order */
-    uint32_t inflight;       /* requests not yet done */
-    uint32_t nreqs;          /* requests in the queue */
-    uint32_t nparked;        /* writes waiting in park.c: no new command starts meanwhile */
-    struct resp_arg *argv;   /* parse scratch */
+    size_t out_pos;            /* bytes of `out` already sent */
+    struct pbuf_acct mem;      /* all of this connection's memory; parent: s->client_mem */
+    struct pbuf_acct out_acct; /* its reply buffers (client_output_buffer_limit); -> mem */
+    size_t req_mem;            /* bytes of its requests (arguments), part of mem */
+    struct req *head, *tail;   /* requests in command order */
+    uint32_t inflight;         /* requests not yet done */
+    uint32_t nreqs;            /* requests in the queue */
+    uint32_t nparked;          /* writes waiting in park.c: no new command starts meanwhile */
+    struct resp_arg *argv;     /* parse scratch */
     uint32_t argv_cap;
     struct mc_cmd *mcc; /* parse scratch (memcached) */
     int proto;          /* 2 or 3 */
@@ -96,13 +110,13 @@ struct conn {
     int in_write_list;
     int in_free_list;
     int in_process;
-    int overflow; /* output limit hit: close */
+    int overflow; /* output limit hit: close once the request completes */
     char *name;
     char *lib_name, *lib_ver;
     char addr[64]; /* peer ip:port */
     char laddr[64];
     uint64_t created_ms;
-    uint64_t last_ms; /* last interaction (monotonic) */
+    uint64_t last_ms; /* last interaction: bytes read or sent (monotonic) */
     const char *last_cmd;
 
     struct req *lk_head, *lk_tail; /* commands not yet granted their locks (cmdlock.c) */
@@ -124,9 +138,13 @@ void conn_free(struct conn *c);
 void conn_flush(struct conn *c);
 /* Stops reading from every connection (shutdown). */
 void conn_stop_reading(struct conn *c);
-/* Resumes reading and parsing if the connection may start commands again (after its
- * last parked write was submitted). */
+/* Resumes parsing (the commands already buffered first) and reading if the connection may
+ * start commands again: after a request completes, the output drains, or its last parked
+ * write was submitted. */
 void conn_resume(struct conn *c);
+/* While the open clients hold more than maxmemory_clients bytes, closes the one holding
+ * most (Redis 7's client eviction). Called from the deferred pass (server.c). */
+void conn_evict(struct server *s);
 
 /* A new request at the tail of c's queue, with extra bytes of storage after the struct
  * (returned through *extra). NULL on allocation failure. */

@@ -115,7 +115,7 @@ static void log_config(const struct server *s)
                s->config_file ? s->config_file : "(embedded defaults)");
     for (size_t i = 0; i < n; i++) {
         config_format(&s->cfg, &t[i], val, sizeof(val));
-        if (strcmp(t[i].name, "requirepass") == 0 && val[0])
+        if (strcmp(t[i].name, "requirepass") == 0 && config_requires_auth(&s->cfg))
             snprintf(val, sizeof(val), "(set)");
         log_notice("config %s = %s", t[i].name, val);
     }
@@ -323,7 +323,7 @@ int main(int argc, char **argv)
     s->locks = lockset_new((uint32_t)s->cfg.databases);
     if (s->locks == NULL || cmd_init() < 0)
         return 1;
-    if (open_engine(s) < 0)
+    if (net_size_maxclients(s) < 0 || open_engine(s) < 0)
         return 1;
     if (setup_loop(s) < 0 || net_listen(s) < 0) {
         log_warning("start-up failed; closing the engine");

@@ -253,7 +253,7 @@ static void mcs_write_cb(void *arg, int rc, uint64_t cas)
         struct mcs_info in = {cas, r->flags, (uint32_t)r->num, r->expire_ms};
         mcs_meta_status(r, "HD", &in, "ckObt");
     } else if (!r->mc->noreply) {
-        reply_raw(r, r->tmp.data, r->tmp.len);
+        reply_tmp(r);
     }
     req_done(r);
 }
@@ -366,7 +366,7 @@ static void gat_next(struct req *r)
         mcs_get_key_at(r, (uint32_t)r->u64, gat_get_cb);
         return;
     }
-    reply_raw(r, r->tmp.data, r->tmp.len);
+    reply_tmp(r);
     mcs_end(r, "END");
 }
 
@@ -1124,8 +1124,10 @@ int mcs_process_one(struct conn *c)
         size_t d = avail < c->swallow ? avail : (size_t)c->swallow;
         c->in_pos += d;
         c->swallow -= d;
-        if (c->swallow)
+        if (c->swallow) {
+            c->in_need = c->swallow;
             return 0;
+        }
     }
     if (c->mcc == NULL && (c->mcc = malloc(sizeof(*c->mcc))) == NULL)
         return -1;
@@ -1134,8 +1136,10 @@ int mcs_process_one(struct conn *c)
     const char *buf = c->in.data + c->in_pos;
     size_t len = c->in.len - c->in_pos;
     enum mc_status st = mc_parse(buf, len, &lim, c->mcc, &po);
-    if (st == MC_MORE)
+    if (st == MC_MORE) {
+        c->in_need = po.need; /* conn.c reads at least this much before parsing again */
         return 0;
+    }
     if (st == MC_ERROR) {
         mcs_error(c, po.err);
         if (po.consumed == 0) {

@@ -1,11 +1,25 @@
 /*
  * net.h - listening sockets and accepting clients: one listener per bind address and
- * protocol, maxclients, protected mode, and the idle-timeout sweep.
+ * protocol, maxclients and the open-file limit, protected mode, and the idle-timeout sweep.
  */
 #ifndef LS_SERVER_NET_H
 #define LS_SERVER_NET_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct server;
+
+/* Start-up, before the engine opens: makes room for maxclients clients beside the
+ * server's own descriptors (net_fd_fit), and lowers maxclients, with one warning, when
+ * the open-file limit cannot be raised enough. Returns 0, or -1 (logged) when not even
+ * one client fits. */
+int net_size_maxclients(struct server *s);
+/* How many clients fit in the open-file limit (at most want), raising the limit
+ * (RLIMIT_NOFILE: the soft limit up to the hard one, the hard one too when allowed) when
+ * fewer fit. Kept for the server: one descriptor per possible data file (disk_size /
+ * file_size) and NET_RESERVED_FDS more. Main thread. */
+uint64_t net_fd_fit(const struct server *s, uint64_t want);
 
 /* Opens the Redis and memcached listeners named by the configuration. Returns 0, or -1
  * with the reason logged. */

@@ -107,6 +107,11 @@ void reply_raw(struct req *r, const void *p, size_t n)
     reply_check(r, pbuf_append(req_out(r), p, n));
 }
 
+void reply_tmp(struct req *r)
+{
+    reply_check(r, pbuf_take(req_out(r), &r->tmp));
+}
+
 void reply_engine_error(struct req *r, int rc)
 {
     switch (rc) {

@@ -29,6 +29,9 @@ void reply_double(struct req *r, double d);
 void reply_verbatim(struct req *r, const void *p, size_t n);
 /* Appends raw bytes (pre-encoded replies, memcached lines). */
 void reply_raw(struct req *r, const void *p, size_t n);
+/* Appends the reply prebuilt in r->tmp and frees it: moved without a copy when it can be,
+ * and never counted twice against the output limit. */
+void reply_tmp(struct req *r);
 /* Records a failed append (output limit) on the connection. */
 void reply_check(struct req *r, int rc);
 

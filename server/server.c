@@ -3,8 +3,9 @@
  * cron, signals, and the deferred pass that ends every callback.
  *
  * Every event callback ends with server_after_events, which (1) writes out the replies
- * queued during the callback, one write(2) per connection, (2) frees connections that
- * were closed and have no request left, and (3) ends the loop once a requested shutdown
+ * queued during the callback, one write(2) per connection, (2) closes the clients that
+ * take the memory of all clients past maxmemory_clients, (3) frees connections that
+ * were closed and have no request left, and (4) ends the loop once a requested shutdown
  * has no request in flight. Doing these at one point keeps callbacks from freeing a
  * connection that a caller further up the stack still uses.
  *
@@ -49,6 +50,7 @@ void server_after_events(struct server *s)
         c->in_write_list = 0;
         conn_flush(c);
     }
+    conn_evict(s);
     while (s->free_list) {
         struct conn *c = s->free_list;
         s->free_list = c->fnext;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "pbuf.h"
 
 /* Longest wait for in-flight requests at shutdown before forcing it. */
 #define SERVER_SHUTDOWN_MS 30000
@@ -37,8 +38,9 @@ struct server_stats {
     uint64_t mc_commands;
     uint64_t output_limit_disconnects;
     uint64_t query_limit_disconnects;
-    uint64_t busy_parked;   /* writes the engine refused as busy and that waited (park.c) */
-    uint64_t busy_timeouts; /* parked writes that failed busy after busy_timeout_ms */
+    uint64_t busy_parked;     /* writes the engine refused as busy and that waited (park.c) */
+    uint64_t busy_timeouts;   /* parked writes that failed busy after busy_timeout_ms */
+    uint64_t evicted_clients; /* closed past maxmemory_clients (conn_evict) */
 };
 
 struct server {
@@ -56,6 +58,9 @@ struct server {
     struct mcs_state *mcs; /* memcached front-end state (mcserver.c) */
 
     struct conn *conns; /* every open connection (doubly linked) */
+    /* Memory held by open connections (buffers, requests; bounded by maxmemory_clients),
+     * and by closed ones whose requests are still in flight. */
+    struct pbuf_acct client_mem, client_mem_closing;
     uint32_t nconns;
     struct conn *write_list; /* connections with replies to send */
     struct conn *free_list;  /* closed connections waiting to be freed */

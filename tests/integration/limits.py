@@ -4,12 +4,14 @@ The server is started with --maxclients 5 --timeout 1 (both are logstord config 
 with Redis's names and meanings):
 - the 6th concurrent client gets "-ERR max number of clients reached" and is closed;
   once a client leaves, a new one is accepted;
-- a client idle for more than `timeout` seconds is closed; an active one is not.
+- a client idle for more than `timeout` seconds is closed; an active one is not, nor one
+  still reading a long reply (sending to it counts as activity, as in Redis).
 """
+import socket
 import time
 
 import itlib
-from itlib import Resp, check, section, log
+from itlib import Resp, check, section, log, encode
 
 itlib.begin("limits", time_limit_s=60)
 srv = itlib.Server("redis", extra=["--maxclients", "5", "--timeout", "1"]).start()
@@ -60,4 +62,32 @@ check(closed and elapsed >= 0.9, "the idle client is closed after about 1 s (%.1
 check(busy.call("PING") == ("+", "PONG"), "a client that keeps sending commands is not closed")
 busy.close()
 idle.close()
+
+section("timeout 1: a client still reading a long reply is not idle")
+c = Resp(srv.port)
+check(c.call("SET", "big", "x" * 1000000) == ("+", "OK"), "a 1 MB value")
+c.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # before connect: a small window
+s.connect(("127.0.0.1", srv.port))
+s.settimeout(5)
+want = 8 * (1000000 + 12)
+s.sendall(encode("GET", "big") * 8)  # 8 MB of replies: more than the kernel buffers hold
+got, t0 = 0, time.time()
+try:
+    while got < want and time.time() - t0 < 20:
+        chunk = 0
+        while chunk < 256 * 1024 and got < want:
+            d = s.recv(65536)
+            if not d:
+                raise OSError("closed")
+            chunk += len(d)
+            got += len(d)
+        time.sleep(0.1)  # about 2.5 MB/s
+except OSError:
+    pass
+elapsed = time.time() - t0
+check(got == want and elapsed > 1.5,
+      "read slowly over %.1f s, the replies arrive whole (%d of %d bytes)" % (elapsed, got, want))
+s.close()
 itlib.finish()

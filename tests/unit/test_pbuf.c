@@ -104,12 +104,93 @@ static void test_consume_reset(void **state)
     pbuf_free(&pb);
 }
 
+/* Two empty buffers charged to one account, and a block of data to append. */
+static void init_pair(struct pbuf *a, struct pbuf *b, struct pbuf_acct *acct, char *block, size_t n)
+{
+    memset(block, 'x', n);
+    pbuf_init(a, 0);
+    pbuf_init(b, 0);
+    a->acct = b->acct = acct;
+}
+
+/* Buffers sharing an account: one bound over all of them, counted up the chain, growth
+ * clamped to the room left, and every byte returned when the buffers are freed. */
+static void test_acct(void **state)
+{
+    (void)state;
+    struct pbuf_acct top = {0, 0, NULL}, conn = {0, 0, &top}, out = {0, 4096, &conn};
+    struct pbuf a, b;
+    char block[1000];
+    init_pair(&a, &b, &out, block, sizeof(block));
+    assert_int_equal(pbuf_append(&a, block, 1000), 0);
+    assert_int_equal(out.used, a.cap);
+    assert_int_equal(conn.used, a.cap);
+    assert_int_equal(top.used, a.cap);
+    assert_int_equal(pbuf_append(&b, block, 1000), 0);
+    assert_int_equal(out.used, a.cap + b.cap);
+    assert_true(out.used <= out.limit);
+    /* The pair may not pass 4096 bytes however the appends are spread. */
+    int rc = 0;
+    for (int i = 0; i < 10 && rc == 0; i++)
+        rc = pbuf_append(i % 2 ? &a : &b, block, 1000);
+    assert_int_equal(rc, -ENOBUFS);
+    assert_true(out.used <= 4096);
+    assert_true(a.len + b.len <= 4096);
+    /* Other memory of the connection counts above the reply buffers only. */
+    pbuf_acct_add(&conn, 500);
+    assert_int_equal(conn.used, out.used + 500);
+    assert_int_equal(top.used, conn.used);
+    pbuf_acct_sub(&conn, 500);
+    /* A closing connection moves what it holds to another parent. */
+    struct pbuf_acct closing = {0, 0, NULL};
+    size_t held = conn.used;
+    pbuf_acct_reparent(&conn, &closing);
+    assert_int_equal(top.used, 0);
+    assert_int_equal(closing.used, held);
+    pbuf_free(&a);
+    pbuf_free(&b);
+    assert_int_equal(out.used, 0);
+    assert_int_equal(conn.used, 0);
+    assert_int_equal(closing.used, 0);
+}
+
+/* pbuf_take: a move into an empty buffer hands the memory over; into a full one, the
+ * source's bytes stop counting first, so the move succeeds up to the limit. */
+static void test_take(void **state)
+{
+    (void)state;
+    struct pbuf_acct out = {0, 3000, NULL};
+    struct pbuf dst, src;
+    char block[1000];
+    init_pair(&dst, &src, &out, block, sizeof(block));
+    assert_int_equal(pbuf_append(&src, block, 1000), 0);
+    char *mem = src.data;
+    assert_int_equal(pbuf_take(&dst, &src), 0);
+    assert_ptr_equal(dst.data, mem);
+    assert_int_equal(dst.len, 1000);
+    assert_int_equal(src.cap, 0);
+    assert_int_equal(out.used, dst.cap);
+    /* dst holds 1000 (cap 1024), src 1000 (cap 1024): 2048 of 3000 used; appending src to
+     * dst needs dst to grow to 2048 while src still holds its 1024. */
+    assert_int_equal(pbuf_append(&src, block, 1000), 0);
+    assert_int_equal(pbuf_take(&dst, &src), 0);
+    assert_int_equal(dst.len, 2000);
+    assert_int_equal(out.used, dst.cap);
+    assert_int_equal(src.cap, 0);
+    /* Past the limit: fails and leaves both as they were. */
+    assert_int_equal(pbuf_append(&src, block, 1000), -ENOBUFS);
+    pbuf_free(&dst);
+    assert_int_equal(out.used, 0);
+    assert_int_equal(pbuf_take(&dst, &src), 0); /* empty src: nothing to do */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_append),        cmocka_unit_test(test_growth),
         cmocka_unit_test(test_appendf),       cmocka_unit_test(test_limit),
-        cmocka_unit_test(test_consume_reset),
+        cmocka_unit_test(test_consume_reset), cmocka_unit_test(test_acct),
+        cmocka_unit_test(test_take),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

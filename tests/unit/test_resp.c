@@ -193,6 +193,40 @@ static void test_multibulk_errors(void **state)
     assert_int_equal(p->argv[0].len, 1000);
 }
 
+/* Unauthenticated limits (Redis): at most 10 arguments and 16 KiB bulks, refused as soon
+ * as the header line is in, before any data is waited for. */
+static void test_unauth_limits(void **state)
+{
+    (void)state;
+    struct resp_limits ul = lim;
+    ul.unauth = 1;
+    struct parsed *p = parse_n("*11\r\n", 5, &ul);
+    assert_int_equal(p->st, RESP_ERROR);
+    assert_string_equal(p->out.err, "Protocol error: unauthenticated multibulk length");
+    /* Redis checks the unauthenticated count before its own multibulk limit. */
+    p = parse_n("*5000\r\n", 7, &ul);
+    assert_string_equal(p->out.err, "Protocol error: unauthenticated multibulk length");
+    p = parse_n("*1\r\n$16385\r\n", 12, &ul);
+    assert_int_equal(p->st, RESP_ERROR);
+    assert_string_equal(p->out.err, "Protocol error: invalid bulk length"); /* > max_bulk */
+    ul.max_bulk = 1 << 20;
+    p = parse_n("*1\r\n$16385\r\n", 12, &ul);
+    assert_int_equal(p->st, RESP_ERROR);
+    assert_string_equal(p->out.err, "Protocol error: unauthenticated bulk length");
+    /* At the limits: accepted (waiting for the data). */
+    p = parse_n("*10\r\n", 5, &ul);
+    assert_int_equal(p->st, RESP_MORE);
+    p = parse_n("*1\r\n$16384\r\n", 12, &ul);
+    assert_int_equal(p->st, RESP_MORE);
+    assert_int_equal(p->out.need, 16384 + 2);
+    /* Authenticated: the same headers are fine. */
+    ul.unauth = 0;
+    p = parse_n("*1\r\n$16385\r\n", 12, &ul);
+    assert_int_equal(p->st, RESP_MORE);
+    p = parse_n("*11\r\n", 5, &ul);
+    assert_int_equal(p->st, RESP_MORE);
+}
+
 static void test_header_too_long(void **state)
 {
     (void)state;
@@ -435,11 +469,12 @@ int main(void)
         cmocka_unit_test(test_multibulk),        cmocka_unit_test(test_binary_bulk),
         cmocka_unit_test(test_empty_multibulk),  cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_bytewise),         cmocka_unit_test(test_need_large_bulk),
-        cmocka_unit_test(test_multibulk_errors), cmocka_unit_test(test_header_too_long),
-        cmocka_unit_test(test_inline),           cmocka_unit_test(test_inline_quotes),
-        cmocka_unit_test(test_inline_errors),    cmocka_unit_test(test_argv_grow),
-        cmocka_unit_test(test_encode_common),    cmocka_unit_test(test_encode_resp2),
-        cmocka_unit_test(test_encode_resp3),     cmocka_unit_test(test_encode_limit),
+        cmocka_unit_test(test_multibulk_errors), cmocka_unit_test(test_unauth_limits),
+        cmocka_unit_test(test_header_too_long),  cmocka_unit_test(test_inline),
+        cmocka_unit_test(test_inline_quotes),    cmocka_unit_test(test_inline_errors),
+        cmocka_unit_test(test_argv_grow),        cmocka_unit_test(test_encode_common),
+        cmocka_unit_test(test_encode_resp2),     cmocka_unit_test(test_encode_resp3),
+        cmocka_unit_test(test_encode_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,275 @@
+"""conn_memory.py - a connection's memory is bounded by its limits (run by conn_memory.sh).
+
+1. Flood without reading: one client pipelines 100-byte SETs as fast as the socket takes
+   them and reads no reply for 3 s, on the Redis port and (noreply sets) on the memcached
+   port. Sync durability keeps commands in flight, so the connection sits at its in-flight
+   cap (max_inflight) most of the time. The server must stop reading while it is there:
+   its RSS may not grow by more than FLOOD_MARGIN (the query buffer used to grow by nearly
+   every byte the client sent, 40 MB/s here), CLIENT LIST must show a small qbuf, and the
+   client must then get every reply (nothing dropped, not disconnected).
+2. Replies waiting behind a slow command: a SET waits up to 100 ms for its group commit
+   while 400 ECHOs of 64 KiB behind it complete; the client reads nothing. Their arguments and
+   replies together stay within client_query_buffer_limit + client_output_buffer_limit
+   (reading pauses; each pending reply used to have a limit of its own and parsing went on),
+   and the client is not closed: it then reads every reply.
+3. Output limit: GETs of a 512 KiB value started at once, never read: past
+   client_output_buffer_limit (2 MiB) for all its pending replies the client is closed, as
+   Redis closes a client past its hard limit.
+4. maxmemory_clients: with 24 MiB for all clients, a client whose query buffer passes it
+   (a 40 MB bulk on its way) is evicted (INFO evicted_clients), the small clients stay.
+"""
+import os
+import socket
+import threading
+import time
+
+import itlib
+from itlib import Resp, check, section, log, encode
+
+MIB = 1 << 20
+FLOOD_S = 3.0
+FLOOD_MARGIN = 16 * MIB
+
+itlib.begin("conn_memory", time_limit_s=140)
+if itlib.IS_REAL:
+    itlib.skip("conn_memory measures logstord's RSS and uses its configuration keys")
+    itlib.finish()
+srv = itlib.Server("redis", extra=["--maxmemory_clients", "0"]).start()
+log("conn_memory: logstord on 127.0.0.1:%d / %d" % (srv.port, srv.mc_port))
+
+
+def rss():
+    with open("/proc/%d/status" % srv.proc.pid) as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1]) * 1024
+    return 0
+
+
+class Sampler:
+    """Samples the server's RSS every 20 ms while running; .peak is the largest seen."""
+
+    def __init__(self):
+        self.base = rss()
+        self.peak = self.base
+        self.stop = False
+        self.t = threading.Thread(target=self.run)
+        self.t.start()
+
+    def run(self):
+        while not self.stop:
+            self.peak = max(self.peak, rss())
+            time.sleep(0.02)
+
+    def end(self):
+        self.stop = True
+        self.t.join()
+        return self.peak - self.base
+
+
+def flood(port, one, seconds):
+    """Sends copies of the command `one` without reading for `seconds`; then completes the
+    last partial copy. Returns (socket, commands sent)."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setblocking(False)
+    chunk = one * max(1, (256 * 1024) // len(one))
+    sent = 0
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            sent += s.send(chunk[sent % len(one):])
+        except BlockingIOError:
+            time.sleep(0.002)
+    s.setblocking(True)
+    s.settimeout(30)
+    rest = (-sent) % len(one)
+    return s, (sent + rest) // len(one), one[len(one) - rest:] if rest else b""
+
+
+def client_line(c, name):
+    r = c.call("CLIENT", "LIST")
+    for ln in r[1].decode().splitlines():
+        if " name=%s " % name in ln:
+            return dict(kv.split("=", 1) for kv in ln.split() if "=" in kv)
+    return None
+
+
+def read_exactly(s, n):
+    got = 0
+    while got < n:
+        d = s.recv(min(1 << 20, n - got))
+        if not d:
+            break
+        got += len(d)
+    return got
+
+
+section("Redis port: a pipelining client that does not read")
+admin = Resp(srv.port)
+one = encode("SET", "flood", "v" * 100)
+s = socket.create_connection(("127.0.0.1", srv.port))
+s.sendall(encode("CLIENT", "SETNAME", "flooder"))
+check(s.recv(100) == b"+OK\r\n", "the flooder names itself")
+smp = Sampler()
+s.setblocking(False)
+chunk = one * 1000
+sent = 0
+deadline = time.time() + FLOOD_S
+qbuf_peak = 0
+next_look = time.time() + 0.5
+while time.time() < deadline:
+    try:
+        sent += s.send(chunk[sent % len(one):])
+    except BlockingIOError:
+        time.sleep(0.001)
+    if time.time() >= next_look:
+        f = client_line(admin, "flooder")
+        if f:
+            qbuf_peak = max(qbuf_peak, int(f["qbuf"]) + int(f["qbuf-free"]))
+        next_look = time.time() + 0.5
+grown = smp.end()
+s.setblocking(True)
+s.settimeout(30)
+rest = (-sent) % len(one)
+n = (sent + rest) // len(one)
+log("     sent %d SETs (%.1f MB) in %.0f s, server RSS grew %.1f MB, query buffer peak %d bytes"
+    % (n, sent / MIB, FLOOD_S, grown / MIB, qbuf_peak))
+check(grown < FLOOD_MARGIN, "RSS grows by less than %d MB while the client floods (%.1f MB)"
+      % (FLOOD_MARGIN // MIB, grown / MIB))
+check(qbuf_peak <= 2 * MIB, "its query buffer stays small (%d bytes)" % qbuf_peak)
+if rest:
+    s.sendall(one[len(one) - rest:])
+got = read_exactly(s, 5 * n)
+check(got == 5 * n, "then it reads every reply (%d of %d +OK)" % (got // 5, n))
+s.close()
+
+section("memcached port: a noreply flood")
+one = b"set flood 0 0 100 noreply\r\n" + b"v" * 100 + b"\r\n"
+smp = Sampler()
+s, n, rest = flood(srv.mc_port, one, FLOOD_S)
+grown = smp.end()
+log("     sent %d noreply sets, server RSS grew %.1f MB" % (n, grown / MIB))
+check(grown < FLOOD_MARGIN, "RSS grows by less than %d MB (%.1f MB)"
+      % (FLOOD_MARGIN // MIB, grown / MIB))
+s.sendall(rest + b"mn\r\n")
+buf = b""
+while not buf.endswith(b"MN\r\n"):
+    d = s.recv(1 << 16)
+    if not d:
+        break
+    buf += d
+check(buf == b"MN\r\n", "then mn answers MN: every set ran, none answered", buf[:80])
+s.close()
+mc = itlib.Mc(srv.mc_port)
+mc.send(b"mg flood s\r\n")
+check(mc.line() == b"HD s100", "the key holds a 100-byte value")
+mc.close()
+
+srv.stop()
+
+section("replies waiting behind a slow command: one bound for all of them")
+# A SET in sync mode waits for its group commit (up to 100 ms here); ECHOs behind it
+# complete at once and wait, with their arguments, for it to be answered. The client reads
+# nothing.
+srv = itlib.Server("redis", extra=[
+    "--group_commit_us", "100000", "--cache_size", "0", "--client_query_buffer_limit", "1mb",
+    "--client_output_buffer_limit", "2mb", "--maxmemory_clients", "0"]).start()
+admin = Resp(srv.port)
+smp = Sampler()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", srv.port))
+arg = b"e" * (64 * 1024)
+n = 400  # 25 MiB of replies
+payload = encode("SET", "slow", "x") + encode("ECHO", arg) * n
+# Another client keeps writes pending, so every group commit is followed by a 100 ms window.
+writer_stop = []
+
+
+def writer():
+    w = Resp(srv.port)
+    while not writer_stop:
+        w.send(encode("SET", "w", "x") * 20)  # the next 20 arrive while these are pending
+        w.send(encode("SET", "w", "x") * 20)
+        for _ in range(40):
+            w.read()
+    w.close()
+
+
+wt = threading.Thread(target=writer)
+wt.start()
+time.sleep(0.3)
+def send_all():
+    try:
+        s.sendall(payload)
+    except OSError as e:
+        log("     the sender got %s" % e)
+
+
+sender = threading.Thread(target=send_all)
+sender.start()
+time.sleep(2.0)
+grown = smp.end()
+writer_stop.append(1)
+wt.join()
+check(grown < 3 * MIB + FLOOD_MARGIN,
+      "RSS grows by less than the query and output limits + %d MB (%.1f MB)"
+      % (FLOOD_MARGIN // MIB, grown / MIB))
+s.settimeout(30)
+want = 5 + n * (len(b"$65536\r\n") + len(arg) + 2)
+got = read_exactly(s, want)
+sender.join()
+check(got == want, "the client is not closed: it then reads every reply (%d of %d bytes)"
+      % (got, want))
+s.close()
+
+section("output limit: pending replies past client_output_buffer_limit close the client")
+check(admin.call("SET", "big", "b" * (MIB // 2)) == ("+", "OK"), "a 512 KiB value")
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", srv.port))
+s.sendall(encode("GET", "big") * 64)  # 32 MiB of replies started at once, never read
+closed = False
+t0 = time.time()
+while time.time() - t0 < 10 and not closed:
+    time.sleep(0.1)
+    closed = "client_output_buffer_limit_disconnections:1\r" in \
+        admin.call("INFO", "stats")[1].decode()
+check(closed, "the client is closed (client_output_buffer_limit_disconnections:1)")
+s.close()
+check(admin.call("PING") == ("+", "PONG"), "other clients are served")
+
+section("maxmemory_clients")
+check(admin.call("CONFIG", "SET", "maxmemory_clients", "24mb") == ("+", "OK"),
+      "CONFIG SET maxmemory_clients 24mb")
+check(admin.call("CONFIG", "SET", "client_query_buffer_limit", "64mb") == ("+", "OK"),
+      "client_query_buffer_limit 64mb: above it")
+small = [Resp(srv.port) for _ in range(3)]
+for c in small:
+    c.call("PING")
+s = socket.create_connection(("127.0.0.1", srv.port))
+s.settimeout(10)
+# One command with a 40 MB bulk, 30 MB of it sent: its query buffer holds them.
+s.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nq\r\n$40000000\r\n")
+evicted = False
+try:
+    for _ in range(30):
+        s.sendall(b"q" * MIB)
+except OSError:
+    pass
+t0 = time.time()
+while time.time() - t0 < 10 and not evicted:
+    evicted = "evicted_clients:1\r" in admin.call("INFO", "stats")[1].decode()
+    time.sleep(0.1)
+check(evicted, "the client whose query buffer passes 24 MiB is evicted (evicted_clients:1)")
+check(evicted and s.recv(100) == b"", "its connection is closed")
+check(all(c.call("PING") == ("+", "PONG") for c in small), "the small clients stay")
+info = admin.call("INFO", "memory")[1].decode()
+mem = int(info.split("mem_clients_normal:")[1].split("\r")[0])
+check(mem < 24 * MIB, "INFO mem_clients_normal is under the limit (%d)" % mem)
+s.close()
+for c in small:
+    c.close()
+admin.close()
+check(srv.alive(), "the server is still up")
+itlib.finish()
