@@ -330,8 +330,8 @@ static int note_missing_files(struct ls_engine *e)
     if (rc < 0)
         return rc;
     want = files > e->sm.files_made ? files : e->sm.files_made;
-    for (uint32_t f = 0; f < want && f < e->sm.nfiles; f++) {
-        if (e->sm.fds[f] >= 0)
+    for (uint32_t f = 0; f < want; f++) {
+        if (f < e->sm.nfiles && e->sm.fds[f] >= 0)
             continue;
         eng_log(e, LS_LOG_ERROR, "%s/data-%06u.lsd is missing (%u data files were created)", e->dir,
                 f, want);

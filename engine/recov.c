@@ -208,7 +208,8 @@ static int all_zero(const uint8_t *p, size_t n)
     return 1;
 }
 
-/* A file whose block 0s are others' (valid headers of other segments: swapped or moved),
+/* A file whose block 0s are mostly others' (valid headers of other segments: swapped or
+ * moved),
  * or that holds no block this directory wrote but several it cannot read (another
  * directory's file, a meta file of another directory, random bytes): counted, logged,
  * and a reason to refuse the open. Leftovers of large records (user bytes where a block
@@ -217,7 +218,7 @@ static void judge_file(struct recov *rv, uint32_t f, const struct heads *hd)
 {
     struct ls_engine *e = rv->e;
 
-    if (hd->misplaced) {
+    if (hd->misplaced > hd->good) {
         eng_log(e, LS_LOG_ERROR,
                 "%s/data-%06u.lsd: %u segments hold headers of other segments: the file "
                 "was swapped, moved or copied from another position",
@@ -230,8 +231,11 @@ static void judge_file(struct recov *rv, uint32_t f, const struct heads *hd)
                 "file or a logstor.meta from another directory, or overwritten)",
                 e->dir, f, hd->bad, hd->foreign);
         rv->damaged_files++;
-    } else if (hd->bad || hd->foreign) {
-        eng_log(e, LS_LOG_WARN, "%s/data-%06u.lsd: %u damaged segment headers", e->dir, f, hd->bad);
+    } else if (hd->bad || hd->misplaced) {
+        /* a stray header of another segment in block 0 is damage too, counted */
+        rv->p.corrupt_blocks += hd->misplaced;
+        eng_log(e, LS_LOG_WARN, "%s/data-%06u.lsd: %u damaged segment headers", e->dir, f,
+                hd->bad + hd->misplaced);
     }
 }
 

@@ -38,6 +38,8 @@ static const struct config_desc table[] = {
      "TCP port of the memcached protocol listener (0 disables it)."},
     {"dir", CONFIG_STR, OFF(dir), 0, 0, "./data", NULL, 0,
      "Data directory holding the log files; created if missing (must allow O_DIRECT)."},
+    {"salvage", CONFIG_BOOL, OFF(salvage), 0, 1, "no", NULL, 0,
+     "Start on a damaged data directory (data files missing, swapped or foreign) anyway."},
     {"disk_size", CONFIG_SIZE, OFF(disk_size), 4 * MIB, 1ULL << 50, "1gb", NULL, 0,
      "Bytes the data files may occupy in all; compaction reclaims dead records' space."},
     {"durability", CONFIG_ENUM, OFF(durability), 0, 1, "sync", durability_names, 0,

@@ -37,6 +37,7 @@ struct config {
     char *requirepass;        /* binary safe: CONFIG SET may give it NUL bytes */
     size_t requirepass_len;   /* its length; 0: no password */
     int protected_mode;
+    int salvage;
     uint64_t maxclients;
     uint64_t timeout;
     uint64_t tcp_backlog;

@@ -147,6 +147,7 @@ static int open_engine(struct server *s)
     lc.file_size = (uint32_t)s->cfg.file_size;
     lc.tables = (uint32_t)s->cfg.databases;
     lc.max_key_size = (uint32_t)s->cfg.max_key_size;
+    lc.salvage = s->cfg.salvage;
     lc.max_value_size = (uint32_t)s->cfg.max_value_size;
     lc.durability = s->cfg.durability ? LS_PERIODIC : LS_SYNC;
     lc.flush_interval_ms = (uint32_t)s->cfg.flush_interval_ms;

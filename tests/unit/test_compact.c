@@ -23,6 +23,7 @@ static void tiny_config(struct ls_config *c, const char *dir)
     small_config(c, dir);
     c->segment_size = 64u << 10;
     c->file_size = 1u << 20;
+    c->max_value_size = 256u << 10; /* a value must fit in a data file */
     c->disk_size = 4u << 20;
     c->durability = LS_PERIODIC;
     c->flush_interval_ms = 1;

@@ -22,6 +22,7 @@ static void sim_config(struct ls_config *c, struct simdev *d)
     c->dir = "sim";
     c->segment_size = 16384;
     c->file_size = 16384 * 16;
+    c->max_value_size = 65536; /* a value must fit in a data file */
     c->disk_size = (uint64_t)c->file_size * 8;
     c->write_buffer_size = 8192;
     c->clock_ms = fake_clock;

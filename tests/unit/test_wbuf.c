@@ -21,6 +21,7 @@ static void wbuf_config(struct ls_config *c, const char *dir)
     small_config(c, dir);
     c->segment_size = 16384;
     c->file_size = 1u << 20;
+    c->max_value_size = 256u << 10; /* a value must fit in a data file */
     c->disk_size = 16u << 20;
     c->write_buffer_size = 8192;
     c->write_buffers = 4;
