@@ -793,6 +793,7 @@ static void select_victims(struct compactor *cp, int fast_only)
     double old_sum = 0; /* ages of the closed segments not written by the user stream */
     uint32_t old_n = 0;
 
+    eng_refresh_room(e); /* a full filesystem shrinks what a round may plan on */
     compute_low_water(cp);
     /* Cost-benefit splits a spill round's copies by age: a record older than half as
      * many writes as there are keys goes to the second spill stream. Not when free
@@ -928,6 +929,10 @@ void compact_tick(struct ls_engine *e, int timer)
 
     if (!cp || e->failed || e->closing)
         return;
+    /* The pool compaction works with lives in files that exist: the next file is made
+     * before the existing ones run out, so a full filesystem leaves the pool in place. */
+    if (e->sm.nfree_unmade && e->sm.nfree - e->sm.nfree_unmade < cp->high && !e->cfg.read_only)
+        seg_add_file(&e->sm);
     keep_blank(cp);
     if (cp->round == 1) {
         pump(cp);

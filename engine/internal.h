@@ -83,6 +83,11 @@ struct seg_mgr {
     uint32_t *free_stack;   /* free segments: readable old uses on top, oldest given up
                                first; then unused ones, lowest number on top */
     uint32_t files_made;    /* 1 + the highest data file that exists or was created */
+    uint32_t room_files;    /* files the filesystem has room to create beyond those (its
+                               free space at the last look; segments of files beyond are
+                               not free: a full filesystem is a full disk_size) */
+    uint64_t fs_full;       /* times creating a file failed for want of space */
+    uint32_t nfree_unmade;  /* of the free segments, those in files not created yet */
     uint32_t missing_files; /* below files_made (or logstor.seq's count) and absent */
     uint32_t nfree;
     uint32_t nblank;      /* of those, blank on disk (no old use): the bottom of the stack */
@@ -103,6 +108,16 @@ int seg_open_existing(struct seg_mgr *m, void (*log)(void *, enum ls_log_level, 
                       void *log_arg);
 /* Rebuilds the free stack from the descriptors (after recovery). */
 void seg_rebuild_free(struct seg_mgr *m);
+/* Records the filesystem's free space (vfs_free_bytes): data files not created yet are
+ * usable only as far as it has room for them. Returns 1 when that changed the segments
+ * available (the free stack is rebuilt), else 0. */
+int seg_room(struct seg_mgr *m, uint64_t free_bytes);
+/* Segments that exist or have room on the filesystem. */
+uint32_t seg_usable(const struct seg_mgr *m);
+/* Creates the next data file ahead of need, so that the free segments compaction and
+ * deletes count on are in files that exist (a filesystem that fills up then finds them
+ * there). 0, LS_ENOSPACE (no room: seg_room's rule) or -errno. */
+int seg_add_file(struct seg_mgr *m);
 /* Allocates the top of the free stack (the last SEG_BLANK_KEEP blank segments only when
  * may_blank), creating its file if needed. Returns the segment number or LS_ENOSPACE /
  * -errno. */
@@ -286,12 +301,17 @@ struct ls_engine {
     uint64_t sweep_cursor;
     uint64_t last_flush_check_ms;
     int closing;
-    struct fence_ent *fence; /* fenced buffers, sorted (fence.c) */
+    uint64_t fs_full_logged;  /* sm.fs_full when last said */
+    uint64_t room_checked_ms; /* when the filesystem's free space was last looked at */
+    struct fence_ent *fence;  /* fenced buffers, sorted (fence.c) */
     uint32_t nfence;
     struct ls_stats st;
 };
 
 uint64_t eng_now_ms(const struct ls_engine *e);
+/* Looks at the filesystem's free space again (seg_room) when data files remain to be
+ * created: compaction plans its rounds on free segments that must really be there. */
+void eng_refresh_room(struct ls_engine *e);
 void eng_log(const struct ls_engine *e, enum ls_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

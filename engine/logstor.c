@@ -430,6 +430,8 @@ static void engine_free(struct ls_engine *e)
     free(e);
 }
 
+static void look_for_room(struct ls_engine *e, int opening);
+
 int ls_open(const struct ls_config *cfg, struct ls_engine **out)
 {
     struct ls_engine *e;
@@ -471,6 +473,8 @@ int ls_open(const struct ls_config *cfg, struct ls_engine **out)
         (rc = note_missing_files(e)) < 0 || (rc = fence_load(e)) < 0 || (rc = recov_run(e)) < 0 ||
         (rc = eng_seq_load(e)) < 0 || (rc = fence_prune(e)) < 0 || (rc = compact_init(e)) < 0)
         goto fail;
+    if (!c.read_only)
+        look_for_room(e, 1);
     *out = e;
     return 0;
 fail:
@@ -532,10 +536,46 @@ static int buf_due(const struct wbuf *b, uint64_t now, uint32_t interval_ms)
     return b && b->count && now - b->open_ms >= interval_ms;
 }
 
+/* The filesystem's free space bounds the data files not created yet (seg_room): looked
+ * at when opening, every 10 s while disk_size is not all there, and said once when a
+ * file could not be created for want of space. */
+static void look_for_room(struct ls_engine *e, int opening)
+{
+    struct seg_mgr *m = &e->sm;
+    uint64_t now = eng_now_ms(e);
+
+    if (m->fs_full != e->fs_full_logged) {
+        e->fs_full_logged = m->fs_full;
+        eng_log(e, LS_LOG_ERROR,
+                "%s: the filesystem has no room for another data file: writes are refused as "
+                "on a full disk (deletes still work) until space is freed there",
+                e->dir);
+    }
+    if (!opening && (now - e->room_checked_ms < 10000 || seg_usable(m) == m->nsegs))
+        return;
+    e->room_checked_ms = now;
+    if (seg_room(m, vfs_free_bytes(e->cfg.sim, e->dir_fd)) || opening) {
+        uint64_t usable = (uint64_t)seg_usable(m) * m->seg_size;
+        if (usable < (uint64_t)m->nsegs * m->seg_size)
+            eng_log(e, opening ? LS_LOG_WARN : LS_LOG_INFO,
+                    "%s: the filesystem has room for %llu MiB of data files, less than "
+                    "disk_size (%llu MiB)",
+                    e->dir, (unsigned long long)(usable >> 20),
+                    (unsigned long long)(((uint64_t)m->nsegs * m->seg_size) >> 20));
+    }
+}
+
+void eng_refresh_room(struct ls_engine *e)
+{
+    if (!e->cfg.read_only && e->sm.files_made < e->sm.nfiles)
+        seg_room(&e->sm, vfs_free_bytes(e->cfg.sim, e->dir_fd));
+}
+
 void ls_tick(struct ls_engine *e)
 {
     uint64_t now = eng_now_ms(e);
 
+    look_for_room(e, 0);
     if (buf_due(e->user.active, now, e->cfg.flush_interval_ms) ||
         buf_due(e->ucold.active, now, e->cfg.flush_interval_ms)) {
         e->flush_wanted = 1;
@@ -1078,9 +1118,9 @@ void ls_get_stats(const struct ls_engine *e, struct ls_stats *out)
         out->keys += idx_count(e->tables[i]);
         out->index_bytes += idx_memory(e->tables[i]);
     }
-    out->segments_total = e->sm.nsegs;
+    out->segments_total = seg_usable(&e->sm);
     out->segments_free = e->sm.nfree;
-    out->segments_used = e->sm.nsegs - e->sm.nfree;
+    out->segments_used = out->segments_total - e->sm.nfree;
     out->files = 0;
     for (uint32_t f = 0; f < e->sm.nfiles; f++)
         out->files += e->sm.fds[f] >= 0;

@@ -57,6 +57,7 @@ int seg_init(struct seg_mgr *m, const struct ls_config *cfg, int dir_fd)
     }
     for (uint32_t i = 0; i < m->nfiles; i++)
         m->fds[i] = -1;
+    m->room_files = UINT32_MAX; /* until the engine has looked (seg_room) */
     for (uint32_t i = 0; i < HB_COUNT; i++)
         m->hhead[i] = SEG_NONE;
     for (uint32_t g = 0; g < m->nsegs; g++) {
@@ -237,8 +238,14 @@ static int file_create(struct seg_mgr *m, uint32_t f)
     rc = vfs_fill(m->sim, m->fds[f], 0, m->file_size);
     if (rc == 0)
         rc = vfs_sync_dir(m->sim, m->dir_fd);
-    if (rc == 0 && f + 1 > m->files_made)
-        m->files_made = f + 1; /* logstor.seq records it with the next number */
+    if (rc == 0)
+        m->nfree_unmade -= m->nfree_unmade >= m->segs_per_file ? m->segs_per_file : m->nfree_unmade;
+    if (rc == 0 && f + 1 > m->files_made) {
+        uint32_t made = f + 1 - m->files_made;
+        m->files_made = f + 1;           /* logstor.seq records it with the next number */
+        if (m->room_files != UINT32_MAX) /* the room it took */
+            m->room_files = m->room_files > made ? m->room_files - made : 0;
+    }
     if (rc < 0) {
         vfs_close(m->sim, m->fds[f]);
         m->fds[f] = -1;
@@ -299,14 +306,42 @@ static int by_age_desc(const void *a, const void *b)
  * one given up first on top: reusing them in that order bounds how long a freed use
  * stays readable, which the tombstones that hide its dead PUTs wait for (compact.c).
  * Below them the unused ones, lowest number on top, so files fill in order. */
+static int file_usable(const struct seg_mgr *m, uint32_t f)
+{
+    return m->fds[f] >= 0 || f < m->files_made || f - m->files_made < m->room_files;
+}
+
+uint32_t seg_usable(const struct seg_mgr *m)
+{
+    uint32_t n = 0;
+
+    for (uint32_t f = 0; f < m->nfiles; f++)
+        n += file_usable(m, f) ? m->segs_per_file : 0;
+    return n;
+}
+
+int seg_room(struct seg_mgr *m, uint64_t free_bytes)
+{
+    uint64_t room = free_bytes / m->file_size;
+    uint32_t before = seg_usable(m);
+
+    m->room_files = room > UINT32_MAX ? UINT32_MAX : (uint32_t)room;
+    if (seg_usable(m) == before)
+        return 0;
+    seg_rebuild_free(m);
+    return 1;
+}
+
 void seg_rebuild_free(struct seg_mgr *m)
 {
     uint32_t n = 0;
 
-    m->nfree = 0;
+    m->nfree = m->nfree_unmade = 0;
     for (uint32_t g = m->nsegs; g-- > 0;) {
-        if (m->d[g].state != SEG_FREE || (m->d[g].flags & SEGF_BLANKING))
+        if (m->d[g].state != SEG_FREE || (m->d[g].flags & SEGF_BLANKING) ||
+            !file_usable(m, g / m->segs_per_file))
             continue;
+        m->nfree_unmade += m->fds[g / m->segs_per_file] < 0;
         if (m->d[g].freed_at)
             m->sort[n++] = (struct seg_age){.at = m->d[g].freed_at, .g = g};
         else
@@ -318,11 +353,33 @@ void seg_rebuild_free(struct seg_mgr *m)
         m->free_stack[m->nfree++] = m->sort[i].g;
 }
 
+/* Creates segment g's file when it does not exist yet. A filesystem without room for it
+ * makes every file not created yet unusable (LS_ENOSPACE, like a full disk_size: deletes
+ * and compaction go on in the files there are) until seg_room sees room again; retrying
+ * the creation at every allocation blocked the loop for seconds per DEL. */
 static int ensure_file(struct seg_mgr *m, uint32_t g)
 {
     uint32_t f = g / m->segs_per_file;
+    int rc;
 
-    return m->fds[f] >= 0 ? 0 : file_create(m, f);
+    if (m->fds[f] >= 0)
+        return 0;
+    rc = file_create(m, f);
+    if (rc == -ENOSPC || rc == -EDQUOT) {
+        m->fs_full++;
+        m->room_files = 0;
+        seg_rebuild_free(m);
+        return LS_ENOSPACE;
+    }
+    return rc;
+}
+
+int seg_add_file(struct seg_mgr *m)
+{
+    for (uint32_t f = 0; f < m->nfiles; f++)
+        if (m->fds[f] < 0)
+            return file_usable(m, f) ? ensure_file(m, f * m->segs_per_file) : LS_ENOSPACE;
+    return LS_ENOSPACE;
 }
 
 int64_t seg_alloc(struct seg_mgr *m, int may_blank)
@@ -351,6 +408,8 @@ int64_t seg_alloc_run(struct seg_mgr *m, uint32_t n)
         return LS_ENOSPACE;
     for (uint32_t f = 0; f < m->nfiles; f++) {
         uint32_t have = 0;
+        if (!file_usable(m, f))
+            continue;
         for (uint32_t i = 0; i < spf; i++) {
             uint32_t g = f * spf + i;
             have = m->d[g].state == SEG_FREE && !(m->d[g].flags & SEGF_BLANKING) ? have + 1 : 0;

@@ -106,6 +106,7 @@ struct sim {
     uint32_t back_pct;    /* % of clock ticks that step back */
     uint32_t large_pct;   /* % of puts larger than a write buffer */
     uint32_t avg_len;     /* typical value size (pick_len) */
+    uint64_t capacity;    /* the filesystem's room for data files (0: unlimited) */
     uint32_t profile;     /* seed % 4: the mix's emphasis (draw_mix) */
     uint32_t freed_pct;   /* % chance to crash or restart right after compaction frees */
     uint64_t freed_seen;
@@ -1209,8 +1210,15 @@ static void configure(struct sim *s)
     s->nkeys = 16 + (uint32_t)rnd(s, 100);
     s->nall = s->ntables * s->nkeys;
     s->max_value = c->max_value_size;
-    /* live data: 5% to 60% of the disk */
-    s->avg_len = (uint32_t)(c->disk_size * (5 + rnd(s, 56)) / 100 / s->nall);
+    /* some seeds: a filesystem smaller than disk_size, which fills up behind the engine's
+     * back (set after the first open): a full disk where deletes still work */
+    uint32_t nfiles = (uint32_t)(c->disk_size / c->file_size);
+    s->capacity = 0;
+    if (rnd(s, 5) == 0 && nfiles > 4)
+        s->capacity = (uint64_t)c->file_size * (3 + rnd(s, nfiles - 3));
+    /* live data: 5% to 60% of the disk (of what the filesystem holds) */
+    uint64_t room = s->capacity ? s->capacity : c->disk_size;
+    s->avg_len = (uint32_t)(room * (5 + rnd(s, 56)) / 100 / s->nall);
     if (s->avg_len > c->write_buffer_size / 4)
         s->avg_len = c->write_buffer_size / 4;
     if (s->avg_len < 32)
@@ -1246,6 +1254,10 @@ static void run_seed(uint64_t seed, uint64_t steps, int verbose)
     s->gen = 1;
     if (ls_open(&s->cfg, &s->e) < 0)
         fail(s, "first ls_open failed");
+    if (s->capacity) {
+        simdev_set_capacity(s->dev, s->capacity);
+        trace(s, "filesystem capacity %" PRIu64 " bytes", s->capacity);
+    }
     set_faults(s);
     while (s->step < steps)
         step(s);

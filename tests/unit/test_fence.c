@@ -1,7 +1,9 @@
 /*
- * test_fence.c - a write reported failed never comes back (engine/fence.c), on the
- * simulated device (engine/simdev.h), which lets the test choose the order in which
- * writes complete and which one fails.
+ * test_fence.c - device and filesystem failures on the simulated device
+ * (engine/simdev.h), which lets the test choose the order in which writes complete,
+ * which one fails, and how much room the filesystem has: a write reported failed never
+ * comes back (engine/fence.c); a filesystem smaller than disk_size behaves like a full
+ * disk, where deletes still work (seg.c, ensure_file).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -104,10 +106,109 @@ static void test_failed_write_stays_failed(void **state)
     simdev_free(d);
 }
 
+struct count {
+    int pending, failed;
+};
+
+static void count_cb(void *arg, int rc, uint64_t cas)
+{
+    struct count *c = arg;
+
+    (void)cas;
+    c->pending--;
+    c->failed += rc != 0;
+}
+
+/* Writes keys until the engine refuses for space; every refusal must be LS_EBUSY (then
+ * retried) or LS_ENOSPACE. Returns how many were written. */
+static int fill(struct ls_engine *e, struct simdev *d, const char *prefix, struct count *c)
+{
+    char k[32], v[3000];
+    int n = 0, busy = 0;
+
+    memset(v, 'f', sizeof(v));
+    for (;;) {
+        snprintf(k, sizeof(k), "%s%d", prefix, n);
+        int rc = ls_put(e, 0, k, strlen(k), v, sizeof(v), NULL, count_cb, c);
+        if (rc == 0) {
+            c->pending++;
+            n++;
+            busy = 0;
+        } else if (rc == LS_EBUSY && busy++ < 2000) {
+            simdev_execute(d, 4);
+            ls_poll(e);
+            ls_tick(e);
+        } else {
+            assert_int_equal(rc, rc == LS_EBUSY ? LS_EBUSY : LS_ENOSPACE);
+            return n;
+        }
+        if (n % 16 == 0)
+            settle(e, d);
+    }
+}
+
+/* A filesystem with room for 2 of the 8 data files disk_size allows: creating the third
+ * fails with ENOSPC. Writes are then refused as on a full disk (LS_ENOSPACE, not an
+ * engine error), reads and deletes work, the room deletes make is written again, and a
+ * restart finds the same. (Deletes failed too, each retrying the file's creation.) */
+static void test_filesystem_full(void **state)
+{
+    struct simdev *d = simdev_new(7);
+    struct ls_config c;
+    struct ls_engine *e;
+    struct count cnt = {0};
+    struct ls_stats st;
+    int n;
+
+    (void)state;
+    sim_config(&c, d);
+    c.file_size = 16384 * 64; /* 2 files of 64 segments: room for compaction's pool */
+    c.disk_size = 8 * (uint64_t)c.file_size;
+    assert_int_equal(ls_open(&c, &e), 0);
+    /* the filesystem fills up behind the engine's back: the third file's creation fails */
+    simdev_set_capacity(d, 2 * (uint64_t)c.file_size);
+    n = fill(e, d, "k", &cnt);
+    settle(e, d);
+    assert_int_equal(cnt.pending, 0);
+    assert_int_equal(cnt.failed, 0);
+    ls_get_stats(e, &st);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(st.files, 2);
+    assert_true(e->sm.fs_full > 0);
+    assert_true(n > 100);
+    assert_int_equal(get_rc(e, d, "k0"), 0);
+    for (int i = 0; i < n; i += 2) {
+        char k[32];
+        snprintf(k, sizeof(k), "k%d", i);
+        int rc = ls_del(e, 0, k, strlen(k), count_cb, &cnt);
+        for (int tries = 0; rc == LS_EBUSY && tries < 2000; tries++) {
+            simdev_execute(d, 4);
+            ls_poll(e);
+            ls_tick(e);
+            rc = ls_del(e, 0, k, strlen(k), count_cb, &cnt);
+        }
+        assert_int_equal(rc, 0);
+        cnt.pending++;
+    }
+    settle(e, d);
+    assert_int_equal(cnt.failed, 0);
+    assert_true(fill(e, d, "again", &cnt) > n / 8); /* compaction made room */
+    settle(e, d);
+    ls_close(e);
+    assert_int_equal(ls_open(&c, &e), 0);
+    assert_int_equal(get_rc(e, d, "k0"), LS_ENOTFOUND);
+    assert_int_equal(get_rc(e, d, "k1"), 0);
+    ls_get_stats(e, &st);
+    assert_int_equal(st.segments_total, 2 * 64);
+    ls_close(e);
+    simdev_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_failed_write_stays_failed),
+        cmocka_unit_test(test_filesystem_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
