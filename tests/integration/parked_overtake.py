@@ -1,7 +1,7 @@
 """parked_overtake.py - small parked writes do not wait behind a large one the engine
 keeps refusing (issue 11 item 20; run by parked_overtake.sh).
 
-1. logstord on a 16 MiB disk (--disk_size 16mb --file_size 4mb, --max_value_size 4mb,
+1. logstord on a 16 MiB disk (--disk_size 16mb --file_size 4mb, --max_value_size 3500kb,
    --busy_timeout_ms 3000) with 4 MB of data kept and six clients overwriting 60 KiB
    values, so free segments run short and writes park while compaction works. A client
    then SETs 3 MiB values, which need a run of 25 free segments in one file and are
@@ -37,7 +37,7 @@ def large_sets(port, size, n, out):
 
 section("small SETs parked behind refused 3 MiB SETs on a busy 16 MiB disk")
 srv = itlib.Server("redis", extra=["--disk_size", "16mb", "--file_size", "4mb",
-                                   "--max_value_size", "4mb", "--busy_timeout_ms", "3000"]).start()
+                                   "--max_value_size", "3500kb", "--busy_timeout_ms", "3000"]).start()
 c = Resp(srv.port, timeout=60)
 c.send(b"".join(encode("SET", "cold%d" % i, b"c" * 4096) for i in range(1000)))
 e, first = itlib.count_not_ok(c, 1000)
