@@ -232,6 +232,15 @@ r = c.cmd("mg noexp t")
 check(r == b"HD t-1", "a key with no TTL reports t-1", r)
 one("ms gone 1 T-1", b"HD", b"x")
 one("mg gone v", b"EN", what="ms T-1 stores an already expired item")
+if not itlib.IS_REAL:
+    # a huge T is a time far ahead (cut to 2038, memcached's 32-bit exptime), never a
+    # multiplication that wraps into the past (T * 1000 overflowed 64 bits: the item was
+    # stored already expired)
+    one("ms far 1 T18446744073709552", b"HD", b"x")
+    r = c.cmd("mg far v t")
+    check(r.startswith(b"VA 1 t") and int(r.split(b" t")[1]) > 365 * 86400,
+          "ms with a huge T keeps the item for years", r)
+    c.line()  # the value line
 
 section("meta: ms modes (MS ME MA MP MR) and base64 keys")
 one("ms new 1 ME", b"HD", b"Q", "ms ME (add) on a new key")
