@@ -218,19 +218,23 @@ static uint64_t mix(uint64_t z)
     return z ^ (z >> 31);
 }
 
-/* value = vid (8) | key (4) | length (4) | bytes derived from them */
+/* value = vid (8) | key (4) | length (4) | bytes derived from them, 8 at a time */
 static void make_value(uint8_t *v, uint64_t vid, uint32_t key, uint32_t len)
 {
     uint64_t x = mix(vid ^ ((uint64_t)key << 40) ^ len);
+    uint32_t i = 16;
 
     memcpy(v, &vid, 8);
     memcpy(v + 8, &key, 4);
     memcpy(v + 12, &len, 4);
-    for (uint32_t i = 16; i < len; i++) {
-        if ((i & 7) == 0)
-            x = mix(x + i);
-        v[i] = (uint8_t)(x >> ((i & 7) * 8));
+    for (; i + 8 <= len; i += 8) {
+        x += UINT64_C(0x9E3779B97F4A7C15);
+        uint64_t z = mix(x);
+        memcpy(v + i, &z, 8);
     }
+    x = mix(x + 1);
+    for (; i < len; i++, x >>= 8)
+        v[i] = (uint8_t)x;
 }
 
 /* Checks the bytes of a value read for key; returns its vid, or 0 when garbage. */
