@@ -159,6 +159,8 @@ void conn_close(struct conn *c, const char *why)
     pbuf_acct_reparent(&c->mem, &s->client_mem_closing);
     if (c->nreqs == 0)
         conn_schedule_free(c);
+    else
+        conn_resume(c); /* commands held back for its replies to be read wait no more */
 }
 
 void conn_free(struct conn *c)
@@ -216,8 +218,8 @@ static int conn_may_start(const struct conn *c)
 int conn_may_claim(const struct conn *c)
 {
     size_t replies = c->out_acct.used;
-    if (c->srv->shutdown_asked)
-        replies = 0; /* finish what was sent; shutdown does not wait for clients to read */
+    if (c->closed || c->srv->shutdown_asked)
+        replies = 0; /* nobody reads them, or shutdown does not wait for clients to */
     else if (c->lk_head == c->head)
         replies = conn_out_pending(c); /* the replies queued behind it wait for it */
     return c->read_bytes + replies < conn_out_high(c);
@@ -585,6 +587,5 @@ void req_done(struct req *r)
     if (r == c->head)
         conn_drain(c);
     conn_check_overflow(c);
-    if (!c->closed)
-        conn_resume(c);
+    conn_resume(c); /* a closed connection's held-back commands must still complete */
 }

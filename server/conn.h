@@ -159,7 +159,8 @@ void conn_read_sub(struct conn *c, uint64_t bytes);
  * c's value bytes in flight plus its replies pending are below the pending-reply bound
  * (the one parsing stops at). When no request is ahead of it, only the output buffer's
  * unsent bytes count: replies held behind it cannot leave before it, so it waits for the
- * engine's reads and the client's reading only. During shutdown replies do not count. */
+ * engine's reads and the client's reading only. Replies do not count once the connection
+ * is closed or the server shuts down (nobody waits for them to be read). */
 int conn_may_claim(const struct conn *c);
 /* While the open clients hold more than maxmemory_clients bytes, closes the one holding
  * most (Redis 7's client eviction). Called from the deferred pass (server.c). */
