@@ -65,7 +65,8 @@ int cmd_expire_arg(struct req *r, const struct resp_arg *a, uint64_t unit_ms, in
  * Once the put is submitted (or parked) it releases the request's locks (req_unlock).
  * cmd_get calls cb from the engine, or at once (synchronously) with the submission error
  * such as LS_ENOTFOUND, so callbacks handle both alike; a read-only command's locks are
- * released once its read is submitted. */
+ * released once its read is submitted; the record's bytes count in the connection's value
+ * bytes in flight until cb runs (mget_one). */
 enum cmd_reply_mode { CMD_REPLY_OK = 0, CMD_REPLY_NUM = 1, CMD_REPLY_TMP = 2 };
 void cmd_put(struct req *r, const struct resp_arg *key, const void *v, size_t n, uint64_t expire_ms,
              uint32_t flags, enum cmd_reply_mode mode);

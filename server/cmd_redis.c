@@ -27,6 +27,7 @@
 
 #include "cmdlock.h"
 #include "log.h"
+#include "mget.h"
 #include "park.h"
 #include "reply.h"
 #include "server.h"
@@ -319,11 +320,7 @@ void cmd_put(struct req *r, const struct resp_arg *key, const void *v, size_t n,
 
 void cmd_get(struct req *r, const struct resp_arg *key, ls_get_cb cb)
 {
-    int rc = ls_get(cmd_engine(r), r->db, key->ptr, key->len, cb, r);
-    if (rc < 0)
-        cb(r, rc, NULL);
-    else
-        cmdlock_reads_submitted(r);
+    mget_one(r, r->db, key, cb);
 }
 
 void cmd_tmp_bulk(struct req *r, const void *p, size_t n)

@@ -12,6 +12,15 @@
  * lockset. When the head is granted, its handler runs and the next requests claim in
  * turn, as long as each is granted at once.
  *
+ * Memory (issue 11 item 18): the next request claims only while its connection's value
+ * bytes in flight and replies pending are below their bound (conn_may_claim), else it
+ * waits, holding no lock, until the engine completes reads or the client takes replies
+ * (conn.c then calls cmdlock_resume from the read event). Without this, GETs parsed while
+ * the first of them waited for a key's lock all started their reads at once when it was
+ * granted. The wait is for reads already submitted and requests already granted, which
+ * need no lock and always complete, and for the client: no cycle is added to lockset.c's
+ * argument.
+ *
  * Release: the handler calls req_unlock once its writes are submitted (conn.c: not while
  * one is parked) and cmdlock_reads_submitted once its reads are; req_done releases
  * whatever is left. Releasing may grant and run other requests before it returns.
@@ -103,10 +112,11 @@ static struct req *cmdlock_pop(struct conn *c)
 }
 
 /* Claims for the requests at the head of c's queue, running each one granted at once,
- * until one has to wait (it stays at the head) or the queue is empty. */
+ * until one has to wait (it stays at the head), c's memory bound holds the next one back
+ * (conn_may_claim), or the queue is empty. */
 static void cmdlock_advance(struct conn *c)
 {
-    while (c->lk_head && c->lk_head->claim == NULL) {
+    while (c->lk_head && c->lk_head->claim == NULL && conn_may_claim(c)) {
         struct req *r = c->lk_head;
         int rc = cmdlock_claim(r);
         if (rc == 0)
@@ -140,6 +150,11 @@ void cmdlock_start(struct req *r)
     cmdlock_push(c, r);
     if (c->lk_head == r)
         cmdlock_advance(c);
+}
+
+void cmdlock_resume(struct conn *c)
+{
+    cmdlock_advance(c);
 }
 
 void cmdlock_release(struct req *r)

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+struct conn;
 struct req;
 
 /* What a request declares besides its keys (r->lk), set by the protocol's dispatcher. */
@@ -21,6 +22,10 @@ struct req;
  * else later, from the release that grants them. A request that declares nothing runs at
  * once. On allocation failure the connection is closed and r completes with no reply. */
 void cmdlock_start(struct req *r);
+/* Lets c's requests waiting to claim, held back by c's memory bound (conn_may_claim: its
+ * value bytes in flight and replies pending), claim as far as the bound now allows. May
+ * run requests before it returns: call it from an event callback (conn.c), not a handler. */
+void cmdlock_resume(struct conn *c);
 /* Releases r's locks (idempotent). May run requests this grants, before it returns. */
 void cmdlock_release(struct req *r);
 /* Called once every read of r is submitted: a request that writes nothing releases its

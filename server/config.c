@@ -109,7 +109,7 @@ static const struct config_desc table[] = {
      64 * GIB, "256mb", NULL, 1,
      "Most bytes all pending replies of one client may hold; past it the client is closed."},
     {"maxmemory_clients", CONFIG_SIZE, OFF(maxmemory_clients), 0, 1024 * GIB, "1gb", NULL, 1,
-     "Most bytes all clients' buffers and requests may hold; past it the largest are closed (0: no limit)."},
+     "Most bytes all clients' buffers, requests and values being read may hold; past it the largest are closed (0: no limit)."},
     {"max_inflight", CONFIG_INT, OFF(max_inflight), 1, 65536, "128", NULL, 1,
      "Most commands of one client in flight at once; reading pauses at this cap."},
 };

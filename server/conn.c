@@ -7,14 +7,29 @@
  * so a pipelined stream costs time linear in its bytes. The socket is read only while
  * the buffered bytes hold no complete command (nothing left, or in_stuck: the parser
  * wants more) and the connection may start commands. It may not at its in-flight cap
- * (max_inflight), with CONN_OUT_HIGH bytes of replies pending (or half its output
- * limit, if lower), with client_query_buffer_limit bytes of arguments held by its
- * requests in flight, or while one of its writes is parked (park.c: no later command may start
- * before it is submitted). The read event is then removed (the peer's TCP window fills and it slows
- * down); when requests complete, the output drains or the parked write is submitted, the
- * buffered commands run first and only then is the socket read again. So the query buffer
- * holds one partial command and one read's worth at most, and client_query_buffer_limit
- * is reached only by one command larger than it: that client is closed, as in Redis.
+ * (max_inflight), with CONN_OUT_HIGH bytes of replies pending and values being read (or
+ * half its output limit, if lower), with client_query_buffer_limit bytes of arguments
+ * held by its requests in flight, or while one of its writes is parked (park.c: no later
+ * command may start before it is submitted). The read event is then removed (the peer's
+ * TCP window fills and it slows down); when requests complete, reads complete, the output
+ * drains or the parked write is submitted, the buffered commands run first and only then
+ * is the socket read again. So the query buffer holds one partial command and one read's
+ * worth at most, and client_query_buffer_limit is reached only by one command larger than
+ * it: that client is closed, as in Redis.
+ *
+ * Values being read (issue 11 item 18): a read holds the engine's buffer of the record's
+ * size until its callback runs, and each GET of a pipeline used to start its read at once
+ * (64 GETs of 512 KiB: +135 MB RSS, unseen by maxmemory_clients). The bytes of the reads
+ * in flight for a connection's commands (and of values mget.c holds until their turn) are
+ * its read_bytes, charged to `mem`. Parsing stops while replies pending plus read_bytes
+ * reach the bound above. Commands parsed while an earlier one waited for its locks
+ * (cmdlock.c) are held to the same bound before they claim theirs (conn_may_claim), so
+ * GETs granted together do not start all their reads at once either; there only the
+ * replies that can leave without the held-back command count (when it is the oldest
+ * request, those of the output buffer), so it waits for reads and for the client, never
+ * for itself. Either way at most one command's values pass the bound (an MGET's: mget.c
+ * bounds those by the output limit). Held-back commands are let claim by conn_on_read,
+ * activated by conn_resume: never from inside another command's handler.
  *
  * End of input: a peer that shuts down its sending side (read returns 0) still gets every
  * reply: the buffered commands run, and the connection closes once they completed and
@@ -36,8 +51,8 @@
  * holding most is closed, then the next, as Redis 7's client eviction does.
  *
  * Invariants: inflight <= nreqs; in_pos <= in.len; mem.used == in.cap + out_acct.used +
- * req_mem; a closed connection has fd -1 and no events, and is freed (deferred, through
- * the server's free list) only when nreqs == 0.
+ * req_mem + read_bytes; a closed connection has fd -1 and no events, and is freed (deferred,
+ * through the server's free list) only when nreqs == 0.
  */
 #include "conn.h"
 
@@ -144,6 +159,8 @@ void conn_close(struct conn *c, const char *why)
     pbuf_acct_reparent(&c->mem, &s->client_mem_closing);
     if (c->nreqs == 0)
         conn_schedule_free(c);
+    else
+        conn_resume(c); /* commands held back for its replies to be read wait no more */
 }
 
 void conn_free(struct conn *c)
@@ -193,9 +210,31 @@ static size_t conn_out_high(const struct conn *c)
 static int conn_may_start(const struct conn *c)
 {
     const struct config *cfg = &c->srv->cfg;
-    return c->inflight < cfg->max_inflight && c->out_acct.used < conn_out_high(c) &&
+    return c->inflight < cfg->max_inflight && c->out_acct.used + c->read_bytes < conn_out_high(c) &&
            c->req_mem < cfg->client_query_buffer_limit && c->nparked == 0 && !c->closed &&
            !c->close_after_reply && !c->srv->shutdown_asked;
+}
+
+int conn_may_claim(const struct conn *c)
+{
+    size_t replies = c->out_acct.used;
+    if (c->closed || c->srv->shutdown_asked)
+        replies = 0; /* nobody reads them, or shutdown does not wait for clients to */
+    else if (c->lk_head == c->head)
+        replies = conn_out_pending(c); /* the replies queued behind it wait for it */
+    return c->read_bytes + replies < conn_out_high(c);
+}
+
+void conn_read_add(struct conn *c, uint64_t bytes)
+{
+    c->read_bytes += bytes;
+    pbuf_acct_add(&c->mem, bytes);
+}
+
+void conn_read_sub(struct conn *c, uint64_t bytes)
+{
+    c->read_bytes -= bytes;
+    pbuf_acct_sub(&c->mem, bytes);
 }
 
 /* Stops watching the socket until conn_resume (it is level-triggered). */
@@ -209,6 +248,8 @@ static void conn_pause(struct conn *c)
 
 void conn_resume(struct conn *c)
 {
+    if (c->lk_head && c->lk_head->claim == NULL && conn_may_claim(c))
+        event_active(c->rev, EV_READ, 1); /* conn_on_read lets it claim first (closed too) */
     if (c->closed || !conn_may_start(c))
         return;
     if (c->read_paused) {
@@ -240,6 +281,7 @@ void conn_flush(struct conn *c)
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 conn_out_compact(c);
                 event_add(c->wev, NULL);
+                conn_resume(c); /* the replies sent may let a held-back command claim */
                 return;
             }
             conn_close(c, strerror(errno));
@@ -388,8 +430,9 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
     struct conn *c = arg;
     (void)fd;
     (void)what;
+    cmdlock_resume(c); /* the commands held back by conn_may_claim go first */
     if (!c->closed) {
-        conn_process(c); /* the commands already buffered go first */
+        conn_process(c); /* then those already buffered */
         if (!c->closed)
             conn_read(c);
     }
@@ -544,6 +587,5 @@ void req_done(struct req *r)
     if (r == c->head)
         conn_drain(c);
     conn_check_overflow(c);
-    if (!c->closed)
-        conn_resume(c);
+    conn_resume(c); /* a closed connection's held-back commands must still complete */
 }

@@ -12,17 +12,20 @@
  * the head and done; a connection closed by its peer stays allocated (without a socket)
  * until its last request completes, so engine callbacks never see a freed request.
  *
- * Memory: everything a connection holds (query buffer, requests, reply buffers) is
- * charged to its account `mem`, and every open connection's to the server's client_mem;
- * its reply buffers together are bounded by client_output_buffer_limit (out_acct), its
- * requests' arguments by client_query_buffer_limit (reading pauses), the sum over all
- * clients by maxmemory_clients (conn_evict).
+ * Memory: everything a connection holds (query buffer, requests, reply buffers, values
+ * being read for its commands) is charged to its account `mem`, and every open
+ * connection's to the server's client_mem; its reply buffers together are bounded by
+ * client_output_buffer_limit (out_acct), its requests' arguments by
+ * client_query_buffer_limit (reading pauses), its values being read by the pending-reply
+ * bound (no command starts past it), the sum over all clients by maxmemory_clients
+ * (conn_evict).
  */
 #ifndef LS_SERVER_CONN_H
 #define LS_SERVER_CONN_H
 
 #include <stdint.h>
 
+#include "logstor.h"
 #include "mc.h"
 #include "pbuf.h"
 #include "resp.h"
@@ -49,6 +52,8 @@ struct req {
     uint32_t nparked;   /* writes of this request waiting in park.c (keeps its locks) */
     uint32_t mem_bytes; /* bytes allocated for the request (charged to c->mem) */
     uint32_t db;
+    uint32_t read_bytes; /* mget.c: its single-key read in flight, in c->read_bytes */
+    ls_get_cb read_cb;   /* mget.c: the handler's callback for that read */
     req_exec_fn exec;
     struct lockset_claim *claim; /* its locks, held or waited for (cmdlock.c) */
     /* Keys the request touches (point into argv storage); it declares them (cmdlock.c). */
@@ -122,7 +127,9 @@ struct conn {
     struct req *lk_head, *lk_tail; /* commands not yet granted their locks (cmdlock.c) */
     uint64_t park_pass;  /* park.c: the last retry pass that found one of its writes refused */
     uint32_t mget_reads; /* mget.c: reads in flight for its multi-key reads */
-    uint64_t mget_bytes; /* mget.c: bytes of those reads and of values not yet replied */
+    /* Value bytes in flight: records being read for its commands (at their record size)
+     * and values read ahead of their turn (mget.c), part of mem (conn_read_add). */
+    uint64_t read_bytes;
 };
 
 /* Frees the server's pool of reusable requests (at exit). */
@@ -139,9 +146,22 @@ void conn_flush(struct conn *c);
 /* Stops reading from every connection (shutdown). */
 void conn_stop_reading(struct conn *c);
 /* Resumes parsing (the commands already buffered first) and reading if the connection may
- * start commands again: after a request completes, the output drains, or its last parked
- * write was submitted. */
+ * start commands again: after a request completes, a read completes, the output drains,
+ * or its last parked write was submitted. Commands held back before their claim
+ * (conn_may_claim) are let claim from the read event, so this never runs a command
+ * itself; that part applies to a closed connection too (its commands still complete). */
 void conn_resume(struct conn *c);
+/* Charges bytes of a value being read for one of c's commands to c (read_bytes and mem,
+ * so maxmemory_clients sees them), or gives them back. */
+void conn_read_add(struct conn *c, uint64_t bytes);
+void conn_read_sub(struct conn *c, uint64_t bytes);
+/* Whether c's next command waiting to claim (c->lk_head, cmdlock.c) may claim its locks:
+ * c's value bytes in flight plus its replies pending are below the pending-reply bound
+ * (the one parsing stops at). When no request is ahead of it, only the output buffer's
+ * unsent bytes count: replies held behind it cannot leave before it, so it waits for the
+ * engine's reads and the client's reading only. Replies do not count once the connection
+ * is closed or the server shuts down (nobody waits for them to be read). */
+int conn_may_claim(const struct conn *c);
 /* While the open clients hold more than maxmemory_clients bytes, closes the one holding
  * most (Redis 7's client eviction). Called from the deferred pass (server.c). */
 void conn_evict(struct server *s);

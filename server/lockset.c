@@ -40,7 +40,9 @@
  * claim never waits for a lock again; it waits only for the engine, which always calls
  * back (a parked write fails after busy_timeout_ms at the latest), and then releases. So
  * the oldest waiting claim is granted once the granted claims ahead of it release. Rule 5
- * adds waits on the connection's previous claim only, which is older too. The sorted order
+ * adds waits on the connection's previous claim only, which is older too; a claim held back
+ * by its connection's memory bound (cmdlock.c) waits, holding nothing, for granted
+ * requests, the engine and the client only. The sorted order
  * makes a claim deterministic and lets a key named twice be locked once; a database item
  * sorts before its keys, so a barrier is always met before any key of its database.
  *

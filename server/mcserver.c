@@ -285,11 +285,7 @@ static int mcs_exists(struct req *r)
 /* Reads key i of the request (a read-only command then releases its locks). */
 static void mcs_get_key_at(struct req *r, uint32_t i, ls_get_cb cb)
 {
-    int rc = ls_get(eng(r), 0, r->keys[i].ptr, r->keys[i].len, cb, r);
-    if (rc < 0)
-        cb(r, rc, NULL);
-    else
-        cmdlock_reads_submitted(r);
+    mget_one(r, 0, &r->keys[i], cb);
 }
 
 static void mcs_get_key(struct req *r, ls_get_cb cb)

@@ -11,12 +11,19 @@
  *
  * A read is started only while (a) the window has a free slot, (b) the connection has
  * fewer than MGET_CONN_READS multi-key reads in flight, and (c) the reply so far plus the
- * bytes of the connection's reads in flight and values waiting (conn.mget_bytes, each
+ * bytes of the connection's reads in flight and values waiting (conn.read_bytes, each
  * counted at its record size, from ls_lookup, until emitted) plus this record stay within
  * client_output_buffer_limit. A command with no read in flight may always start one, so it
  * progresses whatever other commands of its connection hold. A reply that grows past the
  * limit anyway fails its append, which marks the connection for closing, as Redis does
  * past client-output-buffer-limit; the reads then stop and the command ends.
+ *
+ * Single-key reads (GET, the read-modify-writes, memcached's one-key commands) go through
+ * mget_one: the record's size is looked up before the read starts and counted in the same
+ * conn.read_bytes until its callback runs, so the connection stops starting commands while
+ * its reads in flight are past their bound (conn.c) and maxmemory_clients sees them.
+ * ls_lookup and ls_get run in one turn of the loop on the engine's one thread, so the
+ * size looked up is the size of the record the read fetches.
  *
  * Invariants: next_emit <= next_issue <= n and next_issue - next_emit <= cap (the ring's
  * size: MGET_WINDOW, or n when smaller, so a one-key get allocates one slot);
@@ -43,7 +50,7 @@ struct mget_slot {
     uint32_t i; /* key index */
     uint8_t state;
     int rc;
-    uint64_t bytes; /* counted in the connection's mget_bytes */
+    uint64_t bytes; /* counted in the connection's read_bytes */
     char *copy;     /* the value, when it arrived before its turn */
     struct mget_item it;
 };
@@ -68,7 +75,7 @@ static struct mget_slot *slot_of(struct mget *m, uint32_t i)
 /* Empties a slot, giving its bytes back to the connection's count. */
 static void slot_clear(struct mget *m, struct mget_slot *sl)
 {
-    m->r->c->mget_bytes -= sl->bytes;
+    conn_read_sub(m->r->c, sl->bytes);
     free(sl->copy);
     memset(sl, 0, sizeof(*sl));
 }
@@ -92,7 +99,7 @@ static int mget_may_read(const struct mget *m, uint64_t bytes)
     if (c->mget_reads >= MGET_CONN_READS)
         return 0;
     size_t reply = r == c->head ? c->out.len : r->buf.len;
-    return reply + c->mget_bytes + bytes <= c->srv->cfg.client_output_buffer_limit;
+    return reply + c->read_bytes + bytes <= c->srv->cfg.client_output_buffer_limit;
 }
 
 static void mget_cb(void *arg, int rc, const struct ls_item *it);
@@ -119,7 +126,7 @@ static int mget_issue_one(struct mget *m)
     }
     sl->state = SLOT_READING;
     sl->bytes = meta.record_size;
-    c->mget_bytes += sl->bytes;
+    conn_read_add(c, sl->bytes);
     c->mget_reads++;
     m->inflight++;
     return 1;
@@ -201,11 +208,13 @@ static void mget_cb(void *arg, int rc, const struct ls_item *it)
         } else {
             memcpy(sl->copy, it->value, it->value_len);
             sl->it.val = sl->copy;
-            c->mget_bytes = c->mget_bytes - sl->bytes + it->value_len;
+            conn_read_sub(c, sl->bytes);
+            conn_read_add(c, it->value_len);
             sl->bytes = it->value_len;
         }
     }
-    mget_pump(m);
+    mget_pump(m); /* may free m */
+    conn_resume(c);
 }
 
 int mget_start(struct req *r, const struct resp_arg *keys, uint32_t n, uint32_t db,
@@ -224,4 +233,34 @@ int mget_start(struct req *r, const struct resp_arg *keys, uint32_t n, uint32_t 
     m->done = done;
     mget_pump(m);
     return 0;
+}
+
+/* Engine callback of mget_one: gives the record's bytes back, then runs the handler's. */
+static void mget_one_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct conn *c = r->c; /* freed only by the deferred pass, after this callback */
+    conn_read_sub(c, r->read_bytes);
+    r->read_bytes = 0;
+    r->read_cb(r, rc, it);
+    conn_resume(c);
+}
+
+void mget_one(struct req *r, uint32_t db, const struct resp_arg *key, ls_get_cb cb)
+{
+    struct conn *c = r->c;
+    struct ls_engine *e = c->srv->eng;
+    struct ls_meta meta;
+    int rc = ls_lookup(e, db, key->ptr, key->len, &meta);
+    if (rc == 0) {
+        r->read_cb = cb;
+        rc = ls_get(e, db, key->ptr, key->len, mget_one_cb, r);
+    }
+    if (rc < 0) {
+        cb(r, rc, NULL);
+        return;
+    }
+    r->read_bytes = meta.record_size;
+    conn_read_add(c, meta.record_size);
+    cmdlock_reads_submitted(r); /* may run other requests */
 }

@@ -1,9 +1,11 @@
 /*
- * mget.h - reading several keys for MGET and the memcached get family, with bounded
- * memory: at most MGET_WINDOW reads of one command and MGET_CONN_READS of one connection
- * in flight, results handed over in key order as soon as they can be, and no read started
- * while the reply so far plus the values being read would pass the connection's output
- * limit (the first read of a command excepted, so that it always progresses).
+ * mget.h - reading values for commands with bounded memory. Several keys (MGET and the
+ * memcached get family): at most MGET_WINDOW reads of one command and MGET_CONN_READS of
+ * one connection in flight, results handed over in key order as soon as they can be, and
+ * no read started while the reply so far plus the values being read would pass the
+ * connection's output limit (the first read of a command excepted, so that it always
+ * progresses). One key (mget_one): the read counts in the connection's value bytes in
+ * flight (conn.read_bytes), which hold back its next commands (conn.c).
  */
 #ifndef LS_SERVER_MGET_H
 #define LS_SERVER_MGET_H
@@ -36,5 +38,12 @@ typedef void (*mget_done_fn)(struct req *r);
  * with nothing called. */
 int mget_start(struct req *r, const struct resp_arg *keys, uint32_t n, uint32_t db,
                mget_emit_fn emit, mget_done_fn done);
+
+/* Reads key (borrowed for the call) of table db for a single-key command: cb(r, ...) runs
+ * once, from the engine, or before mget_one returns with the submission error (such as
+ * LS_ENOTFOUND), so callbacks handle both alike. The record's bytes count in
+ * r->c->read_bytes while the read is in flight. Calls cmdlock_reads_submitted(r) once the
+ * read is submitted (a read-only command releases its locks). */
+void mget_one(struct req *r, uint32_t db, const struct resp_arg *key, ls_get_cb cb);
 
 #endif

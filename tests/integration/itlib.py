@@ -334,10 +334,17 @@ class ProtocolError(Exception):
 
 
 class Conn:
-    """A socket with a read buffer and a timeout on every call."""
+    """A socket with a read buffer and a timeout on every call. rcvbuf sets SO_RCVBUF
+    before connecting: a small window, so that replies not read stay in the server."""
 
-    def __init__(self, port, timeout=CALL_TIMEOUT_S):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, timeout=CALL_TIMEOUT_S, rcvbuf=None):
+        if rcvbuf is None:
+            self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(timeout)
+            self.sock.connect(("127.0.0.1", port))
         self.sock.settimeout(timeout)
         self.buf = b""
 

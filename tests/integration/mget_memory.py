@@ -1,5 +1,5 @@
-"""mget_memory.py - one MGET cannot take gigabytes (issue 11 items 6 and 18; run by
-mget_memory.sh). The server's peak RSS (VmHWM, reset through /proc/PID/clear_refs before
+"""mget_memory.py - reads cannot take gigabytes: MGET, and single-key reads pipelined
+(issue 11 items 6 and 18; run by mget_memory.sh). The server's peak RSS (VmHWM, reset through /proc/PID/clear_refs before
 each MGET) is measured around:
 1. an MGET of N keys of 100 bytes read from the device (--cache_size 0). Each read holds
    an aligned device buffer until it completes, and all N used to be started at once
@@ -10,6 +10,21 @@ each MGET) is measured around:
    are put in the reply in key order as they arrive and reading stops at the output limit:
    the connection is closed (as Redis does past client-output-buffer-limit), the server
    keeps serving, and its peak grows by about the limit.
+3. single-key reads granted together: GETs of a 512 KiB key pipelined while a write to
+   it waits for the MGET of section 1 to release the key's lock. Every GET parsed during
+   the wait used to start its read when the lock was granted (128 reads at once: +64 MB);
+   now a connection's commands claim their locks only while its value bytes in flight
+   are below the pending-reply bound (4 MiB), and the replies read back are the new value;
+4. pipelined single-key reads that are not read: with a client_output_buffer_limit of
+   8mb, one client pipelines 200 GETs of 512 KiB values on the Redis port and another 200
+   gets on the memcached port, and neither reads for a while. Each started its reads at
+   once (about 64 MB each), past the output limit, and was closed; now a connection
+   starts no command while its pending replies plus its values being read pass 4 MiB
+   (half the limit), so the peak grows by less than two limits plus two values each, the
+   clients are not closed and then read 200 correct replies each;
+5. values being read count in a client's memory: 100 pipelined STRLENs of 512 KiB values
+   (tiny replies, 4 MiB of reads in flight) pass maxmemory_clients 2mb and the client is
+   evicted (the reads used to be invisible to client eviction).
 MGET_KEYS, MGET_REPEAT and MGET_LIMIT change N, R and the limit (defaults 50000, 300,
 16mb) for figures; against redis-server (TARGET=redis) the test is skipped.
 """
@@ -17,7 +32,7 @@ import os
 import time
 
 import itlib
-from itlib import Resp, check, encode, log, section
+from itlib import Mc, Resp, check, encode, log, section, tagged_value
 
 itlib.begin("mget_memory", time_limit_s=240)
 if itlib.IS_REAL:
@@ -28,6 +43,7 @@ R = int(os.environ.get("MGET_REPEAT", 300))
 LIMIT = os.environ.get("MGET_LIMIT", "16mb")
 LIMIT_MB = int(LIMIT[:-2]) * (1024 if LIMIT.endswith("gb") else 1)
 MB = 1024 * 1024
+HALF = MB // 2  # the single-key value size of sections 3-5
 
 
 def vm(pid, field):
@@ -72,8 +88,76 @@ check(len(vals) == N and wrong == 0, "MGET answers the %d values in order (%d wr
 grew = (peak - base) / MB
 log("     RSS %.1f MB before, peak %.1f MB during (+%.1f MB), %.2f s" %
     (base / MB, peak / MB, grew, dt))
+mget_grew = grew
 check(grew < 96, "peak RSS grew by less than 96 MB (+%.1f MB; %d reads at once took about "
       "%d MB)" % (grew, N, N * 8 // 1024))
+
+section("GETs of a 512 KiB key granted together when its lock frees")
+
+
+def waiting_for_locks():
+    info = c.call("INFO", "clients")[1].decode()
+    return int(info.split("commands_waiting_for_locks:")[1].split("\r")[0])
+
+
+def read_replies(conn, n):
+    """Up to n replies: fewer when the server closes the connection."""
+    out = []
+    try:
+        while len(out) < n:
+            out.append(conn.read())
+    except itlib.ProtocolError:
+        pass
+    return out
+
+
+def wait_until(cond, seconds):
+    t0 = time.time()
+    while time.time() - t0 < seconds:
+        if cond():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+v1, v2 = tagged_value(HALF, 1), tagged_value(HALF, 2)
+check(c.call("SET", "pile", v1) == ("+", "OK"), "SET pile (512 KiB)")
+reset_peak(pid)
+base = vm(pid, "VmRSS")
+m = Resp(srv.port, timeout=120)  # holds pile's lock (shared) while it reads 2N keys
+m.send(encode("MGET", *(["k:%d" % i for i in range(N)] * 2 + ["pile"])))
+started = wait_until(lambda: "keys_locked:0\r" not in c.call("INFO", "clients")[1].decode(), 10)
+w = Resp(srv.port, timeout=120)  # waits for the MGET: pile exclusive
+w.send(encode("SET", "pile", v2))
+w_waits = wait_until(lambda: waiting_for_locks() >= 1, 5)
+g = Resp(srv.port, timeout=120)  # waits for the SET; its later GETs are parsed meanwhile
+g.send(encode("GET", "pile") * 200)
+h = Resp(srv.port, timeout=120, rcvbuf=4096)  # the same, but reads nothing, then leaves
+h.send(encode("GET", "pile") * 200)
+g_waits = wait_until(lambda: waiting_for_locks() >= 3, 5)
+check(started and w_waits and g_waits, "the SET waits for the MGET and the GETs for the SET "
+      "(MGET started %s, SET waits %s, GETs wait %s)" % (started, w_waits, g_waits))
+r = m.read()
+check(r[0] == "*" and len(r[1]) == 2 * N + 1 and r[1][-1] == ("$", v1),
+      "the MGET answers pile's old value")
+check(w.read() == ("+", "OK"), "then the SET is answered")
+got = read_replies(g, 200)
+time.sleep(0.5)  # the client that does not read is held back by now
+peak = vm(pid, "VmHWM")
+grew = (peak - base) / MB
+wrong = 200 - sum(1 for x in got if x == ("$", v2))
+log("     RSS %.1f MB before, peak %.1f MB during the MGET and 2 x 200 GETs (+%.1f MB)" %
+    (base / MB, peak / MB, grew))
+check(wrong == 0, "the 200 GETs of the client that reads answer the new value (%d wrong or "
+      "missing)" % wrong)
+check(grew < mget_grew + 32, "peak RSS grew by less than the MGET's own growth + 32 MB (+%.1f; "
+      "the MGET alone +%.1f; 2 x 128 reads at once took 128 MB more)" % (grew, mget_grew))
+h.close()  # its commands held back no longer wait for it: they complete, it is freed
+gone = wait_until(lambda: itlib.info_int(srv.port, "requests_in_flight") == 1, 5)  # INFO's
+check(gone, "once the client that reads nothing leaves, its requests complete (in flight %s)"
+      % itlib.info_int(srv.port, "requests_in_flight"))
+for x in (m, w, g):
+    x.close()
 
 section("MGET of one 1 MiB key %d times, past a %s output limit" % (R, LIMIT))
 check(c.call("SET", "big", b"B" * MB) == ("+", "OK"), "SET big (1 MiB)")
@@ -96,5 +180,57 @@ g.close()
 check(c.call("GET", "k:7") == ("$", b"7:".ljust(100, b"v")), "the server still serves")
 check(c.call("MGET", "big", "k:1") == ("*", [("$", b"B" * MB), ("$", b"1:".ljust(100, b"v"))]),
       "an MGET within the limit is answered")
+c.close()
+srv.stop()
+
+section("200 pipelined GETs of 512 KiB values on each port, replies not read, 8mb output limit")
+srv = itlib.Server("redis", extra=["--client_output_buffer_limit", "8mb",
+                                   "--durability", "periodic"]).start()
+pid = srv.proc.pid
+c = Resp(srv.port, timeout=30)
+vals = [tagged_value(HALF, i) for i in range(4)]
+for i, v in enumerate(vals):
+    check(c.call("SET", "v:%d" % i, v) == ("+", "OK") and c.call("GET", "v:%d" % i) == ("$", v),
+          "SET and GET v:%d (512 KiB; the memcached port reads the same keys)" % i)
+reset_peak(pid)
+base = vm(pid, "VmRSS")
+a = Resp(srv.port, timeout=60, rcvbuf=4096)
+b = Mc(srv.mc_port, timeout=60, rcvbuf=4096)
+a.send(b"".join(encode("GET", "v:%d" % (i % 4)) for i in range(200)))
+b.send(b"".join(b"get v:%d\r\n" % (i % 4) for i in range(200)))
+time.sleep(2.0)  # everything the server will do before the clients read
+peak = vm(pid, "VmHWM")
+grew = (peak - base) / MB
+info = itlib.info(srv.port)
+log("     RSS %.1f MB before, peak %.1f MB while the replies wait (+%.1f MB)" %
+    (base / MB, peak / MB, grew))
+check(info["client_output_buffer_limit_disconnections"] == "0", "no client is closed")
+check(grew < 2 * (8 + 2 * 1) + 12, "peak RSS grew by less than twice (the output limit + 2 x "
+      "max_value_size) + 12 MB (+%.1f MB; each client's reads at once took 64 MB)" % grew)
+got = read_replies(a, 200)
+ok = sum(1 for i, x in enumerate(got) if x == ("$", vals[i % 4]))
+check(ok == 200, "then the Redis client reads 200 correct replies (%d)" % ok)
+ok = 0
+try:
+    for i in range(200):
+        ok += b.lines_until() == [(b"VALUE v:%d 0 %d" % (i % 4, HALF), vals[i % 4])]
+except itlib.ProtocolError:
+    pass
+check(ok == 200, "and the memcached client 200 correct values (%d)" % ok)
+a.close()
+b.close()
+
+section("values being read count in a client's memory (maxmemory_clients)")
+check(c.call("CONFIG", "SET", "maxmemory_clients", "2mb") == ("+", "OK"),
+      "CONFIG SET maxmemory_clients 2mb")
+s = Resp(srv.port, timeout=10)
+s.send(b"".join(encode("STRLEN", "v:%d" % (i % 4)) for i in range(100)))
+evicted = s.closed_by_server(wait=5)
+n = s.buf.count(b":%d\r\n" % HALF)
+check(evicted, "a client with 100 STRLENs of 512 KiB values pipelined is evicted "
+      "(%d answered first)" % n)
+check(itlib.info_int(srv.port, "evicted_clients") == 1, "INFO evicted_clients:1")
+check(c.call("STRLEN", "v:0") == (":", HALF), "other clients are served")
+s.close()
 c.close()
 itlib.finish()
