@@ -918,6 +918,30 @@ struct collect {
     uint32_t n, cap;
 };
 
+/* How many entries from the cursor a scan may read: up to count, fewer once their
+ * records add up to LS_SCAN_MAX_BYTES (a scan reads each record whole to learn its key:
+ * KEYS over 300 keys of 1 MiB held 300 MB). A cut never falls inside a run of entries
+ * with one token (idx_scan resumes after the token). At least one entry. */
+struct fit {
+    uint64_t bytes, last_token;
+    size_t n, max;
+};
+
+static int fit_visit(void *arg, const struct idx_ent *ent)
+{
+    struct fit *f = arg;
+
+    if (f->n && ent->token != f->last_token &&
+        f->bytes + idx_loc_size(ent->loc) > LS_SCAN_MAX_BYTES) {
+        f->max = f->n;
+        return 1;
+    }
+    f->bytes += idx_loc_size(ent->loc);
+    f->last_token = ent->token;
+    f->n++;
+    return 0;
+}
+
 static int collect_visit(void *arg, const struct idx_ent *ent)
 {
     struct collect *c = arg;
@@ -1007,7 +1031,9 @@ int ls_scan(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count
     sentinel = calloc(1, sizeof(*sentinel));
     if (!c.ents || !s || !sentinel)
         goto fail;
-    idx_scan(e->tables[table], cursor, count, collect_visit, &c, &next, &done);
+    struct fit fit = {.max = count};
+    idx_scan(e->tables[table], cursor, count, fit_visit, &fit, NULL, NULL);
+    idx_scan(e->tables[table], cursor, fit.max, collect_visit, &c, &next, &done);
     *s = (struct scan){.e = e,
                        .cb = cb,
                        .arg = arg,

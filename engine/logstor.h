@@ -240,9 +240,13 @@ typedef void (*ls_scan_cb)(void *arg, int rc, const struct ls_scan_key *keys, ui
                            uint64_t next_cursor);
 
 /* Ordered scan of a table by token, starting at cursor (0 = beginning), visiting about
- * count entries (more when several keys share a token; at most LS_SCAN_MAX). Reads each
- * key from disk. Returns 0 (callback will run) or a negative code. */
+ * count entries (more when several keys share a token; at most LS_SCAN_MAX, fewer when
+ * their records pass LS_SCAN_MAX_BYTES). Reads each key from disk. Returns 0 (callback
+ * will run) or a negative code. */
 #define LS_SCAN_MAX 4096
+/* ... and it stops early once the records it would read add up to this many bytes (at
+ * least one key per call; the cursor resumes after the last one). */
+#define LS_SCAN_MAX_BYTES (UINT64_C(4) << 20)
 int ls_scan(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count, ls_scan_cb cb,
             void *arg);
 

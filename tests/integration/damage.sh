@@ -23,7 +23,10 @@ for i in range(10000):
 ' | timeout 60 redis-cli -p "$PORT" --pipe >/dev/null
 expect_eq "keys written" "$(rc dbsize)" "10000"
 it_stop
-expect_eq "three data files" "$(ls "$DATA_DIR"/data-*.lsd | wc -l)" "3"
+# three files of data (the engine may have made the next one ahead of need)
+nfiles=$(ls "$DATA_DIR"/data-*.lsd | wc -l)
+LAST=$(basename "$(ls "$DATA_DIR"/data-*.lsd | tail -1)")
+expect_true "at least three data files ($nfiles)" [ "$nfiles" -ge 3 ]
 out=$("$CHECK" "$DATA_DIR" 2>&1); st=$?
 expect_eq "logstor-check of the intact directory (${out##*$'\n'})" "$st" "0"
 
@@ -53,7 +56,7 @@ damage() {
 section "damage that is refused"
 damage "logstor.meta deleted" "rm logstor.meta" "no logstor.meta"
 damage "a data file deleted" "rm data-000001.lsd" "data-000001.lsd is missing"
-damage "the last data file deleted" "rm data-000002.lsd" "data-000002.lsd is missing"
+damage "the last data file deleted" "rm $LAST" "$LAST is missing"
 damage "two data files swapped" \
     "mv data-000000.lsd x && mv data-000001.lsd data-000000.lsd && mv x data-000001.lsd" \
     "hold headers of other segments"

@@ -263,6 +263,39 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* A scan reads each record whole to learn its key: a batch stops once those reads add up
+ * to LS_SCAN_MAX_BYTES (KEYS over 300 keys of 1 MiB held 300 MB), and the cursor goes on
+ * from there, so every key is still listed. */
+static void test_scan_bounded_bytes(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 20, LEN = 900000 };
+    struct scan_acc a = {.keys = calloc(N + 10, sizeof(char *))};
+    char k[32], *v = calloc(1, LEN);
+    uint32_t most = 0;
+
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof(k), "big:%02d", i);
+        assert_int_equal(put_sync(f->e, 1, k, v, LEN, 0), 0);
+    }
+    free(v);
+    uint64_t cursor = 0;
+    do {
+        uint32_t before = a.n;
+        a.done = 0;
+        assert_int_equal(ls_scan(f->e, 1, cursor, 1000, scan_cb, &a), 0);
+        run_until(f->e, &a.done);
+        if (a.n - before > most)
+            most = a.n - before;
+        cursor = a.next;
+    } while (cursor != 0 && a.calls < 100);
+    assert_int_equal(a.n, N);
+    assert_true(most >= 1 && (uint64_t)most * LEN <= (UINT64_C(4) << 20)); /* 4 MiB */
+    for (uint32_t i = 0; i < a.n; i++)
+        free(a.keys[i]);
+    free(a.keys);
+}
+
 static void test_scan(void **state)
 {
     struct fx *f = *state;
@@ -446,6 +479,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_refusal_never_calls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_bounded_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
