@@ -326,7 +326,7 @@ void cmd_get(struct req *r, const struct resp_arg *key, ls_get_cb cb)
 void cmd_tmp_bulk(struct req *r, const void *p, size_t n)
 {
     pbuf_reset(&r->tmp);
-    int rc = p ? resp_w_bulk(&r->tmp, p, n) : resp_w_null(&r->tmp, r->c->proto);
+    int rc = p ? resp_w_bulk(&r->tmp, p, n) : resp_w_null(&r->tmp, r->proto);
     reply_check(r, rc);
 }
 

@@ -170,6 +170,7 @@ void cmd_server_hello(struct req *r)
     if (name && set_name(r, name) < 0)
         goto out;
     r->c->proto = (int)ver;
+    r->proto = (uint8_t)ver; /* HELLO answers in the protocol it chose */
     hello_reply(r);
 out:
     done(r);

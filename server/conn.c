@@ -479,6 +479,7 @@ struct req *conn_req_new(struct conn *c, size_t extra, void **extra_out)
     }
     r->c = c;
     r->db = c->db;
+    r->proto = (uint8_t)c->proto;
     r->mem_bytes = (uint32_t)bytes;
     c->req_mem += bytes;
     pbuf_acct_add(&c->mem, bytes);

@@ -47,6 +47,8 @@ struct req {
     struct conn *c;
     struct pbuf buf; /* the reply, while an earlier request is still pending */
     uint8_t done;
+    uint8_t proto; /* RESP version when the command was read: its reply is encoded so,
+                      even if a later HELLO changes the connection's */
     uint8_t lk;         /* what it declares besides its keys (CMDLOCK_* flags) */
     uint8_t pooled;     /* allocated from the server's request pool: reusable */
     uint32_t nparked;   /* writes of this request waiting in park.c (keeps its locks) */

@@ -69,12 +69,12 @@ void reply_cstr(struct req *r, const char *s)
 
 void reply_null(struct req *r)
 {
-    reply_check(r, resp_w_null(req_out(r), r->c->proto));
+    reply_check(r, resp_w_null(req_out(r), r->proto));
 }
 
 void reply_null_array(struct req *r)
 {
-    reply_check(r, resp_w_null_array(req_out(r), r->c->proto));
+    reply_check(r, resp_w_null_array(req_out(r), r->proto));
 }
 
 void reply_array(struct req *r, size_t n)
@@ -84,22 +84,22 @@ void reply_array(struct req *r, size_t n)
 
 void reply_map(struct req *r, size_t pairs)
 {
-    reply_check(r, resp_w_map(req_out(r), r->c->proto, pairs));
+    reply_check(r, resp_w_map(req_out(r), r->proto, pairs));
 }
 
 void reply_set(struct req *r, size_t n)
 {
-    reply_check(r, resp_w_set(req_out(r), r->c->proto, n));
+    reply_check(r, resp_w_set(req_out(r), r->proto, n));
 }
 
 void reply_double(struct req *r, double d)
 {
-    reply_check(r, resp_w_double(req_out(r), r->c->proto, d));
+    reply_check(r, resp_w_double(req_out(r), r->proto, d));
 }
 
 void reply_verbatim(struct req *r, const void *p, size_t n)
 {
-    reply_check(r, resp_w_verbatim(req_out(r), r->c->proto, "txt", p, n));
+    reply_check(r, resp_w_verbatim(req_out(r), r->proto, "txt", p, n));
 }
 
 void reply_raw(struct req *r, const void *p, size_t n)
