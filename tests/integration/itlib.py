@@ -64,15 +64,22 @@ def _excepthook(etype, value, tb):
             rc = srv.proc.poll()
             log("     server %s" % ("still running" if rc is None else
                                     "DIED with status %s (negative = signal)" % rc))
-            try:
-                with open(srv.logpath, "rb") as f:
-                    tail = f.read()[-2000:].decode("utf-8", "replace")
-                if tail:
-                    log("     server log tail:\n" + tail)
-            except OSError:
-                pass
+            log_tail(srv)
     _kill_all()
     os._exit(1)
+
+
+def log_tail(srv, nbytes=2000):
+    """Prints the last nbytes of srv's log, if it wrote any."""
+    try:
+        with open(srv.logpath, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - nbytes))
+            tail = f.read().decode("utf-8", "replace")
+        if tail:
+            log("     server log tail:\n" + tail)
+    except OSError:
+        pass
 
 
 def begin(name, time_limit_s=60):
