@@ -103,7 +103,8 @@ struct conn *conn_new(struct server *s, int fd, enum conn_kind kind)
     c->out.acct = &c->out_acct;
     c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
     c->wev = event_new(s->base, fd, EV_WRITE, conn_on_write, c);
-    if (c->rev == NULL || c->wev == NULL || event_add(c->rev, NULL) < 0)
+    c->kev = event_new(s->base, -1, 0, conn_on_read, c);
+    if (c->rev == NULL || c->wev == NULL || c->kev == NULL || event_add(c->rev, NULL) < 0)
         goto fail;
     c->next = s->conns;
     if (s->conns)
@@ -117,6 +118,8 @@ fail:
             event_free(c->rev);
         if (c->wev)
             event_free(c->wev);
+        if (c->kev)
+            event_free(c->kev);
         free(c);
     }
     close(fd);
@@ -170,6 +173,7 @@ void conn_free(struct conn *c)
     pbuf_acct_sub(c->mem.parent, c->mem.used); /* 0 unless the accounting is wrong */
     event_free(c->rev);
     event_free(c->wev);
+    event_free(c->kev);
     free(c->argv);
     free(c->mcc);
     free(c->name);
@@ -249,7 +253,7 @@ static void conn_pause(struct conn *c)
 void conn_resume(struct conn *c)
 {
     if (c->lk_head && c->lk_head->claim == NULL && conn_may_claim(c))
-        event_active(c->rev, EV_READ, 1); /* conn_on_read lets it claim first (closed too) */
+        event_active(c->kev, 0, 1); /* conn_on_read lets it claim first (closed too) */
     if (c->closed || !conn_may_start(c))
         return;
     if (c->read_paused) {
@@ -258,7 +262,7 @@ void conn_resume(struct conn *c)
             event_add(c->rev, NULL);
     }
     if (c->in_pos < c->in.len && !c->in_stuck)
-        event_active(c->rev, EV_READ, 1); /* run what is already buffered */
+        event_active(c->kev, 0, 1); /* run what is already buffered */
 }
 
 /* After a partial write: drops the sent bytes once they are most of the buffer, so a

@@ -47,8 +47,8 @@ struct req {
     struct conn *c;
     struct pbuf buf; /* the reply, while an earlier request is still pending */
     uint8_t done;
-    uint8_t proto; /* RESP version when the command was read: its reply is encoded so,
-                      even if a later HELLO changes the connection's */
+    uint8_t proto;      /* RESP version when the command was read: its reply is encoded so,
+                           even if a later HELLO changes the connection's */
     uint8_t lk;         /* what it declares besides its keys (CMDLOCK_* flags) */
     uint8_t pooled;     /* allocated from the server's request pool: reusable */
     uint32_t nparked;   /* writes of this request waiting in park.c (keeps its locks) */
@@ -89,6 +89,10 @@ struct conn {
     int fd;
     enum conn_kind kind;
     struct event *rev, *wev;
+    struct event *kev; /* no fd: made active to run the read path from the loop (conn_kick).
+                          Never event_active(rev): an I/O event made active while not
+                          added is not re-registered by event_add until its callback ran,
+                          so the socket was no longer watched and the client stalled. */
     struct pbuf in;
     size_t in_pos;    /* parsed bytes at the front of `in` (dropped rarely: conn.c) */
     size_t in_need;   /* set by the parser when it returns 0: bytes missing, 0 unknown */
