@@ -969,9 +969,8 @@ static void scan_finish(struct scan *s)
 
 static void scan_piece_done(struct scan *s, uint32_t i, const struct rec_view *v)
 {
-    if (v && v->h.key_len == 0)
-        v = NULL;
-    if (v && (s->keys[i].key = malloc(v->h.key_len))) {
+    /* a found key has a non-NULL pointer, the empty key "" too (it was left out) */
+    if (v && (s->keys[i].key = malloc(v->h.key_len ? v->h.key_len : 1))) {
         memcpy((void *)s->keys[i].key, v->key, v->h.key_len);
         s->keys[i].key_len = v->h.key_len;
         s->keys[i].expire_ms = v->h.expire_ms;

@@ -14,6 +14,8 @@
  * applied here, after the engine returned its batch, so a page may hold fewer keys than
  * COUNT (Redis behaves the same way).
  */
+#include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,12 +173,12 @@ static void expire_generic(struct req *r, long long unit, int abs, const char *n
 {
     long long v;
     int fl;
+    if (expire_flags(r, &fl) < 0) /* the options first, then the number (Redis) */
+        goto done;
     if (cmd_arg_ll(&r->argv[2], &v) < 0) {
         reply_error(r, ERR_NOT_INT);
         goto done;
     }
-    if (expire_flags(r, &fl) < 0)
-        goto done;
     uint64_t now = server_unix_ms();
     if (v > LLONG_MAX / unit || v < LLONG_MIN / unit) {
         reply_errorf(r, "ERR invalid expire time in '%s' command", name);
@@ -383,9 +385,10 @@ void cmd_keys_scan(struct req *r)
 {
     char *end;
     const struct resp_arg *c = &r->argv[1];
-    unsigned long long cursor = strtoull(c->ptr, &end, 10);
+    errno = 0;
+    unsigned long long cursor = strtoull(c->ptr, &end, 10); /* as Redis: "" is 0, -1 wraps */
     long long count = 10;
-    if (c->len == 0 || *end != '\0' || c->ptr[0] == '-' || c->ptr[0] == ' ') {
+    if (isspace((unsigned char)c->ptr[0]) || *end != '\0' || errno == ERANGE) {
         reply_error(r, "ERR invalid cursor");
         req_done(r);
         return;

@@ -79,37 +79,73 @@ void cmd_string_get(struct req *r)
 
 /* ---- SET ---- */
 
-/* Parses SET options from argv[3..]: flags into r->num, expiry into r->expire_ms. */
-static int set_parse(struct req *r)
+/* Parses the options of SET (from argv[3]) or GETEX (from argv[2]) as Redis does: every
+ * option first (a repeated one is fine, the last value wins; conflicting ones, or an
+ * option of the other command, are a syntax error), the expire value only after, by the
+ * caller (set_expire). Sets r->num to the flags, the expire kind (SET_EX..) shifted by
+ * SET_KIND_SHIFT and the index of its value shifted by SET_ARG_SHIFT. */
+#define SET_PERSIST    0x20
+#define SET_KIND_SHIFT 8
+#define SET_ARG_SHIFT  16
+enum { KIND_EX = 1, KIND_PX, KIND_EXAT, KIND_PXAT };
+
+static int expire_kind(const struct resp_arg *a)
+{
+    return cmd_arg_is(a, "ex")     ? KIND_EX
+           : cmd_arg_is(a, "px")   ? KIND_PX
+           : cmd_arg_is(a, "exat") ? KIND_EXAT
+           : cmd_arg_is(a, "pxat") ? KIND_PXAT
+                                   : 0;
+}
+
+static int xopts_parse(struct req *r, uint32_t from, int getex)
 {
     int64_t fl = 0;
-    for (uint32_t i = 3; i < r->argc; i++) {
+    int kind = 0;
+    uint32_t arg = 0;
+    for (uint32_t i = from; i < r->argc; i++) {
         const struct resp_arg *a = &r->argv[i];
-        int has_next = i + 1 < r->argc;
-        if (cmd_arg_is(a, "nx") && !(fl & SET_XX)) {
+        int k = expire_kind(a);
+        if (!getex && cmd_arg_is(a, "nx") && !(fl & SET_XX)) {
             fl |= SET_NX;
-        } else if (cmd_arg_is(a, "xx") && !(fl & SET_NX)) {
+        } else if (!getex && cmd_arg_is(a, "xx") && !(fl & SET_NX)) {
             fl |= SET_XX;
-        } else if (cmd_arg_is(a, "get")) {
+        } else if (!getex && cmd_arg_is(a, "get")) {
             fl |= SET_GET;
-        } else if (cmd_arg_is(a, "keepttl") && !(fl & SET_EXPIRE)) {
+        } else if (!getex && cmd_arg_is(a, "keepttl") && !kind) {
             fl |= SET_KEEPTTL;
-        } else if ((cmd_arg_is(a, "ex") || cmd_arg_is(a, "px") || cmd_arg_is(a, "exat") ||
-                    cmd_arg_is(a, "pxat")) &&
-                   !(fl & (SET_KEEPTTL | SET_EXPIRE)) && has_next) {
-            int ms = a->ptr[0] == 'p' || a->ptr[0] == 'P';
-            int abs = a->len == 4;
-            if (cmd_expire_arg(r, &r->argv[i + 1], ms ? 1 : 1000, abs, "set", &r->expire_ms) < 0)
-                return -1;
-            fl |= SET_EXPIRE;
-            i++;
+        } else if (getex && cmd_arg_is(a, "persist") && !kind) {
+            fl |= SET_PERSIST;
+        } else if (k && !(fl & (SET_KEEPTTL | SET_PERSIST)) && (!kind || kind == k) &&
+                   i + 1 < r->argc) {
+            kind = k;
+            arg = ++i;
         } else {
             reply_error(r, ERR_SYNTAX);
             return -1;
         }
     }
-    r->num = fl;
+    r->num = fl | (kind ? SET_EXPIRE : 0) | ((int64_t)kind << SET_KIND_SHIFT) |
+             ((int64_t)arg << SET_ARG_SHIFT);
     return 0;
+}
+
+/* The expire value the options named, checked now (Redis checks it after the options,
+ * and GETEX only once the key is found). Replies and returns -1 on error. */
+static int set_expire(struct req *r, const char *name)
+{
+    int kind = (int)((r->num >> SET_KIND_SHIFT) & 0xff);
+    uint32_t arg = (uint32_t)(r->num >> SET_ARG_SHIFT);
+    r->expire_ms = 0;
+    if (!kind)
+        return 0;
+    return cmd_expire_arg(r, &r->argv[arg], kind == KIND_PX || kind == KIND_PXAT ? 1 : 1000,
+                          kind >= KIND_EXAT, name, &r->expire_ms);
+}
+
+static int set_parse(struct req *r)
+{
+    return xopts_parse(r, 3, 0) < 0 || set_expire(r, "set") < 0 ? -1 : 0;
 }
 
 static void set_get_cb(void *arg, int rc, const struct ls_item *it)
@@ -245,31 +281,22 @@ static void getex_cb(void *arg, int rc, const struct ls_item *it)
         req_done(r);
         return;
     }
+    if (!(r->num & (SET_EXPIRE | SET_PERSIST))) { /* GETEX with no option: a GET */
+        reply_bulk(r, it->value, it->value_len);
+        req_done(r);
+        return;
+    }
+    if (set_expire(r, "getex") < 0) { /* checked once the key is found, as Redis */
+        req_done(r);
+        return;
+    }
     cmd_tmp_bulk(r, it->value, it->value_len);
     cmd_put(r, &r->argv[1], it->value, it->value_len, r->expire_ms, it->flags, CMD_REPLY_TMP);
 }
 
 void cmd_string_getex(struct req *r)
 {
-    if (r->argc == 2) {
-        cmd_get(r, &r->argv[1], get_cb);
-        return;
-    }
-    const struct resp_arg *a = &r->argv[2];
-    r->expire_ms = 0;
-    if (cmd_arg_is(a, "persist") && r->argc == 3) {
-        r->expire_ms = 0;
-    } else if ((cmd_arg_is(a, "ex") || cmd_arg_is(a, "px") || cmd_arg_is(a, "exat") ||
-                cmd_arg_is(a, "pxat")) &&
-               r->argc == 4) {
-        int ms = a->ptr[0] == 'p' || a->ptr[0] == 'P';
-        if (cmd_expire_arg(r, &r->argv[3], ms ? 1 : 1000, a->len == 4, "getex", &r->expire_ms) <
-            0) {
-            req_done(r);
-            return;
-        }
-    } else {
-        reply_error(r, ERR_SYNTAX);
+    if (xopts_parse(r, 2, 1) < 0) {
         req_done(r);
         return;
     }
@@ -486,7 +513,8 @@ void cmd_string_setrange(struct req *r)
         req_done(r);
         return;
     }
-    if ((unsigned long long)off + r->argv[3].len > r->c->srv->cfg.max_value_size) {
+    if (r->argv[3].len &&
+        (unsigned long long)off + r->argv[3].len > r->c->srv->cfg.max_value_size) {
         reply_error(r, ERR_TOO_BIG);
         req_done(r);
         return;

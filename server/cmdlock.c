@@ -111,12 +111,29 @@ static struct req *cmdlock_pop(struct conn *c)
     return r;
 }
 
+/* A whole-database read (KEYS, SCAN, DBSIZE, RANDOMKEY) shares its database with the
+ * writers of keys in it, so the rule alone would let it run before writes its own
+ * connection sent earlier were submitted (MSET ... k4; GETDEL k4; KEYS * listed k4). It
+ * claims only once the connection's earlier requests hold no lock: a connection sees its
+ * own commands in order, as in Redis. (Writers of a whole database take it exclusive and
+ * wait for everyone's earlier claims anyway.) */
+static int cmdlock_earlier_hold(const struct conn *c, const struct req *r)
+{
+    if (!(r->lk & CMDLOCK_DB_READ) || (r->lk & CMDLOCK_DB_WRITE))
+        return 0;
+    for (const struct req *e = c->head; e && e != r; e = e->next)
+        if (e->claim)
+            return 1;
+    return 0;
+}
+
 /* Claims for the requests at the head of c's queue, running each one granted at once,
  * until one has to wait (it stays at the head), c's memory bound holds the next one back
  * (conn_may_claim), or the queue is empty. */
 static void cmdlock_advance(struct conn *c)
 {
-    while (c->lk_head && c->lk_head->claim == NULL && conn_may_claim(c)) {
+    while (c->lk_head && c->lk_head->claim == NULL && conn_may_claim(c) &&
+           !cmdlock_earlier_hold(c, c->lk_head)) {
         struct req *r = c->lk_head;
         int rc = cmdlock_claim(r);
         if (rc == 0)
@@ -164,6 +181,8 @@ void cmdlock_release(struct req *r)
         return;
     r->claim = NULL;
     lockset_release(r->c->srv->locks, cl);
+    if (r->c->lk_head && r->c->lk_head->claim == NULL)
+        conn_resume(r->c); /* a whole-database read may wait for this release */
 }
 
 void cmdlock_reads_submitted(struct req *r)

@@ -516,7 +516,7 @@ class Gen:
         """SCAN in its error forms (a single SCAN's keys and cursor are not comparable)."""
         return self.pick([
             [b"SCAN", b"abc"], [b"SCAN", b"0", b"COUNT", b"0"], [b"SCAN", b"0", b"COUNT", b"abc"],
-            [b"SCAN", b"0", b"MATCH"], [b"SCAN", b"0", b"FOO", b"bar"], [b"SCAN", b""],
+            [b"SCAN", b"0", b"MATCH"], [b"SCAN", b"0", b"FOO", b"bar"], [b"SCAN", b"", b"COUNT", b"0"],
             [b"SCAN", b"0", b"COUNT", b"-1"], [b"SCAN", b"0x1"], [b"SCAN", b" 0"],
         ])
 
