@@ -7,10 +7,17 @@
  * so a pipelined stream costs time linear in its bytes. The socket is read only while
  * the buffered bytes hold no complete command (nothing left, or in_stuck: the parser
  * wants more) and the connection may start commands. It may not at its in-flight cap
- * (max_inflight), with CONN_OUT_HIGH bytes of replies pending and values being read (or
- * half its output limit, if lower), with client_query_buffer_limit bytes of arguments
- * held by its requests in flight, or while one of its writes is parked (park.c: no later
- * command may start before it is submitted). The read event is then removed (the peer's
+ * (max_inflight), with CONN_OUT_HIGH bytes of values being read (or half its output
+ * limit, if lower), with client_query_buffer_limit bytes of arguments held by its
+ * requests in flight, or while one of its writes is parked (park.c: no later command may
+ * start before it is submitted), nor with CONN_OUT_HIGH bytes of replies pending and
+ * values being read while the client is taking its replies (they moved in the last
+ * CONN_OUT_STALL_MS): a slow reader is slowed down, not closed. A client whose replies do
+ * not move at all may be sending a whole pipeline before it reads (redis-py's pipeline
+ * does): holding it back there left both sides waiting for good, so it is read on, as
+ * Redis does, and its replies are bounded by client_output_buffer_limit (past it the
+ * client is closed) and maxmemory_clients. The cron lets such clients go on
+ * (conn_sweep_held). The read event is then removed (the peer's
  * TCP window fills and it slows down); when requests complete, reads complete, the output
  * drains or the parked write is submitted, the buffered commands run first and only then
  * is the socket read again. So the query buffer holds one partial command and one read's
@@ -21,15 +28,15 @@
  * size until its callback runs, and each GET of a pipeline used to start its read at once
  * (64 GETs of 512 KiB: +135 MB RSS, unseen by maxmemory_clients). The bytes of the reads
  * in flight for a connection's commands (and of values mget.c holds until their turn) are
- * its read_bytes, charged to `mem`. Parsing stops while replies pending plus read_bytes
- * reach the bound above. Commands parsed while an earlier one waited for its locks
- * (cmdlock.c) are held to the same bound before they claim theirs (conn_may_claim), so
- * GETs granted together do not start all their reads at once either; there only the
- * replies that can leave without the held-back command count (when it is the oldest
- * request, those of the output buffer), so it waits for reads and for the client, never
- * for itself. Either way at most one command's values pass the bound (an MGET's: mget.c
- * bounds those by the output limit). Held-back commands are let claim by conn_on_read,
- * activated by conn_resume: never from inside another command's handler.
+ * its read_bytes, charged to `mem`. Parsing stops while they (with the replies, as above)
+ * reach the bound. Commands parsed while an earlier one waited for its locks (cmdlock.c)
+ * are held to the same bound before they claim theirs (conn_may_claim), so GETs granted
+ * together do not start all their reads at once either; there only the replies that can
+ * leave without the held-back command count (when it is the oldest request, those of the
+ * output buffer), so it waits for reads and for the client, never for itself. Either way at most
+ * one command's values pass the bound (an MGET's: mget.c bounds those by the output limit).
+ * Held-back commands are let claim by conn_on_read, activated by conn_resume: never from inside
+ * another command's handler.
  *
  * End of input: a peer that shuts down its sending side (read returns 0) still gets every
  * reply: the buffered commands run, and the connection closes once they completed and
@@ -68,11 +75,12 @@
 #include "mcserver.h"
 #include "server.h"
 
-#define CONN_READ_CHUNK (16 * 1024)
-#define CONN_READ_MAX   (1024 * 1024) /* most one read asks for (a large bulk's rest) */
-#define CONN_OUT_HIGH   (4 * 1024 * 1024)
-#define CONN_BUF_KEEP   (64 * 1024)  /* an empty buffer larger than this is freed */
-#define CONN_OUT_MOVE   (256 * 1024) /* sent bytes dropped from `out` once past this and half */
+#define CONN_READ_CHUNK   (16 * 1024)
+#define CONN_READ_MAX     (1024 * 1024) /* most one read asks for (a large bulk's rest) */
+#define CONN_OUT_HIGH     (4 * 1024 * 1024)
+#define CONN_OUT_STALL_MS 100         /* replies unmoved this long: the client may not be reading */
+#define CONN_BUF_KEEP     (64 * 1024) /* an empty buffer larger than this is freed */
+#define CONN_OUT_MOVE     (256 * 1024) /* sent bytes dropped from `out` once past this and half */
 /* Requests whose arguments fit in this many bytes (most GET/SET/INCR) come from a free
  * list instead of malloc: malloc and free were a tenth of the CPU time of pipelined GETs. */
 #define CONN_REQ_POOL_BYTES 512
@@ -203,20 +211,29 @@ static size_t conn_out_pending(const struct conn *c)
     return c->out.len - c->out_pos;
 }
 
-/* Reply bytes past which no new command starts: CONN_OUT_HIGH, or half the hard limit when
- * that is lower, so that a client that reads slowly is held back before it is closed. */
+/* Bytes of values being read past which no new command starts: CONN_OUT_HIGH, or half
+ * the output limit when that is lower (they become replies). */
 static size_t conn_out_high(const struct conn *c)
 {
     size_t half = c->out_acct.limit / 2;
     return half && half < CONN_OUT_HIGH ? half : CONN_OUT_HIGH;
 }
 
+/* Whether replies plus values being read hold the connection back: past the bound while
+ * the client is taking its replies (see above). */
+static int conn_replies_hold(const struct conn *c, size_t replies)
+{
+    if (replies + c->read_bytes < conn_out_high(c))
+        return 0;
+    return replies == 0 || server_mono_ms() - c->out_moved_ms < CONN_OUT_STALL_MS;
+}
+
 static int conn_may_start(const struct conn *c)
 {
     const struct config *cfg = &c->srv->cfg;
-    return c->inflight < cfg->max_inflight && c->out_acct.used + c->read_bytes < conn_out_high(c) &&
-           c->req_mem < cfg->client_query_buffer_limit && c->nparked == 0 && !c->closed &&
-           !c->close_after_reply && !c->srv->shutdown_asked;
+    return c->inflight < cfg->max_inflight && c->read_bytes < conn_out_high(c) &&
+           !conn_replies_hold(c, c->out_acct.used) && c->req_mem < cfg->client_query_buffer_limit &&
+           c->nparked == 0 && !c->closed && !c->close_after_reply && !c->srv->shutdown_asked;
 }
 
 int conn_may_claim(const struct conn *c)
@@ -226,7 +243,14 @@ int conn_may_claim(const struct conn *c)
         replies = 0; /* nobody reads them, or shutdown does not wait for clients to */
     else if (c->lk_head == c->head)
         replies = conn_out_pending(c); /* the replies queued behind it wait for it */
-    return c->read_bytes + replies < conn_out_high(c);
+    return c->read_bytes < conn_out_high(c) && !conn_replies_hold(c, replies);
+}
+
+void conn_sweep_held(struct server *s)
+{
+    for (struct conn *c = s->conns; c; c = c->next)
+        if (!c->closed && (c->read_paused || (c->lk_head && c->lk_head->claim == NULL)))
+            conn_resume(c); /* a client whose replies stopped moving is read on */
 }
 
 void conn_read_add(struct conn *c, uint64_t bytes)
@@ -292,6 +316,7 @@ void conn_flush(struct conn *c)
             return;
         }
         c->out_pos += (size_t)n;
+        c->out_moved_ms = server_mono_ms();
         c->srv->stats.net_output_bytes += (uint64_t)n;
         c->last_ms = server_mono_ms(); /* a client taking its replies is not idle (Redis) */
     }

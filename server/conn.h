@@ -127,7 +127,8 @@ struct conn {
     char addr[64]; /* peer ip:port */
     char laddr[64];
     uint64_t created_ms;
-    uint64_t last_ms; /* last interaction: bytes read or sent (monotonic) */
+    uint64_t last_ms;      /* last interaction: bytes read or sent (monotonic) */
+    uint64_t out_moved_ms; /* replies last left for the client (monotonic) */
     const char *last_cmd;
 
     struct req *lk_head, *lk_tail; /* commands not yet granted their locks (cmdlock.c) */
@@ -157,6 +158,8 @@ void conn_stop_reading(struct conn *c);
  * (conn_may_claim) are let claim from the read event, so this never runs a command
  * itself; that part applies to a closed connection too (its commands still complete). */
 void conn_resume(struct conn *c);
+/* Resumes the connections held back whose replies stopped moving (from the cron). */
+void conn_sweep_held(struct server *s);
 /* Charges bytes of a value being read for one of c's commands to c (read_bytes and mem,
  * so maxmemory_clients sees them), or gives them back. */
 void conn_read_add(struct conn *c, uint64_t bytes);

@@ -212,6 +212,7 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
         s->ops_last_ms = now;
     }
     net_sweep_idle(s);
+    conn_sweep_held(s);
     park_expire(s, now);
     if (s->shutdown_asked && now - s->shutdown_start_ms > SERVER_SHUTDOWN_MS) {
         log_warning("shutdown: %llu requests still in flight after %d ms, forcing",

@@ -29,6 +29,7 @@ MGET_KEYS, MGET_REPEAT and MGET_LIMIT change N, R and the limit (defaults 50000,
 16mb) for figures; against redis-server (TARGET=redis) the test is skipped.
 """
 import os
+import threading
 import time
 
 import itlib
@@ -131,6 +132,8 @@ w = Resp(srv.port, timeout=120)  # waits for the MGET: pile exclusive
 w.send(encode("SET", "pile", v2))
 w_waits = wait_until(lambda: waiting_for_locks() >= 1, 5)
 g = Resp(srv.port, timeout=120)  # waits for the SET; its later GETs are parsed meanwhile
+g_got = []  # it reads as the replies come: a slow reader is held back, not closed
+g_reader = threading.Thread(target=lambda: g_got.extend(read_replies(g, 200)))
 g.send(encode("GET", "pile") * 200)
 h = Resp(srv.port, timeout=120, rcvbuf=4096)  # the same, but reads nothing, then leaves
 h.send(encode("GET", "pile") * 200)
@@ -141,7 +144,9 @@ r = m.read()
 check(r[0] == "*" and len(r[1]) == 2 * N + 1 and r[1][-1] == ("$", v1),
       "the MGET answers pile's old value")
 check(w.read() == ("+", "OK"), "then the SET is answered")
-got = read_replies(g, 200)
+g_reader.start()
+g_reader.join()
+got = g_got
 time.sleep(0.5)  # the client that does not read is held back by now
 peak = vm(pid, "VmHWM")
 grew = (peak - base) / MB
@@ -150,8 +155,11 @@ log("     RSS %.1f MB before, peak %.1f MB during the MGET and 2 x 200 GETs (+%.
     (base / MB, peak / MB, grew))
 check(wrong == 0, "the 200 GETs of the client that reads answer the new value (%d wrong or "
       "missing)" % wrong)
-check(grew < mget_grew + 32, "peak RSS grew by less than the MGET's own growth + 32 MB (+%.1f; "
-      "the MGET alone +%.1f; 2 x 128 reads at once took 128 MB more)" % (grew, mget_grew))
+# the client that reads nothing holds its replies up to the output limit (then it is
+# closed, as in Redis); what it reads at once stays bounded
+check(grew < mget_grew + LIMIT_MB + 32, "peak RSS grew by less than the MGET's own growth + "
+      "the output limit + 32 MB (+%.1f; the MGET alone +%.1f; 2 x 128 reads at once took 128 "
+      "MB more)" % (grew, mget_grew))
 h.close()  # its commands held back no longer wait for it: they complete, it is freed
 gone = wait_until(lambda: itlib.info_int(srv.port, "requests_in_flight") == 1, 5)  # INFO's
 check(gone, "once the client that reads nothing leaves, its requests complete (in flight %s)"
@@ -204,21 +212,20 @@ grew = (peak - base) / MB
 info = itlib.info(srv.port)
 log("     RSS %.1f MB before, peak %.1f MB while the replies wait (+%.1f MB)" %
     (base / MB, peak / MB, grew))
-check(info["client_output_buffer_limit_disconnections"] == "0", "no client is closed")
+# As in Redis, replies that wait are not a reason to stop reading a client (one that sends
+# its whole pipeline before reading would wait for us for good); past the output limit
+# (100 MB of replies against 8 MiB) both are closed. The reads in flight stay bounded.
+check(info["client_output_buffer_limit_disconnections"] == "2",
+      "both clients are closed at the output limit (%s)" %
+      info["client_output_buffer_limit_disconnections"])
 check(grew < 2 * (8 + 2 * 1) + 12, "peak RSS grew by less than twice (the output limit + 2 x "
       "max_value_size) + 12 MB (+%.1f MB; each client's reads at once took 64 MB)" % grew)
-got = read_replies(a, 200)
-ok = sum(1 for i, x in enumerate(got) if x == ("$", vals[i % 4]))
-check(ok == 200, "then the Redis client reads 200 correct replies (%d)" % ok)
-ok = 0
-try:
-    for i in range(200):
-        ok += b.lines_until() == [(b"VALUE v:%d 0 %d" % (i % 4, HALF), vals[i % 4])]
-except itlib.ProtocolError:
-    pass
-check(ok == 200, "and the memcached client 200 correct values (%d)" % ok)
 a.close()
 b.close()
+a = Resp(srv.port, timeout=60)
+got = [a.call("GET", "v:%d" % i) for i in range(4)]
+check(got == [("$", v) for v in vals], "the server still serves the values")
+a.close()
 
 section("values being read count in a client's memory (maxmemory_clients)")
 check(c.call("CONFIG", "SET", "maxmemory_clients", "2mb") == ("+", "OK"),

@@ -420,7 +420,7 @@ static void test_flushed_puts_hold_the_flush(void **state)
             break;
         }
         assert_int_equal(d->seq > 0 && d->state != SEG_FREE, 1);
-        snprintf(k, sizeof(k), "hot:%d", i % 1500);
+        snprintf(k, sizeof(k), "hot:%d", i % 1800); /* most of the disk live: reads needed */
         value_of(v, sizeof(v), i, 2);
         assert_int_equal(put_retry(e, 2, k, v, sizeof(v), 0, &c), 0);
         pump(e);
