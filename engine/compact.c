@@ -145,8 +145,13 @@ struct compactor {
     int use_blanks;       /* this round may take the last blank segments */
     struct uio_req blank; /* clearing block 0 of a free segment (buf: NULL when idle) */
     uint32_t blank_seg;
-    int blank_err;  /* the last clearing failed: no retry before the next round */
-    double old_age; /* mean age of the group and cold-user segments at the last selection */
+    int blank_err;     /* the last clearing failed: no retry before the next round */
+    double old_age;    /* mean age of the group and cold-user segments at the last selection */
+    uint32_t run_want; /* a large record wants a run of this many free segments */
+    uint32_t run_first, run_n; /* the window this round frees for it (select_run_window),
+                                  then kept for it until taken or run_ready_ms + 1 s */
+    uint64_t run_ready_ms;
+    int no_run; /* the last request found no window: LS_ENOSPACE until room changes */
     uint64_t runs, compacted, freed, copied, dropped, stalls, sep_bytes, comp_bytes, blanked;
 };
 
@@ -304,6 +309,19 @@ int compact_space_error(struct ls_engine *e)
     return LS_EBUSY;
 }
 
+int compact_want_run(struct ls_engine *e, uint32_t n)
+{
+    struct compactor *cp = e->cp;
+
+    if (cp->no_run && !cp->dirty && !cp->round)
+        return LS_ENOSPACE; /* no window could be freed, and nothing changed since */
+    cp->no_run = 0;
+    if (n > cp->run_want)
+        cp->run_want = n;
+    cp->stalls++;
+    return LS_EBUSY;
+}
+
 int compact_may_blank(const struct ls_engine *e)
 {
     return e->cp && e->cp->use_blanks;
@@ -320,6 +338,9 @@ void compact_acked(struct ls_engine *e)
     /* Segments whose buffers are all written become candidates: select again. */
     e->cp->dirty = 1;
 }
+
+static void run_round_end(struct compactor *cp);
+static void run_release(struct compactor *cp);
 
 /* ---- freeing ---- */
 
@@ -379,6 +400,8 @@ static void round_acked(void *arg, int rc, uint64_t cas)
         }
         seg_hist_update(&e->sm, g);
     }
+    if (cp->run_n)
+        run_round_end(cp);
     seg_rebuild_free(&e->sm);
     cp->round = 0;
     cp->nv = 0;
@@ -783,15 +806,11 @@ static void add_pinning(struct compactor *cp, const struct cand *c, uint32_t nc)
     add_victim(cp, g, 0);
 }
 
-static void select_victims(struct compactor *cp, int fast_only)
+/* What every round sets before it picks its victims. */
+static void round_prologue(struct compactor *cp)
 {
     struct ls_engine *e = cp->e;
     struct seg_mgr *m = &e->sm;
-    struct cand c[CP_MAX_BATCH], gr[CP_MAX_BATCH];
-    uint32_t nc = 0, ngr = 0, nfast = 0;
-    int cb = e->cfg.compact_policy == LS_COMPACT_COST_BENEFIT;
-    double old_sum = 0; /* ages of the closed segments not written by the user stream */
-    uint32_t old_n = 0;
 
     eng_refresh_room(e); /* a full filesystem shrinks what a round may plan on */
     compute_low_water(cp);
@@ -800,7 +819,7 @@ static void select_victims(struct compactor *cp, int fast_only)
      * segments are very few: the second open segment could leave no room for a round
      * (a 64 MiB crash run got to 1 free segment and answered disk full at 10% live). */
     cp->cold_age = UINT64_MAX;
-    if (cb && m->nfree >= 8) {
+    if (e->cfg.compact_policy == LS_COMPACT_COST_BENEFIT && m->nfree >= 8) {
         uint64_t keys = 0;
         for (uint32_t t = 0; t < e->cfg.tables; t++)
             keys += idx_count(e->tables[t]);
@@ -812,6 +831,19 @@ static void select_victims(struct compactor *cp, int fast_only)
     cp->avail = m->nfree - (m->nblank < SEG_BLANK_KEEP ? m->nblank : SEG_BLANK_KEEP);
     /* Too few free segments for one open segment per group: copy into one stream. */
     cp->spill = m->nfree <= 2 * cp->groups_seen + 2;
+}
+
+static void select_victims(struct compactor *cp, int fast_only)
+{
+    struct ls_engine *e = cp->e;
+    struct seg_mgr *m = &e->sm;
+    struct cand c[CP_MAX_BATCH], gr[CP_MAX_BATCH];
+    uint32_t nc = 0, ngr = 0, nfast = 0;
+    int cb = e->cfg.compact_policy == LS_COMPACT_COST_BENEFIT;
+    double old_sum = 0; /* ages of the closed segments not written by the user stream */
+    uint32_t old_n = 0;
+
+    round_prologue(cp);
     /* Large runs and damaged segments are not in the histogram: free dead runs here. */
     if (cp->dead_hint)
         for (uint32_t g = 0; g < m->nsegs && nfast < CP_MAX_FAST; g++)
@@ -907,9 +939,106 @@ static void select_victims(struct compactor *cp, int fast_only)
     }
 }
 
+/* A large record needs n contiguous free segments of one file (seg_alloc_run) and the
+ * free ones are scattered: compaction frees a window for it. The window of n segments,
+ * free or closed single ones, whose closed segments hold the fewest bytes, and whose
+ * copies fit in the free segments outside it; its free segments are kept out of the copies'
+ * way (SEGF_RESERVED) until the round ends. Returns 1 when victims were chosen. (A 500 KB
+ * SET on a disk 5/6 dead waited busy_timeout_ms and failed "server busy".) */
+static int window_usable(const struct seg_desc *d)
+{
+    if (d->state == SEG_FREE)
+        return !(d->flags & (SEGF_BLANKING | SEGF_RESERVED));
+    return d->state == SEG_FULL && d->run == 1 && !(d->flags & SEGF_STUCK) && !d->mem_bufs &&
+           !d->readers && d->hb != HB_NONE;
+}
+
+static int select_run_window(struct compactor *cp, uint32_t n)
+{
+    struct seg_mgr *m = &cp->e->sm;
+    uint32_t spf = m->segs_per_file, best = SEG_NONE, best_free = 0;
+    uint64_t best_cost = UINT64_MAX;
+
+    if (cp->run_n) { /* an earlier window nobody took */
+        run_release(cp);
+        seg_rebuild_free(m);
+        cp->avail = m->nfree - (m->nblank < SEG_BLANK_KEEP ? m->nblank : SEG_BLANK_KEEP);
+    }
+    for (uint32_t f = 0; f < m->nfiles; f++) {
+        if (m->fds[f] < 0)
+            continue;
+        for (uint32_t g0 = f * spf; g0 + n <= (f + 1) * spf; g0++) {
+            uint64_t cost = 0;
+            uint32_t nfree = 0, k;
+            for (k = 0; k < n && window_usable(&m->d[g0 + k]); k++) {
+                nfree += m->d[g0 + k].state == SEG_FREE;
+                cost += m->d[g0 + k].live + m->d[g0 + k].tomb;
+            }
+            if (k == n && cost < best_cost) {
+                best = g0;
+                best_cost = cost;
+                best_free = nfree;
+            }
+        }
+    }
+    if (best == SEG_NONE || need_segs(cp, best_cost) + open_extra(cp) + best_free > cp->avail)
+        return 0;
+    for (uint32_t k = 0; k < n; k++) {
+        struct seg_desc *d = &m->d[best + k];
+        if (d->state == SEG_FREE)
+            d->flags |= SEGF_RESERVED;
+        else
+            add_victim(cp, best + k, fast_free_ok(cp, best + k));
+    }
+    cp->run_first = best;
+    cp->run_n = n;
+    seg_rebuild_free(m);
+    return 1;
+}
+
+/* Gives the window's segments back to the free stack (the caller rebuilds it). */
+static void run_release(struct compactor *cp)
+{
+    struct seg_mgr *m = &cp->e->sm;
+
+    for (uint32_t k = 0; k < cp->run_n; k++)
+        m->d[cp->run_first + k].flags &= (uint8_t)~SEGF_RESERVED;
+    cp->run_n = 0;
+}
+
+/* The round that frees the window ended: its segments now free stay kept for the large
+ * record (the retried write takes them, compact_run_taken) for a second at most, so that
+ * other allocations do not take them first. */
+static void run_round_end(struct compactor *cp)
+{
+    struct seg_mgr *m = &cp->e->sm;
+
+    for (uint32_t k = 0; k < cp->run_n; k++)
+        if (m->d[cp->run_first + k].state == SEG_FREE)
+            m->d[cp->run_first + k].flags |= SEGF_RESERVED;
+    cp->run_ready_ms = eng_now_ms(cp->e);
+    cp->run_want = 0;
+}
+
+void compact_run_taken(struct ls_engine *e)
+{
+    if (e->cp && e->cp->run_n && !e->cp->round) {
+        run_release(e->cp);
+        seg_rebuild_free(&e->sm);
+    }
+}
+
 static void start_round(struct compactor *cp, int fast_only)
 {
-    select_victims(cp, fast_only);
+    if (cp->run_want && !fast_only) {
+        round_prologue(cp);
+        if (!select_run_window(cp, cp->run_want)) {
+            cp->run_want = 0; /* no window can be freed: the write fails as no space */
+            cp->no_run = 1;
+        }
+    }
+    if (!cp->nv)
+        select_victims(cp, fast_only);
     if (!cp->nv)
         return;
     cp->runs++;
@@ -940,6 +1069,10 @@ void compact_tick(struct ls_engine *e, int timer)
     }
     if (cp->round)
         return;
+    if (cp->run_n && eng_now_ms(e) - cp->run_ready_ms > 1000) {
+        run_release(cp); /* the large write did not come back for its window */
+        seg_rebuild_free(&e->sm);
+    }
     if (nfree < cp->low)
         cp->running = 1;
     else if (nfree >= cp->high)
@@ -947,7 +1080,7 @@ void compact_tick(struct ls_engine *e, int timer)
     /* Rounds that are needed start at once; the ones that only may find something (a
      * selection again after one that found nothing, freeing dead segments) scan every
      * descriptor, so they wait for the timer. */
-    if (cp->running && (!cp->no_gain || (cp->dirty && timer)))
+    if (cp->run_want || (cp->running && (!cp->no_gain || (cp->dirty && timer))))
         start_round(cp, 0);
     else if (cp->dead_hint && timer)
         start_round(cp, 1);

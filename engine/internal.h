@@ -29,11 +29,13 @@ enum seg_state {
 };
 
 enum seg_flags {
-    SEGF_EXPIRING = 1, /* a PUT with an expiry was written here (it may come to hide
-                          older records of its key once expired) */
-    SEGF_STUCK = 2,    /* compaction could not copy every live record (damaged): kept */
-    SEGF_HOT = 4,      /* written by the user stream for writes not predicted cold */
-    SEGF_BLANKING = 8, /* free, its block 0 being cleared (not in the free stack) */
+    SEGF_EXPIRING = 1,  /* a PUT with an expiry was written here (it may come to hide
+                           older records of its key once expired) */
+    SEGF_STUCK = 2,     /* compaction could not copy every live record (damaged): kept */
+    SEGF_HOT = 4,       /* written by the user stream for writes not predicted cold */
+    SEGF_BLANKING = 8,  /* free, its block 0 being cleared (not in the free stack) */
+    SEGF_RESERVED = 16, /* free, kept for a large record's run while compaction frees the
+                           rest of its window (not in the free stack) */
 };
 
 /* Free segments kept blank on disk (block 0 holds no header, so recovery finds them
@@ -436,6 +438,12 @@ void compact_old_use_gone(struct ls_engine *e, uint32_t g);
 /* The user stream needs a segment and none is free above the reserve: LS_EBUSY while
  * compaction can reclaim space, LS_ENOSPACE when nothing is left to reclaim. */
 int compact_space_error(struct ls_engine *e);
+/* A large record needs n contiguous free segments and there is no such run although
+ * enough segments are free: compaction frees a window of n (LS_EBUSY meanwhile), or says
+ * LS_ENOSPACE when no window can be freed. */
+int compact_want_run(struct ls_engine *e, uint32_t n);
+/* A large record got its run: a window kept for it goes back to the free stack. */
+void compact_run_taken(struct ls_engine *e);
 /* May a compaction stream take the last blank segments (a round that needs them)? */
 int compact_may_blank(const struct ls_engine *e);
 /* Is a PUT of this key likely to outlive a mixed segment (its previous record is older

@@ -338,7 +338,7 @@ void seg_rebuild_free(struct seg_mgr *m)
 
     m->nfree = m->nfree_unmade = 0;
     for (uint32_t g = m->nsegs; g-- > 0;) {
-        if (m->d[g].state != SEG_FREE || (m->d[g].flags & SEGF_BLANKING) ||
+        if (m->d[g].state != SEG_FREE || (m->d[g].flags & (SEGF_BLANKING | SEGF_RESERVED)) ||
             !file_usable(m, g / m->segs_per_file))
             continue;
         m->nfree_unmade += m->fds[g / m->segs_per_file] < 0;
@@ -448,7 +448,7 @@ int seg_check(const struct seg_mgr *m)
         return -1;
     for (uint32_t i = 0; i < m->nfree; i++)
         if (m->d[m->free_stack[i]].state != SEG_FREE ||
-            (m->d[m->free_stack[i]].flags & SEGF_BLANKING) ||
+            (m->d[m->free_stack[i]].flags & (SEGF_BLANKING | SEGF_RESERVED)) ||
             (i < m->nblank) != !m->d[m->free_stack[i]].freed_at)
             return -2; /* blank ones, and only they, at the bottom */
     for (uint32_t i = 1; i < m->nfree; i++) {

@@ -623,13 +623,15 @@ static int append_large(struct ls_engine *e, const struct wrec *r, uint32_t size
     if (e->sm.nfree < n + compact_reserve(e, r->type)) {
         rc = compact_space_error(e);
     } else if ((rc = eng_seq_next(e, &seq)) == 0 && (g = seg_alloc_run(&e->sm, n)) < 0) {
-        rc = g == LS_ENOSPACE ? compact_space_error(e) : (int)g;
+        /* enough free segments, none n in a row: compaction frees a window */
+        rc = g == LS_ENOSPACE ? compact_want_run(e, n) : (int)g;
     }
     if (rc < 0) {
         uio_free(data);
         free(b);
         return rc;
     }
+    compact_run_taken(e);
     if (e->user.cur_seg >= 0) {
         seg_close(&e->sm, (uint32_t)e->user.cur_seg);
         e->user.cur_seg = -1;

@@ -101,10 +101,7 @@ from diffcmds import (FILLER_DB, GLOBAL, RACES, Cmd, Gen, cli, cli_arg, cmd_keys
 # the random scenarios avoid their inputs. Remove a name when its fix lands.
 # ---------------------------------------------------------------------------------------
 KNOWN_FAILING = {
-    # engine
-    "large_value_busy": "a 500 KB SET on a 24 MiB disk one sixth live waits busy_timeout_ms "
-                        "and fails 'ERR server busy, write backlog full (retry)' (no run of "
-                        "free segments; compaction stops at its high watermark); Redis: OK",
+    # none open: each scenario above was one, and runs by default since its fix landed
 }
 # Divergences by design (README): excluded like the known failures, never 'fixed'.
 BY_DESIGN = {
