@@ -10,10 +10,19 @@ set -u
 build=${1:-build}; shift || true
 suites=${*:-unit sim crash integration fuzz}
 pass=0; fail=0; failed=()
+# A failed test's own failure lines are repeated at the end, next to the closing line, so
+# that a CI log's tail says what failed and not only which test.
+why=$(mktemp); out=$(mktemp); trap 'rm -f "$why" "$out"' EXIT
 run() { # name cmd...
     local name=$1; shift
     echo "=== $name"
-    if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); failed+=("$name"); echo "FAILED: $name"; fi
+    set -o pipefail
+    if "$@" 2>&1 | tee "$out"; then pass=$((pass + 1)); else
+        fail=$((fail + 1)); failed+=("$name"); echo "FAILED: $name"
+        { echo "--- $name:"; grep -aE 'FAIL|not ok|[Aa]ssert|ERROR|error:|Sanitizer|Segmentation|Timeout|timed out' "$out" |
+            grep -av '^===' | tail -n 12; } >> "$why"
+    fi
+    set +o pipefail
 }
 export LOGSTORD="$PWD/$build/logstord"
 export LOGSTOR_BUILD="$PWD/$build"
@@ -63,6 +72,7 @@ for s in $suites; do
     esac
 done
 echo
+cat "$why"
 for f in "${failed[@]+"${failed[@]}"}"; do echo "failed: $f"; done
 echo "tests: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -126,6 +126,7 @@ check(c.call("SET", "pile", v1) == ("+", "OK"), "SET pile (512 KiB)")
 reset_peak(pid)
 base = vm(pid, "VmRSS")
 m = Resp(srv.port, timeout=120)  # holds pile's lock (shared) while it reads 2N keys
+t_mget = time.time()
 m.send(encode("MGET", *(["k:%d" % i for i in range(N)] * 2 + ["pile"])))
 started = wait_until(lambda: "keys_locked:0\r" not in c.call("INFO", "clients")[1].decode(), 10)
 w = Resp(srv.port, timeout=120)  # waits for the MGET: pile exclusive
@@ -135,16 +136,19 @@ g = Resp(srv.port, timeout=120)  # waits for the SET; its later GETs are parsed 
 g_got = []  # it reads as the replies come: a slow reader is held back, not closed
 g_reader = threading.Thread(target=lambda: g_got.extend(read_replies(g, 200)))
 g.send(encode("GET", "pile") * 200)
+g_reader.start()  # from now on: a client that does not read for long is closed at the limit
 h = Resp(srv.port, timeout=120, rcvbuf=4096)  # the same, but reads nothing, then leaves
 h.send(encode("GET", "pile") * 200)
 g_waits = wait_until(lambda: waiting_for_locks() >= 3, 5)
+t_waits = time.time() - t_mget
 check(started and w_waits and g_waits, "the SET waits for the MGET and the GETs for the SET "
       "(MGET started %s, SET waits %s, GETs wait %s)" % (started, w_waits, g_waits))
 r = m.read()
+log("     all three waited %.2f s after the MGET was sent; it was answered after %.2f s" %
+    (t_waits, time.time() - t_mget))
 check(r[0] == "*" and len(r[1]) == 2 * N + 1 and r[1][-1] == ("$", v1),
       "the MGET answers pile's old value")
 check(w.read() == ("+", "OK"), "then the SET is answered")
-g_reader.start()
 g_reader.join()
 got = g_got
 time.sleep(0.5)  # the client that does not read is held back by now
@@ -206,7 +210,10 @@ a = Resp(srv.port, timeout=60, rcvbuf=4096)
 b = Mc(srv.mc_port, timeout=60, rcvbuf=4096)
 a.send(b"".join(encode("GET", "v:%d" % (i % 4)) for i in range(200)))
 b.send(b"".join(b"get v:%d\r\n" % (i % 4) for i in range(200)))
-time.sleep(2.0)  # everything the server will do before the clients read
+# everything the server will do before the clients read: both are closed, then a moment
+closed = wait_until(lambda: itlib.info_int(srv.port, "client_output_buffer_limit_disconnections")
+                    >= 2, 30)
+time.sleep(0.5)
 peak = vm(pid, "VmHWM")
 grew = (peak - base) / MB
 info = itlib.info(srv.port)
