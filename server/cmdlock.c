@@ -40,7 +40,7 @@
 
 static int cmdlock_declares(const struct req *r)
 {
-    return r->nkeys > 0 || (r->lk & (CMDLOCK_DB_READ | CMDLOCK_DB_WRITE));
+    return r->nkeys > 0 || r->lk_nitems > 0 || (r->lk & (CMDLOCK_DB_READ | CMDLOCK_DB_WRITE));
 }
 
 /* Fills items with r's declaration. Returns the count. */
@@ -70,6 +70,8 @@ static void cmdlock_granted(void *arg);
 static int cmdlock_claim(struct req *r)
 {
     struct server *s = r->c->srv;
+    if (r->lk_nitems)
+        return lockset_claim(s->locks, r->lk_items, r->lk_nitems, cmdlock_granted, r, &r->claim);
     struct lockset_item stack[CMDLOCK_STACK_ITEMS], *items = stack;
     size_t max = (size_t)r->nkeys + ((r->lk & CMDLOCK_ALL_DBS) ? s->cfg.databases : 1);
     if (max > CMDLOCK_STACK_ITEMS && (items = malloc(max * sizeof(*items))) == NULL)
@@ -119,7 +121,7 @@ static struct req *cmdlock_pop(struct conn *c)
  * wait for everyone's earlier claims anyway.) */
 static int cmdlock_earlier_hold(const struct conn *c, const struct req *r)
 {
-    if (!(r->lk & CMDLOCK_DB_READ) || (r->lk & CMDLOCK_DB_WRITE))
+    if (!(r->lk & CMDLOCK_DB_READ) || (r->lk & CMDLOCK_DB_WRITE) || r->lk_nitems)
         return 0;
     for (const struct req *e = c->head; e && e != r; e = e->next)
         if (e->claim)

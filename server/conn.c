@@ -539,6 +539,7 @@ static void req_free(struct req *r)
     struct server *s = c->srv;
     if (r->aux_free && r->aux)
         r->aux_free(r->aux);
+    free(r->lk_items);
     pbuf_free(&r->buf);
     pbuf_free(&r->tmp);
     c->req_mem -= r->mem_bytes;

@@ -58,6 +58,10 @@ struct req {
     ls_get_cb read_cb;   /* mget.c: the handler's callback for that read */
     req_exec_fn exec;
     struct lockset_claim *claim; /* its locks, held or waited for (cmdlock.c) */
+    /* An explicit declaration instead of keys/lk (cmdlock.c): items of any databases and
+     * modes (EXEC, MOVE, COPY ... DB, SWAPDB). Owned by the request: freed with it. */
+    struct lockset_item *lk_items;
+    uint32_t lk_nitems;
     /* Keys the request touches (point into argv storage); it declares them (cmdlock.c). */
     struct resp_arg *keys;
     uint32_t nkeys;
