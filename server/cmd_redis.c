@@ -31,6 +31,7 @@
 #include "park.h"
 #include "reply.h"
 #include "server.h"
+#include "txn.h"
 
 #define W  CMD_WRITE
 #define RO CMD_READONLY
@@ -47,23 +48,29 @@ static const struct cmd_def cmds[] = {
     /* connection and server */
     {"ping", -1, F | CN, 0, 0, 0, cmd_server_ping, "connection", "1.0.0", "Returns the server's liveliness response."},
     {"echo", 2, F | CN, 0, 0, 0, cmd_server_echo, "connection", "1.0.0", "Returns the given string."},
-    {"quit", -1, NA | F | CN, 0, 0, 0, cmd_server_quit, "connection", "1.0.0", "Closes the connection."},
+    {"quit", -1, NA | F | CN | CMD_TXN, 0, 0, 0, cmd_server_quit, "connection", "1.0.0", "Closes the connection."},
     {"hello", -1, NA | F | CN, 0, 0, 0, cmd_server_hello, "connection", "6.0.0", "Handshakes with the server."},
     {"auth", -2, NA | F | CN, 0, 0, 0, cmd_server_auth, "connection", "1.0.0", "Authenticates the connection."},
     {"select", 2, F | CN, 0, 0, 0, cmd_server_select, "connection", "1.0.0", "Changes the selected database."},
     {"client", -2, CN, 0, 0, 0, cmd_server_client, "connection", "2.4.0", "A container for client connection commands."},
-    {"reset", 1, NA | F | CN, 0, 0, 0, cmd_server_reset, "connection", "6.2.0", "Resets the connection."},
+    {"reset", 1, NA | F | CN | CMD_TXN, 0, 0, 0, cmd_server_reset, "connection", "6.2.0", "Resets the connection."},
     {"command", -1, CN, 0, 0, 0, cmd_server_command, "server", "2.8.13", "Returns detailed information about all commands."},
     {"info", -1, 0, 0, 0, 0, cmd_server_info, "server", "1.0.0", "Returns information and statistics about the server."},
     {"config", -2, AD, 0, 0, 0, cmd_server_config, "server", "2.0.0", "A container for server configuration commands."},
     {"time", 1, F, 0, 0, 0, cmd_server_time, "server", "2.6.0", "Returns the server time."},
-    {"shutdown", -1, AD, 0, 0, 0, cmd_server_shutdown, "server", "1.0.0", "Flushes the engine and shuts down the server."},
-    {"save", 1, AD, 0, 0, 0, cmd_server_save, "server", "1.0.0", "Writes every buffered record to stable storage."},
+    {"shutdown", -1, AD | CMD_NO_MULTI, 0, 0, 0, cmd_server_shutdown, "server", "1.0.0", "Flushes the engine and shuts down the server."},
+    {"save", 1, AD | CMD_NO_MULTI, 0, 0, 0, cmd_server_save, "server", "1.0.0", "Writes every buffered record to stable storage."},
     {"bgsave", -1, AD, 0, 0, 0, cmd_server_bgsave, "server", "1.0.0", "Starts writing buffered records to stable storage."},
     {"lastsave", 1, F, 0, 0, 0, cmd_server_lastsave, "server", "1.0.0", "Returns the unix time of the last completed save."},
     {"dbsize", 1, RO | F | DB, 0, 0, 0, cmd_keys_dbsize, "server", "1.0.0", "Returns the number of keys in the database."},
     {"flushdb", -1, W | DB, 0, 0, 0, cmd_keys_flushdb, "server", "1.0.0", "Removes all keys from the current database."},
     {"flushall", -1, W | DB | AL, 0, 0, 0, cmd_keys_flushall, "server", "1.0.0", "Removes all keys from all databases."},
+    /* transactions (txn.c) */
+    {"multi", 1, F | CMD_TXN, 0, 0, 0, cmd_txn_multi, "transactions", "1.2.0", "Starts a transaction."},
+    {"exec", 1, CMD_TXN, 0, 0, 0, cmd_txn_exec, "transactions", "1.2.0", "Executes all commands in a transaction."},
+    {"discard", 1, F | CMD_TXN, 0, 0, 0, cmd_txn_discard, "transactions", "2.0.0", "Discards a transaction."},
+    {"watch", -2, F | CMD_TXN, 1, -1, 1, cmd_txn_watch, "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction."},
+    {"unwatch", 1, F, 0, 0, 0, cmd_txn_unwatch, "transactions", "2.2.0", "Forgets about watched keys of a transaction."},
     /* strings */
     {"get", 2, RO | F, 1, 1, 1, cmd_string_get, "string", "1.0.0", "Returns the string value of a key."},
     {"set", -3, W, 1, 1, 1, cmd_string_set, "string", "1.0.0", "Sets the string value of a key, ignoring its type."},
@@ -438,11 +445,25 @@ static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
     s->stats.commands_processed++;
     c->last_cmd = d ? d->name : "unknown";
     if (cmd_check(r) < 0) {
+        txn_flag_error(c); /* in MULTI: EXEC answers -EXECABORT */
         req_done(r);
         return;
     }
+    if (txn_in_multi(c) && !(d->flags & CMD_TXN)) {
+        txn_queue(r);
+        return;
+    }
     r->exec = d->proc;
-    r->lk = cmd_lock_flags(d);
+    if (d->flags & CMD_TXN) { /* txn.c: run now, claiming nothing (EXEC: its own claim) */
+        r->nkeys = 0;
+        if (d->proc == cmd_txn_exec && txn_exec_prepare(r) < 0) {
+            conn_close(c, "out of memory");
+            req_done(r);
+            return;
+        }
+    } else {
+        r->lk = cmd_lock_flags(d);
+    }
     cmdlock_start(r);
 }
 

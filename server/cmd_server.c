@@ -28,6 +28,7 @@
 #include "net.h"
 #include "reply.h"
 #include "server.h"
+#include "txn.h"
 
 #define REDIS_COMPAT_VERSION "7.0.0"
 
@@ -193,6 +194,7 @@ void cmd_server_select(struct req *r)
 void cmd_server_reset(struct req *r)
 {
     struct conn *c = r->c;
+    txn_conn_reset(c); /* as Redis: out of MULTI, nothing watched */
     c->db = 0;
     c->proto = 2;
     free(c->name);

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "resp.h"
 #include "server.h"
+#include "txn.h"
 
 #define CMDLOCK_STACK_ITEMS 8
 
@@ -189,6 +190,11 @@ void cmdlock_release(struct req *r)
 
 void cmdlock_reads_submitted(struct req *r)
 {
+    if (r->parent) { /* run by EXEC: a reading command lets the next one start */
+        if (!(r->lk & CMDLOCK_KEYS_WRITE))
+            txn_child_submitted(r);
+        return;
+    }
     if (r->claim && !lockset_claim_writes(r->claim))
         cmdlock_release(r);
 }

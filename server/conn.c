@@ -74,6 +74,7 @@
 #include "log.h"
 #include "mcserver.h"
 #include "server.h"
+#include "txn.h"
 
 #define CONN_READ_CHUNK   (16 * 1024)
 #define CONN_READ_MAX     (1024 * 1024) /* most one read asks for (a large bulk's rest) */
@@ -176,6 +177,7 @@ void conn_close(struct conn *c, const char *why)
 
 void conn_free(struct conn *c)
 {
+    txn_conn_reset(c);
     pbuf_free(&c->in);
     pbuf_free(&c->out);
     pbuf_acct_sub(c->mem.parent, c->mem.used); /* 0 unless the accounting is wrong */
@@ -603,12 +605,45 @@ static void conn_check_overflow(struct conn *c)
 
 void req_unlock(struct req *r)
 {
-    if (r->nparked == 0)
+    if (r->nparked)
+        return;
+    if (r->parent)
+        txn_child_submitted(r);
+    else
         cmdlock_release(r);
+}
+
+struct req *req_child_new(struct req *parent, uint32_t db)
+{
+    struct conn *c = parent->c;
+    struct req *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->c = c;
+    r->parent = parent;
+    r->db = db;
+    r->proto = parent->proto;
+    r->mem_bytes = sizeof(*r);
+    c->req_mem += sizeof(*r);
+    pbuf_acct_add(&c->mem, sizeof(*r));
+    pbuf_init(&r->buf, c->srv->cfg.client_output_buffer_limit);
+    pbuf_init(&r->tmp, c->srv->cfg.client_output_buffer_limit);
+    r->buf.acct = r->tmp.acct = &c->out_acct;
+    return r;
+}
+
+void req_child_free(struct req *r)
+{
+    req_free(r);
 }
 
 void req_done(struct req *r)
 {
+    if (r->parent) { /* EXEC's: its reply is EXEC's to take (r may be freed by then) */
+        r->done = 1;
+        txn_child_done(r);
+        return;
+    }
     struct conn *c = r->c;
     r->done = 1;
     c->inflight--;

@@ -35,6 +35,9 @@ struct event;
 struct req;
 struct cmd_def;
 struct lockset_claim;
+struct lockset_item;
+struct txn_multi;
+struct txn_wset;
 
 enum conn_kind { CONN_REDIS = 0, CONN_MEMCACHED = 1 };
 
@@ -62,6 +65,10 @@ struct req {
      * modes (EXEC, MOVE, COPY ... DB, SWAPDB). Owned by the request: freed with it. */
     struct lockset_item *lk_items;
     uint32_t lk_nitems;
+    /* A command run by EXEC (txn.c): its transaction's EXEC request. Not in the
+     * connection's queue; its reply goes to EXEC's. */
+    struct req *parent;
+    uint8_t txn_advanced; /* it let the transaction's next command start */
     /* Keys the request touches (point into argv storage); it declares them (cmdlock.c). */
     struct resp_arg *keys;
     uint32_t nkeys;
@@ -136,6 +143,8 @@ struct conn {
     const char *last_cmd;
 
     struct req *lk_head, *lk_tail; /* commands not yet granted their locks (cmdlock.c) */
+    struct txn_multi *multi; /* between MULTI and EXEC: the queued commands (txn.c) */
+    struct txn_wset *watch;  /* its WATCHed keys (txn.c) */
     uint64_t park_pass;  /* park.c: the last retry pass that found one of its writes refused */
     uint32_t mget_reads; /* mget.c: reads in flight for its multi-key reads */
     /* Value bytes in flight: records being read for its commands (at their record size)
@@ -182,6 +191,11 @@ void conn_evict(struct server *s);
 /* A new request at the tail of c's queue, with extra bytes of storage after the struct
  * (returned through *extra). NULL on allocation failure. */
 struct req *conn_req_new(struct conn *c, size_t extra, void **extra_out);
+/* A request for one command of EXEC's transaction (txn.c), in database db: charged to
+ * the connection like the others but outside its queue; req_done hands it to txn.c, and
+ * req_child_free frees it. NULL on allocation failure. */
+struct req *req_child_new(struct req *parent, uint32_t db);
+void req_child_free(struct req *r);
 /* The buffer this request's reply goes to (the output buffer when it is at the head). */
 struct pbuf *req_out(struct req *r);
 /* Releases the request's locks early (the concurrency rule, lockset.c): called once its

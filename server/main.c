@@ -28,6 +28,7 @@
 #include "net.h"
 #include "park.h"
 #include "server.h"
+#include "txn.h"
 
 #define TICK_MS 10
 #define CRON_MS 100
@@ -291,6 +292,7 @@ static void teardown(struct server *s)
     event_free(s->cron_ev);
     event_base_free(s->base);
     lockset_free(s->locks);
+    txn_server_free(s);
     conn_pool_free(s);
     mcs_free(s);
     if (s->cfg.pidfile && s->cfg.pidfile[0])

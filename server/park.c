@@ -44,6 +44,7 @@
 #include "conn.h"
 #include "log.h"
 #include "server.h"
+#include "txn.h"
 
 #define PARK_PRIORITY_MS 1000
 
@@ -140,6 +141,7 @@ static int park_may_submit(const struct req *r)
 int park_put(struct req *r, uint32_t table, const struct resp_arg *key, const void *v, size_t n,
              const struct ls_write_opts *opts, ls_write_cb cb)
 {
+    txn_touch(r->c->srv, table, key->ptr, key->len); /* WATCH: a write was decided */
     if (park_may_submit(r)) {
         int rc = ls_put(r->c->srv->eng, table, key->ptr, key->len, v, n, opts, cb, r);
         if (!park_wanted(r, rc))
@@ -151,6 +153,7 @@ int park_put(struct req *r, uint32_t table, const struct resp_arg *key, const vo
 int park_del(struct req *r, uint32_t table, const struct resp_arg *key, ls_write_cb cb)
 {
     struct ls_engine *e = r->c->srv->eng;
+    txn_touch(r->c->srv, table, key->ptr, key->len); /* absent or not: no harm */
     if (park_may_submit(r)) {
         int rc = ls_del(e, table, key->ptr, key->len, cb, r);
         if (!park_wanted(r, rc))
@@ -167,6 +170,7 @@ int park_del(struct req *r, uint32_t table, const struct resp_arg *key, ls_write
 
 int park_flush(struct req *r, uint32_t table, ls_write_cb cb)
 {
+    txn_touch_db(r->c->srv, table); /* WATCH: the keys that exist now are deleted */
     if (park_may_submit(r)) {
         int rc = ls_flush_table(r->c->srv->eng, table, cb, r);
         if (!park_wanted(r, rc))

@@ -24,6 +24,7 @@ struct net;
 struct mcs_state;
 struct req;
 struct park_op;
+struct txn_watches;
 
 struct server_stats {
     uint64_t connections_received;
@@ -55,6 +56,7 @@ struct server {
     struct event *sig_ev[4];
     struct net *net;
     struct lockset *locks; /* the concurrency rule's lock table (lockset.c) */
+    struct txn_watches *watches; /* WATCHed keys of every connection (txn.c) */
     struct mcs_state *mcs; /* memcached front-end state (mcserver.c) */
 
     struct conn *conns; /* every open connection (doubly linked) */

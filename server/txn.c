@@ -1,0 +1,576 @@
+/*
+ * txn.c - Redis transactions (MULTI/EXEC/DISCARD/WATCH/UNWATCH) under the concurrency
+ * rule.
+ *
+ * Queuing. MULTI gives the connection a queue (struct txn_multi). Every later command
+ * passes the dispatcher's checks (cmd_redis.c) and is copied here instead of being run,
+ * with the database it will run in (a queued SELECT is followed, so the keys of the
+ * commands after it are claimed in the right database). A failed check flags the queue:
+ * EXEC then answers -EXECABORT, as Redis does. MULTI, EXEC, DISCARD, WATCH, QUIT and
+ * RESET are never queued (CMD_TXN rows); they claim no lock and run when parsed.
+ *
+ * WATCH. A watched key is an entry in the server's table (struct txn_watches, chained by
+ * the key's hash) owned by the connection's watch set. Every write of a key, from either
+ * protocol, passes park.c, which calls txn_touch: the sets watching it become dirty;
+ * FLUSHDB/FLUSHALL touch the watched keys that exist. A key that was live with an expiry
+ * when watched makes EXEC fail once that expiry has passed (Redis 7: a watched key that
+ * expires counts as changed). WATCH runs when parsed, before the connection's earlier
+ * commands and other clients' writes in flight have been submitted: those writes touch
+ * the key afterwards, so EXEC can fail where Redis would not, never the reverse.
+ *
+ * EXEC. When EXEC is parsed the queue and the watch set move from the connection to the
+ * EXEC request (the commands parsed after it, a new MULTI or WATCH included, belong to
+ * the next transaction) and EXEC declares, as one claim, every key of its commands
+ * (exclusive for a writing command, shared otherwise), the databases they use as a whole
+ * (exclusive, so they also wait for this connection's earlier writes), and its watched
+ * keys (shared). Once granted, the watch set is checked, with every earlier write of
+ * those keys already submitted (they held the locks before), and the commands run in
+ * order as children of the EXEC request (r->parent): each starts once the one before has
+ * submitted its writes (req_unlock) or, reading only, its reads, so a command sees the
+ * effects of those before it, and writes share device writes. The claim is released once
+ * the last command has submitted its writes: no other client sees some of the
+ * transaction's writes without the others. EXEC answers when every command has completed
+ * (in sync durability: when all its writes are on stable storage), its array holding their
+ * replies in order, errors included (a command's error does not stop the others).
+ *
+ * Not yet: the writes of a transaction are not durable as a unit. A crash while they are
+ * on their way to the device can keep some of them (FORMAT.md describes the plan: one
+ * batch record).
+ */
+#include "txn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "cmdlock.h"
+#include "conn.h"
+#include "lockset.h"
+#include "log.h"
+#include "reply.h"
+#include "server.h"
+
+/* One queued command: its arguments and keys point into the same allocation. */
+struct txn_cmd {
+    const struct cmd_def *cmd;
+    uint32_t db;
+    uint32_t argc, nkeys;
+    struct resp_arg *argv, *keys;
+    size_t bytes;
+};
+
+struct txn_multi {
+    struct txn_cmd *cmds;
+    uint32_t n, cap;
+    uint32_t db; /* the database the next queued command runs in */
+    int error;   /* a command failed its checks: EXEC answers -EXECABORT */
+};
+
+struct txn_wset;
+
+struct txn_wkey {
+    struct txn_wkey *hnext; /* the table's bucket */
+    struct txn_wkey *onext; /* its set's list */
+    struct txn_wset *owner;
+    uint64_t hash;
+    uint64_t expire_ms; /* live with this expiry when watched; 0: none or absent */
+    uint32_t db;
+    uint32_t len;
+    char key[];
+};
+
+struct txn_wset {
+    struct txn_wkey *head;
+    struct conn *c; /* charged with the entries */
+    int dirty;
+};
+
+struct txn_watches {
+    struct txn_wkey **b;
+    size_t nb, n;
+};
+
+/* EXEC's state (the request's aux). */
+struct txn_exec {
+    struct txn_multi *m;
+    struct txn_wset *w;
+    struct req **kids;
+    uint32_t started, ndone;
+    int advance;  /* the last started command let the next one start */
+    int running;  /* txn_run is on the stack */
+    int unlocked; /* every command submitted: the claim was released */
+};
+
+/* ---- queue ---- */
+
+static void multi_free(struct conn *c, struct txn_multi *m)
+{
+    if (m == NULL)
+        return;
+    for (uint32_t i = 0; i < m->n; i++) {
+        pbuf_acct_sub(&c->mem, m->cmds[i].bytes);
+        free(m->cmds[i].argv);
+    }
+    pbuf_acct_sub(&c->mem, (size_t)m->cap * sizeof(*m->cmds) + sizeof(*m));
+    free(m->cmds);
+    free(m);
+}
+
+int txn_in_multi(const struct conn *c)
+{
+    return c->multi != NULL;
+}
+
+void txn_flag_error(struct conn *c)
+{
+    if (c->multi)
+        c->multi->error = 1;
+}
+
+/* Copies r's arguments and keys into a new queue slot. Returns 0 or -1 (no memory). */
+static int multi_push(struct txn_multi *m, struct conn *c, const struct req *r)
+{
+    if (m->n == m->cap) {
+        uint32_t cap = m->cap ? m->cap * 2 : 4;
+        struct txn_cmd *a = realloc(m->cmds, (size_t)cap * sizeof(*a));
+        if (a == NULL)
+            return -1;
+        pbuf_acct_add(&c->mem, (size_t)(cap - m->cap) * sizeof(*a));
+        m->cmds = a;
+        m->cap = cap;
+    }
+    size_t bytes = (size_t)(r->argc + r->nkeys) * sizeof(struct resp_arg);
+    for (uint32_t i = 0; i < r->argc; i++)
+        bytes += r->argv[i].len + 1;
+    struct resp_arg *argv = malloc(bytes);
+    if (argv == NULL)
+        return -1;
+    struct resp_arg *keys = argv + r->argc;
+    char *p = (char *)(keys + r->nkeys);
+    for (uint32_t i = 0; i < r->argc; i++) {
+        memcpy(p, r->argv[i].ptr, r->argv[i].len + 1);
+        argv[i].ptr = p;
+        argv[i].len = r->argv[i].len;
+        p += r->argv[i].len + 1;
+    }
+    const struct cmd_def *d = r->cmd;
+    for (uint32_t k = 0; k < r->nkeys; k++)
+        keys[k] = argv[(uint32_t)d->first_key + k * (uint32_t)d->key_step];
+    m->cmds[m->n++] = (struct txn_cmd){d, m->db, r->argc, r->nkeys, argv, keys, bytes};
+    pbuf_acct_add(&c->mem, bytes);
+    return 0;
+}
+
+/* The database a queued SELECT will switch to, as cmd_server_select decides it. */
+static void multi_follow_select(struct txn_multi *m, const struct req *r)
+{
+    long long db;
+    if (r->cmd->proc == cmd_server_select && cmd_arg_ll(&r->argv[1], &db) == 0 && db >= 0 &&
+        (uint64_t)db < (uint64_t)r->c->srv->cfg.databases)
+        m->db = (uint32_t)db;
+}
+
+void txn_queue(struct req *r)
+{
+    struct conn *c = r->c;
+    struct txn_multi *m = c->multi;
+    if (r->cmd->flags & CMD_NO_MULTI) {
+        m->error = 1;
+        reply_error(r, "ERR Command not allowed inside a transaction");
+        req_done(r);
+        return;
+    }
+    /* As Redis: once EXEC is bound to abort, the queue is not grown for nothing. */
+    if (!m->error) {
+        if (multi_push(m, c, r) < 0) {
+            log_warning("client id=%llu addr=%s closed: out of memory for a queued command",
+                        (unsigned long long)c->id, c->addr);
+            conn_close(c, "out of memory");
+            req_done(r);
+            return;
+        }
+        multi_follow_select(m, r);
+    }
+    reply_simple(r, "QUEUED");
+    req_done(r);
+}
+
+/* ---- watched keys ---- */
+
+static uint64_t wkey_hash(uint32_t db, const void *key, size_t len)
+{
+    return ls_token(key, len) ^ ((uint64_t)db * 0x9e3779b97f4a7c15ull);
+}
+
+static int wkey_is(const struct txn_wkey *w, uint64_t h, uint32_t db, const void *key, size_t len)
+{
+    return w->hash == h && w->db == db && w->len == len && memcmp(w->key, key, len) == 0;
+}
+
+static int watches_grow(struct txn_watches *t)
+{
+    size_t nb = t->nb ? t->nb * 2 : 64;
+    struct txn_wkey **b = calloc(nb, sizeof(*b));
+    if (b == NULL)
+        return -1;
+    for (size_t i = 0; i < t->nb; i++) {
+        struct txn_wkey *w = t->b[i], *next;
+        for (; w; w = next) {
+            next = w->hnext;
+            w->hnext = b[w->hash & (nb - 1)];
+            b[w->hash & (nb - 1)] = w;
+        }
+    }
+    free(t->b);
+    t->b = b;
+    t->nb = nb;
+    return 0;
+}
+
+static void wkey_unlink(struct txn_watches *t, struct txn_wkey *w)
+{
+    struct txn_wkey **pp = &t->b[w->hash & (t->nb - 1)];
+    while (*pp != w)
+        pp = &(*pp)->hnext;
+    *pp = w->hnext;
+    t->n--;
+}
+
+static void wset_free(struct server *s, struct txn_wset *ws)
+{
+    if (ws == NULL)
+        return;
+    struct txn_wkey *w = ws->head, *next;
+    for (; w; w = next) {
+        next = w->onext;
+        wkey_unlink(s->watches, w);
+        pbuf_acct_sub(&ws->c->mem, sizeof(*w) + w->len);
+        free(w);
+    }
+    pbuf_acct_sub(&ws->c->mem, sizeof(*ws));
+    free(ws);
+}
+
+/* Adds key (db) to ws unless it watches it already. Returns 0 or -1 (no memory). */
+static int wset_add(struct server *s, struct txn_wset *ws, uint32_t db, const struct resp_arg *k)
+{
+    struct txn_watches *t = s->watches;
+    uint64_t h = wkey_hash(db, k->ptr, k->len);
+    if (t->nb) {
+        for (struct txn_wkey *w = t->b[h & (t->nb - 1)]; w; w = w->hnext)
+            if (w->owner == ws && wkey_is(w, h, db, k->ptr, k->len))
+                return 0;
+    }
+    if (t->n >= t->nb && watches_grow(t) < 0)
+        return -1;
+    struct txn_wkey *w = malloc(sizeof(*w) + k->len);
+    if (w == NULL)
+        return -1;
+    struct ls_meta meta;
+    w->owner = ws;
+    w->hash = h;
+    w->db = db;
+    w->len = (uint32_t)k->len;
+    memcpy(w->key, k->ptr, k->len);
+    w->expire_ms = ls_lookup(s->eng, db, k->ptr, k->len, &meta) == 0 ? meta.expire_ms : 0;
+    w->hnext = t->b[h & (t->nb - 1)];
+    t->b[h & (t->nb - 1)] = w;
+    t->n++;
+    w->onext = ws->head;
+    ws->head = w;
+    pbuf_acct_add(&ws->c->mem, sizeof(*w) + k->len);
+    return 0;
+}
+
+/* Whether EXEC must fail: a watched key was written, flushed, or has expired since. */
+static int wset_changed(const struct txn_wset *ws)
+{
+    if (ws == NULL)
+        return 0;
+    if (ws->dirty)
+        return 1;
+    uint64_t now = server_unix_ms();
+    for (const struct txn_wkey *w = ws->head; w; w = w->onext)
+        if (w->expire_ms && w->expire_ms <= now)
+            return 1;
+    return 0;
+}
+
+void txn_touch(struct server *s, uint32_t db, const void *key, size_t len)
+{
+    struct txn_watches *t = s->watches;
+    if (t == NULL || t->n == 0)
+        return;
+    uint64_t h = wkey_hash(db, key, len);
+    for (struct txn_wkey *w = t->b[h & (t->nb - 1)]; w; w = w->hnext)
+        if (wkey_is(w, h, db, key, len))
+            w->owner->dirty = 1;
+}
+
+void txn_touch_db(struct server *s, uint32_t db)
+{
+    struct txn_watches *t = s->watches;
+    if (t == NULL || t->n == 0)
+        return;
+    struct ls_meta meta;
+    for (size_t i = 0; i < t->nb; i++)
+        for (struct txn_wkey *w = t->b[i]; w; w = w->hnext)
+            if (w->db == db && !w->owner->dirty &&
+                ls_lookup(s->eng, db, w->key, w->len, &meta) == 0)
+                w->owner->dirty = 1;
+}
+
+/* ---- commands ---- */
+
+void cmd_txn_multi(struct req *r)
+{
+    struct conn *c = r->c;
+    if (c->multi) {
+        reply_error(r, "ERR MULTI calls can not be nested");
+    } else if ((c->multi = calloc(1, sizeof(*c->multi))) == NULL) {
+        reply_error(r, "ERR out of memory");
+    } else {
+        pbuf_acct_add(&c->mem, sizeof(*c->multi));
+        c->multi->db = c->db;
+        reply_ok(r);
+    }
+    req_done(r);
+}
+
+void cmd_txn_discard(struct req *r)
+{
+    struct conn *c = r->c;
+    if (c->multi == NULL) {
+        reply_error(r, "ERR DISCARD without MULTI");
+    } else {
+        txn_conn_reset(c);
+        reply_ok(r);
+    }
+    req_done(r);
+}
+
+void cmd_txn_watch(struct req *r)
+{
+    struct conn *c = r->c;
+    struct server *s = c->srv;
+    if (c->multi) {
+        reply_error(r, "ERR WATCH inside MULTI is not allowed");
+        req_done(r);
+        return;
+    }
+    if (s->watches == NULL && (s->watches = calloc(1, sizeof(*s->watches))) == NULL)
+        goto oom;
+    if (c->watch == NULL) {
+        if ((c->watch = calloc(1, sizeof(*c->watch))) == NULL)
+            goto oom;
+        c->watch->c = c;
+        pbuf_acct_add(&c->mem, sizeof(*c->watch));
+    }
+    if (!c->watch->dirty) /* as Redis: no point watching more once EXEC must fail */
+        for (uint32_t i = 1; i < r->argc; i++)
+            if (wset_add(s, c->watch, c->db, &r->argv[i]) < 0)
+                goto oom;
+    reply_ok(r);
+    req_done(r);
+    return;
+oom:
+    reply_error(r, "ERR out of memory");
+    req_done(r);
+}
+
+void cmd_txn_unwatch(struct req *r)
+{
+    struct conn *c = r->c;
+    wset_free(c->srv, c->watch);
+    c->watch = NULL;
+    reply_ok(r);
+    req_done(r);
+}
+
+void txn_conn_reset(struct conn *c)
+{
+    multi_free(c, c->multi);
+    c->multi = NULL;
+    wset_free(c->srv, c->watch);
+    c->watch = NULL;
+}
+
+void txn_server_free(struct server *s)
+{
+    if (s->watches) {
+        free(s->watches->b);
+        free(s->watches);
+        s->watches = NULL;
+    }
+}
+
+/* ---- EXEC ---- */
+
+static void exec_free(struct req *r)
+{
+    struct txn_exec *t = r->aux;
+    if (t == NULL)
+        return;
+    for (uint32_t i = 0; i < t->started; i++)
+        if (t->kids[i])
+            req_child_free(t->kids[i]);
+    free(t->kids);
+    multi_free(r->c, t->m);
+    wset_free(r->c->srv, t->w);
+    free(t);
+    r->aux = NULL;
+}
+
+static uint8_t txn_lock_mode(const struct cmd_def *d)
+{
+    return (d->flags & CMD_WRITE) ? LOCKSET_EXCLUSIVE : LOCKSET_SHARED;
+}
+
+/* EXEC's claim: its commands' keys and databases, and its watched keys. */
+static int exec_items(struct req *r, struct txn_exec *t)
+{
+    uint32_t ndbs = (uint32_t)r->c->srv->cfg.databases, n = 0, max = 0;
+    for (uint32_t i = 0; i < t->m->n; i++)
+        max += t->m->cmds[i].nkeys + ((t->m->cmds[i].cmd->flags & CMD_WHOLE_DB) ? ndbs : 0);
+    for (const struct txn_wkey *w = t->w ? t->w->head : NULL; w; w = w->onext)
+        max++;
+    if (max == 0)
+        return 0;
+    struct lockset_item *it = malloc((size_t)max * sizeof(*it));
+    if (it == NULL)
+        return -1;
+    for (uint32_t i = 0; i < t->m->n; i++) {
+        const struct txn_cmd *q = &t->m->cmds[i];
+        for (uint32_t k = 0; k < q->nkeys; k++)
+            it[n++] = (struct lockset_item){q->db, txn_lock_mode(q->cmd), 0, q->keys[k].ptr,
+                                            q->keys[k].len};
+        if (q->cmd->flags & CMD_WHOLE_DB) {
+            uint32_t first = q->db, last = q->db;
+            if (q->cmd->flags & CMD_ALL_DBS) {
+                first = 0;
+                last = ndbs - 1;
+            }
+            for (uint32_t db = first; db <= last; db++)
+                it[n++] = (struct lockset_item){db, LOCKSET_EXCLUSIVE, 1, NULL, 0};
+        }
+    }
+    for (const struct txn_wkey *w = t->w ? t->w->head : NULL; w; w = w->onext)
+        it[n++] = (struct lockset_item){w->db, LOCKSET_SHARED, 0, w->key, w->len};
+    r->lk_items = it;
+    r->lk_nitems = n;
+    return 0;
+}
+
+int txn_exec_prepare(struct req *r)
+{
+    struct conn *c = r->c;
+    if (c->multi == NULL)
+        return 0; /* the handler answers "EXEC without MULTI" */
+    struct txn_exec *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return -1;
+    t->m = c->multi;
+    t->w = c->watch;
+    c->multi = NULL;
+    c->watch = NULL;
+    r->aux = t;
+    if (!t->m->error && exec_items(r, t) < 0)
+        return -1;
+    return 0;
+}
+
+static void exec_finish(struct req *r)
+{
+    struct txn_exec *t = r->aux;
+    reply_array(r, t->m->n);
+    for (uint32_t i = 0; i < t->m->n; i++)
+        reply_raw(r, t->kids[i]->buf.data, t->kids[i]->buf.len);
+    exec_free(r);
+    req_done(r);
+}
+
+/* Starts the queued commands in turn while each lets the next start at once; finishes
+ * EXEC when all have completed. Runs again from txn_child_submitted/txn_child_done when
+ * a command lets the next start later (from an engine callback). */
+static void exec_run(struct req *r)
+{
+    struct txn_exec *t = r->aux;
+    if (t->running)
+        return;
+    t->running = 1;
+    while (t->started < t->m->n && t->advance) {
+        const struct txn_cmd *q = &t->m->cmds[t->started];
+        struct req *k = req_child_new(r, q->db);
+        t->advance = 0;
+        if (k == NULL) {
+            log_warning("client id=%llu addr=%s closed: out of memory inside EXEC",
+                        (unsigned long long)r->c->id, r->c->addr);
+            conn_close(r->c, "out of memory");
+            t->m->n = t->started; /* the rest is never run; nobody reads the reply */
+            t->advance = 1;
+            break;
+        }
+        t->kids[t->started++] = k;
+        k->cmd = q->cmd;
+        k->argv = q->argv;
+        k->argc = q->argc;
+        k->keys = q->keys;
+        k->nkeys = q->nkeys;
+        k->lk = (q->cmd->flags & CMD_WRITE) ? CMDLOCK_KEYS_WRITE : 0;
+        k->exec = q->cmd->proc;
+        r->c->srv->stats.commands_processed++;
+        k->exec(k);
+    }
+    t->running = 0;
+    if (t->started == t->m->n && t->advance && !t->unlocked) {
+        t->unlocked = 1;
+        req_unlock(r); /* every write submitted: the others may see them all */
+    }
+    if (t->ndone == t->m->n)
+        exec_finish(r);
+}
+
+void txn_child_submitted(struct req *k)
+{
+    struct req *r = k->parent;
+    struct txn_exec *t = r->aux;
+    if (t->started && t->kids[t->started - 1] == k && !k->txn_advanced) {
+        k->txn_advanced = 1;
+        t->advance = 1;
+        exec_run(r);
+    }
+}
+
+void txn_child_done(struct req *k)
+{
+    struct req *r = k->parent;
+    struct txn_exec *t = r->aux;
+    t->ndone++;
+    if (t->started && t->kids[t->started - 1] == k && !k->txn_advanced) {
+        k->txn_advanced = 1;
+        t->advance = 1;
+    }
+    exec_run(r);
+}
+
+void cmd_txn_exec(struct req *r)
+{
+    struct txn_exec *t = r->aux;
+    if (t == NULL) {
+        reply_error(r, "ERR EXEC without MULTI");
+    } else if (t->m->error) {
+        reply_error(r, "EXECABORT Transaction discarded because of previous errors.");
+    } else if (wset_changed(t->w)) {
+        reply_null_array(r);
+    } else if (t->m->n && (t->kids = calloc(t->m->n, sizeof(*t->kids))) == NULL) {
+        reply_error(r, "ERR out of memory");
+    } else {
+        wset_free(r->c->srv, t->w); /* as Redis: unwatched before the commands run */
+        t->w = NULL;
+        t->advance = 1;
+        exec_run(r);
+        return;
+    }
+    exec_free(r);
+    req_done(r);
+}

@@ -1,0 +1,199 @@
+"""transactions.py - MULTI/EXEC/DISCARD/WATCH/UNWATCH (issue 12), run by transactions.sh.
+
+1. Replies as Redis 7.0 gives them: +QUEUED, errors while queuing abort EXEC with
+   -EXECABORT (nothing runs), runtime errors stay inside EXEC's array and do not stop the
+   other commands, nesting and EXEC/DISCARD without MULTI are errors, WATCH inside MULTI
+   too, SAVE is refused inside a transaction, a queued SELECT moves the commands after it.
+   Before issue 12 logstord answered "unknown command 'MULTI'", ran the queued commands one
+   by one anyway and then failed EXEC: a client retrying applied its writes twice.
+2. WATCH: EXEC answers a null array (RESP2 *-1, RESP3 _) when a watched key was written
+   by another client (Redis port or memcached port), flushed, or expired since WATCH; not
+   when it was left alone, nor after UNWATCH; an unwatched key does not matter.
+3. Atomic for other clients: transactions that INCR two keys, run by 4 clients while
+   readers MGET both, on a server whose reads come from the device (cache_size 0, so the
+   INCRs wait for reads and the loop runs other clients meanwhile): every MGET sees the two
+   keys equal, and the final values count every transaction.
+4. Durable once answered (sync durability): the server is killed (SIGKILL) right after an
+   EXEC is answered; after the restart all of its writes are there.
+TARGET=redis runs sections 1, 2 and 3 against redis-server.
+"""
+import threading
+
+import itlib
+from itlib import Mc, Resp, check, encode, section
+
+itlib.begin("transactions", time_limit_s=150)
+srv = itlib.Server("redis", extra=[] if itlib.IS_REAL else ["--cache_size", "0"]).start()
+c = Resp(srv.port)
+
+section("queuing, EXECABORT, errors inside EXEC")
+OK, QUEUED = ("+", "OK"), ("+", "QUEUED")
+c.call("DEL", "a", "b", "s")
+check(c.call("MULTI") == OK, "MULTI answers +OK")
+got = [c.call("SET", "a", "1"), c.call("INCR", "a"), c.call("INCRBY", "a", "x"),
+       c.call("GET", "a")]
+check(got == [QUEUED] * 4, "each queued command answers +QUEUED", got)
+check(c.call("EXEC") == ("*", [OK, (":", 2), ("-", "ERR value is not an integer or out of range"),
+                              ("$", b"2")]),
+      "EXEC answers every reply in order, the runtime error inside the array")
+check(c.call("EXEC") == ("-", "ERR EXEC without MULTI"), "EXEC without MULTI")
+check(c.call("DISCARD") == ("-", "ERR DISCARD without MULTI"), "DISCARD without MULTI")
+c.call("MULTI")
+check(c.call("MULTI") == ("-", "ERR MULTI calls can not be nested"), "nested MULTI")
+check(c.call("SET", "a", "9") == QUEUED, "the transaction goes on after a nested MULTI")
+check(c.call("EXEC") == ("*", [OK]), "and runs (a nested MULTI does not abort it)")
+c.call("MULTI")
+c.call("SET", "a", "10")
+r = c.call("NOSUCHCOMMAND", "x")
+check(r[0] == "-" and r[1].startswith("ERR unknown command 'NOSUCHCOMMAND'"),
+      "an unknown command is refused while queuing", r)
+check(c.call("SET", "b") == ("-", "ERR wrong number of arguments for 'set' command"),
+      "a wrong arity is refused while queuing")
+check(c.call("EXEC") == ("-", "EXECABORT Transaction discarded because of previous errors."),
+      "EXEC then answers -EXECABORT")
+check(c.call("GET", "a") == ("$", b"9"), "and nothing of the transaction ran")
+check(c.call("EXEC") == ("-", "ERR EXEC without MULTI"), "the transaction is over")
+c.call("MULTI")
+check(c.call("WATCH", "a") == ("-", "ERR WATCH inside MULTI is not allowed"),
+      "WATCH inside MULTI")
+check(c.call("SAVE") == ("-", "ERR Command not allowed inside a transaction"),
+      "SAVE inside MULTI")
+check(c.call("EXEC")[0] == "-", "EXEC aborts after SAVE was refused")
+c.call("MULTI")
+c.call("SET", "a", "11")
+check(c.call("DISCARD") == OK, "DISCARD answers +OK")
+check(c.call("GET", "a") == ("$", b"9"), "a discarded transaction wrote nothing")
+c.call("MULTI")
+for cmd in (("SELECT", "5"), ("SET", "s", "in5"), ("SELECT", "0"), ("EXISTS", "s")):
+    c.call(*cmd)
+check(c.call("EXEC") == ("*", [OK, OK, OK, (":", 0)]), "a queued SELECT moves the commands after it")
+c.call("SELECT", "5")
+check(c.call("GET", "s") == ("$", b"in5"), "the key was written in database 5")
+c.call("DEL", "s")
+c.call("SELECT", "0")
+c.send(encode("SET", "p", "1") + encode("MULTI") + encode("INCR", "p") + encode("INCR", "p") +
+       encode("EXEC") + encode("GET", "p"))
+got = [c.read() for _ in range(6)]
+check(got == [OK, OK, QUEUED, QUEUED, ("*", [(":", 2), (":", 3)]), ("$", b"3")],
+      "a pipelined transaction: replies in order, each command once", got)
+c.call("MULTI")
+check(c.call("EXEC") == ("*", []), "an empty transaction answers an empty array")
+
+section("WATCH")
+other = Resp(srv.port)
+c.call("SET", "w", "1")
+
+
+def watched_exec(change, what, want_fail, resp3=False):
+    x = Resp(srv.port)
+    if resp3:
+        x.call("HELLO", "3")
+    x.call("WATCH", "w")
+    change()
+    x.call("MULTI")
+    x.call("SET", "w", "mine")
+    r = x.call("EXEC")
+    if want_fail:
+        nil = ("_", None) if resp3 else ("*", None)
+        check(r == nil, "EXEC fails (null array) when %s" % what, r)
+    else:
+        check(r == ("*", [OK]), "EXEC runs when %s" % what, r)
+    x.close()
+
+
+watched_exec(lambda: other.call("SET", "w", "2"), "another client SET the key", True)
+watched_exec(lambda: other.call("SET", "w", "2"), "another client SET the key (RESP3)", True,
+             resp3=True)
+watched_exec(lambda: other.call("DEL", "w"), "another client deleted the key", True)
+watched_exec(lambda: other.call("SET", "unrelated", "1"), "another key was written", False)
+watched_exec(lambda: None, "nothing changed", False)
+c.call("SET", "w", "1")
+watched_exec(lambda: other.call("FLUSHDB"), "the database was flushed", True)
+c.call("SET", "w", "1")
+watched_exec(lambda: other.call("FLUSHALL"), "every database was flushed", True)
+watched_exec(lambda: other.call("FLUSHDB"), "a database without the key was flushed", False)
+c.call("SET", "w", "1", "PX", "150")
+watched_exec(lambda: __import__("time").sleep(0.3), "the key expired since WATCH", True)
+c.call("SET", "w", "1")
+watched_exec(lambda: other.call("EXPIRE", "w", "100"), "another client set its expiry", True)
+x = Resp(srv.port)
+x.call("WATCH", "w")
+other.call("SET", "w", "3")
+check(x.call("UNWATCH") == OK, "UNWATCH answers +OK")
+x.call("MULTI")
+x.call("GET", "w")
+check(x.call("EXEC") == ("*", [("$", b"3")]), "after UNWATCH a changed key does not matter")
+x.call("WATCH", "w")
+x.call("SET", "w", "4")  # its own write counts too, as in Redis
+x.call("MULTI")
+x.call("GET", "w")
+check(x.call("EXEC") == ("*", None), "the watcher's own write fails its EXEC too")
+x.call("WATCH", "w")
+x.call("MULTI")
+x.call("GET", "w")
+x.call("DISCARD")
+other.call("SET", "w", "5")
+x.call("MULTI")
+x.call("GET", "w")
+check(x.call("EXEC") == ("*", [("$", b"5")]), "DISCARD unwatches")
+x.close()
+if not itlib.IS_REAL:  # one server serves both protocols: memcached writes to database 0
+    m = Mc(srv.mc_port)
+    watched_exec(lambda: m.cmd(b"set w 0 0 2", b"mc") == b"STORED", "a memcached client set it",
+                 True)
+    m.close()
+
+section("atomic for other clients: INCR x; INCR y in transactions, MGET x y meanwhile")
+c.call("MSET", "x", "0", "y", "0")
+c.call("SAVE")  # on the device: the INCRs read it back (cache_size 0)
+TX, CLIENTS = 150, 4
+torn, reads, errors = [], [0], []
+stop = threading.Event()
+
+
+def writer(i):
+    w = Resp(srv.port, timeout=30)
+    for _ in range(TX):
+        w.send(encode("MULTI") + encode("INCR", "x") + encode("INCR", "y") + encode("EXEC"))
+        got = [w.read() for _ in range(4)]
+        if got[3][0] != "*" or len(got[3][1]) != 2:
+            errors.append(got)
+    w.close()
+
+
+def reader():
+    rd = Resp(srv.port, timeout=30)
+    while not stop.is_set():
+        r = rd.call("MGET", "x", "y")
+        reads[0] += 1
+        if r[1][0] != r[1][1]:
+            torn.append(r)
+    rd.close()
+
+
+rt = [threading.Thread(target=reader) for _ in range(2)]
+for t in rt:
+    t.start()
+itlib.run_threads(writer, CLIENTS)
+stop.set()
+for t in rt:
+    t.join()
+check(not errors, "every EXEC answers two replies", errors[:2])
+check(not torn, "no MGET saw x and y apart (%d MGETs)" % reads[0], torn[:3])
+check(c.call("MGET", "x", "y") == ("*", [("$", b"%d" % (TX * CLIENTS))] * 2),
+      "x and y count every transaction (%d)" % (TX * CLIENTS))
+
+if not itlib.IS_REAL:
+    section("durable once answered: SIGKILL right after EXEC's reply")
+    c.send(encode("MULTI") + b"".join(encode("SET", "d:%d" % i, "v%d" % i) for i in range(50)) +
+           encode("DEL", "w") + encode("EXEC"))
+    got = [c.read() for _ in range(53)]
+    check(got[-1][0] == "*" and len(got[-1][1]) == 51, "EXEC of 51 writes answered")
+    srv.kill()
+    srv.start()
+    c = Resp(srv.port)
+    r = c.call("MGET", *["d:%d" % i for i in range(50)])
+    check(r == ("*", [("$", b"v%d" % i) for i in range(50)]) and
+          c.call("EXISTS", "w") == (":", 0), "after the restart every write of the transaction is there")
+c.close()
+itlib.finish()
