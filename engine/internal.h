@@ -327,6 +327,7 @@ static inline uint32_t eng_group_of(const struct ls_engine *e, uint16_t table, u
 /* Appends one record through the buffered writer and updates the index. */
 struct wrec {
     uint8_t type;
+    uint8_t cont; /* REC_F_CONT: a member of a batch that goes on after it */
     uint16_t table;
     const void *key;
     uint32_t key_len;
@@ -338,6 +339,11 @@ struct wrec {
     uint32_t hash2;
 };
 int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void *arg);
+/* Appends r[0..n) (PUTs and DELs of total bytes, fitting one write buffer) as one batch:
+ * consecutive records of one buffer of the user stream, all but the last flagged
+ * REC_F_CONT. cb runs once, for the last. */
+int wbuf_append_batch(struct ls_engine *e, const struct wrec *r, uint32_t n, uint32_t total,
+                      ls_write_cb cb, void *arg);
 /* Seals the active buffer (if it holds records) and submits what the ring allows. */
 void wbuf_flush(struct ls_engine *e);
 /* Does a user stream's active buffer hold records? */

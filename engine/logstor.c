@@ -880,6 +880,84 @@ int ls_put(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
     return write_rec(e, &r, cb, arg);
 }
 
+uint32_t ls_record_size(size_t key_len, size_t value_len)
+{
+    return rec_size((uint32_t)key_len, (uint32_t)value_len);
+}
+
+uint32_t ls_batch_max_bytes(const struct ls_engine *e)
+{
+    return e->cfg.write_buffer_size - BUF_HDR_SIZE;
+}
+
+/* Fills r for one batch op, as ls_put/ls_del would. Returns 0 or a code. */
+static int batch_rec(struct ls_engine *e, const struct ls_batch_op *op, uint64_t now, struct wrec *r)
+{
+    int rc = check_key(e, op->table, op->key_len);
+
+    if (rc < 0)
+        return rc;
+    *r = (struct wrec){.type = op->del ? REC_DEL : REC_PUT,
+                       .table = (uint16_t)op->table,
+                       .key = op->key,
+                       .key_len = (uint32_t)op->key_len};
+    token_of(op->key, op->key_len, &r->token, &r->hash2);
+    if (op->del)
+        return 0;
+    if (op->value_len > e->cfg.max_value_size)
+        return LS_ETOOBIG;
+    if (op->opts.expire_ms > LS_EXPIRE_MAX)
+        return LS_EINVAL;
+    if (op->opts.expire_ms && op->opts.expire_ms <= now) {
+        r->type = REC_DEL; /* already expired: as ls_put */
+        return 0;
+    }
+    r->value = op->value;
+    r->value_len = (uint32_t)op->value_len;
+    r->expire_ms = op->opts.expire_ms;
+    r->flags = op->opts.flags;
+    return 0;
+}
+
+int ls_write_batch(struct ls_engine *e, const struct ls_batch_op *ops, uint32_t n, ls_write_cb cb,
+                   void *arg)
+{
+    uint64_t total = 0, now = eng_now_ms(e);
+    struct wrec *r;
+    int rc = 0;
+
+    if (e->closing)
+        return LS_ECLOSING;
+    if (e->failed)
+        return LS_EFAILED;
+    if (e->cfg.read_only || n == 0)
+        return LS_EINVAL;
+    for (uint32_t i = 0; i < n; i++)
+        total += rec_size((uint32_t)ops[i].key_len, ops[i].del ? 0 : (uint32_t)ops[i].value_len);
+    if (total > ls_batch_max_bytes(e))
+        return LS_ETOOBIG;
+    if (!(r = malloc(n * sizeof(*r))))
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        rc = batch_rec(e, &ops[i], now, &r[i]);
+        r[i].cont = i + 1 < n ? REC_F_CONT : 0;
+    }
+    if (rc == 0) {
+        total = 0;
+        for (uint32_t i = 0; i < n; i++)
+            total += rec_size(r[i].key_len, r[i].value_len);
+        rc = wbuf_append_batch(e, r, n, (uint32_t)total, cb, arg);
+    }
+    for (uint32_t i = 0; rc == 0 && i < n; i++) {
+        if (r[i].type == REC_PUT)
+            e->st.puts++;
+        else
+            e->st.dels++;
+    }
+    free(r);
+    return rc;
+}
+
 int ls_del(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_write_cb cb,
            void *arg)
 {

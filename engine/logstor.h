@@ -225,6 +225,31 @@ int ls_put(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
 int ls_del(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_write_cb cb,
            void *arg);
 
+/* One write of a batch (ls_write_batch). */
+struct ls_batch_op {
+    int del; /* 1: delete the key (a tombstone, whether the key exists or not); 0: put */
+    uint32_t table;
+    const void *key;
+    size_t key_len;
+    const void *value; /* put only */
+    size_t value_len;
+    struct ls_write_opts opts; /* put only */
+};
+
+/* Writes ops[0..n) as one unit: after a crash either every one of them is found or
+ * none. They are visible to reads at once, in order (a later op on the same key wins),
+ * as n ls_put/ls_del calls would be. Keys and values are copied. cb runs once, when the
+ * whole batch is acknowledged (sync: on stable storage). Returns 0 (callback will run),
+ * LS_ETOOBIG when the records together do not fit one write buffer
+ * (ls_batch_max_bytes; write them one by one instead, without the unit), LS_EINVAL (n
+ * is 0, or an expiry past LS_EXPIRE_MAX), and the errors of ls_put. */
+int ls_write_batch(struct ls_engine *e, const struct ls_batch_op *ops, uint32_t n, ls_write_cb cb,
+                   void *arg);
+/* The largest batch: record bytes (ls_record_size of each op) one write buffer holds. */
+uint32_t ls_batch_max_bytes(const struct ls_engine *e);
+/* The bytes a record of this key and value takes in the log. */
+uint32_t ls_record_size(size_t key_len, size_t value_len);
+
 /* Index-only existence and metadata. Returns 0 and fills *out, or LS_ENOTFOUND. */
 int ls_lookup(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
               struct ls_meta *out);

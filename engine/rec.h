@@ -39,6 +39,11 @@ _Static_assert(sizeof(struct buf_hdr) == BUF_HDR_SIZE, "buffer header is 64 byte
 _Static_assert(offsetof(struct buf_hdr, checksum) == 56, "checksum at 56");
 
 enum rec_type { REC_PUT = 1, REC_DEL = 2, REC_FLUSH = 3 };
+/* A flag in the type byte on disk: a batch (ls_write_batch) goes on after this record.
+ * A batch is written as consecutive records of one buffer, every one but the last with
+ * this flag; recovery applies them all or none (FORMAT.md). rec_decode strips it from
+ * h.type into rec_view.cont. */
+#define REC_F_CONT 0x80u
 
 /* On-disk record header, little-endian, followed by key and value, padded to 8. */
 struct rec_hdr {
@@ -82,6 +87,7 @@ struct rec_view {
     const uint8_t *key;
     const uint8_t *value;
     uint32_t size; /* rec_size */
+    uint8_t cont;  /* REC_F_CONT was set: a batch goes on after this record */
 };
 
 /* Decodes the record at p with at most avail bytes available. Returns 0, or LS_ECORRUPT

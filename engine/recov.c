@@ -200,13 +200,17 @@ struct heads {
     uint32_t misplaced; /* a valid header naming another segment */
 };
 
-static int all_zero(const uint8_t *p, size_t n)
+static uint32_t nonzero_bytes(const uint8_t *p, size_t n)
 {
+    uint32_t c = 0;
     for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return 0;
-    return 1;
+        c += p[i] != 0;
+    return c;
 }
+
+/* A blank block 0 with at most this many bytes set is a free segment with a few bytes
+ * rotted, not another file's data (which sets most of them): damage, not foreign. */
+#define BLANK_ROT_MAX 16
 
 /* A file whose block 0s are mostly others' (valid headers of other segments: swapped or
  * moved),
@@ -281,8 +285,11 @@ static int scan_heads(struct recov *rv, uint32_t f, uint8_t *blocks, struct seg_
             }
             continue;
         }
-        if (rc == -ENOENT && !all_zero(blocks + (size_t)i * REC_BLOCK, REC_BLOCK))
-            hd.foreign++;
+        if (rc == -ENOENT) {
+            uint32_t nz = nonzero_bytes(blocks + (size_t)i * REC_BLOCK, REC_BLOCK);
+            hd.foreign += nz > BLANK_ROT_MAX;
+            rv->p.corrupt_blocks += nz > 0 && nz <= BLANK_ROT_MAX;
+        }
         if (rc == 0 && h.seg_no != f * spf + i)
             hd.misplaced++;
         if (rc == 0 && h.seg_no == f * spf + i)
@@ -464,11 +471,57 @@ static void apply(void *arg, const struct rec_view *v, uint64_t addr)
     }
 }
 
+/* A record of a batch held back until the batch's last record is seen. */
+struct walk_rec {
+    struct rec_view v;
+    uint64_t addr;
+};
+
 struct walk {
     seg_walk_fn fn;
     void *arg;
     uint32_t corrupt;
+    struct walk_rec *batch; /* the current batch's records so far */
+    uint32_t nbatch, capbatch;
 };
+
+/* Delivers the batch held back, in order, with its last record v (NULL: none). */
+static void batch_deliver(struct walk *w, const struct rec_view *v, uint64_t addr)
+{
+    for (uint32_t i = 0; i < w->nbatch; i++)
+        w->fn(w->arg, &w->batch[i].v, w->batch[i].addr);
+    w->nbatch = 0;
+    if (v)
+        w->fn(w->arg, v, addr);
+}
+
+/* A record read: delivered at once, or held back while its batch goes on (REC_F_CONT).
+ * A batch is applied all or none: one whose last record never comes (a torn write, a
+ * damaged record) is dropped (batch_drop). Without memory to hold a batch its records
+ * are delivered as they come: nothing is lost, only the unit. */
+static void walk_record(struct walk *w, const struct rec_view *v, uint64_t addr)
+{
+    if (!v->cont) {
+        batch_deliver(w, v, addr);
+        return;
+    }
+    if (w->nbatch == w->capbatch) {
+        uint32_t cap = w->capbatch ? w->capbatch * 2 : 64;
+        struct walk_rec *b = realloc(w->batch, cap * sizeof(*b));
+        if (!b) {
+            batch_deliver(w, v, addr);
+            return;
+        }
+        w->batch = b;
+        w->capbatch = cap;
+    }
+    w->batch[w->nbatch++] = (struct walk_rec){*v, addr};
+}
+
+static void batch_drop(struct walk *w)
+{
+    w->nbatch = 0;
+}
 
 /* Visits the records of one buffer; returns the offset where parsing must go on. */
 static uint32_t parse_buffer(struct ls_engine *e, struct walk *w, const uint8_t *seg, uint32_t off,
@@ -485,14 +538,16 @@ static uint32_t parse_buffer(struct ls_engine *e, struct walk *w, const uint8_t 
             uint32_t next = rec_resync(seg, pos, end, seed);
             if (next < end || !rec_is_padding(seg + pos, end - pos))
                 w->corrupt++;
+            batch_drop(w); /* a batch cut here is not whole */
             pos = next;
             if (pos < end)
                 i--; /* unknown how many records the damage covered; keep going */
             continue;
         }
-        w->fn(w->arg, &v, base + pos);
+        walk_record(w, &v, base + pos);
         pos += v.size;
     }
+    batch_drop(w); /* its last record was never written (a torn write) */
     return end;
 }
 
@@ -500,7 +555,7 @@ uint32_t seg_walk(struct ls_engine *e, const uint8_t *seg, uint32_t len, uint32_
                   void *arg)
 {
     uint64_t seq = e->sm.d[g].seq, base = (uint64_t)g * e->sm.seg_size;
-    struct walk w = {fn, arg, 0};
+    struct walk w = {fn, arg, 0, NULL, 0, 0};
     uint32_t off = 0;
     struct buf_hdr h;
 
@@ -517,6 +572,7 @@ uint32_t seg_walk(struct ls_engine *e, const uint8_t *seg, uint32_t len, uint32_
             w.corrupt++;
         off += REC_BLOCK;
     }
+    free(w.batch);
     return w.corrupt;
 }
 

@@ -507,17 +507,25 @@ static void write_done(struct uio_req *req, int res)
 
 /* ---- append ---- */
 
-static int reserve_op(struct wbuf *b)
+/* Room for n more ops in b. */
+static int reserve_ops(struct wbuf *b, uint32_t n)
 {
-    if (b->nops < b->capops)
+    if (b->capops - b->nops >= n)
         return 0;
-    uint32_t cap = b->capops ? b->capops * 2 : 64;
-    struct wop *n = realloc(b->ops, cap * sizeof(*n));
-    if (!n)
+    uint32_t cap = b->capops ? b->capops : 64;
+    while (cap - b->nops < n)
+        cap *= 2;
+    struct wop *ops = realloc(b->ops, cap * sizeof(*ops));
+    if (!ops)
         return -ENOMEM;
-    b->ops = n;
+    b->ops = ops;
     b->capops = cap;
     return 0;
+}
+
+static int reserve_op(struct wbuf *b)
+{
+    return reserve_ops(b, 1);
 }
 
 /* Applies the record's effect to the index; fills op. */
@@ -558,7 +566,7 @@ void eng_flush_table(struct ls_engine *e, uint16_t table)
 static int place(struct ls_engine *e, struct wbuf *b, const struct wrec *r, uint32_t size,
                  ls_write_cb cb, void *arg)
 {
-    struct rec_hdr h = {.type = r->type,
+    struct rec_hdr h = {.type = (uint8_t)(r->type | r->cont),
                         .table = r->table,
                         .key_len = r->key_len,
                         .value_len = r->value_len,
@@ -687,6 +695,42 @@ int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void 
     if (rc < 0)
         return rc;
     if (e->cfg.durability == LS_SYNC || !st->active) {
+        e->flush_wanted = 1;
+        if (!e->woken) {
+            e->woken = 1;
+            uio_wake(e->u);
+        }
+    }
+    return 0;
+}
+
+int wbuf_append_batch(struct ls_engine *e, const struct wrec *r, uint32_t n, uint32_t total,
+                      ls_write_cb cb, void *arg)
+{
+    struct stream *st = &e->user;
+    struct wbuf *b;
+    int rc;
+
+    if (e->failed)
+        return LS_EFAILED;
+    if (st->active && st->active->used + total > st->active->cap)
+        seal_active(e, st);
+    if (!st->active && (rc = open_active(e, st, total, REC_PUT)) < 0)
+        return rc;
+    b = st->active;
+    if ((rc = reserve_ops(b, n)) < 0) /* no allocation between the members */
+        return rc;
+    for (uint32_t i = 0; i < n; i++) {
+        rc = place(e, b, &r[i], rec_size(r[i].key_len, r[i].value_len), i + 1 == n ? cb : NULL,
+                   arg);
+        if (rc < 0 && i == 0)
+            return rc;
+        if (rc < 0) { /* members are in the index: fail them all, as a device error would */
+            eng_fail(e, rc, "a batch could not be placed");
+            return LS_EFAILED;
+        }
+    }
+    if (e->cfg.durability == LS_SYNC) {
         e->flush_wanted = 1;
         if (!e->woken) {
             e->woken = 1;

@@ -57,9 +57,15 @@ struct op {
     uint64_t expire; /* absolute ms, 0 = none */
     uint64_t cas;    /* from the ack (0 until then) */
     uint32_t vlen, flags;
-    uint32_t key; /* global key number; UINT32_MAX for a FLUSH */
+    uint32_t key;   /* global key number; UINT32_MAX for a FLUSH */
+    uint32_t batch; /* 1 + the index of its batch in sim.batches (ls_write_batch); 0: none */
     uint16_t table;
     uint8_t kind, state, synced, base;
+};
+
+/* A batch: ops first .. first + n - 1 (distinct keys), written as one unit. */
+struct batch {
+    uint32_t first, n;
 };
 
 struct key {
@@ -88,6 +94,8 @@ struct sim {
     struct key flushes[MAX_TABLES];
     struct op *ops;
     uint32_t nops, capops;
+    struct batch *batches; /* ls_write_batch calls since the last reopen */
+    uint32_t nbatches, capbatches;
     uint64_t next_id;
     uint64_t now_ms, max_ms;
     uint32_t gen;    /* engine instance: callbacks of an earlier one are ignored */
@@ -117,7 +125,7 @@ struct sim {
     uint64_t ntrace;
     int verbose;
     /* totals */
-    uint64_t crashes, restarts, checks, reads_checked, puts, dels, flushes_n, faults;
+    uint64_t crashes, restarts, checks, reads_checked, puts, dels, flushes_n, faults, batches_n;
 };
 
 static struct sim *g_sim;
@@ -711,6 +719,133 @@ static void do_flush(struct sim *s)
     submitted(s, op, w);
 }
 
+struct bctx {
+    struct sim *s;
+    uint32_t gen, first, n;
+};
+
+static void batch_cb(void *arg, int rc, uint64_t cas)
+{
+    struct bctx *b = arg;
+    struct sim *s = b->s;
+
+    s->outstanding--;
+    if (b->gen == s->gen && !s->crashed) {
+        for (uint32_t i = 0; i < b->n; i++) {
+            struct op *o = &s->ops[b->first + i];
+            if (o->state != S_PENDING)
+                fail(s, "batch op %" PRIu64 ": callback ran twice", o->id);
+            o->state = rc == 0 ? S_ACKED : S_FAILED;
+            o->cas = rc == 0 && o->kind == K_PUT && i + 1 == b->n ? cas : 0;
+        }
+        if (rc == LS_EFAILED)
+            s->failed = 1;
+        else if (rc != 0)
+            fail(s, "batch: callback rc %d (%s)", rc, ls_strerror(rc));
+    }
+    free(b);
+}
+
+/* 2 to 6 puts and deletes of distinct keys, any tables, as one ls_write_batch. */
+static void do_batch(struct sim *s)
+{
+    struct ls_batch_op bo[6];
+    char names[6][64];
+    uint8_t *vals[6] = {0};
+    uint32_t n = 2 + (uint32_t)rnd(s, 5), first = s->nops, budget;
+    int too_far = 0, rc;
+
+    budget = ls_batch_max_bytes(s->e) / n;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k = pick_key(s), t = key_table(s, k);
+        for (uint32_t j = 0; j < i; j++)
+            if (s->ops[first + j].key == k)
+                k = UINT32_MAX;
+        if (k == UINT32_MAX) { /* a repeated key: fewer ops */
+            n = i;
+            break;
+        }
+        int kl = key_name(s, k, names[i]);
+        uint32_t op = op_new(s, rnd(s, 4) ? K_PUT : K_DEL, k, (uint16_t)t);
+        struct op *o = &s->ops[op];
+        o->batch = s->nbatches + 1;
+        bo[i] = (struct ls_batch_op){.del = o->kind == K_DEL, .table = t, .key = names[i],
+                                     .key_len = (size_t)kl};
+        if (o->kind == K_DEL)
+            continue;
+        uint32_t len = pick_len(s, k), room = budget - ls_record_size((size_t)kl, 0) - 8;
+        o->vid = o->id;
+        o->vlen = len > room ? room : len;
+        o->expire = pick_expire(s);
+        too_far |= o->expire > LS_EXPIRE_MAX;
+        vals[i] = malloc(o->vlen ? o->vlen : 1);
+        make_value(vals[i], o->vid, k, o->vlen);
+        bo[i].value = vals[i];
+        bo[i].value_len = o->vlen;
+        bo[i].opts = (struct ls_write_opts){.expire_ms = o->expire};
+        if (o->expire && o->expire <= s->now_ms)
+            o->kind = K_DEL; /* already expired: the key ends up absent */
+    }
+    struct bctx *b = malloc(sizeof(*b));
+    *b = (struct bctx){.s = s, .gen = s->gen, .first = first, .n = n};
+    trace(s, "batch of %u from id %" PRIu64, n, n ? s->ops[first].id : 0);
+    rc = n < 2 ? LS_EBUSY : ls_write_batch(s->e, bo, n, batch_cb, b);
+    for (uint32_t i = 0; i < 6; i++)
+        free(vals[i]);
+    if (n >= 2 && ((rc == LS_EINVAL && !too_far) || (rc == 0 && too_far)))
+        fail(s, "batch with an expiry past 2^44: rc %d", rc);
+    if (rc < 0) {
+        s->nops = first;
+        free(b);
+        if (rc != LS_EINVAL && n >= 2)
+            refused(s, "batch", rc);
+        return;
+    }
+    if (s->nbatches == s->capbatches) {
+        s->capbatches = s->capbatches ? s->capbatches * 2 : 64;
+        s->batches = realloc(s->batches, s->capbatches * sizeof(*s->batches));
+        if (!s->batches)
+            abort();
+    }
+    s->batches[s->nbatches++] = (struct batch){first, n};
+    for (uint32_t i = 0; i < n; i++)
+        list_add(&s->keys[s->ops[first + i].key], first + i);
+    s->outstanding++;
+    s->busy_run = 0;
+    s->batches_n++;
+}
+
+/* After a reopen: a batch shows whole or not at all. A key whose state only its op in
+ * the batch explains shows the batch; a key whose state only older ops explain shows
+ * none of it (a key showing a later op says nothing: the later write may have survived
+ * a batch that did not). Both in one batch: it was torn. */
+static void batch_check(struct sim *s)
+{
+    for (uint32_t b = 0; b < s->nbatches; b++) {
+        int shown = -1, hidden = -1;
+        for (uint32_t i = 0; i < s->batches[b].n; i++) {
+            const struct op *o = &s->ops[s->batches[b].first + i];
+            const struct obs *ob = &s->seen[o->key];
+            uint32_t same = 0, older = 0;
+            for (uint32_t m = 0; m < ob->nmatch; m++) {
+                same += ob->match[m].id == o->id;
+                older += ob->match[m].id < o->id;
+            }
+            if (ob->nmatch && same == ob->nmatch)
+                shown = (int)i;
+            if (ob->nmatch && older == ob->nmatch)
+                hidden = (int)i;
+        }
+        if (shown >= 0 && hidden >= 0) {
+            const struct op *a = &s->ops[s->batches[b].first + (uint32_t)shown];
+            const struct op *h = &s->ops[s->batches[b].first + (uint32_t)hidden];
+            fail(s, "batch of %u torn: key %u shows its op id %" PRIu64 ", key %u shows "
+                    "what came before its op id %" PRIu64, s->batches[b].n, a->key, a->id,
+                 h->key, h->id);
+        }
+    }
+}
+
 static void start_read(struct sim *s, uint32_t k, int mode)
 {
     struct rctx *c = malloc(sizeof(*c));
@@ -978,6 +1113,14 @@ static void open_engine(struct sim *s)
     s->freed_seen = 0;
     s->damage = 0;
     rc = ls_open(&s->cfg, &s->e);
+    if (rc == LS_ECORRUPT && s->corrupt) {
+        /* the damage hit what recovery needs to trust a file (a run's head, say): the
+         * open is refused, as designed, until the user asks for salvage */
+        trace(s, "open refused on the damaged image: salvage");
+        s->cfg.salvage = 1;
+        rc = ls_open(&s->cfg, &s->e);
+        s->cfg.salvage = 0;
+    }
     if (rc < 0)
         fail(s, "ls_open: %d (%s)", rc, ls_strerror(rc));
     ls_get_stats(s->e, &st);
@@ -990,6 +1133,9 @@ static void open_engine(struct sim *s)
     }
     s->seen = calloc(s->nall, sizeof(*s->seen));
     full_check(s, READ_RECOVERED);
+    if (!s->corrupt)
+        batch_check(s);
+    s->nbatches = 0;
     rebase(s);
     free(s->seen);
     s->seen = NULL;
@@ -1067,12 +1213,14 @@ enum act {
     A_CRASH,
     A_RESTART,
     A_CHECK,
+    A_BATCH,
     A_N
 };
 static const uint32_t act_range[A_N][2] = {
     [A_PUT] = {150, 400}, [A_DEL] = {20, 150}, [A_GET] = {40, 300},  [A_FLUSH] = {0, 8},
     [A_SYNC] = {0, 20},   [A_SCAN] = {0, 3},   [A_IO] = {60, 400},   [A_POLL] = {10, 80},
     [A_TICK] = {30, 200}, [A_CRASH] = {0, 10}, [A_RESTART] = {0, 3}, [A_CHECK] = {0, 2},
+    [A_BATCH] = {0, 60},
 };
 
 static void draw_mix(struct sim *s)
@@ -1164,6 +1312,9 @@ static void step(struct sim *s)
         break;
     case A_RESTART:
         restart(s);
+        break;
+    case A_BATCH:
+        do_batch(s);
         break;
     default:
         full_check(s, READ_EXACT);
@@ -1282,6 +1433,7 @@ static void run_seed(uint64_t seed, uint64_t steps, int verbose)
         free(s->flushes[t].ops);
     free(s->keys);
     free(s->ops);
+    free(s->batches);
     free(s->scratch);
     free(s->vbuf);
     simdev_free(s->dev);
