@@ -891,7 +891,8 @@ uint32_t ls_batch_max_bytes(const struct ls_engine *e)
 }
 
 /* Fills r for one batch op, as ls_put/ls_del would. Returns 0 or a code. */
-static int batch_rec(struct ls_engine *e, const struct ls_batch_op *op, uint64_t now, struct wrec *r)
+static int batch_rec(struct ls_engine *e, const struct ls_batch_op *op, uint64_t now,
+                     struct wrec *r)
 {
     int rc = check_key(e, op->table, op->key_len);
 

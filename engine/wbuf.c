@@ -721,8 +721,8 @@ int wbuf_append_batch(struct ls_engine *e, const struct wrec *r, uint32_t n, uin
     if ((rc = reserve_ops(b, n)) < 0) /* no allocation between the members */
         return rc;
     for (uint32_t i = 0; i < n; i++) {
-        rc = place(e, b, &r[i], rec_size(r[i].key_len, r[i].value_len), i + 1 == n ? cb : NULL,
-                   arg);
+        rc =
+            place(e, b, &r[i], rec_size(r[i].key_len, r[i].value_len), i + 1 == n ? cb : NULL, arg);
         if (rc < 0 && i == 0)
             return rc;
         if (rc < 0) { /* members are in the index: fail them all, as a device error would */

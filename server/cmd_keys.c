@@ -27,10 +27,11 @@
 #include "park.h"
 #include "reply.h"
 #include "server.h"
+#include "txn.h"
 
 static int lookup(struct req *r, const struct resp_arg *k, struct ls_meta *m)
 {
-    int rc = ls_lookup(cmd_engine(r), r->db, k->ptr, k->len, m);
+    int rc = txn_lookup(r, r->db, k, m);
     if (rc == 0 && m->expire_ms && m->expire_ms <= server_unix_ms())
         return LS_ENOTFOUND;
     return rc;

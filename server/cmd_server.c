@@ -681,11 +681,12 @@ static void info_stats(struct server *s, const struct ls_stats *st, struct pbuf 
         "\r\ntotal_error_replies:%" PRIu64 "\r\nclient_query_buffer_limit_disconnections:%" PRIu64
         "\r\nclient_output_buffer_limit_disconnections:%" PRIu64
         "\r\nmemcached_commands_processed:%" PRIu64 "\r\nbusy_writes_parked:%" PRIu64
-        "\r\nbusy_write_timeouts:%" PRIu64 "\r\n\r\n",
+        "\r\nbusy_write_timeouts:%" PRIu64 "\r\ntxn_unbatched:%" PRIu64 "\r\n\r\n",
         t->connections_received, t->commands_processed, s->ops_per_sec, t->net_input_bytes,
         t->net_output_bytes, t->rejected_connections, st->expired_dropped, t->evicted_clients,
         t->keyspace_hits, t->keyspace_misses, t->errors, t->query_limit_disconnects,
-        t->output_limit_disconnects, t->mc_commands, t->busy_parked, t->busy_timeouts);
+        t->output_limit_disconnects, t->mc_commands, t->busy_parked, t->busy_timeouts,
+        t->txn_unbatched);
 }
 
 static void info_keyspace(struct server *s, struct pbuf *pb)

@@ -28,6 +28,7 @@
 #include "park.h"
 #include "reply.h"
 #include "server.h"
+#include "txn.h"
 
 #define SET_NX      0x01
 #define SET_XX      0x02
@@ -37,7 +38,7 @@
 
 static int lookup_live(struct req *r, const struct resp_arg *k, struct ls_meta *m)
 {
-    return ls_lookup(cmd_engine(r), r->db, k->ptr, k->len, m) == 0;
+    return txn_lookup(r, r->db, k, m) == 0;
 }
 
 static void count_hit(struct req *r, int rc)

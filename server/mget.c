@@ -40,6 +40,7 @@
 #include "cmdlock.h"
 #include "logstor.h"
 #include "server.h"
+#include "txn.h"
 
 enum { SLOT_FREE = 0, SLOT_READING = 1, SLOT_READY = 2 };
 
@@ -112,7 +113,17 @@ static int mget_issue_one(struct mget *m)
     struct conn *c = m->r->c;
     struct ls_engine *e = c->srv->eng;
     struct ls_meta meta;
-    int rc = ls_lookup(e, m->db, k->ptr, k->len, &meta);
+    struct ls_item ov;
+    int rc = txn_read(m->r, m->db, k, &ov); /* inside EXEC: its own writes first */
+    if (rc != 1) {
+        struct mget_slot *sl = slot_of(m, m->next_issue);
+        *sl = (struct mget_slot){.m = m, .i = m->next_issue, .state = SLOT_READY, .rc = rc};
+        if (rc == 0)
+            sl->it = (struct mget_item){ov.flags, 0, ov.expire_ms, ov.value, ov.value_len};
+        m->next_issue++;
+        return 1;
+    }
+    rc = ls_lookup(e, m->db, k->ptr, k->len, &meta);
     if (rc == 0 && !mget_may_read(m, meta.record_size))
         return 0;
     struct mget_slot *sl = slot_of(m, m->next_issue);
@@ -251,7 +262,13 @@ void mget_one(struct req *r, uint32_t db, const struct resp_arg *key, ls_get_cb 
     struct conn *c = r->c;
     struct ls_engine *e = c->srv->eng;
     struct ls_meta meta;
-    int rc = ls_lookup(e, db, key->ptr, key->len, &meta);
+    struct ls_item ov;
+    int rc = txn_read(r, db, key, &ov); /* inside EXEC: its own writes first */
+    if (rc != 1) {
+        cb(r, rc, rc == 0 ? &ov : NULL);
+        return;
+    }
+    rc = ls_lookup(e, db, key->ptr, key->len, &meta);
     if (rc == 0) {
         r->read_cb = cb;
         rc = ls_get(e, db, key->ptr, key->len, mget_one_cb, r);

@@ -48,7 +48,7 @@
 
 #define PARK_PRIORITY_MS 1000
 
-enum park_kind { PARK_PUT = 0, PARK_DEL = 1, PARK_FLUSH = 2 };
+enum park_kind { PARK_PUT = 0, PARK_DEL = 1, PARK_FLUSH = 2, PARK_BATCH = 3 };
 
 struct park_op {
     struct park_op *next;
@@ -74,6 +74,9 @@ static int park_submit(struct server *s, struct park_op *op)
         return ls_del(s->eng, op->table, k, op->klen, op->cb, op->r);
     case PARK_FLUSH:
         return ls_flush_table(s->eng, op->table, op->cb, op->r);
+    case PARK_BATCH: /* data: the ops (pointing into data), then their bytes */
+        return ls_write_batch(s->eng, (const struct ls_batch_op *)(void *)op->data, op->table,
+                              op->cb, op->r);
     }
     return -EINVAL;
 }
@@ -114,6 +117,48 @@ static int park_add(struct req *r, enum park_kind kind, uint32_t table, const st
     return 0;
 }
 
+/* Parks a batch: a copy of ops[0..n) whose keys and values point into the copy. */
+static int park_add_batch(struct req *r, const struct ls_batch_op *ops, uint32_t n, ls_write_cb cb)
+{
+    struct conn *c = r->c;
+    struct server *s = c->srv;
+    size_t bytes = (size_t)n * sizeof(*ops);
+    for (uint32_t i = 0; i < n; i++)
+        bytes += ops[i].key_len + (ops[i].del ? 0 : ops[i].value_len);
+    struct park_op *op = calloc(1, sizeof(*op) + bytes);
+    if (op == NULL)
+        return -ENOMEM;
+    struct ls_batch_op *copy = (struct ls_batch_op *)(void *)op->data;
+    char *p = op->data + (size_t)n * sizeof(*ops);
+    for (uint32_t i = 0; i < n; i++) {
+        copy[i] = ops[i];
+        memcpy(p, ops[i].key, ops[i].key_len);
+        copy[i].key = p;
+        p += ops[i].key_len;
+        if (!ops[i].del) {
+            memcpy(p, ops[i].value, ops[i].value_len);
+            copy[i].value = p;
+            p += ops[i].value_len;
+        }
+    }
+    op->r = r;
+    op->cb = cb;
+    op->since_ms = server_mono_ms();
+    op->table = n; /* the op count */
+    op->kind = PARK_BATCH;
+    op->vlen = bytes;
+    if (s->park_tail)
+        s->park_tail->next = op;
+    else
+        s->park_head = op;
+    s->park_tail = op;
+    s->parked++;
+    s->stats.busy_parked++;
+    r->nparked++;
+    c->nparked++;
+    return 0;
+}
+
 /* Whether a write refused with rc should wait: busy, and waiting is enabled. */
 static int park_wanted(const struct req *r, int rc)
 {
@@ -141,6 +186,9 @@ static int park_may_submit(const struct req *r)
 int park_put(struct req *r, uint32_t table, const struct resp_arg *key, const void *v, size_t n,
              const struct ls_write_opts *opts, ls_write_cb cb)
 {
+    int tw = txn_write(r, table, key, v, n, opts, 0, cb); /* inside EXEC: its overlay */
+    if (tw != 1)
+        return tw;
     txn_touch(r->c->srv, table, key->ptr, key->len); /* WATCH: a write was decided */
     if (park_may_submit(r)) {
         int rc = ls_put(r->c->srv->eng, table, key->ptr, key->len, v, n, opts, cb, r);
@@ -153,6 +201,9 @@ int park_put(struct req *r, uint32_t table, const struct resp_arg *key, const vo
 int park_del(struct req *r, uint32_t table, const struct resp_arg *key, ls_write_cb cb)
 {
     struct ls_engine *e = r->c->srv->eng;
+    int tw = txn_write(r, table, key, NULL, 0, NULL, 1, cb); /* inside EXEC: its overlay */
+    if (tw != 1)
+        return tw;
     txn_touch(r->c->srv, table, key->ptr, key->len); /* absent or not: no harm */
     if (park_may_submit(r)) {
         int rc = ls_del(e, table, key->ptr, key->len, cb, r);
@@ -166,6 +217,16 @@ int park_del(struct req *r, uint32_t table, const struct resp_arg *key, ls_write
             return LS_ENOTFOUND;
     }
     return park_add(r, PARK_DEL, table, key, NULL, 0, NULL, cb);
+}
+
+int park_batch(struct req *r, const struct ls_batch_op *ops, uint32_t n, ls_write_cb cb)
+{
+    if (park_may_submit(r)) {
+        int rc = ls_write_batch(r->c->srv->eng, ops, n, cb, r);
+        if (!park_wanted(r, rc))
+            return rc;
+    }
+    return park_add_batch(r, ops, n, cb);
 }
 
 int park_flush(struct req *r, uint32_t table, ls_write_cb cb)

@@ -40,6 +40,8 @@ int park_put(struct req *r, uint32_t table, const struct resp_arg *key, const vo
 /* Returns LS_ENOTFOUND (cb never runs) when the key is absent, as ls_del does. */
 int park_del(struct req *r, uint32_t table, const struct resp_arg *key, ls_write_cb cb);
 int park_flush(struct req *r, uint32_t table, ls_write_cb cb);
+/* ls_write_batch's contract (LS_ETOOBIG included: nothing parked, nothing written). */
+int park_batch(struct req *r, const struct ls_batch_op *ops, uint32_t n, ls_write_cb cb);
 
 /* Offers the parked writes to the engine in the order they were parked; writes the engine
  * accepts may overtake refused ones of other connections (park.c). Called after ls_poll

@@ -33,12 +33,21 @@
  * (in sync durability: when all its writes are on stable storage), its array holding their
  * replies in order, errors included (a command's error does not stop the others).
  *
- * Not yet: the writes of a transaction are not durable as a unit. A crash while they are
- * on their way to the device can keep some of them (FORMAT.md describes the plan: one
- * batch record).
+ * Durable as a unit. The writes of EXEC's commands are not sent to the engine one by
+ * one: they are kept in an overlay (struct ovl: the transaction's writes in order, and the
+ * newest state of each key it wrote), which the commands' reads consult first (cmd_get,
+ * cmd_lookup, MGET's reads, park_del's existence test: txn_read, txn_lookup), so each
+ * command sees the ones before it. Once the last command has run, the writes go to the
+ * engine as one ls_write_batch, which recovery applies all or none (FORMAT.md), and each
+ * command's write callback runs when the batch is acknowledged. A transaction whose
+ * writes do not fit one batch (ls_batch_max_bytes: a write buffer, 128 KiB by default)
+ * is written record by record, in order, without the unit; so is one with a command that
+ * reads or writes a database as a whole (KEYS, SCAN, DBSIZE, RANDOMKEY, FLUSHDB,
+ * FLUSHALL): those go to the engine directly, which would not see the overlay.
  */
 #include "txn.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +56,7 @@
 #include "conn.h"
 #include "lockset.h"
 #include "log.h"
+#include "park.h"
 #include "reply.h"
 #include "server.h"
 
@@ -90,10 +100,32 @@ struct txn_watches {
     size_t nb, n;
 };
 
+/* One write of a transaction in the overlay; key and value in one allocation. */
+struct ovl_ent {
+    uint32_t next; /* its bucket's chain, newest first: index + 1, 0 ends */
+    uint32_t db, klen, vlen, flags;
+    uint8_t del;
+    uint64_t hash, expire_ms;
+    char *key, *val;
+    struct req *k; /* the command that wrote it, and its write callback */
+    ls_write_cb cb;
+};
+
+struct ovl {
+    struct ovl_ent *e;
+    uint32_t n, cap;
+    uint32_t *b; /* buckets: index + 1 of the newest entry, 0 none */
+    uint32_t nb;
+    uint64_t bytes; /* the records' bytes in the log */
+    size_t mem;     /* charged to the connection */
+};
+
 /* EXEC's state (the request's aux). */
 struct txn_exec {
     struct txn_multi *m;
     struct txn_wset *w;
+    struct ovl ovl;
+    int batching; /* writes go to the overlay, then to the engine as one batch */
     struct req **kids;
     uint32_t started, ndone;
     int advance;  /* the last started command let the next one start */
@@ -404,6 +436,154 @@ void txn_server_free(struct server *s)
     }
 }
 
+/* ---- the overlay of a transaction's writes ---- */
+
+static void ovl_free(struct conn *c, struct ovl *o)
+{
+    for (uint32_t i = 0; i < o->n; i++)
+        free(o->e[i].key);
+    free(o->e);
+    free(o->b);
+    pbuf_acct_sub(&c->mem, o->mem);
+    memset(o, 0, sizeof(*o));
+}
+
+static struct ovl_ent *ovl_find(const struct ovl *o, uint32_t db, const void *key, size_t len)
+{
+    if (o->nb == 0)
+        return NULL;
+    uint64_t h = wkey_hash(db, key, len);
+    for (uint32_t i = o->b[h & (o->nb - 1)]; i; i = o->e[i - 1].next) {
+        struct ovl_ent *x = &o->e[i - 1];
+        if (x->hash == h && x->db == db && x->klen == len && memcmp(x->key, key, len) == 0)
+            return x;
+    }
+    return NULL;
+}
+
+static int ovl_rehash(struct ovl *o, uint32_t nb)
+{
+    uint32_t *b = calloc(nb, sizeof(*b));
+    if (b == NULL)
+        return -1;
+    for (uint32_t i = 0; i < o->n; i++) { /* oldest first: the newest ends up in front */
+        uint32_t slot = (uint32_t)(o->e[i].hash & (nb - 1));
+        o->e[i].next = b[slot];
+        b[slot] = i + 1;
+    }
+    free(o->b);
+    o->b = b;
+    o->nb = nb;
+    return 0;
+}
+
+/* Appends a write. Returns 0 or -ENOMEM. */
+static int ovl_add(struct conn *c, struct ovl *o, uint32_t db, const struct resp_arg *key,
+                   const void *v, size_t n, const struct ls_write_opts *opts, int del,
+                   struct req *k, ls_write_cb cb)
+{
+    if (o->n == o->cap) {
+        uint32_t cap = o->cap ? o->cap * 2 : 16;
+        struct ovl_ent *e = realloc(o->e, cap * sizeof(*e));
+        if (e == NULL)
+            return -ENOMEM;
+        o->e = e;
+        o->cap = cap;
+    }
+    if (o->n + 1 > o->nb && ovl_rehash(o, o->nb ? o->nb * 2 : 16) < 0)
+        return -ENOMEM;
+    char *mem = malloc(key->len + n + 1);
+    if (mem == NULL)
+        return -ENOMEM;
+    memcpy(mem, key->ptr, key->len);
+    if (n)
+        memcpy(mem + key->len, v, n);
+    uint64_t h = wkey_hash(db, key->ptr, key->len);
+    uint32_t slot = (uint32_t)(h & (o->nb - 1));
+    o->e[o->n] = (struct ovl_ent){.next = o->b[slot],
+                                  .db = db,
+                                  .klen = (uint32_t)key->len,
+                                  .vlen = (uint32_t)n,
+                                  .flags = opts ? opts->flags : 0,
+                                  .del = (uint8_t)del,
+                                  .hash = h,
+                                  .expire_ms = opts ? opts->expire_ms : 0,
+                                  .key = mem,
+                                  .val = mem + key->len,
+                                  .k = k,
+                                  .cb = cb};
+    o->b[slot] = ++o->n;
+    o->bytes += ls_record_size(key->len, n);
+    size_t more = key->len + n + sizeof(struct ovl_ent) + 2 * sizeof(uint32_t);
+    o->mem += more;
+    pbuf_acct_add(&c->mem, more);
+    return 0;
+}
+
+/* Whether x leaves its key present now (written, and not past its expiry). */
+static int ovl_present(const struct ovl_ent *x)
+{
+    return !x->del && (x->expire_ms == 0 || x->expire_ms > server_unix_ms());
+}
+
+/* The overlay of the transaction r (a command EXEC runs) belongs to, when it batches. */
+static struct ovl *txn_ovl(const struct req *r)
+{
+    if (r->parent == NULL)
+        return NULL;
+    struct txn_exec *t = r->parent->aux;
+    return t->batching ? &t->ovl : NULL;
+}
+
+int txn_write(struct req *r, uint32_t db, const struct resp_arg *key, const void *v, size_t n,
+              const struct ls_write_opts *opts, int del, ls_write_cb cb)
+{
+    struct ovl *o = txn_ovl(r);
+    if (o == NULL)
+        return 1;
+    if (opts && opts->expire_ms > LS_EXPIRE_MAX)
+        return LS_EINVAL;
+    if (!del && n > r->c->srv->cfg.max_value_size)
+        return LS_ETOOBIG;
+    if (del) { /* as ls_del: an absent key is not deleted */
+        struct ls_meta m;
+        if (txn_lookup(r, db, key, &m) == LS_ENOTFOUND)
+            return LS_ENOTFOUND;
+    }
+    txn_touch(r->c->srv, db, key->ptr, key->len);
+    return ovl_add(r->c, o, db, key, v, n, opts, del, r, cb);
+}
+
+int txn_lookup(struct req *r, uint32_t db, const struct resp_arg *key, struct ls_meta *out)
+{
+    struct ovl *o = txn_ovl(r);
+    struct ovl_ent *x = o ? ovl_find(o, db, key->ptr, key->len) : NULL;
+    if (x == NULL)
+        return ls_lookup(r->c->srv->eng, db, key->ptr, key->len, out);
+    if (!ovl_present(x))
+        return LS_ENOTFOUND;
+    out->expire_ms = x->expire_ms;
+    out->record_size = ls_record_size(x->klen, x->vlen);
+    return 0;
+}
+
+int txn_read(struct req *r, uint32_t db, const struct resp_arg *key, struct ls_item *out)
+{
+    struct ovl *o = txn_ovl(r);
+    struct ovl_ent *x = o ? ovl_find(o, db, key->ptr, key->len) : NULL;
+    if (x == NULL)
+        return 1;
+    if (!ovl_present(x))
+        return LS_ENOTFOUND;
+    *out = (struct ls_item){.key = x->key,
+                            .key_len = x->klen,
+                            .value = x->val,
+                            .value_len = x->vlen,
+                            .expire_ms = x->expire_ms,
+                            .flags = x->flags};
+    return 0;
+}
+
 /* ---- EXEC ---- */
 
 static void exec_free(struct req *r)
@@ -415,6 +595,7 @@ static void exec_free(struct req *r)
         if (t->kids[i])
             req_child_free(t->kids[i]);
     free(t->kids);
+    ovl_free(r->c, &t->ovl);
     multi_free(r->c, t->m);
     wset_free(r->c->srv, t->w);
     free(t);
@@ -476,6 +657,10 @@ int txn_exec_prepare(struct req *r)
     r->aux = t;
     if (!t->m->error && exec_items(r, t) < 0)
         return -1;
+    t->batching = 1;
+    for (uint32_t i = 0; i < t->m->n; i++)
+        if (t->m->cmds[i].cmd->flags & CMD_WHOLE_DB)
+            t->batching = 0; /* it reads or writes the engine directly (see above) */
     return 0;
 }
 
@@ -487,6 +672,70 @@ static void exec_finish(struct req *r)
         reply_raw(r, t->kids[i]->buf.data, t->kids[i]->buf.len);
     exec_free(r);
     req_done(r);
+}
+
+static void exec_run(struct req *r);
+
+/* The batch's callback: every command's write completes with rc, in order. */
+static void exec_batch_cb(void *arg, int rc, uint64_t cas)
+{
+    struct req *r = arg;
+    struct txn_exec *t = r->aux;
+    (void)cas;
+    t->running = 1; /* EXEC finishes after the loop, not inside it */
+    for (uint32_t i = 0; i < t->ovl.n; i++)
+        t->ovl.e[i].cb(t->ovl.e[i].k, rc, 0);
+    t->running = 0;
+    exec_run(r);
+}
+
+/* Too large for one batch: the writes go to the engine one by one, in order, each
+ * command's callback its own. EXEC keeps its locks until every one has completed. */
+static void exec_write_each(struct req *r)
+{
+    struct txn_exec *t = r->aux;
+    struct server *s = r->c->srv;
+    t->unlocked = 1; /* released by req_done */
+    for (uint32_t i = 0; i < t->ovl.n; i++) {
+        struct ovl_ent *x = &t->ovl.e[i];
+        struct resp_arg key = {x->key, x->klen};
+        struct ls_write_opts o = {x->expire_ms, x->flags};
+        int rc = x->del ? park_del(x->k, x->db, &key, x->cb)
+                        : park_put(x->k, x->db, &key, x->val, x->vlen, &o, x->cb);
+        if (rc < 0)
+            x->cb(x->k, rc, 0); /* LS_ENOTFOUND: expired meanwhile, deleted all the same */
+    }
+    s->stats.txn_unbatched++;
+}
+
+/* Every command has run: the overlay's writes go to the engine, as one batch. */
+static void exec_submit(struct req *r)
+{
+    struct txn_exec *t = r->aux;
+    struct ovl *o = &t->ovl;
+    int rc = -ENOMEM;
+    t->batching = 0; /* from here on reads and writes go to the engine */
+    if (o->n == 0)
+        return;
+    struct ls_batch_op *ops = malloc(o->n * sizeof(*ops));
+    if (ops) {
+        for (uint32_t i = 0; i < o->n; i++) {
+            const struct ovl_ent *x = &o->e[i];
+            ops[i] = (struct ls_batch_op){.del = x->del,
+                                          .table = x->db,
+                                          .key = x->key,
+                                          .key_len = x->klen,
+                                          .value = x->val,
+                                          .value_len = x->vlen,
+                                          .opts = {x->expire_ms, x->flags}};
+        }
+        rc = park_batch(r, ops, o->n, exec_batch_cb);
+        free(ops);
+    }
+    if (rc == LS_ETOOBIG)
+        exec_write_each(r);
+    else if (rc < 0)
+        exec_batch_cb(r, rc, 0);
 }
 
 /* Starts the queued commands in turn while each lets the next start at once; finishes
@@ -521,6 +770,8 @@ static void exec_run(struct req *r)
         r->c->srv->stats.commands_processed++;
         k->exec(k);
     }
+    if (t->started == t->m->n && t->advance && t->batching)
+        exec_submit(r);
     t->running = 0;
     if (t->started == t->m->n && t->advance && !t->unlocked) {
         t->unlocked = 1;

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "logstor.h"
+
 struct conn;
 struct req;
 struct server;
@@ -51,6 +53,20 @@ void txn_touch(struct server *s, uint32_t db, const void *key, size_t len);
 /* Database db is about to be emptied (FLUSHDB/FLUSHALL): its watched keys that exist now
  * are touched. */
 void txn_touch_db(struct server *s, uint32_t db);
+
+/* The overlay of a command run by EXEC (r->parent) in a transaction written as one
+ * batch: its writes are kept there until EXEC's last command has run, and its reads look
+ * there first. Outside such a transaction they do nothing (txn_write, txn_read: 1) or ask
+ * the engine (txn_lookup).
+ * txn_write: 1 not taken (write to the engine), or what ls_put/ls_del would return (0:
+ * cb(r, rc, cas) will run once the batch is acknowledged). */
+int txn_write(struct req *r, uint32_t db, const struct resp_arg *key, const void *v, size_t n,
+              const struct ls_write_opts *opts, int del, ls_write_cb cb);
+/* ls_lookup's contract. */
+int txn_lookup(struct req *r, uint32_t db, const struct resp_arg *key, struct ls_meta *out);
+/* 1 not in the overlay (read the engine), LS_ENOTFOUND, or 0 with *out set (borrowed
+ * until the transaction ends). */
+int txn_read(struct req *r, uint32_t db, const struct resp_arg *key, struct ls_item *out);
 
 /* Drops c's MULTI state and watched keys (RESET, and when c is freed). */
 void txn_conn_reset(struct conn *c);

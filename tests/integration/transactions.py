@@ -79,6 +79,60 @@ check(got == [OK, OK, QUEUED, QUEUED, ("*", [(":", 2), (":", 3)]), ("$", b"3")],
 c.call("MULTI")
 check(c.call("EXEC") == ("*", []), "an empty transaction answers an empty array")
 
+section("a transaction's commands see the writes of those before them")
+c.call("DEL", "r1", "r2", "r3", "r4", "r5")
+script = [
+    (("SET", "r1", "hello"), OK), (("APPEND", "r1", " world"), (":", 11)),
+    (("GET", "r1"), ("$", b"hello world")), (("STRLEN", "r1"), (":", 11)),
+    (("GETRANGE", "r1", "0", "4"), ("$", b"hello")), (("SETRANGE", "r1", "6", "W"), (":", 11)),
+    (("GET", "r1"), ("$", b"hello World")), (("SET", "r2", "10", "EX", "100"), OK),
+    (("INCRBY", "r2", "5"), (":", 15)), (("PERSIST", "r2"), (":", 1)), (("TTL", "r2"), (":", -1)),
+    (("EXISTS", "r1", "r2", "missing"), (":", 2)),
+    (("MGET", "r1", "r2", "missing"), ("*", [("$", b"hello World"), ("$", b"15"), ("$", None)])),
+    (("DEL", "r1"), (":", 1)), (("GET", "r1"), ("$", None)), (("EXISTS", "r1"), (":", 0)),
+    (("DEL", "r1"), (":", 0)), (("SETNX", "r1", "again"), (":", 1)),
+    (("MSETNX", "r1", "x", "r3", "y"), (":", 0)), (("GETDEL", "r2"), ("$", b"15")),
+    (("GET", "r2"), ("$", None)), (("GETSET", "r1", "new"), ("$", b"again")),
+    (("GETEX", "r1", "PX", "100000"), ("$", b"new")), (("PERSIST", "r1"), (":", 1)),
+    (("SET", "r4", "v", "NX"), OK), (("SET", "r4", "w", "NX"), ("$", None)),
+    (("SET", "r4", "w", "XX", "GET"), ("$", b"v")), (("INCRBYFLOAT", "r5", "1.5"), ("$", b"1.5")),
+    (("DECR", "r5"), ("-", "ERR value is not an integer or out of range")),
+    (("TYPE", "r4"), ("+", "string")), (("SET", "r6", "gone", "PX", "1"), OK),
+    (("MSET", "r6", "a", "r7", "b"), OK), (("GET", "r6"), ("$", b"a")),
+]
+c.send(encode("MULTI") + b"".join(encode(*cmd) for cmd, _ in script) + encode("EXEC"))
+got = [c.read() for _ in range(len(script) + 2)]
+check(got[1:-1] == [QUEUED] * len(script), "every command queued")
+replies = got[-1][1] if got[-1][0] == "*" else []
+bad = [(cmd, want, replies[i] if i < len(replies) else None) for i, (cmd, want) in
+       enumerate(script) if i >= len(replies) or replies[i] != want]
+check(not bad, "EXEC's %d replies are Redis's (each command saw those before it)" % len(script),
+      bad[:3])
+check(c.call("MGET", "r1", "r2", "r3", "r4", "r5", "r6", "r7") ==
+      ("*", [("$", b"new"), ("$", None), ("$", None), ("$", b"w"), ("$", b"1.5"), ("$", b"a"),
+             ("$", b"b")]), "after EXEC every key holds what the transaction left")
+check(c.call("TTL", "r1") == (":", -1), "and r1 has no expiry (PERSIST in the transaction)")
+
+big = [encode("SET", "big:%d" % i, b"%d:" % i + b"v" * 1024) for i in range(200)]
+c.send(encode("MULTI") + b"".join(big) + encode("GET", "big:199") + encode("EXEC"))
+got = [c.read() for _ in range(203)]
+check(got[-1][0] == "*" and got[-1][1][:200] == [OK] * 200 and
+      got[-1][1][200] == ("$", b"199:" + b"v" * 1024),
+      "a transaction larger than one write buffer (200 KiB) runs whole")
+r = c.call("MGET", *["big:%d" % i for i in range(200)])
+check(r[0] == "*" and all(v == ("$", b"%d:" % i + b"v" * 1024) for i, v in enumerate(r[1])),
+      "and every write is there")
+if not itlib.IS_REAL:
+    check(itlib.info_int(srv.port, "txn_unbatched") == 1,
+          "INFO txn_unbatched counts it (written record by record)")
+c.call("MULTI")
+c.call("SET", "kk1", "1")
+c.call("KEYS", "kk*")
+c.call("DBSIZE")
+r = c.call("EXEC")
+check(r[0] == "*" and r[1][0] == OK and r[1][1] == ("*", [("$", b"kk1")]),
+      "KEYS inside a transaction lists the key SET before it", r)
+
 section("WATCH")
 other = Resp(srv.port)
 c.call("SET", "w", "1")

@@ -769,8 +769,8 @@ static void do_batch(struct sim *s)
         uint32_t op = op_new(s, rnd(s, 4) ? K_PUT : K_DEL, k, (uint16_t)t);
         struct op *o = &s->ops[op];
         o->batch = s->nbatches + 1;
-        bo[i] = (struct ls_batch_op){.del = o->kind == K_DEL, .table = t, .key = names[i],
-                                     .key_len = (size_t)kl};
+        bo[i] = (struct ls_batch_op){
+            .del = o->kind == K_DEL, .table = t, .key = names[i], .key_len = (size_t)kl};
         if (o->kind == K_DEL)
             continue;
         uint32_t len = pick_len(s, k), room = budget - ls_record_size((size_t)kl, 0) - 8;
@@ -839,9 +839,10 @@ static void batch_check(struct sim *s)
         if (shown >= 0 && hidden >= 0) {
             const struct op *a = &s->ops[s->batches[b].first + (uint32_t)shown];
             const struct op *h = &s->ops[s->batches[b].first + (uint32_t)hidden];
-            fail(s, "batch of %u torn: key %u shows its op id %" PRIu64 ", key %u shows "
-                    "what came before its op id %" PRIu64, s->batches[b].n, a->key, a->id,
-                 h->key, h->id);
+            fail(s,
+                 "batch of %u torn: key %u shows its op id %" PRIu64 ", key %u shows "
+                 "what came before its op id %" PRIu64,
+                 s->batches[b].n, a->key, a->id, h->key, h->id);
         }
     }
 }

@@ -377,12 +377,15 @@ static int batch_group(struct ls_engine *e, const char *prefix, int first, int n
     for (int i = 0; i < n; i++, m++) {
         snprintf(k[i], sizeof(k[i]), "%s%03d", prefix, first + i);
         value_of(v[i], sizeof(v[i]), k[i], 0, 600);
-        ops[m] = (struct ls_batch_op){.table = 0, .key = k[i], .key_len = strlen(k[i]),
-                                      .value = v[i], .value_len = strlen(v[i])};
+        ops[m] = (struct ls_batch_op){.table = 0,
+                                      .key = k[i],
+                                      .key_len = strlen(k[i]),
+                                      .value = v[i],
+                                      .value_len = strlen(v[i])};
     }
     if (del_key)
-        ops[m++] = (struct ls_batch_op){.del = 1, .table = 0, .key = del_key,
-                                        .key_len = strlen(del_key)};
+        ops[m++] =
+            (struct ls_batch_op){.del = 1, .table = 0, .key = del_key, .key_len = strlen(del_key)};
     int rc = ls_write_batch(e, ops, (uint32_t)m, wres_cb, &w);
     if (rc < 0)
         return rc;
@@ -425,8 +428,8 @@ static void test_batch_torn(void **state)
     static char v[40000];
     memset(v, 'x', sizeof(v));
     for (int i = 0; i < 2; i++)
-        big[i] = (struct ls_batch_op){.key = i ? "b1" : "b0", .key_len = 2, .value = v,
-                                      .value_len = sizeof(v)};
+        big[i] = (struct ls_batch_op){
+            .key = i ? "b1" : "b0", .key_len = 2, .value = v, .value_len = sizeof(v)};
     assert_int_equal(ls_write_batch(f->e, big, 2, wres_cb, NULL), LS_ETOOBIG);
     assert_true(ls_batch_max_bytes(f->e) < 2 * ls_record_size(2, sizeof(v)));
     check_value(f->e, 0, "b0", NULL);
