@@ -15,9 +15,10 @@ CC       ?= cc
 SANITIZER ?=
 WERROR   ?= -Werror
 OPT      ?= -O2
+LUA_CFLAGS := $(shell pkg-config --cflags luajit 2>/dev/null)
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Wshadow -Wformat=2 -Wvla \
               -Wstrict-prototypes -Wmissing-prototypes $(WERROR) -MMD -MP \
-              -Iengine -Iproto -Iserver
+              -Iengine -Iproto -Iserver $(LUA_CFLAGS)
 ifneq ($(SANITIZER),)
 BUILD   ?= build/san
 CFLAGS_SAN = -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -28,7 +29,7 @@ endif
 CFLAGS  += $(CFLAGS_BASE) $(CFLAGS_SAN)
 LDFLAGS += $(CFLAGS_SAN)
 LIBS_ENGINE = -luring -lxxhash -lm
-LIBS_SERVER = -levent $(LIBS_ENGINE)
+LIBS_SERVER = -levent $(shell pkg-config --libs luajit) $(LIBS_ENGINE)
 
 ENGINE_SRC := $(wildcard engine/*.c)
 PROTO_SRC  := $(wildcard proto/*.c)

@@ -28,6 +28,8 @@
 #define CMD_TXN      0x200u /* MULTI, EXEC, DISCARD, WATCH, QUIT, RESET: never queued by
                                MULTI, run when parsed, claim no lock (txn.c) */
 #define CMD_NO_MULTI 0x400u /* refused inside MULTI (SAVE, SHUTDOWN) */
+#define CMD_NOSCRIPT 0x800u /* refused inside a script (script.c) */
+#define CMD_EVAL     0x1000u /* EVAL and friends: the claim is the script's (script.c) */
 
 struct cmd_def {
     const char *name; /* lower case */
@@ -46,6 +48,9 @@ const struct cmd_def *cmd_table(size_t *n);
 /* Parses one command from c's input and dispatches it. Returns 1 when a command was
  * consumed, 0 when more input is needed, -1 when the connection must stop reading. */
 int cmd_process_one(struct conn *c);
+
+/* The row of a command name (any case), or NULL. */
+const struct cmd_def *cmd_find(const char *name, size_t len);
 
 /* Argument helpers. */
 int cmd_arg_is(const struct resp_arg *a, const char *s);

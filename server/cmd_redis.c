@@ -30,6 +30,7 @@
 #include "mget.h"
 #include "park.h"
 #include "reply.h"
+#include "script.h"
 #include "server.h"
 #include "txn.h"
 
@@ -49,18 +50,18 @@ static const struct cmd_def cmds[] = {
     {"ping", -1, F | CN, 0, 0, 0, cmd_server_ping, "connection", "1.0.0", "Returns the server's liveliness response."},
     {"echo", 2, F | CN, 0, 0, 0, cmd_server_echo, "connection", "1.0.0", "Returns the given string."},
     {"quit", -1, NA | F | CN | CMD_TXN, 0, 0, 0, cmd_server_quit, "connection", "1.0.0", "Closes the connection."},
-    {"hello", -1, NA | F | CN, 0, 0, 0, cmd_server_hello, "connection", "6.0.0", "Handshakes with the server."},
-    {"auth", -2, NA | F | CN, 0, 0, 0, cmd_server_auth, "connection", "1.0.0", "Authenticates the connection."},
+    {"hello", -1, NA | F | CN | CMD_NOSCRIPT, 0, 0, 0, cmd_server_hello, "connection", "6.0.0", "Handshakes with the server."},
+    {"auth", -2, NA | F | CN | CMD_NOSCRIPT, 0, 0, 0, cmd_server_auth, "connection", "1.0.0", "Authenticates the connection."},
     {"select", 2, F | CN, 0, 0, 0, cmd_server_select, "connection", "1.0.0", "Changes the selected database."},
-    {"client", -2, CN, 0, 0, 0, cmd_server_client, "connection", "2.4.0", "A container for client connection commands."},
+    {"client", -2, CN | CMD_NOSCRIPT, 0, 0, 0, cmd_server_client, "connection", "2.4.0", "A container for client connection commands."},
     {"reset", 1, NA | F | CN | CMD_TXN, 0, 0, 0, cmd_server_reset, "connection", "6.2.0", "Resets the connection."},
     {"command", -1, CN, 0, 0, 0, cmd_server_command, "server", "2.8.13", "Returns detailed information about all commands."},
     {"info", -1, 0, 0, 0, 0, cmd_server_info, "server", "1.0.0", "Returns information and statistics about the server."},
-    {"config", -2, AD, 0, 0, 0, cmd_server_config, "server", "2.0.0", "A container for server configuration commands."},
+    {"config", -2, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_server_config, "server", "2.0.0", "A container for server configuration commands."},
     {"time", 1, F, 0, 0, 0, cmd_server_time, "server", "2.6.0", "Returns the server time."},
     {"shutdown", -1, AD | CMD_NO_MULTI, 0, 0, 0, cmd_server_shutdown, "server", "1.0.0", "Flushes the engine and shuts down the server."},
     {"save", 1, AD | CMD_NO_MULTI, 0, 0, 0, cmd_server_save, "server", "1.0.0", "Writes every buffered record to stable storage."},
-    {"bgsave", -1, AD, 0, 0, 0, cmd_server_bgsave, "server", "1.0.0", "Starts writing buffered records to stable storage."},
+    {"bgsave", -1, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_server_bgsave, "server", "1.0.0", "Starts writing buffered records to stable storage."},
     {"lastsave", 1, F, 0, 0, 0, cmd_server_lastsave, "server", "1.0.0", "Returns the unix time of the last completed save."},
     {"dbsize", 1, RO | F | DB, 0, 0, 0, cmd_keys_dbsize, "server", "1.0.0", "Returns the number of keys in the database."},
     {"flushdb", -1, W | DB, 0, 0, 0, cmd_keys_flushdb, "server", "1.0.0", "Removes all keys from the current database."},
@@ -71,6 +72,12 @@ static const struct cmd_def cmds[] = {
     {"discard", 1, F | CMD_TXN, 0, 0, 0, cmd_txn_discard, "transactions", "2.0.0", "Discards a transaction."},
     {"watch", -2, F | CMD_TXN, 1, -1, 1, cmd_txn_watch, "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction."},
     {"unwatch", 1, F, 0, 0, 0, cmd_txn_unwatch, "transactions", "2.2.0", "Forgets about watched keys of a transaction."},
+    /* scripting (script.c) */
+    {"eval", -3, CMD_NOSCRIPT | CMD_EVAL, 0, 0, 0, cmd_script_eval, "scripting", "2.6.0", "Executes a server-side Lua script."},
+    {"evalsha", -3, CMD_NOSCRIPT | CMD_EVAL, 0, 0, 0, cmd_script_evalsha, "scripting", "2.6.0", "Executes a server-side Lua script by SHA1 digest."},
+    {"eval_ro", -3, RO | CMD_NOSCRIPT | CMD_EVAL, 0, 0, 0, cmd_script_eval_ro, "scripting", "7.0.0", "Executes a read-only server-side Lua script."},
+    {"evalsha_ro", -3, RO | CMD_NOSCRIPT | CMD_EVAL, 0, 0, 0, cmd_script_evalsha_ro, "scripting", "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest."},
+    {"script", -2, CMD_NOSCRIPT, 0, 0, 0, cmd_script_script, "scripting", "2.6.0", "A container for Lua scripts management commands."},
     /* strings */
     {"get", 2, RO | F, 1, 1, 1, cmd_string_get, "string", "1.0.0", "Returns the string value of a key."},
     {"set", -3, W, 1, 1, 1, cmd_string_set, "string", "1.0.0", "Sets the string value of a key, ignoring its type."},
@@ -159,6 +166,11 @@ static const struct cmd_def *cmd_lookup(const char *p, size_t n)
         h = (h + 1) & (CMD_HASH_CAP - 1);
     }
     return NULL;
+}
+
+const struct cmd_def *cmd_find(const char *name, size_t len)
+{
+    return cmd_lookup(name, len);
 }
 
 int cmd_arg_is(const struct resp_arg *a, const char *s)
@@ -461,6 +473,8 @@ static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
             req_done(r);
             return;
         }
+    } else if (d->flags & CMD_EVAL) {
+        script_prepare(r);
     } else {
         r->lk = cmd_lock_flags(d);
     }

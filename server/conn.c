@@ -542,6 +542,8 @@ static void req_free(struct req *r)
     if (r->aux_free && r->aux)
         r->aux_free(r->aux);
     free(r->lk_items);
+    free(r->child_mem[0]);
+    free(r->child_mem[1]);
     pbuf_free(&r->buf);
     pbuf_free(&r->tmp);
     c->req_mem -= r->mem_bytes;

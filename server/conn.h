@@ -69,6 +69,7 @@ struct req {
      * connection's queue; its reply goes to EXEC's. */
     struct req *parent;
     uint8_t txn_advanced; /* it let the transaction's next command start */
+    void *child_mem[2];   /* a script's command: its arguments and keys, freed with it */
     /* Keys the request touches (point into argv storage); it declares them (cmdlock.c). */
     struct resp_arg *keys;
     uint32_t nkeys;

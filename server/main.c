@@ -27,6 +27,7 @@
 #include "mcserver.h"
 #include "net.h"
 #include "park.h"
+#include "script.h"
 #include "server.h"
 #include "txn.h"
 
@@ -293,6 +294,7 @@ static void teardown(struct server *s)
     event_base_free(s->base);
     lockset_free(s->locks);
     txn_server_free(s);
+    script_server_free(s);
     conn_pool_free(s);
     mcs_free(s);
     if (s->cfg.pidfile && s->cfg.pidfile[0])

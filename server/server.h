@@ -25,6 +25,7 @@ struct mcs_state;
 struct req;
 struct park_op;
 struct txn_watches;
+struct script_eng;
 
 struct server_stats {
     uint64_t connections_received;
@@ -41,6 +42,7 @@ struct server_stats {
     uint64_t query_limit_disconnects;
     uint64_t busy_parked;     /* writes the engine refused as busy and that waited (park.c) */
     uint64_t txn_unbatched;   /* transactions too large for one batch: written one by one */
+    uint64_t scripts_run;     /* EVAL/EVALSHA runs started */
     uint64_t busy_timeouts;   /* parked writes that failed busy after busy_timeout_ms */
     uint64_t evicted_clients; /* closed past maxmemory_clients (conn_evict) */
 };
@@ -58,6 +60,7 @@ struct server {
     struct net *net;
     struct lockset *locks; /* the concurrency rule's lock table (lockset.c) */
     struct txn_watches *watches; /* WATCHed keys of every connection (txn.c) */
+    struct script_eng *scripts;  /* the Lua interpreter and script cache (script.c) */
     struct mcs_state *mcs; /* memcached front-end state (mcserver.c) */
 
     struct conn *conns; /* every open connection (doubly linked) */

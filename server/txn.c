@@ -58,6 +58,7 @@
 #include "log.h"
 #include "park.h"
 #include "reply.h"
+#include "script.h"
 #include "server.h"
 
 /* One queued command: its arguments and keys point into the same allocation. */
@@ -125,7 +126,10 @@ struct txn_exec {
     struct txn_multi *m;
     struct txn_wset *w;
     struct ovl ovl;
-    int batching; /* writes go to the overlay, then to the engine as one batch */
+    int batching;              /* writes go to the overlay, then to the engine as one batch */
+    struct script_run *script; /* a script's unit (script.c), else EXEC's */
+    uint32_t each_pending;     /* the unit's writes sent one by one, not yet completed */
+    ls_write_cb each_cb;       /* and the callback that counts them (the parent's) */
     struct req **kids;
     uint32_t started, ndone;
     int advance;  /* the last started command let the next one start */
@@ -659,7 +663,7 @@ int txn_exec_prepare(struct req *r)
         return -1;
     t->batching = 1;
     for (uint32_t i = 0; i < t->m->n; i++)
-        if (t->m->cmds[i].cmd->flags & CMD_WHOLE_DB)
+        if (t->m->cmds[i].cmd->flags & (CMD_WHOLE_DB | CMD_EVAL))
             t->batching = 0; /* it reads or writes the engine directly (see above) */
     return 0;
 }
@@ -684,7 +688,8 @@ static void exec_batch_cb(void *arg, int rc, uint64_t cas)
     (void)cas;
     t->running = 1; /* EXEC finishes after the loop, not inside it */
     for (uint32_t i = 0; i < t->ovl.n; i++)
-        t->ovl.e[i].cb(t->ovl.e[i].k, rc, 0);
+        if (t->ovl.e[i].cb)
+            t->ovl.e[i].cb(t->ovl.e[i].k, rc, 0);
     t->running = 0;
     exec_run(r);
 }
@@ -700,10 +705,14 @@ static void exec_write_each(struct req *r)
         struct ovl_ent *x = &t->ovl.e[i];
         struct resp_arg key = {x->key, x->klen};
         struct ls_write_opts o = {x->expire_ms, x->flags};
-        int rc = x->del ? park_del(x->k, x->db, &key, x->cb)
-                        : park_put(x->k, x->db, &key, x->val, x->vlen, &o, x->cb);
+        /* a script's writes were acknowledged to it already: they complete to its parent */
+        struct req *w = x->cb ? x->k : r;
+        ls_write_cb cb = x->cb ? x->cb : t->each_cb;
+        t->each_pending += x->cb == NULL;
+        int rc = x->del ? park_del(w, x->db, &key, cb)
+                        : park_put(w, x->db, &key, x->val, x->vlen, &o, cb);
         if (rc < 0)
-            x->cb(x->k, rc, 0); /* LS_ENOTFOUND: expired meanwhile, deleted all the same */
+            cb(w, rc, 0); /* LS_ENOTFOUND: expired meanwhile, deleted all the same */
     }
     s->stats.txn_unbatched++;
 }
@@ -785,6 +794,10 @@ void txn_child_submitted(struct req *k)
 {
     struct req *r = k->parent;
     struct txn_exec *t = r->aux;
+    if (t->script) {
+        script_child_submitted(k);
+        return;
+    }
     if (t->started && t->kids[t->started - 1] == k && !k->txn_advanced) {
         k->txn_advanced = 1;
         t->advance = 1;
@@ -796,6 +809,10 @@ void txn_child_done(struct req *k)
 {
     struct req *r = k->parent;
     struct txn_exec *t = r->aux;
+    if (t->script) {
+        script_child_done(k);
+        return;
+    }
     t->ndone++;
     if (t->started && t->kids[t->started - 1] == k && !k->txn_advanced) {
         k->txn_advanced = 1;
@@ -824,4 +841,125 @@ void cmd_txn_exec(struct req *r)
     }
     exec_free(r);
     req_done(r);
+}
+
+/* ---- the unit a script runs in (script.c) ---- */
+
+int txn_unit_begin(struct req *r, struct script_run *sr, int batching)
+{
+    struct txn_exec *t = calloc(1, sizeof(*t));
+    struct txn_multi *m = calloc(1, sizeof(*m));
+    if (t == NULL || m == NULL) {
+        free(t);
+        free(m);
+        return -ENOMEM;
+    }
+    pbuf_acct_add(&r->c->mem, sizeof(*m));
+    t->m = m;
+    t->script = sr;
+    t->batching = batching;
+    r->aux = t;
+    return 0;
+}
+
+struct script_run *txn_unit_script(const struct req *parent)
+{
+    const struct txn_exec *t = parent->aux;
+    return t->script;
+}
+
+struct req *txn_unit_child(struct req *r, const struct cmd_def *d, uint32_t db,
+                           struct resp_arg *argv, uint32_t argc)
+{
+    /* argv (one allocation with its strings) belongs to the child from here on */
+    uint32_t nkeys = 0;
+    if (d->first_key > 0 && (uint32_t)d->first_key < argc) {
+        uint32_t last = d->last_key < 0 ? argc - 1 : (uint32_t)d->last_key;
+        if (last >= argc)
+            last = argc - 1;
+        nkeys = (last - (uint32_t)d->first_key) / (uint32_t)d->key_step + 1;
+    }
+    struct resp_arg *keys = nkeys ? malloc(nkeys * sizeof(*keys)) : NULL;
+    struct req *k = req_child_new(r, db);
+    if ((nkeys && keys == NULL) || k == NULL) {
+        free(keys);
+        free(argv);
+        if (k)
+            req_child_free(k);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < nkeys; i++)
+        keys[i] = argv[(uint32_t)d->first_key + i * (uint32_t)d->key_step];
+    k->cmd = d;
+    k->argv = argv;
+    k->argc = argc;
+    k->keys = keys;
+    k->nkeys = nkeys;
+    k->child_mem[0] = argv; /* both freed with the child */
+    k->child_mem[1] = keys;
+    k->lk = (d->flags & CMD_WRITE) ? CMDLOCK_KEYS_WRITE : 0;
+    k->exec = d->proc;
+    r->c->srv->stats.commands_processed++;
+    return k;
+}
+
+void txn_unit_ack(struct req *k)
+{
+    struct txn_exec *t = k->parent->aux;
+    for (uint32_t i = 0; i < t->ovl.n; i++) {
+        struct ovl_ent *x = &t->ovl.e[i];
+        if (x->k == k && x->cb) {
+            ls_write_cb cb = x->cb;
+            x->cb = NULL;
+            cb(k, 0, 0);
+        }
+    }
+}
+
+uint64_t txn_unit_writes(const struct req *r)
+{
+    const struct txn_exec *t = r->aux;
+    return t->ovl.n;
+}
+
+int txn_unit_submit(struct req *r, ls_write_cb batch_cb, ls_write_cb each_cb)
+{
+    struct txn_exec *t = r->aux;
+    struct ovl *o = &t->ovl;
+    t->batching = 0;
+    if (o->n == 0)
+        return 0;
+    struct ls_batch_op *ops = malloc(o->n * sizeof(*ops));
+    if (ops == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < o->n; i++) {
+        const struct ovl_ent *x = &o->e[i];
+        ops[i] = (struct ls_batch_op){.del = x->del,
+                                      .table = x->db,
+                                      .key = x->key,
+                                      .key_len = x->klen,
+                                      .value = x->val,
+                                      .value_len = x->vlen,
+                                      .opts = {x->expire_ms, x->flags}};
+    }
+    int rc = park_batch(r, ops, o->n, batch_cb);
+    free(ops);
+    if (rc == LS_ETOOBIG) {
+        t->each_cb = each_cb;
+        t->each_pending = 1; /* held until every write is sent */
+        exec_write_each(r);
+        return --t->each_pending == 0 ? 0 : 2;
+    }
+    return rc < 0 ? rc : 1;
+}
+
+int txn_unit_each_done(struct req *r)
+{
+    struct txn_exec *t = r->aux;
+    return --t->each_pending == 0;
+}
+
+void txn_unit_end(struct req *r)
+{
+    exec_free(r);
 }

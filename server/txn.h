@@ -68,6 +68,32 @@ int txn_lookup(struct req *r, uint32_t db, const struct resp_arg *key, struct ls
  * until the transaction ends). */
 int txn_read(struct req *r, uint32_t db, const struct resp_arg *key, struct ls_item *out);
 
+/* ---- the unit a script runs in (script.c) ----
+ * A script's redis.call runs its command as a child of the EVAL request, like EXEC's
+ * commands: in the unit's overlay while it batches (writes kept, reads looking there
+ * first), then written as one batch. */
+struct script_run;
+struct cmd_def;
+/* Makes r (EVAL) the parent of a unit. Returns 0 or -ENOMEM. */
+int txn_unit_begin(struct req *r, struct script_run *sr, int batching);
+struct script_run *txn_unit_script(const struct req *parent);
+/* A child of r for command d in database db with arguments argv[0..argc) (one malloc'd
+ * block, owned by the child from now on). Not started: the caller runs k->exec(k), and
+ * frees it (req_child_free) once it is done. NULL when out of memory. */
+struct req *txn_unit_child(struct req *r, const struct cmd_def *d, uint32_t db,
+                           struct resp_arg *argv, uint32_t argc);
+/* k submitted its writes into the overlay: they count as done for the script (their
+ * callbacks run now); the batch makes them durable at the end. */
+void txn_unit_ack(struct req *k);
+uint64_t txn_unit_writes(const struct req *r);
+/* Sends the overlay's writes: 0 nothing to send (or all completed), 1 batch_cb(r) will run,
+ * 2 each_cb(r) will run once per write (too large for one batch: txn_unit_each_done
+ * says when the last came), or a negative code (nothing written). */
+int txn_unit_submit(struct req *r, ls_write_cb batch_cb, ls_write_cb each_cb);
+int txn_unit_each_done(struct req *r);
+/* Frees the unit (children, overlay). */
+void txn_unit_end(struct req *r);
+
 /* Drops c's MULTI state and watched keys (RESET, and when c is freed). */
 void txn_conn_reset(struct conn *c);
 /* Frees the server's watch table (at exit). */

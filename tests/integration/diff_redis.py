@@ -131,12 +131,7 @@ class Divergence(Exception):
 # ---------------------------------------------------------------------------------------
 
 
-class RedisServer(itlib.Server):
-    """redis-server with no persistence, on a free loopback port (stopped by PID)."""
-
-    def argv(self):
-        return ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", self.dir]
+RedisServer = itlib.RedisServer
 
 
 def start_servers(extra, durability):

@@ -336,6 +336,15 @@ class Server:
         return self.proc is not None and self.proc.poll() is None
 
 
+class RedisServer(Server):
+    """redis-server with no persistence, on a free loopback port (stopped by PID): the
+    reference the differential tests compare logstord's replies with."""
+
+    def argv(self):
+        return ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", self.dir]
+
+
 class ProtocolError(Exception):
     pass
 

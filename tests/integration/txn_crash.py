@@ -1,5 +1,6 @@
-"""txn_crash.py - transactions are all-or-nothing across crashes (issue 12), run by
-txn_crash.sh.
+"""txn_crash.py - transactions and scripts are all-or-nothing across crashes (issue 12),
+run by txn_crash.sh. Half the units below are MULTI/EXEC, half EVAL of a script doing the
+same writes.
 
 Clients run transactions that each write the same G keys (a group) with the transaction's
 own tag, 1 KiB values (so one transaction's writes span several 4 KiB blocks and, without
@@ -36,6 +37,20 @@ def group_keys(g):
     return ["g%d:k%d" % (g, i) for i in range(G)]
 
 
+SCRIPT = ("for i = 1, #KEYS - 2 do redis.call('set', KEYS[i], ARGV[1]) end\n"
+          "local n = redis.call('incr', KEYS[#KEYS - 1])\n"
+          "if ARGV[2] == 'del' then redis.call('del', KEYS[#KEYS])\n"
+          "else redis.call('set', KEYS[#KEYS], ARGV[2]) end\n"
+          "return n")
+
+
+def script(tag, g):
+    """The same writes as tx(), as one EVAL: its reply is the group's counter."""
+    v = (b"%d:" % tag).ljust(VALUE, b"x")
+    keys = group_keys(g) + ["g%d:n" % g, "g%d:marker" % g]
+    return encode("EVAL", SCRIPT, len(keys), *keys, v, "del" if tag % 3 == 0 else tag)
+
+
 def tx(tag, g):
     v = (b"%d:" % tag).ljust(VALUE, b"x")
     body = [encode("SET", k, v) for k in group_keys(g)]
@@ -61,6 +76,13 @@ def client(i):
                 tag = next_tag[0]
                 next_tag[0] += 1
             g = rng.randrange(GROUPS)
+            if tag % 2:  # a script
+                c.send(script(tag, g))
+                r = c.read()
+                if r[0] == ":":
+                    with lock:
+                        acked.setdefault(g, {})[r[1]] = tag
+                continue
             req, n = tx(tag, g)
             c.send(req)
             replies = [c.read() for _ in range(n + 2)]

@@ -1,0 +1,29 @@
+/*
+ * script.h - Lua scripting (script.c): EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT.
+ */
+#ifndef LS_SERVER_SCRIPT_H
+#define LS_SERVER_SCRIPT_H
+
+#include <stdint.h>
+
+struct req;
+struct server;
+
+void cmd_script_eval(struct req *r);
+void cmd_script_evalsha(struct req *r);
+void cmd_script_eval_ro(struct req *r);
+void cmd_script_evalsha_ro(struct req *r);
+void cmd_script_script(struct req *r);
+
+/* Called by the dispatcher for EVAL and friends: declares the script's claim (its
+ * database as a whole, exclusive; every database when it may SELECT). Returns 0. */
+int script_prepare(struct req *r);
+/* A command a script ran submitted its writes / completed (txn.c passes them on). */
+void script_child_submitted(struct req *k);
+void script_child_done(struct req *k);
+/* Scripts compiled (INFO). */
+uint64_t script_count(const struct server *s);
+/* Closes the interpreter (at exit). */
+void script_server_free(struct server *s);
+
+#endif
