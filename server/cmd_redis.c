@@ -77,6 +77,9 @@ static const struct cmd_def cmds[] = {
     {"evalsha", -3, CMD_NOSCRIPT | CMD_EVAL, 0, 0, 0, cmd_script_evalsha, "scripting", "2.6.0", "Executes a server-side Lua script by SHA1 digest."},
     {"eval_ro", -3, RO | CMD_NOSCRIPT | CMD_EVAL, 0, 0, 0, cmd_script_eval_ro, "scripting", "7.0.0", "Executes a read-only server-side Lua script."},
     {"evalsha_ro", -3, RO | CMD_NOSCRIPT | CMD_EVAL, 0, 0, 0, cmd_script_evalsha_ro, "scripting", "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest."},
+    {"fcall", -3, CMD_NOSCRIPT | CMD_EVAL, 0, 0, 0, cmd_script_fcall, "scripting", "7.0.0", "Invokes a function."},
+    {"fcall_ro", -3, RO | CMD_NOSCRIPT | CMD_EVAL, 0, 0, 0, cmd_script_fcall_ro, "scripting", "7.0.0", "Invokes a read-only function."},
+    {"function", -2, CMD_NOSCRIPT, 0, 0, 0, cmd_script_function, "scripting", "7.0.0", "A container for function commands."},
     {"script", -2, CMD_NOSCRIPT, 0, 0, 0, cmd_script_script, "scripting", "2.6.0", "A container for Lua scripts management commands."},
     /* strings */
     {"get", 2, RO | F, 1, 1, 1, cmd_string_get, "string", "1.0.0", "Returns the string value of a key."},

@@ -28,9 +28,14 @@
  * Replies convert as Redis 7.0 converts them (both RESP versions, redis.setresp); errors
  * carry "script: f_<sha>, on @user_script:<line>." as Redis's do.
  *
+ * FUNCTION LOAD runs a library (first line "#!lua name=<lib>") in an environment of its
+ * own where redis.register_function collects its functions; FCALL runs one as EVAL runs a
+ * script, its keys and arguments passed as the function's two arguments. Libraries live
+ * in memory only.
+ *
  * Not here: SCRIPT KILL and the busy-script time limit (a script that loops without
- * calling Redis blocks the server, as Redis's does before lua-time-limit), FUNCTION/FCALL,
- * and the cjson, cmsgpack and struct libraries.
+ * calling Redis blocks the server, as Redis's does before lua-time-limit), FUNCTION
+ * DUMP/RESTORE, and the cjson, cmsgpack and struct libraries.
  */
 #include "script.h"
 
@@ -47,6 +52,7 @@
 #include "cmd.h"
 #include "cmdlock.h"
 #include "conn.h"
+#include "glob.h"
 #include "log.h"
 #include "reply.h"
 #include "resp.h"
@@ -60,6 +66,9 @@ struct script_eng {
     int protect;            /* registry ref: the metatable of run environments */
     struct script_run *cur; /* the run whose coroutine is executing */
     uint64_t nscripts;
+    int libs;    /* registry ref: library name -> {code=, select=, functions={name=true}} */
+    int funcs;   /* registry ref: function name -> {fn=, lib=, ro=} */
+    int loading; /* registry ref of the table collecting a FUNCTION LOAD's functions */
 };
 
 struct script_run {
@@ -347,6 +356,11 @@ static struct script_eng *eng_new(void)
     se->protect = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
     se->fns = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    se->libs = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    se->funcs = luaL_ref(L, LUA_REGISTRYINDEX);
+    se->loading = LUA_NOREF;
     return se;
 }
 
@@ -530,7 +544,8 @@ static int lua_to_resp(lua_State *L, struct pbuf *o, int proto, int sresp, int d
 static void error_reply(struct pbuf *o, const struct script_run *sr, const char *msg, int line)
 {
     if (line > 0)
-        resp_w_errorf(o, "%s script: %s, on @user_script:%d.", msg, sr->fname, line);
+        resp_w_errorf(o, "%s script: %s, on @%s:%d.", msg, sr->fname,
+                      sr->env_ref == LUA_NOREF ? "user_function" : "user_script", line);
     else
         resp_w_error(o, msg);
 }
@@ -706,12 +721,17 @@ static void run_end(struct script_run *sr)
     run_reply(sr, rc);
 }
 
+static int is_user_source(const char *src)
+{
+    return strcmp(src, "@user_script") == 0 || strcmp(src, "@user_function") == 0;
+}
+
 /* The line of the innermost frame of the user's script on co's stack (0: none). */
 static int user_line(lua_State *co)
 {
     lua_Debug ar;
     for (int level = 0; lua_getstack(co, level, &ar); level++) {
-        if (lua_getinfo(co, "Sl", &ar) && strcmp(ar.source, "@user_script") == 0)
+        if (lua_getinfo(co, "Sl", &ar) && is_user_source(ar.source))
             return ar.currentline;
     }
     return 0;
@@ -722,8 +742,7 @@ static int user_line(lua_State *co)
 static void line_hook(lua_State *L, lua_Debug *ar)
 {
     struct script_run *sr = eng_of(L)->cur;
-    if (sr && lua_getinfo(L, "S", ar) && ar->source[0] == '@' &&
-        strcmp(ar->source, "@user_script") == 0)
+    if (sr && lua_getinfo(L, "S", ar) && ar->source[0] == '@' && is_user_source(ar->source))
         sr->line = ar->currentline;
 }
 
@@ -732,11 +751,13 @@ static void run_resume(struct script_run *sr, int nargs)
     struct script_eng *se = sr->r->c->srv->scripts;
     lua_State *co = sr->co;
     se->cur = sr;
-    lua_rawgeti(co, LUA_REGISTRYINDEX, sr->env_ref); /* the env is the function's, per run */
-    lua_rawgeti(co, LUA_REGISTRYINDEX, sr->fn_ref);
-    lua_insert(co, -2);
-    lua_setfenv(co, -2);
-    lua_pop(co, 1);
+    if (sr->env_ref != LUA_NOREF) { /* EVAL: the env is the function's, per run */
+        lua_rawgeti(co, LUA_REGISTRYINDEX, sr->env_ref);
+        lua_rawgeti(co, LUA_REGISTRYINDEX, sr->fn_ref);
+        lua_insert(co, -2);
+        lua_setfenv(co, -2);
+        lua_pop(co, 1);
+    }
     int rc = lua_resume(co, nargs);
     se->cur = NULL;
     if (rc == LUA_YIELD)
@@ -918,6 +939,8 @@ static const char *const WHOLE_DB_WORDS[] = {"keys",    "scan",     "dbsize", "r
                                              "flushdb", "flushall", NULL};
 static const char *const SELECT_WORDS[] = {"select", NULL};
 
+static void find_function(struct script_eng *se, const char *name);
+
 int script_prepare(struct req *r)
 {
     long long nk;
@@ -928,36 +951,35 @@ int script_prepare(struct req *r)
         return 0;
     const struct resp_arg *body = &r->argv[1];
     int all = 0;
-    if (r->cmd->proc == cmd_script_eval || r->cmd->proc == cmd_script_eval_ro)
+    struct script_eng *se = r->c->srv->scripts;
+    if (r->cmd->proc == cmd_script_eval || r->cmd->proc == cmd_script_eval_ro) {
         all = body_mentions(body->ptr, body->len, SELECT_WORDS);
-    else /* EVALSHA: the body is known only once it runs; claim as if it selects */
+    } else if (se && (r->cmd->proc == cmd_script_fcall || r->cmd->proc == cmd_script_fcall_ro)) {
+        find_function(se, body->ptr); /* does its library's code name 'select'? */
         all = 1;
+        if (lua_istable(se->L, -1)) {
+            lua_getfield(se->L, -1, "lib");
+            lua_rawgeti(se->L, LUA_REGISTRYINDEX, se->libs);
+            lua_pushvalue(se->L, -2);
+            lua_rawget(se->L, -2);
+            lua_getfield(se->L, -1, "select");
+            all = lua_toboolean(se->L, -1);
+            lua_pop(se->L, 4);
+        }
+        lua_pop(se->L, 1);
+    } else { /* EVALSHA: the body is not at hand; claim as if it selects */
+        all = 1;
+    }
     r->lk = CMDLOCK_DB_WRITE | CMDLOCK_KEYS_WRITE | (all ? CMDLOCK_ALL_DBS : 0);
     return 0;
 }
 
-/* Runs the function on the stack of se->L with r's keys and arguments. */
-static void run_start(struct req *r, struct script_eng *se, const char *sha, int ro, int batching)
+/* Pushes onto L two arrays of r's arguments: its keys (numkeys from argv[2]), then the
+ * rest. */
+static void push_key_args(lua_State *L, const struct req *r)
 {
-    lua_State *L = se->L;
     long long nk;
     cmd_arg_ll(&r->argv[2], &nk);
-    struct script_run *sr = calloc(1, sizeof(*sr));
-    if (sr == NULL || txn_unit_begin(r, sr, batching) < 0) {
-        free(sr);
-        lua_pop(L, 1);
-        reply_error(r, "ERR out of memory");
-        req_done(r);
-        return;
-    }
-    sr->r = r;
-    sr->db = r->db;
-    sr->resp = 2;
-    sr->ro = ro;
-    snprintf(sr->fname, sizeof(sr->fname), "%s", sha);
-    pbuf_init(&sr->out, r->c->srv->cfg.client_output_buffer_limit);
-    sr->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_newtable(L); /* the run's environment */
     for (int which = 0; which < 2; which++) {
         uint32_t first = which ? 3 + (uint32_t)nk : 3, n = which ? r->argc - first : (uint32_t)nk;
         lua_createtable(L, (int)n, 0);
@@ -965,16 +987,53 @@ static void run_start(struct req *r, struct script_eng *se, const char *sha, int
             lua_pushlstring(L, r->argv[first + i].ptr, r->argv[first + i].len);
             lua_rawseti(L, -2, (int)i + 1);
         }
-        lua_setfield(L, -2, which ? "ARGV" : "KEYS");
     }
-    lua_rawgeti(L, LUA_REGISTRYINDEX, se->protect);
-    lua_setmetatable(L, -2);
-    sr->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* A run of the function on the stack of se->L (popped), named name in its errors, with
+ * its coroutine ready (the function on it), or NULL after replying and ending r. */
+static struct script_run *run_new(struct req *r, struct script_eng *se, const char *name, int ro,
+                                  int batching)
+{
+    lua_State *L = se->L;
+    struct script_run *sr = calloc(1, sizeof(*sr));
+    if (sr == NULL || txn_unit_begin(r, sr, batching) < 0) {
+        free(sr);
+        lua_pop(L, 1);
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return NULL;
+    }
+    sr->r = r;
+    sr->db = r->db;
+    sr->resp = 2;
+    sr->ro = ro;
+    sr->env_ref = LUA_NOREF;
+    snprintf(sr->fname, sizeof(sr->fname), "%.42s", name);
+    pbuf_init(&sr->out, r->c->srv->cfg.client_output_buffer_limit);
+    sr->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     sr->co = lua_newthread(L);
     sr->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_sethook(sr->co, line_hook, LUA_MASKLINE, 0);
     lua_rawgeti(sr->co, LUA_REGISTRYINDEX, sr->fn_ref);
     r->c->srv->stats.scripts_run++;
+    return sr;
+}
+
+/* EVAL: runs the function on the stack of se->L with KEYS and ARGV in its environment. */
+static void run_start(struct req *r, struct script_eng *se, const char *sha, int ro, int batching)
+{
+    struct script_run *sr = run_new(r, se, sha, ro, batching);
+    if (sr == NULL)
+        return;
+    lua_State *L = se->L;
+    lua_newtable(L); /* the run's environment */
+    push_key_args(L, r);
+    lua_setfield(L, -3, "ARGV");
+    lua_setfield(L, -2, "KEYS");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, se->protect);
+    lua_setmetatable(L, -2);
+    sr->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     run_resume(sr, 0);
 }
 
@@ -1145,4 +1204,551 @@ void cmd_script_script(struct req *r)
 uint64_t script_count(const struct server *s)
 {
     return s->scripts ? s->scripts->nscripts : 0;
+}
+
+/* ---- FUNCTION and FCALL ---- */
+
+static int valid_name(const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+static const char ERR_NAMES[] = "Library names can only contain letters, numbers, or "
+                                "underscores(_) and must be at least one character long";
+
+/* The flags of redis.register_function's named form: 1 when no-writes is among them, 0,
+ * or -1 for an unknown flag. The flags table is on the stack top. */
+static int register_flags(lua_State *L)
+{
+    int ro = 0;
+    if (!lua_istable(L, -1))
+        return 0;
+    for (int i = 1;; i++) {
+        lua_rawgeti(L, -1, i);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            return ro;
+        }
+        const char *f = lua_tostring(L, -1);
+        lua_pop(L, 1);
+        if (f && strcmp(f, "no-writes") == 0)
+            ro = 1;
+        else if (!f || (strcmp(f, "allow-oom") && strcmp(f, "allow-stale") &&
+                        strcmp(f, "no-cluster") && strcmp(f, "allow-cross-slot-keys")))
+            return -1;
+    }
+}
+
+/* redis.register_function(name, fn) or redis.register_function{function_name=,
+ * callback=, flags=}: only while FUNCTION LOAD runs the library. */
+static int l_register_function(lua_State *L)
+{
+    struct script_eng *se = eng_of(L);
+    const char *err = NULL;
+    int argc = lua_gettop(L), ro = 0;
+    if (se->loading == LUA_NOREF)
+        err = "redis.register_function can only be called on FUNCTION LOAD command";
+    else if (argc < 1 || argc > 2)
+        err = "wrong number of arguments to redis.register_function";
+    else if (argc == 1 && !lua_istable(L, 1))
+        err = "calling redis.register_function with a single argument is only applicable to "
+              "Lua table (representing named arguments).";
+    if (!err && argc == 1) { /* named arguments: leave name, callback */
+        lua_getfield(L, 1, "function_name");
+        lua_getfield(L, 1, "callback");
+        lua_getfield(L, 1, "flags");
+        ro = register_flags(L);
+        lua_pop(L, 1);
+        lua_remove(L, 1);
+        if (ro < 0)
+            err = "unknown flag given";
+    }
+    if (!err && lua_type(L, 1) != LUA_TSTRING)
+        err = "first argument to redis.register_function must be a string";
+    if (!err && !lua_isfunction(L, 2))
+        err = argc == 1 ? "redis.register_function must get a callback argument"
+                        : "second argument to redis.register_function must be a function";
+    size_t n = 0;
+    const char *name = err ? NULL : lua_tolstring(L, 1, &n);
+    if (!err && !valid_name(name, n))
+        err = ERR_NAMES;
+    if (!err) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, se->loading);
+        lua_getfield(L, -1, name);
+        if (!lua_isnil(L, -1))
+            err = "Function already exists in the library";
+        lua_pop(L, 1);
+        if (!err) {
+            lua_createtable(L, 0, 2);
+            lua_pushvalue(L, 2);
+            lua_setfield(L, -2, "fn");
+            lua_pushboolean(L, ro);
+            lua_setfield(L, -2, "ro");
+            lua_setfield(L, -2, name);
+        }
+        lua_pop(L, 1);
+    }
+    if (err) {
+        push_error(L, err);
+        return lua_error(L);
+    }
+    return 0;
+}
+
+/* Parses "#!<engine> name=<lib>", a library's first line. Returns the name's length (its
+ * start in *name), or -1 with the error written to err. */
+static int lib_metadata(const char *code, size_t n, const char **name, char *err, size_t errlen)
+{
+    const char *nl = n >= 2 ? memchr(code, '\n', n) : NULL;
+    if (n < 2 || code[0] != '#' || code[1] != '!') {
+        snprintf(err, errlen, "ERR Missing library metadata");
+        return -1;
+    }
+    if (nl == NULL) {
+        snprintf(err, errlen, "ERR Invalid library metadata");
+        return -1;
+    }
+    const char *p = code + 2, *end = nl, *eng = p;
+    while (p < end && *p != ' ')
+        p++;
+    int englen = (int)(p - eng), namelen = -1;
+    for (;;) {
+        while (p < end && *p == ' ')
+            p++;
+        const char *part = p;
+        while (p < end && *p != ' ')
+            p++;
+        if (p == part)
+            break;
+        if (p - part >= 5 && strncasecmp(part, "name=", 5) == 0) {
+            if (namelen >= 0) {
+                snprintf(err, errlen,
+                         "ERR Invalid metadata value, name argument was given "
+                         "multiple times");
+                return -1;
+            }
+            *name = part + 5;
+            namelen = (int)(p - part - 5);
+        } else {
+            snprintf(err, errlen, "ERR Invalid metadata value given: %.*s", (int)(p - part), part);
+            return -1;
+        }
+    }
+    if (namelen < 0)
+        snprintf(err, errlen, "ERR Library name was not given");
+    else if (!valid_name(*name, (size_t)namelen))
+        snprintf(err, errlen, "ERR %s", ERR_NAMES);
+    else if (englen != 3 || strncasecmp(eng, "lua", 3) != 0)
+        snprintf(err, errlen, "ERR Engine '%.*s' not found", englen, eng);
+    else
+        return namelen;
+    return -1;
+}
+
+/* Removes library lib and its functions. */
+static void lib_unlink(struct script_eng *se, const char *lib)
+{
+    lua_State *L = se->L;
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, se->libs);
+    lua_getfield(L, -1, lib);
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "functions");
+        lua_rawgeti(L, LUA_REGISTRYINDEX, se->funcs);
+        for (lua_pushnil(L); lua_next(L, -3); lua_pop(L, 1)) {
+            lua_pushvalue(L, -2);
+            lua_pushnil(L);
+            lua_rawset(L, -5);
+        }
+    }
+    lua_settop(L, top + 1);
+    lua_pushnil(L);
+    lua_setfield(L, -2, lib);
+    lua_settop(L, top);
+}
+
+/* The library environment FUNCTION LOAD runs in: its own redis table offers
+ * register_function and log while it loads; afterwards that table is removed, and the
+ * library's functions see the full redis table of the globals. */
+static void push_load_env(struct script_eng *se)
+{
+    static const char *const lv[] = {"LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING"};
+    lua_State *L = se->L;
+    lua_newtable(L);
+    lua_createtable(L, 0, 6);
+    lua_pushcfunction(L, l_register_function);
+    lua_setfield(L, -2, "register_function");
+    lua_pushcfunction(L, l_log);
+    lua_setfield(L, -2, "log");
+    for (int i = 0; i < 4; i++) {
+        lua_pushnumber(L, i);
+        lua_setfield(L, -2, lv[i]);
+    }
+    lua_createtable(L, 0, 1); /* redis.call and the rest do not exist while loading */
+    lua_pushcfunction(L, l_undefined);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, -2, "redis");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, se->protect);
+    lua_setmetatable(L, -2);
+}
+
+/* Registers the functions collected in the table at index fns as library lib (code).
+ * Returns 0, or -1 after replying the error. */
+static int lib_register(struct req *r, struct script_eng *se, int fns, const char *lib,
+                        const struct resp_arg *code, int replacing)
+{
+    lua_State *L = se->L;
+    size_t count = 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, se->funcs);
+    int funcs = lua_gettop(L);
+    for (lua_pushnil(L); lua_next(L, fns); lua_pop(L, 1)) {
+        count++;
+        lua_pushvalue(L, -2);
+        lua_rawget(L, funcs);
+        if (lua_istable(L, -1)) {
+            lua_getfield(L, -1, "lib");
+            int same = replacing && strcmp(lua_tostring(L, -1), lib) == 0;
+            lua_pop(L, 1);
+            if (!same) {
+                reply_errorf(r, "ERR Function %s already exists", lua_tostring(L, -3));
+                return -1;
+            }
+        }
+        lua_pop(L, 1);
+    }
+    if (count == 0) {
+        reply_error(r, "ERR No functions registered");
+        return -1;
+    }
+    if (replacing)
+        lib_unlink(se, lib);
+    lua_createtable(L, 0, 3); /* the library */
+    lua_pushlstring(L, code->ptr, code->len);
+    lua_setfield(L, -2, "code");
+    lua_pushboolean(L, body_mentions(code->ptr, code->len, SELECT_WORDS));
+    lua_setfield(L, -2, "select");
+    lua_newtable(L);
+    int names = lua_gettop(L);
+    for (lua_pushnil(L); lua_next(L, fns); lua_pop(L, 1)) {
+        lua_pushstring(L, lib);
+        lua_setfield(L, -2, "lib");
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, funcs);
+        lua_pushvalue(L, -2);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, names);
+    }
+    lua_setfield(L, -2, "functions");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, se->libs);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, lib);
+    return 0;
+}
+
+/* FUNCTION LOAD [REPLACE] code. Replies. */
+static void function_load(struct req *r, struct script_eng *se, const struct resp_arg *code,
+                          int replace)
+{
+    lua_State *L = se->L;
+    const char *name = NULL;
+    char err[256], lib[256];
+    int top = lua_gettop(L);
+    int nl = lib_metadata(code->ptr, code->len, &name, err, sizeof(err));
+    if (nl < 0 || nl >= (int)sizeof(lib)) {
+        reply_error(r, nl < 0 ? err : "ERR Invalid library metadata");
+        return;
+    }
+    memcpy(lib, name, (size_t)nl);
+    lib[nl] = '\0';
+    lua_rawgeti(L, LUA_REGISTRYINDEX, se->libs);
+    lua_getfield(L, -1, lib);
+    int exists = !lua_isnil(L, -1);
+    lua_settop(L, top);
+    if (exists && !replace) {
+        reply_errorf(r, "ERR Library '%s' already exists", lib);
+        return;
+    }
+    const char *body = memchr(code->ptr, '\n', code->len); /* keeps the line numbers */
+    if (luaL_loadbuffer(L, body, code->len - (size_t)(body - code->ptr), "@user_function")) {
+        reply_errorf(r, "ERR Error compiling function: %s", lua_tostring(L, -1));
+        lua_settop(L, top);
+        return;
+    }
+    push_load_env(se);
+    lua_pushvalue(L, -1);
+    int env = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_setfenv(L, -2);
+    lua_newtable(L);
+    se->loading = luaL_ref(L, LUA_REGISTRYINDEX);
+    int rc = lua_pcall(L, 0, 0, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, env);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "redis");
+    lua_pop(L, 1);
+    luaL_unref(L, LUA_REGISTRYINDEX, env);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, se->loading);
+    luaL_unref(L, LUA_REGISTRYINDEX, se->loading);
+    se->loading = LUA_NOREF;
+    if (rc) { /* a Lua error gets ERR, as Redis's error handler gives it */
+        const char *msg = lua_tostring(L, -2), *errcode = "ERR ";
+        if (lua_istable(L, -2)) {
+            lua_getfield(L, -2, "err");
+            msg = lua_tostring(L, -1);
+            errcode = "";
+        }
+        reply_errorf(r, "ERR Error registering functions: %s%s", errcode,
+                     msg ? msg : "unknown error");
+    } else if (lib_register(r, se, lua_gettop(L), lib, code, exists) == 0) {
+        reply_bulk(r, lib, strlen(lib));
+    }
+    lua_settop(L, top);
+}
+
+/* One library of FUNCTION LIST (its table on the stack top, its name k). */
+static void list_library(struct req *r, struct script_eng *se, const char *k, size_t kl,
+                         int withcode)
+{
+    lua_State *L = se->L;
+    reply_map(r, withcode ? 4 : 3);
+    reply_cstr(r, "library_name");
+    reply_bulk(r, k, kl);
+    reply_cstr(r, "engine");
+    reply_cstr(r, "LUA");
+    reply_cstr(r, "functions");
+    lua_getfield(L, -1, "functions");
+    size_t nf = 0;
+    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1))
+        nf++;
+    reply_array(r, nf);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, se->funcs);
+    for (lua_pushnil(L); lua_next(L, -3); lua_pop(L, 1)) {
+        size_t fl;
+        const char *f = lua_tolstring(L, -2, &fl);
+        lua_getfield(L, -3, f);
+        lua_getfield(L, -1, "ro");
+        int ro = lua_toboolean(L, -1);
+        lua_pop(L, 2);
+        reply_map(r, 3);
+        reply_cstr(r, "name");
+        reply_bulk(r, f, fl);
+        reply_cstr(r, "description");
+        reply_null(r);
+        reply_cstr(r, "flags");
+        reply_set(r, (size_t)ro);
+        if (ro)
+            reply_simple(r, "no-writes");
+    }
+    lua_pop(L, 2);
+    if (withcode) {
+        reply_cstr(r, "library_code");
+        lua_getfield(L, -1, "code");
+        size_t cl;
+        const char *c = lua_tolstring(L, -1, &cl);
+        reply_bulk(r, c, cl);
+        lua_pop(L, 1);
+    }
+}
+
+/* FUNCTION LIST [WITHCODE] [LIBRARYNAME pattern]. */
+static void function_list(struct req *r, struct script_eng *se)
+{
+    lua_State *L = se->L;
+    int withcode = 0, top = lua_gettop(L);
+    const struct resp_arg *pat = NULL;
+    for (uint32_t i = 2; i < r->argc; i++) {
+        if (cmd_arg_is(&r->argv[i], "withcode")) {
+            withcode = 1;
+        } else if (cmd_arg_is(&r->argv[i], "libraryname") && !pat) {
+            if (i + 1 >= r->argc) {
+                reply_error(r, "ERR library name argument was not given");
+                return;
+            }
+            pat = &r->argv[++i];
+        } else {
+            reply_errorf(r, "ERR Unknown argument %s", r->argv[i].ptr);
+            return;
+        }
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, se->libs);
+    size_t n = 0, kl;
+    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+        const char *k = lua_tolstring(L, -2, &kl);
+        n += !pat || glob_match(pat->ptr, pat->len, k, kl, 0);
+    }
+    reply_array(r, n);
+    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+        const char *k = lua_tolstring(L, -2, &kl);
+        if (!pat || glob_match(pat->ptr, pat->len, k, kl, 0))
+            list_library(r, se, k, kl, withcode);
+    }
+    lua_settop(L, top);
+}
+
+static size_t table_size(lua_State *L, int ref)
+{
+    size_t n = 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1))
+        n++;
+    lua_pop(L, 1);
+    return n;
+}
+
+static void function_stats(struct req *r, struct script_eng *se)
+{
+    reply_map(r, 2);
+    reply_cstr(r, "running_script");
+    reply_null(r);
+    reply_cstr(r, "engines");
+    reply_map(r, 1);
+    reply_cstr(r, "LUA");
+    reply_map(r, 2);
+    reply_cstr(r, "libraries_count");
+    reply_int(r, (int64_t)table_size(se->L, se->libs));
+    reply_cstr(r, "functions_count");
+    reply_int(r, (int64_t)table_size(se->L, se->funcs));
+}
+
+static void function_flush(struct script_eng *se)
+{
+    lua_State *L = se->L;
+    luaL_unref(L, LUA_REGISTRYINDEX, se->libs);
+    luaL_unref(L, LUA_REGISTRYINDEX, se->funcs);
+    lua_newtable(L);
+    se->libs = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    se->funcs = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_gc(L, LUA_GCCOLLECT, 0);
+}
+
+/* "ERR wrong number of arguments for '<container>|<sub>' command". */
+static void sub_arity_error(struct req *r, const char *container)
+{
+    char low[32];
+    size_t i;
+    const struct resp_arg *sub = &r->argv[1];
+    for (i = 0; i < sub->len && i < sizeof(low) - 1; i++)
+        low[i] =
+            (char)((sub->ptr[i] >= 'A' && sub->ptr[i] <= 'Z') ? sub->ptr[i] + 32 : sub->ptr[i]);
+    low[i] = '\0';
+    reply_errorf(r, "ERR wrong number of arguments for '%s|%s' command", container, low);
+}
+
+void cmd_script_function(struct req *r)
+{
+    struct script_eng *se = eng_get(r->c->srv);
+    const struct resp_arg *sub = &r->argv[1];
+    int replace = r->argc == 4 && cmd_arg_is(&r->argv[2], "replace");
+    if (se == NULL) {
+        reply_error(r, "ERR scripting is not available (out of memory)");
+    } else if (cmd_arg_is(sub, "load") && r->argc >= 3) {
+        if (r->argc > 4 || (r->argc == 4 && !replace))
+            reply_errorf(r, "ERR Unknown option given: %s", r->argv[2].ptr);
+        else
+            function_load(r, se, &r->argv[r->argc - 1], replace);
+    } else if (cmd_arg_is(sub, "delete") && r->argc == 3) {
+        lua_rawgeti(se->L, LUA_REGISTRYINDEX, se->libs);
+        lua_getfield(se->L, -1, r->argv[2].ptr);
+        int exists = !lua_isnil(se->L, -1);
+        lua_pop(se->L, 2);
+        if (exists)
+            lib_unlink(se, r->argv[2].ptr);
+        if (exists)
+            reply_ok(r);
+        else
+            reply_error(r, "ERR Library not found");
+    } else if (cmd_arg_is(sub, "flush") && r->argc <= 3) {
+        if (r->argc == 3 && !cmd_arg_is(&r->argv[2], "async") && !cmd_arg_is(&r->argv[2], "sync")) {
+            reply_error(r, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
+        } else {
+            function_flush(se);
+            reply_ok(r);
+        }
+    } else if (cmd_arg_is(sub, "list")) {
+        function_list(r, se);
+    } else if (cmd_arg_is(sub, "kill") && r->argc == 2) {
+        reply_error(r, "NOTBUSY No scripts in execution right now.");
+    } else if (cmd_arg_is(sub, "stats") && r->argc == 2) {
+        function_stats(r, se);
+    } else if (cmd_arg_is(sub, "load") || cmd_arg_is(sub, "delete") || cmd_arg_is(sub, "flush") ||
+               cmd_arg_is(sub, "kill") || cmd_arg_is(sub, "stats")) {
+        sub_arity_error(r, "function");
+    } else {
+        reply_errorf(r, "ERR unknown subcommand '%.128s'. Try FUNCTION HELP.", sub->ptr);
+    }
+    req_done(r);
+}
+
+/* Pushes funcs[name] (or nil). */
+static void find_function(struct script_eng *se, const char *name)
+{
+    lua_rawgeti(se->L, LUA_REGISTRYINDEX, se->funcs);
+    lua_getfield(se->L, -1, name);
+    lua_remove(se->L, -2);
+}
+
+/* FCALL's checks: NULL, or the error (the function's entry is on the stack top). */
+static const char *fcall_refused(struct req *r, lua_State *L, int ro, long long *nk)
+{
+    if (!lua_istable(L, -1))
+        return "ERR Function not found";
+    if (cmd_arg_ll(&r->argv[2], nk) < 0)
+        return "ERR Bad number of keys provided";
+    if (*nk > (long long)r->argc - 3)
+        return "ERR Number of keys can't be greater than number of args";
+    if (*nk < 0)
+        return "ERR Number of keys can't be negative";
+    lua_getfield(L, -1, "ro");
+    int fro = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (ro && !fro)
+        return "ERR Can not execute a script with write flag using *_ro command.";
+    return NULL;
+}
+
+static void fcall_generic(struct req *r, int ro)
+{
+    struct script_eng *se = eng_get(r->c->srv);
+    long long nk = 0;
+    const char *why = "ERR scripting is not available (out of memory)";
+    if (se) {
+        find_function(se, r->argv[1].ptr);
+        why = fcall_refused(r, se->L, ro, &nk);
+        if (why)
+            lua_pop(se->L, 1);
+    }
+    if (why) {
+        reply_error(r, why);
+        req_done(r);
+        return;
+    }
+    lua_State *L = se->L;
+    lua_getfield(L, -1, "ro");
+    int fro = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "fn");
+    lua_remove(L, -2);
+    struct script_run *sr = run_new(r, se, r->argv[1].ptr, ro || fro, 1);
+    if (sr == NULL)
+        return;
+    push_key_args(sr->co, r); /* FCALL passes keys and args as arguments */
+    run_resume(sr, 2);
+}
+
+void cmd_script_fcall(struct req *r)
+{
+    fcall_generic(r, 0);
+}
+
+void cmd_script_fcall_ro(struct req *r)
+{
+    fcall_generic(r, 1);
 }

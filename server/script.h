@@ -14,6 +14,9 @@ void cmd_script_evalsha(struct req *r);
 void cmd_script_eval_ro(struct req *r);
 void cmd_script_evalsha_ro(struct req *r);
 void cmd_script_script(struct req *r);
+void cmd_script_function(struct req *r);
+void cmd_script_fcall(struct req *r);
+void cmd_script_fcall_ro(struct req *r);
 
 /* Called by the dispatcher for EVAL and friends: declares the script's claim (its
  * database as a whole, exclusive; every database when it may SELECT). Returns 0. */

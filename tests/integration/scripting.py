@@ -1,5 +1,5 @@
-"""scripting.py - EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT (issue 12), run by
-scripting.sh.
+"""scripting.py - EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT, FUNCTION and FCALL (issue
+12), run by scripting.sh.
 
 1. Replies compared with redis-server 7.0 byte for byte: conversions both ways (integers,
    bulks, nil, booleans, arrays cut at the first nil, status and error tables, floats
@@ -81,6 +81,53 @@ for cmd in CASES:
         diffs.append((cmd, ra, rb))
 check(not diffs, "%d commands answer as redis-server does (%d differ)" % (len(CASES), len(diffs)),
       diffs[:3])
+LIB = ("#!lua name=mylib\n"
+       "redis.register_function('myset', function(keys, args) "
+       "return redis.call('set', keys[1], args[1]) end)\n"
+       "redis.register_function{function_name='myget', callback=function(keys, args) "
+       "return redis.call('get', keys[1]) end, flags={'no-writes'}}\n"
+       "redis.register_function('myerr', function(keys, args) "
+       "return redis.call('incr', keys[1]) end)")
+FCASES = [
+    ("FUNCTION", "FLUSH"), ("FUNCTION", "LOAD", LIB), ("FUNCTION", "LOAD", LIB),
+    ("FUNCTION", "LOAD", "REPLACE", LIB), ("FCALL", "myset", "1", "fk", "val"),
+    ("FCALL", "myget", "1", "fk"), ("FCALL_RO", "myget", "1", "fk"), ("FCALL_RO", "myset", "1", "fk", "x"),
+    ("FCALL", "myerr", "1", "fk"), ("FCALL", "nosuch", "0"), ("FCALL", "myget", "x"),
+    ("FCALL", "myget", "5", "a"), ("FCALL", "myget", "-1"), ("FUNCTION", "LIST"),
+    ("FUNCTION", "LIST", "WITHCODE"), ("FUNCTION", "LIST", "LIBRARYNAME", "my*"),
+    ("FUNCTION", "LIST", "LIBRARYNAME", "zz*"), ("FUNCTION", "STATS"), ("FUNCTION", "LOAD", "return 1"),
+    ("FUNCTION", "LOAD", "#!lua\nreturn 1"), ("FUNCTION", "LOAD", "#!js name=x\nreturn 1"),
+    ("FUNCTION", "LOAD", "#!lua name=x foo=bar\nreturn 1"), ("FUNCTION", "LOAD", "#!lua name=x\nreturn 1"),
+    ("FUNCTION", "LOAD", "#!lua name=x\nredis.call('ping')"),
+    ("FUNCTION", "LOAD", "#!lua name=x\nredis.register_function('myset', function() end)"),
+    ("FUNCTION", "LOAD", "#!lua name=b-d\nreturn 1"), ("FUNCTION", "LOAD", "#!lua name=x\nfoo("),
+    ("FUNCTION", "DELETE", "nolib"), ("FUNCTION", "DELETE", "mylib"), ("FCALL", "myget", "1", "fk"),
+    ("FUNCTION", "KILL"), ("FUNCTION", "FLUSH", "BAD"), ("FUNCTION", "NOPE"), ("FUNCTION", "LOAD"),
+]
+
+
+def sorted_functions(reply):
+    """FUNCTION LIST with each library's functions in name order (both servers list them
+    in their hash table's order)."""
+    if reply[0] != "*" or not reply[1] or reply[1][0][0] != "*":
+        return reply
+    libs = []
+    for lib in reply[1]:
+        items = list(lib[1])
+        i = items.index(("$", b"functions"))
+        items[i + 1] = ("*", sorted(items[i + 1][1], key=lambda f: f[1][1][1]))
+        libs.append(("*", items))
+    return ("*", libs)
+
+
+fd = []
+for cmd in FCASES:
+    ra, rb = a.call(*cmd), b.call(*cmd)
+    if cmd[:2] == ("FUNCTION", "LIST"):
+        ra, rb = sorted_functions(ra), sorted_functions(rb)
+    if ra != rb:
+        fd.append((cmd, ra, rb))
+check(not fd, "FUNCTION and FCALL: %d commands answer as redis-server does" % len(FCASES), fd[:3])
 for proto in (3,):
     a.call("HELLO", proto)
     b.call("HELLO", proto)
