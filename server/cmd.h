@@ -126,6 +126,12 @@ void cmd_keys_dbsize(struct req *r);
 void cmd_keys_flushdb(struct req *r);
 void cmd_keys_flushall(struct req *r);
 
+/* cmd_cluster.c */
+void cmd_cluster_cluster(struct req *r);
+void cmd_cluster_mode(struct req *r);
+/* In cluster mode, whether r's keys hash to different slots (-CROSSSLOT). */
+int cmd_cluster_crossslot(const struct req *r);
+
 /* cmd_server.c */
 void cmd_server_ping(struct req *r);
 void cmd_server_echo(struct req *r);

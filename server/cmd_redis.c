@@ -66,6 +66,11 @@ static const struct cmd_def cmds[] = {
     {"dbsize", 1, RO | F | DB, 0, 0, 0, cmd_keys_dbsize, "server", "1.0.0", "Returns the number of keys in the database."},
     {"flushdb", -1, W | DB, 0, 0, 0, cmd_keys_flushdb, "server", "1.0.0", "Removes all keys from the current database."},
     {"flushall", -1, W | DB | AL, 0, 0, 0, cmd_keys_flushall, "server", "1.0.0", "Removes all keys from all databases."},
+    /* cluster (cmd_cluster.c): a one-node cluster with cluster_enabled */
+    {"cluster", -2, 0, 0, 0, 0, cmd_cluster_cluster, "cluster", "3.0.0", "A container for Redis Cluster commands."},
+    {"readonly", 1, F | CN, 0, 0, 0, cmd_cluster_mode, "cluster", "3.0.0", "Enables read-only queries for a connection to a Redis Cluster replica node."},
+    {"readwrite", 1, F | CN, 0, 0, 0, cmd_cluster_mode, "cluster", "3.0.0", "Enables read-write queries for a connection to a Reids Cluster replica node."},
+    {"asking", 1, F | CN, 0, 0, 0, cmd_cluster_mode, "cluster", "3.0.0", "Signals that a cluster client is following an -ASK redirect."},
     /* transactions (txn.c) */
     {"multi", 1, F | CMD_TXN, 0, 0, 0, cmd_txn_multi, "transactions", "1.2.0", "Starts a transaction."},
     {"exec", 1, CMD_TXN, 0, 0, 0, cmd_txn_exec, "transactions", "1.2.0", "Executes all commands in a transaction."},
@@ -461,6 +466,12 @@ static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
     c->last_cmd = d ? d->name : "unknown";
     if (cmd_check(r) < 0) {
         txn_flag_error(c); /* in MULTI: EXEC answers -EXECABORT */
+        req_done(r);
+        return;
+    }
+    if (cmd_cluster_crossslot(r)) {
+        txn_flag_error(c);
+        reply_error(r, "CROSSSLOT Keys in request don't hash to the same slot");
         req_done(r);
         return;
     }

@@ -602,7 +602,8 @@ void cmd_server_command(struct req *r)
 #define INFO_STATS       0x10
 #define INFO_KEYSPACE    0x20
 #define INFO_LOGSTOR     0x40
-#define INFO_DEFAULT     0x7f
+#define INFO_CLUSTER     0x80
+#define INFO_DEFAULT     0xff
 
 static uint64_t rss_bytes(void)
 {
@@ -769,6 +770,7 @@ static unsigned info_section_bit(const char *name)
                 {"memory", INFO_MEMORY},     {"persistence", INFO_PERSISTENCE},
                 {"stats", INFO_STATS},       {"keyspace", INFO_KEYSPACE},
                 {"logstor", INFO_LOGSTOR},   {"engine", INFO_LOGSTOR},
+                {"cluster", INFO_CLUSTER},
                 {"default", INFO_DEFAULT},   {"all", INFO_DEFAULT},
                 {"everything", INFO_DEFAULT}};
     for (size_t i = 0; i < sizeof(secs) / sizeof(secs[0]); i++)
@@ -791,6 +793,8 @@ static void info_build(struct server *s, struct pbuf *pb, unsigned mask)
         info_persistence(s, &st, pb);
     if (mask & INFO_STATS)
         info_stats(s, &st, pb);
+    if (mask & INFO_CLUSTER) /* cluster clients look for cluster_enabled (cmd_cluster.c) */
+        pbuf_appendf(pb, "# Cluster\r\ncluster_enabled:%d\r\n\r\n", s->cfg.cluster_enabled);
     if (mask & INFO_KEYSPACE)
         info_keyspace(s, pb);
     if (mask & INFO_LOGSTOR)

@@ -51,6 +51,7 @@ struct config {
     uint64_t client_output_buffer_limit;
     uint64_t maxmemory_clients;
     uint64_t max_inflight;
+    int cluster_enabled; /* answer as a one-node cluster (cmd_cluster.c) */
 };
 
 enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_SIZE, CONFIG_BOOL, CONFIG_ENUM };

@@ -342,7 +342,7 @@ class RedisServer(Server):
 
     def argv(self):
         return ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", self.dir]
+                "--appendonly", "no", "--dir", self.dir] + self.extra
 
 
 class ProtocolError(Exception):
