@@ -469,6 +469,13 @@ static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
         req_done(r);
         return;
     }
+    const char *busy = script_busy_error(s, r);
+    if (busy) {
+        txn_flag_error(c);
+        reply_error(r, busy);
+        req_done(r);
+        return;
+    }
     if (cmd_cluster_crossslot(r)) {
         txn_flag_error(c);
         reply_error(r, "CROSSSLOT Keys in request don't hash to the same slot");

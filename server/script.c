@@ -33,13 +33,17 @@
  * script, its keys and arguments passed as the function's two arguments. Libraries live
  * in memory only.
  *
- * Not here: SCRIPT KILL and the busy-script time limit (a script that loops without
- * calling Redis blocks the server, as Redis's does before lua-time-limit), FUNCTION
- * DUMP/RESTORE, and the cjson, cmsgpack and struct libraries.
+ * A script that computes without calling Redis yields from a count hook every
+ * SCRIPT_SLICE_MS and goes on from a timer, so the server keeps serving (Redis instead
+ * blocks until lua-time-limit); past busy_reply_threshold other clients get -BUSY until
+ * it ends or SCRIPT KILL stops it, as in Redis (cmd_redis.c asks script_busy_error).
+ *
+ * Not here: FUNCTION DUMP/RESTORE, and the cjson, cmsgpack and struct libraries.
  */
 #include "script.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <luajit.h>
@@ -69,6 +73,7 @@ struct script_eng {
     int libs;    /* registry ref: library name -> {code=, select=, functions={name=true}} */
     int funcs;   /* registry ref: function name -> {fn=, lib=, ro=} */
     int loading; /* registry ref of the table collecting a FUNCTION LOAD's functions */
+    struct script_run *busy; /* the run past busy_reply_threshold, serving -BUSY meanwhile */
 };
 
 struct script_run {
@@ -80,6 +85,10 @@ struct script_run {
     int ro;              /* EVAL_RO / EVALSHA_RO */
     int in_call;         /* redis.call is running its command on the stack */
     int line;            /* the last line of the script that ran (line_hook) */
+    uint64_t resume_ms;  /* when the coroutine was last resumed (monotonic) */
+    uint64_t start_ms;   /* when it last started running without waiting for the device */
+    int killed;          /* SCRIPT KILL / FUNCTION KILL asked it to stop */
+    int wrote;           /* it ran a write command (SCRIPT KILL: no longer killable) */
     struct req *waiting; /* the command the coroutine yielded for */
     char fname[43];      /* the name errors give: its sha */
     struct pbuf out;     /* the script's reply, sent once its writes are acknowledged */
@@ -739,9 +748,17 @@ static int user_line(lua_State *co)
 
 /* The line hook: the last line of the user's script that ran. A tail call (`return
  * redis.call(...)`) leaves no frame of the script on the stack, yet Redis names its line. */
+static int busy_wait(struct script_eng *se, struct script_run *sr, lua_State *L);
+
 static void line_hook(lua_State *L, lua_Debug *ar)
 {
-    struct script_run *sr = eng_of(L)->cur;
+    struct script_eng *se = eng_of(L);
+    struct script_run *sr = se->cur;
+    if (ar->event == LUA_HOOKCOUNT) { /* a loop on one line makes no line events */
+        if (sr && busy_wait(se, sr, L))
+            lua_yield(L, 0); /* resumed from the loop (run_slice_cb) */
+        return;
+    }
     if (sr && lua_getinfo(L, "S", ar) && ar->source[0] == '@' && is_user_source(ar->source))
         sr->line = ar->currentline;
 }
@@ -751,6 +768,9 @@ static void run_resume(struct script_run *sr, int nargs)
     struct script_eng *se = sr->r->c->srv->scripts;
     lua_State *co = sr->co;
     se->cur = sr;
+    sr->resume_ms = server_mono_ms();
+    if (nargs) /* resumed with a command's reply: running again from now */
+        sr->start_ms = sr->resume_ms;
     if (sr->env_ref != LUA_NOREF) { /* EVAL: the env is the function's, per run */
         lua_rawgeti(co, LUA_REGISTRYINDEX, sr->env_ref);
         lua_rawgeti(co, LUA_REGISTRYINDEX, sr->fn_ref);
@@ -760,6 +780,13 @@ static void run_resume(struct script_run *sr, int nargs)
     }
     int rc = lua_resume(co, nargs);
     se->cur = NULL;
+    if (rc == LUA_YIELD && sr->waiting == NULL)
+        return; /* its time slice is over: run_slice_cb goes on */
+    if (se->busy == sr) {
+        se->busy = NULL;
+        log_warning("slow script %s: ran %llu ms", sr->fname,
+                    (unsigned long long)(server_mono_ms() - sr->start_ms));
+    }
     if (rc == LUA_YIELD)
         return; /* waits for sr->waiting */
     if (rc == 0) {
@@ -780,6 +807,103 @@ static void run_resume(struct script_run *sr, int nargs)
         error_reply(&sr->out, sr, buf, line ? line : sr->line);
     }
     run_end(sr);
+}
+
+/* ---- busy scripts ---- */
+
+static void script_stop(lua_State *L)
+{
+    log_warning("Lua script killed by user with SCRIPT KILL.");
+    push_error(L, "Script killed by user with SCRIPT KILL...");
+    lua_error(L);
+}
+
+static void run_resume(struct script_run *sr, int nargs);
+
+static void run_slice_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct script_run *sr = arg;
+    struct server *s = sr->r->c->srv;
+    (void)fd;
+    (void)what;
+    run_resume(sr, 0);
+    server_after_events(s); /* as every callback ends (server.c) */
+}
+
+/* From the count hook, every 100000 instructions: a script that has run a time slice
+ * (SCRIPT_SLICE_MS) without waiting for the device yields to the event loop and goes on
+ * from the next turn, so the server keeps serving. Once it has run busy_reply_threshold
+ * ms, other clients get -BUSY (all but the commands Redis allows then, SCRIPT KILL among
+ * them) until it ends, as in Redis. Returns 1 when the script must yield; a killed script
+ * stops here with an error. */
+#define SCRIPT_SLICE_MS 10
+static int busy_wait(struct script_eng *se, struct script_run *sr, lua_State *L)
+{
+    struct server *s = sr->r->c->srv;
+    uint64_t now = server_mono_ms();
+    if (sr->killed)
+        script_stop(L);
+    if (now - sr->resume_ms < SCRIPT_SLICE_MS)
+        return 0;
+    if (se->busy == NULL && s->cfg.busy_reply_threshold &&
+        now - sr->start_ms >= s->cfg.busy_reply_threshold) {
+        se->busy = sr;
+        log_warning("Slow script detected: still in execution after %llu milliseconds. You "
+                    "can try killing the script using the SCRIPT KILL command. Script name is: "
+                    "%s.",
+                    (unsigned long long)(now - sr->start_ms), sr->fname);
+    }
+    /* A timer, not an activated event: libevent runs events activated during its
+     * callbacks in the same pass, without polling the sockets in between. */
+    struct timeval soon = {0, 1};
+    return event_base_once(s->base, -1, EV_TIMEOUT, run_slice_cb, sr, &soon) == 0;
+}
+
+static const char ERR_BUSY_EVAL[] =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+static const char ERR_BUSY_FUNCTION[] =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
+const char *script_busy_error(const struct server *s, const struct req *r)
+{
+    static const char *const allowed[] = {"auth",    "hello", "quit",    "reset", "shutdown",
+                                          "discard", "multi", "unwatch", "watch", NULL};
+    const struct script_eng *se = s->scripts;
+    const struct cmd_def *d = r->cmd;
+    if (se == NULL || se->busy == NULL || d == NULL)
+        return NULL;
+    if (r->argc >= 2 && (d->proc == cmd_script_script || d->proc == cmd_script_function) &&
+        (cmd_arg_is(&r->argv[1], "kill") ||
+         (d->proc == cmd_script_function && cmd_arg_is(&r->argv[1], "stats"))))
+        return NULL;
+    for (const char *const *a = allowed; *a; a++)
+        if (strcmp(d->name, *a) == 0)
+            return NULL;
+    return se->busy->env_ref == LUA_NOREF ? ERR_BUSY_FUNCTION : ERR_BUSY_EVAL;
+}
+
+/* SCRIPT KILL (is_eval) or FUNCTION KILL. */
+static void script_kill(struct req *r, struct script_eng *se, int is_eval)
+{
+    struct script_run *sr = se->busy;
+    if (sr == NULL) {
+        reply_error(r, "NOTBUSY No scripts in execution right now.");
+    } else if (txn_unit_writes(sr->r) || sr->wrote) {
+        reply_error(r, "UNKILLABLE Sorry the script already executed write commands against "
+                       "the dataset. You can either wait the script termination or kill the "
+                       "server in a hard way using the SHUTDOWN NOSAVE command.");
+    } else if (is_eval != (sr->env_ref != LUA_NOREF)) {
+        reply_error(r, is_eval ? ERR_BUSY_FUNCTION : ERR_BUSY_EVAL);
+    } else {
+        sr->killed = 1;
+        reply_ok(r);
+    }
+}
+
+void script_shutdown(struct server *s)
+{
+    if (s->scripts && s->scripts->busy)
+        s->scripts->busy->killed = 1; /* SHUTDOWN NOSAVE stops it */
 }
 
 /* ---- redis.call ---- */
@@ -883,6 +1007,7 @@ static int l_rcall(lua_State *L)
         free(argv);
         return 1;
     }
+    sr->wrote |= (d->flags & CMD_WRITE) != 0;
     struct req *k = txn_unit_child(sr->r, d, sr->db, argv, argc);
     if (k == NULL) {
         push_error(L, "out of memory");
@@ -1009,12 +1134,13 @@ static struct script_run *run_new(struct req *r, struct script_eng *se, const ch
     sr->resp = 2;
     sr->ro = ro;
     sr->env_ref = LUA_NOREF;
+    sr->start_ms = server_mono_ms();
     snprintf(sr->fname, sizeof(sr->fname), "%.42s", name);
     pbuf_init(&sr->out, r->c->srv->cfg.client_output_buffer_limit);
     sr->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     sr->co = lua_newthread(L);
     sr->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_sethook(sr->co, line_hook, LUA_MASKLINE, 0);
+    lua_sethook(sr->co, line_hook, LUA_MASKLINE | LUA_MASKCOUNT, 100000);
     lua_rawgeti(sr->co, LUA_REGISTRYINDEX, sr->fn_ref);
     r->c->srv->stats.scripts_run++;
     return sr;
@@ -1165,7 +1291,7 @@ void cmd_script_script(struct req *r)
             reply_ok(r);
         }
     } else if (cmd_arg_is(sub, "kill") && r->argc == 2) {
-        reply_error(r, "NOTBUSY No scripts in execution right now.");
+        script_kill(r, se, 1);
     } else if (cmd_arg_is(sub, "help") && r->argc == 2) {
         static const char *const help[] = {
             "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -1675,7 +1801,7 @@ void cmd_script_function(struct req *r)
     } else if (cmd_arg_is(sub, "list")) {
         function_list(r, se);
     } else if (cmd_arg_is(sub, "kill") && r->argc == 2) {
-        reply_error(r, "NOTBUSY No scripts in execution right now.");
+        script_kill(r, se, 0);
     } else if (cmd_arg_is(sub, "stats") && r->argc == 2) {
         function_stats(r, se);
     } else if (cmd_arg_is(sub, "load") || cmd_arg_is(sub, "delete") || cmd_arg_is(sub, "flush") ||

@@ -24,6 +24,10 @@ int script_prepare(struct req *r);
 /* A command a script ran submitted its writes / completed (txn.c passes them on). */
 void script_child_submitted(struct req *k);
 void script_child_done(struct req *k);
+/* While a script runs past busy_reply_threshold: the -BUSY error for r (NULL: r may run). */
+const char *script_busy_error(const struct server *s, const struct req *r);
+/* SHUTDOWN while a script is busy: it is stopped. */
+void script_shutdown(struct server *s);
 /* Scripts compiled (INFO). */
 uint64_t script_count(const struct server *s);
 /* Closes the interpreter (at exit). */

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "logstor.h"
 #include "net.h"
+#include "script.h"
 
 uint64_t server_mono_ms(void)
 {
@@ -66,6 +67,7 @@ void server_request_shutdown(struct server *s, const char *why)
         return;
     s->shutdown_asked = 1;
     s->shutdown_start_ms = server_mono_ms();
+    script_shutdown(s); /* a script running busy stops */
     log_notice("%s: shutting down (%llu requests in flight)", why, (unsigned long long)s->inflight);
     net_close(s);
     for (struct conn *c = s->conns; c; c = c->next)

@@ -13,8 +13,12 @@
    result is right, and a PING of another client is answered meanwhile.
 3. Atomic for other clients: scripts that INCR two keys, from 4 clients, while readers
    MGET both: no MGET sees them apart.
+4. A script that loops yields every 10 ms (other clients are served), gets other clients
+   -BUSY past lua-time-limit, is stopped by SCRIPT KILL (NOTBUSY when none runs), is
+   UNKILLABLE once it wrote, and is stopped by SHUTDOWN NOSAVE.
 """
 import threading
+import time
 
 import itlib
 from itlib import Resp, check, encode, section
@@ -185,4 +189,28 @@ for t in rt:
 check(not torn, "no MGET saw x and y apart (%d MGETs)" % reads[0], torn[:3])
 check(a.call("MGET", "x", "y") == ("*", [("$", b"%d" % (N * CLIENTS))] * 2),
       "x and y count every script (%d)" % (N * CLIENTS))
+section("a busy script: time slices, -BUSY, SCRIPT KILL")
+b = Resp(srv.port, timeout=10)
+check(b.call("CONFIG", "SET", "lua-time-limit", "200") == ("+", "OK"), "CONFIG SET lua-time-limit")
+a = Resp(srv.port, timeout=10)
+a.send(encode("EVAL", "local i = 0 while true do i = i + 1 end", "0"))
+time.sleep(0.05)
+t0 = time.time()
+check(b.call("PING") == ("+", "PONG") and time.time() - t0 < 0.1,
+      "another client is served while the script runs (%.3f s)" % (time.time() - t0))
+time.sleep(0.3)
+check(b.call("GET", "x") == ("-", "BUSY Redis is busy running a script. You can only call SCRIPT "
+                                  "KILL or SHUTDOWN NOSAVE."), "past the limit: -BUSY")
+check(b.call("FUNCTION", "KILL")[1].startswith("BUSY"), "FUNCTION KILL does not kill a script")
+check(b.call("SCRIPT", "KILL") == ("+", "OK"), "SCRIPT KILL")
+r = a.read()
+check(r[0] == "-" and "Script killed by user with SCRIPT KILL" in r[1], "the script ends killed", r)
+check(b.call("SCRIPT", "KILL") == ("-", "NOTBUSY No scripts in execution right now."),
+      "SCRIPT KILL with none running: NOTBUSY")
+a.send(encode("EVAL", "redis.call('set', 'w', '1') while true do end", "0"))
+time.sleep(0.4)
+check(b.call("SCRIPT", "KILL")[1].startswith("UNKILLABLE"), "a script that wrote: UNKILLABLE")
+b.send(encode("SHUTDOWN", "NOSAVE"))
+r = a.read()
+check(r[0] == "-" and "killed" in r[1], "SHUTDOWN NOSAVE stops it", r)
 itlib.finish()
