@@ -9,6 +9,7 @@
  */
 #include "config.h"
 #include "logstor.h"
+#include "pubsub.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -112,6 +113,8 @@ static const struct config_desc table[] = {
      "Most bytes all clients' buffers, requests and values being read may hold; past it the largest are closed (0: no limit)."},
     {"max_inflight", CONFIG_INT, OFF(max_inflight), 1, 65536, "128", NULL, 1,
      "Most commands of one client in flight at once; reading pauses at this cap."},
+    {"notify_keyspace_events", CONFIG_STR, OFF(notify_keyspace_events), 0, 0, "", NULL, 1,
+     "Keyspace events published through Pub/Sub, as Redis's letters (K E g $ x n ... A; empty: none)."},
 };
 /* clang-format on */
 
@@ -265,6 +268,24 @@ static int set_str(struct config *cfg, const struct config_desc *d, const char *
     return 0;
 }
 
+/* notify_keyspace_events: Redis's class letters, kept in canonical order (CONFIG GET
+ * shows "AKE" for "KEA", as Redis does) and as flags. */
+static int set_notify(struct config *cfg, const struct config_desc *d, const char *value, char *err,
+                      size_t errlen)
+{
+    char canon[32];
+    int flags = pubsub_notify_parse(value);
+    if (flags < 0) {
+        snprintf(err, errlen, "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+        return -1;
+    }
+    pubsub_notify_format(flags, canon, sizeof(canon));
+    if (set_str(cfg, d, canon, strlen(canon), err, errlen) < 0)
+        return -1;
+    cfg->notify_flags = flags;
+    return 0;
+}
+
 int config_set(struct config *cfg, const char *name, const char *value, char *err, size_t errlen)
 {
     return config_set_len(cfg, name, value, strlen(value), err, errlen);
@@ -286,6 +307,8 @@ int config_set_len(struct config *cfg, const char *name, const char *value, size
     if (parse_value(d, value, &num, err, errlen) < 0)
         return -1;
     char *field = (char *)cfg + d->offset;
+    if (d->offset == OFF(notify_keyspace_events))
+        return set_notify(cfg, d, value, err, errlen);
     switch (d->type) {
     case CONFIG_STR:
         return set_str(cfg, d, value, len, err, errlen);

@@ -51,6 +51,8 @@ struct config {
     uint64_t client_output_buffer_limit;
     uint64_t maxmemory_clients;
     uint64_t max_inflight;
+    char *notify_keyspace_events; /* canonical class letters (pubsub.c), "" when off */
+    int notify_flags;             /* the same as NOTIFY_* bits */
 };
 
 enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_SIZE, CONFIG_BOOL, CONFIG_ENUM };

@@ -27,6 +27,7 @@
 #include "mcserver.h"
 #include "net.h"
 #include "park.h"
+#include "pubsub.h"
 #include "server.h"
 
 #define TICK_MS 10
@@ -165,6 +166,8 @@ static int open_engine(struct server *s)
     lc.separator_memory = s->cfg.separator_memory;
     lc.log = engine_log;
     lc.progress = engine_progress;
+    lc.expired = pubsub_engine_expired; /* "expired" keyspace events */
+    lc.expired_arg = s;
     uint64_t t0 = server_mono_ms();
     int rc = ls_open(&lc, &s->eng);
     if (rc < 0) {
@@ -194,6 +197,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     struct server *s = arg;
     (void)fd;
     (void)what;
+    ls_report_expired(s->eng, pubsub_wants_expired(s)); /* follows CONFIG SET */
     ls_tick(s->eng);
     park_retry(s);
     server_after_events(s);
@@ -291,6 +295,7 @@ static void teardown(struct server *s)
     event_free(s->cron_ev);
     event_base_free(s->base);
     lockset_free(s->locks);
+    pubsub_free(s); /* after the last connection closed */
     conn_pool_free(s);
     mcs_free(s);
     if (s->cfg.pidfile && s->cfg.pidfile[0])
@@ -323,7 +328,7 @@ int main(int argc, char **argv)
     s->start_mono_ms = server_mono_ms();
     s->ops_last_ms = s->start_mono_ms;
     s->locks = lockset_new((uint32_t)s->cfg.databases);
-    if (s->locks == NULL || cmd_init() < 0)
+    if (s->locks == NULL || cmd_init() < 0 || pubsub_init(s) < 0)
         return 1;
     if (net_size_maxclients(s) < 0 || open_engine(s) < 0)
         return 1;

@@ -24,6 +24,7 @@ struct net;
 struct mcs_state;
 struct req;
 struct park_op;
+struct pubsub;
 
 struct server_stats {
     uint64_t connections_received;
@@ -82,6 +83,8 @@ struct server {
     uint64_t last_save_ms;
     uint64_t ops_per_sec; /* sampled by the cron */
     uint64_t ops_last_cmds, ops_last_ms;
+
+    struct pubsub *ps; /* channel and pattern tables (pubsub.c) */
 };
 
 /* Monotonic and unix clocks in milliseconds. */
