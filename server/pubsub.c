@@ -708,6 +708,11 @@ static int ps_is_container(const char *name)
     return 0;
 }
 
+int pubsub_subscribed(const struct conn *c)
+{
+    return ps_total(c) > 0;
+}
+
 int pubsub_check_mode(struct req *r)
 {
     const struct conn *c = r->c;

@@ -61,6 +61,9 @@ void pubsub_cmd_publish(struct req *r);
 void pubsub_cmd_spublish(struct req *r);
 void pubsub_cmd_pubsub(struct req *r);
 
+/* Whether c has a subscription (Redis's CLIENT_PUBSUB): such a client is never closed
+ * for idling (timeout). */
+int pubsub_subscribed(const struct conn *c);
 /* RESP2 subscribed mode (called before a command runs, after arity and auth): when c is
  * subscribed in RESP2 and the command is not one the mode allows, replies Redis's error
  * and returns -1; else 0. */

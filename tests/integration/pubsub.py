@@ -12,7 +12,8 @@ same checks against redis-server 7.0, so every expected reply below is Redis's.
 5. Keyspace notifications: CONFIG SET/GET of notify-keyspace-events, the events of SET,
    SET EX, EXPIRE, PERSIST, INCR, APPEND, DEL, new keys, and "expired" for a key with a
    short TTL that is never read (found by the expiry sweep), and for one found by a read.
-6. A subscriber that does not read is closed at the output buffer limit; the server's
+6. A subscriber is never closed for idling (timeout); an idle client is.
+7. A subscriber that does not read is closed at the output buffer limit; the server's
    memory stays bounded and it counts the disconnection in INFO.
 """
 import socket
@@ -265,7 +266,20 @@ pub.call("CONFIG", "SET", "notify-keyspace-events", "")
 ev.close()
 w.close()
 
-section("6. a subscriber that does not read is closed at the output limit")
+section("6. an idle subscriber outlives the idle timeout")
+check(pub.call("CONFIG", "SET", "timeout", "1") == ("+", "OK"), "CONFIG SET timeout 1")
+idle_sub, idle = new_client(), new_client()
+idle_sub.call("SUBSCRIBE", "later")
+time.sleep(2.5)
+check(idle.closed_by_server(0.1), "an idle client is closed after the timeout")
+pub.close()
+pub = new_client()  # it idled too
+check(pub.call("PUBLISH", "later", "m") == (":", 1), "the idle subscriber is still there")
+check(idle_sub.read() == frame("message", "later", "m"), "and gets the message")
+pub.call("CONFIG", "SET", "timeout", "0")
+idle_sub.close()
+
+section("7. a subscriber that does not read is closed at the output limit")
 if srv.real:
     pub.call("CONFIG", "SET", "client-output-buffer-limit", "pubsub 2mb 0 0")
 else:
