@@ -775,12 +775,13 @@ int pubsub_notify_parse(const char *s)
 void pubsub_notify_format(int flags, char *buf, size_t len)
 {
     size_t n = 0;
-    /* Redis's order: A (or its classes g$lshzxetd n), then K, E, m. */
+    /* Redis's order: A, or else its classes g$lshzxetd and n (so A hides n: "AnKE" shows
+     * as "AKE", the flag still on), then K, E, m. */
+    int all = (flags & NOTIFY_ALL) == NOTIFY_ALL;
     for (size_t i = 0; i < PS_NCLASSES && n + 1 < len; i++) {
         int f = ps_classes[i].flag;
-        int all = (flags & NOTIFY_ALL) == NOTIFY_ALL;
-        int in_all = f == NOTIFY_ALL || (f & NOTIFY_ALL) != 0;
-        if (f == NOTIFY_ALL ? all : (flags & f) && !(all && in_all))
+        int in_a = f == NOTIFY_NEW || (f & NOTIFY_ALL) != 0; /* shown only without A */
+        if (f == NOTIFY_ALL ? all : (flags & f) && !(all && in_a))
             buf[n++] = ps_classes[i].letter;
     }
     buf[n] = '\0';

@@ -197,6 +197,12 @@ check(pub.call("CONFIG", "SET", "notify-keyspace-events", "KEA") == ("+", "OK"),
 got = pub.call("CONFIG", "GET", "notify-keyspace-events")
 check(got[0] in "*%" and len(got[1]) in (1, 2) and b"AKE" in str(got[1]).encode(),
       "CONFIG GET shows the canonical AKE", got)
+for given, shown in (("nKEA", "AKE"), ("Kgn", "gnK"), ("mE$xK", "$xKEm"), ("", ""),
+                     ("g$lshzxetdKE", "AKE")):
+    pub.call("CONFIG", "SET", "notify-keyspace-events", given)
+    got = pub.call("CONFIG", "GET", "notify-keyspace-events")[1]
+    check(got[1] == ("$", shown.encode()), "notify-keyspace-events %r shows as %r" %
+          (given, shown), got)
 got = pub.call("CONFIG", "SET", "notify-keyspace-events", "KQ")
 check(got[0] == "-" and "Invalid event class character. Use 'Ag$lshzxeKEtmdn'." in got[1],
       "an unknown class letter is refused", got)
