@@ -245,6 +245,16 @@ w.call("DEL", "ka", "kb", "kc")
 check(events(4) == sp("ka", "del") + sp("kb", "del"), "DEL: del per deleted key")
 w.call("SET", "big", "x" * 10, "XX")
 w.call("PUBLISH", "marker", "m")
+me = new_client(3)  # RESP3: its own write's events come before the write's reply
+me.call("SELECT", str(db))
+me.call("SUBSCRIBE", "__keyevent@%d__:incrby" % db)
+me.send(encode("INCRBY", "kme", "5"))
+got = [me.read(), me.read()]
+check(got == [frame("message", "__keyevent@%d__:incrby" % db, "kme", push=True), (":", 5)],
+      "RESP3: the event of its own INCRBY, then the reply", got)
+me.call("DEL", "kme")
+me.close()
+check(events(4) == sp("kme", "incrby") + sp("kme", "del"), "the pattern subscriber saw them too")
 check(pub.call("CONFIG", "SET", "notify-keyspace-events", "En") == ("+", "OK"), "CONFIG SET En")
 w.call("SET", "kn", "1")
 w.call("SET", "kn", "2")
