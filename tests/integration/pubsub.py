@@ -15,6 +15,8 @@ same checks against redis-server 7.0, so every expected reply below is Redis's.
 6. A subscriber is never closed for idling (timeout); an idle client is.
 7. A subscriber that does not read is closed at the output buffer limit; the server's
    memory stays bounded and it counts the disconnection in INFO.
+8. Subscriptions count in the client's memory: maxmemory_clients evicts a client that
+   subscribes to channel after channel (logstord only: Redis counts the names elsewhere).
 """
 import socket
 import time
@@ -322,5 +324,29 @@ if not srv.real:
     check(rss1 - rss0 < 24 * MIB, "the server's RSS grew by %.1f MiB (< 24)" %
           ((rss1 - rss0) / MIB))
 other.close()
+
+section("8. subscriptions count in a client's memory (maxmemory_clients)")
+if srv.real:  # Redis 7.0 counts only its dict entries (~32 bytes each), not the names
+    itlib.skip("redis-server does not count channel names in a client's memory")
+    pub.close()
+    itlib.finish()
+pub.call("CONFIG", "SET", "maxmemory-clients", "4mb")
+big = new_client()
+evicted = False
+for batch in range(400):  # up to 40000 channels of 200 bytes, confirmations read
+    names = ["%0200d" % (batch * 100 + i) for i in range(100)]
+    try:
+        big.send(encode("SUBSCRIBE", *names))
+        for _ in names:
+            big.read()
+    except (OSError, itlib.ProtocolError):
+        evicted = True
+        break
+check(evicted, "a client subscribing to many channels is evicted past maxmemory_clients "
+      "(after %d channels)" % (batch * 100))
+pub.call("CONFIG", "SET", "maxmemory-clients", "0")
+time.sleep(0.1)
+got = pub.call("PUBSUB", "NUMSUB", "%0200d" % 0)
+check(got == ("*", b("%0200d" % 0) + [(":", 0)]), "its subscriptions went with it", got)
 pub.close()
 itlib.finish()
