@@ -302,8 +302,9 @@ struct ls_engine {
     /* sweep */
     uint32_t sweep_table;
     uint64_t sweep_cursor;
-    int report_expired;    /* ls_report_expired */
-    uint32_t expiry_reads; /* sweep reads in flight to report an expired key */
+    int report_expired;         /* ls_report_expired */
+    uint32_t expiry_reads;      /* sweep reads in flight to report an expired key */
+    uint64_t expiry_read_bytes; /* and their records' bytes */
     uint64_t last_flush_check_ms;
     int closing;
     uint64_t fs_full_logged;  /* sm.fs_full when last said */

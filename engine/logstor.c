@@ -757,6 +757,7 @@ static void rd_complete(struct rd *r, int res)
     }
     if (r->expiry) {
         e->expiry_reads--;
+        e->expiry_read_bytes -= r->size;
         if (rc == 0)
             eng_expired(e, r->table, v.key, v.h.key_len);
         rd_free(r);
@@ -1108,6 +1109,7 @@ struct sweep {
     uint64_t now;
     struct idx_ent dead[SWEEP_STEP];
     uint32_t n, cap;
+    uint64_t bytes, max_bytes; /* reporting: records to read, and the room for them */
 };
 
 static int sweep_visit(void *arg, const struct idx_ent *ent)
@@ -1115,9 +1117,12 @@ static int sweep_visit(void *arg, const struct idx_ent *ent)
     struct sweep *s = arg;
     uint64_t x = idx_meta_expire(ent->meta);
 
-    if (x && x <= s->now && s->n < s->cap)
+    if (x && x <= s->now && s->n < s->cap) {
         s->dead[s->n++] = *ent;
-    return s->n == s->cap; /* the walk resumes after this entry */
+        s->bytes += idx_loc_size(ent->loc);
+    }
+    /* the walk resumes after this entry (so a record may pass the room once) */
+    return s->n == s->cap || s->bytes >= s->max_bytes;
 }
 
 void ls_report_expired(struct ls_engine *e, int on)
@@ -1139,6 +1144,7 @@ static void sweep_report(struct ls_engine *e, uint32_t table, const struct idx_e
         return;
     }
     e->expiry_reads++;
+    e->expiry_read_bytes += r->size;
 }
 
 static void sweep_step(struct ls_engine *e)
@@ -1153,9 +1159,14 @@ static void sweep_step(struct ls_engine *e)
     s->e = e;
     s->now = eng_now_ms(e);
     s->n = 0;
-    /* reporting: no more expired entries than reads may start (the rest wait a tick) */
-    s->cap = reporting ? LS_EXPIRY_READS - e->expiry_reads : SWEEP_STEP;
-    if (s->cap == 0) {
+    s->bytes = 0;
+    s->cap = SWEEP_STEP;
+    s->max_bytes = UINT64_MAX;
+    if (reporting) { /* no more expired entries than reads may start (the rest wait) */
+        s->cap = LS_EXPIRY_READS - e->expiry_reads;
+        s->max_bytes = LS_EXPIRY_READ_BYTES - e->expiry_read_bytes;
+    }
+    if (s->cap == 0 || e->expiry_read_bytes >= LS_EXPIRY_READ_BYTES) {
         free(s);
         return;
     }

@@ -191,10 +191,12 @@ int ls_poll(struct ls_engine *e);
 void ls_tick(struct ls_engine *e);
 
 /* With cfg.expired set, on (the default) also reports the expiries that cost work: the
- * sweep reads each expired record for its key (at most LS_EXPIRY_READS at once; the sweep
- * waits for them) and a put looks up the key it may overwrite expired. Off, those keys
- * are dropped unreported. Cheap to call often. */
-#define LS_EXPIRY_READS 32
+ * sweep reads each expired record for its key (at most LS_EXPIRY_READS reads and about
+ * LS_EXPIRY_READ_BYTES of records at once; the sweep waits for them) and a put looks up
+ * the key it may overwrite expired. Off, those keys are dropped unreported. Cheap to call
+ * often. */
+#define LS_EXPIRY_READS      512
+#define LS_EXPIRY_READ_BYTES (UINT64_C(4) << 20)
 void ls_report_expired(struct ls_engine *e, int on);
 
 /* A stored item, borrowed by a callback for the duration of the call only. */
