@@ -286,6 +286,7 @@ static void teardown(struct server *s)
     while (s->conns)
         conn_close(s->conns, "server shutdown");
     server_after_events(s);
+    pubsub_free(s); /* after the last connection closed, before the loop is freed */
     net_close(s);
     for (size_t i = 0; i < sizeof(s->sig_ev) / sizeof(s->sig_ev[0]); i++)
         if (s->sig_ev[i])
@@ -295,7 +296,6 @@ static void teardown(struct server *s)
     event_free(s->cron_ev);
     event_base_free(s->base);
     lockset_free(s->locks);
-    pubsub_free(s); /* after the last connection closed */
     conn_pool_free(s);
     mcs_free(s);
     if (s->cfg.pidfile && s->cfg.pidfile[0])

@@ -16,6 +16,8 @@
  * push before PUBLISH's reply), and otherwise to a pending buffer that conn.c moves to the
  * output right after the next reply it drains (pubsub_conn_drained): a request's reply may
  * be written in pieces across events (MGET), and a push must never land inside one.
+ * A subscriber's output buffer is flushed once after the events active now have run
+ * (flush_ev), not at the end of each publisher's callback.
  * Every push is charged to the subscriber's reply account (client_output_buffer_limit):
  * one that does not fit marks the subscriber, which the deferred pass closes
  * (pubsub_after_events) - never from inside PUBLISH, whose own connection may be the one.
@@ -36,6 +38,7 @@
 #include "pubsub.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,12 +81,21 @@ struct pubsub {
     } armed;
     struct conn **doomed; /* subscribers past their output limit, closed after events */
     size_t ndoomed, doomed_cap;
+    /* Subscribers with new pushes in their output buffer, flushed once by flush_ev after
+     * every event now active ran (Redis writes once per loop iteration): each publisher's
+     * callback flushing every subscriber made 20 pipelining publishers to 4 subscribers
+     * write 100 times where 24 do. */
+    struct event *flush_ev;
+    struct pubsub_conn *flush_head;
 };
 
 struct pubsub_conn {
     struct ps_table t[PS_KINDS];
     struct pbuf pend; /* pushes waiting for the reply in progress to end */
     int doomed;       /* in s->ps->doomed */
+    int queued;       /* in s->ps->flush_head: its output gets flushed after the events */
+    struct conn *c;   /* NULL once the connection closed (then freed by whoever holds it) */
+    struct pubsub_conn *fnext;
 };
 
 /* ---- hash tables ---- */
@@ -191,6 +203,13 @@ void pubsub_free(struct server *s)
         return;
     for (int k = 0; k < PS_KINDS; k++)
         ps_table_free(&s->ps->t[k]);
+    while (s->ps->flush_head) { /* only closed connections' are left after the loop */
+        struct pubsub_conn *pc = s->ps->flush_head;
+        s->ps->flush_head = pc->fnext;
+        free(pc);
+    }
+    if (s->ps->flush_ev)
+        event_free(s->ps->flush_ev);
     free(s->ps->doomed);
     free(s->ps);
     s->ps = NULL;
@@ -204,6 +223,7 @@ static struct pubsub_conn *ps_conn(struct conn *c)
             return NULL;
         pbuf_init(&c->ps->pend, c->srv->cfg.client_output_buffer_limit);
         c->ps->pend.acct = &c->out_acct;
+        c->ps->c = c;
     }
     return c->ps;
 }
@@ -303,7 +323,10 @@ void pubsub_conn_close(struct conn *c)
         return;
     pubsub_conn_reset(c);
     pbuf_free(&c->ps->pend);
-    if (!c->ps->doomed) {
+    if (c->ps->queued) { /* ps_flush_cb frees it */
+        c->ps->c = NULL;
+        c->ps = NULL;
+    } else if (!c->ps->doomed) {
         free(c->ps);
         c->ps = NULL;
     }
@@ -320,6 +343,42 @@ static struct pbuf *ps_push_buf(struct conn *c, struct req *self)
         return &c->out;
     struct pubsub_conn *pc = ps_conn(c);
     return pc ? &pc->pend : NULL;
+}
+
+static void ps_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *s = arg;
+    (void)fd;
+    (void)what;
+    while (s->ps->flush_head) {
+        struct pubsub_conn *pc = s->ps->flush_head;
+        s->ps->flush_head = pc->fnext;
+        pc->queued = 0;
+        if (pc->c)
+            conn_mark_write(pc->c);
+        else
+            free(pc); /* its connection closed meanwhile */
+    }
+    server_after_events(s);
+}
+
+/* Has c's output flushed once the events now active have run (see struct pubsub). */
+static void ps_queue_flush(struct conn *c)
+{
+    struct pubsub *ps = c->srv->ps;
+    if (ps->flush_ev == NULL)
+        ps->flush_ev = event_new(c->srv->base, -1, 0, ps_flush_cb, c->srv);
+    if (ps->flush_ev == NULL || c->ps == NULL) {
+        conn_mark_write(c);
+        return;
+    }
+    if (c->ps->queued)
+        return;
+    if (ps->flush_head == NULL)
+        event_active(ps->flush_ev, 0, 1);
+    c->ps->queued = 1;
+    c->ps->fnext = ps->flush_head;
+    ps->flush_head = c->ps;
 }
 
 static void ps_doom(struct conn *c)
@@ -353,7 +412,7 @@ static void ps_push(struct conn *c, struct req *self, const void *p, size_t n)
         return;
     }
     if (b == &c->out)
-        conn_mark_write(c);
+        ps_queue_flush(c);
 }
 
 void pubsub_conn_drained(struct conn *c)
@@ -369,7 +428,8 @@ void pubsub_after_events(struct server *s)
     struct pubsub *ps = s->ps;
     while (ps && ps->ndoomed) {
         struct conn *c = ps->doomed[--ps->ndoomed];
-        c->ps->doomed = 0;
+        if (c->ps)
+            c->ps->doomed = 0;
         if (c->closed) {
             pubsub_conn_close(c); /* frees what conn_close left for this pass */
             continue;
