@@ -552,6 +552,7 @@ static void copy_record(void *arg, const struct rec_view *v, uint64_t addr)
         idx_remove(e->tables[table], token, hash2, NULL);
         eng_unlive(e, loc);
         e->st.expired_dropped++;
+        eng_expired(e, table, v->key, v->h.key_len);
         copy_hider(c, v, token, hash2);
         return;
     }

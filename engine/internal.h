@@ -243,6 +243,7 @@ struct rd {
     uint8_t from_mem; /* buf is a heap copy from a write buffer */
     struct scan *scan;
     uint32_t scan_idx;
+    uint8_t expiry; /* a sweep's read of an expired record, for its key (cfg.expired) */
     struct rd *next;
     uint32_t key_len;
     uint8_t key[]; /* copy of the key asked for (gets only) */
@@ -301,6 +302,9 @@ struct ls_engine {
     /* sweep */
     uint32_t sweep_table;
     uint64_t sweep_cursor;
+    int report_expired;         /* ls_report_expired */
+    uint32_t expiry_reads;      /* sweep reads in flight to report an expired key */
+    uint64_t expiry_read_bytes; /* and their records' bytes */
     uint64_t last_flush_check_ms;
     int closing;
     uint64_t fs_full_logged;  /* sm.fs_full when last said */
@@ -376,6 +380,12 @@ void eng_live(struct ls_engine *e, uint64_t loc, int sign);
 static inline void eng_unlive(struct ls_engine *e, uint64_t loc)
 {
     eng_live(e, loc, -1);
+}
+/* Reports a key dropped from the index for its expiry (cfg.expired; not while closing). */
+static inline void eng_expired(struct ls_engine *e, uint32_t table, const void *key, size_t n)
+{
+    if (e->cfg.expired && !e->closing)
+        e->cfg.expired(e->cfg.expired_arg, table, key, n);
 }
 /* Removes every entry of a table, taking their bytes off the live counts. */
 void eng_flush_table(struct ls_engine *e, uint16_t table);

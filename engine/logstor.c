@@ -453,6 +453,7 @@ int ls_open(const struct ls_config *cfg, struct ls_engine **out)
     e->dir = strdup(cfg->dir);
     e->cfg.dir = e->dir;
     e->dir_fd = -1;
+    e->report_expired = 1;
     e->failed_gen = UINT64_MAX;
     if (!e->dir) {
         rc = -ENOMEM;
@@ -636,9 +637,9 @@ static int expired(const struct ls_engine *e, uint64_t meta)
     return x && x <= eng_now_ms(e);
 }
 
-/* Finds the live entry of a key, dropping it if it has expired. */
-static int find_live(struct ls_engine *e, uint32_t table, uint64_t token, uint32_t hash2,
-                     struct idx_ent *ent)
+/* Finds the live entry of a key, dropping it (and reporting it) if it has expired. */
+static int find_live(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
+                     uint64_t token, uint32_t hash2, struct idx_ent *ent)
 {
     if (idx_find(e->tables[table], token, hash2, ent) != 0)
         return LS_ENOTFOUND;
@@ -646,6 +647,7 @@ static int find_live(struct ls_engine *e, uint32_t table, uint64_t token, uint32
         idx_remove(e->tables[table], token, hash2, NULL);
         eng_unlive(e, ent->loc);
         e->st.expired_dropped++;
+        eng_expired(e, table, key, key_len);
         return LS_ENOTFOUND;
     }
     return 0;
@@ -753,6 +755,14 @@ static void rd_complete(struct rd *r, int res)
         rd_free(r);
         return;
     }
+    if (r->expiry) {
+        e->expiry_reads--;
+        e->expiry_read_bytes -= r->size;
+        if (rc == 0)
+            eng_expired(e, r->table, v.key, v.h.key_len);
+        rd_free(r);
+        return;
+    }
     if (rc == 0 && (v.h.key_len != r->key_len || memcmp(v.key, r->key, r->key_len) != 0))
         rc = LS_ENOTFOUND; /* another key with the same 70-bit hash */
     if (rc == 0 && v.h.expire_ms && v.h.expire_ms <= eng_now_ms(e))
@@ -786,7 +796,7 @@ int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
     if (rc < 0)
         return rc;
     token_of(key, key_len, &token, &hash2);
-    if ((rc = find_live(e, table, token, hash2, &ent)) < 0)
+    if ((rc = find_live(e, table, key, key_len, token, hash2, &ent)) < 0)
         return rc;
     r = calloc(1, sizeof(*r) + key_len);
     if (!r)
@@ -818,7 +828,7 @@ int ls_lookup(struct ls_engine *e, uint32_t table, const void *key, size_t key_l
     if (rc < 0)
         return rc;
     token_of(key, key_len, &token, &hash2);
-    if ((rc = find_live(e, table, token, hash2, &ent)) < 0)
+    if ((rc = find_live(e, table, key, key_len, token, hash2, &ent)) < 0)
         return rc;
     out->expire_ms = idx_meta_expire(ent.meta);
     out->record_size = idx_loc_size(ent.loc);
@@ -867,6 +877,10 @@ int ls_put(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
         r.flags = opts->flags;
     }
     token_of(key, key_len, &r.token, &r.hash2);
+    if (e->cfg.expired && e->report_expired) {
+        struct idx_ent old; /* an expired entry it replaces is reported (and dropped) */
+        find_live(e, table, key, key_len, r.token, r.hash2, &old);
+    }
     if (r.expire_ms && r.expire_ms <= eng_now_ms(e)) {
         /* Already expired: the key ends up absent, like Redis's SET with a past EXAT.
          * A tombstone is written even when the index holds no entry: an older record
@@ -970,7 +984,7 @@ int ls_del(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
     if (rc < 0)
         return rc;
     token_of(key, key_len, &r.token, &r.hash2);
-    if ((rc = find_live(e, table, r.token, r.hash2, &ent)) < 0)
+    if ((rc = find_live(e, table, key, key_len, r.token, r.hash2, &ent)) < 0)
         return rc;
     return write_rec(e, &r, cb, arg);
 }
@@ -1173,7 +1187,8 @@ struct sweep {
     struct ls_engine *e;
     uint64_t now;
     struct idx_ent dead[SWEEP_STEP];
-    uint32_t n;
+    uint32_t n, cap;
+    uint64_t bytes, max_bytes; /* reporting: records to read, and the room for them */
 };
 
 static int sweep_visit(void *arg, const struct idx_ent *ent)
@@ -1181,9 +1196,34 @@ static int sweep_visit(void *arg, const struct idx_ent *ent)
     struct sweep *s = arg;
     uint64_t x = idx_meta_expire(ent->meta);
 
-    if (x && x <= s->now && s->n < SWEEP_STEP)
+    if (x && x <= s->now && s->n < s->cap) {
         s->dead[s->n++] = *ent;
-    return 0;
+        s->bytes += idx_loc_size(ent->loc);
+    }
+    /* the walk resumes after this entry (so a record may pass the room once) */
+    return s->n == s->cap || s->bytes >= s->max_bytes;
+}
+
+void ls_report_expired(struct ls_engine *e, int on)
+{
+    e->report_expired = on;
+}
+
+/* Starts reading an expired entry's record to report its key (rd_complete). The read
+ * keeps its segment from being freed, so the entry may be dropped at once. */
+static void sweep_report(struct ls_engine *e, uint32_t table, const struct idx_ent *ent)
+{
+    struct rd *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return;
+    *r = (struct rd){.e = e, .table = (uint16_t)table, .expiry = 1};
+    if (rd_start(e, r, ent->loc) < 0) {
+        free(r);
+        return;
+    }
+    e->expiry_reads++;
+    e->expiry_read_bytes += r->size;
 }
 
 static void sweep_step(struct ls_engine *e)
@@ -1191,15 +1231,28 @@ static void sweep_step(struct ls_engine *e)
     struct sweep *s = malloc(sizeof(*s));
     struct idx *t = e->tables[e->sweep_table];
     uint64_t next = 0;
-    int done = 0;
+    int done = 0, reporting = e->cfg.expired && e->report_expired;
 
     if (!s)
         return;
     s->e = e;
     s->now = eng_now_ms(e);
     s->n = 0;
+    s->bytes = 0;
+    s->cap = SWEEP_STEP;
+    s->max_bytes = UINT64_MAX;
+    if (reporting) { /* no more expired entries than reads may start (the rest wait) */
+        s->cap = LS_EXPIRY_READS - e->expiry_reads;
+        s->max_bytes = LS_EXPIRY_READ_BYTES - e->expiry_read_bytes;
+    }
+    if (s->cap == 0 || e->expiry_read_bytes >= LS_EXPIRY_READ_BYTES) {
+        free(s);
+        return;
+    }
     idx_scan(t, e->sweep_cursor, SWEEP_STEP, sweep_visit, s, &next, &done);
     for (uint32_t i = 0; i < s->n; i++) {
+        if (reporting)
+            sweep_report(e, e->sweep_table, &s->dead[i]);
         if (idx_remove(t, s->dead[i].token, idx_meta_hash2(s->dead[i].meta), NULL) == 0) {
             eng_unlive(e, s->dead[i].loc);
             e->st.expired_dropped++;

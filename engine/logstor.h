@@ -139,6 +139,17 @@ struct ls_config {
     void (*progress)(void *arg, const struct ls_recovery_progress *p);
     void *progress_arg;
     uint32_t progress_interval_ms; /* default 1000 */
+    /* Optional: called once for each key the engine finds expired and drops from its
+     * index (Redis's "expired" keyspace event), with the key's bytes borrowed for the
+     * call. Called from the engine's thread, from inside the call that found it: ls_get,
+     * ls_lookup, ls_del and ls_put (the key given), ls_poll (compaction, or the key read
+     * for a sweep report) and ls_tick; never while ls_close runs. The callback must not
+     * call into the engine. A key whose expiry a read's record check finds first (the
+     * index said live) is reported when it is dropped, later. Reports that cost work
+     * (the sweep reads each expired record to learn its key; a put looks its key up)
+     * happen only while ls_report_expired is on. */
+    void (*expired)(void *arg, uint32_t table, const void *key, size_t key_len);
+    void *expired_arg;
     /* Open a damaged directory anyway: data files that are missing, swapped, from another
      * directory or overwritten are counted and logged, their segments treated as free
      * (and so overwritten later). Without it such an open fails with LS_ECORRUPT. */
@@ -178,6 +189,15 @@ int ls_poll(struct ls_engine *e);
 /* Drives timers: periodic flush and a bounded step of the expiry sweep. Call every few
  * milliseconds (the server uses 10 ms). */
 void ls_tick(struct ls_engine *e);
+
+/* With cfg.expired set, on (the default) also reports the expiries that cost work: the
+ * sweep reads each expired record for its key (at most LS_EXPIRY_READS reads and about
+ * LS_EXPIRY_READ_BYTES of records at once; the sweep waits for them) and a put looks up
+ * the key it may overwrite expired. Off, those keys are dropped unreported. Cheap to call
+ * often. */
+#define LS_EXPIRY_READS      512
+#define LS_EXPIRY_READ_BYTES (UINT64_C(4) << 20)
+void ls_report_expired(struct ls_engine *e, int on);
 
 /* A stored item, borrowed by a callback for the duration of the call only. */
 struct ls_item {

@@ -25,6 +25,7 @@
 #include "cmdlock.h"
 #include "glob.h"
 #include "park.h"
+#include "pubsub.h"
 #include "reply.h"
 #include "server.h"
 #include "txn.h"
@@ -70,6 +71,7 @@ void cmd_keys_del(struct req *r)
     for (uint32_t i = 0; i < r->nkeys; i++) {
         int rc = park_del(r, r->db, &r->keys[i], del_cb);
         if (rc == 0) {
+            pubsub_notify(r, NOTIFY_GENERIC, "del", &r->keys[i]);
             r->pending++;
             r->num++;
         } else if (rc != LS_ENOTFOUND && r->err == 0) {
@@ -156,6 +158,7 @@ static void expire_get_cb(void *arg, int rc, const struct ls_item *it)
         return;
     }
     r->num = 1;
+    pubsub_arm(r, NOTIFY_GENERIC, r->expire_ms ? "expire" : "persist");
     cmd_put(r, &r->argv[1], it->value, it->value_len, r->expire_ms, it->flags, CMD_REPLY_NUM);
 }
 
@@ -210,6 +213,7 @@ static void expire_generic(struct req *r, long long unit, int abs, const char *n
     if (w <= now) {
         int rc = park_del(r, r->db, &r->argv[1], expire_del_cb);
         if (rc == 0) {
+            pubsub_notify(r, NOTIFY_GENERIC, "del", &r->argv[1]);
             req_unlock(r);
             return;
         }

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "mget.h"
 #include "park.h"
+#include "pubsub.h"
 #include "reply.h"
 #include "script.h"
 #include "server.h"
@@ -126,6 +127,16 @@ static const struct cmd_def cmds[] = {
     {"scan", -2, RO | KS | DB, 0, 0, 0, cmd_keys_scan, "generic", "2.8.0", "Iterates over the key names in the database."},
     {"keys", 2, RO | KS | DB, 0, 0, 0, cmd_keys_keys, "generic", "1.0.0", "Returns all key names that match a pattern."},
     {"randomkey", 1, RO | KS | DB, 0, 0, 0, cmd_keys_randomkey, "generic", "1.0.0", "Returns a random key name from the database."},
+    /* pub/sub (pubsub.c): channels are not keys here, so they take no locks */
+    {"subscribe", -2, CMD_NOSCRIPT, 0, 0, 0, pubsub_cmd_subscribe, "pubsub", "2.0.0", "Listens for messages published to channels."},
+    {"unsubscribe", -1, CMD_NOSCRIPT, 0, 0, 0, pubsub_cmd_unsubscribe, "pubsub", "2.0.0", "Stops listening to messages posted to channels."},
+    {"psubscribe", -2, CMD_NOSCRIPT, 0, 0, 0, pubsub_cmd_psubscribe, "pubsub", "2.0.0", "Listens for messages published to channels that match one or more patterns."},
+    {"punsubscribe", -1, CMD_NOSCRIPT, 0, 0, 0, pubsub_cmd_punsubscribe, "pubsub", "2.0.0", "Stops listening to messages published to channels that match one or more patterns."},
+    {"ssubscribe", -2, CMD_NOSCRIPT, 0, 0, 0, pubsub_cmd_ssubscribe, "pubsub", "7.0.0", "Listens for messages published to shard channels."},
+    {"sunsubscribe", -1, CMD_NOSCRIPT, 0, 0, 0, pubsub_cmd_sunsubscribe, "pubsub", "7.0.0", "Stops listening to messages posted to shard channels."},
+    {"publish", 3, F, 0, 0, 0, pubsub_cmd_publish, "pubsub", "2.0.0", "Posts a message to a channel."},
+    {"spublish", 3, F, 0, 0, 0, pubsub_cmd_spublish, "pubsub", "7.0.0", "Post a message to a shard channel"},
+    {"pubsub", -2, 0, 0, 0, 0, pubsub_cmd_pubsub, "pubsub", "2.8.0", "A container for Pub/Sub commands."},
 };
 /* clang-format on */
 
@@ -332,11 +343,13 @@ void cmd_put(struct req *r, const struct resp_arg *key, const void *v, size_t n,
     struct ls_write_opts o = {expire_ms, flags};
     r->step = mode;
     if (n > r->c->srv->cfg.max_value_size) {
+        pubsub_put_submitted(r, key, 0);
         reply_error(r, ERR_TOO_BIG);
         req_done(r);
         return;
     }
     int rc = park_put(r, r->db, key, v, n, &o, cmd_write_cb);
+    pubsub_put_submitted(r, key, rc >= 0); /* the keyspace events armed for this write */
     if (rc < 0) {
         reply_engine_error(r, rc);
         req_done(r);
@@ -432,6 +445,8 @@ static int cmd_check(struct req *r)
         reply_error(r, ERR_NOAUTH);
         return -1;
     }
+    if (pubsub_check_mode(r) < 0) /* RESP2 subscribed mode */
+        return -1;
     for (uint32_t i = 0; i < r->nkeys; i++) {
         if (r->keys[i].len > c->srv->cfg.max_key_size) {
             reply_error(r, ERR_KEY_TOO_BIG);

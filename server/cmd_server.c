@@ -26,6 +26,7 @@
 #include "lockset.h"
 #include "log.h"
 #include "net.h"
+#include "pubsub.h"
 #include "reply.h"
 #include "server.h"
 #include "txn.h"
@@ -39,7 +40,9 @@ static void done(struct req *r)
 
 void cmd_server_ping(struct req *r)
 {
-    if (r->argc > 2)
+    if (pubsub_ping(r)) /* RESP2 subscribed mode: ["pong", arg] */
+        ;
+    else if (r->argc > 2)
         cmd_wrong_args(r);
     else if (r->argc == 2)
         reply_bulk(r, r->argv[1].ptr, r->argv[1].len);
@@ -195,6 +198,7 @@ void cmd_server_reset(struct req *r)
 {
     struct conn *c = r->c;
     txn_conn_reset(c); /* as Redis: out of MULTI, nothing watched */
+    pubsub_conn_reset(c); /* unsubscribes from everything, no confirmations */
     c->db = 0;
     c->proto = 2;
     free(c->name);

@@ -26,6 +26,7 @@
 #include "cmd.h"
 #include "mget.h"
 #include "park.h"
+#include "pubsub.h"
 #include "reply.h"
 #include "server.h"
 #include "txn.h"
@@ -149,6 +150,17 @@ static int set_parse(struct req *r)
     return xopts_parse(r, 3, 0) < 0 || set_expire(r, "set") < 0 ? -1 : 0;
 }
 
+/* SET's keyspace events (Redis's order): new (when created), set, expire (with an
+ * expiry option). */
+static void set_arm(struct req *r, int created)
+{
+    if (created)
+        pubsub_arm(r, NOTIFY_NEW, "new");
+    pubsub_arm(r, NOTIFY_STRING, "set");
+    if (r->expire_ms)
+        pubsub_arm(r, NOTIFY_GENERIC, "expire");
+}
+
 static void set_get_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
@@ -163,6 +175,7 @@ static void set_get_cb(void *arg, int rc, const struct ls_item *it)
     uint64_t exp = r->expire_ms;
     if ((r->num & SET_KEEPTTL) && rc == 0)
         exp = it->expire_ms;
+    set_arm(r, rc != 0);
     cmd_put(r, &r->argv[1], r->argv[2].ptr, r->argv[2].len, exp, 0, CMD_REPLY_TMP);
 }
 
@@ -188,6 +201,8 @@ void cmd_string_set(struct req *r)
         if ((r->num & SET_KEEPTTL) && exists)
             exp = m.expire_ms;
     }
+    pubsub_arm_new(r, &r->argv[1]);
+    set_arm(r, 0);
     cmd_put(r, &r->argv[1], r->argv[2].ptr, r->argv[2].len, exp, 0, CMD_REPLY_OK);
 }
 
@@ -200,6 +215,8 @@ void cmd_string_setnx(struct req *r)
         return;
     }
     r->num = 1;
+    r->expire_ms = 0;
+    set_arm(r, 1);
     cmd_put(r, &r->argv[1], r->argv[2].ptr, r->argv[2].len, 0, 0, CMD_REPLY_NUM);
 }
 
@@ -210,6 +227,9 @@ static void setex_common(struct req *r, uint64_t unit, const char *name)
         req_done(r);
         return;
     }
+    r->expire_ms = exp;
+    pubsub_arm_new(r, &r->argv[1]);
+    set_arm(r, 0);
     cmd_put(r, &r->argv[1], r->argv[3].ptr, r->argv[3].len, exp, 0, CMD_REPLY_OK);
 }
 
@@ -231,6 +251,8 @@ static void getset_cb(void *arg, int rc, const struct ls_item *it)
     if (read_failed(r, rc))
         return;
     cmd_tmp_bulk(r, rc == 0 ? it->value : NULL, rc == 0 ? it->value_len : 0);
+    r->expire_ms = 0;
+    set_arm(r, rc != 0);
     cmd_put(r, &r->argv[1], r->argv[2].ptr, r->argv[2].len, 0, 0, CMD_REPLY_TMP);
 }
 
@@ -254,6 +276,8 @@ static void getdel_cb(void *arg, int rc, const struct ls_item *it)
     cmd_tmp_bulk(r, it->value, it->value_len);
     r->step = CMD_REPLY_TMP;
     int src = park_del(r, r->db, &r->argv[1], cmd_write_cb);
+    if (src == 0)
+        pubsub_notify(r, NOTIFY_GENERIC, "del", &r->argv[1]);
     if (src == 0)
         req_unlock(r);
     else if (src == LS_ENOTFOUND) {
@@ -292,6 +316,10 @@ static void getex_cb(void *arg, int rc, const struct ls_item *it)
         return;
     }
     cmd_tmp_bulk(r, it->value, it->value_len);
+    if (r->expire_ms) /* one in the past deletes the key (Redis: "del") */
+        pubsub_arm(r, NOTIFY_GENERIC, r->expire_ms <= server_unix_ms() ? "del" : "expire");
+    else if (it->expire_ms) /* PERSIST of a key with an expiry */
+        pubsub_arm(r, NOTIFY_GENERIC, "persist");
     cmd_put(r, &r->argv[1], it->value, it->value_len, r->expire_ms, it->flags, CMD_REPLY_TMP);
 }
 
@@ -351,12 +379,16 @@ static void mset_submit(struct req *r)
             r->err = LS_ETOOBIG;
             break;
         }
+        int fresh = pubsub_key_absent(r, &r->argv[i]); /* for a "new" event */
         int rc =
             park_put(r, r->db, &r->argv[i], r->argv[i + 1].ptr, r->argv[i + 1].len, NULL, mset_cb);
         if (rc < 0) {
             r->err = rc;
             break;
         }
+        if (fresh)
+            pubsub_notify(r, NOTIFY_NEW, "new", &r->argv[i]);
+        pubsub_notify(r, NOTIFY_STRING, "set", &r->argv[i]);
         r->pending++;
     }
     req_unlock(r); /* every put submitted or parked */
@@ -408,6 +440,9 @@ static void append_cb(void *arg, int rc, const struct ls_item *it)
         memcpy(v, it->value, old);
     memcpy(v + old, add->ptr, add->len);
     r->num = (int64_t)(old + add->len);
+    if (rc != 0)
+        pubsub_arm(r, NOTIFY_NEW, "new");
+    pubsub_arm(r, NOTIFY_STRING, "append");
     cmd_put(r, &r->argv[1], v, old + add->len, rc == 0 ? it->expire_ms : 0, rc == 0 ? it->flags : 0,
             CMD_REPLY_NUM);
     free(v);
@@ -496,6 +531,9 @@ static void setrange_cb(void *arg, int rc, const struct ls_item *it)
         memcpy(v, it->value, old);
     memcpy(v + off, val->ptr, val->len);
     r->num = (int64_t)len;
+    if (rc != 0)
+        pubsub_arm(r, NOTIFY_NEW, "new");
+    pubsub_arm(r, NOTIFY_STRING, "setrange");
     cmd_put(r, &r->argv[1], v, len, rc == 0 ? it->expire_ms : 0, rc == 0 ? it->flags : 0,
             CMD_REPLY_NUM);
     free(v);
@@ -546,6 +584,9 @@ static void incr_cb(void *arg, int rc, const struct ls_item *it)
     char buf[32];
     int n = snprintf(buf, sizeof(buf), "%lld", old + by);
     r->num = old + by;
+    if (rc != 0)
+        pubsub_arm(r, NOTIFY_NEW, "new");
+    pubsub_arm(r, NOTIFY_STRING, "incrby");
     cmd_put(r, &r->argv[1], buf, (size_t)n, rc == 0 ? it->expire_ms : 0, rc == 0 ? it->flags : 0,
             CMD_REPLY_NUM);
 }
@@ -614,6 +655,9 @@ static void incrbyfloat_cb(void *arg, int rc, const struct ls_item *it)
     char buf[5200];
     int n = cmd_format_ld(buf, sizeof(buf), v);
     cmd_tmp_bulk(r, buf, (size_t)n);
+    if (rc != 0)
+        pubsub_arm(r, NOTIFY_NEW, "new");
+    pubsub_arm(r, NOTIFY_STRING, "incrbyfloat");
     cmd_put(r, &r->argv[1], buf, (size_t)n, rc == 0 ? it->expire_ms : 0, rc == 0 ? it->flags : 0,
             CMD_REPLY_TMP);
 }

@@ -9,6 +9,7 @@
  */
 #include "config.h"
 #include "logstor.h"
+#include "pubsub.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -118,6 +119,8 @@ static const struct config_desc table[] = {
      "The old name of busy_reply_threshold."},
     {"cluster_enabled", CONFIG_BOOL, OFF(cluster_enabled), 0, 1, "no", NULL, 0,
      "Answer as a one-node Redis Cluster owning all slots (CLUSTER SLOTS ..., -CROSSSLOT)."},
+    {"notify_keyspace_events", CONFIG_STR, OFF(notify_keyspace_events), 0, 0, "", NULL, 1,
+     "Keyspace events published through Pub/Sub, as Redis's letters (K E g $ x n ... A; empty: none)."},
 };
 /* clang-format on */
 
@@ -271,6 +274,24 @@ static int set_str(struct config *cfg, const struct config_desc *d, const char *
     return 0;
 }
 
+/* notify_keyspace_events: Redis's class letters, kept in canonical order (CONFIG GET
+ * shows "AKE" for "KEA", as Redis does) and as flags. */
+static int set_notify(struct config *cfg, const struct config_desc *d, const char *value, char *err,
+                      size_t errlen)
+{
+    char canon[32];
+    int flags = pubsub_notify_parse(value);
+    if (flags < 0) {
+        snprintf(err, errlen, "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+        return -1;
+    }
+    pubsub_notify_format(flags, canon, sizeof(canon));
+    if (set_str(cfg, d, canon, strlen(canon), err, errlen) < 0)
+        return -1;
+    cfg->notify_flags = flags;
+    return 0;
+}
+
 int config_set(struct config *cfg, const char *name, const char *value, char *err, size_t errlen)
 {
     return config_set_len(cfg, name, value, strlen(value), err, errlen);
@@ -292,6 +313,8 @@ int config_set_len(struct config *cfg, const char *name, const char *value, size
     if (parse_value(d, value, &num, err, errlen) < 0)
         return -1;
     char *field = (char *)cfg + d->offset;
+    if (d->offset == OFF(notify_keyspace_events))
+        return set_notify(cfg, d, value, err, errlen);
     switch (d->type) {
     case CONFIG_STR:
         return set_str(cfg, d, value, len, err, errlen);

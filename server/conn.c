@@ -58,8 +58,8 @@
  * holding most is closed, then the next, as Redis 7's client eviction does.
  *
  * Invariants: inflight <= nreqs; in_pos <= in.len; mem.used == in.cap + out_acct.used +
- * req_mem + read_bytes; a closed connection has fd -1 and no events, and is freed (deferred,
- * through the server's free list) only when nreqs == 0.
+ * req_mem + read_bytes + its subscriptions (pubsub.c); a closed connection has fd -1 and no events,
+ * and is freed (deferred, through the server's free list) only when nreqs == 0.
  */
 #include "conn.h"
 
@@ -73,6 +73,7 @@
 #include "cmdlock.h"
 #include "log.h"
 #include "mcserver.h"
+#include "pubsub.h"
 #include "server.h"
 #include "txn.h"
 
@@ -150,6 +151,7 @@ void conn_close(struct conn *c, const char *why)
     if (c->closed)
         return;
     log_verbose("client id=%llu addr=%s closed: %s", (unsigned long long)c->id, c->addr, why);
+    pubsub_conn_close(c); /* its subscriptions end with the socket */
     c->closed = 1;
     event_del(c->rev);
     event_del(c->wev);
@@ -199,7 +201,7 @@ void conn_stop_reading(struct conn *c)
     c->read_paused = 1;
 }
 
-static void conn_mark_write(struct conn *c)
+void conn_mark_write(struct conn *c)
 {
     if (c->in_write_list || c->closed)
         return;
@@ -579,6 +581,7 @@ static void conn_drain(struct conn *c)
         c->nreqs--;
         req_free(r);
         wrote = 1;
+        pubsub_conn_drained(c); /* pushes held while r's reply was in progress follow it */
         struct req *h = c->head;
         if (h && h->buf.cap > 0 && !c->closed && pbuf_take(&c->out, &h->buf) < 0)
             c->overflow = 1;

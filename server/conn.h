@@ -38,6 +38,7 @@ struct lockset_claim;
 struct lockset_item;
 struct txn_multi;
 struct txn_wset;
+struct pubsub_conn;
 
 enum conn_kind { CONN_REDIS = 0, CONN_MEMCACHED = 1 };
 
@@ -151,6 +152,10 @@ struct conn {
     /* Value bytes in flight: records being read for its commands (at their record size)
      * and values read ahead of their turn (mget.c), part of mem (conn_read_add). */
     uint64_t read_bytes;
+
+    /* pubsub.c: its subscriptions and the pushes held while a reply is in progress
+     * (NULL until it first subscribes); freed by pubsub_conn_close. */
+    struct pubsub_conn *ps;
 };
 
 /* Frees the server's pool of reusable requests (at exit). */
@@ -164,6 +169,8 @@ void conn_close(struct conn *c, const char *why);
 void conn_free(struct conn *c);
 /* Sends what can be sent now; arms the write event for the rest. */
 void conn_flush(struct conn *c);
+/* Queues c for conn_flush at the end of the current event (pubsub.c's pushes). */
+void conn_mark_write(struct conn *c);
 /* Stops reading from every connection (shutdown). */
 void conn_stop_reading(struct conn *c);
 /* Resumes parsing (the commands already buffered first) and reading if the connection may

@@ -27,6 +27,7 @@
 #include "mcserver.h"
 #include "net.h"
 #include "park.h"
+#include "pubsub.h"
 #include "script.h"
 #include "server.h"
 #include "txn.h"
@@ -167,6 +168,8 @@ static int open_engine(struct server *s)
     lc.separator_memory = s->cfg.separator_memory;
     lc.log = engine_log;
     lc.progress = engine_progress;
+    lc.expired = pubsub_engine_expired; /* "expired" keyspace events */
+    lc.expired_arg = s;
     uint64_t t0 = server_mono_ms();
     int rc = ls_open(&lc, &s->eng);
     if (rc < 0) {
@@ -196,6 +199,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     struct server *s = arg;
     (void)fd;
     (void)what;
+    ls_report_expired(s->eng, pubsub_wants_expired(s)); /* follows CONFIG SET */
     ls_tick(s->eng);
     park_retry(s);
     server_after_events(s);
@@ -284,6 +288,7 @@ static void teardown(struct server *s)
     while (s->conns)
         conn_close(s->conns, "server shutdown");
     server_after_events(s);
+    pubsub_free(s); /* after the last connection closed, before the loop is freed */
     net_close(s);
     for (size_t i = 0; i < sizeof(s->sig_ev) / sizeof(s->sig_ev[0]); i++)
         if (s->sig_ev[i])
@@ -327,7 +332,7 @@ int main(int argc, char **argv)
     s->start_mono_ms = server_mono_ms();
     s->ops_last_ms = s->start_mono_ms;
     s->locks = lockset_new((uint32_t)s->cfg.databases);
-    if (s->locks == NULL || cmd_init() < 0)
+    if (s->locks == NULL || cmd_init() < 0 || pubsub_init(s) < 0)
         return 1;
     if (net_size_maxclients(s) < 0 || open_engine(s) < 0)
         return 1;

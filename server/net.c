@@ -36,6 +36,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "pubsub.h"
 #include "server.h"
 
 #define NET_MAX_LISTENERS  32
@@ -365,8 +366,8 @@ void net_sweep_idle(struct server *s)
     struct conn *c = s->conns;
     while (c) {
         struct conn *next = c->next;
-        if (c->inflight == 0 && now - c->last_ms > limit)
-            conn_close(c, "idle timeout");
+        if (c->inflight == 0 && now - c->last_ms > limit && !pubsub_subscribed(c))
+            conn_close(c, "idle timeout"); /* a subscriber waits for messages (Redis) */
         c = next;
     }
 }

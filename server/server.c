@@ -26,6 +26,7 @@
 #include "log.h"
 #include "logstor.h"
 #include "net.h"
+#include "pubsub.h"
 #include "script.h"
 
 uint64_t server_mono_ms(void)
@@ -44,6 +45,7 @@ uint64_t server_unix_ms(void)
 
 void server_after_events(struct server *s)
 {
+    pubsub_after_events(s); /* subscribers past their output limit */
     while (s->write_list) {
         struct conn *c = s->write_list;
         s->write_list = c->wnext;

@@ -26,6 +26,7 @@ struct req;
 struct park_op;
 struct txn_watches;
 struct script_eng;
+struct pubsub;
 
 struct server_stats {
     uint64_t connections_received;
@@ -88,6 +89,8 @@ struct server {
     uint64_t last_save_ms;
     uint64_t ops_per_sec; /* sampled by the cron */
     uint64_t ops_last_cmds, ops_last_ms;
+
+    struct pubsub *ps; /* channel and pattern tables (pubsub.c) */
 };
 
 /* Monotonic and unix clocks in milliseconds. */

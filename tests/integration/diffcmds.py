@@ -41,7 +41,7 @@ ARITY = {"GET": 2, "SET": -3, "SETNX": 3, "SETEX": 4, "PSETEX": 4, "GETSET": 3, 
          "EXPIRE": -3, "PEXPIRE": -3, "EXPIREAT": -3, "PEXPIREAT": -3, "TTL": 2, "PTTL": 2,
          "EXPIRETIME": 2, "PEXPIRETIME": 2, "PERSIST": 2, "TYPE": 2, "SCAN": -2, "KEYS": 2,
          "RANDOMKEY": 1, "DBSIZE": 1, "FLUSHDB": -1, "FLUSHALL": -1, "SELECT": 2, "PING": -1,
-         "ECHO": 2}
+         "ECHO": 2, "PUBLISH": 3, "SPUBLISH": 3, "PUBSUB": -2}
 
 # logstord's read-modify-write commands (its command table's RM flag; SET with GET and
 # GETEX with options are decided by logstord_rmw)
@@ -343,7 +343,7 @@ class Gen:
             (3, self.g_getrange), (3, self.g_setrange), (8, self.g_incr), (3, self.g_incrbyfloat),
             (5, self.g_del), (3, self.g_exists), (7, self.g_expire), (4, self.g_ttl),
             (2, self.g_persist), (2, self.g_type), (1, self.g_select), (1, self.g_conn),
-            (1, self.g_unknown), (1, self.g_scan_err),
+            (1, self.g_unknown), (1, self.g_scan_err), (1, self.g_pubsub),
         ]
         self.total = sum(w for w, _ in self.table)
 
@@ -511,6 +511,19 @@ class Gen:
     def g_unknown(self):
         return [self.pick([b"NOSUCHCMD", b"GETT", b"SETX"])] + \
             [self.key() for _ in range(self.rng.randint(0, 3))]
+
+    def g_pubsub(self):
+        """PUBLISH and PUBSUB introspection (nobody subscribes here: 0 receivers, no
+        channels) and their errors; never SUBSCRIBE (it would change the connection's mode)."""
+        ch = self.pick([b"ch", b"k0", b"__keyspace@0__:k0", b"", b"a b"])
+        return self.pick([
+            [b"PUBLISH", ch, self.small_value()], [b"SPUBLISH", ch, self.small_value()],
+            [b"PUBSUB", b"NUMSUB", ch, b"x"], [b"PUBSUB", b"NUMSUB"], [b"PUBSUB", b"NUMPAT"],
+            [b"PUBSUB", b"CHANNELS"], [b"PUBSUB", b"CHANNELS", self.pattern()],
+            [b"PUBSUB", b"SHARDCHANNELS"], [b"PUBSUB", b"SHARDNUMSUB", ch],
+            [b"PUBSUB", b"NUMPAT", b"x"], [b"PUBSUB", b"CHANNELS", b"a", b"b"],
+            [b"PUBSUB", self.pick([b"nosuch", b"numsubx", b""])], [b"PUBSUB", b"help"],
+        ])
 
     def g_scan_err(self):
         """SCAN in its error forms (a single SCAN's keys and cursor are not comparable)."""

@@ -142,6 +142,110 @@ static void test_expiry(void **state)
     assert_int_equal(ls_count(f->e, 0), 0);
 }
 
+/* ---- expiry reports (ls_config.expired) ---- */
+
+#define REPORTS_MAX 256
+static struct {
+    int n;
+    uint32_t table[REPORTS_MAX];
+    char key[REPORTS_MAX][16];
+} reports;
+
+static void record_expired(void *arg, uint32_t table, const void *key, size_t key_len)
+{
+    assert_ptr_equal(arg, &reports);
+    assert_true(reports.n < REPORTS_MAX && key_len < 16);
+    reports.table[reports.n] = table;
+    memcpy(reports.key[reports.n], key, key_len);
+    reports.key[reports.n][key_len] = '\0';
+    reports.n++;
+}
+
+static void reporting_config(struct ls_config *c, const char *dir)
+{
+    small_config(c, dir);
+    c->expired = record_expired;
+    c->expired_arg = &reports;
+}
+
+static int setup_reporting(void **state)
+{
+    memset(&reports, 0, sizeof(reports));
+    struct fx *f = fx_open(reporting_config);
+    assert_non_null(f);
+    *state = f;
+    return 0;
+}
+
+/* How many reports name table/key. */
+static int reported(uint32_t table, const char *key)
+{
+    int n = 0;
+    for (int i = 0; i < reports.n; i++)
+        n += reports.table[i] == table && strcmp(reports.key[i], key) == 0;
+    return n;
+}
+
+/* Each way the engine finds a key expired reports it once, with its table and key: a
+ * get, a lookup, a delete, a put over it, and the sweep (which reads each record to learn
+ * its key, LS_EXPIRY_READS at a time); with reports off the sweep drops keys unread. */
+static void test_expired_reports(void **state)
+{
+    struct fx *f = *state;
+    struct ls_meta m;
+    struct gres g = {0};
+    const char *keys[] = {"g", "l", "d", "p"};
+
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(put_sync(f->e, 3, keys[i], "v", 1, fake_now_ms + 1000), 0);
+    fake_now_ms += 2000;
+    assert_int_equal(reports.n, 0);
+    assert_int_equal(ls_get(f->e, 3, "g", 1, gres_cb, &g), LS_ENOTFOUND);
+    assert_int_equal(ls_lookup(f->e, 3, "l", 1, &m), LS_ENOTFOUND);
+    assert_int_equal(del_sync(f->e, 3, "d"), LS_ENOTFOUND);
+    assert_int_equal(put_sync(f->e, 3, "p", "new", 3, 0), 0);
+    assert_int_equal(reports.n, 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(reported(3, keys[i]), 1);
+    assert_int_equal(ls_get(f->e, 3, "g", 1, gres_cb, &g), LS_ENOTFOUND); /* once only */
+    assert_int_equal(reports.n, 4);
+    check_value(f->e, 3, "p", "new");
+
+    /* the sweep: 100 keys nobody reads */
+    for (int i = 0; i < 100; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "s%d", i);
+        assert_int_equal(put_sync(f->e, 5, k, "v", 1, fake_now_ms + 10), 0);
+    }
+    fake_now_ms += 20;
+    for (int i = 0; i < 20000 && reports.n < 104; i++) {
+        ls_tick(f->e);
+        ls_poll(f->e);
+    }
+    assert_int_equal(reports.n, 104);
+    for (int i = 0; i < 100; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "s%d", i);
+        assert_int_equal(reported(5, k), 1);
+    }
+    assert_int_equal(ls_count(f->e, 5), 0);
+
+    /* off: the sweep drops them unreported */
+    ls_report_expired(f->e, 0);
+    for (int i = 0; i < 50; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "o%d", i);
+        assert_int_equal(put_sync(f->e, 6, k, "v", 1, fake_now_ms + 10), 0);
+    }
+    fake_now_ms += 20;
+    for (int i = 0; i < 200 && ls_count(f->e, 6) > 0; i++) {
+        ls_tick(f->e);
+        ls_poll(f->e);
+    }
+    assert_int_equal(ls_count(f->e, 6), 0);
+    assert_int_equal(reports.n, 104);
+}
+
 /* Expiries are kept exactly up to LS_EXPIRE_MAX and refused beyond (they were cut to 44
  * bits: a PXAT of 2^44 + 1000 ms came back as 1000, an already expired key). */
 static void test_expiry_range(void **state)
@@ -475,6 +579,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_reports, setup_reporting, teardown),
         cmocka_unit_test_setup_teardown(test_expired_put_hides_older, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_refusal_never_calls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_values, setup, teardown),
