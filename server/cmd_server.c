@@ -36,6 +36,7 @@
 #include "net.h"
 #include "reply.h"
 #include "server.h"
+#include "sha256.h"
 
 #define REDIS_COMPAT_VERSION "7.0.0"
 
@@ -352,6 +353,14 @@ static void info_errorstats(struct pbuf *pb)
 
 /* ---- subcommands ---- */
 
+/* A HELP subcommand's reply: one simple string per line. */
+static void reply_help(struct req *r, const char *const *lines, size_t n)
+{
+    reply_array(r, n);
+    for (size_t i = 0; i < n; i++)
+        reply_simple(r, lines[i]);
+}
+
 /* A subcommand of a container command (CLIENT, COMMAND, ACL): its name, the full name
  * CLIENT LIST shows as cmd=, its Redis arity counting the container and the subcommand. */
 struct subcmd {
@@ -411,7 +420,8 @@ static size_t req_wire_bytes(const struct req *r)
 static void client_line(struct pbuf *pb, const struct conn *c, const struct req *me)
 {
     uint64_t now = server_mono_ms();
-    size_t qbuf = c->in.len - c->in_pos, omem = c->out_acct.used - c->out.cap;
+    size_t qbuf = c->in.len - c->in_pos;
+    size_t omem = c->out_acct.used > c->out.cap ? c->out_acct.used - c->out.cap : 0;
     uint32_t oll = c->nreqs;
     if (me && me->c == c) {
         qbuf += req_wire_bytes(me);
@@ -669,9 +679,7 @@ static void client_help(struct req *r)
         "KILL <ip:port>|<filter> <value> ... (ID ADDR LADDR TYPE USER SKIPME yes|no)",
         "SETINFO LIB-NAME|LIB-VER <value>",
         "HELP"};
-    reply_array(r, sizeof(lines) / sizeof(lines[0]));
-    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-        reply_simple(r, lines[i]);
+    reply_help(r, lines, sizeof(lines) / sizeof(lines[0]));
 }
 
 /* CLIENT subcommands with Redis arities (counting "CLIENT" and the subcommand). */
@@ -954,9 +962,7 @@ static void command_help(struct req *r)
         "GETKEYSANDFLAGS <full-command>",
         "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
         "HELP"};
-    reply_array(r, sizeof(lines) / sizeof(lines[0]));
-    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-        reply_simple(r, lines[i]);
+    reply_help(r, lines, sizeof(lines) / sizeof(lines[0]));
 }
 
 static void command_info(struct req *r)
@@ -1037,11 +1043,16 @@ static void acl_whoami(struct req *r)
 
 static void acl_list(struct req *r)
 {
+    const struct config *cfg = &r->c->srv->cfg;
+    char line[128], hex[65];
     reply_array(r, 1);
-    if (config_requires_auth(&r->c->srv->cfg))
-        reply_cstr(r, "user default on #<hidden> ~* &* +@all");
-    else
+    if (config_requires_auth(cfg)) {
+        sha256_hex(cfg->requirepass, cfg->requirepass_len, hex);
+        snprintf(line, sizeof(line), "user default on #%s ~* &* +@all", hex);
+        reply_cstr(r, line);
+    } else {
         reply_cstr(r, "user default on nopass ~* &* +@all");
+    }
 }
 
 static void acl_help(struct req *r)
@@ -1054,9 +1065,7 @@ static void acl_help(struct req *r)
         "    Return the current connection username.",
         "HELP",
         "    Print this help."};
-    reply_array(r, sizeof(lines) / sizeof(lines[0]));
-    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-        reply_simple(r, lines[i]);
+    reply_help(r, lines, sizeof(lines) / sizeof(lines[0]));
 }
 
 static const struct subcmd acl_subs[] = {
@@ -1601,9 +1610,7 @@ static void config_help(struct req *r)
         "    Rewrite the configuration file.",
         "HELP",
         "    Prints this help."};
-    reply_array(r, sizeof(lines) / sizeof(lines[0]));
-    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-        reply_simple(r, lines[i]);
+    reply_help(r, lines, sizeof(lines) / sizeof(lines[0]));
 }
 
 /* CONFIG SET's own argument checks follow Redis's (an odd count is a syntax error). */

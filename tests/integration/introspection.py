@@ -7,6 +7,7 @@ client eviction, INFO cpu / replication / commandstats / errorstats and which se
 INFO default and INFO all hold. Every expected reply is Redis 7.0.15's: TARGET=redis runs
 the same checks against redis-server.
 """
+import hashlib
 import socket
 import time
 
@@ -44,6 +45,12 @@ expect(["ACL", "WHOAMI", "x"], ("-", "ERR wrong number of arguments for 'acl|who
 expect(["ACL", "LIST", "x"], ("-", "ERR wrong number of arguments for 'acl|list' command"))
 expect(["ACL"], ("-", "ERR wrong number of arguments for 'acl' command"))
 expect(["ACL", "FOO"], ("-", "ERR unknown subcommand 'FOO'. Try ACL HELP."))
+for pw in ("pass word", "p" * 55, "q" * 56, "r" * 64, "s" * 130):
+    c.call("CONFIG", "SET", "requirepass", pw)
+    c.call("AUTH", pw)
+    line = "user default on #%s ~* &* +@all" % hashlib.sha256(pw.encode()).hexdigest()
+    expect(["ACL", "LIST"], ("*", [("$", line.encode())]))
+expect(["CONFIG", "SET", "requirepass", ""], ("+", "OK"))
 
 section("COMMAND GETKEYS, GETKEYSANDFLAGS, COUNT, LIST")
 expect(["COMMAND", "GETKEYS", "get", "k"], ("*", [("$", b"k")]))
