@@ -9,6 +9,8 @@
 #   make soak       the long crash/kill soak and simulator run (SIM_SECONDS, default 3600)
 #   make bench      engine and server benchmarks (prints figures)
 #   make fuzz       build the libFuzzer targets (clang)
+#   make compat     Redis 7.0.15's own tests against logstord (scripts/compat.sh); fails only on
+#                   a failure not in tests/compat/known_failures.txt
 #   make format     clang-format every C file
 
 CC       ?= cc
@@ -54,7 +56,7 @@ CLIENT_BIN := $(patsubst client/%.c,$(BUILD)/%,$(CLIENT_SRC))
 SERVER_BIN := $(if $(SERVER_SRC),$(BUILD)/logstord)
 
 .PHONY: all run test test-unit test-san test-crash test-integration test-fuzz soak bench fuzz \
-        format deps clean
+        format deps clean compat
 all: $(ENGINE_LIB) $(PROTO_LIB) $(SERVER_BIN) $(CLIENT_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -102,6 +104,10 @@ test: deps
 	$(MAKE) all $(UNIT_BIN) $(CRASH_BIN) $(SIM_BIN) $(INTEG_BIN) $(BENCH_BIN)
 	$(MAKE) SANITIZER=address,undefined $(patsubst build/%,build/san/%,$(UNIT_BIN) $(SIM_BIN))
 	bash tests/run.sh $(BUILD)
+
+compat: deps
+	$(MAKE) $(BUILD)/logstord
+	LOGSTORD=$(BUILD)/logstord bash scripts/compat.sh
 
 test-unit: $(UNIT_BIN)
 	bash tests/run.sh $(BUILD) unit

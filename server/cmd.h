@@ -149,5 +149,16 @@ void cmd_server_save(struct req *r);
 void cmd_server_bgsave(struct req *r);
 void cmd_server_lastsave(struct req *r);
 void cmd_server_reset(struct req *r);
+void cmd_server_role(struct req *r);
+/* INFO commandstats and errorstats. Dispatch brackets a command's start with
+ * cmd_server_stat_begin (returns the time in microseconds) and cmd_server_stat_end (c's
+ * last_cmd names the subcommand that ran, cmd the command), counts a command refused before
+ * it ran with cmd_server_stat_rejected; reply_error reports every error reply with
+ * cmd_server_stat_error (a failed call when r was running). */
+uint64_t cmd_server_stat_begin(void);
+void cmd_server_stat_end(const struct conn *c, const char *cmd, uint64_t t0);
+void cmd_server_stat_rejected(const char *cmd);
+void cmd_server_stat_error(const struct req *r, const char *err);
+void cmd_server_acl(struct req *r);
 
 #endif

@@ -64,6 +64,8 @@ static const struct cmd_def cmds[] = {
     {"save", 1, AD | CMD_NO_MULTI, 0, 0, 0, cmd_server_save, "server", "1.0.0", "Writes every buffered record to stable storage."},
     {"bgsave", -1, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_server_bgsave, "server", "1.0.0", "Starts writing buffered records to stable storage."},
     {"lastsave", 1, F, 0, 0, 0, cmd_server_lastsave, "server", "1.0.0", "Returns the unix time of the last completed save."},
+    {"role", 1, F, 0, 0, 0, cmd_server_role, "server", "2.8.12", "Returns the replication role."},
+    {"acl", -2, 0, 0, 0, 0, cmd_server_acl, "server", "6.0.0", "A container for Access List Control commands."},
     {"dbsize", 1, RO | F | DB, 0, 0, 0, cmd_keys_dbsize, "server", "1.0.0", "Returns the number of keys in the database."},
     {"flushdb", -1, W | DB, 0, 0, 0, cmd_keys_flushdb, "server", "1.0.0", "Removes all keys from the current database."},
     {"flushall", -1, W | DB | AL, 0, 0, 0, cmd_keys_flushall, "server", "1.0.0", "Removes all keys from all databases."},
@@ -481,6 +483,8 @@ static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
     c->last_cmd = d ? d->name : "unknown";
     if (cmd_check(r) < 0) {
         txn_flag_error(c); /* in MULTI: EXEC answers -EXECABORT */
+        if (d)
+            cmd_server_stat_rejected(d->name);
         req_done(r);
         return;
     }
@@ -514,7 +518,9 @@ static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
     } else {
         r->lk = cmd_lock_flags(d);
     }
+    uint64_t t0 = cmd_server_stat_begin();
     cmdlock_start(r);
+    cmd_server_stat_end(c, d->name, t0);
 }
 
 /* Argument slots a connection keeps between commands (16 bytes each). */

@@ -1,11 +1,17 @@
 /*
  * cmd_server.c - connection and server commands: PING ECHO QUIT HELLO AUTH SELECT RESET,
- * CLIENT, COMMAND, INFO, CONFIG, TIME, SHUTDOWN, SAVE/BGSAVE/LASTSAVE.
+ * CLIENT, COMMAND, INFO, CONFIG, ROLE, ACL, TIME, SHUTDOWN, SAVE/BGSAVE/LASTSAVE.
  *
- * COMMAND's replies are generated from the command table (cmd_redis.c), so what clients
- * discover is exactly what dispatch accepts. INFO gathers the server's counters and the
- * engine's statistics (ls_get_stats) into Redis's "# Section / key:value" text. CONFIG
- * GET/SET walk the configuration descriptor table; only keys marked runtime may change.
+ * COMMAND's replies are generated from the command table (cmd_redis.c) and the subcommand
+ * tables here (CLIENT, COMMAND, CONFIG, ACL: one row per subcommand with its Redis arity and
+ * full name, "client|list", which CLIENT LIST shows as cmd= and INFO commandstats counts),
+ * so what clients discover is exactly what dispatch accepts. INFO gathers the server's
+ * counters, the engine's statistics (ls_get_stats), per-command and per-error-code counts
+ * (kept here, fed by dispatch and reply_error) and the process's CPU times into Redis's
+ * "# Section / key:value" text. CONFIG GET/SET walk the configuration descriptor table; only
+ * keys marked runtime may change; a few Redis parameters clients read (maxmemory, save,
+ * appendonly) have a fixed value. There is no replication and one user: ROLE says master,
+ * ACL knows "default".
  * We announce redis_version 7.0.0 because client libraries gate features on it; the
  * logstor version is reported beside it.
  */
@@ -15,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +37,7 @@
 #include "pubsub.h"
 #include "reply.h"
 #include "server.h"
+#include "sha256.h"
 #include "txn.h"
 
 #define REDIS_COMPAT_VERSION "7.0.0"
@@ -204,24 +213,236 @@ void cmd_server_reset(struct req *r)
     free(c->name);
     c->name = NULL;
     c->authed = !config_requires_auth(&c->srv->cfg);
+    c->no_evict = 0;
     reply_simple(r, "RESET");
+    done(r);
+}
+
+/* ---- command and error statistics (INFO commandstats, errorstats) ---- */
+
+/* Per command (or container|subcommand) name: calls that ran, the microseconds the event
+ * loop spent starting them (a command that waits for its locks or the engine goes on
+ * later: that part is not counted, as Redis does not count a blocked command's wait),
+ * calls refused before running (arity, authentication) and calls that replied an error.
+ * Names are the command table's and the subcommand tables' static strings. */
+#define CMDSTAT_MAX 256
+#define ERRSTAT_MAX 128 /* distinct error codes counted; later new ones are not */
+
+struct cmdstat {
+    const char *name;
+    uint64_t calls, usec, rejected, failed;
+};
+
+static struct cmdstat cmdstats[CMDSTAT_MAX];
+static size_t ncmdstats;
+static struct {
+    char code[32];
+    uint64_t count;
+} errstats[ERRSTAT_MAX];
+static size_t nerrstats;
+/* A subcommand refused for its arity or name (Redis refuses those before running them):
+ * while its error is replied, refusing is set, so that the error is not a failed call;
+ * refused_conn then keeps cmd_server_stat_end from counting it as a call. */
+static int refusing;
+static const struct conn *refused_conn;
+
+static struct cmdstat *cmdstat_of(const char *name)
+{
+    for (size_t i = 0; i < ncmdstats; i++)
+        if (cmdstats[i].name == name || strcmp(cmdstats[i].name, name) == 0)
+            return &cmdstats[i];
+    if (ncmdstats == CMDSTAT_MAX)
+        return NULL;
+    memset(&cmdstats[ncmdstats], 0, sizeof(cmdstats[0]));
+    cmdstats[ncmdstats].name = name;
+    return &cmdstats[ncmdstats++];
+}
+
+/* The name a command's statistics go to: the full subcommand name the handler set in
+ * c->last_cmd ("client|list") when it ran, else the command's. */
+static const char *cmdstat_name(const struct conn *c, const char *cmd)
+{
+    size_t n = strlen(cmd);
+    const char *last = c->last_cmd;
+    return last && strncmp(last, cmd, n) == 0 && last[n] == '|' ? last : cmd;
+}
+
+uint64_t cmd_server_stat_begin(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void cmd_server_stat_end(const struct conn *c, const char *cmd, uint64_t t0)
+{
+    struct cmdstat *st = cmdstat_of(cmdstat_name(c, cmd));
+    if (st && refused_conn != c) {
+        st->calls++;
+        st->usec += cmd_server_stat_begin() - t0;
+    }
+    if (refused_conn == c)
+        refused_conn = NULL;
+}
+
+void cmd_server_stat_rejected(const char *cmd)
+{
+    struct cmdstat *st = cmdstat_of(cmd);
+    if (st)
+        st->rejected++;
+}
+
+void cmd_server_stat_error(const struct req *r, const char *err)
+{
+    size_t n = strcspn(err, " ");
+    if (r->cmd && r->exec && !refusing) {
+        struct cmdstat *st = cmdstat_of(cmdstat_name(r->c, r->cmd->name));
+        if (st)
+            st->failed++;
+    }
+    if (n >= sizeof(errstats[0].code))
+        n = sizeof(errstats[0].code) - 1;
+    for (size_t i = 0; i < nerrstats; i++) {
+        if (strlen(errstats[i].code) == n && memcmp(errstats[i].code, err, n) == 0) {
+            errstats[i].count++;
+            return;
+        }
+    }
+    if (nerrstats == ERRSTAT_MAX)
+        return;
+    memcpy(errstats[nerrstats].code, err, n);
+    errstats[nerrstats].code[n] = '\0';
+    errstats[nerrstats++].count = 1;
+}
+
+/* Refuses r's subcommand with Redis's error msg: a rejected call of name, not a failed
+ * one. */
+static void subcmd_refuse(struct req *r, const char *name, const char *msg)
+{
+    cmd_server_stat_rejected(name);
+    refused_conn = r->c;
+    refusing = 1;
+    reply_error(r, msg);
+    refusing = 0;
+}
+
+static void cmdstat_reset(void)
+{
+    ncmdstats = 0;
+    nerrstats = 0;
+}
+
+static void info_commandstats(struct pbuf *pb)
+{
+    pbuf_appendf(pb, "# Commandstats\r\n");
+    for (size_t i = 0; i < ncmdstats; i++) {
+        const struct cmdstat *st = &cmdstats[i];
+        if (st->calls == 0 && st->rejected == 0 && st->failed == 0)
+            continue;
+        pbuf_appendf(pb,
+                     "cmdstat_%s:calls=%" PRIu64 ",usec=%" PRIu64
+                     ",usec_per_call=%.2f,rejected_calls=%" PRIu64 ",failed_calls=%" PRIu64 "\r\n",
+                     st->name, st->calls, st->usec,
+                     st->calls ? (double)st->usec / (double)st->calls : 0.0, st->rejected,
+                     st->failed);
+    }
+    pbuf_appendf(pb, "\r\n");
+}
+
+static void info_errorstats(struct pbuf *pb)
+{
+    pbuf_appendf(pb, "# Errorstats\r\n");
+    for (size_t i = 0; i < nerrstats; i++)
+        pbuf_appendf(pb, "errorstat_%s:count=%" PRIu64 "\r\n", errstats[i].code, errstats[i].count);
+    pbuf_appendf(pb, "\r\n");
+}
+
+/* ---- subcommands ---- */
+
+/* A HELP subcommand's reply: one simple string per line. */
+static void reply_help(struct req *r, const char *const *lines, size_t n)
+{
+    reply_array(r, n);
+    for (size_t i = 0; i < n; i++)
+        reply_simple(r, lines[i]);
+}
+
+/* A subcommand of a container command (CLIENT, COMMAND, ACL): its name, the full name
+ * CLIENT LIST shows as cmd=, its Redis arity counting the container and the subcommand. */
+struct subcmd {
+    const char *name, *full;
+    int arity;
+    void (*fn)(struct req *r);
+};
+
+/* Runs r's subcommand (argv[1]) from subs, or replies Redis's unknown-subcommand error
+ * naming the container (upper case, as in "Try CLIENT HELP."). Ends the request. */
+static void subcmd_run(struct req *r, const struct subcmd *subs, size_t n, const char *container)
+{
+    const struct resp_arg *sub = &r->argv[1];
+    char msg[256];
+    for (size_t i = 0; i < n; i++) {
+        if (!cmd_arg_is(sub, subs[i].name))
+            continue;
+        int ar = subs[i].arity;
+        r->c->last_cmd = subs[i].full;
+        if ((ar > 0 && r->argc != (uint32_t)ar) || (ar < 0 && r->argc < (uint32_t)-ar)) {
+            snprintf(msg, sizeof(msg), "ERR wrong number of arguments for '%s' command",
+                     subs[i].full);
+            subcmd_refuse(r, subs[i].full, msg);
+        } else {
+            subs[i].fn(r);
+        }
+        done(r);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "ERR unknown subcommand '%.128s'. Try %s HELP.", sub->ptr,
+             container);
+    for (char *p = msg; *p; p++) /* an error line holds no CR or LF */
+        if (*p == '\r' || *p == '\n')
+            *p = ' ';
+    subcmd_refuse(r, r->cmd->name, msg);
     done(r);
 }
 
 /* ---- CLIENT ---- */
 
-static void client_line(struct pbuf *pb, const struct conn *c)
+/* Bytes of the command r as its client sent it in RESP (Redis counts the command being
+ * run in the query buffer, qbuf, since it stays there until the command ends). */
+static size_t req_wire_bytes(const struct req *r)
+{
+    char tmp[32];
+    size_t n = (size_t)snprintf(tmp, sizeof(tmp), "*%u\r\n", r->argc);
+    for (uint32_t i = 0; i < r->argc; i++)
+        n += (size_t)snprintf(tmp, sizeof(tmp), "$%zu\r\n", r->argv[i].len) + r->argv[i].len + 2;
+    return n;
+}
+
+/* One CLIENT LIST line in Redis 7.0's fields (lib-name and lib-ver of CLIENT SETINFO
+ * after them). The reply buffer is the connection's output buffer: rbs its size, rbp its
+ * fill since it was last emptied, obl its unsent bytes; oll counts the replies waiting in
+ * requests behind it and omem their memory. The caller's own request, whose reply is being
+ * built, counts as Redis counts it: in qbuf, not in oll. */
+static void client_line(struct pbuf *pb, const struct conn *c, const struct req *me)
 {
     uint64_t now = server_mono_ms();
+    size_t qbuf = c->in.len - c->in_pos;
+    size_t omem = c->out_acct.used > c->out.cap ? c->out_acct.used - c->out.cap : 0;
+    uint32_t oll = c->nreqs;
+    if (me && me->c == c) {
+        qbuf += req_wire_bytes(me);
+        oll--;
+    }
     pbuf_appendf(pb,
-                 "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=N db=%u "
+                 "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=%s db=%u "
                  "sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=%zu multi-mem=0 "
-                 "obl=0 oll=%u omem=%zu tot-mem=%zu events=r cmd=%s user=default redir=-1 "
-                 "resp=%d lib-name=%s lib-ver=%s\n",
+                 "rbs=%zu rbp=%zu obl=%zu oll=%u omem=%zu tot-mem=%zu events=r cmd=%s "
+                 "user=default redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
                  (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
                  (unsigned long long)((now - c->created_ms) / 1000),
-                 (unsigned long long)((now - c->last_ms) / 1000), c->db, c->in.len - c->in_pos,
-                 c->in.cap - c->in.len, c->req_mem, c->nreqs, c->out_acct.used, c->mem.used,
+                 (unsigned long long)((now - c->last_ms) / 1000), c->no_evict ? "e" : "N", c->db,
+                 qbuf, c->in.cap - c->in.len, c->req_mem, c->out.cap, c->out.len,
+                 c->out.len - c->out_pos, oll, omem, c->mem.used,
                  c->last_cmd ? c->last_cmd : "NULL", c->proto, c->lib_name ? c->lib_name : "",
                  c->lib_ver ? c->lib_ver : "");
 }
@@ -232,7 +453,7 @@ static void client_list(struct req *r, const struct conn *only)
     struct pbuf pb;
     pbuf_init(&pb, 64 * 1024 * 1024);
     if (only) {
-        client_line(&pb, only);
+        client_line(&pb, only, r);
     } else if (r->argc > 2) {
         if (!cmd_arg_is(&r->argv[2], "id") || r->argc < 4) {
             reply_error(r, ERR_SYNTAX);
@@ -248,11 +469,11 @@ static void client_list(struct req *r, const struct conn *only)
             }
             for (struct conn *c = r->c->srv->conns; c; c = c->next)
                 if (c->id == (uint64_t)id)
-                    client_line(&pb, c);
+                    client_line(&pb, c, r);
         }
     } else {
         for (struct conn *c = r->c->srv->conns; c; c = c->next)
-            client_line(&pb, c);
+            client_line(&pb, c, r);
     }
     reply_verbatim(r, pb.data ? pb.data : "", pb.len);
     pbuf_free(&pb);
@@ -411,9 +632,45 @@ static void client_info(struct req *r)
     client_list(r, r->c);
 }
 
-static void client_ok(struct req *r)
+/* Parses ON|OFF into *on. Returns 0, or -1 after replying a syntax error. */
+static int arg_on_off(struct req *r, const struct resp_arg *a, int *on)
 {
-    reply_ok(r);
+    if (cmd_arg_is(a, "on") || cmd_arg_is(a, "off")) {
+        *on = cmd_arg_is(a, "on");
+        return 0;
+    }
+    reply_error(r, ERR_SYNTAX);
+    return -1;
+}
+
+/* CLIENT NO-EVICT ON|OFF: whether client eviction (maxmemory_clients) may close it. */
+static void client_no_evict(struct req *r)
+{
+    int on;
+    if (arg_on_off(r, &r->argv[2], &on) == 0) {
+        r->c->no_evict = on;
+        reply_ok(r);
+    }
+}
+
+/* CLIENT NO-TOUCH ON|OFF (Redis 7.2): accepted; logstord keeps no access times to spare. */
+static void client_no_touch(struct req *r)
+{
+    int on;
+    if (arg_on_off(r, &r->argv[2], &on) == 0)
+        reply_ok(r);
+}
+
+/* CLIENT REPLY ON. OFF and SKIP (no reply at all) need the reply path's support, which
+ * logstord does not have yet: they are refused rather than acknowledged and ignored. */
+static void client_reply(struct req *r)
+{
+    if (cmd_arg_is(&r->argv[2], "on"))
+        reply_ok(r);
+    else if (cmd_arg_is(&r->argv[2], "off") || cmd_arg_is(&r->argv[2], "skip"))
+        reply_errorf(r, "ERR CLIENT REPLY %s is not supported", r->argv[2].ptr);
+    else
+        reply_error(r, ERR_SYNTAX);
 }
 
 static void client_help(struct req *r)
@@ -428,40 +685,27 @@ static void client_help(struct req *r)
         "KILL <ip:port>|<filter> <value> ... (ID ADDR LADDR TYPE USER SKIPME yes|no)",
         "SETINFO LIB-NAME|LIB-VER <value>",
         "HELP"};
-    reply_array(r, sizeof(lines) / sizeof(lines[0]));
-    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-        reply_simple(r, lines[i]);
+    reply_help(r, lines, sizeof(lines) / sizeof(lines[0]));
 }
 
 /* CLIENT subcommands with Redis arities (counting "CLIENT" and the subcommand). */
-static const struct {
-    const char *name;
-    int arity;
-    void (*fn)(struct req *r);
-} client_subs[] = {
-    {"id", 2, client_id},           {"setname", 3, client_setname}, {"getname", 2, client_getname},
-    {"list", -2, client_list_all},  {"info", 2, client_info},       {"kill", -3, client_kill},
-    {"setinfo", 4, client_setinfo}, {"no-evict", 3, client_ok},     {"no-touch", 3, client_ok},
-    {"reply", 3, client_ok},        {"help", 2, client_help},
+static const struct subcmd client_subs[] = {
+    {"id", "client|id", 2, client_id},
+    {"setname", "client|setname", 3, client_setname},
+    {"getname", "client|getname", 2, client_getname},
+    {"list", "client|list", -2, client_list_all},
+    {"info", "client|info", 2, client_info},
+    {"kill", "client|kill", -3, client_kill},
+    {"setinfo", "client|setinfo", 4, client_setinfo},
+    {"no-evict", "client|no-evict", 3, client_no_evict},
+    {"no-touch", "client|no-touch", 3, client_no_touch},
+    {"reply", "client|reply", 3, client_reply},
+    {"help", "client|help", 2, client_help},
 };
 
 void cmd_server_client(struct req *r)
 {
-    const struct resp_arg *sub = &r->argv[1];
-    for (size_t i = 0; i < sizeof(client_subs) / sizeof(client_subs[0]); i++) {
-        if (!cmd_arg_is(sub, client_subs[i].name))
-            continue;
-        int ar = client_subs[i].arity;
-        if ((ar > 0 && r->argc != (uint32_t)ar) || (ar < 0 && r->argc < (uint32_t)-ar))
-            reply_errorf(r, "ERR wrong number of arguments for 'client|%s' command",
-                         client_subs[i].name);
-        else
-            client_subs[i].fn(r);
-        done(r);
-        return;
-    }
-    reply_errorf(r, "ERR unknown subcommand '%.128s'. Try CLIENT HELP.", sub->ptr);
-    done(r);
+    subcmd_run(r, client_subs, sizeof(client_subs) / sizeof(client_subs[0]), "CLIENT");
 }
 
 /* ---- COMMAND ---- */
@@ -553,48 +797,292 @@ static void command_docs(struct req *r)
     }
 }
 
-void cmd_server_command(struct req *r)
+/* The full name of the i-th subcommand this file implements ("client|list"), or NULL
+ * past the last one (they are in the subcommand tables: see the end of the file). */
+static const char *subcmd_full_name(size_t i);
+
+/* Redis's key flags of each command's keys (COMMAND GETKEYSANDFLAGS). A command missing
+ * here gets RW update when it writes, RO access otherwise. */
+static const char *const key_flags[][2] = {
+    {"get", "RO access"},
+    {"set", "OW update"},
+    {"setnx", "OW insert"},
+    {"setex", "OW update"},
+    {"psetex", "OW update"},
+    {"getset", "RW access update"},
+    {"getdel", "RW access delete"},
+    {"getex", "RW access update"},
+    {"mget", "RO access"},
+    {"mset", "OW update"},
+    {"msetnx", "OW insert"},
+    {"append", "RW insert"},
+    {"strlen", "RO"},
+    {"getrange", "RO access"},
+    {"substr", "RO access"},
+    {"setrange", "RW update"},
+    {"incr", "RW access update"},
+    {"decr", "RW access update"},
+    {"incrby", "RW access update"},
+    {"decrby", "RW access update"},
+    {"incrbyfloat", "RW access update"},
+    {"del", "RM delete"},
+    {"unlink", "RM delete"},
+    {"exists", "RO"},
+    {"touch", "RO"},
+    {"expire", "RW update"},
+    {"pexpire", "RW update"},
+    {"expireat", "RW update"},
+    {"pexpireat", "RW update"},
+    {"ttl", "RO access"},
+    {"pttl", "RO access"},
+    {"expiretime", "RO access"},
+    {"pexpiretime", "RO access"},
+    {"persist", "RW update"},
+    {"type", "RO"},
+};
+
+/* The key flags of d's keys in argv (SET with GET reads the old value: RW access). */
+static const char *command_key_flags(const struct cmd_def *d, const struct resp_arg *argv,
+                                     uint32_t argc)
+{
+    if (strcmp(d->name, "set") == 0)
+        for (uint32_t i = 3; i < argc; i++)
+            if (cmd_arg_is(&argv[i], "get"))
+                return "RW access update";
+    for (size_t i = 0; i < sizeof(key_flags) / sizeof(key_flags[0]); i++)
+        if (strcmp(key_flags[i][0], d->name) == 0)
+            return key_flags[i][1];
+    return (d->flags & CMD_WRITE) ? "RW update" : "RO access";
+}
+
+/* Replies an array of simple strings, the words of a space-separated list (< 64 bytes). */
+static void reply_words(struct req *r, const char *words)
+{
+    char buf[64];
+    size_t n = 0;
+    snprintf(buf, sizeof(buf), "%s", words);
+    for (const char *p = buf; *p; p++)
+        n += *p != ' ' && (p == buf || p[-1] == ' ');
+    reply_array(r, n);
+    for (char *save = NULL, *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save))
+        reply_simple(r, w);
+}
+
+/* COMMAND GETKEYS|GETKEYSANDFLAGS <command> <arg> ...: the keys the command would name,
+ * from the table's key positions, and with flags their Redis key flags. */
+static void command_getkeys(struct req *r, int with_flags)
+{
+    const struct cmd_def *d = command_find(&r->argv[2]);
+    const struct resp_arg *argv = &r->argv[2];
+    uint32_t argc = r->argc - 2;
+    if (d == NULL) {
+        reply_error(r, "ERR Invalid command specified");
+        return;
+    }
+    if (d->first_key == 0) {
+        reply_error(r, "ERR The command has no key arguments");
+        return;
+    }
+    if ((d->arity > 0 && argc != (uint32_t)d->arity) ||
+        (d->arity < 0 && argc < (uint32_t)-d->arity)) {
+        reply_error(r, "ERR Invalid number of arguments specified for command");
+        return;
+    }
+    uint32_t last = d->last_key < 0 ? argc - 1 : (uint32_t)d->last_key;
+    uint32_t first = (uint32_t)d->first_key, step = (uint32_t)d->key_step;
+    reply_array(r, (last - first) / step + 1);
+    for (uint32_t i = first; i <= last; i += step) {
+        if (with_flags) {
+            reply_array(r, 2);
+            reply_bulk(r, argv[i].ptr, argv[i].len);
+            reply_words(r, command_key_flags(d, argv, argc));
+        } else {
+            reply_bulk(r, argv[i].ptr, argv[i].len);
+        }
+    }
+}
+
+/* Whether d belongs to ACL category cat (without '@'): derived from its flags and group
+ * (read, write, fast, slow, admin, dangerous, keyspace, string, connection). */
+static int command_in_category(const struct cmd_def *d, const struct resp_arg *cat)
+{
+    static const struct {
+        const char *name;
+        uint32_t flag;
+    } by_flag[] = {{"read", CMD_READONLY},
+                   {"write", CMD_WRITE},
+                   {"fast", CMD_FAST},
+                   {"admin", CMD_ADMIN},
+                   {"dangerous", CMD_ADMIN}};
+    for (size_t i = 0; i < sizeof(by_flag) / sizeof(by_flag[0]); i++)
+        if (cmd_arg_is(cat, by_flag[i].name))
+            return (d->flags & by_flag[i].flag) != 0;
+    if (cmd_arg_is(cat, "slow"))
+        return !(d->flags & CMD_FAST);
+    if (cmd_arg_is(cat, "keyspace"))
+        return strcmp(d->group, "generic") == 0;
+    if (cmd_arg_is(cat, "string") || cmd_arg_is(cat, "connection"))
+        return cmd_arg_is(cat, d->group);
+    return 0;
+}
+
+/* COMMAND LIST [FILTERBY MODULE name | ACLCAT cat | PATTERN pattern]: every command and,
+ * unfiltered or by pattern, the subcommands this file implements. */
+static void command_list(struct req *r)
+{
+    size_t n, found = 0;
+    const struct cmd_def *t = cmd_table(&n);
+    const struct resp_arg *by = r->argc == 5 ? &r->argv[3] : NULL, *val = &r->argv[4];
+    if (r->argc != 2 &&
+        (r->argc != 5 || !cmd_arg_is(&r->argv[2], "filterby") ||
+         !(cmd_arg_is(by, "module") || cmd_arg_is(by, "aclcat") || cmd_arg_is(by, "pattern")))) {
+        reply_error(r, ERR_SYNTAX);
+        return;
+    }
+    int pattern = by && cmd_arg_is(by, "pattern"), aclcat = by && cmd_arg_is(by, "aclcat");
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            reply_array(r, found);
+        const char *name;
+        for (size_t i = 0; (name = i < n ? t[i].name : subcmd_full_name(i - n)) != NULL; i++) {
+            int ok = by == NULL ||
+                     (pattern && glob_match(val->ptr, val->len, name, strlen(name), 1)) ||
+                     (aclcat && i < n && command_in_category(&t[i], val));
+            if (ok && pass == 0)
+                found++;
+            else if (ok)
+                reply_cstr(r, name);
+        }
+    }
+}
+
+static void command_help(struct req *r)
+{
+    static const char *const lines[] = {
+        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "(no subcommand)",
+        "COUNT",
+        "INFO [<command-name> ...]",
+        "DOCS [<command-name> ...]",
+        "GETKEYS <full-command>",
+        "GETKEYSANDFLAGS <full-command>",
+        "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
+        "HELP"};
+    reply_help(r, lines, sizeof(lines) / sizeof(lines[0]));
+}
+
+static void command_info(struct req *r)
 {
     size_t n;
     const struct cmd_def *t = cmd_table(&n);
-    if (r->argc == 1) {
+    if (r->argc <= 2) {
         reply_array(r, n);
         for (size_t i = 0; i < n; i++)
             command_info_one(r, &t[i]);
-    } else if (cmd_arg_is(&r->argv[1], "count") && r->argc == 2) {
-        reply_int(r, (int64_t)n);
-    } else if (cmd_arg_is(&r->argv[1], "info")) {
-        if (r->argc == 2) {
-            reply_array(r, n);
-            for (size_t i = 0; i < n; i++)
-                command_info_one(r, &t[i]);
-        } else {
-            reply_array(r, r->argc - 2);
-            for (uint32_t i = 2; i < r->argc; i++) {
-                const struct cmd_def *d = command_find(&r->argv[i]);
-                if (d)
-                    command_info_one(r, d);
-                else
-                    reply_null_array(r);
-            }
-        }
-    } else if (cmd_arg_is(&r->argv[1], "docs")) {
-        command_docs(r);
-    } else if (cmd_arg_is(&r->argv[1], "list")) {
-        reply_array(r, n);
-        for (size_t i = 0; i < n; i++)
-            reply_cstr(r, t[i].name);
-    } else if (cmd_arg_is(&r->argv[1], "help")) {
-        reply_array(r, 5);
-        reply_simple(r, "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
-        reply_simple(r, "(no subcommand)");
-        reply_simple(r, "COUNT");
-        reply_simple(r, "INFO [<command-name> ...]");
-        reply_simple(r, "DOCS [<command-name> ...] | LIST");
-    } else {
-        reply_errorf(r, "ERR unknown subcommand '%.128s'. Try COMMAND HELP.", r->argv[1].ptr);
+        return;
     }
+    reply_array(r, r->argc - 2);
+    for (uint32_t i = 2; i < r->argc; i++) {
+        const struct cmd_def *d = command_find(&r->argv[i]);
+        if (d)
+            command_info_one(r, d);
+        else
+            reply_null_array(r);
+    }
+}
+
+static void command_count(struct req *r)
+{
+    size_t n;
+    cmd_table(&n);
+    reply_int(r, (int64_t)n);
+}
+
+static void command_getkeys_only(struct req *r)
+{
+    command_getkeys(r, 0);
+}
+
+static void command_getkeysandflags(struct req *r)
+{
+    command_getkeys(r, 1);
+}
+
+/* COMMAND subcommands with Redis arities (counting "COMMAND" and the subcommand). */
+static const struct subcmd command_subcmds[] = {
+    {"count", "command|count", 2, command_count},
+    {"info", "command|info", -2, command_info},
+    {"docs", "command|docs", -2, command_docs},
+    {"list", "command|list", -2, command_list},
+    {"getkeys", "command|getkeys", -4, command_getkeys_only},
+    {"getkeysandflags", "command|getkeysandflags", -4, command_getkeysandflags},
+    {"help", "command|help", 2, command_help},
+};
+
+void cmd_server_command(struct req *r)
+{
+    if (r->argc == 1) {
+        command_info(r);
+        done(r);
+        return;
+    }
+    subcmd_run(r, command_subcmds, sizeof(command_subcmds) / sizeof(command_subcmds[0]), "COMMAND");
+}
+
+/* ---- ROLE, ACL ---- */
+
+/* ROLE: logstord has no replication, so it is always a master with no replicas. */
+void cmd_server_role(struct req *r)
+{
+    reply_array(r, 3);
+    reply_cstr(r, "master");
+    reply_int(r, 0);
+    reply_array(r, 0);
     done(r);
+}
+
+/* The one user is "default", with every permission; its password is requirepass. */
+static void acl_whoami(struct req *r)
+{
+    reply_cstr(r, "default");
+}
+
+static void acl_list(struct req *r)
+{
+    const struct config *cfg = &r->c->srv->cfg;
+    char line[128], hex[65];
+    reply_array(r, 1);
+    if (config_requires_auth(cfg)) {
+        sha256_hex(cfg->requirepass, cfg->requirepass_len, hex);
+        snprintf(line, sizeof(line), "user default on #%s ~* &* +@all", hex);
+        reply_cstr(r, line);
+    } else {
+        reply_cstr(r, "user default on nopass ~* &* +@all");
+    }
+}
+
+static void acl_help(struct req *r)
+{
+    static const char *const lines[] = {
+        "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "LIST",
+        "    Show users details in config file format.",
+        "WHOAMI",
+        "    Return the current connection username.",
+        "HELP",
+        "    Print this help."};
+    reply_help(r, lines, sizeof(lines) / sizeof(lines[0]));
+}
+
+static const struct subcmd acl_subs[] = {
+    {"whoami", "acl|whoami", 2, acl_whoami},
+    {"list", "acl|list", 2, acl_list},
+    {"help", "acl|help", 2, acl_help},
+};
+
+void cmd_server_acl(struct req *r)
+{
+    subcmd_run(r, acl_subs, sizeof(acl_subs) / sizeof(acl_subs[0]), "ACL");
 }
 
 /* ---- INFO ---- */
@@ -606,8 +1094,13 @@ void cmd_server_command(struct req *r)
 #define INFO_STATS       0x10
 #define INFO_KEYSPACE    0x20
 #define INFO_LOGSTOR     0x40
-#define INFO_CLUSTER     0x80
-#define INFO_DEFAULT     0xff
+#define INFO_REPLICATION 0x80
+#define INFO_CPU         0x100
+#define INFO_ERRORSTATS  0x200
+#define INFO_CMDSTATS    0x400
+#define INFO_CLUSTER     0x800
+#define INFO_DEFAULT     (0x3ff | INFO_CLUSTER)
+#define INFO_ALL         (0x7ff | INFO_CLUSTER)
 
 static uint64_t rss_bytes(void)
 {
@@ -705,6 +1198,60 @@ static void info_keyspace(struct server *s, struct pbuf *pb)
     pbuf_appendf(pb, "\r\n");
 }
 
+/* The replication ID Redis shows: 40 random hex digits, drawn once per process. */
+static const char *replid(void)
+{
+    static char id[41];
+    if (id[0] == '\0') {
+        unsigned char b[20] = {0};
+        FILE *f = fopen("/dev/urandom", "rb");
+        if (f == NULL || fread(b, 1, sizeof(b), f) != sizeof(b)) {
+            uint64_t x = server_unix_ms() ^ ((uint64_t)getpid() << 32);
+            for (size_t i = 0; i < sizeof(b); i++, x = x * 6364136223846793005u + 1)
+                b[i] = (unsigned char)(x >> 56);
+        }
+        if (f)
+            fclose(f);
+        for (size_t i = 0; i < sizeof(b); i++)
+            snprintf(id + 2 * i, 3, "%02x", b[i]);
+    }
+    return id;
+}
+
+/* logstord has no replication: a master without replicas or backlog, as Redis reports. */
+static void info_replication(struct pbuf *pb)
+{
+    pbuf_appendf(pb,
+                 "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n"
+                 "master_failover_state:no-failover\r\nmaster_replid:%s\r\n"
+                 "master_replid2:0000000000000000000000000000000000000000\r\n"
+                 "master_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\n"
+                 "repl_backlog_size:0\r\nrepl_backlog_first_byte_offset:0\r\n"
+                 "repl_backlog_histlen:0\r\n\r\n",
+                 replid());
+}
+
+static double tv_s(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+/* CPU time of the process, of its waited-for children and of the main (event loop)
+ * thread, as Redis's "# CPU" section. */
+static void info_cpu(struct pbuf *pb)
+{
+    struct rusage self, children, main_thread;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &children);
+    getrusage(RUSAGE_THREAD, &main_thread);
+    pbuf_appendf(pb,
+                 "# CPU\r\nused_cpu_sys:%.6f\r\nused_cpu_user:%.6f\r\n"
+                 "used_cpu_sys_children:%.6f\r\nused_cpu_user_children:%.6f\r\n"
+                 "used_cpu_sys_main_thread:%.6f\r\nused_cpu_user_main_thread:%.6f\r\n\r\n",
+                 tv_s(self.ru_stime), tv_s(self.ru_utime), tv_s(children.ru_stime),
+                 tv_s(children.ru_utime), tv_s(main_thread.ru_stime), tv_s(main_thread.ru_utime));
+}
+
 /* Compaction's counters, then one line per compaction group that holds segments. */
 static void info_compaction(struct server *s, const struct ls_stats *st, struct pbuf *pb)
 {
@@ -770,13 +1317,22 @@ static unsigned info_section_bit(const char *name)
     static const struct {
         const char *name;
         unsigned bit;
-    } secs[] = {{"server", INFO_SERVER},     {"clients", INFO_CLIENTS},
-                {"memory", INFO_MEMORY},     {"persistence", INFO_PERSISTENCE},
-                {"stats", INFO_STATS},       {"keyspace", INFO_KEYSPACE},
-                {"logstor", INFO_LOGSTOR},   {"engine", INFO_LOGSTOR},
+    } secs[] = {{"server", INFO_SERVER},
+                {"clients", INFO_CLIENTS},
+                {"memory", INFO_MEMORY},
+                {"persistence", INFO_PERSISTENCE},
+                {"stats", INFO_STATS},
+                {"keyspace", INFO_KEYSPACE},
+                {"logstor", INFO_LOGSTOR},
+                {"engine", INFO_LOGSTOR},
+                {"replication", INFO_REPLICATION},
+                {"cpu", INFO_CPU},
+                {"errorstats", INFO_ERRORSTATS},
+                {"commandstats", INFO_CMDSTATS},
                 {"cluster", INFO_CLUSTER},
-                {"default", INFO_DEFAULT},   {"all", INFO_DEFAULT},
-                {"everything", INFO_DEFAULT}};
+                {"default", INFO_DEFAULT},
+                {"all", INFO_ALL},
+                {"everything", INFO_ALL}};
     for (size_t i = 0; i < sizeof(secs) / sizeof(secs[0]); i++)
         if (strcasecmp(name, secs[i].name) == 0)
             return secs[i].bit;
@@ -797,6 +1353,14 @@ static void info_build(struct server *s, struct pbuf *pb, unsigned mask)
         info_persistence(s, &st, pb);
     if (mask & INFO_STATS)
         info_stats(s, &st, pb);
+    if (mask & INFO_REPLICATION)
+        info_replication(pb);
+    if (mask & INFO_CPU)
+        info_cpu(pb);
+    if (mask & INFO_CMDSTATS)
+        info_commandstats(pb);
+    if (mask & INFO_ERRORSTATS)
+        info_errorstats(pb);
     if (mask & INFO_CLUSTER) /* cluster clients look for cluster_enabled (cmd_cluster.c) */
         pbuf_appendf(pb, "# Cluster\r\ncluster_enabled:%d\r\n\r\n", s->cfg.cluster_enabled);
     if (mask & INFO_KEYSPACE)
@@ -822,22 +1386,36 @@ void cmd_server_info(struct req *r)
 
 /* ---- CONFIG ---- */
 
-static int config_matches(const struct config_desc *d, const struct resp_arg *pat)
+/* Whether pattern pat matches d's name: 1 as logstord spells it (snake_case), 2 only in
+ * Redis's spelling (dashes: maxmemory-clients), which the reply then uses; 0 not at all. */
+static int config_matches(const struct config_desc *d, const struct resp_arg *pat, char *dashed,
+                          size_t dlen)
 {
-    char dashed[64];
     size_t n = strlen(d->name);
-    if (n >= sizeof(dashed))
+    if (n >= dlen)
         return 0;
     for (size_t i = 0; i <= n; i++)
         dashed[i] = d->name[i] == '_' ? '-' : d->name[i];
-    return glob_match(pat->ptr, pat->len, d->name, n, 1) ||
-           glob_match(pat->ptr, pat->len, dashed, n, 1);
+    if (glob_match(pat->ptr, pat->len, d->name, n, 1))
+        return 1;
+    return glob_match(pat->ptr, pat->len, dashed, n, 1) ? 2 : 0;
 }
 
-/* Redis parameters that tools query (redis-benchmark asks for save and appendonly) and
- * that have a fixed answer here. */
-static const char *const config_compat[][2] = {{"save", ""}, {"appendonly", "no"}};
+/* Redis parameters that tools query (redis-benchmark asks for save and appendonly, client
+ * libraries and monitoring for maxmemory) and that have a fixed answer here: logstord keeps
+ * its data on disk, with no memory limit on it and no eviction, and has no RDB or AOF. */
+static const char *const config_compat[][2] = {
+    {"save", ""}, {"appendonly", "no"}, {"maxmemory", "0"}, {"maxmemory-policy", "noeviction"}};
 #define CONFIG_COMPAT_N (sizeof(config_compat) / sizeof(config_compat[0]))
+
+/* The index in config_compat of a parameter name (any case), or -1. */
+static int config_compat_find(const char *name)
+{
+    for (size_t i = 0; i < CONFIG_COMPAT_N; i++)
+        if (strcasecmp(name, config_compat[i][0]) == 0)
+            return (int)i;
+    return -1;
+}
 
 static int config_compat_match(size_t i, const struct req *r)
 {
@@ -867,9 +1445,10 @@ static void config_get(struct req *r)
 {
     size_t n, found = 0;
     const struct config_desc *t = config_table(&n);
+    char dashed[64];
     for (size_t i = 0; i < n; i++)
         for (uint32_t a = 2; a < r->argc; a++)
-            if (config_matches(&t[i], &r->argv[a])) {
+            if (config_matches(&t[i], &r->argv[a], dashed, sizeof(dashed))) {
                 found++;
                 break;
             }
@@ -884,8 +1463,9 @@ static void config_get(struct req *r)
     }
     for (size_t i = 0; i < n; i++) {
         for (uint32_t a = 2; a < r->argc; a++) {
-            if (config_matches(&t[i], &r->argv[a])) {
-                reply_cstr(r, t[i].name);
+            int m = config_matches(&t[i], &r->argv[a], dashed, sizeof(dashed));
+            if (m) {
+                reply_cstr(r, m == 2 ? dashed : t[i].name);
                 config_get_value(r, &t[i]);
                 break;
             }
@@ -916,47 +1496,95 @@ static int config_fits(struct server *s, const struct config_desc *d, const stru
     return -1;
 }
 
+/* CONFIG SET's checks of the names, in Redis's order of precedence: an unknown name (the
+ * first one) wins over an immutable or repeated one (the last one). Returns 0, or -1 after
+ * replying. */
+static int config_check_names(struct req *r)
+{
+    size_t n;
+    const struct config_desc *t = config_table(&n);
+    const char *unknown = NULL, *bad = NULL, *why = NULL;
+    unsigned char *seen = calloc(n + CONFIG_COMPAT_N, 1); /* the table's, then config_compat's */
+    if (seen == NULL) {
+        reply_error(r, "ERR out of memory");
+        return -1;
+    }
+    for (uint32_t i = 2; i < r->argc; i += 2) {
+        const struct config_desc *d = config_find(r->argv[i].ptr);
+        int compat = d ? -1 : config_compat_find(r->argv[i].ptr);
+        size_t slot = d ? (size_t)(d - t) : n + (size_t)compat;
+        if (d == NULL && compat < 0) {
+            unknown = unknown ? unknown : r->argv[i].ptr;
+        } else if (d && !d->runtime) {
+            bad = r->argv[i].ptr, why = "can't set immutable config";
+        } else if (seen[slot]) {
+            bad = r->argv[i].ptr, why = "duplicate parameter";
+        } else {
+            seen[slot] = 1;
+        }
+    }
+    free(seen);
+    if (unknown)
+        reply_errorf(r, "ERR Unknown option or number of arguments for CONFIG SET - '%s'", unknown);
+    else if (bad)
+        reply_errorf(r, "ERR CONFIG SET failed (possibly related to argument '%s') - %s", bad, why);
+    return unknown || bad ? -1 : 0;
+}
+
+/* Checks one new value on a scratch configuration. Returns 0, or -1 after replying. */
+static int config_check_value(struct req *r, uint32_t i)
+{
+    struct server *s = r->c->srv;
+    const struct config_desc *d = config_find(r->argv[i].ptr);
+    struct config tmp;
+    char err[256];
+    if (d == NULL) { /* a config_compat parameter: only its fixed value */
+        const char *fixed = config_compat[config_compat_find(r->argv[i].ptr)][1];
+        if (strcasecmp(r->argv[i + 1].ptr, fixed) == 0)
+            return 0;
+        reply_errorf(r,
+                     "ERR CONFIG SET failed (possibly related to argument '%s') - logstord "
+                     "supports only '%s' (data on disk, no memory limit, no RDB or AOF)",
+                     r->argv[i].ptr, fixed);
+        return -1;
+    }
+    int rc = config_defaults(&tmp);
+    if (rc == 0)
+        rc =
+            config_set_len(&tmp, d->name, r->argv[i + 1].ptr, r->argv[i + 1].len, err, sizeof(err));
+    else
+        snprintf(err, sizeof(err), "out of memory");
+    if (rc == 0)
+        rc = config_fits(s, d, &tmp, err, sizeof(err));
+    config_free(&tmp);
+    if (rc < 0)
+        reply_errorf(r, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
+                     r->argv[i].ptr, err);
+    return rc < 0 ? -1 : 0;
+}
+
 static void config_set_cmd(struct req *r)
 {
     struct server *s = r->c->srv;
     char err[256];
-    if (r->argc < 4 || (r->argc - 2) % 2 != 0) {
+    if (r->argc < 4) {
         reply_error(r, "ERR wrong number of arguments for 'config|set' command");
         return;
     }
-    /* Validate every pair first so that a bad pair changes nothing. */
-    for (uint32_t i = 2; i < r->argc; i += 2) {
-        const struct config_desc *d = config_find(r->argv[i].ptr);
-        if (d == NULL) {
-            reply_errorf(r, "ERR Unknown option or number of arguments for CONFIG SET - '%s'",
-                         r->argv[i].ptr);
-            return;
-        }
-        if (!d->runtime) {
-            reply_errorf(r,
-                         "ERR CONFIG SET failed (possibly related to argument '%s') - can't "
-                         "set immutable config",
-                         r->argv[i].ptr);
-            return;
-        }
-        struct config tmp;
-        if (config_defaults(&tmp) < 0 || config_set_len(&tmp, d->name, r->argv[i + 1].ptr,
-                                                        r->argv[i + 1].len, err, sizeof(err)) < 0) {
-            config_free(&tmp);
-            reply_errorf(r, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
-                         r->argv[i].ptr, err);
-            return;
-        }
-        if (config_fits(s, d, &tmp, err, sizeof(err)) < 0) {
-            config_free(&tmp);
-            reply_errorf(r, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
-                         r->argv[i].ptr, err);
-            return;
-        }
-        config_free(&tmp);
+    if (r->argc % 2 != 0) {
+        reply_error(r, ERR_SYNTAX);
+        return;
     }
+    /* Validate every pair first so that a bad pair changes nothing. */
+    if (config_check_names(r) < 0)
+        return;
+    for (uint32_t i = 2; i < r->argc; i += 2)
+        if (config_check_value(r, i) < 0)
+            return;
     for (uint32_t i = 2; i < r->argc; i += 2) {
         const struct config_desc *d = config_find(r->argv[i].ptr);
+        if (d == NULL)
+            continue; /* a config_compat parameter set to its value */
         config_set_len(&s->cfg, d->name, r->argv[i + 1].ptr, r->argv[i + 1].len, err, sizeof(err));
         config_apply(s, d);
         log_notice("CONFIG SET %s %s", d->name,
@@ -967,24 +1595,47 @@ static void config_set_cmd(struct req *r)
     reply_ok(r);
 }
 
+static void config_resetstat(struct req *r)
+{
+    memset(&r->c->srv->stats, 0, sizeof(r->c->srv->stats));
+    cmdstat_reset();
+    reply_ok(r);
+}
+
+static void config_rewrite(struct req *r)
+{
+    reply_error(r, "ERR CONFIG REWRITE is not supported; edit the configuration file");
+}
+
+static void config_help(struct req *r)
+{
+    static const char *const lines[] = {
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET <pattern>",
+        "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value>.",
+        "RESETSTAT",
+        "    Reset statistics reported by the INFO command.",
+        "REWRITE",
+        "    Rewrite the configuration file.",
+        "HELP",
+        "    Prints this help."};
+    reply_help(r, lines, sizeof(lines) / sizeof(lines[0]));
+}
+
+/* CONFIG SET's own argument checks follow Redis's (an odd count is a syntax error). */
+static const struct subcmd config_subs[] = {
+    {"get", "config|get", -3, config_get},
+    {"set", "config|set", -4, config_set_cmd},
+    {"resetstat", "config|resetstat", 2, config_resetstat},
+    {"rewrite", "config|rewrite", 2, config_rewrite},
+    {"help", "config|help", 2, config_help},
+};
+
 void cmd_server_config(struct req *r)
 {
-    const struct resp_arg *sub = &r->argv[1];
-    if (cmd_arg_is(sub, "get") && r->argc >= 3) {
-        config_get(r);
-    } else if (cmd_arg_is(sub, "set")) {
-        config_set_cmd(r);
-    } else if (cmd_arg_is(sub, "resetstat") && r->argc == 2) {
-        memset(&r->c->srv->stats, 0, sizeof(r->c->srv->stats));
-        reply_ok(r);
-    } else if (cmd_arg_is(sub, "rewrite") && r->argc == 2) {
-        reply_error(r, "ERR CONFIG REWRITE is not supported; edit the configuration file");
-    } else if (cmd_arg_is(sub, "get")) {
-        reply_error(r, "ERR wrong number of arguments for 'config|get' command");
-    } else {
-        reply_errorf(r, "ERR unknown subcommand '%.128s'. Try CONFIG HELP.", sub->ptr);
-    }
-    done(r);
+    subcmd_run(r, config_subs, sizeof(config_subs) / sizeof(config_subs[0]), "CONFIG");
 }
 
 /* ---- TIME, SHUTDOWN, SAVE ---- */
@@ -1071,4 +1722,23 @@ void cmd_server_lastsave(struct req *r)
     struct server *s = r->c->srv;
     reply_int(r, (int64_t)((s->last_save_ms ? s->last_save_ms : s->start_ms) / 1000));
     done(r);
+}
+
+/* ---- the subcommand tables together (COMMAND LIST) ---- */
+
+static const char *subcmd_full_name(size_t i)
+{
+    static const struct {
+        const struct subcmd *subs;
+        size_t n;
+    } tables[] = {
+        {acl_subs, sizeof(acl_subs) / sizeof(acl_subs[0])},
+        {client_subs, sizeof(client_subs) / sizeof(client_subs[0])},
+        {command_subcmds, sizeof(command_subcmds) / sizeof(command_subcmds[0])},
+        {config_subs, sizeof(config_subs) / sizeof(config_subs[0])},
+    };
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); i -= tables[t++].n)
+        if (i < tables[t].n)
+            return tables[t].subs[i].full;
+    return NULL;
 }

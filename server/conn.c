@@ -476,9 +476,9 @@ void conn_evict(struct server *s)
 {
     uint64_t limit = s->cfg.maxmemory_clients;
     while (limit && s->client_mem.used > limit) {
-        struct conn *big = s->conns;
+        struct conn *big = NULL; /* CLIENT NO-EVICT on: never this one */
         for (struct conn *c = s->conns; c; c = c->next)
-            if (c->mem.used > big->mem.used)
+            if (!c->no_evict && (big == NULL || c->mem.used > big->mem.used))
                 big = c;
         if (big == NULL)
             return;

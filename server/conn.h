@@ -135,6 +135,7 @@ struct conn {
     int in_free_list;
     int in_process;
     int overflow; /* output limit hit: close once the request completes */
+    int no_evict; /* CLIENT NO-EVICT on: conn_evict passes it over */
     char *name;
     char *lib_name, *lib_ver;
     char addr[64]; /* peer ip:port */
@@ -193,7 +194,8 @@ void conn_read_sub(struct conn *c, uint64_t bytes);
  * is closed or the server shuts down (nobody waits for them to be read). */
 int conn_may_claim(const struct conn *c);
 /* While the open clients hold more than maxmemory_clients bytes, closes the one holding
- * most (Redis 7's client eviction). Called from the deferred pass (server.c). */
+ * most, CLIENT NO-EVICT ones excepted (Redis 7's client eviction). Called from the deferred pass
+ * (server.c). */
 void conn_evict(struct server *s);
 
 /* A new request at the tail of c's queue, with extra bytes of storage after the struct

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd.h"
 #include "conn.h"
 #include "logstor.h"
 #include "resp.h"
@@ -35,6 +36,8 @@ void reply_ok(struct req *r)
 void reply_error(struct req *r, const char *s)
 {
     r->c->srv->stats.errors++;
+    if (r->c->kind == CONN_REDIS)
+        cmd_server_stat_error(r, s);
     reply_check(r, resp_w_error(req_out(r), s));
 }
 

@@ -1015,7 +1015,9 @@ static int l_rcall(lua_State *L)
     }
     k->proto = (uint8_t)sr->resp;
     sr->in_call = 1;
+    uint64_t t0 = cmd_server_stat_begin(); /* commandstats count a script's commands */
     k->exec(k);
+    cmd_server_stat_end(sr->r->c, d->name, t0);
     sr->in_call = 0;
     if (k->done) {
         push_reply(L, k);

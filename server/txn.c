@@ -777,7 +777,10 @@ static void exec_run(struct req *r)
         k->lk = (q->cmd->flags & CMD_WRITE) ? CMDLOCK_KEYS_WRITE : 0;
         k->exec = q->cmd->proc;
         r->c->srv->stats.commands_processed++;
+        uint64_t t0 = cmd_server_stat_begin(); /* commandstats count EXEC's commands */
+        struct conn *c = r->c;
         k->exec(k);
+        cmd_server_stat_end(c, q->cmd->name, t0);
     }
     if (t->started == t->m->n && t->advance && t->batching)
         exec_submit(r);
