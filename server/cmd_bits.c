@@ -436,7 +436,8 @@ static int bitop_fold(struct bitop *b, uint32_t i, const uint8_t *v, size_t len)
     if (b->op == BITOP_AND) {
         for (; j < len; j++)
             b->res[j] &= v[j];
-        memset(b->res + j, 0, b->len - j);
+        if (b->len > j)
+            memset(b->res + j, 0, b->len - j);
     } else if (b->op == BITOP_OR) {
         for (; j < len; j++)
             b->res[j] |= v[j];

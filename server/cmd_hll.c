@@ -170,11 +170,15 @@ static void hll_invalidate(struct hll *h)
 
 /* ---- dense ---- */
 
+/* A register starting at bit fb of its byte spills into the next byte only when fb > 2
+ * (so the last one, at bit 2 of the last byte, never reads past the registers: the value
+ * may be a borrowed engine buffer of exactly 12304 bytes). */
 static unsigned dense_get(const uint8_t *regs, long i)
 {
     size_t byte = (size_t)i * 6 / 8;
     unsigned fb = (unsigned)(i * 6) & 7;
-    return ((regs[byte] >> fb) | ((unsigned)regs[byte + 1] << (8 - fb))) & 63;
+    unsigned hi = fb > 2 ? (unsigned)regs[byte + 1] << (8 - fb) : 0;
+    return ((regs[byte] >> fb) | hi) & 63;
 }
 
 static void dense_put(uint8_t *regs, long i, unsigned v)
@@ -182,7 +186,8 @@ static void dense_put(uint8_t *regs, long i, unsigned v)
     size_t byte = (size_t)i * 6 / 8;
     unsigned fb = (unsigned)(i * 6) & 7;
     regs[byte] = (uint8_t)((regs[byte] & ~(63u << fb)) | (v << fb));
-    regs[byte + 1] = (uint8_t)((regs[byte + 1] & ~(63u >> (8 - fb))) | (v >> (8 - fb)));
+    if (fb > 2)
+        regs[byte + 1] = (uint8_t)((regs[byte + 1] & ~(63u >> (8 - fb))) | (v >> (8 - fb)));
 }
 
 static int dense_set(uint8_t *regs, long i, uint8_t count)
