@@ -110,6 +110,11 @@ void cmd_hll_pfadd(struct req *r);
 void cmd_hll_pfcount(struct req *r);
 void cmd_hll_pfmerge(struct req *r);
 void cmd_lcs(struct req *r);
+/* Replies err and ends r. */
+void cmd_bits_fail(struct req *r, const char *err);
+/* A read callback's first step: when rc is an engine error (neither 0 nor LS_ENOTFOUND),
+ * replies it, ends r and returns 1 (the callback returns at once); else returns 0. */
+int cmd_bits_read_failed(struct req *r, int rc);
 
 /* cmd_keys.c */
 void cmd_keys_del(struct req *r);

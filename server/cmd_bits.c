@@ -41,14 +41,13 @@
 
 /* ---- shared helpers ---- */
 
-static void fail(struct req *r, const char *err)
+void cmd_bits_fail(struct req *r, const char *err)
 {
     reply_error(r, err);
     req_done(r);
 }
 
-/* A read callback's first step: ends r on a real engine error and returns 1. */
-static int read_error(struct req *r, int rc)
+int cmd_bits_read_failed(struct req *r, int rc)
 {
     if (rc == 0 || rc == LS_ENOTFOUND)
         return 0;
@@ -110,7 +109,7 @@ static void put_keep(struct req *r, int rc, const struct ls_item *it, const void
 static void setbit_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    if (read_error(r, rc))
+    if (cmd_bits_read_failed(r, rc))
         return;
     uint64_t off = r->u64;
     size_t byte = (size_t)(off >> 3), oldlen = rc == 0 ? it->value_len : 0;
@@ -124,7 +123,7 @@ static void setbit_cb(void *arg, int rc, const struct ls_item *it)
     }
     uint8_t *v = grown_copy(rc == 0 ? it->value : NULL, oldlen, byte + 1);
     if (v == NULL) {
-        fail(r, "ERR out of memory");
+        cmd_bits_fail(r, "ERR out of memory");
         return;
     }
     v[byte] = (uint8_t)((v[byte] & ~(1u << shift)) | (r->flags << shift));
@@ -140,7 +139,7 @@ void cmd_bits_setbit(struct req *r)
         return;
     }
     if (cmd_arg_ll(&r->argv[3], &on) < 0 || (on & ~1LL)) {
-        fail(r, "ERR bit is not an integer or out of range");
+        cmd_bits_fail(r, "ERR bit is not an integer or out of range");
         return;
     }
     if (!bit_fits(r, r->u64)) {
@@ -154,7 +153,7 @@ void cmd_bits_setbit(struct req *r)
 static void getbit_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    if (read_error(r, rc))
+    if (cmd_bits_read_failed(r, rc))
         return;
     size_t byte = (size_t)(r->u64 >> 3);
     int bit = 0;
@@ -281,7 +280,7 @@ static int unit_arg(struct req *r, uint32_t i, int *isbit)
 static void bitcount_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    if (read_error(r, rc))
+    if (cmd_bits_read_failed(r, rc))
         return;
     if (rc != 0) { /* Redis: a missing key counts 0 before its arguments are looked at */
         reply_int(r, 0);
@@ -292,7 +291,7 @@ static void bitcount_cb(void *arg, int rc, const struct ls_item *it)
     int isbit = 0;
     if (r->argc == 4 || r->argc == 5) {
         if (cmd_arg_ll(&r->argv[2], &start) < 0 || cmd_arg_ll(&r->argv[3], &end) < 0) {
-            fail(r, ERR_NOT_INT);
+            cmd_bits_fail(r, ERR_NOT_INT);
             return;
         }
         if (start < 0 && end < 0 && start > end) {
@@ -305,7 +304,7 @@ static void bitcount_cb(void *arg, int rc, const struct ls_item *it)
             return;
         }
     } else if (r->argc != 2) {
-        fail(r, ERR_SYNTAX);
+        cmd_bits_fail(r, ERR_SYNTAX);
         return;
     }
     struct bit_range br = range_of(start, end, len, isbit);
@@ -352,7 +351,7 @@ static int bitpos_range(struct req *r, long long len, struct bit_range *br, int 
 static void bitpos_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    if (read_error(r, rc))
+    if (cmd_bits_read_failed(r, rc))
         return;
     int bit = (int)r->num, end_given;
     if (rc != 0) { /* an endless run of zeros */
@@ -380,11 +379,11 @@ void cmd_bits_bitpos(struct req *r)
 {
     long long bit;
     if (cmd_arg_ll(&r->argv[2], &bit) < 0) {
-        fail(r, ERR_NOT_INT);
+        cmd_bits_fail(r, ERR_NOT_INT);
         return;
     }
     if (bit != 0 && bit != 1) {
-        fail(r, "ERR The bit argument must be 1 or 0.");
+        cmd_bits_fail(r, "ERR The bit argument must be 1 or 0.");
         return;
     }
     r->num = bit;
@@ -464,12 +463,12 @@ static void bitop_done(struct req *r)
 {
     struct bitop *b = r->aux;
     if (b->nread < r->nkeys - 1) { /* the connection closed under the reads */
-        fail(r, "ERR connection closed");
+        cmd_bits_fail(r, "ERR connection closed");
         return;
     }
     if (b->err) {
         if (b->err == -ENOMEM)
-            fail(r, "ERR out of memory");
+            cmd_bits_fail(r, "ERR out of memory");
         else {
             reply_engine_error(r, b->err);
             req_done(r);
@@ -503,16 +502,16 @@ void cmd_bits_bitop(struct req *r)
              : cmd_arg_is(o, "not") ? BITOP_NOT
                                     : -1;
     if (op < 0) {
-        fail(r, ERR_SYNTAX);
+        cmd_bits_fail(r, ERR_SYNTAX);
         return;
     }
     if (op == BITOP_NOT && r->argc != 4) {
-        fail(r, "ERR BITOP NOT must be called with a single source key.");
+        cmd_bits_fail(r, "ERR BITOP NOT must be called with a single source key.");
         return;
     }
     struct bitop *b = calloc(1, sizeof(*b));
     if (b == NULL) {
-        fail(r, "ERR out of memory");
+        cmd_bits_fail(r, "ERR out of memory");
         return;
     }
     b->op = op;
@@ -520,7 +519,7 @@ void cmd_bits_bitop(struct req *r)
     r->aux_free = bitop_free;
     /* keys[0] is the destination; the sources are keys[1..] */
     if (mget_start(r, r->keys + 1, r->nkeys - 1, r->db, bitop_emit, bitop_done) < 0)
-        fail(r, "ERR out of memory");
+        cmd_bits_fail(r, "ERR out of memory");
 }
 
 /* ---- BITFIELD, BITFIELD_RO ---- */
@@ -760,7 +759,7 @@ static void bf_run(struct req *r, const struct bf *b, uint8_t *v, size_t len)
 static void bitfield_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    if (read_error(r, rc))
+    if (cmd_bits_read_failed(r, rc))
         return;
     const struct bf *b = r->aux;
     size_t oldlen = rc == 0 ? it->value_len : 0;
@@ -769,7 +768,7 @@ static void bitfield_cb(void *arg, int rc, const struct ls_item *it)
         len = (size_t)(b->last_bit >> 3) + 1;
     uint8_t *v = grown_copy(rc == 0 ? it->value : NULL, oldlen, len);
     if (v == NULL) {
-        fail(r, "ERR out of memory");
+        cmd_bits_fail(r, "ERR out of memory");
         return;
     }
     bf_run(r, b, v, len);

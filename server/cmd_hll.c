@@ -491,24 +491,9 @@ static uint64_t raw_count(const uint8_t *max)
 
 /* ---- commands ---- */
 
-static void fail(struct req *r, const char *err)
-{
-    reply_error(r, err);
-    req_done(r);
-}
-
-static int read_error(struct req *r, int rc)
-{
-    if (rc == 0 || rc == LS_ENOTFOUND)
-        return 0;
-    reply_engine_error(r, rc);
-    req_done(r);
-    return 1;
-}
-
 static void fail_code(struct req *r, int rc)
 {
-    fail(r, rc == -2 ? "ERR out of memory" : ERR_HLL_BAD);
+    cmd_bits_fail(r, rc == -2 ? "ERR out of memory" : ERR_HLL_BAD);
 }
 
 /* Puts h as key argv[1] (keeping the old item's TTL and flags, it when it existed) with
@@ -526,11 +511,11 @@ static int hll_open(struct req *r, int rc, const struct ls_item *it, struct hll 
 {
     *created = rc != 0;
     if (rc == 0 && !hll_valid(it->value, it->value_len)) {
-        fail(r, ERR_NOT_HLL);
+        cmd_bits_fail(r, ERR_NOT_HLL);
         return -1;
     }
     if ((rc == 0 ? hll_load(h, it->value, it->value_len) : hll_new(h)) < 0) {
-        fail(r, "ERR out of memory");
+        cmd_bits_fail(r, "ERR out of memory");
         return -1;
     }
     return 0;
@@ -541,7 +526,7 @@ static void pfadd_cb(void *arg, int rc, const struct ls_item *it)
     struct req *r = arg;
     struct hll h;
     int updated;
-    if (read_error(r, rc) || hll_open(r, rc, it, &h, &updated) < 0)
+    if (cmd_bits_read_failed(r, rc) || hll_open(r, rc, it, &h, &updated) < 0)
         return;
     for (uint32_t j = 2; j < r->argc; j++) {
         long reg;
@@ -582,7 +567,7 @@ static void pfcount_one_cb(void *arg, int rc, const struct ls_item *it)
     struct req *r = arg;
     struct hll h;
     int created, bad = 0;
-    if (read_error(r, rc))
+    if (cmd_bits_read_failed(r, rc))
         return;
     if (rc != 0) {
         reply_int(r, 0);
@@ -600,7 +585,7 @@ static void pfcount_one_cb(void *arg, int rc, const struct ls_item *it)
     uint64_t card = hll_count(&h, &bad);
     if (bad) {
         free(h.p);
-        fail(r, ERR_HLL_BAD);
+        cmd_bits_fail(r, ERR_HLL_BAD);
         return;
     }
     for (int i = 0; i < 8; i++) /* cache it, as Redis does: the value changes */
@@ -661,9 +646,9 @@ static void pfmulti_emit(struct req *r, uint32_t i, int rc, const struct mget_it
 static int pfmulti_failed(struct req *r, struct pfmulti *m)
 {
     if (m->nread < r->nkeys)
-        fail(r, "ERR connection closed");
+        cmd_bits_fail(r, "ERR connection closed");
     else if (m->err)
-        fail(r, m->err);
+        cmd_bits_fail(r, m->err);
     else if (m->eng) {
         reply_engine_error(r, m->eng);
         req_done(r);
@@ -696,7 +681,7 @@ void cmd_hll_pfcount(struct req *r)
     if (r->nkeys == 1)
         cmd_get(r, &r->argv[1], pfcount_one_cb);
     else if (pfmulti_start(r, pfcount_done) < 0)
-        fail(r, "ERR out of memory");
+        cmd_bits_fail(r, "ERR out of memory");
 }
 
 static void pfmerge_done(struct req *r)
@@ -707,7 +692,7 @@ static void pfmerge_done(struct req *r)
     struct hll *d = &m->dest;
     int existed = d->p != NULL, rc = 0;
     if (!existed && hll_new(d) < 0) {
-        fail(r, "ERR out of memory");
+        cmd_bits_fail(r, "ERR out of memory");
         return;
     }
     if (m->dense)
@@ -727,5 +712,5 @@ static void pfmerge_done(struct req *r)
 void cmd_hll_pfmerge(struct req *r)
 {
     if (pfmulti_start(r, pfmerge_done) < 0)
-        fail(r, "ERR out of memory");
+        cmd_bits_fail(r, "ERR out of memory");
 }

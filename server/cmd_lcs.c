@@ -238,8 +238,7 @@ void cmd_lcs(struct req *r)
 {
     struct lcs *l = calloc(1, sizeof(*l));
     if (l == NULL) {
-        reply_error(r, "ERR out of memory");
-        req_done(r);
+        cmd_bits_fail(r, "ERR out of memory");
         return;
     }
     r->aux = l;
@@ -248,8 +247,6 @@ void cmd_lcs(struct req *r)
         req_done(r);
         return;
     }
-    if (mget_start(r, r->keys, 2, r->db, lcs_emit, lcs_done) < 0) {
-        reply_error(r, "ERR out of memory");
-        req_done(r);
-    }
+    if (mget_start(r, r->keys, 2, r->db, lcs_emit, lcs_done) < 0)
+        cmd_bits_fail(r, "ERR out of memory");
 }
