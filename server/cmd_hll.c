@@ -36,7 +36,10 @@
  * whose runs do not cover exactly 16384 registers, found while using it, gets
  * "INVALIDOBJ Corrupted HLL object detected".
  *
- * Concurrency (lockset.c): all three rows are writes (PFCOUNT rewrites the cached count of
+ * PFDEBUG GETREG/DECODE/ENCODING/TODENSE, the debugging command Redis's tests use, has
+ * Redis's replies (GETREG and TODENSE write a sparse value back dense, as Redis does).
+ *
+ * Concurrency (lockset.c): all the rows are writes (PFCOUNT rewrites the cached count of
  * one key, as Redis does), so the keys are held exclusive from the read to the put.
  * PFCOUNT of several keys and PFMERGE read their keys through mget.c's bounded window and
  * fold each into one 16 KiB register array as it arrives (PFMERGE also keeps a copy of its
@@ -45,6 +48,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -713,4 +717,100 @@ void cmd_hll_pfmerge(struct req *r)
 {
     if (pfmulti_start(r, pfmerge_done) < 0)
         cmd_bits_fail(r, "ERR out of memory");
+}
+
+/* ---- PFDEBUG (the subcommands Redis's test suite uses) ---- */
+
+/* PFDEBUG DECODE: the sparse opcodes as Redis prints them ("z:len Z:len v:val,len"). */
+static void pfdebug_decode(struct req *r, const struct hll *h)
+{
+    struct pbuf out = {0};
+    int rc = 0;
+    for (const uint8_t *p = h->p + HLL_HDR; p < h->p + h->len && rc == 0;) {
+        int oplen;
+        long n = sp_span(p, &oplen);
+        char tok[32];
+        int k = SP_IS_VAL(p)    ? snprintf(tok, sizeof(tok), "v:%d,%ld ", SP_VAL(p), n)
+                : SP_IS_ZERO(p) ? snprintf(tok, sizeof(tok), "z:%ld ", n)
+                                : snprintf(tok, sizeof(tok), "Z:%ld ", n);
+        rc = pbuf_append(&out, tok, (size_t)k);
+        p += oplen;
+    }
+    if (rc == 0)
+        reply_bulk(r, out.data, out.len ? out.len - 1 : 0); /* without the last space */
+    else
+        reply_error(r, "ERR out of memory");
+    pbuf_free(&out);
+}
+
+/* GETREG's reply, every register of a dense h, into r->tmp. */
+static void pfdebug_regs(struct req *r, const struct hll *h)
+{
+    pbuf_reset(&r->tmp);
+    int rc = resp_w_array(&r->tmp, HLL_REGS);
+    for (long i = 0; i < HLL_REGS; i++)
+        rc |= resp_w_int(&r->tmp, dense_get(h->p + HLL_HDR, i));
+    reply_check(r, rc);
+}
+
+/* GETREG and TODENSE turn a sparse value dense and write it (Redis does, in place). */
+static void pfdebug_dense(struct req *r, struct hll *h, const struct ls_item *it, int getreg)
+{
+    int sparse = h->p[4] == HLL_SPARSE, rc = hll_to_dense(h);
+    if (rc < 0) {
+        free(h->p);
+        fail_code(r, rc);
+        return;
+    }
+    if (getreg)
+        pfdebug_regs(r, h);
+    else {
+        pbuf_reset(&r->tmp);
+        reply_check(r, resp_w_int(&r->tmp, sparse));
+    }
+    if (sparse)
+        cmd_put(r, &r->argv[2], h->p, h->len, it->expire_ms, it->flags, CMD_REPLY_TMP);
+    else {
+        reply_tmp(r);
+        req_done(r);
+    }
+    free(h->p);
+}
+
+static void pfdebug_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    const struct resp_arg *sub = &r->argv[1];
+    struct hll h;
+    int created;
+    if (cmd_bits_read_failed(r, rc))
+        return;
+    if (rc != 0) {
+        cmd_bits_fail(r, "ERR The specified key does not exist");
+        return;
+    }
+    if (hll_open(r, rc, it, &h, &created) < 0)
+        return;
+    if (!cmd_arg_is(sub, "getreg") && !cmd_arg_is(sub, "decode") && !cmd_arg_is(sub, "encoding") &&
+        !cmd_arg_is(sub, "todense")) {
+        reply_errorf(r, "ERR Unknown PFDEBUG subcommand '%s'", sub->ptr);
+        req_done(r);
+    } else if (cmd_arg_is(sub, "getreg") || cmd_arg_is(sub, "todense")) {
+        pfdebug_dense(r, &h, it, cmd_arg_is(sub, "getreg"));
+        return; /* h freed */
+    } else if (cmd_arg_is(sub, "encoding")) {
+        reply_simple(r, h.p[4] == HLL_DENSE ? "dense" : "sparse");
+        req_done(r);
+    } else if (h.p[4] != HLL_SPARSE) {
+        cmd_bits_fail(r, "ERR HLL encoding is not sparse");
+    } else {
+        pfdebug_decode(r, &h);
+        req_done(r);
+    }
+    free(h.p);
+}
+
+void cmd_hll_pfdebug(struct req *r)
+{
+    cmd_get(r, &r->argv[2], pfdebug_cb);
 }

@@ -35,6 +35,7 @@ for _n in "PFCOUNT PFMERGE".split():
     KEYPOS[_n.encode()] = (1, -1, 1)
 KEYPOS[b"BITOP"] = (2, -1, 1)
 KEYPOS[b"LCS"] = (1, 2, 1)
+KEYPOS[b"PFDEBUG"] = (2, 2, 1)
 # (name, argument index) pairs that are keys
 KEY_ARGS = {(n, i) for n, (f, l, s) in KEYPOS.items() for i in range(f, 40 if l < 0 else l + 1, s)}
 # SCAN_FULL is the test's own: SCAN from cursor 0 to the end (see Run.scan_full)
@@ -49,13 +50,13 @@ ARITY = {"GET": 2, "SET": -3, "SETNX": 3, "SETEX": 4, "PSETEX": 4, "GETSET": 3, 
          "RANDOMKEY": 1, "DBSIZE": 1, "FLUSHDB": -1, "FLUSHALL": -1, "SELECT": 2, "PING": -1,
          "ECHO": 2, "SETBIT": 4, "GETBIT": 3, "BITCOUNT": -2, "BITPOS": -3, "BITOP": -4,
          "BITFIELD": -2, "BITFIELD_RO": -2, "PFADD": -2, "PFCOUNT": -2, "PFMERGE": -2,
-         "LCS": -3}
+         "LCS": -3, "PFDEBUG": 3}
 
 # logstord's read-modify-write commands (its command table's RM flag; SET with GET and
 # GETEX with options are decided by logstord_rmw)
 RMW_NAMES = {b"INCR", b"DECR", b"INCRBY", b"DECRBY", b"INCRBYFLOAT", b"APPEND", b"SETRANGE",
              b"GETSET", b"GETDEL", b"EXPIRE", b"PEXPIRE", b"EXPIREAT", b"PEXPIREAT", b"PERSIST",
-             b"SETBIT", b"BITFIELD", b"BITOP", b"PFADD", b"PFCOUNT", b"PFMERGE"}
+             b"SETBIT", b"BITFIELD", b"BITOP", b"PFADD", b"PFCOUNT", b"PFMERGE", b"PFDEBUG"}
 WRITE_NAMES = {b"SET", b"SETNX", b"SETEX", b"PSETEX", b"MSET", b"MSETNX", b"DEL", b"UNLINK"}
 
 
@@ -610,6 +611,9 @@ class Gen:
     def g_hll_get(self):
         """The bytes of an HLL key (Redis's encoding compared byte for byte)."""
         k = self.pick(HLL_KEYS)
+        if self.rng.random() < 0.2:
+            return [b"PFDEBUG", self.case(self.pick([b"ENCODING", b"DECODE", b"GETREG", b"TODENSE",
+                                                     b"BOGUS"])), self.hll_key()]
         return self.pick([[b"GET", k], [b"GET", k], [b"STRLEN", k], [b"GETRANGE", k, b"0", b"15"]])
 
     def g_lcs(self):
