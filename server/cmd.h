@@ -110,6 +110,7 @@ void cmd_hll_pfadd(struct req *r);
 void cmd_hll_pfcount(struct req *r);
 void cmd_hll_pfmerge(struct req *r);
 void cmd_hll_pfdebug(struct req *r);
+void cmd_hll_pfselftest(struct req *r);
 void cmd_lcs(struct req *r);
 /* Replies err and ends r. */
 void cmd_bits_fail(struct req *r, const char *err);

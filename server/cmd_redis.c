@@ -98,6 +98,7 @@ static const struct cmd_def cmds[] = {
     {"pfcount", -2, W, 1, -1, 1, cmd_hll_pfcount, "hyperloglog", "2.8.9", "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s)."},
     {"pfmerge", -2, W, 1, -1, 1, cmd_hll_pfmerge, "hyperloglog", "2.8.9", "Merges one or more HyperLogLog values into a single key."},
     {"pfdebug", 3, W | AD, 2, 2, 1, cmd_hll_pfdebug, "hyperloglog", "2.8.9", "Internal commands for debugging HyperLogLog values."},
+    {"pfselftest", 1, AD, 0, 0, 0, cmd_hll_pfselftest, "hyperloglog", "2.8.9", "An internal command for testing HyperLogLog values."},
     {"lcs", -3, RO, 1, 2, 1, cmd_lcs, "string", "7.0.0", "Finds the longest common substring."},
     /* keys */
     {"del", -2, W | KS, 1, -1, 1, cmd_keys_del, "generic", "1.0.0", "Deletes one or more keys."},

@@ -165,6 +165,9 @@ both("PFADD", "ss", *["p%d" % i for i in range(3000)])
 both("GET", "ss")
 check(c.call("PING") == ("+", "PONG"), "the server is up")
 
+r = c.call("PFSELFTEST")
+check(r == ("+", "OK"), "PFSELFTEST passes", r)
+
 section("atomic under concurrent clients")
 
 
