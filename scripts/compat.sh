@@ -24,10 +24,7 @@
 # test, or the stall limit) is reported as "(unit aborted)"; an error outside a test in a
 # start_server block, which skips the rest of that block, as "(block aborted: its error)".
 #
-# Two adaptations of the extracted copy:
-# - in external mode every test block first sends FUNCTION FLUSH, and an error there aborts
-#   the whole unit. logstord has no FUNCTION command, so the copy ignores that command's
-#   error; tests that use functions still fail on their own.
+# One adaptation of the extracted copy:
 # - unit/pubsubshard is tagged external:skip as a whole, but its first block (the SPUBLISH/
 #   SSUBSCRIBE tests) needs one server only: the copy runs that block; the others (a replica,
 #   a cluster) stay skipped.
@@ -62,9 +59,6 @@ RESULTS=$DATA_DIR/results       # lines "unit<TAB>ok|err<TAB>test name"
 mkdir -p "$WORK" "$OUT"
 : >"$RESULTS"
 tar -xzf "$SRC" -C "$WORK" --strip-components=1 || { echo "compat: cannot extract $SRC"; exit 2; }
-sed -i 's/^    r function flush$/    catch {r function flush}/' "$WORK/tests/support/server.tcl"
-grep -q 'catch {r function flush}' "$WORK/tests/support/server.tcl" ||
-    { echo "compat: could not adapt tests/support/server.tcl (FUNCTION FLUSH)"; exit 2; }
 sed -i '1s/^start_server {tags {"pubsubshard external:skip"}} {$/start_server {tags {"pubsubshard"}} {/' \
     "$WORK/tests/unit/pubsubshard.tcl"
 

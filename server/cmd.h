@@ -106,6 +106,26 @@ void cmd_string_incrby(struct req *r);
 void cmd_string_decrby(struct req *r);
 void cmd_string_incrbyfloat(struct req *r);
 
+/* cmd_bits.c, cmd_hll.c, cmd_lcs.c: bitmaps, HyperLogLog, LCS */
+void cmd_bits_setbit(struct req *r);
+void cmd_bits_getbit(struct req *r);
+void cmd_bits_bitcount(struct req *r);
+void cmd_bits_bitpos(struct req *r);
+void cmd_bits_bitop(struct req *r);
+void cmd_bits_bitfield(struct req *r);
+void cmd_bits_bitfield_ro(struct req *r);
+void cmd_hll_pfadd(struct req *r);
+void cmd_hll_pfcount(struct req *r);
+void cmd_hll_pfmerge(struct req *r);
+void cmd_hll_pfdebug(struct req *r);
+void cmd_hll_pfselftest(struct req *r);
+void cmd_lcs(struct req *r);
+/* Replies err and ends r. */
+void cmd_bits_fail(struct req *r, const char *err);
+/* A read callback's first step: when rc is an engine error (neither 0 nor LS_ENOTFOUND),
+ * replies it, ends r and returns 1 (the callback returns at once); else returns 0. */
+int cmd_bits_read_failed(struct req *r, int rc);
+
 /* cmd_keys.c */
 void cmd_keys_del(struct req *r);
 void cmd_keys_exists(struct req *r);

@@ -111,6 +111,20 @@ static const struct cmd_def cmds[] = {
     {"incrby", 3, W | F, 1, 1, 1, cmd_string_incrby, "string", "1.0.0", "Increments the integer value of a key by a number."},
     {"decrby", 3, W | F, 1, 1, 1, cmd_string_decrby, "string", "1.0.0", "Decrements a number from the integer value of a key."},
     {"incrbyfloat", 3, W | F, 1, 1, 1, cmd_string_incrbyfloat, "string", "2.6.0", "Increment the floating point value of a key by a number."},
+    /* bitmaps, HyperLogLog, LCS (cmd_bits.c, cmd_hll.c, cmd_lcs.c) */
+    {"setbit", 4, W, 1, 1, 1, cmd_bits_setbit, "bitmap", "2.2.0", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist."},
+    {"getbit", 3, RO | F, 1, 1, 1, cmd_bits_getbit, "bitmap", "2.2.0", "Returns a bit value by offset."},
+    {"bitcount", -2, RO, 1, 1, 1, cmd_bits_bitcount, "bitmap", "2.6.0", "Counts the number of set bits (population counting) in a string."},
+    {"bitpos", -3, RO, 1, 1, 1, cmd_bits_bitpos, "bitmap", "2.8.7", "Finds the first set (1) or clear (0) bit in a string."},
+    {"bitop", -4, W, 2, -1, 1, cmd_bits_bitop, "bitmap", "2.6.0", "Performs bitwise operations on multiple strings, and stores the result."},
+    {"bitfield", -2, W, 1, 1, 1, cmd_bits_bitfield, "bitmap", "3.2.0", "Performs arbitrary bitfield integer operations on strings."},
+    {"bitfield_ro", -2, RO | F, 1, 1, 1, cmd_bits_bitfield_ro, "bitmap", "6.0.0", "Performs arbitrary read-only bitfield integer operations on strings."},
+    {"pfadd", -2, W | F, 1, 1, 1, cmd_hll_pfadd, "hyperloglog", "2.8.9", "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist."},
+    {"pfcount", -2, W, 1, -1, 1, cmd_hll_pfcount, "hyperloglog", "2.8.9", "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s)."},
+    {"pfmerge", -2, W, 1, -1, 1, cmd_hll_pfmerge, "hyperloglog", "2.8.9", "Merges one or more HyperLogLog values into a single key."},
+    {"pfdebug", 3, W | AD, 2, 2, 1, cmd_hll_pfdebug, "hyperloglog", "2.8.9", "Internal commands for debugging HyperLogLog values."},
+    {"pfselftest", 1, AD, 0, 0, 0, cmd_hll_pfselftest, "hyperloglog", "2.8.9", "An internal command for testing HyperLogLog values."},
+    {"lcs", -3, RO, 1, 2, 1, cmd_lcs, "string", "7.0.0", "Finds the longest common substring."},
     /* keys */
     {"del", -2, W | KS, 1, -1, 1, cmd_keys_del, "generic", "1.0.0", "Deletes one or more keys."},
     {"unlink", -2, W | KS | F, 1, -1, 1, cmd_keys_del, "generic", "4.0.0", "Asynchronously deletes one or more keys."},
@@ -143,7 +157,7 @@ static const struct cmd_def cmds[] = {
 /* clang-format on */
 
 #define CMD_COUNT    (sizeof(cmds) / sizeof(cmds[0]))
-#define CMD_HASH_CAP 256 /* power of two, > 2 * CMD_COUNT */
+#define CMD_HASH_CAP 512 /* power of two, > 2 * CMD_COUNT */
 
 static const struct cmd_def *cmd_hash[CMD_HASH_CAP];
 

@@ -27,7 +27,8 @@ Races (where the order is legitimately free)
   sets the keys' start values: SET NX / SETNX / MSETNX / SET NX GET on the same fresh keys
   (nx_race), SET XX / GETSET / NX against DEL / GETDEL / EXPIRE -1 (xx_del_race),
   INCR / APPEND / SETRANGE / INCRBYFLOAT / GETDEL / SET GET on the same keys (rmw_race),
-  FLUSHDB or FLUSHALL among read-modify-writes (flush_race). Replies are then not compared
+  FLUSHDB or FLUSHALL among read-modify-writes (flush_race), SETBIT / BITFIELD INCRBY /
+  BITOP / PFADD / PFMERGE / PFCOUNT on shared keys (bits_race). Replies are then not compared
   with Redis's; the test asks whether some interleaving of the pipes' sequences (each in
   its own order) explains every reply logstord gave and the keys' final state (value,
   has a TTL), as Redis's semantics demand: one NX winner, an INCR that ran before a
@@ -64,8 +65,9 @@ Normalizations (the only replies not compared byte for byte)
     own limit (max_value_size, proto-max-bulk-len); the rest compares exactly.
   - INFO, TIME, LASTSAVE, CLIENT ID/LIST/INFO/KILL, COMMAND, CONFIG, SAVE, SHUTDOWN and
     QUIT are not drawn (their replies describe the server or end the connection).
-  Documented differences are not drawn: values over max_value_size, keys over
-  max_key_size, Redis types other than strings.
+  Documented differences are not drawn: values over max_value_size (bit offsets past it
+  included), keys over max_key_size, Redis types other than strings; LCS only with small
+  values (its table is O(len1 * len2) on both servers).
 
 Scenarios: `--list` prints them. By default (make test) every scenario runs except those
 in KNOWN_FAILING, each a divergence seen on main with the defect it shows; the random
@@ -774,7 +776,7 @@ SCENARIOS = collections.OrderedDict([
                                    "INCRBY x; SET/DEL x; GET x behind a parked filler batch")),
 ])
 for _n, _share in (("rmw_race", 0.08), ("nx_race", 0.07), ("xx_del_race", 0.05),
-                   ("flush_race", 0.05)):
+                   ("flush_race", 0.05), ("bits_race", 0.05)):
     SCENARIOS[_n] = Scenario(lambda r, g, s, n=_n: run_races(r, g, n, s), BACKPRESSURE, "sync",
                              _share, "races: " + (RACES[_n].__doc__ or "").split("\n")[0])
 for _n, _seq in FIXED.items():

@@ -29,6 +29,13 @@ for _n in "MGET DEL UNLINK EXISTS TOUCH".split():
     KEYPOS[_n.encode()] = (1, -1, 1)
 for _n in "MSET MSETNX".split():
     KEYPOS[_n.encode()] = (1, -1, 2)
+for _n in "SETBIT GETBIT BITCOUNT BITPOS BITFIELD BITFIELD_RO PFADD".split():
+    KEYPOS[_n.encode()] = (1, 1, 1)
+for _n in "PFCOUNT PFMERGE".split():
+    KEYPOS[_n.encode()] = (1, -1, 1)
+KEYPOS[b"BITOP"] = (2, -1, 1)
+KEYPOS[b"LCS"] = (1, 2, 1)
+KEYPOS[b"PFDEBUG"] = (2, 2, 1)
 # (name, argument index) pairs that are keys
 KEY_ARGS = {(n, i) for n, (f, l, s) in KEYPOS.items() for i in range(f, 40 if l < 0 else l + 1, s)}
 # SCAN_FULL is the test's own: SCAN from cursor 0 to the end (see Run.scan_full)
@@ -41,12 +48,15 @@ ARITY = {"GET": 2, "SET": -3, "SETNX": 3, "SETEX": 4, "PSETEX": 4, "GETSET": 3, 
          "EXPIRE": -3, "PEXPIRE": -3, "EXPIREAT": -3, "PEXPIREAT": -3, "TTL": 2, "PTTL": 2,
          "EXPIRETIME": 2, "PEXPIRETIME": 2, "PERSIST": 2, "TYPE": 2, "SCAN": -2, "KEYS": 2,
          "RANDOMKEY": 1, "DBSIZE": 1, "FLUSHDB": -1, "FLUSHALL": -1, "SELECT": 2, "PING": -1,
-         "ECHO": 2, "PUBLISH": 3, "SPUBLISH": 3, "PUBSUB": -2}
+         "ECHO": 2, "PUBLISH": 3, "SPUBLISH": 3, "PUBSUB": -2, "SETBIT": 4, "GETBIT": 3,
+         "BITCOUNT": -2, "BITPOS": -3, "BITOP": -4, "BITFIELD": -2, "BITFIELD_RO": -2,
+         "PFADD": -2, "PFCOUNT": -2, "PFMERGE": -2, "LCS": -3, "PFDEBUG": 3}
 
 # logstord's read-modify-write commands (its command table's RM flag; SET with GET and
 # GETEX with options are decided by logstord_rmw)
 RMW_NAMES = {b"INCR", b"DECR", b"INCRBY", b"DECRBY", b"INCRBYFLOAT", b"APPEND", b"SETRANGE",
-             b"GETSET", b"GETDEL", b"EXPIRE", b"PEXPIRE", b"EXPIREAT", b"PEXPIREAT", b"PERSIST"}
+             b"GETSET", b"GETDEL", b"EXPIRE", b"PEXPIRE", b"EXPIREAT", b"PEXPIREAT", b"PERSIST",
+             b"SETBIT", b"BITFIELD", b"BITOP", b"PFADD", b"PFCOUNT", b"PFMERGE", b"PFDEBUG"}
 WRITE_NAMES = {b"SET", b"SETNX", b"SETEX", b"PSETEX", b"MSET", b"MSETNX", b"DEL", b"UNLINK"}
 
 
@@ -318,6 +328,15 @@ ABS_S = [b"1", b"1000000000", b"4102444800", b"4102444801", b"0", b"-5", b"abc",
 ABS_MS = [b"1", b"1000000000000", b"4102444800000", b"4102444800123", b"0", b"-5", b"abc",
           b"17592186045416", b"35184372088832"]
 EXPIRE_ARGS = {b"EX": REL_S, b"PX": REL_MS, b"EXAT": ABS_S, b"PXAT": ABS_MS}
+# HyperLogLog keys: the PF commands name them most of the time, so that they grow past the
+# sparse encoding; GETs of them compare Redis's bytes. Elements come from a pool large
+# enough to promote a key to dense within a run.
+HLL_KEYS = [b"hll0", b"hll1", b"hll2"]
+# Bit offsets: small ones, and the error forms (past proto-max-bulk-len for both servers;
+# offsets between max_value_size and 512 MB are a documented difference, never drawn).
+BIT_OFFSETS = [b"-1", b"abc", b"", b"4294967296", b"9223372036854775807", b"1.5", b"+1"]
+BF_TYPES = [b"i1", b"u1", b"i5", b"u8", b"i8", b"u16", b"i31", b"u32", b"i63", b"u63", b"i64",
+            b"u64", b"i65", b"i0", b"x8", b"", b"I8", b"u"]
 PATTERN_PARTS = [b"*", b"?", b"k", b"k*", b"[k]", b"[a-z]", b"[^k]", b"[!k]", b"\\k", b"*b",
                  b"{t}", b"[", b"]", b"[]", b"a b", b"\\", b"-", b"[k-a]", b"[\\]]", b"0",
                  "\u00e9".encode(), b"\x00", b"\r\n"]
@@ -344,6 +363,9 @@ class Gen:
             (5, self.g_del), (3, self.g_exists), (7, self.g_expire), (4, self.g_ttl),
             (2, self.g_persist), (2, self.g_type), (1, self.g_select), (1, self.g_conn),
             (1, self.g_unknown), (1, self.g_scan_err), (1, self.g_pubsub),
+            (3, self.g_setbit), (3, self.g_bitcount), (3, self.g_bitop), (4, self.g_bitfield),
+            (5, self.g_pfadd), (3, self.g_pfcount), (2, self.g_pfmerge), (3, self.g_hll_get),
+            (0 if big else 2, self.g_lcs),
         ]
         self.total = sum(w for w, _ in self.table)
 
@@ -533,6 +555,90 @@ class Gen:
             [b"SCAN", b"0", b"COUNT", b"-1"], [b"SCAN", b"0x1"], [b"SCAN", b" 0"],
         ])
 
+    # ---- bitmaps, HyperLogLog, LCS ----
+    def bit_offset(self, hi=2000):
+        return self.pick(BIT_OFFSETS) if self.rng.random() < 0.05 else \
+            b"%d" % self.rng.randint(0, hi)
+
+    def g_setbit(self):
+        if self.rng.random() < 0.5:
+            return [b"GETBIT", self.key(), self.bit_offset()]
+        bit = self.pick([b"0", b"1", b"1"]) if self.rng.random() < 0.95 else \
+            self.pick([b"2", b"-1", b"x", b""])
+        return [b"SETBIT", self.key(), self.bit_offset(), bit]
+
+    def range_args(self):
+        """[start [end [BYTE|BIT]]] as BITCOUNT and BITPOS take them (wrong forms too)."""
+        def idx():
+            return self.pick(INTS) if self.rng.random() < 0.1 else b"%d" % self.rng.randint(-90, 90)
+        out = [idx() for _ in range(self.pick([0, 1, 2, 2, 2]))]
+        if len(out) == 2 and self.rng.random() < 0.5:
+            out.append(self.case(self.pick([b"BIT", b"BYTE", b"BIT", b"bogus"])))
+        if self.rng.random() < 0.03:
+            out.append(b"extra")
+        return out
+
+    def g_bitcount(self):
+        if self.rng.random() < 0.5:
+            return [b"BITCOUNT", self.key()] + self.range_args()
+        bit = self.pick([b"0", b"1"]) if self.rng.random() < 0.95 else self.pick([b"2", b"x"])
+        return [b"BITPOS", self.key(), bit] + self.range_args()
+
+    def g_bitop(self):
+        op = self.pick([b"AND", b"OR", b"XOR", b"NOT", b"NOT", b"and", b"bogus"])
+        n = 1 if op.upper() == b"NOT" and self.rng.random() < 0.9 else self.rng.randint(1, 4)
+        return [b"BITOP", op, self.key()] + [self.key() for _ in range(n)]
+
+    def bf_op(self):
+        sub = self.pick([b"GET", b"GET", b"SET", b"INCRBY", b"INCRBY", b"OVERFLOW"]) \
+            if self.rng.random() < 0.97 else b"BOGUS"
+        if sub == b"OVERFLOW":
+            return [self.case(sub), self.case(self.pick([b"WRAP", b"SAT", b"FAIL"]) if
+                                              self.rng.random() < 0.95 else b"bad")]
+        t = self.pick(BF_TYPES[:11]) if self.rng.random() < 0.95 else self.pick(BF_TYPES)
+        off = self.bit_offset(300) if self.rng.random() < 0.8 else b"#%d" % self.rng.randint(0, 20)
+        out = [self.case(sub), t, off]
+        if sub in (b"SET", b"INCRBY"):
+            out.append(self.int_arg() if self.rng.random() < 0.3 else
+                       b"%d" % self.rng.randint(-(1 << 40), 1 << 40))
+        return out
+
+    def g_bitfield(self):
+        name = b"BITFIELD" if self.rng.random() < 0.8 else b"BITFIELD_RO"
+        return [name, self.key()] + [x for _ in range(self.rng.randint(0, 4)) for x in self.bf_op()]
+
+    def hll_key(self):
+        return self.pick(HLL_KEYS) if self.rng.random() < 0.8 else self.key()
+
+    def g_pfadd(self):
+        n = self.pick([0, 1, 1, 3, 10, 50, 200, 3000])
+        top = self.pick([30, 3000, 100000]) if n < 3000 else 10 ** 6  # 3000 distinct: dense
+        return [b"PFADD", self.hll_key()] + [b"e%d" % self.rng.randint(0, top) for _ in range(n)]
+
+    def g_pfcount(self):
+        return [b"PFCOUNT"] + [self.hll_key() for _ in range(self.pick([1, 1, 1, 2, 3]))]
+
+    def g_pfmerge(self):
+        return [b"PFMERGE"] + [self.hll_key() for _ in range(self.rng.randint(1, 4))]
+
+    def g_hll_get(self):
+        """The bytes of an HLL key (Redis's encoding compared byte for byte)."""
+        k = self.pick(HLL_KEYS)
+        if self.rng.random() < 0.2:
+            return [b"PFDEBUG", self.case(self.pick([b"ENCODING", b"DECODE", b"GETREG", b"TODENSE",
+                                                     b"BOGUS"])), self.hll_key()]
+        return self.pick([[b"GET", k], [b"GET", k], [b"STRLEN", k], [b"GETRANGE", k, b"0", b"15"]])
+
+    def g_lcs(self):
+        opts = self.options([b"LEN", b"IDX", b"WITHMATCHLEN", b"MINMATCHLEN", b"BOGUS"],
+                            [0, 0, 1, 1, 2, 3])
+        out = []
+        for w in opts:
+            out.append(w)
+            if w.upper() == b"MINMATCHLEN" and self.rng.random() < 0.95:
+                out.append(self.pick([b"0", b"1", b"2", b"4", b"-1", b"x"]))
+        return [b"LCS", self.key(), self.key()] + out
+
     def wrong_arity(self, argv):
         """argv cut or padded to an argument count its command refuses (or argv)."""
         arity = ARITY.get(argv[0].decode().upper())
@@ -710,7 +816,32 @@ def t_flush(gen):
             "seqs": [a, b]}
 
 
-RACES = {"nx_race": t_nx, "xx_del_race": t_xx_del, "rmw_race": t_rmw, "flush_race": t_flush}
+def t_bits(gen):
+    """SETBIT / BITFIELD INCRBY / BITOP / PFADD / PFMERGE on the same keys: each atomic."""
+    rng = gen.rng
+    bkeys = [b"bit:%d" % i for i in range(rng.randint(2, 3))]
+    hkeys = [b"pf:%d" % i for i in range(rng.randint(1, 2))]
+    prelude = [[b"DEL"] + bkeys + hkeys] + [[b"SET", k, b"\x0f\xf0"] for k in bkeys
+                                            if rng.random() < 0.5]
+
+    def op(k, r):
+        if k in hkeys:
+            return rng.choice([[b"PFADD", k] + [b"r%d:%d" % (r, rng.randint(0, 40))
+                                                for _ in range(rng.randint(1, 30))],
+                               [b"PFCOUNT", k], [b"PFMERGE", k, rng.choice(hkeys)],
+                               [b"GET", k]])
+        off = b"%d" % rng.randint(0, 24)
+        return rng.choice([[b"SETBIT", k, off, rng.choice([b"0", b"1"])], [b"GETBIT", k, off],
+                           [b"BITFIELD", k, b"INCRBY", b"u8", b"#%d" % rng.randint(0, 2), b"7"],
+                           [b"BITFIELD", k, b"OVERFLOW", b"FAIL", b"INCRBY", b"i4", b"0", b"3"],
+                           [b"BITOP", rng.choice([b"OR", b"XOR", b"AND"]), k, rng.choice(bkeys)],
+                           [b"BITCOUNT", k], [b"APPEND", k, b"\x01"]])
+    return {"name": "bits", "db": rng.choice([0, 1]), "keys": bkeys + hkeys, "prelude": prelude,
+            "seqs": per_key_seqs(gen, bkeys + hkeys, rng.choice([2, 2, 3]), op, (1, 2))}
+
+
+RACES = {"nx_race": t_nx, "xx_del_race": t_xx_del, "rmw_race": t_rmw, "flush_race": t_flush,
+         "bits_race": t_bits}
 
 # ---------------------------------------------------------------------------------------
 # Printing
