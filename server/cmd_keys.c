@@ -28,9 +28,9 @@
 #include "reply.h"
 #include "server.h"
 
-static int lookup(struct req *r, const struct resp_arg *k, struct ls_meta *m)
+int cmd_keys_lookup(struct req *r, uint32_t db, const struct resp_arg *k, struct ls_meta *m)
 {
-    int rc = ls_lookup(cmd_engine(r), r->db, k->ptr, k->len, m);
+    int rc = ls_lookup(cmd_engine(r), db, k->ptr, k->len, m);
     if (rc == 0 && m->expire_ms && m->expire_ms <= server_unix_ms())
         return LS_ENOTFOUND;
     return rc;
@@ -84,7 +84,7 @@ void cmd_keys_exists(struct req *r)
     struct ls_meta m;
     int64_t n = 0;
     for (uint32_t i = 0; i < r->nkeys; i++)
-        if (lookup(r, &r->keys[i], &m) == 0)
+        if (cmd_keys_lookup(r, r->db, &r->keys[i], &m) == 0)
             n++;
     reply_int(r, n);
     req_done(r);
@@ -197,7 +197,7 @@ static void expire_generic(struct req *r, long long unit, int abs, const char *n
         goto done;
     }
     struct ls_meta m;
-    if (lookup(r, &r->argv[1], &m) != 0) {
+    if (cmd_keys_lookup(r, r->db, &r->argv[1], &m) != 0) {
         reply_int(r, 0);
         goto done;
     }
@@ -248,7 +248,7 @@ void cmd_keys_pexpireat(struct req *r)
 void cmd_keys_persist(struct req *r)
 {
     struct ls_meta m;
-    if (lookup(r, &r->argv[1], &m) != 0 || m.expire_ms == 0) {
+    if (cmd_keys_lookup(r, r->db, &r->argv[1], &m) != 0 || m.expire_ms == 0) {
         reply_int(r, 0);
         req_done(r);
         return;
@@ -261,7 +261,7 @@ void cmd_keys_persist(struct req *r)
 static void ttl_generic(struct req *r, int mode)
 {
     struct ls_meta m;
-    if (lookup(r, &r->argv[1], &m) != 0) {
+    if (cmd_keys_lookup(r, r->db, &r->argv[1], &m) != 0) {
         reply_int(r, -2);
     } else if (m.expire_ms == 0) {
         reply_int(r, -1);
@@ -298,7 +298,7 @@ void cmd_keys_pexpiretime(struct req *r)
 void cmd_keys_type(struct req *r)
 {
     struct ls_meta m;
-    reply_simple(r, lookup(r, &r->argv[1], &m) == 0 ? "string" : "none");
+    reply_simple(r, cmd_keys_lookup(r, r->db, &r->argv[1], &m) == 0 ? "string" : "none");
     req_done(r);
 }
 

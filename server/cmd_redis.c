@@ -104,6 +104,16 @@ static const struct cmd_def cmds[] = {
     {"scan", -2, RO | KS | DB, 0, 0, 0, cmd_keys_scan, "generic", "2.8.0", "Iterates over the key names in the database."},
     {"keys", 2, RO | KS | DB, 0, 0, 0, cmd_keys_keys, "generic", "1.0.0", "Returns all key names that match a pattern."},
     {"randomkey", 1, RO | KS | DB, 0, 0, 0, cmd_keys_randomkey, "generic", "1.0.0", "Returns a random key name from the database."},
+    {"rename", 3, W | KS, 1, 2, 1, cmd_keys_rename, "generic", "1.0.0", "Renames a key and overwrites the destination."},
+    {"renamenx", 3, W | KS | F, 1, 2, 1, cmd_keys_renamenx, "generic", "1.0.0", "Renames a key only when the target key name doesn't exist."},
+    {"copy", -3, W | KS, 1, 2, 1, cmd_keys_copy, "generic", "6.2.0", "Copies the value of a key to a new key."},
+    {"move", 3, W | KS | F, 1, 1, 1, cmd_keys_move, "generic", "1.0.0", "Moves a key to another database."},
+    {"swapdb", 3, W | KS | F, 0, 0, 0, cmd_keys_swapdb, "server", "4.0.0", "Swaps two Redis databases."},
+    {"dump", 2, RO | KS, 1, 1, 1, cmd_keys_dump, "generic", "2.6.0", "Returns a serialized representation of the value stored at a key."},
+    {"restore", -4, W | KS, 1, 1, 1, cmd_keys_restore, "generic", "2.6.0", "Creates a key from the serialized representation of a value."},
+    {"object", -2, RO | KS, 2, 2, 1, cmd_keys_object, "generic", "2.2.3", "A container for object introspection commands."},
+    {"memory", -2, RO, 2, 2, 1, cmd_keys_memory, "server", "4.0.0", "A container for memory diagnostics commands."},
+    {"wait", 3, 0, 0, 0, 0, cmd_keys_wait, "generic", "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."},
 };
 /* clang-format on */
 
@@ -443,6 +453,10 @@ static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
     }
     r->exec = d->proc;
     r->lk = cmd_lock_flags(d);
+    if (cmd_keys_declare(r) < 0) { /* MOVE, COPY ... DB, SWAPDB: two databases' items */
+        req_done(r);
+        return;
+    }
     cmdlock_start(r);
 }
 
