@@ -56,7 +56,8 @@
 
 /* What a transfer replies once its writes are done (r->step). */
 enum xfer_reply { XFER_OK = 0, XFER_ONE = 1 };
-#define XFER_DEL_SRC 1u /* r->flags: delete argv[1] of r->db after the put */
+#define XFER_DEL_SRC   1u /* r->flags: delete argv[1] of r->db after the put */
+#define XFER_NOKEY_ERR 2u /* r->flags: a source found gone replies "no such key", else 0 */
 
 /* ---- argument helpers ---- */
 
@@ -199,18 +200,33 @@ static void xfer_put(struct req *r, uint32_t db, const struct resp_arg *dst, con
         req_unlock(r); /* its only write is submitted (or parked: then park.c unlocks) */
 }
 
-/* ---- RENAME, RENAMENX ---- */
-
-static void rename_get_cb(void *arg, int rc, const struct ls_item *it)
+static void xfer_get_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    if (rc == LS_ENOTFOUND)
+    if (rc == LS_ENOTFOUND && (r->flags & XFER_NOKEY_ERR))
         reply_done(r, ERR_NO_KEY);
+    else if (rc == LS_ENOTFOUND)
+        reply_int_done(r, 0);
     else if (rc != 0)
         engine_error_done(r, rc);
     else
-        xfer_put(r, r->db, &r->argv[2], it->value, it->value_len, it->expire_ms, it->flags);
+        xfer_put(r, (uint32_t)r->u64, &r->argv[r->num], it->value, it->value_len, it->expire_ms,
+                 it->flags);
 }
+
+/* Reads argv[1] of r->db, then writes it to argv[dst_arg] of db (xfer_put, with flags),
+ * replying as reply says. */
+static void xfer_start(struct req *r, uint32_t db, uint32_t dst_arg, uint32_t flags,
+                       enum xfer_reply reply)
+{
+    r->u64 = db;
+    r->num = dst_arg;
+    r->flags = flags;
+    r->step = reply;
+    cmd_get(r, &r->argv[1], xfer_get_cb);
+}
+
+/* ---- RENAME, RENAMENX ---- */
 
 static void rename_generic(struct req *r, int nx)
 {
@@ -233,9 +249,7 @@ static void rename_generic(struct req *r, int nx)
         reply_int_done(r, 0);
         return;
     }
-    r->step = nx ? XFER_ONE : XFER_OK;
-    r->flags = XFER_DEL_SRC;
-    cmd_get(r, src, rename_get_cb);
+    xfer_start(r, r->db, 2, XFER_DEL_SRC | XFER_NOKEY_ERR, nx ? XFER_ONE : XFER_OK);
 }
 
 void cmd_keys_rename(struct req *r)
@@ -249,18 +263,6 @@ void cmd_keys_renamenx(struct req *r)
 }
 
 /* ---- MOVE ---- */
-
-static void move_get_cb(void *arg, int rc, const struct ls_item *it)
-{
-    struct req *r = arg;
-    if (rc == LS_ENOTFOUND)
-        reply_int_done(r, 0);
-    else if (rc != 0)
-        engine_error_done(r, rc);
-    else
-        xfer_put(r, (uint32_t)r->u64, &r->argv[1], it->value, it->value_len, it->expire_ms,
-                 it->flags);
-}
 
 void cmd_keys_move(struct req *r)
 {
@@ -279,10 +281,7 @@ void cmd_keys_move(struct req *r)
         reply_int_done(r, 0);
         return;
     }
-    r->u64 = db;
-    r->step = XFER_ONE;
-    r->flags = XFER_DEL_SRC;
-    cmd_get(r, &r->argv[1], move_get_cb);
+    xfer_start(r, db, 1, XFER_DEL_SRC, XFER_ONE);
 }
 
 /* ---- COPY ---- */
@@ -310,18 +309,6 @@ static int copy_opts(struct req *r, int quiet, uint32_t *db, int *replace)
     return 0;
 }
 
-static void copy_get_cb(void *arg, int rc, const struct ls_item *it)
-{
-    struct req *r = arg;
-    if (rc == LS_ENOTFOUND)
-        reply_int_done(r, 0);
-    else if (rc != 0)
-        engine_error_done(r, rc);
-    else
-        xfer_put(r, (uint32_t)r->u64, &r->argv[2], it->value, it->value_len, it->expire_ms,
-                 it->flags);
-}
-
 void cmd_keys_copy(struct req *r)
 {
     uint32_t db;
@@ -341,10 +328,7 @@ void cmd_keys_copy(struct req *r)
         reply_int_done(r, 0);
         return;
     }
-    r->u64 = db;
-    r->step = XFER_ONE;
-    r->flags = 0;
-    cmd_get(r, src, copy_get_cb);
+    xfer_start(r, db, 2, 0, XFER_ONE);
 }
 
 /* ---- SWAPDB ---- */
@@ -416,18 +400,26 @@ int cmd_keys_declare(struct req *r)
 
 /* ---- DUMP, RESTORE ---- */
 
-static void dump_get_cb(void *arg, int rc, const struct ls_item *it)
+/* A read of a key-describing command that found nothing (nil) or failed: replies, ends
+ * the request and returns 1. */
+static int read_failed(struct req *r, int rc)
 {
-    struct req *r = arg;
+    if (rc == 0)
+        return 0;
     if (rc == LS_ENOTFOUND) {
         reply_null(r);
         req_done(r);
-        return;
-    }
-    if (rc != 0) {
+    } else {
         engine_error_done(r, rc);
-        return;
     }
+    return 1;
+}
+
+static void dump_get_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    if (read_failed(r, rc))
+        return;
     uint8_t *p = malloc(rdbstr_dump_bound(it->value_len));
     if (p == NULL) {
         reply_done(r, "ERR out of memory");
@@ -584,21 +576,22 @@ static void object_get_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
     long long iv = -1;
-    if (rc == LS_ENOTFOUND) {
-        reply_null(r);
-        req_done(r);
+    if (read_failed(r, rc))
         return;
-    }
-    if (rc != 0) {
-        engine_error_done(r, rc);
-        return;
-    }
     const char *enc = str_encoding(it->value, it->value_len, &iv);
     if (r->step == 0)
         reply_bulk(r, enc, strlen(enc));
     else
         reply_int(r, enc[0] == 'i' && iv >= 0 && iv < 10000 ? INT_MAX : 1);
     req_done(r);
+}
+
+/* A HELP reply: an array of status lines. */
+static void reply_lines(struct req *r, const char *const *lines, size_t n)
+{
+    reply_array(r, n);
+    for (size_t i = 0; i < n; i++)
+        reply_simple(r, lines[i]);
 }
 
 static void object_help(struct req *r)
@@ -619,9 +612,7 @@ static void object_help(struct req *r)
         "    <key>.",
         "HELP",
         "    Prints this help."};
-    reply_array(r, sizeof(lines) / sizeof(lines[0]));
-    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-        reply_simple(r, lines[i]);
+    reply_lines(r, lines, sizeof(lines) / sizeof(lines[0]));
 }
 
 static const char *const object_subs[] = {"encoding", "refcount", "idletime", "freq", "help"};
@@ -684,9 +675,7 @@ static void memory_help(struct req *r)
         "    sampled up to <count> times (default: 5, 0 means sample all).",
         "HELP",
         "    Prints this help."};
-    reply_array(r, sizeof(lines) / sizeof(lines[0]));
-    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-        reply_simple(r, lines[i]);
+    reply_lines(r, lines, sizeof(lines) / sizeof(lines[0]));
 }
 
 static void memory_usage(struct req *r)
