@@ -7,7 +7,8 @@ keys_move.sh; their plain replies are compared with Redis's by the differential 
    Redis does not compress must be byte for byte Redis's.
 2. Damaged payloads (a flipped bit, a newer RDB version, cut short, too short, empty)
    get Redis's errors; list, hash and set payloads from redis-server get a clear error;
-   the server stays up. RESTORE's TTL, ABSTTL, REPLACE and BUSYKEY.
+   the server stays up. RESTORE's TTL, ABSTTL, REPLACE and BUSYKEY. MEMORY USAGE is the
+   record (40-byte header, key, value, padding to 8) plus at most 40 bytes of index.
 3. MOVE and COPY ... DB across databases keep the value and the TTL.
 4. SWAPDB survives a clean restart and a kill -9 (sync mode): the swapped databases,
    and writes made after the swap, are where they were.
@@ -92,6 +93,13 @@ check(c.call("RESTORE", "t", "1", good, "REPLACE", "ABSTTL") == ("+", "OK"),
 check(c.call("EXISTS", "t") == (":", 0), "... deletes the key, as Redis does")
 check(c.call("RESTORE", "t", "0", good, "IDLETIME", "100", "FREQ", "1") == ("-", "ERR syntax error"),
       "IDLETIME with FREQ: syntax error")
+
+section("MEMORY USAGE: the record plus an index entry")
+for n in (5, 10000):
+    c.call("SET", "mu", b"m" * n)
+    got = c.call("MEMORY", "USAGE", "mu")[1]
+    check(n + 40 + 2 <= got <= n + 40 + 2 + 8 + 40, "MEMORY USAGE of a %d-byte value" % n, got)
+check(c.call("MEMORY", "USAGE", "nokey") == ("$", None), "MEMORY USAGE of an absent key: nil")
 
 # ---- 3. MOVE and COPY across databases ------------------------------------------------------
 section("MOVE and COPY ... DB")
