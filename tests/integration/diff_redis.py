@@ -854,7 +854,7 @@ SCENARIOS = collections.OrderedDict([
                                    "INCRBY x; SET/DEL x; GET x behind a parked filler batch")),
 ])
 for _n, _share in (("rmw_race", 0.08), ("nx_race", 0.07), ("xx_del_race", 0.05),
-                   ("flush_race", 0.05), ("rename_race", 0.05)):
+                   ("flush_race", 0.05), ("rename_race", 0.07)):
     SCENARIOS[_n] = Scenario(lambda r, g, s, n=_n: run_races(r, g, n, s), BACKPRESSURE, "sync",
                              _share, "races: " + (RACES[_n].__doc__ or "").split("\n")[0])
 for _n, _seq in FIXED.items():

@@ -105,11 +105,15 @@ def other_db(argv):
     name = argv[0].upper()
     if name == b"MOVE" and len(argv) > 2 and argv[2] in (b"0", b"1", b"2", b"3"):
         return int(argv[2])
-    if name == b"COPY":
-        for i in range(3, len(argv) - 1):
-            if argv[i].upper() == b"DB" and argv[i + 1] in (b"0", b"1", b"2", b"3"):
-                return int(argv[i + 1])
-    return None
+    found = None
+    if name == b"COPY":  # the last DB option wins, as in Redis (an error makes it moot)
+        i = 3
+        while i < len(argv):
+            if argv[i].upper() == b"DB" and i + 1 < len(argv):
+                found = int(argv[i + 1]) if argv[i + 1] in (b"0", b"1", b"2", b"3") else None
+                i += 1
+            i += 1
+    return found
 
 
 def kind_of(argv):
@@ -929,13 +933,14 @@ def t_rename(gen):
     rng = gen.rng
     keys = [b"mv:%d" % i for i in range(rng.randint(3, 5))]
     prelude = [[b"DEL"] + keys] + [[b"SET", k, race_value(gen, 8)] for k in keys
-                                   if rng.random() < 0.6]
+                                   if rng.random() < 0.8]
 
     def op(r):
         a, b = rng.sample(keys, 2)
         return rng.choice([[b"RENAME", a, b], [b"RENAMENX", a, b], [b"RENAMENX", a, b],
                            [b"COPY", a, b], [b"COPY", a, b, b"REPLACE"], [b"GET", a],
-                           [b"SET", a, race_value(gen, r), b"NX"], [b"EXISTS", a, b]])
+                           [b"SET", a, race_value(gen, r), b"NX"], [b"SET", a, race_value(gen, r)],
+                           [b"EXISTS", a, b]])
     seqs = [[op(r) for _ in range(rng.randint(2, 4))] for r in range(rng.choice([2, 2, 3]))]
     return {"name": "rename", "db": rng.choice([0, 1]), "keys": keys, "prelude": prelude,
             "seqs": seqs}
