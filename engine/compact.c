@@ -1137,6 +1137,7 @@ uint64_t ls_group_segments(const struct ls_engine *e, uint32_t table, uint32_t g
 
     if (table >= e->cfg.tables || group >= e->cfg.compaction_groups)
         return 0;
+    table = eng_phys(e, table); /* the database's table (tmap.c) */
     id = table * e->cfg.compaction_groups + group + 1;
     for (uint32_t g = 0; g < e->sm.nsegs; g++)
         n += e->sm.d[g].state != SEG_FREE && e->sm.d[g].state != SEG_CONT &&

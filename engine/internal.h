@@ -256,7 +256,8 @@ struct ls_engine {
     uint64_t seed;
     struct uio *u;
     struct seg_mgr sm;
-    struct idx **tables;
+    struct idx **tables; /* physical tables (the records' table field) */
+    uint32_t *tmap;      /* logical table (the API's) -> physical (tmap.c) */
     struct rcache *cache;
     /* write path */
     uint64_t seq;           /* last segment sequence number used */
@@ -402,6 +403,10 @@ struct eng_meta {
 int eng_seq_next(struct ls_engine *e, uint64_t *out);
 /* Raises e->seq above every number a previous run may have used. */
 int eng_seq_load(struct ls_engine *e);
+/* tmap.c: the physical table of an API table number (unchanged when out of range), and
+ * loading logstor.tables at open (identity when absent). */
+uint32_t eng_phys(const struct ls_engine *e, uint32_t table);
+int eng_tmap_load(struct ls_engine *e);
 
 /* Reads dir_fd/logstor.meta. Returns 0, -errno, LS_ECORRUPT (damaged) or LS_EFORMAT. */
 int eng_meta_read(struct simdev *sim, int dir_fd, struct eng_meta *out);

@@ -417,6 +417,7 @@ static void engine_free(struct ls_engine *e)
         for (uint32_t i = 0; i < e->cfg.tables; i++)
             idx_free(e->tables[i]);
     free(e->tables);
+    free(e->tmap);
     compact_free(e);
     free(e->gs);
     free(e->flush_rseq);
@@ -467,7 +468,7 @@ int ls_open(const struct ls_config *cfg, struct ls_engine **out)
         goto fail;
     }
     if ((rc = seg_init(&e->sm, &e->cfg, e->dir_fd)) < 0 || (rc = tables_new(e)) < 0 ||
-        (rc = streams_new(e)) < 0)
+        (rc = eng_tmap_load(e)) < 0 || (rc = streams_new(e)) < 0)
         goto fail;
     e->cache = rcache_new(c.cache_size); /* NULL (no cache) when it cannot be had */
     if ((rc = seg_open_existing(&e->sm, cfg->log, cfg->log_arg)) < 0 ||
@@ -787,6 +788,7 @@ static void rd_complete(struct rd *r, int res)
 int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_get_cb cb,
            void *arg)
 {
+    table = eng_phys(e, table); /* the database's table (tmap.c) */
     struct idx_ent ent;
     uint64_t token;
     uint32_t hash2;
@@ -820,6 +822,7 @@ int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
 int ls_lookup(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
               struct ls_meta *out)
 {
+    table = eng_phys(e, table); /* the database's table (tmap.c) */
     struct idx_ent ent;
     uint64_t token;
     uint32_t hash2;
@@ -858,6 +861,7 @@ static int write_rec(struct ls_engine *e, struct wrec *r, ls_write_cb cb, void *
 int ls_put(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, const void *value,
            size_t value_len, const struct ls_write_opts *opts, ls_write_cb cb, void *arg)
 {
+    table = eng_phys(e, table); /* the database's table (tmap.c) */
     struct wrec r = {.type = REC_PUT,
                      .table = (uint16_t)table,
                      .key = key,
@@ -908,12 +912,13 @@ uint32_t ls_batch_max_bytes(const struct ls_engine *e)
 static int batch_rec(struct ls_engine *e, const struct ls_batch_op *op, uint64_t now,
                      struct wrec *r)
 {
-    int rc = check_key(e, op->table, op->key_len);
+    uint32_t table = eng_phys(e, op->table); /* the database's table (tmap.c) */
+    int rc = check_key(e, table, op->key_len);
 
     if (rc < 0)
         return rc;
     *r = (struct wrec){.type = op->del ? REC_DEL : REC_PUT,
-                       .table = (uint16_t)op->table,
+                       .table = (uint16_t)table,
                        .key = op->key,
                        .key_len = (uint32_t)op->key_len};
     token_of(op->key, op->key_len, &r->token, &r->hash2);
@@ -976,6 +981,7 @@ int ls_write_batch(struct ls_engine *e, const struct ls_batch_op *ops, uint32_t 
 int ls_del(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_write_cb cb,
            void *arg)
 {
+    table = eng_phys(e, table); /* the database's table (tmap.c) */
     struct wrec r = {
         .type = REC_DEL, .table = (uint16_t)table, .key = key, .key_len = (uint32_t)key_len};
     struct idx_ent ent;
@@ -991,6 +997,7 @@ int ls_del(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
 
 int ls_flush_table(struct ls_engine *e, uint32_t table, ls_write_cb cb, void *arg)
 {
+    table = eng_phys(e, table); /* the database's table (tmap.c) */
     struct wrec r = {.type = REC_FLUSH, .table = (uint16_t)table};
 
     if (table >= e->cfg.tables)
@@ -1105,6 +1112,7 @@ static void scan_start_reads(struct ls_engine *e, struct scan *s, uint16_t table
 int ls_scan(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count, ls_scan_cb cb,
             void *arg)
 {
+    table = eng_phys(e, table); /* the database's table (tmap.c) */
     struct collect c = {.e = e};
     struct scan *s;
     struct rd *sentinel;
@@ -1159,6 +1167,7 @@ static int first_visit(void *arg, const struct idx_ent *ent)
 
 int ls_random_cursor(struct ls_engine *e, uint32_t table, uint64_t *cursor)
 {
+    table = eng_phys(e, table); /* the database's table (tmap.c) */
     uint64_t r, tok;
 
     if (table >= e->cfg.tables)
@@ -1176,7 +1185,7 @@ int ls_random_cursor(struct ls_engine *e, uint32_t table, uint64_t *cursor)
 
 uint64_t ls_count(const struct ls_engine *e, uint32_t table)
 {
-    return table < e->cfg.tables ? idx_count(e->tables[table]) : 0;
+    return table < e->cfg.tables ? idx_count(e->tables[eng_phys(e, table)]) : 0;
 }
 
 /* ---- expiry sweep: a bounded step per tick ---- */

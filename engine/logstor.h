@@ -305,6 +305,16 @@ uint64_t ls_count(const struct ls_engine *e, uint32_t table);
 /* Deletes every key of table (writes one table-flush record). */
 int ls_flush_table(struct ls_engine *e, uint32_t table, ls_write_cb cb, void *arg);
 
+/* Exchanges the contents of tables a and b (Redis SWAPDB): from the return on, every call
+ * naming a sees what b held and the reverse. No record is copied: the engine keeps a map
+ * from table numbers to its tables, replaced atomically and durably in logstor.tables
+ * before this returns (synchronous: two fsyncs), so a swap that returned 0 survives a
+ * crash and one that failed left both tables as they were. Operations already submitted
+ * complete on the table they named when submitted. Returns 0, LS_EBADTABLE, LS_EFAILED,
+ * LS_ECLOSING, LS_EINVAL (read-only open), or -errno (the map file could not be written;
+ * nothing changed). */
+int ls_swap_tables(struct ls_engine *e, uint32_t a, uint32_t b);
+
 /* Writes out every buffered record; the callback runs when all writes submitted before
  * this call are on stable storage. */
 int ls_sync(struct ls_engine *e, ls_write_cb cb, void *arg);

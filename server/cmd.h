@@ -145,6 +145,26 @@ void cmd_keys_randomkey(struct req *r);
 void cmd_keys_dbsize(struct req *r);
 void cmd_keys_flushdb(struct req *r);
 void cmd_keys_flushall(struct req *r);
+/* Existence and metadata of key k in database db from the index (no I/O); an expired
+ * entry counts as absent. Returns 0 or LS_ENOTFOUND (or another engine code). */
+int cmd_keys_lookup(struct req *r, uint32_t db, const struct resp_arg *k, struct ls_meta *m);
+
+/* cmd_keys2.c */
+void cmd_keys_rename(struct req *r);
+void cmd_keys_renamenx(struct req *r);
+void cmd_keys_copy(struct req *r);
+void cmd_keys_move(struct req *r);
+void cmd_keys_swapdb(struct req *r);
+void cmd_keys_dump(struct req *r);
+void cmd_keys_restore(struct req *r);
+void cmd_keys_object(struct req *r);
+void cmd_keys_memory(struct req *r);
+void cmd_keys_wait(struct req *r);
+/* Called by the dispatcher before the claim: gives MOVE, COPY ... DB n and SWAPDB, which
+ * touch two databases, their explicit lock items (r->lk_items). Other requests, and
+ * arguments it cannot parse (the handler replies the error), are left as they are.
+ * Returns 0, or -1 after replying (out of memory). */
+int cmd_keys_declare(struct req *r);
 
 /* cmd_cluster.c */
 void cmd_cluster_cluster(struct req *r);

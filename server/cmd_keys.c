@@ -30,9 +30,9 @@
 #include "server.h"
 #include "txn.h"
 
-static int lookup(struct req *r, const struct resp_arg *k, struct ls_meta *m)
+int cmd_keys_lookup(struct req *r, uint32_t db, const struct resp_arg *k, struct ls_meta *m)
 {
-    int rc = txn_lookup(r, r->db, k, m);
+    int rc = txn_lookup(r, db, k, m);
     if (rc == 0 && m->expire_ms && m->expire_ms <= server_unix_ms())
         return LS_ENOTFOUND;
     return rc;
@@ -87,7 +87,7 @@ void cmd_keys_exists(struct req *r)
     struct ls_meta m;
     int64_t n = 0;
     for (uint32_t i = 0; i < r->nkeys; i++)
-        if (lookup(r, &r->keys[i], &m) == 0)
+        if (cmd_keys_lookup(r, r->db, &r->keys[i], &m) == 0)
             n++;
     reply_int(r, n);
     req_done(r);
@@ -201,7 +201,7 @@ static void expire_generic(struct req *r, long long unit, int abs, const char *n
         goto done;
     }
     struct ls_meta m;
-    if (lookup(r, &r->argv[1], &m) != 0) {
+    if (cmd_keys_lookup(r, r->db, &r->argv[1], &m) != 0) {
         reply_int(r, 0);
         goto done;
     }
@@ -253,7 +253,7 @@ void cmd_keys_pexpireat(struct req *r)
 void cmd_keys_persist(struct req *r)
 {
     struct ls_meta m;
-    if (lookup(r, &r->argv[1], &m) != 0 || m.expire_ms == 0) {
+    if (cmd_keys_lookup(r, r->db, &r->argv[1], &m) != 0 || m.expire_ms == 0) {
         reply_int(r, 0);
         req_done(r);
         return;
@@ -266,7 +266,7 @@ void cmd_keys_persist(struct req *r)
 static void ttl_generic(struct req *r, int mode)
 {
     struct ls_meta m;
-    if (lookup(r, &r->argv[1], &m) != 0) {
+    if (cmd_keys_lookup(r, r->db, &r->argv[1], &m) != 0) {
         reply_int(r, -2);
     } else if (m.expire_ms == 0) {
         reply_int(r, -1);
@@ -303,7 +303,7 @@ void cmd_keys_pexpiretime(struct req *r)
 void cmd_keys_type(struct req *r)
 {
     struct ls_meta m;
-    reply_simple(r, lookup(r, &r->argv[1], &m) == 0 ? "string" : "none");
+    reply_simple(r, cmd_keys_lookup(r, r->db, &r->argv[1], &m) == 0 ? "string" : "none");
     req_done(r);
 }
 

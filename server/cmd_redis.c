@@ -153,6 +153,16 @@ static const struct cmd_def cmds[] = {
     {"publish", 3, F, 0, 0, 0, pubsub_cmd_publish, "pubsub", "2.0.0", "Posts a message to a channel."},
     {"spublish", 3, F, 0, 0, 0, pubsub_cmd_spublish, "pubsub", "7.0.0", "Post a message to a shard channel"},
     {"pubsub", -2, 0, 0, 0, 0, pubsub_cmd_pubsub, "pubsub", "2.8.0", "A container for Pub/Sub commands."},
+    {"rename", 3, W | KS, 1, 2, 1, cmd_keys_rename, "generic", "1.0.0", "Renames a key and overwrites the destination."},
+    {"renamenx", 3, W | KS | F, 1, 2, 1, cmd_keys_renamenx, "generic", "1.0.0", "Renames a key only when the target key name doesn't exist."},
+    {"copy", -3, W | KS, 1, 2, 1, cmd_keys_copy, "generic", "6.2.0", "Copies the value of a key to a new key."},
+    {"move", 3, W | KS | F, 1, 1, 1, cmd_keys_move, "generic", "1.0.0", "Moves a key to another database."},
+    {"swapdb", 3, W | KS | F, 0, 0, 0, cmd_keys_swapdb, "server", "4.0.0", "Swaps two Redis databases."},
+    {"dump", 2, RO | KS, 1, 1, 1, cmd_keys_dump, "generic", "2.6.0", "Returns a serialized representation of the value stored at a key."},
+    {"restore", -4, W | KS, 1, 1, 1, cmd_keys_restore, "generic", "2.6.0", "Creates a key from the serialized representation of a value."},
+    {"object", -2, RO | KS, 2, 2, 1, cmd_keys_object, "generic", "2.2.3", "A container for object introspection commands."},
+    {"memory", -2, RO, 2, 2, 1, cmd_keys_memory, "server", "4.0.0", "A container for memory diagnostics commands."},
+    {"wait", 3, 0, 0, 0, 0, cmd_keys_wait, "generic", "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."},
 };
 /* clang-format on */
 
@@ -531,6 +541,10 @@ static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
         script_prepare(r);
     } else {
         r->lk = cmd_lock_flags(d);
+        if (cmd_keys_declare(r) < 0) { /* MOVE, COPY ... DB, SWAPDB: two databases' items */
+            req_done(r);
+            return;
+        }
     }
     uint64_t t0 = cmd_server_stat_begin();
     cmdlock_start(r);

@@ -109,6 +109,14 @@ static int l_undefined(lua_State *L)
                       lua_tostring(L, 2) ? lua_tostring(L, 2) : "?");
 }
 
+/* Pushes t.name of the table on top without metamethods (a script's table may carry an
+ * __index that raises, _G does: outside a protected call that would end the process). */
+static void raw_field(lua_State *L, const char *name)
+{
+    lua_pushstring(L, name);
+    lua_rawget(L, -2);
+}
+
 /* Pushes {field = s}: the table form of an error or status reply. */
 static void push_field_table(lua_State *L, const char *field, const char *s, size_t n)
 {
@@ -561,14 +569,14 @@ static void error_reply(struct pbuf *o, const struct script_run *sr, const char 
 
 static int table_to_resp(lua_State *L, struct pbuf *o, int proto, int sresp, int depth)
 {
-    lua_getfield(L, -1, "err");
+    raw_field(L, "err");
     if (lua_type(L, -1) == LUA_TSTRING) {
         int rc = resp_w_error(o, lua_tostring(L, -1));
         lua_pop(L, 1);
         return rc;
     }
     lua_pop(L, 1);
-    lua_getfield(L, -1, "ok");
+    raw_field(L, "ok");
     if (lua_type(L, -1) == LUA_TSTRING) {
         char *st = strdup(lua_tostring(L, -1));
         for (char *c = st; c && *c; c++)
@@ -581,14 +589,14 @@ static int table_to_resp(lua_State *L, struct pbuf *o, int proto, int sresp, int
     }
     lua_pop(L, 1);
     if (sresp == 3) {
-        lua_getfield(L, -1, "double");
+        raw_field(L, "double");
         if (lua_type(L, -1) == LUA_TNUMBER) {
             int rc = resp_w_double(o, proto, lua_tonumber(L, -1));
             lua_pop(L, 1);
             return rc;
         }
         lua_pop(L, 1);
-        lua_getfield(L, -1, "map");
+        raw_field(L, "map");
         if (lua_type(L, -1) == LUA_TTABLE) {
             size_t n = 0;
             for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1))
@@ -606,7 +614,7 @@ static int table_to_resp(lua_State *L, struct pbuf *o, int proto, int sresp, int
             return rc;
         }
         lua_pop(L, 1);
-        lua_getfield(L, -1, "set");
+        raw_field(L, "set");
         if (lua_type(L, -1) == LUA_TTABLE) {
             size_t n = 0;
             for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1))
@@ -795,7 +803,7 @@ static void run_resume(struct script_run *sr, int nargs)
         lua_settop(co, 1);
         lua_to_resp(co, &sr->out, sr->r->proto, sr->resp, 0);
     } else if (lua_istable(co, -1)) {
-        lua_getfield(co, -1, "err");
+        raw_field(co, "err");
         const char *msg = lua_tostring(co, -1);
         int line = user_line(co);
         error_reply(&sr->out, sr, msg ? msg : "ERR unknown error", line ? line : sr->line);

@@ -539,6 +539,11 @@ static struct ovl *txn_ovl(const struct req *r)
     return t->batching ? &t->ovl : NULL;
 }
 
+int txn_batching(const struct req *r)
+{
+    return txn_ovl(r) != NULL;
+}
+
 int txn_write(struct req *r, uint32_t db, const struct resp_arg *key, const void *v, size_t n,
               const struct ls_write_opts *opts, int del, ls_write_cb cb)
 {

@@ -62,6 +62,8 @@ void txn_touch_db(struct server *s, uint32_t db);
  * cb(r, rc, cas) will run once the batch is acknowledged). */
 int txn_write(struct req *r, uint32_t db, const struct resp_arg *key, const void *v, size_t n,
               const struct ls_write_opts *opts, int del, ls_write_cb cb);
+/* Whether r's writes go to such an overlay (they reach the engine as one batch later). */
+int txn_batching(const struct req *r);
 /* ls_lookup's contract. */
 int txn_lookup(struct req *r, uint32_t db, const struct resp_arg *key, struct ls_meta *out);
 /* 1 not in the overlay (read the engine), LS_ENOTFOUND, or 0 with *out set (borrowed

@@ -25,6 +25,12 @@ for _n in ("GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX APPEND STRLEN GETRANG
            "SETRANGE INCR DECR INCRBY DECRBY INCRBYFLOAT EXPIRE PEXPIRE EXPIREAT PEXPIREAT "
            "TTL PTTL EXPIRETIME PEXPIRETIME PERSIST TYPE").split():
     KEYPOS[_n.encode()] = (1, 1, 1)
+for _n in "MOVE DUMP RESTORE".split():
+    KEYPOS[_n.encode()] = (1, 1, 1)
+for _n in "RENAME RENAMENX COPY".split():
+    KEYPOS[_n.encode()] = (1, 2, 1)
+for _n in "OBJECT MEMORY".split():
+    KEYPOS[_n.encode()] = (2, 2, 1)
 for _n in "MGET DEL UNLINK EXISTS TOUCH".split():
     KEYPOS[_n.encode()] = (1, -1, 1)
 for _n in "MSET MSETNX".split():
@@ -39,7 +45,8 @@ KEYPOS[b"PFDEBUG"] = (2, 2, 1)
 # (name, argument index) pairs that are keys
 KEY_ARGS = {(n, i) for n, (f, l, s) in KEYPOS.items() for i in range(f, 40 if l < 0 else l + 1, s)}
 # SCAN_FULL is the test's own: SCAN from cursor 0 to the end (see Run.scan_full)
-GLOBAL_NAMES = {b"FLUSHDB", b"FLUSHALL", b"DBSIZE", b"KEYS", b"SCAN", b"RANDOMKEY", b"SCAN_FULL"}
+GLOBAL_NAMES = {b"FLUSHDB", b"FLUSHALL", b"DBSIZE", b"KEYS", b"SCAN", b"RANDOMKEY", b"SCAN_FULL",
+                b"SWAPDB"}
 
 ARITY = {"GET": 2, "SET": -3, "SETNX": 3, "SETEX": 4, "PSETEX": 4, "GETSET": 3, "GETDEL": 2,
          "GETEX": -2, "MGET": -2, "MSET": -3, "MSETNX": -3, "APPEND": 3, "STRLEN": 2,
@@ -50,7 +57,9 @@ ARITY = {"GET": 2, "SET": -3, "SETNX": 3, "SETEX": 4, "PSETEX": 4, "GETSET": 3, 
          "RANDOMKEY": 1, "DBSIZE": 1, "FLUSHDB": -1, "FLUSHALL": -1, "SELECT": 2, "PING": -1,
          "ECHO": 2, "PUBLISH": 3, "SPUBLISH": 3, "PUBSUB": -2, "SETBIT": 4, "GETBIT": 3,
          "BITCOUNT": -2, "BITPOS": -3, "BITOP": -4, "BITFIELD": -2, "BITFIELD_RO": -2,
-         "PFADD": -2, "PFCOUNT": -2, "PFMERGE": -2, "LCS": -3, "PFDEBUG": 3}
+         "PFADD": -2, "PFCOUNT": -2, "PFMERGE": -2, "LCS": -3, "PFDEBUG": 3, "RENAME": 3,
+         "RENAMENX": 3, "COPY": -3, "MOVE": 3, "SWAPDB": 3, "DUMP": 2, "RESTORE": -4,
+         "OBJECT": -2, "MEMORY": -2, "WAIT": 3}
 
 # logstord's read-modify-write commands (its command table's RM flag; SET with GET and
 # GETEX with options are decided by logstord_rmw)
@@ -93,7 +102,29 @@ def cmd_keys(argv, db):
         return ()
     first, last, step = pos
     last = len(argv) - 1 if last < 0 else min(last, len(argv) - 1)
-    return tuple((db, argv[i]) for i in range(first, last + 1, step))
+    out = tuple((db, argv[i]) for i in range(first, last + 1, step))
+    other = other_db(argv)
+    if other is not None and name == b"MOVE":
+        out += ((other, argv[1]),)
+    if other is not None and name == b"COPY":
+        out = ((db, argv[1]), (other, argv[2]))
+    return out
+
+
+def other_db(argv):
+    """The database MOVE or COPY ... DB names (one that parses: a drawn 0..3), or None."""
+    name = argv[0].upper()
+    if name == b"MOVE" and len(argv) > 2 and argv[2] in (b"0", b"1", b"2", b"3"):
+        return int(argv[2])
+    found = None
+    if name == b"COPY":  # the last DB option wins, as in Redis (an error makes it moot)
+        i = 3
+        while i < len(argv):
+            if argv[i].upper() == b"DB" and i + 1 < len(argv):
+                found = int(argv[i + 1]) if argv[i + 1] in (b"0", b"1", b"2", b"3") else None
+                i += 1
+            i += 1
+    return found
 
 
 def kind_of(argv):
@@ -113,6 +144,13 @@ def kind_of(argv):
         return "scan_full"
     if n == b"HELLO":
         return "hello"
+    if n == b"DUMP" and len(argv) == 2:
+        return "dump"
+    if n == b"OBJECT" and len(argv) == 3:
+        return {b"ENCODING": "encoding", b"REFCOUNT": "refcount",
+                b"IDLETIME": "idletime"}.get(argv[1].upper(), "exact")
+    if n == b"MEMORY" and len(argv) >= 3 and argv[1].upper() == b"USAGE":
+        return "memusage"
     return "exact"
 
 
@@ -301,6 +339,116 @@ AVOID_BATCH = {
 }
 AVOID_KEYS = {"empty_key_scan": [b""]}
 
+
+# ---------------------------------------------------------------------------------------
+# DUMP payloads (the test's own encoder and decoder, to draw RESTOREs and compare DUMPs)
+# ---------------------------------------------------------------------------------------
+def _crc64_table():
+    out = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x95AC9329AC4BC9B5 if c & 1 else c >> 1
+        out.append(c)
+    return out
+
+
+CRC64_TABLE = _crc64_table()
+
+
+def crc64(data):
+    """Redis's crc64 (Jones polynomial, reflected, init 0)."""
+    c = 0
+    for b in data:
+        c = CRC64_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c
+
+
+def rdb_len(n):
+    if n < 64:
+        return bytes([n])
+    if n < 16384:
+        return bytes([0x40 | n >> 8, n & 0xFF])
+    return b"\x80" + n.to_bytes(4, "big")
+
+
+def lzf_literal(v):
+    """A valid LZF block for v: literal runs, and one back reference (distance 1) for each
+    run of a repeated byte, so that both of LZF's forms are read."""
+    out, i = bytearray(), 0
+    while i < len(v):
+        j = i + 1
+        while j < len(v) and v[j] == v[i] and j - i < 200:
+            j += 1
+        if j - i >= 4:  # one literal byte, then copy it j - i - 1 times from distance 1
+            out += bytes([0, v[i]])
+            n = j - i - 1 - 2
+            out += bytes([0xE0, n - 7, 0]) if n >= 7 else bytes([n << 5, 0])
+        else:
+            out += bytes([j - i - 1]) + v[i:j]
+        i = j
+    return bytes(out)
+
+
+def payload(v, how="plain", version=10):
+    """A DUMP payload of string v: plain (as Redis writes an uncompressed string: the
+    integer encoding for a 32-bit integer), raw (never the integer encoding) or lzf."""
+    iv = redis_int(v)
+    if how == "plain" and iv is not None and len(v) <= 11 and -2 ** 31 <= iv < 2 ** 31:
+        size = 1 if -128 <= iv < 128 else 2 if -32768 <= iv < 32768 else 4
+        body = bytes([0xC0 | {1: 0, 2: 1, 4: 2}[size]]) + iv.to_bytes(size, "little", signed=True)
+    elif how == "lzf" and v:
+        block = lzf_literal(v)
+        body = b"\xc3" + rdb_len(len(block)) + rdb_len(len(v)) + block
+    else:
+        body = rdb_len(len(v)) + v
+    data = b"\x00" + body + version.to_bytes(2, "little")
+    return data + crc64(data).to_bytes(8, "little")
+
+
+def lzf_decode(block, n):
+    out = bytearray()
+    i = 0
+    while i < len(block) and len(out) < n:
+        c = block[i]
+        i += 1
+        if c < 32:
+            out += block[i:i + c + 1]
+            i += c + 1
+            continue
+        ln = c >> 5
+        if ln == 7:
+            ln += block[i]
+            i += 1
+        ref = len(out) - ((c & 0x1F) << 8 | block[i]) - 1
+        i += 1
+        for k in range(ln + 2):
+            out.append(out[ref + k])
+    return bytes(out)
+
+
+def payload_value(p):
+    """The string a (valid, string) DUMP payload holds, or None."""
+    if len(p) < 12 or p[0] != 0:
+        return None
+
+    def length(i):
+        b = p[i]
+        if b >> 6 == 0 or b >> 6 == 3:
+            return b & 0x3F, i + 1, b >> 6 == 3
+        if b >> 6 == 1:
+            return (b & 0x3F) << 8 | p[i + 1], i + 2, False
+        return int.from_bytes(p[i + 1:i + 5], "big"), i + 5, False
+    n, i, special = length(1)
+    if not special:
+        return p[i:i + n]
+    if n < 3:
+        size = (1, 2, 4)[n]
+        return b"%d" % int.from_bytes(p[i:i + size], "little", signed=True)
+    clen, i, _ = length(i)
+    ulen, i, _ = length(i)
+    return lzf_decode(p[i:i + clen], ulen)
+
 # ---------------------------------------------------------------------------------------
 # Drawing commands
 # ---------------------------------------------------------------------------------------
@@ -366,6 +514,9 @@ class Gen:
             (3, self.g_setbit), (3, self.g_bitcount), (3, self.g_bitop), (4, self.g_bitfield),
             (5, self.g_pfadd), (3, self.g_pfcount), (2, self.g_pfmerge), (3, self.g_hll_get),
             (0 if big else 2, self.g_lcs),
+            (3, self.g_rename), (3, self.g_copy),
+            (2, self.g_move), (2, self.g_dump), (3, self.g_restore), (2, self.g_object),
+            (1, self.g_memory), (1, self.g_wait),
         ]
         self.total = sum(w for w, _ in self.table)
 
@@ -638,6 +789,83 @@ class Gen:
             if w.upper() == b"MINMATCHLEN" and self.rng.random() < 0.95:
                 out.append(self.pick([b"0", b"1", b"2", b"4", b"-1", b"x"]))
         return [b"LCS", self.key(), self.key()] + out
+    # ---- keyspace: RENAME, COPY, MOVE, DUMP/RESTORE, OBJECT, MEMORY, WAIT ----
+    def db_arg(self):
+        """A database argument: mostly 0-2 (never FILLER_DB), else an error form."""
+        if self.rng.random() < 0.85:
+            return b"%d" % self.rng.randrange(3)
+        return self.pick([b"16", b"-1", b"abc", b"", b"1.5", b"99999999999", b"01"])
+
+    def g_rename(self):
+        k = self.key()
+        return [self.pick([b"RENAME", b"RENAMENX"]), k, k if self.rng.random() < 0.1 else self.key()]
+
+    def g_copy(self):
+        out = [b"COPY", self.key(), self.key()]
+        for _ in range(self.pick([0, 1, 1, 2, 2, 3])):
+            r = self.rng.random()
+            if r < 0.45:
+                out += [self.case(b"DB"), self.db_arg()]
+            elif r < 0.85:
+                out.append(self.case(b"REPLACE"))
+            else:
+                out.append(self.pick([b"DB", b"BOGUS"]))
+        return out
+
+    def g_move(self):
+        return [b"MOVE", self.key(), self.db_arg()]
+
+    def g_dump(self):
+        return [b"DUMP", self.key()]
+
+    def restore_payload(self):
+        v = self.small_value()
+        r = self.rng.random()
+        if r < 0.7:
+            return payload(v, self.pick(["plain", "raw", "lzf"]))
+        p = bytearray(payload(v))
+        if r < 0.8:
+            p[self.rng.randrange(len(p))] ^= 1 << self.rng.randrange(8)  # a flipped bit
+            return bytes(p)
+        if r < 0.87:
+            return payload(v, version=self.pick([9, 11, 256]))
+        if r < 0.95:
+            return bytes(p[:self.rng.randrange(len(p))])
+        return self.pick([b"", b"x", b"\x00" * 10])
+
+    def g_restore(self):
+        ttl = self.pick([b"0", b"0", b"0", b"1000000", b"100000000", b"-1", b"abc", b""])
+        out = [b"RESTORE", self.key(), ttl, self.restore_payload()]
+        for _ in range(self.pick([0, 0, 1, 1, 2, 3])):
+            w = self.pick([b"REPLACE", b"REPLACE", b"ABSTTL", b"IDLETIME", b"FREQ", b"BOGUS"])
+            out.append(self.case(w))
+            if w == b"IDLETIME":
+                out.append(self.pick([b"0", b"100", b"-1", b"abc"]))
+            elif w == b"FREQ":
+                out.append(self.pick([b"0", b"255", b"256", b"-1", b"abc"]))
+        if b"ABSTTL" in [x.upper() for x in out[4:]] and ttl not in (b"0", b"-1", b"abc", b""):
+            out[2] = self.pick([b"1", b"1000000000000", b"4102444800000"])  # past, past, future
+        return out
+
+    def g_object(self):
+        r = self.rng.random()
+        if r < 0.85:
+            sub = self.pick([b"ENCODING", b"ENCODING", b"REFCOUNT", b"IDLETIME", b"FREQ"])
+            return [b"OBJECT", self.case(sub), self.key()]
+        return self.pick([[b"OBJECT", b"HELP"], [b"OBJECT", b"BOGUS", b"k0"], [b"OBJECT", b"ENCODING"],
+                          [b"OBJECT", b"ENCODING", b"k0", b"k1"], [b"OBJECT", b"HELP", b"x"]])
+
+    def g_memory(self):
+        out = [b"MEMORY", self.case(b"USAGE"), self.key()]
+        if self.rng.random() < 0.3:
+            out += self.pick([[b"SAMPLES", b"5"], [b"SAMPLES", b"0"], [b"SAMPLES", b"-1"],
+                              [b"SAMPLES", b"abc"], [b"SAMPLES"], [b"BOGUS", b"1"]])
+        return out
+
+    def g_wait(self):
+        # never a count above 0 with timeout 0: Redis would wait for replicas forever
+        return [b"WAIT"] + self.pick([[b"0", b"0"], [b"0", b"100"], [b"1", b"1"], [b"abc", b"0"],
+                                      [b"0", b"-1"], [b"0", b"abc"], [b"-1", b"0"]])
 
     def wrong_arity(self, argv):
         """argv cut or padded to an argument count its command refuses (or argv)."""
@@ -710,11 +938,14 @@ class Gen:
             if self.rng.random() < 0.2:
                 out += [b"TYPE", self.pick([b"string", b"STRING", b"list", b"bogus"])]
             return out
-        if r < 0.93:
+        if r < 0.86:
             return [b"FLUSHDB"] + ([self.pick([b"SYNC", b"ASYNC", b"async", b"BOGUS"])]
                                    if self.rng.random() < 0.3 else [])
-        return [b"FLUSHALL"] + ([self.pick([b"SYNC", b"ASYNC", b"x y"])]
-                                if self.rng.random() < 0.3 else [])
+        if r < 0.93:
+            return [b"FLUSHALL"] + ([self.pick([b"SYNC", b"ASYNC", b"x y"])]
+                                    if self.rng.random() < 0.3 else [])
+        # SWAPDB of the random commands' databases (never FILLER_DB), or an error form
+        return [b"SWAPDB", self.db_arg(), self.db_arg()]
 
     def filler(self, idx):
         """Plain SETs of 30-100 KiB values on pipe idx's own keys in FILLER_DB."""
@@ -842,6 +1073,27 @@ def t_bits(gen):
 
 RACES = {"nx_race": t_nx, "xx_del_race": t_xx_del, "rmw_race": t_rmw, "flush_race": t_flush,
          "bits_race": t_bits}
+def t_rename(gen):
+    """RENAME / RENAMENX / COPY [REPLACE] among a few keys that other pipes read and set:
+    each a read-modify-write of two keys (a value is never lost or doubled by a race)."""
+    rng = gen.rng
+    keys = [b"mv:%d" % i for i in range(rng.randint(3, 5))]
+    prelude = [[b"DEL"] + keys] + [[b"SET", k, race_value(gen, 8)] for k in keys
+                                   if rng.random() < 0.8]
+
+    def op(r):
+        a, b = rng.sample(keys, 2)
+        return rng.choice([[b"RENAME", a, b], [b"RENAMENX", a, b], [b"RENAMENX", a, b],
+                           [b"COPY", a, b], [b"COPY", a, b, b"REPLACE"], [b"GET", a],
+                           [b"SET", a, race_value(gen, r), b"NX"], [b"SET", a, race_value(gen, r)],
+                           [b"EXISTS", a, b]])
+    seqs = [[op(r) for _ in range(rng.randint(2, 4))] for r in range(rng.choice([2, 2, 3]))]
+    return {"name": "rename", "db": rng.choice([0, 1]), "keys": keys, "prelude": prelude,
+            "seqs": seqs}
+
+
+RACES = {"nx_race": t_nx, "xx_del_race": t_xx_del, "rmw_race": t_rmw, "flush_race": t_flush,
+         "rename_race": t_rename}
 
 # ---------------------------------------------------------------------------------------
 # Printing

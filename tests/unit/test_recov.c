@@ -423,6 +423,15 @@ static void test_batch_torn(void **state)
     check_group(f->e, "w2-", 0, 12, 600, 1);
     check_value(f->e, 0, "gone", NULL);
 
+    /* after SWAPDB a batch names databases, as ls_put does (keys_move found it writing
+     * to the engine's table of the old number) */
+    assert_int_equal(ls_swap_tables(f->e, 0, 1), 0);
+    assert_int_equal(batch_group(f->e, "w3-", 0, 2, NULL), 0);
+    check_group(f->e, "w3-", 0, 2, 600, 1);
+    assert_int_equal(ls_swap_tables(f->e, 0, 1), 0);
+    check_group(f->e, "w3-", 0, 2, 600, 0); /* they are database 0's of then: now 1 */
+    assert_int_equal(ls_swap_tables(f->e, 0, 1), 0);
+
     /* a batch larger than a write buffer is refused whole */
     struct ls_batch_op big[2];
     static char v[40000];

@@ -1,0 +1,51 @@
+/*
+ * rdbstr.h - Redis's DUMP payload for string values: encode (DUMP) and decode (RESTORE),
+ * with the CRC64 and LZF pieces it needs. Pure functions over byte buffers (no sockets,
+ * no engine), unit-tested alone (tests/unit/test_rdbstr.c).
+ *
+ * A payload is [RDB type byte][the value in the RDB string encoding][RDB version, 2 bytes
+ * little-endian][CRC64 (Jones polynomial, reflected, as Redis computes it) of everything
+ * before, 8 bytes little-endian].
+ */
+#ifndef LS_SERVER_RDBSTR_H
+#define LS_SERVER_RDBSTR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RDBSTR_VERSION 10 /* Redis 7.0's RDB_VERSION: the highest RESTORE accepts */
+
+/* CRC64 as Redis's crc64(): continues crc over p[0..n). crc64(0, "123456789") is
+ * 0xe9c6d914c4b8d9ca. */
+uint64_t rdbstr_crc64(uint64_t crc, const void *p, size_t n);
+
+/* Decompresses an LZF block in[0..in_len) into out[0..out_cap). Returns the bytes
+ * written, or -1 when the block is malformed (a back reference before the start, a run
+ * past either end). */
+long rdbstr_lzf_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap);
+
+/* Bytes rdbstr_dump writes for a value of n bytes (at most). */
+size_t rdbstr_dump_bound(size_t n);
+/* Writes the DUMP payload of string v[0..n) to out (rdbstr_dump_bound(n) bytes of room)
+ * as Redis 7.0 does, except that it never LZF-compresses (a valid payload all the same).
+ * Returns the payload's length. */
+size_t rdbstr_dump(const void *v, size_t n, uint8_t *out);
+
+/* Outcomes of rdbstr_restore. */
+enum rdbstr_rc {
+    RDBSTR_OK = 0,
+    RDBSTR_BADSUM = -1,  /* too short, version above RDBSTR_VERSION, or CRC mismatch */
+    RDBSTR_BADDATA = -2, /* not a valid RDB object */
+    RDBSTR_NOTSTR = -3,  /* a valid type logstord does not store (list, hash ...) */
+    RDBSTR_TOOBIG = -4,  /* the string is longer than max_len */
+    RDBSTR_NOMEM = -5,
+};
+/* Decodes payload p[0..n) holding a string of at most max_len bytes. On RDBSTR_OK sets
+ * *val (malloc'd, caller frees; never NULL) and *val_len. On RDBSTR_NOTSTR sets *type to
+ * the payload's RDB type byte. */
+int rdbstr_restore(const uint8_t *p, size_t n, size_t max_len, uint8_t **val, size_t *val_len,
+                   int *type);
+/* The name of an RDB object type ("list", "set", "zset", "hash", "module", "stream"). */
+const char *rdbstr_type_name(int type);
+
+#endif
