@@ -190,8 +190,8 @@ static void xfer_put_ignored(void *arg, int rc, uint64_t cas)
  * or, inside EXEC or a script, both in its overlay (its batch makes them one). Returns 1
  * when done so (the delete's callback replies), 0 when the caller must write them one
  * after the other (too large for one batch). */
-static int xfer_unit(struct req *r, uint32_t db, const struct resp_arg *dst, const void *v, size_t n,
-                     const struct ls_write_opts *o)
+static int xfer_unit(struct req *r, uint32_t db, const struct resp_arg *dst, const void *v,
+                     size_t n, const struct ls_write_opts *o)
 {
     const struct resp_arg *src = &r->argv[1];
     int rc;
@@ -201,7 +201,12 @@ static int xfer_unit(struct req *r, uint32_t db, const struct resp_arg *dst, con
             rc = park_del(r, r->db, src, xfer_del_cb);
     } else {
         struct ls_batch_op ops[2] = {
-            {.table = db, .key = dst->ptr, .key_len = dst->len, .value = v, .value_len = n, .opts = *o},
+            {.table = db,
+             .key = dst->ptr,
+             .key_len = dst->len,
+             .value = v,
+             .value_len = n,
+             .opts = *o},
             {.del = 1, .table = r->db, .key = src->ptr, .key_len = src->len}};
         rc = park_batch(r, ops, 2, xfer_del_cb);
         if (rc == LS_ETOOBIG)

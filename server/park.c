@@ -81,6 +81,20 @@ static int park_submit(struct server *s, struct park_op *op)
     return -EINVAL;
 }
 
+/* Appends op, a write of r, to the list. */
+static void park_link(struct server *s, struct req *r, struct park_op *op)
+{
+    if (s->park_tail)
+        s->park_tail->next = op;
+    else
+        s->park_head = op;
+    s->park_tail = op;
+    s->parked++;
+    s->stats.busy_parked++;
+    r->nparked++;
+    r->c->nparked++;
+}
+
 /* Appends a copy of the write to the list. Returns 0 or -ENOMEM. */
 static int park_add(struct req *r, enum park_kind kind, uint32_t table, const struct resp_arg *key,
                     const void *v, size_t n, const struct ls_write_opts *opts, ls_write_cb cb)
@@ -105,15 +119,7 @@ static int park_add(struct req *r, enum park_kind kind, uint32_t table, const st
         memcpy(op->data, key->ptr, klen);
     if (n)
         memcpy(op->data + klen, v, n);
-    if (s->park_tail)
-        s->park_tail->next = op;
-    else
-        s->park_head = op;
-    s->park_tail = op;
-    s->parked++;
-    s->stats.busy_parked++;
-    r->nparked++;
-    c->nparked++;
+    park_link(s, r, op);
     return 0;
 }
 
@@ -147,15 +153,7 @@ static int park_add_batch(struct req *r, const struct ls_batch_op *ops, uint32_t
     op->table = n; /* the op count */
     op->kind = PARK_BATCH;
     op->vlen = bytes;
-    if (s->park_tail)
-        s->park_tail->next = op;
-    else
-        s->park_head = op;
-    s->park_tail = op;
-    s->parked++;
-    s->stats.busy_parked++;
-    r->nparked++;
-    c->nparked++;
+    park_link(s, r, op);
     return 0;
 }
 

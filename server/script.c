@@ -756,6 +756,13 @@ static int user_line(lua_State *co)
 
 /* The line hook: the last line of the user's script that ran. A tail call (`return
  * redis.call(...)`) leaves no frame of the script on the stack, yet Redis names its line. */
+static void script_stop(lua_State *L)
+{
+    log_warning("Lua script killed by user with SCRIPT KILL.");
+    push_error(L, "Script killed by user with SCRIPT KILL...");
+    lua_error(L);
+}
+
 static int busy_wait(struct script_eng *se, struct script_run *sr, lua_State *L);
 
 static void line_hook(lua_State *L, lua_Debug *ar)
@@ -767,6 +774,8 @@ static void line_hook(lua_State *L, lua_Debug *ar)
             lua_yield(L, 0); /* resumed from the loop (run_slice_cb) */
         return;
     }
+    if (sr && sr->killed) /* raised again on every line: a pcall() cannot keep it running */
+        script_stop(L);
     if (sr && lua_getinfo(L, "S", ar) && ar->source[0] == '@' && is_user_source(ar->source))
         sr->line = ar->currentline;
 }
@@ -818,13 +827,6 @@ static void run_resume(struct script_run *sr, int nargs)
 }
 
 /* ---- busy scripts ---- */
-
-static void script_stop(lua_State *L)
-{
-    log_warning("Lua script killed by user with SCRIPT KILL.");
-    push_error(L, "Script killed by user with SCRIPT KILL...");
-    lua_error(L);
-}
 
 static void run_resume(struct script_run *sr, int nargs);
 

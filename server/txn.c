@@ -798,19 +798,24 @@ static void exec_run(struct req *r)
         exec_finish(r);
 }
 
+/* Whether k is EXEC's last started command and lets the next one start now (once). */
+static int child_advances(struct txn_exec *t, struct req *k)
+{
+    if (!t->started || t->kids[t->started - 1] != k || k->txn_advanced)
+        return 0;
+    k->txn_advanced = 1;
+    t->advance = 1;
+    return 1;
+}
+
 void txn_child_submitted(struct req *k)
 {
     struct req *r = k->parent;
     struct txn_exec *t = r->aux;
-    if (t->script) {
+    if (t->script)
         script_child_submitted(k);
-        return;
-    }
-    if (t->started && t->kids[t->started - 1] == k && !k->txn_advanced) {
-        k->txn_advanced = 1;
-        t->advance = 1;
+    else if (child_advances(t, k))
         exec_run(r);
-    }
 }
 
 void txn_child_done(struct req *k)
@@ -822,10 +827,7 @@ void txn_child_done(struct req *k)
         return;
     }
     t->ndone++;
-    if (t->started && t->kids[t->started - 1] == k && !k->txn_advanced) {
-        k->txn_advanced = 1;
-        t->advance = 1;
-    }
+    child_advances(t, k);
     exec_run(r);
 }
 
