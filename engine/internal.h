@@ -174,6 +174,8 @@ struct wop {
     uint16_t table;
     uint8_t type;
     uint8_t had_old;
+    uint8_t expiring; /* a PUT with an expiry: its entry may leave the index when it passes */
+    uint64_t order;   /* placement order over every stream (a failure reverts newest first) */
 };
 
 enum wbuf_state { WB_FREE, WB_ACTIVE, WB_SEALED, WB_INFLIGHT, WB_DONE };
@@ -264,6 +266,7 @@ struct ls_engine {
     uint64_t seq_reserved;  /* numbers up to this one are reserved in logstor.seq */
     uint32_t seq_files;     /* data files logstor.seq records as created */
     uint64_t rseq;          /* last record sequence number used */
+    uint64_t op_order;      /* the last wop's placement order (wbuf.c) */
     struct stream user;     /* user writes: mixed segments */
     struct stream ucold;    /* user writes predicted cold (compact_predict_cold): their
                                key's previous record outlived the mixed segments that

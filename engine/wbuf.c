@@ -335,7 +335,14 @@ static void revert_op(struct ls_engine *e, struct wop *op)
     struct idx_ent cur;
     int found = idx_find(t, op->token, op->hash2, &cur) == 0;
 
-    if (op->type == REC_PUT) {
+    if (op->type == REC_PUT && !found && op->expiring && op->had_old) {
+        /* Its entry expired and was dropped meanwhile (a read or the sweep found it
+         * past its expiry): the put never happened, so the older value comes back, as
+         * for any failed put. No later write of the key can have succeeded: later
+         * buffers fail with this one and are reverted first (seed 475). */
+        if (idx_upsert(t, &op->old, NULL) >= 0)
+            eng_live(e, op->old.loc, +1);
+    } else if (op->type == REC_PUT) {
         if (!found || cur.loc != op->new_loc)
             return;
         eng_live(e, op->new_loc, -1);
@@ -365,10 +372,35 @@ static void revert_op(struct ls_engine *e, struct wop *op)
     }
 }
 
-static void revert_buf(struct ls_engine *e, struct wbuf *b)
+static int op_newer_first(const void *a, const void *b)
 {
-    for (uint32_t i = b->nops; i-- > 0;)
-        revert_op(e, &b->ops[i]);
+    const struct wop *x = *(struct wop *const *)a, *y = *(struct wop *const *)b;
+    return x->order < y->order ? 1 : x->order > y->order ? -1 : 0;
+}
+
+/* Reverts the ops of bufs v[0..n) newest first in placement order. Buffers of different
+ * streams (user, cold, compaction) fill at once, so a buffer's seal order is not its ops'
+ * order: a PUT in the cold stream's buffer, sealed last, is older than a DEL of the key in
+ * the user stream's (seed 565 brought the PUT back). */
+static void revert_bufs(struct ls_engine *e, struct wbuf **v, uint32_t n)
+{
+    size_t nops = 0, k = 0;
+    for (uint32_t i = 0; i < n; i++)
+        nops += v[i]->nops;
+    struct wop **ops = malloc((nops ? nops : 1) * sizeof(*ops));
+    if (ops == NULL) { /* no memory: buffer by buffer, newest first */
+        for (uint32_t i = n; i-- > 0;)
+            for (uint32_t j = v[i]->nops; j-- > 0;)
+                revert_op(e, &v[i]->ops[j]);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t j = 0; j < v[i]->nops; j++)
+            ops[k++] = &v[i]->ops[j];
+    qsort(ops, nops, sizeof(*ops), op_newer_first);
+    for (size_t i = 0; i < nops; i++)
+        revert_op(e, ops[i]);
+    free(ops);
 }
 
 void eng_fail(struct ls_engine *e, int err, const char *what)
@@ -429,8 +461,9 @@ static void fail_from(struct ls_engine *e, uint64_t gen, int err)
         if (b->gen >= gen && b->gen < hi)
             v[n++] = b;
     fence_bufs(e, v, n);
+    if (v)
+        revert_bufs(e, v, n);
     while (n-- > 0 && v) {
-        revert_buf(e, v[n]);
         if (v[n]->state == WB_SEALED) {
             v[n]->state = WB_DONE;
             e->waiting_bytes -= v[n]->req.len;
@@ -584,8 +617,13 @@ static int place(struct ls_engine *e, struct wbuf *b, const struct wrec *r, uint
     seg_note_record(&e->sm.d[b->seg_no], r->type, size, h.rseq, r->expire_ms);
     if (r->type == REC_FLUSH)
         e->flush_rseq[r->table] = h.rseq;
-    *op = (struct wop){
-        .token = r->token, .hash2 = r->hash2, .table = r->table, .type = r->type, .cas = h.rseq};
+    *op = (struct wop){.token = r->token,
+                       .hash2 = r->hash2,
+                       .table = r->table,
+                       .type = r->type,
+                       .expiring = r->expire_ms != 0,
+                       .order = ++e->op_order,
+                       .cas = h.rseq};
     op->new_loc = r->type == REC_PUT ? idx_make_loc(addr, size) : 0;
     rc = index_apply(e, r, op->new_loc, op);
     if (rc < 0)
@@ -768,6 +806,7 @@ int64_t wbuf_copy(struct ls_engine *e, struct stream *st, const struct rec_hdr *
                        .hash2 = hash2,
                        .table = h->table,
                        .type = WOP_COPY,
+                       .order = ++e->op_order,
                        .new_loc = h->type == REC_PUT ? idx_make_loc(addr, size) : 0};
     op->old.loc = old_loc;
     if (b->count++ == 0)

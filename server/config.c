@@ -115,8 +115,6 @@ static const struct config_desc table[] = {
      "Most commands of one client in flight at once; reading pauses at this cap."},
     {"busy_reply_threshold", CONFIG_INT, OFF(busy_reply_threshold), 0, 100000000, "5000", NULL, 1,
      "Milliseconds a script may run without waiting for the device before other clients get -BUSY and SCRIPT KILL works."},
-    {"lua_time_limit", CONFIG_INT, OFF(busy_reply_threshold), 0, 100000000, "5000", NULL, 1,
-     "The old name of busy_reply_threshold."},
     {"cluster_enabled", CONFIG_BOOL, OFF(cluster_enabled), 0, 1, "no", NULL, 0,
      "Answer as a one-node Redis Cluster owning all slots (CLUSTER SLOTS ..., -CROSSSLOT)."},
     {"notify_keyspace_events", CONFIG_STR, OFF(notify_keyspace_events), 0, 0, "", NULL, 1,
@@ -146,6 +144,8 @@ static int name_eq(const char *a, const char *b)
 
 const struct config_desc *config_find(const char *name)
 {
+    if (name_eq("lua_time_limit", name)) /* Redis's old name, still what clients send */
+        name = "busy_reply_threshold";
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         if (name_eq(table[i].name, name))
             return &table[i];

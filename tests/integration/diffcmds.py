@@ -1071,8 +1071,6 @@ def t_bits(gen):
             "seqs": per_key_seqs(gen, bkeys + hkeys, rng.choice([2, 2, 3]), op, (1, 2))}
 
 
-RACES = {"nx_race": t_nx, "xx_del_race": t_xx_del, "rmw_race": t_rmw, "flush_race": t_flush,
-         "bits_race": t_bits}
 def t_rename(gen):
     """RENAME / RENAMENX / COPY [REPLACE] among a few keys that other pipes read and set:
     each a read-modify-write of two keys (a value is never lost or doubled by a race)."""
@@ -1093,7 +1091,7 @@ def t_rename(gen):
 
 
 RACES = {"nx_race": t_nx, "xx_del_race": t_xx_del, "rmw_race": t_rmw, "flush_race": t_flush,
-         "rename_race": t_rename}
+         "bits_race": t_bits, "rename_race": t_rename}
 
 # ---------------------------------------------------------------------------------------
 # Printing

@@ -1441,6 +1441,33 @@ static void run_seed(uint64_t seed, uint64_t steps, int verbose)
     free(s);
 }
 
+/* Seeds of open bugs (a file of "seed # why" lines): a ranged run skips them, saying so,
+ * so that one open bug does not hide the next; --seed N still runs one. */
+static uint64_t known[64];
+static uint32_t nknown;
+
+static void load_known(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+    if (!f) {
+        fprintf(stderr, "sim_engine: cannot read %s\n", path);
+        exit(2);
+    }
+    while (fgets(line, sizeof(line), f) && nknown < 64)
+        if (line[0] >= '0' && line[0] <= '9')
+            known[nknown++] = strtoull(line, NULL, 10);
+    fclose(f);
+}
+
+static int is_known(uint64_t seed)
+{
+    for (uint32_t i = 0; i < nknown; i++)
+        if (known[i] == seed)
+            return 1;
+    return 0;
+}
+
 static double mono_s(void)
 {
     struct timespec ts;
@@ -1469,11 +1496,13 @@ int main(int argc, char **argv)
             steps = strtoull(argv[++i], NULL, 0);
         } else if (!strcmp(argv[i], "--profile") && i + 1 < argc) {
             force_profile = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--known") && i + 1 < argc) {
+            load_known(argv[++i]);
         } else if (!strcmp(argv[i], "-v")) {
             verbose = 1;
         } else {
             fprintf(stderr, "usage: sim_engine [--seed N | --first N] [--seeds N] [--seconds S] "
-                            "[--steps N] [--profile 0-3] [-v]\n"
+                            "[--steps N] [--profile 0-3] [--known FILE] [-v]\n"
                             "  runs seeds N, N+1, ... until --seeds or --seconds is used up\n");
             return 2;
         }
@@ -1483,8 +1512,13 @@ int main(int argc, char **argv)
     if (!seconds && nseeds == UINT64_MAX)
         nseeds = 1;
     uint64_t n = 0;
-    for (; n < nseeds && (!seconds || mono_s() - t0 < seconds); n++)
+    for (; n < nseeds && (!seconds || mono_s() - t0 < seconds); n++) {
+        if (!one && is_known(seed + n)) {
+            printf("sim_engine: seed %" PRIu64 " skipped: a known open bug (--known)\n", seed + n);
+            continue;
+        }
         run_seed(seed + n, steps, verbose);
+    }
     double dt = mono_s() - t0;
     printf("sim_engine: seeds %" PRIu64 "..%" PRIu64 " passed: %" PRIu64 " steps, %" PRIu64
            " crashes, %" PRIu64 " clean restarts, %" PRIu64 " full checks, %" PRIu64
