@@ -440,6 +440,12 @@ static void fail_from(struct ls_engine *e, uint64_t gen, int err)
 
     if (gen >= hi)
         return; /* already reverted */
+    /* The first failure fails every write not acknowledged yet, older buffers still in
+     * flight included: their reverts must run in one pass, newest first. Failing them one
+     * by one as their completions come reverted older ops after newer ones (a FLUSH's tree
+     * put back, then an older DEL's revert inserted a failed PUT's entry into it: seed 565). */
+    if (hi == UINT64_MAX && gen > e->acked_gen + 1)
+        gen = e->acked_gen + 1;
     eng_fail(e, err, "device write");
     e->failed_gen = gen;
     if (hi == UINT64_MAX) {
