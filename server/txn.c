@@ -722,33 +722,12 @@ static void exec_write_each(struct req *r)
     s->stats.txn_unbatched++;
 }
 
-/* Every command has run: the overlay's writes go to the engine, as one batch. */
+/* Every command has run: the overlay's writes go to the engine, as one batch (or one by
+ * one when too large: exec_write_each, through txn_unit_submit). */
 static void exec_submit(struct req *r)
 {
-    struct txn_exec *t = r->aux;
-    struct ovl *o = &t->ovl;
-    int rc = -ENOMEM;
-    t->batching = 0; /* from here on reads and writes go to the engine */
-    if (o->n == 0)
-        return;
-    struct ls_batch_op *ops = malloc(o->n * sizeof(*ops));
-    if (ops) {
-        for (uint32_t i = 0; i < o->n; i++) {
-            const struct ovl_ent *x = &o->e[i];
-            ops[i] = (struct ls_batch_op){.del = x->del,
-                                          .table = x->db,
-                                          .key = x->key,
-                                          .key_len = x->klen,
-                                          .value = x->val,
-                                          .value_len = x->vlen,
-                                          .opts = {x->expire_ms, x->flags}};
-        }
-        rc = park_batch(r, ops, o->n, exec_batch_cb);
-        free(ops);
-    }
-    if (rc == LS_ETOOBIG)
-        exec_write_each(r);
-    else if (rc < 0)
+    int rc = txn_unit_submit(r, exec_batch_cb, NULL);
+    if (rc < 0)
         exec_batch_cb(r, rc, 0);
 }
 
