@@ -25,10 +25,11 @@
 #define CMD_KEYSPACE 0x40u
 #define CMD_CONN     0x80u
 #define CMD_ALL_DBS  0x100u /* with CMD_WHOLE_DB: every database (FLUSHALL) */
-#define CMD_TXN      0x200u /* MULTI, EXEC, DISCARD, WATCH, QUIT, RESET: never queued by
-                               MULTI, run when parsed, claim no lock (txn.c) */
-#define CMD_NO_MULTI 0x400u /* refused inside MULTI (SAVE, SHUTDOWN) */
-#define CMD_NOSCRIPT 0x800u /* refused inside a script (script.c) */
+#define CMD_TXN                                                                                    \
+    0x200u                   /* MULTI, EXEC, DISCARD, WATCH, QUIT, RESET: never queued by          \
+                                MULTI, run when parsed, claim no lock (txn.c) */
+#define CMD_NO_MULTI 0x400u  /* refused inside MULTI (SAVE, SHUTDOWN) */
+#define CMD_NOSCRIPT 0x800u  /* refused inside a script (script.c) */
 #define CMD_EVAL     0x1000u /* EVAL and friends: the claim is the script's (script.c) */
 
 struct cmd_def {

@@ -206,7 +206,7 @@ void cmd_server_select(struct req *r)
 void cmd_server_reset(struct req *r)
 {
     struct conn *c = r->c;
-    txn_conn_reset(c); /* as Redis: out of MULTI, nothing watched */
+    txn_conn_reset(c);    /* as Redis: out of MULTI, nothing watched */
     pubsub_conn_reset(c); /* unsubscribes from everything, no confirmations */
     c->db = 0;
     c->proto = 2;
@@ -1169,22 +1169,22 @@ static void info_persistence(struct server *s, const struct ls_stats *st, struct
 static void info_stats(struct server *s, const struct ls_stats *st, struct pbuf *pb)
 {
     const struct server_stats *t = &s->stats;
-    pbuf_appendf(
-        pb,
-        "# Stats\r\ntotal_connections_received:%" PRIu64 "\r\ntotal_commands_processed:%" PRIu64
-        "\r\ninstantaneous_ops_per_sec:%" PRIu64 "\r\ntotal_net_input_bytes:%" PRIu64
-        "\r\ntotal_net_output_bytes:%" PRIu64 "\r\nrejected_connections:%" PRIu64
-        "\r\nexpired_keys:%" PRIu64 "\r\nevicted_keys:0\r\nevicted_clients:%" PRIu64
-        "\r\nkeyspace_hits:%" PRIu64 "\r\nkeyspace_misses:%" PRIu64
-        "\r\ntotal_error_replies:%" PRIu64 "\r\nclient_query_buffer_limit_disconnections:%" PRIu64
-        "\r\nclient_output_buffer_limit_disconnections:%" PRIu64
-        "\r\nmemcached_commands_processed:%" PRIu64 "\r\nbusy_writes_parked:%" PRIu64
-        "\r\nbusy_write_timeouts:%" PRIu64 "\r\ntxn_unbatched:%" PRIu64 "\r\n\r\n",
-        t->connections_received, t->commands_processed, s->ops_per_sec, t->net_input_bytes,
-        t->net_output_bytes, t->rejected_connections, st->expired_dropped, t->evicted_clients,
-        t->keyspace_hits, t->keyspace_misses, t->errors, t->query_limit_disconnects,
-        t->output_limit_disconnects, t->mc_commands, t->busy_parked, t->busy_timeouts,
-        t->txn_unbatched);
+    pbuf_appendf(pb,
+                 "# Stats\r\ntotal_connections_received:%" PRIu64
+                 "\r\ntotal_commands_processed:%" PRIu64 "\r\ninstantaneous_ops_per_sec:%" PRIu64
+                 "\r\ntotal_net_input_bytes:%" PRIu64 "\r\ntotal_net_output_bytes:%" PRIu64
+                 "\r\nrejected_connections:%" PRIu64 "\r\nexpired_keys:%" PRIu64
+                 "\r\nevicted_keys:0\r\nevicted_clients:%" PRIu64 "\r\nkeyspace_hits:%" PRIu64
+                 "\r\nkeyspace_misses:%" PRIu64 "\r\ntotal_error_replies:%" PRIu64
+                 "\r\nclient_query_buffer_limit_disconnections:%" PRIu64
+                 "\r\nclient_output_buffer_limit_disconnections:%" PRIu64
+                 "\r\nmemcached_commands_processed:%" PRIu64 "\r\nbusy_writes_parked:%" PRIu64
+                 "\r\nbusy_write_timeouts:%" PRIu64 "\r\ntxn_unbatched:%" PRIu64 "\r\n\r\n",
+                 t->connections_received, t->commands_processed, s->ops_per_sec, t->net_input_bytes,
+                 t->net_output_bytes, t->rejected_connections, st->expired_dropped,
+                 t->evicted_clients, t->keyspace_hits, t->keyspace_misses, t->errors,
+                 t->query_limit_disconnects, t->output_limit_disconnects, t->mc_commands,
+                 t->busy_parked, t->busy_timeouts, t->txn_unbatched);
 }
 
 static void info_keyspace(struct server *s, struct pbuf *pb)

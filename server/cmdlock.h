@@ -19,9 +19,10 @@ struct req;
 
 /* Runs r->exec(r) once r holds the locks of r->keys (in r->db) and of what r->lk
  * declares (or, when r->lk_nitems is set, of r->lk_items alone; r->lk still says
- * whether it reads a database as a whole, CMDLOCK_DB_READ, for the connection order): at once when they are free and no earlier request of the connection waits,
- * else later, from the release that grants them. A request that declares nothing runs at
- * once. On allocation failure the connection is closed and r completes with no reply. */
+ * whether it reads a database as a whole, CMDLOCK_DB_READ, for the connection order): at once when
+ * they are free and no earlier request of the connection waits, else later, from the release that
+ * grants them. A request that declares nothing runs at once. On allocation failure the connection
+ * is closed and r completes with no reply. */
 void cmdlock_start(struct req *r);
 /* Lets c's requests waiting to claim, held back by c's memory bound (conn_may_claim: its
  * value bytes in flight and replies pending), claim as far as the bound now allows. May

@@ -146,8 +146,8 @@ struct conn {
     const char *last_cmd;
 
     struct req *lk_head, *lk_tail; /* commands not yet granted their locks (cmdlock.c) */
-    struct txn_multi *multi; /* between MULTI and EXEC: the queued commands (txn.c) */
-    struct txn_wset *watch;  /* its WATCHed keys (txn.c) */
+    struct txn_multi *multi;       /* between MULTI and EXEC: the queued commands (txn.c) */
+    struct txn_wset *watch;        /* its WATCHed keys (txn.c) */
     uint64_t park_pass;  /* park.c: the last retry pass that found one of its writes refused */
     uint32_t mget_reads; /* mget.c: reads in flight for its multi-key reads */
     /* Value bytes in flight: records being read for its commands (at their record size)

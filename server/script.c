@@ -213,9 +213,14 @@ static int l_log(lua_State *L)
     return 0;
 }
 
+/* The registry key of the engine's pointer: a light userdata, so the lookup the hooks do
+ * on every line hashes no string. */
+static const char ENG_KEY = 0;
+
 static struct script_eng *eng_of(lua_State *L)
 {
-    lua_getfield(L, LUA_REGISTRYINDEX, "logstor.eng");
+    lua_pushlightuserdata(L, (void *)&ENG_KEY);
+    lua_rawget(L, LUA_REGISTRYINDEX);
     struct script_eng *se = lua_touserdata(L, -1);
     lua_pop(L, 1);
     return se;
@@ -328,8 +333,9 @@ static struct script_eng *eng_new(void)
     open_lib(L, LUA_MATHLIBNAME, luaopen_math);
     open_lib(L, LUA_DBLIBNAME, luaopen_debug);
     open_lib(L, LUA_BITLIBNAME, luaopen_bit);
+    lua_pushlightuserdata(L, (void *)&ENG_KEY);
     lua_pushlightuserdata(L, se);
-    lua_setfield(L, LUA_REGISTRYINDEX, "logstor.eng");
+    lua_rawset(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
     set_fn(L, "__rcall", l_rcall);
     set_fn(L, "error_reply", l_error_reply);
@@ -1258,6 +1264,19 @@ void cmd_script_evalsha_ro(struct req *r)
     eval_generic(r, 1, 1);
 }
 
+/* "ERR wrong number of arguments for '<container>|<sub>' command". */
+static void sub_arity_error(struct req *r, const char *container)
+{
+    char low[32];
+    size_t i;
+    const struct resp_arg *sub = &r->argv[1];
+    for (i = 0; i < sub->len && i < sizeof(low) - 1; i++)
+        low[i] =
+            (char)((sub->ptr[i] >= 'A' && sub->ptr[i] <= 'Z') ? sub->ptr[i] + 32 : sub->ptr[i]);
+    low[i] = '\0';
+    reply_errorf(r, "ERR wrong number of arguments for '%s|%s' command", container, low);
+}
+
 void cmd_script_script(struct req *r)
 {
     struct script_eng *se = eng_get(r->c->srv);
@@ -1326,13 +1345,7 @@ void cmd_script_script(struct req *r)
             reply_simple(r, help[i]);
     } else if (cmd_arg_is(sub, "load") || cmd_arg_is(sub, "exists") || cmd_arg_is(sub, "flush") ||
                cmd_arg_is(sub, "kill") || cmd_arg_is(sub, "help")) {
-        char low[16];
-        size_t i;
-        for (i = 0; i < sub->len && i < sizeof(low) - 1; i++)
-            low[i] =
-                (char)((sub->ptr[i] >= 'A' && sub->ptr[i] <= 'Z') ? sub->ptr[i] + 32 : sub->ptr[i]);
-        low[i] = '\0';
-        reply_errorf(r, "ERR wrong number of arguments for 'script|%s' command", low);
+        sub_arity_error(r, "script");
     } else {
         reply_errorf(r, "ERR unknown subcommand '%.128s'. Try SCRIPT HELP.", sub->ptr);
     }
@@ -1765,19 +1778,6 @@ static void function_flush(struct script_eng *se)
     lua_newtable(L);
     se->funcs = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_gc(L, LUA_GCCOLLECT, 0);
-}
-
-/* "ERR wrong number of arguments for '<container>|<sub>' command". */
-static void sub_arity_error(struct req *r, const char *container)
-{
-    char low[32];
-    size_t i;
-    const struct resp_arg *sub = &r->argv[1];
-    for (i = 0; i < sub->len && i < sizeof(low) - 1; i++)
-        low[i] =
-            (char)((sub->ptr[i] >= 'A' && sub->ptr[i] <= 'Z') ? sub->ptr[i] + 32 : sub->ptr[i]);
-    low[i] = '\0';
-    reply_errorf(r, "ERR wrong number of arguments for '%s|%s' command", container, low);
 }
 
 void cmd_script_function(struct req *r)

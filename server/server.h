@@ -59,10 +59,10 @@ struct server {
     struct event *cron_ev; /* 100 ms: idle timeouts, shutdown progress */
     struct event *sig_ev[4];
     struct net *net;
-    struct lockset *locks; /* the concurrency rule's lock table (lockset.c) */
+    struct lockset *locks;       /* the concurrency rule's lock table (lockset.c) */
     struct txn_watches *watches; /* WATCHed keys of every connection (txn.c) */
     struct script_eng *scripts;  /* the Lua interpreter and script cache (script.c) */
-    struct mcs_state *mcs; /* memcached front-end state (mcserver.c) */
+    struct mcs_state *mcs;       /* memcached front-end state (mcserver.c) */
 
     struct conn *conns; /* every open connection (doubly linked) */
     /* Memory held by open connections (buffers, requests; bounded by maxmemory_clients),

@@ -145,6 +145,38 @@ def run_threads(fn, n):
     return [out.get(i) for i in range(n)]
 
 
+def pair_apart(port, unit, units, clients, readers=2):
+    """Atomicity of a two-key unit: clients (threads) each run unit(conn) units times,
+    where a unit INCRs x and y as one (a transaction, a script), while readers MGET x y
+    in a loop. Returns (MGETs that saw x and y apart, MGETs in all)."""
+    torn, reads = [], [0]
+    stop = threading.Event()
+
+    def writer(_i):
+        w = Resp(port, timeout=30)
+        for _ in range(units):
+            unit(w)
+        w.close()
+
+    def reader():
+        rd = Resp(port, timeout=30)
+        while not stop.is_set():
+            r = rd.call("MGET", "x", "y")
+            reads[0] += 1
+            if r[1][0] != r[1][1]:
+                torn.append(r)
+        rd.close()
+
+    rt = [threading.Thread(target=reader) for _ in range(readers)]
+    for t in rt:
+        t.start()
+    run_threads(writer, clients)
+    stop.set()
+    for t in rt:
+        t.join()
+    return torn, reads[0]
+
+
 def tagged_value(size, *tag):
     """A value of size bytes that starts with its tag ("a:b:c:"), so a wrong one is seen."""
     t = b"".join(b"%d:" % x for x in tag)

@@ -17,7 +17,6 @@
    -BUSY past lua-time-limit, is stopped by SCRIPT KILL (NOTBUSY when none runs), is
    UNKILLABLE once it wrote, and is stopped by SHUTDOWN NOSAVE.
 """
-import threading
 import time
 
 import itlib
@@ -156,37 +155,11 @@ check(a.read() == ("$", b"42"), "the script read 41 from the device and wrote 42
 section("atomic for other clients: INCR x; INCR y in scripts, MGET x y meanwhile")
 a.call("MSET", "x", "0", "y", "0")
 a.call("SAVE")
-torn, reads = [], [0]
-stop = threading.Event()
 N, CLIENTS = 100, 4
 SCRIPT = "redis.call('incr', KEYS[1]); return redis.call('incr', KEYS[2])"
-
-
-def writer(i):
-    w = Resp(srv.port, timeout=30)
-    for _ in range(N):
-        w.call("EVAL", SCRIPT, "2", "x", "y")
-    w.close()
-
-
-def reader():
-    rd = Resp(srv.port, timeout=30)
-    while not stop.is_set():
-        r = rd.call("MGET", "x", "y")
-        reads[0] += 1
-        if r[1][0] != r[1][1]:
-            torn.append(r)
-    rd.close()
-
-
-rt = [threading.Thread(target=reader) for _ in range(2)]
-for t in rt:
-    t.start()
-itlib.run_threads(writer, CLIENTS)
-stop.set()
-for t in rt:
-    t.join()
-check(not torn, "no MGET saw x and y apart (%d MGETs)" % reads[0], torn[:3])
+torn, reads = itlib.pair_apart(srv.port, lambda w: w.call("EVAL", SCRIPT, "2", "x", "y"), N,
+                               CLIENTS)
+check(not torn, "no MGET saw x and y apart (%d MGETs)" % reads, torn[:3])
 check(a.call("MGET", "x", "y") == ("*", [("$", b"%d" % (N * CLIENTS))] * 2),
       "x and y count every script (%d)" % (N * CLIENTS))
 section("a busy script: time slices, -BUSY, SCRIPT KILL")

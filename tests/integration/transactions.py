@@ -17,7 +17,6 @@
    EXEC is answered; after the restart all of its writes are there.
 TARGET=redis runs sections 1, 2 and 3 against redis-server.
 """
-import threading
 
 import itlib
 from itlib import Mc, Resp, check, encode, section
@@ -201,39 +200,19 @@ section("atomic for other clients: INCR x; INCR y in transactions, MGET x y mean
 c.call("MSET", "x", "0", "y", "0")
 c.call("SAVE")  # on the device: the INCRs read it back (cache_size 0)
 TX, CLIENTS = 150, 4
-torn, reads, errors = [], [0], []
-stop = threading.Event()
+errors = []
 
 
-def writer(i):
-    w = Resp(srv.port, timeout=30)
-    for _ in range(TX):
-        w.send(encode("MULTI") + encode("INCR", "x") + encode("INCR", "y") + encode("EXEC"))
-        got = [w.read() for _ in range(4)]
-        if got[3][0] != "*" or len(got[3][1]) != 2:
-            errors.append(got)
-    w.close()
+def tx_unit(w):
+    w.send(encode("MULTI") + encode("INCR", "x") + encode("INCR", "y") + encode("EXEC"))
+    got = [w.read() for _ in range(4)]
+    if got[3][0] != "*" or len(got[3][1]) != 2:
+        errors.append(got)
 
 
-def reader():
-    rd = Resp(srv.port, timeout=30)
-    while not stop.is_set():
-        r = rd.call("MGET", "x", "y")
-        reads[0] += 1
-        if r[1][0] != r[1][1]:
-            torn.append(r)
-    rd.close()
-
-
-rt = [threading.Thread(target=reader) for _ in range(2)]
-for t in rt:
-    t.start()
-itlib.run_threads(writer, CLIENTS)
-stop.set()
-for t in rt:
-    t.join()
+torn, reads = itlib.pair_apart(srv.port, tx_unit, TX, CLIENTS)
 check(not errors, "every EXEC answers two replies", errors[:2])
-check(not torn, "no MGET saw x and y apart (%d MGETs)" % reads[0], torn[:3])
+check(not torn, "no MGET saw x and y apart (%d MGETs)" % reads, torn[:3])
 check(c.call("MGET", "x", "y") == ("*", [("$", b"%d" % (TX * CLIENTS))] * 2),
       "x and y count every transaction (%d)" % (TX * CLIENTS))
 
