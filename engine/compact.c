@@ -74,6 +74,11 @@
  * the smallest rseq of the PUTs written in it. A hider with rseq r found in victim V is
  * therefore dropped when r < low_water(V) = the smallest min_rseq of the segments other
  * than V that hold a dead PUT, and copied (as a tombstone with its rseq) otherwise.
+ * A dead PUT whose key is absent from the index counts as a hider only if it could have
+ * expired (its expiry not above expiry_seen_ms, the latest clock at which an entry was
+ * judged expired): otherwise its key is absent because of a newer DEL or FLUSH, which
+ * may not be durable yet, and a tombstone with the PUT's rseq would outlive that write
+ * if it failed or a crash lost it (simulator seed 3635).
  * Victims of the same round count as "other" segments, so a hider never goes before
  * the records it hides. A record older than its table's latest FLUSH is dead. Victims
  * are freed only after a barrier, so that the newer records that made their contents
@@ -541,14 +546,19 @@ static void copy_record(void *arg, const struct rec_view *v, uint64_t addr)
         /* Dead. When its key is absent and it carries an expiry, it may be the key's
          * newest record, dropped from the index once expired: then it hides the older
          * ones, whatever the clock says now (a clock set back made it look unexpired,
-         * it was dropped, and a restart brought the older value back). */
+         * it was dropped, and a restart brought the older value back). Only if it could
+         * have expired: else the key is absent because of a newer DEL or FLUSH, perhaps
+         * not durable yet, and a tombstone with this PUT's rseq would delete it for
+         * good if that write never lands (seed 3635: a batch's DEL lost in a crash took
+         * an acknowledged PUT with it, through this copy). */
         if (v->h.rseq < c->vi->dead_min)
             c->vi->dead_min = v->h.rseq;
-        if (!found && v->h.expire_ms)
+        if (!found && v->h.expire_ms && v->h.expire_ms <= e->expiry_seen_ms)
             copy_hider(c, v, token, hash2);
         return;
     }
     if (idx_meta_expire(ent.meta) && idx_meta_expire(ent.meta) <= c->now) {
+        eng_expiry_seen(e, c->now);
         idx_remove(e->tables[table], token, hash2, NULL);
         eng_unlive(e, loc);
         e->st.expired_dropped++;

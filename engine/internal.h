@@ -262,26 +262,29 @@ struct ls_engine {
     uint32_t *tmap;      /* logical table (the API's) -> physical (tmap.c) */
     struct rcache *cache;
     /* write path */
-    uint64_t seq;           /* last segment sequence number used */
-    uint64_t seq_reserved;  /* numbers up to this one are reserved in logstor.seq */
-    uint32_t seq_files;     /* data files logstor.seq records as created */
-    uint64_t rseq;          /* last record sequence number used */
-    uint64_t op_order;      /* the last wop's placement order (wbuf.c) */
-    struct stream user;     /* user writes: mixed segments */
-    struct stream ucold;    /* user writes predicted cold (compact_predict_cold): their
-                               key's previous record outlived the mixed segments that
-                               compaction takes; mixed segments too (group 0) */
-    struct stream *gs;      /* compaction streams: 2 * ngroups, two generations per group:
-                               gs[g] takes records copied out of mixed segments (first
-                               survivors), gs[ngroups + g] those copied out of group
-                               segments (older survivors); a stream's label is index + 1 */
-    uint32_t nstreams;      /* 2 * ngroups */
-    struct stream spill[2]; /* compaction's streams when free segments are too few for
-                               one open segment per group (mixed, group 0): [1] takes
-                               records older than cold_age, [0] the others */
-    uint32_t ngroups;       /* tables * compaction_groups */
-    uint64_t *flush_rseq;   /* per table: rseq of its latest FLUSH record (0: none) */
-    struct compactor *cp;   /* compact.c */
+    uint64_t seq;            /* last segment sequence number used */
+    uint64_t seq_reserved;   /* numbers up to this one are reserved in logstor.seq */
+    uint32_t seq_files;      /* data files logstor.seq records as created */
+    uint64_t rseq;           /* last record sequence number used */
+    uint64_t op_order;       /* the last wop's placement order (wbuf.c) */
+    struct stream user;      /* user writes: mixed segments */
+    struct stream ucold;     /* user writes predicted cold (compact_predict_cold): their
+                                key's previous record outlived the mixed segments that
+                                compaction takes; mixed segments too (group 0) */
+    struct stream *gs;       /* compaction streams: 2 * ngroups, two generations per group:
+                                gs[g] takes records copied out of mixed segments (first
+                                survivors), gs[ngroups + g] those copied out of group
+                                segments (older survivors); a stream's label is index + 1 */
+    uint32_t nstreams;       /* 2 * ngroups */
+    struct stream spill[2];  /* compaction's streams when free segments are too few for
+                                one open segment per group (mixed, group 0): [1] takes
+                                records older than cold_age, [0] the others */
+    uint32_t ngroups;        /* tables * compaction_groups */
+    uint64_t *flush_rseq;    /* per table: rseq of its latest FLUSH record (0: none) */
+    uint64_t expiry_seen_ms; /* the latest clock at which an entry was judged expired (or
+                              * recovery ran): a key can be absent from the index because
+                              * its PUT expired only if that PUT's expiry is not above it */
+    struct compactor *cp;    /* compact.c */
     struct wbuf *fifo_head, *fifo_tail; /* sealed, in flight or done: in gen order */
     struct wbuf *free_bufs;
     uint32_t nbufs, inflight;
@@ -319,6 +322,9 @@ struct ls_engine {
 };
 
 uint64_t eng_now_ms(const struct ls_engine *e);
+/* Notes that entries were judged expired (or recovery dropped expired PUTs) at clock now:
+ * raises e->expiry_seen_ms, which compaction reads (compact.c, copy_record). */
+void eng_expiry_seen(struct ls_engine *e, uint64_t now);
 /* Looks at the filesystem's free space again (seg_room) when data files remain to be
  * created: compaction plans its rounds on free segments that must really be there. */
 void eng_refresh_room(struct ls_engine *e);

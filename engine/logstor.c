@@ -81,6 +81,12 @@ uint64_t eng_now_ms(const struct ls_engine *e)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+void eng_expiry_seen(struct ls_engine *e, uint64_t now)
+{
+    if (now > e->expiry_seen_ms)
+        e->expiry_seen_ms = now;
+}
+
 void eng_log(const struct ls_engine *e, enum ls_log_level lvl, const char *fmt, ...)
 {
     char msg[512];
@@ -645,6 +651,7 @@ static int find_live(struct ls_engine *e, uint32_t table, const void *key, size_
     if (idx_find(e->tables[table], token, hash2, ent) != 0)
         return LS_ENOTFOUND;
     if (expired(e, ent->meta)) {
+        eng_expiry_seen(e, eng_now_ms(e));
         idx_remove(e->tables[table], token, hash2, NULL);
         eng_unlive(e, ent->loc);
         e->st.expired_dropped++;
@@ -1259,6 +1266,8 @@ static void sweep_step(struct ls_engine *e)
         return;
     }
     idx_scan(t, e->sweep_cursor, SWEEP_STEP, sweep_visit, s, &next, &done);
+    if (s->n)
+        eng_expiry_seen(e, s->now);
     for (uint32_t i = 0; i < s->n; i++) {
         if (reporting)
             sweep_report(e, e->sweep_table, &s->dead[i]);

@@ -664,6 +664,7 @@ int recov_run(struct ls_engine *e)
         seg_hist_update(m, g); /* tombstone bytes were counted after listing */
     }
     e->rseq = rv.max_rseq;
+    eng_expiry_seen(e, rv.now_ms); /* PUTs expired by now were left out of the index */
     seg_rebuild_free(m);
     e->st.recovery_ms = mono_ms() - rv.start_ms;
     e->st.recovery_records = rv.p.records;

@@ -38,6 +38,9 @@ for s in $suites; do
         if [ -n "${SOAK:-}" ]; then budget=${SIM_SECONDS:-3600}; else budget=${SIM_SECONDS:-90}; fi
         [ -x "$build/tests/sim_engine" ] &&
             run "sim sim_engine (${budget}s)" "$build/tests/sim_engine" --first "${SIM_FIRST:-1}" --seconds "$budget" --known tests/sim/known_failing.txt
+        # seeds of fixed bugs beyond the range the budget reaches (tests/sim/regress.txt)
+        [ -x "$build/tests/sim_engine" ] &&
+            run "sim regression seeds" sh -c 'for s in $(grep -o "^[0-9][0-9]*" tests/sim/regress.txt); do "$0" --seed "$s" || exit 1; done' "$build/tests/sim_engine"
         [ -x build/san/tests/sim_engine ] &&
             run "asan+ubsan sim_engine (30s)" build/san/tests/sim_engine --first "${SIM_SAN_FIRST:-100001}" --seconds "${SIM_SAN_SECONDS:-30}" --known tests/sim/known_failing.txt ;;
     crash)

@@ -789,6 +789,10 @@ static void do_batch(struct sim *s)
     struct bctx *b = malloc(sizeof(*b));
     *b = (struct bctx){.s = s, .gen = s->gen, .first = first, .n = n};
     trace(s, "batch of %u from id %" PRIu64, n, n ? s->ops[first].id : 0);
+    for (uint32_t i = 0; i < n; i++)
+        trace(s, "  batch %s %s len %u exp %" PRIu64 " id %" PRIu64,
+              s->ops[first + i].kind == K_PUT ? "put" : "del", names[i], s->ops[first + i].vlen,
+              s->ops[first + i].expire, s->ops[first + i].id);
     rc = n < 2 ? LS_EBUSY : ls_write_batch(s->e, bo, n, batch_cb, b);
     for (uint32_t i = 0; i < 6; i++)
         free(vals[i]);
@@ -839,6 +843,23 @@ static void batch_check(struct sim *s)
         if (shown >= 0 && hidden >= 0) {
             const struct op *a = &s->ops[s->batches[b].first + (uint32_t)shown];
             const struct op *h = &s->ops[s->batches[b].first + (uint32_t)hidden];
+            const struct obs *ho = &s->seen[h->key];
+            trace(s, "key %u seen: present %d vid %" PRIu64 " len %u exp %" PRIu64, h->key,
+                  ho->present, ho->vid, ho->vlen, ho->expire);
+            for (uint32_t m = 0; m < ho->nmatch; m++)
+                trace(s, "  explained by id %" PRIu64, ho->match[m].id);
+            {
+                char buf[2048];
+                describe(s, h->key, &s->seen[h->key], buf, sizeof(buf));
+                fprintf(stderr, "%s\n", buf);
+                describe(s, a->key, &s->seen[a->key], buf, sizeof(buf));
+                fprintf(stderr, "%s\n", buf);
+            }
+            ho = &s->seen[a->key];
+            trace(s, "key %u seen: present %d vid %" PRIu64 " len %u exp %" PRIu64, a->key,
+                  ho->present, ho->vid, ho->vlen, ho->expire);
+            for (uint32_t m = 0; m < ho->nmatch; m++)
+                trace(s, "  explained by id %" PRIu64, ho->match[m].id);
             fail(s,
                  "batch of %u torn: key %u shows its op id %" PRIu64 ", key %u shows "
                  "what came before its op id %" PRIu64,
