@@ -341,7 +341,7 @@ static inline uint32_t eng_group_of(const struct ls_engine *e, uint16_t table, u
 /* Appends one record through the buffered writer and updates the index. */
 struct wrec {
     uint8_t type;
-    uint8_t cont; /* REC_F_CONT: a member of a batch that goes on after it */
+    uint8_t cont; /* batch flags: REC_F_CONT (more follow), REC_F_MEMB (not the first) */
     uint16_t table;
     const void *key;
     uint32_t key_len;

@@ -967,7 +967,7 @@ int ls_write_batch(struct ls_engine *e, const struct ls_batch_op *ops, uint32_t 
         return -ENOMEM;
     for (uint32_t i = 0; i < n && rc == 0; i++) {
         rc = batch_rec(e, &ops[i], now, &r[i]);
-        r[i].cont = i + 1 < n ? REC_F_CONT : 0;
+        r[i].cont = (uint8_t)((i + 1 < n ? REC_F_CONT : 0) | (i ? REC_F_MEMB : 0));
     }
     if (rc == 0) {
         total = 0;

@@ -53,7 +53,7 @@ int rec_decode(const void *p, size_t avail, uint64_t seed, struct rec_view *out)
     if (avail < REC_HDR_SIZE)
         return LS_ECORRUPT;
     memcpy(&h, p, sizeof(h));
-    uint8_t type = h.type & (uint8_t)~REC_F_CONT;
+    uint8_t type = h.type & (uint8_t)~REC_F_FLAGS;
     if (type < REC_PUT || type > REC_FLUSH || h.version != REC_FORMAT_VERSION)
         return LS_ECORRUPT;
     if ((uint64_t)h.key_len + h.value_len > avail - REC_HDR_SIZE)
@@ -63,6 +63,7 @@ int rec_decode(const void *p, size_t avail, uint64_t seed, struct rec_view *out)
     out->h = h;
     out->h.type = type;
     out->cont = (h.type & REC_F_CONT) != 0;
+    out->memb = (h.type & REC_F_MEMB) != 0;
     out->key = b + REC_HDR_SIZE;
     out->value = b + REC_HDR_SIZE + h.key_len;
     out->size = rec_size(h.key_len, h.value_len);
@@ -76,7 +77,7 @@ uint32_t rec_resync(const uint8_t *buf, uint32_t from, uint32_t end, uint64_t se
 
     for (uint32_t pos = ((from + 8) & ~7u); pos + REC_HDR_SIZE <= end; pos += 8) {
         memcpy(&h, buf + pos, sizeof(h));
-        uint8_t type = h.type & (uint8_t)~REC_F_CONT;
+        uint8_t type = h.type & (uint8_t)~REC_F_FLAGS;
         if (type < REC_PUT || type > REC_FLUSH || h.version != REC_FORMAT_VERSION ||
             (uint64_t)h.key_len + h.value_len > end - pos - REC_HDR_SIZE)
             continue;

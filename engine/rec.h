@@ -44,6 +44,12 @@ enum rec_type { REC_PUT = 1, REC_DEL = 2, REC_FLUSH = 3 };
  * this flag; recovery applies them all or none (FORMAT.md). rec_decode strips it from
  * h.type into rec_view.cont. */
 #define REC_F_CONT 0x80u
+/* A flag in the type byte on disk: this record continues a batch that an earlier record
+ * began (every member but the first). With it recovery knows a member whose batch began
+ * in damaged bytes, and drops it instead of applying part of the batch. Batches written
+ * before it (no member has it) still end at the first record without REC_F_CONT. */
+#define REC_F_MEMB  0x40u
+#define REC_F_FLAGS (REC_F_CONT | REC_F_MEMB)
 
 /* On-disk record header, little-endian, followed by key and value, padded to 8. */
 struct rec_hdr {
@@ -88,6 +94,7 @@ struct rec_view {
     const uint8_t *value;
     uint32_t size; /* rec_size */
     uint8_t cont;  /* REC_F_CONT was set: a batch goes on after this record */
+    uint8_t memb;  /* REC_F_MEMB was set: a batch began before this record */
 };
 
 /* Decodes the record at p with at most avail bytes available. Returns 0, or LS_ECORRUPT

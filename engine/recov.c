@@ -483,6 +483,14 @@ struct walk {
     uint32_t corrupt;
     struct walk_rec *batch; /* the current batch's records so far */
     uint32_t nbatch, capbatch;
+    uint8_t state; /* enum walk_state */
+};
+
+/* Where the walk stands in a batch. */
+enum walk_state {
+    W_OUT,    /* between batches */
+    W_BATCH,  /* in a batch, every record so far whole */
+    W_BROKEN, /* in a batch that damage cut: its members are dropped up to its end */
 };
 
 /* Delivers the batch held back, in order, with its last record v (NULL: none). */
@@ -495,16 +503,10 @@ static void batch_deliver(struct walk *w, const struct rec_view *v, uint64_t add
         w->fn(w->arg, v, addr);
 }
 
-/* A record read: delivered at once, or held back while its batch goes on (REC_F_CONT).
- * A batch is applied all or none: one whose last record never comes (a torn write, a
- * damaged record) is dropped (batch_drop). Without memory to hold a batch its records
+/* Holds v back until its batch ends. Without memory to hold it, the batch's records
  * are delivered as they come: nothing is lost, only the unit. */
-static void walk_record(struct walk *w, const struct rec_view *v, uint64_t addr)
+static void batch_hold(struct walk *w, const struct rec_view *v, uint64_t addr)
 {
-    if (!v->cont) {
-        batch_deliver(w, v, addr);
-        return;
-    }
     if (w->nbatch == w->capbatch) {
         uint32_t cap = w->capbatch ? w->capbatch * 2 : 64;
         struct walk_rec *b = realloc(w->batch, cap * sizeof(*b));
@@ -518,9 +520,41 @@ static void walk_record(struct walk *w, const struct rec_view *v, uint64_t addr)
     w->batch[w->nbatch++] = (struct walk_rec){*v, addr};
 }
 
-static void batch_drop(struct walk *w)
+/* Drops what is held of a batch cut by damage or by the end of its buffer. */
+static void batch_drop(struct walk *w, enum walk_state next)
 {
     w->nbatch = 0;
+    w->state = (uint8_t)next;
+}
+
+/* A record read: delivered at once, or held back while its batch goes on. A batch is
+ * applied all or none: one whose last record never comes (a torn write, damage) is
+ * dropped, and so are the members after the damage that cut it: REC_F_MEMB tells them
+ * from plain records, also when the damage took the batch's first record. Inside a batch
+ * every record is a member (damage would have broken it): batches from before REC_F_MEMB
+ * end, as they always did, at the first record without REC_F_CONT. */
+static void walk_record(struct walk *w, const struct rec_view *v, uint64_t addr)
+{
+    if (w->state == W_BATCH) {
+        if (v->cont) {
+            batch_hold(w, v, addr);
+        } else {
+            batch_deliver(w, v, addr);
+            w->state = W_OUT;
+        }
+        return;
+    }
+    if (v->memb) { /* its batch began in damaged bytes */
+        w->state = v->cont ? W_BROKEN : W_OUT;
+        return;
+    }
+    if (v->cont) { /* a batch begins */
+        w->state = W_BATCH;
+        batch_hold(w, v, addr);
+        return;
+    }
+    w->state = W_OUT;
+    w->fn(w->arg, v, addr);
 }
 
 /* Visits the records of one buffer; returns the offset where parsing must go on. */
@@ -538,7 +572,7 @@ static uint32_t parse_buffer(struct ls_engine *e, struct walk *w, const uint8_t 
             uint32_t next = rec_resync(seg, pos, end, seed);
             if (next < end || !rec_is_padding(seg + pos, end - pos))
                 w->corrupt++;
-            batch_drop(w); /* a batch cut here is not whole */
+            batch_drop(w, w->state == W_OUT ? W_OUT : W_BROKEN); /* a batch cut here */
             pos = next;
             if (pos < end)
                 i--; /* unknown how many records the damage covered; keep going */
@@ -547,7 +581,7 @@ static uint32_t parse_buffer(struct ls_engine *e, struct walk *w, const uint8_t 
         walk_record(w, &v, base + pos);
         pos += v.size;
     }
-    batch_drop(w); /* its last record was never written (a torn write) */
+    batch_drop(w, W_OUT); /* its last record was never written (a torn write) */
     return end;
 }
 
@@ -555,7 +589,7 @@ uint32_t seg_walk(struct ls_engine *e, const uint8_t *seg, uint32_t len, uint32_
                   void *arg)
 {
     uint64_t seq = e->sm.d[g].seq, base = (uint64_t)g * e->sm.seg_size;
-    struct walk w = {fn, arg, 0, NULL, 0, 0};
+    struct walk w = {fn, arg, 0, NULL, 0, 0, W_OUT};
     uint32_t off = 0;
     struct buf_hdr h;
 

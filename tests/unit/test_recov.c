@@ -445,6 +445,32 @@ static void test_batch_torn(void **state)
     assert_int_equal(ls_write_batch(f->e, big, 0, wres_cb, NULL), LS_EINVAL);
 }
 
+/* Damage inside a batch drops the whole batch, also the members after the damage:
+ * recovery dropped only those before it, and applied the rest as a batch of its own (or,
+ * when the damage took the first record, the rest as the whole batch). */
+static void test_batch_damaged(void **state)
+{
+    struct fx *f = *state;
+    struct bufinfo b[32];
+
+    assert_int_equal(put_sync(f->e, 0, "gone", "G1", 2, 0), 0);
+    assert_int_equal(batch_group(f->e, "d0-", 0, 6, "gone"), 0);
+    assert_int_equal(batch_group(f->e, "d1-", 0, 6, NULL), 0);
+    assert_int_equal(batch_group(f->e, "d2-", 0, 6, NULL), 0);
+    close_engine(f);
+    assert_int_equal(walk_buffers(f->dir, 0, b, 32), 4);
+    /* 648-byte records after the 64-byte header: a byte of a key flipped in the first
+     * record of d0-, in the third of d1- */
+    log_flip(f->dir, 0, b[1].off + BUF_HDR_SIZE + 44, 0x10);
+    log_flip(f->dir, 0, b[2].off + BUF_HDR_SIZE + 2 * 648 + 44, 0x10);
+    open_engine(f);
+    assert_true(stats(f->e).recovery_corrupt_blocks >= 2);
+    check_group(f->e, "d0-", 0, 6, 600, 0);
+    check_value(f->e, 0, "gone", "G1"); /* its delete was the damaged batch's last */
+    check_group(f->e, "d1-", 0, 6, 600, 0);
+    check_group(f->e, "d2-", 0, 6, 600, 1); /* the batch after them is whole */
+}
+
 /* ---- (d) a torn write through fault injection ---- */
 
 struct multi {
@@ -913,6 +939,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zero_last_buffer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_torn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_damaged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_head_then_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress, setup, teardown),
