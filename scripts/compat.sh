@@ -106,12 +106,16 @@ check_server() {
     compat_start
 }
 
+# The suite's own ports (its test server listens on one below --baseport): a random base, so
+# that two runs on one machine (CI and a developer, two worktrees) do not collide on 21079.
+BASEPORT=$((20000 + (RANDOM % 1000) * 40))
+
 # run_suite UNIT OUTFILE SKIPFILE: one run of the suite on UNIT; returns timeout's status.
 run_suite() {
     # timeout runs the suite in a process group of its own and kills all of it at the limit;
     # the trap below passes an interruption of this script on to it.
     (cd "$WORK" && exec timeout -k 10 "$UNIT_LIMIT" tclsh tests/test_helper.tcl --host 127.0.0.1 \
-        --port "$PORT" --single "$1" --tags "-needs:debug -needs:repl" --durable \
+        --port "$PORT" --baseport "$BASEPORT" --single "$1" --tags "-needs:debug -needs:repl" --durable \
         --timeout "$STALL_LIMIT" --skipfile "$3" >"$2" 2>&1 </dev/null) &
     SUITE_PID=$!
     wait "$SUITE_PID"

@@ -48,6 +48,7 @@
 #include "reply.h"
 #include "server.h"
 #include "txn.h"
+#include "txn.h"
 
 #define ERR_NO_KEY     "ERR no such key"
 #define ERR_SAME       "ERR source and destination objects are the same"
@@ -388,6 +389,8 @@ void cmd_keys_swapdb(struct req *r)
         reply_done(r, ERR_DB_RANGE);
         return;
     }
+    if (a != b)
+        txn_touch_swap(r->c->srv, (uint32_t)a, (uint32_t)b); /* WATCH */
     int rc = ls_swap_tables(cmd_engine(r), (uint32_t)a, (uint32_t)b);
     if (rc < 0)
         reply_engine_error(r, rc);

@@ -356,6 +356,23 @@ void txn_touch_db(struct server *s, uint32_t db)
                 w->owner->dirty = 1;
 }
 
+void txn_touch_swap(struct server *s, uint32_t a, uint32_t b)
+{
+    struct txn_watches *t = s->watches;
+    if (t == NULL || t->n == 0)
+        return;
+    struct ls_meta meta;
+    for (size_t i = 0; i < t->nb; i++)
+        for (struct txn_wkey *w = t->b[i]; w; w = w->hnext) {
+            if ((w->db != a && w->db != b) || w->owner->dirty)
+                continue;
+            uint32_t other = w->db == a ? b : a;
+            if (ls_lookup(s->eng, w->db, w->key, w->len, &meta) == 0 ||
+                ls_lookup(s->eng, other, w->key, w->len, &meta) == 0)
+                w->owner->dirty = 1;
+        }
+}
+
 /* ---- commands ---- */
 
 void cmd_txn_multi(struct req *r)

@@ -53,6 +53,9 @@ void txn_touch(struct server *s, uint32_t db, const void *key, size_t len);
 /* Database db is about to be emptied (FLUSHDB/FLUSHALL): its watched keys that exist now
  * are touched. */
 void txn_touch_db(struct server *s, uint32_t db);
+/* Databases a and b are about to be swapped (SWAPDB): a watched key of either is touched
+ * when it exists in either (its value changes, or it appears), as Redis does. */
+void txn_touch_swap(struct server *s, uint32_t a, uint32_t b);
 
 /* The overlay of a command run by EXEC (r->parent) in a transaction written as one
  * batch: its writes are kept there until EXEC's last command has run, and its reads look
