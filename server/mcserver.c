@@ -43,6 +43,8 @@
 #define MCS_VIV_MAX 1024
 
 struct mcs_state {
+    uint64_t flush_at_ms; /* flush_all <delay>: table 0 is flushed before the first
+                             memcached command at or after this unix time (0: none) */
     uint32_t nviv;
     struct {
         char *key;
@@ -52,8 +54,6 @@ struct mcs_state {
 
 static int viv_find(const struct server *s, const struct resp_arg *k)
 {
-    if (s->mcs == NULL)
-        return -1;
     for (uint32_t i = 0; i < s->mcs->nviv; i++)
         if (s->mcs->viv[i].len == k->len && memcmp(s->mcs->viv[i].key, k->ptr, k->len) == 0)
             return (int)i;
@@ -62,8 +62,6 @@ static int viv_find(const struct server *s, const struct resp_arg *k)
 
 static void viv_add(struct server *s, const struct resp_arg *k)
 {
-    if (s->mcs == NULL && (s->mcs = calloc(1, sizeof(*s->mcs))) == NULL)
-        return;
     if (viv_find(s, k) >= 0 || s->mcs->nviv == MCS_VIV_MAX)
         return;
     char *p = malloc(k->len ? k->len : 1);
@@ -311,11 +309,15 @@ static void get_emit(struct req *r, uint32_t i, int rc, const struct mget_item *
 
 static void get_done(struct req *r)
 {
-    mcs_end(r, "END");
+    mcs_end(r, r->mc->more ? NULL : "END"); /* a piece of a longer line: END comes last */
 }
 
 static void mcs_get(struct req *r)
 {
+    if (r->nkeys == 0) {
+        get_done(r);
+        return;
+    }
     if (mget_start(r, r->keys, r->nkeys, 0, get_emit, get_done) < 0)
         mcs_end(r, "SERVER_ERROR out of memory");
 }
@@ -363,7 +365,7 @@ static void gat_next(struct req *r)
         return;
     }
     reply_tmp(r);
-    mcs_end(r, "END");
+    mcs_end(r, r->mc->more ? NULL : "END");
 }
 
 static void mcs_gat(struct req *r)
@@ -529,13 +531,47 @@ static void flush_cb(void *arg, int rc, uint64_t cas)
     mcs_end(r, rc == 0 || rc == LS_ENOTFOUND ? "OK" : reply_mc_engine_error(rc));
 }
 
+/* flush_all [delay]: a delay schedules the flush (memcached: items stored before the
+ * deadline are gone after it, later ones stay); mcs_dispatch runs it before the first
+ * command at or after the deadline. Without a delay, a scheduled one is cancelled. */
 static void mcs_flush_all(struct req *r)
 {
+    struct mcs_state *st = r->c->srv->mcs;
+    if (r->mc->exptime > 0) {
+        st->flush_at_ms = mcs_expire_ms(r->mc->exptime);
+        mcs_end(r, "OK");
+        return;
+    }
+    st->flush_at_ms = 0;
     int rc = park_flush(r, 0, flush_cb);
     if (rc < 0)
         flush_cb(r, rc, 0);
     else
         req_unlock(r); /* the flush is submitted (or parked): later commands may start */
+}
+
+/* A set or ms whose value is too large: the old item goes (a client that failed to update
+ * must not read the old value back), then the error is replied. */
+static void drop_cb(void *arg, int rc, uint64_t cas)
+{
+    struct req *r = arg;
+    (void)cas;
+    if (rc != 0 && rc != LS_ENOTFOUND) {
+        mcs_end(r, reply_mc_engine_error(rc));
+        return;
+    }
+    mcs_end(r, "SERVER_ERROR object too large for cache");
+}
+
+static void mcs_drop_run(struct req *r)
+{
+    int rc = park_del(r, 0, &r->keys[0], drop_cb);
+    if (rc == 0)
+        req_unlock(r);
+    else if (rc == LS_ENOTFOUND)
+        drop_cb(r, 0, 0);
+    else if (rc < 0)
+        drop_cb(r, rc, 0);
 }
 
 static int mcs_arg_is(const struct req *r, const char *s)
@@ -690,13 +726,13 @@ static void ms_cb(void *arg, int rc, const struct ls_item *it)
         return;
     }
     if (mflag_u64(mflag(r, 'C'), &want) == 0 && (rc != 0 || it->cas != want)) {
-        mcs_meta_status(r, rc != 0 ? "NF" : "EX", NULL, "kOb");
+        mcs_meta_status(r, rc != 0 ? "NF" : "EX", NULL, "ckOb");
         req_done(r);
         return;
     }
     if (r->num == 'A' || r->num == 'P') {
         if (rc != 0) {
-            mcs_meta_status(r, "NS", NULL, "kOb");
+            mcs_meta_status(r, "NS", NULL, "ckOb");
             req_done(r);
             return;
         }
@@ -734,7 +770,7 @@ static void mcs_ms(struct req *r)
         return;
     }
     if ((mode == 'E' && mcs_exists(r)) || (mode == 'R' && !mcs_exists(r))) {
-        mcs_meta_status(r, "NS", NULL, "kOb");
+        mcs_meta_status(r, "NS", NULL, "ckOb");
         req_done(r);
         return;
     }
@@ -926,6 +962,7 @@ static void mcs_run(struct req *r)
         mcs_end(r, "VERSION " MCS_VERSION);
         return;
     case MC_VERBOSITY:
+    case MC_SLABS_AUTOMOVE:
         mcs_end(r, "OK");
         return;
     case MC_QUIT:
@@ -1081,7 +1118,32 @@ static struct req *mcs_copy(struct conn *c, const struct mc_cmd *cmd, const char
     return r;
 }
 
-static void mcs_dispatch(struct conn *c, const struct mc_cmd *cmd, const char *raw, size_t n)
+static struct mcs_state *mcs_state_of(struct server *s)
+{
+    if (s->mcs == NULL)
+        s->mcs = calloc(1, sizeof(*s->mcs));
+    return s->mcs;
+}
+
+static void mcs_dispatch(struct conn *c, const struct mc_cmd *cmd, const char *raw, size_t n,
+                         req_exec_fn exec);
+
+/* A flush_all <delay> whose deadline has passed runs before the command being dispatched,
+ * as a flush_all noreply of this connection (so in order with its commands). */
+static void mcs_due_flush(struct conn *c)
+{
+    static struct mc_cmd fl; /* one thread; only read by mcs_copy */
+    struct mcs_state *st = c->srv->mcs;
+    if (st->flush_at_ms == 0 || server_unix_ms() < st->flush_at_ms)
+        return;
+    st->flush_at_ms = 0;
+    fl.op = MC_FLUSH_ALL;
+    fl.noreply = 1;
+    mcs_dispatch(c, &fl, "", 0, mcs_run);
+}
+
+static void mcs_dispatch(struct conn *c, const struct mc_cmd *cmd, const char *raw, size_t n,
+                         req_exec_fn exec)
 {
     struct server *s = c->srv;
     struct req *r = mcs_copy(c, cmd, raw, n);
@@ -1094,12 +1156,12 @@ static void mcs_dispatch(struct conn *c, const struct mc_cmd *cmd, const char *r
         mcs_end(r, "CLIENT_ERROR error decoding key");
         return;
     }
-    if (s->mcs && s->mcs->nviv && r->nkeys == 1 && cmd->op != MC_MG && cmd->op != MC_ME &&
+    if (s->mcs->nviv && r->nkeys == 1 && cmd->op != MC_MG && cmd->op != MC_ME &&
         cmd->op != MC_GET && cmd->op != MC_GETS && cmd->op != MC_GAT && cmd->op != MC_GATS)
         viv_forget(s, &r->keys[0]); /* the key was written (or deleted) */
-    if (cmd->op == MC_FLUSH_ALL)
+    if (cmd->op == MC_FLUSH_ALL && cmd->exptime <= 0)
         viv_clear(s);
-    r->exec = mcs_run;
+    r->exec = exec;
     r->lk = mcs_lock_flags(r);
     cmdlock_start(r);
 }
@@ -1111,6 +1173,22 @@ static void mcs_error(struct conn *c, const char *err)
         return;
     reply_check(r, mc_w_line(req_out(r), err ? err : "ERROR"));
     req_done(r);
+}
+
+static const char mcs_e_large[] = "SERVER_ERROR object too large for cache";
+
+/* A parse error: its reply (none for noreply), or the too-large set/ms that drops the key. */
+static void mcs_parse_error(struct conn *c, const struct mc_parse_out *po, const char *buf)
+{
+    const struct mc_cmd *m = c->mcc;
+    if (po->err && strcmp(po->err, mcs_e_large) == 0 && m->nkeys == 1 &&
+        (m->op == MC_SET || m->op == MC_MS)) {
+        size_t n = (size_t)(m->keys[0].ptr + m->keys[0].len - buf);
+        mcs_dispatch(c, m, buf, n, mcs_drop_run);
+        return;
+    }
+    if (po->err && !m->noreply)
+        mcs_error(c, po->err);
 }
 
 int mcs_process_one(struct conn *c)
@@ -1125,7 +1203,12 @@ int mcs_process_one(struct conn *c)
             return 0;
         }
     }
-    if (c->mcc == NULL && (c->mcc = malloc(sizeof(*c->mcc))) == NULL)
+    if (c->mcc == NULL) {
+        if ((c->mcc = malloc(sizeof(*c->mcc))) == NULL)
+            return -1;
+        mc_cmd_init(c->mcc);
+    }
+    if (mcs_state_of(c->srv) == NULL)
         return -1;
     struct mc_limits lim = {(uint32_t)c->srv->cfg.max_value_size, MCS_MAX_LINE};
     struct mc_parse_out po = {0};
@@ -1136,11 +1219,13 @@ int mcs_process_one(struct conn *c)
         c->in_need = po.need; /* conn.c reads at least this much before parsing again */
         return 0;
     }
+    mcs_due_flush(c);
     if (st == MC_ERROR) {
-        mcs_error(c, po.err);
-        if (po.consumed == 0) {
+        mcs_parse_error(c, &po, buf);
+        if (po.consumed == 0) { /* a line too long, or an HTTP request: hang up */
             c->close_after_reply = 1;
             c->in_pos = c->in.len;
+            conn_mark_write(c);
             return -1;
         }
         if (po.consumed > len) {
@@ -1152,6 +1237,6 @@ int mcs_process_one(struct conn *c)
         return 1;
     }
     c->in_pos += po.consumed;
-    mcs_dispatch(c, c->mcc, buf, po.consumed);
+    mcs_dispatch(c, c->mcc, buf, po.consumed, mcs_run);
     return 1;
 }

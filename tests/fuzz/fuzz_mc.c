@@ -51,6 +51,7 @@ static void check_done(const struct mc_cmd *cmd, const char *p, size_t consumed)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct mc_cmd cmd;
+    mc_cmd_init(&cmd);
     const char *buf = (const char *)data;
     size_t pos = 0;
     for (;;) {
@@ -61,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         if (st == MC_ERROR) {
-            CHECK(out.err && out.err[0]);
+            CHECK(out.err == NULL || out.err[0]);
             if (out.consumed == 0)
                 break;
             if (out.consumed > size - pos) {
