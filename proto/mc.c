@@ -582,7 +582,7 @@ static enum mc_status mc_dispatch(struct mc_ctx *c)
     return mc_err(c, mc_e_error);
 }
 
-static void mc_cmd_reset(struct mc_cmd *cmd)
+void mc_cmd_reset(struct mc_cmd *cmd)
 {
     cmd->nkeys = 0;
     cmd->flags = 0;
@@ -597,6 +597,8 @@ static void mc_cmd_reset(struct mc_cmd *cmd)
     cmd->nmflags = 0;
     cmd->key_b64 = 0;
     cmd->more = 0;
+    cmd->is_bin = 0;
+    memset(&cmd->bin, 0, sizeof(cmd->bin));
 }
 
 void mc_cmd_init(struct mc_cmd *cmd)

@@ -39,8 +39,23 @@ struct mc_mflag {
     struct mc_str tok;
 };
 
+/* A binary protocol request (mcbin.c), beside the mc_op it maps to. */
+struct mc_bin {
+    uint8_t opcode;    /* as received (quiet forms included) */
+    uint8_t quiet;     /* a quiet form: no reply on success (get family: on a miss) */
+    uint8_t with_key;  /* GETK, GETKQ, GATK, GATKQ: the reply carries the key */
+    uint8_t no_value;  /* TOUCH: the reply carries no value */
+    uint16_t status;   /* MC_ERROR: the status to reply (out->err is its message) */
+    uint32_t opaque;   /* echoed as received */
+    uint64_t cas;      /* the request's CAS (0: none) */
+    uint64_t initial;  /* incr/decr: the value created on a miss */
+    uint32_t incr_exp; /* incr/decr: its expiry; 0xffffffff: no creation on a miss */
+};
+
 struct mc_cmd {
     enum mc_op op;
+    int is_bin; /* a binary protocol request; bin below */
+    struct mc_bin bin;
     struct mc_str keys[MC_MAX_KEYS]; /* get-family: all keys (gat/gats may have none);
                                         others: keys[0]; mn, flush_all...: none */
     uint32_t nkeys;
@@ -80,6 +95,9 @@ struct mc_limits {
 
 /* The 'cont' fields of a fresh mc_cmd (zeroed memory is also fresh). */
 void mc_cmd_init(struct mc_cmd *cmd);
+/* Clears the per-command fields of cmd (not the 'cont' state): mc_parse and mcb_parse
+ * start with it. */
+void mc_cmd_reset(struct mc_cmd *cmd);
 
 enum mc_status {
     MC_DONE = 1,   /* a command parsed; out->consumed set */

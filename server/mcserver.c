@@ -17,10 +17,13 @@
  */
 #include "mcserver.h"
 
+#include <event2/event.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -28,6 +31,7 @@
 #include "log.h"
 #include "logstor.h"
 #include "mc.h"
+#include "mcbin.h"
 #include "mget.h"
 #include "park.h"
 #include "reply.h"
@@ -37,12 +41,34 @@
 #define MCS_MAX_LINE 2048
 #define MCS_VERSION  "1.6.0-logstor-" LS_VERSION_STRING
 
+static const char mcs_e_large[] = "SERVER_ERROR object too large for cache";
+
 /* Keys created by mg N (vivify on miss) whose winner has not stored a value yet: a later
  * mg of such a key reports Z (a win token was already handed out). Bounded; past the
  * bound a vivified key simply does not report Z. */
 #define MCS_VIV_MAX 1024
 
+/* memcached's command counters, in its stats order (stats_general prints them by name). */
+struct mcs_counters {
+    uint64_t cmd_get, cmd_set, cmd_flush, cmd_touch, cmd_meta, get_hits, get_misses, get_expired,
+        get_flushed, delete_misses, delete_hits, incr_misses, incr_hits, decr_misses, decr_hits,
+        cas_misses, cas_hits, cas_badval, touch_hits, touch_misses, store_too_large,
+        store_no_memory;
+    uint64_t total_items; /* successful stores (printed apart, in memcached's place) */
+};
+#define MCS_NCOUNTERS 22
+static const char *const mcs_counter_names[MCS_NCOUNTERS] = {
+    "cmd_get",    "cmd_set",      "cmd_flush",       "cmd_touch",      "cmd_meta",    "get_hits",
+    "get_misses", "get_expired",  "get_flushed",     "delete_misses",  "delete_hits", "incr_misses",
+    "incr_hits",  "decr_misses",  "decr_hits",       "cas_misses",     "cas_hits",    "cas_badval",
+    "touch_hits", "touch_misses", "store_too_large", "store_no_memory"};
+_Static_assert(offsetof(struct mcs_counters, total_items) == MCS_NCOUNTERS * sizeof(uint64_t),
+               "counter names match the struct");
+
 struct mcs_state {
+    struct mcs_counters k;
+    /* stats reset: the server-wide counts at the reset */
+    uint64_t base_conns, base_rejected, base_read, base_written;
     uint64_t flush_at_ms; /* flush_all <delay>: table 0 is flushed before the first
                              memcached command at or after this unix time (0: none) */
     uint32_t nviv;
@@ -156,10 +182,152 @@ static int mflag_u64(const struct mc_mflag *m, uint64_t *v)
     return 0;
 }
 
+/* ---- binary protocol replies ----
+ *
+ * The handlers below speak in text reply lines ("STORED", "NOT_FOUND", an incr's number);
+ * for a binary request mcs_line turns each into the response memcached's binary protocol
+ * gives for it (status, message, CAS, value), and quiet requests lose their successes.
+ * Values (get, gat) and stats are written as packets where they are produced. */
+
+static void bin_packet(struct req *r, struct pbuf *o, uint16_t status, const void *ext,
+                       uint8_t elen, const struct mc_str *key, const void *val, size_t vlen,
+                       uint64_t cas)
+{
+    reply_check(r, mcb_w_response(o, &r->mc->bin, status, ext, elen, key ? key->ptr : NULL,
+                                  key ? (uint16_t)key->len : 0, val, (uint32_t)vlen, cas));
+}
+
+/* A status-only response; errors carry memcached's message (or msg). */
+static void bin_status(struct req *r, uint16_t status, const char *msg, uint64_t cas)
+{
+    if (status == MCB_OK && r->mc->bin.quiet)
+        return;
+    if (msg == NULL)
+        msg = status == MCB_OK ? "" : mcb_status_text(status);
+    bin_packet(r, req_out(r), status, NULL, 0, NULL, msg, strlen(msg), cas);
+}
+
+/* A get-family hit (flags, the key for GETK/GATK, the value) or miss (quiet: nothing). */
+static void bin_value(struct req *r, struct pbuf *o, const struct mc_str *k, int hit,
+                      uint32_t flags, const void *val, size_t n, uint64_t cas)
+{
+    const struct mc_bin *b = &r->mc->bin;
+    unsigned char fl[4] = {(unsigned char)(flags >> 24), (unsigned char)(flags >> 16),
+                           (unsigned char)(flags >> 8), (unsigned char)flags};
+    if (hit)
+        bin_packet(r, o, MCB_OK, fl, 4, b->with_key ? k : NULL, b->no_value ? NULL : val,
+                   b->no_value ? 0 : n, cas);
+    else if (!b->quiet && b->with_key)
+        bin_packet(r, o, MCB_ENOENT, NULL, 0, k, NULL, 0, 0);
+    else if (!b->quiet)
+        bin_packet(r, o, MCB_ENOENT, NULL, 0, NULL, "Not found", 9, 0);
+}
+
+static int is_digits(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+/* The binary response for a text reply line of the same command. */
+static void bin_line(struct req *r, const char *s, uint64_t cas)
+{
+    enum mc_op op = r->mc->op;
+    if (strcmp(s, "END") == 0)
+        return; /* the end of a get: nothing in the binary protocol */
+    if (strcmp(s, "STORED") == 0)
+        bin_status(r, MCB_OK, NULL, cas);
+    else if (!strcmp(s, "DELETED") || !strcmp(s, "OK") || !strcmp(s, "MN"))
+        bin_status(r, MCB_OK, NULL, 0); /* memcached: no CAS in these */
+    else if (strcmp(s, "TOUCHED") == 0)
+        bin_value(r, req_out(r), &r->mc->keys[0], 1, r->flags, NULL, 0, cas);
+    else if (strcmp(s, "NOT_STORED") == 0)
+        bin_status(r,
+                   op == MC_ADD       ? MCB_EEXISTS
+                   : op == MC_REPLACE ? MCB_ENOENT
+                                      : MCB_NOT_STORED,
+                   NULL, 0);
+    else if (strcmp(s, "EXISTS") == 0)
+        bin_status(r, MCB_EEXISTS, NULL, 0);
+    else if (strcmp(s, "NOT_FOUND") == 0)
+        bin_status(r, MCB_ENOENT, NULL, 0);
+    else if (strcmp(s, "SERVER_ERROR object too large for cache") == 0)
+        bin_status(r, MCB_E2BIG, NULL, 0);
+    else if (strncmp(s, "CLIENT_ERROR cannot increment", 29) == 0)
+        bin_status(r, MCB_DELTA_BADVAL, NULL, 0);
+    else if (strncmp(s, "SERVER_ERROR out of memory", 26) == 0)
+        bin_status(r, MCB_ENOMEM, NULL, 0);
+    else if (strcmp(s, "ERROR") == 0)
+        bin_status(r, MCB_UNKNOWN, NULL, 0);
+    else if (strncmp(s, "VERSION ", 8) == 0)
+        bin_packet(r, req_out(r), MCB_OK, NULL, 0, NULL, s + 8, strlen(s + 8), 0);
+    else if (is_digits(s) && !r->mc->bin.quiet) { /* incr/decr: the value, 64 bits */
+        uint64_t v = strtoull(s, NULL, 10);
+        unsigned char be[8];
+        for (int i = 0; i < 8; i++)
+            be[i] = (unsigned char)(v >> (56 - 8 * i));
+        bin_packet(r, req_out(r), MCB_OK, NULL, 0, NULL, be, 8, cas);
+    } else if (!is_digits(s))
+        bin_status(r, MCB_EINTERNAL, s, 0);
+}
+
+/* The prebuilt reply line in r->tmp, without its "\r\n", into line[64]. */
+static void tmp_line(const struct req *r, char *line)
+{
+    size_t n = r->tmp.len >= 2 ? r->tmp.len - 2 : 0;
+    if (n >= 64)
+        n = 63;
+    memcpy(line, r->tmp.data, n);
+    line[n] = '\0';
+}
+
+/* Counts the outcome a reply line tells (stats): hits and misses of delete, incr/decr,
+ * cas, touch; stores; too-large and out-of-memory refusals. */
+static void mcs_count(struct req *r, const char *line)
+{
+    struct mcs_counters *k = &r->c->srv->mcs->k;
+    int found = strcmp(line, "NOT_FOUND") != 0, digits = is_digits(line);
+    switch (r->mc->op) {
+    case MC_DELETE:
+        k->delete_hits += strcmp(line, "DELETED") == 0;
+        k->delete_misses += !found;
+        break;
+    case MC_INCR:
+        k->incr_hits += digits;
+        k->incr_misses += !found;
+        break;
+    case MC_DECR:
+        k->decr_hits += digits;
+        k->decr_misses += !found;
+        break;
+    case MC_CAS:
+        k->cas_misses += !found;
+        k->cas_badval += strcmp(line, "EXISTS") == 0;
+        k->cas_hits += strcmp(line, "STORED") == 0;
+        break;
+    case MC_TOUCH:
+        k->touch_misses += !found;
+        k->touch_hits += strcmp(line, "TOUCHED") == 0;
+        break;
+    default:
+        break;
+    }
+    k->total_items += strcmp(line, "STORED") == 0;
+    k->store_too_large += strcmp(line, mcs_e_large) == 0;
+    k->store_no_memory += strncmp(line, "SERVER_ERROR out of", 19) == 0;
+}
+
 /* Writes a reply line unless the command asked for no reply. */
 static void mcs_line(struct req *r, const char *s)
 {
-    if (!r->mc->noreply)
+    mcs_count(r, s);
+    if (r->mc->is_bin)
+        bin_line(r, s, 0);
+    else if (!r->mc->noreply)
         reply_check(r, mc_w_line(req_out(r), s));
 }
 
@@ -250,8 +418,16 @@ static void mcs_write_cb(void *arg, int rc, uint64_t cas)
     if (r->step == 1) {
         struct mcs_info in = {cas, r->flags, (uint32_t)r->num, r->expire_ms};
         mcs_meta_status(r, "HD", &in, "ckObt");
-    } else if (!r->mc->noreply) {
-        reply_tmp(r);
+    } else {
+        char line[64];
+        tmp_line(r, line);
+        mcs_count(r, line);
+        if (r->mc->is_bin) {
+            pbuf_reset(&r->tmp);
+            bin_line(r, line, cas);
+        } else if (!r->mc->noreply) {
+            reply_tmp(r);
+        }
     }
     req_done(r);
 }
@@ -296,12 +472,20 @@ static void mcs_get_key(struct req *r, ls_get_cb cb)
 static void get_emit(struct req *r, uint32_t i, int rc, const struct mget_item *it)
 {
     struct server *s = r->c->srv;
+    const struct mc_str *k = &r->mc->keys[i];
     if (rc != 0) {
         s->stats.keyspace_misses++;
+        s->mcs->k.get_misses++;
+        if (r->mc->is_bin)
+            bin_value(r, req_out(r), k, 0, 0, NULL, 0, 0);
         return;
     }
     s->stats.keyspace_hits++;
-    const struct mc_str *k = &r->mc->keys[i];
+    s->mcs->k.get_hits++;
+    if (r->mc->is_bin) {
+        bin_value(r, req_out(r), k, 1, it->flags, it->val, it->len, it->cas);
+        return;
+    }
     uint64_t cas = it->cas;
     reply_check(r, mc_w_value(req_out(r), k->ptr, k->len, it->flags, it->val, it->len,
                               r->mc->op == MC_GETS ? &cas : NULL));
@@ -329,11 +513,17 @@ static void gat_next(struct req *r);
 static void gat_put_cb(void *arg, int rc, uint64_t cas)
 {
     struct req *r = arg;
-    if (rc == 0) {
-        const struct mc_str *k = &r->mc->keys[r->u64];
+    const struct mc_str *k = &r->mc->keys[r->u64];
+    struct mcs_counters *cnt = &r->c->srv->mcs->k;
+    cnt->touch_hits += rc == 0;
+    cnt->get_hits += rc == 0;
+    cnt->touch_misses += rc != 0;
+    cnt->get_misses += rc != 0;
+    if (rc == 0 && r->mc->is_bin)
+        bin_value(r, &r->tmp, k, 1, r->flags, r->aux, (size_t)r->num, cas);
+    else if (rc == 0)
         reply_check(r, mc_w_value(&r->tmp, k->ptr, k->len, r->flags, r->aux, (size_t)r->num,
                                   r->mc->op == MC_GATS ? &cas : NULL));
-    }
     free(r->aux);
     r->aux = NULL;
     r->u64++;
@@ -354,6 +544,12 @@ static void gat_get_cb(void *arg, int rc, const struct ls_item *it)
         free(r->aux);
         r->aux = NULL;
     }
+    if (rc == LS_ENOTFOUND) {
+        r->c->srv->mcs->k.touch_misses++;
+        r->c->srv->mcs->k.get_misses++;
+    }
+    if (rc == LS_ENOTFOUND && r->mc->is_bin)
+        bin_value(r, &r->tmp, &r->mc->keys[r->u64], 0, 0, NULL, 0, 0);
     r->u64++;
     gat_next(r);
 }
@@ -463,6 +659,21 @@ static void mcs_delete(struct req *r)
         mcs_end(r, reply_mc_engine_error(rc));
 }
 
+/* Binary DELETE with a CAS: only the item with that CAS goes. */
+static void bin_delete_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    if (rc != 0) {
+        mcs_end(r, rc == LS_ENOTFOUND ? "NOT_FOUND" : reply_mc_engine_error(rc));
+        return;
+    }
+    if (it->cas != r->mc->bin.cas) {
+        mcs_end(r, "EXISTS");
+        return;
+    }
+    mcs_delete(r);
+}
+
 static int parse_u64_value(const void *p, size_t n, uint64_t *out)
 {
     const char *s = p;
@@ -484,12 +695,25 @@ static int parse_u64_value(const void *p, size_t n, uint64_t *out)
 static void incr_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
+    const struct mc_bin *b = &r->mc->bin;
+    char buf[24];
+    if (rc == LS_ENOTFOUND && r->mc->is_bin && b->incr_exp != 0xffffffffu) {
+        /* binary incr/decr on a miss creates the item with the initial value */
+        int n = snprintf(buf, sizeof(buf), "%" PRIu64, b->initial);
+        mcs_tmp_line(r, buf);
+        mcs_put(r, buf, (size_t)n, mcs_expire_ms(b->incr_exp), 0);
+        return;
+    }
     if (rc == LS_ENOTFOUND) {
         mcs_end(r, "NOT_FOUND");
         return;
     }
     if (rc != 0) {
         mcs_end(r, reply_mc_engine_error(rc));
+        return;
+    }
+    if (r->mc->is_bin && b->cas && b->cas != it->cas) {
+        mcs_end(r, "EXISTS");
         return;
     }
     uint64_t v;
@@ -501,7 +725,6 @@ static void incr_cb(void *arg, int rc, const struct ls_item *it)
         v += r->mc->delta; /* wraps at 2^64, as memcached does */
     else
         v = v > r->mc->delta ? v - r->mc->delta : 0;
-    char buf[24];
     int n = snprintf(buf, sizeof(buf), "%" PRIu64, v);
     mcs_tmp_line(r, buf);
     mcs_put(r, buf, (size_t)n, it->expire_ms, it->flags);
@@ -579,51 +802,252 @@ static int mcs_arg_is(const struct req *r, const char *s)
     return r->mc->arg.len == strlen(s) && memcmp(r->mc->arg.ptr, s, r->mc->arg.len) == 0;
 }
 
-static void mcs_stats(struct req *r)
+/* The text stats in r->tmp ("STAT <name> <value>" lines, "END") as binary STAT packets:
+ * one per stat (key: the name, value: the value), then an empty one. */
+static void bin_stats(struct req *r)
+{
+    const char *p = r->tmp.data, *end = r->tmp.data + r->tmp.len;
+    struct pbuf *o = req_out(r);
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        const char *ls = p;
+        p = nl ? nl + 1 : end;
+        if (le > ls && le[-1] == '\r')
+            le--;
+        if ((size_t)(le - ls) < 5 || memcmp(ls, "STAT ", 5) != 0)
+            continue;
+        ls += 5;
+        const char *sp = memchr(ls, ' ', (size_t)(le - ls));
+        struct mc_str name = {ls, sp ? (size_t)(sp - ls) : (size_t)(le - ls)};
+        const char *v = sp ? sp + 1 : le;
+        bin_packet(r, o, MCB_OK, NULL, 0, &name, v, (size_t)(le - v), 0);
+    }
+    pbuf_reset(&r->tmp);
+    bin_packet(r, o, MCB_OK, NULL, 0, NULL, NULL, 0, 0);
+}
+
+#define STAT_U64(o, name, v) pbuf_appendf(o, "STAT " name " %" PRIu64 "\r\n", (uint64_t)(v))
+
+static void stat_names(struct pbuf *o, const char *const *names, size_t n, const char *one)
+{
+    for (size_t i = 0; i < n; i++)
+        pbuf_appendf(o, "STAT %s %d\r\n", names[i], one && strcmp(names[i], one) == 0);
+}
+
+/* memcached's general stats, in its order: the keys a memcached 1.6.18 prints without an
+ * LRU crawler or maintainer (logstor has no LRU: an item stays until it expires, is
+ * deleted or flushed, so lru_crawler_*, lru_maintainer_juggles, evicted_active and the
+ * segmented-LRU moves are absent, as in memcached started with no_lru_crawler,
+ * no_lru_maintainer). Counters of memcached commands are true counts since the start or
+ * the last `stats reset`; connection and byte counts are the whole server's (both
+ * protocols). Fixed, with why: get_expired and get_flushed 0 (the engine answers a miss
+ * for an absent, expired or flushed key alike); auth_* 0 (no SASL); evictions, reclaimed
+ * and the slab/LRU/hash internals 0 (no slabs, no eviction: a full disk refuses writes);
+ * threads 1 (one event loop). */
+static void stats_general(struct req *r, struct pbuf *o)
+{
+    static const char *const zero1[] = {
+        "response_obj_oom", "response_obj_count",  "response_obj_bytes", "read_buf_count",
+        "read_buf_bytes",   "read_buf_bytes_free", "read_buf_oom",       "reserved_fds"};
+    static const char *const zero2[] = {"listen_disabled_num",
+                                        "time_in_listen_disabled_us",
+                                        "threads",
+                                        "conn_yields",
+                                        "hash_power_level",
+                                        "hash_bytes",
+                                        "hash_is_expanding",
+                                        "slab_reassign_rescues",
+                                        "slab_reassign_chunk_rescues",
+                                        "slab_reassign_evictions_nomem",
+                                        "slab_reassign_inline_reclaim",
+                                        "slab_reassign_busy_items",
+                                        "slab_reassign_busy_deletes",
+                                        "slab_reassign_running",
+                                        "slabs_moved",
+                                        "malloc_fails",
+                                        "log_worker_dropped",
+                                        "log_worker_written",
+                                        "log_watcher_skipped",
+                                        "log_watcher_sent",
+                                        "log_watchers",
+                                        "unexpected_napi_ids",
+                                        "round_robin_fallback"};
+    static const char *const zero3[] = {"slab_global_page_pool",
+                                        "expired_unfetched",
+                                        "evicted_unfetched",
+                                        "evictions",
+                                        "reclaimed",
+                                        "crawler_reclaimed",
+                                        "crawler_items_checked",
+                                        "lrutail_reflocked"};
+    struct server *s = r->c->srv;
+    const struct mcs_state *st = s->mcs;
+    struct ls_stats es;
+    struct rusage ru;
+    ls_get_stats(s->eng, &es);
+    getrusage(RUSAGE_SELF, &ru);
+    uint64_t up = (server_mono_ms() - s->start_mono_ms) / 1000;
+    pbuf_appendf(o,
+                 "STAT pid %d\r\nSTAT uptime %" PRIu64 "\r\nSTAT time %" PRIu64
+                 "\r\nSTAT version %s\r\nSTAT libevent %s\r\nSTAT pointer_size %d"
+                 "\r\nSTAT rusage_user %ld.%06ld\r\nSTAT rusage_system %ld.%06ld\r\n",
+                 (int)getpid(), up, server_unix_ms() / 1000, MCS_VERSION, event_get_version(),
+                 (int)(sizeof(void *) * 8), (long)ru.ru_utime.tv_sec, (long)ru.ru_utime.tv_usec,
+                 (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec);
+    STAT_U64(o, "max_connections", s->cfg.maxclients);
+    STAT_U64(o, "curr_connections", s->nconns);
+    STAT_U64(o, "total_connections", s->stats.connections_received - st->base_conns);
+    STAT_U64(o, "rejected_connections", s->stats.rejected_connections - st->base_rejected);
+    STAT_U64(o, "connection_structures", s->nconns);
+    stat_names(o, zero1, sizeof(zero1) / sizeof(zero1[0]), NULL);
+    const uint64_t *kv = &st->k.cmd_get;
+    for (size_t i = 0; i < MCS_NCOUNTERS; i++)
+        pbuf_appendf(o, "STAT %s %" PRIu64 "\r\n", mcs_counter_names[i], kv[i]);
+    STAT_U64(o, "auth_cmds", 0);
+    STAT_U64(o, "auth_errors", 0);
+    STAT_U64(o, "bytes_read", s->stats.net_input_bytes - st->base_read);
+    STAT_U64(o, "bytes_written", s->stats.net_output_bytes - st->base_written);
+    STAT_U64(o, "limit_maxbytes", s->cfg.disk_size);
+    STAT_U64(o, "accepting_conns", 1);
+    stat_names(o, zero2, sizeof(zero2) / sizeof(zero2[0]), "threads");
+    STAT_U64(o, "bytes", es.live_bytes);
+    STAT_U64(o, "curr_items", ls_count(s->eng, 0));
+    STAT_U64(o, "total_items", st->k.total_items);
+    stat_names(o, zero3, sizeof(zero3) / sizeof(zero3[0]), NULL);
+    reply_check(r, pbuf_appendf(o, "END\r\n"));
+}
+
+/* The engine's space figures, under their INFO logstor names ("stats logstor"). */
+static void stats_logstor(struct req *r, struct pbuf *o)
+{
+    struct ls_stats es;
+    ls_get_stats(r->c->srv->eng, &es);
+    reply_check(r, pbuf_appendf(o,
+                                "STAT segments_total %" PRIu64 "\r\nSTAT segments_free %" PRIu64
+                                "\r\nSTAT live_bytes %" PRIu64
+                                "\r\nSTAT write_amplification %.2f\r\nEND\r\n",
+                                es.segments_total, es.segments_free, es.live_bytes,
+                                es.write_amplification));
+}
+
+static void stats_settings(struct req *r, struct pbuf *o)
 {
     struct server *s = r->c->srv;
-    struct ls_stats st;
-    ls_get_stats(s->eng, &st);
-    struct pbuf *o = req_out(r);
-    uint64_t up = (server_mono_ms() - s->start_mono_ms) / 1000;
-    if (r->mc->arg.len == 0) {
-        reply_check(r, pbuf_appendf(
-                           o,
-                           "STAT pid %d\r\nSTAT uptime %" PRIu64 "\r\nSTAT time %" PRIu64
-                           "\r\nSTAT version %s\r\nSTAT pointer_size %d\r\nSTAT curr_connections %u"
-                           "\r\nSTAT total_connections %" PRIu64 "\r\nSTAT cmd_get %" PRIu64
-                           "\r\nSTAT cmd_set %" PRIu64 "\r\nSTAT get_hits %" PRIu64
-                           "\r\nSTAT get_misses %" PRIu64 "\r\nSTAT curr_items %" PRIu64
-                           "\r\nSTAT bytes %" PRIu64 "\r\nSTAT bytes_read %" PRIu64
-                           "\r\nSTAT bytes_written %" PRIu64 "\r\nSTAT limit_maxbytes %" PRIu64
-                           "\r\nSTAT threads 1\r\n",
-                           (int)getpid(), up, server_unix_ms() / 1000, MCS_VERSION,
-                           (int)(sizeof(void *) * 8), s->nconns, s->stats.connections_received,
-                           st.gets, st.puts, s->stats.keyspace_hits, s->stats.keyspace_misses,
-                           ls_count(s->eng, 0), st.live_bytes, s->stats.net_input_bytes,
-                           s->stats.net_output_bytes, s->cfg.disk_size));
-        /* The engine's space figures, under their INFO logstor names. */
-        reply_check(r, pbuf_appendf(o,
-                                    "STAT segments_total %" PRIu64 "\r\nSTAT segments_free %" PRIu64
-                                    "\r\nSTAT live_bytes %" PRIu64
-                                    "\r\nSTAT write_amplification %.2f\r\nEND\r\n",
-                                    st.segments_total, st.segments_free, st.live_bytes,
-                                    st.write_amplification));
-    } else if (r->mc->arg.len == 8 && memcmp(r->mc->arg.ptr, "settings", 8) == 0) {
-        reply_check(r,
-                    pbuf_appendf(o,
-                                 "STAT maxbytes %" PRIu64 "\r\nSTAT maxconns %" PRIu64
-                                 "\r\nSTAT tcpport %" PRIu64 "\r\nSTAT item_size_max %" PRIu64
-                                 "\r\nSTAT cas_enabled yes\r\nSTAT durability %s\r\nEND\r\n",
-                                 s->cfg.disk_size, s->cfg.maxclients, s->cfg.memcached_port,
-                                 s->cfg.max_value_size, s->cfg.durability ? "periodic" : "sync"));
-    } else if (mcs_arg_is(r, "items") || mcs_arg_is(r, "slabs") || mcs_arg_is(r, "sizes") ||
-               mcs_arg_is(r, "conns")) {
-        reply_check(r, mc_w_line(o, "END")); /* no slab allocator: nothing to list */
-    } else {
-        mcs_end(r, "ERROR");
+    reply_check(r, pbuf_appendf(o,
+                                "STAT maxbytes %" PRIu64 "\r\nSTAT maxconns %" PRIu64
+                                "\r\nSTAT tcpport %" PRIu64 "\r\nSTAT udpport 0"
+                                "\r\nSTAT domain_socket NULL\r\nSTAT evictions off"
+                                "\r\nSTAT item_size_max %" PRIu64 "\r\nSTAT cas_enabled yes"
+                                "\r\nSTAT auth_enabled_sasl no\r\nSTAT binding_protocol "
+                                "auto-negotiate\r\nSTAT num_threads 1\r\nSTAT flush_enabled yes"
+                                "\r\nSTAT shutdown_command no\r\nSTAT durability %s\r\nEND\r\n",
+                                s->cfg.disk_size, s->cfg.maxclients, s->cfg.memcached_port,
+                                s->cfg.max_value_size, s->cfg.durability ? "periodic" : "sync"));
+}
+
+/* One pseudo slab class (1) holding every item, so that tools reading "stats items" and
+ * "stats slabs" (memcdump, monitoring) find them. Sizes are the engine's live bytes. */
+static void stats_items(struct req *r, struct pbuf *o)
+{
+    struct server *s = r->c->srv;
+    struct ls_stats es;
+    ls_get_stats(s->eng, &es);
+    uint64_t n = ls_count(s->eng, 0);
+    if (n)
+        pbuf_appendf(o,
+                     "STAT items:1:number %" PRIu64 "\r\nSTAT items:1:number_hot 0"
+                     "\r\nSTAT items:1:number_warm 0\r\nSTAT items:1:number_cold %" PRIu64
+                     "\r\nSTAT items:1:age 0\r\nSTAT items:1:mem_requested %" PRIu64
+                     "\r\nSTAT items:1:evicted 0\r\nSTAT items:1:outofmemory %" PRIu64
+                     "\r\nSTAT items:1:reclaimed 0\r\n",
+                     n, n, es.live_bytes, s->mcs->k.store_no_memory);
+    reply_check(r, pbuf_appendf(o, "END\r\n"));
+}
+
+static void stats_slabs(struct req *r, struct pbuf *o)
+{
+    struct server *s = r->c->srv;
+    struct ls_stats es;
+    ls_get_stats(s->eng, &es);
+    uint64_t n = ls_count(s->eng, 0);
+    if (n)
+        pbuf_appendf(o,
+                     "STAT 1:chunk_size %" PRIu64 "\r\nSTAT 1:used_chunks %" PRIu64
+                     "\r\nSTAT 1:mem_requested %" PRIu64 "\r\n",
+                     s->cfg.max_value_size, n, es.live_bytes);
+    reply_check(
+        r, pbuf_appendf(o, "STAT active_slabs %d\r\nSTAT total_malloced %" PRIu64 "\r\nEND\r\n",
+                        n ? 1 : 0, es.live_bytes));
+}
+
+/* memcached's "stats conns": a group of lines per open memcached connection, by fd. */
+static void stats_conns(struct req *r, struct pbuf *o)
+{
+    uint64_t now = server_mono_ms();
+    for (struct conn *c = r->c->srv->conns; c; c = c->next) {
+        if (c->kind != CONN_MEMCACHED || c->closed)
+            continue;
+        pbuf_appendf(o,
+                     "STAT %d:addr tcp:%s\r\nSTAT %d:listen_addr tcp:%s\r\nSTAT %d:state %s"
+                     "\r\nSTAT %d:secs_since_last_cmd %" PRIu64 "\r\n",
+                     c->fd, c->addr, c->fd, c->laddr, c->fd,
+                     c == r->c ? "conn_parse_cmd" : "conn_waiting", c->fd,
+                     (now - c->last_ms) / 1000);
+    }
+    reply_check(r, pbuf_appendf(o, "END\r\n"));
+}
+
+/* stats reset: memcached zeroes its counters (not the item counts). */
+static void stats_reset(struct server *s)
+{
+    struct mcs_state *st = s->mcs;
+    memset(&st->k, 0, sizeof(st->k));
+    st->base_conns = s->stats.connections_received;
+    st->base_rejected = s->stats.rejected_connections;
+    st->base_read = s->stats.net_input_bytes;
+    st->base_written = s->stats.net_output_bytes;
+}
+
+/* Groups answered with a status line only ("RESET", "OK"): 1 if arg is one. */
+static int stats_simple(struct req *r, struct pbuf *o)
+{
+    if (mcs_arg_is(r, "reset"))
+        stats_reset(r->c->srv);
+    else if (!mcs_arg_is(r, "detail on") && !mcs_arg_is(r, "detail off"))
+        return 0; /* (detail on/off: accepted; per-prefix stats are not collected) */
+    if (!r->mc->is_bin)
+        reply_check(r, mc_w_line(o, mcs_arg_is(r, "reset") ? "RESET" : "OK"));
+    return 1;
+}
+
+static void mcs_stats(struct req *r)
+{
+    struct pbuf *o = r->mc->is_bin ? &r->tmp : req_out(r); /* binary: converted below */
+    if (r->mc->arg.len == 0)
+        stats_general(r, o);
+    else if (mcs_arg_is(r, "settings"))
+        stats_settings(r, o);
+    else if (mcs_arg_is(r, "items"))
+        stats_items(r, o);
+    else if (mcs_arg_is(r, "slabs"))
+        stats_slabs(r, o);
+    else if (mcs_arg_is(r, "conns"))
+        stats_conns(r, o);
+    else if (mcs_arg_is(r, "logstor"))
+        stats_logstor(r, o);
+    else if (mcs_arg_is(r, "sizes") || mcs_arg_is(r, "detail dump"))
+        reply_check(r, pbuf_appendf(o, "END\r\n")); /* no size histogram, no prefixes */
+    else if (!stats_simple(r, o)) {
+        if (r->mc->is_bin)
+            bin_status(r, MCB_ENOENT, NULL, 0); /* memcached: an unknown group is Not found */
+        else
+            mcs_line(r, "ERROR");
+        req_done(r);
         return;
     }
+    if (r->mc->is_bin)
+        bin_stats(r);
     req_done(r);
 }
 
@@ -667,6 +1091,7 @@ static void mg_cb(void *arg, int rc, const struct ls_item *it)
         return;
     if (rc == LS_ENOTFOUND) {
         r->c->srv->stats.keyspace_misses++;
+        r->c->srv->mcs->k.get_misses++;
         mcs_meta_status(r, "EN", NULL, "kOb");
         req_done(r);
         return;
@@ -676,6 +1101,7 @@ static void mg_cb(void *arg, int rc, const struct ls_item *it)
         return;
     }
     r->c->srv->stats.keyspace_hits++;
+    r->c->srv->mcs->k.get_hits++;
     struct mcs_info in = {it->cas, it->flags, it->value_len, it->expire_ms};
     const struct mc_mflag *t = mflag(r, 'T');
     int64_t ttl;
@@ -943,7 +1369,10 @@ static void mcs_run(struct req *r)
         mcs_store(r);
         return;
     case MC_DELETE:
-        mcs_delete(r);
+        if (m->is_bin && m->bin.cas)
+            mcs_get_key(r, bin_delete_cb);
+        else
+            mcs_delete(r);
         return;
     case MC_INCR:
     case MC_DECR:
@@ -966,6 +1395,8 @@ static void mcs_run(struct req *r)
         mcs_end(r, "OK");
         return;
     case MC_QUIT:
+        if (m->is_bin)
+            bin_status(r, MCB_OK, NULL, 0); /* QUITQ: none */
         r->c->close_after_reply = 1;
         req_done(r);
         return;
@@ -982,8 +1413,7 @@ static void mcs_run(struct req *r)
         mcs_get_key(r, ma_cb);
         return;
     case MC_MN:
-        reply_check(r, mc_w_line(req_out(r), "MN"));
-        req_done(r);
+        mcs_end(r, "MN");
         return;
     case MC_ME:
         mcs_get_key(r, me_cb);
@@ -1128,6 +1558,58 @@ static struct mcs_state *mcs_state_of(struct server *s)
 static void mcs_dispatch(struct conn *c, const struct mc_cmd *cmd, const char *raw, size_t n,
                          req_exec_fn exec);
 
+/* Counts a command as memcached's cmd_* stats do (a get counts each key). */
+static void mcs_count_cmd(struct mcs_state *st, const struct mc_cmd *cmd)
+{
+    struct mcs_counters *k = &st->k;
+    switch (cmd->op) {
+    case MC_GAT:
+    case MC_GATS:
+        k->cmd_touch += cmd->nkeys;
+        /* fall through */
+    case MC_GET:
+    case MC_GETS:
+        k->cmd_get += cmd->nkeys;
+        break;
+    case MC_SET:
+    case MC_ADD:
+    case MC_REPLACE:
+    case MC_APPEND:
+    case MC_PREPEND:
+    case MC_CAS:
+        k->cmd_set++;
+        break;
+    case MC_TOUCH:
+        k->cmd_touch++;
+        break;
+    case MC_FLUSH_ALL:
+        k->cmd_flush++;
+        break;
+    case MC_MG:
+        k->cmd_get++;
+        k->cmd_meta++;
+        break;
+    case MC_MS:
+        k->cmd_set++;
+        k->cmd_meta++;
+        break;
+    case MC_MD:
+    case MC_MA:
+    case MC_MN:
+    case MC_ME:
+        k->cmd_meta++;
+        break;
+    default:
+        break;
+    }
+}
+
+/* The scheduled flush: a flush_all, not counted as a command again. */
+static void mcs_due_flush_run(struct req *r)
+{
+    mcs_run(r);
+}
+
 /* A flush_all <delay> whose deadline has passed runs before the command being dispatched,
  * as a flush_all noreply of this connection (so in order with its commands). */
 static void mcs_due_flush(struct conn *c)
@@ -1139,7 +1621,7 @@ static void mcs_due_flush(struct conn *c)
     st->flush_at_ms = 0;
     fl.op = MC_FLUSH_ALL;
     fl.noreply = 1;
-    mcs_dispatch(c, &fl, "", 0, mcs_run);
+    mcs_dispatch(c, &fl, "", 0, mcs_due_flush_run);
 }
 
 static void mcs_dispatch(struct conn *c, const struct mc_cmd *cmd, const char *raw, size_t n,
@@ -1161,6 +1643,8 @@ static void mcs_dispatch(struct conn *c, const struct mc_cmd *cmd, const char *r
         viv_forget(s, &r->keys[0]); /* the key was written (or deleted) */
     if (cmd->op == MC_FLUSH_ALL && cmd->exptime <= 0)
         viv_clear(s);
+    if (exec == mcs_run)
+        mcs_count_cmd(s->mcs, cmd);
     r->exec = exec;
     r->lk = mcs_lock_flags(r);
     cmdlock_start(r);
@@ -1175,20 +1659,52 @@ static void mcs_error(struct conn *c, const char *err)
     req_done(r);
 }
 
-static const char mcs_e_large[] = "SERVER_ERROR object too large for cache";
+/* A binary request that failed to parse: its error response. */
+static void mcs_bin_error(struct conn *c, const struct mc_cmd *m, const char *msg)
+{
+    struct req *r = conn_req_new(c, 0, NULL);
+    if (r == NULL)
+        return;
+    reply_check(r, mcb_w_response(req_out(r), &m->bin, m->bin.status, NULL, 0, NULL, 0, msg,
+                                  (uint32_t)strlen(msg), 0));
+    req_done(r);
+}
 
 /* A parse error: its reply (none for noreply), or the too-large set/ms that drops the key. */
 static void mcs_parse_error(struct conn *c, const struct mc_parse_out *po, const char *buf)
 {
     const struct mc_cmd *m = c->mcc;
-    if (po->err && strcmp(po->err, mcs_e_large) == 0 && m->nkeys == 1 &&
-        (m->op == MC_SET || m->op == MC_MS)) {
+    int large =
+        m->is_bin ? m->bin.status == MCB_E2BIG : po->err && strcmp(po->err, mcs_e_large) == 0;
+    if (large && m->nkeys == 1 && (m->op == MC_SET || m->op == MC_MS)) {
         size_t n = (size_t)(m->keys[0].ptr + m->keys[0].len - buf);
         mcs_dispatch(c, m, buf, n, mcs_drop_run);
         return;
     }
-    if (po->err && !m->noreply)
+    if (po->err && m->is_bin)
+        mcs_bin_error(c, m, po->err);
+    else if (po->err && !m->noreply)
         mcs_error(c, po->err);
+}
+
+/* Per connection: the parse scratch (first, so that c->mcc points at it and conn.c frees
+ * the whole) and the protocol, chosen by the connection's first byte as memcached does:
+ * 0x80 is a binary request's magic, anything else starts a text command. */
+struct mcs_conn {
+    struct mc_cmd cmd;
+    uint8_t binary; /* 0: not yet known, 1: text, 2: binary */
+};
+
+static struct mcs_conn *mcs_conn_of(struct conn *c)
+{
+    if (c->mcc == NULL) {
+        struct mcs_conn *mc = calloc(1, sizeof(*mc));
+        if (mc == NULL)
+            return NULL;
+        mc_cmd_init(&mc->cmd);
+        c->mcc = &mc->cmd;
+    }
+    return (struct mcs_conn *)(void *)c->mcc;
 }
 
 int mcs_process_one(struct conn *c)
@@ -1203,18 +1719,17 @@ int mcs_process_one(struct conn *c)
             return 0;
         }
     }
-    if (c->mcc == NULL) {
-        if ((c->mcc = malloc(sizeof(*c->mcc))) == NULL)
-            return -1;
-        mc_cmd_init(c->mcc);
-    }
-    if (mcs_state_of(c->srv) == NULL)
+    struct mcs_conn *mc = mcs_conn_of(c);
+    if (mc == NULL || mcs_state_of(c->srv) == NULL)
         return -1;
     struct mc_limits lim = {(uint32_t)c->srv->cfg.max_value_size, MCS_MAX_LINE};
     struct mc_parse_out po = {0};
     const char *buf = c->in.data + c->in_pos;
     size_t len = c->in.len - c->in_pos;
-    enum mc_status st = mc_parse(buf, len, &lim, c->mcc, &po);
+    if (mc->binary == 0 && len > 0)
+        mc->binary = (unsigned char)buf[0] == MCB_REQ ? 2 : 1;
+    enum mc_status st = mc->binary == 2 ? mcb_parse(buf, len, &lim, c->mcc, &po)
+                                        : mc_parse(buf, len, &lim, c->mcc, &po);
     if (st == MC_MORE) {
         c->in_need = po.need; /* conn.c reads at least this much before parsing again */
         return 0;
