@@ -43,11 +43,6 @@
 
 static const char mcs_e_large[] = "SERVER_ERROR object too large for cache";
 
-/* Keys created by mg N (vivify on miss) whose winner has not stored a value yet: a later
- * mg of such a key reports Z (a win token was already handed out). Bounded; past the
- * bound a vivified key simply does not report Z. */
-#define MCS_VIV_MAX 1024
-
 /* memcached's command counters, in its stats order (stats_general prints them by name). */
 struct mcs_counters {
     uint64_t cmd_get, cmd_set, cmd_flush, cmd_touch, cmd_meta, get_hits, get_misses, get_expired,
@@ -69,57 +64,149 @@ struct mcs_state {
     struct mcs_counters k;
     /* stats reset: the server-wide counts at the reset */
     uint64_t base_conns, base_rejected, base_read, base_written;
-    uint64_t flush_at_ms; /* flush_all <delay>: table 0 is flushed before the first
-                             memcached command at or after this unix time (0: none) */
-    uint32_t nviv;
-    struct {
-        char *key;
-        size_t len;
-    } viv[MCS_VIV_MAX];
+    uint64_t flush_at_ms;  /* flush_all <delay>: table 0 is flushed before the first
+                              memcached command at or after this unix time (0: none) */
+    struct mcs_ment *ment; /* MCS_MENT_SLOTS entries (below) */
 };
 
-static int viv_find(const struct server *s, const struct resp_arg *k)
+/* Per-item state memcached keeps in its item header and the meta commands report: fetched
+ * before (mg h), last access (mg l), a win token handed out (W, then Z for others), stale
+ * (md I, ms I: X). The engine's index entry is 24 bytes with no spare bits (engine/idx.h),
+ * and growing it would cost every key 8 bytes, so this state lives here, in a table of
+ * MCS_MENT_SLOTS entries (24 bytes each: 1.5 MiB, allocated with the memcached state):
+ * an entry belongs to one version of an item (its CAS), so any write, by either protocol,
+ * makes an older entry void. A miss (a key never read or written through this port since
+ * the start, or whose entry was reused) reads h0 and l0. Entries holding a win token or a
+ * stale mark are reused last: more than MCS_MENT_SLOTS such items at once lose the oldest
+ * marks (the item then reads as fresh). */
+#define MCS_MENT_SLOTS (1u << 16)
+#define MCS_MENT_PROBE 8
+#define MENT_FETCHED   1
+#define MENT_TOKEN     2 /* a win token was handed out (W): later fetches see Z */
+#define MENT_STALE     4 /* invalidated (md I, ms I): fetches see X */
+
+struct mcs_ment {
+    uint64_t hash; /* ls_token of the key (0: empty) */
+    uint64_t cas;  /* the item version this entry describes */
+    uint32_t access_s;
+    uint32_t flags;
+};
+
+static uint64_t ment_hash(const struct resp_arg *k)
 {
-    for (uint32_t i = 0; i < s->mcs->nviv; i++)
-        if (s->mcs->viv[i].len == k->len && memcmp(s->mcs->viv[i].key, k->ptr, k->len) == 0)
-            return (int)i;
-    return -1;
+    uint64_t h = ls_token(k->ptr, k->len);
+    return h ? h : 1;
 }
 
-static void viv_add(struct server *s, const struct resp_arg *k)
+static uint32_t now_s(void)
 {
-    if (viv_find(s, k) >= 0 || s->mcs->nviv == MCS_VIV_MAX)
-        return;
-    char *p = malloc(k->len ? k->len : 1);
-    if (p == NULL)
-        return;
-    memcpy(p, k->ptr, k->len);
-    s->mcs->viv[s->mcs->nviv].key = p;
-    s->mcs->viv[s->mcs->nviv].len = k->len;
-    s->mcs->nviv++;
+    return (uint32_t)(server_unix_ms() / 1000);
 }
 
-static void viv_forget(struct server *s, const struct resp_arg *k)
+/* The entry of key k, any version; NULL if none. */
+static struct mcs_ment *ment_find(struct mcs_state *st, const struct resp_arg *k)
 {
-    int i = viv_find(s, k);
-    if (i < 0)
-        return;
-    free(s->mcs->viv[i].key);
-    s->mcs->viv[i] = s->mcs->viv[--s->mcs->nviv];
+    uint64_t h = ment_hash(k);
+    for (uint32_t i = 0; i < MCS_MENT_PROBE; i++) {
+        struct mcs_ment *e = &st->ment[(h + i) & (MCS_MENT_SLOTS - 1)];
+        if (e->hash == h)
+            return e;
+    }
+    return NULL;
 }
 
-static void viv_clear(struct server *s)
+/* The entry of key k for the item version cas; NULL if none. An entry recorded when a
+ * write was submitted is pending (MENT_PENDING | the CAS of the version it replaces, 0 if
+ * unknown): the engine names the new CAS only when the write completes, and later
+ * commands may read the new item before that. CAS values grow, so the first version read
+ * with a larger CAS than the replaced one is the new item (a read submitted before the
+ * write, completing after it, still sees the old one). */
+#define MENT_PENDING (UINT64_C(1) << 63)
+static struct mcs_ment *ment_get(struct mcs_state *st, const struct resp_arg *k, uint64_t cas)
 {
-    if (s->mcs == NULL)
-        return;
-    for (uint32_t i = 0; i < s->mcs->nviv; i++)
-        free(s->mcs->viv[i].key);
-    s->mcs->nviv = 0;
+    struct mcs_ment *e = ment_find(st, k);
+    if (e && (e->cas & MENT_PENDING) && cas > (e->cas & ~MENT_PENDING))
+        e->cas = cas;
+    return e && e->cas == cas ? e : NULL;
+}
+
+/* Records key k's state for version cas: its entry, else an empty slot, else the oldest
+ * unmarked one, else the oldest. */
+static void ment_put(struct mcs_state *st, const struct resp_arg *k, uint64_t cas,
+                     uint32_t access_s, uint32_t flags)
+{
+    uint64_t h = ment_hash(k);
+    struct mcs_ment *victim = NULL;
+    for (uint32_t i = 0; i < MCS_MENT_PROBE; i++) {
+        struct mcs_ment *e = &st->ment[(h + i) & (MCS_MENT_SLOTS - 1)];
+        if (e->hash == h || e->hash == 0) {
+            victim = e;
+            break;
+        }
+        int marked = (e->flags & (MENT_TOKEN | MENT_STALE)) != 0;
+        int vmarked = victim && (victim->flags & (MENT_TOKEN | MENT_STALE)) != 0;
+        if (victim == NULL || marked < vmarked ||
+            (marked == vmarked && e->access_s < victim->access_s))
+            victim = e;
+    }
+    *victim = (struct mcs_ment){h, cas, access_s, flags};
+}
+
+/* A write's completion names its CAS: the entry recorded at its submission takes it;
+ * with none, the item is new (accessed now, never fetched) unless a read already
+ * recorded it. */
+static void ment_resolve(struct mcs_state *st, const struct resp_arg *k, uint64_t cas)
+{
+    struct mcs_ment *e = ment_find(st, k);
+    if (e && (e->cas & MENT_PENDING))
+        e->cas = cas;
+    else if (e == NULL || e->cas != cas)
+        ment_put(st, k, cas, now_s(), 0);
+}
+
+/* A delete of key k completed with CAS cas: the state of older versions goes (a pending
+ * entry belongs to a later write and stays). */
+static void ment_drop(struct mcs_state *st, const struct resp_arg *k, uint64_t cas)
+{
+    struct mcs_ment *e = ment_find(st, k);
+    if (e && !(e->cas & MENT_PENDING) && e->cas < cas)
+        memset(e, 0, sizeof(*e));
+}
+
+/* Whether a read of version cas may record its state: not over a pending entry (a later
+ * write's) nor over a newer version's (this read was submitted before that write). */
+static int ment_may_record(struct mcs_state *st, const struct resp_arg *k, uint64_t cas)
+{
+    struct mcs_ment *e = ment_find(st, k);
+    return e == NULL || (!(e->cas & MENT_PENDING) && e->cas < cas);
+}
+
+/* A fetch of version cas (get family, mg without u): fetched, accessed now. */
+static void ment_fetched(struct mcs_state *st, const struct resp_arg *k, uint64_t cas)
+{
+    struct mcs_ment *e = ment_get(st, k, cas);
+    if (e) {
+        e->flags |= MENT_FETCHED;
+        e->access_s = now_s();
+    } else if (ment_may_record(st, k, cas)) {
+        ment_put(st, k, cas, now_s(), MENT_FETCHED);
+    }
+}
+
+/* A touch of key k submitted: the same item under a new CAS (ment_resolve), its state
+ * kept. (A new item's state is recorded when its write completes: recorded now, a read
+ * submitted before the write could take it for the old item.) */
+static void ment_touched(struct mcs_state *st, const struct resp_arg *k)
+{
+    struct mcs_ment *e = ment_find(st, k);
+    if (e)
+        e->cas |= MENT_PENDING;
 }
 
 void mcs_free(struct server *s)
 {
-    viv_clear(s);
+    if (s->mcs)
+        free(s->mcs->ment);
     free(s->mcs);
     s->mcs = NULL;
 }
@@ -345,6 +432,8 @@ struct mcs_info {
     uint32_t flags;
     uint32_t size;
     uint64_t expire_ms;
+    uint32_t hit_before;  /* mg h */
+    uint32_t last_access; /* mg l: seconds since */
 };
 
 /* Appends " <flag><value>" for each return flag of the request that `which` allows. */
@@ -374,8 +463,10 @@ static void mcs_meta_flags(struct req *r, struct pbuf *pb, const struct mcs_info
             break;
         }
         case 'h':
+            pbuf_appendf(pb, " h%d", in && in->hit_before);
+            break;
         case 'l':
-            pbuf_appendf(pb, " %c0", m->f);
+            pbuf_appendf(pb, " l%" PRIu32, in ? in->last_access : 0);
             break;
         case 'k':
             pbuf_appendf(pb, " k%.*s", (int)r->mc->keys[0].len, r->mc->keys[0].ptr);
@@ -407,6 +498,23 @@ static void mcs_meta_status(struct req *r, const char *code, const struct mcs_in
 
 /* ---- engine helpers ---- */
 
+/* What a write being submitted does to the item's state (struct mcs_ment): a touch
+ * (touch, mg T) keeps it under the new CAS, an ms I that lost to a newer CAS stores a
+ * stale item (MCS_U64_STALE in r->u64, with the old item's token); a new item's is
+ * recorded when its write completes (ment_resolve). */
+#define MCS_U64_STALE (UINT64_C(1) << 63)
+#define MCS_U64_TOKEN (UINT64_C(1) << 62) /* low 62 bits: the replaced version's CAS */
+static void mcs_track_write(struct req *r)
+{
+    struct mcs_state *st = r->c->srv->mcs;
+    enum mc_op op = r->mc->op;
+    if (r->u64 & MCS_U64_STALE)
+        ment_put(st, &r->keys[0], MENT_PENDING | (r->u64 & (MCS_U64_TOKEN - 1)), now_s(),
+                 MENT_STALE | ((r->u64 & MCS_U64_TOKEN) ? MENT_TOKEN : 0));
+    else if (op == MC_TOUCH || op == MC_MG)
+        ment_touched(st, &r->keys[0]);
+}
+
 /* Write completion: replies r->tmp (prebuilt), or a meta status with the new cas. */
 static void mcs_write_cb(void *arg, int rc, uint64_t cas)
 {
@@ -415,8 +523,12 @@ static void mcs_write_cb(void *arg, int rc, uint64_t cas)
         mcs_end(r, reply_mc_engine_error(rc));
         return;
     }
+    if (rc == 0 && r->mc->op == MC_DELETE)
+        ment_drop(r->c->srv->mcs, &r->keys[0], cas);
+    else if (rc == 0)
+        ment_resolve(r->c->srv->mcs, &r->keys[0], cas);
     if (r->step == 1) {
-        struct mcs_info in = {cas, r->flags, (uint32_t)r->num, r->expire_ms};
+        struct mcs_info in = {cas, r->flags, (uint32_t)r->num, r->expire_ms, 0, 0};
         mcs_meta_status(r, "HD", &in, "ckObt");
     } else {
         char line[64];
@@ -438,10 +550,12 @@ static void mcs_put(struct req *r, const void *v, size_t n, uint64_t expire_ms, 
     r->flags = flags;
     r->expire_ms = expire_ms;
     int rc = park_put(r, 0, &r->keys[0], v, n, &o, mcs_write_cb);
-    if (rc < 0)
+    if (rc < 0) {
         mcs_end(r, reply_mc_engine_error(rc));
-    else
-        req_unlock(r);
+        return;
+    }
+    mcs_track_write(r);
+    req_unlock(r);
 }
 
 static void mcs_tmp_line(struct req *r, const char *s)
@@ -482,6 +596,7 @@ static void get_emit(struct req *r, uint32_t i, int rc, const struct mget_item *
     }
     s->stats.keyspace_hits++;
     s->mcs->k.get_hits++;
+    ment_fetched(s->mcs, &r->keys[i], it->cas);
     if (r->mc->is_bin) {
         bin_value(r, req_out(r), k, 1, it->flags, it->val, it->len, it->cas);
         return;
@@ -515,6 +630,10 @@ static void gat_put_cb(void *arg, int rc, uint64_t cas)
     struct req *r = arg;
     const struct mc_str *k = &r->mc->keys[r->u64];
     struct mcs_counters *cnt = &r->c->srv->mcs->k;
+    if (rc == 0) {
+        ment_resolve(r->c->srv->mcs, &r->keys[r->u64], cas);
+        ment_fetched(r->c->srv->mcs, &r->keys[r->u64], cas);
+    }
     cnt->touch_hits += rc == 0;
     cnt->get_hits += rc == 0;
     cnt->touch_misses += rc != 0;
@@ -539,8 +658,10 @@ static void gat_get_cb(void *arg, int rc, const struct ls_item *it)
         r->flags = it->flags;
         struct ls_write_opts o = {r->expire_ms, it->flags};
         const struct resp_arg *k = &r->keys[r->u64];
-        if (park_put(r, 0, k, it->value, it->value_len, &o, gat_put_cb) == 0)
+        if (park_put(r, 0, k, it->value, it->value_len, &o, gat_put_cb) == 0) {
+            ment_touched(r->c->srv->mcs, k);
             return;
+        }
         free(r->aux);
         r->aux = NULL;
     }
@@ -778,11 +899,12 @@ static void mcs_flush_all(struct req *r)
 static void drop_cb(void *arg, int rc, uint64_t cas)
 {
     struct req *r = arg;
-    (void)cas;
     if (rc != 0 && rc != LS_ENOTFOUND) {
         mcs_end(r, reply_mc_engine_error(rc));
         return;
     }
+    if (rc == 0)
+        ment_drop(r->c->srv->mcs, &r->keys[0], cas);
     mcs_end(r, "SERVER_ERROR object too large for cache");
 }
 
@@ -998,6 +1120,53 @@ static void stats_conns(struct req *r, struct pbuf *o)
     reply_check(r, pbuf_appendf(o, "END\r\n"));
 }
 
+/* stats cachedump <class> <limit>: memcdump's key listing. Class 1 holds every item (see
+ * stats_items); one scan of table 0 lists up to limit keys (0 or past LS_SCAN_MAX:
+ * LS_SCAN_MAX), each "ITEM <key> [<bytes> b; <expiry> s]" with the record's size on disk
+ * (the value's length is not in the index) and the absolute expiry (0: none). */
+static void cachedump_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32_t n,
+                         uint64_t next)
+{
+    struct req *r = arg;
+    struct pbuf *o = r->mc->is_bin ? &r->tmp : req_out(r);
+    (void)next;
+    for (uint32_t i = 0; rc == 0 && i < n; i++) {
+        struct ls_meta m = {0, 0};
+        ls_lookup(eng(r), 0, keys[i].key, keys[i].key_len, &m);
+        pbuf_appendf(o, "ITEM %.*s [%" PRIu32 " b; %" PRIu64 " s]\r\n", (int)keys[i].key_len,
+                     (const char *)keys[i].key, m.record_size, keys[i].expire_ms / 1000);
+    }
+    reply_check(r, pbuf_appendf(o, "END\r\n"));
+    if (r->mc->is_bin)
+        bin_stats(r);
+    req_done(r);
+}
+
+/* 1 if the request is "stats cachedump <class> <limit>" (then it is answered). */
+static int stats_cachedump(struct req *r, struct pbuf *o)
+{
+    unsigned cls = 0, limit = 0;
+    char arg[64];
+    size_t n = r->mc->arg.len < sizeof(arg) - 1 ? r->mc->arg.len : sizeof(arg) - 1;
+    memcpy(arg, r->mc->arg.ptr, n);
+    arg[n] = '\0';
+    if (sscanf(arg, "cachedump %u %u", &cls, &limit) != 2)
+        return 0;
+    if (cls != 1 || ls_count(eng(r), 0) == 0) {
+        reply_check(r, pbuf_appendf(o, "END\r\n"));
+        if (r->mc->is_bin)
+            bin_stats(r);
+        req_done(r);
+        return 1;
+    }
+    if (limit == 0 || limit > LS_SCAN_MAX)
+        limit = LS_SCAN_MAX;
+    int rc = ls_scan(eng(r), 0, 0, limit, cachedump_cb, r);
+    if (rc < 0)
+        cachedump_cb(r, rc, NULL, 0, 0);
+    return 1;
+}
+
 /* stats reset: memcached zeroes its counters (not the item counts). */
 static void stats_reset(struct server *s)
 {
@@ -1038,6 +1207,8 @@ static void mcs_stats(struct req *r)
         stats_logstor(r, o);
     else if (mcs_arg_is(r, "sizes") || mcs_arg_is(r, "detail dump"))
         reply_check(r, pbuf_appendf(o, "END\r\n")); /* no size histogram, no prefixes */
+    else if (stats_cachedump(r, o))
+        return; /* answered (or will be, from its scan) */
     else if (!stats_simple(r, o)) {
         if (r->mc->is_bin)
             bin_status(r, MCB_ENOENT, NULL, 0); /* memcached: an unknown group is Not found */
@@ -1061,9 +1232,10 @@ static void mg_viv_cb(void *arg, int rc, uint64_t cas)
         mcs_end(r, reply_mc_engine_error(rc));
         return;
     }
-    struct mcs_info in = {cas, 0, 0, r->expire_ms};
+    struct mcs_info in = {cas, 0, 0, r->expire_ms, 0, 0};
     struct pbuf *o = req_out(r);
     int v = mflag(r, 'v') != NULL;
+    ment_resolve(r->c->srv->mcs, &r->keys[0], cas);
     reply_check(r, pbuf_append(o, v ? "VA 0" : "HD", v ? 4 : 2));
     mcs_meta_flags(r, o, &in, "cfhklOstb");
     reply_check(r, pbuf_append(o, v ? " W\r\n\r\n" : " W\r\n", v ? 6 : 4));
@@ -1079,9 +1251,45 @@ static int mg_vivify(struct req *r)
     struct ls_write_opts o = {r->expire_ms, 0};
     if (park_put(r, 0, &r->keys[0], "", 0, &o, mg_viv_cb) < 0)
         return 0;
-    viv_add(r->c->srv, &r->keys[0]);
+    ment_put(r->c->srv->mcs, &r->keys[0], MENT_PENDING, now_s(), MENT_TOKEN);
     req_unlock(r);
     return 1;
+}
+
+/* An mg hit's item state (see struct mcs_ment): h and l as before this fetch, then the
+ * fetch itself (unless u); the marks memcached appends after the flags: Z (a win token
+ * is out), X (stale), W (this client wins: the item is stale and no token is out yet, or
+ * R<secs> and its TTL is below secs). */
+static void mg_state(struct req *r, const struct ls_item *it, struct mcs_info *in, char *marks)
+{
+    struct mcs_state *st = r->c->srv->mcs;
+    struct mcs_ment *e = ment_get(st, &r->keys[0], it->cas);
+    uint32_t fl = e ? e->flags : 0, now = now_s();
+    int64_t secs;
+    in->hit_before = (fl & MENT_FETCHED) != 0;
+    in->last_access = e && now > e->access_s ? now - e->access_s : 0;
+    int win = (fl & (MENT_STALE | MENT_TOKEN)) == MENT_STALE;
+    uint64_t now_ms = server_unix_ms();
+    if (!(fl & MENT_TOKEN) && mflag_i64(mflag(r, 'R'), &secs) == 0 && it->expire_ms != 0 &&
+        it->expire_ms < mcs_expire_ms(secs) && it->expire_ms > now_ms)
+        win = 1;
+    marks[0] = '\0';
+    if (fl & MENT_TOKEN)
+        strcat(marks, " Z");
+    if (fl & MENT_STALE)
+        strcat(marks, " X");
+    if (win)
+        strcat(marks, " W");
+    if (mflag(r, 'u') == NULL)
+        fl |= MENT_FETCHED;
+    if (win)
+        fl |= MENT_TOKEN;
+    if (e) {
+        e->flags = fl;
+        e->access_s = mflag(r, 'u') ? e->access_s : now;
+    } else if (ment_may_record(st, &r->keys[0], it->cas)) {
+        ment_put(st, &r->keys[0], it->cas, now, fl);
+    }
 }
 
 static void mg_cb(void *arg, int rc, const struct ls_item *it)
@@ -1102,7 +1310,9 @@ static void mg_cb(void *arg, int rc, const struct ls_item *it)
     }
     r->c->srv->stats.keyspace_hits++;
     r->c->srv->mcs->k.get_hits++;
-    struct mcs_info in = {it->cas, it->flags, it->value_len, it->expire_ms};
+    struct mcs_info in = {it->cas, it->flags, it->value_len, it->expire_ms, 0, 0};
+    char marks[8];
+    mg_state(r, it, &in, marks);
     const struct mc_mflag *t = mflag(r, 'T');
     int64_t ttl;
     int touch = t && mflag_i64(t, &ttl) == 0;
@@ -1120,8 +1330,7 @@ static void mg_cb(void *arg, int rc, const struct ls_item *it)
         reply_check(r, pbuf_append(o, "HD", 2));
     if (o) {
         mcs_meta_flags(r, o, &in, "cfhklOstb");
-        if (viv_find(r->c->srv, &r->keys[0]) >= 0)
-            reply_check(r, pbuf_append(o, " Z", 2));
+        reply_check(r, pbuf_append(o, marks, strlen(marks)));
         reply_check(r, pbuf_append(o, "\r\n", 2));
         if (v) {
             reply_check(r, pbuf_append(o, it->value, it->value_len));
@@ -1133,6 +1342,7 @@ static void mg_cb(void *arg, int rc, const struct ls_item *it)
         struct ls_write_opts wo = {in.expire_ms, it->flags};
         int prc = park_put(r, 0, &r->keys[0], it->value, it->value_len, &wo, mcs_write_cb);
         if (prc == 0) {
+            mcs_track_write(r);
             req_unlock(r);
             return;
         }
@@ -1151,7 +1361,15 @@ static void ms_cb(void *arg, int rc, const struct ls_item *it)
         mcs_end(r, reply_mc_engine_error(rc));
         return;
     }
-    if (mflag_u64(mflag(r, 'C'), &want) == 0 && (rc != 0 || it->cas != want)) {
+    int has_c = mflag_u64(mflag(r, 'C'), &want) == 0;
+    if (has_c && rc == 0 && want < it->cas && mflag(r, 'I')) {
+        /* ms I: a CAS older than the item's still stores, as a stale item keeping the
+         * TTL and the win token of the one it replaces (memcached's set_stale) */
+        struct mcs_ment *e = ment_get(r->c->srv->mcs, &r->keys[0], it->cas);
+        r->u64 = MCS_U64_STALE | (e && (e->flags & MENT_TOKEN) ? MCS_U64_TOKEN : 0) |
+                 (it->cas & (MCS_U64_TOKEN - 1));
+        r->expire_ms = it->expire_ms;
+    } else if (has_c && (rc != 0 || it->cas != want)) {
         mcs_meta_status(r, rc != 0 ? "NF" : "EX", NULL, "ckOb");
         req_done(r);
         return;
@@ -1204,16 +1422,38 @@ static void mcs_ms(struct req *r)
     mcs_put(r, r->mc->data.ptr, r->mc->data.len, r->expire_ms, r->flags);
 }
 
+/* md's write: a delete, or (I) the item rewritten as stale under a new CAS. */
 static void md_write_cb(void *arg, int rc, uint64_t cas)
 {
     struct req *r = arg;
-    (void)cas;
-    if (rc != 0 && rc != LS_ENOTFOUND)
+    if (rc != 0 && rc != LS_ENOTFOUND) {
         mcs_end(r, reply_mc_engine_error(rc));
-    else {
-        mcs_meta_status(r, "HD", NULL, "kOb");
-        req_done(r);
+        return;
     }
+    if (rc == 0 && mflag(r, 'I'))
+        ment_resolve(r->c->srv->mcs, &r->keys[0], cas);
+    else if (rc == 0)
+        ment_drop(r->c->srv->mcs, &r->keys[0], cas);
+    mcs_meta_status(r, "HD", NULL, "kOb");
+    req_done(r);
+}
+
+/* md I [T<ttl>]: the item is not deleted but marked stale, with a new CAS and, with T, a
+ * new TTL (memcached's stale-while-revalidate: the next mg sees X and one client W). */
+static void md_stale(struct req *r, const struct ls_item *it)
+{
+    int64_t ttl;
+    uint64_t exp = it->expire_ms;
+    if (mflag_i64(mflag(r, 'T'), &ttl) == 0)
+        exp = mcs_expire_ms(ttl);
+    struct ls_write_opts o = {exp, it->flags};
+    int rc = park_put(r, 0, &r->keys[0], it->value, it->value_len, &o, md_write_cb);
+    if (rc < 0) {
+        mcs_end(r, reply_mc_engine_error(rc));
+        return;
+    }
+    ment_put(r->c->srv->mcs, &r->keys[0], MENT_PENDING | it->cas, now_s(), MENT_STALE);
+    req_unlock(r);
 }
 
 static void md_del(struct req *r)
@@ -1239,9 +1479,11 @@ static void md_cb(void *arg, int rc, const struct ls_item *it)
         req_done(r);
     } else if (rc != 0) {
         mcs_end(r, reply_mc_engine_error(rc));
-    } else if (it->cas != want) {
+    } else if (mflag(r, 'C') && it->cas != want) {
         mcs_meta_status(r, "EX", NULL, "kOb");
         req_done(r);
+    } else if (mflag(r, 'I')) {
+        md_stale(r, it);
     } else {
         md_del(r);
     }
@@ -1249,7 +1491,7 @@ static void md_cb(void *arg, int rc, const struct ls_item *it)
 
 static void mcs_md(struct req *r)
 {
-    if (mflag(r, 'C'))
+    if (mflag(r, 'C') || mflag(r, 'I'))
         mcs_get_key(r, md_cb);
     else
         md_del(r);
@@ -1262,7 +1504,8 @@ static void ma_write_cb(void *arg, int rc, uint64_t cas)
         mcs_end(r, reply_mc_engine_error(rc));
         return;
     }
-    struct mcs_info in = {cas, r->flags, (uint32_t)r->tmp.len, r->expire_ms};
+    struct mcs_info in = {cas, r->flags, (uint32_t)r->tmp.len, r->expire_ms, 0, 0};
+    ment_resolve(r->c->srv->mcs, &r->keys[0], cas);
     if (mflag(r, 'v')) {
         struct pbuf *o = req_out(r);
         reply_check(r, pbuf_appendf(o, "VA %zu", r->tmp.len));
@@ -1321,10 +1564,11 @@ static void ma_cb(void *arg, int rc, const struct ls_item *it)
     reply_check(r, pbuf_appendf(&r->tmp, "%" PRIu64, v));
     struct ls_write_opts o = {r->expire_ms, r->flags};
     int prc = park_put(r, 0, &r->keys[0], r->tmp.data, r->tmp.len, &o, ma_write_cb);
-    if (prc < 0)
+    if (prc < 0) {
         mcs_end(r, reply_mc_engine_error(prc));
-    else
-        req_unlock(r);
+        return;
+    }
+    req_unlock(r);
 }
 
 static void me_cb(void *arg, int rc, const struct ls_item *it)
@@ -1437,7 +1681,7 @@ static int mcs_is_rmw(const struct req *r)
     case MC_MG:
         return mflag(r, 'T') != NULL || mflag(r, 'N') != NULL;
     case MC_MD:
-        return mflag(r, 'C') != NULL;
+        return mflag(r, 'C') != NULL || mflag(r, 'I') != NULL;
     case MC_MS:
         m = mflag(r, 'M');
         return mflag(r, 'C') != NULL || (m && m->tok.len && strchr("AaPp", m->tok.ptr[0]) != NULL);
@@ -1550,8 +1794,11 @@ static struct req *mcs_copy(struct conn *c, const struct mc_cmd *cmd, const char
 
 static struct mcs_state *mcs_state_of(struct server *s)
 {
-    if (s->mcs == NULL)
-        s->mcs = calloc(1, sizeof(*s->mcs));
+    if (s->mcs == NULL && (s->mcs = calloc(1, sizeof(*s->mcs))) != NULL &&
+        (s->mcs->ment = calloc(MCS_MENT_SLOTS, sizeof(struct mcs_ment))) == NULL) {
+        free(s->mcs);
+        s->mcs = NULL;
+    }
     return s->mcs;
 }
 
@@ -1638,11 +1885,6 @@ static void mcs_dispatch(struct conn *c, const struct mc_cmd *cmd, const char *r
         mcs_end(r, "CLIENT_ERROR error decoding key");
         return;
     }
-    if (s->mcs->nviv && r->nkeys == 1 && cmd->op != MC_MG && cmd->op != MC_ME &&
-        cmd->op != MC_GET && cmd->op != MC_GETS && cmd->op != MC_GAT && cmd->op != MC_GATS)
-        viv_forget(s, &r->keys[0]); /* the key was written (or deleted) */
-    if (cmd->op == MC_FLUSH_ALL && cmd->exptime <= 0)
-        viv_clear(s);
     if (exec == mcs_run)
         mcs_count_cmd(s->mcs, cmd);
     r->exec = exec;
