@@ -1070,13 +1070,13 @@ static void stats_settings(struct req *r, struct pbuf *o)
 
 /* One pseudo slab class (1) holding every item, so that tools reading "stats items" and
  * "stats slabs" (memcdump, monitoring) find them. Sizes are the engine's live bytes. */
-static void stats_items(struct req *r, struct pbuf *o)
+static void stats_class(struct req *r, struct pbuf *o, int slabs)
 {
     struct server *s = r->c->srv;
     struct ls_stats es;
     ls_get_stats(s->eng, &es);
     uint64_t n = ls_count(s->eng, 0);
-    if (n)
+    if (n && !slabs)
         pbuf_appendf(o,
                      "STAT items:1:number %" PRIu64 "\r\nSTAT items:1:number_hot 0"
                      "\r\nSTAT items:1:number_warm 0\r\nSTAT items:1:number_cold %" PRIu64
@@ -1084,23 +1084,15 @@ static void stats_items(struct req *r, struct pbuf *o)
                      "\r\nSTAT items:1:evicted 0\r\nSTAT items:1:outofmemory %" PRIu64
                      "\r\nSTAT items:1:reclaimed 0\r\n",
                      n, n, es.live_bytes, s->mcs->k.store_no_memory);
-    reply_check(r, pbuf_appendf(o, "END\r\n"));
-}
-
-static void stats_slabs(struct req *r, struct pbuf *o)
-{
-    struct server *s = r->c->srv;
-    struct ls_stats es;
-    ls_get_stats(s->eng, &es);
-    uint64_t n = ls_count(s->eng, 0);
-    if (n)
+    if (n && slabs)
         pbuf_appendf(o,
                      "STAT 1:chunk_size %" PRIu64 "\r\nSTAT 1:used_chunks %" PRIu64
                      "\r\nSTAT 1:mem_requested %" PRIu64 "\r\n",
                      s->cfg.max_value_size, n, es.live_bytes);
-    reply_check(
-        r, pbuf_appendf(o, "STAT active_slabs %d\r\nSTAT total_malloced %" PRIu64 "\r\nEND\r\n",
-                        n ? 1 : 0, es.live_bytes));
+    if (slabs)
+        pbuf_appendf(o, "STAT active_slabs %d\r\nSTAT total_malloced %" PRIu64 "\r\n", n ? 1 : 0,
+                     es.live_bytes);
+    reply_check(r, pbuf_appendf(o, "END\r\n"));
 }
 
 /* memcached's "stats conns": a group of lines per open memcached connection, by fd. */
@@ -1197,10 +1189,8 @@ static void mcs_stats(struct req *r)
         stats_general(r, o);
     else if (mcs_arg_is(r, "settings"))
         stats_settings(r, o);
-    else if (mcs_arg_is(r, "items"))
-        stats_items(r, o);
-    else if (mcs_arg_is(r, "slabs"))
-        stats_slabs(r, o);
+    else if (mcs_arg_is(r, "items") || mcs_arg_is(r, "slabs"))
+        stats_class(r, o, mcs_arg_is(r, "slabs"));
     else if (mcs_arg_is(r, "conns"))
         stats_conns(r, o);
     else if (mcs_arg_is(r, "logstor"))
