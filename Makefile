@@ -9,8 +9,10 @@
 #   make soak       the long crash/kill soak and simulator run (SIM_SECONDS, default 3600)
 #   make bench      engine and server benchmarks (prints figures)
 #   make fuzz       build the libFuzzer targets (clang)
-#   make compat     Redis 7.0.15's own tests against logstord (scripts/compat.sh); fails only on
-#                   a failure not in tests/compat/known_failures.txt
+#   make compat     Redis 7.0.15's own tests against logstord (scripts/compat.sh), then
+#                   memcached 1.6.18's (scripts/compat_mc.sh); fails only on a failure not in
+#                   tests/compat/known_failures.txt or tests/compat/mc_known_failures.txt
+#   make compat-mc  memcached's part alone
 #   make format     clang-format every C file
 
 CC       ?= cc
@@ -56,7 +58,7 @@ CLIENT_BIN := $(patsubst client/%.c,$(BUILD)/%,$(CLIENT_SRC))
 SERVER_BIN := $(if $(SERVER_SRC),$(BUILD)/logstord)
 
 .PHONY: all run test test-unit test-san test-crash test-integration test-fuzz soak bench fuzz \
-        format deps clean compat
+        format deps clean compat compat-mc
 all: $(ENGINE_LIB) $(PROTO_LIB) $(SERVER_BIN) $(CLIENT_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -108,7 +110,12 @@ test: deps
 
 compat: deps
 	$(MAKE) $(BUILD)/logstord
-	LOGSTORD=$(BUILD)/logstord bash scripts/compat.sh
+	LOGSTORD=$(BUILD)/logstord bash scripts/compat.sh; st=$$?; \
+	LOGSTORD=$(BUILD)/logstord bash scripts/compat_mc.sh && exit $$st
+
+compat-mc: deps
+	$(MAKE) $(BUILD)/logstord
+	LOGSTORD=$(BUILD)/logstord bash scripts/compat_mc.sh
 
 test-unit: $(UNIT_BIN)
 	bash tests/run.sh $(BUILD) unit

@@ -45,6 +45,9 @@ static const char mc_e_mflag_bad[] = "CLIENT_ERROR invalid flag";
 static const char mc_e_mflag_dup[] = "CLIENT_ERROR duplicate flag";
 static const char mc_e_toolong[] = "CLIENT_ERROR line too long";
 
+/* The flags memcached 1.6.18 knows (any meta command; each command uses its own). */
+static const char mc_meta_letters[] = "bNTRlOPLkstcfvhuqFCMJDI";
+
 struct mc_ctx {
     const char *buf;
     size_t len;
@@ -52,6 +55,8 @@ struct mc_ctx {
     struct mc_cmd *cmd;
     struct mc_parse_out *out;
     size_t line_end; /* index just past the '\n' */
+    size_t line_len; /* the line without "\r\n" (the window, if not whole) */
+    int whole;       /* the line's newline is in the window */
     uint32_t ntok;   /* tokens on the line; MC_TOK_CAP + 1 means "more than fit" */
     struct mc_str tok[MC_TOK_CAP];
 };
@@ -60,15 +65,32 @@ static const struct {
     const char *name;
     enum mc_op op;
 } mc_ops[] = {
-    {"get", MC_GET},         {"gets", MC_GETS},       {"gat", MC_GAT},
-    {"gats", MC_GATS},       {"set", MC_SET},         {"add", MC_ADD},
-    {"replace", MC_REPLACE}, {"append", MC_APPEND},   {"prepend", MC_PREPEND},
-    {"cas", MC_CAS},         {"delete", MC_DELETE},   {"incr", MC_INCR},
-    {"decr", MC_DECR},       {"touch", MC_TOUCH},     {"flush_all", MC_FLUSH_ALL},
-    {"stats", MC_STATS},     {"version", MC_VERSION}, {"verbosity", MC_VERBOSITY},
-    {"quit", MC_QUIT},       {"mg", MC_MG},           {"ms", MC_MS},
-    {"md", MC_MD},           {"ma", MC_MA},           {"mn", MC_MN},
+    {"get", MC_GET},
+    {"gets", MC_GETS},
+    {"gat", MC_GAT},
+    {"gats", MC_GATS},
+    {"set", MC_SET},
+    {"add", MC_ADD},
+    {"replace", MC_REPLACE},
+    {"append", MC_APPEND},
+    {"prepend", MC_PREPEND},
+    {"cas", MC_CAS},
+    {"delete", MC_DELETE},
+    {"incr", MC_INCR},
+    {"decr", MC_DECR},
+    {"touch", MC_TOUCH},
+    {"flush_all", MC_FLUSH_ALL},
+    {"stats", MC_STATS},
+    {"version", MC_VERSION},
+    {"verbosity", MC_VERBOSITY},
+    {"quit", MC_QUIT},
+    {"mg", MC_MG},
+    {"ms", MC_MS},
+    {"md", MC_MD},
+    {"ma", MC_MA},
+    {"mn", MC_MN},
     {"me", MC_ME},
+    {"slabs", MC_SLABS_AUTOMOVE},
 };
 
 /* ---- small helpers ---- */
@@ -86,6 +108,16 @@ static enum mc_status mc_err(struct mc_ctx *c, const char *msg)
     return MC_ERROR;
 }
 
+/* Replies msg and drops the first piece of a line too long to hold, then the rest of it
+ * up to its newline (MC_CONT_SKIP). */
+static enum mc_status mc_skip(struct mc_ctx *c, const char *msg)
+{
+    c->cmd->cont = MC_CONT_SKIP;
+    c->out->err = msg;
+    c->out->consumed = c->line_len;
+    return MC_ERROR;
+}
+
 /* Replies msg and skips the line and a data block of vlen bytes plus "\r\n", which may
  * not have arrived yet (memcached's conn_swallow). */
 static enum mc_status mc_swallow(struct mc_ctx *c, const char *msg, int32_t vlen)
@@ -99,6 +131,7 @@ static enum mc_status mc_swallow(struct mc_ctx *c, const char *msg, int32_t vlen
 
 static enum mc_status mc_done(struct mc_ctx *c, size_t consumed)
 {
+    c->out->err = NULL;
     c->out->consumed = consumed;
     return MC_DONE;
 }
@@ -154,25 +187,91 @@ static int mc_noreply(const struct mc_ctx *c)
 
 /* ---- classic commands ---- */
 
+/* Reads the keys in buf[pos..stop) into cmd->keys, at most MC_MAX_KEYS. `whole`: stop is
+ * the end of the line; otherwise the line goes on past stop and a key cut there is left for
+ * the next piece. A piece that does not end the line sets cmd->more and the state for the
+ * next call. */
+static enum mc_status mc_get_keys(struct mc_ctx *c, size_t pos, size_t stop, int whole)
+{
+    struct mc_cmd *cmd = c->cmd;
+    size_t i = pos, s;
+    while (cmd->nkeys < MC_MAX_KEYS) {
+        while (i < stop && c->buf[i] == ' ')
+            i++;
+        for (s = i; i < stop && c->buf[i] != ' ';)
+            i++;
+        if (i == s)
+            break;
+        if (i == stop && !whole) { /* maybe cut: the next piece has it */
+            if (i - s > MC_MAX_KEY)
+                goto bad;
+            i = s;
+            break;
+        }
+        struct mc_str k = {c->buf + s, i - s};
+        if (!mc_key_ok(k))
+            goto bad;
+        cmd->keys[cmd->nkeys++] = k;
+    }
+    for (s = i; s < stop && c->buf[s] == ' ';)
+        s++;
+    if (whole && s == stop) {
+        cmd->cont = MC_CONT_NONE;
+        return mc_done(c, c->line_end);
+    }
+    cmd->cont = MC_CONT_GET;
+    cmd->cont_op = cmd->op;
+    cmd->cont_exptime = cmd->exptime;
+    cmd->more = 1;
+    return mc_done(c, i);
+bad:
+    cmd->nkeys = 0;
+    if (whole) {
+        cmd->cont = MC_CONT_NONE;
+        return mc_err(c, mc_e_format);
+    }
+    cmd->cont = MC_CONT_SKIP; /* the rest of the line is dropped up to its newline */
+    c->out->err = mc_e_format;
+    c->out->consumed = stop;
+    return MC_ERROR;
+}
+
+/* get/gets <key>*, gat/gats <exptime> <key>*: the first piece of the line (see mc_parse
+ * for the pieces). */
 static enum mc_status mc_get(struct mc_ctx *c, int touch)
 {
     uint32_t first = touch ? 2 : 1;
-    if (c->ntok < 2)
-        return mc_err(c, mc_e_error);
-    if (c->ntok > MC_TOK_CAP || c->ntok - first > MC_MAX_KEYS)
-        return mc_err(c, mc_e_format);
+    if (c->ntok < first + (c->whole ? !touch : 1))
+        return c->whole ? mc_err(c, mc_e_error) : mc_skip(c, mc_e_format);
     if (touch) {
         int32_t e;
         if (!mc_parse_i32(c->tok[1], &e))
-            return mc_err(c, mc_e_exptime);
+            return c->whole ? mc_err(c, mc_e_exptime) : mc_skip(c, mc_e_exptime);
         c->cmd->exptime = e;
     }
-    for (uint32_t i = first; i < c->ntok; i++) {
-        if (!mc_key_ok(c->tok[i]))
-            return mc_err(c, mc_e_format);
-        c->cmd->keys[c->cmd->nkeys++] = c->tok[i];
+    struct mc_str last = c->tok[first - 1];
+    return mc_get_keys(c, (size_t)(last.ptr + last.len - c->buf), c->line_len, c->whole);
+}
+
+/* The next piece of a get line: buf starts where the last piece stopped. */
+static enum mc_status mc_get_cont(struct mc_ctx *c)
+{
+    struct mc_cmd *cmd = c->cmd;
+    cmd->op = cmd->cont_op;
+    cmd->exptime = cmd->cont_exptime;
+    size_t window = c->len <= c->lim->max_line ? c->len : (size_t)c->lim->max_line;
+    const char *nl = memchr(c->buf, '\n', window);
+    if (nl == NULL && c->len <= c->lim->max_line) {
+        c->out->need = 1;
+        return MC_MORE;
     }
-    return mc_done(c, c->line_end);
+    if (nl == NULL)
+        return mc_get_keys(c, 0, window, 0);
+    c->line_len = (size_t)(nl - c->buf);
+    c->line_end = c->line_len + 1;
+    if (c->line_len > 0 && c->buf[c->line_len - 1] == '\r')
+        c->line_len--;
+    return mc_get_keys(c, 0, c->line_len, 1);
 }
 
 /* set/add/replace/append/prepend <key> <flags> <exptime> <bytes> [noreply], and cas with
@@ -189,10 +288,12 @@ static enum mc_status mc_store(struct mc_ctx *c, int is_cas)
     if (!mc_key_ok(c->tok[1]))
         return mc_err(c, mc_e_format);
     if (!mc_parse_u64(c->tok[2], UINT32_MAX, &flags) || !mc_parse_i32(c->tok[3], &exptime) ||
-        !mc_parse_i32(c->tok[4], &vlen) || vlen < 0)
+        !mc_parse_i32(c->tok[4], &vlen) || vlen < 0 || vlen > INT32_MAX - 2)
         return mc_err(c, mc_e_format);
     if (is_cas && !mc_parse_u64(c->tok[5], UINT64_MAX, &cmd->cas))
         return mc_err(c, mc_e_format);
+    cmd->keys[0] = c->tok[1]; /* also on "too large": a set then drops the key */
+    cmd->nkeys = 1;
     if ((uint32_t)vlen > c->lim->max_value)
         return mc_swallow(c, mc_e_large, vlen);
     size_t total = c->line_end + (size_t)vlen + 2;
@@ -277,17 +378,33 @@ static enum mc_status mc_stats(struct mc_ctx *c)
     return mc_done(c, c->line_end);
 }
 
-/* verbosity <level> [noreply]: memcached answers OK even to a bad level. */
+/* verbosity <level> [noreply]: the level is an unsigned 32-bit number (memcached caps it
+ * at its highest level); "verbosity noreply" is a bad level with noreply, so no reply. */
 static enum mc_status mc_verbosity(struct mc_ctx *c)
 {
+    uint64_t level;
     if (c->ntok != 2 && c->ntok != 3)
         return mc_err(c, mc_e_error);
     c->cmd->noreply = mc_noreply(c);
-    if (c->cmd->noreply && c->ntok == 2) {
-        c->cmd->noreply = 0;
-        return mc_err(c, mc_e_error);
-    }
+    if (!mc_parse_u64(c->tok[1], UINT32_MAX, &level))
+        return mc_err(c, mc_e_format);
     c->cmd->arg = c->tok[1];
+    return mc_done(c, c->line_end);
+}
+
+/* slabs automove <level>: memcached's slab rebalancer knob. logstor has no slab classes;
+ * the command is checked as memcached checks it (levels 0..2) and changes nothing. Other
+ * slabs subcommands are unknown commands. */
+static enum mc_status mc_slabs(struct mc_ctx *c)
+{
+    uint64_t level;
+    if (c->ntok != 3 || !mc_eq(c->tok[1], "automove"))
+        return mc_err(c, mc_e_error);
+    if (!mc_parse_u64(c->tok[2], UINT32_MAX, &level))
+        return mc_err(c, mc_e_format);
+    if (level > 2)
+        return mc_err(c, mc_e_error);
+    c->cmd->arg = c->tok[2];
     return mc_done(c, c->line_end);
 }
 
@@ -301,10 +418,10 @@ static const char *mc_mflags(struct mc_ctx *c, uint32_t first)
     for (uint32_t i = first; i < c->ntok; i++) {
         struct mc_str t = c->tok[i];
         unsigned char f = (unsigned char)t.ptr[0];
-        if (!((f >= 'a' && f <= 'z') || (f >= 'A' && f <= 'Z')))
-            return mc_e_mflag_bad;
-        if (seen[f]++)
+        if (f >= 127 || seen[f]++) /* memcached checks repeats first, then the letter */
             return mc_e_mflag_dup;
+        if (f == 0 || strchr(mc_meta_letters, f) == NULL)
+            return mc_e_mflag_bad;
         if (cmd->nmflags == MC_MAX_MFLAGS)
             return mc_e_mflags;
         struct mc_mflag *m = &cmd->mflags[cmd->nmflags++];
@@ -343,7 +460,7 @@ static enum mc_status mc_ms(struct mc_ctx *c)
     int32_t vlen;
     if (c->ntok < 3)
         return mc_err(c, mc_e_format);
-    if (!mc_parse_i32(c->tok[2], &vlen) || vlen < 0)
+    if (!mc_parse_i32(c->tok[2], &vlen) || vlen < 0 || vlen > INT32_MAX - 2)
         return mc_err(c, mc_e_format);
     if (!mc_key_ok(c->tok[1]))
         return mc_swallow(c, mc_e_format, vlen);
@@ -352,6 +469,8 @@ static enum mc_status mc_ms(struct mc_ctx *c)
     const char *e = mc_mflags(c, 3);
     if (e)
         return mc_swallow(c, e, vlen);
+    c->cmd->keys[0] = c->tok[1]; /* also on "too large": ms then drops the key */
+    c->cmd->nkeys = 1;
     if ((uint32_t)vlen > c->lim->max_value)
         return mc_swallow(c, mc_e_large, vlen);
     size_t total = c->line_end + (size_t)vlen + 2;
@@ -407,8 +526,16 @@ static int mc_lookup(struct mc_str name, enum mc_op *op)
 static enum mc_status mc_dispatch(struct mc_ctx *c)
 {
     struct mc_cmd *cmd = c->cmd;
-    if (c->ntok == 0 || !mc_lookup(c->tok[0], &cmd->op))
+    if (c->ntok == 0)
         return mc_err(c, mc_e_error);
+    if (!mc_lookup(c->tok[0], &cmd->op)) {
+        struct mc_str last = c->tok[(c->ntok > MC_TOK_CAP ? MC_TOK_CAP : c->ntok) - 1];
+        if (c->whole && last.len >= 5 && memcmp(last.ptr, "HTTP/", 5) == 0)
+            return MC_ERROR; /* an HTTP request: memcached hangs up without a reply */
+        return c->whole ? mc_err(c, mc_e_error) : MC_ERROR;
+    }
+    if (!c->whole && cmd->op > MC_GATS)
+        return MC_ERROR; /* no newline within max_line: close */
     if (c->ntok > MC_TOK_CAP && cmd->op > MC_GATS)
         return mc_err(c, cmd->op >= MC_MG ? mc_e_mflags : mc_e_error);
     switch (cmd->op) {
@@ -441,6 +568,8 @@ static enum mc_status mc_dispatch(struct mc_ctx *c)
         return mc_done(c, c->line_end);
     case MC_VERBOSITY:
         return mc_verbosity(c);
+    case MC_SLABS_AUTOMOVE:
+        return mc_slabs(c);
     case MC_MS:
         return mc_ms(c);
     case MC_MG:
@@ -453,7 +582,7 @@ static enum mc_status mc_dispatch(struct mc_ctx *c)
     return mc_err(c, mc_e_error);
 }
 
-static void mc_cmd_reset(struct mc_cmd *cmd)
+void mc_cmd_reset(struct mc_cmd *cmd)
 {
     cmd->nkeys = 0;
     cmd->flags = 0;
@@ -467,6 +596,31 @@ static void mc_cmd_reset(struct mc_cmd *cmd)
     cmd->noreply = 0;
     cmd->nmflags = 0;
     cmd->key_b64 = 0;
+    cmd->more = 0;
+    cmd->is_bin = 0;
+    memset(&cmd->bin, 0, sizeof(cmd->bin));
+}
+
+void mc_cmd_init(struct mc_cmd *cmd)
+{
+    cmd->cont = MC_CONT_NONE;
+    cmd->cont_op = MC_GET;
+    cmd->cont_exptime = 0;
+}
+
+/* Drops the rest of a bad get line up to its newline, without a reply. */
+static enum mc_status mc_skip_rest(const char *buf, size_t len, struct mc_cmd *cmd,
+                                   struct mc_parse_out *out)
+{
+    const char *nl = memchr(buf, '\n', len);
+    if (len == 0) {
+        out->need = 1;
+        return MC_MORE;
+    }
+    if (nl != NULL)
+        cmd->cont = MC_CONT_NONE;
+    out->consumed = nl ? (size_t)(nl - buf) + 1 : len;
+    return MC_ERROR;
 }
 
 enum mc_status mc_parse(const char *buf, size_t len, const struct mc_limits *lim,
@@ -477,21 +631,30 @@ enum mc_status mc_parse(const char *buf, size_t len, const struct mc_limits *lim
     out->need = 0;
     out->err = NULL;
     mc_cmd_reset(cmd);
+    if (cmd->cont == MC_CONT_SKIP)
+        return mc_skip_rest(buf, len, cmd, out);
+    if (cmd->cont == MC_CONT_GET)
+        return mc_get_cont(&c);
     size_t window = len <= lim->max_line ? len : (size_t)lim->max_line + 1;
     const char *nl = window ? memchr(buf, '\n', window) : NULL;
-    if (!nl) {
-        if (len > lim->max_line) {
-            out->err = mc_e_toolong;
-            return MC_ERROR;
-        }
+    if (!nl && len <= lim->max_line) {
         out->need = 1;
         return MC_MORE;
     }
+    if (!nl) {
+        /* No newline within max_line: only a get line may go on (in pieces). */
+        c.line_len = lim->max_line;
+        mc_tokenize(&c, c.line_len);
+        out->err = mc_e_toolong;
+        return mc_dispatch(&c);
+    }
     size_t line_len = (size_t)(nl - buf);
     c.line_end = line_len + 1;
+    c.whole = 1;
     /* As memcached: strip a '\r' only from a line of two bytes or more. */
     if (line_len > 1 && buf[line_len - 1] == '\r')
         line_len--;
+    c.line_len = line_len;
     mc_tokenize(&c, line_len);
     return mc_dispatch(&c);
 }

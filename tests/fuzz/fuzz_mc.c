@@ -1,5 +1,6 @@
 /*
- * fuzz_mc.c - libFuzzer target for mc_parse.
+ * fuzz_mc.c - libFuzzer target for mc_parse and mcb_parse (the binary protocol, chosen
+ * by the input's first byte as the server chooses it per connection).
  *
  * The input is parsed command after command until MC_MORE or a closing error, with
  * small limits. For each result the invariants of mc.h are checked: consumed within the
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "mc.h"
+#include "mcbin.h"
 
 #define CHECK(x)                                                                                   \
     do {                                                                                           \
@@ -51,17 +53,20 @@ static void check_done(const struct mc_cmd *cmd, const char *p, size_t consumed)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct mc_cmd cmd;
+    mc_cmd_init(&cmd);
     const char *buf = (const char *)data;
     size_t pos = 0;
     for (;;) {
         struct mc_parse_out out;
-        enum mc_status st = mc_parse(buf + pos, size - pos, &lim, &cmd, &out);
+        enum mc_status st = size && data[0] == MCB_REQ
+                                ? mcb_parse(buf + pos, size - pos, &lim, &cmd, &out)
+                                : mc_parse(buf + pos, size - pos, &lim, &cmd, &out);
         if (st == MC_MORE) {
             CHECK(out.need > 0);
             break;
         }
         if (st == MC_ERROR) {
-            CHECK(out.err && out.err[0]);
+            CHECK(out.err == NULL || out.err[0]);
             if (out.consumed == 0)
                 break;
             if (out.consumed > size - pos) {

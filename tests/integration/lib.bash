@@ -10,6 +10,8 @@
 #   rc ARGS...                       redis-cli against the server, with a timeout
 #   expect_eq WHAT GOT WANT          records one check
 #   it_finish                        prints the tally, exits 0 or 1
+#   it_find_memtier                  exports MEMTIER (built once by ../shared/tools'
+#                                    build-memtier.sh, when that script is there)
 #
 # Everything listens on 127.0.0.1 only; the server is always killed at exit.
 
@@ -138,4 +140,15 @@ it_finish() {
     fi
     echo "$IT_NAME: all $IT_CHECKS checks passed"
     exit 0
+}
+
+it_find_memtier() { # sets and exports MEMTIER unless set; fails if the build fails
+    local tools
+    tools="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../../../shared/tools"
+    if [ -z "${MEMTIER:-}" ] && [ -x "$tools/build-memtier.sh" ]; then
+        MEMTIER=$(bash "$tools/build-memtier.sh" 2>/dev/null | tail -n 1)
+        [ -x "$MEMTIER" ] || { echo "FAIL: build-memtier.sh did not build memtier_benchmark"; return 1; }
+        export MEMTIER
+    fi
+    return 0
 }

@@ -3,8 +3,10 @@ Run by memcached_protocol.sh. TARGET=redis runs it against a real memcached 1.6
 (`memcached -p Q -U 0 -l 127.0.0.1`); otherwise against logstord's memcached port.
 
 Text: get gets gat gats set add replace append prepend cas delete incr decr touch
-flush_all stats (general, settings) version verbosity quit, noreply.
-Meta: mg ms md ma mn me with flags v k t f c s T q N O b I M(E A P R S) D J, and the error
+flush_all stats (general, settings, reset) version verbosity quit, noreply; get lines past
+256 keys and 2048 bytes, a too-large set dropping the old item, flush_all <delay>, error
+texts, an HTTP request line (issue 13); the binary protocol's NOOP and VERSION.
+Meta: mg ms md ma mn me with flags v k t f c s T q N O b I M(E A P R S) D J h l R, md I, and the error
 forms ERROR, CLIENT_ERROR ..., SERVER_ERROR ....
 
 Deliberately not checked (memcached internals, not protocol): the value left by incr/decr
@@ -16,7 +18,7 @@ import time
 import itlib
 from itlib import Mc, check, section, log
 
-itlib.begin("memcached_protocol", time_limit_s=60)
+itlib.begin("memcached_protocol", time_limit_s=90)
 srv = itlib.Server("memcached").start()
 log("memcached_protocol: target %s on 127.0.0.1:%d" % ("memcached" if srv.real else "logstord", srv.mc_port))
 c = Mc(srv.mc_port)
@@ -320,6 +322,87 @@ c2 = Mc(srv.mc_port)
 r = c2.cmd("mg " + "k" * 251 + " v")
 check(r.startswith(b"CLIENT_ERROR"), "mg with a 251-byte key => CLIENT_ERROR ...", r)
 c2.close()
+
+# ---- issue 13: what memcached 1.6 answers and logstord did not ---------------------------
+section("get lines longer than 256 keys and 2048 bytes")
+for i in range(0, 1000, 100):
+    one("set many%04d 0 0 2" % i, b"STORED", b"%02d" % (i // 100))
+got = get("get " + " ".join("many%04d" % i for i in range(1000)),
+          [(b"VALUE many%04d 0 2" % i, b"%02d" % (i // 100)) for i in range(0, 1000, 100)],
+          "get of 1,000 keys (9 KB line) returns the 10 that exist, in order")
+one("mn", b"MN", what="the connection goes on after it")
+
+section("a too-large set removes the old item; scheduled flush_all")
+one("set big2 0 0 3", b"STORED", b"old")
+c.send(b"set big2 0 0 %d\r\n" % (2 << 20) + b"x" * (2 << 20) + b"\r\n")
+check(c.line() == b"SERVER_ERROR object too large for cache", "set of 2 MiB => SERVER_ERROR")
+get("get big2", [], "the old value is gone after the failed set")
+one("set fl1 0 0 1", b"STORED", b"1")
+one("flush_all 2", b"OK")
+get("get fl1", [(b"VALUE fl1 0 1", b"1")], "flush_all 2: the item stays until the deadline")
+time.sleep(2.3)
+get("get fl1", [], "flush_all 2: the item is gone after the deadline")
+one("set fl2 0 0 1", b"STORED", b"2")
+get("get fl2", [(b"VALUE fl2 0 1", b"2")], "an item set after the deadline stays")
+
+section("error texts")
+one("set dk 0 0 1", b"STORED", b"x")
+c.send(b"delete dk 10 noreply\r\n")
+one("mn", b"MN", what="delete <key> 10 noreply: no reply at all")
+get("get dk", [(b"VALUE dk 0 1", b"x")], "... and the key is not deleted")
+c.send(b"delete dk 0 noreply\r\n")
+one("mn", b"MN", what="delete <key> 0 noreply: no reply")
+get("get dk", [], "... and the key is deleted")
+one("verbosity invalid", b"CLIENT_ERROR bad command line format")
+c.send(b"verbosity noreply\r\n")
+one("mn", b"MN", what="verbosity noreply: no reply")
+one("set k 0 0 2147483647", b"CLIENT_ERROR bad command line format")
+one("ms nokey13 2 c C99", b"NF c0", b"hi", what="ms C<wrong> on a miss returns c0")
+one("mg k x", b"CLIENT_ERROR invalid flag")
+one("mg k s v s", b"CLIENT_ERROR duplicate flag")
+c2 = Mc(srv.mc_port)
+c2.send(b"GET / HTTP/1.0\r\n")
+check(c2.closed_by_server(), "an HTTP request line: the server hangs up")
+c2.close()
+
+section("stats counters, stats reset")
+one("stats reset", b"RESET")
+get("get nokey13a nokey13b fl2", [(b"VALUE fl2 0 1", b"2")])
+c.send(b"stats\r\n")
+st = dict((h.split()[1], h.split()[2]) for h, _ in c.lines_until(b"END"))
+check((st.get(b"cmd_get"), st.get(b"get_hits"), st.get(b"get_misses")) == (b"3", b"1", b"2"),
+      "cmd_get counts every key asked, get_hits/get_misses the outcomes",
+      (st.get(b"cmd_get"), st.get(b"get_hits"), st.get(b"get_misses")))
+for k in (b"total_items", b"delete_hits", b"incr_misses", b"cas_badval", b"touch_hits",
+          b"cmd_flush", b"accepting_conns", b"evictions", b"store_too_large"):
+    check(k in st, "stats has STAT %s" % k.decode(), st.get(k))
+
+section("meta flags h l R, md I (stale-while-revalidate)")
+one("set hl 0 100 2", b"STORED", b"hi")
+one("mg hl h l", b"HD h0 l0", what="mg h: not fetched before")
+one("mg hl h", b"HD h1", what="mg h: fetched before")
+one("mg hl R30", b"HD", what="mg R30 with 100 s left: no win")
+one("mg hl R200", b"HD W", what="mg R200 with 100 s left: win token")
+one("mg hl R200", b"HD Z", what="the next one sees the token taken (Z)")
+one("md hl I T30", b"HD", what="md I: marked stale, not deleted")
+one("mg hl t", b"HD t30 X W", what="a stale item: X, and the first client wins")
+one("mg hl", b"HD Z X", what="the next client: Z X")
+one("md hl", b"HD", what="md without I deletes")
+one("mg hl", b"EN")
+
+section("binary protocol (chosen by the first byte)")
+import struct
+bc = Mc(srv.mc_port)
+bc.send(struct.pack(">BBHBBHIIQ", 0x80, 0x0a, 0, 0, 0, 0, 0, 7, 0) +
+        struct.pack(">BBHBBHIIQ", 0x80, 0x0b, 0, 0, 0, 0, 0, 8, 0))
+h = bc.exact(24)
+check(h[0] == 0x81 and h[1] == 0x0a and h[6:8] == b"\0\0" and h[12:16] == b"\0\0\0\x07",
+      "binary NOOP: a response with its opaque", h)
+h = bc.exact(24)
+blen = struct.unpack(">I", h[8:12])[0]
+ver = bc.exact(blen)
+check(h[1] == 0x0b and ver[:2] == b"1.", "binary VERSION: the version", ver)
+bc.close()
 
 section("quit")
 c.send(b"quit\r\n")

@@ -90,9 +90,95 @@ static void test_get_many_keys(void **state)
     memcpy(line + n, "\r\n", 3);
     assert_int_equal(parse(line), MC_DONE);
     assert_int_equal(cmd.nkeys, MC_MAX_KEYS);
+    assert_int_equal(cmd.more, 0);
     assert_str(cmd.keys[MC_MAX_KEYS - 1], "255");
+    /* One key more: two pieces, the second with the last key and the end of the line. */
     memcpy(line + n, " 999\r\n", 7);
-    assert_err(line, "CLIENT_ERROR bad command line format");
+    assert_int_equal(parse(line), MC_DONE);
+    assert_int_equal(cmd.nkeys, MC_MAX_KEYS);
+    assert_int_equal(cmd.more, 1);
+    assert_int_equal(out.consumed, n); /* the next piece starts at " 999" */
+    size_t pos = out.consumed;
+    assert_int_equal(parse(line + pos), MC_DONE);
+    assert_int_equal(cmd.op, MC_GET);
+    assert_int_equal(cmd.nkeys, 1);
+    assert_int_equal(cmd.more, 0);
+    assert_str(cmd.keys[0], "999");
+    assert_int_equal(pos + out.consumed, strlen(line));
+    assert_int_equal(parse("get a\r\n"), MC_DONE); /* the state is back to normal */
+    assert_int_equal(cmd.nkeys, 1);
+}
+
+/* A get line far longer than max_line, fed as a stream: every key comes back once, in
+ * order, in pieces of at most max_line bytes, and only the last piece ends the line. */
+static void test_get_long_line(void **state)
+{
+    (void)state;
+    enum { NK = 3000 };
+    static char line[NK * 12 + 32];
+    size_t n = (size_t)snprintf(line, sizeof(line), "gats 77");
+    for (int i = 0; i < NK; i++)
+        n += (size_t)snprintf(line + n, sizeof(line) - n, " key_%d", i);
+    n += (size_t)snprintf(line + n, sizeof(line) - n, "  \r\nmn\r\n");
+    size_t pos = 0, got = 0, pieces = 0;
+    for (;;) {
+        /* at most two reads' worth buffered, as conn.c holds */
+        size_t avail = n - pos < 3000 ? n - pos : 3000;
+        enum mc_status st = parse_n(line + pos, avail);
+        assert_int_equal(st, MC_DONE);
+        assert_true(out.consumed > 0 && out.consumed <= 2048 + 2);
+        pos += out.consumed;
+        pieces++;
+        assert_int_equal(cmd.op, MC_GATS);
+        assert_int_equal(cmd.exptime, 77);
+        for (uint32_t i = 0; i < cmd.nkeys; i++) {
+            char want[16];
+            snprintf(want, sizeof(want), "key_%zu", got++);
+            assert_str(cmd.keys[i], want);
+        }
+        if (!cmd.more)
+            break;
+    }
+    assert_int_equal(got, NK);
+    assert_true(pieces > 10);
+    assert_int_equal(parse_n(line + pos, n - pos), MC_DONE);
+    assert_int_equal(cmd.op, MC_MN);
+}
+
+/* A bad key in a piece: one CLIENT_ERROR, the rest of the line dropped silently. */
+static void test_get_long_line_bad_key(void **state)
+{
+    (void)state;
+    static char line[6000];
+    memset(line, 'k', sizeof(line));
+    memcpy(line, "get a ", 6);
+    for (size_t i = 10; i < 5000; i += 10)
+        line[i] = ' ';
+    line[3000] = '\x01';
+    memcpy(line + 5000, "\r\nmn\r\n", 6);
+    size_t n = 5006, pos = 0;
+    int errors = 0, silent = 0;
+    for (;;) {
+        size_t avail = n - pos < 3000 ? n - pos : 3000;
+        enum mc_status st = parse_n(line + pos, avail);
+        if (st == MC_DONE && cmd.op == MC_MN)
+            break;
+        if (st == MC_ERROR) {
+            assert_true(out.consumed > 0);
+            if (out.err) {
+                assert_string_equal(out.err, "CLIENT_ERROR bad command line format");
+                errors++;
+            } else {
+                silent++;
+            }
+        } else {
+            assert_int_equal(st, MC_DONE);
+            assert_int_equal(cmd.more, 1);
+        }
+        pos += out.consumed;
+    }
+    assert_int_equal(errors, 1);
+    assert_true(silent >= 1);
 }
 
 static void test_key_length(void **state)
@@ -301,13 +387,29 @@ static void test_misc_commands(void **state)
     assert_int_equal(cmd.op, MC_VERBOSITY);
     assert_str(cmd.arg, "1");
     assert_int_equal(cmd.noreply, 1);
-    assert_err("verbosity noreply\r\n", "ERROR");
+    /* a bad level: CLIENT_ERROR, suppressed by noreply ("verbosity noreply" is one) */
+    assert_err("verbosity invalid\r\n", "CLIENT_ERROR bad command line format");
+    assert_err("verbosity noreply\r\n", "CLIENT_ERROR bad command line format");
+    assert_int_equal(cmd.noreply, 1);
     assert_err("verbosity\r\n", "ERROR");
+    assert_int_equal(parse("slabs automove 1\r\n"), MC_DONE);
+    assert_int_equal(cmd.op, MC_SLABS_AUTOMOVE);
+    assert_err("slabs automove invalid\r\n", "CLIENT_ERROR bad command line format");
+    assert_err("slabs automove 3\r\n", "ERROR");
+    /* a length memcached cannot add 2 to is a bad command line, nothing swallowed */
+    assert_err("set k 0 0 2147483647\r\n", "CLIENT_ERROR bad command line format");
+    assert_err("ms k 2147483646\r\n", "CLIENT_ERROR bad command line format");
 }
 
 static void test_unknown_and_lines(void **state)
 {
     (void)state;
+    /* An HTTP request line: close without a reply, as memcached does. */
+    assert_int_equal(parse("GET / HTTP/1.0\r\n"), MC_ERROR);
+    assert_null(out.err);
+    assert_int_equal(out.consumed, 0);
+    assert_int_equal(parse("DELETE HTTP/1.1\r\n"), MC_ERROR);
+    assert_int_equal(out.consumed, 0);
     assert_err("bogus\r\n", "ERROR");
     assert_err("GET k\r\n", "ERROR");
     assert_err("\r\n", "ERROR");
@@ -327,8 +429,19 @@ static void test_unknown_and_lines(void **state)
     assert_int_equal(parse_n(big, 2049), MC_ERROR);
     assert_string_equal(out.err, "CLIENT_ERROR bad command line format"); /* key too long */
     assert_true(out.consumed == 2049);
+    /* A get line goes on past max_line (in pieces): here its first key is too long, so
+     * the first piece is the error and the rest of the line is dropped without a reply. */
     big[2048] = 'a';
     big[2049] = '\n';
+    assert_int_equal(parse_n(big, 2050), MC_ERROR);
+    assert_string_equal(out.err, "CLIENT_ERROR bad command line format");
+    assert_int_equal(out.consumed, 2048);
+    assert_int_equal(parse_n(big + 2048, 2), MC_ERROR);
+    assert_null(out.err);
+    assert_int_equal(out.consumed, 2);
+    assert_int_equal(parse("mn\r\n"), MC_DONE);
+    /* Any other line too long: close (consumed 0). */
+    memcpy(big, "set ", 4);
     assert_int_equal(parse_n(big, 2050), MC_ERROR);
     assert_int_equal(out.consumed, 0);
 }
@@ -374,6 +487,9 @@ static void test_meta_errors(void **state)
     assert_err("mg\r\n", "ERROR");
     assert_err("mg key v v\r\n", "CLIENT_ERROR duplicate flag");
     assert_err("mg key 1\r\n", "CLIENT_ERROR invalid flag");
+    assert_err("mg key x\r\n", "CLIENT_ERROR invalid flag");
+    assert_err("mg key Q\r\n", "CLIENT_ERROR invalid flag");
+    assert_err("mg key s v s\r\n", "CLIENT_ERROR duplicate flag");
     assert_err("mx key\r\n", "ERROR");
     assert_err("ms key\r\n", "CLIENT_ERROR bad command line format");
     assert_err("ms key x\r\n", "CLIENT_ERROR bad command line format");
@@ -426,6 +542,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get),
         cmocka_unit_test(test_get_many_keys),
+        cmocka_unit_test(test_get_long_line),
+        cmocka_unit_test(test_get_long_line_bad_key),
         cmocka_unit_test(test_key_length),
         cmocka_unit_test(test_set_family),
         cmocka_unit_test(test_set_binary),
