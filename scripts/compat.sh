@@ -47,13 +47,6 @@ BASELINE=${COMPAT_BASELINE:-$ROOT/tests/compat/known_failures.txt}
 STALLS=${COMPAT_STALLS:-$ROOT/tests/compat/stalls.txt}
 UNIT_LIMIT=${COMPAT_UNIT_LIMIT:-600}
 STALL_LIMIT=${COMPAT_STALL_LIMIT:-90}
-SRC=${COMPAT_SRC:-}
-if [ -z "$SRC" ]; then
-    for c in "$ROOT/../shared/tools/redis-7.0.15-src.tar.gz" /work/shared/tools/redis-7.0.15-src.tar.gz; do
-        [ -f "$c" ] && SRC=$c && break
-    done
-fi
-[ -f "$SRC" ] || { echo "compat: Redis source tarball not found (set COMPAT_SRC)"; exit 2; }
 command -v tclsh >/dev/null || { echo "compat: tclsh not found (Debian package tcl; make deps)"; exit 2; }
 
 WORK=$DATA_DIR/redis-src        # DATA_DIR is removed by lib.bash's cleanup
@@ -61,7 +54,7 @@ OUT=${COMPAT_OUT:-$DATA_DIR/out}
 RESULTS=$DATA_DIR/results       # lines "unit<TAB>ok|err<TAB>test name"
 mkdir -p "$WORK" "$OUT"
 : >"$RESULTS"
-tar -xzf "$SRC" -C "$WORK" --strip-components=1 || { echo "compat: cannot extract $SRC"; exit 2; }
+it_extract_tool redis-7.0.15-src.tar.gz "$WORK" "${COMPAT_SRC:-}" || exit 2
 sed -i '1s/^start_server {tags {"pubsubshard external:skip"}} {$/start_server {tags {"pubsubshard"}} {/' \
     "$WORK/tests/unit/pubsubshard.tcl"
 

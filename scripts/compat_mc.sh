@@ -44,14 +44,6 @@ FILES=${COMPAT_MC_FILES:-"getset incrdecr cas flags noreply expirations touch ge
     issue_152 issue_192 stats binary"}
 BASELINE=${COMPAT_MC_BASELINE:-$ROOT/tests/compat/mc_known_failures.txt}
 FILE_LIMIT=${COMPAT_MC_FILE_LIMIT:-300}
-SRC=${COMPAT_MC_SRC:-}
-if [ -z "$SRC" ]; then
-    for c in "$ROOT/../shared/tools/memcached-1.6.18-src.tar.gz" \
-        /work/shared/tools/memcached-1.6.18-src.tar.gz; do
-        [ -f "$c" ] && SRC=$c && break
-    done
-fi
-[ -f "$SRC" ] || { echo "compat_mc: memcached source tarball not found (set COMPAT_MC_SRC)"; exit 2; }
 command -v perl >/dev/null || { echo "compat_mc: perl not found"; exit 2; }
 
 WORK=$DATA_DIR/mc-src # DATA_DIR is removed by lib.bash's cleanup
@@ -59,7 +51,7 @@ OUT=${COMPAT_OUT:-$DATA_DIR/out}
 RESULTS=$DATA_DIR/results # lines "file<TAB>passed<TAB>failed<TAB>note"
 mkdir -p "$WORK" "$OUT"
 : >"$RESULTS"
-tar -xzf "$SRC" -C "$WORK" --strip-components=1 || { echo "compat_mc: cannot extract $SRC"; exit 2; }
+it_extract_tool memcached-1.6.18-src.tar.gz "$WORK" "${COMPAT_MC_SRC:-}" || exit 2
 
 # The adaptation (see the header): kills only with a pid, feature probes without a binary.
 PM=$WORK/t/lib/MemcachedTest.pm

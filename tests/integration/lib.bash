@@ -152,3 +152,19 @@ it_find_memtier() { # sets and exports MEMTIER unless set; fails if the build fa
     fi
     return 0
 }
+
+# it_extract_tool TARBALL DEST [PATH]: extracts a source tarball of ../shared/tools (PATH when
+# set, else TARBALL found beside the repo or in /work/shared/tools) into DEST, without its top
+# directory. Fails with a message naming what is missing.
+it_extract_tool() {
+    local name=$1 dest=$2 src=${3:-} c
+    if [ -z "$src" ]; then
+        for c in "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../../../shared/tools/$name" \
+            "/work/shared/tools/$name"; do
+            [ -f "$c" ] && src=$c && break
+        done
+    fi
+    [ -f "$src" ] || { echo "$IT_NAME: $name not found"; return 1; }
+    mkdir -p "$dest" && tar -xzf "$src" -C "$dest" --strip-components=1 ||
+        { echo "$IT_NAME: cannot extract $src"; return 1; }
+}
