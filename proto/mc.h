@@ -56,9 +56,7 @@ struct mc_cmd {
     enum mc_op op;
     int is_bin; /* a binary protocol request; bin below */
     struct mc_bin bin;
-    struct mc_str keys[MC_MAX_KEYS]; /* get-family: all keys (gat/gats may have none);
-                                        others: keys[0]; mn, flush_all...: none */
-    uint32_t nkeys;
+    uint32_t nkeys;     /* keys[0..nkeys) (the array is last) */
     uint32_t flags;     /* client flags (storage commands) */
     int64_t exptime;    /* storage/touch/gat/flush_all delay, as sent */
     uint64_t cas;       /* cas command */
@@ -82,6 +80,10 @@ struct mc_cmd {
     int cont;             /* MC_CONT_* */
     enum mc_op cont_op;   /* MC_CONT_GET: the line's command */
     int64_t cont_exptime; /* MC_CONT_GET: gat/gats's exptime */
+    /* Last, so that a request's copy holds only the keys it has (mcs_copy: a plain get
+     * carries 16 bytes of them, not the 4 KiB of MC_MAX_KEYS). */
+    struct mc_str keys[MC_MAX_KEYS]; /* get-family: all keys (gat/gats may have none);
+                                        others: keys[0]; mn, flush_all...: none */
 };
 
 enum { MC_CONT_NONE, MC_CONT_GET, MC_CONT_SKIP };

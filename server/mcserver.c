@@ -1745,16 +1745,18 @@ static void rebase(struct mc_str *s, const char *from, size_t n, char *to)
 static struct req *mcs_copy(struct conn *c, const struct mc_cmd *cmd, const char *raw, size_t n)
 {
     uint32_t nk = cmd->nkeys;
-    size_t bytes = sizeof(struct mc_cmd) + (size_t)nk * sizeof(struct resp_arg) + n +
-                   (nk ? cmd->keys[0].len : 0) + 1;
+    size_t head =
+        (offsetof(struct mc_cmd, keys) + (size_t)nk * sizeof(struct mc_str) + 7) & ~(size_t)7;
+    size_t bytes =
+        head + (size_t)nk * sizeof(struct resp_arg) + n + (nk ? cmd->keys[0].len : 0) + 1;
     void *mem;
     struct req *r = conn_req_new(c, bytes, &mem);
     if (r == NULL)
         return NULL;
-    struct mc_cmd *m = mem;
-    struct resp_arg *keys = (struct resp_arg *)(m + 1);
+    struct mc_cmd *m = mem; /* only its first nk keys exist (the array is the struct's tail) */
+    struct resp_arg *keys = (struct resp_arg *)((char *)mem + head);
     char *copy = (char *)(keys + nk), *dec = copy + n;
-    memcpy(m, cmd, sizeof(*m));
+    memcpy(m, cmd, head < sizeof(*m) ? head : sizeof(*m));
     memcpy(copy, raw, n);
     for (uint32_t i = 0; i < nk; i++)
         rebase(&m->keys[i], raw, n, copy);
