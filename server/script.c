@@ -58,6 +58,7 @@
 #include "conn.h"
 #include "glob.h"
 #include "log.h"
+#include "luasandbox.h"
 #include "reply.h"
 #include "resp.h"
 #include "server.h"
@@ -97,17 +98,6 @@ struct script_run {
 static const char *const ERR_NOSCRIPT = "NOSCRIPT No matching script. Please use EVAL.";
 
 /* ---- the interpreter ---- */
-
-static int l_readonly(lua_State *L)
-{
-    return luaL_error(L, "Attempt to modify a readonly table");
-}
-
-static int l_undefined(lua_State *L)
-{
-    return luaL_error(L, "Script attempted to access nonexistent global variable '%s'",
-                      lua_tostring(L, 2) ? lua_tostring(L, 2) : "?");
-}
 
 /* Pushes t.name of the table on top without metamethods (a script's table may carry an
  * __index that raises, _G does: outside a protected call that would end the process). */
@@ -295,8 +285,7 @@ static const char PRELUDE[] =
     "  if type(e) == 'table' and type(rawget(e, 'err')) == 'string' then return false, e.err end\n"
     "  return false, e\n"
     "end\n"
-    "pcall = function(f, ...) return caught(rawpcall(f, ...)) end\n"
-    "loadfile, dofile, print = nil, nil, nil\n";
+    "pcall = function(f, ...) return caught(rawpcall(f, ...)) end\n";
 
 static void set_fn(lua_State *L, const char *name, lua_CFunction f)
 {
@@ -363,18 +352,12 @@ static struct script_eng *eng_new(void)
         free(se);
         return NULL;
     }
-    /* globals: read-only, and reading an undefined one is an error */
-    lua_newtable(L);
-    lua_pushcfunction(L, l_readonly);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushcfunction(L, l_undefined);
-    lua_setfield(L, -2, "__index");
-    lua_setmetatable(L, LUA_GLOBALSINDEX);
+    luasandbox_lock(L);
     /* a run's environment: KEYS and ARGV of its own, then the globals */
     lua_newtable(L);
     lua_pushvalue(L, LUA_GLOBALSINDEX);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_readonly);
+    lua_pushcfunction(L, luasandbox_readonly);
     lua_setfield(L, -2, "__newindex");
     se->protect = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
@@ -408,7 +391,7 @@ void script_server_free(struct server *s)
 static int compile(struct script_eng *se, const char *body, size_t n, const char *sha)
 {
     lua_State *L = se->L;
-    if (luaL_loadbuffer(L, body, n, "@user_script"))
+    if (luaL_loadbufferx(L, body, n, "@user_script", "t")) /* no bytecode: luasandbox.c */
         return -1;
     lua_rawgeti(L, LUA_REGISTRYINDEX, se->fns);
     lua_pushvalue(L, -2);
@@ -888,6 +871,8 @@ const char *script_busy_error(const struct server *s, const struct req *r)
     const struct cmd_def *d = r->cmd;
     if (se == NULL || se->busy == NULL || d == NULL)
         return NULL;
+    if (r->c == se->busy->r->c)
+        return NULL; /* pipelined after the script: it waits its turn, as in Redis */
     if (r->argc >= 2 && (d->proc == cmd_script_script || d->proc == cmd_script_function) &&
         (cmd_arg_is(&r->argv[1], "kill") ||
          (d->proc == cmd_script_function && cmd_arg_is(&r->argv[1], "stats"))))
@@ -982,9 +967,12 @@ static const char *call_refused(const struct script_run *sr, const struct cmd_de
     if ((d->arity > 0 && argc != (uint32_t)d->arity) ||
         (d->arity < 0 && argc < (uint32_t)-d->arity))
         return "Wrong number of args calling Redis command from script";
-    if (d->flags & (CMD_NOSCRIPT | CMD_TXN | CMD_NO_MULTI))
+    if ((d->flags & (CMD_NOSCRIPT | CMD_TXN | CMD_NO_MULTI)) ||
+        (d->proc == cmd_cluster_cluster && cmd_arg_is(&argv[1], "reset")))
         return "This Redis command is not allowed from script";
-    if (sr->ro && (d->flags & CMD_WRITE))
+    /* PFCOUNT may write its key's cached cardinality, yet Redis lets read-only scripts
+     * run it (its table flags it may-replicate, not write) */
+    if (sr->ro && (d->flags & CMD_WRITE) && d->proc != cmd_hll_pfcount)
         return "Write commands are not allowed from read-only scripts.";
     for (uint32_t i = 1; i < argc; i++)
         if (d->first_key && i >= (uint32_t)d->first_key &&
@@ -1542,7 +1530,7 @@ static void push_load_env(struct script_eng *se)
         lua_setfield(L, -2, lv[i]);
     }
     lua_createtable(L, 0, 1); /* redis.call and the rest do not exist while loading */
-    lua_pushcfunction(L, l_undefined);
+    lua_pushcfunction(L, luasandbox_undefined);
     lua_setfield(L, -2, "__index");
     lua_setmetatable(L, -2);
     lua_setfield(L, -2, "redis");
@@ -1628,7 +1616,7 @@ static void function_load(struct req *r, struct script_eng *se, const struct res
         return;
     }
     const char *body = memchr(code->ptr, '\n', code->len); /* keeps the line numbers */
-    if (luaL_loadbuffer(L, body, code->len - (size_t)(body - code->ptr), "@user_function")) {
+    if (luaL_loadbufferx(L, body, code->len - (size_t)(body - code->ptr), "@user_function", "t")) {
         reply_errorf(r, "ERR Error compiling function: %s", lua_tostring(L, -1));
         lua_settop(L, top);
         return;
