@@ -386,19 +386,130 @@ void script_server_free(struct server *s)
     }
 }
 
-/* Compiles body under its sha and leaves the function on the stack. Returns 0, or -1
- * with the error message on the stack. */
-static int compile(struct script_eng *se, const char *body, size_t n, const char *sha)
+/* A script's shebang flags ("#!lua flags=no-writes,allow-oom" on its first line). A
+ * script without a shebang runs in compatibility mode: it may write, and EVAL_RO
+ * enforces read-only on its commands only. */
+enum {
+    SF_COMPAT = 1,
+    SF_NO_WRITES = 2,
+    SF_ALLOW_OOM = 4,
+    SF_ALLOW_STALE = 8,
+    SF_NO_CLUSTER = 16,
+    SF_CROSS_SLOT = 32,
+};
+
+static const struct {
+    const char *name;
+    int flag;
+} SHEBANG_FLAGS[] = {{"no-writes", SF_NO_WRITES},
+                     {"allow-oom", SF_ALLOW_OOM},
+                     {"allow-stale", SF_ALLOW_STALE},
+                     {"no-cluster", SF_NO_CLUSTER},
+                     {"allow-cross-slot-keys", SF_CROSS_SLOT}};
+
+/* The flag named by [f, f + n), or 0. */
+static int shebang_flag(const char *f, size_t n)
+{
+    for (size_t i = 0; i < sizeof(SHEBANG_FLAGS) / sizeof(SHEBANG_FLAGS[0]); i++)
+        if (strlen(SHEBANG_FLAGS[i].name) == n && memcmp(SHEBANG_FLAGS[i].name, f, n) == 0)
+            return SHEBANG_FLAGS[i].flag;
+    return 0;
+}
+
+/* Parses the flags=a,b,c option [p, end) into *flags. Returns 0, or -1 with err set. */
+static int shebang_flags_opt(const char *p, const char *end, int *flags, char *err, size_t errlen)
+{
+    p += 6; /* "flags=" */
+    while (p < end || (p == end && p[-1] == ',')) { /* "flags=" alone: none; "a,": "" */
+        const char *c = memchr(p, ',', (size_t)(end - p));
+        const char *e = c ? c : end;
+        int f = shebang_flag(p, (size_t)(e - p));
+        if (f == 0) {
+            snprintf(err, errlen, "ERR Unexpected flag in script shebang: %.*s", (int)(e - p), p);
+            return -1;
+        }
+        *flags |= f;
+        p = e + 1;
+    }
+    return 0;
+}
+
+/* Parses body's shebang, if any: its flags, and the length of its first line (compiled
+ * as nothing, keeping the line feed so that line numbers hold). Returns 0, or -1 with
+ * Redis's error in err. */
+static int shebang_parse(const char *body, size_t n, int *flags, size_t *skip, char *err,
+                         size_t errlen)
+{
+    *flags = SF_COMPAT;
+    *skip = 0;
+    if (n < 2 || body[0] != '#' || body[1] != '!')
+        return 0;
+    const char *end = memchr(body, '\n', n);
+    if (end == NULL) {
+        snprintf(err, errlen, "ERR Invalid script shebang");
+        return -1;
+    }
+    *flags = 0;
+    *skip = (size_t)(end - body);
+    const char *p = body;
+    for (int part = 0;; part++) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
+            p++;
+        const char *w = p;
+        while (p < end && *p != ' ' && *p != '\t' && *p != '\r')
+            p++;
+        if (p == w)
+            return 0;
+        if (part == 0 && (p - w != 5 || memcmp(w, "#!lua", 5) != 0)) {
+            snprintf(err, errlen, "ERR Unexpected engine in script shebang: %.*s", (int)(p - w), w);
+            return -1;
+        }
+        if (part > 0 && (p - w < 6 || memcmp(w, "flags=", 6) != 0)) {
+            snprintf(err, errlen, "ERR Unknown lua shebang option: %.*s", (int)(p - w), w);
+            return -1;
+        }
+        if (part > 0 && shebang_flags_opt(w, p, flags, err, errlen) < 0)
+            return -1;
+    }
+}
+
+/* Compiles body under its sha and leaves the function on the stack (its flags are
+ * kept in the same table, keyed by the function). Returns 0, or -1 with the error reply
+ * in err. */
+static int compile(struct script_eng *se, const char *body, size_t n, const char *sha, char *err,
+                   size_t errlen)
 {
     lua_State *L = se->L;
-    if (luaL_loadbufferx(L, body, n, "@user_script", "t")) /* no bytecode: luasandbox.c */
+    int flags;
+    size_t skip;
+    if (shebang_parse(body, n, &flags, &skip, err, errlen) < 0)
         return -1;
+    /* no bytecode: luasandbox.c */
+    if (luaL_loadbufferx(L, body + skip, n - skip, "@user_script", "t")) {
+        snprintf(err, errlen, "ERR Error compiling script (new function): %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
     lua_rawgeti(L, LUA_REGISTRYINDEX, se->fns);
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, sha);
+    lua_pushvalue(L, -2);
+    lua_pushinteger(L, flags);
+    lua_rawset(L, -3);
     lua_pop(L, 1);
     se->nscripts++;
     return 0;
+}
+
+/* The shebang flags of the compiled script on the stack top. */
+static int script_flags(struct script_eng *se)
+{
+    lua_rawgeti(se->L, LUA_REGISTRYINDEX, se->fns);
+    lua_pushvalue(se->L, -2);
+    lua_rawget(se->L, -2);
+    int flags = (int)lua_tointeger(se->L, -1);
+    lua_pop(se->L, 2);
+    return flags;
 }
 
 /* Pushes the function named sha, or nil. */
@@ -1217,10 +1328,9 @@ static void eval_generic(struct req *r, int by_sha, int ro)
         find_fn(se, sha);
         if (lua_isnil(se->L, -1)) {
             lua_pop(se->L, 1);
-            if (compile(se, body->ptr, body->len, sha) < 0) {
-                reply_errorf(r, "ERR Error compiling script (new function): %s",
-                             lua_tostring(se->L, -1));
-                lua_pop(se->L, 1);
+            char err[512];
+            if (compile(se, body->ptr, body->len, sha, err, sizeof(err)) < 0) {
+                reply_error(r, err);
                 req_done(r);
                 return;
             }
@@ -1229,7 +1339,19 @@ static void eval_generic(struct req *r, int by_sha, int ro)
     /* The body of an EVALSHA is not at hand: it writes through when it could name a
      * whole-database command (the registry keeps the function only). */
     int batching = !by_sha && !body_mentions(body->ptr, body->len, WHOLE_DB_WORDS);
-    run_start(r, se, sha, ro, batching);
+    int flags = script_flags(se);
+    const char *why = NULL;
+    if ((flags & SF_NO_CLUSTER) && r->c->srv->cfg.cluster_enabled)
+        why = "ERR Can not run script on cluster, 'no-cluster' flag is set.";
+    else if (ro && !(flags & (SF_COMPAT | SF_NO_WRITES)))
+        why = "ERR Can not execute a script with write flag using *_ro command.";
+    if (why) {
+        lua_pop(se->L, 1);
+        reply_error(r, why);
+        req_done(r);
+        return;
+    }
+    run_start(r, se, sha, ro || (flags & SF_NO_WRITES), batching);
 }
 
 void cmd_script_eval(struct req *r)
@@ -1277,10 +1399,9 @@ void cmd_script_script(struct req *r)
         find_fn(se, sha);
         int known = !lua_isnil(se->L, -1);
         lua_pop(se->L, 1);
-        if (!known && compile(se, r->argv[2].ptr, r->argv[2].len, sha) < 0) {
-            reply_errorf(r, "ERR Error compiling script (new function): %s",
-                         lua_tostring(se->L, -1));
-            lua_pop(se->L, 1);
+        char err[512];
+        if (!known && compile(se, r->argv[2].ptr, r->argv[2].len, sha, err, sizeof(err)) < 0) {
+            reply_error(r, err);
         } else {
             if (!known)
                 lua_pop(se->L, 1);
