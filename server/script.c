@@ -115,15 +115,15 @@ static void push_field_table(lua_State *L, const char *field, const char *s, siz
     lua_setfield(L, -2, field);
 }
 
-/* Pushes an error table for msg, as luaPushError: "-CODE msg" keeps its code, a bare
- * message gets ERR. */
+/* Pushes an error table for msg, as Redis's luaPushError: "-CODE msg" keeps its code, a
+ * bare message, or "-msg" without a space, gets ERR. */
 static void push_error(lua_State *L, const char *msg)
 {
     char buf[512];
-    if (msg[0] == '-')
+    if (msg[0] == '-' && strchr(msg, ' '))
         snprintf(buf, sizeof(buf), "%s", msg + 1);
     else
-        snprintf(buf, sizeof(buf), "ERR %s", msg);
+        snprintf(buf, sizeof(buf), "ERR %s", msg + (msg[0] == '-'));
     size_t n = strlen(buf);
     while (n && (buf[n - 1] == '\r' || buf[n - 1] == '\n'))
         n--;
@@ -419,7 +419,7 @@ static int shebang_flag(const char *f, size_t n)
 /* Parses the flags=a,b,c option [p, end) into *flags. Returns 0, or -1 with err set. */
 static int shebang_flags_opt(const char *p, const char *end, int *flags, char *err, size_t errlen)
 {
-    p += 6; /* "flags=" */
+    p += 6;                                         /* "flags=" */
     while (p < end || (p == end && p[-1] == ',')) { /* "flags=" alone: none; "a,": "" */
         const char *c = memchr(p, ',', (size_t)(end - p));
         const char *e = c ? c : end;
@@ -560,8 +560,10 @@ static int resp_to_lua(lua_State *L, const char **p, const char *end, int depth)
     case '+':
         push_field_table(L, "ok", s, n);
         return 0;
-    case '-':
+    case '-': /* counted in the error statistics by the command */
         push_field_table(L, "err", s, n);
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "ignore_error_stats_update");
         return 0;
     case '_':
         lua_pushnil(L);
@@ -880,6 +882,34 @@ static void line_hook(lua_State *L, lua_Debug *ar)
         sr->line = ar->currentline;
 }
 
+/* Counts the error the script answers (its result at idx, an error table or a raised
+ * error), in INFO errorstats as Redis does, unless a command's error it passes on,
+ * counted when the command failed. */
+static void count_error(struct script_run *sr, lua_State *co, int idx)
+{
+    char code[64];
+    if (lua_gettop(co) < 1)
+        return;
+    idx = idx < 0 ? lua_gettop(co) : idx;
+    const char *msg = "ERR";
+    if (lua_istable(co, idx)) {
+        lua_pushstring(co, "ignore_error_stats_update");
+        lua_rawget(co, idx);
+        int ignore = lua_toboolean(co, -1);
+        lua_pushstring(co, "err");
+        lua_rawget(co, idx);
+        msg = lua_tostring(co, -1);
+        lua_pop(co, 2);
+        if (ignore || msg == NULL)
+            return;
+    } else if (idx == 1) {
+        return; /* a value, not an error */
+    }
+    snprintf(code, sizeof(code), "%.*s", (int)strcspn(msg, " \r\n"), msg);
+    sr->r->c->srv->stats.errors++;
+    cmd_server_stat_error(sr->r, code[0] ? code : "ERR");
+}
+
 static void run_resume(struct script_run *sr, int nargs)
 {
     struct script_eng *se = sr->r->c->srv->scripts;
@@ -906,6 +936,7 @@ static void run_resume(struct script_run *sr, int nargs)
     }
     if (rc == LUA_YIELD)
         return; /* waits for sr->waiting */
+    count_error(sr, co, rc == 0 ? 1 : -1);
     if (rc == 0) {
         if (lua_gettop(co) == 0)
             lua_pushnil(co);
