@@ -58,7 +58,10 @@
 #include "conn.h"
 #include "glob.h"
 #include "log.h"
+#include "luajson.h"
+#include "luamsgpack.h"
 #include "luasandbox.h"
+#include "luastruct.h"
 #include "reply.h"
 #include "resp.h"
 #include "server.h"
@@ -322,6 +325,9 @@ static struct script_eng *eng_new(void)
     open_lib(L, LUA_MATHLIBNAME, luaopen_math);
     open_lib(L, LUA_DBLIBNAME, luaopen_debug);
     open_lib(L, LUA_BITLIBNAME, luaopen_bit);
+    open_lib(L, "cjson", luajson_open);
+    open_lib(L, "cmsgpack", luamsgpack_open);
+    open_lib(L, "struct", luastruct_open);
     lua_pushlightuserdata(L, (void *)&ENG_KEY);
     lua_pushlightuserdata(L, se);
     lua_rawset(L, LUA_REGISTRYINDEX);
