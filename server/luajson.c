@@ -321,14 +321,22 @@ static const char *token_name(const struct json_in *in)
     if (in->p >= in->end)
         return "T_END";
     switch (*in->p) {
-    case '{': return "T_OBJ_BEGIN";
-    case '}': return "T_OBJ_END";
-    case '[': return "T_ARR_BEGIN";
-    case ']': return "T_ARR_END";
-    case ',': return "T_COMMA";
-    case ':': return "T_COLON";
-    case '"': return "T_STRING";
-    default: break;
+    case '{':
+        return "T_OBJ_BEGIN";
+    case '}':
+        return "T_OBJ_END";
+    case '[':
+        return "T_ARR_BEGIN";
+    case ']':
+        return "T_ARR_END";
+    case ',':
+        return "T_COMMA";
+    case ':':
+        return "T_COLON";
+    case '"':
+        return "T_STRING";
+    default:
+        break;
     }
     if (starts(in->p, in->end, "true") || starts(in->p, in->end, "false"))
         return "T_BOOLEAN";

@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MSGPACK_MAX_NESTING      16   /* encoding, as Redis's */
+#define MSGPACK_MAX_NESTING      16    /* encoding, as Redis's */
 #define MSGPACK_MAX_DECODE_DEPTH 10000 /* decoding: bounds the C and Lua stacks */
 
 /* ---- encoding (into a buffer of its own: a luaL_Buffer wants the stack to itself) ---- */

@@ -44,17 +44,22 @@ static int is_digit(int c)
 }
 
 /* Reads a decimal number at *fmt (df when there is none). */
-static size_t get_num(const char **fmt, size_t df)
+static size_t get_num(lua_State *L, const char **fmt, size_t df)
 {
     if (!is_digit(**fmt))
         return df;
-    size_t a = 0;
+    int a = 0;
     do {
-        if (a > 100000000)
-            break; /* the size checks below refuse it */
-        a = a * 10 + (size_t)(*((*fmt)++) - '0');
+        if (a > INT32_MAX / 10 || a * 10 > INT32_MAX - (**fmt - '0'))
+            luaL_error(L, "integral size overflow");
+        a = a * 10 + (*((*fmt)++) - '0');
     } while (is_digit(**fmt));
-    return a;
+    return (size_t)a;
+}
+
+static void bad_option(lua_State *L, char opt)
+{
+    luaL_argerror(L, 1, lua_pushfstring(L, "invalid format option '%c'", opt));
 }
 
 /* The size of the field of option opt, reading its count from *fmt. */
@@ -79,10 +84,10 @@ static size_t opt_size(lua_State *L, char opt, const char **fmt)
     case 'x':
         return 1;
     case 'c':
-        return get_num(fmt, 1);
+        return get_num(L, fmt, 1);
     case 'i':
     case 'I': {
-        size_t sz = get_num(fmt, sizeof(int));
+        size_t sz = get_num(L, fmt, sizeof(int));
         if (sz > STRUCT_MAX_INT)
             luaL_error(L, "integral size %d is larger than limit of %d", (int)sz, STRUCT_MAX_INT);
         return sz;
@@ -130,7 +135,7 @@ static int control(lua_State *L, char opt, const char **fmt, struct fmt_state *h
         h->little = native_little();
         return 1;
     case '!': {
-        size_t a = get_num(fmt, offsetof(struct cstruct, u));
+        size_t a = get_num(L, fmt, offsetof(struct cstruct, u));
         if (a == 0 || (a & (a - 1)) != 0)
             luaL_error(L, "alignment %d is not a power of 2", (int)a);
         h->maxalign = (int)a;
@@ -187,13 +192,13 @@ static void pack_one(lua_State *L, luaL_Buffer *b, char opt, size_t size, int ar
         const char *s = luaL_checklstring(L, arg, &l);
         if (opt == 'c' && size == 0)
             size = l;
-        if (opt == 'c')
-            luaL_argcheck(L, l >= size, arg, "string too short");
+        if (opt == 'c') /* sic: the next argument's number, as Redis's */
+            luaL_argcheck(L, l >= size, arg + 1, "string too short");
         luaL_addlstring(b, s, opt == 'c' ? size : l);
         if (opt == 's')
             luaL_addchar(b, '\0');
     } else {
-        luaL_error(L, "invalid format option '%c'", opt);
+        bad_option(L, opt);
     }
 }
 
@@ -295,7 +300,7 @@ static size_t unpack_one(lua_State *L, char opt, size_t size, const char *data, 
         size = (size_t)(e - (data + pos)) + 1;
         lua_pushlstring(L, data + pos, size - 1);
     } else {
-        luaL_error(L, "invalid format option '%c'", opt);
+        bad_option(L, opt);
     }
     return size;
 }
@@ -343,7 +348,7 @@ static int l_size(lua_State *L)
         if (opt == 's' || (opt == 'c' && size == 0))
             luaL_argerror(L, 1, "options 'c0' - 's' have undefined sizes");
         if (!is_int_opt(opt) && !strchr("fdcx", opt))
-            luaL_error(L, "invalid format option '%c'", opt);
+            bad_option(L, opt);
         pos += size;
     }
     lua_pushnumber(L, (lua_Number)pos);
