@@ -36,6 +36,13 @@ int luasandbox_readonly(lua_State *L)
     return luaL_error(L, "Attempt to modify a readonly table");
 }
 
+/* The same refusal from setmetatable and rawset: without the position, as Redis's. */
+static int refuse_protected(lua_State *L)
+{
+    lua_pushliteral(L, "Attempt to modify a readonly table");
+    return lua_error(L);
+}
+
 int luasandbox_undefined(lua_State *L)
 {
     const char *name = lua_tostring(L, 2);
@@ -100,7 +107,7 @@ static void make_proxy(lua_State *L)
 static int l_setmetatable(lua_State *L)
 {
     if (is_protected(L, 1))
-        return luasandbox_readonly(L);
+        return refuse_protected(L);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
@@ -110,7 +117,7 @@ static int l_setmetatable(lua_State *L)
 static int l_rawset(lua_State *L)
 {
     if (is_protected(L, 1))
-        return luasandbox_readonly(L);
+        return refuse_protected(L);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);

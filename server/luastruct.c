@@ -345,8 +345,10 @@ static int l_size(lua_State *L)
             continue;
         size_t size = opt_size(L, opt, &fmt);
         pos += gap(L, &h, size, pos);
-        if (opt == 's' || (opt == 'c' && size == 0))
-            luaL_argerror(L, 1, "options 'c0' - 's' have undefined sizes");
+        if (opt == 's')
+            luaL_argerror(L, 1, "option 's' has no fixed size");
+        if (opt == 'c' && size == 0)
+            luaL_argerror(L, 1, "option 'c0' has no fixed size");
         if (!is_int_opt(opt) && !strchr("fdcx", opt))
             bad_option(L, opt);
         pos += size;

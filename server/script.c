@@ -62,6 +62,7 @@
 #include "luamsgpack.h"
 #include "luasandbox.h"
 #include "luastruct.h"
+#include "pubsub.h"
 #include "reply.h"
 #include "resp.h"
 #include "server.h"
@@ -1118,9 +1119,10 @@ static const char *call_refused(const struct script_run *sr, const struct cmd_de
     if ((d->flags & (CMD_NOSCRIPT | CMD_TXN | CMD_NO_MULTI)) ||
         (d->proc == cmd_cluster_cluster && cmd_arg_is(&argv[1], "reset")))
         return "This Redis command is not allowed from script";
-    /* PFCOUNT may write its key's cached cardinality, yet Redis lets read-only scripts
-     * run it (its table flags it may-replicate, not write) */
-    if (sr->ro && (d->flags & CMD_WRITE) && d->proc != cmd_hll_pfcount)
+    /* Redis 7.0 refuses its may-replicate commands as well: PFCOUNT (a write here),
+     * PUBLISH and SPUBLISH */
+    if (sr->ro &&
+        ((d->flags & CMD_WRITE) || d->proc == pubsub_cmd_publish || d->proc == pubsub_cmd_spublish))
         return "Write commands are not allowed from read-only scripts.";
     for (uint32_t i = 1; i < argc; i++)
         if (d->first_key && i >= (uint32_t)d->first_key &&
