@@ -306,6 +306,8 @@ check(b.call("FUNCTION", "KILL")[1].startswith("BUSY"), "FUNCTION KILL does not 
 check(b.call("SCRIPT", "KILL") == ("+", "OK"), "SCRIPT KILL")
 r = a.read()
 check(r[0] == "-" and "Script killed by user with SCRIPT KILL" in r[1], "the script ends killed", r)
+# the PING is read at the script's first yield, 10 ms on: past a 10 ms limit already
+check(b.call("CONFIG", "SET", "lua-time-limit", "10") == ("+", "OK"), "CONFIG SET lua-time-limit 10")
 a.send(encode("EVAL", "while true do end", "0") + encode("PING"))  # pipelined
 time.sleep(0.3)
 check(b.call("PING")[1].startswith("BUSY"), "another client gets -BUSY")
@@ -313,6 +315,7 @@ check(b.call("SCRIPT", "KILL") == ("+", "OK"), "SCRIPT KILL")
 r = a.read()
 check(r[0] == "-" and "killed" in r[1], "the pipelined script ends killed", r)
 check(a.read() == ("+", "PONG"), "the PING pipelined after it waited for it, not -BUSY")
+b.call("CONFIG", "SET", "lua-time-limit", "200")
 check(b.call("SCRIPT", "KILL") == ("-", "NOTBUSY No scripts in execution right now."),
       "SCRIPT KILL with none running: NOTBUSY")
 a.send(encode("EVAL", "redis.call('set', 'w', '1') while true do end", "0"))
