@@ -63,6 +63,7 @@
 #include "luasandbox.h"
 #include "luastruct.h"
 #include "pubsub.h"
+#include "rdbstr.h"
 #include "reply.h"
 #include "resp.h"
 #include "server.h"
@@ -1699,9 +1700,9 @@ static void push_load_env(struct script_eng *se)
 }
 
 /* Registers the functions collected in the table at index fns as library lib (code).
- * Returns 0, or -1 after replying the error. */
-static int lib_register(struct req *r, struct script_eng *se, int fns, const char *lib,
-                        const struct resp_arg *code, int replacing)
+ * Returns 0, or -1 with the error reply in err. */
+static int lib_register(struct script_eng *se, int fns, const char *lib, const char *code,
+                        size_t code_len, int replacing, char *err, size_t errlen)
 {
     lua_State *L = se->L;
     size_t count = 0;
@@ -1716,22 +1717,22 @@ static int lib_register(struct req *r, struct script_eng *se, int fns, const cha
             int same = replacing && strcmp(lua_tostring(L, -1), lib) == 0;
             lua_pop(L, 1);
             if (!same) {
-                reply_errorf(r, "ERR Function %s already exists", lua_tostring(L, -3));
+                snprintf(err, errlen, "ERR Function %s already exists", lua_tostring(L, -3));
                 return -1;
             }
         }
         lua_pop(L, 1);
     }
     if (count == 0) {
-        reply_error(r, "ERR No functions registered");
+        snprintf(err, errlen, "ERR No functions registered");
         return -1;
     }
     if (replacing)
         lib_unlink(se, lib);
     lua_createtable(L, 0, 3); /* the library */
-    lua_pushlstring(L, code->ptr, code->len);
+    lua_pushlstring(L, code, code_len);
     lua_setfield(L, -2, "code");
-    lua_pushboolean(L, body_mentions(code->ptr, code->len, SELECT_WORDS));
+    lua_pushboolean(L, body_mentions(code, code_len, SELECT_WORDS));
     lua_setfield(L, -2, "select");
     lua_newtable(L);
     int names = lua_gettop(L);
@@ -1752,18 +1753,20 @@ static int lib_register(struct req *r, struct script_eng *se, int fns, const cha
     return 0;
 }
 
-/* FUNCTION LOAD [REPLACE] code. Replies. */
-static void function_load(struct req *r, struct script_eng *se, const struct resp_arg *code,
-                          int replace)
+/* Runs library code[0..n) (FUNCTION LOAD [REPLACE], FUNCTION RESTORE) and registers its
+ * functions. Returns 0 with the library's name in lib (libsize bytes), or -1 with the
+ * error reply in err. */
+static int lib_load(struct script_eng *se, const char *code, size_t n, int replace, char *lib,
+                    size_t libsize, char *err, size_t errlen)
 {
     lua_State *L = se->L;
     const char *name = NULL;
-    char err[256], lib[256];
     int top = lua_gettop(L);
-    int nl = lib_metadata(code->ptr, code->len, &name, err, sizeof(err));
-    if (nl < 0 || nl >= (int)sizeof(lib)) {
-        reply_error(r, nl < 0 ? err : "ERR Invalid library metadata");
-        return;
+    int nl = lib_metadata(code, n, &name, err, errlen);
+    if (nl < 0 || (size_t)nl >= libsize) {
+        if (nl >= 0)
+            snprintf(err, errlen, "ERR Invalid library metadata");
+        return -1;
     }
     memcpy(lib, name, (size_t)nl);
     lib[nl] = '\0';
@@ -1772,14 +1775,14 @@ static void function_load(struct req *r, struct script_eng *se, const struct res
     int exists = !lua_isnil(L, -1);
     lua_settop(L, top);
     if (exists && !replace) {
-        reply_errorf(r, "ERR Library '%s' already exists", lib);
-        return;
+        snprintf(err, errlen, "ERR Library '%s' already exists", lib);
+        return -1;
     }
-    const char *body = memchr(code->ptr, '\n', code->len); /* keeps the line numbers */
-    if (luaL_loadbufferx(L, body, code->len - (size_t)(body - code->ptr), "@user_function", "t")) {
-        reply_errorf(r, "ERR Error compiling function: %s", lua_tostring(L, -1));
+    const char *body = memchr(code, '\n', n); /* keeps the line numbers */
+    if (luaL_loadbufferx(L, body, n - (size_t)(body - code), "@user_function", "t")) {
+        snprintf(err, errlen, "ERR Error compiling function: %s", lua_tostring(L, -1));
         lua_settop(L, top);
-        return;
+        return -1;
     }
     push_load_env(se);
     lua_pushvalue(L, -1);
@@ -1803,12 +1806,24 @@ static void function_load(struct req *r, struct script_eng *se, const struct res
             msg = lua_tostring(L, -1);
             errcode = "";
         }
-        reply_errorf(r, "ERR Error registering functions: %s%s", errcode,
-                     msg ? msg : "unknown error");
-    } else if (lib_register(r, se, lua_gettop(L), lib, code, exists) == 0) {
-        reply_bulk(r, lib, strlen(lib));
+        snprintf(err, errlen, "ERR Error registering functions: %s%s", errcode,
+                 msg ? msg : "unknown error");
+    } else {
+        rc = lib_register(se, lua_gettop(L), lib, code, n, exists, err, errlen);
     }
     lua_settop(L, top);
+    return rc ? -1 : 0;
+}
+
+/* FUNCTION LOAD [REPLACE] code. Replies. */
+static void function_load(struct req *r, struct script_eng *se, const struct resp_arg *code,
+                          int replace)
+{
+    char err[512], lib[256];
+    if (lib_load(se, code->ptr, code->len, replace, lib, sizeof(lib), err, sizeof(err)) < 0)
+        reply_error(r, err);
+    else
+        reply_bulk(r, lib, strlen(lib));
 }
 
 /* One library of FUNCTION LIST (its table on the stack top, its name k). */
@@ -1928,6 +1943,183 @@ static void function_flush(struct script_eng *se)
     lua_gc(L, LUA_GCCOLLECT, 0);
 }
 
+/* ---- FUNCTION DUMP and RESTORE ---- */
+
+/* Payloads are Redis 7.0's own (rdbstr.h): a FUNCTION DUMP of either server restores in
+ * the other. Each library is [RDB_OPCODE_FUNCTION2][its code as an RDB string], then
+ * the RDB version and a CRC64 of all before. */
+#define RDB_OPCODE_FUNCTION2 245
+
+/* FUNCTION DUMP. Replies. */
+static void function_dump(struct req *r, struct script_eng *se)
+{
+    lua_State *L = se->L;
+    int top = lua_gettop(L);
+    size_t total = 10, len = 0, n;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, se->libs);
+    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+        lua_getfield(L, -1, "code");
+        total += 1 + 9 + lua_objlen(L, -1);
+        lua_pop(L, 1);
+    }
+    uint8_t *out = malloc(total);
+    if (out == NULL) {
+        reply_error(r, "ERR out of memory");
+        lua_settop(L, top);
+        return;
+    }
+    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+        lua_getfield(L, -1, "code");
+        const char *code = lua_tolstring(L, -1, &n);
+        out[len++] = RDB_OPCODE_FUNCTION2;
+        len += rdbstr_put_string(out + len, code, n);
+        lua_pop(L, 1);
+    }
+    len = rdbstr_put_footer(out, len);
+    reply_bulk(r, out, len);
+    free(out);
+    lua_settop(L, top);
+}
+
+/* A registry ref to a shallow copy of the table of ref. */
+static int copy_table(lua_State *L, int ref)
+{
+    lua_newtable(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, -6);
+    }
+    lua_pop(L, 1);
+    return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+enum restore_policy { RESTORE_APPEND, RESTORE_REPLACE, RESTORE_FLUSH };
+
+/* Before loading a library of a RESTORE (code[0..n)): under APPEND a library of that
+ * name must not exist; under REPLACE the existing one goes (not one this RESTORE loaded:
+ * loading it again fails as a duplicate). Returns 0, or -1 with err set. */
+static int restore_make_room(struct script_eng *se, const char *code, size_t n,
+                             enum restore_policy policy, int loaded, char *err, size_t errlen)
+{
+    lua_State *L = se->L;
+    const char *name;
+    char lib[256];
+    int nl = lib_metadata(code, n, &name, err, errlen);
+    if (nl < 0 || (size_t)nl >= sizeof(lib) || policy == RESTORE_FLUSH)
+        return 0; /* lib_load reports a bad header */
+    memcpy(lib, name, (size_t)nl);
+    lib[nl] = '\0';
+    lua_rawgeti(L, LUA_REGISTRYINDEX, loaded);
+    lua_getfield(L, -1, lib);
+    int mine = !lua_isnil(L, -1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, se->libs);
+    lua_getfield(L, -1, lib);
+    int exists = !lua_isnil(L, -1);
+    lua_pop(L, 4);
+    if (!exists || mine)
+        return 0;
+    if (policy == RESTORE_APPEND) {
+        snprintf(err, errlen, "ERR Library %s already exists", lib);
+        return -1;
+    }
+    lib_unlink(se, lib);
+    return 0;
+}
+
+/* Loads every library of payload p[0..n) (its footer checked; each library's code at most
+ * max_code bytes). Returns 0, or -1 with err set; the libraries are then in an
+ * undefined state (the caller restores them). */
+static int restore_libraries(struct script_eng *se, const uint8_t *p, size_t n, size_t max_code,
+                             enum restore_policy policy, char *err, size_t errlen)
+{
+    lua_State *L = se->L;
+    size_t pos = 0, end = n - 10;
+    int rc = 0;
+    lua_newtable(L); /* the names this RESTORE loaded */
+    int loaded = luaL_ref(L, LUA_REGISTRYINDEX);
+    while (rc == 0 && pos < end) {
+        uint8_t *code;
+        size_t len;
+        char lib[256];
+        if (p[pos++] != RDB_OPCODE_FUNCTION2) {
+            snprintf(err, errlen, "ERR given type is not a function");
+            rc = -1;
+        } else if (rdbstr_read_string(p, end, &pos, max_code, &code, &len) != RDBSTR_OK) {
+            snprintf(err, errlen, "ERR failed loading the given functions payload");
+            rc = -1;
+        } else {
+            rc = restore_make_room(se, (char *)code, len, policy, loaded, err, errlen);
+            if (rc == 0)
+                rc = lib_load(se, (char *)code, len, 0, lib, sizeof(lib), err, errlen);
+            if (rc == 0) {
+                lua_rawgeti(L, LUA_REGISTRYINDEX, loaded);
+                lua_pushboolean(L, 1);
+                lua_setfield(L, -2, lib);
+                lua_pop(L, 1);
+            }
+            free(code);
+        }
+    }
+    luaL_unref(L, LUA_REGISTRYINDEX, loaded);
+    return rc;
+}
+
+/* FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]: all the payload's libraries, or none
+ * (the tables of libraries and functions are copied first and put back on an error).
+ * Replies. */
+static void function_restore(struct req *r, struct script_eng *se)
+{
+    lua_State *L = se->L;
+    enum restore_policy policy = RESTORE_APPEND;
+    const struct resp_arg *pl = &r->argv[2];
+    char err[512];
+    if (r->argc > 4) {
+        reply_errorf(r,
+                     "ERR unknown subcommand or wrong number of arguments for '%.128s'. Try "
+                     "FUNCTION HELP.",
+                     r->argv[1].ptr);
+        return;
+    }
+    if (r->argc == 4 && cmd_arg_is(&r->argv[3], "replace"))
+        policy = RESTORE_REPLACE;
+    else if (r->argc == 4 && cmd_arg_is(&r->argv[3], "flush"))
+        policy = RESTORE_FLUSH;
+    else if (r->argc == 4 && !cmd_arg_is(&r->argv[3], "append")) {
+        reply_error(r, "ERR Wrong restore policy given, value should be either FLUSH, APPEND or "
+                       "REPLACE.");
+        return;
+    }
+    if (rdbstr_check_footer((const uint8_t *)pl->ptr, pl->len) != RDBSTR_OK) {
+        reply_error(r, "ERR DUMP payload version or checksum are wrong");
+        return;
+    }
+    int old_libs = copy_table(L, se->libs), old_funcs = copy_table(L, se->funcs);
+    if (policy == RESTORE_FLUSH) {
+        luaL_unref(L, LUA_REGISTRYINDEX, se->libs);
+        luaL_unref(L, LUA_REGISTRYINDEX, se->funcs);
+        lua_newtable(L);
+        se->libs = luaL_ref(L, LUA_REGISTRYINDEX);
+        lua_newtable(L);
+        se->funcs = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    /* a library decompressed is no longer than a FUNCTION LOAD could send */
+    size_t max_code = (size_t)r->c->srv->cfg.proto_max_bulk_len;
+    if (restore_libraries(se, (const uint8_t *)pl->ptr, pl->len, max_code, policy, err,
+                          sizeof(err)) < 0) {
+        luaL_unref(L, LUA_REGISTRYINDEX, se->libs);
+        luaL_unref(L, LUA_REGISTRYINDEX, se->funcs);
+        se->libs = old_libs;
+        se->funcs = old_funcs;
+        reply_error(r, err);
+        return;
+    }
+    luaL_unref(L, LUA_REGISTRYINDEX, old_libs);
+    luaL_unref(L, LUA_REGISTRYINDEX, old_funcs);
+    reply_ok(r);
+}
+
 void cmd_script_function(struct req *r)
 {
     struct script_eng *se = eng_get(r->c->srv);
@@ -1964,8 +2156,13 @@ void cmd_script_function(struct req *r)
         script_kill(r, se, 0);
     } else if (cmd_arg_is(sub, "stats") && r->argc == 2) {
         function_stats(r, se);
+    } else if (cmd_arg_is(sub, "dump") && r->argc == 2) {
+        function_dump(r, se);
+    } else if (cmd_arg_is(sub, "restore") && r->argc >= 3) {
+        function_restore(r, se);
     } else if (cmd_arg_is(sub, "load") || cmd_arg_is(sub, "delete") || cmd_arg_is(sub, "flush") ||
-               cmd_arg_is(sub, "kill") || cmd_arg_is(sub, "stats")) {
+               cmd_arg_is(sub, "kill") || cmd_arg_is(sub, "stats") || cmd_arg_is(sub, "dump") ||
+               cmd_arg_is(sub, "restore")) {
         sub_arity_error(r, "function");
     } else {
         reply_errorf(r, "ERR unknown subcommand '%.128s'. Try FUNCTION HELP.", sub->ptr);
