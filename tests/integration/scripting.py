@@ -22,6 +22,8 @@
    PFCOUNT, and the cjson, cmsgpack, struct and bit libraries compared with redis-server
    byte for byte; scripts' errors in INFO errorstats as Redis counts them; decoding
    depth and announced lengths bounded.
+6. FUNCTION DUMP/RESTORE and their policies and errors compared with redis-server, and a
+   payload of each server restored in the other.
 """
 import time
 
@@ -147,6 +149,47 @@ for proto in (3,):
             ("EVAL", "redis.setresp(3); return true", "0"), ("EVAL", "return {1, 'x'}", "0")]
     d = [(cmd, x, y) for cmd in more for x, y in [(a.call(*cmd), b.call(*cmd))] if x != y]
     check(not d, "RESP%d: %d more answer as redis-server does" % (proto, len(more)), d[:3])
+
+section("FUNCTION DUMP and RESTORE compared with redis-server, payloads moved both ways")
+L1 = "#!lua name=lib1\nredis.register_function('f1', function() return 1 end)"
+L2 = "#!lua name=lib2\nredis.register_function('f2', function() return 2 end)"
+L1B = "#!lua name=lib1\nredis.register_function('f1b', function() return 11 end)"
+L3 = "#!lua name=lib3\nredis.register_function('f1', function() return 3 end)"
+
+
+def restore_steps(c):
+    """The replies of a sequence of DUMPs and RESTOREs on server c."""
+    out = [c.call("FUNCTION", "FLUSH"), c.call("FUNCTION", "DUMP"), c.call("FUNCTION", "LOAD", L1)]
+    d1 = c.call("FUNCTION", "DUMP")[1]
+    out += [d1, c.call("FUNCTION", "RESTORE", d1), c.call("FUNCTION", "RESTORE", d1, "REPLACE"),
+            c.call("FUNCTION", "RESTORE", d1, "BAD"), c.call("FUNCTION", "RESTORE", d1, "APPEND", "x"),
+            c.call("FUNCTION", "RESTORE"), c.call("FUNCTION", "DUMP", "x"),
+            c.call("FUNCTION", "RESTORE", d1[:-1] + b"x"), c.call("FUNCTION", "RESTORE", "short"),
+            c.call("FUNCTION", "RESTORE", b"\x00" + d1[1:-10] + d1[-10:]),
+            c.call("FUNCTION", "LOAD", L2)]
+    d12 = c.call("FUNCTION", "DUMP")[1]
+    out += [c.call("FUNCTION", "FLUSH"), c.call("FUNCTION", "LOAD", L3),
+            c.call("FUNCTION", "RESTORE", d12), c.call("FCALL", "f1", "0"),  # f1 collides: none
+            c.call("FUNCTION", "RESTORE", d12, "FLUSH"), c.call("FCALL", "f1", "0"),
+            c.call("FCALL", "f2", "0"), c.call("FUNCTION", "LOAD", "REPLACE", L1B),
+            c.call("FUNCTION", "RESTORE", d12, "REPLACE"), c.call("FCALL", "f1", "0"),
+            c.call("FCALL", "f1b", "0"), c.call("FUNCTION", "STATS")]
+    return out
+
+
+ra, rb = restore_steps(a), restore_steps(b)
+d = [(i, x, y) for i, (x, y) in enumerate(zip(ra, rb)) if x != y]
+check(not d, "%d DUMP/RESTORE steps answer as redis-server does" % len(ra), d[:3])
+for src, dst, what in ((b, a, "redis-server's payload restores in logstord"),
+                       (a, b, "logstord's payload restores in redis-server")):
+    src.call("FUNCTION", "FLUSH")
+    dst.call("FUNCTION", "FLUSH")
+    src.call("FUNCTION", "LOAD", L1 + "\n-- " + "x" * 200)  # redis-server compresses it (LZF)
+    payload = src.call("FUNCTION", "DUMP")[1]
+    check(dst.call("FUNCTION", "RESTORE", payload) == ("+", "OK") and
+          dst.call("FCALL", "f1", "0") == (":", 1), what)
+a.call("FUNCTION", "FLUSH")
+b.call("FUNCTION", "FLUSH")
 
 section("sandbox, shebang flags and libraries compared with redis-server")
 # A library function in tail position (`return cjson.encode(x)`) loses its name and
