@@ -11,8 +11,8 @@
  * One interpreter serves the server (one thread). Scripts are compiled once, named by the
  * SHA-1 of their body, and kept in a registry table until SCRIPT FLUSH. A run is a
  * coroutine: the script's function, whose environment is a table of its own holding KEYS
- * and ARGV over the protected globals (a script may not create globals, and reading an
- * undefined one is an error, as in Redis 7).
+ * and ARGV over the protected globals (a script may not create or change globals, and
+ * reading an undefined one is an error, as in Redis 7).
  *
  * redis.call and redis.pcall run a command as a child of the EVAL request (txn.c's unit,
  * the machinery EXEC uses): its reply is converted to Lua at once when it completes at
@@ -38,7 +38,11 @@
  * blocks until lua-time-limit); past busy_reply_threshold other clients get -BUSY until
  * it ends or SCRIPT KILL stops it, as in Redis (cmd_redis.c asks script_busy_error).
  *
- * Not here: FUNCTION DUMP/RESTORE, and the cjson, cmsgpack and struct libraries.
+ * The libraries scripts see besides Lua's own: bit (LuaJIT's), cjson (luajson.c), cmsgpack
+ * (luamsgpack.c), struct (luastruct.c); the globals are then locked (luasandbox.c): read-
+ * only tables, no print/loadfile/dofile/debug, no bytecode. A script's first line may be
+ * a shebang (#!lua flags=no-writes,...), parsed when it is compiled, its flags kept with
+ * the compiled function. FUNCTION DUMP/RESTORE use Redis's payload format (rdbstr.c).
  */
 #include "script.h"
 
