@@ -245,6 +245,8 @@ static lua_Number get_int(const char *p, int little, int is_signed, size_t size)
         unsigned char byte = (unsigned char)p[little ? i : size - 1 - i];
         v |= (uint64_t)byte << (8 * i);
     }
+    if (n == 0) /* 'i0': no bytes, 0 */
+        return 0;
     if (is_signed) {
         if (n < 8) {
             int shift = (int)(64 - 8 * n);
