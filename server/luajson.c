@@ -5,7 +5,7 @@
  * Written here rather than taken from Debian's lua-cjson (2.1.0, unchanged since 2012):
  * that package sizes its output buffer with int arithmetic, so encoding a string longer
  * than about 350 MB overflows the heap (CVE-2022-24834, fixed in Redis's own copy only).
- * This one sizes with size_t, checks every growth, and bounds its output (JSON_MAX_OUT).
+ * This one sizes with size_t, checks every growth, and bounds its output (luabuf.h).
  *
  * Encoding (cjson.encode(v)): nil and cjson.null -> null; booleans; numbers with %.<p>g
  * (p = encode_number_precision, 14 by default), NaN and infinities refused unless
@@ -27,6 +27,8 @@
  */
 #include "luajson.h"
 
+#include "luabuf.h"
+
 #include <lauxlib.h>
 #include <math.h>
 #include <stdint.h>
@@ -35,13 +37,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define JSON_MAX_OUT       ((size_t)512 << 20) /* bytes one encode may produce */
 #define JSON_DEFAULT_DEPTH 1000
-
-struct json_buf {
-    char *p;
-    size_t len, cap;
-};
 
 struct json_cfg {
     int encode_max_depth, decode_max_depth;
@@ -51,7 +47,7 @@ struct json_cfg {
     int dec_invalid;    /* accept nan, inf and hexadecimal numbers */
     int sparse_convert; /* an excessively sparse array becomes an object */
     int sparse_ratio, sparse_safe;
-    struct json_buf buf;
+    struct luabuf buf;
 };
 
 static struct json_cfg *cfg_of(lua_State *L)
@@ -59,34 +55,9 @@ static struct json_cfg *cfg_of(lua_State *L)
     return lua_touserdata(L, lua_upvalueindex(1));
 }
 
-/* ---- the output buffer ---- */
-
-static void buf_reserve(lua_State *L, struct json_buf *b, size_t more)
+static void buf_char(lua_State *L, struct luabuf *b, char c)
 {
-    if (more > JSON_MAX_OUT || b->len > JSON_MAX_OUT - more)
-        luaL_error(L, "Cannot serialise: the result would exceed %d MB", (int)(JSON_MAX_OUT >> 20));
-    if (b->len + more <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (p == NULL)
-        luaL_error(L, "Cannot serialise: out of memory");
-    b->p = p;
-    b->cap = cap;
-}
-
-static void buf_add(lua_State *L, struct json_buf *b, const char *s, size_t n)
-{
-    buf_reserve(L, b, n);
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-static void buf_char(lua_State *L, struct json_buf *b, char c)
-{
-    buf_reserve(L, b, 1);
+    luabuf_reserve(L, b, 1);
     b->p[b->len++] = c;
 }
 
@@ -124,17 +95,17 @@ static const char *escape_of(unsigned char c)
     }
 }
 
-static void encode_string(lua_State *L, struct json_buf *b, int idx)
+static void encode_string(lua_State *L, struct luabuf *b, int idx)
 {
     static const char hex[] = "0123456789abcdef";
     size_t n;
     const char *s = lua_tolstring(L, idx, &n);
-    buf_reserve(L, b, n + 2); /* grows further as escapes need */
+    luabuf_reserve(L, b, n + 2); /* grows further as escapes need */
     b->p[b->len++] = '"';
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (b->cap - b->len < 7) /* the longest escape and the closing quote */
-            buf_reserve(L, b, 7);
+            luabuf_reserve(L, b, 7);
         char *o = b->p + b->len;
         const char *esc = escape_of(c);
         if (esc) {
@@ -169,7 +140,7 @@ static void encode_number(lua_State *L, struct json_cfg *cfg, int idx)
     } else {
         n = snprintf(tmp, sizeof(tmp), "%.*g", cfg->precision, d);
     }
-    buf_add(L, &cfg->buf, tmp, (size_t)n);
+    luabuf_add(L, &cfg->buf, tmp, (size_t)n);
 }
 
 /* The length of the table at idx as an array, 0 when empty, or -1 when it is an object
@@ -252,19 +223,19 @@ static void encode_value(lua_State *L, struct json_cfg *cfg, int depth)
         return;
     case LUA_TBOOLEAN:
         if (lua_toboolean(L, -1))
-            buf_add(L, &cfg->buf, "true", 4);
+            luabuf_add(L, &cfg->buf, "true", 4);
         else
-            buf_add(L, &cfg->buf, "false", 5);
+            luabuf_add(L, &cfg->buf, "false", 5);
         return;
     case LUA_TNIL:
-        buf_add(L, &cfg->buf, "null", 4);
+        luabuf_add(L, &cfg->buf, "null", 4);
         return;
     case LUA_TTABLE:
         encode_table(L, cfg, depth + 1);
         return;
     case LUA_TLIGHTUSERDATA:
         if (lua_touserdata(L, -1) == NULL) {
-            buf_add(L, &cfg->buf, "null", 4);
+            luabuf_add(L, &cfg->buf, "null", 4);
             return;
         }
         break;
@@ -282,8 +253,7 @@ static int l_encode(lua_State *L)
     encode_value(L, cfg, 0);
     lua_pushlstring(L, cfg->buf.p, cfg->buf.len);
     if (!cfg->keep_buffer) {
-        free(cfg->buf.p);
-        cfg->buf = (struct json_buf){0};
+        luabuf_free(&cfg->buf);
     }
     return 1;
 }
@@ -671,8 +641,7 @@ static int l_encode_keep_buffer(lua_State *L)
     luaL_argcheck(L, lua_gettop(L) <= 1, 1, "found too many arguments");
     bool_arg(L, 1, &cfg->keep_buffer);
     if (!cfg->keep_buffer) {
-        free(cfg->buf.p);
-        cfg->buf = (struct json_buf){0};
+        luabuf_free(&cfg->buf);
     }
     lua_pushboolean(L, cfg->keep_buffer);
     return 1;
@@ -726,8 +695,7 @@ static int l_encode_sparse_array(lua_State *L)
 static int cfg_gc(lua_State *L)
 {
     struct json_cfg *cfg = lua_touserdata(L, 1);
-    free(cfg->buf.p);
-    cfg->buf = (struct json_buf){0};
+    luabuf_free(&cfg->buf);
     return 0;
 }
 
@@ -755,7 +723,8 @@ static void push_library(lua_State *L)
                              .keep_buffer = 1,
                              .dec_invalid = 1,
                              .sparse_ratio = 2,
-                             .sparse_safe = 10};
+                             .sparse_safe = 10,
+                             .buf.what = "Cannot serialise"};
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, cfg_gc);
     lua_setfield(L, -2, "__gc");

@@ -24,6 +24,8 @@
  */
 #include "luamsgpack.h"
 
+#include "luabuf.h"
+
 #include <lauxlib.h>
 #include <math.h>
 #include <stdint.h>
@@ -35,50 +37,22 @@
 
 /* ---- encoding (into a buffer of its own: a luaL_Buffer wants the stack to itself) ---- */
 
-#define MSGPACK_MAX_OUT ((size_t)512 << 20) /* bytes one pack may produce */
-
-struct mp_buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void mp_add(lua_State *L, struct mp_buf *b, const void *s, size_t n)
-{
-    if (n > MSGPACK_MAX_OUT || b->len > MSGPACK_MAX_OUT - n)
-        luaL_error(L, "MessagePack pack: the result would exceed %d MB",
-                   (int)(MSGPACK_MAX_OUT >> 20));
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL)
-            luaL_error(L, "MessagePack pack: out of memory");
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
 static int buf_gc(lua_State *L)
 {
-    struct mp_buf *b = lua_touserdata(L, 1);
-    free(b->p);
-    b->p = NULL;
+    luabuf_free(lua_touserdata(L, 1));
     return 0;
 }
 
-static void put_be(lua_State *L, struct mp_buf *b, unsigned char tag, uint64_t v, int bytes)
+static void put_be(lua_State *L, struct luabuf *b, unsigned char tag, uint64_t v, int bytes)
 {
     char tmp[9];
     tmp[0] = (char)tag;
     for (int i = 0; i < bytes; i++)
         tmp[1 + i] = (char)(v >> (8 * (bytes - 1 - i)));
-    mp_add(L, b, tmp, (size_t)bytes + 1);
+    luabuf_add(L, b, tmp, (size_t)bytes + 1);
 }
 
-static void encode_int(lua_State *L, struct mp_buf *b, int64_t n)
+static void encode_int(lua_State *L, struct luabuf *b, int64_t n)
 {
     if (n >= 0) {
         if (n <= 127)
@@ -105,7 +79,7 @@ static void encode_int(lua_State *L, struct mp_buf *b, int64_t n)
     }
 }
 
-static void encode_number(lua_State *L, struct mp_buf *b, double d)
+static void encode_number(lua_State *L, struct luabuf *b, double d)
 {
     if (!isinf(d) && !isnan(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
         (double)(int64_t)d == d) {
@@ -124,7 +98,7 @@ static void encode_number(lua_State *L, struct mp_buf *b, double d)
     }
 }
 
-static void encode_string(lua_State *L, struct mp_buf *b, const char *s, size_t n)
+static void encode_string(lua_State *L, struct luabuf *b, const char *s, size_t n)
 {
     if (n < 32)
         put_be(L, b, (unsigned char)(0xa0 | n), 0, 0);
@@ -134,7 +108,7 @@ static void encode_string(lua_State *L, struct mp_buf *b, const char *s, size_t 
         put_be(L, b, 0xda, n, 2);
     else
         put_be(L, b, 0xdb, n, 4);
-    mp_add(L, b, s, n);
+    luabuf_add(L, b, s, n);
 }
 
 /* The length of the table at idx when its keys are exactly 1..n, else -1. */
@@ -155,9 +129,9 @@ static long array_len(lua_State *L, int idx)
     return max == (double)count ? count : -1;
 }
 
-static void encode_value(lua_State *L, struct mp_buf *b, int idx, int level);
+static void encode_value(lua_State *L, struct luabuf *b, int idx, int level);
 
-static void encode_table(lua_State *L, struct mp_buf *b, int idx, int level)
+static void encode_table(lua_State *L, struct luabuf *b, int idx, int level)
 {
     long n = array_len(L, idx);
     if (n >= 0) {
@@ -191,7 +165,7 @@ static void encode_table(lua_State *L, struct mp_buf *b, int idx, int level)
 }
 
 /* Appends the encoding of the value at idx (an absolute index). */
-static void encode_value(lua_State *L, struct mp_buf *b, int idx, int level)
+static void encode_value(lua_State *L, struct luabuf *b, int idx, int level)
 {
     switch (lua_type(L, idx)) {
     case LUA_TBOOLEAN:
@@ -225,15 +199,14 @@ static int l_pack(lua_State *L)
     int argc = lua_gettop(L);
     if (argc == 0)
         return luaL_argerror(L, 0, "MessagePack pack needs input.");
-    struct mp_buf *b = lua_newuserdata(L, sizeof(*b)); /* freed by its __gc on an error */
-    *b = (struct mp_buf){0};
+    struct luabuf *b = lua_newuserdata(L, sizeof(*b)); /* freed by its __gc on an error */
+    *b = (struct luabuf){.what = "MessagePack pack"};
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_setmetatable(L, -2);
     for (int i = 1; i <= argc; i++)
         encode_value(L, b, i, 0);
     lua_pushlstring(L, b->p, b->len);
-    free(b->p);
-    b->p = NULL;
+    luabuf_free(b);
     return 1;
 }
 

@@ -104,17 +104,9 @@ static void make_proxy(lua_State *L)
     mark_protected(L, -1);
 }
 
-static int l_setmetatable(lua_State *L)
-{
-    if (is_protected(L, 1))
-        return refuse_protected(L);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
-}
-
-static int l_rawset(lua_State *L)
+/* setmetatable and rawset: the original (the upvalue) unless its first argument is a
+ * protected table. */
+static int l_guarded(lua_State *L)
 {
     if (is_protected(L, 1))
         return refuse_protected(L);
@@ -174,8 +166,8 @@ void luasandbox_lock(lua_State *L)
     lua_setfield(L, g, "load");
     lua_pushcclosure(L, l_load_text, 1);
     lua_setfield(L, g, "loadstring");
-    wrap_global(L, g, "setmetatable", l_setmetatable);
-    wrap_global(L, g, "rawset", l_rawset);
+    wrap_global(L, g, "setmetatable", l_guarded);
+    wrap_global(L, g, "rawset", l_guarded);
     for (const char *const *n = removed; *n; n++) {
         lua_pushnil(L);
         lua_setfield(L, g, *n);

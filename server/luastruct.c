@@ -146,6 +146,23 @@ static int control(lua_State *L, char opt, const char **fmt, struct fmt_state *h
     }
 }
 
+/* Reads the next field of *fmt, applying the control options on the way: its option,
+ * its size, and the padding before it at position pos. Returns 0 at the end of fmt. */
+static int next_field(lua_State *L, const char **fmt, struct fmt_state *h, size_t pos, char *opt,
+                      size_t *size, size_t *pad)
+{
+    while (**fmt) {
+        char o = *(*fmt)++;
+        if (control(L, o, fmt, h))
+            continue;
+        *opt = o;
+        *size = opt_size(L, o, fmt);
+        *pad = gap(L, h, *size, pos);
+        return 1;
+    }
+    return 0;
+}
+
 static int is_int_opt(char opt)
 {
     return strchr("bBhHlLTiI", opt) != NULL;
@@ -163,7 +180,9 @@ static void put_int(luaL_Buffer *b, lua_Number n, int little, size_t size)
     luaL_addlstring(b, buf, size);
 }
 
-static void put_float(luaL_Buffer *b, const void *p, int little, size_t size)
+/* Copies the size bytes (at most 8) of a float or double from p to out in the byte order
+ * little asks for (from or to the machine's). */
+static void float_bytes(const void *p, void *out, int little, size_t size)
 {
     char buf[8];
     memcpy(buf, p, size);
@@ -173,6 +192,13 @@ static void put_float(luaL_Buffer *b, const void *p, int little, size_t size)
             buf[i] = buf[size - 1 - i];
             buf[size - 1 - i] = t;
         }
+    memcpy(out, buf, size);
+}
+
+static void put_float(luaL_Buffer *b, const void *p, int little, size_t size)
+{
+    char buf[8];
+    float_bytes(p, buf, little, size);
     luaL_addlstring(b, buf, size);
 }
 
@@ -208,14 +234,10 @@ static int l_pack(lua_State *L)
     struct fmt_state h = {native_little(), 1};
     const char *fmt = luaL_checkstring(L, 1);
     int arg = 2;
-    size_t total = 0;
+    size_t total = 0, size, pad;
+    char opt;
     luaL_buffinit(L, &b); /* nothing else is pushed while it is in use */
-    while (*fmt) {
-        char opt = *fmt++;
-        if (control(L, opt, &fmt, &h))
-            continue;
-        size_t size = opt_size(L, opt, &fmt);
-        size_t pad = gap(L, &h, size, total);
+    while (next_field(L, &fmt, &h, total, &opt, &size, &pad)) {
         total += pad;
         while (pad-- > 0)
             luaL_addchar(&b, '\0');
@@ -257,19 +279,6 @@ static lua_Number get_int(const char *p, int little, int is_signed, size_t size)
     return (lua_Number)v;
 }
 
-static void get_float(const char *p, void *out, int little, size_t size)
-{
-    char buf[8];
-    memcpy(buf, p, size);
-    if (little != native_little())
-        for (size_t i = 0; i < size / 2; i++) {
-            char t = buf[i];
-            buf[i] = buf[size - 1 - i];
-            buf[size - 1 - i] = t;
-        }
-    memcpy(out, buf, size);
-}
-
 /* Pushes the field of option opt at data + pos (checked to hold size bytes); returns
  * the bytes it took. */
 static size_t unpack_one(lua_State *L, char opt, size_t size, const char *data, size_t pos,
@@ -279,11 +288,11 @@ static size_t unpack_one(lua_State *L, char opt, size_t size, const char *data, 
         lua_pushnumber(L, get_int(data + pos, little, opt >= 'a', size));
     } else if (opt == 'f') {
         float f;
-        get_float(data + pos, &f, little, sizeof(f));
+        float_bytes(data + pos, &f, little, sizeof(f));
         lua_pushnumber(L, f);
     } else if (opt == 'd') {
         double d;
-        get_float(data + pos, &d, little, sizeof(d));
+        float_bytes(data + pos, &d, little, sizeof(d));
         lua_pushnumber(L, d);
     } else if (opt == 'c') {
         if (size == 0) { /* the length is the previous value */
@@ -315,14 +324,11 @@ static int l_unpack(lua_State *L)
     const char *data = luaL_checklstring(L, 2, &ld);
     lua_Number start = luaL_optnumber(L, 3, 1);
     luaL_argcheck(L, start >= 1, 3, "offset must be 1 or greater");
-    size_t pos = (size_t)start - 1;
+    size_t pos = (size_t)start - 1, size, pad;
+    char opt;
     lua_settop(L, 2);
-    while (*fmt) {
-        char opt = *fmt++;
-        if (control(L, opt, &fmt, &h))
-            continue;
-        size_t size = opt_size(L, opt, &fmt);
-        pos += gap(L, &h, size, pos);
+    while (next_field(L, &fmt, &h, pos, &opt, &size, &pad)) {
+        pos += pad;
         luaL_argcheck(L, pos <= ld && size <= ld - pos, 2, "data string too short");
         if (!lua_checkstack(L, 2))
             luaL_error(L, "too many results");
@@ -340,13 +346,10 @@ static int l_size(lua_State *L)
 {
     struct fmt_state h = {native_little(), 1};
     const char *fmt = luaL_checkstring(L, 1);
-    size_t pos = 0;
-    while (*fmt) {
-        char opt = *fmt++;
-        if (control(L, opt, &fmt, &h))
-            continue;
-        size_t size = opt_size(L, opt, &fmt);
-        pos += gap(L, &h, size, pos);
+    size_t pos = 0, size, pad;
+    char opt;
+    while (next_field(L, &fmt, &h, pos, &opt, &size, &pad)) {
+        pos += pad;
         if (opt == 's')
             luaL_argerror(L, 1, "option 's' has no fixed size");
         if (opt == 'c' && size == 0)

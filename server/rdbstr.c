@@ -300,8 +300,8 @@ int rdbstr_restore(const uint8_t *p, size_t n, size_t max_len, uint8_t **val, si
         *type = t;
         return RDBSTR_NOTSTR;
     }
-    size_t pos = 1;
-    return rdbstr_read_string(p, n - 10, &pos, max_len, val, val_len);
+    size_t pos = 1; /* the footer may hold the end of a value, as Redis reads it */
+    return rdbstr_read_string(p, n, &pos, max_len, val, val_len);
 }
 
 const char *rdbstr_type_name(int type)

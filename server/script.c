@@ -1431,6 +1431,14 @@ static void sub_arity_error(struct req *r, const char *container)
     reply_errorf(r, "ERR wrong number of arguments for '%s|%s' command", container, low);
 }
 
+/* A HELP reply: lines as status replies. */
+static void reply_help(struct req *r, const char *const *lines, size_t n)
+{
+    reply_array(r, n);
+    for (size_t i = 0; i < n; i++)
+        reply_simple(r, lines[i]);
+}
+
 void cmd_script_script(struct req *r)
 {
     struct script_eng *se = eng_get(r->c->srv);
@@ -1493,9 +1501,7 @@ void cmd_script_script(struct req *r)
             "    Load a script into the scripts cache without executing it.",
             "HELP",
             "    Prints this help."};
-        reply_array(r, sizeof(help) / sizeof(help[0]));
-        for (size_t i = 0; i < sizeof(help) / sizeof(help[0]); i++)
-            reply_simple(r, help[i]);
+        reply_help(r, help, sizeof(help) / sizeof(help[0]));
     } else if (cmd_arg_is(sub, "load") || cmd_arg_is(sub, "exists") || cmd_arg_is(sub, "flush") ||
                cmd_arg_is(sub, "kill") || cmd_arg_is(sub, "help")) {
         sub_arity_error(r, "script");
@@ -1539,13 +1545,13 @@ static int register_flags(lua_State *L)
             lua_pop(L, 1);
             return ro;
         }
-        const char *f = lua_tostring(L, -1);
+        size_t fl;
+        const char *f = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &fl) : NULL;
+        int flag = f ? shebang_flag(f, fl) : 0; /* the flags of shebangs */
         lua_pop(L, 1);
-        if (f && strcmp(f, "no-writes") == 0)
-            ro = 1;
-        else if (!f || (strcmp(f, "allow-oom") && strcmp(f, "allow-stale") &&
-                        strcmp(f, "no-cluster") && strcmp(f, "allow-cross-slot-keys")))
+        if (flag == 0)
             return -1;
+        ro |= flag == SF_NO_WRITES;
     }
 }
 
@@ -2050,7 +2056,7 @@ static int restore_libraries(struct script_eng *se, const uint8_t *p, size_t n, 
         if (p[pos++] != RDB_OPCODE_FUNCTION2) {
             snprintf(err, errlen, "ERR given type is not a function");
             rc = -1;
-        } else if (rdbstr_read_string(p, end, &pos, max_code, &code, &len) != RDBSTR_OK) {
+        } else if (rdbstr_read_string(p, n, &pos, max_code, &code, &len) != RDBSTR_OK) {
             snprintf(err, errlen, "ERR failed loading the given functions payload");
             rc = -1;
         } else {
@@ -2100,14 +2106,8 @@ static void function_restore(struct req *r, struct script_eng *se)
         return;
     }
     int old_libs = copy_table(L, se->libs), old_funcs = copy_table(L, se->funcs);
-    if (policy == RESTORE_FLUSH) {
-        luaL_unref(L, LUA_REGISTRYINDEX, se->libs);
-        luaL_unref(L, LUA_REGISTRYINDEX, se->funcs);
-        lua_newtable(L);
-        se->libs = luaL_ref(L, LUA_REGISTRYINDEX);
-        lua_newtable(L);
-        se->funcs = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
+    if (policy == RESTORE_FLUSH)
+        function_flush(se);
     /* a library decompressed is no longer than a FUNCTION LOAD could send */
     size_t max_code = (size_t)r->c->srv->cfg.proto_max_bulk_len;
     if (restore_libraries(se, (const uint8_t *)pl->ptr, pl->len, max_code, policy, err,
@@ -2122,6 +2122,58 @@ static void function_restore(struct req *r, struct script_eng *se)
     luaL_unref(L, LUA_REGISTRYINDEX, old_libs);
     luaL_unref(L, LUA_REGISTRYINDEX, old_funcs);
     reply_ok(r);
+}
+
+static void function_help(struct req *r)
+{
+    static const char *const help[] = {
+        "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "LOAD [REPLACE] <FUNCTION CODE>",
+        "    Create a new library with the given library name and code.",
+        "DELETE <LIBRARY NAME>",
+        "    Delete the given library.",
+        "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+        "    Return general information on all the libraries:",
+        "    * Library name",
+        "    * The engine used to run the Library",
+        "    * Library description",
+        "    * Functions list",
+        "    * Library code (if WITHCODE is given)",
+        "    It also possible to get only function that matches a pattern using LIBRARYNAME "
+        "argument.",
+        "STATS",
+        "    Return information about the current function running:",
+        "    * Function name",
+        "    * Command used to run the function",
+        "    * Duration in MS that the function is running",
+        "    If no function is running, return nil",
+        "    In addition, returns a list of available engines.",
+        "KILL",
+        "    Kill the current running function.",
+        "FLUSH [ASYNC|SYNC]",
+        "    Delete all the libraries.",
+        "    When called without the optional mode argument, the behavior is determined by the",
+        "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+        "    * ASYNC: Asynchronously flush the libraries.",
+        "    * SYNC: Synchronously flush the libraries.",
+        "DUMP",
+        "    Return a serialized payload representing the current libraries, can be restored "
+        "using FUNCTION RESTORE command",
+        "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+        "    Restore the libraries represented by the given payload, it is possible to give a "
+        "restore policy to",
+        "    control how to handle existing libraries (default APPEND):",
+        "    * FLUSH: delete all existing libraries.",
+        "    * APPEND: appends the restored libraries to the existing libraries. On collision, "
+        "abort.",
+        "    * REPLACE: appends the restored libraries to the existing libraries, On collision, "
+        "replace the old",
+        "      libraries with the new libraries (notice that even on this option there is a "
+        "chance of failure",
+        "      in case of functions name collision with another library).",
+        "HELP",
+        "    Prints this help."};
+    reply_help(r, help, sizeof(help) / sizeof(help[0]));
 }
 
 void cmd_script_function(struct req *r)
@@ -2162,11 +2214,13 @@ void cmd_script_function(struct req *r)
         function_stats(r, se);
     } else if (cmd_arg_is(sub, "dump") && r->argc == 2) {
         function_dump(r, se);
+    } else if (cmd_arg_is(sub, "help") && r->argc == 2) {
+        function_help(r);
     } else if (cmd_arg_is(sub, "restore") && r->argc >= 3) {
         function_restore(r, se);
     } else if (cmd_arg_is(sub, "load") || cmd_arg_is(sub, "delete") || cmd_arg_is(sub, "flush") ||
                cmd_arg_is(sub, "kill") || cmd_arg_is(sub, "stats") || cmd_arg_is(sub, "dump") ||
-               cmd_arg_is(sub, "restore")) {
+               cmd_arg_is(sub, "restore") || cmd_arg_is(sub, "help")) {
         sub_arity_error(r, "function");
     } else {
         reply_errorf(r, "ERR unknown subcommand '%.128s'. Try FUNCTION HELP.", sub->ptr);

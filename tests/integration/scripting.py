@@ -114,6 +114,7 @@ FCASES = [
     ("FUNCTION", "LOAD", "#!lua name=b-d\nreturn 1"), ("FUNCTION", "LOAD", "#!lua name=x\nfoo("),
     ("FUNCTION", "DELETE", "nolib"), ("FUNCTION", "DELETE", "mylib"), ("FCALL", "myget", "1", "fk"),
     ("FUNCTION", "KILL"), ("FUNCTION", "FLUSH", "BAD"), ("FUNCTION", "NOPE"), ("FUNCTION", "LOAD"),
+    ("FUNCTION", "HELP"), ("FUNCTION", "HELP", "x"),
 ]
 
 
