@@ -1661,6 +1661,19 @@ static int lib_metadata(const char *code, size_t n, const char **name, char *err
     return -1;
 }
 
+/* Pushes the lowercase of the string at idx: the key of a function in se->funcs (function
+ * names are case-insensitive, as in Redis). */
+static void push_func_key(lua_State *L, int idx)
+{
+    size_t n;
+    const char *s = lua_tolstring(L, idx, &n);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < n; i++)
+        luaL_addchar(&b, (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]));
+    luaL_pushresult(&b);
+}
+
 /* Removes library lib and its functions. */
 static void lib_unlink(struct script_eng *se, const char *lib)
 {
@@ -1672,7 +1685,7 @@ static void lib_unlink(struct script_eng *se, const char *lib)
         lua_getfield(L, -1, "functions");
         lua_rawgeti(L, LUA_REGISTRYINDEX, se->funcs);
         for (lua_pushnil(L); lua_next(L, -3); lua_pop(L, 1)) {
-            lua_pushvalue(L, -2);
+            push_func_key(L, -2);
             lua_pushnil(L);
             lua_rawset(L, -5);
         }
@@ -1720,7 +1733,7 @@ static int lib_register(struct script_eng *se, int fns, const char *lib, const c
     int funcs = lua_gettop(L);
     for (lua_pushnil(L); lua_next(L, fns); lua_pop(L, 1)) {
         count++;
-        lua_pushvalue(L, -2);
+        push_func_key(L, -2);
         lua_rawget(L, funcs);
         if (lua_istable(L, -1)) {
             lua_getfield(L, -1, "lib");
@@ -1749,7 +1762,7 @@ static int lib_register(struct script_eng *se, int fns, const char *lib, const c
     for (lua_pushnil(L); lua_next(L, fns); lua_pop(L, 1)) {
         lua_pushstring(L, lib);
         lua_setfield(L, -2, "lib");
-        lua_pushvalue(L, -2);
+        push_func_key(L, -2);
         lua_pushvalue(L, -2);
         lua_rawset(L, funcs);
         lua_pushvalue(L, -2);
@@ -1856,7 +1869,8 @@ static void list_library(struct req *r, struct script_eng *se, const char *k, si
     for (lua_pushnil(L); lua_next(L, -3); lua_pop(L, 1)) {
         size_t fl;
         const char *f = lua_tolstring(L, -2, &fl);
-        lua_getfield(L, -3, f);
+        push_func_key(L, -2);
+        lua_rawget(L, -4);
         lua_getfield(L, -1, "ro");
         int ro = lua_toboolean(L, -1);
         lua_pop(L, 2);
@@ -1926,11 +1940,30 @@ static size_t table_size(lua_State *L, int ref)
     return n;
 }
 
+/* FUNCTION STATS: running_script is the function keeping other clients waiting (-BUSY),
+ * as Redis reports the one running; an EVAL there gets -BUSY as in Redis. */
 static void function_stats(struct req *r, struct script_eng *se)
 {
+    const struct script_run *sr = se->busy;
+    if (sr && sr->env_ref != LUA_NOREF) {
+        reply_error(r, ERR_BUSY_EVAL);
+        return;
+    }
     reply_map(r, 2);
     reply_cstr(r, "running_script");
-    reply_null(r);
+    if (sr == NULL) {
+        reply_null(r);
+    } else {
+        reply_map(r, 3);
+        reply_cstr(r, "name");
+        reply_cstr(r, sr->fname);
+        reply_cstr(r, "command");
+        reply_array(r, sr->r->argc);
+        for (uint32_t i = 0; i < sr->r->argc; i++)
+            reply_bulk(r, sr->r->argv[i].ptr, sr->r->argv[i].len);
+        reply_cstr(r, "duration_ms");
+        reply_int(r, (int64_t)(server_mono_ms() - sr->start_ms));
+    }
     reply_cstr(r, "engines");
     reply_map(r, 1);
     reply_cstr(r, "LUA");
@@ -2232,7 +2265,10 @@ void cmd_script_function(struct req *r)
 static void find_function(struct script_eng *se, const char *name)
 {
     lua_rawgeti(se->L, LUA_REGISTRYINDEX, se->funcs);
-    lua_getfield(se->L, -1, name);
+    lua_pushstring(se->L, name);
+    push_func_key(se->L, -1);
+    lua_remove(se->L, -2);
+    lua_rawget(se->L, -2);
     lua_remove(se->L, -2);
 }
 

@@ -102,7 +102,7 @@ LIB = ("#!lua name=mylib\n"
 FCASES = [
     ("FUNCTION", "FLUSH"), ("FUNCTION", "LOAD", LIB), ("FUNCTION", "LOAD", LIB),
     ("FUNCTION", "LOAD", "REPLACE", LIB), ("FCALL", "myset", "1", "fk", "val"),
-    ("FCALL", "myget", "1", "fk"), ("FCALL_RO", "myget", "1", "fk"), ("FCALL_RO", "myset", "1", "fk", "x"),
+    ("FCALL", "myget", "1", "fk"), ("FCALL", "MyGet", "1", "fk"), ("FCALL_RO", "myget", "1", "fk"), ("FCALL_RO", "myset", "1", "fk", "x"),
     ("FCALL", "myerr", "1", "fk"), ("FCALL", "nosuch", "0"), ("FCALL", "myget", "x"),
     ("FCALL", "myget", "5", "a"), ("FCALL", "myget", "-1"), ("FUNCTION", "LIST"),
     ("FUNCTION", "LIST", "WITHCODE"), ("FUNCTION", "LIST", "LIBRARYNAME", "my*"),
@@ -363,6 +363,18 @@ check(a.read() == ("+", "PONG"), "the PING pipelined after it waited for it, not
 b.call("CONFIG", "SET", "lua-time-limit", "200")
 check(b.call("SCRIPT", "KILL") == ("-", "NOTBUSY No scripts in execution right now."),
       "SCRIPT KILL with none running: NOTBUSY")
+a.call("FUNCTION", "LOAD", "REPLACE", "#!lua name=spin\nredis.register_function('spin', "
+       "function() while true do end end)")
+a.send(encode("FCALL", "spin", "0"))
+time.sleep(0.4)
+st = b.call("FUNCTION", "STATS")
+check(st[0] == "*" and st[1][1][0] == "*" and st[1][1][1][:5] == [
+    ("$", b"name"), ("$", b"spin"), ("$", b"command"), ("*", [("$", b"FCALL"), ("$", b"spin"),
+                                                             ("$", b"0")]), ("$", b"duration_ms")],
+      "FUNCTION STATS names the function running", st)
+check(b.call("FUNCTION", "KILL") == ("+", "OK"), "FUNCTION KILL")
+r = a.read()
+check(r[0] == "-" and "killed" in r[1], "the function ends killed", r)
 a.send(encode("EVAL", "redis.call('set', 'w', '1') while true do end", "0"))
 time.sleep(0.4)
 check(b.call("SCRIPT", "KILL")[1].startswith("UNKILLABLE"), "a script that wrote: UNKILLABLE")
