@@ -140,25 +140,34 @@ size_t rdbstr_dump_bound(size_t n)
     return 1 + 9 + n + 2 + 8;
 }
 
+size_t rdbstr_put_string(uint8_t *out, const void *v, size_t n)
+{
+    size_t o = put_len(out, n);
+    if (n)
+        memcpy(out + o, v, n);
+    return o + n;
+}
+
+size_t rdbstr_put_footer(uint8_t *out, size_t len)
+{
+    out[len++] = RDBSTR_VERSION & 0xff;
+    out[len++] = RDBSTR_VERSION >> 8;
+    uint64_t crc = rdbstr_crc64(0, out, len);
+    for (int i = 0; i < 8; i++)
+        out[len++] = (uint8_t)(crc >> (8 * i));
+    return len;
+}
+
 size_t rdbstr_dump(const void *v, size_t n, uint8_t *out)
 {
     size_t o = 0;
     int32_t x;
     out[o++] = 0; /* RDB_TYPE_STRING */
-    if (canon_i32(v, n, &x)) {
+    if (canon_i32(v, n, &x))
         o += put_int(out + o, x);
-    } else {
-        o += put_len(out + o, n);
-        if (n)
-            memcpy(out + o, v, n);
-        o += n;
-    }
-    out[o++] = RDBSTR_VERSION & 0xff;
-    out[o++] = RDBSTR_VERSION >> 8;
-    uint64_t crc = rdbstr_crc64(0, out, o);
-    for (int i = 0; i < 8; i++)
-        out[o++] = (uint8_t)(crc >> (8 * i));
-    return o;
+    else
+        o += rdbstr_put_string(out + o, v, n);
+    return rdbstr_put_footer(out, o);
 }
 
 /* A reader over the whole payload. */
@@ -256,8 +265,7 @@ static int rd_string(struct rd *r, size_t max_len, uint8_t **val, size_t *val_le
     return RDBSTR_OK;
 }
 
-int rdbstr_restore(const uint8_t *p, size_t n, size_t max_len, uint8_t **val, size_t *val_len,
-                   int *type)
+int rdbstr_check_footer(const uint8_t *p, size_t n)
 {
     if (n < 10)
         return RDBSTR_BADSUM;
@@ -267,7 +275,23 @@ int rdbstr_restore(const uint8_t *p, size_t n, size_t max_len, uint8_t **val, si
     uint64_t crc = rdbstr_crc64(0, p, n - 8), want = 0;
     for (int i = 0; i < 8; i++)
         want |= (uint64_t)p[n - 8 + i] << (8 * i);
-    if (crc != want)
+    return crc == want ? RDBSTR_OK : RDBSTR_BADSUM;
+}
+
+int rdbstr_read_string(const uint8_t *p, size_t n, size_t *pos, size_t max_len, uint8_t **val,
+                       size_t *val_len)
+{
+    struct rd r = {p, n, *pos};
+    int rc = rd_string(&r, max_len, val, val_len);
+    if (rc == RDBSTR_OK)
+        *pos = r.pos;
+    return rc;
+}
+
+int rdbstr_restore(const uint8_t *p, size_t n, size_t max_len, uint8_t **val, size_t *val_len,
+                   int *type)
+{
+    if (rdbstr_check_footer(p, n) != RDBSTR_OK)
         return RDBSTR_BADSUM;
     int t = p[0];
     if (t > 19 || t == 8) /* the object types of RDB version 10 are 0..7 and 9..19 */
@@ -276,8 +300,8 @@ int rdbstr_restore(const uint8_t *p, size_t n, size_t max_len, uint8_t **val, si
         *type = t;
         return RDBSTR_NOTSTR;
     }
-    struct rd r = {p, n, 1};
-    return rd_string(&r, max_len, val, val_len);
+    size_t pos = 1; /* the footer may hold the end of a value, as Redis reads it */
+    return rdbstr_read_string(p, n, &pos, max_len, val, val_len);
 }
 
 const char *rdbstr_type_name(int type)

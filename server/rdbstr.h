@@ -45,6 +45,20 @@ enum rdbstr_rc {
  * the payload's RDB type byte. */
 int rdbstr_restore(const uint8_t *p, size_t n, size_t max_len, uint8_t **val, size_t *val_len,
                    int *type);
+/* The pieces FUNCTION DUMP/RESTORE use (script.c), whose payload is a sequence of
+ * [RDB_OPCODE_FUNCTION2 (245)][library code as an RDB string] with the same footer. */
+/* Writes v[0..n) as an RDB string (length, then the bytes; 9 + n bytes of room) at out.
+ * Returns the bytes written. */
+size_t rdbstr_put_string(uint8_t *out, const void *v, size_t n);
+/* Appends the footer (RDB version, CRC64 of out[0..len)) at out + len (10 bytes of room).
+ * Returns the payload's length. */
+size_t rdbstr_put_footer(uint8_t *out, size_t len);
+/* RDBSTR_OK when p[0..n) ends with a valid footer (version, CRC64), else RDBSTR_BADSUM. */
+int rdbstr_check_footer(const uint8_t *p, size_t n);
+/* Reads the RDB string (plain, integer or LZF) at p[*pos..n), at most max_len bytes once
+ * decoded, advancing *pos. Returns as rdbstr_restore (*val malloc'd on RDBSTR_OK). */
+int rdbstr_read_string(const uint8_t *p, size_t n, size_t *pos, size_t max_len, uint8_t **val,
+                       size_t *val_len);
 /* The name of an RDB object type ("list", "set", "zset", "hash", "module", "stream"). */
 const char *rdbstr_type_name(int type);
 

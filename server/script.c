@@ -11,8 +11,8 @@
  * One interpreter serves the server (one thread). Scripts are compiled once, named by the
  * SHA-1 of their body, and kept in a registry table until SCRIPT FLUSH. A run is a
  * coroutine: the script's function, whose environment is a table of its own holding KEYS
- * and ARGV over the protected globals (a script may not create globals, and reading an
- * undefined one is an error, as in Redis 7).
+ * and ARGV over the protected globals (a script may not create or change globals, and
+ * reading an undefined one is an error, as in Redis 7).
  *
  * redis.call and redis.pcall run a command as a child of the EVAL request (txn.c's unit,
  * the machinery EXEC uses): its reply is converted to Lua at once when it completes at
@@ -38,7 +38,11 @@
  * blocks until lua-time-limit); past busy_reply_threshold other clients get -BUSY until
  * it ends or SCRIPT KILL stops it, as in Redis (cmd_redis.c asks script_busy_error).
  *
- * Not here: FUNCTION DUMP/RESTORE, and the cjson, cmsgpack and struct libraries.
+ * The libraries scripts see besides Lua's own: bit (LuaJIT's), cjson (luajson.c), cmsgpack
+ * (luamsgpack.c), struct (luastruct.c); the globals are then locked (luasandbox.c): read-
+ * only tables, no print/loadfile/dofile/debug, no bytecode. A script's first line may be
+ * a shebang (#!lua flags=no-writes,...), parsed when it is compiled, its flags kept with
+ * the compiled function. FUNCTION DUMP/RESTORE use Redis's payload format (rdbstr.c).
  */
 #include "script.h"
 
@@ -58,6 +62,12 @@
 #include "conn.h"
 #include "glob.h"
 #include "log.h"
+#include "luajson.h"
+#include "luamsgpack.h"
+#include "luasandbox.h"
+#include "luastruct.h"
+#include "pubsub.h"
+#include "rdbstr.h"
 #include "reply.h"
 #include "resp.h"
 #include "server.h"
@@ -98,17 +108,6 @@ static const char *const ERR_NOSCRIPT = "NOSCRIPT No matching script. Please use
 
 /* ---- the interpreter ---- */
 
-static int l_readonly(lua_State *L)
-{
-    return luaL_error(L, "Attempt to modify a readonly table");
-}
-
-static int l_undefined(lua_State *L)
-{
-    return luaL_error(L, "Script attempted to access nonexistent global variable '%s'",
-                      lua_tostring(L, 2) ? lua_tostring(L, 2) : "?");
-}
-
 /* Pushes t.name of the table on top without metamethods (a script's table may carry an
  * __index that raises, _G does: outside a protected call that would end the process). */
 static void raw_field(lua_State *L, const char *name)
@@ -125,15 +124,15 @@ static void push_field_table(lua_State *L, const char *field, const char *s, siz
     lua_setfield(L, -2, field);
 }
 
-/* Pushes an error table for msg, as luaPushError: "-CODE msg" keeps its code, a bare
- * message gets ERR. */
+/* Pushes an error table for msg, as Redis's luaPushError: "-CODE msg" keeps its code, a
+ * bare message, or "-msg" without a space, gets ERR. */
 static void push_error(lua_State *L, const char *msg)
 {
     char buf[512];
-    if (msg[0] == '-')
+    if (msg[0] == '-' && strchr(msg, ' '))
         snprintf(buf, sizeof(buf), "%s", msg + 1);
     else
-        snprintf(buf, sizeof(buf), "ERR %s", msg);
+        snprintf(buf, sizeof(buf), "ERR %s", msg + (msg[0] == '-'));
     size_t n = strlen(buf);
     while (n && (buf[n - 1] == '\r' || buf[n - 1] == '\n'))
         n--;
@@ -295,8 +294,7 @@ static const char PRELUDE[] =
     "  if type(e) == 'table' and type(rawget(e, 'err')) == 'string' then return false, e.err end\n"
     "  return false, e\n"
     "end\n"
-    "pcall = function(f, ...) return caught(rawpcall(f, ...)) end\n"
-    "loadfile, dofile, print = nil, nil, nil\n";
+    "pcall = function(f, ...) return caught(rawpcall(f, ...)) end\n";
 
 static void set_fn(lua_State *L, const char *name, lua_CFunction f)
 {
@@ -333,6 +331,9 @@ static struct script_eng *eng_new(void)
     open_lib(L, LUA_MATHLIBNAME, luaopen_math);
     open_lib(L, LUA_DBLIBNAME, luaopen_debug);
     open_lib(L, LUA_BITLIBNAME, luaopen_bit);
+    open_lib(L, "cjson", luajson_open);
+    open_lib(L, "cmsgpack", luamsgpack_open);
+    open_lib(L, "struct", luastruct_open);
     lua_pushlightuserdata(L, (void *)&ENG_KEY);
     lua_pushlightuserdata(L, se);
     lua_rawset(L, LUA_REGISTRYINDEX);
@@ -363,18 +364,12 @@ static struct script_eng *eng_new(void)
         free(se);
         return NULL;
     }
-    /* globals: read-only, and reading an undefined one is an error */
-    lua_newtable(L);
-    lua_pushcfunction(L, l_readonly);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushcfunction(L, l_undefined);
-    lua_setfield(L, -2, "__index");
-    lua_setmetatable(L, LUA_GLOBALSINDEX);
+    luasandbox_lock(L);
     /* a run's environment: KEYS and ARGV of its own, then the globals */
     lua_newtable(L);
     lua_pushvalue(L, LUA_GLOBALSINDEX);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_readonly);
+    lua_pushcfunction(L, luasandbox_readonly);
     lua_setfield(L, -2, "__newindex");
     se->protect = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
@@ -403,19 +398,130 @@ void script_server_free(struct server *s)
     }
 }
 
-/* Compiles body under its sha and leaves the function on the stack. Returns 0, or -1
- * with the error message on the stack. */
-static int compile(struct script_eng *se, const char *body, size_t n, const char *sha)
+/* A script's shebang flags ("#!lua flags=no-writes,allow-oom" on its first line). A
+ * script without a shebang runs in compatibility mode: it may write, and EVAL_RO
+ * enforces read-only on its commands only. */
+enum {
+    SF_COMPAT = 1,
+    SF_NO_WRITES = 2,
+    SF_ALLOW_OOM = 4,
+    SF_ALLOW_STALE = 8,
+    SF_NO_CLUSTER = 16,
+    SF_CROSS_SLOT = 32,
+};
+
+static const struct {
+    const char *name;
+    int flag;
+} SHEBANG_FLAGS[] = {{"no-writes", SF_NO_WRITES},
+                     {"allow-oom", SF_ALLOW_OOM},
+                     {"allow-stale", SF_ALLOW_STALE},
+                     {"no-cluster", SF_NO_CLUSTER},
+                     {"allow-cross-slot-keys", SF_CROSS_SLOT}};
+
+/* The flag named by [f, f + n), or 0. */
+static int shebang_flag(const char *f, size_t n)
+{
+    for (size_t i = 0; i < sizeof(SHEBANG_FLAGS) / sizeof(SHEBANG_FLAGS[0]); i++)
+        if (strlen(SHEBANG_FLAGS[i].name) == n && memcmp(SHEBANG_FLAGS[i].name, f, n) == 0)
+            return SHEBANG_FLAGS[i].flag;
+    return 0;
+}
+
+/* Parses the flags=a,b,c option [p, end) into *flags. Returns 0, or -1 with err set. */
+static int shebang_flags_opt(const char *p, const char *end, int *flags, char *err, size_t errlen)
+{
+    p += 6;                                         /* "flags=" */
+    while (p < end || (p == end && p[-1] == ',')) { /* "flags=" alone: none; "a,": "" */
+        const char *c = memchr(p, ',', (size_t)(end - p));
+        const char *e = c ? c : end;
+        int f = shebang_flag(p, (size_t)(e - p));
+        if (f == 0) {
+            snprintf(err, errlen, "ERR Unexpected flag in script shebang: %.*s", (int)(e - p), p);
+            return -1;
+        }
+        *flags |= f;
+        p = e + 1;
+    }
+    return 0;
+}
+
+/* Parses body's shebang, if any: its flags, and the length of its first line (compiled
+ * as nothing, keeping the line feed so that line numbers hold). Returns 0, or -1 with
+ * Redis's error in err. */
+static int shebang_parse(const char *body, size_t n, int *flags, size_t *skip, char *err,
+                         size_t errlen)
+{
+    *flags = SF_COMPAT;
+    *skip = 0;
+    if (n < 2 || body[0] != '#' || body[1] != '!')
+        return 0;
+    const char *end = memchr(body, '\n', n);
+    if (end == NULL) {
+        snprintf(err, errlen, "ERR Invalid script shebang");
+        return -1;
+    }
+    *flags = 0;
+    *skip = (size_t)(end - body);
+    const char *p = body;
+    for (int part = 0;; part++) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
+            p++;
+        const char *w = p;
+        while (p < end && *p != ' ' && *p != '\t' && *p != '\r')
+            p++;
+        if (p == w)
+            return 0;
+        if (part == 0 && (p - w != 5 || memcmp(w, "#!lua", 5) != 0)) {
+            snprintf(err, errlen, "ERR Unexpected engine in script shebang: %.*s", (int)(p - w), w);
+            return -1;
+        }
+        if (part > 0 && (p - w < 6 || memcmp(w, "flags=", 6) != 0)) {
+            snprintf(err, errlen, "ERR Unknown lua shebang option: %.*s", (int)(p - w), w);
+            return -1;
+        }
+        if (part > 0 && shebang_flags_opt(w, p, flags, err, errlen) < 0)
+            return -1;
+    }
+}
+
+/* Compiles body under its sha and leaves the function on the stack (its flags are
+ * kept in the same table, keyed by the function). Returns 0, or -1 with the error reply
+ * in err. */
+static int compile(struct script_eng *se, const char *body, size_t n, const char *sha, char *err,
+                   size_t errlen)
 {
     lua_State *L = se->L;
-    if (luaL_loadbuffer(L, body, n, "@user_script"))
+    int flags;
+    size_t skip;
+    if (shebang_parse(body, n, &flags, &skip, err, errlen) < 0)
         return -1;
+    /* no bytecode: luasandbox.c */
+    if (luaL_loadbufferx(L, body + skip, n - skip, "@user_script", "t")) {
+        snprintf(err, errlen, "ERR Error compiling script (new function): %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
     lua_rawgeti(L, LUA_REGISTRYINDEX, se->fns);
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, sha);
+    lua_pushvalue(L, -2);
+    lua_pushinteger(L, flags);
+    lua_rawset(L, -3);
     lua_pop(L, 1);
     se->nscripts++;
     return 0;
+}
+
+/* The shebang flags of the compiled script on the stack top. */
+static int script_flags(struct script_eng *se)
+{
+    lua_rawgeti(se->L, LUA_REGISTRYINDEX, se->fns);
+    lua_pushvalue(se->L, -2);
+    lua_rawget(se->L, -2);
+    int flags = (int)lua_tointeger(se->L, -1);
+    lua_pop(se->L, 2);
+    return flags;
 }
 
 /* Pushes the function named sha, or nil. */
@@ -466,8 +572,10 @@ static int resp_to_lua(lua_State *L, const char **p, const char *end, int depth)
     case '+':
         push_field_table(L, "ok", s, n);
         return 0;
-    case '-':
+    case '-': /* counted in the error statistics by the command */
         push_field_table(L, "err", s, n);
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "ignore_error_stats_update");
         return 0;
     case '_':
         lua_pushnil(L);
@@ -786,6 +894,34 @@ static void line_hook(lua_State *L, lua_Debug *ar)
         sr->line = ar->currentline;
 }
 
+/* Counts the error the script answers (its result at idx, an error table or a raised
+ * error), in INFO errorstats as Redis does, unless a command's error it passes on,
+ * counted when the command failed. */
+static void count_error(struct script_run *sr, lua_State *co, int idx)
+{
+    char code[64];
+    if (lua_gettop(co) < 1)
+        return;
+    idx = idx < 0 ? lua_gettop(co) : idx;
+    const char *msg = "ERR";
+    if (lua_istable(co, idx)) {
+        lua_pushstring(co, "ignore_error_stats_update");
+        lua_rawget(co, idx);
+        int ignore = lua_toboolean(co, -1);
+        lua_pushstring(co, "err");
+        lua_rawget(co, idx);
+        msg = lua_tostring(co, -1);
+        lua_pop(co, 2);
+        if (ignore || msg == NULL)
+            return;
+    } else if (idx == 1) {
+        return; /* a value, not an error */
+    }
+    snprintf(code, sizeof(code), "%.*s", (int)strcspn(msg, " \r\n"), msg);
+    sr->r->c->srv->stats.errors++;
+    cmd_server_stat_error(sr->r, code[0] ? code : "ERR");
+}
+
 static void run_resume(struct script_run *sr, int nargs)
 {
     struct script_eng *se = sr->r->c->srv->scripts;
@@ -812,6 +948,7 @@ static void run_resume(struct script_run *sr, int nargs)
     }
     if (rc == LUA_YIELD)
         return; /* waits for sr->waiting */
+    count_error(sr, co, rc == 0 ? 1 : -1);
     if (rc == 0) {
         if (lua_gettop(co) == 0)
             lua_pushnil(co);
@@ -888,6 +1025,8 @@ const char *script_busy_error(const struct server *s, const struct req *r)
     const struct cmd_def *d = r->cmd;
     if (se == NULL || se->busy == NULL || d == NULL)
         return NULL;
+    if (r->c == se->busy->r->c)
+        return NULL; /* pipelined after the script: it waits its turn, as in Redis */
     if (r->argc >= 2 && (d->proc == cmd_script_script || d->proc == cmd_script_function) &&
         (cmd_arg_is(&r->argv[1], "kill") ||
          (d->proc == cmd_script_function && cmd_arg_is(&r->argv[1], "stats"))))
@@ -982,9 +1121,13 @@ static const char *call_refused(const struct script_run *sr, const struct cmd_de
     if ((d->arity > 0 && argc != (uint32_t)d->arity) ||
         (d->arity < 0 && argc < (uint32_t)-d->arity))
         return "Wrong number of args calling Redis command from script";
-    if (d->flags & (CMD_NOSCRIPT | CMD_TXN | CMD_NO_MULTI))
+    if ((d->flags & (CMD_NOSCRIPT | CMD_TXN | CMD_NO_MULTI)) ||
+        (d->proc == cmd_cluster_cluster && cmd_arg_is(&argv[1], "reset")))
         return "This Redis command is not allowed from script";
-    if (sr->ro && (d->flags & CMD_WRITE))
+    /* Redis 7.0 refuses its may-replicate commands as well: PFCOUNT (a write here),
+     * PUBLISH and SPUBLISH */
+    if (sr->ro &&
+        ((d->flags & CMD_WRITE) || d->proc == pubsub_cmd_publish || d->proc == pubsub_cmd_spublish))
         return "Write commands are not allowed from read-only scripts.";
     for (uint32_t i = 1; i < argc; i++)
         if (d->first_key && i >= (uint32_t)d->first_key &&
@@ -1229,10 +1372,9 @@ static void eval_generic(struct req *r, int by_sha, int ro)
         find_fn(se, sha);
         if (lua_isnil(se->L, -1)) {
             lua_pop(se->L, 1);
-            if (compile(se, body->ptr, body->len, sha) < 0) {
-                reply_errorf(r, "ERR Error compiling script (new function): %s",
-                             lua_tostring(se->L, -1));
-                lua_pop(se->L, 1);
+            char err[512];
+            if (compile(se, body->ptr, body->len, sha, err, sizeof(err)) < 0) {
+                reply_error(r, err);
                 req_done(r);
                 return;
             }
@@ -1241,7 +1383,19 @@ static void eval_generic(struct req *r, int by_sha, int ro)
     /* The body of an EVALSHA is not at hand: it writes through when it could name a
      * whole-database command (the registry keeps the function only). */
     int batching = !by_sha && !body_mentions(body->ptr, body->len, WHOLE_DB_WORDS);
-    run_start(r, se, sha, ro, batching);
+    int flags = script_flags(se);
+    const char *why = NULL;
+    if ((flags & SF_NO_CLUSTER) && r->c->srv->cfg.cluster_enabled)
+        why = "ERR Can not run script on cluster, 'no-cluster' flag is set.";
+    else if (ro && !(flags & (SF_COMPAT | SF_NO_WRITES)))
+        why = "ERR Can not execute a script with write flag using *_ro command.";
+    if (why) {
+        lua_pop(se->L, 1);
+        reply_error(r, why);
+        req_done(r);
+        return;
+    }
+    run_start(r, se, sha, ro || (flags & SF_NO_WRITES), batching);
 }
 
 void cmd_script_eval(struct req *r)
@@ -1277,6 +1431,14 @@ static void sub_arity_error(struct req *r, const char *container)
     reply_errorf(r, "ERR wrong number of arguments for '%s|%s' command", container, low);
 }
 
+/* A HELP reply: lines as status replies. */
+static void reply_help(struct req *r, const char *const *lines, size_t n)
+{
+    reply_array(r, n);
+    for (size_t i = 0; i < n; i++)
+        reply_simple(r, lines[i]);
+}
+
 void cmd_script_script(struct req *r)
 {
     struct script_eng *se = eng_get(r->c->srv);
@@ -1289,10 +1451,9 @@ void cmd_script_script(struct req *r)
         find_fn(se, sha);
         int known = !lua_isnil(se->L, -1);
         lua_pop(se->L, 1);
-        if (!known && compile(se, r->argv[2].ptr, r->argv[2].len, sha) < 0) {
-            reply_errorf(r, "ERR Error compiling script (new function): %s",
-                         lua_tostring(se->L, -1));
-            lua_pop(se->L, 1);
+        char err[512];
+        if (!known && compile(se, r->argv[2].ptr, r->argv[2].len, sha, err, sizeof(err)) < 0) {
+            reply_error(r, err);
         } else {
             if (!known)
                 lua_pop(se->L, 1);
@@ -1340,9 +1501,7 @@ void cmd_script_script(struct req *r)
             "    Load a script into the scripts cache without executing it.",
             "HELP",
             "    Prints this help."};
-        reply_array(r, sizeof(help) / sizeof(help[0]));
-        for (size_t i = 0; i < sizeof(help) / sizeof(help[0]); i++)
-            reply_simple(r, help[i]);
+        reply_help(r, help, sizeof(help) / sizeof(help[0]));
     } else if (cmd_arg_is(sub, "load") || cmd_arg_is(sub, "exists") || cmd_arg_is(sub, "flush") ||
                cmd_arg_is(sub, "kill") || cmd_arg_is(sub, "help")) {
         sub_arity_error(r, "script");
@@ -1386,13 +1545,13 @@ static int register_flags(lua_State *L)
             lua_pop(L, 1);
             return ro;
         }
-        const char *f = lua_tostring(L, -1);
+        size_t fl;
+        const char *f = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &fl) : NULL;
+        int flag = f ? shebang_flag(f, fl) : 0; /* the flags of shebangs */
         lua_pop(L, 1);
-        if (f && strcmp(f, "no-writes") == 0)
-            ro = 1;
-        else if (!f || (strcmp(f, "allow-oom") && strcmp(f, "allow-stale") &&
-                        strcmp(f, "no-cluster") && strcmp(f, "allow-cross-slot-keys")))
+        if (flag == 0)
             return -1;
+        ro |= flag == SF_NO_WRITES;
     }
 }
 
@@ -1502,6 +1661,19 @@ static int lib_metadata(const char *code, size_t n, const char **name, char *err
     return -1;
 }
 
+/* Pushes the lowercase of the string at idx: the key of a function in se->funcs (function
+ * names are case-insensitive, as in Redis). */
+static void push_func_key(lua_State *L, int idx)
+{
+    size_t n;
+    const char *s = lua_tolstring(L, idx, &n);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < n; i++)
+        luaL_addchar(&b, (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]));
+    luaL_pushresult(&b);
+}
+
 /* Removes library lib and its functions. */
 static void lib_unlink(struct script_eng *se, const char *lib)
 {
@@ -1513,7 +1685,7 @@ static void lib_unlink(struct script_eng *se, const char *lib)
         lua_getfield(L, -1, "functions");
         lua_rawgeti(L, LUA_REGISTRYINDEX, se->funcs);
         for (lua_pushnil(L); lua_next(L, -3); lua_pop(L, 1)) {
-            lua_pushvalue(L, -2);
+            push_func_key(L, -2);
             lua_pushnil(L);
             lua_rawset(L, -5);
         }
@@ -1542,7 +1714,7 @@ static void push_load_env(struct script_eng *se)
         lua_setfield(L, -2, lv[i]);
     }
     lua_createtable(L, 0, 1); /* redis.call and the rest do not exist while loading */
-    lua_pushcfunction(L, l_undefined);
+    lua_pushcfunction(L, luasandbox_undefined);
     lua_setfield(L, -2, "__index");
     lua_setmetatable(L, -2);
     lua_setfield(L, -2, "redis");
@@ -1551,9 +1723,9 @@ static void push_load_env(struct script_eng *se)
 }
 
 /* Registers the functions collected in the table at index fns as library lib (code).
- * Returns 0, or -1 after replying the error. */
-static int lib_register(struct req *r, struct script_eng *se, int fns, const char *lib,
-                        const struct resp_arg *code, int replacing)
+ * Returns 0, or -1 with the error reply in err. */
+static int lib_register(struct script_eng *se, int fns, const char *lib, const char *code,
+                        size_t code_len, int replacing, char *err, size_t errlen)
 {
     lua_State *L = se->L;
     size_t count = 0;
@@ -1561,36 +1733,36 @@ static int lib_register(struct req *r, struct script_eng *se, int fns, const cha
     int funcs = lua_gettop(L);
     for (lua_pushnil(L); lua_next(L, fns); lua_pop(L, 1)) {
         count++;
-        lua_pushvalue(L, -2);
+        push_func_key(L, -2);
         lua_rawget(L, funcs);
         if (lua_istable(L, -1)) {
             lua_getfield(L, -1, "lib");
             int same = replacing && strcmp(lua_tostring(L, -1), lib) == 0;
             lua_pop(L, 1);
             if (!same) {
-                reply_errorf(r, "ERR Function %s already exists", lua_tostring(L, -3));
+                snprintf(err, errlen, "ERR Function %s already exists", lua_tostring(L, -3));
                 return -1;
             }
         }
         lua_pop(L, 1);
     }
     if (count == 0) {
-        reply_error(r, "ERR No functions registered");
+        snprintf(err, errlen, "ERR No functions registered");
         return -1;
     }
     if (replacing)
         lib_unlink(se, lib);
     lua_createtable(L, 0, 3); /* the library */
-    lua_pushlstring(L, code->ptr, code->len);
+    lua_pushlstring(L, code, code_len);
     lua_setfield(L, -2, "code");
-    lua_pushboolean(L, body_mentions(code->ptr, code->len, SELECT_WORDS));
+    lua_pushboolean(L, body_mentions(code, code_len, SELECT_WORDS));
     lua_setfield(L, -2, "select");
     lua_newtable(L);
     int names = lua_gettop(L);
     for (lua_pushnil(L); lua_next(L, fns); lua_pop(L, 1)) {
         lua_pushstring(L, lib);
         lua_setfield(L, -2, "lib");
-        lua_pushvalue(L, -2);
+        push_func_key(L, -2);
         lua_pushvalue(L, -2);
         lua_rawset(L, funcs);
         lua_pushvalue(L, -2);
@@ -1604,18 +1776,20 @@ static int lib_register(struct req *r, struct script_eng *se, int fns, const cha
     return 0;
 }
 
-/* FUNCTION LOAD [REPLACE] code. Replies. */
-static void function_load(struct req *r, struct script_eng *se, const struct resp_arg *code,
-                          int replace)
+/* Runs library code[0..n) (FUNCTION LOAD [REPLACE], FUNCTION RESTORE) and registers its
+ * functions. Returns 0 with the library's name in lib (libsize bytes), or -1 with the
+ * error reply in err. */
+static int lib_load(struct script_eng *se, const char *code, size_t n, int replace, char *lib,
+                    size_t libsize, char *err, size_t errlen)
 {
     lua_State *L = se->L;
     const char *name = NULL;
-    char err[256], lib[256];
     int top = lua_gettop(L);
-    int nl = lib_metadata(code->ptr, code->len, &name, err, sizeof(err));
-    if (nl < 0 || nl >= (int)sizeof(lib)) {
-        reply_error(r, nl < 0 ? err : "ERR Invalid library metadata");
-        return;
+    int nl = lib_metadata(code, n, &name, err, errlen);
+    if (nl < 0 || (size_t)nl >= libsize) {
+        if (nl >= 0)
+            snprintf(err, errlen, "ERR Invalid library metadata");
+        return -1;
     }
     memcpy(lib, name, (size_t)nl);
     lib[nl] = '\0';
@@ -1624,14 +1798,14 @@ static void function_load(struct req *r, struct script_eng *se, const struct res
     int exists = !lua_isnil(L, -1);
     lua_settop(L, top);
     if (exists && !replace) {
-        reply_errorf(r, "ERR Library '%s' already exists", lib);
-        return;
+        snprintf(err, errlen, "ERR Library '%s' already exists", lib);
+        return -1;
     }
-    const char *body = memchr(code->ptr, '\n', code->len); /* keeps the line numbers */
-    if (luaL_loadbuffer(L, body, code->len - (size_t)(body - code->ptr), "@user_function")) {
-        reply_errorf(r, "ERR Error compiling function: %s", lua_tostring(L, -1));
+    const char *body = memchr(code, '\n', n); /* keeps the line numbers */
+    if (luaL_loadbufferx(L, body, n - (size_t)(body - code), "@user_function", "t")) {
+        snprintf(err, errlen, "ERR Error compiling function: %s", lua_tostring(L, -1));
         lua_settop(L, top);
-        return;
+        return -1;
     }
     push_load_env(se);
     lua_pushvalue(L, -1);
@@ -1655,12 +1829,24 @@ static void function_load(struct req *r, struct script_eng *se, const struct res
             msg = lua_tostring(L, -1);
             errcode = "";
         }
-        reply_errorf(r, "ERR Error registering functions: %s%s", errcode,
-                     msg ? msg : "unknown error");
-    } else if (lib_register(r, se, lua_gettop(L), lib, code, exists) == 0) {
-        reply_bulk(r, lib, strlen(lib));
+        snprintf(err, errlen, "ERR Error registering functions: %s%s", errcode,
+                 msg ? msg : "unknown error");
+    } else {
+        rc = lib_register(se, lua_gettop(L), lib, code, n, exists, err, errlen);
     }
     lua_settop(L, top);
+    return rc ? -1 : 0;
+}
+
+/* FUNCTION LOAD [REPLACE] code. Replies. */
+static void function_load(struct req *r, struct script_eng *se, const struct resp_arg *code,
+                          int replace)
+{
+    char err[512], lib[256];
+    if (lib_load(se, code->ptr, code->len, replace, lib, sizeof(lib), err, sizeof(err)) < 0)
+        reply_error(r, err);
+    else
+        reply_bulk(r, lib, strlen(lib));
 }
 
 /* One library of FUNCTION LIST (its table on the stack top, its name k). */
@@ -1683,7 +1869,8 @@ static void list_library(struct req *r, struct script_eng *se, const char *k, si
     for (lua_pushnil(L); lua_next(L, -3); lua_pop(L, 1)) {
         size_t fl;
         const char *f = lua_tolstring(L, -2, &fl);
-        lua_getfield(L, -3, f);
+        push_func_key(L, -2);
+        lua_rawget(L, -4);
         lua_getfield(L, -1, "ro");
         int ro = lua_toboolean(L, -1);
         lua_pop(L, 2);
@@ -1753,11 +1940,30 @@ static size_t table_size(lua_State *L, int ref)
     return n;
 }
 
+/* FUNCTION STATS: running_script is the function keeping other clients waiting (-BUSY),
+ * as Redis reports the one running; an EVAL there gets -BUSY as in Redis. */
 static void function_stats(struct req *r, struct script_eng *se)
 {
+    const struct script_run *sr = se->busy;
+    if (sr && sr->env_ref != LUA_NOREF) {
+        reply_error(r, ERR_BUSY_EVAL);
+        return;
+    }
     reply_map(r, 2);
     reply_cstr(r, "running_script");
-    reply_null(r);
+    if (sr == NULL) {
+        reply_null(r);
+    } else {
+        reply_map(r, 3);
+        reply_cstr(r, "name");
+        reply_cstr(r, sr->fname);
+        reply_cstr(r, "command");
+        reply_array(r, sr->r->argc);
+        for (uint32_t i = 0; i < sr->r->argc; i++)
+            reply_bulk(r, sr->r->argv[i].ptr, sr->r->argv[i].len);
+        reply_cstr(r, "duration_ms");
+        reply_int(r, (int64_t)(server_mono_ms() - sr->start_ms));
+    }
     reply_cstr(r, "engines");
     reply_map(r, 1);
     reply_cstr(r, "LUA");
@@ -1778,6 +1984,229 @@ static void function_flush(struct script_eng *se)
     lua_newtable(L);
     se->funcs = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_gc(L, LUA_GCCOLLECT, 0);
+}
+
+/* ---- FUNCTION DUMP and RESTORE ---- */
+
+/* Payloads are Redis 7.0's own (rdbstr.h): a FUNCTION DUMP of either server restores in
+ * the other. Each library is [RDB_OPCODE_FUNCTION2][its code as an RDB string], then
+ * the RDB version and a CRC64 of all before. */
+#define RDB_OPCODE_FUNCTION2 245
+
+/* FUNCTION DUMP. Replies. */
+static void function_dump(struct req *r, struct script_eng *se)
+{
+    lua_State *L = se->L;
+    int top = lua_gettop(L);
+    size_t total = 10, len = 0, n;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, se->libs);
+    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+        lua_getfield(L, -1, "code");
+        total += 1 + 9 + lua_objlen(L, -1);
+        lua_pop(L, 1);
+    }
+    uint8_t *out = malloc(total);
+    if (out == NULL) {
+        reply_error(r, "ERR out of memory");
+        lua_settop(L, top);
+        return;
+    }
+    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+        lua_getfield(L, -1, "code");
+        const char *code = lua_tolstring(L, -1, &n);
+        out[len++] = RDB_OPCODE_FUNCTION2;
+        len += rdbstr_put_string(out + len, code, n);
+        lua_pop(L, 1);
+    }
+    len = rdbstr_put_footer(out, len);
+    reply_bulk(r, out, len);
+    free(out);
+    lua_settop(L, top);
+}
+
+/* A registry ref to a shallow copy of the table of ref. */
+static int copy_table(lua_State *L, int ref)
+{
+    lua_newtable(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, -6);
+    }
+    lua_pop(L, 1);
+    return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+enum restore_policy { RESTORE_APPEND, RESTORE_REPLACE, RESTORE_FLUSH };
+
+/* Before loading a library of a RESTORE (code[0..n)): under APPEND a library of that
+ * name must not exist; under REPLACE the existing one goes (not one this RESTORE loaded:
+ * loading it again fails as a duplicate). Returns 0, or -1 with err set. */
+static int restore_make_room(struct script_eng *se, const char *code, size_t n,
+                             enum restore_policy policy, int loaded, char *err, size_t errlen)
+{
+    lua_State *L = se->L;
+    const char *name;
+    char lib[256];
+    int nl = lib_metadata(code, n, &name, err, errlen);
+    if (nl < 0 || (size_t)nl >= sizeof(lib) || policy == RESTORE_FLUSH)
+        return 0; /* lib_load reports a bad header */
+    memcpy(lib, name, (size_t)nl);
+    lib[nl] = '\0';
+    lua_rawgeti(L, LUA_REGISTRYINDEX, loaded);
+    lua_getfield(L, -1, lib);
+    int mine = !lua_isnil(L, -1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, se->libs);
+    lua_getfield(L, -1, lib);
+    int exists = !lua_isnil(L, -1);
+    lua_pop(L, 4);
+    if (!exists || mine)
+        return 0;
+    if (policy == RESTORE_APPEND) {
+        snprintf(err, errlen, "ERR Library %s already exists", lib);
+        return -1;
+    }
+    lib_unlink(se, lib);
+    return 0;
+}
+
+/* Loads every library of payload p[0..n) (its footer checked; each library's code at most
+ * max_code bytes). Returns 0, or -1 with err set; the libraries are then in an
+ * undefined state (the caller restores them). */
+static int restore_libraries(struct script_eng *se, const uint8_t *p, size_t n, size_t max_code,
+                             enum restore_policy policy, char *err, size_t errlen)
+{
+    lua_State *L = se->L;
+    size_t pos = 0, end = n - 10;
+    int rc = 0;
+    lua_newtable(L); /* the names this RESTORE loaded */
+    int loaded = luaL_ref(L, LUA_REGISTRYINDEX);
+    while (rc == 0 && pos < end) {
+        uint8_t *code;
+        size_t len;
+        char lib[256];
+        if (p[pos++] != RDB_OPCODE_FUNCTION2) {
+            snprintf(err, errlen, "ERR given type is not a function");
+            rc = -1;
+        } else if (rdbstr_read_string(p, n, &pos, max_code, &code, &len) != RDBSTR_OK) {
+            snprintf(err, errlen, "ERR failed loading the given functions payload");
+            rc = -1;
+        } else {
+            rc = restore_make_room(se, (char *)code, len, policy, loaded, err, errlen);
+            if (rc == 0)
+                rc = lib_load(se, (char *)code, len, 0, lib, sizeof(lib), err, errlen);
+            if (rc == 0) {
+                lua_rawgeti(L, LUA_REGISTRYINDEX, loaded);
+                lua_pushboolean(L, 1);
+                lua_setfield(L, -2, lib);
+                lua_pop(L, 1);
+            }
+            free(code);
+        }
+    }
+    luaL_unref(L, LUA_REGISTRYINDEX, loaded);
+    return rc;
+}
+
+/* FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]: all the payload's libraries, or none
+ * (the tables of libraries and functions are copied first and put back on an error).
+ * Replies. */
+static void function_restore(struct req *r, struct script_eng *se)
+{
+    lua_State *L = se->L;
+    enum restore_policy policy = RESTORE_APPEND;
+    const struct resp_arg *pl = &r->argv[2];
+    char err[512];
+    if (r->argc > 4) {
+        reply_errorf(r,
+                     "ERR unknown subcommand or wrong number of arguments for '%.128s'. Try "
+                     "FUNCTION HELP.",
+                     r->argv[1].ptr);
+        return;
+    }
+    if (r->argc == 4 && cmd_arg_is(&r->argv[3], "replace"))
+        policy = RESTORE_REPLACE;
+    else if (r->argc == 4 && cmd_arg_is(&r->argv[3], "flush"))
+        policy = RESTORE_FLUSH;
+    else if (r->argc == 4 && !cmd_arg_is(&r->argv[3], "append")) {
+        reply_error(r, "ERR Wrong restore policy given, value should be either FLUSH, APPEND or "
+                       "REPLACE.");
+        return;
+    }
+    if (rdbstr_check_footer((const uint8_t *)pl->ptr, pl->len) != RDBSTR_OK) {
+        reply_error(r, "ERR DUMP payload version or checksum are wrong");
+        return;
+    }
+    int old_libs = copy_table(L, se->libs), old_funcs = copy_table(L, se->funcs);
+    if (policy == RESTORE_FLUSH)
+        function_flush(se);
+    /* a library decompressed is no longer than a FUNCTION LOAD could send */
+    size_t max_code = (size_t)r->c->srv->cfg.proto_max_bulk_len;
+    if (restore_libraries(se, (const uint8_t *)pl->ptr, pl->len, max_code, policy, err,
+                          sizeof(err)) < 0) {
+        luaL_unref(L, LUA_REGISTRYINDEX, se->libs);
+        luaL_unref(L, LUA_REGISTRYINDEX, se->funcs);
+        se->libs = old_libs;
+        se->funcs = old_funcs;
+        reply_error(r, err);
+        return;
+    }
+    luaL_unref(L, LUA_REGISTRYINDEX, old_libs);
+    luaL_unref(L, LUA_REGISTRYINDEX, old_funcs);
+    reply_ok(r);
+}
+
+static void function_help(struct req *r)
+{
+    static const char *const help[] = {
+        "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "LOAD [REPLACE] <FUNCTION CODE>",
+        "    Create a new library with the given library name and code.",
+        "DELETE <LIBRARY NAME>",
+        "    Delete the given library.",
+        "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+        "    Return general information on all the libraries:",
+        "    * Library name",
+        "    * The engine used to run the Library",
+        "    * Library description",
+        "    * Functions list",
+        "    * Library code (if WITHCODE is given)",
+        "    It also possible to get only function that matches a pattern using LIBRARYNAME "
+        "argument.",
+        "STATS",
+        "    Return information about the current function running:",
+        "    * Function name",
+        "    * Command used to run the function",
+        "    * Duration in MS that the function is running",
+        "    If no function is running, return nil",
+        "    In addition, returns a list of available engines.",
+        "KILL",
+        "    Kill the current running function.",
+        "FLUSH [ASYNC|SYNC]",
+        "    Delete all the libraries.",
+        "    When called without the optional mode argument, the behavior is determined by the",
+        "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+        "    * ASYNC: Asynchronously flush the libraries.",
+        "    * SYNC: Synchronously flush the libraries.",
+        "DUMP",
+        "    Return a serialized payload representing the current libraries, can be restored "
+        "using FUNCTION RESTORE command",
+        "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+        "    Restore the libraries represented by the given payload, it is possible to give a "
+        "restore policy to",
+        "    control how to handle existing libraries (default APPEND):",
+        "    * FLUSH: delete all existing libraries.",
+        "    * APPEND: appends the restored libraries to the existing libraries. On collision, "
+        "abort.",
+        "    * REPLACE: appends the restored libraries to the existing libraries, On collision, "
+        "replace the old",
+        "      libraries with the new libraries (notice that even on this option there is a "
+        "chance of failure",
+        "      in case of functions name collision with another library).",
+        "HELP",
+        "    Prints this help."};
+    reply_help(r, help, sizeof(help) / sizeof(help[0]));
 }
 
 void cmd_script_function(struct req *r)
@@ -1816,8 +2245,15 @@ void cmd_script_function(struct req *r)
         script_kill(r, se, 0);
     } else if (cmd_arg_is(sub, "stats") && r->argc == 2) {
         function_stats(r, se);
+    } else if (cmd_arg_is(sub, "dump") && r->argc == 2) {
+        function_dump(r, se);
+    } else if (cmd_arg_is(sub, "help") && r->argc == 2) {
+        function_help(r);
+    } else if (cmd_arg_is(sub, "restore") && r->argc >= 3) {
+        function_restore(r, se);
     } else if (cmd_arg_is(sub, "load") || cmd_arg_is(sub, "delete") || cmd_arg_is(sub, "flush") ||
-               cmd_arg_is(sub, "kill") || cmd_arg_is(sub, "stats")) {
+               cmd_arg_is(sub, "kill") || cmd_arg_is(sub, "stats") || cmd_arg_is(sub, "dump") ||
+               cmd_arg_is(sub, "restore") || cmd_arg_is(sub, "help")) {
         sub_arity_error(r, "function");
     } else {
         reply_errorf(r, "ERR unknown subcommand '%.128s'. Try FUNCTION HELP.", sub->ptr);
@@ -1829,7 +2265,10 @@ void cmd_script_function(struct req *r)
 static void find_function(struct script_eng *se, const char *name)
 {
     lua_rawgeti(se->L, LUA_REGISTRYINDEX, se->funcs);
-    lua_getfield(se->L, -1, name);
+    lua_pushstring(se->L, name);
+    push_func_key(se->L, -1);
+    lua_remove(se->L, -2);
+    lua_rawget(se->L, -2);
     lua_remove(se->L, -2);
 }
 
