@@ -1159,11 +1159,13 @@ static void info_persistence(struct server *s, const struct ls_stats *st, struct
 {
     pbuf_appendf(pb,
                  "# Persistence\r\nloading:0\r\ndurability:%s\r\nflush_interval_ms:%" PRIu64
-                 "\r\nrecovery_time_ms:%" PRIu64 "\r\nrdb_changes_since_last_save:0\r\n"
-                 "rdb_bgsave_in_progress:0\r\nrdb_last_save_time:%" PRIu64
-                 "\r\naof_enabled:0\r\nengine_failed:%" PRIu64 "\r\n\r\n",
+                 "\r\nrecovery_time_ms:%" PRIu64 "\r\nrdb_changes_since_last_save:%" PRIu64
+                 "\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:%" PRIu64
+                 "\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0"
+                 "\r\nengine_failed:%" PRIu64 "\r\n\r\n",
                  s->cfg.durability ? "periodic" : "sync", s->cfg.flush_interval_ms, st->recovery_ms,
-                 s->start_ms / 1000, st->failed);
+                 st->puts + st->dels - s->changes_at_save,
+                 (s->last_save_ms ? s->last_save_ms : s->start_ms) / 1000, st->failed);
 }
 
 static void info_stats(struct server *s, const struct ls_stats *st, struct pbuf *pb)
@@ -1187,13 +1189,25 @@ static void info_stats(struct server *s, const struct ls_stats *st, struct pbuf 
                  t->busy_parked, t->busy_timeouts, t->txn_unbatched);
 }
 
+/* expires= and avg_ttl are exact (the engine's per-table expiry counters; Redis samples
+ * avg_ttl). The expiry sum is kept modulo 2^64, so the difference is taken the same way:
+ * exact while the true sum of TTLs fits in 63 bits. Keys already expired but not yet
+ * swept count as in keys= and bring avg_ttl down, never below 0. */
 static void info_keyspace(struct server *s, struct pbuf *pb)
 {
+    uint64_t now = server_unix_ms();
     pbuf_appendf(pb, "# Keyspace\r\n");
     for (uint32_t t = 0; t < s->cfg.databases; t++) {
-        uint64_t n = ls_count(s->eng, t);
-        if (n)
-            pbuf_appendf(pb, "db%u:keys=%" PRIu64 ",expires=0,avg_ttl=0\r\n", t, n);
+        uint64_t n = ls_count(s->eng, t), sum, avg = 0;
+        if (n == 0)
+            continue;
+        uint64_t nexp = ls_count_expires(s->eng, t, &sum);
+        if (nexp) {
+            int64_t left = (int64_t)(sum - nexp * now);
+            avg = left > 0 ? (uint64_t)left / nexp : 0;
+        }
+        pbuf_appendf(pb, "db%u:keys=%" PRIu64 ",expires=%" PRIu64 ",avg_ttl=%" PRIu64 "\r\n", t, n,
+                     nexp, avg);
     }
     pbuf_appendf(pb, "\r\n");
 }
@@ -1675,41 +1689,68 @@ void cmd_server_shutdown(struct req *r)
     done(r);
 }
 
+/* A SAVE or BGSAVE in flight: the changes it covers are those made before it began
+ * (rdb_changes_since_last_save counts from that mark once it succeeds). */
+struct save_op {
+    struct server *s;
+    struct req *r; /* SAVE's request to answer; NULL for BGSAVE */
+    uint64_t mark; /* engine puts + dels when it began */
+};
+
+static uint64_t engine_changes(struct server *s)
+{
+    struct ls_stats st;
+    ls_get_stats(s->eng, &st);
+    return st.puts + st.dels;
+}
+
 static void save_cb(void *arg, int rc, uint64_t cas)
 {
-    struct req *r = arg;
+    struct save_op *op = arg;
     (void)cas;
     if (rc == 0) {
-        r->c->srv->last_save_ms = server_unix_ms();
-        reply_ok(r);
-    } else {
-        reply_engine_error(r, rc);
+        op->s->last_save_ms = server_unix_ms();
+        if (op->mark > op->s->changes_at_save)
+            op->s->changes_at_save = op->mark;
+    } else if (op->r == NULL) {
+        log_warning("BGSAVE: engine sync failed: %s", ls_strerror(rc));
     }
-    done(r);
+    if (op->r) {
+        if (rc == 0)
+            reply_ok(op->r);
+        else
+            reply_engine_error(op->r, rc);
+        done(op->r);
+    }
+    free(op);
+}
+
+/* Starts an engine sync for SAVE (r answered when it completes) or BGSAVE (r NULL).
+ * Returns 0 or the engine's error (nothing started). */
+static int save_start(struct server *s, struct req *r)
+{
+    struct save_op *op = malloc(sizeof(*op));
+    if (op == NULL)
+        return -ENOMEM;
+    *op = (struct save_op){.s = s, .r = r, .mark = engine_changes(s)};
+    int rc = ls_sync(s->eng, save_cb, op);
+    if (rc < 0)
+        free(op);
+    return rc;
 }
 
 void cmd_server_save(struct req *r)
 {
-    int rc = ls_sync(cmd_engine(r), save_cb, r);
+    int rc = save_start(r->c->srv, r);
     if (rc < 0) {
         reply_engine_error(r, rc);
         done(r);
     }
 }
 
-static void bgsave_cb(void *arg, int rc, uint64_t cas)
-{
-    struct server *s = arg;
-    (void)cas;
-    if (rc == 0)
-        s->last_save_ms = server_unix_ms();
-    else
-        log_warning("BGSAVE: engine sync failed: %s", ls_strerror(rc));
-}
-
 void cmd_server_bgsave(struct req *r)
 {
-    int rc = ls_sync(cmd_engine(r), bgsave_cb, r->c->srv);
+    int rc = save_start(r->c->srv, NULL);
     if (rc < 0)
         reply_engine_error(r, rc);
     else
