@@ -35,6 +35,7 @@
 #include "log.h"
 #include "net.h"
 #include "pubsub.h"
+#include "rconfig.h"
 #include "reply.h"
 #include "server.h"
 #include "sha256.h"
@@ -1400,44 +1401,44 @@ void cmd_server_info(struct req *r)
 
 /* ---- CONFIG ---- */
 
-/* Whether pattern pat matches d's name: 1 as logstord spells it (snake_case), 2 only in
- * Redis's spelling (dashes: maxmemory-clients), which the reply then uses; 0 not at all. */
-static int config_matches(const struct config_desc *d, const struct resp_arg *pat, char *dashed,
-                          size_t dlen)
+/*
+ * Two tables answer CONFIG: logstord's own keys (config.c) and Redis 7.0's parameters
+ * (rconfig.c). A Redis parameter that is also a logstord key (maxclients, timeout,
+ * maxmemory-clients ...) is that key, shown under its Redis name; a logstord-only key
+ * under its own name (disk_size), or with dashes when asked so. Hidden Redis parameters
+ * answer only to their exact name, as in Redis.
+ */
+
+/* Whether one of CONFIG GET's patterns matches name (a hidden name: only exactly). */
+static int config_pat_match(const struct req *r, const char *name, int hidden)
+{
+    size_t n = strlen(name);
+    for (uint32_t a = 2; a < r->argc; a++) {
+        const struct resp_arg *p = &r->argv[a];
+        if (hidden ? p->len == n && strncasecmp(p->ptr, name, n) == 0
+                   : glob_match(p->ptr, p->len, name, n, 1))
+            return 1;
+    }
+    return 0;
+}
+
+/* The name CONFIG GET shows a logstord key under, NULL when no pattern matches it: its
+ * Redis name when it is a Redis parameter too and a pattern matches that, else its own
+ * name, else its name with dashes. dashed is scratch space of dlen bytes. */
+static const char *config_native_shown(const struct req *r, const struct config_desc *d,
+                                       char *dashed, size_t dlen)
 {
     size_t n = strlen(d->name);
     if (n >= dlen)
-        return 0;
+        return NULL;
     for (size_t i = 0; i <= n; i++)
         dashed[i] = d->name[i] == '_' ? '-' : d->name[i];
-    if (glob_match(pat->ptr, pat->len, d->name, n, 1))
-        return 1;
-    return glob_match(pat->ptr, pat->len, dashed, n, 1) ? 2 : 0;
-}
-
-/* Redis parameters that tools query (redis-benchmark asks for save and appendonly, client
- * libraries and monitoring for maxmemory) and that have a fixed answer here: logstord keeps
- * its data on disk, with no memory limit on it and no eviction, and has no RDB or AOF. */
-static const char *const config_compat[][2] = {
-    {"save", ""}, {"appendonly", "no"}, {"maxmemory", "0"}, {"maxmemory-policy", "noeviction"}};
-#define CONFIG_COMPAT_N (sizeof(config_compat) / sizeof(config_compat[0]))
-
-/* The index in config_compat of a parameter name (any case), or -1. */
-static int config_compat_find(const char *name)
-{
-    for (size_t i = 0; i < CONFIG_COMPAT_N; i++)
-        if (strcasecmp(name, config_compat[i][0]) == 0)
-            return (int)i;
-    return -1;
-}
-
-static int config_compat_match(size_t i, const struct req *r)
-{
-    for (uint32_t a = 2; a < r->argc; a++)
-        if (glob_match(r->argv[a].ptr, r->argv[a].len, config_compat[i][0],
-                       strlen(config_compat[i][0]), 1))
-            return 1;
-    return 0;
+    int redis = rconfig_find(dashed) != NULL;
+    if (redis && config_pat_match(r, dashed, 0))
+        return dashed;
+    if (config_pat_match(r, d->name, 0))
+        return d->name;
+    return !redis && config_pat_match(r, dashed, 0) ? dashed : NULL;
 }
 
 /* One key's value as CONFIG GET shows it (a binary-safe string in full). */
@@ -1455,36 +1456,64 @@ static void config_get_value(struct req *r, const struct config_desc *d)
     reply_cstr(r, val);
 }
 
-static void config_get(struct req *r)
+/* Whether a Redis row is a logstord key under its Redis name (maxmemory-clients is
+ * maxmemory_clients); an alias (lua-time-limit) is not. */
+static int config_is_twin(const struct rconfig_desc *rd)
+{
+    const char *name = rconfig_name(rd);
+    const struct config_desc *nd = config_find(name);
+    if (nd == NULL || strlen(nd->name) != strlen(name))
+        return 0;
+    for (size_t i = 0; name[i]; i++)
+        if ((nd->name[i] == '_' ? '-' : nd->name[i]) != name[i])
+            return 0;
+    return 1;
+}
+
+static void config_get_redis_value(struct req *r, const struct rconfig_desc *rd)
+{
+    const char *native = rconfig_native(rd); /* an alias of a logstord key */
+    char val[512];
+    if (native) {
+        config_get_value(r, config_find(native));
+        return;
+    }
+    rconfig_value(rd, &r->c->srv->cfg, val, sizeof(val));
+    reply_cstr(r, val);
+}
+
+/* Walks everything CONFIG GET's patterns match; replies only when emit is set. Returns
+ * the number of parameters matched. */
+static size_t config_get_walk(struct req *r, int emit)
 {
     size_t n, found = 0;
     const struct config_desc *t = config_table(&n);
     char dashed[64];
-    for (size_t i = 0; i < n; i++)
-        for (uint32_t a = 2; a < r->argc; a++)
-            if (config_matches(&t[i], &r->argv[a], dashed, sizeof(dashed))) {
-                found++;
-                break;
-            }
-    for (size_t i = 0; i < CONFIG_COMPAT_N; i++)
-        found += (size_t)config_compat_match(i, r);
-    reply_map(r, found);
-    for (size_t i = 0; i < CONFIG_COMPAT_N; i++) {
-        if (config_compat_match(i, r)) {
-            reply_cstr(r, config_compat[i][0]);
-            reply_cstr(r, config_compat[i][1]);
-        }
-    }
     for (size_t i = 0; i < n; i++) {
-        for (uint32_t a = 2; a < r->argc; a++) {
-            int m = config_matches(&t[i], &r->argv[a], dashed, sizeof(dashed));
-            if (m) {
-                reply_cstr(r, m == 2 ? dashed : t[i].name);
-                config_get_value(r, &t[i]);
-                break;
-            }
+        const char *shown = config_native_shown(r, &t[i], dashed, sizeof(dashed));
+        if (shown && ++found && emit) {
+            reply_cstr(r, shown);
+            config_get_value(r, &t[i]);
         }
     }
+    for (size_t i = 0; i < rconfig_count(); i++) {
+        const struct rconfig_desc *rd = rconfig_at(i);
+        if (config_is_twin(rd) ||
+            !config_pat_match(r, rconfig_name(rd), rconfig_flags(rd) & RC_HIDDEN))
+            continue;
+        found++;
+        if (emit) {
+            reply_cstr(r, rconfig_name(rd));
+            config_get_redis_value(r, rd);
+        }
+    }
+    return found;
+}
+
+static void config_get(struct req *r)
+{
+    reply_map(r, config_get_walk(r, 0));
+    config_get_walk(r, 1);
 }
 
 static void config_apply(struct server *s, const struct config_desc *d)
@@ -1510,32 +1539,49 @@ static int config_fits(struct server *s, const struct config_desc *d, const stru
     return -1;
 }
 
+/* What CONFIG SET's name argument i names: a Redis row (*rd), a logstord key (*nd), both
+ * (a Redis parameter held by a logstord key), or neither. */
+static void config_resolve(const struct req *r, uint32_t i, const struct rconfig_desc **rd,
+                           const struct config_desc **nd)
+{
+    *rd = rconfig_find(r->argv[i].ptr);
+    const char *native = *rd ? rconfig_native(*rd) : NULL;
+    *nd = *rd ? (native ? config_find(native) : NULL) : config_find(r->argv[i].ptr);
+}
+
 /* CONFIG SET's checks of the names, in Redis's order of precedence: an unknown name (the
- * first one) wins over an immutable or repeated one (the last one). Returns 0, or -1 after
- * replying. */
+ * first one) wins over an immutable, protected or repeated one (the last one). A name and
+ * its alias (busy-reply-threshold, lua-time-limit) are not a repeat, as in Redis. Returns
+ * 0, or -1 after replying. */
 static int config_check_names(struct req *r)
 {
     size_t n;
-    const struct config_desc *t = config_table(&n);
+    config_table(&n);
     const char *unknown = NULL, *bad = NULL, *why = NULL;
-    unsigned char *seen = calloc(n + CONFIG_COMPAT_N, 1); /* the table's, then config_compat's */
+    unsigned char *seen = calloc(n + rconfig_count(), 1); /* logstord keys, then Redis rows */
     if (seen == NULL) {
         reply_error(r, "ERR out of memory");
         return -1;
     }
     for (uint32_t i = 2; i < r->argc; i += 2) {
-        const struct config_desc *d = config_find(r->argv[i].ptr);
-        int compat = d ? -1 : config_compat_find(r->argv[i].ptr);
-        size_t slot = d ? (size_t)(d - t) : n + (size_t)compat;
-        if (d == NULL && compat < 0) {
+        const struct rconfig_desc *rd;
+        const struct config_desc *nd;
+        config_resolve(r, i, &rd, &nd);
+        unsigned flags = rd ? rconfig_flags(rd) : 0;
+        /* one slot per name a parameter has: a logstord key and its Redis twin share one */
+        size_t slot = nd && (!rd || config_is_twin(rd)) ? (size_t)(nd - config_table(&n))
+                      : rd                              ? n + rconfig_index(rd)
+                                                        : 0;
+        if (rd == NULL && nd == NULL)
             unknown = unknown ? unknown : r->argv[i].ptr;
-        } else if (d && !d->runtime) {
+        else if (flags & RC_IMMUTABLE)
             bad = r->argv[i].ptr, why = "can't set immutable config";
-        } else if (seen[slot]) {
+        else if (flags & RC_PROTECTED)
+            bad = r->argv[i].ptr, why = "can't set protected config";
+        else if (seen[slot])
             bad = r->argv[i].ptr, why = "duplicate parameter";
-        } else {
+        else
             seen[slot] = 1;
-        }
     }
     free(seen);
     if (unknown)
@@ -1545,42 +1591,99 @@ static int config_check_names(struct req *r)
     return unknown || bad ? -1 : 0;
 }
 
-/* Checks one new value on a scratch configuration. Returns 0, or -1 after replying. */
-static int config_check_value(struct req *r, uint32_t i)
+/* maxmemory-clients takes a percentage of maxmemory in Redis; logstord has no maxmemory
+ * (its data is on disk), so only Redis's own refusal of one above 100% is kept and any
+ * other percentage is refused too. Returns 0 when v is not a percentage. */
+static int config_check_percent(const struct config_desc *d, const char *v, char *err,
+                                size_t errlen)
 {
-    struct server *s = r->c->srv;
-    const struct config_desc *d = config_find(r->argv[i].ptr);
+    size_t len = strlen(v);
+    if (strcmp(d->name, "maxmemory_clients") != 0 || len == 0 || v[len - 1] != '%')
+        return 0;
+    char *end;
+    long long pct = strtoll(v, &end, 10);
+    if (end != v + len - 1 || pct < 0)
+        snprintf(err, errlen, "argument must be a memory or percent value");
+    else if (pct > 100)
+        snprintf(err, errlen, "percentage argument must be less or equal to 100");
+    else
+        snprintf(err, errlen, "logstord takes maxmemory-clients in bytes (it has no maxmemory)");
+    return -1;
+}
+
+/* Checks a logstord key's new value on a scratch configuration. A key that cannot change
+ * while running accepts its current value (nothing to do: CONFIG SET of what CONFIG GET
+ * shows always works) and refuses any other. Returns 0, or -1 with err set. */
+static int config_check_native(struct server *s, const struct config_desc *d,
+                               const struct resp_arg *v, char *err, size_t errlen)
+{
     struct config tmp;
-    char err[256];
-    if (d == NULL) { /* a config_compat parameter: only its fixed value */
-        const char *fixed = config_compat[config_compat_find(r->argv[i].ptr)][1];
-        if (strcasecmp(r->argv[i + 1].ptr, fixed) == 0)
-            return 0;
-        reply_errorf(r,
-                     "ERR CONFIG SET failed (possibly related to argument '%s') - logstord "
-                     "supports only '%s' (data on disk, no memory limit, no RDB or AOF)",
-                     r->argv[i].ptr, fixed);
+    if (config_check_percent(d, v->ptr, err, errlen) < 0)
         return -1;
-    }
     int rc = config_defaults(&tmp);
     if (rc == 0)
-        rc =
-            config_set_len(&tmp, d->name, r->argv[i + 1].ptr, r->argv[i + 1].len, err, sizeof(err));
+        rc = config_set_len(&tmp, d->name, v->ptr, v->len, err, errlen);
     else
-        snprintf(err, sizeof(err), "out of memory");
+        snprintf(err, errlen, "out of memory");
+    if (rc == 0 && !d->runtime) {
+        char now[512], want[512];
+        config_format(&s->cfg, d, now, sizeof(now));
+        config_format(&tmp, d, want, sizeof(want));
+        if (strcmp(now, want) != 0) {
+            snprintf(err, errlen, "can't set immutable config");
+            rc = -1;
+        }
+    }
     if (rc == 0)
-        rc = config_fits(s, d, &tmp, err, sizeof(err));
+        rc = config_fits(s, d, &tmp, err, errlen);
     config_free(&tmp);
-    if (rc < 0)
-        reply_errorf(r, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
-                     r->argv[i].ptr, err);
     return rc < 0 ? -1 : 0;
 }
 
+/* Checks pair i's value; a Redis row's canonical value is prepared into *prepared (NULL
+ * for a logstord key). Returns 0, or -1 after replying. */
+static int config_check_value(struct req *r, uint32_t i, char **prepared)
+{
+    struct server *s = r->c->srv;
+    const struct rconfig_desc *rd;
+    const struct config_desc *nd;
+    char err[256], norm[512];
+    int rc;
+    config_resolve(r, i, &rd, &nd);
+    *prepared = NULL;
+    if (nd) {
+        rc = config_check_native(s, nd, &r->argv[i + 1], err, sizeof(err));
+    } else if (memchr(r->argv[i + 1].ptr, '\0', r->argv[i + 1].len)) {
+        snprintf(err, sizeof(err), "argument must not contain NUL bytes");
+        rc = -1;
+    } else {
+        rc = rconfig_check(rd, &s->cfg, r->argv[i + 1].ptr, norm, sizeof(norm), err, sizeof(err));
+        if (rc == 0 && (*prepared = rconfig_prepare(norm)) == NULL) {
+            snprintf(err, sizeof(err), "out of memory");
+            rc = -1;
+        }
+    }
+    if (rc < 0)
+        reply_errorf(r, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
+                     r->argv[i].ptr, err);
+    return rc;
+}
+
+static void config_set_native(struct server *s, const struct config_desc *d,
+                              const struct resp_arg *v)
+{
+    char err[256];
+    config_set_len(&s->cfg, d->name, v->ptr, v->len, err, sizeof(err));
+    config_apply(s, d);
+    log_notice("CONFIG SET %s %s", d->name,
+               strcmp(d->name, "requirepass") == 0 ? "(hidden)" : v->ptr);
+}
+
+/* CONFIG SET of one or more pairs: all are checked (names, then each value) before any
+ * takes effect, so a bad pair changes nothing. */
 static void config_set_cmd(struct req *r)
 {
     struct server *s = r->c->srv;
-    char err[256];
     if (r->argc < 4) {
         reply_error(r, "ERR wrong number of arguments for 'config|set' command");
         return;
@@ -1589,24 +1692,30 @@ static void config_set_cmd(struct req *r)
         reply_error(r, ERR_SYNTAX);
         return;
     }
-    /* Validate every pair first so that a bad pair changes nothing. */
     if (config_check_names(r) < 0)
         return;
-    for (uint32_t i = 2; i < r->argc; i += 2)
-        if (config_check_value(r, i) < 0)
-            return;
-    for (uint32_t i = 2; i < r->argc; i += 2) {
-        const struct config_desc *d = config_find(r->argv[i].ptr);
-        if (d == NULL)
-            continue; /* a config_compat parameter set to its value */
-        config_set_len(&s->cfg, d->name, r->argv[i + 1].ptr, r->argv[i + 1].len, err, sizeof(err));
-        config_apply(s, d);
-        log_notice("CONFIG SET %s %s", d->name,
-                   d->type == CONFIG_STR && strcmp(d->name, "requirepass") == 0
-                       ? "(hidden)"
-                       : r->argv[i + 1].ptr);
+    uint32_t npairs = (r->argc - 2) / 2, ok = 0;
+    char **prepared = calloc(npairs, sizeof(*prepared));
+    if (prepared == NULL) {
+        reply_error(r, "ERR out of memory");
+        return;
     }
-    reply_ok(r);
+    while (ok < npairs && config_check_value(r, 2 + 2 * ok, &prepared[ok]) == 0)
+        ok++;
+    for (uint32_t p = 0; p < npairs; p++) {
+        const struct rconfig_desc *rd;
+        const struct config_desc *nd;
+        config_resolve(r, 2 + 2 * p, &rd, &nd);
+        if (ok < npairs)
+            free(prepared[p]);
+        else if (nd && nd->runtime)
+            config_set_native(s, nd, &r->argv[3 + 2 * p]);
+        else if (rd && !nd)
+            rconfig_commit(rd, prepared[p]);
+    }
+    free(prepared);
+    if (ok == npairs)
+        reply_ok(r);
 }
 
 static void config_resetstat(struct req *r)

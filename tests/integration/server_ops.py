@@ -106,4 +106,102 @@ for _ in range(100):
 check(fields("persistence").get("rdb_changes_since_last_save") == "0",
       "BGSAVE resets rdb_changes_since_last_save once done")
 
+section("CONFIG GET with several patterns, aliases and hidden parameters")
+
+
+def cfg(*args):
+    got = c.call("CONFIG", "GET", *args)
+    items = [v.decode() for _, v in got[1]]
+    return items
+
+
+def cfgd(*args):
+    return dict(zip(*[iter(cfg(*args))] * 2))
+
+
+items = cfg("maxmemory", "maxmemory*", "bind", "*of")
+names = items[0::2]
+check(len(names) == len(set(names)), "no parameter twice", names)
+check({"maxmemory", "maxmemory-samples", "maxmemory-clients", "maxmemory-policy", "bind",
+       "slaveof", "replicaof"} <= set(names), "maxmemory*, bind and *of (name and alias)", names)
+allcfg = dict(zip(*[iter(cfg("*"))] * 2))
+check("key-load-delay" not in allcfg, "a hidden parameter is not listed by *")
+check(cfg("key-load-delay") == ["key-load-delay", "0"], "but answers to its exact name",
+      cfg("key-load-delay"))
+check(cfg("lua-time-limit") == ["lua-time-limit", allcfg["busy-reply-threshold"]],
+      "lua-time-limit is busy-reply-threshold", cfg("lua-time-limit"))
+
+section("CONFIG SET of several pairs: all or none")
+backup = ["maxmemory", allcfg["maxmemory"], "repl-backlog-size", allcfg["repl-backlog-size"],
+          "save", allcfg["save"]]
+expect(["CONFIG", "SET", "maxmemory", "10000001", "repl-backlog-size", "10mb", "save",
+        "3000 5"], ("+", "OK"))
+check(cfgd("maxmemory", "repl-backlog-size", "save") ==
+      {"maxmemory": "10000001", "repl-backlog-size": "10485760", "save": "3000 5"},
+      "the three values, in canonical form", cfgd("maxmemory", "repl-backlog-size", "save"))
+pre = "ERR CONFIG SET failed (possibly related to argument '%s') - "
+expect(["CONFIG", "SET", "maxmemory", "5", "maxmemory-clients", "200%", "hz", "x"],
+       ("-", pre % "maxmemory-clients" + "percentage argument must be less or equal to 100"))
+expect(["CONFIG", "SET", "maxmemory", "5", "save", "100"],
+       ("-", pre % "save" + "Invalid save parameters"))
+check(cfg("maxmemory") == ["maxmemory", "10000001"], "a refused CONFIG SET changed nothing",
+      cfg("maxmemory"))
+expect(["CONFIG", "SET"] + backup, ("+", "OK"))
+for args, why in [
+        (["maxmemory-policy", "lru"], "argument(s) must be one of the following: volatile-lru, "
+         "volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, "
+         "allkeys-random, noeviction"),
+        (["activerehashing", "maybe"], "argument must be 'yes' or 'no'"),
+        (["hz", "-1"], "argument must be between 0 and 2147483647 inclusive"),
+        (["hz", "ten"], "argument couldn't be parsed into an integer"),
+        (["maxmemory", "lots"], "argument must be a memory value"),
+        (["oom-score-adj-values", "1 2 3000"],
+         "Invalid oom-score-adj-values, elements must be between -2000 and 2000."),
+        (["shutdown-on-sigterm", "save nosave"],
+         "shutdown options SAVE and NOSAVE can't be used simultaneously"),
+        (["daemonize", "yes"], "can't set immutable config"),
+        (["databases", "16"], "can't set immutable config"),
+        (["dbfilename", "x.rdb"], "can't set protected config")]:
+    expect(["CONFIG", "SET"] + args, ("-", pre % args[0] + why))
+expect(["CONFIG", "SET", "lua-time-limit", "100", "busy-reply-threshold", "100"], ("+", "OK"))
+expect(["CONFIG", "SET", "save", "1  1"], ("-", pre % "save" + "Invalid save parameters"))
+expect(["CONFIG", "SET", "busy-reply-threshold", allcfg["busy-reply-threshold"]], ("+", "OK"))
+expect(["CONFIG", "SET", "maxmemory-policy", "ALLKEYS-LRU", "shutdown-on-sigint", "now nosave"],
+       ("+", "OK"))
+check(cfgd("maxmemory-policy", "shutdown-on-sigint") ==
+      {"maxmemory-policy": "allkeys-lru", "shutdown-on-sigint": "nosave now"},
+      "enums in canonical form", cfg("maxmemory-policy", "shutdown-on-sigint"))
+expect(["CONFIG", "SET", "maxmemory-policy", "noeviction", "shutdown-on-sigint", "default"],
+       ("+", "OK"))
+
+section("CONFIG sanity: every parameter listed can be set back to its value")
+# Redis's own list of what its CONFIG sanity test does not set back (immutable or special)
+skip = set("""rdbchecksum daemonize io-threads-do-reads tcp-backlog always-show-logo
+    syslog-enabled cluster-enabled disable-thp aclfile unixsocket pidfile syslog-ident
+    appendfilename appenddirname supervised syslog-facility databases io-threads logfile
+    unixsocketperm replicaof slaveof requirepass server_cpulist bio_cpulist
+    aof_rewrite_cpulist bgsave_cpulist set-proc-title cluster-config-file cluster-port
+    oom-score-adj oom-score-adj-values enable-protected-configs enable-debug-command
+    enable-module-command dbfilename dir socket-mark-id""".split())
+skip |= {k for k in allcfg if k.startswith("tls-")}
+bad = []
+for k, v in allcfg.items():
+    if k not in skip:
+        got = c.call("CONFIG", "SET", k, v)
+        if got != ("+", "OK"):
+            bad.append((k, v, got))
+check(bad == [], "CONFIG SET of each value CONFIG GET * shows", bad)
+after = dict(zip(*[iter(cfg("*"))] * 2))
+check(after == allcfg, "and CONFIG GET * shows the same afterwards",
+      {k: (v, after.get(k)) for k, v in allcfg.items() if after.get(k) != v})
+if not srv.real:
+    check(cfgd("appendfsync", "appendonly") == {"appendfsync": "always", "appendonly": "no"},
+          "appendfsync always (durability sync), appendonly no", cfg("appendfsync", "appendonly"))
+    expect(["CONFIG", "SET", "appendfsync", "everysec"],
+           ("-", pre % "appendfsync" + "logstord syncs as its durability key says, set at "
+            "start-up (sync: always, periodic: everysec)"))
+    expect(["CONFIG", "SET", "disk_size", allcfg["disk_size"]], ("+", "OK"))
+    expect(["CONFIG", "SET", "disk_size", "1tb"], ("-", pre % "disk_size" +
+                                                   "can't set immutable config"))
+
 itlib.finish()
