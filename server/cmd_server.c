@@ -368,14 +368,6 @@ static void reply_help(struct req *r, const char *const *lines, size_t n)
         reply_simple(r, lines[i]);
 }
 
-/* A subcommand of a container command (CLIENT, COMMAND, ACL): its name, the full name
- * CLIENT LIST shows as cmd=, its Redis arity counting the container and the subcommand. */
-struct subcmd {
-    const char *name, *full;
-    int arity;
-    void (*fn)(struct req *r);
-};
-
 /* Runs r's subcommand (argv[1]) from subs, or replies Redis's unknown-subcommand error
  * naming the container (upper case, as in "Try CLIENT HELP."). Ends the request. */
 static void subcmd_run(struct req *r, const struct subcmd *subs, size_t n, const char *container)
@@ -404,6 +396,12 @@ static void subcmd_run(struct req *r, const struct subcmd *subs, size_t n, const
             *p = ' ';
     subcmd_refuse(r, r->cmd->name, msg);
     done(r);
+}
+
+void cmd_server_subcmd_run(struct req *r, const struct subcmd *subs, size_t n,
+                           const char *container)
+{
+    subcmd_run(r, subs, n, container);
 }
 
 /* ---- CLIENT ---- */
@@ -1722,6 +1720,7 @@ static void config_resetstat(struct req *r)
 {
     memset(&r->c->srv->stats, 0, sizeof(r->c->srv->stats));
     cmdstat_reset();
+    cmd_slowlog_reset_stats();
     reply_ok(r);
 }
 

@@ -267,7 +267,7 @@ static const struct rconfig_desc table[] = {
 #define NROWS (sizeof(table) / sizeof(table[0]))
 
 static char *values[NROWS]; /* set values; NULL shows the default */
-static struct rconfig_live live = {10000, 128, 0};
+static struct rconfig_live live = {10000, 128, 0, 1};
 
 const struct rconfig_live *rconfig_live(void)
 {
@@ -583,6 +583,8 @@ static void live_update(const struct rconfig_desc *d, const char *norm)
         live.slowlog_max_len = strtoull(norm, NULL, 10);
     else if (strcmp(d->name, "latency-monitor-threshold") == 0)
         live.latency_threshold_ms = strtoull(norm, NULL, 10);
+    else if (strcmp(d->name, "latency-tracking") == 0)
+        live.latency_tracking = strcmp(norm, "yes") == 0;
 }
 
 size_t rconfig_index(const struct rconfig_desc *d)

@@ -7,7 +7,7 @@
  * take only the value that describes it. Every other row is accepted, validated as Redis
  * validates it, kept and shown back, and has no effect (README lists them), except
  * slowlog-log-slower-than, slowlog-max-len and latency-monitor-threshold, which
- * SLOWLOG and LATENCY read (rconfig_live).
+ * SLOWLOG and LATENCY read (rconfig_live), with latency-tracking.
  */
 #ifndef LS_SERVER_RCONFIG_H
 #define LS_SERVER_RCONFIG_H
@@ -27,6 +27,7 @@ struct rconfig_live {
     int64_t slowlog_slower_than_us; /* -1: off; 0: every command */
     uint64_t slowlog_max_len;
     uint64_t latency_threshold_ms; /* 0: off */
+    int latency_tracking;          /* per-command histograms (LATENCY HISTOGRAM) */
 };
 const struct rconfig_live *rconfig_live(void);
 

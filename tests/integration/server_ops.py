@@ -204,4 +204,109 @@ if not srv.real:
     expect(["CONFIG", "SET", "disk_size", "1tb"], ("-", pre % "disk_size" +
                                                    "can't set immutable config"))
 
+section("SLOWLOG")
+expect(["CONFIG", "SET", "slowlog-log-slower-than", "0", "slowlog-max-len", "128"], ("+", "OK"))
+expect(["CLIENT", "SETNAME", "opsclient"], ("+", "OK"))
+expect(["SLOWLOG", "RESET"], ("+", "OK"))
+c.call("SET", "sk", "v" * 200)
+c.call("MSET", *["m%d" % (i // 2) if i % 2 == 0 else "x" for i in range(70)])
+c.call("AUTH", "nosuchpassword")
+got = c.call("SLOWLOG", "GET", "3")
+check(got[0] == "*" and len(got[1]) == 3, "SLOWLOG GET 3: three entries", got)
+auth, mset, setl = [e[1] for e in got[1]]
+check([a[1] for a in auth[3][1]] == [b"AUTH", b"(redacted)"], "AUTH's password is redacted",
+      auth[3])
+margs = [a[1] for a in mset[3][1]]
+check(len(margs) == 32 and margs[-1] == b"... (40 more arguments)" and margs[0] == b"MSET",
+      "32 arguments kept, the last says how many more", margs[-3:])
+sargs = [a[1] for a in setl[3][1]]
+check(sargs == [b"SET", b"sk", b"v" * 128 + b"... (72 more bytes)"],
+      "an argument is cut at 128 bytes", sargs)
+check(setl[4][1].startswith(b"127.0.0.1:") and setl[5][1] == b"opsclient",
+      "the entry names the client's address and name", setl[4:])
+check(setl[0] == (":", auth[0][1] - 2) and setl[2][0] == ":", "ids count up; a duration in us",
+      (setl[0], auth[0]))
+n = c.call("SLOWLOG", "LEN")[1]
+check(n == 5, "SLOWLOG LEN counts RESET itself and the commands after it", n)
+expect(["CONFIG", "SET", "slowlog-max-len", "3"], ("+", "OK"))
+for i in range(5):
+    c.call("PING")
+check(c.call("SLOWLOG", "LEN") == (":", 3), "slowlog-max-len bounds the log")
+check(len(c.call("SLOWLOG", "GET", "-1")[1]) == 3, "SLOWLOG GET -1 returns all")
+expect(["SLOWLOG", "GET", "-2"], ("-", "ERR count should be greater than or equal to -1"))
+expect(["SLOWLOG", "GET", "x"], ("-", "ERR count should be greater than or equal to -1"))
+expect(["SLOWLOG", "Get", "1", "2"], ("-", "ERR unknown subcommand or wrong number of "
+                                           "arguments for 'Get'. Try SLOWLOG HELP."))
+expect(["SLOWLOG", "LEN", "x"], ("-", "ERR wrong number of arguments for 'slowlog|len' command"))
+expect(["SLOWLOG", "FOO"], ("-", "ERR unknown subcommand 'FOO'. Try SLOWLOG HELP."))
+expect(["CONFIG", "SET", "slowlog-log-slower-than", "-1"], ("+", "OK"))
+c.call("SLOWLOG", "RESET")
+c.call("PING")
+check(c.call("SLOWLOG", "LEN") == (":", 0), "slowlog-log-slower-than -1 logs nothing")
+expect(["CONFIG", "SET", "slowlog-log-slower-than", "10000", "slowlog-max-len", "128"],
+       ("+", "OK"))
+help_lines = c.call("SLOWLOG", "HELP")[1]
+check(help_lines[0] == ("+", "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
+      and help_lines[-1] == ("+", "    Prints this help."), "SLOWLOG HELP", help_lines[:1])
+
+section("LATENCY")
+expect(["LATENCY", "RESET"], (":", 0))
+expect(["CONFIG", "SET", "latency-monitor-threshold", "0"], ("+", "OK"))
+doc = c.call("LATENCY", "DOCTOR")[1].decode()
+check(doc.startswith("I'm sorry, Dave, I can't do that. Latency monitoring is disabled"),
+      "LATENCY DOCTOR: disabled", doc[:60])
+expect(["LATENCY", "GRAPH", "command"], ("-", "ERR No samples available for event 'command'"))
+expect(["LATENCY", "HISTORY", "command"], ("*", []))
+expect(["CONFIG", "SET", "latency-monitor-threshold", "100000"], ("+", "OK"))
+doc = c.call("LATENCY", "DOCTOR")[1].decode()
+check(doc.startswith("Dave, no latency spike was observed"), "LATENCY DOCTOR: no spike", doc[:60])
+expect(["CONFIG", "SET", "latency-monitor-threshold", "1"], ("+", "OK"))
+slow = ["MSET"] + [x for i in range(20000) for x in ("lat%d" % i, "v")]
+for _ in range(20):  # until one run takes 1 ms or more
+    c.call(*slow)
+    latest = c.call("LATENCY", "LATEST")[1]
+    if latest:
+        break
+check(len(latest) == 1 and latest[0][1][0] == ("$", b"command") and
+      latest[0][1][2][1] >= 1 and latest[0][1][3][1] >= latest[0][1][2][1],
+      "a 20000-key MSET is a 'command' event: LATENCY LATEST (event, time, ms, max)", latest)
+hist = c.call("LATENCY", "HISTORY", "command")[1]
+check(len(hist) >= 1 and all(len(h[1]) == 2 for h in hist), "LATENCY HISTORY: (time, ms) pairs",
+      hist)
+graph = c.call("LATENCY", "GRAPH", "command")[1].decode()
+rows = graph.split("\n")
+n = len(hist)
+check(graph.startswith("command - high ") and rows[1] == "-" * 80 and
+      all(len(r) == min(n, 80) for r in rows[2:-1] if r) and rows[-1] == "" and
+      rows[6] == " " * min(n, 80) and rows[7][-1:] in "0123456789",
+      "LATENCY GRAPH: header, rule, 4 rows of sparkline, a blank row, age labels downwards",
+      graph)
+doc = c.call("LATENCY", "DOCTOR")[1].decode()
+check(doc.startswith("Dave, I have observed latency spikes") and "1. command: " in doc,
+      "LATENCY DOCTOR reports the event", doc[:200])
+expect(["LATENCY", "RESET", "nosuch"], (":", 0))
+expect(["LATENCY", "RESET", "command"], (":", 1))
+expect(["LATENCY", "LATEST"], ("*", []))
+expect(["CONFIG", "SET", "latency-monitor-threshold", "0"], ("+", "OK"))
+expect(["LATENCY", "FOO"], ("-", "ERR unknown subcommand 'FOO'. Try LATENCY HELP."))
+expect(["LATENCY", "HISTORY"], ("-", "ERR wrong number of arguments for 'latency|history' command"))
+
+section("LATENCY HISTOGRAM")
+expect(["CONFIG", "RESETSTAT"], ("+", "OK"))
+c.call("SET", "h", "1")
+c.call("SET", "h", "2")
+c.call("CLIENT", "ID")
+h = c.call("LATENCY", "HISTOGRAM", "set", "nosuchcommand")
+ok = (h[0] == "*" and len(h[1]) == 2 and h[1][0] == ("$", b"set") and
+      h[1][1][1][:3] == [("$", b"calls"), (":", 2), ("$", b"histogram_usec")])
+buckets = h[1][1][1][3][1] if ok else []
+check(ok and buckets and buckets[-1] == (":", 2), "LATENCY HISTOGRAM set: calls 2, cumulative "
+      "counts by bucket", h)
+names = [v for _, v in c.call("LATENCY", "HISTOGRAM")[1][0::2]]
+check(set(names) == {b"config|resetstat", b"set", b"client|id", b"latency|histogram"},
+      "LATENCY HISTOGRAM: each command run since CONFIG RESETSTAT, subcommands by full name",
+      names)
+names = [v for _, v in c.call("LATENCY", "HISTOGRAM", "client")[1][0::2]]
+check(names == [b"client|id"], "LATENCY HISTOGRAM client: its subcommands", names)
+
 itlib.finish()
