@@ -726,6 +726,8 @@ static size_t command_flags(const struct cmd_def *d, const char **out)
         out[n++] = "fast";
     if (d->flags & CMD_CONN)
         out[n++] = "loading";
+    if (d->flags & CMD_EVAL) /* numkeys says where its keys are */
+        out[n++] = "movablekeys";
     return n;
 }
 
@@ -867,6 +869,34 @@ static void reply_words(struct req *r, const char *words)
         reply_simple(r, w);
 }
 
+/* One key of COMMAND GETKEYS (with_flags: GETKEYSANDFLAGS, and its flags). */
+static void command_getkeys_one(struct req *r, const struct resp_arg *key, const char *flags)
+{
+    if (flags) {
+        reply_array(r, 2);
+        reply_bulk(r, key->ptr, key->len);
+        reply_words(r, flags);
+    } else {
+        reply_bulk(r, key->ptr, key->len);
+    }
+}
+
+/* EVAL, EVALSHA, FCALL and their _RO forms: numkeys keys after the script (movable keys).
+ * A numkeys that is not a count of the arguments that follow names no key, as in Redis. */
+static void command_getkeys_eval(struct req *r, const struct cmd_def *d,
+                                 const struct resp_arg *argv, uint32_t argc, int with_flags)
+{
+    long long nk;
+    if (argc < 3 || cmd_arg_ll(&argv[2], &nk) < 0 || nk < 0 || nk > (long long)argc - 3)
+        nk = 0;
+    reply_array(r, (size_t)nk);
+    for (uint32_t i = 3; i < 3 + (uint32_t)nk; i++)
+        command_getkeys_one(r, &argv[i],
+                            !with_flags               ? NULL
+                            : d->flags & CMD_READONLY ? "RO access"
+                                                      : "RW access update");
+}
+
 /* COMMAND GETKEYS|GETKEYSANDFLAGS <command> <arg> ...: the keys the command would name,
  * from the table's key positions, and with flags their Redis key flags. */
 static void command_getkeys(struct req *r, int with_flags)
@@ -876,6 +906,10 @@ static void command_getkeys(struct req *r, int with_flags)
     uint32_t argc = r->argc - 2;
     if (d == NULL) {
         reply_error(r, "ERR Invalid command specified");
+        return;
+    }
+    if (d->flags & CMD_EVAL) {
+        command_getkeys_eval(r, d, argv, argc, with_flags);
         return;
     }
     if (d->first_key == 0) {
@@ -890,15 +924,8 @@ static void command_getkeys(struct req *r, int with_flags)
     uint32_t last = d->last_key < 0 ? argc - 1 : (uint32_t)d->last_key;
     uint32_t first = (uint32_t)d->first_key, step = (uint32_t)d->key_step;
     reply_array(r, (last - first) / step + 1);
-    for (uint32_t i = first; i <= last; i += step) {
-        if (with_flags) {
-            reply_array(r, 2);
-            reply_bulk(r, argv[i].ptr, argv[i].len);
-            reply_words(r, command_key_flags(d, argv, argc));
-        } else {
-            reply_bulk(r, argv[i].ptr, argv[i].len);
-        }
-    }
+    for (uint32_t i = first; i <= last; i += step)
+        command_getkeys_one(r, &argv[i], with_flags ? command_key_flags(d, argv, argc) : NULL);
 }
 
 /* Whether d belongs to ACL category cat (without '@'): derived from its flags and group
@@ -920,13 +947,14 @@ static int command_in_category(const struct cmd_def *d, const struct resp_arg *c
         return !(d->flags & CMD_FAST);
     if (cmd_arg_is(cat, "keyspace"))
         return strcmp(d->group, "generic") == 0;
-    if (cmd_arg_is(cat, "string") || cmd_arg_is(cat, "connection"))
+    if (cmd_arg_is(cat, "string") || cmd_arg_is(cat, "connection") ||
+        cmd_arg_is(cat, "scripting") || cmd_arg_is(cat, "pubsub"))
         return cmd_arg_is(cat, d->group);
     return 0;
 }
 
-/* COMMAND LIST [FILTERBY MODULE name | ACLCAT cat | PATTERN pattern]: every command and,
- * unfiltered or by pattern, the subcommands this file implements. */
+/* COMMAND LIST [FILTERBY MODULE name | ACLCAT cat | PATTERN pattern]: every command and
+ * subcommand (a subcommand is in its container's ACL categories). */
 static void command_list(struct req *r)
 {
     size_t n, found = 0;
@@ -944,9 +972,10 @@ static void command_list(struct req *r)
             reply_array(r, found);
         const char *name;
         for (size_t i = 0; (name = i < n ? t[i].name : subcmd_full_name(i - n)) != NULL; i++) {
+            const struct cmd_def *d = i < n ? &t[i] : cmd_find(name, strcspn(name, "|"));
             int ok = by == NULL ||
                      (pattern && glob_match(val->ptr, val->len, name, strlen(name), 1)) ||
-                     (aclcat && i < n && command_in_category(&t[i], val));
+                     (aclcat && d && command_in_category(d, val)); /* a subcommand: its parent's */
             if (ok && pass == 0)
                 found++;
             else if (ok)
@@ -1886,8 +1915,25 @@ static const char *subcmd_full_name(size_t i)
         {command_subcmds, sizeof(command_subcmds) / sizeof(command_subcmds[0])},
         {config_subs, sizeof(config_subs) / sizeof(config_subs[0])},
     };
+    /* Containers whose handlers parse their subcommands themselves (cmd_cluster.c,
+     * script.c, pubsub.c, cmd_keys2.c): the subcommands they answer. */
+    static const char *const others[] = {
+        "cluster|help",         "cluster|info",       "cluster|keyslot", "cluster|myid",
+        "cluster|nodes",        "cluster|shards",     "cluster|slots",   "function|delete",
+        "function|flush",       "function|kill",      "function|list",   "function|load",
+        "function|stats",       "memory|help",        "memory|usage",    "object|encoding",
+        "object|freq",          "object|help",        "object|idletime", "object|refcount",
+        "pubsub|channels",      "pubsub|help",        "pubsub|numpat",   "pubsub|numsub",
+        "pubsub|shardchannels", "pubsub|shardnumsub", "script|exists",   "script|flush",
+        "script|help",          "script|kill",        "script|load"};
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); i -= tables[t++].n)
         if (i < tables[t].n)
             return tables[t].subs[i].full;
-    return NULL;
+    if (i < cmd_slowlog_nsubs)
+        return cmd_slowlog_subs[i].full;
+    i -= cmd_slowlog_nsubs;
+    if (i < cmd_latency_nsubs)
+        return cmd_latency_subs[i].full;
+    i -= cmd_latency_nsubs;
+    return i < sizeof(others) / sizeof(others[0]) ? others[i] : NULL;
 }

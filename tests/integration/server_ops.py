@@ -309,4 +309,26 @@ check(set(names) == {b"config|resetstat", b"set", b"client|id", b"latency|histog
 names = [v for _, v in c.call("LATENCY", "HISTOGRAM", "client")[1][0::2]]
 check(names == [b"client|id"], "LATENCY HISTOGRAM client: its subcommands", names)
 
+section("COMMAND: movable keys, ACL categories, every subcommand listed")
+expect(["COMMAND", "GETKEYS", "eval", "return 1", "2", "k1", "k2", "arg"],
+       ("*", [("$", b"k1"), ("$", b"k2")]))
+for bad in ("0", "x", "-1", "5"):
+    expect(["COMMAND", "GETKEYS", "eval", "return 1", bad, "a"], ("*", []))
+expect(["COMMAND", "GETKEYSANDFLAGS", "eval_ro", "return 1", "1", "k"],
+       ("*", [("*", [("$", b"k"), ("*", [("+", "RO"), ("+", "access")])])]))
+expect(["COMMAND", "GETKEYSANDFLAGS", "fcall", "f", "1", "k"],
+       ("*", [("*", [("$", b"k"), ("*", [("+", "RW"), ("+", "access"), ("+", "update")])])]))
+info = c.call("COMMAND", "INFO", "eval", "get")[1]
+check(("+", "movablekeys") in info[0][1][2][1] and ("+", "movablekeys") not in info[1][1][2][1],
+      "COMMAND INFO: EVAL has movablekeys, GET not", info)
+cat = {v for _, v in c.call("COMMAND", "LIST", "FILTERBY", "ACLCAT", "scripting")[1]}
+check({b"eval", b"evalsha", b"fcall", b"script|kill", b"script|load", b"function|list"} <= cat
+      and b"set" not in cat, "ACLCAT scripting: the scripting commands and subcommands", cat)
+helps = {v for _, v in c.call("COMMAND", "LIST", "FILTERBY", "PATTERN", "cl*help")[1]}
+check(helps == {b"client|help", b"cluster|help"}, "PATTERN cl*help: client|help, cluster|help",
+      helps)
+subs = {v for _, v in c.call("COMMAND", "LIST", "FILTERBY", "PATTERN", "*l*|*")[1]}
+check({b"slowlog|get", b"slowlog|reset", b"latency|doctor", b"latency|histogram"} <= subs,
+      "SLOWLOG's and LATENCY's subcommands are listed", subs)
+
 itlib.finish()
