@@ -195,6 +195,11 @@ void cmd_slowlog_reset_stats(void);
 extern const struct subcmd cmd_slowlog_subs[], cmd_latency_subs[];
 extern const size_t cmd_slowlog_nsubs, cmd_latency_nsubs;
 
+/* cmd_docs.c: COMMAND DOCS. cmd_docs_reply replies name and Redis's documentation of the
+ * command name (a map), or returns -1 (nothing replied) when it has none. */
+int cmd_docs_reply(struct req *r, const char *name);
+const char *cmd_docs_tree(const char *name);
+
 /* cmd_server.c */
 void cmd_server_ping(struct req *r);
 void cmd_server_echo(struct req *r);

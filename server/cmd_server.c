@@ -753,8 +753,11 @@ static void command_info_one(struct req *r, const struct cmd_def *d)
     reply_array(r, 0); /* subcommands */
 }
 
+/* One command's COMMAND DOCS entry: Redis's (cmd_docs.c), else what the table knows. */
 static void command_doc_one(struct req *r, const struct cmd_def *d)
 {
+    if (cmd_docs_reply(r, d->name) == 0)
+        return;
     reply_cstr(r, d->name);
     reply_map(r, 4);
     reply_cstr(r, "summary");
