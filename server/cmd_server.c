@@ -1145,46 +1145,148 @@ static uint64_t rss_bytes(void)
     return rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* Fills id with 40 random hex digits (from /dev/urandom, else the clock and pid). */
+static void random_hex40(char id[41], uint64_t salt)
+{
+    unsigned char b[20] = {0};
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f == NULL || fread(b, 1, sizeof(b), f) != sizeof(b)) {
+        uint64_t x = server_unix_ms() ^ ((uint64_t)getpid() << 32) ^ salt;
+        for (size_t i = 0; i < sizeof(b); i++, x = x * 6364136223846793005u + 1)
+            b[i] = (unsigned char)(x >> 56);
+    }
+    if (f)
+        fclose(f);
+    for (size_t i = 0; i < sizeof(b); i++)
+        snprintf(id + 2 * i, 3, "%02x", b[i]);
+}
+
+/* The replication ID Redis shows: 40 random hex digits, drawn once per process. */
+static const char *replid(void)
+{
+    static char id[41];
+    if (id[0] == '\0')
+        random_hex40(id, 1);
+    return id;
+}
+
+/* INFO server's run_id: another 40 random hex digits, one per process as in Redis. */
+static const char *run_id(void)
+{
+    static char id[41];
+    if (id[0] == '\0')
+        random_hex40(id, 2);
+    return id;
+}
+
+/* Redis's bytesToHuman: B below 1 KiB, then K M G T P with two decimals. */
+static void bytes_human(char *buf, size_t len, uint64_t n)
+{
+    static const char units[] = "KMGTP";
+    if (n < 1024) {
+        snprintf(buf, len, "%" PRIu64 "B", n);
+        return;
+    }
+    double d = (double)n / 1024;
+    int u = 0;
+    while (d >= 1024 && u < 4)
+        d /= 1024, u++;
+    snprintf(buf, len, "%.2f%c", d, units[u]);
+}
+
 static void info_server(struct server *s, struct pbuf *pb)
 {
     struct utsname u;
     uname(&u);
     uint64_t up = (server_mono_ms() - s->start_mono_ms) / 1000;
+    char hz[32];
+    rconfig_value(rconfig_find("hz"), &s->cfg, hz, sizeof(hz));
     pbuf_appendf(pb,
-                 "# Server\r\nredis_version:%s\r\nlogstor_version:%s\r\nredis_mode:standalone\r\n"
-                 "os:%s %s %s\r\narch_bits:%d\r\nmultiplexing_api:%s\r\nprocess_id:%d\r\n"
+                 "# Server\r\nredis_version:%s\r\nlogstor_version:%s\r\nredis_git_sha1:00000000\r\n"
+                 "redis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\n"
+                 "os:%s %s %s\r\narch_bits:%d\r\nmonotonic_clock:POSIX clock_gettime\r\n"
+                 "multiplexing_api:%s\r\natomicvar_api:c11-builtin\r\ngcc_version:%d.%d.%d\r\n"
+                 "process_id:%d\r\nprocess_supervised:no\r\nrun_id:%s\r\n"
                  "tcp_port:%" PRIu64 "\r\nmemcached_port:%" PRIu64 "\r\nserver_time_usec:%" PRIu64
                  "\r\nuptime_in_seconds:%" PRIu64 "\r\nuptime_in_days:%" PRIu64
-                 "\r\nhz:100\r\nexecutable:%s\r\nconfig_file:%s\r\n\r\n",
+                 "\r\nhz:100\r\nconfigured_hz:%s\r\nlru_clock:%" PRIu64
+                 "\r\nexecutable:%s\r\nconfig_file:%s\r\nio_threads_active:0\r\n\r\n",
                  REDIS_COMPAT_VERSION, LS_VERSION_STRING, u.sysname, u.release, u.machine,
-                 (int)(sizeof(void *) * 8), event_base_get_method(s->base), (int)getpid(),
-                 s->cfg.port, s->cfg.memcached_port, server_unix_ms() * 1000, up, up / 86400,
+                 (int)(sizeof(void *) * 8), event_base_get_method(s->base),
+#ifdef __GNUC__
+                 __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__,
+#else
+                 0, 0, 0,
+#endif
+                 (int)getpid(), run_id(), s->cfg.port, s->cfg.memcached_port,
+                 server_unix_ms() * 1000, up, up / 86400, hz,
+                 (server_unix_ms() / 1000) & ((1u << 24) - 1), /* Redis's LRU clock, 1 s */
                  s->executable ? s->executable : "", s->config_file ? s->config_file : "");
 }
 
 static void info_clients(struct server *s, struct pbuf *pb)
 {
     struct lockset_stats ls;
+    size_t max_in = 0, max_out = 0;
     lockset_get_stats(s->locks, &ls);
-    pbuf_appendf(pb,
-                 "# Clients\r\nconnected_clients:%u\r\nmaxclients:%" PRIu64
-                 "\r\nblocked_clients:0\r\nrequests_in_flight:%" PRIu64 "\r\nkeys_locked:%" PRIu64
-                 "\r\ncommands_waiting_for_locks:%" PRIu64 "\r\ntotal_lock_waits:%" PRIu64
-                 "\r\n\r\n",
-                 s->nconns, s->cfg.maxclients, s->inflight, ls.keys, ls.waiting, ls.waits);
+    for (const struct conn *c = s->conns; c; c = c->next) {
+        max_in = c->in.cap > max_in ? c->in.cap : max_in;
+        max_out = c->out.cap > max_out ? c->out.cap : max_out;
+    }
+    pbuf_appendf(
+        pb,
+        "# Clients\r\nconnected_clients:%u\r\ncluster_connections:0\r\nmaxclients:%" PRIu64
+        "\r\nclient_recent_max_input_buffer:%zu\r\nclient_recent_max_output_buffer:%zu"
+        "\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0"
+        "\r\nrequests_in_flight:%" PRIu64 "\r\nkeys_locked:%" PRIu64
+        "\r\ncommands_waiting_for_locks:%" PRIu64 "\r\ntotal_lock_waits:%" PRIu64 "\r\n\r\n",
+        s->nconns, s->cfg.maxclients, max_in, max_out, s->inflight, ls.keys, ls.waiting, ls.waits);
+}
+
+/* Peak resident set size (VmHWM), in bytes: used_memory is the RSS here, so this is its
+ * peak over the process's life. */
+static uint64_t rss_peak_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb * 1024;
 }
 
 static void info_memory(struct server *s, const struct ls_stats *st, struct pbuf *pb)
 {
-    uint64_t rss = rss_bytes();
-    pbuf_appendf(pb,
-                 "# Memory\r\nused_memory:%" PRIu64 "\r\nused_memory_rss:%" PRIu64
-                 "\r\nused_memory_index:%" PRIu64 "\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction"
-                 "\r\nmem_clients_normal:%zu\r\nmaxmemory_clients:%" PRIu64
-                 "\r\nmem_allocator:libc\r\n\r\n",
-                 rss, rss, st->index_bytes, s->client_mem.used + s->client_mem_closing.used,
-                 s->cfg.maxmemory_clients);
+    uint64_t rss = rss_bytes(), peak = rss_peak_bytes(), maxmem;
+    uint64_t total = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+    char h_used[32], h_peak[32], h_total[32], h_max[32], mm[32], policy[32];
+    rconfig_value(rconfig_find("maxmemory"), &s->cfg, mm, sizeof(mm));
+    rconfig_value(rconfig_find("maxmemory-policy"), &s->cfg, policy, sizeof(policy));
+    maxmem = strtoull(mm, NULL, 10);
+    peak = peak > rss ? peak : rss;
+    bytes_human(h_used, sizeof(h_used), rss);
+    bytes_human(h_peak, sizeof(h_peak), peak);
+    bytes_human(h_total, sizeof(h_total), total);
+    bytes_human(h_max, sizeof(h_max), maxmem);
+    pbuf_appendf(
+        pb,
+        "# Memory\r\nused_memory:%" PRIu64 "\r\nused_memory_human:%s\r\nused_memory_rss:%" PRIu64
+        "\r\nused_memory_rss_human:%s\r\nused_memory_peak:%" PRIu64
+        "\r\nused_memory_peak_human:%s\r\nused_memory_peak_perc:%.2f%%\r\n"
+        "used_memory_index:%" PRIu64 "\r\ntotal_system_memory:%" PRIu64
+        "\r\ntotal_system_memory_human:%s\r\nmaxmemory:%" PRIu64
+        "\r\nmaxmemory_human:%s\r\nmaxmemory_policy:%s\r\nmem_fragmentation_ratio:1.00"
+        "\r\nmem_clients_normal:%zu\r\nmaxmemory_clients:%" PRIu64 "\r\nmem_allocator:libc\r\n\r\n",
+        rss, h_used, rss, h_used, peak, h_peak, peak ? 100.0 * (double)rss / (double)peak : 0.0,
+        st->index_bytes, total, h_total, maxmem, h_max, policy,
+        s->client_mem.used + s->client_mem_closing.used, s->cfg.maxmemory_clients);
 }
+
+static uint64_t saves_done;    /* SAVE and BGSAVE that succeeded (INFO rdb_saves) */
+static int last_bgsave_failed; /* INFO rdb_last_bgsave_status */
 
 static void info_persistence(struct server *s, const struct ls_stats *st, struct pbuf *pb)
 {
@@ -1192,11 +1294,17 @@ static void info_persistence(struct server *s, const struct ls_stats *st, struct
                  "# Persistence\r\nloading:0\r\ndurability:%s\r\nflush_interval_ms:%" PRIu64
                  "\r\nrecovery_time_ms:%" PRIu64 "\r\nrdb_changes_since_last_save:%" PRIu64
                  "\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:%" PRIu64
-                 "\r\nrdb_last_bgsave_status:ok\r\naof_enabled:0\r\naof_rewrite_in_progress:0"
+                 "\r\nrdb_saves:%" PRIu64 "\r\nrdb_last_bgsave_status:%s"
+                 "\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1"
+                 "\r\nrdb_last_cow_size:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0"
+                 "\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1"
+                 "\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok"
+                 "\r\naof_rewrites:0\r\naof_last_write_status:%s\r\nasync_loading:0"
                  "\r\nengine_failed:%" PRIu64 "\r\n\r\n",
                  s->cfg.durability ? "periodic" : "sync", s->cfg.flush_interval_ms, st->recovery_ms,
                  st->puts + st->dels - s->changes_at_save,
-                 (s->last_save_ms ? s->last_save_ms : s->start_ms) / 1000, st->failed);
+                 (s->last_save_ms ? s->last_save_ms : s->start_ms) / 1000, saves_done,
+                 last_bgsave_failed ? "err" : "ok", st->failed ? "err" : "ok", st->failed);
 }
 
 static void info_stats(struct server *s, const struct ls_stats *st, struct pbuf *pb)
@@ -1212,7 +1320,10 @@ static void info_stats(struct server *s, const struct ls_stats *st, struct pbuf 
                  "\r\nclient_query_buffer_limit_disconnections:%" PRIu64
                  "\r\nclient_output_buffer_limit_disconnections:%" PRIu64
                  "\r\nmemcached_commands_processed:%" PRIu64 "\r\nbusy_writes_parked:%" PRIu64
-                 "\r\nbusy_write_timeouts:%" PRIu64 "\r\ntxn_unbatched:%" PRIu64 "\r\n\r\n",
+                 "\r\nbusy_write_timeouts:%" PRIu64 "\r\ntxn_unbatched:%" PRIu64
+                 "\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0"
+                 "\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nsync_full:0\r\nsync_partial_ok:0"
+                 "\r\nsync_partial_err:0\r\nmigrate_cached_sockets:0\r\n\r\n",
                  t->connections_received, t->commands_processed, s->ops_per_sec, t->net_input_bytes,
                  t->net_output_bytes, t->rejected_connections, st->expired_dropped,
                  t->evicted_clients, t->keyspace_hits, t->keyspace_misses, t->errors,
@@ -1241,26 +1352,6 @@ static void info_keyspace(struct server *s, struct pbuf *pb)
                      nexp, avg);
     }
     pbuf_appendf(pb, "\r\n");
-}
-
-/* The replication ID Redis shows: 40 random hex digits, drawn once per process. */
-static const char *replid(void)
-{
-    static char id[41];
-    if (id[0] == '\0') {
-        unsigned char b[20] = {0};
-        FILE *f = fopen("/dev/urandom", "rb");
-        if (f == NULL || fread(b, 1, sizeof(b), f) != sizeof(b)) {
-            uint64_t x = server_unix_ms() ^ ((uint64_t)getpid() << 32);
-            for (size_t i = 0; i < sizeof(b); i++, x = x * 6364136223846793005u + 1)
-                b[i] = (unsigned char)(x >> 56);
-        }
-        if (f)
-            fclose(f);
-        for (size_t i = 0; i < sizeof(b); i++)
-            snprintf(id + 2 * i, 3, "%02x", b[i]);
-    }
-    return id;
 }
 
 /* logstord has no replication: a master without replicas or backlog, as Redis reports. */
@@ -1848,7 +1939,10 @@ static void save_cb(void *arg, int rc, uint64_t cas)
 {
     struct save_op *op = arg;
     (void)cas;
+    if (op->r == NULL)
+        last_bgsave_failed = rc != 0;
     if (rc == 0) {
+        saves_done++;
         op->s->last_save_ms = server_unix_ms();
         if (op->mark > op->s->changes_at_save)
             op->s->changes_at_save = op->mark;

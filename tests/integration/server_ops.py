@@ -384,4 +384,40 @@ if not srv.real and shutil.which("redis-server"):
           "RESP2 and RESP3" % len(tops), bad[:10])
     ref.stop()
 
+section("INFO fields Redis tools read")
+sv, mem, cl, per, st = (fields(x) for x in ("server", "memory", "clients", "persistence", "stats"))
+check(len(sv.get("run_id", "")) == 40 and sv.get("run_id") != fields("replication").get(
+    "master_replid"), "run_id: 40 hex digits of its own", sv.get("run_id"))
+for k in ("configured_hz", "lru_clock", "monotonic_clock", "process_supervised", "redis_git_sha1",
+          "redis_build_id", "gcc_version", "io_threads_active"):
+    check(k in sv, "INFO server has %s" % k)
+for k in ("used_memory_human", "used_memory_peak", "used_memory_peak_human", "total_system_memory",
+          "total_system_memory_human", "maxmemory_human", "mem_fragmentation_ratio"):
+    check(k in mem, "INFO memory has %s" % k)
+check(int(mem["used_memory_peak"]) >= int(mem["used_memory"]) > 0, "used_memory_peak >= used",
+      (mem["used_memory_peak"], mem["used_memory"]))
+c.call("CONFIG", "SET", "maxmemory", "2gb", "maxmemory-policy", "allkeys-lru")
+mem = fields("memory")
+check((mem.get("maxmemory"), mem.get("maxmemory_human"), mem.get("maxmemory_policy")) ==
+      ("2147483648", "2.00G", "allkeys-lru"), "INFO memory shows CONFIG's maxmemory and policy",
+      (mem.get("maxmemory"), mem.get("maxmemory_human"), mem.get("maxmemory_policy")))
+c.call("CONFIG", "SET", "maxmemory", "0", "maxmemory-policy", "noeviction")
+for k in ("client_recent_max_input_buffer", "client_recent_max_output_buffer", "tracking_clients",
+          "clients_in_timeout_table", "blocked_clients"):
+    check(k in cl, "INFO clients has %s" % k)
+saves = int(per["rdb_saves"])
+c.call("SAVE")
+per = fields("persistence")
+check(int(per["rdb_saves"]) == saves + 1 and per.get("aof_last_write_status") == "ok" and
+      per.get("rdb_last_bgsave_status") == "ok", "rdb_saves counts SAVE; write status ok", per)
+for k in ("total_forks", "latest_fork_usec", "sync_full", "expired_stale_perc"):
+    check(k in st, "INFO stats has %s" % k)
+if shutil.which("redis-cli") and shutil.which("stdbuf"):
+    import subprocess
+    out = subprocess.run(["timeout", "2", "stdbuf", "-o0", "redis-cli", "-p", str(srv.port),
+                          "--stat", "-i", "0.3"], capture_output=True, text=True).stdout
+    lines = out.splitlines()
+    check(len(lines) >= 3 and lines[1].split()[:3] == ["keys", "mem", "clients"] and
+          lines[2].split()[0].isdigit(), "redis-cli --stat reads its fields", out[:300])
+
 itlib.finish()
