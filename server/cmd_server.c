@@ -1790,21 +1790,117 @@ static int config_check_value(struct req *r, uint32_t i, char **prepared)
     return rc;
 }
 
-static void config_set_native(struct server *s, const struct config_desc *d,
-                              const struct resp_arg *v)
+/* A value CONFIG SET replaces, kept until every pair has taken effect so that a failure
+ * puts the earlier ones back (len: requirepass may hold NUL bytes). */
+struct config_old {
+    char *val;
+    size_t len;
+};
+
+static int config_save_old(struct server *s, const struct rconfig_desc *rd,
+                           const struct config_desc *nd, struct config_old *old)
 {
-    char err[256];
-    config_set_len(&s->cfg, d->name, v->ptr, v->len, err, sizeof(err));
+    char buf[512];
+    size_t len;
+    const char *bin = nd ? config_binary_value(&s->cfg, nd, &len) : NULL;
+    if (!bin) {
+        if (nd)
+            config_format(&s->cfg, nd, buf, sizeof(buf));
+        else
+            rconfig_value(rd, &s->cfg, buf, sizeof(buf));
+        bin = buf;
+        len = strlen(buf);
+    }
+    old->len = len;
+    old->val = malloc(len + 1);
+    if (old->val == NULL)
+        return -1;
+    memcpy(old->val, bin, len);
+    old->val[len] = '\0';
+    return 0;
+}
+
+/* Makes a logstord key's new value take effect. Only port can fail (the new port taken):
+ * then nothing changed. Returns 0, or -1 with err set. */
+static int config_set_native(struct server *s, const struct config_desc *d,
+                             const struct resp_arg *v, char *err, size_t errlen)
+{
+    if (strcmp(d->name, "port") == 0) {
+        uint64_t port = strtoull(v->ptr, NULL, 10);
+        if (port != s->cfg.port && net_set_port(s, port) < 0) {
+            snprintf(err, errlen, "Unable to listen on this port. Check server logs.");
+            return -1;
+        }
+    }
+    config_set_len(&s->cfg, d->name, v->ptr, v->len, err, errlen);
     config_apply(s, d);
     log_notice("CONFIG SET %s %s", d->name,
                strcmp(d->name, "requirepass") == 0 ? "(hidden)" : v->ptr);
+    return 0;
+}
+
+/* Puts back pairs [0, upto) of a CONFIG SET whose pair upto failed to take effect
+ * (their old values took effect before, so they do again). Consumes old[].val. */
+static void config_rollback(struct req *r, struct config_old *old, uint32_t upto)
+{
+    struct server *s = r->c->srv;
+    char err[256];
+    while (upto-- > 0) {
+        const struct rconfig_desc *rd;
+        const struct config_desc *nd;
+        config_resolve(r, 2 + 2 * upto, &rd, &nd);
+        struct resp_arg v = {.ptr = old[upto].val, .len = (uint32_t)old[upto].len};
+        if (nd && nd->runtime) {
+            config_set_native(s, nd, &v, err, sizeof(err));
+        } else if (rd && !nd) {
+            rconfig_commit(rd, old[upto].val);
+            old[upto].val = NULL;
+        }
+    }
+}
+
+/* Applies every checked pair in order; on a failure puts the earlier ones back and
+ * replies the error. Takes prepared[] (the Redis rows' new values). Returns 0 or -1. */
+static int config_apply_all(struct req *r, char **prepared, uint32_t npairs)
+{
+    struct server *s = r->c->srv;
+    struct config_old *old = calloc(npairs, sizeof(*old));
+    const struct rconfig_desc *rd;
+    const struct config_desc *nd;
+    char err[256];
+    int rc = old ? 0 : -1;
+    for (uint32_t p = 0; p < npairs && rc == 0; p++) {
+        config_resolve(r, 2 + 2 * p, &rd, &nd);
+        rc = config_save_old(s, rd, nd, &old[p]);
+    }
+    if (rc < 0)
+        reply_error(r, "ERR out of memory");
+    for (uint32_t p = 0; p < npairs && rc == 0; p++) {
+        config_resolve(r, 2 + 2 * p, &rd, &nd);
+        if (nd && nd->runtime &&
+            config_set_native(s, nd, &r->argv[3 + 2 * p], err, sizeof(err)) < 0) {
+            config_rollback(r, old, p);
+            reply_errorf(r, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
+                         r->argv[2 + 2 * p].ptr, err);
+            rc = -1;
+        } else if (rd && !nd) {
+            rconfig_commit(rd, prepared[p]);
+            prepared[p] = NULL;
+        }
+    }
+    for (uint32_t p = 0; p < npairs; p++) {
+        free(prepared[p]);
+        if (old)
+            free(old[p].val);
+    }
+    free(old);
+    return rc;
 }
 
 /* CONFIG SET of one or more pairs: all are checked (names, then each value) before any
  * takes effect, so a bad pair changes nothing. */
 static void config_set_cmd(struct req *r)
 {
-    struct server *s = r->c->srv;
     if (r->argc < 4) {
         reply_error(r, "ERR wrong number of arguments for 'config|set' command");
         return;
@@ -1823,20 +1919,13 @@ static void config_set_cmd(struct req *r)
     }
     while (ok < npairs && config_check_value(r, 2 + 2 * ok, &prepared[ok]) == 0)
         ok++;
-    for (uint32_t p = 0; p < npairs; p++) {
-        const struct rconfig_desc *rd;
-        const struct config_desc *nd;
-        config_resolve(r, 2 + 2 * p, &rd, &nd);
-        if (ok < npairs)
+    if (ok < npairs) {
+        for (uint32_t p = 0; p < npairs; p++)
             free(prepared[p]);
-        else if (nd && nd->runtime)
-            config_set_native(s, nd, &r->argv[3 + 2 * p]);
-        else if (rd && !nd)
-            rconfig_commit(rd, prepared[p]);
+    } else if (config_apply_all(r, prepared, npairs) == 0) {
+        reply_ok(r);
     }
     free(prepared);
-    if (ok == npairs)
-        reply_ok(r);
 }
 
 static void config_resetstat(struct req *r)

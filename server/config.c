@@ -33,7 +33,7 @@ static const char *const compact_policy_names[] = {"greedy", "cost-benefit", NUL
 static const struct config_desc table[] = {
     {"bind", CONFIG_STR, OFF(bind), 0, 0, "127.0.0.1", NULL, 0,
      "Addresses to listen on, separated by spaces (Redis and memcached listeners)."},
-    {"port", CONFIG_INT, OFF(port), 0, 65535, "6379", NULL, 0,
+    {"port", CONFIG_INT, OFF(port), 0, 65535, "6379", NULL, 1,
      "TCP port of the Redis protocol listener (0 disables it)."},
     {"memcached_port", CONFIG_INT, OFF(memcached_port), 0, 65535, "11211", NULL, 0,
      "TCP port of the memcached protocol listener (0 disables it)."},

@@ -420,4 +420,35 @@ if shutil.which("redis-cli") and shutil.which("stdbuf"):
     check(len(lines) >= 3 and lines[1].split()[:3] == ["keys", "mem", "clients"] and
           lines[2].split()[0].isdigit(), "redis-cli --stat reads its fields", out[:300])
 
+section("CONFIG SET port: listens on the new port; a port taken rolls every pair back")
+import socket
+taken = socket.socket()
+taken.bind(("127.0.0.1", 0))
+taken.listen(1)
+before = cfgd("maxmemory", "client-query-buffer-limit", "save", "port")
+expect(["CONFIG", "SET", "maxmemory", "10000001", "save", "100 1", "client-query-buffer-limit",
+        "10mb", "port", str(taken.getsockname()[1]), "hz", "20"],
+       ("-", pre % "port" + "Unable to listen on this port. Check server logs."))
+check(cfgd("maxmemory", "client-query-buffer-limit", "save", "port") == before and
+      cfgd("hz") == {"hz": allcfg["hz"]}, "every value is back (and hz after port untouched)",
+      cfgd("maxmemory", "client-query-buffer-limit", "save", "port", "hz"))
+taken.close()
+if not srv.real:
+    newport = itlib.free_port()
+    expect(["CONFIG", "SET", "port", str(newport)], ("+", "OK"))
+    c2 = Resp(newport)
+    check(c2.call("PING") == ("+", "PONG"), "a client connects on the new port")
+    check(c.call("PING") == ("+", "PONG"), "the clients connected before stay")
+    try:
+        socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()
+        refused = False
+    except OSError:
+        refused = True
+    check(refused, "the old port is closed")
+    check(c2.call("CONFIG", "SET", "port", str(srv.port)) == ("+", "OK"), "and back")
+    c2.close()
+    c3 = Resp(srv.port)
+    check(c3.call("PING") == ("+", "PONG"), "the old port listens again")
+    c3.close()
+
 itlib.finish()
