@@ -10,6 +10,7 @@
 #include "config.h"
 #include "logstor.h"
 #include "pubsub.h"
+#include "rconfig.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -471,7 +472,8 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
             rc = -1;
             break;
         }
-        if (config_set(cfg, key, val, why, sizeof(why)) < 0) {
+        if ((config_find(key) ? config_set(cfg, key, val, why, sizeof(why))
+                              : rconfig_set_startup(cfg, key, val, why, sizeof(why))) < 0) {
             snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
             rc = -1;
             break;

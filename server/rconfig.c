@@ -613,3 +613,64 @@ void rconfig_value(const struct rconfig_desc *d, const struct config *cfg, char 
     else
         snprintf(buf, len, "%s", values[slot] ? values[slot] : table[slot].def);
 }
+
+/* appendfsync in a file: the durability it asks for. */
+static int startup_fsync(struct config *cfg, const char *value, char *err, size_t errlen)
+{
+    char norm[32];
+    const struct rconfig_desc *d = rconfig_find("appendfsync");
+    int i = enum_index(d, value, strlen(value));
+    if (i < 0)
+        return enum_error(d, err, errlen);
+    snprintf(norm, sizeof(norm), "%s", d->enums[i]);
+    if (strcmp(norm, "always") == 0)
+        return config_set(cfg, "durability", "sync", err, errlen);
+    if (strcmp(norm, "everysec") == 0 &&
+        config_set(cfg, "flush_interval_ms", "1000", err, errlen) < 0)
+        return -1;
+    return config_set(cfg, "durability", "periodic", err, errlen);
+}
+
+/* What a file may set that logstord cannot do: NULL, or why. */
+static const char *startup_refused(const struct rconfig_desc *d, const char *value)
+{
+    if ((strcmp(d->name, "replicaof") == 0 || strcmp(d->name, "slaveof") == 0) && *value)
+        return "logstord has no replication";
+    if (strcmp(d->name, "daemonize") == 0 && strcasecmp(value, "yes") == 0)
+        return "logstord does not daemonize itself (run it under a service manager)";
+    return NULL;
+}
+
+int rconfig_set_startup(struct config *cfg, const char *name, const char *value, char *err,
+                        size_t errlen)
+{
+    static int file_saves; /* a save line after the first adds its points to the others */
+    const struct rconfig_desc *d = rconfig_find(name);
+    char norm[512], why[256];
+    if (d == NULL)
+        return fail(err, errlen, "unknown configuration key '%s'", name);
+    if (rconfig_native(d))
+        return config_set(cfg, rconfig_native(d), value, err, errlen);
+    if (d->type == RC_FSYNC)
+        return startup_fsync(cfg, value, err, errlen);
+    const char *no = startup_refused(d, value);
+    if (no)
+        return fail(err, errlen, "'%s %s': %s", name, value, no);
+    if (d->type == RC_SPECIAL) /* replicaof "" */
+        return 0;
+    if (rconfig_check(d, cfg, value, norm, sizeof(norm), why, sizeof(why)) < 0)
+        return fail(err, errlen, "invalid value for '%s': %s", name, why);
+    char joined[1024], cur[512];
+    snprintf(joined, sizeof(joined), "%s", norm);
+    if (d->type == RC_SAVE && norm[0] && file_saves++) {
+        rconfig_value(d, cfg, cur, sizeof(cur));
+        if ((size_t)snprintf(joined, sizeof(joined), "%s%s%s", cur, cur[0] ? " " : "", norm) >=
+            sizeof(cur))
+            return fail(err, errlen, "too many save points");
+    }
+    char *copy = rconfig_prepare(joined);
+    if (copy == NULL)
+        return fail(err, errlen, "out of memory");
+    rconfig_commit(d, copy);
+    return 0;
+}

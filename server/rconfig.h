@@ -55,6 +55,14 @@ size_t rconfig_index(const struct rconfig_desc *d);
  * of memory), rconfig_commit installs the copy (taking ownership; it cannot fail). */
 char *rconfig_prepare(const char *norm);
 void rconfig_commit(const struct rconfig_desc *d, char *prepared);
+/* A Redis parameter in the configuration file or on the command line (a redis.conf can be
+ * used as is): one of logstord's keys by its Redis name, appendfsync mapped onto the
+ * durability key (always: sync; everysec: periodic every 1000 ms; no: periodic), several
+ * save lines adding up as in Redis, any other parameter checked and kept as CONFIG SET
+ * keeps it. Refused, with the reason in err: an unknown name, a bad value, and what
+ * logstord cannot do (appendonly yes, daemonize yes, replicaof). Returns 0 or -1. */
+int rconfig_set_startup(struct config *cfg, const char *name, const char *value, char *err,
+                        size_t errlen);
 /* d's current value as CONFIG GET shows it (not for rows with a logstord key). */
 void rconfig_value(const struct rconfig_desc *d, const struct config *cfg, char *buf, size_t len);
 

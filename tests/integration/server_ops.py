@@ -451,4 +451,39 @@ if not srv.real:
     check(c3.call("PING") == ("+", "PONG"), "the old port listens again")
     c3.close()
 
+section("A redis.conf's parameters in the configuration file and on the command line")
+if not srv.real:
+    import os
+    import subprocess
+    conf = os.path.join(srv.dir, "redis-style.conf")
+    with open(conf, "w") as f:
+        f.write("# as in a redis.conf\ndaemonize no\nsave 900 1\nsave 300 10\n"
+                "maxmemory-policy allkeys-lru\nappendonly no\nappendfsync everysec\n"
+                "lua-time-limit 3000\nslowlog-max-len 256\ntcp-keepalive 60\n")
+    # the harness passes --durability sync: --appendfsync after it overrides it, in order
+    rs = itlib.Server("redis", extra=["-c", conf, "--hz", "20", "--appendfsync", "everysec"])
+    rs.start()
+    rc = Resp(rs.port)
+    got = dict(zip(*[iter(v.decode() for _, v in rc.call(
+        "CONFIG", "GET", "save", "maxmemory-policy", "appendfsync", "busy-reply-threshold",
+        "slowlog-max-len", "tcp-keepalive", "hz", "durability", "flush_interval_ms")[1])] * 2))
+    check(got == {"save": "900 1 300 10", "maxmemory-policy": "allkeys-lru",
+                  "appendfsync": "everysec", "busy-reply-threshold": "3000",
+                  "slowlog-max-len": "256", "tcp-keepalive": "60", "hz": "20",
+                  "durability": "periodic", "flush_interval_ms": "1000"},
+          "save lines add up, appendfsync everysec is durability periodic, the rest is kept", got)
+    rc.close()
+    rs.stop()
+    binary = os.environ.get("LOGSTORD") or "build/logstord"
+    for line, why in [("appendonly yes", "logstord has no AOF"),
+                      ("daemonize yes", "does not daemonize"),
+                      ("replicaof 10.0.0.1 6379", "no replication"),
+                      ("hz many", "couldn't be parsed into an integer")]:
+        with open(conf, "w") as f:
+            f.write(line + "\n")
+        p = subprocess.run([binary, "-c", conf, "--check-config"], capture_output=True, text=True,
+                           timeout=10)
+        check(p.returncode != 0 and why in p.stderr and ":1:" in p.stderr,
+              "refused at start: %s" % line, p.stderr.strip())
+
 itlib.finish()
