@@ -663,20 +663,28 @@ static void hist_reply(struct req *r, const char *name, const struct cmd_hist *h
     }
 }
 
-/* Whether LATENCY HISTOGRAM's arguments ask for name (a command, or a subcommand either
- * by its full name or by its container's): all when there are none. */
-static int hist_wanted(const struct req *r, const char *name)
+/* Marks what LATENCY HISTOGRAM's arguments ask for (all when there are none): top[i] for
+ * the command table's row i, sub[j] for sub_hists[j], asked by its full name or by its
+ * container's. One table lookup per argument, plus a pass over the (bounded) subcommand
+ * histograms for an argument that names a container or a subcommand. */
+static void hist_mark(const struct req *r, unsigned char *top, unsigned char *sub, size_t n)
 {
-    if (r->argc == 2)
-        return 1;
-    size_t bar = strcspn(name, "|");
+    const struct cmd_def *t = cmd_table(&n);
     for (uint32_t a = 2; a < r->argc; a++) {
         const struct resp_arg *x = &r->argv[a];
-        if ((x->len == strlen(name) && strncasecmp(x->ptr, name, x->len) == 0) ||
-            (name[bar] == '|' && x->len == bar && strncasecmp(x->ptr, name, bar) == 0))
-            return 1;
+        size_t bar = strcspn(x->ptr, "|");
+        const struct cmd_def *d = cmd_find(x->ptr, bar);
+        if (d == NULL)
+            continue;
+        if (bar == x->len)
+            top[d - t] = 1;
+        for (size_t j = 0; j < nsub_hists; j++) {
+            const char *full = sub_hists[j].full;
+            if (bar == x->len ? strncasecmp(full, x->ptr, bar) == 0 && full[bar] == '|'
+                              : strlen(full) == x->len && strncasecmp(full, x->ptr, x->len) == 0)
+                sub[j] = 1;
+        }
     }
-    return 0;
 }
 
 /* The histograms of the commands asked for that ran at least once; a name that is no
@@ -685,26 +693,36 @@ static void latency_histogram(struct req *r)
 {
     size_t n, count = 0;
     const struct cmd_def *t = cmd_table(&n);
+    unsigned char sub[SUB_HISTS_MAX], *top = malloc(n ? n : 1);
+    if (top == NULL) {
+        reply_error(r, "ERR out of memory");
+        return;
+    }
+    memset(top, r->argc == 2, n);
+    memset(sub, r->argc == 2, sizeof(sub));
+    if (r->argc > 2)
+        hist_mark(r, top, sub, n);
     for (int pass = 0; pass < 2; pass++) {
         if (pass)
             reply_map(r, count);
         for (size_t i = 0; hists && i < n; i++) {
-            if (hists[i].calls == 0 || !hist_wanted(r, t[i].name))
+            if (!top[i] || hists[i].calls == 0)
                 continue;
             if (pass)
                 hist_reply(r, t[i].name, &hists[i]);
             else
                 count++;
         }
-        for (size_t i = 0; i < nsub_hists; i++) {
-            if (sub_hists[i].h.calls == 0 || !hist_wanted(r, sub_hists[i].full))
+        for (size_t j = 0; j < nsub_hists; j++) {
+            if (!sub[j] || sub_hists[j].h.calls == 0)
                 continue;
             if (pass)
-                hist_reply(r, sub_hists[i].full, &sub_hists[i].h);
+                hist_reply(r, sub_hists[j].full, &sub_hists[j].h);
             else
                 count++;
         }
     }
+    free(top);
 }
 
 static void latency_help(struct req *r)
