@@ -117,9 +117,7 @@ static void cluster_help(struct req *r)
         "    Return information about slot range mappings and the nodes associated with them.",
         "HELP",
         "    Prints this help."};
-    reply_array(r, sizeof(lines) / sizeof(lines[0]));
-    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-        reply_simple(r, lines[i]);
+    reply_lines(r, lines, sizeof(lines) / sizeof(lines[0]));
 }
 
 void cmd_cluster_cluster(struct req *r)

@@ -363,9 +363,7 @@ static void info_errorstats(struct pbuf *pb)
 /* A HELP subcommand's reply: one simple string per line. */
 static void reply_help(struct req *r, const char *const *lines, size_t n)
 {
-    reply_array(r, n);
-    for (size_t i = 0; i < n; i++)
-        reply_simple(r, lines[i]);
+    reply_lines(r, lines, n);
 }
 
 /* Runs r's subcommand (argv[1]) from subs, or replies Redis's unknown-subcommand error
