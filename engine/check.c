@@ -3,7 +3,9 @@
  * simulator call it; it is O(keys + segments) and allocates one array).
  *
  * What must hold between two engine calls:
- * 1. Each B-tree is sound (idx_check) and the segment manager is (seg_check).
+ * 1. Each B-tree is sound (idx_check, which includes its expiry counters: the entries
+ *    with an expiry and the sum of their expiries, behind INFO keyspace) and the segment
+ *    manager is (seg_check).
  * 2. Every index entry points into a segment in use (open, full or a victim being
  *    copied), never into a free segment or the middle of a large run.
  * 3. A segment's live bytes are exactly the sizes of the index entries that point into

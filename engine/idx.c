@@ -43,6 +43,9 @@
  *      (an empty tree has no root at all).
  *   5. t->count is the number of entries and t->bytes the sum of the requested sizes
  *      of the handle and every node.
+ *   6. t->nexp is the number of entries with an expiry and t->exp_sum the sum of those
+ *      expiries (INFO keyspace's expires= and avg_ttl, exact at any moment): every
+ *      change of an entry goes through entry_add/entry_sub.
  */
 #include "idx.h"
 
@@ -131,9 +134,26 @@ struct idx {
     void *root; /* struct leaf when height == 0, else struct inner; NULL when empty */
     unsigned height;
     uint64_t count;
+    uint64_t nexp;    /* entries with an expiry (invariant 6) */
+    uint64_t exp_sum; /* the sum of their expiries, absolute unix ms */
     size_t bytes;
     struct scratch s;
 };
+
+/* Counts e into the expiry counters (invariant 6); entry_sub takes it out. */
+static void entry_add(struct idx *t, const struct idx_ent *e)
+{
+    uint64_t x = idx_meta_expire(e->meta);
+    t->nexp += x != 0;
+    t->exp_sum += x;
+}
+
+static void entry_sub(struct idx *t, const struct idx_ent *e)
+{
+    uint64_t x = idx_meta_expire(e->meta);
+    t->nexp -= x != 0;
+    t->exp_sum -= x;
+}
 
 /* Nodes an insert may need, allocated before the tree is touched. */
 struct pool {
@@ -652,6 +672,8 @@ void idx_clear(struct idx *t)
     t->root = NULL;
     t->height = 0;
     t->count = 0;
+    t->nexp = 0;
+    t->exp_sum = 0;
     IDX_ASSERT(t->bytes == sizeof(*t));
 }
 
@@ -673,7 +695,9 @@ int idx_upsert(struct idx *t, const struct idx_ent *ent, struct idx_ent *old)
     if (e) {
         if (old)
             *old = *e;
+        entry_sub(t, e);
         *e = *ent;
+        entry_add(t, e);
         return 1;
     }
     if (!t->root) {
@@ -692,6 +716,7 @@ int idx_upsert(struct idx *t, const struct idx_ent *ent, struct idx_ent *old)
         return -ENOMEM;
     }
     t->count++;
+    entry_add(t, ent);
     return 0;
 }
 
@@ -703,6 +728,7 @@ int idx_remove(struct idx *t, uint64_t token, uint32_t hash2, struct idx_ent *ol
         return -ENOENT;
     if (old)
         *old = *e;
+    entry_sub(t, e);
     struct leaf *l = p.leaf;
     memmove(&l->e[p.pos], &l->e[p.pos + 1], (l->n - p.pos - 1) * sizeof(l->e[0]));
     l->n--;
@@ -777,6 +803,13 @@ uint64_t idx_count(const struct idx *t)
     return t->count;
 }
 
+uint64_t idx_expires(const struct idx *t, uint64_t *exp_sum_ms)
+{
+    if (exp_sum_ms)
+        *exp_sum_ms = t->exp_sum;
+    return t->nexp;
+}
+
 size_t idx_memory(const struct idx *t)
 {
     return t->bytes;
@@ -794,6 +827,7 @@ struct bounds {
 struct check {
     uint64_t entries;
     size_t bytes;
+    uint64_t nexp, exp_sum;
 };
 
 static int in_bounds(const struct bounds *b, uint64_t tok, uint32_t h2)
@@ -817,6 +851,11 @@ static int check_leaf(const struct leaf *l, int is_root, const struct bounds *b,
             return -5;
         if (!in_bounds(b, e->token, ent_h2(e)))
             return -6;
+    }
+    for (unsigned i = 0; i < l->n; i++) {
+        uint64_t x = idx_meta_expire(l->e[i].meta);
+        c->nexp += x != 0;
+        c->exp_sum += x;
     }
     c->entries += l->n;
     c->bytes += sizeof(*l);
@@ -862,12 +901,13 @@ static int check_node(const void *node, unsigned level, int is_root, const struc
 
 int idx_check(const struct idx *t)
 {
-    struct check c = {0, sizeof(*t)};
+    struct check c = {.bytes = sizeof(*t)};
     struct bounds b = {0};
     if (t->height > MAX_HEIGHT)
         return -1;
     if (!t->root) {
-        if (t->height != 0 || t->count != 0 || t->bytes != sizeof(*t))
+        if (t->height != 0 || t->count != 0 || t->nexp != 0 || t->exp_sum != 0 ||
+            t->bytes != sizeof(*t))
             return -2;
         return 0;
     }
@@ -878,5 +918,7 @@ int idx_check(const struct idx *t)
         return -10;
     if (c.bytes != t->bytes)
         return -11;
+    if (c.nexp != t->nexp || c.exp_sum != t->exp_sum)
+        return -12;
     return 0;
 }

@@ -108,6 +108,11 @@ size_t idx_scan(const struct idx *t, uint64_t from_token, size_t max, idx_visit_
 /* Number of entries. */
 uint64_t idx_count(const struct idx *t);
 
+/* Number of entries with an expiry (expired ones not yet removed included); sets
+ * *exp_sum_ms (may be NULL) to the sum of their expiries, absolute unix ms. Exact: kept
+ * by every insert, replace, remove and clear. */
+uint64_t idx_expires(const struct idx *t, uint64_t *exp_sum_ms);
+
 /* Bytes of memory held by the index (nodes and the handle). */
 size_t idx_memory(const struct idx *t);
 

@@ -1195,6 +1195,16 @@ uint64_t ls_count(const struct ls_engine *e, uint32_t table)
     return table < e->cfg.tables ? idx_count(e->tables[eng_phys(e, table)]) : 0;
 }
 
+uint64_t ls_count_expires(const struct ls_engine *e, uint32_t table, uint64_t *expire_sum_ms)
+{
+    if (table >= e->cfg.tables) {
+        if (expire_sum_ms)
+            *expire_sum_ms = 0;
+        return 0;
+    }
+    return idx_expires(e->tables[eng_phys(e, table)], expire_sum_ms);
+}
+
 /* ---- expiry sweep: a bounded step per tick ---- */
 
 #define SWEEP_STEP 512

@@ -302,6 +302,12 @@ int ls_random_cursor(struct ls_engine *e, uint32_t table, uint64_t *cursor);
 /* Number of entries in table (expired entries not yet swept are counted). */
 uint64_t ls_count(const struct ls_engine *e, uint32_t table);
 
+/* Number of entries in table that have an expiry (counted as ls_count counts), and in
+ * *expire_sum_ms (may be NULL) the sum of their expiries in absolute unix ms, from which
+ * a caller gets the mean time to live. Exact across overwrite, delete, expiry, flush,
+ * swap and recovery; O(1). 0 for a table out of range. */
+uint64_t ls_count_expires(const struct ls_engine *e, uint32_t table, uint64_t *expire_sum_ms);
+
 /* Deletes every key of table (writes one table-flush record). */
 int ls_flush_table(struct ls_engine *e, uint32_t table, ls_write_cb cb, void *arg);
 

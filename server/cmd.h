@@ -43,6 +43,15 @@ struct cmd_def {
     const char *summary;
 };
 
+/* A subcommand of a container command (CLIENT, COMMAND, ACL, SLOWLOG): its name, the full
+ * name CLIENT LIST shows as cmd=, its Redis arity counting the container and the
+ * subcommand. */
+struct subcmd {
+    const char *name, *full;
+    int arity;
+    void (*fn)(struct req *r);
+};
+
 /* Builds the lookup table. Returns 0 or -ENOMEM. */
 int cmd_init(void);
 const struct cmd_def *cmd_table(size_t *n);
@@ -173,6 +182,24 @@ void cmd_cluster_mode(struct req *r);
 /* In cluster mode, whether r's keys hash to different slots (-CROSSSLOT). */
 int cmd_cluster_crossslot(const struct req *r);
 
+/* cmd_slowlog.c: SLOWLOG and LATENCY, their subcommand tables (COMMAND LIST), and the
+ * dispatcher's hook: cmd_slowlog_note(c, d, argv, argc, t0) after a command ran on the
+ * event loop from t0 (cmd_server_stat_begin) logs it if slow, samples the latency
+ * monitor and counts it in its histogram. argv must still be the arguments it ran with.
+ * cmd_slowlog_reset_stats clears the histograms (CONFIG RESETSTAT). */
+void cmd_slowlog_slowlog(struct req *r);
+void cmd_slowlog_latency(struct req *r);
+void cmd_slowlog_note(const struct conn *c, const struct cmd_def *d, const struct resp_arg *argv,
+                      uint32_t argc, uint64_t t0_us);
+void cmd_slowlog_reset_stats(void);
+extern const struct subcmd cmd_slowlog_subs[], cmd_latency_subs[];
+extern const size_t cmd_slowlog_nsubs, cmd_latency_nsubs;
+
+/* cmd_docs.c: COMMAND DOCS. cmd_docs_reply replies name and Redis's documentation of the
+ * command name (a map), or returns -1 (nothing replied) when it has none. */
+int cmd_docs_reply(struct req *r, const char *name);
+const char *cmd_docs_tree(const char *name);
+
 /* cmd_server.c */
 void cmd_server_ping(struct req *r);
 void cmd_server_echo(struct req *r);
@@ -184,6 +211,10 @@ void cmd_server_client(struct req *r);
 void cmd_server_command(struct req *r);
 void cmd_server_info(struct req *r);
 void cmd_server_config(struct req *r);
+/* Runs r's subcommand (argv[1]) from subs after checking its arity, or replies Redis's
+ * unknown-subcommand error naming the container ("Try SLOWLOG HELP."). Ends the request. */
+void cmd_server_subcmd_run(struct req *r, const struct subcmd *subs, size_t n,
+                           const char *container);
 void cmd_server_time(struct req *r);
 void cmd_server_shutdown(struct req *r);
 void cmd_server_save(struct req *r);

@@ -96,6 +96,30 @@ static void cluster_shards(struct req *r, const char *ip, const char *id)
     reply_cstr(r, "online");
 }
 
+/* CLUSTER HELP: Redis's lines for the subcommands a one-node cluster answers. */
+static void cluster_help(struct req *r)
+{
+    static const char *const lines[] = {
+        "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "INFO",
+        "    Return information about the cluster.",
+        "KEYSLOT <key>",
+        "    Return the hash slot for <key>.",
+        "MYID",
+        "    Return the node id.",
+        "NODES",
+        "    Return cluster configuration seen by node. Output format:",
+        "    <id> <ip:port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+        "SLOTS",
+        "    Return information about slots range mappings. Each range is made of:",
+        "    start, end, master and replicas IP addresses, ports and ids",
+        "SHARDS",
+        "    Return information about slot range mappings and the nodes associated with them.",
+        "HELP",
+        "    Prints this help."};
+    reply_lines(r, lines, sizeof(lines) / sizeof(lines[0]));
+}
+
 void cmd_cluster_cluster(struct req *r)
 {
     struct server *s = r->c->srv;
@@ -125,6 +149,8 @@ void cmd_cluster_cluster(struct req *r)
         reply_verbatim(r, line, (size_t)n);
     } else if (cmd_arg_is(sub, "keyslot") && r->argc == 3) {
         reply_int(r, ls_key_slot(r->argv[2].ptr, r->argv[2].len));
+    } else if (cmd_arg_is(sub, "help") && r->argc == 2) {
+        cluster_help(r);
     } else {
         reply_errorf(r, "ERR unknown subcommand '%.128s'. Try CLUSTER HELP.", sub->ptr);
     }

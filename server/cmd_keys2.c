@@ -631,14 +631,6 @@ static void object_get_cb(void *arg, int rc, const struct ls_item *it)
     req_done(r);
 }
 
-/* A HELP reply: an array of status lines. */
-static void reply_lines(struct req *r, const char *const *lines, size_t n)
-{
-    reply_array(r, n);
-    for (size_t i = 0; i < n; i++)
-        reply_simple(r, lines[i]);
-}
-
 static void object_help(struct req *r)
 {
     static const char *const lines[] = {

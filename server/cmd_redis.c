@@ -65,6 +65,8 @@ static const struct cmd_def cmds[] = {
     {"bgsave", -1, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_server_bgsave, "server", "1.0.0", "Starts writing buffered records to stable storage."},
     {"lastsave", 1, F, 0, 0, 0, cmd_server_lastsave, "server", "1.0.0", "Returns the unix time of the last completed save."},
     {"role", 1, F, 0, 0, 0, cmd_server_role, "server", "2.8.12", "Returns the replication role."},
+    {"slowlog", -2, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_slowlog_slowlog, "server", "2.2.12", "A container for slow log commands."},
+    {"latency", -2, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_slowlog_latency, "server", "2.8.13", "A container for latency diagnostics commands."},
     {"acl", -2, 0, 0, 0, 0, cmd_server_acl, "server", "6.0.0", "A container for Access List Control commands."},
     {"dbsize", 1, RO | F | DB, 0, 0, 0, cmd_keys_dbsize, "server", "1.0.0", "Returns the number of keys in the database."},
     {"flushdb", -1, W | DB, 0, 0, 0, cmd_keys_flushdb, "server", "1.0.0", "Removes all keys from the current database."},
@@ -547,8 +549,9 @@ static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
         }
     }
     uint64_t t0 = cmd_server_stat_begin();
-    cmdlock_start(r);
+    cmdlock_start(r); /* r may be freed by now; argv (the connection's) is still valid */
     cmd_server_stat_end(c, d->name, t0);
+    cmd_slowlog_note(c, d, argv, argc, t0);
 }
 
 /* Argument slots a connection keeps between commands (16 bytes each). */

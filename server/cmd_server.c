@@ -35,6 +35,7 @@
 #include "log.h"
 #include "net.h"
 #include "pubsub.h"
+#include "rconfig.h"
 #include "reply.h"
 #include "server.h"
 #include "sha256.h"
@@ -362,18 +363,8 @@ static void info_errorstats(struct pbuf *pb)
 /* A HELP subcommand's reply: one simple string per line. */
 static void reply_help(struct req *r, const char *const *lines, size_t n)
 {
-    reply_array(r, n);
-    for (size_t i = 0; i < n; i++)
-        reply_simple(r, lines[i]);
+    reply_lines(r, lines, n);
 }
-
-/* A subcommand of a container command (CLIENT, COMMAND, ACL): its name, the full name
- * CLIENT LIST shows as cmd=, its Redis arity counting the container and the subcommand. */
-struct subcmd {
-    const char *name, *full;
-    int arity;
-    void (*fn)(struct req *r);
-};
 
 /* Runs r's subcommand (argv[1]) from subs, or replies Redis's unknown-subcommand error
  * naming the container (upper case, as in "Try CLIENT HELP."). Ends the request. */
@@ -403,6 +394,12 @@ static void subcmd_run(struct req *r, const struct subcmd *subs, size_t n, const
             *p = ' ';
     subcmd_refuse(r, r->cmd->name, msg);
     done(r);
+}
+
+void cmd_server_subcmd_run(struct req *r, const struct subcmd *subs, size_t n,
+                           const char *container)
+{
+    subcmd_run(r, subs, n, container);
 }
 
 /* ---- CLIENT ---- */
@@ -727,6 +724,8 @@ static size_t command_flags(const struct cmd_def *d, const char **out)
         out[n++] = "fast";
     if (d->flags & CMD_CONN)
         out[n++] = "loading";
+    if (d->flags & CMD_EVAL) /* numkeys says where its keys are */
+        out[n++] = "movablekeys";
     return n;
 }
 
@@ -752,8 +751,11 @@ static void command_info_one(struct req *r, const struct cmd_def *d)
     reply_array(r, 0); /* subcommands */
 }
 
+/* One command's COMMAND DOCS entry: Redis's (cmd_docs.c), else what the table knows. */
 static void command_doc_one(struct req *r, const struct cmd_def *d)
 {
+    if (cmd_docs_reply(r, d->name) == 0)
+        return;
     reply_cstr(r, d->name);
     reply_map(r, 4);
     reply_cstr(r, "summary");
@@ -868,6 +870,34 @@ static void reply_words(struct req *r, const char *words)
         reply_simple(r, w);
 }
 
+/* One key of COMMAND GETKEYS (with_flags: GETKEYSANDFLAGS, and its flags). */
+static void command_getkeys_one(struct req *r, const struct resp_arg *key, const char *flags)
+{
+    if (flags) {
+        reply_array(r, 2);
+        reply_bulk(r, key->ptr, key->len);
+        reply_words(r, flags);
+    } else {
+        reply_bulk(r, key->ptr, key->len);
+    }
+}
+
+/* EVAL, EVALSHA, FCALL and their _RO forms: numkeys keys after the script (movable keys).
+ * A numkeys that is not a count of the arguments that follow names no key, as in Redis. */
+static void command_getkeys_eval(struct req *r, const struct cmd_def *d,
+                                 const struct resp_arg *argv, uint32_t argc, int with_flags)
+{
+    long long nk;
+    if (argc < 3 || cmd_arg_ll(&argv[2], &nk) < 0 || nk < 0 || nk > (long long)argc - 3)
+        nk = 0;
+    reply_array(r, (size_t)nk);
+    for (uint32_t i = 3; i < 3 + (uint32_t)nk; i++)
+        command_getkeys_one(r, &argv[i],
+                            !with_flags               ? NULL
+                            : d->flags & CMD_READONLY ? "RO access"
+                                                      : "RW access update");
+}
+
 /* COMMAND GETKEYS|GETKEYSANDFLAGS <command> <arg> ...: the keys the command would name,
  * from the table's key positions, and with flags their Redis key flags. */
 static void command_getkeys(struct req *r, int with_flags)
@@ -877,6 +907,10 @@ static void command_getkeys(struct req *r, int with_flags)
     uint32_t argc = r->argc - 2;
     if (d == NULL) {
         reply_error(r, "ERR Invalid command specified");
+        return;
+    }
+    if (d->flags & CMD_EVAL) {
+        command_getkeys_eval(r, d, argv, argc, with_flags);
         return;
     }
     if (d->first_key == 0) {
@@ -891,15 +925,8 @@ static void command_getkeys(struct req *r, int with_flags)
     uint32_t last = d->last_key < 0 ? argc - 1 : (uint32_t)d->last_key;
     uint32_t first = (uint32_t)d->first_key, step = (uint32_t)d->key_step;
     reply_array(r, (last - first) / step + 1);
-    for (uint32_t i = first; i <= last; i += step) {
-        if (with_flags) {
-            reply_array(r, 2);
-            reply_bulk(r, argv[i].ptr, argv[i].len);
-            reply_words(r, command_key_flags(d, argv, argc));
-        } else {
-            reply_bulk(r, argv[i].ptr, argv[i].len);
-        }
-    }
+    for (uint32_t i = first; i <= last; i += step)
+        command_getkeys_one(r, &argv[i], with_flags ? command_key_flags(d, argv, argc) : NULL);
 }
 
 /* Whether d belongs to ACL category cat (without '@'): derived from its flags and group
@@ -921,13 +948,14 @@ static int command_in_category(const struct cmd_def *d, const struct resp_arg *c
         return !(d->flags & CMD_FAST);
     if (cmd_arg_is(cat, "keyspace"))
         return strcmp(d->group, "generic") == 0;
-    if (cmd_arg_is(cat, "string") || cmd_arg_is(cat, "connection"))
+    if (cmd_arg_is(cat, "string") || cmd_arg_is(cat, "connection") ||
+        cmd_arg_is(cat, "scripting") || cmd_arg_is(cat, "pubsub"))
         return cmd_arg_is(cat, d->group);
     return 0;
 }
 
-/* COMMAND LIST [FILTERBY MODULE name | ACLCAT cat | PATTERN pattern]: every command and,
- * unfiltered or by pattern, the subcommands this file implements. */
+/* COMMAND LIST [FILTERBY MODULE name | ACLCAT cat | PATTERN pattern]: every command and
+ * subcommand (a subcommand is in its container's ACL categories). */
 static void command_list(struct req *r)
 {
     size_t n, found = 0;
@@ -945,9 +973,10 @@ static void command_list(struct req *r)
             reply_array(r, found);
         const char *name;
         for (size_t i = 0; (name = i < n ? t[i].name : subcmd_full_name(i - n)) != NULL; i++) {
+            const struct cmd_def *d = i < n ? &t[i] : cmd_find(name, strcspn(name, "|"));
             int ok = by == NULL ||
                      (pattern && glob_match(val->ptr, val->len, name, strlen(name), 1)) ||
-                     (aclcat && i < n && command_in_category(&t[i], val));
+                     (aclcat && d && command_in_category(d, val)); /* a subcommand: its parent's */
             if (ok && pass == 0)
                 found++;
             else if (ok)
@@ -1114,56 +1143,166 @@ static uint64_t rss_bytes(void)
     return rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* Fills id with 40 random hex digits (from /dev/urandom, else the clock and pid). */
+static void random_hex40(char id[41], uint64_t salt)
+{
+    unsigned char b[20] = {0};
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f == NULL || fread(b, 1, sizeof(b), f) != sizeof(b)) {
+        uint64_t x = server_unix_ms() ^ ((uint64_t)getpid() << 32) ^ salt;
+        for (size_t i = 0; i < sizeof(b); i++, x = x * 6364136223846793005u + 1)
+            b[i] = (unsigned char)(x >> 56);
+    }
+    if (f)
+        fclose(f);
+    for (size_t i = 0; i < sizeof(b); i++)
+        snprintf(id + 2 * i, 3, "%02x", b[i]);
+}
+
+/* The replication ID Redis shows: 40 random hex digits, drawn once per process. */
+static const char *replid(void)
+{
+    static char id[41];
+    if (id[0] == '\0')
+        random_hex40(id, 1);
+    return id;
+}
+
+/* INFO server's run_id: another 40 random hex digits, one per process as in Redis. */
+static const char *run_id(void)
+{
+    static char id[41];
+    if (id[0] == '\0')
+        random_hex40(id, 2);
+    return id;
+}
+
+/* Redis's bytesToHuman: B below 1 KiB, then K M G T P with two decimals. */
+static void bytes_human(char *buf, size_t len, uint64_t n)
+{
+    static const char units[] = "KMGTP";
+    if (n < 1024) {
+        snprintf(buf, len, "%" PRIu64 "B", n);
+        return;
+    }
+    double d = (double)n / 1024;
+    int u = 0;
+    while (d >= 1024 && u < 4)
+        d /= 1024, u++;
+    snprintf(buf, len, "%.2f%c", d, units[u]);
+}
+
 static void info_server(struct server *s, struct pbuf *pb)
 {
     struct utsname u;
     uname(&u);
     uint64_t up = (server_mono_ms() - s->start_mono_ms) / 1000;
+    char hz[32];
+    rconfig_value(rconfig_find("hz"), &s->cfg, hz, sizeof(hz));
     pbuf_appendf(pb,
-                 "# Server\r\nredis_version:%s\r\nlogstor_version:%s\r\nredis_mode:standalone\r\n"
-                 "os:%s %s %s\r\narch_bits:%d\r\nmultiplexing_api:%s\r\nprocess_id:%d\r\n"
+                 "# Server\r\nredis_version:%s\r\nlogstor_version:%s\r\nredis_git_sha1:00000000\r\n"
+                 "redis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\n"
+                 "os:%s %s %s\r\narch_bits:%d\r\nmonotonic_clock:POSIX clock_gettime\r\n"
+                 "multiplexing_api:%s\r\natomicvar_api:c11-builtin\r\ngcc_version:%d.%d.%d\r\n"
+                 "process_id:%d\r\nprocess_supervised:no\r\nrun_id:%s\r\n"
                  "tcp_port:%" PRIu64 "\r\nmemcached_port:%" PRIu64 "\r\nserver_time_usec:%" PRIu64
                  "\r\nuptime_in_seconds:%" PRIu64 "\r\nuptime_in_days:%" PRIu64
-                 "\r\nhz:100\r\nexecutable:%s\r\nconfig_file:%s\r\n\r\n",
+                 "\r\nhz:100\r\nconfigured_hz:%s\r\nlru_clock:%" PRIu64
+                 "\r\nexecutable:%s\r\nconfig_file:%s\r\nio_threads_active:0\r\n\r\n",
                  REDIS_COMPAT_VERSION, LS_VERSION_STRING, u.sysname, u.release, u.machine,
-                 (int)(sizeof(void *) * 8), event_base_get_method(s->base), (int)getpid(),
-                 s->cfg.port, s->cfg.memcached_port, server_unix_ms() * 1000, up, up / 86400,
+                 (int)(sizeof(void *) * 8), event_base_get_method(s->base),
+#ifdef __GNUC__
+                 __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__,
+#else
+                 0, 0, 0,
+#endif
+                 (int)getpid(), run_id(), s->cfg.port, s->cfg.memcached_port,
+                 server_unix_ms() * 1000, up, up / 86400, hz,
+                 (server_unix_ms() / 1000) & ((1u << 24) - 1), /* Redis's LRU clock, 1 s */
                  s->executable ? s->executable : "", s->config_file ? s->config_file : "");
 }
 
 static void info_clients(struct server *s, struct pbuf *pb)
 {
     struct lockset_stats ls;
+    size_t max_in = 0, max_out = 0;
     lockset_get_stats(s->locks, &ls);
-    pbuf_appendf(pb,
-                 "# Clients\r\nconnected_clients:%u\r\nmaxclients:%" PRIu64
-                 "\r\nblocked_clients:0\r\nrequests_in_flight:%" PRIu64 "\r\nkeys_locked:%" PRIu64
-                 "\r\ncommands_waiting_for_locks:%" PRIu64 "\r\ntotal_lock_waits:%" PRIu64
-                 "\r\n\r\n",
-                 s->nconns, s->cfg.maxclients, s->inflight, ls.keys, ls.waiting, ls.waits);
+    for (const struct conn *c = s->conns; c; c = c->next) {
+        max_in = c->in.cap > max_in ? c->in.cap : max_in;
+        max_out = c->out.cap > max_out ? c->out.cap : max_out;
+    }
+    pbuf_appendf(
+        pb,
+        "# Clients\r\nconnected_clients:%u\r\ncluster_connections:0\r\nmaxclients:%" PRIu64
+        "\r\nclient_recent_max_input_buffer:%zu\r\nclient_recent_max_output_buffer:%zu"
+        "\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0"
+        "\r\nrequests_in_flight:%" PRIu64 "\r\nkeys_locked:%" PRIu64
+        "\r\ncommands_waiting_for_locks:%" PRIu64 "\r\ntotal_lock_waits:%" PRIu64 "\r\n\r\n",
+        s->nconns, s->cfg.maxclients, max_in, max_out, s->inflight, ls.keys, ls.waiting, ls.waits);
+}
+
+/* Peak resident set size (VmHWM), in bytes: used_memory is the RSS here, so this is its
+ * peak over the process's life. */
+static uint64_t rss_peak_bytes(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb * 1024;
 }
 
 static void info_memory(struct server *s, const struct ls_stats *st, struct pbuf *pb)
 {
-    uint64_t rss = rss_bytes();
-    pbuf_appendf(pb,
-                 "# Memory\r\nused_memory:%" PRIu64 "\r\nused_memory_rss:%" PRIu64
-                 "\r\nused_memory_index:%" PRIu64 "\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction"
-                 "\r\nmem_clients_normal:%zu\r\nmaxmemory_clients:%" PRIu64
-                 "\r\nmem_allocator:libc\r\n\r\n",
-                 rss, rss, st->index_bytes, s->client_mem.used + s->client_mem_closing.used,
-                 s->cfg.maxmemory_clients);
+    uint64_t rss = rss_bytes(), peak = rss_peak_bytes(), maxmem;
+    uint64_t total = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+    char h_used[32], h_peak[32], h_total[32], h_max[32], mm[32], policy[32];
+    rconfig_value(rconfig_find("maxmemory"), &s->cfg, mm, sizeof(mm));
+    rconfig_value(rconfig_find("maxmemory-policy"), &s->cfg, policy, sizeof(policy));
+    maxmem = strtoull(mm, NULL, 10);
+    peak = peak > rss ? peak : rss;
+    bytes_human(h_used, sizeof(h_used), rss);
+    bytes_human(h_peak, sizeof(h_peak), peak);
+    bytes_human(h_total, sizeof(h_total), total);
+    bytes_human(h_max, sizeof(h_max), maxmem);
+    pbuf_appendf(
+        pb,
+        "# Memory\r\nused_memory:%" PRIu64 "\r\nused_memory_human:%s\r\nused_memory_rss:%" PRIu64
+        "\r\nused_memory_rss_human:%s\r\nused_memory_peak:%" PRIu64
+        "\r\nused_memory_peak_human:%s\r\nused_memory_peak_perc:%.2f%%\r\n"
+        "used_memory_index:%" PRIu64 "\r\ntotal_system_memory:%" PRIu64
+        "\r\ntotal_system_memory_human:%s\r\nmaxmemory:%" PRIu64
+        "\r\nmaxmemory_human:%s\r\nmaxmemory_policy:%s\r\nmem_fragmentation_ratio:1.00"
+        "\r\nmem_clients_normal:%zu\r\nmaxmemory_clients:%" PRIu64 "\r\nmem_allocator:libc\r\n\r\n",
+        rss, h_used, rss, h_used, peak, h_peak, peak ? 100.0 * (double)rss / (double)peak : 0.0,
+        st->index_bytes, total, h_total, maxmem, h_max, policy,
+        s->client_mem.used + s->client_mem_closing.used, s->cfg.maxmemory_clients);
 }
+
+static uint64_t saves_done;    /* SAVE and BGSAVE that succeeded (INFO rdb_saves) */
+static int last_bgsave_failed; /* INFO rdb_last_bgsave_status */
 
 static void info_persistence(struct server *s, const struct ls_stats *st, struct pbuf *pb)
 {
     pbuf_appendf(pb,
                  "# Persistence\r\nloading:0\r\ndurability:%s\r\nflush_interval_ms:%" PRIu64
-                 "\r\nrecovery_time_ms:%" PRIu64 "\r\nrdb_changes_since_last_save:0\r\n"
-                 "rdb_bgsave_in_progress:0\r\nrdb_last_save_time:%" PRIu64
-                 "\r\naof_enabled:0\r\nengine_failed:%" PRIu64 "\r\n\r\n",
+                 "\r\nrecovery_time_ms:%" PRIu64 "\r\nrdb_changes_since_last_save:%" PRIu64
+                 "\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:%" PRIu64
+                 "\r\nrdb_saves:%" PRIu64 "\r\nrdb_last_bgsave_status:%s"
+                 "\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1"
+                 "\r\nrdb_last_cow_size:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0"
+                 "\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1"
+                 "\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok"
+                 "\r\naof_rewrites:0\r\naof_last_write_status:%s\r\nasync_loading:0"
+                 "\r\nengine_failed:%" PRIu64 "\r\n\r\n",
                  s->cfg.durability ? "periodic" : "sync", s->cfg.flush_interval_ms, st->recovery_ms,
-                 s->start_ms / 1000, st->failed);
+                 st->puts + st->dels - s->changes_at_save,
+                 (s->last_save_ms ? s->last_save_ms : s->start_ms) / 1000, saves_done,
+                 last_bgsave_failed ? "err" : "ok", st->failed ? "err" : "ok", st->failed);
 }
 
 static void info_stats(struct server *s, const struct ls_stats *st, struct pbuf *pb)
@@ -1179,7 +1318,10 @@ static void info_stats(struct server *s, const struct ls_stats *st, struct pbuf 
                  "\r\nclient_query_buffer_limit_disconnections:%" PRIu64
                  "\r\nclient_output_buffer_limit_disconnections:%" PRIu64
                  "\r\nmemcached_commands_processed:%" PRIu64 "\r\nbusy_writes_parked:%" PRIu64
-                 "\r\nbusy_write_timeouts:%" PRIu64 "\r\ntxn_unbatched:%" PRIu64 "\r\n\r\n",
+                 "\r\nbusy_write_timeouts:%" PRIu64 "\r\ntxn_unbatched:%" PRIu64
+                 "\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0"
+                 "\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nsync_full:0\r\nsync_partial_ok:0"
+                 "\r\nsync_partial_err:0\r\nmigrate_cached_sockets:0\r\n\r\n",
                  t->connections_received, t->commands_processed, s->ops_per_sec, t->net_input_bytes,
                  t->net_output_bytes, t->rejected_connections, st->expired_dropped,
                  t->evicted_clients, t->keyspace_hits, t->keyspace_misses, t->errors,
@@ -1187,35 +1329,27 @@ static void info_stats(struct server *s, const struct ls_stats *st, struct pbuf 
                  t->busy_parked, t->busy_timeouts, t->txn_unbatched);
 }
 
+/* expires= and avg_ttl are exact (the engine's per-table expiry counters; Redis samples
+ * avg_ttl). The expiry sum is kept modulo 2^64, so the difference is taken the same way:
+ * exact while the true sum of TTLs fits in 63 bits. Keys already expired but not yet
+ * swept count as in keys= and bring avg_ttl down, never below 0. */
 static void info_keyspace(struct server *s, struct pbuf *pb)
 {
+    uint64_t now = server_unix_ms();
     pbuf_appendf(pb, "# Keyspace\r\n");
     for (uint32_t t = 0; t < s->cfg.databases; t++) {
-        uint64_t n = ls_count(s->eng, t);
-        if (n)
-            pbuf_appendf(pb, "db%u:keys=%" PRIu64 ",expires=0,avg_ttl=0\r\n", t, n);
+        uint64_t n = ls_count(s->eng, t), sum, avg = 0;
+        if (n == 0)
+            continue;
+        uint64_t nexp = ls_count_expires(s->eng, t, &sum);
+        if (nexp) {
+            int64_t left = (int64_t)(sum - nexp * now);
+            avg = left > 0 ? (uint64_t)left / nexp : 0;
+        }
+        pbuf_appendf(pb, "db%u:keys=%" PRIu64 ",expires=%" PRIu64 ",avg_ttl=%" PRIu64 "\r\n", t, n,
+                     nexp, avg);
     }
     pbuf_appendf(pb, "\r\n");
-}
-
-/* The replication ID Redis shows: 40 random hex digits, drawn once per process. */
-static const char *replid(void)
-{
-    static char id[41];
-    if (id[0] == '\0') {
-        unsigned char b[20] = {0};
-        FILE *f = fopen("/dev/urandom", "rb");
-        if (f == NULL || fread(b, 1, sizeof(b), f) != sizeof(b)) {
-            uint64_t x = server_unix_ms() ^ ((uint64_t)getpid() << 32);
-            for (size_t i = 0; i < sizeof(b); i++, x = x * 6364136223846793005u + 1)
-                b[i] = (unsigned char)(x >> 56);
-        }
-        if (f)
-            fclose(f);
-        for (size_t i = 0; i < sizeof(b); i++)
-            snprintf(id + 2 * i, 3, "%02x", b[i]);
-    }
-    return id;
 }
 
 /* logstord has no replication: a master without replicas or backlog, as Redis reports. */
@@ -1386,44 +1520,44 @@ void cmd_server_info(struct req *r)
 
 /* ---- CONFIG ---- */
 
-/* Whether pattern pat matches d's name: 1 as logstord spells it (snake_case), 2 only in
- * Redis's spelling (dashes: maxmemory-clients), which the reply then uses; 0 not at all. */
-static int config_matches(const struct config_desc *d, const struct resp_arg *pat, char *dashed,
-                          size_t dlen)
+/*
+ * Two tables answer CONFIG: logstord's own keys (config.c) and Redis 7.0's parameters
+ * (rconfig.c). A Redis parameter that is also a logstord key (maxclients, timeout,
+ * maxmemory-clients ...) is that key, shown under its Redis name; a logstord-only key
+ * under its own name (disk_size), or with dashes when asked so. Hidden Redis parameters
+ * answer only to their exact name, as in Redis.
+ */
+
+/* Whether one of CONFIG GET's patterns matches name (a hidden name: only exactly). */
+static int config_pat_match(const struct req *r, const char *name, int hidden)
+{
+    size_t n = strlen(name);
+    for (uint32_t a = 2; a < r->argc; a++) {
+        const struct resp_arg *p = &r->argv[a];
+        if (hidden ? p->len == n && strncasecmp(p->ptr, name, n) == 0
+                   : glob_match(p->ptr, p->len, name, n, 1))
+            return 1;
+    }
+    return 0;
+}
+
+/* The name CONFIG GET shows a logstord key under, NULL when no pattern matches it: its
+ * Redis name when it is a Redis parameter too and a pattern matches that, else its own
+ * name, else its name with dashes. dashed is scratch space of dlen bytes. */
+static const char *config_native_shown(const struct req *r, const struct config_desc *d,
+                                       char *dashed, size_t dlen)
 {
     size_t n = strlen(d->name);
     if (n >= dlen)
-        return 0;
+        return NULL;
     for (size_t i = 0; i <= n; i++)
         dashed[i] = d->name[i] == '_' ? '-' : d->name[i];
-    if (glob_match(pat->ptr, pat->len, d->name, n, 1))
-        return 1;
-    return glob_match(pat->ptr, pat->len, dashed, n, 1) ? 2 : 0;
-}
-
-/* Redis parameters that tools query (redis-benchmark asks for save and appendonly, client
- * libraries and monitoring for maxmemory) and that have a fixed answer here: logstord keeps
- * its data on disk, with no memory limit on it and no eviction, and has no RDB or AOF. */
-static const char *const config_compat[][2] = {
-    {"save", ""}, {"appendonly", "no"}, {"maxmemory", "0"}, {"maxmemory-policy", "noeviction"}};
-#define CONFIG_COMPAT_N (sizeof(config_compat) / sizeof(config_compat[0]))
-
-/* The index in config_compat of a parameter name (any case), or -1. */
-static int config_compat_find(const char *name)
-{
-    for (size_t i = 0; i < CONFIG_COMPAT_N; i++)
-        if (strcasecmp(name, config_compat[i][0]) == 0)
-            return (int)i;
-    return -1;
-}
-
-static int config_compat_match(size_t i, const struct req *r)
-{
-    for (uint32_t a = 2; a < r->argc; a++)
-        if (glob_match(r->argv[a].ptr, r->argv[a].len, config_compat[i][0],
-                       strlen(config_compat[i][0]), 1))
-            return 1;
-    return 0;
+    int redis = rconfig_find(dashed) != NULL;
+    if (redis && config_pat_match(r, dashed, 0))
+        return dashed;
+    if (config_pat_match(r, d->name, 0))
+        return d->name;
+    return !redis && config_pat_match(r, dashed, 0) ? dashed : NULL;
 }
 
 /* One key's value as CONFIG GET shows it (a binary-safe string in full). */
@@ -1441,36 +1575,64 @@ static void config_get_value(struct req *r, const struct config_desc *d)
     reply_cstr(r, val);
 }
 
-static void config_get(struct req *r)
+/* Whether a Redis row is a logstord key under its Redis name (maxmemory-clients is
+ * maxmemory_clients); an alias (lua-time-limit) is not. */
+static int config_is_twin(const struct rconfig_desc *rd)
+{
+    const char *name = rconfig_name(rd);
+    const struct config_desc *nd = config_find(name);
+    if (nd == NULL || strlen(nd->name) != strlen(name))
+        return 0;
+    for (size_t i = 0; name[i]; i++)
+        if ((nd->name[i] == '_' ? '-' : nd->name[i]) != name[i])
+            return 0;
+    return 1;
+}
+
+static void config_get_redis_value(struct req *r, const struct rconfig_desc *rd)
+{
+    const char *native = rconfig_native(rd); /* an alias of a logstord key */
+    char val[512];
+    if (native) {
+        config_get_value(r, config_find(native));
+        return;
+    }
+    rconfig_value(rd, &r->c->srv->cfg, val, sizeof(val));
+    reply_cstr(r, val);
+}
+
+/* Walks everything CONFIG GET's patterns match; replies only when emit is set. Returns
+ * the number of parameters matched. */
+static size_t config_get_walk(struct req *r, int emit)
 {
     size_t n, found = 0;
     const struct config_desc *t = config_table(&n);
     char dashed[64];
-    for (size_t i = 0; i < n; i++)
-        for (uint32_t a = 2; a < r->argc; a++)
-            if (config_matches(&t[i], &r->argv[a], dashed, sizeof(dashed))) {
-                found++;
-                break;
-            }
-    for (size_t i = 0; i < CONFIG_COMPAT_N; i++)
-        found += (size_t)config_compat_match(i, r);
-    reply_map(r, found);
-    for (size_t i = 0; i < CONFIG_COMPAT_N; i++) {
-        if (config_compat_match(i, r)) {
-            reply_cstr(r, config_compat[i][0]);
-            reply_cstr(r, config_compat[i][1]);
-        }
-    }
     for (size_t i = 0; i < n; i++) {
-        for (uint32_t a = 2; a < r->argc; a++) {
-            int m = config_matches(&t[i], &r->argv[a], dashed, sizeof(dashed));
-            if (m) {
-                reply_cstr(r, m == 2 ? dashed : t[i].name);
-                config_get_value(r, &t[i]);
-                break;
-            }
+        const char *shown = config_native_shown(r, &t[i], dashed, sizeof(dashed));
+        if (shown && ++found && emit) {
+            reply_cstr(r, shown);
+            config_get_value(r, &t[i]);
         }
     }
+    for (size_t i = 0; i < rconfig_count(); i++) {
+        const struct rconfig_desc *rd = rconfig_at(i);
+        if (config_is_twin(rd) ||
+            !config_pat_match(r, rconfig_name(rd), rconfig_flags(rd) & RC_HIDDEN))
+            continue;
+        found++;
+        if (emit) {
+            reply_cstr(r, rconfig_name(rd));
+            config_get_redis_value(r, rd);
+        }
+    }
+    return found;
+}
+
+static void config_get(struct req *r)
+{
+    reply_map(r, config_get_walk(r, 0));
+    config_get_walk(r, 1);
 }
 
 static void config_apply(struct server *s, const struct config_desc *d)
@@ -1496,32 +1658,49 @@ static int config_fits(struct server *s, const struct config_desc *d, const stru
     return -1;
 }
 
+/* What CONFIG SET's name argument i names: a Redis row (*rd), a logstord key (*nd), both
+ * (a Redis parameter held by a logstord key), or neither. */
+static void config_resolve(const struct req *r, uint32_t i, const struct rconfig_desc **rd,
+                           const struct config_desc **nd)
+{
+    *rd = rconfig_find(r->argv[i].ptr);
+    const char *native = *rd ? rconfig_native(*rd) : NULL;
+    *nd = *rd ? (native ? config_find(native) : NULL) : config_find(r->argv[i].ptr);
+}
+
 /* CONFIG SET's checks of the names, in Redis's order of precedence: an unknown name (the
- * first one) wins over an immutable or repeated one (the last one). Returns 0, or -1 after
- * replying. */
+ * first one) wins over an immutable, protected or repeated one (the last one). A name and
+ * its alias (busy-reply-threshold, lua-time-limit) are not a repeat, as in Redis. Returns
+ * 0, or -1 after replying. */
 static int config_check_names(struct req *r)
 {
     size_t n;
-    const struct config_desc *t = config_table(&n);
+    config_table(&n);
     const char *unknown = NULL, *bad = NULL, *why = NULL;
-    unsigned char *seen = calloc(n + CONFIG_COMPAT_N, 1); /* the table's, then config_compat's */
+    unsigned char *seen = calloc(n + rconfig_count(), 1); /* logstord keys, then Redis rows */
     if (seen == NULL) {
         reply_error(r, "ERR out of memory");
         return -1;
     }
     for (uint32_t i = 2; i < r->argc; i += 2) {
-        const struct config_desc *d = config_find(r->argv[i].ptr);
-        int compat = d ? -1 : config_compat_find(r->argv[i].ptr);
-        size_t slot = d ? (size_t)(d - t) : n + (size_t)compat;
-        if (d == NULL && compat < 0) {
+        const struct rconfig_desc *rd;
+        const struct config_desc *nd;
+        config_resolve(r, i, &rd, &nd);
+        unsigned flags = rd ? rconfig_flags(rd) : 0;
+        /* one slot per name a parameter has: a logstord key and its Redis twin share one */
+        size_t slot = nd && (!rd || config_is_twin(rd)) ? (size_t)(nd - config_table(&n))
+                      : rd                              ? n + rconfig_index(rd)
+                                                        : 0;
+        if (rd == NULL && nd == NULL)
             unknown = unknown ? unknown : r->argv[i].ptr;
-        } else if (d && !d->runtime) {
+        else if (flags & RC_IMMUTABLE)
             bad = r->argv[i].ptr, why = "can't set immutable config";
-        } else if (seen[slot]) {
+        else if (flags & RC_PROTECTED)
+            bad = r->argv[i].ptr, why = "can't set protected config";
+        else if (seen[slot])
             bad = r->argv[i].ptr, why = "duplicate parameter";
-        } else {
+        else
             seen[slot] = 1;
-        }
     }
     free(seen);
     if (unknown)
@@ -1531,42 +1710,195 @@ static int config_check_names(struct req *r)
     return unknown || bad ? -1 : 0;
 }
 
-/* Checks one new value on a scratch configuration. Returns 0, or -1 after replying. */
-static int config_check_value(struct req *r, uint32_t i)
+/* maxmemory-clients takes a percentage of maxmemory in Redis; logstord has no maxmemory
+ * (its data is on disk), so only Redis's own refusal of one above 100% is kept and any
+ * other percentage is refused too. Returns 0 when v is not a percentage. */
+static int config_check_percent(const struct config_desc *d, const char *v, char *err,
+                                size_t errlen)
 {
-    struct server *s = r->c->srv;
-    const struct config_desc *d = config_find(r->argv[i].ptr);
+    size_t len = strlen(v);
+    if (strcmp(d->name, "maxmemory_clients") != 0 || len == 0 || v[len - 1] != '%')
+        return 0;
+    char *end;
+    long long pct = strtoll(v, &end, 10);
+    if (end != v + len - 1 || pct < 0)
+        snprintf(err, errlen, "argument must be a memory or percent value");
+    else if (pct > 100)
+        snprintf(err, errlen, "percentage argument must be less or equal to 100");
+    else
+        snprintf(err, errlen, "logstord takes maxmemory-clients in bytes (it has no maxmemory)");
+    return -1;
+}
+
+/* Checks a logstord key's new value on a scratch configuration. A key that cannot change
+ * while running accepts its current value (nothing to do: CONFIG SET of what CONFIG GET
+ * shows always works) and refuses any other. Returns 0, or -1 with err set. */
+static int config_check_native(struct server *s, const struct config_desc *d,
+                               const struct resp_arg *v, char *err, size_t errlen)
+{
     struct config tmp;
-    char err[256];
-    if (d == NULL) { /* a config_compat parameter: only its fixed value */
-        const char *fixed = config_compat[config_compat_find(r->argv[i].ptr)][1];
-        if (strcasecmp(r->argv[i + 1].ptr, fixed) == 0)
-            return 0;
-        reply_errorf(r,
-                     "ERR CONFIG SET failed (possibly related to argument '%s') - logstord "
-                     "supports only '%s' (data on disk, no memory limit, no RDB or AOF)",
-                     r->argv[i].ptr, fixed);
+    if (config_check_percent(d, v->ptr, err, errlen) < 0)
         return -1;
-    }
     int rc = config_defaults(&tmp);
     if (rc == 0)
-        rc =
-            config_set_len(&tmp, d->name, r->argv[i + 1].ptr, r->argv[i + 1].len, err, sizeof(err));
+        rc = config_set_len(&tmp, d->name, v->ptr, v->len, err, errlen);
     else
-        snprintf(err, sizeof(err), "out of memory");
+        snprintf(err, errlen, "out of memory");
+    if (rc == 0 && !d->runtime) {
+        char now[512], want[512];
+        config_format(&s->cfg, d, now, sizeof(now));
+        config_format(&tmp, d, want, sizeof(want));
+        if (strcmp(now, want) != 0) {
+            snprintf(err, errlen, "can't set immutable config");
+            rc = -1;
+        }
+    }
     if (rc == 0)
-        rc = config_fits(s, d, &tmp, err, sizeof(err));
+        rc = config_fits(s, d, &tmp, err, errlen);
     config_free(&tmp);
-    if (rc < 0)
-        reply_errorf(r, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
-                     r->argv[i].ptr, err);
     return rc < 0 ? -1 : 0;
 }
 
-static void config_set_cmd(struct req *r)
+/* Checks pair i's value; a Redis row's canonical value is prepared into *prepared (NULL
+ * for a logstord key). Returns 0, or -1 after replying. */
+static int config_check_value(struct req *r, uint32_t i, char **prepared)
+{
+    struct server *s = r->c->srv;
+    const struct rconfig_desc *rd;
+    const struct config_desc *nd;
+    char err[256], norm[512];
+    int rc;
+    config_resolve(r, i, &rd, &nd);
+    *prepared = NULL;
+    if (nd) {
+        rc = config_check_native(s, nd, &r->argv[i + 1], err, sizeof(err));
+    } else if (memchr(r->argv[i + 1].ptr, '\0', r->argv[i + 1].len)) {
+        snprintf(err, sizeof(err), "argument must not contain NUL bytes");
+        rc = -1;
+    } else {
+        rc = rconfig_check(rd, &s->cfg, r->argv[i + 1].ptr, norm, sizeof(norm), err, sizeof(err));
+        if (rc == 0 && (*prepared = rconfig_prepare(norm)) == NULL) {
+            snprintf(err, sizeof(err), "out of memory");
+            rc = -1;
+        }
+    }
+    if (rc < 0)
+        reply_errorf(r, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
+                     r->argv[i].ptr, err);
+    return rc;
+}
+
+/* A value CONFIG SET replaces, kept until every pair has taken effect so that a failure
+ * puts the earlier ones back (len: requirepass may hold NUL bytes). */
+struct config_old {
+    char *val;
+    size_t len;
+};
+
+static int config_save_old(struct server *s, const struct rconfig_desc *rd,
+                           const struct config_desc *nd, struct config_old *old)
+{
+    char buf[512];
+    size_t len;
+    const char *bin = nd ? config_binary_value(&s->cfg, nd, &len) : NULL;
+    if (!bin) {
+        if (nd)
+            config_format(&s->cfg, nd, buf, sizeof(buf));
+        else
+            rconfig_value(rd, &s->cfg, buf, sizeof(buf));
+        bin = buf;
+        len = strlen(buf);
+    }
+    old->len = len;
+    old->val = malloc(len + 1);
+    if (old->val == NULL)
+        return -1;
+    memcpy(old->val, bin, len);
+    old->val[len] = '\0';
+    return 0;
+}
+
+/* Makes a logstord key's new value take effect. Only port can fail (the new port taken):
+ * then nothing changed. Returns 0, or -1 with err set. */
+static int config_set_native(struct server *s, const struct config_desc *d,
+                             const struct resp_arg *v, char *err, size_t errlen)
+{
+    if (strcmp(d->name, "port") == 0) {
+        uint64_t port = strtoull(v->ptr, NULL, 10);
+        if (port != s->cfg.port && net_set_port(s, port) < 0) {
+            snprintf(err, errlen, "Unable to listen on this port. Check server logs.");
+            return -1;
+        }
+    }
+    config_set_len(&s->cfg, d->name, v->ptr, v->len, err, errlen);
+    config_apply(s, d);
+    log_notice("CONFIG SET %s %s", d->name,
+               strcmp(d->name, "requirepass") == 0 ? "(hidden)" : v->ptr);
+    return 0;
+}
+
+/* Puts back pairs [0, upto) of a CONFIG SET whose pair upto failed to take effect
+ * (their old values took effect before, so they do again). Consumes old[].val. */
+static void config_rollback(struct req *r, struct config_old *old, uint32_t upto)
 {
     struct server *s = r->c->srv;
     char err[256];
+    while (upto-- > 0) {
+        const struct rconfig_desc *rd;
+        const struct config_desc *nd;
+        config_resolve(r, 2 + 2 * upto, &rd, &nd);
+        struct resp_arg v = {.ptr = old[upto].val, .len = (uint32_t)old[upto].len};
+        if (nd && nd->runtime) {
+            config_set_native(s, nd, &v, err, sizeof(err));
+        } else if (rd && !nd) {
+            rconfig_commit(rd, old[upto].val);
+            old[upto].val = NULL;
+        }
+    }
+}
+
+/* Applies every checked pair in order; on a failure puts the earlier ones back and
+ * replies the error. Takes prepared[] (the Redis rows' new values). Returns 0 or -1. */
+static int config_apply_all(struct req *r, char **prepared, uint32_t npairs)
+{
+    struct server *s = r->c->srv;
+    struct config_old *old = calloc(npairs, sizeof(*old));
+    const struct rconfig_desc *rd;
+    const struct config_desc *nd;
+    char err[256];
+    int rc = old ? 0 : -1;
+    for (uint32_t p = 0; p < npairs && rc == 0; p++) {
+        config_resolve(r, 2 + 2 * p, &rd, &nd);
+        rc = config_save_old(s, rd, nd, &old[p]);
+    }
+    if (rc < 0)
+        reply_error(r, "ERR out of memory");
+    for (uint32_t p = 0; p < npairs && rc == 0; p++) {
+        config_resolve(r, 2 + 2 * p, &rd, &nd);
+        if (nd && nd->runtime &&
+            config_set_native(s, nd, &r->argv[3 + 2 * p], err, sizeof(err)) < 0) {
+            config_rollback(r, old, p);
+            reply_errorf(r, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
+                         r->argv[2 + 2 * p].ptr, err);
+            rc = -1;
+        } else if (rd && !nd) {
+            rconfig_commit(rd, prepared[p]);
+            prepared[p] = NULL;
+        }
+    }
+    for (uint32_t p = 0; p < npairs; p++) {
+        free(prepared[p]);
+        if (old)
+            free(old[p].val);
+    }
+    free(old);
+    return rc;
+}
+
+/* CONFIG SET of one or more pairs: all are checked (names, then each value) before any
+ * takes effect, so a bad pair changes nothing. */
+static void config_set_cmd(struct req *r)
+{
     if (r->argc < 4) {
         reply_error(r, "ERR wrong number of arguments for 'config|set' command");
         return;
@@ -1575,30 +1907,30 @@ static void config_set_cmd(struct req *r)
         reply_error(r, ERR_SYNTAX);
         return;
     }
-    /* Validate every pair first so that a bad pair changes nothing. */
     if (config_check_names(r) < 0)
         return;
-    for (uint32_t i = 2; i < r->argc; i += 2)
-        if (config_check_value(r, i) < 0)
-            return;
-    for (uint32_t i = 2; i < r->argc; i += 2) {
-        const struct config_desc *d = config_find(r->argv[i].ptr);
-        if (d == NULL)
-            continue; /* a config_compat parameter set to its value */
-        config_set_len(&s->cfg, d->name, r->argv[i + 1].ptr, r->argv[i + 1].len, err, sizeof(err));
-        config_apply(s, d);
-        log_notice("CONFIG SET %s %s", d->name,
-                   d->type == CONFIG_STR && strcmp(d->name, "requirepass") == 0
-                       ? "(hidden)"
-                       : r->argv[i + 1].ptr);
+    uint32_t npairs = (r->argc - 2) / 2, ok = 0;
+    char **prepared = calloc(npairs, sizeof(*prepared));
+    if (prepared == NULL) {
+        reply_error(r, "ERR out of memory");
+        return;
     }
-    reply_ok(r);
+    while (ok < npairs && config_check_value(r, 2 + 2 * ok, &prepared[ok]) == 0)
+        ok++;
+    if (ok < npairs) {
+        for (uint32_t p = 0; p < npairs; p++)
+            free(prepared[p]);
+    } else if (config_apply_all(r, prepared, npairs) == 0) {
+        reply_ok(r);
+    }
+    free(prepared);
 }
 
 static void config_resetstat(struct req *r)
 {
     memset(&r->c->srv->stats, 0, sizeof(r->c->srv->stats));
     cmdstat_reset();
+    cmd_slowlog_reset_stats();
     reply_ok(r);
 }
 
@@ -1675,41 +2007,71 @@ void cmd_server_shutdown(struct req *r)
     done(r);
 }
 
+/* A SAVE or BGSAVE in flight: the changes it covers are those made before it began
+ * (rdb_changes_since_last_save counts from that mark once it succeeds). */
+struct save_op {
+    struct server *s;
+    struct req *r; /* SAVE's request to answer; NULL for BGSAVE */
+    uint64_t mark; /* engine puts + dels when it began */
+};
+
+static uint64_t engine_changes(struct server *s)
+{
+    struct ls_stats st;
+    ls_get_stats(s->eng, &st);
+    return st.puts + st.dels;
+}
+
 static void save_cb(void *arg, int rc, uint64_t cas)
 {
-    struct req *r = arg;
+    struct save_op *op = arg;
     (void)cas;
+    if (op->r == NULL)
+        last_bgsave_failed = rc != 0;
     if (rc == 0) {
-        r->c->srv->last_save_ms = server_unix_ms();
-        reply_ok(r);
-    } else {
-        reply_engine_error(r, rc);
+        saves_done++;
+        op->s->last_save_ms = server_unix_ms();
+        if (op->mark > op->s->changes_at_save)
+            op->s->changes_at_save = op->mark;
+    } else if (op->r == NULL) {
+        log_warning("BGSAVE: engine sync failed: %s", ls_strerror(rc));
     }
-    done(r);
+    if (op->r) {
+        if (rc == 0)
+            reply_ok(op->r);
+        else
+            reply_engine_error(op->r, rc);
+        done(op->r);
+    }
+    free(op);
+}
+
+/* Starts an engine sync for SAVE (r answered when it completes) or BGSAVE (r NULL).
+ * Returns 0 or the engine's error (nothing started). */
+static int save_start(struct server *s, struct req *r)
+{
+    struct save_op *op = malloc(sizeof(*op));
+    if (op == NULL)
+        return -ENOMEM;
+    *op = (struct save_op){.s = s, .r = r, .mark = engine_changes(s)};
+    int rc = ls_sync(s->eng, save_cb, op);
+    if (rc < 0)
+        free(op);
+    return rc;
 }
 
 void cmd_server_save(struct req *r)
 {
-    int rc = ls_sync(cmd_engine(r), save_cb, r);
+    int rc = save_start(r->c->srv, r);
     if (rc < 0) {
         reply_engine_error(r, rc);
         done(r);
     }
 }
 
-static void bgsave_cb(void *arg, int rc, uint64_t cas)
-{
-    struct server *s = arg;
-    (void)cas;
-    if (rc == 0)
-        s->last_save_ms = server_unix_ms();
-    else
-        log_warning("BGSAVE: engine sync failed: %s", ls_strerror(rc));
-}
-
 void cmd_server_bgsave(struct req *r)
 {
-    int rc = ls_sync(cmd_engine(r), bgsave_cb, r->c->srv);
+    int rc = save_start(r->c->srv, NULL);
     if (rc < 0)
         reply_engine_error(r, rc);
     else
@@ -1737,8 +2099,25 @@ static const char *subcmd_full_name(size_t i)
         {command_subcmds, sizeof(command_subcmds) / sizeof(command_subcmds[0])},
         {config_subs, sizeof(config_subs) / sizeof(config_subs[0])},
     };
+    /* Containers whose handlers parse their subcommands themselves (cmd_cluster.c,
+     * script.c, pubsub.c, cmd_keys2.c): the subcommands they answer. */
+    static const char *const others[] = {
+        "cluster|help",         "cluster|info",       "cluster|keyslot", "cluster|myid",
+        "cluster|nodes",        "cluster|shards",     "cluster|slots",   "function|delete",
+        "function|flush",       "function|kill",      "function|list",   "function|load",
+        "function|stats",       "memory|help",        "memory|usage",    "object|encoding",
+        "object|freq",          "object|help",        "object|idletime", "object|refcount",
+        "pubsub|channels",      "pubsub|help",        "pubsub|numpat",   "pubsub|numsub",
+        "pubsub|shardchannels", "pubsub|shardnumsub", "script|exists",   "script|flush",
+        "script|help",          "script|kill",        "script|load"};
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); i -= tables[t++].n)
         if (i < tables[t].n)
             return tables[t].subs[i].full;
-    return NULL;
+    if (i < cmd_slowlog_nsubs)
+        return cmd_slowlog_subs[i].full;
+    i -= cmd_slowlog_nsubs;
+    if (i < cmd_latency_nsubs)
+        return cmd_latency_subs[i].full;
+    i -= cmd_latency_nsubs;
+    return i < sizeof(others) / sizeof(others[0]) ? others[i] : NULL;
 }

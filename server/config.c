@@ -10,6 +10,7 @@
 #include "config.h"
 #include "logstor.h"
 #include "pubsub.h"
+#include "rconfig.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -33,7 +34,7 @@ static const char *const compact_policy_names[] = {"greedy", "cost-benefit", NUL
 static const struct config_desc table[] = {
     {"bind", CONFIG_STR, OFF(bind), 0, 0, "127.0.0.1", NULL, 0,
      "Addresses to listen on, separated by spaces (Redis and memcached listeners)."},
-    {"port", CONFIG_INT, OFF(port), 0, 65535, "6379", NULL, 0,
+    {"port", CONFIG_INT, OFF(port), 0, 65535, "6379", NULL, 1,
      "TCP port of the Redis protocol listener (0 disables it)."},
     {"memcached_port", CONFIG_INT, OFF(memcached_port), 0, 65535, "11211", NULL, 0,
      "TCP port of the memcached protocol listener (0 disables it)."},
@@ -471,7 +472,8 @@ int config_load_file(struct config *cfg, const char *path, char *err, size_t err
             rc = -1;
             break;
         }
-        if (config_set(cfg, key, val, why, sizeof(why)) < 0) {
+        if ((config_find(key) ? config_set(cfg, key, val, why, sizeof(why))
+                              : rconfig_set_startup(cfg, key, val, why, sizeof(why))) < 0) {
             snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
             rc = -1;
             break;

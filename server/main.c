@@ -20,6 +20,7 @@
 
 #include "cmd.h"
 #include "config.h"
+#include "rconfig.h"
 #include "conn.h"
 #include "lockset.h"
 #include "log.h"
@@ -96,7 +97,10 @@ static int parse_args(struct server *s, int argc, char **argv, struct args *a)
             fprintf(stderr, "logstord: %s: missing value\n", argv[j]);
             return -1;
         }
-        if (config_set(&s->cfg, argv[j] + 2, argv[j + 1], err, sizeof(err)) < 0) {
+        const char *key = argv[j] + 2;
+        if ((config_find(key)
+                 ? config_set(&s->cfg, key, argv[j + 1], err, sizeof(err))
+                 : rconfig_set_startup(&s->cfg, key, argv[j + 1], err, sizeof(err))) < 0) {
             fprintf(stderr, "logstord: command line: %s\n", err);
             return -1;
         }

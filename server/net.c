@@ -52,6 +52,7 @@ struct net_ctx {
 
 struct net {
     struct evconnlistener *l[NET_MAX_LISTENERS];
+    enum conn_kind kind[NET_MAX_LISTENERS];
     int n;
     struct net_ctx redis, mc;
     struct event *backoff_ev; /* re-enables the listeners after a failed accept */
@@ -247,6 +248,7 @@ static int net_bind_one(struct server *s, const char *host, uint64_t port, struc
             continue;
         }
         evconnlistener_set_error_cb(l, net_on_error);
+        n->kind[n->n] = ctx->kind;
         n->l[n->n++] = l;
         ok = 0;
         log_notice("listening on %s:%s (%s)", host, portstr,
@@ -279,6 +281,46 @@ int net_listen(struct server *s)
     }
     free(binds);
     return rc;
+}
+
+/* Binds the Redis listeners of every bind address on port, after the existing ones.
+ * Returns 0, or -1 with the listeners it made freed again. */
+static int net_bind_redis(struct server *s, uint64_t port)
+{
+    struct net *n = s->net;
+    int first = n->n, rc = 0;
+    char *binds = strdup(s->cfg.bind && s->cfg.bind[0] ? s->cfg.bind : "127.0.0.1"), *save = NULL;
+    if (binds == NULL)
+        return -1;
+    for (char *h = strtok_r(binds, " ,", &save); h && rc == 0; h = strtok_r(NULL, " ,", &save))
+        rc = net_bind_one(s, h, port, &n->redis);
+    free(binds);
+    if (rc < 0) {
+        while (n->n > first)
+            evconnlistener_free(n->l[--n->n]);
+    }
+    return rc;
+}
+
+int net_set_port(struct server *s, uint64_t port)
+{
+    struct net *n = s->net;
+    if (n == NULL)
+        return -1;
+    int old = n->n;
+    if (port && net_bind_redis(s, port) < 0)
+        return -1;
+    int keep = 0;
+    for (int i = 0; i < n->n; i++) {
+        if (i < old && n->kind[i] == CONN_REDIS) {
+            evconnlistener_free(n->l[i]);
+            continue;
+        }
+        n->l[keep] = n->l[i];
+        n->kind[keep++] = n->kind[i];
+    }
+    n->n = keep;
+    return 0;
 }
 
 void net_close(struct server *s)

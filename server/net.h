@@ -24,6 +24,10 @@ uint64_t net_fd_fit(const struct server *s, uint64_t want);
 /* Opens the Redis and memcached listeners named by the configuration. Returns 0, or -1
  * with the reason logged. */
 int net_listen(struct server *s);
+/* CONFIG SET port: listens on port on every bind address first, then closes the Redis
+ * listeners of the old port (0: closes them only). Connected clients stay. Returns 0, or
+ * -1 (logged) with the old listeners untouched. Main thread. */
+int net_set_port(struct server *s, uint64_t port);
 /* Closes every listener (shutdown: stop accepting). Safe to call twice. */
 void net_close(struct server *s);
 /* Closes clients idle for longer than `timeout` seconds (called from the cron). */

@@ -170,3 +170,10 @@ const char *reply_mc_engine_error(int rc)
         return "SERVER_ERROR engine error";
     }
 }
+
+void reply_lines(struct req *r, const char *const *lines, size_t n)
+{
+    reply_array(r, n);
+    for (size_t i = 0; i < n; i++)
+        reply_simple(r, lines[i]);
+}

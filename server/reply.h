@@ -27,6 +27,8 @@ void reply_map(struct req *r, size_t pairs);
 void reply_set(struct req *r, size_t n);
 void reply_double(struct req *r, double d);
 void reply_verbatim(struct req *r, const void *p, size_t n);
+/* An array of simple strings, one per line (a HELP subcommand's reply). */
+void reply_lines(struct req *r, const char *const *lines, size_t n);
 /* Appends raw bytes (pre-encoded replies, memcached lines). */
 void reply_raw(struct req *r, const void *p, size_t n);
 /* Appends the reply prebuilt in r->tmp and frees it: moved without a copy when it can be,

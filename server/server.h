@@ -87,7 +87,8 @@ struct server {
     struct server_stats stats;
     uint64_t recovery_ms;
     uint64_t last_save_ms;
-    uint64_t ops_per_sec; /* sampled by the cron */
+    uint64_t changes_at_save; /* engine puts + dels when the last SAVE/BGSAVE began */
+    uint64_t ops_per_sec;     /* sampled by the cron */
     uint64_t ops_last_cmds, ops_last_ms;
 
     struct pubsub *ps; /* channel and pattern tables (pubsub.c) */

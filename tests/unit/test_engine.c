@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "eng_util.h"
+#include "internal.h" /* eng_check */
 
 static int setup(void **state)
 {
@@ -444,6 +445,65 @@ static void test_scan(void **state)
     free(b.keys);
 }
 
+/* Asserts table t's expiry counters: n entries with an expiry, their expiries summing to sum. */
+static void check_expires(struct fx *f, uint32_t t, uint64_t n, uint64_t sum)
+{
+    uint64_t got_sum = 1;
+    assert_int_equal(ls_count_expires(f->e, t, &got_sum), n);
+    assert_int_equal(got_sum, sum);
+    char why[256];
+    assert_int_equal(eng_check(f->e, why, sizeof(why)), 0);
+}
+
+/* INFO keyspace's expires= and avg_ttl come from these counters: they stay exact across
+ * a put with and without expiry over each other, delete, expiry by access and by the
+ * sweep, flush, swap and recovery (a reopen rebuilds them from the log). */
+static void test_expires_count(void **state)
+{
+    struct fx *f = *state;
+    uint64_t t0 = fake_now_ms;
+    check_expires(f, 0, 0, 0);
+    assert_int_equal(put_sync(f->e, 0, "a", "1", 1, t0 + 1000), 0);
+    assert_int_equal(put_sync(f->e, 0, "b", "1", 1, t0 + 3000), 0);
+    assert_int_equal(put_sync(f->e, 0, "c", "1", 1, 0), 0);
+    check_expires(f, 0, 2, 2 * t0 + 4000);
+    assert_int_equal(put_sync(f->e, 0, "a", "2", 1, t0 + 2000), 0); /* new expiry */
+    check_expires(f, 0, 2, 2 * t0 + 5000);
+    assert_int_equal(put_sync(f->e, 0, "b", "2", 1, 0), 0); /* PERSIST-like overwrite */
+    assert_int_equal(put_sync(f->e, 0, "c", "2", 1, t0 + 500), 0);
+    check_expires(f, 0, 2, 2 * t0 + 2500);
+    assert_int_equal(del_sync(f->e, 0, "a"), 0);
+    check_expires(f, 0, 1, t0 + 500);
+    reopen(f);
+    check_expires(f, 0, 1, t0 + 500);
+    fake_now_ms += 1000; /* c expires: a read drops it */
+    check_value(f->e, 0, "c", NULL);
+    check_expires(f, 0, 0, 0);
+    for (int i = 0; i < 50; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "s%d", i);
+        assert_int_equal(put_sync(f->e, 1, k, "v", 1, fake_now_ms + 10), 0);
+    }
+    check_expires(f, 1, 50, 50 * (fake_now_ms + 10));
+    assert_int_equal(ls_swap_tables(f->e, 0, 1), 0);
+    check_expires(f, 0, 50, 50 * (fake_now_ms + 10));
+    check_expires(f, 1, 0, 0);
+    fake_now_ms += 20;
+    for (int i = 0; i < 200 && ls_count(f->e, 0) > 0; i++) {
+        ls_tick(f->e);
+        ls_poll(f->e);
+    }
+    check_expires(f, 0, 0, 0);
+    assert_int_equal(put_sync(f->e, 2, "x", "v", 1, fake_now_ms + 5000), 0);
+    struct wres w = {0};
+    assert_int_equal(ls_flush_table(f->e, 2, wres_cb, &w), 0);
+    run_until(f->e, &w.done);
+    check_expires(f, 2, 0, 0);
+    reopen(f);
+    check_expires(f, 2, 0, 0);
+    assert_int_equal(ls_count_expires(f->e, 9999, NULL), 0);
+}
+
 static void test_flush_table(void **state)
 {
     struct fx *f = *state;
@@ -635,6 +695,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_bounded_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expires_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_swap_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
