@@ -1,9 +1,10 @@
 /*
- * cmd_docs.c - COMMAND DOCS: Redis 7.0.15's documentation of each command logstord has
- * (summary, since, group, complexity, history, arguments with their types, tokens and
- * flags, subcommands), which redis-cli turns into its argument hints.
+ * cmd_docs.c - COMMAND DOCS: each command's interface as Redis 7.0.15 describes it (since,
+ * group, arguments with their types, tokens and flags, subcommands), which redis-cli turns
+ * into its argument hints, with logstord's own summary. Redis's prose (summary, complexity,
+ * history) is not copied.
  *
- * The replies are data, generated from redis-server 7.0.15's own COMMAND DOCS by
+ * The replies are data, generated from redis-server 7.0.15's COMMAND DOCS by
  * scripts/gen_cmd_docs.py into cmd_docs.inc (subcommands logstord lacks left out), as
  * compact reply trees this file replays through reply.c, so that RESP2 and RESP3 clients
  * get the shapes Redis sends them (maps as maps or flat arrays, sets as sets or arrays):
