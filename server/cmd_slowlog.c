@@ -468,47 +468,32 @@ static struct latency_stats latency_analyze(const struct latency_series *ts)
     return ls;
 }
 
-/* The advice LATENCY DOCTOR gives after its event lines, in Redis's words. */
+/* The advice LATENCY DOCTOR gives after its event lines (logstord's own words). */
 static void latency_advice(struct pbuf *pb, int cmd_event, int fast_event)
 {
     const struct rconfig_live *lv = rconfig_live();
     unsigned long long want = (unsigned long long)lv->latency_threshold_ms * 1000;
-    pbuf_appendf(pb, "\nI have a few advices for you:\n\n");
+    pbuf_appendf(pb, "\nWhat to look at:\n\n");
     if (cmd_event && lv->slowlog_slower_than_us < 0)
         pbuf_appendf(pb,
-                     "- There are latency issues with potentially slow commands you are using. "
-                     "Try to enable the Slow Log Redis feature using the command 'CONFIG SET "
-                     "slowlog-log-slower-than %llu'. If the Slow log is disabled Redis is not "
-                     "able to log slow commands execution for you.\n",
+                     "- The slow log is off, so the slow commands behind these spikes are not "
+                     "recorded: 'CONFIG SET slowlog-log-slower-than %llu' records those over the "
+                     "latency threshold.\n",
                      want);
     else if (cmd_event && (uint64_t)lv->slowlog_slower_than_us / 1000 > lv->latency_threshold_ms)
         pbuf_appendf(pb,
-                     "- Your current Slow Log configuration only logs events that are slower "
-                     "than your configured latency monitor threshold. Please use 'CONFIG SET "
-                     "slowlog-log-slower-than %llu'.\n",
+                     "- The slow log records only commands slower than the latency threshold: "
+                     "'CONFIG SET slowlog-log-slower-than %llu' lowers it to match.\n",
                      want);
     if (cmd_event)
-        pbuf_appendf(pb, "- Check your Slow Log to understand what are the commands you are "
-                         "running which are too slow to execute. Please check "
-                         "https://redis.io/commands/slowlog for more information.\n");
+        pbuf_appendf(pb, "- SLOWLOG GET lists the commands that took longest on the event loop "
+                         "and their arguments. In logstord a command's loop time excludes its "
+                         "wait for the disk; long ones are usually large values, KEYS, or "
+                         "scripts.\n");
     if (fast_event)
-        pbuf_appendf(pb, "- The system is slow to execute Redis code paths not containing system "
-                         "calls. This usually means the system does not provide Redis CPU time "
-                         "to run for long periods. You should try to:\n"
-                         "  1) Lower the system load.\n"
-                         "  2) Use a computer / VM just for Redis if you are running other "
-                         "software in the same system.\n"
-                         "  3) Check if you have a \"noisy neighbour\" problem.\n"
-                         "  4) Check with 'redis-cli --intrinsic-latency 100' what is the "
-                         "intrinsic latency in your system.\n"
-                         "  5) Check if the problem is allocator-related by recompiling Redis "
-                         "with MALLOC=libc, if you are using Jemalloc. However this may create "
-                         "fragmentation problems.\n");
-    if (cmd_event)
-        pbuf_appendf(pb, "- Deleting, expiring or evicting (because of maxmemory policy) large "
-                         "objects is a blocking operation. If you have very large objects that "
-                         "are often deleted, expired, or evicted, try to fragment those objects "
-                         "into multiple smaller objects.\n");
+        pbuf_appendf(pb, "- Fast commands were slow: the process did not get the CPU (a loaded "
+                         "machine, a noisy neighbour, swapping). Check the load, and the "
+                         "machine's own latency with 'redis-cli --intrinsic-latency 100'.\n");
 }
 
 static void latency_doctor(struct req *r)
@@ -519,26 +504,21 @@ static void latency_doctor(struct req *r)
     for (int i = 0; i < LATENCY_EVENTS; i++)
         events += used[i] = latency_events[i].used;
     if (events == 0 && rconfig_live()->latency_threshold_ms == 0) {
-        pbuf_appendf(&pb, "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in "
-                          "this Redis instance. You may use \"CONFIG SET "
-                          "latency-monitor-threshold <milliseconds>.\" in order to enable it. "
-                          "If we weren't in a deep space mission I'd suggest to take a look at "
-                          "https://redis.io/topics/latency-monitor.\n");
+        pbuf_appendf(&pb, "Latency monitoring is off: nothing was recorded. 'CONFIG SET "
+                          "latency-monitor-threshold <milliseconds>' turns it on.\n");
     } else if (events == 0) {
-        pbuf_appendf(&pb, "Dave, no latency spike was observed during the lifetime of this Redis "
-                          "instance, not in the slightest bit. I honestly think you ought to sit "
-                          "down calmly, take a stress pill, and think things over.\n");
+        pbuf_appendf(&pb, "No latency spike over the threshold has been recorded since this "
+                          "logstord started.\n");
     } else {
-        pbuf_appendf(&pb, "Dave, I have observed latency spikes in this Redis instance. You "
-                          "don't mind talking about it, do you Dave?\n\n");
+        pbuf_appendf(&pb, "Latency spikes recorded since this logstord started:\n\n");
         for (int i = 0, num = 0; i < LATENCY_EVENTS; i++) {
             if (!used[i])
                 continue;
             struct latency_stats ls = latency_analyze(&latency_events[i]);
             pbuf_appendf(&pb,
-                         "%d. %s: %" PRIu64 " latency spikes (average %" PRIu64
-                         "ms, mean deviation %" PRIu64
-                         "ms, period %.2f sec). Worst all time event %" PRIu64 "ms.\n",
+                         "%d. %s: %" PRIu64 " spikes, average %" PRIu64
+                         " ms, mean deviation %" PRIu64 " ms, one every %.2f s; the worst %" PRIu64
+                         " ms.\n",
                          ++num, latency_event_names[i], ls.samples, ls.avg, ls.mad,
                          ls.samples ? (double)ls.period / (double)ls.samples : 0.0,
                          latency_events[i].max_ms);
