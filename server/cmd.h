@@ -31,6 +31,7 @@
 #define CMD_NO_MULTI 0x400u  /* refused inside MULTI (SAVE, SHUTDOWN) */
 #define CMD_NOSCRIPT 0x800u  /* refused inside a script (script.c) */
 #define CMD_EVAL     0x1000u /* EVAL and friends: the claim is the script's (script.c) */
+#define CMD_DENYOOM  0x2000u /* may add data: refused while over maxmemory (server_oom) */
 
 struct cmd_def {
     const char *name; /* lower case */

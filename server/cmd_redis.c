@@ -93,37 +93,37 @@ static const struct cmd_def cmds[] = {
     {"script", -2, CMD_NOSCRIPT, 0, 0, 0, cmd_script_script, "scripting", "2.6.0", "A container for Lua scripts management commands."},
     /* strings */
     {"get", 2, RO | F, 1, 1, 1, cmd_string_get, "string", "1.0.0", "Returns the string value of a key."},
-    {"set", -3, W, 1, 1, 1, cmd_string_set, "string", "1.0.0", "Sets the string value of a key, ignoring its type."},
-    {"setnx", 3, W | F, 1, 1, 1, cmd_string_setnx, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist."},
-    {"setex", 4, W, 1, 1, 1, cmd_string_setex, "string", "2.0.0", "Sets the string value and expiration time of a key."},
-    {"psetex", 4, W, 1, 1, 1, cmd_string_psetex, "string", "2.6.0", "Sets the string value and expiration time in milliseconds of a key."},
-    {"getset", 3, W | F, 1, 1, 1, cmd_string_getset, "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value."},
+    {"set", -3, W | CMD_DENYOOM, 1, 1, 1, cmd_string_set, "string", "1.0.0", "Sets the string value of a key, ignoring its type."},
+    {"setnx", 3, W | F | CMD_DENYOOM, 1, 1, 1, cmd_string_setnx, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist."},
+    {"setex", 4, W | CMD_DENYOOM, 1, 1, 1, cmd_string_setex, "string", "2.0.0", "Sets the string value and expiration time of a key."},
+    {"psetex", 4, W | CMD_DENYOOM, 1, 1, 1, cmd_string_psetex, "string", "2.6.0", "Sets the string value and expiration time in milliseconds of a key."},
+    {"getset", 3, W | F | CMD_DENYOOM, 1, 1, 1, cmd_string_getset, "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value."},
     {"getdel", 2, W | F, 1, 1, 1, cmd_string_getdel, "string", "6.2.0", "Returns the string value of a key after deleting the key."},
     {"getex", -2, W | F, 1, 1, 1, cmd_string_getex, "string", "6.2.0", "Returns the string value of a key after setting its expiration time."},
     {"mget", -2, RO | F, 1, -1, 1, cmd_string_mget, "string", "1.0.0", "Atomically returns the string values of one or more keys."},
-    {"mset", -3, W, 1, -1, 2, cmd_string_mset, "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys."},
-    {"msetnx", -3, W, 1, -1, 2, cmd_string_msetnx, "string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist."},
-    {"append", 3, W, 1, 1, 1, cmd_string_append, "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist."},
+    {"mset", -3, W | CMD_DENYOOM, 1, -1, 2, cmd_string_mset, "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys."},
+    {"msetnx", -3, W | CMD_DENYOOM, 1, -1, 2, cmd_string_msetnx, "string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist."},
+    {"append", 3, W | CMD_DENYOOM, 1, 1, 1, cmd_string_append, "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist."},
     {"strlen", 2, RO | F, 1, 1, 1, cmd_string_strlen, "string", "2.2.0", "Returns the length of a string value."},
     {"getrange", 4, RO, 1, 1, 1, cmd_string_getrange, "string", "2.4.0", "Returns a substring of the string stored at a key."},
     {"substr", 4, RO, 1, 1, 1, cmd_string_getrange, "string", "1.0.0", "Returns a substring from a string value."},
-    {"setrange", 4, W, 1, 1, 1, cmd_string_setrange, "string", "2.2.0", "Overwrites a part of a string value with another by an offset."},
-    {"incr", 2, W | F, 1, 1, 1, cmd_string_incr, "string", "1.0.0", "Increments the integer value of a key by one."},
-    {"decr", 2, W | F, 1, 1, 1, cmd_string_decr, "string", "1.0.0", "Decrements the integer value of a key by one."},
-    {"incrby", 3, W | F, 1, 1, 1, cmd_string_incrby, "string", "1.0.0", "Increments the integer value of a key by a number."},
-    {"decrby", 3, W | F, 1, 1, 1, cmd_string_decrby, "string", "1.0.0", "Decrements a number from the integer value of a key."},
-    {"incrbyfloat", 3, W | F, 1, 1, 1, cmd_string_incrbyfloat, "string", "2.6.0", "Increment the floating point value of a key by a number."},
+    {"setrange", 4, W | CMD_DENYOOM, 1, 1, 1, cmd_string_setrange, "string", "2.2.0", "Overwrites a part of a string value with another by an offset."},
+    {"incr", 2, W | F | CMD_DENYOOM, 1, 1, 1, cmd_string_incr, "string", "1.0.0", "Increments the integer value of a key by one."},
+    {"decr", 2, W | F | CMD_DENYOOM, 1, 1, 1, cmd_string_decr, "string", "1.0.0", "Decrements the integer value of a key by one."},
+    {"incrby", 3, W | F | CMD_DENYOOM, 1, 1, 1, cmd_string_incrby, "string", "1.0.0", "Increments the integer value of a key by a number."},
+    {"decrby", 3, W | F | CMD_DENYOOM, 1, 1, 1, cmd_string_decrby, "string", "1.0.0", "Decrements a number from the integer value of a key."},
+    {"incrbyfloat", 3, W | F | CMD_DENYOOM, 1, 1, 1, cmd_string_incrbyfloat, "string", "2.6.0", "Increment the floating point value of a key by a number."},
     /* bitmaps, HyperLogLog, LCS (cmd_bits.c, cmd_hll.c, cmd_lcs.c) */
-    {"setbit", 4, W, 1, 1, 1, cmd_bits_setbit, "bitmap", "2.2.0", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist."},
+    {"setbit", 4, W | CMD_DENYOOM, 1, 1, 1, cmd_bits_setbit, "bitmap", "2.2.0", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist."},
     {"getbit", 3, RO | F, 1, 1, 1, cmd_bits_getbit, "bitmap", "2.2.0", "Returns a bit value by offset."},
     {"bitcount", -2, RO, 1, 1, 1, cmd_bits_bitcount, "bitmap", "2.6.0", "Counts the number of set bits (population counting) in a string."},
     {"bitpos", -3, RO, 1, 1, 1, cmd_bits_bitpos, "bitmap", "2.8.7", "Finds the first set (1) or clear (0) bit in a string."},
-    {"bitop", -4, W, 2, -1, 1, cmd_bits_bitop, "bitmap", "2.6.0", "Performs bitwise operations on multiple strings, and stores the result."},
-    {"bitfield", -2, W, 1, 1, 1, cmd_bits_bitfield, "bitmap", "3.2.0", "Performs arbitrary bitfield integer operations on strings."},
+    {"bitop", -4, W | CMD_DENYOOM, 2, -1, 1, cmd_bits_bitop, "bitmap", "2.6.0", "Performs bitwise operations on multiple strings, and stores the result."},
+    {"bitfield", -2, W | CMD_DENYOOM, 1, 1, 1, cmd_bits_bitfield, "bitmap", "3.2.0", "Performs arbitrary bitfield integer operations on strings."},
     {"bitfield_ro", -2, RO | F, 1, 1, 1, cmd_bits_bitfield_ro, "bitmap", "6.0.0", "Performs arbitrary read-only bitfield integer operations on strings."},
-    {"pfadd", -2, W | F, 1, 1, 1, cmd_hll_pfadd, "hyperloglog", "2.8.9", "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist."},
+    {"pfadd", -2, W | F | CMD_DENYOOM, 1, 1, 1, cmd_hll_pfadd, "hyperloglog", "2.8.9", "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist."},
     {"pfcount", -2, W, 1, -1, 1, cmd_hll_pfcount, "hyperloglog", "2.8.9", "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s)."},
-    {"pfmerge", -2, W, 1, -1, 1, cmd_hll_pfmerge, "hyperloglog", "2.8.9", "Merges one or more HyperLogLog values into a single key."},
+    {"pfmerge", -2, W | CMD_DENYOOM, 1, -1, 1, cmd_hll_pfmerge, "hyperloglog", "2.8.9", "Merges one or more HyperLogLog values into a single key."},
     {"pfdebug", 3, W | AD, 2, 2, 1, cmd_hll_pfdebug, "hyperloglog", "2.8.9", "Internal commands for debugging HyperLogLog values."},
     {"pfselftest", 1, AD, 0, 0, 0, cmd_hll_pfselftest, "hyperloglog", "2.8.9", "An internal command for testing HyperLogLog values."},
     {"lcs", -3, RO, 1, 2, 1, cmd_lcs, "string", "7.0.0", "Finds the longest common substring."},
@@ -157,11 +157,11 @@ static const struct cmd_def cmds[] = {
     {"pubsub", -2, 0, 0, 0, 0, pubsub_cmd_pubsub, "pubsub", "2.8.0", "A container for Pub/Sub commands."},
     {"rename", 3, W | KS, 1, 2, 1, cmd_keys_rename, "generic", "1.0.0", "Renames a key and overwrites the destination."},
     {"renamenx", 3, W | KS | F, 1, 2, 1, cmd_keys_renamenx, "generic", "1.0.0", "Renames a key only when the target key name doesn't exist."},
-    {"copy", -3, W | KS, 1, 2, 1, cmd_keys_copy, "generic", "6.2.0", "Copies the value of a key to a new key."},
+    {"copy", -3, W | KS | CMD_DENYOOM, 1, 2, 1, cmd_keys_copy, "generic", "6.2.0", "Copies the value of a key to a new key."},
     {"move", 3, W | KS | F, 1, 1, 1, cmd_keys_move, "generic", "1.0.0", "Moves a key to another database."},
     {"swapdb", 3, W | KS | F, 0, 0, 0, cmd_keys_swapdb, "server", "4.0.0", "Swaps two Redis databases."},
     {"dump", 2, RO | KS, 1, 1, 1, cmd_keys_dump, "generic", "2.6.0", "Returns a serialized representation of the value stored at a key."},
-    {"restore", -4, W | KS, 1, 1, 1, cmd_keys_restore, "generic", "2.6.0", "Creates a key from the serialized representation of a value."},
+    {"restore", -4, W | KS | CMD_DENYOOM, 1, 1, 1, cmd_keys_restore, "generic", "2.6.0", "Creates a key from the serialized representation of a value."},
     {"object", -2, RO | KS, 2, 2, 1, cmd_keys_object, "generic", "2.2.3", "A container for object introspection commands."},
     {"memory", -2, RO, 2, 2, 1, cmd_keys_memory, "server", "4.0.0", "A container for memory diagnostics commands."},
     {"wait", 3, 0, 0, 0, 0, cmd_keys_wait, "generic", "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."},
@@ -495,6 +495,22 @@ static uint8_t cmd_lock_flags(const struct cmd_def *d)
     return lk;
 }
 
+/* Refuses r before it runs with error err (its code included). Inside MULTI a refused
+ * command makes EXEC abort; a refused EXEC ends the transaction, as Redis's
+ * execCommandAbort: "EXECABORT Transaction discarded because of: <err>". */
+static void cmd_reject(struct req *r, const char *err)
+{
+    struct conn *c = r->c;
+    if (r->cmd && r->cmd->proc == cmd_txn_exec && txn_in_multi(c)) {
+        txn_conn_reset(c);
+        reply_errorf(r, "EXECABORT Transaction discarded because of: %s", err);
+    } else {
+        txn_flag_error(c);
+        reply_error(r, err);
+    }
+    req_done(r);
+}
+
 static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
 {
     struct server *s = c->srv;
@@ -516,15 +532,15 @@ static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
     }
     const char *busy = script_busy_error(s, r);
     if (busy) {
-        txn_flag_error(c);
-        reply_error(r, busy);
-        req_done(r);
+        cmd_reject(r, busy);
         return;
     }
     if (cmd_cluster_crossslot(r)) {
-        txn_flag_error(c);
-        reply_error(r, "CROSSSLOT Keys in request don't hash to the same slot");
-        req_done(r);
+        cmd_reject(r, "CROSSSLOT Keys in request don't hash to the same slot");
+        return;
+    }
+    if (server_oom(s) && ((d->flags & CMD_DENYOOM) || (txn_in_multi(c) && !(d->flags & CMD_TXN)))) {
+        cmd_reject(r, ERR_OOM); /* as Redis: what may add data is refused, and queueing */
         return;
     }
     if (txn_in_multi(c) && !(d->flags & CMD_TXN)) {

@@ -714,7 +714,7 @@ static size_t command_flags(const struct cmd_def *d, const char **out)
         out[n++] = "write";
     if (d->flags & CMD_READONLY)
         out[n++] = "readonly";
-    if (d->flags & CMD_WRITE)
+    if (d->flags & CMD_DENYOOM)
         out[n++] = "denyoom";
     if (d->flags & CMD_ADMIN)
         out[n++] = "admin";
@@ -1131,18 +1131,6 @@ void cmd_server_acl(struct req *r)
 #define INFO_DEFAULT     (0x3ff | INFO_CLUSTER)
 #define INFO_ALL         (0x7ff | INFO_CLUSTER)
 
-static uint64_t rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long size = 0, rss = 0;
-    if (f) {
-        if (fscanf(f, "%llu %llu", &size, &rss) != 2)
-            rss = 0;
-        fclose(f);
-    }
-    return rss * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 /* Fills id with 40 random hex digits (from /dev/urandom, else the clock and pid). */
 static void random_hex40(char id[41], uint64_t salt)
 {
@@ -1258,7 +1246,7 @@ static uint64_t rss_peak_bytes(void)
 
 static void info_memory(struct server *s, const struct ls_stats *st, struct pbuf *pb)
 {
-    uint64_t rss = rss_bytes(), peak = rss_peak_bytes(), maxmem;
+    uint64_t rss = server_rss_bytes(), peak = rss_peak_bytes(), maxmem;
     uint64_t total = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
     char h_used[32], h_peak[32], h_total[32], h_max[32], mm[32], policy[32];
     rconfig_value(rconfig_find("maxmemory"), &s->cfg, mm, sizeof(mm));

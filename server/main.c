@@ -221,6 +221,7 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
         s->ops_last_cmds = cmds;
         s->ops_last_ms = now;
     }
+    s->used_memory = server_rss_bytes(); /* maxmemory (server_oom) */
     net_sweep_idle(s);
     conn_sweep_held(s);
     park_expire(s, now);
@@ -253,6 +254,7 @@ static int setup_loop(struct server *s)
         return -1;
     s->eng_ev = event_new(s->base, ls_fd(s->eng), EV_READ | EV_PERSIST, on_engine, s);
     s->tick_ev = event_new(s->base, -1, EV_PERSIST, on_tick, s);
+    s->used_memory = server_rss_bytes();
     s->cron_ev = event_new(s->base, -1, EV_PERSIST, on_cron, s);
     if (!s->eng_ev || !s->tick_ev || !s->cron_ev || event_add(s->eng_ev, NULL) < 0 ||
         event_add(s->tick_ev, &tick) < 0 || event_add(s->cron_ev, &cron) < 0)

@@ -267,7 +267,7 @@ static const struct rconfig_desc table[] = {
 #define NROWS (sizeof(table) / sizeof(table[0]))
 
 static char *values[NROWS]; /* set values; NULL shows the default */
-static struct rconfig_live live = {10000, 128, 0, 1};
+static struct rconfig_live live = {10000, 128, 0, 1, 0};
 
 const struct rconfig_live *rconfig_live(void)
 {
@@ -585,6 +585,8 @@ static void live_update(const struct rconfig_desc *d, const char *norm)
         live.latency_threshold_ms = strtoull(norm, NULL, 10);
     else if (strcmp(d->name, "latency-tracking") == 0)
         live.latency_tracking = strcmp(norm, "yes") == 0;
+    else if (strcmp(d->name, "maxmemory") == 0)
+        live.maxmemory = strtoull(norm, NULL, 10);
 }
 
 size_t rconfig_index(const struct rconfig_desc *d)

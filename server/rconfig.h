@@ -28,6 +28,7 @@ struct rconfig_live {
     uint64_t slowlog_max_len;
     uint64_t latency_threshold_ms; /* 0: off */
     int latency_tracking;          /* per-command histograms (LATENCY HISTOGRAM) */
+    uint64_t maxmemory;            /* bytes; 0: no limit (noeviction: server_oom) */
 };
 const struct rconfig_live *rconfig_live(void);
 

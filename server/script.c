@@ -99,6 +99,8 @@ struct script_run {
     uint64_t start_ms;   /* when it last started running without waiting for the device */
     int killed;          /* SCRIPT KILL / FUNCTION KILL asked it to stop */
     int wrote;           /* it ran a write command (SCRIPT KILL: no longer killable) */
+    int oom_guard;       /* over maxmemory when it started and not allow-oom: its first
+                            write, if one that may add data, is refused with -OOM */
     struct req *waiting; /* the command the coroutine yielded for */
     char fname[43];      /* the name errors give: its sha */
     struct pbuf out;     /* the script's reply, sent once its writes are acknowledged */
@@ -1129,6 +1131,8 @@ static const char *call_refused(const struct script_run *sr, const struct cmd_de
     if (sr->ro &&
         ((d->flags & CMD_WRITE) || d->proc == pubsub_cmd_publish || d->proc == pubsub_cmd_spublish))
         return "Write commands are not allowed from read-only scripts.";
+    if (sr->oom_guard && !sr->wrote && (d->flags & CMD_DENYOOM))
+        return "-" ERR_OOM; /* as Redis: a script that wrote already cannot stop halfway */
     for (uint32_t i = 1; i < argc; i++)
         if (d->first_key && i >= (uint32_t)d->first_key &&
             argv[i].len > sr->r->c->srv->cfg.max_key_size)
@@ -1308,11 +1312,13 @@ static struct script_run *run_new(struct req *r, struct script_eng *se, const ch
 }
 
 /* EVAL: runs the function on the stack of se->L with KEYS and ARGV in its environment. */
-static void run_start(struct req *r, struct script_eng *se, const char *sha, int ro, int batching)
+static void run_start(struct req *r, struct script_eng *se, const char *sha, int ro, int batching,
+                      int oom_guard)
 {
     struct script_run *sr = run_new(r, se, sha, ro, batching);
     if (sr == NULL)
         return;
+    sr->oom_guard = oom_guard;
     lua_State *L = se->L;
     lua_newtable(L); /* the run's environment */
     push_key_args(L, r);
@@ -1389,13 +1395,18 @@ static void eval_generic(struct req *r, int by_sha, int ro)
         why = "ERR Can not run script on cluster, 'no-cluster' flag is set.";
     else if (ro && !(flags & (SF_COMPAT | SF_NO_WRITES)))
         why = "ERR Can not execute a script with write flag using *_ro command.";
+    else if (!(flags & (SF_COMPAT | SF_ALLOW_OOM | SF_NO_WRITES)) && server_oom(r->c->srv))
+        why = "OOM allow-oom flag is not set on the script, can not run it when used memory > "
+              "'maxmemory'";
     if (why) {
         lua_pop(se->L, 1);
         reply_error(r, why);
         req_done(r);
         return;
     }
-    run_start(r, se, sha, ro || (flags & SF_NO_WRITES), batching);
+    int allow_oom = !(flags & SF_COMPAT) && (flags & SF_ALLOW_OOM);
+    run_start(r, se, sha, ro || (flags & SF_NO_WRITES), batching,
+              server_oom(r->c->srv) && !allow_oom);
 }
 
 void cmd_script_eval(struct req *r)

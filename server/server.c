@@ -20,13 +20,16 @@
 
 #include <event2/event.h>
 #include <signal.h>
+#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "conn.h"
 #include "log.h"
 #include "logstor.h"
 #include "net.h"
 #include "pubsub.h"
+#include "rconfig.h"
 #include "script.h"
 
 uint64_t server_mono_ms(void)
@@ -74,4 +77,22 @@ void server_request_shutdown(struct server *s, const char *why)
     net_close(s);
     for (struct conn *c = s->conns; c; c = c->next)
         conn_stop_reading(c);
+}
+
+uint64_t server_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%llu %llu", &size, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+int server_oom(const struct server *s)
+{
+    uint64_t max = rconfig_live()->maxmemory;
+    return max != 0 && s->used_memory > max;
 }

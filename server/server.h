@@ -89,6 +89,7 @@ struct server {
     uint64_t last_save_ms;
     uint64_t changes_at_save; /* engine puts + dels when the last SAVE/BGSAVE began */
     uint64_t ops_per_sec;     /* sampled by the cron */
+    uint64_t used_memory;     /* the process's RSS, sampled by the cron (server_oom) */
     uint64_t ops_last_cmds, ops_last_ms;
 
     struct pubsub *ps; /* channel and pattern tables (pubsub.c) */
@@ -101,6 +102,13 @@ uint64_t server_unix_ms(void);
 /* Runs the deferred work every event callback ends with: send queued replies, free closed
  * connections, advance a requested shutdown. */
 void server_after_events(struct server *s);
+
+/* The process's resident memory in bytes, read now (/proc/self/statm). */
+uint64_t server_rss_bytes(void);
+/* Whether maxmemory is set and the memory used (sampled every 100 ms) is over it: then
+ * commands that may add data are refused with -OOM (maxmemory-policy noeviction; logstord
+ * keeps its data on disk and never evicts). */
+int server_oom(const struct server *s);
 
 /* Starts a graceful shutdown (stop accepting, finish in-flight requests, close). */
 void server_request_shutdown(struct server *s, const char *why);

@@ -75,6 +75,7 @@ struct txn_multi {
     uint32_t n, cap;
     uint32_t db; /* the database the next queued command runs in */
     int error;   /* a command failed its checks: EXEC answers -EXECABORT */
+    int denyoom; /* a queued command may add data: EXEC is refused while over maxmemory */
 };
 
 struct txn_wset;
@@ -217,6 +218,7 @@ void txn_queue(struct req *r)
         return;
     }
     /* As Redis: once EXEC is bound to abort, the queue is not grown for nothing. */
+    m->denyoom |= (r->cmd->flags & CMD_DENYOOM) != 0;
     if (!m->error) {
         if (multi_push(m, c, r) < 0) {
             log_warning("client id=%llu addr=%s closed: out of memory for a queued command",
@@ -834,6 +836,8 @@ void cmd_txn_exec(struct req *r)
         reply_error(r, "ERR EXEC without MULTI");
     } else if (t->m->error) {
         reply_error(r, "EXECABORT Transaction discarded because of previous errors.");
+    } else if (t->m->denyoom && server_oom(r->c->srv)) {
+        reply_error(r, "EXECABORT Transaction discarded because of: " ERR_OOM);
     } else if (wset_changed(t->w)) {
         reply_null_array(r);
     } else if (t->m->n && (t->kids = calloc(t->m->n, sizeof(*t->kids))) == NULL) {
