@@ -50,6 +50,10 @@ const struct cmd_def *cmd_table(size_t *n);
  * consumed, 0 when more input is needed, -1 when the connection must stop reading. */
 int cmd_process_one(struct conn *c);
 
+/* Runs (or queues, inside MULTI) a request that passed the dispatcher's checks; a command
+ * CLIENT PAUSE held comes back here when the pause ends (pause.c). */
+void cmd_dispatch_run(struct req *r);
+
 /* The row of a command name (any case), or NULL. */
 const struct cmd_def *cmd_find(const char *name, size_t len);
 
@@ -181,6 +185,9 @@ void cmd_server_hello(struct req *r);
 void cmd_server_auth(struct req *r);
 void cmd_server_select(struct req *r);
 void cmd_server_client(struct req *r);
+/* The dispatcher's call for a CLIENT command about to run (not queued by MULTI): applies
+ * CLIENT REPLY ON|OFF|SKIP to the connection in command order (conn_reply_mode). */
+void cmd_server_client_read(struct req *r);
 void cmd_server_command(struct req *r);
 void cmd_server_info(struct req *r);
 void cmd_server_config(struct req *r);

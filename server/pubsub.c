@@ -338,7 +338,7 @@ void pubsub_conn_close(struct conn *c)
 static struct pbuf *ps_push_buf(struct conn *c, struct req *self)
 {
     if (self && self->c == c)
-        return req_out(self);
+        return req_push_out(self); /* a push, sent even with CLIENT REPLY OFF */
     if (c->head == NULL)
         return &c->out;
     struct pubsub_conn *pc = ps_conn(c);
@@ -384,7 +384,11 @@ static void ps_queue_flush(struct conn *c)
 static void ps_doom(struct conn *c)
 {
     struct pubsub *ps = c->srv->ps;
-    if (c->ps == NULL || c->ps->doomed)
+    if (ps_conn(c) == NULL) {
+        c->overflow = 1; /* closed when a request of it completes */
+        return;
+    }
+    if (c->ps->doomed)
         return;
     if (ps->ndoomed == ps->doomed_cap) {
         size_t cap = ps->doomed_cap ? ps->doomed_cap * 2 : 8;
@@ -413,6 +417,16 @@ static void ps_push(struct conn *c, struct req *self, const void *p, size_t n)
     }
     if (b == &c->out)
         ps_queue_flush(c);
+}
+
+void pubsub_push(struct conn *c, const void *p, size_t n)
+{
+    if (c->closed)
+        return;
+    if (p == NULL)
+        ps_doom(c);
+    else
+        ps_push(c, NULL, p, n);
 }
 
 void pubsub_conn_drained(struct conn *c)
@@ -530,12 +544,13 @@ static const char *const ps_unsub_words[PS_KINDS] = {"unsubscribe", "punsubscrib
 static void ps_reply_confirm(struct req *r, const char *word, const char *p, size_t n,
                              enum ps_kind k)
 {
-    struct pbuf *o = req_out(r);
+    struct pbuf *o = req_push_out(r); /* Redis sends it even with CLIENT REPLY OFF */
     int rc = ps_w_head(o, r->proto, 3);
     rc = rc < 0 ? rc : resp_w_cstr(o, word);
     rc = rc < 0 ? rc : (p ? resp_w_bulk(o, p, n) : resp_w_null(o, r->proto));
     rc = rc < 0 ? rc : resp_w_int(o, (int64_t)ps_sub_count(r->c, k));
-    reply_check(r, rc);
+    if (rc < 0)
+        r->c->overflow = 1; /* not reply_check: that ignores a silenced reply's */
 }
 
 static void ps_subscribe_cmd(struct req *r, enum ps_kind k)

@@ -27,6 +27,8 @@ struct park_op;
 struct txn_watches;
 struct script_eng;
 struct pubsub;
+struct monitor;
+struct pause;
 
 struct server_stats {
     uint64_t connections_received;
@@ -90,7 +92,9 @@ struct server {
     uint64_t ops_per_sec; /* sampled by the cron */
     uint64_t ops_last_cmds, ops_last_ms;
 
-    struct pubsub *ps; /* channel and pattern tables (pubsub.c) */
+    struct pubsub *ps;   /* channel and pattern tables (pubsub.c) */
+    struct monitor *mon; /* MONITOR clients (monitor.c) */
+    struct pause *pause; /* CLIENT PAUSE state and held commands (pause.c) */
 };
 
 /* Monotonic and unix clocks in milliseconds. */

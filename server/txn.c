@@ -56,6 +56,7 @@
 #include "conn.h"
 #include "lockset.h"
 #include "log.h"
+#include "monitor.h"
 #include "park.h"
 #include "reply.h"
 #include "script.h"
@@ -155,6 +156,14 @@ static void multi_free(struct conn *c, struct txn_multi *m)
 int txn_in_multi(const struct conn *c)
 {
     return c->multi != NULL;
+}
+
+uint32_t txn_queued_flags(const struct conn *c)
+{
+    uint32_t f = 0;
+    for (uint32_t i = 0; c->multi && i < c->multi->n; i++)
+        f |= c->multi->cmds[i].cmd->flags;
+    return f;
 }
 
 void txn_flag_error(struct conn *c)
@@ -763,6 +772,7 @@ static void exec_run(struct req *r)
         r->c->srv->stats.commands_processed++;
         uint64_t t0 = cmd_server_stat_begin(); /* commandstats count EXEC's commands */
         struct conn *c = r->c;
+        monitor_feed(k); /* between MULTI and EXEC, as Redis shows them */
         k->exec(k);
         cmd_server_stat_end(c, q->cmd->name, t0);
     }
