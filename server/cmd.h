@@ -54,6 +54,10 @@ int cmd_process_one(struct conn *c);
  * CLIENT PAUSE held comes back here when the pause ends (pause.c). */
 void cmd_dispatch_run(struct req *r);
 
+/* A command EXEC or a script runs (r->parent) is about to start: MONITOR and CLIENT
+ * TRACKING see it. */
+void cmd_child_started(struct req *k);
+
 /* The row of a command name (any case), or NULL. */
 const struct cmd_def *cmd_find(const char *name, size_t len);
 

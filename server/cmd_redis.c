@@ -35,6 +35,7 @@
 #include "reply.h"
 #include "script.h"
 #include "server.h"
+#include "tracking.h"
 #include "txn.h"
 
 #define W  CMD_WRITE
@@ -540,6 +541,12 @@ static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
     cmd_dispatch_run(r);
 }
 
+void cmd_child_started(struct req *k)
+{
+    monitor_feed(k);
+    tracking_remember(k);
+}
+
 void cmd_dispatch_run(struct req *r)
 {
     struct conn *c = r->c;
@@ -552,6 +559,8 @@ void cmd_dispatch_run(struct req *r)
     }
     if (d->proc == cmd_server_client)
         cmd_server_client_read(r); /* CLIENT REPLY applies in command order */
+    tracking_command_read(r);      /* CLIENT CACHING: this command's */
+    tracking_remember(r);          /* before its read: no later write can be missed */
     if (d->flags & CMD_EVAL)
         monitor_feed(r); /* before the commands it runs, as Redis */
     else

@@ -40,6 +40,7 @@
 #include "reply.h"
 #include "server.h"
 #include "sha256.h"
+#include "tracking.h"
 #include "txn.h"
 
 #define REDIS_COMPAT_VERSION "7.0.0"
@@ -211,6 +212,7 @@ void cmd_server_reset(struct req *r)
     txn_conn_reset(c);    /* as Redis: out of MULTI, nothing watched */
     pubsub_conn_reset(c); /* unsubscribes from everything, no confirmations */
     monitor_conn_reset(c);
+    tracking_conn_reset(c);
     conn_reply_mode(c, r, 0); /* CLIENT REPLY ON: +RESET is sent */
     c->db = 0;
     c->proto = 2;
@@ -427,7 +429,8 @@ static size_t req_wire_bytes(const struct req *r)
  * requests behind it and omem their memory. The caller's own request, whose reply is being
  * built, counts as Redis counts it: in qbuf, not in oll. */
 /* CLIENT LIST's flags, in Redis 7.0's order: O monitor, P subscribed, x in MULTI, b
- * blocked (held by CLIENT PAUSE), e no-evict; N for none. */
+ * blocked (held by CLIENT PAUSE), t tracking (R broken redirection, B BCAST), e no-evict;
+ * N for none. */
 static void client_flags(const struct conn *c, char *f)
 {
     char *p = f;
@@ -439,6 +442,7 @@ static void client_flags(const struct conn *c, char *f)
         *p++ = 'x';
     if (c->pause_req)
         *p++ = 'b';
+    p = tracking_flags(c, p); /* t, R, B */
     if (c->no_evict)
         *p++ = 'e';
     if (p == f)
@@ -448,7 +452,7 @@ static void client_flags(const struct conn *c, char *f)
 
 static void client_line(struct pbuf *pb, const struct conn *c, const struct req *me)
 {
-    char flags[8];
+    char flags[16];
     client_flags(c, flags);
     uint64_t now = server_mono_ms();
     size_t qbuf = c->in.len - c->in_pos;
@@ -462,13 +466,13 @@ static void client_line(struct pbuf *pb, const struct conn *c, const struct req 
                  "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=%s db=%u "
                  "sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=%zu multi-mem=0 "
                  "rbs=%zu rbp=%zu obl=%zu oll=%u omem=%zu tot-mem=%zu events=r cmd=%s "
-                 "user=default redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
+                 "user=default redir=%lld resp=%d lib-name=%s lib-ver=%s\n",
                  (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
                  (unsigned long long)((now - c->created_ms) / 1000),
                  (unsigned long long)((now - c->last_ms) / 1000), flags, c->db, qbuf,
                  c->in.cap - c->in.len, c->req_mem, c->out.cap, c->out.len, c->out.len - c->out_pos,
-                 oll, omem, c->mem.used, c->last_cmd ? c->last_cmd : "NULL", c->proto,
-                 c->lib_name ? c->lib_name : "", c->lib_ver ? c->lib_ver : "");
+                 oll, omem, c->mem.used, c->last_cmd ? c->last_cmd : "NULL", tracking_redir(c),
+                 c->proto, c->lib_name ? c->lib_name : "", c->lib_ver ? c->lib_ver : "");
 }
 
 /* CLIENT LIST [ID id ...] and CLIENT INFO (only = the caller). */
@@ -731,6 +735,11 @@ static void client_help(struct req *r)
         "REPLY ON|OFF|SKIP",
         "PAUSE <timeout> [WRITE|ALL]",
         "UNPAUSE",
+        "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] "
+        "[NOLOOP]",
+        "CACHING (YES|NO)",
+        "GETREDIR",
+        "TRACKINGINFO",
         "HELP"};
     reply_help(r, lines, sizeof(lines) / sizeof(lines[0]));
 }
@@ -749,6 +758,10 @@ static const struct subcmd client_subs[] = {
     {"reply", "client|reply", 3, client_reply},
     {"pause", "client|pause", -3, pause_client_pause},
     {"unpause", "client|unpause", 2, pause_client_unpause},
+    {"tracking", "client|tracking", -3, tracking_client_tracking},
+    {"caching", "client|caching", 3, tracking_client_caching},
+    {"getredir", "client|getredir", 2, tracking_client_getredir},
+    {"trackinginfo", "client|trackinginfo", 2, tracking_client_trackinginfo},
     {"help", "client|help", 2, client_help},
 };
 

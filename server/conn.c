@@ -85,6 +85,7 @@
 #include "pause.h"
 #include "pubsub.h"
 #include "server.h"
+#include "tracking.h"
 #include "txn.h"
 
 #define CONN_READ_CHUNK   (16 * 1024)
@@ -164,6 +165,7 @@ void conn_close(struct conn *c, const char *why)
     log_verbose("client id=%llu addr=%s closed: %s", (unsigned long long)c->id, c->addr, why);
     pubsub_conn_close(c); /* its subscriptions end with the socket */
     monitor_conn_reset(c);
+    tracking_conn_close(c);
     c->closed = 1;
     event_del(c->rev);
     event_del(c->wev);

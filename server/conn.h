@@ -39,6 +39,7 @@ struct lockset_item;
 struct txn_multi;
 struct txn_wset;
 struct pubsub_conn;
+struct tk_client;
 
 enum conn_kind { CONN_REDIS = 0, CONN_MEMCACHED = 1 };
 
@@ -58,6 +59,7 @@ struct req {
     uint8_t silent;         /* CLIENT REPLY OFF or SKIP when it was read: no reply, pushes only */
     uint8_t mon_feed;       /* fed to MONITOR once it completes (req_done, monitor.c) */
     struct req *pause_next; /* the server's list of commands held by CLIENT PAUSE (pause.c) */
+    uint8_t trk_caching;    /* CLIENT CACHING was given for it (tracking.c) */
     uint32_t nparked;       /* writes of this request waiting in park.c (keeps its locks) */
     uint32_t mem_bytes;     /* bytes allocated for the request (charged to c->mem) */
     uint32_t db;
@@ -144,6 +146,8 @@ struct conn {
     uint8_t reply_off, reply_skip;
     struct pbuf sink;      /* where a silenced reply goes: limit 1, so nothing is ever kept */
     struct req *pause_req; /* its command held by CLIENT PAUSE: it starts no other meanwhile */
+    struct tk_client *trk; /* CLIENT TRACKING state (tracking.c), NULL when off */
+    uint32_t trk_refs;     /* tracking clients redirecting to it (tracking.c) */
     char *name;
     char *lib_name, *lib_ver;
     char addr[64]; /* peer ip:port */

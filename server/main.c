@@ -32,6 +32,7 @@
 #include "pubsub.h"
 #include "script.h"
 #include "server.h"
+#include "tracking.h"
 #include "txn.h"
 
 #define TICK_MS 10
@@ -293,6 +294,7 @@ static void teardown(struct server *s)
     pubsub_free(s); /* after the last connection closed, before the loop is freed */
     monitor_free(s);
     pause_free(s);
+    tracking_free(s);
     net_close(s);
     for (size_t i = 0; i < sizeof(s->sig_ev) / sizeof(s->sig_ev[0]); i++)
         if (s->sig_ev[i])

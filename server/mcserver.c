@@ -32,6 +32,7 @@
 #include "park.h"
 #include "reply.h"
 #include "server.h"
+#include "tracking.h"
 
 #define MCS_REL_MAX  (60 * 60 * 24 * 30) /* memcached REALTIME_MAXDELTA */
 #define MCS_MAX_LINE 2048
@@ -531,6 +532,7 @@ static void flush_cb(void *arg, int rc, uint64_t cas)
 
 static void mcs_flush_all(struct req *r)
 {
+    tracking_flush(r->c->srv); /* database 0's keys: CLIENT TRACKING clients are told */
     int rc = park_flush(r, 0, flush_cb);
     if (rc < 0)
         flush_cb(r, rc, 0);

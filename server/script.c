@@ -1035,7 +1035,7 @@ static int l_rcall(lua_State *L)
     k->proto = (uint8_t)sr->resp;
     sr->in_call = 1;
     uint64_t t0 = cmd_server_stat_begin(); /* commandstats count a script's commands */
-    monitor_feed(k);                       /* shown as run by "lua" */
+    cmd_child_started(k);                  /* MONITOR shows it as run by "lua" */
     k->exec(k);
     cmd_server_stat_end(sr->r->c, d->name, t0);
     sr->in_call = 0;

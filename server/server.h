@@ -29,6 +29,7 @@ struct script_eng;
 struct pubsub;
 struct monitor;
 struct pause;
+struct tracking;
 
 struct server_stats {
     uint64_t connections_received;
@@ -92,9 +93,10 @@ struct server {
     uint64_t ops_per_sec; /* sampled by the cron */
     uint64_t ops_last_cmds, ops_last_ms;
 
-    struct pubsub *ps;   /* channel and pattern tables (pubsub.c) */
-    struct monitor *mon; /* MONITOR clients (monitor.c) */
-    struct pause *pause; /* CLIENT PAUSE state and held commands (pause.c) */
+    struct pubsub *ps;    /* channel and pattern tables (pubsub.c) */
+    struct monitor *mon;  /* MONITOR clients (monitor.c) */
+    struct pause *pause;  /* CLIENT PAUSE state and held commands (pause.c) */
+    struct tracking *trk; /* CLIENT TRACKING tables (tracking.c) */
 };
 
 /* Monotonic and unix clocks in milliseconds. */

@@ -56,7 +56,7 @@
 #include "conn.h"
 #include "lockset.h"
 #include "log.h"
-#include "monitor.h"
+#include "tracking.h"
 #include "park.h"
 #include "reply.h"
 #include "script.h"
@@ -569,6 +569,7 @@ int txn_write(struct req *r, uint32_t db, const struct resp_arg *key, const void
             return LS_ENOTFOUND;
     }
     txn_touch(r->c->srv, db, key->ptr, key->len);
+    tracking_invalidate(r, key->ptr, key->len);
     return ovl_add(r->c, o, db, key, v, n, opts, del, r, cb);
 }
 
@@ -772,7 +773,7 @@ static void exec_run(struct req *r)
         r->c->srv->stats.commands_processed++;
         uint64_t t0 = cmd_server_stat_begin(); /* commandstats count EXEC's commands */
         struct conn *c = r->c;
-        monitor_feed(k); /* between MULTI and EXEC, as Redis shows them */
+        cmd_child_started(k); /* MONITOR shows it between MULTI and EXEC, as Redis */
         k->exec(k);
         cmd_server_stat_end(c, q->cmd->name, t0);
     }

@@ -275,5 +275,167 @@ r.call("CLIENT", "UNPAUSE")
 time.sleep(0.2)
 check(r.call("PING") == ("+", "PONG"), "a paused client that closed: the server is fine")
 check(r.call("GET", "gone") == ("$", None), "and its held write never ran")
+
+section("6. CLIENT TRACKING")
+
+
+def inval(*keys, resp3=True):
+    arr = ("_", None) if keys == (None,) else ("*", [("$", k.encode()) for k in keys])
+    if resp3:
+        return (">", [("$", b"invalidate"), arr])
+    return ("*", [("$", b"message"), ("$", b"__redis__:invalidate"), arr])
+
+
+def quiet(c):
+    """Nothing is waiting on c: a PING is answered at once."""
+    return c.call("PING") == ("+", "PONG")
+
+
+t3 = Resp(port)
+t3.call("HELLO", "3")
+check(t3.call("CLIENT", "TRACKING", "on") == ("+", "OK"), "CLIENT TRACKING on (RESP3)")
+t3.call("SET", "tk1", "a")  # its own write of a key it has not read: nothing
+check(t3.call("GET", "tk1") == ("$", b"a"), "a read remembers the key")
+r.call("SET", "tk1", "b")
+check(t3.read() == inval("tk1"), "another client's write: an invalidation push")
+r.call("SET", "tk1", "c")
+check(quiet(t3), "told once: the next write sends nothing until it reads the key again")
+t3.call("GET", "tk1")
+t3.send(encode("SET", "tk1", "d"))
+got = [t3.read(), t3.read()]
+check(got == [("+", "OK"), inval("tk1")], "its own write: the reply, then the push", got)
+t3.call("MGET", "tk2", "tk3")
+r.call("DEL", "tk3")
+check(quiet(t3), "DEL of an absent key changes nothing: no invalidation")
+r.call("SET", "tk3", "v")
+check(t3.read() == inval("tk3"), "MGET's keys are remembered")
+t3.call("GET", "tk3")
+r.call("DEL", "tk3")
+check(t3.read() == inval("tk3"), "DEL invalidates")
+t3.call("GET", "tk2")
+r.call("MULTI")
+r.call("INCR", "tk2")
+r.call("EXEC")
+check(t3.read() == inval("tk2"), "a write inside EXEC invalidates")
+t3.call("GET", "tk4")
+r.call("EVAL", "return redis.call('set', KEYS[1], 'x')", 1, "tk4")
+check(t3.read() == inval("tk4"), "a script's write invalidates")
+t3.call("GET", "tk5")
+r.call("FLUSHALL")
+check(t3.read() == inval(None), "FLUSHALL: one invalidation with a null (every key)")
+check(quiet(t3), "just one for FLUSHALL")
+got = t3.call("CLIENT", "TRACKINGINFO")
+want = ("%", [(("$", b"flags"), ("~", [("$", b"on")])), (("$", b"redirect"), (":", 0)),
+              (("$", b"prefixes"), ("*", []))])
+check(got == want, "CLIENT TRACKINGINFO (RESP3)", got)
+check(t3.call("CLIENT", "GETREDIR") == (":", 0), "CLIENT GETREDIR: 0 without redirection")
+line = t3.call("CLIENT", "INFO")[1].decode()
+check(" flags=t " in line and " redir=0 " in line, "CLIENT INFO: flags=t redir=0", line)
+check(t3.call("CLIENT", "TRACKING", "on", "NOLOOP") == ("+", "OK"), "NOLOOP")
+t3.call("GET", "tk6")
+t3.call("SET", "tk6", "x")
+check(quiet(t3), "NOLOOP: its own write sends nothing")
+check(t3.call("CLIENT", "TRACKING", "off") == ("+", "OK"), "CLIENT TRACKING off")
+check(t3.call("CLIENT", "GETREDIR") == (":", -1), "GETREDIR off: -1")
+
+rd = Resp(port)  # RESP2 redirection through __redis__:invalidate
+rd_id = rd.call("CLIENT", "ID")[1]
+rd.call("SUBSCRIBE", "__redis__:invalidate")
+t2 = Resp(port)
+check(t2.call("CLIENT", "TRACKING", "on", "REDIRECT", rd_id) == ("+", "OK"), "REDIRECT (RESP2)")
+check(t2.call("CLIENT", "GETREDIR") == (":", rd_id), "GETREDIR: the redirection")
+t2.call("GET", "rk1")
+r.call("SET", "rk1", "v")
+check(rd.read() == inval("rk1", resp3=False), "RESP2: a message on __redis__:invalidate")
+t2.call("CLIENT", "TRACKING", "off")
+
+b3 = Resp(port)
+b3.call("HELLO", "3")
+check(b3.call("CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "zz", "PREFIX", "bc:") == ("+", "OK"),
+      "BCAST with two prefixes")
+r.send(encode("SET", "bc:2", "1") + encode("SET", "bc:1", "1") + encode("SET", "other", "1") +
+       encode("SET", "bc:2", "2"))
+for _ in range(4):
+    r.read()
+got = b3.read()
+check(got == inval("bc:1", "bc:2"), "BCAST: the prefix's keys, sorted, once each", got)
+check(quiet(b3), "keys outside the prefixes: nothing")
+got = b3.call("CLIENT", "TRACKINGINFO")
+check(got[1][0] == (("$", b"flags"), ("~", [("$", b"on"), ("$", b"bcast")])) and
+      got[1][2] == (("$", b"prefixes"), ("*", [("$", b"bc:"), ("$", b"zz")])),
+      "TRACKINGINFO: bcast and the prefixes", got)
+b3.close()
+
+o3 = Resp(port)
+o3.call("HELLO", "3")
+o3.call("CLIENT", "TRACKING", "on", "OPTIN")
+o3.call("GET", "oi1")
+o3.call("CLIENT", "CACHING", "yes")
+o3.call("GET", "oi2")
+o3.call("GET", "oi3")
+r.call("MSET", "oi1", "x", "oi2", "x", "oi3", "x")
+check(o3.read() == inval("oi2"), "OPTIN: only the read after CLIENT CACHING yes")
+check(quiet(o3), "and only that one")
+o3.close()
+
+errs = [(("CLIENT", "TRACKING", "maybe"), "ERR syntax error"),
+        (("CLIENT", "TRACKING", "on", "foo"), "ERR syntax error"),
+        (("CLIENT", "TRACKING", "on", "REDIRECT", "x"), "ERR value is not an integer or out of range"),
+        (("CLIENT", "TRACKING", "on", "REDIRECT", "999999"),
+         "ERR The client ID you want redirect to does not exist"),
+        (("CLIENT", "TRACKING", "on", "PREFIX", "a"), "ERR PREFIX option requires BCAST mode to be enabled"),
+        (("CLIENT", "TRACKING", "on", "BCAST", "OPTIN"), "ERR OPTIN and OPTOUT are not compatible with BCAST"),
+        (("CLIENT", "TRACKING", "on", "OPTIN", "OPTOUT"), "ERR You can't specify both OPTIN mode and OPTOUT mode"),
+        (("CLIENT", "TRACKING", "on", "BCAST", "PREFIX", "ab", "PREFIX", "a"),
+         "ERR Prefix 'ab' overlaps with another provided prefix 'a'. Prefixes for a single client must not overlap."),
+        (("CLIENT", "CACHING", "yes"),
+         "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled"),
+        (("CLIENT", "TRACKING"), "ERR wrong number of arguments for 'client|tracking' command")]
+e = Resp(port)
+for args, want in errs:
+    got = e.call(*args)
+    check(got == ("-", want), " ".join(args), got, want)
+e.call("CLIENT", "TRACKING", "on", "OPTIN")
+errs = [(("CLIENT", "CACHING", "no"), "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."),
+        (("CLIENT", "CACHING", "maybe"), "ERR syntax error"),
+        (("CLIENT", "TRACKING", "on", "OPTOUT"),
+         "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode."),
+        (("CLIENT", "TRACKING", "on", "BCAST"),
+         "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.")]
+for args, want in errs:
+    got = e.call(*args)
+    check(got == ("-", want), " ".join(args), got, want)
+e.call("CLIENT", "CACHING", "yes")
+got = e.call("CLIENT", "TRACKINGINFO")
+want = ("*", [("$", b"flags"), ("*", [("$", b"on"), ("$", b"optin"), ("$", b"caching-yes")]),
+              ("$", b"redirect"), (":", 0), ("$", b"prefixes"), ("*", [])])
+check(got == want, "TRACKINGINFO in RESP2, OPTIN with CACHING yes", got)
+check(e.call("RESET") == ("+", "RESET"), "RESET")
+check(client_flags(e) == "N", "RESET ends tracking (flags=N)")
+e.close()
+
+br = Resp(port)
+br_id = br.call("CLIENT", "ID")[1]
+t3.call("CLIENT", "TRACKING", "on", "REDIRECT", br_id)
+t3.call("GET", "brk")
+br.close()
+time.sleep(0.2)
+r.call("SET", "brk", "1")
+check(t3.read() == (">", [("$", b"tracking-redir-broken"), (":", br_id)]),
+      "the redirection's client went away: tracking-redir-broken")
+line = t3.call("CLIENT", "INFO")[1].decode()
+check(" flags=tR " in line, "CLIENT INFO: flags=tR", line)
+t3.call("CLIENT", "TRACKING", "off")
+
+section("7. the tracking table is bounded (tracking-table-max-keys)")
+r.call("CONFIG", "SET", "tracking-table-max-keys", "2")
+t3.call("CLIENT", "TRACKING", "on")
+t3.send(encode("GET", "mk1") + encode("GET", "mk2") + encode("GET", "mk3") + encode("PING"))
+got = [t3.read() for _ in range(5)]
+pushes = [x for x in got if x[0] == ">"]
+check(len(pushes) == 1 and pushes[0] in [inval("mk1"), inval("mk2"), inval("mk3")],
+      "a third key makes the table forget one, invalidated", got)
+r.call("CONFIG", "SET", "tracking-table-max-keys", "1000000")
+t3.close()
 r.close()
 itlib.finish()
