@@ -854,9 +854,10 @@ static void tk_reply_prefixes(struct req *r, const struct tk_client *t)
         reply_array(r, 0); /* out of memory: a valid reply all the same */
         return;
     }
-    if (n)
+    if (n) {
         memcpy(v, t->prefixes, n * sizeof(*v));
-    qsort(v, n, sizeof(*v), tk_prefix_cmp);
+        qsort(v, n, sizeof(*v), tk_prefix_cmp);
+    }
     reply_array(r, n);
     for (uint32_t i = 0; i < n; i++)
         reply_bulk(r, v[i]->name, v[i]->len);
