@@ -199,33 +199,19 @@ static uint64_t mon_redacted(const struct req *r)
     return bits;
 }
 
-/* Appends p[0..n) quoted and escaped as Redis's sdscatrepr does. */
+/* Appends p[0..n) quoted and escaped as Redis's sdscatrepr does: \\ \" \n \r \t \a \b,
+ * other unprintable bytes as \xHH. */
 static int mon_repr(struct pbuf *b, const char *p, size_t n)
 {
+    static const char from[] = "\\\"\n\r\t\a\b", to[] = "\\\"nrtab";
     int rc = pbuf_append(b, "\"", 1);
     for (size_t i = 0; i < n && rc == 0; i++) {
         unsigned char ch = (unsigned char)p[i];
-        switch (ch) {
-        case '\\':
-        case '"':
-            rc = pbuf_appendf(b, "\\%c", ch);
-            break;
-        case '\n':
-            rc = pbuf_append(b, "\\n", 2);
-            break;
-        case '\r':
-            rc = pbuf_append(b, "\\r", 2);
-            break;
-        case '\t':
-            rc = pbuf_append(b, "\\t", 2);
-            break;
-        case '\a':
-            rc = pbuf_append(b, "\\a", 2);
-            break;
-        case '\b':
-            rc = pbuf_append(b, "\\b", 2);
-            break;
-        default:
+        const char *e = ch ? memchr(from, ch, sizeof(from) - 1) : NULL;
+        if (e) {
+            char esc[2] = {'\\', to[e - from]};
+            rc = pbuf_append(b, esc, 2);
+        } else {
             rc = isprint(ch) ? pbuf_append(b, &p[i], 1) : pbuf_appendf(b, "\\x%02x", ch);
         }
     }

@@ -812,24 +812,15 @@ void tracking_client_caching(struct req *r)
     if (t == NULL || !(t->flags & TK_ON)) {
         reply_error(r, "ERR CLIENT CACHING can be called only when the client is in tracking "
                        "mode with OPTIN or OPTOUT mode enabled");
-    } else if (cmd_arg_is(a, "yes")) {
-        if (t->flags & TK_OPTIN) {
-            t->caching = 1;
-            reply_ok(r);
-        } else {
-            reply_error(r, "ERR CLIENT CACHING YES is only valid when tracking is enabled in "
-                           "OPTIN mode.");
-        }
-    } else if (cmd_arg_is(a, "no")) {
-        if (t->flags & TK_OPTOUT) {
-            t->caching = 1;
-            reply_ok(r);
-        } else {
-            reply_error(r, "ERR CLIENT CACHING NO is only valid when tracking is enabled in "
-                           "OPTOUT mode.");
-        }
-    } else {
+    } else if (!cmd_arg_is(a, "yes") && !cmd_arg_is(a, "no")) {
         reply_error(r, ERR_SYNTAX);
+    } else if (!(t->flags & (cmd_arg_is(a, "yes") ? TK_OPTIN : TK_OPTOUT))) {
+        int yes = cmd_arg_is(a, "yes");
+        reply_errorf(r, "ERR CLIENT CACHING %s is only valid when tracking is enabled in %s mode.",
+                     yes ? "YES" : "NO", yes ? "OPTIN" : "OPTOUT");
+    } else {
+        t->caching = 1; /* YES in OPTIN mode, NO in OPTOUT mode */
+        reply_ok(r);
     }
 }
 
