@@ -7,7 +7,7 @@
  * client ids, not pointers, so a client that stops tracking or goes away leaves ids that
  * are skipped when found (as Redis does), and nothing has to be scanned when it leaves.
  *
- * Keys. The key table maps a key name (any database: tracking is global in Redis) to the
+ * Keys. The key table (htab.c) maps a key name (any database: tracking is global in Redis) to the
  * ids of the clients that read it, and keeps the keys in insertion order: past
  * tracking_table_max_keys the oldest is dropped and its clients are sent its
  * invalidation. A write of a key (tracking_invalidate) sends the invalidation to each of
@@ -35,6 +35,7 @@
 
 #include "cmd.h"
 #include "conn.h"
+#include "htab.h"
 #include "log.h"
 #include "pubsub.h"
 #include "reply.h"
@@ -63,12 +64,10 @@ struct tk_client {
 };
 
 struct tk_key {
-    struct tk_key *next;          /* hash chain */
+    struct htab_node hn;          /* first: the table's node is the key (keyed by name) */
     struct tk_key *older, *newer; /* insertion order */
-    uint64_t hash;
     uint64_t *ids;
     uint32_t nids, cap;
-    size_t len;
     char name[];
 };
 
@@ -90,8 +89,7 @@ struct tk_prefix {
 };
 
 struct tracking {
-    struct tk_key **b;
-    size_t nb, n;
+    struct htab keys;
     struct tk_key *oldest, *newest;
     struct tk_client **cb; /* id table, TK_ID_BUCKETS chains */
     size_t nclients;
@@ -122,16 +120,6 @@ static struct tracking *tk_state(struct server *s)
         s->trk = tk;
     }
     return s->trk;
-}
-
-static uint64_t tk_hash(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
 }
 
 /* ---- the id table ---- */
@@ -201,7 +189,7 @@ static void tk_key_fire(struct server *s, struct tk_key *k, const struct conn *w
     struct pbuf arr;
     pbuf_init(&arr, 0);
     int rc = resp_w_array(&arr, 1);
-    rc = rc < 0 ? rc : resp_w_bulk(&arr, k->name, k->len);
+    rc = rc < 0 ? rc : resp_w_bulk(&arr, k->name, k->hn.len);
     for (uint32_t i = 0; i < k->nids && rc == 0; i++) {
         struct conn *c = tk_conn_of(tk, k->ids[i]);
         if (c == NULL || !(c->trk->flags & TK_ON) || (c->trk->flags & TK_BCAST))
@@ -211,10 +199,7 @@ static void tk_key_fire(struct server *s, struct tk_key *k, const struct conn *w
         tk_send(s, c->trk, arr.data, arr.len);
     }
     pbuf_free(&arr);
-    struct tk_key **pp = &tk->b[k->hash & (tk->nb - 1)];
-    while (*pp != k)
-        pp = &(*pp)->next;
-    *pp = k->next;
+    htab_remove(&tk->keys, &k->hn);
     if (k->older)
         k->older->newer = k->newer;
     else
@@ -223,65 +208,35 @@ static void tk_key_fire(struct server *s, struct tk_key *k, const struct conn *w
         k->newer->older = k->older;
     else
         tk->newest = k->older;
-    tk->n--;
     free(k->ids);
     free(k);
 }
 
 static struct tk_key *tk_key_find(const struct tracking *tk, const char *p, size_t n)
 {
-    if (tk == NULL || tk->nb == 0)
-        return NULL;
-    uint64_t h = tk_hash(p, n);
-    for (struct tk_key *k = tk->b[h & (tk->nb - 1)]; k; k = k->next)
-        if (k->hash == h && k->len == n && memcmp(k->name, p, n) == 0)
-            return k;
-    return NULL;
-}
-
-static int tk_grow(struct tracking *tk)
-{
-    size_t nb = tk->nb ? tk->nb * 2 : 64;
-    struct tk_key **b = calloc(nb, sizeof(*b));
-    if (b == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < tk->nb; i++) {
-        while (tk->b[i]) {
-            struct tk_key *k = tk->b[i];
-            tk->b[i] = k->next;
-            k->next = b[k->hash & (nb - 1)];
-            b[k->hash & (nb - 1)] = k;
-        }
-    }
-    free(tk->b);
-    tk->b = b;
-    tk->nb = nb;
-    return 0;
+    return tk ? (struct tk_key *)htab_find(&tk->keys, p, n) : NULL;
 }
 
 /* A new key (the oldest dropped, invalidated, when the table is full). */
 static struct tk_key *tk_key_new(struct server *s, const char *p, size_t n)
 {
     struct tracking *tk = s->trk;
-    while (tk->n >= s->cfg.tracking_table_max_keys && tk->oldest)
+    while (tk->keys.n >= s->cfg.tracking_table_max_keys && tk->oldest)
         tk_key_fire(s, tk->oldest, NULL);
-    if (tk->n >= tk->nb && tk_grow(tk) < 0)
-        return NULL;
-    struct tk_key *k = calloc(1, sizeof(*k) + n);
+    struct tk_key *k = calloc(1, sizeof(*k) + n + 1);
     if (k == NULL)
         return NULL;
-    k->hash = tk_hash(p, n);
-    k->len = n;
     memcpy(k->name, p, n);
-    k->next = tk->b[k->hash & (tk->nb - 1)];
-    tk->b[k->hash & (tk->nb - 1)] = k;
+    if (htab_add(&tk->keys, &k->hn, k->name, n) < 0) {
+        free(k);
+        return NULL;
+    }
     k->older = tk->newest;
     if (tk->newest)
         tk->newest->newer = k;
     else
         tk->oldest = k;
     tk->newest = k;
-    tk->n++;
     return k;
 }
 
@@ -371,7 +326,7 @@ static void tk_bcast_note(struct server *s, const char *key, size_t len, uint64_
 
 int tracking_on(const struct server *s)
 {
-    return s->trk && (s->trk->n || s->trk->prefixes);
+    return s->trk && (s->trk->keys.n || s->trk->prefixes);
 }
 
 void tracking_invalidate(struct req *r, const void *key, size_t len)
@@ -396,9 +351,7 @@ static void tk_keys_free(struct tracking *tk)
         free(k);
     }
     tk->newest = NULL;
-    free(tk->b);
-    tk->b = NULL;
-    tk->nb = tk->n = 0;
+    htab_free(&tk->keys);
 }
 
 void tracking_flush(struct server *s)
