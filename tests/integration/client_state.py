@@ -136,10 +136,7 @@ check(got == ['[0 ADDR] "PING"', '[0 ADDR] "CLIENT" "INFO"'], "which the other m
 m.close()
 
 section("2. a monitor that does not read is closed at the output limit")
-if srv.real:
-    r.call("CONFIG", "SET", "client-output-buffer-limit", "normal 2mb 0 0")
-else:
-    r.call("CONFIG", "SET", "client-output-buffer-limit", "2mb")
+itlib.set_output_limit(r, "2mb")  # monitors are normal clients in Redis
 slow = Resp(port, rcvbuf=4096)
 check(slow.call("MONITOR") == ("+", "OK"), "a slow monitor")
 val = "v" * (64 * 1024)
