@@ -1199,10 +1199,11 @@ static void info_clients(struct server *s, struct pbuf *pb)
     lockset_get_stats(s->locks, &ls);
     pbuf_appendf(pb,
                  "# Clients\r\nconnected_clients:%u\r\nmaxclients:%" PRIu64
-                 "\r\nblocked_clients:0\r\nrequests_in_flight:%" PRIu64 "\r\nkeys_locked:%" PRIu64
-                 "\r\ncommands_waiting_for_locks:%" PRIu64 "\r\ntotal_lock_waits:%" PRIu64
-                 "\r\n\r\n",
-                 s->nconns, s->cfg.maxclients, s->inflight, ls.keys, ls.waiting, ls.waits);
+                 "\r\nblocked_clients:%u\r\ntracking_clients:%u\r\nrequests_in_flight:%" PRIu64
+                 "\r\nkeys_locked:%" PRIu64 "\r\ncommands_waiting_for_locks:%" PRIu64
+                 "\r\ntotal_lock_waits:%" PRIu64 "\r\n\r\n",
+                 s->nconns, s->cfg.maxclients, pause_held_count(s), tracking_clients(s),
+                 s->inflight, ls.keys, ls.waiting, ls.waits);
 }
 
 static void info_memory(struct server *s, const struct ls_stats *st, struct pbuf *pb)

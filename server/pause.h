@@ -29,7 +29,7 @@ void pause_client_unpause(struct req *r);
  * when a pause covers r, holds it (the dispatcher resumes it with cmd_dispatch_run when the
  * pause ends) and returns 1; else returns 0. */
 int pause_hold(struct req *r);
-/* Whether clients are paused now (INFO) and how many commands wait (blocked_clients). */
+/* How many commands CLIENT PAUSE holds (INFO's blocked_clients, as Redis counts them). */
 uint32_t pause_held_count(const struct server *s);
 /* A closed connection's held command is dropped (completed unrun); from conn_close. */
 void pause_conn_close(struct conn *c);

@@ -324,6 +324,11 @@ static void tk_bcast_note(struct server *s, const char *key, size_t len, uint64_
     }
 }
 
+uint32_t tracking_clients(const struct server *s)
+{
+    return s->trk ? (uint32_t)s->trk->nclients : 0;
+}
+
 int tracking_on(const struct server *s)
 {
     return s->trk && (s->trk->keys.n || s->trk->prefixes);

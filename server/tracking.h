@@ -44,6 +44,8 @@ void tracking_command_read(struct req *r);
  * are sent its invalidation (not r's own client with NOLOOP), and it is queued for the
  * BCAST clients of its prefixes. */
 void tracking_invalidate(struct req *r, const void *key, size_t len);
+/* Clients with CLIENT TRACKING on (INFO clients). */
+uint32_t tracking_clients(const struct server *s);
 /* Whether any client tracks keys (park.c asks before an index lookup it needs only then). */
 int tracking_on(const struct server *s);
 /* A flush (FLUSHDB, FLUSHALL, flush_all): every tracking client gets a null and the table
