@@ -70,20 +70,19 @@ static enum pause_type pause_now(const struct server *s)
     return p->type;
 }
 
-/* Commands Redis 7.0 flags may-replicate, or write among FUNCTION's subcommands: WRITE
- * holds them too. */
-static int pause_may_replicate(const struct req *r, uint32_t flags)
+/* Whether WRITE holds command d: it writes, or Redis 7.0 flags it may-replicate (EVAL,
+ * EVALSHA, FCALL, PUBLISH, SPUBLISH; FUNCTION's writing subcommands are writes there). */
+static int pause_may_replicate(const struct cmd_def *d, const struct resp_arg *argv, uint32_t argc)
 {
-    const struct cmd_def *d = r->cmd;
-    if (flags & CMD_WRITE)
+    if (d->flags & CMD_WRITE)
         return 1;
     if (d->proc == cmd_script_eval || d->proc == cmd_script_evalsha ||
         d->proc == cmd_script_fcall || d->proc == pubsub_cmd_publish ||
         d->proc == pubsub_cmd_spublish)
         return 1;
-    return d->proc == cmd_script_function && r->argc > 1 &&
-           (cmd_arg_is(&r->argv[1], "load") || cmd_arg_is(&r->argv[1], "delete") ||
-            cmd_arg_is(&r->argv[1], "flush") || cmd_arg_is(&r->argv[1], "restore"));
+    return d->proc == cmd_script_function && argc > 1 &&
+           (cmd_arg_is(&argv[1], "load") || cmd_arg_is(&argv[1], "delete") ||
+            cmd_arg_is(&argv[1], "flush") || cmd_arg_is(&argv[1], "restore"));
 }
 
 static int pause_covers(const struct req *r, enum pause_type t)
@@ -92,9 +91,9 @@ static int pause_covers(const struct req *r, enum pause_type t)
         return 1;
     if (t == PAUSE_OFF)
         return 0;
-    if (pause_may_replicate(r, r->cmd->flags))
+    if (pause_may_replicate(r->cmd, r->argv, r->argc))
         return 1;
-    return r->cmd->proc == cmd_txn_exec && (txn_queued_flags(r->c) & CMD_WRITE);
+    return r->cmd->proc == cmd_txn_exec && txn_queued_any(r->c, pause_may_replicate);
 }
 
 int pause_hold(struct req *r)

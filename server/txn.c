@@ -158,12 +158,14 @@ int txn_in_multi(const struct conn *c)
     return c->multi != NULL;
 }
 
-uint32_t txn_queued_flags(const struct conn *c)
+int txn_queued_any(const struct conn *c, txn_cmd_pred fn)
 {
-    uint32_t f = 0;
-    for (uint32_t i = 0; c->multi && i < c->multi->n; i++)
-        f |= c->multi->cmds[i].cmd->flags;
-    return f;
+    for (uint32_t i = 0; c->multi && i < c->multi->n; i++) {
+        const struct txn_cmd *q = &c->multi->cmds[i];
+        if (fn(q->cmd, q->argv, q->argc))
+            return 1;
+    }
+    return 0;
 }
 
 void txn_flag_error(struct conn *c)
