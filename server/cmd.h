@@ -60,6 +60,16 @@ const struct cmd_def *cmd_table(size_t *n);
  * consumed, 0 when more input is needed, -1 when the connection must stop reading. */
 int cmd_process_one(struct conn *c);
 
+/* Runs (or queues, inside MULTI) a request that passed the dispatcher's checks; a command
+ * CLIENT PAUSE held comes back here when the pause ends (pause.c). argv/argc: the command
+ * as parsed, for the slow log, valid after r is freed (the connection's); NULL when not at
+ * hand (a command a pause held: the slow log then shows its name only). */
+void cmd_dispatch_run(struct req *r, const struct resp_arg *argv, uint32_t argc);
+
+/* A command EXEC or a script runs (r->parent) is about to start: MONITOR and CLIENT
+ * TRACKING see it. */
+void cmd_child_started(struct req *k);
+
 /* The row of a command name (any case), or NULL. */
 const struct cmd_def *cmd_find(const char *name, size_t len);
 
@@ -209,6 +219,9 @@ void cmd_server_hello(struct req *r);
 void cmd_server_auth(struct req *r);
 void cmd_server_select(struct req *r);
 void cmd_server_client(struct req *r);
+/* The dispatcher's call for a CLIENT command about to run (not queued by MULTI): applies
+ * CLIENT REPLY ON|OFF|SKIP to the connection in command order (conn_reply_mode). */
+void cmd_server_client_read(struct req *r);
 void cmd_server_command(struct req *r);
 void cmd_server_info(struct req *r);
 void cmd_server_config(struct req *r);

@@ -28,6 +28,7 @@
 #include "pubsub.h"
 #include "reply.h"
 #include "server.h"
+#include "tracking.h"
 #include "txn.h"
 
 int cmd_keys_lookup(struct req *r, uint32_t db, const struct resp_arg *k, struct ls_meta *m)
@@ -533,6 +534,7 @@ static int flush_args_ok(struct req *r)
 
 static void flush_tables(struct req *r, uint32_t first, uint32_t last)
 {
+    tracking_flush(r->c->srv); /* once, FLUSHALL too, as Redis */
     r->pending = 1;
     for (uint32_t t = first; t <= last; t++) {
         int rc = park_flush(r, t, flush_cb);

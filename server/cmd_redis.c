@@ -28,11 +28,14 @@
 #include "cmdlock.h"
 #include "log.h"
 #include "mget.h"
+#include "monitor.h"
 #include "park.h"
+#include "pause.h"
 #include "pubsub.h"
 #include "reply.h"
 #include "script.h"
 #include "server.h"
+#include "tracking.h"
 #include "txn.h"
 
 #define W  CMD_WRITE
@@ -64,6 +67,7 @@ static const struct cmd_def cmds[] = {
     {"save", 1, AD | CMD_NO_MULTI, 0, 0, 0, cmd_server_save, "server", "1.0.0", "Writes every buffered record to stable storage."},
     {"bgsave", -1, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_server_bgsave, "server", "1.0.0", "Starts writing buffered records to stable storage."},
     {"lastsave", 1, F, 0, 0, 0, cmd_server_lastsave, "server", "1.0.0", "Returns the unix time of the last completed save."},
+    {"monitor", 1, AD | CMD_NOSCRIPT, 0, 0, 0, monitor_cmd, "server", "1.0.0", "Listens for all requests received by the server in real-time."},
     {"role", 1, F, 0, 0, 0, cmd_server_role, "server", "2.8.12", "Returns the replication role."},
     {"slowlog", -2, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_slowlog_slowlog, "server", "2.2.12", "A container for slow log commands."},
     {"latency", -2, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_slowlog_latency, "server", "2.8.13", "A container for latency diagnostics commands."},
@@ -535,6 +539,15 @@ static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
         cmd_reject(r, busy);
         return;
     }
+    if (c->monitor && ((d->flags & (CMD_WRITE | CMD_READONLY | CMD_EVAL)) ||
+                       d->proc == pubsub_cmd_publish || d->proc == pubsub_cmd_spublish)) {
+        /* Redis: a monitor is a replica, kept off the keyspace */
+        txn_flag_error(c);
+        cmd_server_stat_rejected(d->name);
+        reply_error(r, "ERR Replica can't interact with the keyspace");
+        req_done(r);
+        return;
+    }
     if (cmd_cluster_crossslot(r)) {
         cmd_reject(r, "CROSSSLOT Keys in request don't hash to the same slot");
         return;
@@ -543,10 +556,38 @@ static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
         cmd_reject(r, ERR_OOM); /* as Redis: what may add data is refused, and queueing */
         return;
     }
+    cmd_dispatch_run(r, argv, argc);
+}
+
+void cmd_child_started(struct req *k)
+{
+    monitor_feed(k);
+    tracking_remember(k);
+}
+
+void cmd_dispatch_run(struct req *r, const struct resp_arg *argv, uint32_t argc)
+{
+    struct conn *c = r->c;
+    const struct cmd_def *d = r->cmd;
+    struct resp_arg name = {(char *)d->name, strlen(d->name)};
+    if (argv == NULL) {
+        argv = &name;
+        argc = 1;
+    }
+    if (pause_hold(r)) /* CLIENT PAUSE: runs (or is queued) once the pause ends */
+        return;
     if (txn_in_multi(c) && !(d->flags & CMD_TXN)) {
         txn_queue(r);
         return;
     }
+    if (d->proc == cmd_server_client)
+        cmd_server_client_read(r); /* CLIENT REPLY applies in command order */
+    tracking_command_read(r);      /* CLIENT CACHING: this command's */
+    tracking_remember(r);          /* before its read: no later write can be missed */
+    if (d->flags & CMD_EVAL)
+        monitor_feed(r); /* before the commands it runs, as Redis */
+    else
+        r->mon_feed = 1; /* once it completed (req_done) */
     r->exec = d->proc;
     if (d->flags & CMD_TXN) { /* txn.c: run now, claiming nothing (EXEC: its own claim) */
         r->nkeys = 0;

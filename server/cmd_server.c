@@ -33,12 +33,15 @@
 #include "glob.h"
 #include "lockset.h"
 #include "log.h"
+#include "monitor.h"
 #include "net.h"
+#include "pause.h"
 #include "pubsub.h"
 #include "rconfig.h"
 #include "reply.h"
 #include "server.h"
 #include "sha256.h"
+#include "tracking.h"
 #include "txn.h"
 
 #define REDIS_COMPAT_VERSION "7.0.0"
@@ -209,13 +212,15 @@ void cmd_server_reset(struct req *r)
     struct conn *c = r->c;
     txn_conn_reset(c);    /* as Redis: out of MULTI, nothing watched */
     pubsub_conn_reset(c); /* unsubscribes from everything, no confirmations */
+    monitor_conn_reset(c);
+    tracking_conn_reset(c);
+    conn_reply_mode(c, r, 0); /* CLIENT REPLY ON: +RESET is sent */
     c->db = 0;
     c->proto = 2;
     free(c->name);
     c->name = NULL;
     c->authed = !config_requires_auth(&c->srv->cfg);
-    c->no_evict = 0;
-    reply_simple(r, "RESET");
+    reply_simple(r, "RESET"); /* CLIENT NO-EVICT stays, as in Redis 7.0 */
     done(r);
 }
 
@@ -420,8 +425,32 @@ static size_t req_wire_bytes(const struct req *r)
  * fill since it was last emptied, obl its unsent bytes; oll counts the replies waiting in
  * requests behind it and omem their memory. The caller's own request, whose reply is being
  * built, counts as Redis counts it: in qbuf, not in oll. */
+/* CLIENT LIST's flags, in Redis 7.0's order: O monitor, P subscribed, x in MULTI, b
+ * blocked (held by CLIENT PAUSE), t tracking (R broken redirection, B BCAST), e no-evict;
+ * N for none. */
+static void client_flags(const struct conn *c, char *f)
+{
+    char *p = f;
+    if (c->monitor)
+        *p++ = 'O';
+    if (pubsub_subscribed(c))
+        *p++ = 'P';
+    if (txn_in_multi(c))
+        *p++ = 'x';
+    if (c->pause_req)
+        *p++ = 'b';
+    p = tracking_flags(c, p); /* t, R, B */
+    if (c->no_evict)
+        *p++ = 'e';
+    if (p == f)
+        *p++ = 'N';
+    *p = '\0';
+}
+
 static void client_line(struct pbuf *pb, const struct conn *c, const struct req *me)
 {
+    char flags[16];
+    client_flags(c, flags);
     uint64_t now = server_mono_ms();
     size_t qbuf = c->in.len - c->in_pos;
     size_t omem = c->out_acct.used > c->out.cap ? c->out_acct.used - c->out.cap : 0;
@@ -434,14 +463,13 @@ static void client_line(struct pbuf *pb, const struct conn *c, const struct req 
                  "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=%s db=%u "
                  "sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=%zu multi-mem=0 "
                  "rbs=%zu rbp=%zu obl=%zu oll=%u omem=%zu tot-mem=%zu events=r cmd=%s "
-                 "user=default redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
+                 "user=default redir=%lld resp=%d lib-name=%s lib-ver=%s\n",
                  (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
                  (unsigned long long)((now - c->created_ms) / 1000),
-                 (unsigned long long)((now - c->last_ms) / 1000), c->no_evict ? "e" : "N", c->db,
-                 qbuf, c->in.cap - c->in.len, c->req_mem, c->out.cap, c->out.len,
-                 c->out.len - c->out_pos, oll, omem, c->mem.used,
-                 c->last_cmd ? c->last_cmd : "NULL", c->proto, c->lib_name ? c->lib_name : "",
-                 c->lib_ver ? c->lib_ver : "");
+                 (unsigned long long)((now - c->last_ms) / 1000), flags, c->db, qbuf,
+                 c->in.cap - c->in.len, c->req_mem, c->out.cap, c->out.len, c->out.len - c->out_pos,
+                 oll, omem, c->mem.used, c->last_cmd ? c->last_cmd : "NULL", tracking_redir(c),
+                 c->proto, c->lib_name ? c->lib_name : "", c->lib_ver ? c->lib_ver : "");
 }
 
 /* CLIENT LIST [ID id ...] and CLIENT INFO (only = the caller). */
@@ -658,16 +686,36 @@ static void client_no_touch(struct req *r)
         reply_ok(r);
 }
 
-/* CLIENT REPLY ON. OFF and SKIP (no reply at all) need the reply path's support, which
- * logstord does not have yet: they are refused rather than acknowledged and ignored. */
+/* CLIENT REPLY's mode: 0 ON, 1 OFF, 2 SKIP, -1 none of them. */
+static int reply_mode(const struct resp_arg *a)
+{
+    if (cmd_arg_is(a, "on"))
+        return 0;
+    if (cmd_arg_is(a, "off"))
+        return 1;
+    return cmd_arg_is(a, "skip") ? 2 : -1;
+}
+
+void cmd_server_client_read(struct req *r)
+{
+    int mode = r->argc == 3 && cmd_arg_is(&r->argv[1], "reply") ? reply_mode(&r->argv[2]) : -1;
+    if (mode >= 0)
+        conn_reply_mode(r->c, r, mode);
+}
+
+/* CLIENT REPLY ON|OFF|SKIP: the mode was applied when the command was read
+ * (cmd_server_client_read), or applies now inside EXEC. Only ON answers (+OK). */
 static void client_reply(struct req *r)
 {
-    if (cmd_arg_is(&r->argv[2], "on"))
-        reply_ok(r);
-    else if (cmd_arg_is(&r->argv[2], "off") || cmd_arg_is(&r->argv[2], "skip"))
-        reply_errorf(r, "ERR CLIENT REPLY %s is not supported", r->argv[2].ptr);
-    else
+    int mode = reply_mode(&r->argv[2]);
+    if (mode < 0) {
         reply_error(r, ERR_SYNTAX);
+        return;
+    }
+    if (r->parent)
+        conn_reply_mode(r->c, r, mode);
+    if (mode == 0)
+        reply_ok(r);
 }
 
 static void client_help(struct req *r)
@@ -681,6 +729,14 @@ static void client_help(struct req *r)
         "INFO",
         "KILL <ip:port>|<filter> <value> ... (ID ADDR LADDR TYPE USER SKIPME yes|no)",
         "SETINFO LIB-NAME|LIB-VER <value>",
+        "REPLY ON|OFF|SKIP",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "UNPAUSE",
+        "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT] "
+        "[NOLOOP]",
+        "CACHING (YES|NO)",
+        "GETREDIR",
+        "TRACKINGINFO",
         "HELP"};
     reply_help(r, lines, sizeof(lines) / sizeof(lines[0]));
 }
@@ -697,6 +753,12 @@ static const struct subcmd client_subs[] = {
     {"no-evict", "client|no-evict", 3, client_no_evict},
     {"no-touch", "client|no-touch", 3, client_no_touch},
     {"reply", "client|reply", 3, client_reply},
+    {"pause", "client|pause", -3, pause_client_pause},
+    {"unpause", "client|unpause", 2, pause_client_unpause},
+    {"tracking", "client|tracking", -3, tracking_client_tracking},
+    {"caching", "client|caching", 3, tracking_client_caching},
+    {"getredir", "client|getredir", 2, tracking_client_getredir},
+    {"trackinginfo", "client|trackinginfo", 2, tracking_client_trackinginfo},
     {"help", "client|help", 2, client_help},
 };
 
@@ -1219,14 +1281,15 @@ static void info_clients(struct server *s, struct pbuf *pb)
         max_in = c->in.cap > max_in ? c->in.cap : max_in;
         max_out = c->out.cap > max_out ? c->out.cap : max_out;
     }
-    pbuf_appendf(
-        pb,
-        "# Clients\r\nconnected_clients:%u\r\ncluster_connections:0\r\nmaxclients:%" PRIu64
-        "\r\nclient_recent_max_input_buffer:%zu\r\nclient_recent_max_output_buffer:%zu"
-        "\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0"
-        "\r\nrequests_in_flight:%" PRIu64 "\r\nkeys_locked:%" PRIu64
-        "\r\ncommands_waiting_for_locks:%" PRIu64 "\r\ntotal_lock_waits:%" PRIu64 "\r\n\r\n",
-        s->nconns, s->cfg.maxclients, max_in, max_out, s->inflight, ls.keys, ls.waiting, ls.waits);
+    pbuf_appendf(pb,
+                 "# Clients\r\nconnected_clients:%u\r\ncluster_connections:0\r\nmaxclients:%" PRIu64
+                 "\r\nclient_recent_max_input_buffer:%zu\r\nclient_recent_max_output_buffer:%zu"
+                 "\r\nblocked_clients:%u\r\ntracking_clients:%u\r\nclients_in_timeout_table:0"
+                 "\r\nrequests_in_flight:%" PRIu64 "\r\nkeys_locked:%" PRIu64
+                 "\r\ncommands_waiting_for_locks:%" PRIu64 "\r\ntotal_lock_waits:%" PRIu64
+                 "\r\n\r\n",
+                 s->nconns, s->cfg.maxclients, max_in, max_out, pause_held_count(s),
+                 tracking_clients(s), s->inflight, ls.keys, ls.waiting, ls.waits);
 }
 
 /* Peak resident set size (VmHWM), in bytes: used_memory is the RSS here, so this is its

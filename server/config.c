@@ -114,6 +114,8 @@ static const struct config_desc table[] = {
      "Most bytes all clients' buffers, requests and values being read may hold; past it the largest are closed (0: no limit)."},
     {"max_inflight", CONFIG_INT, OFF(max_inflight), 1, 65536, "128", NULL, 1,
      "Most commands of one client in flight at once; reading pauses at this cap."},
+    {"tracking_table_max_keys", CONFIG_INT, OFF(tracking_table_max_keys), 0, 1000000000, "1000000", NULL, 1,
+     "Most keys CLIENT TRACKING remembers; past it the oldest is invalidated (0: no limit)."},
     {"busy_reply_threshold", CONFIG_INT, OFF(busy_reply_threshold), 0, 100000000, "5000", NULL, 1,
      "Milliseconds a script may run without waiting for the device before other clients get -BUSY and SCRIPT KILL works."},
     {"cluster_enabled", CONFIG_BOOL, OFF(cluster_enabled), 0, 1, "no", NULL, 0,

@@ -51,10 +51,11 @@ struct config {
     uint64_t client_output_buffer_limit;
     uint64_t maxmemory_clients;
     uint64_t max_inflight;
-    int cluster_enabled;           /* answer as a one-node cluster (cmd_cluster.c) */
-    uint64_t busy_reply_threshold; /* ms a script may run without yielding before -BUSY */
-    char *notify_keyspace_events;  /* canonical class letters (pubsub.c), "" when off */
-    int notify_flags;              /* the same as NOTIFY_* bits */
+    uint64_t tracking_table_max_keys; /* keys CLIENT TRACKING remembers (tracking.c) */
+    int cluster_enabled;              /* answer as a one-node cluster (cmd_cluster.c) */
+    uint64_t busy_reply_threshold;    /* ms a script may run without yielding before -BUSY */
+    char *notify_keyspace_events;     /* canonical class letters (pubsub.c), "" when off */
+    int notify_flags;                 /* the same as NOTIFY_* bits */
 };
 
 enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_SIZE, CONFIG_BOOL, CONFIG_ENUM };

@@ -52,6 +52,14 @@
  * by client_output_buffer_limit: an append past it fails, and the connection is closed
  * when that request completes (Redis's hard limit for normal clients).
  *
+ * CLIENT REPLY OFF|SKIP: whether a request's reply is silenced is decided when the request
+ * is created, in command order (r->silent, from c->reply_off and c->reply_skip, which the
+ * dispatcher updates as it reads CLIENT REPLY). A silenced request's req_out is the
+ * connection's sink, a buffer limited to one byte: every append fails and nothing is kept
+ * (reply_check does not count that as an overflow). Pushes (pub/sub confirmations and
+ * messages to the request's own connection) use req_push_out and are never silenced, as
+ * Redis's CLIENT_PUSHING.
+ *
  * Memory: a connection's account `mem` holds its query buffer, its requests and its reply
  * account; every open connection's adds up in s->client_mem, a closed one's (requests
  * still in flight) in s->client_mem_closing. Past maxmemory_clients the open connection
@@ -73,8 +81,11 @@
 #include "cmdlock.h"
 #include "log.h"
 #include "mcserver.h"
+#include "monitor.h"
+#include "pause.h"
 #include "pubsub.h"
 #include "server.h"
+#include "tracking.h"
 #include "txn.h"
 
 #define CONN_READ_CHUNK   (16 * 1024)
@@ -109,6 +120,7 @@ struct conn *conn_new(struct server *s, int fd, enum conn_kind kind)
     c->out_acct.limit = s->cfg.client_output_buffer_limit;
     pbuf_init(&c->in, s->cfg.client_query_buffer_limit);
     pbuf_init(&c->out, s->cfg.client_output_buffer_limit);
+    pbuf_init(&c->sink, 1);
     c->in.acct = &c->mem;
     c->out.acct = &c->out_acct;
     c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
@@ -152,6 +164,8 @@ void conn_close(struct conn *c, const char *why)
         return;
     log_verbose("client id=%llu addr=%s closed: %s", (unsigned long long)c->id, c->addr, why);
     pubsub_conn_close(c); /* its subscriptions end with the socket */
+    monitor_conn_reset(c);
+    tracking_conn_close(c);
     c->closed = 1;
     event_del(c->rev);
     event_del(c->wev);
@@ -171,6 +185,7 @@ void conn_close(struct conn *c, const char *why)
     c->out_pos = 0;
     /* What its requests still hold no longer counts against the open clients. */
     pbuf_acct_reparent(&c->mem, &s->client_mem_closing);
+    pause_conn_close(c); /* its command held by CLIENT PAUSE completes unrun */
     if (c->nreqs == 0)
         conn_schedule_free(c);
     else
@@ -182,6 +197,7 @@ void conn_free(struct conn *c)
     txn_conn_reset(c);
     pbuf_free(&c->in);
     pbuf_free(&c->out);
+    pbuf_free(&c->sink);
     pbuf_acct_sub(c->mem.parent, c->mem.used); /* 0 unless the accounting is wrong */
     event_free(c->rev);
     event_free(c->wev);
@@ -237,7 +253,8 @@ static int conn_may_start(const struct conn *c)
     const struct config *cfg = &c->srv->cfg;
     return c->inflight < cfg->max_inflight && c->read_bytes < conn_out_high(c) &&
            !conn_replies_hold(c, c->out_acct.used) && c->req_mem < cfg->client_query_buffer_limit &&
-           c->nparked == 0 && !c->closed && !c->close_after_reply && !c->srv->shutdown_asked;
+           c->nparked == 0 && c->pause_req == NULL && !c->closed && !c->close_after_reply &&
+           !c->srv->shutdown_asked;
 }
 
 int conn_may_claim(const struct conn *c)
@@ -269,9 +286,13 @@ void conn_read_sub(struct conn *c, uint64_t bytes)
     pbuf_acct_sub(&c->mem, bytes);
 }
 
-/* Stops watching the socket until conn_resume (it is level-triggered). */
+/* Stops watching the socket until conn_resume (it is level-triggered). A connection whose
+ * command CLIENT PAUSE holds is watched on while its query buffer has room
+ * (conn_read_held). */
 static void conn_pause(struct conn *c)
 {
+    if (c->pause_req && !c->eof && c->in.len - c->in_pos < c->srv->cfg.client_query_buffer_limit)
+        return;
     if (!c->closed && !c->read_paused) {
         c->read_paused = 1;
         event_del(c->rev);
@@ -414,11 +435,41 @@ static int conn_in_room(struct conn *c, size_t want)
     return rc;
 }
 
+/* A read while CLIENT PAUSE holds c's command (pause.c): what the client sends meanwhile is
+ * buffered, up to client_query_buffer_limit (then the socket is no longer watched), and
+ * a client that closes is closed at once, its held command dropped, as Redis frees a
+ * paused client that disconnects (so closed clients do not hold descriptors for the
+ * length of a pause). */
+static void conn_read_held(struct conn *c)
+{
+    if (conn_in_room(c, CONN_READ_CHUNK) < 0) {
+        conn_pause(c);
+        return;
+    }
+    ssize_t n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR || errno == EWOULDBLOCK))
+        return;
+    if (n <= 0) {
+        conn_close(c, n == 0 ? "peer closed while its command was paused" : strerror(errno));
+        return;
+    }
+    c->in.len += (size_t)n;
+    c->srv->stats.net_input_bytes += (uint64_t)n;
+    if (c->in_stuck && c->in.len - c->in_pos >= c->in_want)
+        c->in_stuck = 0;
+    if (c->in.len - c->in_pos >= c->srv->cfg.client_query_buffer_limit)
+        conn_pause(c);
+}
+
 /* One read(2) into `in`, when the buffered bytes hold no complete command. A partial
  * bulk's known rest is read in one go (up to CONN_READ_MAX). */
 static void conn_read(struct conn *c)
 {
     struct server *s = c->srv;
+    if (c->pause_req && !c->eof) {
+        conn_read_held(c);
+        return;
+    }
     if (!conn_may_start(c)) {
         conn_pause(c);
         return;
@@ -513,6 +564,8 @@ struct req *conn_req_new(struct conn *c, size_t extra, void **extra_out)
     r->c = c;
     r->db = c->db;
     r->proto = (uint8_t)c->proto;
+    r->silent = c->reply_off | c->reply_skip; /* CLIENT REPLY, in command order */
+    c->reply_skip = 0;
     r->mem_bytes = (uint32_t)bytes;
     c->req_mem += bytes;
     pbuf_acct_add(&c->mem, bytes);
@@ -534,7 +587,28 @@ struct req *conn_req_new(struct conn *c, size_t extra, void **extra_out)
 
 struct pbuf *req_out(struct req *r)
 {
+    if (r->silent) {
+        pbuf_reset(&r->c->sink); /* every append past 1 byte fails: nothing is kept */
+        return &r->c->sink;
+    }
     return r == r->c->head ? &r->c->out : &r->buf;
+}
+
+struct pbuf *req_push_out(struct req *r)
+{
+    return r == r->c->head ? &r->c->out : &r->buf;
+}
+
+void conn_reply_mode(struct conn *c, struct req *r, int mode)
+{
+    if (mode == 0) { /* ON: its own +OK is sent */
+        c->reply_off = c->reply_skip = 0;
+        r->silent = 0;
+    } else if (mode == 1) {
+        c->reply_off = 1;
+    } else if (!c->reply_off) {
+        c->reply_skip = 1; /* the next command read */
+    }
 }
 
 static void req_free(struct req *r)
@@ -650,6 +724,10 @@ void req_done(struct req *r)
         return;
     }
     struct conn *c = r->c;
+    if (r->mon_feed) { /* Redis shows a command once it ran */
+        r->mon_feed = 0;
+        monitor_feed(r);
+    }
     r->done = 1;
     c->inflight--;
     c->srv->inflight--;

@@ -39,6 +39,7 @@ struct lockset_item;
 struct txn_multi;
 struct txn_wset;
 struct pubsub_conn;
+struct tk_client;
 
 enum conn_kind { CONN_REDIS = 0, CONN_MEMCACHED = 1 };
 
@@ -51,12 +52,16 @@ struct req {
     struct conn *c;
     struct pbuf buf; /* the reply, while an earlier request is still pending */
     uint8_t done;
-    uint8_t proto;      /* RESP version when the command was read: its reply is encoded so,
-                           even if a later HELLO changes the connection's */
-    uint8_t lk;         /* what it declares besides its keys (CMDLOCK_* flags) */
-    uint8_t pooled;     /* allocated from the server's request pool: reusable */
-    uint32_t nparked;   /* writes of this request waiting in park.c (keeps its locks) */
-    uint32_t mem_bytes; /* bytes allocated for the request (charged to c->mem) */
+    uint8_t proto;          /* RESP version when the command was read: its reply is encoded so,
+                               even if a later HELLO changes the connection's */
+    uint8_t lk;             /* what it declares besides its keys (CMDLOCK_* flags) */
+    uint8_t pooled;         /* allocated from the server's request pool: reusable */
+    uint8_t silent;         /* CLIENT REPLY OFF or SKIP when it was read: no reply, pushes only */
+    uint8_t mon_feed;       /* fed to MONITOR once it completes (req_done, monitor.c) */
+    struct req *pause_next; /* the server's list of commands held by CLIENT PAUSE (pause.c) */
+    uint8_t trk_caching;    /* CLIENT CACHING was given for it (tracking.c) */
+    uint32_t nparked;       /* writes of this request waiting in park.c (keeps its locks) */
+    uint32_t mem_bytes;     /* bytes allocated for the request (charged to c->mem) */
     uint32_t db;
     uint32_t read_bytes; /* mget.c: its single-key read in flight, in c->read_bytes */
     ls_get_cb read_cb;   /* mget.c: the handler's callback for that read */
@@ -136,6 +141,13 @@ struct conn {
     int in_process;
     int overflow; /* output limit hit: close once the request completes */
     int no_evict; /* CLIENT NO-EVICT on: conn_evict passes it over */
+    int monitor;  /* in the server's MONITOR list (monitor.c) */
+    /* CLIENT REPLY (conn_reply_mode): OFF, and SKIP pending for the next command read. */
+    uint8_t reply_off, reply_skip;
+    struct pbuf sink;      /* where a silenced reply goes: limit 1, so nothing is ever kept */
+    struct req *pause_req; /* its command held by CLIENT PAUSE: it starts no other meanwhile */
+    struct tk_client *trk; /* CLIENT TRACKING state (tracking.c), NULL when off */
+    uint32_t trk_refs;     /* tracking clients redirecting to it (tracking.c) */
     char *name;
     char *lib_name, *lib_ver;
     char addr[64]; /* peer ip:port */
@@ -206,8 +218,16 @@ struct req *conn_req_new(struct conn *c, size_t extra, void **extra_out);
  * req_child_free frees it. NULL on allocation failure. */
 struct req *req_child_new(struct req *parent, uint32_t db);
 void req_child_free(struct req *r);
-/* The buffer this request's reply goes to (the output buffer when it is at the head). */
+/* The buffer this request's reply goes to (the output buffer when it is at the head; a
+ * sink that keeps nothing when the reply is silenced by CLIENT REPLY OFF|SKIP). */
 struct pbuf *req_out(struct req *r);
+/* The same for a push the request sends to its own connection (a subscribe confirmation,
+ * a message to itself): never silenced, as Redis's CLIENT_PUSHING. */
+struct pbuf *req_push_out(struct req *r);
+/* CLIENT REPLY ON|OFF|SKIP for c, applied in command order (the dispatcher calls it when
+ * it reads the command, EXEC when it runs it): ON also un-silences r, the request that
+ * asked. mode: 0 ON, 1 OFF, 2 SKIP. */
+void conn_reply_mode(struct conn *c, struct req *r, int mode);
 /* Releases the request's locks early (the concurrency rule, lockset.c): called once its
  * last write is submitted, since the engine makes that write visible to every later read,
  * so the next command on its keys may start while this write is still on its way to the

@@ -28,9 +28,12 @@
 #include "mcserver.h"
 #include "net.h"
 #include "park.h"
+#include "monitor.h"
+#include "pause.h"
 #include "pubsub.h"
 #include "script.h"
 #include "server.h"
+#include "tracking.h"
 #include "txn.h"
 
 #define TICK_MS 10
@@ -295,6 +298,9 @@ static void teardown(struct server *s)
         conn_close(s->conns, "server shutdown");
     server_after_events(s);
     pubsub_free(s); /* after the last connection closed, before the loop is freed */
+    monitor_free(s);
+    pause_free(s);
+    tracking_free(s);
     net_close(s);
     for (size_t i = 0; i < sizeof(s->sig_ev) / sizeof(s->sig_ev[0]); i++)
         if (s->sig_ev[i])

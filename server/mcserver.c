@@ -36,6 +36,7 @@
 #include "park.h"
 #include "reply.h"
 #include "server.h"
+#include "tracking.h"
 
 #define MCS_REL_MAX  (60 * 60 * 24 * 30) /* memcached REALTIME_MAXDELTA */
 #define MCS_MAX_LINE 2048
@@ -887,6 +888,7 @@ static void mcs_flush_all(struct req *r)
         return;
     }
     st->flush_at_ms = 0;
+    tracking_flush(r->c->srv); /* database 0's keys: CLIENT TRACKING clients are told */
     int rc = park_flush(r, 0, flush_cb);
     if (rc < 0)
         flush_cb(r, rc, 0);

@@ -408,8 +408,8 @@ void net_sweep_idle(struct server *s)
     struct conn *c = s->conns;
     while (c) {
         struct conn *next = c->next;
-        if (c->inflight == 0 && now - c->last_ms > limit && !pubsub_subscribed(c))
-            conn_close(c, "idle timeout"); /* a subscriber waits for messages (Redis) */
+        if (c->inflight == 0 && now - c->last_ms > limit && !pubsub_subscribed(c) && !c->monitor)
+            conn_close(c, "idle timeout"); /* a subscriber or monitor waits (Redis) */
         c = next;
     }
 }

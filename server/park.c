@@ -44,6 +44,7 @@
 #include "conn.h"
 #include "log.h"
 #include "server.h"
+#include "tracking.h"
 #include "txn.h"
 
 #define PARK_PRIORITY_MS 1000
@@ -188,6 +189,7 @@ int park_put(struct req *r, uint32_t table, const struct resp_arg *key, const vo
     if (tw != 1)
         return tw;
     txn_touch(r->c->srv, table, key->ptr, key->len); /* WATCH: a write was decided */
+    tracking_invalidate(r, key->ptr, key->len);      /* CLIENT TRACKING */
     if (park_may_submit(r)) {
         int rc = ls_put(r->c->srv->eng, table, key->ptr, key->len, v, n, opts, cb, r);
         if (!park_wanted(r, rc))
@@ -203,6 +205,9 @@ int park_del(struct req *r, uint32_t table, const struct resp_arg *key, ls_write
     if (tw != 1)
         return tw;
     txn_touch(r->c->srv, table, key->ptr, key->len); /* absent or not: no harm */
+    struct ls_meta m;
+    if (tracking_on(r->c->srv) && ls_lookup(e, table, key->ptr, key->len, &m) != LS_ENOTFOUND)
+        tracking_invalidate(r, key->ptr, key->len); /* Redis: only a key that existed */
     if (park_may_submit(r)) {
         int rc = ls_del(e, table, key->ptr, key->len, cb, r);
         if (!park_wanted(r, rc))
@@ -210,7 +215,6 @@ int park_del(struct req *r, uint32_t table, const struct resp_arg *key, ls_write
     } else {
         /* Queued behind an earlier write without asking the engine: answer an absent key
          * now, as ls_del would, so DEL counts only keys that exist. */
-        struct ls_meta m;
         if (ls_lookup(e, table, key->ptr, key->len, &m) == LS_ENOTFOUND)
             return LS_ENOTFOUND;
     }

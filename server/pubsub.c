@@ -47,6 +47,7 @@
 #include "cmd.h"
 #include "conn.h"
 #include "glob.h"
+#include "htab.h"
 #include "log.h"
 #include "reply.h"
 #include "resp.h"
@@ -55,10 +56,9 @@
 enum ps_kind { PS_CHAN = 0, PS_PAT = 1, PS_SHARD = 2, PS_KINDS = 3 };
 
 /* A channel or pattern. In a server table, subs lists its subscribers; in a connection's
- * table, ref points at the server's entry. */
+ * table, ref points at the server's entry. hn first: a table's node is its entry. */
 struct ps_ent {
-    struct ps_ent *next; /* hash chain */
-    uint64_t hash;
+    struct htab_node hn; /* keyed by name */
     struct ps_ent *ref;
     struct conn **subs;
     uint32_t nsubs, cap;
@@ -66,13 +66,11 @@ struct ps_ent {
     char name[];
 };
 
-struct ps_table {
-    struct ps_ent **b;
-    size_t nb, n; /* buckets (power of two), entries */
-};
+/* The entry of a node of one of the tables (htab.c). */
+#define PS_ENT(node) ((struct ps_ent *)(node))
 
 struct pubsub {
-    struct ps_table t[PS_KINDS];
+    struct htab t[PS_KINDS];
     struct {
         struct req *r; /* the request the events are armed for (pubsub_arm) */
         uint32_t n;
@@ -90,7 +88,7 @@ struct pubsub {
 };
 
 struct pubsub_conn {
-    struct ps_table t[PS_KINDS];
+    struct htab t[PS_KINDS];
     struct pbuf pend; /* pushes waiting for the reply in progress to end */
     int doomed;       /* in s->ps->doomed */
     int queued;       /* in s->ps->flush_head: its output gets flushed after the events */
@@ -100,87 +98,44 @@ struct pubsub_conn {
 
 /* ---- hash tables ---- */
 
-static uint64_t ps_hash(const char *p, size_t n)
+static struct ps_ent *ps_find(const struct htab *t, const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static struct ps_ent *ps_find(const struct ps_table *t, const char *p, size_t n)
-{
-    if (t->nb == 0)
-        return NULL;
-    uint64_t h = ps_hash(p, n);
-    for (struct ps_ent *e = t->b[h & (t->nb - 1)]; e; e = e->next)
-        if (e->hash == h && e->len == n && memcmp(e->name, p, n) == 0)
-            return e;
-    return NULL;
-}
-
-static int ps_grow(struct ps_table *t)
-{
-    size_t nb = t->nb ? t->nb * 2 : 8;
-    struct ps_ent **b = calloc(nb, sizeof(*b));
-    if (b == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < t->nb; i++) {
-        while (t->b[i]) {
-            struct ps_ent *e = t->b[i];
-            t->b[i] = e->next;
-            e->next = b[e->hash & (nb - 1)];
-            b[e->hash & (nb - 1)] = e;
-        }
-    }
-    free(t->b);
-    t->b = b;
-    t->nb = nb;
-    return 0;
+    return PS_ENT(htab_find(t, p, n));
 }
 
 /* A new entry named p[0..n) in t. NULL on allocation failure. */
-static struct ps_ent *ps_add(struct ps_table *t, const char *p, size_t n)
+static struct ps_ent *ps_add(struct htab *t, const char *p, size_t n)
 {
-    if (t->n >= t->nb && ps_grow(t) < 0)
-        return NULL;
     struct ps_ent *e = calloc(1, sizeof(*e) + n + 1);
     if (e == NULL)
         return NULL;
-    e->hash = ps_hash(p, n);
     e->len = n;
     memcpy(e->name, p, n);
-    e->next = t->b[e->hash & (t->nb - 1)];
-    t->b[e->hash & (t->nb - 1)] = e;
-    t->n++;
+    if (htab_add(t, &e->hn, e->name, n) < 0) {
+        free(e);
+        return NULL;
+    }
     return e;
 }
 
-static void ps_remove(struct ps_table *t, struct ps_ent *e)
+static void ps_remove(struct htab *t, struct ps_ent *e)
 {
-    struct ps_ent **pp = &t->b[e->hash & (t->nb - 1)];
-    while (*pp != e)
-        pp = &(*pp)->next;
-    *pp = e->next;
-    t->n--;
+    htab_remove(t, &e->hn);
     free(e->subs);
     free(e);
 }
 
-static void ps_table_free(struct ps_table *t)
+static void ps_table_free(struct htab *t)
 {
     for (size_t i = 0; i < t->nb; i++) {
         while (t->b[i]) {
-            struct ps_ent *e = t->b[i];
-            t->b[i] = e->next;
+            struct ps_ent *e = PS_ENT(t->b[i]);
+            t->b[i] = e->hn.next;
             free(e->subs);
             free(e);
         }
     }
-    free(t->b);
-    memset(t, 0, sizeof(*t));
+    htab_free(t);
 }
 
 /* Bytes an entry costs, charged to the subscriber's memory. */
@@ -248,7 +203,7 @@ static size_t ps_total(const struct conn *c)
 static int ps_subscribe(struct conn *c, enum ps_kind k, const char *p, size_t n)
 {
     struct pubsub_conn *pc = ps_conn(c);
-    struct ps_table *st = &c->srv->ps->t[k];
+    struct htab *st = &c->srv->ps->t[k];
     if (pc == NULL)
         return -ENOMEM;
     if (ps_find(&pc->t[k], p, n))
@@ -309,10 +264,10 @@ void pubsub_conn_reset(struct conn *c)
     if (c->ps == NULL)
         return;
     for (int k = 0; k < PS_KINDS; k++) {
-        struct ps_table *t = &c->ps->t[k];
+        struct htab *t = &c->ps->t[k];
         for (size_t i = 0; i < t->nb; i++)
             while (t->b[i])
-                ps_drop(c, (enum ps_kind)k, t->b[i]);
+                ps_drop(c, (enum ps_kind)k, PS_ENT(t->b[i]));
         ps_table_free(t);
     }
 }
@@ -338,7 +293,7 @@ void pubsub_conn_close(struct conn *c)
 static struct pbuf *ps_push_buf(struct conn *c, struct req *self)
 {
     if (self && self->c == c)
-        return req_out(self);
+        return req_push_out(self); /* a push, sent even with CLIENT REPLY OFF */
     if (c->head == NULL)
         return &c->out;
     struct pubsub_conn *pc = ps_conn(c);
@@ -384,7 +339,11 @@ static void ps_queue_flush(struct conn *c)
 static void ps_doom(struct conn *c)
 {
     struct pubsub *ps = c->srv->ps;
-    if (c->ps == NULL || c->ps->doomed)
+    if (ps_conn(c) == NULL) {
+        c->overflow = 1; /* closed when a request of it completes */
+        return;
+    }
+    if (c->ps->doomed)
         return;
     if (ps->ndoomed == ps->doomed_cap) {
         size_t cap = ps->doomed_cap ? ps->doomed_cap * 2 : 8;
@@ -413,6 +372,16 @@ static void ps_push(struct conn *c, struct req *self, const void *p, size_t n)
     }
     if (b == &c->out)
         ps_queue_flush(c);
+}
+
+void pubsub_push(struct conn *c, const void *p, size_t n)
+{
+    if (c->closed)
+        return;
+    if (p == NULL)
+        ps_doom(c);
+    else
+        ps_push(c, NULL, p, n);
 }
 
 void pubsub_conn_drained(struct conn *c)
@@ -507,9 +476,9 @@ static long long ps_publish(struct server *s, int shard, const char *ch, size_t 
     ps_msg_reset(&m);
     if (shard)
         return n;
-    const struct ps_table *pt = &s->ps->t[PS_PAT];
+    const struct htab *pt = &s->ps->t[PS_PAT];
     for (size_t i = 0; i < pt->nb; i++) {
-        for (struct ps_ent *pe = pt->b[i]; pe; pe = pe->next) {
+        for (struct ps_ent *pe = PS_ENT(pt->b[i]); pe; pe = PS_ENT(pe->hn.next)) {
             if (!glob_match(pe->name, pe->len, ch, chn, 0))
                 continue;
             m.word = "pmessage";
@@ -530,12 +499,13 @@ static const char *const ps_unsub_words[PS_KINDS] = {"unsubscribe", "punsubscrib
 static void ps_reply_confirm(struct req *r, const char *word, const char *p, size_t n,
                              enum ps_kind k)
 {
-    struct pbuf *o = req_out(r);
+    struct pbuf *o = req_push_out(r); /* Redis sends it even with CLIENT REPLY OFF */
     int rc = ps_w_head(o, r->proto, 3);
     rc = rc < 0 ? rc : resp_w_cstr(o, word);
     rc = rc < 0 ? rc : (p ? resp_w_bulk(o, p, n) : resp_w_null(o, r->proto));
     rc = rc < 0 ? rc : resp_w_int(o, (int64_t)ps_sub_count(r->c, k));
-    reply_check(r, rc);
+    if (rc < 0)
+        r->c->overflow = 1; /* not reply_check: that ignores a silenced reply's */
 }
 
 static void ps_subscribe_cmd(struct req *r, enum ps_kind k)
@@ -556,10 +526,10 @@ static void ps_unsubscribe_all(struct req *r, enum ps_kind k)
 {
     struct conn *c = r->c;
     int any = 0;
-    struct ps_table *t = c->ps ? &c->ps->t[k] : NULL;
+    struct htab *t = c->ps ? &c->ps->t[k] : NULL;
     for (size_t i = 0; t && i < t->nb; i++) {
         while (t->b[i]) {
-            struct ps_ent *ce = t->b[i];
+            struct ps_ent *ce = PS_ENT(t->b[i]);
             char *name = malloc(ce->len + 1);
             size_t n = ce->len;
             if (name == NULL) {
@@ -639,14 +609,14 @@ void pubsub_cmd_spublish(struct req *r)
 /* PUBSUB CHANNELS / SHARDCHANNELS [pattern]. */
 static void ps_channels(struct req *r, enum ps_kind k)
 {
-    const struct ps_table *t = &r->c->srv->ps->t[k];
+    const struct htab *t = &r->c->srv->ps->t[k];
     const struct resp_arg *pat = r->argc == 3 ? &r->argv[2] : NULL;
     size_t n = 0;
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1)
             reply_array(r, n);
         for (size_t i = 0; i < t->nb; i++) {
-            for (const struct ps_ent *e = t->b[i]; e; e = e->next) {
+            for (const struct ps_ent *e = PS_ENT(t->b[i]); e; e = PS_ENT(e->hn.next)) {
                 if (pat && !glob_match(pat->ptr, pat->len, e->name, e->len, 0))
                     continue;
                 if (pass == 0)
@@ -661,7 +631,7 @@ static void ps_channels(struct req *r, enum ps_kind k)
 /* PUBSUB NUMSUB / SHARDNUMSUB [channel ...]. */
 static void ps_numsub(struct req *r, enum ps_kind k)
 {
-    const struct ps_table *t = &r->c->srv->ps->t[k];
+    const struct htab *t = &r->c->srv->ps->t[k];
     reply_array(r, (size_t)(r->argc - 2) * 2);
     for (uint32_t i = 2; i < r->argc; i++) {
         const struct ps_ent *e = ps_find(t, r->argv[i].ptr, r->argv[i].len);

@@ -80,6 +80,10 @@ int pubsub_ping(struct req *r);
 void pubsub_conn_reset(struct conn *c);
 void pubsub_conn_close(struct conn *c);
 void pubsub_conn_drained(struct conn *c);
+/* Pushes n bytes to c (MONITOR's lines) as a message is pushed: between replies, charged
+ * to c's output limit, past which c is closed by the deferred pass; p NULL: a push that
+ * could not be built within that limit (c is closed all the same). */
+void pubsub_push(struct conn *c, const void *p, size_t n);
 /* The deferred pass (server_after_events): closes the subscribers whose pushes passed
  * their output limit. */
 void pubsub_after_events(struct server *s);

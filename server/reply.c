@@ -3,6 +3,8 @@
  * them. Every helper writes into req_out(r) (the output buffer or the request's own slot)
  * in the connection's protocol, and any failed append (the output limit) sets the
  * connection's overflow flag, which the connection acts on when the reply is drained.
+ * A reply silenced by CLIENT REPLY OFF|SKIP goes nowhere (req_out): its failed appends
+ * are not an overflow.
  */
 #include "reply.h"
 
@@ -19,7 +21,7 @@
 
 void reply_check(struct req *r, int rc)
 {
-    if (rc < 0)
+    if (rc < 0 && !r->silent) /* a silenced reply (CLIENT REPLY) fails by design */
         r->c->overflow = 1;
 }
 

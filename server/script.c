@@ -68,6 +68,7 @@
 #include "luastruct.h"
 #include "pubsub.h"
 #include "rdbstr.h"
+#include "monitor.h"
 #include "reply.h"
 #include "resp.h"
 #include "server.h"
@@ -1164,7 +1165,9 @@ static int l_rcall(lua_State *L)
             (uint64_t)db >= (uint64_t)sr->r->c->srv->cfg.databases)
             push_error(L, "-ERR DB index is out of range");
         else {
+            struct req sel = {.c = sr->r->c, .parent = sr->r, .cmd = d, .argv = argv, .argc = argc};
             sr->db = (uint32_t)db;
+            monitor_feed(&sel); /* "select" as run by "lua" */
             push_field_table(L, "ok", "OK", 2);
         }
         free(argv);
@@ -1179,6 +1182,7 @@ static int l_rcall(lua_State *L)
     k->proto = (uint8_t)sr->resp;
     sr->in_call = 1;
     uint64_t t0 = cmd_server_stat_begin(); /* commandstats count a script's commands */
+    cmd_child_started(k);                  /* MONITOR shows it as run by "lua" */
     k->exec(k);
     cmd_server_stat_end(sr->r->c, d->name, t0);
     sr->in_call = 0;

@@ -29,6 +29,7 @@
 #include "logstor.h"
 #include "net.h"
 #include "pubsub.h"
+#include "pause.h"
 #include "rconfig.h"
 #include "script.h"
 
@@ -73,6 +74,7 @@ void server_request_shutdown(struct server *s, const char *why)
     s->shutdown_asked = 1;
     s->shutdown_start_ms = server_mono_ms();
     script_shutdown(s); /* a script running busy stops */
+    pause_end(s);       /* commands held by CLIENT PAUSE run (or fail) now */
     log_notice("%s: shutting down (%llu requests in flight)", why, (unsigned long long)s->inflight);
     net_close(s);
     for (struct conn *c = s->conns; c; c = c->next)

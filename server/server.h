@@ -27,6 +27,9 @@ struct park_op;
 struct txn_watches;
 struct script_eng;
 struct pubsub;
+struct monitor;
+struct pause;
+struct tracking;
 
 struct server_stats {
     uint64_t connections_received;
@@ -92,7 +95,10 @@ struct server {
     uint64_t used_memory;     /* the process's RSS, sampled by the cron (server_oom) */
     uint64_t ops_last_cmds, ops_last_ms;
 
-    struct pubsub *ps; /* channel and pattern tables (pubsub.c) */
+    struct pubsub *ps;    /* channel and pattern tables (pubsub.c) */
+    struct monitor *mon;  /* MONITOR clients (monitor.c) */
+    struct pause *pause;  /* CLIENT PAUSE state and held commands (pause.c) */
+    struct tracking *trk; /* CLIENT TRACKING tables (tracking.c) */
 };
 
 /* Monotonic and unix clocks in milliseconds. */

@@ -56,6 +56,7 @@
 #include "conn.h"
 #include "lockset.h"
 #include "log.h"
+#include "tracking.h"
 #include "park.h"
 #include "reply.h"
 #include "script.h"
@@ -156,6 +157,16 @@ static void multi_free(struct conn *c, struct txn_multi *m)
 int txn_in_multi(const struct conn *c)
 {
     return c->multi != NULL;
+}
+
+int txn_queued_any(const struct conn *c, txn_cmd_pred fn)
+{
+    for (uint32_t i = 0; c->multi && i < c->multi->n; i++) {
+        const struct txn_cmd *q = &c->multi->cmds[i];
+        if (fn(q->cmd, q->argv, q->argc))
+            return 1;
+    }
+    return 0;
 }
 
 void txn_flag_error(struct conn *c)
@@ -579,6 +590,7 @@ int txn_write(struct req *r, uint32_t db, const struct resp_arg *key, const void
             return LS_ENOTFOUND;
     }
     txn_touch(r->c->srv, db, key->ptr, key->len);
+    tracking_invalidate(r, key->ptr, key->len);
     return ovl_add(r->c, o, db, key, v, n, opts, del, r, cb);
 }
 
@@ -782,6 +794,7 @@ static void exec_run(struct req *r)
         r->c->srv->stats.commands_processed++;
         uint64_t t0 = cmd_server_stat_begin(); /* commandstats count EXEC's commands */
         struct conn *c = r->c;
+        cmd_child_started(k); /* MONITOR shows it between MULTI and EXEC, as Redis */
         k->exec(k);
         cmd_server_stat_end(c, q->cmd->name, t0);
     }

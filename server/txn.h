@@ -34,6 +34,11 @@ void cmd_txn_unwatch(struct req *r);
 int txn_exec_prepare(struct req *r);
 /* Whether c is between MULTI and EXEC. */
 int txn_in_multi(const struct conn *c);
+/* Whether fn holds for one of c's queued commands (0 outside MULTI): CLIENT PAUSE WRITE
+ * holds an EXEC that would write. */
+struct cmd_def;
+typedef int (*txn_cmd_pred)(const struct cmd_def *d, const struct resp_arg *argv, uint32_t argc);
+int txn_queued_any(const struct conn *c, txn_cmd_pred fn);
 /* A command of c failed its checks: in MULTI, EXEC will answer -EXECABORT. */
 void txn_flag_error(struct conn *c);
 /* Queues r (checked, in MULTI) for EXEC and answers +QUEUED, or the error that a command

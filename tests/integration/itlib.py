@@ -201,6 +201,13 @@ def check_all_ok(res, what="every SET answers +OK"):
                  (what, errors, next((f for _, f in res if f), None)))
 
 
+def set_output_limit(c, value, redis_class="normal"):
+    """CONFIG SET of the output buffer limit over connection c: logstord's one limit, or
+    redis-server's hard limit of a client class (no soft limit)."""
+    arg = "%s %s 0 0" % (redis_class, value) if IS_REAL else value
+    return c.call("CONFIG", "SET", "client-output-buffer-limit", arg)
+
+
 def info(port):
     """INFO all as a dict of strings (logstord or redis-server)."""
     c = Resp(port, timeout=30)

@@ -298,10 +298,7 @@ pub.call("CONFIG", "SET", "timeout", "0")
 idle_sub.close()
 
 section("7. a subscriber that does not read is closed at the output limit")
-if srv.real:
-    pub.call("CONFIG", "SET", "client-output-buffer-limit", "pubsub 2mb 0 0")
-else:
-    pub.call("CONFIG", "SET", "client-output-buffer-limit", "2mb")
+itlib.set_output_limit(pub, "2mb", "pubsub")
 slow = Resp(port, rcvbuf=4096)
 slow.call("SUBSCRIBE", "flood")
 other = new_client()
