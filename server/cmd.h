@@ -245,6 +245,9 @@ uint64_t cmd_server_stat_begin(void);
 void cmd_server_stat_end(const struct conn *c, const char *cmd, uint64_t t0);
 void cmd_server_stat_rejected(const char *cmd);
 void cmd_server_stat_error(const struct req *r, const char *err);
+/* r, running, failed with an error already counted in errorstats (a script passing on the
+ * refusal of a command it called): its failed_calls only. */
+void cmd_server_stat_failed(const struct req *r);
 void cmd_server_acl(struct req *r);
 
 #endif

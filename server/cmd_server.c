@@ -298,14 +298,19 @@ void cmd_server_stat_rejected(const char *cmd)
         st->rejected++;
 }
 
-void cmd_server_stat_error(const struct req *r, const char *err)
+void cmd_server_stat_failed(const struct req *r)
 {
-    size_t n = strcspn(err, " ");
     if (r->cmd && r->exec && !refusing) {
         struct cmdstat *st = cmdstat_of(cmdstat_name(r->c, r->cmd->name));
         if (st)
             st->failed++;
     }
+}
+
+void cmd_server_stat_error(const struct req *r, const char *err)
+{
+    size_t n = strcspn(err, " ");
+    cmd_server_stat_failed(r);
     if (n >= sizeof(errstats[0].code))
         n = sizeof(errstats[0].code) - 1;
     for (size_t i = 0; i < nerrstats; i++) {

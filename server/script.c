@@ -915,6 +915,8 @@ static void count_error(struct script_run *sr, lua_State *co, int idx)
         lua_rawget(co, idx);
         msg = lua_tostring(co, -1);
         lua_pop(co, 2);
+        if (ignore)
+            cmd_server_stat_failed(sr->r); /* the error was counted when it was refused */
         if (ignore || msg == NULL)
             return;
     } else if (idx == 1) {
@@ -1133,7 +1135,7 @@ static const char *call_refused(const struct script_run *sr, const struct cmd_de
         ((d->flags & CMD_WRITE) || d->proc == pubsub_cmd_publish || d->proc == pubsub_cmd_spublish))
         return "Write commands are not allowed from read-only scripts.";
     if (sr->oom_guard && !sr->wrote && (d->flags & CMD_DENYOOM))
-        return "-" ERR_OOM; /* as Redis: a script that wrote already cannot stop halfway */
+        return "-" ERR_OOM; /* a script that wrote already cannot stop halfway */
     for (uint32_t i = 1; i < argc; i++)
         if (d->first_key && i >= (uint32_t)d->first_key &&
             argv[i].len > sr->r->c->srv->cfg.max_key_size)
@@ -1155,8 +1157,20 @@ static int l_rcall(lua_State *L)
     const struct cmd_def *d = cmd_find(argv[0].ptr, argv[0].len);
     const char *why = call_refused(sr, d, argc, argv);
     if (why) {
+        /* as Redis: the refusal is counted now (errorstats, the command's rejected_calls),
+         * and the error table says so, so that the script's own error is not counted again */
+        char code[64] = "ERR";
+        if (why[0] == '-')
+            snprintf(code, sizeof(code), "%.*s", (int)strcspn(why + 1, " \r\n"), why + 1);
+        struct req none = {.c = sr->r->c}; /* errorstats only: EVAL has not failed */
+        sr->r->c->srv->stats.errors++;
+        cmd_server_stat_error(&none, code);
+        if (d)
+            cmd_server_stat_rejected(d->name);
         free(argv);
         push_error(L, why);
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "ignore_error_stats_update");
         return 1;
     }
     if (d->proc == cmd_server_select) { /* the script's own database, not the client's */
