@@ -39,6 +39,7 @@
 #include "pubsub.h"
 #include "rconfig.h"
 #include "reply.h"
+#include "script.h"
 #include "server.h"
 #include "sha256.h"
 #include "tracking.h"
@@ -1333,10 +1334,11 @@ static void info_memory(struct server *s, const struct ls_stats *st, struct pbuf
         "used_memory_index:%" PRIu64 "\r\ntotal_system_memory:%" PRIu64
         "\r\ntotal_system_memory_human:%s\r\nmaxmemory:%" PRIu64
         "\r\nmaxmemory_human:%s\r\nmaxmemory_policy:%s\r\nmem_fragmentation_ratio:1.00"
-        "\r\nmem_clients_normal:%zu\r\nmaxmemory_clients:%" PRIu64 "\r\nmem_allocator:libc\r\n\r\n",
+        "\r\nmem_clients_normal:%zu\r\nmaxmemory_clients:%" PRIu64
+        "\r\nnumber_of_cached_scripts:%" PRIu64 "\r\nmem_allocator:libc\r\n\r\n",
         rss, h_used, rss, h_used, peak, h_peak, peak ? 100.0 * (double)rss / (double)peak : 0.0,
         st->index_bytes, total, h_total, maxmem, h_max, policy,
-        s->client_mem.used + s->client_mem_closing.used, s->cfg.maxmemory_clients);
+        s->client_mem.used + s->client_mem_closing.used, s->cfg.maxmemory_clients, script_count(s));
 }
 
 static uint64_t saves_done;    /* SAVE and BGSAVE that succeeded (INFO rdb_saves) */

@@ -314,6 +314,13 @@ check(r[0] == "-" and "Missing bytes" in r[1], "an array announcing more element
 r = a.call("EVAL", "return cjson.decode(string.rep('[', 100000))", "0")
 check(r[0] == "-" and "too many nested" in r[1], "cjson refuses 100000 nested arrays", r)
 check(a.call("PING") == ("+", "PONG"), "the server is up")
+a.call("SCRIPT", "FLUSH")
+for j in range(3):
+    a.call("SCRIPT", "LOAD", "return %d" % j)
+check(itlib.info_int(srv.port, "number_of_cached_scripts") == 3,
+      "INFO memory number_of_cached_scripts counts the scripts loaded")
+a.call("SCRIPT", "FLUSH", "ASYNC")
+check(itlib.info_int(srv.port, "number_of_cached_scripts") == 0, "and 0 after SCRIPT FLUSH ASYNC")
 
 section("a script waits for the device without stopping the server")
 a = Resp(srv.port)
