@@ -1175,15 +1175,23 @@ static int l_rcall(lua_State *L)
     }
     if (d->proc == cmd_server_select) { /* the script's own database, not the client's */
         long long db;
+        uint64_t t0 = cmd_server_stat_begin();
+        struct req sel = {
+            .c = sr->r->c, .parent = sr->r, .cmd = d, .argv = argv, .argc = argc, .exec = d->proc};
         if (cmd_arg_ll(&argv[1], &db) < 0 || db < 0 ||
-            (uint64_t)db >= (uint64_t)sr->r->c->srv->cfg.databases)
+            (uint64_t)db >= (uint64_t)sr->r->c->srv->cfg.databases) {
+            /* counted as a failed SELECT now (errorstats too), as Redis counts it */
+            sr->r->c->srv->stats.errors++;
+            cmd_server_stat_error(&sel, "ERR");
             push_error(L, "-ERR DB index is out of range");
-        else {
-            struct req sel = {.c = sr->r->c, .parent = sr->r, .cmd = d, .argv = argv, .argc = argc};
+            lua_pushboolean(L, 1);
+            lua_setfield(L, -2, "ignore_error_stats_update");
+        } else {
             sr->db = (uint32_t)db;
             monitor_feed(&sel); /* "select" as run by "lua" */
             push_field_table(L, "ok", "OK", 2);
         }
+        cmd_server_stat_end(sr->r->c, "select", t0);
         free(argv);
         return 1;
     }
