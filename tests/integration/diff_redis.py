@@ -872,6 +872,9 @@ for _n, _seq in FIXED.items():
                              "fixed: " + "; ".join(cli(a) for a in _seq[:4]) + " ...")
 
 
+MIN_STEPS_TO_JUDGE = 60  # steps after which a backpressure scenario must have parked a write
+
+
 def run_scenario(name, seed, seconds):
     """Runs one scenario on fresh servers; True when it passed."""
     sc = SCENARIOS[name]
@@ -889,7 +892,12 @@ def run_scenario(name, seed, seconds):
         sc.body(run, gen, seconds)
         ok = not run.failed
         parked = int(info(servers[0].port).get("busy_writes_parked", 0)) - parked0
-        if BACKPRESSURE[0] in sc.extra and parked == 0:
+        if BACKPRESSURE[0] in sc.extra and parked == 0 and run.step < MIN_STEPS_TO_JUDGE:
+            # a race step parks a write about one time in six (rename_race: 26 of 139 steps
+            # here); a slow machine ran 17 in CI and none parked: too few to judge the load
+            log("WARN %s: no write parked in only %d steps (the machine is slow): the load's "
+                "reach is not judged" % (name, run.step))
+        elif BACKPRESSURE[0] in sc.extra and parked == 0:
             log("FAIL %s: no write parked (INFO busy_writes_parked did not grow): the load did "
                 "not reach the backpressure path this scenario is for" % name)
             ok = False
