@@ -569,8 +569,9 @@ void cmd_dispatch_run(struct req *r, const struct resp_arg *argv, uint32_t argc)
 {
     struct conn *c = r->c;
     const struct cmd_def *d = r->cmd;
-    struct resp_arg name = {(char *)d->name, strlen(d->name)};
-    if (argv == NULL) {
+    struct resp_arg name;
+    if (argv == NULL) { /* only a command a pause held: no strlen per command otherwise */
+        name = (struct resp_arg){(char *)d->name, strlen(d->name)};
         argv = &name;
         argc = 1;
     }
