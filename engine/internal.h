@@ -242,9 +242,9 @@ struct rd {
     uint32_t size; /* record size (from the index) */
     uint32_t hash2;
     uint16_t table;
-    uint8_t from_mem; /* buf is a heap copy from a write buffer */
-    struct scan *scan;
-    uint32_t scan_idx;
+    uint8_t from_mem;  /* buf is a heap copy from a write buffer */
+    struct scan *scan; /* a scan's span read (scan.c): records want[want_from..want_to) */
+    uint32_t want_from, want_to;
     uint8_t expiry; /* a sweep's read of an expired record, for its key (cfg.expired) */
     struct rd *next;
     uint32_t key_len;
@@ -305,7 +305,13 @@ struct ls_engine {
     struct defer_ack *acks;
     uint32_t nacks, capacks;
     struct rd *ready_head, *ready_tail;
-    struct scan *scans_ready;
+    /* scans (scan.c) */
+    struct kcache *kcache; /* keys read ahead; allocated by the first read-ahead */
+    struct scan_pos {
+        uint32_t table;
+        uint64_t cursor;
+    } scan_ring[8]; /* cursors recent scans returned: a scan from one reads ahead */
+    uint32_t scan_ring_next;
     /* sweep */
     uint32_t sweep_table;
     uint64_t sweep_cursor;
@@ -391,6 +397,14 @@ static inline void eng_unlive(struct ls_engine *e, uint64_t loc)
 {
     eng_live(e, loc, -1);
 }
+/* Reads (logstor.c) as scan.c shares them: queue r to complete from ls_poll; give back a
+ * device read's hold on the segment of addr; free r and its buffer. */
+void eng_ready_push(struct ls_engine *e, struct rd *r);
+void eng_read_release(struct ls_engine *e, uint64_t addr);
+void eng_rd_free(struct rd *r);
+/* scan.c: a scan's read completed (r->scan set); the key cache freed at close. */
+void eng_scan_read_done(struct rd *r, int res);
+void eng_scan_free(struct ls_engine *e);
 /* Reports a key dropped from the index for its expiry (cfg.expired; not while closing). */
 static inline void eng_expired(struct ls_engine *e, uint32_t table, const void *key, size_t n)
 {

@@ -1,5 +1,5 @@
 /*
- * logstor.c - the engine's public API: open/close, the read path, scan, expiry sweep,
+ * logstor.c - the engine's public API: open/close, the read path, expiry sweep (scans: scan.c),
  * stats.
  *
  * Opening a directory: take an exclusive lock (LOCK), read or create logstor.meta (format
@@ -429,6 +429,7 @@ static void engine_free(struct ls_engine *e)
     free(e->flush_rseq);
     free(e->fence);
     rcache_free(e->cache);
+    eng_scan_free(e);
     wbuf_free_all(e);
     seg_fini(&e->sm);
     uio_close(e->u);
@@ -619,16 +620,6 @@ void ls_close(struct ls_engine *e)
 
 /* ---- reads ---- */
 
-struct scan {
-    struct ls_engine *e;
-    ls_scan_cb cb;
-    void *arg;
-    uint64_t next_cursor;
-    uint32_t n, pending;
-    struct ls_scan_key *keys;
-    struct idx_ent *ents;
-};
-
 static int check_key(const struct ls_engine *e, uint32_t table, size_t key_len)
 {
     if (table >= e->cfg.tables)
@@ -661,8 +652,6 @@ static int find_live(struct ls_engine *e, uint32_t table, const void *key, size_
     return 0;
 }
 
-static void ready_push(struct ls_engine *e, struct rd *r);
-
 static void rd_done(struct uio_req *req, int res)
 {
     rd_complete(req->arg, res);
@@ -688,7 +677,7 @@ static int rd_start(struct ls_engine *e, struct rd *r, uint64_t loc)
     }
     if (r->from_mem) {
         r->skip = 0;
-        ready_push(e, r);
+        eng_ready_push(e, r);
         return 0;
     }
     free(r->buf);
@@ -718,7 +707,7 @@ static int rd_start(struct ls_engine *e, struct rd *r, uint64_t loc)
     return 0;
 }
 
-static void rd_free(struct rd *r)
+void eng_rd_free(struct rd *r)
 {
     if (r->from_mem)
         free(r->buf);
@@ -726,8 +715,6 @@ static void rd_free(struct rd *r)
         uio_free(r->buf);
     free(r);
 }
-
-static void scan_piece_done(struct scan *s, uint32_t i, const struct rec_view *v);
 
 /* Validates the record in r->buf. Returns 0 with *v set, or an error code. */
 static int rd_validate(struct rd *r, int res, struct rec_view *v)
@@ -745,38 +732,45 @@ static int rd_validate(struct rd *r, int res, struct rec_view *v)
     return 0;
 }
 
+void eng_read_release(struct ls_engine *e, uint64_t addr)
+{
+    uint32_t g = seg_of(&e->sm, addr);
+
+    if (--e->sm.d[g].readers == 0 && e->sm.d[g].state == SEG_VICTIM)
+        compact_reader_done(e, g); /* the last reader of a victim frees it */
+}
+
 static void rd_complete(struct rd *r, int res)
 {
     struct ls_engine *e = r->e;
     struct rec_view v;
+
+    if (r->scan) {
+        eng_scan_read_done(r, res);
+        return;
+    }
     int rc = rd_validate(r, res, &v);
 
     if (rc == 0 && !r->from_mem)
         rcache_put(e->cache, r->addr, r->seq, r->buf + r->skip, r->size);
-    if (!r->from_mem) { /* the last reader of a victim frees it */
-        uint32_t g = seg_of(&e->sm, r->addr);
-        if (--e->sm.d[g].readers == 0 && e->sm.d[g].state == SEG_VICTIM)
-            compact_reader_done(e, g);
-    }
-    if (r->scan) {
-        scan_piece_done(r->scan, r->scan_idx, rc == 0 ? &v : NULL);
-        rd_free(r);
-        return;
-    }
+    if (!r->from_mem)
+        eng_read_release(e, r->addr);
     if (r->expiry) {
         e->expiry_reads--;
         e->expiry_read_bytes -= r->size;
         if (rc == 0)
             eng_expired(e, r->table, v.key, v.h.key_len);
-        rd_free(r);
+        eng_rd_free(r);
         return;
     }
     if (rc == 0 && (v.h.key_len != r->key_len || memcmp(v.key, r->key, r->key_len) != 0))
         rc = LS_ENOTFOUND; /* another key with the same 70-bit hash */
     if (rc == 0 && v.h.expire_ms && v.h.expire_ms <= eng_now_ms(e))
         rc = LS_ENOTFOUND;
-    if (rc == LS_ECORRUPT)
+    if (rc == LS_ECORRUPT) {
+        e->st.read_corrupt++;
         eng_log(e, LS_LOG_ERROR, "corrupt record read (table %u)", r->table);
+    }
     if (rc == 0) {
         struct ls_item it = {.key = v.key,
                              .key_len = v.h.key_len,
@@ -789,7 +783,7 @@ static void rd_complete(struct rd *r, int res)
     } else {
         r->cb(r->arg, rc, NULL);
     }
-    rd_free(r);
+    eng_rd_free(r);
 }
 
 int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_get_cb cb,
@@ -1017,76 +1011,7 @@ int ls_sync(struct ls_engine *e, ls_write_cb cb, void *arg)
     return wbuf_barrier(e, cb, arg);
 }
 
-/* ---- scan ---- */
-
-struct collect {
-    struct ls_engine *e;
-    struct idx_ent *ents;
-    uint32_t n, cap;
-};
-
-/* How many entries from the cursor a scan may read: up to count, fewer once their
- * records add up to LS_SCAN_MAX_BYTES (a scan reads each record whole to learn its key:
- * KEYS over 300 keys of 1 MiB held 300 MB). A cut never falls inside a run of entries
- * with one token (idx_scan resumes after the token). At least one entry. */
-struct fit {
-    uint64_t bytes, last_token;
-    size_t n, max;
-};
-
-static int fit_visit(void *arg, const struct idx_ent *ent)
-{
-    struct fit *f = arg;
-
-    if (f->n && ent->token != f->last_token &&
-        f->bytes + idx_loc_size(ent->loc) > LS_SCAN_MAX_BYTES) {
-        f->max = f->n;
-        return 1;
-    }
-    f->bytes += idx_loc_size(ent->loc);
-    f->last_token = ent->token;
-    f->n++;
-    return 0;
-}
-
-static int collect_visit(void *arg, const struct idx_ent *ent)
-{
-    struct collect *c = arg;
-
-    if (expired(c->e, ent->meta) || c->n == c->cap)
-        return 0;
-    c->ents[c->n++] = *ent;
-    return 0;
-}
-
-static void scan_finish(struct scan *s)
-{
-    uint32_t k = 0;
-
-    for (uint32_t i = 0; i < s->n; i++)
-        if (s->keys[i].key)
-            s->keys[k++] = s->keys[i];
-    s->cb(s->arg, 0, s->keys, k, s->next_cursor);
-    for (uint32_t i = 0; i < k; i++)
-        free((void *)s->keys[i].key);
-    free(s->keys);
-    free(s->ents);
-    free(s);
-}
-
-static void scan_piece_done(struct scan *s, uint32_t i, const struct rec_view *v)
-{
-    /* a found key has a non-NULL pointer, the empty key "" too (it was left out) */
-    if (v && (s->keys[i].key = malloc(v->h.key_len ? v->h.key_len : 1))) {
-        memcpy((void *)s->keys[i].key, v->key, v->h.key_len);
-        s->keys[i].key_len = v->h.key_len;
-        s->keys[i].expire_ms = v->h.expire_ms;
-    }
-    if (--s->pending == 0)
-        scan_finish(s);
-}
-
-static void ready_push(struct ls_engine *e, struct rd *r)
+void eng_ready_push(struct ls_engine *e, struct rd *r)
 {
     r->next = NULL;
     if (e->ready_tail)
@@ -1098,96 +1023,6 @@ static void ready_push(struct ls_engine *e, struct rd *r)
         e->woken = 1;
         uio_wake(e->u);
     }
-}
-
-/* Starts one read per collected entry. A read that cannot start is skipped (its key is
- * left out of the reply). */
-static void scan_start_reads(struct ls_engine *e, struct scan *s, uint16_t table)
-{
-    for (uint32_t i = 0; i < s->n; i++) {
-        struct rd *r = calloc(1, sizeof(*r));
-        if (r) {
-            *r = (struct rd){.e = e, .table = table, .scan = s, .scan_idx = i};
-            if (rd_start(e, r, s->ents[i].loc) == 0)
-                continue;
-            free(r);
-        }
-        s->pending--;
-    }
-}
-
-int ls_scan(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count, ls_scan_cb cb,
-            void *arg)
-{
-    table = eng_phys(e, table); /* the database's table (tmap.c) */
-    struct collect c = {.e = e};
-    struct scan *s;
-    struct rd *sentinel;
-    uint64_t next = 0;
-    int done = 0;
-
-    if (table >= e->cfg.tables)
-        return LS_EBADTABLE;
-    if (count == 0)
-        count = 1;
-    if (count > LS_SCAN_MAX)
-        count = LS_SCAN_MAX;
-    c.cap = count + 256;
-    c.ents = malloc(sizeof(*c.ents) * c.cap);
-    s = calloc(1, sizeof(*s));
-    sentinel = calloc(1, sizeof(*sentinel));
-    if (!c.ents || !s || !sentinel)
-        goto fail;
-    struct fit fit = {.max = count};
-    idx_scan(e->tables[table], cursor, count, fit_visit, &fit, NULL, NULL);
-    idx_scan(e->tables[table], cursor, fit.max, collect_visit, &c, &next, &done);
-    *s = (struct scan){.e = e,
-                       .cb = cb,
-                       .arg = arg,
-                       .next_cursor = done ? 0 : next,
-                       .n = c.n,
-                       .pending = c.n + 1,
-                       .ents = c.ents};
-    s->keys = calloc(c.n ? c.n : 1, sizeof(*s->keys));
-    if (!s->keys)
-        goto fail;
-    scan_start_reads(e, s, (uint16_t)table);
-    /* The sentinel (an empty in-memory read that decodes to nothing) holds one pending
-     * count, so the callback runs from ls_poll even when every key came from memory. */
-    *sentinel = (struct rd){.e = e, .scan = s, .from_mem = 1};
-    ready_push(e, sentinel);
-    return 0;
-fail:
-    free(sentinel);
-    if (s)
-        free(s->keys);
-    free(s);
-    free(c.ents);
-    return -ENOMEM;
-}
-
-static int first_visit(void *arg, const struct idx_ent *ent)
-{
-    *(uint64_t *)arg = ent->token;
-    return 1;
-}
-
-int ls_random_cursor(struct ls_engine *e, uint32_t table, uint64_t *cursor)
-{
-    table = eng_phys(e, table); /* the database's table (tmap.c) */
-    uint64_t r, tok;
-
-    if (table >= e->cfg.tables)
-        return LS_EBADTABLE;
-    if (idx_count(e->tables[table]) == 0)
-        return LS_ENOTFOUND;
-    if (vfs_random(e->cfg.sim, &r, sizeof(r)) < 0)
-        r = XXH3_64bits_withSeed(&e->st, sizeof(e->st), eng_now_ms(e));
-    if (idx_scan(e->tables[table], r, 1, first_visit, &tok, NULL, NULL) == 0 &&
-        idx_scan(e->tables[table], 0, 1, first_visit, &tok, NULL, NULL) == 0)
-        return LS_ENOTFOUND;
-    *cursor = tok;
-    return 0;
 }
 
 uint64_t ls_count(const struct ls_engine *e, uint32_t table)

@@ -286,12 +286,14 @@ typedef void (*ls_scan_cb)(void *arg, int rc, const struct ls_scan_key *keys, ui
 
 /* Ordered scan of a table by token, starting at cursor (0 = beginning), visiting about
  * count entries (more when several keys share a token; at most LS_SCAN_MAX, fewer when
- * their records pass LS_SCAN_MAX_BYTES). Reads each key from disk. Returns 0 (callback
- * will run) or a negative code. */
-#define LS_SCAN_MAX 4096
-/* ... and it stops early once the records it would read add up to this many bytes (at
+ * the keys their records could hold pass LS_SCAN_MAX_BYTES). Learns each key from its
+ * record: from memory when it can, else by device reads in address order that records of
+ * one segment share (scan.c). Returns 0 (callback will run) or a negative code. */
+#define LS_SCAN_MAX 262144
+/* ... and it stops early once the keys its entries' records could hold (each counted as
+ * its record's size less the header, at most max_key_size) add up to this many bytes (at
  * least one key per call; the cursor resumes after the last one). */
-#define LS_SCAN_MAX_BYTES (UINT64_C(4) << 20)
+#define LS_SCAN_MAX_BYTES (UINT64_C(16) << 20)
 int ls_scan(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count, ls_scan_cb cb,
             void *arg);
 
@@ -361,7 +363,9 @@ struct ls_stats {
     int compaction_active;       /* a round is in progress */
     double write_amplification;  /* device_bytes_written / user_bytes_written */
     uint64_t device_reads;
-    uint64_t buffer_hits; /* reads served from a write buffer */
+    uint64_t buffer_hits;  /* reads served from a write buffer */
+    uint64_t read_corrupt; /* records a GET or a scan found damaged or could not read
+                              (logged; a scan leaves their keys out) */
     uint64_t cache_hits, cache_misses, cache_bytes, cache_entries;
     uint64_t puts, gets, dels;
     uint64_t expired_dropped; /* expired entries removed from memory */

@@ -1114,9 +1114,10 @@ static void stats_conns(struct req *r, struct pbuf *o)
     reply_check(r, pbuf_appendf(o, "END\r\n"));
 }
 
+#define MC_CACHEDUMP_MAX 4096 /* keys per cachedump: about memcached's 2 MB of reply */
 /* stats cachedump <class> <limit>: memcdump's key listing. Class 1 holds every item (see
- * stats_items); one scan of table 0 lists up to limit keys (0 or past LS_SCAN_MAX:
- * LS_SCAN_MAX), each "ITEM <key> [<bytes> b; <expiry> s]" with the record's size on disk
+ * stats_items); one scan of table 0 lists up to limit keys (0 or past MC_CACHEDUMP_MAX:
+ * MC_CACHEDUMP_MAX), each "ITEM <key> [<bytes> b; <expiry> s]" with the record's size on disk
  * (the value's length is not in the index) and the absolute expiry (0: none). */
 static void cachedump_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32_t n,
                          uint64_t next)
@@ -1153,8 +1154,8 @@ static int stats_cachedump(struct req *r, struct pbuf *o)
         req_done(r);
         return 1;
     }
-    if (limit == 0 || limit > LS_SCAN_MAX)
-        limit = LS_SCAN_MAX;
+    if (limit == 0 || limit > MC_CACHEDUMP_MAX)
+        limit = MC_CACHEDUMP_MAX;
     int rc = ls_scan(eng(r), 0, 0, limit, cachedump_cb, r);
     if (rc < 0)
         cachedump_cb(r, rc, NULL, 0, 0);

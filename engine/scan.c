@@ -1,0 +1,548 @@
+/*
+ * scan.c - ordered scans of a table (ls_scan: SCAN, KEYS, RANDOMKEY, memcached's
+ * cachedump) and how they learn their keys.
+ *
+ * The index keeps no key (a token, a location and an expiry per entry), so a scan reads
+ * each key from its record. One device read per key made KEYS * over 500,000 keys
+ * 500,000 random 4 KiB reads (5.7 s; Redis 1.1 s), and SCAN's default COUNT of 10 ten
+ * reads per call (24 s; Redis 2.6 s). A scan now:
+ *
+ *  1. collects its entries in token order from the cursor (the cursor is a token), up to
+ *     count and to LS_SCAN_MAX_BYTES of keys at most (an entry counts for the largest key
+ *     its record could hold), so what it holds is bounded whatever the keys;
+ *  2. takes the keys it can from memory: the key cache (below), a write buffer, the record
+ *     cache;
+ *  3. sorts the rest by log address and reads them in spans: records of one segment less
+ *     than SCAN_GAP bytes apart share one device read, so a window that covers a good
+ *     share of a table reads its segments nearly sequentially. At most SCAN_INFLIGHT bytes
+ *     of spans are in flight per scan (one span at least);
+ *  4. a scan that goes on from where another scan of the table stopped (its cursor is one
+ *     a recent scan returned, or 0) and must read the device reads the next SCAN_AHEAD
+ *     entries too (at most SCAN_AHEAD_BYTES of records), and keeps their keys in the key
+ *     cache: a SCAN iteration with COUNT 10 then reads the device once every few thousand
+ *     calls. The window is large because spans pay only when they are dense: 4096
+ *     entries of a 500,000-key table are 7 per segment, one read each. RANDOMKEY's random
+ *     cursors never read ahead.
+ *
+ * The key cache is keyed as the record cache is, by (log address, sequence number of the
+ * segment's use): a record is never rewritten in place and a reused segment has a new
+ * sequence number, so an entry never needs invalidating, and one whose record was
+ * overwritten is simply never asked for again. It is 16-way set-associative, with four slots per
+ * key read ahead (direct-mapped, it lost a fifth of a read-ahead to collisions; 8-way
+ * with two slots per key, one key in 150: a call that misses a key reads the device), bounded
+ * (KC_SETS x KC_WAYS slots, KC_ARENA bytes of keys, allocated at the first read-ahead) and holds no
+ * values, so scans no longer push the records of hot GETs out of the record cache.
+ *
+ * A span read holds its segment's readers count like a GET's read (compaction frees a
+ * victim only after its last reader), and every record it yields is checked (checksum
+ * seeded with the segment's use, type, table) before its key is used. A key whose record
+ * cannot be read is left out of the reply and logged.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "internal.h"
+#include "vfs.h"
+
+#define SCAN_GAP         (16u << 10) /* a smaller gap is read rather than split into two reads */
+#define SCAN_INFLIGHT    (4u << 20)  /* bytes of span reads in flight per scan */
+#define SCAN_AHEAD       32768u      /* entries read ahead by a sequential scan, */
+#define SCAN_AHEAD_BYTES (16u << 20) /* at most this many bytes of their records */
+#define SCAN_RING        8u          /* cursors remembered to tell a sequential scan */
+#define SCAN_CACHE_MAX   64u         /* larger scans skip the record cache (1/8 of KEYS' time) */
+
+/* ---- the key cache ---- */
+
+#define KC_SETS    8192u      /* a power of two; slots: four times SCAN_AHEAD */
+#define KC_WAYS    16u        /* slots per set: a put replaces the set's oldest key */
+#define KC_ARENA   (4u << 20) /* bytes of keys */
+#define KC_KEY_MAX 1024u      /* longer keys are not cached */
+
+struct kc_slot {
+    uint64_t addr, seq; /* the record: log address and its segment's use (0: empty) */
+    uint64_t pos;       /* where its key starts in the arena, counted since creation */
+    uint32_t len;
+};
+
+struct kcache {
+    uint64_t head; /* bytes ever written to the arena */
+    struct kc_slot slot[KC_SETS][KC_WAYS];
+    uint8_t arena[KC_ARENA];
+};
+
+static struct kc_slot *kc_set_of(struct kcache *k, uint64_t addr)
+{
+    uint64_t h = (addr >> 3) * UINT64_C(0x9E3779B97F4A7C15);
+    return k->slot[h >> (64 - 13)];
+}
+_Static_assert(KC_SETS == 1u << 13, "kc_set_of takes 13 bits");
+
+/* The key of the record at (addr, seq) when cached: 1 with *key (valid until the next
+ * kc_put) and *len set. */
+static int kc_get(struct kcache *k, uint64_t addr, uint64_t seq, const uint8_t **key, uint32_t *len)
+{
+    if (!k || seq == 0)
+        return 0;
+    struct kc_slot *set = kc_set_of(k, addr);
+    for (uint32_t w = 0; w < KC_WAYS; w++) {
+        struct kc_slot *s = &set[w];
+        /* the arena has not wrapped over the key since it was put */
+        if (s->seq != seq || s->addr != addr || k->head - s->pos > KC_ARENA)
+            continue;
+        *key = k->arena + s->pos % KC_ARENA;
+        *len = s->len;
+        return 1;
+    }
+    return 0;
+}
+
+static void kc_put(struct kcache *k, uint64_t addr, uint64_t seq, const uint8_t *key, uint32_t len)
+{
+    if (!k || len > KC_KEY_MAX || seq == 0)
+        return;
+    uint64_t at = k->head % KC_ARENA;
+    if (at + len > KC_ARENA) /* keys never wrap: start the next lap */
+        k->head += KC_ARENA - at;
+    struct kc_slot *set = kc_set_of(k, addr), *s = &set[0];
+    for (uint32_t w = 1; w < KC_WAYS && s->seq; w++)
+        if (!set[w].seq || set[w].pos < s->pos)
+            s = &set[w];
+    *s = (struct kc_slot){.addr = addr, .seq = seq, .pos = k->head, .len = len};
+    memcpy(k->arena + k->head % KC_ARENA, key, len);
+    k->head += len;
+}
+
+void eng_scan_free(struct ls_engine *e)
+{
+    free(e->kcache);
+    e->kcache = NULL;
+}
+
+/* ---- a scan ---- */
+
+struct want { /* an entry whose record is read from the device */
+    uint64_t addr, seq;
+    uint32_t size, i; /* i: index in ents (at or past n: read ahead for the key cache) */
+};
+
+struct scan {
+    struct ls_engine *e;
+    ls_scan_cb cb;
+    void *arg;
+    uint64_t next_cursor;
+    uint16_t table;
+    uint32_t n;               /* entries the reply covers (ents[0..n)) */
+    uint32_t nents;           /* and with those read ahead */
+    struct idx_ent *ents;     /* token order */
+    struct ls_scan_key *keys; /* [n]; key is NULL until found, koff[i] its arena offset */
+    size_t *koff;
+    uint8_t *arena; /* the reply's keys */
+    size_t alen, acap;
+    struct want *want; /* sorted by address */
+    uint32_t nwant, next_want;
+    uint64_t inflight_bytes;
+    uint32_t pending; /* span reads in flight, plus the sentinel */
+    uint8_t *scratch; /* a record copied from memory */
+    size_t scratch_cap;
+};
+
+static int want_cmp(const void *a, const void *b)
+{
+    const struct want *x = a, *y = b;
+    return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/* Sorts w[0..n) by address: LSD radix sort, 11 bits a pass, as many passes as the
+ * largest address needs (qsort took a fifth of KEYS' time). tmp: room for n. */
+static void want_sort(struct want *w, struct want *tmp, uint32_t n)
+{
+    uint64_t max = 0;
+    uint32_t count[2048];
+
+    for (uint32_t i = 0; i < n; i++)
+        if (w[i].addr > max)
+            max = w[i].addr;
+    for (uint32_t shift = 0; shift < 64 && (max >> shift) != 0; shift += 11) {
+        memset(count, 0, sizeof(count));
+        for (uint32_t i = 0; i < n; i++)
+            count[(w[i].addr >> shift) & 2047]++;
+        for (uint32_t d = 0, sum = 0; d < 2048; d++) {
+            uint32_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (uint32_t i = 0; i < n; i++)
+            tmp[count[(w[i].addr >> shift) & 2047]++] = w[i];
+        memcpy(w, tmp, sizeof(*w) * n);
+    }
+}
+
+/* Keeps the key of entry i: in the reply (i < n) or in the key cache. */
+static void scan_got(struct scan *s, uint32_t i, const uint8_t *key, uint32_t len,
+                     uint64_t expire_ms, uint64_t addr, uint64_t seq)
+{
+    if (i >= s->n) {
+        kc_put(s->e->kcache, addr, seq, key, len);
+        return;
+    }
+    if (s->alen + len > s->acap || !s->arena) {
+        size_t cap = s->acap ? s->acap : 4096;
+        while (cap < s->alen + len)
+            cap *= 2;
+        uint8_t *a = realloc(s->arena, cap);
+        if (!a)
+            return; /* left out, as a read that failed */
+        s->arena = a;
+        s->acap = cap;
+    }
+    memcpy(s->arena + s->alen, key, len);
+    s->koff[i] = s->alen;
+    s->alen += len;
+    s->keys[i].key = s->arena; /* found; the pointer is set at the end */
+    s->keys[i].key_len = len;
+    s->keys[i].expire_ms = expire_ms;
+}
+
+/* Decodes and checks the record of entry i at p (size bytes, written in segment use seq). */
+static void scan_record(struct scan *s, uint32_t i, const uint8_t *p, uint32_t size, uint64_t addr,
+                        uint64_t seq)
+{
+    struct rec_view v;
+
+    if (rec_decode(p, size, rec_seed(s->e->seed, seq), &v) != 0 || v.h.type != REC_PUT ||
+        v.h.table != s->table) {
+        s->e->st.read_corrupt++;
+        eng_log(s->e, LS_LOG_ERROR, "scan: corrupt record at %llu (table %u); key left out",
+                (unsigned long long)addr, s->table);
+        return;
+    }
+    scan_got(s, i, v.key, v.h.key_len, v.h.expire_ms, addr, seq);
+}
+
+static void scan_finish(struct scan *s)
+{
+    uint32_t k = 0;
+
+    for (uint32_t i = 0; i < s->n; i++) {
+        if (!s->keys[i].key)
+            continue;
+        s->keys[k] = s->keys[i];
+        s->keys[k++].key = s->arena + s->koff[i];
+    }
+    s->cb(s->arg, 0, s->keys, k, s->next_cursor);
+    free(s->keys);
+    free(s->koff);
+    free(s->arena);
+    free(s->ents);
+    free(s->want);
+    free(s->scratch);
+    free(s);
+}
+
+static void scan_pump(struct scan *s);
+
+/* A span read's completion (from uio_reap), or the sentinel's (from ls_poll). */
+void eng_scan_read_done(struct rd *r, int res)
+{
+    struct scan *s = r->scan;
+    struct ls_engine *e = s->e;
+
+    if (!r->from_mem) {
+        uint32_t len = (uint32_t)r->req.len;
+        for (uint32_t w = r->want_from; w < r->want_to; w++) {
+            const struct want *x = &s->want[w];
+            uint64_t at = x->addr - r->addr;
+            if (res < 0 || (uint64_t)res < at + x->size) {
+                s->e->st.read_corrupt++;
+                eng_log(e, LS_LOG_ERROR, "scan: read at %llu failed (%s); key left out",
+                        (unsigned long long)x->addr, ls_strerror(res < 0 ? res : -EIO));
+                continue;
+            }
+            scan_record(s, x->i, r->buf + at, x->size, x->addr, x->seq);
+        }
+        eng_read_release(e, r->addr);
+        s->inflight_bytes -= len;
+    }
+    eng_rd_free(r);
+    s->pending--;
+    scan_pump(s);
+    if (s->pending == 0)
+        scan_finish(s);
+}
+
+static void scan_rd_done(struct uio_req *req, int res)
+{
+    eng_scan_read_done(req->arg, res);
+}
+
+/* Starts span reads while the in-flight bound allows (one at least). A read that cannot
+ * start leaves its keys out. */
+static void scan_pump(struct scan *s)
+{
+    struct ls_engine *e = s->e;
+
+    while (s->next_want < s->nwant &&
+           (s->inflight_bytes == 0 || s->inflight_bytes < SCAN_INFLIGHT)) {
+        uint32_t a = s->next_want, b = a + 1;
+        uint64_t seg = seg_of(&e->sm, s->want[a].addr);
+        uint64_t start = s->want[a].addr & ~(uint64_t)(REC_BLOCK - 1);
+        uint64_t end = rec_align_block(s->want[a].addr + s->want[a].size);
+        uint64_t seg_end = (seg + 1) * (uint64_t)e->sm.seg_size;
+        while (b < s->nwant && seg_of(&e->sm, s->want[b].addr) == seg &&
+               s->want[b].addr + s->want[b].size <= seg_end &&
+               (s->want[b].addr & ~(uint64_t)(REC_BLOCK - 1)) <= end + SCAN_GAP) {
+            uint64_t x = rec_align_block(s->want[b].addr + s->want[b].size);
+            if (x > end)
+                end = x;
+            b++;
+        }
+        s->next_want = b;
+        uint64_t off;
+        int fd = seg_fd(&e->sm, start, &off);
+        struct rd *r = fd < 0 ? NULL : calloc(1, sizeof(*r));
+        uint8_t *buf = r ? uio_alloc(end - start) : NULL;
+        if (!buf) {
+            free(r);
+            e->st.read_corrupt += b - a;
+            eng_log(e, LS_LOG_ERROR, "scan: cannot read %u records at %llu (%s); keys left out",
+                    b - a, (unsigned long long)start, fd < 0 ? "no such file" : "out of memory");
+            continue;
+        }
+        *r =
+            (struct rd){.e = e, .scan = s, .buf = buf, .addr = start, .want_from = a, .want_to = b};
+        r->req = (struct uio_req){.cb = scan_rd_done,
+                                  .arg = r,
+                                  .buf = buf,
+                                  .off = off,
+                                  .len = (uint32_t)(end - start),
+                                  .fd = fd,
+                                  .op = UIO_READ};
+        uio_queue(e->u, &r->req);
+        e->sm.d[seg].readers++;
+        e->st.device_reads++;
+        s->inflight_bytes += end - start;
+        s->pending++;
+    }
+    if (s->pending && !e->woken) {
+        e->woken = 1;
+        uio_wake(e->u);
+    }
+}
+
+/* How many entries from the cursor a scan takes: up to max, fewer once the keys their
+ * records could hold add up to LS_SCAN_MAX_BYTES (a read-ahead: once their records add
+ * up to rec_bytes). A cut never falls inside a run of
+ * entries with one token (idx_scan resumes after the token). At least one entry. */
+struct fit {
+    const struct ls_engine *e;
+    uint64_t bytes, last_token;
+    uint64_t rec_bytes; /* nonzero: bound the records' bytes instead (read-ahead) */
+    size_t n, max;
+};
+
+static int fit_visit(void *arg, const struct idx_ent *ent)
+{
+    struct fit *f = arg;
+    uint64_t k = idx_loc_size(ent->loc), bound = LS_SCAN_MAX_BYTES;
+
+    if (f->rec_bytes) {
+        bound = f->rec_bytes;
+    } else {
+        k = k > REC_HDR_SIZE ? k - REC_HDR_SIZE : 0;
+        if (k > f->e->cfg.max_key_size)
+            k = f->e->cfg.max_key_size;
+    }
+    if (f->n && ent->token != f->last_token && f->bytes + k > bound) {
+        f->max = f->n;
+        return 1;
+    }
+    f->bytes += k;
+    f->last_token = ent->token;
+    f->n++;
+    return 0;
+}
+
+struct collect {
+    const struct ls_engine *e;
+    struct idx_ent *ents;
+    uint32_t n, cap;
+};
+
+static int collect_visit(void *arg, const struct idx_ent *ent)
+{
+    struct collect *c = arg;
+    uint64_t x = idx_meta_expire(ent->meta);
+
+    if ((x && x <= eng_now_ms(c->e)) || c->n == c->cap)
+        return 0;
+    c->ents[c->n++] = *ent;
+    return 0;
+}
+
+/* Takes entry i's key from memory (key cache, write buffer, record cache), or lists its
+ * record to read. ahead: an entry read ahead (only the device read is of use). */
+static int scan_place(struct scan *s, uint32_t i, int ahead)
+{
+    struct ls_engine *e = s->e;
+    uint64_t addr = idx_loc_addr(s->ents[i].loc), seq;
+    uint32_t size = idx_loc_size(s->ents[i].loc), len;
+    const uint8_t *key;
+
+    seq = e->sm.d[seg_of(&e->sm, addr)].seq;
+    if (kc_get(e->kcache, addr, seq, &key, &len)) {
+        if (!ahead) /* the index keeps the record's expiry exactly (below 2^44 ms) */
+            scan_got(s, i, key, len, idx_meta_expire(s->ents[i].meta), addr, seq);
+        return 0;
+    }
+    if (ahead && e->sm.d[seg_of(&e->sm, addr)].mem_bufs)
+        return 0; /* may be in a write buffer: a later scan copies it from there */
+    if (!ahead) {
+        if (size > s->scratch_cap) {
+            uint8_t *p = realloc(s->scratch, size);
+            if (!p)
+                return -ENOMEM;
+            s->scratch = p;
+            s->scratch_cap = size;
+        }
+        if (wbuf_read_mem(e, addr, size, s->scratch) ||
+            (s->n <= SCAN_CACHE_MAX && rcache_get(e->cache, addr, seq, size, s->scratch))) {
+            scan_record(s, i, s->scratch, size, addr, seq);
+            return 0;
+        }
+    }
+    s->want[s->nwant++] = (struct want){.addr = addr, .seq = seq, .size = size, .i = i};
+    return 0;
+}
+
+/* 1 when a scan of table from cursor goes on from an earlier scan (or starts one). */
+static int scan_sequential(struct ls_engine *e, uint32_t table, uint64_t cursor)
+{
+    if (cursor == 0)
+        return 1;
+    for (uint32_t i = 0; i < SCAN_RING; i++)
+        if (e->scan_ring[i].cursor == cursor && e->scan_ring[i].table == table)
+            return 1;
+    return 0;
+}
+
+int ls_scan(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count, ls_scan_cb cb,
+            void *arg)
+{
+    table = eng_phys(e, table); /* the database's table (tmap.c) */
+    struct idx *t;
+    struct scan *s;
+    struct rd *sentinel = NULL;
+    uint64_t next = 0;
+    int done = 0, ahead;
+
+    if (table >= e->cfg.tables)
+        return LS_EBADTABLE;
+    t = e->tables[table];
+    if (count == 0)
+        count = 1;
+    if (count > LS_SCAN_MAX)
+        count = LS_SCAN_MAX;
+    ahead = count < SCAN_AHEAD && scan_sequential(e, table, cursor);
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    struct fit fit = {.e = e, .max = count};
+    idx_scan(t, cursor, count, fit_visit, &fit, NULL, NULL);
+    uint32_t cap = (uint32_t)fit.max + 256;
+    struct collect c = {.e = e, .cap = (uint32_t)fit.max + 256};
+    c.ents = malloc(sizeof(*c.ents) * cap);
+    sentinel = calloc(1, sizeof(*sentinel));
+    if (!c.ents || !sentinel)
+        goto fail;
+    idx_scan(t, cursor, fit.max, collect_visit, &c, &next, &done);
+    *s = (struct scan){.e = e,
+                       .cb = cb,
+                       .arg = arg,
+                       .next_cursor = done ? 0 : next,
+                       .table = (uint16_t)table,
+                       .n = c.n,
+                       .pending = 1,
+                       .ents = c.ents};
+    s->keys = calloc(c.n ? c.n : 1, sizeof(*s->keys));
+    s->koff = calloc(c.n ? c.n : 1, sizeof(*s->koff));
+    s->want = malloc(sizeof(*s->want) * cap);
+    if (!s->keys || !s->koff || !s->want)
+        goto fail;
+    for (uint32_t i = 0; i < s->n; i++)
+        if (scan_place(s, i, 0) < 0)
+            goto fail;
+    if (!done) {
+        e->scan_ring[e->scan_ring_next] = (struct scan_pos){.table = table, .cursor = next};
+        e->scan_ring_next = (e->scan_ring_next + 1) % SCAN_RING;
+    }
+    if (ahead && s->nwant && !done && (e->kcache || (e->kcache = calloc(1, sizeof(*e->kcache))))) {
+        /* the next entries' keys, for the scans that follow this one */
+        struct fit afit = {.e = e, .max = SCAN_AHEAD, .rec_bytes = SCAN_AHEAD_BYTES};
+        idx_scan(t, next, SCAN_AHEAD, fit_visit, &afit, NULL, NULL);
+        cap += (uint32_t)afit.max + 256;
+        struct idx_ent *ents = realloc(s->ents, sizeof(*ents) * cap);
+        struct want *want = ents ? realloc(s->want, sizeof(*want) * cap) : NULL;
+        if (ents)
+            s->ents = c.ents = ents;
+        if (!want)
+            goto start; /* no read-ahead */
+        s->want = want;
+        c.cap = cap;
+        idx_scan(t, next, afit.max, collect_visit, &c, NULL, NULL);
+        s->nents = c.n;
+        for (uint32_t i = s->n; i < s->nents; i++)
+            scan_place(s, i, 1);
+    }
+start:
+    if (s->nwant > 1) {
+        struct want *tmp = malloc(sizeof(*tmp) * s->nwant);
+        if (tmp)
+            want_sort(s->want, tmp, s->nwant);
+        else
+            qsort(s->want, s->nwant, sizeof(*s->want), want_cmp);
+        free(tmp);
+    }
+    scan_pump(s);
+    /* The sentinel (a read from memory with no span) holds one pending count, so the
+     * callback runs from ls_poll even when every key came from memory. */
+    *sentinel = (struct rd){.e = e, .scan = s, .from_mem = 1};
+    eng_ready_push(e, sentinel);
+    return 0;
+fail: /* no read was started */
+    free(sentinel);
+    free(s->keys);
+    free(s->koff);
+    free(s->want);
+    free(s->scratch);
+    free(s->arena);
+    free(c.ents);
+    free(s);
+    return -ENOMEM;
+}
+
+static int first_visit(void *arg, const struct idx_ent *ent)
+{
+    *(uint64_t *)arg = ent->token;
+    return 1;
+}
+
+int ls_random_cursor(struct ls_engine *e, uint32_t table, uint64_t *cursor)
+{
+    table = eng_phys(e, table); /* the database's table (tmap.c) */
+    uint64_t r, tok;
+
+    if (table >= e->cfg.tables)
+        return LS_EBADTABLE;
+    if (idx_count(e->tables[table]) == 0)
+        return LS_ENOTFOUND;
+    if (vfs_random(e->cfg.sim, &r, sizeof(r)) < 0)
+        r = XXH3_64bits_withSeed(&e->st, sizeof(e->st), eng_now_ms(e));
+    if (idx_scan(e->tables[table], r, 1, first_visit, &tok, NULL, NULL) == 0 &&
+        idx_scan(e->tables[table], 0, 1, first_visit, &tok, NULL, NULL) == 0)
+        return LS_ENOTFOUND;
+    *cursor = tok;
+    return 0;
+}
