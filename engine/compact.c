@@ -1070,9 +1070,12 @@ void compact_tick(struct ls_engine *e, int timer)
     if (!cp || e->failed || e->closing)
         return;
     /* The pool compaction works with lives in files that exist: the next file is made
-     * before the existing ones run out, so a full filesystem leaves the pool in place. */
-    if (e->sm.nfree_unmade && e->sm.nfree - e->sm.nfree_unmade < cp->high && !e->cfg.read_only)
-        seg_add_file(&e->sm);
+     * before the existing ones run out, so a full filesystem leaves the pool in place;
+     * half a file ahead, so that its thread (seg_prepare) is done before writes need it. */
+    if ((e->sm.nfree_unmade && !e->cfg.read_only &&
+         e->sm.nfree - e->sm.nfree_unmade < cp->high + e->sm.segs_per_file / 2) ||
+        e->sm.prep)
+        seg_prepare(&e->sm);
     keep_blank(cp);
     if (cp->round == 1) {
         pump(cp);

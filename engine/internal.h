@@ -90,6 +90,8 @@ struct seg_mgr {
                                not free: a full filesystem is a full disk_size) */
     uint64_t fs_full;       /* times creating a file failed for want of space */
     uint32_t nfree_unmade;  /* of the free segments, those in files not created yet */
+    struct seg_prep *prep;  /* the file being made by a thread (seg_prepare), or NULL */
+    uint64_t file_stalls;   /* files made on the event loop, or waited for there */
     uint32_t missing_files; /* below files_made (or logstor.seq's count) and absent */
     uint32_t nfree;
     uint32_t nblank;      /* of those, blank on disk (no old use): the bottom of the stack */
@@ -120,6 +122,11 @@ uint32_t seg_usable(const struct seg_mgr *m);
  * deletes count on are in files that exist (a filesystem that fills up then finds them
  * there). 0, LS_ENOSPACE (no room: seg_room's rule) or -errno. */
 int seg_add_file(struct seg_mgr *m);
+/* The same without holding the caller: starts making the next usable file in a thread,
+ * or collects the one being made (call it again until the file is there). Under the
+ * simulator, seg_add_file. A creation that fails for want of room makes the files not
+ * created yet unusable, as seg_alloc's does. */
+void seg_prepare(struct seg_mgr *m);
 /* Allocates the top of the free stack (the last SEG_BLANK_KEEP blank segments only when
  * may_blank), creating its file if needed. Returns the segment number or LS_ENOSPACE /
  * -errno. */

@@ -1132,6 +1132,7 @@ static void sweep_step(struct ls_engine *e)
 void ls_get_stats(const struct ls_engine *e, struct ls_stats *out)
 {
     *out = e->st;
+    out->file_stalls = e->sm.file_stalls;
     out->keys = 0;
     out->index_bytes = 0;
     for (uint32_t i = 0; i < e->cfg.tables; i++) {

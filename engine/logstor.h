@@ -364,6 +364,8 @@ struct ls_stats {
     double write_amplification;  /* device_bytes_written / user_bytes_written */
     uint64_t device_reads;
     uint64_t buffer_hits;  /* reads served from a write buffer */
+    uint64_t file_stalls;  /* data files made on the event loop, or waited for there
+                              (a thread makes them ahead of need: seg.c) */
     uint64_t read_corrupt; /* records a GET or a scan found damaged or could not read
                               (logged; a scan leaves their keys out) */
     uint64_t cache_hits, cache_misses, cache_bytes, cache_entries;
