@@ -786,8 +786,8 @@ static void rd_complete(struct rd *r, int res)
     eng_rd_free(r);
 }
 
-int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_get_cb cb,
-           void *arg)
+int ls_get_sized(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_get_cb cb,
+                 void *arg, uint32_t *record_size)
 {
     table = eng_phys(e, table); /* the database's table (tmap.c) */
     struct idx_ent ent;
@@ -817,7 +817,15 @@ int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
         return rc;
     }
     e->st.gets++;
+    if (record_size)
+        *record_size = idx_loc_size(ent.loc);
     return 0;
+}
+
+int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_get_cb cb,
+           void *arg)
+{
+    return ls_get_sized(e, table, key, key_len, cb, arg, NULL);
 }
 
 int ls_lookup(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,

@@ -232,6 +232,11 @@ typedef void (*ls_write_cb)(void *arg, int rc, uint64_t cas);
  * live entry, LS_EBADTABLE, LS_ETOOBIG. */
 int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_get_cb cb,
            void *arg);
+/* ls_get that also sets *record_size (when it returns 0) to the size of the record it
+ * reads, as ls_lookup would: one index lookup instead of two for a caller that accounts
+ * for the bytes a read brings. */
+int ls_get_sized(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_get_cb cb,
+                 void *arg, uint32_t *record_size);
 
 /* Writes key = value. key and value are copied before the call returns. opts may be NULL.
  * A record already past its expiry is treated as a delete. Returns 0 (callback will run),

@@ -19,11 +19,12 @@
  * past client-output-buffer-limit; the reads then stop and the command ends.
  *
  * Single-key reads (GET, the read-modify-writes, memcached's one-key commands) go through
- * mget_one: the record's size is looked up before the read starts and counted in the same
- * conn.read_bytes until its callback runs, so the connection stops starting commands while
- * its reads in flight are past their bound (conn.c) and maxmemory_clients sees them.
- * ls_lookup and ls_get run in one turn of the loop on the engine's one thread, so the
- * size looked up is the size of the record the read fetches.
+ * mget_one: ls_get_sized gives the size of the record the read fetches, counted in the
+ * same conn.read_bytes until its callback runs, so the connection stops starting commands
+ * while its reads in flight are past their bound (conn.c) and maxmemory_clients sees
+ * them. (MGET's keys ask ls_lookup first: a key past the budget is not read yet. Lookup
+ * and get run in one turn of the loop on the engine's one thread, so the size looked up
+ * is the size of the record the read fetches.)
  *
  * Invariants: next_emit <= next_issue <= n and next_issue - next_emit <= cap (the ring's
  * size: MGET_WINDOW, or n when smaller, so a one-key get allocates one slot);
@@ -261,23 +262,20 @@ void mget_one(struct req *r, uint32_t db, const struct resp_arg *key, ls_get_cb 
 {
     struct conn *c = r->c;
     struct ls_engine *e = c->srv->eng;
-    struct ls_meta meta;
     struct ls_item ov;
     int rc = txn_read(r, db, key, &ov); /* inside EXEC: its own writes first */
     if (rc != 1) {
         cb(r, rc, rc == 0 ? &ov : NULL);
         return;
     }
-    rc = ls_lookup(e, db, key->ptr, key->len, &meta);
-    if (rc == 0) {
-        r->read_cb = cb;
-        rc = ls_get(e, db, key->ptr, key->len, mget_one_cb, r);
-    }
+    uint32_t size = 0;
+    r->read_cb = cb;
+    rc = ls_get_sized(e, db, key->ptr, key->len, mget_one_cb, r, &size);
     if (rc < 0) {
         cb(r, rc, NULL);
         return;
     }
-    r->read_bytes = meta.record_size;
-    conn_read_add(c, meta.record_size);
+    r->read_bytes = size;
+    conn_read_add(c, size);
     cmdlock_reads_submitted(r); /* may run other requests */
 }
