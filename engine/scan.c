@@ -33,8 +33,9 @@
  * (KC_SETS x KC_WAYS slots, KC_ARENA bytes of keys, allocated at the first read-ahead) and holds no
  * values, so scans no longer push the records of hot GETs out of the record cache.
  *
- * A span read holds its segment's readers count like a GET's read (compaction frees a
- * victim only after its last reader), and every record it yields is checked (checksum
+ * Every record a scan will read holds its segment's readers count from the moment it is
+ * listed until its span read completes, like a GET's read (compaction frees a victim only
+ * after its last reader), and every record a span yields is checked (checksum
  * seeded with the segment's use, type, table) before its key is used. A key whose record
  * cannot be read is left out of the reply and logged.
  */
@@ -244,6 +245,13 @@ static void scan_finish(struct scan *s)
 
 static void scan_pump(struct scan *s);
 
+/* Gives back the hold want[a..b) took on their segments (scan_place). */
+static void want_release(struct scan *s, uint32_t a, uint32_t b)
+{
+    for (uint32_t w = a; w < b; w++)
+        eng_read_release(s->e, s->want[w].addr);
+}
+
 /* A span read's completion (from uio_reap), or the sentinel's (from ls_poll). */
 void eng_scan_read_done(struct rd *r, int res)
 {
@@ -263,7 +271,7 @@ void eng_scan_read_done(struct rd *r, int res)
             }
             scan_record(s, x->i, r->buf + at, x->size, x->addr, x->seq);
         }
-        eng_read_release(e, r->addr);
+        want_release(s, r->want_from, r->want_to);
         s->inflight_bytes -= len;
     }
     eng_rd_free(r);
@@ -306,6 +314,7 @@ static void scan_pump(struct scan *s)
         uint8_t *buf = r ? uio_alloc(end - start) : NULL;
         if (!buf) {
             free(r);
+            want_release(s, a, b);
             e->st.read_corrupt += b - a;
             eng_log(e, LS_LOG_ERROR, "scan: cannot read %u records at %llu (%s); keys left out",
                     b - a, (unsigned long long)start, fd < 0 ? "no such file" : "out of memory");
@@ -321,7 +330,6 @@ static void scan_pump(struct scan *s)
                                   .fd = fd,
                                   .op = UIO_READ};
         uio_queue(e->u, &r->req);
-        e->sm.d[seg].readers++;
         e->st.device_reads++;
         s->inflight_bytes += end - start;
         s->pending++;
@@ -413,6 +421,10 @@ static int scan_place(struct scan *s, uint32_t i, int ahead)
             return 0;
         }
     }
+    /* held from now (not from its read's start): the spans of a big scan start over
+     * several turns of the loop, and compaction must not free and reuse the segment in
+     * between (the record would fail its checksum and its key be left out) */
+    e->sm.d[seg_of(&e->sm, addr)].readers++;
     s->want[s->nwant++] = (struct want){.addr = addr, .seq = seq, .size = size, .i = i};
     return 0;
 }
@@ -512,6 +524,8 @@ start:
     eng_ready_push(e, sentinel);
     return 0;
 fail: /* no read was started */
+    if (s->want)
+        want_release(s, 0, s->nwant);
     free(sentinel);
     free(s->keys);
     free(s->koff);
