@@ -747,6 +747,41 @@ static void test_disk_full(void **state)
     assert_int_equal(st.failed, 0);     /* a full disk is not a device failure */
 }
 
+/* segment_size may be set up to 64 MiB (server/config.c), but the histogram of closed
+ * segments by free space had buckets for less than 256 KiB of free space: a closed
+ * segment of 1 MiB with its records dead went into a bucket past the end of the array
+ * and wrote over the engine's fields (a crash; UBSan: index out of bounds). */
+static void test_large_segments(void **state)
+{
+    struct fx *f = *state;
+    char v[10000], k[32];
+    char why[200];
+
+    ls_close(f->e);
+    rm_dir(f->dir);
+    f->cfg.segment_size = 1u << 20;
+    f->cfg.disk_size = 16u << 20;
+    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+    memset(v, 'y', sizeof(v));
+    for (int i = 0; i < 300; i++) { /* three segments */
+        snprintf(k, sizeof(k), "seg:%d", i);
+        assert_int_equal(put_sync(f->e, 0, k, v, sizeof(v), 0), 0);
+    }
+    for (int i = 0; i < 300; i++) { /* the first two segments' records die */
+        snprintf(k, sizeof(k), "seg:%d", i);
+        if (i < 200)
+            assert_int_equal(del_sync(f->e, 0, k), 0);
+    }
+    reopen(f); /* recovery lists the closed segments in the histogram */
+    assert_int_equal(eng_check(f->e, why, sizeof(why)), 0);
+    check_value(f->e, 0, "seg:10", NULL);
+    char *got = NULL;
+    uint32_t len = 0;
+    assert_int_equal(get_sync(f->e, 0, "seg:250", &got, &len), 0);
+    assert_int_equal(len, sizeof(v));
+    free(got);
+}
+
 static void test_periodic(void **state)
 {
     struct fx *f = *state;
@@ -809,6 +844,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limits_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_periodic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_segments, setup, teardown),
         cmocka_unit_test(test_slots_and_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
