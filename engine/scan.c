@@ -33,10 +33,13 @@
  * (KC_SETS x KC_WAYS slots, KC_ARENA bytes of keys, allocated at the first read-ahead) and holds no
  * values, so scans no longer push the records of hot GETs out of the record cache.
  *
- * A span read holds its segment's readers count like a GET's read (compaction frees a
- * victim only after its last reader), and every record it yields is checked (checksum
- * seeded with the segment's use, type, table) before its key is used. A key whose record
- * cannot be read is left out of the reply and logged.
+ * Every record a scan lists to read holds its segment's readers count, as a GET's read
+ * does (compaction frees a victim only after its last reader), from the moment the scan
+ * takes its entry from the index until its span's read completes: the in-flight bound
+ * starts the last spans long after the entries were taken, and a segment freed and
+ * reused meanwhile left live keys out of the reply as corrupt records. Every record a
+ * span yields is checked (checksum seeded with the segment's use, type, table) before its
+ * key is used. A key whose record cannot be read is left out of the reply and logged.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -259,11 +262,11 @@ void eng_scan_read_done(struct rd *r, int res)
                 s->e->st.read_corrupt++;
                 eng_log(e, LS_LOG_ERROR, "scan: read at %llu failed (%s); key left out",
                         (unsigned long long)x->addr, ls_strerror(res < 0 ? res : -EIO));
-                continue;
+            } else {
+                scan_record(s, x->i, r->buf + at, x->size, x->addr, x->seq);
             }
-            scan_record(s, x->i, r->buf + at, x->size, x->addr, x->seq);
+            eng_read_release(e, x->addr); /* held since scan_place */
         }
-        eng_read_release(e, r->addr);
         s->inflight_bytes -= len;
     }
     eng_rd_free(r);
@@ -309,6 +312,8 @@ static void scan_pump(struct scan *s)
             e->st.read_corrupt += b - a;
             eng_log(e, LS_LOG_ERROR, "scan: cannot read %u records at %llu (%s); keys left out",
                     b - a, (unsigned long long)start, fd < 0 ? "no such file" : "out of memory");
+            for (uint32_t w = a; w < b; w++)
+                eng_read_release(e, s->want[w].addr);
             continue;
         }
         *r =
@@ -321,7 +326,6 @@ static void scan_pump(struct scan *s)
                                   .fd = fd,
                                   .op = UIO_READ};
         uio_queue(e->u, &r->req);
-        e->sm.d[seg].readers++;
         e->st.device_reads++;
         s->inflight_bytes += end - start;
         s->pending++;
@@ -413,6 +417,9 @@ static int scan_place(struct scan *s, uint32_t i, int ahead)
             return 0;
         }
     }
+    /* held until its span's read completes: compaction must not free the segment (and a
+     * write reuse it) before the read, however late the in-flight bound starts it */
+    e->sm.d[seg_of(&e->sm, addr)].readers++;
     s->want[s->nwant++] = (struct want){.addr = addr, .seq = seq, .size = size, .i = i};
     return 0;
 }
@@ -512,6 +519,8 @@ start:
     eng_ready_push(e, sentinel);
     return 0;
 fail: /* no read was started */
+    for (uint32_t w = 0; w < s->nwant; w++)
+        eng_read_release(e, s->want[w].addr);
     free(sentinel);
     free(s->keys);
     free(s->koff);
