@@ -216,11 +216,83 @@ static void test_scan_read_fails(void **state)
     simdev_free(d);
 }
 
+/* Lists table t with SCAN COUNT 10 from cursor 0 to the end, and asserts that every key
+ * "k:<i>..." (i < n) was listed once and that the device reads it took stayed below
+ * max_reads (it stops there). Returns the reads. */
+static uint64_t scan_all(struct ls_engine *e, struct simdev *d, uint32_t t, uint32_t n,
+                         uint64_t max_reads)
+{
+    struct listing l = {.seen = calloc(n, 1), .nkeys = n};
+    struct ls_stats st;
+    uint64_t reads0, cursor = 0;
+
+    ls_get_stats(e, &st);
+    reads0 = st.device_reads;
+    do {
+        l.done = 0;
+        assert_int_equal(ls_scan(e, t, cursor, 10, listing_cb, &l), 0);
+        for (int i = 0; i < 100000 && !l.done; i++)
+            sim_step(e, d, 8);
+        assert_true(l.done);
+        cursor = l.next;
+        ls_get_stats(e, &st);
+        if (st.device_reads - reads0 > max_reads)
+            fail_msg("%llu reads after %u of %u keys",
+                     (unsigned long long)(st.device_reads - reads0), l.n, n);
+    } while (cursor != 0 && l.calls < (int)n);
+    assert_int_equal(st.read_corrupt, 0);
+    assert_int_equal(l.n, n);
+    for (uint32_t i = 0; i < n; i++)
+        assert_int_equal(l.seen[i], 1);
+    free(l.seen);
+    return st.device_reads - reads0;
+}
+
+/* A SCAN iteration reads ahead into the key cache when a call misses a key, so that the
+ * calls that follow find theirs in memory. A key the cache does not keep (longer than
+ * KC_KEY_MAX, or pushed out of its arena by the later keys of the same read-ahead) missed
+ * again at the next call, and each such call read the next 32768 entries (up to 16 MiB of
+ * records) again: 1100-byte keys took 3,000 reads for the first 1,120 of 3,000 keys
+ * (11,406 in all), 1020-byte keys 12,000 for the first 1,860 of 12,000 keys, where the
+ * scans before the key cache read once per key. Now a record the cache has seen is never
+ * read ahead again, and a call that misses only such records reads them alone. */
+static void test_scan_ahead_long_keys(void **state)
+{
+    enum { N = 3000 };
+    struct simdev *d = simdev_new(9);
+    struct ls_config cfg;
+    struct ls_engine *e;
+    struct wcount c = {0};
+    char k[1200];
+    const uint32_t klen[2] = {1100, 1020}; /* too long for the cache; 12 MB for its 4 MiB */
+    const uint32_t n[2] = {N, 4 * N};
+
+    (void)state;
+    sim_config(&cfg, d);
+    assert_int_equal(ls_open(&cfg, &e), 0);
+    for (uint32_t t = 0; t < 2; t++) {
+        for (uint32_t i = 0; i < n[t]; i++) {
+            memset(k, 'x', klen[t]);
+            k[snprintf(k, sizeof(k), "k:%u:", i)] = 'x';
+            k[klen[t]] = 0;
+            sim_put(e, d, t, k, "v", 1, &c);
+        }
+        sim_drain(e, d, &c);
+        uint64_t reads = scan_all(e, d, t, n[t], n[t]);
+        print_message("%u keys of %u bytes: %llu reads\n", n[t], klen[t],
+                      (unsigned long long)reads);
+    }
+    no_readers(e);
+    ls_close(e);
+    simdev_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scan_holds_its_segments),
         cmocka_unit_test(test_scan_read_fails),
+        cmocka_unit_test(test_scan_ahead_long_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
