@@ -359,7 +359,7 @@ struct fit {
     const struct ls_engine *e;
     uint64_t bytes, last_token;
     uint64_t rec_bytes; /* nonzero: bound the records' bytes instead (read-ahead) */
-    size_t n, max;
+    size_t n, max;      /* n: entries taken (all visited unless cut), max: where to stop */
 };
 
 static int fit_visit(void *arg, const struct idx_ent *ent)
@@ -477,8 +477,10 @@ int ls_scan(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count
         return -ENOMEM;
     struct fit fit = {.e = e, .max = count};
     idx_scan(t, cursor, count, fit_visit, &fit, NULL, NULL);
-    uint32_t cap = (uint32_t)fit.max + 256;
-    struct collect c = {.e = e, .cap = (uint32_t)fit.max + 256};
+    /* fit.n: every entry the walk below visits (a run of one token, which it never
+     * splits, may take it past count; the rest of a run left out would be skipped) */
+    uint32_t cap = (uint32_t)fit.n + 1;
+    struct collect c = {.e = e, .cap = cap};
     c.ents = malloc(sizeof(*c.ents) * cap);
     sentinel = calloc(1, sizeof(*sentinel));
     if (!c.ents || !sentinel)
@@ -508,7 +510,7 @@ int ls_scan(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count
         /* the next entries' keys, for the scans that follow this one */
         struct fit afit = {.e = e, .max = SCAN_AHEAD, .rec_bytes = SCAN_AHEAD_BYTES};
         idx_scan(t, next, SCAN_AHEAD, fit_visit, &afit, NULL, NULL);
-        cap += (uint32_t)afit.max + 256;
+        cap += (uint32_t)afit.n + 1;
         struct idx_ent *ents = realloc(s->ents, sizeof(*ents) * cap);
         struct want *want = ents ? realloc(s->want, sizeof(*want) * cap) : NULL;
         if (ents)
