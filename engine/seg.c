@@ -386,7 +386,11 @@ static int by_age_desc(const void *a, const void *b)
  * Below them the unused ones, lowest number on top, so files fill in order. */
 static int file_usable(const struct seg_mgr *m, uint32_t f)
 {
-    return m->fds[f] >= 0 || f < m->files_made || f - m->files_made < m->room_files;
+    /* a file being made has its space already: the filesystem's free space, looked at
+     * meanwhile, no longer counts it (with less than a file left its segments left the
+     * free stack, and came back only at the next rebuild after it was made) */
+    return m->fds[f] >= 0 || f < m->files_made || (m->prep && m->prep->f == f) ||
+           f - m->files_made < m->room_files;
 }
 
 uint32_t seg_usable(const struct seg_mgr *m)
