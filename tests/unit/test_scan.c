@@ -338,6 +338,47 @@ static void test_scan_takes_whole_token_runs(void **state)
     simdev_free(d);
 }
 
+/* Values larger than a segment are records spanning a run of segments (BUF_LARGE): a
+ * span of their own, read whole, holding the run's first segment. With small records
+ * around them every key is listed and every hold given back; then the engine closes with
+ * a scan in flight: its callback runs once, from ls_close, with every key. */
+static void test_scan_large_records_and_close(void **state)
+{
+    enum { N = 60, BIG = 300000 };
+    struct simdev *d = simdev_new(11);
+    struct ls_config cfg;
+    struct ls_engine *e;
+    struct wcount c = {0};
+    char k[32], *v = calloc(1, BIG);
+
+    (void)state;
+    sim_config(&cfg, d);
+    assert_int_equal(ls_open(&cfg, &e), 0);
+    for (unsigned i = 0; i < N; i++) {
+        snprintf(k, sizeof(k), "k:%u", i);
+        sim_put(e, d, 0, k, v, i % 3 ? 100 : BIG, &c); /* 20 of 300 KB: 3 segments each */
+    }
+    sim_drain(e, d, &c);
+    struct listing l = {.seen = calloc(N, 1), .nkeys = N};
+    assert_int_equal(ls_scan(e, 0, 0, N, listing_cb, &l), 0);
+    for (int i = 0; i < 100000 && !l.done; i++)
+        sim_step(e, d, 1);
+    assert_int_equal(l.n, N);
+    no_readers(e);
+
+    memset(l.seen, 0, N);
+    l.n = l.done = l.calls = 0;
+    assert_int_equal(ls_scan(e, 0, 0, N, listing_cb, &l), 0);
+    sim_step(e, d, 1);
+    assert_int_equal(l.done, 0);
+    ls_close(e);
+    assert_int_equal(l.calls, 1);
+    assert_int_equal(l.n, N);
+    free(l.seen);
+    free(v);
+    simdev_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_scan_read_fails),
         cmocka_unit_test(test_scan_ahead_long_keys),
         cmocka_unit_test(test_scan_takes_whole_token_runs),
+        cmocka_unit_test(test_scan_large_records_and_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
