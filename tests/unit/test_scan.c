@@ -110,6 +110,32 @@ static void listing_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32
     l->calls++;
 }
 
+/* Puts keys "k:0" .. "k:<n-1>" into table t with values of vlen bytes (big: every third
+ * of big bytes instead) and waits for them. */
+static void put_keys(struct ls_engine *e, struct simdev *d, uint32_t t, unsigned n, const char *v,
+                     size_t vlen, size_t big)
+{
+    struct wcount c = {0};
+    char k[32];
+
+    for (unsigned i = 0; i < n; i++) {
+        snprintf(k, sizeof(k), "k:%u", i);
+        sim_put(e, d, t, k, v, big && i % 3 == 0 ? big : vlen, &c);
+    }
+    sim_drain(e, d, &c);
+}
+
+/* Starts a scan into l and runs the device (per_step requests a step) until it reported. */
+static void scan_run(struct ls_engine *e, struct simdev *d, uint32_t t, uint64_t cursor,
+                     uint32_t count, struct listing *l, unsigned per_step)
+{
+    l->done = 0;
+    assert_int_equal(ls_scan(e, t, cursor, count, listing_cb, l), 0);
+    for (int i = 0; i < 100000 && !l->done; i++)
+        sim_step(e, d, per_step);
+    assert_true(l->done);
+}
+
 /* A scan reads its records in address order with a bound on the bytes in flight, so
  * the reads of its last segments start only as its first ones complete, while the engine
  * goes on. Every key present from the scan's start to its end must be listed, wherever
@@ -134,11 +160,7 @@ static void test_scan_holds_its_segments(void **state)
     cfg.disk_size = 64u << 20;
     cfg.max_key_size = 64; /* one call takes every entry (LS_SCAN_MAX_BYTES) */
     assert_int_equal(ls_open(&cfg, &e), 0);
-    for (unsigned i = 0; i < N; i++) { /* 21 records a segment: 380 segments */
-        snprintf(k, sizeof(k), "k:%u", i);
-        sim_put(e, d, 0, k, v, VLEN, &c);
-    }
-    sim_drain(e, d, &c);
+    put_keys(e, d, 0, N, v, VLEN, 0); /* 21 records a segment: 380 segments */
 
     struct listing l = {.seen = calloc(N, 1), .nkeys = N};
     assert_int_equal(ls_scan(e, 0, 0, N, listing_cb, &l), 0);
@@ -178,24 +200,17 @@ static void test_scan_read_fails(void **state)
     struct simdev *d = simdev_new(8);
     struct ls_config cfg;
     struct ls_engine *e;
-    struct wcount c = {0};
     struct ls_stats st;
-    char k[32], *v = calloc(1, VLEN);
+    char *v = calloc(1, VLEN);
 
     (void)state;
     sim_config(&cfg, d);
     cfg.max_key_size = 64; /* one call takes every entry */
     assert_int_equal(ls_open(&cfg, &e), 0);
-    for (unsigned i = 0; i < N; i++) { /* 95 segments: spans start late */
-        snprintf(k, sizeof(k), "k:%u", i);
-        sim_put(e, d, 0, k, v, VLEN, &c);
-    }
-    sim_drain(e, d, &c);
+    put_keys(e, d, 0, N, v, VLEN, 0); /* 95 segments: spans start late */
     uio_set_faults(e->u, &(struct uio_faults){.fail_read_n = 50});
     struct listing l = {.seen = calloc(N, 1), .nkeys = N};
-    assert_int_equal(ls_scan(e, 0, 0, N, listing_cb, &l), 0);
-    for (int i = 0; i < 100000 && !l.done; i++)
-        sim_step(e, d, 8);
+    scan_run(e, d, 0, 0, N, &l, 8);
     for (int i = 0; i < 100; i++) /* nothing more comes */
         sim_step(e, d, 8);
     ls_get_stats(e, &st);
@@ -206,10 +221,8 @@ static void test_scan_read_fails(void **state)
 
     uio_set_faults(e->u, &(struct uio_faults){0});
     memset(l.seen, 0, N);
-    l.n = l.done = 0;
-    assert_int_equal(ls_scan(e, 0, 0, N, listing_cb, &l), 0);
-    for (int i = 0; i < 100000 && !l.done; i++)
-        sim_step(e, d, 8);
+    l.n = 0;
+    scan_run(e, d, 0, 0, N, &l, 8);
     assert_int_equal(l.n, N);
     no_readers(e);
     free(l.seen);
@@ -231,11 +244,7 @@ static uint64_t scan_all(struct ls_engine *e, struct simdev *d, uint32_t t, uint
     ls_get_stats(e, &st);
     reads0 = st.device_reads;
     do {
-        l.done = 0;
-        assert_int_equal(ls_scan(e, t, cursor, 10, listing_cb, &l), 0);
-        for (int i = 0; i < 100000 && !l.done; i++)
-            sim_step(e, d, 8);
-        assert_true(l.done);
+        scan_run(e, d, t, cursor, 10, &l, 8);
         cursor = l.next;
         ls_get_stats(e, &st);
         if (st.device_reads - reads0 > max_reads)
@@ -301,7 +310,6 @@ static void test_scan_takes_whole_token_runs(void **state)
     struct simdev *d = simdev_new(10);
     struct ls_config cfg;
     struct ls_engine *e;
-    struct wcount c = {0};
     char k[32];
     uint64_t token, same = 0;
     uint32_t hash2;
@@ -309,11 +317,7 @@ static void test_scan_takes_whole_token_runs(void **state)
     (void)state;
     sim_config(&cfg, d);
     assert_int_equal(ls_open(&cfg, &e), 0);
-    for (unsigned i = 0; i < N; i++) {
-        snprintf(k, sizeof(k), "k:%u", i);
-        sim_put(e, d, T, k, "v", 1, &c);
-    }
-    sim_drain(e, d, &c);
+    put_keys(e, d, T, N, "v", 1, 0);
     struct idx *t = e->tables[eng_phys(e, T)];
     for (unsigned i = 0; i < N; i++) {
         struct idx_ent ent;
@@ -326,10 +330,7 @@ static void test_scan_takes_whole_token_runs(void **state)
         assert_int_equal(idx_upsert(t, &ent, NULL), 0);
     }
     struct listing l = {.seen = calloc(N, 1), .nkeys = N};
-    assert_int_equal(ls_scan(e, T, 0, 10, listing_cb, &l), 0);
-    for (int i = 0; i < 100000 && !l.done; i++)
-        sim_step(e, d, 8);
-    assert_true(l.done);
+    scan_run(e, d, T, 0, 10, &l, 8);
     assert_int_equal(l.n, N);
     assert_int_equal(l.next, 0);
     no_readers(e);
@@ -348,21 +349,14 @@ static void test_scan_large_records_and_close(void **state)
     struct simdev *d = simdev_new(11);
     struct ls_config cfg;
     struct ls_engine *e;
-    struct wcount c = {0};
-    char k[32], *v = calloc(1, BIG);
+    char *v = calloc(1, BIG);
 
     (void)state;
     sim_config(&cfg, d);
     assert_int_equal(ls_open(&cfg, &e), 0);
-    for (unsigned i = 0; i < N; i++) {
-        snprintf(k, sizeof(k), "k:%u", i);
-        sim_put(e, d, 0, k, v, i % 3 ? 100 : BIG, &c); /* 20 of 300 KB: 3 segments each */
-    }
-    sim_drain(e, d, &c);
+    put_keys(e, d, 0, N, v, 100, BIG); /* 20 of 300 KB: 3 segments each */
     struct listing l = {.seen = calloc(N, 1), .nkeys = N};
-    assert_int_equal(ls_scan(e, 0, 0, N, listing_cb, &l), 0);
-    for (int i = 0; i < 100000 && !l.done; i++)
-        sim_step(e, d, 1);
+    scan_run(e, d, 0, 0, N, &l, 1);
     assert_int_equal(l.n, N);
     no_readers(e);
 
