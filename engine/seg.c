@@ -81,15 +81,27 @@ int seg_init(struct seg_mgr *m, const struct ls_config *cfg, int dir_fd)
 
 /* ---- histogram ---- */
 
-static uint8_t bucket_of(uint32_t free_bytes)
-{
-    uint32_t v = free_bytes >> 6, msb;
+/* The buckets cover free space below 256 KiB (HB_COUNT): a larger segment's free space
+ * is scaled to 128 KiB first (segment_size may be up to 64 MiB; a 1 MiB segment with
+ * its records dead went into bucket 96, past the end of hhead, and wrote over the
+ * engine). Scaling keeps the order, which is all compaction reads from the buckets. */
+#define HB_SCALE (128u << 10)
 
+static uint8_t bucket_of(const struct seg_mgr *m, const struct seg_desc *d)
+{
+    uint64_t f = seg_free_bytes(m, d);
+    uint32_t v, msb;
+
+    if (m->seg_size > HB_SCALE)
+        f = f * HB_SCALE / m->seg_size;
+    v = (uint32_t)f >> 6;
     if (v < 8)
         return (uint8_t)v;
     msb = 31 - (uint32_t)__builtin_clz(v);
     return (uint8_t)((msb - 2) * 8 + ((v >> (msb - 3)) & 7));
 }
+/* at most 2^17 free bytes: v at most 2^11, bucket at most (11 - 2) * 8 */
+_Static_assert(HB_SCALE == 1u << 17 && (11 - 2) * 8 < HB_COUNT, "the buckets hold HB_SCALE");
 
 static void hist_unlink(struct seg_mgr *m, uint32_t g)
 {
@@ -114,7 +126,7 @@ void seg_hist_update(struct seg_mgr *m, uint32_t g)
 {
     struct seg_desc *d = &m->d[g];
     int listed = d->state == SEG_FULL && d->run == 1 && !(d->flags & SEGF_STUCK);
-    uint8_t b = listed ? bucket_of(seg_free_bytes(m, d)) : HB_NONE;
+    uint8_t b = listed ? bucket_of(m, d) : HB_NONE;
 
     if (b == d->hb)
         return;
@@ -374,7 +386,11 @@ static int by_age_desc(const void *a, const void *b)
  * Below them the unused ones, lowest number on top, so files fill in order. */
 static int file_usable(const struct seg_mgr *m, uint32_t f)
 {
-    return m->fds[f] >= 0 || f < m->files_made || f - m->files_made < m->room_files;
+    /* a file being made has its space already: the filesystem's free space, looked at
+     * meanwhile, no longer counts it (with less than a file left its segments left the
+     * free stack, and came back only at the next rebuild after it was made) */
+    return m->fds[f] >= 0 || f < m->files_made || (m->prep && m->prep->f == f) ||
+           f - m->files_made < m->room_files;
 }
 
 uint32_t seg_usable(const struct seg_mgr *m)
@@ -584,7 +600,7 @@ int seg_check(const struct seg_mgr *m)
     for (uint32_t g = 0; g < m->nsegs; g++) {
         const struct seg_desc *d = &m->d[g];
         int listed = d->state == SEG_FULL && d->run == 1 && !(d->flags & SEGF_STUCK);
-        if (listed != (d->hb != HB_NONE) || (listed && d->hb != bucket_of(seg_free_bytes(m, d))))
+        if (listed != (d->hb != HB_NONE) || (listed && d->hb != bucket_of(m, d)))
             return -4;
     }
     for (uint32_t b = 0; b < HB_COUNT; b++) {

@@ -788,6 +788,75 @@ static void test_disk_full(void **state)
     assert_int_equal(st.failed, 0);     /* a full disk is not a device failure */
 }
 
+/* A file made by a thread joins the log with its segments free: a look at the
+ * filesystem's free space while the thread runs (every compaction round takes one) sees
+ * the space the file has already taken, and with less than a file left it called the file
+ * unusable, dropping its segments from the free stack; once made, the file was usable but
+ * its segments stayed out until something rebuilt the stack. */
+static void test_prepared_file_stays_usable(void **state)
+{
+    struct fx *f = *state;
+    struct seg_mgr *m = &f->e->sm;
+
+    assert_int_equal(put_sync(f->e, 0, "a", "b", 1, 0), 0);
+    for (int i = 0; i < 10000 && m->prep; i++) { /* one the engine started */
+        usleep(1000);
+        seg_prepare(m);
+    }
+    uint32_t file = 0, in_stack = 0;
+    while (file < m->nfiles && m->fds[file] >= 0)
+        file++;
+    assert_true(file < m->nfiles);
+    seg_prepare(m);
+    assert_non_null(m->prep);
+    seg_room(m, m->file_size / 2); /* the filesystem, once the thread took its space */
+    for (int i = 0; i < 10000 && m->prep; i++) {
+        usleep(1000);
+        seg_prepare(m);
+    }
+    assert_null(m->prep);
+    assert_true(m->fds[file] >= 0);
+    for (uint32_t i = 0; i < m->nfree; i++)
+        in_stack += m->free_stack[i] / m->segs_per_file == file;
+    assert_int_equal(in_stack, m->segs_per_file);
+    assert_int_equal(seg_check(m), 0);
+}
+
+/* segment_size may be set up to 64 MiB (server/config.c), but the histogram of closed
+ * segments by free space had buckets for less than 256 KiB of free space: a closed
+ * segment of 1 MiB with its records dead went into a bucket past the end of the array
+ * and wrote over the engine's fields (a crash; UBSan: index out of bounds). */
+static void test_large_segments(void **state)
+{
+    struct fx *f = *state;
+    char v[10000], k[32];
+    char why[200];
+
+    ls_close(f->e);
+    rm_dir(f->dir);
+    f->cfg.segment_size = 1u << 20;
+    f->cfg.disk_size = 16u << 20;
+    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+    memset(v, 'y', sizeof(v));
+    for (int i = 0; i < 300; i++) { /* three segments */
+        snprintf(k, sizeof(k), "seg:%d", i);
+        assert_int_equal(put_sync(f->e, 0, k, v, sizeof(v), 0), 0);
+    }
+    for (int i = 0; i < 300; i++) { /* the first two segments' records die */
+        snprintf(k, sizeof(k), "seg:%d", i);
+        if (i < 200)
+            assert_int_equal(del_sync(f->e, 0, k), 0);
+    }
+    reopen(f); /* recovery lists the closed segments in the histogram */
+    assert_int_equal(eng_check(f->e, why, sizeof(why)), 0);
+    check_value(f->e, 0, "seg:10", NULL);
+    char *got = NULL;
+    uint32_t len = 0;
+    assert_int_equal(get_sync(f->e, 0, "seg:250", &got, &len), 0);
+    assert_int_equal(len, sizeof(v));
+    free(got);
+}
+
 static void test_periodic(void **state)
 {
     struct fx *f = *state;
@@ -851,6 +920,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limits_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_periodic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_segments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prepared_file_stays_usable, setup, teardown),
         cmocka_unit_test(test_slots_and_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
