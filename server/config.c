@@ -112,7 +112,7 @@ static const struct config_desc table[] = {
      "Most bytes all pending replies of one client may hold; past it the client is closed."},
     {"maxmemory_clients", CONFIG_SIZE, OFF(maxmemory_clients), 0, 1024 * GIB, "1gb", NULL, 1,
      "Most bytes all clients' buffers, requests and values being read may hold; past it the largest are closed (0: no limit)."},
-    {"max_inflight", CONFIG_INT, OFF(max_inflight), 1, 65536, "128", NULL, 1,
+    {"max_inflight", CONFIG_INT, OFF(max_inflight), 1, 65536, "1024", NULL, 1,
      "Most commands of one client in flight at once; reading pauses at this cap."},
     {"tracking_table_max_keys", CONFIG_INT, OFF(tracking_table_max_keys), 0, 1000000000, "1000000", NULL, 1,
      "Most keys CLIENT TRACKING remembers; past it the oldest is invalidated (0: no limit)."},
