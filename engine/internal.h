@@ -319,6 +319,7 @@ struct ls_engine {
         uint64_t cursor;
     } scan_ring[8]; /* cursors recent scans returned: a scan from one reads ahead */
     uint32_t scan_ring_next;
+    uint32_t scans_ahead; /* scans with read-ahead records still to read (at most one) */
     /* sweep */
     uint32_t sweep_table;
     uint64_t sweep_cursor;

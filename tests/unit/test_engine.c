@@ -409,6 +409,67 @@ static void test_scan_holds_segments(void **state)
     free(a.keys);
 }
 
+/* A SCAN call that starts a read-ahead answers once its own records are read: the
+ * read-ahead (up to 16 MiB, more than the 4 MiB in flight at once) goes on after the
+ * callback, so the caller does not wait for it; the next calls find the keys cached. */
+struct early_acc {
+    struct scan_acc a;
+    struct ls_engine *e;
+    unsigned inflight_at_cb;
+};
+static void early_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32_t n, uint64_t next)
+{
+    struct early_acc *x = arg;
+    x->inflight_at_cb = uio_inflight(x->e->u);
+    scan_cb(&x->a, rc, keys, n, next);
+}
+
+static void test_scan_answers_before_read_ahead(void **state)
+{
+    struct fx *f = *state;
+    enum { LEN = 200, N = 40000 }; /* 9.6 MB: a read-ahead of ~8 MB */
+    char k[32], *v = calloc(1, LEN);
+    struct early_acc x = {.a.keys = calloc(16, sizeof(char *)), .e = f->e};
+
+    struct wres *w = calloc(N, sizeof(*w));
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof(k), "early:%05d", i);
+        assert_int_equal(ls_put(f->e, 7, k, strlen(k), v, LEN, NULL, wres_cb, &w[i]), 0);
+    }
+    run_until(f->e, &w[N - 1].done);
+    free(w);
+    free(v);
+    assert_int_equal(sync_sync(f->e), 0);
+    assert_int_equal(ls_scan(f->e, 7, 0, 10, early_cb, &x), 0);
+    run_until(f->e, &x.a.done);
+    assert_int_equal(x.a.n, 10);
+    assert_true(x.inflight_at_cb > 0); /* the read-ahead was still going */
+    for (uint32_t i = 0; i < x.a.n; i++)
+        free(x.a.keys[i]);
+    x.a.n = 0;
+    for (int i = 0; i < 100000 && f->e->scans_ahead; i++) {
+        struct pollfd p = {.fd = ls_fd(f->e), .events = POLLIN};
+        poll(&p, 1, 1);
+        ls_poll(f->e);
+    }
+    assert_int_equal(f->e->scans_ahead, 0);
+    struct ls_stats st;
+    ls_get_stats(f->e, &st);
+    uint64_t reads0 = st.device_reads, cursor = x.a.next;
+    for (int call = 0; call < 100; call++) { /* the next 1000 keys come from the cache */
+        x.a.done = 0;
+        assert_int_equal(ls_scan(f->e, 7, cursor, 10, early_cb, &x), 0);
+        run_until(f->e, &x.a.done);
+        cursor = x.a.next;
+        for (uint32_t i = 0; i < x.a.n; i++)
+            free(x.a.keys[i]);
+        x.a.n = 0;
+    }
+    ls_get_stats(f->e, &st);
+    assert_int_equal(st.device_reads, reads0);
+    free(x.a.keys);
+}
+
 /* Data files are made ahead of need by a thread: zeroing one on the event loop held every
  * write acknowledged meanwhile (a 32 MiB file: tens of milliseconds, p99.99 of SETs at a
  * fixed rate 75 ms). A load that grows the log across several files, at a pace the
@@ -914,6 +975,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scan_reads_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_made_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_holds_segments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_answers_before_read_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expires_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_swap_tables, setup, teardown),
