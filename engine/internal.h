@@ -320,6 +320,7 @@ struct ls_engine {
     } scan_ring[8]; /* cursors recent scans returned: a scan from one reads ahead */
     uint32_t scan_ring_next;
     uint32_t scans_ahead; /* scans with read-ahead records still to read (at most one) */
+    struct scan_wait *scan_waiters, *scan_waiters_tail; /* sequential scans waiting for it */
     /* sweep */
     uint32_t sweep_table;
     uint64_t sweep_cursor;

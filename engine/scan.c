@@ -30,8 +30,9 @@
  *     of records again (11,406 reads for 3,000 keys, now 2,893; 1020-byte keys: 193,132
  *     reads for 20,000, now 12,146). The reply's own records are read first and the
  *     callback runs once they are in (the read-ahead, up to 16 MiB, goes on without
- *     holding the caller); one read-ahead is in flight at a time, and a call that comes
- *     meanwhile reads only its own records.
+ *     holding the caller); a sequential scan that comes while a read-ahead is in flight
+ *     waits for it and starts again from the key cache (reading its own records alone
+ *     meanwhile made SCAN COUNT 1000 cost 2.15 us of CPU per key instead of 1.30).
  *
  * The key cache is keyed as the record cache is, by (log address, sequence number of the
  * segment's use): a record is never rewritten in place and a reused segment has a new
@@ -65,6 +66,17 @@
 #define SCAN_AHEAD_BYTES (16u << 20) /* at most this many bytes of their records */
 #define SCAN_RING        8u          /* cursors remembered to tell a sequential scan */
 #define SCAN_CACHE_MAX   64u         /* larger scans skip the record cache (1/8 of KEYS' time) */
+
+/* A sequential scan that came while a read-ahead was in flight: it starts again, from the
+ * key cache, once the read-ahead is in (its keys are most likely there). */
+struct scan_wait {
+    uint32_t table; /* as the caller named it (a SWAPDB meanwhile is honoured) */
+    uint32_t count;
+    uint64_t cursor;
+    ls_scan_cb cb;
+    void *arg;
+    struct scan_wait *next;
+};
 
 /* ---- the key cache ---- */
 
@@ -138,6 +150,12 @@ void eng_scan_free(struct ls_engine *e)
 {
     free(e->kcache);
     e->kcache = NULL;
+    /* none is left once the last read completed (each waits for one); defensive */
+    while (e->scan_waiters) {
+        struct scan_wait *w = e->scan_waiters;
+        e->scan_waiters = w->next;
+        free(w);
+    }
 }
 
 /* ---- a scan ---- */
@@ -262,6 +280,8 @@ static void scan_record(struct scan *s, uint32_t i, const uint8_t *p, uint32_t s
     scan_got(s, i, v.key, v.h.key_len, v.h.expire_ms, addr, seq);
 }
 
+static void scan_resume(struct ls_engine *e);
+
 /* Answers once the reply's own records are read (and the sentinel went through ls_poll):
  * a read-ahead still in flight goes on without holding the caller. Frees the scan once
  * no read is in flight. */
@@ -286,12 +306,14 @@ static void scan_progress(struct scan *s)
     }
     if (s->pending)
         return;
-    if (s->nwant > s->nown)
-        s->e->scans_ahead--;
+    struct ls_engine *e = s->e;
+    int ahead_done = s->nwant > s->nown && --e->scans_ahead == 0;
     free(s->ents);
     free(s->want);
     free(s->scratch);
     free(s);
+    if (ahead_done)
+        scan_resume(e);
 }
 
 static void scan_pump(struct scan *s);
@@ -492,9 +514,36 @@ static int scan_sequential(struct ls_engine *e, uint32_t table, uint64_t cursor)
     return 0;
 }
 
+static int scan_start(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count,
+                      ls_scan_cb cb, void *arg);
+
+/* Starts the scans that waited for the read-ahead (in arrival order); the first may start
+ * another, which the rest then wait for. */
+static void scan_resume(struct ls_engine *e)
+{
+    struct scan_wait *w = e->scan_waiters;
+
+    e->scan_waiters = e->scan_waiters_tail = NULL;
+    while (w) {
+        struct scan_wait *next = w->next;
+        int rc = scan_start(e, w->table, w->cursor, w->count, w->cb, w->arg);
+        if (rc < 0)
+            w->cb(w->arg, rc, NULL, 0, 0);
+        free(w);
+        w = next;
+    }
+}
+
 int ls_scan(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count, ls_scan_cb cb,
             void *arg)
 {
+    return scan_start(e, table, cursor, count, cb, arg);
+}
+
+static int scan_start(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count,
+                      ls_scan_cb cb, void *arg)
+{
+    uint32_t logical = table;
     table = eng_phys(e, table); /* the database's table (tmap.c) */
     struct idx *t;
     struct scan *s;
@@ -510,6 +559,19 @@ int ls_scan(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count
     if (count > LS_SCAN_MAX)
         count = LS_SCAN_MAX;
     ahead = count < SCAN_AHEAD && scan_sequential(e, table, cursor);
+    if (ahead && e->scans_ahead) { /* wait for the read-ahead: it is reading these keys */
+        struct scan_wait *w = calloc(1, sizeof(*w));
+        if (!w)
+            return -ENOMEM;
+        *w = (struct scan_wait){
+            .table = logical, .count = count, .cursor = cursor, .cb = cb, .arg = arg};
+        if (e->scan_waiters_tail)
+            e->scan_waiters_tail->next = w;
+        else
+            e->scan_waiters = w;
+        e->scan_waiters_tail = w;
+        return 0;
+    }
     s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
@@ -545,9 +607,7 @@ int ls_scan(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count
         e->scan_ring[e->scan_ring_next] = (struct scan_pos){.table = table, .cursor = next};
         e->scan_ring_next = (e->scan_ring_next + 1) % SCAN_RING;
     }
-    /* one read-ahead at a time: a call that comes while one is in flight reads its own */
-    if (ahead && s->unseen && !done && !e->scans_ahead &&
-        (e->kcache || (e->kcache = calloc(1, sizeof(*e->kcache))))) {
+    if (ahead && s->unseen && !done && (e->kcache || (e->kcache = calloc(1, sizeof(*e->kcache))))) {
         /* the next entries' keys, for the scans that follow this one */
         struct fit afit = {.e = e, .max = SCAN_AHEAD, .rec_bytes = SCAN_AHEAD_BYTES};
         idx_scan(t, next, SCAN_AHEAD, fit_visit, &afit, NULL, NULL);
