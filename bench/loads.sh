@@ -100,10 +100,11 @@ mc_one() { # TARGET OP PIPELINE
     cpu_stop
     cpu=$(cpu_per_op "$N")
     read -r ops p50 p99 p999 errors <"$WORK/mc.out"
-    if [ $st -eq 1 ] && [ -n "${errors:-}" ]; then
+    if [ $st -eq 1 ] && [ -n "${errors:-}" ]; then # figures of error replies are no figures
         bench_fail "mcload $name against $t: $errors error replies"
+        return
     fi
-    if [ $st -gt 1 ] || [ -z "${ops:-}" ]; then
+    if [ $st -ne 0 ] || [ -z "${ops:-}" ]; then
         tool_failed "$t" "mcload $name" $st "$WORK/mc.err"
         return
     fi
@@ -169,6 +170,8 @@ int main(int argc, char **argv) {
     int port = atoi(argv[1]), nc = atoi(argv[2]); n_total = atol(argv[3]); P = atoi(argv[4]);
     is_set = !strcmp(argv[5], "set"); vsize = atoi(argv[6]); keyspace = atoi(argv[7]);
     if (nc < 1 || n_total < 1 || P < 1 || vsize < 0 || keyspace < 1) { fprintf(stderr, "mcload: bad arguments\n"); return 2; }
+    /* A batch must fit send_batch's buffer, and its replies the connection's input buffer. */
+    if ((long long)P * (vsize + 64) > (1 << 20)) { fprintf(stderr, "mcload: pipeline x value size over 1 MiB\n"); return 2; }
     val = malloc((size_t)vsize + 1); memset(val, 'x', (size_t)vsize); val[vsize] = 0;
     lat = malloc(sizeof(double) * (size_t)n_total); srand(42);
     int ep = epoll_create1(0); struct conn *cs = calloc((size_t)nc, sizeof *cs);

@@ -3,7 +3,7 @@
 # memcached on their own benchmarks, in one run on this machine, with the server's CPU per
 # operation beside every figure and the logstord/peer ratios the issue sets as goals.
 #
-#   bash bench/run.sh build              (or: make bench; about 8 minutes on 2 cores)
+#   bash bench/run.sh build              (or: make bench; about 10 minutes on this 2-core VM)
 #
 # Targets (bench/lib.bash), each started fresh on free 127.0.0.1 ports with its data in a
 # new temp dir under /tmp (ext4 here, so logstord's O_DIRECT works) for every group of loads:
