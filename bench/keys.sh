@@ -37,7 +37,6 @@ out.write(b"".join(chunk))
 EOF
 echo "keys: $N keys of $VSIZE-byte values; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$SRV_PID/stat"; }
 HZ=$(getconf CLK_TCK)
 declare -A WALL CPU
 
@@ -45,11 +44,11 @@ run_one() { # TARGET LABEL COMMAND...
     local t=$1 label=$2
     shift 2
     local c0 c1 t0 t1 got
-    c0=$(cpu_ticks)
+    c0=$(server_cpu_ticks)
     t0=$(date +%s.%N)
     got=$(timeout "$TIMEOUT" "$@" | wc -l)
     t1=$(date +%s.%N)
-    c1=$(cpu_ticks)
+    c1=$(server_cpu_ticks)
     local wall cpu
     wall=$(echo "$t1 - $t0" | bc -l)
     cpu=$(echo "($c1 - $c0) / $HZ" | bc -l)

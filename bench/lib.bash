@@ -4,14 +4,18 @@
 #
 #   start_target TARGET   sets PORT MCPORT SRV_PID DIR; returns 1 if unavailable
 #   stop_target
+#   server_cpu_ticks      utime+stime of the running target, in CLK_TCK ticks
+#   find_memtier          sets MEMTIER (../shared/tools/build-memtier.sh builds it once)
 # Targets: logstord-sync logstord-periodic (with $BENCH_LOGSTORD_ARGS), redis-always
-# redis-everysec (AOF), redis (no persistence), memcached.
+# redis-everysec (AOF), redis (no persistence), memcached (4 worker threads, its default),
+# memcached-tN (N worker threads: memcached-t1, memcached-t2).
 
 WORK=$(mktemp -d /tmp/logstor-bench-XXXXXX)
 SRV_PID=
 read -r -a LOGSTORD_EXTRA <<<"${BENCH_LOGSTORD_ARGS:-}"
 
 cleanup() {
+    [ -n "${TOOL_PID:-}" ] && kill "$TOOL_PID" 2>/dev/null # a load tool run in the background
     if [ -n "$SRV_PID" ] && kill -0 "$SRV_PID" 2>/dev/null; then
         kill -9 "$SRV_PID" 2>/dev/null
         wait "$SRV_PID" 2>/dev/null
@@ -21,23 +25,44 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "bench: interrupted"; exit 130' INT TERM
 
+# free_port: a loopback port no socket uses, below Linux's ephemeral range (32768-60999) so
+# that no client connection takes it meanwhile. Bash and ss only: a python3 start costs a
+# second on a loaded machine, and start_target runs many times in a run.
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    local p _
+    for _ in $(seq 1 100); do
+        p=$((20000 + RANDOM % 12000))
+        [ -z "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && echo "$p" && return 0
+    done
+    return 1
 }
 
-wait_port() { # PORT KIND(redis|memcached)
-    local i
-    for i in $(seq 1 300); do
-        kill -0 "$SRV_PID" 2>/dev/null || return 1
-        if [ "$2" = redis ]; then
-            case "$(timeout 2 redis-cli -p "$1" ping 2>/dev/null)" in PONG) return 0 ;; esac
+target_alive() { # the target runs (a dead child stays a zombie until reaped: state Z)
+    local s
+    s=$(cat "/proc/$SRV_PID/stat" 2>/dev/null) || return 1
+    s=${s##*) }
+    [ "${s:0:1}" != Z ]
+}
+
+memcached_answers() { # PORT: "version" over the memcached protocol gets VERSION
+    local fd line
+    exec {fd}<>"/dev/tcp/127.0.0.1/$1" || return 1
+    printf 'version\r\n' >&"$fd"
+    read -r -t 1 line <&"$fd"
+    exec {fd}>&-
+    [[ $line == VERSION* ]]
+}
+
+wait_port() { # PORT KIND(redis|memcached): waits up to 20 s for the target to answer
+    local end=$((SECONDS + 20))
+    while [ $SECONDS -lt $end ]; do
+        target_alive || return 1
+        if [ "$2" = redis ]; then # (a server with a password answers NOAUTH)
+            case "$(timeout 2 redis-cli -p "$1" ping 2>/dev/null)" in
+            PONG | NOAUTH*) return 0 ;;
+            esac
         else
-            python3 - "$1" <<'PY' 2>/dev/null && return 0
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
-s.sendall(b"version\r\n")
-sys.exit(0 if s.recv(100).startswith(b"VERSION") else 1)
-PY
+            memcached_answers "$1" 2>/dev/null && return 0
         fi
         sleep 0.05
     done
@@ -62,13 +87,17 @@ start_target() { # TARGET -> sets PORT MCPORT SRV_PID DIR; returns 1 if unavaila
         redis-server --port "$PORT" --bind 127.0.0.1 --dir "$DIR" --save '' --appendonly no \
             --loglevel warning >"$log" 2>&1 &
         SRV_PID=$! ;;
-    memcached)
+    memcached | memcached-t[0-9]*)
+        local threads=${1#memcached-t}
+        [ "$1" = memcached ] && threads=4
         [ "$(id -u)" = 0 ] && root=(-u root)
-        memcached -p "$MCPORT" -U 0 -l 127.0.0.1 -m 1024 "${root[@]}" >"$log" 2>&1 &
+        memcached -p "$MCPORT" -U 0 -l 127.0.0.1 -m 1024 -t "$threads" "${root[@]}" >"$log" 2>&1 &
         SRV_PID=$! ;;
+    *) echo "bench: unknown target $1; skipping it"; return 1 ;;
     esac
-    if ! wait_port "$([ "$1" = memcached ] && echo "$MCPORT" || echo "$PORT")" \
-        "$([ "$1" = memcached ] && echo memcached || echo redis)"; then
+    local kind=redis wport=$PORT
+    case $1 in memcached*) kind=memcached wport=$MCPORT ;; esac
+    if ! wait_port "$wport" "$kind"; then
         echo "bench: $1 did not start; log:"; tail -n 20 "$log"
         stop_target; return 1
     fi
@@ -82,4 +111,32 @@ stop_target() {
         wait "$SRV_PID" 2>/dev/null
         SRV_PID=
     fi
+}
+
+# server_cpu_ticks: utime+stime (fields 14 and 15 of /proc/PID/stat, every thread of the
+# process) of the target started last, in CLK_TCK ticks; fails when it is not running. The
+# fields are counted after the ")" that ends the command name, which may hold spaces.
+server_cpu_ticks() {
+    local s
+    s=$(cat "/proc/$SRV_PID/stat" 2>/dev/null) || return 1
+    s=${s##*) }
+    # shellcheck disable=SC2086 # split into the fields that follow the name
+    set -- $s
+    echo $((${12} + ${13}))
+}
+
+# find_memtier: sets MEMTIER to memtier_benchmark unless it is set: the binary
+# ../shared/tools/build-memtier.sh builds once (beside the repository, as the integration
+# tests find it), else one on PATH. Fails with a message when there is none.
+find_memtier() {
+    local tools
+    tools="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../../shared/tools"
+    if [ -z "${MEMTIER:-}" ] && [ -x "$tools/build-memtier.sh" ]; then
+        MEMTIER=$(bash "$tools/build-memtier.sh" 2>"$WORK/memtier-build.err" | tail -n 1)
+    fi
+    [ -n "${MEMTIER:-}" ] || MEMTIER=$(command -v memtier_benchmark)
+    [ -x "${MEMTIER:-}" ] && return 0
+    echo "bench: no memtier_benchmark (build-memtier.sh:" \
+        "$(tail -n 3 "$WORK/memtier-build.err" 2>/dev/null))"
+    return 1
 }

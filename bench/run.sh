@@ -1,43 +1,66 @@
 #!/usr/bin/env bash
-# bench/run.sh BUILD - the peer benchmark: logstord against redis-server and memcached, in
-# one run, on this machine, and one table of ops/s, p50 and p99 with the logstord/peer
-# ratios the server issue sets as targets.
+# bench/run.sh BUILD - the peer benchmark of issue 16: logstord against redis-server and
+# memcached on their own benchmarks, in one run on this machine, with the server's CPU per
+# operation beside every figure and the logstord/peer ratios the issue sets as goals.
 #
-#   bash bench/run.sh build              (or: make bench)
+#   bash bench/run.sh build              (or: make bench; about 10 minutes on this 2-core VM)
 #
-# Targets, each started fresh on free 127.0.0.1 ports with its data in a new temp dir
-# under /tmp (ext4 here, so logstord's O_DIRECT works):
+# Targets (bench/lib.bash), each started fresh on free 127.0.0.1 ports with its data in a
+# new temp dir under /tmp (ext4 here, so logstord's O_DIRECT works) for every group of loads:
 #   logstord-sync       logstord --durability sync
 #   logstord-periodic   logstord --durability periodic (default flush_interval_ms)
 #   redis-always        redis-server --appendonly yes --appendfsync always --save ''
 #   redis-everysec      redis-server --appendonly yes --appendfsync everysec --save ''
-#   memcached           memcached -U 0 (default 4 threads, 1 GiB memory)
+#   memcached-t1        memcached -t 1 -U 0 -m 1024 (one worker thread: the per-core goal)
+#   memcached-t2        memcached -t 2 (reported for reference)
 #
-# Load: redis-benchmark (the Debian 7.0 one) with -c 50, -t set,get, with and without
-# -P 16, -r KEYSPACE so that GET reads keys written by the SET phase of the same run
-# (100000 SETs over 10000 keys leave practically every key written), -d VALUE_SIZE,
-# latency from its --csv output (p50_latency_ms, p99_latency_ms).
-# memtier_benchmark is run as well when installed (it is not packaged in Debian 12).
-# memcached: memcslap prints no latency percentiles, so this script builds a small
-# single-threaded epoll load driver (mcload, C, embedded below) that behaves like
-# redis-benchmark: 50 connections, each sending P requests and waiting for their P
-# replies; a request's latency is from the write of its batch to its reply. It runs
-# against memcached and against logstord's memcached port.
+# Parts (BENCH_PARTS), each run over the targets it applies to, in BENCH_TARGETS order:
+#   rb       redis-benchmark (Debian's 7.0) -c CLIENTS -n N -r KEYSPACE -d VALUE_SIZE, one
+#            invocation per test: SET GET INCR MSET, then the same with -P PIPELINE (GET
+#            reads the keys SET wrote). p50/p99 from its --csv; MSET counts commands of 10
+#            keys. Against logstord and redis.
+#   mc       mcload (a small epoll load driver in C, built by bench/loads.sh, the
+#            memcached-protocol counterpart of redis-benchmark: CLIENTS connections, each
+#            sending P requests and waiting for their replies): set then get, P 1 and
+#            PIPELINE. Against logstord's memcached port and memcached.
+#   memtier  memtier_benchmark (built by ../shared/tools/build-memtier.sh), two loads of
+#            BENCH_MEMTIER_SECONDS each, a fresh server for each: "memtier default" (its
+#            defaults: 4 threads x 50 connections, SET:GET 1:10, 32 B, keys over 10 M)
+#            and "memtier 1KiB 1:1" (--distinct-client-seed --key-maximum=1000000
+#            --data-size=1024 --ratio=1:1), with the redis protocol against logstord and
+#            redis, with memcache_text ("mc memtier ...") against logstord's memcached port
+#            and memcached. p50/p99/p99.9 of all operations.
+#   rate     tail latency at a fixed load below peak, as Aerospike's ACT judges a store:
+#            memtier 2 threads x 25 connections, --rate-limiting=BENCH_RATE (400 per
+#            connection: 20 k ops/s asked), SET:GET 1:4, 1 KiB values, keys over memtier's
+#            default 10 M (so GETs mostly miss), BENCH_RATE_SECONDS. SET, GET and all:
+#            ops/s reached, p50/p99/p99.9 and the share of operations at or over 1, 8 and
+#            64 ms (from the HdrHistogram in memtier's JSON). Against logstord and redis.
+# CPU: utime+stime of the server process (/proc/PID/stat, all its threads) read just
+# before and after each load-tool invocation, over the operations that invocation ran,
+# in microseconds ("us/op").
+#
+# Ratios, logstord/peer, each pair of the same load in the same run: sync against redis
+# appendfsync always and periodic against everysec (redis protocol); sync and periodic
+# against memcached -t 1 (the goal) and -t 2 (reference) for the memcached protocol.
+# Goals (issue 16): ops/s >= 1.0x, server CPU/op <= 1.0x, latency <= 1.0x; each ratio is
+# marked "meets" or "below 1.0x"/"above 1.0x", and the last lines count them.
 #
 # Environment:
-#   BENCH_N=100000          requests per run (scale the whole benchmark with it)
-#   BENCH_CLIENTS=50        connections
-#   BENCH_PIPELINE=16       the pipelined runs' depth
-#   BENCH_VALUE_SIZE=100    value bytes
-#   BENCH_KEYSPACE=10000    distinct keys
-#   BENCH_TARGETS="logstord-sync logstord-periodic redis-always redis-everysec memcached"
-#   BENCH_RUN_TIMEOUT=300   seconds allowed per load-tool invocation
-#   LOGSTORD=BUILD/logstord, BENCH_LOGSTORD_ARGS (more logstord arguments)
-# Missing logstord (not built yet) is reported and its rows are skipped.
-#
-# Targets (server issue): SET in sync mode >= 0.8x redis appendfsync always, SET in
-# periodic mode >= 0.8x redis appendfsync everysec, with -c 50, with and without -P 16;
-# GET reported beside Redis's.
+#   BENCH_PARTS="rb mc memtier rate"
+#   BENCH_TARGETS="logstord-sync logstord-periodic redis-always redis-everysec memcached-t1
+#                  memcached-t2" (also: redis, no persistence; memcached, 4 threads)
+#   BENCH_N=100000 (requests per rb/mc invocation), BENCH_CLIENTS=50, BENCH_PIPELINE=16,
+#   BENCH_VALUE_SIZE=100, BENCH_KEYSPACE=10000 (rb and mc)
+#   BENCH_MEMTIER_SECONDS=10, BENCH_RATE_SECONDS=20, BENCH_RATE=400 (per connection),
+#   BENCH_RATE_ARGS (more memtier arguments for the rate load, e.g. --key-maximum=100000
+#   for GETs that hit)
+#   BENCH_RUN_TIMEOUT=300 (seconds per rb/mc invocation; memtier: its seconds + 60)
+#   LOGSTORD=BUILD/logstord, BENCH_LOGSTORD_ARGS (more logstord arguments),
+#   MEMTIER (a memtier_benchmark binary; else build-memtier.sh's, else one on PATH)
+# A target that does not start, a tool that fails or a target that dies is reported and
+# its rows left out (ratios then say n/a); the run goes on, lists the failures at the end
+# and exits with status 1.
 set -u
 BUILD=${1:-build}
 N=${BENCH_N:-100000}
@@ -46,215 +69,264 @@ PIPE=${BENCH_PIPELINE:-16}
 VSIZE=${BENCH_VALUE_SIZE:-100}
 KEYSPACE=${BENCH_KEYSPACE:-10000}
 RUN_TIMEOUT=${BENCH_RUN_TIMEOUT:-300}
-TARGETS=${BENCH_TARGETS:-logstord-sync logstord-periodic redis-always redis-everysec memcached}
+MT_SECONDS=${BENCH_MEMTIER_SECONDS:-10}
+RATE_SECONDS=${BENCH_RATE_SECONDS:-20}
+RATE=${BENCH_RATE:-400}
+PARTS=${BENCH_PARTS:-rb mc memtier rate}
+TARGETS=${BENCH_TARGETS:-logstord-sync logstord-periodic redis-always redis-everysec \
+memcached-t1 memcached-t2}
 LOGSTORD=${LOGSTORD:-$BUILD/logstord}
+HZ=$(getconf CLK_TCK)
 
+# shellcheck source=bench/lib.bash
 source "$(dirname "$0")/lib.bash"
-RESULTS="$WORK/results.tsv" # target, test, ops/s, p50 ms, p99 ms, tool
+# shellcheck source=bench/loads.sh
+source "$(dirname "$0")/loads.sh"
+RESULTS="$WORK/results.tsv" # see loads.sh
 : >"$RESULTS"
-
-# ---- the memcached load driver -------------------------------------------------------------
-build_mcload() {
-    cat >"$WORK/mcload.c" <<'EOF'
-/* mcload: memcached text-protocol load driver. One thread, epoll, C connections, each
- * sending P requests ("set" or "get" of random keys) then reading P replies; latency per
- * request = reply time - batch write time. Prints: ops/s p50_ms p99_ms errors. */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-struct conn { int fd, pending; long long sent_at; char *in; size_t inlen; };
-static double now_us(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e6 + t.tv_nsec / 1e3; }
-static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
-static long n_total, issued, done_n, errors; static int P, vsize, keyspace, is_set;
-static double *lat; static char *val;
-
-static void send_batch(struct conn *c) {
-    static char buf[1 << 20]; size_t len = 0; int k = 0;
-    for (; k < P && issued < n_total; k++, issued++) {
-        int key = rand() % keyspace;
-        if (is_set) len += sprintf(buf + len, "set key:%010d 0 0 %d\r\n%s\r\n", key, vsize, val);
-        else len += sprintf(buf + len, "get key:%010d\r\n", key);
-    }
-    c->pending = k; c->sent_at = (long long)now_us();
-    for (size_t off = 0; off < len;) { ssize_t w = write(c->fd, buf + off, len - off); if (w <= 0) { if (errno == EAGAIN) continue; perror("write"); exit(2); } off += (size_t)w; }
-}
-/* Consumes complete replies from c->in; returns how many. */
-static int take_replies(struct conn *c) {
-    int n = 0; size_t pos = 0;
-    for (;;) {
-        char *end = memmem(c->in + pos, c->inlen - pos, "\r\n", 2); if (!end) break;
-        size_t linelen = (size_t)(end - (c->in + pos));
-        if (is_set) { if (linelen != 6 || memcmp(c->in + pos, "STORED", 6)) errors++; pos += linelen + 2; n++; continue; }
-        if (linelen == 3 && !memcmp(c->in + pos, "END", 3)) { pos += 5; n++; continue; }
-        if (linelen > 6 && !memcmp(c->in + pos, "VALUE ", 6)) {
-            int bytes = 0; char *sp = memrchr(c->in + pos, ' ', linelen); bytes = atoi(sp + 1);
-            size_t need = linelen + 2 + (size_t)bytes + 2 + 5;
-            if (c->inlen - pos < need) break;
-            pos += need; n++; continue;
-        }
-        errors++; pos += linelen + 2; n++;
-    }
-    memmove(c->in, c->in + pos, c->inlen - pos); c->inlen -= pos; return n;
-}
-int main(int argc, char **argv) {
-    if (argc != 8) { fprintf(stderr, "usage: mcload port clients requests pipeline set|get vsize keyspace\n"); return 2; }
-    int port = atoi(argv[1]), nc = atoi(argv[2]); n_total = atol(argv[3]); P = atoi(argv[4]);
-    is_set = !strcmp(argv[5], "set"); vsize = atoi(argv[6]); keyspace = atoi(argv[7]);
-    val = malloc((size_t)vsize + 1); memset(val, 'x', (size_t)vsize); val[vsize] = 0;
-    lat = malloc(sizeof(double) * (size_t)n_total); srand(42);
-    int ep = epoll_create1(0); struct conn *cs = calloc((size_t)nc, sizeof *cs);
-    for (int i = 0; i < nc; i++) {
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        cs[i].fd = socket(AF_INET, SOCK_STREAM, 0); int one = 1;
-        setsockopt(cs[i].fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (connect(cs[i].fd, (struct sockaddr *)&a, sizeof a)) { perror("connect"); return 2; }
-        cs[i].in = malloc(1 << 22);
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &cs[i]}; epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
-    }
-    double t0 = now_us();
-    for (int i = 0; i < nc; i++) send_batch(&cs[i]);
-    struct epoll_event evs[256];
-    while (done_n < n_total) {
-        int k = epoll_wait(ep, evs, 256, 10000);
-        if (k <= 0) { fprintf(stderr, "mcload: timeout waiting for replies\n"); return 3; }
-        for (int i = 0; i < k; i++) {
-            struct conn *c = evs[i].data.ptr;
-            ssize_t r = read(c->fd, c->in + c->inlen, (1 << 22) - c->inlen);
-            if (r <= 0) { fprintf(stderr, "mcload: connection closed\n"); return 3; }
-            c->inlen += (size_t)r; int got = take_replies(c); double t = now_us();
-            for (int j = 0; j < got; j++) lat[done_n++] = (t - (double)c->sent_at) / 1000.0;
-            c->pending -= got;
-            if (c->pending == 0 && issued < n_total) send_batch(c);
-        }
-    }
-    double secs = (now_us() - t0) / 1e6;
-    qsort(lat, (size_t)n_total, sizeof(double), cmp);
-    printf("%.2f %.3f %.3f %ld\n", (double)n_total / secs, lat[n_total / 2], lat[(long)(n_total * 0.99)], errors);
-    return errors ? 1 : 0;
-}
-EOF
-    cc -O2 -o "$WORK/mcload" "$WORK/mcload.c"
+FAILURES=()
+bench_fail() { # MESSAGE...: reports a failure now and again at the end
+    echo "bench: $*"
+    FAILURES+=("$*")
 }
 
-# ---- load runs ------------------------------------------------------------------------------
-run_redis_benchmark() { # TARGET PIPELINE
-    local label=$1 p=$2 suffix=""
-    [ "$p" -gt 1 ] && suffix=" -P$p"
-    local out
-    out=$(timeout "$RUN_TIMEOUT" redis-benchmark -h 127.0.0.1 -p "$PORT" -c "$CLIENTS" -n "$N" \
-        -P "$p" -r "$KEYSPACE" -d "$VSIZE" -t set,get --csv 2>"$WORK/rb.err")
-    local st=$?
-    if [ $st -ne 0 ]; then
-        echo "bench: redis-benchmark against $label (P=$p) failed with status $st"; tail -n 5 "$WORK/rb.err"
-    fi
-    # "SET","53763.44","0.653","0.200","0.607","0.983","1.175","4.415"
-    echo "$out" | tr -d '"' | awk -F, -v t="$label" -v s="$suffix" \
-        '$1=="SET"||$1=="GET" { printf "%s\t%s%s\t%s\t%s\t%s\tredis-benchmark\n", t, $1, s, $2, $5, $7 }' \
-        >>"$RESULTS"
-}
+MT_DEFAULT=() # memtier's own defaults
+MT_1K=(--distinct-client-seed --key-maximum=1000000 --data-size=1024 --ratio=1:1)
+RATE_ARGS=(--threads=2 --clients=25 --rate-limiting="$RATE" --ratio=1:4 --data-size=1024)
+read -r -a RATE_EXTRA <<<"${BENCH_RATE_ARGS:-}"
+RATE_ARGS+=("${RATE_EXTRA[@]}")
+REDIS_PAIRS="logstord-sync:redis-always logstord-periodic:redis-everysec"
+MC_PAIRS="logstord-sync:memcached-t1 logstord-periodic:memcached-t1
+          logstord-sync:memcached-t2 logstord-periodic:memcached-t2"
 
-run_memtier() { # TARGET PIPELINE
-    command -v memtier_benchmark >/dev/null || return 0
-    local label=$1 p=$2 suffix=""
-    [ "$p" -gt 1 ] && suffix=" -P$p"
-    local per_client=$(( N / CLIENTS ))
-    for ratio in "1:0 SET" "0:1 GET"; do
-        set -- $ratio
-        local out
-        out=$(timeout "$RUN_TIMEOUT" memtier_benchmark -s 127.0.0.1 -p "$PORT" -t 1 -c "$CLIENTS" \
-            -n "$per_client" --pipeline "$p" --ratio "$1" -d "$VSIZE" --key-maximum "$KEYSPACE" \
-            --hide-histogram 2>/dev/null)
-        # "Sets"/"Gets"/"Totals" lines: Type Ops/sec Hits/sec Misses/sec Avg.Latency p50 p99 ...
-        echo "$out" | awk -v t="$label" -v s="$suffix" -v name="$2" \
-            '$1=="Totals" { printf "%s\t%s%s (memtier)\t%s\t%s\t%s\tmemtier_benchmark\n", t, name, s, $2, $6, $7 }' \
-            >>"$RESULTS"
-    done
-}
+# ---- the parts --------------------------------------------------------------------------------
+family() { echo "${1%%-*}"; } # TARGET -> logstord, redis or memcached
 
-run_mcload() { # TARGET PORT PIPELINE
-    local label=$1 port=$2 p=$3 suffix=""
-    [ "$p" -gt 1 ] && suffix=" -P$p"
-    for op in set get; do
-        local out
-        out=$(timeout "$RUN_TIMEOUT" "$WORK/mcload" "$port" "$CLIENTS" "$N" "$p" "$op" "$VSIZE" "$KEYSPACE")
-        local st=$?
-        [ $st -ne 0 ] && echo "bench: mcload $op against $label (P=$p) failed with status $st ($out)"
-        [ -n "$out" ] && echo "$out" | awk -v t="$label" -v s="$suffix" -v op="$op" \
-            '{ printf "%s\tmc %s%s\t%s\t%s\t%s\tmcload\n", t, toupper(op), s, $1, $2, $3 }' >>"$RESULTS"
-    done
-}
-
-# ---- main -----------------------------------------------------------------------------------
-echo "bench: N=$N clients=$CLIENTS pipeline=$PIPE value=$VSIZE B keyspace=$KEYSPACE; $(nproc) CPUs"
-echo "bench: load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work on this machine skews the figures)"
-echo "bench: $(redis-server --version | cut -d' ' -f1-3), $(memcached -V), redis-benchmark $(redis-benchmark --version 2>/dev/null | awk '{print $2}')"
-command -v memtier_benchmark >/dev/null || echo "bench: memtier_benchmark not installed (not in Debian 12); skipped"
-build_mcload || { echo "bench: cannot build the memcached load driver"; exit 1; }
-
-for t in $TARGETS; do
-    start_target "$t" || continue
-    echo "bench: $t on 127.0.0.1:$PORT (memcached port $MCPORT)"
-    case $t in
-    memcached)
-        run_mcload "$t" "$MCPORT" 1
-        run_mcload "$t" "$MCPORT" "$PIPE" ;;
-    *)
-        run_redis_benchmark "$t" 1
-        run_redis_benchmark "$t" "$PIPE"
-        run_memtier "$t" 1
-        run_memtier "$t" "$PIPE"
-        if [ "${t%%-*}" = logstord ] && [ "$t" = logstord-sync ]; then
-            # logstord's memcached port, beside memcached.
-            run_mcload "$t" "$MCPORT" 1
-            run_mcload "$t" "$MCPORT" "$PIPE"
-        fi ;;
+applies() { # PART TARGET: whether PART has a load for TARGET
+    case $1:$(family "$2") in
+    rb:memcached | rate:memcached | mc:redis) return 1 ;;
     esac
-    stop_target
-done
+    return 0
+}
 
-# ---- the table ------------------------------------------------------------------------------
-echo
-printf '%-18s %-16s %12s %9s %9s  %s\n' target test ops/s "p50 ms" "p99 ms" tool
-printf '%-18s %-16s %12s %9s %9s  %s\n' ------------------ ---------------- ------------ --------- --------- ---------------
-# Rows grouped by test (SET, GET, pipelined, memcached protocol), targets in run order.
-for ts in SET GET "SET -P$PIPE" "GET -P$PIPE" "SET (memtier)" "GET (memtier)" \
-    "SET -P$PIPE (memtier)" "GET -P$PIPE (memtier)" "mc SET" "mc GET" "mc SET -P$PIPE" "mc GET -P$PIPE"; do
-    awk -F'\t' -v ts="$ts" '$2==ts' "$RESULTS" | while IFS=$'\t' read -r tg t ops p50 p99 tool; do
-        printf '%-18s %-16s %12.0f %9s %9s  %s\n' "$tg" "$t" "$ops" "$p50" "$p99" "$tool"
+started() { # PART TARGET: starts TARGET fresh and says so
+    start_target "$2" || { bench_fail "$2 did not start; its $1 loads are skipped"; return 1; }
+    echo "bench: [${SECONDS}s] $1: $2 on 127.0.0.1:$PORT (memcached port $MCPORT)"
+}
+
+part_rb() { # TARGET
+    started rb "$1" || return
+    local p test
+    for p in 1 "$PIPE"; do
+        for test in set get incr mset; do
+            rb_one "$1" "$test" "$p" || break 2
+        done
+    done
+    stop_target
+}
+
+part_mc() { # TARGET
+    started mc "$1" || return
+    local p op
+    for p in 1 "$PIPE"; do
+        for op in set get; do
+            mc_one "$1" "$op" "$p" || break 2
+        done
+    done
+    stop_target
+}
+
+part_memtier() { # TARGET: each load on a fresh server, in each protocol the target speaks
+    local t=$1 load name
+    local -a args
+    for load in default 1k; do
+        if [ $load = default ]; then
+            name="memtier default" args=("${MT_DEFAULT[@]}")
+        else
+            name="memtier 1KiB 1:1" args=("${MT_1K[@]}")
+        fi
+        if [ "$(family "$t")" != memcached ] && started memtier "$t"; then
+            mt_one memtier "$t" "$name" redis "$PORT" "$MT_SECONDS" "${args[@]}"
+            stop_target
+        fi
+        if [ "$(family "$t")" != redis ] && started memtier "$t"; then
+            mt_one memtier "$t" "mc $name" memcache_text "$MCPORT" "$MT_SECONDS" "${args[@]}"
+            stop_target
+        fi
+    done
+}
+
+part_rate() { # TARGET
+    started rate "$1" || return
+    mt_one rate "$1" rate redis "$PORT" "$RATE_SECONDS" "${RATE_ARGS[@]}"
+    stop_target
+}
+
+# ---- the report -------------------------------------------------------------------------------
+# table PART: the part's rows grouped by test (in run order), targets in run order.
+table() {
+    printf '%-18s %-20s %10s %8s %8s %9s %8s  %s\n' target test ops/s "p50 ms" "p99 ms" \
+        "p99.9 ms" "us/op" tool
+    awk -F'\t' -v part="$1" '
+        function num(x, f) { return x == "-" ? "-" : sprintf(f, x) }
+        $1 == part {
+            if (!($3 in rows)) order[++n] = $3
+            rows[$3] = rows[$3] sprintf("%-18s %-20s %10s %8s %8s %9s %8s  %s\n", $2, $3,
+                num($4, "%.0f"), num($5, "%.2f"), num($6, "%.2f"), num($7, "%.2f"), $8, $9)
+        }
+        END { for (i = 1; i <= n; i++) printf "%s", rows[order[i]] }' "$RESULTS"
+}
+
+rate_table() {
+    printf '%-18s %-4s %8s %7s %7s %9s %7s %7s %7s %6s %7s\n' target op ops/s "p50 ms" \
+        "p99 ms" "p99.9 ms" ">=1ms%" ">=8ms%" ">=64ms%" "hit%" "us/op"
+    awk -F'\t' '$1 == "rate" {
+        printf "%-18s %-4s %8.0f %7.2f %7.2f %9.2f %7s %7s %7s %6s %7s\n", $2,
+            substr($3, 6), $4, $5, $6, $7, $10, $11, $12, $13, $8 }' "$RESULTS"
+}
+
+row_of() { # PART TARGET TEST -> the result row, or nothing
+    awk -F'\t' -v p="$1" -v t="$2" -v s="$3" '$1 == p && $2 == t && $3 == s { print; exit }' \
+        "$RESULTS"
+}
+
+# ratio_line PART TEST A B GOAL: logstord target A against peer B for TEST: ops/s, CPU/op
+# and (memtier, rate) latency, each marked against the goal unless GOAL is 0 (reference).
+ratio_line() {
+    local part=$1 test=$2 a=$3 b=$4 goal=$5 ra rb label
+    label="${a#logstord-}/$b"
+    ra=$(row_of "$part" "$a" "$test")
+    rb=$(row_of "$part" "$b" "$test")
+    if [ -z "$ra" ] || [ -z "$rb" ]; then
+        printf '  %-20s %-24s n/a (no row for %s)\n' "$test" "$label" \
+            "$([ -z "$ra" ] && echo "$a" || echo "$b")"
+        return
+    fi
+    printf '%s\n%s\n' "$ra" "$rb" | awk -F'\t' -v test="$test" -v label="$label" \
+        -v goal="$goal" -v part="$part" '
+        NR == 1 { split($0, A, "\t") }
+        NR == 2 { split($0, B, "\t") }
+        function ok(x) { return x != "-" && x != "" }
+        # logstord/peer for column i (with "A/B unit" before it when unit is set); up: a
+        # higher figure is better, 0 lower, -1 no goal. Nothing when neither row has it.
+        function ratio(name, i, up, unit,   r, v, ab) {
+            if (!ok(A[i]) && !ok(B[i])) return ""
+            if (!ok(A[i]) || !ok(B[i]) || B[i] + 0 == 0) return sprintf("%s n/a  ", name)
+            r = A[i] / B[i]
+            v = !goal || up < 0 ? "" : (up ? r >= 1 : r <= 1) ? " meets" : \
+                up ? " below 1.0x" : " above 1.0x"
+            ab = unit == "" ? "" : sprintf(" %s/%s %s", A[i], B[i], unit)
+            return sprintf("%s%s %.2fx%s  ", name, ab, r, v)
+        }
+        END {
+            # at a fixed rate, ops/s says whether the load was held; latency is the goal
+            line = sprintf("  %-20s %-24s %s%s", test, label,
+                ratio("ops/s", 4, part == "rate" ? -1 : 1, ""), ratio("CPU/op", 8, 0, "us"))
+            if (part == "memtier" || part == "rate")
+                line = line ratio("p50", 5, 0, "") ratio("p99", 6, 0, "") ratio("p99.9", 7, 0, "")
+            if (!goal) line = line "(reference)"
+            sub(/ +$/, "", line)
+            print line
+        }'
+}
+
+ratios() { # PART: every logstord/peer pair of every test the part ran
+    local test pair pairs
+    awk -F'\t' -v p="$1" '$1 == p && !seen[$3]++ { print $3 }' "$RESULTS" | while read -r test; do
+        case $test in mc\ *) pairs=$MC_PAIRS ;; *) pairs=$REDIS_PAIRS ;; esac
+        for pair in $pairs; do
+            case " $TARGETS " in *" ${pair%%:*} "*) ;; *) continue ;; esac
+            case " $TARGETS " in *" ${pair#*:} "*) ;; *) continue ;; esac
+            ratio_line "$1" "$test" "${pair%%:*}" "${pair#*:}" \
+                "$([ "${pair#*:}" = memcached-t2 ] && echo 0 || echo 1)"
+        done
+    done
+}
+
+title() { # PART: what the part ran
+    case $1 in
+    rb) echo "== redis-benchmark -c $CLIENTS -n $N -r $KEYSPACE -d $VSIZE, one test per invocation" ;;
+    mc) echo "== memcached protocol: mcload, $CLIENTS connections, $N requests, $KEYSPACE keys," \
+        "$VSIZE B" ;;
+    memtier) echo "== memtier_benchmark, ${MT_SECONDS}s each: default = 4 threads x 50 conns," \
+        "1:10, 32 B; 1KiB 1:1 = ${MT_1K[*]}" ;;
+    rate) echo "== fixed rate: memtier ${RATE_ARGS[*]} (asks $((2 * 25 * RATE)) ops/s)," \
+        "${RATE_SECONDS}s" ;;
+    esac
+}
+
+report() {
+    local part
+    for part in $PARTS; do
+        grep -q "^$part"$'\t' "$RESULTS" 2>/dev/null || continue
+        echo
+        title "$part"
+        if [ "$part" = rate ]; then rate_table; else table "$part"; fi
+        if [ "$part" = rate ]; then
+            echo "logstord/peer (goals: server CPU/op and latency <= 1.0x; ops/s: the rate held):"
+        else
+            echo "logstord/peer (goals: ops/s >= 1.0x, server CPU/op and latency <= 1.0x):"
+        fi
+        ratios "$part"
+    done | tee "$WORK/report.txt"
+    echo
+    echo "bench: goals met $(grep -o ' meets' "$WORK/report.txt" | wc -l)," \
+        "not met $(grep -oE ' (below|above) 1.0x' "$WORK/report.txt" | wc -l)" \
+        "(ratios marked n/a: $(grep -c ' n/a' "$WORK/report.txt"))"
+}
+
+# ---- main -------------------------------------------------------------------------------------
+drop_part() { # NAME: leaves part NAME out of PARTS
+    local p kept=""
+    for p in $PARTS; do [ "$p" = "$1" ] || kept="$kept $p"; done
+    PARTS=${kept# }
+}
+known=""
+for t in $TARGETS; do
+    case $t in
+    logstord-sync | logstord-periodic | redis | redis-always | redis-everysec | memcached | \
+        memcached-t[1-9] | memcached-t[1-9][0-9]) known="$known $t" ;;
+    *) bench_fail "unknown target $t (see bench/lib.bash)" ;;
+    esac
+done
+TARGETS=${known# }
+
+echo "bench: parts: $PARTS; targets: $TARGETS; $(nproc) CPUs, load average" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
+echo "bench: N=$N clients=$CLIENTS pipeline=$PIPE value=$VSIZE B keyspace=$KEYSPACE;" \
+    "memtier ${MT_SECONDS}s, rate ${RATE_SECONDS}s"
+echo "bench: $("$LOGSTORD" --version 2>/dev/null || echo "no $LOGSTORD"), $(redis-server --version |
+    cut -d' ' -f1-3), $(memcached -V), redis-benchmark $(redis-benchmark --version | cut -d' ' -f2)"
+case " $PARTS " in *" mc "*)
+    build_mcload || { bench_fail "cannot build mcload: the mc part is skipped"; drop_part mc; } ;;
+esac
+case " $PARTS " in *" memtier "* | *" rate "*)
+    if find_memtier; then
+        echo "bench: $MEMTIER ($("$MEMTIER" --version | head -n 1))"
+    else
+        bench_fail "memtier_benchmark missing: the memtier and rate parts are skipped"
+        drop_part memtier
+        drop_part rate
+    fi ;;
+esac
+
+for part in $PARTS; do
+    case $part in
+    rb | mc | memtier | rate) ;;
+    *) bench_fail "unknown part $part (parts: rb mc memtier rate)"; continue ;;
+    esac
+    for t in $TARGETS; do
+        applies "$part" "$t" && "part_$part" "$t"
     done
 done
 
-ops_of() { awk -F'\t' -v t="$1" -v s="$2" '$1==t && $2==s { print $3 }' "$RESULTS"; }
-ratio() { # LABEL TARGET_A TARGET_B TEST GOAL
-    local a b
-    a=$(ops_of "$2" "$4"); b=$(ops_of "$3" "$4")
-    if [ -z "$a" ] || [ -z "$b" ]; then
-        printf '  %-48s %s\n' "$1" "n/a (a run is missing)"; return
-    fi
-    awk -v a="$a" -v b="$b" -v l="$1" -v g="$5" 'BEGIN {
-        r = a / b; v = g == "" ? "" : (r >= g ? "meets >= " g : "BELOW target " g);
-        printf "  %-48s %6.2fx  %s\n", l, r, v }'
-}
-echo
-echo "logstord/peer ratios (ops/s):"
-for s in "" " -P$PIPE"; do
-    ratio "sync SET$s / redis always SET$s" logstord-sync redis-always "SET$s" 0.8
-    ratio "periodic SET$s / redis everysec SET$s" logstord-periodic redis-everysec "SET$s" 0.8
-    ratio "sync GET$s / redis always GET$s" logstord-sync redis-always "GET$s" ""
-    ratio "periodic GET$s / redis everysec GET$s" logstord-periodic redis-everysec "GET$s" ""
-    ratio "sync mc SET$s / memcached mc SET$s" logstord-sync memcached "mc SET$s" ""
-    ratio "sync mc GET$s / memcached mc GET$s" logstord-sync memcached "mc GET$s" ""
-done
-echo
-echo "command: bash bench/run.sh $BUILD   (BENCH_N=$N)"
+report
+echo "bench: ${SECONDS}s in all; command: BENCH_PARTS=\"${BENCH_PARTS:-rb mc memtier rate}\"" \
+    "BENCH_TARGETS=\"$TARGETS\" BENCH_N=$N BENCH_MEMTIER_SECONDS=$MT_SECONDS" \
+    "BENCH_RATE_SECONDS=$RATE_SECONDS${BENCH_RATE_ARGS:+ BENCH_RATE_ARGS=\"$BENCH_RATE_ARGS\"}" \
+    "${BENCH_LOGSTORD_ARGS:+BENCH_LOGSTORD_ARGS=\"$BENCH_LOGSTORD_ARGS\" }bash bench/run.sh $BUILD"
+if [ ${#FAILURES[@]} -gt 0 ]; then
+    echo "bench: ${#FAILURES[@]} failure(s):"
+    printf '  %s\n' "${FAILURES[@]}"
+    exit 1
+fi
