@@ -89,9 +89,11 @@ if [ -n "$peer" ]; then
         case $t in redis*) continue ;; esac
         for l in "${LABELS[@]}"; do
             [ -n "${WALL[$t,$l]:-}" ] && [ -n "${WALL[$peer,$l]:-}" ] || continue
-            printf 'keys: ratio %-16s %-22s speed %.2fx %s, server CPU %.2fx\n' "$t" "$l" \
-                "$(echo "${WALL[$peer,$l]} / ${WALL[$t,$l]}" | bc -l)" "$peer" \
-                "$(echo "${CPU[$t,$l]} / (${CPU[$peer,$l]} + 0.000001)" | bc -l)"
+            cpu="n/a (under one clock tick)"
+            [ "$(echo "${CPU[$peer,$l]} > 0" | bc -l)" = 1 ] &&
+                cpu=$(printf '%.2fx' "$(echo "${CPU[$t,$l]} / ${CPU[$peer,$l]}" | bc -l)")
+            printf 'keys: ratio %-16s %-22s speed %.2fx %s, server CPU %s\n' "$t" "$l" \
+                "$(echo "${WALL[$peer,$l]} / ${WALL[$t,$l]}" | bc -l)" "$peer" "$cpu"
         done
     done
 fi
