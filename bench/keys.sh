@@ -21,20 +21,7 @@ TIMEOUT=${KEYS_TIMEOUT:-300}
 
 source "$(dirname "$0")/lib.bash"
 
-python3 - "$N" "$VSIZE" >"$WORK/input.resp" <<'EOF'
-import sys
-n, vsize = int(sys.argv[1]), int(sys.argv[2])
-out = sys.stdout.buffer
-val = b"v" * vsize
-chunk = []
-for i in range(n):
-    k = b"key:%d" % i
-    chunk.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, vsize, val))
-    if len(chunk) == 10000:
-        out.write(b"".join(chunk))
-        chunk = []
-out.write(b"".join(chunk))
-EOF
+set_input "$N" "$VSIZE" "$WORK/input.resp"
 echo "keys: $N keys of $VSIZE-byte values; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 HZ=$(getconf CLK_TCK)

@@ -140,3 +140,22 @@ find_memtier() {
         "$(tail -n 3 "$WORK/memtier-build.err" 2>/dev/null))"
     return 1
 }
+
+# set_input N VSIZE FILE: N commands SET key:<i> <value> in RESP into FILE, values of
+# exactly VSIZE bytes (redis-cli --pipe input for pipe.sh and keys.sh).
+set_input() {
+    python3 - "$1" "$2" >"$3" <<'EOF'
+import sys
+n, vsize = int(sys.argv[1]), int(sys.argv[2])
+out = sys.stdout.buffer
+val = b"v" * vsize
+chunk = []
+for i in range(n):
+    k = b"key:%d" % i
+    chunk.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, vsize, val))
+    if len(chunk) == 10000:
+        out.write(b"".join(chunk))
+        chunk = []
+out.write(b"".join(chunk))
+EOF
+}

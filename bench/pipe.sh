@@ -24,21 +24,7 @@ TIMEOUT=${PIPE_TIMEOUT:-900}
 
 source "$(dirname "$0")/lib.bash"
 
-# The input: SET key:<i> <value> in RESP, values of exactly VSIZE bytes.
-python3 - "$N" "$VSIZE" >"$WORK/input.resp" <<'EOF'
-import sys
-n, vsize = int(sys.argv[1]), int(sys.argv[2])
-out = sys.stdout.buffer
-val = b"v" * vsize
-chunk = []
-for i in range(n):
-    k = b"key:%d" % i
-    chunk.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, vsize, val))
-    if len(chunk) == 10000:
-        out.write(b"".join(chunk))
-        chunk = []
-out.write(b"".join(chunk))
-EOF
+set_input "$N" "$VSIZE" "$WORK/input.resp"
 echo "pipe: $N SETs of $VSIZE bytes, $(stat -c %s "$WORK/input.resp") bytes of input" \
     "${BENCH_LOGSTORD_ARGS:+(logstord $BENCH_LOGSTORD_ARGS)}"
 
