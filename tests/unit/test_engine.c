@@ -368,6 +368,23 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Writes n keys "<prefix>:<i>" of len zero bytes to table t and syncs, so that their
+ * records are on the device (not in a write buffer, not in the record cache). */
+static void fill_synced(struct ls_engine *e, uint32_t t, const char *prefix, int n, size_t len)
+{
+    char k[32], *v = calloc(1, len);
+    struct wres *w = calloc((size_t)n, sizeof(*w));
+
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof(k), "%s:%05d", prefix, i);
+        assert_int_equal(ls_put(e, t, k, strlen(k), v, len, NULL, wres_cb, &w[i]), 0);
+    }
+    run_until(e, &w[n - 1].done);
+    free(w);
+    free(v);
+    assert_int_equal(sync_sync(e), 0);
+}
+
 /* A big scan's span reads start over several turns of the loop (4 MiB in flight at a
  * time); every segment it will read must be held from the moment ls_scan lists its
  * records, or compaction may free and reuse one before its span starts (the record then
@@ -378,18 +395,9 @@ static void test_scan_holds_segments(void **state)
 {
     struct fx *f = *state;
     enum { LEN = 1000, N = 6000 }; /* 6 MB: ~48 segments, more than one 4 MiB round */
-    char k[32], *v = calloc(1, LEN);
     struct scan_acc a = {.keys = calloc(N + 10, sizeof(char *))};
 
-    struct wres *w = calloc(N, sizeof(*w));
-    for (int i = 0; i < N; i++) {
-        snprintf(k, sizeof(k), "hold:%05d", i);
-        assert_int_equal(ls_put(f->e, 6, k, strlen(k), v, LEN, NULL, wres_cb, &w[i]), 0);
-    }
-    run_until(f->e, &w[N - 1].done);
-    free(w);
-    free(v);
-    assert_int_equal(sync_sync(f->e), 0);
+    fill_synced(f->e, 6, "hold", N, LEN);
     struct seg_mgr *m = &f->e->sm;
     assert_int_equal(ls_scan(f->e, 6, 0, LS_SCAN_MAX, scan_cb, &a), 0);
     uint32_t held = 0;
@@ -429,18 +437,9 @@ static void test_scan_answers_before_read_ahead(void **state)
 {
     struct fx *f = *state;
     enum { LEN = 200, N = 40000 }; /* 9.6 MB: a read-ahead of ~8 MB */
-    char k[32], *v = calloc(1, LEN);
     struct early_acc x = {.a.keys = calloc(16, sizeof(char *)), .e = f->e};
 
-    struct wres *w = calloc(N, sizeof(*w));
-    for (int i = 0; i < N; i++) {
-        snprintf(k, sizeof(k), "early:%05d", i);
-        assert_int_equal(ls_put(f->e, 7, k, strlen(k), v, LEN, NULL, wres_cb, &w[i]), 0);
-    }
-    run_until(f->e, &w[N - 1].done);
-    free(w);
-    free(v);
-    assert_int_equal(sync_sync(f->e), 0);
+    fill_synced(f->e, 7, "early", N, LEN);
     assert_int_equal(ls_scan(f->e, 7, 0, 10, early_cb, &x), 0);
     run_until(f->e, &x.a.done);
     assert_int_equal(x.a.n, 10);
