@@ -76,6 +76,18 @@ static struct slot *find(struct rcache *c, uint64_t addr)
     }
 }
 
+int rcache_has(const struct rcache *c, uint64_t addr, uint64_t seq)
+{
+    if (!c)
+        return 0;
+    for (uint64_t i = home(c, addr);; i = (i + 1) & c->mask) {
+        if (c->s[i].addr == addr)
+            return c->s[i].seq == seq;
+        if (c->s[i].addr == EMPTY)
+            return 0;
+    }
+}
+
 int rcache_get(struct rcache *c, uint64_t addr, uint64_t seq, uint32_t size, uint8_t *dst)
 {
     struct slot *sl;

@@ -26,6 +26,8 @@ void rcache_free(struct rcache *c);
 /* Copies the record at addr of segment use seq (size bytes) into dst and returns 1 on a
  * hit, else 0. */
 int rcache_get(struct rcache *c, uint64_t addr, uint64_t seq, uint32_t size, uint8_t *dst);
+/* 1 when the record at addr of segment use seq is cached (no copy, no statistics). */
+int rcache_has(const struct rcache *c, uint64_t addr, uint64_t seq);
 /* Stores a copy of a verified record (replacing an entry of an earlier use of the same
  * address). Larger than 1/8 of the cache: not stored. */
 void rcache_put(struct rcache *c, uint64_t addr, uint64_t seq, const uint8_t *rec, uint32_t size);

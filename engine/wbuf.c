@@ -491,6 +491,23 @@ static void fire_barriers(struct ls_engine *e)
     }
 }
 
+/* A record that replaced (or, compaction's copy, moved) one the record cache holds goes
+ * into the cache too, from the buffer that was just written: a key read and written in
+ * turn (INCR, APPEND, a counter's GET then SET) was read from the device at every step,
+ * since its new version has a new address (INCR -P16: a device read per command, 16 us
+ * of server CPU per INCR against Redis's 2). Records nobody read stay out of the cache. */
+static void cache_new_version(struct ls_engine *e, const struct wbuf *b, const struct wop *op)
+{
+    int replaced = (op->type == REC_PUT && op->had_old) || (op->type == WOP_COPY && op->old.loc);
+    if (!replaced || b->large || !op->new_loc)
+        return;
+    uint64_t old = idx_loc_addr(op->old.loc), addr = idx_loc_addr(op->new_loc);
+    if (addr < b->addr || addr - b->addr + idx_loc_size(op->new_loc) > b->used ||
+        !rcache_has(e->cache, old, e->sm.d[seg_of(&e->sm, old)].seq))
+        return;
+    rcache_put(e->cache, addr, b->seg_seq, b->data + (addr - b->addr), idx_loc_size(op->new_loc));
+}
+
 static void ack_loop(struct ls_engine *e)
 {
     struct wbuf *b;
@@ -502,6 +519,8 @@ static void ack_loop(struct ls_engine *e)
             e->fifo_tail = NULL;
         e->acked_gen = b->gen;
         for (uint32_t i = 0; i < b->nops; i++) {
+            if (rc == 0)
+                cache_new_version(e, b, &b->ops[i]);
             if (b->ops[i].flushed) {
                 idx_free(b->ops[i].flushed);
                 b->ops[i].flushed = NULL;

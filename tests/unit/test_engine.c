@@ -481,6 +481,43 @@ static void test_scan_answers_before_read_ahead(void **state)
     free(x.a.keys);
 }
 
+/* A key read and then written in turn (INCR, APPEND, GET then SET) is served from the
+ * record cache: the new version of a cached record is cached when its write is
+ * acknowledged. It had a new address, so every step read the device. A record nobody
+ * read is not cached on write. */
+static void test_cache_follows_rewrites(void **state)
+{
+    struct fx *f = *state;
+    struct ls_stats st;
+    char *out = NULL, val[16];
+    uint32_t len;
+
+    assert_int_equal(put_sync(f->e, 8, "counter", "0", 1, 0), 0);
+    assert_int_equal(put_sync(f->e, 8, "cold", "0", 1, 0), 0);
+    assert_int_equal(sync_sync(f->e), 0);
+    assert_int_equal(get_sync(f->e, 8, "counter", &out, &len), 0); /* from the device */
+    free(out);
+    ls_get_stats(f->e, &st);
+    uint64_t reads0 = st.device_reads;
+    for (int i = 1; i <= 50; i++) {
+        snprintf(val, sizeof(val), "%d", i);
+        assert_int_equal(put_sync(f->e, 8, "counter", val, strlen(val), 0), 0);
+        assert_int_equal(put_sync(f->e, 8, "cold", val, strlen(val), 0), 0);
+        assert_int_equal(sync_sync(f->e), 0);
+        assert_int_equal(get_sync(f->e, 8, "counter", &out, &len), 0);
+        assert_int_equal(len, strlen(val));
+        assert_memory_equal(out, val, len);
+        free(out);
+    }
+    ls_get_stats(f->e, &st);
+    assert_int_equal(st.device_reads, reads0);
+    /* the key nobody read was not cached: its read goes to the device */
+    assert_int_equal(get_sync(f->e, 8, "cold", &out, &len), 0);
+    free(out);
+    ls_get_stats(f->e, &st);
+    assert_int_equal(st.device_reads, reads0 + 1);
+}
+
 /* Data files are made ahead of need by a thread: zeroing one on the event loop held every
  * write acknowledged meanwhile (a 32 MiB file: tens of milliseconds, p99.99 of SETs at a
  * fixed rate 75 ms). A load that grows the log across several files, at a pace the
@@ -985,6 +1022,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scan_bounded_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_reads_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_made_ahead, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_follows_rewrites, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_holds_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_answers_before_read_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_table, setup, teardown),
