@@ -198,21 +198,6 @@ static int want_cmp(const void *a, const void *b)
     return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
-static void want_sort(struct want *w, struct want *tmp, uint32_t n);
-
-/* Sorts w[0..n) by address (qsort when the radix sort's room cannot be had). */
-static void want_order(struct want *w, uint32_t n)
-{
-    if (n < 2)
-        return;
-    struct want *tmp = malloc(sizeof(*tmp) * n);
-    if (tmp)
-        want_sort(w, tmp, n);
-    else
-        qsort(w, n, sizeof(*w), want_cmp);
-    free(tmp);
-}
-
 /* Sorts w[0..n) by address: LSD radix sort, 11 bits a pass, as many passes as the
  * largest address needs (qsort took a fifth of KEYS' time). tmp: room for n. */
 static void want_sort(struct want *w, struct want *tmp, uint32_t n)
@@ -236,6 +221,19 @@ static void want_sort(struct want *w, struct want *tmp, uint32_t n)
             tmp[count[(w[i].addr >> shift) & 2047]++] = w[i];
         memcpy(w, tmp, sizeof(*w) * n);
     }
+}
+
+/* Sorts w[0..n) by address (qsort when the radix sort's room cannot be had). */
+static void want_order(struct want *w, uint32_t n)
+{
+    if (n < 2)
+        return;
+    struct want *tmp = malloc(sizeof(*tmp) * n);
+    if (tmp)
+        want_sort(w, tmp, n);
+    else
+        qsort(w, n, sizeof(*w), want_cmp);
+    free(tmp);
 }
 
 /* Keeps the key of entry i: in the reply (i < n) or in the key cache. */

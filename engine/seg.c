@@ -279,17 +279,23 @@ static int file_made(struct seg_mgr *m, uint32_t f, int rc)
     return rc;
 }
 
+/* Zeroes open file f and syncs the directory here, on the caller's thread, then does the
+ * bookkeeping (file_made). Returns its outcome. */
+static int file_fill_here(struct seg_mgr *m, uint32_t f)
+{
+    int rc = vfs_fill(m->sim, m->fds[f], 0, m->file_size);
+
+    if (rc == 0)
+        rc = vfs_sync_dir(m->sim, m->dir_fd);
+    return file_made(m, f, rc);
+}
+
 static int file_create(struct seg_mgr *m, uint32_t f)
 {
     int rc = file_open(m, f, 1);
 
     m->file_stalls++;
-    if (rc < 0)
-        return rc;
-    rc = vfs_fill(m->sim, m->fds[f], 0, m->file_size);
-    if (rc == 0)
-        rc = vfs_sync_dir(m->sim, m->dir_fd);
-    return file_made(m, f, rc);
+    return rc < 0 ? rc : file_fill_here(m, f);
 }
 
 /* ---- files made ahead, off the event loop ----
@@ -503,10 +509,7 @@ void seg_prepare(struct seg_mgr *m)
         m->fds[f] = p->fd;
         m->file_stalls++;
         free(p);
-        rc = vfs_fill(m->sim, m->fds[f], 0, m->file_size);
-        if (rc == 0)
-            rc = vfs_sync_dir(m->sim, m->dir_fd);
-        if (file_made(m, f, rc) < 0)
+        if ((rc = file_fill_here(m, f)) < 0)
             create_failed(m, rc);
     }
 }
