@@ -376,6 +376,18 @@ static void test_encode_common(void **state)
     expect(":-42\r\n");
     resp_w_int(&ob, INT64_MIN);
     expect(":-9223372036854775808\r\n");
+    resp_w_int(&ob, INT64_MAX);
+    expect(":9223372036854775807\r\n");
+    resp_w_int(&ob, 0);
+    expect(":0\r\n");
+    resp_w_int(&ob, 10);
+    expect(":10\r\n");
+    resp_w_array(&ob, 1000);
+    expect("*1000\r\n");
+    resp_w_array(&ob, 0);
+    expect("*0\r\n");
+    resp_w_bulk(&ob, "0123456789", 10);
+    expect("$10\r\n0123456789\r\n");
     resp_w_bulk(&ob, "a\0b", 3);
     expect_n("$3\r\na\0b\r\n", 9);
     resp_w_bulk(&ob, NULL, 0);
