@@ -395,6 +395,9 @@ void wbuf_kick(struct ls_engine *e);
 int wbuf_barrier(struct ls_engine *e, ls_write_cb cb, void *arg);
 /* Copies `size` bytes at addr from a write buffer not yet retired; 1 if found. */
 int wbuf_read_mem(struct ls_engine *e, uint64_t addr, uint32_t size, uint8_t *dst);
+/* The record at addr when a write buffer holds it, else NULL: valid until the next
+ * ls_poll, ls_tick or ls_close (buffers are recycled only when their writes are acked). */
+const uint8_t *wbuf_peek_mem(const struct ls_engine *e, uint64_t addr, uint32_t size);
 void wbuf_free_all(struct ls_engine *e);
 void eng_defer_ack(struct ls_engine *e, ls_write_cb cb, void *arg, int rc, uint64_t cas);
 /* Enters the sticky failed state after a device error outside the write buffers (writes

@@ -716,6 +716,18 @@ void eng_rd_free(struct rd *r)
     free(r);
 }
 
+/* Decodes and verifies the record of `size` bytes at p, of segment use seq, that a read
+ * of table expects to be a PUT. Returns 0 with *v set, or LS_ECORRUPT. */
+static int rd_check(const struct ls_engine *e, const uint8_t *p, uint32_t size, uint64_t seq,
+                    uint32_t table, struct rec_view *v)
+{
+    if (rec_decode(p, size, rec_seed(e->seed, seq), v) != 0)
+        return LS_ECORRUPT;
+    if (v->h.type != REC_PUT || v->h.table != table)
+        return LS_ECORRUPT;
+    return 0;
+}
+
 /* Validates the record in r->buf. Returns 0 with *v set, or an error code. */
 static int rd_validate(struct rd *r, int res, struct rec_view *v)
 {
@@ -725,11 +737,32 @@ static int rd_validate(struct rd *r, int res, struct rec_view *v)
         return -EIO;
     /* the use the index pointed into when the read started, not the segment's use now:
      * a copy served from memory may be validated after its segment was reused */
-    if (rec_decode(r->buf + r->skip, r->size, rec_seed(r->e->seed, r->seq), v) != 0)
-        return LS_ECORRUPT;
-    if (v->h.type != REC_PUT || v->h.table != r->table)
-        return LS_ECORRUPT;
-    return 0;
+    return rd_check(r->e, r->buf + r->skip, r->size, r->seq, r->table, v);
+}
+
+/* The outcome of a read of key from table whose record checked rc (rd_check): 0 with *it
+ * set, LS_ENOTFOUND (another key with the same 70-bit hash, or expired), or the error
+ * (LS_ECORRUPT is counted and logged). */
+static int rd_item(struct ls_engine *e, int rc, const struct rec_view *v, uint32_t table,
+                   const void *key, uint32_t key_len, struct ls_item *it)
+{
+    if (rc == 0 && (v->h.key_len != key_len || memcmp(v->key, key, key_len) != 0))
+        rc = LS_ENOTFOUND; /* another key with the same 70-bit hash */
+    if (rc == 0 && v->h.expire_ms && v->h.expire_ms <= eng_now_ms(e))
+        rc = LS_ENOTFOUND;
+    if (rc == LS_ECORRUPT) {
+        e->st.read_corrupt++;
+        eng_log(e, LS_LOG_ERROR, "corrupt record read (table %u)", table);
+    }
+    if (rc == 0)
+        *it = (struct ls_item){.key = v->key,
+                               .key_len = v->h.key_len,
+                               .value = v->value,
+                               .value_len = v->h.value_len,
+                               .expire_ms = v->h.expire_ms,
+                               .flags = v->h.flags,
+                               .cas = v->h.rseq};
+    return rc;
 }
 
 void eng_read_release(struct ls_engine *e, uint64_t addr)
@@ -763,26 +796,9 @@ static void rd_complete(struct rd *r, int res)
         eng_rd_free(r);
         return;
     }
-    if (rc == 0 && (v.h.key_len != r->key_len || memcmp(v.key, r->key, r->key_len) != 0))
-        rc = LS_ENOTFOUND; /* another key with the same 70-bit hash */
-    if (rc == 0 && v.h.expire_ms && v.h.expire_ms <= eng_now_ms(e))
-        rc = LS_ENOTFOUND;
-    if (rc == LS_ECORRUPT) {
-        e->st.read_corrupt++;
-        eng_log(e, LS_LOG_ERROR, "corrupt record read (table %u)", r->table);
-    }
-    if (rc == 0) {
-        struct ls_item it = {.key = v.key,
-                             .key_len = v.h.key_len,
-                             .value = v.value,
-                             .value_len = v.h.value_len,
-                             .expire_ms = v.h.expire_ms,
-                             .flags = v.h.flags,
-                             .cas = v.h.rseq};
-        r->cb(r->arg, 0, &it);
-    } else {
-        r->cb(r->arg, rc, NULL);
-    }
+    struct ls_item it;
+    rc = rd_item(e, rc, &v, r->table, r->key, r->key_len, &it);
+    r->cb(r->arg, rc, rc == 0 ? &it : NULL);
     eng_rd_free(r);
 }
 
@@ -820,6 +836,34 @@ int ls_get_sized(struct ls_engine *e, uint32_t table, const void *key, size_t ke
     if (record_size)
         *record_size = idx_loc_size(ent.loc);
     return 0;
+}
+
+int ls_get_mem(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
+               struct ls_item *out)
+{
+    table = eng_phys(e, table); /* the database's table (tmap.c) */
+    struct idx_ent ent;
+    struct rec_view v;
+    uint64_t token;
+    uint32_t hash2;
+    int rc = check_key(e, table, key_len);
+
+    if (rc < 0)
+        return rc;
+    token_of(key, key_len, &token, &hash2);
+    if ((rc = find_live(e, table, key, key_len, token, hash2, &ent)) < 0)
+        return rc;
+    uint64_t addr = idx_loc_addr(ent.loc);
+    uint32_t size = idx_loc_size(ent.loc);
+    uint64_t seq = e->sm.d[seg_of(&e->sm, addr)].seq;
+    const uint8_t *p = wbuf_peek_mem(e, addr, size);
+    if (p)
+        e->st.buffer_hits++;
+    else if (!(p = rcache_peek(e->cache, addr, seq, size)))
+        return 1;
+    e->st.gets++;
+    rc = rd_check(e, p, size, seq, table, &v);
+    return rd_item(e, rc, &v, table, key, (uint32_t)key_len, out);
 }
 
 int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_get_cb cb,

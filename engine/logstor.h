@@ -238,6 +238,16 @@ int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
 int ls_get_sized(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_get_cb cb,
                  void *arg, uint32_t *record_size);
 
+/* Reads the newest value of key without I/O when its record is in memory (a write
+ * buffer or the record cache): returns 0 with *item set, its bytes borrowed from the
+ * engine until the next ls_poll, ls_tick or ls_close (other calls, ls_put with these
+ * bytes included, leave them in place); 1 when the record must be read from the device
+ * (call ls_get: nothing was started); or the error ls_get's callback would have had,
+ * at once (LS_ENOTFOUND, LS_ECORRUPT, LS_EBADTABLE, LS_ETOOBIG). A GET served from
+ * memory needs no callback round trip through ls_poll and no copy of the record. */
+int ls_get_mem(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
+               struct ls_item *item);
+
 /* Writes key = value. key and value are copied before the call returns. opts may be NULL.
  * A record already past its expiry is treated as a delete. Returns 0 (callback will run),
  * LS_ETOOBIG, LS_EINVAL (expiry past LS_EXPIRE_MAX), LS_EFAILED, LS_EBUSY, LS_ENOSPACE,

@@ -105,6 +105,20 @@ int rcache_get(struct rcache *c, uint64_t addr, uint64_t seq, uint32_t size, uin
     return 1;
 }
 
+const uint8_t *rcache_peek(struct rcache *c, uint64_t addr, uint64_t seq, uint32_t size)
+{
+    struct slot *sl;
+
+    if (!c)
+        return NULL;
+    sl = find(c, addr);
+    if (!sl || sl->seq != seq || sl->size != size)
+        return NULL;
+    sl->ref = 1;
+    c->st.hits++;
+    return sl->rec;
+}
+
 /* Removes slot i and shifts the following cluster back over it. */
 static void remove_at(struct rcache *c, uint64_t i)
 {

@@ -26,6 +26,10 @@ void rcache_free(struct rcache *c);
 /* Copies the record at addr of segment use seq (size bytes) into dst and returns 1 on a
  * hit, else 0. */
 int rcache_get(struct rcache *c, uint64_t addr, uint64_t seq, uint32_t size, uint8_t *dst);
+/* The cached record at addr of segment use seq (size bytes), counted as a hit, or NULL
+ * (not counted: the caller's fallback read counts the miss). The bytes stay valid until
+ * the next rcache_put or rcache_free. */
+const uint8_t *rcache_peek(struct rcache *c, uint64_t addr, uint64_t seq, uint32_t size);
 /* 1 when the record at addr of segment use seq is cached (no copy, no statistics). */
 int rcache_has(const struct rcache *c, uint64_t addr, uint64_t seq);
 /* Stores a copy of a verified record (replacing an entry of an earlier use of the same

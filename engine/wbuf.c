@@ -874,13 +874,13 @@ static int in_buf(const struct wbuf *b, uint64_t addr, uint32_t size)
     return addr >= b->addr + BUF_HDR_SIZE && addr + size <= b->addr + b->used;
 }
 
-int wbuf_read_mem(struct ls_engine *e, uint64_t addr, uint32_t size, uint8_t *dst)
+const uint8_t *wbuf_peek_mem(const struct ls_engine *e, uint64_t addr, uint32_t size)
 {
     const struct seg_desc *d = &e->sm.d[seg_of(&e->sm, addr)];
     const struct wbuf *hit = NULL, *ga;
 
     if (!d->mem_bufs)
-        return 0;
+        return NULL;
     if (e->user.active && in_buf(e->user.active, addr, size))
         hit = e->user.active;
     if (!hit && e->ucold.active && in_buf(e->ucold.active, addr, size))
@@ -894,10 +894,15 @@ int wbuf_read_mem(struct ls_engine *e, uint64_t addr, uint32_t size, uint8_t *ds
     for (const struct wbuf *b = e->fifo_head; b && !hit; b = b->next)
         if (in_buf(b, addr, size))
             hit = b;
-    if (!hit)
-        return 0;
-    memcpy(dst, hit->data + (addr - hit->addr), size);
-    return 1;
+    return hit ? hit->data + (addr - hit->addr) : NULL;
+}
+
+int wbuf_read_mem(struct ls_engine *e, uint64_t addr, uint32_t size, uint8_t *dst)
+{
+    const uint8_t *p = wbuf_peek_mem(e, addr, size);
+    if (p)
+        memcpy(dst, p, size);
+    return p != NULL;
 }
 
 void wbuf_free_all(struct ls_engine *e)

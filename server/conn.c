@@ -11,9 +11,10 @@
  * limit, if lower), with client_query_buffer_limit bytes of arguments held by its
  * requests in flight, or while one of its writes is parked (park.c: no later command may
  * start before it is submitted), nor with CONN_OUT_HIGH bytes of replies pending and
- * values being read while the client is taking its replies (they moved in the last
- * CONN_OUT_STALL_MS): a slow reader is slowed down, not closed. A client whose replies do
- * not move at all may be sending a whole pipeline before it reads (redis-py's pipeline
+ * values being read while the client is taking its replies (they were not offered to
+ * the socket yet, or the socket took some in the last CONN_OUT_STALL_MS): a slow reader
+ * is slowed down, not closed. A client whose replies do not move at all (the socket full
+ * for CONN_OUT_STALL_MS) may be sending a whole pipeline before it reads (redis-py's pipeline
  * does): holding it back there left both sides waiting for good, so it is read on, as
  * Redis does, and its replies are bounded by client_output_buffer_limit (past it the
  * client is closed) and maxmemory_clients. The cron lets such clients go on
@@ -245,7 +246,13 @@ static int conn_replies_hold(const struct conn *c, size_t replies)
 {
     if (replies + c->read_bytes < conn_out_high(c))
         return 0;
-    return replies == 0 || server_mono_ms() - c->out_moved_ms < CONN_OUT_STALL_MS;
+    /* Stalled: the socket was full and nothing left for CONN_OUT_STALL_MS. Replies not
+     * offered to the socket yet are no stall, however long the client was quiet before:
+     * commands answered at once from memory (ls_get_mem) pile them up within one turn of
+     * the loop, and a client that had waited for a lock for seconds was not let past the
+     * bound by its old out_moved_ms. */
+    return replies == 0 || !c->out_blocked ||
+           server_mono_ms() - c->out_moved_ms < CONN_OUT_STALL_MS;
 }
 
 static int conn_may_start(const struct conn *c)
@@ -332,6 +339,9 @@ void conn_flush(struct conn *c)
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!c->out_blocked)
+                    c->out_moved_ms = server_mono_ms(); /* the stall counts from here */
+                c->out_blocked = 1;
                 conn_out_compact(c);
                 event_add(c->wev, NULL);
                 conn_resume(c); /* the replies sent may let a held-back command claim */
@@ -342,6 +352,7 @@ void conn_flush(struct conn *c)
         }
         c->out_pos += (size_t)n;
         c->out_moved_ms = server_mono_ms();
+        c->out_blocked = 0;
         c->srv->stats.net_output_bytes += (uint64_t)n;
         c->last_ms = server_mono_ms(); /* a client taking its replies is not idle (Redis) */
     }

@@ -155,6 +155,7 @@ struct conn {
     uint64_t created_ms;
     uint64_t last_ms;      /* last interaction: bytes read or sent (monotonic) */
     uint64_t out_moved_ms; /* replies last left for the client (monotonic) */
+    uint8_t out_blocked;   /* the last write found the socket full (EAGAIN) */
     const char *last_cmd;
 
     struct req *lk_head, *lk_tail; /* commands not yet granted their locks (cmdlock.c) */

@@ -19,12 +19,13 @@
  * past client-output-buffer-limit; the reads then stop and the command ends.
  *
  * Single-key reads (GET, the read-modify-writes, memcached's one-key commands) go through
- * mget_one: ls_get_sized gives the size of the record the read fetches, counted in the
- * same conn.read_bytes until its callback runs, so the connection stops starting commands
- * while its reads in flight are past their bound (conn.c) and maxmemory_clients sees
- * them. (MGET's keys ask ls_lookup first: a key past the budget is not read yet. Lookup
- * and get run in one turn of the loop on the engine's one thread, so the size looked up
- * is the size of the record the read fetches.)
+ * mget_one: a record in memory (write buffer, record cache) is answered at once through
+ * ls_get_mem, its bytes borrowed until the engine's next poll; otherwise ls_get_sized gives the
+ * size of the record the read fetches, counted in the same conn.read_bytes until its callback runs,
+ * so the connection stops starting commands while its reads in flight are past their bound (conn.c)
+ * and maxmemory_clients sees them. (MGET's keys ask ls_lookup first: a key past the budget is not
+ * read yet. Lookup and get run in one turn of the loop on the engine's one thread, so the size
+ * looked up is the size of the record the read fetches.)
  *
  * Invariants: next_emit <= next_issue <= n and next_issue - next_emit <= cap (the ring's
  * size: MGET_WINDOW, or n when smaller, so a one-key get allocates one slot);
@@ -121,6 +122,16 @@ static int mget_issue_one(struct mget *m)
         *sl = (struct mget_slot){.m = m, .i = m->next_issue, .state = SLOT_READY, .rc = rc};
         if (rc == 0)
             sl->it = (struct mget_item){ov.flags, 0, ov.expire_ms, ov.value, ov.value_len};
+        m->next_issue++;
+        return 1;
+    }
+    /* With no read in flight every slot before this one is ready and is emitted in this
+     * pump, before the engine's next poll: a record in memory can be lent, not copied. */
+    if (m->inflight == 0 && (rc = ls_get_mem(e, m->db, k->ptr, k->len, &ov)) != 1) {
+        struct mget_slot *sl = slot_of(m, m->next_issue);
+        *sl = (struct mget_slot){.m = m, .i = m->next_issue, .state = SLOT_READY, .rc = rc};
+        if (rc == 0)
+            sl->it = (struct mget_item){ov.flags, ov.cas, ov.expire_ms, ov.value, ov.value_len};
         m->next_issue++;
         return 1;
     }
@@ -264,6 +275,11 @@ void mget_one(struct req *r, uint32_t db, const struct resp_arg *key, ls_get_cb 
     struct ls_engine *e = c->srv->eng;
     struct ls_item ov;
     int rc = txn_read(r, db, key, &ov); /* inside EXEC: its own writes first */
+    if (rc != 1) {
+        cb(r, rc, rc == 0 ? &ov : NULL);
+        return;
+    }
+    rc = ls_get_mem(e, db, key->ptr, key->len, &ov); /* from memory: answered now */
     if (rc != 1) {
         cb(r, rc, rc == 0 ? &ov : NULL);
         return;

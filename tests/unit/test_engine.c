@@ -518,6 +518,63 @@ static void test_cache_follows_rewrites(void **state)
     assert_int_equal(st.device_reads, reads0 + 1);
 }
 
+/* ls_get_mem answers from a write buffer or the record cache without I/O or a callback,
+ * says 1 when the record is only on the device (nothing started), and gives ls_get's
+ * errors at once; the bytes it lends survive an ls_put made from them. */
+static void test_get_mem(void **state)
+{
+    struct fx *f = *state;
+    struct ls_item it;
+    struct ls_stats st;
+    char *out = NULL;
+    uint32_t len;
+
+    assert_int_equal(ls_get_mem(f->e, 3, "k", 1, &it), LS_ENOTFOUND);
+    struct wres w = {0};
+    assert_int_equal(ls_put(f->e, 3, "k", 1, "v1", 2, NULL, wres_cb, &w), 0);
+    assert_int_equal(ls_get_mem(f->e, 3, "k", 1, &it), 0); /* in the write buffer */
+    assert_int_equal(it.value_len, 2);
+    assert_memory_equal(it.value, "v1", 2);
+    assert_int_equal(w.done, 0); /* no callback ran inside the call */
+    run_until(f->e, &w.done);
+    assert_int_equal(sync_sync(f->e), 0);
+    for (int i = 0; i < 64; i++) { /* push "k"'s buffer out of memory */
+        char key[16];
+        snprintf(key, sizeof(key), "fill%d", i);
+        char big[4096];
+        memset(big, 'a' + i % 26, sizeof(big));
+        assert_int_equal(put_sync(f->e, 4, key, big, sizeof(big), 0), 0);
+    }
+    assert_int_equal(sync_sync(f->e), 0);
+    ls_get_stats(f->e, &st);
+    uint64_t reads0 = st.device_reads;
+    assert_int_equal(ls_get_mem(f->e, 3, "k", 1, &it), 1); /* only on the device */
+    ls_get_stats(f->e, &st);
+    assert_int_equal(st.device_reads, reads0);               /* and nothing was started */
+    assert_int_equal(get_sync(f->e, 3, "k", &out, &len), 0); /* the read caches it */
+    free(out);
+    assert_int_equal(ls_get_mem(f->e, 3, "k", 1, &it), 0); /* from the record cache */
+    assert_memory_equal(it.value, "v1", 2);
+    struct wres w2 = {0};
+    assert_int_equal(ls_put(f->e, 3, "k2", 2, it.value, it.value_len, NULL, wres_cb, &w2), 0);
+    assert_memory_equal(it.value, "v1", 2); /* lent bytes stay put across the call */
+    assert_int_equal(ls_get_mem(f->e, 3, "k2", 2, &it), 0); /* its write buffer */
+    assert_memory_equal(it.value, "v1", 2);
+    run_until(f->e, &w2.done);
+    /* expired: not found, at once */
+    struct wres w3 = {0};
+    assert_int_equal(ls_put(f->e, 3, "e", 1, "x", 1,
+                            &(struct ls_write_opts){.expire_ms = fake_now_ms + 1000}, wres_cb, &w3),
+                     0);
+    assert_int_equal(ls_get_mem(f->e, 3, "e", 1, &it), 0);
+    fake_now_ms += 2000;
+    assert_int_equal(ls_get_mem(f->e, 3, "e", 1, &it), LS_ENOTFOUND);
+    run_until(f->e, &w3.done);
+    assert_int_equal(ls_get_mem(f->e, 999, "e", 1, &it), LS_EBADTABLE);
+    ls_get_stats(f->e, &st);
+    assert_int_equal(st.device_reads, reads0 + 1);
+}
+
 /* Data files are made ahead of need by a thread: zeroing one on the event loop held every
  * write acknowledged meanwhile (a 32 MiB file: tens of milliseconds, p99.99 of SETs at a
  * fixed rate 75 ms). A load that grows the log across several files, at a pace the
@@ -1033,6 +1090,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_periodic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prepared_file_stays_usable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_mem, setup, teardown),
         cmocka_unit_test(test_slots_and_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
