@@ -27,6 +27,7 @@
  * tombstone bytes, rseq range, group) are rebuilt on the way. The writer then starts in
  * fresh segments, never appending after a tail that might be torn.
  */
+#include "hugemem.h"
 #include "internal.h"
 #include "token.h"
 
@@ -72,14 +73,14 @@ static struct rmap_ent *rmap_slot(struct rmap_ent *t, uint64_t cap, uint64_t tok
 static int rmap_grow(struct rmap *m)
 {
     uint64_t cap = m->cap ? m->cap * 2 : 1u << 16;
-    struct rmap_ent *t = calloc(cap, sizeof(*t));
+    struct rmap_ent *t = huge_calloc(cap * sizeof(*t)); /* a TLB miss per probe without */
 
     if (!t)
         return -ENOMEM;
     for (uint64_t i = 0; i < m->cap; i++)
         if (m->t[i].rseq)
             *rmap_slot(t, cap, m->t[i].token, m->t[i].hash2, m->t[i].table) = m->t[i];
-    free(m->t);
+    huge_free(m->t, m->cap * sizeof(*t));
     m->t = t;
     m->cap = cap;
     return 0;
@@ -686,7 +687,7 @@ int recov_run(struct ls_engine *e)
         rc = sort_used(&rv);
     if (rc == 0)
         rc = phase2(&rv);
-    free(rv.map.t);
+    huge_free(rv.map.t, rv.map.cap * sizeof(*rv.map.t));
     if (rc < 0) {
         eng_log(e, LS_LOG_ERROR, "recovery failed: %s", ls_strerror(rc));
         free(rv.order);
