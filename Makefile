@@ -79,6 +79,7 @@ $(BUILD)/%: $(BUILD)/obj/client/%.o $(PROTO_LIB) $(ENGINE_LIB)
 # Server modules with no libevent that have unit tests of their own.
 $(BUILD)/tests/test_lockset: $(call obj,server/lockset.c)
 $(BUILD)/tests/test_rdbstr: $(call obj,server/rdbstr.c)
+$(BUILD)/tests/test_rdb: $(call obj,server/rdb.c server/rdbstr.c)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(PROTO_LIB) $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_ENGINE)

@@ -158,15 +158,24 @@ size_t rdbstr_put_footer(uint8_t *out, size_t len)
     return len;
 }
 
+size_t rdbstr_put_len(uint8_t *out, uint64_t len)
+{
+    return put_len(out, len);
+}
+
+size_t rdbstr_put_value(uint8_t *out, const void *v, size_t n)
+{
+    int32_t x;
+    if (canon_i32(v, n, &x))
+        return put_int(out, x);
+    return rdbstr_put_string(out, v, n);
+}
+
 size_t rdbstr_dump(const void *v, size_t n, uint8_t *out)
 {
     size_t o = 0;
-    int32_t x;
     out[o++] = 0; /* RDB_TYPE_STRING */
-    if (canon_i32(v, n, &x))
-        o += put_int(out + o, x);
-    else
-        o += rdbstr_put_string(out + o, v, n);
+    o += rdbstr_put_value(out + o, v, n);
     return rdbstr_put_footer(out, o);
 }
 
@@ -286,6 +295,37 @@ int rdbstr_read_string(const uint8_t *p, size_t n, size_t *pos, size_t max_len, 
     if (rc == RDBSTR_OK)
         *pos = r.pos;
     return rc;
+}
+
+int rdbstr_read_len(const uint8_t *p, size_t n, size_t *pos, uint64_t *len, int *special)
+{
+    struct rd r = {p, n, *pos};
+    if (rd_len(&r, len, special) < 0)
+        return RDBSTR_BADDATA;
+    *pos = r.pos;
+    return RDBSTR_OK;
+}
+
+int rdbstr_skip_string(const uint8_t *p, size_t n, size_t *pos)
+{
+    struct rd r = {p, n, *pos};
+    uint64_t len, clen;
+    int special, sp2;
+    if (rd_len(&r, &len, &special) < 0)
+        return RDBSTR_BADDATA;
+    if (special && len <= 2) {
+        len = len == 0 ? 1 : len == 1 ? 2 : 4;
+    } else if (special && len == 3) {
+        if (rd_len(&r, &clen, &sp2) < 0 || sp2 || rd_len(&r, &len, &special) < 0 || special)
+            return RDBSTR_BADDATA;
+        len = clen;
+    } else if (special) {
+        return RDBSTR_BADDATA;
+    }
+    if (len > r.n - r.pos)
+        return RDBSTR_BADDATA;
+    *pos = r.pos + len;
+    return RDBSTR_OK;
 }
 
 int rdbstr_restore(const uint8_t *p, size_t n, size_t max_len, uint8_t **val, size_t *val_len,

@@ -59,6 +59,21 @@ int rdbstr_check_footer(const uint8_t *p, size_t n);
  * decoded, advancing *pos. Returns as rdbstr_restore (*val malloc'd on RDBSTR_OK). */
 int rdbstr_read_string(const uint8_t *p, size_t n, size_t *pos, size_t max_len, uint8_t **val,
                        size_t *val_len);
+/* The pieces the RDB file writer and reader use (rdb.c). */
+/* Writes length len in the RDB length encoding (at most 9 bytes) at out. Returns the bytes
+ * written. */
+size_t rdbstr_put_len(uint8_t *out, uint64_t len);
+/* Writes string v[0..n) as Redis writes a string value (the integer encoding for the
+ * canonical decimal form of a 32-bit integer, else plainly; 9 + n bytes of room) at out.
+ * Returns the bytes written. */
+size_t rdbstr_put_value(uint8_t *out, const void *v, size_t n);
+/* Reads an RDB length at p[*pos..n), advancing *pos. *special is set when it is an
+ * encoding number (11xxxxxx) instead of a length. Returns RDBSTR_OK or RDBSTR_BADDATA
+ * (past the end, or a length form RDB does not have). */
+int rdbstr_read_len(const uint8_t *p, size_t n, size_t *pos, uint64_t *len, int *special);
+/* Skips the RDB string (any encoding) at p[*pos..n) without decoding it, advancing *pos.
+ * Returns RDBSTR_OK or RDBSTR_BADDATA. */
+int rdbstr_skip_string(const uint8_t *p, size_t n, size_t *pos);
 /* The name of an RDB object type ("list", "set", "zset", "hash", "module", "stream"). */
 const char *rdbstr_type_name(int type);
 
