@@ -169,6 +169,14 @@ struct conn {
     /* pubsub.c: its subscriptions and the pushes held while a reply is in progress
      * (NULL until it first subscribes); freed by pubsub_conn_close. */
     struct pubsub_conn *ps;
+
+    /* cmd_sync.c: SYNC is streaming an RDB to it. No later command of the connection
+     * starts (it is a replica now, and the stream is its reply). on_drain, when set, is
+     * called after each write of its output and when it closes: the stream's producer
+     * waits for its output to drain (it must only schedule work, never write from it). */
+    int replica;
+    void (*on_drain)(void *arg);
+    void *on_drain_arg;
 };
 
 /* Frees the server's pool of reusable requests (at exit). */
