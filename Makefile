@@ -76,6 +76,8 @@ $(BUILD)/logstord: $(call obj,$(SERVER_SRC)) $(PROTO_LIB) $(ENGINE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_SERVER)
 $(BUILD)/%: $(BUILD)/obj/client/%.o $(PROTO_LIB) $(ENGINE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ -lhiredis $(LIBS_ENGINE)
+# logstor-load reads RDB files with the server's pure RDB codec (no libevent in them).
+$(BUILD)/logstor-load: $(call obj,server/rdb.c server/rdbstr.c)
 # Server modules with no libevent that have unit tests of their own.
 $(BUILD)/tests/test_lockset: $(call obj,server/lockset.c)
 $(BUILD)/tests/test_rdbstr: $(call obj,server/rdbstr.c)
