@@ -47,7 +47,7 @@
 
 #define RDB_SCAN_COUNT 512
 #define RDB_GETS       64
-#define RDB_OUT_HIGH   (4u << 20)
+#define RDB_OUT_HIGH   (1u << 20)
 #define RDB_MARK_LEN   40 /* Redis's RDB_EOF_MARK_SIZE */
 
 struct dump_key {
@@ -100,9 +100,14 @@ static void out_commit(struct dump *d, size_t n, int crc)
     conn_mark_write(d->c);
 }
 
+/* Bytes of the stream not yet sent: in the output buffer once SYNC's reply is at the head
+ * of the queue, else in its own buffer. */
 static size_t out_pending(const struct dump *d)
 {
-    return d->c->out_acct.used;
+    const struct conn *c = d->c;
+    if (d->r == c->head)
+        return c->out.len - c->out_pos;
+    return d->r->buf.len;
 }
 
 static void dump_fail(struct dump *d, const char *why)
@@ -158,6 +163,7 @@ static void get_cb(void *arg, int rc, const struct ls_item *it)
     struct dump *d = k->d;
     d->gets--;
     d->get_bytes -= k->size;
+    conn_read_sub(d->c, k->size);
     event_active(d->ev, 0, 1);
     if (d->failed || d->c->closed || rc == LS_ENOTFOUND)
         return; /* LS_ENOTFOUND: deleted since the scan */
@@ -288,6 +294,7 @@ static void dump_gets(struct dump *d)
         k->size = size;
         d->gets++;
         d->get_bytes += size;
+        conn_read_add(d->c, size); /* the client's memory, as its GETs' reads are */
     }
 }
 
