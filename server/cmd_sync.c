@@ -46,7 +46,7 @@
 #include "server.h"
 
 #define RDB_SCAN_COUNT 512
-#define RDB_GETS       64
+#define RDB_GETS       256
 #define RDB_OUT_HIGH   (1u << 20)
 #define RDB_MARK_LEN   40 /* Redis's RDB_EOF_MARK_SIZE */
 
