@@ -248,7 +248,37 @@ check(not missing, "every key that existed for the whole dump is in it (%d)" % l
 extra = [k for k in seen if k not in set(stable) and k not in deleted and not k[1].startswith("new:")
          and not k[1].startswith("\\x00")]
 check(not extra, "nothing else is in it", extra[:5])
-src.stop()
+
+section("CLIENT KILL, FLUSHALL and SIGTERM beside a SYNC that is not read")
+
+
+def stalled_sync():
+    sk = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sk.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sk.connect(("127.0.0.1", src.port))
+    sk.sendall(b"SYNC\r\n")
+    time.sleep(0.5)
+    return sk
+
+
+c = Resp(src.port, timeout=30)
+s1 = stalled_sync()
+ids = re.findall(r"id=(\d+) [^\n]*cmd=sync", c.call("CLIENT", "LIST")[1].decode())
+check(len(ids) == 1 and c.call("CLIENT", "KILL", "ID", ids[0]) == (":", 1), "CLIENT KILL ID of the syncing client",
+      ids)
+time.sleep(0.3)
+check("cmd=sync" not in c.call("CLIENT", "LIST")[1].decode(), "it is gone")
+s1.close()
+s2 = stalled_sync()
+t0 = time.time()
+check(c.call("FLUSHALL") == ("+", "OK") and c.call("SET", "a", "b") == ("+", "OK") and time.time() - t0 < 2,
+      "FLUSHALL and SET during the dump answer at once", time.time() - t0)
+c.close()
+t0 = time.time()
+rc = src.stop()
+check(rc == 0 and time.time() - t0 < 5, "SIGTERM during the stalled dump: the server exits at once, status 0",
+      (rc, time.time() - t0))
+s2.close()
 
 # ---------------------------------------------------------------------------------------
 section("Redis -> logstord: SAVE, then logstor-load")
