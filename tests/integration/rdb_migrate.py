@@ -16,11 +16,9 @@ redis-server 7.0:
 """
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -32,7 +30,7 @@ LOAD = os.path.join(BUILD, "logstor-load")
 TTL_TOLERANCE_MS = 20000
 
 begin("rdb_migrate", 240)
-tmp = tempfile.mkdtemp(prefix="logstor-rdb-", dir="/tmp")
+tmp = Server().dir  # never started: its directory is removed at exit, failed or not
 
 
 def fill(port, with_collections=False):
@@ -322,5 +320,4 @@ check(n == 0, "nothing was loaded from them", n)
 c.close()
 fresh.stop()
 rsrc.stop()
-shutil.rmtree(tmp, ignore_errors=True)
 finish()
