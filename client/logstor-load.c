@@ -9,9 +9,9 @@
  *     -w              most commands in flight (pipelined) at once (default 256; they also
  *                     stop at 8 MiB of command bytes not yet answered)
  *     --skip-unsupported
- *                     collections (lists, sets, hashes, sorted sets, streams, modules) and
- *                     function libraries, which logstord cannot store yet, are skipped
- *                     without making the exit status non-zero
+ *                     collections (lists, sets, hashes, sorted sets, streams, modules),
+ *                     which logstord cannot store yet, are skipped without making the
+ *                     exit status non-zero
  *     -n              check the file and list what would be loaded; send nothing
  *     -v              print every key loaded
  *
@@ -19,7 +19,8 @@
  * of a truncated, corrupt or foreign file is loaded. Then each string key is sent as
  * SELECT db (when the database changes; checked before the keys that follow) and
  * SET key value [PXAT expiry]: an existing key is overwritten. Keys already expired are
- * skipped. Every collection is skipped, counted, and named on stderr. Strings written
+ * skipped. A function library is sent as FUNCTION LOAD REPLACE code. Every collection is
+ * skipped, counted, and named on stderr. Strings written
  * LZF-compressed or as integers by Redis are loaded as the strings they stand for.
  *
  * Exit status: 0 everything loaded; 1 some keys were not (a server error, or collections
@@ -188,12 +189,29 @@ static void send_set(struct load *l, const struct rdb_entry *e)
     l->bytes += e->key_len + e->val_len + 64;
 }
 
+/* A function library: FUNCTION LOAD REPLACE with its code, answered before the keys that
+ * follow are sent. */
+static void load_function(struct load *l, const struct rdb_entry *e)
+{
+    if (l->o.verbose || l->o.dry_run)
+        printf("function library, %zu bytes of code\n", e->val_len);
+    if (l->o.dry_run) {
+        l->functions++;
+        return;
+    }
+    const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", (const char *)e->val};
+    size_t lens[] = {8, 4, 7, e->val_len};
+    if (call_now(l, 4, argv, lens) < 0)
+        l->failed++;
+    else
+        l->functions++;
+}
+
 /* One object of the file. */
 static void load_entry(struct load *l, const struct rdb_entry *e)
 {
     if (e->type == RDB_ENTRY_FUNCTION) {
-        fprintf(stderr, "logstor-load: skipped a function library (not supported)\n");
-        l->functions++;
+        load_function(l, e);
         return;
     }
     if (e->type != 0) {
@@ -315,13 +333,15 @@ static void report(const struct load *l, double secs)
             sep = ", ";
         }
     }
-    printf("%s in %.2f s; %llu expired skipped, %llu unsupported skipped, %llu failed\n",
-           sep[0] == ',' ? ")" : "", secs, (unsigned long long)l->expired,
-           (unsigned long long)(l->unsupported + l->functions), (unsigned long long)l->failed);
-    if (l->unsupported + l->functions)
-        fprintf(stderr, "logstor-load: %llu objects skipped: collections and functions are "
-                        "not supported by logstord yet%s\n",
-                (unsigned long long)(l->unsupported + l->functions),
+    printf("%s, %llu function libraries, in %.2f s; %llu expired skipped, %llu unsupported "
+           "skipped, %llu failed\n",
+           sep[0] == ',' ? ")" : "", (unsigned long long)l->functions, secs,
+           (unsigned long long)l->expired, (unsigned long long)l->unsupported,
+           (unsigned long long)l->failed);
+    if (l->unsupported)
+        fprintf(stderr, "logstor-load: %llu objects skipped: collections are not supported by "
+                        "logstord yet%s\n",
+                (unsigned long long)l->unsupported,
                 l->o.skip_unsupported ? "" : " (--skip-unsupported accepts that)");
 }
 
@@ -364,5 +384,5 @@ int main(int argc, char **argv)
     if (l.ctx)
         redisFree(l.ctx);
     free(l.ring);
-    return l.failed || ((l.unsupported + l.functions) && !l.o.skip_unsupported) ? 1 : 0;
+    return l.failed || (l.unsupported && !l.o.skip_unsupported) ? 1 : 0;
 }

@@ -4,8 +4,10 @@
  * can move from logstord to Redis (logstor-load, client/, moves it the other way).
  *
  * The stream: SYNC's reply is "$EOF:<40 random hex characters>\r\n", the RDB file
- * (rdb.c: version 10, AUX fields, per non-empty database SELECTDB and RESIZEDB, each
- * string key with its expiry, EOF, CRC64), then the 40 characters again. This is the
+ * (rdb.c: version 10, AUX fields, the function libraries, per non-empty database SELECTDB
+ * and RESIZEDB, each string key with its expiry, EOF, CRC64), then the 40 characters
+ * again. REPLCONF rdb-filter-only leaves the databases out (redis-cli --functions-rdb
+ * gets the libraries only; --replica, which discards the file, nothing). This is the
  * form Redis uses for diskless replication; redis-cli reads it whatever capabilities it
  * announced. It needs no length up front, so nothing is staged in a file. Once the file
  * is sent the connection closes: logstord does not replicate its writes (a Redis replica
@@ -36,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include "cmd.h"
@@ -43,6 +46,7 @@
 #include "rdb.h"
 #include "rdbstr.h"
 #include "reply.h"
+#include "script.h"
 #include "server.h"
 
 #define RDB_SCAN_COUNT 512
@@ -141,6 +145,19 @@ static int dump_begin(struct dump *d)
     o += rdb_put_aux(p + o, "ctime", ctime);
     o += rdb_put_aux(p + o, "logstor-ver", LS_VERSION_STRING);
     out_commit(d, o, 1);
+    if (d->c->rdb_filter & CONN_RDB_NO_FUNCTIONS)
+        return 0;
+    uint8_t *fn;
+    size_t len;
+    if (script_functions_rdb(d->s, &fn, &len) < 0)
+        return -1;
+    p = len ? out_room(d, len) : NULL;
+    if (p)
+        memcpy(p, fn, len);
+    free(fn);
+    if (len && p == NULL)
+        return -1;
+    out_commit(d, len, 1);
     return 0;
 }
 
@@ -375,6 +392,8 @@ void cmd_sync_sync(struct req *r)
     d->s = c->srv;
     d->ndb = (uint32_t)c->srv->cfg.databases;
     d->t0_ms = server_mono_ms();
+    if (c->rdb_filter & CONN_RDB_NO_DATA)
+        d->db = d->ndb; /* REPLCONF rdb-filter-only: no database */
     mark_new(d->mark);
     c->replica = 1;
     c->on_drain = kick;
@@ -409,14 +428,19 @@ void cmd_sync_replconf(struct req *r)
                 return;
             }
         } else if (cmd_arg_is(o, "rdb-filter-only")) {
-            /* Redis's filters: none (no data: redis-cli --replica wants the stream only,
-             * and discards what it gets) or "functions", which logstord's RDB lacks. */
+            /* What to include, as Redis: nothing listed is neither data nor functions
+             * (redis-cli --replica), "functions" the libraries only (--functions-rdb). */
+            uint8_t filter = CONN_RDB_NO_DATA | CONN_RDB_NO_FUNCTIONS;
             char *tok, *save = NULL;
             for (tok = strtok_r(v->ptr, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-                reply_errorf(r, "ERR Unsupported rdb-filter-only option: %s", tok);
-                req_done(r);
-                return;
+                if (strcasecmp(tok, "functions") != 0) {
+                    reply_errorf(r, "ERR Unsupported rdb-filter-only option: %s", tok);
+                    req_done(r);
+                    return;
+                }
+                filter &= (uint8_t)~CONN_RDB_NO_FUNCTIONS;
             }
+            r->c->rdb_filter = filter;
         } else if (!cmd_arg_is(o, "capa") && !cmd_arg_is(o, "ip-address")) {
             reply_errorf(r, "ERR Unrecognized REPLCONF option: %s", o->ptr);
             req_done(r);

@@ -43,6 +43,9 @@ struct tk_client;
 
 enum conn_kind { CONN_REDIS = 0, CONN_MEMCACHED = 1 };
 
+#define CONN_RDB_NO_DATA      0x1 /* SYNC leaves the databases out */
+#define CONN_RDB_NO_FUNCTIONS 0x2 /* ... and the function libraries */
+
 /* Called when a request may run (its locks granted, cmdlock.c); it must end with req_done. */
 typedef void (*req_exec_fn)(struct req *r);
 
@@ -175,6 +178,7 @@ struct conn {
      * called after each write of its output and when it closes: the stream's producer
      * waits for its output to drain (it must only schedule work, never write from it). */
     int replica;
+    uint8_t rdb_filter; /* REPLCONF rdb-filter-only: CONN_RDB_NO_* bits */
     void (*on_drain)(void *arg);
     void *on_drain_arg;
 };

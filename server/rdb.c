@@ -11,7 +11,8 @@
  * signature, the version and the checksum first, so nothing of a damaged file is used.
  * Every read is bounds-checked whatever the checksum said (a file saved with checksums
  * off has none). Objects logstord cannot store (collections) are skipped by walking their
- * encoding, and returned with their key and type so that the caller can name them; the
+ * encoding, and returned with their key and type so that the caller can name them; a
+ * function library is returned with its code (FUNCTION LOAD takes it as it is); the
  * module type 6 (no way to know its length) and the release-candidate function opcode
  * cannot be skipped and stop the read with an error.
  */
@@ -85,6 +86,12 @@ size_t rdb_put_string_entry(uint8_t *out, const void *key, size_t key_len, const
     o += rdbstr_put_string(out + o, key, key_len);
     o += rdbstr_put_value(out + o, val, val_len);
     return o;
+}
+
+size_t rdb_put_function(uint8_t *out, const void *code, size_t n)
+{
+    out[0] = OP_FUNCTION2;
+    return 1 + rdbstr_put_string(out + 1, code, n);
 }
 
 size_t rdb_put_eof(uint8_t *out, uint64_t crc)
@@ -402,7 +409,7 @@ int rdb_next(struct rdb_reader *rd, struct rdb_entry *e)
             memset(e, 0, sizeof(*e));
             e->db = rd->db;
             e->type = RDB_ENTRY_FUNCTION;
-            return rd_skip_string(rd) < 0 ? -1 : 1;
+            return rd_string(rd, &e->val, &e->val_len) < 0 ? -1 : 1;
         }
         if (op < OP_FUNCTION2)
             return rd_object(rd, op, expire_ms, e);

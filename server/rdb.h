@@ -44,6 +44,9 @@ size_t rdb_entry_bound(size_t key_len, size_t val_len);
  * integer encoding where Redis uses it, else plain: never LZF-compressed). */
 size_t rdb_put_string_entry(uint8_t *out, const void *key, size_t key_len, const void *val,
                             size_t val_len, uint64_t expire_ms);
+/* A function library (its Lua code) as Redis writes it before the databases (10 + n bytes
+ * of room). */
+size_t rdb_put_function(uint8_t *out, const void *code, size_t n);
 /* EOF and the checksum; crc is the CRC64 of every byte written before (RDB_EOF_LEN bytes). */
 size_t rdb_put_eof(uint8_t *out, uint64_t crc);
 
@@ -62,13 +65,14 @@ struct rdb_reader {
 };
 
 /* One object of the file. A string's key and value, and another type's key, are malloc'd
- * (rdb_entry_free frees them); a function library (type RDB_ENTRY_FUNCTION) has neither. */
+ * (rdb_entry_free frees them); a function library (type RDB_ENTRY_FUNCTION) has no key and
+ * its code as val. */
 struct rdb_entry {
     uint32_t db;
     int type; /* the RDB object type: 0 string, others are collections (rdbstr_type_name) */
     uint8_t *key;
     size_t key_len;
-    uint8_t *val; /* strings only */
+    uint8_t *val; /* strings and function libraries only */
     size_t val_len;
     uint64_t expire_ms; /* absolute unix ms; 0 none */
 };

@@ -33,6 +33,9 @@ begin("rdb_migrate", 240)
 tmp = Server().dir  # never started: its directory is removed at exit, failed or not
 
 
+LIB = "#!lua name=rdblib\nredis.register_function('rdbf', function(keys, args) return 'from rdblib' end)"
+
+
 def fill(port, with_collections=False):
     """Writes the data set; returns {(db, key): (value, absolute expiry ms or 0)} of its
     string keys and the HLL keys (compared with PFCOUNT too)."""
@@ -70,6 +73,9 @@ def fill(port, with_collections=False):
     assert r == (":", 1), r
     want["pfcount"] = c.call("PFCOUNT", "hll")  # first: it caches the count in the value
     want[(0, b"hll")] = (c.call("GET", "hll")[1], 0)
+    # a function library: in the file before the databases, loaded by FUNCTION LOAD
+    r = c.call("FUNCTION", "LOAD", LIB)
+    assert r == ("$", b"rdblib"), r
     # an expired key: never in a file, or skipped when it is
     c.call("SET", "gone", "x", "PX", 30)
     # many small keys: several scan batches, pipelined
@@ -127,6 +133,7 @@ def compare(port, want, what):
     c.call("SELECT", 0)
     check(c.call("PFCOUNT", "hll") == pfcount, "%s: PFCOUNT of the HyperLogLog as at the source" % what,
           (c.call("PFCOUNT", "hll"), pfcount))
+    check(c.call("FCALL", "rdbf", 0) == ("$", b"from rdblib"), "%s: the function library came along" % what)
     ttl = c.call("PTTL", "ttl_s")[1]
     check(3600 * 1000 - TTL_TOLERANCE_MS < ttl <= 3600 * 1000, "%s: PTTL ttl_s about 1 h" % what, ttl)
     c.close()
@@ -168,8 +175,9 @@ check(c.call("REPLCONF", "capa", "eof") == ("+", "OK"), "REPLCONF capa eof answe
 check(c.call("REPLCONF", "capa") == ("-", "ERR syntax error"), "REPLCONF with an odd argument count")
 check(c.call("REPLCONF", "nosuch", "1") == ("-", "ERR Unrecognized REPLCONF option: nosuch"),
       "REPLCONF of an unknown option")
-check(c.call("REPLCONF", "rdb-filter-only", "functions") ==
-      ("-", "ERR Unsupported rdb-filter-only option: functions"), "REPLCONF rdb-filter-only functions")
+check(c.call("REPLCONF", "rdb-filter-only", "functions") == ("+", "OK"), "REPLCONF rdb-filter-only functions")
+check(c.call("REPLCONF", "rdb-filter-only", "functions keys") ==
+      ("-", "ERR Unsupported rdb-filter-only option: keys"), "REPLCONF rdb-filter-only of an unknown filter")
 c.call("MULTI")
 check(c.call("SYNC")[0] == "-", "SYNC inside MULTI is refused", None)
 c.call("DISCARD")
@@ -181,6 +189,14 @@ m = re.search(r"Done loading RDB, keys loaded: (\d+), keys expired: (\d+)", rlog
 check(m is not None and int(m.group(1)) == len(want) - 1, "redis-server's log: every key loaded",
       m.group(0) if m else rlog[-400:])
 dst.stop()
+
+fpath = os.path.join(tmp, "functions.rdb")
+p = subprocess.run(["redis-cli", "-p", str(src.port), "--functions-rdb", fpath], capture_output=True,
+                   timeout=60)
+q = subprocess.run([LOAD, "-n", fpath], capture_output=True, timeout=60)
+out = q.stdout.decode(errors="replace")
+check(p.returncode == 0 and q.returncode == 0 and "0 keys to load, 1 function libraries" in out,
+      "redis-cli --functions-rdb: a valid RDB of the library alone", (p.stderr[-200:], out[-200:]))
 
 section("a SYNC client that does not read while keys change: bounded memory, others served, "
         "each key once")

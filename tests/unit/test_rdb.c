@@ -115,12 +115,16 @@ static void test_redis_file(void **state)
     assert_int_equal(count, (int)nw);
 }
 
-/* A file of several databases written by the writer pieces; returns its length. */
+#define FN_CODE "#!lua name=mylib\nredis.register_function('f', function() return 1 end)"
+
+/* A file of a function library and several databases written by the writer pieces;
+ * returns its length. */
 static size_t write_file(uint8_t *f, uint8_t *bin, size_t big_len)
 {
     size_t o = rdb_put_header(f);
     o += rdb_put_aux(f + o, "redis-ver", "7.0.0");
     o += rdb_put_aux(f + o, "redis-bits", "64");
+    o += rdb_put_function(f + o, FN_CODE, strlen(FN_CODE));
     o += rdb_put_selectdb(f + o, 0, 5, 1);
     o += rdb_put_string_entry(f + o, "a", 1, "hello", 5, 0);
     o += rdb_put_string_entry(f + o, "i", 1, "-2147483648", 11, 0);
@@ -149,6 +153,12 @@ static void test_round_trip(void **state)
     struct rdb_reader rd;
     struct rdb_entry e;
     assert_int_equal(rdb_reader_open(&rd, f, n, 1 << 20), 0);
+    assert_int_equal(rdb_next(&rd, &e), 1);
+    assert_int_equal(e.type, RDB_ENTRY_FUNCTION);
+    assert_null(e.key);
+    assert_int_equal(e.val_len, strlen(FN_CODE));
+    assert_memory_equal(e.val, FN_CODE, e.val_len);
+    rdb_entry_free(&e);
     for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
         assert_int_equal(rdb_next(&rd, &e), 1);
         assert_int_equal(e.db, w[i].db);
