@@ -136,6 +136,10 @@ bench-compact: $(BUILD)/bench/bench_compact
 
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 fuzz: $(FUZZ_BIN)
+# The RDB reader and LZF coder (server/rdb.c, rdbstr.c: pure, no libevent).
+build/fuzz/fuzz_rdb: tests/fuzz/fuzz_rdb.c server/rdb.c server/rdbstr.c
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iserver -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^
 build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^

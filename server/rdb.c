@@ -84,7 +84,7 @@ size_t rdb_put_string_entry(uint8_t *out, const void *key, size_t key_len, const
     }
     out[o++] = 0; /* RDB_TYPE_STRING */
     o += rdbstr_put_string(out + o, key, key_len);
-    o += rdbstr_put_value(out + o, val, val_len);
+    o += rdbstr_put_value_lzf(out + o, val, val_len);
     return o;
 }
 

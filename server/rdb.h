@@ -41,7 +41,8 @@ size_t rdb_put_selectdb(uint8_t *out, uint32_t db, uint64_t keys, uint64_t expir
 /* Bytes rdb_put_string_entry writes at most. */
 size_t rdb_entry_bound(size_t key_len, size_t val_len);
 /* A string object: EXPIRETIME_MS when expire_ms is not 0, type 0, the key, the value (the
- * integer encoding where Redis uses it, else plain: never LZF-compressed). */
+ * integer encoding where Redis uses it, LZF-compressed where Redis would compress it, up
+ * to RDBSTR_LZF_MAX bytes, else plain). */
 size_t rdb_put_string_entry(uint8_t *out, const void *key, size_t key_len, const void *val,
                             size_t val_len, uint64_t expire_ms);
 /* A function library (its Lua code) as Redis writes it before the databases (10 + n bytes

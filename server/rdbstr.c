@@ -83,6 +83,74 @@ long rdbstr_lzf_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_
     return (long)op;
 }
 
+#define LZF_HBITS_MAX 13
+#define LZF_MAX_OFF   8192         /* farthest back reference: 13 bits, plus one */
+#define LZF_MAX_REF   (7 + 255 + 2) /* longest back reference */
+#define LZF_MAX_LIT   32
+
+/* Closes the literal run of lit bytes that ends at out + op (its control byte is just
+ * before them); an empty run gives its reserved byte back. Returns the new op. */
+static size_t lzf_close_lit(uint8_t *out, size_t op, size_t lit)
+{
+    if (lit == 0)
+        return op - 1;
+    out[op - lit - 1] = (uint8_t)(lit - 1);
+    return op;
+}
+
+size_t rdbstr_lzf_compress(const uint8_t *in, size_t n, uint8_t *out, size_t out_cap)
+{
+    uint32_t htab[1u << LZF_HBITS_MAX]; /* position + 1 of the last sequence of a hash */
+    unsigned bits = 4;
+    while (bits < LZF_HBITS_MAX && ((size_t)1 << bits) < n)
+        bits++;
+    memset(htab, 0, sizeof(htab[0]) << bits);
+    size_t ip = 0, op = 1, lit = 0; /* out[0]: the first literal run's control byte */
+    if (out_cap < 2 || n == 0)
+        return 0;
+    while (ip < n) {
+        size_t len = 0, ref = 0;
+        if (ip + 2 < n) {
+            uint32_t x = (uint32_t)in[ip] << 16 | (uint32_t)in[ip + 1] << 8 | in[ip + 2];
+            uint32_t h = (x * 2654435761u) >> (32 - bits);
+            ref = htab[h];
+            htab[h] = (uint32_t)ip + 1;
+            if (ref && ip - (ref - 1) <= LZF_MAX_OFF && memcmp(in + ref - 1, in + ip, 3) == 0) {
+                ref--;
+                size_t max = n - ip < LZF_MAX_REF ? n - ip : LZF_MAX_REF;
+                for (len = 3; len < max && in[ref + len] == in[ip + len]; len++)
+                    ;
+            }
+        }
+        if (len == 0) { /* a literal byte */
+            if (op + 1 >= out_cap)
+                return 0;
+            out[op++] = in[ip++];
+            if (++lit == LZF_MAX_LIT) {
+                op = lzf_close_lit(out, op, lit);
+                out[op++] = 0; /* the next run's control byte */
+                lit = 0;
+            }
+            continue;
+        }
+        op = lzf_close_lit(out, op, lit);
+        if (op + 4 >= out_cap)
+            return 0;
+        size_t off = ip - ref - 1, l = len - 2;
+        if (l < 7) {
+            out[op++] = (uint8_t)(l << 5 | off >> 8);
+        } else {
+            out[op++] = (uint8_t)(7 << 5 | off >> 8);
+            out[op++] = (uint8_t)(l - 7);
+        }
+        out[op++] = (uint8_t)off;
+        out[op++] = 0; /* the next literal run's control byte */
+        lit = 0;
+        ip += len;
+    }
+    return lzf_close_lit(out, op, lit);
+}
+
 /* The value of v[0..n) when it is the canonical decimal form of a 32-bit integer (no
  * sign but '-', no leading zero, no "-0"). Returns 1 and sets *out, or 0. */
 static int canon_i32(const char *v, size_t n, int32_t *out)
@@ -169,6 +237,24 @@ size_t rdbstr_put_value(uint8_t *out, const void *v, size_t n)
     if (canon_i32(v, n, &x))
         return put_int(out, x);
     return rdbstr_put_string(out, v, n);
+}
+
+size_t rdbstr_put_value_lzf(uint8_t *out, const void *v, size_t n)
+{
+    int32_t x;
+    if (n <= 20 || n > RDBSTR_LZF_MAX || canon_i32(v, n, &x))
+        return rdbstr_put_value(out, v, n);
+    /* Compressed at out + 11 (room for the header at its longest), then moved down. The
+     * block must save more than 4 bytes; the whole then fits the 9 + n bytes of room. */
+    size_t clen = rdbstr_lzf_compress(v, n, out + 11, n - 4);
+    if (clen == 0)
+        return rdbstr_put_value(out, v, n);
+    size_t o = 0;
+    out[o++] = 0xc3; /* 11 000011: an LZF block */
+    o += put_len(out + o, clen);
+    o += put_len(out + o, n);
+    memmove(out + o, out + 11, clen);
+    return o + clen;
 }
 
 size_t rdbstr_dump(const void *v, size_t n, uint8_t *out)

@@ -24,6 +24,12 @@ uint64_t rdbstr_crc64(uint64_t crc, const void *p, size_t n);
  * past either end). */
 long rdbstr_lzf_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap);
 
+/* Compresses in[0..n) into an LZF block at out[0..out_cap) (the form
+ * rdbstr_lzf_decompress reads). Returns its length, or 0 when it does not fit out_cap
+ * (the data does not compress enough). Greedy, with a hash table of the 3-byte sequences
+ * seen (at most 2^13 entries, fewer for short inputs), on the stack. */
+size_t rdbstr_lzf_compress(const uint8_t *in, size_t n, uint8_t *out, size_t out_cap);
+
 /* Bytes rdbstr_dump writes for a value of n bytes (at most). */
 size_t rdbstr_dump_bound(size_t n);
 /* Writes the DUMP payload of string v[0..n) to out (rdbstr_dump_bound(n) bytes of room)
@@ -67,6 +73,11 @@ size_t rdbstr_put_len(uint8_t *out, uint64_t len);
  * canonical decimal form of a 32-bit integer, else plainly; 9 + n bytes of room) at out.
  * Returns the bytes written. */
 size_t rdbstr_put_value(uint8_t *out, const void *v, size_t n);
+/* rdbstr_put_value, except that a string longer than 20 bytes and at most
+ * RDBSTR_LZF_MAX is LZF-compressed when that saves more than 4 bytes, as Redis writes
+ * its RDB files (rdbcompression yes). 9 + n bytes of room. */
+#define RDBSTR_LZF_MAX (1u << 20)
+size_t rdbstr_put_value_lzf(uint8_t *out, const void *v, size_t n);
 /* Reads an RDB length at p[*pos..n), advancing *pos. *special is set when it is an
  * encoding number (11xxxxxx) instead of a length. Returns RDBSTR_OK or RDBSTR_BADDATA
  * (past the end, or a length form RDB does not have). */
