@@ -23,8 +23,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from itlib import (RedisServer, Resp, Server, begin, check, encode, finish, log,  # noqa: E402
-                   section)
+from itlib import (RedisServer, Resp, Server, begin, check, encode, finish, info,  # noqa: E402
+                   log, section)
 
 BUILD = os.environ.get("LOGSTOR_BUILD") or "build"
 LOAD = os.path.join(BUILD, "logstor-load")
@@ -294,6 +294,36 @@ rc = src.stop()
 check(rc == 0 and time.time() - t0 < 5, "SIGTERM during the stalled dump: the server exits at once, status 0",
       (rc, time.time() - t0))
 s2.close()
+
+section("a record damaged on disk while serving: the dump fails instead of leaving its key out")
+dmg = Server().start()
+c = Resp(dmg.port, timeout=30)
+for i in range(200):
+    assert c.call("SET", "dmg:%d" % i, b"MARK%05d" % i + b"m" * 3000) == ("+", "OK")
+c.close()
+dmg.stop()
+dmg.start()  # the same directory: nothing in the record cache
+hit = 0
+for name in sorted(os.listdir(dmg.dir)):
+    if name.startswith("data-") and not hit:
+        with open(os.path.join(dmg.dir, name), "r+b") as f:
+            blob = f.read()
+            at = blob.find(b"MARK00042")
+            if at >= 0:
+                f.seek(at + 20)
+                f.write(b"X")
+                hit = 1
+check(hit, "a byte of dmg:42's value changed in its data file")
+dpath = os.path.join(tmp, "damaged.rdb")
+p = subprocess.run(["redis-cli", "-p", str(dmg.port), "--rdb", dpath], capture_output=True, timeout=60)
+err = p.stderr.decode(errors="replace")
+check(p.returncode != 0 and "Transfer finished with success" not in err,
+      "redis-cli --rdb fails (the connection closes before the EOF mark)", (p.returncode, err[-200:]))
+corrupt = int(info(dmg.port).get("read_corrupt", "0"))
+check(corrupt > 0, "INFO read_corrupt counts the damaged record", corrupt)
+dlog = open(dmg.logpath, "rb").read().decode(errors="replace")
+check("damaged records found during the dump" in dlog, "the log says why the dump stopped", dlog[-300:])
+dmg.stop()
 
 # ---------------------------------------------------------------------------------------
 section("Redis -> logstord: SAVE, then logstor-load")
