@@ -42,11 +42,11 @@
 #include "rdb.h"
 #include "rdbstr.h"
 
-#define LOAD_MAX_LEN     (512u << 20) /* Redis's proto-max-bulk-len */
-#define LOAD_WINDOW_MAX  65536
-#define LOAD_BYTES_HIGH  (8u << 20)
+#define LOAD_MAX_LEN      (512u << 20) /* Redis's proto-max-bulk-len */
+#define LOAD_WINDOW_MAX   65536
+#define LOAD_BYTES_HIGH   (8u << 20)
 #define LOAD_ERRORS_SHOWN 10
-#define LOAD_DBS_SHOWN   64
+#define LOAD_DBS_SHOWN    64
 
 struct opts {
     const char *host, *password, *file;
@@ -339,8 +339,9 @@ static void report(const struct load *l, double secs)
            (unsigned long long)l->expired, (unsigned long long)l->unsupported,
            (unsigned long long)l->failed);
     if (l->unsupported)
-        fprintf(stderr, "logstor-load: %llu objects skipped: collections are not supported by "
-                        "logstord yet%s\n",
+        fprintf(stderr,
+                "logstor-load: %llu objects skipped: collections are not supported by "
+                "logstord yet%s\n",
                 (unsigned long long)l->unsupported,
                 l->o.skip_unsupported ? "" : " (--skip-unsupported accepts that)");
 }
@@ -359,8 +360,10 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!rd.crc_checked)
-        fprintf(stderr, "logstor-load: %s: no checksum in the file (saved with rdbchecksum "
-                        "no, or RDB version %d): not verified\n", l.o.file, rd.version);
+        fprintf(stderr,
+                "logstor-load: %s: no checksum in the file (saved with rdbchecksum "
+                "no, or RDB version %d): not verified\n",
+                l.o.file, rd.version);
     l.ring = calloc((size_t)l.o.window, sizeof(*l.ring));
     if (l.ring == NULL)
         return 2;

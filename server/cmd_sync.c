@@ -69,9 +69,9 @@ struct dump {
     uint64_t crc;
     uint32_t db, ndb;
     uint64_t cursor;
-    int scan_done;     /* the table's scan returned its last batch */
-    int scan_pending;  /* an ls_scan in flight */
-    int db_started;    /* SELECTDB written for db */
+    int scan_done;         /* the table's scan returned its last batch */
+    int scan_pending;      /* an ls_scan in flight */
+    int db_started;        /* SELECTDB written for db */
     struct dump_key *keys; /* the batch being read (keys_cap allocated) */
     uint32_t keys_cap;
     uint8_t *kbuf;
@@ -206,8 +206,7 @@ static void get_cb(void *arg, int rc, const struct ls_item *it)
         o = rdb_put_selectdb(p, d->db, ls_count(d->s->eng, d->db), nexp);
         d->db_started = 1;
     }
-    o += rdb_put_string_entry(p + o, it->key, it->key_len, it->value, it->value_len,
-                              it->expire_ms);
+    o += rdb_put_string_entry(p + o, it->key, it->key_len, it->value, it->value_len, it->expire_ms);
     out_commit(d, o, 1);
     d->keys_sent++;
 }
@@ -436,8 +435,8 @@ void cmd_sync_replconf(struct req *r)
         }
         if (cmd_arg_is(o, "listening-port") || cmd_arg_is(o, "rdb-only")) {
             if (cmd_arg_ll(v, &x) < 0 || (cmd_arg_is(o, "rdb-only") && (x < 0 || x > 1))) {
-                reply_error(r, cmd_arg_is(o, "rdb-only") ? "ERR value is out of range"
-                                                         : ERR_NOT_INT);
+                reply_error(r,
+                            cmd_arg_is(o, "rdb-only") ? "ERR value is out of range" : ERR_NOT_INT);
                 req_done(r);
                 return;
             }

@@ -22,10 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RDB_VERSION     10
-#define RDB_HEADER_LEN  9  /* "REDIS0010" */
-#define RDB_EOF_LEN     9  /* the EOF opcode and the checksum */
-#define RDB_DB_HDR_MAX  29 /* rdb_put_selectdb's most */
+#define RDB_VERSION        10
+#define RDB_HEADER_LEN     9   /* "REDIS0010" */
+#define RDB_EOF_LEN        9   /* the EOF opcode and the checksum */
+#define RDB_DB_HDR_MAX     29  /* rdb_put_selectdb's most */
 #define RDB_ENTRY_FUNCTION 245 /* rdb_entry.type of a function library (RDB_OPCODE_FUNCTION2) */
 
 /* ---- writer: each function writes at out (room as stated) and returns the bytes
@@ -55,14 +55,14 @@ size_t rdb_put_eof(uint8_t *out, uint64_t crc);
 
 struct rdb_reader {
     const uint8_t *p;
-    size_t n;    /* bytes before the checksum */
-    size_t pos;  /* next byte to read */
-    int version; /* from the header */
+    size_t n;        /* bytes before the checksum */
+    size_t pos;      /* next byte to read */
+    int version;     /* from the header */
     int crc_checked; /* 0: the file's checksum is 0 (saved with rdbchecksum no), or the
                         version predates checksums */
     uint32_t db;
-    size_t max_len;  /* longest key or string value accepted */
-    char err[160];   /* why the last call failed */
+    size_t max_len; /* longest key or string value accepted */
+    char err[160];  /* why the last call failed */
 };
 
 /* One object of the file. A string's key and value, and another type's key, are malloc'd

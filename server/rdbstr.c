@@ -84,7 +84,7 @@ long rdbstr_lzf_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_
 }
 
 #define LZF_HBITS_MAX 13
-#define LZF_MAX_OFF   8192         /* farthest back reference: 13 bits, plus one */
+#define LZF_MAX_OFF   8192          /* farthest back reference: 13 bits, plus one */
 #define LZF_MAX_REF   (7 + 255 + 2) /* longest back reference */
 #define LZF_MAX_LIT   32
 
