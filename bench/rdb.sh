@@ -25,7 +25,10 @@ fp() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc; }
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, 1/100 s
-ready() { for _ in $(seq 1 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+ready() { # PONG, not LOADING
+    for _ in $(seq 1 600); do [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ] && return 0; sleep 0.05; done
+    return 1
+}
 logstord() { # PORT DIR
     "$BUILD/logstord" --port "$1" --memcached_port 0 --bind 127.0.0.1 --dir "$2" \
         --durability periodic --disk_size 4gb --loglevel notice >>"$2.log" 2>&1 &
