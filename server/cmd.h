@@ -187,6 +187,10 @@ void cmd_keys_wait(struct req *r);
  * Returns 0, or -1 after replying (out of memory). */
 int cmd_keys_declare(struct req *r);
 
+/* cmd_sync.c: SYNC streams an RDB of every database (redis-cli --rdb); REPLCONF. */
+void cmd_sync_sync(struct req *r);
+void cmd_sync_replconf(struct req *r);
+
 /* cmd_cluster.c */
 void cmd_cluster_cluster(struct req *r);
 void cmd_cluster_mode(struct req *r);

@@ -69,6 +69,8 @@ static const struct cmd_def cmds[] = {
     {"lastsave", 1, F, 0, 0, 0, cmd_server_lastsave, "server", "1.0.0", "Returns the unix time of the last completed save."},
     {"monitor", 1, AD | CMD_NOSCRIPT, 0, 0, 0, monitor_cmd, "server", "1.0.0", "Listens for all requests received by the server in real-time."},
     {"role", 1, F, 0, 0, 0, cmd_server_role, "server", "2.8.12", "Returns the replication role."},
+    {"sync", 1, AD | CMD_NO_MULTI | CMD_NOSCRIPT, 0, 0, 0, cmd_sync_sync, "server", "1.0.0", "Streams an RDB file of every database (redis-cli --rdb), then closes the connection."},
+    {"replconf", -1, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_sync_replconf, "server", "3.0.0", "Sets replication options before SYNC."},
     {"slowlog", -2, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_slowlog_slowlog, "server", "2.2.12", "A container for slow log commands."},
     {"latency", -2, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_slowlog_latency, "server", "2.8.13", "A container for latency diagnostics commands."},
     {"acl", -2, 0, 0, 0, 0, cmd_server_acl, "server", "6.0.0", "A container for Access List Control commands."},

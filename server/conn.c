@@ -66,6 +66,10 @@
  * still in flight) in s->client_mem_closing. Past maxmemory_clients the open connection
  * holding most is closed, then the next, as Redis 7's client eviction does.
  *
+ * SYNC (cmd_sync.c) streams an RDB as its reply: the connection is marked replica (no
+ * later command starts) and its on_drain hook hears of every write and of the close, so
+ * the stream produces more only as the client takes it.
+ *
  * Invariants: inflight <= nreqs; in_pos <= in.len; mem.used == in.cap + out_acct.used +
  * req_mem + read_bytes + its subscriptions (pubsub.c); a closed connection has fd -1 and no events,
  * and is freed (deferred, through the server's free list) only when nreqs == 0.
@@ -187,6 +191,8 @@ void conn_close(struct conn *c, const char *why)
     /* What its requests still hold no longer counts against the open clients. */
     pbuf_acct_reparent(&c->mem, &s->client_mem_closing);
     pause_conn_close(c); /* its command held by CLIENT PAUSE completes unrun */
+    if (c->on_drain)
+        c->on_drain(c->on_drain_arg); /* an RDB stream (cmd_sync.c) ends */
     if (c->nreqs == 0)
         conn_schedule_free(c);
     else
@@ -261,7 +267,7 @@ static int conn_may_start(const struct conn *c)
     return c->inflight < cfg->max_inflight && c->read_bytes < conn_out_high(c) &&
            !conn_replies_hold(c, c->out_acct.used) && c->req_mem < cfg->client_query_buffer_limit &&
            c->nparked == 0 && c->pause_req == NULL && !c->closed && !c->close_after_reply &&
-           !c->srv->shutdown_asked;
+           !c->replica && !c->srv->shutdown_asked;
 }
 
 int conn_may_claim(const struct conn *c)
@@ -344,6 +350,8 @@ void conn_flush(struct conn *c)
                 c->out_blocked = 1;
                 conn_out_compact(c);
                 event_add(c->wev, NULL);
+                if (c->on_drain)
+                    c->on_drain(c->on_drain_arg);
                 conn_resume(c); /* the replies sent may let a held-back command claim */
                 return;
             }
@@ -365,6 +373,8 @@ void conn_flush(struct conn *c)
         else
             pbuf_reset(&c->out);
     }
+    if (c->on_drain)
+        c->on_drain(c->on_drain_arg);
     if (c->close_after_reply && c->inflight == 0) {
         conn_close(c, c->eof ? "peer closed" : "closed after reply");
         return;

@@ -43,6 +43,9 @@ struct tk_client;
 
 enum conn_kind { CONN_REDIS = 0, CONN_MEMCACHED = 1 };
 
+#define CONN_RDB_NO_DATA      0x1 /* SYNC leaves the databases out */
+#define CONN_RDB_NO_FUNCTIONS 0x2 /* ... and the function libraries */
+
 /* Called when a request may run (its locks granted, cmdlock.c); it must end with req_done. */
 typedef void (*req_exec_fn)(struct req *r);
 
@@ -170,6 +173,15 @@ struct conn {
     /* pubsub.c: its subscriptions and the pushes held while a reply is in progress
      * (NULL until it first subscribes); freed by pubsub_conn_close. */
     struct pubsub_conn *ps;
+
+    /* cmd_sync.c: SYNC is streaming an RDB to it. No later command of the connection
+     * starts (it is a replica now, and the stream is its reply). on_drain, when set, is
+     * called after each write of its output and when it closes: the stream's producer
+     * waits for its output to drain (it must only schedule work, never write from it). */
+    int replica;
+    uint8_t rdb_filter; /* REPLCONF rdb-filter-only: CONN_RDB_NO_* bits */
+    void (*on_drain)(void *arg);
+    void *on_drain_arg;
 };
 
 /* Frees the server's pool of reusable requests (at exit). */

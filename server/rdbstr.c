@@ -83,6 +83,74 @@ long rdbstr_lzf_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_
     return (long)op;
 }
 
+#define LZF_HBITS_MAX 13
+#define LZF_MAX_OFF   8192          /* farthest back reference: 13 bits, plus one */
+#define LZF_MAX_REF   (7 + 255 + 2) /* longest back reference */
+#define LZF_MAX_LIT   32
+
+/* Closes the literal run of lit bytes that ends at out + op (its control byte is just
+ * before them); an empty run gives its reserved byte back. Returns the new op. */
+static size_t lzf_close_lit(uint8_t *out, size_t op, size_t lit)
+{
+    if (lit == 0)
+        return op - 1;
+    out[op - lit - 1] = (uint8_t)(lit - 1);
+    return op;
+}
+
+size_t rdbstr_lzf_compress(const uint8_t *in, size_t n, uint8_t *out, size_t out_cap)
+{
+    uint32_t htab[1u << LZF_HBITS_MAX]; /* position + 1 of the last sequence of a hash */
+    unsigned bits = 4;
+    while (bits < LZF_HBITS_MAX && ((size_t)1 << bits) < n)
+        bits++;
+    memset(htab, 0, sizeof(htab[0]) << bits);
+    size_t ip = 0, op = 1, lit = 0; /* out[0]: the first literal run's control byte */
+    if (out_cap < 2 || n == 0)
+        return 0;
+    while (ip < n) {
+        size_t len = 0, ref = 0;
+        if (ip + 2 < n) {
+            uint32_t x = (uint32_t)in[ip] << 16 | (uint32_t)in[ip + 1] << 8 | in[ip + 2];
+            uint32_t h = (x * 2654435761u) >> (32 - bits);
+            ref = htab[h];
+            htab[h] = (uint32_t)ip + 1;
+            if (ref && ip - (ref - 1) <= LZF_MAX_OFF && memcmp(in + ref - 1, in + ip, 3) == 0) {
+                ref--;
+                size_t max = n - ip < LZF_MAX_REF ? n - ip : LZF_MAX_REF;
+                for (len = 3; len < max && in[ref + len] == in[ip + len]; len++)
+                    ;
+            }
+        }
+        if (len == 0) { /* a literal byte */
+            if (op + 1 >= out_cap)
+                return 0;
+            out[op++] = in[ip++];
+            if (++lit == LZF_MAX_LIT) {
+                op = lzf_close_lit(out, op, lit);
+                out[op++] = 0; /* the next run's control byte */
+                lit = 0;
+            }
+            continue;
+        }
+        op = lzf_close_lit(out, op, lit);
+        if (op + 4 >= out_cap)
+            return 0;
+        size_t off = ip - ref - 1, l = len - 2;
+        if (l < 7) {
+            out[op++] = (uint8_t)(l << 5 | off >> 8);
+        } else {
+            out[op++] = (uint8_t)(7 << 5 | off >> 8);
+            out[op++] = (uint8_t)(l - 7);
+        }
+        out[op++] = (uint8_t)off;
+        out[op++] = 0; /* the next literal run's control byte */
+        lit = 0;
+        ip += len;
+    }
+    return lzf_close_lit(out, op, lit);
+}
+
 /* The value of v[0..n) when it is the canonical decimal form of a 32-bit integer (no
  * sign but '-', no leading zero, no "-0"). Returns 1 and sets *out, or 0. */
 static int canon_i32(const char *v, size_t n, int32_t *out)
@@ -158,15 +226,42 @@ size_t rdbstr_put_footer(uint8_t *out, size_t len)
     return len;
 }
 
+size_t rdbstr_put_len(uint8_t *out, uint64_t len)
+{
+    return put_len(out, len);
+}
+
+size_t rdbstr_put_value(uint8_t *out, const void *v, size_t n)
+{
+    int32_t x;
+    if (canon_i32(v, n, &x))
+        return put_int(out, x);
+    return rdbstr_put_string(out, v, n);
+}
+
+size_t rdbstr_put_value_lzf(uint8_t *out, const void *v, size_t n)
+{
+    int32_t x;
+    if (n <= 20 || n > RDBSTR_LZF_MAX || canon_i32(v, n, &x))
+        return rdbstr_put_value(out, v, n);
+    /* Compressed at out + 11 (room for the header at its longest), then moved down. The
+     * block must save more than 4 bytes; the whole then fits the 9 + n bytes of room. */
+    size_t clen = rdbstr_lzf_compress(v, n, out + 11, n - 4);
+    if (clen == 0)
+        return rdbstr_put_value(out, v, n);
+    size_t o = 0;
+    out[o++] = 0xc3; /* 11 000011: an LZF block */
+    o += put_len(out + o, clen);
+    o += put_len(out + o, n);
+    memmove(out + o, out + 11, clen);
+    return o + clen;
+}
+
 size_t rdbstr_dump(const void *v, size_t n, uint8_t *out)
 {
     size_t o = 0;
-    int32_t x;
     out[o++] = 0; /* RDB_TYPE_STRING */
-    if (canon_i32(v, n, &x))
-        o += put_int(out + o, x);
-    else
-        o += rdbstr_put_string(out + o, v, n);
+    o += rdbstr_put_value(out + o, v, n);
     return rdbstr_put_footer(out, o);
 }
 
@@ -286,6 +381,37 @@ int rdbstr_read_string(const uint8_t *p, size_t n, size_t *pos, size_t max_len, 
     if (rc == RDBSTR_OK)
         *pos = r.pos;
     return rc;
+}
+
+int rdbstr_read_len(const uint8_t *p, size_t n, size_t *pos, uint64_t *len, int *special)
+{
+    struct rd r = {p, n, *pos};
+    if (rd_len(&r, len, special) < 0)
+        return RDBSTR_BADDATA;
+    *pos = r.pos;
+    return RDBSTR_OK;
+}
+
+int rdbstr_skip_string(const uint8_t *p, size_t n, size_t *pos)
+{
+    struct rd r = {p, n, *pos};
+    uint64_t len, clen;
+    int special, sp2;
+    if (rd_len(&r, &len, &special) < 0)
+        return RDBSTR_BADDATA;
+    if (special && len <= 2) {
+        len = len == 0 ? 1 : len == 1 ? 2 : 4;
+    } else if (special && len == 3) {
+        if (rd_len(&r, &clen, &sp2) < 0 || sp2 || rd_len(&r, &len, &special) < 0 || special)
+            return RDBSTR_BADDATA;
+        len = clen;
+    } else if (special) {
+        return RDBSTR_BADDATA;
+    }
+    if (len > r.n - r.pos)
+        return RDBSTR_BADDATA;
+    *pos = r.pos + len;
+    return RDBSTR_OK;
 }
 
 int rdbstr_restore(const uint8_t *p, size_t n, size_t max_len, uint8_t **val, size_t *val_len,

@@ -24,6 +24,12 @@ uint64_t rdbstr_crc64(uint64_t crc, const void *p, size_t n);
  * past either end). */
 long rdbstr_lzf_decompress(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap);
 
+/* Compresses in[0..n) into an LZF block at out[0..out_cap) (the form
+ * rdbstr_lzf_decompress reads). Returns its length, or 0 when it does not fit out_cap
+ * (the data does not compress enough). Greedy, with a hash table of the 3-byte sequences
+ * seen (at most 2^13 entries, fewer for short inputs), on the stack. */
+size_t rdbstr_lzf_compress(const uint8_t *in, size_t n, uint8_t *out, size_t out_cap);
+
 /* Bytes rdbstr_dump writes for a value of n bytes (at most). */
 size_t rdbstr_dump_bound(size_t n);
 /* Writes the DUMP payload of string v[0..n) to out (rdbstr_dump_bound(n) bytes of room)
@@ -59,6 +65,26 @@ int rdbstr_check_footer(const uint8_t *p, size_t n);
  * decoded, advancing *pos. Returns as rdbstr_restore (*val malloc'd on RDBSTR_OK). */
 int rdbstr_read_string(const uint8_t *p, size_t n, size_t *pos, size_t max_len, uint8_t **val,
                        size_t *val_len);
+/* The pieces the RDB file writer and reader use (rdb.c). */
+/* Writes length len in the RDB length encoding (at most 9 bytes) at out. Returns the bytes
+ * written. */
+size_t rdbstr_put_len(uint8_t *out, uint64_t len);
+/* Writes string v[0..n) as Redis writes a string value (the integer encoding for the
+ * canonical decimal form of a 32-bit integer, else plainly; 9 + n bytes of room) at out.
+ * Returns the bytes written. */
+size_t rdbstr_put_value(uint8_t *out, const void *v, size_t n);
+/* rdbstr_put_value, except that a string longer than 20 bytes and at most
+ * RDBSTR_LZF_MAX is LZF-compressed when that saves more than 4 bytes, as Redis writes
+ * its RDB files (rdbcompression yes). 9 + n bytes of room. */
+#define RDBSTR_LZF_MAX (1u << 20)
+size_t rdbstr_put_value_lzf(uint8_t *out, const void *v, size_t n);
+/* Reads an RDB length at p[*pos..n), advancing *pos. *special is set when it is an
+ * encoding number (11xxxxxx) instead of a length. Returns RDBSTR_OK or RDBSTR_BADDATA
+ * (past the end, or a length form RDB does not have). */
+int rdbstr_read_len(const uint8_t *p, size_t n, size_t *pos, uint64_t *len, int *special);
+/* Skips the RDB string (any encoding) at p[*pos..n) without decoding it, advancing *pos.
+ * Returns RDBSTR_OK or RDBSTR_BADDATA. */
+int rdbstr_skip_string(const uint8_t *p, size_t n, size_t *pos);
 /* The name of an RDB object type ("list", "set", "zset", "hash", "module", "stream"). */
 const char *rdbstr_type_name(int type);
 

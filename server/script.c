@@ -2030,35 +2030,53 @@ static void function_flush(struct script_eng *se)
  * the RDB version and a CRC64 of all before. */
 #define RDB_OPCODE_FUNCTION2 245
 
-/* FUNCTION DUMP. Replies. */
-static void function_dump(struct req *r, struct script_eng *se)
+int script_functions_rdb(struct server *s, uint8_t **out, size_t *out_len)
 {
+    struct script_eng *se = s->scripts;
+    size_t total = 10, len = 0, n;
+    if (se == NULL) { /* no script ever ran: no library */
+        *out = malloc(total);
+        *out_len = 0;
+        return *out ? 0 : -ENOMEM;
+    }
     lua_State *L = se->L;
     int top = lua_gettop(L);
-    size_t total = 10, len = 0, n;
     lua_rawgeti(L, LUA_REGISTRYINDEX, se->libs);
     for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
         lua_getfield(L, -1, "code");
         total += 1 + 9 + lua_objlen(L, -1);
         lua_pop(L, 1);
     }
-    uint8_t *out = malloc(total);
-    if (out == NULL) {
-        reply_error(r, "ERR out of memory");
+    uint8_t *buf = malloc(total);
+    if (buf == NULL) {
         lua_settop(L, top);
-        return;
+        return -ENOMEM;
     }
     for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1)) {
         lua_getfield(L, -1, "code");
         const char *code = lua_tolstring(L, -1, &n);
-        out[len++] = RDB_OPCODE_FUNCTION2;
-        len += rdbstr_put_string(out + len, code, n);
+        buf[len++] = RDB_OPCODE_FUNCTION2;
+        len += rdbstr_put_string(buf + len, code, n);
         lua_pop(L, 1);
+    }
+    lua_settop(L, top);
+    *out = buf;
+    *out_len = len;
+    return 0;
+}
+
+/* FUNCTION DUMP. Replies. */
+static void function_dump(struct req *r)
+{
+    uint8_t *out;
+    size_t len;
+    if (script_functions_rdb(r->c->srv, &out, &len) < 0) {
+        reply_error(r, "ERR out of memory");
+        return;
     }
     len = rdbstr_put_footer(out, len);
     reply_bulk(r, out, len);
     free(out);
-    lua_settop(L, top);
 }
 
 /* A registry ref to a shallow copy of the table of ref. */
@@ -2283,7 +2301,7 @@ void cmd_script_function(struct req *r)
     } else if (cmd_arg_is(sub, "stats") && r->argc == 2) {
         function_stats(r, se);
     } else if (cmd_arg_is(sub, "dump") && r->argc == 2) {
-        function_dump(r, se);
+        function_dump(r);
     } else if (cmd_arg_is(sub, "help") && r->argc == 2) {
         function_help(r);
     } else if (cmd_arg_is(sub, "restore") && r->argc >= 3) {

@@ -4,6 +4,7 @@
 #ifndef LS_SERVER_SCRIPT_H
 #define LS_SERVER_SCRIPT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct req;
@@ -30,6 +31,11 @@ const char *script_busy_error(const struct server *s, const struct req *r);
 void script_shutdown(struct server *s);
 /* Scripts compiled (INFO). */
 uint64_t script_count(const struct server *s);
+/* The function libraries as RDB records, [RDB_OPCODE_FUNCTION2 (245)][code as an RDB
+ * string] each, what FUNCTION DUMP sends before its footer and an RDB file holds before its
+ * databases (SYNC, cmd_sync.c). Sets *out (malloc'd, caller frees, with 10 bytes of room
+ * past *len for a footer) and *len. Returns 0 or -ENOMEM. */
+int script_functions_rdb(struct server *s, uint8_t **out, size_t *len);
 /* Closes the interpreter (at exit). */
 void script_server_free(struct server *s);
 

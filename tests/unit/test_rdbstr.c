@@ -169,6 +169,77 @@ static void test_lzf(void **state)
     assert_int_equal(rdbstr_lzf_decompress(in, 4, out, sizeof(out)), -1); /* cut short */
 }
 
+/* LZF compression round trips through the decompressor: random bytes (do not compress),
+ * runs, text, and lengths around the literal-run (32), reference (264) and distance
+ * (8192) limits. */
+static void lzf_round_trip(const uint8_t *in, size_t n)
+{
+    uint8_t *c = malloc(n + 64), *d = malloc(n + 1);
+    size_t clen = rdbstr_lzf_compress(in, n, c, n + 64);
+    assert_true(clen > 0);
+    assert_int_equal(rdbstr_lzf_decompress(c, clen, d, n), (long)n);
+    assert_memory_equal(d, in, n);
+    /* every cap below what it needs makes it give up, never overflow */
+    for (size_t cap = clen > 40 ? clen - 40 : 0; cap < clen; cap++)
+        assert_int_equal(rdbstr_lzf_compress(in, n, c, cap), 0);
+    free(c);
+    free(d);
+}
+
+static void test_lzf_compress(void **state)
+{
+    (void)state;
+    size_t max = 40000;
+    uint8_t *buf = malloc(max), *out = malloc(max + 16);
+    uint32_t x = 12345;
+    for (size_t n = 1; n < 600; n += (n < 80 ? 1 : 37)) {
+        for (size_t i = 0; i < n; i++) { /* random */
+            x = x * 1103515245 + 12345;
+            buf[i] = (uint8_t)(x >> 16);
+        }
+        lzf_round_trip(buf, n);
+        memset(buf, 'a', n); /* one run */
+        lzf_round_trip(buf, n);
+        for (size_t i = 0; i < n; i++) /* period 7 */
+            buf[i] = (uint8_t)("abcdefg"[i % 7]);
+        lzf_round_trip(buf, n);
+    }
+    for (size_t i = 0; i < max; i++) /* a block repeated 9000 bytes later: too far */
+        buf[i] = (uint8_t)((i % 9000) * 2654435761u >> 24);
+    lzf_round_trip(buf, max);
+    for (size_t i = 0; i < max; i++) /* repeated 8192 bytes later: the farthest */
+        buf[i] = (uint8_t)((i % 8192) * 2654435761u >> 24);
+    lzf_round_trip(buf, max);
+    size_t clen = rdbstr_lzf_compress(buf, max, out, max);
+    assert_true(clen < max / 4);
+    /* random data does not compress */
+    for (size_t i = 0; i < 1000; i++) {
+        x = x * 1103515245 + 12345;
+        buf[i] = (uint8_t)(x >> 16);
+    }
+    assert_int_equal(rdbstr_lzf_compress(buf, 1000, out, 996), 0);
+    /* the RDB value: compressed past 20 bytes when it saves, read back by the reader */
+    const char *vals[] = {"aaaaaaaaaaaaaaaaaaaa", "aaaaaaaaaaaaaaaaaaaaa", "12345678901",
+                          "abcabcabcabcabcabcabcabcabcabcabcabc", "ab"};
+    for (size_t k = 0; k < sizeof(vals) / sizeof(vals[0]); k++) {
+        size_t n = strlen(vals[k]), pos = 0, got_len;
+        uint8_t enc[128], *got;
+        size_t len = rdbstr_put_value_lzf(enc, vals[k], n);
+        assert_true(len <= 9 + n);
+        assert_int_equal(enc[0] == 0xc3, n > 20); /* the 21-byte run and the abc run */
+        assert_int_equal(rdbstr_read_string(enc, len, &pos, 1000, &got, &got_len), RDBSTR_OK);
+        assert_int_equal(pos, len);
+        assert_int_equal(got_len, n);
+        assert_memory_equal(got, vals[k], n);
+        free(got);
+    }
+    /* random bytes stay plain */
+    size_t len = rdbstr_put_value_lzf(out, buf, 1000);
+    assert_int_equal(len, 2 + 1000);
+    free(buf);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -176,6 +247,7 @@ int main(void)
         cmocka_unit_test(test_dump_matches_redis),
         cmocka_unit_test(test_damaged),
         cmocka_unit_test(test_lzf),
+        cmocka_unit_test(test_lzf_compress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
