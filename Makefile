@@ -76,12 +76,8 @@ $(BUILD)/logstord: $(call obj,$(SERVER_SRC)) $(PROTO_LIB) $(ENGINE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_SERVER)
 $(BUILD)/%: $(BUILD)/obj/client/%.o $(PROTO_LIB) $(ENGINE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ -lhiredis $(LIBS_ENGINE)
-# logstor-load reads RDB files with the server's pure RDB codec (no libevent in them).
-$(BUILD)/logstor-load: $(call obj,server/rdb.c server/rdbstr.c)
 # Server modules with no libevent that have unit tests of their own.
 $(BUILD)/tests/test_lockset: $(call obj,server/lockset.c)
-$(BUILD)/tests/test_rdbstr: $(call obj,server/rdbstr.c)
-$(BUILD)/tests/test_rdb: $(call obj,server/rdb.c server/rdbstr.c)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(PROTO_LIB) $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_ENGINE)
@@ -136,10 +132,6 @@ bench-compact: $(BUILD)/bench/bench_compact
 
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 fuzz: $(FUZZ_BIN)
-# The RDB reader and LZF coder (server/rdb.c, rdbstr.c: pure, no libevent).
-build/fuzz/fuzz_rdb: tests/fuzz/fuzz_rdb.c server/rdb.c server/rdbstr.c
-	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iserver -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^
 build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC)
 	@mkdir -p $(dir $@)
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^

@@ -15,7 +15,7 @@
  *     -n              check the file and list what would be loaded; send nothing
  *     -v              print every key loaded
  *
- * The whole file is checked first (signature, version, CRC64: server/rdb.c), so nothing
+ * The whole file is checked first (signature, version, CRC64: proto/rdb.c), so nothing
  * of a truncated, corrupt or foreign file is loaded. Then each string key is sent as
  * SELECT db (when the database changes; checked before the keys that follow) and
  * SET key value [PXAT expiry]: an existing key is overwritten. Keys already expired are

@@ -1,6 +1,6 @@
 /*
- * fuzz_rdb.c - libFuzzer target for the RDB reader and the LZF coder (server/rdb.c,
- * server/rdbstr.c).
+ * fuzz_rdb.c - libFuzzer target for the RDB reader and the LZF coder (proto/rdb.c,
+ * proto/rdbstr.c).
  *
  * The input is taken as the body of an RDB file: "REDIS0010", the input, and a zero
  * checksum (which the reader takes as "saved without checksums"), so that the fuzzer

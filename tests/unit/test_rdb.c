@@ -1,5 +1,5 @@
 /*
- * test_rdb.c - the RDB writer pieces and reader (server/rdb.c): a file redis-server 7.0.15
+ * test_rdb.c - the RDB writer pieces and reader (proto/rdb.c): a file redis-server 7.0.15
  * wrote (SAVE) is read with every string (plain, integer, LZF, empty, with an expiry) and
  * every collection (list, intset, hash, zset, stream with a consumer group, hashtable set)
  * skipped by name; a file written by the writer reads back the same; a truncated file, a

@@ -1,5 +1,5 @@
 /*
- * test_rdbstr.c - DUMP/RESTORE payloads for strings (server/rdbstr.c) against payloads
+ * test_rdbstr.c - DUMP/RESTORE payloads for strings (proto/rdbstr.c) against payloads
  * that redis-server 7.0.15 produced (DUMP after SET): DUMP must write the same bytes for
  * every value Redis does not LZF-compress, and RESTORE must read all of them back, the
  * compressed ones included. Then the CRC64 check value, and damaged payloads of each kind.
