@@ -26,7 +26,30 @@
  * separators) of the one to three nodes involved into a scratch area in the handle,
  * then spread them evenly over the output nodes and fix the parent's separators.
  * An insert that must split allocates every node it may need before it changes
- * anything, so -ENOMEM leaves the index as it was. Deletes never allocate.
+ * anything, so -ENOMEM leaves the index as it was. Deletes never allocate (except for
+ * the copies below, reserved before anything changes too).
+ *
+ * Snapshots (copy-on-write, a persistent B-tree by path copying). t->gen is the
+ * generation given to every node made; idx_snapshot records root, height and counters
+ * in a handle, takes gen as the snapshot's and bumps t->gen. A live node whose gen is
+ * <= t->shared_gen (the newest live snapshot's gen; 0 when none) existed when that
+ * snapshot was taken, so the snapshot reads it and it must not change: every operation
+ * first calls cow_begin (with no snapshot live, one compare and nothing else), which
+ * reserves spare nodes and room in the retired list, then owns what it will modify:
+ * path_own copies the shared nodes of the root-to-leaf path top down (each copy takes
+ * the original's place in its parent, which is already owned), node_own does the same
+ * for a sibling a split or merge rewrites, and node_drop retires instead of freeing a
+ * shared node that leaves the tree. A copy gets the current gen, so it is changed in
+ * place afterwards: each node is copied at most once per snapshot. Because copies come
+ * from the reserved spares, an operation that has begun cannot fail halfway.
+ *
+ * Reclamation. A node X is in exactly the snapshots taken while it was live (nodes
+ * never return to the live tree once they leave it). When it leaves, it goes on the
+ * retired list of the newest live snapshot N (it is in N iff gen(X) <= gen(N);
+ * otherwise it is freed at once). Releasing N frees each node on its list unless the
+ * next older live snapshot O also holds it (gen(X) <= gen(O)): such nodes pass to O's
+ * list, chunk by chunk, without allocating. So release costs O(nodes on the list), and
+ * the memory a snapshot pins is the sum of its list (idx_snap_memory).
  *
  * There are no parent or sibling pointers: operations record the root-to-leaf path
  * (struct path), which bounds the work and makes the scan cursor a path as well.
@@ -46,6 +69,14 @@
  *   6. t->nexp is the number of entries with an expiry and t->exp_sum the sum of those
  *      expiries (INFO keyspace's expires= and avg_ttl, exact at any moment): every
  *      change of an entry goes through entry_add/entry_sub.
+ *   7. Every node's gen is in 1..t->gen (a snapshot's nodes: 1..its gen). A node made in
+ *      generation g is frozen from the first live snapshot S with gen(S) >= g on, so its
+ *      children have gen <= gen(S) (they were all in S).
+ *   8. Live snapshots are listed oldest first with increasing gens, all < t->gen, and
+ *      t->shared_gen is the newest one's; a node on snapshot S's retired list has gen
+ *      <= gen(S); S->bytes is its handle, its list's chunks and nodes, and
+ *      t->snap_bytes is the sum over snapshots plus the spares (which exist only while
+ *      a snapshot is live).
  */
 #include "idx.h"
 
@@ -147,7 +178,7 @@ struct scratch {
 struct retire_chunk {
     struct retire_chunk *next;
     uint32_t n;
-    uint32_t unused;
+    uint32_t bound; /* on t->pending: gen of the released snapshot that held it; else 0 */
     void *node[RETIRE_CAP];
 };
 
@@ -181,7 +212,9 @@ struct idx {
     uint32_t shared_gen; /* gen of the newest live snapshot, 0 when none */
     struct idx_snap *snap_oldest, *snap_newest;
     unsigned nsnaps;
-    size_t snap_bytes; /* every snapshot's bytes plus the spares below */
+    size_t snap_bytes; /* every snapshot's bytes, the pending chunks, the spares below */
+    struct retire_chunk *pending; /* lists of released snapshots, for idx_snap_reclaim */
+    size_t pend_bytes;            /* their chunks and nodes */
     /* Reserved by cow_begin so that an operation under way never fails to copy. */
     struct leaf *spare_leaf[COW_LEAVES];
     struct inner *spare_inner[COW_INNERS];
@@ -311,6 +344,7 @@ static void node_retire(struct idx *t, void *node)
         t->spare_chunks = c->next;
         c->next = s->retired;
         c->n = 0;
+        c->bound = 0;
         s->retired = c;
         s->bytes += sizeof(*c); /* already in t->snap_bytes as a spare */
     }
@@ -407,6 +441,7 @@ static int cow_reserve(struct idx *t)
             return -ENOMEM;
         c->next = NULL;
         c->n = 0;
+        c->bound = 0;
         t->spare_chunks = c;
         t->snap_bytes += sizeof(*c);
     }
@@ -875,13 +910,12 @@ struct idx *idx_new(void)
     return t;
 }
 
-/* Frees snapshot s, every node on its retired list and its chunks (idx_free only: the
- * nodes may still be in older snapshots). */
-static void snap_free_all(struct idx *t, struct idx_snap *s)
+/* Frees every chunk of the list *head and every node on them (idx_free only). */
+static void chunks_free_all(struct idx *t, struct retire_chunk **head)
 {
-    while (s->retired) {
-        struct retire_chunk *c = s->retired;
-        s->retired = c->next;
+    while (*head) {
+        struct retire_chunk *c = *head;
+        *head = c->next;
         for (uint32_t i = 0; i < c->n; i++) {
             t->snap_bytes -= node_size(c->node[i]);
             free(c->node[i]);
@@ -889,6 +923,13 @@ static void snap_free_all(struct idx *t, struct idx_snap *s)
         t->snap_bytes -= sizeof(*c);
         free(c);
     }
+}
+
+/* Frees snapshot s, every node on its retired list and its chunks (idx_free only: the
+ * nodes may still be in older snapshots, which idx_free frees as well). */
+static void snap_free_all(struct idx *t, struct idx_snap *s)
+{
+    chunks_free_all(t, &s->retired);
     t->snap_oldest = s->newer;
     if (s->newer)
         s->newer->older = NULL;
@@ -907,6 +948,8 @@ void idx_free(struct idx *t)
         node_free_tree(t, t->root, t->height);
     while (t->snap_oldest)
         snap_free_all(t, t->snap_oldest);
+    chunks_free_all(t, &t->pending);
+    t->pend_bytes = 0;
     t->shared_gen = 0;
     spares_free(t);
     IDX_ASSERT(t->bytes == sizeof(*t) && t->snap_bytes == 0);
@@ -938,6 +981,7 @@ static int clear_reserve(struct idx *t, size_t need)
             return -ENOMEM;
         c->next = t->spare_chunks;
         c->n = 0;
+        c->bound = 0;
         t->spare_chunks = c;
         t->snap_bytes += sizeof(*c);
         room += RETIRE_CAP;
@@ -1160,68 +1204,86 @@ struct idx_snap *idx_snapshot(struct idx *t)
     return s;
 }
 
-/* Frees the nodes of chunk c that no older snapshot holds and packs the rest to the
- * front. Returns the bytes of the nodes kept. */
-static size_t retire_sift(struct idx *t, struct retire_chunk *c, const struct idx_snap *older)
-{
-    size_t kept = 0;
-    uint32_t k = 0;
-    for (uint32_t i = 0; i < c->n; i++) {
-        void *node = c->node[i];
-        size_t size = node_size(node);
-        if (older && node_hdr(node).gen <= older->gen) {
-            c->node[k++] = node;
-            kept += size;
-        } else {
-            free(node);
-            t->snap_bytes -= size;
-        }
-    }
-    c->n = k;
-    return kept;
-}
-
 void idx_snap_release(struct idx *t, struct idx_snap *s)
 {
     if (!s)
         return;
-    struct idx_snap *older = s->older;
-    struct retire_chunk *keep = NULL, *keep_tail = NULL;
-    size_t kept = 0;
-    while (s->retired) {
+    while (s->retired) { /* to the pending list, tagged with the bound of what holds them */
         struct retire_chunk *c = s->retired;
         s->retired = c->next;
-        size_t bytes = retire_sift(t, c, older);
-        if (c->n == 0) {
-            free(c);
-            t->snap_bytes -= sizeof(*c);
-            continue;
-        }
-        kept += bytes + sizeof(*c);
-        c->next = keep;
-        keep = c;
-        if (!keep_tail)
-            keep_tail = c;
+        c->bound = s->gen;
+        c->next = t->pending;
+        t->pending = c;
     }
-    if (keep) { /* older takes over the nodes it still holds, chunks and all */
-        keep_tail->next = older->retired;
-        older->retired = keep;
-        older->bytes += kept;
-    }
-    if (older)
-        older->newer = s->newer;
+    t->pend_bytes += s->bytes - sizeof(*s);
+    if (s->older)
+        s->older->newer = s->newer;
     else
         t->snap_oldest = s->newer;
     if (s->newer)
-        s->newer->older = older;
+        s->newer->older = s->older;
     else
-        t->snap_newest = older;
+        t->snap_newest = s->older;
     t->nsnaps--;
     t->snap_bytes -= sizeof(*s);
     free(s);
     t->shared_gen = t->snap_newest ? t->snap_newest->gen : 0;
     if (!t->shared_gen)
         spares_free(t);
+}
+
+/* Sifts pending chunk c. A node on it is held by exactly the live snapshots O with
+ * gen(node) <= gen(O) < c->bound (it left the live tree when the released snapshot was
+ * the newest holding it, and snapshots taken since are newer). The newest live
+ * snapshot below the bound takes the nodes it holds, with the chunk; the others are
+ * freed. Returns the nodes sifted. */
+static size_t pending_sift(struct idx *t, struct retire_chunk *c)
+{
+    struct idx_snap *o = t->snap_newest;
+    while (o && o->gen >= c->bound)
+        o = o->older;
+    size_t kept = 0, n = c->n;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < c->n; i++) {
+        void *node = c->node[i];
+        size_t size = node_size(node);
+        if (o && node_hdr(node).gen <= o->gen) {
+            c->node[k++] = node;
+            kept += size;
+        } else {
+            free(node);
+            t->snap_bytes -= size;
+        }
+        t->pend_bytes -= size;
+    }
+    c->n = k;
+    t->pend_bytes -= sizeof(*c);
+    if (k == 0) {
+        free(c);
+        t->snap_bytes -= sizeof(*c);
+    } else { /* o's list takes the chunk: only the head chunk is ever appended to */
+        c->bound = 0;
+        if (o->retired) {
+            c->next = o->retired->next;
+            o->retired->next = c;
+        } else {
+            c->next = NULL;
+            o->retired = c;
+        }
+        o->bytes += kept + sizeof(*c);
+    }
+    return n;
+}
+
+size_t idx_snap_reclaim(struct idx *t, size_t max_nodes)
+{
+    size_t done = 0;
+    while (t->pending && done < max_nodes) {
+        struct retire_chunk *c = t->pending;
+        t->pending = c->next;
+        done += pending_sift(t, c);
+    }
+    return t->pend_bytes;
 }
 
 size_t idx_snap_scan(const struct idx_snap *s, uint64_t from_token, size_t max, idx_visit_fn cb,
@@ -1365,7 +1427,7 @@ static int check_snaps(const struct idx *t)
             return -20;
         size_t bytes = sizeof(*s);
         for (const struct retire_chunk *c = s->retired; c; c = c->next) {
-            if (c->n == 0 || c->n > RETIRE_CAP)
+            if (c->n == 0 || c->n > RETIRE_CAP || c->bound != 0)
                 return -21;
             bytes += sizeof(*c);
             for (uint32_t i = 0; i < c->n; i++) {
@@ -1384,6 +1446,20 @@ static int check_snaps(const struct idx *t)
         return -24;
     if (!t->shared_gen && (t->nspare_leaf || t->nspare_inner || t->spare_chunks))
         return -25;
+    size_t pend = 0;
+    for (const struct retire_chunk *c = t->pending; c; c = c->next) {
+        if (c->n > RETIRE_CAP || c->bound == 0 || c->bound >= t->gen)
+            return -27;
+        pend += sizeof(*c);
+        for (uint32_t i = 0; i < c->n; i++) {
+            if (node_hdr(c->node[i]).gen > c->bound)
+                return -28;
+            pend += node_size(c->node[i]);
+        }
+    }
+    if (pend != t->pend_bytes)
+        return -29;
+    total += pend;
     total += t->nspare_leaf * sizeof(struct leaf) + t->nspare_inner * sizeof(struct inner);
     for (const struct retire_chunk *c = t->spare_chunks; c; c = c->next)
         total += sizeof(*c);

@@ -157,7 +157,8 @@ int idx_check(const struct idx *t);
  * holds it too, when the newest is released. Snapshots may be released in any order.
  *
  * Ownership: a snapshot belongs to its index; it is valid until idx_snap_release or
- * idx_free of the index (which frees every live snapshot: their handles dangle after).
+ * idx_free of the index (which frees every live snapshot and everything pending
+ * reclaim: the snapshot handles dangle after).
  * Same thread as the index; the snapshot is read-only and may be scanned between any
  * two operations on the index.
  */
@@ -170,12 +171,20 @@ struct idx_snap;
  * idx_snap_release. */
 struct idx_snap *idx_snapshot(struct idx *t);
 
-/* Releases s (NULL is a no-op): frees the nodes that only s still held; nodes an older
- * live snapshot also holds pass to that snapshot. Never fails. Time is proportional to
- * the nodes s holds (idx_snap_memory / 4 KiB): at most the size of the tree at the
- * snapshot, e.g. ~66,000 nodes for 10 M keys, which bench_idx times (a few
- * milliseconds); it is not incremental. s is invalid afterwards. */
+/* Releases s (NULL is a no-op) in O(chunks of its list), never failing; s is invalid
+ * afterwards. The nodes it held beside the live tree are not freed here: they go to a
+ * pending list that idx_snap_reclaim works through in bounded steps, since there can be
+ * as many as the whole tree had at the snapshot (~68,000 4 KiB nodes at 10 M keys,
+ * whose freeing took 26 ms in bench_idx: too long for one event-loop turn). Until
+ * reclaimed they count in idx_memory. */
 void idx_snap_release(struct idx *t, struct idx_snap *s);
+
+/* Works through the nodes released snapshots left: each is freed, or passed to the
+ * newest older live snapshot if that one also holds it. Stops once max_nodes nodes have
+ * been handled; they go in lists of up to 509, handled whole, so one call handles at
+ * most max_nodes + 508 (max_nodes 0 does nothing). Returns the bytes still pending: 0
+ * when done. Call it from the event loop until it returns 0, e.g. 2048 nodes a turn. */
+size_t idx_snap_reclaim(struct idx *t, size_t max_nodes);
 
 /* idx_scan's contract (same cursor, same rule that runs of equal tokens are never split,
  * same stopping rules) over the entries of s at the snapshot instant, whatever has

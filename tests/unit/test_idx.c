@@ -449,6 +449,17 @@ static void snap_scan_equals(const struct idx_snap *s, const struct idx_ent *ref
     free(c.e);
 }
 
+/* Runs idx_snap_reclaim in small steps until nothing is pending; returns the steps. */
+static unsigned reclaim_all(struct idx *t)
+{
+    unsigned steps = 0;
+    while (idx_snap_reclaim(t, 100) > 0) {
+        steps++;
+        assert_int_equal(idx_check(t), 0);
+    }
+    return steps;
+}
+
 /* The entries of a tree, in order, through idx_scan. Caller frees. */
 static struct idx_ent *tree_entries(const struct idx *t, size_t *n)
 {
@@ -529,6 +540,9 @@ static void test_snap_leaf_root(void **state)
     assert_int_equal(idx_snap_expires(s, &exp_sum), 10);
     assert_int_equal(exp_sum, 10 * 1000 + 45);
     idx_snap_release(t, s);
+    assert_int_equal(idx_check(t), 0);
+    assert_true(idx_snap_reclaim(t, 0) > 4000); /* the original leaf is pending */
+    assert_int_equal(idx_snap_reclaim(t, 1), 0);
     assert_int_equal(idx_memory(t), before);
     assert_int_equal(idx_check(t), 0);
     idx_free(t);
@@ -571,8 +585,14 @@ static void test_snap_split_merge(void **state)
     idx_snap_release(t, s1);
     assert_int_equal(idx_check(t), 0);
     assert_int_equal(idx_snap_check(t, s2), 0);
+    /* Reclaim s1's nodes a step at a time, s2 scanned between the steps. */
+    while (idx_snap_reclaim(t, 1) > 0) {
+        assert_int_equal(idx_check(t), 0);
+        snap_scan_equals(s2, ref2, n2, 5000);
+    }
     snap_scan_equals(s2, ref2, n2, 333);
     idx_snap_release(t, s2);
+    reclaim_all(t);
     assert_int_equal(idx_memory(t), empty);
     assert_int_equal(idx_check(t), 0);
     free(ref1);
@@ -612,6 +632,8 @@ static void test_snap_clear(void **state)
     idx_snap_release(t, s);
     idx_snap_release(t, s2);
     assert_int_equal(idx_check(t), 0);
+    assert_true(idx_snap_reclaim(t, 0) >= full - idx_memory(plain)); /* every old node */
+    reclaim_all(t);
     assert_int_equal(idx_memory(t), idx_memory(plain));
     idx_free(plain);
     free(ref);
@@ -656,14 +678,84 @@ static void test_snap_many(void **state)
         snap_scan_equals(s[k], ref[k], n[k], 50);
         idx_snap_release(t, s[k]);
         assert_int_equal(idx_check(t), 0);
+        if (j % 3 == 0) /* leave some pending across the next releases */
+            idx_snap_reclaim(t, 600);
+        assert_int_equal(idx_check(t), 0);
         free(ref[k]);
     }
+    reclaim_all(t);
     assert_int_equal(idx_memory(t), idx_memory(plain));
     idx_free(plain);
     idx_free(t);
 }
 
-/* idx_free with snapshots live frees them too (ASan's leak check tells). */
+/* Reclaim hands a node to an older live snapshot only if that one holds it, never to a
+ * newer one. */
+static void bump_all(struct idx *t, struct idx *plain, uint32_t n, uint32_t from, uint64_t loc)
+{
+    for (uint32_t i = from; i < n; i += 2) {
+        struct idx_ent e = mk(i, i, loc + i);
+        assert_int_equal(idx_upsert(t, &e, NULL), 1);
+        assert_int_equal(idx_upsert(plain, &e, NULL), 1);
+    }
+}
+
+static void test_snap_release_order(void **state)
+{
+    (void)state;
+    struct idx *t = idx_new(), *plain = idx_new();
+    const uint32_t n = 20000;
+    for (uint32_t i = 0; i < n; i++) {
+        struct idx_ent e = mk(i, i, i);
+        assert_int_equal(idx_upsert(t, &e, NULL), 0);
+        assert_int_equal(idx_upsert(plain, &e, NULL), 0);
+    }
+    /* The older released first: what it held is in no newer snapshot. */
+    struct idx_snap *a = idx_snapshot(t);
+    bump_all(t, plain, n, 0, 100); /* every leaf copied: a holds the whole old tree */
+    size_t a_held = idx_snap_memory(a);
+    assert_true(a_held > idx_memory(plain) / 2);
+    size_t nb;
+    struct idx_ent *rb = tree_entries(t, &nb);
+    struct idx_snap *b = idx_snapshot(t);
+    bump_all(t, plain, n, 1, 200); /* b holds the copies made while a was the newest */
+    size_t b_held = idx_snap_memory(b);
+    assert_true(b_held > idx_memory(plain) / 2);
+    size_t before = idx_memory(t);
+    idx_snap_release(t, a);
+    reclaim_all(t);
+    assert_int_equal(idx_snap_memory(b), b_held);
+    assert_true(idx_memory(t) <= before - a_held + 8192);
+    snap_scan_equals(b, rb, nb, 100);
+    idx_snap_release(t, b);
+    reclaim_all(t);
+    assert_int_equal(idx_memory(t), idx_memory(plain));
+    /* The newer released first while the older holds the same nodes: they pass to it. */
+    size_t na;
+    struct idx_ent *ra = tree_entries(t, &na);
+    a = idx_snapshot(t);
+    size_t a_empty = idx_snap_memory(a);
+    b = idx_snapshot(t);
+    bump_all(t, plain, n, 0, 300); /* every old node retired to b, the newest */
+    b_held = idx_snap_memory(b);
+    assert_int_equal(idx_snap_memory(a), a_empty);
+    idx_snap_release(t, b);
+    reclaim_all(t);
+    assert_int_equal(idx_snap_memory(a), b_held); /* b's nodes and chunks, and a handle */
+    assert_int_equal(idx_check(t), 0);
+    assert_int_equal(idx_snap_check(t, a), 0);
+    snap_scan_equals(a, ra, na, 100);
+    idx_snap_release(t, a);
+    reclaim_all(t);
+    assert_int_equal(idx_memory(t), idx_memory(plain));
+    free(ra);
+    free(rb);
+    idx_free(plain);
+    idx_free(t);
+}
+
+/* idx_free with snapshots live and nodes pending reclaim frees them all (ASan's leak
+ * check tells). */
 static void test_snap_free_live(void **state)
 {
     (void)state;
@@ -672,12 +764,19 @@ static void test_snap_free_live(void **state)
         struct idx_ent e = mk(i, i, i);
         assert_int_equal(idx_upsert(t, &e, NULL), 0);
     }
-    assert_non_null(idx_snapshot(t));
+    struct idx_snap *s1 = idx_snapshot(t);
+    assert_non_null(s1);
     for (uint32_t i = 0; i < 5000; i += 3)
         assert_int_equal(idx_remove(t, i, i, NULL), 0);
-    assert_non_null(idx_snapshot(t));
+    struct idx_snap *s2 = idx_snapshot(t);
+    assert_non_null(s2);
     struct idx_ent e = mk(1, 1, 9);
     assert_int_equal(idx_upsert(t, &e, NULL), 1);
+    assert_non_null(idx_snapshot(t));
+    for (uint32_t i = 1; i < 5000; i += 3)
+        assert_int_equal(idx_remove(t, i, i, NULL), 0);
+    idx_snap_release(t, s2); /* its nodes pending, s1 and the third still live */
+    assert_true(idx_snap_reclaim(t, 0) > 0);
     assert_int_equal(idx_check(t), 0);
     idx_free(t);
 }
@@ -818,6 +917,8 @@ static void test_snap_random_model(void **state)
             assert_int_equal(idx_clear(plain), 0);
             memset(m->present, 0, sizeof(m->present));
             m->count = 0;
+        } else if (r < 20) {
+            idx_snap_reclaim(t, rng_next(&seed) % 1200);
         } else if (r < 200 && sm[k]) {
             snap_model_step(m, sm[k], 1 + rng_next(&seed) % 64);
         } else {
@@ -834,7 +935,7 @@ static void test_snap_random_model(void **state)
             }
             assert_true(idx_memory(t) >= idx_memory(plain) + held);
             max_held = held > max_held ? held : max_held;
-            if (idx_snaps(t) == 0)
+            if (idx_snaps(t) == 0 && idx_snap_reclaim(t, 0) == 0)
                 assert_int_equal(idx_memory(t), idx_memory(plain));
         }
     }
@@ -843,6 +944,7 @@ static void test_snap_random_model(void **state)
             snap_model_release(t, m, &sm[j]);
     }
     model_compare(t, m);
+    reclaim_all(t);
     assert_int_equal(idx_memory(t), idx_memory(plain));
     print_message("idx snapshots: %u taken, at most %u live, %u chunked scans checked, %u "
                   "clears with a snapshot live, at most %zu bytes held\n",
@@ -899,7 +1001,7 @@ int main(void)
         cmocka_unit_test(test_snap_empty),   cmocka_unit_test(test_snap_leaf_root),
         cmocka_unit_test(test_snap_split_merge), cmocka_unit_test(test_snap_clear),
         cmocka_unit_test(test_snap_many),    cmocka_unit_test(test_snap_free_live),
-        cmocka_unit_test(test_snap_random_model),
+        cmocka_unit_test(test_snap_release_order), cmocka_unit_test(test_snap_random_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
