@@ -14,11 +14,13 @@
  * held afterwards is printed), and again with none after the release. The snapshot is
  * then scanned in chunks of 4096 entries, released, and its nodes reclaimed in steps of
  * RECLAIM_STEP nodes (total and longest step printed). Per-upsert times are ns per
- * idx_upsert including the random key generation.
+ * idx_upsert including the random key generation; page_faults are the minor faults
+ * during each phase (copies into fresh heap pages fault them in).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,6 +47,12 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static long minor_faults(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : 0;
 }
 
 static long rss_bytes(void)
@@ -122,6 +130,7 @@ static int bench_snap(struct idx *t, uint64_t first, uint64_t n)
 {
     uint64_t steps = n / 10 > 0 ? n / 10 : 1;
     double ns[3];
+    long faults[3];
     size_t held = 0, mem_live = 0;
     struct idx_snap *s = NULL;
     double snap_take_us = 0;
@@ -134,10 +143,12 @@ static int bench_snap(struct idx *t, uint64_t first, uint64_t n)
             if (!s)
                 return -1;
         }
+        long f = minor_faults();
         double a = now_s();
         if (upsert_random(t, first, n, steps, (uint64_t)phase + 1) < 0)
             return -1;
         ns[phase] = (now_s() - a) * 1e9 / (double)steps;
+        faults[phase] = minor_faults() - f;
         if (phase == 1) {
             held = idx_snap_memory(s);
             double b = now_s();
@@ -170,9 +181,10 @@ static int bench_snap(struct idx *t, uint64_t first, uint64_t n)
                    step_max_s * 1e3);
         }
     }
-    printf("idx upsert_ns no_snapshot=%.0f snapshot_live=%.0f after_release=%.0f check=%d "
+    printf("idx upsert_ns no_snapshot=%.0f snapshot_live=%.0f after_release=%.0f "
+           "page_faults no_snapshot=%ld snapshot_live=%ld after_release=%ld check=%d "
            "memory_after=%zu\n",
-           ns[0], ns[1], ns[2], idx_check(t), idx_memory(t));
+           ns[0], ns[1], ns[2], faults[0], faults[1], faults[2], idx_check(t), idx_memory(t));
     return 0;
 }
 

@@ -46,10 +46,14 @@
  * Reclamation. A node X is in exactly the snapshots taken while it was live (nodes
  * never return to the live tree once they leave it). When it leaves, it goes on the
  * retired list of the newest live snapshot N (it is in N iff gen(X) <= gen(N);
- * otherwise it is freed at once). Releasing N frees each node on its list unless the
- * next older live snapshot O also holds it (gen(X) <= gen(O)): such nodes pass to O's
- * list, chunk by chunk, without allocating. So release costs O(nodes on the list), and
- * the memory a snapshot pins is the sum of its list (idx_snap_memory).
+ * otherwise it is freed at once), so the memory a snapshot pins is its list
+ * (idx_snap_memory). Releasing N is O(1) per chunk of its list: the chunks move to
+ * t->pending tagged with bound = gen(N). idx_snap_reclaim later sifts a chunk at a
+ * time: X is then held by exactly the live snapshots O with gen(X) <= gen(O) < bound,
+ * so it passes to the newest live snapshot below the bound if that one holds it, and
+ * is freed otherwise; kept nodes stay in their chunk, which joins that snapshot's list,
+ * so reclaiming never allocates. A snapshot's release thus costs nothing on the spot
+ * and O(its nodes) later, in steps the caller bounds.
  *
  * There are no parent or sibling pointers: operations record the root-to-leaf path
  * (struct path), which bounds the work and makes the scan cursor a path as well.
@@ -74,9 +78,10 @@
  *      children have gen <= gen(S) (they were all in S).
  *   8. Live snapshots are listed oldest first with increasing gens, all < t->gen, and
  *      t->shared_gen is the newest one's; a node on snapshot S's retired list has gen
- *      <= gen(S); S->bytes is its handle, its list's chunks and nodes, and
- *      t->snap_bytes is the sum over snapshots plus the spares (which exist only while
- *      a snapshot is live).
+ *      <= gen(S), one on a pending chunk gen <= its bound; S->bytes is its handle, its
+ *      list's chunks and nodes; t->pend_bytes is the pending chunks and nodes; and
+ *      t->snap_bytes is the sum of all those plus the spares (which exist only while a
+ *      snapshot is live).
  */
 #include "idx.h"
 
@@ -183,8 +188,9 @@ struct retire_chunk {
 };
 
 /* Most nodes one upsert, remove or cas can copy or drop while a snapshot is live: the
- * path (MAX_HEIGHT inner nodes and a leaf), two leaf siblings, one inner sibling per
- * inner level below the root. cow_begin reserves this much before the operation. */
+ * path (up to MAX_HEIGHT inner nodes and a leaf), two leaf siblings, one inner sibling
+ * per inner level below the root. cow_begin reserves room to retire this many, three
+ * spare leaves and 2 * height spare inner nodes before the operation. */
 #define COW_LEAVES 3
 #define COW_INNERS (2 * MAX_HEIGHT)
 #define COW_RETIRES (COW_LEAVES + COW_INNERS)

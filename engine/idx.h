@@ -134,27 +134,39 @@ int idx_check(const struct idx *t);
  * records the generation it was made in; idx_snapshot records the root and bumps the
  * index's generation, so every node existing at that instant belongs to the snapshot.
  * The first later change to such a node (upsert, remove, cas, clear, or a split or
- * merge that touches it) copies it, and its ancestors up to the root, which are shared
- * too; the live tree then points at the copies and the original is *retired*: put on
- * the newest snapshot's list of nodes that only snapshots still read. Nodes made after
+ * merge that touches it) copies it, and those of its ancestors that are still shared;
+ * the live tree then points at the copies and the original is *retired*: put on the
+ * newest snapshot's list of nodes that only snapshots still read. Nodes made after
  * the newest snapshot are changed in place as before. With no live snapshot the only
- * cost is one compare per operation (bench_idx shows no difference beyond noise).
+ * cost is a compare or two per operation: a workload of inserts, lookups, removes and
+ * cas runs 0.6% fewer instructions than before snapshots existed (cachegrind; the inner
+ * node lost 2 of its 204 children to make room for the generation).
  *
- * Costs while a snapshot is live:
- *   - memory: one node (a 4 KiB leaf, or a 4 KiB inner node) for each node changed for
- *     the first time since the snapshot, plus its ancestors the first time; after a
- *     burst of random writes touching every leaf, the snapshot holds a whole second copy
- *     of the tree (~27 bytes per key). bench_idx measures it: 10 M keys, 1 M random
- *     upserts with a live snapshot: see the README's figures. idx_snap_memory tells what
- *     one snapshot holds now; INFO should show it.
- *   - time: the first write to each leaf copies 4 KiB (about a microsecond); later writes
- *     to the copy cost what they cost without a snapshot.
+ * Costs while a snapshot is live (figures: build/bench/bench_idx, 10 M keys):
+ *   - memory: one 4 KiB node for each leaf changed for the first time since the
+ *     snapshot, and for each inner node above it the first time; whatever the number of
+ *     writes, at most the tree as it was (each node is copied once per snapshot). 1 M
+ *     upserts of random keys touch nearly all ~68,000 leaves (15 writes per leaf on
+ *     average), so the snapshot then holds a second copy of the tree: 277 MB, 27.7
+ *     bytes per key. Fewer writes, or writes clustered by token, hold proportionally
+ *     less. idx_snap_memory tells what one snapshot holds; INFO should show it. A few
+ *     spare nodes (3 leaves, 2 per tree level) are kept while any snapshot is live.
+ *   - time: the first write to a leaf copies it, 4 KiB. The copy itself is cheap; on
+ *     this VM the cost is the page fault of the fresh heap page each copy lands in
+ *     (~20 us per first-touched page here): 1 M upserts took 3.9 us each with a live
+ *     snapshot against 1.8 us without (67,830 page faults against none) on a loaded
+ *     2-core VM. Once reclaimed snapshots have left free memory behind, copies reuse it.
+ *     Writes to a node already copied cost what they cost without a snapshot.
+ *   - taking a snapshot: O(1), one calloc (1-20 us measured); scanning it: ~100 M entries/s in 4096-entry
+ *     chunks; releasing: O(1) (under 0.1 ms), then idx_snap_reclaim frees its 68,000
+ *     nodes in 13-24 ms all told, a step of 2048 nodes usually under 1 ms.
  *   - -ENOMEM: idx_remove, idx_cas_loc and idx_clear may fail with -ENOMEM while a
  *     snapshot is live (the index unchanged), because they must copy.
  *
  * Several snapshots may be live at once (at most IDX_SNAP_MAX); a node retired while
- * several are live is held by the newest and handed to the next older one, if that one
- * holds it too, when the newest is released. Snapshots may be released in any order.
+ * several are live is on the newest one's list, and idx_snap_reclaim hands it to the
+ * next older live one, if that one holds it too, once the newest is released.
+ * Snapshots may be released in any order.
  *
  * Ownership: a snapshot belongs to its index; it is valid until idx_snap_release or
  * idx_free of the index (which frees every live snapshot and everything pending
