@@ -105,8 +105,7 @@ static int churn(struct idx *t, uint64_t n, uint64_t steps)
 }
 
 /* steps upserts replacing live keys [first, first + n) picked by a seeded generator. */
-static int upsert_random(struct idx *t, uint64_t first, uint64_t n, uint64_t steps,
-                         uint64_t seed)
+static int upsert_random(struct idx *t, uint64_t first, uint64_t n, uint64_t steps, uint64_t seed)
 {
     for (uint64_t i = 0; i < steps; i++) {
         seed = seed * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
@@ -176,9 +175,8 @@ static int bench_snap(struct idx *t, uint64_t first, uint64_t n)
                    "scan_per_s=%.0f scan_ok=%d release_us=%.1f reclaim_ms=%.2f "
                    "reclaim_steps=%zu (of %d nodes) reclaim_step_max_ms=%.3f\n",
                    (unsigned long long)n, snap_take_us, (unsigned long long)steps, held,
-                   (double)held / (double)n, mem_live, chunks, (double)seen / scan_s,
-                   seen == n, release_us, reclaim_s * 1e3, reclaim_steps, RECLAIM_STEP,
-                   step_max_s * 1e3);
+                   (double)held / (double)n, mem_live, chunks, (double)seen / scan_s, seen == n,
+                   release_us, reclaim_s * 1e3, reclaim_steps, RECLAIM_STEP, step_max_s * 1e3);
         }
     }
     printf("idx upsert_ns no_snapshot=%.0f snapshot_live=%.0f after_release=%.0f "

@@ -191,8 +191,8 @@ struct retire_chunk {
  * path (up to MAX_HEIGHT inner nodes and a leaf), two leaf siblings, one inner sibling
  * per inner level below the root. cow_begin reserves room to retire this many, three
  * spare leaves and 2 * height spare inner nodes before the operation. */
-#define COW_LEAVES 3
-#define COW_INNERS (2 * MAX_HEIGHT)
+#define COW_LEAVES  3
+#define COW_INNERS  (2 * MAX_HEIGHT)
 #define COW_RETIRES (COW_LEAVES + COW_INNERS)
 _Static_assert(COW_RETIRES <= RETIRE_CAP, "one chunk holds an operation's retirements");
 
@@ -218,7 +218,7 @@ struct idx {
     uint32_t shared_gen; /* gen of the newest live snapshot, 0 when none */
     struct idx_snap *snap_oldest, *snap_newest;
     unsigned nsnaps;
-    size_t snap_bytes; /* every snapshot's bytes, the pending chunks, the spares below */
+    size_t snap_bytes;            /* snapshots' bytes, pending chunks, spares below */
     struct retire_chunk *pending; /* lists of released snapshots, for idx_snap_reclaim */
     size_t pend_bytes;            /* their chunks and nodes */
     /* Reserved by cow_begin so that an operation under way never fails to copy. */

@@ -157,9 +157,10 @@ int idx_check(const struct idx *t);
  *     snapshot against 1.8 us without (67,830 page faults against none) on a loaded
  *     2-core VM. Once reclaimed snapshots have left free memory behind, copies reuse it.
  *     Writes to a node already copied cost what they cost without a snapshot.
- *   - taking a snapshot: O(1), one calloc (1-20 us measured); scanning it: ~100 M entries/s in 4096-entry
- *     chunks; releasing: O(1) (under 0.1 ms), then idx_snap_reclaim frees its 68,000
- *     nodes in 13-24 ms all told, a step of 2048 nodes usually under 1 ms.
+ *   - taking a snapshot: O(1), one calloc (1-20 us measured); scanning it: ~100 M
+ *     entries/s in 4096-entry chunks; releasing: O(1) (under 0.1 ms), then
+ *     idx_snap_reclaim frees its 68,000 nodes in 13-24 ms all told, a step of 2048
+ *     nodes usually under 1 ms.
  *   - -ENOMEM: idx_remove, idx_cas_loc and idx_clear may fail with -ENOMEM while a
  *     snapshot is live (the index unchanged), because they must copy.
  *

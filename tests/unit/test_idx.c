@@ -993,15 +993,24 @@ static void test_memory_per_key(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty),        cmocka_unit_test(test_basic),
-        cmocka_unit_test(test_dup_tokens),   cmocka_unit_test(test_cas),
-        cmocka_unit_test(test_scan_chunks),  cmocka_unit_test(test_scan_cb_stop),
-        cmocka_unit_test(test_token_max),    cmocka_unit_test(test_clear),
-        cmocka_unit_test(test_random_model), cmocka_unit_test(test_memory_per_key),
-        cmocka_unit_test(test_snap_empty),   cmocka_unit_test(test_snap_leaf_root),
-        cmocka_unit_test(test_snap_split_merge), cmocka_unit_test(test_snap_clear),
-        cmocka_unit_test(test_snap_many),    cmocka_unit_test(test_snap_free_live),
-        cmocka_unit_test(test_snap_release_order), cmocka_unit_test(test_snap_random_model),
+        cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_dup_tokens),
+        cmocka_unit_test(test_cas),
+        cmocka_unit_test(test_scan_chunks),
+        cmocka_unit_test(test_scan_cb_stop),
+        cmocka_unit_test(test_token_max),
+        cmocka_unit_test(test_clear),
+        cmocka_unit_test(test_random_model),
+        cmocka_unit_test(test_memory_per_key),
+        cmocka_unit_test(test_snap_empty),
+        cmocka_unit_test(test_snap_leaf_root),
+        cmocka_unit_test(test_snap_split_merge),
+        cmocka_unit_test(test_snap_clear),
+        cmocka_unit_test(test_snap_many),
+        cmocka_unit_test(test_snap_free_live),
+        cmocka_unit_test(test_snap_release_order),
+        cmocka_unit_test(test_snap_random_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
