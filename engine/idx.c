@@ -26,7 +26,34 @@
  * separators) of the one to three nodes involved into a scratch area in the handle,
  * then spread them evenly over the output nodes and fix the parent's separators.
  * An insert that must split allocates every node it may need before it changes
- * anything, so -ENOMEM leaves the index as it was. Deletes never allocate.
+ * anything, so -ENOMEM leaves the index as it was. Deletes never allocate (except for
+ * the copies below, reserved before anything changes too).
+ *
+ * Snapshots (copy-on-write, a persistent B-tree by path copying). t->gen is the
+ * generation given to every node made; idx_snapshot records root, height and counters
+ * in a handle, takes gen as the snapshot's and bumps t->gen. A live node whose gen is
+ * <= t->shared_gen (the newest live snapshot's gen; 0 when none) existed when that
+ * snapshot was taken, so the snapshot reads it and it must not change: every operation
+ * first calls cow_begin (with no snapshot live, one compare and nothing else), which
+ * reserves spare nodes and room in the retired list, then owns what it will modify:
+ * path_own copies the shared nodes of the root-to-leaf path top down (each copy takes
+ * the original's place in its parent, which is already owned), node_own does the same
+ * for a sibling a split or merge rewrites, and node_drop retires instead of freeing a
+ * shared node that leaves the tree. A copy gets the current gen, so it is changed in
+ * place afterwards: each node is copied at most once per snapshot. Because copies come
+ * from the reserved spares, an operation that has begun cannot fail halfway.
+ *
+ * Reclamation. A node X is in exactly the snapshots taken while it was live (nodes
+ * never return to the live tree once they leave it). When it leaves, it goes on the
+ * retired list of the newest live snapshot N (it is in N iff gen(X) <= gen(N);
+ * otherwise it is freed at once), so the memory a snapshot pins is its list
+ * (idx_snap_memory). Releasing N is O(1) per chunk of its list: the chunks move to
+ * t->pending tagged with bound = gen(N). idx_snap_reclaim later sifts a chunk at a
+ * time: X is then held by exactly the live snapshots O with gen(X) <= gen(O) < bound,
+ * so it passes to the newest live snapshot below the bound if that one holds it, and
+ * is freed otherwise; kept nodes stay in their chunk, which joins that snapshot's list,
+ * so reclaiming never allocates. A snapshot's release thus costs nothing on the spot
+ * and O(its nodes) later, in steps the caller bounds.
  *
  * There are no parent or sibling pointers: operations record the root-to-leaf path
  * (struct path), which bounds the work and makes the scan cursor a path as well.
@@ -46,6 +73,15 @@
  *   6. t->nexp is the number of entries with an expiry and t->exp_sum the sum of those
  *      expiries (INFO keyspace's expires= and avg_ttl, exact at any moment): every
  *      change of an entry goes through entry_add/entry_sub.
+ *   7. Every node's gen is in 1..t->gen (a snapshot's nodes: 1..its gen). A node made in
+ *      generation g is frozen from the first live snapshot S with gen(S) >= g on, so its
+ *      children have gen <= gen(S) (they were all in S).
+ *   8. Live snapshots are listed oldest first with increasing gens, all < t->gen, and
+ *      t->shared_gen is the newest one's; a node on snapshot S's retired list has gen
+ *      <= gen(S), one on a pending chunk gen <= its bound; S->bytes is its handle, its
+ *      list's chunks and nodes; t->pend_bytes is the pending chunks and nodes; and
+ *      t->snap_bytes is the sum of all those plus the spares (which exist only while a
+ *      snapshot is live).
  */
 #include "idx.h"
 
@@ -59,7 +95,7 @@
 #define IDX_LEAF_CAP 170 /* 8 + 170 * 24 = 4088 bytes: a 4096-byte malloc chunk */
 #endif
 #ifndef IDX_INNER_CAP
-#define IDX_INNER_CAP 204 /* 20 * 204 - 8 = 4072 bytes */
+#define IDX_INNER_CAP 202 /* 20 * 202 = 4040 bytes with the 8-byte header */
 #endif
 
 #define LEAF_CAP   IDX_LEAF_CAP
@@ -85,10 +121,18 @@ static void idx_assert_fail(const char *what, const char *file, int line)
     abort();
 }
 
+/* Both node kinds begin with the same 8 bytes: struct node_hdr. gen is the generation
+ * the node was made in (see "Snapshots" above). */
+struct node_hdr {
+    uint16_t n;
+    uint16_t level;
+    uint32_t gen;
+};
+
 struct leaf {
     uint16_t n;
     uint16_t level; /* always 0 */
-    uint32_t unused;
+    uint32_t gen;
     struct idx_ent e[LEAF_CAP];
 };
 
@@ -96,13 +140,17 @@ struct leaf {
 struct inner {
     uint16_t n; /* children */
     uint16_t level;
+    uint32_t gen;
     uint32_t h2[INNER_CAP - 1];
     uint64_t tok[INNER_CAP - 1];
     void *child[INNER_CAP];
 };
 
 _Static_assert(sizeof(struct leaf) == 8 + 24 * LEAF_CAP, "leaf has no padding");
-#if IDX_LEAF_CAP == 170 && IDX_INNER_CAP == 204
+_Static_assert(offsetof(struct leaf, e) == sizeof(struct node_hdr) &&
+                   offsetof(struct inner, h2) == sizeof(struct node_hdr),
+               "both nodes begin with a struct node_hdr");
+#if IDX_LEAF_CAP == 170 && IDX_INNER_CAP == 202
 _Static_assert(sizeof(struct leaf) % 16 == 8 && sizeof(struct inner) % 16 == 8,
                "node sizes are 8 mod 16 so malloc wastes nothing beyond its header");
 #endif
@@ -130,13 +178,54 @@ struct scratch {
     uint32_t h2[2 * INNER_CAP];
 };
 
+/* Nodes retired to a snapshot: taken out of the live tree, still read by the snapshot. */
+#define RETIRE_CAP 509 /* 16 + 509 * 8 = 4088 bytes */
+struct retire_chunk {
+    struct retire_chunk *next;
+    uint32_t n;
+    uint32_t bound; /* on t->pending: gen of the released snapshot that held it; else 0 */
+    void *node[RETIRE_CAP];
+};
+
+/* Most nodes one upsert, remove or cas can copy or drop while a snapshot is live: the
+ * path (up to MAX_HEIGHT inner nodes and a leaf), two leaf siblings, one inner sibling
+ * per inner level below the root. cow_begin reserves room to retire this many, three
+ * spare leaves and 2 * height spare inner nodes before the operation. */
+#define COW_LEAVES  3
+#define COW_INNERS  (2 * MAX_HEIGHT)
+#define COW_RETIRES (COW_LEAVES + COW_INNERS)
+_Static_assert(COW_RETIRES <= RETIRE_CAP, "one chunk holds an operation's retirements");
+
+struct idx_snap {
+    struct idx_snap *older, *newer; /* live snapshots, oldest first (= by gen) */
+    uint32_t gen;                   /* t->gen when taken: nodes with gen <= this are in it */
+    unsigned height;
+    void *root;
+    uint64_t count, nexp, exp_sum;
+    struct retire_chunk *retired; /* nodes it holds that left the live tree (invariant 8) */
+    size_t bytes;                 /* those nodes, their chunks and this handle */
+};
+
 struct idx {
     void *root; /* struct leaf when height == 0, else struct inner; NULL when empty */
     unsigned height;
     uint64_t count;
     uint64_t nexp;    /* entries with an expiry (invariant 6) */
     uint64_t exp_sum; /* the sum of their expiries, absolute unix ms */
-    size_t bytes;
+    size_t bytes;     /* the handle and the live tree's nodes (invariant 5) */
+    /* Snapshots (invariants 7 and 8). */
+    uint32_t gen;        /* generation given to new nodes; a snapshot takes it and bumps it */
+    uint32_t shared_gen; /* gen of the newest live snapshot, 0 when none */
+    struct idx_snap *snap_oldest, *snap_newest;
+    unsigned nsnaps;
+    size_t snap_bytes;            /* snapshots' bytes, pending chunks, spares below */
+    struct retire_chunk *pending; /* lists of released snapshots, for idx_snap_reclaim */
+    size_t pend_bytes;            /* their chunks and nodes */
+    /* Reserved by cow_begin so that an operation under way never fails to copy. */
+    struct leaf *spare_leaf[COW_LEAVES];
+    struct inner *spare_inner[COW_INNERS];
+    struct retire_chunk *spare_chunks;
+    unsigned nspare_leaf, nspare_inner;
     struct scratch s;
 };
 
@@ -185,7 +274,7 @@ static struct leaf *leaf_new(struct idx *t)
         return NULL;
     l->n = 0;
     l->level = 0;
-    l->unused = 0;
+    l->gen = t->gen;
     t->bytes += sizeof(*l);
     return l;
 }
@@ -197,8 +286,22 @@ static struct inner *inner_new(struct idx *t)
         return NULL;
     in->n = 0;
     in->level = 0;
+    in->gen = t->gen;
     t->bytes += sizeof(*in);
     return in;
+}
+
+/* The header of either node kind (read through memcpy: the node is a leaf or an inner). */
+static inline struct node_hdr node_hdr(const void *node)
+{
+    struct node_hdr h;
+    memcpy(&h, node, sizeof(h));
+    return h;
+}
+
+static size_t node_size(const void *node)
+{
+    return node_hdr(node).level == 0 ? sizeof(struct leaf) : sizeof(struct inner);
 }
 
 static void leaf_free(struct idx *t, struct leaf *l)
@@ -224,6 +327,156 @@ static void node_free_tree(struct idx *t, void *node, unsigned level)
     for (unsigned i = 0; i < in->n; i++)
         node_free_tree(t, in->child[i], level - 1);
     inner_free(t, in);
+}
+
+/* ---- copy on write --------------------------------------------------------------- */
+
+/* A live node is shared with a live snapshot when it was made no later than the newest
+ * one (invariant 7). With no live snapshot shared_gen is 0 and no node is shared. */
+static inline int node_shared(const struct idx *t, const void *node)
+{
+    return node_hdr(node).gen <= t->shared_gen;
+}
+
+/* Moves node from the live tree to the newest snapshot's retired list. The room was
+ * reserved by cow_reserve or clear_reserve. */
+static void node_retire(struct idx *t, void *node)
+{
+    struct idx_snap *s = t->snap_newest;
+    struct retire_chunk *c = s->retired;
+    if (!c || c->n == RETIRE_CAP) {
+        c = t->spare_chunks;
+        IDX_ASSERT(c != NULL);
+        t->spare_chunks = c->next;
+        c->next = s->retired;
+        c->n = 0;
+        c->bound = 0;
+        s->retired = c;
+        s->bytes += sizeof(*c); /* already in t->snap_bytes as a spare */
+    }
+    c->node[c->n++] = node;
+    size_t size = node_size(node);
+    t->bytes -= size;
+    s->bytes += size;
+    t->snap_bytes += size;
+}
+
+/* Takes node out of the live tree: retired when a snapshot holds it, else freed. */
+static void node_drop(struct idx *t, void *node)
+{
+    if (node_shared(t, node))
+        node_retire(t, node);
+    else if (node_hdr(node).level == 0)
+        leaf_free(t, node);
+    else
+        inner_free(t, node);
+}
+
+/* Makes *link (a pointer to a live node held by t->root or by a node already owned)
+ * safe to modify: a shared node is copied from the spares, the copy takes its place
+ * and the original is retired. Returns the node to modify. Cannot fail: cow_begin
+ * reserved the spares. */
+static void *node_own(struct idx *t, void **link)
+{
+    void *old = *link;
+    if (!node_shared(t, old))
+        return old;
+    void *copy;
+    size_t size;
+    if (node_hdr(old).level == 0) {
+        const struct leaf *ol = old;
+        IDX_ASSERT(t->nspare_leaf > 0);
+        struct leaf *l = t->spare_leaf[--t->nspare_leaf];
+        memcpy(l, ol, offsetof(struct leaf, e) + ol->n * sizeof(ol->e[0]));
+        l->gen = t->gen;
+        copy = l;
+        size = sizeof(*l);
+    } else {
+        IDX_ASSERT(t->nspare_inner > 0);
+        struct inner *in = t->spare_inner[--t->nspare_inner];
+        memcpy(in, old, sizeof(*in));
+        in->gen = t->gen;
+        copy = in;
+        size = sizeof(*in);
+    }
+    t->snap_bytes -= size;
+    t->bytes += size;
+    node_retire(t, old);
+    *link = copy;
+    return copy;
+}
+
+/* Owns every node on the path, top down, so that its nodes can be modified; the path
+ * then names the copies. */
+static void path_own(struct idx *t, struct path *p)
+{
+    if (!t->shared_gen)
+        return;
+    void **link = &t->root;
+    for (unsigned l = t->height; l >= 1; l--) {
+        p->up[l].node = node_own(t, link);
+        link = &p->up[l].node->child[p->up[l].slot];
+    }
+    p->leaf = node_own(t, link);
+}
+
+/* Allocates what an upsert, remove or cas may copy or retire while a snapshot is live:
+ * COW_LEAVES leaves, two inner nodes per inner level, room for COW_RETIRES retired
+ * nodes. Returns 0 or -ENOMEM (nothing in the tree changed). */
+static int cow_reserve(struct idx *t)
+{
+    while (t->nspare_leaf < COW_LEAVES) {
+        struct leaf *l = malloc(sizeof(*l));
+        if (!l)
+            return -ENOMEM;
+        t->spare_leaf[t->nspare_leaf++] = l;
+        t->snap_bytes += sizeof(*l);
+    }
+    while (t->nspare_inner < 2 * t->height) {
+        struct inner *in = malloc(sizeof(*in));
+        if (!in)
+            return -ENOMEM;
+        t->spare_inner[t->nspare_inner++] = in;
+        t->snap_bytes += sizeof(*in);
+    }
+    const struct retire_chunk *head = t->snap_newest->retired;
+    unsigned room = head ? RETIRE_CAP - head->n : 0;
+    if (room < COW_RETIRES && !t->spare_chunks) {
+        struct retire_chunk *c = malloc(sizeof(*c));
+        if (!c)
+            return -ENOMEM;
+        c->next = NULL;
+        c->n = 0;
+        c->bound = 0;
+        t->spare_chunks = c;
+        t->snap_bytes += sizeof(*c);
+    }
+    return 0;
+}
+
+/* Called before an operation modifies the tree; one branch when no snapshot is live. */
+static inline int cow_begin(struct idx *t)
+{
+    return t->shared_gen ? cow_reserve(t) : 0;
+}
+
+/* Frees the spares (once no snapshot is live they are not needed). */
+static void spares_free(struct idx *t)
+{
+    while (t->nspare_leaf > 0) {
+        free(t->spare_leaf[--t->nspare_leaf]);
+        t->snap_bytes -= sizeof(struct leaf);
+    }
+    while (t->nspare_inner > 0) {
+        free(t->spare_inner[--t->nspare_inner]);
+        t->snap_bytes -= sizeof(struct inner);
+    }
+    while (t->spare_chunks) {
+        struct retire_chunk *c = t->spare_chunks;
+        t->spare_chunks = c->next;
+        free(c);
+        t->snap_bytes -= sizeof(*c);
+    }
 }
 
 /* ---- search --------------------------------------------------------------------- */
@@ -258,10 +511,10 @@ static unsigned inner_child_index(const struct inner *in, uint64_t tok, uint32_t
 
 /* Fills *p with the path to the leaf that holds (or would hold) (tok, h2); p->pos is
  * the lower bound in that leaf. The tree must not be empty. */
-static void descend(const struct idx *t, uint64_t tok, uint32_t h2, struct path *p)
+static void descend(void *root, unsigned height, uint64_t tok, uint32_t h2, struct path *p)
 {
-    void *node = t->root;
-    for (unsigned l = t->height; l >= 1; l--) {
+    void *node = root;
+    for (unsigned l = height; l >= 1; l--) {
         struct inner *in = node;
         unsigned i = inner_child_index(in, tok, h2);
         p->up[l].node = in;
@@ -278,7 +531,7 @@ static struct idx_ent *lookup(const struct idx *t, uint64_t tok, uint32_t h2, st
     if (!t->root)
         return NULL;
     h2 &= IDX_HASH2_MASK;
-    descend(t, tok, h2, p);
+    descend(t->root, t->height, tok, h2, p);
     if (p->pos == p->leaf->n)
         return NULL;
     struct idx_ent *e = &p->leaf->e[p->pos];
@@ -286,12 +539,12 @@ static struct idx_ent *lookup(const struct idx *t, uint64_t tok, uint32_t h2, st
 }
 
 /* Advances *p to the first entry of the next leaf; returns that leaf or NULL at the end. */
-static struct leaf *next_leaf(const struct idx *t, struct path *p)
+static struct leaf *next_leaf(unsigned height, struct path *p)
 {
     unsigned l = 1;
-    while (l <= t->height && p->up[l].slot + 1 >= p->up[l].node->n)
+    while (l <= height && p->up[l].slot + 1 >= p->up[l].node->n)
         l++;
-    if (l > t->height)
+    if (l > height)
         return NULL;
     p->up[l].slot++;
     void *node = p->up[l].node->child[p->up[l].slot];
@@ -507,7 +760,8 @@ static int split_root_leaf(struct idx *t, const struct path *p, const struct idx
 }
 
 /* The leaf on the path is full: share with a sibling that has room, or spread the leaf
- * and a full sibling over three leaves. Returns 0 or -ENOMEM (index unchanged). */
+ * and a full sibling over three leaves. Returns 0 or -ENOMEM (index unchanged). The
+ * path is owned (path_own); the sibling is owned here. */
 static int insert_full(struct idx *t, struct path *p, const struct idx_ent *ent)
 {
     struct pool pl = {0};
@@ -518,16 +772,16 @@ static int insert_full(struct idx *t, struct path *p, const struct idx_ent *ent)
     unsigned room_l = s > 0 ? LEAF_CAP - ((struct leaf *)par->child[s - 1])->n : 0;
     unsigned room_r = s + 1 < par->n ? LEAF_CAP - ((struct leaf *)par->child[s + 1])->n : 0;
     unsigned first = (room_l > room_r || s + 1 == par->n) ? s - 1 : s;
-    struct leaf *out[3] = {par->child[first], par->child[first + 1], NULL};
+    if (room_l == 0 && room_r == 0 && pool_fill(t, p, &pl) < 0)
+        return -ENOMEM;
+    struct leaf *out[3] = {node_own(t, &par->child[first]), node_own(t, &par->child[first + 1]),
+                           pl.leaf};
     if (room_l > 0 || room_r > 0) {
         unsigned n = leaf_gather(t, par, first, 2, ent);
         leaf_spread(t, n, out, 2);
         sep_from_leaf(par, first, out[1]);
         return 0;
     }
-    if (pool_fill(t, p, &pl) < 0)
-        return -ENOMEM;
-    out[2] = pl.leaf;
     unsigned n = leaf_gather(t, par, first, 2, ent);
     leaf_spread(t, n, out, 3);
     sep_from_leaf(par, first, out[1]);
@@ -574,6 +828,8 @@ static int leaf_respread(struct idx *t, struct inner *par, unsigned first, unsig
     unsigned k_out = n <= (k - 1) * fill ? k - 1 : k;
     if (k_out == k && !force)
         return 0;
+    for (unsigned j = 0; j < k_out; j++)
+        out[j] = node_own(t, &par->child[first + j]);
     leaf_gather(t, par, first, k, NULL);
     leaf_spread(t, n, out, k_out);
     for (unsigned j = 1; j < k_out; j++)
@@ -581,7 +837,7 @@ static int leaf_respread(struct idx *t, struct inner *par, unsigned first, unsig
     if (k_out == k)
         return 0;
     inner_remove_at(par, first + k - 1);
-    leaf_free(t, out[k - 1]);
+    node_drop(t, out[k - 1]);
     return 1;
 }
 
@@ -603,14 +859,15 @@ static int leaf_shrink(struct idx *t, struct inner *par, unsigned s, unsigned n)
 /* Same for two inner siblings; the parent's separator moves down between them. */
 static int inner_rebalance(struct idx *t, struct inner *par, unsigned first)
 {
-    struct inner *a = par->child[first], *b = par->child[first + 1];
+    struct inner *a = node_own(t, &par->child[first]), *b = par->child[first + 1];
     unsigned n = inner_gather(t, a, par->tok[first], par->h2[first], b);
     if (n <= INNER_CAP) {
         inner_fill(t, a, 0, n);
         inner_remove_at(par, first + 1);
-        inner_free(t, b);
+        node_drop(t, b);
         return 1;
     }
+    b = node_own(t, &par->child[first + 1]);
     unsigned left_n = n / 2;
     inner_fill(t, a, 0, left_n);
     inner_fill(t, b, left_n, n - left_n);
@@ -618,12 +875,13 @@ static int inner_rebalance(struct idx *t, struct inner *par, unsigned first)
     return 0;
 }
 
-/* After an entry left the leaf on the path: restore the fill invariants upwards. */
+/* After an entry left the leaf on the path: restore the fill invariants upwards. The
+ * path is owned; siblings are owned where they change. */
 static void fix_underflow(struct idx *t, struct path *p)
 {
     if (t->height == 0) {
         if (p->leaf->n == 0) {
-            leaf_free(t, p->leaf);
+            node_drop(t, p->leaf);
             t->root = NULL;
         }
         return;
@@ -642,7 +900,7 @@ static void fix_underflow(struct idx *t, struct path *p)
     if (root->n == 1) {
         t->root = root->child[0];
         t->height--;
-        inner_free(t, root);
+        node_drop(t, root);
     }
 }
 
@@ -654,27 +912,116 @@ struct idx *idx_new(void)
     if (!t)
         return NULL;
     t->bytes = sizeof(*t);
+    t->gen = 1; /* shared_gen 0 then means "no snapshot" */
     return t;
+}
+
+/* Frees every chunk of the list *head and every node on them (idx_free only). */
+static void chunks_free_all(struct idx *t, struct retire_chunk **head)
+{
+    while (*head) {
+        struct retire_chunk *c = *head;
+        *head = c->next;
+        for (uint32_t i = 0; i < c->n; i++) {
+            t->snap_bytes -= node_size(c->node[i]);
+            free(c->node[i]);
+        }
+        t->snap_bytes -= sizeof(*c);
+        free(c);
+    }
+}
+
+/* Frees snapshot s, every node on its retired list and its chunks (idx_free only: the
+ * nodes may still be in older snapshots, which idx_free frees as well). */
+static void snap_free_all(struct idx *t, struct idx_snap *s)
+{
+    chunks_free_all(t, &s->retired);
+    t->snap_oldest = s->newer;
+    if (s->newer)
+        s->newer->older = NULL;
+    else
+        t->snap_newest = NULL;
+    t->snap_bytes -= sizeof(*s);
+    t->nsnaps--;
+    free(s);
 }
 
 void idx_free(struct idx *t)
 {
     if (!t)
         return;
-    idx_clear(t);
+    if (t->root)
+        node_free_tree(t, t->root, t->height);
+    while (t->snap_oldest)
+        snap_free_all(t, t->snap_oldest);
+    chunks_free_all(t, &t->pending);
+    t->pend_bytes = 0;
+    t->shared_gen = 0;
+    spares_free(t);
+    IDX_ASSERT(t->bytes == sizeof(*t) && t->snap_bytes == 0);
     free(t);
 }
 
-void idx_clear(struct idx *t)
+/* Live nodes under node that a snapshot shares (recursion depth <= MAX_HEIGHT). */
+static size_t count_shared(const struct idx *t, const void *node, unsigned level)
 {
+    size_t n = (size_t)node_shared(t, node);
+    if (level > 0) {
+        const struct inner *in = node;
+        for (unsigned i = 0; i < in->n; i++)
+            n += count_shared(t, in->child[i], level - 1);
+    }
+    return n;
+}
+
+/* Reserves room to retire need nodes at once (idx_clear). Returns 0 or -ENOMEM. */
+static int clear_reserve(struct idx *t, size_t need)
+{
+    const struct retire_chunk *head = t->snap_newest->retired;
+    size_t room = head ? RETIRE_CAP - head->n : 0;
+    for (const struct retire_chunk *c = t->spare_chunks; c; c = c->next)
+        room += RETIRE_CAP;
+    while (room < need) {
+        struct retire_chunk *c = malloc(sizeof(*c));
+        if (!c)
+            return -ENOMEM;
+        c->next = t->spare_chunks;
+        c->n = 0;
+        c->bound = 0;
+        t->spare_chunks = c;
+        t->snap_bytes += sizeof(*c);
+        room += RETIRE_CAP;
+    }
+    return 0;
+}
+
+/* Drops every node under node, children first (recursion depth <= MAX_HEIGHT). */
+static void clear_tree(struct idx *t, void *node, unsigned level)
+{
+    if (level > 0) {
+        struct inner *in = node;
+        for (unsigned i = 0; i < in->n; i++)
+            clear_tree(t, in->child[i], level - 1);
+    }
+    node_drop(t, node);
+}
+
+int idx_clear(struct idx *t)
+{
+    if (t->root && t->shared_gen) {
+        int rc = clear_reserve(t, count_shared(t, t->root, t->height));
+        if (rc < 0)
+            return rc;
+    }
     if (t->root)
-        node_free_tree(t, t->root, t->height);
+        clear_tree(t, t->root, t->height);
     t->root = NULL;
     t->height = 0;
     t->count = 0;
     t->nexp = 0;
     t->exp_sum = 0;
     IDX_ASSERT(t->bytes == sizeof(*t));
+    return 0;
 }
 
 int idx_find(const struct idx *t, uint64_t token, uint32_t hash2, struct idx_ent *out)
@@ -692,6 +1039,12 @@ int idx_upsert(struct idx *t, const struct idx_ent *ent, struct idx_ent *old)
 {
     struct path p;
     struct idx_ent *e = lookup(t, ent->token, ent_h2(ent), &p);
+    if (cow_begin(t) < 0)
+        return -ENOMEM;
+    if (t->root) {
+        path_own(t, &p);
+        e = e ? &p.leaf->e[p.pos] : NULL;
+    }
     if (e) {
         if (old)
             *old = *e;
@@ -726,6 +1079,10 @@ int idx_remove(struct idx *t, uint64_t token, uint32_t hash2, struct idx_ent *ol
     struct idx_ent *e = lookup(t, token, hash2, &p);
     if (!e)
         return -ENOENT;
+    if (cow_begin(t) < 0)
+        return -ENOMEM;
+    path_own(t, &p);
+    e = &p.leaf->e[p.pos];
     if (old)
         *old = *e;
     entry_sub(t, e);
@@ -746,7 +1103,10 @@ int idx_cas_loc(struct idx *t, uint64_t token, uint32_t hash2, uint64_t expect_l
         return -ENOENT;
     if (e->loc != expect_loc)
         return -EAGAIN;
-    e->loc = new_loc;
+    if (cow_begin(t) < 0)
+        return -ENOMEM;
+    path_own(t, &p);
+    p.leaf->e[p.pos].loc = new_loc;
     return 0;
 }
 
@@ -760,19 +1120,19 @@ int idx_cas_loc(struct idx *t, uint64_t token, uint32_t hash2, uint64_t expect_l
  * With max == 0 nothing is visited and the cursor stays at from_token (done only when
  * no entry has token >= from_token). A cursor that would pass UINT64_MAX reports done.
  */
-size_t idx_scan(const struct idx *t, uint64_t from_token, size_t max, idx_visit_fn cb, void *arg,
-                uint64_t *next_token, int *done)
+static size_t scan_tree(void *root, unsigned height, uint64_t from_token, size_t max,
+                        idx_visit_fn cb, void *arg, uint64_t *next_token, int *done)
 {
     size_t visited = 0;
     uint64_t next = from_token;
     int end = 1;
     struct path p;
     struct leaf *l = NULL;
-    if (t->root) {
-        descend(t, from_token, 0, &p);
-        l = p.pos < p.leaf->n ? p.leaf : next_leaf(t, &p);
+    if (root) {
+        descend(root, height, from_token, 0, &p);
+        l = p.pos < p.leaf->n ? p.leaf : next_leaf(height, &p);
     }
-    for (; l; l = next_leaf(t, &p)) {
+    for (; l; l = next_leaf(height, &p)) {
         for (; p.pos < l->n; p.pos++) {
             const struct idx_ent *e = &l->e[p.pos];
             if (visited >= max && (visited == 0 || e->token != next - 1)) {
@@ -798,6 +1158,12 @@ out:
     return visited;
 }
 
+size_t idx_scan(const struct idx *t, uint64_t from_token, size_t max, idx_visit_fn cb, void *arg,
+                uint64_t *next_token, int *done)
+{
+    return scan_tree(t->root, t->height, from_token, max, cb, arg, next_token, done);
+}
+
 uint64_t idx_count(const struct idx *t)
 {
     return t->count;
@@ -812,7 +1178,146 @@ uint64_t idx_expires(const struct idx *t, uint64_t *exp_sum_ms)
 
 size_t idx_memory(const struct idx *t)
 {
-    return t->bytes;
+    return t->bytes + t->snap_bytes;
+}
+
+/* ---- snapshots ------------------------------------------------------------------ */
+
+struct idx_snap *idx_snapshot(struct idx *t)
+{
+    /* gen is 32 bits: 4 billion snapshots per index, then idx_snapshot fails. */
+    if (t->nsnaps >= IDX_SNAP_MAX || t->gen == UINT32_MAX)
+        return NULL;
+    struct idx_snap *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->gen = t->gen++;
+    s->root = t->root;
+    s->height = t->height;
+    s->count = t->count;
+    s->nexp = t->nexp;
+    s->exp_sum = t->exp_sum;
+    s->bytes = sizeof(*s);
+    s->older = t->snap_newest;
+    if (s->older)
+        s->older->newer = s;
+    else
+        t->snap_oldest = s;
+    t->snap_newest = s;
+    t->nsnaps++;
+    t->snap_bytes += sizeof(*s);
+    t->shared_gen = s->gen;
+    return s;
+}
+
+void idx_snap_release(struct idx *t, struct idx_snap *s)
+{
+    if (!s)
+        return;
+    while (s->retired) { /* to the pending list, tagged with the bound of what holds them */
+        struct retire_chunk *c = s->retired;
+        s->retired = c->next;
+        c->bound = s->gen;
+        c->next = t->pending;
+        t->pending = c;
+    }
+    t->pend_bytes += s->bytes - sizeof(*s);
+    if (s->older)
+        s->older->newer = s->newer;
+    else
+        t->snap_oldest = s->newer;
+    if (s->newer)
+        s->newer->older = s->older;
+    else
+        t->snap_newest = s->older;
+    t->nsnaps--;
+    t->snap_bytes -= sizeof(*s);
+    free(s);
+    t->shared_gen = t->snap_newest ? t->snap_newest->gen : 0;
+    if (!t->shared_gen)
+        spares_free(t);
+}
+
+/* Sifts pending chunk c. A node on it is held by exactly the live snapshots O with
+ * gen(node) <= gen(O) < c->bound (it left the live tree when the released snapshot was
+ * the newest holding it, and snapshots taken since are newer). The newest live
+ * snapshot below the bound takes the nodes it holds, with the chunk; the others are
+ * freed. Returns the nodes sifted. */
+static size_t pending_sift(struct idx *t, struct retire_chunk *c)
+{
+    struct idx_snap *o = t->snap_newest;
+    while (o && o->gen >= c->bound)
+        o = o->older;
+    size_t kept = 0, n = c->n;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < c->n; i++) {
+        void *node = c->node[i];
+        size_t size = node_size(node);
+        if (o && node_hdr(node).gen <= o->gen) {
+            c->node[k++] = node;
+            kept += size;
+        } else {
+            free(node);
+            t->snap_bytes -= size;
+        }
+        t->pend_bytes -= size;
+    }
+    c->n = k;
+    t->pend_bytes -= sizeof(*c);
+    if (k == 0) {
+        free(c);
+        t->snap_bytes -= sizeof(*c);
+    } else { /* o's list takes the chunk: only the head chunk is ever appended to */
+        c->bound = 0;
+        if (o->retired) {
+            c->next = o->retired->next;
+            o->retired->next = c;
+        } else {
+            c->next = NULL;
+            o->retired = c;
+        }
+        o->bytes += kept + sizeof(*c);
+    }
+    return n;
+}
+
+size_t idx_snap_reclaim(struct idx *t, size_t max_nodes)
+{
+    size_t done = 0;
+    while (t->pending && done < max_nodes) {
+        struct retire_chunk *c = t->pending;
+        t->pending = c->next;
+        done += pending_sift(t, c);
+    }
+    return t->pend_bytes;
+}
+
+size_t idx_snap_scan(const struct idx_snap *s, uint64_t from_token, size_t max, idx_visit_fn cb,
+                     void *arg, uint64_t *next_token, int *done)
+{
+    return scan_tree(s->root, s->height, from_token, max, cb, arg, next_token, done);
+}
+
+uint64_t idx_snap_count(const struct idx_snap *s)
+{
+    return s->count;
+}
+
+uint64_t idx_snap_expires(const struct idx_snap *s, uint64_t *exp_sum_ms)
+{
+    if (exp_sum_ms)
+        *exp_sum_ms = s->exp_sum;
+    return s->nexp;
+}
+
+size_t idx_snap_memory(const struct idx_snap *s)
+{
+    return s->bytes;
+}
+
+unsigned idx_snaps(const struct idx *t)
+{
+    return t->nsnaps;
 }
 
 /* ---- check ---------------------------------------------------------------------- */
@@ -825,10 +1330,23 @@ struct bounds {
 };
 
 struct check {
+    const struct idx *t;
+    uint32_t max_gen; /* no node of the tree checked is newer */
     uint64_t entries;
     size_t bytes;
     uint64_t nexp, exp_sum;
 };
+
+/* Invariant 7: the children of a node made in generation g are no newer than the
+ * oldest live snapshot taken at or after g (that snapshot froze the node). */
+static uint32_t child_gen_bound(const struct check *c, uint32_t g)
+{
+    for (const struct idx_snap *s = c->t->snap_oldest; s; s = s->newer) {
+        if (s->gen >= g)
+            return s->gen;
+    }
+    return c->max_gen;
+}
 
 static int in_bounds(const struct bounds *b, uint64_t tok, uint32_t h2)
 {
@@ -841,7 +1359,7 @@ static int in_bounds(const struct bounds *b, uint64_t tok, uint32_t h2)
 
 static int check_leaf(const struct leaf *l, int is_root, const struct bounds *b, struct check *c)
 {
-    if (l->level != 0)
+    if (l->level != 0 || l->gen == 0 || l->gen > c->max_gen)
         return -3;
     if (l->n > LEAF_CAP || l->n == 0 || (!is_root && l->n < LEAF_MIN))
         return -4;
@@ -869,7 +1387,7 @@ static int check_node(const void *node, unsigned level, int is_root, const struc
     if (level == 0)
         return check_leaf(node, is_root, b, c);
     const struct inner *in = node;
-    if (in->level != level)
+    if (in->level != level || in->gen == 0 || in->gen > c->max_gen)
         return -3;
     if (in->n > INNER_CAP || in->n < 2 || (!is_root && in->n < INNER_MIN))
         return -7;
@@ -880,7 +1398,10 @@ static int check_node(const void *node, unsigned level, int is_root, const struc
             return -9;
     }
     c->bytes += sizeof(*in);
+    uint32_t gen_bound = child_gen_bound(c, in->gen);
     for (unsigned i = 0; i < in->n; i++) {
+        if (node_hdr(in->child[i]).gen > gen_bound)
+            return -13;
         struct bounds cb = *b;
         if (i > 0) {
             cb.has_lo = 1;
@@ -899,19 +1420,74 @@ static int check_node(const void *node, unsigned level, int is_root, const struc
     return 0;
 }
 
+/* Invariant 8 and the snapshot list: gens increase, shared_gen is the newest, every
+ * retired node is no newer than its snapshot, and the bytes add up. */
+static int check_snaps(const struct idx *t)
+{
+    size_t total = 0;
+    unsigned n = 0;
+    uint32_t prev_gen = 0;
+    const struct idx_snap *prev = NULL;
+    for (const struct idx_snap *s = t->snap_oldest; s; prev = s, s = s->newer) {
+        if (s->older != prev || s->gen <= prev_gen || s->gen >= t->gen)
+            return -20;
+        size_t bytes = sizeof(*s);
+        for (const struct retire_chunk *c = s->retired; c; c = c->next) {
+            if (c->n == 0 || c->n > RETIRE_CAP || c->bound != 0)
+                return -21;
+            bytes += sizeof(*c);
+            for (uint32_t i = 0; i < c->n; i++) {
+                if (node_hdr(c->node[i]).gen > s->gen)
+                    return -22;
+                bytes += node_size(c->node[i]);
+            }
+        }
+        if (bytes != s->bytes)
+            return -23;
+        total += bytes;
+        prev_gen = s->gen;
+        n++;
+    }
+    if (prev != t->snap_newest || n != t->nsnaps || t->shared_gen != prev_gen)
+        return -24;
+    if (!t->shared_gen && (t->nspare_leaf || t->nspare_inner || t->spare_chunks))
+        return -25;
+    size_t pend = 0;
+    for (const struct retire_chunk *c = t->pending; c; c = c->next) {
+        if (c->n > RETIRE_CAP || c->bound == 0 || c->bound >= t->gen)
+            return -27;
+        pend += sizeof(*c);
+        for (uint32_t i = 0; i < c->n; i++) {
+            if (node_hdr(c->node[i]).gen > c->bound)
+                return -28;
+            pend += node_size(c->node[i]);
+        }
+    }
+    if (pend != t->pend_bytes)
+        return -29;
+    total += pend;
+    total += t->nspare_leaf * sizeof(struct leaf) + t->nspare_inner * sizeof(struct inner);
+    for (const struct retire_chunk *c = t->spare_chunks; c; c = c->next)
+        total += sizeof(*c);
+    return total == t->snap_bytes ? 0 : -26;
+}
+
 int idx_check(const struct idx *t)
 {
-    struct check c = {.bytes = sizeof(*t)};
+    struct check c = {.t = t, .max_gen = t->gen, .bytes = sizeof(*t)};
     struct bounds b = {0};
-    if (t->height > MAX_HEIGHT)
+    if (t->height > MAX_HEIGHT || t->gen == 0)
         return -1;
+    int rc = check_snaps(t);
+    if (rc < 0)
+        return rc;
     if (!t->root) {
         if (t->height != 0 || t->count != 0 || t->nexp != 0 || t->exp_sum != 0 ||
             t->bytes != sizeof(*t))
             return -2;
         return 0;
     }
-    int rc = check_node(t->root, t->height, 1, &b, &c);
+    rc = check_node(t->root, t->height, 1, &b, &c);
     if (rc < 0)
         return rc;
     if (c.entries != t->count)
@@ -919,6 +1495,29 @@ int idx_check(const struct idx *t)
     if (c.bytes != t->bytes)
         return -11;
     if (c.nexp != t->nexp || c.exp_sum != t->exp_sum)
+        return -12;
+    return 0;
+}
+
+int idx_snap_check(const struct idx *t, const struct idx_snap *s)
+{
+    const struct idx_snap *x = t->snap_oldest;
+    while (x && x != s)
+        x = x->newer;
+    if (!x)
+        return -30;
+    if (!s->root)
+        return s->height == 0 && s->count == 0 && s->nexp == 0 && s->exp_sum == 0 ? 0 : -31;
+    struct check c = {.t = t, .max_gen = s->gen};
+    struct bounds b = {0};
+    if (s->height > MAX_HEIGHT)
+        return -1;
+    int rc = check_node(s->root, s->height, 1, &b, &c);
+    if (rc < 0)
+        return rc;
+    if (c.entries != s->count)
+        return -10;
+    if (c.nexp != s->nexp || c.exp_sum != s->exp_sum)
         return -12;
     return 0;
 }
