@@ -802,20 +802,30 @@ static void rd_complete(struct rd *r, int res)
     eng_rd_free(r);
 }
 
+/* The live index entry of key in database *table, which becomes its table (tmap.c).
+ * Returns 0 with *ent and *hash2 set, or LS_ENOTFOUND, LS_EBADTABLE, LS_ETOOBIG. */
+static int find_key(struct ls_engine *e, uint32_t *table, const void *key, size_t key_len,
+                    struct idx_ent *ent, uint32_t *hash2)
+{
+    uint64_t token;
+
+    *table = eng_phys(e, *table);
+    int rc = check_key(e, *table, key_len);
+    if (rc < 0)
+        return rc;
+    token_of(key, key_len, &token, hash2);
+    return find_live(e, *table, key, key_len, token, *hash2, ent);
+}
+
 int ls_get_sized(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_get_cb cb,
                  void *arg, uint32_t *record_size)
 {
-    table = eng_phys(e, table); /* the database's table (tmap.c) */
     struct idx_ent ent;
-    uint64_t token;
     uint32_t hash2;
     struct rd *r;
-    int rc = check_key(e, table, key_len);
+    int rc = find_key(e, &table, key, key_len, &ent, &hash2);
 
     if (rc < 0)
-        return rc;
-    token_of(key, key_len, &token, &hash2);
-    if ((rc = find_live(e, table, key, key_len, token, hash2, &ent)) < 0)
         return rc;
     r = calloc(1, sizeof(*r) + key_len);
     if (!r)
@@ -841,17 +851,12 @@ int ls_get_sized(struct ls_engine *e, uint32_t table, const void *key, size_t ke
 int ls_get_mem(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
                struct ls_item *out)
 {
-    table = eng_phys(e, table); /* the database's table (tmap.c) */
     struct idx_ent ent;
     struct rec_view v;
-    uint64_t token;
     uint32_t hash2;
-    int rc = check_key(e, table, key_len);
+    int rc = find_key(e, &table, key, key_len, &ent, &hash2);
 
     if (rc < 0)
-        return rc;
-    token_of(key, key_len, &token, &hash2);
-    if ((rc = find_live(e, table, key, key_len, token, hash2, &ent)) < 0)
         return rc;
     uint64_t addr = idx_loc_addr(ent.loc);
     uint32_t size = idx_loc_size(ent.loc);
@@ -875,16 +880,11 @@ int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
 int ls_lookup(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
               struct ls_meta *out)
 {
-    table = eng_phys(e, table); /* the database's table (tmap.c) */
     struct idx_ent ent;
-    uint64_t token;
     uint32_t hash2;
-    int rc = check_key(e, table, key_len);
+    int rc = find_key(e, &table, key, key_len, &ent, &hash2);
 
     if (rc < 0)
-        return rc;
-    token_of(key, key_len, &token, &hash2);
-    if ((rc = find_live(e, table, key, key_len, token, hash2, &ent)) < 0)
         return rc;
     out->expire_ms = idx_meta_expire(ent.meta);
     out->record_size = idx_loc_size(ent.loc);
