@@ -76,18 +76,6 @@ static struct slot *find(struct rcache *c, uint64_t addr)
     }
 }
 
-int rcache_has(const struct rcache *c, uint64_t addr, uint64_t seq)
-{
-    if (!c)
-        return 0;
-    for (uint64_t i = home(c, addr);; i = (i + 1) & c->mask) {
-        if (c->s[i].addr == addr)
-            return c->s[i].seq == seq;
-        if (c->s[i].addr == EMPTY)
-            return 0;
-    }
-}
-
 int rcache_get(struct rcache *c, uint64_t addr, uint64_t seq, uint32_t size, uint8_t *dst)
 {
     struct slot *sl;
@@ -159,32 +147,61 @@ static void evict_one(struct rcache *c)
     }
 }
 
-void rcache_put(struct rcache *c, uint64_t addr, uint64_t seq, const uint8_t *rec, uint32_t size)
+/* Stores rec at addr of use seq in buf (size bytes, owned by the cache from now on) or,
+ * when buf is NULL, in a copy it allocates; ref is the entry's CLOCK bit. */
+static void put_in(struct rcache *c, uint64_t addr, uint64_t seq, const uint8_t *rec, uint32_t size,
+                   uint8_t *buf, uint8_t ref)
 {
     struct slot *old;
-    uint8_t *copy;
 
-    if (!c || size > c->max_bytes / 8)
-        return;
     if ((old = find(c, addr))) {
-        if (old->seq == seq)
+        if (old->seq == seq) {
+            free(buf);
             return;
+        }
         remove_at(c, (uint64_t)(old - c->s)); /* an earlier use of the address */
     }
     while (c->used && (c->bytes + size > c->max_bytes || (c->used + 1) * 2 > c->nslots))
         evict_one(c);
-    copy = malloc(size);
-    if (!copy)
+    if (!buf && !(buf = malloc(size)))
         return;
-    memcpy(copy, rec, size);
+    memcpy(buf, rec, size);
     for (uint64_t i = home(c, addr);; i = (i + 1) & c->mask) {
         if (c->s[i].addr == EMPTY) {
-            c->s[i] = (struct slot){.addr = addr, .seq = seq, .rec = copy, .size = size};
+            c->s[i] = (struct slot){.addr = addr, .seq = seq, .rec = buf, .size = size, .ref = ref};
             break;
         }
     }
     c->used++;
     c->bytes += size;
+}
+
+void rcache_put(struct rcache *c, uint64_t addr, uint64_t seq, const uint8_t *rec, uint32_t size)
+{
+    if (!c || size > c->max_bytes / 8)
+        return;
+    put_in(c, addr, seq, rec, size, NULL, 0);
+}
+
+int rcache_move(struct rcache *c, uint64_t old_addr, uint64_t old_seq, uint64_t addr, uint64_t seq,
+                const uint8_t *rec, uint32_t size)
+{
+    struct slot *o;
+
+    if (!c || !(o = find(c, old_addr)) || o->seq != old_seq)
+        return 0;
+    uint8_t *buf = NULL, ref = o->ref;
+    if (o->size == size) { /* the same size (a counter, a rewritten value): its memory */
+        buf = o->rec;
+        o->rec = NULL;
+    }
+    remove_at(c, (uint64_t)(o - c->s));
+    if (size > c->max_bytes / 8) {
+        free(buf);
+        return 1;
+    }
+    put_in(c, addr, seq, rec, size, buf, ref);
+    return 1;
 }
 
 void rcache_visit(const struct rcache *c,

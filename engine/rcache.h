@@ -30,11 +30,16 @@ int rcache_get(struct rcache *c, uint64_t addr, uint64_t seq, uint32_t size, uin
  * (not counted: the caller's fallback read counts the miss). The bytes stay valid until
  * the next rcache_put or rcache_free. */
 const uint8_t *rcache_peek(struct rcache *c, uint64_t addr, uint64_t seq, uint32_t size);
-/* 1 when the record at addr of segment use seq is cached (no copy, no statistics). */
-int rcache_has(const struct rcache *c, uint64_t addr, uint64_t seq);
 /* Stores a copy of a verified record (replacing an entry of an earlier use of the same
  * address). Larger than 1/8 of the cache: not stored. */
 void rcache_put(struct rcache *c, uint64_t addr, uint64_t seq, const uint8_t *rec, uint32_t size);
+
+/* The record at old_addr of use old_seq was replaced (or moved) by rec, at addr of use
+ * seq: when the old one is cached, it leaves the cache and rec takes its place (its
+ * memory too when the sizes match, and its CLOCK bit), so a key read and written in turn
+ * stays cached without a dead version beside it. Returns 1 when the old one was cached. */
+int rcache_move(struct rcache *c, uint64_t old_addr, uint64_t old_seq, uint64_t addr, uint64_t seq,
+                const uint8_t *rec, uint32_t size);
 
 /* Calls fn for every entry (the record's bytes borrowed for the call); for checks. */
 void rcache_visit(const struct rcache *c,

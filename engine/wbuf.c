@@ -502,10 +502,10 @@ static void cache_new_version(struct ls_engine *e, const struct wbuf *b, const s
     if (!replaced || b->large || !op->new_loc)
         return;
     uint64_t old = idx_loc_addr(op->old.loc), addr = idx_loc_addr(op->new_loc);
-    if (addr < b->addr || addr - b->addr + idx_loc_size(op->new_loc) > b->used ||
-        !rcache_has(e->cache, old, e->sm.d[seg_of(&e->sm, old)].seq))
+    if (addr < b->addr || addr - b->addr + idx_loc_size(op->new_loc) > b->used)
         return;
-    rcache_put(e->cache, addr, b->seg_seq, b->data + (addr - b->addr), idx_loc_size(op->new_loc));
+    rcache_move(e->cache, old, e->sm.d[seg_of(&e->sm, old)].seq, addr, b->seg_seq,
+                b->data + (addr - b->addr), idx_loc_size(op->new_loc));
 }
 
 static void ack_loop(struct ls_engine *e)

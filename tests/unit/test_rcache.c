@@ -52,6 +52,39 @@ static void test_basic(void **state)
     assert_int_equal(rcache_get(NULL, 1, 1, 10, out), 0);
 }
 
+/* A rewritten record takes its cached predecessor's place: the old version leaves the
+ * cache (it used to stay beside the new one until evicted), the new one is there with the
+ * old one's CLOCK bit, and a record whose predecessor nobody read stays out. */
+static void test_move(void **state)
+{
+    (void)state;
+    struct rcache *c = rcache_new(1 << 20);
+    uint8_t rec[200], out[200];
+    struct rcache_stats st;
+
+    fill(rec, sizeof(rec), 1);
+    rcache_put(c, 8192, 3, rec, 200);
+    fill(rec, sizeof(rec), 2);
+    assert_int_equal(rcache_move(c, 8192, 3, 16384, 4, rec, 200), 1); /* same size */
+    assert_int_equal(rcache_get(c, 8192, 3, 200, out), 0);
+    assert_int_equal(rcache_get(c, 16384, 4, 200, out), 1);
+    assert_memory_equal(out, rec, 200);
+    fill(rec, sizeof(rec), 3);
+    assert_int_equal(rcache_move(c, 16384, 4, 24576, 4, rec, 120), 1); /* another size */
+    assert_int_equal(rcache_get(c, 16384, 4, 200, out), 0);
+    assert_int_equal(rcache_get(c, 24576, 4, 120, out), 1);
+    assert_memory_equal(out, rec, 120);
+    rcache_get_stats(c, &st);
+    assert_int_equal(st.entries, 1);
+    assert_int_equal(st.bytes, 120);
+    /* not cached, or an older use of the address: nothing moves in */
+    assert_int_equal(rcache_move(c, 32768, 5, 40960, 6, rec, 64), 0);
+    assert_int_equal(rcache_move(c, 24576, 3, 40960, 6, rec, 64), 0);
+    assert_int_equal(rcache_get(c, 40960, 6, 64, out), 0);
+    assert_int_equal(rcache_move(NULL, 1, 1, 2, 2, rec, 10), 0);
+    rcache_free(c);
+}
+
 static void test_bound(void **state)
 {
     (void)state;
@@ -118,6 +151,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_move),
         cmocka_unit_test(test_bound),
         cmocka_unit_test(test_random_vs_model),
     };
