@@ -380,6 +380,11 @@ int main(int argc, char **argv)
     }
     event_base_dispatch(s->base);
     if (loading_active(s)) { /* a shutdown during loading: ls_open cannot be interrupted */
+        for (struct conn *c = s->conns; c; c = c->next)
+            conn_flush(c); /* no client waits for the recovery: none touched the engine */
+        while (s->conns)
+            conn_close(s->conns, "server shutdown");
+        server_after_events(s);
         log_notice("waiting for the engine's recovery to end before closing it");
         int orc = loading_wait(s);
         if (orc < 0)

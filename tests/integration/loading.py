@@ -232,8 +232,12 @@ check(srv.stop() == 0, "SIGTERM: exit 0")
 srv.spawn()
 c, _ = connect_soon(srv.port)
 check(c.call("GET", "key:1") == LOADING, "loading again")
+other = Resp(srv.port)
+check(other.call("ECHO", "x") == ("$", b"x"), "a second client connected")
 c.send(itlib.encode("SHUTDOWN"))
 check(c.closed_by_server(wait=5), "SHUTDOWN: the connection closes")
+check(other.closed_by_server(wait=5), "and so does the other client's, without waiting for "
+      "the recovery (server still running: %s)" % (srv.proc.poll() is None))
 try:
     rc = srv.proc.wait(timeout=60)
 except Exception:  # noqa: BLE001 (a hang is the failure reported)
