@@ -385,8 +385,15 @@ int main(int argc, char **argv)
         while (s->conns)
             conn_close(s->conns, "server shutdown");
         server_after_events(s);
-        log_notice("waiting for the engine's recovery to end before closing it");
+        /* SIGTERM and SIGINT get their default action back: a second one ends the process
+         * at once, which leaves the directory as a crash would (recovery is crash-safe). */
+        event_del(s->sig_ev[0]);
+        event_del(s->sig_ev[1]);
+        log_notice("waiting for the engine's recovery to end before closing it (a second "
+                   "SIGTERM or SIGINT stops at once)");
         int orc = loading_wait(s);
+        if (s->log_reopen_pending)
+            log_reopen(); /* a SIGHUP while loading */
         if (orc < 0)
             engine_failed(s, orc);
     }

@@ -11,13 +11,15 @@ to recover here (2.9 s for 400 MB on the dev machine, 07:07 2026-12-03). After a
    while loading fails its EXEC (the key's state was unknown); memcached data commands
    answer SERVER_ERROR loading (binary: status 0x86), version and stats work;
 3. after loading: loading:0, PING answers PONG, every key is there with its value;
-4. SHUTDOWN during loading: the server waits for the recovery, exits 0, and the data is
-   intact at the next start;
+4. SHUTDOWN during loading: every connection closes, the server waits for the recovery,
+   exits 0, and the data is intact at the next start; a second SIGTERM while it waits
+   ends it at once (as a crash would), and the data is intact too;
 5. a failed open (no logstor.meta) still exits non-zero with the reason in the log.
 
 logstord only: redis-server loads nothing here (no persistence in the harness).
 """
 import os
+import signal
 import socket
 import struct
 import time
@@ -251,7 +253,32 @@ srv.start()
 c = Resp(srv.port)
 check(c.call("DBSIZE") == (":", N + 1), "the data is intact at the next start")
 c.close()
-srv.stop()
+check(srv.stop() == 0, "SIGTERM: exit 0")
+
+section("a second SIGTERM while waiting for the recovery stops at once")
+srv.spawn()
+c, _ = connect_soon(srv.port)
+check(c.call("GET", "key:1") == LOADING, "loading again")
+srv.proc.send_signal(signal.SIGTERM)
+t0 = time.time()
+waiting = False
+while not waiting and time.time() - t0 < 10:
+    with open(srv.logpath, "rb") as f:
+        waiting = f.read().count(b"a second SIGTERM or SIGINT stops at once") == 2
+    time.sleep(0.01)
+check(waiting, "the first SIGTERM: the server waits for the recovery")
+srv.proc.send_signal(signal.SIGTERM)
+try:
+    rc = srv.proc.wait(timeout=5)
+except Exception:  # noqa: BLE001
+    rc = "hang"
+srv.proc = None
+check(rc == -signal.SIGTERM, "the second one ends it (killed by SIGTERM)", rc)
+srv.start()
+c = Resp(srv.port)
+check(c.call("DBSIZE") == (":", N + 1), "the data is intact at the next start")
+c.close()
+check(srv.stop() == 0, "SIGTERM: exit 0")
 
 section("a failed open still exits non-zero with its reason")
 small = itlib.Server("redis", durability="periodic").start()
