@@ -1358,7 +1358,8 @@ static void info_persistence(struct server *s, const struct ls_stats *st, struct
                  "\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok"
                  "\r\naof_rewrites:0\r\naof_last_write_status:%s\r\nasync_loading:0"
                  "\r\nengine_failed:%" PRIu64 "\r\n",
-                 loading_active(s), s->cfg.durability ? "periodic" : "sync", s->cfg.flush_interval_ms, st->recovery_ms,
+                 loading_active(s), s->cfg.durability ? "periodic" : "sync",
+                 s->cfg.flush_interval_ms, st->recovery_ms,
                  st->puts + st->dels - s->changes_at_save,
                  (s->last_save_ms ? s->last_save_ms : s->start_ms) / 1000, saves_done,
                  last_bgsave_failed ? "err" : "ok", st->failed ? "err" : "ok", st->failed);

@@ -52,13 +52,13 @@ struct loading {
     int efd;          /* eventfd: written once ls_open has returned */
     struct event *ev; /* the loop's watch on efd */
     pthread_t th;
-    int started;             /* th runs */
-    int handed;              /* the loop took the result (loop's thread only) */
-    uint64_t start_unix_s;   /* INFO loading_start_time */
-    uint64_t start_mono_ms;  /* for s->recovery_ms */
-    uint64_t next_log_ms;    /* opening thread only: elapsed_ms of the next progress line */
+    int started;            /* th runs */
+    int handed;             /* the loop took the result (loop's thread only) */
+    uint64_t start_unix_s;  /* INFO loading_start_time */
+    uint64_t start_mono_ms; /* for s->recovery_ms */
+    uint64_t next_log_ms;   /* opening thread only: elapsed_ms of the next progress line */
     pthread_mutex_t mu;
-    pthread_cond_t cv;       /* finished, release */
+    pthread_cond_t cv;             /* finished, release */
     struct ls_recovery_progress p; /* under mu: the last report */
     int finished, rc;              /* under mu */
     struct ls_engine *eng;         /* under mu: the opened engine, until handed over */

@@ -203,7 +203,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     server_after_events(s);
 }
 
-static void write_pidfile(const struct server *s)
+static void write_pidfile(struct server *s)
 {
     if (s->cfg.pidfile == NULL || s->cfg.pidfile[0] == '\0')
         return;
@@ -214,6 +214,7 @@ static void write_pidfile(const struct server *s)
     }
     fprintf(f, "%d\n", (int)getpid());
     fclose(f);
+    s->pidfile_written = 1;
 }
 
 /* The engine's configuration, from logstord's. */
@@ -336,7 +337,9 @@ static void teardown(struct server *s)
     script_server_free(s);
     conn_pool_free(s);
     mcs_free(s);
-    if (s->cfg.pidfile && s->cfg.pidfile[0])
+    /* A failed open (say, of a directory another instance has locked) wrote no pidfile:
+     * the file there may be that instance's. */
+    if (s->pidfile_written)
         unlink(s->cfg.pidfile);
 }
 

@@ -58,10 +58,11 @@ struct server {
     const char *config_file; /* NULL when running on the embedded defaults */
     const char *executable;
     struct event_base *base;
-    struct ls_engine *eng;    /* NULL while the engine is being opened (loading.c) */
-    struct loading *loading;  /* the opening thread's state (loading.c) */
-    int exit_status;          /* main's: 1 after a failed engine open */
-    int log_reopen_pending;   /* SIGHUP while loading: reopen the log at the hand-over */
+    struct ls_engine *eng;   /* NULL while the engine is being opened (loading.c) */
+    struct loading *loading; /* the opening thread's state (loading.c) */
+    int exit_status;         /* main's: 1 after a failed engine open */
+    int log_reopen_pending;  /* SIGHUP while loading: reopen the log at the hand-over */
+    int pidfile_written;     /* ours to unlink at exit (not another instance's) */
     struct event *eng_ev;
     struct event *tick_ev; /* 10 ms: ls_tick */
     struct event *cron_ev; /* 100 ms: idle timeouts, shutdown progress */

@@ -14,7 +14,8 @@ to recover here (2.9 s for 400 MB on the dev machine, 07:07 2026-12-03). After a
 4. SHUTDOWN during loading: every connection closes, the server waits for the recovery,
    exits 0, and the data is intact at the next start; a second SIGTERM while it waits
    ends it at once (as a crash would), and the data is intact too;
-5. a failed open (no logstor.meta) still exits non-zero with the reason in the log.
+5. a failed open (a directory another server has locked, no logstor.meta) still exits
+   non-zero with the reason in the log, and leaves the other server's pidfile alone.
 
 logstord only: redis-server loads nothing here (no persistence in the harness).
 """
@@ -281,11 +282,28 @@ c.close()
 check(srv.stop() == 0, "SIGTERM: exit 0")
 
 section("a failed open still exits non-zero with its reason")
-small = itlib.Server("redis", durability="periodic").start()
+pidfile = os.path.join(srv.dir, "a.pid")
+small = itlib.Server("redis", durability="periodic", extra=["--pidfile", pidfile]).start()
 c = Resp(small.port)
 check(c.call("SET", "a", "b") == ("+", "OK"), "a key written")
 c.close()
+second = itlib.Server("redis", durability="periodic", data_dir=small.dir,
+                      extra=["--pidfile", pidfile])
+second.logpath = os.path.join(srv.dir, "second.log")
+second.spawn()
+try:
+    rc = second.proc.wait(timeout=30)
+except Exception:  # noqa: BLE001
+    rc = "hang"
+second.proc = None
+with open(second.logpath, "rb") as f:
+    text = f.read().decode("utf-8", "replace")
+check(rc == 1 and "cannot open the engine" in text,
+      "a second server on the same (locked) directory exits 1 and says why", (rc, text[-300:]))
+pid = open(pidfile).read().strip() if os.path.exists(pidfile) else "(no pidfile)"
+check(pid == str(small.proc.pid), "and leaves the first one's pidfile alone", pid)
 small.stop()
+check(not os.path.exists(pidfile), "the first one removes its pidfile at exit")
 os.unlink(os.path.join(small.dir, "logstor.meta"))
 small.spawn()
 try:
