@@ -346,6 +346,8 @@ class Server:
                 ok = c.line().startswith(b"VERSION")
             else:
                 c = Resp(self.port, timeout=1)
+                if "--requirepass" in self.extra[:-1]:  # AUTH works while logstord loads
+                    c.call("AUTH", self.extra[self.extra.index("--requirepass") + 1])
                 r = c.call("PING")
                 ok = r == ("+", "PONG") or (r[0] == "-" and r[1].startswith("NOAUTH"))
             c.close()
