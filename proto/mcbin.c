@@ -59,6 +59,8 @@ const char *mcb_status_text(uint16_t status)
         return "Unknown command";
     case MCB_ENOMEM:
         return "Out of memory";
+    case MCB_ETMPFAIL:
+        return "Temporary failure";
     default:
         return "Internal error";
     }

@@ -39,6 +39,7 @@ enum mcb_status {
     MCB_OK = 0x00, MCB_ENOENT = 0x01, MCB_EEXISTS = 0x02, MCB_E2BIG = 0x03,
     MCB_EINVAL = 0x04, MCB_NOT_STORED = 0x05, MCB_DELTA_BADVAL = 0x06,
     MCB_UNKNOWN = 0x81, MCB_ENOMEM = 0x82, MCB_EINTERNAL = 0x84,
+    MCB_ETMPFAIL = 0x86, /* temporary failure: the server is loading */
 };
 /* clang-format on */
 

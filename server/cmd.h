@@ -32,6 +32,11 @@
 #define CMD_NOSCRIPT 0x800u  /* refused inside a script (script.c) */
 #define CMD_EVAL     0x1000u /* EVAL and friends: the claim is the script's (script.c) */
 #define CMD_DENYOOM  0x2000u /* may add data: refused while over maxmemory (server_oom) */
+/* Allowed while the engine is being opened (Redis's "loading" flag, loading.c); the others
+ * get -LOADING. CMD_LOADING_HELP: only the container's HELP subcommand is (Redis flags
+ * OBJECT HELP, MEMORY HELP, SCRIPT HELP ... "loading", not their other subcommands). */
+#define CMD_LOADING      0x4000u
+#define CMD_LOADING_HELP 0x8000u
 
 struct cmd_def {
     const char *name; /* lower case */

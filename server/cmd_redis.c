@@ -13,6 +13,11 @@
  * its flags say (CMD_WRITE: written), and with CMD_WHOLE_DB its whole database (FLUSHDB
  * writes it; DBSIZE, SCAN, KEYS, RANDOMKEY read it; CMD_ALL_DBS: every database), and runs
  * once they are granted.
+ *
+ * While the engine is being opened (loading.c) only the commands Redis flags "loading"
+ * run (CMD_LOADING); the others get -LOADING, after the checks Redis makes before its
+ * own (unknown command, arity, authentication, OOM), and inside MULTI that refusal makes
+ * EXEC abort, as in Redis.
  */
 #include "cmd.h"
 
@@ -47,47 +52,49 @@
 #define AD CMD_ADMIN
 #define KS CMD_KEYSPACE
 #define CN CMD_CONN
+#define LD CMD_LOADING
+#define LH CMD_LOADING_HELP
 
 /* clang-format off */
 static const struct cmd_def cmds[] = {
     /* connection and server */
     {"ping", -1, F | CN, 0, 0, 0, cmd_server_ping, "connection", "1.0.0", "Returns the server's liveliness response."},
-    {"echo", 2, F | CN, 0, 0, 0, cmd_server_echo, "connection", "1.0.0", "Returns the given string."},
-    {"quit", -1, NA | F | CN | CMD_TXN, 0, 0, 0, cmd_server_quit, "connection", "1.0.0", "Closes the connection."},
-    {"hello", -1, NA | F | CN | CMD_NOSCRIPT, 0, 0, 0, cmd_server_hello, "connection", "6.0.0", "Handshakes with the server."},
-    {"auth", -2, NA | F | CN | CMD_NOSCRIPT, 0, 0, 0, cmd_server_auth, "connection", "1.0.0", "Authenticates the connection."},
-    {"select", 2, F | CN, 0, 0, 0, cmd_server_select, "connection", "1.0.0", "Changes the selected database."},
-    {"client", -2, CN | CMD_NOSCRIPT, 0, 0, 0, cmd_server_client, "connection", "2.4.0", "A container for client connection commands."},
-    {"reset", 1, NA | F | CN | CMD_TXN, 0, 0, 0, cmd_server_reset, "connection", "6.2.0", "Resets the connection."},
-    {"command", -1, CN, 0, 0, 0, cmd_server_command, "server", "2.8.13", "Returns detailed information about all commands."},
-    {"info", -1, 0, 0, 0, 0, cmd_server_info, "server", "1.0.0", "Returns information and statistics about the server."},
-    {"config", -2, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_server_config, "server", "2.0.0", "A container for server configuration commands."},
-    {"time", 1, F, 0, 0, 0, cmd_server_time, "server", "2.6.0", "Returns the server time."},
-    {"shutdown", -1, AD | CMD_NO_MULTI, 0, 0, 0, cmd_server_shutdown, "server", "1.0.0", "Flushes the engine and shuts down the server."},
+    {"echo", 2, F | CN | LD, 0, 0, 0, cmd_server_echo, "connection", "1.0.0", "Returns the given string."},
+    {"quit", -1, NA | F | CN | CMD_TXN | LD, 0, 0, 0, cmd_server_quit, "connection", "1.0.0", "Closes the connection."},
+    {"hello", -1, NA | F | CN | CMD_NOSCRIPT | LD, 0, 0, 0, cmd_server_hello, "connection", "6.0.0", "Handshakes with the server."},
+    {"auth", -2, NA | F | CN | CMD_NOSCRIPT | LD, 0, 0, 0, cmd_server_auth, "connection", "1.0.0", "Authenticates the connection."},
+    {"select", 2, F | CN | LD, 0, 0, 0, cmd_server_select, "connection", "1.0.0", "Changes the selected database."},
+    {"client", -2, CN | CMD_NOSCRIPT | LD, 0, 0, 0, cmd_server_client, "connection", "2.4.0", "A container for client connection commands."},
+    {"reset", 1, NA | F | CN | CMD_TXN | LD, 0, 0, 0, cmd_server_reset, "connection", "6.2.0", "Resets the connection."},
+    {"command", -1, CN | LD, 0, 0, 0, cmd_server_command, "server", "2.8.13", "Returns detailed information about all commands."},
+    {"info", -1, LD, 0, 0, 0, cmd_server_info, "server", "1.0.0", "Returns information and statistics about the server."},
+    {"config", -2, AD | CMD_NOSCRIPT | LD, 0, 0, 0, cmd_server_config, "server", "2.0.0", "A container for server configuration commands."},
+    {"time", 1, F | LD, 0, 0, 0, cmd_server_time, "server", "2.6.0", "Returns the server time."},
+    {"shutdown", -1, AD | CMD_NO_MULTI | LD, 0, 0, 0, cmd_server_shutdown, "server", "1.0.0", "Flushes the engine and shuts down the server."},
     {"save", 1, AD | CMD_NO_MULTI, 0, 0, 0, cmd_server_save, "server", "1.0.0", "Writes every buffered record to stable storage."},
     {"bgsave", -1, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_server_bgsave, "server", "1.0.0", "Starts writing buffered records to stable storage."},
-    {"lastsave", 1, F, 0, 0, 0, cmd_server_lastsave, "server", "1.0.0", "Returns the unix time of the last completed save."},
-    {"monitor", 1, AD | CMD_NOSCRIPT, 0, 0, 0, monitor_cmd, "server", "1.0.0", "Listens for all requests received by the server in real-time."},
-    {"role", 1, F, 0, 0, 0, cmd_server_role, "server", "2.8.12", "Returns the replication role."},
+    {"lastsave", 1, F | LD, 0, 0, 0, cmd_server_lastsave, "server", "1.0.0", "Returns the unix time of the last completed save."},
+    {"monitor", 1, AD | CMD_NOSCRIPT | LD, 0, 0, 0, monitor_cmd, "server", "1.0.0", "Listens for all requests received by the server in real-time."},
+    {"role", 1, F | LD, 0, 0, 0, cmd_server_role, "server", "2.8.12", "Returns the replication role."},
     {"sync", 1, AD | CMD_NO_MULTI | CMD_NOSCRIPT, 0, 0, 0, cmd_sync_sync, "server", "1.0.0", "Streams an RDB file of every database (redis-cli --rdb), then closes the connection."},
-    {"replconf", -1, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_sync_replconf, "server", "3.0.0", "Sets replication options before SYNC."},
-    {"slowlog", -2, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_slowlog_slowlog, "server", "2.2.12", "A container for slow log commands."},
-    {"latency", -2, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_slowlog_latency, "server", "2.8.13", "A container for latency diagnostics commands."},
-    {"acl", -2, 0, 0, 0, 0, cmd_server_acl, "server", "6.0.0", "A container for Access List Control commands."},
+    {"replconf", -1, AD | CMD_NOSCRIPT | LD, 0, 0, 0, cmd_sync_replconf, "server", "3.0.0", "Sets replication options before SYNC."},
+    {"slowlog", -2, AD | CMD_NOSCRIPT | LD, 0, 0, 0, cmd_slowlog_slowlog, "server", "2.2.12", "A container for slow log commands."},
+    {"latency", -2, AD | CMD_NOSCRIPT | LD, 0, 0, 0, cmd_slowlog_latency, "server", "2.8.13", "A container for latency diagnostics commands."},
+    {"acl", -2, LD, 0, 0, 0, cmd_server_acl, "server", "6.0.0", "A container for Access List Control commands."},
     {"dbsize", 1, RO | F | DB, 0, 0, 0, cmd_keys_dbsize, "server", "1.0.0", "Returns the number of keys in the database."},
     {"flushdb", -1, W | DB, 0, 0, 0, cmd_keys_flushdb, "server", "1.0.0", "Removes all keys from the current database."},
     {"flushall", -1, W | DB | AL, 0, 0, 0, cmd_keys_flushall, "server", "1.0.0", "Removes all keys from all databases."},
     /* cluster (cmd_cluster.c): a one-node cluster with cluster_enabled */
-    {"cluster", -2, 0, 0, 0, 0, cmd_cluster_cluster, "cluster", "3.0.0", "A container for Redis Cluster commands."},
-    {"readonly", 1, F | CN, 0, 0, 0, cmd_cluster_mode, "cluster", "3.0.0", "Enables read-only queries for a connection to a Redis Cluster replica node."},
-    {"readwrite", 1, F | CN, 0, 0, 0, cmd_cluster_mode, "cluster", "3.0.0", "Enables read-write queries for a connection to a Reids Cluster replica node."},
+    {"cluster", -2, LH, 0, 0, 0, cmd_cluster_cluster, "cluster", "3.0.0", "A container for Redis Cluster commands."},
+    {"readonly", 1, F | CN | LD, 0, 0, 0, cmd_cluster_mode, "cluster", "3.0.0", "Enables read-only queries for a connection to a Redis Cluster replica node."},
+    {"readwrite", 1, F | CN | LD, 0, 0, 0, cmd_cluster_mode, "cluster", "3.0.0", "Enables read-write queries for a connection to a Reids Cluster replica node."},
     {"asking", 1, F | CN, 0, 0, 0, cmd_cluster_mode, "cluster", "3.0.0", "Signals that a cluster client is following an -ASK redirect."},
     /* transactions (txn.c) */
-    {"multi", 1, F | CMD_TXN, 0, 0, 0, cmd_txn_multi, "transactions", "1.2.0", "Starts a transaction."},
-    {"exec", 1, CMD_TXN, 0, 0, 0, cmd_txn_exec, "transactions", "1.2.0", "Executes all commands in a transaction."},
-    {"discard", 1, F | CMD_TXN, 0, 0, 0, cmd_txn_discard, "transactions", "2.0.0", "Discards a transaction."},
-    {"watch", -2, F | CMD_TXN, 1, -1, 1, cmd_txn_watch, "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction."},
-    {"unwatch", 1, F, 0, 0, 0, cmd_txn_unwatch, "transactions", "2.2.0", "Forgets about watched keys of a transaction."},
+    {"multi", 1, F | CMD_TXN | LD, 0, 0, 0, cmd_txn_multi, "transactions", "1.2.0", "Starts a transaction."},
+    {"exec", 1, CMD_TXN | LD, 0, 0, 0, cmd_txn_exec, "transactions", "1.2.0", "Executes all commands in a transaction."},
+    {"discard", 1, F | CMD_TXN | LD, 0, 0, 0, cmd_txn_discard, "transactions", "2.0.0", "Discards a transaction."},
+    {"watch", -2, F | CMD_TXN | LD, 1, -1, 1, cmd_txn_watch, "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction."},
+    {"unwatch", 1, F | LD, 0, 0, 0, cmd_txn_unwatch, "transactions", "2.2.0", "Forgets about watched keys of a transaction."},
     /* scripting (script.c) */
     {"eval", -3, CMD_NOSCRIPT | CMD_EVAL, 0, 0, 0, cmd_script_eval, "scripting", "2.6.0", "Executes a server-side Lua script."},
     {"evalsha", -3, CMD_NOSCRIPT | CMD_EVAL, 0, 0, 0, cmd_script_evalsha, "scripting", "2.6.0", "Executes a server-side Lua script by SHA1 digest."},
@@ -95,8 +102,8 @@ static const struct cmd_def cmds[] = {
     {"evalsha_ro", -3, RO | CMD_NOSCRIPT | CMD_EVAL, 0, 0, 0, cmd_script_evalsha_ro, "scripting", "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest."},
     {"fcall", -3, CMD_NOSCRIPT | CMD_EVAL, 0, 0, 0, cmd_script_fcall, "scripting", "7.0.0", "Invokes a function."},
     {"fcall_ro", -3, RO | CMD_NOSCRIPT | CMD_EVAL, 0, 0, 0, cmd_script_fcall_ro, "scripting", "7.0.0", "Invokes a read-only function."},
-    {"function", -2, CMD_NOSCRIPT, 0, 0, 0, cmd_script_function, "scripting", "7.0.0", "A container for function commands."},
-    {"script", -2, CMD_NOSCRIPT, 0, 0, 0, cmd_script_script, "scripting", "2.6.0", "A container for Lua scripts management commands."},
+    {"function", -2, CMD_NOSCRIPT | LH, 0, 0, 0, cmd_script_function, "scripting", "7.0.0", "A container for function commands."},
+    {"script", -2, CMD_NOSCRIPT | LH, 0, 0, 0, cmd_script_script, "scripting", "2.6.0", "A container for Lua scripts management commands."},
     /* strings */
     {"get", 2, RO | F, 1, 1, 1, cmd_string_get, "string", "1.0.0", "Returns the string value of a key."},
     {"set", -3, W | CMD_DENYOOM, 1, 1, 1, cmd_string_set, "string", "1.0.0", "Sets the string value of a key, ignoring its type."},
@@ -152,15 +159,15 @@ static const struct cmd_def cmds[] = {
     {"keys", 2, RO | KS | DB, 0, 0, 0, cmd_keys_keys, "generic", "1.0.0", "Returns all key names that match a pattern."},
     {"randomkey", 1, RO | KS | DB, 0, 0, 0, cmd_keys_randomkey, "generic", "1.0.0", "Returns a random key name from the database."},
     /* pub/sub (pubsub.c): channels are not keys here, so they take no locks */
-    {"subscribe", -2, CMD_NOSCRIPT, 0, 0, 0, pubsub_cmd_subscribe, "pubsub", "2.0.0", "Listens for messages published to channels."},
-    {"unsubscribe", -1, CMD_NOSCRIPT, 0, 0, 0, pubsub_cmd_unsubscribe, "pubsub", "2.0.0", "Stops listening to messages posted to channels."},
-    {"psubscribe", -2, CMD_NOSCRIPT, 0, 0, 0, pubsub_cmd_psubscribe, "pubsub", "2.0.0", "Listens for messages published to channels that match one or more patterns."},
-    {"punsubscribe", -1, CMD_NOSCRIPT, 0, 0, 0, pubsub_cmd_punsubscribe, "pubsub", "2.0.0", "Stops listening to messages published to channels that match one or more patterns."},
-    {"ssubscribe", -2, CMD_NOSCRIPT, 0, 0, 0, pubsub_cmd_ssubscribe, "pubsub", "7.0.0", "Listens for messages published to shard channels."},
-    {"sunsubscribe", -1, CMD_NOSCRIPT, 0, 0, 0, pubsub_cmd_sunsubscribe, "pubsub", "7.0.0", "Stops listening to messages posted to shard channels."},
-    {"publish", 3, F, 0, 0, 0, pubsub_cmd_publish, "pubsub", "2.0.0", "Posts a message to a channel."},
-    {"spublish", 3, F, 0, 0, 0, pubsub_cmd_spublish, "pubsub", "7.0.0", "Post a message to a shard channel"},
-    {"pubsub", -2, 0, 0, 0, 0, pubsub_cmd_pubsub, "pubsub", "2.8.0", "A container for Pub/Sub commands."},
+    {"subscribe", -2, CMD_NOSCRIPT | LD, 0, 0, 0, pubsub_cmd_subscribe, "pubsub", "2.0.0", "Listens for messages published to channels."},
+    {"unsubscribe", -1, CMD_NOSCRIPT | LD, 0, 0, 0, pubsub_cmd_unsubscribe, "pubsub", "2.0.0", "Stops listening to messages posted to channels."},
+    {"psubscribe", -2, CMD_NOSCRIPT | LD, 0, 0, 0, pubsub_cmd_psubscribe, "pubsub", "2.0.0", "Listens for messages published to channels that match one or more patterns."},
+    {"punsubscribe", -1, CMD_NOSCRIPT | LD, 0, 0, 0, pubsub_cmd_punsubscribe, "pubsub", "2.0.0", "Stops listening to messages published to channels that match one or more patterns."},
+    {"ssubscribe", -2, CMD_NOSCRIPT | LD, 0, 0, 0, pubsub_cmd_ssubscribe, "pubsub", "7.0.0", "Listens for messages published to shard channels."},
+    {"sunsubscribe", -1, CMD_NOSCRIPT | LD, 0, 0, 0, pubsub_cmd_sunsubscribe, "pubsub", "7.0.0", "Stops listening to messages posted to shard channels."},
+    {"publish", 3, F | LD, 0, 0, 0, pubsub_cmd_publish, "pubsub", "2.0.0", "Posts a message to a channel."},
+    {"spublish", 3, F | LD, 0, 0, 0, pubsub_cmd_spublish, "pubsub", "7.0.0", "Post a message to a shard channel"},
+    {"pubsub", -2, LD, 0, 0, 0, pubsub_cmd_pubsub, "pubsub", "2.8.0", "A container for Pub/Sub commands."},
     {"rename", 3, W | KS, 1, 2, 1, cmd_keys_rename, "generic", "1.0.0", "Renames a key and overwrites the destination."},
     {"renamenx", 3, W | KS | F, 1, 2, 1, cmd_keys_renamenx, "generic", "1.0.0", "Renames a key only when the target key name doesn't exist."},
     {"copy", -3, W | KS | CMD_DENYOOM, 1, 2, 1, cmd_keys_copy, "generic", "6.2.0", "Copies the value of a key to a new key."},
@@ -168,8 +175,8 @@ static const struct cmd_def cmds[] = {
     {"swapdb", 3, W | KS | F, 0, 0, 0, cmd_keys_swapdb, "server", "4.0.0", "Swaps two Redis databases."},
     {"dump", 2, RO | KS, 1, 1, 1, cmd_keys_dump, "generic", "2.6.0", "Returns a serialized representation of the value stored at a key."},
     {"restore", -4, W | KS | CMD_DENYOOM, 1, 1, 1, cmd_keys_restore, "generic", "2.6.0", "Creates a key from the serialized representation of a value."},
-    {"object", -2, RO | KS, 2, 2, 1, cmd_keys_object, "generic", "2.2.3", "A container for object introspection commands."},
-    {"memory", -2, RO, 2, 2, 1, cmd_keys_memory, "server", "4.0.0", "A container for memory diagnostics commands."},
+    {"object", -2, RO | KS | LH, 2, 2, 1, cmd_keys_object, "generic", "2.2.3", "A container for object introspection commands."},
+    {"memory", -2, RO | LH, 2, 2, 1, cmd_keys_memory, "server", "4.0.0", "A container for memory diagnostics commands."},
     {"wait", 3, 0, 0, 0, 0, cmd_keys_wait, "generic", "3.0.0", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed."},
 };
 /* clang-format on */
@@ -517,6 +524,16 @@ static void cmd_reject(struct req *r, const char *err)
     req_done(r);
 }
 
+/* Whether r may run while the engine is being opened (s->eng NULL, loading.c): Redis 7.0's
+ * "loading" commands, which touch no key. */
+static int cmd_loading_ok(const struct req *r)
+{
+    const struct cmd_def *d = r->cmd;
+    if (d->flags & CMD_LOADING)
+        return 1;
+    return (d->flags & CMD_LOADING_HELP) && r->argc == 2 && cmd_arg_is(&r->argv[1], "help");
+}
+
 static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
 {
     struct server *s = c->srv;
@@ -556,6 +573,10 @@ static void cmd_dispatch(struct conn *c, struct resp_arg *argv, uint32_t argc)
     }
     if (server_oom(s) && ((d->flags & CMD_DENYOOM) || (txn_in_multi(c) && !(d->flags & CMD_TXN)))) {
         cmd_reject(r, ERR_OOM); /* as Redis: what may add data is refused, and queueing */
+        return;
+    }
+    if (s->eng == NULL && !cmd_loading_ok(r)) { /* before queueing: EXEC then aborts */
+        cmd_reject(r, ERR_LOADING);
         return;
     }
     cmd_dispatch_run(r, argv, argc);

@@ -31,6 +31,7 @@
 
 #include "cmd.h"
 #include "glob.h"
+#include "loading.h"
 #include "lockset.h"
 #include "log.h"
 #include "monitor.h"
@@ -790,7 +791,7 @@ static size_t command_flags(const struct cmd_def *d, const char **out)
         out[n++] = "no_auth";
     if (d->flags & CMD_FAST)
         out[n++] = "fast";
-    if (d->flags & CMD_CONN)
+    if (d->flags & CMD_LOADING)
         out[n++] = "loading";
     if (d->flags & CMD_EVAL) /* numkeys says where its keys are */
         out[n++] = "movablekeys";
@@ -1347,7 +1348,7 @@ static int last_bgsave_failed; /* INFO rdb_last_bgsave_status */
 static void info_persistence(struct server *s, const struct ls_stats *st, struct pbuf *pb)
 {
     pbuf_appendf(pb,
-                 "# Persistence\r\nloading:0\r\ndurability:%s\r\nflush_interval_ms:%" PRIu64
+                 "# Persistence\r\nloading:%d\r\ndurability:%s\r\nflush_interval_ms:%" PRIu64
                  "\r\nrecovery_time_ms:%" PRIu64 "\r\nrdb_changes_since_last_save:%" PRIu64
                  "\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:%" PRIu64
                  "\r\nrdb_saves:%" PRIu64 "\r\nrdb_last_bgsave_status:%s"
@@ -1356,11 +1357,14 @@ static void info_persistence(struct server *s, const struct ls_stats *st, struct
                  "\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1"
                  "\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok"
                  "\r\naof_rewrites:0\r\naof_last_write_status:%s\r\nasync_loading:0"
-                 "\r\nengine_failed:%" PRIu64 "\r\n\r\n",
-                 s->cfg.durability ? "periodic" : "sync", s->cfg.flush_interval_ms, st->recovery_ms,
+                 "\r\nengine_failed:%" PRIu64 "\r\n",
+                 loading_active(s), s->cfg.durability ? "periodic" : "sync",
+                 s->cfg.flush_interval_ms, st->recovery_ms,
                  st->puts + st->dels - s->changes_at_save,
                  (s->last_save_ms ? s->last_save_ms : s->start_ms) / 1000, saves_done,
                  last_bgsave_failed ? "err" : "ok", st->failed ? "err" : "ok", st->failed);
+    loading_info(s, pb); /* while loading: Redis's loading_* progress fields */
+    pbuf_appendf(pb, "\r\n");
 }
 
 static void info_stats(struct server *s, const struct ls_stats *st, struct pbuf *pb)
@@ -1395,7 +1399,7 @@ static void info_keyspace(struct server *s, struct pbuf *pb)
 {
     uint64_t now = server_unix_ms();
     pbuf_appendf(pb, "# Keyspace\r\n");
-    for (uint32_t t = 0; t < s->cfg.databases; t++) {
+    for (uint32_t t = 0; s->eng && t < s->cfg.databases; t++) { /* none while loading */
         uint64_t n = ls_count(s->eng, t), sum, avg = 0;
         if (n == 0)
             continue;
@@ -1534,7 +1538,7 @@ static unsigned info_section_bit(const char *name)
 static void info_build(struct server *s, struct pbuf *pb, unsigned mask)
 {
     struct ls_stats st;
-    ls_get_stats(s->eng, &st);
+    server_engine_stats(s, &st); /* zeros while loading */
     if (mask & INFO_SERVER)
         info_server(s, pb);
     if (mask & INFO_CLIENTS)

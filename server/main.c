@@ -6,9 +6,11 @@
  *            [--help] [--version] [--check-config]
  *
  * Configuration is applied in order: embedded defaults, the file, then `--key value`
- * pairs, so the command line wins. Start-up logs the configuration in effect and the
- * engine's recovery progress, then "Ready to accept connections". Exit status: 0 after a
- * clean shutdown, 1 on a configuration or start-up error.
+ * pairs, so the command line wins. Start-up logs the configuration in effect, listens on
+ * both ports, and opens the engine on a thread of its own (loading.c) while the loop
+ * answers -LOADING; the engine's recovery progress is logged, then "Ready to accept
+ * connections" once the engine is handed over. Exit status: 0 after a clean shutdown, 1 on
+ * a configuration or start-up error (a failed engine open included).
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -22,6 +24,7 @@
 #include "config.h"
 #include "rconfig.h"
 #include "conn.h"
+#include "loading.h"
 #include "lockset.h"
 #include "log.h"
 #include "logstor.h"
@@ -138,57 +141,6 @@ static void engine_log(void *arg, enum ls_log_level level, const char *msg)
     log_msg(level <= LS_LOG_ERROR ? map[level] : LOG_WARNING, "engine: %s", msg);
 }
 
-static void engine_progress(void *arg, const struct ls_recovery_progress *p)
-{
-    (void)arg;
-    log_notice("recovery: %llu/%llu segments, %llu records, %llu corrupt blocks, %llu ms%s",
-               (unsigned long long)p->segments_done, (unsigned long long)p->segments_total,
-               (unsigned long long)p->records, (unsigned long long)p->corrupt_blocks,
-               (unsigned long long)p->elapsed_ms, p->done ? " (done)" : "");
-}
-
-static int open_engine(struct server *s)
-{
-    struct ls_config lc;
-    ls_config_default(&lc);
-    lc.dir = s->cfg.dir;
-    lc.disk_size = s->cfg.disk_size;
-    lc.segment_size = (uint32_t)s->cfg.segment_size;
-    lc.file_size = (uint32_t)s->cfg.file_size;
-    lc.tables = (uint32_t)s->cfg.databases;
-    lc.max_key_size = (uint32_t)s->cfg.max_key_size;
-    lc.salvage = s->cfg.salvage;
-    lc.max_value_size = (uint32_t)s->cfg.max_value_size;
-    lc.durability = s->cfg.durability ? LS_PERIODIC : LS_SYNC;
-    lc.flush_interval_ms = (uint32_t)s->cfg.flush_interval_ms;
-    if (s->cfg.write_buffer_size)
-        lc.write_buffer_size = (uint32_t)s->cfg.write_buffer_size;
-    lc.write_buffers = (uint32_t)s->cfg.write_buffers;
-    lc.group_commit_us = (uint32_t)s->cfg.group_commit_us;
-    lc.max_pending_bytes = s->cfg.max_pending_bytes;
-    lc.queue_depth = (uint32_t)s->cfg.queue_depth;
-    lc.cache_size = s->cfg.cache_size;
-    lc.compact_low = (uint32_t)s->cfg.compact_low;
-    lc.compact_high = (uint32_t)s->cfg.compact_high;
-    lc.compact_policy = s->cfg.compact_policy ? LS_COMPACT_COST_BENEFIT : LS_COMPACT_GREEDY;
-    lc.compaction_groups = (uint32_t)s->cfg.compaction_groups;
-    lc.separator_memory = s->cfg.separator_memory;
-    lc.log = engine_log;
-    lc.progress = engine_progress;
-    lc.expired = pubsub_engine_expired; /* "expired" keyspace events */
-    lc.expired_arg = s;
-    uint64_t t0 = server_mono_ms();
-    int rc = ls_open(&lc, &s->eng);
-    if (rc < 0) {
-        log_warning("cannot open the engine in %s: %s", s->cfg.dir, ls_strerror(rc));
-        return -1;
-    }
-    s->recovery_ms = server_mono_ms() - t0;
-    log_notice("engine open in %s: %llu keys, recovered in %llu ms", s->cfg.dir,
-               (unsigned long long)ls_count(s->eng, 0), (unsigned long long)s->recovery_ms);
-    return 0;
-}
-
 static void on_engine(evutil_socket_t fd, short what, void *arg)
 {
     struct server *s = arg;
@@ -241,37 +193,17 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     struct server *s = arg;
     (void)what;
     if (sig == SIGHUP) {
-        log_reopen();
+        if (loading_active(s))
+            s->log_reopen_pending = 1; /* the opening thread may be writing to the log */
+        else
+            log_reopen();
         return;
     }
     server_request_shutdown(s, sig == SIGINT ? "SIGINT" : "SIGTERM");
     server_after_events(s);
 }
 
-static int setup_loop(struct server *s)
-{
-    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
-    struct timeval tick = {0, TICK_MS * 1000}, cron = {0, CRON_MS * 1000};
-    s->base = event_base_new();
-    if (s->base == NULL)
-        return -1;
-    s->eng_ev = event_new(s->base, ls_fd(s->eng), EV_READ | EV_PERSIST, on_engine, s);
-    s->tick_ev = event_new(s->base, -1, EV_PERSIST, on_tick, s);
-    s->used_memory = server_rss_bytes();
-    s->cron_ev = event_new(s->base, -1, EV_PERSIST, on_cron, s);
-    if (!s->eng_ev || !s->tick_ev || !s->cron_ev || event_add(s->eng_ev, NULL) < 0 ||
-        event_add(s->tick_ev, &tick) < 0 || event_add(s->cron_ev, &cron) < 0)
-        return -1;
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-        s->sig_ev[i] = evsignal_new(s->base, sigs[i], on_signal, s);
-        if (s->sig_ev[i] == NULL || event_add(s->sig_ev[i], NULL) < 0)
-            return -1;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    return 0;
-}
-
-static void write_pidfile(const struct server *s)
+static void write_pidfile(struct server *s)
 {
     if (s->cfg.pidfile == NULL || s->cfg.pidfile[0] == '\0')
         return;
@@ -282,6 +214,95 @@ static void write_pidfile(const struct server *s)
     }
     fprintf(f, "%d\n", (int)getpid());
     fclose(f);
+    s->pidfile_written = 1;
+}
+
+/* The engine's configuration, from logstord's. */
+static void engine_config(struct server *s, struct ls_config *lc)
+{
+    ls_config_default(lc);
+    lc->dir = s->cfg.dir;
+    lc->disk_size = s->cfg.disk_size;
+    lc->segment_size = (uint32_t)s->cfg.segment_size;
+    lc->file_size = (uint32_t)s->cfg.file_size;
+    lc->tables = (uint32_t)s->cfg.databases;
+    lc->max_key_size = (uint32_t)s->cfg.max_key_size;
+    lc->salvage = s->cfg.salvage;
+    lc->max_value_size = (uint32_t)s->cfg.max_value_size;
+    lc->durability = s->cfg.durability ? LS_PERIODIC : LS_SYNC;
+    lc->flush_interval_ms = (uint32_t)s->cfg.flush_interval_ms;
+    if (s->cfg.write_buffer_size)
+        lc->write_buffer_size = (uint32_t)s->cfg.write_buffer_size;
+    lc->write_buffers = (uint32_t)s->cfg.write_buffers;
+    lc->group_commit_us = (uint32_t)s->cfg.group_commit_us;
+    lc->max_pending_bytes = s->cfg.max_pending_bytes;
+    lc->queue_depth = (uint32_t)s->cfg.queue_depth;
+    lc->cache_size = s->cfg.cache_size;
+    lc->compact_low = (uint32_t)s->cfg.compact_low;
+    lc->compact_high = (uint32_t)s->cfg.compact_high;
+    lc->compact_policy = s->cfg.compact_policy ? LS_COMPACT_COST_BENEFIT : LS_COMPACT_GREEDY;
+    lc->compaction_groups = (uint32_t)s->cfg.compaction_groups;
+    lc->separator_memory = s->cfg.separator_memory;
+    lc->log = engine_log; /* from the opening thread too: log.c writes each line at once */
+    lc->expired = pubsub_engine_expired; /* "expired" keyspace events (never from ls_open) */
+    lc->expired_arg = s;
+}
+
+/* ls_open failed: the error start-up has always printed, and exit status 1. */
+static void engine_failed(struct server *s, int rc)
+{
+    log_warning("cannot open the engine in %s: %s", s->cfg.dir, ls_strerror(rc));
+    s->exit_status = 1;
+}
+
+/* ls_open returned and its result was handed over to the loop's thread (loading.c): watch
+ * the engine's descriptor, start the tick, and say so; or stop after a failed open. */
+static void engine_opened(struct server *s, int rc)
+{
+    struct timeval tick = {0, TICK_MS * 1000};
+    if (s->log_reopen_pending) {
+        s->log_reopen_pending = 0;
+        log_reopen();
+    }
+    if (rc < 0) {
+        engine_failed(s, rc);
+        server_request_shutdown(s, "engine open failed");
+        return;
+    }
+    log_notice("engine open in %s: %llu keys, recovered in %llu ms", s->cfg.dir,
+               (unsigned long long)ls_count(s->eng, 0), (unsigned long long)s->recovery_ms);
+    if (s->shutdown_asked)
+        return; /* the loop is ending: teardown closes the engine */
+    s->eng_ev = event_new(s->base, ls_fd(s->eng), EV_READ | EV_PERSIST, on_engine, s);
+    if (s->eng_ev == NULL || event_add(s->eng_ev, NULL) < 0 || event_add(s->tick_ev, &tick) < 0) {
+        log_warning("start-up failed: cannot watch the engine");
+        s->exit_status = 1;
+        server_request_shutdown(s, "start-up failed");
+        return;
+    }
+    write_pidfile(s);
+    log_notice("Ready to accept connections");
+}
+
+static int setup_loop(struct server *s)
+{
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    struct timeval cron = {0, CRON_MS * 1000};
+    s->base = event_base_new();
+    if (s->base == NULL)
+        return -1;
+    s->tick_ev = event_new(s->base, -1, EV_PERSIST, on_tick, s); /* added with the engine */
+    s->used_memory = server_rss_bytes();
+    s->cron_ev = event_new(s->base, -1, EV_PERSIST, on_cron, s);
+    if (!s->tick_ev || !s->cron_ev || event_add(s->cron_ev, &cron) < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        s->sig_ev[i] = evsignal_new(s->base, sigs[i], on_signal, s);
+        if (s->sig_ev[i] == NULL || event_add(s->sig_ev[i], NULL) < 0)
+            return -1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
 }
 
 static void teardown(struct server *s)
@@ -292,6 +313,7 @@ static void teardown(struct server *s)
     park_fail_all(s, LS_ECLOSING); /* writes still waiting for space are not submitted */
     ls_close(s->eng); /* completes engine operations still in flight, flushes buffers */
     s->eng = NULL;
+    loading_free(s); /* the opening thread ends once the engine is closed */
     for (struct conn *c = s->conns; c; c = c->next)
         conn_flush(c);
     while (s->conns)
@@ -305,7 +327,8 @@ static void teardown(struct server *s)
     for (size_t i = 0; i < sizeof(s->sig_ev) / sizeof(s->sig_ev[0]); i++)
         if (s->sig_ev[i])
             event_free(s->sig_ev[i]);
-    event_free(s->eng_ev);
+    if (s->eng_ev)
+        event_free(s->eng_ev);
     event_free(s->tick_ev);
     event_free(s->cron_ev);
     event_base_free(s->base);
@@ -314,7 +337,9 @@ static void teardown(struct server *s)
     script_server_free(s);
     conn_pool_free(s);
     mcs_free(s);
-    if (s->cfg.pidfile && s->cfg.pidfile[0])
+    /* A failed open (say, of a directory another instance has locked) wrote no pidfile:
+     * the file there may be that instance's. */
+    if (s->pidfile_written)
         unlink(s->cfg.pidfile);
 }
 
@@ -346,20 +371,39 @@ int main(int argc, char **argv)
     s->locks = lockset_new((uint32_t)s->cfg.databases);
     if (s->locks == NULL || cmd_init() < 0 || pubsub_init(s) < 0)
         return 1;
-    if (net_size_maxclients(s) < 0 || open_engine(s) < 0)
+    if (net_size_maxclients(s) < 0)
         return 1;
-    if (setup_loop(s) < 0 || net_listen(s) < 0) {
-        log_warning("start-up failed; closing the engine");
-        ls_close(s->eng);
+    struct ls_config lc;
+    engine_config(s, &lc);
+    /* Listen first, then open the engine on its own thread: clients connect at once and
+     * get -LOADING (SERVER_ERROR loading) until the engine is handed over (loading.c). */
+    if (setup_loop(s) < 0 || net_listen(s) < 0 || loading_start(s, &lc, engine_opened) < 0) {
+        log_warning("start-up failed");
         return 1;
     }
-    write_pidfile(s);
-    log_notice("Ready to accept connections");
     event_base_dispatch(s->base);
+    if (loading_active(s)) { /* a shutdown during loading: ls_open cannot be interrupted */
+        for (struct conn *c = s->conns; c; c = c->next)
+            conn_flush(c); /* no client waits for the recovery: none touched the engine */
+        while (s->conns)
+            conn_close(s->conns, "server shutdown");
+        server_after_events(s);
+        /* SIGTERM and SIGINT get their default action back: a second one ends the process
+         * at once, which leaves the directory as a crash would (recovery is crash-safe). */
+        event_del(s->sig_ev[0]);
+        event_del(s->sig_ev[1]);
+        log_notice("waiting for the engine's recovery to end before closing it (a second "
+                   "SIGTERM or SIGINT stops at once)");
+        int orc = loading_wait(s);
+        if (s->log_reopen_pending)
+            log_reopen(); /* a SIGHUP while loading */
+        if (orc < 0)
+            engine_failed(s, orc);
+    }
     log_notice("closing the engine (flushing write buffers)");
     teardown(s);
     log_notice("logstord is now ready to exit, bye bye...");
     config_free(&s->cfg);
     log_close();
-    return 0;
+    return s->exit_status;
 }

@@ -1009,7 +1009,7 @@ static void stats_general(struct req *r, struct pbuf *o)
     const struct mcs_state *st = s->mcs;
     struct ls_stats es;
     struct rusage ru;
-    ls_get_stats(s->eng, &es);
+    server_engine_stats(s, &es); /* zeros while loading */
     getrusage(RUSAGE_SELF, &ru);
     uint64_t up = (server_mono_ms() - s->start_mono_ms) / 1000;
     pbuf_appendf(o,
@@ -1036,7 +1036,7 @@ static void stats_general(struct req *r, struct pbuf *o)
     STAT_U64(o, "accepting_conns", 1);
     stat_names(o, zero2, sizeof(zero2) / sizeof(zero2[0]), "threads");
     STAT_U64(o, "bytes", es.live_bytes);
-    STAT_U64(o, "curr_items", ls_count(s->eng, 0));
+    STAT_U64(o, "curr_items", server_engine_count(s, 0));
     STAT_U64(o, "total_items", st->k.total_items);
     stat_names(o, zero3, sizeof(zero3) / sizeof(zero3[0]), NULL);
     reply_check(r, pbuf_appendf(o, "END\r\n"));
@@ -1046,7 +1046,7 @@ static void stats_general(struct req *r, struct pbuf *o)
 static void stats_logstor(struct req *r, struct pbuf *o)
 {
     struct ls_stats es;
-    ls_get_stats(r->c->srv->eng, &es);
+    server_engine_stats(r->c->srv, &es);
     reply_check(r, pbuf_appendf(o,
                                 "STAT segments_total %" PRIu64 "\r\nSTAT segments_free %" PRIu64
                                 "\r\nSTAT live_bytes %" PRIu64
@@ -1076,8 +1076,8 @@ static void stats_class(struct req *r, struct pbuf *o, int slabs)
 {
     struct server *s = r->c->srv;
     struct ls_stats es;
-    ls_get_stats(s->eng, &es);
-    uint64_t n = ls_count(s->eng, 0);
+    server_engine_stats(s, &es);
+    uint64_t n = server_engine_count(s, 0);
     if (n && !slabs)
         pbuf_appendf(o,
                      "STAT items:1:number %" PRIu64 "\r\nSTAT items:1:number_hot 0"
@@ -1147,7 +1147,7 @@ static int stats_cachedump(struct req *r, struct pbuf *o)
     arg[n] = '\0';
     if (sscanf(arg, "cachedump %u %u", &cls, &limit) != 2)
         return 0;
-    if (cls != 1 || ls_count(eng(r), 0) == 0) {
+    if (cls != 1 || server_engine_count(r->c->srv, 0) == 0) { /* (none while loading) */
         reply_check(r, pbuf_appendf(o, "END\r\n"));
         if (r->mc->is_bin)
             bin_stats(r);
@@ -1866,6 +1866,24 @@ static void mcs_due_flush(struct conn *c)
     mcs_dispatch(c, &fl, "", 0, mcs_due_flush_run);
 }
 
+/* Whether op may run while the engine is being opened (loading.c): what reads no item. */
+static int mcs_loading_ok(enum mc_op op)
+{
+    return op == MC_VERSION || op == MC_STATS || op == MC_VERBOSITY || op == MC_QUIT ||
+           op == MC_MN || op == MC_SLABS_AUTOMOVE;
+}
+
+/* The refusal while loading: SERVER_ERROR loading, sent even with noreply (memcached sends
+ * its errors so); binary: status 0x86, temporary failure. */
+static void mcs_loading(struct req *r)
+{
+    if (r->mc->is_bin)
+        bin_status(r, MCB_ETMPFAIL, NULL, 0);
+    else
+        reply_check(r, mc_w_line(req_out(r), "SERVER_ERROR loading"));
+    req_done(r);
+}
+
 static void mcs_dispatch(struct conn *c, const struct mc_cmd *cmd, const char *raw, size_t n,
                          req_exec_fn exec)
 {
@@ -1878,6 +1896,10 @@ static void mcs_dispatch(struct conn *c, const struct mc_cmd *cmd, const char *r
     s->stats.mc_commands++;
     if (r->err) {
         mcs_end(r, "CLIENT_ERROR error decoding key");
+        return;
+    }
+    if (s->eng == NULL && (exec != mcs_run || !mcs_loading_ok(cmd->op))) {
+        mcs_loading(r);
         return;
     }
     if (exec == mcs_run)

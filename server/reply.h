@@ -52,6 +52,7 @@ const char *reply_mc_engine_error(int rc);
 #define ERR_KEY_TOO_BIG "ERR key exceeds maximum allowed size (max_key_size)"
 #define ERR_NOAUTH      "NOAUTH Authentication required."
 #define ERR_OOM         "OOM command not allowed when used memory > 'maxmemory'."
+#define ERR_LOADING     "LOADING Redis is loading the dataset in memory"
 #define ERR_WRONGPASS   "WRONGPASS invalid username-password pair or user is disabled."
 
 #endif

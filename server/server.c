@@ -21,6 +21,7 @@
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,6 +80,19 @@ void server_request_shutdown(struct server *s, const char *why)
     net_close(s);
     for (struct conn *c = s->conns; c; c = c->next)
         conn_stop_reading(c);
+}
+
+void server_engine_stats(const struct server *s, struct ls_stats *st)
+{
+    if (s->eng)
+        ls_get_stats(s->eng, st);
+    else
+        memset(st, 0, sizeof(*st));
+}
+
+uint64_t server_engine_count(const struct server *s, uint32_t t)
+{
+    return s->eng ? ls_count(s->eng, t) : 0;
 }
 
 uint64_t server_rss_bytes(void)

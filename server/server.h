@@ -30,6 +30,8 @@ struct pubsub;
 struct monitor;
 struct pause;
 struct tracking;
+struct loading;
+struct ls_stats;
 
 struct server_stats {
     uint64_t connections_received;
@@ -56,7 +58,11 @@ struct server {
     const char *config_file; /* NULL when running on the embedded defaults */
     const char *executable;
     struct event_base *base;
-    struct ls_engine *eng;
+    struct ls_engine *eng;   /* NULL while the engine is being opened (loading.c) */
+    struct loading *loading; /* the opening thread's state (loading.c) */
+    int exit_status;         /* main's: 1 after a failed engine open */
+    int log_reopen_pending;  /* SIGHUP while loading: reopen the log at the hand-over */
+    int pidfile_written;     /* ours to unlink at exit (not another instance's) */
     struct event *eng_ev;
     struct event *tick_ev; /* 10 ms: ls_tick */
     struct event *cron_ev; /* 100 ms: idle timeouts, shutdown progress */
@@ -108,6 +114,11 @@ uint64_t server_unix_ms(void);
 /* Runs the deferred work every event callback ends with: send queued replies, free closed
  * connections, advance a requested shutdown. */
 void server_after_events(struct server *s);
+
+/* The engine's counters (ls_get_stats), all zero while the engine is being opened. */
+void server_engine_stats(const struct server *s, struct ls_stats *st);
+/* ls_count of table t, 0 while the engine is being opened. */
+uint64_t server_engine_count(const struct server *s, uint32_t t);
 
 /* The process's resident memory in bytes, read now (/proc/self/statm). */
 uint64_t server_rss_bytes(void);

@@ -321,7 +321,9 @@ static int wset_add(struct server *s, struct txn_wset *ws, uint32_t db, const st
     w->db = db;
     w->len = (uint32_t)k->len;
     memcpy(w->key, k->ptr, k->len);
-    w->expire_ms = ls_lookup(s->eng, db, k->ptr, k->len, &meta) == 0 ? meta.expire_ms : 0;
+    if (s->eng == NULL) /* WATCH while loading (loading.c): the key's state is unknown, */
+        ws->dirty = 1;  /* so EXEC fails rather than miss a change (the client retries) */
+    w->expire_ms = s->eng && ls_lookup(s->eng, db, k->ptr, k->len, &meta) == 0 ? meta.expire_ms : 0;
     w->hnext = t->b[h & (t->nb - 1)];
     t->b[h & (t->nb - 1)] = w;
     t->n++;

@@ -167,8 +167,10 @@ static inline redisContext *it_connect(void)
     return c;
 }
 
-/* Waits until the server answers PING with +PONG or -NOAUTH. Returns 0 or -1. */
-static inline int it_wait_ready(int port)
+/* Waits until the server answers PING with +PONG (after AUTH pass when pass is not NULL;
+ * logstord answers -LOADING until its engine is open, and AUTH works meanwhile), or with
+ * -NOAUTH when no password is known. Returns 0 or -1. */
+static inline int it_wait_ready(int port, const char *pass)
 {
     long long end = it_now_ms() + IT_READY_TIMEOUT_MS;
     while (it_now_ms() < end) {
@@ -179,6 +181,12 @@ static inline int it_wait_ready(int port)
         }
         redisContext *c = it_connect_port(port);
         if (c) {
+            if (pass) {
+                redisReply *a = redisCommand(c, "AUTH %s", pass);
+                if (a) {
+                    freeReplyObject(a);
+                }
+            }
             redisReply *r = redisCommand(c, "PING");
             int ok = r && ((r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0) ||
                            (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH", 6) == 0));
@@ -240,6 +248,12 @@ static inline void it_spawn(const char *const *extra)
         argv[n++] = extra[i];
     }
     argv[n] = NULL;
+    const char *pass = NULL;
+    for (int i = 0; extra && extra[i] && extra[i + 1]; i++) {
+        if (strcmp(extra[i], "--requirepass") == 0) {
+            pass = extra[i + 1];
+        }
+    }
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
@@ -259,7 +273,7 @@ static inline void it_spawn(const char *const *extra)
         _exit(127);
     }
     it_srv.pid = pid;
-    if (it_wait_ready(it_srv.port) != 0) {
+    if (it_wait_ready(it_srv.port, pass) != 0) {
         char cmd[160];
         snprintf(cmd, sizeof cmd, "tail -n 20 '%s' >&2", it_srv.log);
         if (system(cmd) != 0) {

@@ -308,11 +308,17 @@ class Server:
                 "--bind", "127.0.0.1", "--dir", self.dir, "--durability", self.durability,
                 "--loglevel", "warning"] + self.extra
 
-    def start(self):
-        argv = self.argv()
+    def spawn(self):
+        """Starts the process without waiting for it to answer (start() waits: a PING
+        answered PONG, which logstord gives only once its engine is open)."""
         logf = open(self.logpath, "ab")
-        self.proc = subprocess.Popen(argv, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(self.argv(), stdout=logf, stderr=logf,
+                                     stdin=subprocess.DEVNULL)
         logf.close()
+        return self
+
+    def start(self):
+        self.spawn()
         deadline = time.time() + READY_TIMEOUT_S
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -340,6 +346,8 @@ class Server:
                 ok = c.line().startswith(b"VERSION")
             else:
                 c = Resp(self.port, timeout=1)
+                if "--requirepass" in self.extra[:-1]:  # AUTH works while logstord loads
+                    c.call("AUTH", self.extra[self.extra.index("--requirepass") + 1])
                 r = c.call("PING")
                 ok = r == ("+", "PONG") or (r[0] == "-" and r[1].startswith("NOAUTH"))
             c.close()

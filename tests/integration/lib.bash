@@ -47,13 +47,18 @@ it_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# Waits for PONG (logstord answers -LOADING until its engine is open); with a --requirepass
+# among the server's arguments ($IT_PASS, set by it_spawn) it authenticates first (AUTH
+# works while loading), else -NOAUTH counts as ready.
 it_wait_ready() {
     local i
+    local auth=()
+    [ -n "${IT_PASS:-}" ] && auth=(--no-auth-warning -a "$IT_PASS")
     for i in $(seq 1 300); do
         if ! kill -0 "$SRV_PID" 2>/dev/null; then
             echo "FAIL: server exited during start-up; log:"; tail -n 20 "$LOG"; return 1
         fi
-        case "$(timeout 2 redis-cli -p "$PORT" ping 2>&1)" in
+        case "$(timeout 2 redis-cli -p "$PORT" "${auth[@]}" ping 2>&1)" in
         PONG|NOAUTH*) return 0 ;;
         esac
         sleep 0.05
@@ -62,6 +67,9 @@ it_wait_ready() {
 }
 
 it_spawn() {
+    local a prev=
+    IT_PASS=
+    for a in "$@"; do [ "$prev" = --requirepass ] && IT_PASS=$a; prev=$a; done
     if [ "$IS_REAL" = 1 ]; then
         redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$DATA_DIR" \
             "$@" >>"$LOG" 2>&1 &
