@@ -11,8 +11,11 @@
 #   fio 4k     fio --rw=randread --bs=4k --direct=1 --ioengine=io_uring --iodepth=QD
 #              --numjobs=1 on a file as big as the loaded data, in the same work dir
 #   device     memtier_benchmark GETs only (--ratio=0:1), uniform random keys over all N
-#              (--key-pattern=R:R --distinct-client-seed), 1 thread x QD connections of one
-#              request each: QD GETs in flight, as fio keeps QD reads in flight
+#              (--key-pattern=R:R --distinct-client-seed), 1 thread, C = min(QD, CLIENTS)
+#              connections each keeping QD/C GETs in flight (--pipeline): QD GETs in
+#              flight, as fio keeps QD reads in flight. (One request per connection over 32
+#              connections holds memtier here to about 10 k GETs/s, against redis-server as
+#              well; 4 connections x 8 do not.)
 #   fio 8k     the same fio with --bs=8k: a 4 KiB value's record (40-byte header, key,
 #              value, padded to 8) is over 4 KiB, so a GET reads two blocks (three when the
 #              record straddles two block boundaries)
@@ -30,6 +33,7 @@
 #
 # Environment: DEVGET_N=200000, DEVGET_VALUE_SIZE=4096, DEVGET_CACHE=8mb (--cache_size),
 # DEVGET_DISK_SIZE (--disk_size; default 3x the data, at least 2 GiB), DEVGET_QDS="32 8 1",
+# DEVGET_CLIENTS=4 (memtier connections at most; each QD a multiple of min(QD, CLIENTS)),
 # DEVGET_SECONDS=10 (each run), DEVGET_HOT=1000 (hot keys), DEVGET_PERF=0 (seconds of
 # `perf record -g` of the server during an extra device run at the first QD, not counted;
 # prints the top symbols), LOGSTORD=BUILD/logstord, BENCH_LOGSTORD_ARGS (more logstord
@@ -43,6 +47,7 @@ CACHE=${DEVGET_CACHE:-8mb}
 QDS=${DEVGET_QDS:-32 8 1}
 SECS=${DEVGET_SECONDS:-10}
 HOT=${DEVGET_HOT:-1000}
+CLIENTS=${DEVGET_CLIENTS:-4}
 PERF_SECS=${DEVGET_PERF:-0}
 LOGSTORD=${LOGSTORD:-$BUILD/logstord}
 # shellcheck disable=SC2034 # loads.sh's cpu_per_op reads it
@@ -69,6 +74,7 @@ bench_fail() { # MESSAGE...: reports a failure now and again at the end
 finish() {
     echo "devget: ${SECONDS}s in all; command: DEVGET_N=$N DEVGET_VALUE_SIZE=$VSIZE" \
         "DEVGET_CACHE=$CACHE DEVGET_QDS=\"$QDS\" DEVGET_SECONDS=$SECS DEVGET_HOT=$HOT" \
+        "DEVGET_CLIENTS=$CLIENTS" \
         "bash bench/devget.sh $BUILD"
     if [ ${#FAILURES[@]} -gt 0 ]; then
         echo "devget: ${#FAILURES[@]} failure(s):"
@@ -79,7 +85,8 @@ finish() {
 }
 
 info_field() { # NAME: the field of the running server's INFO
-    timeout 5 redis-cli -p "$PORT" info logstor | tr -d '\r' | awk -F: -v k="$1" '$1 == k { print $2 }'
+    timeout 5 redis-cli -p "$PORT" info logstor | tr -d '\r' |
+        awk -F: -v k="$1" '$1 == k { print $2 }'
 }
 io_read_bytes() { # bytes the server made the block layer read (all its threads, io_uring's too)
     awk '$1 == "read_bytes:" { print $2 }' "/proc/$SRV_PID/io" 2>/dev/null
@@ -124,8 +131,9 @@ EOF
     local iops p50 p99 cpu mbs
     read -r iops p50 p99 cpu mbs <<<"$line"
     OPS[$qd,fio$bs]=$iops
-    printf 'devget: QD%-3s %-22s %8.0f ops/s  p50 %6.3f ms  p99 %6.3f ms  %s MiB/s  fio CPU %.2f us/op\n' \
-        "$qd" "fio randread bs=$bs" "$iops" "$p50" "$p99" "$mbs" "$cpu"
+    printf 'devget: QD%-3s %-22s %8.0f ops/s  p50 %6.3f ms  p99 %6.3f ms  %s MiB/s' "$qd" \
+        "fio randread bs=$bs" "$iops" "$p50" "$p99" "$mbs"
+    printf '  fio CPU %.2f us/op\n' "$cpu"
 }
 
 # ---- memtier GETs ------------------------------------------------------------------------
@@ -133,12 +141,12 @@ EOF
 # unless quiet (a warm-up); checks that every GET found its key.
 get_run() {
     local qd=$1 kmax=$2 label=$3 quiet=${4:-} json="$WORK/memtier.json" st
-    local r0 r1 b0 b1 g0 g1
+    local r0 r1 b0 b1 g0 g1 conns=$((qd < CLIENTS ? qd : CLIENTS))
     rm -f "$json"
     r0=$(info_field device_reads); g0=$(info_field gets); b0=$(io_read_bytes)
     cpu_mark
     run_tool "$RUN_TIMEOUT" "$WORK/mt.out" "$WORK/mt.err" "$MEMTIER" -s 127.0.0.1 -p "$PORT" \
-        --protocol=redis --threads=1 --clients="$qd" --pipeline=1 --ratio=0:1 \
+        --protocol=redis --threads=1 --clients="$conns" --pipeline=$((qd / conns)) --ratio=0:1 \
         --key-pattern=R:R --key-prefix=key: --key-minimum=1 --key-maximum="$kmax" \
         --distinct-client-seed --test-time="$SECS" --print-percentiles=50,99,99.9 \
         --hide-histogram --json-out-file="$json"
@@ -163,10 +171,11 @@ get_run() {
     fi
     [ -n "$quiet" ] && return
     OPS[$qd,$label]=$ops
-    printf 'devget: QD%-3s %-22s %8.0f ops/s  p50 %6.3f ms  p99 %6.3f ms  device_reads/GET %.3f  read %.1f KiB/GET  server CPU %s us/op  (hits %s%%, INFO gets %s)\n' \
-        "$qd" "$label GETs" "$ops" "$p50" "$p99" \
-        "$(echo "($r1 - $r0) / $count" | bc -l)" "$(echo "($b1 - $b0) / 1024 / $count" | bc -l)" \
-        "$(cpu_per_op "$count")" "$hit" "$((g1 - g0))"
+    printf 'devget: QD%-3s %-22s %8.0f ops/s  p50 %6.3f ms  p99 %6.3f ms  device_reads/GET %.3f' \
+        "$qd" "$label GETs" "$ops" "$p50" "$p99" "$(echo "($r1 - $r0) / $count" | bc -l)"
+    printf '  read %.1f KiB/GET  server CPU %s us/op  (%sx%s, hits %s%%, INFO gets %s)\n' \
+        "$(echo "($b1 - $b0) / 1024 / $count" | bc -l)" "$(cpu_per_op "$count")" "$conns" \
+        "$((qd / conns))" "$hit" "$((g1 - g0))"
 }
 
 ratio() { # QD WHAT REF
@@ -177,12 +186,23 @@ ratio() { # QD WHAT REF
     fi
     local r
     r=$(echo "$a / $b" | bc -l)
-    printf 'devget: QD%-3s ratio %-6s GETs/s / %-7s IOPS %.2fx%s\n' "$1" "$2" "$3" "$r" \
+    printf 'devget: QD%-3s ratio %-6s GETs/s / %-20s %.2fx%s\n' "$1" "$2" \
+        "$(case $3 in fio*) echo "fio ${3#fio} IOPS" ;; *) echo "$3 GETs/s" ;; esac)" "$r" \
         "$([ "$3" = fio4k ] && { [ "$(echo "$r >= 0.9" | bc -l)" = 1 ] && echo "  meets 0.9x" ||
             echo "  below 0.9x"; })"
 }
 
 # ---- main ---------------------------------------------------------------------------------
+for qd in $QDS; do
+    case $qd in
+    '' | *[!0-9]* | 0) bench_fail "queue depth '$qd' is not a positive number"; finish ;;
+    esac
+    c=$((qd < CLIENTS ? qd : CLIENTS))
+    if [ $((qd % c)) -ne 0 ]; then
+        bench_fail "queue depth $qd: not a multiple of $c connections (DEVGET_CLIENTS)"
+        finish
+    fi
+done
 command -v fio >/dev/null || { bench_fail "no fio (scripts/deps.sh installs it)"; finish; }
 find_memtier || { bench_fail "memtier_benchmark missing"; finish; }
 echo "devget: $N keys of $VSIZE B (records of $REC B, ${DATA_MB} MiB), cache $CACHE," \
@@ -196,7 +216,8 @@ timeout -k 5 300 redis-cli -p "$PORT" --pipe < <(set_input "$N" "$VSIZE" /dev/st
     >"$WORK/pipe.out" 2>&1
 st=$?
 keys=$(timeout 5 redis-cli -p "$PORT" dbsize 2>&1)
-echo "devget: loaded in $((SECONDS - t0)) s, dbsize $keys ($(tail -n 1 "$WORK/pipe.out" | tr -d '\r'))"
+echo "devget: loaded in $((SECONDS - t0)) s, dbsize $keys" \
+    "($(tail -n 1 "$WORK/pipe.out" | tr -d '\r'))"
 if [ $st -ne 0 ] || [ "$keys" != "$N" ]; then
     bench_fail "the load failed (redis-cli --pipe status $st, dbsize $keys)"
     finish
@@ -219,7 +240,9 @@ if [ "$PERF_SECS" -gt 0 ] 2>/dev/null; then
     set -- $QDS
     echo "devget: perf record -g of the server for ${PERF_SECS}s, device GETs at QD$1 (not counted)"
     timeout -k 5 $((PERF_SECS + 30)) "$MEMTIER" -s 127.0.0.1 -p "$PORT" --protocol=redis \
-        --threads=1 --clients="$1" --ratio=0:1 --key-pattern=R:R --key-prefix=key: \
+        --threads=1 --clients=$(($1 < CLIENTS ? $1 : CLIENTS)) \
+        --pipeline=$(($1 / ($1 < CLIENTS ? $1 : CLIENTS))) --ratio=0:1 --key-pattern=R:R \
+        --key-prefix=key: \
         --key-minimum=1 --key-maximum=$((N - 1)) --distinct-client-seed \
         --test-time=$((PERF_SECS + 2)) >/dev/null 2>&1 &
     TOOL_PID=$!
