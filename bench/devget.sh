@@ -25,7 +25,11 @@
 # for device GETs, ~0 for hot ones: the proof of where a GET was served from), the bytes the
 # server read from the device per GET (/proc/PID/io read_bytes: logstord's INFO has a count
 # of device reads but none of bytes read), server CPU per GET (utime+stime, every thread),
-# and the ratio of device GETs/s to fio's IOPS at the same QD.
+# and the ratio of device GETs/s to fio's IOPS at the same QD; last, the device GETs/s
+# against a bound that puts a hot GET's round trip and a fio 8 KiB read in series (with QD
+# requests in flight, each GET spends part of its time in the network and the event loop,
+# so fewer than QD reads are at the device: a rate near that bound says the device path
+# adds little of its own).
 # memtier rather than redis-benchmark: redis-benchmark -r draws keys as key:__rand_int__
 # zero-padded to 12 digits, so its GETs would miss keys loaded as key:<i>; memtier's
 # --key-prefix=key: --key-minimum/--key-maximum name exactly the loaded keys. Its hit rate
@@ -230,10 +234,20 @@ for qd in $QDS; do
     get_run "$qd" "$HOT" hot quiet # warm-up
     get_run "$qd" "$HOT" hot
 done
+# bound QD: the device GETs/s if a GET took a hot GET's time plus a fio 8k read's (mean
+# latencies by Little's law, QD/rate: QD / (QD/hot + QD/fio8k)), and the share of it reached
+bound() {
+    local dev=${OPS[$1,device]:-} hot=${OPS[$1,hot]:-} fio=${OPS[$1,fio8k]:-} bnd
+    [ -n "$dev" ] && [ -n "$hot" ] && [ -n "$fio" ] || return 0
+    bnd=$(echo "$hot * $fio / ($hot + $fio)" | bc -l)
+    printf 'devget: QD%-3s device GETs/s / (hot GET + fio 8k read in series: %.0f/s) %.2fx\n' \
+        "$1" "$bnd" "$(echo "$dev / $bnd" | bc -l)"
+}
 for qd in $QDS; do
     ratio "$qd" device fio4k
     ratio "$qd" device fio8k
     ratio "$qd" hot device
+    bound "$qd"
 done
 if [ "$PERF_SECS" -gt 0 ] 2>/dev/null; then
     # shellcheck disable=SC2086 # the first QD
