@@ -117,7 +117,8 @@ fio_one() { # QD BS
     if ! timeout -k 5 "$RUN_TIMEOUT" fio --name=randread --filename="$FIO_FILE" \
         --size="${DATA_MB}m" --rw=randread --bs="$bs" --direct=1 --ioengine=io_uring \
         --iodepth="$qd" --numjobs=1 --time_based --runtime="$SECS" --norandommap \
-        --randrepeat=0 --output-format=json --output="$json" >/dev/null 2>"$WORK/fio.err"; then
+        --randrepeat=0 --lat_percentiles=1 --output-format=json --output="$json" \
+        >/dev/null 2>"$WORK/fio.err"; then
         bench_fail "fio randread bs=$bs QD$qd failed: $(tail -n 2 "$WORK/fio.err" | tr '\n' ' ')"
         return
     fi
@@ -125,7 +126,7 @@ fio_one() { # QD BS
 import json, sys
 j = json.load(open(sys.argv[1]))["jobs"][0]
 r = j["read"]
-pct = r["clat_ns"].get("percentile", {})
+pct = r["lat_ns"].get("percentile", {})  # submission to completion, as memtier times a GET
 ios = r["total_ios"] or 1
 cpu_us = (j["usr_cpu"] + j["sys_cpu"]) / 100.0 * j["job_runtime"] * 1000.0 / ios
 print("%.0f %.3f %.3f %.2f %.0f" % (r["iops"], pct.get("50.000000", 0) / 1e6,
