@@ -8,6 +8,7 @@
 #                   time budget), the crash test, the integration tests and a short fuzz run
 #   make soak       the long crash/kill soak and simulator run (SIM_SECONDS, default 3600)
 #   make bench      engine and server benchmarks (prints figures)
+#   make bench-devget  GETs from the device and hot GETs against fio randread (bench/devget.sh)
 #   make fuzz       build the libFuzzer targets (clang)
 #   make compat     Redis 7.0.15's own tests against logstord (scripts/compat.sh), then
 #                   memcached 1.6.18's (scripts/compat_mc.sh); fails only on a failure not in
@@ -124,6 +125,12 @@ soak: all $(CRASH_BIN) $(SIM_BIN)
 
 bench: all $(BENCH_BIN)
 	bash bench/run.sh $(BUILD)
+
+# Device GETs and hot GETs against fio randread at the same queue depth (issue 16); not part
+# of `make bench` (it writes about 1.6 GB: the data and fio's file of the same size).
+.PHONY: bench-devget
+bench-devget: $(BUILD)/logstord
+	bash bench/devget.sh $(BUILD)
 
 # Compaction figures (issue 4): WA table, throughput CSV and PNG under bench/out/.
 .PHONY: bench-compact
