@@ -8,6 +8,12 @@ set -u
 source "$(dirname "$0")/lib.bash"
 it_begin bench_devget 170
 it_find_memtier || exit 1
+if [ -z "${MEMTIER:-}" ] && ! command -v memtier_benchmark >/dev/null; then
+    # a checkout without ../shared/tools beside it (a clean clone elsewhere), as the other
+    # memtier checks (cluster_mode, mc_clients) skip
+    echo "SKIP bench_devget: memtier_benchmark not found (../shared/tools/build-memtier.sh)"
+    exit 0
+fi
 BENCH="$(cd "$(dirname "$0")/../.." && pwd)/bench/devget.sh"
 BUILD=${LOGSTOR_BUILD:-build}
 export LOGSTORD=${LOGSTORD:-$BUILD/logstord}
