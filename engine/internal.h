@@ -412,6 +412,9 @@ static inline void eng_unlive(struct ls_engine *e, uint64_t loc)
 /* Reads (logstor.c) as scan.c shares them: queue r to complete from ls_poll; give back a
  * device read's hold on the segment of addr; free r and its buffer. */
 void eng_ready_push(struct ls_engine *e, struct rd *r);
+/* Asks for an ls_poll: wakes ls_fd, or with caller_polls leaves it to the caller
+ * (ls_wants_poll). */
+void eng_wake(struct ls_engine *e);
 void eng_read_release(struct ls_engine *e, uint64_t addr);
 void eng_rd_free(struct rd *r);
 /* scan.c: a scan's read completed (r->scan set); the key cache freed at close. */

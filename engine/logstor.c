@@ -520,12 +520,12 @@ int ls_fd(const struct ls_engine *e)
     return uio_fd(e->u);
 }
 
-int ls_poll(struct ls_engine *e)
+static int poll_run(struct ls_engine *e, int quiet)
 {
     int n, m;
 
     e->woken = 0;
-    n = uio_reap(e->u, 0);
+    n = quiet ? uio_reap_quiet(e->u) : uio_reap(e->u, 0);
     if (n < 0)
         return n;
     m = run_deferred(e);
@@ -535,6 +535,16 @@ int ls_poll(struct ls_engine *e)
     else
         wbuf_kick(e);
     return n + m;
+}
+
+int ls_poll(struct ls_engine *e)
+{
+    return poll_run(e, 0);
+}
+
+int ls_poll_pending(struct ls_engine *e)
+{
+    return poll_run(e, 1);
 }
 
 static void sweep_step(struct ls_engine *e);
@@ -700,10 +710,7 @@ static int rd_start(struct ls_engine *e, struct rd *r, uint64_t loc)
     uio_queue(e->u, &r->req);
     e->sm.d[seg_of(&e->sm, addr)].readers++;
     e->st.device_reads++;
-    if (!e->woken) {
-        e->woken = 1;
-        uio_wake(e->u);
-    }
+    eng_wake(e);
     return 0;
 }
 
@@ -1063,6 +1070,26 @@ int ls_sync(struct ls_engine *e, ls_write_cb cb, void *arg)
     return wbuf_barrier(e, cb, arg);
 }
 
+void eng_wake(struct ls_engine *e)
+{
+    if (e->woken)
+        return;
+    e->woken = 1;
+    if (!e->cfg.caller_polls)
+        uio_wake(e->u);
+}
+
+int ls_wants_poll(const struct ls_engine *e)
+{
+    return e->cfg.caller_polls && e->woken;
+}
+
+void ls_wake(struct ls_engine *e)
+{
+    if (e->woken)
+        uio_wake(e->u);
+}
+
 void eng_ready_push(struct ls_engine *e, struct rd *r)
 {
     r->next = NULL;
@@ -1071,10 +1098,7 @@ void eng_ready_push(struct ls_engine *e, struct rd *r)
     else
         e->ready_head = r;
     e->ready_tail = r;
-    if (!e->woken) {
-        e->woken = 1;
-        uio_wake(e->u);
-    }
+    eng_wake(e);
 }
 
 uint64_t ls_count(const struct ls_engine *e, uint32_t table)

@@ -157,6 +157,12 @@ struct ls_config {
     /* Open to inspect only (logstor-check): no lock, nothing written or created, no
      * compaction; damage is counted and logged, never refused. Only reads may follow. */
     int read_only;
+    /* The caller polls: work queued by a call (a read to submit, a callback to run) makes
+     * ls_wants_poll true instead of waking ls_fd, and the caller calls ls_poll itself once
+     * its batch of calls ends (an event loop, at the end of every callback) or ls_wake to
+     * be woken through ls_fd after all. Saves an eventfd write, a wake-up and an eventfd
+     * read per GET from the device. 0 (default): ls_fd is woken. */
+    int caller_polls;
     /* Tests only: run on the simulator's in-memory device (engine/simdev.h, tests/sim)
      * instead of the OS; NULL (default) uses the OS. */
     struct simdev *sim;
@@ -185,6 +191,15 @@ int ls_fd(const struct ls_engine *e);
 /* Processes completions and runs callbacks. Call when ls_fd is readable. Returns the
  * number of callbacks run, or a negative code. */
 int ls_poll(struct ls_engine *e);
+/* With caller_polls: 1 when calls since the last ls_poll queued work that only ls_poll
+ * does (the engine did not wake ls_fd for it); always 0 without. */
+int ls_wants_poll(const struct ls_engine *e);
+/* ls_poll for that work, when ls_fd did not wake the caller: the same, except that it
+ * leaves ls_fd as it is (reading it would cost a system call that finds nothing). */
+int ls_poll_pending(struct ls_engine *e);
+/* With caller_polls: wakes ls_fd for the work ls_wants_poll reports (a caller that stops
+ * polling for now, so that the work is not left waiting). */
+void ls_wake(struct ls_engine *e);
 
 /* Drives timers: periodic flush and a bounded step of the expiry sweep. Call every few
  * milliseconds (the server uses 10 ms). */

@@ -403,10 +403,8 @@ static void scan_pump(struct scan *s)
         s->inflight_bytes += end - start;
         s->pending++;
     }
-    if (s->pending && !e->woken) {
-        e->woken = 1;
-        uio_wake(e->u);
-    }
+    if (s->pending)
+        eng_wake(e);
 }
 
 /* How many entries from the cursor a scan takes: up to max, fewer once the keys their

@@ -268,7 +268,7 @@ static int reap_sim(struct uio *u, int wait)
     return n;
 }
 
-int uio_reap(struct uio *u, int wait)
+static int reap(struct uio *u, int wait, int read_efd)
 {
     struct io_uring_cqe *cqe;
     uint64_t junk;
@@ -277,8 +277,10 @@ int uio_reap(struct uio *u, int wait)
 
     if (u->sim)
         return reap_sim(u, wait);
-    rd = read(u->efd, &junk, sizeof(junk));
-    (void)rd;
+    if (read_efd) {
+        rd = read(u->efd, &junk, sizeof(junk));
+        (void)rd;
+    }
     n += run_faults(u);
     if (wait && n == 0)
         uio_submit(u);
@@ -301,6 +303,16 @@ int uio_reap(struct uio *u, int wait)
     if (u->wait_head)
         uio_submit(u);
     return n;
+}
+
+int uio_reap(struct uio *u, int wait)
+{
+    return reap(u, wait, 1);
+}
+
+int uio_reap_quiet(struct uio *u)
+{
+    return reap(u, 0, 0);
 }
 
 void *uio_alloc(size_t n)

@@ -60,6 +60,10 @@ int uio_submit(struct uio *u);
 /* Runs completions. wait != 0 blocks until at least one completes (when any is in
  * flight). Returns the number of callbacks run or -errno. Drains the eventfd. */
 int uio_reap(struct uio *u, int wait);
+/* uio_reap(u, 0) without reading the eventfd: for a poll the caller runs of its own
+ * accord (ls_poll_pending), when the eventfd did not wake it. A completion signalled
+ * meanwhile leaves the eventfd readable: the next uio_reap clears it. */
+int uio_reap_quiet(struct uio *u);
 /* Makes the eventfd readable so the caller's loop calls back soon. */
 void uio_wake(struct uio *u);
 /* Requests submitted whose callbacks have not run yet. */

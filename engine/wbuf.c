@@ -99,10 +99,7 @@ void eng_defer_ack(struct ls_engine *e, ls_write_cb cb, void *arg, int rc, uint6
         e->capacks = cap;
     }
     e->acks[e->nacks++] = (struct defer_ack){cb, arg, rc, cas};
-    if (!e->woken) {
-        e->woken = 1;
-        uio_wake(e->u);
-    }
+    eng_wake(e);
 }
 
 void eng_live(struct ls_engine *e, uint64_t loc, int sign)
@@ -206,10 +203,7 @@ static void seal(struct ls_engine *e, struct wbuf *b, uint16_t flags)
     b->state = WB_SEALED;
     e->waiting_bytes += len;
     fifo_push(e, b);
-    if (!e->woken) {
-        e->woken = 1;
-        uio_wake(e->u);
-    }
+    eng_wake(e);
 }
 
 static void seal_active(struct ls_engine *e, struct stream *st)
@@ -759,10 +753,7 @@ int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void 
         return rc;
     if (e->cfg.durability == LS_SYNC || !st->active) {
         e->flush_wanted = 1;
-        if (!e->woken) {
-            e->woken = 1;
-            uio_wake(e->u);
-        }
+        eng_wake(e);
     }
     return 0;
 }
@@ -795,10 +786,7 @@ int wbuf_append_batch(struct ls_engine *e, const struct wrec *r, uint32_t n, uin
     }
     if (e->cfg.durability == LS_SYNC) {
         e->flush_wanted = 1;
-        if (!e->woken) {
-            e->woken = 1;
-            uio_wake(e->u);
-        }
+        eng_wake(e);
     }
     return 0;
 }

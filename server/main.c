@@ -146,10 +146,7 @@ static void on_engine(evutil_socket_t fd, short what, void *arg)
     struct server *s = arg;
     (void)fd;
     (void)what;
-    int rc = ls_poll(s->eng);
-    if (rc < 0 && rc != -EAGAIN)
-        log_warning("engine poll: %s", ls_strerror(rc));
-    park_retry(s); /* completions may have freed buffers or segments */
+    server_poll_engine(s, 0);
     server_after_events(s);
 }
 
@@ -246,6 +243,7 @@ static void engine_config(struct server *s, struct ls_config *lc)
     lc->log = engine_log; /* from the opening thread too: log.c writes each line at once */
     lc->expired = pubsub_engine_expired; /* "expired" keyspace events (never from ls_open) */
     lc->expired_arg = s;
+    lc->caller_polls = 1; /* server_after_events polls it at the end of every callback */
 }
 
 /* ls_open failed: the error start-up has always printed, and exit status 1. */

@@ -2,7 +2,11 @@
  * server.c - the event loop's phases: the engine's eventfd, the 10 ms tick, the 100 ms
  * cron, signals, and the deferred pass that ends every callback.
  *
- * Every event callback ends with server_after_events, which (1) writes out the replies
+ * Every event callback ends with server_after_events, which (0) runs the engine work
+ * the callback's calls queued (the engine is opened with caller_polls: it does not wake
+ * its eventfd for them, so a read from the device is submitted here, without an eventfd
+ * write, a wake-up and an eventfd read; a few rounds at most, then the eventfd),
+ * (1) writes out the replies
  * queued during the callback, one write(2) per connection, (2) closes the clients that
  * take the memory of all clients past maxmemory_clients, (3) frees connections that
  * were closed and have no request left, and (4) ends the loop once a requested shutdown
@@ -29,8 +33,9 @@
 #include "log.h"
 #include "logstor.h"
 #include "net.h"
-#include "pubsub.h"
+#include "park.h"
 #include "pause.h"
+#include "pubsub.h"
 #include "rconfig.h"
 #include "script.h"
 
@@ -48,8 +53,30 @@ uint64_t server_unix_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+void server_poll_engine(struct server *s, int pending)
+{
+    int rc = pending ? ls_poll_pending(s->eng) : ls_poll(s->eng);
+    if (rc < 0 && rc != -EAGAIN)
+        log_warning("engine poll: %s", ls_strerror(rc));
+    park_retry(s); /* completions may have freed buffers or segments */
+}
+
+/* Rounds of engine work run here before the loop is asked to come back through ls_fd
+ * instead: a chain of answers from memory (an MGET, a pipeline) must not keep one
+ * callback from letting the others run. */
+#define AFTER_EVENTS_POLLS 4
+
 void server_after_events(struct server *s)
 {
+    /* The engine does not wake its eventfd for work queued by our calls (caller_polls):
+     * a read submitted here leaves now, without an eventfd write, a wake-up and a read. */
+    for (int i = 0; s->eng && ls_wants_poll(s->eng); i++) {
+        if (i == AFTER_EVENTS_POLLS) {
+            ls_wake(s->eng);
+            break;
+        }
+        server_poll_engine(s, 1);
+    }
     pubsub_after_events(s); /* subscribers past their output limit */
     while (s->write_list) {
         struct conn *c = s->write_list;
@@ -64,6 +91,8 @@ void server_after_events(struct server *s)
         s->free_list = c->fnext;
         conn_free(c);
     }
+    if (s->eng && ls_wants_poll(s->eng))
+        ls_wake(s->eng); /* queued by what ran after the polls (a close): the eventfd's */
     if (s->shutdown_asked && s->inflight == 0)
         event_base_loopbreak(s->base);
 }

@@ -111,8 +111,12 @@ struct server {
 uint64_t server_mono_ms(void);
 uint64_t server_unix_ms(void);
 
-/* Runs the deferred work every event callback ends with: send queued replies, free closed
- * connections, advance a requested shutdown. */
+/* ls_poll (ls_poll_pending when `pending`: the loop's own call, not the eventfd's),
+ * its error logged, then the parked writes it may let go (park.c). */
+void server_poll_engine(struct server *s, int pending);
+/* Runs the deferred work every event callback ends with: the engine work our calls
+ * queued (caller_polls), send queued replies, free closed connections, advance a
+ * requested shutdown. */
 void server_after_events(struct server *s);
 
 /* The engine's counters (ls_get_stats), all zero while the engine is being opened. */

@@ -575,6 +575,62 @@ static void test_get_mem(void **state)
     assert_int_equal(st.device_reads, reads0 + 1);
 }
 
+static void caller_polls_config(struct ls_config *c, const char *dir)
+{
+    small_config(c, dir);
+    c->caller_polls = 1;
+}
+
+static int fd_readable(struct ls_engine *e)
+{
+    struct pollfd p = {.fd = ls_fd(e), .events = POLLIN};
+    return poll(&p, 1, 0) == 1;
+}
+
+/* caller_polls: a read queued by ls_get is the caller's to submit (ls_wants_poll, then
+ * ls_poll_pending), with no write to the eventfd; its completion still wakes ls_fd. */
+static void test_caller_polls(void **state)
+{
+    (void)state;
+    struct fx *f = fx_open(caller_polls_config);
+    assert_non_null(f);
+    assert_int_equal(put_sync(f->e, 1, "k", "v", 1, 0), 0);
+    assert_int_equal(sync_sync(f->e), 0);
+    while (ls_poll(f->e) > 0) /* nothing left over */
+        ;
+    assert_int_equal(ls_wants_poll(f->e), 0);
+    assert_int_equal(fd_readable(f->e), 0);
+    struct gres g = {0};
+    assert_int_equal(ls_get(f->e, 1, "k", 1, gres_cb, &g), 0);
+    assert_int_equal(ls_wants_poll(f->e), 1);
+    assert_int_equal(fd_readable(f->e), 0); /* not woken: the caller polls */
+    ls_poll_pending(f->e);                  /* submits the read (or runs it from memory) */
+    assert_int_equal(ls_wants_poll(f->e), 0);
+    run_until(f->e, &g.done); /* its completion comes through ls_fd */
+    assert_int_equal(g.rc, 0);
+    assert_string_equal(g.value, "v");
+    free(g.value);
+    /* ls_wake hands the pending work to ls_fd after all */
+    struct gres g2 = {0};
+    assert_int_equal(ls_get(f->e, 1, "k", 1, gres_cb, &g2), 0);
+    ls_wake(f->e);
+    assert_int_equal(fd_readable(f->e), 1);
+    run_until(f->e, &g2.done);
+    assert_int_equal(g2.rc, 0);
+    free(g2.value);
+    fx_close(f);
+    /* without caller_polls the engine wakes ls_fd itself and never asks */
+    f = fx_open(small_config);
+    struct gres g3 = {0};
+    assert_int_equal(put_sync(f->e, 1, "k", "v", 1, 0), 0);
+    assert_int_equal(ls_get(f->e, 1, "k", 1, gres_cb, &g3), 0);
+    assert_int_equal(ls_wants_poll(f->e), 0);
+    assert_int_equal(fd_readable(f->e), 1);
+    run_until(f->e, &g3.done);
+    free(g3.value);
+    fx_close(f);
+}
+
 /* Data files are made ahead of need by a thread: zeroing one on the event loop held every
  * write acknowledged meanwhile (a 32 MiB file: tens of milliseconds, p99.99 of SETs at a
  * fixed rate 75 ms). A load that grows the log across several files, at a pace the
@@ -1091,6 +1147,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_large_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prepared_file_stays_usable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_mem, setup, teardown),
+        cmocka_unit_test(test_caller_polls),
         cmocka_unit_test(test_slots_and_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
