@@ -304,8 +304,9 @@ struct ls_engine {
     uint64_t failed_gen; /* first failed buffer's gen, UINT64_MAX while healthy */
     int failed, last_error;
     int flush_wanted, woken;
-    int gc_armed; /* the group-commit window timer is pending */
-    int gc_due;   /* the window has closed: seal at the next chance */
+    int poll_wanted; /* caller_polls: work for the caller's ls_poll_pending */
+    int gc_armed;    /* the group-commit window timer is pending */
+    int gc_due;      /* the window has closed: seal at the next chance */
     struct uio_req gc_req;
     struct barrier *barriers;
     /* deferred work, run by ls_poll */
@@ -415,6 +416,10 @@ void eng_ready_push(struct ls_engine *e, struct rd *r);
 /* Asks for an ls_poll: wakes ls_fd, or with caller_polls leaves it to the caller
  * (ls_wants_poll). */
 void eng_wake(struct ls_engine *e);
+/* Wakes ls_fd whatever caller_polls says: a group-commit flush is the loop's next turn,
+ * so that it takes the writes of every client that turn serves (one device write for
+ * them all, not one per client). */
+void eng_wake_fd(struct ls_engine *e);
 void eng_read_release(struct ls_engine *e, uint64_t addr);
 void eng_rd_free(struct rd *r);
 /* scan.c: a scan's read completed (r->scan set); the key cache freed at close. */

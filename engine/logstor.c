@@ -520,17 +520,22 @@ int ls_fd(const struct ls_engine *e)
     return uio_fd(e->u);
 }
 
+/* quiet: the caller's own poll (ls_poll_pending): the eventfd is left as it is (its
+ * wake-up, if any, is still to come and clears it), and a group-commit flush waits for
+ * that wake-up. */
 static int poll_run(struct ls_engine *e, int quiet)
 {
     int n, m;
 
-    e->woken = 0;
+    e->poll_wanted = 0;
+    if (!quiet)
+        e->woken = 0;
     n = quiet ? uio_reap_quiet(e->u) : uio_reap(e->u, 0);
     if (n < 0)
         return n;
     m = run_deferred(e);
     compact_tick(e, 0);
-    if (e->cfg.durability == LS_SYNC && e->flush_wanted)
+    if (!quiet && e->cfg.durability == LS_SYNC && e->flush_wanted)
         wbuf_flush(e);
     else
         wbuf_kick(e);
@@ -1070,24 +1075,31 @@ int ls_sync(struct ls_engine *e, ls_write_cb cb, void *arg)
     return wbuf_barrier(e, cb, arg);
 }
 
-void eng_wake(struct ls_engine *e)
+void eng_wake_fd(struct ls_engine *e)
 {
     if (e->woken)
         return;
     e->woken = 1;
-    if (!e->cfg.caller_polls)
-        uio_wake(e->u);
+    uio_wake(e->u);
+}
+
+void eng_wake(struct ls_engine *e)
+{
+    if (e->cfg.caller_polls)
+        e->poll_wanted = 1;
+    else
+        eng_wake_fd(e);
 }
 
 int ls_wants_poll(const struct ls_engine *e)
 {
-    return e->cfg.caller_polls && e->woken;
+    return e->poll_wanted;
 }
 
 void ls_wake(struct ls_engine *e)
 {
-    if (e->woken)
-        uio_wake(e->u);
+    if (e->poll_wanted)
+        eng_wake_fd(e);
 }
 
 void eng_ready_push(struct ls_engine *e, struct rd *r)

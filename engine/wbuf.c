@@ -753,7 +753,7 @@ int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void 
         return rc;
     if (e->cfg.durability == LS_SYNC || !st->active) {
         e->flush_wanted = 1;
-        eng_wake(e);
+        eng_wake_fd(e); /* group commit: the loop's next turn, after every client's writes */
     }
     return 0;
 }
@@ -786,7 +786,7 @@ int wbuf_append_batch(struct ls_engine *e, const struct wrec *r, uint32_t n, uin
     }
     if (e->cfg.durability == LS_SYNC) {
         e->flush_wanted = 1;
-        eng_wake(e);
+        eng_wake_fd(e); /* group commit: the loop's next turn, after every client's writes */
     }
     return 0;
 }
