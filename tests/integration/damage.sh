@@ -25,7 +25,13 @@ expect_eq "keys written" "$(rc dbsize)" "10000"
 it_stop
 # three files of data (the engine may have made the next one ahead of need)
 nfiles=$(ls "$DATA_DIR"/data-*.lsd | wc -l)
-LAST=$(basename "$(ls "$DATA_DIR"/data-*.lsd | tail -1)")
+# the last file holding data: a file made ahead (seg_prepare) holds only zeros, and one
+# still being made when the server stopped is not the directory's yet, so deleting it
+# loses nothing (this check failed about 1 run in 3 when it took such a file)
+LAST=
+for f in $(ls -r "$DATA_DIR"/data-*.lsd); do
+    if [ "$(tr -d '\0' <"$f" | head -c 1 | wc -c)" -gt 0 ]; then LAST=$(basename "$f") && break; fi
+done
 expect_true "at least three data files ($nfiles)" [ "$nfiles" -ge 3 ]
 out=$("$CHECK" "$DATA_DIR" 2>&1); st=$?
 expect_eq "logstor-check of the intact directory (${out##*$'\n'})" "$st" "0"
