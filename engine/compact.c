@@ -642,6 +642,7 @@ static void pump(struct compactor *cp)
         vi->req.off = off;
         vi->state = V_READING;
         cp->reads++;
+        e->st.compaction_read_bytes += e->sm.seg_size;
         uio_queue(e->u, &vi->req);
     }
     if (cp->reads)

@@ -715,6 +715,7 @@ static int rd_start(struct ls_engine *e, struct rd *r, uint64_t loc)
     uio_queue(e->u, &r->req);
     e->sm.d[seg_of(&e->sm, addr)].readers++;
     e->st.device_reads++;
+    e->st.device_read_bytes += end - start;
     eng_wake(e);
     return 0;
 }

@@ -388,16 +388,19 @@ struct ls_stats {
     uint64_t segments_blanked;   /* free segments whose block 0 was cleared so that a
                                     restart finds them free (compact.c, keep_blank) */
     uint64_t records_copied;
-    uint64_t tombstones_dropped; /* tombstones/expired/flush records not copied */
-    uint64_t write_stalls;       /* writes refused LS_EBUSY waiting for space */
-    int compaction_active;       /* a round is in progress */
-    double write_amplification;  /* device_bytes_written / user_bytes_written */
-    uint64_t device_reads;
-    uint64_t buffer_hits;  /* reads served from a write buffer */
-    uint64_t file_stalls;  /* data files made on the event loop, or waited for there
-                              (a thread makes them ahead of need: seg.c) */
-    uint64_t read_corrupt; /* records a GET or a scan found damaged or could not read
-                              (logged; a scan leaves their keys out) */
+    uint64_t tombstones_dropped;    /* tombstones/expired/flush records not copied */
+    uint64_t write_stalls;          /* writes refused LS_EBUSY waiting for space */
+    int compaction_active;          /* a round is in progress */
+    double write_amplification;     /* device_bytes_written / user_bytes_written */
+    uint64_t device_reads;          /* reads of GETs and scans from the device */
+    uint64_t device_read_bytes;     /* what they fetched (whole 4 KiB blocks: a record of
+                                       4152 bytes reads 8 or 12 KiB) */
+    uint64_t compaction_read_bytes; /* victim segments compaction read */
+    uint64_t buffer_hits;           /* reads served from a write buffer */
+    uint64_t file_stalls;           /* data files made on the event loop, or waited for there
+                                       (a thread makes them ahead of need: seg.c) */
+    uint64_t read_corrupt;          /* records a GET or a scan found damaged or could not read
+                                       (logged; a scan leaves their keys out) */
     uint64_t cache_hits, cache_misses, cache_bytes, cache_entries;
     uint64_t puts, gets, dels;
     uint64_t expired_dropped; /* expired entries removed from memory */

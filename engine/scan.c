@@ -400,6 +400,7 @@ static void scan_pump(struct scan *s)
                                   .op = UIO_READ};
         uio_queue(e->u, &r->req);
         e->st.device_reads++;
+        e->st.device_read_bytes += end - start;
         s->inflight_bytes += end - start;
         s->pending++;
     }

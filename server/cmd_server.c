@@ -1489,6 +1489,7 @@ static void info_logstor(struct server *s, const struct ls_stats *st, struct pbu
         "\r\nkeys:%" PRIu64 "\r\nlive_bytes:%" PRIu64 "\r\nuser_bytes_written:%" PRIu64
         "\r\nuser_cold_bytes_written:%" PRIu64 "\r\ndevice_bytes_written:%" PRIu64
         "\r\nwrite_amplification:%.2f\r\ndevice_writes:%" PRIu64 "\r\ndevice_reads:%" PRIu64
+        "\r\ndevice_read_bytes:%" PRIu64 "\r\ncompaction_read_bytes:%" PRIu64
         "\r\nread_corrupt:%" PRIu64 "\r\ndata_file_stalls:%" PRIu64 "\r\nbuffer_hits:%" PRIu64
         "\r\nputs:%" PRIu64 "\r\ngets:%" PRIu64 "\r\ndels:%" PRIu64 "\r\nindex_bytes:%" PRIu64
         "\r\nindex_bytes_per_key:%.1f\r\npending_bytes:%" PRIu64 "\r\ninflight_writes:%" PRIu64
@@ -1499,11 +1500,12 @@ static void info_logstor(struct server *s, const struct ls_stats *st, struct pbu
         s->cfg.disk_size, s->cfg.segment_size, st->segments_total, st->segments_free,
         st->segments_used, st->files, st->keys, st->live_bytes, st->user_bytes_written,
         st->user_cold_bytes_written, st->device_bytes_written, st->write_amplification,
-        st->device_writes, st->device_reads, st->read_corrupt, st->file_stalls, st->buffer_hits,
-        st->puts, st->gets, st->dels, st->index_bytes, bpk, st->pending_bytes, st->inflight_writes,
-        st->expired_dropped, st->failed, st->last_error ? ls_strerror(st->last_error) : "none",
-        st->recovery_ms, st->recovery_records, st->recovery_corrupt_blocks,
-        st->recovery_damaged_files, st->recovery_segments, s->parked);
+        st->device_writes, st->device_reads, st->device_read_bytes, st->compaction_read_bytes,
+        st->read_corrupt, st->file_stalls, st->buffer_hits, st->puts, st->gets, st->dels,
+        st->index_bytes, bpk, st->pending_bytes, st->inflight_writes, st->expired_dropped,
+        st->failed, st->last_error ? ls_strerror(st->last_error) : "none", st->recovery_ms,
+        st->recovery_records, st->recovery_corrupt_blocks, st->recovery_damaged_files,
+        st->recovery_segments, s->parked);
     info_compaction(s, st, pb);
     pbuf_appendf(pb, "\r\n");
 }

@@ -550,9 +550,12 @@ static void test_get_mem(void **state)
     uint64_t reads0 = st.device_reads;
     assert_int_equal(ls_get_mem(f->e, 3, "k", 1, &it), 1); /* only on the device */
     ls_get_stats(f->e, &st);
-    assert_int_equal(st.device_reads, reads0);               /* and nothing was started */
+    assert_int_equal(st.device_reads, reads0); /* and nothing was started */
+    uint64_t bytes0 = st.device_read_bytes;
     assert_int_equal(get_sync(f->e, 3, "k", &out, &len), 0); /* the read caches it */
     free(out);
+    ls_get_stats(f->e, &st); /* a small record: one whole block fetched */
+    assert_int_equal(st.device_read_bytes - bytes0, 4096);
     assert_int_equal(ls_get_mem(f->e, 3, "k", 1, &it), 0); /* from the record cache */
     assert_memory_equal(it.value, "v1", 2);
     struct wres w2 = {0};
