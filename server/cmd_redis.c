@@ -514,6 +514,8 @@ static uint8_t cmd_lock_flags(const struct cmd_def *d)
 static void cmd_reject(struct req *r, const char *err)
 {
     struct conn *c = r->c;
+    if (r->cmd) /* Redis 7.0 counts every refusal before the call (rejectCommand) */
+        cmd_server_stat_rejected(r->cmd->name);
     if (r->cmd && r->cmd->proc == cmd_txn_exec && txn_in_multi(c)) {
         txn_conn_reset(c);
         reply_errorf(r, "EXECABORT Transaction discarded because of: %s", err);

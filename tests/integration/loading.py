@@ -140,6 +140,10 @@ check(c.call("DBSIZE") == LOADING, "DBSIZE: -LOADING")
 check(c.call("EVAL", "return 1", "0") == LOADING, "EVAL: -LOADING")
 check(c.call("OBJECT", "ENCODING", "key:1") == LOADING, "OBJECT ENCODING: -LOADING")
 check(c.call("OBJECT", "HELP")[0] == "*", "OBJECT HELP works (flagged loading in Redis)")
+cst = info_fields(c, "commandstats")
+check(cst.get("cmdstat_dbsize", "").endswith(",rejected_calls=1,failed_calls=0"),
+      "INFO commandstats counts the -LOADING refusal as a rejected call (Redis 7.0)",
+      cst.get("cmdstat_dbsize"))
 inf = info_fields(c)
 check(inf.get("loading") == "1", "INFO persistence: loading:1", inf.get("loading"))
 for f in ("loading_start_time", "loading_total_bytes", "loading_rdb_used_mem",
