@@ -22,8 +22,8 @@ void *huge_calloc(size_t n)
         return calloc(1, n ? n : 1);
     size_t len = (n + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
     /* a huge page must be aligned: map one more, then trim both ends to the boundary */
-    uint8_t *m = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                      -1, 0);
+    uint8_t *m =
+        mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return NULL;
     uint8_t *p = (uint8_t *)(((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));

@@ -830,17 +830,11 @@ static int find_key(struct ls_engine *e, uint32_t *table, const void *key, size_
     return find_live(e, *table, key, key_len, token, *hash2, ent);
 }
 
-int ls_get_sized(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_get_cb cb,
-                 void *arg, uint32_t *record_size)
+/* Starts the read of key's record at loc (table already mapped) for ls_get's callback. */
+static int rd_begin(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
+                    uint32_t hash2, uint64_t loc, ls_get_cb cb, void *arg)
 {
-    struct idx_ent ent;
-    uint32_t hash2;
-    struct rd *r;
-    int rc = find_key(e, &table, key, key_len, &ent, &hash2);
-
-    if (rc < 0)
-        return rc;
-    r = calloc(1, sizeof(*r) + key_len);
+    struct rd *r = calloc(1, sizeof(*r) + key_len);
     if (!r)
         return -ENOMEM;
     *r = (struct rd){.e = e,
@@ -850,19 +844,31 @@ int ls_get_sized(struct ls_engine *e, uint32_t table, const void *key, size_t ke
                      .table = (uint16_t)table,
                      .key_len = (uint32_t)key_len};
     memcpy(r->key, key, key_len);
-    rc = rd_start(e, r, ent.loc);
+    int rc = rd_start(e, r, loc);
     if (rc < 0) {
         free(r);
         return rc;
     }
     e->st.gets++;
-    if (record_size)
-        *record_size = idx_loc_size(ent.loc);
     return 0;
 }
 
-int ls_get_mem(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
-               struct ls_item *out)
+int ls_get_sized(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_get_cb cb,
+                 void *arg, uint32_t *record_size)
+{
+    struct idx_ent ent;
+    uint32_t hash2;
+    int rc = find_key(e, &table, key, key_len, &ent, &hash2);
+
+    if (rc == 0)
+        rc = rd_begin(e, table, key, key_len, hash2, ent.loc, cb, arg);
+    if (rc == 0 && record_size)
+        *record_size = idx_loc_size(ent.loc);
+    return rc;
+}
+
+int ls_get_now(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
+               struct ls_item *out, ls_get_cb cb, void *arg, uint32_t *record_size)
 {
     struct idx_ent ent;
     struct rec_view v;
@@ -877,11 +883,23 @@ int ls_get_mem(struct ls_engine *e, uint32_t table, const void *key, size_t key_
     const uint8_t *p = wbuf_peek_mem(e, addr, size);
     if (p)
         e->st.buffer_hits++;
-    else if (!(p = rcache_peek(e->cache, addr, seq, size)))
+    else if (!(p = rcache_peek(e->cache, addr, seq, size))) {
+        /* on the device: the read starts from the entry found, not from a second lookup */
+        if (cb && (rc = rd_begin(e, table, key, key_len, hash2, ent.loc, cb, arg)) < 0)
+            return rc;
+        if (cb && record_size)
+            *record_size = size;
         return 1;
+    }
     e->st.gets++;
     rc = rd_check(e, p, size, seq, table, &v);
     return rd_item(e, rc, &v, table, key, (uint32_t)key_len, out);
+}
+
+int ls_get_mem(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
+               struct ls_item *out)
+{
+    return ls_get_now(e, table, key, key_len, out, NULL, NULL, NULL);
 }
 
 int ls_get(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, ls_get_cb cb,

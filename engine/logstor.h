@@ -262,6 +262,12 @@ int ls_get_sized(struct ls_engine *e, uint32_t table, const void *key, size_t ke
  * memory needs no callback round trip through ls_poll and no copy of the record. */
 int ls_get_mem(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
                struct ls_item *item);
+/* ls_get_mem that, when the record is on the device, starts its read as ls_get_sized
+ * would (cb runs later from ls_poll; *record_size set) and returns 1: one index lookup
+ * whichever way the value comes. Returns 0 (answered: *item set, no callback), 1 (read
+ * started), or ls_get's errors at once. */
+int ls_get_now(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
+               struct ls_item *item, ls_get_cb cb, void *arg, uint32_t *record_size);
 
 /* Writes key = value. key and value are copied before the call returns. opts may be NULL.
  * A record already past its expiry is treated as a delete. Returns 0 (callback will run),

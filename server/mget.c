@@ -20,7 +20,7 @@
  *
  * Single-key reads (GET, the read-modify-writes, memcached's one-key commands) go through
  * mget_one: a record in memory (write buffer, record cache) is answered at once through
- * ls_get_mem, its bytes borrowed until the engine's next poll; otherwise ls_get_sized gives the
+ * ls_get_now, its bytes borrowed until the engine's next poll; otherwise ls_get_now gives the
  * size of the record the read fetches, counted in the same conn.read_bytes until its callback runs,
  * so the connection stops starting commands while its reads in flight are past their bound (conn.c)
  * and maxmemory_clients sees them. (MGET's keys ask ls_lookup first: a key past the budget is not
@@ -126,13 +126,25 @@ static int mget_issue_one(struct mget *m)
         return 1;
     }
     /* With no read in flight every slot before this one is ready and is emitted in this
-     * pump, before the engine's next poll: a record in memory can be lent, not copied. */
-    if (m->inflight == 0 && (rc = ls_get_mem(e, m->db, k->ptr, k->len, &ov)) != 1) {
+     * pump, before the engine's next poll: a record in memory can be lent, not copied; one
+     * on the device is read at once (nothing bounds a first read) from the same lookup. */
+    if (m->inflight == 0) {
         struct mget_slot *sl = slot_of(m, m->next_issue);
-        *sl = (struct mget_slot){.m = m, .i = m->next_issue, .state = SLOT_READY, .rc = rc};
+        uint32_t size = 0;
+        *sl = (struct mget_slot){.m = m, .i = m->next_issue, .state = SLOT_READY};
+        m->next_issue++;
+        rc = ls_get_now(e, m->db, k->ptr, k->len, &ov, mget_cb, sl, &size);
+        if (rc == 1) {
+            sl->state = SLOT_READING;
+            sl->bytes = size;
+            conn_read_add(c, sl->bytes);
+            c->mget_reads++;
+            m->inflight++;
+            return 1;
+        }
+        sl->rc = rc;
         if (rc == 0)
             sl->it = (struct mget_item){ov.flags, ov.cas, ov.expire_ms, ov.value, ov.value_len};
-        m->next_issue++;
         return 1;
     }
     rc = ls_lookup(e, m->db, k->ptr, k->len, &meta);
@@ -279,16 +291,11 @@ void mget_one(struct req *r, uint32_t db, const struct resp_arg *key, ls_get_cb 
         cb(r, rc, rc == 0 ? &ov : NULL);
         return;
     }
-    rc = ls_get_mem(e, db, key->ptr, key->len, &ov); /* from memory: answered now */
-    if (rc != 1) {
-        cb(r, rc, rc == 0 ? &ov : NULL);
-        return;
-    }
     uint32_t size = 0;
-    r->read_cb = cb;
-    rc = ls_get_sized(e, db, key->ptr, key->len, mget_one_cb, r, &size);
-    if (rc < 0) {
-        cb(r, rc, NULL);
+    r->read_cb = cb; /* the engine calls back only from ls_poll, never inside the call */
+    rc = ls_get_now(e, db, key->ptr, key->len, &ov, mget_one_cb, r, &size);
+    if (rc != 1) { /* from memory (answered now), or refused */
+        cb(r, rc, rc == 0 ? &ov : NULL);
         return;
     }
     r->read_bytes = size;

@@ -526,8 +526,6 @@ static void test_get_mem(void **state)
     struct fx *f = *state;
     struct ls_item it;
     struct ls_stats st;
-    char *out = NULL;
-    uint32_t len;
 
     assert_int_equal(ls_get_mem(f->e, 3, "k", 1, &it), LS_ENOTFOUND);
     struct wres w = {0};
@@ -552,8 +550,15 @@ static void test_get_mem(void **state)
     ls_get_stats(f->e, &st);
     assert_int_equal(st.device_reads, reads0); /* and nothing was started */
     uint64_t bytes0 = st.device_read_bytes;
-    assert_int_equal(get_sync(f->e, 3, "k", &out, &len), 0); /* the read caches it */
-    free(out);
+    struct gres g = {0}; /* ls_get_now starts the read from the same lookup */
+    uint32_t rsize = 0;
+    assert_int_equal(ls_get_now(f->e, 3, "k", 1, &it, gres_cb, &g, &rsize), 1);
+    assert_true(rsize > 0);
+    assert_int_equal(g.done, 0);
+    run_until(f->e, &g.done); /* the read caches it */
+    assert_int_equal(g.rc, 0);
+    assert_string_equal(g.value, "v1");
+    free(g.value);
     ls_get_stats(f->e, &st); /* a small record: one whole block fetched */
     assert_int_equal(st.device_read_bytes - bytes0, 4096);
     assert_int_equal(ls_get_mem(f->e, 3, "k", 1, &it), 0); /* from the record cache */

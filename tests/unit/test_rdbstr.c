@@ -243,10 +243,8 @@ static void test_lzf_compress(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc64),
-        cmocka_unit_test(test_dump_matches_redis),
-        cmocka_unit_test(test_damaged),
-        cmocka_unit_test(test_lzf),
+        cmocka_unit_test(test_crc64),        cmocka_unit_test(test_dump_matches_redis),
+        cmocka_unit_test(test_damaged),      cmocka_unit_test(test_lzf),
         cmocka_unit_test(test_lzf_compress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
