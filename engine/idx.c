@@ -1164,6 +1164,95 @@ size_t idx_scan(const struct idx *t, uint64_t from_token, size_t max, idx_visit_
     return scan_tree(t->root, t->height, from_token, max, cb, arg, next_token, done);
 }
 
+/* ---- bulk load ------------------------------------------------------------------- */
+
+/* Leaves of a bulk load are filled to this: as full as the B*-tree inserts keep them
+ * (88%), leaving room for the next inserts without splitting at once. */
+#define LOAD_FILL (LEAF_CAP * 7 / 8)
+
+/* Frees the first n nodes of one level (of a load that failed). */
+static void load_undo(struct idx *t, void **nodes, size_t n, unsigned level)
+{
+    for (size_t i = 0; i < n; i++)
+        node_free_tree(t, nodes[i], level);
+}
+
+int idx_load(struct idx *t, const struct idx_ent *v, size_t n)
+{
+    if (t->count || t->root || t->nsnaps)
+        return -EINVAL;
+    for (size_t i = 1; i < n; i++)
+        if (key_cmp(v[i - 1].token, ent_h2(&v[i - 1]), v[i].token, ent_h2(&v[i])) >= 0)
+            return -EINVAL;
+    if (n == 0)
+        return 0;
+    size_t cnt = (n + LOAD_FILL - 1) / LOAD_FILL;
+    void **nodes = calloc(cnt, sizeof(*nodes));
+    uint64_t *tok = malloc(cnt * sizeof(*tok));
+    uint32_t *h2 = malloc(cnt * sizeof(*h2));
+    if (!nodes || !tok || !h2) {
+        free(nodes), free(tok), free(h2);
+        return -ENOMEM;
+    }
+    /* leaves: the entries spread evenly, so that each holds more than LEAF_MIN */
+    for (size_t i = 0, from = 0; i < cnt; i++) {
+        size_t to = n * (i + 1) / cnt;
+        struct leaf *l = leaf_new(t);
+        if (!l) {
+            load_undo(t, nodes, i, 0);
+            free(nodes), free(tok), free(h2);
+            return -ENOMEM;
+        }
+        l->n = (uint16_t)(to - from);
+        memcpy(l->e, v + from, (to - from) * sizeof(*v));
+        nodes[i] = l;
+        tok[i] = v[from].token;
+        h2[i] = ent_h2(&v[from]);
+        from = to;
+    }
+    /* inner levels: children spread evenly, full ones (two halves of a split hold at
+     * least INNER_MIN each, so an even spread over ceil(c / INNER_CAP) nodes does too) */
+    unsigned level = 0;
+    while (cnt > 1) {
+        size_t up = (cnt + INNER_CAP - 1) / INNER_CAP;
+        for (size_t i = 0, from = 0; i < up; i++) {
+            size_t to = cnt * (i + 1) / up;
+            struct inner *in = inner_new(t);
+            if (!in) {
+                load_undo(t, nodes, i, level + 1);
+                load_undo(t, nodes + from, cnt - from, level);
+                free(nodes), free(tok), free(h2);
+                return -ENOMEM;
+            }
+            in->level = (uint16_t)(level + 1);
+            in->n = (uint16_t)(to - from);
+            for (size_t k = from; k < to; k++) {
+                in->child[k - from] = nodes[k];
+                if (k > from) {
+                    in->tok[k - from - 1] = tok[k];
+                    in->h2[k - from - 1] = h2[k];
+                }
+            }
+            /* nodes[i] <= nodes[from]: written only once they are read */
+            uint64_t mt = tok[from];
+            uint32_t mh = h2[from];
+            nodes[i] = in;
+            tok[i] = mt;
+            h2[i] = mh;
+            from = to;
+        }
+        cnt = up;
+        level++;
+    }
+    t->root = nodes[0];
+    t->height = level;
+    t->count = n;
+    for (size_t i = 0; i < n; i++)
+        entry_add(t, &v[i]);
+    free(nodes), free(tok), free(h2);
+    return 0;
+}
+
 uint64_t idx_count(const struct idx *t)
 {
     return t->count;

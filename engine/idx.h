@@ -108,6 +108,12 @@ typedef int (*idx_visit_fn)(void *arg, const struct idx_ent *ent);
 size_t idx_scan(const struct idx *t, uint64_t from_token, size_t max, idx_visit_fn cb, void *arg,
                 uint64_t *next_token, int *done);
 
+/* Fills an empty index (no snapshot live) with v[0..n), which must be strictly increasing
+ * by (token, hash2): leaves built full (7/8) from left to right and the levels above
+ * them, without a descent per entry (the shutdown checkpoint's load). 0, -EINVAL (not
+ * empty, or v out of order: nothing loaded) or -ENOMEM (nothing loaded). */
+int idx_load(struct idx *t, const struct idx_ent *v, size_t n);
+
 /* Number of entries. */
 uint64_t idx_count(const struct idx *t);
 

@@ -337,6 +337,17 @@ struct ls_engine {
     struct ls_stats st;
 };
 
+/* ---- the shutdown checkpoint (ckpt.c) ---- */
+
+/* Writes logstor.ckpt from the engine's state; only when every write is on disk and no
+ * other will follow (ls_close). 0 or -errno (logged; the next open scans the log). */
+int ckpt_write(struct ls_engine *e);
+/* After phase 1 of recovery: takes the index and the descriptors from logstor.ckpt when
+ * it is whole and agrees with the segments found (1; *records: entries loaded), else 0
+ * (logged when a file was there); deletes the file durably either way before returning.
+ * -errno when the open must fail. */
+int ckpt_load(struct ls_engine *e, uint64_t now, uint64_t *records);
+
 uint64_t eng_now_ms(const struct ls_engine *e);
 /* Notes that entries were judged expired (or recovery dropped expired PUTs) at clock now:
  * raises e->expiry_seen_ms, which compaction reads (compact.c, copy_record). */

@@ -611,6 +611,8 @@ void ls_tick(struct ls_engine *e)
 
 void ls_close(struct ls_engine *e)
 {
+    int drained = 0;
+
     if (!e)
         return;
     e->closing = 1;
@@ -625,11 +627,16 @@ void ls_close(struct ls_engine *e)
             wbuf_seal_stream(e, &e->spill[i]);
         wbuf_kick(e);
         run_deferred(e);
-        if (!uio_inflight(e->u) && !e->fifo_head && !e->nacks && !e->ready_head)
+        if (!uio_inflight(e->u) && !e->fifo_head && !e->nacks && !e->ready_head) {
+            drained = 1;
             break;
+        }
         if (uio_reap(e->u, 1) < 0)
             break;
     }
+    /* every write is on disk and none failed: the next open need not scan (ckpt.c) */
+    if (drained && !e->failed && !e->cfg.read_only)
+        ckpt_write(e);
     engine_free(e);
 }
 

@@ -419,6 +419,8 @@ struct ls_stats {
     uint64_t recovery_records;
     uint64_t recovery_corrupt_blocks;
     uint64_t recovery_segments;
+    uint64_t recovery_from_checkpoint; /* 1: the last open took the index from the shutdown
+                                          checkpoint (logstor.ckpt) instead of the log */
     uint64_t recovery_damaged_files; /* data files missing, swapped, from another directory
                                         or overwritten (the open refuses them unless
                                         salvage is set; see ls_config.salvage) */

@@ -103,6 +103,7 @@ struct recov {
     uint32_t nused;
     uint64_t now_ms, start_ms, last_report_ms;
     uint64_t max_rseq;
+    int from_ckpt; /* the index came from the shutdown checkpoint (ckpt.c) */
     struct ls_recovery_progress p;
 };
 
@@ -683,9 +684,13 @@ int recov_run(struct ls_engine *e)
                 e->dir, rv.damaged_files);
         rc = LS_ECORRUPT;
     }
-    if (rc == 0)
+    if (rc == 0 && (rc = ckpt_load(e, rv.now_ms, &rv.p.records)) == 1) {
+        rc = 0;
+        rv.from_ckpt = 1; /* the shutdown checkpoint stands for phase 2 */
+    }
+    if (rc == 0 && !rv.from_ckpt)
         rc = sort_used(&rv);
-    if (rc == 0)
+    if (rc == 0 && !rv.from_ckpt)
         rc = phase2(&rv);
     huge_free(rv.map.t, rv.map.cap * sizeof(*rv.map.t));
     if (rc < 0) {
@@ -698,7 +703,8 @@ int recov_run(struct ls_engine *e)
             e->seq = m->d[g].seq;
         seg_hist_update(m, g); /* tombstone bytes were counted after listing */
     }
-    e->rseq = rv.max_rseq;
+    if (!rv.from_ckpt)
+        e->rseq = rv.max_rseq;
     eng_expiry_seen(e, rv.now_ms); /* PUTs expired by now were left out of the index */
     seg_rebuild_free(m);
     e->st.recovery_ms = mono_ms() - rv.start_ms;
@@ -711,6 +717,11 @@ int recov_run(struct ls_engine *e)
                 "are lost (logstor-check %s lists them)",
                 (unsigned long long)rv.p.corrupt_blocks, rv.damaged_files, e->dir);
     e->st.recovery_segments = rv.nused;
+    e->st.recovery_from_checkpoint = (uint64_t)rv.from_ckpt;
+    if (rv.from_ckpt)
+        eng_log(e, LS_LOG_INFO,
+                "%s: opened from the shutdown checkpoint: %llu keys in %llu ms, no segment read",
+                e->dir, (unsigned long long)rv.p.records, (unsigned long long)e->st.recovery_ms);
     report(&rv, 1);
     free(rv.order);
     return 0;

@@ -490,6 +490,13 @@ int simdev_write_file(struct simdev *d, const char *name, const void *buf, size_
     return 0;
 }
 
+int64_t simdev_file_size(struct simdev *d, const char *name)
+{
+    struct simfile *f = file_named(d, name);
+
+    return f ? (int64_t)f->size : -ENOENT;
+}
+
 int simdev_unlink(struct simdev *d, const char *name)
 {
     struct simfile *f = file_named(d, name);

@@ -104,6 +104,8 @@ int simdev_fill(struct simdev *d, int fd, uint64_t from, uint64_t size);
 int64_t simdev_read_file(struct simdev *d, const char *name, void *buf, size_t len);
 int simdev_write_file(struct simdev *d, const char *name, const void *buf, size_t len);
 int simdev_unlink(struct simdev *d, const char *name);
+/* Size of the named file (also while the device is dead), or -ENOENT. */
+int64_t simdev_file_size(struct simdev *d, const char *name);
 int simdev_exists(struct simdev *d, const char *name);
 /* Bytes left under the capacity (UINT64_MAX when unlimited). */
 uint64_t simdev_free_bytes(const struct simdev *d);

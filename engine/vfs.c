@@ -101,7 +101,7 @@ void vfs_close(struct simdev *sim, int fd)
 
 int64_t vfs_read_file(struct simdev *sim, int dir_fd, const char *name, void *buf, size_t len)
 {
-    ssize_t n;
+    ssize_t n = 0;
     int fd;
 
     if (sim)
@@ -109,9 +109,14 @@ int64_t vfs_read_file(struct simdev *sim, int dir_fd, const char *name, void *bu
     fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    n = read(fd, buf, len);
+    /* a large file (the checkpoint) may take several reads */
+    size_t got = 0;
+    while (got < len && (n = read(fd, (char *)buf + got, len - got)) > 0)
+        got += (size_t)n;
     if (n < 0)
         n = -errno;
+    else
+        n = (ssize_t)got;
     close(fd);
     return n;
 }
@@ -128,8 +133,15 @@ int vfs_write_atomic(struct simdev *sim, int dir_fd, const char *name, const voi
     if (fd < 0)
         return -errno;
     errno = 0;
-    if (write(fd, buf, len) != (ssize_t)len || fsync(fd) != 0)
-        rc = errno ? -errno : -ENOSPC;
+    for (size_t done = 0; rc == 0 && done < len;) { /* one write(2) stops at 2 GiB */
+        ssize_t n = write(fd, (const char *)buf + done, len - done);
+        if (n <= 0)
+            rc = errno ? -errno : -ENOSPC;
+        else
+            done += (size_t)n;
+    }
+    if (rc == 0 && fsync(fd) != 0)
+        rc = -errno;
     close(fd);
     if (rc == 0 && renameat(dir_fd, tmp, dir_fd, name) != 0)
         rc = -errno;

@@ -127,12 +127,19 @@ struct sim {
     /* totals */
     uint64_t crashes, restarts, checks, reads_checked, puts, dels, flushes_n, faults, batches_n;
     uint64_t mem_reads; /* reads answered at once by ls_get_mem */
+    /* the shutdown checkpoint (engine/ckpt.c) */
+    uint8_t *stale_ckpt; /* a copy kept at a clean restart, put back before a later open */
+    size_t stale_len;
+    uint64_t ckpt_opens, ckpt_damaged, ckpt_stale;
 };
+
+#define CKPT_FILE "logstor.ckpt" /* engine/ckpt.c */
 
 static struct sim *g_sim;
 static int force_profile = -1; /* --profile: every seed runs this mix */
 static uint64_t total_crashes, total_steps, total_checks, total_reads, total_restarts;
 static uint64_t total_mem_reads;
+static uint64_t total_ckpt_opens, total_ckpt_damaged, total_ckpt_stale;
 static struct ls_stats total_st; /* engine counters summed over every instance */
 
 static void add_stats(struct ls_engine *e)
@@ -1158,6 +1165,12 @@ static void open_engine(struct sim *s)
         fail(s, "ls_open: %d (%s)", rc, ls_strerror(rc));
     ls_get_stats(s->e, &st);
     s->damage = st.recovery_corrupt_blocks;
+    if (st.recovery_from_checkpoint) {
+        s->ckpt_opens++;
+        trace(s, "opened from the shutdown checkpoint");
+    }
+    if (simdev_file_size(s->dev, CKPT_FILE) >= 0)
+        fail(s, "the open left %s in place", CKPT_FILE);
     trace(s, "open: %" PRIu64 " records, %" PRIu64 " corrupt blocks, %" PRIu64 " segments",
           st.recovery_records, st.recovery_corrupt_blocks, st.recovery_segments);
     if (st.recovery_corrupt_blocks && !s->corrupt) {
@@ -1191,8 +1204,47 @@ static void crash(struct sim *s)
     if (s->outstanding)
         fail(s, "%u callbacks did not run in ls_close", s->outstanding);
     simdev_revive(s->dev);
+    if (simdev_file_size(s->dev, CKPT_FILE) >= 0)
+        fail(s, "a crashed engine wrote %s", CKPT_FILE);
+    if (s->stale_ckpt) {
+        /* a checkpoint older than the log (a user restoring one, say): the open must see
+         * that the segments moved on and scan them */
+        simdev_write_file(s->dev, CKPT_FILE, s->stale_ckpt, s->stale_len);
+        free(s->stale_ckpt);
+        s->stale_ckpt = NULL;
+        s->ckpt_stale++;
+        trace(s, "an older checkpoint put back");
+    }
     s->crashes++;
     open_engine(s);
+}
+
+/* After a clean close: sometimes damages the checkpoint it wrote (the open must scan the
+ * log instead), sometimes keeps a copy for a later crash to put back. Chosen by the
+ * seed and the restart's number, not drawn, so that seeds replay as before. */
+static void ckpt_tamper(struct sim *s)
+{
+    int64_t n = simdev_file_size(s->dev, CKPT_FILE);
+    uint64_t h =
+        (s->seed + 1) * UINT64_C(0x9E3779B97F4A7C15) ^ s->restarts * UINT64_C(0xBF58476D1CE4E5B9);
+
+    h ^= h >> 31;
+    if (n <= 0 || h % 8 > 1)
+        return;
+    uint8_t *b = malloc((size_t)n);
+    if (!b || simdev_read_file(s->dev, CKPT_FILE, b, (size_t)n) != n)
+        fail(s, "reading %s back failed", CKPT_FILE);
+    if (h % 8 == 0) {
+        b[(h >> 8) % (uint64_t)n] ^= (uint8_t)(1u << (h >> 40) % 8);
+        simdev_write_file(s->dev, CKPT_FILE, b, (size_t)n);
+        free(b);
+        s->ckpt_damaged++;
+        trace(s, "one bit of the checkpoint flipped");
+        return;
+    }
+    free(s->stale_ckpt);
+    s->stale_ckpt = b;
+    s->stale_len = (size_t)n;
 }
 
 static void restart(struct sim *s)
@@ -1208,6 +1260,7 @@ static void restart(struct sim *s)
     if (s->outstanding)
         fail(s, "%u callbacks did not run in ls_close", s->outstanding);
     s->restarts++;
+    ckpt_tamper(s);
     open_engine(s);
 }
 
@@ -1457,6 +1510,10 @@ static void run_seed(uint64_t seed, uint64_t steps, int verbose)
     total_checks += s->checks;
     total_reads += s->reads_checked;
     total_mem_reads += s->mem_reads;
+    total_ckpt_opens += s->ckpt_opens;
+    total_ckpt_damaged += s->ckpt_damaged;
+    total_ckpt_stale += s->ckpt_stale;
+    free(s->stale_ckpt);
     if (verbose)
         printf("seed %" PRIu64 ": %" PRIu64 " steps, %" PRIu64 " crashes, %" PRIu64
                " restarts, %" PRIu64 " puts, %" PRIu64 " dels, %" PRIu64 " flushes\n",
@@ -1559,6 +1616,9 @@ int main(int argc, char **argv)
            "steps/s)\n",
            seed, seed + n - 1, total_steps, total_crashes, total_restarts, total_checks,
            total_reads, total_mem_reads, dt, (double)total_crashes / dt, (double)total_steps / dt);
+    printf("checkpoint: %" PRIu64 " opens from the shutdown checkpoint, %" PRIu64
+           " damaged ones refused, %" PRIu64 " older ones put back before an open\n",
+           total_ckpt_opens, total_ckpt_damaged, total_ckpt_stale);
     printf("engine: %" PRIu64 " device writes, %" PRIu64 " compaction rounds, %" PRIu64
            " segments compacted, %" PRIu64 " freed, %" PRIu64 " blanked, %" PRIu64
            " records copied, %" PRIu64 " tombstones dropped, %" PRIu64 " cache hits, %" PRIu64

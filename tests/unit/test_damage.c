@@ -47,6 +47,7 @@ static void fill_dir(const char *dir, int keys)
         assert_int_equal(put_sync(e, 0, k, v, sizeof(v), 0), 0);
     }
     ls_close(e);
+    drop_ckpt(dir); /* the damage is for the log scan to find (test_recov tests the other) */
 }
 
 static int group_setup(void **state)

@@ -990,6 +990,66 @@ static void test_memory_per_key(void **state)
     idx_free(t);
 }
 
+/* idx_load builds a sound tree of any size, as full as inserts keep one, that finds every
+ * entry and takes further inserts and removes; it refuses unsorted input and a tree that
+ * is not empty. */
+static void test_load(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {0, 1, 2, 147, 148, 149, 170, 171, 300, 20000, 30000, 400000};
+    uint64_t rs = 7;
+
+    for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+        size_t n = sizes[si];
+        struct idx_ent *v = malloc((n ? n : 1) * sizeof(*v));
+        assert_non_null(v);
+        for (size_t i = 0; i < n; i++)
+            v[i] = mk(rng_next(&rs), (uint32_t)rng_next(&rs) & 0xfffff, i + 1);
+        qsort(v, n, sizeof(*v), ent_cmp);
+        size_t m = 0; /* drop the (unlikely) duplicates */
+        for (size_t i = 0; i < n; i++)
+            if (m == 0 || ent_cmp(&v[m - 1], &v[i]) != 0)
+                v[m++] = v[i];
+        struct idx *t = idx_new();
+        assert_non_null(t);
+        assert_int_equal(idx_load(t, v, m), 0);
+        assert_int_equal(idx_check(t), 0);
+        assert_int_equal(idx_count(t), m);
+        uint64_t want_sum = 0, want_n = 0, sum;
+        for (size_t i = 0; i < m; i++) {
+            struct idx_ent got;
+            assert_int_equal(idx_find(t, v[i].token, idx_meta_hash2(v[i].meta), &got), 0);
+            assert_int_equal(got.loc, v[i].loc);
+            want_n += idx_meta_expire(v[i].meta) != 0;
+            want_sum += idx_meta_expire(v[i].meta);
+        }
+        assert_int_equal(idx_expires(t, &sum), want_n);
+        assert_int_equal(sum, want_sum);
+        if (m > 1000) /* 7/8 full leaves: under 31 bytes per key (random inserts: ~27-37) */
+            assert_true((double)idx_memory(t) / (double)m < 31.0);
+        assert_int_equal(idx_load(t, v, m), m ? -EINVAL : 0); /* not empty */
+        for (size_t i = 0; i < m; i += 3)
+            assert_int_equal(idx_remove(t, v[i].token, idx_meta_hash2(v[i].meta), NULL), 0);
+        for (size_t i = 0; i < m / 2; i++) {
+            struct idx_ent e = mk(rng_next(&rs), 1, 1);
+            assert_true(idx_upsert(t, &e, NULL) >= 0);
+        }
+        assert_int_equal(idx_check(t), 0);
+        idx_free(t);
+        if (m >= 2) { /* out of order: refused, nothing loaded */
+            struct idx_ent x = v[0];
+            v[0] = v[1];
+            v[1] = x;
+            t = idx_new();
+            assert_int_equal(idx_load(t, v, m), -EINVAL);
+            assert_int_equal(idx_count(t), 0);
+            assert_int_equal(idx_check(t), 0);
+            idx_free(t);
+        }
+        free(v);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1011,6 +1071,7 @@ int main(void)
         cmocka_unit_test(test_snap_free_live),
         cmocka_unit_test(test_snap_release_order),
         cmocka_unit_test(test_snap_random_model),
+        cmocka_unit_test(test_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@
 #include <xxhash.h>
 
 #include "eng_util.h"
+#include "internal.h" /* eng_check */
 #include "rec.h"
 
 #define SEG_SIZE  (64u << 10)
@@ -50,10 +51,13 @@ static int teardown(void **state)
     return 0;
 }
 
+/* These tests are about the log scan: the checkpoint of a clean close is dropped, as a
+ * crash leaves none (test_ckpt_* test it). */
 static void close_engine(struct fx *f)
 {
     ls_close(f->e);
     f->e = NULL;
+    drop_ckpt(f->dir);
 }
 
 static void open_engine(struct fx *f)
@@ -929,6 +933,174 @@ static void test_meta_damaged(void **state)
     check_value(f->e, 0, "m", "1");
 }
 
+/* ---- the shutdown checkpoint (engine/ckpt.c) ---- */
+
+static int ckpt_exists(const char *dir)
+{
+    char p[512];
+    struct stat sb;
+    snprintf(p, sizeof(p), "%s/logstor.ckpt", dir);
+    return stat(p, &sb) == 0;
+}
+
+static void ckpt_copy(const char *dir, const char *from, const char *to)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd), "cp '%s/%s' '%s/%s'", dir, from, dir, to);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void check_sound(struct ls_engine *e)
+{
+    char why[256] = "";
+    if (eng_check(e, why, sizeof(why)) != 0)
+        fail_msg("eng_check: %s", why);
+}
+
+/* Writes, overwrites, deletes and a FLUSH, for the checkpoint tests. */
+static void ckpt_fill(struct fx *f)
+{
+    char k[32], v[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(k, sizeof(k), "c%d", i);
+        snprintf(v, sizeof(v), "v%d", i);
+        assert_int_equal(put_sync(f->e, 0, k, v, strlen(v), 0), 0);
+        assert_int_equal(put_sync(f->e, 1, k, v, strlen(v), 0), 0);
+    }
+    for (int i = 0; i < 300; i += 3) {
+        snprintf(k, sizeof(k), "c%d", i);
+        assert_int_equal(del_sync(f->e, 0, k), 0);
+    }
+    for (int i = 1; i < 300; i += 3) {
+        snprintf(k, sizeof(k), "c%d", i);
+        snprintf(v, sizeof(v), "w%d", i);
+        assert_int_equal(put_sync(f->e, 0, k, v, strlen(v), 0), 0);
+    }
+    struct wres w = {0};
+    assert_int_equal(ls_flush_table(f->e, 1, wres_cb, &w), 0);
+    run_until(f->e, &w.done);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(put_sync(f->e, 1, "after-flush", "x", 1, 0), 0);
+}
+
+static void ckpt_check(struct fx *f)
+{
+    char k[32], v[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(k, sizeof(k), "c%d", i);
+        snprintf(v, sizeof(v), "%c%d", i % 3 == 1 ? 'w' : 'v', i);
+        check_value(f->e, 0, k, i % 3 == 0 ? NULL : v);
+        check_value(f->e, 1, k, NULL);
+    }
+    check_value(f->e, 1, "after-flush", "x");
+    assert_int_equal(ls_count(f->e, 0), 200);
+    assert_int_equal(ls_count(f->e, 1), 1);
+    check_sound(f->e);
+}
+
+/* A clean close writes the checkpoint; the next open takes the index from it, reads no
+ * segment, deletes the file, and the engine goes on writing from there. */
+static void test_ckpt_clean_restart(void **state)
+{
+    struct fx *f = *state;
+
+    ckpt_fill(f);
+    ls_close(f->e);
+    f->e = NULL;
+    assert_true(ckpt_exists(f->dir));
+    open_engine(f);
+    assert_false(ckpt_exists(f->dir));
+    assert_int_equal(stats(f->e).recovery_from_checkpoint, 1);
+    assert_int_equal(stats(f->e).recovery_segments, 0);
+    ckpt_check(f);
+    /* the rseq and the segment sequence went on from the checkpoint's: a new write
+     * wins over the old ones after a scan too */
+    assert_int_equal(put_sync(f->e, 0, "c1", "new", 3, 0), 0);
+    close_engine(f); /* scan */
+    open_engine(f);
+    assert_int_equal(stats(f->e).recovery_from_checkpoint, 0);
+    check_value(f->e, 0, "c1", "new");
+    check_value(f->e, 0, "c0", NULL);
+    check_value(f->e, 1, "c2", NULL);
+    check_sound(f->e);
+}
+
+/* A checkpoint with one byte changed is not used: the open scans the log, says so, and
+ * deletes it. */
+static void test_ckpt_damaged(void **state)
+{
+    struct fx *f = *state;
+
+    ckpt_fill(f);
+    ls_close(f->e);
+    f->e = NULL;
+    int fd = open_file(f->dir, "logstor.ckpt", O_RDWR);
+    uint8_t b;
+    assert_int_equal(pread(fd, &b, 1, 200), 1);
+    b ^= 0x10;
+    assert_int_equal(pwrite(fd, &b, 1, 200), 1);
+    close(fd);
+    open_engine(f);
+    assert_int_equal(stats(f->e).recovery_from_checkpoint, 0);
+    assert_true(stats(f->e).recovery_segments > 0);
+    assert_false(ckpt_exists(f->dir));
+    ckpt_check(f);
+}
+
+/* A checkpoint older than the log (put back by hand after more writes) is refused:
+ * segments newer than it exist. Deleted keys stay deleted, new ones are there. */
+static void test_ckpt_stale(void **state)
+{
+    struct fx *f = *state;
+
+    ckpt_fill(f);
+    ls_close(f->e);
+    f->e = NULL;
+    ckpt_copy(f->dir, "logstor.ckpt", "old.ckpt");
+    open_engine(f);
+    assert_int_equal(stats(f->e).recovery_from_checkpoint, 1);
+    assert_int_equal(del_sync(f->e, 0, "c1"), 0);
+    assert_int_equal(put_sync(f->e, 0, "c3", "again", 5, 0), 0);
+    ls_close(f->e);
+    f->e = NULL;
+    ckpt_copy(f->dir, "old.ckpt", "logstor.ckpt");
+    open_engine(f);
+    assert_int_equal(stats(f->e).recovery_from_checkpoint, 0);
+    check_value(f->e, 0, "c1", NULL);
+    check_value(f->e, 0, "c3", "again");
+    check_value(f->e, 0, "c2", "v2");
+    check_sound(f->e);
+}
+
+/* A record damaged on disk after a clean close: the checkpoint still points at it, and a
+ * read of it reports the damage (LS_ECORRUPT) rather than a wrong value or an older one;
+ * every other key reads right. */
+static void test_ckpt_record_damaged(void **state)
+{
+    struct fx *f = *state;
+    char v[64];
+
+    memset(v, 'Q', sizeof(v));
+    memcpy(v, "unique-bytes-", 13);
+    assert_int_equal(put_sync(f->e, 0, "d", "old", 3, 0), 0);
+    assert_int_equal(put_sync(f->e, 0, "d", v, sizeof(v), 0), 0);
+    assert_int_equal(put_sync(f->e, 0, "e", "fine", 4, 0), 0);
+    ls_close(f->e);
+    f->e = NULL;
+    /* find the value's bytes in segment 0 and change one */
+    uint8_t *seg = malloc(SEG_SIZE);
+    log_read(f->dir, 0, 0, seg, SEG_SIZE);
+    uint8_t *at = memmem(seg, SEG_SIZE, "unique-bytes-", 13);
+    assert_non_null(at);
+    at[20] ^= 1;
+    log_write(f->dir, 0, (uint32_t)(at - seg), at, 32);
+    free(seg);
+    open_engine(f);
+    assert_int_equal(stats(f->e).recovery_from_checkpoint, 1);
+    assert_int_equal(get_sync(f->e, 0, "d", NULL, NULL), LS_ECORRUPT);
+    check_value(f->e, 0, "e", "fine");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -948,6 +1120,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delete_stays_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_run_partly_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ckpt_clean_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ckpt_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ckpt_stale, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ckpt_record_damaged, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
