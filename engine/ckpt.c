@@ -1,45 +1,59 @@
 /*
- * ckpt.c - the shutdown checkpoint (logstor.ckpt): a clean restart without a scan.
+ * ckpt.c - checkpoints of the index (logstor.ckpt): restarts that read the checkpoint and
+ * only the log written after it.
  *
- * Recovery reads every byte of every used segment (recov.c); at 10 M keys that is
- * seconds, and it grows with the data, values included. A clean shutdown knows the whole
- * state: ls_close, once every write is on disk and none failed, writes the index of
- * every table, the segment descriptors and the counters (rseq, segment sequence, FLUSH
- * rseqs, free clock) to logstor.ckpt (temporary file, fsync, rename, fsync of the
- * directory; checksummed with the directory's seed). The next open reads block 0 of
- * every segment as always (phase 1), and when the checkpoint is whole and agrees with
- * what phase 1 found, takes the index and the descriptors from it instead of reading the
- * segments (phase 2). Either way the open deletes the file (durably) before it returns,
- * so the engine never writes while a checkpoint is on disk: a checkpoint describes the
- * directory exactly as it is, or it is gone. A crash, a failed write or a failed
- * checkpoint leaves no file, and the next open scans the log as before.
+ * Recovery without one reads every byte of every used segment (recov.c): seconds at 10 M
+ * keys, and it grows with the data, values included. A checkpoint holds the index of
+ * every table, the segment descriptors, the counters (rseq, segment sequence, FLUSH
+ * rseqs, free clock), compaction's orphans and, for each stream's open segment, the
+ * offset its next buffer goes to. It is written
+ *   - at a clean close, once every write is on disk, synchronously, with no open segment;
+ *   - (experimental, off by default) while running, every checkpoint_interval_ms when
+ *     anything was written: at one
+ *     instant T (one loop turn) every stream's active buffer is sealed, the index is
+ *     snapshotted (copy-on-write, idx.h), the rest copied, and a barrier registered over
+ *     everything appended so far; the snapshots are serialized CKPT_STEP entries per
+ *     ls_tick; once the barrier is in (every write before T durable; a failed one gives
+ *     the checkpoint up: it would name records that never reached the disk) the file is
+ *     written on a thread (temporary file, fsync, rename, fsync of the directory), so the
+ *     loop never waits for it. A FLUSH (which replaces a table's tree) gives it up too.
+ * A read-only open (logstor-check) neither uses nor changes it. Without checkpoints while
+ * running there is no rolling forward (roll_forward below): an open uses the file only
+ * when no segment was written or reused after it, and deletes it before it returns.
  *
- * Agreement with phase 1 (else the checkpoint is ignored, the log says why, and the
- * full scan runs): the same segment geometry and tables; no segment with a use newer
- * than the checkpoint's last sequence number; every segment the checkpoint holds as
- * used (or as the continuation of a large run) holds that same use on disk. Free
- * segments may show an old use (its records are superseded, the checkpoint's
- * descriptor says so and keeps its place in the reuse order) or none.
+ * Opening (recov.c): phase 1 reads block 0 of every segment as always; then the
+ * checkpoint, when it verifies (checksum seeded with the directory's seed) and agrees with
+ * phase 1 (below), stands for the state at T: its descriptors and index are taken (the
+ * index built with idx_load, not inserted key by key), and phase 2 reads only the segments
+ * begun after T (sequence number above the checkpoint's) and the segments open at T from
+ * their offset, in sequence order, applying their records by the usual rules, with two
+ * differences:
+ *   - a record whose rseq is not above the checkpoint's last one is a compaction copy
+ *     made after T of the record the checkpoint's entry names (nothing else is written
+ *     after T with such an rseq); it moves that entry, and never creates one nor outranks
+ *     a write made after T (recov.c, apply_copy);
+ *   - a segment the checkpoint held as used whose use is gone (freed and reused after T,
+ *     or blanked) counts its new use only: entries of the checkpoint still pointing into
+ *     it are neither counted off its live bytes nor kept at the end (their records left
+ *     with the old use, and so did whatever decided them: recov.c, drop_gone).
+ * Agreement: same geometry and tables; every segment the checkpoint lists as used holds
+ * that use on disk, or a use begun after T, or none; every used segment it does not list
+ * as used holds a use begun after T or the old use it lists. Else the log says why and the
+ * full scan runs, as it does when there is no checkpoint or it is damaged.
  *
- * Why this never brings a deleted key back nor loses one: the file is written only
- * after the last write was acknowledged (the engine is closing: nothing changes after),
- * and deleted at the next open before the engine accepts a write. So when it is read,
- * the data files are those it described, unless someone changed them in between (a
- * restored backup, a copied file, damage): phase 1's comparison catches changed uses,
- * the checksum catches a damaged or foreign checkpoint.
+ * Why a checkpoint older than the log is still the truth once rolled forward: every
+ * change after T wrote a record with a higher rseq, in a segment allocated after T (user
+ * writes and copies alike), and the rule of what compaction may drop keeps the newest
+ * record of a key on disk for as long as an older one is readable (FORMAT.md). What the
+ * roll-forward cannot know is how compaction's orphans (compact.c) moved between T and
+ * the crash: when any segment was reused or begun since, an orphan at rseq 0 holds every
+ * tombstone until the segments freed so far have all been reused.
  *
- * Layout (little-endian), FORMAT.md "Shutdown checkpoint":
- *   header (CKPT_HDR bytes): magic "LSCKPT01", version, tables, segment size, segment
- *     count, the number of descriptors stored, total length, last segment sequence,
- *     last rseq, free clock, expiry clock, time written;
- *   tables x 8: the rseq of each table's latest FLUSH;
- *   descriptors: (segment number, descriptor) for every segment with a state, a use or
- *     a place in the reuse order, CKPT_DESC bytes each;
- *   per table: entry count (8), then its entries in index order, 24 bytes each (token,
- *     loc, meta: the index entry as it is in memory);
- *   xxh3-64 of everything before, seeded with the directory's seed (8).
+ * Layout (little-endian): FORMAT.md "Checkpoint".
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -50,15 +64,17 @@
 
 #define CKPT_NAME    "logstor.ckpt"
 #define CKPT_MAGIC   UINT64_C(0x31305450434b534c) /* "LSCKPT01" */
-#define CKPT_VERSION 1u
-#define CKPT_HDR     80u
+#define CKPT_VERSION 2u
+#define CKPT_HDR     96u
 #define CKPT_DESC    72u
+#define CKPT_POS     8u
+#define CKPT_STEP    65536u /* entries serialized per ls_tick (~1 ms) */
 
 struct ckpt_hdr {
     uint64_t magic;
     uint32_t version, tables;
     uint32_t seg_size, nsegs;
-    uint64_t ndesc;
+    uint64_t ndesc, npos, norph;
     uint64_t length;
     uint64_t seq, rseq;
     uint64_t free_clock;
@@ -78,8 +94,31 @@ struct ckpt_desc {
 };
 _Static_assert(sizeof(struct ckpt_desc) == CKPT_DESC, "checkpoint descriptor");
 
+/* An open segment at the checkpoint: records from off on were appended after it. */
+struct ckpt_pos {
+    uint32_t g, off;
+};
+_Static_assert(sizeof(struct ckpt_pos) == CKPT_POS, "checkpoint position");
+
 /* Flags that describe the segment's contents; the others are transient. */
 #define CKPT_SEGF (SEGF_EXPIRING | SEGF_STUCK | SEGF_HOT)
+
+/* A checkpoint being made while the engine runs. */
+struct ckpt_run {
+    uint8_t *buf, *p; /* the file; p: where the next entries go */
+    size_t len;
+    struct idx_snap **snap; /* per table, released once serialized */
+    uint32_t table;         /* the table being serialized */
+    uint64_t cursor;        /* its next token */
+    int table_open;         /* its count is written */
+    int barrier_done, barrier_rc;
+    int writing; /* the file is being written by th */
+    pthread_t th;
+    atomic_int th_done;
+    int th_rc;
+    struct ls_engine *e;
+    uint64_t t0_ms, entries;
+};
 
 static int desc_stored(const struct seg_desc *d)
 {
@@ -88,22 +127,17 @@ static int desc_stored(const struct seg_desc *d)
 
 static uint8_t state_stored(uint8_t s)
 {
-    /* at close every open segment is written (the next writer starts a fresh one) and a
-     * victim of a round not finished stays as it is on disk, used */
+    /* an open segment is written up to its position, and a victim of a round not
+     * finished is on disk as it was, used */
     return s == SEG_OPEN || s == SEG_VICTIM ? SEG_FULL : s;
 }
 
-struct fill {
-    uint8_t *p;
-};
-
-static int put_ent(void *arg, const struct idx_ent *ent)
+static uint64_t mono_ms(void)
 {
-    struct fill *f = arg;
+    struct timespec ts;
 
-    memcpy(f->p, ent, sizeof(*ent));
-    f->p += sizeof(*ent);
-    return 0;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static uint64_t wall_ms(void)
@@ -114,26 +148,46 @@ static uint64_t wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-int ckpt_write(struct ls_engine *e)
+/* Every stream's open segment and where its next buffer goes. */
+static uint32_t streams(struct ls_engine *e, struct stream **out)
+{
+    uint32_t n = 0;
+
+    out[n++] = &e->user;
+    out[n++] = &e->ucold;
+    out[n++] = &e->spill[0];
+    out[n++] = &e->spill[1];
+    for (uint32_t i = 0; i < e->nstreams; i++)
+        out[n++] = &e->gs[i];
+    return n;
+}
+
+/* Allocates the file for entry counts cnt[] and writes everything but the entries
+ * (header, FLUSH rseqs, descriptors, the open segments' positions unless closing: nothing
+ * is appended to them after a close); r->p is left where the entries go. */
+static int build_head(struct ls_engine *e, struct ckpt_run *r, const uint64_t *cnt, int closing)
 {
     struct seg_mgr *m = &e->sm;
     uint32_t nt = e->cfg.tables;
-    uint64_t ndesc = 0, nent = 0;
-    size_t len;
-    uint8_t *buf;
-    int rc;
+    uint64_t ndesc = 0, nent = 0, npos = 0;
+    struct stream **st = malloc((4 + e->nstreams) * sizeof(*st));
+    uint32_t ns;
 
+    if (!st)
+        return -ENOMEM;
+    ns = closing ? 0 : streams(e, st);
+    for (uint32_t i = 0; i < ns; i++)
+        npos += st[i]->cur_seg >= 0;
     for (uint32_t g = 0; g < m->nsegs; g++)
         ndesc += (uint64_t)desc_stored(&m->d[g]);
     for (uint32_t t = 0; t < nt; t++)
-        nent += idx_count(e->tables[t]);
-    len = CKPT_HDR + (size_t)nt * 8 + (size_t)ndesc * CKPT_DESC + (size_t)nt * 8 +
-          (size_t)nent * sizeof(struct idx_ent) + 8;
-    buf = malloc(len);
-    if (!buf) {
-        eng_log(e, LS_LOG_WARN,
-                "no memory for the shutdown checkpoint (%zu bytes): the next open scans the log",
-                len);
+        nent += cnt[t];
+    uint64_t norph = compact_orphans(e, NULL, NULL);
+    r->len = CKPT_HDR + (size_t)nt * 8 + (size_t)ndesc * CKPT_DESC + (size_t)npos * CKPT_POS +
+             (size_t)norph * 16 + (size_t)nt * 8 + (size_t)nent * sizeof(struct idx_ent) + 8;
+    r->buf = malloc(r->len);
+    if (!r->buf) {
+        free(st);
         return -ENOMEM;
     }
     struct ckpt_hdr h = {.magic = CKPT_MAGIC,
@@ -142,13 +196,15 @@ int ckpt_write(struct ls_engine *e)
                          .seg_size = m->seg_size,
                          .nsegs = m->nsegs,
                          .ndesc = ndesc,
-                         .length = len,
+                         .npos = npos,
+                         .norph = norph,
+                         .length = r->len,
                          .seq = e->seq,
                          .rseq = e->rseq,
                          .free_clock = m->free_clock,
                          .expiry_seen_ms = e->expiry_seen_ms,
                          .written_ms = wall_ms()};
-    uint8_t *p = buf;
+    uint8_t *p = r->buf;
     memcpy(p, &h, sizeof(h));
     p += sizeof(h);
     memcpy(p, e->flush_rseq, (size_t)nt * 8);
@@ -174,48 +230,268 @@ int ckpt_write(struct ls_engine *e)
         memcpy(p, &cd, sizeof(cd));
         p += sizeof(cd);
     }
-    for (uint32_t t = 0; t < nt; t++) {
-        uint64_t n = idx_count(e->tables[t]);
-        struct fill f = {p + 8};
-        memcpy(p, &n, 8);
-        idx_scan(e->tables[t], 0, SIZE_MAX, put_ent, &f, NULL, NULL);
-        p = f.p;
+    for (uint32_t i = 0; i < ns; i++) {
+        if (st[i]->cur_seg < 0)
+            continue;
+        struct ckpt_pos ps = {(uint32_t)st[i]->cur_seg, st[i]->cur_off};
+        memcpy(p, &ps, sizeof(ps));
+        p += sizeof(ps);
     }
-    uint64_t sum = XXH3_64bits_withSeed(buf, (size_t)(p - buf), e->seed);
-    memcpy(p, &sum, 8);
-    rc = vfs_write_atomic(e->cfg.sim, e->dir_fd, CKPT_NAME, buf, len);
-    free(buf);
+    free(st);
+    if (norph) { /* compaction's orphans: rseqs, then freed_at stamps */
+        uint64_t *o = (uint64_t *)(void *)p;
+        compact_orphans(e, o, o + norph);
+        p += norph * 16;
+    }
+    r->p = p;
+    return 0;
+}
+
+struct fill {
+    uint8_t *p;
+};
+
+static int put_ent(void *arg, const struct idx_ent *ent)
+{
+    struct fill *f = arg;
+
+    memcpy(f->p, ent, sizeof(*ent));
+    f->p += sizeof(*ent);
+    return 0;
+}
+
+static void seal_sum(struct ls_engine *e, struct ckpt_run *r)
+{
+    uint64_t sum = XXH3_64bits_withSeed(r->buf, r->len - 8, e->seed);
+    memcpy(r->buf + r->len - 8, &sum, 8);
+}
+
+int ckpt_write(struct ls_engine *e)
+{
+    uint32_t nt = e->cfg.tables;
+    struct ckpt_run r = {0};
+    uint64_t *cnt = calloc(nt, sizeof(*cnt));
+    int rc = cnt ? 0 : -ENOMEM;
+
+    for (uint32_t t = 0; t < nt && rc == 0; t++)
+        cnt[t] = idx_count(e->tables[t]);
+    if (rc == 0)
+        rc = build_head(e, &r, cnt, 1);
+    if (rc < 0) {
+        free(cnt);
+        eng_log(e, LS_LOG_WARN,
+                "no memory for the shutdown checkpoint: the next open scans the log");
+        return rc;
+    }
+    for (uint32_t t = 0; t < nt; t++) {
+        struct fill f = {r.p + 8};
+        memcpy(r.p, &cnt[t], 8);
+        idx_scan(e->tables[t], 0, SIZE_MAX, put_ent, &f, NULL, NULL);
+        r.p = f.p;
+    }
+    free(cnt);
+    seal_sum(e, &r);
+    rc = vfs_write_atomic(e->cfg.sim, e->dir_fd, CKPT_NAME, r.buf, r.len);
+    free(r.buf);
     if (rc < 0)
         eng_log(e, LS_LOG_WARN, "%s/%s could not be written (%s): the next open scans the log",
                 e->dir, CKPT_NAME, strerror(-rc));
     return rc;
 }
 
-/* Why the checkpoint cannot be used, for the log; NULL when it can. */
-static const char *agree(const struct ls_engine *e, const struct ckpt_hdr *h,
-                         const struct ckpt_desc *cd, uint64_t ndesc)
-{
-    const struct seg_mgr *m = &e->sm;
-    uint64_t k = 0;
+/* ---- checkpoints while running ---- */
 
-    if (h->tables != e->cfg.tables || h->seg_size != m->seg_size || h->nsegs != m->nsegs)
-        return "it was written with another disk_size, segment_size or tables";
-    for (uint32_t g = 0; g < m->nsegs; g++) {
-        const struct seg_desc *d = &m->d[g];
-        struct ckpt_desc c = {.g = g, .state = SEG_FREE};
-        if (k < ndesc && cd[k].g == g)
-            memcpy(&c, &cd[k++], sizeof(c));
-        if (d->state != SEG_FREE && d->seq > h->seq)
-            return "segments were written after it";
-        if (c.state == SEG_FREE)
-            continue;
-        if (c.state != SEG_FULL && c.state != SEG_CONT)
-            return "it holds a segment in an unknown state";
-        if (d->state != c.state || d->seq != c.seq)
-            return "a segment it lists as used holds another use on disk";
-    }
-    return k == ndesc ? NULL : "its descriptors are out of order";
+static void run_free(struct ls_engine *e, struct ckpt_run *r)
+{
+    if (r->snap)
+        for (uint32_t t = 0; t < e->cfg.tables; t++)
+            idx_snap_release(e->tables[t], r->snap[t]);
+    free(r->snap);
+    free(r->buf);
+    free(r);
 }
+
+void ckpt_abort(struct ls_engine *e)
+{
+    struct ckpt_run *r = e->ckrun;
+
+    if (!r)
+        return;
+    e->ckrun = NULL;
+    if (r->writing)
+        pthread_join(r->th, NULL); /* its file is whole or not there: either is fine */
+    if (r->barrier_done) {
+        run_free(e, r);
+        return;
+    }
+    /* the barrier's callback still has r: it frees it */
+    if (r->snap)
+        for (uint32_t t = 0; t < e->cfg.tables; t++)
+            idx_snap_release(e->tables[t], r->snap[t]);
+    free(r->snap);
+    free(r->buf);
+    r->snap = NULL;
+    r->buf = NULL;
+    r->e = NULL;
+}
+
+static void barrier_cb(void *arg, int rc, uint64_t cas)
+{
+    struct ckpt_run *r = arg;
+
+    (void)cas;
+    if (!r->e) { /* aborted meanwhile */
+        free(r);
+        return;
+    }
+    r->barrier_done = 1;
+    r->barrier_rc = rc;
+}
+
+static void *write_main(void *arg)
+{
+    struct ckpt_run *r = arg;
+
+    r->th_rc = vfs_write_atomic(NULL, r->e->dir_fd, CKPT_NAME, r->buf, r->len);
+    atomic_store(&r->th_done, 1);
+    return NULL;
+}
+
+/* Takes the state at this instant: everything appended so far is sealed (so that the
+ * barrier covers it, compaction's copies included) and each stream's next buffer starts
+ * a position recovery rolls forward from. */
+static int run_begin(struct ls_engine *e)
+{
+    uint32_t nt = e->cfg.tables;
+    struct ckpt_run *r = calloc(1, sizeof(*r));
+    uint64_t *cnt = calloc(nt, sizeof(*cnt));
+    int rc = 0;
+
+    if (!r || !cnt || !(r->snap = calloc(nt, sizeof(*r->snap)))) {
+        free(cnt);
+        if (r)
+            free(r->snap);
+        free(r);
+        return -ENOMEM;
+    }
+    r->e = e;
+    r->t0_ms = mono_ms();
+    wbuf_seal_stream(e, &e->user);
+    wbuf_seal_stream(e, &e->ucold);
+    for (int i = 0; i < 2; i++)
+        wbuf_seal_stream(e, &e->spill[i]);
+    for (uint32_t i = 0; i < e->nstreams; i++)
+        wbuf_seal_stream(e, &e->gs[i]);
+    for (uint32_t t = 0; t < nt && rc == 0; t++) {
+        r->snap[t] = idx_snapshot(e->tables[t]);
+        if (!r->snap[t])
+            rc = -ENOMEM;
+        else
+            cnt[t] = idx_snap_count(r->snap[t]);
+    }
+    if (rc == 0)
+        rc = build_head(e, r, cnt, 0);
+    free(cnt);
+    if (rc == 0)
+        rc = wbuf_barrier(e, barrier_cb, r);
+    if (rc < 0) {
+        run_free(e, r);
+        return rc;
+    }
+    e->ckrun = r;
+    e->ck_last_ms = eng_now_ms(e);
+    return 0;
+}
+
+/* Serializes up to CKPT_STEP entries; 1 when all are. */
+static int run_serialize(struct ls_engine *e, struct ckpt_run *r)
+{
+    size_t budget = CKPT_STEP;
+
+    while (r->table < e->cfg.tables && budget) {
+        struct idx_snap *s = r->snap[r->table];
+        if (!r->table_open) {
+            uint64_t n = idx_snap_count(s);
+            memcpy(r->p, &n, 8);
+            r->p += 8;
+            r->table_open = 1;
+            r->cursor = 0;
+        }
+        struct fill f = {r->p};
+        int done = 0;
+        size_t n = idx_snap_scan(s, r->cursor, budget, put_ent, &f, &r->cursor, &done);
+        r->p = f.p;
+        r->entries += n;
+        budget = n < budget ? budget - n : 0;
+        if (done) {
+            idx_snap_release(e->tables[r->table], s);
+            r->snap[r->table] = NULL;
+            r->table++;
+            r->table_open = 0;
+        }
+    }
+    return r->table == e->cfg.tables;
+}
+
+/* The file is written (rc 0) or not: counted, logged, and the run ends. */
+static void run_finish(struct ls_engine *e, struct ckpt_run *r, int rc)
+{
+    if (rc < 0) {
+        e->st.checkpoints_failed++;
+        eng_log(e, LS_LOG_WARN, "%s/%s could not be written: %s", e->dir, CKPT_NAME, strerror(-rc));
+    } else {
+        e->st.checkpoints++;
+        e->st.checkpoint_last_ms = mono_ms() - r->t0_ms;
+        e->st.checkpoint_last_keys = r->entries;
+    }
+    e->ckrun = NULL;
+    run_free(e, r);
+}
+
+void ckpt_tick(struct ls_engine *e)
+{
+    struct ckpt_run *r = e->ckrun;
+    uint64_t now = eng_now_ms(e);
+
+    if (!r) {
+        if (!e->cfg.checkpoint_interval_ms || e->failed || e->closing || e->cfg.read_only)
+            return;
+        if (e->rseq == e->ck_last_rseq || now - e->ck_last_ms < e->cfg.checkpoint_interval_ms)
+            return;
+        e->ck_last_rseq = e->rseq;
+        if (run_begin(e) < 0)
+            e->st.checkpoints_failed++;
+        return;
+    }
+    if (r->writing) {
+        if (!atomic_load(&r->th_done))
+            return;
+        pthread_join(r->th, NULL);
+        r->writing = 0;
+        run_finish(e, r, r->th_rc);
+        return;
+    }
+    if (!run_serialize(e, r) || !r->barrier_done)
+        return;
+    if (r->barrier_rc < 0 || e->failed) { /* a write before it failed: it is not the state */
+        e->st.checkpoints_failed++;
+        e->ckrun = NULL;
+        run_free(e, r);
+        return;
+    }
+    seal_sum(e, r);
+    if (e->cfg.sim) { /* the simulator runs on one thread, deterministically */
+        run_finish(e, r, vfs_write_atomic(e->cfg.sim, e->dir_fd, CKPT_NAME, r->buf, r->len));
+        return;
+    }
+    if (pthread_create(&r->th, NULL, write_main, r) != 0) {
+        run_finish(e, r, -EAGAIN);
+        return;
+    }
+    r->writing = 1;
+}
+
+/* ---- reading one back ---- */
 
 struct ckpt_view {
     uint8_t *buf;
@@ -223,7 +499,9 @@ struct ckpt_view {
     struct ckpt_hdr h;
     const uint64_t *flush_rseq;
     struct ckpt_desc *cd;
-    uint8_t *ents; /* the first table's count */
+    struct ckpt_pos *pos;
+    const uint64_t *orph; /* norph rseqs, then norph freed_at stamps */
+    uint8_t *ents;        /* the first table's count */
 };
 
 /* Reads and checks the file: 1 (v filled), 0 (absent), LS_ECORRUPT (unusable, *why
@@ -237,11 +515,17 @@ static int ckpt_read(struct ls_engine *e, struct ckpt_view *v, const char **why)
     if (got < 0)
         return (int)got;
     *why = "it is damaged or not this directory's";
-    if (got != CKPT_HDR || v->h.magic != CKPT_MAGIC || v->h.version != CKPT_VERSION ||
-        v->h.tables != e->cfg.tables || v->h.nsegs != e->sm.nsegs || v->h.ndesc > v->h.nsegs ||
-        v->h.length < CKPT_HDR + 8)
+    if (got != CKPT_HDR || v->h.magic != CKPT_MAGIC || v->h.version != CKPT_VERSION)
         return LS_ECORRUPT;
-    uint64_t fixed = CKPT_HDR + (uint64_t)v->h.tables * 16 + v->h.ndesc * CKPT_DESC + 8;
+    *why = "it was written with another disk_size, segment_size or tables";
+    if (v->h.tables != e->cfg.tables || v->h.nsegs != e->sm.nsegs ||
+        v->h.seg_size != e->sm.seg_size)
+        return LS_ECORRUPT;
+    *why = "it is damaged or not this directory's";
+    if (v->h.ndesc > v->h.nsegs || v->h.npos > v->h.nsegs || v->h.norph > 1024)
+        return LS_ECORRUPT;
+    uint64_t fixed = CKPT_HDR + (uint64_t)v->h.tables * 16 + v->h.ndesc * CKPT_DESC +
+                     v->h.npos * CKPT_POS + v->h.norph * 16 + 8;
     if (v->h.length < fixed || (v->h.length - fixed) % sizeof(struct idx_ent))
         return LS_ECORRUPT;
     v->len = v->h.length;
@@ -254,10 +538,13 @@ static int ckpt_read(struct ls_engine *e, struct ckpt_view *v, const char **why)
     memcpy(&sum, v->buf + v->len - 8, 8);
     if ((uint64_t)got != v->len || XXH3_64bits_withSeed(v->buf, v->len - 8, e->seed) != sum)
         return LS_ECORRUPT;
-    v->flush_rseq = (const uint64_t *)(v->buf + CKPT_HDR);
-    v->cd = (struct ckpt_desc *)(v->buf + CKPT_HDR + (size_t)v->h.tables * 8);
-    v->ents = (uint8_t *)(v->cd + v->h.ndesc);
-    /* the entry counts must add up to the length */
+    v->flush_rseq = (const uint64_t *)(void *)(v->buf + CKPT_HDR);
+    v->cd = (struct ckpt_desc *)(void *)(v->buf + CKPT_HDR + (size_t)v->h.tables * 8);
+    v->pos = (struct ckpt_pos *)(void *)(v->cd + v->h.ndesc);
+    v->orph = (const uint64_t *)(void *)(v->pos + v->h.npos);
+    v->ents = (uint8_t *)(v->orph + 2 * v->h.norph);
+    /* the entry counts add up to the length, and each table is in index order (else
+     * nothing of it is applied) */
     const uint8_t *p = v->ents, *end = v->buf + v->len - 8;
     for (uint32_t t = 0; t < v->h.tables; t++) {
         uint64_t n;
@@ -266,7 +553,6 @@ static int ckpt_read(struct ls_engine *e, struct ckpt_view *v, const char **why)
         memcpy(&n, p, 8);
         if (n > (uint64_t)(end - p - 8) / sizeof(struct idx_ent))
             return LS_ECORRUPT;
-        /* in index order, or nothing of it is applied */
         const struct idx_ent *x = (const struct idx_ent *)(const void *)(p + 8);
         for (uint64_t i = 1; i < n; i++)
             if (x[i].token < x[i - 1].token ||
@@ -277,43 +563,106 @@ static int ckpt_read(struct ls_engine *e, struct ckpt_view *v, const char **why)
     }
     if (p != end)
         return LS_ECORRUPT;
-    for (uint64_t i = 1; i < v->h.ndesc; i++)
-        if (v->cd[i].g <= v->cd[i - 1].g)
+    for (uint64_t i = 0; i < v->h.ndesc; i++)
+        if ((i && v->cd[i].g <= v->cd[i - 1].g) || v->cd[i].g >= v->h.nsegs ||
+            (v->cd[i].state != SEG_FREE && v->cd[i].state != SEG_FULL &&
+             v->cd[i].state != SEG_CONT))
             return LS_ECORRUPT;
-    if (v->h.ndesc && v->cd[v->h.ndesc - 1].g >= v->h.nsegs)
-        return LS_ECORRUPT;
+    for (uint64_t i = 0; i < v->h.npos; i++)
+        if (v->pos[i].g >= v->h.nsegs || v->pos[i].off > v->h.seg_size)
+            return LS_ECORRUPT;
     return 1;
 }
 
-/* Takes the descriptors and the index from the checkpoint. Returns 0 or -errno (the
- * open fails: a table half loaded cannot be completed by a scan). */
+/* Rolling forward from a checkpoint through the log written after it comes with the
+ * checkpoints written while running (checkpoint_interval_ms), which are experimental:
+ * the simulator still finds states it gets wrong (issue 14's closing note). Without them
+ * a checkpoint is only a clean close's, deleted by the open that reads it (before the
+ * engine writes), and used only when nothing was written after it. */
+static int roll_forward(const struct ls_engine *e)
+{
+    return e->cfg.checkpoint_interval_ms != 0;
+}
+
+/* Compares the checkpoint with what phase 1 found and fills ci->changed: NULL when it can
+ * be used, else why not. A segment the checkpoint holds as used still holds that use, or
+ * holds one begun after the checkpoint (freed and reused since), or is free now (blanked
+ * since); either way its checkpoint entries must have moved by the records rolled
+ * forward. A segment used on disk that the checkpoint did not know is newer than it. */
+static const char *agree(const struct ls_engine *e, const struct ckpt_view *v, struct ckpt_info *ci)
+{
+    const struct seg_mgr *m = &e->sm;
+    uint64_t k = 0;
+
+    for (uint32_t g = 0; g < m->nsegs; g++) {
+        const struct seg_desc *d = &m->d[g];
+        struct ckpt_desc c = {.g = g, .state = SEG_FREE};
+        if (k < v->h.ndesc && v->cd[k].g == g)
+            memcpy(&c, &v->cd[k++], sizeof(c));
+        int used = d->state != SEG_FREE, newer = used && d->seq > v->h.seq;
+        if (c.state == SEG_FREE) {
+            if (used && !newer && d->seq != c.seq)
+                return "a segment holds a use it does not know";
+            continue;
+        }
+        if (used && !newer && (d->state != c.state || d->seq != c.seq))
+            return "a segment it lists as used holds another use on disk";
+        ci->changed[g] = (uint8_t)(!used || newer);
+    }
+    if (!roll_forward(e))
+        for (uint32_t g = 0; g < m->nsegs; g++)
+            if (ci->changed[g] || (m->d[g].state != SEG_FREE && m->d[g].seq > v->h.seq))
+                return "segments were written or reused after it";
+    return NULL;
+}
+
+/* Takes the descriptors and the index from the checkpoint and lists what to roll
+ * forward. Returns 0 or -errno (the open fails: a table half loaded cannot be completed
+ * by a scan). */
 static int ckpt_apply(struct ls_engine *e, const struct ckpt_view *v, uint64_t now,
-                      uint64_t *records)
+                      uint64_t *records, struct ckpt_info *ci)
 {
     struct seg_mgr *m = &e->sm;
     uint64_t k = 0;
 
     for (uint32_t g = 0; g < m->nsegs; g++) {
         struct seg_desc *d = &m->d[g];
-        if (k < v->h.ndesc && v->cd[k].g == g) {
-            const struct ckpt_desc *c = &v->cd[k++];
-            seg_use(m, g, c->seq, c->state, c->group);
-            d->live = c->live;
-            d->put_bytes = c->put_bytes;
-            d->tomb = c->tomb;
-            d->run = c->run ? c->run : 1;
-            d->flags = c->flags & CKPT_SEGF;
-            d->min_rseq = c->min_rseq;
-            d->max_rseq = c->max_rseq;
-            d->max_hider = c->max_hider;
-            d->stale_min = c->stale_min;
-            d->freed_at = c->freed_at;
-        } else {
-            /* free, blank or never used: as phase 1 found it when it found it free */
+        const struct ckpt_desc *c = NULL;
+        if (k < v->h.ndesc && v->cd[k].g == g)
+            c = &v->cd[k++];
+        if (d->state != SEG_FREE && d->seq > v->h.seq) {
+            /* begun after the checkpoint: as phase 1 found it, read whole */
+            if (d->state == SEG_FULL)
+                ci->from[g] = 0;
+            continue;
+        }
+        if (ci->changed[g]) {
+            /* its use is gone and it is free: as phase 1 found it (blank) */
+            continue;
+        }
+        if (!c) { /* free, blank or never used */
             seg_use(m, g, 0, SEG_FREE, 0);
             d->stale_min = UINT64_MAX;
             d->freed_at = 0;
+            continue;
         }
+        seg_use(m, g, c->seq, c->state, c->group);
+        d->live = c->live;
+        d->put_bytes = c->put_bytes;
+        d->tomb = c->tomb;
+        d->run = c->run ? c->run : 1;
+        d->flags = c->flags & CKPT_SEGF;
+        d->min_rseq = c->min_rseq;
+        d->max_rseq = c->max_rseq;
+        d->max_hider = c->max_hider;
+        d->stale_min = c->stale_min;
+        d->freed_at = c->freed_at;
+    }
+    for (uint64_t i = 0; i < v->h.npos; i++) {
+        const struct ckpt_pos *ps = &v->pos[i];
+        if (!ci->changed[ps->g] && m->d[ps->g].state == SEG_FULL && m->d[ps->g].seq <= v->h.seq &&
+            ps->off < m->seg_size)
+            ci->from[ps->g] = ps->off; /* open then: its records from off on came after */
     }
     e->st.live_bytes = 0;
     for (uint32_t g = 0; g < m->nsegs; g++)
@@ -325,15 +674,17 @@ static int ckpt_apply(struct ls_engine *e, const struct ckpt_view *v, uint64_t n
         uint64_t n, kept = 0;
         memcpy(&n, p, 8);
         p += 8;
-        /* the entries are 8-aligned in the buffer (header, counts and descriptors are
-         * multiples of 8): kept in place, the expired ones squeezed out */
+        /* the entries are 8-aligned in the buffer (header, counts, descriptors and
+         * positions are multiples of 8): kept in place, the expired ones squeezed out */
         struct idx_ent *ents = (struct idx_ent *)(void *)p;
         for (uint64_t i = 0; i < n; i++) {
             uint64_t x = idx_meta_expire(ents[i].meta);
-            if (x && x <= now) /* expired meanwhile: left out, as recovery does */
-                eng_unlive(e, ents[i].loc);
-            else
+            if (x && x <= now) { /* expired meanwhile: left out, as recovery does */
+                if (!ci->changed[seg_of(m, idx_loc_addr(ents[i].loc))])
+                    eng_unlive(e, ents[i].loc);
+            } else {
                 ents[kept++] = ents[i];
+            }
         }
         int rc = idx_load(e->tables[t], ents, kept);
         if (rc < 0)
@@ -343,40 +694,83 @@ static int ckpt_apply(struct ls_engine *e, const struct ckpt_view *v, uint64_t n
     }
     for (uint32_t g = 0; g < m->nsegs; g++)
         seg_hist_update(m, g);
+    if (v->h.seq > e->seq)
+        e->seq = v->h.seq;
+    e->rseq = v->h.rseq;
+    if (v->h.expiry_seen_ms > e->expiry_seen_ms)
+        e->expiry_seen_ms = v->h.expiry_seen_ms;
+    ci->rseq = v->h.rseq;
+    ci->seq = v->h.seq;
+    /* Compaction's orphans as they were; and when anything changed since (segments
+     * reused or begun after the checkpoint), one at rseq 0 that holds every tombstone
+     * until the segments freed until now have all been reused: what happened to the
+     * uses between the checkpoint and now (copies made and dropped, segments freed and
+     * reused) is not known, and a tombstone dropped over a dead PUT still readable in one
+     * of them would let the key come back (compact.c, "orphan"). */
+    int moved = 0;
+    for (uint32_t g = 0; g < m->nsegs && !moved; g++)
+        moved = ci->changed[g] || ci->from[g] != UINT32_MAX;
+    e->ck_orphans = calloc(v->h.norph + 1, sizeof(*e->ck_orphans));
+    if (!e->ck_orphans)
+        return -ENOMEM;
+    for (uint64_t i = 0; i < v->h.norph; i++)
+        e->ck_orphans[e->nck_orphans++] =
+            (struct ck_orphan){.rseq = v->orph[i], .freed_at = v->orph[v->h.norph + i]};
+    if (moved)
+        e->ck_orphans[e->nck_orphans++] =
+            (struct ck_orphan){.rseq = 0, .freed_at = ++m->free_clock};
     return 0;
 }
 
-int ckpt_load(struct ls_engine *e, uint64_t now, uint64_t *records)
+int ckpt_load(struct ls_engine *e, uint64_t now, uint64_t *records, struct ckpt_info *ci)
 {
     struct ckpt_view v = {0};
     const char *why = NULL;
-    int rc = ckpt_read(e, &v, &why);
-    int present = rc != 0;
+    int rc;
 
-    if (rc == 1 && (why = agree(e, &v.h, v.cd, v.h.ndesc)) != NULL)
-        rc = LS_ECORRUPT;
+    memset(ci, 0, sizeof(*ci));
+    if (e->cfg.read_only)
+        return 0; /* logstor-check and other read-only opens look at the log itself */
+    rc = ckpt_read(e, &v, &why);
     if (rc == 1) {
-        rc = ckpt_apply(e, &v, now, records);
-        if (rc == 0) {
-            if (v.h.seq > e->seq)
-                e->seq = v.h.seq;
-            e->rseq = v.h.rseq;
-            if (v.h.expiry_seen_ms > e->expiry_seen_ms)
-                e->expiry_seen_ms = v.h.expiry_seen_ms;
-            rc = 1;
-        }
-    } else if (rc == LS_ECORRUPT) {
-        eng_log(e, LS_LOG_WARN, "%s/%s is not used (%s): scanning the log", e->dir, CKPT_NAME, why);
-        rc = 0;
+        ci->changed = calloc(e->sm.nsegs ? e->sm.nsegs : 1, 1);
+        ci->from = malloc(sizeof(uint32_t) * (e->sm.nsegs ? e->sm.nsegs : 1));
+        if (!ci->changed || !ci->from)
+            rc = -ENOMEM;
+        else
+            memset(ci->from, 0xff, sizeof(uint32_t) * e->sm.nsegs);
     }
-    free(v.buf);
-    if (rc >= 0 && present && !e->cfg.read_only) {
-        /* gone before the first write, so that it never describes a directory that has
-         * changed since (a later open would take it for the truth) */
+    if (rc == 1 && (why = agree(e, &v, ci)) != NULL)
+        rc = LS_ECORRUPT;
+    if (rc == 1)
+        rc = (rc = ckpt_apply(e, &v, now, records, ci)) < 0 ? rc : 1;
+    if (rc == LS_ECORRUPT) {
+        eng_log(e, LS_LOG_WARN, "%s/%s is not used (%s): scanning the log", e->dir, CKPT_NAME, why);
+        /* Gone before the first write: the scan takes the last rseq from the log, which
+         * can be below this checkpoint's (the records that held the highest may have been
+         * dropped), and a later open that took this file would mistake the writes made
+         * from now on for compaction's copies. */
         int u = vfs_unlink(e->cfg.sim, e->dir_fd, CKPT_NAME);
         if (u == 0)
             u = vfs_sync_dir(e->cfg.sim, e->dir_fd);
-        if (u < 0 && u != -ENOENT) {
+        rc = u < 0 && u != -ENOENT ? u : 0;
+        if (rc < 0)
+            eng_log(e, LS_LOG_ERROR, "%s/%s could not be deleted: %s", e->dir, CKPT_NAME,
+                    strerror(-u));
+    }
+    if (rc != 1) {
+        free(ci->changed);
+        free(ci->from);
+        memset(ci, 0, sizeof(*ci));
+    }
+    free(v.buf);
+    if (rc == 1 && !roll_forward(e)) {
+        /* gone before the first write, so that it never describes a directory that has
+         * changed since */
+        int u = vfs_unlink(e->cfg.sim, e->dir_fd, CKPT_NAME);
+        if (u == 0)
+            u = vfs_sync_dir(e->cfg.sim, e->dir_fd);
+        if (u < 0) {
             eng_log(e, LS_LOG_ERROR, "%s/%s could not be deleted: %s", e->dir, CKPT_NAME,
                     strerror(-u));
             return u;

@@ -204,21 +204,39 @@ static void compute_low_water(struct compactor *cp)
     cp->norphans = n;
 }
 
+uint32_t compact_orphans(const struct ls_engine *e, uint64_t *rseq, uint64_t *freed_at)
+{
+    const struct compactor *cp = e->cp;
+
+    if (!cp)
+        return 0;
+    for (uint32_t i = 0; rseq && i < cp->norphans; i++) {
+        rseq[i] = cp->orphan[i].rseq;
+        freed_at[i] = cp->orphan[i].freed_at;
+    }
+    return cp->norphans;
+}
+
+static void orphan_add(struct compactor *cp, uint64_t rseq, uint64_t freed_at)
+{
+    struct orphan o = {.rseq = rseq, .freed_at = freed_at};
+
+    if (cp->norphans == CP_ORPHANS) { /* merge into the last: kept longer, never less */
+        struct orphan *l = &cp->orphan[CP_ORPHANS - 1];
+        o.rseq = o.rseq < l->rseq ? o.rseq : l->rseq;
+        o.freed_at = o.freed_at > l->freed_at ? o.freed_at : l->freed_at;
+        cp->norphans--;
+    }
+    cp->orphan[cp->norphans++] = o;
+}
+
 void compact_old_use_gone(struct ls_engine *e, uint32_t g)
 {
     struct compactor *cp = e->cp;
     struct seg_desc *d = &e->sm.d[g];
 
-    if (d->stale_min != UINT64_MAX && d->freed_at && cp) {
-        struct orphan o = {.rseq = d->stale_min, .freed_at = d->freed_at};
-        if (cp->norphans == CP_ORPHANS) { /* merge into the last: kept longer, never less */
-            struct orphan *l = &cp->orphan[CP_ORPHANS - 1];
-            o.rseq = o.rseq < l->rseq ? o.rseq : l->rseq;
-            o.freed_at = o.freed_at > l->freed_at ? o.freed_at : l->freed_at;
-            cp->norphans--;
-        }
-        cp->orphan[cp->norphans++] = o;
-    }
+    if (d->stale_min != UINT64_MAX && d->freed_at && cp)
+        orphan_add(cp, d->stale_min, d->freed_at);
     d->stale_min = UINT64_MAX;
     d->freed_at = 0;
 }
@@ -266,6 +284,11 @@ int compact_init(struct ls_engine *e)
             cp->groups_seen++;
         }
     }
+    for (uint32_t i = 0; i < e->nck_orphans; i++) /* what a checkpoint left (ckpt.c) */
+        orphan_add(cp, e->ck_orphans[i].rseq, e->ck_orphans[i].freed_at);
+    free(e->ck_orphans);
+    e->ck_orphans = NULL;
+    e->nck_orphans = 0;
     e->cp = cp;
     return 0;
 }
@@ -558,8 +581,11 @@ static void copy_record(void *arg, const struct rec_view *v, uint64_t addr)
         return;
     }
     if (idx_meta_expire(ent.meta) && idx_meta_expire(ent.meta) <= c->now) {
+        if (idx_remove(e->tables[table], token, hash2, NULL) < 0) {
+            c->vi->keep = 1; /* no memory for a snapshot's copy: the entry stays here */
+            return;
+        }
         eng_expiry_seen(e, c->now);
-        idx_remove(e->tables[table], token, hash2, NULL);
         eng_unlive(e, loc);
         e->st.expired_dropped++;
         eng_expired(e, table, v->key, v->h.key_len);
@@ -573,9 +599,13 @@ static void copy_record(void *arg, const struct rec_view *v, uint64_t addr)
         c->vi->keep = 1;
         return;
     }
-    if (idx_cas_loc(e->tables[table], token, hash2, loc, (uint64_t)nl) == 0) {
+    int cas = idx_cas_loc(e->tables[table], token, hash2, loc, (uint64_t)nl);
+    if (cas == 0) {
         eng_live(e, (uint64_t)nl, +1);
         eng_unlive(e, loc);
+    } else if (cas == -ENOMEM) { /* the entry still names this copy: the victim is kept */
+        cp->copy_err = cas;
+        c->vi->keep = 1;
     }
     count_copy(cp, c->g, v->size);
     cp->copied++;

@@ -332,7 +332,14 @@ struct ls_engine {
     int closing;
     uint64_t fs_full_logged;  /* sm.fs_full when last said */
     uint64_t room_checked_ms; /* when the filesystem's free space was last looked at */
-    struct fence_ent *fence;  /* fenced buffers, sorted (fence.c) */
+    struct ckpt_run *ckrun;   /* the checkpoint under way (ckpt.c), or NULL */
+    uint64_t ck_last_ms;      /* when the last one began */
+    uint64_t ck_last_rseq;    /* e->rseq then: nothing written since, none is due */
+    struct ck_orphan {
+        uint64_t rseq, freed_at;
+    } * ck_orphans; /* compaction's orphans from the checkpoint, for compact_init */
+    uint32_t nck_orphans;
+    struct fence_ent *fence; /* fenced buffers, sorted (fence.c) */
     uint32_t nfence;
     struct ls_stats st;
 };
@@ -342,11 +349,30 @@ struct ls_engine {
 /* Writes logstor.ckpt from the engine's state; only when every write is on disk and no
  * other will follow (ls_close). 0 or -errno (logged; the next open scans the log). */
 int ckpt_write(struct ls_engine *e);
+/* Checkpoints while running (cfg.checkpoint_interval_ms): begins one when due, and moves
+ * the one under way on (serializes a step of the index snapshots; once the barrier over
+ * the writes before it is in, writes the file on a thread). From ls_tick. */
+void ckpt_tick(struct ls_engine *e);
+/* Gives up the checkpoint under way (before anything that frees or replaces a table's
+ * tree, and at close). */
+void ckpt_abort(struct ls_engine *e);
+
+/* What recovery rolls forward from a checkpoint (recov.c). */
+struct ckpt_info {
+    uint64_t rseq;    /* the last rseq at the checkpoint: records at or below it that
+                         come later are compaction's copies */
+    uint8_t *changed; /* per segment: the use the checkpoint knew is gone (freed and
+                         reused, or blanked); its entries must have moved */
+    uint32_t *from;   /* per segment to roll forward: the offset its records after the
+                         checkpoint start at (0: the whole segment); UINT32_MAX: none */
+    uint64_t seq;     /* the last segment sequence number at the checkpoint */
+};
+
 /* After phase 1 of recovery: takes the index and the descriptors from logstor.ckpt when
- * it is whole and agrees with the segments found (1; *records: entries loaded), else 0
- * (logged when a file was there); deletes the file durably either way before returning.
- * -errno when the open must fail. */
-int ckpt_load(struct ls_engine *e, uint64_t now, uint64_t *records);
+ * it is whole and agrees with the segments found (1; *records: entries loaded; ci tells
+ * what to roll forward, its arrays the caller frees), else 0 (logged when a file was
+ * there). -errno when the open must fail. */
+int ckpt_load(struct ls_engine *e, uint64_t now, uint64_t *records, struct ckpt_info *ci);
 
 uint64_t eng_now_ms(const struct ls_engine *e);
 /* Notes that entries were judged expired (or recovery dropped expired PUTs) at clock now:
@@ -493,6 +519,10 @@ int recov_run(struct ls_engine *e);
 typedef void (*seg_walk_fn)(void *arg, const struct rec_view *v, uint64_t addr);
 uint32_t seg_walk(struct ls_engine *e, const uint8_t *seg, uint32_t len, uint32_t g, seg_walk_fn fn,
                   void *arg);
+/* The same from offset `from` (a buffer boundary) on: the records appended after a
+ * checkpoint to a segment open then. */
+uint32_t seg_walk_from(struct ls_engine *e, const uint8_t *seg, uint32_t len, uint32_t g,
+                       uint32_t from, seg_walk_fn fn, void *arg);
 /* Accounts a record written into segment g (put_bytes, tomb, rseq range, flags). */
 void seg_note_record(struct seg_desc *d, uint8_t type, uint32_t size, uint64_t rseq,
                      uint64_t expire_ms);
@@ -510,6 +540,9 @@ void compact_reader_done(struct ls_engine *e, uint32_t g);
 void compact_note_dead(struct ls_engine *e, uint32_t g);
 /* Block 0 of a new use of segment g is durable: recovery no longer reads its old use. */
 void compact_old_use_gone(struct ls_engine *e, uint32_t g);
+/* Compaction's orphans (the stale_min of reused segments still counting): their number;
+ * copied to rseq[]/freed_at[] when not NULL (for a checkpoint). */
+uint32_t compact_orphans(const struct ls_engine *e, uint64_t *rseq, uint64_t *freed_at);
 /* The user stream needs a segment and none is free above the reserve: LS_EBUSY while
  * compaction can reclaim space, LS_ENOSPACE when nothing is left to reclaim. */
 int compact_space_error(struct ls_engine *e);

@@ -428,6 +428,7 @@ static void engine_free(struct ls_engine *e)
     free(e->gs);
     free(e->flush_rseq);
     free(e->fence);
+    free(e->ck_orphans);
     rcache_free(e->cache);
     eng_scan_free(e);
     wbuf_free_all(e);
@@ -607,6 +608,7 @@ void ls_tick(struct ls_engine *e)
     }
     sweep_step(e);
     compact_tick(e, 1);
+    ckpt_tick(e);
 }
 
 void ls_close(struct ls_engine *e)
@@ -616,6 +618,7 @@ void ls_close(struct ls_engine *e)
     if (!e)
         return;
     e->closing = 1;
+    ckpt_abort(e); /* the last one is written below, once everything is on disk */
     for (;;) {
         if (wbuf_user_pending(e)) {
             e->flush_wanted = 1;
@@ -665,7 +668,8 @@ static int find_live(struct ls_engine *e, uint32_t table, const void *key, size_
         return LS_ENOTFOUND;
     if (expired(e, ent->meta)) {
         eng_expiry_seen(e, eng_now_ms(e));
-        idx_remove(e->tables[table], token, hash2, NULL);
+        if (idx_remove(e->tables[table], token, hash2, NULL) < 0)
+            return LS_ENOTFOUND; /* no memory for a snapshot's copy: left for later */
         eng_unlive(e, ent->loc);
         e->st.expired_dropped++;
         eng_expired(e, table, key, key_len);

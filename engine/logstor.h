@@ -139,6 +139,12 @@ struct ls_config {
     void (*progress)(void *arg, const struct ls_recovery_progress *p);
     void *progress_arg;
     uint32_t progress_interval_ms; /* default 1000 */
+    /* Checkpoints of the index while running (ckpt.c): one every this many ms when
+     * anything was written since the last; a crash restart then reads the checkpoint
+     * and the segments written after it. 0 (default): only at a clean close, and the
+     * next open uses it only when nothing was written after it. EXPERIMENTAL: the
+     * simulator still finds wrong states after rolling forward (issue 14). */
+    uint32_t checkpoint_interval_ms;
     /* Optional: called once for each key the engine finds expired and drops from its
      * index (Redis's "expired" keyspace event), with the key's bytes borrowed for the
      * call. Called from the engine's thread, from inside the call that found it: ls_get,
@@ -419,11 +425,15 @@ struct ls_stats {
     uint64_t recovery_records;
     uint64_t recovery_corrupt_blocks;
     uint64_t recovery_segments;
-    uint64_t recovery_from_checkpoint; /* 1: the last open took the index from the shutdown
-                                          checkpoint (logstor.ckpt) instead of the log */
-    uint64_t recovery_damaged_files; /* data files missing, swapped, from another directory
-                                        or overwritten (the open refuses them unless
-                                        salvage is set; see ls_config.salvage) */
+    uint64_t recovery_from_checkpoint; /* 1: the last open took the index from a checkpoint
+                                          (logstor.ckpt) and rolled forward from it */
+    uint64_t checkpoints;              /* written while running */
+    uint64_t checkpoints_failed;       /* given up (a failed write, no memory, a FLUSH) */
+    uint64_t checkpoint_last_ms;       /* how long the last one took, start to file */
+    uint64_t checkpoint_last_keys;     /* entries it held */
+    uint64_t recovery_damaged_files;   /* data files missing, swapped, from another directory
+                                          or overwritten (the open refuses them unless
+                                          salvage is set; see ls_config.salvage) */
 };
 void ls_get_stats(const struct ls_engine *e, struct ls_stats *out);
 

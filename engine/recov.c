@@ -103,7 +103,9 @@ struct recov {
     uint32_t nused;
     uint64_t now_ms, start_ms, last_report_ms;
     uint64_t max_rseq;
-    int from_ckpt; /* the index came from the shutdown checkpoint (ckpt.c) */
+    int from_ckpt;       /* the index came from a checkpoint (ckpt.c), rolled forward */
+    struct ckpt_info ci; /* what to roll forward from it */
+    uint64_t ck_dropped; /* checkpoint entries whose records left with their segment */
     struct ls_recovery_progress p;
 };
 
@@ -356,7 +358,7 @@ static int sort_used(struct recov *rv)
     if (!rv->order)
         return -ENOMEM;
     for (uint32_t g = 0; g < m->nsegs; g++)
-        if (m->d[g].state == SEG_FULL)
+        if (m->d[g].state == SEG_FULL && (!rv->from_ckpt || rv->ci.from[g] != UINT32_MAX))
             rv->order[rv->nused++] = g;
     qsort_r(rv->order, rv->nused, sizeof(uint32_t), cmp_seq, m->d);
     rv->p.segments_total = rv->nused;
@@ -372,13 +374,31 @@ struct older {
     int err;
 };
 
+/* The rseq that decided a key so far (0: none applied; its entry, if any, is the
+ * checkpoint's). */
+static uint64_t decided(const struct recov *rv, uint64_t token, uint32_t hash2, uint32_t table)
+{
+    if (!rv->map.cap)
+        return 0;
+    return rmap_slot(rv->map.t, rv->map.cap, token, hash2, table)->rseq;
+}
+
+/* Takes an entry's record off its segment's live bytes; not when the entry came from the
+ * checkpoint and its segment's use is gone (the segment now counts another use). */
+static void unlive_old(struct recov *rv, uint64_t loc, int from_ckpt)
+{
+    struct ls_engine *e = rv->e;
+
+    if (from_ckpt && rv->from_ckpt && rv->ci.changed[seg_of(&e->sm, idx_loc_addr(loc))])
+        return;
+    eng_unlive(e, loc);
+}
+
 static int collect_older(void *arg, const struct idx_ent *ent)
 {
     struct older *o = arg;
-    struct rmap_ent *m =
-        rmap_slot(o->rv->map.t, o->rv->map.cap, ent->token, idx_meta_hash2(ent->meta), o->table);
 
-    if (m->rseq >= o->rseq)
+    if (decided(o->rv, ent->token, idx_meta_hash2(ent->meta), o->table) >= o->rseq)
         return 0;
     if (o->n == o->cap) {
         uint64_t cap = o->cap ? o->cap * 2 : 1024;
@@ -401,15 +421,76 @@ static void apply_flush(struct recov *rv, uint16_t table, uint64_t rseq)
     struct older o = {.rv = rv, .table = table, .rseq = rseq};
 
     e->flush_rseq[table] = rseq;
-    if (!rv->map.cap)
+    if (!rv->map.cap && !rv->from_ckpt)
         return;
     idx_scan(e->tables[table], 0, SIZE_MAX, collect_older, &o, NULL, NULL);
     if (o.err)
         rv->err = o.err; /* the open fails rather than keep flushed keys */
-    for (uint64_t i = 0; i < o.n; i++)
-        if (idx_remove(e->tables[table], o.v[i].token, idx_meta_hash2(o.v[i].meta), NULL) == 0)
-            eng_unlive(e, o.v[i].loc);
+    for (uint64_t i = 0; i < o.n; i++) {
+        uint32_t h2 = idx_meta_hash2(o.v[i].meta);
+        int ck = decided(rv, o.v[i].token, h2, table) == 0;
+        if (idx_remove(e->tables[table], o.v[i].token, h2, NULL) == 0)
+            unlive_old(rv, o.v[i].loc, ck);
+    }
     free(o.v);
+}
+
+/* Rolling forward from a checkpoint, a record whose rseq is not above the checkpoint's
+ * last one is a compaction copy made after it:
+ *   - of a PUT live when copied: no write of the key can have come between the
+ *     checkpoint and the copy (it would have a higher rseq and the copied record would
+ *     have been dead), so the record copied is the one the checkpoint's entry names, or
+ *     an earlier copy of it. The copy moves the entry; it never makes one;
+ *   - of a hider, copied only while its key is absent from the index: a tombstone of a
+ *     key absent at the checkpoint, or the tombstone compaction writes, with the PUT's
+ *     rseq, for a PUT whose expiry passed after the checkpoint (it left the index without
+ *     a write): then the entry goes (the clock may since have stepped back below the
+ *     expiry, and the PUT's segment may have been reused).
+ * Neither outranks a write made after the checkpoint (applied or still to come). */
+static void apply_copy(struct recov *rv, struct rmap_ent *m, const struct rec_view *v,
+                       uint64_t addr, struct idx_ent *ent, uint32_t hash2)
+{
+    struct ls_engine *e = rv->e;
+    struct idx *t = e->tables[v->h.table];
+    struct idx_ent cur;
+
+    if (m->rseq > rv->ci.rseq || (m->rseq && v->h.rseq < m->rseq))
+        return; /* a write after the checkpoint decided the key, or a newer copy did */
+    if (v->h.type != REC_PUT) {
+        int ck = m->rseq == 0;
+        if (!m->rseq)
+            rv->map.n++;
+        *m = (struct rmap_ent){.token = ent->token,
+                               .rseq = v->h.rseq,
+                               .hash2 = hash2,
+                               .table = v->h.table,
+                               .hider = idx_make_loc(addr, v->size)};
+        if (idx_remove(t, ent->token, hash2, &cur) == 0)
+            unlive_old(rv, cur.loc, ck);
+        return;
+    }
+    if (idx_find(t, ent->token, hash2, &cur) != 0)
+        return;
+    int ck = m->rseq == 0;
+    ent->loc = idx_make_loc(addr, v->size);
+    ent->meta = idx_make_meta(v->h.expire_ms, hash2);
+    if (!m->rseq)
+        rv->map.n++;
+    *m = (struct rmap_ent){
+        .token = ent->token, .rseq = v->h.rseq, .hash2 = hash2, .table = v->h.table};
+    if (cur.loc == ent->loc) {
+        /* the same address and size in a reused segment: the entry now names the new
+         * use's record, which its descriptor has not counted */
+        if (ck && rv->ci.changed[seg_of(&e->sm, addr)])
+            eng_live(e, ent->loc, +1);
+        return;
+    }
+    if (idx_upsert(t, ent, NULL) < 0) {
+        rv->err = -ENOMEM;
+        return;
+    }
+    eng_live(e, ent->loc, +1);
+    unlive_old(rv, cur.loc, ck);
 }
 
 static void apply(void *arg, const struct rec_view *v, uint64_t addr)
@@ -433,13 +514,19 @@ static void apply(void *arg, const struct rec_view *v, uint64_t addr)
         apply_flush(rv, v->h.table, v->h.rseq);
         return;
     }
+
     token_of(v->key, v->h.key_len, &ent.token, &hash2);
     if (!(m = rmap_get(&rv->map, ent.token, hash2, v->h.table))) {
         rv->err = -ENOMEM;
         return;
     }
+    if (rv->from_ckpt && v->h.rseq <= rv->ci.rseq) {
+        apply_copy(rv, m, v, addr, &ent, hash2);
+        return;
+    }
     if (m->rseq > v->h.rseq)
-        return; /* a newer record of the key came first */
+        return;            /* a newer record of the key came first */
+    int ck = m->rseq == 0; /* the entry, if any, is the checkpoint's */
     /* Equal rseq: a compaction copy of the same record, in a later segment. The copy
      * wins, and a copied tombstone's original stops counting as needed, so a victim
      * whose records were all copied before a crash is freed without a read. (Only for
@@ -467,9 +554,9 @@ static void apply(void *arg, const struct rec_view *v, uint64_t addr)
         }
         eng_live(e, ent.loc, +1);
         if (rc == 1)
-            eng_unlive(e, old.loc);
+            unlive_old(rv, old.loc, ck);
     } else if (idx_remove(t, ent.token, hash2, &old) == 0) {
-        eng_unlive(e, old.loc);
+        unlive_old(rv, old.loc, ck);
     }
 }
 
@@ -590,9 +677,15 @@ static uint32_t parse_buffer(struct ls_engine *e, struct walk *w, const uint8_t 
 uint32_t seg_walk(struct ls_engine *e, const uint8_t *seg, uint32_t len, uint32_t g, seg_walk_fn fn,
                   void *arg)
 {
+    return seg_walk_from(e, seg, len, g, 0, fn, arg);
+}
+
+uint32_t seg_walk_from(struct ls_engine *e, const uint8_t *seg, uint32_t len, uint32_t g,
+                       uint32_t from, seg_walk_fn fn, void *arg)
+{
     uint64_t seq = e->sm.d[g].seq, base = (uint64_t)g * e->sm.seg_size;
     struct walk w = {fn, arg, 0, NULL, 0, 0, W_OUT};
-    uint32_t off = 0;
+    uint32_t off = from;
     struct buf_hdr h;
 
     while (off + REC_BLOCK <= len) {
@@ -648,7 +741,9 @@ static int phase2(struct recov *rv)
         else if (rc == 0 && sr->res != (int)sr->len)
             rc = sr->res < 0 ? sr->res : -EIO; /* (a short file is completed at open) */
         if (rc == 0)
-            rv->p.corrupt_blocks += seg_walk(rv->e, sr->req.buf, sr->len, sr->g, apply, rv);
+            rv->p.corrupt_blocks +=
+                seg_walk_from(rv->e, sr->req.buf, sr->len, sr->g,
+                              rv->from_ckpt ? rv->ci.from[sr->g] : 0, apply, rv);
         if (rc == 0 && rv->err)
             rc = rv->err;
         uio_free(sr->req.buf);
@@ -668,6 +763,63 @@ static int phase2(struct recov *rv)
     return rc;
 }
 
+struct gone {
+    struct recov *rv;
+    uint16_t table;
+    struct idx_ent *v;
+    uint64_t n, cap;
+    int err;
+};
+
+static int collect_gone(void *arg, const struct idx_ent *ent)
+{
+    struct gone *o = arg;
+    struct recov *rv = o->rv;
+
+    if (!rv->ci.changed[seg_of(&rv->e->sm, idx_loc_addr(ent->loc))] ||
+        decided(rv, ent->token, idx_meta_hash2(ent->meta), o->table) != 0)
+        return 0;
+    if (o->n == o->cap) {
+        uint64_t cap = o->cap ? o->cap * 2 : 1024;
+        struct idx_ent *v = realloc(o->v, cap * sizeof(*v));
+        if (!v) {
+            o->err = -ENOMEM;
+            return 1;
+        }
+        o->v = v;
+        o->cap = cap;
+    }
+    o->v[o->n++] = *ent;
+    return 0;
+}
+
+/* After rolling forward: checkpoint entries still pointing into a segment whose use has
+ * gone since (freed and reused, or blanked) were neither moved by a copy nor replaced by
+ * a write. Their records are gone, and so is what decided them: a key deleted after the
+ * checkpoint whose tombstone was dropped once the segment holding its dead PUT was
+ * reused (compact.c drops a tombstone only then). They leave the index. */
+static int drop_gone(struct recov *rv)
+{
+    struct ls_engine *e = rv->e;
+    uint32_t g;
+
+    for (g = 0; g < e->sm.nsegs && !rv->ci.changed[g]; g++)
+        ;
+    if (g == e->sm.nsegs)
+        return 0;
+    for (uint32_t t = 0; t < e->cfg.tables; t++) {
+        struct gone o = {.rv = rv, .table = (uint16_t)t};
+        idx_scan(e->tables[t], 0, SIZE_MAX, collect_gone, &o, NULL, NULL);
+        for (uint64_t i = 0; i < o.n && !o.err; i++)
+            if (idx_remove(e->tables[t], o.v[i].token, idx_meta_hash2(o.v[i].meta), NULL) == 0)
+                rv->ck_dropped++;
+        free(o.v);
+        if (o.err)
+            return o.err;
+    }
+    return 0;
+}
+
 int recov_run(struct ls_engine *e)
 {
     struct recov rv = {.e = e, .now_ms = eng_now_ms(e), .start_ms = mono_ms()};
@@ -684,14 +836,18 @@ int recov_run(struct ls_engine *e)
                 e->dir, rv.damaged_files);
         rc = LS_ECORRUPT;
     }
-    if (rc == 0 && (rc = ckpt_load(e, rv.now_ms, &rv.p.records)) == 1) {
+    if (rc == 0 && (rc = ckpt_load(e, rv.now_ms, &rv.p.records, &rv.ci)) == 1) {
         rc = 0;
-        rv.from_ckpt = 1; /* the shutdown checkpoint stands for phase 2 */
+        rv.from_ckpt = 1; /* phase 2 reads only what was written after it */
     }
-    if (rc == 0 && !rv.from_ckpt)
+    if (rc == 0)
         rc = sort_used(&rv);
-    if (rc == 0 && !rv.from_ckpt)
+    if (rc == 0)
         rc = phase2(&rv);
+    if (rc == 0 && rv.from_ckpt)
+        rc = drop_gone(&rv);
+    free(rv.ci.changed);
+    free(rv.ci.from);
     huge_free(rv.map.t, rv.map.cap * sizeof(*rv.map.t));
     if (rc < 0) {
         eng_log(e, LS_LOG_ERROR, "recovery failed: %s", ls_strerror(rc));
@@ -703,7 +859,7 @@ int recov_run(struct ls_engine *e)
             e->seq = m->d[g].seq;
         seg_hist_update(m, g); /* tombstone bytes were counted after listing */
     }
-    if (!rv.from_ckpt)
+    if (!rv.from_ckpt || rv.max_rseq > e->rseq)
         e->rseq = rv.max_rseq;
     eng_expiry_seen(e, rv.now_ms); /* PUTs expired by now were left out of the index */
     seg_rebuild_free(m);
@@ -720,8 +876,10 @@ int recov_run(struct ls_engine *e)
     e->st.recovery_from_checkpoint = (uint64_t)rv.from_ckpt;
     if (rv.from_ckpt)
         eng_log(e, LS_LOG_INFO,
-                "%s: opened from the shutdown checkpoint: %llu keys in %llu ms, no segment read",
-                e->dir, (unsigned long long)rv.p.records, (unsigned long long)e->st.recovery_ms);
+                "%s: opened from the checkpoint: %llu keys and records in %llu ms, %u segments "
+                "written after it read, %llu entries whose segments were reused since dropped",
+                e->dir, (unsigned long long)rv.p.records, (unsigned long long)e->st.recovery_ms,
+                rv.nused, (unsigned long long)rv.ck_dropped);
     report(&rv, 1);
     free(rv.order);
     return 0;

@@ -358,6 +358,7 @@ static void revert_op(struct ls_engine *e, struct wop *op)
     } else if (op->type == REC_FLUSH && op->flushed) {
         /* Everything written after the flush is reverted already (newest first): put the
          * table's tree back. */
+        ckpt_abort(e); /* it may hold a snapshot of the tree freed here */
         idx_scan(t, 0, SIZE_MAX, visit_unlive, e, NULL, NULL);
         idx_free(t);
         e->tables[op->table] = op->flushed;
@@ -595,11 +596,15 @@ static int index_apply(struct ls_engine *e, const struct wrec *r, uint64_t loc, 
         op->had_old = rc == 1;
         eng_live(e, loc, +1);
     } else if (r->type == REC_DEL) {
-        op->had_old = idx_remove(t, r->token, r->hash2, &op->old) == 0;
+        rc = idx_remove(t, r->token, r->hash2, &op->old);
+        if (rc == -ENOMEM) /* a snapshot is live and the copy failed: refused, unchanged */
+            return rc;
+        op->had_old = rc == 0;
     } else {
         struct idx *fresh = idx_new();
         if (!fresh)
             return -ENOMEM;
+        ckpt_abort(e); /* its snapshot of t would outlive t (freed once acknowledged) */
         op->flushed = t;
         e->tables[r->table] = fresh;
         idx_scan(t, 0, SIZE_MAX, visit_unlive, e, NULL, NULL);
@@ -611,6 +616,7 @@ static int index_apply(struct ls_engine *e, const struct wrec *r, uint64_t loc, 
 
 void eng_flush_table(struct ls_engine *e, uint16_t table)
 {
+    ckpt_abort(e);
     idx_scan(e->tables[table], 0, SIZE_MAX, visit_unlive, e, NULL, NULL);
     idx_clear(e->tables[table]);
 }

@@ -17,6 +17,7 @@ struct config {
     uint64_t disk_size;
     int durability; /* enum ls_durability */
     uint64_t flush_interval_ms;
+    uint64_t checkpoint_interval_ms;
     uint64_t databases;
     uint64_t max_key_size;
     uint64_t max_value_size;

@@ -1025,8 +1025,10 @@ static void test_load(void **state)
         }
         assert_int_equal(idx_expires(t, &sum), want_n);
         assert_int_equal(sum, want_sum);
+#if !defined(IDX_LEAF_CAP) /* 4 KiB nodes (test_idx_small builds tiny ones) */
         if (m > 1000) /* 7/8 full leaves: under 31 bytes per key (random inserts: ~27-37) */
             assert_true((double)idx_memory(t) / (double)m < 31.0);
+#endif
         assert_int_equal(idx_load(t, v, m), m ? -EINVAL : 0); /* not empty */
         for (size_t i = 0; i < m; i += 3)
             assert_int_equal(idx_remove(t, v[i].token, idx_meta_hash2(v[i].meta), NULL), 0);

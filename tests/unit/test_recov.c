@@ -1009,7 +1009,6 @@ static void test_ckpt_clean_restart(void **state)
     f->e = NULL;
     assert_true(ckpt_exists(f->dir));
     open_engine(f);
-    assert_false(ckpt_exists(f->dir));
     assert_int_equal(stats(f->e).recovery_from_checkpoint, 1);
     assert_int_equal(stats(f->e).recovery_segments, 0);
     ckpt_check(f);
@@ -1025,8 +1024,7 @@ static void test_ckpt_clean_restart(void **state)
     check_sound(f->e);
 }
 
-/* A checkpoint with one byte changed is not used: the open scans the log, says so, and
- * deletes it. */
+/* A checkpoint with one byte changed is not used: the open scans the log and says so. */
 static void test_ckpt_damaged(void **state)
 {
     struct fx *f = *state;
@@ -1043,13 +1041,60 @@ static void test_ckpt_damaged(void **state)
     open_engine(f);
     assert_int_equal(stats(f->e).recovery_from_checkpoint, 0);
     assert_true(stats(f->e).recovery_segments > 0);
-    assert_false(ckpt_exists(f->dir));
     ckpt_check(f);
 }
 
-/* A checkpoint older than the log (put back by hand after more writes) is refused:
- * segments newer than it exist. Deleted keys stay deleted, new ones are there. */
-static void test_ckpt_stale(void **state)
+/* A checkpoint older than the log (what a crash leaves: the last one written while
+ * running) is rolled forward: the segments written after it are read, and the index is
+ * what a full scan makes of the log. Deleted keys stay deleted, new ones are there,
+ * whatever compaction moved meanwhile. */
+static void test_ckpt_roll_forward(void **state)
+{
+    struct fx *f = *state;
+    char k[32], v[64];
+
+    f->cfg.checkpoint_interval_ms = 3600000; /* rolling forward comes with it */
+    ckpt_fill(f);
+    ls_close(f->e);
+    f->e = NULL;
+    ckpt_copy(f->dir, "logstor.ckpt", "old.ckpt");
+    open_engine(f);
+    assert_int_equal(stats(f->e).recovery_from_checkpoint, 1);
+    assert_int_equal(del_sync(f->e, 0, "c1"), 0);
+    assert_int_equal(put_sync(f->e, 0, "c3", "again", 5, 0), 0);
+    /* enough overwrites for compaction to move and free segments the checkpoint knew */
+    for (int r = 0; r < 12; r++)
+        for (int i = 600; i < 900; i++) {
+            snprintf(k, sizeof(k), "c%d", i);
+            snprintf(v, sizeof(v), "%d-%d-%040d", r, i, 0);
+            assert_int_equal(put_sync(f->e, 0, k, v, strlen(v), 0), 0);
+        }
+    for (int i = 600; i < 900; i += 2) {
+        snprintf(k, sizeof(k), "c%d", i);
+        assert_int_equal(del_sync(f->e, 0, k), 0);
+    }
+    ls_close(f->e);
+    f->e = NULL;
+    ckpt_copy(f->dir, "old.ckpt", "logstor.ckpt");
+    open_engine(f);
+    assert_int_equal(stats(f->e).recovery_from_checkpoint, 1);
+    assert_true(stats(f->e).recovery_segments > 0);
+    check_value(f->e, 0, "c1", NULL);
+    check_value(f->e, 0, "c3", "again");
+    check_value(f->e, 0, "c2", "v2");
+    check_value(f->e, 0, "c0", NULL);
+    check_value(f->e, 1, "c2", NULL);
+    for (int i = 600; i < 900; i++) {
+        snprintf(k, sizeof(k), "c%d", i);
+        snprintf(v, sizeof(v), "%d-%d-%040d", 11, i, 0);
+        check_value(f->e, 0, k, i % 2 ? v : NULL);
+    }
+    check_sound(f->e);
+}
+
+/* Without checkpoints while running, the open that reads a checkpoint deletes it, and a
+ * checkpoint older than the log (put back by hand) is refused: the log is scanned. */
+static void test_ckpt_stale_refused(void **state)
 {
     struct fx *f = *state;
 
@@ -1059,6 +1104,7 @@ static void test_ckpt_stale(void **state)
     ckpt_copy(f->dir, "logstor.ckpt", "old.ckpt");
     open_engine(f);
     assert_int_equal(stats(f->e).recovery_from_checkpoint, 1);
+    assert_false(ckpt_exists(f->dir));
     assert_int_equal(del_sync(f->e, 0, "c1"), 0);
     assert_int_equal(put_sync(f->e, 0, "c3", "again", 5, 0), 0);
     ls_close(f->e);
@@ -1066,6 +1112,7 @@ static void test_ckpt_stale(void **state)
     ckpt_copy(f->dir, "old.ckpt", "logstor.ckpt");
     open_engine(f);
     assert_int_equal(stats(f->e).recovery_from_checkpoint, 0);
+    assert_false(ckpt_exists(f->dir));
     check_value(f->e, 0, "c1", NULL);
     check_value(f->e, 0, "c3", "again");
     check_value(f->e, 0, "c2", "v2");
@@ -1122,7 +1169,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_meta_damaged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ckpt_clean_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ckpt_damaged, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ckpt_stale, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ckpt_roll_forward, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ckpt_stale_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ckpt_record_damaged, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
