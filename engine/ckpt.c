@@ -589,7 +589,8 @@ static int roll_forward(const struct ls_engine *e)
  * holds one begun after the checkpoint (freed and reused since), or is free now (blanked
  * since); either way its checkpoint entries must have moved by the records rolled
  * forward. A segment used on disk that the checkpoint did not know is newer than it. */
-static const char *agree(const struct ls_engine *e, const struct ckpt_view *v, struct ckpt_info *ci)
+static const char *agree(const struct ls_engine *e, const struct ckpt_view *v,
+                         const uint8_t *blank0, struct ckpt_info *ci)
 {
     const struct seg_mgr *m = &e->sm;
     uint64_t k = 0;
@@ -607,6 +608,8 @@ static const char *agree(const struct ls_engine *e, const struct ckpt_view *v, s
         }
         if (used && !newer && (d->state != c.state || d->seq != c.seq))
             return "a segment it lists as used holds another use on disk";
+        if (!used && !blank0[g]) /* blanked by compaction reads as zeros: this is damage */
+            return "a segment it lists as used has a damaged first block";
         ci->changed[g] = (uint8_t)(!used || newer);
     }
     if (!roll_forward(e))
@@ -722,7 +725,8 @@ static int ckpt_apply(struct ls_engine *e, const struct ckpt_view *v, uint64_t n
     return 0;
 }
 
-int ckpt_load(struct ls_engine *e, uint64_t now, uint64_t *records, struct ckpt_info *ci)
+int ckpt_load(struct ls_engine *e, uint64_t now, const uint8_t *blank0, uint64_t *records,
+              struct ckpt_info *ci)
 {
     struct ckpt_view v = {0};
     const char *why = NULL;
@@ -740,7 +744,7 @@ int ckpt_load(struct ls_engine *e, uint64_t now, uint64_t *records, struct ckpt_
         else
             memset(ci->from, 0xff, sizeof(uint32_t) * e->sm.nsegs);
     }
-    if (rc == 1 && (why = agree(e, &v, ci)) != NULL)
+    if (rc == 1 && (why = agree(e, &v, blank0, ci)) != NULL)
         rc = LS_ECORRUPT;
     if (rc == 1)
         rc = (rc = ckpt_apply(e, &v, now, records, ci)) < 0 ? rc : 1;

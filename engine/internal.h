@@ -371,8 +371,10 @@ struct ckpt_info {
 /* After phase 1 of recovery: takes the index and the descriptors from logstor.ckpt when
  * it is whole and agrees with the segments found (1; *records: entries loaded; ci tells
  * what to roll forward, its arrays the caller frees), else 0 (logged when a file was
- * there). -errno when the open must fail. */
-int ckpt_load(struct ls_engine *e, uint64_t now, uint64_t *records, struct ckpt_info *ci);
+ * there). blank0[g]: phase 1 read block 0 of segment g as zeros. -errno when the open
+ * must fail. */
+int ckpt_load(struct ls_engine *e, uint64_t now, const uint8_t *blank0, uint64_t *records,
+              struct ckpt_info *ci);
 
 uint64_t eng_now_ms(const struct ls_engine *e);
 /* Notes that entries were judged expired (or recovery dropped expired PUTs) at clock now:

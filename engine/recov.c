@@ -103,6 +103,7 @@ struct recov {
     uint32_t nused;
     uint64_t now_ms, start_ms, last_report_ms;
     uint64_t max_rseq;
+    uint8_t *blank0;     /* per segment: block 0 read as zeros (phase 1) */
     int from_ckpt;       /* the index came from a checkpoint (ckpt.c), rolled forward */
     struct ckpt_info ci; /* what to roll forward from it */
     uint64_t ck_dropped; /* checkpoint entries whose records left with their segment */
@@ -291,6 +292,8 @@ static int scan_heads(struct recov *rv, uint32_t f, uint8_t *blocks, struct seg_
         }
         if (rc == -ENOENT) {
             uint32_t nz = nonzero_bytes(blocks + (size_t)i * REC_BLOCK, REC_BLOCK);
+            if (!nz)
+                rv->blank0[f * spf + i] = 1; /* zeros: blanked, or never written */
             hd.foreign += nz > BLANK_ROT_MAX;
             rv->p.corrupt_blocks += nz > 0 && nz <= BLANK_ROT_MAX;
         }
@@ -435,6 +438,46 @@ static void apply_flush(struct recov *rv, uint16_t table, uint64_t rseq)
     free(o.v);
 }
 
+/* Does a copied hider with rseq r hide the checkpoint's entry e? Only if the entry's
+ * record is not newer: the hider may be the one compaction wrote for this very PUT once
+ * it expired (same rseq), or an older tombstone copied while a write made after the
+ * checkpoint, since lost in the crash, had deleted the key. The entry holds no rseq: its
+ * record is read (rare: a hider copy over a key the checkpoint holds, with an expiry).
+ * An entry without an expiry cannot have expired: never hidden. One whose record is gone
+ * (its segment reused) or unreadable: hidden (drop_gone would drop it anyway). */
+static int hides_entry(struct recov *rv, const struct idx_ent *ent, uint64_t r)
+{
+    struct ls_engine *e = rv->e;
+    struct seg_mgr *m = &e->sm;
+    uint64_t addr = idx_loc_addr(ent->loc), off;
+    uint32_t size = idx_loc_size(ent->loc), g = seg_of(m, addr);
+    struct rec_view got;
+
+    if (!idx_meta_expire(ent->meta))
+        return 0;
+    if (rv->ci.changed[g])
+        return 1;
+    uint64_t from = addr & ~(uint64_t)(REC_BLOCK - 1);
+    uint32_t len = (uint32_t)(((addr + size + REC_BLOCK - 1) & ~(uint64_t)(REC_BLOCK - 1)) - from);
+    struct seg_read sr = {.g = g};
+    sr.req = (struct uio_req){.cb = read_done, .arg = &sr, .len = len, .op = UIO_READ};
+    sr.req.buf = uio_alloc(len);
+    if (!sr.req.buf) {
+        rv->err = -ENOMEM;
+        return 0;
+    }
+    sr.req.fd = seg_fd(m, from, &off);
+    sr.req.off = off;
+    uio_queue(e->u, &sr.req);
+    int hidden = 1;
+    if (wait_all(e) == 0 && sr.res == (int)len &&
+        rec_decode((uint8_t *)sr.req.buf + (addr - from), size, rec_seed(e->seed, m->d[g].seq),
+                   &got) == 0)
+        hidden = got.h.rseq <= r;
+    uio_free(sr.req.buf);
+    return hidden;
+}
+
 /* Rolling forward from a checkpoint, a record whose rseq is not above the checkpoint's
  * last one is a compaction copy made after it:
  *   - of a PUT live when copied: no write of the key can have come between the
@@ -445,7 +488,9 @@ static void apply_flush(struct recov *rv, uint16_t table, uint64_t rseq)
  *     key absent at the checkpoint, or the tombstone compaction writes, with the PUT's
  *     rseq, for a PUT whose expiry passed after the checkpoint (it left the index without
  *     a write): then the entry goes (the clock may since have stepped back below the
- *     expiry, and the PUT's segment may have been reused).
+ *     expiry, and the PUT's segment may have been reused); or an older tombstone copied
+ *     while a write after the checkpoint, lost since, had deleted the key: then the
+ *     entry stays (hides_entry tells the two apart).
  * Neither outranks a write made after the checkpoint (applied or still to come). */
 static void apply_copy(struct recov *rv, struct rmap_ent *m, const struct rec_view *v,
                        uint64_t addr, struct idx_ent *ent, uint32_t hash2)
@@ -458,6 +503,9 @@ static void apply_copy(struct recov *rv, struct rmap_ent *m, const struct rec_vi
         return; /* a write after the checkpoint decided the key, or a newer copy did */
     if (v->h.type != REC_PUT) {
         int ck = m->rseq == 0;
+        if (idx_find(t, ent->token, hash2, &cur) == 0 && ck && !hides_entry(rv, &cur, v->h.rseq))
+            return; /* an older tombstone, copied while a write after the checkpoint (lost
+                       since) had deleted the key: the entry's PUT is newer */
         if (!m->rseq)
             rv->map.n++;
         *m = (struct rmap_ent){.token = ent->token,
@@ -827,7 +875,8 @@ int recov_run(struct ls_engine *e)
     int rc;
 
     rv.last_report_ms = rv.start_ms;
-    rc = phase1(&rv);
+    rv.blank0 = calloc(m->nsegs ? m->nsegs : 1, 1);
+    rc = rv.blank0 ? phase1(&rv) : -ENOMEM;
     if (rc == 0 && rv.damaged_files && !e->cfg.salvage && !e->cfg.read_only) {
         eng_log(e, LS_LOG_ERROR,
                 "%s: %u data files are missing or are not this directory's; refusing to open "
@@ -836,7 +885,7 @@ int recov_run(struct ls_engine *e)
                 e->dir, rv.damaged_files);
         rc = LS_ECORRUPT;
     }
-    if (rc == 0 && (rc = ckpt_load(e, rv.now_ms, &rv.p.records, &rv.ci)) == 1) {
+    if (rc == 0 && (rc = ckpt_load(e, rv.now_ms, rv.blank0, &rv.p.records, &rv.ci)) == 1) {
         rc = 0;
         rv.from_ckpt = 1; /* phase 2 reads only what was written after it */
     }
@@ -848,6 +897,7 @@ int recov_run(struct ls_engine *e)
         rc = drop_gone(&rv);
     free(rv.ci.changed);
     free(rv.ci.from);
+    free(rv.blank0);
     huge_free(rv.map.t, rv.map.cap * sizeof(*rv.map.t));
     if (rc < 0) {
         eng_log(e, LS_LOG_ERROR, "recovery failed: %s", ls_strerror(rc));

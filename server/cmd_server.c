@@ -1359,15 +1359,14 @@ static void info_persistence(struct server *s, const struct ls_stats *st, struct
                  "\r\naof_rewrites:0\r\naof_last_write_status:%s\r\nasync_loading:0"
                  "\r\nengine_failed:%" PRIu64 "\r\ncheckpoint_interval_ms:%" PRIu64
                  "\r\ncheckpoints:%" PRIu64 "\r\ncheckpoints_failed:%" PRIu64
-                 "\r\ncheckpoint_last_ms:%" PRIu64 "\r\ncheckpoint_last_keys:%" PRIu64
-                 "\r\nrecovery_from_checkpoint:%" PRIu64 "\r\n",
+                 "\r\ncheckpoint_last_ms:%" PRIu64 "\r\ncheckpoint_last_keys:%" PRIu64 "\r\n",
                  loading_active(s), s->cfg.durability ? "periodic" : "sync",
                  s->cfg.flush_interval_ms, st->recovery_ms,
                  st->puts + st->dels - s->changes_at_save,
                  (s->last_save_ms ? s->last_save_ms : s->start_ms) / 1000, saves_done,
                  last_bgsave_failed ? "err" : "ok", st->failed ? "err" : "ok", st->failed,
                  s->cfg.checkpoint_interval_ms, st->checkpoints, st->checkpoints_failed,
-                 st->checkpoint_last_ms, st->checkpoint_last_keys, st->recovery_from_checkpoint);
+                 st->checkpoint_last_ms, st->checkpoint_last_keys);
     loading_info(s, pb); /* while loading: Redis's loading_* progress fields */
     pbuf_appendf(pb, "\r\n");
 }

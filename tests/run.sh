@@ -41,6 +41,12 @@ for s in $suites; do
         # seeds of fixed bugs beyond the range the budget reaches (tests/sim/regress.txt)
         [ -x "$build/tests/sim_engine" ] &&
             run "sim regression seeds" sh -c 'for s in $(grep -o "^[0-9][0-9]*" tests/sim/regress.txt); do "$0" --seed "$s" || exit 1; done' "$build/tests/sim_engine"
+        # checkpoints while running (experimental, off by default): the seeds of fixed
+        # bugs always, a time budget of random seeds in the soak
+        [ -x "$build/tests/sim_engine" ] &&
+            run "sim regression seeds, checkpoints" sh -c 'for s in $(grep -o "^[0-9][0-9]*" tests/sim/regress_ckpt.txt); do "$0" --seed "$s" --checkpoints || exit 1; done' "$build/tests/sim_engine"
+        [ -n "${SOAK:-}" ] && [ -x "$build/tests/sim_engine" ] &&
+            run "sim sim_engine --checkpoints (${SIM_CKPT_SECONDS:-600}s)" "$build/tests/sim_engine" --first "${SIM_CKPT_FIRST:-500001}" --seconds "${SIM_CKPT_SECONDS:-600}" --checkpoints
         [ -x build/san/tests/sim_engine ] &&
             run "asan+ubsan sim_engine (30s)" build/san/tests/sim_engine --first "${SIM_SAN_FIRST:-100001}" --seconds "${SIM_SAN_SECONDS:-30}" --known tests/sim/known_failing.txt ;;
     crash)
