@@ -397,24 +397,31 @@ static void unlive_old(struct recov *rv, uint64_t loc, int from_ckpt)
     eng_unlive(e, loc);
 }
 
+/* Appends an entry to a growing list; returns 1 (stop the scan) when memory runs out. */
+static int ents_push(struct idx_ent **v, uint64_t *n, uint64_t *cap, int *err,
+                     const struct idx_ent *ent)
+{
+    if (*n == *cap) {
+        uint64_t c = *cap ? *cap * 2 : 1024;
+        struct idx_ent *nv = realloc(*v, c * sizeof(*nv));
+        if (!nv) {
+            *err = -ENOMEM;
+            return 1;
+        }
+        *v = nv;
+        *cap = c;
+    }
+    (*v)[(*n)++] = *ent;
+    return 0;
+}
+
 static int collect_older(void *arg, const struct idx_ent *ent)
 {
     struct older *o = arg;
 
     if (decided(o->rv, ent->token, idx_meta_hash2(ent->meta), o->table) >= o->rseq)
         return 0;
-    if (o->n == o->cap) {
-        uint64_t cap = o->cap ? o->cap * 2 : 1024;
-        struct idx_ent *v = realloc(o->v, cap * sizeof(*v));
-        if (!v) {
-            o->err = -ENOMEM;
-            return 1;
-        }
-        o->v = v;
-        o->cap = cap;
-    }
-    o->v[o->n++] = *ent;
-    return 0;
+    return ents_push(&o->v, &o->n, &o->cap, &o->err, ent);
 }
 
 /* A FLUSH: every entry of its table older than the flush goes. */
@@ -827,18 +834,7 @@ static int collect_gone(void *arg, const struct idx_ent *ent)
     if (!rv->ci.changed[seg_of(&rv->e->sm, idx_loc_addr(ent->loc))] ||
         decided(rv, ent->token, idx_meta_hash2(ent->meta), o->table) != 0)
         return 0;
-    if (o->n == o->cap) {
-        uint64_t cap = o->cap ? o->cap * 2 : 1024;
-        struct idx_ent *v = realloc(o->v, cap * sizeof(*v));
-        if (!v) {
-            o->err = -ENOMEM;
-            return 1;
-        }
-        o->v = v;
-        o->cap = cap;
-    }
-    o->v[o->n++] = *ent;
-    return 0;
+    return ents_push(&o->v, &o->n, &o->cap, &o->err, ent);
 }
 
 /* After rolling forward: checkpoint entries still pointing into a segment whose use has
