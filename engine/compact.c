@@ -592,7 +592,9 @@ static void copy_record(void *arg, const struct rec_view *v, uint64_t addr)
         copy_hider(c, v, token, hash2);
         return;
     }
-    nl = wbuf_copy(e, stream_of(e, c->g, table, token, v->h.rseq), &v->h, v->key, v->value, token,
+    struct rec_hdr h = v->h; /* the copy keeps the PUT's type tag (rec_decode strips it) */
+    h.type = (uint8_t)(h.type | (v->vtag << REC_VTAG_SHIFT));
+    nl = wbuf_copy(e, stream_of(e, c->g, table, token, v->h.rseq), &h, v->key, v->value, token,
                    hash2, loc);
     if (nl < 0) {
         cp->copy_err = (int)nl; /* stays live in the victim, which is kept */

@@ -45,6 +45,15 @@ void rec_encode(void *dst, const struct rec_hdr *h, const void *key, const void 
     memcpy(p + offsetof(struct rec_hdr, checksum), &hh.checksum, sizeof(hh.checksum));
 }
 
+/* A plausible type byte: a known kind, and a type tag only on a PUT. */
+static int rec_type_ok(uint8_t b)
+{
+    uint8_t type = b & (uint8_t) ~(REC_F_FLAGS | REC_VTAG_MASK);
+    if (type < REC_PUT || type > REC_FLUSH)
+        return 0;
+    return type == REC_PUT || (b & REC_VTAG_MASK) == 0;
+}
+
 int rec_decode(const void *p, size_t avail, uint64_t seed, struct rec_view *out)
 {
     struct rec_hdr h;
@@ -53,8 +62,8 @@ int rec_decode(const void *p, size_t avail, uint64_t seed, struct rec_view *out)
     if (avail < REC_HDR_SIZE)
         return LS_ECORRUPT;
     memcpy(&h, p, sizeof(h));
-    uint8_t type = h.type & (uint8_t)~REC_F_FLAGS;
-    if (type < REC_PUT || type > REC_FLUSH || h.version != REC_FORMAT_VERSION)
+    uint8_t type = h.type & (uint8_t) ~(REC_F_FLAGS | REC_VTAG_MASK);
+    if (!rec_type_ok(h.type) || h.version != REC_FORMAT_VERSION)
         return LS_ECORRUPT;
     if ((uint64_t)h.key_len + h.value_len > avail - REC_HDR_SIZE)
         return LS_ECORRUPT;
@@ -64,6 +73,7 @@ int rec_decode(const void *p, size_t avail, uint64_t seed, struct rec_view *out)
     out->h.type = type;
     out->cont = (h.type & REC_F_CONT) != 0;
     out->memb = (h.type & REC_F_MEMB) != 0;
+    out->vtag = (uint8_t)((h.type & REC_VTAG_MASK) >> REC_VTAG_SHIFT);
     out->key = b + REC_HDR_SIZE;
     out->value = b + REC_HDR_SIZE + h.key_len;
     out->size = rec_size(h.key_len, h.value_len);
@@ -77,8 +87,7 @@ uint32_t rec_resync(const uint8_t *buf, uint32_t from, uint32_t end, uint64_t se
 
     for (uint32_t pos = ((from + 8) & ~7u); pos + REC_HDR_SIZE <= end; pos += 8) {
         memcpy(&h, buf + pos, sizeof(h));
-        uint8_t type = h.type & (uint8_t)~REC_F_FLAGS;
-        if (type < REC_PUT || type > REC_FLUSH || h.version != REC_FORMAT_VERSION ||
+        if (!rec_type_ok(h.type) || h.version != REC_FORMAT_VERSION ||
             (uint64_t)h.key_len + h.value_len > end - pos - REC_HDR_SIZE)
             continue;
         if (rec_decode(buf + pos, end - pos, seed, &v) == 0)

@@ -50,6 +50,13 @@ enum rec_type { REC_PUT = 1, REC_DEL = 2, REC_FLUSH = 3 };
  * before it (no member has it) still end at the first record without REC_F_CONT. */
 #define REC_F_MEMB  0x40u
 #define REC_F_FLAGS (REC_F_CONT | REC_F_MEMB)
+/* Bits 2..5 of the type byte on a PUT: the value's type tag (FORMAT.md, "Collections"):
+ * bits 2..4 the value type (0 string: every record written before collections), bit 5
+ * REC_F_PAGED (a collection's root whose elements are in pages). Zero on DELs and
+ * FLUSHes. rec_decode strips them from h.type into rec_view.vtag (bits 0..3). */
+#define REC_VTAG_SHIFT 2
+#define REC_VTAG_MASK  0x3cu
+#define REC_F_PAGED    0x20u
 
 /* On-disk record header, little-endian, followed by key and value, padded to 8. */
 struct rec_hdr {
@@ -95,6 +102,7 @@ struct rec_view {
     uint32_t size; /* rec_size */
     uint8_t cont;  /* REC_F_CONT was set: a batch goes on after this record */
     uint8_t memb;  /* REC_F_MEMB was set: a batch began before this record */
+    uint8_t vtag;  /* a PUT's type tag: (type byte & REC_VTAG_MASK) >> REC_VTAG_SHIFT */
 };
 
 /* Decodes the record at p with at most avail bytes available. Returns 0, or LS_ECORRUPT

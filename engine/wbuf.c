@@ -801,6 +801,7 @@ int64_t wbuf_copy(struct ls_engine *e, struct stream *st, const struct rec_hdr *
                   const void *value, uint64_t token, uint32_t hash2, uint64_t old_loc)
 {
     uint32_t size = rec_size(h->key_len, h->value_len);
+    uint8_t kind = h->type & (uint8_t)~REC_VTAG_MASK; /* h->type keeps a PUT's tag */
     struct wbuf *b;
     struct wop *op;
     uint64_t addr;
@@ -812,27 +813,27 @@ int64_t wbuf_copy(struct ls_engine *e, struct stream *st, const struct rec_hdr *
         return LS_ETOOBIG; /* large runs are not copied */
     if (st->active && st->active->used + size > st->active->cap)
         seal_active(e, st);
-    if (!st->active && (rc = open_active(e, st, size, h->type)) < 0)
+    if (!st->active && (rc = open_active(e, st, size, kind)) < 0)
         return rc;
     b = st->active;
     if ((rc = reserve_op(b)) < 0)
         return rc;
     addr = b->addr + b->used;
     rec_encode(b->data + b->used, h, key, value, rec_seed(e->seed, b->seg_seq));
-    seg_note_record(&e->sm.d[b->seg_no], h->type, size, h->rseq, h->expire_ms);
+    seg_note_record(&e->sm.d[b->seg_no], kind, size, h->rseq, h->expire_ms);
     op = &b->ops[b->nops++];
     *op = (struct wop){.token = token,
                        .hash2 = hash2,
                        .table = h->table,
                        .type = WOP_COPY,
                        .order = ++e->op_order,
-                       .new_loc = h->type == REC_PUT ? idx_make_loc(addr, size) : 0};
+                       .new_loc = kind == REC_PUT ? idx_make_loc(addr, size) : 0};
     op->old.loc = old_loc;
     if (b->count++ == 0)
         b->first_rseq = h->rseq;
     b->used += size;
     e->group_bytes += size;
-    return h->type == REC_PUT ? (int64_t)op->new_loc : 1;
+    return kind == REC_PUT ? (int64_t)op->new_loc : 1;
 }
 
 uint64_t wbuf_group_bytes(const struct ls_engine *e)

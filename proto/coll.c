@@ -1,0 +1,194 @@
+/*
+ * coll.c - the small form's encoding of collections (design and layout: coll.h).
+ */
+#include "coll.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+size_t coll_varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+size_t coll_varint_put(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+size_t coll_varint_get(const uint8_t *p, size_t n, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (size_t i = 0; i < n && i < 10; i++) {
+        uint64_t b = p[i] & 0x7f;
+        if (i == 9 && p[i] > 1)
+            return 0; /* more than 64 bits */
+        x |= b << (7 * i);
+        if (!(p[i] & 0x80)) {
+            *v = x;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* Reads one length-prefixed string at *pos (before end). Returns 0 or COLL_EBAD. */
+static int get_str(const uint8_t **pos, const uint8_t *end, const uint8_t **s, size_t *len)
+{
+    uint64_t l;
+    size_t k = coll_varint_get(*pos, (size_t)(end - *pos), &l);
+    if (k == 0 || l > (uint64_t)(end - *pos) - k)
+        return COLL_EBAD;
+    *s = *pos + k;
+    *len = (size_t)l;
+    *pos = *s + l;
+    return 0;
+}
+
+int coll_hash_open(struct coll_hash *h, const uint8_t *v, size_t n)
+{
+    if (n < 2 || (v[0] & 0x0f) != COLL_VERSION || (v[0] & ~(0x0fu | COLL_F_BIG)) != 0)
+        return COLL_EBAD;
+    size_t k = coll_varint_get(v + 1, n - 1, &h->count);
+    if (k == 0)
+        return COLL_EBAD;
+    h->flags = v[0] & COLL_F_BIG;
+    h->p = v + 1 + k;
+    h->end = v + n;
+    /* Validate every pair so that coll_hash_next cannot fail. Each pair takes at least
+     * 2 bytes, which bounds the count before the walk. */
+    if (h->count > (uint64_t)(h->end - h->p) / 2)
+        return COLL_EBAD;
+    const uint8_t *pos = h->p, *s;
+    size_t l;
+    for (uint64_t i = 0; i < h->count; i++)
+        if (get_str(&pos, h->end, &s, &l) != 0 || get_str(&pos, h->end, &s, &l) != 0)
+            return COLL_EBAD;
+    return pos == h->end ? 0 : COLL_EBAD;
+}
+
+int coll_hash_next(const struct coll_hash *h, const uint8_t **pos, const uint8_t **f, size_t *flen,
+                   const uint8_t **val, size_t *vlen)
+{
+    if (*pos >= h->end)
+        return 0;
+    get_str(pos, h->end, f, flen);
+    get_str(pos, h->end, val, vlen);
+    return 1;
+}
+
+int coll_hash_get(const struct coll_hash *h, const void *field, size_t flen, const uint8_t **val,
+                  size_t *vlen)
+{
+    const uint8_t *pos = h->p, *f = NULL;
+    size_t fl = 0;
+    while (coll_hash_next(h, &pos, &f, &fl, val, vlen))
+        if (fl == flen && memcmp(f, field, flen) == 0)
+            return 1;
+    return 0;
+}
+
+void coll_buf_free(struct coll_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+struct pair {
+    const uint8_t *f, *v;
+    size_t fl, vl;
+};
+
+static ssize_t find_pair(const struct pair *a, size_t n, const void *f, size_t fl)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i].fl == fl && memcmp(a[i].f, f, fl) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+int coll_hash_update(const struct coll_hash *h, const struct coll_hset *ops, size_t nops,
+                     struct coll_buf *out, uint64_t *added, uint64_t *removed)
+{
+    size_t have = h ? (size_t)h->count : 0, n = 0;
+    struct pair *a = malloc((have + nops + 1) * sizeof(*a));
+    uint64_t add = 0, rem = 0;
+    int big = h ? (h->flags & COLL_F_BIG) != 0 : 0;
+
+    if (!a)
+        return -1;
+    if (h) {
+        const uint8_t *pos = h->p;
+        while (coll_hash_next(h, &pos, &a[n].f, &a[n].fl, &a[n].v, &a[n].vl))
+            n++;
+    }
+    for (size_t i = 0; i < nops; i++) {
+        ssize_t j = find_pair(a, n, ops[i].field, ops[i].flen);
+        if (!ops[i].val) {
+            if (j >= 0) {
+                memmove(&a[j], &a[j + 1], (n - (size_t)j - 1) * sizeof(*a));
+                n--;
+                rem++;
+            }
+            continue;
+        }
+        if (j < 0) {
+            j = (ssize_t)n++;
+            a[j].f = ops[i].field;
+            a[j].fl = ops[i].flen;
+            add++;
+        }
+        a[j].v = ops[i].val;
+        a[j].vl = ops[i].vlen;
+    }
+    size_t len = 1 + coll_varint_len(n);
+    for (size_t i = 0; i < n; i++) {
+        len += coll_varint_len(a[i].fl) + a[i].fl + coll_varint_len(a[i].vl) + a[i].vl;
+        if (a[i].fl > COLL_LP_MAX_VALUE || a[i].vl > COLL_LP_MAX_VALUE)
+            big = 1;
+    }
+    if (n > COLL_LP_MAX_ENTRIES)
+        big = 1;
+    uint8_t *p = malloc(len);
+    if (!p) {
+        free(a);
+        return -1;
+    }
+    size_t o = 0;
+    p[o++] = (uint8_t)(COLL_VERSION | (big ? COLL_F_BIG : 0));
+    o += coll_varint_put(p + o, n);
+    for (size_t i = 0; i < n; i++) {
+        o += coll_varint_put(p + o, a[i].fl);
+        memcpy(p + o, a[i].f, a[i].fl);
+        o += a[i].fl;
+        o += coll_varint_put(p + o, a[i].vl);
+        memcpy(p + o, a[i].v, a[i].vl);
+        o += a[i].vl;
+    }
+    free(a);
+    coll_buf_free(out);
+    out->p = p;
+    out->len = out->cap = o;
+    if (added)
+        *added = add;
+    if (removed)
+        *removed = rem;
+    return 0;
+}
+
+const char *coll_hash_encoding(const struct coll_hash *h)
+{
+    return (h->flags & COLL_F_BIG) ? "hashtable" : "listpack";
+}

@@ -1,0 +1,135 @@
+/*
+ * coll.h - Redis collections (hashes, lists, sets, sorted sets) on the log: the small
+ * form's encoding. Pure functions over byte buffers (no engine), unit-tested alone
+ * (tests/unit/test_coll.c).
+ *
+ * Design (the records are specified in engine/FORMAT.md, "Collections"):
+ *
+ * - A key's value type is a 3-bit tag in its record header (bits 2..4 of the type byte;
+ *   0 = string, so every existing record reads as a string) copied into 3 bits of its
+ *   index entry, so TYPE, WRONGTYPE, SCAN TYPE and INFO keyspace need no device read.
+ *
+ * - Small collections (<= 128 elements and <= 8 KiB encoded, Redis's listpack limits)
+ *   are ONE record under the user key holding the whole collection in the encoding
+ *   below; every update is a read-modify-write of that record under the key's lock
+ *   (cmdlock.c), the same rule as APPEND/INCR. Cost: one index entry (~27 B) for the
+ *   whole collection; one read and one <= 8 KiB write per update.
+ *
+ * - Large collections are a root record under the user key (type, version, count, top
+ *   page) and a B+tree (hash/set/zset) or quicklist (list) of 4-8 KiB pages stored as
+ *   records of the database's hidden companion table, keyed (user key, version, page
+ *   no). Pages name their children by number, so the engine index is the page map and
+ *   a leaf update rewrites only the leaf (plus the root when the count changes), in one
+ *   ls_write_batch, crash-atomic. Index memory ~0.5 B per element. DEL writes the
+ *   root's tombstone and a grave in one batch; a background reaper deletes the pages
+ *   by version, paced, never blocking. FLUSHDB flushes the table and its companion in
+ *   one batch.
+ *
+ * Why: a record per element (kvrocks) costs an index entry (~27 B, the engine's one
+ * memory cost) and a device read per element; a whole-collection record costs O(size)
+ * per update. Pages of a few KiB bound the update to one page, and keep the index at
+ * one entry per page.
+ *
+ * Small-form encoding (all collection types share the layout of the element list):
+ *
+ *   byte 0        low nibble: encoding version (COLL_VERSION); bit 4 COLL_F_BIG: Redis
+ *                 would have converted this collection to its large encoding (it never
+ *                 converts back), so OBJECT ENCODING reports hashtable/skiplist
+ *   varint        element count n (LEB128, unsigned)
+ *   elements      hash: varint flen, field, varint vlen, value (n pairs), insertion order
+ *                 list/set: varint len, bytes
+ *                 zset: 8-byte little-endian IEEE-754 score, varint len, member, sorted
+ *
+ * Every function here validates lengths against the buffer: a record that fails to
+ * parse is reported as COLL_EBAD (the server replies with an error, never reads past).
+ */
+#ifndef LS_PROTO_COLL_H
+#define LS_PROTO_COLL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Value types (record header bits 2..4 and the index entry's tag). */
+enum coll_type {
+    COLL_STRING = 0,
+    COLL_HASH = 1,
+    COLL_LIST = 2,
+    COLL_SET = 3,
+    COLL_ZSET = 4,
+};
+
+#define COLL_VERSION 1
+#define COLL_F_BIG   0x10u
+
+/* Storage limits of the small form. */
+#define COLL_SMALL_MAX_ELEMS 128
+#define COLL_SMALL_MAX_BYTES 8192
+
+/* Redis 7.0's defaults for the encodings OBJECT ENCODING reports. */
+#define COLL_LP_MAX_ENTRIES 128 /* hash-max-listpack-entries */
+#define COLL_LP_MAX_VALUE   64  /* hash-max-listpack-value */
+
+#define COLL_EBAD (-1)
+
+/* Varint (LEB128) helpers. coll_varint_get returns the bytes read, 0 on a truncated or
+ * over-long (> 10 bytes) varint. */
+size_t coll_varint_put(uint8_t *p, uint64_t v);
+size_t coll_varint_get(const uint8_t *p, size_t n, uint64_t *v);
+size_t coll_varint_len(uint64_t v);
+
+/* A parsed small hash: the header and a cursor over its pairs. */
+struct coll_hash {
+    uint8_t flags;    /* COLL_F_BIG or 0 */
+    uint64_t count;   /* pairs */
+    const uint8_t *p; /* first pair */
+    const uint8_t *end;
+};
+
+/* Parses and fully validates v[0..n) (every pair inside the buffer, count exact).
+ * Returns 0 or COLL_EBAD. */
+int coll_hash_open(struct coll_hash *h, const uint8_t *v, size_t n);
+
+/* One pair; *pos starts at h->p. Returns 1 with the pair set, 0 at the end. Only for a
+ * hash coll_hash_open accepted. */
+int coll_hash_next(const struct coll_hash *h, const uint8_t **pos, const uint8_t **f, size_t *flen,
+                   const uint8_t **val, size_t *vlen);
+
+/* Finds field. Returns 1 with *val and *vlen set, 0 when absent. */
+int coll_hash_get(const struct coll_hash *h, const void *field, size_t flen, const uint8_t **val,
+                  size_t *vlen);
+
+/* An encoded hash being built (a growable buffer owned by the caller; free with
+ * coll_buf_free). */
+struct coll_buf {
+    uint8_t *p;
+    size_t len, cap;
+};
+void coll_buf_free(struct coll_buf *b);
+
+/* One field=value to set (upsert) or, with val == NULL, to delete. */
+struct coll_hset {
+    const void *field;
+    size_t flen;
+    const void *val;
+    size_t vlen;
+};
+
+/* Writes to out the encoding of h (NULL: an empty hash) with ops applied in order: an
+ * existing field keeps its position and takes the new value, a new field goes at the
+ * end, a delete removes it. *added / *removed (may be NULL) count fields created and
+ * deleted. Sets COLL_F_BIG when the result (or h) exceeds Redis's listpack limits.
+ * Returns 0, or -1 when out of memory (out freed). The result may be empty
+ * (count 0): the caller deletes the key then, as Redis does. */
+int coll_hash_update(const struct coll_hash *h, const struct coll_hset *ops, size_t nops,
+                     struct coll_buf *out, uint64_t *added, uint64_t *removed);
+
+/* Whether the small form can hold an encoding of len bytes and count elements. */
+static inline int coll_small_fits(uint64_t count, size_t len)
+{
+    return count <= COLL_SMALL_MAX_ELEMS && len <= COLL_SMALL_MAX_BYTES;
+}
+
+/* "listpack" or "hashtable", as Redis 7.0 reports the hash. */
+const char *coll_hash_encoding(const struct coll_hash *h);
+
+#endif

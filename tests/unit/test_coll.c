@@ -1,0 +1,201 @@
+/*
+ * test_coll.c - the small form's encoding of collections (proto/coll.c): varints, hash
+ * updates keeping Redis's listpack order (update in place, new fields at the end),
+ * deletes, the listpack/hashtable report, and damaged encodings refused by
+ * coll_hash_open (never read past the buffer).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "coll.h"
+
+static void test_varint(void **st)
+{
+    (void)st;
+    static const uint64_t vals[] = {0, 1, 127, 128, 300, 16383, 16384, UINT32_MAX, UINT64_MAX};
+    uint8_t b[16];
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        size_t n = coll_varint_put(b, vals[i]);
+        assert_int_equal(n, coll_varint_len(vals[i]));
+        uint64_t v = 0;
+        assert_int_equal(coll_varint_get(b, n, &v), n);
+        assert_true(v == vals[i]);
+        /* truncated */
+        assert_int_equal(coll_varint_get(b, n - 1, &v), 0);
+    }
+    /* 11 continuation bytes: too long */
+    memset(b, 0x80, sizeof(b));
+    uint64_t v;
+    assert_int_equal(coll_varint_get(b, sizeof(b), &v), 0);
+    /* 10th byte above 1 overflows 64 bits */
+    memset(b, 0xff, 9);
+    b[9] = 2;
+    assert_int_equal(coll_varint_get(b, 10, &v), 0);
+}
+
+#define SET(f, v)                                                                                  \
+    {                                                                                              \
+        f, sizeof(f) - 1, v, sizeof(v) - 1                                                         \
+    }
+#define DEL(f)                                                                                     \
+    {                                                                                              \
+        f, sizeof(f) - 1, NULL, 0                                                                  \
+    }
+
+static void expect_pairs(const struct coll_buf *b, const char *const *want, size_t n)
+{
+    struct coll_hash h;
+    assert_int_equal(coll_hash_open(&h, b->p, b->len), 0);
+    assert_int_equal(h.count, n);
+    const uint8_t *pos = h.p, *f, *v;
+    size_t fl, vl, i = 0;
+    while (coll_hash_next(&h, &pos, &f, &fl, &v, &vl)) {
+        assert_true(i < n);
+        assert_int_equal(fl, strlen(want[2 * i]));
+        assert_memory_equal(f, want[2 * i], fl);
+        assert_int_equal(vl, strlen(want[2 * i + 1]));
+        assert_memory_equal(v, want[2 * i + 1], vl);
+        i++;
+    }
+    assert_int_equal(i, n);
+}
+
+static void test_hash_update(void **st)
+{
+    (void)st;
+    struct coll_buf b = {0}, c = {0};
+    uint64_t add, rem;
+    struct coll_hset o1[] = {SET("a", "1"), SET("b", "2"), SET("a", "3"), SET("c", "")};
+    assert_int_equal(coll_hash_update(NULL, o1, 4, &b, &add, &rem), 0);
+    assert_int_equal(add, 3);
+    assert_int_equal(rem, 0);
+    expect_pairs(&b, (const char *[]){"a", "3", "b", "2", "c", ""}, 3);
+
+    struct coll_hash h;
+    assert_int_equal(coll_hash_open(&h, b.p, b.len), 0);
+    const uint8_t *v;
+    size_t vl;
+    assert_int_equal(coll_hash_get(&h, "b", 1, &v, &vl), 1);
+    assert_memory_equal(v, "2", 1);
+    assert_int_equal(coll_hash_get(&h, "bb", 2, &v, &vl), 0);
+    assert_string_equal(coll_hash_encoding(&h), "listpack");
+
+    /* delete a middle field, delete an absent one, update b in place, add d */
+    struct coll_hset o2[] = {DEL("a"), DEL("zz"), SET("b", "22"), SET("d", "4")};
+    assert_int_equal(coll_hash_update(&h, o2, 4, &c, &add, &rem), 0);
+    assert_int_equal(add, 1);
+    assert_int_equal(rem, 1);
+    expect_pairs(&c, (const char *[]){"b", "22", "c", "", "d", "4"}, 3);
+
+    /* delete then set again: the field moves to the end, as in a listpack */
+    assert_int_equal(coll_hash_open(&h, c.p, c.len), 0);
+    struct coll_hset o3[] = {DEL("b"), SET("b", "x")};
+    assert_int_equal(coll_hash_update(&h, o3, 2, &b, &add, &rem), 0);
+    assert_int_equal(add, 1);
+    assert_int_equal(rem, 1);
+    expect_pairs(&b, (const char *[]){"c", "", "d", "4", "b", "x"}, 3);
+
+    /* delete everything: an empty encoding (the caller deletes the key) */
+    assert_int_equal(coll_hash_open(&h, b.p, b.len), 0);
+    struct coll_hset o4[] = {DEL("b"), DEL("c"), DEL("d")};
+    assert_int_equal(coll_hash_update(&h, o4, 3, &c, &add, &rem), 0);
+    assert_int_equal(rem, 3);
+    expect_pairs(&c, NULL, 0);
+    coll_buf_free(&b);
+    coll_buf_free(&c);
+}
+
+static void test_hash_encoding_report(void **st)
+{
+    (void)st;
+    struct coll_buf b = {0}, c = {0};
+    struct coll_hash h;
+    char val[COLL_LP_MAX_VALUE + 1];
+    memset(val, 'v', sizeof(val));
+    /* a value of exactly 64 bytes stays listpack, 65 converts */
+    struct coll_hset o1 = {"f", 1, val, COLL_LP_MAX_VALUE};
+    assert_int_equal(coll_hash_update(NULL, &o1, 1, &b, NULL, NULL), 0);
+    assert_int_equal(coll_hash_open(&h, b.p, b.len), 0);
+    assert_string_equal(coll_hash_encoding(&h), "listpack");
+    struct coll_hset o2 = {"f", 1, val, COLL_LP_MAX_VALUE + 1};
+    assert_int_equal(coll_hash_update(&h, &o2, 1, &c, NULL, NULL), 0);
+    assert_int_equal(coll_hash_open(&h, c.p, c.len), 0);
+    assert_string_equal(coll_hash_encoding(&h), "hashtable");
+    /* Redis never converts back: shrinking the value keeps hashtable */
+    assert_int_equal(coll_hash_update(&h, &o1, 1, &b, NULL, NULL), 0);
+    assert_int_equal(coll_hash_open(&h, b.p, b.len), 0);
+    assert_string_equal(coll_hash_encoding(&h), "hashtable");
+
+    /* 128 fields listpack, the 129th converts */
+    char names[COLL_LP_MAX_ENTRIES + 1][8];
+    struct coll_hset ops[COLL_LP_MAX_ENTRIES + 1];
+    for (int i = 0; i <= COLL_LP_MAX_ENTRIES; i++) {
+        int n = snprintf(names[i], sizeof(names[i]), "f%d", i);
+        ops[i] = (struct coll_hset){names[i], (size_t)n, "v", 1};
+    }
+    assert_int_equal(coll_hash_update(NULL, ops, COLL_LP_MAX_ENTRIES, &b, NULL, NULL), 0);
+    assert_int_equal(coll_hash_open(&h, b.p, b.len), 0);
+    assert_string_equal(coll_hash_encoding(&h), "listpack");
+    assert_true(coll_small_fits(h.count, b.len));
+    assert_int_equal(coll_hash_update(&h, &ops[COLL_LP_MAX_ENTRIES], 1, &c, NULL, NULL), 0);
+    assert_int_equal(coll_hash_open(&h, c.p, c.len), 0);
+    assert_int_equal(h.count, COLL_LP_MAX_ENTRIES + 1);
+    assert_string_equal(coll_hash_encoding(&h), "hashtable");
+    assert_false(coll_small_fits(h.count, c.len));
+    coll_buf_free(&b);
+    coll_buf_free(&c);
+}
+
+static void test_hash_damaged(void **st)
+{
+    (void)st;
+    struct coll_buf b = {0};
+    struct coll_hash h;
+    struct coll_hset o[] = {SET("field", "value"), SET("g", "h")};
+    assert_int_equal(coll_hash_update(NULL, o, 2, &b, NULL, NULL), 0);
+    /* every truncation is refused */
+    for (size_t n = 0; n < b.len; n++) {
+        uint8_t *cp = malloc(n ? n : 1);
+        memcpy(cp, b.p, n);
+        assert_int_equal(coll_hash_open(&h, cp, n), COLL_EBAD);
+        free(cp);
+    }
+    /* trailing garbage, a wrong version, unknown flag bits, a count too high or low */
+    uint8_t *cp = malloc(b.len + 1);
+    memcpy(cp, b.p, b.len);
+    cp[b.len] = 0;
+    assert_int_equal(coll_hash_open(&h, cp, b.len + 1), COLL_EBAD);
+    cp[0] = 2;
+    assert_int_equal(coll_hash_open(&h, cp, b.len), COLL_EBAD);
+    cp[0] = COLL_VERSION | 0x20;
+    assert_int_equal(coll_hash_open(&h, cp, b.len), COLL_EBAD);
+    cp[0] = COLL_VERSION;
+    cp[1] = 3;
+    assert_int_equal(coll_hash_open(&h, cp, b.len), COLL_EBAD);
+    cp[1] = 1;
+    assert_int_equal(coll_hash_open(&h, cp, b.len), COLL_EBAD);
+    cp[1] = 2;
+    assert_int_equal(coll_hash_open(&h, cp, b.len), 0);
+    /* a field length pointing past the end */
+    cp[2] = 0x7f;
+    assert_int_equal(coll_hash_open(&h, cp, b.len), COLL_EBAD);
+    free(cp);
+    coll_buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_varint),
+        cmocka_unit_test(test_hash_update),
+        cmocka_unit_test(test_hash_encoding_report),
+        cmocka_unit_test(test_hash_damaged),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
