@@ -664,11 +664,19 @@ enum mc_status mc_parse(const char *buf, size_t len, const struct mc_limits *lim
 int mc_w_value(struct pbuf *o, const void *key, size_t klen, uint32_t flags, const void *data,
                size_t n, const uint64_t *cas)
 {
-    char tail[64];
-    int t = cas ? snprintf(tail, sizeof(tail), " %u %zu %llu\r\n", (unsigned)flags, n,
-                           (unsigned long long)*cas)
-                : snprintf(tail, sizeof(tail), " %u %zu\r\n", (unsigned)flags, n);
-    size_t total = 6 + klen + (size_t)t + n + 2;
+    char tail[72]; /* " <flags> <bytes> <cas>\r\n" by hand: snprintf was ~2% of a GET */
+    size_t t = 0;
+    tail[t++] = ' ';
+    t += pbuf_fmt_u64(tail + t, flags);
+    tail[t++] = ' ';
+    t += pbuf_fmt_u64(tail + t, n);
+    if (cas) {
+        tail[t++] = ' ';
+        t += pbuf_fmt_u64(tail + t, *cas);
+    }
+    tail[t++] = '\r';
+    tail[t++] = '\n';
+    size_t total = 6 + klen + t + n + 2;
     if (klen > SIZE_MAX / 4 || n > SIZE_MAX / 4)
         return -ENOBUFS;
     int rc = pbuf_reserve(o, total);
@@ -677,9 +685,9 @@ int mc_w_value(struct pbuf *o, const void *key, size_t klen, uint32_t flags, con
     char *p = o->data + o->len;
     memcpy(p, "VALUE ", 6);
     memcpy(p + 6, key, klen);
-    memcpy(p + 6 + klen, tail, (size_t)t);
+    memcpy(p + 6 + klen, tail, t);
     if (n)
-        memcpy(p + 6 + klen + (size_t)t, data, n);
+        memcpy(p + 6 + klen + t, data, n);
     memcpy(p + total - 2, "\r\n", 2);
     o->len += total;
     return 0;

@@ -176,3 +176,16 @@ void pbuf_reset(struct pbuf *pb)
 {
     pb->len = 0;
 }
+
+size_t pbuf_fmt_u64(char *d, uint64_t v)
+{
+    char rev[20];
+    size_t k = 0, n = 0;
+    do {
+        rev[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (k)
+        d[n++] = rev[--k];
+    return n;
+}

@@ -386,18 +386,11 @@ static int resp_w_line(struct pbuf *o, char type, const char *s, size_t n)
  * snprintf cost ~5% of a large KEYS reply (one header per key). */
 static size_t resp_fmt_num(char *d, char type, int neg, uint64_t mag)
 {
-    char rev[20];
-    size_t k = 0;
-    do {
-        rev[k++] = (char)('0' + mag % 10);
-        mag /= 10;
-    } while (mag);
     size_t n = 0;
     d[n++] = type;
     if (neg)
         d[n++] = '-';
-    while (k)
-        d[n++] = rev[--k];
+    n += pbuf_fmt_u64(d + n, mag);
     d[n++] = '\r';
     d[n++] = '\n';
     return n;
