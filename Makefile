@@ -6,7 +6,9 @@
 #   make test       install missing Debian packages, build with -Werror, run every test
 #                   (unit tests twice: plain and under ASan+UBSan), the simulator (a fixed
 #                   time budget), the crash test, the integration tests and a short fuzz run
-#   make soak       the long crash/kill soak and simulator run (SIM_SECONDS, default 3600)
+#   make soak       the long crash/kill soak and simulator run (SIM_SECONDS, default 3600),
+#                   then the simulator with checkpoints while running (--checkpoints,
+#                   SIM_CKPT_SECONDS, default 600; SIM_CKPT_FIRST)
 #   make bench      engine and server benchmarks (prints figures)
 #   make bench-devget  GETs from the device and hot GETs against fio randread (bench/devget.sh)
 #   make fuzz       build the libFuzzer targets (clang)
