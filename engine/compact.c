@@ -589,6 +589,12 @@ static void copy_record(void *arg, const struct rec_view *v, uint64_t addr)
         eng_unlive(e, loc);
         e->st.expired_dropped++;
         eng_expired(e, table, v->key, v->h.key_len);
+        /* The PUT stays readable here until the segment is reused, and the hider copied
+         * for it is not a PUT: it is dropped once its rseq is below the low water, which
+         * this segment must therefore hold back (else a restart under a clock set back
+         * reads the expired PUT as current: simulator seed 601349). */
+        if (v->h.rseq < c->vi->dead_min)
+            c->vi->dead_min = v->h.rseq;
         copy_hider(c, v, token, hash2);
         return;
     }
