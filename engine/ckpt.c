@@ -21,7 +21,12 @@
  * running there is no rolling forward (roll_forward below): an open uses the file only
  * when no segment was written or reused after it, and deletes it before it returns.
  *
- * Opening (recov.c): phase 1 reads block 0 of every segment as always; then the
+ * Opening (recov.c): when the file is a clean close's and every data file still has the
+ * size, modification and change times and inode the close stamped (ckpt_clean_open),
+ * nothing was written since: phase 1 is skipped too, so that a clean restart reads no
+ * segment at all (at 4 KiB values, phase 1's first-block reads were nearly all of a clean
+ * restart: 0.33 s per million keys). Otherwise phase 1 reads block 0 of every segment as
+ * always; then the
  * checkpoint, when it verifies (checksum seeded with the directory's seed) and agrees with
  * phase 1 (below), stands for the state at T: its descriptors and index are taken (the
  * index built with idx_load, not inserted key by key), and phase 2 reads only the segments
@@ -64,8 +69,10 @@
 
 #define CKPT_NAME    "logstor.ckpt"
 #define CKPT_MAGIC   UINT64_C(0x31305450434b534c) /* "LSCKPT01" */
-#define CKPT_VERSION 2u
-#define CKPT_HDR     96u
+#define CKPT_VERSION 3u
+#define CKPT_HDR     104u
+#define CKPT_FILE    32u
+#define CKPT_CLEAN   1u /* a clean close's: nothing was appended after it */
 #define CKPT_DESC    72u
 #define CKPT_POS     8u
 #define CKPT_STEP    65536u /* entries serialized per ls_tick (~1 ms) */
@@ -80,8 +87,11 @@ struct ckpt_hdr {
     uint64_t free_clock;
     uint64_t expiry_seen_ms;
     uint64_t written_ms;
+    uint32_t flags;  /* CKPT_CLEAN */
+    uint32_t nfiles; /* data files stamped (a clean close's only) */
 };
 _Static_assert(sizeof(struct ckpt_hdr) == CKPT_HDR, "checkpoint header");
+_Static_assert(sizeof(struct vfs_stamp) == CKPT_FILE, "checkpoint file stamp");
 
 /* A descriptor as stored: what recovery would rebuild from the segment's records, plus
  * its place in the reuse order (freed_at, stale_min). */
@@ -183,8 +193,12 @@ static int build_head(struct ls_engine *e, struct ckpt_run *r, const uint64_t *c
     for (uint32_t t = 0; t < nt; t++)
         nent += cnt[t];
     uint64_t norph = compact_orphans(e, NULL, NULL);
+    /* A clean close stamps every data file (all zeros: not made yet): an open that finds
+     * them all unchanged need not read their segments' first blocks (ckpt_clean_open). */
+    uint32_t nfiles = closing ? m->nfiles : 0;
     r->len = CKPT_HDR + (size_t)nt * 8 + (size_t)ndesc * CKPT_DESC + (size_t)npos * CKPT_POS +
-             (size_t)norph * 16 + (size_t)nt * 8 + (size_t)nent * sizeof(struct idx_ent) + 8;
+             (size_t)norph * 16 + (size_t)nfiles * CKPT_FILE + (size_t)nt * 8 +
+             (size_t)nent * sizeof(struct idx_ent) + 8;
     r->buf = malloc(r->len);
     if (!r->buf) {
         free(st);
@@ -203,7 +217,9 @@ static int build_head(struct ls_engine *e, struct ckpt_run *r, const uint64_t *c
                          .rseq = e->rseq,
                          .free_clock = m->free_clock,
                          .expiry_seen_ms = e->expiry_seen_ms,
-                         .written_ms = wall_ms()};
+                         .written_ms = wall_ms(),
+                         .flags = closing ? CKPT_CLEAN : 0,
+                         .nfiles = nfiles};
     uint8_t *p = r->buf;
     memcpy(p, &h, sizeof(h));
     p += sizeof(h);
@@ -242,6 +258,18 @@ static int build_head(struct ls_engine *e, struct ckpt_run *r, const uint64_t *c
         uint64_t *o = (uint64_t *)(void *)p;
         compact_orphans(e, o, o + norph);
         p += norph * 16;
+    }
+    for (uint32_t f = 0; f < nfiles; f++) {
+        struct vfs_stamp vs = {0};
+        if (m->fds[f] >= 0 && vfs_stamp(e->cfg.sim, m->fds[f], &vs) < 0) {
+            /* not stamped: the next open reads the first blocks (still CKPT_CLEAN-less
+             * files keep their place, all zeros, so the layout holds) */
+            memset(&vs, 0, sizeof(vs));
+            h.flags &= ~CKPT_CLEAN;
+            memcpy(r->buf, &h, sizeof(h));
+        }
+        memcpy(p, &vs, sizeof(vs));
+        p += sizeof(vs);
     }
     r->p = p;
     return 0;
@@ -500,8 +528,9 @@ struct ckpt_view {
     const uint64_t *flush_rseq;
     struct ckpt_desc *cd;
     struct ckpt_pos *pos;
-    const uint64_t *orph; /* norph rseqs, then norph freed_at stamps */
-    uint8_t *ents;        /* the first table's count */
+    const uint64_t *orph;          /* norph rseqs, then norph freed_at stamps */
+    const struct vfs_stamp *files; /* nfiles data file stamps (a clean close's) */
+    uint8_t *ents;                 /* the first table's count */
 };
 
 /* Reads and checks the file: 1 (v filled), 0 (absent), LS_ECORRUPT (unusable, *why
@@ -522,10 +551,11 @@ static int ckpt_read(struct ls_engine *e, struct ckpt_view *v, const char **why)
         v->h.seg_size != e->sm.seg_size)
         return LS_ECORRUPT;
     *why = "it is damaged or not this directory's";
-    if (v->h.ndesc > v->h.nsegs || v->h.npos > v->h.nsegs || v->h.norph > 1024)
+    if (v->h.ndesc > v->h.nsegs || v->h.npos > v->h.nsegs || v->h.norph > 1024 ||
+        v->h.nfiles > v->h.nsegs)
         return LS_ECORRUPT;
     uint64_t fixed = CKPT_HDR + (uint64_t)v->h.tables * 16 + v->h.ndesc * CKPT_DESC +
-                     v->h.npos * CKPT_POS + v->h.norph * 16 + 8;
+                     v->h.npos * CKPT_POS + v->h.norph * 16 + (uint64_t)v->h.nfiles * CKPT_FILE + 8;
     if (v->h.length < fixed || (v->h.length - fixed) % sizeof(struct idx_ent))
         return LS_ECORRUPT;
     v->len = v->h.length;
@@ -542,7 +572,8 @@ static int ckpt_read(struct ls_engine *e, struct ckpt_view *v, const char **why)
     v->cd = (struct ckpt_desc *)(void *)(v->buf + CKPT_HDR + (size_t)v->h.tables * 8);
     v->pos = (struct ckpt_pos *)(void *)(v->cd + v->h.ndesc);
     v->orph = (const uint64_t *)(void *)(v->pos + v->h.npos);
-    v->ents = (uint8_t *)(v->orph + 2 * v->h.norph);
+    v->files = (const struct vfs_stamp *)(const void *)(v->orph + 2 * v->h.norph);
+    v->ents = (uint8_t *)(v->buf + ((const uint8_t *)(v->files + v->h.nfiles) - v->buf));
     /* the entry counts add up to the length, and each table is in index order (else
      * nothing of it is applied) */
     const uint8_t *p = v->ents, *end = v->buf + v->len - 8;
@@ -725,17 +756,65 @@ static int ckpt_apply(struct ls_engine *e, const struct ckpt_view *v, uint64_t n
     return 0;
 }
 
+void ckpt_info_free(struct ckpt_info *ci)
+{
+    if (ci->view)
+        free(ci->view->buf);
+    free(ci->view);
+    free(ci->changed);
+    free(ci->from);
+    memset(ci, 0, sizeof(*ci));
+}
+
+int ckpt_clean_open(struct ls_engine *e, struct ckpt_info *ci)
+{
+    const struct seg_mgr *m = &e->sm;
+    struct ckpt_view *v;
+    const char *why = NULL;
+
+    memset(ci, 0, sizeof(*ci));
+    if (e->cfg.read_only || e->cfg.salvage || m->missing_files || !(v = calloc(1, sizeof(*v))))
+        return 0;
+    if (ckpt_read(e, v, &why) != 1) {
+        free(v->buf); /* ckpt_load reads it again, and says why it is not used */
+        free(v);
+        return 0;
+    }
+    ci->view = v;
+    if (!(v->h.flags & CKPT_CLEAN) || v->h.nfiles != m->nfiles)
+        return 0;
+    for (uint32_t f = 0; f < m->nfiles; f++) {
+        struct vfs_stamp st = {0}; /* all zeros: no such file */
+        if ((m->fds[f] >= 0 && vfs_stamp(e->cfg.sim, m->fds[f], &st) < 0) ||
+            memcmp(&st, &v->files[f], sizeof(st)) != 0) {
+            eng_log(e, LS_LOG_INFO,
+                    "%s: data file %u changed since the clean close (size, times or inode): "
+                    "reading the first block of every segment",
+                    e->dir, f);
+            return 0;
+        }
+    }
+    ci->skip = 1;
+    return 1;
+}
+
 int ckpt_load(struct ls_engine *e, uint64_t now, const uint8_t *blank0, uint64_t *records,
               struct ckpt_info *ci)
 {
     struct ckpt_view v = {0};
     const char *why = NULL;
-    int rc;
+    int rc, skip = ci->skip;
 
+    if (ci->view) { /* read by ckpt_clean_open */
+        v = *ci->view;
+        free(ci->view);
+    }
     memset(ci, 0, sizeof(*ci));
-    if (e->cfg.read_only)
+    if (e->cfg.read_only) {
+        free(v.buf);
         return 0; /* logstor-check and other read-only opens look at the log itself */
-    rc = ckpt_read(e, &v, &why);
+    }
+    rc = v.buf ? 1 : ckpt_read(e, &v, &why);
     if (rc == 1) {
         ci->changed = calloc(e->sm.nsegs ? e->sm.nsegs : 1, 1);
         ci->from = malloc(sizeof(uint32_t) * (e->sm.nsegs ? e->sm.nsegs : 1));
@@ -744,10 +823,20 @@ int ckpt_load(struct ls_engine *e, uint64_t now, const uint8_t *blank0, uint64_t
         else
             memset(ci->from, 0xff, sizeof(uint32_t) * e->sm.nsegs);
     }
-    if (rc == 1 && (why = agree(e, &v, blank0, ci)) != NULL)
+    if (rc == 1 && !skip && (why = agree(e, &v, blank0, ci)) != NULL)
         rc = LS_ECORRUPT;
-    if (rc == 1)
-        rc = (rc = ckpt_apply(e, &v, now, records, ci)) < 0 ? rc : 1;
+    if (rc == 1) {
+        int a = ckpt_apply(e, &v, now, records, ci);
+        if (a < 0) {
+            /* descriptors or tables half taken: a scan cannot complete them; the open
+             * fails (the file stays: the cause, memory most likely, may be gone next time) */
+            free(ci->changed);
+            free(ci->from);
+            memset(ci, 0, sizeof(*ci));
+            free(v.buf);
+            return a == LS_ECORRUPT ? -EIO : a;
+        }
+    }
     if (rc == LS_ECORRUPT) {
         eng_log(e, LS_LOG_WARN, "%s/%s is not used (%s): scanning the log", e->dir, CKPT_NAME, why);
         /* Gone before the first write: the scan takes the last rseq from the log, which
@@ -768,9 +857,9 @@ int ckpt_load(struct ls_engine *e, uint64_t now, const uint8_t *blank0, uint64_t
         memset(ci, 0, sizeof(*ci));
     }
     free(v.buf);
-    if (rc == 1 && !roll_forward(e)) {
+    if (rc == 1 && (!roll_forward(e) || skip)) {
         /* gone before the first write, so that it never describes a directory that has
-         * changed since */
+         * changed since (nor, a clean close's, stands for a close that was not clean) */
         int u = vfs_unlink(e->cfg.sim, e->dir_fd, CKPT_NAME);
         if (u == 0)
             u = vfs_sync_dir(e->cfg.sim, e->dir_fd);

@@ -359,19 +359,29 @@ void ckpt_abort(struct ls_engine *e);
 
 /* What recovery rolls forward from a checkpoint (recov.c). */
 struct ckpt_info {
-    uint64_t rseq;    /* the last rseq at the checkpoint: records at or below it that
-                         come later are compaction's copies */
-    uint8_t *changed; /* per segment: the use the checkpoint knew is gone (freed and
-                         reused, or blanked); its entries must have moved */
-    uint32_t *from;   /* per segment to roll forward: the offset its records after the
-                         checkpoint start at (0: the whole segment); UINT32_MAX: none */
-    uint64_t seq;     /* the last segment sequence number at the checkpoint */
+    uint64_t rseq;          /* the last rseq at the checkpoint: records at or below it that
+                               come later are compaction's copies */
+    uint8_t *changed;       /* per segment: the use the checkpoint knew is gone (freed and
+                               reused, or blanked); its entries must have moved */
+    uint32_t *from;         /* per segment to roll forward: the offset its records after the
+                               checkpoint start at (0: the whole segment); UINT32_MAX: none */
+    uint64_t seq;           /* the last segment sequence number at the checkpoint */
+    struct ckpt_view *view; /* read by ckpt_clean_open, for ckpt_load */
+    int skip;               /* phase 1 skipped: a clean close's, no data file changed */
 };
 
-/* After phase 1 of recovery: takes the index and the descriptors from logstor.ckpt when
- * it is whole and agrees with the segments found (1; *records: entries loaded; ci tells
- * what to roll forward, its arrays the caller frees), else 0 (logged when a file was
- * there). blank0[g]: phase 1 read block 0 of segment g as zeros. -errno when the open
+/* Before phase 1 of recovery: reads logstor.ckpt into ci (ckpt_load takes it from there);
+ * 1 (ci->skip) when it is a clean close's and every data file has the size, times and
+ * inode it had then, so that phase 1 need not read the first block of every segment
+ * (the open then fails rather than scan if the file cannot be applied); else 0. */
+int ckpt_clean_open(struct ls_engine *e, struct ckpt_info *ci);
+/* Frees what ckpt_clean_open read when ckpt_load will not run. */
+void ckpt_info_free(struct ckpt_info *ci);
+
+/* After phase 1 of recovery (or instead of it: ci->skip): takes the index and the
+ * descriptors from logstor.ckpt when it is whole and agrees with the segments found (1; *records:
+ * entries loaded; ci tells what to roll forward, its arrays the caller frees), else 0 (logged when
+ * a file was there). blank0[g]: phase 1 read block 0 of segment g as zeros. -errno when the open
  * must fail. */
 int ckpt_load(struct ls_engine *e, uint64_t now, const uint8_t *blank0, uint64_t *records,
               struct ckpt_info *ci);

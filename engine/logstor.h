@@ -426,7 +426,9 @@ struct ls_stats {
     uint64_t recovery_corrupt_blocks;
     uint64_t recovery_segments;
     uint64_t recovery_from_checkpoint; /* 1: the last open took the index from a checkpoint
-                                          (logstor.ckpt) and rolled forward from it */
+                                          (logstor.ckpt) and rolled forward from it; 2: a
+                                          clean close's, every data file unchanged since:
+                                          no segment's first block was read either */
     uint64_t checkpoints;              /* written while running */
     uint64_t checkpoints_failed;       /* given up (a failed write, no memory, a FLUSH) */
     uint64_t checkpoint_last_ms;       /* how long the last one took, start to file */

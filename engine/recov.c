@@ -105,6 +105,7 @@ struct recov {
     uint64_t max_rseq;
     uint8_t *blank0;     /* per segment: block 0 read as zeros (phase 1) */
     int from_ckpt;       /* the index came from a checkpoint (ckpt.c), rolled forward */
+    int skipped1;        /* a clean close's checkpoint, data files unchanged: no phase 1 */
     struct ckpt_info ci; /* what to roll forward from it */
     uint64_t ck_dropped; /* checkpoint entries whose records left with their segment */
     struct ls_recovery_progress p;
@@ -872,7 +873,9 @@ int recov_run(struct ls_engine *e)
 
     rv.last_report_ms = rv.start_ms;
     rv.blank0 = calloc(m->nsegs ? m->nsegs : 1, 1);
-    rc = rv.blank0 ? phase1(&rv) : -ENOMEM;
+    rc = rv.blank0 ? 0 : -ENOMEM;
+    if (rc == 0 && !ckpt_clean_open(e, &rv.ci))
+        rc = phase1(&rv);
     if (rc == 0 && rv.damaged_files && !e->cfg.salvage && !e->cfg.read_only) {
         eng_log(e, LS_LOG_ERROR,
                 "%s: %u data files are missing or are not this directory's; refusing to open "
@@ -881,9 +884,18 @@ int recov_run(struct ls_engine *e)
                 e->dir, rv.damaged_files);
         rc = LS_ECORRUPT;
     }
-    if (rc == 0 && (rc = ckpt_load(e, rv.now_ms, rv.blank0, &rv.p.records, &rv.ci)) == 1) {
-        rc = 0;
-        rv.from_ckpt = 1; /* phase 2 reads only what was written after it */
+    if (rc == 0) {
+        int skipped = rv.ci.skip;
+        rc = ckpt_load(e, rv.now_ms, rv.blank0, &rv.p.records, &rv.ci);
+        if (rc == 1) {
+            rc = 0;
+            rv.from_ckpt = 1; /* phase 2 reads only what was written after it */
+            rv.skipped1 = skipped;
+        } else if (rc == 0 && skipped) {
+            rc = -EIO; /* cannot happen: a clean checkpoint verified a moment ago */
+        }
+    } else {
+        ckpt_info_free(&rv.ci);
     }
     if (rc == 0)
         rc = sort_used(&rv);
@@ -919,13 +931,16 @@ int recov_run(struct ls_engine *e)
                 "are lost (logstor-check %s lists them)",
                 (unsigned long long)rv.p.corrupt_blocks, rv.damaged_files, e->dir);
     e->st.recovery_segments = rv.nused;
-    e->st.recovery_from_checkpoint = (uint64_t)rv.from_ckpt;
+    e->st.recovery_from_checkpoint = (uint64_t)(rv.from_ckpt + rv.skipped1);
     if (rv.from_ckpt)
         eng_log(e, LS_LOG_INFO,
-                "%s: opened from the checkpoint: %llu keys and records in %llu ms, %u segments "
+                "%s: opened from the checkpoint%s: %llu keys and records in %llu ms, %u segments "
                 "written after it read, %llu entries whose segments were reused since dropped",
-                e->dir, (unsigned long long)rv.p.records, (unsigned long long)e->st.recovery_ms,
-                rv.nused, (unsigned long long)rv.ck_dropped);
+                e->dir,
+                rv.skipped1 ? " of a clean close (data files unchanged, segment heads not read)"
+                            : "",
+                (unsigned long long)rv.p.records, (unsigned long long)e->st.recovery_ms, rv.nused,
+                (unsigned long long)rv.ck_dropped);
     report(&rv, 1);
     free(rv.order);
     return 0;

@@ -20,6 +20,7 @@ struct simfile {
     char name[48];
     uint8_t *data;
     uint64_t size;
+    uint64_t gen, id; /* simdev_stamp */
     int exists;
 };
 
@@ -28,6 +29,7 @@ struct simdev {
     uint64_t mono_ns;
     struct simfile f[SIM_FILES];
     uint32_t nfiles; /* slots used (a removed file keeps its slot, exists = 0) */
+    uint64_t stamps; /* the last file generation or identity given */
     struct uio_req **pend;
     unsigned npend, cappend;
     struct uio_req *done_head, *done_tail;
@@ -174,6 +176,7 @@ static int resize(struct simdev *d, struct simfile *f, uint64_t size)
     memset(p + f->size, 0, size - f->size);
     f->data = p;
     f->size = size;
+    f->gen = ++d->stamps;
     return 0;
 }
 
@@ -215,6 +218,7 @@ static void apply_write(struct simdev *d, const struct uio_req *r, uint32_t n)
     if (r->off + n > f->size && resize(d, f, r->off + n) < 0)
         return;
     memcpy(f->data + r->off, r->buf, n);
+    f->gen = ++d->stamps;
 }
 
 static int exec_write(struct simdev *d, struct uio_req *r)
@@ -421,6 +425,7 @@ int simdev_open(struct simdev *d, const char *name, int create, int excl, int *f
         memset(f, 0, sizeof(*f));
         strcpy(f->name, name);
         f->exists = 1;
+        f->id = ++d->stamps;
     }
     *fd = SIM_FD_BASE + (int)(f - d->f);
     return 0;
@@ -438,6 +443,18 @@ int64_t simdev_size(struct simdev *d, int fd)
     return f ? (int64_t)f->size : -EBADF;
 }
 
+int simdev_stamp(struct simdev *d, int fd, uint64_t *size, uint64_t *gen, uint64_t *id)
+{
+    struct simfile *f = file_of(d, fd);
+
+    if (!f)
+        return -EBADF;
+    *size = f->size;
+    *gen = f->gen;
+    *id = f->id;
+    return 0;
+}
+
 int simdev_fill(struct simdev *d, int fd, uint64_t from, uint64_t size)
 {
     struct simfile *f = file_of(d, fd);
@@ -451,6 +468,7 @@ int simdev_fill(struct simdev *d, int fd, uint64_t from, uint64_t size)
         return rc;
     if (from < f->size)
         memset(f->data + from, 0, (size < f->size ? size : f->size) - from);
+    f->gen = ++d->stamps;
     return 0;
 }
 

@@ -99,6 +99,10 @@ struct uio_req *simdev_next_done(struct simdev *d, int wait);
 int simdev_open(struct simdev *d, const char *name, int create, int excl, int *fd);
 int simdev_close(struct simdev *d, int fd);
 int64_t simdev_size(struct simdev *d, int fd);
+/* The file's size, a count that every change of its data bumps (writes, torn ones
+ * included, and growth; not simdev_corrupt: damage at rest changes no time stamp) and an
+ * identity that a file deleted and made again does not keep. */
+int simdev_stamp(struct simdev *d, int fd, uint64_t *size, uint64_t *gen, uint64_t *id);
 /* Sets the file's size to size, zeroing bytes from `from` on. */
 int simdev_fill(struct simdev *d, int fd, uint64_t from, uint64_t size);
 int64_t simdev_read_file(struct simdev *d, const char *name, void *buf, size_t len);

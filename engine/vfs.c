@@ -221,6 +221,22 @@ int64_t vfs_size(struct simdev *sim, int fd)
     return st.st_size;
 }
 
+int vfs_stamp(struct simdev *sim, int fd, struct vfs_stamp *out)
+{
+    struct stat st;
+
+    memset(out, 0, sizeof(*out));
+    if (sim)
+        return simdev_stamp(sim, fd, &out->size, &out->mtime_ns, &out->ino);
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    out->size = (uint64_t)st.st_size;
+    out->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+    out->ctime_ns = (uint64_t)st.st_ctim.tv_sec * 1000000000u + (uint64_t)st.st_ctim.tv_nsec;
+    out->ino = (uint64_t)st.st_ino;
+    return 0;
+}
+
 int vfs_fill(struct simdev *sim, int fd, uint64_t from, uint64_t size)
 {
     const uint32_t chunk = 1u << 20;

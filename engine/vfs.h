@@ -36,6 +36,12 @@ int vfs_probe_odirect(struct simdev *sim, int dir_fd);
 int vfs_data_open(struct simdev *sim, int dir_fd, const char *name, int create, int read_only,
                   int *fd);
 int64_t vfs_size(struct simdev *sim, int fd);
+/* What tells that a file changed: size, modification and change times, inode (the
+ * simulator's device: a counter bumped by every write, and the file's slot). */
+struct vfs_stamp {
+    uint64_t size, mtime_ns, ctime_ns, ino;
+};
+int vfs_stamp(struct simdev *sim, int fd, struct vfs_stamp *st);
 /* Allocates the file up to size bytes and zeroes [from, size), durably. */
 int vfs_fill(struct simdev *sim, int fd, uint64_t from, uint64_t size);
 int vfs_sync_dir(struct simdev *sim, int dir_fd);

@@ -2,8 +2,9 @@
 checkpoint.sh.
 
 1. A clean stop writes the checkpoint; the start takes the index from it and reads no
-   segment (INFO recovery_from_checkpoint:1, recovery_segments:0), with every key, value,
-   TTL, deletion and database as before.
+   segment, not even their first blocks, since the data files are as the stop left them
+   (INFO recovery_from_checkpoint:2, recovery_segments:0), with every key, value, TTL,
+   deletion and database as before.
 2. While running, checkpoints are written every checkpoint_interval_ms (INFO
    checkpoints); after one (kept aside), more writes, overwrites, deletes and a FLUSHDB
    of another database, then SIGKILL and that checkpoint put back (what a crash right
@@ -96,7 +97,8 @@ check(os.path.exists(CKPT), "logstor.ckpt written at the stop")
 srv.start()
 c = Resp(srv.port)
 inf = info(c)
-check(inf.get("recovery_from_checkpoint") == "1", "INFO recovery_from_checkpoint:1",
+check(inf.get("recovery_from_checkpoint") == "2",
+      "INFO recovery_from_checkpoint:2 (a clean stop's, segment heads not read)",
       inf.get("recovery_from_checkpoint"))
 check(inf.get("recovery_segments") == "0", "no segment read", inf.get("recovery_segments"))
 ttl = c.call("TTL", "ttl")

@@ -130,7 +130,7 @@ struct sim {
     /* the shutdown checkpoint (engine/ckpt.c) */
     uint8_t *stale_ckpt; /* a copy kept at a clean restart, put back before a later open */
     size_t stale_len;
-    uint64_t ckpt_opens, ckpt_damaged, ckpt_stale;
+    uint64_t ckpt_opens, ckpt_clean, ckpt_damaged, ckpt_stale;
 };
 
 #define CKPT_FILE "logstor.ckpt" /* engine/ckpt.c */
@@ -140,7 +140,7 @@ static int force_profile = -1; /* --profile: every seed runs this mix */
 static int run_checkpoints;    /* --checkpoints: checkpoints while running, rolled forward */
 static uint64_t total_crashes, total_steps, total_checks, total_reads, total_restarts;
 static uint64_t total_mem_reads;
-static uint64_t total_ckpt_opens, total_ckpt_damaged, total_ckpt_stale;
+static uint64_t total_ckpt_opens, total_ckpt_clean, total_ckpt_damaged, total_ckpt_stale;
 static struct ls_stats total_st; /* engine counters summed over every instance */
 
 static void add_stats(struct ls_engine *e)
@@ -1170,7 +1170,9 @@ static void open_engine(struct sim *s)
     s->damage = st.recovery_corrupt_blocks;
     if (st.recovery_from_checkpoint) {
         s->ckpt_opens++;
-        trace(s, "opened from a checkpoint");
+        s->ckpt_clean += st.recovery_from_checkpoint == 2;
+        trace(s, "opened from a checkpoint%s",
+              st.recovery_from_checkpoint == 2 ? " without reading segment heads" : "");
     } else if (s->stale_ckpt) {
         /* the scan took the last rseq from the log, possibly below the kept checkpoint's:
          * the engine deleted the file it did not use for that reason, and a copy of an
@@ -1522,6 +1524,7 @@ static void run_seed(uint64_t seed, uint64_t steps, int verbose)
     total_reads += s->reads_checked;
     total_mem_reads += s->mem_reads;
     total_ckpt_opens += s->ckpt_opens;
+    total_ckpt_clean += s->ckpt_clean;
     total_ckpt_damaged += s->ckpt_damaged;
     total_ckpt_stale += s->ckpt_stale;
     free(s->stale_ckpt);
@@ -1630,10 +1633,10 @@ int main(int argc, char **argv)
            seed, seed + n - 1, total_steps, total_crashes, total_restarts, total_checks,
            total_reads, total_mem_reads, dt, (double)total_crashes / dt, (double)total_steps / dt);
     printf("checkpoint: %" PRIu64 " written while running (%" PRIu64 " given up), %" PRIu64
-           " opens from a checkpoint, %" PRIu64 " damaged ones refused, %" PRIu64
-           " older ones put back before an open\n",
-           total_st.checkpoints, total_st.checkpoints_failed, total_ckpt_opens, total_ckpt_damaged,
-           total_ckpt_stale);
+           " opens from a checkpoint (%" PRIu64 " without reading segment heads), %" PRIu64
+           " damaged ones refused, %" PRIu64 " older ones put back before an open\n",
+           total_st.checkpoints, total_st.checkpoints_failed, total_ckpt_opens, total_ckpt_clean,
+           total_ckpt_damaged, total_ckpt_stale);
     printf("engine: %" PRIu64 " device writes, %" PRIu64 " compaction rounds, %" PRIu64
            " segments compacted, %" PRIu64 " freed, %" PRIu64 " blanked, %" PRIu64
            " records copied, %" PRIu64 " tombstones dropped, %" PRIu64 " cache hits, %" PRIu64

@@ -999,7 +999,8 @@ static void ckpt_check(struct fx *f)
 }
 
 /* A clean close writes the checkpoint; the next open takes the index from it, reads no
- * segment, deletes the file, and the engine goes on writing from there. */
+ * segment (not even their first blocks: the data files are as the close left them),
+ * deletes the file, and the engine goes on writing from there. */
 static void test_ckpt_clean_restart(void **state)
 {
     struct fx *f = *state;
@@ -1009,7 +1010,8 @@ static void test_ckpt_clean_restart(void **state)
     f->e = NULL;
     assert_true(ckpt_exists(f->dir));
     open_engine(f);
-    assert_int_equal(stats(f->e).recovery_from_checkpoint, 1);
+    assert_int_equal(stats(f->e).recovery_from_checkpoint, 2);
+    assert_false(ckpt_exists(f->dir));
     assert_int_equal(stats(f->e).recovery_segments, 0);
     ckpt_check(f);
     /* the rseq and the segment sequence went on from the checkpoint's: a new write
@@ -1059,7 +1061,7 @@ static void test_ckpt_roll_forward(void **state)
     f->e = NULL;
     ckpt_copy(f->dir, "logstor.ckpt", "old.ckpt");
     open_engine(f);
-    assert_int_equal(stats(f->e).recovery_from_checkpoint, 1);
+    assert_int_equal(stats(f->e).recovery_from_checkpoint, 2);
     assert_int_equal(del_sync(f->e, 0, "c1"), 0);
     assert_int_equal(put_sync(f->e, 0, "c3", "again", 5, 0), 0);
     /* enough overwrites for compaction to move and free segments the checkpoint knew */
@@ -1103,7 +1105,7 @@ static void test_ckpt_stale_refused(void **state)
     f->e = NULL;
     ckpt_copy(f->dir, "logstor.ckpt", "old.ckpt");
     open_engine(f);
-    assert_int_equal(stats(f->e).recovery_from_checkpoint, 1);
+    assert_int_equal(stats(f->e).recovery_from_checkpoint, 2);
     assert_false(ckpt_exists(f->dir));
     assert_int_equal(del_sync(f->e, 0, "c1"), 0);
     assert_int_equal(put_sync(f->e, 0, "c3", "again", 5, 0), 0);
@@ -1116,6 +1118,60 @@ static void test_ckpt_stale_refused(void **state)
     check_value(f->e, 0, "c1", NULL);
     check_value(f->e, 0, "c3", "again");
     check_value(f->e, 0, "c2", "v2");
+    check_sound(f->e);
+}
+
+/* A clean close's checkpoint is trusted without reading the segments' first blocks only
+ * while every data file is as the close left it. A file written since, even with the
+ * same bytes and its modification time set back (its change time still moves), or
+ * replaced by a copy (another inode), makes the open read every first block and check
+ * the checkpoint against them; a segment head damaged that way is then found, and the
+ * checkpoint refused. */
+static void test_ckpt_clean_files_changed(void **state)
+{
+    struct fx *f = *state;
+    struct stat sb;
+    char path[600];
+
+    ckpt_fill(f);
+    ls_close(f->e);
+    f->e = NULL;
+    ckpt_copy(f->dir, "logstor.ckpt", "clean.ckpt");
+    snprintf(path, sizeof(path), "%s/data-000000.lsd", f->dir);
+    assert_int_equal(stat(path, &sb), 0);
+    uint8_t blk[64];
+    log_read(f->dir, 0, 0, blk, sizeof(blk));
+    log_write(f->dir, 0, 0, blk, sizeof(blk)); /* same bytes */
+    struct timespec ts[2] = {sb.st_atim, sb.st_mtim};
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+    open_engine(f);
+    assert_int_equal(stats(f->e).recovery_from_checkpoint, 1);
+    ckpt_check(f);
+    ls_close(f->e);
+    f->e = NULL;
+
+    /* the same file, copied over itself: a new inode */
+    char cmd[2600];
+    snprintf(cmd, sizeof(cmd), "cp -p '%s' '%s.tmp' && mv '%s.tmp' '%s'", path, path, path, path);
+    assert_int_equal(system(cmd), 0);
+    open_engine(f);
+    assert_int_equal(stats(f->e).recovery_from_checkpoint, 1);
+    ckpt_check(f);
+    ls_close(f->e);
+    f->e = NULL;
+
+    /* an older clean checkpoint put back after that close: the files changed since it
+     * (ckpt_fill's deletes were written before; this close wrote nothing, but the opens
+     * above did: their checkpoints were deleted, the directory's files are the same) */
+    open_engine(f);
+    assert_int_equal(stats(f->e).recovery_from_checkpoint, 2);
+    assert_int_equal(put_sync(f->e, 0, "c1", "newer", 5, 0), 0);
+    ls_close(f->e);
+    f->e = NULL;
+    ckpt_copy(f->dir, "clean.ckpt", "logstor.ckpt");
+    open_engine(f);
+    assert_int_equal(stats(f->e).recovery_from_checkpoint, 0); /* stale: refused */
+    check_value(f->e, 0, "c1", "newer");
     check_sound(f->e);
 }
 
@@ -1171,6 +1227,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ckpt_damaged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ckpt_roll_forward, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ckpt_stale_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ckpt_clean_files_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ckpt_record_damaged, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
