@@ -58,7 +58,10 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -76,6 +79,7 @@
 #define CKPT_DESC    72u
 #define CKPT_POS     8u
 #define CKPT_STEP    65536u /* entries serialized per ls_tick (~1 ms) */
+#define CKPT_FNAME   96u
 
 struct ckpt_hdr {
     uint64_t magic;
@@ -128,6 +132,7 @@ struct ckpt_run {
     int th_rc;
     struct ls_engine *e;
     uint64_t t0_ms, entries;
+    char fname[CKPT_FNAME]; /* CKPT_NAME, or a snapshot's file (snap.c) */
 };
 
 static int desc_stored(const struct seg_desc *d)
@@ -339,13 +344,8 @@ static void run_free(struct ls_engine *e, struct ckpt_run *r)
     free(r);
 }
 
-void ckpt_abort(struct ls_engine *e)
+void ckpt_run_abort(struct ls_engine *e, struct ckpt_run *r)
 {
-    struct ckpt_run *r = e->ckrun;
-
-    if (!r)
-        return;
-    e->ckrun = NULL;
     if (r->writing)
         pthread_join(r->th, NULL); /* its file is whole or not there: either is fine */
     if (r->barrier_done) {
@@ -361,6 +361,17 @@ void ckpt_abort(struct ls_engine *e)
     r->snap = NULL;
     r->buf = NULL;
     r->e = NULL;
+}
+
+void ckpt_abort(struct ls_engine *e)
+{
+    struct ckpt_run *r = e->ckrun;
+
+    snap_abort(e); /* a snapshot being made holds index snapshots too */
+    if (!r)
+        return;
+    e->ckrun = NULL;
+    ckpt_run_abort(e, r);
 }
 
 static void barrier_cb(void *arg, int rc, uint64_t cas)
@@ -380,15 +391,15 @@ static void *write_main(void *arg)
 {
     struct ckpt_run *r = arg;
 
-    r->th_rc = vfs_write_atomic(NULL, r->e->dir_fd, CKPT_NAME, r->buf, r->len);
+    r->th_rc = vfs_write_atomic(NULL, r->e->dir_fd, r->fname, r->buf, r->len);
     atomic_store(&r->th_done, 1);
     return NULL;
 }
 
 /* Takes the state at this instant: everything appended so far is sealed (so that the
  * barrier covers it, compaction's copies included) and each stream's next buffer starts
- * a position recovery rolls forward from. */
-static int run_begin(struct ls_engine *e)
+ * a position recovery rolls forward from. The run is to be written to fname. */
+static struct ckpt_run *run_start(struct ls_engine *e, const char *fname, int *rcp)
 {
     uint32_t nt = e->cfg.tables;
     struct ckpt_run *r = calloc(1, sizeof(*r));
@@ -400,9 +411,11 @@ static int run_begin(struct ls_engine *e)
         if (r)
             free(r->snap);
         free(r);
-        return -ENOMEM;
+        *rcp = -ENOMEM;
+        return NULL;
     }
     r->e = e;
+    snprintf(r->fname, sizeof(r->fname), "%s", fname);
     r->t0_ms = mono_ms();
     wbuf_seal_stream(e, &e->user);
     wbuf_seal_stream(e, &e->ucold);
@@ -424,8 +437,25 @@ static int run_begin(struct ls_engine *e)
         rc = wbuf_barrier(e, barrier_cb, r);
     if (rc < 0) {
         run_free(e, r);
-        return rc;
+        *rcp = rc;
+        return NULL;
     }
+    *rcp = 0;
+    return r;
+}
+
+struct ckpt_run *ckpt_run_start(struct ls_engine *e, const char *fname, int *rc)
+{
+    return run_start(e, fname, rc);
+}
+
+static int run_begin(struct ls_engine *e)
+{
+    int rc;
+    struct ckpt_run *r = run_start(e, CKPT_NAME, &rc);
+
+    if (!r)
+        return rc;
     e->ckrun = r;
     e->ck_last_ms = eng_now_ms(e);
     return 0;
@@ -476,11 +506,50 @@ static void run_finish(struct ls_engine *e, struct ckpt_run *r, int rc)
     run_free(e, r);
 }
 
+/* Advances a run: 0 while under way, 1 once its file is written, -ECANCELED when a
+ * write before it failed (it is not the state), or -errno (the file not written). */
+static int run_step(struct ls_engine *e, struct ckpt_run *r)
+{
+    if (r->writing) {
+        if (!atomic_load(&r->th_done))
+            return 0;
+        pthread_join(r->th, NULL);
+        r->writing = 0;
+        return r->th_rc < 0 ? r->th_rc : 1;
+    }
+    if (!run_serialize(e, r) || !r->barrier_done)
+        return 0;
+    if (r->barrier_rc < 0 || e->failed)
+        return -ECANCELED;
+    seal_sum(e, r);
+    if (e->cfg.sim) { /* the simulator runs on one thread, deterministically */
+        int rc = vfs_write_atomic(e->cfg.sim, e->dir_fd, r->fname, r->buf, r->len);
+        return rc < 0 ? rc : 1;
+    }
+    if (pthread_create(&r->th, NULL, write_main, r) != 0)
+        return -EAGAIN;
+    r->writing = 1;
+    return 0;
+}
+
+int ckpt_run_step(struct ls_engine *e, struct ckpt_run *r)
+{
+    return run_step(e, r);
+}
+
+uint64_t ckpt_run_done(struct ls_engine *e, struct ckpt_run *r)
+{
+    uint64_t n = r->entries;
+    run_free(e, r);
+    return n;
+}
+
 void ckpt_tick(struct ls_engine *e)
 {
     struct ckpt_run *r = e->ckrun;
     uint64_t now = eng_now_ms(e);
 
+    snap_tick(e);
     if (!r) {
         if (!e->cfg.checkpoint_interval_ms || e->failed || e->closing || e->cfg.read_only)
             return;
@@ -491,32 +560,16 @@ void ckpt_tick(struct ls_engine *e)
             e->st.checkpoints_failed++;
         return;
     }
-    if (r->writing) {
-        if (!atomic_load(&r->th_done))
-            return;
-        pthread_join(r->th, NULL);
-        r->writing = 0;
-        run_finish(e, r, r->th_rc);
+    int rc = run_step(e, r);
+    if (rc == 0)
         return;
-    }
-    if (!run_serialize(e, r) || !r->barrier_done)
-        return;
-    if (r->barrier_rc < 0 || e->failed) { /* a write before it failed: it is not the state */
+    if (rc == -ECANCELED) { /* a write before it failed: it is not the state */
         e->st.checkpoints_failed++;
         e->ckrun = NULL;
         run_free(e, r);
         return;
     }
-    seal_sum(e, r);
-    if (e->cfg.sim) { /* the simulator runs on one thread, deterministically */
-        run_finish(e, r, vfs_write_atomic(e->cfg.sim, e->dir_fd, CKPT_NAME, r->buf, r->len));
-        return;
-    }
-    if (pthread_create(&r->th, NULL, write_main, r) != 0) {
-        run_finish(e, r, -EAGAIN);
-        return;
-    }
-    r->writing = 1;
+    run_finish(e, r, rc < 0 ? rc : 0);
 }
 
 /* ---- reading one back ---- */
@@ -532,6 +585,9 @@ struct ckpt_view {
     const struct vfs_stamp *files; /* nfiles data file stamps (a clean close's) */
     uint8_t *ents;                 /* the first table's count */
 };
+
+static int hdr_ok(const struct ckpt_hdr *h);
+static int view_parse(struct ckpt_view *v, uint64_t seed, const char **why);
 
 /* Reads and checks the file: 1 (v filled), 0 (absent), LS_ECORRUPT (unusable, *why
  * says why), or -errno. */
@@ -551,12 +607,7 @@ static int ckpt_read(struct ls_engine *e, struct ckpt_view *v, const char **why)
         v->h.seg_size != e->sm.seg_size)
         return LS_ECORRUPT;
     *why = "it is damaged or not this directory's";
-    if (v->h.ndesc > v->h.nsegs || v->h.npos > v->h.nsegs || v->h.norph > 1024 ||
-        v->h.nfiles > v->h.nsegs)
-        return LS_ECORRUPT;
-    uint64_t fixed = CKPT_HDR + (uint64_t)v->h.tables * 16 + v->h.ndesc * CKPT_DESC +
-                     v->h.npos * CKPT_POS + v->h.norph * 16 + (uint64_t)v->h.nfiles * CKPT_FILE + 8;
-    if (v->h.length < fixed || (v->h.length - fixed) % sizeof(struct idx_ent))
+    if (!hdr_ok(&v->h))
         return LS_ECORRUPT;
     v->len = v->h.length;
     if (!(v->buf = malloc(v->len)))
@@ -564,9 +615,31 @@ static int ckpt_read(struct ls_engine *e, struct ckpt_view *v, const char **why)
     got = vfs_read_file(e->cfg.sim, e->dir_fd, CKPT_NAME, v->buf, v->len);
     if (got < 0)
         return (int)got;
+    if ((uint64_t)got != v->len)
+        return LS_ECORRUPT;
+    return view_parse(v, e->seed, why);
+}
+
+/* Checks a whole file in v->buf (v->h its header) against its checksum (seed: its
+ * directory's) and its structure, and points v's parts into it: 1 or LS_ECORRUPT. */
+static int hdr_ok(const struct ckpt_hdr *h)
+{
+    if (h->magic != CKPT_MAGIC || h->version != CKPT_VERSION || h->ndesc > h->nsegs ||
+        h->npos > h->nsegs || h->norph > 1024 || h->nfiles > h->nsegs || h->tables > 65536)
+        return 0;
+    uint64_t fixed = CKPT_HDR + (uint64_t)h->tables * 16 + h->ndesc * CKPT_DESC +
+                     h->npos * CKPT_POS + h->norph * 16 + (uint64_t)h->nfiles * CKPT_FILE + 8;
+    return h->length >= fixed && (h->length - fixed) % sizeof(struct idx_ent) == 0;
+}
+
+static int view_parse(struct ckpt_view *v, uint64_t seed, const char **why)
+{
+    *why = "it is damaged or not this directory's";
+    if (!hdr_ok(&v->h) || v->len != v->h.length)
+        return LS_ECORRUPT;
     uint64_t sum;
     memcpy(&sum, v->buf + v->len - 8, 8);
-    if ((uint64_t)got != v->len || XXH3_64bits_withSeed(v->buf, v->len - 8, e->seed) != sum)
+    if (XXH3_64bits_withSeed(v->buf, v->len - 8, seed) != sum)
         return LS_ECORRUPT;
     v->flush_rseq = (const uint64_t *)(void *)(v->buf + CKPT_HDR);
     v->cd = (struct ckpt_desc *)(void *)(v->buf + CKPT_HDR + (size_t)v->h.tables * 8);
@@ -869,5 +942,66 @@ int ckpt_load(struct ls_engine *e, uint64_t now, const uint8_t *blank0, uint64_t
             return u;
         }
     }
+    return rc;
+}
+
+/* ---- a snapshot's file, read by another process (logstor-backup) ---- */
+
+static uint64_t desc_seq(const struct ckpt_view *v, uint32_t g)
+{
+    uint64_t lo = 0, hi = v->h.ndesc;
+
+    while (lo < hi) { /* descriptors by increasing segment number */
+        uint64_t mid = (lo + hi) / 2;
+        if (v->cd[mid].g < g)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < v->h.ndesc && v->cd[lo].g == g ? v->cd[lo].seq : 0;
+}
+
+int ckpt_file_entries(int fd, uint64_t seed, struct ckpt_geom *geom, ckpt_entry_fn fn, void *arg)
+{
+    struct ckpt_view v = {0};
+    const char *why;
+    struct stat sb;
+    int rc = 0;
+
+    if (fstat(fd, &sb) != 0)
+        return -errno;
+    if (pread(fd, &v.h, sizeof(v.h), 0) != (ssize_t)sizeof(v.h) || !hdr_ok(&v.h) ||
+        v.h.length != (uint64_t)sb.st_size)
+        return LS_ECORRUPT;
+    v.len = v.h.length;
+    if (!(v.buf = malloc(v.len)))
+        return -ENOMEM;
+    for (size_t got = 0; got < v.len && rc == 0;) {
+        ssize_t n = pread(fd, v.buf + got, v.len - got, (off_t)got);
+        if (n <= 0)
+            rc = n < 0 ? -errno : LS_ECORRUPT;
+        else
+            got += (size_t)n;
+    }
+    if (rc == 0 && view_parse(&v, seed, &why) != 1)
+        rc = LS_ECORRUPT;
+    if (rc == 0) {
+        *geom = (struct ckpt_geom){.tables = v.h.tables,
+                                   .seg_size = v.h.seg_size,
+                                   .nsegs = v.h.nsegs,
+                                   .rseq = v.h.rseq,
+                                   .written_ms = v.h.written_ms};
+        const uint8_t *p = v.ents;
+        for (uint32_t t = 0; t < v.h.tables && rc == 0; t++) {
+            uint64_t n;
+            memcpy(&n, p, 8);
+            const struct idx_ent *x = (const struct idx_ent *)(const void *)(p + 8);
+            for (uint64_t i = 0; i < n && rc == 0; i++)
+                rc = fn(arg, t, &x[i],
+                        desc_seq(&v, (uint32_t)(idx_loc_addr(x[i].loc) / v.h.seg_size)));
+            p += 8 + n * sizeof(struct idx_ent);
+        }
+    }
+    free(v.buf);
     return rc;
 }

@@ -248,7 +248,7 @@ static int fast_free_ok(const struct compactor *cp, uint32_t g)
     const struct ls_engine *e = cp->e;
     const struct seg_desc *d = &e->sm.d[g];
 
-    if (d->live || d->readers || d->mem_bufs)
+    if (d->live || d->readers || d->mem_bufs || d->snaps)
         return 0;
     if (!d->tomb && !(d->flags & SEGF_EXPIRING))
         return 1;
@@ -411,12 +411,14 @@ static void round_acked(void *arg, int rc, uint64_t cas)
             continue;
         /* Once freed, what recovery could still read of it that needs hiding: its dead
          * PUTs, not the ones copied (a copy with the same rseq decides their keys). */
-        if (cp->v[i].state == V_DONE && rc == 0 && !cp->v[i].keep && !d->live) {
+        if (cp->v[i].state == V_DONE && rc == 0 && !cp->v[i].keep && !d->live && !d->snaps) {
             d->min_rseq = cp->v[i].dead_min;
             seg_give_up(&e->sm, g);
         }
-        if (rc != 0 || cp->v[i].keep) {
-            d->state = SEG_FULL; /* the engine failed, or a copy did: keep it */
+        if (rc != 0 || cp->v[i].keep || d->snaps) {
+            /* the engine failed, or a copy did, or a snapshot taken meanwhile holds it:
+             * keep it */
+            d->state = SEG_FULL;
         } else if (d->live) {
             d->state = SEG_FULL; /* not all copied: stays (stuck when damaged) */
         } else if (d->readers) {

@@ -66,6 +66,8 @@ struct seg_desc {
     uint32_t readers;      /* device reads in flight into this segment (32 bits: one MGET
                               may read one segment more than 65535 times) */
     uint16_t mem_bufs;     /* write buffers of this segment not yet retired */
+    uint16_t snaps;        /* named snapshots holding this use: never a victim, never freed
+                              (snap.c) */
     uint8_t state;         /* enum seg_state */
     uint8_t flags;         /* enum seg_flags */
     uint8_t hb;            /* histogram bucket, HB_NONE when not listed */
@@ -333,8 +335,11 @@ struct ls_engine {
     uint64_t fs_full_logged;  /* sm.fs_full when last said */
     uint64_t room_checked_ms; /* when the filesystem's free space was last looked at */
     struct ckpt_run *ckrun;   /* the checkpoint under way (ckpt.c), or NULL */
-    uint64_t ck_last_ms;      /* when the last one began */
-    uint64_t ck_last_rseq;    /* e->rseq then: nothing written since, none is due */
+    struct snap *snaps;       /* named snapshots (snap.c) */
+    uint32_t nsnaps;
+    struct snap_op *snapop; /* the snapshot being made, or NULL */
+    uint64_t ck_last_ms;    /* when the last one began */
+    uint64_t ck_last_rseq;  /* e->rseq then: nothing written since, none is due */
     struct ck_orphan {
         uint64_t rseq, freed_at;
     } * ck_orphans; /* compaction's orphans from the checkpoint, for compact_init */
@@ -354,8 +359,40 @@ int ckpt_write(struct ls_engine *e);
  * the writes before it is in, writes the file on a thread). From ls_tick. */
 void ckpt_tick(struct ls_engine *e);
 /* Gives up the checkpoint under way (before anything that frees or replaces a table's
- * tree, and at close). */
+ * tree, and at close), and the snapshot being made (snap_abort). */
 void ckpt_abort(struct ls_engine *e);
+
+/* One run of the checkpoint writer, for snap.c: the state at this instant, serialized
+ * over ticks and written to fname (in the data directory) once every write before it is
+ * durable. start: NULL and *rc when it cannot begin. step: 0 under way, 1 written,
+ * -ECANCELED (a write before it failed) or -errno. done frees a finished run and returns
+ * the entries it held; abort gives one up (before a tree it snapshots is freed). */
+struct ckpt_run *ckpt_run_start(struct ls_engine *e, const char *fname, int *rc);
+int ckpt_run_step(struct ls_engine *e, struct ckpt_run *r);
+uint64_t ckpt_run_done(struct ls_engine *e, struct ckpt_run *r);
+void ckpt_run_abort(struct ls_engine *e, struct ckpt_run *r);
+
+/* Reads a checkpoint file (a snapshot's) from fd, checked with seed (its directory's),
+ * fills geom and calls fn for every index entry of every (physical) table in order, with
+ * the sequence number of the use of the segment the entry's record is in. Stops at fn's
+ * first non-zero return and returns it; else 0, LS_ECORRUPT or -errno. */
+struct ckpt_geom {
+    uint32_t tables, seg_size, nsegs;
+    uint64_t rseq, written_ms;
+};
+typedef int (*ckpt_entry_fn)(void *arg, uint32_t table, const struct idx_ent *ent,
+                             uint64_t seg_seq);
+int ckpt_file_entries(int fd, uint64_t seed, struct ckpt_geom *geom, ckpt_entry_fn fn, void *arg);
+
+/* snap.c: named snapshots (ls_snapshot_*). tick advances the one being made; abort gives
+ * it up (its caller told at the next tick, or by snap_close); open applies the holds of
+ * the snapshots listed in logstor.snaps after recovery; close tells a caller whose
+ * snapshot was given up; free releases the list. */
+void snap_tick(struct ls_engine *e);
+void snap_abort(struct ls_engine *e);
+int snap_open(struct ls_engine *e);
+void snap_close(struct ls_engine *e);
+void snap_free(struct ls_engine *e);
 
 /* What recovery rolls forward from a checkpoint (recov.c). */
 struct ckpt_info {

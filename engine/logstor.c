@@ -429,6 +429,7 @@ static void engine_free(struct ls_engine *e)
     free(e->flush_rseq);
     free(e->fence);
     free(e->ck_orphans);
+    snap_free(e);
     rcache_free(e->cache);
     eng_scan_free(e);
     wbuf_free_all(e);
@@ -481,7 +482,8 @@ int ls_open(const struct ls_config *cfg, struct ls_engine **out)
     e->cache = rcache_new(c.cache_size); /* NULL (no cache) when it cannot be had */
     if ((rc = seg_open_existing(&e->sm, cfg->log, cfg->log_arg)) < 0 ||
         (rc = note_missing_files(e)) < 0 || (rc = fence_load(e)) < 0 || (rc = recov_run(e)) < 0 ||
-        (rc = eng_seq_load(e)) < 0 || (rc = fence_prune(e)) < 0 || (rc = compact_init(e)) < 0)
+        (rc = eng_seq_load(e)) < 0 || (rc = fence_prune(e)) < 0 || (rc = snap_open(e)) < 0 ||
+        (rc = compact_init(e)) < 0)
         goto fail;
     if (!c.read_only)
         look_for_room(e, 1);
@@ -611,6 +613,11 @@ void ls_tick(struct ls_engine *e)
     ckpt_tick(e);
 }
 
+uint32_t ls_tables(const struct ls_engine *e)
+{
+    return e->cfg.tables;
+}
+
 void ls_close(struct ls_engine *e)
 {
     int drained = 0;
@@ -619,6 +626,7 @@ void ls_close(struct ls_engine *e)
         return;
     e->closing = 1;
     ckpt_abort(e); /* the last one is written below, once everything is on disk */
+    snap_close(e); /* a snapshot being made is given up, its caller told */
     for (;;) {
         if (wbuf_user_pending(e)) {
             e->flush_wanted = 1;

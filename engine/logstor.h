@@ -439,6 +439,45 @@ struct ls_stats {
 };
 void ls_get_stats(const struct ls_engine *e, struct ls_stats *out);
 
+/* ---- named snapshots (snap.c; SNAPSHOT CREATE/LIST/DROP, logstor-backup) ---- */
+
+#define LS_SNAP_NAME_MAX 63 /* letters, digits, '_', '-', '.'; not starting with '.' */
+#define LS_SNAP_MAX      16 /* snapshots at once */
+
+struct ls_snapshot_info {
+    char name[LS_SNAP_NAME_MAX + 1];
+    uint64_t created_ms; /* unix ms */
+    uint64_t keys;       /* index entries it holds (keys expired since included) */
+    uint64_t segments;   /* segments it holds: never compacted while it exists */
+    int damaged;         /* a segment it held was found reused at open: it cannot be read */
+};
+
+/* Takes a point-in-time snapshot of every table without stopping writes: the index at
+ * this instant, written to its own file once every write before it is durable, and a
+ * hold on every segment it names. cb(arg, 0) when it is made and listed (durably), else
+ * cb(arg, rc): LS_EFAILED (a write before it failed), -ECANCELED (a FLUSH of a table came
+ * first: try again), LS_ECLOSING, -errno. Returns 0 (cb will run), LS_EINVAL (a bad
+ * name), -EEXIST, LS_EBUSY (another is being made), -EMLINK (LS_SNAP_MAX exist), -EROFS,
+ * LS_EFAILED, LS_ECLOSING, -ENOMEM. */
+int ls_snapshot_create(struct ls_engine *e, const char *name, ls_write_cb cb, void *arg);
+/* Drops a snapshot: its holds go (compaction may take its segments) and its file is
+ * deleted. 0, LS_ENOTFOUND, or -errno (the list could not be rewritten: it stays). */
+int ls_snapshot_drop(struct ls_engine *e, const char *name);
+/* Fills up to max entries, oldest first; returns how many. */
+uint32_t ls_snapshot_list(const struct ls_engine *e, struct ls_snapshot_info *out, uint32_t max);
+/* Segments held by at least one snapshot. */
+uint64_t ls_snapshot_held_segments(const struct ls_engine *e);
+/* Copies snapshot `name` of the directory src_dir (an engine may have it open and go on
+ * writing) into dst, an engine the caller opened on another directory with at least as
+ * many tables: every key live at the snapshot's instant and not expired now, with its
+ * value, expiry and flags, in the same database. Every record is verified before it is
+ * copied. Polls dst until every write is done (ls_close it to make it durable and write
+ * its checkpoint). 0 (*keys: keys copied), or an error with a sentence in err. */
+int ls_snapshot_export(const char *src_dir, const char *name, struct ls_engine *dst, uint64_t *keys,
+                       char *err, size_t errlen);
+/* The number of tables the engine was opened with. */
+uint32_t ls_tables(const struct ls_engine *e);
+
 /* Segments in use by compaction group g of table t (g < compaction_groups). */
 uint64_t ls_group_segments(const struct ls_engine *e, uint32_t table, uint32_t group);
 

@@ -125,7 +125,7 @@ static void hist_unlink(struct seg_mgr *m, uint32_t g)
 void seg_hist_update(struct seg_mgr *m, uint32_t g)
 {
     struct seg_desc *d = &m->d[g];
-    int listed = d->state == SEG_FULL && d->run == 1 && !(d->flags & SEGF_STUCK);
+    int listed = d->state == SEG_FULL && d->run == 1 && !(d->flags & SEGF_STUCK) && !d->snaps;
     uint8_t b = listed ? bucket_of(m, d) : HB_NONE;
 
     if (b == d->hb)
@@ -161,6 +161,7 @@ void seg_use(struct seg_mgr *m, uint32_t g, uint64_t seq, uint8_t state, uint32_
     struct seg_desc *d = &m->d[g];
     uint16_t mem = d->mem_bufs;
     uint32_t readers = d->readers;
+    uint16_t snaps = d->snaps;
     uint64_t stale = d->stale_min, freed_at = d->freed_at;
 
     hist_unlink(m, g);
@@ -173,6 +174,7 @@ void seg_use(struct seg_mgr *m, uint32_t g, uint64_t seq, uint8_t state, uint32_
                            .stale_min = stale,
                            .freed_at = freed_at,
                            .readers = readers,
+                           .snaps = snaps,
                            .mem_bufs = mem,
                            .state = state,
                            .hb = HB_NONE};
@@ -602,7 +604,7 @@ int seg_check(const struct seg_mgr *m)
     }
     for (uint32_t g = 0; g < m->nsegs; g++) {
         const struct seg_desc *d = &m->d[g];
-        int listed = d->state == SEG_FULL && d->run == 1 && !(d->flags & SEGF_STUCK);
+        int listed = d->state == SEG_FULL && d->run == 1 && !(d->flags & SEGF_STUCK) && !d->snaps;
         if (listed != (d->hb != HB_NONE) || (listed && d->hb != bucket_of(m, d)))
             return -4;
     }

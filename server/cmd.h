@@ -242,6 +242,8 @@ void cmd_server_time(struct req *r);
 void cmd_server_shutdown(struct req *r);
 void cmd_server_save(struct req *r);
 void cmd_server_bgsave(struct req *r);
+/* cmd_snapshot.c: SNAPSHOT CREATE/LIST/DROP/HELP. */
+void cmd_snapshot(struct req *r);
 void cmd_server_lastsave(struct req *r);
 void cmd_server_reset(struct req *r);
 void cmd_server_role(struct req *r);

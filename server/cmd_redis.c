@@ -74,6 +74,7 @@ static const struct cmd_def cmds[] = {
     {"save", 1, AD | CMD_NO_MULTI, 0, 0, 0, cmd_server_save, "server", "1.0.0", "Writes every buffered record to stable storage."},
     {"bgsave", -1, AD | CMD_NOSCRIPT, 0, 0, 0, cmd_server_bgsave, "server", "1.0.0", "Starts writing buffered records to stable storage."},
     {"lastsave", 1, F | LD, 0, 0, 0, cmd_server_lastsave, "server", "1.0.0", "Returns the unix time of the last completed save."},
+    {"snapshot", -2, AD | CMD_NOSCRIPT | CMD_NO_MULTI, 0, 0, 0, cmd_snapshot, "server", "7.0.0", "Creates, lists and drops point-in-time snapshots (logstor)."},
     {"monitor", 1, AD | CMD_NOSCRIPT | LD, 0, 0, 0, monitor_cmd, "server", "1.0.0", "Listens for all requests received by the server in real-time."},
     {"role", 1, F | LD, 0, 0, 0, cmd_server_role, "server", "2.8.12", "Returns the replication role."},
     {"sync", 1, AD | CMD_NO_MULTI | CMD_NOSCRIPT, 0, 0, 0, cmd_sync_sync, "server", "1.0.0", "Streams an RDB file of every database (redis-cli --rdb), then closes the connection."},

@@ -1347,26 +1347,31 @@ static int last_bgsave_failed; /* INFO rdb_last_bgsave_status */
 
 static void info_persistence(struct server *s, const struct ls_stats *st, struct pbuf *pb)
 {
-    pbuf_appendf(pb,
-                 "# Persistence\r\nloading:%d\r\ndurability:%s\r\nflush_interval_ms:%" PRIu64
-                 "\r\nrecovery_time_ms:%" PRIu64 "\r\nrdb_changes_since_last_save:%" PRIu64
-                 "\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:%" PRIu64
-                 "\r\nrdb_saves:%" PRIu64 "\r\nrdb_last_bgsave_status:%s"
-                 "\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1"
-                 "\r\nrdb_last_cow_size:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0"
-                 "\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1"
-                 "\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok"
-                 "\r\naof_rewrites:0\r\naof_last_write_status:%s\r\nasync_loading:0"
-                 "\r\nengine_failed:%" PRIu64 "\r\ncheckpoint_interval_ms:%" PRIu64
-                 "\r\ncheckpoints:%" PRIu64 "\r\ncheckpoints_failed:%" PRIu64
-                 "\r\ncheckpoint_last_ms:%" PRIu64 "\r\ncheckpoint_last_keys:%" PRIu64 "\r\n",
-                 loading_active(s), s->cfg.durability ? "periodic" : "sync",
-                 s->cfg.flush_interval_ms, st->recovery_ms,
-                 st->puts + st->dels - s->changes_at_save,
-                 (s->last_save_ms ? s->last_save_ms : s->start_ms) / 1000, saves_done,
-                 last_bgsave_failed ? "err" : "ok", st->failed ? "err" : "ok", st->failed,
-                 s->cfg.checkpoint_interval_ms, st->checkpoints, st->checkpoints_failed,
-                 st->checkpoint_last_ms, st->checkpoint_last_keys);
+    struct ls_snapshot_info snaps[LS_SNAP_MAX];
+    uint32_t nsnap = s->eng ? ls_snapshot_list(s->eng, snaps, LS_SNAP_MAX) : 0;
+    uint64_t held = s->eng ? ls_snapshot_held_segments(s->eng) : 0;
+    pbuf_appendf(
+        pb,
+        "# Persistence\r\nloading:%d\r\ndurability:%s\r\nflush_interval_ms:%" PRIu64
+        "\r\nrecovery_time_ms:%" PRIu64 "\r\nrdb_changes_since_last_save:%" PRIu64
+        "\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:%" PRIu64 "\r\nrdb_saves:%" PRIu64
+        "\r\nrdb_last_bgsave_status:%s"
+        "\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1"
+        "\r\nrdb_last_cow_size:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0"
+        "\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1"
+        "\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok"
+        "\r\naof_rewrites:0\r\naof_last_write_status:%s\r\nasync_loading:0"
+        "\r\nengine_failed:%" PRIu64 "\r\ncheckpoint_interval_ms:%" PRIu64
+        "\r\ncheckpoints:%" PRIu64 "\r\ncheckpoints_failed:%" PRIu64
+        "\r\ncheckpoint_last_ms:%" PRIu64 "\r\ncheckpoint_last_keys:%" PRIu64
+        "\r\nsnapshots:%" PRIu32 "\r\nsnapshot_held_segments:%" PRIu64
+        "\r\nsnapshot_held_bytes:%" PRIu64 "\r\n",
+        loading_active(s), s->cfg.durability ? "periodic" : "sync", s->cfg.flush_interval_ms,
+        st->recovery_ms, st->puts + st->dels - s->changes_at_save,
+        (s->last_save_ms ? s->last_save_ms : s->start_ms) / 1000, saves_done,
+        last_bgsave_failed ? "err" : "ok", st->failed ? "err" : "ok", st->failed,
+        s->cfg.checkpoint_interval_ms, st->checkpoints, st->checkpoints_failed,
+        st->checkpoint_last_ms, st->checkpoint_last_keys, nsnap, held, held * s->cfg.segment_size);
     loading_info(s, pb); /* while loading: Redis's loading_* progress fields */
     pbuf_appendf(pb, "\r\n");
 }
