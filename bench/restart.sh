@@ -15,7 +15,8 @@
 #   bash bench/restart.sh build
 #
 # Environment: RESTART_KEYS="1000000" (a list), RESTART_VSIZES="100 4096" (a list),
-# LOGSTORD=BUILD/logstord.
+# LOGSTORD=BUILD/logstord, RESTART_REDIS=0 to leave redis-server out (sizes whose data
+# does not fit in this machine's memory).
 set -u
 BUILD=${1:-build}
 LOGSTORD=${LOGSTORD:-$BUILD/logstord}
@@ -80,6 +81,7 @@ for N in $KEYS_LIST; do
         stop_target
         rm -rf "$SDIR"
 
+        [ "${RESTART_REDIS:-1}" = 0 ] && continue
         # redis: RDB
         SDIR=$(mktemp -d "$WORK/r-XXXXXX"); PORT=$(free_port)
         RARGS=(--port "$PORT" --bind 127.0.0.1 --dir "$SDIR" --save '' --loglevel warning)
