@@ -58,7 +58,12 @@ for s in $suites; do
             run "crash crash_engine (compaction busy)" env CRASH_DISK_MB=64 "$build/tests/crash_engine" 40
         [ -x "$build/tests/crash_engine" ] &&
             run "crash crash_engine (compaction busy, cost-benefit)" \
-                env CRASH_DISK_MB=64 CRASH_POLICY=cost-benefit "$build/tests/crash_engine" 40 ;;
+                env CRASH_DISK_MB=64 CRASH_POLICY=cost-benefit "$build/tests/crash_engine" 40
+        # snapshots made and dropped while killed, each copy verified; and checkpoints
+        # while running (experimental) with the reopen rolling forward
+        [ -x "$build/tests/crash_engine" ] &&
+            run "crash crash_engine (snapshots, checkpoints)" \
+                env CRASH_DISK_MB=64 CRASH_SNAPSHOTS=1 CRASH_CHECKPOINT_MS=100 "$build/tests/crash_engine" 30 ;;
     integration)
         for t in "$build"/tests/it_*; do [ -x "$t" ] && run "integration $(basename "$t")" "$t"; done
         for t in tests/integration/*.sh; do [ -f "$t" ] && run "integration $(basename "$t")" bash "$t"; done ;;

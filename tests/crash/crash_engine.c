@@ -18,6 +18,14 @@
  * kill, and the check covers what they moved and the tombstones they dropped. A write
  * answered LS_EBUSY (waiting for compaction) is retried after a poll.
  *
+ * With CRASH_SNAPSHOTS set, the child also drops and takes snapshot "c" (SNAPSHOT
+ * CREATE) every few hundred writes, so kills land while one is being made, and compaction
+ * runs with segments held. After each kill the parent, once the keys check, copies the
+ * snapshot listed (if any) into a new directory (ls_snapshot_export: every record it
+ * names verified) and checks every value copied byte for byte. With CRASH_CHECKPOINT_MS
+ * the child writes checkpoints while running (checkpoint_interval_ms) and the reopen
+ * rolls forward from the last one.
+ *
  *   crash_engine [cycles]      default 60, or 400 with SOAK=1
  */
 #include <errno.h>
@@ -100,6 +108,8 @@ static void config(struct ls_config *c)
     /* CRASH_POLICY=cost-benefit: its second user stream and split spill streams */
     if (getenv("CRASH_POLICY") && !strcmp(getenv("CRASH_POLICY"), "cost-benefit"))
         c->compact_policy = LS_COMPACT_COST_BENEFIT;
+    if (getenv("CRASH_CHECKPOINT_MS"))
+        c->checkpoint_interval_ms = (uint32_t)atoi(getenv("CRASH_CHECKPOINT_MS"));
 }
 
 /* ---------------------------------------------------------------- child */
@@ -176,10 +186,25 @@ static void child_submit(struct ls_engine *e, uint64_t *version)
     child_inflight++;
 }
 
+static int snap_busy;
+
+static void child_snapped(void *arg, int rc, uint64_t cas)
+{
+    (void)arg;
+    (void)cas;
+    if (rc != 0 && rc != -ECANCELED) {
+        fprintf(stderr, "child: snapshot failed: %s\n", ls_strerror(rc));
+        _exit(3);
+    }
+    snap_busy = 0;
+}
+
 static void child_main(int fd, uint64_t version, unsigned seed)
 {
     struct ls_config c;
     struct ls_engine *e;
+    int snaps = getenv("CRASH_SNAPSHOTS") != NULL;
+    long until_snap = 50 + random() % 400;
 
     out_fd = fd;
     srandom(seed);
@@ -188,8 +213,16 @@ static void child_main(int fd, uint64_t version, unsigned seed)
         _exit(2);
     send_msg('R', 0, 0);
     for (;;) {
-        while (child_inflight < INFLIGHT)
+        while (child_inflight < INFLIGHT) {
             child_submit(e, &version);
+            if (snaps && !snap_busy && --until_snap <= 0) {
+                until_snap = 50 + random() % 400;
+                ls_snapshot_drop(e, "c");
+                snap_busy = 1;
+                if (ls_snapshot_create(e, "c", child_snapped, NULL) != 0)
+                    snap_busy = 0;
+            }
+        }
         child_pump(e, 10);
     }
 }
@@ -293,6 +326,64 @@ static int allowed(const struct keyst *ks, uint64_t seen)
     return 0;
 }
 
+/* The snapshot listed, if any, copied into a new directory: every record it names must
+ * verify (ls_snapshot_export checks each) and every value copied must be its key's value
+ * for some version, byte for byte. */
+static int verify_snapshot(struct ls_engine *e)
+{
+    struct ls_snapshot_info si;
+    struct ls_config c;
+    struct ls_engine *d;
+    char tmpl[] = "/tmp/logstor-crash-copy-XXXXXX", err[256], cmd[200];
+    uint64_t n = 0;
+    int bad = 0, rc;
+
+    if (ls_snapshot_list(e, &si, 1) == 0)
+        return 0;
+    if (si.damaged) {
+        fprintf(stderr, "snapshot %s damaged after the kill\n", si.name);
+        return 1;
+    }
+    if (!mkdtemp(tmpl))
+        return 1;
+    config(&c);
+    c.dir = tmpl;
+    c.checkpoint_interval_ms = 0;
+    c.disk_size = UINT64_C(3) << 30;
+    if ((rc = ls_open(&c, &d)) != 0) {
+        fprintf(stderr, "copy: open failed: %s\n", ls_strerror(rc));
+        return 1;
+    }
+    rc = ls_snapshot_export(dir, si.name, d, &n, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "snapshot copy failed: %s\n", err);
+        bad++;
+    }
+    for (uint32_t k = 0; k < NKEYS && !bad; k++) {
+        char name[32];
+        struct check ck = {.key = k};
+        key_name(name, sizeof(name), k);
+        rc = ls_get(d, 0, name, strlen(name), check_cb, &ck);
+        if (rc == LS_ENOTFOUND)
+            continue;
+        while (!ck.done) {
+            struct pollfd p = {.fd = ls_fd(d), .events = POLLIN};
+            poll(&p, 1, 10);
+            ls_poll(d);
+        }
+        if (ck.rc != 0 || ck.bad) {
+            fprintf(stderr, "snapshot copy: key %u %s\n", k, ck.rc ? ls_strerror(ck.rc) : "corrupt");
+            bad++;
+        }
+    }
+    printf(" snapshot of %llu keys copied,", (unsigned long long)n);
+    ls_close(d);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpl);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpl);
+    return bad;
+}
+
 static int verify(uint64_t *acked_total)
 {
     struct ls_config c;
@@ -350,6 +441,8 @@ static int verify(uint64_t *acked_total)
         ks->nops = 0;
         ks->last_acked = -1;
     }
+    if (getenv("CRASH_SNAPSHOTS"))
+        bad += verify_snapshot(e);
     struct ls_stats st;
     ls_get_stats(e, &st);
     printf(" recovered %llu records in %llu ms, %llu torn/corrupt blocks skipped,",
