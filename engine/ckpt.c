@@ -1005,3 +1005,122 @@ int ckpt_file_entries(int fd, uint64_t seed, struct ckpt_geom *geom, ckpt_entry_
     free(v.buf);
     return rc;
 }
+
+/* ---- rolling back to a snapshot (snap.c) ---- */
+
+int ckpt_rollback_apply(struct ls_engine *e, const char *fname, uint64_t now, uint8_t *held,
+                        uint32_t *pos, uint64_t *keys)
+{
+    struct seg_mgr *m = &e->sm;
+    struct ckpt_view v = {0};
+    const char *why = NULL;
+    int64_t got = vfs_read_file(e->cfg.sim, e->dir_fd, fname, &v.h, sizeof(v.h));
+    int rc;
+
+    if (got < 0)
+        return (int)got;
+    if (got != CKPT_HDR || !hdr_ok(&v.h) || v.h.tables != e->cfg.tables || v.h.nsegs != m->nsegs ||
+        v.h.seg_size != m->seg_size)
+        return LS_ECORRUPT;
+    v.len = v.h.length;
+    if (!(v.buf = malloc(v.len)))
+        return -ENOMEM;
+    got = vfs_read_file(e->cfg.sim, e->dir_fd, fname, v.buf, v.len);
+    rc = got < 0 ? (int)got : (uint64_t)got != v.len ? LS_ECORRUPT : view_parse(&v, e->seed, &why);
+    if (rc != 1) {
+        free(v.buf);
+        return rc < 0 ? rc : LS_ECORRUPT;
+    }
+    /* Held: the segments the snapshot holds (d->snaps) and the continuations of its large
+     * runs; each must still hold the use the file describes. */
+    memset(held, 0, m->nsegs);
+    uint64_t k = 0;
+    for (uint32_t g = 0; g < m->nsegs; g++) {
+        const struct ckpt_desc *c = NULL;
+        while (k < v.h.ndesc && v.cd[k].g < g)
+            k++;
+        if (k < v.h.ndesc && v.cd[k].g == g)
+            c = &v.cd[k];
+        if (!m->d[g].snaps)
+            continue;
+        if (!c || c->seq != m->d[g].seq || c->state != SEG_FULL) {
+            free(v.buf);
+            return LS_ECORRUPT;
+        }
+        for (uint32_t r = 0; r < (c->run ? c->run : 1) && g + r < m->nsegs; r++)
+            held[g + r] = 1;
+    }
+    for (uint32_t t = 0; t < e->cfg.tables; t++)
+        if ((rc = idx_clear(e->tables[t])) < 0) {
+            free(v.buf);
+            return rc;
+        }
+    k = 0;
+    for (uint32_t g = 0; g < m->nsegs; g++) {
+        struct seg_desc *d = &m->d[g];
+        const struct ckpt_desc *c = NULL;
+        while (k < v.h.ndesc && v.cd[k].g < g)
+            k++;
+        if (k < v.h.ndesc && v.cd[k].g == g)
+            c = &v.cd[k];
+        pos[g] = UINT32_MAX;
+        if (!held[g] || !c) { /* its block 0 is cleared next: nothing of it is readable */
+            uint16_t snaps = d->snaps;
+            seg_use(m, g, 0, SEG_FREE, 0);
+            d->stale_min = UINT64_MAX;
+            d->freed_at = 0;
+            d->snaps = snaps;
+            held[g] = 0;
+            continue;
+        }
+        uint16_t snaps = d->snaps;
+        seg_use(m, g, c->seq, c->state, c->group);
+        d->snaps = snaps;
+        d->live = c->live;
+        d->put_bytes = c->put_bytes;
+        d->tomb = c->tomb;
+        d->run = c->run ? c->run : 1;
+        d->flags = c->flags & CKPT_SEGF;
+        d->min_rseq = c->min_rseq;
+        d->max_rseq = c->max_rseq;
+        d->max_hider = c->max_hider;
+        d->stale_min = UINT64_MAX;
+        d->freed_at = 0;
+    }
+    for (uint64_t i = 0; i < v.h.npos; i++)
+        if (held[v.pos[i].g] && v.pos[i].off < m->seg_size)
+            pos[v.pos[i].g] = v.pos[i].off; /* appended to after the snapshot from there */
+    memcpy(e->flush_rseq, v.flush_rseq, (size_t)v.h.tables * 8);
+    uint8_t *p = v.ents;
+    *keys = 0;
+    for (uint32_t t = 0; t < v.h.tables; t++) {
+        uint64_t n, kept = 0;
+        memcpy(&n, p, 8);
+        p += 8;
+        struct idx_ent *ents = (struct idx_ent *)(void *)p;
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t x = idx_meta_expire(ents[i].meta);
+            if (x && x <= now)
+                eng_unlive(e, ents[i].loc); /* expired since: left out, as an open does */
+            else
+                ents[kept++] = ents[i];
+        }
+        if ((rc = idx_load(e->tables[t], ents, kept)) < 0) {
+            free(v.buf);
+            return rc == -EINVAL ? LS_ECORRUPT : rc;
+        }
+        *keys += kept;
+        p += n * sizeof(struct idx_ent);
+    }
+    e->st.live_bytes = 0;
+    for (uint32_t g = 0; g < m->nsegs; g++) {
+        e->st.live_bytes += m->d[g].live;
+        seg_hist_update(m, g);
+    }
+    if (v.h.seq > e->seq)
+        e->seq = v.h.seq;
+    if (v.h.rseq > e->rseq)
+        e->rseq = v.h.rseq;
+    free(v.buf);
+    return 0;
+}

@@ -384,11 +384,24 @@ typedef int (*ckpt_entry_fn)(void *arg, uint32_t table, const struct idx_ent *en
                              uint64_t seg_seq);
 int ckpt_file_entries(int fd, uint64_t seed, struct ckpt_geom *geom, ckpt_entry_fn fn, void *arg);
 
+/* Rolling back to a snapshot (snap.c): takes the index and the descriptors of the
+ * segments the snapshot holds from its file fname, every other segment free (its block 0
+ * to be cleared by the caller: held[g] 0), entries expired by now left out. pos[g]: where
+ * records appended after the snapshot begin in a held segment open then (UINT32_MAX:
+ * none). *keys: entries taken. 0, LS_ECORRUPT (a held segment holds another use, or the
+ * file is damaged) or -errno. */
+int ckpt_rollback_apply(struct ls_engine *e, const char *fname, uint64_t now, uint8_t *held,
+                        uint32_t *pos, uint64_t *keys);
+
 /* snap.c: named snapshots (ls_snapshot_*). tick advances the one being made; abort gives
  * it up (its caller told at the next tick, or by snap_close); open applies the holds of
  * the snapshots listed in logstor.snaps after recovery; close tells a caller whose
  * snapshot was given up; free releases the list. */
 void snap_tick(struct ls_engine *e);
+/* At open, after snap_open and compact_init: rolls back to snapshot name (the config's,
+ * or the one a rollback interrupted by a crash names in logstor.rollback). 0 or an error
+ * (the open fails; the marker stays, so the next open finishes it). */
+int snap_rollback(struct ls_engine *e, const char *name);
 void snap_abort(struct ls_engine *e);
 int snap_open(struct ls_engine *e);
 void snap_close(struct ls_engine *e);
@@ -536,6 +549,8 @@ int eng_seq_load(struct ls_engine *e);
  * loading logstor.tables at open (identity when absent). */
 uint32_t eng_phys(const struct ls_engine *e, uint32_t table);
 int eng_tmap_load(struct ls_engine *e);
+/* Replaces the table map with map[0..n) (identity beyond n), durably first. */
+int eng_tmap_set(struct ls_engine *e, const uint32_t *map, uint32_t n);
 
 /* Reads dir_fd/logstor.meta. Returns 0, -errno, LS_ECORRUPT (damaged) or LS_EFORMAT. */
 int eng_meta_read(struct simdev *sim, int dir_fd, struct eng_meta *out);

@@ -483,7 +483,7 @@ int ls_open(const struct ls_config *cfg, struct ls_engine **out)
     if ((rc = seg_open_existing(&e->sm, cfg->log, cfg->log_arg)) < 0 ||
         (rc = note_missing_files(e)) < 0 || (rc = fence_load(e)) < 0 || (rc = recov_run(e)) < 0 ||
         (rc = eng_seq_load(e)) < 0 || (rc = fence_prune(e)) < 0 || (rc = snap_open(e)) < 0 ||
-        (rc = compact_init(e)) < 0)
+        (rc = compact_init(e)) < 0 || (!c.read_only && (rc = snap_rollback(e, c.rollback)) < 0))
         goto fail;
     if (!c.read_only)
         look_for_room(e, 1);

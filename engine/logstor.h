@@ -163,6 +163,12 @@ struct ls_config {
     /* Open to inspect only (logstor-check): no lock, nothing written or created, no
      * compaction; damage is counted and logged, never refused. Only reads may follow. */
     int read_only;
+    /* Roll back to this named snapshot while opening (ls_snapshot_create): the tables
+     * become what they were at its instant, durably, before ls_open returns; every
+     * segment it does not hold is cleared. Refused (LS_EINVAL) while other snapshots
+     * exist. An open interrupted during a rollback finishes it at the next open, whatever
+     * this says. NULL or "": none. */
+    const char *rollback;
     /* The caller polls: work queued by a call (a read to submit, a callback to run) makes
      * ls_wants_poll true instead of waking ls_fd, and the caller calls ls_poll itself once
      * its batch of calls ends (an event loop, at the end of every callback) or ls_wake to

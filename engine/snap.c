@@ -46,6 +46,7 @@
 
 #include "internal.h"
 #include "rec.h"
+#include "token.h"
 #include "vfs.h"
 
 #define SNAP_LIST  "logstor.snaps"
@@ -736,5 +737,314 @@ out:
     for (uint32_t i = 0; i < nsnaps; i++)
         snap_clear(&snaps[i]);
     free(snaps);
+    return rc;
+}
+
+/* ---- rolling back ---- */
+
+#define ROLLBACK_MARK "logstor.rollback"
+#define RB_BATCH      32 /* block writes in flight while clearing */
+
+struct rb {
+    struct ls_engine *e;
+    uint64_t *seen; /* (table, token) of keys already given a tombstone: open addressing */
+    uint32_t *seen_t;
+    size_t cap, n;
+    uint64_t dels, pending;
+    int err;
+};
+
+static void rb_done(void *arg, int rc, uint64_t cas)
+{
+    struct rb *b = arg;
+    (void)cas;
+    b->pending--;
+    if (rc < 0 && !b->err)
+        b->err = rc;
+}
+
+static int rb_seen(struct rb *b, uint32_t table, uint64_t token)
+{
+    if (b->n * 2 >= b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        uint64_t *s = calloc(cap, sizeof(*s));
+        uint32_t *t = calloc(cap, sizeof(*t));
+        if (!s || !t) {
+            free(s);
+            free(t);
+            return -ENOMEM;
+        }
+        for (size_t i = 0; i < b->cap; i++) {
+            if (!b->seen_t[i])
+                continue;
+            size_t j = (size_t)(b->seen[i] * 0x9E3779B97F4A7C15ull >> 20) & (cap - 1);
+            while (t[j])
+                j = (j + 1) & (cap - 1);
+            s[j] = b->seen[i];
+            t[j] = b->seen_t[i];
+        }
+        free(b->seen);
+        free(b->seen_t);
+        b->seen = s;
+        b->seen_t = t;
+        b->cap = cap;
+    }
+    size_t j = (size_t)(token * 0x9E3779B97F4A7C15ull >> 20) & (b->cap - 1);
+    while (b->seen_t[j]) {
+        if (b->seen[j] == token && b->seen_t[j] == table + 1)
+            return 1;
+        j = (j + 1) & (b->cap - 1);
+    }
+    b->seen[j] = token;
+    b->seen_t[j] = table + 1;
+    b->n++;
+    return 0;
+}
+
+/* A PUT the snapshot's index does not name, in a segment it holds: its key was absent
+ * at the snapshot (deleted, flushed, expired, or overwritten and then deleted) and the
+ * record that hid it may have been in a segment cleared by the rollback. A tombstone with
+ * a new rseq hides it again for every later open, a full scan included. */
+static void rb_visit(void *arg, const struct rec_view *v, uint64_t addr)
+{
+    struct rb *b = arg;
+    struct ls_engine *e = b->e;
+    struct idx_ent ent;
+    uint64_t token;
+    uint32_t hash2;
+    int rc;
+
+    (void)addr;
+    if (b->err || v->h.type != REC_PUT || v->h.table >= e->cfg.tables)
+        return;
+    token_of(v->key, v->h.key_len, &token, &hash2);
+    if (idx_find(e->tables[v->h.table], token, hash2, &ent) == 0)
+        return; /* present at the snapshot: its entry's record is the newest of the key */
+    if ((rc = rb_seen(b, v->h.table, token)) != 0) {
+        if (rc < 0)
+            b->err = rc;
+        return;
+    }
+    struct wrec r = {.type = REC_DEL,
+                     .table = v->h.table,
+                     .key = v->key,
+                     .key_len = v->h.key_len,
+                     .token = token,
+                     .hash2 = hash2};
+    while ((rc = wbuf_append(e, &r, rb_done, b)) == LS_EBUSY)
+        ls_poll(e);
+    if (rc < 0) {
+        b->err = rc;
+        return;
+    }
+    b->pending++;
+    b->dels++;
+}
+
+static int rb_io(struct ls_engine *e)
+{
+    int rc = uio_submit(e->u);
+    while (rc == 0 && uio_inflight(e->u))
+        rc = uio_reap(e->u, 1) < 0 ? -EIO : 0;
+    return rc;
+}
+
+struct rb_write {
+    struct uio_req req;
+    int res;
+};
+
+static void rb_write_done(struct uio_req *req, int res)
+{
+    ((struct rb_write *)req->arg)->res = res;
+}
+
+static void rb_sync_done(void *arg, int rc, uint64_t cas)
+{
+    int *w = arg; /* done, rc */
+    (void)cas;
+    w[0] = 1;
+    w[1] = rc;
+}
+
+int snap_rollback(struct ls_engine *e, const char *want)
+{
+    struct seg_mgr *m = &e->sm;
+    char mark[LS_SNAP_NAME_MAX + 2] = "", fname[SNAP_FNAME];
+    int64_t got = vfs_read_file(e->cfg.sim, e->dir_fd, ROLLBACK_MARK, mark, sizeof(mark) - 1);
+    const char *name = want;
+    struct snap *s;
+    int rc;
+
+    if (got > 0) {
+        mark[got] = '\0';
+        if (want && *want && strcmp(want, mark) != 0) {
+            eng_log(e, LS_LOG_ERROR,
+                    "%s: a rollback to snapshot %s was interrupted: it must end before one to %s",
+                    e->dir, mark, want);
+            return LS_EINVAL;
+        }
+        name = mark;
+        eng_log(e, LS_LOG_WARN, "%s: finishing the interrupted rollback to snapshot %s", e->dir,
+                name);
+    } else if (got != -ENOENT && got < 0) {
+        return (int)got;
+    }
+    if (!name || !*name)
+        return 0;
+    if (e->cfg.read_only)
+        return -EROFS;
+    if (!(s = find(e, name))) {
+        eng_log(e, LS_LOG_ERROR, "%s: rollback: no snapshot named %s", e->dir, name);
+        return LS_ENOTFOUND;
+    }
+    if (s->damaged) {
+        eng_log(e, LS_LOG_ERROR, "%s: rollback: snapshot %s is damaged", e->dir, name);
+        return LS_ECORRUPT;
+    }
+    if (e->nsnaps > 1) {
+        eng_log(e, LS_LOG_ERROR,
+                "%s: rollback to %s: drop the other snapshots first (the rollback clears the "
+                "segments they hold)",
+                e->dir, name);
+        return LS_EINVAL;
+    }
+    /* From here on an interrupted rollback is finished by the next open: the marker first,
+     * and the checkpoint of the state left behind gone (it would describe it). */
+    if (got <= 0 &&
+        (rc = vfs_write_atomic(e->cfg.sim, e->dir_fd, ROLLBACK_MARK, name, strlen(name))) < 0)
+        return rc;
+    int u = vfs_unlink(e->cfg.sim, e->dir_fd, "logstor.ckpt");
+    if (u == 0)
+        u = vfs_sync_dir(e->cfg.sim, e->dir_fd);
+    if (u < 0 && u != -ENOENT)
+        return u;
+
+    uint8_t *held = malloc(m->nsegs ? m->nsegs : 1);
+    uint32_t *pos = malloc(sizeof(uint32_t) * (m->nsegs ? m->nsegs : 1));
+    uint8_t *zeros = uio_alloc(m->seg_size);
+    uint8_t *seg = NULL;
+    uint64_t keys = 0;
+    struct rb b = {.e = e};
+    size_t seg_cap = 0;
+
+    rc = held && pos && zeros ? 0 : -ENOMEM;
+    if (rc == 0) {
+        memset(zeros, 0, m->seg_size);
+        file_of(name, fname);
+        rc = ckpt_rollback_apply(e, fname, eng_now_ms(e), held, pos, &keys);
+    }
+    /* Every segment it does not hold: block 0 cleared, so that no later open reads what
+     * was written there (after the snapshot, or before it but not named by it). In the
+     * held segments open at the snapshot, what was appended after it is cleared too. */
+    struct rb_write *wr = rc == 0 ? calloc(RB_BATCH, sizeof(*wr)) : NULL;
+    uint32_t nw = 0;
+    if (rc == 0 && !wr)
+        rc = -ENOMEM;
+    for (uint32_t g = 0; g <= m->nsegs && rc == 0; g++) {
+        if (nw == RB_BATCH || (g == m->nsegs && nw)) {
+            rc = rb_io(e);
+            for (uint32_t i = 0; i < nw && rc == 0; i++)
+                if (wr[i].res < 0 || (uint32_t)wr[i].res != wr[i].req.len)
+                    rc = wr[i].res < 0 ? wr[i].res : -EIO;
+            nw = 0;
+        }
+        if (g == m->nsegs || rc < 0)
+            break;
+        uint32_t off = !held[g] ? 0 : pos[g] != UINT32_MAX ? pos[g] : m->seg_size;
+        if (off == m->seg_size)
+            continue;
+        uint64_t foff;
+        int fd = seg_fd(m, (uint64_t)g * m->seg_size + off, &foff);
+        if (fd < 0)
+            continue; /* its file was never made: nothing there */
+        wr[nw].res = 0;
+        wr[nw].req = (struct uio_req){.cb = rb_write_done,
+                                      .arg = &wr[nw],
+                                      .buf = zeros,
+                                      .off = foff,
+                                      .len = !held[g] ? REC_BLOCK : m->seg_size - off,
+                                      .fd = fd,
+                                      .op = UIO_WRITE,
+                                      .dsync = 1};
+        uio_queue(e->u, &wr[nw++].req);
+    }
+    free(wr);
+    if (rc == 0)
+        seg_rebuild_free(m);
+    /* Tombstones for the keys absent at the snapshot whose PUTs the held segments hold. */
+    for (uint32_t g = 0; g < m->nsegs && rc == 0; g++) {
+        const struct seg_desc *d = &m->d[g];
+        if (!held[g] || d->state != SEG_FULL)
+            continue;
+        uint32_t len = pos[g] != UINT32_MAX ? pos[g] : (uint32_t)d->run * m->seg_size;
+        if (len > seg_cap) {
+            uio_free(seg);
+            seg = uio_alloc(len);
+            seg_cap = seg ? len : 0;
+            if (!seg) {
+                rc = -ENOMEM;
+                break;
+            }
+        }
+        uint64_t foff;
+        int fd = seg_fd(m, (uint64_t)g * m->seg_size, &foff);
+        struct rb_write r = {.res = 0};
+        r.req = (struct uio_req){.cb = rb_write_done,
+                                 .arg = &r,
+                                 .buf = seg,
+                                 .off = foff,
+                                 .len = (len + REC_BLOCK - 1) / REC_BLOCK * REC_BLOCK,
+                                 .fd = fd,
+                                 .op = UIO_READ};
+        if (fd < 0) {
+            rc = LS_ECORRUPT;
+            break;
+        }
+        uio_queue(e->u, &r.req);
+        if ((rc = rb_io(e)) < 0 || (rc = r.res < 0 ? r.res : 0) < 0)
+            break;
+        seg_walk(e, seg, len, g, rb_visit, &b);
+        if (b.err)
+            rc = b.err;
+    }
+    if (rc == 0) {
+        int w[2] = {0, 0}; /* done, rc */
+        rc = wbuf_barrier(e, rb_sync_done, w);
+        while (rc == 0 && (!w[0] || b.pending)) {
+            struct pollfd p = {.fd = ls_fd(e), .events = POLLIN};
+            if (!e->cfg.sim)
+                poll(&p, 1, 1);
+            if ((rc = ls_poll(e)) < 0)
+                break;
+            rc = 0;
+            ls_tick(e);
+        }
+        if (rc == 0)
+            rc = w[1] < 0 ? w[1] : b.err;
+    }
+    if (rc == 0)
+        rc = eng_tmap_set(e, s->tmap, s->ntables);
+    if (rc == 0) {
+        rc = vfs_unlink(e->cfg.sim, e->dir_fd, ROLLBACK_MARK);
+        if (rc == 0)
+            rc = vfs_sync_dir(e->cfg.sim, e->dir_fd);
+    }
+    if (rc == 0)
+        eng_log(e, LS_LOG_WARN,
+                "%s: rolled back to snapshot %s (taken at unix ms %llu): %llu keys, %llu "
+                "tombstones written for keys absent then",
+                e->dir, name, (unsigned long long)s->created_ms, (unsigned long long)keys,
+                (unsigned long long)b.dels);
+    else
+        eng_log(e, LS_LOG_ERROR,
+                "%s: the rollback to snapshot %s failed: %s (the next open tries again)", e->dir,
+                name, ls_strerror(rc));
+    free(held);
+    free(pos);
+    uio_free(zeros);
+    uio_free(seg);
+    free(b.seen);
+    free(b.seen_t);
     return rc;
 }

@@ -147,6 +147,23 @@ static int tmap_write(struct ls_engine *e, const uint32_t *map)
     return rc;
 }
 
+int eng_tmap_set(struct ls_engine *e, const uint32_t *map, uint32_t n)
+{
+    uint32_t *next = malloc(sizeof(*next) * e->cfg.tables);
+    if (!next)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < e->cfg.tables; i++)
+        next[i] = i < n && map[i] < e->cfg.tables ? map[i] : i;
+    int rc = tmap_write(e, next);
+    if (rc < 0) {
+        free(next);
+        return rc;
+    }
+    free(e->tmap);
+    e->tmap = next;
+    return 0;
+}
+
 int ls_swap_tables(struct ls_engine *e, uint32_t a, uint32_t b)
 {
     if (a >= e->cfg.tables || b >= e->cfg.tables)

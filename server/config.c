@@ -42,6 +42,9 @@ static const struct config_desc table[] = {
      "Data directory holding the log files; created if missing (must allow O_DIRECT)."},
     {"salvage", CONFIG_BOOL, OFF(salvage), 0, 1, "no", NULL, 0,
      "Start on a damaged data directory (data files missing, swapped or foreign) anyway."},
+    {"rollback", CONFIG_STR, OFF(rollback), 0, 0, "", NULL, 0,
+     "Start by rolling the data back to this snapshot (SNAPSHOT CREATE); for one start: "
+     "every start given it rolls back again."},
     {"disk_size", CONFIG_SIZE, OFF(disk_size), 4 * MIB, 1ULL << 50, "1gb", NULL, 0,
      "Bytes the data files may occupy in all; compaction reclaims dead records' space."},
     {"durability", CONFIG_ENUM, OFF(durability), 0, 1, "sync", durability_names, 0,

@@ -39,6 +39,7 @@ struct config {
     size_t requirepass_len;   /* its length; 0: no password */
     int protected_mode;
     int salvage;
+    char *rollback; /* a snapshot to roll back to while opening ("" none) */
     uint64_t maxclients;
     uint64_t timeout;
     uint64_t tcp_backlog;

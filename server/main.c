@@ -225,6 +225,7 @@ static void engine_config(struct server *s, struct ls_config *lc)
     lc->tables = (uint32_t)s->cfg.databases;
     lc->max_key_size = (uint32_t)s->cfg.max_key_size;
     lc->salvage = s->cfg.salvage;
+    lc->rollback = s->cfg.rollback;
     lc->max_value_size = (uint32_t)s->cfg.max_value_size;
     lc->durability = s->cfg.durability ? LS_PERIODIC : LS_SYNC;
     lc->flush_interval_ms = (uint32_t)s->cfg.flush_interval_ms;

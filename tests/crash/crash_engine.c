@@ -372,7 +372,8 @@ static int verify_snapshot(struct ls_engine *e)
             ls_poll(d);
         }
         if (ck.rc != 0 || ck.bad) {
-            fprintf(stderr, "snapshot copy: key %u %s\n", k, ck.rc ? ls_strerror(ck.rc) : "corrupt");
+            fprintf(stderr, "snapshot copy: key %u %s\n", k,
+                    ck.rc ? ls_strerror(ck.rc) : "corrupt");
             bad++;
         }
     }

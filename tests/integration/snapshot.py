@@ -9,7 +9,8 @@
    new directory; a second logstord started on it serves exactly the state at the
    snapshot's instant (values, TTLs, databases), not the churn after it.
 3. A clean restart and a SIGKILL restart of the source keep the snapshot listed and held:
-   more churn, then another backup is the same again.
+   more churn, then another backup is the same again. A start with --rollback s1 serves
+   the state at the snapshot, and so does the full scan after a SIGKILL that follows.
 4. SNAPSHOT DROP releases it (:1, then :0; held segments 0; its file gone); a backup of
    it then fails with exit status 2.
 
@@ -164,6 +165,24 @@ for r in range(3):
     run_db(c, 0, [("SET", "k:%d" % i, "more%d:%s" % (r, "z" * 500)) for i in range(N)])
 dest = backup("s1")
 check_copy(dest, model, "a copy after both restarts and more churn: the same state")
+
+section("rollback: a start with --rollback s1 serves the state at the snapshot")
+c.close()
+check(srv.stop() == 0, "SIGTERM: exit 0")
+plain = srv.extra
+srv.extra = plain + ["--rollback", "s1"]
+srv.start()
+srv.extra = plain
+compare(srv.port, model, "every database as at the snapshot after the rollback")
+check(len(Resp(srv.port).call("SNAPSHOT", "LIST")[1]) == 1, "the snapshot stays listed")
+c = Resp(srv.port)
+check(c.call("SET", "after-rollback", "1") == ("+", "OK"), "writes go on")
+c.close()
+srv.stop(sig=signal.SIGKILL)
+srv.start()  # no checkpoint: the full scan of what the rollback left
+model[0]["after-rollback"] = ("1", False)
+compare(srv.port, model, "the same after SIGKILL and a full scan, plus the write after it")
+c = Resp(srv.port)
 
 section("SNAPSHOT DROP")
 check(c.call("SNAPSHOT", "DROP", "s1") == (":", 1), "DROP s1: 1")

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "eng_util.h"
 #include "internal.h"
@@ -204,12 +205,169 @@ static void test_snap_list_damaged(void **state)
     check_gen(f->e, "k", 50, 0, 100);
 }
 
+static void check_absent(struct ls_engine *e, uint32_t t, const char *prefix, int from, int to)
+{
+    char k[64];
+    for (int i = from; i < to; i++) {
+        snprintf(k, sizeof(k), "%s%d", prefix, i);
+        assert_int_equal(get_sync(e, t, k, NULL, NULL), LS_ENOTFOUND);
+    }
+}
+
+static int flush_sync(struct ls_engine *e, uint32_t t)
+{
+    int done = 0;
+    int rc = ls_flush_table(e, t, flush_cb, &done);
+    if (rc < 0)
+        return rc;
+    run_until(e, &done);
+    return done == 1 ? 0 : done;
+}
+
+/* The state at the snapshot, for the rollback tests: k50..k299 generation 0 in table 0
+ * (k0..k49 deleted before it), table 1 flushed before it and then holding t1:0..9. */
+static void rb_before(struct fx *f)
+{
+    char k[32];
+    fill(f->e, "k", 300, 0, 700);
+    for (int i = 0; i < 50; i++) {
+        snprintf(k, sizeof(k), "k%d", i);
+        assert_int_equal(del_sync(f->e, 0, k), 0);
+    }
+    for (int i = 0; i < 40; i++) {
+        snprintf(k, sizeof(k), "t1:%d", i);
+        assert_int_equal(put_sync(f->e, 1, k, "old", 3, 0), 0);
+    }
+    assert_int_equal(flush_sync(f->e, 1), 0);
+    for (int i = 0; i < 10; i++) {
+        snprintf(k, sizeof(k), "t1:%d", i);
+        assert_int_equal(put_sync(f->e, 1, k, "new", 3, 0), 0);
+    }
+    assert_int_equal(snap_sync(f->e, "s1"), 0);
+}
+
+/* After it: everything overwritten, the deleted keys back, new keys, deletes, a FLUSH. */
+static void rb_after(struct fx *f)
+{
+    char k[32];
+    for (int gen = 1; gen <= 12; gen++)
+        fill(f->e, "k", 300, gen, 700);
+    for (int i = 0; i < 30; i++) {
+        snprintf(k, sizeof(k), "x%d", i);
+        assert_int_equal(put_sync(f->e, 0, k, "after", 5, 0), 0);
+    }
+    for (int i = 60; i < 90; i++) {
+        snprintf(k, sizeof(k), "k%d", i);
+        assert_int_equal(del_sync(f->e, 0, k), 0);
+    }
+    assert_int_equal(flush_sync(f->e, 1), 0);
+    for (int i = 20; i < 25; i++) {
+        snprintf(k, sizeof(k), "t1:%d", i);
+        assert_int_equal(put_sync(f->e, 1, k, "later", 5, 0), 0);
+    }
+}
+
+static void rb_check(struct fx *f)
+{
+    char k[32];
+    check_absent(f->e, 0, "k", 0, 50);
+    check_gen(f->e, "k", 0, 0, 700); /* nothing: the range below */
+    for (int i = 50; i < 300; i++) {
+        char v[2048], *got = NULL;
+        uint32_t len = 0;
+        snprintf(k, sizeof(k), "k%d", i);
+        memset(v, 'a', 700);
+        snprintf(v, 24, "%d:%d:", 0, i);
+        assert_int_equal(get_sync(f->e, 0, k, &got, &len), 0);
+        assert_int_equal(len, 700);
+        assert_memory_equal(got, v, 700);
+        free(got);
+    }
+    check_absent(f->e, 0, "x", 0, 30);
+    for (int i = 0; i < 10; i++) {
+        snprintf(k, sizeof(k), "t1:%d", i);
+        check_value(f->e, 1, k, "new");
+    }
+    check_absent(f->e, 1, "t1:", 10, 40);
+    assert_int_equal(ls_count(f->e, 0), 250);
+    assert_int_equal(ls_count(f->e, 1), 10);
+}
+
+static void reopen_rollback(struct fx *f, const char *name, int want)
+{
+    ls_close(f->e);
+    f->e = NULL;
+    f->cfg.rollback = name;
+    assert_int_equal(ls_open(&f->cfg, &f->e), want);
+    f->cfg.rollback = NULL;
+}
+
+/* Opening with rollback = s1 brings every table back to the snapshot's instant, and it
+ * stays so: after a clean restart, after a restart that scans the whole log (what was
+ * deleted before the snapshot, whose tombstones were in segments the rollback cleared,
+ * stays deleted; what was written after it does not come back), and after more writes. */
+static void test_snap_rollback(void **state)
+{
+    struct fx *f = *state;
+
+    rb_before(f);
+    rb_after(f);
+    reopen_rollback(f, "s1", 0);
+    rb_check(f);
+    assert_int_equal(fx_reopen(f), 0);
+    rb_check(f);
+    assert_int_equal(fx_reopen_scan(f), 0);
+    rb_check(f);
+    /* written after the rollback: kept, and the snapshot still rolls back to */
+    assert_int_equal(put_sync(f->e, 0, "y", "post", 4, 0), 0);
+    assert_int_equal(fx_reopen_scan(f), 0);
+    check_value(f->e, 0, "y", "post");
+    rb_after(f);
+    reopen_rollback(f, "s1", 0);
+    rb_check(f);
+    check_absent(f->e, 0, "y", 0, 1);
+    assert_int_equal(fx_reopen_scan(f), 0);
+    rb_check(f);
+}
+
+/* A rollback cut short (its marker left, as a crash leaves it) is finished by the next
+ * open, named or not; one to another snapshot while other snapshots exist, or to an
+ * unknown one, fails the open. */
+static void test_snap_rollback_resumed(void **state)
+{
+    struct fx *f = *state;
+    char p[4200];
+
+    rb_before(f);
+    rb_after(f);
+    ls_close(f->e);
+    f->e = NULL;
+    snprintf(p, sizeof(p), "%s/logstor.rollback", f->dir);
+    FILE *m = fopen(p, "w");
+    assert_non_null(m);
+    fputs("s1", m);
+    fclose(m);
+    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+    rb_check(f);
+    assert_true(access(p, F_OK) != 0);
+    assert_int_equal(fx_reopen_scan(f), 0);
+    rb_check(f);
+    reopen_rollback(f, "nope", LS_ENOTFOUND);
+    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+    assert_int_equal(snap_sync(f->e, "s2"), 0);
+    reopen_rollback(f, "s1", LS_EINVAL);
+    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+    rb_check(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_snap_holds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snap_flush_cancels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snap_list_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snap_rollback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snap_rollback_resumed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
