@@ -1011,14 +1011,18 @@ int snap_rollback(struct ls_engine *e, const char *want)
     if (rc == 0) {
         int w[2] = {0, 0}; /* done, rc */
         rc = wbuf_barrier(e, rb_sync_done, w);
-        while (rc == 0 && (!w[0] || b.pending)) {
-            struct pollfd p = {.fd = ls_fd(e), .events = POLLIN};
-            if (!e->cfg.sim)
-                poll(&p, 1, 1);
+        for (uint64_t turns = 0; rc == 0; turns++) {
             if ((rc = ls_poll(e)) < 0)
                 break;
             rc = 0;
-            ls_tick(e);
+            if (w[0] && !b.pending)
+                break;
+            if (uio_inflight(e->u)) /* waits (on the simulator's device: runs it) */
+                rc = uio_reap(e->u, 1) < 0 ? -EIO : 0;
+            else
+                ls_tick(e); /* nothing in flight: buffers still to seal and write */
+            if (turns > 100000000)
+                rc = -ETIMEDOUT;
         }
         if (rc == 0)
             rc = w[1] < 0 ? w[1] : b.err;

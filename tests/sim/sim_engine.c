@@ -131,6 +131,13 @@ struct sim {
     uint8_t *stale_ckpt; /* a copy kept at a clean restart, put back before a later open */
     size_t stale_len;
     uint64_t ckpt_opens, ckpt_clean, ckpt_damaged, ckpt_stale;
+    /* --snapshots: snapshot "s" (engine/snap.c) and rollbacks to it */
+    struct key *snapc;  /* per key: the ops that may explain its state at the snapshot */
+    struct op *snapops; /* their copies (snapc[k].ops index this) */
+    uint32_t nsnapops, capsnapops;
+    int snap_busy;  /* being made: the model's candidates are taken */
+    int snap_valid; /* made: listed, and snapc describes it */
+    uint64_t snaps_made, rollbacks;
 };
 
 #define CKPT_FILE "logstor.ckpt" /* engine/ckpt.c */
@@ -138,6 +145,8 @@ struct sim {
 static struct sim *g_sim;
 static int force_profile = -1; /* --profile: every seed runs this mix */
 static int run_checkpoints;    /* --checkpoints: checkpoints while running, rolled forward */
+static int run_snapshots;      /* --snapshots: snapshots made, dropped, rolled back to */
+static uint64_t total_snaps, total_rollbacks;
 static uint64_t total_crashes, total_steps, total_checks, total_reads, total_restarts;
 static uint64_t total_mem_reads;
 static uint64_t total_ckpt_opens, total_ckpt_clean, total_ckpt_damaged, total_ckpt_stale;
@@ -1143,6 +1152,8 @@ static void rebase(struct sim *s)
     }
 }
 
+static void snap_reopened(struct sim *s);
+
 static void open_engine(struct sim *s)
 {
     struct simdev_faults none = {0};
@@ -1166,6 +1177,8 @@ static void open_engine(struct sim *s)
     }
     if (rc < 0)
         fail(s, "ls_open: %d (%s)", rc, ls_strerror(rc));
+    if (run_snapshots)
+        snap_reopened(s);
     ls_get_stats(s->e, &st);
     s->damage = st.recovery_corrupt_blocks;
     if (st.recovery_from_checkpoint) {
@@ -1253,6 +1266,142 @@ static void ckpt_tamper(struct sim *s)
     free(s->stale_ckpt);
     s->stale_ckpt = b;
     s->stale_len = (size_t)n;
+}
+
+/* ---- snapshots (--snapshots) ---- */
+
+struct snctx {
+    struct sim *s;
+    uint32_t gen;
+};
+
+static void snap_cb(void *arg, int rc, uint64_t cas)
+{
+    struct snctx *c = arg;
+    struct sim *s = c->s;
+    (void)cas;
+    if (c->gen == s->gen) {
+        s->snap_busy = 0;
+        s->snap_valid = rc == 0;
+        if (rc == 0)
+            s->snaps_made++;
+        trace(s, "snapshot s %s (%d)", rc == 0 ? "made" : "not made", rc);
+    }
+    free(c);
+}
+
+/* The snapshot holds, for each key, what the index held at the call: the newest op not
+ * known to have failed (a write before it that fails makes the snapshot fail too); when
+ * that is one of the base ops a reopen left, any of them. */
+static void snap_capture(struct sim *s)
+{
+    s->nsnapops = 0;
+    for (uint32_t k = 0; k < s->nall; k++) {
+        uint32_t n = timeline(s, k), cur = current_op(s, k);
+        s->snapc[k].n = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t o = s->scratch[i];
+            if (o != cur && !(s->ops[cur].base && s->ops[o].base))
+                continue;
+            if (s->nsnapops == s->capsnapops) {
+                s->capsnapops = s->capsnapops ? s->capsnapops * 2 : 1024;
+                s->snapops = realloc(s->snapops, s->capsnapops * sizeof(*s->snapops));
+                if (!s->snapops)
+                    abort();
+            }
+            s->snapops[s->nsnapops] = s->ops[o];
+            list_add(&s->snapc[k], s->nsnapops++);
+        }
+    }
+}
+
+static void do_snapshot(struct sim *s)
+{
+    if (s->snap_busy || s->failed)
+        return;
+    if (s->snap_valid) {
+        int rc = ls_snapshot_drop(s->e, "s");
+        trace(s, "snapshot s dropped (%d)", rc);
+        if (rc != 0)
+            fail(s, "SNAPSHOT DROP of a made snapshot: %d (%s)", rc, ls_strerror(rc));
+        s->snap_valid = 0;
+    }
+    snap_capture(s);
+    struct snctx *c = malloc(sizeof(*c));
+    *c = (struct snctx){.s = s, .gen = s->gen};
+    int rc = ls_snapshot_create(s->e, "s", snap_cb, c);
+    trace(s, "snapshot s begun (%d)", rc);
+    if (rc != 0) {
+        free(c);
+        return;
+    }
+    s->snap_busy = 1;
+}
+
+/* After a reopen: the snapshot is listed exactly when it was made (one being made when
+ * the engine went may or may not have been listed). */
+static void snap_reopened(struct sim *s)
+{
+    struct ls_snapshot_info si;
+    uint32_t n = ls_snapshot_list(s->e, &si, 1);
+
+    if (n && si.damaged)
+        fail(s, "snapshot s damaged after a reopen");
+    if (s->snap_valid && !n)
+        fail(s, "snapshot s made, but not listed after a reopen");
+    if (!s->snap_valid && !s->snap_busy && n)
+        fail(s, "snapshot s listed after a reopen, but never made");
+    s->snap_valid = n == 1;
+    s->snap_busy = 0;
+}
+
+static void open_engine(struct sim *s);
+
+/* A clean restart that rolls back to snapshot s: the model becomes what it captured. */
+static void rollback(struct sim *s)
+{
+    int done = 0;
+
+    trace(s, "clean restart rolling back to snapshot s");
+    if (sync_start(s, &done))
+        drain(s, &done);
+    add_stats(s->e);
+    ls_close(s->e);
+    s->e = NULL;
+    if (s->outstanding)
+        fail(s, "%u callbacks did not run in ls_close", s->outstanding);
+    if (!s->snap_valid) { /* given up at the close: a plain restart */
+        open_engine(s);
+        return;
+    }
+    s->rollbacks++;
+    s->nops = 0;
+    for (uint32_t t = 0; t < MAX_TABLES; t++)
+        s->flushes[t].n = 0;
+    for (uint32_t k = 0; k < s->nall; k++) {
+        s->keys[k].n = 0;
+        for (uint32_t i = 0; i < s->snapc[k].n; i++) {
+            uint32_t op = op_new(s, K_DEL, k, (uint16_t)key_table(s, k));
+            struct op *o = &s->ops[op];
+            *o = s->snapops[s->snapc[k].ops[i]];
+            o->id = s->next_id - 1;
+            o->key = k;
+            o->table = (uint16_t)key_table(s, k);
+            if (o->kind == K_FLUSH)
+                o->kind = K_DEL;
+            o->state = S_ACKED;
+            o->base = 1;
+            o->synced = 0;
+            o->batch = 0;
+            list_add(&s->keys[k], op);
+        }
+    }
+    s->nbatches = 0;
+    free(s->stale_ckpt); /* a checkpoint from before the rollback describes another state */
+    s->stale_ckpt = NULL;
+    s->cfg.rollback = "s";
+    open_engine(s);
+    s->cfg.rollback = NULL;
 }
 
 static void restart(struct sim *s)
@@ -1357,6 +1506,21 @@ static void step(struct sim *s)
     int a = 0;
 
     s->step++;
+    if (run_snapshots) { /* drawn from the seed and the step: rnd() draws as without */
+        uint64_t h =
+            (s->seed + 1) * UINT64_C(0x9E3779B97F4A7C15) ^ s->step * UINT64_C(0xBF58476D1CE4E5B9);
+        h ^= h >> 29;
+        h *= UINT64_C(0x94D049BB133111EB);
+        h ^= h >> 32;
+        if (h % 300 == 0) {
+            do_snapshot(s);
+            return;
+        }
+        if (h % 1500 == 1 && s->snap_valid && !s->failed) {
+            rollback(s);
+            return;
+        }
+    }
     if (s->failed && rnd(s, 20) == 0) {
         if (rnd(s, 2))
             crash(s);
@@ -1500,6 +1664,7 @@ static void run_seed(uint64_t seed, uint64_t steps, int verbose)
     s->dev = simdev_new(seed);
     configure(s);
     s->keys = calloc(s->nall, sizeof(*s->keys));
+    s->snapc = calloc(s->nall, sizeof(*s->snapc));
     s->vbuf = malloc(s->max_value + 16);
     s->seen = calloc(s->nall, sizeof(*s->seen)); /* first base: every key absent */
     rebase(s);
@@ -1532,8 +1697,14 @@ static void run_seed(uint64_t seed, uint64_t steps, int verbose)
         printf("seed %" PRIu64 ": %" PRIu64 " steps, %" PRIu64 " crashes, %" PRIu64
                " restarts, %" PRIu64 " puts, %" PRIu64 " dels, %" PRIu64 " flushes\n",
                seed, s->step, s->crashes, s->restarts, s->puts, s->dels, s->flushes_n);
-    for (uint32_t k = 0; k < s->nall; k++)
+    total_snaps += s->snaps_made;
+    total_rollbacks += s->rollbacks;
+    for (uint32_t k = 0; k < s->nall; k++) {
         free(s->keys[k].ops);
+        free(s->snapc[k].ops);
+    }
+    free(s->snapc);
+    free(s->snapops);
     for (uint32_t t = 0; t < MAX_TABLES; t++)
         free(s->flushes[t].ops);
     free(s->keys);
@@ -1604,12 +1775,16 @@ int main(int argc, char **argv)
             load_known(argv[++i]);
         } else if (!strcmp(argv[i], "--checkpoints")) {
             run_checkpoints = 1;
+        } else if (!strcmp(argv[i], "--snapshots")) {
+            run_snapshots = 1;
         } else if (!strcmp(argv[i], "-v")) {
             verbose = 1;
         } else {
-            fprintf(stderr, "usage: sim_engine [--seed N | --first N] [--seeds N] [--seconds S] "
-                            "[--steps N] [--profile 0-3] [--known FILE] [--checkpoints] [-v]\n"
-                            "  runs seeds N, N+1, ... until --seeds or --seconds is used up\n");
+            fprintf(
+                stderr,
+                "usage: sim_engine [--seed N | --first N] [--seeds N] [--seconds S] "
+                "[--steps N] [--profile 0-3] [--known FILE] [--checkpoints] [--snapshots] [-v]\n"
+                "  runs seeds N, N+1, ... until --seeds or --seconds is used up\n");
             return 2;
         }
     }
@@ -1637,6 +1812,9 @@ int main(int argc, char **argv)
            " damaged ones refused, %" PRIu64 " older ones put back before an open\n",
            total_st.checkpoints, total_st.checkpoints_failed, total_ckpt_opens, total_ckpt_clean,
            total_ckpt_damaged, total_ckpt_stale);
+    if (run_snapshots)
+        printf("snapshots: %" PRIu64 " made, %" PRIu64 " rollbacks\n", total_snaps,
+               total_rollbacks);
     printf("engine: %" PRIu64 " device writes, %" PRIu64 " compaction rounds, %" PRIu64
            " segments compacted, %" PRIu64 " freed, %" PRIu64 " blanked, %" PRIu64
            " records copied, %" PRIu64 " tombstones dropped, %" PRIu64 " cache hits, %" PRIu64
