@@ -6,11 +6,12 @@
  * checkpoints taken while running (the trees snapshotted copy-on-write in one loop turn,
  * serialized over ticks, the file written once every write before T is durable), plus a
  * hold on every segment whose use holds a record the index pointed at then: every segment
- * with live bytes at T, every open one, and the first segment of a large run (the run is
- * freed through it). Compaction never takes a held segment as a victim nor frees one (it
- * is not in the utilization histogram, fast_free_ok refuses it, and a victim a snapshot
- * came to hold during its round stays), so the records the file names stay readable, and
- * intact, for as long as the snapshot exists: nothing is ever written over them.
+ * with live bytes at T (open ones included; their records are durable before the
+ * snapshot is made), and of a large run its first segment (the run is freed through it). Compaction
+ * never takes a held segment as a victim nor frees one (it is not in the utilization histogram,
+ * fast_free_ok refuses it, and a victim a snapshot came to hold during its round stays), so the
+ * records the file names stay readable, and intact, for as long as the snapshot exists: nothing is
+ * ever written over them.
  *
  * Held segments keep their dead records readable too; they are used segments like any
  * other, so their dead PUTs hold back the low water (compact.c) and the tombstones that
@@ -281,8 +282,9 @@ int snap_open(struct ls_engine *e)
         struct snap *s = &e->snaps[i];
         for (uint32_t k = 0; k < s->nseg && !s->damaged; k++)
             if (s->segs[k] >= e->sm.nsegs || e->sm.d[s->segs[k]].seq != s->seqs[k] ||
-                e->sm.d[s->segs[k]].state == SEG_FREE)
+                e->sm.d[s->segs[k]].state == SEG_FREE) {
                 s->damaged = 1;
+            }
         if (s->damaged)
             eng_log(e, LS_LOG_ERROR,
                     "%s: snapshot %s is damaged: a segment it held holds another use now", e->dir,
@@ -353,7 +355,10 @@ int ls_snapshot_create(struct ls_engine *e, const char *name, ls_write_cb cb, vo
     }
     for (uint32_t g = 0; g < m->nsegs; g++) {
         const struct seg_desc *d = &m->d[g];
-        if (d->state == SEG_FREE || d->state == SEG_CONT || (!d->live && d->state != SEG_OPEN))
+        /* Only segments holding a record the index names: an open one with none may have
+         * no durable block 0 of its use yet, and a crash that loses its first write
+         * leaves it with another (simulator seed 5344 with --snapshots) */
+        if (d->state == SEG_FREE || d->state == SEG_CONT || !d->live)
             continue;
         op->s.segs[op->s.nseg] = g;
         op->s.seqs[op->s.nseg++] = d->seq;
@@ -745,12 +750,23 @@ out:
 #define ROLLBACK_MARK "logstor.rollback"
 #define RB_BATCH      32 /* block writes in flight while clearing */
 
+struct rb_del {
+    uint64_t token;
+    uint32_t hash2, key_len;
+    size_t key_at; /* in rb.keys */
+    uint16_t table;
+};
+
 struct rb {
     struct ls_engine *e;
     uint64_t *seen; /* (table, token) of keys already given a tombstone: open addressing */
     uint32_t *seen_t;
     size_t cap, n;
-    uint64_t dels, pending;
+    struct rb_del *dels; /* the tombstones to write */
+    size_t ndels, capdels;
+    uint8_t *keys; /* their keys */
+    size_t nkeys, capkeys;
+    uint64_t bytes, pending;
     int err;
 };
 
@@ -801,6 +817,14 @@ static int rb_seen(struct rb *b, uint32_t table, uint64_t token)
     return 0;
 }
 
+static void rb_sync_done(void *arg, int rc, uint64_t cas)
+{
+    int *w = arg; /* done, rc */
+    (void)cas;
+    w[0] = 1;
+    w[1] = rc;
+}
+
 /* A PUT the snapshot's index does not name, in a segment it holds: its key was absent
  * at the snapshot (deleted, flushed, expired, or overwritten and then deleted) and the
  * record that hid it may have been in a segment cleared by the rollback. A tombstone with
@@ -825,20 +849,76 @@ static void rb_visit(void *arg, const struct rec_view *v, uint64_t addr)
             b->err = rc;
         return;
     }
-    struct wrec r = {.type = REC_DEL,
-                     .table = v->h.table,
-                     .key = v->key,
-                     .key_len = v->h.key_len,
-                     .token = token,
-                     .hash2 = hash2};
-    while ((rc = wbuf_append(e, &r, rb_done, b)) == LS_EBUSY)
-        ls_poll(e);
-    if (rc < 0) {
-        b->err = rc;
-        return;
+    if (b->ndels == b->capdels) {
+        size_t cap = b->capdels ? b->capdels * 2 : 256;
+        struct rb_del *d = realloc(b->dels, cap * sizeof(*d));
+        if (!d) {
+            b->err = -ENOMEM;
+            return;
+        }
+        b->dels = d;
+        b->capdels = cap;
     }
-    b->pending++;
-    b->dels++;
+    if (b->nkeys + v->h.key_len > b->capkeys) {
+        size_t cap = (b->capkeys + v->h.key_len) * 2;
+        uint8_t *k = realloc(b->keys, cap);
+        if (!k) {
+            b->err = -ENOMEM;
+            return;
+        }
+        b->keys = k;
+        b->capkeys = cap;
+    }
+    memcpy(b->keys + b->nkeys, v->key, v->h.key_len);
+    b->dels[b->ndels++] = (struct rb_del){.token = token,
+                                          .hash2 = hash2,
+                                          .key_len = v->h.key_len,
+                                          .key_at = b->nkeys,
+                                          .table = v->h.table};
+    b->nkeys += v->h.key_len;
+    b->bytes += rec_size(v->h.key_len, 0);
+}
+
+/* Writes the tombstones collected, and waits until they are durable. */
+static int rb_write_dels(struct rb *b)
+{
+    struct ls_engine *e = b->e;
+    int rc = 0;
+
+    for (size_t i = 0; i < b->ndels && rc == 0; i++) {
+        const struct rb_del *d = &b->dels[i];
+        struct wrec r = {.type = REC_DEL,
+                         .table = d->table,
+                         .key = b->keys + d->key_at,
+                         .key_len = d->key_len,
+                         .token = d->token,
+                         .hash2 = d->hash2};
+        while ((rc = wbuf_append(e, &r, rb_done, b)) == LS_EBUSY) {
+            if (uio_inflight(e->u))
+                uio_reap(e->u, 1);
+            ls_poll(e);
+        }
+        if (rc == 0)
+            b->pending++;
+    }
+    if (rc < 0)
+        return rc;
+    int w[2] = {0, 0}; /* done, rc */
+    rc = wbuf_barrier(e, rb_sync_done, w);
+    for (uint64_t turns = 0; rc == 0; turns++) {
+        if ((rc = ls_poll(e)) < 0)
+            break;
+        rc = 0;
+        if (w[0] && !b->pending)
+            break;
+        if (uio_inflight(e->u)) /* waits (on the simulator's device: runs it) */
+            rc = uio_reap(e->u, 1) < 0 ? -EIO : 0;
+        else
+            ls_tick(e); /* nothing in flight: buffers still to seal and write */
+        if (turns > 100000000)
+            rc = -ETIMEDOUT;
+    }
+    return rc == 0 ? (w[1] < 0 ? w[1] : b->err) : rc;
 }
 
 static int rb_io(struct ls_engine *e)
@@ -857,14 +937,6 @@ struct rb_write {
 static void rb_write_done(struct uio_req *req, int res)
 {
     ((struct rb_write *)req->arg)->res = res;
-}
-
-static void rb_sync_done(void *arg, int rc, uint64_t cas)
-{
-    int *w = arg; /* done, rc */
-    (void)cas;
-    w[0] = 1;
-    w[1] = rc;
 }
 
 int snap_rollback(struct ls_engine *e, const char *want)
@@ -909,17 +981,6 @@ int snap_rollback(struct ls_engine *e, const char *want)
                 e->dir, name);
         return LS_EINVAL;
     }
-    /* From here on an interrupted rollback is finished by the next open: the marker first,
-     * and the checkpoint of the state left behind gone (it would describe it). */
-    if (got <= 0 &&
-        (rc = vfs_write_atomic(e->cfg.sim, e->dir_fd, ROLLBACK_MARK, name, strlen(name))) < 0)
-        return rc;
-    int u = vfs_unlink(e->cfg.sim, e->dir_fd, "logstor.ckpt");
-    if (u == 0)
-        u = vfs_sync_dir(e->cfg.sim, e->dir_fd);
-    if (u < 0 && u != -ENOENT)
-        return u;
-
     uint8_t *held = malloc(m->nsegs ? m->nsegs : 1);
     uint32_t *pos = malloc(sizeof(uint32_t) * (m->nsegs ? m->nsegs : 1));
     uint8_t *zeros = uio_alloc(m->seg_size);
@@ -928,11 +989,72 @@ int snap_rollback(struct ls_engine *e, const char *want)
     struct rb b = {.e = e};
     size_t seg_cap = 0;
 
+    /* In memory first: the snapshot's index and descriptors, and the tombstones the held
+     * segments need. Nothing on disk has changed yet, so a rollback there is no room for
+     * is refused with the directory as it was. */
     rc = held && pos && zeros ? 0 : -ENOMEM;
     if (rc == 0) {
         memset(zeros, 0, m->seg_size);
         file_of(name, fname);
         rc = ckpt_rollback_apply(e, fname, eng_now_ms(e), held, pos, &keys);
+    }
+    for (uint32_t g = 0; g < m->nsegs && rc == 0; g++) {
+        const struct seg_desc *d = &m->d[g];
+        if (!held[g] || d->state != SEG_FULL)
+            continue;
+        uint32_t len = pos[g] != UINT32_MAX ? pos[g] : (uint32_t)d->run * m->seg_size;
+        if (len > seg_cap) {
+            uio_free(seg);
+            seg = uio_alloc(len);
+            seg_cap = seg ? len : 0;
+            if (!seg) {
+                rc = -ENOMEM;
+                break;
+            }
+        }
+        uint64_t foff;
+        int fd = seg_fd(m, (uint64_t)g * m->seg_size, &foff);
+        struct rb_write r = {.res = 0};
+        r.req = (struct uio_req){.cb = rb_write_done,
+                                 .arg = &r,
+                                 .buf = seg,
+                                 .off = foff,
+                                 .len = (len + REC_BLOCK - 1) / REC_BLOCK * REC_BLOCK,
+                                 .fd = fd,
+                                 .op = UIO_READ};
+        if (fd < 0) {
+            rc = LS_ECORRUPT;
+            break;
+        }
+        uio_queue(e->u, &r.req);
+        if ((rc = rb_io(e)) < 0 || (rc = r.res < 0 ? r.res : 0) < 0)
+            break;
+        seg_walk(e, seg, len, g, rb_visit, &b);
+        if (b.err)
+            rc = b.err;
+    }
+    if (rc == 0) {
+        uint64_t room = 0, need = b.bytes / (m->seg_size - REC_BLOCK) + 1 + 8;
+        for (uint32_t g = 0; g < m->nsegs; g++)
+            room += !held[g] && m->fds[g / m->segs_per_file] >= 0;
+        if (room < need) {
+            eng_log(e, LS_LOG_ERROR,
+                    "%s: rollback to %s refused, nothing changed: its %zu tombstones need %llu "
+                    "free segments, the segments it does not hold are %llu",
+                    e->dir, name, b.ndels, (unsigned long long)need, (unsigned long long)room);
+            rc = LS_ENOSPACE;
+        }
+    }
+    /* From here on an interrupted rollback is finished by the next open: the marker first,
+     * and the checkpoint of the state left behind gone (it would describe it). */
+    if (rc == 0 && got <= 0)
+        rc = vfs_write_atomic(e->cfg.sim, e->dir_fd, ROLLBACK_MARK, name, strlen(name));
+    if (rc == 0) {
+        int u = vfs_unlink(e->cfg.sim, e->dir_fd, "logstor.ckpt");
+        if (u == 0)
+            u = vfs_sync_dir(e->cfg.sim, e->dir_fd);
+        if (u < 0 && u != -ENOENT)
+            rc = u;
     }
     /* Every segment it does not hold: block 0 cleared, so that no later open reads what
      * was written there (after the snapshot, or before it but not named by it). In the
@@ -970,62 +1092,9 @@ int snap_rollback(struct ls_engine *e, const char *want)
         uio_queue(e->u, &wr[nw++].req);
     }
     free(wr);
-    if (rc == 0)
-        seg_rebuild_free(m);
-    /* Tombstones for the keys absent at the snapshot whose PUTs the held segments hold. */
-    for (uint32_t g = 0; g < m->nsegs && rc == 0; g++) {
-        const struct seg_desc *d = &m->d[g];
-        if (!held[g] || d->state != SEG_FULL)
-            continue;
-        uint32_t len = pos[g] != UINT32_MAX ? pos[g] : (uint32_t)d->run * m->seg_size;
-        if (len > seg_cap) {
-            uio_free(seg);
-            seg = uio_alloc(len);
-            seg_cap = seg ? len : 0;
-            if (!seg) {
-                rc = -ENOMEM;
-                break;
-            }
-        }
-        uint64_t foff;
-        int fd = seg_fd(m, (uint64_t)g * m->seg_size, &foff);
-        struct rb_write r = {.res = 0};
-        r.req = (struct uio_req){.cb = rb_write_done,
-                                 .arg = &r,
-                                 .buf = seg,
-                                 .off = foff,
-                                 .len = (len + REC_BLOCK - 1) / REC_BLOCK * REC_BLOCK,
-                                 .fd = fd,
-                                 .op = UIO_READ};
-        if (fd < 0) {
-            rc = LS_ECORRUPT;
-            break;
-        }
-        uio_queue(e->u, &r.req);
-        if ((rc = rb_io(e)) < 0 || (rc = r.res < 0 ? r.res : 0) < 0)
-            break;
-        seg_walk(e, seg, len, g, rb_visit, &b);
-        if (b.err)
-            rc = b.err;
-    }
     if (rc == 0) {
-        int w[2] = {0, 0}; /* done, rc */
-        rc = wbuf_barrier(e, rb_sync_done, w);
-        for (uint64_t turns = 0; rc == 0; turns++) {
-            if ((rc = ls_poll(e)) < 0)
-                break;
-            rc = 0;
-            if (w[0] && !b.pending)
-                break;
-            if (uio_inflight(e->u)) /* waits (on the simulator's device: runs it) */
-                rc = uio_reap(e->u, 1) < 0 ? -EIO : 0;
-            else
-                ls_tick(e); /* nothing in flight: buffers still to seal and write */
-            if (turns > 100000000)
-                rc = -ETIMEDOUT;
-        }
-        if (rc == 0)
-            rc = w[1] < 0 ? w[1] : b.err;
+        seg_rebuild_free(m);
+        rc = rb_write_dels(&b);
     }
     if (rc == 0)
         rc = eng_tmap_set(e, s->tmap, s->ntables);
@@ -1039,7 +1108,7 @@ int snap_rollback(struct ls_engine *e, const char *want)
                 "%s: rolled back to snapshot %s (taken at unix ms %llu): %llu keys, %llu "
                 "tombstones written for keys absent then",
                 e->dir, name, (unsigned long long)s->created_ms, (unsigned long long)keys,
-                (unsigned long long)b.dels);
+                (unsigned long long)b.ndels);
     else
         eng_log(e, LS_LOG_ERROR,
                 "%s: the rollback to snapshot %s failed: %s (the next open tries again)", e->dir,
@@ -1050,5 +1119,7 @@ int snap_rollback(struct ls_engine *e, const char *want)
     uio_free(seg);
     free(b.seen);
     free(b.seen_t);
+    free(b.dels);
+    free(b.keys);
     return rc;
 }

@@ -1153,6 +1153,7 @@ static void rebase(struct sim *s)
 }
 
 static void snap_reopened(struct sim *s);
+static void rollback_model(struct sim *s);
 
 static void open_engine(struct sim *s)
 {
@@ -1167,6 +1168,14 @@ static void open_engine(struct sim *s)
     s->freed_seen = 0;
     s->damage = 0;
     rc = ls_open(&s->cfg, &s->e);
+    if (s->cfg.rollback && rc == 0) {
+        rollback_model(s);
+    } else if (s->cfg.rollback && rc == LS_ENOSPACE) {
+        /* no room for its tombstones: refused with the directory as it was */
+        trace(s, "rollback refused for want of room");
+        s->cfg.rollback = NULL;
+        rc = ls_open(&s->cfg, &s->e);
+    }
     if (rc == LS_ECORRUPT && s->corrupt) {
         /* the damage hit what recovery needs to trust a file (a run's head, say): the
          * open is refused, as designed, until the user asks for salvage */
@@ -1345,8 +1354,18 @@ static void snap_reopened(struct sim *s)
     struct ls_snapshot_info si;
     uint32_t n = ls_snapshot_list(s->e, &si, 1);
 
-    if (n && si.damaged)
+    if (n && si.damaged && !s->corrupt)
         fail(s, "snapshot s damaged after a reopen");
+    if (n && si.damaged) {
+        /* the image was damaged on purpose (a segment it holds lost its first block, say):
+         * reported, and dropped like any other */
+        trace(s, "snapshot s damaged by the corruption: dropped");
+        if (ls_snapshot_drop(s->e, "s") != 0)
+            fail(s, "a damaged snapshot could not be dropped");
+        s->snap_busy = 0;
+        s->snap_valid = 0;
+        return;
+    }
     if (s->snap_valid && !n)
         fail(s, "snapshot s made, but not listed after a reopen");
     if (!s->snap_valid && !s->snap_busy && n)
@@ -1374,6 +1393,14 @@ static void rollback(struct sim *s)
         open_engine(s);
         return;
     }
+    s->cfg.rollback = "s";
+    open_engine(s);
+    s->cfg.rollback = NULL;
+}
+
+/* The rollback was done: the model becomes what the snapshot captured. */
+static void rollback_model(struct sim *s)
+{
     s->rollbacks++;
     s->nops = 0;
     for (uint32_t t = 0; t < MAX_TABLES; t++)
@@ -1399,9 +1426,6 @@ static void rollback(struct sim *s)
     s->nbatches = 0;
     free(s->stale_ckpt); /* a checkpoint from before the rollback describes another state */
     s->stale_ckpt = NULL;
-    s->cfg.rollback = "s";
-    open_engine(s);
-    s->cfg.rollback = NULL;
 }
 
 static void restart(struct sim *s)
