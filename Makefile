@@ -8,7 +8,8 @@
 #                   time budget), the crash test, the integration tests and a short fuzz run
 #   make soak       the long crash/kill soak and simulator run (SIM_SECONDS, default 3600),
 #                   then the simulator with checkpoints while running (--checkpoints,
-#                   SIM_CKPT_SECONDS, default 600; SIM_CKPT_FIRST)
+#                   SIM_CKPT_SECONDS, default 600; SIM_CKPT_FIRST; --checkpoints --snapshots
+#                   for SIM_SNAP_SECONDS, default 600, from SIM_SNAP_FIRST)
 #   make bench      engine and server benchmarks (prints figures)
 #   make bench-devget  GETs from the device and hot GETs against fio randread (bench/devget.sh)
 #   make fuzz       build the libFuzzer targets (clang)

@@ -6,6 +6,8 @@
 #   logstord scan       the same directory without the checkpoint: the full log scan, which
 #                       was every restart before the checkpoint (and is a crash restart)
 #   logstord crash      killed with SIGKILL under no load: the full scan
+#   logstord crash+ckpt killed with SIGKILL after a checkpoint written while running
+#                       (checkpoint_interval_ms): the open rolls forward from it
 #   redis RDB           redis-server loading the RDB of a SAVE
 #   redis AOF           redis-server replaying an appendonly file (appendfsync everysec,
 #                       no RDB preamble) after SIGKILL
@@ -49,7 +51,7 @@ timed_start() {
         return 1
     fi
     t1=$(now)
-    printf 'restart: %-7s %-16s %9.3f s  %6s MiB  %s keys\n' "$VSIZE" "$label" \
+    printf 'restart: %-7s %-19s %9.3f s  %6s MiB  %s keys\n' "$VSIZE" "$label" \
         "$(echo "$t1 - $t0" | bc -l)" "$(rss_mb)" "$(redis-cli -p "$PORT" dbsize)"
 }
 kill9() { kill -9 "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null; SRV_PID=; }
@@ -78,6 +80,22 @@ for N in $KEYS_LIST; do
         timed_start "logstord scan" "$LOGSTORD" "${LARGS[@]}"
         kill9
         timed_start "logstord crash" "$LOGSTORD" "${LARGS[@]}"
+        stop_target
+        # with checkpoints while running: a crash after one rolls forward from it (here
+        # nothing was written after it: the time to load it and check the log against it)
+        rm -f "$SDIR/d/logstor.ckpt"
+        CARGS=("${LARGS[@]}" --checkpoint_interval_ms 1000)
+        "$LOGSTORD" "${CARGS[@]}" >>"$SDIR/server.log" 2>&1 &
+        SRV_PID=$!
+        ready || { echo "restart: logstord did not start"; exit 1; }
+        redis-cli -p "$PORT" set restart:marker 1 >/dev/null
+        for _ in $(seq 600); do
+            [ "$(redis-cli -p "$PORT" info persistence | tr -d '\r' | awk -F: '/^checkpoints:/ {print $2}')" -ge 1 ] 2>/dev/null && break
+            sleep 0.1
+        done
+        kill9
+        timed_start "logstord crash+ckpt" "$LOGSTORD" "${CARGS[@]}"
+        echo "restart:         $(redis-cli -p "$PORT" info | grep -E 'recovery_(ms|from|segments)' | tr -d '\r' | tr '\n' ' ')"
         stop_target
         rm -rf "$SDIR"
 

@@ -8,7 +8,8 @@
  * rseqs, free clock), compaction's orphans and, for each stream's open segment, the
  * offset its next buffer goes to. It is written
  *   - at a clean close, once every write is on disk, synchronously, with no open segment;
- *   - (experimental, off by default) while running, every checkpoint_interval_ms when
+ *   - while running (logstord: every 60 s by default; the engine's default is 0, off),
+ *     every checkpoint_interval_ms when
  *     anything was written: at one
  *     instant T (one loop turn) every stream's active buffer is sealed, the index is
  *     snapshotted (copy-on-write, idx.h), the rest copied, and a barrier registered over
@@ -679,8 +680,8 @@ static int view_parse(struct ckpt_view *v, uint64_t seed, const char **why)
 }
 
 /* Rolling forward from a checkpoint through the log written after it comes with the
- * checkpoints written while running (checkpoint_interval_ms), which are experimental:
- * the simulator still finds states it gets wrong (issue 14's closing note). Without them
+ * checkpoints written while running (checkpoint_interval_ms; sim_engine --checkpoints
+ * checks it against the model, through crashes at every step). Without them
  * a checkpoint is only a clean close's, deleted by the open that reads it (before the
  * engine writes), and used only when nothing was written after it. */
 static int roll_forward(const struct ls_engine *e)

@@ -487,6 +487,9 @@ int ls_open(const struct ls_config *cfg, struct ls_engine **out)
         goto fail;
     if (!c.read_only)
         look_for_room(e, 1);
+    /* the first checkpoint while running is due an interval after the open, not at the
+     * first write (its buffer and the index's copy-on-write then came with every start) */
+    e->ck_last_ms = eng_now_ms(e);
     *out = e;
     return 0;
 fail:

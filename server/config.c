@@ -51,10 +51,10 @@ static const struct config_desc table[] = {
      "sync acknowledges a write once it is on stable storage; periodic once buffered."},
     {"flush_interval_ms", CONFIG_INT, OFF(flush_interval_ms), 1, 60000, "1000", NULL, 0,
      "periodic mode: longest time an acknowledged write stays only in memory."},
-    {"checkpoint_interval_ms", CONFIG_INT, OFF(checkpoint_interval_ms), 0, 86400000, "0",
+    {"checkpoint_interval_ms", CONFIG_INT, OFF(checkpoint_interval_ms), 0, 86400000, "60000",
      NULL, 0,
-     "Experimental: checkpoint of the index every this many ms; a crash restart reads it and "
-     "the log written since (0: only at shutdown)."},
+     "Checkpoint of the index every this many ms when anything was written; a crash restart "
+     "reads it and the log written since (0: only at shutdown)."},
     {"databases", CONFIG_INT, OFF(databases), 1, 1024, "16", NULL, 0,
      "Number of Redis databases (engine tables) selectable with SELECT."},
     {"max_key_size", CONFIG_SIZE, OFF(max_key_size), 250, 64 * KIB, "64kb", NULL, 0,

@@ -45,6 +45,11 @@ for s in $suites; do
         # bugs always, a time budget of random seeds in the soak
         [ -x "$build/tests/sim_engine" ] &&
             run "sim regression seeds, checkpoints" sh -c 'for s in $(grep -o "^[0-9][0-9]*" tests/sim/regress_ckpt.txt); do "$0" --seed "$s" --checkpoints || exit 1; done' "$build/tests/sim_engine"
+        # checkpoints while running (logstord's default) and snapshots with rollbacks: a
+        # short budget of their own seeds in every run
+        if [ -n "${SOAK:-}" ]; then snap_budget=${SIM_SNAP_SECONDS:-600}; else snap_budget=${SIM_SNAP_SECONDS:-30}; fi
+        [ -x "$build/tests/sim_engine" ] &&
+            run "sim sim_engine --checkpoints --snapshots (${snap_budget}s)" "$build/tests/sim_engine" --first "${SIM_SNAP_FIRST:-700001}" --seconds "$snap_budget" --checkpoints --snapshots
         [ -n "${SOAK:-}" ] && [ -x "$build/tests/sim_engine" ] &&
             run "sim sim_engine --checkpoints (${SIM_CKPT_SECONDS:-600}s)" "$build/tests/sim_engine" --first "${SIM_CKPT_FIRST:-500001}" --seconds "${SIM_CKPT_SECONDS:-600}" --checkpoints
         [ -x build/san/tests/sim_engine ] &&
