@@ -3,8 +3,14 @@
  * into a new directory that `logstord --dir` opens directly, while the server runs.
  *
  *   logstor-backup [-d DATABASES] [-q] SOURCE_DIR SNAPSHOT DEST_DIR
+ *   logstor-backup [-d DATABASES] [-q] -t SOURCE_DIR SNAPSHOT TAR_FILE|-
  *     -d   databases (tables) of the copy; default 16, at least the snapshot's
  *     -q   no progress line
+ *     -t   write a tar stream (POSIX ustar) to TAR_FILE, or to standard output for "-",
+ *          instead of a directory: one directory named SNAPSHOT holding the copy's files,
+ *          so that `tar -xf TAR -C /somewhere` gives /somewhere/SNAPSHOT, which
+ *          `logstord --dir` opens directly. The copy is made in a temporary directory
+ *          ($TMPDIR, else /tmp), streamed, then removed.
  *
  * The snapshot's file lists every key live at its instant; the records it names sit in
  * segments the server holds for it (never compacted nor reused while the snapshot
@@ -15,11 +21,12 @@
  * left out. DEST_DIR is closed cleanly (its shutdown checkpoint written), so the server
  * started on it opens it without reading its log. DEST_DIR must be absent or empty.
  *
- * Exit status: 0 copied; 1 the copy failed (a record could not be read or verified, the
+ * Exit status: 0 copied; 1 the copy failed (or the tar stream could not be written) (a record could not be read or verified, the
  * destination refused a write): DEST_DIR is then incomplete; 2 usage or setup error.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,14 +105,152 @@ static int read_geometry(const char *dir, uint32_t *seg, uint32_t *file)
     return 0;
 }
 
+/* ---- -t: the copy as a tar stream ---- */
+
+/* Removes dir and the files in it (the temporary copy; it has no subdirectory). */
+static void rm_flat(const char *dir)
+{
+    char path[4200];
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    if (d) {
+        while ((de = readdir(d)) != NULL) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                continue;
+            snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* A header field: width-1 octal digits, zero-padded, then a NUL. */
+static void octal(unsigned char *f, int width, uint64_t v)
+{
+    f[width - 1] = '\0';
+    for (int i = width - 2; i >= 0; i--, v >>= 3)
+        f[i] = (unsigned char)('0' + (v & 7));
+}
+
+/* One POSIX ustar header block for a regular file or directory. */
+static void tar_header(unsigned char h[512], const char *name, uint64_t size, int dir,
+                       uint64_t mtime)
+{
+    memset(h, 0, 512);
+    memcpy(h, name, strnlen(name, 99));
+    octal(h + 100, 8, dir ? 0755u : 0644u);
+    octal(h + 108, 8, 0);
+    octal(h + 116, 8, 0);
+    octal(h + 124, 12, size);
+    octal(h + 136, 12, mtime);
+    h[156] = dir ? '5' : '0';
+    memcpy(h + 257, "ustar", 6);
+    memcpy(h + 263, "00", 2);
+    memset(h + 148, ' ', 8);
+    unsigned sum = 0;
+    for (int i = 0; i < 512; i++)
+        sum += h[i];
+    octal(h + 148, 7, sum); /* six digits, a NUL, then the space left there */
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Streams dir's regular files under top/ to out, then two zero blocks, and removes dir.
+ * 0, or -1 with err filled. */
+static int tar_dir(const char *dir, const char *top, int out, char *err, size_t errlen)
+{
+    static unsigned char buf[1 << 20];
+    unsigned char h[512];
+    char *names[256], path[8448], member[600];
+    size_t n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int rc = 0;
+
+    if (!d) {
+        snprintf(err, errlen, "cannot read %.400s: %s", dir, strerror(errno));
+        return -1;
+    }
+    while ((de = readdir(d)) != NULL && n < 256)
+        if (de->d_name[0] != '.')
+            names[n++] = strdup(de->d_name);
+    closedir(d);
+    qsort(names, n, sizeof(names[0]), cmp_names);
+    uint64_t mtime = (uint64_t)time(NULL);
+    snprintf(member, sizeof(member), "%s/", top);
+    tar_header(h, member, 0, 1, mtime);
+    if (write_all(out, h, 512) < 0)
+        rc = -1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct stat sb;
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+            snprintf(err, errlen, "cannot read %.400s: %s", path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            rc = -2;
+            break;
+        }
+        snprintf(member, sizeof(member), "%s/%s", top, names[i]);
+        tar_header(h, member, (uint64_t)sb.st_size, 0, mtime);
+        if (write_all(out, h, 512) < 0)
+            rc = -1;
+        uint64_t left = (uint64_t)sb.st_size;
+        while (rc == 0 && left) {
+            ssize_t got = read(fd, buf, left < sizeof(buf) ? left : sizeof(buf));
+            if (got <= 0) {
+                snprintf(err, errlen, "cannot read %.400s: %s", path, got ? strerror(errno) : "short");
+                rc = -2;
+                break;
+            }
+            left -= (uint64_t)got;
+            size_t pad = (size_t)(left ? 0 : (512 - (uint64_t)sb.st_size % 512) % 512);
+            memset(buf + got, 0, pad);
+            if (write_all(out, buf, (size_t)got + pad) < 0)
+                rc = -1;
+        }
+        close(fd);
+    }
+    memset(h, 0, 512);
+    for (int z = 0; z < 2 && rc == 0; z++)
+        if (write_all(out, h, 512) < 0)
+            rc = -1;
+    if (rc == -1)
+        snprintf(err, errlen, "writing the tar stream: %s", strerror(errno));
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    rm_flat(dir);
+    return rc < 0 ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     uint32_t tables = 16, seg = 0, file = 0;
-    int opt, quiet = 0;
+    int opt, quiet = 0, tar = 0;
     char err[512];
     uint64_t keys = 0;
 
-    while ((opt = getopt(argc, argv, "d:qh")) != -1) {
+    while ((opt = getopt(argc, argv, "d:qth")) != -1) {
         if (opt == 'd') {
             char *end;
             unsigned long v = strtoul(optarg, &end, 10);
@@ -116,20 +261,43 @@ int main(int argc, char **argv)
             tables = (uint32_t)v;
         } else if (opt == 'q') {
             quiet = 1;
+        } else if (opt == 't') {
+            tar = 1;
         } else {
-            fprintf(stderr, "usage: logstor-backup [-d DATABASES] [-q] SOURCE_DIR SNAPSHOT "
-                            "DEST_DIR\n");
-            return 2;
+            opt = '?';
+            break;
         }
     }
-    if (argc - optind != 3) {
-        fprintf(stderr, "usage: logstor-backup [-d DATABASES] [-q] SOURCE_DIR SNAPSHOT DEST_DIR\n");
+    if (opt == '?' || argc - optind != 3) {
+        fprintf(stderr, "usage: logstor-backup [-d DATABASES] [-q] SOURCE_DIR SNAPSHOT DEST_DIR\n"
+                        "       logstor-backup [-d DATABASES] [-q] -t SOURCE_DIR SNAPSHOT "
+                        "TAR_FILE|-\n");
         return 2;
     }
     const char *src = argv[optind], *name = argv[optind + 1], *dst = argv[optind + 2];
     if (read_geometry(src, &seg, &file) < 0) {
         fprintf(stderr, "logstor-backup: %s is not a logstor data directory\n", src);
         return 2;
+    }
+    const char *tar_out = NULL;
+    char tmp[4200];
+    int tar_fd = -1;
+    if (tar) { /* the copy goes to a temporary directory, then into the stream */
+        tar_out = dst;
+        const char *td = getenv("TMPDIR");
+        snprintf(tmp, sizeof(tmp), "%s/logstor-backup-XXXXXX", td && *td ? td : "/tmp");
+        if (!mkdtemp(tmp)) {
+            fprintf(stderr, "logstor-backup: cannot make a directory in %s: %s\n",
+                    td && *td ? td : "/tmp", strerror(errno));
+            return 2;
+        }
+        dst = tmp;
+        tar_fd = strcmp(tar_out, "-") ? open(tar_out, O_WRONLY | O_CREAT | O_TRUNC, 0644) : 1;
+        if (tar_fd < 0) {
+            fprintf(stderr, "logstor-backup: cannot write %s: %s\n", tar_out, strerror(errno));
+            rmdir(tmp);
+            return 2;
+        }
     }
     int em = empty_dir(dst);
     if (em <= 0) {
@@ -157,6 +325,11 @@ int main(int argc, char **argv)
     int rc = ls_open(&c, &e);
     if (rc < 0) {
         fprintf(stderr, "logstor-backup: cannot open %s: %s\n", dst, ls_strerror(rc));
+        if (tar) {
+            rm_flat(dst);
+            if (tar_fd != 1)
+                unlink(tar_out);
+        }
         return 2;
     }
     double t0 = now_s();
@@ -164,11 +337,26 @@ int main(int argc, char **argv)
     ls_close(e); /* durable, with its shutdown checkpoint */
     if (rc < 0) {
         fprintf(stderr, "logstor-backup: %s (%s)\n", err, ls_strerror(rc));
-        fprintf(stderr, "logstor-backup: %s is incomplete\n", dst);
+        if (tar) {
+            rm_flat(dst);
+            if (tar_fd != 1)
+                unlink(tar_out);
+        } else {
+            fprintf(stderr, "logstor-backup: %s is incomplete\n", dst);
+        }
         return rc == LS_ENOTFOUND || rc == LS_EINVAL || rc == LS_EBADTABLE ? 2 : 1;
     }
+    if (tar) {
+        int trc = tar_dir(dst, name, tar_fd, err, sizeof(err));
+        if ((tar_fd != 1 && close(tar_fd) < 0) || trc < 0) {
+            fprintf(stderr, "logstor-backup: %s\n", trc < 0 ? err : strerror(errno));
+            return 1;
+        }
+        dst = tar_out;
+    }
     if (!quiet)
-        printf("logstor-backup: snapshot %s of %s: %llu keys copied into %s in %.2f s\n", name, src,
-               (unsigned long long)keys, dst, now_s() - t0);
+        fprintf(tar && !strcmp(dst, "-") ? stderr : stdout,
+                "logstor-backup: snapshot %s of %s: %llu keys copied into %s in %.2f s\n", name,
+                src, (unsigned long long)keys, dst, now_s() - t0);
     return 0;
 }

@@ -8,8 +8,9 @@
  * rseqs, free clock), compaction's orphans and, for each stream's open segment, the
  * offset its next buffer goes to. It is written
  *   - at a clean close, once every write is on disk, synchronously, with no open segment;
- *   - while running (logstord: every 60 s by default; the engine's default is 0, off),
- *     every checkpoint_interval_ms when
+ *   - while running (logstord: every 60 s and every 1 GiB written by default; the
+ *     engine's defaults are 0, off), every checkpoint_interval_ms and as soon as
+ *     checkpoint_bytes were written to the device since the last one began, when
  *     anything was written: at one
  *     instant T (one loop turn) every stream's active buffer is sealed, the index is
  *     snapshotted (copy-on-write, idx.h), the rest copied, and a barrier registered over
@@ -545,6 +546,8 @@ uint64_t ckpt_run_done(struct ls_engine *e, struct ckpt_run *r)
     return n;
 }
 
+static int roll_forward(const struct ls_engine *e);
+
 void ckpt_tick(struct ls_engine *e)
 {
     struct ckpt_run *r = e->ckrun;
@@ -552,11 +555,18 @@ void ckpt_tick(struct ls_engine *e)
 
     snap_tick(e);
     if (!r) {
-        if (!e->cfg.checkpoint_interval_ms || e->failed || e->closing || e->cfg.read_only)
+        if (!roll_forward(e) || e->failed || e->closing || e->cfg.read_only)
             return;
-        if (e->rseq == e->ck_last_rseq || now - e->ck_last_ms < e->cfg.checkpoint_interval_ms)
+        if (e->rseq == e->ck_last_rseq)
+            return;
+        int by_time = e->cfg.checkpoint_interval_ms &&
+                      now - e->ck_last_ms >= e->cfg.checkpoint_interval_ms;
+        int by_bytes = e->cfg.checkpoint_bytes &&
+                       e->st.device_bytes_written - e->ck_last_bytes >= e->cfg.checkpoint_bytes;
+        if (!by_time && !by_bytes)
             return;
         e->ck_last_rseq = e->rseq;
+        e->ck_last_bytes = e->st.device_bytes_written;
         if (run_begin(e) < 0)
             e->st.checkpoints_failed++;
         return;
@@ -686,7 +696,7 @@ static int view_parse(struct ckpt_view *v, uint64_t seed, const char **why)
  * engine writes), and used only when nothing was written after it. */
 static int roll_forward(const struct ls_engine *e)
 {
-    return e->cfg.checkpoint_interval_ms != 0;
+    return e->cfg.checkpoint_interval_ms != 0 || e->cfg.checkpoint_bytes != 0;
 }
 
 /* Compares the checkpoint with what phase 1 found and fills ci->changed: NULL when it can

@@ -340,6 +340,7 @@ struct ls_engine {
     struct snap_op *snapop; /* the snapshot being made, or NULL */
     uint64_t ck_last_ms;    /* when the last one began */
     uint64_t ck_last_rseq;  /* e->rseq then: nothing written since, none is due */
+    uint64_t ck_last_bytes; /* st.device_bytes_written then (cfg.checkpoint_bytes) */
     struct ck_orphan {
         uint64_t rseq, freed_at;
     } * ck_orphans; /* compaction's orphans from the checkpoint, for compact_init */

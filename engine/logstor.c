@@ -490,6 +490,7 @@ int ls_open(const struct ls_config *cfg, struct ls_engine **out)
     /* the first checkpoint while running is due an interval after the open, not at the
      * first write (its buffer and the index's copy-on-write then came with every start) */
     e->ck_last_ms = eng_now_ms(e);
+    e->ck_last_bytes = e->st.device_bytes_written;
     *out = e;
     return 0;
 fail:

@@ -142,9 +142,13 @@ struct ls_config {
     /* Checkpoints of the index while running (ckpt.c): one every this many ms when
      * anything was written since the last; a crash restart then reads the checkpoint
      * and the segments written after it. 0 (default): only at a clean close, and the
-     * next open uses it only when nothing was written after it. EXPERIMENTAL: the
-     * simulator still finds wrong states after rolling forward (issue 14). */
+     * next open uses it only when nothing was written after it (unless checkpoint_bytes
+     * is set). sim_engine --checkpoints checks them against its model. */
     uint32_t checkpoint_interval_ms;
+    /* And one as soon as this many bytes were written to the device since the last began
+     * (user writes and compaction's), whatever the interval: it bounds what a crash
+     * restart reads after the checkpoint. 0 (default): by time only. */
+    uint64_t checkpoint_bytes;
     /* Optional: called once for each key the engine finds expired and drops from its
      * index (Redis's "expired" keyspace event), with the key's bytes borrowed for the
      * call. Called from the engine's thread, from inside the call that found it: ls_get,

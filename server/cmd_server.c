@@ -1344,6 +1344,7 @@ static void info_memory(struct server *s, const struct ls_stats *st, struct pbuf
 
 static uint64_t saves_done;    /* SAVE and BGSAVE that succeeded (INFO rdb_saves) */
 static int last_bgsave_failed; /* INFO rdb_last_bgsave_status */
+static int bgsave_running;     /* INFO rdb_bgsave_in_progress */
 
 static void info_persistence(struct server *s, const struct ls_stats *st, struct pbuf *pb)
 {
@@ -1354,7 +1355,7 @@ static void info_persistence(struct server *s, const struct ls_stats *st, struct
         pb,
         "# Persistence\r\nloading:%d\r\ndurability:%s\r\nflush_interval_ms:%" PRIu64
         "\r\nrecovery_time_ms:%" PRIu64 "\r\nrdb_changes_since_last_save:%" PRIu64
-        "\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:%" PRIu64 "\r\nrdb_saves:%" PRIu64
+        "\r\nrdb_bgsave_in_progress:%d\r\nrdb_last_save_time:%" PRIu64 "\r\nrdb_saves:%" PRIu64
         "\r\nrdb_last_bgsave_status:%s"
         "\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1"
         "\r\nrdb_last_cow_size:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0"
@@ -1362,15 +1363,15 @@ static void info_persistence(struct server *s, const struct ls_stats *st, struct
         "\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok"
         "\r\naof_rewrites:0\r\naof_last_write_status:%s\r\nasync_loading:0"
         "\r\nengine_failed:%" PRIu64 "\r\ncheckpoint_interval_ms:%" PRIu64
-        "\r\ncheckpoints:%" PRIu64 "\r\ncheckpoints_failed:%" PRIu64
+        "\r\ncheckpoint_bytes:%" PRIu64 "\r\ncheckpoints:%" PRIu64 "\r\ncheckpoints_failed:%" PRIu64
         "\r\ncheckpoint_last_ms:%" PRIu64 "\r\ncheckpoint_last_keys:%" PRIu64
         "\r\nsnapshots:%" PRIu32 "\r\nsnapshot_held_segments:%" PRIu64
         "\r\nsnapshot_held_bytes:%" PRIu64 "\r\n",
         loading_active(s), s->cfg.durability ? "periodic" : "sync", s->cfg.flush_interval_ms,
-        st->recovery_ms, st->puts + st->dels - s->changes_at_save,
+        st->recovery_ms, st->puts + st->dels - s->changes_at_save, bgsave_running,
         (s->last_save_ms ? s->last_save_ms : s->start_ms) / 1000, saves_done,
         last_bgsave_failed ? "err" : "ok", st->failed ? "err" : "ok", st->failed,
-        s->cfg.checkpoint_interval_ms, st->checkpoints, st->checkpoints_failed,
+        s->cfg.checkpoint_interval_ms, s->cfg.checkpoint_bytes, st->checkpoints, st->checkpoints_failed,
         st->checkpoint_last_ms, st->checkpoint_last_keys, nsnap, held, held * s->cfg.segment_size);
     loading_info(s, pb); /* while loading: Redis's loading_* progress fields */
     pbuf_appendf(pb, "\r\n");
@@ -2081,13 +2082,22 @@ void cmd_server_shutdown(struct req *r)
     done(r);
 }
 
-/* A SAVE or BGSAVE in flight: the changes it covers are those made before it began
+/* SAVE and BGSAVE take a named snapshot (engine/snap.c, SNAPSHOT CREATE) of every
+ * database, "bgsave-<unix ms>", as Redis's write dump.rdb: a point-in-time copy that
+ * logstor-backup copies out and `rollback` returns to. Once it is durable the previous
+ * ones of that form are dropped (a failed save leaves the previous in place, as a
+ * failed dump.rdb write leaves the old file), so at most one holds segments against
+ * compaction between saves. The changes it covers are those made before it began
  * (rdb_changes_since_last_save counts from that mark once it succeeds). */
+#define SAVE_PREFIX "bgsave-"
+
 struct save_op {
     struct server *s;
     struct req *r; /* SAVE's request to answer; NULL for BGSAVE */
     uint64_t mark; /* engine puts + dels when it began */
+    char name[LS_SNAP_NAME_MAX + 1];
 };
+
 
 static uint64_t engine_changes(struct server *s)
 {
@@ -2096,19 +2106,37 @@ static uint64_t engine_changes(struct server *s)
     return st.puts + st.dels;
 }
 
+/* Drops the saves older than `keep`. */
+static void save_drop_older(struct server *s, const char *keep)
+{
+    struct ls_snapshot_info v[LS_SNAP_MAX];
+    uint32_t n = ls_snapshot_list(s->eng, v, LS_SNAP_MAX);
+    for (uint32_t i = 0; i < n; i++) {
+        if (strncmp(v[i].name, SAVE_PREFIX, strlen(SAVE_PREFIX)) || !strcmp(v[i].name, keep))
+            continue;
+        int rc = ls_snapshot_drop(s->eng, v[i].name);
+        if (rc < 0 && rc != LS_ENOTFOUND)
+            log_warning("SAVE: the previous snapshot %s was not dropped: %s", v[i].name,
+                        ls_strerror(rc));
+    }
+}
+
 static void save_cb(void *arg, int rc, uint64_t cas)
 {
     struct save_op *op = arg;
     (void)cas;
-    if (op->r == NULL)
+    if (op->r == NULL) {
         last_bgsave_failed = rc != 0;
+        bgsave_running = 0;
+    }
     if (rc == 0) {
         saves_done++;
         op->s->last_save_ms = server_unix_ms();
         if (op->mark > op->s->changes_at_save)
             op->s->changes_at_save = op->mark;
+        save_drop_older(op->s, op->name);
     } else if (op->r == NULL) {
-        log_warning("BGSAVE: engine sync failed: %s", ls_strerror(rc));
+        log_warning("BGSAVE: snapshot %s failed: %s", op->name, ls_strerror(rc));
     }
     if (op->r) {
         if (rc == 0)
@@ -2120,7 +2148,7 @@ static void save_cb(void *arg, int rc, uint64_t cas)
     free(op);
 }
 
-/* Starts an engine sync for SAVE (r answered when it completes) or BGSAVE (r NULL).
+/* Starts the snapshot for SAVE (r answered when it is durable) or BGSAVE (r NULL).
  * Returns 0 or the engine's error (nothing started). */
 static int save_start(struct server *s, struct req *r)
 {
@@ -2128,17 +2156,38 @@ static int save_start(struct server *s, struct req *r)
     if (op == NULL)
         return -ENOMEM;
     *op = (struct save_op){.s = s, .r = r, .mark = engine_changes(s)};
-    int rc = ls_sync(s->eng, save_cb, op);
+    uint64_t ms = server_unix_ms();
+    int rc;
+    do { /* a name not taken: two saves in one ms get the next */
+        snprintf(op->name, sizeof(op->name), SAVE_PREFIX "%" PRIu64, ms++);
+        rc = ls_snapshot_create(s->eng, op->name, save_cb, op);
+    } while (rc == -EEXIST);
+    if (rc == -EMLINK) { /* SNAPSHOT CREATE's took every place: make one from a save */
+        save_drop_older(s, "");
+        rc = ls_snapshot_create(s->eng, op->name, save_cb, op);
+    }
     if (rc < 0)
         free(op);
+    else if (r == NULL)
+        bgsave_running = 1;
     return rc;
+}
+
+static void save_refused(struct req *r, int rc)
+{
+    if (rc == LS_EBUSY)
+        reply_error(r, "ERR Background save already in progress");
+    else if (rc == -EMLINK)
+        reply_errorf(r, "ERR too many snapshots (at most %d): drop one first", LS_SNAP_MAX);
+    else
+        reply_engine_error(r, rc);
 }
 
 void cmd_server_save(struct req *r)
 {
     int rc = save_start(r->c->srv, r);
     if (rc < 0) {
-        reply_engine_error(r, rc);
+        save_refused(r, rc);
         done(r);
     }
 }
@@ -2147,7 +2196,7 @@ void cmd_server_bgsave(struct req *r)
 {
     int rc = save_start(r->c->srv, NULL);
     if (rc < 0)
-        reply_engine_error(r, rc);
+        save_refused(r, rc);
     else
         reply_simple(r, "Background saving started");
     done(r);

@@ -55,6 +55,9 @@ static const struct config_desc table[] = {
      NULL, 0,
      "Checkpoint of the index every this many ms when anything was written; a crash restart "
      "reads it and the log written since (0: only at shutdown)."},
+    {"checkpoint_bytes", CONFIG_SIZE, OFF(checkpoint_bytes), 0, 1ULL << 50, "1gb", NULL, 0,
+     "And a checkpoint as soon as this many bytes were written to the disk since the last "
+     "began: bounds what a crash restart reads (0: by time only)."},
     {"databases", CONFIG_INT, OFF(databases), 1, 1024, "16", NULL, 0,
      "Number of Redis databases (engine tables) selectable with SELECT."},
     {"max_key_size", CONFIG_SIZE, OFF(max_key_size), 250, 64 * KIB, "64kb", NULL, 0,

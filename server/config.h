@@ -18,6 +18,7 @@ struct config {
     int durability; /* enum ls_durability */
     uint64_t flush_interval_ms;
     uint64_t checkpoint_interval_ms;
+    uint64_t checkpoint_bytes;
     uint64_t databases;
     uint64_t max_key_size;
     uint64_t max_value_size;

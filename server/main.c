@@ -230,6 +230,7 @@ static void engine_config(struct server *s, struct ls_config *lc)
     lc->durability = s->cfg.durability ? LS_PERIODIC : LS_SYNC;
     lc->flush_interval_ms = (uint32_t)s->cfg.flush_interval_ms;
     lc->checkpoint_interval_ms = (uint32_t)s->cfg.checkpoint_interval_ms;
+    lc->checkpoint_bytes = s->cfg.checkpoint_bytes;
     if (s->cfg.write_buffer_size)
         lc->write_buffer_size = (uint32_t)s->cfg.write_buffer_size;
     lc->write_buffers = (uint32_t)s->cfg.write_buffers;

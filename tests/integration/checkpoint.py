@@ -13,6 +13,8 @@ checkpoint.sh.
    acknowledged state: deleted keys stay deleted, flushed ones gone.
 3. A damaged checkpoint (one byte changed) is refused with the reason in the log, and the
    full scan serves the same data.
+4. checkpoint_bytes alone (no interval): no checkpoint while less than that was written,
+   one once more was, and a crash start rolls forward from it.
 
 logstord only (redis-server has no such file).
 """
@@ -163,4 +165,35 @@ with open(srv.logpath, "rb") as f:
 check("logstor.ckpt is not used (it is damaged" in text, "the log says why")
 same_as_model("the full scan serves the same data")
 srv.stop()
+
+section("checkpoint_bytes: a checkpoint once that many bytes were written")
+srv2 = itlib.Server("redis", durability="sync",
+                    extra=["--checkpoint_interval_ms", "0", "--checkpoint_bytes", "4mb"]).start()
+c = Resp(srv2.port)
+inf = info(c)
+check(inf.get("checkpoint_bytes") == str(4 << 20), "INFO checkpoint_bytes", inf.get("checkpoint_bytes"))
+big = "x" * 16384
+pipeline(c, [("SET", "b:%d" % i, big) for i in range(64)])  # 1 MiB
+time.sleep(1.0)
+check(info(c).get("checkpoints") == "0", "none after 1 MiB of writes",
+      info(c).get("checkpoints"))
+pipeline(c, [("SET", "b:%d" % i, big) for i in range(64, 512)])  # 8 MiB in all
+t0 = time.time()
+while info(c).get("checkpoints") == "0" and time.time() - t0 < 20:
+    time.sleep(0.05)
+check(int(info(c).get("checkpoints", "0")) >= 1, "one once more than 4 MiB were written",
+      info(c).get("checkpoints"))
+pipeline(c, [("DEL", "b:%d" % i) for i in range(0, 512, 2)])
+c.close()
+srv2.stop(sig=signal.SIGKILL)
+srv2.start()
+c = Resp(srv2.port)
+inf = info(c)
+check(inf.get("recovery_from_checkpoint") == "1", "the crash start rolled forward from it",
+      inf.get("recovery_from_checkpoint"))
+check(c.call("DBSIZE") == (":", 256), "256 keys, the deleted ones absent", c.call("DBSIZE"))
+check(c.call("EXISTS", "b:0") == (":", 0) and c.call("GET", "b:1") == ("$", big.encode()),
+      "b:0 deleted, b:1 there")
+c.close()
+srv2.stop()
 itlib.finish()

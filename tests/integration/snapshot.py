@@ -13,13 +13,21 @@
    the state at the snapshot, and so does the full scan after a SIGKILL that follows.
 4. SNAPSHOT DROP releases it (:1, then :0; held segments 0; its file gone); a backup of
    it then fails with exit status 2.
+5. BGSAVE and SAVE take a snapshot named bgsave-<unix ms>, and the next one drops the
+   previous (one listed at a time); INFO rdb_bgsave_in_progress goes back to 0.
+6. logstor-backup -t writes the copy as a tar stream (to a file, and to standard output);
+   extracted, it is a directory logstord opens, serving the state at the save.
 
 logstord only (redis-server has no snapshots).
 """
+import io
 import os
+import shutil
 import signal
 import subprocess
+import tarfile
 import tempfile
+import time
 
 import itlib
 from itlib import Resp, check, section, log
@@ -192,6 +200,54 @@ inf = info(srv.port)
 check(inf.get("snapshot_held_segments") == "0", "nothing held", inf.get("snapshot_held_segments"))
 check(not os.path.exists(os.path.join(srv.dir, "snap-s1.ckpt")), "its file is gone")
 backup("s1", expect_rc=2)
+
+section("BGSAVE and SAVE take a snapshot; the next drops the previous")
+
+
+def saves():
+    return sorted(x[1][1][1].decode() for x in c.call("SNAPSHOT", "LIST")[1]
+                  if x[1][1][1].startswith(b"bgsave-"))
+
+
+check(c.call("BGSAVE") == ("+", "Background saving started"), "BGSAVE: Redis's reply")
+for _ in range(200):
+    if info(srv.port).get("rdb_bgsave_in_progress") == "0" and saves():
+        break
+    time.sleep(0.05)
+first = saves()
+check(len(first) == 1, "a snapshot bgsave-<ms> listed", first)
+check(info(srv.port).get("rdb_last_bgsave_status") == "ok", "rdb_last_bgsave_status:ok")
+check(c.call("SET", "after-bgsave", "2") == ("+", "OK"), "a write after it")
+model[0]["after-bgsave"] = ("2", False)
+check(c.call("SAVE") == ("+", "OK"), "SAVE: +OK once durable")
+second = saves()
+check(len(second) == 1 and second != first, "SAVE's replaced BGSAVE's", (first, second))
+check(int(info(srv.port).get("snapshot_held_segments", "0")) > 0, "it holds segments")
+
+section("logstor-backup -t: the copy as a tar stream")
+tdir = tempfile.mkdtemp(prefix="logstor-it-tar-", dir="/tmp")
+tpath = os.path.join(tdir, "b.tar")
+out = subprocess.run([BACKUP, "-t", srv.dir, second[0], tpath], capture_output=True, text=True,
+                     timeout=60)
+check(out.returncode == 0, "logstor-backup -t to a file exits 0", out.stderr[-300:])
+with tarfile.open(tpath) as tf:
+    names = tf.getnames()
+check(second[0] in names and second[0] + "/logstor.meta" in names,
+      "one directory named after the snapshot, holding logstor.meta", names[:6])
+subprocess.run(["tar", "-xf", tpath, "-C", tdir], check=True, timeout=60)
+check_copy(os.path.join(tdir, second[0]), model, "the extracted tar serves the state at SAVE")
+out = subprocess.run([BACKUP, "-t", "-q", srv.dir, second[0], "-"], capture_output=True,
+                     timeout=60)
+check(out.returncode == 0 and len(out.stdout) > 1024, "logstor-backup -t to standard output",
+      (out.returncode, len(out.stdout), out.stderr[-300:]))
+with tarfile.open(fileobj=io.BytesIO(out.stdout)) as tf:
+    names2 = tf.getnames()
+check(names2 == names, "the same members", (names, names2))
+out = subprocess.run([BACKUP, "-t", srv.dir, "nope", os.path.join(tdir, "x.tar")],
+                     capture_output=True, text=True, timeout=60)
+check(out.returncode == 2 and not os.path.exists(os.path.join(tdir, "x.tar")),
+      "an unknown snapshot: exit 2, no tar file left", (out.returncode, out.stderr[-200:]))
+shutil.rmtree(tdir, ignore_errors=True)
 c.close()
 check(srv.alive(), "server still running")
 itlib.finish()

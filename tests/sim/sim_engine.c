@@ -1639,11 +1639,14 @@ static void configure(struct sim *s)
     c->max_value_size = seg * (1 + (uint32_t)rnd(s, 3));
     if (c->max_value_size > c->file_size - seg)
         c->max_value_size = c->file_size - seg;
-    /* --checkpoints: checkpoints while running (experimental) in 3 seeds of 4 (by the
-     * seed, not drawn: seeds replay the same either way) */
+    /* --checkpoints: checkpoints while running by time in 3 seeds of 4, by bytes written
+     * (checkpoint_bytes) in a third of those and in half of the rest (by the seed, not
+     * drawn: seeds replay the same either way) */
     uint64_t ch = (s->seed + 7) * UINT64_C(0x9E3779B97F4A7C15);
     ch ^= ch >> 29;
     c->checkpoint_interval_ms = run_checkpoints && ch % 4 ? 20 + (uint32_t)(ch >> 8) % 400 : 0;
+    if (run_checkpoints && (ch % 4 ? (ch >> 40) % 3 == 0 : (ch >> 40) % 2 == 0))
+        c->checkpoint_bytes = (UINT64_C(32) << 10) << (ch >> 44) % 5; /* 32 KiB .. 512 KiB */
     c->clock_ms = sim_clock;
     c->clock_arg = s;
     c->log = sim_log;
