@@ -265,6 +265,8 @@ struct ls_engine {
     char *dir;
     int dir_fd;
     uint64_t seed;
+    uint64_t meta_created_ms; /* logstor.meta's, kept when a feature bit rewrites it */
+    uint32_t features;        /* logstor.meta's feature bits (META_FEAT_*) */
     struct uio *u;
     struct seg_mgr sm;
     struct idx **tables; /* physical tables (the records' table field) */
@@ -467,6 +469,7 @@ struct wrec {
     uint64_t expire_ms;
     uint64_t token;
     uint32_t hash2;
+    uint8_t vtag; /* a PUT's type tag (ls_write_opts.vtype) */
 };
 int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void *arg);
 /* Appends r[0..n) (PUTs and DELs of total bytes, fitting one write buffer) as one batch:
@@ -536,9 +539,16 @@ void eng_flush_table(struct ls_engine *e, uint16_t table);
 
 /* ---- the data directory's meta file (logstor.c) ---- */
 struct eng_meta {
-    uint32_t version, segment_size, file_size;
+    uint32_t version, segment_size, file_size, features;
     uint64_t seed, created_ms;
 };
+/* Feature bits of logstor.meta (bytes 20..23): set by the first write that needs them; an
+ * engine refuses a directory with a bit it does not know (LS_EFORMAT). */
+#define META_FEAT_VTYPE 0x1u /* records with a value type tag (ls_write_opts.vtype) */
+#define META_FEAT_KNOWN META_FEAT_VTYPE
+/* Sets feature bit f in logstor.meta (rewritten atomically and durably) unless it is set.
+ * 0 or -errno (-EROFS on a read-only open). */
+int feat_mark(struct ls_engine *e, uint32_t f);
 /* The next segment sequence number. Numbers are reserved in batches in logstor.seq
  * (written and fsynced before any number of a batch is used), so that after a crash a
  * number is never handed out twice, even when the segment that last used it lost its

@@ -40,7 +40,7 @@ struct meta {
     uint32_t version;
     uint32_t segment_size;
     uint32_t file_size;
-    uint32_t reserved0;
+    uint32_t features; /* META_FEAT_* (0 before any existed) */
     uint64_t seed;
     uint64_t created_ms;
     uint64_t reserved[2];
@@ -160,21 +160,46 @@ static int check_config(const struct ls_config *c)
 
 /* ---- data directory: lock, meta, O_DIRECT probe ---- */
 
-static int meta_write(struct ls_engine *e)
+/* Writes logstor.meta: a new one (seed drawn) when fresh, else the directory's own with
+ * the features given. */
+static int meta_store(struct ls_engine *e, int fresh, uint32_t features)
 {
     struct meta m = {.magic = META_MAGIC,
                      .version = REC_FORMAT_VERSION,
                      .segment_size = e->cfg.segment_size,
                      .file_size = e->cfg.file_size,
-                     .created_ms = eng_now_ms(e)};
+                     .features = features,
+                     .seed = e->seed,
+                     .created_ms = fresh ? eng_now_ms(e) : e->meta_created_ms};
     int rc;
 
-    if ((rc = vfs_random(e->cfg.sim, &m.seed, sizeof(m.seed))) < 0)
+    if (fresh && (rc = vfs_random(e->cfg.sim, &m.seed, sizeof(m.seed))) < 0)
         return rc;
     m.checksum = XXH3_64bits(&m, offsetof(struct meta, checksum));
     rc = vfs_write_atomic(e->cfg.sim, e->dir_fd, META_NAME, &m, sizeof(m));
-    if (rc == 0)
+    if (rc == 0) {
         e->seed = m.seed;
+        e->meta_created_ms = m.created_ms;
+        e->features = features;
+    }
+    return rc;
+}
+
+static int meta_write(struct ls_engine *e)
+{
+    return meta_store(e, 1, 0);
+}
+
+int feat_mark(struct ls_engine *e, uint32_t f)
+{
+    if ((e->features & f) == f)
+        return 0;
+    if (e->cfg.read_only)
+        return -EROFS;
+    int rc = meta_store(e, 0, e->features | f);
+    if (rc < 0)
+        eng_log(e, LS_LOG_ERROR, "%s/%s: feature bit 0x%x not written: %s", e->dir, META_NAME, f,
+                strerror(-rc));
     return rc;
 }
 
@@ -188,11 +213,12 @@ int eng_meta_read(struct simdev *sim, int dir_fd, struct eng_meta *out)
     if (n != sizeof(m) || m.magic != META_MAGIC ||
         XXH3_64bits(&m, offsetof(struct meta, checksum)) != m.checksum)
         return LS_ECORRUPT;
-    if (m.version != REC_FORMAT_VERSION)
+    if (m.version != REC_FORMAT_VERSION || (m.features & ~META_FEAT_KNOWN))
         return LS_EFORMAT;
     *out = (struct eng_meta){.version = m.version,
                              .segment_size = m.segment_size,
                              .file_size = m.file_size,
+                             .features = m.features,
                              .seed = m.seed,
                              .created_ms = m.created_ms};
     return 0;
@@ -238,8 +264,10 @@ static int meta_load(struct ls_engine *e)
     if (rc == LS_ECORRUPT)
         eng_log(e, LS_LOG_ERROR, "%s/%s is damaged or not a logstor meta file", e->dir, META_NAME);
     if (rc == LS_EFORMAT)
-        eng_log(e, LS_LOG_ERROR, "%s: format version differs from this build's (%u)", e->dir,
-                REC_FORMAT_VERSION);
+        eng_log(e, LS_LOG_ERROR,
+                "%s: format version differs from this build's (%u), or the directory uses "
+                "features this build does not know (logstor.meta)",
+                e->dir, REC_FORMAT_VERSION);
     if (rc < 0)
         return rc;
     if (m.segment_size != e->cfg.segment_size || m.file_size != e->cfg.file_size) {
@@ -249,6 +277,8 @@ static int meta_load(struct ls_engine *e)
         return LS_ECONFIG;
     }
     e->seed = m.seed;
+    e->meta_created_ms = m.created_ms;
+    e->features = m.features;
     return 0;
 }
 
@@ -797,7 +827,8 @@ static int rd_item(struct ls_engine *e, int rc, const struct rec_view *v, uint32
                                .value_len = v->h.value_len,
                                .expire_ms = v->h.expire_ms,
                                .flags = v->h.flags,
-                               .cas = v->h.rseq};
+                               .cas = v->h.rseq,
+                               .vtype = v->vtag};
     return rc;
 }
 
@@ -982,10 +1013,13 @@ int ls_put(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
     if (value_len > e->cfg.max_value_size)
         return LS_ETOOBIG;
     if (opts) {
-        if (opts->expire_ms > LS_EXPIRE_MAX)
+        if (opts->expire_ms > LS_EXPIRE_MAX || opts->vtype > LS_VTYPE_MAX)
             return LS_EINVAL;
         r.expire_ms = opts->expire_ms;
         r.flags = opts->flags;
+        r.vtag = opts->vtype;
+        if (r.vtag && (rc = feat_mark(e, META_FEAT_VTYPE)) < 0)
+            return rc;
     }
     token_of(key, key_len, &r.token, &r.hash2);
     if (e->cfg.expired && e->report_expired) {
@@ -1001,6 +1035,7 @@ int ls_put(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
         r.type = REC_DEL;
         r.value_len = 0;
         r.expire_ms = 0;
+        r.vtag = 0;
     }
     return write_rec(e, &r, cb, arg);
 }
@@ -1033,8 +1068,10 @@ static int batch_rec(struct ls_engine *e, const struct ls_batch_op *op, uint64_t
         return 0;
     if (op->value_len > e->cfg.max_value_size)
         return LS_ETOOBIG;
-    if (op->opts.expire_ms > LS_EXPIRE_MAX)
+    if (op->opts.expire_ms > LS_EXPIRE_MAX || op->opts.vtype > LS_VTYPE_MAX)
         return LS_EINVAL;
+    if (op->opts.vtype && (rc = feat_mark(e, META_FEAT_VTYPE)) < 0)
+        return rc;
     if (op->opts.expire_ms && op->opts.expire_ms <= now) {
         r->type = REC_DEL; /* already expired: as ls_put */
         return 0;
@@ -1043,6 +1080,7 @@ static int batch_rec(struct ls_engine *e, const struct ls_batch_op *op, uint64_t
     r->value_len = (uint32_t)op->value_len;
     r->expire_ms = op->opts.expire_ms;
     r->flags = op->opts.flags;
+    r->vtag = op->opts.vtype;
     return 0;
 }
 

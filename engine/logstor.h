@@ -239,6 +239,7 @@ struct ls_item {
     uint64_t expire_ms; /* absolute unix ms, 0 = no expiry */
     uint32_t flags;     /* opaque client flags (memcached) */
     uint64_t cas;       /* unique per write; stable while the value is unchanged */
+    uint8_t vtype;      /* the value's type tag, as written (ls_write_opts) */
 };
 
 /* Index-only metadata of a key (no I/O). */
@@ -247,9 +248,18 @@ struct ls_meta {
     uint32_t record_size; /* bytes on disk, header included */
 };
 
+/* A value's type tag: 0 for a plain value (every record written before tags existed
+ * reads as 0); 1..LS_VTYPE_MAX are the caller's (logstord: Redis's data types). Kept in
+ * the record header (FORMAT.md "Collections"), copied by compaction, returned by reads
+ * (ls_item) and scans (ls_scan_key); the engine gives it no other meaning. The first
+ * write of a nonzero tag to a directory marks it in logstor.meta (a feature bit) so that
+ * engines that do not know tags refuse the directory. */
+#define LS_VTYPE_MAX 15
+
 struct ls_write_opts {
     uint64_t expire_ms; /* absolute unix ms, 0 = no expiry */
     uint32_t flags;     /* opaque client flags kept with the item */
+    uint8_t vtype;      /* type tag, 0..LS_VTYPE_MAX (0: a plain value) */
 };
 
 /* rc is 0 with item set, LS_ENOTFOUND, LS_ECORRUPT, or -errno. */
@@ -287,8 +297,9 @@ int ls_get_now(struct ls_engine *e, uint32_t table, const void *key, size_t key_
 
 /* Writes key = value. key and value are copied before the call returns. opts may be NULL.
  * A record already past its expiry is treated as a delete. Returns 0 (callback will run),
- * LS_ETOOBIG, LS_EINVAL (expiry past LS_EXPIRE_MAX), LS_EFAILED, LS_EBUSY, LS_ENOSPACE,
- * LS_EBADTABLE. */
+ * LS_ETOOBIG, LS_EINVAL (expiry past LS_EXPIRE_MAX, a tag past LS_VTYPE_MAX), LS_EFAILED,
+ * LS_EBUSY, LS_ENOSPACE, LS_EBADTABLE, or -errno (the first tagged write could not mark
+ * logstor.meta). */
 int ls_put(struct ls_engine *e, uint32_t table, const void *key, size_t key_len, const void *value,
            size_t value_len, const struct ls_write_opts *opts, ls_write_cb cb, void *arg);
 
@@ -331,6 +342,7 @@ struct ls_scan_key {
     const void *key;
     uint32_t key_len;
     uint64_t expire_ms;
+    uint8_t vtype; /* the value's type tag */
 };
 /* rc 0: keys[0..n) in token order; next_cursor 0 means the scan is complete. */
 typedef void (*ls_scan_cb)(void *arg, int rc, const struct ls_scan_key *keys, uint32_t n,

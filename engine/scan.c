@@ -90,6 +90,7 @@ struct kc_slot {
     uint64_t addr, seq; /* the record: log address and its segment's use (0: empty) */
     uint64_t pos;       /* where its key starts in the arena, counted since creation */
     uint32_t len;
+    uint8_t vtype; /* the record's type tag */
 };
 
 struct kcache {
@@ -109,7 +110,8 @@ _Static_assert(KC_SETS == 1u << 13, "kc_set_of takes 13 bits");
  * kc_put) and *len set. -1 when the record was read ahead but its key is not kept (too
  * long, or later keys wrapped the arena over it): reading it ahead again would be lost
  * the same way. 0 when the cache knows nothing of it. */
-static int kc_get(struct kcache *k, uint64_t addr, uint64_t seq, const uint8_t **key, uint32_t *len)
+static int kc_get(struct kcache *k, uint64_t addr, uint64_t seq, const uint8_t **key, uint32_t *len,
+                  uint8_t *vtype)
 {
     if (!k || seq == 0)
         return 0;
@@ -123,12 +125,14 @@ static int kc_get(struct kcache *k, uint64_t addr, uint64_t seq, const uint8_t *
             return -1;
         *key = k->arena + s->pos % KC_ARENA;
         *len = s->len;
+        *vtype = s->vtype;
         return 1;
     }
     return 0;
 }
 
-static void kc_put(struct kcache *k, uint64_t addr, uint64_t seq, const uint8_t *key, uint32_t len)
+static void kc_put(struct kcache *k, uint64_t addr, uint64_t seq, const uint8_t *key, uint32_t len,
+                   uint8_t vtype)
 {
     if (!k || seq == 0)
         return;
@@ -141,7 +145,7 @@ static void kc_put(struct kcache *k, uint64_t addr, uint64_t seq, const uint8_t 
         if (!set[w].seq || set[w].pos < s->pos)
             s = &set[w];
     *s = (struct kc_slot){
-        .addr = addr, .seq = seq, .pos = k->head, .len = keep == len ? len : KC_NOKEY};
+        .addr = addr, .seq = seq, .pos = k->head, .len = keep == len ? len : KC_NOKEY, .vtype = vtype};
     memcpy(k->arena + k->head % KC_ARENA, key, keep);
     k->head += keep;
 }
@@ -238,10 +242,10 @@ static void want_order(struct want *w, uint32_t n)
 
 /* Keeps the key of entry i: in the reply (i < n) or in the key cache. */
 static void scan_got(struct scan *s, uint32_t i, const uint8_t *key, uint32_t len,
-                     uint64_t expire_ms, uint64_t addr, uint64_t seq)
+                     uint64_t expire_ms, uint8_t vtype, uint64_t addr, uint64_t seq)
 {
     if (i >= s->n) {
-        kc_put(s->e->kcache, addr, seq, key, len);
+        kc_put(s->e->kcache, addr, seq, key, len, vtype);
         return;
     }
     if (s->alen + len > s->acap || !s->arena) {
@@ -260,6 +264,7 @@ static void scan_got(struct scan *s, uint32_t i, const uint8_t *key, uint32_t le
     s->keys[i].key = s->arena; /* found; the pointer is set at the end */
     s->keys[i].key_len = len;
     s->keys[i].expire_ms = expire_ms;
+    s->keys[i].vtype = vtype;
 }
 
 /* Decodes and checks the record of entry i at p (size bytes, written in segment use seq). */
@@ -275,7 +280,7 @@ static void scan_record(struct scan *s, uint32_t i, const uint8_t *p, uint32_t s
                 (unsigned long long)addr, s->table);
         return;
     }
-    scan_got(s, i, v.key, v.h.key_len, v.h.expire_ms, addr, seq);
+    scan_got(s, i, v.key, v.h.key_len, v.h.expire_ms, v.vtag, addr, seq);
 }
 
 static void scan_resume(struct ls_engine *e);
@@ -466,12 +471,13 @@ static int scan_place(struct scan *s, uint32_t i, int ahead)
     uint64_t addr = idx_loc_addr(s->ents[i].loc), seq;
     uint32_t size = idx_loc_size(s->ents[i].loc), len;
     const uint8_t *key;
+    uint8_t vtype = 0;
 
     seq = e->sm.d[seg_of(&e->sm, addr)].seq;
-    int known = kc_get(e->kcache, addr, seq, &key, &len);
+    int known = kc_get(e->kcache, addr, seq, &key, &len, &vtype);
     if (known > 0) {
         if (!ahead) /* the index keeps the record's expiry exactly (below 2^44 ms) */
-            scan_got(s, i, key, len, idx_meta_expire(s->ents[i].meta), addr, seq);
+            scan_got(s, i, key, len, idx_meta_expire(s->ents[i].meta), vtype, addr, seq);
         return 0;
     }
     if (ahead && known < 0)

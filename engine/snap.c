@@ -586,7 +586,7 @@ static int exp_entry(void *arg, uint32_t table, const struct idx_ent *ent, uint6
                  table, g, (unsigned long long)(addr % x->seg_size));
         return LS_ECORRUPT;
     }
-    struct ls_write_opts o = {.expire_ms = v.h.expire_ms, .flags = v.h.flags};
+    struct ls_write_opts o = {.expire_ms = v.h.expire_ms, .flags = v.h.flags, .vtype = v.vtag};
     while (x->inflight >= EXPORT_WIN && !x->err)
         if ((rc = exp_turn(x)) < 0)
             return rc;

@@ -624,7 +624,7 @@ void eng_flush_table(struct ls_engine *e, uint16_t table)
 static int place(struct ls_engine *e, struct wbuf *b, const struct wrec *r, uint32_t size,
                  ls_write_cb cb, void *arg)
 {
-    struct rec_hdr h = {.type = (uint8_t)(r->type | r->cont),
+    struct rec_hdr h = {.type = (uint8_t)(r->type | r->cont | r->vtag << REC_VTAG_SHIFT),
                         .table = r->table,
                         .key_len = r->key_len,
                         .value_len = r->value_len,

@@ -120,8 +120,10 @@ static ssize_t find_pair(const struct pair *a, size_t n, const void *f, size_t f
 }
 
 int coll_hash_update(const struct coll_hash *h, const struct coll_hset *ops, size_t nops,
-                     struct coll_buf *out, uint64_t *added, uint64_t *removed)
+                     const struct coll_limits *lim, struct coll_buf *out, uint64_t *added,
+                     uint64_t *removed)
 {
+    static const struct coll_limits dflt = {COLL_LP_MAX_ENTRIES, COLL_LP_MAX_VALUE};
     size_t have = h ? (size_t)h->count : 0, n = 0;
     struct pair *a = malloc((have + nops + 1) * sizeof(*a));
     uint64_t add = 0, rem = 0;
@@ -154,12 +156,15 @@ int coll_hash_update(const struct coll_hash *h, const struct coll_hset *ops, siz
         a[j].vl = ops[i].vlen;
     }
     size_t len = 1 + coll_varint_len(n);
-    for (size_t i = 0; i < n; i++) {
-        len += coll_varint_len(a[i].fl) + a[i].fl + coll_varint_len(a[i].vl) + a[i].vl;
-        if (a[i].fl > COLL_LP_MAX_VALUE || a[i].vl > COLL_LP_MAX_VALUE)
+    if (!lim)
+        lim = &dflt;
+    /* Redis checks the values written (hashTypeTryConversion), not the ones kept */
+    for (size_t i = 0; i < nops; i++)
+        if (ops[i].val && (ops[i].flen > lim->max_value || ops[i].vlen > lim->max_value))
             big = 1;
-    }
-    if (n > COLL_LP_MAX_ENTRIES)
+    for (size_t i = 0; i < n; i++)
+        len += coll_varint_len(a[i].fl) + a[i].fl + coll_varint_len(a[i].vl) + a[i].vl;
+    if (n > lim->max_entries)
         big = 1;
     uint8_t *p = malloc(len);
     if (!p) {
@@ -191,4 +196,12 @@ int coll_hash_update(const struct coll_hash *h, const struct coll_hset *ops, siz
 const char *coll_hash_encoding(const struct coll_hash *h)
 {
     return (h->flags & COLL_F_BIG) ? "hashtable" : "listpack";
+}
+
+const char *coll_encoding(int t, const uint8_t *v, size_t n)
+{
+    struct coll_hash h;
+    if (t == COLL_HASH && coll_hash_open(&h, v, n) == 0)
+        return coll_hash_encoding(&h);
+    return "unknown";
 }

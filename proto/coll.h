@@ -66,8 +66,14 @@ enum coll_type {
 #define COLL_SMALL_MAX_BYTES 8192
 
 /* Redis 7.0's defaults for the encodings OBJECT ENCODING reports. */
-#define COLL_LP_MAX_ENTRIES 128 /* hash-max-listpack-entries */
+#define COLL_LP_MAX_ENTRIES 512 /* hash-max-listpack-entries */
 #define COLL_LP_MAX_VALUE   64  /* hash-max-listpack-value */
+
+/* The limits past which Redis converts a collection to its large encoding (CONFIG SET
+ * can change them; NULL where one is taken: Redis 7.0's defaults above). */
+struct coll_limits {
+    uint64_t max_entries, max_value;
+};
 
 #define COLL_EBAD (-1)
 
@@ -117,11 +123,13 @@ struct coll_hset {
 /* Writes to out the encoding of h (NULL: an empty hash) with ops applied in order: an
  * existing field keeps its position and takes the new value, a new field goes at the
  * end, a delete removes it. *added / *removed (may be NULL) count fields created and
- * deleted. Sets COLL_F_BIG when the result (or h) exceeds Redis's listpack limits.
+ * deleted. Sets COLL_F_BIG when the result (or h) exceeds the listpack limits lim (NULL:
+ * Redis's defaults), as Redis converts then and never back.
  * Returns 0, or -1 when out of memory (out freed). The result may be empty
  * (count 0): the caller deletes the key then, as Redis does. */
 int coll_hash_update(const struct coll_hash *h, const struct coll_hset *ops, size_t nops,
-                     struct coll_buf *out, uint64_t *added, uint64_t *removed);
+                     const struct coll_limits *lim, struct coll_buf *out, uint64_t *added,
+                     uint64_t *removed);
 
 /* Whether the small form can hold an encoding of len bytes and count elements. */
 static inline int coll_small_fits(uint64_t count, size_t len)
@@ -131,5 +139,8 @@ static inline int coll_small_fits(uint64_t count, size_t len)
 
 /* "listpack" or "hashtable", as Redis 7.0 reports the hash. */
 const char *coll_hash_encoding(const struct coll_hash *h);
+/* OBJECT ENCODING of a value of type t (a COLL_* other than COLL_STRING) encoded in
+ * v[0..n): Redis 7.0's name for it; "unknown" when it does not parse. */
+const char *coll_encoding(int t, const uint8_t *v, size_t n);
 
 #endif

@@ -104,11 +104,18 @@ int cmd_expire_arg(struct req *r, const struct resp_arg *a, uint64_t unit_ms, in
 enum cmd_reply_mode { CMD_REPLY_OK = 0, CMD_REPLY_NUM = 1, CMD_REPLY_TMP = 2 };
 void cmd_put(struct req *r, const struct resp_arg *key, const void *v, size_t n, uint64_t expire_ms,
              uint32_t flags, enum cmd_reply_mode mode);
+/* cmd_put of a value of type vtype (VT_*, a collection's encoding). */
+void cmd_put_typed(struct req *r, const struct resp_arg *key, const void *v, size_t n,
+                   uint64_t expire_ms, uint32_t flags, uint8_t vtype, enum cmd_reply_mode mode);
 void cmd_write_cb(void *arg, int rc, uint64_t cas);
 void cmd_get(struct req *r, const struct resp_arg *key, ls_get_cb cb);
 /* Sets r->tmp to the bulk encoding of p (or the null reply when p is NULL). */
 void cmd_tmp_bulk(struct req *r, const void *p, size_t n);
 struct ls_engine *cmd_engine(const struct req *r);
+/* Redis's name of a value type (TYPE, SCAN TYPE): "string", "hash", "list", "set",
+ * "zset"; and back (-1: not a type's name). */
+const char *cmd_type_name(uint8_t vtype);
+int cmd_type_parse(const struct resp_arg *a);
 
 /* cmd_string.c */
 void cmd_string_get(struct req *r);
@@ -151,6 +158,27 @@ void cmd_bits_fail(struct req *r, const char *err);
 /* A read callback's first step: when rc is an engine error (neither 0 nor LS_ENOTFOUND),
  * replies it, ends r and returns 1 (the callback returns at once); else returns 0. */
 int cmd_bits_read_failed(struct req *r, int rc);
+
+/* cmd_hash.c */
+void cmd_hash_hset(struct req *r);
+void cmd_hash_hmset(struct req *r);
+void cmd_hash_hsetnx(struct req *r);
+void cmd_hash_hdel(struct req *r);
+void cmd_hash_hincrby(struct req *r);
+void cmd_hash_hincrbyfloat(struct req *r);
+void cmd_hash_hget(struct req *r);
+void cmd_hash_hmget(struct req *r);
+void cmd_hash_hexists(struct req *r);
+void cmd_hash_hstrlen(struct req *r);
+void cmd_hash_hlen(struct req *r);
+void cmd_hash_hkeys(struct req *r);
+void cmd_hash_hvals(struct req *r);
+void cmd_hash_hgetall(struct req *r);
+void cmd_hash_hrandfield(struct req *r);
+void cmd_hash_hscan(struct req *r);
+/* HSCAN/SSCAN/ZSCAN's cursor (argv[from - 1]) and options from argv[from]: r->u64 is the
+ * MATCH pattern's index (0: none). Replies the error and returns -1 when bad. */
+int cmd_coll_scan_args(struct req *r, uint32_t from);
 
 /* cmd_keys.c */
 void cmd_keys_del(struct req *r);

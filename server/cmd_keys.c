@@ -160,7 +160,8 @@ static void expire_get_cb(void *arg, int rc, const struct ls_item *it)
     }
     r->num = 1;
     pubsub_arm(r, NOTIFY_GENERIC, r->expire_ms ? "expire" : "persist");
-    cmd_put(r, &r->argv[1], it->value, it->value_len, r->expire_ms, it->flags, CMD_REPLY_NUM);
+    cmd_put_typed(r, &r->argv[1], it->value, it->value_len, r->expire_ms, it->flags, it->vtype,
+                  CMD_REPLY_NUM);
 }
 
 static void expire_del_cb(void *arg, int rc, uint64_t cas)
@@ -225,6 +226,7 @@ static void expire_generic(struct req *r, long long unit, int abs, const char *n
         goto done;
     }
     r->expire_ms = w;
+    r->want_type = VT_ANY;
     cmd_get(r, &r->argv[1], expire_get_cb);
     return;
 done:
@@ -260,6 +262,7 @@ void cmd_keys_persist(struct req *r)
         return;
     }
     r->expire_ms = 0;
+    r->want_type = VT_ANY;
     cmd_get(r, &r->argv[1], expire_get_cb);
 }
 
@@ -301,11 +304,21 @@ void cmd_keys_pexpiretime(struct req *r)
     ttl_generic(r, 3);
 }
 
+static void type_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    if (rc == 0 || rc == LS_ENOTFOUND)
+        reply_simple(r, rc == 0 ? cmd_type_name(it->vtype) : "none");
+    else
+        reply_engine_error(r, rc);
+    req_done(r);
+}
+
+/* The type is in the record (its header's tag), not the index: one read, as GET's. */
 void cmd_keys_type(struct req *r)
 {
-    struct ls_meta m;
-    reply_simple(r, cmd_keys_lookup(r, r->db, &r->argv[1], &m) == 0 ? "string" : "none");
-    req_done(r);
+    r->want_type = VT_ANY;
+    cmd_get(r, &r->argv[1], type_cb);
 }
 
 /* ---- SCAN, KEYS, RANDOMKEY ---- */
@@ -313,18 +326,18 @@ void cmd_keys_type(struct req *r)
 /* Scan options kept in the request: pattern index in argv (0 none), type filter. */
 struct scan_opts {
     const struct resp_arg *match;
-    int type_none; /* TYPE other than string: nothing matches */
+    int type; /* TYPE given: the value type + 1 (an unknown name matches nothing); 0 none */
 };
 
 static void scan_opts_get(const struct req *r, struct scan_opts *o)
 {
     o->match = r->u64 ? &r->argv[r->u64] : NULL;
-    o->type_none = r->flags != 0;
+    o->type = (int)r->flags;
 }
 
 static int scan_keep(const struct scan_opts *o, const struct ls_scan_key *k, uint64_t now)
 {
-    if (o->type_none)
+    if (o->type && o->type != k->vtype + 1)
         return 0;
     if (k->expire_ms && k->expire_ms <= now)
         return 0;
@@ -378,7 +391,8 @@ static int scan_parse_opts(struct req *r, uint32_t from, long long *count)
                 return -1;
             }
         } else if (cmd_arg_is(a, "type")) {
-            r->flags = !cmd_arg_is(&r->argv[i + 1], "string");
+            int t = cmd_type_parse(&r->argv[i + 1]);
+            r->flags = t < 0 ? 0x100u : (uint32_t)t + 1;
         } else {
             reply_error(r, ERR_SYNTAX);
             return -1;

@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "coll.h"
 #include "lockset.h"
 #include "mget.h"
 #include "park.h"
@@ -221,9 +222,9 @@ static int xfer_unit(struct req *r, uint32_t db, const struct resp_arg *dst, con
 }
 
 static void xfer_put(struct req *r, uint32_t db, const struct resp_arg *dst, const void *v,
-                     size_t n, uint64_t expire_ms, uint32_t flags)
+                     size_t n, uint64_t expire_ms, uint32_t flags, uint8_t vtype)
 {
-    struct ls_write_opts o = {expire_ms, flags};
+    struct ls_write_opts o = {.expire_ms = expire_ms, .flags = flags, .vtype = vtype};
     if (n > r->c->srv->cfg.max_value_size) {
         reply_done(r, ERR_TOO_BIG);
         return;
@@ -254,7 +255,7 @@ static void xfer_get_cb(void *arg, int rc, const struct ls_item *it)
         engine_error_done(r, rc);
     else
         xfer_put(r, (uint32_t)r->u64, &r->argv[r->num], it->value, it->value_len, it->expire_ms,
-                 it->flags);
+                 it->flags, it->vtype);
 }
 
 /* Reads argv[1] of r->db, then writes it to argv[dst_arg] of db (xfer_put, with flags),
@@ -266,6 +267,7 @@ static void xfer_start(struct req *r, uint32_t db, uint32_t dst_arg, uint32_t fl
     r->num = dst_arg;
     r->flags = flags;
     r->step = reply;
+    r->want_type = VT_ANY; /* any type moves as it is */
     cmd_get(r, &r->argv[1], xfer_get_cb);
 }
 
@@ -599,7 +601,7 @@ void cmd_keys_restore(struct req *r)
     }
     r->step = XFER_OK;
     r->flags = 0;
-    xfer_put(r, r->db, &r->argv[1], v, n, when, 0);
+    xfer_put(r, r->db, &r->argv[1], v, n, when, 0, 0);
     free(v); /* park_put copied it */
     return;
 done:
@@ -623,6 +625,15 @@ static void object_get_cb(void *arg, int rc, const struct ls_item *it)
     long long iv = -1;
     if (read_failed(r, rc))
         return;
+    if (it->vtype != COLL_STRING) {
+        const char *e = coll_encoding(it->vtype, it->value, it->value_len);
+        if (r->step == 0)
+            reply_bulk(r, e, strlen(e));
+        else
+            reply_int(r, 1);
+        req_done(r);
+        return;
+    }
     const char *enc = str_encoding(it->value, it->value_len, &iv);
     if (r->step == 0)
         reply_bulk(r, enc, strlen(enc));
@@ -687,6 +698,7 @@ void cmd_keys_object(struct req *r)
     }
     if (i <= 1) { /* ENCODING, REFCOUNT: they depend on the value */
         r->step = (uint32_t)i;
+        r->want_type = VT_ANY;
         cmd_get(r, &r->argv[2], object_get_cb);
         return;
     }

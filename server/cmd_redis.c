@@ -155,6 +155,22 @@ static const struct cmd_def cmds[] = {
     {"expiretime", 2, RO | KS | F, 1, 1, 1, cmd_keys_expiretime, "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp."},
     {"pexpiretime", 2, RO | KS | F, 1, 1, 1, cmd_keys_pexpiretime, "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp."},
     {"persist", 2, W | KS | F, 1, 1, 1, cmd_keys_persist, "generic", "2.2.0", "Removes the expiration time of a key."},
+    {"hset", -4, W | F | CMD_DENYOOM, 1, 1, 1, cmd_hash_hset, "hash", "2.0.0", "Creates or modifies the value of a field in a hash."},
+    {"hmset", -4, W | F | CMD_DENYOOM, 1, 1, 1, cmd_hash_hmset, "hash", "2.0.0", "Sets the values of multiple fields."},
+    {"hsetnx", 4, W | F | CMD_DENYOOM, 1, 1, 1, cmd_hash_hsetnx, "hash", "2.0.0", "Sets the value of a field in a hash only when the field doesn't exist."},
+    {"hdel", -3, W | F, 1, 1, 1, cmd_hash_hdel, "hash", "2.0.0", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain."},
+    {"hincrby", 4, W | F | CMD_DENYOOM, 1, 1, 1, cmd_hash_hincrby, "hash", "2.0.0", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist."},
+    {"hincrbyfloat", 4, W | F | CMD_DENYOOM, 1, 1, 1, cmd_hash_hincrbyfloat, "hash", "2.6.0", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist."},
+    {"hget", 3, RO | F, 1, 1, 1, cmd_hash_hget, "hash", "2.0.0", "Returns the value of a field in a hash."},
+    {"hmget", -3, RO | F, 1, 1, 1, cmd_hash_hmget, "hash", "2.0.0", "Returns the values of all fields in a hash."},
+    {"hexists", 3, RO | F, 1, 1, 1, cmd_hash_hexists, "hash", "2.0.0", "Determines whether a field exists in a hash."},
+    {"hstrlen", 3, RO | F, 1, 1, 1, cmd_hash_hstrlen, "hash", "3.2.0", "Returns the length of the value of a field."},
+    {"hlen", 2, RO | F, 1, 1, 1, cmd_hash_hlen, "hash", "2.0.0", "Returns the number of fields in a hash."},
+    {"hkeys", 2, RO, 1, 1, 1, cmd_hash_hkeys, "hash", "2.0.0", "Returns all fields in a hash."},
+    {"hvals", 2, RO, 1, 1, 1, cmd_hash_hvals, "hash", "2.0.0", "Returns all values in a hash."},
+    {"hgetall", 2, RO, 1, 1, 1, cmd_hash_hgetall, "hash", "2.0.0", "Returns all fields and values in a hash."},
+    {"hrandfield", -2, RO, 1, 1, 1, cmd_hash_hrandfield, "hash", "6.2.0", "Returns one or more random fields from a hash."},
+    {"hscan", -3, RO, 1, 1, 1, cmd_hash_hscan, "hash", "2.8.0", "Iterates over fields and values of a hash."},
     {"type", 2, RO | KS | F, 1, 1, 1, cmd_keys_type, "generic", "1.0.0", "Determines the type of value stored at a key."},
     {"scan", -2, RO | KS | DB, 0, 0, 0, cmd_keys_scan, "generic", "2.8.0", "Iterates over the key names in the database."},
     {"keys", 2, RO | KS | DB, 0, 0, 0, cmd_keys_keys, "generic", "1.0.0", "Returns all key names that match a pattern."},
@@ -382,7 +398,13 @@ void cmd_write_cb(void *arg, int rc, uint64_t cas)
 void cmd_put(struct req *r, const struct resp_arg *key, const void *v, size_t n, uint64_t expire_ms,
              uint32_t flags, enum cmd_reply_mode mode)
 {
-    struct ls_write_opts o = {expire_ms, flags};
+    cmd_put_typed(r, key, v, n, expire_ms, flags, 0, mode);
+}
+
+void cmd_put_typed(struct req *r, const struct resp_arg *key, const void *v, size_t n,
+                   uint64_t expire_ms, uint32_t flags, uint8_t vtype, enum cmd_reply_mode mode)
+{
+    struct ls_write_opts o = {.expire_ms = expire_ms, .flags = flags, .vtype = vtype};
     r->step = mode;
     if (n > r->c->srv->cfg.max_value_size) {
         pubsub_put_submitted(r, key, 0);
@@ -403,6 +425,21 @@ void cmd_put(struct req *r, const struct resp_arg *key, const void *v, size_t n,
 void cmd_get(struct req *r, const struct resp_arg *key, ls_get_cb cb)
 {
     mget_one(r, r->db, key, cb);
+}
+
+static const char *const type_names[] = {"string", "hash", "list", "set", "zset"};
+
+const char *cmd_type_name(uint8_t vtype)
+{
+    return vtype < sizeof(type_names) / sizeof(type_names[0]) ? type_names[vtype] : "none";
+}
+
+int cmd_type_parse(const struct resp_arg *a)
+{
+    for (size_t i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++)
+        if (cmd_arg_is(a, type_names[i]))
+            return (int)i;
+    return -1;
 }
 
 void cmd_tmp_bulk(struct req *r, const void *p, size_t n)

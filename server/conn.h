@@ -68,6 +68,11 @@ struct req {
     uint32_t db;
     uint32_t read_bytes; /* mget.c: its single-key read in flight, in c->read_bytes */
     ls_get_cb read_cb;   /* mget.c: the handler's callback for that read */
+    /* The value type its single-key reads (mget_one, cmd_get) expect: 0 (a string, the
+     * default), a COLL_* type, or VT_ANY; a value of another type reads as
+     * SRV_EWRONGTYPE. */
+    uint8_t want_type;
+#define VT_ANY 0xFFu
     req_exec_fn exec;
     struct lockset_claim *claim; /* its locks, held or waited for (cmdlock.c) */
     /* An explicit declaration instead of keys/lk (cmdlock.c): items of any databases and

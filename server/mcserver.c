@@ -547,7 +547,7 @@ static void mcs_write_cb(void *arg, int rc, uint64_t cas)
 
 static void mcs_put(struct req *r, const void *v, size_t n, uint64_t expire_ms, uint32_t flags)
 {
-    struct ls_write_opts o = {expire_ms, flags};
+    struct ls_write_opts o = {.expire_ms = expire_ms, .flags = flags};
     r->flags = flags;
     r->expire_ms = expire_ms;
     int rc = park_put(r, 0, &r->keys[0], v, n, &o, mcs_write_cb);
@@ -657,7 +657,7 @@ static void gat_get_cb(void *arg, int rc, const struct ls_item *it)
         memcpy(r->aux, it->value, it->value_len);
         r->num = it->value_len;
         r->flags = it->flags;
-        struct ls_write_opts o = {r->expire_ms, it->flags};
+        struct ls_write_opts o = {.expire_ms = r->expire_ms, .flags = it->flags};
         const struct resp_arg *k = &r->keys[r->u64];
         if (park_put(r, 0, k, it->value, it->value_len, &o, gat_put_cb) == 0) {
             ment_touched(r->c->srv->mcs, k);
@@ -1241,7 +1241,7 @@ static int mg_vivify(struct req *r)
     if (mflag_i64(mflag(r, 'N'), &ttl) < 0)
         return 0;
     r->expire_ms = mcs_expire_ms(ttl);
-    struct ls_write_opts o = {r->expire_ms, 0};
+    struct ls_write_opts o = {.expire_ms = r->expire_ms, .flags = 0};
     if (park_put(r, 0, &r->keys[0], "", 0, &o, mg_viv_cb) < 0)
         return 0;
     ment_put(r->c->srv->mcs, &r->keys[0], MENT_PENDING, now_s(), MENT_TOKEN);
@@ -1332,7 +1332,7 @@ static void mg_cb(void *arg, int rc, const struct ls_item *it)
     }
     if (touch) {
         r->step = 0;
-        struct ls_write_opts wo = {in.expire_ms, it->flags};
+        struct ls_write_opts wo = {.expire_ms = in.expire_ms, .flags = it->flags};
         int prc = park_put(r, 0, &r->keys[0], it->value, it->value_len, &wo, mcs_write_cb);
         if (prc == 0) {
             mcs_track_write(r);
@@ -1439,7 +1439,7 @@ static void md_stale(struct req *r, const struct ls_item *it)
     uint64_t exp = it->expire_ms;
     if (mflag_i64(mflag(r, 'T'), &ttl) == 0)
         exp = mcs_expire_ms(ttl);
-    struct ls_write_opts o = {exp, it->flags};
+    struct ls_write_opts o = {.expire_ms = exp, .flags = it->flags};
     int rc = park_put(r, 0, &r->keys[0], it->value, it->value_len, &o, md_write_cb);
     if (rc < 0) {
         mcs_end(r, reply_mc_engine_error(rc));
@@ -1555,7 +1555,7 @@ static void ma_cb(void *arg, int rc, const struct ls_item *it)
         r->expire_ms = mcs_expire_ms(ttl);
     pbuf_reset(&r->tmp);
     reply_check(r, pbuf_appendf(&r->tmp, "%" PRIu64, v));
-    struct ls_write_opts o = {r->expire_ms, r->flags};
+    struct ls_write_opts o = {.expire_ms = r->expire_ms, .flags = r->flags};
     int prc = park_put(r, 0, &r->keys[0], r->tmp.data, r->tmp.len, &o, ma_write_cb);
     if (prc < 0) {
         mcs_end(r, reply_mc_engine_error(prc));

@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "cmdlock.h"
+#include "reply.h"
 #include "logstor.h"
 #include "server.h"
 #include "txn.h"
@@ -117,6 +118,8 @@ static int mget_issue_one(struct mget *m)
     struct ls_meta meta;
     struct ls_item ov;
     int rc = txn_read(m->r, m->db, k, &ov); /* inside EXEC: its own writes first */
+    if (rc == 0 && ov.vtype)
+        rc = SRV_EWRONGTYPE; /* multi-key reads are of strings */
     if (rc != 1) {
         struct mget_slot *sl = slot_of(m, m->next_issue);
         *sl = (struct mget_slot){.m = m, .i = m->next_issue, .state = SLOT_READY, .rc = rc};
@@ -142,8 +145,8 @@ static int mget_issue_one(struct mget *m)
             m->inflight++;
             return 1;
         }
-        sl->rc = rc;
-        if (rc == 0)
+        sl->rc = rc == 0 && ov.vtype ? SRV_EWRONGTYPE : rc;
+        if (sl->rc == 0)
             sl->it = (struct mget_item){ov.flags, ov.cas, ov.expire_ms, ov.value, ov.value_len};
         return 1;
     }
@@ -231,6 +234,8 @@ static void mget_cb(void *arg, int rc, const struct ls_item *it)
     m->inflight--;
     c->mget_reads--;
     sl->state = SLOT_READY;
+    if (rc == 0 && it->vtype)
+        rc = SRV_EWRONGTYPE;
     sl->rc = rc;
     if (rc == 0 && !mget_stopped(m)) {
         sl->it = (struct mget_item){it->flags, it->cas, it->expire_ms, it->value, it->value_len};
@@ -270,6 +275,12 @@ int mget_start(struct req *r, const struct resp_arg *keys, uint32_t n, uint32_t 
     return 0;
 }
 
+/* Whether r takes item it (of its key) as it is: the type it wants. */
+static int type_ok(const struct req *r, const struct ls_item *it)
+{
+    return r->want_type == VT_ANY || it->vtype == r->want_type;
+}
+
 /* Engine callback of mget_one: gives the record's bytes back, then runs the handler's. */
 static void mget_one_cb(void *arg, int rc, const struct ls_item *it)
 {
@@ -277,6 +288,10 @@ static void mget_one_cb(void *arg, int rc, const struct ls_item *it)
     struct conn *c = r->c; /* freed only by the deferred pass, after this callback */
     conn_read_sub(c, r->read_bytes);
     r->read_bytes = 0;
+    if (rc == 0 && !type_ok(r, it)) {
+        rc = SRV_EWRONGTYPE;
+        it = NULL;
+    }
     r->read_cb(r, rc, it);
     conn_resume(c);
 }
@@ -287,6 +302,8 @@ void mget_one(struct req *r, uint32_t db, const struct resp_arg *key, ls_get_cb 
     struct ls_engine *e = c->srv->eng;
     struct ls_item ov;
     int rc = txn_read(r, db, key, &ov); /* inside EXEC: its own writes first */
+    if (rc == 0 && !type_ok(r, &ov))
+        rc = SRV_EWRONGTYPE;
     if (rc != 1) {
         cb(r, rc, rc == 0 ? &ov : NULL);
         return;
@@ -294,6 +311,8 @@ void mget_one(struct req *r, uint32_t db, const struct resp_arg *key, ls_get_cb 
     uint32_t size = 0;
     r->read_cb = cb; /* the engine calls back only from ls_poll, never inside the call */
     rc = ls_get_now(e, db, key->ptr, key->len, &ov, mget_one_cb, r, &size);
+    if (rc == 0 && !type_ok(r, &ov))
+        rc = SRV_EWRONGTYPE;
     if (rc != 1) { /* from memory (answered now), or refused */
         cb(r, rc, rc == 0 ? &ov : NULL);
         return;

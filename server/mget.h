@@ -25,7 +25,8 @@ struct mget_item {
     uint32_t len;
 };
 
-/* Called for key i, in key order, once it and every key before it were read: rc is 0
+/* (A key holding another type than a string gives rc SRV_EWRONGTYPE.)
+ * Called for key i, in key order, once it and every key before it were read: rc is 0
  * (it set), LS_ENOTFOUND, or another engine code (it NULL). Not called for the keys left
  * unread after the connection hit its output limit or closed. */
 typedef void (*mget_emit_fn)(struct req *r, uint32_t i, int rc, const struct mget_item *it);

@@ -267,7 +267,7 @@ static const struct rconfig_desc table[] = {
 #define NROWS (sizeof(table) / sizeof(table[0]))
 
 static char *values[NROWS]; /* set values; NULL shows the default */
-static struct rconfig_live live = {10000, 128, 0, 1, 0};
+static struct rconfig_live live = {10000, 128, 0, 1, 0, 512, 64};
 
 const struct rconfig_live *rconfig_live(void)
 {
@@ -587,6 +587,12 @@ static void live_update(const struct rconfig_desc *d, const char *norm)
         live.latency_tracking = strcmp(norm, "yes") == 0;
     else if (strcmp(d->name, "maxmemory") == 0)
         live.maxmemory = strtoull(norm, NULL, 10);
+    else if (!strcmp(d->name, "hash-max-listpack-entries") ||
+             !strcmp(d->name, "hash-max-ziplist-entries"))
+        live.hash_max_listpack_entries = strtoull(norm, NULL, 10);
+    else if (!strcmp(d->name, "hash-max-listpack-value") ||
+             !strcmp(d->name, "hash-max-ziplist-value"))
+        live.hash_max_listpack_value = strtoull(norm, NULL, 10);
 }
 
 size_t rconfig_index(const struct rconfig_desc *d)

@@ -29,6 +29,7 @@ struct rconfig_live {
     uint64_t latency_threshold_ms; /* 0: off */
     int latency_tracking;          /* per-command histograms (LATENCY HISTOGRAM) */
     uint64_t maxmemory;            /* bytes; 0: no limit (noeviction: server_oom) */
+    uint64_t hash_max_listpack_entries, hash_max_listpack_value; /* OBJECT ENCODING's rule */
 };
 const struct rconfig_live *rconfig_live(void);
 

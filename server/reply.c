@@ -129,6 +129,9 @@ void reply_engine_error(struct req *r, int rc)
     case LS_ETOOBIG:
         reply_error(r, ERR_TOO_BIG);
         return;
+    case SRV_EWRONGTYPE:
+        reply_error(r, ERR_WRONGTYPE);
+        return;
     case LS_EBADTABLE:
         reply_error(r, ERR_DB_RANGE);
         return;

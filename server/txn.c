@@ -107,7 +107,7 @@ struct txn_watches {
 struct ovl_ent {
     uint32_t next; /* its bucket's chain, newest first: index + 1, 0 ends */
     uint32_t db, klen, vlen, flags;
-    uint8_t del;
+    uint8_t del, vtype;
     uint64_t hash, expire_ms;
     char *key, *val;
     struct req *k; /* the command that wrote it, and its write callback */
@@ -542,6 +542,7 @@ static int ovl_add(struct conn *c, struct ovl *o, uint32_t db, const struct resp
                                   .vlen = (uint32_t)n,
                                   .flags = opts ? opts->flags : 0,
                                   .del = (uint8_t)del,
+                                  .vtype = opts ? opts->vtype : 0,
                                   .hash = h,
                                   .expire_ms = opts ? opts->expire_ms : 0,
                                   .key = mem,
@@ -622,7 +623,8 @@ int txn_read(struct req *r, uint32_t db, const struct resp_arg *key, struct ls_i
                             .value = x->val,
                             .value_len = x->vlen,
                             .expire_ms = x->expire_ms,
-                            .flags = x->flags};
+                            .flags = x->flags,
+                            .vtype = x->vtype};
     return 0;
 }
 
@@ -742,7 +744,7 @@ static void exec_write_each(struct req *r)
     for (uint32_t i = 0; i < t->ovl.n; i++) {
         struct ovl_ent *x = &t->ovl.e[i];
         struct resp_arg key = {x->key, x->klen};
-        struct ls_write_opts o = {x->expire_ms, x->flags};
+        struct ls_write_opts o = {.expire_ms = x->expire_ms, .flags = x->flags, .vtype = x->vtype};
         /* a script's writes were acknowledged to it already: they complete to its parent */
         struct req *w = x->cb ? x->k : r;
         ls_write_cb cb = x->cb ? x->cb : t->each_cb;
@@ -965,7 +967,7 @@ int txn_unit_submit(struct req *r, ls_write_cb batch_cb, ls_write_cb each_cb)
                                       .key_len = x->klen,
                                       .value = x->val,
                                       .value_len = x->vlen,
-                                      .opts = {x->expire_ms, x->flags}};
+                                      .opts = {x->expire_ms, x->flags, x->vtype}};
     }
     int rc = park_batch(r, ops, o->n, batch_cb);
     free(ops);

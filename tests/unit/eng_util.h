@@ -87,6 +87,7 @@ struct gres {
     char *value;
     uint32_t len, flags;
     uint64_t expire_ms, cas;
+    uint8_t vtype;
 };
 static void gres_cb(void *arg, int rc, const struct ls_item *it)
 {
@@ -101,6 +102,7 @@ static void gres_cb(void *arg, int rc, const struct ls_item *it)
         g->flags = it->flags;
         g->expire_ms = it->expire_ms;
         g->cas = it->cas;
+        g->vtype = it->vtype;
     }
 }
 

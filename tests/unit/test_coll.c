@@ -72,7 +72,7 @@ static void test_hash_update(void **st)
     struct coll_buf b = {0}, c = {0};
     uint64_t add, rem;
     struct coll_hset o1[] = {SET("a", "1"), SET("b", "2"), SET("a", "3"), SET("c", "")};
-    assert_int_equal(coll_hash_update(NULL, o1, 4, &b, &add, &rem), 0);
+    assert_int_equal(coll_hash_update(NULL, o1, 4, NULL, &b, &add, &rem), 0);
     assert_int_equal(add, 3);
     assert_int_equal(rem, 0);
     expect_pairs(&b, (const char *[]){"a", "3", "b", "2", "c", ""}, 3);
@@ -88,7 +88,7 @@ static void test_hash_update(void **st)
 
     /* delete a middle field, delete an absent one, update b in place, add d */
     struct coll_hset o2[] = {DEL("a"), DEL("zz"), SET("b", "22"), SET("d", "4")};
-    assert_int_equal(coll_hash_update(&h, o2, 4, &c, &add, &rem), 0);
+    assert_int_equal(coll_hash_update(&h, o2, 4, NULL, &c, &add, &rem), 0);
     assert_int_equal(add, 1);
     assert_int_equal(rem, 1);
     expect_pairs(&c, (const char *[]){"b", "22", "c", "", "d", "4"}, 3);
@@ -96,7 +96,7 @@ static void test_hash_update(void **st)
     /* delete then set again: the field moves to the end, as in a listpack */
     assert_int_equal(coll_hash_open(&h, c.p, c.len), 0);
     struct coll_hset o3[] = {DEL("b"), SET("b", "x")};
-    assert_int_equal(coll_hash_update(&h, o3, 2, &b, &add, &rem), 0);
+    assert_int_equal(coll_hash_update(&h, o3, 2, NULL, &b, &add, &rem), 0);
     assert_int_equal(add, 1);
     assert_int_equal(rem, 1);
     expect_pairs(&b, (const char *[]){"c", "", "d", "4", "b", "x"}, 3);
@@ -104,7 +104,7 @@ static void test_hash_update(void **st)
     /* delete everything: an empty encoding (the caller deletes the key) */
     assert_int_equal(coll_hash_open(&h, b.p, b.len), 0);
     struct coll_hset o4[] = {DEL("b"), DEL("c"), DEL("d")};
-    assert_int_equal(coll_hash_update(&h, o4, 3, &c, &add, &rem), 0);
+    assert_int_equal(coll_hash_update(&h, o4, 3, NULL, &c, &add, &rem), 0);
     assert_int_equal(rem, 3);
     expect_pairs(&c, NULL, 0);
     coll_buf_free(&b);
@@ -120,34 +120,45 @@ static void test_hash_encoding_report(void **st)
     memset(val, 'v', sizeof(val));
     /* a value of exactly 64 bytes stays listpack, 65 converts */
     struct coll_hset o1 = {"f", 1, val, COLL_LP_MAX_VALUE};
-    assert_int_equal(coll_hash_update(NULL, &o1, 1, &b, NULL, NULL), 0);
+    assert_int_equal(coll_hash_update(NULL, &o1, 1, NULL, &b, NULL, NULL), 0);
     assert_int_equal(coll_hash_open(&h, b.p, b.len), 0);
     assert_string_equal(coll_hash_encoding(&h), "listpack");
     struct coll_hset o2 = {"f", 1, val, COLL_LP_MAX_VALUE + 1};
-    assert_int_equal(coll_hash_update(&h, &o2, 1, &c, NULL, NULL), 0);
+    assert_int_equal(coll_hash_update(&h, &o2, 1, NULL, &c, NULL, NULL), 0);
     assert_int_equal(coll_hash_open(&h, c.p, c.len), 0);
     assert_string_equal(coll_hash_encoding(&h), "hashtable");
     /* Redis never converts back: shrinking the value keeps hashtable */
-    assert_int_equal(coll_hash_update(&h, &o1, 1, &b, NULL, NULL), 0);
+    assert_int_equal(coll_hash_update(&h, &o1, 1, NULL, &b, NULL, NULL), 0);
     assert_int_equal(coll_hash_open(&h, b.p, b.len), 0);
     assert_string_equal(coll_hash_encoding(&h), "hashtable");
 
-    /* 128 fields listpack, the 129th converts */
+    /* 512 fields (hash-max-listpack-entries) listpack, the 513th converts */
     char names[COLL_LP_MAX_ENTRIES + 1][8];
     struct coll_hset ops[COLL_LP_MAX_ENTRIES + 1];
     for (int i = 0; i <= COLL_LP_MAX_ENTRIES; i++) {
         int n = snprintf(names[i], sizeof(names[i]), "f%d", i);
         ops[i] = (struct coll_hset){names[i], (size_t)n, "v", 1};
     }
-    assert_int_equal(coll_hash_update(NULL, ops, COLL_LP_MAX_ENTRIES, &b, NULL, NULL), 0);
+    assert_int_equal(coll_hash_update(NULL, ops, COLL_LP_MAX_ENTRIES, NULL, &b, NULL, NULL), 0);
     assert_int_equal(coll_hash_open(&h, b.p, b.len), 0);
     assert_string_equal(coll_hash_encoding(&h), "listpack");
-    assert_true(coll_small_fits(h.count, b.len));
-    assert_int_equal(coll_hash_update(&h, &ops[COLL_LP_MAX_ENTRIES], 1, &c, NULL, NULL), 0);
+    assert_int_equal(coll_hash_update(&h, &ops[COLL_LP_MAX_ENTRIES], 1, NULL, &c, NULL, NULL), 0);
     assert_int_equal(coll_hash_open(&h, c.p, c.len), 0);
     assert_int_equal(h.count, COLL_LP_MAX_ENTRIES + 1);
     assert_string_equal(coll_hash_encoding(&h), "hashtable");
-    assert_false(coll_small_fits(h.count, c.len));
+    /* limits given (CONFIG SET hash-max-listpack-*): 3 fields over 2 convert, and a value
+     * written over max_value does even when it is deleted again */
+    struct coll_limits lim = {2, 4};
+    assert_int_equal(coll_hash_update(NULL, ops, 2, &lim, &b, NULL, NULL), 0);
+    assert_int_equal(coll_hash_open(&h, b.p, b.len), 0);
+    assert_string_equal(coll_hash_encoding(&h), "listpack");
+    assert_int_equal(coll_hash_update(&h, &ops[2], 1, &lim, &c, NULL, NULL), 0);
+    assert_int_equal(coll_hash_open(&h, c.p, c.len), 0);
+    assert_string_equal(coll_hash_encoding(&h), "hashtable");
+    struct coll_hset longv[] = {{"a", 1, "12345", 5}, {"a", 1, NULL, 0}};
+    assert_int_equal(coll_hash_update(NULL, longv, 2, &lim, &b, NULL, NULL), 0);
+    assert_int_equal(coll_hash_open(&h, b.p, b.len), 0);
+    assert_string_equal(coll_hash_encoding(&h), "hashtable");
     coll_buf_free(&b);
     coll_buf_free(&c);
 }
@@ -158,7 +169,7 @@ static void test_hash_damaged(void **st)
     struct coll_buf b = {0};
     struct coll_hash h;
     struct coll_hset o[] = {SET("field", "value"), SET("g", "h")};
-    assert_int_equal(coll_hash_update(NULL, o, 2, &b, NULL, NULL), 0);
+    assert_int_equal(coll_hash_update(NULL, o, 2, NULL, &b, NULL, NULL), 0);
     /* every truncation is refused */
     for (size_t n = 0; n < b.len; n++) {
         uint8_t *cp = malloc(n ? n : 1);

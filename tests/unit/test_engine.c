@@ -11,6 +11,7 @@
 
 #include "eng_util.h"
 #include "internal.h" /* eng_check */
+#include <xxhash.h>
 
 static int setup(void **state)
 {
@@ -779,6 +780,121 @@ static void test_scan_bounded_bytes(void **state)
     free(a.keys);
 }
 
+struct vt_scan {
+    int done;
+    uint64_t next;
+    uint32_t n, tagged;
+};
+
+static void vt_scan_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32_t n, uint64_t next)
+{
+    struct vt_scan *a = arg;
+    assert_int_equal(rc, 0);
+    for (uint32_t i = 0; i < n; i++) {
+        a->n++;
+        /* "t:..." keys were written with tag 5, the others untagged */
+        assert_int_equal(keys[i].vtype, ((const char *)keys[i].key)[0] == 't' ? 5 : 0);
+        a->tagged += keys[i].vtype == 5;
+    }
+    a->next = next;
+    a->done = 1;
+}
+
+/* Reads tag and value of k, expecting them. */
+static void check_tagged(struct ls_engine *e, const char *k, uint8_t vtype, const char *v)
+{
+    struct gres g = {0};
+    assert_int_equal(ls_get(e, 0, k, strlen(k), gres_cb, &g), 0);
+    run_until(e, &g.done);
+    assert_int_equal(g.rc, 0);
+    assert_int_equal(g.vtype, vtype);
+    assert_string_equal(g.value, v);
+    free(g.value);
+}
+
+/* A value's type tag (ls_write_opts.vtype): returned by reads and scans, through the write
+ * buffer, the device, a batch, a full-scan restart and a checkpoint restart; the first
+ * tagged write sets the feature bit in logstor.meta, and a meta with a bit this build does
+ * not know is refused. */
+static void test_value_tags(void **state)
+{
+    struct fx *f = *state;
+    struct wres w = {0};
+    struct ls_write_opts o = {.vtype = 5};
+    char k[32];
+
+    assert_int_equal(put_sync(f->e, 0, "plain", "p", 1, 0), 0);
+    assert_int_equal(f->e->features, 0); /* no tag written yet: no feature bit */
+    o.vtype = LS_VTYPE_MAX + 1;
+    assert_int_equal(ls_put(f->e, 0, "t:x", 3, "v", 1, &o, wres_cb, &w), LS_EINVAL);
+    o.vtype = 5;
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof(k), "t:%d", i);
+        memset(&w, 0, sizeof(w));
+        assert_int_equal(ls_put(f->e, 0, k, strlen(k), "tagged", 6, &o, wres_cb, &w), 0);
+    }
+    check_tagged(f->e, "t:7", 5, "tagged"); /* from the write buffer */
+    run_until(f->e, &w.done);
+    assert_int_equal(sync_sync(f->e), 0);
+    check_tagged(f->e, "t:8", 5, "tagged"); /* from the device */
+    check_tagged(f->e, "plain", 0, "p");
+    struct ls_batch_op ops[2] = {
+        {.table = 0, .key = "t:b", .key_len = 3, .value = "bv", .value_len = 2, .opts = {.vtype = 5}},
+        {.table = 0, .key = "u:b", .key_len = 3, .value = "uv", .value_len = 2}};
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(ls_write_batch(f->e, ops, 2, wres_cb, &w), 0);
+    run_until(f->e, &w.done);
+    assert_int_equal(w.rc, 0);
+    check_tagged(f->e, "t:b", 5, "bv");
+    check_tagged(f->e, "u:b", 0, "uv");
+    assert_int_equal(f->e->features, META_FEAT_VTYPE);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 0)
+            reopen(f); /* the clean close's checkpoint */
+        else
+            assert_int_equal(fx_reopen_scan(f), 0); /* the full scan */
+        assert_int_equal(f->e->features, META_FEAT_VTYPE);
+        check_tagged(f->e, "t:199", 5, "tagged");
+        check_tagged(f->e, "t:b", 5, "bv");
+        check_tagged(f->e, "plain", 0, "p");
+        struct vt_scan a = {0};
+        uint64_t cursor = 0;
+        do {
+            a.done = 0;
+            assert_int_equal(ls_scan(f->e, 0, cursor, 50, vt_scan_cb, &a), 0);
+            run_until(f->e, &a.done);
+            cursor = a.next;
+        } while (cursor != 0);
+        assert_int_equal(a.n, 203);
+        assert_int_equal(a.tagged, 201);
+    }
+    /* a feature bit this build does not know: the open is refused */
+    ls_close(f->e);
+    f->e = NULL;
+    char path[512];
+    uint8_t m[64];
+    snprintf(path, sizeof(path), "%s/logstor.meta", f->dir);
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fread(m, 1, 64, fp), 64);
+    m[20] |= 0x80;
+    uint64_t sum = XXH3_64bits(m, 56);
+    memcpy(m + 56, &sum, 8);
+    rewind(fp);
+    assert_int_equal(fwrite(m, 1, 64, fp), 64);
+    fclose(fp);
+    assert_int_equal(ls_open(&f->cfg, &f->e), LS_EFORMAT);
+    f->e = NULL;
+    m[20] &= 0x7f;
+    sum = XXH3_64bits(m, 56);
+    memcpy(m + 56, &sum, 8);
+    fp = fopen(path, "r+b");
+    assert_int_equal(fwrite(m, 1, 64, fp), 64);
+    fclose(fp);
+    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+    check_tagged(f->e, "t:3", 5, "tagged");
+}
+
 static void test_scan(void **state)
 {
     struct fx *f = *state;
@@ -1155,6 +1271,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_large_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prepared_file_stays_usable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_mem, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_value_tags, setup, teardown),
         cmocka_unit_test(test_caller_polls),
         cmocka_unit_test(test_slots_and_tokens),
     };
