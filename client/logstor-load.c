@@ -9,9 +9,10 @@
  *     -w              most commands in flight (pipelined) at once (default 256; they also
  *                     stop at 8 MiB of command bytes not yet answered)
  *     --skip-unsupported
- *                     collections (lists, sets, hashes, sorted sets, streams, modules),
- *                     which logstord cannot store yet, are skipped without making the
- *                     exit status non-zero
+ *                     collections logstord cannot store yet (lists, sets, sorted sets,
+ *                     streams, modules, and hashes in the ziplist/zipmap encodings of
+ *                     Redis before 7.0) are skipped without making the exit status
+ *                     non-zero
  *     -n              check the file and list what would be loaded; send nothing
  *     -v              print every key loaded
  *
@@ -19,8 +20,10 @@
  * of a truncated, corrupt or foreign file is loaded. Then each string key is sent as
  * SELECT db (when the database changes; checked before the keys that follow) and
  * SET key value [PXAT expiry]: an existing key is overwritten. Keys already expired are
- * skipped. A function library is sent as FUNCTION LOAD REPLACE code. Every collection is
- * skipped, counted, and named on stderr. Strings written
+ * skipped. A hash is sent as RESTORE key expiry payload REPLACE ABSTTL (a DUMP payload of
+ * type 4 made from it: written as one record, replacing the key). A function library is
+ * sent as FUNCTION LOAD REPLACE code. Every other collection is skipped, counted, and
+ * named on stderr. Strings written
  * LZF-compressed or as integers by Redis are loaded as the strings they stand for.
  *
  * Exit status: 0 everything loaded; 1 some keys were not (a server error, or collections
@@ -39,7 +42,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "coll.h"
 #include "rdb.h"
+#include "rdbcoll.h"
 #include "rdbstr.h"
 
 #define LOAD_MAX_LEN      (512u << 20) /* Redis's proto-max-bulk-len */
@@ -160,16 +165,10 @@ static void select_db(struct load *l, uint32_t db)
         fprintf(stderr, "logstor-load: the keys of database %u are not loaded\n", db);
 }
 
-static void send_set(struct load *l, const struct rdb_entry *e)
+/* Sends one key's command (pipelined; its reply read later), counting its bytes. */
+static void send_key_cmd(struct load *l, const struct rdb_entry *e, int argc, const char **argv,
+                         const size_t *lens)
 {
-    char px[24];
-    const char *argv[] = {"SET", (const char *)e->key, (const char *)e->val, "PXAT", px};
-    size_t lens[] = {3, e->key_len, e->val_len, 4, 0};
-    int argc = 3;
-    if (e->expire_ms) {
-        lens[4] = (size_t)snprintf(px, sizeof(px), "%llu", (unsigned long long)e->expire_ms);
-        argc = 5;
-    }
     while (l->n >= (uint32_t)l->o.window || (l->n > 0 && l->bytes >= LOAD_BYTES_HIGH))
         read_one(l);
     if (l->n == 0)
@@ -187,6 +186,43 @@ static void send_set(struct load *l, const struct rdb_entry *e)
     p->db = e->db;
     l->n++;
     l->bytes += e->key_len + e->val_len + 64;
+}
+
+static void send_set(struct load *l, const struct rdb_entry *e)
+{
+    char px[24];
+    const char *argv[] = {"SET", (const char *)e->key, (const char *)e->val, "PXAT", px};
+    size_t lens[] = {3, e->key_len, e->val_len, 4, 0};
+    int argc = 3;
+    if (e->expire_ms) {
+        lens[4] = (size_t)snprintf(px, sizeof(px), "%llu", (unsigned long long)e->expire_ms);
+        argc = 5;
+    }
+    send_key_cmd(l, e, argc, argv, lens);
+}
+
+/* A hash: RESTORE key expiry payload REPLACE ABSTTL, the payload [type 4][pairs][footer]. */
+static void send_hash(struct load *l, const struct rdb_entry *e)
+{
+    struct coll_hash h;
+    char px[24];
+    if (coll_hash_open(&h, e->val, e->val_len) != 0) { /* rdb.c made it: never */
+        l->failed++;
+        return;
+    }
+    uint8_t *p = malloc(1 + rdbcoll_hash_bound(e->val_len, h.count) + 10);
+    if (p == NULL) {
+        fprintf(stderr, "logstor-load: out of memory\n");
+        exit(2);
+    }
+    p[0] = RDB_TYPE_HASH;
+    size_t n = rdbstr_put_footer(p, 1 + rdbcoll_put_hash(p + 1, &h));
+    const char *argv[] = {"RESTORE", (const char *)e->key, px, (const char *)p, "REPLACE",
+                          "ABSTTL"};
+    size_t lens[] = {7, e->key_len, 0, n, 7, 6};
+    lens[2] = (size_t)snprintf(px, sizeof(px), "%llu", (unsigned long long)e->expire_ms);
+    send_key_cmd(l, e, 6, argv, lens);
+    free(p);
 }
 
 /* A function library: FUNCTION LOAD REPLACE with its code, answered before the keys that
@@ -214,10 +250,11 @@ static void load_entry(struct load *l, const struct rdb_entry *e)
         load_function(l, e);
         return;
     }
-    if (e->type != 0) {
+    int hash = e->type == RDB_TYPE_HASH || e->type == RDB_TYPE_HASH_LISTPACK;
+    if (e->type != 0 && !hash) {
         fprintf(stderr, "logstor-load: skipped %s ", rdbstr_type_name(e->type));
         put_key(stderr, e->key, e->key_len);
-        fprintf(stderr, " (db %u): only strings are supported\n", e->db);
+        fprintf(stderr, " (db %u): only strings and hashes are supported\n", e->db);
         l->unsupported++;
         return;
     }
@@ -242,7 +279,10 @@ static void load_entry(struct load *l, const struct rdb_entry *e)
         l->failed++;
         return;
     }
-    send_set(l, e);
+    if (hash)
+        send_hash(l, e);
+    else
+        send_set(l, e);
 }
 
 static void usage(void)
@@ -340,8 +380,8 @@ static void report(const struct load *l, double secs)
            (unsigned long long)l->failed);
     if (l->unsupported)
         fprintf(stderr,
-                "logstor-load: %llu objects skipped: collections are not supported by "
-                "logstord yet%s\n",
+                "logstor-load: %llu objects skipped: collections other than hashes are not "
+                "supported by logstord yet%s\n",
                 (unsigned long long)l->unsupported,
                 l->o.skip_unsupported ? "" : " (--skip-unsupported accepts that)");
 }

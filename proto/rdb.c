@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rdbcoll.h"
 #include "rdbstr.h"
 
 enum {
@@ -73,8 +74,8 @@ size_t rdb_entry_bound(size_t key_len, size_t val_len)
     return 9 + 1 + 9 + key_len + 9 + val_len;
 }
 
-size_t rdb_put_string_entry(uint8_t *out, const void *key, size_t key_len, const void *val,
-                            size_t val_len, uint64_t expire_ms)
+/* The expiry opcode of an object, when it has one. */
+static size_t put_expire(uint8_t *out, uint64_t expire_ms)
 {
     size_t o = 0;
     if (expire_ms) {
@@ -82,10 +83,26 @@ size_t rdb_put_string_entry(uint8_t *out, const void *key, size_t key_len, const
         for (int i = 0; i < 8; i++)
             out[o++] = (uint8_t)(expire_ms >> (8 * i));
     }
+    return o;
+}
+
+size_t rdb_put_string_entry(uint8_t *out, const void *key, size_t key_len, const void *val,
+                            size_t val_len, uint64_t expire_ms)
+{
+    size_t o = put_expire(out, expire_ms);
     out[o++] = 0; /* RDB_TYPE_STRING */
     o += rdbstr_put_string(out + o, key, key_len);
     o += rdbstr_put_value_lzf(out + o, val, val_len);
     return o;
+}
+
+size_t rdb_put_hash_entry(uint8_t *out, const void *key, size_t key_len, const struct coll_hash *h,
+                          uint64_t expire_ms)
+{
+    size_t o = put_expire(out, expire_ms);
+    out[o++] = RDB_TYPE_HASH;
+    o += rdbstr_put_string(out + o, key, key_len);
+    return o + rdbcoll_put_hash(out + o, h);
 }
 
 size_t rdb_put_function(uint8_t *out, const void *code, size_t n)
@@ -343,7 +360,23 @@ static int rd_object(struct rdb_reader *rd, int type, uint64_t expire_ms, struct
     e->expire_ms = expire_ms;
     if (rd_string(rd, &e->key, &e->key_len) < 0)
         return -1;
-    int rc = type == 0 ? rd_string(rd, &e->val, &e->val_len) : rd_skip_value(rd, type);
+    int rc;
+    if (type == 0) {
+        rc = rd_string(rd, &e->val, &e->val_len);
+    } else if (type == RDB_TYPE_HASH || type == RDB_TYPE_HASH_LISTPACK) {
+        struct coll_buf b = {0};
+        rc = rdbcoll_read_hash(rd->p, rd->n, &rd->pos, type, rd->max_len, NULL, &b);
+        if (rc == RDBSTR_OK) {
+            e->val = b.p;
+            e->val_len = b.len;
+        } else {
+            snprintf(rd->err, sizeof(rd->err), "a malformed or too large hash at offset %zu",
+                     rd->pos);
+            rc = -1;
+        }
+    } else {
+        rc = rd_skip_value(rd, type);
+    }
     if (rc < 0) {
         rdb_entry_free(e);
         return -1;

@@ -45,6 +45,8 @@
 #include "lockset.h"
 #include "mget.h"
 #include "park.h"
+#include "rconfig.h"
+#include "rdbcoll.h"
 #include "rdbstr.h"
 #include "reply.h"
 #include "server.h"
@@ -467,6 +469,24 @@ static void dump_get_cb(void *arg, int rc, const struct ls_item *it)
     struct req *r = arg;
     if (read_failed(r, rc))
         return;
+    if (it->vtype == COLL_HASH) { /* [RDB_TYPE_HASH][its body][version, CRC64] */
+        struct coll_hash h;
+        uint8_t *q;
+        if (coll_hash_open(&h, it->value, it->value_len) != 0) {
+            reply_done(r, "ERR data corruption detected while reading the key (hash encoding)");
+            return;
+        }
+        if ((q = malloc(1 + rdbcoll_hash_bound(it->value_len, h.count) + 10)) == NULL) {
+            reply_done(r, "ERR out of memory");
+            return;
+        }
+        q[0] = RDB_TYPE_HASH;
+        size_t qn = rdbstr_put_footer(q, 1 + rdbcoll_put_hash(q + 1, &h));
+        reply_bulk(r, q, qn);
+        free(q);
+        req_done(r);
+        return;
+    }
     uint8_t *p = malloc(rdbstr_dump_bound(it->value_len));
     if (p == NULL) {
         reply_done(r, "ERR out of memory");
@@ -480,6 +500,7 @@ static void dump_get_cb(void *arg, int rc, const struct ls_item *it)
 
 void cmd_keys_dump(struct req *r)
 {
+    r->want_type = VT_ANY;
     cmd_get(r, &r->argv[1], dump_get_cb);
 }
 
@@ -519,19 +540,38 @@ static int restore_opts(struct req *r, struct restore_opts *o)
     return 0;
 }
 
-/* Decodes the payload and replies its error. Returns 0 with *v (caller frees). */
-static int restore_decode(struct req *r, uint8_t **v, size_t *n)
+/* Decodes the payload and replies its error. Returns 0 with *v (caller frees) and *vtype
+ * (COLL_STRING, or COLL_HASH: *v is the hash's encoding). */
+static int restore_decode(struct req *r, uint8_t **v, size_t *n, uint8_t *vtype)
 {
     int type = 0;
     const struct resp_arg *p = &r->argv[3];
-    int rc =
-        rdbstr_restore((const uint8_t *)p->ptr, p->len, r->c->srv->cfg.max_value_size, v, n, &type);
+    size_t max = r->c->srv->cfg.max_value_size;
+    int rc = rdbstr_restore((const uint8_t *)p->ptr, p->len, max, v, n, &type);
+    *vtype = COLL_STRING;
+    if (rc == RDBSTR_NOTSTR && (type == RDB_TYPE_HASH || type == RDB_TYPE_HASH_LISTPACK)) {
+        const struct rconfig_live *lv = rconfig_live();
+        struct coll_limits lim = {lv->hash_max_listpack_entries, lv->hash_max_listpack_value};
+        struct coll_buf out = {0};
+        size_t pos = 1; /* the footer was checked; the body ends before it */
+        rc = rdbcoll_read_hash((const uint8_t *)p->ptr, p->len - 10, &pos, type, max, &lim, &out);
+        if (rc == RDBSTR_OK && pos != p->len - 10)
+            rc = RDBSTR_BADDATA;
+        if (rc == RDBSTR_OK) {
+            *v = out.p;
+            *n = out.len;
+            *vtype = COLL_HASH;
+            return 0;
+        }
+        coll_buf_free(&out);
+    }
     if (rc == RDBSTR_OK)
         return 0;
     if (rc == RDBSTR_BADSUM)
         reply_error(r, ERR_BAD_DUMP);
     else if (rc == RDBSTR_NOTSTR)
-        reply_errorf(r, "ERR Bad data format: the payload holds a %s, logstord stores strings only",
+        reply_errorf(r, "ERR Bad data format: the payload holds a %s, which logstord does not "
+                        "store yet",
                      rdbstr_type_name(type));
     else if (rc == RDBSTR_TOOBIG)
         reply_error(r, ERR_TOO_BIG);
@@ -569,7 +609,7 @@ void cmd_keys_restore(struct req *r)
 {
     struct restore_opts o;
     struct ls_meta m;
-    uint8_t *v = NULL;
+    uint8_t *v = NULL, vtype = 0;
     size_t n = 0;
     if (restore_opts(r, &o) < 0)
         goto done;
@@ -585,7 +625,7 @@ void cmd_keys_restore(struct req *r)
         reply_error(r, "ERR Invalid TTL value, must be >= 0");
         goto done;
     }
-    if (restore_decode(r, &v, &n) < 0)
+    if (restore_decode(r, &v, &n, &vtype) < 0)
         goto done;
     uint64_t now = server_unix_ms(), when = (uint64_t)o.ttl;
     if (o.ttl && !o.absttl)
@@ -601,7 +641,7 @@ void cmd_keys_restore(struct req *r)
     }
     r->step = XFER_OK;
     r->flags = 0;
-    xfer_put(r, r->db, &r->argv[1], v, n, when, 0, 0);
+    xfer_put(r, r->db, &r->argv[1], v, n, when, 0, vtype);
     free(v); /* park_put copied it */
     return;
 done:

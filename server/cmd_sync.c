@@ -45,6 +45,7 @@
 #include "cmd.h"
 #include "log.h"
 #include "rdb.h"
+#include "rdbcoll.h"
 #include "rdbstr.h"
 #include "reply.h"
 #include "script.h"
@@ -195,7 +196,22 @@ static void get_cb(void *arg, int rc, const struct ls_item *it)
     }
     if (it->expire_ms && it->expire_ms <= server_unix_ms())
         return;
-    uint8_t *p = out_room(d, RDB_DB_HDR_MAX + rdb_entry_bound(it->key_len, it->value_len));
+    struct coll_hash h;
+    size_t bound = rdb_entry_bound(it->key_len, it->value_len);
+    if (it->vtype == COLL_HASH) {
+        if (coll_hash_open(&h, it->value, it->value_len) != 0) {
+            log_warning("SYNC of client id=%llu: key '%.*s' of db %u: damaged hash encoding",
+                        (unsigned long long)d->c->id, (int)(k->len > 64 ? 64 : k->len),
+                        (const char *)d->kbuf + k->off, d->db);
+            dump_fail(d, "read error");
+            return;
+        }
+        bound = rdb_entry_bound(it->key_len, 0) + rdbcoll_hash_bound(it->value_len, h.count);
+    } else if (it->vtype != COLL_STRING) {
+        dump_fail(d, "a value type this build cannot write");
+        return;
+    }
+    uint8_t *p = out_room(d, RDB_DB_HDR_MAX + bound);
     if (p == NULL) {
         dump_fail(d, "client_output_buffer_limit");
         return;
@@ -206,7 +222,11 @@ static void get_cb(void *arg, int rc, const struct ls_item *it)
         o = rdb_put_selectdb(p, d->db, ls_count(d->s->eng, d->db), nexp);
         d->db_started = 1;
     }
-    o += rdb_put_string_entry(p + o, it->key, it->key_len, it->value, it->value_len, it->expire_ms);
+    if (it->vtype == COLL_HASH)
+        o += rdb_put_hash_entry(p + o, it->key, it->key_len, &h, it->expire_ms);
+    else
+        o += rdb_put_string_entry(p + o, it->key, it->key_len, it->value, it->value_len,
+                                  it->expire_ms);
     out_commit(d, o, 1);
     d->keys_sent++;
 }

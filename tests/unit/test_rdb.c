@@ -14,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "coll.h"
 #include "rdb.h"
 #include "rdbstr.h"
 
@@ -128,6 +129,15 @@ static void test_redis_file(void **state)
         if (w[i].val) {
             assert_int_equal(e.val_len, w[i].val_len);
             assert_memory_equal(e.val, w[i].val, e.val_len);
+        } else if (e.type == 16) { /* a hash comes in its small form: {f: v} */
+            struct coll_hash h;
+            const uint8_t *v;
+            size_t vl;
+            assert_int_equal(coll_hash_open(&h, e.val, e.val_len), 0);
+            assert_int_equal(h.count, 1);
+            assert_true(coll_hash_get(&h, "f", 1, &v, &vl));
+            assert_int_equal(vl, 1);
+            assert_memory_equal(v, "v", 1);
         } else {
             assert_null(e.val);
         }

@@ -1,0 +1,220 @@
+/*
+ * rdbcoll.c - collections in the RDB encoding (see rdbcoll.h).
+ */
+#include "rdbcoll.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rdbstr.h"
+
+size_t rdbcoll_hash_bound(size_t enc_len, uint64_t count)
+{
+    return 9 + enc_len + (size_t)count * 2 * 9;
+}
+
+size_t rdbcoll_put_hash(uint8_t *out, const struct coll_hash *h)
+{
+    size_t o = rdbstr_put_len(out, h->count);
+    const uint8_t *pos = h->p, *f, *v;
+    size_t fl, vl;
+    while (coll_hash_next(h, &pos, &f, &fl, &v, &vl)) {
+        o += rdbstr_put_value_lzf(out + o, f, fl);
+        o += rdbstr_put_value_lzf(out + o, v, vl);
+    }
+    return o;
+}
+
+/* The strings read, in order: each its bytes (malloc'd, or in num for an integer). */
+struct strs {
+    struct str {
+        uint8_t *p; /* malloc'd, or NULL: the integer's text is in num */
+        size_t len;
+        char num[24];
+    } * v;
+    size_t n, cap;
+};
+
+static void strs_free(struct strs *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i].p);
+    free(s->v);
+}
+
+static struct str *strs_add(struct strs *s)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 16;
+        struct str *v = realloc(s->v, cap * sizeof(*v));
+        if (!v)
+            return NULL;
+        s->v = v;
+        s->cap = cap;
+    }
+    struct str *x = &s->v[s->n++];
+    memset(x, 0, sizeof(*x));
+    return x;
+}
+
+static const uint8_t *str_bytes(const struct str *x)
+{
+    return x->p ? x->p : (const uint8_t *)x->num;
+}
+
+static uint64_t le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* The bytes of a listpack entry's back-length for an entry of l bytes. */
+static size_t backlen_size(uint64_t l)
+{
+    return l <= 127 ? 1 : l < 16383 ? 2 : l < 2097151 ? 3 : l < 268435455 ? 4 : 5;
+}
+
+/* Decodes the back-length of `size` bytes at b (read from its last byte backward). */
+static uint64_t backlen_of(const uint8_t *b, size_t size)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < size; i++) {
+        uint8_t x = b[size - 1 - i];
+        v |= (uint64_t)(x & 127) << (7 * i);
+        if ((x & 128) != (i + 1 < size ? 128 : 0))
+            return UINT64_MAX; /* the continuation bits disagree with the size */
+    }
+    return v;
+}
+
+/* Splits listpack lp[0..n) into its entries (integers as their decimal text). */
+static int listpack_read(const uint8_t *lp, size_t n, size_t max_len, struct strs *out)
+{
+    if (n < 7 || le(lp, 4) != n || lp[n - 1] != 0xff)
+        return RDBSTR_BADDATA;
+    uint64_t want = le(lp + 4, 2);
+    size_t pos = 6;
+    while (pos < n - 1) {
+        uint8_t b = lp[pos];
+        size_t hdr, len = 0;
+        int is_int = 1;
+        int64_t iv = 0;
+        size_t left = n - 1 - pos;
+        if ((b & 0x80) == 0) {
+            hdr = 1, iv = b & 0x7f;
+        } else if ((b & 0xc0) == 0x80) {
+            hdr = 1, len = b & 0x3f, is_int = 0;
+        } else if ((b & 0xe0) == 0xc0) {
+            if (left < 2)
+                return RDBSTR_BADDATA;
+            uint64_t u = ((uint64_t)(b & 0x1f) << 8) | lp[pos + 1];
+            hdr = 2, iv = u >= 4096 ? (int64_t)u - 8192 : (int64_t)u;
+        } else if ((b & 0xf0) == 0xe0) {
+            if (left < 2)
+                return RDBSTR_BADDATA;
+            hdr = 2, len = ((size_t)(b & 0x0f) << 8) | lp[pos + 1], is_int = 0;
+        } else if (b == 0xf0) {
+            if (left < 5)
+                return RDBSTR_BADDATA;
+            hdr = 5, len = (size_t)le(lp + pos + 1, 4), is_int = 0;
+        } else if (b >= 0xf1 && b <= 0xf4) {
+            static const int sizes[] = {2, 3, 4, 8};
+            int k = sizes[b - 0xf1];
+            if (left < (size_t)k + 1)
+                return RDBSTR_BADDATA;
+            uint64_t u = le(lp + pos + 1, k);
+            if (k < 8 && (u >> (8 * k - 1)))
+                u |= ~UINT64_C(0) << (8 * k); /* sign-extend */
+            hdr = 1 + (size_t)k, iv = (int64_t)u;
+        } else {
+            return RDBSTR_BADDATA; /* 0xf5..0xfe are unused; 0xff is the end */
+        }
+        if (!is_int && len > left - hdr)
+            return RDBSTR_BADDATA;
+        size_t entry = hdr + (is_int ? 0 : len);
+        size_t back = backlen_size(entry);
+        if (entry + back > left || backlen_of(lp + pos + entry, back) != entry)
+            return RDBSTR_BADDATA;
+        if (!is_int && len > max_len)
+            return RDBSTR_TOOBIG;
+        struct str *x = strs_add(out);
+        if (!x)
+            return RDBSTR_NOMEM;
+        if (is_int) {
+            x->len = (size_t)snprintf(x->num, sizeof(x->num), "%" PRId64, iv);
+        } else {
+            if ((x->p = malloc(len ? len : 1)) == NULL)
+                return RDBSTR_NOMEM;
+            memcpy(x->p, lp + pos + hdr, len);
+            x->len = len;
+        }
+        pos += entry + back;
+    }
+    if (pos != n - 1 || (want != 65535 && want != out->n))
+        return RDBSTR_BADDATA;
+    return RDBSTR_OK;
+}
+
+int rdbcoll_read_hash(const uint8_t *p, size_t n, size_t *pos, int type, size_t max_len,
+                      const struct coll_limits *lim, struct coll_buf *out)
+{
+    struct strs s = {0};
+    size_t at = *pos;
+    int rc = RDBSTR_OK;
+    if (type == RDB_TYPE_HASH) {
+        uint64_t count;
+        int special;
+        if (rdbstr_read_len(p, n, &at, &count, &special) != RDBSTR_OK || special ||
+            count > (n - at) / 2)
+            return RDBSTR_BADDATA;
+        for (uint64_t i = 0; i < 2 * count && rc == RDBSTR_OK; i++) {
+            struct str *x = strs_add(&s);
+            if (!x)
+                rc = RDBSTR_NOMEM;
+            else if ((rc = rdbstr_read_string(p, n, &at, max_len, &x->p, &x->len)) != RDBSTR_OK)
+                x->p = NULL;
+        }
+    } else if (type == RDB_TYPE_HASH_LISTPACK) {
+        uint8_t *lp = NULL;
+        size_t lplen = 0;
+        rc = rdbstr_read_string(p, n, &at, SIZE_MAX / 2, &lp, &lplen);
+        if (rc == RDBSTR_OK) {
+            rc = listpack_read(lp, lplen, max_len, &s);
+            if (rc == RDBSTR_OK && s.n % 2)
+                rc = RDBSTR_BADDATA;
+        }
+        free(lp);
+    } else {
+        return RDBSTR_NOTSTR;
+    }
+    if (rc == RDBSTR_OK && s.n == 0) /* Redis never writes an empty collection */
+        rc = RDBSTR_BADDATA;
+    size_t total = 0;
+    for (size_t i = 0; i < s.n && rc == RDBSTR_OK; i++)
+        if ((total += s.v[i].len + 2) > max_len)
+            rc = RDBSTR_TOOBIG;
+    struct coll_hset *ops = NULL;
+    if (rc == RDBSTR_OK && (ops = malloc((s.n / 2 + 1) * sizeof(*ops))) == NULL)
+        rc = RDBSTR_NOMEM;
+    if (rc == RDBSTR_OK) {
+        for (size_t i = 0; i < s.n / 2; i++)
+            ops[i] = (struct coll_hset){str_bytes(&s.v[2 * i]), s.v[2 * i].len,
+                                        str_bytes(&s.v[2 * i + 1]), s.v[2 * i + 1].len};
+        uint64_t added = 0;
+        if (coll_hash_update(NULL, ops, s.n / 2, lim, out, &added, NULL) < 0)
+            rc = RDBSTR_NOMEM;
+        else if (added != s.n / 2) /* a field twice: Redis refuses such a payload */
+            rc = RDBSTR_BADDATA;
+    }
+    free(ops);
+    strs_free(&s);
+    if (rc == RDBSTR_OK)
+        *pos = at;
+    else
+        coll_buf_free(out);
+    return rc;
+}
