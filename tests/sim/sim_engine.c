@@ -490,6 +490,14 @@ struct rctx {
                   (periodic mode), so any state a crash could leave is legal */
 };
 
+/* The type tag written with value vid (ls_write_opts.vtype): drawn from the id, not the
+ * RNG, so that a read checks it without the model keeping it; most values untagged. */
+static uint8_t vtag_of(uint64_t vid)
+{
+    uint64_t h = vid * UINT64_C(0x9E3779B97F4A7C15);
+    return (h >> 60) < 10 ? 0 : (uint8_t)(1 + (h >> 40) % LS_VTYPE_MAX);
+}
+
 static void check_read(struct sim *s, struct rctx *c, int rc, const struct ls_item *it)
 {
     struct obs ob = {0};
@@ -510,6 +518,9 @@ static void check_read(struct sim *s, struct rctx *c, int rc, const struct ls_it
         if (!ob.vid)
             fail(s, "key %u: read returned a value that was never written (%u bytes)", c->key,
                  it->value_len);
+        if (it->vtype != vtag_of(ob.vid))
+            fail(s, "key %u: read returned type tag %u, written %u", c->key, it->vtype,
+                 vtag_of(ob.vid));
     } else if (rc == LS_ECORRUPT && s->corrupt) {
         s->damage++;
         return;
@@ -670,7 +681,7 @@ static void do_put(struct sim *s)
     o->expire = pick_expire(s);
     o->flags = (uint32_t)rnd(s, 3) ? 0 : (uint32_t)simdev_rand(s->dev);
     make_value(s->vbuf, o->vid, k, len);
-    struct ls_write_opts wo = {.expire_ms = o->expire, .flags = o->flags};
+    struct ls_write_opts wo = {.expire_ms = o->expire, .flags = o->flags, .vtype = vtag_of(o->vid)};
     *w = (struct wctx){.s = s, .gen = s->gen};
     if (o->expire && o->expire <= s->now_ms)
         o->kind = K_DEL; /* already expired: the key ends up absent */
@@ -803,7 +814,7 @@ static void do_batch(struct sim *s)
         make_value(vals[i], o->vid, k, o->vlen);
         bo[i].value = vals[i];
         bo[i].value_len = o->vlen;
-        bo[i].opts = (struct ls_write_opts){.expire_ms = o->expire};
+        bo[i].opts = (struct ls_write_opts){.expire_ms = o->expire, .vtype = vtag_of(o->vid)};
         if (o->expire && o->expire <= s->now_ms)
             o->kind = K_DEL; /* already expired: the key ends up absent */
     }
