@@ -5,9 +5,13 @@
  *
  * Design (the records are specified in engine/FORMAT.md, "Collections"):
  *
- * - A key's value type is a 3-bit tag in its record header (bits 2..4 of the type byte;
- *   0 = string, so every existing record reads as a string) copied into 3 bits of its
- *   index entry, so TYPE, WRONGTYPE, SCAN TYPE and INFO keyspace need no device read.
+ * - A key's value type is a tag in its record header (bits 2..5 of the type byte; 0 =
+ *   string, so every existing record reads as a string; ls_write_opts.vtype). Designed,
+ *   not built: a copy in 3 bits of the index entry, so that TYPE and SCAN TYPE would
+ *   need no device read; today they read the record, as GET does.
+ *
+ * Built so far (2026-12-04): hashes, in the small form only, with no threshold: a hash is
+ * one record up to max_value_size (server/cmd_hash.c). The rest below is the design.
  *
  * - Small collections (<= 128 elements and <= 8 KiB encoded, Redis's listpack limits)
  *   are ONE record under the user key holding the whole collection in the encoding
