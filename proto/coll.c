@@ -198,10 +198,62 @@ const char *coll_hash_encoding(const struct coll_hash *h)
     return (h->flags & COLL_F_BIG) ? "hashtable" : "listpack";
 }
 
+int coll_list_decode(const uint8_t *v, size_t n, size_t extra, struct coll_str **out,
+                     size_t *count)
+{
+    uint64_t c;
+    size_t k;
+    if (n < 2 || (v[0] & 0x0f) != COLL_VERSION || (v[0] & ~(0x0fu | COLL_F_BIG)) != 0 ||
+        (k = coll_varint_get(v + 1, n - 1, &c)) == 0 || c > n - 1 - k)
+        return COLL_EBAD; /* each element takes at least one byte */
+    struct coll_str *e = malloc(((size_t)c + extra + 1) * sizeof(*e));
+    if (!e)
+        return -2;
+    const uint8_t *pos = v + 1 + k, *end = v + n;
+    for (uint64_t i = 0; i < c; i++) {
+        if (get_str(&pos, end, &e[i].p, &e[i].len) != 0) {
+            free(e);
+            return COLL_EBAD;
+        }
+    }
+    if (pos != end) {
+        free(e);
+        return COLL_EBAD;
+    }
+    *out = e;
+    *count = (size_t)c;
+    return 0;
+}
+
+int coll_list_encode(const struct coll_str *e, size_t n, struct coll_buf *out)
+{
+    size_t len = 1 + coll_varint_len(n);
+    for (size_t i = 0; i < n; i++)
+        len += coll_varint_len(e[i].len) + e[i].len;
+    uint8_t *p = malloc(len);
+    if (!p)
+        return -1;
+    size_t o = 0;
+    p[o++] = COLL_VERSION;
+    o += coll_varint_put(p + o, n);
+    for (size_t i = 0; i < n; i++) {
+        o += coll_varint_put(p + o, e[i].len);
+        if (e[i].len)
+            memcpy(p + o, e[i].p, e[i].len);
+        o += e[i].len;
+    }
+    coll_buf_free(out);
+    out->p = p;
+    out->len = out->cap = o;
+    return 0;
+}
+
 const char *coll_encoding(int t, const uint8_t *v, size_t n)
 {
     struct coll_hash h;
     if (t == COLL_HASH && coll_hash_open(&h, v, n) == 0)
         return coll_hash_encoding(&h);
+    if (t == COLL_LIST)
+        return "quicklist"; /* Redis 7.0's only list encoding */
     return "unknown";
 }

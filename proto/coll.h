@@ -143,6 +143,23 @@ static inline int coll_small_fits(uint64_t count, size_t len)
 
 /* "listpack" or "hashtable", as Redis 7.0 reports the hash. */
 const char *coll_hash_encoding(const struct coll_hash *h);
+/* ---- lists (and later sets): a sequence of strings ---- */
+
+/* One element, borrowed from the encoding it was read from (or the caller's). */
+struct coll_str {
+    const uint8_t *p;
+    size_t len;
+};
+
+/* Parses and fully validates the small form of a list v[0..n) into a malloc'd array of
+ * its elements (*out, *count; the elements point into v; free(*out)). Room for `extra`
+ * more elements is allocated after them. Returns 0, COLL_EBAD, or -2 (out of memory). */
+int coll_list_decode(const uint8_t *v, size_t n, size_t extra, struct coll_str **out,
+                     size_t *count);
+/* Encodes e[0..n) as a list's small form into out (replacing what it held). Returns 0 or
+ * -1 (out of memory). */
+int coll_list_encode(const struct coll_str *e, size_t n, struct coll_buf *out);
+
 /* OBJECT ENCODING of a value of type t (a COLL_* other than COLL_STRING) encoded in
  * v[0..n): Redis 7.0's name for it; "unknown" when it does not parse. */
 const char *coll_encoding(int t, const uint8_t *v, size_t n);

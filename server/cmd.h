@@ -75,6 +75,13 @@ void cmd_dispatch_run(struct req *r, const struct resp_arg *argv, uint32_t argc)
  * TRACKING see it. */
 void cmd_child_started(struct req *k);
 
+/* The keys of a command: how many, the first one's index and the step between them, from
+ * its row (first_key, last_key: negative counts from the end, key_step), or, for a row with
+ * key_step 0, from the numkeys argument at argv[first_key] (LMPOP, BLMPOP: the keys follow
+ * it; none when it is not a valid count, the handler replying the error). */
+uint32_t cmd_keys_find(const struct cmd_def *d, const struct resp_arg *argv, uint32_t argc,
+                       uint32_t *first, uint32_t *step);
+
 /* The row of a command name (any case), or NULL. */
 const struct cmd_def *cmd_find(const char *name, size_t len);
 
@@ -179,6 +186,30 @@ void cmd_hash_hscan(struct req *r);
 /* HSCAN/SSCAN/ZSCAN's cursor (argv[from - 1]) and options from argv[from]: r->u64 is the
  * MATCH pattern's index (0: none). Replies the error and returns -1 when bad. */
 int cmd_coll_scan_args(struct req *r, uint32_t from);
+
+/* cmd_list.c */
+void cmd_list_lpush(struct req *r);
+void cmd_list_rpush(struct req *r);
+void cmd_list_lpushx(struct req *r);
+void cmd_list_rpushx(struct req *r);
+void cmd_list_lpop(struct req *r);
+void cmd_list_rpop(struct req *r);
+void cmd_list_llen(struct req *r);
+void cmd_list_lindex(struct req *r);
+void cmd_list_lset(struct req *r);
+void cmd_list_lrange(struct req *r);
+void cmd_list_ltrim(struct req *r);
+void cmd_list_lrem(struct req *r);
+void cmd_list_linsert(struct req *r);
+void cmd_list_lpos(struct req *r);
+void cmd_list_lmove(struct req *r);
+void cmd_list_rpoplpush(struct req *r);
+void cmd_list_blmove(struct req *r);
+void cmd_list_brpoplpush(struct req *r);
+void cmd_list_blpop(struct req *r);
+void cmd_list_brpop(struct req *r);
+void cmd_list_lmpop(struct req *r);
+void cmd_list_blmpop(struct req *r);
 
 /* cmd_keys.c */
 void cmd_keys_del(struct req *r);

@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block.h"
 #include "cmd.h"
 #include "coll.h"
 #include "lockset.h"
@@ -227,6 +228,8 @@ static void xfer_put(struct req *r, uint32_t db, const struct resp_arg *dst, con
                      size_t n, uint64_t expire_ms, uint32_t flags, uint8_t vtype)
 {
     struct ls_write_opts o = {.expire_ms = expire_ms, .flags = flags, .vtype = vtype};
+    if (vtype == COLL_LIST) /* a list moved into place: a BLPOP on it may go on */
+        block_signal(r->c->srv, db, dst->ptr, dst->len);
     if (n > r->c->srv->cfg.max_value_size) {
         reply_done(r, ERR_TOO_BIG);
         return;
@@ -396,10 +399,13 @@ void cmd_keys_swapdb(struct req *r)
     if (a != b)
         txn_touch_swap(r->c->srv, (uint32_t)a, (uint32_t)b); /* WATCH */
     int rc = ls_swap_tables(cmd_engine(r), (uint32_t)a, (uint32_t)b);
-    if (rc < 0)
+    if (rc < 0) {
         reply_engine_error(r, rc);
-    else
+    } else {
         reply_ok(r);
+        block_signal_db(r->c->srv, (uint32_t)a); /* a list may be there now */
+        block_signal_db(r->c->srv, (uint32_t)b);
+    }
     req_done(r);
 }
 

@@ -171,6 +171,28 @@ static const struct cmd_def cmds[] = {
     {"hgetall", 2, RO, 1, 1, 1, cmd_hash_hgetall, "hash", "2.0.0", "Returns all fields and values in a hash."},
     {"hrandfield", -2, RO, 1, 1, 1, cmd_hash_hrandfield, "hash", "6.2.0", "Returns one or more random fields from a hash."},
     {"hscan", -3, RO, 1, 1, 1, cmd_hash_hscan, "hash", "2.8.0", "Iterates over fields and values of a hash."},
+    {"lpush", -3, W | F | CMD_DENYOOM, 1, 1, 1, cmd_list_lpush, "list", "1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist."},
+    {"rpush", -3, W | F | CMD_DENYOOM, 1, 1, 1, cmd_list_rpush, "list", "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist."},
+    {"lpushx", -3, W | F | CMD_DENYOOM, 1, 1, 1, cmd_list_lpushx, "list", "2.2.0", "Prepends one or more elements to a list only when the list exists."},
+    {"rpushx", -3, W | F | CMD_DENYOOM, 1, 1, 1, cmd_list_rpushx, "list", "2.2.0", "Appends an element to a list only when the list exists."},
+    {"lpop", -2, W | F, 1, 1, 1, cmd_list_lpop, "list", "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped."},
+    {"rpop", -2, W | F, 1, 1, 1, cmd_list_rpop, "list", "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped."},
+    {"llen", 2, RO | F, 1, 1, 1, cmd_list_llen, "list", "1.0.0", "Returns the length of a list."},
+    {"lindex", 3, RO, 1, 1, 1, cmd_list_lindex, "list", "1.0.0", "Returns an element from a list by its index."},
+    {"lset", 4, W | CMD_DENYOOM, 1, 1, 1, cmd_list_lset, "list", "1.0.0", "Sets the value of an element in a list by its index."},
+    {"lrange", 4, RO, 1, 1, 1, cmd_list_lrange, "list", "1.0.0", "Returns a range of elements from a list."},
+    {"ltrim", 4, W, 1, 1, 1, cmd_list_ltrim, "list", "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed."},
+    {"lrem", 4, W, 1, 1, 1, cmd_list_lrem, "list", "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed."},
+    {"linsert", 5, W | CMD_DENYOOM, 1, 1, 1, cmd_list_linsert, "list", "2.2.0", "Inserts an element before or after another element in a list."},
+    {"lpos", -3, RO, 1, 1, 1, cmd_list_lpos, "list", "6.0.6", "Returns the index of matching elements in a list."},
+    {"lmove", 5, W | CMD_DENYOOM, 1, 2, 1, cmd_list_lmove, "list", "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved."},
+    {"rpoplpush", 3, W | CMD_DENYOOM, 1, 2, 1, cmd_list_rpoplpush, "list", "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped."},
+    {"blpop", -3, W, 1, -2, 1, cmd_list_blpop, "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."},
+    {"brpop", -3, W, 1, -2, 1, cmd_list_brpop, "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped."},
+    {"blmove", 6, W | CMD_DENYOOM, 1, 2, 1, cmd_list_blmove, "list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved."},
+    {"brpoplpush", 4, W | CMD_DENYOOM, 1, 2, 1, cmd_list_brpoplpush, "list", "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped."},
+    {"lmpop", -4, W, 1, 0, 0, cmd_list_lmpop, "list", "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped."},
+    {"blmpop", -5, W, 2, 0, 0, cmd_list_blmpop, "list", "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped."},
     {"type", 2, RO | KS | F, 1, 1, 1, cmd_keys_type, "generic", "1.0.0", "Determines the type of value stored at a key."},
     {"scan", -2, RO | KS | DB, 0, 0, 0, cmd_keys_scan, "generic", "2.8.0", "Iterates over the key names in the database."},
     {"keys", 2, RO | KS | DB, 0, 0, 0, cmd_keys_keys, "generic", "1.0.0", "Returns all key names that match a pattern."},
@@ -466,21 +488,36 @@ static void cmd_unknown(struct req *r)
                  args);
 }
 
-static uint32_t cmd_key_count(const struct cmd_def *d, uint32_t argc)
+uint32_t cmd_keys_find(const struct cmd_def *d, const struct resp_arg *argv, uint32_t argc,
+                       uint32_t *first, uint32_t *step)
 {
+    *first = 0;
+    *step = 1;
     if (d == NULL || d->first_key == 0 || (uint32_t)d->first_key >= argc)
         return 0;
-    uint32_t last = d->last_key < 0 ? argc - 1 : (uint32_t)d->last_key;
+    if (d->key_step == 0) { /* argv[first_key] is numkeys, the keys follow it */
+        long long n;
+        uint32_t at = (uint32_t)d->first_key;
+        if (cmd_arg_ll(&argv[at], &n) < 0 || n < 1 || (uint64_t)n > argc - at - 1)
+            return 0; /* the handler replies the error */
+        *first = at + 1;
+        return (uint32_t)n;
+    }
+    uint32_t last = d->last_key < 0 ? (uint32_t)((int64_t)argc + d->last_key) : (uint32_t)d->last_key;
     if (last >= argc)
         last = argc - 1;
-    return (last - (uint32_t)d->first_key) / (uint32_t)d->key_step + 1;
+    if (last < (uint32_t)d->first_key)
+        return 0;
+    *first = (uint32_t)d->first_key;
+    *step = (uint32_t)d->key_step;
+    return (last - *first) / *step + 1;
 }
 
 /* Copies the arguments (and the key list) into a new request. */
 static struct req *cmd_req_new(struct conn *c, const struct cmd_def *d, struct resp_arg *argv,
                                uint32_t argc)
 {
-    uint32_t nkeys = cmd_key_count(d, argc);
+    uint32_t kfirst, kstep, nkeys = cmd_keys_find(d, argv, argc, &kfirst, &kstep);
     size_t bytes = (size_t)(argc + nkeys) * sizeof(struct resp_arg);
     for (uint32_t i = 0; i < argc; i++)
         bytes += argv[i].len + 1;
@@ -501,7 +538,7 @@ static struct req *cmd_req_new(struct conn *c, const struct cmd_def *d, struct r
     r->argc = argc;
     r->cmd = d;
     for (uint32_t k = 0; k < nkeys; k++)
-        r->keys[k] = r->argv[(uint32_t)d->first_key + k * (uint32_t)d->key_step];
+        r->keys[k] = r->argv[kfirst + k * kstep];
     r->nkeys = nkeys;
     return r;
 }

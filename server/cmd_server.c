@@ -36,6 +36,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "net.h"
+#include "block.h"
 #include "pause.h"
 #include "pubsub.h"
 #include "rconfig.h"
@@ -444,7 +445,7 @@ static void client_flags(const struct conn *c, char *f)
         *p++ = 'P';
     if (txn_in_multi(c))
         *p++ = 'x';
-    if (c->pause_req)
+    if (c->pause_req || c->block_req)
         *p++ = 'b';
     p = tracking_flags(c, p); /* t, R, B */
     if (c->no_evict)
@@ -748,6 +749,35 @@ static void client_help(struct req *r)
     reply_help(r, lines, sizeof(lines) / sizeof(lines[0]));
 }
 
+/* CLIENT UNBLOCK id [TIMEOUT|ERROR]: a client blocked in BLPOP and friends (block.c). */
+static void client_unblock(struct req *r)
+{
+    long long id;
+    int err = 0;
+    if (cmd_arg_ll(&r->argv[2], &id) < 0) {
+        reply_error(r, ERR_NOT_INT);
+        return;
+    }
+    if (r->argc == 4) {
+        if (cmd_arg_is(&r->argv[3], "error"))
+            err = 1;
+        else if (!cmd_arg_is(&r->argv[3], "timeout")) {
+            reply_error(r, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+            return;
+        }
+    } else if (r->argc > 4) {
+        reply_error(r, ERR_SYNTAX);
+        return;
+    }
+    for (struct conn *c = r->c->srv->conns; c; c = c->next) {
+        if (c->id == (uint64_t)id && c->block_req && c != r->c) {
+            reply_int(r, block_unblock(c, err));
+            return;
+        }
+    }
+    reply_int(r, 0);
+}
+
 /* CLIENT subcommands with Redis arities (counting "CLIENT" and the subcommand). */
 static const struct subcmd client_subs[] = {
     {"id", "client|id", 2, client_id},
@@ -762,6 +792,7 @@ static const struct subcmd client_subs[] = {
     {"reply", "client|reply", 3, client_reply},
     {"pause", "client|pause", -3, pause_client_pause},
     {"unpause", "client|unpause", 2, pause_client_unpause},
+    {"unblock", "client|unblock", -3, client_unblock},
     {"tracking", "client|tracking", -3, tracking_client_tracking},
     {"caching", "client|caching", 3, tracking_client_caching},
     {"getredir", "client|getredir", 2, tracking_client_getredir},
@@ -809,8 +840,8 @@ static void command_info_one(struct req *r, const struct cmd_def *d)
     reply_set(r, nf);
     for (size_t i = 0; i < nf; i++)
         reply_simple(r, fl[i]);
-    reply_int(r, d->first_key);
-    reply_int(r, d->last_key);
+    reply_int(r, d->key_step ? d->first_key : 0); /* numkeys rows: Redis's 0 0 0 */
+    reply_int(r, d->key_step ? d->last_key : 0);
     reply_int(r, d->key_step);
     snprintf(cat, sizeof(cat), "@%s", d->group);
     reply_set(r, 1);
@@ -991,10 +1022,9 @@ static void command_getkeys(struct req *r, int with_flags)
         reply_error(r, "ERR Invalid number of arguments specified for command");
         return;
     }
-    uint32_t last = d->last_key < 0 ? argc - 1 : (uint32_t)d->last_key;
-    uint32_t first = (uint32_t)d->first_key, step = (uint32_t)d->key_step;
-    reply_array(r, (last - first) / step + 1);
-    for (uint32_t i = first; i <= last; i += step)
+    uint32_t first, step, n = cmd_keys_find(d, argv, argc, &first, &step);
+    reply_array(r, n);
+    for (uint32_t k = 0, i = first; k < n; k++, i += step)
         command_getkeys_one(r, &argv[i], with_flags ? command_key_flags(d, argv, argc) : NULL);
 }
 
@@ -1295,7 +1325,7 @@ static void info_clients(struct server *s, struct pbuf *pb)
                  "\r\nrequests_in_flight:%" PRIu64 "\r\nkeys_locked:%" PRIu64
                  "\r\ncommands_waiting_for_locks:%" PRIu64 "\r\ntotal_lock_waits:%" PRIu64
                  "\r\n\r\n",
-                 s->nconns, s->cfg.maxclients, max_in, max_out, pause_held_count(s),
+                 s->nconns, s->cfg.maxclients, max_in, max_out, pause_held_count(s) + block_count(s),
                  tracking_clients(s), s->inflight, ls.keys, ls.waiting, ls.waits);
 }
 

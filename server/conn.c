@@ -87,6 +87,7 @@
 #include "log.h"
 #include "mcserver.h"
 #include "monitor.h"
+#include "block.h"
 #include "pause.h"
 #include "pubsub.h"
 #include "server.h"
@@ -191,6 +192,7 @@ void conn_close(struct conn *c, const char *why)
     /* What its requests still hold no longer counts against the open clients. */
     pbuf_acct_reparent(&c->mem, &s->client_mem_closing);
     pause_conn_close(c); /* its command held by CLIENT PAUSE completes unrun */
+    block_conn_close(c); /* its blocked command completes unanswered */
     if (c->on_drain)
         c->on_drain(c->on_drain_arg); /* an RDB stream (cmd_sync.c) ends */
     if (c->nreqs == 0)
@@ -266,7 +268,7 @@ static int conn_may_start(const struct conn *c)
     const struct config *cfg = &c->srv->cfg;
     return c->inflight < cfg->max_inflight && c->read_bytes < conn_out_high(c) &&
            !conn_replies_hold(c, c->out_acct.used) && c->req_mem < cfg->client_query_buffer_limit &&
-           c->nparked == 0 && c->pause_req == NULL && !c->closed && !c->close_after_reply &&
+           c->nparked == 0 && c->pause_req == NULL && c->block_req == NULL && !c->closed && !c->close_after_reply &&
            !c->replica && !c->srv->shutdown_asked;
 }
 
@@ -304,7 +306,8 @@ void conn_read_sub(struct conn *c, uint64_t bytes)
  * (conn_read_held). */
 static void conn_pause(struct conn *c)
 {
-    if (c->pause_req && !c->eof && c->in.len - c->in_pos < c->srv->cfg.client_query_buffer_limit)
+    if ((c->pause_req || c->block_req) && !c->eof &&
+        c->in.len - c->in_pos < c->srv->cfg.client_query_buffer_limit)
         return;
     if (!c->closed && !c->read_paused) {
         c->read_paused = 1;
@@ -487,7 +490,7 @@ static void conn_read_held(struct conn *c)
 static void conn_read(struct conn *c)
 {
     struct server *s = c->srv;
-    if (c->pause_req && !c->eof) {
+    if ((c->pause_req || c->block_req) && !c->eof) {
         conn_read_held(c);
         return;
     }

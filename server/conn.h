@@ -72,6 +72,8 @@ struct req {
      * default), a COLL_* type, or VT_ANY; a value of another type reads as
      * SRV_EWRONGTYPE. */
     uint8_t want_type;
+    uint8_t block_woken; /* a blocked command run again (block.c): a key of another type
+                            now is waited past, not an error (Redis serves only lists) */
 #define VT_ANY 0xFFu
     req_exec_fn exec;
     struct lockset_claim *claim; /* its locks, held or waited for (cmdlock.c) */
@@ -154,6 +156,7 @@ struct conn {
     uint8_t reply_off, reply_skip;
     struct pbuf sink;      /* where a silenced reply goes: limit 1, so nothing is ever kept */
     struct req *pause_req; /* its command held by CLIENT PAUSE: it starts no other meanwhile */
+    struct req *block_req; /* its command blocked on a list (block.c): the same */
     struct tk_client *trk; /* CLIENT TRACKING state (tracking.c), NULL when off */
     uint32_t trk_refs;     /* tracking clients redirecting to it (tracking.c) */
     char *name;

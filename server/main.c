@@ -32,6 +32,7 @@
 #include "net.h"
 #include "park.h"
 #include "monitor.h"
+#include "block.h"
 #include "pause.h"
 #include "pubsub.h"
 #include "script.h"
@@ -323,6 +324,7 @@ static void teardown(struct server *s)
     pubsub_free(s); /* after the last connection closed, before the loop is freed */
     monitor_free(s);
     pause_free(s);
+    block_free(s);
     tracking_free(s);
     net_close(s);
     for (size_t i = 0; i < sizeof(s->sig_ev) / sizeof(s->sig_ev[0]); i++)

@@ -104,6 +104,7 @@ struct server {
     struct pubsub *ps;    /* channel and pattern tables (pubsub.c) */
     struct monitor *mon;  /* MONITOR clients (monitor.c) */
     struct pause *pause;  /* CLIENT PAUSE state and held commands (pause.c) */
+    void *block;          /* requests blocked on lists (block.c) */
     struct tracking *trk; /* CLIENT TRACKING tables (tracking.c) */
 };
 

@@ -202,8 +202,10 @@ static int multi_push(struct txn_multi *m, struct conn *c, const struct req *r)
         p += r->argv[i].len + 1;
     }
     const struct cmd_def *d = r->cmd;
+    uint32_t kfirst, kstep;
+    cmd_keys_find(d, argv, r->argc, &kfirst, &kstep);
     for (uint32_t k = 0; k < r->nkeys; k++)
-        keys[k] = argv[(uint32_t)d->first_key + k * (uint32_t)d->key_step];
+        keys[k] = argv[kfirst + k * kstep];
     m->cmds[m->n++] = (struct txn_cmd){d, m->db, r->argc, r->nkeys, argv, keys, bytes};
     pbuf_acct_add(&c->mem, bytes);
     return 0;
@@ -899,13 +901,7 @@ struct req *txn_unit_child(struct req *r, const struct cmd_def *d, uint32_t db,
                            struct resp_arg *argv, uint32_t argc)
 {
     /* argv (one allocation with its strings) belongs to the child from here on */
-    uint32_t nkeys = 0;
-    if (d->first_key > 0 && (uint32_t)d->first_key < argc) {
-        uint32_t last = d->last_key < 0 ? argc - 1 : (uint32_t)d->last_key;
-        if (last >= argc)
-            last = argc - 1;
-        nkeys = (last - (uint32_t)d->first_key) / (uint32_t)d->key_step + 1;
-    }
+    uint32_t kfirst, kstep, nkeys = cmd_keys_find(d, argv, argc, &kfirst, &kstep);
     struct resp_arg *keys = nkeys ? malloc(nkeys * sizeof(*keys)) : NULL;
     struct req *k = req_child_new(r, db);
     if ((nkeys && keys == NULL) || k == NULL) {
@@ -916,7 +912,7 @@ struct req *txn_unit_child(struct req *r, const struct cmd_def *d, uint32_t db,
         return NULL;
     }
     for (uint32_t i = 0; i < nkeys; i++)
-        keys[i] = argv[(uint32_t)d->first_key + i * (uint32_t)d->key_step];
+        keys[i] = argv[kfirst + i * kstep];
     k->cmd = d;
     k->argv = argv;
     k->argc = argc;

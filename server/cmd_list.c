@@ -1,0 +1,1015 @@
+/*
+ * cmd_list.c - Redis lists: LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP LLEN LINDEX LSET LRANGE
+ * LTRIM LREM LINSERT LPOS LMOVE RPOPLPUSH.
+ *
+ * A list is one record under its key, value type COLL_LIST, its value the small form of
+ * proto/coll.h (the elements in order). As for hashes (cmd_hash.c): every command reads
+ * the record (WRONGTYPE for another type, an absent key is an empty list), and a write
+ * replaces it whole under the key's exclusive lock, keeping its TTL; a list left empty is
+ * deleted. LMOVE and RPOPLPUSH write both lists in one batch, so after a crash the element
+ * is in one of them, never both or neither. Bounded by max_value_size like any value.
+ * Not built yet: the blocking forms (BLPOP ...) and LMPOP.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block.h"
+#include "cmd.h"
+#include "coll.h"
+#include "park.h"
+#include "pubsub.h"
+#include "reply.h"
+#include "server.h"
+#include "txn.h"
+
+#define ERR_BAD_LIST "ERR data corruption detected while reading the key (list encoding)"
+#define ERR_RANGE    "ERR value is out of range, must be positive"
+
+/* The elements of a read (*e malloc'd with `extra` spare places, caller frees; *n 0 and
+ * *e allocated when the key is absent), or the reply of an error: returns 1 when the
+ * callback must return (r answered and ended). */
+static int list_of(struct req *r, int rc, const struct ls_item *it, size_t extra,
+                   struct coll_str **e, size_t *n)
+{
+    struct server *s = r->c->srv;
+    *e = NULL;
+    *n = 0;
+    if (rc == SRV_EWRONGTYPE && r->block_woken)
+        rc = LS_ENOTFOUND; /* woken, the key is no list now: wait on (Redis) */
+    if (rc != 0 && rc != LS_ENOTFOUND) {
+        reply_engine_error(r, rc);
+        req_done(r);
+        return 1;
+    }
+    if (rc == 0)
+        s->stats.keyspace_hits++;
+    else
+        s->stats.keyspace_misses++;
+    int d = rc == 0 ? coll_list_decode(it->value, it->value_len, extra, e, n) : 0;
+    if (rc != 0 && (*e = malloc((extra + 1) * sizeof(**e))) == NULL)
+        d = -2;
+    if (d != 0) {
+        reply_error(r, d == -2 ? "ERR out of memory" : ERR_BAD_LIST);
+        req_done(r);
+        return 1;
+    }
+    return 0;
+}
+
+static void list_read(struct req *r, const struct resp_arg *key, ls_get_cb cb)
+{
+    r->want_type = COLL_LIST;
+    cmd_get(r, key, cb);
+}
+
+/* Writes e[0..n) as the list under key (deletes the key when n is 0 and it existed),
+ * keeping the TTL of the item read (it NULL: absent), then replies as mode says (r->num,
+ * r->tmp or +OK). event: the keyspace event of the change. */
+static void list_write(struct req *r, const struct resp_arg *key, const struct ls_item *it,
+                       const struct coll_str *e, size_t n, const char *event,
+                       enum cmd_reply_mode mode)
+{
+    r->step = mode;
+    if (n == 0) {
+        if (it == NULL) { /* nothing was there, nothing is: no write */
+            cmd_write_cb(r, 0, 0);
+            return;
+        }
+        pubsub_notify(r, NOTIFY_LIST, event, key);
+        int rc = park_del(r, r->db, key, cmd_write_cb);
+        if (rc == 0) {
+            pubsub_notify(r, NOTIFY_GENERIC, "del", key);
+            req_unlock(r);
+        } else {
+            cmd_write_cb(r, rc == LS_ENOTFOUND ? 0 : rc, 0);
+        }
+        return;
+    }
+    struct coll_buf out = {0};
+    if (coll_list_encode(e, n, &out) < 0) {
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    if (it == NULL)
+        pubsub_arm(r, NOTIFY_NEW, "new");
+    pubsub_arm(r, NOTIFY_LIST, event);
+    block_signal(r->c->srv, r->db, key->ptr, key->len); /* a BLPOP on it may go on */
+    cmd_put_typed(r, key, out.p, out.len, it ? it->expire_ms : 0, it ? it->flags : 0, COLL_LIST,
+                  mode);
+    coll_buf_free(&out);
+}
+
+/* Redis's index rule: negative counts from the end. */
+static long long norm_index(long long i, size_t n)
+{
+    return i < 0 ? (long long)n + i : i;
+}
+
+/* ---- pushes ---- */
+
+/* LPUSH (step bit 0 clear) / RPUSH (set); X forms (bit 1): only onto an existing list. */
+static void push_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct coll_str *e;
+    size_t n, add = r->argc - 2;
+    int right = r->step & 1, only_x = (r->step & 2) != 0;
+    if (list_of(r, rc, it, add, &e, &n))
+        return;
+    if (only_x && rc != 0) {
+        free(e);
+        reply_int(r, 0);
+        req_done(r);
+        return;
+    }
+    if (!right) { /* LPUSH a b c: c b a, then the old */
+        memmove(e + add, e, n * sizeof(*e));
+        for (size_t i = 0; i < add; i++)
+            e[add - 1 - i] = (struct coll_str){(const uint8_t *)r->argv[2 + i].ptr, r->argv[2 + i].len};
+    } else {
+        for (size_t i = 0; i < add; i++)
+            e[n + i] = (struct coll_str){(const uint8_t *)r->argv[2 + i].ptr, r->argv[2 + i].len};
+    }
+    r->num = (int64_t)(n + add);
+    list_write(r, &r->argv[1], rc == 0 ? it : NULL, e, n + add, right ? "rpush" : "lpush",
+               CMD_REPLY_NUM);
+    free(e);
+}
+
+static void push_generic(struct req *r, int right, int only_x)
+{
+    r->step = (uint32_t)(right | (only_x << 1));
+    list_read(r, &r->argv[1], push_cb);
+}
+
+void cmd_list_lpush(struct req *r)
+{
+    push_generic(r, 0, 0);
+}
+
+void cmd_list_rpush(struct req *r)
+{
+    push_generic(r, 1, 0);
+}
+
+void cmd_list_lpushx(struct req *r)
+{
+    push_generic(r, 0, 1);
+}
+
+void cmd_list_rpushx(struct req *r)
+{
+    push_generic(r, 1, 1);
+}
+
+/* ---- pops ---- */
+
+/* LPOP/RPOP key [count]: r->u64 bit 0 right, bit 1 a count was given (r->num). */
+static void pop_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct coll_str *e;
+    size_t n;
+    int right = r->u64 & 1, counted = (r->u64 & 2) != 0;
+    size_t want = counted ? (size_t)r->num : 1;
+    if (list_of(r, rc, it, 0, &e, &n))
+        return;
+    if (rc != 0) { /* no list: nil (a null array when a count was given) */
+        free(e);
+        if (counted)
+            reply_null_array(r);
+        else
+            reply_null(r);
+        req_done(r);
+        return;
+    }
+    size_t k = want < n ? want : n;
+    pbuf_reset(&r->tmp);
+    int wrc = 0;
+    if (counted)
+        wrc = resp_w_array(&r->tmp, k);
+    for (size_t i = 0; i < k && wrc == 0; i++) {
+        const struct coll_str *x = right ? &e[n - 1 - i] : &e[i];
+        wrc = resp_w_bulk(&r->tmp, x->p, x->len);
+    }
+    reply_check(r, wrc);
+    if (k == 0) { /* LPOP key 0: an empty array, nothing written */
+        free(e);
+        reply_tmp(r);
+        req_done(r);
+        return;
+    }
+    list_write(r, &r->argv[1], it, right ? e : e + k, n - k, right ? "rpop" : "lpop",
+               CMD_REPLY_TMP);
+    free(e);
+}
+
+static void pop_generic(struct req *r, int right)
+{
+    long long count = 1;
+    if (r->argc > 3) {
+        cmd_wrong_args(r);
+        req_done(r);
+        return;
+    }
+    if (r->argc == 3 && (cmd_arg_ll(&r->argv[2], &count) < 0 || count < 0)) {
+        reply_error(r, ERR_RANGE);
+        req_done(r);
+        return;
+    }
+    r->num = count;
+    r->u64 = (uint64_t)(right | (r->argc == 3 ? 2 : 0));
+    list_read(r, &r->argv[1], pop_cb);
+}
+
+void cmd_list_lpop(struct req *r)
+{
+    pop_generic(r, 0);
+}
+
+void cmd_list_rpop(struct req *r)
+{
+    pop_generic(r, 1);
+}
+
+/* ---- reads ---- */
+
+static void llen_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct coll_str *e;
+    size_t n;
+    if (list_of(r, rc, it, 0, &e, &n))
+        return;
+    free(e);
+    reply_int(r, (int64_t)n);
+    req_done(r);
+}
+
+void cmd_list_llen(struct req *r)
+{
+    list_read(r, &r->argv[1], llen_cb);
+}
+
+static void lindex_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct coll_str *e;
+    size_t n;
+    if (list_of(r, rc, it, 0, &e, &n))
+        return;
+    long long i = norm_index(r->num, n);
+    if (i < 0 || (size_t)i >= n)
+        reply_null(r);
+    else
+        reply_bulk(r, e[i].p, e[i].len);
+    free(e);
+    req_done(r);
+}
+
+void cmd_list_lindex(struct req *r)
+{
+    long long i;
+    if (cmd_arg_ll(&r->argv[2], &i) < 0) {
+        reply_error(r, ERR_NOT_INT);
+        req_done(r);
+        return;
+    }
+    r->num = i;
+    list_read(r, &r->argv[1], lindex_cb);
+}
+
+/* The elements [*from, *to] that start..stop select in a list of n (Redis's LRANGE and
+ * LTRIM rule); 0 when none. */
+static int range_of(long long start, long long stop, size_t n, size_t *from, size_t *to)
+{
+    start = norm_index(start, n);
+    stop = norm_index(stop, n);
+    if (start < 0)
+        start = 0;
+    if (start > stop || n == 0 || start >= (long long)n)
+        return 0;
+    if (stop >= (long long)n)
+        stop = (long long)n - 1;
+    *from = (size_t)start;
+    *to = (size_t)stop;
+    return 1;
+}
+
+static void lrange_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct coll_str *e;
+    size_t n, from, to;
+    if (list_of(r, rc, it, 0, &e, &n))
+        return;
+    if (!range_of(r->num, (long long)r->u64, n, &from, &to)) {
+        reply_array(r, 0);
+    } else {
+        reply_array(r, to - from + 1);
+        for (size_t i = from; i <= to; i++)
+            reply_bulk(r, e[i].p, e[i].len);
+    }
+    free(e);
+    req_done(r);
+}
+
+/* start and stop of LRANGE/LTRIM into r->num and r->u64. -1 after replying. */
+static int range_args(struct req *r)
+{
+    long long a, b;
+    if (cmd_arg_ll(&r->argv[2], &a) < 0 || cmd_arg_ll(&r->argv[3], &b) < 0) {
+        reply_error(r, ERR_NOT_INT);
+        req_done(r);
+        return -1;
+    }
+    r->num = a;
+    r->u64 = (uint64_t)b;
+    return 0;
+}
+
+void cmd_list_lrange(struct req *r)
+{
+    if (range_args(r) == 0)
+        list_read(r, &r->argv[1], lrange_cb);
+}
+
+static void ltrim_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct coll_str *e;
+    size_t n, from = 0, to = 0;
+    if (list_of(r, rc, it, 0, &e, &n))
+        return;
+    if (rc != 0) {
+        free(e);
+        reply_ok(r);
+        req_done(r);
+        return;
+    }
+    size_t k = range_of(r->num, (long long)r->u64, n, &from, &to) ? to - from + 1 : 0;
+    if (k == n) { /* nothing trimmed: no write (Redis still reports the event) */
+        pubsub_notify(r, NOTIFY_LIST, "ltrim", &r->argv[1]);
+        free(e);
+        reply_ok(r);
+        req_done(r);
+        return;
+    }
+    list_write(r, &r->argv[1], it, e + from, k, "ltrim", CMD_REPLY_OK);
+    free(e);
+}
+
+void cmd_list_ltrim(struct req *r)
+{
+    if (range_args(r) == 0)
+        list_read(r, &r->argv[1], ltrim_cb);
+}
+
+static void lset_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct coll_str *e;
+    size_t n;
+    if (list_of(r, rc, it, 0, &e, &n))
+        return;
+    long long i = norm_index(r->num, n);
+    if (rc != 0 || i < 0 || (size_t)i >= n) {
+        free(e);
+        reply_error(r, rc != 0 ? "ERR no such key" : "ERR index out of range");
+        req_done(r);
+        return;
+    }
+    e[i] = (struct coll_str){(const uint8_t *)r->argv[3].ptr, r->argv[3].len};
+    list_write(r, &r->argv[1], it, e, n, "lset", CMD_REPLY_OK);
+    free(e);
+}
+
+void cmd_list_lset(struct req *r)
+{
+    long long i;
+    if (cmd_arg_ll(&r->argv[2], &i) < 0) {
+        reply_error(r, ERR_NOT_INT);
+        req_done(r);
+        return;
+    }
+    r->num = i;
+    list_read(r, &r->argv[1], lset_cb);
+}
+
+static int same_key(const struct resp_arg *a, const struct resp_arg *b)
+{
+    return a->len == b->len && memcmp(a->ptr, b->ptr, a->len) == 0;
+}
+
+static int same(const struct coll_str *x, const struct resp_arg *a)
+{
+    return x->len == a->len && (x->len == 0 || memcmp(x->p, a->ptr, x->len) == 0);
+}
+
+/* LREM key count element: count > 0 from the head, < 0 from the tail, 0 all. */
+static void lrem_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct coll_str *e;
+    size_t n, gone = 0;
+    if (list_of(r, rc, it, 0, &e, &n))
+        return;
+    long long count = r->num;
+    size_t limit = count == 0 ? SIZE_MAX : (size_t)(count < 0 ? -(count + 1) + 1 : count);
+    uint8_t *drop = calloc(n ? n : 1, 1);
+    if (drop == NULL) {
+        free(e);
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    for (size_t j = 0; j < n && gone < limit; j++) {
+        size_t i = count < 0 ? n - 1 - j : j;
+        if (same(&e[i], &r->argv[3])) {
+            drop[i] = 1;
+            gone++;
+        }
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!drop[i])
+            e[k++] = e[i];
+    free(drop);
+    r->num = (int64_t)gone;
+    if (gone == 0) {
+        free(e);
+        reply_int(r, 0);
+        req_done(r);
+        return;
+    }
+    list_write(r, &r->argv[1], it, e, k, "lrem", CMD_REPLY_NUM);
+    free(e);
+}
+
+void cmd_list_lrem(struct req *r)
+{
+    long long c;
+    if (cmd_arg_ll(&r->argv[2], &c) < 0) {
+        reply_error(r, ERR_NOT_INT);
+        req_done(r);
+        return;
+    }
+    r->num = c;
+    list_read(r, &r->argv[1], lrem_cb);
+}
+
+/* LINSERT key BEFORE|AFTER pivot element (r->u64 1: AFTER). */
+static void linsert_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct coll_str *e;
+    size_t n, at = SIZE_MAX;
+    if (list_of(r, rc, it, 1, &e, &n))
+        return;
+    for (size_t i = 0; i < n && at == SIZE_MAX; i++)
+        if (same(&e[i], &r->argv[3]))
+            at = i + (r->u64 ? 1 : 0);
+    if (rc != 0 || at == SIZE_MAX) {
+        free(e);
+        reply_int(r, rc != 0 ? 0 : -1);
+        req_done(r);
+        return;
+    }
+    memmove(e + at + 1, e + at, (n - at) * sizeof(*e));
+    e[at] = (struct coll_str){(const uint8_t *)r->argv[4].ptr, r->argv[4].len};
+    r->num = (int64_t)(n + 1);
+    list_write(r, &r->argv[1], it, e, n + 1, "linsert", CMD_REPLY_NUM);
+    free(e);
+}
+
+void cmd_list_linsert(struct req *r)
+{
+    if (!cmd_arg_is(&r->argv[2], "before") && !cmd_arg_is(&r->argv[2], "after")) {
+        reply_error(r, ERR_SYNTAX);
+        req_done(r);
+        return;
+    }
+    r->u64 = cmd_arg_is(&r->argv[2], "after");
+    list_read(r, &r->argv[1], linsert_cb);
+}
+
+/* LPOS key element [RANK rank] [COUNT num] [MAXLEN len] */
+struct lpos_args {
+    long long rank, count, maxlen;
+    int counted;
+};
+
+static void lpos_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct lpos_args *a = (struct lpos_args *)r->aux;
+    struct coll_str *e;
+    size_t n;
+    if (list_of(r, rc, it, 0, &e, &n))
+        return; /* r, and a with it (aux_free), are gone */
+    long long want = a->counted ? (a->count == 0 ? LLONG_MAX : a->count) : 1;
+    long long skip = (a->rank < 0 ? -a->rank : a->rank) - 1, found = 0;
+    size_t scanned = 0, *hits = malloc((n ? n : 1) * sizeof(size_t));
+    for (size_t j = 0; hits && j < n && found < want; j++) {
+        if (a->maxlen && scanned++ >= (size_t)a->maxlen)
+            break;
+        size_t i = a->rank < 0 ? n - 1 - j : j;
+        if (!same(&e[i], &r->argv[2]))
+            continue;
+        if (skip > 0) {
+            skip--;
+            continue;
+        }
+        hits[found++] = i;
+    }
+    if (hits == NULL) {
+        reply_error(r, "ERR out of memory");
+    } else if (a->counted) {
+        reply_array(r, (size_t)found);
+        for (long long i = 0; i < found; i++)
+            reply_int(r, (int64_t)hits[i]);
+    } else if (found) {
+        reply_int(r, (int64_t)hits[0]);
+    } else {
+        reply_null(r);
+    }
+    free(hits);
+    free(e);
+    free(a);
+    r->aux = NULL;
+    req_done(r);
+}
+
+void cmd_list_lpos(struct req *r)
+{
+    struct lpos_args a = {.rank = 1};
+    for (uint32_t i = 3; i < r->argc; i += 2) {
+        long long v;
+        const struct resp_arg *o = &r->argv[i];
+        if (i + 1 >= r->argc) {
+            reply_error(r, ERR_SYNTAX);
+            req_done(r);
+            return;
+        }
+        if (cmd_arg_ll(&r->argv[i + 1], &v) < 0) {
+            reply_error(r, ERR_NOT_INT);
+            req_done(r);
+            return;
+        }
+        if (cmd_arg_is(o, "rank")) {
+            if (v == 0 || v == LLONG_MIN) {
+                reply_error(r, "ERR RANK can't be zero: use 1 to start from the first match, 2 "
+                               "from the second ... or use negative to start from the end of "
+                               "the list");
+                req_done(r);
+                return;
+            }
+            a.rank = v;
+        } else if (cmd_arg_is(o, "count")) {
+            if (v < 0) {
+                reply_error(r, "ERR COUNT can't be negative");
+                req_done(r);
+                return;
+            }
+            a.count = v;
+            a.counted = 1;
+        } else if (cmd_arg_is(o, "maxlen")) {
+            if (v < 0) {
+                reply_error(r, "ERR MAXLEN can't be negative");
+                req_done(r);
+                return;
+            }
+            a.maxlen = v;
+        } else {
+            reply_error(r, ERR_SYNTAX);
+            req_done(r);
+            return;
+        }
+    }
+    struct lpos_args *p = malloc(sizeof(*p));
+    if (p == NULL) {
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    *p = a;
+    r->aux = p;
+    r->aux_free = free;
+    list_read(r, &r->argv[1], lpos_cb);
+}
+
+/* ---- LMOVE, RPOPLPUSH ---- */
+
+/* A move between the reads of its two lists: the source's new encoding (or none: it is
+ * left empty) and the element, copied out of the source's record. */
+struct lmove {
+    int from_right, to_right;
+    uint64_t block_ms; /* BLMOVE, BRPOPLPUSH: the timeout (UINT64_MAX: does not block) */
+    struct coll_buf src; /* the source's new encoding; len 0: delete it */
+    uint64_t src_expire;
+    uint32_t src_flags;
+    uint8_t *elem;
+    size_t elen;
+};
+
+static void lmove_free_aux(void *p)
+{
+    struct lmove *m = p;
+    coll_buf_free(&m->src);
+    free(m->elem);
+    free(m);
+}
+
+static void lmove_free(struct req *r)
+{
+    if (r->aux)
+        lmove_free_aux(r->aux);
+    r->aux = NULL;
+}
+
+static void lmove_done_cb(void *arg, int rc, uint64_t cas)
+{
+    struct req *r = arg;
+    (void)cas;
+    struct lmove *m = r->aux;
+    if (rc != 0 && rc != LS_ENOTFOUND)
+        reply_engine_error(r, rc);
+    else
+        reply_bulk(r, m->elem, m->elen);
+    lmove_free(r);
+    req_done(r);
+}
+
+static void lmove_ignored(void *arg, int rc, uint64_t cas)
+{
+    (void)arg, (void)rc, (void)cas; /* the last write's callback replies */
+}
+
+/* Both lists written: in EXEC's overlay, as one batch, or (too large for a batch) one
+ * after the other. */
+static void lmove_write(struct req *r, struct coll_buf *dst, const struct ls_item *dit)
+{
+    struct lmove *m = r->aux;
+    const struct resp_arg *src = &r->argv[1], *dk = &r->argv[2];
+    struct ls_write_opts so = {.expire_ms = m->src_expire, .flags = m->src_flags, .vtype = COLL_LIST};
+    struct ls_write_opts dopt = {.expire_ms = dit ? dit->expire_ms : 0,
+                                 .flags = dit ? dit->flags : 0,
+                                 .vtype = COLL_LIST};
+    int rc;
+    pubsub_notify(r, NOTIFY_LIST, m->from_right ? "rpop" : "lpop", src);
+    if (m->src.len == 0)
+        pubsub_notify(r, NOTIFY_GENERIC, "del", src);
+    pubsub_notify(r, NOTIFY_LIST, m->to_right ? "rpush" : "lpush", dk);
+    block_signal(r->c->srv, r->db, dk->ptr, dk->len);
+    struct ls_batch_op ops[2] = {
+        {.table = r->db, .key = dk->ptr, .key_len = dk->len, .value = dst->p,
+         .value_len = dst->len, .opts = dopt},
+        {.del = m->src.len == 0, .table = r->db, .key = src->ptr, .key_len = src->len,
+         .value = m->src.p, .value_len = m->src.len, .opts = so}};
+    if (dst->len > r->c->srv->cfg.max_value_size) {
+        reply_error(r, ERR_TOO_BIG);
+        lmove_free(r);
+        req_done(r);
+        return;
+    }
+    rc = txn_batching(r) ? LS_ETOOBIG : park_batch(r, ops, 2, lmove_done_cb);
+    if (rc == LS_ETOOBIG) {
+        rc = park_put(r, r->db, dk, dst->p, dst->len, &dopt, lmove_ignored);
+        if (rc == 0)
+            rc = m->src.len ? park_put(r, r->db, src, m->src.p, m->src.len, &so, lmove_done_cb)
+                            : park_del(r, r->db, src, lmove_done_cb);
+    }
+    if (rc == 0) {
+        req_unlock(r);
+        return;
+    }
+    if (rc == LS_ENOTFOUND)
+        lmove_done_cb(r, 0, 0);
+    else
+        lmove_done_cb(r, rc, 0);
+}
+
+static void lmove_dst_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct lmove *m = r->aux;
+    struct coll_str *e;
+    size_t n;
+    if (rc == SRV_EWRONGTYPE) { /* even woken: the element stays where it was (Redis) */
+        reply_engine_error(r, rc);
+        req_done(r);
+        return;
+    }
+    if (list_of(r, rc, it, 1, &e, &n))
+        return; /* r, and its lmove with it (aux_free), are gone */
+    struct coll_str x = {m->elem, m->elen};
+    if (m->to_right) {
+        e[n] = x;
+    } else {
+        memmove(e + 1, e, n * sizeof(*e));
+        e[0] = x;
+    }
+    struct coll_buf out = {0};
+    if (coll_list_encode(e, n + 1, &out) < 0) {
+        free(e);
+        reply_error(r, "ERR out of memory");
+        lmove_free(r);
+        req_done(r);
+        return;
+    }
+    free(e);
+    lmove_write(r, &out, rc == 0 ? it : NULL);
+    coll_buf_free(&out);
+}
+
+static void lmove_src_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct lmove *m = r->aux;
+    struct coll_str *e;
+    size_t n;
+    if (list_of(r, rc, it, 1, &e, &n))
+        return; /* r, and its lmove with it (aux_free), are gone */
+    if (rc != 0) { /* no source list: nil, nothing moves (or BLMOVE waits for one) */
+        uint64_t ms = m->block_ms;
+        free(e);
+        lmove_free(r);
+        if (ms == UINT64_MAX || block_wait(r, 1, 1, ms, BLOCK_NULL_BULK) < 0) {
+            reply_null(r);
+            req_done(r);
+        }
+        return;
+    }
+    struct coll_str x = m->from_right ? e[n - 1] : e[0];
+    if ((m->elem = malloc(x.len ? x.len : 1)) == NULL) {
+        free(e);
+        reply_error(r, "ERR out of memory");
+        lmove_free(r);
+        req_done(r);
+        return;
+    }
+    memcpy(m->elem, x.p, x.len);
+    m->elen = x.len;
+    if (same_key(&r->argv[1], &r->argv[2])) { /* a rotation of one list */
+        if (m->from_right && !m->to_right) {
+            memmove(e + 1, e, (n - 1) * sizeof(*e));
+            e[0] = (struct coll_str){m->elem, m->elen};
+        } else if (!m->from_right && m->to_right) {
+            memmove(e, e + 1, (n - 1) * sizeof(*e));
+            e[n - 1] = (struct coll_str){m->elem, m->elen};
+        }
+        cmd_tmp_bulk(r, m->elem, m->elen);
+        pubsub_notify(r, NOTIFY_LIST, m->from_right ? "rpop" : "lpop", &r->argv[1]);
+        list_write(r, &r->argv[1], it, e, n, m->to_right ? "rpush" : "lpush", CMD_REPLY_TMP);
+        free(e);
+        lmove_free(r);
+        return;
+    }
+    m->src_expire = it->expire_ms;
+    m->src_flags = it->flags;
+    if (n > 1 && coll_list_encode(m->from_right ? e : e + 1, n - 1, &m->src) < 0) {
+        free(e);
+        reply_error(r, "ERR out of memory");
+        lmove_free(r);
+        req_done(r);
+        return;
+    }
+    free(e);
+    list_read(r, &r->argv[2], lmove_dst_cb);
+}
+
+static void lmove_start(struct req *r, int from_right, int to_right, uint64_t block_ms)
+{
+    struct lmove *m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    m->from_right = from_right;
+    m->to_right = to_right;
+    m->block_ms = block_ms;
+    r->aux = m;
+    r->aux_free = lmove_free_aux;
+    list_read(r, &r->argv[1], lmove_src_cb);
+}
+
+/* LEFT (0) or RIGHT (1) of argv[i]; -1 after replying a syntax error. */
+static int side(struct req *r, uint32_t i)
+{
+    if (cmd_arg_is(&r->argv[i], "left"))
+        return 0;
+    if (cmd_arg_is(&r->argv[i], "right"))
+        return 1;
+    reply_error(r, ERR_SYNTAX);
+    req_done(r);
+    return -1;
+}
+
+void cmd_list_lmove(struct req *r)
+{
+    int a = side(r, 3), b = a < 0 ? -1 : side(r, 4);
+    if (a >= 0 && b >= 0)
+        lmove_start(r, a, b, UINT64_MAX);
+}
+
+void cmd_list_rpoplpush(struct req *r)
+{
+    lmove_start(r, 1, 0, UINT64_MAX);
+}
+
+/* The timeout argument argv[i] in ms; -1 after replying its error. */
+static int timeout_of(struct req *r, uint32_t i, uint64_t *ms)
+{
+    if (block_timeout_arg(r, r->argv[i].ptr, r->argv[i].len, ms) < 0) {
+        req_done(r);
+        return -1;
+    }
+    return 0;
+}
+
+void cmd_list_blmove(struct req *r)
+{
+    uint64_t ms;
+    int a = side(r, 3), b = a < 0 ? -1 : side(r, 4);
+    if (a >= 0 && b >= 0 && timeout_of(r, 5, &ms) == 0)
+        lmove_start(r, a, b, ms);
+}
+
+void cmd_list_brpoplpush(struct req *r)
+{
+    uint64_t ms;
+    if (timeout_of(r, 3, &ms) == 0)
+        lmove_start(r, 1, 0, ms);
+}
+
+/* ---- BLPOP, BRPOP ---- */
+
+/* BLPOP key [key ...] timeout: r->num the key read now (1..argc-2), r->u64 bit 0 right,
+ * the timeout in r->expire_ms. The first non-empty list gives its first (last) element:
+ * [key, element]; none: wait. */
+static void bpop_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct coll_str *e;
+    size_t n;
+    int right = r->u64 & 1;
+    if (list_of(r, rc, it, 0, &e, &n))
+        return;
+    const struct resp_arg *key = &r->argv[r->num];
+    if (rc != 0 || n == 0) {
+        free(e);
+        if ((uint32_t)r->num + 1 < r->argc - 1) { /* the next key */
+            r->num++;
+            list_read(r, &r->argv[r->num], bpop_cb);
+            return;
+        }
+        if (block_wait(r, 1, r->argc - 2, r->expire_ms, BLOCK_NULL_ARRAY) < 0) {
+            reply_null_array(r);
+            req_done(r);
+        }
+        return;
+    }
+    const struct coll_str *x = right ? &e[n - 1] : &e[0];
+    pbuf_reset(&r->tmp);
+    int wrc = resp_w_array(&r->tmp, 2);
+    if (wrc == 0)
+        wrc = resp_w_bulk(&r->tmp, key->ptr, key->len);
+    if (wrc == 0)
+        wrc = resp_w_bulk(&r->tmp, x->p, x->len);
+    reply_check(r, wrc);
+    list_write(r, key, it, right ? e : e + 1, n - 1, right ? "rpop" : "lpop", CMD_REPLY_TMP);
+    free(e);
+}
+
+static void bpop_generic(struct req *r, int right)
+{
+    uint64_t ms;
+    if (timeout_of(r, r->argc - 1, &ms) < 0)
+        return;
+    r->expire_ms = ms;
+    r->u64 = (uint64_t)right;
+    r->num = 1;
+    list_read(r, &r->argv[1], bpop_cb);
+}
+
+void cmd_list_blpop(struct req *r)
+{
+    bpop_generic(r, 0);
+}
+
+void cmd_list_brpop(struct req *r)
+{
+    bpop_generic(r, 1);
+}
+
+/* ---- LMPOP, BLMPOP ---- */
+
+struct mpop {
+    uint32_t first, last, at; /* the keys' indexes in argv; the one read now */
+    int right;
+    long long count;
+    uint64_t block_ms; /* UINT64_MAX: LMPOP, never blocks */
+};
+
+static void mpop_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct mpop *m = r->aux;
+    struct coll_str *e;
+    size_t n;
+    if (list_of(r, rc, it, 0, &e, &n))
+        return;
+    const struct resp_arg *key = &r->argv[m->at];
+    if (rc != 0 || n == 0) {
+        free(e);
+        if (m->at < m->last) {
+            m->at++;
+            list_read(r, &r->argv[m->at], mpop_cb);
+            return;
+        }
+        if (m->block_ms == UINT64_MAX ||
+            block_wait(r, m->first, m->last, m->block_ms, BLOCK_NULL_ARRAY) < 0) {
+            reply_null_array(r);
+            req_done(r);
+        }
+        return;
+    }
+    size_t k = (uint64_t)m->count < n ? (size_t)m->count : n;
+    pbuf_reset(&r->tmp);
+    int wrc = resp_w_array(&r->tmp, 2);
+    if (wrc == 0)
+        wrc = resp_w_bulk(&r->tmp, key->ptr, key->len);
+    if (wrc == 0)
+        wrc = resp_w_array(&r->tmp, k);
+    for (size_t i = 0; i < k && wrc == 0; i++) {
+        const struct coll_str *x = m->right ? &e[n - 1 - i] : &e[i];
+        wrc = resp_w_bulk(&r->tmp, x->p, x->len);
+    }
+    reply_check(r, wrc);
+    int right = m->right;
+    list_write(r, key, it, right ? e : e + k, n - k, right ? "rpop" : "lpop", CMD_REPLY_TMP);
+    free(e);
+}
+
+/* LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count] from argv[at] (numkeys). */
+static void mpop_start(struct req *r, uint32_t at, uint64_t block_ms)
+{
+    long long nk, count = 1;
+    if (cmd_arg_ll(&r->argv[at], &nk) < 0 || nk <= 0) {
+        reply_error(r, "ERR numkeys should be greater than 0");
+        req_done(r);
+        return;
+    }
+    if ((uint64_t)nk > r->argc - at - 1) {
+        reply_error(r, "ERR Number of keys can't be greater than number of args");
+        req_done(r);
+        return;
+    }
+    uint32_t where = at + 1 + (uint32_t)nk;
+    int right = where < r->argc && cmd_arg_is(&r->argv[where], "right");
+    if (where >= r->argc || (!right && !cmd_arg_is(&r->argv[where], "left"))) {
+        reply_error(r, ERR_SYNTAX);
+        req_done(r);
+        return;
+    }
+    if (where + 1 < r->argc) {
+        if (where + 3 != r->argc || !cmd_arg_is(&r->argv[where + 1], "count")) {
+            reply_error(r, ERR_SYNTAX);
+            req_done(r);
+            return;
+        }
+        if (cmd_arg_ll(&r->argv[where + 2], &count) < 0 || count <= 0) {
+            reply_error(r, "ERR count should be greater than 0");
+            req_done(r);
+            return;
+        }
+    }
+    if (r->aux && r->aux_free) /* run again after blocking: the last run's */
+        r->aux_free(r->aux);
+    r->aux = NULL;
+    struct mpop *m = malloc(sizeof(*m));
+    if (m == NULL) {
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    *m = (struct mpop){at + 1, at + (uint32_t)nk, at + 1, right, count, block_ms};
+    r->aux = m;
+    r->aux_free = free;
+    list_read(r, &r->argv[m->at], mpop_cb);
+}
+
+void cmd_list_lmpop(struct req *r)
+{
+    mpop_start(r, 1, UINT64_MAX);
+}
+
+void cmd_list_blmpop(struct req *r)
+{
+    uint64_t ms;
+    if (timeout_of(r, 1, &ms) == 0)
+        mpop_start(r, 2, ms);
+}
