@@ -9,9 +9,9 @@
  *     -w              most commands in flight (pipelined) at once (default 256; they also
  *                     stop at 8 MiB of command bytes not yet answered)
  *     --skip-unsupported
- *                     collections logstord cannot store yet (lists, sets, sorted sets,
- *                     streams, modules, and hashes in the ziplist/zipmap encodings of
- *                     Redis before 7.0) are skipped without making the exit status
+ *                     collections logstord cannot store yet (sets, sorted sets,
+ *                     streams, modules, and hashes and lists in the ziplist/zipmap
+ *                     encodings of Redis before 7.0) are skipped without making the exit status
  *                     non-zero
  *     -n              check the file and list what would be loaded; send nothing
  *     -v              print every key loaded
@@ -20,8 +20,8 @@
  * of a truncated, corrupt or foreign file is loaded. Then each string key is sent as
  * SELECT db (when the database changes; checked before the keys that follow) and
  * SET key value [PXAT expiry]: an existing key is overwritten. Keys already expired are
- * skipped. A hash is sent as RESTORE key expiry payload REPLACE ABSTTL (a DUMP payload of
- * type 4 made from it: written as one record, replacing the key). A function library is
+ * skipped. A hash or a list is sent as RESTORE key expiry payload REPLACE ABSTTL (a DUMP
+ * payload of type 4 or 1 made from it: written as one record, replacing the key). A function library is
  * sent as FUNCTION LOAD REPLACE code. Every other collection is skipped, counted, and
  * named on stderr. Strings written
  * LZF-compressed or as integers by Redis are loaded as the strings they stand for.
@@ -201,22 +201,23 @@ static void send_set(struct load *l, const struct rdb_entry *e)
     send_key_cmd(l, e, argc, argv, lens);
 }
 
-/* A hash: RESTORE key expiry payload REPLACE ABSTTL, the payload [type 4][pairs][footer]. */
-static void send_hash(struct load *l, const struct rdb_entry *e)
+/* A hash or a list: RESTORE key expiry payload REPLACE ABSTTL, the payload [its RDB type
+ * (4 or 1)][its body][footer] made from its small form. */
+static void send_coll(struct load *l, const struct rdb_entry *e, int vtype)
 {
-    struct coll_hash h;
     char px[24];
-    if (coll_hash_open(&h, e->val, e->val_len) != 0) { /* rdb.c made it: never */
+    size_t bound = rdbcoll_body_bound(vtype, e->val, e->val_len), body;
+    if (bound == 0) { /* rdb.c made it: never */
         l->failed++;
         return;
     }
-    uint8_t *p = malloc(1 + rdbcoll_hash_bound(e->val_len, h.count) + 10);
-    if (p == NULL) {
+    uint8_t *p = malloc(1 + bound + 10);
+    if (p == NULL || (body = rdbcoll_put_body(p + 1, vtype, e->val, e->val_len)) == 0) {
         fprintf(stderr, "logstor-load: out of memory\n");
         exit(2);
     }
-    p[0] = RDB_TYPE_HASH;
-    size_t n = rdbstr_put_footer(p, 1 + rdbcoll_put_hash(p + 1, &h));
+    p[0] = (uint8_t)rdbcoll_rdb_type(vtype);
+    size_t n = rdbstr_put_footer(p, 1 + body);
     const char *argv[] = {"RESTORE", (const char *)e->key, px, (const char *)p, "REPLACE",
                           "ABSTTL"};
     size_t lens[] = {7, e->key_len, 0, n, 7, 6};
@@ -250,11 +251,13 @@ static void load_entry(struct load *l, const struct rdb_entry *e)
         load_function(l, e);
         return;
     }
-    int hash = e->type == RDB_TYPE_HASH || e->type == RDB_TYPE_HASH_LISTPACK;
-    if (e->type != 0 && !hash) {
+    int vtype = e->type == RDB_TYPE_HASH || e->type == RDB_TYPE_HASH_LISTPACK ? COLL_HASH
+                : e->type == RDB_TYPE_LIST || e->type == RDB_TYPE_LIST_QUICKLIST2 ? COLL_LIST
+                                                                                   : COLL_STRING;
+    if (e->type != 0 && vtype == COLL_STRING) {
         fprintf(stderr, "logstor-load: skipped %s ", rdbstr_type_name(e->type));
         put_key(stderr, e->key, e->key_len);
-        fprintf(stderr, " (db %u): only strings and hashes are supported\n", e->db);
+        fprintf(stderr, " (db %u): only strings, hashes and lists are supported\n", e->db);
         l->unsupported++;
         return;
     }
@@ -279,8 +282,8 @@ static void load_entry(struct load *l, const struct rdb_entry *e)
         l->failed++;
         return;
     }
-    if (hash)
-        send_hash(l, e);
+    if (vtype != COLL_STRING)
+        send_coll(l, e, vtype);
     else
         send_set(l, e);
 }
@@ -380,7 +383,7 @@ static void report(const struct load *l, double secs)
            (unsigned long long)l->failed);
     if (l->unsupported)
         fprintf(stderr,
-                "logstor-load: %llu objects skipped: collections other than hashes are not "
+                "logstor-load: %llu objects skipped: collections other than hashes and lists are not "
                 "supported by logstord yet%s\n",
                 (unsigned long long)l->unsupported,
                 l->o.skip_unsupported ? "" : " (--skip-unsupported accepts that)");

@@ -96,13 +96,14 @@ size_t rdb_put_string_entry(uint8_t *out, const void *key, size_t key_len, const
     return o;
 }
 
-size_t rdb_put_hash_entry(uint8_t *out, const void *key, size_t key_len, const struct coll_hash *h,
-                          uint64_t expire_ms)
+size_t rdb_put_coll_entry(uint8_t *out, const void *key, size_t key_len, int vtype,
+                          const uint8_t *v, size_t n, uint64_t expire_ms)
 {
     size_t o = put_expire(out, expire_ms);
-    out[o++] = RDB_TYPE_HASH;
+    out[o++] = (uint8_t)rdbcoll_rdb_type(vtype);
     o += rdbstr_put_string(out + o, key, key_len);
-    return o + rdbcoll_put_hash(out + o, h);
+    size_t body = rdbcoll_put_body(out + o, vtype, v, n);
+    return body ? o + body : 0;
 }
 
 size_t rdb_put_function(uint8_t *out, const void *code, size_t n)
@@ -363,15 +364,17 @@ static int rd_object(struct rdb_reader *rd, int type, uint64_t expire_ms, struct
     int rc;
     if (type == 0) {
         rc = rd_string(rd, &e->val, &e->val_len);
-    } else if (type == RDB_TYPE_HASH || type == RDB_TYPE_HASH_LISTPACK) {
+    } else if (type == RDB_TYPE_HASH || type == RDB_TYPE_HASH_LISTPACK || type == RDB_TYPE_LIST ||
+               type == RDB_TYPE_LIST_QUICKLIST2) {
         struct coll_buf b = {0};
-        rc = rdbcoll_read_hash(rd->p, rd->n, &rd->pos, type, rd->max_len, NULL, &b);
+        uint8_t vt;
+        rc = rdbcoll_read(rd->p, rd->n, &rd->pos, type, rd->max_len, NULL, &b, &vt);
         if (rc == RDBSTR_OK) {
             e->val = b.p;
             e->val_len = b.len;
         } else {
-            snprintf(rd->err, sizeof(rd->err), "a malformed or too large hash at offset %zu",
-                     rd->pos);
+            snprintf(rd->err, sizeof(rd->err), "a malformed or too large %s at offset %zu",
+                     rdbstr_type_name(type), rd->pos);
             rc = -1;
         }
     } else {

@@ -45,11 +45,11 @@ size_t rdb_entry_bound(size_t key_len, size_t val_len);
  * to RDBSTR_LZF_MAX bytes, else plain). */
 size_t rdb_put_string_entry(uint8_t *out, const void *key, size_t key_len, const void *val,
                             size_t val_len, uint64_t expire_ms);
-/* A hash object (rdbcoll.h): EXPIRETIME_MS when expire_ms is not 0, type 4, the key, the
- * pairs; rdb_entry_bound(key_len, 0) + rdbcoll_hash_bound(...) bytes of room. */
-struct coll_hash;
-size_t rdb_put_hash_entry(uint8_t *out, const void *key, size_t key_len, const struct coll_hash *h,
-                          uint64_t expire_ms);
+/* A collection object (rdbcoll.h) of value type vtype whose small form is v[0..n):
+ * EXPIRETIME_MS when expire_ms is not 0, its RDB type, the key, the body;
+ * rdb_entry_bound(key_len, 0) + rdbcoll_body_bound(...) bytes of room. 0 on failure. */
+size_t rdb_put_coll_entry(uint8_t *out, const void *key, size_t key_len, int vtype,
+                          const uint8_t *v, size_t n, uint64_t expire_ms);
 /* A function library (its Lua code) as Redis writes it before the databases (10 + n bytes
  * of room). */
 size_t rdb_put_function(uint8_t *out, const void *code, size_t n);
@@ -78,8 +78,8 @@ struct rdb_entry {
     int type; /* the RDB object type: 0 string, others are collections (rdbstr_type_name) */
     uint8_t *key;
     size_t key_len;
-    uint8_t *val; /* strings, function libraries, and hashes (type 4 or 16): the hash's
-                     small-form encoding (coll.h) */
+    uint8_t *val; /* strings, function libraries, and hashes (type 4 or 16) and lists (1
+                     or 18): their small-form encoding (coll.h) */
     size_t val_len;
     uint64_t expire_ms; /* absolute unix ms; 0 none */
 };

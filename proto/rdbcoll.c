@@ -97,7 +97,7 @@ static int listpack_read(const uint8_t *lp, size_t n, size_t max_len, struct str
     if (n < 7 || le(lp, 4) != n || lp[n - 1] != 0xff)
         return RDBSTR_BADDATA;
     uint64_t want = le(lp + 4, 2);
-    size_t pos = 6;
+    size_t pos = 6, had = out->n;
     while (pos < n - 1) {
         uint8_t b = lp[pos];
         size_t hdr, len = 0;
@@ -154,7 +154,7 @@ static int listpack_read(const uint8_t *lp, size_t n, size_t max_len, struct str
         }
         pos += entry + back;
     }
-    if (pos != n - 1 || (want != 65535 && want != out->n))
+    if (pos != n - 1 || (want != 65535 && want != out->n - had))
         return RDBSTR_BADDATA;
     return RDBSTR_OK;
 }
@@ -217,4 +217,131 @@ int rdbcoll_read_hash(const uint8_t *p, size_t n, size_t *pos, int type, size_t 
     else
         coll_buf_free(out);
     return rc;
+}
+
+size_t rdbcoll_list_bound(size_t enc_len, uint64_t count)
+{
+    return 9 + enc_len + (size_t)count * 9;
+}
+
+size_t rdbcoll_put_list(uint8_t *out, const struct coll_str *e, size_t n)
+{
+    size_t o = rdbstr_put_len(out, n);
+    for (size_t i = 0; i < n; i++)
+        o += rdbstr_put_value_lzf(out + o, e[i].p, e[i].len);
+    return o;
+}
+
+int rdbcoll_read_list(const uint8_t *p, size_t n, size_t *pos, int type, size_t max_len,
+                      struct coll_buf *out)
+{
+    struct strs s = {0};
+    size_t at = *pos;
+    uint64_t count;
+    int special, rc = RDBSTR_OK;
+    if (type != RDB_TYPE_LIST && type != RDB_TYPE_LIST_QUICKLIST2)
+        return RDBSTR_NOTSTR;
+    if (rdbstr_read_len(p, n, &at, &count, &special) != RDBSTR_OK || special ||
+        count > n - at)
+        return RDBSTR_BADDATA;
+    for (uint64_t i = 0; i < count && rc == RDBSTR_OK; i++) {
+        uint64_t container = 1; /* type 1: every item is one plain element */
+        if (type == RDB_TYPE_LIST_QUICKLIST2 &&
+            (rdbstr_read_len(p, n, &at, &container, &special) != RDBSTR_OK || special ||
+             (container != 1 && container != 2))) {
+            rc = RDBSTR_BADDATA;
+            break;
+        }
+        uint8_t *v = NULL;
+        size_t vl = 0;
+        rc = rdbstr_read_string(p, n, &at, container == 2 ? SIZE_MAX / 2 : max_len, &v, &vl);
+        if (rc != RDBSTR_OK)
+            break;
+        if (container == 2) { /* a listpack of elements */
+            rc = listpack_read(v, vl, max_len, &s);
+            free(v);
+            continue;
+        }
+        struct str *x = strs_add(&s);
+        if (!x) {
+            free(v);
+            rc = RDBSTR_NOMEM;
+        } else {
+            x->p = v;
+            x->len = vl;
+        }
+    }
+    if (rc == RDBSTR_OK && s.n == 0)
+        rc = RDBSTR_BADDATA; /* Redis never writes an empty list */
+    size_t total = 0;
+    for (size_t i = 0; i < s.n && rc == RDBSTR_OK; i++)
+        if ((total += s.v[i].len + 2) > max_len)
+            rc = RDBSTR_TOOBIG;
+    struct coll_str *e = NULL;
+    if (rc == RDBSTR_OK && (e = malloc(s.n * sizeof(*e))) == NULL)
+        rc = RDBSTR_NOMEM;
+    if (rc == RDBSTR_OK) {
+        for (size_t i = 0; i < s.n; i++)
+            e[i] = (struct coll_str){str_bytes(&s.v[i]), s.v[i].len};
+        if (coll_list_encode(e, s.n, out) < 0)
+            rc = RDBSTR_NOMEM;
+    }
+    free(e);
+    strs_free(&s);
+    if (rc == RDBSTR_OK)
+        *pos = at;
+    else
+        coll_buf_free(out);
+    return rc;
+}
+
+int rdbcoll_rdb_type(int vtype)
+{
+    return vtype == COLL_HASH ? RDB_TYPE_HASH : vtype == COLL_LIST ? RDB_TYPE_LIST : -1;
+}
+
+size_t rdbcoll_body_bound(int vtype, const uint8_t *v, size_t n)
+{
+    if (vtype == COLL_HASH) {
+        struct coll_hash h;
+        return coll_hash_open(&h, v, n) == 0 ? rdbcoll_hash_bound(n, h.count) : 0;
+    }
+    if (vtype == COLL_LIST) {
+        struct coll_str *e;
+        size_t k;
+        if (coll_list_decode(v, n, 0, &e, &k) != 0)
+            return 0;
+        free(e);
+        return rdbcoll_list_bound(n, k);
+    }
+    return 0;
+}
+
+size_t rdbcoll_put_body(uint8_t *out, int vtype, const uint8_t *v, size_t n)
+{
+    if (vtype == COLL_HASH) {
+        struct coll_hash h;
+        return coll_hash_open(&h, v, n) == 0 ? rdbcoll_put_hash(out, &h) : 0;
+    }
+    struct coll_str *e;
+    size_t k;
+    if (vtype != COLL_LIST || coll_list_decode(v, n, 0, &e, &k) != 0)
+        return 0;
+    size_t o = rdbcoll_put_list(out, e, k);
+    free(e);
+    return o;
+}
+
+int rdbcoll_read(const uint8_t *p, size_t n, size_t *pos, int type, size_t max_len,
+                 const struct coll_limits *lim, struct coll_buf *out, uint8_t *vtype)
+{
+    if (type == RDB_TYPE_HASH || type == RDB_TYPE_HASH_LISTPACK) {
+        *vtype = COLL_HASH;
+        return rdbcoll_read_hash(p, n, pos, type, max_len, lim, out);
+    }
+    if (type == RDB_TYPE_LIST || type == RDB_TYPE_LIST_QUICKLIST2) {
+        *vtype = COLL_LIST;
+        return rdbcoll_read_list(p, n, pos, type, max_len, out);
+    }
+    return RDBSTR_NOTSTR;
 }

@@ -475,19 +475,21 @@ static void dump_get_cb(void *arg, int rc, const struct ls_item *it)
     struct req *r = arg;
     if (read_failed(r, rc))
         return;
-    if (it->vtype == COLL_HASH) { /* [RDB_TYPE_HASH][its body][version, CRC64] */
-        struct coll_hash h;
+    if (it->vtype != COLL_STRING) { /* [RDB type][its body][version, CRC64] */
+        size_t bound = rdbcoll_body_bound(it->vtype, it->value, it->value_len), body;
         uint8_t *q;
-        if (coll_hash_open(&h, it->value, it->value_len) != 0) {
-            reply_done(r, "ERR data corruption detected while reading the key (hash encoding)");
+        if (bound == 0 || rdbcoll_rdb_type(it->vtype) < 0) {
+            reply_done(r, "ERR data corruption detected while reading the key");
             return;
         }
-        if ((q = malloc(1 + rdbcoll_hash_bound(it->value_len, h.count) + 10)) == NULL) {
+        if ((q = malloc(1 + bound + 10)) == NULL ||
+            (body = rdbcoll_put_body(q + 1, it->vtype, it->value, it->value_len)) == 0) {
+            free(q);
             reply_done(r, "ERR out of memory");
             return;
         }
-        q[0] = RDB_TYPE_HASH;
-        size_t qn = rdbstr_put_footer(q, 1 + rdbcoll_put_hash(q + 1, &h));
+        q[0] = (uint8_t)rdbcoll_rdb_type(it->vtype);
+        size_t qn = rdbstr_put_footer(q, 1 + body);
         reply_bulk(r, q, qn);
         free(q);
         req_done(r);
@@ -555,20 +557,21 @@ static int restore_decode(struct req *r, uint8_t **v, size_t *n, uint8_t *vtype)
     size_t max = r->c->srv->cfg.max_value_size;
     int rc = rdbstr_restore((const uint8_t *)p->ptr, p->len, max, v, n, &type);
     *vtype = COLL_STRING;
-    if (rc == RDBSTR_NOTSTR && (type == RDB_TYPE_HASH || type == RDB_TYPE_HASH_LISTPACK)) {
+    if (rc == RDBSTR_NOTSTR) { /* a collection this build stores: hash, list */
         const struct rconfig_live *lv = rconfig_live();
         struct coll_limits lim = {lv->hash_max_listpack_entries, lv->hash_max_listpack_value};
         struct coll_buf out = {0};
         size_t pos = 1; /* the footer was checked; the body ends before it */
-        rc = rdbcoll_read_hash((const uint8_t *)p->ptr, p->len - 10, &pos, type, max, &lim, &out);
+        rc = rdbcoll_read((const uint8_t *)p->ptr, p->len - 10, &pos, type, max, &lim, &out,
+                          vtype);
         if (rc == RDBSTR_OK && pos != p->len - 10)
             rc = RDBSTR_BADDATA;
         if (rc == RDBSTR_OK) {
             *v = out.p;
             *n = out.len;
-            *vtype = COLL_HASH;
             return 0;
         }
+        *vtype = COLL_STRING;
         coll_buf_free(&out);
     }
     if (rc == RDBSTR_OK)

@@ -196,20 +196,17 @@ static void get_cb(void *arg, int rc, const struct ls_item *it)
     }
     if (it->expire_ms && it->expire_ms <= server_unix_ms())
         return;
-    struct coll_hash h;
     size_t bound = rdb_entry_bound(it->key_len, it->value_len);
-    if (it->vtype == COLL_HASH) {
-        if (coll_hash_open(&h, it->value, it->value_len) != 0) {
-            log_warning("SYNC of client id=%llu: key '%.*s' of db %u: damaged hash encoding",
+    if (it->vtype != COLL_STRING) {
+        size_t body = rdbcoll_body_bound(it->vtype, it->value, it->value_len);
+        if (body == 0) {
+            log_warning("SYNC of client id=%llu: key '%.*s' of db %u: damaged collection",
                         (unsigned long long)d->c->id, (int)(k->len > 64 ? 64 : k->len),
                         (const char *)d->kbuf + k->off, d->db);
             dump_fail(d, "read error");
             return;
         }
-        bound = rdb_entry_bound(it->key_len, 0) + rdbcoll_hash_bound(it->value_len, h.count);
-    } else if (it->vtype != COLL_STRING) {
-        dump_fail(d, "a value type this build cannot write");
-        return;
+        bound = rdb_entry_bound(it->key_len, 0) + body;
     }
     uint8_t *p = out_room(d, RDB_DB_HDR_MAX + bound);
     if (p == NULL) {
@@ -222,9 +219,15 @@ static void get_cb(void *arg, int rc, const struct ls_item *it)
         o = rdb_put_selectdb(p, d->db, ls_count(d->s->eng, d->db), nexp);
         d->db_started = 1;
     }
-    if (it->vtype == COLL_HASH)
-        o += rdb_put_hash_entry(p + o, it->key, it->key_len, &h, it->expire_ms);
-    else
+    if (it->vtype != COLL_STRING) {
+        size_t w = rdb_put_coll_entry(p + o, it->key, it->key_len, it->vtype, it->value,
+                                      it->value_len, it->expire_ms);
+        if (w == 0) {
+            dump_fail(d, "out of memory");
+            return;
+        }
+        o += w;
+    } else
         o += rdb_put_string_entry(p + o, it->key, it->key_len, it->value, it->value_len,
                                   it->expire_ms);
     out_commit(d, o, 1);

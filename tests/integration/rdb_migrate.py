@@ -85,6 +85,10 @@ def fill(port, with_collections=False):
     for i in range(0, len(items), 200):
         c.call("HSET", "h:large", *items[i:i + 200])
     hashes[(5, b"h:large")] = (large, 0)
+    lists = want["lists"] = {}
+    c.call("RPUSH", "l:q", "one", "2", "-300", "", "x" * 300)
+    c.call("PEXPIRE", "l:q", 5400 * 1000)
+    lists[(5, b"l:q")] = ([b"one", b"2", b"-300", b"", b"x" * 300], now + 5400 * 1000)
     c.call("SELECT", 0)
     want[(0, b"hll")] = (c.call("GET", "hll")[1], 0)
     # a function library: in the file before the databases, loaded by FUNCTION LOAD
@@ -112,6 +116,7 @@ def fill(port, with_collections=False):
         c.call("SELECT", 4)
         c.call("HSET", "coll_db4", "f", "v")
         want["hashes"][(0, b"coll_hash")] = ({b"f": b"v", b"g": b"w"}, 0)
+        want["lists"][(0, b"coll_list")] = ([b"a", b"b", b"c"], 0)
         want["hashes"][(4, b"coll_db4")] = ({b"f": b"v"}, 0)
     time.sleep(0.1)  # "gone" expires
     c.close()
@@ -124,12 +129,14 @@ def compare(port, want, what):
     want = dict(want)
     pfcount = want.pop("pfcount")
     hashes = want.pop("hashes")
+    lists = want.pop("lists")
     c = Resp(port, timeout=30)
     bad_val, bad_ttl, dbs = [], [], sorted({db for db, _ in want})
     for db in range(16):
         c.call("SELECT", db)
         keys = set(v for _, v in c.call("KEYS", "*")[1])
-        exp = set(k for d, k in want if d == db) | set(k for d, k in hashes if d == db)
+        exp = set(k for d, k in want if d == db) | set(k for d, k in hashes if d == db) | \
+            set(k for d, k in lists if d == db)
         check(keys == exp, "%s: db %d holds exactly the keys expected (%d)" % (what, db, len(exp)),
               None if keys == exp else sorted(keys ^ exp)[:5])
     for db in dbs:
@@ -159,6 +166,16 @@ def compare(port, want, what):
             bad_hash.append((db, k, typ, len(got), len(fields), gexp, exp_ms))
     check(not bad_hash, "%s: every hash the same, with its TTL (%d)" % (what, len(hashes)),
           bad_hash[:3] or None)
+    bad_list = []
+    for (db, k), (elems, exp_ms) in lists.items():
+        c.call("SELECT", db)
+        got = [x[1] for x in c.call("LRANGE", k, 0, -1)[1]]
+        gexp = c.call("PEXPIRETIME", k)[1]
+        if got != elems or c.call("TYPE", k) != ("+", "list") or (exp_ms == 0) != (gexp == -1) or \
+                (exp_ms and abs(gexp - exp_ms) > TTL_TOLERANCE_MS):
+            bad_list.append((db, k, got[:3], gexp, exp_ms))
+    check(not bad_list, "%s: every list the same, with its TTL (%d)" % (what, len(lists)),
+          bad_list[:3] or None)
     c.call("SELECT", 0)
     check(c.call("PFCOUNT", "hll") == pfcount, "%s: PFCOUNT of the HyperLogLog as at the source" % what,
           (c.call("PFCOUNT", "hll"), pfcount))
@@ -215,7 +232,7 @@ dst = RedisServer(data_dir=rdb_dir, extra=["--dbfilename", "dump.rdb"]).start()
 compare(dst.port, want, "redis-server")
 rlog = open(dst.logpath, "rb").read().decode(errors="replace")
 m = re.search(r"Done loading RDB, keys loaded: (\d+), keys expired: (\d+)", rlog)
-check(m is not None and int(m.group(1)) == len(want) - 2 + len(want["hashes"]), "redis-server's log: every key loaded",
+check(m is not None and int(m.group(1)) == len(want) - 3 + len(want["hashes"]) + len(want["lists"]), "redis-server's log: every key loaded",
       m.group(0) if m else rlog[-400:])
 dst.stop()
 
@@ -284,9 +301,10 @@ for ln in out.splitlines():
 dups = [k for k, n in seen.items() if n > 1]
 check(not dups, "no key appears twice in the stream (%d keys)" % len(seen), dups[:5])
 deleted = {(3, "big:%d" % i) for i in range(1, NBIG, 10)}
-stable = [(db, k.decode()) for db, k in (x for x in want if x not in ("pfcount", "hashes")) if not k.startswith(b"\x00")]
+stable = [(db, k.decode()) for db, k in (x for x in want if x not in ("pfcount", "hashes", "lists")) if not k.startswith(b"\x00")]
 stable += [(3, "big:%d" % i) for i in range(NBIG) if (3, "big:%d" % i) not in deleted]
 stable += [(db, k.decode()) for db, k in want["hashes"]]
+stable += [(db, k.decode()) for db, k in want["lists"]]
 missing = [k for k in stable if k not in seen]
 check(not missing, "every key that existed for the whole dump is in it (%d)" % len(stable), missing[:5])
 extra = [k for k in seen if k not in set(stable) and k not in deleted and not k[1].startswith("new:")
@@ -366,14 +384,16 @@ log("redis-server's SAVE of the same data (and the collections): %d bytes" % os.
 dst = Server().start()
 rc, out, err = load(dst.port, rdb)
 log(out.strip())
-colls = ["coll_list", "coll_intset", "coll_set", "coll_zset", "coll_stream"]
+colls = ["coll_intset", "coll_set", "coll_zset", "coll_stream"]
 check(rc == 1, "collections without --skip-unsupported: exit status 1", (rc, err[-300:]))
 check(all('"%s"' % k in err for k in colls), "each collection is named on stderr", err[-500:])
-check("5 objects skipped" in err, "their count is reported (hashes are loaded)", err[-200:])
-check(not any('"%s"' % k in err for k in ("coll_hash", "coll_db4", "h:small", "h:large")),
-      "no hash is named as skipped", err[-500:])
-check(("%d keys loaded" % (len(want) - 2 + len(want["hashes"]))) in out,
-      "every string key and hash is loaded", out)
+check("4 objects skipped" in err, "their count is reported (hashes and lists are loaded)",
+      err[-200:])
+check(not any('"%s"' % k in err for k in ("coll_hash", "coll_db4", "h:small", "h:large",
+                                          "coll_list", "l:q")),
+      "no hash or list is named as skipped", err[-500:])
+check(("%d keys loaded" % (len(want) - 3 + len(want["hashes"]) + len(want["lists"]))) in out,
+      "every string key, hash and list is loaded", out)
 compare(dst.port, want, "logstord")
 rc, out, err = load(dst.port, rdb, "--skip-unsupported")
 check(rc == 0, "--skip-unsupported: exit status 0 (loading again overwrites)", (rc, err[-300:]))

@@ -147,11 +147,64 @@ static void test_plain_and_lzf(void **st)
     coll_buf_free(&back);
 }
 
+/* RPUSH l1 a 1 hello -300 70000 5000000000 "" (one listpack node); with
+ * list-max-listpack-size 2, RPUSH l2 a b c d e (three nodes); DUMP of each. */
+static const char L1[] = "1201022727000000070081610201018568656c6c6f06ded402f270110104f400f2052a"
+                         "01000000098001ff0a003ebf9be032024d06";
+static const char L2[] = "1203020d0d0000000200816102816202ff020d0d0000000200816302816402ff020a0a"
+                         "0000000100816502ff0a00ec5236a76020a1db";
+
+static void expect_list(const char *hex, const char *const *want, size_t nwant)
+{
+    uint8_t p[256];
+    size_t n = unhex(hex, p), pos = 1, k;
+    struct coll_buf b = {0}, b2 = {0};
+    struct coll_str *e;
+    uint8_t vt = 0;
+    assert_int_equal(rdbstr_check_footer(p, n), RDBSTR_OK);
+    assert_int_equal(rdbcoll_read(p, n - 10, &pos, p[0], 1 << 20, NULL, &b, &vt), RDBSTR_OK);
+    assert_int_equal(vt, COLL_LIST);
+    assert_int_equal(pos, n - 10);
+    assert_int_equal(coll_list_decode(b.p, b.len, 0, &e, &k), 0);
+    assert_int_equal(k, nwant);
+    for (size_t i = 0; i < k; i++) {
+        assert_int_equal(e[i].len, strlen(want[i]));
+        assert_memory_equal(e[i].p, want[i], e[i].len);
+    }
+    free(e);
+    /* written as type 1 and read back the same */
+    uint8_t *w = malloc(rdbcoll_body_bound(COLL_LIST, b.p, b.len));
+    size_t wl = rdbcoll_put_body(w, COLL_LIST, b.p, b.len);
+    pos = 0;
+    assert_int_equal(rdbcoll_read(w, wl, &pos, rdbcoll_rdb_type(COLL_LIST), 1 << 20, NULL, &b2, &vt),
+                     RDBSTR_OK);
+    assert_int_equal(b2.len, b.len);
+    assert_memory_equal(b2.p, b.p, b.len);
+    /* every truncation refused */
+    for (size_t cut = 0; cut < n - 10; cut++) {
+        pos = 1;
+        assert_int_not_equal(rdbcoll_read(p, cut, &pos, p[0], 1 << 20, NULL, &b2, &vt), RDBSTR_OK);
+    }
+    free(w);
+    coll_buf_free(&b);
+    coll_buf_free(&b2);
+}
+
+static void test_lists(void **st)
+{
+    (void)st;
+    static const char *const l1[] = {"a", "1", "hello", "-300", "70000", "5000000000", ""};
+    static const char *const l2[] = {"a", "b", "c", "d", "e"};
+    expect_list(L1, l1, 7);
+    expect_list(L2, l2, 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_listpack),
         cmocka_unit_test(test_plain_and_lzf),
+        cmocka_unit_test(test_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
