@@ -10,8 +10,9 @@
  *   not built: a copy in 3 bits of the index entry, so that TYPE and SCAN TYPE would
  *   need no device read; today they read the record, as GET does.
  *
- * Built so far (2026-12-04): hashes, in the small form only, with no threshold: a hash is
- * one record up to max_value_size (server/cmd_hash.c). The rest below is the design.
+ * Built so far (2026-12-04): hashes and lists, in the small form only, with no threshold:
+ * a collection is one record up to max_value_size (server/cmd_hash.c, cmd_list.c). The
+ * rest below is the design.
  *
  * - Small collections (<= 128 elements and <= 8 KiB encoded, Redis's listpack limits)
  *   are ONE record under the user key holding the whole collection in the encoding
