@@ -131,9 +131,9 @@ static void test_redis_file(void **state)
             assert_memory_equal(e.val, w[i].val, e.val_len);
         } else if (e.type == 18) { /* a list comes in its small form */
             struct coll_str *el;
-            size_t n;
-            assert_int_equal(coll_list_decode(e.val, e.val_len, 0, &el, &n), 0);
-            assert_true(n > 0);
+            size_t nel;
+            assert_int_equal(coll_list_decode(e.val, e.val_len, 0, &el, &nel), 0);
+            assert_true(nel > 0);
             free(el);
         } else if (e.type == 16) { /* a hash comes in its small form: {f: v} */
             struct coll_hash h;
