@@ -9,9 +9,9 @@
  *     -w              most commands in flight (pipelined) at once (default 256; they also
  *                     stop at 8 MiB of command bytes not yet answered)
  *     --skip-unsupported
- *                     collections logstord cannot store yet (sets, sorted sets,
- *                     streams, modules, and hashes and lists in the ziplist/zipmap
- *                     encodings of Redis before 7.0) are skipped without making the exit status
+ *                     collections logstord cannot store yet (sorted sets, streams,
+ *                     modules, and hashes and lists in the ziplist/zipmap encodings of
+ *                     Redis before 7.0) are skipped without making the exit status
  *                     non-zero
  *     -n              check the file and list what would be loaded; send nothing
  *     -v              print every key loaded
@@ -20,8 +20,8 @@
  * of a truncated, corrupt or foreign file is loaded. Then each string key is sent as
  * SELECT db (when the database changes; checked before the keys that follow) and
  * SET key value [PXAT expiry]: an existing key is overwritten. Keys already expired are
- * skipped. A hash or a list is sent as RESTORE key expiry payload REPLACE ABSTTL (a DUMP
- * payload of type 4 or 1 made from it: written as one record, replacing the key). A function library is
+ * skipped. A hash, list or set is sent as RESTORE key expiry payload REPLACE ABSTTL (a DUMP
+ * payload of type 4, 1 or 2 made from it: written as one record, replacing the key). A function library is
  * sent as FUNCTION LOAD REPLACE code. Every other collection is skipped, counted, and
  * named on stderr. Strings written
  * LZF-compressed or as integers by Redis are loaded as the strings they stand for.
@@ -201,8 +201,8 @@ static void send_set(struct load *l, const struct rdb_entry *e)
     send_key_cmd(l, e, argc, argv, lens);
 }
 
-/* A hash or a list: RESTORE key expiry payload REPLACE ABSTTL, the payload [its RDB type
- * (4 or 1)][its body][footer] made from its small form. */
+/* A hash, list or set: RESTORE key expiry payload REPLACE ABSTTL, the payload [its RDB
+ * type (4, 1 or 2)][its body][footer] made from its small form. */
 static void send_coll(struct load *l, const struct rdb_entry *e, int vtype)
 {
     char px[24];
@@ -251,13 +251,14 @@ static void load_entry(struct load *l, const struct rdb_entry *e)
         load_function(l, e);
         return;
     }
-    int vtype = e->type == RDB_TYPE_HASH || e->type == RDB_TYPE_HASH_LISTPACK ? COLL_HASH
+    int vtype = e->type == RDB_TYPE_HASH || e->type == RDB_TYPE_HASH_LISTPACK   ? COLL_HASH
                 : e->type == RDB_TYPE_LIST || e->type == RDB_TYPE_LIST_QUICKLIST2 ? COLL_LIST
-                                                                                   : COLL_STRING;
+                : e->type == RDB_TYPE_SET || e->type == RDB_TYPE_SET_INTSET       ? COLL_SET
+                                                                                  : COLL_STRING;
     if (e->type != 0 && vtype == COLL_STRING) {
         fprintf(stderr, "logstor-load: skipped %s ", rdbstr_type_name(e->type));
         put_key(stderr, e->key, e->key_len);
-        fprintf(stderr, " (db %u): only strings, hashes and lists are supported\n", e->db);
+        fprintf(stderr, " (db %u): only strings, hashes, lists and sets are supported\n", e->db);
         l->unsupported++;
         return;
     }
@@ -383,7 +384,7 @@ static void report(const struct load *l, double secs)
            (unsigned long long)l->failed);
     if (l->unsupported)
         fprintf(stderr,
-                "logstor-load: %llu objects skipped: collections other than hashes and lists are not "
+                "logstor-load: %llu objects skipped: collections other than hashes, lists and sets are not "
                 "supported by logstord yet%s\n",
                 (unsigned long long)l->unsupported,
                 l->o.skip_unsupported ? "" : " (--skip-unsupported accepts that)");

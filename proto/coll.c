@@ -201,6 +201,13 @@ const char *coll_hash_encoding(const struct coll_hash *h)
 int coll_list_decode(const uint8_t *v, size_t n, size_t extra, struct coll_str **out,
                      size_t *count)
 {
+    uint8_t flags;
+    return coll_elems_decode(v, n, extra, out, count, &flags);
+}
+
+int coll_elems_decode(const uint8_t *v, size_t n, size_t extra, struct coll_str **out,
+                      size_t *count, uint8_t *flags)
+{
     uint64_t c;
     size_t k;
     if (n < 2 || (v[0] & 0x0f) != COLL_VERSION || (v[0] & ~(0x0fu | COLL_F_BIG)) != 0 ||
@@ -222,10 +229,16 @@ int coll_list_decode(const uint8_t *v, size_t n, size_t extra, struct coll_str *
     }
     *out = e;
     *count = (size_t)c;
+    *flags = v[0] & COLL_F_BIG;
     return 0;
 }
 
 int coll_list_encode(const struct coll_str *e, size_t n, struct coll_buf *out)
+{
+    return coll_elems_encode(e, n, 0, out);
+}
+
+int coll_elems_encode(const struct coll_str *e, size_t n, uint8_t flags, struct coll_buf *out)
 {
     size_t len = 1 + coll_varint_len(n);
     for (size_t i = 0; i < n; i++)
@@ -234,7 +247,7 @@ int coll_list_encode(const struct coll_str *e, size_t n, struct coll_buf *out)
     if (!p)
         return -1;
     size_t o = 0;
-    p[o++] = COLL_VERSION;
+    p[o++] = (uint8_t)(COLL_VERSION | (flags & COLL_F_BIG));
     o += coll_varint_put(p + o, n);
     for (size_t i = 0; i < n; i++) {
         o += coll_varint_put(p + o, e[i].len);
@@ -255,5 +268,12 @@ const char *coll_encoding(int t, const uint8_t *v, size_t n)
         return coll_hash_encoding(&h);
     if (t == COLL_LIST)
         return "quicklist"; /* Redis 7.0's only list encoding */
+    struct coll_str *e;
+    size_t k;
+    uint8_t fl;
+    if (t == COLL_SET && coll_elems_decode(v, n, 0, &e, &k, &fl) == 0) {
+        free(e);
+        return fl & COLL_F_BIG ? "hashtable" : "intset"; /* Redis 7.0: no listpack sets */
+    }
     return "unknown";
 }

@@ -160,6 +160,11 @@ int coll_list_decode(const uint8_t *v, size_t n, size_t extra, struct coll_str *
 /* Encodes e[0..n) as a list's small form into out (replacing what it held). Returns 0 or
  * -1 (out of memory). */
 int coll_list_encode(const struct coll_str *e, size_t n, struct coll_buf *out);
+/* The same with the header's flags (COLL_F_BIG), for sets (stored like lists: their
+ * members, each once). */
+int coll_elems_decode(const uint8_t *v, size_t n, size_t extra, struct coll_str **out,
+                      size_t *count, uint8_t *flags);
+int coll_elems_encode(const struct coll_str *e, size_t n, uint8_t flags, struct coll_buf *out);
 
 /* OBJECT ENCODING of a value of type t (a COLL_* other than COLL_STRING) encoded in
  * v[0..n): Redis 7.0's name for it; "unknown" when it does not parse. */

@@ -3,6 +3,7 @@
  */
 #include "rdbcoll.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,9 +296,114 @@ int rdbcoll_read_list(const uint8_t *p, size_t n, size_t *pos, int type, size_t 
     return rc;
 }
 
+/* Redis's string2ll: the canonical decimal form of an int64. */
+static int canon_int(const uint8_t *p, size_t n, int64_t *v)
+{
+    char buf[24];
+    if (n == 0 || n > 20)
+        return 0;
+    memcpy(buf, p, n);
+    buf[n] = 0;
+    char *end;
+    errno = 0;
+    long long x = strtoll(buf, &end, 10);
+    if (errno || *end || buf[0] == '+' || buf[0] == ' ' || (buf[0] == '0' && n > 1) ||
+        (buf[0] == '-' && (n == 1 || buf[1] == '0')))
+        return 0;
+    *v = x;
+    return 1;
+}
+
+struct ival {
+    int64_t v;
+    struct coll_str s;
+};
+
+static int cmp_ival(const void *a, const void *b)
+{
+    int64_t x = ((const struct ival *)a)->v, y = ((const struct ival *)b)->v;
+    return x < y ? -1 : x > y;
+}
+
+/* A set of type 2 (strings) or 11 (an intset blob) into its small form. */
+static int read_set(const uint8_t *p, size_t n, size_t *pos, int type, size_t max_len,
+                    struct coll_buf *out)
+{
+    struct strs s = {0};
+    size_t at = *pos;
+    int rc = RDBSTR_OK;
+    if (type == RDB_TYPE_SET) {
+        uint64_t count;
+        int special;
+        if (rdbstr_read_len(p, n, &at, &count, &special) != RDBSTR_OK || special ||
+            count > n - at)
+            return RDBSTR_BADDATA;
+        for (uint64_t i = 0; i < count && rc == RDBSTR_OK; i++) {
+            struct str *x = strs_add(&s);
+            if (!x)
+                rc = RDBSTR_NOMEM;
+            else if ((rc = rdbstr_read_string(p, n, &at, max_len, &x->p, &x->len)) != RDBSTR_OK)
+                x->p = NULL;
+        }
+    } else {
+        uint8_t *b = NULL;
+        size_t bl = 0;
+        rc = rdbstr_read_string(p, n, &at, SIZE_MAX / 2, &b, &bl);
+        uint64_t enc = bl >= 8 ? le(b, 4) : 0, len = bl >= 8 ? le(b + 4, 4) : 0;
+        if (rc == RDBSTR_OK && ((enc != 2 && enc != 4 && enc != 8) || bl != 8 + enc * len))
+            rc = RDBSTR_BADDATA;
+        for (uint64_t i = 0; i < len && rc == RDBSTR_OK; i++) {
+            uint64_t u = le(b + 8 + i * enc, (int)enc);
+            if (enc < 8 && (u >> (8 * enc - 1)))
+                u |= ~UINT64_C(0) << (8 * enc);
+            struct str *x = strs_add(&s);
+            if (!x)
+                rc = RDBSTR_NOMEM;
+            else
+                x->len = (size_t)snprintf(x->num, sizeof(x->num), "%" PRId64, (int64_t)u);
+        }
+        free(b);
+    }
+    if (rc == RDBSTR_OK && s.n == 0)
+        rc = RDBSTR_BADDATA;
+    size_t total = 0;
+    int ints = s.n <= 512;
+    for (size_t i = 0; i < s.n && rc == RDBSTR_OK; i++)
+        if ((total += s.v[i].len + 2) > max_len)
+            rc = RDBSTR_TOOBIG;
+    struct ival *e = NULL;
+    if (rc == RDBSTR_OK && (e = malloc(s.n * sizeof(*e))) == NULL)
+        rc = RDBSTR_NOMEM;
+    for (size_t i = 0; i < s.n && rc == RDBSTR_OK; i++) {
+        e[i].s = (struct coll_str){str_bytes(&s.v[i]), s.v[i].len};
+        if (ints && !canon_int(e[i].s.p, e[i].s.len, &e[i].v))
+            ints = 0;
+    }
+    if (rc == RDBSTR_OK) {
+        struct coll_str *m = malloc(s.n * sizeof(*m));
+        if (ints)
+            qsort(e, s.n, sizeof(*e), cmp_ival);
+        for (size_t i = 0; m && i < s.n; i++)
+            m[i] = e[i].s;
+        if (!m || coll_elems_encode(m, s.n, ints ? 0 : COLL_F_BIG, out) < 0)
+            rc = RDBSTR_NOMEM;
+        free(m);
+    }
+    free(e);
+    strs_free(&s);
+    if (rc == RDBSTR_OK)
+        *pos = at;
+    else
+        coll_buf_free(out);
+    return rc;
+}
+
 int rdbcoll_rdb_type(int vtype)
 {
-    return vtype == COLL_HASH ? RDB_TYPE_HASH : vtype == COLL_LIST ? RDB_TYPE_LIST : -1;
+    return vtype == COLL_HASH   ? RDB_TYPE_HASH
+           : vtype == COLL_LIST ? RDB_TYPE_LIST
+           : vtype == COLL_SET  ? RDB_TYPE_SET
+                                : -1;
 }
 
 size_t rdbcoll_body_bound(int vtype, const uint8_t *v, size_t n)
@@ -306,7 +412,7 @@ size_t rdbcoll_body_bound(int vtype, const uint8_t *v, size_t n)
         struct coll_hash h;
         return coll_hash_open(&h, v, n) == 0 ? rdbcoll_hash_bound(n, h.count) : 0;
     }
-    if (vtype == COLL_LIST) {
+    if (vtype == COLL_LIST || vtype == COLL_SET) { /* the same body: a length, strings */
         struct coll_str *e;
         size_t k;
         if (coll_list_decode(v, n, 0, &e, &k) != 0)
@@ -325,7 +431,7 @@ size_t rdbcoll_put_body(uint8_t *out, int vtype, const uint8_t *v, size_t n)
     }
     struct coll_str *e;
     size_t k;
-    if (vtype != COLL_LIST || coll_list_decode(v, n, 0, &e, &k) != 0)
+    if ((vtype != COLL_LIST && vtype != COLL_SET) || coll_list_decode(v, n, 0, &e, &k) != 0)
         return 0;
     size_t o = rdbcoll_put_list(out, e, k);
     free(e);
@@ -342,6 +448,10 @@ int rdbcoll_read(const uint8_t *p, size_t n, size_t *pos, int type, size_t max_l
     if (type == RDB_TYPE_LIST || type == RDB_TYPE_LIST_QUICKLIST2) {
         *vtype = COLL_LIST;
         return rdbcoll_read_list(p, n, pos, type, max_len, out);
+    }
+    if (type == RDB_TYPE_SET || type == RDB_TYPE_SET_INTSET) {
+        *vtype = COLL_SET;
+        return read_set(p, n, pos, type, max_len, out);
     }
     return RDBSTR_NOTSTR;
 }

@@ -211,6 +211,25 @@ void cmd_list_brpop(struct req *r);
 void cmd_list_lmpop(struct req *r);
 void cmd_list_blmpop(struct req *r);
 
+/* cmd_set.c */
+void cmd_set_sadd(struct req *r);
+void cmd_set_srem(struct req *r);
+void cmd_set_smembers(struct req *r);
+void cmd_set_scard(struct req *r);
+void cmd_set_sismember(struct req *r);
+void cmd_set_smismember(struct req *r);
+void cmd_set_spop(struct req *r);
+void cmd_set_srandmember(struct req *r);
+void cmd_set_sscan(struct req *r);
+void cmd_set_sinter(struct req *r);
+void cmd_set_sunion(struct req *r);
+void cmd_set_sdiff(struct req *r);
+void cmd_set_sinterstore(struct req *r);
+void cmd_set_sunionstore(struct req *r);
+void cmd_set_sdiffstore(struct req *r);
+void cmd_set_sintercard(struct req *r);
+void cmd_set_smove(struct req *r);
+
 /* cmd_keys.c */
 void cmd_keys_del(struct req *r);
 void cmd_keys_exists(struct req *r);

@@ -267,7 +267,7 @@ static const struct rconfig_desc table[] = {
 #define NROWS (sizeof(table) / sizeof(table[0]))
 
 static char *values[NROWS]; /* set values; NULL shows the default */
-static struct rconfig_live live = {10000, 128, 0, 1, 0, 512, 64};
+static struct rconfig_live live = {10000, 128, 0, 1, 0, 512, 64, 512};
 
 const struct rconfig_live *rconfig_live(void)
 {
@@ -593,6 +593,8 @@ static void live_update(const struct rconfig_desc *d, const char *norm)
     else if (!strcmp(d->name, "hash-max-listpack-value") ||
              !strcmp(d->name, "hash-max-ziplist-value"))
         live.hash_max_listpack_value = strtoull(norm, NULL, 10);
+    else if (!strcmp(d->name, "set-max-intset-entries"))
+        live.set_max_intset_entries = strtoull(norm, NULL, 10);
 }
 
 size_t rconfig_index(const struct rconfig_desc *d)

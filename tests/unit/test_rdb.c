@@ -129,7 +129,7 @@ static void test_redis_file(void **state)
         if (w[i].val) {
             assert_int_equal(e.val_len, w[i].val_len);
             assert_memory_equal(e.val, w[i].val, e.val_len);
-        } else if (e.type == 18) { /* a list comes in its small form */
+        } else if (e.type == 18 || e.type == 11 || e.type == 2) { /* lists, sets: small form */
             struct coll_str *el;
             size_t nel;
             assert_int_equal(coll_list_decode(e.val, e.val_len, 0, &el, &nel), 0);
