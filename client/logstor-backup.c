@@ -21,8 +21,9 @@
  * left out. DEST_DIR is closed cleanly (its shutdown checkpoint written), so the server
  * started on it opens it without reading its log. DEST_DIR must be absent or empty.
  *
- * Exit status: 0 copied; 1 the copy failed (or the tar stream could not be written) (a record could not be read or verified, the
- * destination refused a write): DEST_DIR is then incomplete; 2 usage or setup error.
+ * Exit status: 0 copied; 1 the copy failed (or the tar stream could not be written) (a record could
+ * not be read or verified, the destination refused a write): DEST_DIR is then incomplete; 2 usage
+ * or setup error.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -219,7 +220,8 @@ static int tar_dir(const char *dir, const char *top, int out, char *err, size_t 
         while (rc == 0 && left) {
             ssize_t got = read(fd, buf, left < sizeof(buf) ? left : sizeof(buf));
             if (got <= 0) {
-                snprintf(err, errlen, "cannot read %.400s: %s", path, got ? strerror(errno) : "short");
+                snprintf(err, errlen, "cannot read %.400s: %s", path,
+                         got ? strerror(errno) : "short");
                 rc = -2;
                 break;
             }

@@ -21,8 +21,8 @@
  * SELECT db (when the database changes; checked before the keys that follow) and
  * SET key value [PXAT expiry]: an existing key is overwritten. Keys already expired are
  * skipped. A hash, list or set is sent as RESTORE key expiry payload REPLACE ABSTTL (a DUMP
- * payload of type 4, 1 or 2 made from it: written as one record, replacing the key). A function library is
- * sent as FUNCTION LOAD REPLACE code. Every other collection is skipped, counted, and
+ * payload of type 4, 1 or 2 made from it: written as one record, replacing the key). A function
+ * library is sent as FUNCTION LOAD REPLACE code. Every other collection is skipped, counted, and
  * named on stderr. Strings written
  * LZF-compressed or as integers by Redis are loaded as the strings they stand for.
  *
@@ -251,7 +251,7 @@ static void load_entry(struct load *l, const struct rdb_entry *e)
         load_function(l, e);
         return;
     }
-    int vtype = e->type == RDB_TYPE_HASH || e->type == RDB_TYPE_HASH_LISTPACK   ? COLL_HASH
+    int vtype = e->type == RDB_TYPE_HASH || e->type == RDB_TYPE_HASH_LISTPACK     ? COLL_HASH
                 : e->type == RDB_TYPE_LIST || e->type == RDB_TYPE_LIST_QUICKLIST2 ? COLL_LIST
                 : e->type == RDB_TYPE_SET || e->type == RDB_TYPE_SET_INTSET       ? COLL_SET
                                                                                   : COLL_STRING;
@@ -384,7 +384,8 @@ static void report(const struct load *l, double secs)
            (unsigned long long)l->failed);
     if (l->unsupported)
         fprintf(stderr,
-                "logstor-load: %llu objects skipped: collections other than hashes, lists and sets are not "
+                "logstor-load: %llu objects skipped: collections other than hashes, lists and sets "
+                "are not "
                 "supported by logstord yet%s\n",
                 (unsigned long long)l->unsupported,
                 l->o.skip_unsupported ? "" : " (--skip-unsupported accepts that)");

@@ -559,8 +559,8 @@ void ckpt_tick(struct ls_engine *e)
             return;
         if (e->rseq == e->ck_last_rseq)
             return;
-        int by_time = e->cfg.checkpoint_interval_ms &&
-                      now - e->ck_last_ms >= e->cfg.checkpoint_interval_ms;
+        int by_time =
+            e->cfg.checkpoint_interval_ms && now - e->ck_last_ms >= e->cfg.checkpoint_interval_ms;
         int by_bytes = e->cfg.checkpoint_bytes &&
                        e->st.device_bytes_written - e->ck_last_bytes >= e->cfg.checkpoint_bytes;
         if (!by_time && !by_bytes)

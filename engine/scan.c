@@ -144,8 +144,11 @@ static void kc_put(struct kcache *k, uint64_t addr, uint64_t seq, const uint8_t 
     for (uint32_t w = 1; w < KC_WAYS && s->seq; w++)
         if (!set[w].seq || set[w].pos < s->pos)
             s = &set[w];
-    *s = (struct kc_slot){
-        .addr = addr, .seq = seq, .pos = k->head, .len = keep == len ? len : KC_NOKEY, .vtype = vtype};
+    *s = (struct kc_slot){.addr = addr,
+                          .seq = seq,
+                          .pos = k->head,
+                          .len = keep == len ? len : KC_NOKEY,
+                          .vtype = vtype};
     memcpy(k->arena + k->head % KC_ARENA, key, keep);
     k->head += keep;
 }

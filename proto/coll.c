@@ -198,8 +198,7 @@ const char *coll_hash_encoding(const struct coll_hash *h)
     return (h->flags & COLL_F_BIG) ? "hashtable" : "listpack";
 }
 
-int coll_list_decode(const uint8_t *v, size_t n, size_t extra, struct coll_str **out,
-                     size_t *count)
+int coll_list_decode(const uint8_t *v, size_t n, size_t extra, struct coll_str **out, size_t *count)
 {
     uint8_t flags;
     return coll_elems_decode(v, n, extra, out, count, &flags);

@@ -242,8 +242,7 @@ int rdbcoll_read_list(const uint8_t *p, size_t n, size_t *pos, int type, size_t 
     int special, rc = RDBSTR_OK;
     if (type != RDB_TYPE_LIST && type != RDB_TYPE_LIST_QUICKLIST2)
         return RDBSTR_NOTSTR;
-    if (rdbstr_read_len(p, n, &at, &count, &special) != RDBSTR_OK || special ||
-        count > n - at)
+    if (rdbstr_read_len(p, n, &at, &count, &special) != RDBSTR_OK || special || count > n - at)
         return RDBSTR_BADDATA;
     for (uint64_t i = 0; i < count && rc == RDBSTR_OK; i++) {
         uint64_t container = 1; /* type 1: every item is one plain element */
@@ -335,8 +334,7 @@ static int read_set(const uint8_t *p, size_t n, size_t *pos, int type, size_t ma
     if (type == RDB_TYPE_SET) {
         uint64_t count;
         int special;
-        if (rdbstr_read_len(p, n, &at, &count, &special) != RDBSTR_OK || special ||
-            count > n - at)
+        if (rdbstr_read_len(p, n, &at, &count, &special) != RDBSTR_OK || special || count > n - at)
             return RDBSTR_BADDATA;
         for (uint64_t i = 0; i < count && rc == RDBSTR_OK; i++) {
             struct str *x = strs_add(&s);

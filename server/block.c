@@ -19,8 +19,8 @@ struct blocked {
     struct req *r;
     uint32_t db, first, last;
     enum block_reply reply;
-    int ready;          /* signalled: runs again at the next deferred pass */
-    struct event *tmo;  /* the timeout, or NULL (forever) */
+    int ready;         /* signalled: runs again at the next deferred pass */
+    struct event *tmo; /* the timeout, or NULL (forever) */
     struct blocked *prev, *next;
 };
 
@@ -125,7 +125,8 @@ int block_wait(struct req *r, uint32_t first, uint32_t last, uint64_t timeout_ms
     *x = (struct blocked){.r = r, .db = r->db, .first = first, .last = last, .reply = reply};
     if (timeout_ms) {
         struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
-        if ((x->tmo = evtimer_new(s->base, on_timeout, x)) == NULL || evtimer_add(x->tmo, &tv) < 0) {
+        if ((x->tmo = evtimer_new(s->base, on_timeout, x)) == NULL ||
+            evtimer_add(x->tmo, &tv) < 0) {
             if (x->tmo)
                 event_free(x->tmo);
             free(x);

@@ -246,7 +246,8 @@ static void hincrby_cb(void *arg, int rc, const struct ls_item *it)
         req_done(r);
         return;
     }
-    if ((by < 0 && old < 0 && by < LLONG_MIN - old) || (by > 0 && old > 0 && by > LLONG_MAX - old)) {
+    if ((by < 0 && old < 0 && by < LLONG_MIN - old) ||
+        (by > 0 && old > 0 && by > LLONG_MAX - old)) {
         reply_error(r, ERR_OVERFLOW);
         req_done(r);
         return;

@@ -562,8 +562,7 @@ static int restore_decode(struct req *r, uint8_t **v, size_t *n, uint8_t *vtype)
         struct coll_limits lim = {lv->hash_max_listpack_entries, lv->hash_max_listpack_value};
         struct coll_buf out = {0};
         size_t pos = 1; /* the footer was checked; the body ends before it */
-        rc = rdbcoll_read((const uint8_t *)p->ptr, p->len - 10, &pos, type, max, &lim, &out,
-                          vtype);
+        rc = rdbcoll_read((const uint8_t *)p->ptr, p->len - 10, &pos, type, max, &lim, &out, vtype);
         if (rc == RDBSTR_OK && pos != p->len - 10)
             rc = RDBSTR_BADDATA;
         if (rc == RDBSTR_OK) {
@@ -579,8 +578,9 @@ static int restore_decode(struct req *r, uint8_t **v, size_t *n, uint8_t *vtype)
     if (rc == RDBSTR_BADSUM)
         reply_error(r, ERR_BAD_DUMP);
     else if (rc == RDBSTR_NOTSTR)
-        reply_errorf(r, "ERR Bad data format: the payload holds a %s, which logstord does not "
-                        "store yet",
+        reply_errorf(r,
+                     "ERR Bad data format: the payload holds a %s, which logstord does not "
+                     "store yet",
                      rdbstr_type_name(type));
     else if (rc == RDBSTR_TOOBIG)
         reply_error(r, ERR_TOO_BIG);

@@ -127,7 +127,8 @@ static void push_cb(void *arg, int rc, const struct ls_item *it)
     if (!right) { /* LPUSH a b c: c b a, then the old */
         memmove(e + add, e, n * sizeof(*e));
         for (size_t i = 0; i < add; i++)
-            e[add - 1 - i] = (struct coll_str){(const uint8_t *)r->argv[2 + i].ptr, r->argv[2 + i].len};
+            e[add - 1 - i] =
+                (struct coll_str){(const uint8_t *)r->argv[2 + i].ptr, r->argv[2 + i].len};
     } else {
         for (size_t i = 0; i < add; i++)
             e[n + i] = (struct coll_str){(const uint8_t *)r->argv[2 + i].ptr, r->argv[2 + i].len};
@@ -606,7 +607,7 @@ void cmd_list_lpos(struct req *r)
  * left empty) and the element, copied out of the source's record. */
 struct lmove {
     int from_right, to_right;
-    uint64_t block_ms; /* BLMOVE, BRPOPLPUSH: the timeout (UINT64_MAX: does not block) */
+    uint64_t block_ms;   /* BLMOVE, BRPOPLPUSH: the timeout (UINT64_MAX: does not block) */
     struct coll_buf src; /* the source's new encoding; len 0: delete it */
     uint64_t src_expire;
     uint32_t src_flags;
@@ -653,21 +654,29 @@ static void lmove_write(struct req *r, struct coll_buf *dst, const struct ls_ite
 {
     struct lmove *m = r->aux;
     const struct resp_arg *src = &r->argv[1], *dk = &r->argv[2];
-    struct ls_write_opts so = {.expire_ms = m->src_expire, .flags = m->src_flags, .vtype = COLL_LIST};
-    struct ls_write_opts dopt = {.expire_ms = dit ? dit->expire_ms : 0,
-                                 .flags = dit ? dit->flags : 0,
-                                 .vtype = COLL_LIST};
+    struct ls_write_opts so = {
+        .expire_ms = m->src_expire, .flags = m->src_flags, .vtype = COLL_LIST};
+    struct ls_write_opts dopt = {
+        .expire_ms = dit ? dit->expire_ms : 0, .flags = dit ? dit->flags : 0, .vtype = COLL_LIST};
     int rc;
     pubsub_notify(r, NOTIFY_LIST, m->from_right ? "rpop" : "lpop", src);
     if (m->src.len == 0)
         pubsub_notify(r, NOTIFY_GENERIC, "del", src);
     pubsub_notify(r, NOTIFY_LIST, m->to_right ? "rpush" : "lpush", dk);
     block_signal(r->c->srv, r->db, dk->ptr, dk->len);
-    struct ls_batch_op ops[2] = {
-        {.table = r->db, .key = dk->ptr, .key_len = dk->len, .value = dst->p,
-         .value_len = dst->len, .opts = dopt},
-        {.del = m->src.len == 0, .table = r->db, .key = src->ptr, .key_len = src->len,
-         .value = m->src.p, .value_len = m->src.len, .opts = so}};
+    struct ls_batch_op ops[2] = {{.table = r->db,
+                                  .key = dk->ptr,
+                                  .key_len = dk->len,
+                                  .value = dst->p,
+                                  .value_len = dst->len,
+                                  .opts = dopt},
+                                 {.del = m->src.len == 0,
+                                  .table = r->db,
+                                  .key = src->ptr,
+                                  .key_len = src->len,
+                                  .value = m->src.p,
+                                  .value_len = m->src.len,
+                                  .opts = so}};
     if (dst->len > r->c->srv->cfg.max_value_size) {
         reply_error(r, ERR_TOO_BIG);
         lmove_free(r);
@@ -731,7 +740,7 @@ static void lmove_src_cb(void *arg, int rc, const struct ls_item *it)
     struct coll_str *e;
     size_t n;
     if (list_of(r, rc, it, 1, &e, &n))
-        return; /* r, and its lmove with it (aux_free), are gone */
+        return;    /* r, and its lmove with it (aux_free), are gone */
     if (rc != 0) { /* no source list: nil, nothing moves (or BLMOVE waits for one) */
         uint64_t ms = m->block_ms;
         free(e);

@@ -520,7 +520,8 @@ uint32_t cmd_keys_find(const struct cmd_def *d, const struct resp_arg *argv, uin
         *first = at + 1;
         return (uint32_t)n;
     }
-    uint32_t last = d->last_key < 0 ? (uint32_t)((int64_t)argc + d->last_key) : (uint32_t)d->last_key;
+    uint32_t last =
+        d->last_key < 0 ? (uint32_t)((int64_t)argc + d->last_key) : (uint32_t)d->last_key;
     if (last >= argc)
         last = argc - 1;
     if (last < (uint32_t)d->first_key)

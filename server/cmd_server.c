@@ -1318,15 +1318,15 @@ static void info_clients(struct server *s, struct pbuf *pb)
         max_in = c->in.cap > max_in ? c->in.cap : max_in;
         max_out = c->out.cap > max_out ? c->out.cap : max_out;
     }
-    pbuf_appendf(pb,
-                 "# Clients\r\nconnected_clients:%u\r\ncluster_connections:0\r\nmaxclients:%" PRIu64
-                 "\r\nclient_recent_max_input_buffer:%zu\r\nclient_recent_max_output_buffer:%zu"
-                 "\r\nblocked_clients:%u\r\ntracking_clients:%u\r\nclients_in_timeout_table:0"
-                 "\r\nrequests_in_flight:%" PRIu64 "\r\nkeys_locked:%" PRIu64
-                 "\r\ncommands_waiting_for_locks:%" PRIu64 "\r\ntotal_lock_waits:%" PRIu64
-                 "\r\n\r\n",
-                 s->nconns, s->cfg.maxclients, max_in, max_out, pause_held_count(s) + block_count(s),
-                 tracking_clients(s), s->inflight, ls.keys, ls.waiting, ls.waits);
+    pbuf_appendf(
+        pb,
+        "# Clients\r\nconnected_clients:%u\r\ncluster_connections:0\r\nmaxclients:%" PRIu64
+        "\r\nclient_recent_max_input_buffer:%zu\r\nclient_recent_max_output_buffer:%zu"
+        "\r\nblocked_clients:%u\r\ntracking_clients:%u\r\nclients_in_timeout_table:0"
+        "\r\nrequests_in_flight:%" PRIu64 "\r\nkeys_locked:%" PRIu64
+        "\r\ncommands_waiting_for_locks:%" PRIu64 "\r\ntotal_lock_waits:%" PRIu64 "\r\n\r\n",
+        s->nconns, s->cfg.maxclients, max_in, max_out, pause_held_count(s) + block_count(s),
+        tracking_clients(s), s->inflight, ls.keys, ls.waiting, ls.waits);
 }
 
 /* Peak resident set size (VmHWM), in bytes: used_memory is the RSS here, so this is its
@@ -1381,28 +1381,29 @@ static void info_persistence(struct server *s, const struct ls_stats *st, struct
     struct ls_snapshot_info snaps[LS_SNAP_MAX];
     uint32_t nsnap = s->eng ? ls_snapshot_list(s->eng, snaps, LS_SNAP_MAX) : 0;
     uint64_t held = s->eng ? ls_snapshot_held_segments(s->eng) : 0;
-    pbuf_appendf(
-        pb,
-        "# Persistence\r\nloading:%d\r\ndurability:%s\r\nflush_interval_ms:%" PRIu64
-        "\r\nrecovery_time_ms:%" PRIu64 "\r\nrdb_changes_since_last_save:%" PRIu64
-        "\r\nrdb_bgsave_in_progress:%d\r\nrdb_last_save_time:%" PRIu64 "\r\nrdb_saves:%" PRIu64
-        "\r\nrdb_last_bgsave_status:%s"
-        "\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1"
-        "\r\nrdb_last_cow_size:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0"
-        "\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1"
-        "\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok"
-        "\r\naof_rewrites:0\r\naof_last_write_status:%s\r\nasync_loading:0"
-        "\r\nengine_failed:%" PRIu64 "\r\ncheckpoint_interval_ms:%" PRIu64
-        "\r\ncheckpoint_bytes:%" PRIu64 "\r\ncheckpoints:%" PRIu64 "\r\ncheckpoints_failed:%" PRIu64
-        "\r\ncheckpoint_last_ms:%" PRIu64 "\r\ncheckpoint_last_keys:%" PRIu64
-        "\r\nsnapshots:%" PRIu32 "\r\nsnapshot_held_segments:%" PRIu64
-        "\r\nsnapshot_held_bytes:%" PRIu64 "\r\n",
-        loading_active(s), s->cfg.durability ? "periodic" : "sync", s->cfg.flush_interval_ms,
-        st->recovery_ms, st->puts + st->dels - s->changes_at_save, bgsave_running,
-        (s->last_save_ms ? s->last_save_ms : s->start_ms) / 1000, saves_done,
-        last_bgsave_failed ? "err" : "ok", st->failed ? "err" : "ok", st->failed,
-        s->cfg.checkpoint_interval_ms, s->cfg.checkpoint_bytes, st->checkpoints, st->checkpoints_failed,
-        st->checkpoint_last_ms, st->checkpoint_last_keys, nsnap, held, held * s->cfg.segment_size);
+    pbuf_appendf(pb,
+                 "# Persistence\r\nloading:%d\r\ndurability:%s\r\nflush_interval_ms:%" PRIu64
+                 "\r\nrecovery_time_ms:%" PRIu64 "\r\nrdb_changes_since_last_save:%" PRIu64
+                 "\r\nrdb_bgsave_in_progress:%d\r\nrdb_last_save_time:%" PRIu64
+                 "\r\nrdb_saves:%" PRIu64 "\r\nrdb_last_bgsave_status:%s"
+                 "\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1"
+                 "\r\nrdb_last_cow_size:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0"
+                 "\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1"
+                 "\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok"
+                 "\r\naof_rewrites:0\r\naof_last_write_status:%s\r\nasync_loading:0"
+                 "\r\nengine_failed:%" PRIu64 "\r\ncheckpoint_interval_ms:%" PRIu64
+                 "\r\ncheckpoint_bytes:%" PRIu64 "\r\ncheckpoints:%" PRIu64
+                 "\r\ncheckpoints_failed:%" PRIu64 "\r\ncheckpoint_last_ms:%" PRIu64
+                 "\r\ncheckpoint_last_keys:%" PRIu64 "\r\nsnapshots:%" PRIu32
+                 "\r\nsnapshot_held_segments:%" PRIu64 "\r\nsnapshot_held_bytes:%" PRIu64 "\r\n",
+                 loading_active(s), s->cfg.durability ? "periodic" : "sync",
+                 s->cfg.flush_interval_ms, st->recovery_ms,
+                 st->puts + st->dels - s->changes_at_save, bgsave_running,
+                 (s->last_save_ms ? s->last_save_ms : s->start_ms) / 1000, saves_done,
+                 last_bgsave_failed ? "err" : "ok", st->failed ? "err" : "ok", st->failed,
+                 s->cfg.checkpoint_interval_ms, s->cfg.checkpoint_bytes, st->checkpoints,
+                 st->checkpoints_failed, st->checkpoint_last_ms, st->checkpoint_last_keys, nsnap,
+                 held, held * s->cfg.segment_size);
     loading_info(s, pb); /* while loading: Redis's loading_* progress fields */
     pbuf_appendf(pb, "\r\n");
 }
@@ -2127,7 +2128,6 @@ struct save_op {
     uint64_t mark; /* engine puts + dels when it began */
     char name[LS_SNAP_NAME_MAX + 1];
 };
-
 
 static uint64_t engine_changes(struct server *s)
 {

@@ -431,7 +431,7 @@ struct setop {
     int store;                /* argv[1] is the destination */
     int card;                 /* SINTERCARD: reply the count, at most limit */
     long long limit;
-    struct owned *acc;        /* the result so far (copies) */
+    struct owned *acc; /* the result so far (copies) */
     size_t n, cap;
     int started;
 };
@@ -571,8 +571,8 @@ static void setop_next(struct req *r)
     set_read(r, &r->argv[o->at], setop_cb);
 }
 
-static void setop_start(struct req *r, enum setop_kind op, uint32_t first, uint32_t last,
-                        int store, int card, long long limit)
+static void setop_start(struct req *r, enum setop_kind op, uint32_t first, uint32_t last, int store,
+                        int card, long long limit)
 {
     struct setop *o = calloc(1, sizeof(*o));
     if (o == NULL) {
@@ -580,8 +580,13 @@ static void setop_start(struct req *r, enum setop_kind op, uint32_t first, uint3
         req_done(r);
         return;
     }
-    *o = (struct setop){.op = op, .first = first, .last = last, .at = first, .store = store,
-                        .card = card, .limit = limit};
+    *o = (struct setop){.op = op,
+                        .first = first,
+                        .last = last,
+                        .at = first,
+                        .store = store,
+                        .card = card,
+                        .limit = limit};
     r->aux = o;
     r->aux_free = setop_free;
     setop_next(r);
@@ -705,7 +710,8 @@ static void smove_dst_cb(void *arg, int rc, const struct ls_item *it)
         req_done(r);
         return;
     }
-    struct ls_write_opts so = {.expire_ms = m->src_expire, .flags = m->src_flags, .vtype = COLL_SET};
+    struct ls_write_opts so = {
+        .expire_ms = m->src_expire, .flags = m->src_flags, .vtype = COLL_SET};
     struct ls_write_opts dopt = {.expire_ms = rc == 0 ? it->expire_ms : 0,
                                  .flags = rc == 0 ? it->flags : 0,
                                  .vtype = COLL_SET};
@@ -713,11 +719,19 @@ static void smove_dst_cb(void *arg, int rc, const struct ls_item *it)
     if (m->src.len == 0)
         pubsub_notify(r, NOTIFY_GENERIC, "del", src);
     pubsub_notify(r, NOTIFY_SET, "sadd", dk);
-    struct ls_batch_op ops[2] = {
-        {.table = r->db, .key = dk->ptr, .key_len = dk->len, .value = dst.p,
-         .value_len = dst.len, .opts = dopt},
-        {.del = m->src.len == 0, .table = r->db, .key = src->ptr, .key_len = src->len,
-         .value = m->src.p, .value_len = m->src.len, .opts = so}};
+    struct ls_batch_op ops[2] = {{.table = r->db,
+                                  .key = dk->ptr,
+                                  .key_len = dk->len,
+                                  .value = dst.p,
+                                  .value_len = dst.len,
+                                  .opts = dopt},
+                                 {.del = m->src.len == 0,
+                                  .table = r->db,
+                                  .key = src->ptr,
+                                  .key_len = src->len,
+                                  .value = m->src.p,
+                                  .value_len = m->src.len,
+                                  .opts = so}};
     int wrc = txn_batching(r) ? LS_ETOOBIG : park_batch(r, ops, 2, smove_done_cb);
     if (wrc == LS_ETOOBIG) {
         wrc = park_put(r, r->db, dk, dst.p, dst.len, &dopt, smove_ignored);
@@ -767,7 +781,8 @@ static void smove_src_cb(void *arg, int rc, const struct ls_item *it)
         cmd_get(r, &r->argv[2], smove_check_dst_cb);
         return;
     }
-    if (r->argv[1].len == r->argv[2].len && !memcmp(r->argv[1].ptr, r->argv[2].ptr, r->argv[1].len)) {
+    if (r->argv[1].len == r->argv[2].len &&
+        !memcmp(r->argv[1].ptr, r->argv[2].ptr, r->argv[1].len)) {
         free(e); /* onto itself: it is there already */
         reply_int(r, 1);
         req_done(r);

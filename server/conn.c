@@ -268,8 +268,8 @@ static int conn_may_start(const struct conn *c)
     const struct config *cfg = &c->srv->cfg;
     return c->inflight < cfg->max_inflight && c->read_bytes < conn_out_high(c) &&
            !conn_replies_hold(c, c->out_acct.used) && c->req_mem < cfg->client_query_buffer_limit &&
-           c->nparked == 0 && c->pause_req == NULL && c->block_req == NULL && !c->closed && !c->close_after_reply &&
-           !c->replica && !c->srv->shutdown_asked;
+           c->nparked == 0 && c->pause_req == NULL && c->block_req == NULL && !c->closed &&
+           !c->close_after_reply && !c->replica && !c->srv->shutdown_asked;
 }
 
 int conn_may_claim(const struct conn *c)

@@ -43,17 +43,17 @@ void reply_engine_error(struct req *r, int rc);
 const char *reply_mc_engine_error(int rc);
 
 /* Standard errors. */
-#define ERR_SYNTAX      "ERR syntax error"
-#define ERR_NOT_INT     "ERR value is not an integer or out of range"
-#define ERR_NOT_FLOAT   "ERR value is not a valid float"
-#define ERR_OVERFLOW    "ERR increment or decrement would overflow"
-#define ERR_DB_RANGE    "ERR DB index is out of range"
-#define ERR_TOO_BIG     "ERR string exceeds maximum allowed size (max_value_size)"
-#define ERR_WRONGTYPE   "WRONGTYPE Operation against a key holding the wrong kind of value"
+#define ERR_SYNTAX    "ERR syntax error"
+#define ERR_NOT_INT   "ERR value is not an integer or out of range"
+#define ERR_NOT_FLOAT "ERR value is not a valid float"
+#define ERR_OVERFLOW  "ERR increment or decrement would overflow"
+#define ERR_DB_RANGE  "ERR DB index is out of range"
+#define ERR_TOO_BIG   "ERR string exceeds maximum allowed size (max_value_size)"
+#define ERR_WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
 /* A read found the key holding a value of another type than the command works on (the
  * server's code, beside the engine's LS_E* ones; reply_engine_error answers
  * ERR_WRONGTYPE). */
-#define SRV_EWRONGTYPE (-20001)
+#define SRV_EWRONGTYPE  (-20001)
 #define ERR_KEY_TOO_BIG "ERR key exceeds maximum allowed size (max_key_size)"
 #define ERR_NOAUTH      "NOAUTH Authentication required."
 #define ERR_OOM         "OOM command not allowed when used memory > 'maxmemory'."

@@ -839,7 +839,12 @@ static void test_value_tags(void **state)
     check_tagged(f->e, "t:8", 5, "tagged"); /* from the device */
     check_tagged(f->e, "plain", 0, "p");
     struct ls_batch_op ops[2] = {
-        {.table = 0, .key = "t:b", .key_len = 3, .value = "bv", .value_len = 2, .opts = {.vtype = 5}},
+        {.table = 0,
+         .key = "t:b",
+         .key_len = 3,
+         .value = "bv",
+         .value_len = 2,
+         .opts = {.vtype = 5}},
         {.table = 0, .key = "u:b", .key_len = 3, .value = "uv", .value_len = 2}};
     memset(&w, 0, sizeof(w));
     assert_int_equal(ls_write_batch(f->e, ops, 2, wres_cb, &w), 0);

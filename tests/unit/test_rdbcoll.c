@@ -176,8 +176,8 @@ static void expect_list(const char *hex, const char *const *want, size_t nwant)
     uint8_t *w = malloc(rdbcoll_body_bound(COLL_LIST, b.p, b.len));
     size_t wl = rdbcoll_put_body(w, COLL_LIST, b.p, b.len);
     pos = 0;
-    assert_int_equal(rdbcoll_read(w, wl, &pos, rdbcoll_rdb_type(COLL_LIST), 1 << 20, NULL, &b2, &vt),
-                     RDBSTR_OK);
+    assert_int_equal(
+        rdbcoll_read(w, wl, &pos, rdbcoll_rdb_type(COLL_LIST), 1 << 20, NULL, &b2, &vt), RDBSTR_OK);
     assert_int_equal(b2.len, b.len);
     assert_memory_equal(b2.p, b.p, b.len);
     /* every truncation refused */
