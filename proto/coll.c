@@ -260,6 +260,74 @@ int coll_elems_encode(const struct coll_str *e, size_t n, uint8_t flags, struct 
     return 0;
 }
 
+int coll_zel_cmp(const struct coll_zel *a, const struct coll_zel *b)
+{
+    if (a->score != b->score)
+        return a->score < b->score ? -1 : 1;
+    size_t m = a->len < b->len ? a->len : b->len;
+    int c = m ? memcmp(a->p, b->p, m) : 0;
+    return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+int coll_zset_decode(const uint8_t *v, size_t n, size_t extra, struct coll_zel **out,
+                     size_t *count, uint8_t *flags)
+{
+    uint64_t c;
+    size_t k;
+    if (n < 2 || (v[0] & 0x0f) != COLL_VERSION || (v[0] & ~(0x0fu | COLL_F_BIG)) != 0 ||
+        (k = coll_varint_get(v + 1, n - 1, &c)) == 0 || c > (n - 1 - k) / 9)
+        return COLL_EBAD; /* each element takes at least 9 bytes */
+    struct coll_zel *e = malloc(((size_t)c + extra + 1) * sizeof(*e));
+    if (!e)
+        return -2;
+    const uint8_t *pos = v + 1 + k, *end = v + n;
+    for (uint64_t i = 0; i < c; i++) {
+        if (end - pos < 8) {
+            free(e);
+            return COLL_EBAD;
+        }
+        memcpy(&e[i].score, pos, 8);
+        pos += 8;
+        if (e[i].score != e[i].score || get_str(&pos, end, &e[i].p, &e[i].len) != 0) {
+            free(e); /* NaN is never a score */
+            return COLL_EBAD;
+        }
+    }
+    if (pos != end) {
+        free(e);
+        return COLL_EBAD;
+    }
+    *out = e;
+    *count = (size_t)c;
+    *flags = v[0] & COLL_F_BIG;
+    return 0;
+}
+
+int coll_zset_encode(const struct coll_zel *e, size_t n, uint8_t flags, struct coll_buf *out)
+{
+    size_t len = 1 + coll_varint_len(n);
+    for (size_t i = 0; i < n; i++)
+        len += 8 + coll_varint_len(e[i].len) + e[i].len;
+    uint8_t *p = malloc(len);
+    if (!p)
+        return -1;
+    size_t o = 0;
+    p[o++] = (uint8_t)(COLL_VERSION | (flags & COLL_F_BIG));
+    o += coll_varint_put(p + o, n);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p + o, &e[i].score, 8);
+        o += 8;
+        o += coll_varint_put(p + o, e[i].len);
+        if (e[i].len)
+            memcpy(p + o, e[i].p, e[i].len);
+        o += e[i].len;
+    }
+    coll_buf_free(out);
+    out->p = p;
+    out->len = out->cap = o;
+    return 0;
+}
+
 const char *coll_encoding(int t, const uint8_t *v, size_t n)
 {
     struct coll_hash h;
@@ -273,6 +341,11 @@ const char *coll_encoding(int t, const uint8_t *v, size_t n)
     if (t == COLL_SET && coll_elems_decode(v, n, 0, &e, &k, &fl) == 0) {
         free(e);
         return fl & COLL_F_BIG ? "hashtable" : "intset"; /* Redis 7.0: no listpack sets */
+    }
+    struct coll_zel *z;
+    if (t == COLL_ZSET && coll_zset_decode(v, n, 0, &z, &k, &fl) == 0) {
+        free(z);
+        return fl & COLL_F_BIG ? "skiplist" : "listpack";
     }
     return "unknown";
 }

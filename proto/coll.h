@@ -166,6 +166,24 @@ int coll_elems_decode(const uint8_t *v, size_t n, size_t extra, struct coll_str 
                       size_t *count, uint8_t *flags);
 int coll_elems_encode(const struct coll_str *e, size_t n, uint8_t flags, struct coll_buf *out);
 
+/* ---- sorted sets: (score, member) pairs kept sorted by score, then member ---- */
+
+struct coll_zel {
+    double score;
+    const uint8_t *p; /* the member, borrowed */
+    size_t len;
+};
+
+/* Parses and validates the small form of a sorted set v[0..n) into a malloc'd array (the
+ * members point into v), with room for `extra` more, and its header flags. Returns 0,
+ * COLL_EBAD, or -2 (out of memory). */
+int coll_zset_decode(const uint8_t *v, size_t n, size_t extra, struct coll_zel **out,
+                     size_t *count, uint8_t *flags);
+/* Encodes e[0..n) (the caller keeps them sorted) into out. 0 or -1 (out of memory). */
+int coll_zset_encode(const struct coll_zel *e, size_t n, uint8_t flags, struct coll_buf *out);
+/* The order of sorted-set elements: score, then member bytes (memcmp, shorter first). */
+int coll_zel_cmp(const struct coll_zel *a, const struct coll_zel *b);
+
 /* OBJECT ENCODING of a value of type t (a COLL_* other than COLL_STRING) encoded in
  * v[0..n): Redis 7.0's name for it; "unknown" when it does not parse. */
 const char *coll_encoding(int t, const uint8_t *v, size_t n);

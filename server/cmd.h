@@ -230,6 +230,43 @@ void cmd_set_sdiffstore(struct req *r);
 void cmd_set_sintercard(struct req *r);
 void cmd_set_smove(struct req *r);
 
+/* cmd_zset.c */
+void cmd_zset_zadd(struct req *r);
+void cmd_zset_zincrby(struct req *r);
+void cmd_zset_zrem(struct req *r);
+void cmd_zset_zscore(struct req *r);
+void cmd_zset_zmscore(struct req *r);
+void cmd_zset_zcard(struct req *r);
+void cmd_zset_zrank(struct req *r);
+void cmd_zset_zrevrank(struct req *r);
+void cmd_zset_zrange(struct req *r);
+void cmd_zset_zrangestore(struct req *r);
+void cmd_zset_zrevrange(struct req *r);
+void cmd_zset_zrangebyscore(struct req *r);
+void cmd_zset_zrevrangebyscore(struct req *r);
+void cmd_zset_zrangebylex(struct req *r);
+void cmd_zset_zrevrangebylex(struct req *r);
+void cmd_zset_zcount(struct req *r);
+void cmd_zset_zlexcount(struct req *r);
+void cmd_zset_zremrangebyrank(struct req *r);
+void cmd_zset_zremrangebyscore(struct req *r);
+void cmd_zset_zremrangebylex(struct req *r);
+void cmd_zset_zpopmin(struct req *r);
+void cmd_zset_zpopmax(struct req *r);
+void cmd_zset_bzpopmin(struct req *r);
+void cmd_zset_bzpopmax(struct req *r);
+void cmd_zset_zmpop(struct req *r);
+void cmd_zset_bzmpop(struct req *r);
+void cmd_zset_zrandmember(struct req *r);
+void cmd_zset_zscan(struct req *r);
+void cmd_zset_zunion(struct req *r);
+void cmd_zset_zinter(struct req *r);
+void cmd_zset_zdiff(struct req *r);
+void cmd_zset_zunionstore(struct req *r);
+void cmd_zset_zinterstore(struct req *r);
+void cmd_zset_zdiffstore(struct req *r);
+void cmd_zset_zintercard(struct req *r);
+
 /* cmd_keys.c */
 void cmd_keys_del(struct req *r);
 void cmd_keys_exists(struct req *r);

@@ -267,7 +267,7 @@ static const struct rconfig_desc table[] = {
 #define NROWS (sizeof(table) / sizeof(table[0]))
 
 static char *values[NROWS]; /* set values; NULL shows the default */
-static struct rconfig_live live = {10000, 128, 0, 1, 0, 512, 64, 512};
+static struct rconfig_live live = {10000, 128, 0, 1, 0, 512, 64, 512, 128, 64};
 
 const struct rconfig_live *rconfig_live(void)
 {
@@ -595,6 +595,12 @@ static void live_update(const struct rconfig_desc *d, const char *norm)
         live.hash_max_listpack_value = strtoull(norm, NULL, 10);
     else if (!strcmp(d->name, "set-max-intset-entries"))
         live.set_max_intset_entries = strtoull(norm, NULL, 10);
+    else if (!strcmp(d->name, "zset-max-listpack-entries") ||
+             !strcmp(d->name, "zset-max-ziplist-entries"))
+        live.zset_max_listpack_entries = strtoull(norm, NULL, 10);
+    else if (!strcmp(d->name, "zset-max-listpack-value") ||
+             !strcmp(d->name, "zset-max-ziplist-value"))
+        live.zset_max_listpack_value = strtoull(norm, NULL, 10);
 }
 
 size_t rconfig_index(const struct rconfig_desc *d)

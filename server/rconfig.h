@@ -31,6 +31,7 @@ struct rconfig_live {
     uint64_t maxmemory;            /* bytes; 0: no limit (noeviction: server_oom) */
     uint64_t hash_max_listpack_entries, hash_max_listpack_value; /* OBJECT ENCODING's rule */
     uint64_t set_max_intset_entries;
+    uint64_t zset_max_listpack_entries, zset_max_listpack_value;
 };
 const struct rconfig_live *rconfig_live(void);
 
