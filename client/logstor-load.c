@@ -254,7 +254,10 @@ static void load_entry(struct load *l, const struct rdb_entry *e)
     int vtype = e->type == RDB_TYPE_HASH || e->type == RDB_TYPE_HASH_LISTPACK     ? COLL_HASH
                 : e->type == RDB_TYPE_LIST || e->type == RDB_TYPE_LIST_QUICKLIST2 ? COLL_LIST
                 : e->type == RDB_TYPE_SET || e->type == RDB_TYPE_SET_INTSET       ? COLL_SET
-                                                                                  : COLL_STRING;
+                : e->type == RDB_TYPE_ZSET || e->type == RDB_TYPE_ZSET_2 ||
+                        e->type == RDB_TYPE_ZSET_LISTPACK
+                    ? COLL_ZSET
+                    : COLL_STRING;
     if (e->type != 0 && vtype == COLL_STRING) {
         fprintf(stderr, "logstor-load: skipped %s ", rdbstr_type_name(e->type));
         put_key(stderr, e->key, e->key_len);

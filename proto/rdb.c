@@ -366,7 +366,8 @@ static int rd_object(struct rdb_reader *rd, int type, uint64_t expire_ms, struct
         rc = rd_string(rd, &e->val, &e->val_len);
     } else if (type == RDB_TYPE_HASH || type == RDB_TYPE_HASH_LISTPACK || type == RDB_TYPE_LIST ||
                type == RDB_TYPE_LIST_QUICKLIST2 || type == RDB_TYPE_SET ||
-               type == RDB_TYPE_SET_INTSET) {
+               type == RDB_TYPE_SET_INTSET || type == RDB_TYPE_ZSET || type == RDB_TYPE_ZSET_2 ||
+               type == RDB_TYPE_ZSET_LISTPACK) {
         struct coll_buf b = {0};
         uint8_t vt;
         rc = rdbcoll_read(rd->p, rd->n, &rd->pos, type, rd->max_len, NULL, &b, &vt);

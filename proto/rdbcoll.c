@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,16 +397,147 @@ static int read_set(const uint8_t *p, size_t n, size_t *pos, int type, size_t ma
     return rc;
 }
 
+static int cmp_zel(const void *a, const void *b)
+{
+    return coll_zel_cmp(a, b);
+}
+
+/* A score written as a string (types 3 and 17): strtod's form, "inf", "-inf". */
+static int score_of(const uint8_t *p, size_t len, double *d)
+{
+    char buf[64], *end;
+    if (len == 0 || len >= sizeof(buf))
+        return -1;
+    memcpy(buf, p, len);
+    buf[len] = 0;
+    *d = strtod(buf, &end);
+    return *end || *d != *d ? -1 : 0;
+}
+
+/* A sorted set of type 3 (member, score as a string), 5 (member, 8-byte double) or 17 (a
+ * listpack of member, score) into its small form, sorted. */
+static int read_zset(const uint8_t *p, size_t n, size_t *pos, int type, size_t max_len,
+                     struct coll_buf *out)
+{
+    struct strs s = {0};
+    size_t at = *pos, pairs = 0;
+    double *sc = NULL;
+    int rc = RDBSTR_OK;
+    if (type == RDB_TYPE_ZSET_LISTPACK) {
+        uint8_t *lp = NULL;
+        size_t lplen = 0;
+        rc = rdbstr_read_string(p, n, &at, SIZE_MAX / 2, &lp, &lplen);
+        if (rc == RDBSTR_OK)
+            rc = listpack_read(lp, lplen, max_len, &s);
+        free(lp);
+        if (rc == RDBSTR_OK && s.n % 2)
+            rc = RDBSTR_BADDATA;
+        pairs = s.n / 2;
+        if (rc == RDBSTR_OK && (sc = malloc((pairs + 1) * sizeof(*sc))) == NULL)
+            rc = RDBSTR_NOMEM;
+        for (size_t i = 0; i < pairs && rc == RDBSTR_OK; i++)
+            if (score_of(str_bytes(&s.v[2 * i + 1]), s.v[2 * i + 1].len, &sc[i]) < 0)
+                rc = RDBSTR_BADDATA;
+    } else {
+        uint64_t count;
+        int special;
+        if (rdbstr_read_len(p, n, &at, &count, &special) != RDBSTR_OK || special ||
+            count > (n - at) / 2)
+            return RDBSTR_BADDATA;
+        pairs = (size_t)count;
+        if ((sc = malloc((pairs + 1) * sizeof(*sc))) == NULL)
+            return RDBSTR_NOMEM;
+        for (size_t i = 0; i < pairs && rc == RDBSTR_OK; i++) {
+            struct str *x = strs_add(&s);
+            if (!x) {
+                rc = RDBSTR_NOMEM;
+                break;
+            }
+            if ((rc = rdbstr_read_string(p, n, &at, max_len, &x->p, &x->len)) != RDBSTR_OK) {
+                x->p = NULL;
+                break;
+            }
+            if (type == RDB_TYPE_ZSET_2) {
+                if (n - at < 8) {
+                    rc = RDBSTR_BADDATA;
+                    break;
+                }
+                uint64_t bits = le(p + at, 8);
+                memcpy(&sc[i], &bits, 8);
+                at += 8;
+                if (sc[i] != sc[i])
+                    rc = RDBSTR_BADDATA;
+            } else { /* type 3: a length byte, then the score's text (253-255: nan/inf) */
+                if (at >= n) {
+                    rc = RDBSTR_BADDATA;
+                    break;
+                }
+                uint8_t l = p[at++];
+                if (l == 253 || l == 255 || l == 254) {
+                    sc[i] = l == 254 ? INFINITY : l == 255 ? -INFINITY : NAN;
+                    rc = l == 253 ? RDBSTR_BADDATA : RDBSTR_OK;
+                } else if (l > n - at || score_of(p + at, l, &sc[i]) < 0) {
+                    rc = RDBSTR_BADDATA;
+                } else {
+                    at += l;
+                }
+            }
+        }
+    }
+    if (rc == RDBSTR_OK && pairs == 0)
+        rc = RDBSTR_BADDATA;
+    size_t total = 0;
+    struct coll_zel *z = NULL;
+    if (rc == RDBSTR_OK && (z = malloc(pairs * sizeof(*z))) == NULL)
+        rc = RDBSTR_NOMEM;
+    size_t stride = type == RDB_TYPE_ZSET_LISTPACK ? 2 : 1;
+    for (size_t i = 0; i < pairs && rc == RDBSTR_OK; i++) {
+        const struct str *m = &s.v[stride * i];
+        z[i] = (struct coll_zel){sc[i], str_bytes(m), m->len};
+        if ((total += m->len + 10) > max_len)
+            rc = RDBSTR_TOOBIG;
+    }
+    if (rc == RDBSTR_OK) {
+        qsort(z, pairs, sizeof(*z), cmp_zel);
+        for (size_t i = 1; i < pairs && rc == RDBSTR_OK; i++)
+            if (z[i].len == z[i - 1].len && !memcmp(z[i].p, z[i - 1].p, z[i].len))
+                rc = RDBSTR_BADDATA; /* a member twice (same score): Redis refuses it */
+        int big = pairs > 128;
+        for (size_t i = 0; i < pairs && !big; i++)
+            big = z[i].len > 64;
+        if (rc == RDBSTR_OK && coll_zset_encode(z, pairs, big ? COLL_F_BIG : 0, out) < 0)
+            rc = RDBSTR_NOMEM;
+    }
+    free(z);
+    free(sc);
+    strs_free(&s);
+    if (rc == RDBSTR_OK)
+        *pos = at;
+    else
+        coll_buf_free(out);
+    return rc;
+}
+
 int rdbcoll_rdb_type(int vtype)
 {
     return vtype == COLL_HASH   ? RDB_TYPE_HASH
            : vtype == COLL_LIST ? RDB_TYPE_LIST
            : vtype == COLL_SET  ? RDB_TYPE_SET
+           : vtype == COLL_ZSET ? RDB_TYPE_ZSET_2
                                 : -1;
 }
 
 size_t rdbcoll_body_bound(int vtype, const uint8_t *v, size_t n)
 {
+    if (vtype == COLL_ZSET) { /* a length, then member strings and 8-byte scores */
+        struct coll_zel *z;
+        size_t k;
+        uint8_t fl;
+        if (coll_zset_decode(v, n, 0, &z, &k, &fl) != 0)
+            return 0;
+        free(z);
+        return 9 + n + k * 18;
+    }
     if (vtype == COLL_HASH) {
         struct coll_hash h;
         return coll_hash_open(&h, v, n) == 0 ? rdbcoll_hash_bound(n, h.count) : 0;
@@ -423,6 +555,23 @@ size_t rdbcoll_body_bound(int vtype, const uint8_t *v, size_t n)
 
 size_t rdbcoll_put_body(uint8_t *out, int vtype, const uint8_t *v, size_t n)
 {
+    if (vtype == COLL_ZSET) {
+        struct coll_zel *z;
+        size_t k;
+        uint8_t fl;
+        if (coll_zset_decode(v, n, 0, &z, &k, &fl) != 0)
+            return 0;
+        size_t o = rdbstr_put_len(out, k);
+        for (size_t i = k; i-- > 0;) { /* Redis writes from the highest score down */
+            o += rdbstr_put_value_lzf(out + o, z[i].p, z[i].len);
+            uint64_t bits;
+            memcpy(&bits, &z[i].score, 8);
+            for (int b = 0; b < 8; b++)
+                out[o++] = (uint8_t)(bits >> (8 * b));
+        }
+        free(z);
+        return o;
+    }
     if (vtype == COLL_HASH) {
         struct coll_hash h;
         return coll_hash_open(&h, v, n) == 0 ? rdbcoll_put_hash(out, &h) : 0;
@@ -450,6 +599,10 @@ int rdbcoll_read(const uint8_t *p, size_t n, size_t *pos, int type, size_t max_l
     if (type == RDB_TYPE_SET || type == RDB_TYPE_SET_INTSET) {
         *vtype = COLL_SET;
         return read_set(p, n, pos, type, max_len, out);
+    }
+    if (type == RDB_TYPE_ZSET || type == RDB_TYPE_ZSET_2 || type == RDB_TYPE_ZSET_LISTPACK) {
+        *vtype = COLL_ZSET;
+        return read_zset(p, n, pos, type, max_len, out);
     }
     return RDBSTR_NOTSTR;
 }

@@ -21,6 +21,9 @@
 #define RDB_TYPE_LIST            1
 #define RDB_TYPE_SET             2
 #define RDB_TYPE_SET_INTSET      11
+#define RDB_TYPE_ZSET            3
+#define RDB_TYPE_ZSET_2          5
+#define RDB_TYPE_ZSET_LISTPACK   17
 #define RDB_TYPE_HASH            4
 #define RDB_TYPE_HASH_LISTPACK   16
 #define RDB_TYPE_LIST_QUICKLIST2 18
@@ -53,7 +56,8 @@ size_t rdbcoll_body_bound(int vtype, const uint8_t *v, size_t n);
 size_t rdbcoll_put_body(uint8_t *out, int vtype, const uint8_t *v, size_t n);
 /* Reads a collection object of RDB type `type` at p[*pos..n) into its small form in out and
  * its value type in *vtype (hash: types 4 and 16; list: 1 and 18; set: 2 and 11, kept as
- * an intset, sorted, when every member is an integer and there are at most 512). Returns as
+ * an intset, sorted, when every member is an integer and there are at most 512; sorted
+ * set: 3, 5 and 17, written as 5). Returns as
  * rdbcoll_read_hash; RDBSTR_NOTSTR for a type not read. */
 int rdbcoll_read(const uint8_t *p, size_t n, size_t *pos, int type, size_t max_len,
                  const struct coll_limits *lim, struct coll_buf *out, uint8_t *vtype);

@@ -129,6 +129,13 @@ static void test_redis_file(void **state)
         if (w[i].val) {
             assert_int_equal(e.val_len, w[i].val_len);
             assert_memory_equal(e.val, w[i].val, e.val_len);
+        } else if (e.type == 17) { /* a sorted set: its small form */
+            struct coll_zel *z;
+            size_t nz;
+            uint8_t fl;
+            assert_int_equal(coll_zset_decode(e.val, e.val_len, 0, &z, &nz, &fl), 0);
+            assert_true(nz > 0);
+            free(z);
         } else if (e.type == 18 || e.type == 11 || e.type == 2) { /* lists, sets: small form */
             struct coll_str *el;
             size_t nel;
