@@ -9,7 +9,7 @@
  *     -w              most commands in flight (pipelined) at once (default 256; they also
  *                     stop at 8 MiB of command bytes not yet answered)
  *     --skip-unsupported
- *                     collections logstord cannot store yet (sorted sets, streams,
+ *                     collections logstord cannot store yet (streams,
  *                     modules, and hashes and lists in the ziplist/zipmap encodings of
  *                     Redis before 7.0) are skipped without making the exit status
  *                     non-zero
@@ -261,7 +261,7 @@ static void load_entry(struct load *l, const struct rdb_entry *e)
     if (e->type != 0 && vtype == COLL_STRING) {
         fprintf(stderr, "logstor-load: skipped %s ", rdbstr_type_name(e->type));
         put_key(stderr, e->key, e->key_len);
-        fprintf(stderr, " (db %u): only strings, hashes, lists and sets are supported\n", e->db);
+        fprintf(stderr, " (db %u): only strings, hashes, lists, sets and sorted sets are supported\n", e->db);
         l->unsupported++;
         return;
     }
