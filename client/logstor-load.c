@@ -261,7 +261,9 @@ static void load_entry(struct load *l, const struct rdb_entry *e)
     if (e->type != 0 && vtype == COLL_STRING) {
         fprintf(stderr, "logstor-load: skipped %s ", rdbstr_type_name(e->type));
         put_key(stderr, e->key, e->key_len);
-        fprintf(stderr, " (db %u): only strings, hashes, lists, sets and sorted sets are supported\n", e->db);
+        fprintf(stderr,
+                " (db %u): only strings, hashes, lists, sets and sorted sets are supported\n",
+                e->db);
         l->unsupported++;
         return;
     }

@@ -269,8 +269,8 @@ int coll_zel_cmp(const struct coll_zel *a, const struct coll_zel *b)
     return c ? c : (a->len > b->len) - (a->len < b->len);
 }
 
-int coll_zset_decode(const uint8_t *v, size_t n, size_t extra, struct coll_zel **out,
-                     size_t *count, uint8_t *flags)
+int coll_zset_decode(const uint8_t *v, size_t n, size_t extra, struct coll_zel **out, size_t *count,
+                     uint8_t *flags)
 {
     uint64_t c;
     size_t k;

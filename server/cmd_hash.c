@@ -25,6 +25,7 @@
 
 #include "cmd.h"
 #include "coll.h"
+#include "coll_cmd.h"
 #include "glob.h"
 #include "park.h"
 #include "pubsub.h"
@@ -442,17 +443,6 @@ void cmd_hash_hgetall(struct req *r)
 }
 
 /* HRANDFIELD key [count [WITHVALUES]] */
-static uint64_t rnd_next(void)
-{
-    static uint64_t x;
-    if (x == 0)
-        x = server_unix_ms() * UINT64_C(0x9E3779B97F4A7C15) | 1;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return x;
-}
-
 struct pairv {
     const uint8_t *f, *v;
     size_t fl, vl;
@@ -479,7 +469,7 @@ static void hrandfield_cb(void *arg, int rc, const struct ls_item *it)
         if (h.count == 0) {
             reply_null(r);
         } else {
-            uint64_t k = rnd_next() % h.count;
+            uint64_t k = coll_rand() % h.count;
             const uint8_t *pos = h.p, *f = NULL, *v;
             size_t fl = 0, vl;
             for (uint64_t i = 0; i <= k; i++)
@@ -508,11 +498,11 @@ static void hrandfield_cb(void *arg, int rc, const struct ls_item *it)
         uint64_t m = (uint64_t)(-(count + 1)) + 1;
         reply_array(r, withvalues && r->proto != 3 ? 2 * m : m);
         for (uint64_t i = 0; i < m; i++)
-            reply_pair(r, &a[rnd_next() % n], withvalues);
+            reply_pair(r, &a[coll_rand() % n], withvalues);
     } else {
         uint64_t m = (uint64_t)count < n ? (uint64_t)count : n;
         for (uint64_t i = 0; i < m; i++) { /* a partial shuffle: m distinct fields */
-            uint64_t j = i + rnd_next() % (n - i);
+            uint64_t j = i + coll_rand() % (n - i);
             struct pairv t = a[i];
             a[i] = a[j];
             a[j] = t;

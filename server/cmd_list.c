@@ -17,6 +17,7 @@
 #include "block.h"
 #include "cmd.h"
 #include "coll.h"
+#include "coll_cmd.h"
 #include "park.h"
 #include "pubsub.h"
 #include "reply.h"
@@ -32,26 +33,15 @@
 static int list_of(struct req *r, int rc, const struct ls_item *it, size_t extra,
                    struct coll_str **e, size_t *n)
 {
-    struct server *s = r->c->srv;
     *e = NULL;
     *n = 0;
-    if (rc == SRV_EWRONGTYPE && r->block_woken)
-        rc = LS_ENOTFOUND; /* woken, the key is no list now: wait on (Redis) */
-    if (rc != 0 && rc != LS_ENOTFOUND) {
-        reply_engine_error(r, rc);
-        req_done(r);
+    if (coll_read_begin(r, &rc))
         return 1;
-    }
-    if (rc == 0)
-        s->stats.keyspace_hits++;
-    else
-        s->stats.keyspace_misses++;
     int d = rc == 0 ? coll_list_decode(it->value, it->value_len, extra, e, n) : 0;
     if (rc != 0 && (*e = malloc((extra + 1) * sizeof(**e))) == NULL)
         d = -2;
     if (d != 0) {
-        reply_error(r, d == -2 ? "ERR out of memory" : ERR_BAD_LIST);
-        req_done(r);
+        coll_decode_failed(r, d, "list");
         return 1;
     }
     return 0;
@@ -70,34 +60,13 @@ static void list_write(struct req *r, const struct resp_arg *key, const struct l
                        const struct coll_str *e, size_t n, const char *event,
                        enum cmd_reply_mode mode)
 {
-    r->step = mode;
-    if (n == 0) {
-        if (it == NULL) { /* nothing was there, nothing is: no write */
-            cmd_write_cb(r, 0, 0);
-            return;
-        }
-        pubsub_notify(r, NOTIFY_LIST, event, key);
-        int rc = park_del(r, r->db, key, cmd_write_cb);
-        if (rc == 0) {
-            pubsub_notify(r, NOTIFY_GENERIC, "del", key);
-            req_unlock(r);
-        } else {
-            cmd_write_cb(r, rc == LS_ENOTFOUND ? 0 : rc, 0);
-        }
-        return;
-    }
     struct coll_buf out = {0};
-    if (coll_list_encode(e, n, &out) < 0) {
+    if (n && coll_list_encode(e, n, &out) < 0) {
         reply_error(r, "ERR out of memory");
         req_done(r);
         return;
     }
-    if (it == NULL)
-        pubsub_arm(r, NOTIFY_NEW, "new");
-    pubsub_arm(r, NOTIFY_LIST, event);
-    block_signal(r->c->srv, r->db, key->ptr, key->len); /* a BLPOP on it may go on */
-    cmd_put_typed(r, key, out.p, out.len, it ? it->expire_ms : 0, it ? it->flags : 0, COLL_LIST,
-                  mode);
+    coll_store(r, key, it, out.p, out.len, COLL_LIST, NOTIFY_LIST, event, mode);
     coll_buf_free(&out);
 }
 
@@ -967,16 +936,8 @@ static void mpop_cb(void *arg, int rc, const struct ls_item *it)
 static void mpop_start(struct req *r, uint32_t at, uint64_t block_ms)
 {
     long long nk, count = 1;
-    if (cmd_arg_ll(&r->argv[at], &nk) < 0 || nk <= 0) {
-        reply_error(r, "ERR numkeys should be greater than 0");
-        req_done(r);
+    if (coll_numkeys(r, at, ERR_NUMKEYS, ERR_NUMKEYS_OVER, &nk) < 0)
         return;
-    }
-    if ((uint64_t)nk > r->argc - at - 1) {
-        reply_error(r, "ERR Number of keys can't be greater than number of args");
-        req_done(r);
-        return;
-    }
     uint32_t where = at + 1 + (uint32_t)nk;
     int right = where < r->argc && cmd_arg_is(&r->argv[where], "right");
     if (where >= r->argc || (!right && !cmd_arg_is(&r->argv[where], "left"))) {

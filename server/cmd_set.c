@@ -17,6 +17,7 @@
 
 #include "cmd.h"
 #include "coll.h"
+#include "coll_cmd.h"
 #include "glob.h"
 #include "park.h"
 #include "pubsub.h"
@@ -32,25 +33,16 @@
 static int set_of(struct req *r, int rc, const struct ls_item *it, size_t extra,
                   struct coll_str **e, size_t *n, uint8_t *flags)
 {
-    struct server *s = r->c->srv;
     *e = NULL;
     *n = 0;
     *flags = 0;
-    if (rc != 0 && rc != LS_ENOTFOUND) {
-        reply_engine_error(r, rc);
-        req_done(r);
+    if (coll_read_begin(r, &rc))
         return 1;
-    }
-    if (rc == 0)
-        s->stats.keyspace_hits++;
-    else
-        s->stats.keyspace_misses++;
     int d = rc == 0 ? coll_elems_decode(it->value, it->value_len, extra, e, n, flags) : 0;
     if (rc != 0 && (*e = malloc((extra + 1) * sizeof(**e))) == NULL)
         d = -2;
     if (d != 0) {
-        reply_error(r, d == -2 ? "ERR out of memory" : ERR_BAD_SET);
-        req_done(r);
+        coll_decode_failed(r, d, "set");
         return 1;
     }
     return 0;
@@ -110,35 +102,13 @@ static void set_write(struct req *r, const struct resp_arg *key, const struct ls
                       struct coll_str *e, size_t n, uint8_t flags, const char *event,
                       enum cmd_reply_mode mode)
 {
-    r->step = mode;
-    if (n == 0) {
-        if (it == NULL) {
-            cmd_write_cb(r, 0, 0);
-            return;
-        }
-        if (event)
-            pubsub_notify(r, NOTIFY_SET, event, key);
-        int rc = park_del(r, r->db, key, cmd_write_cb);
-        if (rc == 0) {
-            pubsub_notify(r, NOTIFY_GENERIC, "del", key);
-            req_unlock(r);
-        } else {
-            cmd_write_cb(r, rc == LS_ENOTFOUND ? 0 : rc, 0);
-        }
-        return;
-    }
     struct coll_buf out = {0};
-    if (coll_elems_encode(e, n, set_shape(e, n, flags), &out) < 0) {
+    if (n && coll_elems_encode(e, n, set_shape(e, n, flags), &out) < 0) {
         reply_error(r, "ERR out of memory");
         req_done(r);
         return;
     }
-    if (it == NULL)
-        pubsub_arm(r, NOTIFY_NEW, "new");
-    if (event)
-        pubsub_arm(r, NOTIFY_SET, event);
-    cmd_put_typed(r, key, out.p, out.len, it ? it->expire_ms : 0, it ? it->flags : 0, COLL_SET,
-                  mode);
+    coll_store(r, key, it, out.p, out.len, COLL_SET, NOTIFY_SET, event, mode);
     coll_buf_free(&out);
 }
 
@@ -258,22 +228,11 @@ void cmd_set_smismember(struct req *r)
     sread(r, 3);
 }
 
-static uint64_t rnd_next(void)
-{
-    static uint64_t x;
-    if (x == 0)
-        x = server_unix_ms() * UINT64_C(0x9E3779B97F4A7C15) | 1;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return x;
-}
-
 /* Moves k random distinct members to the front of e[0..n) (a partial shuffle). */
 static void pick(struct coll_str *e, size_t n, size_t k)
 {
     for (size_t i = 0; i < k && i < n; i++) {
-        size_t j = i + rnd_next() % (n - i);
+        size_t j = i + coll_rand() % (n - i);
         struct coll_str t = e[i];
         e[i] = e[j];
         e[j] = t;
@@ -339,14 +298,14 @@ static void srandmember_cb(void *arg, int rc, const struct ls_item *it)
         if (n == 0)
             reply_null(r);
         else {
-            size_t i = rnd_next() % n;
+            size_t i = coll_rand() % n;
             reply_bulk(r, e[i].p, e[i].len);
         }
     } else if (r->num < 0) { /* repeats allowed */
         uint64_t m = n ? (uint64_t)(-(r->num + 1)) + 1 : 0;
         reply_array(r, m);
         for (uint64_t i = 0; i < m; i++) {
-            size_t j = rnd_next() % n;
+            size_t j = coll_rand() % n;
             reply_bulk(r, e[j].p, e[j].len);
         }
     } else {
@@ -535,6 +494,7 @@ static void setop_reply(struct req *r)
         return;
     }
     struct coll_str *e = malloc((o->n + 1) * sizeof(*e));
+    struct coll_buf out = {0};
     if (e == NULL) {
         reply_error(r, "ERR out of memory");
         req_done(r);
@@ -544,21 +504,16 @@ static void setop_reply(struct req *r)
         e[i] = (struct coll_str){o->acc[i].p, o->acc[i].len};
     r->num = (int64_t)o->n;
     static const char *const ev[] = {"sinterstore", "sunionstore", "sdiffstore"};
-    if (o->n == 0) { /* an empty result deletes the destination, whatever it held */
+    if (o->n && coll_elems_encode(e, o->n, set_shape(e, o->n, 0), &out) < 0) {
         free(e);
-        r->step = CMD_REPLY_NUM;
-        int rc = park_del(r, r->db, &r->argv[1], cmd_write_cb);
-        if (rc == 0) {
-            pubsub_notify(r, NOTIFY_GENERIC, "del", &r->argv[1]);
-            req_unlock(r);
-        } else {
-            cmd_write_cb(r, rc == LS_ENOTFOUND ? 0 : rc, 0);
-        }
+        reply_error(r, "ERR out of memory");
+        req_done(r);
         return;
     }
-    /* the destination is replaced, whatever type it held; its TTL goes */
-    set_write(r, &r->argv[1], NULL, e, o->n, 0, ev[o->op], CMD_REPLY_NUM);
     free(e);
+    /* the destination is replaced, whatever type it held; its TTL goes */
+    coll_store_dest(r, &r->argv[1], out.p, out.len, COLL_SET, NOTIFY_SET, ev[o->op]);
+    coll_buf_free(&out);
 }
 
 static void setop_next(struct req *r)
@@ -626,16 +581,8 @@ void cmd_set_sdiffstore(struct req *r)
 void cmd_set_sintercard(struct req *r)
 {
     long long nk, limit = 0;
-    if (cmd_arg_ll(&r->argv[1], &nk) < 0 || nk <= 0) {
-        reply_error(r, "ERR numkeys should be greater than 0");
-        req_done(r);
+    if (coll_numkeys(r, 1, ERR_NUMKEYS, ERR_NUMKEYS_OVER, &nk) < 0)
         return;
-    }
-    if ((uint64_t)nk > r->argc - 2) {
-        reply_error(r, "ERR Number of keys can't be greater than number of args");
-        req_done(r);
-        return;
-    }
     uint32_t i = 2 + (uint32_t)nk;
     if (i < r->argc) {
         if (i + 2 != r->argc || !cmd_arg_is(&r->argv[i], "limit")) {

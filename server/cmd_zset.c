@@ -23,6 +23,7 @@
 #include "block.h"
 #include "cmd.h"
 #include "coll.h"
+#include "coll_cmd.h"
 #include "glob.h"
 #include "park.h"
 #include "pubsub.h"
@@ -30,9 +31,9 @@
 #include "reply.h"
 #include "server.h"
 
-#define ERR_BAD_ZSET  "ERR data corruption detected while reading the key (sorted set encoding)"
-#define ERR_MINMAX    "ERR min or max is not a float"
-#define ERR_LEXRANGE  "ERR min or max not valid string range item"
+#define ERR_BAD_ZSET   "ERR data corruption detected while reading the key (sorted set encoding)"
+#define ERR_MINMAX     "ERR min or max is not a float"
+#define ERR_LEXRANGE   "ERR min or max not valid string range item"
 #define ERR_NOT_FLOAT_ "ERR value is not a valid float"
 
 /* ---- reading, writing ---- */
@@ -40,27 +41,16 @@
 static int zset_of(struct req *r, int rc, const struct ls_item *it, size_t extra,
                    struct coll_zel **e, size_t *n, uint8_t *flags)
 {
-    struct server *s = r->c->srv;
     *e = NULL;
     *n = 0;
     *flags = 0;
-    if (rc == SRV_EWRONGTYPE && r->block_woken)
-        rc = LS_ENOTFOUND; /* woken, the key is no sorted set now: wait on */
-    if (rc != 0 && rc != LS_ENOTFOUND) {
-        reply_engine_error(r, rc);
-        req_done(r);
+    if (coll_read_begin(r, &rc))
         return 1;
-    }
-    if (rc == 0)
-        s->stats.keyspace_hits++;
-    else
-        s->stats.keyspace_misses++;
     int d = rc == 0 ? coll_zset_decode(it->value, it->value_len, extra, e, n, flags) : 0;
     if (rc != 0 && (*e = malloc((extra + 1) * sizeof(**e))) == NULL)
         d = -2;
     if (d != 0) {
-        reply_error(r, d == -2 ? "ERR out of memory" : ERR_BAD_ZSET);
-        req_done(r);
+        coll_decode_failed(r, d, "sorted set");
         return 1;
     }
     return 0;
@@ -94,36 +84,27 @@ static void zset_write(struct req *r, const struct resp_arg *key, const struct l
                        const struct coll_zel *e, size_t n, uint8_t flags, const char *event,
                        enum cmd_reply_mode mode)
 {
-    r->step = mode;
-    if (n == 0) {
-        if (it == NULL) {
-            cmd_write_cb(r, 0, 0);
-            return;
-        }
-        if (event)
-            pubsub_notify(r, NOTIFY_ZSET, event, key);
-        int rc = park_del(r, r->db, key, cmd_write_cb);
-        if (rc == 0) {
-            pubsub_notify(r, NOTIFY_GENERIC, "del", key);
-            req_unlock(r);
-        } else {
-            cmd_write_cb(r, rc == LS_ENOTFOUND ? 0 : rc, 0);
-        }
-        return;
-    }
     struct coll_buf out = {0};
-    if (coll_zset_encode(e, n, zset_shape(e, n, flags), &out) < 0) {
+    if (n && coll_zset_encode(e, n, zset_shape(e, n, flags), &out) < 0) {
         reply_error(r, "ERR out of memory");
         req_done(r);
         return;
     }
-    if (it == NULL)
-        pubsub_arm(r, NOTIFY_NEW, "new");
-    if (event)
-        pubsub_arm(r, NOTIFY_ZSET, event);
-    block_signal(r->c->srv, r->db, key->ptr, key->len); /* a BZPOPMIN on it may go on */
-    cmd_put_typed(r, key, out.p, out.len, it ? it->expire_ms : 0, it ? it->flags : 0, COLL_ZSET,
-                  mode);
+    coll_store(r, key, it, out.p, out.len, COLL_ZSET, NOTIFY_ZSET, event, mode);
+    coll_buf_free(&out);
+}
+
+/* A STORE form's destination replaced by e[0..n) (sorted), or deleted when n is 0. */
+static void zset_store_dest(struct req *r, const struct coll_zel *e, size_t n, const char *event)
+{
+    struct coll_buf out = {0};
+    r->num = (int64_t)n;
+    if (n && coll_zset_encode(e, n, zset_shape(e, n, 0), &out) < 0) {
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    coll_store_dest(r, &r->argv[1], out.p, out.len, COLL_ZSET, NOTIFY_ZSET, event);
     coll_buf_free(&out);
 }
 
@@ -143,7 +124,8 @@ static int parse_score(const struct resp_arg *a, double *out)
         return -1;
     errno = 0;
     double d = strtod(a->ptr, &end);
-    if (end != a->ptr + a->len || isnan(d) || (errno == ERANGE && (d == HUGE_VAL || d == -HUGE_VAL || d == 0)))
+    if (end != a->ptr + a->len || isnan(d) ||
+        (errno == ERANGE && (d == HUGE_VAL || d == -HUGE_VAL || d == 0)))
         return -1;
     *out = d;
     return 0;
@@ -157,11 +139,11 @@ static void tmp_double(struct pbuf *o, int proto, double d, int *wrc)
 
 /* ---- ZADD, ZINCRBY ---- */
 
-#define ZA_NX 1
-#define ZA_XX 2
-#define ZA_GT 4
-#define ZA_LT 8
-#define ZA_CH 16
+#define ZA_NX   1
+#define ZA_XX   2
+#define ZA_GT   4
+#define ZA_LT   8
+#define ZA_CH   16
 #define ZA_INCR 32
 
 static void zadd_cb(void *arg, int rc, const struct ls_item *it)
@@ -406,13 +388,13 @@ void cmd_zset_zrevrank(struct req *r)
 struct zrange_spec {
     int kind; /* 0 rank, 1 score, 2 lex */
     int rev, withscores, has_limit;
-    long long start, stop;       /* rank */
-    double min, max;             /* score */
-    int minex, maxex;            /* exclusive bounds */
-    struct resp_arg lmin, lmax;  /* lex: the bound's bytes after [ or ( */
-    int lmin_inf, lmax_inf;      /* -1: "-", +1: "+", 0: a value */
-    long long offset, count;     /* LIMIT; count < 0: all */
-    uint32_t store;              /* ZRANGESTORE: 1 (argv[1] the destination), else 0 */
+    long long start, stop;      /* rank */
+    double min, max;            /* score */
+    int minex, maxex;           /* exclusive bounds */
+    struct resp_arg lmin, lmax; /* lex: the bound's bytes after [ or ( */
+    int lmin_inf, lmax_inf;     /* -1: "-", +1: "+", 0: a value */
+    long long offset, count;    /* LIMIT; count < 0: all */
+    uint32_t store;             /* ZRANGESTORE: 1 (argv[1] the destination), else 0 */
 };
 
 static int parse_score_bound(const struct resp_arg *a, double *v, int *ex)
@@ -461,10 +443,10 @@ static int in_range(const struct zrange_spec *s, const struct coll_zel *x)
             return 0;
         return s->maxex ? x->score < s->max : x->score <= s->max;
     }
-    int lo = s->lmin_inf == -1 ? 1
+    int lo = s->lmin_inf == -1  ? 1
              : s->lmin_inf == 1 ? 0
                                 : (s->minex ? lexcmp(x, &s->lmin) > 0 : lexcmp(x, &s->lmin) >= 0);
-    int hi = s->lmax_inf == 1 ? 1
+    int hi = s->lmax_inf == 1    ? 1
              : s->lmax_inf == -1 ? 0
                                  : (s->maxex ? lexcmp(x, &s->lmax) < 0 : lexcmp(x, &s->lmax) <= 0);
     return lo && hi;
@@ -558,22 +540,8 @@ static void zrange_cb(void *arg, int rc, const struct ls_item *it)
     for (size_t i = 0; i < k; i++)
         d[i] = e[sel[i]];
     qsort(d, k, sizeof(*d), zcmp);
-    r->num = (int64_t)k;
     free(sel);
-    if (k == 0) { /* an empty result deletes the destination */
-        free(d);
-        free(e);
-        r->step = CMD_REPLY_NUM;
-        int wrc = park_del(r, r->db, &r->argv[1], cmd_write_cb);
-        if (wrc == 0) {
-            pubsub_notify(r, NOTIFY_GENERIC, "del", &r->argv[1]);
-            req_unlock(r);
-        } else {
-            cmd_write_cb(r, wrc == LS_ENOTFOUND ? 0 : wrc, 0);
-        }
-        return;
-    }
-    zset_write(r, &r->argv[1], NULL, d, k, 0, "zrangestore", CMD_REPLY_NUM);
+    zset_store_dest(r, d, k, "zrangestore");
     free(d);
     free(e);
 }
@@ -618,7 +586,7 @@ static int zrange_parse(struct req *r, struct zrange_spec *s, uint32_t key, int 
         return -1;
     }
     if (s->offset < 0)
-        s->count = 0; /* Redis: a negative offset selects nothing */
+        s->count = 0;             /* Redis: a negative offset selects nothing */
     if (s->rev && s->kind != 0) { /* REV takes max before min */
         const struct resp_arg *t = lo;
         lo = hi;
@@ -810,12 +778,12 @@ void cmd_zset_zremrangebylex(struct req *r)
 
 /* The pop of ZPOPMIN/ZPOPMAX/BZPOPMIN/BZPOPMAX/ZMPOP/BZMPOP from a key's set. */
 struct zpop {
-    int max;            /* ZPOPMAX */
-    int form;           /* 0 ZPOP*, 1 BZPOP* ([key, member, score]), 2 Z(B)MPOP */
-    int counted;        /* ZPOP* with a count */
+    int max;     /* ZPOPMAX */
+    int form;    /* 0 ZPOP*, 1 BZPOP* ([key, member, score]), 2 Z(B)MPOP */
+    int counted; /* ZPOP* with a count */
     long long count;
     uint32_t first, last, at; /* the keys */
-    uint64_t block_ms;  /* UINT64_MAX: does not block */
+    uint64_t block_ms;        /* UINT64_MAX: does not block */
 };
 
 static void zpop_cb(void *arg, int rc, const struct ls_item *it)
@@ -907,7 +875,11 @@ static void zpop_generic(struct req *r, int max)
         req_done(r);
         return;
     }
-    struct zpop t = {.max = max, .counted = r->argc == 3, .count = count, .first = 1, .last = 1,
+    struct zpop t = {.max = max,
+                     .counted = r->argc == 3,
+                     .count = count,
+                     .first = 1,
+                     .last = 1,
                      .block_ms = UINT64_MAX};
     zpop_start(r, &t);
 }
@@ -929,8 +901,8 @@ static void bzpop_generic(struct req *r, int max)
         req_done(r);
         return;
     }
-    struct zpop t = {.max = max, .form = 1, .count = 1, .first = 1, .last = r->argc - 2,
-                     .block_ms = ms};
+    struct zpop t = {
+        .max = max, .form = 1, .count = 1, .first = 1, .last = r->argc - 2, .block_ms = ms};
     zpop_start(r, &t);
 }
 
@@ -948,16 +920,8 @@ void cmd_zset_bzpopmax(struct req *r)
 static void zmpop_generic(struct req *r, uint32_t at, uint64_t block_ms)
 {
     long long nk, count = 1;
-    if (cmd_arg_ll(&r->argv[at], &nk) < 0 || nk <= 0) {
-        reply_error(r, "ERR numkeys should be greater than 0");
-        req_done(r);
+    if (coll_numkeys(r, at, ERR_NUMKEYS, ERR_NUMKEYS_OVER, &nk) < 0)
         return;
-    }
-    if ((uint64_t)nk > r->argc - at - 1) {
-        reply_error(r, "ERR Number of keys can't be greater than number of args");
-        req_done(r);
-        return;
-    }
     uint32_t where = at + 1 + (uint32_t)nk;
     int max = where < r->argc && cmd_arg_is(&r->argv[where], "max");
     if (where >= r->argc || (!max && !cmd_arg_is(&r->argv[where], "min"))) {
@@ -977,8 +941,12 @@ static void zmpop_generic(struct req *r, uint32_t at, uint64_t block_ms)
             return;
         }
     }
-    struct zpop t = {.max = max, .form = 2, .count = count, .first = at + 1,
-                     .last = at + (uint32_t)nk, .block_ms = block_ms};
+    struct zpop t = {.max = max,
+                     .form = 2,
+                     .count = count,
+                     .first = at + 1,
+                     .last = at + (uint32_t)nk,
+                     .block_ms = block_ms};
     zpop_start(r, &t);
 }
 
@@ -999,17 +967,6 @@ void cmd_zset_bzmpop(struct req *r)
 
 /* ---- ZRANDMEMBER, ZSCAN ---- */
 
-static uint64_t rnd_next(void)
-{
-    static uint64_t x;
-    if (x == 0)
-        x = server_unix_ms() * UINT64_C(0x9E3779B97F4A7C15) | 1;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return x;
-}
-
 static void zrandmember_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
@@ -1023,7 +980,7 @@ static void zrandmember_cb(void *arg, int rc, const struct ls_item *it)
         if (n == 0) {
             reply_null(r);
         } else {
-            size_t i = rnd_next() % n;
+            size_t i = coll_rand() % n;
             reply_bulk(r, e[i].p, e[i].len);
         }
         free(e);
@@ -1050,13 +1007,13 @@ static void zrandmember_cb(void *arg, int rc, const struct ls_item *it)
         }
         sel = more;
         for (uint64_t i = 0; i < m; i++)
-            sel[k++] = rnd_next() % n;
+            sel[k++] = coll_rand() % n;
     } else if (n) {
         for (size_t i = 0; i < n; i++)
             sel[i] = i;
         k = (uint64_t)r->num < n ? (size_t)r->num : n;
         for (size_t i = 0; i < k; i++) {
-            size_t j = i + rnd_next() % (n - i), t = sel[i];
+            size_t j = i + coll_rand() % (n - i), t = sel[i];
             sel[i] = sel[j];
             sel[j] = t;
         }
@@ -1320,21 +1277,8 @@ static void zop_reply(struct req *r)
         return;
     }
     free(sel);
-    r->num = (int64_t)o->n;
     static const char *const ev[] = {"zunionstore", "zinterstore", "zdiffstore"};
-    if (o->n == 0) {
-        free(e);
-        r->step = CMD_REPLY_NUM;
-        int rc = park_del(r, r->db, &r->argv[1], cmd_write_cb);
-        if (rc == 0) {
-            pubsub_notify(r, NOTIFY_GENERIC, "del", &r->argv[1]);
-            req_unlock(r);
-        } else {
-            cmd_write_cb(r, rc == LS_ENOTFOUND ? 0 : rc, 0);
-        }
-        return;
-    }
-    zset_write(r, &r->argv[1], NULL, e, o->n, 0, ev[o->op], CMD_REPLY_NUM);
+    zset_store_dest(r, e, o->n, ev[o->op]);
     free(e);
 }
 
@@ -1364,8 +1308,8 @@ static void zop_start(struct req *r, enum zop_kind op, uint32_t at, int store, i
         return;
     }
     if ((uint64_t)nk > r->argc - at - 1) {
-        reply_error(r, card ? "ERR Number of keys can't be greater than number of args"
-                            : ERR_SYNTAX);
+        reply_error(r,
+                    card ? "ERR Number of keys can't be greater than number of args" : ERR_SYNTAX);
         req_done(r);
         return;
     }

@@ -1,0 +1,114 @@
+/*
+ * coll_cmd.c - helpers of the collection commands (coll_cmd.h).
+ */
+#include "coll_cmd.h"
+
+#include "block.h"
+#include "coll.h"
+#include "park.h"
+#include "pubsub.h"
+#include "reply.h"
+#include "server.h"
+
+int coll_read_begin(struct req *r, int *rc)
+{
+    struct server *s = r->c->srv;
+    if (*rc == SRV_EWRONGTYPE && r->block_woken)
+        *rc = LS_ENOTFOUND; /* woken, the key holds another type now: wait on (Redis) */
+    if (*rc != 0 && *rc != LS_ENOTFOUND) {
+        reply_engine_error(r, *rc);
+        req_done(r);
+        return 1;
+    }
+    if (*rc == 0)
+        s->stats.keyspace_hits++;
+    else
+        s->stats.keyspace_misses++;
+    return 0;
+}
+
+void coll_decode_failed(struct req *r, int d, const char *what)
+{
+    if (d == -2)
+        reply_error(r, "ERR out of memory");
+    else
+        reply_errorf(r, "ERR data corruption detected while reading the key (%s encoding)", what);
+    req_done(r);
+}
+
+void coll_store(struct req *r, const struct resp_arg *key, const struct ls_item *it,
+                const void *enc, size_t len, uint8_t vtype, int cls, const char *event,
+                enum cmd_reply_mode mode)
+{
+    r->step = mode;
+    if (len == 0) {
+        if (it == NULL) { /* nothing was there, nothing is: no write */
+            cmd_write_cb(r, 0, 0);
+            return;
+        }
+        if (event)
+            pubsub_notify(r, cls, event, key);
+        int rc = park_del(r, r->db, key, cmd_write_cb);
+        if (rc == 0) {
+            pubsub_notify(r, NOTIFY_GENERIC, "del", key);
+            req_unlock(r);
+        } else {
+            cmd_write_cb(r, rc == LS_ENOTFOUND ? 0 : rc, 0);
+        }
+        return;
+    }
+    if (it == NULL)
+        pubsub_arm(r, NOTIFY_NEW, "new");
+    if (event)
+        pubsub_arm(r, cls, event);
+    if (vtype == COLL_LIST || vtype == COLL_ZSET) /* a BLPOP, BZPOPMIN on it may go on */
+        block_signal(r->c->srv, r->db, key->ptr, key->len);
+    cmd_put_typed(r, key, enc, len, it ? it->expire_ms : 0, it ? it->flags : 0, vtype, mode);
+}
+
+void coll_store_dest(struct req *r, const struct resp_arg *key, const void *enc, size_t len,
+                     uint8_t vtype, int cls, const char *event)
+{
+    r->step = CMD_REPLY_NUM;
+    if (len) {
+        pubsub_arm(r, cls, event);
+        if (vtype == COLL_LIST || vtype == COLL_ZSET)
+            block_signal(r->c->srv, r->db, key->ptr, key->len);
+        cmd_put_typed(r, key, enc, len, 0, 0, vtype, CMD_REPLY_NUM);
+        return;
+    }
+    int rc = park_del(r, r->db, key, cmd_write_cb);
+    if (rc == 0) {
+        pubsub_notify(r, NOTIFY_GENERIC, "del", key);
+        req_unlock(r);
+    } else {
+        cmd_write_cb(r, rc == LS_ENOTFOUND ? 0 : rc, 0);
+    }
+}
+
+int coll_numkeys(struct req *r, uint32_t at, const char *msg_bad, const char *msg_over,
+                 long long *n)
+{
+    if (cmd_arg_ll(&r->argv[at], n) < 0 || *n < 1) {
+        reply_error(r, msg_bad);
+        req_done(r);
+        return -1;
+    }
+    if ((uint64_t)*n > r->argc - at - 1) {
+        reply_error(r, msg_over);
+        req_done(r);
+        return -1;
+    }
+    return 0;
+}
+
+uint64_t coll_rand(void)
+{
+    static uint64_t x;
+    if (x == 0)
+        x = server_unix_ms() * UINT64_C(0x9E3779B97F4A7C15) | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+}
