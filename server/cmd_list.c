@@ -935,28 +935,10 @@ static void mpop_cb(void *arg, int rc, const struct ls_item *it)
 /* LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count] from argv[at] (numkeys). */
 static void mpop_start(struct req *r, uint32_t at, uint64_t block_ms)
 {
-    long long nk, count = 1;
-    if (coll_numkeys(r, at, ERR_NUMKEYS, ERR_NUMKEYS_OVER, &nk) < 0)
+    long long nk, count;
+    int right;
+    if (coll_mpop_args(r, at, "left", "right", &nk, &right, &count) < 0)
         return;
-    uint32_t where = at + 1 + (uint32_t)nk;
-    int right = where < r->argc && cmd_arg_is(&r->argv[where], "right");
-    if (where >= r->argc || (!right && !cmd_arg_is(&r->argv[where], "left"))) {
-        reply_error(r, ERR_SYNTAX);
-        req_done(r);
-        return;
-    }
-    if (where + 1 < r->argc) {
-        if (where + 3 != r->argc || !cmd_arg_is(&r->argv[where + 1], "count")) {
-            reply_error(r, ERR_SYNTAX);
-            req_done(r);
-            return;
-        }
-        if (cmd_arg_ll(&r->argv[where + 2], &count) < 0 || count <= 0) {
-            reply_error(r, "ERR count should be greater than 0");
-            req_done(r);
-            return;
-        }
-    }
     if (r->aux && r->aux_free) /* run again after blocking: the last run's */
         r->aux_free(r->aux);
     r->aux = NULL;

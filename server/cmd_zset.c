@@ -919,28 +919,10 @@ void cmd_zset_bzpopmax(struct req *r)
 /* ZMPOP numkeys key [key ...] MIN|MAX [COUNT count] from argv[at] (numkeys). */
 static void zmpop_generic(struct req *r, uint32_t at, uint64_t block_ms)
 {
-    long long nk, count = 1;
-    if (coll_numkeys(r, at, ERR_NUMKEYS, ERR_NUMKEYS_OVER, &nk) < 0)
+    long long nk, count;
+    int max;
+    if (coll_mpop_args(r, at, "min", "max", &nk, &max, &count) < 0)
         return;
-    uint32_t where = at + 1 + (uint32_t)nk;
-    int max = where < r->argc && cmd_arg_is(&r->argv[where], "max");
-    if (where >= r->argc || (!max && !cmd_arg_is(&r->argv[where], "min"))) {
-        reply_error(r, ERR_SYNTAX);
-        req_done(r);
-        return;
-    }
-    if (where + 1 < r->argc) {
-        if (where + 3 != r->argc || !cmd_arg_is(&r->argv[where + 1], "count")) {
-            reply_error(r, ERR_SYNTAX);
-            req_done(r);
-            return;
-        }
-        if (cmd_arg_ll(&r->argv[where + 2], &count) < 0 || count <= 0) {
-            reply_error(r, "ERR count should be greater than 0");
-            req_done(r);
-            return;
-        }
-    }
     struct zpop t = {.max = max,
                      .form = 2,
                      .count = count,

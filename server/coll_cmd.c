@@ -102,6 +102,30 @@ int coll_numkeys(struct req *r, uint32_t at, const char *msg_bad, const char *ms
     return 0;
 }
 
+int coll_mpop_args(struct req *r, uint32_t at, const char *a, const char *b, long long *nk,
+                   int *is_b, long long *count)
+{
+    *count = 1;
+    if (coll_numkeys(r, at, ERR_NUMKEYS, ERR_NUMKEYS_OVER, nk) < 0)
+        return -1;
+    uint32_t where = at + 1 + (uint32_t)*nk;
+    *is_b = where < r->argc && cmd_arg_is(&r->argv[where], b);
+    const char *err = NULL;
+    if (where >= r->argc || (!*is_b && !cmd_arg_is(&r->argv[where], a)))
+        err = ERR_SYNTAX;
+    else if (where + 1 < r->argc &&
+             (where + 3 != r->argc || !cmd_arg_is(&r->argv[where + 1], "count")))
+        err = ERR_SYNTAX;
+    else if (where + 1 < r->argc && (cmd_arg_ll(&r->argv[where + 2], count) < 0 || *count <= 0))
+        err = "ERR count should be greater than 0";
+    if (err) {
+        reply_error(r, err);
+        req_done(r);
+        return -1;
+    }
+    return 0;
+}
+
 uint64_t coll_rand(void)
 {
     static uint64_t x;

@@ -43,6 +43,12 @@ void coll_store_dest(struct req *r, const struct resp_arg *key, const void *enc,
 int coll_numkeys(struct req *r, uint32_t at, const char *msg_bad, const char *msg_over,
                  long long *n);
 
+/* LMPOP/ZMPOP's arguments from argv[at] (numkeys): numkeys key [key ...] A|B [COUNT n]
+ * where A and B name the two ends (left/right, min/max): *nk, *b (1: the second end) and
+ * *count (1 without COUNT), or the error replied and r ended: -1. */
+int coll_mpop_args(struct req *r, uint32_t at, const char *a, const char *b, long long *nk,
+                   int *is_b, long long *count);
+
 /* A 64-bit pseudo-random number (xorshift, seeded from the clock): SPOP, HRANDFIELD ... */
 uint64_t coll_rand(void);
 
