@@ -6,7 +6,8 @@ keys_move.sh; their plain replies are compared with Redis's by the differential 
    read back the same, and logstord's payloads RESTORE into redis-server. Payloads that
    Redis does not compress must be byte for byte Redis's.
 2. Damaged payloads (a flipped bit, a newer RDB version, cut short, too short, empty)
-   get Redis's errors; list, hash and set payloads from redis-server get a clear error;
+   get Redis's errors; list, hash and set payloads from redis-server are restored (the
+   data types, issue 15), a stream's gets a clear error;
    the server stays up. RESTORE's TTL, ABSTTL, REPLACE and BUSYKEY. MEMORY USAGE is the
    record (40-byte header, key, value, padding to 8) plus at most 40 bytes of index.
 3. MOVE and COPY ... DB across databases keep the value and the TTL.
@@ -77,10 +78,16 @@ check(c.call("EXISTS", "bad") == (":", 0), "no key made from a damaged payload")
 r.call("RPUSH", "l", "a", "b")
 r.call("HSET", "h", "f", "v")
 r.call("SADD", "s", "m")
-for key, typ in [("l", "list"), ("h", "hash"), ("s", "set")]:
+r.call("XADD", "x", "*", "f", "v")
+for key, typ, read in [("l", "list", ("LRANGE", "0", "-1")), ("h", "hash", ("HGETALL",)),
+                       ("s", "set", ("SMEMBERS",))]:  # the collections (issue 15) move too
     rep = c.call("RESTORE", "t", "0", r.call("DUMP", key)[1])
-    check(rep[0] == "-" and typ in rep[1] and "strings only" in rep[1],
-          "a %s payload gets a clear error" % typ, rep)
+    check(rep == ("+", "OK") and c.call("TYPE", "t") == ("+", typ) and
+          c.call(read[0], "t", *read[1:]) == r.call(read[0], key, *read[1:]),
+          "a %s payload from redis-server is restored" % typ, rep)
+    c.call("DEL", "t")
+rep = c.call("RESTORE", "t", "0", r.call("DUMP", "x")[1])
+check(rep[0] == "-" and "stream" in rep[1], "a stream payload gets a clear error", rep)
 check(c.call("PING") == ("+", "PONG"), "the server is up")
 check(c.call("RESTORE", "t", "0", good) == ("+", "OK"), "RESTORE")
 check(c.call("RESTORE", "t", "0", good) == ("-", "BUSYKEY Target key name already exists."),
