@@ -245,6 +245,20 @@ int block_unblock(struct conn *c, int err)
     return 1;
 }
 
+void block_end(struct server *s)
+{
+    struct block_state *b = s->block;
+    while (b && b->head) {
+        struct blocked *x = b->head;
+        struct req *r = x->r;
+        struct conn *c = r->c;
+        answer_timeout(r, x->reply);
+        unlink_blocked(b, x);
+        req_done(r);
+        conn_resume(c);
+    }
+}
+
 void block_free(struct server *s)
 {
     struct block_state *b = s->block;

@@ -49,6 +49,9 @@ void block_conn_close(struct conn *c);
 /* CLIENT UNBLOCK: answers c's blocked request with the timeout reply (err 0) or
  * "-UNBLOCKED client unblocked via CLIENT UNBLOCK" (err 1). 1 when one was blocked. */
 int block_unblock(struct conn *c, int err);
+/* Shutdown: every blocked request answers its timeout reply now (a shutdown waits for
+ * the requests in flight; a BLPOP without a timeout would hold it forever). */
+void block_end(struct server *s);
 /* Frees the wait list (at exit). */
 void block_free(struct server *s);
 

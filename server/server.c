@@ -34,6 +34,7 @@
 #include "logstor.h"
 #include "net.h"
 #include "park.h"
+#include "block.h"
 #include "pause.h"
 #include "pubsub.h"
 #include "rconfig.h"
@@ -105,6 +106,7 @@ void server_request_shutdown(struct server *s, const char *why)
     s->shutdown_start_ms = server_mono_ms();
     script_shutdown(s); /* a script running busy stops */
     pause_end(s);       /* commands held by CLIENT PAUSE run (or fail) now */
+    block_end(s);       /* commands blocked on lists answer as at their timeout */
     log_notice("%s: shutting down (%llu requests in flight)", why, (unsigned long long)s->inflight);
     net_close(s);
     for (struct conn *c = s->conns; c; c = c->next)

@@ -10,7 +10,8 @@
    null array; BLMOVE moves what arrives; inside MULTI a BLPOP does not block; CLIENT
    UNBLOCK ends a wait; a closed blocked client leaves no blocked_clients behind.
 3. logstord only: a queue survives SIGKILL (sync durability): every acknowledged push and
-   pop is reflected after the restart.
+   pop is reflected after the restart; a SIGTERM stops the server while a client is blocked
+   with no timeout (it hung before).
 """
 import signal
 import threading
@@ -161,6 +162,15 @@ if not itlib.IS_REAL:
     check(got == [b"job:%d" % i for i in range(120, 300)],
           "after SIGKILL the queue holds exactly what was pushed and not popped", len(got))
     check(c.call("TYPE", "jobs") == ("+", "list"), "and is a list")
+    b = Resp(srv.port)
+    b.send(itlib.encode("BLPOP", "never", "0"))
+    check(wait_blocked(1), "a client blocked without a timeout")
+    c.close()
+    t0 = time.time()
+    check(srv.stop() == 0 and time.time() - t0 < 10, "SIGTERM: the server stops anyway (exit 0)",
+          time.time() - t0)
+    srv.start()
+    c = Resp(srv.port)
 c.close()
 check(srv.alive(), "server still running")
 itlib.finish()
