@@ -177,8 +177,8 @@ struct coll_zel {
 /* Parses and validates the small form of a sorted set v[0..n) into a malloc'd array (the
  * members point into v), with room for `extra` more, and its header flags. Returns 0,
  * COLL_EBAD, or -2 (out of memory). */
-int coll_zset_decode(const uint8_t *v, size_t n, size_t extra, struct coll_zel **out,
-                     size_t *count, uint8_t *flags);
+int coll_zset_decode(const uint8_t *v, size_t n, size_t extra, struct coll_zel **out, size_t *count,
+                     uint8_t *flags);
 /* Encodes e[0..n) (the caller keeps them sorted) into out. 0 or -1 (out of memory). */
 int coll_zset_encode(const struct coll_zel *e, size_t n, uint8_t flags, struct coll_buf *out);
 /* The order of sorted-set elements: score, then member bytes (memcmp, shorter first). */

@@ -517,27 +517,8 @@ static void hrandfield_cb(void *arg, int rc, const struct ls_item *it)
 
 void cmd_hash_hrandfield(struct req *r)
 {
-    long long count = 0;
-    if (r->argc > 4 || (r->argc == 4 && !cmd_arg_is(&r->argv[3], "withvalues"))) {
-        reply_error(r, ERR_SYNTAX);
-        req_done(r);
-        return;
-    }
-    if (r->argc >= 3) {
-        if (cmd_arg_ll(&r->argv[2], &count) < 0) {
-            reply_error(r, ERR_NOT_INT);
-            req_done(r);
-            return;
-        }
-        /* Redis 7.0: a count whose doubled reply would overflow is out of range */
-        if (count < -(LLONG_MAX / 2) || count > LLONG_MAX / 2) {
-            reply_error(r, "ERR value is out of range");
-            req_done(r);
-            return;
-        }
-    }
-    r->num = count;
-    hash_read(r, hrandfield_cb);
+    if (coll_randcount_args(r, "withvalues") == 0)
+        hash_read(r, hrandfield_cb);
 }
 
 /* HSCAN key cursor [MATCH pattern] [COUNT count]: the hash is one record, so the first

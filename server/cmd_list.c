@@ -612,11 +612,6 @@ static void lmove_done_cb(void *arg, int rc, uint64_t cas)
     req_done(r);
 }
 
-static void lmove_ignored(void *arg, int rc, uint64_t cas)
-{
-    (void)arg, (void)rc, (void)cas; /* the last write's callback replies */
-}
-
 /* Both lists written: in EXEC's overlay, as one batch, or (too large for a batch) one
  * after the other. */
 static void lmove_write(struct req *r, struct coll_buf *dst, const struct ls_item *dit)
@@ -627,46 +622,18 @@ static void lmove_write(struct req *r, struct coll_buf *dst, const struct ls_ite
         .expire_ms = m->src_expire, .flags = m->src_flags, .vtype = COLL_LIST};
     struct ls_write_opts dopt = {
         .expire_ms = dit ? dit->expire_ms : 0, .flags = dit ? dit->flags : 0, .vtype = COLL_LIST};
-    int rc;
-    pubsub_notify(r, NOTIFY_LIST, m->from_right ? "rpop" : "lpop", src);
-    if (m->src.len == 0)
-        pubsub_notify(r, NOTIFY_GENERIC, "del", src);
-    pubsub_notify(r, NOTIFY_LIST, m->to_right ? "rpush" : "lpush", dk);
-    block_signal(r->c->srv, r->db, dk->ptr, dk->len);
-    struct ls_batch_op ops[2] = {{.table = r->db,
-                                  .key = dk->ptr,
-                                  .key_len = dk->len,
-                                  .value = dst->p,
-                                  .value_len = dst->len,
-                                  .opts = dopt},
-                                 {.del = m->src.len == 0,
-                                  .table = r->db,
-                                  .key = src->ptr,
-                                  .key_len = src->len,
-                                  .value = m->src.p,
-                                  .value_len = m->src.len,
-                                  .opts = so}};
     if (dst->len > r->c->srv->cfg.max_value_size) {
         reply_error(r, ERR_TOO_BIG);
         lmove_free(r);
         req_done(r);
         return;
     }
-    rc = txn_batching(r) ? LS_ETOOBIG : park_batch(r, ops, 2, lmove_done_cb);
-    if (rc == LS_ETOOBIG) {
-        rc = park_put(r, r->db, dk, dst->p, dst->len, &dopt, lmove_ignored);
-        if (rc == 0)
-            rc = m->src.len ? park_put(r, r->db, src, m->src.p, m->src.len, &so, lmove_done_cb)
-                            : park_del(r, r->db, src, lmove_done_cb);
-    }
-    if (rc == 0) {
-        req_unlock(r);
-        return;
-    }
-    if (rc == LS_ENOTFOUND)
-        lmove_done_cb(r, 0, 0);
-    else
-        lmove_done_cb(r, rc, 0);
+    pubsub_notify(r, NOTIFY_LIST, m->from_right ? "rpop" : "lpop", src);
+    if (m->src.len == 0)
+        pubsub_notify(r, NOTIFY_GENERIC, "del", src);
+    pubsub_notify(r, NOTIFY_LIST, m->to_right ? "rpush" : "lpush", dk);
+    block_signal(r->c->srv, r->db, dk->ptr, dk->len);
+    coll_write_pair(r, dk, dst->p, dst->len, &dopt, src, m->src.p, m->src.len, &so, lmove_done_cb);
 }
 
 static void lmove_dst_cb(void *arg, int rc, const struct ls_item *it)

@@ -625,11 +625,6 @@ static void smove_done_cb(void *arg, int rc, uint64_t cas)
     req_done(r);
 }
 
-static void smove_ignored(void *arg, int rc, uint64_t cas)
-{
-    (void)arg, (void)rc, (void)cas;
-}
-
 static void smove_dst_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
@@ -666,31 +661,8 @@ static void smove_dst_cb(void *arg, int rc, const struct ls_item *it)
     if (m->src.len == 0)
         pubsub_notify(r, NOTIFY_GENERIC, "del", src);
     pubsub_notify(r, NOTIFY_SET, "sadd", dk);
-    struct ls_batch_op ops[2] = {{.table = r->db,
-                                  .key = dk->ptr,
-                                  .key_len = dk->len,
-                                  .value = dst.p,
-                                  .value_len = dst.len,
-                                  .opts = dopt},
-                                 {.del = m->src.len == 0,
-                                  .table = r->db,
-                                  .key = src->ptr,
-                                  .key_len = src->len,
-                                  .value = m->src.p,
-                                  .value_len = m->src.len,
-                                  .opts = so}};
-    int wrc = txn_batching(r) ? LS_ETOOBIG : park_batch(r, ops, 2, smove_done_cb);
-    if (wrc == LS_ETOOBIG) {
-        wrc = park_put(r, r->db, dk, dst.p, dst.len, &dopt, smove_ignored);
-        if (wrc == 0)
-            wrc = m->src.len ? park_put(r, r->db, src, m->src.p, m->src.len, &so, smove_done_cb)
-                             : park_del(r, r->db, src, smove_done_cb);
-    }
-    coll_buf_free(&dst);
-    if (wrc == 0)
-        req_unlock(r);
-    else
-        smove_done_cb(r, wrc == LS_ENOTFOUND ? 0 : wrc, 0);
+    coll_write_pair(r, dk, dst.p, dst.len, &dopt, src, m->src.p, m->src.len, &so, smove_done_cb);
+    coll_buf_free(&dst); /* the writes copied it */
 }
 
 static void smove_check_dst_cb(void *arg, int rc, const struct ls_item *it)

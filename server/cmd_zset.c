@@ -1008,26 +1008,8 @@ static void zrandmember_cb(void *arg, int rc, const struct ls_item *it)
 
 void cmd_zset_zrandmember(struct req *r)
 {
-    long long count = 0;
-    if (r->argc > 4 || (r->argc == 4 && !cmd_arg_is(&r->argv[3], "withscores"))) {
-        reply_error(r, ERR_SYNTAX);
-        req_done(r);
-        return;
-    }
-    if (r->argc >= 3) {
-        if (cmd_arg_ll(&r->argv[2], &count) < 0) {
-            reply_error(r, ERR_NOT_INT);
-            req_done(r);
-            return;
-        }
-        if (count < -(LLONG_MAX / 2) || count > LLONG_MAX / 2) {
-            reply_error(r, "ERR value is out of range");
-            req_done(r);
-            return;
-        }
-    }
-    r->num = count;
-    zset_read(r, &r->argv[1], zrandmember_cb);
+    if (coll_randcount_args(r, "withscores") == 0)
+        zset_read(r, &r->argv[1], zrandmember_cb);
 }
 
 static void zscan_cb(void *arg, int rc, const struct ls_item *it)

@@ -3,12 +3,15 @@
  */
 #include "coll_cmd.h"
 
+#include <limits.h>
+
 #include "block.h"
 #include "coll.h"
 #include "park.h"
 #include "pubsub.h"
 #include "reply.h"
 #include "server.h"
+#include "txn.h"
 
 int coll_read_begin(struct req *r, int *rc)
 {
@@ -86,6 +89,40 @@ void coll_store_dest(struct req *r, const struct resp_arg *key, const void *enc,
     }
 }
 
+static void first_of_pair(void *arg, int rc, uint64_t cas)
+{
+    (void)arg, (void)rc, (void)cas; /* the second write's callback replies */
+}
+
+void coll_write_pair(struct req *r, const struct resp_arg *dk, const void *dv, size_t dn,
+                     const struct ls_write_opts *dopt, const struct resp_arg *sk, const void *sv,
+                     size_t sn, const struct ls_write_opts *sopt, ls_write_cb done)
+{
+    struct ls_batch_op ops[2] = {{.table = r->db,
+                                  .key = dk->ptr,
+                                  .key_len = dk->len,
+                                  .value = dv,
+                                  .value_len = dn,
+                                  .opts = *dopt},
+                                 {.del = sn == 0,
+                                  .table = r->db,
+                                  .key = sk->ptr,
+                                  .key_len = sk->len,
+                                  .value = sv,
+                                  .value_len = sn,
+                                  .opts = *sopt}};
+    int rc = txn_batching(r) ? LS_ETOOBIG : park_batch(r, ops, 2, done);
+    if (rc == LS_ETOOBIG) {
+        rc = park_put(r, r->db, dk, dv, dn, dopt, first_of_pair);
+        if (rc == 0)
+            rc = sn ? park_put(r, r->db, sk, sv, sn, sopt, done) : park_del(r, r->db, sk, done);
+    }
+    if (rc == 0)
+        req_unlock(r);
+    else
+        done(r, rc == LS_ENOTFOUND ? 0 : rc, 0);
+}
+
 int coll_numkeys(struct req *r, uint32_t at, const char *msg_bad, const char *msg_over,
                  long long *n)
 {
@@ -123,6 +160,25 @@ int coll_mpop_args(struct req *r, uint32_t at, const char *a, const char *b, lon
         req_done(r);
         return -1;
     }
+    return 0;
+}
+
+int coll_randcount_args(struct req *r, const char *with)
+{
+    long long count = 0;
+    const char *err = NULL;
+    if (r->argc > 4 || (r->argc == 4 && !cmd_arg_is(&r->argv[3], with)))
+        err = ERR_SYNTAX;
+    else if (r->argc >= 3 && cmd_arg_ll(&r->argv[2], &count) < 0)
+        err = ERR_NOT_INT;
+    else if (count < -(LLONG_MAX / 2) || count > LLONG_MAX / 2)
+        err = "ERR value is out of range"; /* Redis 7.0: its doubled reply would overflow */
+    if (err) {
+        reply_error(r, err);
+        req_done(r);
+        return -1;
+    }
+    r->num = count;
     return 0;
 }
 

@@ -29,6 +29,15 @@ void coll_store(struct req *r, const struct resp_arg *key, const struct ls_item 
                 const void *enc, size_t len, uint8_t vtype, int cls, const char *event,
                 enum cmd_reply_mode mode);
 
+/* LMOVE, SMOVE: writes the destination dk (a put of dv[0..dn)) and the source sk (a put of
+ * sv[0..sn), or its delete when sn is 0) as one unit: one batch (all or nothing after a
+ * crash), inside EXEC or a script both in its overlay, and when too large for a batch one
+ * after the other. done(r, rc, 0) runs once, after the last (rc 0 for an absent source
+ * deleted meanwhile); r's locks are released once both are submitted. */
+void coll_write_pair(struct req *r, const struct resp_arg *dk, const void *dv, size_t dn,
+                     const struct ls_write_opts *dopt, const struct resp_arg *sk, const void *sv,
+                     size_t sn, const struct ls_write_opts *sopt, ls_write_cb done);
+
 /* A STORE command's destination (SINTERSTORE, ZRANGESTORE ...): replaced by enc[0..len),
  * without TTL, whatever it held; with len 0 deleted (when there); replies r->num. */
 void coll_store_dest(struct req *r, const struct resp_arg *key, const void *enc, size_t len,
@@ -48,6 +57,10 @@ int coll_numkeys(struct req *r, uint32_t at, const char *msg_bad, const char *ms
  * *count (1 without COUNT), or the error replied and r ended: -1. */
 int coll_mpop_args(struct req *r, uint32_t at, const char *a, const char *b, long long *nk,
                    int *is_b, long long *count);
+
+/* HRANDFIELD/ZRANDMEMBER key [count [WITH]]: the count (0 without one) into r->num, or
+ * Redis's error replied and r ended (-1). */
+int coll_randcount_args(struct req *r, const char *with);
 
 /* A 64-bit pseudo-random number (xorshift, seeded from the clock): SPOP, HRANDFIELD ... */
 uint64_t coll_rand(void);
