@@ -74,8 +74,9 @@
 
 #define CKPT_NAME    "logstor.ckpt"
 #define CKPT_MAGIC   UINT64_C(0x31305450434b534c) /* "LSCKPT01" */
-#define CKPT_VERSION 3u
-#define CKPT_HDR     104u
+#define CKPT_VERSION 4u
+#define CKPT_HDR     120u
+#define CKPT_HDR_V3  104u /* version 3 (no segment journal): still read (snapshots) */
 #define CKPT_FILE    32u
 #define CKPT_CLEAN   1u /* a clean close's: nothing was appended after it */
 #define CKPT_DESC    72u
@@ -95,6 +96,8 @@ struct ckpt_hdr {
     uint64_t written_ms;
     uint32_t flags;  /* CKPT_CLEAN */
     uint32_t nfiles; /* data files stamped (a clean close's only) */
+    uint64_t jid;    /* the segment journal's id (segj.c); 0: none */
+    uint64_t jdone;  /* its last block durable at the checkpoint */
 };
 _Static_assert(sizeof(struct ckpt_hdr) == CKPT_HDR, "checkpoint header");
 _Static_assert(sizeof(struct vfs_stamp) == CKPT_FILE, "checkpoint file stamp");
@@ -134,6 +137,7 @@ struct ckpt_run {
     int th_rc;
     struct ls_engine *e;
     uint64_t t0_ms, entries;
+    uint64_t jid, jdone;    /* the segment journal at its instant (segj.c) */
     char fname[CKPT_FNAME]; /* CKPT_NAME, or a snapshot's file (snap.c) */
 };
 
@@ -227,6 +231,9 @@ static int build_head(struct ls_engine *e, struct ckpt_run *r, const uint64_t *c
                          .written_ms = wall_ms(),
                          .flags = closing ? CKPT_CLEAN : 0,
                          .nfiles = nfiles};
+    segj_ids(e, &h.jid, &h.jdone);
+    r->jid = h.jid;
+    r->jdone = h.jdone;
     uint8_t *p = r->buf;
     memcpy(p, &h, sizeof(h));
     p += sizeof(h);
@@ -503,6 +510,7 @@ static void run_finish(struct ls_engine *e, struct ckpt_run *r, int rc)
         e->st.checkpoints++;
         e->st.checkpoint_last_ms = mono_ms() - r->t0_ms;
         e->st.checkpoint_last_keys = r->entries;
+        segj_ckpt_durable(e, r->jid, r->jdone);
     }
     e->ckrun = NULL;
     run_free(e, r);
@@ -546,8 +554,6 @@ uint64_t ckpt_run_done(struct ls_engine *e, struct ckpt_run *r)
     return n;
 }
 
-static int roll_forward(const struct ls_engine *e);
-
 void ckpt_tick(struct ls_engine *e)
 {
     struct ckpt_run *r = e->ckrun;
@@ -555,7 +561,7 @@ void ckpt_tick(struct ls_engine *e)
 
     snap_tick(e);
     if (!r) {
-        if (!roll_forward(e) || e->failed || e->closing || e->cfg.read_only)
+        if (!eng_roll_forward(e) || e->failed || e->closing || e->cfg.read_only)
             return;
         if (e->rseq == e->ck_last_rseq)
             return;
@@ -563,7 +569,9 @@ void ckpt_tick(struct ls_engine *e)
             e->cfg.checkpoint_interval_ms && now - e->ck_last_ms >= e->cfg.checkpoint_interval_ms;
         int by_bytes = e->cfg.checkpoint_bytes &&
                        e->st.device_bytes_written - e->ck_last_bytes >= e->cfg.checkpoint_bytes;
-        if (!by_time && !by_bytes)
+        /* half the segment journal written since the last one: its blocks after that
+         * one's would soon be overwritten (segj.c) */
+        if (!by_time && !by_bytes && !segj_pressure(e))
             return;
         e->ck_last_rseq = e->rseq;
         e->ck_last_bytes = e->st.device_bytes_written;
@@ -598,6 +606,18 @@ struct ckpt_view {
 };
 
 static int hdr_ok(const struct ckpt_hdr *h);
+
+static size_t hdr_len(const struct ckpt_hdr *h)
+{
+    return h->version == 3 ? CKPT_HDR_V3 : CKPT_HDR;
+}
+
+/* A header read as CKPT_HDR bytes: a version 3 one is shorter and names no journal. */
+static void hdr_norm(struct ckpt_hdr *h)
+{
+    if (h->version == 3)
+        h->jid = h->jdone = 0;
+}
 static int view_parse(struct ckpt_view *v, uint64_t seed, const char **why);
 
 /* Reads and checks the file: 1 (v filled), 0 (absent), LS_ECORRUPT (unusable, *why
@@ -611,7 +631,9 @@ static int ckpt_read(struct ls_engine *e, struct ckpt_view *v, const char **why)
     if (got < 0)
         return (int)got;
     *why = "it is damaged or not this directory's";
-    if (got != CKPT_HDR || v->h.magic != CKPT_MAGIC || v->h.version != CKPT_VERSION)
+    hdr_norm(&v->h);
+    if (got != CKPT_HDR || v->h.magic != CKPT_MAGIC ||
+        (v->h.version != CKPT_VERSION && v->h.version != 3))
         return LS_ECORRUPT;
     *why = "it was written with another disk_size, segment_size or tables";
     if (v->h.tables != e->cfg.tables || v->h.nsegs != e->sm.nsegs ||
@@ -635,10 +657,11 @@ static int ckpt_read(struct ls_engine *e, struct ckpt_view *v, const char **why)
  * directory's) and its structure, and points v's parts into it: 1 or LS_ECORRUPT. */
 static int hdr_ok(const struct ckpt_hdr *h)
 {
-    if (h->magic != CKPT_MAGIC || h->version != CKPT_VERSION || h->ndesc > h->nsegs ||
-        h->npos > h->nsegs || h->norph > 1024 || h->nfiles > h->nsegs || h->tables > 65536)
+    if (h->magic != CKPT_MAGIC || (h->version != CKPT_VERSION && h->version != 3) ||
+        h->ndesc > h->nsegs || h->npos > h->nsegs || h->norph > 1024 || h->nfiles > h->nsegs ||
+        h->tables > 65536)
         return 0;
-    uint64_t fixed = CKPT_HDR + (uint64_t)h->tables * 16 + h->ndesc * CKPT_DESC +
+    uint64_t fixed = hdr_len(h) + (uint64_t)h->tables * 16 + h->ndesc * CKPT_DESC +
                      h->npos * CKPT_POS + h->norph * 16 + (uint64_t)h->nfiles * CKPT_FILE + 8;
     return h->length >= fixed && (h->length - fixed) % sizeof(struct idx_ent) == 0;
 }
@@ -652,8 +675,8 @@ static int view_parse(struct ckpt_view *v, uint64_t seed, const char **why)
     memcpy(&sum, v->buf + v->len - 8, 8);
     if (XXH3_64bits_withSeed(v->buf, v->len - 8, seed) != sum)
         return LS_ECORRUPT;
-    v->flush_rseq = (const uint64_t *)(void *)(v->buf + CKPT_HDR);
-    v->cd = (struct ckpt_desc *)(void *)(v->buf + CKPT_HDR + (size_t)v->h.tables * 8);
+    v->flush_rseq = (const uint64_t *)(void *)(v->buf + hdr_len(&v->h));
+    v->cd = (struct ckpt_desc *)(void *)(v->buf + hdr_len(&v->h) + (size_t)v->h.tables * 8);
     v->pos = (struct ckpt_pos *)(void *)(v->cd + v->h.ndesc);
     v->orph = (const uint64_t *)(void *)(v->pos + v->h.npos);
     v->files = (const struct vfs_stamp *)(const void *)(v->orph + 2 * v->h.norph);
@@ -694,7 +717,7 @@ static int view_parse(struct ckpt_view *v, uint64_t seed, const char **why)
  * checks it against the model, through crashes at every step). Without them
  * a checkpoint is only a clean close's, deleted by the open that reads it (before the
  * engine writes), and used only when nothing was written after it. */
-static int roll_forward(const struct ls_engine *e)
+int eng_roll_forward(const struct ls_engine *e)
 {
     return e->cfg.checkpoint_interval_ms != 0 || e->cfg.checkpoint_bytes != 0;
 }
@@ -727,7 +750,7 @@ static const char *agree(const struct ls_engine *e, const struct ckpt_view *v,
             return "a segment it lists as used has a damaged first block";
         ci->changed[g] = (uint8_t)(!used || newer);
     }
-    if (!roll_forward(e))
+    if (!eng_roll_forward(e))
         for (uint32_t g = 0; g < m->nsegs; g++)
             if (ci->changed[g] || (m->d[g].state != SEG_FREE && m->d[g].seq > v->h.seq))
                 return "segments were written or reused after it";
@@ -882,6 +905,36 @@ int ckpt_clean_open(struct ls_engine *e, struct ckpt_info *ci)
     return 1;
 }
 
+const char *ckpt_presume(struct ls_engine *e, const struct ckpt_info *ci, uint8_t *cand)
+{
+    const struct ckpt_view *v = ci->view;
+    struct seg_mgr *m = &e->sm;
+    const char *why;
+
+    if (!v || (v->h.flags & CKPT_CLEAN) || !eng_roll_forward(e) || e->cfg.salvage ||
+        e->cfg.read_only)
+        return ""; /* a clean close's whose files changed: every head, as always */
+    memset(cand, 1, m->nsegs);
+    for (uint64_t k = 0; k < v->h.ndesc; k++)
+        if (v->cd[k].state != SEG_FREE)
+            cand[v->cd[k].g] = 0; /* used then: reused since only if journaled */
+    if ((why = segj_candidates(e, v->h.jid, v->h.jdone, cand)) != NULL)
+        return why;
+    /* the journal names a large run's first segment; its continuations went with it */
+    for (uint64_t k = 0; k < v->h.ndesc; k++) {
+        const struct ckpt_desc *c = &v->cd[k];
+        if (c->state == SEG_FULL && c->run > 1 && cand[c->g])
+            for (uint32_t r = 1; r < c->run && c->g + r < m->nsegs; r++)
+                cand[c->g + r] = 1;
+    }
+    for (uint64_t k = 0; k < v->h.ndesc; k++) {
+        const struct ckpt_desc *c = &v->cd[k];
+        if (!cand[c->g])
+            seg_use(m, c->g, c->seq, c->state, c->group);
+    }
+    return NULL;
+}
+
 int ckpt_load(struct ls_engine *e, uint64_t now, const uint8_t *blank0, uint64_t *records,
               struct ckpt_info *ci)
 {
@@ -941,7 +994,7 @@ int ckpt_load(struct ls_engine *e, uint64_t now, const uint8_t *blank0, uint64_t
         memset(ci, 0, sizeof(*ci));
     }
     free(v.buf);
-    if (rc == 1 && (!roll_forward(e) || skip)) {
+    if (rc == 1 && (!eng_roll_forward(e) || skip)) {
         /* gone before the first write, so that it never describes a directory that has
          * changed since (nor, a clean close's, stands for a close that was not clean) */
         int u = vfs_unlink(e->cfg.sim, e->dir_fd, CKPT_NAME);
@@ -981,8 +1034,10 @@ int ckpt_file_entries(int fd, uint64_t seed, struct ckpt_geom *geom, ckpt_entry_
 
     if (fstat(fd, &sb) != 0)
         return -errno;
-    if (pread(fd, &v.h, sizeof(v.h), 0) != (ssize_t)sizeof(v.h) || !hdr_ok(&v.h) ||
-        v.h.length != (uint64_t)sb.st_size)
+    if (pread(fd, &v.h, sizeof(v.h), 0) != (ssize_t)sizeof(v.h))
+        return LS_ECORRUPT;
+    hdr_norm(&v.h);
+    if (!hdr_ok(&v.h) || v.h.length != (uint64_t)sb.st_size)
         return LS_ECORRUPT;
     v.len = v.h.length;
     if (!(v.buf = malloc(v.len)))
@@ -1030,6 +1085,7 @@ int ckpt_rollback_apply(struct ls_engine *e, const char *fname, uint64_t now, ui
 
     if (got < 0)
         return (int)got;
+    hdr_norm(&v.h);
     if (got != CKPT_HDR || !hdr_ok(&v.h) || v.h.tables != e->cfg.tables || v.h.nsegs != m->nsegs ||
         v.h.seg_size != m->seg_size)
         return LS_ECORRUPT;

@@ -381,6 +381,44 @@ static void free_now(struct compactor *cp, uint32_t g)
     for (uint32_t k = 0; k < run; k++)
         seg_release(&e->sm, g + k);
     cp->freed++;
+    /* a window being freed for a large record: kept for it (run_round_end) */
+    if (cp->run_n && !cp->round && g >= cp->run_first && g < cp->run_first + cp->run_n)
+        for (uint32_t k = 0; k < run; k++)
+            if (e->sm.d[g + k].state == SEG_FREE)
+                e->sm.d[g + k].flags |= SEGF_RESERVED;
+}
+
+/* Released once no read targets it. */
+static void free_or_wait(struct compactor *cp, uint32_t g)
+{
+    if (cp->e->sm.d[g].readers)
+        cp->waiting[cp->nwaiting++] = g;
+    else
+        free_now(cp, g);
+}
+
+/* A victim left with nothing live: with checkpoints while running, released only once
+ * the segment journal names it durably (segj.c: a crash restart then knows it may hold
+ * a use begun after the checkpoint), else at once. The caller rebuilds the free stack. */
+static void free_seg(struct compactor *cp, uint32_t g)
+{
+    struct ls_engine *e = cp->e;
+
+    if (!segj_active(e)) {
+        free_or_wait(cp, g);
+        return;
+    }
+    /* a large run's first segment only: its continuations are released with it, and a
+     * crash open takes them as freed with it (ckpt_presume) */
+    segj_add(e, g);
+}
+
+void compact_journaled(struct ls_engine *e, uint32_t g)
+{
+    struct seg_desc *d = &e->sm.d[g];
+
+    if (d->state == SEG_VICTIM)
+        free_or_wait(e->cp, g);
 }
 
 void compact_reader_done(struct ls_engine *e, uint32_t g)
@@ -421,11 +459,8 @@ static void round_acked(void *arg, int rc, uint64_t cas)
             d->state = SEG_FULL;
         } else if (d->live) {
             d->state = SEG_FULL; /* not all copied: stays (stuck when damaged) */
-        } else if (d->readers) {
-            cp->waiting[cp->nwaiting++] = g;
-            continue;
         } else {
-            free_now(cp, g);
+            free_seg(cp, g);
             continue;
         }
         seg_hist_update(&e->sm, g);

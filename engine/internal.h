@@ -347,6 +347,7 @@ struct ls_engine {
         uint64_t rseq, freed_at;
     } * ck_orphans; /* compaction's orphans from the checkpoint, for compact_init */
     uint32_t nck_orphans;
+    struct segj *sj;         /* the segment journal (segj.c) */
     struct fence_ent *fence; /* fenced buffers, sorted (fence.c) */
     uint32_t nfence;
     struct ls_stats st;
@@ -428,6 +429,12 @@ struct ckpt_info {
  * inode it had then, so that phase 1 need not read the first block of every segment
  * (the open then fails rather than scan if the file cannot be applied); else 0. */
 int ckpt_clean_open(struct ls_engine *e, struct ckpt_info *ci);
+/* After ckpt_clean_open read a checkpoint written while running: fills cand[] (nsegs)
+ * with the segments phase 1 must read (free at the checkpoint, or freed after it as the
+ * segment journal says) and gives every other segment the use the checkpoint lists (it
+ * cannot have changed). NULL, or why not ("" when there is nothing to say); nothing is
+ * changed then. */
+const char *ckpt_presume(struct ls_engine *e, const struct ckpt_info *ci, uint8_t *cand);
 /* Frees what ckpt_clean_open read when ckpt_load will not run. */
 void ckpt_info_free(struct ckpt_info *ci);
 
@@ -438,6 +445,40 @@ void ckpt_info_free(struct ckpt_info *ci);
  * must fail. */
 int ckpt_load(struct ls_engine *e, uint64_t now, const uint8_t *blank0, uint64_t *records,
               struct ckpt_info *ci);
+
+/* Checkpoints while running are on (cfg.checkpoint_interval_ms or checkpoint_bytes):
+ * crash restarts roll forward from them. */
+int eng_roll_forward(const struct ls_engine *e);
+/* Submits what is queued and waits until nothing is in flight. 0 or -errno. */
+int eng_io_wait(struct ls_engine *e);
+
+/* ---- the segment journal (segj.c) ---- */
+
+/* Before recovery: opens logstor.segj and reads it (not read-only, with checkpoints while
+ * running only). 0 or -errno. */
+int segj_open(struct ls_engine *e);
+/* For a crash open from a checkpoint naming journal jid at block jdone: marks in cand[]
+ * the segments freed after it. NULL, or why the journal cannot tell (then every
+ * segment's head is read). */
+const char *segj_candidates(struct ls_engine *e, uint64_t jid, uint64_t jdone, uint8_t *cand);
+/* After recovery: makes the file if needed and readies the journal. 0 or -errno. */
+int segj_start(struct ls_engine *e);
+void segj_free(struct ls_engine *e);
+/* Frees go through the journal (else they are released at once). */
+int segj_active(const struct ls_engine *e);
+/* Journals segment g (a compaction victim with nothing live): compact_journaled(e, g)
+ * once a block naming it is durable. */
+void segj_add(struct ls_engine *e, uint32_t g);
+/* Issues the next block (retries a failed one). */
+void segj_tick(struct ls_engine *e);
+/* The journal's id and its last durable block, for a checkpoint's header (0s: none). */
+void segj_ids(const struct ls_engine *e, uint64_t *jid, uint64_t *jdone);
+/* A checkpoint naming (jid, jdone) is durable. */
+void segj_ckpt_durable(struct ls_engine *e, uint64_t jid, uint64_t jdone);
+/* Half the ring was written since the newest durable checkpoint: one is due. */
+int segj_pressure(const struct ls_engine *e);
+/* Segments waiting for a block or in the one in flight. */
+uint32_t segj_pending(const struct ls_engine *e);
 
 uint64_t eng_now_ms(const struct ls_engine *e);
 /* Notes that entries were judged expired (or recovery dropped expired PUTs) at clock now:
@@ -611,6 +652,9 @@ void compact_tick(struct ls_engine *e, int timer); /* timer: called from ls_tick
 void compact_acked(struct ls_engine *e);
 /* A device read into segment g finished (readers dropped to zero). */
 void compact_reader_done(struct ls_engine *e, uint32_t g);
+/* The segment journal named victim g durably (segj.c): it is freed (or waits for its
+ * readers). The caller rebuilds the free stack. */
+void compact_journaled(struct ls_engine *e, uint32_t g);
 /* A segment's live bytes dropped to zero. */
 void compact_note_dead(struct ls_engine *e, uint32_t g);
 /* Block 0 of a new use of segment g is durable: recovery no longer reads its old use. */

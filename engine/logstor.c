@@ -455,6 +455,7 @@ static void engine_free(struct ls_engine *e)
     free(e->tables);
     free(e->tmap);
     compact_free(e);
+    segj_free(e);
     free(e->gs);
     free(e->flush_rseq);
     free(e->fence);
@@ -511,9 +512,10 @@ int ls_open(const struct ls_config *cfg, struct ls_engine **out)
         goto fail;
     e->cache = rcache_new(c.cache_size); /* NULL (no cache) when it cannot be had */
     if ((rc = seg_open_existing(&e->sm, cfg->log, cfg->log_arg)) < 0 ||
-        (rc = note_missing_files(e)) < 0 || (rc = fence_load(e)) < 0 || (rc = recov_run(e)) < 0 ||
-        (rc = eng_seq_load(e)) < 0 || (rc = fence_prune(e)) < 0 || (rc = snap_open(e)) < 0 ||
-        (rc = compact_init(e)) < 0 || (!c.read_only && (rc = snap_rollback(e, c.rollback)) < 0))
+        (rc = note_missing_files(e)) < 0 || (rc = fence_load(e)) < 0 || (rc = segj_open(e)) < 0 ||
+        (rc = recov_run(e)) < 0 || (rc = segj_start(e)) < 0 || (rc = eng_seq_load(e)) < 0 ||
+        (rc = fence_prune(e)) < 0 || (rc = snap_open(e)) < 0 || (rc = compact_init(e)) < 0 ||
+        (!c.read_only && (rc = snap_rollback(e, c.rollback)) < 0))
         goto fail;
     if (!c.read_only)
         look_for_room(e, 1);
@@ -644,6 +646,7 @@ void ls_tick(struct ls_engine *e)
     }
     sweep_step(e);
     compact_tick(e, 1);
+    segj_tick(e);
     ckpt_tick(e);
 }
 

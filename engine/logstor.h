@@ -458,6 +458,14 @@ struct ls_stats {
     uint64_t recovery_damaged_files;   /* data files missing, swapped, from another directory
                                           or overwritten (the open refuses them unless
                                           salvage is set; see ls_config.salvage) */
+    uint64_t recovery_heads_read;      /* segment first blocks the last open read (phase 1:
+                                          every segment's, or after a checkpoint while
+                                          running only those the segment journal names) */
+    uint64_t recovery_heads_presumed;  /* of the others, segments whose use the last open took
+                                          from the checkpoint without reading them */
+    uint64_t segj_writes;              /* segment journal blocks written (freed segments
+                                          named before reuse) */
+    uint64_t segj_failures;            /* of those, writes that failed (retried) */
 };
 void ls_get_stats(const struct ls_engine *e, struct ls_stats *out);
 

@@ -104,6 +104,9 @@ struct recov {
     uint64_t now_ms, start_ms, last_report_ms;
     uint64_t max_rseq;
     uint8_t *blank0;     /* per segment: block 0 read as zeros (phase 1) */
+    uint8_t *cand;       /* per segment: phase 1 reads its block 0 (NULL: all do) */
+    uint64_t heads_read; /* blocks 0 phase 1 read */
+    uint64_t presumed;   /* segments whose use it took from the checkpoint instead */
     int from_ckpt;       /* the index came from a checkpoint (ckpt.c), rolled forward */
     int skipped1;        /* a clean close's checkpoint, data files unchanged: no phase 1 */
     struct ckpt_info ci; /* what to roll forward from it */
@@ -148,7 +151,7 @@ static void read_done(struct uio_req *req, int res)
     sr->done = 1;
 }
 
-static int wait_all(struct ls_engine *e)
+int eng_io_wait(struct ls_engine *e)
 {
     int rc = uio_submit(e->u);
 
@@ -175,7 +178,7 @@ static uint64_t probe_segment(struct recov *rv, uint32_t g)
     sr.req.fd = seg_fd(m, (uint64_t)g * m->seg_size, &off);
     sr.req.off = off;
     uio_queue(e->u, &sr.req);
-    if (wait_all(e) == 0 && sr.res == (int)m->seg_size)
+    if (eng_io_wait(e) == 0 && sr.res == (int)m->seg_size)
         for (uint32_t o = REC_BLOCK; o < m->seg_size; o += REC_BLOCK)
             if (buf_hdr_check((uint8_t *)sr.req.buf + o, e->seed, &h) == 0 && h.seg_no == g &&
                 !(h.flags & BUF_LARGE) && h.seg_seq > best && !fence_has(e, g, o, h.seg_seq))
@@ -259,6 +262,9 @@ static int scan_heads(struct recov *rv, uint32_t f, uint8_t *blocks, struct seg_
 
     for (uint32_t i = 0; i < spf; i++) {
         reads[i] = (struct seg_read){.g = f * spf + i};
+        if (rv->cand && !rv->cand[f * spf + i])
+            continue; /* its use is the checkpoint's (ckpt_presume) */
+        rv->heads_read++;
         reads[i].req = (struct uio_req){.cb = read_done,
                                         .arg = &reads[i],
                                         .buf = blocks + (size_t)i * REC_BLOCK,
@@ -267,14 +273,19 @@ static int scan_heads(struct recov *rv, uint32_t f, uint8_t *blocks, struct seg_
                                         .fd = m->fds[f],
                                         .op = UIO_READ};
         uio_queue(e->u, &reads[i].req);
-        if (uio_inflight(e->u) >= e->cfg.queue_depth / 2 && (rc = wait_all(e)) < 0)
+        if (uio_inflight(e->u) >= e->cfg.queue_depth / 2 && (rc = eng_io_wait(e)) < 0)
             return rc;
     }
-    if ((rc = wait_all(e)) < 0)
+    if ((rc = eng_io_wait(e)) < 0)
         return rc;
     for (uint32_t i = 0; i < spf; i++) {
         struct buf_hdr h;
         struct seg_desc *d = &m->d[f * spf + i];
+        if (rv->cand && !rv->cand[f * spf + i]) {
+            hd.good += d->state == SEG_FULL; /* the checkpoint's, unchanged since */
+            rv->presumed++;
+            continue;
+        }
         if (reads[i].res < 0)
             return reads[i].res;
         if (reads[i].res != REC_BLOCK)
@@ -478,7 +489,7 @@ static int hides_entry(struct recov *rv, const struct idx_ent *ent, uint64_t r)
     sr.req.off = off;
     uio_queue(e->u, &sr.req);
     int hidden = 1;
-    if (wait_all(e) == 0 && sr.res == (int)len &&
+    if (eng_io_wait(e) == 0 && sr.res == (int)len &&
         rec_decode((uint8_t *)sr.req.buf + (addr - from), size, rec_seed(e->seed, m->d[g].seq),
                    &got) == 0)
         hidden = got.h.rseq <= r;
@@ -813,7 +824,7 @@ static int phase2(struct recov *rv)
     }
     for (uint32_t i = 0; i < RECOV_WINDOW && i < rv->nused; i++)
         if (w[i].req.buf && !w[i].done)
-            wait_all(rv->e);
+            eng_io_wait(rv->e);
     for (uint32_t i = 0; i < RECOV_WINDOW && i < rv->nused; i++)
         uio_free(w[i].req.buf);
     return rc;
@@ -865,6 +876,21 @@ static int drop_gone(struct recov *rv)
     return 0;
 }
 
+/* Missing data files, or another directory's: the open is refused (unless salvage). */
+static int refuse_damaged(struct recov *rv)
+{
+    struct ls_engine *e = rv->e;
+
+    if (!rv->damaged_files || e->cfg.salvage || e->cfg.read_only)
+        return 0;
+    eng_log(e, LS_LOG_ERROR,
+            "%s: %u data files are missing or are not this directory's; refusing to open "
+            "(acknowledged data would be lost silently). Check it with logstor-check; "
+            "set salvage to open what can be read",
+            e->dir, rv->damaged_files);
+    return LS_ECORRUPT;
+}
+
 int recov_run(struct ls_engine *e)
 {
     struct recov rv = {.e = e, .now_ms = eng_now_ms(e), .start_ms = mono_ms()};
@@ -874,16 +900,23 @@ int recov_run(struct ls_engine *e)
     rv.last_report_ms = rv.start_ms;
     rv.blank0 = calloc(m->nsegs ? m->nsegs : 1, 1);
     rc = rv.blank0 ? 0 : -ENOMEM;
-    if (rc == 0 && !ckpt_clean_open(e, &rv.ci))
+    if (rc == 0 && !ckpt_clean_open(e, &rv.ci)) {
+        /* a checkpoint while running, and the segment journal tells which segments can
+         * hold a use begun after it: only their heads are read (segj.c) */
+        if (rv.ci.view && (rv.cand = malloc(m->nsegs ? m->nsegs : 1)) != NULL) {
+            const char *why = ckpt_presume(e, &rv.ci, rv.cand);
+            if (why) {
+                if (*why)
+                    eng_log(e, LS_LOG_INFO, "%s: reading the head of every segment: %s", e->dir,
+                            why);
+                free(rv.cand);
+                rv.cand = NULL;
+            }
+        }
         rc = phase1(&rv);
-    if (rc == 0 && rv.damaged_files && !e->cfg.salvage && !e->cfg.read_only) {
-        eng_log(e, LS_LOG_ERROR,
-                "%s: %u data files are missing or are not this directory's; refusing to open "
-                "(acknowledged data would be lost silently). Check it with logstor-check; "
-                "set salvage to open what can be read",
-                e->dir, rv.damaged_files);
-        rc = LS_ECORRUPT;
     }
+    if (rc == 0)
+        rc = refuse_damaged(&rv);
     if (rc == 0) {
         int skipped = rv.ci.skip;
         rc = ckpt_load(e, rv.now_ms, rv.blank0, &rv.p.records, &rv.ci);
@@ -897,6 +930,26 @@ int recov_run(struct ls_engine *e)
     } else {
         ckpt_info_free(&rv.ci);
     }
+    if (rc == 0 && rv.cand && !rv.from_ckpt) {
+        /* the checkpoint was not taken after all: the uses presumed from it go, and every
+         * head is read */
+        eng_log(e, LS_LOG_INFO, "%s: reading the head of every segment", e->dir);
+        free(rv.cand);
+        rv.cand = NULL;
+        for (uint32_t g = 0; g < m->nsegs; g++) {
+            m->d[g].stale_min = UINT64_MAX;
+            m->d[g].freed_at = 0;
+            seg_use(m, g, 0, SEG_FREE, 0);
+        }
+        m->free_clock = 0;
+        memset(rv.blank0, 0, m->nsegs);
+        rv.p.corrupt_blocks = 0;
+        rv.damaged_files = 0;
+        rv.presumed = 0;
+        rc = phase1(&rv);
+        if (rc == 0)
+            rc = refuse_damaged(&rv);
+    }
     if (rc == 0)
         rc = sort_used(&rv);
     if (rc == 0)
@@ -906,6 +959,7 @@ int recov_run(struct ls_engine *e)
     free(rv.ci.changed);
     free(rv.ci.from);
     free(rv.blank0);
+    free(rv.cand);
     huge_free(rv.map.t, rv.map.cap * sizeof(*rv.map.t));
     if (rc < 0) {
         eng_log(e, LS_LOG_ERROR, "recovery failed: %s", ls_strerror(rc));
@@ -931,16 +985,19 @@ int recov_run(struct ls_engine *e)
                 "are lost (logstor-check %s lists them)",
                 (unsigned long long)rv.p.corrupt_blocks, rv.damaged_files, e->dir);
     e->st.recovery_segments = rv.nused;
+    e->st.recovery_heads_read = rv.heads_read;
+    e->st.recovery_heads_presumed = rv.presumed;
     e->st.recovery_from_checkpoint = (uint64_t)(rv.from_ckpt + rv.skipped1);
     if (rv.from_ckpt)
         eng_log(e, LS_LOG_INFO,
-                "%s: opened from the checkpoint%s: %llu keys and records in %llu ms, %u segments "
-                "written after it read, %llu entries whose segments were reused since dropped",
+                "%s: opened from the checkpoint%s: %llu keys and records in %llu ms, %llu "
+                "segment heads read, %u segments written after it read, %llu entries whose "
+                "segments were reused since dropped",
                 e->dir,
                 rv.skipped1 ? " of a clean close (data files unchanged, segment heads not read)"
                             : "",
-                (unsigned long long)rv.p.records, (unsigned long long)e->st.recovery_ms, rv.nused,
-                (unsigned long long)rv.ck_dropped);
+                (unsigned long long)rv.p.records, (unsigned long long)e->st.recovery_ms,
+                (unsigned long long)rv.heads_read, rv.nused, (unsigned long long)rv.ck_dropped);
     report(&rv, 1);
     free(rv.order);
     return 0;

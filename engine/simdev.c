@@ -397,7 +397,8 @@ void simdev_corrupt(struct simdev *d, unsigned n)
     uint32_t cand[SIM_FILES], nc = 0;
 
     for (uint32_t i = 0; i < d->nfiles; i++)
-        if (d->f[i].exists && d->f[i].size && strncmp(d->f[i].name, "data-", 5) == 0)
+        if (d->f[i].exists && d->f[i].size &&
+            (strncmp(d->f[i].name, "data-", 5) == 0 || strcmp(d->f[i].name, "logstor.segj") == 0))
             cand[nc++] = i;
     for (unsigned k = 0; k < n && nc; k++) {
         struct simfile *f = &d->f[cand[below(d, nc)]];

@@ -921,14 +921,6 @@ static int rb_write_dels(struct rb *b)
     return rc == 0 ? (w[1] < 0 ? w[1] : b->err) : rc;
 }
 
-static int rb_io(struct ls_engine *e)
-{
-    int rc = uio_submit(e->u);
-    while (rc == 0 && uio_inflight(e->u))
-        rc = uio_reap(e->u, 1) < 0 ? -EIO : 0;
-    return rc;
-}
-
 struct rb_write {
     struct uio_req req;
     int res;
@@ -1027,7 +1019,7 @@ int snap_rollback(struct ls_engine *e, const char *want)
             break;
         }
         uio_queue(e->u, &r.req);
-        if ((rc = rb_io(e)) < 0 || (rc = r.res < 0 ? r.res : 0) < 0)
+        if ((rc = eng_io_wait(e)) < 0 || (rc = r.res < 0 ? r.res : 0) < 0)
             break;
         seg_walk(e, seg, len, g, rb_visit, &b);
         if (b.err)
@@ -1065,7 +1057,7 @@ int snap_rollback(struct ls_engine *e, const char *want)
         rc = -ENOMEM;
     for (uint32_t g = 0; g <= m->nsegs && rc == 0; g++) {
         if (nw == RB_BATCH || (g == m->nsegs && nw)) {
-            rc = rb_io(e);
+            rc = eng_io_wait(e);
             for (uint32_t i = 0; i < nw && rc == 0; i++)
                 if (wr[i].res < 0 || (uint32_t)wr[i].res != wr[i].req.len)
                     rc = wr[i].res < 0 ? wr[i].res : -EIO;

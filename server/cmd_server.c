@@ -1538,6 +1538,8 @@ static void info_logstor(struct server *s, const struct ls_stats *st, struct pbu
         "recovery_ms:%" PRIu64 "\r\nrecovery_records:%" PRIu64
         "\r\nrecovery_corrupt_blocks:%" PRIu64 "\r\nrecovery_damaged_files:%" PRIu64
         "\r\nrecovery_segments:%" PRIu64 "\r\nrecovery_from_checkpoint:%" PRIu64
+        "\r\nrecovery_heads_read:%" PRIu64 "\r\nrecovery_heads_presumed:%" PRIu64
+        "\r\nsegment_journal_writes:%" PRIu64 "\r\nsegment_journal_failures:%" PRIu64
         "\r\nparked_writes:%" PRIu64 "\r\n",
         s->cfg.disk_size, s->cfg.segment_size, st->segments_total, st->segments_free,
         st->segments_used, st->files, st->keys, st->live_bytes, st->user_bytes_written,
@@ -1547,7 +1549,8 @@ static void info_logstor(struct server *s, const struct ls_stats *st, struct pbu
         st->index_bytes, bpk, st->pending_bytes, st->inflight_writes, st->expired_dropped,
         st->failed, st->last_error ? ls_strerror(st->last_error) : "none", st->recovery_ms,
         st->recovery_records, st->recovery_corrupt_blocks, st->recovery_damaged_files,
-        st->recovery_segments, st->recovery_from_checkpoint, s->parked);
+        st->recovery_segments, st->recovery_from_checkpoint, st->recovery_heads_read,
+        st->recovery_heads_presumed, st->segj_writes, st->segj_failures, s->parked);
     info_compaction(s, st, pb);
     pbuf_appendf(pb, "\r\n");
 }

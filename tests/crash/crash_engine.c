@@ -446,8 +446,11 @@ static int verify(uint64_t *acked_total)
         bad += verify_snapshot(e);
     struct ls_stats st;
     ls_get_stats(e, &st);
-    printf(" recovered %llu records in %llu ms, %llu torn/corrupt blocks skipped,",
+    printf(" recovered %llu records in %llu ms (segment heads: %llu read, %llu taken from the "
+           "checkpoint), %llu torn/corrupt blocks skipped,",
            (unsigned long long)st.recovery_records, (unsigned long long)st.recovery_ms,
+           (unsigned long long)st.recovery_heads_read,
+           (unsigned long long)st.recovery_heads_presumed,
            (unsigned long long)st.recovery_corrupt_blocks);
     ls_close(e);
     free(chk);

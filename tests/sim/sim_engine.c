@@ -130,7 +130,7 @@ struct sim {
     /* the shutdown checkpoint (engine/ckpt.c) */
     uint8_t *stale_ckpt; /* a copy kept at a clean restart, put back before a later open */
     size_t stale_len;
-    uint64_t ckpt_opens, ckpt_clean, ckpt_damaged, ckpt_stale;
+    uint64_t ckpt_opens, ckpt_clean, ckpt_damaged, ckpt_stale, ckpt_journal;
     /* --snapshots: snapshot "s" (engine/snap.c) and rollbacks to it */
     struct key *snapc;  /* per key: the ops that may explain its state at the snapshot */
     struct op *snapops; /* their copies (snapc[k].ops index this) */
@@ -149,7 +149,8 @@ static int run_snapshots;      /* --snapshots: snapshots made, dropped, rolled b
 static uint64_t total_snaps, total_rollbacks;
 static uint64_t total_crashes, total_steps, total_checks, total_reads, total_restarts;
 static uint64_t total_mem_reads;
-static uint64_t total_ckpt_opens, total_ckpt_clean, total_ckpt_damaged, total_ckpt_stale;
+static uint64_t total_ckpt_opens, total_ckpt_clean, total_ckpt_damaged, total_ckpt_stale,
+    total_ckpt_journal;
 static struct ls_stats total_st; /* engine counters summed over every instance */
 
 static void add_stats(struct ls_engine *e)
@@ -1204,6 +1205,7 @@ static void open_engine(struct sim *s)
     if (st.recovery_from_checkpoint) {
         s->ckpt_opens++;
         s->ckpt_clean += st.recovery_from_checkpoint == 2;
+        s->ckpt_journal += st.recovery_heads_presumed != 0;
         trace(s, "opened from a checkpoint%s",
               st.recovery_from_checkpoint == 2 ? " without reading segment heads" : "");
     } else if (s->stale_ckpt) {
@@ -1730,6 +1732,7 @@ static void run_seed(uint64_t seed, uint64_t steps, int verbose)
     total_ckpt_clean += s->ckpt_clean;
     total_ckpt_damaged += s->ckpt_damaged;
     total_ckpt_stale += s->ckpt_stale;
+    total_ckpt_journal += s->ckpt_journal;
     free(s->stale_ckpt);
     if (verbose)
         printf("seed %" PRIu64 ": %" PRIu64 " steps, %" PRIu64 " crashes, %" PRIu64
@@ -1846,10 +1849,11 @@ int main(int argc, char **argv)
            seed, seed + n - 1, total_steps, total_crashes, total_restarts, total_checks,
            total_reads, total_mem_reads, dt, (double)total_crashes / dt, (double)total_steps / dt);
     printf("checkpoint: %" PRIu64 " written while running (%" PRIu64 " given up), %" PRIu64
-           " opens from a checkpoint (%" PRIu64 " without reading segment heads), %" PRIu64
+           " opens from a checkpoint (%" PRIu64 " without reading segment heads, %" PRIu64
+           " reading only those the segment journal named), %" PRIu64
            " damaged ones refused, %" PRIu64 " older ones put back before an open\n",
            total_st.checkpoints, total_st.checkpoints_failed, total_ckpt_opens, total_ckpt_clean,
-           total_ckpt_damaged, total_ckpt_stale);
+           total_ckpt_journal, total_ckpt_damaged, total_ckpt_stale);
     if (run_snapshots)
         printf("snapshots: %" PRIu64 " made, %" PRIu64 " rollbacks\n", total_snaps,
                total_rollbacks);

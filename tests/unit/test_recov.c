@@ -1122,6 +1122,140 @@ static void test_ckpt_roll_forward(void **state)
     check_sound(f->e);
 }
 
+/* The overwrites and deletes of test_ckpt_roll_forward, and their check. */
+static void churn(struct fx *f)
+{
+    char k[32], v[64];
+
+    assert_int_equal(del_sync(f->e, 0, "c1"), 0);
+    assert_int_equal(put_sync(f->e, 0, "c3", "again", 5, 0), 0);
+    for (int r = 0; r < 12; r++)
+        for (int i = 600; i < 900; i++) {
+            snprintf(k, sizeof(k), "c%d", i);
+            snprintf(v, sizeof(v), "%d-%d-%040d", r, i, 0);
+            assert_int_equal(put_sync(f->e, 0, k, v, strlen(v), 0), 0);
+        }
+    for (int i = 600; i < 900; i += 2) {
+        snprintf(k, sizeof(k), "c%d", i);
+        assert_int_equal(del_sync(f->e, 0, k), 0);
+    }
+}
+
+static void churn_check(struct fx *f)
+{
+    char k[32], v[64];
+
+    check_value(f->e, 0, "c1", NULL);
+    check_value(f->e, 0, "c3", "again");
+    check_value(f->e, 0, "c2", "v2");
+    check_value(f->e, 0, "c0", NULL);
+    check_value(f->e, 1, "c2", NULL);
+    for (int i = 600; i < 900; i++) {
+        snprintf(k, sizeof(k), "c%d", i);
+        snprintf(v, sizeof(v), "%d-%d-%040d", 11, i, 0);
+        check_value(f->e, 0, k, i % 2 ? v : NULL);
+    }
+    char pad[201];
+    memset(pad, 'c', 200);
+    pad[200] = 0;
+    for (int i = 0; i < 500; i++) {
+        snprintf(k, sizeof(k), "pad%d", i);
+        check_value(f->e, 0, k, pad);
+    }
+    memset(pad, 'k', 200);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(k, sizeof(k), "keep%d", i);
+        check_value(f->e, 0, k, pad);
+    }
+    check_sound(f->e);
+}
+
+/* What a crash right after a checkpoint written while running leaves, then the churn:
+ * a copy of that checkpoint put back after a close (the log is as a crash at the end
+ * would leave it). Compaction freed and reused segments the checkpoint knew as used;
+ * the segment journal (engine/segj.c) named them before their reuse. */
+static void journal_setup(struct fx *f)
+{
+    ls_close(f->e);
+    f->e = NULL;
+    drop_ckpt(f->dir);
+    f->cfg.checkpoint_bytes = 256u << 10;
+    f->cfg.disk_size = 16u << 20; /* room: compaction leaves whole segments alone */
+    open_engine(f);
+    ckpt_fill(f);
+    char k[32], v[200];
+    for (int i = 0; i < 1000; i++) { /* never changed: their segments stay as they were */
+        snprintf(k, sizeof(k), "keep%d", i);
+        memset(v, 'k', sizeof(v));
+        assert_int_equal(put_sync(f->e, 0, k, v, sizeof(v), 0), 0);
+    }
+    uint64_t n0 = stats(f->e).checkpoints;
+    for (int i = 0; stats(f->e).checkpoints == n0 && i < 20000; i++) {
+        snprintf(k, sizeof(k), "pad%d", i % 500);
+        memset(v, 'p', sizeof(v));
+        assert_int_equal(put_sync(f->e, 0, k, v, sizeof(v), 0), 0);
+        ls_tick(f->e);
+    }
+    assert_true(stats(f->e).checkpoints > n0);
+    ckpt_copy(f->dir, "logstor.ckpt", "rt.ckpt");
+    uint64_t j0 = stats(f->e).segj_writes;
+    /* the segments the checkpoint knew die: compaction frees them, and the churn reuses
+     * them (freed segments are taken first) */
+    for (int r = 0; r < 3; r++)
+        for (int i = 0; i < 500; i++) {
+            snprintf(k, sizeof(k), "pad%d", i);
+            memset(v, 'a' + r, sizeof(v));
+            assert_int_equal(put_sync(f->e, 0, k, v, sizeof(v), 0), 0);
+        }
+    churn(f);
+    assert_true(stats(f->e).segj_writes > j0); /* segments were freed after it */
+    ls_close(f->e);
+    f->e = NULL;
+    ckpt_copy(f->dir, "rt.ckpt", "logstor.ckpt");
+}
+
+/* A crash restart from a checkpoint written while running reads the first block only of
+ * the segments free at the checkpoint or named by the journal after it; every other
+ * segment's use is the checkpoint's. Before the journal it read every segment's. */
+static void test_ckpt_journal(void **state)
+{
+    struct fx *f = *state;
+
+    journal_setup(f);
+    open_engine(f);
+    struct ls_stats st = stats(f->e);
+    assert_int_equal(st.recovery_from_checkpoint, 1);
+    assert_true(st.recovery_heads_presumed > 0);
+    churn_check(f);
+}
+
+/* A journal with a block after the checkpoint's damaged in both copies cannot tell which
+ * segments were reused: the open reads every segment's head (and still rolls forward). */
+static void test_ckpt_journal_damaged(void **state)
+{
+    struct fx *f = *state;
+
+    journal_setup(f);
+    int fd = open_file(f->dir, "logstor.segj", O_RDWR);
+    struct stat sb;
+    assert_int_equal(fstat(fd, &sb), 0);
+    uint8_t junk[8192];
+    memset(junk, 0xab, sizeof(junk));
+    for (off_t off = 0; off < sb.st_size; off += (off_t)sizeof(junk))
+        assert_int_equal(pwrite(fd, junk, sizeof(junk), off), (ssize_t)sizeof(junk));
+    close(fd);
+    open_engine(f);
+    struct ls_stats st = stats(f->e);
+    assert_int_equal(st.recovery_from_checkpoint, 1);
+    assert_int_equal(st.recovery_heads_presumed, 0);
+    churn_check(f);
+    /* a new journal was made: the next checkpoint names it */
+    ls_close(f->e);
+    f->e = NULL;
+    open_engine(f);
+    churn_check(f);
+}
+
 /* Without checkpoints while running, the open that reads a checkpoint deletes it, and a
  * checkpoint older than the log (put back by hand) is refused: the log is scanned. */
 static void test_ckpt_stale_refused(void **state)
@@ -1255,6 +1389,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ckpt_clean_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ckpt_damaged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ckpt_roll_forward, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ckpt_journal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ckpt_journal_damaged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ckpt_stale_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ckpt_clean_files_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ckpt_record_damaged, setup, teardown),
