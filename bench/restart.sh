@@ -17,6 +17,7 @@
 #   bash bench/restart.sh build
 #
 # Environment: RESTART_KEYS="1000000" (a list), RESTART_VSIZES="100 4096" (a list),
+# RESTART_STREAM=1 (generate the input into each load instead of a file),
 # LOGSTORD=BUILD/logstord, RESTART_REDIS=0 to leave redis-server out (sizes whose data
 # does not fit in this machine's memory).
 set -u
@@ -54,11 +55,19 @@ timed_start() {
     printf 'restart: %-7s %-19s %9.3f s  %6s MiB  %s keys\n' "$VSIZE" "$label" \
         "$(echo "$t1 - $t0" | bc -l)" "$(rss_mb)" "$(redis-cli -p "$PORT" dbsize)"
 }
+# feed N VSIZE: with RESTART_STREAM=1, starts writing the input into its fifo
+feed() { [ "${RESTART_STREAM:-0}" = 1 ] && { set_input "$1" "$2" "$WORK/input.resp" & }; true; }
 kill9() { kill -9 "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null; SRV_PID=; }
 
 for N in $KEYS_LIST; do
     for VSIZE in $VSIZES; do
-        set_input "$N" "$VSIZE" "$WORK/input.resp"
+        # RESTART_STREAM=1: the input is generated into each load's pipe, not kept in a
+        # file (10 M values of 4 KiB would need 41 GB of it)
+        if [ "${RESTART_STREAM:-0}" = 1 ]; then
+            rm -f "$WORK/input.resp"; mkfifo "$WORK/input.resp"
+        else
+            set_input "$N" "$VSIZE" "$WORK/input.resp"
+        fi
         disk=$(( (N * (VSIZE + 120) * 2 / 1048576 + 256) ))mb
         echo "restart: $N keys of $VSIZE bytes"
 
@@ -69,7 +78,7 @@ for N in $KEYS_LIST; do
         "$LOGSTORD" "${LARGS[@]}" >>"$SDIR/server.log" 2>&1 &
         SRV_PID=$!
         ready || { echo "restart: logstord did not start"; tail -5 "$SDIR/server.log"; exit 1; }
-        redis-cli -p "$PORT" --pipe <"$WORK/input.resp" | tail -n 1
+        feed "$N" "$VSIZE"; redis-cli -p "$PORT" --pipe <"$WORK/input.resp" | tail -n 1
         t0=$(now); stop_target; t1=$(now)
         printf 'restart: %-7s %-16s %9.3f s (writing the checkpoint: %s bytes)\n' "$VSIZE" \
             "logstord stop" "$(echo "$t1 - $t0" | bc -l)" "$(stat -c %s "$SDIR/d/logstor.ckpt" 2>/dev/null || echo none)"
@@ -95,7 +104,7 @@ for N in $KEYS_LIST; do
         done
         kill9
         timed_start "logstord crash+ckpt" "$LOGSTORD" "${CARGS[@]}"
-        echo "restart:         $(redis-cli -p "$PORT" info | grep -E 'recovery_(ms|from|segments)' | tr -d '\r' | tr '\n' ' ')"
+        echo "restart:         $(redis-cli -p "$PORT" info | grep -E 'recovery_(ms|from|segments|heads)' | tr -d '\r' | tr '\n' ' ')"
         stop_target
         rm -rf "$SDIR"
 
@@ -106,7 +115,7 @@ for N in $KEYS_LIST; do
         redis-server "${RARGS[@]}" --appendonly no >>"$SDIR/server.log" 2>&1 &
         SRV_PID=$!
         ready || { echo "restart: redis did not start"; exit 1; }
-        redis-cli -p "$PORT" --pipe <"$WORK/input.resp" | tail -n 1
+        feed "$N" "$VSIZE"; redis-cli -p "$PORT" --pipe <"$WORK/input.resp" | tail -n 1
         redis-cli -p "$PORT" save >/dev/null
         kill9
         timed_start "redis RDB" redis-server "${RARGS[@]}" --appendonly no
@@ -121,7 +130,7 @@ for N in $KEYS_LIST; do
         redis-server "${RARGS[@]}" >>"$SDIR/server.log" 2>&1 &
         SRV_PID=$!
         ready || { echo "restart: redis did not start"; exit 1; }
-        redis-cli -p "$PORT" --pipe <"$WORK/input.resp" | tail -n 1
+        feed "$N" "$VSIZE"; redis-cli -p "$PORT" --pipe <"$WORK/input.resp" | tail -n 1
         sleep 2 # everysec: the last second reaches the file
         kill9
         timed_start "redis AOF" redis-server "${RARGS[@]}"
