@@ -222,6 +222,10 @@ void cmd_set_spop(struct req *r);
 void cmd_set_srandmember(struct req *r);
 void cmd_set_sscan(struct req *r);
 void cmd_set_sinter(struct req *r);
+void cmd_sort_sort(struct req *r); /* cmd_sort.c */
+void cmd_sort_ro(struct req *r);
+/* SORT's STORE destination in argv (as COMMAND GETKEYS reports it), or 0. */
+uint32_t cmd_sort_store_key(const struct resp_arg *argv, uint32_t argc);
 void cmd_set_sunion(struct req *r);
 void cmd_set_sdiff(struct req *r);
 void cmd_set_sinterstore(struct req *r);

@@ -247,6 +247,8 @@ static const struct cmd_def cmds[] = {
     {"zintercard", -3, RO, 1, 0, 0, cmd_zset_zintercard, "sorted-set", "7.0.0", "Returns the number of members of the intersect of multiple sorted sets."},
     {"type", 2, RO | KS | F, 1, 1, 1, cmd_keys_type, "generic", "1.0.0", "Determines the type of value stored at a key."},
     {"scan", -2, RO | KS | DB, 0, 0, 0, cmd_keys_scan, "generic", "2.8.0", "Iterates over the key names in the database."},
+    {"sort", -2, W | DB | CMD_DENYOOM, 1, 1, 1, cmd_sort_sort, "generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result."},
+    {"sort_ro", -2, RO | DB, 1, 1, 1, cmd_sort_ro, "generic", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set."},
     {"keys", 2, RO | KS | DB, 0, 0, 0, cmd_keys_keys, "generic", "1.0.0", "Returns all key names that match a pattern."},
     {"randomkey", 1, RO | KS | DB, 0, 0, 0, cmd_keys_randomkey, "generic", "1.0.0", "Returns a random key name from the database."},
     /* pub/sub (pubsub.c): channels are not keys here, so they take no locks */

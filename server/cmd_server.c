@@ -824,7 +824,11 @@ static size_t command_flags(const struct cmd_def *d, const char **out)
         out[n++] = "fast";
     if (d->flags & CMD_LOADING)
         out[n++] = "loading";
-    if (d->flags & CMD_EVAL) /* numkeys says where its keys are */
+    /* where its keys are depends on its arguments: numkeys (EVAL, LMPOP, ZUNIONSTORE ...)
+     * or an option (SORT's STORE) */
+    if ((d->flags & CMD_EVAL) || (d->first_key && d->key_step == 0) || d->proc == cmd_sort_sort ||
+        d->proc == cmd_sort_ro || d->proc == cmd_zset_zunionstore ||
+        d->proc == cmd_zset_zinterstore || d->proc == cmd_zset_zdiffstore)
         out[n++] = "movablekeys";
     return n;
 }
@@ -1023,9 +1027,13 @@ static void command_getkeys(struct req *r, int with_flags)
         return;
     }
     uint32_t first, step, n = cmd_keys_find(d, argv, argc, &first, &step);
-    reply_array(r, n);
+    /* SORT's STORE key is where its options put it (its lock: the whole database) */
+    uint32_t store = d->proc == cmd_sort_sort ? cmd_sort_store_key(argv, argc) : 0;
+    reply_array(r, n + (store != 0));
     for (uint32_t k = 0, i = first; k < n; k++, i += step)
         command_getkeys_one(r, &argv[i], with_flags ? command_key_flags(d, argv, argc) : NULL);
+    if (store)
+        command_getkeys_one(r, &argv[store], with_flags ? command_key_flags(d, argv, argc) : NULL);
 }
 
 /* Whether d belongs to ACL category cat (without '@'): derived from its flags and group

@@ -71,6 +71,12 @@ struct mget {
     struct mget_slot slots[];
 };
 
+/* Values of every type are handed over (SORT's lookups), not only strings. */
+static int any_type(const struct mget *m)
+{
+    return m->r->want_type == VT_ANY;
+}
+
 static struct mget_slot *slot_of(struct mget *m, uint32_t i)
 {
     return &m->slots[i % m->cap];
@@ -118,13 +124,14 @@ static int mget_issue_one(struct mget *m)
     struct ls_meta meta;
     struct ls_item ov;
     int rc = txn_read(m->r, m->db, k, &ov); /* inside EXEC: its own writes first */
-    if (rc == 0 && ov.vtype)
-        rc = SRV_EWRONGTYPE; /* multi-key reads are of strings */
+    if (rc == 0 && ov.vtype && !any_type(m))
+        rc = SRV_EWRONGTYPE; /* multi-key reads are of strings, but SORT's */
     if (rc != 1) {
         struct mget_slot *sl = slot_of(m, m->next_issue);
         *sl = (struct mget_slot){.m = m, .i = m->next_issue, .state = SLOT_READY, .rc = rc};
         if (rc == 0)
-            sl->it = (struct mget_item){ov.flags, 0, ov.expire_ms, ov.value, ov.value_len};
+            sl->it =
+                (struct mget_item){ov.flags, 0, ov.expire_ms, ov.value, ov.value_len, ov.vtype};
         m->next_issue++;
         return 1;
     }
@@ -145,9 +152,10 @@ static int mget_issue_one(struct mget *m)
             m->inflight++;
             return 1;
         }
-        sl->rc = rc == 0 && ov.vtype ? SRV_EWRONGTYPE : rc;
+        sl->rc = rc == 0 && ov.vtype && !any_type(m) ? SRV_EWRONGTYPE : rc;
         if (sl->rc == 0)
-            sl->it = (struct mget_item){ov.flags, ov.cas, ov.expire_ms, ov.value, ov.value_len};
+            sl->it = (struct mget_item){ov.flags, ov.cas,       ov.expire_ms,
+                                        ov.value, ov.value_len, ov.vtype};
         return 1;
     }
     rc = ls_lookup(e, m->db, k->ptr, k->len, &meta);
@@ -234,11 +242,12 @@ static void mget_cb(void *arg, int rc, const struct ls_item *it)
     m->inflight--;
     c->mget_reads--;
     sl->state = SLOT_READY;
-    if (rc == 0 && it->vtype)
+    if (rc == 0 && it->vtype && !any_type(m))
         rc = SRV_EWRONGTYPE;
     sl->rc = rc;
     if (rc == 0 && !mget_stopped(m)) {
-        sl->it = (struct mget_item){it->flags, it->cas, it->expire_ms, it->value, it->value_len};
+        sl->it = (struct mget_item){it->flags, it->cas,       it->expire_ms,
+                                    it->value, it->value_len, it->vtype};
         if (sl->i == m->next_emit && !m->pumping) {
             m->emit(m->r, sl->i, 0, &sl->it); /* in turn: straight from the engine */
             slot_clear(m, sl);

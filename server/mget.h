@@ -23,9 +23,11 @@ struct mget_item {
     uint64_t expire_ms;
     const char *val; /* borrowed for the emit call */
     uint32_t len;
+    uint8_t vtype; /* a COLL_* type: not a string only when the request wants any type */
 };
 
-/* (A key holding another type than a string gives rc SRV_EWRONGTYPE.)
+/* (A key holding another type than a string gives rc SRV_EWRONGTYPE, unless r->want_type
+ * is VT_ANY: then every type is handed over, it->vtype telling which.)
  * Called for key i, in key order, once it and every key before it were read: rc is 0
  * (it set), LS_ENOTFOUND, or another engine code (it NULL). Not called for the keys left
  * unread after the connection hit its output limit or closed. */
