@@ -1,0 +1,176 @@
+"""coll_crash.py - kill -9 during hash, list, set and sorted-set writes (issue 15); run by
+coll_crash.sh.
+
+Writers in sync mode, one command in flight each, each on keys of its own: HSET/HDEL on
+hashes, RPUSH/LPOP/LMOVE on two lists (LMOVE moves an element between them in one batch),
+SADD/SREM and SMOVE on sets, ZADD/ZINCRBY/ZREM on sorted sets; a model keeps every key's
+state after its last acknowledged command, and the state the command in flight would
+give. Checkpoints are taken every 50 ms, so kills land in them too. After each SIGKILL
+the restarted server must hold, for every writer, the state after its last acknowledged
+command or after the one in flight, across all the keys that command touched at once
+(LMOVE/SMOVE: both keys old or both new, never the element in both or in neither), and
+its TYPE. Several cycles, each with a random kill delay.
+
+logstord only.
+"""
+import os
+import random
+import signal
+import threading
+import time
+
+import itlib
+from itlib import Resp, check, section, log
+
+itlib.begin("coll_crash", time_limit_s=150)
+if itlib.IS_REAL:
+    itlib.skip("coll_crash: logstord only")
+    itlib.finish()
+
+CYCLES = int(os.environ.get("COLL_CRASH_CYCLES", "10"))
+WRITERS = 4
+rnd = random.Random(int(os.environ.get("COLL_CRASH_SEED", "0")) or None)
+srv = itlib.Server("redis", durability="sync",
+                   extra=["--checkpoint_interval_ms", "50", "--checkpoint_bytes", "256kb",
+                          "--disk_size", "64mb", "--file_size", "4mb"]).start()
+
+
+def keys_of(w):
+    return {"h": "h:%d" % w, "la": "la:%d" % w, "lb": "lb:%d" % w, "sa": "sa:%d" % w,
+            "sb": "sb:%d" % w, "z": "z:%d" % w}
+
+
+def empty_state():
+    return {"h": {}, "la": [], "lb": [], "sa": set(), "sb": set(), "z": {}}
+
+
+def copy_state(s):
+    return {"h": dict(s["h"]), "la": list(s["la"]), "lb": list(s["lb"]), "sa": set(s["sa"]),
+            "sb": set(s["sb"]), "z": dict(s["z"])}
+
+
+def step(r, w, st):
+    """A random command for writer w and the state it gives (st is not changed)."""
+    k = keys_of(w)
+    nxt = copy_state(st)
+    op = r.randrange(10)
+    if op == 0:
+        f, v = "f%d" % r.randrange(20), "v%d" % r.randrange(10 ** 6)
+        nxt["h"][f] = v
+        return ("HSET", k["h"], f, v), nxt
+    if op == 1:
+        f = "f%d" % r.randrange(20)
+        nxt["h"].pop(f, None)
+        return ("HDEL", k["h"], f), nxt
+    if op == 2:
+        v = "e%d" % r.randrange(10 ** 6)
+        nxt["la"].append(v)
+        return ("RPUSH", k["la"], v), nxt
+    if op == 3:
+        if nxt["la"]:
+            nxt["la"].pop(0)
+        return ("LPOP", k["la"]), nxt
+    if op == 4:
+        if nxt["la"]:
+            nxt["lb"].insert(0, nxt["la"].pop())
+        return ("LMOVE", k["la"], k["lb"], "RIGHT", "LEFT"), nxt
+    if op == 5:
+        m = "m%d" % r.randrange(30)
+        nxt["sa"].add(m)
+        return ("SADD", k["sa"], m), nxt
+    if op == 6:
+        m = "m%d" % r.randrange(30)
+        if m in nxt["sa"]:
+            nxt["sa"].discard(m)
+            nxt["sb"].add(m)
+        return ("SMOVE", k["sa"], k["sb"], m), nxt
+    if op == 7:
+        m = "m%d" % r.randrange(30)
+        nxt["sb"].discard(m)
+        return ("SREM", k["sb"], m), nxt
+    if op == 8:
+        m, s = "z%d" % r.randrange(25), r.randrange(-50, 50)
+        nxt["z"][m] = nxt["z"].get(m, 0) + s
+        return ("ZINCRBY", k["z"], str(s), m), nxt
+    m = "z%d" % r.randrange(25)
+    nxt["z"].pop(m, None)
+    return ("ZREM", k["z"], m), nxt
+
+
+def read_state(c, w):
+    k = keys_of(w)
+    h = [x[1] for x in c.call("HGETALL", k["h"])[1]]
+    z = [x[1] for x in c.call("ZRANGE", k["z"], "0", "-1", "WITHSCORES")[1]]
+    return {"h": {h[i].decode(): h[i + 1].decode() for i in range(0, len(h), 2)},
+            "la": [x[1].decode() for x in c.call("LRANGE", k["la"], "0", "-1")[1]],
+            "lb": [x[1].decode() for x in c.call("LRANGE", k["lb"], "0", "-1")[1]],
+            "sa": {x[1].decode() for x in c.call("SMEMBERS", k["sa"])[1]},
+            "sb": {x[1].decode() for x in c.call("SMEMBERS", k["sb"])[1]},
+            "z": {z[i].decode(): float(z[i + 1]) for i in range(0, len(z), 2)}}
+
+
+def norm(s):
+    return {"h": s["h"], "la": s["la"], "lb": s["lb"], "sa": s["sa"], "sb": s["sb"],
+            "z": {m: float(v) for m, v in s["z"].items()}}
+
+
+states = [empty_state() for _ in range(WRITERS)]
+total_acked = 0
+for cycle in range(CYCLES):
+    section("cycle %d" % cycle)
+    flying = [None] * WRITERS
+    acked = [0] * WRITERS
+    stop = [False]
+
+    def run(w):
+        r = random.Random(rnd.random())
+        try:
+            c = Resp(srv.port, timeout=5)
+        except OSError:
+            return
+        while not stop[0]:
+            cmd, nxt = step(r, w, states[w])
+            flying[w] = nxt
+            try:
+                rep = c.call(*cmd)
+            except (OSError, itlib.ProtocolError):
+                return  # killed: the command stays in flight
+            if rep[0] == "-":
+                log("writer %d: %r answered %r" % (w, cmd, rep))
+                stop[0] = True
+                return
+            states[w] = nxt
+            flying[w] = None
+            acked[w] += 1
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(WRITERS)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2 + rnd.random() * 0.8)
+    srv.stop(sig=signal.SIGKILL)
+    stop[0] = True
+    for t in threads:
+        t.join(timeout=20)
+    total_acked += sum(acked)
+    srv.start()
+    c = Resp(srv.port)
+    bad = []
+    for w in range(WRITERS):
+        got = read_state(c, w)
+        ok = [norm(states[w])] + ([norm(flying[w])] if flying[w] is not None else [])
+        if got not in ok:
+            bad.append((w, got, ok))
+        else:
+            states[w] = {"h": got["h"], "la": got["la"], "lb": got["lb"], "sa": got["sa"],
+                         "sb": got["sb"], "z": got["z"]}
+        for name, want in (("h", "hash"), ("la", "list"), ("sa", "set"), ("z", "zset")):
+            t = c.call("TYPE", keys_of(w)[name])
+            if got[name] and t != ("+", want):
+                bad.append((w, name, t))
+    c.close()
+    log("cycle %d: %d commands acknowledged" % (cycle, sum(acked)))
+    check(not bad, "cycle %d: every writer's keys hold the state after its last acknowledged "
+          "command or after the one in flight, together" % cycle, bad[:2])
+check(total_acked > 100, "writes were acknowledged (%d)" % total_acked)
+srv.stop()
+itlib.finish()
