@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# bench/coll.sh BUILD - Redis data types (issue 15): logstord against redis-server in one
+# run, each target started fresh, with the server's CPU per operation and the ratio to
+# the peer of the same durability (logstord-sync / redis-always, logstord-periodic /
+# redis-everysec):
+#   HSET / HGET        small hashes: HSET h:<r> f<..> v, HGET h:<r> f1 over COLL_KEYS keys
+#   SADD / SISMEMBER   small sets: SADD s:<r> m<..>, SISMEMBER s:<r> m1
+#   ZADD / ZRANGE      small sorted sets: ZADD z:<r> <score> m<..>, ZRANGE z:<r> 0 9
+#   LPUSH / RPOP       one queue: COLL_QUEUE pushes, then as many pops (every push and pop
+#                      rewrites the list, one record: the cost grows with its length)
+# (redis-benchmark -c COLL_CLIENTS -n COLL_N -r COLL_KEYS, one invocation per command), and
+# then memory: COLL_HASHES small hashes of 10 fields (field f0..f9, 8-byte values) loaded
+# with redis-cli --pipe: logstord's resident memory and INFO index_bytes, redis's
+# used_memory and resident memory, per hash and per field.
+#
+#   bash bench/coll.sh build
+#
+# Environment: COLL_N (100000), COLL_KEYS (100000), COLL_CLIENTS (50), COLL_QUEUE (20000),
+# COLL_HASHES (1000000), COLL_TARGETS (logstord-sync redis-always logstord-periodic
+# redis-everysec).
+set -u
+BUILD=${1:-build}
+LOGSTORD=${LOGSTORD:-$BUILD/logstord}
+source "$(dirname "$0")/lib.bash"
+
+N=${COLL_N:-100000}
+KEYS=${COLL_KEYS:-100000}
+CLIENTS=${COLL_CLIENTS:-50}
+QUEUE=${COLL_QUEUE:-20000}
+HASHES=${COLL_HASHES:-1000000}
+TARGETS=${COLL_TARGETS:-logstord-sync redis-always logstord-periodic redis-everysec}
+LOGSTORD_EXTRA=()
+TICK=$(getconf CLK_TCK)
+declare -A RATE
+echo "coll: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "coll: redis-benchmark -c $CLIENTS -n $N -r $KEYS; queue of $QUEUE"
+
+# rb LABEL N ARGS...: one redis-benchmark run of a command; prints ops/s and server CPU/op
+rb() {
+    local label=$1 n=$2 c0 c1 out rps
+    shift 2
+    c0=$(server_cpu_ticks)
+    out=$(redis-benchmark -p "$PORT" -c "$CLIENTS" -n "$n" -r "$KEYS" --csv "$@" 2>/dev/null | tail -n 1)
+    c1=$(server_cpu_ticks)
+    rps=$(echo "$out" | cut -d, -f2 | tr -d '"')
+    RATE[$T/$label]=$rps
+    printf 'coll: %-18s %-10s %10.0f ops/s  %6.1f us CPU/op\n' "$T" "$label" "$rps" \
+        "$(echo "($c1 - $c0) * 1000000 / $TICK / $n" | bc -l)"
+}
+
+for T in $TARGETS; do
+    start_target "$T" || continue
+    rb HSET "$N" hset "h:__rand_int__" "f__rand_int__" "vvvvvvvv"
+    rb HGET "$N" hget "h:__rand_int__" "f1"
+    rb SADD "$N" sadd "s:__rand_int__" "m__rand_int__"
+    rb SISMEMBER "$N" sismember "s:__rand_int__" "m1"
+    rb ZADD "$N" zadd "z:__rand_int__" "__rand_int__" "m__rand_int__"
+    rb ZRANGE "$N" zrange "z:__rand_int__" 0 9
+    rb LPUSH "$QUEUE" lpush queue "vvvvvvvv"
+    rb RPOP "$QUEUE" rpop queue
+    stop_target
+done
+for pair in "logstord-sync redis-always" "logstord-periodic redis-everysec"; do
+    set -- $pair
+    for t in HSET HGET SADD SISMEMBER ZADD ZRANGE LPUSH RPOP; do
+        a=${RATE[$1/$t]:-} b=${RATE[$2/$t]:-}
+        [ -n "$a" ] && [ -n "$b" ] &&
+            printf 'coll: ratio %-17s / %-14s %-10s %5.2fx\n' "$1" "$2" "$t" "$(echo "$a / $b" | bc -l)"
+    done
+done
+
+# memory: HASHES hashes of 10 fields
+python3 - "$HASHES" >"$WORK/hashes.resp" <<'EOF'
+import sys
+n = int(sys.argv[1])
+out = sys.stdout.buffer
+chunk = []
+for i in range(n):
+    k = b"hash:%d" % i
+    parts = [b"HSET", k]
+    for f in range(10):
+        parts += [b"f%d" % f, b"v%07d" % (i % 10000000)]
+    chunk.append(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
+    if len(chunk) == 10000:
+        out.write(b"".join(chunk))
+        chunk = []
+out.write(b"".join(chunk))
+EOF
+for T in logstord-periodic redis; do
+    start_target "$T" || continue
+    redis-cli -p "$PORT" --pipe <"$WORK/hashes.resp" | tail -n 1 | sed 's/^/coll: /'
+    sleep 1
+    rss=$(awk '/VmRSS/ { print $2 * 1024 }' "/proc/$SRV_PID/status")
+    if [ "$T" = redis ]; then
+        used=$(redis-cli -p "$PORT" info memory | tr -d '\r' | awk -F: '/^used_memory:/ {print $2}')
+        printf 'coll: %-18s %d hashes of 10 fields: used_memory %.1f MiB (%.1f B/hash, %.1f B/field), RSS %.1f MiB\n' \
+            "$T" "$HASHES" "$(echo "$used / 1048576" | bc -l)" "$(echo "$used / $HASHES" | bc -l)" \
+            "$(echo "$used / $HASHES / 10" | bc -l)" "$(echo "$rss / 1048576" | bc -l)"
+    else
+        idx=$(redis-cli -p "$PORT" info logstor | tr -d '\r' | awk -F: '/^index_bytes:/ {print $2}')
+        printf 'coll: %-18s %d hashes of 10 fields: index %.1f MiB (%.1f B/hash, %.1f B/field), RSS %.1f MiB (%.1f B/hash)\n' \
+            "$T" "$HASHES" "$(echo "$idx / 1048576" | bc -l)" "$(echo "$idx / $HASHES" | bc -l)" \
+            "$(echo "$idx / $HASHES / 10" | bc -l)" "$(echo "$rss / 1048576" | bc -l)" \
+            "$(echo "$rss / $HASHES" | bc -l)"
+    fi
+    stop_target
+done
