@@ -252,6 +252,21 @@ static int lookup_add(struct sort_op *o, const struct resp_arg *pat, const struc
 static void sort_output(struct req *r);
 static void sort_gets(struct req *r);
 
+/* A batch of lookups is over: 1 when one failed (replied, r ended). */
+static int lookups_end(struct req *r, struct sort_op *o)
+{
+    lookups_clear(o);
+    if (!o->err)
+        return 0;
+    if (o->err == -ENOMEM) {
+        sort_fail(r, "ERR SORT needs more memory than client-output-buffer-limit allows");
+    } else {
+        reply_engine_error(r, o->err);
+        req_done(r);
+    }
+    return 1;
+}
+
 static int cmp_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
     size_t m = alen < blen ? alen : blen;
@@ -284,14 +299,8 @@ static int sort_cmp(const void *a, const void *b, void *arg)
 static void sort_weights_done(struct req *r)
 {
     struct sort_op *o = r->aux;
-    lookups_clear(o);
-    if (o->err) {
-        if (o->err == -ENOMEM)
-            sort_fail(r, "ERR SORT needs more memory than client-output-buffer-limit allows");
-        else
-            reply_engine_error(r, o->err), req_done(r);
+    if (lookups_end(r, o))
         return;
-    }
     if (!o->dontsort) {
         if (!o->alpha && !o->by_at)
             for (size_t i = 0; i < o->n; i++)
@@ -342,14 +351,8 @@ static void sort_gets(struct req *r)
 static void sort_output(struct req *r)
 {
     struct sort_op *o = r->aux;
-    lookups_clear(o);
-    if (o->err) {
-        if (o->err == -ENOMEM)
-            sort_fail(r, "ERR SORT needs more memory than client-output-buffer-limit allows");
-        else
-            reply_engine_error(r, o->err), req_done(r);
+    if (lookups_end(r, o))
         return;
-    }
     size_t rows = (size_t)(o->end - o->start + 1), per = o->ngets ? o->ngets : 1;
     if (!o->store_at) {
         reply_array(r, rows * per);
