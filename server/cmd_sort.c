@@ -71,6 +71,21 @@ struct sort_op {
     int err;              /* a read failed (engine code), or -ENOMEM */
 };
 
+static void lookups_clear(struct sort_op *o)
+{
+    for (uint32_t i = 0; i < o->nlk; i++)
+        free((void *)o->lk[i].ptr);
+    free(o->lk);
+    free(o->lkfield);
+    free(o->lkflen);
+    free(o->lkel);
+    o->lk = NULL;
+    o->lkfield = NULL;
+    o->lkflen = NULL;
+    o->lkel = NULL;
+    o->nlk = 0;
+}
+
 static void sort_free(void *p)
 {
     struct sort_op *o = p;
@@ -80,12 +95,7 @@ static void sort_free(void *p)
         for (size_t i = 0; i < o->n; i++)
             free(o->v[i].cmp);
     free(o->v);
-    for (uint32_t i = 0; i < o->nlk; i++)
-        free((void *)o->lk[i].ptr);
-    free(o->lk);
-    free(o->lkfield);
-    free(o->lkflen);
-    free(o->lkel);
+    lookups_clear(o);
     if (o->got) {
         size_t ng = (size_t)(o->end - o->start + 1) * o->ngets;
         for (size_t i = 0; i < ng; i++)
@@ -209,20 +219,6 @@ static void lookup_emit(struct req *r, uint32_t i, int rc, const struct mget_ite
     g->len = len;
 }
 
-static void lookups_clear(struct sort_op *o)
-{
-    for (uint32_t i = 0; i < o->nlk; i++)
-        free((void *)o->lk[i].ptr);
-    free(o->lk);
-    free(o->lkfield);
-    free(o->lkflen);
-    free(o->lkel);
-    o->lk = NULL;
-    o->lkfield = NULL;
-    o->lkflen = NULL;
-    o->lkel = NULL;
-    o->nlk = 0;
-}
 
 /* Room for n lookups. */
 static int lookups_alloc(struct sort_op *o, size_t n)
