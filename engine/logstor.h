@@ -114,6 +114,10 @@ struct ls_config {
     uint32_t queue_depth;       /* io_uring entries; default 256 */
     uint64_t cache_size;        /* bytes of recently read records kept in memory;
                                    default 64 MiB; 0 disables the cache */
+    int cache_writes;           /* 1: records just written go into the cache too while it
+                                   has room to spare (nothing evicted for them); 0 (the
+                                   engine's default): only records read, and the new
+                                   versions of cached ones */
     /* Compaction (space reclamation). Watermarks count free segments; 0 picks the
      * default (low LS_COMPACT_LOW_MIN, high low + 8, whatever the disk size: the pool is
      * space the data cannot use; uniform 90% on 2 GiB, bench_compact: 5.21, was 5.48

@@ -183,6 +183,16 @@ void rcache_put(struct rcache *c, uint64_t addr, uint64_t seq, const uint8_t *re
     put_in(c, addr, seq, rec, size, NULL, 0);
 }
 
+int rcache_put_spare(struct rcache *c, uint64_t addr, uint64_t seq, const uint8_t *rec,
+                     uint32_t size)
+{
+    if (!c || size > c->max_bytes / 8 || c->bytes + size > c->max_bytes ||
+        (c->used + 1) * 2 > c->nslots)
+        return 0;
+    put_in(c, addr, seq, rec, size, NULL, 0);
+    return 1;
+}
+
 int rcache_move(struct rcache *c, uint64_t old_addr, uint64_t old_seq, uint64_t addr, uint64_t seq,
                 const uint8_t *rec, uint32_t size)
 {

@@ -34,6 +34,12 @@ const uint8_t *rcache_peek(struct rcache *c, uint64_t addr, uint64_t seq, uint32
  * address). Larger than 1/8 of the cache: not stored. */
 void rcache_put(struct rcache *c, uint64_t addr, uint64_t seq, const uint8_t *rec, uint32_t size);
 
+/* rcache_put, but only into room the cache has spare: nothing is evicted for it, and its
+ * CLOCK bit starts clear (the first to go once reads need the room). Returns 1 when
+ * stored. For records just written: a key read soon after its write is in memory. */
+int rcache_put_spare(struct rcache *c, uint64_t addr, uint64_t seq, const uint8_t *rec,
+                     uint32_t size);
+
 /* The record at old_addr of use old_seq was replaced (or moved) by rec, at addr of use
  * seq: when the old one is cached, it leaves the cache and rec takes its place (its
  * memory too when the sizes match, and its CLOCK bit), so a key read and written in turn

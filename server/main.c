@@ -239,6 +239,7 @@ static void engine_config(struct server *s, struct ls_config *lc)
     lc->max_pending_bytes = s->cfg.max_pending_bytes;
     lc->queue_depth = (uint32_t)s->cfg.queue_depth;
     lc->cache_size = s->cfg.cache_size;
+    lc->cache_writes = s->cfg.cache_writes;
     lc->compact_low = (uint32_t)s->cfg.compact_low;
     lc->compact_high = (uint32_t)s->cfg.compact_high;
     lc->compact_policy = s->cfg.compact_policy ? LS_COMPACT_COST_BENEFIT : LS_COMPACT_GREEDY;

@@ -1648,6 +1648,9 @@ static void configure(struct sim *s)
     c->tables = s->profile == 1 ? 2 : 1 + (uint32_t)rnd(s, MAX_TABLES);
     if (s->profile == 3) /* small enough to evict, large enough to hold values */
         c->cache_size = 65536 * (1 + rnd(s, 16));
+    /* written records cached while there is room (logstord's default) in half the seeds,
+     * from the seed's bits so that the draws of earlier seeds stay as they were */
+    c->cache_writes = (int)((s->seed >> 2) & 1);
     c->max_key_size = 256;
     c->max_value_size = seg * (1 + (uint32_t)rnd(s, 3));
     if (c->max_value_size > c->file_size - seg)

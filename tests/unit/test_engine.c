@@ -519,6 +519,74 @@ static void test_cache_follows_rewrites(void **state)
     assert_int_equal(st.device_reads, reads0 + 1);
 }
 
+static void cache_writes_config(struct ls_config *c, const char *dir)
+{
+    small_config(c, dir);
+    c->cache_writes = 1;
+    c->cache_size = 64u << 10; /* 64 KiB: records of at most 8 KiB, about 60 of 1 KiB */
+}
+
+/* With cache_writes, a record just written is cached while the cache has room to spare:
+ * its first GET reads no device. A cache with no room to spare keeps what reads put
+ * there: written records are not cached at their expense. */
+static void test_cache_writes(void **state)
+{
+    (void)state;
+    struct fx *f = fx_open(cache_writes_config);
+    struct ls_stats st;
+    char k[16], v[1024];
+    char *out = NULL;
+    uint32_t len;
+
+    assert_non_null(f);
+    memset(v, 'v', sizeof(v));
+    for (int i = 0; i < 20; i++) {
+        snprintf(k, sizeof(k), "w%d", i);
+        assert_int_equal(put_sync(f->e, 0, k, v, sizeof(v), 0), 0);
+    }
+    assert_int_equal(sync_sync(f->e), 0);
+    for (int i = 0; i < 64; i++) { /* the write buffers move on: reads are not from them */
+        snprintf(k, sizeof(k), "pad%d", i);
+        assert_int_equal(put_sync(f->e, 1, k, v, 100, 0), 0);
+    }
+    assert_int_equal(sync_sync(f->e), 0);
+    ls_get_stats(f->e, &st);
+    uint64_t reads0 = st.device_reads;
+    for (int i = 0; i < 20; i++) {
+        snprintf(k, sizeof(k), "w%d", i);
+        assert_int_equal(get_sync(f->e, 0, k, &out, &len), 0);
+        assert_int_equal(len, sizeof(v));
+        free(out);
+    }
+    ls_get_stats(f->e, &st);
+    assert_int_equal(st.device_reads, reads0); /* all from the cache */
+    /* the cache fills up with more writes, then stops taking them: nothing read is lost */
+    for (int i = 20; i < 200; i++) {
+        snprintf(k, sizeof(k), "w%d", i);
+        assert_int_equal(put_sync(f->e, 0, k, v, sizeof(v), 0), 0);
+    }
+    assert_int_equal(sync_sync(f->e), 0);
+    for (int i = 0; i < 64; i++) {
+        snprintf(k, sizeof(k), "pad%d", i);
+        assert_int_equal(put_sync(f->e, 1, k, v, 100, 0), 0);
+    }
+    assert_int_equal(sync_sync(f->e), 0);
+    ls_get_stats(f->e, &st);
+    reads0 = st.device_reads;
+    for (int i = 0; i < 20; i++) { /* read (CLOCK bit set) before the cache was full */
+        snprintf(k, sizeof(k), "w%d", i);
+        assert_int_equal(get_sync(f->e, 0, k, &out, &len), 0);
+        free(out);
+    }
+    ls_get_stats(f->e, &st);
+    assert_int_equal(st.device_reads, reads0);
+    assert_int_equal(get_sync(f->e, 0, "w199", &out, &len), 0); /* written once full */
+    free(out);
+    ls_get_stats(f->e, &st);
+    assert_int_equal(st.device_reads, reads0 + 1);
+    fx_close(f);
+}
+
 /* ls_get_mem answers from a write buffer or the record cache without I/O or a callback,
  * says 1 when the record is only on the device (nothing started), and gives ls_get's
  * errors at once; the bytes it lends survive an ls_put made from them. */
@@ -1265,6 +1333,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scan_reads_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_made_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_follows_rewrites, setup, teardown),
+        cmocka_unit_test(test_cache_writes),
         cmocka_unit_test_setup_teardown(test_scan_holds_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_answers_before_read_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_table, setup, teardown),
