@@ -569,6 +569,11 @@ void eng_rd_free(struct rd *r);
 /* scan.c: a scan's read completed (r->scan set); the key cache freed at close. */
 void eng_scan_read_done(struct rd *r, int res);
 void eng_scan_free(struct ls_engine *e);
+/* A record was written at addr of segment use seq (rec[0..size), verified by the write):
+ * its key goes into the scan key cache when there is one, so KEYS and SCAN over keys
+ * written since the last scan need not read them back. */
+void eng_scan_note_put(struct ls_engine *e, uint64_t addr, uint64_t seq, const uint8_t *rec,
+                       uint32_t size);
 /* Reports a key dropped from the index for its expiry (cfg.expired; not while closing). */
 static inline void eng_expired(struct ls_engine *e, uint32_t table, const void *key, size_t n)
 {

@@ -114,6 +114,9 @@ struct ls_config {
     uint32_t queue_depth;       /* io_uring entries; default 256 */
     uint64_t cache_size;        /* bytes of recently read records kept in memory;
                                    default 64 MiB; 0 disables the cache */
+    uint64_t scan_cache_size;   /* bytes of the scans' key cache (keys of records read
+                                   or written, for KEYS and SCAN), allocated by the first
+                                   scan that reads a record; 0: 8 MiB (the least) */
     int cache_writes;           /* 1: records just written go into the cache too while it
                                    has room to spare (nothing evicted for them); 0 (the
                                    engine's default): only records read, and the new

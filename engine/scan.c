@@ -40,8 +40,8 @@
  * overwritten is simply never asked for again. It is 16-way set-associative, with four slots per
  * key read ahead (direct-mapped, it lost a fifth of a read-ahead to collisions; 8-way
  * with two slots per key, one key in 150: a call that misses a key reads the device), bounded
- * (KC_SETS x KC_WAYS slots, KC_ARENA bytes of keys, allocated at the first read-ahead) and holds no
- * values, so scans no longer push the records of hot GETs out of the record cache.
+ * (scan_cache_size bytes, half slots, half keys, allocated by the first scan that reads a record),
+ * holds no values, so scans no longer push the records of hot GETs out of the record cache.
  *
  * Every record a scan lists to read holds its segment's readers count, as a GET's read
  * does (compaction frees a victim only after its last reader), from the moment the scan
@@ -80,11 +80,11 @@ struct scan_wait {
 
 /* ---- the key cache ---- */
 
-#define KC_SETS    8192u      /* a power of two; slots: four times SCAN_AHEAD */
-#define KC_WAYS    16u        /* slots per set: a put replaces the set's oldest key */
-#define KC_ARENA   (4u << 20) /* bytes of keys */
-#define KC_KEY_MAX 1024u      /* longer keys are not cached (their slot says so) */
-#define KC_NOKEY   UINT32_MAX /* a slot's len: the record was read, its key not kept */
+#define KC_MIN_BITS 13u        /* at least 8192 sets: four times SCAN_AHEAD slots */
+#define KC_WAYS     16u        /* slots per set: a put replaces the set's oldest key */
+#define KC_MIN      (8u << 20) /* scan_cache_size at least (the default), slots and arena */
+#define KC_KEY_MAX  1024u      /* longer keys are not cached (their slot says so) */
+#define KC_NOKEY    UINT32_MAX /* a slot's len: the record was read, its key not kept */
 
 struct kc_slot {
     uint64_t addr, seq; /* the record: log address and its segment's use (0: empty) */
@@ -94,17 +94,42 @@ struct kc_slot {
 };
 
 struct kcache {
-    uint64_t head; /* bytes ever written to the arena */
-    struct kc_slot slot[KC_SETS][KC_WAYS];
-    uint8_t arena[KC_ARENA];
+    uint64_t head;  /* bytes ever written to the arena */
+    uint32_t bits;  /* 2^bits sets of KC_WAYS slots */
+    uint64_t asize; /* arena bytes */
+    struct kc_slot *slot;
+    uint8_t *arena;
 };
+
+/* Half of scan_cache_size for slots (32 bytes each), half for keys: at 64 MiB, about
+ * a million keys of up to 32 bytes. */
+static struct kcache *kc_new(uint64_t size)
+{
+    struct kcache *k = calloc(1, sizeof(*k));
+    if (size < KC_MIN)
+        size = KC_MIN;
+    if (!k)
+        return NULL;
+    k->bits = KC_MIN_BITS;
+    while (((uint64_t)KC_WAYS * sizeof(struct kc_slot) << (k->bits + 1)) <= size / 2)
+        k->bits++;
+    k->asize = size / 2;
+    k->slot = calloc((size_t)KC_WAYS << k->bits, sizeof(*k->slot));
+    k->arena = malloc(k->asize);
+    if (!k->slot || !k->arena) {
+        free(k->slot);
+        free(k->arena);
+        free(k);
+        return NULL;
+    }
+    return k;
+}
 
 static struct kc_slot *kc_set_of(struct kcache *k, uint64_t addr)
 {
     uint64_t h = (addr >> 3) * UINT64_C(0x9E3779B97F4A7C15);
-    return k->slot[h >> (64 - 13)];
+    return &k->slot[(h >> (64 - k->bits)) * KC_WAYS];
 }
-_Static_assert(KC_SETS == 1u << 13, "kc_set_of takes 13 bits");
 
 /* The key of the record at (addr, seq) when cached: 1 with *key (valid until the next
  * kc_put) and *len set. -1 when the record was read ahead but its key is not kept (too
@@ -121,9 +146,9 @@ static int kc_get(struct kcache *k, uint64_t addr, uint64_t seq, const uint8_t *
         if (s->seq != seq || s->addr != addr)
             continue;
         /* the arena has not wrapped over the key since it was put */
-        if (s->len == KC_NOKEY || k->head - s->pos > KC_ARENA)
+        if (s->len == KC_NOKEY || k->head - s->pos > k->asize)
             return -1;
-        *key = k->arena + s->pos % KC_ARENA;
+        *key = k->arena + s->pos % k->asize;
         *len = s->len;
         *vtype = s->vtype;
         return 1;
@@ -137,9 +162,9 @@ static void kc_put(struct kcache *k, uint64_t addr, uint64_t seq, const uint8_t 
     if (!k || seq == 0)
         return;
     uint32_t keep = len <= KC_KEY_MAX ? len : 0; /* a longer key: its slot says it was read */
-    uint64_t at = k->head % KC_ARENA;
-    if (at + keep > KC_ARENA) /* keys never wrap: start the next lap */
-        k->head += KC_ARENA - at;
+    uint64_t at = k->head % k->asize;
+    if (at + keep > k->asize) /* keys never wrap: start the next lap */
+        k->head += k->asize - at;
     struct kc_slot *set = kc_set_of(k, addr), *s = &set[0];
     for (uint32_t w = 1; w < KC_WAYS && s->seq; w++)
         if (!set[w].seq || set[w].pos < s->pos)
@@ -149,12 +174,30 @@ static void kc_put(struct kcache *k, uint64_t addr, uint64_t seq, const uint8_t 
                           .pos = k->head,
                           .len = keep == len ? len : KC_NOKEY,
                           .vtype = vtype};
-    memcpy(k->arena + k->head % KC_ARENA, key, keep);
+    memcpy(k->arena + k->head % k->asize, key, keep);
     k->head += keep;
+}
+
+void eng_scan_note_put(struct ls_engine *e, uint64_t addr, uint64_t seq, const uint8_t *rec,
+                       uint32_t size)
+{
+    struct rec_hdr h;
+
+    if (!e->kcache || size < REC_HDR_SIZE)
+        return;
+    memcpy(&h, rec, sizeof(h));
+    if ((h.type & ~REC_VTAG_MASK) != REC_PUT || h.key_len > size - REC_HDR_SIZE)
+        return;
+    kc_put(e->kcache, addr, seq, rec + REC_HDR_SIZE, h.key_len,
+           (uint8_t)((h.type & REC_VTAG_MASK) >> REC_VTAG_SHIFT));
 }
 
 void eng_scan_free(struct ls_engine *e)
 {
+    if (e->kcache) {
+        free(e->kcache->slot);
+        free(e->kcache->arena);
+    }
     free(e->kcache);
     e->kcache = NULL;
     /* none is left once the last read completed (each waits for one); defensive */
@@ -243,14 +286,23 @@ static void want_order(struct want *w, uint32_t n)
     free(tmp);
 }
 
-/* Keeps the key of entry i: in the reply (i < n) or in the key cache. */
+/* Whether the key cache holds the key of (addr, seq) already. */
+static int known_key(struct scan *s, uint64_t addr, uint64_t seq)
+{
+    const uint8_t *key;
+    uint32_t len;
+    uint8_t vtype;
+    return kc_get(s->e->kcache, addr, seq, &key, &len, &vtype) > 0;
+}
+
+/* Keeps the key of entry i: in the reply (i < n), and in the key cache. */
 static void scan_got(struct scan *s, uint32_t i, const uint8_t *key, uint32_t len,
                      uint64_t expire_ms, uint8_t vtype, uint64_t addr, uint64_t seq)
 {
-    if (i >= s->n) {
+    if (!known_key(s, addr, seq)) /* the next scans find it there (KEYS, SCAN) */
         kc_put(s->e->kcache, addr, seq, key, len, vtype);
+    if (i >= s->n)
         return;
-    }
     if (s->alen + len > s->acap || !s->arena) {
         size_t cap = s->acap ? s->acap : 4096;
         while (cap < s->alen + len)
@@ -608,12 +660,15 @@ static int scan_start(struct ls_engine *e, uint32_t table, uint64_t cursor, uint
     for (uint32_t i = 0; i < s->n; i++)
         if (scan_place(s, i, 0) < 0)
             goto fail;
+    if (s->nwant && !e->kcache) /* keys learnt from the device are kept for the next scans */
+        e->kcache = kc_new(e->cfg.scan_cache_size);
     s->nown = s->own_left = s->nwant;
     if (!done) {
         e->scan_ring[e->scan_ring_next] = (struct scan_pos){.table = table, .cursor = next};
         e->scan_ring_next = (e->scan_ring_next + 1) % SCAN_RING;
     }
-    if (ahead && s->unseen && !done && (e->kcache || (e->kcache = calloc(1, sizeof(*e->kcache))))) {
+    if (ahead && s->unseen && !done &&
+        (e->kcache || (e->kcache = kc_new(e->cfg.scan_cache_size)))) {
         /* the next entries' keys, for the scans that follow this one */
         struct fit afit = {.e = e, .max = SCAN_AHEAD, .rec_bytes = SCAN_AHEAD_BYTES};
         idx_scan(t, next, SCAN_AHEAD, fit_visit, &afit, NULL, NULL);

@@ -497,6 +497,11 @@ static void fire_barriers(struct ls_engine *e)
  * over the run). Compaction's copies of records nobody read stay out. */
 static void cache_new_version(struct ls_engine *e, const struct wbuf *b, const struct wop *op)
 {
+    if (op->type == REC_PUT && !b->large && op->new_loc) {
+        uint64_t a = idx_loc_addr(op->new_loc);
+        if (a >= b->addr && a - b->addr + idx_loc_size(op->new_loc) <= b->used)
+            eng_scan_note_put(e, a, b->seg_seq, b->data + (a - b->addr), idx_loc_size(op->new_loc));
+    }
     int replaced = (op->type == REC_PUT && op->had_old) || (op->type == WOP_COPY && op->old.loc);
     if ((!replaced && (op->type != REC_PUT || !e->cfg.cache_writes)) || b->large || !op->new_loc)
         return;

@@ -31,6 +31,7 @@ struct config {
     uint64_t queue_depth;
     uint64_t cache_size;
     int cache_writes;
+    uint64_t scan_cache_size;
     uint64_t compact_low; /* free-segment watermarks; 0 = the engine's default */
     uint64_t compact_high;
     int compact_policy; /* enum ls_compact_policy */

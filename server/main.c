@@ -240,6 +240,7 @@ static void engine_config(struct server *s, struct ls_config *lc)
     lc->queue_depth = (uint32_t)s->cfg.queue_depth;
     lc->cache_size = s->cfg.cache_size;
     lc->cache_writes = s->cfg.cache_writes;
+    lc->scan_cache_size = s->cfg.scan_cache_size;
     lc->compact_low = (uint32_t)s->cfg.compact_low;
     lc->compact_high = (uint32_t)s->cfg.compact_high;
     lc->compact_policy = s->cfg.compact_policy ? LS_COMPACT_COST_BENEFIT : LS_COMPACT_GREEDY;
