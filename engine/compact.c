@@ -330,8 +330,10 @@ int compact_space_error(struct ls_engine *e)
 {
     struct compactor *cp = e->cp;
 
-    if (cp->no_gain && !cp->dirty && !cp->round && !cp->nwaiting && !e->fifo_head)
-        return LS_ENOSPACE; /* nothing to reclaim, and no write or round will change it */
+    if (cp->no_gain && !cp->dirty && !cp->round && !cp->nwaiting && !e->fifo_head &&
+        !segj_pending(e))
+        return LS_ENOSPACE; /* nothing to reclaim, and no write, round or release will
+                               change it (segments freed wait for the journal: segj.c) */
     cp->stalls++;
     cp->running = 1;
     return LS_EBUSY;
@@ -341,7 +343,7 @@ int compact_want_run(struct ls_engine *e, uint32_t n)
 {
     struct compactor *cp = e->cp;
 
-    if (cp->no_run && !cp->dirty && !cp->round)
+    if (cp->no_run && !cp->dirty && !cp->round && !segj_pending(e))
         return LS_ENOSPACE; /* no window could be freed, and nothing changed since */
     cp->no_run = 0;
     if (n > cp->run_want)
@@ -419,6 +421,7 @@ void compact_journaled(struct ls_engine *e, uint32_t g)
 
     if (d->state == SEG_VICTIM)
         free_or_wait(e->cp, g);
+    e->cp->dirty = 1; /* room came: select again */
 }
 
 void compact_reader_done(struct ls_engine *e, uint32_t g)
