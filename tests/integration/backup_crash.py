@@ -49,15 +49,6 @@ srv = itlib.Server("redis", durability="sync", extra=GEOM + CKPT + ["--loglevel"
 log("backup_crash: logstord on 127.0.0.1:%d, dir %s (%s)" % (srv.port, srv.dir, seed_note))
 
 
-def pipeline(c, cmds):
-    out = []
-    for i in range(0, len(cmds), 1000):
-        part = cmds[i:i + 1000]
-        c.send(b"".join(itlib.encode(*a) for a in part))
-        out += [c.read() for _ in part]
-    return out
-
-
 def val(tag, i, n):
     return ("%s:%d:" % (tag, i)).ljust(n, "x")
 
@@ -79,7 +70,7 @@ def dump(port, names):
 section("snapshot s of %d keys" % SNAP_KEYS)
 c = Resp(srv.port)
 snap = {"s:%d" % i: val("snap", i, 200).encode() for i in range(SNAP_KEYS)}
-check(all(r == ("+", "OK") for r in pipeline(c, [("SET", k, v) for k, v in snap.items()])),
+check(all(r == ("+", "OK") for r in itlib.pipeline(c, [("SET", k, v) for k, v in snap.items()])),
       "the snapshot's keys are written")
 check(c.call("SNAPSHOT", "CREATE", "s") == ("+", "OK"), "SNAPSHOT CREATE s")
 c.close()

@@ -36,11 +36,6 @@ log("checkpoint: logstord on 127.0.0.1:%d, dir %s" % (srv.port, srv.dir))
 CKPT = os.path.join(srv.dir, "logstor.ckpt")
 
 
-def pipeline(c, cmds):
-    c.send(b"".join(itlib.encode(*a) for a in cmds))
-    return [c.read() for _ in cmds]
-
-
 def info(c):
     out = {}
     for ln in c.call("INFO", "everything")[1].decode().split("\r\n"):
@@ -55,7 +50,7 @@ model = {0: {}, 2: {}}  # db -> key -> value
 
 def apply(c, db, cmds):
     c.call("SELECT", str(db))
-    r = pipeline(c, cmds)
+    r = itlib.pipeline(c, cmds)
     for cmd, rep in zip(cmds, r):
         if cmd[0] == "SET" and rep == ("+", "OK"):
             model[db][cmd[1]] = cmd[2]
@@ -173,17 +168,17 @@ c = Resp(srv2.port)
 inf = info(c)
 check(inf.get("checkpoint_bytes") == str(4 << 20), "INFO checkpoint_bytes", inf.get("checkpoint_bytes"))
 big = "x" * 16384
-pipeline(c, [("SET", "b:%d" % i, big) for i in range(64)])  # 1 MiB
+itlib.pipeline(c, [("SET", "b:%d" % i, big) for i in range(64)])  # 1 MiB
 time.sleep(1.0)
 check(info(c).get("checkpoints") == "0", "none after 1 MiB of writes",
       info(c).get("checkpoints"))
-pipeline(c, [("SET", "b:%d" % i, big) for i in range(64, 512)])  # 8 MiB in all
+itlib.pipeline(c, [("SET", "b:%d" % i, big) for i in range(64, 512)])  # 8 MiB in all
 t0 = time.time()
 while info(c).get("checkpoints") == "0" and time.time() - t0 < 20:
     time.sleep(0.05)
 check(int(info(c).get("checkpoints", "0")) >= 1, "one once more than 4 MiB were written",
       info(c).get("checkpoints"))
-pipeline(c, [("DEL", "b:%d" % i) for i in range(0, 512, 2)])
+itlib.pipeline(c, [("DEL", "b:%d" % i) for i in range(0, 512, 2)])
 c.close()
 srv2.stop(sig=signal.SIGKILL)
 srv2.start()

@@ -512,6 +512,17 @@ def encode(*args):
     return b"".join(out)
 
 
+def pipeline(c, cmds, chunk=1000):
+    """Sends cmds (argument tuples) on Resp connection c, chunk at a time, and returns
+    their replies in order."""
+    out = []
+    for i in range(0, len(cmds), chunk):
+        part = cmds[i:i + chunk]
+        c.send(b"".join(encode(*a) for a in part))
+        out += [c.read() for _ in part]
+    return out
+
+
 class Mc(Conn):
     """memcached text/meta protocol client over a raw socket."""
 

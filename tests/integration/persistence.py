@@ -26,26 +26,21 @@ log("persistence: target %s on 127.0.0.1:%d, dir %s" %
     ("redis-server (appendfsync always)" if srv.real else "logstord --durability sync", srv.port, srv.dir))
 
 
-def pipeline(c, cmds):
-    c.send(b"".join(itlib.encode(*a) for a in cmds))
-    return [c.read() for _ in cmds]
-
-
 # ---- 1. SIGTERM -----------------------------------------------------------------------------
 section("clean shutdown (SIGTERM) and restart")
 c = Resp(srv.port)
 N = 5000
-r = pipeline(c, [("SET", "k:%d" % i, "v:%d" % i) for i in range(N)])
+r = itlib.pipeline(c, [("SET", "k:%d" % i, "v:%d" % i) for i in range(N)])
 check(all(x == ("+", "OK") for x in r), "%d SETs acknowledged" % N)
-r = pipeline(c, [("SET", "ttl:%d" % i, "t", "EX", "1000") for i in range(100)])
+r = itlib.pipeline(c, [("SET", "ttl:%d" % i, "t", "EX", "1000") for i in range(100)])
 check(all(x == ("+", "OK") for x in r), "100 SET EX 1000 acknowledged")
-r = pipeline(c, [("DEL", "k:%d" % i) for i in range(0, N, 10)])
+r = itlib.pipeline(c, [("DEL", "k:%d" % i) for i in range(0, N, 10)])
 check(all(x == (":", 1) for x in r), "every 10th key deleted")
-r = pipeline(c, [("SET", "k:%d" % i, "new:%d" % i) for i in range(1, N, 10)])
+r = itlib.pipeline(c, [("SET", "k:%d" % i, "new:%d" % i) for i in range(1, N, 10)])
 check(all(x == ("+", "OK") for x in r), "every 10th+1 key overwritten")
 check(c.call("SET", "short", "x", "PX", "200") == ("+", "OK"), "SET short PX 200")
 check(c.call("SELECT", "3") == ("+", "OK"), "SELECT 3")
-r = pipeline(c, [("SET", "db3:%d" % i, "x%d" % i) for i in range(50)])
+r = itlib.pipeline(c, [("SET", "db3:%d" % i, "x%d" % i) for i in range(50)])
 check(all(x == ("+", "OK") for x in r), "50 keys in db 3")
 check(c.call("SELECT", "0") == ("+", "OK"), "SELECT 0")
 big = bytes(range(256)) * 2048  # 512 KiB, every byte value
@@ -67,7 +62,7 @@ c = Resp(srv.port)
 
 
 def verify_snapshot(c, label):
-    vals = pipeline(c, [("GET", "k:%d" % i) for i in range(N)])
+    vals = itlib.pipeline(c, [("GET", "k:%d" % i) for i in range(N)])
     bad = []
     for i, v in enumerate(vals):
         want = ("$", None) if i % 10 == 0 else ("$", b"new:%d" % i + (b"+tail" if i == 1 else b"")) \
@@ -76,14 +71,14 @@ def verify_snapshot(c, label):
             bad.append((i, v, want))
     check(not bad, "%s: all %d k:* keys have the right value or are absent (deleted)" % (label, N),
           bad[:3] or None)
-    ttls = pipeline(c, [("TTL", "ttl:%d" % i) for i in range(100)])
+    ttls = itlib.pipeline(c, [("TTL", "ttl:%d" % i) for i in range(100)])
     check(all(t[0] == ":" and 900 <= t[1] <= 1000 for t in ttls), "%s: 100 ttl:* keys keep a TTL of 900..1000" % label,
           [t for t in ttls if not (t[0] == ":" and 900 <= t[1] <= 1000)][:3] or None)
     check(c.call("GET", "short") in (("$", None), ("_", None)), "%s: short (PX 200) has expired" % label)
     check(c.call("GET", "big") == ("$", big), "%s: big value intact" % label)
     check(c.call("GET", "counter") == ("$", b"77"), "%s: counter == 77" % label, c.call("GET", "counter"))
     check(c.call("SELECT", "3") == ("+", "OK"), "SELECT 3")
-    v3 = pipeline(c, [("GET", "db3:%d" % i) for i in range(50)])
+    v3 = itlib.pipeline(c, [("GET", "db3:%d" % i) for i in range(50)])
     check(all(v == ("$", b"x%d" % i) for i, v in enumerate(v3)), "%s: 50 keys in db 3" % label)
     check(c.call("DBSIZE") == (":", 50), "%s: DBSIZE in db 3 is 50" % label, c.call("DBSIZE"))
     check(c.call("SELECT", "0") == ("+", "OK"), "SELECT 0")
@@ -180,12 +175,12 @@ for cycle in range(3):
     missing = []
     for i in range(0, len(keys), 500):
         chunk = keys[i:i + 500]
-        vals = pipeline(c, [("GET", k) for k in chunk])
+        vals = itlib.pipeline(c, [("GET", k) for k in chunk])
         missing += [(k, v) for k, v in zip(chunk, vals) if v != ("$", b"val-" + k.encode())]
     check(not missing, "cycle %d: all %d acknowledged SETs present with their value" % (cycle, len(keys)),
           "%d missing/wrong, e.g. %r" % (len(missing), missing[:3]) if missing else None)
     old = list(prior_acked.items())
-    vals = pipeline(c, [("GET", k) for k, _ in old]) if old else []
+    vals = itlib.pipeline(c, [("GET", k) for k, _ in old]) if old else []
     lost = [(k, v) for (k, want), v in zip(old, vals) if v != ("$", want)]
     check(not lost, "cycle %d: acknowledged SETs of earlier cycles still present (%d)" % (cycle, len(old)),
           lost[:3] or None)

@@ -44,15 +44,6 @@ srv = itlib.Server("redis", durability="sync", extra=GEOM + ["--loglevel", "noti
 log("snapshot: logstord on 127.0.0.1:%d, dir %s" % (srv.port, srv.dir))
 
 
-def pipeline(c, cmds):
-    out = []
-    for i in range(0, len(cmds), 1000):
-        part = cmds[i:i + 1000]
-        c.send(b"".join(itlib.encode(*a) for a in part))
-        out += [c.read() for _ in part]
-    return out
-
-
 def info(port):
     c = Resp(port)
     out = {}
@@ -66,7 +57,7 @@ def info(port):
 
 def run_db(c, db, cmds):
     c.call("SELECT", str(db))
-    r = pipeline(c, cmds)
+    r = itlib.pipeline(c, cmds)
     c.call("SELECT", "0")
     return r
 
