@@ -563,8 +563,8 @@ void ckpt_tick(struct ls_engine *e)
     if (!r) {
         if (!eng_roll_forward(e) || e->failed || e->closing || e->cfg.read_only)
             return;
-        if (e->rseq == e->ck_last_rseq)
-            return;
+        if (e->rseq == e->ck_last_rseq && !segj_pressure(e))
+            return; /* nothing written (but compaction's frees filling the journal) */
         int by_time =
             e->cfg.checkpoint_interval_ms && now - e->ck_last_ms >= e->cfg.checkpoint_interval_ms;
         int by_bytes = e->cfg.checkpoint_bytes &&

@@ -406,8 +406,8 @@ static void free_seg(struct compactor *cp, uint32_t g)
 {
     struct ls_engine *e = cp->e;
 
-    if (!segj_active(e)) {
-        free_or_wait(cp, g);
+    if (!segj_active(e) || e->sm.d[g].readers) {
+        free_or_wait(cp, g); /* journaled once the last reader is done */
         return;
     }
     /* a large run's first segment only: its continuations are released with it, and a
@@ -431,8 +431,12 @@ void compact_reader_done(struct ls_engine *e, uint32_t g)
     for (uint32_t i = 0; i < cp->nwaiting; i++) {
         if (cp->waiting[i] != g)
             continue;
-        free_now(cp, g);
         cp->waiting[i] = cp->waiting[--cp->nwaiting];
+        if (segj_active(e)) {
+            segj_add(e, g); /* released by the block's completion only */
+            return;
+        }
+        free_now(cp, g);
         seg_rebuild_free(&e->sm);
         return;
     }

@@ -180,6 +180,11 @@ static int read_ring(struct ls_engine *e, struct segj *j)
         if (best > j->img_max)
             j->img_max = best;
     }
+    /* once the ring has gone round, no slot is unwritten: one read as zeros lost its
+     * blocks (zeroed), and a newest one could be among them */
+    for (uint32_t k = 0; k < j->slots && rc >= 0 && j->img_max >= j->slots; k++)
+        if (all_zero(j->img + (size_t)k * SEGJ_BLOCK, SEGJ_BLOCK))
+            j->img_bad = 1;
     uio_free(raw);
     return rc < 0 ? rc : 0;
 }
@@ -222,16 +227,20 @@ const char *segj_candidates(struct ls_engine *e, uint64_t jid, uint64_t jdone, u
         return "the segment journal has damaged blocks";
     if (j->img_jid != jid)
         return "the segment journal is not the one the checkpoint names";
-    if (jdone > j->img_max)
+    if (jdone > j->img_max) {
+        j->img_bad = 1; /* an older copy of it: never continued (serials would repeat) */
         return "the segment journal ends before the checkpoint";
+    }
     if (j->img_max - jdone >= j->slots)
         return "the segment journal wrapped over the checkpoint's blocks";
     for (uint64_t s = jdone; s <= j->img_max; s++) {
         const uint8_t *b = j->img + (size_t)(s % j->slots) * SEGJ_BLOCK;
         struct segj_hdr h;
         memcpy(&h, b, sizeof(h));
-        if (h.serial != s || h.jid != jid)
+        if (h.serial != s || h.jid != jid) {
+            j->img_bad = 1; /* not one history: made anew */
             return "the segment journal misses blocks after the checkpoint";
+        }
         if (s == jdone)
             continue;
         const uint32_t *g = (const uint32_t *)(const void *)(b + SEGJ_HDR);

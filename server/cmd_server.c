@@ -1031,9 +1031,12 @@ static void command_getkeys(struct req *r, int with_flags)
     uint32_t store = d->proc == cmd_sort_sort ? cmd_sort_store_key(argv, argc) : 0;
     reply_array(r, n + (store != 0));
     for (uint32_t k = 0, i = first; k < n; k++, i += step)
-        command_getkeys_one(r, &argv[i], with_flags ? command_key_flags(d, argv, argc) : NULL);
+        command_getkeys_one(r, &argv[i],
+                            !with_flags                ? NULL
+                            : d->proc == cmd_sort_sort ? "RO access"
+                                                       : command_key_flags(d, argv, argc));
     if (store)
-        command_getkeys_one(r, &argv[store], with_flags ? command_key_flags(d, argv, argc) : NULL);
+        command_getkeys_one(r, &argv[store], with_flags ? "OW update" : NULL);
 }
 
 /* Whether d belongs to ACL category cat (without '@'): derived from its flags and group

@@ -54,7 +54,8 @@ struct sort_op {
     uint32_t *gets;           /* argv indexes of the GET patterns */
     uint32_t ngets;
     long long lstart, lcount;
-    uint8_t *val; /* the collection's record, copied */
+    size_t max_key; /* max_key_size: a longer key a pattern names is missing */
+    uint8_t *val;   /* the collection's record, copied */
     struct sort_el *v;
     size_t n;
     long start, end;
@@ -176,14 +177,17 @@ static const uint8_t *lookup_value(const struct sort_op *o, uint32_t i, int rc,
 /* Redis's numeric weight: strtod of the whole string, finite or infinite, not NaN. */
 static int parse_weight(const uint8_t *p, size_t len, double *d)
 {
-    char buf[128], *end;
-    if (len >= sizeof(buf))
+    char small[128], *buf = small, *end;
+    if (len >= sizeof(small) && !(buf = malloc(len + 1)))
         return -1;
     memcpy(buf, p, len);
     buf[len] = '\0';
     errno = 0;
     *d = strtod(buf, &end);
-    return *end != '\0' || errno == ERANGE || isnan(*d) ? -1 : 0;
+    int rc = *end != '\0' || errno == ERANGE || isnan(*d) ? -1 : 0;
+    if (buf != small)
+        free(buf);
+    return rc;
 }
 
 static void lookup_emit(struct req *r, uint32_t i, int rc, const struct mget_item *it)
@@ -219,7 +223,6 @@ static void lookup_emit(struct req *r, uint32_t i, int rc, const struct mget_ite
     g->len = len;
 }
 
-
 /* Room for n lookups. */
 static int lookups_alloc(struct sort_op *o, size_t n)
 {
@@ -240,6 +243,10 @@ static int lookup_add(struct sort_op *o, const struct resp_arg *pat, const struc
     int rc = pattern_key(pat, e->p, e->len, &k, &klen, &o->lkfield[o->nlk], &o->lkflen[o->nlk]);
     if (rc <= 0)
         return rc;
+    if (klen > o->max_key) { /* no such key can exist: missing, as in Redis */
+        free(k);
+        return 0;
+    }
     o->lk[o->nlk] = (struct resp_arg){.ptr = k, .len = klen};
     o->lkel[o->nlk++] = el;
     return 0;
@@ -513,6 +520,8 @@ static void sort_generic(struct req *r, int ro)
     }
     o->ro = ro;
     o->lcount = -1;
+    r->hold_claim = 1; /* its pattern reads come after the collection's: one state for all */
+    o->max_key = r->c->srv->cfg.max_key_size;
     r->aux = o;
     r->aux_free = sort_free;
     for (uint32_t j = 2; j < r->argc; j++) {
@@ -535,8 +544,9 @@ static void sort_generic(struct req *r, int ro)
             o->store_at = ++j;
         } else if (cmd_arg_is(a, "by") && left >= 1) {
             o->by_at = ++j;
-            o->dontsort = memchr(r->argv[j].ptr, '*', r->argv[j].len) == NULL;
-            if (!o->dontsort && r->c->srv->cfg.cluster_enabled) {
+            int constant = memchr(r->argv[j].ptr, '*', r->argv[j].len) == NULL;
+            o->dontsort |= constant; /* a constant BY anywhere: no sort, as in Redis */
+            if (!constant && r->c->srv->cfg.cluster_enabled) {
                 sort_fail(r, "ERR BY option of SORT denied in Cluster mode.");
                 return;
             }

@@ -190,6 +190,8 @@ void cmdlock_release(struct req *r)
 
 void cmdlock_reads_submitted(struct req *r)
 {
+    if (r->hold_claim)
+        return;      /* more reads follow (SORT_RO): released when it is done */
     if (r->parent) { /* run by EXEC: a reading command lets the next one start */
         if (!(r->lk & CMDLOCK_KEYS_WRITE))
             txn_child_submitted(r);

@@ -114,6 +114,21 @@ check(c.call("SORT", "words") ==
 check(flat(c.call("COMMAND", "GETKEYS", "SORT", "abc", "STORE", "x", "STORE", "def")) ==
       b("abc", "def"), "COMMAND GETKEYS: the key and the last STORE")
 check(c.call("SORT") == ("-", "ERR wrong number of arguments for 'sort' command"), "arity")
+c.call("RPUSH", "rl", "c", "a", "b")
+c.call("MSET", "rw_a", "3", "rw_b", "2", "rw_c", "1")
+check(flat(c.call("SORT", "rl", "BY", "nosort", "BY", "rw_*")) == b("c", "a", "b"),
+      "a constant BY, then a pattern: still not sorted")
+big = "1" + "0" * 150
+c.call("RPUSH", "ln", "5", big, "2")
+check(flat(c.call("SORT", "ln")) == b("2", "5", big), "a 151-digit number sorts as a number")
+c.call("RPUSH", "bl", "a" * 70000, "b")
+check(flat(c.call("SORT", "bl", "BY", "w_*", "ALPHA")) == b("a" * 70000, "b") and
+      flat(c.call("SORT", "bl", "ALPHA", "GET", "w_*")) == [None, None],
+      "a pattern naming a key too long for any: missing, not an error")
+check(c.call("COMMAND", "GETKEYSANDFLAGS", "SORT", "a", "STORE", "b") ==
+      ("*", [("*", [("$", b"a"), ("*", [("+", "RO"), ("+", "access")])]),
+             ("*", [("$", b"b"), ("*", [("+", "OW"), ("+", "update")])])]),
+      "GETKEYSANDFLAGS: the key read, the STORE key overwritten")
 
 section("MULTI/EXEC and scripts")
 c.call("MULTI")
@@ -146,6 +161,15 @@ if not itlib.IS_REAL:
     srv.stop(sig=signal.SIGKILL)
     srv.start()
     c = Resp(srv.port)
+    # the keys are read from the device now: SORT_RO in MULTI must see the state before the
+    # SET queued after it (its pattern reads come after its first read)
+    c.call("MULTI")
+    c.call("SORT_RO", "big", "BY", "bw_*", "GET", "bh_*->v", "LIMIT", "0", "3")
+    c.call("HSET", "bh_%d" % want[0], "v", "NEW")
+    r = c.call("EXEC")
+    check(r[0] == "*" and flat(r[1][0]) == [b"val%d" % i for i in want[:3]],
+          "SORT_RO in MULTI does not see the write queued after it", r)
+    c.call("HSET", "bh_%d" % want[0], "v", "val%d" % want[0])
     got = flat(c.call("SORT", "big", "BY", "bw_*", "GET", "bh_*->v"))
     check(got == [b"val%d" % i for i in want], "3000 elements BY string keys GET hash fields, "
           "after a SIGKILL", got[:4])
