@@ -494,29 +494,28 @@ static void fire_barriers(struct ls_engine *e)
  * in too, only while the cache has room to spare (rcache_put_spare: nothing evicted for them, first
  * to go): after a load, the GETs of the keys just SET were all device reads until the cache warmed
  * (redis-benchmark HGET after HSET, 100,000 keys: 93 k/s, rising from 80 k/s to 185 k/s
- * over the run). Compaction's copies of records nobody read stay out. */
+ * over the run). Compaction's copies of records nobody read stay out. A PUT's key also
+ * goes into the scans' key cache when there is one (eng_scan_note_put). */
 static void cache_new_version(struct ls_engine *e, const struct wbuf *b, const struct wop *op)
 {
-    if (op->type == REC_PUT && !b->large && op->new_loc) {
-        uint64_t a = idx_loc_addr(op->new_loc);
-        if (a >= b->addr && a - b->addr + idx_loc_size(op->new_loc) <= b->used)
-            eng_scan_note_put(e, a, b->seg_seq, b->data + (a - b->addr), idx_loc_size(op->new_loc));
-    }
-    int replaced = (op->type == REC_PUT && op->had_old) || (op->type == WOP_COPY && op->old.loc);
-    if ((!replaced && (op->type != REC_PUT || !e->cfg.cache_writes)) || b->large || !op->new_loc)
+    if (b->large || !op->new_loc)
         return;
     uint64_t addr = idx_loc_addr(op->new_loc);
-    if (addr < b->addr || addr - b->addr + idx_loc_size(op->new_loc) > b->used)
+    uint32_t size = idx_loc_size(op->new_loc);
+    if (addr < b->addr || addr - b->addr + size > b->used)
         return;
     const uint8_t *rec = b->data + (addr - b->addr);
+    if (op->type == REC_PUT) /* its key, for the scans (scan.c) */
+        eng_scan_note_put(e, addr, b->seg_seq, rec, size);
+    int replaced = (op->type == REC_PUT && op->had_old) || (op->type == WOP_COPY && op->old.loc);
     if (replaced) {
         uint64_t old = idx_loc_addr(op->old.loc);
         if (rcache_move(e->cache, old, e->sm.d[seg_of(&e->sm, old)].seq, addr, b->seg_seq, rec,
-                        idx_loc_size(op->new_loc)) ||
-            op->type != REC_PUT || !e->cfg.cache_writes)
+                        size))
             return;
     }
-    rcache_put_spare(e->cache, addr, b->seg_seq, rec, idx_loc_size(op->new_loc));
+    if (op->type == REC_PUT && e->cfg.cache_writes)
+        rcache_put_spare(e->cache, addr, b->seg_seq, rec, size);
 }
 
 static void ack_loop(struct ls_engine *e)

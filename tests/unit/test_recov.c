@@ -1157,39 +1157,87 @@ static void pads_check(struct fx *f)
  * a copy of that checkpoint put back after a close (the log is as a crash at the end
  * would leave it). Compaction freed and reused segments the checkpoint knew as used;
  * the segment journal (engine/segj.c) named them before their reuse. */
-static void journal_setup(struct fx *f)
+/* Reopens f's directory, its checkpoint dropped, with a checkpoint every 256 KiB written
+ * on a 16 MiB disk (room: compaction leaves whole segments alone, unless compact_low
+ * keeps it always running). */
+static void journal_reopen(struct fx *f, uint32_t compact_low)
 {
     ls_close(f->e);
     f->e = NULL;
     drop_ckpt(f->dir);
     f->cfg.checkpoint_bytes = 256u << 10;
-    f->cfg.disk_size = 16u << 20; /* room: compaction leaves whole segments alone */
+    f->cfg.disk_size = 16u << 20;
+    f->cfg.compact_low = compact_low;
     open_engine(f);
-    ckpt_fill(f);
+}
+
+/* The value of key n<i> in the review tests (long: 100 more bytes). */
+static void n_value(char *v, size_t size, int i, int long_value)
+{
+    if (long_value)
+        snprintf(v, size, "r%d-%d-%0100d", 11, i, 0);
+    else
+        snprintf(v, size, "new-%d", i);
+}
+
+/* Keys n0..n599 that do not hold their n_value. */
+static int lost_n_keys(struct fx *f, int long_value)
+{
     char k[32], v[200];
-    for (int i = 0; i < 1000; i++) { /* never changed: their segments stay as they were */
-        snprintf(k, sizeof(k), "keep%d", i);
-        memset(v, 'k', sizeof(v));
-        assert_int_equal(put_sync(f->e, 0, k, v, sizeof(v), 0), 0);
+    int lost = 0;
+    for (int i = 0; i < 600; i++) {
+        char *got = NULL;
+        uint32_t len = 0;
+        snprintf(k, sizeof(k), "n%d", i);
+        n_value(v, sizeof(v), i, long_value);
+        int rc = get_sync(f->e, 0, k, &got, &len);
+        lost += !(rc == 0 && len == strlen(v) && memcmp(got, v, len) == 0);
+        if (rc == 0)
+            free(got);
     }
+    return lost;
+}
+
+/* Writes keys <prefix>0 .. <prefix>n-1 of table 0, each 200 bytes of c (a tick after
+ * each when tick is set). */
+static void put_filled(struct fx *f, const char *prefix, int n, char c, int tick)
+{
+    char k[32], v[200];
+    memset(v, c, sizeof(v));
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof(k), "%s%d", prefix, i);
+        assert_int_equal(put_sync(f->e, 0, k, v, sizeof(v), 0), 0);
+        if (tick)
+            ls_tick(f->e);
+    }
+}
+
+/* Overwrites keys <prefix>0 .. <prefix>n-1 until `more` checkpoints more are written. */
+static void until_checkpoints(struct fx *f, const char *prefix, int n, uint64_t more)
+{
+    char k[32], v[200];
     uint64_t n0 = stats(f->e).checkpoints;
-    for (int i = 0; stats(f->e).checkpoints == n0 && i < 20000; i++) {
-        snprintf(k, sizeof(k), "pad%d", i % 500);
-        memset(v, 'p', sizeof(v));
+    memset(v, 'p', sizeof(v));
+    for (int i = 0; stats(f->e).checkpoints < n0 + more && i < 200000; i++) {
+        snprintf(k, sizeof(k), "%s%d", prefix, i % n);
         assert_int_equal(put_sync(f->e, 0, k, v, sizeof(v), 0), 0);
         ls_tick(f->e);
     }
-    assert_true(stats(f->e).checkpoints > n0);
+    assert_true(stats(f->e).checkpoints >= n0 + more);
+}
+
+static void journal_setup(struct fx *f)
+{
+    journal_reopen(f, 0);
+    ckpt_fill(f);
+    put_filled(f, "keep", 1000, 'k', 0); /* never changed: their segments stay as they were */
+    until_checkpoints(f, "pad", 500, 1);
     ckpt_copy(f->dir, "logstor.ckpt", "rt.ckpt");
     uint64_t j0 = stats(f->e).segj_writes;
     /* the segments the checkpoint knew die: compaction frees them, and the churn reuses
      * them (freed segments are taken first) */
     for (int r = 0; r < 3; r++)
-        for (int i = 0; i < 500; i++) {
-            snprintf(k, sizeof(k), "pad%d", i);
-            memset(v, 'a' + r, sizeof(v));
-            assert_int_equal(put_sync(f->e, 0, k, v, sizeof(v), 0), 0);
-        }
+        put_filled(f, "pad", 500, (char)('a' + r), 0);
     churn(f);
     assert_true(stats(f->e).segj_writes > j0); /* segments were freed after it */
     ls_close(f->e);
@@ -1251,20 +1299,10 @@ static void test_ckpt_journal_reader(void **state)
     struct fx *f = *state;
     char k[32], v[200];
 
-    ls_close(f->e);
-    f->e = NULL;
-    drop_ckpt(f->dir);
-    f->cfg.checkpoint_bytes = 256u << 10;
-    f->cfg.disk_size = 16u << 20;
-    f->cfg.compact_low = 200; /* compaction always running */
-    open_engine(f);
+    journal_reopen(f, 200); /* compaction always running */
     struct ls_engine *e = f->e;
     struct seg_mgr *m = &e->sm;
-    for (int i = 0; i < 600; i++) {
-        snprintf(k, sizeof(k), "a%d", i);
-        memset(v, 'a', sizeof(v));
-        assert_int_equal(put_sync(e, 0, k, v, sizeof(v), 0), 0);
-    }
+    put_filled(f, "a", 600, 'a', 0);
     for (int t = 0; t < 50; t++)
         ls_tick(e);
     uint8_t *held = calloc(m->nsegs, 1);
@@ -1275,11 +1313,7 @@ static void test_ckpt_journal_reader(void **state)
             held[g] = 1;
             nheld++;
         }
-    for (int i = 0; i < 600; i++) {
-        snprintf(k, sizeof(k), "a%d", i);
-        memset(v, 'b', sizeof(v));
-        assert_int_equal(put_sync(e, 0, k, v, sizeof(v), 0), 0);
-    }
+    put_filled(f, "a", 600, 'b', 0);
     int waiting = 0;
     for (int t = 0; t < 20000 && !waiting; t++) {
         ls_tick(e);
@@ -1290,14 +1324,7 @@ static void test_ckpt_journal_reader(void **state)
                 waiting++;
     }
     assert_true(waiting > 0);
-    uint64_t n0 = stats(e).checkpoints;
-    for (int i = 0; stats(e).checkpoints < n0 + 2 && i < 200000; i++) {
-        snprintf(k, sizeof(k), "p%d", i % 300);
-        memset(v, 'p', sizeof(v));
-        assert_int_equal(put_sync(e, 0, k, v, sizeof(v), 0), 0);
-        ls_tick(e);
-    }
-    assert_true(stats(e).checkpoints >= n0 + 2);
+    until_checkpoints(f, "p", 300, 2);
     ckpt_copy(f->dir, "logstor.ckpt", "rt.ckpt");
     uint64_t ckseq = e->seq;
     uint32_t still = 0;
@@ -1309,7 +1336,7 @@ static void test_ckpt_journal_reader(void **state)
             eng_read_release(e, (uint64_t)g * m->seg_size); /* the reads complete */
     for (int i = 0; i < 600; i++) {
         snprintf(k, sizeof(k), "n%d", i);
-        snprintf(v, sizeof(v), "new-%d", i);
+        n_value(v, sizeof(v), i, 0);
         assert_int_equal(put_sync(e, 0, k, v, strlen(v), 0), 0);
     }
     uint32_t reused = 0;
@@ -1321,18 +1348,7 @@ static void test_ckpt_journal_reader(void **state)
     ckpt_copy(f->dir, "rt.ckpt", "logstor.ckpt");
     open_engine(f);
     assert_int_equal(stats(f->e).recovery_from_checkpoint, 1);
-    int lost = 0;
-    for (int i = 0; i < 600; i++) {
-        char *got = NULL;
-        uint32_t len = 0;
-        snprintf(k, sizeof(k), "n%d", i);
-        snprintf(v, sizeof(v), "new-%d", i);
-        int rc = get_sync(f->e, 0, k, &got, &len);
-        lost += !(rc == 0 && len == strlen(v) && memcmp(got, v, len) == 0);
-        if (rc == 0)
-            free(got);
-    }
-    assert_int_equal(lost, 0);
+    assert_int_equal(lost_n_keys(f, 0), 0);
     free(held);
 }
 
@@ -1346,34 +1362,13 @@ static void test_ckpt_journal_older_copy(void **state)
     struct fx *f = *state;
     char k[32], v[200];
 
-    ls_close(f->e);
-    f->e = NULL;
-    drop_ckpt(f->dir);
-    f->cfg.checkpoint_bytes = 256u << 10;
-    f->cfg.disk_size = 16u << 20;
-    f->cfg.compact_low = 200;
-    open_engine(f);
-    for (int i = 0; i < 600; i++) {
-        snprintf(k, sizeof(k), "a%d", i);
-        memset(v, 'a', sizeof(v));
-        assert_int_equal(put_sync(f->e, 0, k, v, sizeof(v), 0), 0);
-    }
+    journal_reopen(f, 200);
+    put_filled(f, "a", 600, 'a', 0);
     ckpt_copy(f->dir, "logstor.segj", "old.segj");
     uint64_t j0 = stats(f->e).segj_writes;
     for (int r = 0; r < 6; r++)
-        for (int i = 0; i < 600; i++) {
-            snprintf(k, sizeof(k), "a%d", i);
-            memset(v, 'b' + r, sizeof(v));
-            assert_int_equal(put_sync(f->e, 0, k, v, sizeof(v), 0), 0);
-            ls_tick(f->e);
-        }
-    uint64_t n0 = stats(f->e).checkpoints;
-    for (int i = 0; stats(f->e).checkpoints < n0 + 1 && i < 200000; i++) {
-        snprintf(k, sizeof(k), "p%d", i % 300);
-        memset(v, 'p', sizeof(v));
-        assert_int_equal(put_sync(f->e, 0, k, v, sizeof(v), 0), 0);
-        ls_tick(f->e);
-    }
+        put_filled(f, "a", 600, (char)('b' + r), 1);
+    until_checkpoints(f, "p", 300, 1);
     assert_true(stats(f->e).segj_writes > j0); /* the copy is older than the checkpoint */
     ckpt_copy(f->dir, "logstor.ckpt", "rt.ckpt");
     ls_close(f->e);
@@ -1395,32 +1390,16 @@ static void test_ckpt_journal_older_copy(void **state)
         ls_tick(f->e);
     for (int i = 0; i < 600; i++) {
         snprintf(k, sizeof(k), "n%d", i);
-        snprintf(v, sizeof(v), "r%d-%d-%0100d", 11, i, 0);
+        n_value(v, sizeof(v), i, 1);
         assert_int_equal(put_sync(f->e, 0, k, v, strlen(v), 0), 0);
     }
     for (int r = 0; r < 40 && stats(f->e).segj_writes - w2 < 300; r++)
-        for (int i = 0; i < 600; i++) {
-            snprintf(k, sizeof(k), "z%d", i);
-            memset(v, 'z', sizeof(v));
-            assert_int_equal(put_sync(f->e, 0, k, v, sizeof(v), 0), 0);
-            ls_tick(f->e);
-        }
+        put_filled(f, "z", 600, 'z', 1);
     ls_close(f->e);
     f->e = NULL;
     ckpt_copy(f->dir, "rt.ckpt", "logstor.ckpt");
     open_engine(f);
-    int lost = 0;
-    for (int i = 0; i < 600; i++) {
-        char *got = NULL;
-        uint32_t len = 0;
-        snprintf(k, sizeof(k), "n%d", i);
-        snprintf(v, sizeof(v), "r%d-%d-%0100d", 11, i, 0);
-        int rc = get_sync(f->e, 0, k, &got, &len);
-        lost += !(rc == 0 && len == strlen(v) && memcmp(got, v, len) == 0);
-        if (rc == 0)
-            free(got);
-    }
-    assert_int_equal(lost, 0);
+    assert_int_equal(lost_n_keys(f, 1), 0);
 }
 
 /* Without checkpoints while running, the open that reads a checkpoint deletes it, and a
