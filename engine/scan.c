@@ -286,21 +286,10 @@ static void want_order(struct want *w, uint32_t n)
     free(tmp);
 }
 
-/* Whether the key cache holds the key of (addr, seq) already. */
-static int known_key(struct scan *s, uint64_t addr, uint64_t seq)
-{
-    const uint8_t *key;
-    uint32_t len;
-    uint8_t vtype;
-    return kc_get(s->e->kcache, addr, seq, &key, &len, &vtype) > 0;
-}
-
-/* Keeps the key of entry i: in the reply (i < n), and in the key cache. */
+/* Keeps the key of entry i in the reply (i < n; an entry read ahead has none). */
 static void scan_got(struct scan *s, uint32_t i, const uint8_t *key, uint32_t len,
-                     uint64_t expire_ms, uint8_t vtype, uint64_t addr, uint64_t seq)
+                     uint64_t expire_ms, uint8_t vtype)
 {
-    if (!known_key(s, addr, seq)) /* the next scans find it there (KEYS, SCAN) */
-        kc_put(s->e->kcache, addr, seq, key, len, vtype);
     if (i >= s->n)
         return;
     if (s->alen + len > s->acap || !s->arena) {
@@ -335,7 +324,9 @@ static void scan_record(struct scan *s, uint32_t i, const uint8_t *p, uint32_t s
                 (unsigned long long)addr, s->table);
         return;
     }
-    scan_got(s, i, v.key, v.h.key_len, v.h.expire_ms, v.vtag, addr, seq);
+    /* a key not taken from the key cache: kept there for the next scans (KEYS, SCAN) */
+    kc_put(s->e->kcache, addr, seq, v.key, v.h.key_len, v.vtag);
+    scan_got(s, i, v.key, v.h.key_len, v.h.expire_ms, v.vtag);
 }
 
 static void scan_resume(struct ls_engine *e);
@@ -532,7 +523,7 @@ static int scan_place(struct scan *s, uint32_t i, int ahead)
     int known = kc_get(e->kcache, addr, seq, &key, &len, &vtype);
     if (known > 0) {
         if (!ahead) /* the index keeps the record's expiry exactly (below 2^44 ms) */
-            scan_got(s, i, key, len, idx_meta_expire(s->ents[i].meta), vtype, addr, seq);
+            scan_got(s, i, key, len, idx_meta_expire(s->ents[i].meta), vtype);
         return 0;
     }
     if (ahead && known < 0)
