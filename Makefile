@@ -82,6 +82,7 @@ $(BUILD)/%: $(BUILD)/obj/client/%.o $(PROTO_LIB) $(ENGINE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ -lhiredis $(LIBS_ENGINE)
 # Server modules with no libevent that have unit tests of their own.
 $(BUILD)/tests/test_lockset: $(call obj,server/lockset.c)
+$(BUILD)/tests/test_glob: $(call obj,server/glob.c)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(PROTO_LIB) $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_ENGINE)

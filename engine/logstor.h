@@ -361,6 +361,12 @@ typedef void (*ls_scan_cb)(void *arg, int rc, const struct ls_scan_key *keys, ui
  * record: from memory when it can, else by device reads in address order that records of
  * one segment share (scan.c). Returns 0 (callback will run) or a negative code. */
 #define LS_SCAN_MAX 262144
+/* ls_scan with a filter: a key for which match(marg, key, key_len, vtype) returns 0 is
+ * left out of the reply (its bytes are never copied). match runs on the engine's thread
+ * before the callback, and must not call into the engine. */
+typedef int (*ls_scan_match_fn)(void *marg, const void *key, uint32_t key_len, uint8_t vtype);
+int ls_scan_match(struct ls_engine *e, uint32_t table, uint64_t cursor, uint32_t count,
+                  ls_scan_match_fn match, void *marg, ls_scan_cb cb, void *arg);
 /* ... and it stops early once the keys its entries' records could hold (each counted as
  * its record's size less the header, at most max_key_size) add up to this many bytes (at
  * least one key per call; the cursor resumes after the last one). */

@@ -335,13 +335,29 @@ static void scan_opts_get(const struct req *r, struct scan_opts *o)
     o->type = (int)r->flags;
 }
 
-static int scan_keep(const struct scan_opts *o, const struct ls_scan_key *k, uint64_t now)
+/* The engine's filter (ls_scan_match): TYPE and MATCH, before a key is copied. */
+static int scan_key_match(void *marg, const void *key, uint32_t key_len, uint8_t vtype)
 {
-    if (o->type && o->type != k->vtype + 1)
+    struct scan_opts o;
+    scan_opts_get(marg, &o);
+    if (o.type && o.type != vtype + 1)
         return 0;
-    if (k->expire_ms && k->expire_ms <= now)
-        return 0;
-    return o->match == NULL || glob_match(o->match->ptr, o->match->len, k->key, k->key_len, 0);
+    return o.match == NULL || glob_match(o.match->ptr, o.match->len, key, key_len, 0);
+}
+
+/* ls_scan for the request's options (the filter only when it has one). */
+static int scan_keys(struct req *r, uint64_t cursor, uint32_t count, ls_scan_cb cb)
+{
+    struct scan_opts o;
+    scan_opts_get(r, &o);
+    return ls_scan_match(cmd_engine(r), r->db, cursor, count,
+                         o.match || o.type ? scan_key_match : NULL, r, cb, r);
+}
+
+/* A key the filter kept: in the reply unless it has expired. */
+static int scan_keep(const struct ls_scan_key *k, uint64_t now)
+{
+    return !(k->expire_ms && k->expire_ms <= now);
 }
 
 static void scan_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32_t n, uint64_t next)
@@ -352,19 +368,17 @@ static void scan_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32_t 
         req_done(r);
         return;
     }
-    struct scan_opts o;
-    scan_opts_get(r, &o);
     uint64_t now = server_unix_ms();
     size_t kept = 0;
     for (uint32_t i = 0; i < n; i++)
-        kept += (size_t)scan_keep(&o, &keys[i], now);
+        kept += (size_t)scan_keep(&keys[i], now);
     char cur[32];
     snprintf(cur, sizeof(cur), "%llu", (unsigned long long)next);
     reply_array(r, 2);
     reply_cstr(r, cur);
     reply_array(r, kept);
     for (uint32_t i = 0; i < n; i++)
-        if (scan_keep(&o, &keys[i], now))
+        if (scan_keep(&keys[i], now))
             reply_bulk(r, keys[i].key, keys[i].key_len);
     req_done(r);
 }
@@ -419,7 +433,7 @@ void cmd_keys_scan(struct req *r)
     }
     if (count > LS_SCAN_MAX)
         count = LS_SCAN_MAX;
-    int rc = ls_scan(cmd_engine(r), r->db, cursor, (uint32_t)count, scan_cb, r);
+    int rc = scan_keys(r, cursor, (uint32_t)count, scan_cb);
     if (rc < 0) {
         reply_engine_error(r, rc);
         req_done(r);
@@ -436,11 +450,9 @@ static void keys_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32_t 
         req_done(r);
         return;
     }
-    struct scan_opts o;
-    scan_opts_get(r, &o);
     uint64_t now = server_unix_ms();
     for (uint32_t i = 0; i < n && !r->err; i++) {
-        if (!scan_keep(&o, &keys[i], now))
+        if (!scan_keep(&keys[i], now))
             continue;
         if (resp_w_bulk(&r->tmp, keys[i].key, keys[i].key_len) < 0)
             r->err = 1;
@@ -452,7 +464,7 @@ static void keys_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32_t 
         return;
     }
     if (next != 0) {
-        rc = ls_scan(cmd_engine(r), r->db, next, LS_SCAN_MAX, keys_cb, r);
+        rc = scan_keys(r, next, LS_SCAN_MAX, keys_cb);
         if (rc == 0)
             return;
         reply_engine_error(r, rc);
@@ -468,7 +480,7 @@ void cmd_keys_keys(struct req *r)
 {
     r->u64 = (r->argv[1].len == 1 && r->argv[1].ptr[0] == '*') ? 0 : 1;
     r->flags = 0;
-    int rc = ls_scan(cmd_engine(r), r->db, 0, LS_SCAN_MAX, keys_cb, r);
+    int rc = scan_keys(r, 0, LS_SCAN_MAX, keys_cb);
     if (rc < 0) {
         reply_engine_error(r, rc);
         req_done(r);

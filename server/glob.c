@@ -7,6 +7,7 @@
 #include "glob.h"
 
 #include <ctype.h>
+#include <string.h>
 
 #define GLOB_MAX_NESTING 1000
 
@@ -122,5 +123,16 @@ int glob_match(const char *p, size_t plen, const char *s, size_t slen, int nocas
     int skip = 0;
     if (plen == 1 && p[0] == '*')
         return 1;
+    if (!nocase) { /* the literal prefix first: most keys of a KEYS prefix* differ there */
+        size_t lit = 0;
+        while (lit < plen && p[lit] != '*' && p[lit] != '?' && p[lit] != '[' && p[lit] != '\\')
+            lit++;
+        if (lit > slen || memcmp(p, s, lit) != 0)
+            return 0;
+        if (lit == plen)
+            return slen == lit;
+        if (lit == plen - 1 && p[lit] == '*')
+            return 1;
+    }
     return glob_rec(p, plen, s, slen, nocase, &skip, 0);
 }
