@@ -533,15 +533,20 @@ static void conn_read(struct conn *c)
     conn_process(c);
 }
 
+/* The socket is readable (rev, what EV_READ), or the connection was kicked (kev, what 0:
+ * conn_resume, its held commands may claim or buffered ones start). Only the first reads
+ * the socket: a kick that read too made a loop of its own of pipelining clients (their
+ * read, replies, flush, kick, read again) that never let libevent back to epoll_wait, so
+ * the other clients waited for as long as the pipeliners kept sending (a PING 500 ms
+ * behind redis-benchmark -P 16). */
 static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
     (void)fd;
-    (void)what;
     cmdlock_resume(c); /* the commands held back by conn_may_claim go first */
     if (!c->closed) {
         conn_process(c); /* then those already buffered */
-        if (!c->closed)
+        if (!c->closed && (what & EV_READ))
             conn_read(c);
     }
     server_after_events(c->srv);
