@@ -786,11 +786,13 @@ void eng_rd_free(struct rd *r)
 }
 
 /* Decodes and verifies the record of `size` bytes at p, of segment use seq, that a read
- * of table expects to be a PUT. Returns 0 with *v set, or LS_ECORRUPT. */
+ * of table expects to be a PUT (trusted: checked when it came into memory, so its
+ * checksum is not computed again). Returns 0 with *v set, or LS_ECORRUPT. */
 static int rd_check(const struct ls_engine *e, const uint8_t *p, uint32_t size, uint64_t seq,
-                    uint32_t table, struct rec_view *v)
+                    int trusted, uint32_t table, struct rec_view *v)
 {
-    if (rec_decode(p, size, rec_seed(e->seed, seq), v) != 0)
+    if ((trusted ? rec_decode_trusted(p, size, v)
+                 : rec_decode(p, size, rec_seed(e->seed, seq), v)) != 0)
         return LS_ECORRUPT;
     if (v->h.type != REC_PUT || v->h.table != table)
         return LS_ECORRUPT;
@@ -806,7 +808,7 @@ static int rd_validate(struct rd *r, int res, struct rec_view *v)
         return -EIO;
     /* the use the index pointed into when the read started, not the segment's use now:
      * a copy served from memory may be validated after its segment was reused */
-    return rd_check(r->e, r->buf + r->skip, r->size, r->seq, r->table, v);
+    return rd_check(r->e, r->buf + r->skip, r->size, r->seq, 0, r->table, v);
 }
 
 /* The outcome of a read of key from table whose record checked rc (rd_check): 0 with *it
@@ -949,7 +951,7 @@ int ls_get_now(struct ls_engine *e, uint32_t table, const void *key, size_t key_
         return 1;
     }
     e->st.gets++;
-    rc = rd_check(e, p, size, seq, table, &v);
+    rc = rd_check(e, p, size, seq, 1, table, &v); /* checked when it came into memory */
     return rd_item(e, rc, &v, table, key, (uint32_t)key_len, out);
 }
 

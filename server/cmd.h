@@ -322,14 +322,14 @@ void cmd_cluster_mode(struct req *r);
 int cmd_cluster_crossslot(const struct req *r);
 
 /* cmd_slowlog.c: SLOWLOG and LATENCY, their subcommand tables (COMMAND LIST), and the
- * dispatcher's hook: cmd_slowlog_note(c, d, argv, argc, t0) after a command ran on the
- * event loop from t0 (cmd_server_stat_begin) logs it if slow, samples the latency
- * monitor and counts it in its histogram. argv must still be the arguments it ran with.
+ * dispatcher's hook: cmd_slowlog_note(c, d, argv, argc, us) after a command ran on the
+ * event loop for us microseconds (cmd_server_stat_begin's clock) logs it if slow, samples the
+ * latency monitor and counts it in its histogram. argv must still be the arguments it ran with.
  * cmd_slowlog_reset_stats clears the histograms (CONFIG RESETSTAT). */
 void cmd_slowlog_slowlog(struct req *r);
 void cmd_slowlog_latency(struct req *r);
 void cmd_slowlog_note(const struct conn *c, const struct cmd_def *d, const struct resp_arg *argv,
-                      uint32_t argc, uint64_t t0_us);
+                      uint32_t argc, uint64_t us);
 void cmd_slowlog_reset_stats(void);
 extern const struct subcmd cmd_slowlog_subs[], cmd_latency_subs[];
 extern const size_t cmd_slowlog_nsubs, cmd_latency_nsubs;
@@ -368,11 +368,13 @@ void cmd_server_reset(struct req *r);
 void cmd_server_role(struct req *r);
 /* INFO commandstats and errorstats. Dispatch brackets a command's start with
  * cmd_server_stat_begin (returns the time in microseconds) and cmd_server_stat_end (c's
- * last_cmd names the subcommand that ran, cmd the command), counts a command refused before
+ * last_cmd names the subcommand that ran, cmd the command; _at: with the end time read
+ * already), counts a command refused before
  * it ran with cmd_server_stat_rejected; reply_error reports every error reply with
  * cmd_server_stat_error (a failed call when r was running). */
 uint64_t cmd_server_stat_begin(void);
 void cmd_server_stat_end(const struct conn *c, const char *cmd, uint64_t t0);
+void cmd_server_stat_end_at(const struct conn *c, const char *cmd, uint64_t t0, uint64_t t1);
 void cmd_server_stat_rejected(const char *cmd);
 void cmd_server_stat_error(const struct req *r, const char *err);
 /* r, running, failed with an error already counted in errorstats (a script passing on the

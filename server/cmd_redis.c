@@ -763,8 +763,9 @@ void cmd_dispatch_run(struct req *r, const struct resp_arg *argv, uint32_t argc)
     }
     uint64_t t0 = cmd_server_stat_begin();
     cmdlock_start(r); /* r may be freed by now; argv (the connection's) is still valid */
-    cmd_server_stat_end(c, d->name, t0);
-    cmd_slowlog_note(c, d, argv, argc, t0);
+    uint64_t t1 = cmd_server_stat_begin();
+    cmd_server_stat_end_at(c, d->name, t0, t1);
+    cmd_slowlog_note(c, d, argv, argc, t1 > t0 ? t1 - t0 : 0);
 }
 
 /* Argument slots a connection keeps between commands (16 bytes each). */

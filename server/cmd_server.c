@@ -283,15 +283,20 @@ uint64_t cmd_server_stat_begin(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-void cmd_server_stat_end(const struct conn *c, const char *cmd, uint64_t t0)
+void cmd_server_stat_end_at(const struct conn *c, const char *cmd, uint64_t t0, uint64_t t1)
 {
     struct cmdstat *st = cmdstat_of(cmdstat_name(c, cmd));
     if (st && refused_conn != c) {
         st->calls++;
-        st->usec += cmd_server_stat_begin() - t0;
+        st->usec += t1 - t0;
     }
     if (refused_conn == c)
         refused_conn = NULL;
+}
+
+void cmd_server_stat_end(const struct conn *c, const char *cmd, uint64_t t0)
+{
+    cmd_server_stat_end_at(c, cmd, t0, cmd_server_stat_begin());
 }
 
 void cmd_server_stat_rejected(const char *cmd)

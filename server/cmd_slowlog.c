@@ -247,15 +247,11 @@ static void hist_add(const struct conn *c, const struct cmd_def *d, uint64_t us)
 }
 
 void cmd_slowlog_note(const struct conn *c, const struct cmd_def *d, const struct resp_arg *argv,
-                      uint32_t argc, uint64_t t0_us)
+                      uint32_t argc, uint64_t us)
 {
     const struct rconfig_live *lv = rconfig_live();
     if (lv->slowlog_slower_than_us < 0 && lv->latency_threshold_ms == 0 && !lv->latency_tracking)
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-    uint64_t us = now > t0_us ? now - t0_us : 0;
     slow_push(c, d, argv, argc, us);
     if (lv->latency_threshold_ms && us / 1000 >= lv->latency_threshold_ms)
         latency_add((d->flags & CMD_FAST) ? 1 : 0, us / 1000);

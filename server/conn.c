@@ -326,8 +326,10 @@ void conn_resume(struct conn *c)
         if (!c->eof)
             event_add(c->rev, NULL);
     }
-    if (c->in_pos < c->in.len && !c->in_stuck)
-        event_active(c->kev, 0, 1); /* run what is already buffered */
+    /* run what is already buffered (not while conn_process runs it: a GET answered from
+     * memory inside it kicked once per pipelined batch for nothing) */
+    if (c->in_pos < c->in.len && !c->in_stuck && !c->in_process)
+        event_active(c->kev, 0, 1);
 }
 
 /* After a partial write: drops the sent bytes once they are most of the buffer, so a
