@@ -1314,6 +1314,34 @@ static void test_slots_and_tokens(void **state)
     assert_int_equal(ls_key_slot("foo{{bar}}zap", 13), ls_key_slot("{bar", 4));
     assert_int_equal(ls_token("foo", 3) >> 50, 12182);
     assert_true(ls_token("foo", 3) != ls_token("fop", 3));
+    /* the table-sliced CRC against the bitwise algorithm, every length up to 40 */
+    uint64_t x = 88172645463325252ull;
+    for (int t = 0; t < 4000; t++) {
+        uint8_t k[40];
+        size_t n = (size_t)t % 41;
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            k[i] = (uint8_t)(x % 5 == 0 ? '{' : x % 7 == 0 ? '}' : x);
+        }
+        size_t s = 0, e = 0;
+        while (s < n && k[s] != '{')
+            s++;
+        for (e = s + 1; s < n && e < n && k[e] != '}'; e++)
+            ;
+        const uint8_t *p = k;
+        size_t m = n;
+        if (s < n && e < n && e != s + 1) {
+            p = k + s + 1;
+            m = e - s - 1;
+        }
+        uint16_t crc = 0;
+        for (size_t i = 0; i < m; i++) {
+            crc ^= (uint16_t)(p[i] << 8);
+            for (int b = 0; b < 8; b++)
+                crc = (uint16_t)(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
+        }
+        assert_int_equal(ls_key_slot(k, n), crc & 16383);
+    }
 }
 
 int main(void)
