@@ -81,9 +81,9 @@ struct server {
     struct conn *write_list; /* connections with replies to send */
     struct conn *free_list;  /* closed connections waiting to be freed */
     uint64_t next_client_id;
-    uint64_t inflight;    /* requests not yet completed, all connections */
-    struct req *req_pool; /* freed small requests kept for reuse (conn.c) */
-    uint32_t req_pool_n;
+    uint64_t inflight;       /* requests not yet completed, all connections */
+    struct req *req_pool[2]; /* freed small requests kept for reuse, by size class (conn.c) */
+    uint32_t req_pool_n[2];
     struct park_op *park_head, *park_tail; /* writes waiting for engine space (park.c) */
     uint64_t parked;
     uint64_t park_passes; /* park_retry passes so far */
