@@ -105,15 +105,19 @@ static uint32_t now_s(void)
 }
 
 /* The entry of key k, any version; NULL if none. */
-static struct mcs_ment *ment_find(struct mcs_state *st, const struct resp_arg *k)
+static struct mcs_ment *ment_find_h(struct mcs_state *st, uint64_t h)
 {
-    uint64_t h = ment_hash(k);
     for (uint32_t i = 0; i < MCS_MENT_PROBE; i++) {
         struct mcs_ment *e = &st->ment[(h + i) & (MCS_MENT_SLOTS - 1)];
         if (e->hash == h)
             return e;
     }
     return NULL;
+}
+
+static struct mcs_ment *ment_find(struct mcs_state *st, const struct resp_arg *k)
+{
+    return ment_find_h(st, ment_hash(k));
 }
 
 /* The entry of key k for the item version cas; NULL if none. An entry recorded when a
@@ -133,10 +137,9 @@ static struct mcs_ment *ment_get(struct mcs_state *st, const struct resp_arg *k,
 
 /* Records key k's state for version cas: its entry, else an empty slot, else the oldest
  * unmarked one, else the oldest. */
-static void ment_put(struct mcs_state *st, const struct resp_arg *k, uint64_t cas,
-                     uint32_t access_s, uint32_t flags)
+static void ment_put_h(struct mcs_state *st, uint64_t h, uint64_t cas, uint32_t access_s,
+                       uint32_t flags)
 {
-    uint64_t h = ment_hash(k);
     struct mcs_ment *victim = NULL;
     for (uint32_t i = 0; i < MCS_MENT_PROBE; i++) {
         struct mcs_ment *e = &st->ment[(h + i) & (MCS_MENT_SLOTS - 1)];
@@ -153,16 +156,23 @@ static void ment_put(struct mcs_state *st, const struct resp_arg *k, uint64_t ca
     *victim = (struct mcs_ment){h, cas, access_s, flags};
 }
 
+static void ment_put(struct mcs_state *st, const struct resp_arg *k, uint64_t cas,
+                     uint32_t access_s, uint32_t flags)
+{
+    ment_put_h(st, ment_hash(k), cas, access_s, flags);
+}
+
 /* A write's completion names its CAS: the entry recorded at its submission takes it;
  * with none, the item is new (accessed now, never fetched) unless a read already
  * recorded it. */
 static void ment_resolve(struct mcs_state *st, const struct resp_arg *k, uint64_t cas)
 {
-    struct mcs_ment *e = ment_find(st, k);
+    uint64_t h = ment_hash(k); /* once: the key's hash was 4% of memcached sets' time */
+    struct mcs_ment *e = ment_find_h(st, h);
     if (e && (e->cas & MENT_PENDING))
         e->cas = cas;
     else if (e == NULL || e->cas != cas)
-        ment_put(st, k, cas, now_s(), 0);
+        ment_put_h(st, h, cas, now_s(), 0);
 }
 
 /* A delete of key k completed with CAS cas: the state of older versions goes (a pending
