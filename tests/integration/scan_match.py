@@ -6,17 +6,21 @@ compares a pattern's literal prefix before the full matcher: both must leave the
 exactly Redis's. Both servers get the same keys: every string of 0 to 3 bytes over the
 pattern alphabet  a b * ? [ ] ^ - \\  (820 keys, the empty one among them) and a few
 others (upper case, NUL, a high byte, a long key); some are hashes, lists, sets or sorted
-sets; a few expire a moment after they are written, and a few expire far in the future.
-Then seeded random patterns over that alphabet (and fixed ones with escapes, classes,
-ranges, unterminated classes and trailing backslashes): KEYS compared as sorted lists,
-SCAN run from cursor 0 to the end with MATCH / TYPE (known names in any case, unknown
-ones) / COUNT compared as sets, and logstord's SCAN must list no key twice. Then
-logstord restarts (its key cache is gone: the first scans read the records) and the
-comparison runs again. SCAN_MATCH_SEED replays a run.
+sets (four of them with 2,000 elements); a few expire a moment after they are written, a
+few far in the future. Then seeded random patterns over that alphabet (and fixed ones
+with escapes, classes, ranges, unterminated classes and trailing backslashes): KEYS
+compared as sorted lists, SCAN run from cursor 0 to the end with MATCH / TYPE (known names
+in any case, unknown ones) / COUNT compared as sets, and logstord's SCAN must list no key
+twice. Then logstord restarts (its key cache is gone: the first scans read the records)
+and the comparison runs again. Last, on a small disk, SCAN MATCH/TYPE iterations and KEYS
+run while another connection rewrites and deletes keys of its own (compaction moving
+records under the scans): every key present throughout is listed exactly once.
+SCAN_MATCH_SEED replays a run.
 """
 import itertools
 import os
 import random
+import threading
 import time
 
 import itlib
@@ -52,8 +56,18 @@ def load(c):
             cmds.append(("PEXPIRE", k, "1"))  # gone by the time anything is asked
         elif i % 13 == 7:
             cmds.append(("EXPIRE", k, "100000"))
-    for r in pipeline(c, cmds):
-        check(r[0] != "-", "load: no error", r) if r[0] == "-" else None
+    for i, t in enumerate(["hash", "list", "set", "zset"]):  # large ones too
+        k = b"a" * (i + 4)
+        if t == "hash":
+            cmds += [("HSET", k, "f%d" % j, "v") for j in range(2000)]
+        elif t == "list":
+            cmds += [("RPUSH", k, "x%d" % j) for j in range(2000)]
+        elif t == "set":
+            cmds += [("SADD", k, "x%d" % j) for j in range(2000)]
+        else:
+            cmds += [("ZADD", k, str(j), "x%d" % j) for j in range(2000)]
+    errs = [r for r in pipeline(c, cmds) if r[0] == "-"]
+    check(not errs, "load: %d commands, no error" % len(cmds), errs[:3] or None)
 
 
 def pattern():
@@ -138,4 +152,61 @@ check(srv.stop() == 0, "logstord stops cleanly")
 srv = itlib.Server("redis", durability="sync", data_dir=srv.dir).start()
 lc = Resp(srv.port)
 compare("after restart", 1500)
+
+section("churn")
+# SCAN MATCH iterations and KEYS on a small disk while another connection rewrites and
+# deletes keys of its own with 16 KiB values (compaction moves records under the scans):
+# every stable key, present throughout, is listed exactly once by each iteration, and no
+# churning key matches the stable keys' pattern.
+check(srv.stop() == 0, "logstord stops cleanly after the scans")
+srv = itlib.Server("redis", durability="sync",
+                   extra=["--disk_size", "24mb", "--file_size", "4mb"]).start()
+lc = Resp(srv.port)
+STABLE = 3000
+pipeline(lc, [("SET", "s:%d" % i, "v" * (i % 50), "EX", "100000") if i % 2 else
+              ("HSET", "s:%d" % i, "f", "v") for i in range(STABLE)])
+stop = []
+
+
+def churn(_i):
+    c = Resp(srv.port)
+    big = b"x" * 16384
+    n = 0
+    while not stop:
+        pipeline(c, [("SET", "c:%d" % ((n + j) % 500), big) for j in range(20)] +
+                 [("DEL", "c:%d" % ((n * 7 + j) % 500)) for j in range(5)])
+        n += 20
+
+
+t = threading.Thread(target=churn, args=(0,))
+t.start()
+bad = []
+iterations = 0
+deadline = time.time() + 8
+while time.time() < deadline and len(bad) < 5:
+    opts = ["MATCH", rng.choice([b"s:*", b"s:[0-9]*", b"s:?*"]),
+            "COUNT", str(rng.choice([1, 7, 100, 5000]))]
+    if rng.random() < 0.5:
+        opts += ["TYPE", rng.choice(["string", "hash"])]
+    got, cursor = [], b"0"
+    while True:
+        r = lc.call("SCAN", cursor, *opts)
+        cursor = r[1][0][1]
+        got += [x[1] for x in r[1][1][1]]
+        if cursor == b"0":
+            break
+    want = sorted(b"s:%d" % i for i in range(STABLE)
+                  if "TYPE" not in opts or (opts[-1] == "string") == (i % 2 == 1))
+    if sorted(got) != want:
+        bad.append((opts, len(got), len(set(got)), len(want)))
+    k = keys_sorted(lc, b"s:*")
+    if k != sorted(b"s:%d" % i for i in range(STABLE)):
+        bad.append(("KEYS s:*", len(k)))
+    iterations += 1
+stop.append(1)
+t.join()
+check(not bad, "churn: %d SCAN iterations and KEYS list every stable key once" % iterations,
+      bad or None)
+check((itlib.info_int(srv.port, "segments_compacted") or 0) > 0,
+      "churn: compaction ran meanwhile", itlib.info_int(srv.port, "segments_compacted"))
 itlib.finish()
