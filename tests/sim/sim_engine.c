@@ -960,13 +960,21 @@ static void scan_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32_t 
     st->rc = rc;
     st->next = next;
     for (uint32_t i = 0; i < n && rc == 0; i++) {
-        char name[64];
+        char name[64], want[64];
         uint32_t idx, len = keys[i].key_len < 63 ? keys[i].key_len : 63;
         memcpy(name, keys[i].key, len);
         name[len] = 0;
         if (sscanf(name, "t%*u:k%u:", &idx) != 1 || idx >= s->nkeys)
             fail(s, "scan of table %u returned a key we never wrote", st->table);
-        st->present[st->table * s->nkeys + idx] = 1;
+        /* the whole key, this table's: not another record's, nor bytes written over it */
+        uint32_t k = st->table * s->nkeys + idx;
+        if ((uint32_t)key_name(s, k, want) != keys[i].key_len ||
+            memcmp(want, keys[i].key, keys[i].key_len) != 0)
+            fail(s, "scan of table %u returned key '%.*s', not '%s'", st->table, (int)len, name,
+                 want);
+        else if (st->present[k])
+            fail(s, "scan of table %u listed key %u twice", st->table, k);
+        st->present[k] = 1;
     }
 }
 

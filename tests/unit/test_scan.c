@@ -473,6 +473,112 @@ static void test_scan_match(void **state)
     simdev_free(d);
 }
 
+/* Key i of test_scan_cache_wraps: "k:<i>:" then bytes drawn from i, 8 to 1207 bytes in
+ * all (some longer than KC_KEY_MAX). Returns its length. */
+static uint32_t wrap_key(unsigned i, char *k)
+{
+    uint32_t len = 8 + (i * 7919u) % 1200, at = (uint32_t)snprintf(k, 32, "k:%u:", i);
+    uint64_t x = i * 0x9E3779B97F4A7C15ull + 1;
+
+    for (; at < len; at++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        k[at] = (char)(x >> 56);
+    }
+    return len;
+}
+
+/* Puts key i of wrap_key into table 0 (its bytes may hold a NUL: not sim_put). */
+static void wrap_put(struct ls_engine *e, struct simdev *d, unsigned i, const char *v,
+                     struct wcount *c)
+{
+    char k[1300];
+    uint32_t len = wrap_key(i, k);
+
+    for (int n = 0; n < 100000; n++) {
+        int rc = ls_put(e, 0, k, len, v, strlen(v), NULL, wcount_cb, c);
+        if (rc == 0) {
+            c->pending++;
+            return;
+        }
+        assert_int_equal(rc, LS_EBUSY);
+        sim_step(e, d, 8);
+    }
+    fail_msg("put refused for good");
+}
+
+struct exact {
+    struct listing l;
+    uint32_t wrong;
+};
+
+/* listing_cb, and every byte of each key must be the key's own */
+static void exact_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32_t n, uint64_t next)
+{
+    struct exact *x = arg;
+    char want[1300];
+
+    listing_cb(&x->l, rc, keys, n, next);
+    for (uint32_t i = 0; i < n; i++) {
+        unsigned k = 0;
+        sscanf((const char *)keys[i].key, "k:%u:", &k);
+        uint32_t len = wrap_key(k, want);
+        if (keys[i].key_len != len || memcmp(keys[i].key, want, len) != 0)
+            x->wrong++;
+    }
+}
+
+/* The key cache's arena (about 5.9 MB at the 8 MiB minimum) wraps many times while whole
+ * SCAN iterations run (COUNT 10, 1000, everything) over 10,000 keys of 8 to 1207 bytes
+ * (6 MB) and a third of them are rewritten between iterations (their keys go into the
+ * cache as they are written): entries are laid end to end across laps, skip the arena's
+ * end, and are written over; a slot whose entry is gone must not give another record's
+ * key or bytes of a later entry. Every key is listed once, with its own bytes. */
+static void test_scan_cache_wraps(void **state)
+{
+    enum { N = 10000 };
+    struct simdev *d = simdev_new(14);
+    struct ls_config cfg;
+    struct ls_engine *e;
+    const uint32_t counts[] = {10, 1000, 100000, 37, 100000};
+    uint64_t x = 5;
+
+    (void)state;
+    sim_config(&cfg, d);
+    cfg.scan_cache_size = 0; /* the minimum */
+    assert_int_equal(ls_open(&cfg, &e), 0);
+    struct wcount c = {0};
+    for (unsigned i = 0; i < N; i++)
+        wrap_put(e, d, i, "v", &c);
+    sim_drain(e, d, &c);
+    struct exact ex = {.l = {.seen = calloc(N, 1), .nkeys = N}};
+    for (unsigned round = 0; round < sizeof(counts) / sizeof(counts[0]); round++) {
+        memset(ex.l.seen, 0, N);
+        ex.l.n = 0;
+        uint64_t cursor = 0;
+        do {
+            ex.l.done = 0;
+            assert_int_equal(ls_scan(e, 0, cursor, counts[round], exact_cb, &ex), 0);
+            for (int i = 0; i < 100000 && !ex.l.done; i++)
+                sim_step(e, d, 8);
+            assert_true(ex.l.done);
+            cursor = ex.l.next;
+        } while (cursor);
+        assert_int_equal(ex.wrong, 0);
+        for (unsigned i = 0; i < N; i++)
+            if (ex.l.seen[i] != 1)
+                fail_msg("round %u: key %u listed %u times", round, i, ex.l.seen[i]);
+        for (unsigned i = 0; i < N / 3; i++) { /* rewritten: their keys into the cache */
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            wrap_put(e, d, (unsigned)(x >> 33) % N, "w", &c);
+        }
+        sim_drain(e, d, &c);
+    }
+    no_readers(e);
+    free(ex.l.seen);
+    ls_close(e);
+    simdev_free(d);
+}
+
 /* Values larger than a segment are records spanning a run of segments (BUF_LARGE): a
  * span of their own, read whole, holding the run's first segment. With small records
  * around them every key is listed and every hold given back; then the engine closes with
@@ -520,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_scan_large_records_and_close),
         cmocka_unit_test(test_scan_keeps_keys),
         cmocka_unit_test(test_scan_match),
+        cmocka_unit_test(test_scan_cache_wraps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
