@@ -482,31 +482,40 @@ static void spares_free(struct idx *t)
 /* ---- search --------------------------------------------------------------------- */
 
 /* First position in e[0..n) whose key is >= (tok, h2). */
+/* Whether (at, ah) orders before (bt, bh), without a branch. */
+static inline unsigned key_less(uint64_t at, uint32_t ah, uint64_t bt, uint32_t bh)
+{
+    return (unsigned)(at < bt) | ((unsigned)(at == bt) & (unsigned)(ah < bh));
+}
+
+/* The searches below halve the range with a conditional move, not a branch: a GET's
+ * binary searches of a leaf (170 entries) and an inner node mispredicted about half their
+ * steps, and descend was a tenth of the server's time under pipelined GETs. */
 static unsigned ents_lower_bound(const struct idx_ent *e, unsigned n, uint64_t tok, uint32_t h2)
 {
-    unsigned lo = 0, hi = n;
-    while (lo < hi) {
-        unsigned mid = lo + (hi - lo) / 2;
-        if (key_cmp(e[mid].token, ent_h2(&e[mid]), tok, h2) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
+    if (n == 0)
+        return 0;
+    unsigned base = 0;
+    while (n > 1) {
+        unsigned half = n / 2;
+        base += key_less(e[base + half].token, ent_h2(&e[base + half]), tok, h2) ? half : 0;
+        n -= half;
     }
-    return lo;
+    return base + key_less(e[base].token, ent_h2(&e[base]), tok, h2);
 }
 
 /* Child to descend into: the number of separators <= (tok, h2). */
 static unsigned inner_child_index(const struct inner *in, uint64_t tok, uint32_t h2)
 {
-    unsigned lo = 0, hi = in->n - 1u;
-    while (lo < hi) {
-        unsigned mid = lo + (hi - lo) / 2;
-        if (key_cmp(in->tok[mid], in->h2[mid], tok, h2) <= 0)
-            lo = mid + 1;
-        else
-            hi = mid;
+    unsigned n = in->n - 1u, base = 0; /* separators */
+    if (n == 0)
+        return 0;
+    while (n > 1) {
+        unsigned half = n / 2;
+        base += key_less(tok, h2, in->tok[base + half], in->h2[base + half]) ? 0 : half;
+        n -= half;
     }
-    return lo;
+    return base + !key_less(tok, h2, in->tok[base], in->h2[base]);
 }
 
 /* Fills *p with the path to the leaf that holds (or would hold) (tok, h2); p->pos is
