@@ -75,27 +75,39 @@ static int ref(const char *p, size_t pl, const char *s, size_t sl)
     return r;
 }
 
+/* Random tests draw from these: "ab*?" (test_random) or all (test_random_full). */
+static const char alpha[] = "ab*?[]^-\\";
+
+static uint64_t lcg(uint64_t *x)
+{
+    *x = *x * 6364136223846793005ull + 1442695040888963407ull;
+    return *x;
+}
+
+/* n bytes drawn from the first na characters of alpha. */
+static void rnd_fill(uint64_t *x, char *out, size_t n, size_t na)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = alpha[(lcg(x) >> 33) % na];
+}
+
+static void check_match(const char *p, size_t pl, const char *s, size_t sl, int want)
+{
+    int got = glob_match(p, pl, s, sl, 0);
+    if (got != want)
+        fail_msg("pattern '%.*s' key '%.*s': %d, reference %d", (int)pl, p, (int)sl, s, got, want);
+}
+
 static void test_random(void **state)
 {
     (void)state;
-    static const char pa[] = "ab*?";
-    static const char sa[] = "ab";
     uint64_t x = 12345;
     for (int t = 0; t < 200000; t++) {
         char p[10], s[10];
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        size_t pl = (x >> 33) % 8, sl = (x >> 40) % 9;
-        for (size_t i = 0; i < pl; i++) {
-            x = x * 6364136223846793005ull + 1442695040888963407ull;
-            p[i] = pa[(x >> 33) % 4];
-        }
-        for (size_t i = 0; i < sl; i++) {
-            x = x * 6364136223846793005ull + 1442695040888963407ull;
-            s[i] = sa[(x >> 33) % 2];
-        }
-        if (glob_match(p, pl, s, sl, 0) != ref(p, pl, s, sl))
-            fail_msg("pattern '%.*s' key '%.*s': %d, reference %d", (int)pl, p, (int)sl, s,
-                     glob_match(p, pl, s, sl, 0), ref(p, pl, s, sl));
+        size_t pl = (lcg(&x) >> 33) % 8, sl = (x >> 40) % 9;
+        rnd_fill(&x, p, pl, 4);
+        rnd_fill(&x, s, sl, 2);
+        check_match(p, pl, s, sl, ref(p, pl, s, sl));
     }
 }
 
@@ -209,25 +221,14 @@ static int ref_full(const char *p, size_t pl, const char *s, size_t sl)
 static void test_random_full(void **state)
 {
     (void)state;
-    static const char alpha[] = "ab*?[]^-\\";
     uint64_t x = 987654321;
     for (int t = 0; t < 300000; t++) {
         char p[12], s[12];
-        x = x * 6364136223846793005ull + 1442695040888963407ull;
-        size_t pl = (x >> 33) % 11, sl = (x >> 40) % 9;
+        size_t pl = (lcg(&x) >> 33) % 11, sl = (x >> 40) % 9;
         size_t pa = (x >> 50) & 1 ? 9 : 4, sa = (x >> 52) & 1 ? 9 : 2;
-        for (size_t i = 0; i < pl; i++) {
-            x = x * 6364136223846793005ull + 1442695040888963407ull;
-            p[i] = alpha[(x >> 33) % pa];
-        }
-        for (size_t i = 0; i < sl; i++) {
-            x = x * 6364136223846793005ull + 1442695040888963407ull;
-            s[i] = alpha[(x >> 33) % sa];
-        }
-        int got = glob_match(p, pl, s, sl, 0), want = ref_full(p, pl, s, sl);
-        if (got != want)
-            fail_msg("pattern '%.*s' key '%.*s': %d, reference %d", (int)pl, p, (int)sl, s, got,
-                     want);
+        rnd_fill(&x, p, pl, pa);
+        rnd_fill(&x, s, sl, sa);
+        check_match(p, pl, s, sl, ref_full(p, pl, s, sl));
     }
 }
 

@@ -57,12 +57,13 @@ static void wcount_cb(void *arg, int rc, uint64_t cas)
     c->failed += rc != 0;
 }
 
-/* A put, retried while the engine answers LS_EBUSY (compaction catching up). */
-static void sim_put(struct ls_engine *e, struct simdev *d, uint32_t t, const char *k, const void *v,
-                    size_t n, struct wcount *c)
+/* A put of a key of klen bytes, retried while the engine answers LS_EBUSY (compaction
+ * catching up). */
+static void sim_put_len(struct ls_engine *e, struct simdev *d, uint32_t t, const char *k,
+                        size_t klen, const void *v, size_t n, struct wcount *c)
 {
     for (int i = 0; i < 100000; i++) {
-        int rc = ls_put(e, t, k, strlen(k), v, n, NULL, wcount_cb, c);
+        int rc = ls_put(e, t, k, klen, v, n, NULL, wcount_cb, c);
         if (rc == 0) {
             c->pending++;
             return;
@@ -71,6 +72,12 @@ static void sim_put(struct ls_engine *e, struct simdev *d, uint32_t t, const cha
         sim_step(e, d, 8);
     }
     fail_msg("put refused for good");
+}
+
+static void sim_put(struct ls_engine *e, struct simdev *d, uint32_t t, const char *k, const void *v,
+                    size_t n, struct wcount *c)
+{
+    sim_put_len(e, d, t, k, strlen(k), v, n, c);
 }
 
 static void sim_drain(struct ls_engine *e, struct simdev *d, struct wcount *c)
@@ -494,16 +501,7 @@ static void wrap_put(struct ls_engine *e, struct simdev *d, unsigned i, const ch
     char k[1300];
     uint32_t len = wrap_key(i, k);
 
-    for (int n = 0; n < 100000; n++) {
-        int rc = ls_put(e, 0, k, len, v, strlen(v), NULL, wcount_cb, c);
-        if (rc == 0) {
-            c->pending++;
-            return;
-        }
-        assert_int_equal(rc, LS_EBUSY);
-        sim_step(e, d, 8);
-    }
-    fail_msg("put refused for good");
+    sim_put_len(e, d, 0, k, len, v, strlen(v), c);
 }
 
 struct exact {
