@@ -1181,6 +1181,18 @@ int ls_wants_poll(const struct ls_engine *e)
     return e->poll_wanted;
 }
 
+void ls_hold_submissions(struct ls_engine *e, int on)
+{
+    uio_hold(e->u, on);
+    if (!on)
+        uio_flush(e->u);
+}
+
+int ls_submit(struct ls_engine *e)
+{
+    return uio_flush(e->u);
+}
+
 void ls_wake(struct ls_engine *e)
 {
     if (e->poll_wanted)

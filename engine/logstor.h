@@ -217,6 +217,14 @@ int ls_poll(struct ls_engine *e);
 /* With caller_polls: 1 when calls since the last ls_poll queued work that only ls_poll
  * does (the engine did not wake ls_fd for it); always 0 without. */
 int ls_wants_poll(const struct ls_engine *e);
+/* Held submissions: with on, the I/O the engine starts (reads, buffer writes) is prepared
+ * but handed to the kernel only by ls_submit (or once the ring is full, or when the
+ * engine itself waits), so that a caller that polls after each of its events passes the
+ * I/O of a whole turn of its loop in one system call. A caller that holds must call
+ * ls_submit before it blocks. Off by default. */
+void ls_hold_submissions(struct ls_engine *e, int on);
+/* Hands the I/O held so far to the kernel. Returns 0 or a negative code. */
+int ls_submit(struct ls_engine *e);
 /* ls_poll for that work, when ls_fd did not wake the caller: the same, except that it
  * leaves ls_fd as it is (reading it would cost a system call that finds nothing). */
 int ls_poll_pending(struct ls_engine *e);

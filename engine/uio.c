@@ -39,6 +39,7 @@ struct uio {
     struct uio_req *wait_head, *wait_tail;   /* waiting for an SQE */
     struct uio_req *fault_head, *fault_tail; /* fault-injected completions */
     int faults_on;
+    int hold; /* uio_submit leaves prepared SQEs to the next uio_flush (uio_hold) */
     struct uio_faults faults;
     uint64_t writes, reads;
 };
@@ -216,7 +217,7 @@ void uio_queue(struct uio *u, struct uio_req *r)
     u->wait_tail = r;
 }
 
-int uio_submit(struct uio *u)
+static int submit(struct uio *u, int force)
 {
     int rc;
 
@@ -229,6 +230,8 @@ int uio_submit(struct uio *u)
     }
     if (!u->unsubmitted)
         return 0;
+    if (u->hold && !force && !u->wait_head)
+        return 0; /* the caller flushes at the end of its loop's turn (a full ring goes now) */
     do
         rc = io_uring_submit(&u->ring);
     while (rc == -EINTR);
@@ -237,6 +240,21 @@ int uio_submit(struct uio *u)
     u->in_kernel += (unsigned)rc;
     u->unsubmitted -= (unsigned)rc;
     return 0;
+}
+
+int uio_submit(struct uio *u)
+{
+    return submit(u, 0);
+}
+
+int uio_flush(struct uio *u)
+{
+    return submit(u, 1);
+}
+
+void uio_hold(struct uio *u, int on)
+{
+    u->hold = on;
 }
 
 static int run_faults(struct uio *u)
@@ -283,7 +301,7 @@ static int reap(struct uio *u, int wait, int read_efd)
     }
     n += run_faults(u);
     if (wait && n == 0)
-        uio_submit(u);
+        uio_flush(u); /* about to wait: nothing may stay held */
     if (wait && n == 0 && u->in_kernel) {
         do
             rc = io_uring_wait_cqe(&u->ring, &cqe);

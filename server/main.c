@@ -284,8 +284,25 @@ static void engine_opened(struct server *s, int rc)
         server_request_shutdown(s, "start-up failed");
         return;
     }
+    ls_hold_submissions(s->eng, 1); /* run_loop hands a turn's I/O over at once */
     write_pidfile(s);
     log_notice("Ready to accept connections");
+}
+
+/* libevent's loop, one turn at a time: the engine is polled after each event (its reads
+ * queued, not yet submitted), and the I/O of the whole turn goes to the kernel in one
+ * io_uring_enter after it. One per read before: with 32 clients reading from the device,
+ * a third of the server's time went to those calls and the device notifications they
+ * caused. */
+static void run_loop(struct server *s)
+{
+    for (;;) {
+        int rc = event_base_loop(s->base, EVLOOP_ONCE);
+        if (s->eng && ls_submit(s->eng) < 0)
+            log_warning("engine: submitting I/O failed (retried at the next turn)");
+        if (rc != 0 || event_base_got_break(s->base) || event_base_got_exit(s->base))
+            return;
+    }
 }
 
 static int setup_loop(struct server *s)
@@ -386,7 +403,7 @@ int main(int argc, char **argv)
         log_warning("start-up failed");
         return 1;
     }
-    event_base_dispatch(s->base);
+    run_loop(s);
     if (loading_active(s)) { /* a shutdown during loading: ls_open cannot be interrupted */
         for (struct conn *c = s->conns; c; c = c->next)
             conn_flush(c); /* no client waits for the recovery: none touched the engine */

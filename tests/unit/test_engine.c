@@ -529,6 +529,45 @@ static void cache_writes_config(struct ls_config *c, const char *dir)
 /* With cache_writes, a record just written is cached while the cache has room to spare:
  * its first GET reads no device. A cache with no room to spare keeps what reads put
  * there: written records are not cached at their expense. */
+/* ls_hold_submissions: a read of a record on the device is prepared but not handed to the
+ * kernel until ls_submit, however long the caller polls; after it, the read completes
+ * with the value. A read still held when the engine closes completes (close flushes). */
+static void test_hold_submissions(void **state)
+{
+    struct fx *f = *state;
+    char v[300];
+
+    memset(v, 'h', sizeof(v));
+    assert_int_equal(put_sync(f->e, 0, "held", v, sizeof(v), 0), 0);
+    assert_int_equal(put_sync(f->e, 0, "held2", v, sizeof(v), 0), 0);
+    assert_int_equal(sync_sync(f->e), 0);
+    assert_int_equal(fx_reopen(f), 0); /* nothing in memory: the gets read the device */
+    ls_hold_submissions(f->e, 1);
+    struct gres g = {0};
+    assert_int_equal(ls_get(f->e, 0, "held", 4, gres_cb, &g), 0);
+    for (int i = 0; i < 200 && !g.done; i++) {
+        struct pollfd p = {.fd = ls_fd(f->e), .events = POLLIN};
+        poll(&p, 1, 1);
+        ls_poll(f->e);
+        ls_tick(f->e);
+    }
+    assert_false(g.done); /* never submitted */
+    assert_int_equal(ls_submit(f->e), 0);
+    run_until(f->e, &g.done);
+    assert_int_equal(g.rc, 0);
+    assert_int_equal(g.len, sizeof(v));
+    assert_memory_equal(g.value, v, sizeof(v));
+    free(g.value);
+    struct gres g2 = {0};
+    assert_int_equal(ls_get(f->e, 0, "held2", 5, gres_cb, &g2), 0);
+    ls_close(f->e); /* waits for it: the held read is submitted first */
+    f->e = NULL;
+    assert_true(g2.done);
+    assert_int_equal(g2.rc, 0);
+    free(g2.value);
+    assert_int_equal(ls_open(&f->cfg, &f->e), 0);
+}
+
 static void test_cache_writes(void **state)
 {
     (void)state;
@@ -1362,6 +1401,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_files_made_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_follows_rewrites, setup, teardown),
         cmocka_unit_test(test_cache_writes),
+        cmocka_unit_test_setup_teardown(test_hold_submissions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_holds_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_answers_before_read_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_table, setup, teardown),
