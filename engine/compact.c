@@ -158,6 +158,7 @@ struct compactor {
     uint64_t run_ready_ms;
     int no_run; /* the last request found no window: LS_ENOSPACE until room changes */
     uint64_t runs, compacted, freed, copied, dropped, stalls, sep_bytes, comp_bytes, blanked;
+    uint64_t scan_round_ms; /* when the last round that only may find something started */
 };
 
 static uint64_t low_water(const struct compactor *cp, uint32_t g)
@@ -1176,11 +1177,23 @@ void compact_tick(struct ls_engine *e, int timer)
         cp->running = 0;
     /* Rounds that are needed start at once; the ones that only may find something (a
      * selection again after one that found nothing, freeing dead segments) scan every
-     * descriptor, so they wait for the timer. */
-    if (cp->run_want || (cp->running && (!cp->no_gain || (cp->dirty && timer))))
+     * descriptor, so they wait for the timer, and for one millisecond per 8192 segments
+     * since the last of them: a round costs three passes over the descriptors, and on a
+     * 64 GiB disk (524,288 segments) the timer's 68 rounds a second took 70% of the
+     * server's time under SETs that overwrite a few keys (1.13 us of CPU a SET at 1 GiB,
+     * 7.2 us at 64 GiB). A round frees up to CP_MAX_FAST dead segments: at that pace,
+     * 2 GiB a second at 64 GiB. */
+    uint64_t now = eng_now_ms(e);
+    int scan_due = timer && now - cp->scan_round_ms >= e->sm.nsegs / 8192;
+    if (cp->run_want || (cp->running && !cp->no_gain)) {
         start_round(cp, 0);
-    else if (cp->dead_hint && timer)
+    } else if (cp->running && cp->dirty && scan_due) {
+        cp->scan_round_ms = now;
+        start_round(cp, 0);
+    } else if (cp->dead_hint && scan_due) {
+        cp->scan_round_ms = now;
         start_round(cp, 1);
+    }
 }
 
 void compact_stats(const struct ls_engine *e, struct ls_stats *st)
