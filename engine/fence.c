@@ -12,8 +12,10 @@
  * file cannot be written (the filesystem refuses everything), the failure is logged
  * and the outcome of those writes after a restart is unknown (README, Durability).
  *
- * An entry is needed while the fenced bytes may still be read, i.e. until its segment
- * holds a newer use; each open drops the entries a newer use has superseded. Entries
+ * An entry is needed while the fenced bytes may still be read: a newer use of its
+ * segment is not enough, since losing that use's first write brings the old header back
+ * (fence_prune). Entries are kept until there are FENCE_KEEP per segment; an open then
+ * drops the ones a newer use has superseded. Entries
  * are kept sorted for binary search; the set is empty (and the check one branch) in a
  * directory that never saw a failed write.
  *
@@ -140,11 +142,24 @@ int fence_add(struct ls_engine *e, const struct fence_ent *add, uint32_t n)
     return rc;
 }
 
+/* Entries kept before any is pruned: FENCE_KEEP per segment. */
+#define FENCE_KEEP 16u
+
 int fence_prune(struct ls_engine *e)
 {
     uint32_t k = 0;
 
-    if (e->cfg.read_only)
+    /* A newer use of the segment does not make an entry safe to drop: if that use's
+     * first write is lost or damaged later (a crash, a failed write, a bad block),
+     * recovery can find the fenced buffer's header again at its offset and apply the
+     * failed writes' records over what was acknowledged since (the simulator, seed
+     * 1010172 with --checkpoints --snapshots: a value whose write was reported failed
+     * came back three restarts later, after its entry had been dropped). An entry of an
+     * older use never hides a newer use's data (the match includes the use), so entries
+     * are kept until there are FENCE_KEEP per segment, far more than write failures
+     * leave in practice (each fences at most the buffers in flight, and the engine then
+     * refuses writes until a restart). */
+    if (e->cfg.read_only || e->nfence <= (uint64_t)e->sm.nsegs * FENCE_KEEP)
         return 0;
     for (uint32_t i = 0; i < e->nfence; i++)
         if (e->fence[i].seg < e->sm.nsegs && e->sm.d[e->fence[i].seg].seq <= e->fence[i].seq)

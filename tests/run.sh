@@ -45,6 +45,8 @@ for s in $suites; do
         # bugs always, a time budget of random seeds in the soak
         [ -x "$build/tests/sim_engine" ] &&
             run "sim regression seeds, checkpoints" sh -c 'for s in $(grep -o "^[0-9][0-9]*" tests/sim/regress_ckpt.txt); do "$0" --seed "$s" --checkpoints || exit 1; done' "$build/tests/sim_engine"
+        [ -x "$build/tests/sim_engine" ] &&
+            run "sim regression seeds, checkpoints and snapshots" sh -c 'for s in $(grep -o "^[0-9][0-9]*" tests/sim/regress_snap.txt); do "$0" --seed "$s" --checkpoints --snapshots || exit 1; done' "$build/tests/sim_engine"
         # checkpoints while running (logstord's default) and snapshots with rollbacks: a
         # short budget of their own seeds in every run
         if [ -n "${SOAK:-}" ]; then snap_budget=${SIM_SNAP_SECONDS:-600}; else snap_budget=${SIM_SNAP_SECONDS:-30}; fi
