@@ -331,8 +331,12 @@ int compact_space_error(struct ls_engine *e)
 {
     struct compactor *cp = e->cp;
 
-    if (cp->no_gain && !cp->dirty && !cp->round && !cp->nwaiting && !e->fifo_head &&
-        !segj_pending(e))
+    /* Dead segments (dead_hint) are freed by the next round that may find something, not
+     * at once: expired keys dropped by a read or the sweep (no write, so not dirty) left
+     * the writes that came before it "disk full" with the space about to be freed (a SET
+     * after an MGET of expired keys on a full disk). The write waits for that round. */
+    if (cp->no_gain && !cp->dirty && !cp->dead_hint && !cp->round && !cp->nwaiting &&
+        !e->fifo_head && !segj_pending(e))
         return LS_ENOSPACE; /* nothing to reclaim, and no write, round or release will
                                change it (segments freed wait for the journal: segj.c) */
     cp->stalls++;
