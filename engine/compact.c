@@ -368,6 +368,15 @@ void compact_note_dead(struct ls_engine *e, uint32_t g)
     e->cp->dead_hint = 1;
 }
 
+void compact_note_unlive(struct ls_engine *e)
+{
+    /* Select again. Writes that overwrite or delete are acknowledged later (compact_acked),
+     * but keys dropped because they expired (a read, the sweep) write nothing: on a full
+     * disk whose last selection found nothing, half its data expiring left every SET
+     * "disk full" for good. */
+    e->cp->dirty = 1;
+}
+
 void compact_acked(struct ls_engine *e)
 {
     /* Segments whose buffers are all written become candidates: select again. */

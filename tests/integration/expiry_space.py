@@ -7,7 +7,12 @@ an MGET of every key (which finds them expired and drops them, leaving their seg
 dead) and a SET in one write. Compaction frees dead segments in its next round that may
 find something (on the engine's timer); the SET came before it, found compaction with
 nothing to gain and nothing written since, and was answered "disk full" at once, with the
-whole disk about to be free. Checked: the SET after the MGET answers +OK. Against
+whole disk about to be free. Checked: the SET after the MGET answers +OK.
+
+Then a second server is filled with keys of which every other one expires: no segment
+becomes dead, but half the disk is. Dropping expired keys writes nothing, so compaction,
+whose last selection had found nothing to gain, never selected again: every SET stayed
+"disk full" for good. Checked: SETs made a second after the expiry answer +OK. Against
 redis-server (TARGET=redis) there is no disk budget: only the replies are checked.
 """
 import os
@@ -48,5 +53,26 @@ check(m[0] == "*" and len(m[1]) == n and all(x == ("$", None) for x in m[1]),
       "the MGET finds every key expired", m[0])
 check(r.read() == ("+", "OK"), "the SET after it answers +OK (their space is free)")
 check(r.call("GET", "after") == ("$", val.encode()), "its value reads back")
+r.close()
+
+section("a full disk of which half expired")
+srv2 = itlib.Server("redis", extra=extra).start()
+r = itlib.Resp(srv2.port, timeout=30)
+at = int(time.time() * 1000) + 5000
+n, first = 0, None
+while first is None and n < 20000 and time.time() * 1000 < at - 500:
+    r.send(b"".join(encode("SET", "h%d" % (n + j), val, "PXAT", str(at)) if j % 2 else
+                    encode("SET", "k%d" % (n + j), val) for j in range(50)))
+    for _ in range(50):
+        v = r.read()
+        if v[0] == "-" and first is None:
+            first = v
+    n += 50
+log("expiry_space: %d SETs, first error %r" % (n, first))
+if not srv2.real:
+    check(first == ("-", "OOM command not allowed: disk full"), "the disk filled up", first)
+time.sleep(max(0.0, at / 1000.0 - time.time()) + 1.0)
+bad = [v for v in (r.call("SET", "later%d" % i, val) for i in range(100)) if v != ("+", "OK")]
+check(not bad, "100 SETs a second after half the data expired answer +OK", bad[:1])
 r.close()
 itlib.finish()
