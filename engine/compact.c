@@ -331,8 +331,12 @@ int compact_space_error(struct ls_engine *e)
 {
     struct compactor *cp = e->cp;
 
-    if (cp->no_gain && !cp->dirty && !cp->round && !cp->nwaiting && !e->fifo_head &&
-        !segj_pending(e))
+    /* Dead segments (dead_hint) are freed by the next round that may find something, not
+     * at once: expired keys dropped by a read or the sweep (no write, so not dirty) left
+     * the writes that came before it "disk full" with the space about to be freed (a SET
+     * after an MGET of expired keys on a full disk). The write waits for that round. */
+    if (cp->no_gain && !cp->dirty && !cp->dead_hint && !cp->round && !cp->nwaiting &&
+        !e->fifo_head && !segj_pending(e))
         return LS_ENOSPACE; /* nothing to reclaim, and no write, round or release will
                                change it (segments freed wait for the journal: segj.c) */
     cp->stalls++;
@@ -362,6 +366,15 @@ void compact_note_dead(struct ls_engine *e, uint32_t g)
 {
     (void)g;
     e->cp->dead_hint = 1;
+}
+
+void compact_note_unlive(struct ls_engine *e)
+{
+    /* Select again. Writes that overwrite or delete are acknowledged later (compact_acked),
+     * but keys dropped because they expired (a read, the sweep) write nothing: on a full
+     * disk whose last selection found nothing, half its data expiring left every SET
+     * "disk full" for good. */
+    e->cp->dirty = 1;
 }
 
 void compact_acked(struct ls_engine *e)

@@ -662,6 +662,8 @@ void compact_reader_done(struct ls_engine *e, uint32_t g);
 void compact_journaled(struct ls_engine *e, uint32_t g);
 /* A segment's live bytes dropped to zero. */
 void compact_note_dead(struct ls_engine *e, uint32_t g);
+/* A segment's live bytes dropped: a selection may gain now. */
+void compact_note_unlive(struct ls_engine *e);
 /* Block 0 of a new use of segment g is durable: recovery no longer reads its old use. */
 void compact_old_use_gone(struct ls_engine *e, uint32_t g);
 /* Compaction's orphans (the stale_min of reused segments still counting): their number;

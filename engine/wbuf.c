@@ -115,8 +115,11 @@ void eng_live(struct ls_engine *e, uint64_t loc, int sign)
         e->st.live_bytes = e->st.live_bytes >= sz ? e->st.live_bytes - sz : 0;
     }
     seg_hist_update(&e->sm, (uint32_t)(d - e->sm.d));
-    if (sign < 0 && d->live == 0 && e->cp)
-        compact_note_dead(e, (uint32_t)(d - e->sm.d));
+    if (sign < 0 && e->cp) {
+        compact_note_unlive(e);
+        if (d->live == 0)
+            compact_note_dead(e, (uint32_t)(d - e->sm.d));
+    }
 }
 
 static void fifo_push(struct ls_engine *e, struct wbuf *b)
