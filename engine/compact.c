@@ -159,6 +159,7 @@ struct compactor {
     int no_run; /* the last request found no window: LS_ENOSPACE until room changes */
     uint64_t runs, compacted, freed, copied, dropped, stalls, sep_bytes, comp_bytes, blanked;
     uint64_t scan_round_ms; /* when the last round that only may find something started */
+    int space_wanted;       /* a write was refused for space since (compact_space_error) */
 };
 
 static uint64_t low_water(const struct compactor *cp, uint32_t g)
@@ -341,6 +342,7 @@ int compact_space_error(struct ls_engine *e)
                                change it (segments freed wait for the journal: segj.c) */
     cp->stalls++;
     cp->running = 1;
+    cp->space_wanted = 1; /* the next round that may find something is not paced */
     return LS_EBUSY;
 }
 
@@ -1195,16 +1197,19 @@ void compact_tick(struct ls_engine *e, int timer)
      * 64 GiB disk (524,288 segments) the timer's 68 rounds a second took 70% of the
      * server's time under SETs that overwrite a few keys (1.13 us of CPU a SET at 1 GiB,
      * 7.2 us at 64 GiB). A round frees up to CP_MAX_FAST dead segments: at that pace,
-     * 2 GiB a second at 64 GiB. */
+     * 2 GiB a second at 64 GiB. A write refused for space since the last one lifts the
+     * pacing for the next (a small busy_timeout_ms must not run out behind it). */
     uint64_t now = eng_now_ms(e);
-    int scan_due = timer && now - cp->scan_round_ms >= e->sm.nsegs / 8192;
+    int scan_due = timer && (cp->space_wanted || now - cp->scan_round_ms >= e->sm.nsegs / 8192);
     if (cp->run_want || (cp->running && !cp->no_gain)) {
         start_round(cp, 0);
     } else if (cp->running && cp->dirty && scan_due) {
         cp->scan_round_ms = now;
+        cp->space_wanted = 0;
         start_round(cp, 0);
     } else if (cp->dead_hint && scan_due) {
         cp->scan_round_ms = now;
+        cp->space_wanted = 0;
         start_round(cp, 1);
     }
 }
