@@ -30,9 +30,12 @@ void cmdlock_start(struct req *r);
 void cmdlock_resume(struct conn *c);
 /* Releases r's locks (idempotent). May run requests this grants, before it returns. */
 void cmdlock_release(struct req *r);
-/* Called once every read of r is submitted: a request that writes nothing releases its
- * shared locks now (a submitted read returns the record it looked up), so writers behind
- * it need not wait for the device. */
+/* Called once every read of r has been started (ls_get*: the entry looked up, the read
+ * queued with its segment held; with held submissions it reaches the kernel at the end of
+ * the loop's turn): a request that writes nothing releases its shared locks now (a started
+ * read returns the record it looked up, which a later write never overwrites in place and
+ * whose segment cannot be reused under it), so writers behind it need not wait for the
+ * device. */
 void cmdlock_reads_submitted(struct req *r);
 
 #endif
