@@ -30,20 +30,28 @@ log("expiry_space: target %s on 127.0.0.1:%d" % (
     "redis-server" if srv.real else "logstord --disk_size 64mb", srv.port))
 r = itlib.Resp(srv.port, timeout=30)
 
+
+def fill(conn, server, set_of):
+    """Sends SETs (set_of(i, at) gives the i-th's arguments) 50 at a time until one is
+    refused or 0.5 s before `at`, 5 s from now; returns (SETs sent, at)."""
+    at = int(time.time() * 1000) + 5000
+    n, first = 0, None
+    while first is None and n < 20000 and time.time() * 1000 < at - 500:
+        conn.send(b"".join(encode(*set_of(n + j, at)) for j in range(50)))
+        for _ in range(50):
+            v = conn.read()
+            if v[0] == "-" and first is None:
+                first = v
+        n += 50
+    log("expiry_space: %d SETs, first error %r" % (n, first))
+    if not server.real:
+        check(first == ("-", "OOM command not allowed: disk full"), "the disk filled up", first)
+    return n, at
+
+
 section("fill the disk with keys that expire together")
 val = "v" * 10000
-at = int(time.time() * 1000) + 5000
-n, first = 0, None
-while first is None and n < 20000 and time.time() * 1000 < at - 500:
-    r.send(b"".join(encode("SET", "e%d" % (n + j), val, "PXAT", str(at)) for j in range(50)))
-    for _ in range(50):
-        v = r.read()
-        if v[0] == "-" and first is None:
-            first = v
-    n += 50
-log("expiry_space: %d SETs, first error %r" % (n, first))
-if not srv.real:
-    check(first == ("-", "OOM command not allowed: disk full"), "the disk filled up", first)
+n, at = fill(r, srv, lambda i, at: ("SET", "e%d" % i, val, "PXAT", str(at)))
 
 section("a SET right after an MGET of the expired keys")
 time.sleep(max(0.0, at / 1000.0 - time.time()) + 0.001)
@@ -58,19 +66,8 @@ r.close()
 section("a full disk of which half expired")
 srv2 = itlib.Server("redis", extra=extra).start()
 r = itlib.Resp(srv2.port, timeout=30)
-at = int(time.time() * 1000) + 5000
-n, first = 0, None
-while first is None and n < 20000 and time.time() * 1000 < at - 500:
-    r.send(b"".join(encode("SET", "h%d" % (n + j), val, "PXAT", str(at)) if j % 2 else
-                    encode("SET", "k%d" % (n + j), val) for j in range(50)))
-    for _ in range(50):
-        v = r.read()
-        if v[0] == "-" and first is None:
-            first = v
-    n += 50
-log("expiry_space: %d SETs, first error %r" % (n, first))
-if not srv2.real:
-    check(first == ("-", "OOM command not allowed: disk full"), "the disk filled up", first)
+n, at = fill(r, srv2, lambda i, at: ("SET", "h%d" % i, val, "PXAT", str(at)) if i % 2 else
+             ("SET", "k%d" % i, val))
 time.sleep(max(0.0, at / 1000.0 - time.time()) + 1.0)
 bad = [v for v in (r.call("SET", "later%d" % i, val) for i in range(100)) if v != ("+", "OK")]
 check(not bad, "100 SETs a second after half the data expired answer +OK", bad[:1])
