@@ -1199,19 +1199,18 @@ void compact_tick(struct ls_engine *e, int timer)
      * 7.2 us at 64 GiB). A round frees up to CP_MAX_FAST dead segments: at that pace,
      * 2 GiB a second at 64 GiB. A write refused for space since the last one lifts the
      * pacing for the next (a small busy_timeout_ms must not run out behind it). */
-    uint64_t now = eng_now_ms(e);
-    int scan_due = timer && (cp->space_wanted || now - cp->scan_round_ms >= e->sm.nsegs / 8192);
     if (cp->run_want || (cp->running && !cp->no_gain)) {
         start_round(cp, 0);
-    } else if (cp->running && cp->dirty && scan_due) {
-        cp->scan_round_ms = now;
-        cp->space_wanted = 0;
-        start_round(cp, 0);
-    } else if (cp->dead_hint && scan_due) {
-        cp->scan_round_ms = now;
-        cp->space_wanted = 0;
-        start_round(cp, 1);
+        return;
     }
+    uint64_t now = eng_now_ms(e);
+    int select = cp->running && cp->dirty; /* else only dead segments to free */
+    if (!timer || !(select || cp->dead_hint) ||
+        (!cp->space_wanted && now - cp->scan_round_ms < e->sm.nsegs / 8192))
+        return;
+    cp->scan_round_ms = now;
+    cp->space_wanted = 0;
+    start_round(cp, !select);
 }
 
 void compact_stats(const struct ls_engine *e, struct ls_stats *st)

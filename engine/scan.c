@@ -47,8 +47,7 @@
  * key of the one 8 ahead towards the CPU's cache before it needs them: a pattern KEYS over
  * 300,000 cached keys took 25.6 ms with a 16-way set of 32-byte slots (four lines), 12 ms
  * now, Redis's walk of its dict 17 ms (redis-py, one connection; README). ls_scan_match's
- * filter (KEYS and SCAN MATCH/TYPE)
- * runs before a key is copied into the reply.
+ * filter (KEYS and SCAN MATCH/TYPE) runs before a key is copied into the reply.
  *
  * Every record a scan lists to read holds its segment's readers count, as a GET's read
  * does (compaction frees a victim only after its last reader), from the moment the scan
