@@ -147,13 +147,49 @@ static void test_random_vs_model(void **state)
     rcache_free(c);
 }
 
+/* The slot table starts small and doubles as entries arrive: 200,000 records (each
+ * doubling rehashes every entry, addresses clustered as in segments) are all found
+ * afterwards with their own bytes, nothing evicted while the budget allows, and moves
+ * and removals across the doublings keep every entry reachable. */
+static void test_growth(void **state)
+{
+    (void)state;
+    enum { N = 200000 };
+    struct rcache *c = rcache_new(64u << 20);
+    uint8_t rec[48], out[48];
+    struct rcache_stats st;
+
+    assert_non_null(c);
+    for (uint64_t i = 0; i < N; i++) {
+        uint64_t addr = (i / 1000) * (128 << 10) + (i % 1000) * 48;
+        fill(rec, sizeof(rec), addr);
+        rcache_put(c, addr, 5, rec, sizeof(rec));
+        if (i % 3 == 0 && i) { /* move an earlier one to a new address */
+            uint64_t o = ((i - 1) / 1000) * (128 << 10) + ((i - 1) % 1000) * 48;
+            fill(rec, sizeof(rec), o);
+            assert_int_equal(rcache_move(c, o, 5, o + (UINT64_C(1) << 40), 6, rec, sizeof(rec)), 1);
+        }
+    }
+    rcache_get_stats(c, &st);
+    assert_int_equal(st.entries, N);
+    assert_int_equal(st.evictions, 0);
+    for (uint64_t i = 0; i < N; i++) {
+        uint64_t addr = (i / 1000) * (128 << 10) + (i % 1000) * 48;
+        int moved = (i + 1) % 3 == 0 && i + 1 < N;
+        fill(rec, sizeof(rec), addr);
+        assert_int_equal(rcache_get(c, addr, 5, sizeof(out), out), !moved);
+        assert_int_equal(rcache_get(c, addr + (UINT64_C(1) << 40), 6, sizeof(out), out), moved);
+        assert_memory_equal(out, rec, sizeof(rec));
+    }
+    rcache_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_basic),
-        cmocka_unit_test(test_move),
-        cmocka_unit_test(test_bound),
-        cmocka_unit_test(test_random_vs_model),
+        cmocka_unit_test(test_basic),  cmocka_unit_test(test_move),
+        cmocka_unit_test(test_bound),  cmocka_unit_test(test_random_vs_model),
+        cmocka_unit_test(test_growth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
