@@ -761,9 +761,13 @@ void cmd_dispatch_run(struct req *r, const struct resp_arg *argv, uint32_t argc)
             return;
         }
     }
-    uint64_t t0 = cmd_server_stat_begin();
+    /* Pipelined commands run back to back: the clock read that ended the previous one
+     * starts this one (its parse, well under a microsecond, is then counted in it), one
+     * clock_gettime per command instead of two. */
+    uint64_t t0 = c->clk_us ? c->clk_us : cmd_server_stat_begin();
     cmdlock_start(r); /* r may be freed by now; argv (the connection's) is still valid */
     uint64_t t1 = cmd_server_stat_begin();
+    c->clk_us = t1;
     cmd_server_stat_end_at(c, d->name, t0, t1);
     cmd_slowlog_note(c, d, argv, argc, t1 > t0 ? t1 - t0 : 0);
 }

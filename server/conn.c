@@ -427,6 +427,7 @@ static void conn_process(struct conn *c)
     if (c->in_process)
         return;
     c->in_process = 1;
+    c->clk_us = 0;
     while (c->in_pos < c->in.len && !c->in_stuck) {
         if (!conn_may_start(c)) {
             conn_pause(c);

@@ -153,6 +153,9 @@ struct conn {
     int in_write_list;
     int in_free_list;
     int in_process;
+    /* The clock read that ended the command just dispatched in this conn_process pass
+     * (monotonic us), 0 at the start of a pass: the next command's start (cmd_redis.c). */
+    uint64_t clk_us;
     int overflow; /* output limit hit: close once the request completes */
     int no_evict; /* CLIENT NO-EVICT on: conn_evict passes it over */
     int monitor;  /* in the server's MONITOR list (monitor.c) */
