@@ -395,12 +395,17 @@ static uint32_t declare(const struct lockset_item *items, uint32_t n, struct sit
         return 2;
     }
     uint32_t m = 0;
+    int64_t shared_db = -1; /* the database whose shared item was added last */
     for (uint32_t i = 0; i < n; i++) {
         const struct lockset_item *it = &items[i];
         if (it->whole_db) {
             out[m++] = (struct sitem){it->db, it->mode, 1, NULL, 0};
         } else {
-            out[m++] = (struct sitem){it->db, LOCKSET_SHARED, 1, NULL, 0};
+            /* keys of one database (MSET, DEL k1 k2 ...) name it shared once, not once
+             * each: fewer items to sort (the merge below would drop the copies) */
+            if (shared_db != (int64_t)it->db)
+                out[m++] = (struct sitem){it->db, LOCKSET_SHARED, 1, NULL, 0};
+            shared_db = it->db;
             out[m++] = (struct sitem){it->db, it->mode, 0, it->key, it->key_len};
         }
     }
