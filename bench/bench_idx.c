@@ -80,7 +80,7 @@ static int insert_range(struct idx *t, uint64_t from, uint64_t to)
     return 0;
 }
 
-static int lookup_all(const struct idx *t, uint64_t n)
+static int lookup_all(struct idx *t, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++) {
         struct idx_ent e = key_of(i), out;

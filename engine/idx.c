@@ -58,6 +58,26 @@
  * There are no parent or sibling pointers: operations record the root-to-leaf path
  * (struct path), which bounds the work and makes the scan cursor a path as well.
  *
+ * The finger. A command often looks the same key up twice in a row: INCR, APPEND or
+ * SET NX read the key (idx_find) and then write it (idx_upsert from the write buffer),
+ * and a put may look it up once more before that (expired-key reporting, the cold-stream
+ * guess of compaction). The path of the last lookup is therefore kept in the handle
+ * (t->fp, the very path the operation works on) with its key, and the next lookup of the
+ * same (token, hash2) starts from it instead of descending again. It is valid only while
+ * t->shape equals the value it had when the path was taken: shape_changed bumps it on
+ * every insert and removal of an entry (which move entries within a leaf, and take in
+ * every split, merge and rebalance), whenever a node leaves the live tree (node_drop) or
+ * a copy takes a shared node's place (node_own, copy-on-write while a snapshot is live),
+ * and on idx_clear and idx_load. What does not bump it keeps every key where it is:
+ * replacing an entry in place and idx_cas_loc change an entry's value, never its
+ * position, and the finger holds positions, not values. Some bumps are covered by others
+ * today (path_own rewrites the finger's own path, so a copy of it never leaves it stale;
+ * idx_clear drops every node; idx_load fills only an empty tree) and stay so that no
+ * later change can keep a finger across such a change. Only the same key is served: a
+ * key elsewhere in the same leaf would need the leaf's bounds from the descent, and with
+ * keys ordered by hash a following lookup of another key lands in the same leaf about
+ * once in (number of leaves) times.
+ *
  * Invariants (idx_check tests all of them):
  *   1. Entries are strictly increasing by (token, hash2) within a leaf and across
  *      leaves; inner separators are strictly increasing.
@@ -82,6 +102,9 @@
  *      list's chunks and nodes; t->pend_bytes is the pending chunks and nodes; and
  *      t->snap_bytes is the sum of all those plus the spares (which exist only while a
  *      snapshot is live).
+ *   9. While t->fing_shape == t->shape and the tree is not empty, t->fp is the path
+ *      descend() takes now for (t->fing_tok, t->fing_h2): the same nodes, slots, leaf
+ *      and position.
  */
 #include "idx.h"
 
@@ -226,8 +249,22 @@ struct idx {
     struct inner *spare_inner[COW_INNERS];
     struct retire_chunk *spare_chunks;
     unsigned nspare_leaf, nspare_inner;
+    /* The finger (invariant 9): the path of the last lookup, reused by the next lookup
+     * of the same key while the tree's shape has not changed. */
+    uint64_t shape;      /* bumped by every change of the live tree's shape (shape_changed) */
+    uint64_t fing_shape; /* shape when fp was filled: fp is valid while it equals shape */
+    uint64_t fing_tok;   /* the key fp was filled for */
+    uint32_t fing_h2;
+    struct path fp;
     struct scratch s;
 };
+
+/* Every change that moves an entry within or between leaves, adds or removes a node, or
+ * makes a copy take a node's place calls this: the finger no longer describes the tree. */
+static inline void shape_changed(struct idx *t)
+{
+    t->shape++;
+}
 
 /* Counts e into the expiry counters (invariant 6); entry_sub takes it out. */
 static void entry_add(struct idx *t, const struct idx_ent *e)
@@ -364,6 +401,7 @@ static void node_retire(struct idx *t, void *node)
 /* Takes node out of the live tree: retired when a snapshot holds it, else freed. */
 static void node_drop(struct idx *t, void *node)
 {
+    shape_changed(t);
     if (node_shared(t, node))
         node_retire(t, node);
     else if (node_hdr(node).level == 0)
@@ -403,6 +441,7 @@ static void *node_own(struct idx *t, void **link)
     t->bytes += size;
     node_retire(t, old);
     *link = copy;
+    shape_changed(t);
     return copy;
 }
 
@@ -534,13 +573,22 @@ static void descend(void *root, unsigned height, uint64_t tok, uint32_t h2, stru
     p->pos = ents_lower_bound(p->leaf->e, p->leaf->n, tok, h2);
 }
 
-/* Finds the exact entry; returns it or NULL (with *p filled either way). */
-static struct idx_ent *lookup(const struct idx *t, uint64_t tok, uint32_t h2, struct path *p)
+/* Finds the exact entry; returns it or NULL. Either way the finger t->fp then holds
+ * the path to (tok, h2) when the tree is not empty (the caller's working path: an
+ * operation that changes the tree's shape changes the finger's validity with it). The
+ * descent is skipped when the finger already holds the path of this key (invariant 9). */
+static struct idx_ent *lookup(struct idx *t, uint64_t tok, uint32_t h2)
 {
     if (!t->root)
         return NULL;
     h2 &= IDX_HASH2_MASK;
-    descend(t->root, t->height, tok, h2, p);
+    struct path *p = &t->fp;
+    if (t->fing_shape != t->shape || t->fing_tok != tok || t->fing_h2 != h2) {
+        descend(t->root, t->height, tok, h2, p);
+        t->fing_shape = t->shape;
+        t->fing_tok = tok;
+        t->fing_h2 = h2;
+    }
     if (p->pos == p->leaf->n)
         return NULL;
     struct idx_ent *e = &p->leaf->e[p->pos];
@@ -921,7 +969,8 @@ struct idx *idx_new(void)
     if (!t)
         return NULL;
     t->bytes = sizeof(*t);
-    t->gen = 1; /* shared_gen 0 then means "no snapshot" */
+    t->gen = 1;   /* shared_gen 0 then means "no snapshot" */
+    t->shape = 1; /* fing_shape 0: no finger yet */
     return t;
 }
 
@@ -1022,6 +1071,7 @@ int idx_clear(struct idx *t)
         if (rc < 0)
             return rc;
     }
+    shape_changed(t);
     if (t->root)
         clear_tree(t, t->root, t->height);
     t->root = NULL;
@@ -1033,10 +1083,9 @@ int idx_clear(struct idx *t)
     return 0;
 }
 
-int idx_find(const struct idx *t, uint64_t token, uint32_t hash2, struct idx_ent *out)
+int idx_find(struct idx *t, uint64_t token, uint32_t hash2, struct idx_ent *out)
 {
-    struct path p;
-    const struct idx_ent *e = lookup(t, token, hash2, &p);
+    const struct idx_ent *e = lookup(t, token, hash2);
     if (!e)
         return -ENOENT;
     if (out)
@@ -1046,15 +1095,15 @@ int idx_find(const struct idx *t, uint64_t token, uint32_t hash2, struct idx_ent
 
 int idx_upsert(struct idx *t, const struct idx_ent *ent, struct idx_ent *old)
 {
-    struct path p;
-    struct idx_ent *e = lookup(t, ent->token, ent_h2(ent), &p);
+    struct path *p = &t->fp;
+    struct idx_ent *e = lookup(t, ent->token, ent_h2(ent));
     if (cow_begin(t) < 0)
         return -ENOMEM;
     if (t->root) {
-        path_own(t, &p);
-        e = e ? &p.leaf->e[p.pos] : NULL;
+        path_own(t, p);
+        e = e ? &p->leaf->e[p->pos] : NULL;
     }
-    if (e) {
+    if (e) { /* replaced in place: every entry keeps its position */
         if (old)
             *old = *e;
         entry_sub(t, e);
@@ -1062,19 +1111,20 @@ int idx_upsert(struct idx *t, const struct idx_ent *ent, struct idx_ent *old)
         entry_add(t, e);
         return 1;
     }
+    shape_changed(t); /* even when out of memory below: the finger is merely dropped */
     if (!t->root) {
-        p.leaf = leaf_new(t);
-        if (!p.leaf)
+        p->leaf = leaf_new(t);
+        if (!p->leaf)
             return -ENOMEM;
-        t->root = p.leaf;
-        p.pos = 0;
+        t->root = p->leaf;
+        p->pos = 0;
     }
-    struct leaf *l = p.leaf;
+    struct leaf *l = p->leaf;
     if (l->n < LEAF_CAP) {
-        memmove(&l->e[p.pos + 1], &l->e[p.pos], (l->n - p.pos) * sizeof(l->e[0]));
-        l->e[p.pos] = *ent;
+        memmove(&l->e[p->pos + 1], &l->e[p->pos], (l->n - p->pos) * sizeof(l->e[0]));
+        l->e[p->pos] = *ent;
         l->n++;
-    } else if (insert_full(t, &p, ent) < 0) {
+    } else if (insert_full(t, p, ent) < 0) {
         return -ENOMEM;
     }
     t->count++;
@@ -1084,38 +1134,39 @@ int idx_upsert(struct idx *t, const struct idx_ent *ent, struct idx_ent *old)
 
 int idx_remove(struct idx *t, uint64_t token, uint32_t hash2, struct idx_ent *old)
 {
-    struct path p;
-    struct idx_ent *e = lookup(t, token, hash2, &p);
+    struct path *p = &t->fp;
+    struct idx_ent *e = lookup(t, token, hash2);
     if (!e)
         return -ENOENT;
     if (cow_begin(t) < 0)
         return -ENOMEM;
-    path_own(t, &p);
-    e = &p.leaf->e[p.pos];
+    path_own(t, p);
+    shape_changed(t);
+    e = &p->leaf->e[p->pos];
     if (old)
         *old = *e;
     entry_sub(t, e);
-    struct leaf *l = p.leaf;
-    memmove(&l->e[p.pos], &l->e[p.pos + 1], (l->n - p.pos - 1) * sizeof(l->e[0]));
+    struct leaf *l = p->leaf;
+    memmove(&l->e[p->pos], &l->e[p->pos + 1], (l->n - p->pos - 1) * sizeof(l->e[0]));
     l->n--;
     t->count--;
-    fix_underflow(t, &p);
+    fix_underflow(t, p);
     return 0;
 }
 
 int idx_cas_loc(struct idx *t, uint64_t token, uint32_t hash2, uint64_t expect_loc,
                 uint64_t new_loc)
 {
-    struct path p;
-    struct idx_ent *e = lookup(t, token, hash2, &p);
+    struct path *p = &t->fp;
+    struct idx_ent *e = lookup(t, token, hash2);
     if (!e)
         return -ENOENT;
     if (e->loc != expect_loc)
         return -EAGAIN;
     if (cow_begin(t) < 0)
         return -ENOMEM;
-    path_own(t, &p);
-    p.leaf->e[p.pos].loc = new_loc;
+    path_own(t, p);
+    p->leaf->e[p->pos].loc = new_loc;
     return 0;
 }
 
@@ -1253,6 +1304,7 @@ int idx_load(struct idx *t, const struct idx_ent *v, size_t n)
         cnt = up;
         level++;
     }
+    shape_changed(t);
     t->root = nodes[0];
     t->height = level;
     t->count = n;
@@ -1570,6 +1622,24 @@ static int check_snaps(const struct idx *t)
     return total == t->snap_bytes ? 0 : -26;
 }
 
+/* Invariant 9: a valid finger is the path a descent for its key takes now. */
+static int check_finger(const struct idx *t)
+{
+    if (t->fing_shape > t->shape)
+        return -15;
+    if (!t->root || t->fing_shape != t->shape)
+        return 0;
+    struct path p;
+    descend(t->root, t->height, t->fing_tok, t->fing_h2, &p);
+    if (p.leaf != t->fp.leaf || p.pos != t->fp.pos)
+        return -14;
+    for (unsigned l = 1; l <= t->height; l++) {
+        if (p.up[l].node != t->fp.up[l].node || p.up[l].slot != t->fp.up[l].slot)
+            return -14;
+    }
+    return 0;
+}
+
 int idx_check(const struct idx *t)
 {
     struct check c = {.t = t, .max_gen = t->gen, .bytes = sizeof(*t)};
@@ -1594,7 +1664,7 @@ int idx_check(const struct idx *t)
         return -11;
     if (c.nexp != t->nexp || c.exp_sum != t->exp_sum)
         return -12;
-    return 0;
+    return check_finger(t);
 }
 
 int idx_snap_check(const struct idx *t, const struct idx_snap *s)

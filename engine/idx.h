@@ -14,7 +14,8 @@
  * are distinct entries, next to each other in token order.
  *
  * Memory target: under 40 bytes per key including B-tree overhead at 10 million keys.
- * Not thread-safe: one index belongs to one engine thread.
+ * Not thread-safe: one index belongs to one engine thread. That includes lookups, which
+ * write the finger; snapshots may be scanned from another thread (they never touch it).
  */
 #ifndef LS_IDX_H
 #define LS_IDX_H
@@ -74,8 +75,10 @@ void idx_free(struct idx *t);
 int idx_clear(struct idx *t);
 
 /* Finds the entry (token, hash2). Returns 0 and copies it to *out (out may be NULL),
- * or -ENOENT. */
-int idx_find(const struct idx *t, uint64_t token, uint32_t hash2, struct idx_ent *out);
+ * or -ENOENT. Not const: it records where it ended (the finger, idx.c), from which the
+ * next idx_find, idx_upsert, idx_remove or idx_cas_loc of the same key starts while
+ * the tree's shape has not changed since. */
+int idx_find(struct idx *t, uint64_t token, uint32_t hash2, struct idx_ent *out);
 
 /* Inserts *ent, or replaces the entry with the same (token, hash2). Returns 1 when an
  * entry was replaced (its previous value copied to *old if old is not NULL), 0 when

@@ -189,3 +189,11 @@ size_t pbuf_fmt_u64(char *d, uint64_t v)
         d[n++] = rev[--k];
     return n;
 }
+
+size_t pbuf_fmt_i64(char *d, int64_t v)
+{
+    if (v >= 0)
+        return pbuf_fmt_u64(d, (uint64_t)v);
+    d[0] = '-';
+    return 1 + pbuf_fmt_u64(d + 1, (uint64_t)0 - (uint64_t)v); /* INT64_MIN too */
+}

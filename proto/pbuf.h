@@ -61,5 +61,8 @@ void pbuf_reset(struct pbuf *pb);
 /* Writes v in decimal at d (room for 20 bytes), no terminator; returns its length. By hand:
  * snprintf was a visible share of a reply's cost (memcached VALUE lines, RESP headers). */
 size_t pbuf_fmt_u64(char *d, uint64_t v);
+/* The same for a signed value, '-' first when negative (INT64_MIN included): room for 20
+ * bytes. */
+size_t pbuf_fmt_i64(char *d, int64_t v);
 
 #endif

@@ -363,10 +363,12 @@ static void model_compare(const struct idx *t, const struct model *m)
     free(c.e);
 }
 
-static void model_step(struct idx *t, struct model *m, uint64_t *seed, unsigned insert_pct)
+/* One operation on key i, checked against the model: by r (0..99), an upsert of loc
+ * below insert_pct, else a remove, a find or a cas (right or wrong expected loc). */
+static void model_op(struct idx *t, struct model *m, size_t i, uint64_t r, uint64_t loc,
+                     unsigned insert_pct)
 {
-    size_t i = rng_next(seed) % UNIVERSE;
-    uint64_t tok = m->key[i].token, r = rng_next(seed) % 100, loc = rng_next(seed);
+    uint64_t tok = m->key[i].token;
     uint32_t h2 = (uint32_t)i;
     struct idx_ent e = mk(tok, h2, loc), old;
     if (r < insert_pct) {
@@ -396,6 +398,13 @@ static void model_step(struct idx *t, struct model *m, uint64_t *seed, unsigned 
         if (rc == 0)
             m->loc[i] = loc;
     }
+}
+
+static void model_step(struct idx *t, struct model *m, uint64_t *seed, unsigned insert_pct)
+{
+    size_t i = rng_next(seed) % UNIVERSE;
+    uint64_t r = rng_next(seed) % 100, loc = rng_next(seed);
+    model_op(t, m, i, r, loc, insert_pct);
 }
 
 static void test_random_model(void **state)
@@ -1026,7 +1035,7 @@ static void test_load(void **state)
         assert_int_equal(idx_expires(t, &sum), want_n);
         assert_int_equal(sum, want_sum);
 #if !defined(IDX_LEAF_CAP) /* 4 KiB nodes (test_idx_small builds tiny ones) */
-        if (m > 1000) /* 7/8 full leaves: under 31 bytes per key (random inserts: ~27-37) */
+        if (m > 1000)      /* 7/8 full leaves: under 31 bytes per key (random inserts: ~27-37) */
             assert_true((double)idx_memory(t) / (double)m < 31.0);
 #endif
         assert_int_equal(idx_load(t, v, m), m ? -EINVAL : 0); /* not empty */
@@ -1052,6 +1061,305 @@ static void test_load(void **state)
     }
 }
 
+/* ---- the finger ------------------------------------------------------------------ */
+
+/* Looks key i of the model up n times in a row (after the first, from the finger). */
+static void finger_find(struct idx *t, const struct model *m, size_t i, int n)
+{
+    for (int k = 0; k < n; k++) {
+        struct idx_ent out;
+        int rc = idx_find(t, m->key[i].token, (uint32_t)i, &out);
+        assert_int_equal(rc, m->present[i] ? 0 : -ENOENT);
+        if (rc == 0)
+            assert_int_equal(out.loc, m->loc[i]);
+    }
+}
+
+/* The finger of a key survives what keeps entries in place and nothing else: an insert
+ * or remove before it in its leaf shifts it, a replace or cas does not. */
+static void test_finger_shift(void **state)
+{
+    (void)state;
+    struct idx *t = idx_new();
+    struct idx_ent out, e;
+    for (uint64_t i = 0; i < 100; i++) {
+        e = mk(i * 10, 0, i);
+        assert_int_equal(idx_upsert(t, &e, NULL), 0);
+    }
+    assert_int_equal(idx_find(t, 500, 0, &out), 0);
+    e = mk(495, 0, 999); /* insert before it */
+    assert_int_equal(idx_upsert(t, &e, NULL), 0);
+    assert_int_equal(idx_find(t, 500, 0, &out), 0);
+    assert_int_equal(out.loc, 50);
+    assert_int_equal(idx_find(t, 500, 0, &out), 0);
+    assert_int_equal(idx_remove(t, 495, 0, NULL), 0); /* remove before it */
+    assert_int_equal(idx_find(t, 500, 0, &out), 0);
+    assert_int_equal(out.loc, 50);
+    /* absent: the finger holds the lower bound, which an insert before it moves */
+    assert_int_equal(idx_find(t, 505, 0, NULL), -ENOENT);
+    e = mk(501, 0, 1);
+    assert_int_equal(idx_upsert(t, &e, NULL), 0);
+    assert_int_equal(idx_find(t, 505, 0, NULL), -ENOENT);
+    e = mk(505, 0, 7);
+    assert_int_equal(idx_upsert(t, &e, NULL), 0);
+    assert_int_equal(idx_check(t), 0);
+    assert_int_equal(idx_find(t, 505, 0, &out), 0);
+    assert_int_equal(out.loc, 7);
+    assert_int_equal(idx_find(t, 501, 0, &out), 0);
+    assert_int_equal(out.loc, 1);
+    /* in place: the value is read anew through the finger */
+    assert_int_equal(idx_find(t, 500, 0, NULL), 0);
+    e = mk(500, 0, 1234);
+    assert_int_equal(idx_upsert(t, &e, &out), 1);
+    assert_int_equal(out.loc, 50);
+    assert_int_equal(idx_find(t, 500, 0, &out), 0);
+    assert_int_equal(out.loc, 1234);
+    assert_int_equal(idx_cas_loc(t, 500, 0, 1234, 4321), 0);
+    assert_int_equal(idx_cas_loc(t, 500, 0, 1234, 1), -EAGAIN);
+    assert_int_equal(idx_find(t, 500, 0, &out), 0);
+    assert_int_equal(out.loc, 4321);
+    assert_int_equal(idx_check(t), 0);
+    /* the key itself goes and comes back */
+    assert_int_equal(idx_remove(t, 500, 0, NULL), 0);
+    assert_int_equal(idx_find(t, 500, 0, NULL), -ENOENT);
+    assert_int_equal(idx_remove(t, 500, 0, NULL), -ENOENT);
+    assert_int_equal(idx_cas_loc(t, 500, 0, 4321, 1), -ENOENT);
+    e = mk(500, 0, 5);
+    assert_int_equal(idx_upsert(t, &e, NULL), 0);
+    assert_int_equal(idx_find(t, 500, 0, &out), 0);
+    assert_int_equal(out.loc, 5);
+    assert_int_equal(idx_check(t), 0);
+    /* a lookup of the same token with another hash2 is another key */
+    assert_int_equal(idx_find(t, 500, 1, NULL), -ENOENT);
+    assert_int_equal(idx_find(t, 500, 0 | (1u << IDX_HASH2_BITS), &out), 0); /* masked */
+    idx_free(t);
+}
+
+/* A key's finger, then a snapshot: the write that follows goes to the copy of the leaf
+ * (the snapshot keeps the old value), and the next lookup reads the copy. */
+static void test_finger_cow(void **state)
+{
+    (void)state;
+    struct idx *t = idx_new();
+    struct idx_ent out, e;
+    for (uint64_t i = 0; i < 2000; i++) {
+        e = mk(i * 10, 0, i);
+        assert_int_equal(idx_upsert(t, &e, NULL), 0);
+    }
+    size_t n;
+    struct idx_ent *ref = tree_entries(t, &n);
+    assert_int_equal(idx_find(t, 5000, 0, &out), 0);
+    struct idx_snap *s = idx_snapshot(t);
+    assert_non_null(s);
+    assert_int_equal(idx_find(t, 5000, 0, &out), 0);
+    e = mk(5000, 0, 77);
+    assert_int_equal(idx_upsert(t, &e, NULL), 1); /* copies the path */
+    assert_int_equal(idx_find(t, 5000, 0, &out), 0);
+    assert_int_equal(out.loc, 77);
+    assert_int_equal(idx_cas_loc(t, 5000, 0, 77, 78), 0);
+    assert_int_equal(idx_find(t, 5000, 0, &out), 0);
+    assert_int_equal(out.loc, 78);
+    snap_scan_equals(s, ref, n, 100);
+    /* a second snapshot: the copies are shared again and copied once more */
+    struct idx_snap *s2 = idx_snapshot(t);
+    assert_int_equal(idx_find(t, 5000, 0, &out), 0);
+    assert_int_equal(idx_remove(t, 5000, 0, NULL), 0);
+    assert_int_equal(idx_find(t, 5000, 0, NULL), -ENOENT);
+    assert_int_equal(idx_snap_count(s2), n);
+    assert_int_equal(idx_check(t), 0);
+    assert_int_equal(idx_snap_check(t, s), 0);
+    assert_int_equal(idx_snap_check(t, s2), 0);
+    snap_scan_equals(s, ref, n, 100);
+    idx_snap_release(t, s);
+    idx_snap_release(t, s2);
+    reclaim_all(t);
+    assert_int_equal(idx_find(t, 5000, 0, NULL), -ENOENT);
+    assert_int_equal(idx_find(t, 5010, 0, &out), 0);
+    assert_int_equal(out.loc, 501);
+    assert_int_equal(idx_check(t), 0);
+    free(ref);
+    idx_free(t);
+}
+
+/* Random operations against the model, each key looked up and operated on several times
+ * in a row, so that lookups start from fingers left by operations that inserted, split,
+ * removed, merged or copied; a key next to it in order changes in between at times; with
+ * snapshots taken and released at random, and idx_clear followed by idx_load (or
+ * re-inserts while a snapshot is live) between a key's lookups. idx_check (which checks
+ * that a valid finger is the path a descent takes) runs throughout. */
+static void test_finger_random(void **state)
+{
+    (void)state;
+    struct model *m = malloc(sizeof(*m));
+    size_t *rank = malloc(UNIVERSE * sizeof(*rank));
+    assert_non_null(m);
+    assert_non_null(rank);
+    model_init(m, 31);
+    for (size_t j = 0; j < UNIVERSE; j++)
+        rank[m->order[j]] = j;
+    struct idx *t = idx_new();
+    struct idx_snap *snap[3] = {NULL, NULL, NULL};
+    struct idx_ent *sref[3] = {NULL, NULL, NULL};
+    size_t sn[3] = {0, 0, 0};
+    uint64_t seed = 77;
+    for (int step = 0; step < 120000; step++) {
+        unsigned insert_pct = (step / 15000) % 2 == 0 ? 80 : 15;
+        size_t i = rng_next(&seed) % UNIVERSE;
+        uint64_t r = rng_next(&seed);
+        finger_find(t, m, i, 1 + (int)(r % 2));
+        if (r / 4 % 4 == 0) { /* a neighbour in key order */
+            long j = (long)rank[i] + (long)(r / 16 % 7) - 3;
+            j = j < 0 ? 0 : j >= UNIVERSE ? UNIVERSE - 1 : j;
+            model_op(t, m, m->order[j], rng_next(&seed) % 100, rng_next(&seed), insert_pct);
+            finger_find(t, m, m->order[j], 1);
+        }
+        for (unsigned k = 0; k < 1 + r / 128 % 3; k++) {
+            model_op(t, m, i, rng_next(&seed) % 100, rng_next(&seed), insert_pct);
+            finger_find(t, m, i, 2);
+        }
+        unsigned x = (unsigned)(r / 1024 % 400);
+        if (x < 3) { /* take or release snapshot x */
+            if (snap[x]) {
+                assert_int_equal(idx_snap_check(t, snap[x]), 0);
+                snap_scan_equals(snap[x], sref[x], sn[x], 500);
+                idx_snap_release(t, snap[x]);
+                free(sref[x]);
+                snap[x] = NULL;
+            } else {
+                sref[x] = tree_entries(t, &sn[x]);
+                snap[x] = idx_snapshot(t);
+                assert_non_null(snap[x]);
+            }
+            finger_find(t, m, i, 2);
+        } else if (x < 6) {
+            idx_snap_reclaim(t, 20);
+            finger_find(t, m, i, 2);
+        }
+        if (step % 7919 == 7918) { /* clear, then the same entries back */
+            size_t n;
+            struct idx_ent *all = tree_entries(t, &n);
+            finger_find(t, m, i, 1);
+            assert_int_equal(idx_clear(t), 0);
+            assert_int_equal(idx_find(t, m->key[i].token, (uint32_t)i, NULL), -ENOENT);
+            assert_int_equal(idx_check(t), 0);
+            if (idx_snaps(t) == 0) {
+                assert_int_equal(idx_load(t, all, n), 0);
+            } else {
+                for (size_t k = n; k-- > 0;) /* backwards: a differently shaped tree */
+                    assert_int_equal(idx_upsert(t, &all[k], NULL), 0);
+            }
+            assert_int_equal(idx_check(t), 0);
+            finger_find(t, m, i, 2);
+            free(all);
+        }
+        if (step % 97 == 0)
+            assert_int_equal(idx_check(t), 0);
+        if (step % 5000 == 4999)
+            model_compare(t, m);
+    }
+    for (unsigned x = 0; x < 3; x++) {
+        if (snap[x]) {
+            snap_scan_equals(snap[x], sref[x], sn[x], 77);
+            idx_snap_release(t, snap[x]);
+            free(sref[x]);
+        }
+    }
+    reclaim_all(t);
+    model_compare(t, m);
+    idx_free(t);
+    free(rank);
+    free(m);
+}
+
+/* A key removed, then put back at once from its finger, in every state the removal
+ * can leave its leaf in: a tree loaded with `leaves` leaves, keys removed one at a time
+ * in one of three orders (from the top, from the bottom, outwards from the middle), the
+ * r-th removal followed by the upsert of the key it removed. Somewhere along each order
+ * the removal merges the leaf into a sibling (kept or dropped), merges three into two, or
+ * evens it out with a sibling too full to merge: all but the first move entries of the
+ * leaf, so an upsert from a finger that survived them would insert out of order. */
+static void test_finger_shrink(void **state)
+{
+    (void)state;
+#ifdef IDX_LEAF_CAP
+    const size_t fill = IDX_LEAF_CAP * 7 / 8; /* idx_load's leaves (LOAD_FILL) */
+#else
+    const size_t fill = 170 * 7 / 8;
+#endif
+    for (size_t leaves = 2; leaves <= 4; leaves++) {
+        size_t n = leaves * fill;
+        struct idx_ent *v = malloc(n * sizeof(*v));
+        size_t *order = malloc(n * sizeof(*order));
+        assert_non_null(v);
+        assert_non_null(order);
+        for (size_t i = 0; i < n; i++)
+            v[i] = mk(i * 4, 1, i + 1);
+        for (int how = 0; how < 3; how++) {
+            for (size_t k = 0; k < n; k++) {
+                if (how == 0)
+                    order[k] = n - 1 - k;
+                else if (how == 1)
+                    order[k] = k;
+                else /* n/2, n/2 - 1, n/2 + 1, n/2 - 2, ... */
+                    order[k] = k % 2 ? n / 2 - (k + 1) / 2 : n / 2 + k / 2;
+            }
+            for (size_t r = 1; r <= n; r++) {
+                struct idx *t = idx_new();
+                assert_int_equal(idx_load(t, v, n), 0);
+                for (size_t k = 0; k < r; k++)
+                    assert_int_equal(idx_remove(t, v[order[k]].token, 1, NULL), 0);
+                const struct idx_ent *x = &v[order[r - 1]];
+                assert_int_equal(idx_find(t, x->token, 1, NULL), -ENOENT);
+                assert_int_equal(idx_upsert(t, x, NULL), 0);
+                assert_int_equal(idx_check(t), 0);
+                struct idx_ent out;
+                assert_int_equal(idx_find(t, x->token, 1, &out), 0);
+                assert_int_equal(out.loc, x->loc);
+                assert_int_equal(idx_count(t), n - r + 1);
+                for (size_t k = 0; k + 1 < r; k++) /* the others stay removed */
+                    assert_int_equal(idx_find(t, v[order[k]].token, 1, NULL), -ENOENT);
+                idx_free(t);
+            }
+        }
+        free(order);
+        free(v);
+    }
+}
+
+/* A finger taken before idx_clear must not be used once idx_load has filled the index
+ * again, with different entries (positions differ) or the same ones. */
+static void test_finger_reload(void **state)
+{
+    (void)state;
+    const size_t n = 3000;
+    struct idx_ent *v = malloc(2 * n * sizeof(*v));
+    assert_non_null(v);
+    for (size_t i = 0; i < 2 * n; i++)
+        v[i] = mk(i * 2, 0, i + 1);
+    for (size_t shift = 0; shift < 2 * n; shift += 997) {
+        struct idx *t = idx_new();
+        assert_int_equal(idx_load(t, v + n, n), 0);
+        struct idx_ent out;
+        for (size_t i = n; i < 2 * n; i += 101) {
+            assert_int_equal(idx_find(t, v[i].token, 0, &out), 0); /* the finger */
+            assert_int_equal(idx_clear(t), 0);
+            size_t from = shift % n; /* now v[from, from + n) */
+            assert_int_equal(idx_load(t, v + from, n), 0);
+            assert_int_equal(idx_check(t), 0);
+            int rc = idx_find(t, v[i].token, 0, &out);
+            assert_int_equal(rc, i >= from && i < from + n ? 0 : -ENOENT);
+            if (rc == 0)
+                assert_int_equal(out.loc, v[i].loc);
+            assert_int_equal(idx_clear(t), 0);
+            assert_int_equal(idx_load(t, v + n, n), 0);
+            assert_int_equal(idx_find(t, v[i].token, 0, &out), 0);
+            assert_int_equal(out.loc, v[i].loc);
+        }
+        idx_free(t);
+    }
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1074,6 +1382,11 @@ int main(void)
         cmocka_unit_test(test_snap_release_order),
         cmocka_unit_test(test_snap_random_model),
         cmocka_unit_test(test_load),
+        cmocka_unit_test(test_finger_shift),
+        cmocka_unit_test(test_finger_cow),
+        cmocka_unit_test(test_finger_random),
+        cmocka_unit_test(test_finger_shrink),
+        cmocka_unit_test(test_finger_reload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

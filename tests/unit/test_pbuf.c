@@ -1,7 +1,8 @@
 /*
  * test_pbuf.c - unit tests for the bounded growable buffer: appends, formatted appends
  * (short and longer than the internal stack buffer), the limit (an append past it fails
- * with -ENOBUFS and leaves the buffer unchanged), consume and reset.
+ * with -ENOBUFS and leaves the buffer unchanged), consume and reset; the decimal
+ * formatting of pbuf_fmt_u64/pbuf_fmt_i64 against printf.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,9 +11,50 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "pbuf.h"
+
+static void fmt_equals(int64_t v, const char *want)
+{
+    char d[24], u[24];
+    memset(d, 'x', sizeof(d));
+    size_t n = pbuf_fmt_i64(d, v);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(d, want, n);
+    assert_int_equal(d[n], 'x'); /* no terminator, nothing past the digits */
+    if (v >= 0) {
+        assert_int_equal(pbuf_fmt_u64(u, (uint64_t)v), n);
+        assert_memory_equal(u, want, n);
+    }
+}
+
+static void test_fmt(void **state)
+{
+    (void)state;
+    fmt_equals(0, "0");
+    fmt_equals(7, "7");
+    fmt_equals(-1, "-1");
+    fmt_equals(10, "10");
+    fmt_equals(-10, "-10");
+    fmt_equals(INT64_MAX, "9223372036854775807");
+    fmt_equals(INT64_MIN, "-9223372036854775808");
+    fmt_equals(INT64_MIN + 1, "-9223372036854775807");
+    char d[24], want[32];
+    assert_int_equal(pbuf_fmt_u64(d, UINT64_MAX), 20);
+    assert_memory_equal(d, "18446744073709551615", 20);
+    uint64_t s = 1;
+    for (int i = 0; i < 100000; i++) { /* against printf, every magnitude */
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        int64_t v = (int64_t)(s >> (s % 64));
+        if ((i & 1) && v != INT64_MIN)
+            v = -v;
+        snprintf(want, sizeof(want), "%" PRId64, v);
+        fmt_equals(v, want);
+    }
+}
 
 static void test_append(void **state)
 {
@@ -190,7 +232,7 @@ int main(void)
         cmocka_unit_test(test_append),        cmocka_unit_test(test_growth),
         cmocka_unit_test(test_appendf),       cmocka_unit_test(test_limit),
         cmocka_unit_test(test_consume_reset), cmocka_unit_test(test_acct),
-        cmocka_unit_test(test_take),
+        cmocka_unit_test(test_take),          cmocka_unit_test(test_fmt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
