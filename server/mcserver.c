@@ -1796,6 +1796,10 @@ static void rebase(struct mc_str *s, const char *from, size_t n, char *to)
         s->ptr = to + (s->ptr - from);
 }
 
+_Static_assert(offsetof(struct mc_cmd, nmflags) ==
+                   offsetof(struct mc_cmd, mflags) + MC_MAX_MFLAGS * sizeof(struct mc_mflag),
+               "mcs_copy leaves out the tail of mflags: nmflags follows it");
+
 /* Copies the parsed command and its bytes into a new request. The key array (with
  * base64 keys decoded) is kept after the mc_cmd. */
 static struct req *mcs_copy(struct conn *c, const struct mc_cmd *cmd, const char *raw, size_t n)
@@ -1812,7 +1816,13 @@ static struct req *mcs_copy(struct conn *c, const struct mc_cmd *cmd, const char
     struct mc_cmd *m = mem; /* only its first nk keys exist (the array is the struct's tail) */
     struct resp_arg *keys = (struct resp_arg *)((char *)mem + head);
     char *copy = (char *)(keys + nk), *dec = copy + n;
-    memcpy(m, cmd, head < sizeof(*m) ? head : sizeof(*m));
+    /* Two pieces, leaving out the meta flags the command does not have: copied whole the
+     * struct was a kilobyte a command, the largest part of a plain set's dispatch. Only
+     * mflags[0..nmflags) is ever read. */
+    size_t used = offsetof(struct mc_cmd, mflags) + (size_t)cmd->nmflags * sizeof(cmd->mflags[0]);
+    size_t rest = offsetof(struct mc_cmd, nmflags), end = head < sizeof(*m) ? head : sizeof(*m);
+    memcpy(m, cmd, used);
+    memcpy((char *)m + rest, (const char *)cmd + rest, end - rest);
     memcpy(copy, raw, n);
     for (uint32_t i = 0; i < nk; i++)
         rebase(&m->keys[i], raw, n, copy);
