@@ -649,7 +649,7 @@ static void get_emit(struct req *r, uint32_t i, int rc, const struct mget_item *
     }
     s->stats.keyspace_hits++;
     s->mcs->k.get_hits++;
-    ment_fetched(s->mcs, ment_hash(&r->keys[i]), it->cas);
+    ment_fetched(s->mcs, i == 0 ? ment_hash0(r) : ment_hash(&r->keys[i]), it->cas);
     if (r->mc->is_bin) {
         bin_value(r, req_out(r), k, 1, it->flags, it->val, it->len, it->cas);
         return;
@@ -1967,6 +1967,8 @@ static void mcs_dispatch(struct conn *c, const struct mc_cmd *cmd, const char *r
     }
     if (exec == mcs_run)
         mcs_count_cmd(s->mcs, cmd);
+    if (exec == mcs_run && r->nkeys > 0)      /* a get hit, a write's completion: ment_* */
+        ment_prefetch(s->mcs, ment_hash0(r)); /* in flight with the lock's and the read's */
     r->exec = exec;
     r->lk = mcs_lock_flags(r);
     cmdlock_start(r);
