@@ -146,6 +146,7 @@ struct conn {
     struct resp_arg *argv;     /* parse scratch */
     uint32_t argv_cap;
     struct mc_cmd *mcc; /* parse scratch (memcached) */
+    uint8_t mc_binary;  /* memcached: 0 not known yet, 1 text, 2 binary (its first byte) */
     int proto;          /* 2 or 3 */
     uint32_t db;
     int authed;
