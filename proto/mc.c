@@ -626,7 +626,18 @@ static enum mc_status mc_skip_rest(const char *buf, size_t len, struct mc_cmd *c
 enum mc_status mc_parse(const char *buf, size_t len, const struct mc_limits *lim,
                         struct mc_cmd *cmd, struct mc_parse_out *out)
 {
-    struct mc_ctx c = {.buf = buf, .len = len, .lim = lim, .cmd = cmd, .out = out};
+    /* Not an initializer: that would zero tok[], 4 KiB a command (2/3 of this function's
+     * time in a memcached set); only tok[0..ntok) is ever read. */
+    struct mc_ctx c;
+    c.buf = buf;
+    c.len = len;
+    c.lim = lim;
+    c.cmd = cmd;
+    c.out = out;
+    c.line_end = 0;
+    c.line_len = 0;
+    c.whole = 0;
+    c.ntok = 0;
     out->consumed = 0;
     out->need = 0;
     out->err = NULL;

@@ -366,11 +366,12 @@ void conn_flush(struct conn *c)
             conn_close(c, strerror(errno));
             return;
         }
+        uint64_t now = server_mono_ms(); /* one clock read for both */
         c->out_pos += (size_t)n;
-        c->out_moved_ms = server_mono_ms();
+        c->out_moved_ms = now;
         c->out_blocked = 0;
         c->srv->stats.net_output_bytes += (uint64_t)n;
-        c->last_ms = server_mono_ms(); /* a client taking its replies is not idle (Redis) */
+        c->last_ms = now; /* a client taking its replies is not idle (Redis) */
     }
     if (c->closed)
         return;

@@ -99,6 +99,8 @@ struct req {
     const struct cmd_def *cmd;
     /* memcached: the parsed command, its strings rebased into this request's storage. */
     struct mc_cmd *mc;
+    uint64_t mc_token;   /* mcserver.c: the hash of keys[0] once taken (0: not yet) */
+    const char *mc_line; /* mcserver.c: a write's reply line when constant (else in tmp) */
     /* Handler state. */
     int64_t num;
     uint64_t u64;
@@ -144,6 +146,7 @@ struct conn {
     struct resp_arg *argv;     /* parse scratch */
     uint32_t argv_cap;
     struct mc_cmd *mcc; /* parse scratch (memcached) */
+    uint8_t mc_binary;  /* memcached: 0 not known yet, 1 text, 2 binary (its first byte) */
     int proto;          /* 2 or 3 */
     uint32_t db;
     int authed;

@@ -28,6 +28,7 @@
 
 #include "conn.h"
 #include "cmdlock.h"
+#include "hugemem.h"
 #include "log.h"
 #include "logstor.h"
 #include "mc.h"
@@ -74,12 +75,20 @@ struct mcs_state {
  * before (mg h), last access (mg l), a win token handed out (W, then Z for others), stale
  * (md I, ms I: X). The engine's index entry is 24 bytes with no spare bits (engine/idx.h),
  * and growing it would cost every key 8 bytes, so this state lives here, in a table of
- * MCS_MENT_SLOTS entries (24 bytes each: 1.5 MiB, allocated with the memcached state):
- * an entry belongs to one version of an item (its CAS), so any write, by either protocol,
- * makes an older entry void. A miss (a key never read or written through this port since
- * the start, or whose entry was reused) reads h0 and l0. Entries holding a win token or a
- * stale mark are reused last: more than MCS_MENT_SLOTS such items at once lose the oldest
- * marks (the item then reads as fresh). */
+ * MCS_MENT_SLOTS entries (32 bytes each, two to a cache line: 2 MiB, one huge page where
+ * the kernel gives them, allocated with the memcached state): an entry belongs to one
+ * version of an item (its CAS), so any write, by either protocol, makes an older entry
+ * void. A miss (a key never read or written through this port since the start, or whose
+ * entry was reused) reads h0 and l0. Entries holding a win token or a stale mark are
+ * reused last: more than MCS_MENT_SLOTS such items at once lose the oldest marks (the
+ * item then reads as fresh).
+ *
+ * Every memcached write's completion records its entry (ment_resolve), a probe at a
+ * random place of the table: in 4 KiB pages that was a TLB and a cache miss per set, the
+ * largest cost of a memcached set after the engine's own (9% of its CPU at -P16). So the
+ * table is one huge page, the key's hash is taken once per request (req->mc_token) and
+ * its slot is prefetched when the write is submitted (mcs_put), to be in cache by the
+ * completion. */
 #define MCS_MENT_SLOTS (1u << 16)
 #define MCS_MENT_PROBE 8
 #define MENT_FETCHED   1
@@ -91,7 +100,10 @@ struct mcs_ment {
     uint64_t cas;  /* the item version this entry describes */
     uint32_t access_s;
     uint32_t flags;
+    uint64_t spare; /* to 32 bytes: an entry never straddles two cache lines */
 };
+_Static_assert(sizeof(struct mcs_ment) == 32, "two entries to a cache line");
+#define MCS_MENT_BYTES ((size_t)MCS_MENT_SLOTS * sizeof(struct mcs_ment))
 
 static uint64_t ment_hash(const struct resp_arg *k)
 {
@@ -99,13 +111,22 @@ static uint64_t ment_hash(const struct resp_arg *k)
     return h ? h : 1;
 }
 
+/* The hash of the request's first key, computed once (its entry is looked at when the
+ * write is submitted and again when it completes). */
+static uint64_t ment_hash0(struct req *r)
+{
+    if (r->mc_token == 0)
+        r->mc_token = ment_hash(&r->keys[0]);
+    return r->mc_token;
+}
+
 static uint32_t now_s(void)
 {
     return (uint32_t)(server_unix_ms() / 1000);
 }
 
-/* The entry of key k, any version; NULL if none. */
-static struct mcs_ment *ment_find_h(struct mcs_state *st, uint64_t h)
+/* The entry of hash h, any version; NULL if none. */
+static struct mcs_ment *ment_find(struct mcs_state *st, uint64_t h)
 {
     for (uint32_t i = 0; i < MCS_MENT_PROBE; i++) {
         struct mcs_ment *e = &st->ment[(h + i) & (MCS_MENT_SLOTS - 1)];
@@ -115,30 +136,34 @@ static struct mcs_ment *ment_find_h(struct mcs_state *st, uint64_t h)
     return NULL;
 }
 
-static struct mcs_ment *ment_find(struct mcs_state *st, const struct resp_arg *k)
+/* Brings the first slot of hash h into the cache ahead of its use. */
+static void ment_prefetch(struct mcs_state *st, uint64_t h)
 {
-    return ment_find_h(st, ment_hash(k));
+    __builtin_prefetch(&st->ment[h & (MCS_MENT_SLOTS - 1)], 1);
 }
 
-/* The entry of key k for the item version cas; NULL if none. An entry recorded when a
+/* The entry of hash h for the item version cas; NULL if none. An entry recorded when a
  * write was submitted is pending (MENT_PENDING | the CAS of the version it replaces, 0 if
  * unknown): the engine names the new CAS only when the write completes, and later
  * commands may read the new item before that. CAS values grow, so the first version read
  * with a larger CAS than the replaced one is the new item (a read submitted before the
  * write, completing after it, still sees the old one). */
 #define MENT_PENDING (UINT64_C(1) << 63)
-static struct mcs_ment *ment_get(struct mcs_state *st, const struct resp_arg *k, uint64_t cas)
+static struct mcs_ment *ment_get(struct mcs_state *st, uint64_t h, uint64_t cas,
+                                 struct mcs_ment **any)
 {
-    struct mcs_ment *e = ment_find(st, k);
+    struct mcs_ment *e = ment_find(st, h);
     if (e && (e->cas & MENT_PENDING) && cas > (e->cas & ~MENT_PENDING))
         e->cas = cas;
+    if (any)
+        *any = e; /* the key's entry, of any version (ment_may_record) */
     return e && e->cas == cas ? e : NULL;
 }
 
-/* Records key k's state for version cas: its entry, else an empty slot, else the oldest
- * unmarked one, else the oldest. */
-static void ment_put_h(struct mcs_state *st, uint64_t h, uint64_t cas, uint32_t access_s,
-                       uint32_t flags)
+/* Records the state of hash h for version cas: its entry, else an empty slot, else the
+ * oldest unmarked one, else the oldest. */
+static void ment_put(struct mcs_state *st, uint64_t h, uint64_t cas, uint32_t access_s,
+                     uint32_t flags)
 {
     struct mcs_ment *victim = NULL;
     for (uint32_t i = 0; i < MCS_MENT_PROBE; i++) {
@@ -153,63 +178,57 @@ static void ment_put_h(struct mcs_state *st, uint64_t h, uint64_t cas, uint32_t 
             (marked == vmarked && e->access_s < victim->access_s))
             victim = e;
     }
-    *victim = (struct mcs_ment){h, cas, access_s, flags};
-}
-
-static void ment_put(struct mcs_state *st, const struct resp_arg *k, uint64_t cas,
-                     uint32_t access_s, uint32_t flags)
-{
-    ment_put_h(st, ment_hash(k), cas, access_s, flags);
+    *victim = (struct mcs_ment){h, cas, access_s, flags, 0};
 }
 
 /* A write's completion names its CAS: the entry recorded at its submission takes it;
  * with none, the item is new (accessed now, never fetched) unless a read already
  * recorded it. */
-static void ment_resolve(struct mcs_state *st, const struct resp_arg *k, uint64_t cas)
+static void ment_resolve(struct mcs_state *st, uint64_t h, uint64_t cas)
 {
-    uint64_t h = ment_hash(k); /* once: the key's hash was 4% of memcached sets' time */
-    struct mcs_ment *e = ment_find_h(st, h);
+    struct mcs_ment *e = ment_find(st, h);
     if (e && (e->cas & MENT_PENDING))
         e->cas = cas;
     else if (e == NULL || e->cas != cas)
-        ment_put_h(st, h, cas, now_s(), 0);
+        ment_put(st, h, cas, now_s(), 0);
 }
 
-/* A delete of key k completed with CAS cas: the state of older versions goes (a pending
- * entry belongs to a later write and stays). */
-static void ment_drop(struct mcs_state *st, const struct resp_arg *k, uint64_t cas)
+/* A delete of hash h's key completed with CAS cas: the state of older versions goes (a
+ * pending entry belongs to a later write and stays). */
+static void ment_drop(struct mcs_state *st, uint64_t h, uint64_t cas)
 {
-    struct mcs_ment *e = ment_find(st, k);
+    struct mcs_ment *e = ment_find(st, h);
     if (e && !(e->cas & MENT_PENDING) && e->cas < cas)
         memset(e, 0, sizeof(*e));
 }
 
-/* Whether a read of version cas may record its state: not over a pending entry (a later
- * write's) nor over a newer version's (this read was submitted before that write). */
-static int ment_may_record(struct mcs_state *st, const struct resp_arg *k, uint64_t cas)
+/* Whether a read of version cas may record its state in e, the key's entry if any: not
+ * over a pending entry (a later write's) nor over a newer version's (this read was
+ * submitted before that write). */
+static int ment_may_record(const struct mcs_ment *e, uint64_t cas)
 {
-    struct mcs_ment *e = ment_find(st, k);
     return e == NULL || (!(e->cas & MENT_PENDING) && e->cas < cas);
 }
 
-/* A fetch of version cas (get family, mg without u): fetched, accessed now. */
-static void ment_fetched(struct mcs_state *st, const struct resp_arg *k, uint64_t cas)
+/* A fetch of version cas of hash h's key (get family, mg without u): fetched, accessed
+ * now. */
+static void ment_fetched(struct mcs_state *st, uint64_t h, uint64_t cas)
 {
-    struct mcs_ment *e = ment_get(st, k, cas);
+    struct mcs_ment *any, *e = ment_get(st, h, cas, &any);
     if (e) {
         e->flags |= MENT_FETCHED;
         e->access_s = now_s();
-    } else if (ment_may_record(st, k, cas)) {
-        ment_put(st, k, cas, now_s(), MENT_FETCHED);
+    } else if (ment_may_record(any, cas)) {
+        ment_put(st, h, cas, now_s(), MENT_FETCHED);
     }
 }
 
-/* A touch of key k submitted: the same item under a new CAS (ment_resolve), its state
- * kept. (A new item's state is recorded when its write completes: recorded now, a read
- * submitted before the write could take it for the old item.) */
-static void ment_touched(struct mcs_state *st, const struct resp_arg *k)
+/* A touch of hash h's key submitted: the same item under a new CAS (ment_resolve), its
+ * state kept. (A new item's state is recorded when its write completes: recorded now, a
+ * read submitted before the write could take it for the old item.) */
+static void ment_touched(struct mcs_state *st, uint64_t h)
 {
-    struct mcs_ment *e = ment_find(st, k);
+    struct mcs_ment *e = ment_find(st, h);
     if (e)
         e->cas |= MENT_PENDING;
 }
@@ -217,7 +236,7 @@ static void ment_touched(struct mcs_state *st, const struct resp_arg *k)
 void mcs_free(struct server *s)
 {
     if (s->mcs)
-        free(s->mcs->ment);
+        huge_free(s->mcs->ment, MCS_MENT_BYTES);
     free(s->mcs);
     s->mcs = NULL;
 }
@@ -384,14 +403,18 @@ static void tmp_line(const struct req *r, char *line)
 }
 
 /* Counts the outcome a reply line tells (stats): hits and misses of delete, incr/decr,
- * cas, touch; stores; too-large and out-of-memory refusals. */
+ * cas, touch; stores; too-large and out-of-memory refusals. Runs for every reply line: the
+ * first byte decides which comparisons can match. */
 static void mcs_count(struct req *r, const char *line)
 {
     struct mcs_counters *k = &r->c->srv->mcs->k;
-    int found = strcmp(line, "NOT_FOUND") != 0, digits = is_digits(line);
+    char c0 = line[0];
+    int stored = c0 == 'S' && strcmp(line, "STORED") == 0;
+    int found = !(c0 == 'N' && strcmp(line, "NOT_FOUND") == 0);
+    int digits = c0 >= '0' && c0 <= '9' && is_digits(line);
     switch (r->mc->op) {
     case MC_DELETE:
-        k->delete_hits += strcmp(line, "DELETED") == 0;
+        k->delete_hits += c0 == 'D' && strcmp(line, "DELETED") == 0;
         k->delete_misses += !found;
         break;
     case MC_INCR:
@@ -404,19 +427,21 @@ static void mcs_count(struct req *r, const char *line)
         break;
     case MC_CAS:
         k->cas_misses += !found;
-        k->cas_badval += strcmp(line, "EXISTS") == 0;
-        k->cas_hits += strcmp(line, "STORED") == 0;
+        k->cas_badval += c0 == 'E' && strcmp(line, "EXISTS") == 0;
+        k->cas_hits += stored;
         break;
     case MC_TOUCH:
         k->touch_misses += !found;
-        k->touch_hits += strcmp(line, "TOUCHED") == 0;
+        k->touch_hits += c0 == 'T' && strcmp(line, "TOUCHED") == 0;
         break;
     default:
         break;
     }
-    k->total_items += strcmp(line, "STORED") == 0;
-    k->store_too_large += strcmp(line, mcs_e_large) == 0;
-    k->store_no_memory += strncmp(line, "SERVER_ERROR out of", 19) == 0;
+    k->total_items += stored;
+    if (c0 == 'S' && !stored) {
+        k->store_too_large += strcmp(line, mcs_e_large) == 0;
+        k->store_no_memory += strncmp(line, "SERVER_ERROR out of", 19) == 0;
+    }
 }
 
 /* Writes a reply line unless the command asked for no reply. */
@@ -520,13 +545,14 @@ static void mcs_track_write(struct req *r)
     struct mcs_state *st = r->c->srv->mcs;
     enum mc_op op = r->mc->op;
     if (r->u64 & MCS_U64_STALE)
-        ment_put(st, &r->keys[0], MENT_PENDING | (r->u64 & (MCS_U64_TOKEN - 1)), now_s(),
+        ment_put(st, ment_hash0(r), MENT_PENDING | (r->u64 & (MCS_U64_TOKEN - 1)), now_s(),
                  MENT_STALE | ((r->u64 & MCS_U64_TOKEN) ? MENT_TOKEN : 0));
     else if (op == MC_TOUCH || op == MC_MG)
-        ment_touched(st, &r->keys[0]);
+        ment_touched(st, ment_hash0(r));
 }
 
-/* Write completion: replies r->tmp (prebuilt), or a meta status with the new cas. */
+/* Write completion: replies the line prepared at submission (r->mc_line, else r->tmp), or
+ * a meta status with the new cas. */
 static void mcs_write_cb(void *arg, int rc, uint64_t cas)
 {
     struct req *r = arg;
@@ -535,19 +561,25 @@ static void mcs_write_cb(void *arg, int rc, uint64_t cas)
         return;
     }
     if (rc == 0 && r->mc->op == MC_DELETE)
-        ment_drop(r->c->srv->mcs, &r->keys[0], cas);
+        ment_drop(r->c->srv->mcs, ment_hash0(r), cas);
     else if (rc == 0)
-        ment_resolve(r->c->srv->mcs, &r->keys[0], cas);
+        ment_resolve(r->c->srv->mcs, ment_hash0(r), cas);
     if (r->step == 1) {
         struct mcs_info in = {cas, r->flags, (uint32_t)r->num, r->expire_ms, 0, 0};
         mcs_meta_status(r, "HD", &in, "ckObt");
     } else {
-        char line[64];
-        tmp_line(r, line);
+        char buf[64];
+        const char *line = r->mc_line;
+        if (line == NULL) {
+            tmp_line(r, buf);
+            line = buf;
+        }
         mcs_count(r, line);
         if (r->mc->is_bin) {
             pbuf_reset(&r->tmp);
             bin_line(r, line, cas);
+        } else if (!r->mc->noreply && r->mc_line) {
+            reply_check(r, mc_w_line(req_out(r), line));
         } else if (!r->mc->noreply) {
             reply_tmp(r);
         }
@@ -560,6 +592,7 @@ static void mcs_put(struct req *r, const void *v, size_t n, uint64_t expire_ms, 
     struct ls_write_opts o = {.expire_ms = expire_ms, .flags = flags};
     r->flags = flags;
     r->expire_ms = expire_ms;
+    ment_prefetch(r->c->srv->mcs, ment_hash0(r)); /* for its completion (ment_resolve) */
     int rc = park_put(r, 0, &r->keys[0], v, n, &o, mcs_write_cb);
     if (rc < 0) {
         mcs_end(r, reply_mc_engine_error(rc));
@@ -569,10 +602,19 @@ static void mcs_put(struct req *r, const void *v, size_t n, uint64_t expire_ms, 
     req_unlock(r);
 }
 
+/* The reply line of a write, sent when it completes: built now in r->tmp ... */
 static void mcs_tmp_line(struct req *r, const char *s)
 {
+    r->mc_line = NULL;
     pbuf_reset(&r->tmp);
     reply_check(r, mc_w_line(&r->tmp, s));
+}
+
+/* ... or a constant one, only pointed at (no buffer to allocate and move per write). */
+static void mcs_const_line(struct req *r, const char *s)
+{
+    r->mc_line = s;
+    pbuf_reset(&r->tmp);
 }
 
 static int mcs_exists(struct req *r)
@@ -607,7 +649,7 @@ static void get_emit(struct req *r, uint32_t i, int rc, const struct mget_item *
     }
     s->stats.keyspace_hits++;
     s->mcs->k.get_hits++;
-    ment_fetched(s->mcs, &r->keys[i], it->cas);
+    ment_fetched(s->mcs, i == 0 ? ment_hash0(r) : ment_hash(&r->keys[i]), it->cas);
     if (r->mc->is_bin) {
         bin_value(r, req_out(r), k, 1, it->flags, it->val, it->len, it->cas);
         return;
@@ -642,8 +684,9 @@ static void gat_put_cb(void *arg, int rc, uint64_t cas)
     const struct mc_str *k = &r->mc->keys[r->u64];
     struct mcs_counters *cnt = &r->c->srv->mcs->k;
     if (rc == 0) {
-        ment_resolve(r->c->srv->mcs, &r->keys[r->u64], cas);
-        ment_fetched(r->c->srv->mcs, &r->keys[r->u64], cas);
+        uint64_t h = ment_hash(&r->keys[r->u64]);
+        ment_resolve(r->c->srv->mcs, h, cas);
+        ment_fetched(r->c->srv->mcs, h, cas);
     }
     cnt->touch_hits += rc == 0;
     cnt->get_hits += rc == 0;
@@ -670,7 +713,7 @@ static void gat_get_cb(void *arg, int rc, const struct ls_item *it)
         struct ls_write_opts o = {.expire_ms = r->expire_ms, .flags = it->flags};
         const struct resp_arg *k = &r->keys[r->u64];
         if (park_put(r, 0, k, it->value, it->value_len, &o, gat_put_cb) == 0) {
-            ment_touched(r->c->srv->mcs, k);
+            ment_touched(r->c->srv->mcs, ment_hash(k));
             return;
         }
         free(r->aux);
@@ -755,7 +798,7 @@ static void cas_cb(void *arg, int rc, const struct ls_item *it)
 static void mcs_store(struct req *r)
 {
     struct mc_cmd *m = r->mc;
-    mcs_tmp_line(r, "STORED");
+    mcs_const_line(r, "STORED");
     switch (m->op) {
     case MC_ADD:
     case MC_REPLACE:
@@ -781,7 +824,7 @@ static void mcs_store(struct req *r)
 
 static void mcs_delete(struct req *r)
 {
-    mcs_tmp_line(r, "DELETED");
+    mcs_const_line(r, "DELETED");
     int rc = park_del(r, 0, &r->keys[0], mcs_write_cb);
     if (rc == 0)
         req_unlock(r);
@@ -873,7 +916,7 @@ static void touch_cb(void *arg, int rc, const struct ls_item *it)
         mcs_end(r, reply_mc_engine_error(rc));
         return;
     }
-    mcs_tmp_line(r, "TOUCHED");
+    mcs_const_line(r, "TOUCHED");
     mcs_put(r, it->value, it->value_len, mcs_expire_ms(r->mc->exptime), it->flags);
 }
 
@@ -916,7 +959,7 @@ static void drop_cb(void *arg, int rc, uint64_t cas)
         return;
     }
     if (rc == 0)
-        ment_drop(r->c->srv->mcs, &r->keys[0], cas);
+        ment_drop(r->c->srv->mcs, ment_hash0(r), cas);
     mcs_end(r, "SERVER_ERROR object too large for cache");
 }
 
@@ -1238,7 +1281,7 @@ static void mg_viv_cb(void *arg, int rc, uint64_t cas)
     struct mcs_info in = {cas, 0, 0, r->expire_ms, 0, 0};
     struct pbuf *o = req_out(r);
     int v = mflag(r, 'v') != NULL;
-    ment_resolve(r->c->srv->mcs, &r->keys[0], cas);
+    ment_resolve(r->c->srv->mcs, ment_hash0(r), cas);
     reply_check(r, pbuf_append(o, v ? "VA 0" : "HD", v ? 4 : 2));
     mcs_meta_flags(r, o, &in, "cfhklOstb");
     reply_check(r, pbuf_append(o, v ? " W\r\n\r\n" : " W\r\n", v ? 6 : 4));
@@ -1254,7 +1297,7 @@ static int mg_vivify(struct req *r)
     struct ls_write_opts o = {.expire_ms = r->expire_ms, .flags = 0};
     if (park_put(r, 0, &r->keys[0], "", 0, &o, mg_viv_cb) < 0)
         return 0;
-    ment_put(r->c->srv->mcs, &r->keys[0], MENT_PENDING, now_s(), MENT_TOKEN);
+    ment_put(r->c->srv->mcs, ment_hash0(r), MENT_PENDING, now_s(), MENT_TOKEN);
     req_unlock(r);
     return 1;
 }
@@ -1266,7 +1309,7 @@ static int mg_vivify(struct req *r)
 static void mg_state(struct req *r, const struct ls_item *it, struct mcs_info *in, char *marks)
 {
     struct mcs_state *st = r->c->srv->mcs;
-    struct mcs_ment *e = ment_get(st, &r->keys[0], it->cas);
+    struct mcs_ment *any, *e = ment_get(st, ment_hash0(r), it->cas, &any);
     uint32_t fl = e ? e->flags : 0, now = now_s();
     int64_t secs;
     in->hit_before = (fl & MENT_FETCHED) != 0;
@@ -1290,8 +1333,8 @@ static void mg_state(struct req *r, const struct ls_item *it, struct mcs_info *i
     if (e) {
         e->flags = fl;
         e->access_s = mflag(r, 'u') ? e->access_s : now;
-    } else if (ment_may_record(st, &r->keys[0], it->cas)) {
-        ment_put(st, &r->keys[0], it->cas, now, fl);
+    } else if (ment_may_record(any, it->cas)) {
+        ment_put(st, ment_hash0(r), it->cas, now, fl);
     }
 }
 
@@ -1368,7 +1411,7 @@ static void ms_cb(void *arg, int rc, const struct ls_item *it)
     if (has_c && rc == 0 && want < it->cas && mflag(r, 'I')) {
         /* ms I: a CAS older than the item's still stores, as a stale item keeping the
          * TTL and the win token of the one it replaces (memcached's set_stale) */
-        struct mcs_ment *e = ment_get(r->c->srv->mcs, &r->keys[0], it->cas);
+        struct mcs_ment *e = ment_get(r->c->srv->mcs, ment_hash0(r), it->cas, NULL);
         r->u64 = MCS_U64_STALE | (e && (e->flags & MENT_TOKEN) ? MCS_U64_TOKEN : 0) |
                  (it->cas & (MCS_U64_TOKEN - 1));
         r->expire_ms = it->expire_ms;
@@ -1434,9 +1477,9 @@ static void md_write_cb(void *arg, int rc, uint64_t cas)
         return;
     }
     if (rc == 0 && mflag(r, 'I'))
-        ment_resolve(r->c->srv->mcs, &r->keys[0], cas);
+        ment_resolve(r->c->srv->mcs, ment_hash0(r), cas);
     else if (rc == 0)
-        ment_drop(r->c->srv->mcs, &r->keys[0], cas);
+        ment_drop(r->c->srv->mcs, ment_hash0(r), cas);
     mcs_meta_status(r, "HD", NULL, "kOb");
     req_done(r);
 }
@@ -1455,7 +1498,7 @@ static void md_stale(struct req *r, const struct ls_item *it)
         mcs_end(r, reply_mc_engine_error(rc));
         return;
     }
-    ment_put(r->c->srv->mcs, &r->keys[0], MENT_PENDING | it->cas, now_s(), MENT_STALE);
+    ment_put(r->c->srv->mcs, ment_hash0(r), MENT_PENDING | it->cas, now_s(), MENT_STALE);
     req_unlock(r);
 }
 
@@ -1508,7 +1551,7 @@ static void ma_write_cb(void *arg, int rc, uint64_t cas)
         return;
     }
     struct mcs_info in = {cas, r->flags, (uint32_t)r->tmp.len, r->expire_ms, 0, 0};
-    ment_resolve(r->c->srv->mcs, &r->keys[0], cas);
+    ment_resolve(r->c->srv->mcs, ment_hash0(r), cas);
     if (mflag(r, 'v')) {
         struct pbuf *o = req_out(r);
         reply_check(r, pbuf_appendf(o, "VA %zu", r->tmp.len));
@@ -1753,6 +1796,10 @@ static void rebase(struct mc_str *s, const char *from, size_t n, char *to)
         s->ptr = to + (s->ptr - from);
 }
 
+_Static_assert(offsetof(struct mc_cmd, nmflags) ==
+                   offsetof(struct mc_cmd, mflags) + MC_MAX_MFLAGS * sizeof(struct mc_mflag),
+               "mcs_copy leaves out the tail of mflags: nmflags follows it");
+
 /* Copies the parsed command and its bytes into a new request. The key array (with
  * base64 keys decoded) is kept after the mc_cmd. */
 static struct req *mcs_copy(struct conn *c, const struct mc_cmd *cmd, const char *raw, size_t n)
@@ -1769,7 +1816,13 @@ static struct req *mcs_copy(struct conn *c, const struct mc_cmd *cmd, const char
     struct mc_cmd *m = mem; /* only its first nk keys exist (the array is the struct's tail) */
     struct resp_arg *keys = (struct resp_arg *)((char *)mem + head);
     char *copy = (char *)(keys + nk), *dec = copy + n;
-    memcpy(m, cmd, head < sizeof(*m) ? head : sizeof(*m));
+    /* Two pieces, leaving out the meta flags the command does not have: copied whole the
+     * struct was a kilobyte a command, the largest part of a plain set's dispatch. Only
+     * mflags[0..nmflags) is ever read. */
+    size_t used = offsetof(struct mc_cmd, mflags) + (size_t)cmd->nmflags * sizeof(cmd->mflags[0]);
+    size_t rest = offsetof(struct mc_cmd, nmflags), end = head < sizeof(*m) ? head : sizeof(*m);
+    memcpy(m, cmd, used);
+    memcpy((char *)m + rest, (const char *)cmd + rest, end - rest);
     memcpy(copy, raw, n);
     for (uint32_t i = 0; i < nk; i++)
         rebase(&m->keys[i], raw, n, copy);
@@ -1800,7 +1853,7 @@ static struct req *mcs_copy(struct conn *c, const struct mc_cmd *cmd, const char
 static struct mcs_state *mcs_state_of(struct server *s)
 {
     if (s->mcs == NULL && (s->mcs = calloc(1, sizeof(*s->mcs))) != NULL &&
-        (s->mcs->ment = calloc(MCS_MENT_SLOTS, sizeof(struct mcs_ment))) == NULL) {
+        (s->mcs->ment = huge_calloc(MCS_MENT_BYTES)) == NULL) {
         free(s->mcs);
         s->mcs = NULL;
     }
@@ -1914,6 +1967,8 @@ static void mcs_dispatch(struct conn *c, const struct mc_cmd *cmd, const char *r
     }
     if (exec == mcs_run)
         mcs_count_cmd(s->mcs, cmd);
+    if (exec == mcs_run && r->nkeys > 0)      /* a get hit, a write's completion: ment_* */
+        ment_prefetch(s->mcs, ment_hash0(r)); /* in flight with the lock's and the read's */
     r->exec = exec;
     r->lk = mcs_lock_flags(r);
     cmdlock_start(r);
@@ -1956,24 +2011,20 @@ static void mcs_parse_error(struct conn *c, const struct mc_parse_out *po, const
         mcs_error(c, po->err);
 }
 
-/* Per connection: the parse scratch (first, so that c->mcc points at it and conn.c frees
- * the whole) and the protocol, chosen by the connection's first byte as memcached does:
- * 0x80 is a binary request's magic, anything else starts a text command. */
-struct mcs_conn {
-    struct mc_cmd cmd;
-    uint8_t binary; /* 0: not yet known, 1: text, 2: binary */
-};
-
-static struct mcs_conn *mcs_conn_of(struct conn *c)
+/* Per connection: the parse scratch (c->mcc, freed by conn.c) and the protocol
+ * (c->mc_binary, in struct conn: beside the kilobytes of the scratch it was one more cache
+ * line to miss per command), chosen by the connection's first byte as memcached does: 0x80
+ * is a binary request's magic, anything else starts a text command. */
+static struct mc_cmd *mcs_cmd_of(struct conn *c)
 {
     if (c->mcc == NULL) {
-        struct mcs_conn *mc = calloc(1, sizeof(*mc));
-        if (mc == NULL)
+        struct mc_cmd *m = calloc(1, sizeof(*m));
+        if (m == NULL)
             return NULL;
-        mc_cmd_init(&mc->cmd);
-        c->mcc = &mc->cmd;
+        mc_cmd_init(m);
+        c->mcc = m;
     }
-    return (struct mcs_conn *)(void *)c->mcc;
+    return c->mcc;
 }
 
 int mcs_process_one(struct conn *c)
@@ -1988,17 +2039,16 @@ int mcs_process_one(struct conn *c)
             return 0;
         }
     }
-    struct mcs_conn *mc = mcs_conn_of(c);
-    if (mc == NULL || mcs_state_of(c->srv) == NULL)
+    if (mcs_cmd_of(c) == NULL || mcs_state_of(c->srv) == NULL)
         return -1;
     struct mc_limits lim = {(uint32_t)c->srv->cfg.max_value_size, MCS_MAX_LINE};
     struct mc_parse_out po = {0};
     const char *buf = c->in.data + c->in_pos;
     size_t len = c->in.len - c->in_pos;
-    if (mc->binary == 0 && len > 0)
-        mc->binary = (unsigned char)buf[0] == MCB_REQ ? 2 : 1;
-    enum mc_status st = mc->binary == 2 ? mcb_parse(buf, len, &lim, c->mcc, &po)
-                                        : mc_parse(buf, len, &lim, c->mcc, &po);
+    if (c->mc_binary == 0 && len > 0)
+        c->mc_binary = (unsigned char)buf[0] == MCB_REQ ? 2 : 1;
+    enum mc_status st = c->mc_binary == 2 ? mcb_parse(buf, len, &lim, c->mcc, &po)
+                                          : mc_parse(buf, len, &lim, c->mcc, &po);
     if (st == MC_MORE) {
         c->in_need = po.need; /* conn.c reads at least this much before parsing again */
         return 0;

@@ -275,6 +275,8 @@ static size_t park_size(const struct park_op *op)
 
 void park_retry(struct server *s)
 {
+    if (s->park_head == NULL)
+        return; /* the common case, after every engine poll: no clock read for nothing */
     uint64_t pass = ++s->park_passes, now = server_mono_ms();
     size_t refused = SIZE_MAX; /* the smallest write refused in this pass */
     struct park_op *prev = NULL, *op = s->park_head;
