@@ -36,6 +36,8 @@ enum seg_flags {
     SEGF_BLANKING = 8,  /* free, its block 0 being cleared (not in the free stack) */
     SEGF_RESERVED = 16, /* free, kept for a large record's run while compaction frees the
                            rest of its window (not in the free stack) */
+    SEGF_HEAD = 32,     /* a new use whose first buffer (block 0) is not durable yet: its
+                           later buffers are not submitted until it is (wbuf_kick) */
 };
 
 /* Free segments kept blank on disk (block 0 holds no header, so recovery finds them

@@ -190,6 +190,8 @@ static int open_active(struct ls_engine *e, struct stream *st, uint32_t size, ui
     b->state = WB_ACTIVE;
     b->large = 0;
     e->sm.d[b->seg_no].mem_bufs++;
+    if (st->cur_off == 0)
+        e->sm.d[b->seg_no].flags |= SEGF_HEAD;
     st->active = b;
     return 0;
 }
@@ -245,6 +247,14 @@ void wbuf_kick(struct ls_engine *e)
     for (struct wbuf *b = e->fifo_head; b && e->inflight < e->cfg.write_buffers; b = b->next) {
         uint64_t off;
         if (b->state != WB_SEALED)
+            continue;
+        /* A later buffer of a new segment use waits until the use's first buffer is
+         * durable. Were it to reach the disk first and a crash lose block 0, recovery
+         * would take the segment for its old use with this buffer's blocks missing from
+         * it: a hider of that old use (a FLUSH, a DEL) gone while the records it hid,
+         * earlier in the same use, come back (sim seed 2030102). With block 0 first, a
+         * crash leaves either the old use whole or the new one. */
+        if (b->addr % e->sm.seg_size && (e->sm.d[b->seg_no].flags & SEGF_HEAD))
             continue;
         uint32_t len = b->req.len;
         b->req = (struct uio_req){
@@ -560,9 +570,11 @@ static void write_done(struct uio_req *req, int res)
     } else {
         e->st.device_bytes_written += req->len;
         e->st.device_writes++;
-        if (b->addr % e->sm.seg_size == 0) /* a new use's block 0: the old use is gone */
+        if (b->addr % e->sm.seg_size == 0) { /* a new use's block 0: the old use is gone */
+            e->sm.d[b->seg_no].flags &= (uint8_t)~SEGF_HEAD;
             for (uint32_t k = 0; k < (b->large ? e->sm.d[b->seg_no].run : 1u); k++)
                 compact_old_use_gone(e, b->seg_no + k);
+        }
     }
     ack_loop(e);
     if (e->failed)
