@@ -257,8 +257,13 @@ static const struct conn *refused_conn;
 
 static struct cmdstat *cmdstat_of(const char *name)
 {
+    /* Names are the command table's static strings: a pointer pass finds them without a
+     * strcmp per entry ahead (was 1% of a pipelined GET's time with a dozen in use). */
     for (size_t i = 0; i < ncmdstats; i++)
-        if (cmdstats[i].name == name || strcmp(cmdstats[i].name, name) == 0)
+        if (cmdstats[i].name == name)
+            return &cmdstats[i];
+    for (size_t i = 0; i < ncmdstats; i++)
+        if (strcmp(cmdstats[i].name, name) == 0)
             return &cmdstats[i];
     if (ncmdstats == CMDSTAT_MAX)
         return NULL;
@@ -271,8 +276,10 @@ static struct cmdstat *cmdstat_of(const char *name)
  * c->last_cmd ("client|list") when it ran, else the command's. */
 static const char *cmdstat_name(const struct conn *c, const char *cmd)
 {
-    size_t n = strlen(cmd);
     const char *last = c->last_cmd;
+    if (last == cmd) /* the command itself, no subcommand (the usual case) */
+        return cmd;
+    size_t n = strlen(cmd);
     return last && strncmp(last, cmd, n) == 0 && last[n] == '|' ? last : cmd;
 }
 

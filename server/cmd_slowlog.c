@@ -229,11 +229,12 @@ static struct cmd_hist *sub_hist(const char *full)
 
 static void hist_add(const struct conn *c, const struct cmd_def *d, uint64_t us)
 {
-    size_t n, len = strlen(d->name);
+    size_t n, len;
     const struct cmd_def *t = cmd_table(&n);
     const char *last = c->last_cmd;
     struct cmd_hist *h;
-    if (last && strncmp(last, d->name, len) == 0 && last[len] == '|')
+    if (last && last != d->name && strncmp(last, d->name, len = strlen(d->name)) == 0 &&
+        last[len] == '|')
         h = sub_hist(last);
     else if (hists != NULL || (hists = calloc(n, sizeof(*hists))) != NULL)
         h = &hists[d - t];
