@@ -13,7 +13,8 @@
 #
 # Environment: PIPE_N=1000000 (SETs), PIPE_VALUE_SIZE=100, PIPE_TARGETS (the list above),
 # LOGSTORD=BUILD/logstord, BENCH_LOGSTORD_ARGS (more logstord arguments, for instance
-# "--max_inflight 4096"), PIPE_TIMEOUT=900 (seconds per run).
+# "--max_inflight 4096"; without --disk_size one sized for the input is added),
+# PIPE_TIMEOUT=900 (seconds per run).
 set -u
 BUILD=${1:-build}
 N=${PIPE_N:-1000000}
@@ -21,6 +22,13 @@ VSIZE=${PIPE_VALUE_SIZE:-100}
 TARGETS=${PIPE_TARGETS:-logstord-sync logstord-periodic redis-always redis-everysec redis}
 LOGSTORD=${LOGSTORD:-$BUILD/logstord}
 TIMEOUT=${PIPE_TIMEOUT:-900}
+
+# logstord's default disk_size (1 GiB) holds about 7 M such records: past it SETs are
+# refused (disk full). Size the disk for the load (3x the input) unless the caller did.
+case " ${BENCH_LOGSTORD_ARGS:-} " in
+*" --disk_size "*) ;;
+*) BENCH_LOGSTORD_ARGS="${BENCH_LOGSTORD_ARGS:-} --disk_size $(((N * (VSIZE + 64) * 3 / 1048576 + 1024) / 1024 + 1))gb" ;;
+esac
 
 source "$(dirname "$0")/lib.bash"
 
