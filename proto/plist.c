@@ -1,0 +1,139 @@
+/*
+ * plist.c - the large form's root, page keys and anchors (plist.h).
+ */
+#include "plist.h"
+
+#include <string.h>
+
+#include "coll.h"
+
+static void put64le(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get64le(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void put64be(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t get64be(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+int plist_is_root(const uint8_t *v, size_t n)
+{
+    return n > 0 && (v[0] & 0x0f) == PLIST_ROOT_VERSION;
+}
+
+int plist_root_decode(const uint8_t *v, size_t n, struct plist_root *out)
+{
+    if (n != PLIST_ROOT_LEN || !plist_is_root(v, n))
+        return -1;
+    out->flags = (uint8_t)(v[0] & 0xf0);
+    out->version = get64le(v + 1);
+    out->count = get64le(v + 9);
+    out->head = get64le(v + 17);
+    out->tail = get64le(v + 25);
+    if (out->version == 0 || out->count == 0 || out->head > out->tail ||
+        out->tail - out->head >= out->count)
+        return -1;
+    return 0;
+}
+
+void plist_root_encode(const struct plist_root *r, uint8_t *out)
+{
+    out[0] = (uint8_t)(PLIST_ROOT_VERSION | (r->flags & 0xf0));
+    put64le(out + 1, r->version);
+    put64le(out + 9, r->count);
+    put64le(out + 17, r->head);
+    put64le(out + 25, r->tail);
+}
+
+void plist_page_key(uint64_t version, uint64_t page, uint8_t *out)
+{
+    put64be(out, version);
+    put64be(out + 8, page);
+}
+
+void plist_anchor_key(uint64_t version, uint8_t *out)
+{
+    put64be(out, version);
+}
+
+int plist_anchor_key_decode(const uint8_t *k, size_t n, uint64_t *version)
+{
+    if (n != PLIST_ANCHOR_KEY_LEN)
+        return -1;
+    *version = get64be(k);
+    return 0;
+}
+
+size_t plist_anchor_len(const struct plist_anchor *a)
+{
+    return coll_varint_len(a->key_len) + a->key_len + 16;
+}
+
+size_t plist_anchor_encode(const struct plist_anchor *a, uint8_t *out)
+{
+    size_t o = coll_varint_put(out, a->key_len);
+    memcpy(out + o, a->key, a->key_len);
+    o += a->key_len;
+    put64le(out + o, a->lo);
+    put64le(out + o + 8, a->hi);
+    return o + 16;
+}
+
+int plist_anchor_decode(const uint8_t *v, size_t n, struct plist_anchor *out)
+{
+    uint64_t kl;
+    size_t k = coll_varint_get(v, n, &kl);
+    if (k == 0 || kl > n - k || n - k - kl != 16)
+        return -1;
+    out->key = v + k;
+    out->key_len = (size_t)kl;
+    out->lo = get64le(v + k + kl);
+    out->hi = get64le(v + k + kl + 8);
+    return out->lo <= out->hi ? 0 : -1;
+}
+
+size_t plist_page_bytes(const size_t *len, size_t n)
+{
+    size_t b = 1 + coll_varint_len(n);
+    for (size_t i = 0; i < n; i++)
+        b += coll_varint_len(len[i]) + len[i];
+    return b;
+}
+
+size_t plist_split(const size_t *len, size_t n, size_t *per)
+{
+    size_t pages = 0, k = 0, bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t el = coll_varint_len(len[i]) + len[i];
+        if (k > 0 && (k == PLIST_PAGE_ELEMS ||
+                      1 + coll_varint_len(k + 1) + bytes + el > PLIST_PAGE_BYTES)) {
+            per[pages++] = k;
+            k = 0;
+            bytes = 0;
+        }
+        k++;
+        bytes += el;
+    }
+    if (k > 0)
+        per[pages++] = k;
+    return pages;
+}

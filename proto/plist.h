@@ -1,0 +1,81 @@
+/*
+ * plist.h - the large form of a collection (engine/FORMAT.md, "Large form"): the root
+ * record that stays under the user key, the keys of its pages in the hidden page table,
+ * and its anchor in the hidden anchor table. Pure functions over byte buffers (no
+ * engine), unit-tested alone (tests/unit/test_plist.c).
+ *
+ * A large list is its root plus pages numbered consecutively [head, tail] (head numbers
+ * go down from PLIST_MID as pages are pushed on the left, tail numbers go up). A page's
+ * value is the small form of a list (proto/coll.h) holding its run of elements. The
+ * pages are named by the collection's version, never by its key, so a root moves
+ * (RENAME, MOVE, SWAPDB) without its pages, and a version is never handed out twice, so
+ * a page can only ever be read as part of the collection it was written for.
+ */
+#ifndef LS_PROTO_PLIST_H
+#define LS_PROTO_PLIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Byte 0 of a large collection's root (low nibble; the small form's is COLL_VERSION). */
+#define PLIST_ROOT_VERSION 2
+/* The first page of a list converted to the large form. */
+#define PLIST_MID (UINT64_C(1) << 62)
+/* Encoded length of a list's root: byte 0, version, count, head, tail. */
+#define PLIST_ROOT_LEN (1 + 4 * 8)
+/* Length of a page key: version and page number, big-endian. */
+#define PLIST_PAGE_KEY_LEN 16
+/* Length of an anchor's key: the version, big-endian. */
+#define PLIST_ANCHOR_KEY_LEN 8
+
+/* A page is full past either bound (a page of one element may be larger). */
+#define PLIST_PAGE_ELEMS 128
+#define PLIST_PAGE_BYTES 8192
+
+/* The root of a large list. */
+struct plist_root {
+    uint8_t flags;    /* the small form's header flags (COLL_F_BIG ...) */
+    uint64_t version; /* the collection's version: names its pages and anchor */
+    uint64_t count;   /* elements */
+    uint64_t head;    /* first page number */
+    uint64_t tail;    /* last page number (head <= tail) */
+};
+
+/* Whether v[0..n) is a large collection's root (whatever it decodes to). */
+int plist_is_root(const uint8_t *v, size_t n);
+/* Parses a list's root: 0, or -1 when v[0..n) is not a valid one (count 0, head > tail,
+ * more pages than elements, a wrong length). */
+int plist_root_decode(const uint8_t *v, size_t n, struct plist_root *out);
+/* Encodes r into out[PLIST_ROOT_LEN]. */
+void plist_root_encode(const struct plist_root *r, uint8_t *out);
+
+/* The page key of page `page` of version `version`. */
+void plist_page_key(uint64_t version, uint64_t page, uint8_t *out);
+/* The anchor key of version `version`. */
+void plist_anchor_key(uint64_t version, uint8_t *out);
+/* The version an anchor key names: 0 and *version, or -1 when k[0..n) is not one. */
+int plist_anchor_key_decode(const uint8_t *k, size_t n, uint64_t *version);
+
+/* An anchor's value: the user key its root is under and the page numbers its pages may
+ * occupy (lo..hi, inclusive; pages outside the root's [head, tail] are garbage). */
+struct plist_anchor {
+    const uint8_t *key; /* borrowed from the decoded buffer (or the caller's) */
+    size_t key_len;
+    uint64_t lo, hi;
+};
+/* Bytes an anchor takes encoded. */
+size_t plist_anchor_len(const struct plist_anchor *a);
+/* Encodes a into out[plist_anchor_len(a)]; returns the length. */
+size_t plist_anchor_encode(const struct plist_anchor *a, uint8_t *out);
+/* 0, or -1 when v[0..n) is not an anchor (lo > hi, a key past the end, trailing bytes). */
+int plist_anchor_decode(const uint8_t *v, size_t n, struct plist_anchor *out);
+
+/* Splits elements of lengths len[0..n) into pages: the number of elements of each page
+ * into per[] (at most n entries), so that each page holds at most PLIST_PAGE_ELEMS
+ * elements and PLIST_PAGE_BYTES of encoding, or a single element. Returns the number of
+ * pages (0 when n is 0). */
+size_t plist_split(const size_t *len, size_t n, size_t *per);
+/* Bytes of the small-form encoding of a page holding elements of lengths len[0..n). */
+size_t plist_page_bytes(const size_t *len, size_t n);
+
+#endif
