@@ -650,6 +650,11 @@ void ls_tick(struct ls_engine *e)
     ckpt_tick(e);
 }
 
+uint64_t ls_new_version(struct ls_engine *e)
+{
+    return ++e->rseq; /* records take e->rseq + 1 and up: every later one is above it */
+}
+
 uint32_t ls_tables(const struct ls_engine *e)
 {
     return e->cfg.tables;

@@ -412,6 +412,13 @@ int ls_swap_tables(struct ls_engine *e, uint32_t a, uint32_t b);
  * this call are on stable storage. */
 int ls_sync(struct ls_engine *e, ls_write_cb cb, void *arg);
 
+/* A number never returned before in the directory's life: above every record sequence
+ * number found at open and every number returned or written before, and below the
+ * sequence number of every record written after the call. Only a number some record
+ * written later outlives a crash with is guaranteed never to come back (the server's
+ * large collections name their pages with one: FORMAT.md "Large form"). */
+uint64_t ls_new_version(struct ls_engine *e);
+
 /* The key's token: Redis Cluster hash slot in the top 14 bits, xxh3 below. */
 uint64_t ls_token(const void *key, size_t key_len);
 /* The Redis Cluster hash slot of key (CRC16 of the key or of its {tag}, mod 16384). */

@@ -49,8 +49,10 @@ int plist_root_decode(const uint8_t *v, size_t n, struct plist_root *out)
     out->count = get64le(v + 9);
     out->head = get64le(v + 17);
     out->tail = get64le(v + 25);
+    out->lo = get64le(v + 33);
+    out->hi = get64le(v + 41);
     if (out->version == 0 || out->count == 0 || out->head > out->tail ||
-        out->tail - out->head >= out->count)
+        out->tail - out->head >= out->count || out->lo > out->head || out->tail > out->hi)
         return -1;
     return 0;
 }
@@ -62,6 +64,8 @@ void plist_root_encode(const struct plist_root *r, uint8_t *out)
     put64le(out + 9, r->count);
     put64le(out + 17, r->head);
     put64le(out + 25, r->tail);
+    put64le(out + 33, r->lo);
+    put64le(out + 41, r->hi);
 }
 
 void plist_page_key(uint64_t version, uint64_t page, uint8_t *out)

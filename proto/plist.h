@@ -21,8 +21,8 @@
 #define PLIST_ROOT_VERSION 2
 /* The first page of a list converted to the large form. */
 #define PLIST_MID (UINT64_C(1) << 62)
-/* Encoded length of a list's root: byte 0, version, count, head, tail. */
-#define PLIST_ROOT_LEN (1 + 4 * 8)
+/* Encoded length of a list's root: byte 0, version, count, head, tail, lo, hi. */
+#define PLIST_ROOT_LEN (1 + 6 * 8)
 /* Length of a page key: version and page number, big-endian. */
 #define PLIST_PAGE_KEY_LEN 16
 /* Length of an anchor's key: the version, big-endian. */
@@ -39,12 +39,14 @@ struct plist_root {
     uint64_t count;   /* elements */
     uint64_t head;    /* first page number */
     uint64_t tail;    /* last page number (head <= tail) */
+    uint64_t lo, hi;  /* the range its anchor names (lo <= head, tail <= hi): a push past
+                         it widens the anchor in the same batch */
 };
 
 /* Whether v[0..n) is a large collection's root (whatever it decodes to). */
 int plist_is_root(const uint8_t *v, size_t n);
 /* Parses a list's root: 0, or -1 when v[0..n) is not a valid one (count 0, head > tail,
- * more pages than elements, a wrong length). */
+ * more pages than elements, [head, tail] outside [lo, hi], a wrong length). */
 int plist_root_decode(const uint8_t *v, size_t n, struct plist_root *out);
 /* Encodes r into out[PLIST_ROOT_LEN]. */
 void plist_root_encode(const struct plist_root *r, uint8_t *out);

@@ -18,6 +18,7 @@
 #include "cmd.h"
 #include "coll.h"
 #include "coll_cmd.h"
+#include "large.h"
 #include "park.h"
 #include "pubsub.h"
 #include "reply.h"
@@ -47,10 +48,18 @@ static int list_of(struct req *r, int rc, const struct ls_item *it, size_t extra
     return 0;
 }
 
+/* A large list comes to the handler whole, in the small form (large.c). */
+static void list_read_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    large_list_read(r, rc, it, r->coll_cb);
+}
+
 static void list_read(struct req *r, const struct resp_arg *key, ls_get_cb cb)
 {
     r->want_type = COLL_LIST;
-    cmd_get(r, key, cb);
+    r->coll_cb = cb;
+    cmd_get(r, key, list_read_cb);
 }
 
 /* Writes e[0..n) as the list under key (deletes the key when n is 0 and it existed),
@@ -622,7 +631,7 @@ static void lmove_write(struct req *r, struct coll_buf *dst, const struct ls_ite
         .expire_ms = m->src_expire, .flags = m->src_flags, .vtype = COLL_LIST};
     struct ls_write_opts dopt = {
         .expire_ms = dit ? dit->expire_ms : 0, .flags = dit ? dit->flags : 0, .vtype = COLL_LIST};
-    if (dst->len > r->c->srv->cfg.max_value_size) {
+    if (dst->len > r->c->srv->cfg.max_value_size && !large_needed(dst->p, dst->len)) {
         reply_error(r, ERR_TOO_BIG);
         lmove_free(r);
         req_done(r);

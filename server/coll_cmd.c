@@ -2,6 +2,7 @@
  * coll_cmd.c - helpers of the collection commands (coll_cmd.h).
  */
 #include "coll_cmd.h"
+#include "large.h"
 
 #include <limits.h>
 
@@ -60,6 +61,19 @@ void coll_store(struct req *r, const struct resp_arg *key, const struct ls_item 
         }
         return;
     }
+    if (vtype == COLL_LIST && large_needed(enc, len)) { /* large.c: pages, then the root */
+        if (it == NULL)
+            pubsub_notify(r, NOTIFY_NEW, "new", key);
+        if (event)
+            pubsub_notify(r, cls, event, key);
+        block_signal(r->c->srv, r->db, key->ptr, key->len);
+        struct large_put p = {key, enc, len,
+                              {.expire_ms = it ? it->expire_ms : 0,
+                               .flags = it ? it->flags : 0,
+                               .vtype = vtype}};
+        large_write(r, &p, 1, cmd_write_cb);
+        return;
+    }
     if (it == NULL)
         pubsub_arm(r, NOTIFY_NEW, "new");
     if (event)
@@ -73,6 +87,13 @@ void coll_store_dest(struct req *r, const struct resp_arg *key, const void *enc,
                      uint8_t vtype, int cls, const char *event)
 {
     r->step = CMD_REPLY_NUM;
+    if (len && vtype == COLL_LIST && large_needed(enc, len)) {
+        pubsub_notify(r, cls, event, key);
+        block_signal(r->c->srv, r->db, key->ptr, key->len);
+        struct large_put p = {key, enc, len, {.vtype = vtype}};
+        large_write(r, &p, 1, cmd_write_cb);
+        return;
+    }
     if (len) {
         pubsub_arm(r, cls, event);
         if (vtype == COLL_LIST || vtype == COLL_ZSET)
@@ -98,6 +119,12 @@ void coll_write_pair(struct req *r, const struct resp_arg *dk, const void *dv, s
                      const struct ls_write_opts *dopt, const struct resp_arg *sk, const void *sv,
                      size_t sn, const struct ls_write_opts *sopt, ls_write_cb done)
 {
+    if ((dopt->vtype == COLL_LIST && large_needed(dv, dn)) ||
+        (sopt->vtype == COLL_LIST && sn && large_needed(sv, sn))) { /* large.c */
+        struct large_put p[2] = {{dk, dv, dn, *dopt}, {sk, sv, sn, *sopt}};
+        large_write(r, p, 2, done);
+        return;
+    }
     struct ls_batch_op ops[2] = {{.table = r->db,
                                   .key = dk->ptr,
                                   .key_len = dk->len,

@@ -75,6 +75,7 @@
  * and is freed (deferred, through the server's free list) only when nreqs == 0.
  */
 #include "conn.h"
+#include "large.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -654,6 +655,8 @@ static void req_free(struct req *r)
     struct server *s = c->srv;
     if (r->aux_free && r->aux)
         r->aux_free(r->aux);
+    if (r->pl)
+        large_op_free(r);
     free(r->lk_items);
     free(r->child_mem[0]);
     free(r->child_mem[1]);

@@ -111,6 +111,10 @@ struct req {
     int err;
     void *aux; /* handler-owned memory, freed by aux_free when set */
     void (*aux_free)(void *);
+    /* large.c: a large list's read or write in progress (its pages), freed with r; and
+     * the handler's callback a large list's read ends in. */
+    struct large_op *pl;
+    ls_get_cb coll_cb;
     struct pbuf tmp;
 };
 

@@ -26,6 +26,7 @@
 #include "conn.h"
 #include "loading.h"
 #include "lockset.h"
+#include "large.h"
 #include "log.h"
 #include "logstor.h"
 #include "mcserver.h"
@@ -223,7 +224,7 @@ static void engine_config(struct server *s, struct ls_config *lc)
     lc->disk_size = s->cfg.disk_size;
     lc->segment_size = (uint32_t)s->cfg.segment_size;
     lc->file_size = (uint32_t)s->cfg.file_size;
-    lc->tables = (uint32_t)s->cfg.databases;
+    lc->tables = large_engine_tables(s); /* the databases, then large lists' pages, anchors */
     lc->max_key_size = (uint32_t)s->cfg.max_key_size;
     lc->salvage = s->cfg.salvage;
     lc->rollback = s->cfg.rollback;
@@ -271,6 +272,11 @@ static void engine_opened(struct server *s, int rc)
     if (rc < 0) {
         engine_failed(s, rc);
         server_request_shutdown(s, "engine open failed");
+        return;
+    }
+    if (large_layout_opened(s) < 0) {
+        s->exit_status = 1;
+        server_request_shutdown(s, "start-up failed");
         return;
     }
     log_notice("engine open in %s: %llu keys, recovered in %llu ms", s->cfg.dir,
@@ -397,6 +403,8 @@ int main(int argc, char **argv)
         return 1;
     struct ls_config lc;
     engine_config(s, &lc);
+    if (large_layout_check(s) < 0)
+        return 1;
     /* Listen first, then open the engine on its own thread: clients connect at once and
      * get -LOADING (SERVER_ERROR loading) until the engine is handed over (loading.c). */
     if (setup_loop(s) < 0 || net_listen(s) < 0 || loading_start(s, &lc, engine_opened) < 0) {

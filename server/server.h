@@ -73,6 +73,11 @@ struct server {
     struct script_eng *scripts;  /* the Lua interpreter and script cache (script.c) */
     struct mcs_state *mcs;       /* memcached front-end state (mcserver.c) */
 
+    /* large.c: versions of large lists being written (anchor and pages ahead of their
+     * root): the reaper leaves them alone. */
+    uint64_t *large_writing;
+    uint32_t large_writing_n, large_writing_cap;
+
     struct conn *conns; /* every open connection (doubly linked) */
     /* Memory held by open connections (buffers, requests; bounded by maxmemory_clients),
      * and by closed ones whose requests are still in flight. */

@@ -22,23 +22,27 @@ static void test_root(void **st)
                            .version = 0x0102030405060708u,
                            .count = 1000,
                            .head = PLIST_MID - 3,
-                           .tail = PLIST_MID + 5},
+                           .tail = PLIST_MID + 5,
+                           .lo = PLIST_MID - 64,
+                           .hi = PLIST_MID + 64},
                       d;
     uint8_t b[PLIST_ROOT_LEN];
     plist_root_encode(&r, b);
     assert_true(plist_is_root(b, sizeof(b)));
     assert_int_equal(plist_root_decode(b, sizeof(b), &d), 0);
     assert_true(d.version == r.version && d.count == r.count && d.head == r.head &&
-                d.tail == r.tail && d.flags == COLL_F_BIG);
+                d.tail == r.tail && d.lo == r.lo && d.hi == r.hi && d.flags == COLL_F_BIG);
     /* a wrong length, a small form, an impossible shape */
     assert_int_equal(plist_root_decode(b, sizeof(b) - 1, &d), -1);
     uint8_t small[2] = {COLL_VERSION, 0};
     assert_false(plist_is_root(small, 2));
     struct plist_root bad[] = {
-        {.version = 0, .count = 1, .head = 1, .tail = 1},   /* no version */
-        {.version = 9, .count = 0, .head = 1, .tail = 1},   /* empty */
-        {.version = 9, .count = 5, .head = 3, .tail = 2},   /* head past tail */
-        {.version = 9, .count = 2, .head = 10, .tail = 12}, /* 3 pages, 2 elements */
+        {.version = 0, .count = 1, .head = 1, .tail = 1, .lo = 1, .hi = 1},    /* no version */
+        {.version = 9, .count = 0, .head = 1, .tail = 1, .lo = 1, .hi = 1},    /* empty */
+        {.version = 9, .count = 5, .head = 3, .tail = 2, .lo = 1, .hi = 9},    /* head past tail */
+        {.version = 9, .count = 2, .head = 10, .tail = 12, .lo = 1, .hi = 20}, /* 3 pages, 2 */
+        {.version = 9, .count = 5, .head = 3, .tail = 4, .lo = 4, .hi = 9},    /* head below lo */
+        {.version = 9, .count = 5, .head = 3, .tail = 4, .lo = 1, .hi = 3},    /* tail above hi */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         plist_root_encode(&bad[i], b);

@@ -1,0 +1,680 @@
+/*
+ * large.c - large lists: the hidden tables' layout, loading a large list for a handler,
+ * and building and writing a new version (large.h; design in engine/FORMAT.md, "Large
+ * form").
+ *
+ * Ordering, the one rule everything here keeps: a root names only pages that are on disk
+ * before it. Pages and the anchor of a new version are invisible until its root is
+ * written (no root names the version), so they go first, in as many batches as they
+ * need, each after the previous one's acknowledgement, then a barrier (ls_sync: in
+ * periodic mode an acknowledgement is not yet durability), then the root. When they fit
+ * one batch with the root, they ride in the root's batch instead: all or nothing.
+ */
+#include "large.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "log.h"
+#include "mget.h"
+#include "park.h"
+#include "reply.h"
+#include "server.h"
+#include "tracking.h"
+#include "txn.h"
+
+uint32_t large_page_table(const struct server *s)
+{
+    return (uint32_t)s->cfg.databases;
+}
+
+uint32_t large_anchor_table(const struct server *s)
+{
+    return (uint32_t)s->cfg.databases + 1;
+}
+
+uint32_t large_engine_tables(const struct server *s)
+{
+    return (uint32_t)s->cfg.databases + 2;
+}
+
+/* ---- layout ---- */
+
+#define LAYOUT_FILE "logstord.layout"
+
+static int layout_path(const struct server *s, char *buf, size_t n)
+{
+    int w = snprintf(buf, n, "%s/%s", s->cfg.dir, LAYOUT_FILE);
+    return w < 0 || (size_t)w >= n ? -1 : 0;
+}
+
+int large_layout_check(struct server *s)
+{
+    char path[4096];
+    if (layout_path(s, path, sizeof(path)) < 0)
+        return 0; /* no such directory can be opened either: the open says why */
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0; /* a new directory, or one from before large lists: checked once open */
+    unsigned long long dbs = 0;
+    int ok = fscanf(f, "databases %llu", &dbs) == 1;
+    fclose(f);
+    if (!ok) {
+        log_warning("%s is damaged: it must say which databases setting the directory's "
+                    "large lists were laid out for ('databases N')",
+                    path);
+        return -1;
+    }
+    if (dbs != (unsigned long long)s->cfg.databases) {
+        log_warning("the data directory's large lists are kept in engine tables %llu and "
+                    "%llu, laid out for 'databases %llu'; start with that setting "
+                    "(changing it once large lists exist is not supported yet)",
+                    dbs, dbs + 1, dbs);
+        return -1;
+    }
+    return 0;
+}
+
+int large_layout_opened(struct server *s)
+{
+    char path[4096], tmp[4200];
+    if (layout_path(s, path, sizeof(path)) < 0 || access(path, F_OK) == 0)
+        return 0;
+    uint64_t held = ls_count(s->eng, large_page_table(s)) + ls_count(s->eng, large_anchor_table(s));
+    if (held) {
+        log_warning("engine tables %u and %u hold %" PRIu64 " keys from databases used before "
+                    "(this directory ran with more than %" PRIu64 " databases): start with a "
+                    "larger 'databases' setting to keep them",
+                    large_page_table(s), large_anchor_table(s), held, (uint64_t)s->cfg.databases);
+        return -1;
+    }
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    char line[64];
+    int n = snprintf(line, sizeof(line), "databases %" PRIu64 "\n", (uint64_t)s->cfg.databases);
+    int ok = fd >= 0 && write(fd, line, (size_t)n) == n && fsync(fd) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (ok && rename(tmp, path) == 0) {
+        int dfd = open(s->cfg.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+        return 0;
+    }
+    log_warning("cannot write %s: %s", path, strerror(errno));
+    unlink(tmp);
+    return -1;
+}
+
+/* ---- versions being written: the reaper leaves them alone ---- */
+
+static int writing_add(struct server *s, uint64_t v)
+{
+    if (s->large_writing_n == s->large_writing_cap) {
+        uint32_t cap = s->large_writing_cap ? s->large_writing_cap * 2 : 16;
+        uint64_t *p = realloc(s->large_writing, cap * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        s->large_writing = p;
+        s->large_writing_cap = cap;
+    }
+    s->large_writing[s->large_writing_n++] = v;
+    return 0;
+}
+
+static void writing_del(struct server *s, uint64_t v)
+{
+    for (uint32_t i = 0; i < s->large_writing_n; i++)
+        if (s->large_writing[i] == v) {
+            s->large_writing[i] = s->large_writing[--s->large_writing_n];
+            return;
+        }
+}
+
+/* ---- r's state ---- */
+
+struct large_op {
+    /* loading: the root, the pages read so far as one small form being built */
+    ls_get_cb cb;
+    struct plist_root root;
+    uint64_t expire_ms, cas;
+    uint32_t flags;
+    uint8_t vtype, want_type;
+    uint64_t next;      /* the next page to read */
+    uint64_t got;       /* elements gathered */
+    struct coll_buf el; /* their encodings, end to end */
+    int looping, waiting, rc;
+    /* writing ahead of a root */
+    struct large_build *b;
+    uint32_t at;   /* b's next op to write */
+    uint32_t sent; /* ops of the batch in flight */
+    large_done_fn done;
+    /* large_write: its keys' writes, their builds, the batch */
+    struct large_put put[2];
+    struct large_build build[2];
+    uint8_t *copy[2]; /* small values, copied */
+    uint32_t nput, ahead;
+    ls_write_cb wdone;
+};
+
+void large_op_free(struct req *r)
+{
+    struct large_op *o = r->pl;
+    r->pl = NULL;
+    if (o == NULL)
+        return;
+    coll_buf_free(&o->el);
+    for (int i = 0; i < 2; i++) {
+        large_build_free(&o->build[i]);
+        free(o->copy[i]);
+    }
+    free(o);
+}
+
+static struct large_op *op_get(struct req *r)
+{
+    if (r->pl == NULL)
+        r->pl = calloc(1, sizeof(*r->pl));
+    return r->pl;
+}
+
+/* ---- loading ---- */
+
+static int buf_append(struct coll_buf *b, const void *p, size_t n)
+{
+    if (b->cap - b->len < n) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->len < n)
+            cap *= 2;
+        uint8_t *q = realloc(b->p, cap);
+        if (q == NULL)
+            return -1;
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+#define ERR_LARGE_DAMAGED "ERR data corruption detected while reading the key (large list)"
+
+static void load_fail(struct req *r, int rc)
+{
+    struct large_op *o = r->pl;
+    r->want_type = o->want_type;
+    large_op_free(r);
+    if (rc == -ENOMEM)
+        reply_error(r, "ERR out of memory");
+    else if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
+        reply_error(r, ERR_LARGE_DAMAGED);
+    else
+        reply_engine_error(r, rc);
+    req_done(r);
+}
+
+/* Every page read: the list in the small form goes to the handler. */
+static void load_finish(struct req *r)
+{
+    struct large_op *o = r->pl;
+    struct coll_buf out = {0};
+    uint8_t hdr[11];
+    hdr[0] = (uint8_t)(COLL_VERSION | (o->root.flags & 0xf0));
+    size_t h = 1 + coll_varint_put(hdr + 1, o->root.count);
+    if (o->got != o->root.count) {
+        load_fail(r, COLL_EBAD);
+        return;
+    }
+    if (buf_append(&out, hdr, h) < 0 || buf_append(&out, o->el.p, o->el.len) < 0) {
+        coll_buf_free(&out);
+        load_fail(r, -ENOMEM);
+        return;
+    }
+    struct ls_item it = {.key = NULL,
+                         .value = out.p,
+                         .value_len = (uint32_t)out.len,
+                         .expire_ms = o->expire_ms,
+                         .flags = o->flags,
+                         .cas = o->cas,
+                         .vtype = o->vtype};
+    ls_get_cb cb = o->cb;
+    r->want_type = o->want_type;
+    large_op_free(r); /* the handler may start another list's read */
+    cb(r, 0, &it);
+    coll_buf_free(&out);
+}
+
+static void load_next(struct req *r);
+
+static void page_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct large_op *o = r->pl;
+    o->waiting = 0;
+    if (rc == 0) {
+        uint64_t n;
+        size_t k = it->value_len > 1 ? coll_varint_get((const uint8_t *)it->value + 1,
+                                                       it->value_len - 1, &n)
+                                     : 0;
+        if (k == 0 || ((const uint8_t *)it->value)[0] != COLL_VERSION || n == 0 ||
+            n > o->root.count - o->got)
+            rc = COLL_EBAD;
+        else if (buf_append(&o->el, (const uint8_t *)it->value + 1 + k, it->value_len - 1 - k) < 0)
+            rc = -ENOMEM;
+        else
+            o->got += n;
+    }
+    if (rc != 0) {
+        o->rc = rc;
+        if (!o->looping)
+            load_fail(r, rc);
+        return;
+    }
+    o->next++;
+    if (!o->looping)
+        load_next(r);
+}
+
+/* Reads the pages in order; a page from memory is taken at once (its callback runs
+ * inside mget_one), so this loops instead of recursing once per page. */
+static void load_next(struct req *r)
+{
+    struct large_op *o = r->pl;
+    uint8_t pk[PLIST_PAGE_KEY_LEN];
+    o->looping = 1;
+    while (o->rc == 0 && o->next <= o->root.tail) {
+        plist_page_key(o->root.version, o->next, pk);
+        struct resp_arg key = {(char *)pk, sizeof(pk)};
+        o->waiting = 1;
+        r->want_type = LARGE_VT_PAGE;
+        mget_one(r, large_page_table(r->c->srv), &key, page_cb);
+        if (o->waiting) { /* from the device: page_cb goes on */
+            o->looping = 0;
+            return;
+        }
+    }
+    o->looping = 0;
+    if (o->rc != 0)
+        load_fail(r, o->rc);
+    else
+        load_finish(r);
+}
+
+void large_list_read(struct req *r, int rc, const struct ls_item *it, ls_get_cb cb)
+{
+    if (rc != 0 || !plist_is_root(it->value, it->value_len)) {
+        cb(r, rc, it);
+        return;
+    }
+    struct large_op *o = op_get(r);
+    if (o == NULL) {
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    if (plist_root_decode(it->value, it->value_len, &o->root) < 0) {
+        o->want_type = r->want_type;
+        load_fail(r, COLL_EBAD);
+        return;
+    }
+    o->cb = cb;
+    o->expire_ms = it->expire_ms;
+    o->flags = it->flags;
+    o->cas = it->cas;
+    o->vtype = it->vtype;
+    o->want_type = r->want_type;
+    o->next = o->root.head;
+    r->hold_claim = 1; /* the pages come in steps: the key stays locked until the end */
+    load_next(r);
+}
+
+/* ---- building ---- */
+
+int large_needed(const uint8_t *enc, size_t len)
+{
+    uint64_t n;
+    if (len < 2 || coll_varint_get(enc + 1, len - 1, &n) == 0)
+        return 0;
+    return !coll_small_fits(n, len);
+}
+
+int large_build(struct server *s, const void *key, size_t key_len, const uint8_t *enc, size_t len,
+                struct large_build *b)
+{
+    struct coll_str *e = NULL;
+    size_t n = 0, *lens = NULL, *per = NULL;
+    memset(b, 0, sizeof(*b));
+    b->s = s;
+    int rc = coll_list_decode(enc, len, 0, &e, &n);
+    if (rc != 0)
+        return rc == -2 ? -1 : COLL_EBAD;
+    if (n == 0) {
+        free(e);
+        return COLL_EBAD;
+    }
+    lens = malloc(n * sizeof(*lens));
+    per = malloc(n * sizeof(*per));
+    if (lens == NULL || per == NULL)
+        goto oom;
+    for (size_t i = 0; i < n; i++)
+        lens[i] = e[i].len;
+    size_t pages = plist_split(lens, n, per);
+    struct plist_anchor a = {key, key_len, PLIST_MID, PLIST_MID + pages - 1};
+    /* room: anchor key + value, then per page its key and encoding */
+    size_t room = PLIST_ANCHOR_KEY_LEN + plist_anchor_len(&a) + pages * PLIST_PAGE_KEY_LEN;
+    for (size_t p = 0, at = 0; p < pages; at += per[p], p++)
+        room += plist_page_bytes(lens + at, per[p]);
+    b->mem = malloc(room);
+    b->ops = calloc(pages + 1, sizeof(*b->ops));
+    if (b->mem == NULL || b->ops == NULL)
+        goto oom;
+    b->version = ls_new_version(s->eng);
+    if (writing_add(s, b->version) < 0)
+        goto oom;
+    uint8_t *m = b->mem;
+    plist_anchor_key(b->version, m);
+    b->ops[0] = (struct ls_batch_op){.table = large_anchor_table(s),
+                                     .key = m,
+                                     .key_len = PLIST_ANCHOR_KEY_LEN,
+                                     .opts = {.vtype = LARGE_VT_ANCHOR}};
+    m += PLIST_ANCHOR_KEY_LEN;
+    b->ops[0].value = m;
+    b->ops[0].value_len = plist_anchor_encode(&a, m);
+    m += b->ops[0].value_len;
+    for (size_t p = 0, at = 0; p < pages; at += per[p], p++) {
+        struct ls_batch_op *op = &b->ops[1 + p];
+        plist_page_key(b->version, PLIST_MID + p, m);
+        *op = (struct ls_batch_op){.table = large_page_table(s),
+                                   .key = m,
+                                   .key_len = PLIST_PAGE_KEY_LEN,
+                                   .opts = {.vtype = LARGE_VT_PAGE}};
+        m += PLIST_PAGE_KEY_LEN;
+        struct coll_buf pb = {0};
+        if (coll_list_encode(e + at, per[p], &pb) < 0)
+            goto oom_registered;
+        memcpy(m, pb.p, pb.len);
+        op->value = m;
+        op->value_len = pb.len;
+        m += pb.len;
+        coll_buf_free(&pb);
+    }
+    b->n = (uint32_t)pages + 1;
+    struct plist_root root = {.flags = (uint8_t)(enc[0] & 0xf0),
+                              .version = b->version,
+                              .count = n,
+                              .head = PLIST_MID,
+                              .tail = PLIST_MID + pages - 1,
+                              .lo = PLIST_MID,
+                              .hi = PLIST_MID + pages - 1};
+    plist_root_encode(&root, b->root);
+    free(e);
+    free(lens);
+    free(per);
+    return 0;
+oom_registered:
+    writing_del(s, b->version);
+oom:
+    free(e);
+    free(lens);
+    free(per);
+    free(b->mem);
+    free(b->ops);
+    memset(b, 0, sizeof(*b));
+    return -1;
+}
+
+void large_build_free(struct large_build *b)
+{
+    if (b->s && b->version)
+        writing_del(b->s, b->version);
+    free(b->mem);
+    free(b->ops);
+    memset(b, 0, sizeof(*b));
+}
+
+/* ---- writing ahead of the root ---- */
+
+static uint64_t ops_bytes(const struct ls_batch_op *ops, uint32_t n)
+{
+    uint64_t t = 0;
+    for (uint32_t i = 0; i < n; i++)
+        t += ls_record_size(ops[i].key_len, ops[i].del ? 0 : ops[i].value_len);
+    return t;
+}
+
+static void flush_next(struct req *r);
+
+static void flush_end(struct req *r, int rc)
+{
+    struct large_op *o = r->pl;
+    o->b = NULL;
+    o->done(r, rc);
+}
+
+static void barrier_cb(void *arg, int rc, uint64_t cas)
+{
+    struct req *r = arg;
+    (void)cas;
+    flush_end(r, rc);
+}
+
+static void ahead_cb(void *arg, int rc, uint64_t cas)
+{
+    struct req *r = arg;
+    struct large_op *o = r->pl;
+    (void)cas;
+    if (rc != 0) {
+        flush_end(r, rc);
+        return;
+    }
+    o->at += o->sent;
+    o->sent = 0;
+    flush_next(r);
+}
+
+static void flush_next(struct req *r)
+{
+    struct large_op *o = r->pl;
+    struct large_build *b = o->b;
+    struct ls_engine *e = r->c->srv->eng;
+    if (o->at == b->n) { /* all ahead: the barrier, then the root may go */
+        b->n = 0;
+        int rc = ls_sync(e, barrier_cb, r);
+        if (rc < 0)
+            flush_end(r, rc);
+        return;
+    }
+    uint32_t max = ls_batch_max_bytes(e), k = 0;
+    uint64_t bytes = 0;
+    while (o->at + k < b->n) {
+        uint64_t one = ops_bytes(&b->ops[o->at + k], 1);
+        if (k > 0 && bytes + one > max)
+            break;
+        bytes += one;
+        k++;
+    }
+    o->sent = k;
+    int rc = bytes > max ? LS_ETOOBIG : park_batch(r, &b->ops[o->at], k, ahead_cb);
+    if (rc == LS_ETOOBIG) { /* one page larger than a batch: a record alone is atomic */
+        const struct ls_batch_op *op = &b->ops[o->at];
+        rc = ls_put(e, op->table, op->key, op->key_len, op->value, op->value_len, &op->opts,
+                    ahead_cb, r);
+    }
+    if (rc != 0)
+        flush_end(r, rc);
+}
+
+void large_build_flush(struct req *r, struct large_build *b, uint32_t extra, large_done_fn done)
+{
+    struct ls_engine *e = r->c->srv->eng;
+    if (txn_batching(r) || ops_bytes(b->ops, b->n) + extra <= ls_batch_max_bytes(e)) {
+        done(r, 0); /* they go with the root */
+        return;
+    }
+    struct large_op *o = op_get(r);
+    if (o == NULL) {
+        done(r, -ENOMEM);
+        return;
+    }
+    o->b = b;
+    o->at = 0;
+    o->done = done;
+    flush_next(r);
+}
+
+/* ---- large_write ---- */
+
+static void nothing_cb(void *arg, int rc, uint64_t cas)
+{
+    (void)arg, (void)rc, (void)cas; /* the last write's callback answers */
+}
+
+static void write_end_cb(void *arg, int rc, uint64_t cas)
+{
+    struct req *r = arg;
+    ls_write_cb done = r->pl->wdone;
+    large_op_free(r); /* the versions written are no longer being written */
+    done(r, rc == LS_ENOTFOUND ? 0 : rc, cas);
+}
+
+static void write_fail(struct req *r, int rc)
+{
+    ls_write_cb done = r->pl->wdone;
+    large_op_free(r);
+    done(r, rc, 0);
+}
+
+/* The final unit: every op left, then each key's root, value or delete. */
+static void write_final(struct req *r)
+{
+    struct large_op *o = r->pl;
+    struct server *s = r->c->srv;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < o->nput; i++)
+        n += o->build[i].n + 1;
+    struct ls_batch_op *ops = calloc(n, sizeof(*ops));
+    if (ops == NULL) {
+        write_fail(r, -ENOMEM);
+        return;
+    }
+    n = 0;
+    for (uint32_t i = 0; i < o->nput; i++) {
+        const struct large_put *p = &o->put[i];
+        for (uint32_t j = 0; j < o->build[i].n; j++)
+            ops[n++] = o->build[i].ops[j];
+        ops[n++] = (struct ls_batch_op){.del = p->n == 0,
+                                        .table = r->db,
+                                        .key = p->key->ptr,
+                                        .key_len = p->key->len,
+                                        .value = p->v,
+                                        .value_len = p->n,
+                                        .opts = p->opts};
+    }
+    int rc = 0;
+    if (txn_batching(r)) { /* the overlay: hidden records first, each key's last */
+        for (uint32_t i = 0; i < n && rc == 0; i++) {
+            struct resp_arg k = {(char *)ops[i].key, ops[i].key_len};
+            ls_write_cb cb = i + 1 == n ? write_end_cb : nothing_cb;
+            rc = txn_write(r, ops[i].table, &k, ops[i].value, ops[i].value_len, &ops[i].opts,
+                           ops[i].del, cb);
+            if (rc == LS_ENOTFOUND && ops[i].del)
+                rc = i + 1 == n ? (write_end_cb(r, 0, 0), 1) : 0;
+        }
+        free(ops);
+        if (rc == 1)
+            return; /* answered: the last was a delete of an absent key */
+        if (rc == 0)
+            req_unlock(r);
+        else
+            write_fail(r, rc);
+        return;
+    }
+    for (uint32_t i = 0; i < o->nput; i++) { /* as park_put and park_del do */
+        txn_touch(s, r->db, o->put[i].key->ptr, o->put[i].key->len);
+        tracking_invalidate(r, o->put[i].key->ptr, o->put[i].key->len);
+    }
+    rc = park_batch(r, ops, n, write_end_cb);
+    free(ops);
+    if (rc == 0)
+        req_unlock(r);
+    else
+        write_fail(r, rc);
+}
+
+static void ahead_done(struct req *r, int rc);
+
+/* The next large put whose pages must go ahead, or the final unit. */
+static void write_ahead(struct req *r)
+{
+    struct large_op *o = r->pl;
+    while (o->ahead < o->nput && o->build[o->ahead].n == 0)
+        o->ahead++;
+    if (o->ahead == o->nput || txn_batching(r)) {
+        write_final(r);
+        return;
+    }
+    uint64_t rest = 0; /* the records of the final unit besides this build's */
+    for (uint32_t i = 0; i < o->nput; i++)
+        rest += ls_record_size(o->put[i].key->len, o->put[i].n) +
+                (i == o->ahead ? 0 : ops_bytes(o->build[i].ops, o->build[i].n));
+    struct large_build *b = &o->build[o->ahead];
+    if (ops_bytes(b->ops, b->n) + rest <= ls_batch_max_bytes(r->c->srv->eng)) {
+        write_final(r);
+        return;
+    }
+    o->b = b;
+    o->at = 0;
+    o->done = ahead_done;
+    flush_next(r);
+}
+
+static void ahead_done(struct req *r, int rc)
+{
+    if (rc != 0) {
+        write_fail(r, rc);
+        return;
+    }
+    r->pl->ahead++;
+    write_ahead(r);
+}
+
+void large_write(struct req *r, const struct large_put *puts, uint32_t k, ls_write_cb done)
+{
+    struct server *s = r->c->srv;
+    struct large_op *o = op_get(r);
+    if (o == NULL) {
+        done(r, -ENOMEM, 0);
+        return;
+    }
+    o->wdone = done;
+    o->nput = k;
+    for (uint32_t i = 0; i < k; i++) {
+        struct large_put *p = &o->put[i];
+        *p = puts[i];
+        if (p->n && large_needed(p->v, p->n)) {
+            int rc = large_build(s, p->key->ptr, p->key->len, p->v, p->n, &o->build[i]);
+            if (rc != 0) {
+                write_fail(r, rc == COLL_EBAD ? LS_EINVAL : -ENOMEM);
+                return;
+            }
+            p->v = o->build[i].root;
+            p->n = PLIST_ROOT_LEN;
+        } else if (p->n) {
+            if ((o->copy[i] = malloc(p->n)) == NULL) {
+                write_fail(r, -ENOMEM);
+                return;
+            }
+            memcpy(o->copy[i], p->v, p->n);
+            p->v = o->copy[i];
+        }
+    }
+    write_ahead(r);
+}

@@ -1,0 +1,94 @@
+/*
+ * large.h - large lists on the log (engine/FORMAT.md, "Large form"): a root record under
+ * the user key, pages in the hidden page table named by the list's version, an anchor
+ * per version in the hidden anchor table. proto/plist.h holds the encodings.
+ *
+ * Every list command reads through large_list_read: a small list comes to its handler as
+ * it is; a large one is loaded (its pages read in order) and handed over in the small
+ * form, so every command works on both. A handler's write of a list that no longer fits
+ * the small form goes through large_build: a new version's anchor and pages, written
+ * ahead of the root when they do not fit one batch with it, and the root in the write the
+ * handler would have made. The old version's pages are left to the reaper (reaper.c).
+ */
+#ifndef LS_SERVER_LARGE_H
+#define LS_SERVER_LARGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coll.h"
+#include "conn.h"
+#include "logstor.h"
+#include "plist.h"
+
+struct server;
+
+/* Record tags of the hidden tables' records (ls_write_opts.vtype). */
+#define LARGE_VT_PAGE   5
+#define LARGE_VT_ANCHOR 6
+
+/* The engine tables of pages and anchors: after the databases, never named by a command. */
+uint32_t large_page_table(const struct server *s);
+uint32_t large_anchor_table(const struct server *s);
+/* Engine tables to open: the databases and the two hidden ones. */
+uint32_t large_engine_tables(const struct server *s);
+
+/* Start-up: before the engine opens, refuses (-1, logged) a `databases` other than the
+ * one the directory's hidden tables were laid out for (its file logstord.layout); after
+ * it opened, refuses hidden tables that hold keys without that file (a directory used
+ * with more databases before), else writes the file. 0 to go on. */
+int large_layout_check(struct server *s);
+int large_layout_opened(struct server *s);
+
+/* A list key's read, for its handler cb: a large list's pages are read first and cb gets
+ * the whole list in the small form (borrowed for the call); anything else goes to cb as
+ * it came. For list_read's callback. */
+void large_list_read(struct req *r, int rc, const struct ls_item *it, ls_get_cb cb);
+
+/* A list written as the small form enc[0..len): whether it needs the large form. */
+int large_needed(const uint8_t *enc, size_t len);
+
+/* A list's records in the large form, built from its small form: the anchor and pages
+ * (ops[0..n), in writing order) and the root. */
+struct large_build {
+    struct ls_batch_op *ops;
+    uint32_t n;
+    uint64_t version;
+    uint8_t root[PLIST_ROOT_LEN];
+    uint8_t *mem; /* the ops' keys and values */
+    struct server *s;
+};
+/* Builds b for the list enc[0..len) (a valid small form) under key. 0, COLL_EBAD, or -1
+ * out of memory. Registers b's version as being written: the reaper leaves it alone until
+ * large_build_free. */
+int large_build(struct server *s, const void *key, size_t key_len, const uint8_t *enc, size_t len,
+                struct large_build *b);
+void large_build_free(struct large_build *b);
+/* Writes b's anchor and pages ahead of its root when they and `extra` more record bytes
+ * would not fit one batch: in batches, each after the previous one's acknowledgement, then
+ * a barrier, so that the root is never on disk without them; b->n is 0 after. When they
+ * fit, nothing is written (the caller's batch takes them with the root). Inside a
+ * transaction's overlay they stay for its batch. done(r, rc) runs after (now when nothing
+ * was written); rc is an engine error when a write failed (then nothing must follow). */
+typedef void (*large_done_fn)(struct req *r, int rc);
+void large_build_flush(struct req *r, struct large_build *b, uint32_t extra, large_done_fn done);
+
+/* One key's write in large_write: the list's small form v[0..n) (n 0: delete the key),
+ * stored large when it needs to be. */
+struct large_put {
+    const struct resp_arg *key; /* in r's arguments (they live as long as r) */
+    const uint8_t *v;
+    size_t n;
+    struct ls_write_opts opts;
+};
+/* Writes puts[0..k) (k 1 or 2, distinct keys of r's database) as one unit: one batch
+ * with the large ones' roots and whatever of their anchors and pages did not have to go
+ * ahead (inside EXEC or a script: in its overlay). WATCH and CLIENT TRACKING see the
+ * user keys' writes. done(r, rc, 0) runs once, after the last; r's locks are released
+ * once it is submitted. A delete of an absent key counts as done. */
+void large_write(struct req *r, const struct large_put *puts, uint32_t k, ls_write_cb done);
+
+/* Frees r's large-list state (conn.c, with r). */
+void large_op_free(struct req *r);
+
+#endif
