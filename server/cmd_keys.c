@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "reaper.h"
 #include "cmdlock.h"
 #include "glob.h"
 #include "park.h"
@@ -68,6 +69,7 @@ static void del_cb(void *arg, int rc, uint64_t cas)
 
 void cmd_keys_del(struct req *r)
 {
+    reaper_wake(r->c->srv); /* a large list among them leaves its pages (reaper.c) */
     r->pending = 1;
     for (uint32_t i = 0; i < r->nkeys; i++) {
         int rc = park_del(r, r->db, &r->keys[i], del_cb);
@@ -561,6 +563,7 @@ static int flush_args_ok(struct req *r)
 static void flush_tables(struct req *r, uint32_t first, uint32_t last)
 {
     tracking_flush(r->c->srv); /* once, FLUSHALL too, as Redis */
+    reaper_wake(r->c->srv);    /* large lists flushed: their pages go */
     r->pending = 1;
     for (uint32_t t = first; t <= last; t++) {
         int rc = park_flush(r, t, flush_cb);

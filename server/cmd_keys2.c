@@ -42,6 +42,7 @@
 
 #include "block.h"
 #include "cmd.h"
+#include "large.h"
 #include "coll.h"
 #include "lockset.h"
 #include "mget.h"
@@ -64,6 +65,7 @@
 /* What a transfer replies once its writes are done (r->step). */
 enum xfer_reply { XFER_OK = 0, XFER_ONE = 1 };
 #define XFER_DEL_SRC   1u /* r->flags: delete argv[1] of r->db after the put */
+#define XFER_LOADED    64u /* r->flags: the large list read is loaded (COPY) */
 #define XFER_NOKEY_ERR 2u /* r->flags: a source found gone replies "no such key", else 0 */
 
 /* ---- argument helpers ---- */
@@ -196,16 +198,22 @@ static void xfer_put_ignored(void *arg, int rc, uint64_t cas)
  * when done so (the delete's callback replies), 0 when the caller must write them one
  * after the other (too large for one batch). */
 static int xfer_unit(struct req *r, uint32_t db, const struct resp_arg *dst, const void *v,
-                     size_t n, const struct ls_write_opts *o)
+                     size_t n, const struct ls_write_opts *o, const struct ls_batch_op *anchor)
 {
     const struct resp_arg *src = &r->argv[1];
-    int rc;
+    int rc = 0;
     if (txn_batching(r)) {
-        rc = park_put(r, db, dst, v, n, o, xfer_put_ignored);
+        if (anchor) { /* a large list renamed: its anchor names the new key (large.c) */
+            struct resp_arg ak = {(char *)anchor->key, anchor->key_len};
+            rc = txn_write(r, anchor->table, &ak, anchor->value, anchor->value_len, &anchor->opts,
+                           0, xfer_put_ignored);
+        }
+        if (rc == 0)
+            rc = park_put(r, db, dst, v, n, o, xfer_put_ignored);
         if (rc == 0)
             rc = park_del(r, r->db, src, xfer_del_cb);
     } else {
-        struct ls_batch_op ops[2] = {
+        struct ls_batch_op ops[3] = {
             {.table = db,
              .key = dst->ptr,
              .key_len = dst->len,
@@ -213,7 +221,11 @@ static int xfer_unit(struct req *r, uint32_t db, const struct resp_arg *dst, con
              .value_len = n,
              .opts = *o},
             {.del = 1, .table = r->db, .key = src->ptr, .key_len = src->len}};
-        rc = park_batch(r, ops, 2, xfer_del_cb);
+        if (anchor)
+            ops[2] = *anchor;
+        txn_touch(r->c->srv, db, dst->ptr, dst->len); /* WATCH sees both keys change */
+        txn_touch(r->c->srv, r->db, src->ptr, src->len);
+        rc = park_batch(r, ops, anchor ? 3 : 2, xfer_del_cb);
         if (rc == LS_ETOOBIG)
             return 0;
     }
@@ -224,18 +236,45 @@ static int xfer_unit(struct req *r, uint32_t db, const struct resp_arg *dst, con
     return 1;
 }
 
+static void xfer_large_cb(void *arg, int rc, uint64_t cas)
+{
+    struct req *r = arg;
+    (void)cas;
+    if (rc != 0)
+        engine_error_done(r, rc);
+    else
+        xfer_reply(r);
+}
+
 static void xfer_put(struct req *r, uint32_t db, const struct resp_arg *dst, const void *v,
                      size_t n, uint64_t expire_ms, uint32_t flags, uint8_t vtype)
 {
     struct ls_write_opts o = {.expire_ms = expire_ms, .flags = flags, .vtype = vtype};
     if (vtype == COLL_LIST) /* a list moved into place: a BLPOP on it may go on */
         block_signal(r->c->srv, db, dst->ptr, dst->len);
+    if (vtype == COLL_LIST && !(r->flags & XFER_DEL_SRC) && large_needed(v, n)) {
+        struct large_put p = {db, dst, v, n, o}; /* COPY of a large list: a version of its own */
+        large_write(r, &p, 1, xfer_large_cb);
+        return;
+    }
     if (n > r->c->srv->cfg.max_value_size) {
         reply_done(r, ERR_TOO_BIG);
         return;
     }
-    if ((r->flags & XFER_DEL_SRC) && xfer_unit(r, db, dst, v, n, &o))
+    struct ls_batch_op anchor;
+    uint8_t *amem = NULL;
+    if (vtype == COLL_LIST && plist_is_root(v, n)) {
+        r->c->srv->root_moves++; /* a reaper's check in flight looks again (reaper.c) */
+        if (db == r->db && large_rename_anchor(r->c->srv, v, n, dst, &anchor, &amem) < 0) {
+            reply_done(r, "ERR out of memory");
+            return;
+        }
+    }
+    if ((r->flags & XFER_DEL_SRC) && xfer_unit(r, db, dst, v, n, &o, amem ? &anchor : NULL)) {
+        free(amem);
         return;
+    }
+    free(amem);
     if (r->flags & XFER_DEL_SRC)
         r->nparked++; /* hold the locks until the delete is submitted (see xfer_hold) */
     int rc = park_put(r, db, dst, v, n, &o, xfer_put_cb);
@@ -249,9 +288,23 @@ static void xfer_put(struct req *r, uint32_t db, const struct resp_arg *dst, con
         req_unlock(r); /* its only write is submitted (or parked: then park.c unlocks) */
 }
 
+static void xfer_get_cb(void *arg, int rc, const struct ls_item *it);
+
+static void xfer_loaded_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    r->flags |= XFER_LOADED;
+    xfer_get_cb(r, rc, it);
+}
+
 static void xfer_get_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
+    if (rc == 0 && it->vtype == COLL_LIST && !(r->flags & (XFER_DEL_SRC | XFER_LOADED)) &&
+        plist_is_root(it->value, it->value_len)) {
+        large_list_read(r, rc, it, xfer_loaded_cb); /* COPY: the whole list, then a new one */
+        return;
+    }
     if (rc == LS_ENOTFOUND && (r->flags & XFER_NOKEY_ERR))
         reply_done(r, ERR_NO_KEY);
     else if (rc == LS_ENOTFOUND)
@@ -398,6 +451,7 @@ void cmd_keys_swapdb(struct req *r)
     }
     if (a != b)
         txn_touch_swap(r->c->srv, (uint32_t)a, (uint32_t)b); /* WATCH */
+    r->c->srv->root_moves++; /* large lists' roots change databases (reaper.c) */
     int rc = ls_swap_tables(cmd_engine(r), (uint32_t)a, (uint32_t)b);
     if (rc < 0) {
         reply_engine_error(r, rc);
@@ -475,6 +529,10 @@ static void dump_get_cb(void *arg, int rc, const struct ls_item *it)
     struct req *r = arg;
     if (read_failed(r, rc))
         return;
+    if (it->vtype == COLL_LIST && plist_is_root(it->value, it->value_len)) {
+        large_list_read(r, rc, it, dump_get_cb); /* comes back as the whole list */
+        return;
+    }
     if (it->vtype != COLL_STRING) { /* [RDB type][its body][version, CRC64] */
         size_t bound = rdbcoll_body_bound(it->vtype, it->value, it->value_len), body;
         uint8_t *q;

@@ -30,6 +30,8 @@
 #include <event2/event.h>
 
 #include "cmd.h"
+#include "large.h"
+#include "reaper.h"
 #include "glob.h"
 #include "loading.h"
 #include "lockset.h"
@@ -1574,6 +1576,15 @@ static void info_logstor(struct server *s, const struct ls_stats *st, struct pbu
         st->recovery_records, st->recovery_corrupt_blocks, st->recovery_damaged_files,
         st->recovery_segments, st->recovery_from_checkpoint, st->recovery_heads_read,
         st->recovery_heads_presumed, st->segj_writes, st->segj_failures, s->parked);
+    struct reaper_stats rs;
+    reaper_stats(s, &rs);
+    pbuf_appendf(pb,
+                 "large_pages:%" PRIu64 "\r\nlarge_versions:%" PRIu64
+                 "\r\nreaper_running:%d\r\nreaper_passes:%" PRIu64
+                 "\r\nreaper_pages_deleted:%" PRIu64 "\r\nreaper_versions_deleted:%" PRIu64
+                 "\r\n",
+                 ls_count(s->eng, large_page_table(s)), ls_count(s->eng, large_anchor_table(s)),
+                 rs.running, rs.passes, rs.pages, rs.versions);
     info_compaction(s, st, pb);
     pbuf_appendf(pb, "\r\n");
 }

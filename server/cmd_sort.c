@@ -29,6 +29,7 @@
 #include "cmd.h"
 #include "coll.h"
 #include "coll_cmd.h"
+#include "large.h"
 #include "mget.h"
 #include "pubsub.h"
 #include "reply.h"
@@ -413,6 +414,10 @@ static void sort_read_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
     struct sort_op *o = r->aux;
+    if (rc == 0 && it->vtype == COLL_LIST && plist_is_root(it->value, it->value_len)) {
+        large_list_read(r, rc, it, sort_read_cb); /* comes back as the whole list */
+        return;
+    }
     if (coll_read_begin(r, &rc))
         return;
     int type = rc == 0 ? it->vtype : COLL_LIST;

@@ -67,7 +67,7 @@ void coll_store(struct req *r, const struct resp_arg *key, const struct ls_item 
         if (event)
             pubsub_notify(r, cls, event, key);
         block_signal(r->c->srv, r->db, key->ptr, key->len);
-        struct large_put p = {key, enc, len,
+        struct large_put p = {r->db, key, enc, len,
                               {.expire_ms = it ? it->expire_ms : 0,
                                .flags = it ? it->flags : 0,
                                .vtype = vtype}};
@@ -90,7 +90,7 @@ void coll_store_dest(struct req *r, const struct resp_arg *key, const void *enc,
     if (len && vtype == COLL_LIST && large_needed(enc, len)) {
         pubsub_notify(r, cls, event, key);
         block_signal(r->c->srv, r->db, key->ptr, key->len);
-        struct large_put p = {key, enc, len, {.vtype = vtype}};
+        struct large_put p = {r->db, key, enc, len, {.vtype = vtype}};
         large_write(r, &p, 1, cmd_write_cb);
         return;
     }
@@ -121,7 +121,7 @@ void coll_write_pair(struct req *r, const struct resp_arg *dk, const void *dv, s
 {
     if ((dopt->vtype == COLL_LIST && large_needed(dv, dn)) ||
         (sopt->vtype == COLL_LIST && sn && large_needed(sv, sn))) { /* large.c */
-        struct large_put p[2] = {{dk, dv, dn, *dopt}, {sk, sv, sn, *sopt}};
+        struct large_put p[2] = {{r->db, dk, dv, dn, *dopt}, {r->db, sk, sv, sn, *sopt}};
         large_write(r, p, 2, done);
         return;
     }

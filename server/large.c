@@ -24,6 +24,7 @@
 #include "log.h"
 #include "mget.h"
 #include "park.h"
+#include "reaper.h"
 #include "reply.h"
 #include "server.h"
 #include "tracking.h"
@@ -541,6 +542,7 @@ static void write_end_cb(void *arg, int rc, uint64_t cas)
 {
     struct req *r = arg;
     ls_write_cb done = r->pl->wdone;
+    reaper_wake(r->c->srv); /* the versions the keys held before, if any, are dead */
     large_op_free(r); /* the versions written are no longer being written */
     done(r, rc == LS_ENOTFOUND ? 0 : rc, cas);
 }
@@ -571,7 +573,7 @@ static void write_final(struct req *r)
         for (uint32_t j = 0; j < o->build[i].n; j++)
             ops[n++] = o->build[i].ops[j];
         ops[n++] = (struct ls_batch_op){.del = p->n == 0,
-                                        .table = r->db,
+                                        .table = p->db,
                                         .key = p->key->ptr,
                                         .key_len = p->key->len,
                                         .value = p->v,
@@ -598,7 +600,7 @@ static void write_final(struct req *r)
         return;
     }
     for (uint32_t i = 0; i < o->nput; i++) { /* as park_put and park_del do */
-        txn_touch(s, r->db, o->put[i].key->ptr, o->put[i].key->len);
+        txn_touch(s, o->put[i].db, o->put[i].key->ptr, o->put[i].key->len);
         tracking_invalidate(r, o->put[i].key->ptr, o->put[i].key->len);
     }
     rc = park_batch(r, ops, n, write_end_cb);
@@ -677,4 +679,25 @@ void large_write(struct req *r, const struct large_put *puts, uint32_t k, ls_wri
         }
     }
     write_ahead(r);
+}
+
+int large_rename_anchor(const struct server *s, const uint8_t *v, size_t n,
+                        const struct resp_arg *dst, struct ls_batch_op *op, uint8_t **mem)
+{
+    struct plist_root root;
+    if (plist_root_decode(v, n, &root) < 0)
+        return -1;
+    struct plist_anchor a = {(const uint8_t *)dst->ptr, dst->len, root.lo, root.hi};
+    uint8_t *m = malloc(PLIST_ANCHOR_KEY_LEN + plist_anchor_len(&a));
+    if (m == NULL)
+        return -1;
+    plist_anchor_key(root.version, m);
+    *op = (struct ls_batch_op){.table = large_anchor_table(s),
+                               .key = m,
+                               .key_len = PLIST_ANCHOR_KEY_LEN,
+                               .value = m + PLIST_ANCHOR_KEY_LEN,
+                               .value_len = plist_anchor_encode(&a, m + PLIST_ANCHOR_KEY_LEN),
+                               .opts = {.vtype = LARGE_VT_ANCHOR}};
+    *mem = m;
+    return 0;
 }

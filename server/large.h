@@ -76,17 +76,24 @@ void large_build_flush(struct req *r, struct large_build *b, uint32_t extra, lar
 /* One key's write in large_write: the list's small form v[0..n) (n 0: delete the key),
  * stored large when it needs to be. */
 struct large_put {
+    uint32_t db;
     const struct resp_arg *key; /* in r's arguments (they live as long as r) */
     const uint8_t *v;
     size_t n;
     struct ls_write_opts opts;
 };
-/* Writes puts[0..k) (k 1 or 2, distinct keys of r's database) as one unit: one batch
+/* Writes puts[0..k) (k 1 or 2, distinct keys) as one unit: one batch
  * with the large ones' roots and whatever of their anchors and pages did not have to go
  * ahead (inside EXEC or a script: in its overlay). WATCH and CLIENT TRACKING see the
  * user keys' writes. done(r, rc, 0) runs once, after the last; r's locks are released
  * once it is submitted. A delete of an absent key counts as done. */
 void large_write(struct req *r, const struct large_put *puts, uint32_t k, ls_write_cb done);
+
+/* RENAME of a large list's root v[0..n) to dst: the anchor that names dst instead (its
+ * key and value into *op, the bytes in *mem, which the caller frees), so that the reaper
+ * finds the root where it went. 0, or -1 (not a valid root, or out of memory). */
+int large_rename_anchor(const struct server *s, const uint8_t *v, size_t n,
+                        const struct resp_arg *dst, struct ls_batch_op *op, uint8_t **mem);
 
 /* Frees r's large-list state (conn.c, with r). */
 void large_op_free(struct req *r);

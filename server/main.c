@@ -28,6 +28,7 @@
 #include "lockset.h"
 #include "large.h"
 #include "log.h"
+#include "reaper.h"
 #include "logstor.h"
 #include "mcserver.h"
 #include "net.h"
@@ -159,6 +160,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     ls_report_expired(s->eng, pubsub_wants_expired(s)); /* follows CONFIG SET */
     ls_tick(s->eng);
+    reaper_tick(s); /* large lists' pages no root names (reaper.c) */
     park_retry(s);
     server_after_events(s);
 }
@@ -361,6 +363,8 @@ static void teardown(struct server *s)
     event_free(s->cron_ev);
     event_base_free(s->base);
     lockset_free(s->locks);
+    reaper_free(s); /* after ls_close: its callbacks ran by then */
+    free(s->large_writing);
     txn_server_free(s);
     script_server_free(s);
     conn_pool_free(s);
@@ -397,7 +401,7 @@ int main(int argc, char **argv)
     s->start_mono_ms = server_mono_ms();
     s->ops_last_ms = s->start_mono_ms;
     s->locks = lockset_new((uint32_t)s->cfg.databases);
-    if (s->locks == NULL || cmd_init() < 0 || pubsub_init(s) < 0)
+    if (s->locks == NULL || cmd_init() < 0 || pubsub_init(s) < 0 || reaper_new(s) < 0)
         return 1;
     if (net_size_maxclients(s) < 0)
         return 1;

@@ -77,6 +77,9 @@ struct server {
      * root): the reaper leaves them alone. */
     uint64_t *large_writing;
     uint32_t large_writing_n, large_writing_cap;
+    uint64_t root_moves;   /* MOVE, RENAME, SWAPDB so far: a reaper check spanning one looks
+                              again (reaper.c) */
+    struct reaper *reaper; /* reaper.c */
 
     struct conn *conns; /* every open connection (doubly linked) */
     /* Memory held by open connections (buffers, requests; bounded by maxmemory_clients),
