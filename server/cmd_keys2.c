@@ -620,7 +620,14 @@ static int restore_decode(struct req *r, uint8_t **v, size_t *n, uint8_t *vtype)
         struct coll_limits lim = {lv->hash_max_listpack_entries, lv->hash_max_listpack_value};
         struct coll_buf out = {0};
         size_t pos = 1; /* the footer was checked; the body ends before it */
-        rc = rdbcoll_read((const uint8_t *)p->ptr, p->len - 10, &pos, type, max, &lim, &out, vtype);
+        /* a list may outgrow max_value_size (large.c stores it in pages); the payload,
+         * which client_query_buffer_limit bounds, bounds what it decodes to (an integer
+         * element of 2 to 9 bytes decodes to at most 2.67 times that, with its 2 bytes
+         * of small-form overhead counted) */
+        size_t cmax = type == RDB_TYPE_LIST || type == RDB_TYPE_LIST_QUICKLIST2
+                          ? (p->len > max ? p->len : max) * 3
+                          : max;
+        rc = rdbcoll_read((const uint8_t *)p->ptr, p->len - 10, &pos, type, cmax, &lim, &out, vtype);
         if (rc == RDBSTR_OK && pos != p->len - 10)
             rc = RDBSTR_BADDATA;
         if (rc == RDBSTR_OK) {

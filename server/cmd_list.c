@@ -48,11 +48,39 @@ static int list_of(struct req *r, int rc, const struct ls_item *it, size_t extra
     return 0;
 }
 
-/* A large list comes to the handler whole, in the small form (large.c). */
+static void push_cb(void *arg, int rc, const struct ls_item *it);
+static void pop_cb(void *arg, int rc, const struct ls_item *it);
+static void llen_cb(void *arg, int rc, const struct ls_item *it);
+static void lindex_cb(void *arg, int rc, const struct ls_item *it);
+static void lrange_cb(void *arg, int rc, const struct ls_item *it);
+
+/* A large list (large.c): LLEN, LINDEX, LRANGE, the pushes and the pops work on the pages
+ * at stake; every other command gets the whole list, in the small form. */
 static void list_read_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    large_list_read(r, rc, it, r->coll_cb);
+    ls_get_cb cb = r->coll_cb;
+    if (rc == 0 && r->aux == NULL && plist_is_root(it->value, it->value_len) &&
+        (cb == llen_cb || cb == lindex_cb || cb == lrange_cb || cb == push_cb ||
+         (cb == pop_cb && (!(r->u64 & 2) || r->num > 0)))) {
+        if (coll_read_begin(r, &rc))
+            return; /* answered (it counted the hit) */
+        int took;
+        if (cb == llen_cb)
+            took = large_llen(r, it);
+        else if (cb == lindex_cb)
+            took = large_range(r, it, r->num, r->num, 1, cb);
+        else if (cb == lrange_cb)
+            took = large_range(r, it, r->num, (int64_t)r->u64, 0, cb);
+        else if (cb == push_cb)
+            took = large_push(r, it, r->step & 1, cb);
+        else
+            took = large_pop(r, it, (int)(r->u64 & 1), (r->u64 & 2) != 0,
+                             (r->u64 & 2) ? (uint64_t)r->num : 1, cb);
+        if (took)
+            return;
+    }
+    large_list_read(r, rc, it, cb);
 }
 
 static void list_read(struct req *r, const struct resp_arg *key, ls_get_cb cb)

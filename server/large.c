@@ -20,10 +20,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "block.h"
 #include "cmd.h"
 #include "log.h"
 #include "mget.h"
 #include "park.h"
+#include "pubsub.h"
 #include "reaper.h"
 #include "reply.h"
 #include "server.h"
@@ -211,6 +213,10 @@ static int buf_append(struct coll_buf *b, const void *p, size_t n)
 static void load_fail(struct req *r, int rc)
 {
     struct large_op *o = r->pl;
+    log_warning("DEBUG load failed rc=%d version %llu head %lld tail %lld count %llu next %lld got %llu",
+                rc, (unsigned long long)o->root.version, (long long)(o->root.head - PLIST_MID),
+                (long long)(o->root.tail - PLIST_MID), (unsigned long long)o->root.count,
+                (long long)(o->next - PLIST_MID), (unsigned long long)o->got);
     r->want_type = o->want_type;
     large_op_free(r);
     if (rc == -ENOMEM)
@@ -322,6 +328,14 @@ void large_list_read(struct req *r, int rc, const struct ls_item *it, ls_get_cb 
         return;
     }
     if (plist_root_decode(it->value, it->value_len, &o->root) < 0) {
+        const uint8_t *v = it->value;
+        uint64_t f[6] = {0};
+        for (int j = 0; j < 6 && it->value_len >= 49; j++)
+            memcpy(&f[j], v + 1 + 8 * j, 8);
+        log_warning("DEBUG bad root len %u byte0 %u version %llu count %llu head %lld tail %lld lo %lld hi %lld",
+                    it->value_len, v[0], (unsigned long long)f[0], (unsigned long long)f[1],
+                    (long long)(f[2] - PLIST_MID), (long long)(f[3] - PLIST_MID),
+                    (long long)(f[4] - PLIST_MID), (long long)(f[5] - PLIST_MID));
         o->want_type = r->want_type;
         load_fail(r, COLL_EBAD);
         return;
@@ -700,4 +714,640 @@ int large_rename_anchor(const struct server *s, const uint8_t *v, size_t n,
                                .opts = {.vtype = LARGE_VT_ANCHOR}};
     *mem = m;
     return 0;
+}
+
+/* ---- native operations on a large list: only the pages they touch ---- */
+
+/* A unit of writes for one key's list: the hidden records and the root's write last (its
+ * callback, cb, answers). In a transaction's overlay, else one batch (WATCH and CLIENT
+ * TRACKING told of the key). Returns 0 or an engine error (nothing written). */
+static int unit_write(struct req *r, const struct resp_arg *key, struct ls_batch_op *ops,
+                      uint32_t n, ls_write_cb cb)
+{
+    if (txn_batching(r)) {
+        int rc = 0;
+        for (uint32_t i = 0; i < n && rc == 0; i++) {
+            struct resp_arg k = {(char *)ops[i].key, ops[i].key_len};
+            rc = txn_write(r, ops[i].table, &k, ops[i].value, ops[i].value_len, &ops[i].opts,
+                           ops[i].del, i + 1 == n ? cb : nothing_cb);
+            if (rc == LS_ENOTFOUND && ops[i].del && i + 1 < n)
+                rc = 0; /* a page already gone */
+        }
+        return rc;
+    }
+    txn_touch(r->c->srv, r->db, key->ptr, key->len);
+    tracking_invalidate(r, key->ptr, key->len);
+    return park_batch(r, ops, n, cb);
+}
+
+struct native {
+    struct plist_root root;
+    uint8_t rootv[PLIST_ROOT_LEN]; /* the root as read: a fallback loads from it */
+    uint64_t expire_ms, cas;
+    uint32_t flags;
+    const struct resp_arg *key;
+    ls_get_cb fallback; /* the handler that loads the whole list instead */
+    int right;          /* the end: 0 head, 1 tail */
+    /* LRANGE/LINDEX */
+    uint64_t from, to; /* element indexes wanted, inclusive */
+    int index;         /* LINDEX: one bulk, not an array */
+    uint64_t pos;      /* index of the first element of the page read next */
+    uint64_t page;     /* page read next */
+    struct coll_buf *held; /* backward: pages kept, to emit in order */
+    size_t nheld, capheld;
+    /* pops */
+    uint64_t want; /* elements to pop */
+    int counted;   /* a count was given: an array reply */
+    uint64_t got;
+    uint64_t emptied; /* pages emptied */
+    struct coll_buf rest; /* the partly popped page's remaining elements (small form) */
+};
+
+static void native_free(struct native *nv)
+{
+    for (size_t i = 0; i < nv->nheld; i++)
+        coll_buf_free(&nv->held[i]);
+    free(nv->held);
+    coll_buf_free(&nv->rest);
+    free(nv);
+}
+
+static void native_aux_free(void *p)
+{
+    native_free(p);
+}
+
+/* Give up the native way: the handler gets the whole list (large_list_read). */
+static void native_fallback(struct req *r, struct native *nv)
+{
+    uint8_t rootv[PLIST_ROOT_LEN]; /* nv is freed below */
+    memcpy(rootv, nv->rootv, sizeof(rootv));
+    struct ls_item it = {.value = rootv,
+                         .value_len = PLIST_ROOT_LEN,
+                         .expire_ms = nv->expire_ms,
+                         .flags = nv->flags,
+                         .cas = nv->cas,
+                         .vtype = COLL_LIST};
+    ls_get_cb cb = nv->fallback;
+    r->aux = NULL;
+    r->aux_free = NULL;
+    native_free(nv);
+    r->want_type = COLL_LIST;
+    large_list_read(r, 0, &it, cb);
+}
+
+static void native_fail(struct req *r, int rc)
+{
+    if (r->aux) {
+        native_free(r->aux);
+        r->aux = NULL;
+        r->aux_free = NULL;
+    }
+    if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
+        reply_error(r, ERR_LARGE_DAMAGED);
+    else if (rc == -ENOMEM)
+        reply_error(r, "ERR out of memory");
+    else
+        reply_engine_error(r, rc);
+    req_done(r);
+}
+
+static struct native *native_new(struct req *r, const struct plist_root *root,
+                                 const struct ls_item *it, const struct resp_arg *key,
+                                 ls_get_cb fallback)
+{
+    if (r->aux) /* the handler's own state: not ours to replace */
+        return NULL;
+    struct native *nv = calloc(1, sizeof(*nv));
+    if (nv == NULL)
+        return NULL;
+    nv->root = *root;
+    memcpy(nv->rootv, it->value, PLIST_ROOT_LEN);
+    nv->expire_ms = it->expire_ms;
+    nv->cas = it->cas;
+    nv->flags = it->flags;
+    nv->key = key;
+    nv->fallback = fallback;
+    r->aux = nv;
+    r->aux_free = native_aux_free;
+    return nv;
+}
+
+/* Reads page `page` of nv's list; cb gets it. The key stays locked meanwhile. */
+static void page_read(struct req *r, struct native *nv, uint64_t page, ls_get_cb cb)
+{
+    uint8_t pk[PLIST_PAGE_KEY_LEN];
+    plist_page_key(nv->root.version, page, pk);
+    struct resp_arg key = {(char *)pk, sizeof(pk)};
+    r->want_type = LARGE_VT_PAGE; /* checked when the read completes: left so */
+    r->hold_claim = 1;
+    mget_one(r, large_page_table(r->c->srv), &key, cb);
+}
+
+/* A page read: its elements (e malloc'd, pointing into it), or the error replied. */
+static int page_of(struct req *r, int rc, const struct ls_item *it, struct coll_str **e, size_t *n)
+{
+    if (rc == 0) {
+        rc = coll_list_decode(it->value, it->value_len, 0, e, n);
+        if (rc == -2)
+            rc = -ENOMEM;
+        else if (rc != 0 || *n == 0) {
+            free(*e);
+            rc = COLL_EBAD;
+        }
+    }
+    if (rc != 0) {
+        struct native *nv = r->aux;
+        log_warning("DEBUG native page read failed rc=%d version %llu head %lld tail %lld count %llu lo %lld hi %lld",
+                    rc, (unsigned long long)nv->root.version, (long long)(nv->root.head - PLIST_MID),
+                    (long long)(nv->root.tail - PLIST_MID), (unsigned long long)nv->root.count,
+                    (long long)(nv->root.lo - PLIST_MID), (long long)(nv->root.hi - PLIST_MID));
+        native_fail(r, rc);
+        return -1;
+    }
+    return 0;
+}
+
+/* -- LRANGE, LINDEX -- */
+
+static void range_emit(struct req *r, struct native *nv, const struct coll_str *e, size_t n,
+                       uint64_t pos)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = pos + i;
+        if (x >= nv->from && x <= nv->to)
+            reply_check(r, resp_w_bulk(&r->tmp, e[i].p, e[i].len));
+    }
+}
+
+static void range_done(struct req *r)
+{
+    native_free(r->aux);
+    r->aux = NULL;
+    r->aux_free = NULL;
+    reply_tmp(r);
+    req_done(r);
+}
+
+static void range_page_cb(void *arg, int rc, const struct ls_item *it);
+
+static void range_next(struct req *r)
+{
+    struct native *nv = r->aux;
+    page_read(r, nv, nv->page, range_page_cb);
+}
+
+static void range_page_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct native *nv = r->aux;
+    struct coll_str *e = NULL;
+    size_t n = 0;
+    if (page_of(r, rc, it, &e, &n) < 0)
+        return;
+    if (!nv->right) { /* forward from the head */
+        range_emit(r, nv, e, n, nv->pos);
+        nv->pos += n;
+        free(e);
+        if (nv->pos > nv->to || nv->page == nv->root.tail) {
+            range_done(r);
+            return;
+        }
+        nv->page++;
+    } else { /* backward from the tail: keep the pages, emit in order at the end */
+        nv->pos -= n; /* the index of this page's first element */
+        if (nv->nheld == nv->capheld) {
+            size_t cap = nv->capheld ? nv->capheld * 2 : 8;
+            struct coll_buf *h = realloc(nv->held, cap * sizeof(*h));
+            if (h == NULL) {
+                free(e);
+                native_fail(r, -ENOMEM);
+                return;
+            }
+            nv->held = h;
+            nv->capheld = cap;
+        }
+        struct coll_buf *h = &nv->held[nv->nheld];
+        *h = (struct coll_buf){0};
+        if (coll_list_encode(e, n, h) < 0) {
+            free(e);
+            native_fail(r, -ENOMEM);
+            return;
+        }
+        nv->nheld++;
+        free(e);
+        if (nv->pos <= nv->from || nv->page == nv->root.head) {
+            uint64_t pos = nv->pos;
+            for (size_t k = nv->nheld; k-- > 0;) {
+                struct coll_str *pe = NULL;
+                size_t pn = 0;
+                if (coll_list_decode(nv->held[k].p, nv->held[k].len, 0, &pe, &pn) != 0) {
+                    native_fail(r, -ENOMEM);
+                    return;
+                }
+                range_emit(r, nv, pe, pn, pos);
+                pos += pn;
+                free(pe);
+            }
+            range_done(r);
+            return;
+        }
+        nv->page--;
+    }
+    range_next(r);
+}
+
+int large_range(struct req *r, const struct ls_item *it, int64_t start, int64_t stop, int index,
+                ls_get_cb fallback)
+{
+    struct plist_root root;
+    if (plist_root_decode(it->value, it->value_len, &root) < 0)
+        return 0;
+    int64_t n = (int64_t)root.count;
+    if (start < 0)
+        start += n;
+    if (stop < 0)
+        stop += n;
+    if (index && (start < 0 || start >= n))
+        start = n; /* LINDEX out of range: nil */
+    if (start < 0)
+        start = 0;
+    if (stop >= n)
+        stop = n - 1;
+    pbuf_reset(&r->tmp);
+    if (start > stop || start >= n) { /* nothing in range */
+        reply_check(r, index ? resp_w_null(&r->tmp, r->proto) : resp_w_array(&r->tmp, 0));
+        reply_tmp(r);
+        req_done(r);
+        return 1;
+    }
+    struct native *nv = native_new(r, &root, it, &r->argv[1], fallback);
+    if (nv == NULL)
+        return 0;
+    nv->from = (uint64_t)start;
+    nv->to = (uint64_t)stop;
+    nv->index = index;
+    if (!index)
+        reply_check(r, resp_w_array(&r->tmp, (size_t)(stop - start + 1)));
+    /* from the nearer end */
+    nv->right = (uint64_t)start > root.count - 1 - (uint64_t)stop;
+    nv->page = nv->right ? root.tail : root.head;
+    nv->pos = nv->right ? root.count : 0;
+    range_next(r);
+    return 1;
+}
+
+/* -- pushes -- */
+
+/* Widens the root's anchor range to cover [lo, hi] (with room for 63 more pages at the
+ * end pushed), writing the anchor into *op. Returns 1 when the anchor must be written. */
+static int anchor_widen(struct req *r, struct native *nv, uint64_t lo, uint64_t hi,
+                        struct ls_batch_op *op, uint8_t *mem)
+{
+    struct plist_root *root = &nv->root;
+    if (lo >= root->lo && hi <= root->hi)
+        return 0;
+    if (lo < root->lo)
+        root->lo = lo > 63 ? lo - 63 : 0;
+    if (hi > root->hi)
+        root->hi = hi < UINT64_MAX - 63 ? hi + 63 : UINT64_MAX;
+    struct plist_anchor a = {(const uint8_t *)nv->key->ptr, nv->key->len, root->lo, root->hi};
+    plist_anchor_key(root->version, mem);
+    *op = (struct ls_batch_op){.table = large_anchor_table(r->c->srv),
+                               .key = mem,
+                               .key_len = PLIST_ANCHOR_KEY_LEN,
+                               .value = mem + PLIST_ANCHOR_KEY_LEN,
+                               .value_len = plist_anchor_encode(&a, mem + PLIST_ANCHOR_KEY_LEN),
+                               .opts = {.vtype = LARGE_VT_ANCHOR}};
+    return 1;
+}
+
+static void native_write_cb(void *arg, int rc, uint64_t cas)
+{
+    struct req *r = arg;
+    (void)cas;
+    if (rc != 0 && rc != LS_ENOTFOUND)
+        reply_engine_error(r, rc);
+    else
+        reply_tmp(r);
+    req_done(r);
+}
+
+/* The push's new elements in list order (LPUSH a b c: c b a), borrowed from argv. */
+static struct coll_str *push_elems(struct req *r, int right, size_t *k)
+{
+    size_t add = r->argc - 2;
+    struct coll_str *e = malloc((add ? add : 1) * sizeof(*e));
+    if (e == NULL)
+        return NULL;
+    for (size_t i = 0; i < add; i++) {
+        const struct resp_arg *a = &r->argv[2 + i];
+        e[right ? i : add - 1 - i] = (struct coll_str){(const uint8_t *)a->ptr, a->len};
+    }
+    *k = add;
+    return e;
+}
+
+struct pagebuf { /* pages being written: keys and encodings */
+    uint8_t keys[PLIST_PAGE_KEY_LEN];
+    struct coll_buf enc;
+};
+
+static void push_page_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct native *nv = r->aux;
+    struct coll_str *old = NULL, *nw = NULL, *all = NULL;
+    size_t on = 0, k = 0;
+    struct pagebuf *pg = NULL;
+    struct ls_batch_op *ops = NULL;
+    size_t *lens = NULL, *per = NULL, npages = 0, extra = 0;
+    uint8_t *amem = NULL;
+    if (page_of(r, rc, it, &old, &on) < 0)
+        return;
+    amem = malloc(PLIST_ANCHOR_KEY_LEN + 10 + nv->key->len + 16);
+    nw = push_elems(r, nv->right, &k);
+    all = malloc((on + k) * sizeof(*all));
+    lens = malloc((on + k) * sizeof(*lens));
+    per = malloc((on + k) * sizeof(*per));
+    if (nw == NULL || all == NULL || lens == NULL || per == NULL || amem == NULL)
+        goto oom;
+    /* The end page keeps its elements and takes as many new ones as fit next to them; the
+     * rest go to new pages beyond it. Split from the end page outward: for LPUSH the
+     * elements in reverse order, so that the pages nearest the old ones are the full ones. */
+    size_t n = on + k;
+    for (size_t i = 0; i < n; i++) { /* outward order: the end page's first */
+        if (nv->right)
+            all[i] = i < on ? old[i] : nw[i - on];
+        else
+            all[i] = i < on ? old[on - 1 - i] : nw[k - 1 - (i - on)];
+        lens[i] = all[i].len;
+    }
+    /* the end page: its old elements and the new ones that fit with them */
+    size_t keep = on;
+    while (keep < n && keep < PLIST_PAGE_ELEMS &&
+           plist_page_bytes(lens, keep + 1) <= PLIST_PAGE_BYTES)
+        keep++;
+    npages = keep > on ? 1 : 0; /* the end page rewritten */
+    extra = n > keep ? plist_split(lens + keep, n - keep, per) : 0;
+    pg = calloc(npages + extra, sizeof(*pg));
+    ops = calloc(npages + extra + 2, sizeof(*ops));
+    if (pg == NULL || ops == NULL)
+        goto oom;
+    uint64_t end = nv->right ? nv->root.tail : nv->root.head;
+    uint32_t nops = 0;
+    size_t at = keep;
+    /* new pages, outward: page j gets number end +/- (j + 1) */
+    for (size_t j = 0; j < extra; j++) {
+        struct coll_str *chunk = all + at;
+        size_t cn = per[j];
+        if (!nv->right) { /* back to list order */
+            for (size_t a = 0, b = cn - 1; a < b; a++, b--) {
+                struct coll_str t = chunk[a];
+                chunk[a] = chunk[b];
+                chunk[b] = t;
+            }
+        }
+        uint64_t no = nv->right ? end + j + 1 : end - j - 1;
+        plist_page_key(nv->root.version, no, pg[j].keys);
+        if (coll_list_encode(chunk, cn, &pg[j].enc) < 0)
+            goto oom;
+        ops[nops++] = (struct ls_batch_op){.table = large_page_table(r->c->srv),
+                                           .key = pg[j].keys,
+                                           .key_len = PLIST_PAGE_KEY_LEN,
+                                           .value = pg[j].enc.p,
+                                           .value_len = pg[j].enc.len,
+                                           .opts = {.vtype = LARGE_VT_PAGE}};
+        at += cn;
+    }
+    if (npages) { /* the end page, in list order */
+        struct pagebuf *e = &pg[extra];
+        if (!nv->right)
+            for (size_t a = 0, b = keep - 1; a < b; a++, b--) {
+                struct coll_str t = all[a];
+                all[a] = all[b];
+                all[b] = t;
+            }
+        plist_page_key(nv->root.version, end, e->keys);
+        if (coll_list_encode(all, keep, &e->enc) < 0)
+            goto oom;
+        ops[nops++] = (struct ls_batch_op){.table = large_page_table(r->c->srv),
+                                           .key = e->keys,
+                                           .key_len = PLIST_PAGE_KEY_LEN,
+                                           .value = e->enc.p,
+                                           .value_len = e->enc.len,
+                                           .opts = {.vtype = LARGE_VT_PAGE}};
+    }
+    uint64_t newend = nv->right ? end + extra : end - extra;
+    if (anchor_widen(r, nv, nv->right ? nv->root.head : newend, nv->right ? newend : nv->root.tail,
+                     &ops[nops], amem))
+        nops++;
+    if (nv->right)
+        nv->root.tail = newend;
+    else
+        nv->root.head = newend;
+    nv->root.count += k;
+    uint8_t rootv[PLIST_ROOT_LEN];
+    plist_root_encode(&nv->root, rootv);
+    ops[nops++] = (struct ls_batch_op){.table = r->db,
+                                       .key = nv->key->ptr,
+                                       .key_len = nv->key->len,
+                                       .value = rootv,
+                                       .value_len = PLIST_ROOT_LEN,
+                                       .opts = {.expire_ms = nv->expire_ms,
+                                                .flags = nv->flags,
+                                                .vtype = COLL_LIST}};
+    uint64_t bytes = ops_bytes(ops, nops);
+    int rc2 = 0;
+    if (bytes > ls_batch_max_bytes(r->c->srv->eng)) {
+        rc2 = 1; /* too large for one unit: the whole list is rewritten instead */
+    } else {
+        pbuf_reset(&r->tmp);
+        reply_check(r, resp_w_int(&r->tmp, (int64_t)nv->root.count));
+        pubsub_notify(r, NOTIFY_LIST, nv->right ? "rpush" : "lpush", nv->key);
+        block_signal(r->c->srv, r->db, nv->key->ptr, nv->key->len);
+        rc2 = unit_write(r, nv->key, ops, nops, native_write_cb);
+        if (rc2 == 0)
+            req_unlock(r);
+    }
+    for (size_t j = 0; j < npages + extra; j++)
+        coll_buf_free(&pg[j].enc);
+    free(pg);
+    free(ops);
+    free(old);
+    free(nw);
+    free(all);
+    free(lens);
+    free(per);
+    free(amem);
+    if (rc2 == 1)
+        native_fallback(r, nv);
+    else if (rc2 != 0)
+        native_fail(r, rc2);
+    else {
+        native_free(nv);
+        r->aux = NULL;
+        r->aux_free = NULL;
+    }
+    return;
+oom:
+    if (pg)
+        for (size_t j = 0; j < npages + extra; j++)
+            coll_buf_free(&pg[j].enc);
+    free(pg);
+    free(ops);
+    free(old);
+    free(nw);
+    free(all);
+    free(lens);
+    free(per);
+    free(amem);
+    native_fail(r, -ENOMEM);
+}
+
+int large_push(struct req *r, const struct ls_item *it, int right, ls_get_cb fallback)
+{
+    struct plist_root root;
+    if (plist_root_decode(it->value, it->value_len, &root) < 0)
+        return 0;
+    struct native *nv = native_new(r, &root, it, &r->argv[1], fallback);
+    if (nv == NULL)
+        return 0;
+    nv->right = right;
+    page_read(r, nv, right ? root.tail : root.head, push_page_cb);
+    return 1;
+}
+
+/* -- pops -- */
+
+#define POP_MAX_PAGES 64 /* pages a native pop may empty (tombstones in its batch) */
+
+static void pop_write(struct req *r, struct native *nv)
+{
+    struct plist_root *root = &nv->root;
+    struct ls_batch_op ops[POP_MAX_PAGES + 2];
+    uint8_t keys[POP_MAX_PAGES + 1][PLIST_PAGE_KEY_LEN];
+    uint32_t nops = 0;
+    uint8_t rootv[PLIST_ROOT_LEN];
+    int emptied_all = nv->got == root->count;
+    pubsub_notify(r, NOTIFY_LIST, nv->right ? "rpop" : "lpop", nv->key);
+    if (emptied_all) {
+        /* the root's delete: its version is dead, the reaper takes the pages */
+        ops[nops++] = (struct ls_batch_op){.del = 1,
+                                           .table = r->db,
+                                           .key = nv->key->ptr,
+                                           .key_len = nv->key->len};
+        pubsub_notify(r, NOTIFY_GENERIC, "del", nv->key);
+        reaper_wake(r->c->srv);
+    } else {
+        uint64_t end = nv->right ? root->tail : root->head;
+        for (uint64_t j = 0; j < nv->emptied; j++) {
+            uint64_t no = nv->right ? end - j : end + j;
+            plist_page_key(root->version, no, keys[nops]);
+            ops[nops] = (struct ls_batch_op){.del = 1,
+                                             .table = large_page_table(r->c->srv),
+                                             .key = keys[nops],
+                                             .key_len = PLIST_PAGE_KEY_LEN};
+            nops++;
+        }
+        uint64_t partial = nv->right ? end - nv->emptied : end + nv->emptied;
+        if (nv->rest.len) { /* the page popped in part keeps the rest */
+            plist_page_key(root->version, partial, keys[nops]);
+            ops[nops] = (struct ls_batch_op){.table = large_page_table(r->c->srv),
+                                             .key = keys[nops],
+                                             .key_len = PLIST_PAGE_KEY_LEN,
+                                             .value = nv->rest.p,
+                                             .value_len = nv->rest.len,
+                                             .opts = {.vtype = LARGE_VT_PAGE}};
+            nops++;
+        }
+        if (nv->right)
+            root->tail = partial;
+        else
+            root->head = partial;
+        root->count -= nv->got;
+        plist_root_encode(root, rootv);
+        ops[nops++] = (struct ls_batch_op){.table = r->db,
+                                           .key = nv->key->ptr,
+                                           .key_len = nv->key->len,
+                                           .value = rootv,
+                                           .value_len = PLIST_ROOT_LEN,
+                                           .opts = {.expire_ms = nv->expire_ms,
+                                                    .flags = nv->flags,
+                                                    .vtype = COLL_LIST}};
+    }
+    int rc = unit_write(r, nv->key, ops, nops, native_write_cb);
+    r->aux = NULL;
+    r->aux_free = NULL;
+    native_free(nv);
+    if (rc == 0) {
+        req_unlock(r);
+        return;
+    }
+    reply_engine_error(r, rc);
+    req_done(r);
+}
+
+static void pop_page_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct native *nv = r->aux;
+    struct coll_str *e = NULL;
+    size_t n = 0;
+    if (page_of(r, rc, it, &e, &n) < 0)
+        return;
+    uint64_t take = nv->want - nv->got < n ? nv->want - nv->got : n;
+    for (uint64_t i = 0; i < take; i++) {
+        const struct coll_str *x = nv->right ? &e[n - 1 - i] : &e[i];
+        reply_check(r, resp_w_bulk(&r->tmp, x->p, x->len));
+    }
+    nv->got += take;
+    if (take == n) {
+        nv->emptied++;
+    } else if (coll_list_encode(nv->right ? e : e + take, n - take, &nv->rest) < 0) {
+        free(e);
+        native_fail(r, -ENOMEM);
+        return;
+    }
+    free(e);
+    if (nv->got == nv->want || nv->got == nv->root.count || take < n) {
+        pop_write(r, nv);
+        return;
+    }
+    if (nv->emptied >= POP_MAX_PAGES) { /* too many pages for one unit: the whole list */
+        pbuf_reset(&r->tmp);
+        native_fallback(r, nv);
+        return;
+    }
+    uint64_t end = nv->right ? nv->root.tail : nv->root.head;
+    page_read(r, nv, nv->right ? end - nv->emptied : end + nv->emptied, pop_page_cb);
+}
+
+int large_pop(struct req *r, const struct ls_item *it, int right, int counted, uint64_t count,
+              ls_get_cb fallback)
+{
+    struct plist_root root;
+    if (plist_root_decode(it->value, it->value_len, &root) < 0 || count == 0)
+        return 0;
+    struct native *nv = native_new(r, &root, it, &r->argv[1], fallback);
+    if (nv == NULL)
+        return 0;
+    nv->right = right;
+    nv->counted = counted;
+    nv->want = count < root.count ? count : root.count;
+    pbuf_reset(&r->tmp);
+    if (counted)
+        reply_check(r, resp_w_array(&r->tmp, (size_t)nv->want));
+    page_read(r, nv, right ? root.tail : root.head, pop_page_cb);
+    return 1;
+}
+
+int large_llen(struct req *r, const struct ls_item *it)
+{
+    struct plist_root root;
+    if (plist_root_decode(it->value, it->value_len, &root) < 0)
+        return 0;
+    reply_int(r, (int64_t)root.count);
+    req_done(r);
+    return 1;
 }

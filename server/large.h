@@ -95,6 +95,21 @@ void large_write(struct req *r, const struct large_put *puts, uint32_t k, ls_wri
 int large_rename_anchor(const struct server *s, const uint8_t *v, size_t n,
                         const struct resp_arg *dst, struct ls_batch_op *op, uint8_t **mem);
 
+/* Native commands on a large list's root `it` (read under r's exclusive or shared lock
+ * on argv[1]): they read and write only the pages at stake, in one unit. Each returns 1
+ * when it took r over (answered, or answering), 0 when r is the caller's still (then the
+ * list is to be loaded: large_list_read); a native op that finds its change too large
+ * for one unit falls back to fallback with the whole list by itself. */
+int large_llen(struct req *r, const struct ls_item *it);
+/* LRANGE argv[1] start stop, or (index) LINDEX argv[1] start. */
+int large_range(struct req *r, const struct ls_item *it, int64_t start, int64_t stop, int index,
+                ls_get_cb fallback);
+/* LPUSH/RPUSH argv[1] argv[2..]: replies the new length. */
+int large_push(struct req *r, const struct ls_item *it, int right, ls_get_cb fallback);
+/* LPOP/RPOP argv[1] [count]: count >= 1 (count 0 is the caller's). */
+int large_pop(struct req *r, const struct ls_item *it, int right, int counted, uint64_t count,
+              ls_get_cb fallback);
+
 /* Frees r's large-list state (conn.c, with r). */
 void large_op_free(struct req *r);
 

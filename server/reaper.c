@@ -183,6 +183,9 @@ static void dead(struct reaper *rp)
     }
     rp->page = rp->lo;
     rp->ph = PH_DELETE;
+    log_warning("DEBUG reaper: version %llu of '%.*s' dead: pages %llu..%llu",
+                (unsigned long long)rp->version, (int)rp->aklen, rp->akey,
+                (unsigned long long)(rp->lo - PLIST_MID), (unsigned long long)(rp->hi - PLIST_MID));
 }
 
 static void root_cb(void *arg, int rc, const struct ls_item *it)
