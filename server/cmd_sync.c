@@ -43,6 +43,7 @@
 #include <sys/random.h>
 
 #include "cmd.h"
+#include "large.h"
 #include "log.h"
 #include "rdb.h"
 #include "rdbcoll.h"
@@ -177,25 +178,9 @@ static int dump_trailer(struct dump *d)
 
 /* ---- engine callbacks ---- */
 
-static void get_cb(void *arg, int rc, const struct ls_item *it)
+/* Writes the entry of key k (it: its value, a large list's loaded into the small form). */
+static void emit_entry(struct dump *d, struct dump_key *k, const struct ls_item *it)
 {
-    struct dump_key *k = arg;
-    struct dump *d = k->d;
-    d->gets--;
-    d->get_bytes -= k->size;
-    conn_read_sub(d->c, k->size);
-    event_active(d->ev, 0, 1);
-    if (d->failed || d->c->closed || rc == LS_ENOTFOUND)
-        return; /* LS_ENOTFOUND: deleted since the scan */
-    if (rc != 0) {
-        log_warning("SYNC of client id=%llu: reading key '%.*s' of db %u failed: %s",
-                    (unsigned long long)d->c->id, (int)(k->len > 64 ? 64 : k->len),
-                    (const char *)d->kbuf + k->off, d->db, ls_strerror(rc));
-        dump_fail(d, "read error");
-        return;
-    }
-    if (it->expire_ms && it->expire_ms <= server_unix_ms())
-        return;
     size_t bound = rdb_entry_bound(it->key_len, it->value_len);
     if (it->vtype != COLL_STRING) {
         size_t body = rdbcoll_body_bound(it->vtype, it->value, it->value_len);
@@ -232,6 +217,201 @@ static void get_cb(void *arg, int rc, const struct ls_item *it)
                                   it->expire_ms);
     out_commit(d, o, 1);
     d->keys_sent++;
+}
+
+/* ---- a large list (large.c): its pages read in order, then its root again ----
+ * The dump holds no lock: a list changed while its pages were read has another root (every
+ * change of a large list rewrites its root, so its cas moves), and is read again, up to
+ * LARGE_TRIES times. Until it is written the key counts as a read in flight. */
+#define LARGE_TRIES 8
+
+struct dump_large {
+    struct dump_key *k;
+    struct plist_root root;
+    uint64_t expire_ms, cas, next, got;
+    struct coll_buf el;
+    int tries;
+};
+
+static void large_end(struct dump_large *lg)
+{
+    struct dump *d = lg->k->d;
+    d->gets--;
+    event_active(d->ev, 0, 1);
+    coll_buf_free(&lg->el);
+    free(lg);
+}
+
+static void large_start(struct dump_large *lg, const struct ls_item *it);
+
+static void large_root_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct dump_large *lg = arg;
+    struct dump *d = lg->k->d;
+    if (d->failed || d->c->closed || rc == LS_ENOTFOUND) {
+        large_end(lg); /* LS_ENOTFOUND: deleted meanwhile */
+        return;
+    }
+    if (rc != 0) {
+        dump_fail(d, "read error");
+        large_end(lg);
+        return;
+    }
+    if (it->cas == lg->cas) { /* unchanged while its pages were read */
+        uint8_t hdr[11];
+        hdr[0] = (uint8_t)(COLL_VERSION | (lg->root.flags & 0xf0));
+        size_t h = 1 + coll_varint_put(hdr + 1, lg->root.count);
+        uint8_t *v = malloc(h + lg->el.len);
+        if (v == NULL) {
+            dump_fail(d, "out of memory");
+            large_end(lg);
+            return;
+        }
+        memcpy(v, hdr, h);
+        memcpy(v + h, lg->el.p, lg->el.len);
+        struct ls_item whole = *it;
+        whole.value = v;
+        whole.value_len = (uint32_t)(h + lg->el.len);
+        whole.expire_ms = lg->expire_ms;
+        if (lg->got != lg->root.count)
+            dump_fail(d, "read error");
+        else
+            emit_entry(d, lg->k, &whole);
+        free(v);
+        large_end(lg);
+        return;
+    }
+    if (++lg->tries == LARGE_TRIES) {
+        dump_fail(d, "a large list kept changing while it was read");
+        large_end(lg);
+        return;
+    }
+    if (it->vtype == COLL_LIST && plist_is_root(it->value, it->value_len)) {
+        large_start(lg, it);
+        return;
+    }
+    if (!(it->expire_ms && it->expire_ms <= server_unix_ms()))
+        emit_entry(d, lg->k, it); /* it is a small value now */
+    large_end(lg);
+}
+
+static void large_next(struct dump_large *lg);
+
+static void large_page_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct dump_large *lg = arg;
+    struct dump *d = lg->k->d;
+    uint64_t n;
+    size_t k = 0;
+    if (d->failed || d->c->closed) {
+        large_end(lg);
+        return;
+    }
+    if (rc == 0 && it->value_len > 1)
+        k = coll_varint_get((const uint8_t *)it->value + 1, it->value_len - 1, &n);
+    if (rc == LS_ENOTFOUND) { /* the list changed: its root tells */
+        lg->next = lg->root.tail + 1;
+        large_next(lg);
+        return;
+    }
+    if (rc != 0 || k == 0 || n > lg->root.count - lg->got) {
+        dump_fail(d, "read error");
+        large_end(lg);
+        return;
+    }
+    size_t add = it->value_len - 1 - k;
+    if (lg->el.cap - lg->el.len < add) {
+        size_t cap = lg->el.cap ? lg->el.cap : 65536;
+        while (cap - lg->el.len < add)
+            cap *= 2;
+        uint8_t *q = realloc(lg->el.p, cap);
+        if (q == NULL) {
+            dump_fail(d, "out of memory");
+            large_end(lg);
+            return;
+        }
+        lg->el.p = q;
+        lg->el.cap = cap;
+    }
+    memcpy(lg->el.p + lg->el.len, (const uint8_t *)it->value + 1 + k, add);
+    lg->el.len += add;
+    lg->got += n;
+    lg->next++;
+    large_next(lg);
+}
+
+static void large_next(struct dump_large *lg)
+{
+    struct dump *d = lg->k->d;
+    int rc;
+    if (lg->next > lg->root.tail) /* every page read: is the root the same? */
+        rc = ls_get(d->s->eng, d->db, d->kbuf + lg->k->off, lg->k->len, large_root_cb, lg);
+    else {
+        uint8_t pk[PLIST_PAGE_KEY_LEN];
+        plist_page_key(lg->root.version, lg->next, pk);
+        rc = ls_get(d->s->eng, large_page_table(d->s), pk, sizeof(pk), large_page_cb, lg);
+    }
+    if (rc == LS_ENOTFOUND && lg->next > lg->root.tail) {
+        large_end(lg); /* deleted meanwhile */
+    } else if (rc == LS_ENOTFOUND) {
+        lg->next = lg->root.tail + 1; /* the list changed: its root tells */
+        large_next(lg);
+    } else if (rc < 0) {
+        dump_fail(d, "read error");
+        large_end(lg);
+    }
+}
+
+static void large_start(struct dump_large *lg, const struct ls_item *it)
+{
+    struct dump *d = lg->k->d;
+    if (plist_root_decode(it->value, it->value_len, &lg->root) < 0) {
+        log_warning("SYNC of client id=%llu: key '%.*s' of db %u: damaged large list",
+                    (unsigned long long)d->c->id, (int)(lg->k->len > 64 ? 64 : lg->k->len),
+                    (const char *)d->kbuf + lg->k->off, d->db);
+        dump_fail(d, "read error");
+        large_end(lg);
+        return;
+    }
+    lg->expire_ms = it->expire_ms;
+    lg->cas = it->cas;
+    lg->next = lg->root.head;
+    lg->got = 0;
+    lg->el.len = 0;
+    large_next(lg);
+}
+
+static void get_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct dump_key *k = arg;
+    struct dump *d = k->d;
+    d->gets--;
+    d->get_bytes -= k->size;
+    conn_read_sub(d->c, k->size);
+    event_active(d->ev, 0, 1);
+    if (d->failed || d->c->closed || rc == LS_ENOTFOUND)
+        return; /* LS_ENOTFOUND: deleted since the scan */
+    if (rc != 0) {
+        log_warning("SYNC of client id=%llu: reading key '%.*s' of db %u failed: %s",
+                    (unsigned long long)d->c->id, (int)(k->len > 64 ? 64 : k->len),
+                    (const char *)d->kbuf + k->off, d->db, ls_strerror(rc));
+        dump_fail(d, "read error");
+        return;
+    }
+    if (it->expire_ms && it->expire_ms <= server_unix_ms())
+        return;
+    if (it->vtype == COLL_LIST && plist_is_root(it->value, it->value_len)) {
+        struct dump_large *lg = calloc(1, sizeof(*lg));
+        if (lg == NULL) {
+            dump_fail(d, "out of memory");
+            return;
+        }
+        lg->k = k;
+        d->gets++; /* its pages are reads in flight too */
+        large_start(lg, it);
+        return;
+    }
+    emit_entry(d, k, it);
 }
 
 static void scan_cb(void *arg, int rc, const struct ls_scan_key *keys, uint32_t n, uint64_t next)

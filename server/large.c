@@ -213,10 +213,13 @@ static int buf_append(struct coll_buf *b, const void *p, size_t n)
 static void load_fail(struct req *r, int rc)
 {
     struct large_op *o = r->pl;
-    log_warning("DEBUG load failed rc=%d version %llu head %lld tail %lld count %llu next %lld got %llu",
-                rc, (unsigned long long)o->root.version, (long long)(o->root.head - PLIST_MID),
-                (long long)(o->root.tail - PLIST_MID), (unsigned long long)o->root.count,
-                (long long)(o->next - PLIST_MID), (unsigned long long)o->got);
+    if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
+        log_warning("a large list of db %u is damaged: version %llu, page %lld of %lld..%lld "
+                    "(%s)",
+                    r->db, (unsigned long long)o->root.version,
+                    (long long)(o->next - PLIST_MID), (long long)(o->root.head - PLIST_MID),
+                    (long long)(o->root.tail - PLIST_MID),
+                    rc == LS_ENOTFOUND ? "missing" : "does not decode");
     r->want_type = o->want_type;
     large_op_free(r);
     if (rc == -ENOMEM)
@@ -328,14 +331,6 @@ void large_list_read(struct req *r, int rc, const struct ls_item *it, ls_get_cb 
         return;
     }
     if (plist_root_decode(it->value, it->value_len, &o->root) < 0) {
-        const uint8_t *v = it->value;
-        uint64_t f[6] = {0};
-        for (int j = 0; j < 6 && it->value_len >= 49; j++)
-            memcpy(&f[j], v + 1 + 8 * j, 8);
-        log_warning("DEBUG bad root len %u byte0 %u version %llu count %llu head %lld tail %lld lo %lld hi %lld",
-                    it->value_len, v[0], (unsigned long long)f[0], (unsigned long long)f[1],
-                    (long long)(f[2] - PLIST_MID), (long long)(f[3] - PLIST_MID),
-                    (long long)(f[4] - PLIST_MID), (long long)(f[5] - PLIST_MID));
         o->want_type = r->want_type;
         load_fail(r, COLL_EBAD);
         return;
@@ -858,10 +853,12 @@ static int page_of(struct req *r, int rc, const struct ls_item *it, struct coll_
     }
     if (rc != 0) {
         struct native *nv = r->aux;
-        log_warning("DEBUG native page read failed rc=%d version %llu head %lld tail %lld count %llu lo %lld hi %lld",
-                    rc, (unsigned long long)nv->root.version, (long long)(nv->root.head - PLIST_MID),
-                    (long long)(nv->root.tail - PLIST_MID), (unsigned long long)nv->root.count,
-                    (long long)(nv->root.lo - PLIST_MID), (long long)(nv->root.hi - PLIST_MID));
+        if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
+            log_warning("a large list of db %u is damaged: version %llu, a page of %lld..%lld %s",
+                        r->db, (unsigned long long)nv->root.version,
+                        (long long)(nv->root.head - PLIST_MID),
+                        (long long)(nv->root.tail - PLIST_MID),
+                        rc == LS_ENOTFOUND ? "missing" : "does not decode");
         native_fail(r, rc);
         return -1;
     }

@@ -183,9 +183,8 @@ static void dead(struct reaper *rp)
     }
     rp->page = rp->lo;
     rp->ph = PH_DELETE;
-    log_warning("DEBUG reaper: version %llu of '%.*s' dead: pages %llu..%llu",
-                (unsigned long long)rp->version, (int)rp->aklen, rp->akey,
-                (unsigned long long)(rp->lo - PLIST_MID), (unsigned long long)(rp->hi - PLIST_MID));
+    log_debug("reaper: version %llu (last under '%.*s') is dead: deleting its pages",
+              (unsigned long long)rp->version, (int)(rp->aklen > 64 ? 64 : rp->aklen), rp->akey);
 }
 
 static void root_cb(void *arg, int rc, const struct ls_item *it)

@@ -15,7 +15,9 @@ large_pages and large_versions back to 0).
 """
 import os
 import random
-import signal
+import shutil
+import subprocess
+import tempfile
 import time
 
 import itlib
@@ -177,6 +179,21 @@ for step in range(STEPS):
         break
 check(mismatches[0] == 0, "every reply as Redis gives it (seed %d)" % SEED, got=mismatches[0])
 full_compare("the end")
+
+section("SYNC (redis-cli --rdb) into redis-server")
+rdb_dir = tempfile.mkdtemp(prefix="logstor-it-rdb-", dir="/tmp")
+rc = subprocess.run(["redis-cli", "-p", str(srv.port), "--rdb", os.path.join(rdb_dir, "d.rdb")],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+check(rc.returncode == 0, "redis-cli --rdb of large lists", got=rc.stdout[-200:])
+loaded = RedisServer("redis", extra=["--dbfilename", "d.rdb"], data_dir=rdb_dir).start()
+lc = Resp(loaded.port)
+if state["db"]:
+    lc.call("SELECT", str(state["db"]))
+same = all(lc.call("LRANGE", k, "0", "-1") == c.call("LRANGE", k, "0", "-1") for k in KEYS)
+check(same, "redis-server loads the RDB with every list as logstord holds it")
+lc.close()
+loaded.stop()
+shutil.rmtree(rdb_dir, ignore_errors=True)
 
 section("after SIGKILL")
 restart(kill=True)
