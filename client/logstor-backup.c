@@ -4,7 +4,9 @@
  *
  *   logstor-backup [-d DATABASES] [-q] SOURCE_DIR SNAPSHOT DEST_DIR
  *   logstor-backup [-d DATABASES] [-q] -t SOURCE_DIR SNAPSHOT TAR_FILE|-
- *     -d   databases (tables) of the copy; default 16, at least the snapshot's
+ *     -d   databases (tables) of the copy; default 16, at least the snapshot's; a
+ *          directory whose logstord.layout names its databases (logstord's large lists
+ *          keep two engine tables after them) gets that many and the two, and the file
  *     -q   no progress line
  *     -t   write a tar stream (POSIX ustar) to TAR_FILE, or to standard output for "-",
  *          instead of a directory: one directory named SNAPSHOT holding the copy's files,
@@ -245,10 +247,39 @@ static int tar_dir(const char *dir, const char *top, int out, char *err, size_t 
     return rc < 0 ? -1 : 0;
 }
 
+/* The databases setting of logstord.layout in dir (large.c), 0 when it has none. */
+static long read_layout(const char *dir)
+{
+    char path[4200];
+    long n = 0;
+    if (snprintf(path, sizeof(path), "%.4096s/logstord.layout", dir) < 0)
+        return 0;
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    if (fscanf(f, "databases %ld", &n) != 1 || n < 1 || n > 65534)
+        n = 0;
+    fclose(f);
+    return n;
+}
+
+static int write_layout(const char *dir, long dbs)
+{
+    char path[4200];
+    if (snprintf(path, sizeof(path), "%.4096s/logstord.layout", dir) < 0)
+        return -1;
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    int ok = fprintf(f, "databases %ld\n", dbs) > 0;
+    ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
     uint32_t tables = 16, seg = 0, file = 0;
-    int opt, quiet = 0, tar = 0;
+    int opt, quiet = 0, tar = 0, dbs_given = 0;
     char err[512];
     uint64_t keys = 0;
 
@@ -261,6 +292,7 @@ int main(int argc, char **argv)
                 return 2;
             }
             tables = (uint32_t)v;
+            dbs_given = 1;
         } else if (opt == 'q') {
             quiet = 1;
         } else if (opt == 't') {
@@ -280,6 +312,19 @@ int main(int argc, char **argv)
     if (read_geometry(src, &seg, &file) < 0) {
         fprintf(stderr, "logstor-backup: %s is not a logstor data directory\n", src);
         return 2;
+    }
+    /* logstord's large lists live in two engine tables after the databases, named in
+     * logstord.layout: the copy has them too, and the file */
+    long layout_dbs = read_layout(src);
+    if (layout_dbs > 0) {
+        if (dbs_given && tables != (uint32_t)layout_dbs) {
+            fprintf(stderr,
+                    "logstor-backup: %s holds large lists laid out for %ld databases: "
+                    "-d must be %ld\n",
+                    src, layout_dbs, layout_dbs);
+            return 2;
+        }
+        tables = (uint32_t)layout_dbs + 2;
     }
     const char *tar_out = NULL;
     char tmp[4200];
@@ -337,6 +382,10 @@ int main(int argc, char **argv)
     double t0 = now_s();
     rc = ls_snapshot_export(src, name, e, &keys, err, sizeof(err));
     ls_close(e); /* durable, with its shutdown checkpoint */
+    if (rc >= 0 && layout_dbs > 0 && write_layout(dst, layout_dbs) < 0) {
+        snprintf(err, sizeof(err), "cannot write logstord.layout in the copy: %s", strerror(errno));
+        rc = -EIO;
+    }
     if (rc < 0) {
         fprintf(stderr, "logstor-backup: %s (%s)\n", err, ls_strerror(rc));
         if (tar) {

@@ -10,9 +10,9 @@
  *   not built: a copy in 3 bits of the index entry, so that TYPE and SCAN TYPE would
  *   need no device read; today they read the record, as GET does.
  *
- * Built so far (2026-12-04): hashes and lists, in the small form only, with no threshold:
- * a collection is one record up to max_value_size (server/cmd_hash.c, cmd_list.c). The
- * rest below is the design.
+ * Built so far (2026-12-04): hashes, lists, sets and sorted sets in the small form, with no
+ * threshold but max_value_size for the first three; lists past 128 elements or 8 KiB in
+ * the large form (server/large.c, proto/plist.h). The rest below is the design.
  *
  * - Small collections (<= 128 elements and <= 8 KiB encoded, Redis's listpack limits)
  *   are ONE record under the user key holding the whole collection in the encoding
@@ -20,15 +20,13 @@
  *   (cmdlock.c), the same rule as APPEND/INCR. Cost: one index entry (~27 B) for the
  *   whole collection; one read and one <= 8 KiB write per update.
  *
- * - Large collections are a root record under the user key (type, version, count, top
- *   page) and a B+tree (hash/set/zset) or quicklist (list) of 4-8 KiB pages stored as
- *   records of the database's hidden companion table, keyed (user key, version, page
- *   no). Pages name their children by number, so the engine index is the page map and
- *   a leaf update rewrites only the leaf (plus the root when the count changes), in one
- *   ls_write_batch, crash-atomic. Index memory ~0.5 B per element. DEL writes the
- *   root's tombstone and a grave in one batch; a background reaper deletes the pages
- *   by version, paced, never blocking. FLUSHDB flushes the table and its companion in
- *   one batch.
+ * - Large collections are a root record under the user key (version, count, first and
+ *   last page) and pages of a few KiB stored as records of a hidden page table, keyed
+ *   (version, page no): the engine index is the page map, so an update rewrites only the
+ *   pages it changes and the root, in one ls_write_batch, crash-atomic. Index memory
+ *   ~0.5 B per element. An anchor per version (hidden anchor table) lets a background
+ *   reaper delete the pages of versions no root names any more (DEL, overwrite, expiry,
+ *   FLUSHDB), paced, never blocking (engine/FORMAT.md "Large form"; lists only so far).
  *
  * Why: a record per element (kvrocks) costs an index entry (~27 B, the engine's one
  * memory cost) and a device read per element; a whole-collection record costs O(size)

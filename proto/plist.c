@@ -128,8 +128,8 @@ size_t plist_split(const size_t *len, size_t n, size_t *per)
     size_t pages = 0, k = 0, bytes = 0;
     for (size_t i = 0; i < n; i++) {
         size_t el = coll_varint_len(len[i]) + len[i];
-        if (k > 0 && (k == PLIST_PAGE_ELEMS ||
-                      1 + coll_varint_len(k + 1) + bytes + el > PLIST_PAGE_BYTES)) {
+        if (k > 0 &&
+            (k == PLIST_PAGE_ELEMS || 1 + coll_varint_len(k + 1) + bytes + el > PLIST_PAGE_BYTES)) {
             per[pages++] = k;
             k = 0;
             bytes = 0;

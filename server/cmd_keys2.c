@@ -64,9 +64,9 @@
 
 /* What a transfer replies once its writes are done (r->step). */
 enum xfer_reply { XFER_OK = 0, XFER_ONE = 1 };
-#define XFER_DEL_SRC   1u /* r->flags: delete argv[1] of r->db after the put */
+#define XFER_DEL_SRC   1u  /* r->flags: delete argv[1] of r->db after the put */
 #define XFER_LOADED    64u /* r->flags: the large list read is loaded (COPY) */
-#define XFER_NOKEY_ERR 2u /* r->flags: a source found gone replies "no such key", else 0 */
+#define XFER_NOKEY_ERR 2u  /* r->flags: a source found gone replies "no such key", else 0 */
 
 /* ---- argument helpers ---- */
 
@@ -627,7 +627,8 @@ static int restore_decode(struct req *r, uint8_t **v, size_t *n, uint8_t *vtype)
         size_t cmax = type == RDB_TYPE_LIST || type == RDB_TYPE_LIST_QUICKLIST2
                           ? (p->len > max ? p->len : max) * 3
                           : max;
-        rc = rdbcoll_read((const uint8_t *)p->ptr, p->len - 10, &pos, type, cmax, &lim, &out, vtype);
+        rc =
+            rdbcoll_read((const uint8_t *)p->ptr, p->len - 10, &pos, type, cmax, &lim, &out, vtype);
         if (rc == RDBSTR_OK && pos != p->len - 10)
             rc = RDBSTR_BADDATA;
         if (rc == RDBSTR_OK) {

@@ -1,14 +1,18 @@
 /*
  * cmd_list.c - Redis lists: LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP LLEN LINDEX LSET LRANGE
- * LTRIM LREM LINSERT LPOS LMOVE RPOPLPUSH.
+ * LTRIM LREM LINSERT LPOS LMOVE RPOPLPUSH LMPOP and the blocking BLPOP BRPOP BLMOVE
+ * BRPOPLPUSH BLMPOP.
  *
- * A list is one record under its key, value type COLL_LIST, its value the small form of
- * proto/coll.h (the elements in order). As for hashes (cmd_hash.c): every command reads
- * the record (WRONGTYPE for another type, an absent key is an empty list), and a write
- * replaces it whole under the key's exclusive lock, keeping its TTL; a list left empty is
- * deleted. LMOVE and RPOPLPUSH write both lists in one batch, so after a crash the element
- * is in one of them, never both or neither. Bounded by max_value_size like any value.
- * Not built yet: the blocking forms (BLPOP ...) and LMPOP.
+ * A list of up to 128 elements and 8 KiB is one record under its key, value type
+ * COLL_LIST, its value the small form of proto/coll.h (the elements in order); a larger
+ * one is a root and pages (large.c). As for hashes (cmd_hash.c): every command reads the
+ * key (WRONGTYPE for another type, an absent key is an empty list) and a write replaces
+ * the list under the key's exclusive lock, keeping its TTL; a list left empty is deleted.
+ * On a large list, LLEN, LINDEX, LRANGE, the pushes and the pops go to large.c's native
+ * forms, which read and write only the pages at stake; every other handler gets the whole
+ * list in the small form (list_read) and its write goes to large.c again when the result
+ * needs the large form (coll_store, coll_write_pair). LMOVE and RPOPLPUSH write both lists
+ * in one unit, so after a crash the element is in one of them, never both or neither.
  */
 #include <limits.h>
 #include <stdlib.h>

@@ -1581,8 +1581,7 @@ static void info_logstor(struct server *s, const struct ls_stats *st, struct pbu
     pbuf_appendf(pb,
                  "large_pages:%" PRIu64 "\r\nlarge_versions:%" PRIu64
                  "\r\nreaper_running:%d\r\nreaper_passes:%" PRIu64
-                 "\r\nreaper_pages_deleted:%" PRIu64 "\r\nreaper_versions_deleted:%" PRIu64
-                 "\r\n",
+                 "\r\nreaper_pages_deleted:%" PRIu64 "\r\nreaper_versions_deleted:%" PRIu64 "\r\n",
                  ls_count(s->eng, large_page_table(s)), ls_count(s->eng, large_anchor_table(s)),
                  rs.running, rs.passes, rs.pages, rs.versions);
     info_compaction(s, st, pb);

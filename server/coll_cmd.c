@@ -67,10 +67,12 @@ void coll_store(struct req *r, const struct resp_arg *key, const struct ls_item 
         if (event)
             pubsub_notify(r, cls, event, key);
         block_signal(r->c->srv, r->db, key->ptr, key->len);
-        struct large_put p = {r->db, key, enc, len,
-                              {.expire_ms = it ? it->expire_ms : 0,
-                               .flags = it ? it->flags : 0,
-                               .vtype = vtype}};
+        struct large_put p = {
+            r->db,
+            key,
+            enc,
+            len,
+            {.expire_ms = it ? it->expire_ms : 0, .flags = it ? it->flags : 0, .vtype = vtype}};
         large_write(r, &p, 1, cmd_write_cb);
         return;
     }

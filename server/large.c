@@ -216,9 +216,8 @@ static void load_fail(struct req *r, int rc)
     if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
         log_warning("a large list of db %u is damaged: version %llu, page %lld of %lld..%lld "
                     "(%s)",
-                    r->db, (unsigned long long)o->root.version,
-                    (long long)(o->next - PLIST_MID), (long long)(o->root.head - PLIST_MID),
-                    (long long)(o->root.tail - PLIST_MID),
+                    r->db, (unsigned long long)o->root.version, (long long)(o->next - PLIST_MID),
+                    (long long)(o->root.head - PLIST_MID), (long long)(o->root.tail - PLIST_MID),
                     rc == LS_ENOTFOUND ? "missing" : "does not decode");
     r->want_type = o->want_type;
     large_op_free(r);
@@ -271,9 +270,9 @@ static void page_cb(void *arg, int rc, const struct ls_item *it)
     o->waiting = 0;
     if (rc == 0) {
         uint64_t n;
-        size_t k = it->value_len > 1 ? coll_varint_get((const uint8_t *)it->value + 1,
-                                                       it->value_len - 1, &n)
-                                     : 0;
+        size_t k = it->value_len > 1
+                       ? coll_varint_get((const uint8_t *)it->value + 1, it->value_len - 1, &n)
+                       : 0;
         if (k == 0 || ((const uint8_t *)it->value)[0] != COLL_VERSION || n == 0 ||
             n > o->root.count - o->got)
             rc = COLL_EBAD;
@@ -552,7 +551,7 @@ static void write_end_cb(void *arg, int rc, uint64_t cas)
     struct req *r = arg;
     ls_write_cb done = r->pl->wdone;
     reaper_wake(r->c->srv); /* the versions the keys held before, if any, are dead */
-    large_op_free(r); /* the versions written are no longer being written */
+    large_op_free(r);       /* the versions written are no longer being written */
     done(r, rc == LS_ENOTFOUND ? 0 : rc, cas);
 }
 
@@ -744,17 +743,17 @@ struct native {
     ls_get_cb fallback; /* the handler that loads the whole list instead */
     int right;          /* the end: 0 head, 1 tail */
     /* LRANGE/LINDEX */
-    uint64_t from, to; /* element indexes wanted, inclusive */
-    int index;         /* LINDEX: one bulk, not an array */
-    uint64_t pos;      /* index of the first element of the page read next */
-    uint64_t page;     /* page read next */
+    uint64_t from, to;     /* element indexes wanted, inclusive */
+    int index;             /* LINDEX: one bulk, not an array */
+    uint64_t pos;          /* index of the first element of the page read next */
+    uint64_t page;         /* page read next */
     struct coll_buf *held; /* backward: pages kept, to emit in order */
     size_t nheld, capheld;
     /* pops */
     uint64_t want; /* elements to pop */
     int counted;   /* a count was given: an array reply */
     uint64_t got;
-    uint64_t emptied; /* pages emptied */
+    uint64_t emptied;     /* pages emptied */
     struct coll_buf rest; /* the partly popped page's remaining elements (small form) */
 };
 
@@ -911,7 +910,7 @@ static void range_page_cb(void *arg, int rc, const struct ls_item *it)
             return;
         }
         nv->page++;
-    } else { /* backward from the tail: keep the pages, emit in order at the end */
+    } else {          /* backward from the tail: keep the pages, emit in order at the end */
         nv->pos -= n; /* the index of this page's first element */
         if (nv->nheld == nv->capheld) {
             size_t cap = nv->capheld ? nv->capheld * 2 : 8;
@@ -1146,14 +1145,13 @@ static void push_page_cb(void *arg, int rc, const struct ls_item *it)
     nv->root.count += k;
     uint8_t rootv[PLIST_ROOT_LEN];
     plist_root_encode(&nv->root, rootv);
-    ops[nops++] = (struct ls_batch_op){.table = r->db,
-                                       .key = nv->key->ptr,
-                                       .key_len = nv->key->len,
-                                       .value = rootv,
-                                       .value_len = PLIST_ROOT_LEN,
-                                       .opts = {.expire_ms = nv->expire_ms,
-                                                .flags = nv->flags,
-                                                .vtype = COLL_LIST}};
+    ops[nops++] = (struct ls_batch_op){
+        .table = r->db,
+        .key = nv->key->ptr,
+        .key_len = nv->key->len,
+        .value = rootv,
+        .value_len = PLIST_ROOT_LEN,
+        .opts = {.expire_ms = nv->expire_ms, .flags = nv->flags, .vtype = COLL_LIST}};
     uint64_t bytes = ops_bytes(ops, nops);
     int rc2 = 0;
     if (bytes > ls_batch_max_bytes(r->c->srv->eng)) {
@@ -1230,10 +1228,8 @@ static void pop_write(struct req *r, struct native *nv)
     pubsub_notify(r, NOTIFY_LIST, nv->right ? "rpop" : "lpop", nv->key);
     if (emptied_all) {
         /* the root's delete: its version is dead, the reaper takes the pages */
-        ops[nops++] = (struct ls_batch_op){.del = 1,
-                                           .table = r->db,
-                                           .key = nv->key->ptr,
-                                           .key_len = nv->key->len};
+        ops[nops++] = (struct ls_batch_op){
+            .del = 1, .table = r->db, .key = nv->key->ptr, .key_len = nv->key->len};
         pubsub_notify(r, NOTIFY_GENERIC, "del", nv->key);
         reaper_wake(r->c->srv);
     } else {
@@ -1264,14 +1260,13 @@ static void pop_write(struct req *r, struct native *nv)
             root->head = partial;
         root->count -= nv->got;
         plist_root_encode(root, rootv);
-        ops[nops++] = (struct ls_batch_op){.table = r->db,
-                                           .key = nv->key->ptr,
-                                           .key_len = nv->key->len,
-                                           .value = rootv,
-                                           .value_len = PLIST_ROOT_LEN,
-                                           .opts = {.expire_ms = nv->expire_ms,
-                                                    .flags = nv->flags,
-                                                    .vtype = COLL_LIST}};
+        ops[nops++] = (struct ls_batch_op){
+            .table = r->db,
+            .key = nv->key->ptr,
+            .key_len = nv->key->len,
+            .value = rootv,
+            .value_len = PLIST_ROOT_LEN,
+            .opts = {.expire_ms = nv->expire_ms, .flags = nv->flags, .vtype = COLL_LIST}};
     }
     int rc = unit_write(r, nv->key, ops, nops, native_write_cb);
     r->aux = NULL;

@@ -246,8 +246,8 @@ static int delete_some(struct reaper *rp)
             break; /* hi was UINT64_MAX */
         if (ls_lookup(s->eng, pt, keys[n], PLIST_PAGE_KEY_LEN, &m) != 0)
             continue; /* not there: nothing to write */
-        ops[n] = (struct ls_batch_op){.del = 1, .table = pt, .key = keys[n],
-                                      .key_len = PLIST_PAGE_KEY_LEN};
+        ops[n] = (struct ls_batch_op){
+            .del = 1, .table = pt, .key = keys[n], .key_len = PLIST_PAGE_KEY_LEN};
         n++;
     }
     if (n == 0)

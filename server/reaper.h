@@ -22,7 +22,7 @@ struct server;
 #define REAPER_INTERVAL_MS 60000
 #define REAPER_MIN_GAP_MS  1000
 /* Tombstones per batch, and batches per tick (10 ms) at most. */
-#define REAPER_BATCH 256
+#define REAPER_BATCH            256
 #define REAPER_BATCHES_PER_TICK 4
 
 int reaper_new(struct server *s);

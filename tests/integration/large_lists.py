@@ -195,6 +195,26 @@ lc.close()
 loaded.stop()
 shutil.rmtree(rdb_dir, ignore_errors=True)
 
+section("SNAPSHOT and logstor-backup")
+backup = os.path.join(os.path.dirname(os.environ.get("LOGSTORD") or "build/logstord"),
+                      "logstor-backup")
+check(c.call("SNAPSHOT", "CREATE", "ll") == ("+", "OK"), "SNAPSHOT CREATE")
+copy_dir = tempfile.mkdtemp(prefix="logstor-it-copy-", dir="/tmp")
+out = subprocess.run([backup, "-q", srv.dir, "ll", copy_dir], stdout=subprocess.PIPE,
+                     stderr=subprocess.STDOUT, timeout=120)
+check(out.returncode == 0, "logstor-backup copies a directory with large lists",
+      got=out.stdout[-300:])
+c.call("SNAPSHOT", "DROP", "ll")
+copy = itlib.Server("redis", durability="sync", data_dir=copy_dir).start()
+cc = Resp(copy.port)
+if state["db"]:
+    cc.call("SELECT", str(state["db"]))
+same = all(cc.call("LRANGE", k, "0", "-1") == c.call("LRANGE", k, "0", "-1") for k in KEYS)
+check(same, "the copy opens with every list as the server holds it")
+cc.close()
+copy.stop()
+shutil.rmtree(copy_dir, ignore_errors=True)
+
 section("after SIGKILL")
 restart(kill=True)
 check(full_compare("after SIGKILL"), "every list as Redis holds it after SIGKILL")

@@ -79,7 +79,7 @@ static void test_anchor(void **st)
     for (size_t cut = 0; cut < n; cut++) /* every truncation refused */
         assert_int_equal(plist_anchor_decode(b, cut, &d), -1);
     assert_int_equal(plist_anchor_decode(b, n + 1, &d), -1); /* trailing byte */
-    b[0] = 0x7f; /* a key longer than the buffer */
+    b[0] = 0x7f;                                             /* a key longer than the buffer */
     assert_int_equal(plist_anchor_decode(b, n, &d), -1);
     struct plist_anchor inv = {(const uint8_t *)"k", 1, 5, 4};
     n = plist_anchor_encode(&inv, b);
