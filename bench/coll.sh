@@ -6,8 +6,8 @@
 #   HSET / HGET        small hashes: HSET h:<r> f<..> v, HGET h:<r> f1 over COLL_KEYS keys
 #   SADD / SISMEMBER   small sets: SADD s:<r> m<..>, SISMEMBER s:<r> m1
 #   ZADD / ZRANGE      small sorted sets: ZADD z:<r> <score> m<..>, ZRANGE z:<r> 0 9
-#   LPUSH / RPOP       one queue: COLL_QUEUE pushes, then as many pops (every push and pop
-#                      rewrites the list, one record: the cost grows with its length)
+#   LPUSH / RPOP       one queue: COLL_QUEUE pushes, then as many pops (past 128 elements
+#                      the list is in pages: a push or pop writes one page and the root)
 # (redis-benchmark -c COLL_CLIENTS -n COLL_N -r COLL_KEYS, one invocation per command), and
 # then memory: COLL_HASHES small hashes of 10 fields (field f0..f9, 8-byte values) loaded
 # with redis-cli --pipe: logstord's resident memory and INFO index_bytes, redis's
@@ -15,8 +15,10 @@
 #
 #   bash bench/coll.sh build
 #
+# Then memory of one list of COLL_LIST_ELEMS elements (logstord: index bytes per element
+# with its large form's pages; redis: used_memory per element).
 # Environment: COLL_N (100000), COLL_KEYS (100000), COLL_CLIENTS (50), COLL_QUEUE (20000),
-# COLL_HASHES (1000000), COLL_TARGETS (logstord-sync redis-always logstord-periodic
+# COLL_HASHES (1000000), COLL_LIST_ELEMS (1000000), COLL_TARGETS (logstord-sync redis-always logstord-periodic
 # redis-everysec).
 set -u
 BUILD=${1:-build}
@@ -67,6 +69,36 @@ for pair in "logstord-sync redis-always" "logstord-periodic redis-everysec"; do
         [ -n "$a" ] && [ -n "$b" ] &&
             printf 'coll: ratio %-17s / %-14s %-10s %5.2fx\n' "$1" "$2" "$t" "$(echo "$a / $b" | bc -l)"
     done
+done
+
+# memory: one list of LIST_ELEMS elements (8-byte values, RPUSH of 1000 at a time)
+python3 - "${COLL_LIST_ELEMS:-1000000}" >"$WORK/list.resp" <<'EOF2'
+import sys
+n = int(sys.argv[1])
+out = sys.stdout.buffer
+for start in range(0, n, 1000):
+    parts = [b"RPUSH", b"biglist"] + [b"e%07d" % (i % 10000000) for i in range(start, min(n, start + 1000))]
+    out.write(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
+EOF2
+for T in logstord-periodic redis; do
+    start_target "$T" || continue
+    redis-cli -p "$PORT" --pipe <"$WORK/list.resp" | tail -n 1 | sed 's/^/coll: /'
+    sleep 1
+    n=$(redis-cli -p "$PORT" llen biglist)
+    rss=$(awk '/VmRSS/ { print $2 * 1024 }' "/proc/$SRV_PID/status")
+    if [ "$T" = redis ]; then
+        used=$(redis-cli -p "$PORT" info memory | tr -d '\r' | awk -F: '/^used_memory:/ {print $2}')
+        printf 'coll: %-18s one list of %d elements: used_memory %.1f MiB (%.2f B/element), RSS %.1f MiB\n' \
+            "$T" "$n" "$(echo "$used / 1048576" | bc -l)" "$(echo "$used / $n" | bc -l)" \
+            "$(echo "$rss / 1048576" | bc -l)"
+    else
+        idx=$(redis-cli -p "$PORT" info logstor | tr -d '\r' | awk -F: '/^index_bytes:/ {print $2}')
+        pages=$(redis-cli -p "$PORT" info logstor | tr -d '\r' | awk -F: '/^large_pages:/ {print $2}')
+        printf 'coll: %-18s one list of %d elements in %d pages: index %.2f MiB (%.2f B/element), RSS %.1f MiB\n' \
+            "$T" "$n" "$pages" "$(echo "$idx / 1048576" | bc -l)" "$(echo "$idx / $n" | bc -l)" \
+            "$(echo "$rss / 1048576" | bc -l)"
+    fi
+    stop_target
 done
 
 # memory: HASHES hashes of 10 fields

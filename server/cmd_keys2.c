@@ -52,6 +52,7 @@
 #include "rdbstr.h"
 #include "reply.h"
 #include "server.h"
+#include "tracking.h"
 #include "txn.h"
 #include "txn.h"
 
@@ -223,8 +224,10 @@ static int xfer_unit(struct req *r, uint32_t db, const struct resp_arg *dst, con
             {.del = 1, .table = r->db, .key = src->ptr, .key_len = src->len}};
         if (anchor)
             ops[2] = *anchor;
-        txn_touch(r->c->srv, db, dst->ptr, dst->len); /* WATCH sees both keys change */
+        txn_touch(r->c->srv, db, dst->ptr, dst->len); /* WATCH sees both keys change, */
         txn_touch(r->c->srv, r->db, src->ptr, src->len);
+        tracking_invalidate(r, dst->ptr, dst->len); /* and CLIENT TRACKING */
+        tracking_invalidate(r, src->ptr, src->len);
         rc = park_batch(r, ops, anchor ? 3 : 2, xfer_del_cb);
         if (rc == LS_ETOOBIG)
             return 0;

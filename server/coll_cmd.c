@@ -12,6 +12,7 @@
 #include "pubsub.h"
 #include "reply.h"
 #include "server.h"
+#include "tracking.h"
 #include "txn.h"
 
 int coll_read_begin(struct req *r, int *rc)
@@ -140,6 +141,12 @@ void coll_write_pair(struct req *r, const struct resp_arg *dk, const void *dv, s
                                   .value = sv,
                                   .value_len = sn,
                                   .opts = *sopt}};
+    if (!txn_batching(r)) { /* as park_put and park_del would: WATCH, CLIENT TRACKING */
+        txn_touch(r->c->srv, r->db, dk->ptr, dk->len);
+        txn_touch(r->c->srv, r->db, sk->ptr, sk->len);
+        tracking_invalidate(r, dk->ptr, dk->len);
+        tracking_invalidate(r, sk->ptr, sk->len);
+    }
     int rc = txn_batching(r) ? LS_ETOOBIG : park_batch(r, ops, 2, done);
     if (rc == LS_ETOOBIG) {
         rc = park_put(r, r->db, dk, dv, dn, dopt, first_of_pair);
