@@ -320,6 +320,11 @@ static void large_page_cb(void *arg, int rc, const struct ls_item *it)
         return;
     }
     size_t add = it->value_len - 1 - k;
+    if (lg->el.len + add > LARGE_LOAD_MAX) {
+        dump_fail(d, "a list larger than 512 MB");
+        large_end(lg);
+        return;
+    }
     if (lg->el.cap - lg->el.len < add) {
         size_t cap = lg->el.cap ? lg->el.cap : 65536;
         while (cap - lg->el.len < add)

@@ -209,6 +209,7 @@ static int buf_append(struct coll_buf *b, const void *p, size_t n)
 }
 
 #define ERR_LARGE_DAMAGED "ERR data corruption detected while reading the key (large list)"
+#define LARGE_ETOOBIG     (-30001)
 
 static void load_fail(struct req *r, int rc)
 {
@@ -225,6 +226,9 @@ static void load_fail(struct req *r, int rc)
         reply_error(r, "ERR out of memory");
     else if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
         reply_error(r, ERR_LARGE_DAMAGED);
+    else if (rc == LARGE_ETOOBIG)
+        reply_error(r, "ERR the list is too large for this command (logstord reads the whole "
+                       "list for it, and would hold more than 512 MB)");
     else
         reply_engine_error(r, rc);
     req_done(r);
@@ -276,6 +280,8 @@ static void page_cb(void *arg, int rc, const struct ls_item *it)
         if (k == 0 || ((const uint8_t *)it->value)[0] != COLL_VERSION || n == 0 ||
             n > o->root.count - o->got)
             rc = COLL_EBAD;
+        else if (o->el.len + it->value_len > LARGE_LOAD_MAX)
+            rc = LARGE_ETOOBIG;
         else if (buf_append(&o->el, (const uint8_t *)it->value + 1 + k, it->value_len - 1 - k) < 0)
             rc = -ENOMEM;
         else

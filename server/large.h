@@ -27,6 +27,10 @@ struct server;
 #define LARGE_VT_PAGE   5
 #define LARGE_VT_ANCHOR 6
 
+/* The most a command that needs the whole list (LSET, LINSERT, LREM, LTRIM, LPOS, LMOVE,
+ * the blocking pops, SORT, DUMP, COPY, and SYNC) holds of it: past this it is refused. */
+#define LARGE_LOAD_MAX (UINT64_C(512) << 20)
+
 /* The engine tables of pages and anchors: after the databases, never named by a command. */
 uint32_t large_page_table(const struct server *s);
 uint32_t large_anchor_table(const struct server *s);
