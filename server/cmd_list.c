@@ -57,30 +57,50 @@ static void pop_cb(void *arg, int rc, const struct ls_item *it);
 static void llen_cb(void *arg, int rc, const struct ls_item *it);
 static void lindex_cb(void *arg, int rc, const struct ls_item *it);
 static void lrange_cb(void *arg, int rc, const struct ls_item *it);
+static void bpop_cb(void *arg, int rc, const struct ls_item *it);
+static void mpop_cb(void *arg, int rc, const struct ls_item *it);
 
-/* A large list (large.c): LLEN, LINDEX, LRANGE, the pushes and the pops work on the pages
- * at stake; every other command gets the whole list, in the small form. */
+/* LMPOP/BLMPOP's state (r->aux): the keys argv[first..last], the one being read (at). */
+struct mpop {
+    uint32_t first, last, at;
+    int right;
+    long long count;
+    uint64_t block_ms; /* UINT64_MAX: LMPOP, which does not block */
+};
+
+/* A large list (large.c): LLEN, LINDEX, LRANGE, the pushes and the pops (blocking and
+ * LMPOP's too) work on the pages at stake; every other command gets the whole list, in
+ * the small form. */
 static void list_read_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
     ls_get_cb cb = r->coll_cb;
-    if (rc == 0 && r->aux == NULL && plist_is_root(it->value, it->value_len) &&
-        (cb == llen_cb || cb == lindex_cb || cb == lrange_cb || cb == push_cb ||
-         (cb == pop_cb && (!(r->u64 & 2) || r->num > 0)))) {
+    if (rc == 0 && plist_is_root(it->value, it->value_len) &&
+        (cb == llen_cb || cb == lindex_cb || cb == lrange_cb || cb == push_cb || cb == bpop_cb ||
+         cb == mpop_cb || (cb == pop_cb && (!(r->u64 & 2) || r->num > 0)))) {
         if (coll_read_begin(r, &rc))
             return; /* answered (it counted the hit) */
         int took;
-        if (cb == llen_cb)
+        if (cb == llen_cb) {
             took = large_llen(r, it);
-        else if (cb == lindex_cb)
+        } else if (cb == lindex_cb) {
             took = large_range(r, it, r->num, r->num, 1, cb);
-        else if (cb == lrange_cb)
+        } else if (cb == lrange_cb) {
             took = large_range(r, it, r->num, (int64_t)r->u64, 0, cb);
-        else if (cb == push_cb)
+        } else if (cb == push_cb) {
             took = large_push(r, it, r->step & 1, cb);
-        else
-            took = large_pop(r, it, (int)(r->u64 & 1), (r->u64 & 2) != 0,
-                             (r->u64 & 2) ? (uint64_t)r->num : 1, cb);
+        } else if (cb == bpop_cb) {
+            took = large_pop(r, it, &r->argv[r->num], (int)(r->u64 & 1), LARGE_POP_BLOCKING, 1, cb);
+        } else if (cb == mpop_cb) {
+            const struct mpop *m = r->aux;
+            took = large_pop(r, it, &r->argv[m->at], m->right, LARGE_POP_MULTI, (uint64_t)m->count,
+                             cb);
+        } else {
+            int counted = (r->u64 & 2) != 0;
+            took = large_pop(r, it, &r->argv[1], (int)(r->u64 & 1),
+                             counted ? LARGE_POP_COUNT : LARGE_POP_ONE,
+                             counted ? (uint64_t)r->num : 1, cb);
+        }
         if (took)
             return;
     }
@@ -892,13 +912,6 @@ void cmd_list_brpop(struct req *r)
 }
 
 /* ---- LMPOP, BLMPOP ---- */
-
-struct mpop {
-    uint32_t first, last, at; /* the keys' indexes in argv; the one read now */
-    int right;
-    long long count;
-    uint64_t block_ms; /* UINT64_MAX: LMPOP, never blocks */
-};
 
 static void mpop_cb(void *arg, int rc, const struct ls_item *it)
 {

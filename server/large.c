@@ -166,7 +166,10 @@ struct large_op {
     uint8_t *copy[2]; /* small values, copied */
     uint32_t nput, ahead;
     ls_write_cb wdone;
+    struct native *nv; /* a native operation's state */
 };
+
+static void native_free(struct native *nv);
 
 void large_op_free(struct req *r)
 {
@@ -174,6 +177,8 @@ void large_op_free(struct req *r)
     r->pl = NULL;
     if (o == NULL)
         return;
+    if (o->nv)
+        native_free(o->nv);
     coll_buf_free(&o->el);
     for (int i = 0; i < 2; i++) {
         large_build_free(&o->build[i]);
@@ -772,11 +777,6 @@ static void native_free(struct native *nv)
     free(nv);
 }
 
-static void native_aux_free(void *p)
-{
-    native_free(p);
-}
-
 /* Give up the native way: the handler gets the whole list (large_list_read). */
 static void native_fallback(struct req *r, struct native *nv)
 {
@@ -789,20 +789,14 @@ static void native_fallback(struct req *r, struct native *nv)
                          .cas = nv->cas,
                          .vtype = COLL_LIST};
     ls_get_cb cb = nv->fallback;
-    r->aux = NULL;
-    r->aux_free = NULL;
-    native_free(nv);
+    large_op_free(r);
     r->want_type = COLL_LIST;
     large_list_read(r, 0, &it, cb);
 }
 
 static void native_fail(struct req *r, int rc)
 {
-    if (r->aux) {
-        native_free(r->aux);
-        r->aux = NULL;
-        r->aux_free = NULL;
-    }
+    large_op_free(r);
     if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
         reply_error(r, ERR_LARGE_DAMAGED);
     else if (rc == -ENOMEM)
@@ -816,11 +810,12 @@ static struct native *native_new(struct req *r, const struct plist_root *root,
                                  const struct ls_item *it, const struct resp_arg *key,
                                  ls_get_cb fallback)
 {
-    if (r->aux) /* the handler's own state: not ours to replace */
+    struct large_op *o = r->pl ? NULL : op_get(r);
+    struct native *nv = o ? calloc(1, sizeof(*nv)) : NULL;
+    if (nv == NULL) {
+        large_op_free(r);
         return NULL;
-    struct native *nv = calloc(1, sizeof(*nv));
-    if (nv == NULL)
-        return NULL;
+    }
     nv->root = *root;
     memcpy(nv->rootv, it->value, PLIST_ROOT_LEN);
     nv->expire_ms = it->expire_ms;
@@ -828,8 +823,7 @@ static struct native *native_new(struct req *r, const struct plist_root *root,
     nv->flags = it->flags;
     nv->key = key;
     nv->fallback = fallback;
-    r->aux = nv;
-    r->aux_free = native_aux_free;
+    o->nv = nv;
     return nv;
 }
 
@@ -857,7 +851,7 @@ static int page_of(struct req *r, int rc, const struct ls_item *it, struct coll_
         }
     }
     if (rc != 0) {
-        struct native *nv = r->aux;
+        struct native *nv = r->pl->nv;
         if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
             log_warning("a large list of db %u is damaged: version %llu, a page of %lld..%lld %s",
                         r->db, (unsigned long long)nv->root.version,
@@ -884,9 +878,7 @@ static void range_emit(struct req *r, struct native *nv, const struct coll_str *
 
 static void range_done(struct req *r)
 {
-    native_free(r->aux);
-    r->aux = NULL;
-    r->aux_free = NULL;
+    large_op_free(r);
     reply_tmp(r);
     req_done(r);
 }
@@ -895,14 +887,14 @@ static void range_page_cb(void *arg, int rc, const struct ls_item *it);
 
 static void range_next(struct req *r)
 {
-    struct native *nv = r->aux;
+    struct native *nv = r->pl->nv;
     page_read(r, nv, nv->page, range_page_cb);
 }
 
 static void range_page_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    struct native *nv = r->aux;
+    struct native *nv = r->pl->nv;
     struct coll_str *e = NULL;
     size_t n = 0;
     if (page_of(r, rc, it, &e, &n) < 0)
@@ -1058,7 +1050,7 @@ struct pagebuf { /* pages being written: keys and encodings */
 static void push_page_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    struct native *nv = r->aux;
+    struct native *nv = r->pl->nv;
     struct coll_str *old = NULL, *nw = NULL, *all = NULL;
     size_t on = 0, k = 0;
     struct pagebuf *pg = NULL;
@@ -1185,11 +1177,8 @@ static void push_page_cb(void *arg, int rc, const struct ls_item *it)
         native_fallback(r, nv);
     else if (rc2 != 0)
         native_fail(r, rc2);
-    else {
-        native_free(nv);
-        r->aux = NULL;
-        r->aux_free = NULL;
-    }
+    else
+        large_op_free(r);
     return;
 oom:
     if (pg)
@@ -1275,9 +1264,7 @@ static void pop_write(struct req *r, struct native *nv)
             .opts = {.expire_ms = nv->expire_ms, .flags = nv->flags, .vtype = COLL_LIST}};
     }
     int rc = unit_write(r, nv->key, ops, nops, native_write_cb);
-    r->aux = NULL;
-    r->aux_free = NULL;
-    native_free(nv);
+    large_op_free(r);
     if (rc == 0) {
         req_unlock(r);
         return;
@@ -1289,7 +1276,7 @@ static void pop_write(struct req *r, struct native *nv)
 static void pop_page_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    struct native *nv = r->aux;
+    struct native *nv = r->pl->nv;
     struct coll_str *e = NULL;
     size_t n = 0;
     if (page_of(r, rc, it, &e, &n) < 0)
@@ -1321,20 +1308,24 @@ static void pop_page_cb(void *arg, int rc, const struct ls_item *it)
     page_read(r, nv, nv->right ? end - nv->emptied : end + nv->emptied, pop_page_cb);
 }
 
-int large_pop(struct req *r, const struct ls_item *it, int right, int counted, uint64_t count,
-              ls_get_cb fallback)
+int large_pop(struct req *r, const struct ls_item *it, const struct resp_arg *key, int right,
+              enum large_pop_reply mode, uint64_t count, ls_get_cb fallback)
 {
     struct plist_root root;
     if (plist_root_decode(it->value, it->value_len, &root) < 0 || count == 0)
         return 0;
-    struct native *nv = native_new(r, &root, it, &r->argv[1], fallback);
+    struct native *nv = native_new(r, &root, it, key, fallback);
     if (nv == NULL)
         return 0;
     nv->right = right;
-    nv->counted = counted;
+    nv->counted = mode != LARGE_POP_ONE;
     nv->want = count < root.count ? count : root.count;
     pbuf_reset(&r->tmp);
-    if (counted)
+    if (mode == LARGE_POP_BLOCKING || mode == LARGE_POP_MULTI) { /* [key, ...] */
+        reply_check(r, resp_w_array(&r->tmp, 2));
+        reply_check(r, resp_w_bulk(&r->tmp, key->ptr, key->len));
+    }
+    if (mode == LARGE_POP_COUNT || mode == LARGE_POP_MULTI)
         reply_check(r, resp_w_array(&r->tmp, (size_t)nv->want));
     page_read(r, nv, right ? root.tail : root.head, pop_page_cb);
     return 1;

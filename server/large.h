@@ -110,9 +110,12 @@ int large_range(struct req *r, const struct ls_item *it, int64_t start, int64_t 
                 ls_get_cb fallback);
 /* LPUSH/RPUSH argv[1] argv[2..]: replies the new length. */
 int large_push(struct req *r, const struct ls_item *it, int right, ls_get_cb fallback);
-/* LPOP/RPOP argv[1] [count]: count >= 1 (count 0 is the caller's). */
-int large_pop(struct req *r, const struct ls_item *it, int right, int counted, uint64_t count,
-              ls_get_cb fallback);
+/* Pops count >= 1 elements (count 0 is the caller's) from key's large list, replying as
+ * LPOP/RPOP key (one: a bulk; count: an array), BLPOP/BRPOP ([key, element]) or
+ * LMPOP/BLMPOP ([key, [elements]]) do. */
+enum large_pop_reply { LARGE_POP_ONE, LARGE_POP_COUNT, LARGE_POP_BLOCKING, LARGE_POP_MULTI };
+int large_pop(struct req *r, const struct ls_item *it, const struct resp_arg *key, int right,
+              enum large_pop_reply mode, uint64_t count, ls_get_cb fallback);
 
 /* Frees r's large-list state (conn.c, with r). */
 void large_op_free(struct req *r);

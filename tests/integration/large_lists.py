@@ -173,6 +173,14 @@ for step in range(STEPS):
         full_compare("step %d" % step)
         restart(kill=rng.random() < 0.5)
         full_compare("step %d after a %s" % (step, "restart"))
+    elif op < 0.86:
+        both(rng.choice(["BLPOP", "BRPOP"]), k, k2, "0.01")
+    elif op < 0.88:
+        where = [rng.choice(["LEFT", "RIGHT"]), "COUNT", str(rng.choice([1, 7, 300]))]
+        if rng.random() < 0.5:
+            both("LMPOP", "2", k, k2, *where)
+        else:
+            both("BLMPOP", "0.01", "2", k, k2, *where)
     else:
         both("TYPE", k)
     if step % 200 == 199 and not full_compare("step %d" % step):
