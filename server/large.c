@@ -1163,8 +1163,13 @@ static void push_page_cb(void *arg, int rc, const struct ls_item *it)
         if (rc2 == 0)
             req_unlock(r);
     }
-    for (size_t j = 0; j < npages + extra; j++)
-        coll_buf_free(&pg[j].enc);
+    goto out;
+oom:
+    rc2 = -ENOMEM;
+out:
+    if (pg)
+        for (size_t j = 0; j < npages + extra; j++)
+            coll_buf_free(&pg[j].enc);
     free(pg);
     free(ops);
     free(old);
@@ -1179,20 +1184,6 @@ static void push_page_cb(void *arg, int rc, const struct ls_item *it)
         native_fail(r, rc2);
     else
         large_op_free(r);
-    return;
-oom:
-    if (pg)
-        for (size_t j = 0; j < npages + extra; j++)
-            coll_buf_free(&pg[j].enc);
-    free(pg);
-    free(ops);
-    free(old);
-    free(nw);
-    free(all);
-    free(lens);
-    free(per);
-    free(amem);
-    native_fail(r, -ENOMEM);
 }
 
 int large_push(struct req *r, const struct ls_item *it, int right, ls_get_cb fallback)
