@@ -59,6 +59,7 @@ static void lindex_cb(void *arg, int rc, const struct ls_item *it);
 static void lrange_cb(void *arg, int rc, const struct ls_item *it);
 static void bpop_cb(void *arg, int rc, const struct ls_item *it);
 static void mpop_cb(void *arg, int rc, const struct ls_item *it);
+static void ltrim_cb(void *arg, int rc, const struct ls_item *it);
 
 /* LMPOP/BLMPOP's state (r->aux): the keys argv[first..last], the one being read (at). */
 struct mpop {
@@ -68,16 +69,16 @@ struct mpop {
     uint64_t block_ms; /* UINT64_MAX: LMPOP, which does not block */
 };
 
-/* A large list (large.c): LLEN, LINDEX, LRANGE, the pushes and the pops (blocking and
- * LMPOP's too) work on the pages at stake; every other command gets the whole list, in
- * the small form. */
+/* A large list (large.c): LLEN, LINDEX, LRANGE, the pushes, the pops (blocking and
+ * LMPOP's too) and an LTRIM of one end work on the pages at stake; every other command
+ * gets the whole list, in the small form. */
 static void list_read_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
     ls_get_cb cb = r->coll_cb;
     if (rc == 0 && plist_is_root(it->value, it->value_len) &&
         (cb == llen_cb || cb == lindex_cb || cb == lrange_cb || cb == push_cb || cb == bpop_cb ||
-         cb == mpop_cb || (cb == pop_cb && (!(r->u64 & 2) || r->num > 0)))) {
+         cb == mpop_cb || cb == ltrim_cb || (cb == pop_cb && (!(r->u64 & 2) || r->num > 0)))) {
         if (coll_read_begin(r, &rc))
             return; /* answered (it counted the hit) */
         int took;
@@ -89,6 +90,8 @@ static void list_read_cb(void *arg, int rc, const struct ls_item *it)
             took = large_range(r, it, r->num, (int64_t)r->u64, 0, cb);
         } else if (cb == push_cb) {
             took = large_push(r, it, r->step & 1, cb);
+        } else if (cb == ltrim_cb) {
+            took = large_trim(r, it, r->num, (int64_t)r->u64, cb);
         } else if (cb == bpop_cb) {
             took = large_pop(r, it, &r->argv[r->num], (int)(r->u64 & 1), LARGE_POP_BLOCKING, 1, cb);
         } else if (cb == mpop_cb) {

@@ -762,6 +762,7 @@ struct native {
     size_t nheld, capheld;
     /* pops */
     uint64_t want; /* elements to pop */
+    int trim;      /* LTRIM: popped, not replied */
     int counted;   /* a count was given: an array reply */
     uint64_t got;
     uint64_t emptied;     /* pages emptied */
@@ -1211,7 +1212,11 @@ static void pop_write(struct req *r, struct native *nv)
     uint32_t nops = 0;
     uint8_t rootv[PLIST_ROOT_LEN];
     int emptied_all = nv->got == root->count;
-    pubsub_notify(r, NOTIFY_LIST, nv->right ? "rpop" : "lpop", nv->key);
+    pubsub_notify(r, NOTIFY_LIST, nv->trim ? "ltrim" : nv->right ? "rpop" : "lpop", nv->key);
+    if (nv->trim) {
+        pbuf_reset(&r->tmp);
+        reply_check(r, resp_w_simple(&r->tmp, "OK"));
+    }
     if (emptied_all) {
         /* the root's delete: its version is dead, the reaper takes the pages */
         ops[nops++] = (struct ls_batch_op){
@@ -1275,7 +1280,8 @@ static void pop_page_cb(void *arg, int rc, const struct ls_item *it)
     uint64_t take = nv->want - nv->got < n ? nv->want - nv->got : n;
     for (uint64_t i = 0; i < take; i++) {
         const struct coll_str *x = nv->right ? &e[n - 1 - i] : &e[i];
-        reply_check(r, resp_w_bulk(&r->tmp, x->p, x->len));
+        if (!nv->trim)
+            reply_check(r, resp_w_bulk(&r->tmp, x->p, x->len));
     }
     nv->got += take;
     if (take == n) {
@@ -1319,6 +1325,43 @@ int large_pop(struct req *r, const struct ls_item *it, const struct resp_arg *ke
     if (mode == LARGE_POP_COUNT || mode == LARGE_POP_MULTI)
         reply_check(r, resp_w_array(&r->tmp, (size_t)nv->want));
     page_read(r, nv, right ? root.tail : root.head, pop_page_cb);
+    return 1;
+}
+
+int large_trim(struct req *r, const struct ls_item *it, int64_t start, int64_t stop,
+               ls_get_cb fallback)
+{
+    struct plist_root root;
+    if (plist_root_decode(it->value, it->value_len, &root) < 0)
+        return 0;
+    int64_t n = (int64_t)root.count;
+    if (start < 0)
+        start += n;
+    if (stop < 0)
+        stop += n;
+    if (start < 0)
+        start = 0;
+    if (start > stop || start >= n)
+        return 0; /* the whole list goes: the handler deletes it */
+    if (stop >= n)
+        stop = n - 1;
+    uint64_t left = (uint64_t)start, right = (uint64_t)(n - 1 - stop);
+    if (left == 0 && right == 0) { /* nothing trimmed: no write (Redis reports the event) */
+        pubsub_notify(r, NOTIFY_LIST, "ltrim", &r->argv[1]);
+        reply_ok(r);
+        req_done(r);
+        return 1;
+    }
+    if (left && right)
+        return 0; /* both ends: the handler rewrites the list */
+    struct native *nv = native_new(r, &root, it, &r->argv[1], fallback);
+    if (nv == NULL)
+        return 0;
+    nv->right = right > 0;
+    nv->trim = 1;
+    nv->want = right ? right : left;
+    pbuf_reset(&r->tmp);
+    page_read(r, nv, nv->right ? root.tail : root.head, pop_page_cb);
     return 1;
 }
 

@@ -117,6 +117,11 @@ enum large_pop_reply { LARGE_POP_ONE, LARGE_POP_COUNT, LARGE_POP_BLOCKING, LARGE
 int large_pop(struct req *r, const struct ls_item *it, const struct resp_arg *key, int right,
               enum large_pop_reply mode, uint64_t count, ls_get_cb fallback);
 
+/* LTRIM argv[1] start stop when it trims one end only (returns 0 for both ends, or the
+ * whole list: the handler's). */
+int large_trim(struct req *r, const struct ls_item *it, int64_t start, int64_t stop,
+               ls_get_cb fallback);
+
 /* Frees r's large-list state (conn.c, with r). */
 void large_op_free(struct req *r);
 

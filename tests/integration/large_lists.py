@@ -122,7 +122,13 @@ for step in range(STEPS):
     elif op < 0.73:
         both("LREM", k, str(rng.randrange(-3, 4)), str(rng.randrange(100)))
     elif op < 0.74:
-        both("LTRIM", k, str(rng.randrange(0, 100)), str(rng.randrange(-100, 3000)))
+        x = rng.random()
+        if x < 0.4:
+            both("LTRIM", k, "0", str(rng.randrange(-300, 3000)))  # the tail only
+        elif x < 0.7:
+            both("LTRIM", k, str(rng.randrange(-3000, 300)), "-1")  # the head only
+        else:
+            both("LTRIM", k, str(rng.randrange(0, 100)), str(rng.randrange(-100, 3000)))
     elif op < 0.75:
         both("LPOS", k, str(rng.randrange(100000)), "COUNT", "0")
     elif op < 0.77:
