@@ -587,6 +587,11 @@ static int exp_entry(void *arg, uint32_t table, const struct idx_ent *ent, uint6
         return LS_ECORRUPT;
     }
     struct ls_write_opts o = {.expire_ms = v.h.expire_ms, .flags = v.h.flags, .vtype = v.vtag};
+    /* The copy's records take sequence numbers above the source's: numbers the source
+     * handed out (ls_new_version: logstord names its large lists' pages with them) must
+     * never be handed out again by the copy, whose log then carries them past any crash. */
+    if (v.h.rseq > x->dst->rseq)
+        x->dst->rseq = v.h.rseq;
     while (x->inflight >= EXPORT_WIN && !x->err)
         if ((rc = exp_turn(x)) < 0)
             return rc;

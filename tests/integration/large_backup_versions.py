@@ -1,12 +1,13 @@
-"""large_review_backup_versions.py - review of the paged-list branch: a copy made by
-logstor-backup must never hand out a version a list of the copy already uses.
+"""large_backup_versions.py - a copy made by logstor-backup must never hand out a version
+a list of the copy already uses (found by a review of the large lists; fixed in
+ls_snapshot_export: the copy's records take sequence numbers above the source's).
 
 ls_snapshot_export re-puts every record into a fresh engine, so the copy's record
 sequence numbers restart near the number of records copied, while the roots keep the
 versions of the source. ls_new_version in the copy then returns numbers the source
 already gave out: a list created in the copy can take the version of a copied list and
 overwrite its pages and anchor (the copied list reads another list's elements; the
-reaper later deletes the pages of both). Run: python3 tests/integration/large_review_backup_versions.py
+reaper later deletes the pages of both). Run: python3 tests/integration/large_backup_versions.py
 """
 import os
 import shutil
@@ -16,7 +17,7 @@ import tempfile
 import itlib
 from itlib import Resp, check, pipeline, section
 
-itlib.begin("large_review_backup_versions", time_limit_s=120)
+itlib.begin("large_backup_versions", time_limit_s=120)
 srv = itlib.Server("redis", durability="sync").start()
 c = Resp(srv.port)
 section("source: 3000 strings, then 40 large lists")
