@@ -124,22 +124,55 @@ static int writing_add(struct server *s, uint64_t v)
     if (s->large_writing_n == s->large_writing_cap) {
         uint32_t cap = s->large_writing_cap ? s->large_writing_cap * 2 : 16;
         uint64_t *p = realloc(s->large_writing, cap * sizeof(*p));
-        if (p == NULL)
+        const void **q = p ? realloc(s->large_writing_owner, cap * sizeof(*q)) : NULL;
+        if (p)
+            s->large_writing = p;
+        if (q == NULL)
             return -1;
-        s->large_writing = p;
+        s->large_writing_owner = q;
         s->large_writing_cap = cap;
     }
+    s->large_writing_owner[s->large_writing_n] = NULL;
     s->large_writing[s->large_writing_n++] = v;
     return 0;
 }
 
+static void writing_drop(struct server *s, uint32_t i)
+{
+    s->large_writing_n--;
+    s->large_writing[i] = s->large_writing[s->large_writing_n];
+    s->large_writing_owner[i] = s->large_writing_owner[s->large_writing_n];
+}
+
+/* The build's own registration (one a transaction adopted stays until the unit ends). */
 static void writing_del(struct server *s, uint64_t v)
 {
     for (uint32_t i = 0; i < s->large_writing_n; i++)
-        if (s->large_writing[i] == v) {
-            s->large_writing[i] = s->large_writing[--s->large_writing_n];
+        if (s->large_writing[i] == v && s->large_writing_owner[i] == NULL) {
+            writing_drop(s, i);
             return;
         }
+}
+
+/* A write inside a transaction's or a script's overlay: its root reaches the engine when
+ * the unit's writes are submitted, after the write itself is done (a script's writes are
+ * acknowledged to it at once): its version stays registered until the unit ends. */
+static void writing_adopt(struct server *s, uint64_t v, const void *unit)
+{
+    for (uint32_t i = 0; i < s->large_writing_n; i++)
+        if (s->large_writing[i] == v && s->large_writing_owner[i] == NULL) {
+            s->large_writing_owner[i] = unit;
+            return;
+        }
+}
+
+void large_unit_end(struct server *s, const void *unit)
+{
+    for (uint32_t i = 0; i < s->large_writing_n;)
+        if (s->large_writing_owner[i] == unit)
+            writing_drop(s, i);
+        else
+            i++;
 }
 
 /* ---- r's state ---- */
@@ -532,24 +565,6 @@ static void flush_next(struct req *r)
         flush_end(r, rc);
 }
 
-void large_build_flush(struct req *r, struct large_build *b, uint32_t extra, large_done_fn done)
-{
-    struct ls_engine *e = r->c->srv->eng;
-    if (txn_batching(r) || ops_bytes(b->ops, b->n) + extra <= ls_batch_max_bytes(e)) {
-        done(r, 0); /* they go with the root */
-        return;
-    }
-    struct large_op *o = op_get(r);
-    if (o == NULL) {
-        done(r, -ENOMEM);
-        return;
-    }
-    o->b = b;
-    o->at = 0;
-    o->done = done;
-    flush_next(r);
-}
-
 /* ---- large_write ---- */
 
 static void nothing_cb(void *arg, int rc, uint64_t cas)
@@ -561,6 +576,10 @@ static void write_end_cb(void *arg, int rc, uint64_t cas)
 {
     struct req *r = arg;
     ls_write_cb done = r->pl->wdone;
+    if (r->parent && txn_batching(r)) /* the root is in the unit's overlay, not yet sent */
+        for (uint32_t i = 0; i < r->pl->nput; i++)
+            if (r->pl->build[i].version)
+                writing_adopt(r->c->srv, r->pl->build[i].version, r->parent);
     reaper_wake(r->c->srv); /* the versions the keys held before, if any, are dead */
     large_op_free(r);       /* the versions written are no longer being written */
     done(r, rc == LS_ENOTFOUND ? 0 : rc, cas);
@@ -638,7 +657,7 @@ static void write_ahead(struct req *r)
     struct large_op *o = r->pl;
     while (o->ahead < o->nput && o->build[o->ahead].n == 0)
         o->ahead++;
-    if (o->ahead == o->nput || txn_batching(r)) {
+    if (o->ahead == o->nput) {
         write_final(r);
         return;
     }
@@ -647,7 +666,10 @@ static void write_ahead(struct req *r)
         rest += ls_record_size(o->put[i].key->len, o->put[i].n) +
                 (i == o->ahead ? 0 : ops_bytes(o->build[i].ops, o->build[i].n));
     struct large_build *b = &o->build[o->ahead];
-    if (ops_bytes(b->ops, b->n) + rest <= ls_batch_max_bytes(r->c->srv->eng)) {
+    /* In a transaction's or script's overlay nothing is known of the batch the unit will
+     * make (one, or one record at a time when too large, in no durable order): the pages
+     * go ahead to the engine, always, and only the root joins the overlay. */
+    if (!txn_batching(r) && ops_bytes(b->ops, b->n) + rest <= ls_batch_max_bytes(r->c->srv->eng)) {
         write_final(r);
         return;
     }

@@ -68,14 +68,7 @@ struct large_build {
 int large_build(struct server *s, const void *key, size_t key_len, const uint8_t *enc, size_t len,
                 struct large_build *b);
 void large_build_free(struct large_build *b);
-/* Writes b's anchor and pages ahead of its root when they and `extra` more record bytes
- * would not fit one batch: in batches, each after the previous one's acknowledgement, then
- * a barrier, so that the root is never on disk without them; b->n is 0 after. When they
- * fit, nothing is written (the caller's batch takes them with the root). Inside a
- * transaction's overlay they stay for its batch. done(r, rc) runs after (now when nothing
- * was written); rc is an engine error when a write failed (then nothing must follow). */
 typedef void (*large_done_fn)(struct req *r, int rc);
-void large_build_flush(struct req *r, struct large_build *b, uint32_t extra, large_done_fn done);
 
 /* One key's write in large_write: the list's small form v[0..n) (n 0: delete the key),
  * stored large when it needs to be. */
@@ -121,6 +114,10 @@ int large_pop(struct req *r, const struct ls_item *it, const struct resp_arg *ke
  * whole list: the handler's). */
 int large_trim(struct req *r, const struct ls_item *it, int64_t start, int64_t stop,
                ls_get_cb fallback);
+
+/* A transaction's or script's unit ended (txn.c): the versions its writes registered are
+ * in the engine by now, or never will be. */
+void large_unit_end(struct server *s, const void *unit);
 
 /* Frees r's large-list state (conn.c, with r). */
 void large_op_free(struct req *r);

@@ -365,6 +365,7 @@ static void teardown(struct server *s)
     lockset_free(s->locks);
     reaper_free(s); /* after ls_close: its callbacks ran by then */
     free(s->large_writing);
+    free(s->large_writing_owner);
     txn_server_free(s);
     script_server_free(s);
     conn_pool_free(s);

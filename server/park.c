@@ -247,6 +247,7 @@ int park_flush(struct req *r, uint32_t table, ls_write_cb cb)
  * callback. The callback and the locks it releases may park new writes (at the tail). */
 static void park_finish(struct server *s, struct park_op *prev, struct park_op *op, int rc)
 {
+    s->root_moves++; /* a MOVE or RENAME decided earlier may reach the engine now (reaper.c) */
     struct req *r = op->r;
     struct conn *c = r->c;
     ls_write_cb cb = op->cb;

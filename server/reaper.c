@@ -170,7 +170,6 @@ static void anchor_cb(void *arg, int rc, const struct ls_item *it)
     rp->lo = a.lo;
     rp->hi = a.hi;
     rp->db = 0;
-    rp->moves0 = rp->s->root_moves;
     rp->ph = PH_CHECK;
     step(rp);
 }
@@ -229,16 +228,19 @@ static void unanchor_cb(void *arg, int rc, uint64_t cas)
 }
 
 /* Deletes the next run of the dead version's pages that exist. Returns 1 when a batch was
- * submitted (its callback goes on), 0 when the range is done, -1 to wait for a tick. */
+ * submitted (its callback goes on), 2 when REAPER_LOOKUPS page numbers were all absent
+ * (go on: counted against the tick's budget), 0 when the range is done, -1 to wait for a
+ * tick. */
 static int delete_some(struct reaper *rp)
 {
     struct server *s = rp->s;
     uint32_t pt = large_page_table(s);
     static uint8_t keys[REAPER_BATCH][PLIST_PAGE_KEY_LEN];
     struct ls_batch_op ops[REAPER_BATCH];
-    uint32_t n = 0;
+    uint32_t n = 0, looked = 0;
     uint64_t start = rp->page;
-    while (n < REAPER_BATCH && rp->page <= rp->hi && rp->page >= rp->lo) {
+    while (n < REAPER_BATCH && looked++ < REAPER_LOOKUPS && rp->page <= rp->hi &&
+           rp->page >= rp->lo) {
         struct ls_meta m;
         plist_page_key(rp->version, rp->page, keys[n]);
         rp->page++;
@@ -249,6 +251,10 @@ static int delete_some(struct reaper *rp)
         ops[n] = (struct ls_batch_op){
             .del = 1, .table = pt, .key = keys[n], .key_len = PLIST_PAGE_KEY_LEN};
         n++;
+    }
+    if (n == 0 && rp->page <= rp->hi && rp->page != 0 && looked > REAPER_LOOKUPS) {
+        rp->batches++; /* a run of absent pages: counted like a batch, paced the same */
+        return 2;
     }
     if (n == 0)
         return 0;
@@ -306,6 +312,9 @@ static void step(struct reaper *rp)
                 uint8_t ak[PLIST_ANCHOR_KEY_LEN];
                 plist_anchor_key(rp->version, ak);
                 rp->busy = 1;
+                /* before the read: the engine resolves it now, so a RENAME after this
+                 * point must make the check start over */
+                rp->moves0 = s->root_moves;
                 rc = ls_get(s->eng, large_anchor_table(s), ak, sizeof(ak), anchor_cb, rp);
             }
             if (rc != 0) {
@@ -331,6 +340,8 @@ static void step(struct reaper *rp)
             rc = delete_some(rp);
             if (rc == 1)
                 rp->busy = 1;
+            else if (rc == 2)
+                continue; /* only absent pages so far: on, within the tick's budget */
             else if (rc == 0)
                 rp->ph = PH_UNANCHOR;
             else

@@ -7,7 +7,8 @@
  * list was deleted, overwritten, rewritten as a new version, expired, flushed), it deletes
  * the pages lo..hi that exist, with batches of tombstones, then the anchor. Versions being
  * written (large.c) are passed over; a check during which a root moved between keys or
- * databases (MOVE, RENAME, SWAPDB: server.root_moves) is given up until the next pass.
+ * databases (MOVE, RENAME, SWAPDB, a parked write or a transaction's writes reaching the
+ * engine: server.root_moves) is given up until the next pass.
  * A pass runs when asked (reaper_wake: after a large list was written or deleted, FLUSHDB,
  * start-up), at most once a second, and otherwise every REAPER_INTERVAL_MS while anchors
  * exist. It never blocks a client: each step is one engine call and its callback.
@@ -24,6 +25,8 @@ struct server;
 /* Tombstones per batch, and batches per tick (10 ms) at most. */
 #define REAPER_BATCH            256
 #define REAPER_BATCHES_PER_TICK 4
+/* Page numbers looked up (most absent: a long-lived queue's range) per batch at most. */
+#define REAPER_LOOKUPS 4096
 
 int reaper_new(struct server *s);
 void reaper_free(struct server *s);

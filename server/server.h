@@ -76,6 +76,7 @@ struct server {
     /* large.c: versions of large lists being written (anchor and pages ahead of their
      * root): the reaper leaves them alone. */
     uint64_t *large_writing;
+    const void **large_writing_owner; /* NULL, or the EXEC/EVAL unit that adopted it */
     uint32_t large_writing_n, large_writing_cap;
     uint64_t root_moves;   /* MOVE, RENAME, SWAPDB so far: a reaper check spanning one looks
                               again (reaper.c) */

@@ -46,6 +46,7 @@
  * FLUSHALL): those go to the engine directly, which would not see the overlay.
  */
 #include "txn.h"
+#include "large.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -594,8 +595,10 @@ int txn_write(struct req *r, uint32_t db, const struct resp_arg *key, const void
         if (txn_lookup(r, db, key, &m) == LS_ENOTFOUND)
             return LS_ENOTFOUND;
     }
-    txn_touch(r->c->srv, db, key->ptr, key->len);
-    tracking_invalidate(r, key->ptr, key->len);
+    if (db < (uint32_t)r->c->srv->cfg.databases) { /* not a large list's page or anchor */
+        txn_touch(r->c->srv, db, key->ptr, key->len);
+        tracking_invalidate(r, key->ptr, key->len);
+    }
     return ovl_add(r->c, o, db, key, v, n, opts, del, r, cb);
 }
 
@@ -641,6 +644,7 @@ static void exec_free(struct req *r)
         if (t->kids[i])
             req_child_free(t->kids[i]);
     free(t->kids);
+    large_unit_end(r->c->srv, r); /* its large lists' roots are written, or never will be */
     ovl_free(r->c, &t->ovl);
     multi_free(r->c, t->m);
     wset_free(r->c->srv, t->w);
@@ -950,6 +954,7 @@ int txn_unit_submit(struct req *r, ls_write_cb batch_cb, ls_write_cb each_cb)
     struct txn_exec *t = r->aux;
     struct ovl *o = &t->ovl;
     t->batching = 0;
+    r->c->srv->root_moves++; /* its MOVEs and RENAMEs reach the engine now (reaper.c) */
     if (o->n == 0)
         return 0;
     struct ls_batch_op *ops = malloc(o->n * sizeof(*ops));
