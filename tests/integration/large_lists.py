@@ -16,6 +16,7 @@ large_pages and large_versions back to 0).
 import os
 import random
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -193,6 +194,27 @@ for step in range(STEPS):
         break
 check(mismatches[0] == 0, "every reply as Redis gives it (seed %d)" % SEED, got=mismatches[0])
 full_compare("the end")
+
+section("CLIENT TRACKING sees user keys only")
+trk = socket.create_connection(("127.0.0.1", srv.port))
+trk.sendall(itlib.encode("HELLO", "3") + itlib.encode("CLIENT", "TRACKING", "on", "BCAST"))
+time.sleep(0.3)
+trk.recv(100000)
+w = Resp(srv.port)
+w.call("MULTI")
+w.call("RPUSH", "tracked", *["e%d" % i for i in range(300)])
+w.call("EXEC")
+w.close()
+time.sleep(0.3)
+trk.settimeout(1.0)
+try:
+    pushed = trk.recv(100000)
+except socket.timeout:
+    pushed = b""
+trk.close()
+check(b"invalidate\r\n*1\r\n$7\r\ntracked\r\n" in pushed,
+      "a BCAST client is told of the list's key, not of its pages and anchor", got=pushed[:200])
+c.call("DEL", "tracked")
 
 section("SYNC (redis-cli --rdb) into redis-server")
 rdb_dir = tempfile.mkdtemp(prefix="logstor-it-rdb-", dir="/tmp")
