@@ -660,6 +660,16 @@ static void smove_dst_cb(void *arg, int rc, const struct ls_item *it)
     pubsub_notify(r, NOTIFY_SET, "srem", src);
     if (m->src.len == 0)
         pubsub_notify(r, NOTIFY_GENERIC, "del", src);
+    if (has) { /* the destination holds it already: only the source changes (Redis) */
+        coll_buf_free(&dst);
+        int wrc = m->src.len ? park_put(r, r->db, src, m->src.p, m->src.len, &so, smove_done_cb)
+                             : park_del(r, r->db, src, smove_done_cb);
+        if (wrc == 0)
+            req_unlock(r);
+        else
+            smove_done_cb(r, wrc == LS_ENOTFOUND ? 0 : wrc, 0);
+        return;
+    }
     pubsub_notify(r, NOTIFY_SET, "sadd", dk);
     coll_write_pair(r, dk, dst.p, dst.len, &dopt, src, m->src.p, m->src.len, &so, smove_done_cb);
     coll_buf_free(&dst); /* the writes copied it */

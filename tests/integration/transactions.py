@@ -172,6 +172,9 @@ watched_exec(lambda: other.call("LMOVE", "w", "lsrc", "LEFT", "RIGHT"),
 c.call("DEL", "w")
 other.call("SADD", "ssrc", "m")
 watched_exec(lambda: other.call("SMOVE", "ssrc", "w", "m"), "SMOVE added to the key", True)
+other.call("SADD", "ssrc", "m")
+watched_exec(lambda: other.call("SMOVE", "ssrc", "w", "m"),
+             "SMOVE of a member the key holds already (it is unchanged)", False)
 c.call("SET", "w", "1")
 other.call("SET", "rsrc", "x")
 watched_exec(lambda: other.call("RENAME", "rsrc", "w"), "RENAME onto the key", True)
