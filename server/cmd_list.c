@@ -60,6 +60,8 @@ static void lrange_cb(void *arg, int rc, const struct ls_item *it);
 static void bpop_cb(void *arg, int rc, const struct ls_item *it);
 static void mpop_cb(void *arg, int rc, const struct ls_item *it);
 static void ltrim_cb(void *arg, int rc, const struct ls_item *it);
+static void lmove_src_cb(void *arg, int rc, const struct ls_item *it);
+static int lmove_native(struct req *r, const struct ls_item *it);
 
 /* LMPOP/BLMPOP's state (r->aux): the keys argv[first..last], the one being read (at). */
 struct mpop {
@@ -84,7 +86,7 @@ static void list_read_cb(void *arg, int rc, const struct ls_item *it)
     if (rc == 0 && plist_is_root(it->value, it->value_len) &&
         (cb == llen_cb || cb == lindex_cb || cb == lrange_cb ||
          (writes_ok && (cb == push_cb || cb == bpop_cb || cb == mpop_cb || cb == ltrim_cb ||
-                        (cb == pop_cb && (!(r->u64 & 2) || r->num > 0)))))) {
+                        cb == lmove_src_cb || (cb == pop_cb && (!(r->u64 & 2) || r->num > 0)))))) {
         if (coll_read_begin(r, &rc))
             return; /* answered (it counted the hit) */
         int took;
@@ -98,6 +100,8 @@ static void list_read_cb(void *arg, int rc, const struct ls_item *it)
             took = large_push(r, it, r->step & 1, cb);
         } else if (cb == ltrim_cb) {
             took = large_trim(r, it, r->num, (int64_t)r->u64, cb);
+        } else if (cb == lmove_src_cb) {
+            took = lmove_native(r, it);
         } else if (cb == bpop_cb) {
             took = large_pop(r, it, &r->argv[r->num], (int)(r->u64 & 1), LARGE_POP_BLOCKING, 1, cb);
         } else if (cb == mpop_cb) {
@@ -751,7 +755,7 @@ static void lmove_src_cb(void *arg, int rc, const struct ls_item *it)
         uint64_t ms = m->block_ms;
         free(e);
         lmove_free(r);
-        if (ms == UINT64_MAX || block_wait(r, 1, 1, ms, BLOCK_NULL_BULK) < 0) {
+        if (ms == UINT64_MAX || block_wait(r, 1, 1, ms, BLOCK_NULL_ARRAY) < 0) {
             reply_null(r);
             req_done(r);
         }
@@ -793,6 +797,15 @@ static void lmove_src_cb(void *arg, int rc, const struct ls_item *it)
     }
     free(e);
     list_read(r, &r->argv[2], lmove_dst_cb);
+}
+
+/* A large source distinct from the destination: its end page only (large.c). */
+static int lmove_native(struct req *r, const struct ls_item *it)
+{
+    const struct lmove *m = r->aux;
+    if (m == NULL || same_key(&r->argv[1], &r->argv[2]))
+        return 0;
+    return large_move(r, it, &r->argv[1], &r->argv[2], m->from_right, m->to_right, lmove_src_cb);
 }
 
 static void lmove_start(struct req *r, int from_right, int to_right, uint64_t block_ms)

@@ -785,7 +785,12 @@ struct native {
     /* pops */
     uint64_t want; /* elements to pop */
     int trim;      /* LTRIM: popped, not replied */
-    int counted;   /* a count was given: an array reply */
+    /* LMOVE and its kin: the element popped goes to dkey's list (small or absent) */
+    int move, to_right;
+    const struct resp_arg *dkey;
+    uint8_t *elem;
+    size_t elen;
+    int counted; /* a count was given: an array reply */
     uint64_t got;
     uint64_t emptied;     /* pages emptied */
     struct coll_buf rest; /* the partly popped page's remaining elements (small form) */
@@ -793,6 +798,7 @@ struct native {
 
 static void native_free(struct native *nv)
 {
+    free(nv->elem);
     for (size_t i = 0; i < nv->nheld; i++)
         coll_buf_free(&nv->held[i]);
     free(nv->held);
@@ -1226,61 +1232,70 @@ int large_push(struct req *r, const struct ls_item *it, int right, ls_get_cb fal
 
 #define POP_MAX_PAGES 64 /* pages a native pop may empty (tombstones in its batch) */
 
-static void pop_write(struct req *r, struct native *nv)
+/* The pop's records into ops (keys and root bytes in keys[] and rootv), and its events.
+ * Returns their count. */
+static uint32_t pop_ops(struct req *r, struct native *nv, struct ls_batch_op *ops,
+                        uint8_t (*keys)[PLIST_PAGE_KEY_LEN], uint8_t *rootv)
 {
     struct plist_root *root = &nv->root;
-    struct ls_batch_op ops[POP_MAX_PAGES + 2];
-    uint8_t keys[POP_MAX_PAGES + 1][PLIST_PAGE_KEY_LEN];
     uint32_t nops = 0;
-    uint8_t rootv[PLIST_ROOT_LEN];
     int emptied_all = nv->got == root->count;
     pubsub_notify(r, NOTIFY_LIST, nv->trim ? "ltrim" : nv->right ? "rpop" : "lpop", nv->key);
-    if (nv->trim) {
-        pbuf_reset(&r->tmp);
-        reply_check(r, resp_w_simple(&r->tmp, "OK"));
-    }
     if (emptied_all) {
         /* the root's delete: its version is dead, the reaper takes the pages */
         ops[nops++] = (struct ls_batch_op){
             .del = 1, .table = r->db, .key = nv->key->ptr, .key_len = nv->key->len};
         pubsub_notify(r, NOTIFY_GENERIC, "del", nv->key);
         reaper_wake(r->c->srv);
-    } else {
-        uint64_t end = nv->right ? root->tail : root->head;
-        for (uint64_t j = 0; j < nv->emptied; j++) {
-            uint64_t no = nv->right ? end - j : end + j;
-            plist_page_key(root->version, no, keys[nops]);
-            ops[nops] = (struct ls_batch_op){.del = 1,
-                                             .table = large_page_table(r->c->srv),
-                                             .key = keys[nops],
-                                             .key_len = PLIST_PAGE_KEY_LEN};
-            nops++;
-        }
-        uint64_t partial = nv->right ? end - nv->emptied : end + nv->emptied;
-        if (nv->rest.len) { /* the page popped in part keeps the rest */
-            plist_page_key(root->version, partial, keys[nops]);
-            ops[nops] = (struct ls_batch_op){.table = large_page_table(r->c->srv),
-                                             .key = keys[nops],
-                                             .key_len = PLIST_PAGE_KEY_LEN,
-                                             .value = nv->rest.p,
-                                             .value_len = nv->rest.len,
-                                             .opts = {.vtype = LARGE_VT_PAGE}};
-            nops++;
-        }
-        if (nv->right)
-            root->tail = partial;
-        else
-            root->head = partial;
-        root->count -= nv->got;
-        plist_root_encode(root, rootv);
-        ops[nops++] = (struct ls_batch_op){
-            .table = r->db,
-            .key = nv->key->ptr,
-            .key_len = nv->key->len,
-            .value = rootv,
-            .value_len = PLIST_ROOT_LEN,
-            .opts = {.expire_ms = nv->expire_ms, .flags = nv->flags, .vtype = COLL_LIST}};
+        return nops;
     }
+    uint64_t end = nv->right ? root->tail : root->head;
+    for (uint64_t j = 0; j < nv->emptied; j++) {
+        uint64_t no = nv->right ? end - j : end + j;
+        plist_page_key(root->version, no, keys[nops]);
+        ops[nops] = (struct ls_batch_op){.del = 1,
+                                         .table = large_page_table(r->c->srv),
+                                         .key = keys[nops],
+                                         .key_len = PLIST_PAGE_KEY_LEN};
+        nops++;
+    }
+    uint64_t partial = nv->right ? end - nv->emptied : end + nv->emptied;
+    if (nv->rest.len) { /* the page popped in part keeps the rest */
+        plist_page_key(root->version, partial, keys[nops]);
+        ops[nops] = (struct ls_batch_op){.table = large_page_table(r->c->srv),
+                                         .key = keys[nops],
+                                         .key_len = PLIST_PAGE_KEY_LEN,
+                                         .value = nv->rest.p,
+                                         .value_len = nv->rest.len,
+                                         .opts = {.vtype = LARGE_VT_PAGE}};
+        nops++;
+    }
+    if (nv->right)
+        root->tail = partial;
+    else
+        root->head = partial;
+    root->count -= nv->got;
+    plist_root_encode(root, rootv);
+    ops[nops++] = (struct ls_batch_op){
+        .table = r->db,
+        .key = nv->key->ptr,
+        .key_len = nv->key->len,
+        .value = rootv,
+        .value_len = PLIST_ROOT_LEN,
+        .opts = {.expire_ms = nv->expire_ms, .flags = nv->flags, .vtype = COLL_LIST}};
+    return nops;
+}
+
+static void pop_write(struct req *r, struct native *nv)
+{
+    struct ls_batch_op ops[POP_MAX_PAGES + 2];
+    uint8_t keys[POP_MAX_PAGES + 1][PLIST_PAGE_KEY_LEN];
+    uint8_t rootv[PLIST_ROOT_LEN];
+    if (nv->trim) {
+        pbuf_reset(&r->tmp);
+        reply_check(r, resp_w_simple(&r->tmp, "OK"));
+    }
+    uint32_t nops = pop_ops(r, nv, ops, keys, rootv);
     int rc = unit_write(r, nv->key, ops, nops, native_write_cb);
     large_op_free(r);
     if (rc == 0) {
@@ -1289,6 +1304,99 @@ static void pop_write(struct req *r, struct native *nv)
     }
     reply_engine_error(r, rc);
     req_done(r);
+}
+
+/* -- LMOVE: a large source, a small (or absent) destination -- */
+
+static void pop_page_cb(void *arg, int rc, const struct ls_item *it);
+
+static void move_dst_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct native *nv = r->pl->nv;
+    struct coll_str *e = NULL;
+    size_t n = 0;
+    if (rc != 0 && rc != LS_ENOTFOUND) { /* WRONGTYPE too: the element stays where it was */
+        large_op_free(r);
+        reply_engine_error(r, rc);
+        req_done(r);
+        return;
+    }
+    if (rc == 0 && plist_is_root(it->value, it->value_len)) {
+        native_fallback(r, nv); /* a large destination: the whole lists, as before */
+        return;
+    }
+    int d = rc == 0 ? coll_list_decode(it->value, it->value_len, 1, &e, &n) : 0;
+    if (rc != 0 && (e = malloc(sizeof(*e))) == NULL)
+        d = -2;
+    if (d != 0) {
+        native_fail(r, d == -2 ? -ENOMEM : COLL_EBAD);
+        return;
+    }
+    struct coll_str x = {nv->elem, nv->elen};
+    if (nv->to_right) {
+        e[n] = x;
+    } else {
+        memmove(e + 1, e, n * sizeof(*e));
+        e[0] = x;
+    }
+    struct coll_buf dst = {0};
+    int enc = coll_list_encode(e, n + 1, &dst);
+    free(e);
+    if (enc < 0) {
+        native_fail(r, -ENOMEM);
+        return;
+    }
+    if (large_needed(dst.p, dst.len)) { /* the destination outgrows the small form */
+        coll_buf_free(&dst);
+        native_fallback(r, nv);
+        return;
+    }
+    struct ls_batch_op ops[POP_MAX_PAGES + 3];
+    uint8_t keys[POP_MAX_PAGES + 1][PLIST_PAGE_KEY_LEN];
+    uint8_t rootv[PLIST_ROOT_LEN];
+    pbuf_reset(&r->tmp);
+    reply_check(r, resp_w_bulk(&r->tmp, nv->elem, nv->elen));
+    uint32_t nops = pop_ops(r, nv, ops, keys, rootv);
+    ops[nops++] = (struct ls_batch_op){.table = r->db,
+                                       .key = nv->dkey->ptr,
+                                       .key_len = nv->dkey->len,
+                                       .value = dst.p,
+                                       .value_len = dst.len,
+                                       .opts = {.expire_ms = rc == 0 ? it->expire_ms : 0,
+                                                .flags = rc == 0 ? it->flags : 0,
+                                                .vtype = COLL_LIST}};
+    pubsub_notify(r, NOTIFY_LIST, nv->to_right ? "rpush" : "lpush", nv->dkey);
+    block_signal(r->c->srv, r->db, nv->dkey->ptr, nv->dkey->len);
+    txn_touch(r->c->srv, r->db, nv->dkey->ptr, nv->dkey->len);
+    tracking_invalidate(r, nv->dkey->ptr, nv->dkey->len);
+    int wrc = unit_write(r, nv->key, ops, nops, native_write_cb);
+    coll_buf_free(&dst);
+    large_op_free(r);
+    if (wrc == 0) {
+        req_unlock(r);
+        return;
+    }
+    reply_engine_error(r, wrc);
+    req_done(r);
+}
+
+int large_move(struct req *r, const struct ls_item *it, const struct resp_arg *src,
+               const struct resp_arg *dst, int from_right, int to_right, ls_get_cb fallback)
+{
+    struct plist_root root;
+    if (plist_root_decode(it->value, it->value_len, &root) < 0)
+        return 0;
+    struct native *nv = native_new(r, &root, it, src, fallback);
+    if (nv == NULL)
+        return 0;
+    nv->right = from_right;
+    nv->to_right = to_right;
+    nv->move = 1;
+    nv->dkey = dst;
+    nv->want = 1;
+    page_read(r, nv, from_right ? root.tail : root.head, pop_page_cb);
+    return 1;
 }
 
 static void pop_page_cb(void *arg, int rc, const struct ls_item *it)
@@ -1302,8 +1410,17 @@ static void pop_page_cb(void *arg, int rc, const struct ls_item *it)
     uint64_t take = nv->want - nv->got < n ? nv->want - nv->got : n;
     for (uint64_t i = 0; i < take; i++) {
         const struct coll_str *x = nv->right ? &e[n - 1 - i] : &e[i];
-        if (!nv->trim)
+        if (nv->move) { /* the one element moved: kept for the destination */
+            if ((nv->elem = malloc(x->len ? x->len : 1)) == NULL) {
+                free(e);
+                native_fail(r, -ENOMEM);
+                return;
+            }
+            memcpy(nv->elem, x->p, x->len);
+            nv->elen = x->len;
+        } else if (!nv->trim) {
             reply_check(r, resp_w_bulk(&r->tmp, x->p, x->len));
+        }
     }
     nv->got += take;
     if (take == n) {
@@ -1315,6 +1432,11 @@ static void pop_page_cb(void *arg, int rc, const struct ls_item *it)
     }
     free(e);
     if (nv->got == nv->want || nv->got == nv->root.count || take < n) {
+        if (nv->move) { /* the destination next, under the same locks */
+            r->want_type = COLL_LIST;
+            mget_one(r, r->db, nv->dkey, move_dst_cb);
+            return;
+        }
         pop_write(r, nv);
         return;
     }

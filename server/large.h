@@ -119,6 +119,13 @@ int large_trim(struct req *r, const struct ls_item *it, int64_t start, int64_t s
  * in the engine by now, or never will be. */
 void large_unit_end(struct server *s, const void *unit);
 
+/* LMOVE/RPOPLPUSH src dst (and BLMOVE/BRPOPLPUSH once src exists) with src large and
+ * distinct from dst: pops src's end page and writes dst's small form in one unit, replying
+ * the element; a large destination, or one the element makes large, falls back to the
+ * whole lists. */
+int large_move(struct req *r, const struct ls_item *it, const struct resp_arg *src,
+               const struct resp_arg *dst, int from_right, int to_right, ls_get_cb fallback);
+
 /* Frees r's large-list state (conn.c, with r). */
 void large_op_free(struct req *r);
 

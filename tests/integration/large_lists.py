@@ -32,7 +32,7 @@ rng = random.Random(SEED)
 
 srv = itlib.Server("redis", durability="sync").start()
 ref = RedisServer("redis").start()
-KEYS = ["l0", "l1", "l2", "l3"]
+KEYS = ["l0", "l1", "l2", "l3", "proc"]
 state = {"db": 0}
 
 
@@ -135,7 +135,16 @@ for step in range(STEPS):
     elif op < 0.77:
         both(rng.choice(["LMOVE"]), k, k2, rng.choice(["LEFT", "RIGHT"]), rng.choice(["LEFT", "RIGHT"]))
     elif op < 0.78:
-        both("RPOPLPUSH", k, k2)
+        d = k2 if rng.random() < 0.5 else "proc"  # a small destination: LMOVE's native form
+        x = rng.random()
+        if x < 0.4:
+            both("RPOPLPUSH", k, d)
+        elif x < 0.7:
+            both("BRPOPLPUSH", k, d, "0.01")
+        else:
+            both("BLMOVE", k, d, rng.choice(["LEFT", "RIGHT"]), rng.choice(["LEFT", "RIGHT"]), "0.01")
+        if rng.random() < 0.3:
+            both("LTRIM", "proc", "0", "50")
     elif op < 0.785:
         both("SORT", k, "ALPHA", "LIMIT", "0", "20")
     elif op < 0.79:
