@@ -790,7 +790,8 @@ struct native {
     const struct resp_arg *dkey;
     uint8_t *elem;
     size_t elen;
-    int counted; /* a count was given: an array reply */
+    struct native *dst; /* a large destination: its push, done with this pop in one unit */
+    int counted;        /* a count was given: an array reply */
     uint64_t got;
     uint64_t emptied;     /* pages emptied */
     struct coll_buf rest; /* the partly popped page's remaining elements (small form) */
@@ -798,6 +799,8 @@ struct native {
 
 static void native_free(struct native *nv)
 {
+    if (nv->dst)
+        native_free(nv->dst);
     free(nv->elem);
     for (size_t i = 0; i < nv->nheld; i++)
         coll_buf_free(&nv->held[i]);
@@ -1076,20 +1079,34 @@ struct pagebuf { /* pages being written: keys and encodings */
     struct coll_buf enc;
 };
 
+#define POP_MAX_PAGES 64 /* pages a native pop may empty (tombstones in its batch) */
+
+static uint32_t pop_ops(struct req *r, struct native *nv, struct ls_batch_op *ops,
+                        uint8_t (*keys)[PLIST_PAGE_KEY_LEN], uint8_t *rootv);
+
 static void push_page_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    struct native *nv = r->pl->nv;
+    /* a push (r->pl->nv), or the destination side of a move (the source's dst) */
+    struct native *src = r->pl->nv->dst ? r->pl->nv : NULL;
+    struct native *nv = src ? src->dst : r->pl->nv;
     struct coll_str *old = NULL, *nw = NULL, *all = NULL;
     size_t on = 0, k = 0;
     struct pagebuf *pg = NULL;
     struct ls_batch_op *ops = NULL;
     size_t *lens = NULL, *per = NULL, npages = 0, extra = 0;
     uint8_t *amem = NULL;
+    uint8_t(*skeys)[PLIST_PAGE_KEY_LEN] = NULL;
     if (page_of(r, rc, it, &old, &on) < 0)
         return;
     amem = malloc(PLIST_ANCHOR_KEY_LEN + 10 + nv->key->len + 16);
-    nw = push_elems(r, nv->right, &k);
+    if (src) { /* the element the source gave up */
+        if ((nw = malloc(sizeof(*nw))) != NULL)
+            nw[0] = (struct coll_str){src->elem, src->elen};
+        k = 1;
+    } else {
+        nw = push_elems(r, nv->right, &k);
+    }
     all = malloc((on + k) * sizeof(*all));
     lens = malloc((on + k) * sizeof(*lens));
     per = malloc((on + k) * sizeof(*per));
@@ -1114,8 +1131,10 @@ static void push_page_cb(void *arg, int rc, const struct ls_item *it)
     npages = keep > on ? 1 : 0; /* the end page rewritten */
     extra = n > keep ? plist_split(lens + keep, n - keep, per) : 0;
     pg = calloc(npages + extra, sizeof(*pg));
-    ops = calloc(npages + extra + 2, sizeof(*ops));
-    if (pg == NULL || ops == NULL)
+    ops = calloc(npages + extra + 2 + (src ? POP_MAX_PAGES + 2 : 0), sizeof(*ops));
+    if (src)
+        skeys = malloc((POP_MAX_PAGES + 1) * sizeof(*skeys));
+    if (pg == NULL || ops == NULL || (src && skeys == NULL))
         goto oom;
     uint64_t end = nv->right ? nv->root.tail : nv->root.head;
     uint32_t nops = 0;
@@ -1179,10 +1198,23 @@ static void push_page_cb(void *arg, int rc, const struct ls_item *it)
         .value = rootv,
         .value_len = PLIST_ROOT_LEN,
         .opts = {.expire_ms = nv->expire_ms, .flags = nv->flags, .vtype = COLL_LIST}};
+    uint8_t srootv[PLIST_ROOT_LEN];
     uint64_t bytes = ops_bytes(ops, nops);
     int rc2 = 0;
-    if (bytes > ls_batch_max_bytes(r->c->srv->eng)) {
-        rc2 = 1; /* too large for one unit: the whole list is rewritten instead */
+    if (bytes + (src ? ls_batch_max_bytes(r->c->srv->eng) / 4 : 0) >
+        ls_batch_max_bytes(r->c->srv->eng)) {
+        rc2 = 1;      /* too large for one unit: the whole list is rewritten instead */
+    } else if (src) { /* a move: the source's pop, then this push, one unit */
+        pbuf_reset(&r->tmp);
+        reply_check(r, resp_w_bulk(&r->tmp, src->elem, src->elen));
+        nops += pop_ops(r, src, ops + nops, skeys, srootv);
+        pubsub_notify(r, NOTIFY_LIST, nv->right ? "rpush" : "lpush", nv->key);
+        block_signal(r->c->srv, r->db, nv->key->ptr, nv->key->len);
+        txn_touch(r->c->srv, r->db, nv->key->ptr, nv->key->len);
+        tracking_invalidate(r, nv->key->ptr, nv->key->len);
+        rc2 = unit_write(r, src->key, ops, nops, native_write_cb);
+        if (rc2 == 0)
+            req_unlock(r);
     } else {
         pbuf_reset(&r->tmp);
         reply_check(r, resp_w_int(&r->tmp, (int64_t)nv->root.count));
@@ -1207,8 +1239,9 @@ out:
     free(lens);
     free(per);
     free(amem);
+    free(skeys);
     if (rc2 == 1)
-        native_fallback(r, nv);
+        native_fallback(r, src ? src : nv);
     else if (rc2 != 0)
         native_fail(r, rc2);
     else
@@ -1229,8 +1262,6 @@ int large_push(struct req *r, const struct ls_item *it, int right, ls_get_cb fal
 }
 
 /* -- pops -- */
-
-#define POP_MAX_PAGES 64 /* pages a native pop may empty (tombstones in its batch) */
 
 /* The pop's records into ops (keys and root bytes in keys[] and rootv), and its events.
  * Returns their count. */
@@ -1323,7 +1354,22 @@ static void move_dst_cb(void *arg, int rc, const struct ls_item *it)
         return;
     }
     if (rc == 0 && plist_is_root(it->value, it->value_len)) {
-        native_fallback(r, nv); /* a large destination: the whole lists, as before */
+        /* a large destination: its end page takes the element (push_page_cb), and the
+         * source's pop goes in the same unit */
+        struct native *dn = calloc(1, sizeof(*dn));
+        if (dn == NULL || plist_root_decode(it->value, it->value_len, &dn->root) < 0) {
+            free(dn);
+            native_fallback(r, nv);
+            return;
+        }
+        memcpy(dn->rootv, it->value, PLIST_ROOT_LEN);
+        dn->expire_ms = it->expire_ms;
+        dn->cas = it->cas;
+        dn->flags = it->flags;
+        dn->key = nv->dkey;
+        dn->right = nv->to_right;
+        nv->dst = dn;
+        page_read(r, dn, dn->right ? dn->root.tail : dn->root.head, push_page_cb);
         return;
     }
     int d = rc == 0 ? coll_list_decode(it->value, it->value_len, 1, &e, &n) : 0;

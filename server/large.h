@@ -120,9 +120,9 @@ int large_trim(struct req *r, const struct ls_item *it, int64_t start, int64_t s
 void large_unit_end(struct server *s, const void *unit);
 
 /* LMOVE/RPOPLPUSH src dst (and BLMOVE/BRPOPLPUSH once src exists) with src large and
- * distinct from dst: pops src's end page and writes dst's small form in one unit, replying
- * the element; a large destination, or one the element makes large, falls back to the
- * whole lists. */
+ * distinct from dst: pops src's end page and writes dst (its small form, or its end page
+ * and root when it is large) in one unit, replying the element; a small destination the
+ * element makes large falls back to the whole lists. */
 int large_move(struct req *r, const struct ls_item *it, const struct resp_arg *src,
                const struct resp_arg *dst, int from_right, int to_right, ls_get_cb fallback);
 
