@@ -983,17 +983,28 @@ static void range_page_cb(void *arg, int rc, const struct ls_item *it)
     range_next(r);
 }
 
+/* Decodes a large list's root and makes negative indexes count from its end (Redis's
+ * rule): 0, or -1 when the root does not decode. */
+static int root_indexes(const struct ls_item *it, struct plist_root *root, int64_t *start,
+                        int64_t *stop)
+{
+    if (plist_root_decode(it->value, it->value_len, root) < 0)
+        return -1;
+    int64_t n = (int64_t)root->count;
+    if (*start < 0)
+        *start += n;
+    if (*stop < 0)
+        *stop += n;
+    return 0;
+}
+
 int large_range(struct req *r, const struct ls_item *it, int64_t start, int64_t stop, int index,
                 ls_get_cb fallback)
 {
     struct plist_root root;
-    if (plist_root_decode(it->value, it->value_len, &root) < 0)
+    if (root_indexes(it, &root, &start, &stop) < 0)
         return 0;
     int64_t n = (int64_t)root.count;
-    if (start < 0)
-        start += n;
-    if (stop < 0)
-        stop += n;
     if (index && (start < 0 || start >= n))
         start = n; /* LINDEX out of range: nil */
     if (start < 0)
@@ -1522,13 +1533,9 @@ int large_trim(struct req *r, const struct ls_item *it, int64_t start, int64_t s
                ls_get_cb fallback)
 {
     struct plist_root root;
-    if (plist_root_decode(it->value, it->value_len, &root) < 0)
+    if (root_indexes(it, &root, &start, &stop) < 0)
         return 0;
     int64_t n = (int64_t)root.count;
-    if (start < 0)
-        start += n;
-    if (stop < 0)
-        stop += n;
     if (start < 0)
         start = 0;
     if (start > stop || start >= n)

@@ -230,14 +230,21 @@ rdb_dir = tempfile.mkdtemp(prefix="logstor-it-rdb-", dir="/tmp")
 rc = subprocess.run(["redis-cli", "-p", str(srv.port), "--rdb", os.path.join(rdb_dir, "d.rdb")],
                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
 check(rc.returncode == 0, "redis-cli --rdb of large lists", got=rc.stdout[-200:])
+
+
+def same_lists(other):
+    """Whether server `other` holds every list as logstord does (in the current database)."""
+    oc = Resp(other.port)
+    if state["db"]:
+        oc.call("SELECT", str(state["db"]))
+    same = all(oc.call("LRANGE", k, "0", "-1") == c.call("LRANGE", k, "0", "-1") for k in KEYS)
+    oc.close()
+    other.stop()
+    return same
+
+
 loaded = RedisServer("redis", extra=["--dbfilename", "d.rdb"], data_dir=rdb_dir).start()
-lc = Resp(loaded.port)
-if state["db"]:
-    lc.call("SELECT", str(state["db"]))
-same = all(lc.call("LRANGE", k, "0", "-1") == c.call("LRANGE", k, "0", "-1") for k in KEYS)
-check(same, "redis-server loads the RDB with every list as logstord holds it")
-lc.close()
-loaded.stop()
+check(same_lists(loaded), "redis-server loads the RDB with every list as logstord holds it")
 shutil.rmtree(rdb_dir, ignore_errors=True)
 
 section("SNAPSHOT and logstor-backup")
@@ -251,13 +258,7 @@ check(out.returncode == 0, "logstor-backup copies a directory with large lists",
       got=out.stdout[-300:])
 c.call("SNAPSHOT", "DROP", "ll")
 copy = itlib.Server("redis", durability="sync", data_dir=copy_dir).start()
-cc = Resp(copy.port)
-if state["db"]:
-    cc.call("SELECT", str(state["db"]))
-same = all(cc.call("LRANGE", k, "0", "-1") == c.call("LRANGE", k, "0", "-1") for k in KEYS)
-check(same, "the copy opens with every list as the server holds it")
-cc.close()
-copy.stop()
+check(same_lists(copy), "the copy opens with every list as the server holds it")
 shutil.rmtree(copy_dir, ignore_errors=True)
 
 section("after SIGKILL")
