@@ -2,6 +2,7 @@
  * coll.c - the small form's encoding of collections (design and layout: coll.h).
  */
 #include "coll.h"
+#include "plist.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -331,6 +332,13 @@ int coll_zset_encode(const struct coll_zel *e, size_t n, uint8_t flags, struct c
 const char *coll_encoding(int t, const uint8_t *v, size_t n)
 {
     struct coll_hash h;
+    if (t != COLL_LIST && plist_is_root(v, n)) { /* large: the flag Redis's rule set */
+        int big = (v[0] & COLL_F_BIG) != 0;
+        return t == COLL_ZSET ? (big ? "skiplist" : "listpack")
+                              : (big             ? "hashtable"
+                                 : t == COLL_SET ? "intset"
+                                                 : "listpack");
+    }
     if (t == COLL_HASH && coll_hash_open(&h, v, n) == 0)
         return coll_hash_encoding(&h);
     if (t == COLL_LIST)
@@ -348,4 +356,43 @@ const char *coll_encoding(int t, const uint8_t *v, size_t n)
         return fl & COLL_F_BIG ? "skiplist" : "listpack";
     }
     return "unknown";
+}
+
+int coll_spans(int t, const uint8_t *v, size_t n, size_t **off, size_t *count)
+{
+    uint64_t c;
+    *off = NULL;
+    *count = 0;
+    if (n < 2 || (v[0] & 0x0f) != COLL_VERSION || t < COLL_HASH || t > COLL_ZSET)
+        return COLL_EBAD;
+    size_t k = coll_varint_get(v + 1, n - 1, &c);
+    /* every element takes at least 1 byte (2 for a pair, 9 for a scored member) */
+    if (k == 0 || c == 0 || c > n - 1 - k)
+        return COLL_EBAD;
+    size_t *o = malloc((size_t)(c + 1) * sizeof(*o));
+    if (o == NULL)
+        return -2;
+    const uint8_t *pos = v + 1 + k, *end = v + n, *s;
+    size_t l;
+    for (uint64_t i = 0; i < c; i++) {
+        o[i] = (size_t)(pos - v);
+        int bad;
+        if (t == COLL_ZSET)
+            bad = end - pos < 8 || (pos += 8, get_str(&pos, end, &s, &l) != 0);
+        else
+            bad = get_str(&pos, end, &s, &l) != 0 ||
+                  (t == COLL_HASH && get_str(&pos, end, &s, &l) != 0);
+        if (bad) {
+            free(o);
+            return COLL_EBAD;
+        }
+    }
+    if (pos != end) {
+        free(o);
+        return COLL_EBAD;
+    }
+    o[c] = n;
+    *off = o;
+    *count = (size_t)c;
+    return 0;
 }

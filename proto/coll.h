@@ -182,6 +182,13 @@ int coll_zset_encode(const struct coll_zel *e, size_t n, uint8_t flags, struct c
 /* The order of sorted-set elements: score, then member bytes (memcmp, shorter first). */
 int coll_zel_cmp(const struct coll_zel *a, const struct coll_zel *b);
 
+/* The elements of the small form v[0..n) of a collection of type t (a COLL_* other than
+ * COLL_STRING) as byte ranges: off[i]..off[i+1] is element i's encoding (a pair for a
+ * hash, score and member for a sorted set), off[count] == n (*off malloc'd). Validates
+ * the framing, not the contents. Returns 0, COLL_EBAD (also for no elements), or -2 (out
+ * of memory). */
+int coll_spans(int t, const uint8_t *v, size_t n, size_t **off, size_t *count);
+
 /* OBJECT ENCODING of a value of type t (a COLL_* other than COLL_STRING) encoded in
  * v[0..n): Redis 7.0's name for it; "unknown" when it does not parse. */
 const char *coll_encoding(int t, const uint8_t *v, size_t n);

@@ -4,6 +4,7 @@
 #include "plist.h"
 
 #include <string.h>
+#include <xxhash.h>
 
 #include "coll.h"
 
@@ -52,7 +53,8 @@ int plist_root_decode(const uint8_t *v, size_t n, struct plist_root *out)
     out->lo = get64le(v + 33);
     out->hi = get64le(v + 41);
     if (out->version == 0 || out->count == 0 || out->head > out->tail ||
-        out->tail - out->head >= out->count || out->lo > out->head || out->tail > out->hi)
+        (!(out->flags & PLIST_F_HASHED) && out->tail - out->head >= out->count) ||
+        out->lo > out->head || out->tail > out->hi)
         return -1;
     return 0;
 }
@@ -115,6 +117,11 @@ int plist_anchor_decode(const uint8_t *v, size_t n, struct plist_anchor *out)
     return out->lo <= out->hi ? 0 : -1;
 }
 
+uint64_t plist_bucket(const void *p, size_t n, uint64_t nb)
+{
+    return XXH3_64bits(p, n) % nb;
+}
+
 size_t plist_page_bytes(const size_t *len, size_t n)
 {
     size_t b = 1 + coll_varint_len(n);
@@ -123,13 +130,13 @@ size_t plist_page_bytes(const size_t *len, size_t n)
     return b;
 }
 
-size_t plist_split(const size_t *len, size_t n, size_t *per)
+/* Splits elements whose encodings take enc(len[i]) bytes each (see plist_split). */
+static size_t split(const size_t *len, size_t n, size_t max, size_t *per, int raw)
 {
     size_t pages = 0, k = 0, bytes = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t el = coll_varint_len(len[i]) + len[i];
-        if (k > 0 &&
-            (k == PLIST_PAGE_ELEMS || 1 + coll_varint_len(k + 1) + bytes + el > PLIST_PAGE_BYTES)) {
+        size_t el = raw ? len[i] : coll_varint_len(len[i]) + len[i];
+        if (k > 0 && (k == PLIST_PAGE_ELEMS || 1 + coll_varint_len(k + 1) + bytes + el > max)) {
             per[pages++] = k;
             k = 0;
             bytes = 0;
@@ -140,4 +147,14 @@ size_t plist_split(const size_t *len, size_t n, size_t *per)
     if (k > 0)
         per[pages++] = k;
     return pages;
+}
+
+size_t plist_split(const size_t *len, size_t n, size_t max, size_t *per)
+{
+    return split(len, n, max, per, 0);
+}
+
+size_t plist_split_raw(const size_t *enc, size_t n, size_t max, size_t *per)
+{
+    return split(enc, n, max, per, 1);
 }

@@ -32,7 +32,13 @@
 #define PLIST_PAGE_ELEMS 128
 #define PLIST_PAGE_BYTES 8192
 
-/* The root of a large list. */
+/* A root's flag (high nibble of byte 0, besides the small form's COLL_F_BIG): its pages are
+ * hash buckets (a large hash or set): page head + b holds the elements whose field or
+ * member hashes to b (plist_bucket), in any order; a bucket may be empty. Without it the
+ * pages hold the elements in order (a list, a sorted set). */
+#define PLIST_F_HASHED 0x20u
+
+/* The root of a large collection. */
 struct plist_root {
     uint8_t flags;    /* the small form's header flags (COLL_F_BIG ...) */
     uint64_t version; /* the collection's version: names its pages and anchor */
@@ -45,11 +51,16 @@ struct plist_root {
 
 /* Whether v[0..n) is a large collection's root (whatever it decodes to). */
 int plist_is_root(const uint8_t *v, size_t n);
-/* Parses a list's root: 0, or -1 when v[0..n) is not a valid one (count 0, head > tail,
- * more pages than elements, [head, tail] outside [lo, hi], a wrong length). */
+/* Parses a root: 0, or -1 when v[0..n) is not a valid one (count 0, head > tail, more
+ * pages than elements but for hashed buckets, [head, tail] outside [lo, hi], a wrong
+ * length). */
 int plist_root_decode(const uint8_t *v, size_t n, struct plist_root *out);
 /* Encodes r into out[PLIST_ROOT_LEN]. */
 void plist_root_encode(const struct plist_root *r, uint8_t *out);
+
+/* The bucket, 0..nb-1, of the field or member p[0..n) in a hashed collection of nb
+ * buckets (nb >= 1). */
+uint64_t plist_bucket(const void *p, size_t n, uint64_t nb);
 
 /* The page key of page `page` of version `version`. */
 void plist_page_key(uint64_t version, uint64_t page, uint8_t *out);
@@ -74,9 +85,12 @@ int plist_anchor_decode(const uint8_t *v, size_t n, struct plist_anchor *out);
 
 /* Splits elements of lengths len[0..n) into pages: the number of elements of each page
  * into per[] (at most n entries), so that each page holds at most PLIST_PAGE_ELEMS
- * elements and PLIST_PAGE_BYTES of encoding, or a single element. Returns the number of
- * pages (0 when n is 0). */
-size_t plist_split(const size_t *len, size_t n, size_t *per);
+ * elements and `max` bytes of encoding (PLIST_PAGE_BYTES, or less when max_value_size
+ * is smaller), or a single element. Returns the number of pages (0 when n is 0). */
+size_t plist_split(const size_t *len, size_t n, size_t max, size_t *per);
+/* The same for elements whose whole encodings (length prefixes included: a hash's pair,
+ * a sorted set's score and member) take enc[0..n) bytes. */
+size_t plist_split_raw(const size_t *enc, size_t n, size_t max, size_t *per);
 /* Bytes of the small-form encoding of a page holding elements of lengths len[0..n). */
 size_t plist_page_bytes(const size_t *len, size_t n);
 

@@ -11,10 +11,10 @@
  * is the old record or the new one, never a mix. A hash left with no field is deleted,
  * as Redis does.
  *
- * Cost: one read and one write of the whole hash per update, so a hash is bounded by
- * max_value_size (1 MiB by default: an update of a hash that would pass it is refused
- * with ERR_TOO_BIG and changes nothing). The paged form for large collections
- * (engine/FORMAT.md "Collections") is not built yet.
+ * Cost: one read and one write of the whole hash per update. A hash whose encoding
+ * would pass max_value_size is stored in the large form instead (server/large.c: a root
+ * under the key, its fields in pages; the read loads them all, the write is a new
+ * version), bounded by the 512 MB a command may load.
  */
 #include <errno.h>
 #include <limits.h>
@@ -27,6 +27,7 @@
 #include "coll.h"
 #include "coll_cmd.h"
 #include "glob.h"
+#include "large.h"
 #include "park.h"
 #include "pubsub.h"
 #include "rconfig.h"
@@ -62,21 +63,18 @@ static int hash_of(struct req *r, int rc, const struct ls_item *it, struct coll_
 static void hash_read(struct req *r, ls_get_cb cb)
 {
     r->want_type = COLL_HASH;
-    cmd_get(r, &r->argv[1], cb);
+    large_coll_get(r, &r->argv[1], cb);
+}
+
+/* The read of a command naming fields from argv[2] (every step-th; step 0: argv[2] only):
+ * of a large hash, only their buckets (large_part_get). */
+static void hash_part(struct req *r, ls_get_cb cb, uint32_t step, int write)
+{
+    r->want_type = COLL_HASH;
+    large_part_get(r, &r->argv[1], cb, 2, step, write);
 }
 
 /* ---- writes ---- */
-
-static void hash_del_cb(void *arg, int rc, uint64_t cas)
-{
-    struct req *r = arg;
-    (void)cas;
-    if (rc != 0 && rc != LS_ENOTFOUND)
-        reply_engine_error(r, rc);
-    else
-        reply_int(r, r->num);
-    req_done(r);
-}
 
 enum num_from { NUM_KEEP, NUM_ADDED, NUM_REMOVED };
 
@@ -107,32 +105,9 @@ static void hash_write(struct req *r, const struct ls_item *it, const struct col
     }
     uint64_t count = 0;
     coll_varint_get(out.p + 1, out.len - 1, &count);
-    if (count == 0) { /* the last field went: the key goes (hdel, then del) */
-        coll_buf_free(&out);
-        if (it == NULL) { /* nothing was there: nothing to write */
-            reply_int(r, r->num);
-            req_done(r);
-            return;
-        }
-        pubsub_notify(r, NOTIFY_HASH, event, &r->argv[1]);
-        int rc = park_del(r, r->db, &r->argv[1], hash_del_cb);
-        if (rc == 0) {
-            pubsub_notify(r, NOTIFY_GENERIC, "del", &r->argv[1]);
-            req_unlock(r);
-            return;
-        }
-        if (rc == LS_ENOTFOUND)
-            reply_int(r, r->num);
-        else
-            reply_engine_error(r, rc);
-        req_done(r);
-        return;
-    }
-    if (it == NULL)
-        pubsub_arm(r, NOTIFY_NEW, "new");
-    pubsub_arm(r, NOTIFY_HASH, event);
-    cmd_put_typed(r, &r->argv[1], out.p, out.len, it ? it->expire_ms : 0, it ? it->flags : 0,
-                  COLL_HASH, mode);
+    if (count == 0) /* the last field went: the key goes (hdel, then del; coll_store) */
+        out.len = 0;
+    coll_store(r, &r->argv[1], it, out.p, out.len, COLL_HASH, NOTIFY_HASH, event, mode);
     coll_buf_free(&out); /* the put copied it */
 }
 
@@ -166,7 +141,7 @@ static void hset_generic(struct req *r, int hmset)
         return;
     }
     r->step = (uint32_t)hmset;
-    hash_read(r, hset_cb);
+    hash_part(r, hset_cb, 2, 1);
 }
 
 void cmd_hash_hset(struct req *r)
@@ -199,7 +174,7 @@ static void hsetnx_cb(void *arg, int rc, const struct ls_item *it)
 
 void cmd_hash_hsetnx(struct req *r)
 {
-    hash_read(r, hsetnx_cb);
+    hash_part(r, hsetnx_cb, 0, 1);
 }
 
 static void hdel_cb(void *arg, int rc, const struct ls_item *it)
@@ -228,7 +203,7 @@ static void hdel_cb(void *arg, int rc, const struct ls_item *it)
 
 void cmd_hash_hdel(struct req *r)
 {
-    hash_read(r, hdel_cb);
+    hash_part(r, hdel_cb, 1, 1);
 }
 
 static void hincrby_cb(void *arg, int rc, const struct ls_item *it)
@@ -268,7 +243,7 @@ void cmd_hash_hincrby(struct req *r)
         req_done(r);
         return;
     }
-    hash_read(r, hincrby_cb);
+    hash_part(r, hincrby_cb, 0, 1);
 }
 
 static void hincrbyfloat_cb(void *arg, int rc, const struct ls_item *it)
@@ -313,7 +288,7 @@ void cmd_hash_hincrbyfloat(struct req *r)
         req_done(r);
         return;
     }
-    hash_read(r, hincrbyfloat_cb);
+    hash_part(r, hincrbyfloat_cb, 0, 1);
 }
 
 /* ---- reads ---- */
@@ -335,7 +310,7 @@ static void hget_cb(void *arg, int rc, const struct ls_item *it)
 
 void cmd_hash_hget(struct req *r)
 {
-    hash_read(r, hget_cb);
+    hash_part(r, hget_cb, 0, 0);
 }
 
 static void hmget_cb(void *arg, int rc, const struct ls_item *it)
@@ -358,7 +333,7 @@ static void hmget_cb(void *arg, int rc, const struct ls_item *it)
 
 void cmd_hash_hmget(struct req *r)
 {
-    hash_read(r, hmget_cb);
+    hash_part(r, hmget_cb, 1, 0);
 }
 
 /* HEXISTS (step 0), HSTRLEN (1): one field's presence or length. */
@@ -378,13 +353,13 @@ static void hfield_cb(void *arg, int rc, const struct ls_item *it)
 void cmd_hash_hexists(struct req *r)
 {
     r->step = 0;
-    hash_read(r, hfield_cb);
+    hash_part(r, hfield_cb, 0, 0);
 }
 
 void cmd_hash_hstrlen(struct req *r)
 {
     r->step = 1;
-    hash_read(r, hfield_cb);
+    hash_part(r, hfield_cb, 0, 0);
 }
 
 static void hlen_cb(void *arg, int rc, const struct ls_item *it)
@@ -399,7 +374,8 @@ static void hlen_cb(void *arg, int rc, const struct ls_item *it)
 
 void cmd_hash_hlen(struct req *r)
 {
-    hash_read(r, hlen_cb);
+    r->want_type = COLL_HASH;
+    large_card_get(r, &r->argv[1], hlen_cb); /* a large hash's count is in its root */
 }
 
 /* HKEYS (step 1), HVALS (2), HGETALL (3: a map in RESP3). */

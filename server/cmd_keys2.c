@@ -255,8 +255,8 @@ static void xfer_put(struct req *r, uint32_t db, const struct resp_arg *dst, con
     struct ls_write_opts o = {.expire_ms = expire_ms, .flags = flags, .vtype = vtype};
     if (vtype == COLL_LIST) /* a list moved into place: a BLPOP on it may go on */
         block_signal(r->c->srv, db, dst->ptr, dst->len);
-    if (vtype == COLL_LIST && !(r->flags & XFER_DEL_SRC) && large_needed(v, n)) {
-        struct large_put p = {db, dst, v, n, o}; /* COPY of a large list: a version of its own */
+    if (!(r->flags & XFER_DEL_SRC) && large_needed(r->c->srv, vtype, v, n)) {
+        struct large_put p = {db, dst, v, n, o}; /* COPY, RESTORE: a version of its own */
         large_write(r, &p, 1, xfer_large_cb);
         return;
     }
@@ -266,7 +266,7 @@ static void xfer_put(struct req *r, uint32_t db, const struct resp_arg *dst, con
     }
     struct ls_batch_op anchor;
     uint8_t *amem = NULL;
-    if (vtype == COLL_LIST && plist_is_root(v, n)) {
+    if (large_is_root(vtype, v, n)) {
         r->c->srv->root_moves++; /* a reaper's check in flight looks again (reaper.c) */
         if (db == r->db && large_rename_anchor(r->c->srv, v, n, dst, &anchor, &amem) < 0) {
             reply_done(r, "ERR out of memory");
@@ -303,9 +303,9 @@ static void xfer_loaded_cb(void *arg, int rc, const struct ls_item *it)
 static void xfer_get_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    if (rc == 0 && it->vtype == COLL_LIST && !(r->flags & (XFER_DEL_SRC | XFER_LOADED)) &&
-        plist_is_root(it->value, it->value_len)) {
-        large_list_read(r, rc, it, xfer_loaded_cb); /* COPY: the whole list, then a new one */
+    if (rc == 0 && !(r->flags & (XFER_DEL_SRC | XFER_LOADED)) &&
+        large_is_root(it->vtype, it->value, it->value_len)) {
+        large_list_read(r, rc, it, xfer_loaded_cb); /* COPY: the whole of it, then a new one */
         return;
     }
     if (rc == LS_ENOTFOUND && (r->flags & XFER_NOKEY_ERR))
@@ -532,8 +532,8 @@ static void dump_get_cb(void *arg, int rc, const struct ls_item *it)
     struct req *r = arg;
     if (read_failed(r, rc))
         return;
-    if (it->vtype == COLL_LIST && plist_is_root(it->value, it->value_len)) {
-        large_list_read(r, rc, it, dump_get_cb); /* comes back as the whole list */
+    if (large_is_root(it->vtype, it->value, it->value_len)) {
+        large_list_read(r, rc, it, dump_get_cb); /* comes back whole, in the small form */
         return;
     }
     if (it->vtype != COLL_STRING) { /* [RDB type][its body][version, CRC64] */
@@ -623,15 +623,15 @@ static int restore_decode(struct req *r, uint8_t **v, size_t *n, uint8_t *vtype)
         struct coll_limits lim = {lv->hash_max_listpack_entries, lv->hash_max_listpack_value};
         struct coll_buf out = {0};
         size_t pos = 1; /* the footer was checked; the body ends before it */
-        /* a list may outgrow max_value_size (large.c stores it in pages); the payload,
-         * which client_query_buffer_limit bounds, bounds what it decodes to (an integer
-         * element of 2 to 9 bytes decodes to at most 2.67 times that, with its 2 bytes
-         * of small-form overhead counted) */
-        size_t cmax = type == RDB_TYPE_LIST || type == RDB_TYPE_LIST_QUICKLIST2
-                          ? (p->len > max ? p->len : max) * 3
-                          : max;
-        rc =
-            rdbcoll_read((const uint8_t *)p->ptr, p->len - 10, &pos, type, cmax, &lim, &out, vtype);
+        /* a collection may outgrow max_value_size (large.c stores it in pages); the
+         * payload, which client_query_buffer_limit bounds, bounds what it decodes to: an
+         * LZF-compressed string expands at most about 90 times (an integer element 2.67
+         * times, an intset's 3.5), and no more than a command may load of a collection */
+        uint64_t cmax = (uint64_t)(p->len > max ? p->len : max) * 128;
+        if (cmax > LARGE_LOAD_MAX)
+            cmax = LARGE_LOAD_MAX;
+        rc = rdbcoll_read((const uint8_t *)p->ptr, p->len - 10, &pos, type, (size_t)cmax, &lim,
+                          &out, vtype);
         if (rc == RDBSTR_OK && pos != p->len - 10)
             rc = RDBSTR_BADDATA;
         if (rc == RDBSTR_OK) {

@@ -696,7 +696,8 @@ static void lmove_write(struct req *r, struct coll_buf *dst, const struct ls_ite
         .expire_ms = m->src_expire, .flags = m->src_flags, .vtype = COLL_LIST};
     struct ls_write_opts dopt = {
         .expire_ms = dit ? dit->expire_ms : 0, .flags = dit ? dit->flags : 0, .vtype = COLL_LIST};
-    if (dst->len > r->c->srv->cfg.max_value_size && !large_needed(dst->p, dst->len)) {
+    if (dst->len > r->c->srv->cfg.max_value_size &&
+        !large_needed(r->c->srv, COLL_LIST, dst->p, dst->len)) {
         reply_error(r, ERR_TOO_BIG);
         lmove_free(r);
         req_done(r);

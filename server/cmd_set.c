@@ -19,6 +19,7 @@
 #include "coll.h"
 #include "coll_cmd.h"
 #include "glob.h"
+#include "large.h"
 #include "park.h"
 #include "pubsub.h"
 #include "rconfig.h"
@@ -27,32 +28,6 @@
 #include "txn.h"
 
 #define ERR_BAD_SET "ERR data corruption detected while reading the key (set encoding)"
-
-/* The members of a read (*e malloc'd with `extra` spare places; *n 0 when absent) and its
- * header flags, or the reply of an error: returns 1 when the callback must return. */
-static int set_of(struct req *r, int rc, const struct ls_item *it, size_t extra,
-                  struct coll_str **e, size_t *n, uint8_t *flags)
-{
-    *e = NULL;
-    *n = 0;
-    *flags = 0;
-    if (coll_read_begin(r, &rc))
-        return 1;
-    int d = rc == 0 ? coll_elems_decode(it->value, it->value_len, extra, e, n, flags) : 0;
-    if (rc != 0 && (*e = malloc((extra + 1) * sizeof(**e))) == NULL)
-        d = -2;
-    if (d != 0) {
-        coll_decode_failed(r, d, "set");
-        return 1;
-    }
-    return 0;
-}
-
-static void set_read(struct req *r, const struct resp_arg *key, ls_get_cb cb)
-{
-    r->want_type = COLL_SET;
-    cmd_get(r, key, cb);
-}
 
 static int is_int(const struct coll_str *x)
 {
@@ -71,6 +46,42 @@ static int cmp_int(const void *a, const void *b)
 {
     long long x = int_of(a), y = int_of(b);
     return x < y ? -1 : x > y;
+}
+
+/* The members of a read (*e malloc'd with `extra` spare places; *n 0 when absent) and its
+ * header flags, or the reply of an error: returns 1 when the callback must return. */
+static int set_of(struct req *r, int rc, const struct ls_item *it, size_t extra,
+                  struct coll_str **e, size_t *n, uint8_t *flags)
+{
+    *e = NULL;
+    *n = 0;
+    *flags = 0;
+    if (coll_read_begin(r, &rc))
+        return 1;
+    int d = rc == 0 ? coll_elems_decode(it->value, it->value_len, extra, e, n, flags) : 0;
+    if (rc != 0 && (*e = malloc((extra + 1) * sizeof(**e))) == NULL)
+        d = -2;
+    if (d != 0) {
+        coll_decode_failed(r, d, "set");
+        return 1;
+    }
+    if (*n > 1 && !(*flags & COLL_F_BIG))    /* an intset: in order (a large one's pages are */
+        qsort(*e, *n, sizeof(**e), cmp_int); /* hash buckets, read in bucket order) */
+    return 0;
+}
+
+static void set_read(struct req *r, const struct resp_arg *key, ls_get_cb cb)
+{
+    r->want_type = COLL_SET;
+    large_coll_get(r, key, cb);
+}
+
+/* SADD, SREM: of a large set, only the buckets of the members from argv[2] are read
+ * (large_part_get). */
+static void set_part(struct req *r, ls_get_cb cb, int write)
+{
+    r->want_type = COLL_SET;
+    large_part_get(r, &r->argv[1], cb, 2, 1, write);
 }
 
 static ssize_t find(const struct coll_str *e, size_t n, const void *p, size_t len)
@@ -140,7 +151,7 @@ static void sadd_cb(void *arg, int rc, const struct ls_item *it)
 
 void cmd_set_sadd(struct req *r)
 {
-    set_read(r, &r->argv[1], sadd_cb);
+    set_part(r, sadd_cb, 1);
 }
 
 static void srem_cb(void *arg, int rc, const struct ls_item *it)
@@ -171,7 +182,7 @@ static void srem_cb(void *arg, int rc, const struct ls_item *it)
 
 void cmd_set_srem(struct req *r)
 {
-    set_read(r, &r->argv[1], srem_cb);
+    set_part(r, srem_cb, 1);
 }
 
 /* ---- reads of one set ---- */
@@ -215,17 +226,23 @@ void cmd_set_smembers(struct req *r)
 
 void cmd_set_scard(struct req *r)
 {
-    sread(r, 1);
+    r->step = 1;
+    r->want_type = COLL_SET;
+    large_card_get(r, &r->argv[1], sread_cb); /* a large set's count is in its root */
 }
 
 void cmd_set_sismember(struct req *r)
 {
-    sread(r, 2);
+    r->step = 2;
+    r->want_type = COLL_SET;
+    large_part_get(r, &r->argv[1], sread_cb, 2, 0, 0);
 }
 
 void cmd_set_smismember(struct req *r)
 {
-    sread(r, 3);
+    r->step = 3;
+    r->want_type = COLL_SET;
+    large_part_get(r, &r->argv[1], sread_cb, 2, 1, 0);
 }
 
 /* Moves k random distinct members to the front of e[0..n) (a partial shuffle). */
@@ -646,12 +663,6 @@ static void smove_dst_cb(void *arg, int rc, const struct ls_item *it)
         return;
     }
     free(e);
-    if (dst.len > r->c->srv->cfg.max_value_size) {
-        coll_buf_free(&dst);
-        reply_error(r, ERR_TOO_BIG);
-        req_done(r);
-        return;
-    }
     struct ls_write_opts so = {
         .expire_ms = m->src_expire, .flags = m->src_flags, .vtype = COLL_SET};
     struct ls_write_opts dopt = {.expire_ms = rc == 0 ? it->expire_ms : 0,
@@ -662,6 +673,11 @@ static void smove_dst_cb(void *arg, int rc, const struct ls_item *it)
         pubsub_notify(r, NOTIFY_GENERIC, "del", src);
     if (has) { /* the destination holds it already: only the source changes (Redis) */
         coll_buf_free(&dst);
+        if (m->src.len && large_needed(r->c->srv, COLL_SET, m->src.p, m->src.len)) {
+            struct large_put p = {r->db, src, m->src.p, m->src.len, so};
+            large_write(r, &p, 1, smove_done_cb); /* large.c: pages, then the root */
+            return;
+        }
         int wrc = m->src.len ? park_put(r, r->db, src, m->src.p, m->src.len, &so, smove_done_cb)
                              : park_del(r, r->db, src, smove_done_cb);
         if (wrc == 0)

@@ -414,7 +414,7 @@ static void sort_read_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
     struct sort_op *o = r->aux;
-    if (rc == 0 && it->vtype == COLL_LIST && plist_is_root(it->value, it->value_len)) {
+    if (rc == 0 && large_is_root(it->vtype, it->value, it->value_len)) {
         large_list_read(r, rc, it, sort_read_cb); /* comes back as the whole list */
         return;
     }

@@ -259,7 +259,7 @@ static void large_root_cb(void *arg, int rc, const struct ls_item *it)
     }
     if (it->cas == lg->cas) { /* unchanged while its pages were read */
         uint8_t hdr[11];
-        hdr[0] = (uint8_t)(COLL_VERSION | (lg->root.flags & 0xf0));
+        hdr[0] = (uint8_t)(COLL_VERSION | (lg->root.flags & COLL_F_BIG));
         size_t h = 1 + coll_varint_put(hdr + 1, lg->root.count);
         uint8_t *v = malloc(h + lg->el.len);
         if (v == NULL) {
@@ -286,7 +286,7 @@ static void large_root_cb(void *arg, int rc, const struct ls_item *it)
         large_end(lg);
         return;
     }
-    if (it->vtype == COLL_LIST && plist_is_root(it->value, it->value_len)) {
+    if (large_is_root(it->vtype, it->value, it->value_len)) {
         large_start(lg, it);
         return;
     }
@@ -405,7 +405,7 @@ static void get_cb(void *arg, int rc, const struct ls_item *it)
     }
     if (it->expire_ms && it->expire_ms <= server_unix_ms())
         return;
-    if (it->vtype == COLL_LIST && plist_is_root(it->value, it->value_len)) {
+    if (large_is_root(it->vtype, it->value, it->value_len)) {
         struct dump_large *lg = calloc(1, sizeof(*lg));
         if (lg == NULL) {
             dump_fail(d, "out of memory");

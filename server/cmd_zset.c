@@ -25,6 +25,7 @@
 #include "coll.h"
 #include "coll_cmd.h"
 #include "glob.h"
+#include "large.h"
 #include "park.h"
 #include "pubsub.h"
 #include "rconfig.h"
@@ -59,7 +60,7 @@ static int zset_of(struct req *r, int rc, const struct ls_item *it, size_t extra
 static void zset_read(struct req *r, const struct resp_arg *key, ls_get_cb cb)
 {
     r->want_type = COLL_ZSET;
-    cmd_get(r, key, cb);
+    large_coll_get(r, key, cb);
 }
 
 static int zcmp(const void *a, const void *b)
@@ -370,7 +371,9 @@ void cmd_zset_zmscore(struct req *r)
 
 void cmd_zset_zcard(struct req *r)
 {
-    zpoint(r, 2);
+    r->step = 2;
+    r->want_type = COLL_ZSET;
+    large_card_get(r, &r->argv[1], zpoint_cb); /* a large sorted set's count is in its root */
 }
 
 void cmd_zset_zrank(struct req *r)
@@ -1254,7 +1257,7 @@ static void zop_next(struct req *r)
         return;
     }
     r->want_type = VT_ANY; /* a set is read as scores of 1 */
-    cmd_get(r, &r->argv[o->at], zop_cb);
+    large_coll_get(r, &r->argv[o->at], zop_cb);
 }
 
 /* argv[at] is numkeys; store: argv[1] the destination. */

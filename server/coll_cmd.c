@@ -45,6 +45,8 @@ void coll_store(struct req *r, const struct resp_arg *key, const struct ls_item 
                 const void *enc, size_t len, uint8_t vtype, int cls, const char *event,
                 enum cmd_reply_mode mode)
 {
+    if (it && large_part_store(r, key, it, enc, len, cls, event, mode))
+        return; /* the buckets of a large hash or set the command named (large.c) */
     r->step = mode;
     if (len == 0) {
         if (it == NULL) { /* nothing was there, nothing is: no write */
@@ -62,7 +64,7 @@ void coll_store(struct req *r, const struct resp_arg *key, const struct ls_item 
         }
         return;
     }
-    if (vtype == COLL_LIST && large_needed(enc, len)) { /* large.c: pages, then the root */
+    if (large_needed(r->c->srv, vtype, enc, len)) { /* large.c: pages, then the root */
         if (it == NULL)
             pubsub_notify(r, NOTIFY_NEW, "new", key);
         if (event)
@@ -90,7 +92,7 @@ void coll_store_dest(struct req *r, const struct resp_arg *key, const void *enc,
                      uint8_t vtype, int cls, const char *event)
 {
     r->step = CMD_REPLY_NUM;
-    if (len && vtype == COLL_LIST && large_needed(enc, len)) {
+    if (len && large_needed(r->c->srv, vtype, enc, len)) {
         pubsub_notify(r, cls, event, key);
         block_signal(r->c->srv, r->db, key->ptr, key->len);
         struct large_put p = {r->db, key, enc, len, {.vtype = vtype}};
@@ -122,8 +124,8 @@ void coll_write_pair(struct req *r, const struct resp_arg *dk, const void *dv, s
                      const struct ls_write_opts *dopt, const struct resp_arg *sk, const void *sv,
                      size_t sn, const struct ls_write_opts *sopt, ls_write_cb done)
 {
-    if ((dopt->vtype == COLL_LIST && large_needed(dv, dn)) ||
-        (sopt->vtype == COLL_LIST && sn && large_needed(sv, sn))) { /* large.c */
+    if (large_needed(r->c->srv, dopt->vtype, dv, dn) ||
+        (sn && large_needed(r->c->srv, sopt->vtype, sv, sn))) { /* large.c */
         struct large_put p[2] = {{r->db, dk, dv, dn, *dopt}, {r->db, sk, sv, sn, *sopt}};
         large_write(r, p, 2, done);
         return;

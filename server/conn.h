@@ -115,6 +115,9 @@ struct req {
      * the handler's callback a large list's read ends in. */
     struct large_op *pl;
     ls_get_cb coll_cb;
+    /* large.c: the arguments large_part_get's read names (argv[part_first], then every
+     * part_step-th; part_step 0: that one only), and whether the command may write */
+    uint8_t part_first, part_step, part_write;
     struct pbuf tmp;
 };
 

@@ -26,6 +26,7 @@
 #include "mget.h"
 #include "park.h"
 #include "pubsub.h"
+#include "rconfig.h"
 #include "reaper.h"
 #include "reply.h"
 #include "server.h"
@@ -40,6 +41,12 @@ uint32_t large_page_table(const struct server *s)
 uint32_t large_anchor_table(const struct server *s)
 {
     return (uint32_t)s->cfg.databases + 1;
+}
+
+size_t large_page_max(const struct server *s)
+{
+    return s->cfg.max_value_size < PLIST_PAGE_BYTES ? (size_t)s->cfg.max_value_size
+                                                    : PLIST_PAGE_BYTES;
 }
 
 uint32_t large_engine_tables(const struct server *s)
@@ -200,9 +207,11 @@ struct large_op {
     uint32_t nput, ahead;
     ls_write_cb wdone;
     struct native *nv; /* a native operation's state */
+    struct part *pt;   /* a hashed collection's buckets at stake (large_part_get) */
 };
 
 static void native_free(struct native *nv);
+static void part_free(struct part *pt);
 
 void large_op_free(struct req *r)
 {
@@ -212,6 +221,8 @@ void large_op_free(struct req *r)
         return;
     if (o->nv)
         native_free(o->nv);
+    if (o->pt)
+        part_free(o->pt);
     coll_buf_free(&o->el);
     for (int i = 0; i < 2; i++) {
         large_build_free(&o->build[i]);
@@ -231,6 +242,8 @@ static struct large_op *op_get(struct req *r)
 
 static int buf_append(struct coll_buf *b, const void *p, size_t n)
 {
+    if (n == 0)
+        return 0; /* p may be NULL (an empty bucket) */
     if (b->cap - b->len < n) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap - b->len < n)
@@ -246,17 +259,18 @@ static int buf_append(struct coll_buf *b, const void *p, size_t n)
     return 0;
 }
 
-#define ERR_LARGE_DAMAGED "ERR data corruption detected while reading the key (large list)"
+#define ERR_LARGE_DAMAGED "ERR data corruption detected while reading the key (large form)"
 #define LARGE_ETOOBIG     (-30001)
 
 static void load_fail(struct req *r, int rc)
 {
     struct large_op *o = r->pl;
     if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
-        log_warning("a large list of db %u is damaged: version %llu, page %lld of %lld..%lld "
+        log_warning("a large %s of db %u is damaged: version %llu, page %lld of %lld..%lld "
                     "(%s)",
-                    r->db, (unsigned long long)o->root.version, (long long)(o->next - PLIST_MID),
-                    (long long)(o->root.head - PLIST_MID), (long long)(o->root.tail - PLIST_MID),
+                    cmd_type_name(o->vtype), r->db, (unsigned long long)o->root.version,
+                    (long long)(o->next - PLIST_MID), (long long)(o->root.head - PLIST_MID),
+                    (long long)(o->root.tail - PLIST_MID),
                     rc == LS_ENOTFOUND ? "missing" : "does not decode");
     r->want_type = o->want_type;
     large_op_free(r);
@@ -265,8 +279,10 @@ static void load_fail(struct req *r, int rc)
     else if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
         reply_error(r, ERR_LARGE_DAMAGED);
     else if (rc == LARGE_ETOOBIG)
-        reply_error(r, "ERR the list is too large for this command (logstord reads the whole "
-                       "list for it, and would hold more than 512 MB)");
+        reply_errorf(r,
+                     "ERR the %s is too large for this command (logstord reads the whole %s "
+                     "for it, and would hold more than 512 MB)",
+                     cmd_type_name(o->vtype), cmd_type_name(o->vtype));
     else
         reply_engine_error(r, rc);
     req_done(r);
@@ -278,7 +294,7 @@ static void load_finish(struct req *r)
     struct large_op *o = r->pl;
     struct coll_buf out = {0};
     uint8_t hdr[11];
-    hdr[0] = (uint8_t)(COLL_VERSION | (o->root.flags & 0xf0));
+    hdr[0] = (uint8_t)(COLL_VERSION | (o->root.flags & COLL_F_BIG));
     size_t h = 1 + coll_varint_put(hdr + 1, o->root.count);
     if (o->got != o->root.count) {
         load_fail(r, COLL_EBAD);
@@ -315,8 +331,8 @@ static void page_cb(void *arg, int rc, const struct ls_item *it)
         size_t k = it->value_len > 1
                        ? coll_varint_get((const uint8_t *)it->value + 1, it->value_len - 1, &n)
                        : 0;
-        if (k == 0 || ((const uint8_t *)it->value)[0] != COLL_VERSION || n == 0 ||
-            n > o->root.count - o->got)
+        if (k == 0 || ((const uint8_t *)it->value)[0] != COLL_VERSION ||
+            (n == 0 && !(o->root.flags & PLIST_F_HASHED)) || n > o->root.count - o->got)
             rc = COLL_EBAD;
         else if (o->el.len + it->value_len > LARGE_LOAD_MAX)
             rc = LARGE_ETOOBIG;
@@ -363,7 +379,7 @@ static void load_next(struct req *r)
 
 void large_list_read(struct req *r, int rc, const struct ls_item *it, ls_get_cb cb)
 {
-    if (rc != 0 || !plist_is_root(it->value, it->value_len)) {
+    if (rc != 0 || !large_is_root(it->vtype, it->value, it->value_len)) {
         cb(r, rc, it);
         return;
     }
@@ -373,6 +389,7 @@ void large_list_read(struct req *r, int rc, const struct ls_item *it, ls_get_cb 
         req_done(r);
         return;
     }
+    o->vtype = it->vtype;
     if (plist_root_decode(it->value, it->value_len, &o->root) < 0) {
         o->want_type = r->want_type;
         load_fail(r, COLL_EBAD);
@@ -389,42 +406,462 @@ void large_list_read(struct req *r, int rc, const struct ls_item *it, ls_get_cb 
     load_next(r);
 }
 
-/* ---- building ---- */
-
-int large_needed(const uint8_t *enc, size_t len)
+static void coll_get_cb(void *arg, int rc, const struct ls_item *it)
 {
-    uint64_t n;
-    if (len < 2 || coll_varint_get(enc + 1, len - 1, &n) == 0)
-        return 0;
-    return !coll_small_fits(n, len);
+    struct req *r = arg;
+    large_list_read(r, rc, it, r->coll_cb);
 }
 
-int large_build(struct server *s, const void *key, size_t key_len, const uint8_t *enc, size_t len,
-                struct large_build *b)
+void large_coll_get(struct req *r, const struct resp_arg *key, ls_get_cb cb)
 {
-    struct coll_str *e = NULL;
-    size_t n = 0, *lens = NULL, *per = NULL;
+    r->coll_cb = cb;
+    cmd_get(r, key, coll_get_cb);
+}
+
+static void card_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct plist_root root;
+    if (rc == 0 && large_is_root(it->vtype, it->value, it->value_len) &&
+        plist_root_decode(it->value, it->value_len, &root) == 0) {
+        r->c->srv->stats.keyspace_hits++; /* as coll_read_begin counts it */
+        reply_int(r, (int64_t)root.count);
+        req_done(r);
+        return;
+    }
+    large_list_read(r, rc, it, r->coll_cb);
+}
+
+void large_card_get(struct req *r, const struct resp_arg *key, ls_get_cb cb)
+{
+    r->coll_cb = cb;
+    cmd_get(r, key, card_cb);
+}
+
+/* ---- hashed collections (large hashes and sets): the buckets a command names ----
+ *
+ * A command that names its fields or members (HGET, HSET, HDEL, SADD, SISMEMBER ...)
+ * reads only the buckets they hash to, and its handler runs on that part of the
+ * collection as if it were the whole one: what it answers depends on those fields only
+ * (HSET's fields added, HDEL's removed, SISMEMBER's answer). Its write of the part comes
+ * back here through coll_store (large_part_store): the buckets' pages and the root with
+ * the new count, one batch. A write declines (the whole collection is loaded and written
+ * as a new version, which picks the number of buckets again) when the buckets are out of
+ * balance: more than 128 elements or fewer than a quarter of an element per bucket on
+ * average, or no more elements than the small form holds; and inside a transaction or a
+ * script, whose writes may not reach the engine as one batch. */
+
+#define PART_MAX_BUCKETS 64 /* more buckets named: the whole collection instead */
+
+static int elem_key(const uint8_t *e, size_t n, const uint8_t **k, size_t *kl);
+static int unit_write(struct req *r, const struct resp_arg *key, struct ls_batch_op *ops,
+                      uint32_t n, ls_write_cb cb);
+
+struct part {
+    struct plist_root root;
+    uint64_t expire_ms, cas;
+    uint32_t flags;
+    uint8_t vtype, want_type;
+    ls_get_cb cb;
+    uint64_t nb;                   /* buckets */
+    uint64_t bk[PART_MAX_BUCKETS]; /* the buckets named, ascending, distinct */
+    uint32_t nbk, next;            /* how many; the next to read */
+    struct coll_buf el;            /* their elements, end to end */
+    uint64_t got;                  /* how many */
+    int looping, waiting, rc, active;
+};
+
+static void part_free(struct part *pt)
+{
+    coll_buf_free(&pt->el);
+    free(pt);
+}
+
+static int part_balanced(const struct plist_root *root, uint64_t nb)
+{
+    return root->count > COLL_SMALL_MAX_ELEMS && root->count <= nb * 128 &&
+           (nb == 1 || root->count * 4 >= nb);
+}
+
+static void part_done(struct req *r);
+static void part_next(struct req *r);
+
+static void part_fail(struct req *r, int rc)
+{
+    struct part *pt = r->pl->pt;
+    if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
+        log_warning("a large %s of db %u is damaged: version %llu, bucket %llu of %llu (%s)",
+                    cmd_type_name(pt->vtype), r->db, (unsigned long long)pt->root.version,
+                    (unsigned long long)pt->bk[pt->next], (unsigned long long)pt->nb,
+                    rc == LS_ENOTFOUND ? "missing" : "does not decode");
+    r->want_type = pt->want_type;
+    large_op_free(r);
+    if (rc == -ENOMEM)
+        reply_error(r, "ERR out of memory");
+    else if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
+        reply_error(r, ERR_LARGE_DAMAGED);
+    else
+        reply_engine_error(r, rc);
+    req_done(r);
+}
+
+static void part_page_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct part *pt = r->pl->pt;
+    pt->waiting = 0;
+    if (rc == 0) {
+        uint64_t n;
+        const uint8_t *v = it->value;
+        size_t k = it->value_len > 1 ? coll_varint_get(v + 1, it->value_len - 1, &n) : 0;
+        if (k == 0 || v[0] != COLL_VERSION || n > pt->root.count - pt->got)
+            rc = COLL_EBAD;
+        else if (buf_append(&pt->el, v + 1 + k, it->value_len - 1 - k) < 0)
+            rc = -ENOMEM;
+        else
+            pt->got += n;
+    }
+    if (rc != 0) {
+        pt->rc = rc;
+        if (!pt->looping)
+            part_fail(r, rc);
+        return;
+    }
+    pt->next++;
+    if (!pt->looping)
+        part_next(r);
+}
+
+static void part_next(struct req *r)
+{
+    struct part *pt = r->pl->pt;
+    uint8_t pk[PLIST_PAGE_KEY_LEN];
+    pt->looping = 1;
+    while (pt->rc == 0 && pt->next < pt->nbk) {
+        plist_page_key(pt->root.version, pt->root.head + pt->bk[pt->next], pk);
+        struct resp_arg key = {(char *)pk, sizeof(pk)};
+        pt->waiting = 1;
+        r->want_type = LARGE_VT_PAGE;
+        mget_one(r, large_page_table(r->c->srv), &key, part_page_cb);
+        if (pt->waiting) { /* from the device: part_page_cb goes on */
+            pt->looping = 0;
+            return;
+        }
+    }
+    pt->looping = 0;
+    if (pt->rc != 0)
+        part_fail(r, pt->rc);
+    else
+        part_done(r);
+}
+
+/* Every bucket read: the handler runs on them as the whole collection; or, when the write
+ * could pass one batch (its buckets, the arguments and their framing, the root), on the
+ * whole collection after all. */
+static void part_done(struct req *r)
+{
+    struct part *pt = r->pl->pt;
+    struct coll_buf v = {0};
+    if (r->part_write) {
+        uint64_t bytes = pt->el.len + (uint64_t)pt->nbk * 64 + 256;
+        for (uint32_t i = 2; i < r->argc; i++)
+            bytes += r->argv[i].len + 16;
+        if (bytes > ls_batch_max_bytes(r->c->srv->eng) / 2) {
+            uint8_t rootv[PLIST_ROOT_LEN];
+            plist_root_encode(&pt->root, rootv);
+            struct ls_item it = {.value = rootv,
+                                 .value_len = PLIST_ROOT_LEN,
+                                 .expire_ms = pt->expire_ms,
+                                 .flags = pt->flags,
+                                 .cas = pt->cas,
+                                 .vtype = pt->vtype};
+            ls_get_cb cb = pt->cb;
+            r->want_type = pt->want_type;
+            large_op_free(r);
+            large_list_read(r, 0, &it, cb);
+            return;
+        }
+    }
+    uint8_t hdr[11];
+    hdr[0] = (uint8_t)(COLL_VERSION | (pt->root.flags & COLL_F_BIG));
+    size_t h = 1 + coll_varint_put(hdr + 1, pt->got);
+    if (buf_append(&v, hdr, h) < 0 || buf_append(&v, pt->el.p, pt->el.len) < 0) {
+        coll_buf_free(&v);
+        part_fail(r, -ENOMEM);
+        return;
+    }
+    struct ls_item it = {.value = v.p,
+                         .value_len = (uint32_t)v.len,
+                         .expire_ms = pt->expire_ms,
+                         .flags = pt->flags,
+                         .cas = pt->cas,
+                         .vtype = pt->vtype};
+    r->want_type = pt->want_type;
+    pt->active = r->part_write; /* its coll_store comes to large_part_store */
+    pt->cb(r, 0, &it);          /* r may be gone when it returns */
+    coll_buf_free(&v);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void part_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct plist_root root;
+    uint64_t nb = 0, bk[PART_MAX_BUCKETS];
+    uint32_t nbk = 0;
+    int native = rc == 0 && large_is_root(it->vtype, it->value, it->value_len) &&
+                 plist_root_decode(it->value, it->value_len, &root) == 0 &&
+                 (root.flags & PLIST_F_HASHED) && !txn_batching(r);
+    if (native) {
+        nb = root.tail - root.head + 1;
+        native = !r->part_write || part_balanced(&root, nb);
+    }
+    for (uint32_t i = r->part_first; native && i < r->argc; i += r->part_step) {
+        bk[nbk++] = plist_bucket(r->argv[i].ptr, r->argv[i].len, nb);
+        qsort(bk, nbk, sizeof(*bk), cmp_u64);
+        uint32_t k = 0;
+        for (uint32_t j = 0; j < nbk; j++)
+            if (k == 0 || bk[j] != bk[k - 1])
+                bk[k++] = bk[j];
+        nbk = k;
+        if (r->part_step == 0)
+            break;
+        native = nbk < PART_MAX_BUCKETS || i + r->part_step >= r->argc;
+    }
+    struct large_op *o = native && r->pl == NULL ? op_get(r) : NULL;
+    struct part *pt = o ? calloc(1, sizeof(*pt)) : NULL;
+    if (pt == NULL) {
+        if (o)
+            large_op_free(r);
+        large_list_read(r, rc, it, r->coll_cb); /* the whole collection */
+        return;
+    }
+    o->pt = pt;
+    pt->root = root;
+    pt->expire_ms = it->expire_ms;
+    pt->cas = it->cas;
+    pt->flags = it->flags;
+    pt->vtype = it->vtype;
+    pt->want_type = r->want_type;
+    pt->cb = r->coll_cb;
+    pt->nb = nb;
+    memcpy(pt->bk, bk, nbk * sizeof(*bk));
+    pt->nbk = nbk;
+    r->hold_claim = 1; /* the buckets come in steps: the key stays locked until the end */
+    part_next(r);
+}
+
+void large_part_get(struct req *r, const struct resp_arg *key, ls_get_cb cb, uint32_t first,
+                    uint32_t step, int write)
+{
+    r->coll_cb = cb;
+    r->part_first = (uint8_t)first;
+    r->part_step = (uint8_t)step;
+    r->part_write = (uint8_t)write;
+    cmd_get(r, key, part_cb);
+}
+
+int large_part_store(struct req *r, const struct resp_arg *key, const struct ls_item *it,
+                     const void *enc, size_t len, int cls, const char *event,
+                     enum cmd_reply_mode mode)
+{
+    struct part *pt = r->pl ? r->pl->pt : NULL;
+    if (pt == NULL || !pt->active)
+        return 0;
+    pt->active = 0;
+    size_t *off = NULL, n = 0;
+    int rc = len ? coll_spans(pt->vtype, enc, len, &off, &n) : 0;
+    uint64_t total = pt->root.count - pt->got + n;
+    if (rc == 0 && total == 0) { /* the last one went: the key goes (coll_store deletes) */
+        free(off);
+        return 0;
+    }
+    /* each element into its bucket's page */
+    struct coll_buf pg[PART_MAX_BUCKETS];
+    uint64_t cnt[PART_MAX_BUCKETS] = {0};
+    struct ls_batch_op ops[PART_MAX_BUCKETS + 1];
+    uint8_t keys[PART_MAX_BUCKETS][PLIST_PAGE_KEY_LEN], rootv[PLIST_ROOT_LEN];
+    memset(pg, 0, sizeof(pg));
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const uint8_t *k, *e = (const uint8_t *)enc + off[i];
+        size_t kl, el = off[i + 1] - off[i];
+        uint64_t b;
+        if (elem_key(e, el, &k, &kl) < 0) {
+            rc = COLL_EBAD;
+            break;
+        }
+        b = plist_bucket(k, kl, pt->nb);
+        uint64_t *at = bsearch(&b, pt->bk, pt->nbk, sizeof(*pt->bk), cmp_u64);
+        if (at == NULL) /* a field no argument named: not this command's part */
+            rc = COLL_EBAD;
+        else if (buf_append(&pg[at - pt->bk], e, el) < 0)
+            rc = -ENOMEM;
+        else
+            cnt[at - pt->bk]++;
+    }
+    free(off);
+    uint32_t nops = 0;
+    for (uint32_t j = 0; j < pt->nbk && rc == 0; j++) {
+        uint8_t hdr[11];
+        hdr[0] = COLL_VERSION;
+        size_t h = 1 + coll_varint_put(hdr + 1, cnt[j]);
+        struct coll_buf v = {0};
+        if (buf_append(&v, hdr, h) < 0 || buf_append(&v, pg[j].p, pg[j].len) < 0) {
+            coll_buf_free(&v);
+            rc = -ENOMEM;
+            break;
+        }
+        coll_buf_free(&pg[j]);
+        pg[j] = v;
+        plist_page_key(pt->root.version, pt->root.head + pt->bk[j], keys[j]);
+        ops[nops++] = (struct ls_batch_op){.table = large_page_table(r->c->srv),
+                                           .key = keys[j],
+                                           .key_len = PLIST_PAGE_KEY_LEN,
+                                           .value = v.p,
+                                           .value_len = v.len,
+                                           .opts = {.vtype = LARGE_VT_PAGE}};
+    }
+    if (rc == 0) {
+        const struct rconfig_live *lv = rconfig_live();
+        struct plist_root root = pt->root;
+        root.count = total;
+        if (len && (((const uint8_t *)enc)[0] & COLL_F_BIG))
+            root.flags |= COLL_F_BIG;
+        if ((pt->vtype == COLL_HASH && total > lv->hash_max_listpack_entries) ||
+            (pt->vtype == COLL_SET && total > lv->set_max_intset_entries))
+            root.flags |= COLL_F_BIG; /* as Redis converts, by the whole count */
+        plist_root_encode(&root, rootv);
+        ops[nops++] = (struct ls_batch_op){
+            .table = r->db,
+            .key = key->ptr,
+            .key_len = key->len,
+            .value = rootv,
+            .value_len = PLIST_ROOT_LEN,
+            .opts = {.expire_ms = it->expire_ms, .flags = it->flags, .vtype = pt->vtype}};
+        r->step = mode;
+        if (event)
+            pubsub_notify(r, cls, event, key);
+        rc = unit_write(r, key, ops, nops, cmd_write_cb);
+    }
+    for (uint32_t j = 0; j < pt->nbk; j++)
+        coll_buf_free(&pg[j]);
+    if (rc == 0) {
+        req_unlock(r);
+        return 1;
+    }
+    if (rc == COLL_EBAD)
+        reply_error(r, ERR_LARGE_DAMAGED);
+    else if (rc == -ENOMEM)
+        reply_error(r, "ERR out of memory");
+    else
+        reply_engine_error(r, rc);
+    req_done(r);
+    return 1;
+}
+
+/* ---- building ---- */
+
+int large_needed(const struct server *s, uint8_t vtype, const uint8_t *enc, size_t len)
+{
+    uint64_t n;
+    if (vtype == COLL_ZSET)
+        return len > s->cfg.max_value_size;
+    if (vtype < COLL_HASH || vtype > COLL_SET || len < 2 ||
+        coll_varint_get(enc + 1, len - 1, &n) == 0)
+        return 0;
+    return !coll_small_fits(n, len) || len > s->cfg.max_value_size;
+}
+
+/* The number of buckets of a hashed collection of n elements taking `bytes`: about
+ * LARGE_BUCKET_ELEMS elements and at most half a page's bytes each on average, and no
+ * more buckets than elements. */
+#define LARGE_BUCKET_ELEMS 64
+
+static uint64_t buckets_for(const struct server *s, uint64_t n, uint64_t bytes)
+{
+    uint64_t nb = (n + LARGE_BUCKET_ELEMS - 1) / LARGE_BUCKET_ELEMS;
+    uint64_t half = large_page_max(s) / 2, by = (bytes + half - 1) / half;
+    if (by > nb)
+        nb = by < n ? by : n; /* large elements: about one a bucket */
+    return nb ? nb : 1;
+}
+
+/* The field or member an element's encoding e (at least its first string) starts with. */
+static int elem_key(const uint8_t *e, size_t n, const uint8_t **k, size_t *kl)
+{
+    uint64_t l;
+    size_t h = coll_varint_get(e, n, &l);
+    if (h == 0 || l > n - h)
+        return -1;
+    *k = e + h;
+    *kl = (size_t)l;
+    return 0;
+}
+
+/* A hashed collection's pages: order[] lists the elements bucket by bucket, per[b] how
+ * many bucket b holds. 0, or COLL_EBAD. */
+static int hash_layout(const uint8_t *enc, const size_t *off, size_t n, uint64_t nb, size_t *order,
+                       size_t *per)
+{
+    uint64_t *bk = malloc(n * sizeof(*bk));
+    size_t *at = calloc(nb + 1, sizeof(*at));
+    int rc = bk && at ? 0 : -1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const uint8_t *k;
+        size_t kl;
+        if (elem_key(enc + off[i], off[i + 1] - off[i], &k, &kl) < 0)
+            rc = COLL_EBAD;
+        else
+            at[(bk[i] = plist_bucket(k, kl, nb)) + 1]++;
+    }
+    for (uint64_t b = 0; b < nb && rc == 0; b++) {
+        per[b] = at[b + 1];
+        at[b + 1] += at[b];
+    }
+    for (size_t i = 0; i < n && rc == 0; i++)
+        order[at[bk[i]]++] = i;
+    free(bk);
+    free(at);
+    return rc;
+}
+
+int large_build(struct server *s, uint8_t vtype, const void *key, size_t key_len,
+                const uint8_t *enc, size_t len, struct large_build *b)
+{
+    size_t *off = NULL, n = 0, *lens = NULL, *per = NULL, *order = NULL, pages;
+    /* a hash Redis would keep as a listpack keeps its insertion order: in runs */
+    int hashed = vtype == COLL_SET || (vtype == COLL_HASH && (enc[0] & COLL_F_BIG));
     memset(b, 0, sizeof(*b));
     b->s = s;
-    int rc = coll_list_decode(enc, len, 0, &e, &n);
+    int rc = coll_spans(vtype, enc, len, &off, &n);
     if (rc != 0)
         return rc == -2 ? -1 : COLL_EBAD;
-    if (n == 0) {
-        free(e);
-        return COLL_EBAD;
-    }
+    uint64_t nb = hashed ? buckets_for(s, n, len) : 0;
     lens = malloc(n * sizeof(*lens));
-    per = malloc(n * sizeof(*per));
-    if (lens == NULL || per == NULL)
+    order = malloc(n * sizeof(*order));
+    per = malloc((hashed && nb > n ? nb : n) * sizeof(*per));
+    if (lens == NULL || per == NULL || order == NULL)
         goto oom;
-    for (size_t i = 0; i < n; i++)
-        lens[i] = e[i].len;
-    size_t pages = plist_split(lens, n, per);
+    for (size_t i = 0; i < n; i++) {
+        lens[i] = off[i + 1] - off[i];
+        order[i] = i;
+    }
+    if (hashed) {
+        if ((rc = hash_layout(enc, off, n, nb, order, per)) != 0)
+            goto fail;
+        pages = (size_t)nb;
+    } else {
+        pages = plist_split_raw(lens, n, large_page_max(s), per);
+    }
     struct plist_anchor a = {key, key_len, PLIST_MID, PLIST_MID + pages - 1};
-    /* room: anchor key + value, then per page its key and encoding */
-    size_t room = PLIST_ANCHOR_KEY_LEN + plist_anchor_len(&a) + pages * PLIST_PAGE_KEY_LEN;
-    for (size_t p = 0, at = 0; p < pages; at += per[p], p++)
-        room += plist_page_bytes(lens + at, per[p]);
+    /* room: anchor key + value, then per page its key, header and elements */
+    size_t room = PLIST_ANCHOR_KEY_LEN + plist_anchor_len(&a) +
+                  pages * (PLIST_PAGE_KEY_LEN + 1 + 10) + (len - off[0]);
     b->mem = malloc(room);
     b->ops = calloc(pages + 1, sizeof(*b->ops));
     if (b->mem == NULL || b->ops == NULL)
@@ -450,17 +887,19 @@ int large_build(struct server *s, const void *key, size_t key_len, const uint8_t
                                    .key_len = PLIST_PAGE_KEY_LEN,
                                    .opts = {.vtype = LARGE_VT_PAGE}};
         m += PLIST_PAGE_KEY_LEN;
-        struct coll_buf pb = {0};
-        if (coll_list_encode(e + at, per[p], &pb) < 0)
-            goto oom_registered;
-        memcpy(m, pb.p, pb.len);
+        /* a page: the small form of its elements, without the header's flags */
         op->value = m;
-        op->value_len = pb.len;
-        m += pb.len;
-        coll_buf_free(&pb);
+        m[0] = COLL_VERSION;
+        m += 1 + coll_varint_put(m + 1, per[p]);
+        for (size_t i = at; i < at + per[p]; i++) {
+            memcpy(m, enc + off[order[i]], lens[order[i]]);
+            m += lens[order[i]];
+        }
+        op->value_len = (size_t)(m - (const uint8_t *)op->value);
     }
     b->n = (uint32_t)pages + 1;
-    struct plist_root root = {.flags = (uint8_t)(enc[0] & 0xf0),
+    struct plist_root root = {.flags =
+                                  (uint8_t)((enc[0] & COLL_F_BIG) | (hashed ? PLIST_F_HASHED : 0)),
                               .version = b->version,
                               .count = n,
                               .head = PLIST_MID,
@@ -468,20 +907,22 @@ int large_build(struct server *s, const void *key, size_t key_len, const uint8_t
                               .lo = PLIST_MID,
                               .hi = PLIST_MID + pages - 1};
     plist_root_encode(&root, b->root);
-    free(e);
+    free(off);
     free(lens);
     free(per);
+    free(order);
     return 0;
-oom_registered:
-    writing_del(s, b->version);
 oom:
-    free(e);
+    rc = -1;
+fail:
+    free(off);
     free(lens);
     free(per);
+    free(order);
     free(b->mem);
     free(b->ops);
     memset(b, 0, sizeof(*b));
-    return -1;
+    return rc;
 }
 
 void large_build_free(struct large_build *b)
@@ -702,8 +1143,9 @@ void large_write(struct req *r, const struct large_put *puts, uint32_t k, ls_wri
     for (uint32_t i = 0; i < k; i++) {
         struct large_put *p = &o->put[i];
         *p = puts[i];
-        if (p->n && large_needed(p->v, p->n)) {
-            int rc = large_build(s, p->key->ptr, p->key->len, p->v, p->n, &o->build[i]);
+        if (p->n && large_needed(s, p->opts.vtype, p->v, p->n)) {
+            int rc =
+                large_build(s, p->opts.vtype, p->key->ptr, p->key->len, p->v, p->n, &o->build[i]);
             if (rc != 0) {
                 write_fail(r, rc == COLL_EBAD ? LS_EINVAL : -ENOMEM);
                 return;
@@ -1137,10 +1579,10 @@ static void push_page_cb(void *arg, int rc, const struct ls_item *it)
     /* the end page: its old elements and the new ones that fit with them */
     size_t keep = on;
     while (keep < n && keep < PLIST_PAGE_ELEMS &&
-           plist_page_bytes(lens, keep + 1) <= PLIST_PAGE_BYTES)
+           plist_page_bytes(lens, keep + 1) <= large_page_max(r->c->srv))
         keep++;
     npages = keep > on ? 1 : 0; /* the end page rewritten */
-    extra = n > keep ? plist_split(lens + keep, n - keep, per) : 0;
+    extra = n > keep ? plist_split(lens + keep, n - keep, large_page_max(r->c->srv), per) : 0;
     pg = calloc(npages + extra, sizeof(*pg));
     ops = calloc(npages + extra + 2 + (src ? POP_MAX_PAGES + 2 : 0), sizeof(*ops));
     if (src)
@@ -1404,7 +1846,8 @@ static void move_dst_cb(void *arg, int rc, const struct ls_item *it)
         native_fail(r, -ENOMEM);
         return;
     }
-    if (large_needed(dst.p, dst.len)) { /* the destination outgrows the small form */
+    if (large_needed(r->c->srv, COLL_LIST, dst.p,
+                     dst.len)) { /* the destination outgrows the small form */
         coll_buf_free(&dst);
         native_fallback(r, nv);
         return;

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cmd.h"
 #include "coll.h"
 #include "conn.h"
 #include "logstor.h"
@@ -27,6 +28,10 @@ struct server;
 #define LARGE_VT_PAGE   5
 #define LARGE_VT_ANCHOR 6
 
+/* The engine's bound on a record is at least this (main.c), whatever max_value_size is:
+ * a hash bucket's page may grow past max_value_size when that is set small. */
+#define LARGE_PAGE_RECORD_MAX (UINT32_C(64) << 10)
+
 /* The most a command that needs the whole list (LSET, LINSERT, LREM, LTRIM, LPOS, LMOVE,
  * the blocking pops, SORT, DUMP, COPY, and SYNC) holds of it: past this it is refused. */
 #define LARGE_LOAD_MAX (UINT64_C(512) << 20)
@@ -34,6 +39,9 @@ struct server;
 /* The engine tables of pages and anchors: after the databases, never named by a command. */
 uint32_t large_page_table(const struct server *s);
 uint32_t large_anchor_table(const struct server *s);
+/* The most bytes a page holds (but for a page of one element): PLIST_PAGE_BYTES, or
+ * max_value_size when that is smaller (each page is a record bounded by it). */
+size_t large_page_max(const struct server *s);
 /* Engine tables to open: the databases and the two hidden ones. */
 uint32_t large_engine_tables(const struct server *s);
 
@@ -49,8 +57,40 @@ int large_layout_opened(struct server *s);
  * it came. For list_read's callback. */
 void large_list_read(struct req *r, int rc, const struct ls_item *it, ls_get_cb cb);
 
-/* A list written as the small form enc[0..len): whether it needs the large form. */
-int large_needed(const uint8_t *enc, size_t len);
+/* A collection of type vtype written as the small form enc[0..len): whether it is stored
+ * in the large form. A list, hash or set: past the small form's bounds (128 elements, 8
+ * KiB) or past max_value_size. A sorted set: only past max_value_size (its commands load
+ * the whole set either way; the large form lifts the bound). Not for strings. */
+int large_needed(const struct server *s, uint8_t vtype, const uint8_t *enc, size_t len);
+
+/* Whether a value of type vtype, v[0..n), is a large collection's root. */
+static inline int large_is_root(uint8_t vtype, const void *v, size_t n)
+{
+    return vtype >= COLL_HASH && vtype <= COLL_ZSET && plist_is_root(v, n);
+}
+
+/* A hash's, set's or sorted set's read (cmd_get under r->want_type) for cb: a large one
+ * comes to cb loaded, in the small form (large_list_read). */
+void large_coll_get(struct req *r, const struct resp_arg *key, ls_get_cb cb);
+/* A hash's or set's read (r->want_type set) for a command that names fields or members:
+ * argv[first], and with step > 0 every step-th argument after it (HMGET 1, HSET 2);
+ * write: the command may write. A large one (its pages are hash buckets) comes to cb as
+ * the part of it those fields fall in, as if that were all of it; the handler's write of
+ * that part (coll_store) writes those buckets and the root (large_part_store). Anything
+ * else goes to cb as large_coll_get sends it. */
+void large_part_get(struct req *r, const struct resp_arg *key, ls_get_cb cb, uint32_t first,
+                    uint32_t step, int write);
+/* coll_store's first step: when r's handler runs on the part large_part_get read, writes
+ * enc[0..len) (the part after the command; len 0: emptied) back to its buckets with the
+ * root, keeping it's TTL, publishes event and replies as mode says: returns 1. Returns 0
+ * when r has no such part, or when the collection is left empty (coll_store deletes the
+ * key). */
+int large_part_store(struct req *r, const struct resp_arg *key, const struct ls_item *it,
+                     const void *enc, size_t len, int cls, const char *event,
+                     enum cmd_reply_mode mode);
+/* The same for HLEN, SCARD, ZCARD: a large one's count is replied from its root (no page
+ * read); anything else goes to cb as large_coll_get sends it. */
+void large_card_get(struct req *r, const struct resp_arg *key, ls_get_cb cb);
 
 /* A list's records in the large form, built from its small form: the anchor and pages
  * (ops[0..n), in writing order) and the root. */
@@ -62,11 +102,11 @@ struct large_build {
     uint8_t *mem; /* the ops' keys and values */
     struct server *s;
 };
-/* Builds b for the list enc[0..len) (a valid small form) under key. 0, COLL_EBAD, or -1
- * out of memory. Registers b's version as being written: the reaper leaves it alone until
- * large_build_free. */
-int large_build(struct server *s, const void *key, size_t key_len, const uint8_t *enc, size_t len,
-                struct large_build *b);
+/* Builds b for the collection of type vtype enc[0..len) (a valid small form) under key. 0,
+ * COLL_EBAD, or -1 out of memory. Registers b's version as being written: the reaper leaves it
+ * alone until large_build_free. */
+int large_build(struct server *s, uint8_t vtype, const void *key, size_t key_len,
+                const uint8_t *enc, size_t len, struct large_build *b);
 void large_build_free(struct large_build *b);
 typedef void (*large_done_fn)(struct req *r, int rc);
 

@@ -230,7 +230,12 @@ static void engine_config(struct server *s, struct ls_config *lc)
     lc->max_key_size = (uint32_t)s->cfg.max_key_size;
     lc->salvage = s->cfg.salvage;
     lc->rollback = s->cfg.rollback;
-    lc->max_value_size = (uint32_t)s->cfg.max_value_size;
+    /* The server bounds every value a client gives by max_value_size itself; the engine's
+     * bound leaves a large collection's page room above it when it is set small (a hash
+     * bucket holds 4 KiB or less on average, and an element at most max_value_size). */
+    lc->max_value_size =
+        (uint32_t)(s->cfg.max_value_size > LARGE_PAGE_RECORD_MAX ? s->cfg.max_value_size
+                                                                 : LARGE_PAGE_RECORD_MAX);
     lc->durability = s->cfg.durability ? LS_PERIODIC : LS_SYNC;
     lc->flush_interval_ms = (uint32_t)s->cfg.flush_interval_ms;
     lc->checkpoint_interval_ms = (uint32_t)s->cfg.checkpoint_interval_ms;

@@ -191,7 +191,7 @@ static void root_cb(void *arg, int rc, const struct ls_item *it)
     struct reaper *rp = arg;
     struct plist_root root;
     rp->busy = 0;
-    if (rc == 0 && it->vtype == COLL_LIST &&
+    if (rc == 0 && large_is_root(it->vtype, it->value, it->value_len) &&
         plist_root_decode(it->value, it->value_len, &root) == 0 && root.version == rp->version) {
         next_anchor(rp); /* alive */
     } else if (rc != 0 && rc != LS_ENOTFOUND) {

@@ -2,7 +2,8 @@
  * test_coll.c - the small form's encoding of collections (proto/coll.c): varints, hash
  * updates keeping Redis's listpack order (update in place, new fields at the end),
  * deletes, the listpack/hashtable report, and damaged encodings refused by
- * coll_hash_open (never read past the buffer).
+ * coll_hash_open (never read past the buffer), and the element spans the large form
+ * splits into pages (coll_spans) for every type.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -200,6 +201,54 @@ static void test_hash_damaged(void **st)
     coll_buf_free(&b);
 }
 
+/* coll_spans: element i of each type is off[i]..off[i+1], the whole buffer covered; every
+ * truncation and trailing byte refused. */
+static void check_spans(int t, const struct coll_buf *b, size_t want_n, const size_t *want_len)
+{
+    size_t *off, n;
+    assert_int_equal(coll_spans(t, b->p, b->len, &off, &n), 0);
+    assert_int_equal(n, want_n);
+    assert_int_equal(off[n], b->len);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(off[i + 1] - off[i], want_len[i]);
+    free(off);
+    for (size_t k = 0; k < b->len; k++) {
+        uint8_t *cp = malloc(k ? k : 1);
+        memcpy(cp, b->p, k);
+        assert_int_equal(coll_spans(t, cp, k, &off, &n), COLL_EBAD);
+        free(cp);
+    }
+    uint8_t *cp = malloc(b->len + 1);
+    memcpy(cp, b->p, b->len);
+    cp[b->len] = 7;
+    assert_int_equal(coll_spans(t, cp, b->len + 1, &off, &n), COLL_EBAD);
+    free(cp);
+}
+
+static void test_spans(void **st)
+{
+    (void)st;
+    struct coll_buf b = {0};
+    struct coll_hset o[] = {SET("field", "value"), SET("g", "")};
+    assert_int_equal(coll_hash_update(NULL, o, 2, NULL, &b, NULL, NULL), 0);
+    size_t hl[] = {1 + 5 + 1 + 5, 1 + 1 + 1 + 0};
+    check_spans(COLL_HASH, &b, 2, hl);
+    struct coll_str e[] = {{(const uint8_t *)"abc", 3}, {(const uint8_t *)"", 0}};
+    assert_int_equal(coll_elems_encode(e, 2, COLL_F_BIG, &b), 0);
+    size_t sl[] = {4, 1};
+    check_spans(COLL_SET, &b, 2, sl);
+    check_spans(COLL_LIST, &b, 2, sl);
+    struct coll_zel z[] = {{1.5, (const uint8_t *)"m", 1}, {2, (const uint8_t *)"member", 6}};
+    assert_int_equal(coll_zset_encode(z, 2, 0, &b), 0);
+    size_t zl[] = {8 + 1 + 1, 8 + 1 + 6};
+    check_spans(COLL_ZSET, &b, 2, zl);
+    size_t *off, n;
+    assert_int_equal(coll_spans(COLL_STRING, b.p, b.len, &off, &n), COLL_EBAD);
+    uint8_t empty[] = {COLL_VERSION, 0};
+    assert_int_equal(coll_spans(COLL_SET, empty, 2, &off, &n), COLL_EBAD);
+    coll_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_hash_update),
         cmocka_unit_test(test_hash_encoding_report),
         cmocka_unit_test(test_hash_damaged),
+        cmocka_unit_test(test_spans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -92,7 +92,7 @@ static void check_split(const size_t *len, size_t n)
 {
     size_t *per = malloc((n ? n : 1) * sizeof(*per));
     assert_non_null(per);
-    size_t pages = plist_split(len, n, per), at = 0;
+    size_t pages = plist_split(len, n, PLIST_PAGE_BYTES, per), at = 0;
     for (size_t p = 0; p < pages; p++) {
         assert_true(per[p] >= 1);
         size_t bytes = plist_page_bytes(len + at, per[p]);
@@ -111,12 +111,12 @@ static void test_split(void **st)
 {
     (void)st;
     size_t len[4000] = {0};
-    assert_int_equal(plist_split(len, 0, len), 0);
+    assert_int_equal(plist_split(len, 0, PLIST_PAGE_BYTES, len), 0);
     for (size_t i = 0; i < 4000; i++)
         len[i] = 3;
     check_split(len, 4000); /* by count: 128 per page */
     size_t per[4000];
-    assert_int_equal(plist_split(len, 4000, per), (4000 + 127) / 128);
+    assert_int_equal(plist_split(len, 4000, PLIST_PAGE_BYTES, per), (4000 + 127) / 128);
     for (size_t i = 0; i < 4000; i++)
         len[i] = 1000;
     check_split(len, 4000); /* by bytes: 8 per page */
@@ -129,6 +129,16 @@ static void test_split(void **st)
         }
         check_split(len, n);
     }
+    /* a smaller bound (max_value_size below 8 KiB): pages of whole encodings up to it */
+    for (size_t i = 0; i < 100; i++)
+        len[i] = 100; /* raw: each element's whole encoding */
+    size_t pages = plist_split_raw(len, 100, 1024, per);
+    assert_int_equal(pages, (100 + 9) / 10); /* 1 + 1 + 10 * 100 <= 1024 */
+    for (size_t p = 0; p < pages; p++)
+        assert_int_equal(per[p], p + 1 < pages ? 10 : 100 - 10 * (pages - 1));
+    len[0] = 5000; /* one element past the bound: a page of its own */
+    assert_int_equal(plist_split_raw(len, 2, 1024, per), 2);
+    assert_int_equal(per[0], 1);
 }
 
 int main(void)
