@@ -8,6 +8,10 @@
 #   ZADD / ZRANGE      small sorted sets: ZADD z:<r> <score> m<..>, ZRANGE z:<r> 0 9
 #   LPUSH / RPOP       one queue: COLL_QUEUE pushes, then as many pops (past 128 elements
 #                      the list is in pages: a push or pop writes one page and the root)
+#   BIG-HSET / BIG-HGET, BIG-SADD / BIG-SISMEMBER
+#                      one hash and one set, COLL_N writes of random fields (members) out
+#                      of COLL_BIG, then as many reads (past 128 they are in hash-bucket
+#                      pages: an HSET reads and writes one bucket and the root)
 # (redis-benchmark -c COLL_CLIENTS -n COLL_N -r COLL_KEYS, one invocation per command), and
 # then memory: COLL_HASHES small hashes of 10 fields (field f0..f9, 8-byte values) loaded
 # with redis-cli --pipe: logstord's resident memory and INFO index_bytes, redis's
@@ -15,10 +19,11 @@
 #
 #   bash bench/coll.sh build
 #
-# Then memory of one list of COLL_LIST_ELEMS elements (logstord: index bytes per element
-# with its large form's pages; redis: used_memory per element).
+# Then memory of one list of COLL_LIST_ELEMS elements and of one hash of COLL_BIG fields
+# (logstord: index bytes per element with its large form's pages; redis: used_memory per
+# element).
 # Environment: COLL_N (100000), COLL_KEYS (100000), COLL_CLIENTS (50), COLL_QUEUE (20000),
-# COLL_HASHES (1000000), COLL_LIST_ELEMS (1000000), COLL_TARGETS (logstord-sync redis-always logstord-periodic
+# COLL_HASHES (1000000), COLL_BIG (1000000), COLL_LIST_ELEMS (1000000), COLL_TARGETS (logstord-sync redis-always logstord-periodic
 # redis-everysec).
 set -u
 BUILD=${1:-build}
@@ -30,6 +35,7 @@ KEYS=${COLL_KEYS:-100000}
 CLIENTS=${COLL_CLIENTS:-50}
 QUEUE=${COLL_QUEUE:-20000}
 HASHES=${COLL_HASHES:-1000000}
+BIG=${COLL_BIG:-1000000}
 TARGETS=${COLL_TARGETS:-logstord-sync redis-always logstord-periodic redis-everysec}
 LOGSTORD_EXTRA=()
 TICK=$(getconf CLK_TCK)
@@ -42,7 +48,7 @@ rb() {
     local label=$1 n=$2 c0 c1 out rps
     shift 2
     c0=$(server_cpu_ticks)
-    out=$(redis-benchmark -p "$PORT" -c "$CLIENTS" -n "$n" -r "$KEYS" --csv "$@" 2>/dev/null | tail -n 1)
+    out=$(redis-benchmark -p "$PORT" -c "$CLIENTS" -n "$n" -r "${RB_R:-$KEYS}" --csv "$@" 2>/dev/null | tail -n 1)
     c1=$(server_cpu_ticks)
     rps=$(echo "$out" | cut -d, -f2 | tr -d '"')
     RATE[$T/$label]=$rps
@@ -60,11 +66,15 @@ for T in $TARGETS; do
     rb ZRANGE "$N" zrange "z:__rand_int__" 0 9
     rb LPUSH "$QUEUE" lpush queue "vvvvvvvv"
     rb RPOP "$QUEUE" rpop queue
+    RB_R=$BIG rb BIG-HSET "$N" hset bighash "f__rand_int__" "vvvvvvvv"
+    RB_R=$BIG rb BIG-HGET "$N" hget bighash "f__rand_int__"
+    RB_R=$BIG rb BIG-SADD "$N" sadd bigset "m__rand_int__"
+    RB_R=$BIG rb BIG-SISMEMBER "$N" sismember bigset "m__rand_int__"
     stop_target
 done
 for pair in "logstord-sync redis-always" "logstord-periodic redis-everysec"; do
     set -- $pair
-    for t in HSET HGET SADD SISMEMBER ZADD ZRANGE LPUSH RPOP; do
+    for t in HSET HGET SADD SISMEMBER ZADD ZRANGE LPUSH RPOP BIG-HSET BIG-HGET BIG-SADD BIG-SISMEMBER; do
         a=${RATE[$1/$t]:-} b=${RATE[$2/$t]:-}
         [ -n "$a" ] && [ -n "$b" ] &&
             printf 'coll: ratio %-17s / %-14s %-10s %5.2fx\n' "$1" "$2" "$t" "$(echo "$a / $b" | bc -l)"
@@ -97,6 +107,41 @@ for T in logstord-periodic redis; do
         printf 'coll: %-18s one list of %d elements in %d pages: index %.2f MiB (%.2f B/element), RSS %.1f MiB\n' \
             "$T" "$n" "$pages" "$(echo "$idx / 1048576" | bc -l)" "$(echo "$idx / $n" | bc -l)" \
             "$(echo "$rss / 1048576" | bc -l)"
+    fi
+    stop_target
+done
+
+# memory: one hash of BIG fields (8-byte values, HSET of 10 fields at a time: each such
+# HSET of a large hash reads and writes only its buckets)
+python3 - "$BIG" >"$WORK/bighash.resp" <<'EOF3'
+import sys
+n = int(sys.argv[1])
+out = sys.stdout.buffer
+for start in range(0, n, 10):
+    parts = [b"HSET", b"bighash"]
+    for i in range(start, min(n, start + 10)):
+        parts += [b"f%07d" % i, b"v%07d" % i]
+    out.write(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
+EOF3
+for T in logstord-periodic redis; do
+    start_target "$T" || continue
+    t0=$(date +%s.%N)
+    redis-cli -p "$PORT" --pipe <"$WORK/bighash.resp" | tail -n 1 | sed 's/^/coll: /'
+    t1=$(date +%s.%N)
+    sleep 1
+    n=$(redis-cli -p "$PORT" hlen bighash)
+    rss=$(awk '/VmRSS/ { print $2 * 1024 }' "/proc/$SRV_PID/status")
+    if [ "$T" = redis ]; then
+        used=$(redis-cli -p "$PORT" info memory | tr -d '\r' | awk -F: '/^used_memory:/ {print $2}')
+        printf 'coll: %-18s one hash of %d fields (loaded in %.1f s): used_memory %.1f MiB (%.2f B/field), RSS %.1f MiB\n' \
+            "$T" "$n" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$used / 1048576" | bc -l)" \
+            "$(echo "$used / $n" | bc -l)" "$(echo "$rss / 1048576" | bc -l)"
+    else
+        idx=$(redis-cli -p "$PORT" info logstor | tr -d '\r' | awk -F: '/^index_bytes:/ {print $2}')
+        pages=$(redis-cli -p "$PORT" info logstor | tr -d '\r' | awk -F: '/^large_pages:/ {print $2}')
+        printf 'coll: %-18s one hash of %d fields (loaded in %.1f s) in %d pages: index %.2f MiB (%.2f B/field), RSS %.1f MiB\n' \
+            "$T" "$n" "$(echo "$t1 - $t0" | bc -l)" "$pages" "$(echo "$idx / 1048576" | bc -l)" \
+            "$(echo "$idx / $n" | bc -l)" "$(echo "$rss / 1048576" | bc -l)"
     fi
     stop_target
 done

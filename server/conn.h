@@ -64,6 +64,8 @@ struct req {
     struct req *pause_next; /* the server's list of commands held by CLIENT PAUSE (pause.c) */
     uint8_t trk_caching;    /* CLIENT CACHING was given for it (tracking.c) */
     uint32_t nparked;       /* writes of this request waiting in park.c (keeps its locks) */
+    uint8_t writes_ahead;   /* large.c: it writes in steps (a large collection's pages ahead of
+                               its root): a parked step reaching the engine keeps its locks */
     uint32_t mem_bytes;     /* bytes allocated for the request (charged to c->mem) */
     uint32_t db;
     uint32_t read_bytes; /* mget.c: its single-key read in flight, in c->read_bytes */

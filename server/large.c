@@ -778,14 +778,16 @@ int large_needed(const struct server *s, uint8_t vtype, const uint8_t *enc, size
 }
 
 /* The number of buckets of a hashed collection of n elements taking `bytes`: about
- * LARGE_BUCKET_ELEMS elements and at most half a page's bytes each on average, and no
+ * LARGE_BUCKET_ELEMS elements and at most a quarter of a page's bytes each on average
+ * (small buckets: a point update writes little, and a command naming a few dozen
+ * fields still fits one batch), and no
  * more buckets than elements. */
-#define LARGE_BUCKET_ELEMS 64
+#define LARGE_BUCKET_ELEMS 32
 
 static uint64_t buckets_for(const struct server *s, uint64_t n, uint64_t bytes)
 {
     uint64_t nb = (n + LARGE_BUCKET_ELEMS - 1) / LARGE_BUCKET_ELEMS;
-    uint64_t half = large_page_max(s) / 2, by = (bytes + half - 1) / half;
+    uint64_t quarter = large_page_max(s) / 4, by = (bytes + quarter - 1) / quarter;
     if (by > nb)
         nb = by < n ? by : n; /* large elements: about one a bucket */
     return nb ? nb : 1;
@@ -950,6 +952,7 @@ static void flush_end(struct req *r, int rc)
 {
     struct large_op *o = r->pl;
     o->b = NULL;
+    r->writes_ahead = 0;
     o->done(r, rc);
 }
 
@@ -1115,6 +1118,7 @@ static void write_ahead(struct req *r)
         return;
     }
     o->b = b;
+    r->writes_ahead = 1; /* its locks stay until the root is submitted (park.c) */
     o->at = 0;
     o->done = ahead_done;
     flush_next(r);

@@ -261,7 +261,7 @@ static void park_finish(struct server *s, struct park_op *prev, struct park_op *
     s->parked--;
     r->nparked--;
     c->nparked--;
-    if (rc == 0 && r->nparked == 0)
+    if (rc == 0 && r->nparked == 0 && !r->writes_ahead)
         req_unlock(r); /* the write is submitted: later commands on the key may run */
     if (c->nparked == 0)
         conn_resume(c);
