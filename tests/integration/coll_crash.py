@@ -1,15 +1,18 @@
 """coll_crash.py - kill -9 during hash, list, set and sorted-set writes (issue 15); run by
 coll_crash.sh.
 
-Writers in sync mode, one command in flight each, each on keys of its own: HSET/HDEL on
-hashes, RPUSH/LPOP/LMOVE on two lists (LMOVE moves an element between them in one batch),
+Writers in sync mode, one command in flight each, each on keys of its own: HSET (of up to
+5 fields)/HDEL on hashes, RPUSH/LPOP/LMOVE on two lists (LMOVE moves an element between them in one batch),
 SADD/SREM and SMOVE on sets, ZADD/ZINCRBY/ZREM on sorted sets; a model keeps every key's
 state after its last acknowledged command, and the state the command in flight would
 give. Checkpoints are taken every 50 ms, so kills land in them too. After each SIGKILL
 the restarted server must hold, for every writer, the state after its last acknowledged
 command or after the one in flight, across all the keys that command touched at once
 (LMOVE/SMOVE: both keys old or both new, never the element in both or in neither), and
-its TYPE. Several cycles, each with a random kill delay.
+its TYPE. Several cycles, each with a random kill delay. The hashes, the first sets and
+the sorted sets grow past the small form (hundreds of fields and members; max_value_size
+2 KiB for the sorted sets), so kills land in the large form's writes too: a bucket and
+its root in one batch, a rewrite's pages ahead of its root.
 
 logstord only.
 """
@@ -32,7 +35,8 @@ WRITERS = 4
 rnd = random.Random(int(os.environ.get("COLL_CRASH_SEED", "0")) or None)
 srv = itlib.Server("redis", durability="sync",
                    extra=["--checkpoint_interval_ms", "50", "--checkpoint_bytes", "256kb",
-                          "--disk_size", "64mb", "--file_size", "4mb"]).start()
+                          "--disk_size", "64mb", "--file_size", "4mb",
+                          "--max_value_size", "2kb"]).start()
 
 
 def keys_of(w):
@@ -55,11 +59,14 @@ def step(r, w, st):
     nxt = copy_state(st)
     op = r.randrange(10)
     if op == 0:
-        f, v = "f%d" % r.randrange(20), "v%d" % r.randrange(10 ** 6)
-        nxt["h"][f] = v
-        return ("HSET", k["h"], f, v), nxt
+        args = ["HSET", k["h"]]
+        for _ in range(r.choice([1, 1, 2, 5])):
+            f, v = "f%d" % r.randrange(300), "v%d" % r.randrange(10 ** 6)
+            nxt["h"][f] = v
+            args += [f, v]
+        return tuple(args), nxt
     if op == 1:
-        f = "f%d" % r.randrange(20)
+        f = "f%d" % r.randrange(300)
         nxt["h"].pop(f, None)
         return ("HDEL", k["h"], f), nxt
     if op == 2:
@@ -75,24 +82,24 @@ def step(r, w, st):
             nxt["lb"].insert(0, nxt["la"].pop())
         return ("LMOVE", k["la"], k["lb"], "RIGHT", "LEFT"), nxt
     if op == 5:
-        m = "m%d" % r.randrange(30)
-        nxt["sa"].add(m)
-        return ("SADD", k["sa"], m), nxt
+        ms = ["m%d" % r.randrange(400) for _ in range(r.choice([1, 1, 3, 6]))]
+        nxt["sa"].update(ms)
+        return tuple(["SADD", k["sa"]] + ms), nxt
     if op == 6:
-        m = "m%d" % r.randrange(30)
+        m = "m%d" % r.randrange(400)
         if m in nxt["sa"]:
             nxt["sa"].discard(m)
             nxt["sb"].add(m)
         return ("SMOVE", k["sa"], k["sb"], m), nxt
     if op == 7:
-        m = "m%d" % r.randrange(30)
+        m = "m%d" % r.randrange(400)
         nxt["sb"].discard(m)
         return ("SREM", k["sb"], m), nxt
     if op == 8:
-        m, s = "z%d" % r.randrange(25), r.randrange(-50, 50)
+        m, s = "z%d-member-name" % r.randrange(200), r.randrange(-50, 50)
         nxt["z"][m] = nxt["z"].get(m, 0) + s
         return ("ZINCRBY", k["z"], str(s), m), nxt
-    m = "z%d" % r.randrange(25)
+    m = "z%d-member-name" % r.randrange(200)
     nxt["z"].pop(m, None)
     return ("ZREM", k["z"], m), nxt
 
@@ -172,5 +179,9 @@ for cycle in range(CYCLES):
     check(not bad, "cycle %d: every writer's keys hold the state after its last acknowledged "
           "command or after the one in flight, together" % cycle, bad[:2])
 check(total_acked > 100, "writes were acknowledged (%d)" % total_acked)
+sizes = [(len(st["h"]), len(st["sa"]), len(st["z"])) for st in states]
+log("sizes at the end (hash, set, sorted set) per writer: %s" % sizes)
+check(any(h > 128 for h, _, _ in sizes) and any(s > 128 for _, s, _ in sizes),
+      "hashes and sets reached the large form (past 128 elements)", sizes)
 srv.stop()
 itlib.finish()
