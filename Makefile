@@ -145,7 +145,7 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 fuzz: $(FUZZ_BIN)
 build/fuzz/%: tests/fuzz/%.c $(PROTO_SRC)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iproto -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^ -lxxhash
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
