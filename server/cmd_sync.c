@@ -268,7 +268,8 @@ static void large_root_cb(void *arg, int rc, const struct ls_item *it)
             return;
         }
         memcpy(v, hdr, h);
-        memcpy(v + h, lg->el.p, lg->el.len);
+        if (lg->el.len)
+            memcpy(v + h, lg->el.p, lg->el.len);
         struct ls_item whole = *it;
         whole.value = v;
         whole.value_len = (uint32_t)(h + lg->el.len);
@@ -282,7 +283,7 @@ static void large_root_cb(void *arg, int rc, const struct ls_item *it)
         return;
     }
     if (++lg->tries == LARGE_TRIES) {
-        dump_fail(d, "a large list kept changing while it was read");
+        dump_fail(d, "a large collection kept changing while it was read");
         large_end(lg);
         return;
     }
@@ -309,19 +310,19 @@ static void large_page_cb(void *arg, int rc, const struct ls_item *it)
     }
     if (rc == 0 && it->value_len > 1)
         k = coll_varint_get((const uint8_t *)it->value + 1, it->value_len - 1, &n);
-    if (rc == LS_ENOTFOUND) { /* the list changed: its root tells */
-        lg->next = lg->root.tail + 1;
-        large_next(lg);
+    if (rc == LS_ENOTFOUND || (rc == 0 && k != 0 && n > lg->root.count - lg->got)) {
+        lg->next = lg->root.tail + 1; /* it changed (a page gone, a bucket grown): its */
+        large_next(lg);               /* root tells, read again */
         return;
     }
-    if (rc != 0 || k == 0 || n > lg->root.count - lg->got) {
+    if (rc != 0 || k == 0) {
         dump_fail(d, "read error");
         large_end(lg);
         return;
     }
     size_t add = it->value_len - 1 - k;
     if (lg->el.len + add > LARGE_LOAD_MAX) {
-        dump_fail(d, "a list larger than 512 MB");
+        dump_fail(d, "a collection larger than 512 MB");
         large_end(lg);
         return;
     }
@@ -338,7 +339,8 @@ static void large_page_cb(void *arg, int rc, const struct ls_item *it)
         lg->el.p = q;
         lg->el.cap = cap;
     }
-    memcpy(lg->el.p + lg->el.len, (const uint8_t *)it->value + 1 + k, add);
+    if (add) /* a hash bucket may be empty */
+        memcpy(lg->el.p + lg->el.len, (const uint8_t *)it->value + 1 + k, add);
     lg->el.len += add;
     lg->got += n;
     lg->next++;

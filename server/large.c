@@ -415,6 +415,7 @@ static void coll_get_cb(void *arg, int rc, const struct ls_item *it)
 void large_coll_get(struct req *r, const struct resp_arg *key, ls_get_cb cb)
 {
     r->coll_cb = cb;
+    r->hold_claim = 1; /* a large one's pages come after its root: see large_part_get */
     cmd_get(r, key, coll_get_cb);
 }
 
@@ -435,6 +436,7 @@ static void card_cb(void *arg, int rc, const struct ls_item *it)
 void large_card_get(struct req *r, const struct resp_arg *key, ls_get_cb cb)
 {
     r->coll_cb = cb;
+    r->hold_claim = 1; /* a large one's pages come after its root: see large_part_get */
     cmd_get(r, key, card_cb);
 }
 
@@ -479,8 +481,7 @@ static void part_free(struct part *pt)
 
 static int part_balanced(const struct plist_root *root, uint64_t nb)
 {
-    return root->count > COLL_SMALL_MAX_ELEMS && root->count <= nb * 128 &&
-           (nb == 1 || root->count * 4 >= nb);
+    return root->count <= nb * 128 && (nb == 1 || root->count * 4 >= nb);
 }
 
 static void part_done(struct req *r);
@@ -663,6 +664,10 @@ void large_part_get(struct req *r, const struct resp_arg *key, ls_get_cb cb, uin
     r->part_first = (uint8_t)first;
     r->part_step = (uint8_t)step;
     r->part_write = (uint8_t)write;
+    /* The key stays locked from the root's read to the last page's, also for a read-only
+     * command (whose lock would go once its first read is submitted): else a write in
+     * between changes a bucket under it (a page that disagrees with the root read). */
+    r->hold_claim = 1;
     cmd_get(r, key, part_cb);
 }
 
@@ -774,7 +779,15 @@ int large_needed(const struct server *s, uint8_t vtype, const uint8_t *enc, size
     if (vtype < COLL_HASH || vtype > COLL_SET || len < 2 ||
         coll_varint_get(enc + 1, len - 1, &n) == 0)
         return 0;
-    return !coll_small_fits(n, len) || len > s->cfg.max_value_size;
+    if (len > s->cfg.max_value_size)
+        return 1;
+    /* A hash Redis keeps as a listpack, a set it keeps as an intset (bounded by their
+     * hash-max-listpack-* and set-max-intset-entries limits: 512 short fields, 512
+     * integers): one record, whose update writes it whole; buckets would too, each time
+     * as a new version for the reaper. */
+    if (vtype != COLL_LIST && !(enc[0] & COLL_F_BIG))
+        return 0;
+    return !coll_small_fits(n, len);
 }
 
 /* The number of buckets of a hashed collection of n elements taking `bytes`: about
@@ -836,8 +849,9 @@ int large_build(struct server *s, uint8_t vtype, const void *key, size_t key_len
                 const uint8_t *enc, size_t len, struct large_build *b)
 {
     size_t *off = NULL, n = 0, *lens = NULL, *per = NULL, *order = NULL, pages;
-    /* a hash Redis would keep as a listpack keeps its insertion order: in runs */
-    int hashed = vtype == COLL_SET || (vtype == COLL_HASH && (enc[0] & COLL_F_BIG));
+    /* a hash Redis would keep as a listpack keeps its insertion order, an intset its
+     * order: in runs (past max_value_size only) */
+    int hashed = (vtype == COLL_SET || vtype == COLL_HASH) && (enc[0] & COLL_F_BIG);
     memset(b, 0, sizeof(*b));
     b->s = s;
     int rc = coll_spans(vtype, enc, len, &off, &n);

@@ -3,7 +3,7 @@
  *
  * One pass is a chain of engine calls, one at a time: scan a run of anchor keys, read an
  * anchor, read its key in each database, and for a dead version delete its pages in
- * batches (paced: at most REAPER_BATCHES_PER_TICK per tick), then the anchor. Nothing
+ * batches (paced: at most REAPER_RECORDS_PER_TICK tombstones per tick), then the anchor. Nothing
  * here can make a live list lose a page: a page is deleted only when no database's root
  * names its version after a check no root move interrupted, and a version being written
  * is never checked.
@@ -47,7 +47,13 @@ struct reaper {
     size_t aklen;
     uint32_t db;
     uint64_t moves0;
-    uint32_t batches; /* delete batches this tick */
+    uint32_t recs; /* tombstones submitted (or page numbers looked up in vain) this tick */
+    /* the batch being filled: the dead versions' page tombstones and, after a version's
+     * last, its anchor's (several small versions share one batch; a version's anchor goes
+     * in the batch of its last pages or after it) */
+    struct ls_batch_op pend[REAPER_BATCH];
+    uint8_t pkeys[REAPER_BATCH][PLIST_PAGE_KEY_LEN];
+    uint32_t npend, pend_pages, pend_versions;
     struct reaper_stats st;
 };
 
@@ -104,6 +110,7 @@ static int being_written(const struct server *s, uint64_t v)
 
 static void pass_end(struct reaper *rp)
 {
+    rp->npend = rp->pend_pages = rp->pend_versions = 0; /* the next pass finds them again */
     rp->ph = PH_IDLE;
     rp->last_end_ms = server_mono_ms();
     rp->st.passes++;
@@ -208,70 +215,70 @@ static void delete_cb(void *arg, int rc, uint64_t cas)
     (void)cas;
     rp->busy = 0;
     if (rc != 0) {
-        log_warning("reaper: deleting pages of version %llu failed: %s",
-                    (unsigned long long)rp->version, ls_strerror(rc));
+        log_warning("reaper: deleting dead versions' pages failed: %s", ls_strerror(rc));
         pass_end(rp);
         return;
     }
     step(rp);
 }
 
-static void unanchor_cb(void *arg, int rc, uint64_t cas)
+/* Submits the batch being filled. 1: submitted (its callback goes on); 0: it was empty;
+ * -1: wait for a tick (the write buffers are full; kept) or the pass ended (an error). */
+static int flush_pend(struct reaper *rp)
 {
-    struct reaper *rp = arg;
-    (void)cas;
-    rp->busy = 0;
-    if (rc == 0)
-        rp->st.versions++;
-    next_anchor(rp);
-    step(rp);
-}
-
-/* Deletes the next run of the dead version's pages that exist. Returns 1 when a batch was
- * submitted (its callback goes on), 2 when REAPER_LOOKUPS page numbers were all absent
- * (go on: counted against the tick's budget), 0 when the range is done, -1 to wait for a
- * tick. */
-static int delete_some(struct reaper *rp)
-{
-    struct server *s = rp->s;
-    uint32_t pt = large_page_table(s);
-    static uint8_t keys[REAPER_BATCH][PLIST_PAGE_KEY_LEN];
-    struct ls_batch_op ops[REAPER_BATCH];
-    uint32_t n = 0, looked = 0;
-    uint64_t start = rp->page;
-    while (n < REAPER_BATCH && looked++ < REAPER_LOOKUPS && rp->page <= rp->hi &&
-           rp->page >= rp->lo) {
-        struct ls_meta m;
-        plist_page_key(rp->version, rp->page, keys[n]);
-        rp->page++;
-        if (rp->page == 0)
-            break; /* hi was UINT64_MAX */
-        if (ls_lookup(s->eng, pt, keys[n], PLIST_PAGE_KEY_LEN, &m) != 0)
-            continue; /* not there: nothing to write */
-        ops[n] = (struct ls_batch_op){
-            .del = 1, .table = pt, .key = keys[n], .key_len = PLIST_PAGE_KEY_LEN};
-        n++;
-    }
-    if (n == 0 && rp->page <= rp->hi && rp->page != 0 && looked > REAPER_LOOKUPS) {
-        rp->batches++; /* a run of absent pages: counted like a batch, paced the same */
-        return 2;
-    }
-    if (n == 0)
+    if (rp->npend == 0)
         return 0;
-    int rc = ls_write_batch(s->eng, ops, n, delete_cb, rp);
-    if (rc == LS_EBUSY) { /* the write buffers are full: the same pages next tick */
-        rp->page = start;
+    int rc = ls_write_batch(rp->s->eng, rp->pend, rp->npend, delete_cb, rp);
+    if (rc == LS_EBUSY)
         return -1;
-    }
     if (rc != 0) {
-        log_warning("reaper: cannot delete pages of version %llu: %s",
-                    (unsigned long long)rp->version, ls_strerror(rc));
+        log_warning("reaper: cannot delete dead versions' pages: %s", ls_strerror(rc));
         pass_end(rp);
         return -1;
     }
-    rp->st.pages += n;
-    rp->batches++;
+    rp->st.pages += rp->pend_pages;
+    rp->st.versions += rp->pend_versions;
+    rp->recs += rp->npend;
+    rp->npend = rp->pend_pages = rp->pend_versions = 0;
     return 1;
+}
+
+/* A tombstone into the batch being filled (room checked by the caller). */
+static void pend_del(struct reaper *rp, uint32_t table, const uint8_t *key, size_t len)
+{
+    uint8_t *k = rp->pkeys[rp->npend];
+    memcpy(k, key, len);
+    rp->pend[rp->npend++] =
+        (struct ls_batch_op){.del = 1, .table = table, .key = k, .key_len = (uint32_t)len};
+}
+
+/* Adds the dead version's next pages that exist to the batch being filled. Returns 1 when
+ * the batch is full (flush it), 2 when REAPER_LOOKUPS page numbers were all absent (go on:
+ * counted against the tick's budget), 0 when the range is done. */
+static int delete_some(struct reaper *rp)
+{
+    struct server *s = rp->s;
+    uint32_t pt = large_page_table(s), looked = 0;
+    while (rp->npend < REAPER_BATCH && looked++ < REAPER_LOOKUPS && rp->page <= rp->hi &&
+           rp->page >= rp->lo) {
+        struct ls_meta m;
+        uint8_t key[PLIST_PAGE_KEY_LEN];
+        plist_page_key(rp->version, rp->page, key);
+        rp->page++;
+        if (ls_lookup(s->eng, pt, key, sizeof(key), &m) == 0) {
+            pend_del(rp, pt, key, sizeof(key));
+            rp->pend_pages++;
+        }
+        if (rp->page == 0)
+            return 0; /* hi was UINT64_MAX */
+    }
+    if (rp->npend == REAPER_BATCH)
+        return 1;
+    if (rp->page <= rp->hi && looked > REAPER_LOOKUPS) {
+        rp->recs += REAPER_BATCH; /* a run of absent pages: paced like a batch */
+        return 2;
+    }
+    return 0;
 }
 
 /* Runs the pass until an engine call is out, the tick's budget is spent, or it ends. */
@@ -297,6 +304,16 @@ static void step(struct reaper *rp)
             return;
         case PH_ANCHOR:
             if (rp->at == rp->nkeys) {
+                if (rp->npend) { /* the run's tombstones before the next scan or the end */
+                    if (rp->recs >= REAPER_RECORDS_PER_TICK)
+                        return; /* paced: the next tick goes on */
+                    rc = flush_pend(rp);
+                    if (rc == 1)
+                        rp->busy = 1;
+                    if (rc != 1)
+                        return;
+                    continue;
+                }
                 if (rp->scan_done)
                     pass_end(rp);
                 else
@@ -335,31 +352,35 @@ static void step(struct reaper *rp)
             }
             continue;
         case PH_DELETE:
-            if (rp->batches >= REAPER_BATCHES_PER_TICK)
+            if (rp->recs >= REAPER_RECORDS_PER_TICK)
                 return; /* paced: the next tick goes on */
             rc = delete_some(rp);
-            if (rc == 1)
-                rp->busy = 1;
-            else if (rc == 2)
-                continue; /* only absent pages so far: on, within the tick's budget */
-            else if (rc == 0)
+            if (rc == 1) { /* full */
+                rc = flush_pend(rp);
+                if (rc == 1)
+                    rp->busy = 1;
+                else
+                    return;
+            } else if (rc == 0) {
                 rp->ph = PH_UNANCHOR;
-            else
-                return;
+            }
             continue;
         case PH_UNANCHOR: {
+            if (rp->npend == REAPER_BATCH) {
+                if (rp->recs >= REAPER_RECORDS_PER_TICK)
+                    return;
+                rc = flush_pend(rp);
+                if (rc == 1)
+                    rp->busy = 1;
+                if (rc != 1)
+                    return;
+                continue;
+            }
             uint8_t ak[PLIST_ANCHOR_KEY_LEN];
             plist_anchor_key(rp->version, ak);
-            rp->busy = 1;
-            rc = ls_del(s->eng, large_anchor_table(s), ak, sizeof(ak), unanchor_cb, rp);
-            if (rc == LS_EBUSY) {
-                rp->busy = 0;
-                return;
-            }
-            if (rc != 0) {
-                rp->busy = 0;
-                next_anchor(rp);
-            }
+            pend_del(rp, large_anchor_table(s), ak, sizeof(ak));
+            rp->pend_versions++;
+            next_anchor(rp);
             continue;
         }
         }
@@ -371,7 +392,7 @@ void reaper_tick(struct server *s)
     struct reaper *rp = s->reaper;
     if (rp == NULL || s->eng == NULL || stopping(rp))
         return;
-    rp->batches = 0;
+    rp->recs = 0;
     if (rp->ph != PH_IDLE) {
         step(rp);
         return;

@@ -1,15 +1,17 @@
 /*
- * reaper.h - deletes the pages of large lists that no root names any more (design in
+ * reaper.h - deletes the pages of large collections that no root names any more (design in
  * engine/FORMAT.md, "Reclaiming pages: the reaper"; large.c writes them).
  *
  * A pass walks the anchor table. For each anchor (version V, key K, pages lo..hi) it asks
- * every database whether K holds a large list whose root names V. When none does (the
- * list was deleted, overwritten, rewritten as a new version, expired, flushed), it deletes
- * the pages lo..hi that exist, with batches of tombstones, then the anchor. Versions being
+ * every database whether K holds a large collection whose root names V. When none does
+ * (it was deleted, overwritten, rewritten as a new version, expired, flushed), it deletes
+ * the pages lo..hi that exist, then the anchor, with batches of tombstones that several
+ * small dead versions share (a version's anchor goes in the batch of its last pages or a
+ * later one). Versions being
  * written (large.c) are passed over; a check during which a root moved between keys or
  * databases (MOVE, RENAME, SWAPDB, a parked write or a transaction's writes reaching the
  * engine: server.root_moves) is given up until the next pass.
- * A pass runs when asked (reaper_wake: after a large list was written or deleted, FLUSHDB,
+ * A pass runs when asked (reaper_wake: after a large collection was written or deleted, FLUSHDB,
  * start-up), at most once a second, and otherwise every REAPER_INTERVAL_MS while anchors
  * exist. It never blocks a client: each step is one engine call and its callback.
  */
@@ -22,9 +24,9 @@ struct server;
 
 #define REAPER_INTERVAL_MS 60000
 #define REAPER_MIN_GAP_MS  1000
-/* Tombstones per batch, and batches per tick (10 ms) at most. */
+/* Tombstones per batch, and per tick (10 ms) at most. */
 #define REAPER_BATCH            256
-#define REAPER_BATCHES_PER_TICK 4
+#define REAPER_RECORDS_PER_TICK (4 * REAPER_BATCH)
 /* Page numbers looked up (most absent: a long-lived queue's range) per batch at most. */
 #define REAPER_LOOKUPS 4096
 
