@@ -749,9 +749,10 @@ int large_part_store(struct req *r, const struct resp_arg *key, const struct ls_
             .value_len = PLIST_ROOT_LEN,
             .opts = {.expire_ms = it->expire_ms, .flags = it->flags, .vtype = pt->vtype}};
         r->step = mode;
-        if (event)
-            pubsub_notify(r, cls, event, key);
+        if (event) /* published once the batch is submitted, as cmd_put does */
+            pubsub_arm(r, cls, event);
         rc = unit_write(r, key, ops, nops, cmd_write_cb);
+        pubsub_put_submitted(r, key, rc == 0);
     }
     for (uint32_t j = 0; j < pt->nbk; j++)
         coll_buf_free(&pg[j]);
