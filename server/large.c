@@ -450,8 +450,9 @@ void large_card_get(struct req *r, const struct resp_arg *key, ls_get_cb cb)
  * the new count, one batch. A write declines (the whole collection is loaded and written
  * as a new version, which picks the number of buckets again) when the buckets are out of
  * balance: more than 128 elements or fewer than a quarter of an element per bucket on
- * average, or no more elements than the small form holds; and inside a transaction or a
- * script, whose writes may not reach the engine as one batch. */
+ * average; and inside a transaction or a script, whose writes may not reach the engine
+ * as one batch (a read there reads the buckets: a unit's large write puts its pages in the
+ * engine ahead, only its root in the unit's overlay, which the root's read consults). */
 
 #define PART_MAX_BUCKETS 64 /* more buckets named: the whole collection instead */
 
@@ -617,7 +618,8 @@ static void part_cb(void *arg, int rc, const struct ls_item *it)
     uint32_t nbk = 0;
     int native = rc == 0 && large_is_root(it->vtype, it->value, it->value_len) &&
                  plist_root_decode(it->value, it->value_len, &root) == 0 &&
-                 (root.flags & PLIST_F_HASHED) && !txn_batching(r);
+                 (root.flags & PLIST_F_HASHED) &&
+                 (!r->part_write || !txn_batching(r)); /* reads: also in a unit */
     if (native) {
         nb = root.tail - root.head + 1;
         native = !r->part_write || part_balanced(&root, nb);
