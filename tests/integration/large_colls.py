@@ -38,6 +38,8 @@ Replies compared other than byte for byte, where Redis's own answer is not fixed
     (ZSCORE "0") and logstord keeps as -0 ("-0"), a difference of the small form that
     does not depend on max_value_size.
   - SORT ... ALPHA compares bytes: both servers run in the C locale.
+Keys: hashes h0-h2, sets s0-s2 and snum (integers only, for SORT without ALPHA), sorted
+sets z0-z2, zd (mostly the STORE commands' destination) and zlex.
 env: LARGE_SEED replays a run, LARGE_STEPS its length, LARGE_MAXVAL logstord's
 max_value_size, LARGE_STOP=1 stops at the first difference.
 """
@@ -54,7 +56,7 @@ import itlib
 from itlib import RedisServer, Resp, check, section
 
 SEED = int(os.environ.get("LARGE_SEED", "0")) or random.randrange(1, 1 << 30)
-STEPS = int(os.environ.get("LARGE_STEPS", "3000"))
+STEPS = int(os.environ.get("LARGE_STEPS", "10000"))
 MAXVAL = os.environ.get("LARGE_MAXVAL", "1024")
 itlib.begin("large_colls", time_limit_s=300)
 itlib.log("seed %d (LARGE_SEED=%d replays it), %d steps, max_value_size %s" %
@@ -81,7 +83,7 @@ ref = RedisServer("redis").start()
 H = ["h0", "h1", "h2"]
 S = ["s0", "s1", "s2"]
 SNUM = "snum"  # integer members only (SORT without ALPHA)
-Z = ["z0", "z1", "z2"]
+Z = ["z0", "z1", "z2", "zd"]  # zd: mostly the destination of the STORE commands
 ZLEX = "zlex"  # every score 0 (the lex commands)
 KEYS = H + S + [SNUM] + Z + [ZLEX]
 mismatches = [0]
@@ -488,7 +490,7 @@ def set_op(k):
 
 def snum_op():
     x = rng.random()
-    if x < 0.35:
+    if x < 0.40:
         both("SADD", SNUM, *[numeric() for _ in range(count_n())])
     elif x < 0.5:
         both("SREM", SNUM, *[numeric() for _ in range(rng.choice([1, 5, 100, 800]))])
@@ -499,10 +501,12 @@ def snum_op():
         both("SORT", SNUM)
     elif x < 0.85:
         spop(SNUM)
-    elif x < 0.9:
+    elif x < 0.92:
         both("SMEMBERS", SNUM, norm=srt)
-    elif x < 0.95:
+    elif x < 0.94:
         both("SINTERSTORE", SNUM, SNUM, rng.choice(S))
+    elif x < 0.97:
+        both("SCARD", SNUM)
     else:
         ms = members_of(SNUM)
         keep = rng.randrange(0, 30)
@@ -534,10 +538,14 @@ def spop(k):
     both("DEL", "spop")
 
 
+def zdst():
+    return rng.choice(Z + ["zd"] * 4)
+
+
 def zset_op(k):
     x = rng.random()
     card = card_of(k, "ZCARD")
-    if x < 0.18:
+    if x < 0.24:
         opts = []
         if rng.random() < 0.3:
             opts = rng.sample(["NX", "XX", "GT", "LT", "CH"], rng.randrange(1, 3))
@@ -548,28 +556,28 @@ def zset_op(k):
             for _ in range(count_n()):
                 args += [score(), member()]
             both("ZADD", k, *opts, *args)
-    elif x < 0.24:
-        both("ZREM", k, *[member() for _ in range(rng.choice([1, 1, 3, 50, 400]))])
-    elif x < 0.28:
-        both("ZSCORE", k, member())
     elif x < 0.30:
-        both("ZMSCORE", k, *[member() for _ in range(rng.choice([1, 4, 30]))])
+        both("ZREM", k, *[member() for _ in range(rng.choice([1, 1, 3, 50, 400]))])
     elif x < 0.34:
+        both("ZSCORE", k, member())
+    elif x < 0.36:
+        both("ZMSCORE", k, *[member() for _ in range(rng.choice([1, 4, 30]))])
+    elif x < 0.40:
         both("ZINCRBY", k, score(), member())
-    elif x < 0.35:
-        both("ZCARD", k)
-    elif x < 0.38:
-        both("ZCOUNT", k, bound(), bound())
     elif x < 0.41:
+        both("ZCARD", k)
+    elif x < 0.44:
+        both("ZCOUNT", k, bound(), bound())
+    elif x < 0.47:
         both(rng.choice(["ZRANK", "ZREVRANK"]), k, member())
-    elif x < 0.49:
+    elif x < 0.55:
         args = ["ZRANGE", k, str(rank(card)), str(rank(card))]
         if rng.random() < 0.3:
             args.append("REV")
         if rng.random() < 0.5:
             args.append("WITHSCORES")
         both(*args)
-    elif x < 0.55:
+    elif x < 0.61:
         rev = rng.random() < 0.4
         args = ["ZRANGE", k, bound(), bound(), "BYSCORE"] + (["REV"] if rev else [])
         if rng.random() < 0.5:
@@ -577,7 +585,7 @@ def zset_op(k):
         if rng.random() < 0.5:
             args.append("WITHSCORES")
         both(*args)
-    elif x < 0.58:
+    elif x < 0.64:
         cmd = rng.choice(["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"])
         args = [cmd, k, bound(), bound()]
         if rng.random() < 0.5:
@@ -585,25 +593,25 @@ def zset_op(k):
         if rng.random() < 0.5:
             args += limit()
         both(*args)
-    elif x < 0.61:
-        dst = rng.choice(Z)
+    elif x < 0.67:
+        dst = zdst()
         if rng.random() < 0.5:
             both("ZRANGESTORE", dst, k, str(rank(card)), str(rank(card)),
                  *(["REV"] if rng.random() < 0.3 else []))
         else:
             both("ZRANGESTORE", dst, k, bound(), bound(), "BYSCORE",
                  *(["REV"] if rng.random() < 0.3 else []), *(limit() if rng.random() < 0.4 else []))
-    elif x < 0.65:
+    elif x < 0.71:
         cmd = rng.choice(["ZPOPMIN", "ZPOPMAX"])
-        both(cmd, k, *([] if rng.random() < 0.3 else [str(rng.choice([1, 2, 10, 100, 1000]))]))
-    elif x < 0.67:
+        both(cmd, k, *([] if rng.random() < 0.3 else [str(rng.choice([1, 2, 10, 50, 300]))]))
+    elif x < 0.73:
         ks = [k] + [rng.choice(Z + [ZLEX]) for _ in range(rng.randrange(0, 3))]
         both("ZMPOP", str(len(ks)), *ks, rng.choice(["MIN", "MAX"]),
              *(["COUNT", str(rng.choice([1, 5, 300]))] if rng.random() < 0.7 else []))
-    elif x < 0.73:
+    elif x < 0.79:
         cmd = rng.choice(["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"])
         srcs = [k] + [rng.choice(Z + Z + [ZLEX] + S + [SNUM]) for _ in range(rng.randrange(0, 3))]
-        args = [cmd, rng.choice(Z), str(len(srcs))] + srcs
+        args = [cmd, zdst(), str(len(srcs))] + srcs
         if cmd != "ZDIFFSTORE":
             if rng.random() < 0.5:
                 # no weight 0 or < 0: a score of -0 follows, which Redis's listpack keeps as
@@ -612,28 +620,33 @@ def zset_op(k):
             if rng.random() < 0.5:
                 args += ["AGGREGATE", rng.choice(["SUM", "MIN", "MAX"])]
         both(*args)
-    elif x < 0.75:
-        both("ZREMRANGEBYSCORE", k, bound(), bound())
-    elif x < 0.77:
+    elif x < 0.81:
+        if rng.random() < 0.8:  # mostly a narrow range
+            lo = rng.randrange(-500, 500)
+            both("ZREMRANGEBYSCORE", k, rng.choice(["", "("]) + str(lo),
+                 rng.choice(["", "("]) + str(lo + rng.randrange(0, 20)))
+        else:
+            both("ZREMRANGEBYSCORE", k, bound(), bound())
+    elif x < 0.83:
         if rng.random() < 0.5:
             both("ZREMRANGEBYRANK", k, str(rank(card)), str(rank(card)))
         else:  # shrink to a few members
             both("ZREMRANGEBYRANK", k, str(rng.randrange(0, 30)), "-1")
-    elif x < 0.81:
+    elif x < 0.87:
         extra = []
         if rng.random() < 0.4:
             extra += ["MATCH", rng.choice(["m1*", "*7", "X*", "1??", "*"])]
         if rng.random() < 0.6:
             extra += ["COUNT", str(rng.choice([5, 100, 1000]))]
         both_scan("ZSCAN", k, *extra)
-    elif x < 0.84:
+    elif x < 0.90:
         cnt = rng.choice([None, 1, 5, 50, 3000, -1, -7, -300])
         ws = cnt is not None and rng.random() < 0.5
         args = ["ZRANDMEMBER", k] + ([] if cnt is None else [str(cnt)]) + (["WITHSCORES"] if ws else [])
         xr, yr = c.call(*args), r.call(*args)
         truth = zset_truth(k)
         judge(desc(args), rand_ok(xr, cnt, ws, truth), rand_ok(yr, cnt, ws, truth), xr, yr)
-    elif x < 0.86:
+    elif x < 0.92:
         both("SORT", k, "ALPHA", *(["DESC"] if rng.random() < 0.5 else []), "LIMIT",
              str(rng.choice([0, 0, 10, 500])), str(rng.choice([5, 20, 100])))
     else:
@@ -665,7 +678,7 @@ def zlex_op():
     elif x < 0.77:
         both("ZREMRANGEBYLEX", k, lex_bound(), lex_bound())
     elif x < 0.82:
-        both("ZRANGESTORE", rng.choice(Z), k, lex_bound(), lex_bound(), "BYLEX",
+        both("ZRANGESTORE", zdst(), k, lex_bound(), lex_bound(), "BYLEX",
              *(["REV"] if rng.random() < 0.3 else []), *(limit() if rng.random() < 0.4 else []))
     elif x < 0.87:
         both(rng.choice(["ZRANK", "ZREVRANK"]), k, member())
@@ -673,6 +686,8 @@ def zlex_op():
         both("ZRANGE", k, str(rank(card)), str(rank(card)), "WITHSCORES")
     elif x < 0.95:
         both(rng.choice(["ZPOPMIN", "ZPOPMAX"]), k, str(rng.choice([1, 10, 200])))
+    elif x < 0.985:
+        both("ZCARD", k)
     else:
         both("ZREMRANGEBYRANK", k, str(rng.randrange(0, 30)), "-1")
 
@@ -736,7 +751,7 @@ def key_op():
         multi()
     elif x < 0.86:
         watch()
-    elif x < 0.87:
+    elif x < 0.862:
         both("FLUSHDB")
     else:
         compare_key(k, "key %s" % k)
