@@ -316,7 +316,9 @@ int coll_zset_encode(const struct coll_zel *e, size_t n, uint8_t flags, struct c
     p[o++] = (uint8_t)(COLL_VERSION | (flags & COLL_F_BIG));
     o += coll_varint_put(p + o, n);
     for (size_t i = 0; i < n; i++) {
-        memcpy(p + o, &e[i].score, 8);
+        /* a listpack keeps -0 as the integer 0 (Redis); a skiplist keeps the double */
+        double sc = e[i].score == 0 && !(flags & COLL_F_BIG) ? 0.0 : e[i].score;
+        memcpy(p + o, &sc, 8);
         o += 8;
         o += coll_varint_put(p + o, e[i].len);
         if (e[i].len)

@@ -93,6 +93,19 @@ check(r[0] == "*" and r[1][0][0] == "*" and r[1][0][1][1][0] == ",",
       "RESP3 WITHSCORES: [member, double] pairs", r)
 r3.close()
 
+section("a score of -0 (Redis: 0 in a listpack, kept as -0 in a skiplist; replies as computed)")
+c.call("ZADD", "nz", "0", "a", "1", "b", "-0", "c")
+check(vals(c.call("ZRANGE", "nz", "0", "-1", "WITHSCORES")) == [b"a", b"0", b"c", b"0", b"b", b"1"],
+      "listpack: -0 stored as 0")
+check(c.call("ZADD", "nz3", "INCR", "-0", "c") == ("$", b"-0") and
+      c.call("ZSCORE", "nz3", "c") == ("$", b"0"), "ZADD INCR -0 replies -0, stores 0")
+c.call("ZUNIONSTORE", "nzd", "1", "nz", "WEIGHTS", "-1")
+check(vals(c.call("ZRANGE", "nzd", "0", "-1", "WITHSCORES")) == [b"b", b"-1", b"a", b"0", b"c", b"0"],
+      "ZUNIONSTORE WEIGHTS -1: 0 times -1 stored as 0")
+c.call("ZADD", "nzbig", *sum((["%d" % i, "m%d" % i] for i in range(200)), []))
+c.call("ZADD", "nzbig", "-0", "x")
+check(c.call("ZSCORE", "nzbig", "x") == ("$", b"-0"), "skiplist: -0 kept")
+
 section("BZPOPMIN")
 w = Resp(srv.port)
 w.send(itlib.encode("BZPOPMIN", "bz", "5"))
