@@ -319,6 +319,26 @@ static void load_finish(struct req *r)
     coll_buf_free(&out);
 }
 
+/* A page read of root's collection: its elements appended to el, their number to *got.
+ * 0, COLL_EBAD (not a page of it: a wrong header, an empty page where only a hash bucket
+ * may be empty, more elements than the root counts), LARGE_ETOOBIG or -ENOMEM. */
+static int page_take(struct coll_buf *el, uint64_t *got, const struct plist_root *root,
+                     const struct ls_item *it)
+{
+    const uint8_t *v = it->value;
+    uint64_t n;
+    size_t k = it->value_len > 1 ? coll_varint_get(v + 1, it->value_len - 1, &n) : 0;
+    if (k == 0 || v[0] != COLL_VERSION || (n == 0 && !(root->flags & PLIST_F_HASHED)) ||
+        n > root->count - *got)
+        return COLL_EBAD;
+    if (el->len + it->value_len > LARGE_LOAD_MAX)
+        return LARGE_ETOOBIG;
+    if (buf_append(el, v + 1 + k, it->value_len - 1 - k) < 0)
+        return -ENOMEM;
+    *got += n;
+    return 0;
+}
+
 static void load_next(struct req *r);
 
 static void page_cb(void *arg, int rc, const struct ls_item *it)
@@ -326,21 +346,8 @@ static void page_cb(void *arg, int rc, const struct ls_item *it)
     struct req *r = arg;
     struct large_op *o = r->pl;
     o->waiting = 0;
-    if (rc == 0) {
-        uint64_t n;
-        size_t k = it->value_len > 1
-                       ? coll_varint_get((const uint8_t *)it->value + 1, it->value_len - 1, &n)
-                       : 0;
-        if (k == 0 || ((const uint8_t *)it->value)[0] != COLL_VERSION ||
-            (n == 0 && !(o->root.flags & PLIST_F_HASHED)) || n > o->root.count - o->got)
-            rc = COLL_EBAD;
-        else if (o->el.len + it->value_len > LARGE_LOAD_MAX)
-            rc = LARGE_ETOOBIG;
-        else if (buf_append(&o->el, (const uint8_t *)it->value + 1 + k, it->value_len - 1 - k) < 0)
-            rc = -ENOMEM;
-        else
-            o->got += n;
-    }
+    if (rc == 0)
+        rc = page_take(&o->el, &o->got, &o->root, it);
     if (rc != 0) {
         o->rc = rc;
         if (!o->looping)
@@ -512,17 +519,8 @@ static void part_page_cb(void *arg, int rc, const struct ls_item *it)
     struct req *r = arg;
     struct part *pt = r->pl->pt;
     pt->waiting = 0;
-    if (rc == 0) {
-        uint64_t n;
-        const uint8_t *v = it->value;
-        size_t k = it->value_len > 1 ? coll_varint_get(v + 1, it->value_len - 1, &n) : 0;
-        if (k == 0 || v[0] != COLL_VERSION || n > pt->root.count - pt->got)
-            rc = COLL_EBAD;
-        else if (buf_append(&pt->el, v + 1 + k, it->value_len - 1 - k) < 0)
-            rc = -ENOMEM;
-        else
-            pt->got += n;
-    }
+    if (rc == 0)
+        rc = page_take(&pt->el, &pt->got, &pt->root, it);
     if (rc != 0) {
         pt->rc = rc;
         if (!pt->looping)

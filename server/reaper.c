@@ -222,12 +222,15 @@ static void delete_cb(void *arg, int rc, uint64_t cas)
     step(rp);
 }
 
-/* Submits the batch being filled. 1: submitted (its callback goes on); 0: it was empty;
- * -1: wait for a tick (the write buffers are full; kept) or the pass ended (an error). */
+/* Submits the batch being filled. 1: submitted (busy: its callback goes on); 0: it was
+ * empty; -1: wait for a tick (the tick's budget is spent, or the write buffers are full:
+ * kept) or the pass ended (an error). */
 static int flush_pend(struct reaper *rp)
 {
     if (rp->npend == 0)
         return 0;
+    if (rp->recs >= REAPER_RECORDS_PER_TICK)
+        return -1; /* paced: the next tick goes on */
     int rc = ls_write_batch(rp->s->eng, rp->pend, rp->npend, delete_cb, rp);
     if (rc == LS_EBUSY)
         return -1;
@@ -240,6 +243,7 @@ static int flush_pend(struct reaper *rp)
     rp->st.versions += rp->pend_versions;
     rp->recs += rp->npend;
     rp->npend = rp->pend_pages = rp->pend_versions = 0;
+    rp->busy = 1;
     return 1;
 }
 
@@ -305,12 +309,7 @@ static void step(struct reaper *rp)
         case PH_ANCHOR:
             if (rp->at == rp->nkeys) {
                 if (rp->npend) { /* the run's tombstones before the next scan or the end */
-                    if (rp->recs >= REAPER_RECORDS_PER_TICK)
-                        return; /* paced: the next tick goes on */
-                    rc = flush_pend(rp);
-                    if (rc == 1)
-                        rp->busy = 1;
-                    if (rc != 1)
+                    if (flush_pend(rp) != 1)
                         return;
                     continue;
                 }
@@ -356,10 +355,7 @@ static void step(struct reaper *rp)
                 return; /* paced: the next tick goes on */
             rc = delete_some(rp);
             if (rc == 1) { /* full */
-                rc = flush_pend(rp);
-                if (rc == 1)
-                    rp->busy = 1;
-                else
+                if (flush_pend(rp) != 1)
                     return;
             } else if (rc == 0) {
                 rp->ph = PH_UNANCHOR;
@@ -367,12 +363,7 @@ static void step(struct reaper *rp)
             continue;
         case PH_UNANCHOR: {
             if (rp->npend == REAPER_BATCH) {
-                if (rp->recs >= REAPER_RECORDS_PER_TICK)
-                    return;
-                rc = flush_pend(rp);
-                if (rc == 1)
-                    rp->busy = 1;
-                if (rc != 1)
+                if (flush_pend(rp) != 1)
                     return;
                 continue;
             }
