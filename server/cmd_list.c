@@ -124,6 +124,7 @@ static void list_read(struct req *r, const struct resp_arg *key, ls_get_cb cb)
 {
     r->want_type = COLL_LIST;
     r->coll_cb = cb;
+    r->hold_claim = 1; /* a large list's pages come after its root: see large_part_get */
     cmd_get(r, key, list_read_cb);
 }
 
