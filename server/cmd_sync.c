@@ -44,6 +44,7 @@
 
 #include "cmd.h"
 #include "large.h"
+#include "lockset.h"
 #include "log.h"
 #include "rdb.h"
 #include "rdbcoll.h"
@@ -231,11 +232,14 @@ struct dump_large {
     uint64_t expire_ms, cas, next, got;
     struct coll_buf el;
     int tries;
+    struct lockset_claim *claim; /* the key, shared: no write changes it while it is read */
 };
 
 static void large_end(struct dump_large *lg)
 {
     struct dump *d = lg->k->d;
+    if (lg->claim)
+        lockset_release(d->s->locks, lg->claim);
     d->gets--;
     event_active(d->ev, 0, 1);
     coll_buf_free(&lg->el);
@@ -388,6 +392,17 @@ static void large_start(struct dump_large *lg, const struct ls_item *it)
     large_next(lg);
 }
 
+/* The key's shared lock granted after a wait: its root is read again (next past tail),
+ * and large_root_cb starts from it (its cas differs from the zero recorded) or emits what
+ * the key holds now. */
+static void large_granted(void *arg)
+{
+    struct dump_large *lg = arg;
+    lg->next = 1;
+    lg->root.tail = 0;
+    large_next(lg);
+}
+
 static void get_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct dump_key *k = arg;
@@ -415,6 +430,16 @@ static void get_cb(void *arg, int rc, const struct ls_item *it)
         }
         lg->k = k;
         d->gets++; /* its pages are reads in flight too */
+        /* Read under the key's shared lock, as a command would: a large collection written
+         * all the time (a bucket and its root per HSET) would otherwise change under
+         * every one of the reads of it. Without a lock (none to be had), as before. */
+        struct lockset_item li = {
+            .db = d->db, .mode = LOCKSET_SHARED, .key = d->kbuf + k->off, .key_len = k->len};
+        int granted = lockset_claim(d->s->locks, &li, 1, large_granted, lg, &lg->claim);
+        if (granted == 0)
+            return; /* large_granted goes on */
+        if (granted < 0)
+            lg->claim = NULL;
         large_start(lg, it);
         return;
     }
