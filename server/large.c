@@ -184,6 +184,20 @@ void large_unit_end(struct server *s, const void *unit)
 
 /* ---- r's state ---- */
 
+/* Reading pages of one version in steps: pages head..tail in order (bk NULL), or the
+ * buckets head + bk[0..n); their elements appended to *el, counted in *got; then done(r),
+ * or fail(r, rc) at the first error. */
+struct page_read {
+    const struct plist_root *root;
+    const uint64_t *bk;
+    uint64_t n, next; /* pages to read; the index of the next */
+    struct coll_buf *el;
+    uint64_t *got;
+    int looping, waiting, rc;
+    void (*done)(struct req *r);
+    void (*fail)(struct req *r, int rc);
+};
+
 struct large_op {
     /* loading: the root, the pages read so far as one small form being built */
     ls_get_cb cb;
@@ -191,10 +205,9 @@ struct large_op {
     uint64_t expire_ms, cas;
     uint32_t flags;
     uint8_t vtype, want_type;
-    uint64_t next;      /* the next page to read */
-    uint64_t got;       /* elements gathered */
-    struct coll_buf el; /* their encodings, end to end */
-    int looping, waiting, rc;
+    uint64_t got;        /* elements gathered */
+    struct coll_buf el;  /* their encodings, end to end */
+    struct page_read rd; /* the pages being read: the load's, or a part's buckets */
     /* writing ahead of a root */
     struct large_build *b;
     uint32_t at;   /* b's next op to write */
@@ -269,8 +282,8 @@ static void load_fail(struct req *r, int rc)
         log_warning("a large %s of db %u is damaged: version %llu, page %lld of %lld..%lld "
                     "(%s)",
                     cmd_type_name(o->vtype), r->db, (unsigned long long)o->root.version,
-                    (long long)(o->next - PLIST_MID), (long long)(o->root.head - PLIST_MID),
-                    (long long)(o->root.tail - PLIST_MID),
+                    (long long)(o->root.head + o->rd.next - PLIST_MID),
+                    (long long)(o->root.head - PLIST_MID), (long long)(o->root.tail - PLIST_MID),
                     rc == LS_ENOTFOUND ? "missing" : "does not decode");
     r->want_type = o->want_type;
     large_op_free(r);
@@ -339,49 +352,61 @@ static int page_take(struct coll_buf *el, uint64_t *got, const struct plist_root
     return 0;
 }
 
-static void load_next(struct req *r);
+static void read_next(struct req *r);
 
 static void page_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    struct large_op *o = r->pl;
-    o->waiting = 0;
+    struct page_read *rd = &r->pl->rd;
+    rd->waiting = 0;
     if (rc == 0)
-        rc = page_take(&o->el, &o->got, &o->root, it);
+        rc = page_take(rd->el, rd->got, rd->root, it);
     if (rc != 0) {
-        o->rc = rc;
-        if (!o->looping)
-            load_fail(r, rc);
+        rd->rc = rc;
+        if (!rd->looping)
+            rd->fail(r, rc);
         return;
     }
-    o->next++;
-    if (!o->looping)
-        load_next(r);
+    rd->next++;
+    if (!rd->looping)
+        read_next(r);
 }
 
 /* Reads the pages in order; a page from memory is taken at once (its callback runs
  * inside mget_one), so this loops instead of recursing once per page. */
-static void load_next(struct req *r)
+static void read_next(struct req *r)
 {
-    struct large_op *o = r->pl;
+    struct page_read *rd = &r->pl->rd;
     uint8_t pk[PLIST_PAGE_KEY_LEN];
-    o->looping = 1;
-    while (o->rc == 0 && o->next <= o->root.tail) {
-        plist_page_key(o->root.version, o->next, pk);
+    rd->looping = 1;
+    while (rd->rc == 0 && rd->next < rd->n) {
+        plist_page_key(rd->root->version, rd->root->head + (rd->bk ? rd->bk[rd->next] : rd->next),
+                       pk);
         struct resp_arg key = {(char *)pk, sizeof(pk)};
-        o->waiting = 1;
+        rd->waiting = 1;
         r->want_type = LARGE_VT_PAGE;
         mget_one(r, large_page_table(r->c->srv), &key, page_cb);
-        if (o->waiting) { /* from the device: page_cb goes on */
-            o->looping = 0;
+        if (rd->waiting) { /* from the device: page_cb goes on */
+            rd->looping = 0;
             return;
         }
     }
-    o->looping = 0;
-    if (o->rc != 0)
-        load_fail(r, o->rc);
+    rd->looping = 0;
+    if (rd->rc != 0)
+        rd->fail(r, rd->rc);
     else
-        load_finish(r);
+        rd->done(r);
+}
+
+/* Starts reading pages into r's large_op (allocated): see struct page_read. */
+static void read_pages(struct req *r, const struct plist_root *root, const uint64_t *bk, uint64_t n,
+                       struct coll_buf *el, uint64_t *got, void (*done)(struct req *r),
+                       void (*fail)(struct req *r, int rc))
+{
+    r->pl->rd = (struct page_read){
+        .root = root, .bk = bk, .n = n, .el = el, .got = got, .done = done, .fail = fail};
+    r->hold_claim = 1; /* the pages come in steps: the key stays locked until the end */
+    read_next(r);
 }
 
 void large_list_read(struct req *r, int rc, const struct ls_item *it, ls_get_cb cb)
@@ -408,9 +433,8 @@ void large_list_read(struct req *r, int rc, const struct ls_item *it, ls_get_cb 
     o->cas = it->cas;
     o->vtype = it->vtype;
     o->want_type = r->want_type;
-    o->next = o->root.head;
-    r->hold_claim = 1; /* the pages come in steps: the key stays locked until the end */
-    load_next(r);
+    read_pages(r, &o->root, NULL, o->root.tail - o->root.head + 1, &o->el, &o->got, load_finish,
+               load_fail);
 }
 
 static void coll_get_cb(void *arg, int rc, const struct ls_item *it)
@@ -475,10 +499,10 @@ struct part {
     ls_get_cb cb;
     uint64_t nb;                   /* buckets */
     uint64_t bk[PART_MAX_BUCKETS]; /* the buckets named, ascending, distinct */
-    uint32_t nbk, next;            /* how many; the next to read */
+    uint32_t nbk;                  /* how many */
     struct coll_buf el;            /* their elements, end to end */
     uint64_t got;                  /* how many */
-    int looping, waiting, rc, active;
+    int active;
 };
 
 static void part_free(struct part *pt)
@@ -493,7 +517,6 @@ static int part_balanced(const struct plist_root *root, uint64_t nb)
 }
 
 static void part_done(struct req *r);
-static void part_next(struct req *r);
 
 static void part_fail(struct req *r, int rc)
 {
@@ -501,7 +524,7 @@ static void part_fail(struct req *r, int rc)
     if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
         log_warning("a large %s of db %u is damaged: version %llu, bucket %llu of %llu (%s)",
                     cmd_type_name(pt->vtype), r->db, (unsigned long long)pt->root.version,
-                    (unsigned long long)pt->bk[pt->next], (unsigned long long)pt->nb,
+                    (unsigned long long)pt->bk[r->pl->rd.next], (unsigned long long)pt->nb,
                     rc == LS_ENOTFOUND ? "missing" : "does not decode");
     r->want_type = pt->want_type;
     large_op_free(r);
@@ -512,47 +535,6 @@ static void part_fail(struct req *r, int rc)
     else
         reply_engine_error(r, rc);
     req_done(r);
-}
-
-static void part_page_cb(void *arg, int rc, const struct ls_item *it)
-{
-    struct req *r = arg;
-    struct part *pt = r->pl->pt;
-    pt->waiting = 0;
-    if (rc == 0)
-        rc = page_take(&pt->el, &pt->got, &pt->root, it);
-    if (rc != 0) {
-        pt->rc = rc;
-        if (!pt->looping)
-            part_fail(r, rc);
-        return;
-    }
-    pt->next++;
-    if (!pt->looping)
-        part_next(r);
-}
-
-static void part_next(struct req *r)
-{
-    struct part *pt = r->pl->pt;
-    uint8_t pk[PLIST_PAGE_KEY_LEN];
-    pt->looping = 1;
-    while (pt->rc == 0 && pt->next < pt->nbk) {
-        plist_page_key(pt->root.version, pt->root.head + pt->bk[pt->next], pk);
-        struct resp_arg key = {(char *)pk, sizeof(pk)};
-        pt->waiting = 1;
-        r->want_type = LARGE_VT_PAGE;
-        mget_one(r, large_page_table(r->c->srv), &key, part_page_cb);
-        if (pt->waiting) { /* from the device: part_page_cb goes on */
-            pt->looping = 0;
-            return;
-        }
-    }
-    pt->looping = 0;
-    if (pt->rc != 0)
-        part_fail(r, pt->rc);
-    else
-        part_done(r);
 }
 
 /* Every bucket read: the handler runs on them as the whole collection; or, when the write
@@ -653,8 +635,7 @@ static void part_cb(void *arg, int rc, const struct ls_item *it)
     pt->nb = nb;
     memcpy(pt->bk, bk, nbk * sizeof(*bk));
     pt->nbk = nbk;
-    r->hold_claim = 1; /* the buckets come in steps: the key stays locked until the end */
-    part_next(r);
+    read_pages(r, &pt->root, pt->bk, nbk, &pt->el, &pt->got, part_done, part_fail);
 }
 
 void large_part_get(struct req *r, const struct resp_arg *key, ls_get_cb cb, uint32_t first,
