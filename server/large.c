@@ -275,18 +275,9 @@ static int buf_append(struct coll_buf *b, const void *p, size_t n)
 #define ERR_LARGE_DAMAGED "ERR data corruption detected while reading the key (large form)"
 #define LARGE_ETOOBIG     (-30001)
 
-static void load_fail(struct req *r, int rc)
+/* The reply to a read of a large collection of type vtype that failed with rc; ends r. */
+static void read_fail_reply(struct req *r, int rc, uint8_t vtype)
 {
-    struct large_op *o = r->pl;
-    if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
-        log_warning("a large %s of db %u is damaged: version %llu, page %lld of %lld..%lld "
-                    "(%s)",
-                    cmd_type_name(o->vtype), r->db, (unsigned long long)o->root.version,
-                    (long long)(o->root.head + o->rd.next - PLIST_MID),
-                    (long long)(o->root.head - PLIST_MID), (long long)(o->root.tail - PLIST_MID),
-                    rc == LS_ENOTFOUND ? "missing" : "does not decode");
-    r->want_type = o->want_type;
-    large_op_free(r);
     if (rc == -ENOMEM)
         reply_error(r, "ERR out of memory");
     else if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
@@ -295,10 +286,26 @@ static void load_fail(struct req *r, int rc)
         reply_errorf(r,
                      "ERR the %s is too large for this command (logstord reads the whole %s "
                      "for it, and would hold more than 512 MB)",
-                     cmd_type_name(o->vtype), cmd_type_name(o->vtype));
+                     cmd_type_name(vtype), cmd_type_name(vtype));
     else
         reply_engine_error(r, rc);
     req_done(r);
+}
+
+static void load_fail(struct req *r, int rc)
+{
+    struct large_op *o = r->pl;
+    uint8_t vtype = o->vtype;
+    if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
+        log_warning("a large %s of db %u is damaged: version %llu, page %lld of %lld..%lld "
+                    "(%s)",
+                    cmd_type_name(vtype), r->db, (unsigned long long)o->root.version,
+                    (long long)(o->root.head + o->rd.next - PLIST_MID),
+                    (long long)(o->root.head - PLIST_MID), (long long)(o->root.tail - PLIST_MID),
+                    rc == LS_ENOTFOUND ? "missing" : "does not decode");
+    r->want_type = o->want_type;
+    large_op_free(r);
+    read_fail_reply(r, rc, vtype);
 }
 
 /* Every page read: the list in the small form goes to the handler. */
@@ -526,15 +533,10 @@ static void part_fail(struct req *r, int rc)
                     cmd_type_name(pt->vtype), r->db, (unsigned long long)pt->root.version,
                     (unsigned long long)pt->bk[r->pl->rd.next], (unsigned long long)pt->nb,
                     rc == LS_ENOTFOUND ? "missing" : "does not decode");
+    uint8_t vtype = pt->vtype;
     r->want_type = pt->want_type;
     large_op_free(r);
-    if (rc == -ENOMEM)
-        reply_error(r, "ERR out of memory");
-    else if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
-        reply_error(r, ERR_LARGE_DAMAGED);
-    else
-        reply_engine_error(r, rc);
-    req_done(r);
+    read_fail_reply(r, rc, vtype);
 }
 
 /* Every bucket read: the handler runs on them as the whole collection; or, when the write
