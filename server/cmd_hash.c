@@ -11,10 +11,11 @@
  * is the old record or the new one, never a mix. A hash left with no field is deleted,
  * as Redis does.
  *
- * Cost: one read and one write of the whole hash per update. A hash whose encoding
- * would pass max_value_size is stored in the large form instead (server/large.c: a root
- * under the key, its fields in pages; the read loads them all, the write is a new
- * version), bounded by the 512 MB a command may load.
+ * Cost: one read and one write of the whole hash per update. A hash past 128 fields or
+ * 8 KiB that Redis holds as a hashtable, or any past max_value_size, is stored in the
+ * large form instead (server/large.c: a root under the key, its fields in hash-bucket
+ * pages): the commands that name fields (hash_part) read and write only their buckets,
+ * the others load it whole (up to the 512 MB a command may load).
  */
 #include <errno.h>
 #include <limits.h>

@@ -29,25 +29,6 @@
 
 #define ERR_BAD_SET "ERR data corruption detected while reading the key (set encoding)"
 
-static int is_int(const struct coll_str *x)
-{
-    long long v;
-    return cmd_parse_ll((const char *)x->p, x->len, &v) == 0;
-}
-
-static long long int_of(const struct coll_str *x)
-{
-    long long v = 0;
-    cmd_parse_ll((const char *)x->p, x->len, &v);
-    return v;
-}
-
-static int cmp_int(const void *a, const void *b)
-{
-    long long x = int_of(a), y = int_of(b);
-    return x < y ? -1 : x > y;
-}
-
 /* The members of a read (*e malloc'd with `extra` spare places; *n 0 when absent) and its
  * header flags, or the reply of an error: returns 1 when the callback must return. */
 static int set_of(struct req *r, int rc, const struct ls_item *it, size_t extra,
@@ -65,8 +46,6 @@ static int set_of(struct req *r, int rc, const struct ls_item *it, size_t extra,
         coll_decode_failed(r, d, "set");
         return 1;
     }
-    if (*n > 1 && !(*flags & COLL_F_BIG))    /* an intset: in order (a large one's pages are */
-        qsort(*e, *n, sizeof(**e), cmp_int); /* hash buckets, read in bucket order) */
     return 0;
 }
 
@@ -82,6 +61,25 @@ static void set_part(struct req *r, ls_get_cb cb, int write)
 {
     r->want_type = COLL_SET;
     large_part_get(r, &r->argv[1], cb, 2, 1, write);
+}
+
+static int is_int(const struct coll_str *x)
+{
+    long long v;
+    return cmd_parse_ll((const char *)x->p, x->len, &v) == 0;
+}
+
+static long long int_of(const struct coll_str *x)
+{
+    long long v = 0;
+    cmd_parse_ll((const char *)x->p, x->len, &v);
+    return v;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    long long x = int_of(a), y = int_of(b);
+    return x < y ? -1 : x > y;
 }
 
 static ssize_t find(const struct coll_str *e, size_t n, const void *p, size_t len)
