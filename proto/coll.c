@@ -270,6 +270,49 @@ int coll_zel_cmp(const struct coll_zel *a, const struct coll_zel *b)
     return c ? c : (a->len > b->len) - (a->len < b->len);
 }
 
+static int zel_qcmp(const void *a, const void *b)
+{
+    return coll_zel_cmp(a, b);
+}
+
+int coll_zset_sort_elems(uint8_t *p, size_t len, uint64_t n)
+{
+    if (n > len / 9)
+        return COLL_EBAD;
+    struct coll_zel *e = malloc((size_t)n * sizeof(*e) + 1);
+    uint8_t *out = malloc(len + 1);
+    const uint8_t *pos = p, *end = p + len;
+    int rc = e && out ? 0 : -2;
+    for (uint64_t i = 0; rc == 0 && i < n; i++) {
+        if (end - pos < 8) {
+            rc = COLL_EBAD;
+            break;
+        }
+        memcpy(&e[i].score, pos, 8);
+        pos += 8;
+        if (e[i].score != e[i].score || get_str(&pos, end, &e[i].p, &e[i].len) != 0)
+            rc = COLL_EBAD;
+    }
+    if (rc == 0 && pos != end)
+        rc = COLL_EBAD;
+    if (rc == 0) {
+        qsort(e, (size_t)n, sizeof(*e), zel_qcmp);
+        size_t o = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            memcpy(out + o, &e[i].score, 8);
+            o += 8;
+            o += coll_varint_put(out + o, e[i].len);
+            if (e[i].len)
+                memcpy(out + o, e[i].p, e[i].len);
+            o += e[i].len;
+        }
+        memcpy(p, out, len);
+    }
+    free(e);
+    free(out);
+    return rc;
+}
+
 int coll_zset_decode(const uint8_t *v, size_t n, size_t extra, struct coll_zel **out, size_t *count,
                      uint8_t *flags)
 {

@@ -181,6 +181,10 @@ int coll_zset_decode(const uint8_t *v, size_t n, size_t extra, struct coll_zel *
 int coll_zset_encode(const struct coll_zel *e, size_t n, uint8_t flags, struct coll_buf *out);
 /* The order of sorted-set elements: score, then member bytes (memcmp, shorter first). */
 int coll_zel_cmp(const struct coll_zel *a, const struct coll_zel *b);
+/* Sorts n sorted-set elements encoded end to end in p[0..len) (no header: a large sorted
+ * set's buckets read one after another) into (score, member) order, in place. 0,
+ * COLL_EBAD (they do not parse as n elements), or -2 (out of memory). */
+int coll_zset_sort_elems(uint8_t *p, size_t len, uint64_t n);
 
 /* The elements of the small form v[0..n) of a collection of type t (a COLL_* other than
  * COLL_STRING) as byte ranges: off[i]..off[i+1] is element i's encoding (a pair for a

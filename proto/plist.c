@@ -41,11 +41,18 @@ int plist_is_root(const uint8_t *v, size_t n)
     return n > 0 && (v[0] & 0x0f) == PLIST_ROOT_VERSION;
 }
 
+size_t plist_root_len(const struct plist_root *r)
+{
+    return r->flags & PLIST_F_TREE ? PLIST_ROOT_MAX : PLIST_ROOT_LEN;
+}
+
 int plist_root_decode(const uint8_t *v, size_t n, struct plist_root *out)
 {
-    if (n != PLIST_ROOT_LEN || !plist_is_root(v, n))
+    if (!plist_is_root(v, n))
         return -1;
     out->flags = (uint8_t)(v[0] & 0xf0);
+    if (n != plist_root_len(out))
+        return -1;
     out->version = get64le(v + 1);
     out->count = get64le(v + 9);
     out->head = get64le(v + 17);
@@ -56,10 +63,19 @@ int plist_root_decode(const uint8_t *v, size_t n, struct plist_root *out)
         (!(out->flags & PLIST_F_HASHED) && out->tail - out->head >= out->count) ||
         out->lo > out->head || out->tail > out->hi)
         return -1;
+    out->top = out->next = out->depth = 0;
+    if (out->flags & PLIST_F_TREE) {
+        out->top = get64le(v + 49);
+        out->next = get64le(v + 57);
+        out->depth = get64le(v + 65);
+        if (!(out->flags & PLIST_F_HASHED) || out->depth == 0 || out->depth > 32 ||
+            out->next >= out->top || out->top >= out->head || out->next + 1 < out->lo)
+            return -1;
+    }
     return 0;
 }
 
-void plist_root_encode(const struct plist_root *r, uint8_t *out)
+size_t plist_root_encode(const struct plist_root *r, uint8_t *out)
 {
     out[0] = (uint8_t)(PLIST_ROOT_VERSION | (r->flags & 0xf0));
     put64le(out + 1, r->version);
@@ -68,6 +84,12 @@ void plist_root_encode(const struct plist_root *r, uint8_t *out)
     put64le(out + 25, r->tail);
     put64le(out + 33, r->lo);
     put64le(out + 41, r->hi);
+    if (!(r->flags & PLIST_F_TREE))
+        return PLIST_ROOT_LEN;
+    put64le(out + 49, r->top);
+    put64le(out + 57, r->next);
+    put64le(out + 65, r->depth);
+    return PLIST_ROOT_MAX;
 }
 
 void plist_page_key(uint64_t version, uint64_t page, uint8_t *out)

@@ -23,6 +23,8 @@
 #define PLIST_MID (UINT64_C(1) << 62)
 /* Encoded length of a list's root: byte 0, version, count, head, tail, lo, hi. */
 #define PLIST_ROOT_LEN (1 + 6 * 8)
+/* A tree's root (PLIST_F_TREE) adds top, next and depth: the longest root. */
+#define PLIST_ROOT_MAX (PLIST_ROOT_LEN + 3 * 8)
 /* Length of a page key: version and page number, big-endian. */
 #define PLIST_PAGE_KEY_LEN 16
 /* Length of an anchor's key: the version, big-endian. */
@@ -37,16 +39,25 @@
  * member hashes to b (plist_bucket), in any order; a bucket may be empty. Without it the
  * pages hold the elements in order (a list, a sorted set). */
 #define PLIST_F_HASHED 0x20u
+/* A root's flag (with PLIST_F_HASHED): a large sorted set whose members are in hash
+ * buckets [head, tail] (member and score: ZSCORE, the score a ZADD replaces) and whose
+ * elements are also in a B+tree in score order (proto/ztree.h), its pages numbered
+ * downwards from head - 1 (down to next + 1), its top page `top`, `depth` levels (1: the
+ * top is a leaf). */
+#define PLIST_F_TREE 0x40u
 
 /* The root of a large collection. */
 struct plist_root {
-    uint8_t flags;    /* the small form's header flags (COLL_F_BIG ...) */
-    uint64_t version; /* the collection's version: names its pages and anchor */
-    uint64_t count;   /* elements */
-    uint64_t head;    /* first page number */
-    uint64_t tail;    /* last page number (head <= tail) */
-    uint64_t lo, hi;  /* the range its anchor names (lo <= head, tail <= hi): a push past
-                         it widens the anchor in the same batch */
+    uint8_t flags;             /* the small form's header flags (COLL_F_BIG ...) */
+    uint64_t version;          /* the collection's version: names its pages and anchor */
+    uint64_t count;            /* elements */
+    uint64_t head;             /* first page number */
+    uint64_t tail;             /* last page number (head <= tail) */
+    uint64_t lo, hi;           /* the range its anchor names (lo <= head, tail <= hi): a push past
+                                  it widens the anchor in the same batch */
+    uint64_t top, next, depth; /* PLIST_F_TREE only: the tree's top page, the next page
+                                  number to hand out (down: lo <= next + 1, next < top), its
+                                  levels */
 };
 
 /* Whether v[0..n) is a large collection's root (whatever it decodes to). */
@@ -55,8 +66,9 @@ int plist_is_root(const uint8_t *v, size_t n);
  * pages than elements but for hashed buckets, [head, tail] outside [lo, hi], a wrong
  * length). */
 int plist_root_decode(const uint8_t *v, size_t n, struct plist_root *out);
-/* Encodes r into out[PLIST_ROOT_LEN]. */
-void plist_root_encode(const struct plist_root *r, uint8_t *out);
+/* Encodes r into out[plist_root_len(r)] (at most PLIST_ROOT_MAX); returns the length. */
+size_t plist_root_encode(const struct plist_root *r, uint8_t *out);
+size_t plist_root_len(const struct plist_root *r);
 
 /* The bucket, 0..nb-1, of the field or member p[0..n) in a hashed collection of nb
  * buckets (nb >= 1). */

@@ -63,6 +63,18 @@ static void zset_read(struct req *r, const struct resp_arg *key, ls_get_cb cb)
     large_coll_get(r, key, cb);
 }
 
+/* A read of a sorted set for a command that names members: argv[first], then every
+ * step-th (step 0: that one); write: it may write; zadd: each member follows its score (1)
+ * or increment (2). A large one comes to cb as the part of it those members are in
+ * (large_part_get). */
+static void zset_part(struct req *r, uint32_t first, uint32_t step, int write, int zadd,
+                      ls_get_cb cb)
+{
+    r->want_type = COLL_ZSET;
+    r->part_zadd = (uint8_t)zadd;
+    large_part_get(r, &r->argv[1], cb, first, step, write);
+}
+
 static int zcmp(const void *a, const void *b)
 {
     return coll_zel_cmp(a, b);
@@ -260,7 +272,7 @@ void cmd_zset_zadd(struct req *r)
     }
     r->u64 = f;
     r->num = i;
-    zset_read(r, &r->argv[1], zadd_cb);
+    zset_part(r, i + 1, 2, 1, (f & ZA_INCR) ? 2 : 1, zadd_cb);
 }
 
 /* ZINCRBY key increment member: ZADD key INCR increment member. */
@@ -274,7 +286,7 @@ void cmd_zset_zincrby(struct req *r)
     }
     r->u64 = ZA_INCR;
     r->num = 2;
-    zset_read(r, &r->argv[1], zadd_cb);
+    zset_part(r, 3, 0, 1, 2, zadd_cb);
 }
 
 static void zrem_cb(void *arg, int rc, const struct ls_item *it)
@@ -306,7 +318,7 @@ static void zrem_cb(void *arg, int rc, const struct ls_item *it)
 
 void cmd_zset_zrem(struct req *r)
 {
-    zset_read(r, &r->argv[1], zrem_cb);
+    zset_part(r, 2, 1, 1, 0, zrem_cb);
 }
 
 /* ---- point reads ---- */
@@ -353,20 +365,16 @@ static void zpoint_cb(void *arg, int rc, const struct ls_item *it)
     req_done(r);
 }
 
-static void zpoint(struct req *r, uint32_t step)
-{
-    r->step = step;
-    zset_read(r, &r->argv[1], zpoint_cb);
-}
-
 void cmd_zset_zscore(struct req *r)
 {
-    zpoint(r, 0);
+    r->step = 0;
+    zset_part(r, 2, 0, 0, 0, zpoint_cb);
 }
 
 void cmd_zset_zmscore(struct req *r)
 {
-    zpoint(r, 1);
+    r->step = 1;
+    zset_part(r, 2, 1, 0, 0, zpoint_cb);
 }
 
 void cmd_zset_zcard(struct req *r)
@@ -376,14 +384,26 @@ void cmd_zset_zcard(struct req *r)
     large_card_get(r, &r->argv[1], zpoint_cb); /* a large sorted set's count is in its root */
 }
 
+/* A large sorted set's rank, from its tree. */
+static void zrank_tree(struct req *r, int found, uint64_t rank, uint64_t count)
+{
+    if (!found)
+        reply_null(r);
+    else
+        reply_int(r, (int64_t)(r->step == 3 ? rank : count - 1 - rank));
+    req_done(r);
+}
+
 void cmd_zset_zrank(struct req *r)
 {
-    zpoint(r, 3);
+    r->step = 3;
+    large_zrank_get(r, &r->argv[1], &r->argv[2], zrank_tree, zpoint_cb);
 }
 
 void cmd_zset_zrevrank(struct req *r)
 {
-    zpoint(r, 4);
+    r->step = 4;
+    large_zrank_get(r, &r->argv[1], &r->argv[2], zrank_tree, zpoint_cb);
 }
 
 /* ---- ranges ---- */
@@ -398,6 +418,10 @@ struct zrange_spec {
     int lmin_inf, lmax_inf;     /* -1: "-", +1: "+", 0: a value */
     long long offset, count;    /* LIMIT; count < 0: all */
     uint32_t store;             /* ZRANGESTORE: 1 (argv[1] the destination), else 0 */
+    struct zbound {             /* a large sorted set's bounds (zbelow) */
+        const struct zrange_spec *s;
+        int hi;
+    } lo_b, hi_b;
 };
 
 static int parse_score_bound(const struct resp_arg *a, double *v, int *ex)
@@ -453,6 +477,101 @@ static int in_range(const struct zrange_spec *s, const struct coll_zel *x)
              : s->lmax_inf == -1 ? 0
                                  : (s->maxex ? lexcmp(x, &s->lmax) < 0 : lexcmp(x, &s->lmax) <= 0);
     return lo && hi;
+}
+
+/* Whether x comes before the spec's range (b: its lo bound) or is not past its end (its
+ * hi bound): the positions of a large sorted set's range in its tree. */
+static int zbelow(const struct coll_zel *x, const void *arg)
+{
+    const struct zbound *b = arg;
+    const struct zrange_spec *s = b->s;
+    if (s->kind == 1) {
+        if (!b->hi)
+            return s->minex ? x->score <= s->min : x->score < s->min;
+        return s->maxex ? x->score < s->max : x->score <= s->max;
+    }
+    if (!b->hi)
+        return s->lmin_inf == -1  ? 0
+               : s->lmin_inf == 1 ? 1
+                                  : (s->minex ? lexcmp(x, &s->lmin) <= 0 : lexcmp(x, &s->lmin) < 0);
+    return s->lmax_inf == 1    ? 1
+           : s->lmax_inf == -1 ? 0
+                               : (s->maxex ? lexcmp(x, &s->lmax) < 0 : lexcmp(x, &s->lmax) <= 0);
+}
+
+/* The ranks [*a, *b) of a large sorted set of count elements the spec selects, its range
+ * being ranks [rlo, rhi) (score, lex) or all of it (rank). */
+static void zwindow(struct req *r, uint64_t count, uint64_t rlo, uint64_t rhi, uint64_t *a,
+                    uint64_t *b)
+{
+    const struct zrange_spec *s = r->aux;
+    long long n = (long long)count;
+    if (s->kind == 0) {
+        long long x = s->start < 0 ? n + s->start : s->start;
+        long long y = s->stop < 0 ? n + s->stop : s->stop;
+        if (x < 0)
+            x = 0;
+        if (y >= n)
+            y = n - 1;
+        if (x > y)
+            return;
+        *a = (uint64_t)(s->rev ? n - 1 - y : x);
+        *b = (uint64_t)(s->rev ? n - x : y + 1);
+        return;
+    }
+    if (s->store == 2 || s->count == 0 || s->offset < 0 ||
+        (uint64_t)s->offset >= rhi - rlo) /* counting, or nothing selected */
+        return;
+    uint64_t off = (uint64_t)s->offset, k = s->count < 0 ? rhi - rlo : (uint64_t)s->count;
+    if (!s->rev) {
+        *a = rlo + off;
+        *b = k < rhi - *a ? *a + k : rhi;
+    } else {
+        *b = rhi - off;
+        *a = k < *b - rlo ? *b - k : rlo;
+    }
+}
+
+static void reply_elems(struct req *r, const struct coll_zel *e, const size_t *sel, size_t k,
+                        int withscores);
+
+/* A large sorted set's range read from its tree: e[0..b-a) in rank order. */
+static void zrange_tree(struct req *r, const struct coll_zel *e, uint64_t a, uint64_t b,
+                        uint64_t count, uint64_t rlo, uint64_t rhi)
+{
+    const struct zrange_spec *s = r->aux;
+    (void)count;
+    if (s->store == 2) { /* ZCOUNT, ZLEXCOUNT */
+        reply_int(r, (int64_t)(rhi - rlo));
+        req_done(r);
+        return;
+    }
+    size_t k = (size_t)(b - a), *sel = malloc((k + 1) * sizeof(*sel));
+    if (sel == NULL) {
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    for (size_t i = 0; i < k; i++)
+        sel[i] = s->rev ? k - 1 - i : i;
+    reply_elems(r, e, sel, k, s->withscores);
+    free(sel);
+    req_done(r);
+}
+
+/* The range read of spec s (in r->aux): from a large sorted set's tree, else cb with the
+ * whole set. */
+static void zrange_read(struct req *r, struct zrange_spec *s, const struct resp_arg *key,
+                        ls_get_cb cb)
+{
+    s->lo_b = (struct zbound){s, 0};
+    s->hi_b = (struct zbound){s, 1};
+    struct large_zrange q = {.below = s->kind ? zbelow : NULL,
+                             .lo = &s->lo_b,
+                             .hi = &s->hi_b,
+                             .window = zwindow,
+                             .done = zrange_tree};
+    large_zrange_get(r, key, &q, cb);
 }
 
 /* Selects the elements the spec names out of e[0..n), in reply order, into sel (indexes).
@@ -631,7 +750,10 @@ static void zrange_start(struct req *r, int kind, int rev, uint32_t key, int gen
         req_done(r);
         return;
     }
-    zset_read(r, &r->argv[key], zrange_cb);
+    if (!store)
+        zrange_read(r, s, &r->argv[key], zrange_cb);
+    else
+        zset_read(r, &r->argv[key], zrange_cb);
 }
 
 void cmd_zset_zrange(struct req *r)
@@ -687,7 +809,7 @@ static void zcount_cb(void *arg, int rc, const struct ls_item *it)
         return;
     }
     k = zselect(s, e, n, sel);
-    if (!s->store) { /* counting */
+    if (s->store != 1) { /* counting (2: ZCOUNT, ZLEXCOUNT) */
         free(sel);
         free(e);
         reply_int(r, (int64_t)k);
@@ -747,6 +869,11 @@ static void zcount_start(struct req *r, int kind, int remove)
     if (bad) {
         reply_error(r, kind == 0 ? ERR_NOT_INT : kind == 1 ? ERR_MINMAX : ERR_LEXRANGE);
         req_done(r);
+        return;
+    }
+    if (!remove) { /* counting: a large one's from its tree */
+        s->store = 2;
+        zrange_read(r, s, &r->argv[1], zcount_cb);
         return;
     }
     zset_read(r, &r->argv[1], zcount_cb);

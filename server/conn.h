@@ -118,8 +118,10 @@ struct req {
     struct large_op *pl;
     ls_get_cb coll_cb;
     /* large.c: the arguments large_part_get's read names (argv[part_first], then every
-     * part_step-th; part_step 0: that one only), and whether the command may write */
-    uint8_t part_first, part_step, part_write;
+     * part_step-th; part_step 0: that one only), and whether the command may write; a
+     * sorted set's write: whether each member follows its score (1: ZADD) or increment (2:
+     * ZADD INCR, ZINCRBY), or neither (0: ZREM) */
+    uint8_t part_first, part_step, part_write, part_zadd;
     struct pbuf tmp;
 };
 

@@ -11,6 +11,7 @@
  * one batch with the root, they ride in the root's batch instead: all or nothing.
  */
 #include "large.h"
+#include "large_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -184,45 +185,6 @@ void large_unit_end(struct server *s, const void *unit)
 
 /* ---- r's state ---- */
 
-/* Reading pages of one version in steps: pages head..tail in order (bk NULL), or the
- * buckets head + bk[0..n); their elements appended to *el, counted in *got; then done(r),
- * or fail(r, rc) at the first error. */
-struct page_read {
-    const struct plist_root *root;
-    const uint64_t *bk;
-    uint64_t n, next; /* pages to read; the index of the next */
-    struct coll_buf *el;
-    uint64_t *got;
-    int looping, waiting, rc;
-    void (*done)(struct req *r);
-    void (*fail)(struct req *r, int rc);
-};
-
-struct large_op {
-    /* loading: the root, the pages read so far as one small form being built */
-    ls_get_cb cb;
-    struct plist_root root;
-    uint64_t expire_ms, cas;
-    uint32_t flags;
-    uint8_t vtype, want_type;
-    uint64_t got;        /* elements gathered */
-    struct coll_buf el;  /* their encodings, end to end */
-    struct page_read rd; /* the pages being read: the load's, or a part's buckets */
-    /* writing ahead of a root */
-    struct large_build *b;
-    uint32_t at;   /* b's next op to write */
-    uint32_t sent; /* ops of the batch in flight */
-    large_done_fn done;
-    /* large_write: its keys' writes, their builds, the batch */
-    struct large_put put[2];
-    struct large_build build[2];
-    uint8_t *copy[2]; /* small values, copied */
-    uint32_t nput, ahead;
-    ls_write_cb wdone;
-    struct native *nv; /* a native operation's state */
-    struct part *pt;   /* a hashed collection's buckets at stake (large_part_get) */
-};
-
 static void native_free(struct native *nv);
 static void part_free(struct part *pt);
 
@@ -236,6 +198,8 @@ void large_op_free(struct req *r)
         native_free(o->nv);
     if (o->pt)
         part_free(o->pt);
+    if (o->zr)
+        zread_free(o->zr);
     coll_buf_free(&o->el);
     for (int i = 0; i < 2; i++) {
         large_build_free(&o->build[i]);
@@ -244,7 +208,7 @@ void large_op_free(struct req *r)
     free(o);
 }
 
-static struct large_op *op_get(struct req *r)
+struct large_op *large_op_get(struct req *r)
 {
     if (r->pl == NULL)
         r->pl = calloc(1, sizeof(*r->pl));
@@ -253,7 +217,7 @@ static struct large_op *op_get(struct req *r)
 
 /* ---- loading ---- */
 
-static int buf_append(struct coll_buf *b, const void *p, size_t n)
+int large_buf_append(struct coll_buf *b, const void *p, size_t n)
 {
     if (n == 0)
         return 0; /* p may be NULL (an empty bucket) */
@@ -272,11 +236,8 @@ static int buf_append(struct coll_buf *b, const void *p, size_t n)
     return 0;
 }
 
-#define ERR_LARGE_DAMAGED "ERR data corruption detected while reading the key (large form)"
-#define LARGE_ETOOBIG     (-30001)
-
 /* The reply to a read of a large collection of type vtype that failed with rc; ends r. */
-static void read_fail_reply(struct req *r, int rc, uint8_t vtype)
+void large_read_fail_reply(struct req *r, int rc, uint8_t vtype)
 {
     if (rc == -ENOMEM)
         reply_error(r, "ERR out of memory");
@@ -305,7 +266,7 @@ static void load_fail(struct req *r, int rc)
                     rc == LS_ENOTFOUND ? "missing" : "does not decode");
     r->want_type = o->want_type;
     large_op_free(r);
-    read_fail_reply(r, rc, vtype);
+    large_read_fail_reply(r, rc, vtype);
 }
 
 /* Every page read: the list in the small form goes to the handler. */
@@ -320,7 +281,12 @@ static void load_finish(struct req *r)
         load_fail(r, COLL_EBAD);
         return;
     }
-    if (buf_append(&out, hdr, h) < 0 || buf_append(&out, o->el.p, o->el.len) < 0) {
+    int src = o->root.flags & PLIST_F_TREE ? coll_zset_sort_elems(o->el.p, o->el.len, o->got) : 0;
+    if (src != 0) { /* a sorted set's buckets: in the small form's order */
+        load_fail(r, src == -2 ? -ENOMEM : COLL_EBAD);
+        return;
+    }
+    if (large_buf_append(&out, hdr, h) < 0 || large_buf_append(&out, o->el.p, o->el.len) < 0) {
         coll_buf_free(&out);
         load_fail(r, -ENOMEM);
         return;
@@ -353,7 +319,7 @@ static int page_take(struct coll_buf *el, uint64_t *got, const struct plist_root
         return COLL_EBAD;
     if (el->len + it->value_len > LARGE_LOAD_MAX)
         return LARGE_ETOOBIG;
-    if (buf_append(el, v + 1 + k, it->value_len - 1 - k) < 0)
+    if (large_buf_append(el, v + 1 + k, it->value_len - 1 - k) < 0)
         return -ENOMEM;
     *got += n;
     return 0;
@@ -422,7 +388,7 @@ void large_list_read(struct req *r, int rc, const struct ls_item *it, ls_get_cb 
         cb(r, rc, it);
         return;
     }
-    struct large_op *o = op_get(r);
+    struct large_op *o = large_op_get(r);
     if (o == NULL) {
         reply_error(r, "ERR out of memory");
         req_done(r);
@@ -492,29 +458,14 @@ void large_card_get(struct req *r, const struct resp_arg *key, ls_get_cb cb)
  * as one batch (a read there reads the buckets: a unit's large write puts its pages in the
  * engine ahead, only its root in the unit's overlay, which the root's read consults). */
 
-#define PART_MAX_BUCKETS 64 /* more buckets named: the whole collection instead */
-
-static int elem_key(const uint8_t *e, size_t n, const uint8_t **k, size_t *kl);
-static int unit_write(struct req *r, const struct resp_arg *key, struct ls_batch_op *ops,
-                      uint32_t n, ls_write_cb cb);
-
-struct part {
-    struct plist_root root;
-    uint64_t expire_ms, cas;
-    uint32_t flags;
-    uint8_t vtype, want_type;
-    ls_get_cb cb;
-    uint64_t nb;                   /* buckets */
-    uint64_t bk[PART_MAX_BUCKETS]; /* the buckets named, ascending, distinct */
-    uint32_t nbk;                  /* how many */
-    struct coll_buf el;            /* their elements, end to end */
-    uint64_t got;                  /* how many */
-    int active;
-};
+static int elem_key(uint8_t vtype, const uint8_t *e, size_t n, const uint8_t **k, size_t *kl);
 
 static void part_free(struct part *pt)
 {
     coll_buf_free(&pt->el);
+    zt_free(&pt->zt);
+    free(pt->zq);
+    free(pt->zmem);
     free(pt);
 }
 
@@ -536,42 +487,43 @@ static void part_fail(struct req *r, int rc)
     uint8_t vtype = pt->vtype;
     r->want_type = pt->want_type;
     large_op_free(r);
-    read_fail_reply(r, rc, vtype);
+    large_read_fail_reply(r, rc, vtype);
 }
 
-/* Every bucket read: the handler runs on them as the whole collection; or, when the write
- * could pass one batch (its buckets, the arguments and their framing, the root), on the
- * whole collection after all. */
-static void part_done(struct req *r)
+void large_part_whole(struct req *r)
+{
+    struct part *pt = r->pl->pt;
+    uint8_t rootv[PLIST_ROOT_MAX];
+    struct ls_item it = {.value = rootv,
+                         .value_len = (uint32_t)plist_root_encode(&pt->root, rootv),
+                         .expire_ms = pt->expire_ms,
+                         .flags = pt->flags,
+                         .cas = pt->cas,
+                         .vtype = pt->vtype};
+    ls_get_cb cb = pt->cb;
+    r->want_type = pt->want_type;
+    large_op_free(r);
+    large_list_read(r, 0, &it, cb);
+}
+
+/* The handler runs on the buckets (and a sorted set's paths) read as if they were the
+ * whole collection. */
+static void part_run(struct req *r)
 {
     struct part *pt = r->pl->pt;
     struct coll_buf v = {0};
-    if (r->part_write) {
-        uint64_t bytes = pt->el.len + (uint64_t)pt->nbk * 64 + 256;
-        for (uint32_t i = 2; i < r->argc; i++)
-            bytes += r->argv[i].len + 16;
-        if (bytes > ls_batch_max_bytes(r->c->srv->eng) / 2) {
-            uint8_t rootv[PLIST_ROOT_LEN];
-            plist_root_encode(&pt->root, rootv);
-            struct ls_item it = {.value = rootv,
-                                 .value_len = PLIST_ROOT_LEN,
-                                 .expire_ms = pt->expire_ms,
-                                 .flags = pt->flags,
-                                 .cas = pt->cas,
-                                 .vtype = pt->vtype};
-            ls_get_cb cb = pt->cb;
-            r->want_type = pt->want_type;
-            large_op_free(r);
-            large_list_read(r, 0, &it, cb);
-            return;
-        }
-    }
     uint8_t hdr[11];
     hdr[0] = (uint8_t)(COLL_VERSION | (pt->root.flags & COLL_F_BIG));
     size_t h = 1 + coll_varint_put(hdr + 1, pt->got);
-    if (buf_append(&v, hdr, h) < 0 || buf_append(&v, pt->el.p, pt->el.len) < 0) {
+    if (large_buf_append(&v, hdr, h) < 0 || large_buf_append(&v, pt->el.p, pt->el.len) < 0) {
         coll_buf_free(&v);
         part_fail(r, -ENOMEM);
+        return;
+    }
+    int src = pt->vtype == COLL_ZSET ? coll_zset_sort_elems(v.p + h, v.len - h, pt->got) : 0;
+    if (src != 0) { /* a sorted set's part: in its order, as the small form keeps it */
+        coll_buf_free(&v);
+        part_fail(r, src == -2 ? -ENOMEM : COLL_EBAD);
         return;
     }
     struct ls_item it = {.value = v.p,
@@ -584,6 +536,33 @@ static void part_done(struct req *r)
     pt->active = r->part_write; /* its coll_store comes to large_part_store */
     pt->cb(r, 0, &it);          /* r may be gone when it returns */
     coll_buf_free(&v);
+}
+
+/* Every bucket read: the handler runs on them (part_run), a sorted set's write once the
+ * tree's paths it may change are read too; or, when a hash's or set's write could pass
+ * one batch (its buckets, the arguments and their framing, the root), on the whole
+ * collection after all (a sorted set's write checks its batch once it is made). */
+static void part_done(struct req *r)
+{
+    struct part *pt = r->pl->pt;
+    if (r->part_write && !pt->tree) {
+        uint64_t bytes = pt->el.len + (uint64_t)pt->nbk * 64 + 256;
+        for (uint32_t i = 2; i < r->argc; i++)
+            bytes += r->argv[i].len + 16;
+        if (bytes > ls_batch_max_bytes(r->c->srv->eng) / 2) {
+            large_part_whole(r);
+            return;
+        }
+    }
+    if (!pt->tree || !r->part_write) {
+        part_run(r);
+        return;
+    }
+    if (zpart_queries(r, pt) < 0) {
+        part_fail(r, -ENOMEM);
+        return;
+    }
+    zread_start(r, &pt->root, &pt->zt, pt->zq, pt->nzq, part_run, part_fail);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -606,6 +585,9 @@ static void part_cb(void *arg, int rc, const struct ls_item *it)
         nb = root.tail - root.head + 1;
         native = !r->part_write || part_balanced(&root, nb);
     }
+    if (native && it->vtype == COLL_ZSET) /* a sorted set's write: a few members, each of a
+                                             length its tree takes (else a new version) */
+        native = (root.flags & PLIST_F_TREE) && (!r->part_write || large_zset_part_fits(r));
     for (uint32_t i = r->part_first; native && i < r->argc; i += r->part_step) {
         bk[nbk++] = plist_bucket(r->argv[i].ptr, r->argv[i].len, nb);
         qsort(bk, nbk, sizeof(*bk), cmp_u64);
@@ -618,7 +600,7 @@ static void part_cb(void *arg, int rc, const struct ls_item *it)
             break;
         native = nbk < PART_MAX_BUCKETS || i + r->part_step >= r->argc;
     }
-    struct large_op *o = native && r->pl == NULL ? op_get(r) : NULL;
+    struct large_op *o = native && r->pl == NULL ? large_op_get(r) : NULL;
     struct part *pt = o ? calloc(1, sizeof(*pt)) : NULL;
     if (pt == NULL) {
         if (o)
@@ -637,6 +619,7 @@ static void part_cb(void *arg, int rc, const struct ls_item *it)
     pt->nb = nb;
     memcpy(pt->bk, bk, nbk * sizeof(*bk));
     pt->nbk = nbk;
+    pt->tree = (root.flags & PLIST_F_TREE) != 0;
     read_pages(r, &pt->root, pt->bk, nbk, &pt->el, &pt->got, part_done, part_fail);
 }
 
@@ -672,14 +655,17 @@ int large_part_store(struct req *r, const struct resp_arg *key, const struct ls_
     /* each element into its bucket's page */
     struct coll_buf pg[PART_MAX_BUCKETS];
     uint64_t cnt[PART_MAX_BUCKETS] = {0};
-    struct ls_batch_op ops[PART_MAX_BUCKETS + 1];
-    uint8_t keys[PART_MAX_BUCKETS][PLIST_PAGE_KEY_LEN], rootv[PLIST_ROOT_LEN];
+    uint8_t keys[PART_MAX_BUCKETS][PLIST_PAGE_KEY_LEN], rootv[PLIST_ROOT_MAX], *zmem = NULL;
+    struct ls_batch_op *ops = calloc(pt->nbk + 1, sizeof(*ops));
+    struct zt_out zout = {0};
     memset(pg, 0, sizeof(pg));
+    if (ops == NULL)
+        rc = -ENOMEM;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const uint8_t *k, *e = (const uint8_t *)enc + off[i];
         size_t kl, el = off[i + 1] - off[i];
         uint64_t b;
-        if (elem_key(e, el, &k, &kl) < 0) {
+        if (elem_key(pt->vtype, e, el, &k, &kl) < 0) {
             rc = COLL_EBAD;
             break;
         }
@@ -687,7 +673,7 @@ int large_part_store(struct req *r, const struct resp_arg *key, const struct ls_
         uint64_t *at = bsearch(&b, pt->bk, pt->nbk, sizeof(*pt->bk), cmp_u64);
         if (at == NULL) /* a field no argument named: not this command's part */
             rc = COLL_EBAD;
-        else if (buf_append(&pg[at - pt->bk], e, el) < 0)
+        else if (large_buf_append(&pg[at - pt->bk], e, el) < 0)
             rc = -ENOMEM;
         else
             cnt[at - pt->bk]++;
@@ -699,7 +685,7 @@ int large_part_store(struct req *r, const struct resp_arg *key, const struct ls_
         hdr[0] = COLL_VERSION;
         size_t h = 1 + coll_varint_put(hdr + 1, cnt[j]);
         struct coll_buf v = {0};
-        if (buf_append(&v, hdr, h) < 0 || buf_append(&v, pg[j].p, pg[j].len) < 0) {
+        if (large_buf_append(&v, hdr, h) < 0 || large_buf_append(&v, pg[j].p, pg[j].len) < 0) {
             coll_buf_free(&v);
             rc = -ENOMEM;
             break;
@@ -714,33 +700,52 @@ int large_part_store(struct req *r, const struct resp_arg *key, const struct ls_
                                            .value_len = v.len,
                                            .opts = {.vtype = LARGE_VT_PAGE}};
     }
+    struct plist_root root = pt->root;
+    if (rc == 0 && pt->tree) /* a sorted set: its tree's pages too */
+        rc = zpart_apply(r, pt, key, enc, len, &root, &ops, &nops, &zout, &zmem);
+    uint64_t bytes = 0;
+    for (uint32_t j = 0; j < nops && rc == 0; j++)
+        bytes += ls_record_size(ops[j].key_len, ops[j].value_len);
+    if (rc == 0 &&
+        bytes + ls_record_size(key->len, PLIST_ROOT_MAX) > ls_batch_max_bytes(r->c->srv->eng))
+        rc = LARGE_ETOOBIG;
+    if (rc == COLL_EBAD && pt->tree)
+        rc = LARGE_ETOOBIG; /* a path its change took was not read: the whole set instead */
     if (rc == 0) {
         const struct rconfig_live *lv = rconfig_live();
-        struct plist_root root = pt->root;
         root.count = total;
         if (len && (((const uint8_t *)enc)[0] & COLL_F_BIG))
             root.flags |= COLL_F_BIG;
         if ((pt->vtype == COLL_HASH && total > lv->hash_max_listpack_entries) ||
-            (pt->vtype == COLL_SET && total > lv->set_max_intset_entries))
+            (pt->vtype == COLL_SET && total > lv->set_max_intset_entries) ||
+            (pt->vtype == COLL_ZSET && total > lv->zset_max_listpack_entries))
             root.flags |= COLL_F_BIG; /* as Redis converts, by the whole count */
-        plist_root_encode(&root, rootv);
         ops[nops++] = (struct ls_batch_op){
             .table = r->db,
             .key = key->ptr,
             .key_len = key->len,
             .value = rootv,
-            .value_len = PLIST_ROOT_LEN,
+            .value_len = plist_root_encode(&root, rootv),
             .opts = {.expire_ms = it->expire_ms, .flags = it->flags, .vtype = pt->vtype}};
         r->step = mode;
         if (event) /* published once the batch is submitted, as cmd_put does */
             pubsub_arm(r, cls, event);
-        rc = unit_write(r, key, ops, nops, cmd_write_cb);
+        if (pt->vtype == COLL_ZSET)
+            block_signal(r->c->srv, r->db, key->ptr, key->len);
+        rc = large_unit_write(r, key, ops, nops, cmd_write_cb);
         pubsub_put_submitted(r, key, rc == 0);
     }
     for (uint32_t j = 0; j < pt->nbk; j++)
         coll_buf_free(&pg[j]);
+    zt_out_free(&zout);
+    free(zmem);
+    free(ops);
     if (rc == 0) {
         req_unlock(r);
+        return 1;
+    }
+    if (rc == LARGE_ETOOBIG) { /* too large a change for one batch: a new version */
+        large_part_whole(r);
         return 1;
     }
     if (rc == COLL_EBAD)
@@ -758,9 +763,7 @@ int large_part_store(struct req *r, const struct resp_arg *key, const struct ls_
 int large_needed(const struct server *s, uint8_t vtype, const uint8_t *enc, size_t len)
 {
     uint64_t n;
-    if (vtype == COLL_ZSET)
-        return len > s->cfg.max_value_size;
-    if (vtype < COLL_HASH || vtype > COLL_SET || len < 2 ||
+    if (vtype < COLL_HASH || vtype > COLL_ZSET || len < 2 ||
         coll_varint_get(enc + 1, len - 1, &n) == 0)
         return 0;
     if (len > s->cfg.max_value_size)
@@ -771,7 +774,9 @@ int large_needed(const struct server *s, uint8_t vtype, const uint8_t *enc, size
      * as a new version for the reaper. */
     if (vtype != COLL_LIST && !(enc[0] & COLL_F_BIG))
         return 0;
-    return !coll_small_fits(n, len);
+    /* A sorted set with a member too long for its tree is one record up to max_value_size
+     * (past it, runs that every command loads). */
+    return !coll_small_fits(n, len) && (vtype != COLL_ZSET || large_zset_tree_fits(enc, len));
 }
 
 /* The number of buckets of a hashed collection of n elements taking `bytes`: about
@@ -790,10 +795,17 @@ static uint64_t buckets_for(const struct server *s, uint64_t n, uint64_t bytes)
     return nb ? nb : 1;
 }
 
-/* The field or member an element's encoding e (at least its first string) starts with. */
-static int elem_key(const uint8_t *e, size_t n, const uint8_t **k, size_t *kl)
+/* The field or member of an element's encoding e (a hash's field, a set's member: its
+ * first string; a sorted set's member, after its score). */
+static int elem_key(uint8_t vtype, const uint8_t *e, size_t n, const uint8_t **k, size_t *kl)
 {
     uint64_t l;
+    if (vtype == COLL_ZSET) {
+        if (n < 8)
+            return -1;
+        e += 8;
+        n -= 8;
+    }
     size_t h = coll_varint_get(e, n, &l);
     if (h == 0 || l > n - h)
         return -1;
@@ -804,8 +816,8 @@ static int elem_key(const uint8_t *e, size_t n, const uint8_t **k, size_t *kl)
 
 /* A hashed collection's pages: order[] lists the elements bucket by bucket, per[b] how
  * many bucket b holds. 0, or COLL_EBAD. */
-static int hash_layout(const uint8_t *enc, const size_t *off, size_t n, uint64_t nb, size_t *order,
-                       size_t *per)
+static int hash_layout(uint8_t vtype, const uint8_t *enc, const size_t *off, size_t n, uint64_t nb,
+                       size_t *order, size_t *per)
 {
     uint64_t *bk = malloc(n * sizeof(*bk));
     size_t *at = calloc(nb + 1, sizeof(*at));
@@ -813,7 +825,7 @@ static int hash_layout(const uint8_t *enc, const size_t *off, size_t n, uint64_t
     for (size_t i = 0; i < n && rc == 0; i++) {
         const uint8_t *k;
         size_t kl;
-        if (elem_key(enc + off[i], off[i + 1] - off[i], &k, &kl) < 0)
+        if (elem_key(vtype, enc + off[i], off[i + 1] - off[i], &k, &kl) < 0)
             rc = COLL_EBAD;
         else
             at[(bk[i] = plist_bucket(k, kl, nb)) + 1]++;
@@ -836,6 +848,11 @@ int large_build(struct server *s, uint8_t vtype, const void *key, size_t key_len
     /* a hash Redis would keep as a listpack keeps its insertion order, an intset its
      * order: in runs (past max_value_size only) */
     int hashed = (vtype == COLL_SET || vtype == COLL_HASH) && (enc[0] & COLL_F_BIG);
+    /* a sorted set: buckets (member to score) and a tree in score order (large_zset.c) */
+    int tree = vtype == COLL_ZSET && large_zset_tree_fits(enc, len);
+    struct zt_out zo = {0};
+    struct coll_zel *ze = NULL;
+    hashed |= tree;
     memset(b, 0, sizeof(*b));
     b->s = s;
     int rc = coll_spans(vtype, enc, len, &off, &n);
@@ -852,7 +869,7 @@ int large_build(struct server *s, uint8_t vtype, const void *key, size_t key_len
         order[i] = i;
     }
     if (hashed) {
-        if ((rc = hash_layout(enc, off, n, nb, order, per)) != 0)
+        if ((rc = hash_layout(vtype, enc, off, n, nb, order, per)) != 0)
             goto fail;
         pages = (size_t)nb;
     } else {
@@ -862,8 +879,24 @@ int large_build(struct server *s, uint8_t vtype, const void *key, size_t key_len
     /* room: anchor key + value, then per page its key, header and elements */
     size_t room = PLIST_ANCHOR_KEY_LEN + plist_anchor_len(&a) +
                   pages * (PLIST_PAGE_KEY_LEN + 1 + 10) + (len - off[0]);
+    if (tree) { /* its pages numbered down from the buckets' */
+        size_t zn;
+        uint8_t zf;
+        struct zt_tree t;
+        rc = coll_zset_decode(enc, len, 0, &ze, &zn, &zf);
+        if (rc == 0 && (rc = zt_new(&t, ze, zn, PLIST_MID - 1)) == 0)
+            rc = zt_commit(&t, &zo);
+        zt_free(&t);
+        if (rc != 0) {
+            rc = rc == -2 ? -1 : COLL_EBAD;
+            goto fail;
+        }
+        a.lo = zo.next + 1 - LARGE_TREE_SPARE; /* room to split into */
+        for (size_t i = 0; i < zo.nw; i++)
+            room += PLIST_PAGE_KEY_LEN + zo.w[i].v.len;
+    }
     b->mem = malloc(room);
-    b->ops = calloc(pages + 1, sizeof(*b->ops));
+    b->ops = calloc(pages + zo.nw + 1, sizeof(*b->ops));
     if (b->mem == NULL || b->ops == NULL)
         goto oom;
     b->version = ls_new_version(s->eng);
@@ -897,16 +930,36 @@ int large_build(struct server *s, uint8_t vtype, const void *key, size_t key_len
         }
         op->value_len = (size_t)(m - (const uint8_t *)op->value);
     }
-    b->n = (uint32_t)pages + 1;
+    for (size_t i = 0; i < zo.nw; i++) {
+        struct ls_batch_op *op = &b->ops[1 + pages + i];
+        plist_page_key(b->version, zo.w[i].page, m);
+        *op = (struct ls_batch_op){.table = large_page_table(s),
+                                   .key = m,
+                                   .key_len = PLIST_PAGE_KEY_LEN,
+                                   .value = m + PLIST_PAGE_KEY_LEN,
+                                   .value_len = zo.w[i].v.len,
+                                   .opts = {.vtype = LARGE_VT_PAGE}};
+        memcpy(m + PLIST_PAGE_KEY_LEN, zo.w[i].v.p, zo.w[i].v.len);
+        m += PLIST_PAGE_KEY_LEN + zo.w[i].v.len;
+    }
+    b->n = (uint32_t)(pages + zo.nw) + 1;
     struct plist_root root = {.flags =
                                   (uint8_t)((enc[0] & COLL_F_BIG) | (hashed ? PLIST_F_HASHED : 0)),
                               .version = b->version,
                               .count = n,
                               .head = PLIST_MID,
                               .tail = PLIST_MID + pages - 1,
-                              .lo = PLIST_MID,
+                              .lo = a.lo,
                               .hi = PLIST_MID + pages - 1};
-    plist_root_encode(&root, b->root);
+    if (tree) {
+        root.flags |= PLIST_F_TREE;
+        root.top = zo.top;
+        root.next = zo.next;
+        root.depth = zo.depth;
+    }
+    b->root_len = plist_root_encode(&root, b->root);
+    zt_out_free(&zo);
+    free(ze);
     free(off);
     free(lens);
     free(per);
@@ -915,6 +968,8 @@ int large_build(struct server *s, uint8_t vtype, const void *key, size_t key_len
 oom:
     rc = -1;
 fail:
+    zt_out_free(&zo);
+    free(ze);
     free(off);
     free(lens);
     free(per);
@@ -1135,7 +1190,7 @@ static void ahead_done(struct req *r, int rc)
 void large_write(struct req *r, const struct large_put *puts, uint32_t k, ls_write_cb done)
 {
     struct server *s = r->c->srv;
-    struct large_op *o = op_get(r);
+    struct large_op *o = large_op_get(r);
     if (o == NULL) {
         done(r, -ENOMEM, 0);
         return;
@@ -1153,7 +1208,7 @@ void large_write(struct req *r, const struct large_put *puts, uint32_t k, ls_wri
                 return;
             }
             p->v = o->build[i].root;
-            p->n = PLIST_ROOT_LEN;
+            p->n = o->build[i].root_len;
         } else if (p->n) {
             if ((o->copy[i] = malloc(p->n)) == NULL) {
                 write_fail(r, -ENOMEM);
@@ -1192,8 +1247,8 @@ int large_rename_anchor(const struct server *s, const uint8_t *v, size_t n,
 /* A unit of writes for one key's list: the hidden records and the root's write last (its
  * callback, cb, answers). In a transaction's overlay, else one batch (WATCH and CLIENT
  * TRACKING told of the key). Returns 0 or an engine error (nothing written). */
-static int unit_write(struct req *r, const struct resp_arg *key, struct ls_batch_op *ops,
-                      uint32_t n, ls_write_cb cb)
+int large_unit_write(struct req *r, const struct resp_arg *key, struct ls_batch_op *ops, uint32_t n,
+                     ls_write_cb cb)
 {
     if (txn_batching(r)) {
         int rc = 0;
@@ -1286,7 +1341,7 @@ static struct native *native_new(struct req *r, const struct plist_root *root,
                                  const struct ls_item *it, const struct resp_arg *key,
                                  ls_get_cb fallback)
 {
-    struct large_op *o = r->pl ? NULL : op_get(r);
+    struct large_op *o = r->pl ? NULL : large_op_get(r);
     struct native *nv = o ? calloc(1, sizeof(*nv)) : NULL;
     if (nv == NULL) {
         large_op_free(r);
@@ -1667,7 +1722,7 @@ static void push_page_cb(void *arg, int rc, const struct ls_item *it)
         block_signal(r->c->srv, r->db, nv->key->ptr, nv->key->len);
         txn_touch(r->c->srv, r->db, nv->key->ptr, nv->key->len);
         tracking_invalidate(r, nv->key->ptr, nv->key->len);
-        rc2 = unit_write(r, src->key, ops, nops, native_write_cb);
+        rc2 = large_unit_write(r, src->key, ops, nops, native_write_cb);
         if (rc2 == 0)
             req_unlock(r);
     } else {
@@ -1675,7 +1730,7 @@ static void push_page_cb(void *arg, int rc, const struct ls_item *it)
         reply_check(r, resp_w_int(&r->tmp, (int64_t)nv->root.count));
         pubsub_notify(r, NOTIFY_LIST, nv->right ? "rpush" : "lpush", nv->key);
         block_signal(r->c->srv, r->db, nv->key->ptr, nv->key->len);
-        rc2 = unit_write(r, nv->key, ops, nops, native_write_cb);
+        rc2 = large_unit_write(r, nv->key, ops, nops, native_write_cb);
         if (rc2 == 0)
             req_unlock(r);
     }
@@ -1782,7 +1837,7 @@ static void pop_write(struct req *r, struct native *nv)
         reply_check(r, resp_w_simple(&r->tmp, "OK"));
     }
     uint32_t nops = pop_ops(r, nv, ops, keys, rootv);
-    int rc = unit_write(r, nv->key, ops, nops, native_write_cb);
+    int rc = large_unit_write(r, nv->key, ops, nops, native_write_cb);
     large_op_free(r);
     if (rc == 0) {
         req_unlock(r);
@@ -1872,7 +1927,7 @@ static void move_dst_cb(void *arg, int rc, const struct ls_item *it)
     block_signal(r->c->srv, r->db, nv->dkey->ptr, nv->dkey->len);
     txn_touch(r->c->srv, r->db, nv->dkey->ptr, nv->dkey->len);
     tracking_invalidate(r, nv->dkey->ptr, nv->dkey->len);
-    int wrc = unit_write(r, nv->key, ops, nops, native_write_cb);
+    int wrc = large_unit_write(r, nv->key, ops, nops, native_write_cb);
     coll_buf_free(&dst);
     large_op_free(r);
     if (wrc == 0) {

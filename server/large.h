@@ -58,10 +58,23 @@ int large_layout_opened(struct server *s);
 void large_list_read(struct req *r, int rc, const struct ls_item *it, ls_get_cb cb);
 
 /* A collection of type vtype written as the small form enc[0..len): whether it is stored
- * in the large form. A list, hash or set: past the small form's bounds (128 elements, 8
- * KiB) or past max_value_size. A sorted set: only past max_value_size (its commands load
- * the whole set either way; the large form lifts the bound). Not for strings. */
+ * in the large form. A list: past the small form's bounds (128 elements, 8 KiB) or past
+ * max_value_size; a hash, set or sorted set: past max_value_size, or past those bounds when
+ * Redis would hold it as a hashtable or skiplist (COLL_F_BIG; a sorted set only when its
+ * members fit its tree). Not for strings. */
 int large_needed(const struct server *s, uint8_t vtype, const uint8_t *enc, size_t len);
+
+/* Page numbers a sorted set's anchor covers below its tree's lowest page, so that its
+ * splits seldom widen the anchor. */
+#define LARGE_TREE_SPARE 64
+
+/* Whether every member of the sorted set enc[0..len) (a valid small form) is short enough
+ * for a tree's pages (ZT_MEMBER_MAX): else past max_value_size it is stored in runs that
+ * every command loads. */
+int large_zset_tree_fits(const uint8_t *enc, size_t len);
+/* Whether r's write (large_part_get's arguments) may change a large sorted set's tree in
+ * one batch: a few members, each short enough for the tree. */
+int large_zset_part_fits(const struct req *r);
 
 /* Whether a value of type vtype, v[0..n), is a large collection's root. */
 static inline int large_is_root(uint8_t vtype, const void *v, size_t n)
@@ -98,7 +111,8 @@ struct large_build {
     struct ls_batch_op *ops;
     uint32_t n;
     uint64_t version;
-    uint8_t root[PLIST_ROOT_LEN];
+    uint8_t root[PLIST_ROOT_MAX];
+    size_t root_len;
     uint8_t *mem; /* the ops' keys and values */
     struct server *s;
 };
@@ -165,6 +179,28 @@ void large_unit_end(struct server *s, const void *unit);
  * element makes large falls back to the whole lists. */
 int large_move(struct req *r, const struct ls_item *it, const struct resp_arg *src,
                const struct resp_arg *dst, int from_right, int to_right, ls_get_cb fallback);
+
+/* Range commands on a large sorted set's tree (large_zset.c): the elements not below lo
+ * and below hi (below(x, lo): x comes before the range; below(x, hi): x is not past its
+ * end) are ranks [rlo, rhi); with below NULL, every rank. window picks the ranks to read,
+ * [*a, *b) (none: *a == *b), done answers with their elements e[0..b-a) (members
+ * borrowed for the call). Anything but a tree's root goes to cb as large_coll_get sends
+ * it. q is copied; lo and hi must live as long as r. */
+struct large_zrange {
+    int (*below)(const struct coll_zel *x, const void *arg);
+    const void *lo, *hi;
+    void (*window)(struct req *r, uint64_t count, uint64_t rlo, uint64_t rhi, uint64_t *a,
+                   uint64_t *b);
+    void (*done)(struct req *r, const struct coll_zel *e, uint64_t a, uint64_t b, uint64_t count,
+                 uint64_t rlo, uint64_t rhi);
+};
+void large_zrange_get(struct req *r, const struct resp_arg *key, const struct large_zrange *q,
+                      ls_get_cb cb);
+/* ZRANK of member (an argument of r) in a large sorted set's tree: done(r, found, rank,
+ * count); anything else goes to cb as large_coll_get sends it. */
+void large_zrank_get(struct req *r, const struct resp_arg *key, const struct resp_arg *member,
+                     void (*done)(struct req *r, int found, uint64_t rank, uint64_t count),
+                     ls_get_cb cb);
 
 /* Frees r's large-list state (conn.c, with r). */
 void large_op_free(struct req *r);
