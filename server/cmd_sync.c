@@ -278,7 +278,9 @@ static void large_root_cb(void *arg, int rc, const struct ls_item *it)
         whole.value = v;
         whole.value_len = (uint32_t)(h + lg->el.len);
         whole.expire_ms = lg->expire_ms;
-        if (lg->got != lg->root.count)
+        if (lg->got != lg->root.count ||
+            ((lg->root.flags & PLIST_F_TREE) && /* a sorted set's buckets: in its order */
+             coll_zset_sort_elems(v + h, lg->el.len, lg->got) != 0))
             dump_fail(d, "read error");
         else
             emit_entry(d, lg->k, &whole);

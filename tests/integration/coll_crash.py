@@ -183,5 +183,7 @@ sizes = [(len(st["h"]), len(st["sa"]), len(st["z"])) for st in states]
 log("sizes at the end (hash, set, sorted set) per writer: %s" % sizes)
 check(any(h > 128 for h, _, _ in sizes) and any(s > 128 for _, s, _ in sizes),
       "hashes and sets reached the large form (past 128 elements)", sizes)
+check(any(z > 90 for _, _, z in sizes),  # ~25-byte elements: past 2 KiB at ~82 members
+      "sorted sets reached the large form (a tree: past max_value_size)", sizes)
 srv.stop()
 itlib.finish()
