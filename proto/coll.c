@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 size_t coll_varint_len(uint64_t v)
 {
@@ -268,6 +269,72 @@ int coll_zel_cmp(const struct coll_zel *a, const struct coll_zel *b)
     size_t m = a->len < b->len ? a->len : b->len;
     int c = m ? memcmp(a->p, b->p, m) : 0;
     return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+/* ---- an index of strings ---- */
+
+int coll_idx_init(struct coll_idx *x, void (*key)(const void *, size_t, const uint8_t **, size_t *),
+                  const void *arg)
+{
+    *x = (struct coll_idx){.key = key, .arg = arg, .mask = 63};
+    x->slot = calloc(64, sizeof(*x->slot));
+    return x->slot ? 0 : -2;
+}
+
+void coll_idx_free(struct coll_idx *x)
+{
+    free(x->slot);
+    x->slot = NULL;
+}
+
+static size_t idx_home(const struct coll_idx *x, const void *p, size_t len)
+{
+    return (size_t)XXH3_64bits(p, len) & x->mask;
+}
+
+long coll_idx_find(const struct coll_idx *x, const void *p, size_t len)
+{
+    for (size_t h = idx_home(x, p, len);; h = (h + 1) & x->mask) {
+        uint32_t s = x->slot[h];
+        if (s == 0)
+            return -1;
+        const uint8_t *q;
+        size_t ql;
+        x->key(x->arg, s - 1, &q, &ql);
+        if (ql == len && (len == 0 || memcmp(q, p, len) == 0))
+            return (long)(s - 1);
+    }
+}
+
+static void idx_put(struct coll_idx *x, size_t i)
+{
+    const uint8_t *p;
+    size_t len;
+    x->key(x->arg, i, &p, &len);
+    size_t h = idx_home(x, p, len);
+    while (x->slot[h])
+        h = (h + 1) & x->mask;
+    x->slot[h] = (uint32_t)(i + 1);
+}
+
+int coll_idx_add(struct coll_idx *x, size_t i)
+{
+    if ((x->n + 1) * 2 > x->mask + 1) { /* at most half full */
+        size_t cap = (x->mask + 1) * 2;
+        uint32_t *old = x->slot, *s = calloc(cap, sizeof(*s));
+        if (s == NULL)
+            return -2;
+        size_t oldcap = x->mask + 1;
+        x->slot = s;
+        x->mask = cap - 1;
+        for (size_t h = 0; h < oldcap; h++)
+            if (old[h])
+                idx_put(x, old[h] - 1);
+        free(old);
+    }
+    idx_put(x, i);
+    x->n++;
+    return 0;
 }
 
 static int zel_qcmp(const void *a, const void *b)

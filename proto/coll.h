@@ -186,6 +186,25 @@ int coll_zel_cmp(const struct coll_zel *a, const struct coll_zel *b);
  * COLL_EBAD (they do not parse as n elements), or -2 (out of memory). */
 int coll_zset_sort_elems(uint8_t *p, size_t len, uint64_t n);
 
+/* An index of strings by content, for finding members among many (a large sorted set's
+ * ZADD of thousands, ZUNIONSTORE): open addressing on XXH3, each slot holding an entry's
+ * number + 1; the strings stay the caller's, named to the index by key(arg, i). */
+struct coll_idx {
+    uint32_t *slot;
+    size_t mask, n;
+    void (*key)(const void *arg, size_t i, const uint8_t **p, size_t *len);
+    const void *arg;
+};
+/* 0, or -2 (out of memory). */
+int coll_idx_init(struct coll_idx *x, void (*key)(const void *, size_t, const uint8_t **, size_t *),
+                  const void *arg);
+void coll_idx_free(struct coll_idx *x);
+/* The entry whose string is p[0..len), or -1. */
+long coll_idx_find(const struct coll_idx *x, const void *p, size_t len);
+/* Adds entry i (its string not in the index yet; arg may have moved: key sees the new
+ * one). 0, or -2. */
+int coll_idx_add(struct coll_idx *x, size_t i);
+
 /* The elements of the small form v[0..n) of a collection of type t (a COLL_* other than
  * COLL_STRING) as byte ranges: off[i]..off[i+1] is element i's encoding (a pair for a
  * hash, score and member for a sorted set), off[count] == n (*off malloc'd). Validates

@@ -121,6 +121,36 @@ static void zset_store_dest(struct req *r, const struct coll_zel *e, size_t n, c
     coll_buf_free(&out);
 }
 
+static void zel_key(const void *arg, size_t i, const uint8_t **p, size_t *len)
+{
+    const struct coll_zel *e = arg;
+    *p = e[i].p;
+    *len = e[i].len;
+}
+
+/* An index of e[0..n)'s members when a command looks up many (else *x stays unused, slot
+ * NULL): a large sorted set's ZADD of thousands costs O(members), not O(members x size). */
+static int zindex(struct coll_idx *x, const struct coll_zel *e, size_t n, size_t lookups)
+{
+    x->slot = NULL;
+    if (lookups < 8 || n < 64)
+        return 0;
+    if (coll_idx_init(x, zel_key, e) < 0)
+        return -2;
+    for (size_t i = 0; i < n; i++)
+        if (coll_idx_add(x, i) < 0)
+            return -2;
+    return 0;
+}
+
+static ssize_t zfind(const struct coll_zel *e, size_t n, const void *p, size_t len);
+
+static ssize_t zlookup(const struct coll_idx *x, const struct coll_zel *e, size_t n, const void *p,
+                       size_t len)
+{
+    return x->slot ? (ssize_t)coll_idx_find(x, p, len) : zfind(e, n, p, len);
+}
+
 static ssize_t zfind(const struct coll_zel *e, size_t n, const void *p, size_t len)
 {
     for (size_t i = 0; i < n; i++)
@@ -172,11 +202,19 @@ static void zadd_cb(void *arg, int rc, const struct ls_item *it)
     size_t added = 0, changed = 0;
     double last = 0;
     int aborted = 0;
+    struct coll_idx ix;
+    if (zindex(&ix, e, n, pairs) < 0) {
+        coll_idx_free(&ix);
+        free(e);
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
     for (size_t i = 0; i < pairs; i++) {
         double sc;
         const struct resp_arg *m = &r->argv[first + 2 * i + 1];
         parse_score(&r->argv[first + 2 * i], &sc);
-        ssize_t j = zfind(e, n, m->ptr, m->len);
+        ssize_t j = zlookup(&ix, e, n, m->ptr, m->len);
         if (j >= 0) {
             if (f & ZA_NX) {
                 aborted = 1;
@@ -184,6 +222,7 @@ static void zadd_cb(void *arg, int rc, const struct ls_item *it)
             }
             double nw = (f & ZA_INCR) ? e[j].score + sc : sc;
             if (isnan(nw)) {
+                coll_idx_free(&ix);
                 free(e);
                 reply_error(r, "ERR resulting score is not a number (NaN)");
                 req_done(r);
@@ -204,10 +243,18 @@ static void zadd_cb(void *arg, int rc, const struct ls_item *it)
                 continue;
             }
             e[n++] = (struct coll_zel){sc, (const uint8_t *)m->ptr, m->len};
+            if (ix.slot && coll_idx_add(&ix, n - 1) < 0) {
+                coll_idx_free(&ix);
+                free(e);
+                reply_error(r, "ERR out of memory");
+                req_done(r);
+                return;
+            }
             last = sc;
             added++;
         }
     }
+    coll_idx_free(&ix);
     if (f & ZA_INCR) {
         pbuf_reset(&r->tmp);
         int wrc = aborted ? resp_w_null(&r->tmp, r->proto) : resp_w_double(&r->tmp, r->proto, last);
@@ -297,14 +344,31 @@ static void zrem_cb(void *arg, int rc, const struct ls_item *it)
     uint8_t fl;
     if (zset_of(r, rc, it, 0, &e, &n, &fl))
         return;
+    struct coll_idx ix;
+    uint8_t *drop = calloc(n + 1, 1);
+    if (drop == NULL || zindex(&ix, e, n, r->argc - 2) < 0) {
+        if (drop)
+            coll_idx_free(&ix);
+        free(drop);
+        free(e);
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
     for (uint32_t i = 2; i < r->argc; i++) {
-        ssize_t j = zfind(e, n, r->argv[i].ptr, r->argv[i].len);
-        if (j >= 0) {
-            memmove(e + j, e + j + 1, (n - (size_t)j - 1) * sizeof(*e));
-            n--;
+        ssize_t j = zlookup(&ix, e, n, r->argv[i].ptr, r->argv[i].len);
+        if (j >= 0 && !drop[j]) {
+            drop[j] = 1;
             gone++;
         }
     }
+    coll_idx_free(&ix);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!drop[i])
+            e[kept++] = e[i];
+    n = kept;
+    free(drop);
     r->num = (int64_t)gone;
     if (gone == 0) {
         free(e);
@@ -1198,6 +1262,7 @@ struct zop {
     struct zowned *acc;
     size_t n, cap;
     int started;
+    struct coll_idx idx; /* acc's members (slot NULL: to be built) */
 };
 
 static void zop_free(void *v)
@@ -1207,15 +1272,42 @@ static void zop_free(void *v)
         free(o->acc[i].p);
     free(o->acc);
     free(o->weights);
+    coll_idx_free(&o->idx);
     free(o);
 }
 
-static ssize_t zacc_find(const struct zop *o, const uint8_t *p, size_t len)
+static void acc_key(const void *arg, size_t i, const uint8_t **p, size_t *len)
 {
-    for (size_t i = 0; i < o->n; i++)
-        if (o->acc[i].len == len && (len == 0 || memcmp(o->acc[i].p, p, len) == 0))
-            return (ssize_t)i;
-    return -1;
+    const struct zop *o = arg;
+    *p = o->acc[i].p;
+    *len = o->acc[i].len;
+}
+
+/* The accumulated member p[0..len): its index, -1 when absent, -2 out of memory. */
+static ssize_t zacc_find(struct zop *o, const uint8_t *p, size_t len)
+{
+    if (o->idx.slot == NULL) {
+        if (coll_idx_init(&o->idx, acc_key, o) < 0)
+            return -2;
+        for (size_t i = 0; i < o->n; i++)
+            if (coll_idx_add(&o->idx, i) < 0)
+                return -2;
+    }
+    return (ssize_t)coll_idx_find(&o->idx, p, len);
+}
+
+/* Drops the accumulated members marked in drop[0..n) (the index is built again). */
+static void zacc_compact(struct zop *o, const uint8_t *drop)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < o->n; i++) {
+        if (drop[i])
+            free(o->acc[i].p);
+        else
+            o->acc[k++] = o->acc[i];
+    }
+    o->n = k;
+    coll_idx_free(&o->idx);
 }
 
 static int zacc_add(struct zop *o, const uint8_t *p, size_t len, double score)
@@ -1234,13 +1326,7 @@ static int zacc_add(struct zop *o, const uint8_t *p, size_t len, double score)
     if (len)
         memcpy(c, p, len);
     o->acc[o->n++] = (struct zowned){c, len, score};
-    return 0;
-}
-
-static void zacc_drop(struct zop *o, size_t i)
-{
-    free(o->acc[i].p);
-    o->acc[i] = o->acc[--o->n];
+    return o->idx.slot && coll_idx_add(&o->idx, o->n - 1) < 0 ? -1 : 0;
 }
 
 static double aggregate(enum zagg a, double x, double y)
@@ -1301,16 +1387,20 @@ static void zop_cb(void *arg, int rc, const struct ls_item *it)
             if (j >= 0)
                 o->acc[j].score = aggregate(o->agg, o->acc[j].score, sc);
             else
-                oom = zacc_add(o, e[i].p, e[i].len, o->op == ZOP_DIFF ? e[i].score : sc) < 0;
+                oom = j == -2 ||
+                      zacc_add(o, e[i].p, e[i].len, o->op == ZOP_DIFF ? e[i].score : sc) < 0;
         }
-    } else if (o->op == ZOP_INTER) {
-        for (size_t i = o->n; i-- > 0;) {
-            ssize_t j = -1;
-            for (size_t k = 0; k < n && j < 0; k++)
-                if (e[k].len == o->acc[i].len && !memcmp(e[k].p, o->acc[i].p, e[k].len))
-                    j = (ssize_t)k;
+    } else {
+        /* INTER keeps what this source has too, DIFF drops it */
+        uint8_t *drop = calloc(o->n + 1, 1);
+        struct coll_idx ix = {0};
+        oom = drop == NULL || (o->op == ZOP_INTER && coll_idx_init(&ix, zel_key, e) < 0);
+        for (size_t i = 0; !oom && o->op == ZOP_INTER && i < n; i++)
+            oom = coll_idx_add(&ix, i) < 0;
+        for (size_t i = 0; !oom && o->op == ZOP_INTER && i < o->n; i++) {
+            long j = coll_idx_find(&ix, o->acc[i].p, o->acc[i].len);
             if (j < 0) {
-                zacc_drop(o, i);
+                drop[i] = 1;
             } else {
                 double sc = e[j].score * w;
                 if (isnan(sc))
@@ -1318,12 +1408,16 @@ static void zop_cb(void *arg, int rc, const struct ls_item *it)
                 o->acc[i].score = aggregate(o->agg, o->acc[i].score, sc);
             }
         }
-    } else {
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; !oom && o->op == ZOP_DIFF && i < n; i++) {
             ssize_t j = zacc_find(o, e[i].p, e[i].len);
+            oom = j == -2;
             if (j >= 0)
-                zacc_drop(o, (size_t)j);
+                drop[j] = 1;
         }
+        if (!oom)
+            zacc_compact(o, drop);
+        coll_idx_free(&ix);
+        free(drop);
     }
     free(e);
     if (oom) {
@@ -1331,9 +1425,12 @@ static void zop_cb(void *arg, int rc, const struct ls_item *it)
         req_done(r);
         return;
     }
-    if (rc == LS_ENOTFOUND && o->op == ZOP_INTER)
-        while (o->n) /* an absent key: the intersection is empty */
-            zacc_drop(o, o->n - 1);
+    if (rc == LS_ENOTFOUND && o->op == ZOP_INTER) { /* an absent key: the intersection is empty */
+        for (size_t i = 0; i < o->n; i++)
+            free(o->acc[i].p);
+        o->n = 0;
+        coll_idx_free(&o->idx);
+    }
     o->at++;
     zop_next(r);
 }

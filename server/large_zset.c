@@ -216,27 +216,32 @@ int zpart_queries(struct req *r, struct part *pt)
             break;
     }
     struct coll_zel *old = malloc((pt->got + 1) * sizeof(*old));
-    pt->zq = calloc(pt->got + named + 1, sizeof(*pt->zq));
+    pt->zq = calloc(2 * named + 1, sizeof(*pt->zq));
     if (old == NULL || pt->zq == NULL) {
         free(old);
         return -2;
     }
+    size_t nold = (size_t)pt->got;
     if (elems_parse(pt->el.p, pt->el.len, pt->got, old) != 0)
-        pt->got = 0; /* damaged: the handler's decode of the part says so */
+        nold = 0; /* damaged: the handler's decode of the part says so */
     pt->nzq = 0;
-    for (uint64_t i = 0; i < pt->got; i++)
-        pt->zq[pt->nzq++] = (struct zt_query){.kind = ZT_Q_KEY, .key = old[i]};
-    /* where ZADD's score or the increment would put each member */
-    for (uint32_t i = r->part_first; r->part_zadd && i < r->argc; i += r->part_step) {
+    /* each named member's key now (the buckets hold others too: their keys stay), and
+     * where ZADD's score or the increment would put it */
+    for (uint32_t i = r->part_first; i < r->argc; i += r->part_step) {
         const struct resp_arg *m = &r->argv[i], *sa = &r->argv[i - 1];
+        const struct coll_zel *o = zfind(old, nold, m->ptr, m->len);
         char buf[64];
         double sc;
-        if (sa->len >= sizeof(buf))
+        if (o)
+            pt->zq[pt->nzq++] = (struct zt_query){.kind = ZT_Q_KEY, .key = *o};
+        if (!r->part_zadd || sa->len >= sizeof(buf)) {
+            if (r->part_step == 0)
+                break;
             continue;
+        }
         memcpy(buf, sa->ptr, sa->len);
         buf[sa->len] = 0;
         sc = strtod(buf, NULL);
-        const struct coll_zel *o = zfind(old, pt->got, m->ptr, m->len);
         if (r->part_zadd == 2 && o)
             sc += o->score;
         if (sc == sc)
