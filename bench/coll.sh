@@ -12,6 +12,12 @@
 #                      one hash and one set, COLL_N writes of random fields (members) out
 #                      of COLL_BIG, then as many reads (past 128 they are in hash-bucket
 #                      pages: an HSET reads and writes one bucket and the root)
+#   BIG-ZADD / BIG-ZRANGE
+#                      one sorted set of COLL_BIG members (loaded with ZADDs of 100,000
+#                      members, the time printed), then COLL_N ZADDs of random members and
+#                      scores, and as many ZRANGE bigzset <r> +inf BYSCORE LIMIT 0 10 (past
+#                      128 members it is hash buckets and a B+tree: a ZADD reads and writes
+#                      a bucket and the tree's path, a ZRANGE reads one path)
 # (redis-benchmark -c COLL_CLIENTS -n COLL_N -r COLL_KEYS, one invocation per command), and
 # then memory: COLL_HASHES small hashes of 10 fields (field f0..f9, 8-byte values) loaded
 # with redis-cli --pipe: logstord's resident memory and INFO index_bytes, redis's
@@ -19,12 +25,12 @@
 #
 #   bash bench/coll.sh build
 #
-# Then memory of one list of COLL_LIST_ELEMS elements and of one hash of COLL_BIG fields
-# (logstord: index bytes per element with its large form's pages; redis: used_memory per
-# element).
+# Then memory of one list of COLL_LIST_ELEMS elements, of one hash of COLL_BIG fields and
+# of one sorted set of COLL_ZSET_ELEMS members (logstord: index bytes per element with its
+# large form's pages; redis: used_memory per element).
 # Environment: COLL_N (100000), COLL_KEYS (100000), COLL_CLIENTS (50), COLL_QUEUE (20000),
-# COLL_HASHES (1000000), COLL_BIG (1000000), COLL_LIST_ELEMS (1000000), COLL_TARGETS (logstord-sync redis-always logstord-periodic
-# redis-everysec).
+# COLL_HASHES (1000000), COLL_BIG (1000000), COLL_LIST_ELEMS (1000000), COLL_ZSET_ELEMS
+# (10000000), COLL_TARGETS (logstord-sync redis-always logstord-periodic redis-everysec).
 set -u
 BUILD=${1:-build}
 LOGSTORD=${LOGSTORD:-$BUILD/logstord}
@@ -56,6 +62,18 @@ rb() {
         "$(echo "($c1 - $c0) * 1000000 / $TICK / $n" | bc -l)"
 }
 
+# one sorted set of BIG members: ZADDs of 100,000 members (scores i * 7919 mod BIG)
+python3 - "$BIG" >"$WORK/bigzset.resp" <<'EOF4'
+import sys
+n = int(sys.argv[1])
+out = sys.stdout.buffer
+for start in range(0, n, 100000):
+    parts = [b"ZADD", b"bigzset"]
+    for i in range(start, min(n, start + 100000)):
+        parts += [b"%d" % ((i * 7919) % n), b"m%07d" % i]
+    out.write(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
+EOF4
+
 for T in $TARGETS; do
     start_target "$T" || continue
     rb HSET "$N" hset "h:__rand_int__" "f__rand_int__" "vvvvvvvv"
@@ -70,11 +88,18 @@ for T in $TARGETS; do
     RB_R=$BIG rb BIG-HGET "$N" hget bighash "f__rand_int__"
     RB_R=$BIG rb BIG-SADD "$N" sadd bigset "m__rand_int__"
     RB_R=$BIG rb BIG-SISMEMBER "$N" sismember bigset "m__rand_int__"
+    t0=$(date +%s.%N)
+    redis-cli -p "$PORT" --pipe <"$WORK/bigzset.resp" >/dev/null
+    printf 'coll: %-18s bigzset of %d members loaded in %.1f s\n' "$T" \
+        "$(redis-cli -p "$PORT" zcard bigzset)" "$(echo "$(date +%s.%N) - $t0" | bc -l)"
+    RB_R=$BIG rb BIG-ZADD "$N" zadd bigzset "__rand_int__" "m__rand_int__"
+    RB_R=$BIG rb BIG-ZRANGE "$N" zrange bigzset "__rand_int__" +inf byscore limit 0 10
     stop_target
 done
 for pair in "logstord-sync redis-always" "logstord-periodic redis-everysec"; do
     set -- $pair
-    for t in HSET HGET SADD SISMEMBER ZADD ZRANGE LPUSH RPOP BIG-HSET BIG-HGET BIG-SADD BIG-SISMEMBER; do
+    for t in HSET HGET SADD SISMEMBER ZADD ZRANGE LPUSH RPOP BIG-HSET BIG-HGET BIG-SADD \
+        BIG-SISMEMBER BIG-ZADD BIG-ZRANGE; do
         a=${RATE[$1/$t]:-} b=${RATE[$2/$t]:-}
         [ -n "$a" ] && [ -n "$b" ] &&
             printf 'coll: ratio %-17s / %-14s %-10s %5.2fx\n' "$1" "$2" "$t" "$(echo "$a / $b" | bc -l)"
@@ -140,6 +165,45 @@ for T in logstord-periodic redis; do
         idx=$(redis-cli -p "$PORT" info logstor | tr -d '\r' | awk -F: '/^index_bytes:/ {print $2}')
         pages=$(redis-cli -p "$PORT" info logstor | tr -d '\r' | awk -F: '/^large_pages:/ {print $2}')
         printf 'coll: %-18s one hash of %d fields (loaded in %.1f s) in %d pages: index %.2f MiB (%.2f B/field), RSS %.1f MiB\n' \
+            "$T" "$n" "$(echo "$t1 - $t0" | bc -l)" "$pages" "$(echo "$idx / 1048576" | bc -l)" \
+            "$(echo "$idx / $n" | bc -l)" "$(echo "$rss / 1048576" | bc -l)"
+    fi
+    stop_target
+done
+
+# memory: one sorted set of ZSET_ELEMS members (8-byte members, integer scores): 20 sorted
+# sets of ZSET_ELEMS / 20 members (ZADDs of 50,000), then ZUNIONSTORE of them into one
+ZSET_ELEMS=${COLL_ZSET_ELEMS:-10000000}
+python3 - "$ZSET_ELEMS" >"$WORK/zsets.resp" <<'EOF5'
+import sys
+n = int(sys.argv[1])
+part = (n + 19) // 20
+out = sys.stdout.buffer
+for start in range(0, n, 50000):
+    parts = [b"ZADD", b"zpart:%d" % (start // part)]
+    for i in range(start, min(n, start + 50000)):
+        parts += [b"%d" % ((i * 7919) % n), b"m%07d" % i]
+    out.write(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
+EOF5
+for T in logstord-periodic redis; do
+    start_target "$T" || continue
+    t0=$(date +%s.%N)
+    redis-cli -p "$PORT" --pipe <"$WORK/zsets.resp" | tail -n 1 | sed 's/^/coll: /'
+    redis-cli -p "$PORT" zunionstore zbig 20 $(printf 'zpart:%d ' $(seq 0 19)) >/dev/null
+    t1=$(date +%s.%N)
+    redis-cli -p "$PORT" del $(printf 'zpart:%d ' $(seq 0 19)) >/dev/null
+    sleep 5 # the reaper deletes the parts' pages
+    n=$(redis-cli -p "$PORT" zcard zbig)
+    rss=$(awk '/VmRSS/ { print $2 * 1024 }' "/proc/$SRV_PID/status")
+    if [ "$T" = redis ]; then
+        used=$(redis-cli -p "$PORT" info memory | tr -d '\r' | awk -F: '/^used_memory:/ {print $2}')
+        printf 'coll: %-18s one sorted set of %d members (loaded in %.1f s): used_memory %.1f MiB (%.2f B/member), RSS %.1f MiB\n' \
+            "$T" "$n" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$used / 1048576" | bc -l)" \
+            "$(echo "$used / $n" | bc -l)" "$(echo "$rss / 1048576" | bc -l)"
+    else
+        idx=$(redis-cli -p "$PORT" info logstor | tr -d '\r' | awk -F: '/^index_bytes:/ {print $2}')
+        pages=$(redis-cli -p "$PORT" info logstor | tr -d '\r' | awk -F: '/^large_pages:/ {print $2}')
+        printf 'coll: %-18s one sorted set of %d members (loaded in %.1f s) in %d pages: index %.2f MiB (%.2f B/member), RSS %.1f MiB\n' \
             "$T" "$n" "$(echo "$t1 - $t0" | bc -l)" "$pages" "$(echo "$idx / 1048576" | bc -l)" \
             "$(echo "$idx / $n" | bc -l)" "$(echo "$rss / 1048576" | bc -l)"
     fi

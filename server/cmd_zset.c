@@ -133,7 +133,7 @@ static void zel_key(const void *arg, size_t i, const uint8_t **p, size_t *len)
 static int zindex(struct coll_idx *x, const struct coll_zel *e, size_t n, size_t lookups)
 {
     x->slot = NULL;
-    if (lookups < 8 || n < 64)
+    if (lookups < 8) /* (also for few elements: a ZADD's new ones are added to it) */
         return 0;
     if (coll_idx_init(x, zel_key, e) < 0)
         return -2;
@@ -994,7 +994,7 @@ static void zpop_cb(void *arg, int rc, const struct ls_item *it)
         free(e);
         if (p->at < p->last) {
             p->at++;
-            zset_read(r, &r->argv[p->at], zpop_cb);
+            large_zpop_get(r, &r->argv[p->at], (uint64_t)p->count, p->max, zpop_cb);
             return;
         }
         if (p->block_ms != UINT64_MAX &&
@@ -1053,7 +1053,7 @@ static void zpop_start(struct req *r, struct zpop *tmpl)
     p->at = p->first;
     r->aux = p;
     r->aux_free = free;
-    zset_read(r, &r->argv[p->at], zpop_cb);
+    large_zpop_get(r, &r->argv[p->at], (uint64_t)p->count, p->max, zpop_cb);
 }
 
 static void zpop_generic(struct req *r, int max)

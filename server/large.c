@@ -623,6 +623,45 @@ static void part_cb(void *arg, int rc, const struct ls_item *it)
     read_pages(r, &pt->root, pt->bk, nbk, &pt->el, &pt->got, part_done, part_fail);
 }
 
+struct part *large_part_new(struct req *r, const struct ls_item *it, const struct plist_root *root,
+                            ls_get_cb cb)
+{
+    struct large_op *o = large_op_get(r);
+    struct part *pt = o && o->pt == NULL ? calloc(1, sizeof(*pt)) : NULL;
+    if (pt == NULL)
+        return NULL;
+    o->pt = pt;
+    pt->root = *root;
+    pt->expire_ms = it->expire_ms;
+    pt->cas = it->cas;
+    pt->flags = it->flags;
+    pt->vtype = it->vtype;
+    pt->want_type = r->want_type;
+    pt->cb = cb;
+    pt->nb = root->tail - root->head + 1;
+    pt->tree = (root->flags & PLIST_F_TREE) != 0;
+    return pt;
+}
+
+int large_part_bucket(struct part *pt, const void *m, size_t len)
+{
+    uint64_t b = plist_bucket(m, len, pt->nb);
+    for (uint32_t i = 0; i < pt->nbk; i++)
+        if (pt->bk[i] == b)
+            return 0;
+    if (pt->nbk == PART_MAX_BUCKETS)
+        return -1;
+    pt->bk[pt->nbk++] = b;
+    qsort(pt->bk, pt->nbk, sizeof(*pt->bk), cmp_u64);
+    return 0;
+}
+
+void large_part_read(struct req *r)
+{
+    struct part *pt = r->pl->pt;
+    read_pages(r, &pt->root, pt->bk, pt->nbk, &pt->el, &pt->got, part_done, part_fail);
+}
+
 void large_part_get(struct req *r, const struct resp_arg *key, ls_get_cb cb, uint32_t first,
                     uint32_t step, int write)
 {

@@ -202,6 +202,13 @@ void large_zrank_get(struct req *r, const struct resp_arg *key, const struct res
                      void (*done)(struct req *r, int found, uint64_t rank, uint64_t count),
                      ls_get_cb cb);
 
+/* A pop of count (lowest, or with max highest) elements from key's sorted set for its
+ * handler cb: a large one's comes to cb as the buckets those elements are in, as if they
+ * were the whole set (its write is theirs: large_part_store); anything else as
+ * large_coll_get sends it. */
+void large_zpop_get(struct req *r, const struct resp_arg *key, uint64_t count, int max,
+                    ls_get_cb cb);
+
 /* Frees r's large-list state (conn.c, with r). */
 void large_op_free(struct req *r);
 

@@ -90,6 +90,14 @@ int large_buf_append(struct coll_buf *b, const void *p, size_t n);
 /* A unit of writes for one key (large.c: unit_write). */
 int large_unit_write(struct req *r, const struct resp_arg *key, struct ls_batch_op *ops, uint32_t n,
                      ls_write_cb cb);
+/* A part of the large collection whose root, it, decodes to root (r->pl->pt), for cb:
+ * NULL out of memory (or r has one). Its buckets are added with large_part_bucket (-1:
+ * more than PART_MAX_BUCKETS), and read, then cb run on them (as large_part_get does),
+ * with large_part_read. */
+struct part *large_part_new(struct req *r, const struct ls_item *it, const struct plist_root *root,
+                            ls_get_cb cb);
+int large_part_bucket(struct part *pt, const void *m, size_t len);
+void large_part_read(struct req *r);
 /* The part r's handler was to run on is given up: the whole collection is loaded and the
  * handler runs on it instead. */
 void large_part_whole(struct req *r);

@@ -24,6 +24,7 @@
 #include "mget.h"
 #include "reply.h"
 #include "server.h"
+#include "txn.h"
 
 #define ZPART_MEMBERS 8 /* more members named by a write: a new version */
 #define ZWANT_MAX     64
@@ -346,13 +347,14 @@ static void zr_fail(struct req *r, int rc)
 
 /* The root read: a tree's root (decoded into zr->root) goes on here (1); anything else to
  * the caller's handler as large_coll_get sends it (0). */
-static int zr_root(struct req *r, int rc, const struct ls_item *it)
+static int zr_root(struct req *r, int rc, const struct ls_item *it, int hit)
 {
     struct zread *zr = r->pl ? r->pl->zr : NULL;
     if (zr && rc == 0 && large_is_root(it->vtype, it->value, it->value_len) &&
         plist_root_decode(it->value, it->value_len, &zr->root) == 0 &&
         (zr->root.flags & PLIST_F_TREE)) {
-        r->c->srv->stats.keyspace_hits++; /* as coll_read_begin counts it */
+        if (hit) /* as coll_read_begin counts it */
+            r->c->srv->stats.keyspace_hits++;
         return 1;
     }
     ls_get_cb cb = zr ? zr->cb : r->coll_cb;
@@ -405,7 +407,7 @@ static void zrange_window(struct req *r)
 static void zrange_root_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    if (!zr_root(r, rc, it))
+    if (!zr_root(r, rc, it, 1))
         return;
     struct zread *zr = r->pl->zr;
     zr->t = &zr->own;
@@ -480,7 +482,7 @@ static void zrank_bucket_cb(void *arg, int rc, const struct ls_item *it)
 static void zrank_root_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
-    if (!zr_root(r, rc, it))
+    if (!zr_root(r, rc, it, 1))
         return;
     struct zread *zr = r->pl->zr;
     uint64_t nb = zr->root.tail - zr->root.head + 1;
@@ -506,4 +508,77 @@ void large_zrank_get(struct req *r, const struct resp_arg *key, const struct res
         zr->rank_done = done;
     }
     cmd_get(r, key, zrank_root_cb);
+}
+
+/* ---- pops: ZPOPMIN, ZPOPMAX, their blocking forms, ZMPOP ----
+ *
+ * The elements a pop takes are read from the tree's end, then the buckets they are in,
+ * and the pop's handler runs on those buckets as the whole set: its count lowest (highest)
+ * are the set's, since every one of the set's is among them. Its write is a part's, the
+ * popped keys' paths already read. */
+
+#define ZPOP_MEMBERS 16 /* more to pop: a new version */
+
+static void zpop_ranged(struct req *r)
+{
+    struct zread *zr = r->pl->zr;
+    struct part *pt = r->pl->pt;
+    uint64_t k = zr->b - zr->a;
+    struct coll_zel *e = malloc((k + 1) * sizeof(*e));
+    int rc = e && zt_range(&pt->zt, zr->a, zr->b, e) == 0 ? 0 : e ? COLL_EBAD : -ENOMEM;
+    for (uint64_t i = 0; rc == 0 && i < k; i++)
+        if (large_part_bucket(pt, e[i].p, e[i].len) < 0)
+            rc = COLL_EBAD; /* cannot be: ZPOP_MEMBERS < PART_MAX_BUCKETS */
+    free(e);
+    if (rc != 0) {
+        zr_fail(r, rc);
+        return;
+    }
+    r->want_type = COLL_ZSET;
+    large_part_read(r);
+}
+
+static void zpop_root_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct zread *zr = r->pl ? r->pl->zr : NULL;
+    uint64_t count = zr ? zr->a : 0;
+    int max = zr ? (int)zr->b : 0;
+    if (zr && (txn_batching(r) || count > ZPOP_MEMBERS || count == 0)) {
+        ls_get_cb cb = zr->cb; /* in a unit, or many: the whole set (a new version) */
+        large_op_free(r);
+        large_list_read(r, rc, it, cb);
+        return;
+    }
+    if (!zr_root(r, rc, it, 0))
+        return;
+    struct part *pt = large_part_new(r, it, &zr->root, zr->cb);
+    if (pt == NULL) {
+        zr_fail(r, -ENOMEM);
+        return;
+    }
+    uint64_t n = zr->root.count, k = count < n ? count : n;
+    zr->a = max ? n - k : 0;
+    zr->b = max ? n : k;
+    r->part_first = (uint8_t)(r->argc < 255 ? r->argc : 255); /* it names no member */
+    r->part_step = 1;
+    r->part_write = 1;
+    r->part_zadd = 0;
+    zr->qs[0] = (struct zt_query){.kind = ZT_Q_RANGE, .a = zr->a, .b = zr->b};
+    zread_start(r, &pt->root, &pt->zt, zr->qs, 1, zpop_ranged, zr_fail);
+}
+
+void large_zpop_get(struct req *r, const struct resp_arg *key, uint64_t count, int max,
+                    ls_get_cb cb)
+{
+    struct zread *zr = zr_get(r);
+    r->coll_cb = cb;
+    r->want_type = COLL_ZSET;
+    r->hold_claim = 1;
+    if (zr) {
+        zr->cb = cb;
+        zr->a = count;
+        zr->b = (uint64_t)max;
+    }
+    cmd_get(r, key, zpop_root_cb);
 }
