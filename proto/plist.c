@@ -8,20 +8,6 @@
 
 #include "coll.h"
 
-static void put64le(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64le(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 static void put64be(uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
@@ -53,21 +39,21 @@ int plist_root_decode(const uint8_t *v, size_t n, struct plist_root *out)
     out->flags = (uint8_t)(v[0] & 0xf0);
     if (n != plist_root_len(out))
         return -1;
-    out->version = get64le(v + 1);
-    out->count = get64le(v + 9);
-    out->head = get64le(v + 17);
-    out->tail = get64le(v + 25);
-    out->lo = get64le(v + 33);
-    out->hi = get64le(v + 41);
+    out->version = plist_get64le(v + 1);
+    out->count = plist_get64le(v + 9);
+    out->head = plist_get64le(v + 17);
+    out->tail = plist_get64le(v + 25);
+    out->lo = plist_get64le(v + 33);
+    out->hi = plist_get64le(v + 41);
     if (out->version == 0 || out->count == 0 || out->head > out->tail ||
         (!(out->flags & PLIST_F_HASHED) && out->tail - out->head >= out->count) ||
         out->lo > out->head || out->tail > out->hi)
         return -1;
     out->top = out->next = out->depth = 0;
     if (out->flags & PLIST_F_TREE) {
-        out->top = get64le(v + 49);
-        out->next = get64le(v + 57);
-        out->depth = get64le(v + 65);
+        out->top = plist_get64le(v + 49);
+        out->next = plist_get64le(v + 57);
+        out->depth = plist_get64le(v + 65);
         if (!(out->flags & PLIST_F_HASHED) || out->depth == 0 || out->depth > 32 ||
             out->next >= out->top || out->top >= out->head || out->next + 1 < out->lo)
             return -1;
@@ -78,17 +64,17 @@ int plist_root_decode(const uint8_t *v, size_t n, struct plist_root *out)
 size_t plist_root_encode(const struct plist_root *r, uint8_t *out)
 {
     out[0] = (uint8_t)(PLIST_ROOT_VERSION | (r->flags & 0xf0));
-    put64le(out + 1, r->version);
-    put64le(out + 9, r->count);
-    put64le(out + 17, r->head);
-    put64le(out + 25, r->tail);
-    put64le(out + 33, r->lo);
-    put64le(out + 41, r->hi);
+    plist_put64le(out + 1, r->version);
+    plist_put64le(out + 9, r->count);
+    plist_put64le(out + 17, r->head);
+    plist_put64le(out + 25, r->tail);
+    plist_put64le(out + 33, r->lo);
+    plist_put64le(out + 41, r->hi);
     if (!(r->flags & PLIST_F_TREE))
         return PLIST_ROOT_LEN;
-    put64le(out + 49, r->top);
-    put64le(out + 57, r->next);
-    put64le(out + 65, r->depth);
+    plist_put64le(out + 49, r->top);
+    plist_put64le(out + 57, r->next);
+    plist_put64le(out + 65, r->depth);
     return PLIST_ROOT_MAX;
 }
 
@@ -121,8 +107,8 @@ size_t plist_anchor_encode(const struct plist_anchor *a, uint8_t *out)
     size_t o = coll_varint_put(out, a->key_len);
     memcpy(out + o, a->key, a->key_len);
     o += a->key_len;
-    put64le(out + o, a->lo);
-    put64le(out + o + 8, a->hi);
+    plist_put64le(out + o, a->lo);
+    plist_put64le(out + o + 8, a->hi);
     return o + 16;
 }
 
@@ -134,8 +120,8 @@ int plist_anchor_decode(const uint8_t *v, size_t n, struct plist_anchor *out)
         return -1;
     out->key = v + k;
     out->key_len = (size_t)kl;
-    out->lo = get64le(v + k + kl);
-    out->hi = get64le(v + k + kl + 8);
+    out->lo = plist_get64le(v + k + kl);
+    out->hi = plist_get64le(v + k + kl + 8);
     return out->lo <= out->hi ? 0 : -1;
 }
 

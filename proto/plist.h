@@ -17,6 +17,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Little-endian 64-bit fields of roots, anchors and tree nodes. */
+static inline void plist_put64le(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t plist_get64le(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
 /* Byte 0 of a large collection's root (low nibble; the small form's is COLL_VERSION). */
 #define PLIST_ROOT_VERSION 2
 /* The first page of a list converted to the large form. */

@@ -6,19 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void put64le(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64le(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
+#include "plist.h"
 
 size_t zt_elem_bytes(const struct coll_zel *e)
 {
@@ -119,7 +107,7 @@ static int node_parse(struct zt_tree *t, const uint8_t *v, size_t n, int leaf, s
         struct zt_ent *c = &x->c[i];
         if (end - pos < 9)
             return COLL_EBAD;
-        c->page = get64le(pos);
+        c->page = plist_get64le(pos);
         pos += 8;
         if ((h = coll_varint_get(pos, (size_t)(end - pos), &c->count)) == 0 || c->count == 0)
             return COLL_EBAD;
@@ -610,7 +598,7 @@ static int encode(const struct zt_node *x, struct coll_buf *out)
     o += coll_varint_put(p + o, x->n);
     for (size_t i = 0; i < x->n; i++) {
         const struct zt_ent *c = &x->c[i];
-        put64le(p + o, c->page);
+        plist_put64le(p + o, c->page);
         o += 8;
         o += coll_varint_put(p + o, c->count);
         memcpy(p + o, &c->key.score, 8);
