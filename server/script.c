@@ -1136,9 +1136,9 @@ static const char *call_refused(const struct script_run *sr, const struct cmd_de
         return "Write commands are not allowed from read-only scripts.";
     if (sr->oom_guard && !sr->wrote && (d->flags & CMD_DENYOOM))
         return "-" ERR_OOM; /* a script that wrote already cannot stop halfway */
-    for (uint32_t i = 1; i < argc; i++)
-        if (d->first_key && i >= (uint32_t)d->first_key &&
-            argv[i].len > sr->r->c->srv->cfg.max_key_size)
+    uint32_t first, step, nk = cmd_keys_find(d, argv, argc, &first, &step);
+    for (uint32_t k = 0; k < nk; k++) /* the keys only: a value may be larger */
+        if (argv[first + k * step].len > sr->r->c->srv->cfg.max_key_size)
             return "-ERR key exceeds maximum allowed size (max_key_size)";
     return NULL;
 }

@@ -322,6 +322,16 @@ check(itlib.info_int(srv.port, "number_of_cached_scripts") == 3,
 a.call("SCRIPT", "FLUSH", "ASYNC")
 check(itlib.info_int(srv.port, "number_of_cached_scripts") == 0, "and 0 after SCRIPT FLUSH ASYNC")
 
+section("redis.call bounds keys by max_key_size, not values")
+big = "v" * 70000
+for c, who in ((a, "logstord"), (b, "redis-server")):
+    r = c.call("EVAL", "return redis.call('hset', KEYS[1], 'f', ARGV[1])", "1", "bigv", big)
+    check(r == (":", 1), "a 70,000-byte value through redis.call (%s)" % who, r)
+    r = c.call("EVAL", "return redis.call('hstrlen', KEYS[1], 'f')", "1", "bigv")
+    check(r == (":", 70000), "and it is stored whole (%s)" % who, r)
+r = a.call("EVAL", "return redis.call('set', ARGV[1], 'x')", "0", "k" * 70000)
+check(r[0] == "-" and "max_key_size" in r[1], "a 70,000-byte key through redis.call is refused", r)
+
 section("a script waits for the device without stopping the server")
 a = Resp(srv.port)
 a.call("SET", "disk", "41")
