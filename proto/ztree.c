@@ -585,8 +585,12 @@ static int number(struct zt_tree *t, struct zt_node *x)
 
 static int encode(const struct zt_node *x, struct coll_buf *out)
 {
-    if (x->leaf)
-        return coll_zset_encode(x->e, x->n, 0, out) < 0 ? -2 : 0;
+    if (x->leaf) { /* as a skiplist holds them: -0 stays -0 (COLL_F_BIG), no flag kept */
+        if (coll_zset_encode(x->e, x->n, COLL_F_BIG, out) < 0)
+            return -2;
+        out->p[0] = COLL_VERSION;
+        return 0;
+    }
     size_t len = 1 + coll_varint_len(x->n);
     for (size_t i = 0; i < x->n; i++)
         len += ent_bytes(&x->c[i]);

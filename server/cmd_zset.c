@@ -195,7 +195,9 @@ static void zadd_cb(void *arg, int rc, const struct ls_item *it)
     struct coll_zel *e;
     size_t n;
     uint8_t fl;
-    uint32_t f = (uint32_t)r->u64, first = (uint32_t)r->num;
+    /* the flags and the first score's index (r->num is the reply: a large set's handler
+     * may run again, on the whole set, after its part's write fell back) */
+    uint32_t f = (uint32_t)r->u64, first = (uint32_t)(r->u64 >> 32);
     size_t pairs = (r->argc - first) / 2;
     if (zset_of(r, rc, it, pairs, &e, &n, &fl))
         return;
@@ -210,8 +212,16 @@ static void zadd_cb(void *arg, int rc, const struct ls_item *it)
         req_done(r);
         return;
     }
+    /* Whether Redis holds the set as a listpack while this element goes in (its score
+     * stored as an integer when it is one: -0 becomes 0): until it passes
+     * zset-max-listpack-entries or a member passes -value; a new set starts as a skiplist
+     * when its first member does. */
+    const struct rconfig_live *lv = rconfig_live();
+    int small = !(fl & COLL_F_BIG) && !(n == 0 && pairs &&
+                                        (lv->zset_max_listpack_entries == 0 ||
+                                         r->argv[first + 1].len > lv->zset_max_listpack_value));
     for (size_t i = 0; i < pairs; i++) {
-        double sc;
+        double sc = 0;
         const struct resp_arg *m = &r->argv[first + 2 * i + 1];
         parse_score(&r->argv[first + 2 * i], &sc);
         ssize_t j = zlookup(&ix, e, n, m->ptr, m->len);
@@ -234,7 +244,7 @@ static void zadd_cb(void *arg, int rc, const struct ls_item *it)
             }
             last = nw;
             if (nw != e[j].score) {
-                e[j].score = nw;
+                e[j].score = small && nw == 0 ? 0.0 : nw;
                 changed++;
             }
         } else {
@@ -242,7 +252,11 @@ static void zadd_cb(void *arg, int rc, const struct ls_item *it)
                 aborted = 1;
                 continue;
             }
-            e[n++] = (struct coll_zel){sc, (const uint8_t *)m->ptr, m->len};
+            if (small &&
+                (n + 1 > lv->zset_max_listpack_entries || m->len > lv->zset_max_listpack_value))
+                small = 0; /* Redis converts it before this one goes in */
+            e[n++] =
+                (struct coll_zel){small && sc == 0 ? 0.0 : sc, (const uint8_t *)m->ptr, m->len};
             if (ix.slot && coll_idx_add(&ix, n - 1) < 0) {
                 coll_idx_free(&ix);
                 free(e);
@@ -317,8 +331,7 @@ void cmd_zset_zadd(struct req *r)
         req_done(r);
         return;
     }
-    r->u64 = f;
-    r->num = i;
+    r->u64 = f | (uint64_t)i << 32;
     zset_part(r, i + 1, 2, 1, (f & ZA_INCR) ? 2 : 1, zadd_cb);
 }
 
@@ -331,8 +344,7 @@ void cmd_zset_zincrby(struct req *r)
         req_done(r);
         return;
     }
-    r->u64 = ZA_INCR;
-    r->num = 2;
+    r->u64 = ZA_INCR | (uint64_t)2 << 32;
     zset_part(r, 3, 0, 1, 2, zadd_cb);
 }
 
@@ -496,6 +508,10 @@ static int parse_score_bound(const struct resp_arg *a, double *v, int *ex)
         *ex = 1;
         b.ptr++;
         b.len--;
+    }
+    if (b.len == 0) { /* Redis's strtod of "": 0 */
+        *v = 0;
+        return 0;
     }
     return parse_score(&b, v);
 }
@@ -751,11 +767,11 @@ static int zrange_parse(struct req *r, struct zrange_spec *s, uint32_t key, int 
             }
             s->has_limit = 1;
             i += 2;
-        } else if (generic && cmd_arg_is(a, "byscore")) {
-            s->kind = 1;
-        } else if (generic && cmd_arg_is(a, "bylex")) {
+        } else if (generic && !s->kind && cmd_arg_is(a, "byscore")) {
+            s->kind = 1; /* once: a second BY* or REV is a syntax error, as in Redis */
+        } else if (generic && !s->kind && cmd_arg_is(a, "bylex")) {
             s->kind = 2;
-        } else if (generic && cmd_arg_is(a, "rev")) {
+        } else if (generic && !s->rev && cmd_arg_is(a, "rev")) {
             s->rev = 1;
         } else {
             reply_error(r, ERR_SYNTAX);

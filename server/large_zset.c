@@ -231,18 +231,24 @@ int zpart_queries(struct req *r, struct part *pt)
     for (uint32_t i = r->part_first; i < r->argc; i += r->part_step) {
         const struct resp_arg *m = &r->argv[i], *sa = &r->argv[i - 1];
         const struct coll_zel *o = zfind(old, nold, m->ptr, m->len);
-        char buf[64];
+        char small[64], *buf = small;
         double sc;
         if (o)
             pt->zq[pt->nzq++] = (struct zt_query){.kind = ZT_Q_KEY, .key = *o};
-        if (!r->part_zadd || sa->len >= sizeof(buf)) {
+        if (!r->part_zadd) {
             if (r->part_step == 0)
                 break;
             continue;
         }
+        if (sa->len >= sizeof(small) && (buf = malloc(sa->len + 1)) == NULL) {
+            free(old);
+            return -2;
+        }
         memcpy(buf, sa->ptr, sa->len);
         buf[sa->len] = 0;
         sc = strtod(buf, NULL);
+        if (buf != small)
+            free(buf);
         if (r->part_zadd == 2 && o)
             sc += o->score;
         if (sc == sc)
