@@ -50,6 +50,41 @@ static void test_root(void **st)
     }
 }
 
+/* A sorted set's root (PLIST_F_TREE): its tree's top, next page and depth round trip; a
+ * tree root without buckets, a top outside its range or a wrong length is refused. */
+static void test_tree_root(void **st)
+{
+    (void)st;
+    struct plist_root r = {.flags = COLL_F_BIG | PLIST_F_HASHED | PLIST_F_TREE,
+                           .version = 77,
+                           .count = 5000,
+                           .head = PLIST_MID,
+                           .tail = PLIST_MID + 155,
+                           .lo = PLIST_MID - 200,
+                           .hi = PLIST_MID + 155,
+                           .top = PLIST_MID - 60,
+                           .next = PLIST_MID - 70,
+                           .depth = 2},
+                      d;
+    uint8_t b[PLIST_ROOT_MAX];
+    assert_int_equal(plist_root_encode(&r, b), PLIST_ROOT_MAX);
+    assert_int_equal(plist_root_len(&r), PLIST_ROOT_MAX);
+    assert_int_equal(plist_root_decode(b, sizeof(b), &d), 0);
+    assert_true(d.top == r.top && d.next == r.next && d.depth == r.depth && d.flags == r.flags);
+    assert_int_equal(plist_root_decode(b, PLIST_ROOT_LEN, &d), -1); /* its fields cut off */
+    struct plist_root bad[4];
+    for (int i = 0; i < 4; i++)
+        bad[i] = r;
+    bad[0].flags &= (uint8_t)~PLIST_F_HASHED; /* a tree without buckets */
+    bad[1].top = PLIST_MID;                   /* the top among the buckets */
+    bad[2].next = PLIST_MID - 10;             /* pages handed out at or above the top */
+    bad[3].depth = 0;
+    for (size_t i = 0; i < 4; i++) {
+        plist_root_encode(&bad[i], b);
+        assert_int_equal(plist_root_decode(b, sizeof(b), &d), -1);
+    }
+}
+
 static void test_keys(void **st)
 {
     (void)st;
@@ -144,9 +179,8 @@ static void test_split(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_root),
-        cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_anchor),
+        cmocka_unit_test(test_root),  cmocka_unit_test(test_tree_root),
+        cmocka_unit_test(test_keys),  cmocka_unit_test(test_anchor),
         cmocka_unit_test(test_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
