@@ -570,6 +570,8 @@ static void dump_get_cb(void *arg, int rc, const struct ls_item *it)
 void cmd_keys_dump(struct req *r)
 {
     r->want_type = VT_ANY;
+    r->hold_claim = 1; /* a large collection's pages come after its root: the key stays
+                          locked until they are read (else a write changes them between) */
     cmd_get(r, &r->argv[1], dump_get_cb);
 }
 

@@ -480,10 +480,11 @@ static void part_fail(struct req *r, int rc)
 {
     struct part *pt = r->pl->pt;
     if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
-        log_warning("a large %s of db %u is damaged: version %llu, bucket %llu of %llu (%s)",
-                    cmd_type_name(pt->vtype), r->db, (unsigned long long)pt->root.version,
-                    (unsigned long long)pt->bk[r->pl->rd.next], (unsigned long long)pt->nb,
-                    rc == LS_ENOTFOUND ? "missing" : "does not decode");
+        log_warning(
+            "a large %s of db %u is damaged: version %llu, bucket %llu of %llu (%s)",
+            cmd_type_name(pt->vtype), r->db, (unsigned long long)pt->root.version,
+            (unsigned long long)(r->pl->rd.next < pt->nbk ? pt->bk[r->pl->rd.next] : pt->nb),
+            (unsigned long long)pt->nb, rc == LS_ENOTFOUND ? "missing" : "does not decode");
     uint8_t vtype = pt->vtype;
     r->want_type = pt->want_type;
     large_op_free(r);
@@ -1177,6 +1178,7 @@ static void write_final(struct req *r)
         txn_touch(s, o->put[i].db, o->put[i].key->ptr, o->put[i].key->len);
         tracking_invalidate(r, o->put[i].key->ptr, o->put[i].key->len);
     }
+    r->hold_to_ack = 1; /* a root the key's next write builds on: see large_unit_write */
     rc = park_batch(r, ops, n, write_end_cb);
     free(ops);
     if (rc == 0)
@@ -1302,6 +1304,11 @@ int large_unit_write(struct req *r, const struct resp_arg *key, struct ls_batch_
     }
     txn_touch(r->c->srv, r->db, key->ptr, key->len);
     tracking_invalidate(r, key->ptr, key->len);
+    /* A native write's pages and root are one batch, but the key's next one is computed
+     * from them: were it submitted before this is on disk, a crash could keep its batch
+     * and lose this one (recovery applies intact later buffers: FORMAT.md), leaving a root
+     * whose pages disagree. So the key stays locked until this is acknowledged. */
+    r->hold_to_ack = 1;
     return park_batch(r, ops, n, cb);
 }
 
