@@ -269,26 +269,38 @@ static void load_fail(struct req *r, int rc)
     large_read_fail_reply(r, rc, vtype);
 }
 
+/* The small form of n elements encoded end to end in el (pages read one after another),
+ * with the root's flags, into *out; sort: a sorted set's buckets, put in its order. 0,
+ * -ENOMEM or COLL_EBAD. */
+static int small_form(uint8_t flags, uint64_t n, const struct coll_buf *el, int sort,
+                      struct coll_buf *out)
+{
+    uint8_t hdr[11];
+    hdr[0] = (uint8_t)(COLL_VERSION | (flags & COLL_F_BIG));
+    size_t h = 1 + coll_varint_put(hdr + 1, n);
+    *out = (struct coll_buf){0};
+    int rc = large_buf_append(out, hdr, h) < 0 || large_buf_append(out, el->p, el->len) < 0
+                 ? -2
+                 : (sort ? coll_zset_sort_elems(out->p + h, out->len - h, n) : 0);
+    if (rc != 0) {
+        coll_buf_free(out);
+        return rc == -2 ? -ENOMEM : COLL_EBAD;
+    }
+    return 0;
+}
+
 /* Every page read: the list in the small form goes to the handler. */
 static void load_finish(struct req *r)
 {
     struct large_op *o = r->pl;
-    struct coll_buf out = {0};
-    uint8_t hdr[11];
-    hdr[0] = (uint8_t)(COLL_VERSION | (o->root.flags & COLL_F_BIG));
-    size_t h = 1 + coll_varint_put(hdr + 1, o->root.count);
+    struct coll_buf out;
     if (o->got != o->root.count) {
         load_fail(r, COLL_EBAD);
         return;
     }
-    int src = o->root.flags & PLIST_F_TREE ? coll_zset_sort_elems(o->el.p, o->el.len, o->got) : 0;
-    if (src != 0) { /* a sorted set's buckets: in the small form's order */
-        load_fail(r, src == -2 ? -ENOMEM : COLL_EBAD);
-        return;
-    }
-    if (large_buf_append(&out, hdr, h) < 0 || large_buf_append(&out, o->el.p, o->el.len) < 0) {
-        coll_buf_free(&out);
-        load_fail(r, -ENOMEM);
+    int rc = small_form(o->root.flags, o->got, &o->el, (o->root.flags & PLIST_F_TREE) != 0, &out);
+    if (rc != 0) {
+        load_fail(r, rc);
         return;
     }
     struct ls_item it = {.key = NULL,
@@ -512,19 +524,10 @@ void large_part_whole(struct req *r)
 static void part_run(struct req *r)
 {
     struct part *pt = r->pl->pt;
-    struct coll_buf v = {0};
-    uint8_t hdr[11];
-    hdr[0] = (uint8_t)(COLL_VERSION | (pt->root.flags & COLL_F_BIG));
-    size_t h = 1 + coll_varint_put(hdr + 1, pt->got);
-    if (large_buf_append(&v, hdr, h) < 0 || large_buf_append(&v, pt->el.p, pt->el.len) < 0) {
-        coll_buf_free(&v);
-        part_fail(r, -ENOMEM);
-        return;
-    }
-    int src = pt->vtype == COLL_ZSET ? coll_zset_sort_elems(v.p + h, v.len - h, pt->got) : 0;
-    if (src != 0) { /* a sorted set's part: in its order, as the small form keeps it */
-        coll_buf_free(&v);
-        part_fail(r, src == -2 ? -ENOMEM : COLL_EBAD);
+    struct coll_buf v;
+    int rc = small_form(pt->root.flags, pt->got, &pt->el, pt->vtype == COLL_ZSET, &v);
+    if (rc != 0) {
+        part_fail(r, rc);
         return;
     }
     struct ls_item it = {.value = v.p,

@@ -129,6 +129,22 @@ static void check_all(struct store *s, const struct el *m, size_t n)
     zt_free(&t);
 }
 
+/* Sorts m[0..n) and stores the tree built from it, as a conversion builds one. */
+static void build(struct store *s, struct el *m, size_t n)
+{
+    qsort(m, n, sizeof(*m), el_cmp);
+    struct coll_zel *e = malloc(n * sizeof(*e));
+    for (size_t i = 0; i < n; i++)
+        e[i] = zel(&m[i]);
+    struct zt_tree t;
+    struct zt_out o;
+    assert_int_equal(zt_new(&t, e, n, UINT64_C(1) << 40), 0);
+    assert_int_equal(zt_commit(&t, &o), 0);
+    zt_free(&t);
+    free(e);
+    store_apply(s, &o);
+}
+
 static void run(unsigned seed, size_t n0, size_t ops, int longm)
 {
     srand(seed);
@@ -139,18 +155,9 @@ static void run(unsigned seed, size_t n0, size_t ops, int longm)
     unsigned id = 0;
     for (; n < n0; n++)
         make(&m[n], id++, longm);
-    qsort(m, n, sizeof(*m), el_cmp);
-    /* built from a sorted array, as a conversion builds it */
-    struct coll_zel *e = malloc(n * sizeof(*e));
-    for (size_t i = 0; i < n; i++)
-        e[i] = zel(&m[i]);
+    build(&s, m, n);
     struct zt_tree t;
     struct zt_out o;
-    assert_int_equal(zt_new(&t, e, n, UINT64_C(1) << 40), 0);
-    assert_int_equal(zt_commit(&t, &o), 0);
-    zt_free(&t);
-    free(e);
-    store_apply(&s, &o);
     check_all(&s, m, n);
     for (size_t op = 0; op < ops; op++) {
         int what = rand() % 10;
@@ -269,17 +276,9 @@ static void test_shrink(void **st)
     struct el *m = calloc(n, sizeof(*m));
     for (size_t i = 0; i < n; i++)
         make(&m[i], (unsigned)i, 0);
-    qsort(m, n, sizeof(*m), el_cmp);
-    struct coll_zel *e = malloc(n * sizeof(*e));
-    for (size_t i = 0; i < n; i++)
-        e[i] = zel(&m[i]);
+    build(&s, m, n);
     struct zt_tree t;
     struct zt_out o;
-    assert_int_equal(zt_new(&t, e, n, UINT64_C(1) << 40), 0);
-    assert_int_equal(zt_commit(&t, &o), 0);
-    zt_free(&t);
-    free(e);
-    store_apply(&s, &o);
     uint64_t depth = s.depth;
     assert_true(depth >= 3);
     /* deleting from the front down to one element: emptied leaves and nodes go */
