@@ -218,7 +218,8 @@ struct wbuf {
     uint64_t open_ms;
     int state;
     int result;
-    int large; /* data allocated for one large record */
+    int large;       /* data allocated for one large record */
+    uint8_t ordered; /* holds an ordered write: submitted once every older buffer is done */
     struct wop *ops;
     uint32_t nops, capops;
     struct wbuf *next;
@@ -512,7 +513,8 @@ struct wrec {
     uint64_t expire_ms;
     uint64_t token;
     uint32_t hash2;
-    uint8_t vtag; /* a PUT's type tag (ls_write_opts.vtype) */
+    uint8_t vtag;    /* a PUT's type tag (ls_write_opts.vtype) */
+    uint8_t ordered; /* ls_write_opts.ordered */
 };
 int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void *arg);
 /* Appends r[0..n) (PUTs and DELs of total bytes, fitting one write buffer) as one batch:

@@ -1028,6 +1028,7 @@ int ls_put(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
         r.expire_ms = opts->expire_ms;
         r.flags = opts->flags;
         r.vtag = opts->vtype;
+        r.ordered = opts->ordered;
         if (r.vtag && (rc = feat_mark(e, META_FEAT_VTYPE)) < 0)
             return rc;
     }
@@ -1072,7 +1073,8 @@ static int batch_rec(struct ls_engine *e, const struct ls_batch_op *op, uint64_t
     *r = (struct wrec){.type = op->del ? REC_DEL : REC_PUT,
                        .table = (uint16_t)table,
                        .key = op->key,
-                       .key_len = (uint32_t)op->key_len};
+                       .key_len = (uint32_t)op->key_len,
+                       .ordered = op->opts.ordered};
     token_of(op->key, op->key_len, &r->token, &r->hash2);
     if (op->del)
         return 0;

@@ -275,6 +275,13 @@ struct ls_write_opts {
     uint64_t expire_ms; /* absolute unix ms, 0 = no expiry */
     uint32_t flags;     /* opaque client flags kept with the item */
     uint8_t vtype;      /* type tag, 0..LS_VTYPE_MAX (0: a plain value) */
+    /* 1: the write never reaches the device ahead of a write submitted before it, so
+     * after a crash it is found only with every earlier write that was not lost to
+     * overwriting (a write computed from state still in flight: a large collection's
+     * pages and root). Without it, recovery may keep an intact later buffer and lose an
+     * earlier one (FORMAT.md). In a batch (ls_write_batch) any op's flag orders the
+     * whole batch, deletes' included. Its cost: its buffer waits for every earlier one. */
+    uint8_t ordered;
 };
 
 /* rc is 0 with item set, LS_ENOTFOUND, LS_ECORRUPT, or -errno. */

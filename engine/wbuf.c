@@ -19,6 +19,10 @@
  * buffer, so under load one device write carries many records. Every write uses
  * RWF_DSYNC (bench/bench_dsync measures it against a write + fdatasync pair).
  *
+ * Submission is in gen order as the ring allows, except that a buffer of a new segment
+ * use's later blocks waits for its block 0 (SEGF_HEAD), and a buffer holding an ordered
+ * write (ls_write_opts.ordered) waits until every older buffer is done.
+ *
  * Acknowledgement is in gen order (a durable high-water mark): a buffer's callbacks run
  * only when it and every older buffer are done. A failed write makes the engine fail
  * (sticky) and fails that buffer and every newer one: their index changes are reverted,
@@ -189,6 +193,7 @@ static int open_active(struct ls_engine *e, struct stream *st, uint32_t size, ui
     b->open_ms = eng_now_ms(e);
     b->state = WB_ACTIVE;
     b->large = 0;
+    b->ordered = 0;
     e->sm.d[b->seg_no].mem_bufs++;
     if (st->cur_off == 0)
         e->sm.d[b->seg_no].flags |= SEGF_HEAD;
@@ -255,6 +260,12 @@ void wbuf_kick(struct ls_engine *e)
          * earlier in the same use, come back (sim seed 2030102). With block 0 first, a
          * crash leaves either the old use whole or the new one. */
         if (b->addr % e->sm.seg_size && (e->sm.d[b->seg_no].flags & SEGF_HEAD))
+            continue;
+        /* An ordered write (ls_write_opts.ordered) goes after every older buffer is done:
+         * recovery may keep an intact later buffer and lose an earlier one, and this
+         * write was computed from theirs. Within one buffer a torn write keeps a prefix,
+         * so writes placed before it in its own buffer need no wait. */
+        if (b->ordered && e->acked_gen + 1 < b->gen)
             continue;
         uint32_t len = b->req.len;
         b->req = (struct uio_req){
@@ -752,6 +763,7 @@ static int append_large(struct ls_engine *e, const struct wrec *r, uint32_t size
                        .used = BUF_HDR_SIZE,
                        .seg_no = (uint32_t)g,
                        .seg_seq = seq,
+                       .ordered = r->ordered,
                        .state = WB_ACTIVE};
     rc = place(e, b, r, size, cb, arg);
     if (rc < 0) {
@@ -765,6 +777,14 @@ static int append_large(struct ls_engine *e, const struct wrec *r, uint32_t size
     return 0;
 }
 
+/* Before an ordered write goes into the user stream: the cold stream's records, written
+ * before it, get a buffer sealed (so numbered) ahead of the one it goes into. */
+static void order_before(struct ls_engine *e)
+{
+    if (e->ucold.active && e->ucold.active->count)
+        seal_active(e, &e->ucold);
+}
+
 int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void *arg)
 {
     uint32_t size = rec_size(r->key_len, r->value_len);
@@ -773,17 +793,22 @@ int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void 
 
     if (e->failed)
         return LS_EFAILED;
+    if (r->ordered)
+        order_before(e);
     if (BUF_HDR_SIZE + size > e->cfg.write_buffer_size) {
         seal_active(e, &e->user);
         rc = append_large(e, r, size, cb, arg);
     } else {
-        if (r->type == REC_PUT && compact_predict_cold(e, r->table, r->token, r->hash2))
+        if (r->type == REC_PUT && !r->ordered &&
+            compact_predict_cold(e, r->table, r->token, r->hash2))
             st = &e->ucold;
         if (st->active && st->active->used + size > st->active->cap)
             seal_active(e, st);
         if (!st->active && (rc = open_active(e, st, size, r->type)) < 0)
             return rc;
         rc = place(e, st->active, r, size, cb, arg);
+        if (rc == 0 && r->ordered)
+            st->active->ordered = 1;
     }
     if (rc < 0)
         return rc;
@@ -799,10 +824,15 @@ int wbuf_append_batch(struct ls_engine *e, const struct wrec *r, uint32_t n, uin
 {
     struct stream *st = &e->user;
     struct wbuf *b;
+    uint8_t ordered = 0;
     int rc;
 
     if (e->failed)
         return LS_EFAILED;
+    for (uint32_t i = 0; i < n && !ordered; i++)
+        ordered = r[i].ordered;
+    if (ordered)
+        order_before(e);
     if (st->active && st->active->used + total > st->active->cap)
         seal_active(e, st);
     if (!st->active && (rc = open_active(e, st, total, REC_PUT)) < 0)
@@ -820,6 +850,8 @@ int wbuf_append_batch(struct ls_engine *e, const struct wrec *r, uint32_t n, uin
             return LS_EFAILED;
         }
     }
+    if (ordered)
+        b->ordered = 1;
     if (e->cfg.durability == LS_SYNC) {
         e->flush_wanted = 1;
         eng_wake_fd(e); /* group commit: the loop's next turn, after every client's writes */

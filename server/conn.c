@@ -727,7 +727,7 @@ static void conn_check_overflow(struct conn *c)
 
 void req_unlock(struct req *r)
 {
-    if (r->nparked || r->hold_to_ack)
+    if (r->nparked)
         return;
     if (r->parent)
         txn_child_submitted(r);

@@ -66,10 +66,6 @@ struct req {
     uint32_t nparked;       /* writes of this request waiting in park.c (keeps its locks) */
     uint8_t writes_ahead;   /* large.c: it writes in steps (a large collection's pages ahead of
                                its root): a parked step reaching the engine keeps its locks */
-    uint8_t hold_to_ack;    /* large.c: it wrote a large collection's root: its locks stay
-                               until the write is acknowledged (req_done), not submitted, so
-                               the key's next write is computed from a state on disk (recovery
-                               may keep a later buffer and lose an earlier one in flight) */
     uint32_t mem_bytes;     /* bytes allocated for the request (charged to c->mem) */
     uint32_t db;
     uint32_t read_bytes; /* mget.c: its single-key read in flight, in c->read_bytes */

@@ -1158,6 +1158,8 @@ static void write_final(struct req *r)
                                         .value_len = p->n,
                                         .opts = p->opts};
     }
+    for (uint32_t i = 0; i < n; i++)
+        ops[i].opts.ordered = 1; /* a root the key's next write builds on: large_unit_write */
     int rc = 0;
     if (txn_batching(r)) { /* the overlay: hidden records first, each key's last */
         for (uint32_t i = 0; i < n && rc == 0; i++) {
@@ -1181,7 +1183,6 @@ static void write_final(struct req *r)
         txn_touch(s, o->put[i].db, o->put[i].key->ptr, o->put[i].key->len);
         tracking_invalidate(r, o->put[i].key->ptr, o->put[i].key->len);
     }
-    r->hold_to_ack = 1; /* a root the key's next write builds on: see large_unit_write */
     rc = park_batch(r, ops, n, write_end_cb);
     free(ops);
     if (rc == 0)
@@ -1294,6 +1295,8 @@ int large_rename_anchor(const struct server *s, const uint8_t *v, size_t n,
 int large_unit_write(struct req *r, const struct resp_arg *key, struct ls_batch_op *ops, uint32_t n,
                      ls_write_cb cb)
 {
+    for (uint32_t i = 0; i < n; i++)
+        ops[i].opts.ordered = 1; /* why: below */
     if (txn_batching(r)) {
         int rc = 0;
         for (uint32_t i = 0; i < n && rc == 0; i++) {
@@ -1307,11 +1310,11 @@ int large_unit_write(struct req *r, const struct resp_arg *key, struct ls_batch_
     }
     txn_touch(r->c->srv, r->db, key->ptr, key->len);
     tracking_invalidate(r, key->ptr, key->len);
-    /* A native write's pages and root are one batch, but the key's next one is computed
-     * from them: were it submitted before this is on disk, a crash could keep its batch
-     * and lose this one (recovery applies intact later buffers: FORMAT.md), leaving a root
-     * whose pages disagree. So the key stays locked until this is acknowledged. */
-    r->hold_to_ack = 1;
+    /* A native write's pages and root are one batch, and the key's next one is computed
+     * from them while they may still be in flight: were the next one to reach the disk
+     * first, a crash could keep it and lose this one (recovery applies intact later
+     * buffers: FORMAT.md), leaving a root whose pages disagree. Ordered writes never pass
+     * an earlier one on the way to the disk (ls_write_opts.ordered). */
     return park_batch(r, ops, n, cb);
 }
 

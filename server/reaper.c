@@ -252,8 +252,10 @@ static void pend_del(struct reaper *rp, uint32_t table, const uint8_t *key, size
 {
     uint8_t *k = rp->pkeys[rp->npend];
     memcpy(k, key, len);
-    rp->pend[rp->npend++] =
-        (struct ls_batch_op){.del = 1, .table = table, .key = k, .key_len = (uint32_t)len};
+    /* ordered: in periodic mode the root that killed the version may still be in flight
+     * (its read was served from memory); a crash must not keep these and lose it */
+    rp->pend[rp->npend++] = (struct ls_batch_op){
+        .del = 1, .table = table, .key = k, .key_len = (uint32_t)len, .opts = {.ordered = 1}};
 }
 
 /* Adds the dead version's next pages that exist to the batch being filled. Returns 1 when

@@ -109,6 +109,7 @@ struct ovl_ent {
     uint32_t next; /* its bucket's chain, newest first: index + 1, 0 ends */
     uint32_t db, klen, vlen, flags;
     uint8_t del, vtype;
+    uint8_t ordered; /* ls_write_opts.ordered: a large collection's write */
     uint64_t hash, expire_ms;
     char *key, *val;
     struct req *k; /* the command that wrote it, and its write callback */
@@ -546,6 +547,7 @@ static int ovl_add(struct conn *c, struct ovl *o, uint32_t db, const struct resp
                                   .flags = opts ? opts->flags : 0,
                                   .del = (uint8_t)del,
                                   .vtype = opts ? opts->vtype : 0,
+                                  .ordered = opts ? opts->ordered : 0,
                                   .hash = h,
                                   .expire_ms = opts ? opts->expire_ms : 0,
                                   .key = mem,
@@ -750,7 +752,8 @@ static void exec_write_each(struct req *r)
     for (uint32_t i = 0; i < t->ovl.n; i++) {
         struct ovl_ent *x = &t->ovl.e[i];
         struct resp_arg key = {x->key, x->klen};
-        struct ls_write_opts o = {.expire_ms = x->expire_ms, .flags = x->flags, .vtype = x->vtype};
+        struct ls_write_opts o = {
+            .expire_ms = x->expire_ms, .flags = x->flags, .vtype = x->vtype, .ordered = x->ordered};
         /* a script's writes were acknowledged to it already: they complete to its parent */
         struct req *w = x->cb ? x->k : r;
         ls_write_cb cb = x->cb ? x->cb : t->each_cb;
@@ -968,7 +971,7 @@ int txn_unit_submit(struct req *r, ls_write_cb batch_cb, ls_write_cb each_cb)
                                       .key_len = x->klen,
                                       .value = x->val,
                                       .value_len = x->vlen,
-                                      .opts = {x->expire_ms, x->flags, x->vtype}};
+                                      .opts = {x->expire_ms, x->flags, x->vtype, x->ordered}};
     }
     int rc = park_batch(r, ops, o->n, batch_cb);
     free(ops);

@@ -66,6 +66,7 @@ struct op {
 /* A batch: ops first .. first + n - 1 (distinct keys), written as one unit. */
 struct batch {
     uint32_t first, n;
+    int ordered; /* ls_write_opts.ordered */
 };
 
 struct key {
@@ -819,9 +820,15 @@ static void do_batch(struct sim *s)
         if (o->expire && o->expire <= s->now_ms)
             o->kind = K_DEL; /* already expired: the key ends up absent */
     }
+    /* In one seed of 8 (none of regress*.txt's), half the batches are ordered: no draw,
+     * so the other seeds replay as before. order_check holds them to it. */
+    int ordered = s->seed % 8 == 7 && n && (s->ops[first].id & 1);
+    for (uint32_t i = 0; i < n; i++)
+        bo[i].opts.ordered = (uint8_t)ordered;
     struct bctx *b = malloc(sizeof(*b));
     *b = (struct bctx){.s = s, .gen = s->gen, .first = first, .n = n};
-    trace(s, "batch of %u from id %" PRIu64, n, n ? s->ops[first].id : 0);
+    trace(s, "%sbatch of %u from id %" PRIu64, ordered ? "ordered " : "", n,
+          n ? s->ops[first].id : 0);
     for (uint32_t i = 0; i < n; i++)
         trace(s, "  batch %s %s len %u exp %" PRIu64 " id %" PRIu64,
               s->ops[first + i].kind == K_PUT ? "put" : "del", names[i], s->ops[first + i].vlen,
@@ -844,7 +851,7 @@ static void do_batch(struct sim *s)
         if (!s->batches)
             abort();
     }
-    s->batches[s->nbatches++] = (struct batch){first, n};
+    s->batches[s->nbatches++] = (struct batch){first, n, ordered};
     for (uint32_t i = 0; i < n; i++)
         list_add(&s->keys[s->ops[first + i].key], first + i);
     s->outstanding++;
@@ -897,6 +904,47 @@ static void batch_check(struct sim *s)
                  "batch of %u torn: key %u shows its op id %" PRIu64 ", key %u shows "
                  "what came before its op id %" PRIu64,
                  s->batches[b].n, a->key, a->id, h->key, h->id);
+        }
+    }
+}
+
+/* The key's state as observed is explained only by ops older than o: o was lost. */
+static int op_lost(const struct sim *s, const struct op *o)
+{
+    const struct obs *ob = &s->seen[o->key];
+    uint32_t older = 0;
+    for (uint32_t m = 0; m < ob->nmatch; m++)
+        older += ob->match[m].id < o->id;
+    return ob->nmatch && older == ob->nmatch;
+}
+
+/* After a reopen: an ordered batch (ls_write_opts.ordered) that shows never reached the
+ * disk ahead of an op submitted before it, so no such op was lost. (An unordered write
+ * may survive an earlier one lost in flight: recovery applies intact later buffers.) */
+static void order_check(struct sim *s)
+{
+    const struct op *lost = NULL;
+    for (uint32_t i = 0; i < s->nops && !lost; i++) {
+        const struct op *o = &s->ops[i];
+        if (!o->base && o->state != S_FAILED && o->kind != K_FLUSH && op_lost(s, o))
+            lost = o;
+    }
+    for (uint32_t b = 0; lost && b < s->nbatches; b++) {
+        const struct batch *bt = &s->batches[b];
+        const struct op *f = &s->ops[bt->first];
+        if (!bt->ordered || f->id < lost->id)
+            continue;
+        for (uint32_t i = 0; i < bt->n; i++) {
+            const struct op *o = &s->ops[bt->first + i];
+            const struct obs *ob = &s->seen[o->key];
+            uint32_t same = 0;
+            for (uint32_t m = 0; m < ob->nmatch; m++)
+                same += ob->match[m].id == o->id;
+            if (ob->nmatch && same == ob->nmatch)
+                fail(s,
+                     "ordered batch from id %" PRIu64 " (key %u shows it) survived op id %" PRIu64
+                     " (key %u), lost",
+                     f->id, o->key, lost->id, lost->key);
         }
     }
 }
@@ -1249,8 +1297,10 @@ static void open_engine(struct sim *s)
     }
     s->seen = calloc(s->nall, sizeof(*s->seen));
     full_check(s, READ_RECOVERED);
-    if (!s->corrupt)
+    if (!s->corrupt) {
         batch_check(s);
+        order_check(s);
+    }
     s->nbatches = 0;
     rebase(s);
     free(s->seen);
