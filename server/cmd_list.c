@@ -78,15 +78,13 @@ static void list_read_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
     ls_get_cb cb = r->coll_cb;
-    /* Inside EXEC or a script the writes go to the unit's overlay, which reaches the engine
-     * as one batch or, too large, one record at a time in no durable order: a native
-     * write (a page changed in place, then the root) is not safe there, so those rewrite
-     * the list as a new version, whose pages go ahead (large_write). */
-    int writes_ok = !txn_batching(r);
+    /* Inside EXEC or a script too: a native write's pages and root join the unit's overlay
+     * as a group, which reaches the engine as one batch also when the unit is too large
+     * for one (txn_group_begin). */
     if (rc == 0 && plist_is_root(it->value, it->value_len) &&
-        (cb == llen_cb || cb == lindex_cb || cb == lrange_cb ||
-         (writes_ok && (cb == push_cb || cb == bpop_cb || cb == mpop_cb || cb == ltrim_cb ||
-                        cb == lmove_src_cb || (cb == pop_cb && (!(r->u64 & 2) || r->num > 0)))))) {
+        (cb == llen_cb || cb == lindex_cb || cb == lrange_cb || cb == push_cb || cb == bpop_cb ||
+         cb == mpop_cb || cb == ltrim_cb || cb == lmove_src_cb ||
+         (cb == pop_cb && (!(r->u64 & 2) || r->num > 0)))) {
         if (coll_read_begin(r, &rc))
             return; /* answered (it counted the hit) */
         int took;

@@ -1580,10 +1580,12 @@ static void info_logstor(struct server *s, const struct ls_stats *st, struct pbu
     reaper_stats(s, &rs);
     pbuf_appendf(pb,
                  "large_pages:%" PRIu64 "\r\nlarge_versions:%" PRIu64
+                 "\r\nlarge_part_writes:%" PRIu64 "\r\nlarge_new_versions:%" PRIu64
                  "\r\nreaper_running:%d\r\nreaper_passes:%" PRIu64
                  "\r\nreaper_pages_deleted:%" PRIu64 "\r\nreaper_versions_deleted:%" PRIu64 "\r\n",
                  ls_count(s->eng, large_page_table(s)), ls_count(s->eng, large_anchor_table(s)),
-                 rs.running, rs.passes, rs.pages, rs.versions);
+                 s->stats.large_part_writes, s->stats.large_new_versions, rs.running, rs.passes,
+                 rs.pages, rs.versions);
     info_compaction(s, st, pb);
     pbuf_appendf(pb, "\r\n");
 }

@@ -583,8 +583,7 @@ static void part_cb(void *arg, int rc, const struct ls_item *it)
     uint32_t nbk = 0;
     int native = rc == 0 && large_is_root(it->vtype, it->value, it->value_len) &&
                  plist_root_decode(it->value, it->value_len, &root) == 0 &&
-                 (root.flags & PLIST_F_HASHED) &&
-                 (!r->part_write || !txn_batching(r)); /* reads: also in a unit */
+                 (root.flags & PLIST_F_HASHED); /* in a unit too: large_unit_write */
     if (native) {
         nb = root.tail - root.head + 1;
         native = !r->part_write || part_balanced(&root, nb);
@@ -1160,6 +1159,8 @@ static void write_final(struct req *r)
     }
     for (uint32_t i = 0; i < n; i++)
         ops[i].opts.ordered = 1; /* a root the key's next write builds on: large_unit_write */
+    for (uint32_t i = 0; i < o->nput; i++)
+        s->stats.large_new_versions += o->build[i].version != 0;
     int rc = 0;
     if (txn_batching(r)) { /* the overlay: hidden records first, each key's last */
         for (uint32_t i = 0; i < n && rc == 0; i++) {
@@ -1297,8 +1298,10 @@ int large_unit_write(struct req *r, const struct resp_arg *key, struct ls_batch_
 {
     for (uint32_t i = 0; i < n; i++)
         ops[i].opts.ordered = 1; /* why: below */
-    if (txn_batching(r)) {
+    r->c->srv->stats.large_part_writes++;
+    if (txn_batching(r)) { /* a group: one batch even if the unit is written one by one */
         int rc = 0;
+        txn_group_begin(r);
         for (uint32_t i = 0; i < n && rc == 0; i++) {
             struct resp_arg k = {(char *)ops[i].key, ops[i].key_len};
             rc = txn_write(r, ops[i].table, &k, ops[i].value, ops[i].value_len, &ops[i].opts,
@@ -1306,6 +1309,7 @@ int large_unit_write(struct req *r, const struct resp_arg *key, struct ls_batch_
             if (rc == LS_ENOTFOUND && ops[i].del && i + 1 < n)
                 rc = 0; /* a page already gone */
         }
+        txn_group_end(r, rc == 0);
         return rc;
     }
     txn_touch(r->c->srv, r->db, key->ptr, key->len);

@@ -550,8 +550,8 @@ static void zpop_root_cb(void *arg, int rc, const struct ls_item *it)
     struct zread *zr = r->pl ? r->pl->zr : NULL;
     uint64_t count = zr ? zr->a : 0;
     int max = zr ? (int)zr->b : 0;
-    if (zr && (txn_batching(r) || count > ZPOP_MEMBERS || count == 0)) {
-        ls_get_cb cb = zr->cb; /* in a unit, or many: the whole set (a new version) */
+    if (zr && (count > ZPOP_MEMBERS || count == 0)) {
+        ls_get_cb cb = zr->cb; /* many: the whole set (a new version) */
         large_op_free(r);
         large_list_read(r, rc, it, cb);
         return;

@@ -46,11 +46,13 @@ struct server_stats {
     uint64_t mc_commands;
     uint64_t output_limit_disconnects;
     uint64_t query_limit_disconnects;
-    uint64_t busy_parked;     /* writes the engine refused as busy and that waited (park.c) */
-    uint64_t txn_unbatched;   /* transactions too large for one batch: written one by one */
-    uint64_t scripts_run;     /* EVAL/EVALSHA runs started */
-    uint64_t busy_timeouts;   /* parked writes that failed busy after busy_timeout_ms */
-    uint64_t evicted_clients; /* closed past maxmemory_clients (conn_evict) */
+    uint64_t busy_parked;        /* writes the engine refused as busy and that waited (park.c) */
+    uint64_t txn_unbatched;      /* transactions too large for one batch: written one by one */
+    uint64_t large_part_writes;  /* writes of a large collection's pages at stake and root */
+    uint64_t large_new_versions; /* writes of a large collection as a whole new version */
+    uint64_t scripts_run;        /* EVAL/EVALSHA runs started */
+    uint64_t busy_timeouts;      /* parked writes that failed busy after busy_timeout_ms */
+    uint64_t evicted_clients;    /* closed past maxmemory_clients (conn_evict) */
 };
 
 struct server {

@@ -110,6 +110,7 @@ struct ovl_ent {
     uint32_t db, klen, vlen, flags;
     uint8_t del, vtype;
     uint8_t ordered; /* ls_write_opts.ordered: a large collection's write */
+    uint32_t grp;    /* nonzero: one of a group that reaches the engine as one batch */
     uint64_t hash, expire_ms;
     char *key, *val;
     struct req *k; /* the command that wrote it, and its write callback */
@@ -121,8 +122,9 @@ struct ovl {
     uint32_t n, cap;
     uint32_t *b; /* buckets: index + 1 of the newest entry, 0 none */
     uint32_t nb;
-    uint64_t bytes; /* the records' bytes in the log */
-    size_t mem;     /* charged to the connection */
+    uint64_t bytes;     /* the records' bytes in the log */
+    size_t mem;         /* charged to the connection */
+    uint32_t grp, ngrp; /* the group being written (txn_group_begin), groups so far */
 };
 
 /* EXEC's state (the request's aux). */
@@ -136,9 +138,11 @@ struct txn_exec {
     ls_write_cb each_cb;       /* and the callback that counts them (the parent's) */
     struct req **kids;
     uint32_t started, ndone;
-    int advance;  /* the last started command let the next one start */
-    int running;  /* txn_run is on the stack */
-    int unlocked; /* every command submitted: the claim was released */
+    int advance;       /* the last started command let the next one start */
+    int running;       /* txn_run is on the stack */
+    int unlocked;      /* every command submitted: the claim was released */
+    int batch_pending; /* its batch is with the engine: EXEC ends after its callback, also
+                          when no command waits for it (their writes failed part way) */
 };
 
 /* ---- queue ---- */
@@ -517,6 +521,12 @@ static int ovl_rehash(struct ovl *o, uint32_t nb)
     return 0;
 }
 
+/* The memory an entry is charged (its key and value, itself, its share of the buckets). */
+static size_t ovl_ent_mem(size_t klen, size_t vlen)
+{
+    return klen + vlen + sizeof(struct ovl_ent) + 2 * sizeof(uint32_t);
+}
+
 /* Appends a write. Returns 0 or -ENOMEM. */
 static int ovl_add(struct conn *c, struct ovl *o, uint32_t db, const struct resp_arg *key,
                    const void *v, size_t n, const struct ls_write_opts *opts, int del,
@@ -548,6 +558,7 @@ static int ovl_add(struct conn *c, struct ovl *o, uint32_t db, const struct resp
                                   .del = (uint8_t)del,
                                   .vtype = opts ? opts->vtype : 0,
                                   .ordered = opts ? opts->ordered : 0,
+                                  .grp = o->grp,
                                   .hash = h,
                                   .expire_ms = opts ? opts->expire_ms : 0,
                                   .key = mem,
@@ -556,7 +567,7 @@ static int ovl_add(struct conn *c, struct ovl *o, uint32_t db, const struct resp
                                   .cb = cb};
     o->b[slot] = ++o->n;
     o->bytes += ls_record_size(key->len, n);
-    size_t more = key->len + n + sizeof(struct ovl_ent) + 2 * sizeof(uint32_t);
+    size_t more = ovl_ent_mem(key->len, n);
     o->mem += more;
     pbuf_acct_add(&c->mem, more);
     return 0;
@@ -590,7 +601,9 @@ int txn_write(struct req *r, uint32_t db, const struct resp_arg *key, const void
         return 1;
     if (opts && opts->expire_ms > LS_EXPIRE_MAX)
         return LS_EINVAL;
-    if (!del && n > r->c->srv->cfg.max_value_size)
+    /* a page of a large collection may pass max_value_size, as in the engine (main.c) */
+    if (!del && n > r->c->srv->cfg.max_value_size &&
+        (db < (uint32_t)r->c->srv->cfg.databases || n > LARGE_PAGE_RECORD_MAX))
         return LS_ETOOBIG;
     if (del) { /* as ls_del: an absent key is not deleted */
         struct ls_meta m;
@@ -602,6 +615,32 @@ int txn_write(struct req *r, uint32_t db, const struct resp_arg *key, const void
         tracking_invalidate(r, key->ptr, key->len);
     }
     return ovl_add(r->c, o, db, key, v, n, opts, del, r, cb);
+}
+
+void txn_group_begin(struct req *r)
+{
+    struct ovl *o = txn_ovl(r);
+    if (o)
+        o->grp = ++o->ngrp;
+}
+
+void txn_group_end(struct req *r, int ok)
+{
+    struct ovl *o = txn_ovl(r);
+    if (o == NULL)
+        return;
+    /* Failed: the group's writes leave the overlay, newest first (each is its bucket's
+     * newest), so no page changed in place stays without its root. */
+    while (!ok && o->grp && o->n && o->e[o->n - 1].grp == o->grp) {
+        struct ovl_ent *x = &o->e[--o->n];
+        o->b[x->hash & (o->nb - 1)] = x->next;
+        o->bytes -= ls_record_size(x->klen, x->vlen);
+        size_t less = ovl_ent_mem(x->klen, x->vlen);
+        o->mem -= less;
+        pbuf_acct_sub(&r->c->mem, less);
+        free(x->key);
+    }
+    o->grp = 0;
 }
 
 int txn_lookup(struct req *r, uint32_t db, const struct resp_arg *key, struct ls_meta *out)
@@ -734,6 +773,7 @@ static void exec_batch_cb(void *arg, int rc, uint64_t cas)
     struct req *r = arg;
     struct txn_exec *t = r->aux;
     (void)cas;
+    t->batch_pending = 0;
     t->running = 1; /* EXEC finishes after the loop, not inside it */
     for (uint32_t i = 0; i < t->ovl.n; i++)
         if (t->ovl.e[i].cb)
@@ -742,24 +782,72 @@ static void exec_batch_cb(void *arg, int rc, uint64_t cas)
     exec_run(r);
 }
 
+static void each_ignored(void *arg, int rc, uint64_t cas)
+{
+    (void)arg, (void)rc, (void)cas; /* a group's last write's callback answers */
+}
+
+static struct ls_batch_op ovl_op(const struct ovl_ent *x)
+{
+    return (struct ls_batch_op){.del = x->del,
+                                .table = x->db,
+                                .key = x->key,
+                                .key_len = x->klen,
+                                .value = x->val,
+                                .value_len = x->vlen,
+                                .opts = {x->expire_ms, x->flags, x->vtype, x->ordered}};
+}
+
+/* Entries x[0..n) to the engine: one write, or a group as one batch (one by one if even
+ * the group is too large for it). Returns 0 or an engine error. */
+static int write_some(struct req *w, const struct ovl_ent *x, uint32_t n, ls_write_cb cb)
+{
+    if (n > 1) {
+        struct ls_batch_op *ops = malloc(n * sizeof(*ops));
+        if (ops == NULL)
+            return -ENOMEM;
+        for (uint32_t i = 0; i < n; i++)
+            ops[i] = ovl_op(&x[i]);
+        int rc = park_batch(w, ops, n, cb);
+        free(ops);
+        if (rc != LS_ETOOBIG)
+            return rc;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        struct resp_arg key = {x[i].key, x[i].klen};
+        struct ls_batch_op op = ovl_op(&x[i]);
+        ls_write_cb c = i + 1 == n ? cb : each_ignored;
+        int rc = x[i].del ? park_del(w, x[i].db, &key, c)
+                          : park_put(w, x[i].db, &key, x[i].val, x[i].vlen, &op.opts, c);
+        if (rc == LS_ENOTFOUND && i + 1 < n)
+            rc = 0; /* a page already gone */
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* Too large for one batch: the writes go to the engine one by one, in order, each
- * command's callback its own. EXEC keeps its locks until every one has completed. */
+ * command's callback its own, except that a group (txn_group_begin: a large collection's
+ * pages and root, changed in place) goes as one batch, since its root must never be
+ * found without its pages nor its pages without its root. EXEC keeps its locks until
+ * every one has completed. */
 static void exec_write_each(struct req *r)
 {
     struct txn_exec *t = r->aux;
     struct server *s = r->c->srv;
     t->unlocked = 1; /* released by req_done */
-    for (uint32_t i = 0; i < t->ovl.n; i++) {
-        struct ovl_ent *x = &t->ovl.e[i];
-        struct resp_arg key = {x->key, x->klen};
-        struct ls_write_opts o = {
-            .expire_ms = x->expire_ms, .flags = x->flags, .vtype = x->vtype, .ordered = x->ordered};
-        /* a script's writes were acknowledged to it already: they complete to its parent */
-        struct req *w = x->cb ? x->k : r;
-        ls_write_cb cb = x->cb ? x->cb : t->each_cb;
-        t->each_pending += x->cb == NULL;
-        int rc = x->del ? park_del(w, x->db, &key, cb)
-                        : park_put(w, x->db, &key, x->val, x->vlen, &o, cb);
+    for (uint32_t i = 0, n; i < t->ovl.n; i += n) {
+        const struct ovl_ent *x = &t->ovl.e[i];
+        for (n = 1; x->grp && i + n < t->ovl.n && x[n].grp == x->grp; n++)
+            ;
+        /* a script's writes were acknowledged to it already: they complete to its parent;
+         * a group's callback is its last entry's (the others' do nothing) */
+        const struct ovl_ent *last = &x[n - 1];
+        struct req *w = last->cb ? last->k : r;
+        ls_write_cb cb = last->cb ? last->cb : t->each_cb;
+        t->each_pending += last->cb == NULL;
+        int rc = write_some(w, x, n, cb);
         if (rc < 0)
             cb(w, rc, 0); /* LS_ENOTFOUND: expired meanwhile, deleted all the same */
     }
@@ -770,7 +858,11 @@ static void exec_write_each(struct req *r)
  * one when too large: exec_write_each, through txn_unit_submit). */
 static void exec_submit(struct req *r)
 {
+    struct txn_exec *t = r->aux;
+    t->batch_pending = 1; /* before: were its callback to run at once, it clears this */
     int rc = txn_unit_submit(r, exec_batch_cb, NULL);
+    if (rc != 1)
+        t->batch_pending = 0;
     if (rc < 0)
         exec_batch_cb(r, rc, 0);
 }
@@ -818,7 +910,7 @@ static void exec_run(struct req *r)
         t->unlocked = 1;
         req_unlock(r); /* every write submitted: the others may see them all */
     }
-    if (t->ndone == t->m->n)
+    if (t->ndone == t->m->n && !t->batch_pending)
         exec_finish(r);
 }
 
@@ -963,16 +1055,8 @@ int txn_unit_submit(struct req *r, ls_write_cb batch_cb, ls_write_cb each_cb)
     struct ls_batch_op *ops = malloc(o->n * sizeof(*ops));
     if (ops == NULL)
         return -ENOMEM;
-    for (uint32_t i = 0; i < o->n; i++) {
-        const struct ovl_ent *x = &o->e[i];
-        ops[i] = (struct ls_batch_op){.del = x->del,
-                                      .table = x->db,
-                                      .key = x->key,
-                                      .key_len = x->klen,
-                                      .value = x->val,
-                                      .value_len = x->vlen,
-                                      .opts = {x->expire_ms, x->flags, x->vtype, x->ordered}};
-    }
+    for (uint32_t i = 0; i < o->n; i++)
+        ops[i] = ovl_op(&o->e[i]);
     int rc = park_batch(r, ops, o->n, batch_cb);
     free(ops);
     if (rc == LS_ETOOBIG) {

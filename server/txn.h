@@ -70,6 +70,12 @@ void txn_touch_swap(struct server *s, uint32_t a, uint32_t b);
  * cb(r, rc, cas) will run once the batch is acknowledged). */
 int txn_write(struct req *r, uint32_t db, const struct resp_arg *key, const void *v, size_t n,
               const struct ls_write_opts *opts, int del, ls_write_cb cb);
+/* The writes r puts in the overlay from begin to end are a group: when the unit is too
+ * large for one batch and goes to the engine one write at a time, they still go as one
+ * batch (a large collection's pages and root changed in place). No-ops outside. */
+void txn_group_begin(struct req *r);
+/* ok 0: the group failed part way; its writes are taken out of the overlay. */
+void txn_group_end(struct req *r, int ok);
 /* Whether r's writes go to such an overlay (they reach the engine as one batch later). */
 int txn_batching(const struct req *r);
 /* ls_lookup's contract. */

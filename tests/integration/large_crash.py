@@ -11,10 +11,16 @@ The bug it was written for (found by an adversarial review): each native write w
 batch, but the key's lock went when it was submitted, so the key's next write was built
 on a state not yet on disk, and recovery may keep an intact later buffer and lose an
 earlier one still in flight: a root whose buckets and tree pages disagreed ("data
-corruption detected"), within 2-7 cycles for seeds 3 and 5. The key now stays locked
-until a large collection's write is acknowledged.
+corruption detected"), within 2-7 cycles for seeds 3 and 5. A large collection's writes
+are now ordered (ls_write_opts.ordered): one never reaches the disk ahead of an earlier
+one.
 
-argv: the server binary; env LCRASH_SEEDS (3 5), LCRASH_CYCLES (10).
+Then the same inside units (LCRASH_UNIT_SEEDS, 11): MULTI/EXEC blocks of 1-4 ZADDs, a third
+of them with a 100 KiB SET that makes the unit too large for one batch, so its writes go
+one at a time and each native write's pages and root must still go as one batch
+(txn_group_begin). Without the groups seeds 11 and 15 of 7-17 fail (cycles 4 and 7).
+
+argv: the server binary; env LCRASH_SEEDS (3 5), LCRASH_UNIT_SEEDS (11), LCRASH_CYCLES (10).
 """
 import os
 import random
@@ -28,6 +34,7 @@ import time
 
 BIN = sys.argv[1]
 SEEDS = [int(x) for x in os.environ.get("LCRASH_SEEDS", "3 5").split()]
+UNIT_SEEDS = [int(x) for x in os.environ.get("LCRASH_UNIT_SEEDS", "11").split()]
 CYCLES = int(os.environ.get("LCRASH_CYCLES", "10"))
 DEADLINE = time.time() + 170
 KEYS = ["z%d" % i for i in range(4)]
@@ -135,7 +142,7 @@ def consistent(c):
     return ok
 
 
-def run(seed):
+def run(seed, units=False):
     rnd = random.Random(seed)
     d = tempfile.mkdtemp(prefix="logstor-it-lcrash-")
     port = free_port()
@@ -154,15 +161,23 @@ def run(seed):
                 rnd.random(), rnd.random(), rnd.choice("a")
                 cmds.append(["ZADD", k] + sum([[str(rnd.uniform(0, 1000)), "m%d" % rnd.randint(
                     0, 6000)] for _ in range(rnd.randint(1, 8))], []))
+            if units:  # MULTI blocks of 1-4 of them, a third too large for one batch
+                blocks, at = [], 0
+                while at < len(cmds):
+                    n = rnd.randint(1, 4)
+                    pad = [["SET", "pad", "p" * 102400]] if rnd.random() < 0.33 else []
+                    blocks += [["MULTI"]] + cmds[at:at + n] + pad + [["EXEC"]]
+                    at += n
+                cmds = blocks
             c.s.sendall(b"".join(encode(a) for a in cmds))
             time.sleep(rnd.uniform(0.05, 0.6))
             p.send_signal(signal.SIGKILL)
             p.wait()
             p, c = start(d + "/d", port)
             ok = consistent(c)
-            print("%s seed %d cycle %d: sizes %s, pages %s" % (
-                "ok  " if ok else "FAIL", seed, cyc, [c("ZCARD", k) for k in KEYS],
-                info(c, "large_pages")))
+            print("%s seed %d%s cycle %d: sizes %s, pages %s" % (
+                "ok  " if ok else "FAIL", seed, " (units)" if units else "", cyc,
+                [c("ZCARD", k) for k in KEYS], info(c, "large_pages")))
             if not ok:
                 return False
         for k in KEYS:
@@ -183,6 +198,9 @@ def run(seed):
 
 for s in SEEDS:
     if not run(s):
+        failures += 1
+for s in UNIT_SEEDS:
+    if not run(s, units=True):
         failures += 1
 print("large_crash: %s" % ("all seeds passed" if failures == 0 else "%d seeds FAILED" % failures))
 sys.exit(1 if failures else 0)
