@@ -30,6 +30,13 @@
  *   a key whose state is not legal is allowed only if the engine reported damage
  *   (recovery counted corrupt blocks, or the read failed with LS_ECORRUPT); a value it
  *   returns must still be one that was written, byte for byte.
+ * - Batches (ls_write_batch) show whole or not at all after a reopen. In seeds = 7 mod 8
+ *   half of them are ordered (ls_write_opts.ordered): one that shows came with every op
+ *   submitted before it (order_check). Those seeds also write two collections the way
+ *   logstord writes a large one (a root naming its pages' versions, and the pages a write
+ *   changes, as one ordered batch computed from the previous write in flight): after
+ *   every reopen the root must name exactly the pages found, and in sync mode be no older
+ *   than the last write acknowledged (coll_check).
  * A violation prints the seed, the step and the last steps of the trace, and exits 1.
  */
 #include <errno.h>
@@ -74,7 +81,9 @@ struct key {
     uint32_t n, cap;
 };
 
-#define MAX_MATCH 8
+#define MAX_MATCH  8
+#define NCOLL      2
+#define COLL_PAGES 8
 
 struct obs {
     int present;
@@ -128,6 +137,16 @@ struct sim {
     /* totals */
     uint64_t crashes, restarts, checks, reads_checked, puts, dels, flushes_n, faults, batches_n;
     uint64_t mem_reads; /* reads answered at once by ls_get_mem */
+    /* collections (coll_write): seeds = 7 mod 8 */
+    int colls;
+    uint32_t coll_table; /* a table of their own, beyond the model's (scans skip it) */
+    struct coll {
+        uint64_t serial;           /* the last write's number (never reused) */
+        uint64_t page[COLL_PAGES]; /* each page's last write, 0: absent */
+        uint64_t acked;            /* the newest write acknowledged in this instance */
+        int stale;                 /* a write failed: resynced at the next open */
+    } coll[NCOLL];
+    uint64_t coll_writes, coll_checked;
     /* the shutdown checkpoint (engine/ckpt.c) */
     uint8_t *stale_ckpt; /* a copy kept at a clean restart, put back before a later open */
     size_t stale_len;
@@ -150,6 +169,7 @@ static int run_snapshots;      /* --snapshots: snapshots made, dropped, rolled b
 static uint64_t total_snaps, total_rollbacks;
 static uint64_t total_crashes, total_steps, total_checks, total_reads, total_restarts;
 static uint64_t total_mem_reads;
+static uint64_t total_coll_writes, total_coll_checked;
 static uint64_t total_ckpt_opens, total_ckpt_clean, total_ckpt_damaged, total_ckpt_stale,
     total_ckpt_journal;
 static struct ls_stats total_st; /* engine counters summed over every instance */
@@ -949,6 +969,201 @@ static void order_check(struct sim *s)
     }
 }
 
+/* ---- collections: a root and pages, written together as ordered batches ----
+ *
+ * What logstord does with a large collection (server/large.c): each write is one batch of
+ * the pages it changes (or deletes) and the root, which names every page's version, and
+ * is computed from the previous write while that may still be in flight, so it is
+ * ordered (ls_write_opts.ordered). After any crash the root found must name exactly the
+ * pages found (torn: "data corruption" in logstord), and in sync mode be no older than
+ * the last write acknowledged. */
+
+static int coll_key(uint32_t c, int page, char *buf)
+{
+    return page < 0 ? sprintf(buf, "c%u:root", c) : sprintf(buf, "c%u:p%d", c, page);
+}
+
+static uint32_t coll_page_len(uint64_t serial, uint32_t page)
+{
+    return 16 + (uint32_t)(mix(serial * 31 + page) % 200);
+}
+
+static void coll_page_value(uint8_t *v, uint32_t c, uint32_t page, uint64_t serial)
+{
+    uint32_t n = coll_page_len(serial, page);
+    memcpy(v, &serial, 8);
+    memcpy(v + 8, &c, 4);
+    memcpy(v + 12, &page, 4);
+    for (uint32_t i = 16; i < n; i++)
+        v[i] = (uint8_t)(serial + i * 7);
+}
+
+struct cctx {
+    struct sim *s;
+    uint32_t gen, c;
+    uint64_t serial;
+};
+
+static void coll_cb(void *arg, int rc, uint64_t cas)
+{
+    struct cctx *x = arg;
+    struct sim *s = x->s;
+
+    (void)cas;
+    s->outstanding--;
+    if (x->gen == s->gen && !s->crashed) {
+        if (rc == 0 && x->serial > s->coll[x->c].acked)
+            s->coll[x->c].acked = x->serial;
+        else if (rc != 0)
+            s->coll[x->c].stale = 1; /* reverted in memory: the model no longer knows */
+    }
+    free(x);
+}
+
+static void coll_write(struct sim *s)
+{
+    uint32_t c = (uint32_t)rnd(s, NCOLL), n = 1 + (uint32_t)rnd(s, 3), np = 0;
+    struct coll *m = &s->coll[c];
+    struct ls_batch_op ops[COLL_PAGES + 1];
+    char names[COLL_PAGES + 1][32];
+    uint8_t vals[COLL_PAGES][216], root[8 * (COLL_PAGES + 1)];
+    uint64_t page[COLL_PAGES], serial = m->serial + 1;
+
+    if (m->stale || s->failed)
+        return;
+    memcpy(page, m->page, sizeof(page));
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t p = (uint32_t)rnd(s, COLL_PAGES);
+        int dup = 0;
+        for (uint32_t j = 0; j < np; j++)
+            dup |= ops[j].key_len == (size_t)coll_key(c, (int)p, names[np]) &&
+                   memcmp(ops[j].key, names[np], ops[j].key_len) == 0;
+        if (dup)
+            continue;
+        int del = page[p] && rnd(s, 4) == 0;
+        int kl = coll_key(c, (int)p, names[np]);
+        ops[np] = (struct ls_batch_op){.del = del,
+                                       .table = s->coll_table,
+                                       .key = names[np],
+                                       .key_len = (size_t)kl,
+                                       .opts = {.ordered = 1}};
+        if (!del) {
+            coll_page_value(vals[np], c, p, serial);
+            ops[np].value = vals[np];
+            ops[np].value_len = coll_page_len(serial, p);
+        }
+        page[p] = del ? 0 : serial;
+        np++;
+    }
+    memcpy(root, &serial, 8);
+    memcpy(root + 8, page, sizeof(page));
+    ops[np] = (struct ls_batch_op){.table = s->coll_table,
+                                   .key = names[np],
+                                   .key_len = (size_t)coll_key(c, -1, names[np]),
+                                   .value = root,
+                                   .value_len = sizeof(root),
+                                   .opts = {.ordered = 1}};
+    struct cctx *x = malloc(sizeof(*x));
+    *x = (struct cctx){.s = s, .gen = s->gen, .c = c, .serial = serial};
+    int rc = ls_write_batch(s->e, ops, np + 1, coll_cb, x);
+    trace(s, "collection %u write %" PRIu64 " (%u pages): rc %d", c, serial, np, rc);
+    if (rc < 0) { /* refused (busy, no space): nothing written */
+        free(x);
+        return;
+    }
+    s->outstanding++;
+    m->serial = serial;
+    memcpy(m->page, page, sizeof(page));
+    s->coll_writes++;
+}
+
+struct cget {
+    int done, rc;
+    uint32_t len;
+    uint8_t v[256];
+};
+
+static void cget_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct cget *g = arg;
+    g->done = 1;
+    g->rc = rc;
+    if (rc == 0) {
+        g->len = it->value_len < sizeof(g->v) ? (uint32_t)it->value_len : (uint32_t)sizeof(g->v);
+        memcpy(g->v, it->value, g->len);
+    }
+}
+
+static int coll_get(struct sim *s, uint32_t c, int page, struct cget *g)
+{
+    char name[32];
+    int n = coll_key(c, page, name);
+
+    *g = (struct cget){0};
+    s->outstanding++;
+    int rc = ls_get(s->e, s->coll_table, name, (size_t)n, cget_cb, g);
+    if (rc < 0) {
+        s->outstanding--;
+        return rc;
+    }
+    drain(s, &g->done);
+    s->outstanding--;
+    return g->rc;
+}
+
+/* After a reopen: each collection's root names exactly the pages found. */
+static void coll_check(struct sim *s)
+{
+    for (uint32_t c = 0; c < NCOLL && s->colls; c++) {
+        struct coll *m = &s->coll[c];
+        struct cget g;
+        uint64_t serial = 0, page[COLL_PAGES] = {0};
+        int rc = coll_get(s, c, -1, &g), unsure = 0;
+        if (rc == 0 && g.len == 8 * (COLL_PAGES + 1)) {
+            memcpy(&serial, g.v, 8);
+            memcpy(page, g.v + 8, sizeof(page));
+        } else if (rc == 0) {
+            fail(s, "collection %u: its root has %u bytes", c, g.len);
+        } else if (rc != LS_ENOTFOUND) {
+            unsure = 1; /* a read fault */
+        }
+        for (uint32_t p = 0; p < COLL_PAGES && !unsure; p++) {
+            rc = coll_get(s, c, (int)p, &g);
+            uint64_t found = 0;
+            if (rc == 0) {
+                uint8_t want[216];
+                memcpy(&found, g.v, 8);
+                coll_page_value(want, c, p, found);
+                if (g.len != coll_page_len(found, p) || memcmp(want, g.v, g.len) != 0)
+                    fail(s, "collection %u page %u: its value is not write %" PRIu64 "'s", c, p,
+                         found);
+            } else if (rc != LS_ENOTFOUND) {
+                unsure = 1;
+                break;
+            }
+            if (found != page[p])
+                fail(s,
+                     "collection %u torn: its root (write %" PRIu64
+                     ") names page %u of write %" PRIu64 ", the page found is of write %" PRIu64
+                     " (0: absent)",
+                     c, serial, p, page[p], found);
+        }
+        if (unsure) {
+            m->stale = 1;
+            continue;
+        }
+        if (s->cfg.durability == LS_SYNC && !run_snapshots && serial < m->acked)
+            fail(s,
+                 "collection %u: write %" PRIu64
+                 " was acknowledged, the root found is write %" PRIu64,
+                 c, m->acked, serial);
+        memcpy(m->page, page, sizeof(page));
+        m->acked = serial;
+        m->stale = 0;
+        s->coll_checked++;
+    }
+}
+
 static void start_read(struct sim *s, uint32_t k, int mode)
 {
     struct rctx *c = malloc(sizeof(*c));
@@ -1300,6 +1515,7 @@ static void open_engine(struct sim *s)
     if (!s->corrupt) {
         batch_check(s);
         order_check(s);
+        coll_check(s);
     }
     s->nbatches = 0;
     rebase(s);
@@ -1633,6 +1849,10 @@ static void step(struct sim *s)
             return;
         }
     }
+    if (s->colls && rnd(s, 6) == 0) { /* only these seeds draw for it */
+        coll_write(s);
+        return;
+    }
     if (s->failed && rnd(s, 20) == 0) {
         if (rnd(s, 2))
             crash(s);
@@ -1743,6 +1963,10 @@ static void configure(struct sim *s)
     c->log = sim_log;
     c->log_arg = s;
     s->ntables = c->tables;
+    if (s->seed % 8 == 7) { /* collections, in a table of their own (no draw) */
+        s->colls = 1;
+        s->coll_table = c->tables++;
+    }
     s->nkeys = 16 + (uint32_t)rnd(s, 100);
     s->nall = s->ntables * s->nkeys;
     s->max_value = c->max_value_size;
@@ -1806,6 +2030,8 @@ static void run_seed(uint64_t seed, uint64_t steps, int verbose)
     total_checks += s->checks;
     total_reads += s->reads_checked;
     total_mem_reads += s->mem_reads;
+    total_coll_writes += s->coll_writes;
+    total_coll_checked += s->coll_checked;
     total_ckpt_opens += s->ckpt_opens;
     total_ckpt_clean += s->ckpt_clean;
     total_ckpt_damaged += s->ckpt_damaged;
@@ -1932,6 +2158,10 @@ int main(int argc, char **argv)
            " damaged ones refused, %" PRIu64 " older ones put back before an open\n",
            total_st.checkpoints, total_st.checkpoints_failed, total_ckpt_opens, total_ckpt_clean,
            total_ckpt_journal, total_ckpt_damaged, total_ckpt_stale);
+    if (total_coll_writes)
+        printf("collections: %" PRIu64 " ordered writes of a root and its pages, %" PRIu64
+               " found whole after a reopen\n",
+               total_coll_writes, total_coll_checked);
     if (run_snapshots)
         printf("snapshots: %" PRIu64 " made, %" PRIu64 " rollbacks\n", total_snaps,
                total_rollbacks);
