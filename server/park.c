@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "large.h"
 #include "log.h"
 #include "server.h"
 #include "tracking.h"
@@ -185,6 +186,13 @@ static int park_may_submit(const struct req *r)
 int park_put(struct req *r, uint32_t table, const struct resp_arg *key, const void *v, size_t n,
              const struct ls_write_opts *opts, ls_write_cb cb)
 {
+    struct ls_write_opts o;
+    if (opts && !opts->ordered && large_is_root(opts->vtype, v, n)) {
+        o = *opts; /* a large collection's root copied (RENAME, MOVE, EXPIRE): its pages may
+                      still be in flight behind an ordered write (ls_write_opts.ordered) */
+        o.ordered = 1;
+        opts = &o;
+    }
     int tw = txn_write(r, table, key, v, n, opts, 0, cb); /* inside EXEC: its overlay */
     if (tw != 1)
         return tw;
@@ -223,6 +231,21 @@ int park_del(struct req *r, uint32_t table, const struct resp_arg *key, ls_write
 
 int park_batch(struct req *r, const struct ls_batch_op *ops, uint32_t n, ls_write_cb cb)
 {
+    struct ls_batch_op *copy = NULL; /* a large root copied: the batch ordered (park_put) */
+    for (uint32_t i = 0; i < n && copy == NULL; i++)
+        if (!ops[i].del && !ops[i].opts.ordered &&
+            large_is_root(ops[i].opts.vtype, ops[i].value, ops[i].value_len)) {
+            if ((copy = malloc(n * sizeof(*copy))) == NULL)
+                return -ENOMEM;
+            memcpy(copy, ops, n * sizeof(*copy));
+            for (uint32_t j = 0; j < n; j++)
+                copy[j].opts.ordered = 1;
+        }
+    if (copy) {
+        int rc = park_batch(r, copy, n, cb);
+        free(copy);
+        return rc;
+    }
     if (park_may_submit(r)) {
         int rc = ls_write_batch(r->c->srv->eng, ops, n, cb, r);
         if (!park_wanted(r, rc))

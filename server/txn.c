@@ -773,13 +773,15 @@ static void exec_batch_cb(void *arg, int rc, uint64_t cas)
     struct req *r = arg;
     struct txn_exec *t = r->aux;
     (void)cas;
+    int nested = t->running; /* refused at once: inside exec_run, which finishes EXEC */
     t->batch_pending = 0;
     t->running = 1; /* EXEC finishes after the loop, not inside it */
     for (uint32_t i = 0; i < t->ovl.n; i++)
         if (t->ovl.e[i].cb)
             t->ovl.e[i].cb(t->ovl.e[i].k, rc, 0);
-    t->running = 0;
-    exec_run(r);
+    t->running = nested;
+    if (!nested)
+        exec_run(r);
 }
 
 static void each_ignored(void *arg, int rc, uint64_t cas)
