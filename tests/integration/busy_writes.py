@@ -143,6 +143,36 @@ if not srv.real:
     firsts = [f for _, f in res if f]
     check(any(f[0] == "-" and "busy" in f[1] for f in firsts),
           "some SETs get the busy error", firsts[:1] or "none failed")
+
+    section("EXEC whose batch the engine refuses at once answers, and the server lives")
+    # 40 clients each send one 120 KiB SET into the 1 MiB backlog just before EXEC, so the
+    # engine refuses EXEC's batch as it is submitted. Before 09d524d the refusal's callback
+    # finished and freed EXEC under the exec_run that had submitted it (a crash).
+    big = b"x" * (120 * 1024)
+    replies = []
+    for trial in range(8):
+        conns = [Resp(srv.port, timeout=30) for _ in range(40)]
+        ex = Resp(srv.port, timeout=30)
+        check(ex.call("MULTI") == ("+", "OK"), "MULTI")
+        check(ex.call("SET", "ex%d" % trial, "v") == ("+", "QUEUED"), "SET queued")
+        for i, cc in enumerate(conns):
+            cc.send(itlib.encode("SET", "big%d" % i, big))
+        r = ex.call("EXEC")
+        replies.append(r)
+        for cc in conns:
+            cc.read()
+            cc.close()
+        got = ex.call("GET", "ex%d" % trial)
+        ok = r == ("*", [("+", "OK")]) and got == ("$", b"v")
+        busy = r[0] == "*" and len(r[1]) == 1 and r[1][0][0] == "-" and "busy" in r[1][0][1]
+        check(ok or (busy and got == ("$", None)),
+              "trial %d: EXEC answers +OK (value set) or the busy error (not set)" % trial,
+              (r, got))
+        ex.close()
+        if any(x[0] == "*" and x[1][0][0] == "-" for x in replies) and trial >= 2:
+            break
+    check(any(x[0] == "*" and x[1][0][0] == "-" for x in replies),
+          "at least one EXEC was refused busy, so the case was exercised", replies)
     check(c.call("CONFIG", "SET", "busy_timeout_ms", "30000") == ("+", "OK"),
           "CONFIG SET busy_timeout_ms 30000")
     r = c.call("CONFIG", "GET", "busy_timeout_ms")
