@@ -218,8 +218,10 @@ struct wbuf {
     uint64_t open_ms;
     int state;
     int result;
-    int large;       /* data allocated for one large record */
-    uint8_t ordered; /* holds an ordered write: submitted once every older buffer is done */
+    int large;            /* data allocated for one large record */
+    uint8_t ordered;      /* holds an ordered write: submitted once every older buffer is done */
+    uint8_t held;         /* an ordered buffer that had to wait (counted once: ordered_waits) */
+    uint32_t ordered_end; /* where its last ordered write ends (buf_hdr.ordered_end) */
     struct wop *ops;
     uint32_t nops, capops;
     struct wbuf *next;

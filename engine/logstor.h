@@ -501,6 +501,9 @@ struct ls_stats {
     uint64_t segj_writes;              /* segment journal blocks written (freed segments
                                           named before reuse) */
     uint64_t segj_failures;            /* of those, writes that failed (retried) */
+    uint64_t ordered_writes;           /* writes and batches with ls_write_opts.ordered */
+    uint64_t ordered_waits;            /* of their buffers, those that waited for an older
+                                          one to be done before going to the device */
 };
 void ls_get_stats(const struct ls_engine *e, struct ls_stats *out);
 

@@ -117,12 +117,12 @@ int rec_is_padding(const uint8_t *p, size_t n)
 void buf_hdr_seal(void *dst, uint16_t flags, uint64_t seg_seq, uint32_t length, uint32_t count,
                   uint32_t seg_no, uint64_t first_rseq, uint64_t seed)
 {
-    buf_hdr_seal_group(dst, flags, 0, seg_seq, length, count, seg_no, first_rseq, seed);
+    buf_hdr_seal_group(dst, flags, 0, 0, seg_seq, length, count, seg_no, first_rseq, seed);
 }
 
-void buf_hdr_seal_group(void *dst, uint16_t flags, uint32_t group, uint64_t seg_seq,
-                        uint32_t length, uint32_t count, uint32_t seg_no, uint64_t first_rseq,
-                        uint64_t seed)
+void buf_hdr_seal_group(void *dst, uint16_t flags, uint32_t group, uint32_t ordered_end,
+                        uint64_t seg_seq, uint32_t length, uint32_t count, uint32_t seg_no,
+                        uint64_t first_rseq, uint64_t seed)
 {
     struct buf_hdr h;
 
@@ -131,6 +131,7 @@ void buf_hdr_seal_group(void *dst, uint16_t flags, uint32_t group, uint64_t seg_
     h.version = REC_FORMAT_VERSION;
     h.flags = flags;
     h.group = group;
+    h.ordered_end = ordered_end;
     h.seg_seq = seg_seq;
     h.length = length;
     h.count = count;

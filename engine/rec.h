@@ -32,7 +32,13 @@ struct buf_hdr {
     uint32_t seg_no;     /* global segment number the buffer was written to */
     uint32_t group;      /* 0: written by users (mixed); g + 1: compaction group g */
     uint64_t first_rseq; /* rseq of the first record (diagnostics) */
-    uint64_t reserved1[2];
+    /* 0, or the offset from the buffer's start where the last ordered write placed in it
+     * ends (ls_write_opts.ordered). A write torn by a power loss need not keep a prefix of
+     * its blocks; recovery applies no record before this offset once it has met damage in
+     * the buffer, so an ordered write never survives one placed before it (recov.c). */
+    uint32_t ordered_end;
+    uint32_t reserved0;
+    uint64_t reserved1;
     uint64_t checksum; /* xxh3-64 (seeded) of bytes 0..55 */
 };
 _Static_assert(sizeof(struct buf_hdr) == BUF_HDR_SIZE, "buffer header is 64 bytes");
@@ -125,9 +131,9 @@ int rec_is_padding(const uint8_t *p, size_t n);
 void buf_hdr_seal(void *dst, uint16_t flags, uint64_t seg_seq, uint32_t length, uint32_t count,
                   uint32_t seg_no, uint64_t first_rseq, uint64_t seed);
 /* The same for a buffer of a compaction group's segment (group = g + 1). */
-void buf_hdr_seal_group(void *dst, uint16_t flags, uint32_t group, uint64_t seg_seq,
-                        uint32_t length, uint32_t count, uint32_t seg_no, uint64_t first_rseq,
-                        uint64_t seed);
+void buf_hdr_seal_group(void *dst, uint16_t flags, uint32_t group, uint32_t ordered_end,
+                        uint64_t seg_seq, uint32_t length, uint32_t count, uint32_t seg_no,
+                        uint64_t first_rseq, uint64_t seed);
 
 /* Checks the header at p. Returns 0 and copies it to *out, or LS_ECORRUPT (bad checksum,
  * bad fields), or -ENOENT when the block does not start with the magic at all. */

@@ -718,6 +718,7 @@ static uint32_t parse_buffer(struct ls_engine *e, struct walk *w, const uint8_t 
                              const struct buf_hdr *h, uint64_t base)
 {
     uint32_t pos = off + BUF_HDR_SIZE, end = off + h->length;
+    uint32_t oend = h->ordered_end && h->ordered_end <= h->length ? off + h->ordered_end : 0;
     uint64_t seed = rec_seed(e->seed, h->seg_seq);
     struct rec_view v;
 
@@ -728,6 +729,13 @@ static uint32_t parse_buffer(struct ls_engine *e, struct walk *w, const uint8_t 
             uint32_t next = rec_resync(seg, pos, end, seed);
             if (next < end || !rec_is_padding(seg + pos, end - pos))
                 w->corrupt++;
+            /* An ordered write after the damage must not outlive what the damage took (a
+             * power loss may keep a torn write's later blocks and lose earlier ones): go on
+             * where the buffer's last ordered write ends, a record boundary. Every walk
+             * does, compaction's too: a tombstone or FLUSH it copied from there would be
+             * applied by the next open (sim seed 103 with holes). */
+            if (next < oend)
+                next = oend;
             batch_drop(w, w->state == W_OUT ? W_OUT : W_BROKEN); /* a batch cut here */
             pos = next;
             if (pos < end)

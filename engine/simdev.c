@@ -34,6 +34,7 @@ struct simdev {
     unsigned npend, cappend;
     struct uio_req *done_head, *done_tail;
     int dead, locked;
+    int holes; /* simdev_set_holes */
     uint64_t capacity;
     struct simdev_faults faults;
     struct simdev_stats st;
@@ -115,6 +116,11 @@ int simdev_dead(const struct simdev *d)
 void simdev_set_faults(struct simdev *d, const struct simdev_faults *f)
 {
     d->faults = *f;
+}
+
+void simdev_set_holes(struct simdev *d, int on)
+{
+    d->holes = on;
 }
 
 void simdev_set_capacity(struct simdev *d, uint64_t bytes)
@@ -209,16 +215,22 @@ static void done_push(struct simdev *d, struct uio_req *r, int res)
 }
 
 /* Copies the first n bytes of a write to the image. */
-static void apply_write(struct simdev *d, const struct uio_req *r, uint32_t n)
+/* Applies bytes [from, to) of a write. */
+static void apply_range(struct simdev *d, const struct uio_req *r, uint32_t from, uint32_t to)
 {
     struct simfile *f = file_of(d, r->fd);
 
-    if (!f || n == 0)
+    if (!f || to <= from)
         return;
-    if (r->off + n > f->size && resize(d, f, r->off + n) < 0)
+    if (r->off + to > f->size && resize(d, f, r->off + to) < 0)
         return;
-    memcpy(f->data + r->off, r->buf, n);
+    memcpy(f->data + r->off + from, (const uint8_t *)r->buf + from, to - from);
     f->gen = ++d->stamps;
+}
+
+static void apply_write(struct simdev *d, const struct uio_req *r, uint32_t n)
+{
+    apply_range(d, r, 0, n);
 }
 
 static int exec_write(struct simdev *d, struct uio_req *r)
@@ -380,6 +392,11 @@ void simdev_crash(struct simdev *d)
             n = r->len / unit > 1 ? (uint32_t)(1 + below(d, r->len / unit - 1)) * unit : 0;
             d->st.torn++;
             apply_write(d, r, n);
+            if (d->holes && n && below(d, 2)) { /* and units after a hole reached it too */
+                uint32_t gap = (uint32_t)(1 + below(d, (r->len - n) / unit)) * unit;
+                apply_range(d, r, n + gap, r->len);
+                d->st.holes++;
+            }
             break;
         }
     }

@@ -79,9 +79,13 @@ void simdev_corrupt(struct simdev *d, unsigned n);
 /* Bytes the data files may take in all; creating or growing a file beyond fails with
  * -ENOSPC. 0: unlimited. */
 void simdev_set_capacity(struct simdev *d, uint64_t bytes);
+/* A write torn by simdev_crash may also keep units after a hole, not only a prefix: the
+ * device writes a request's sectors in no promised order (off by default: it draws more,
+ * so seeds that do not set it replay as before). */
+void simdev_set_holes(struct simdev *d, int on);
 
 struct simdev_stats {
-    uint64_t writes, reads, torn, dropped, kept, faults, corrupted;
+    uint64_t writes, reads, torn, dropped, kept, faults, corrupted, holes;
 };
 void simdev_get_stats(const struct simdev *d, struct simdev_stats *out);
 

@@ -194,6 +194,8 @@ static int open_active(struct ls_engine *e, struct stream *st, uint32_t size, ui
     b->state = WB_ACTIVE;
     b->large = 0;
     b->ordered = 0;
+    b->held = 0;
+    b->ordered_end = 0;
     e->sm.d[b->seg_no].mem_bufs++;
     if (st->cur_off == 0)
         e->sm.d[b->seg_no].flags |= SEGF_HEAD;
@@ -206,8 +208,8 @@ static void seal(struct ls_engine *e, struct wbuf *b, uint16_t flags)
     uint32_t len = (uint32_t)rec_align_block(b->used);
 
     memset(b->data + b->used, 0, len - b->used);
-    buf_hdr_seal_group(b->data, flags, b->st ? b->st->group : 0, b->seg_seq, len, b->count,
-                       b->seg_no, b->first_rseq, e->seed);
+    buf_hdr_seal_group(b->data, flags, b->st ? b->st->group : 0, b->ordered_end, b->seg_seq, len,
+                       b->count, b->seg_no, b->first_rseq, e->seed);
     b->req.len = len;
     b->gen = ++e->gen;
     b->state = WB_SEALED;
@@ -263,10 +265,16 @@ void wbuf_kick(struct ls_engine *e)
             continue;
         /* An ordered write (ls_write_opts.ordered) goes after every older buffer is done:
          * recovery may keep an intact later buffer and lose an earlier one, and this
-         * write was computed from theirs. Within one buffer a torn write keeps a prefix,
-         * so writes placed before it in its own buffer need no wait. */
-        if (b->ordered && e->acked_gen + 1 < b->gen)
+         * write was computed from theirs. Writes placed before it in its own buffer need
+         * no wait: the header's ordered_end makes recovery drop it if damage (a torn
+         * write, whose surviving blocks need not be a prefix) took any of them. */
+        if (b->ordered && e->acked_gen + 1 < b->gen) {
+            if (!b->held) {
+                b->held = 1;
+                e->st.ordered_waits++;
+            }
             continue;
+        }
         uint32_t len = b->req.len;
         b->req = (struct uio_req){
             .cb = write_done, .arg = b, .buf = b->data, .len = len, .op = UIO_WRITE, .dsync = 1};
@@ -807,11 +815,15 @@ int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void 
         if (!st->active && (rc = open_active(e, st, size, r->type)) < 0)
             return rc;
         rc = place(e, st->active, r, size, cb, arg);
-        if (rc == 0 && r->ordered)
+        if (rc == 0 && r->ordered) {
             st->active->ordered = 1;
+            st->active->ordered_end = st->active->used;
+        }
     }
     if (rc < 0)
         return rc;
+    if (r->ordered)
+        e->st.ordered_writes++;
     if (e->cfg.durability == LS_SYNC || !st->active) {
         e->flush_wanted = 1;
         eng_wake_fd(e); /* group commit: the loop's next turn, after every client's writes */
@@ -850,8 +862,11 @@ int wbuf_append_batch(struct ls_engine *e, const struct wrec *r, uint32_t n, uin
             return LS_EFAILED;
         }
     }
-    if (ordered)
+    if (ordered) {
         b->ordered = 1;
+        b->ordered_end = b->used;
+        e->st.ordered_writes++;
+    }
     if (e->cfg.durability == LS_SYNC) {
         e->flush_wanted = 1;
         eng_wake_fd(e); /* group commit: the loop's next turn, after every client's writes */

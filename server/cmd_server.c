@@ -1565,7 +1565,8 @@ static void info_logstor(struct server *s, const struct ls_stats *st, struct pbu
         "\r\nrecovery_segments:%" PRIu64 "\r\nrecovery_from_checkpoint:%" PRIu64
         "\r\nrecovery_heads_read:%" PRIu64 "\r\nrecovery_heads_presumed:%" PRIu64
         "\r\nsegment_journal_writes:%" PRIu64 "\r\nsegment_journal_failures:%" PRIu64
-        "\r\nparked_writes:%" PRIu64 "\r\n",
+        "\r\nparked_writes:%" PRIu64 "\r\nordered_writes:%" PRIu64 "\r\nordered_waits:%" PRIu64
+        "\r\n",
         s->cfg.disk_size, s->cfg.segment_size, st->segments_total, st->segments_free,
         st->segments_used, st->files, st->keys, st->live_bytes, st->user_bytes_written,
         st->user_cold_bytes_written, st->device_bytes_written, st->write_amplification,
@@ -1575,7 +1576,8 @@ static void info_logstor(struct server *s, const struct ls_stats *st, struct pbu
         st->failed, st->last_error ? ls_strerror(st->last_error) : "none", st->recovery_ms,
         st->recovery_records, st->recovery_corrupt_blocks, st->recovery_damaged_files,
         st->recovery_segments, st->recovery_from_checkpoint, st->recovery_heads_read,
-        st->recovery_heads_presumed, st->segj_writes, st->segj_failures, s->parked);
+        st->recovery_heads_presumed, st->segj_writes, st->segj_failures, s->parked,
+        st->ordered_writes, st->ordered_waits);
     struct reaper_stats rs;
     reaper_stats(s, &rs);
     pbuf_appendf(pb,

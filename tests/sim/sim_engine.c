@@ -2015,6 +2015,8 @@ static void run_seed(uint64_t seed, uint64_t steps, int verbose)
     s->gen = 1;
     if (ls_open(&s->cfg, &s->e) < 0)
         fail(s, "first ls_open failed");
+    if (s->colls) /* ordered writes' seeds: torn writes with holes (recov.c, ordered_end) */
+        simdev_set_holes(s->dev, 1);
     if (s->capacity) {
         simdev_set_capacity(s->dev, s->capacity);
         trace(s, "filesystem capacity %" PRIu64 " bytes", s->capacity);

@@ -503,6 +503,80 @@ static void test_batch_damaged(void **state)
     check_group(f->e, "d2-", 0, 6, 600, 1); /* the batch after them is whole */
 }
 
+/* Puts prefix000..n-1 (600-byte values) without polling: into the active buffer. */
+static void put_nopoll(struct ls_engine *e, const char *prefix, int n, struct wres *w)
+{
+    char k[32], v[1024];
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof(k), "%s%03d", prefix, i);
+        value_of(v, sizeof(v), k, 0, 600);
+        assert_int_equal(ls_put(e, 0, k, strlen(k), v, strlen(v), NULL, wres_cb, &w[i]), 0);
+    }
+}
+
+/* One buffer: plain puts u-000..002, then a batch (o-000, o-001, del "gone"), ordered or
+ * not, then plain puts t-000..001; then a byte of u-001 flipped, as a power loss that
+ * kept the buffer's later blocks and lost an earlier one leaves it. An ordered batch must
+ * not survive u-001: recovery drops everything up to the header's ordered_end (u-002 and
+ * the batch) and keeps what follows (t-). A plain batch is kept, as before. */
+static void ordered_after_damage(struct fx *f, int ordered)
+{
+    struct ls_batch_op ops[3];
+    char k[2][32], v[2][1024];
+    struct wres wu[3] = {{0}}, wt[2] = {{0}}, wb = {0};
+    struct bufinfo b[32];
+
+    assert_int_equal(put_sync(f->e, 0, "gone", "G1", 2, 0), 0);
+    put_nopoll(f->e, "u-", 3, wu);
+    for (int i = 0; i < 2; i++) {
+        snprintf(k[i], sizeof(k[i]), "o-%03d", i);
+        value_of(v[i], sizeof(v[i]), k[i], 0, 600);
+        ops[i] = (struct ls_batch_op){.table = 0,
+                                      .key = k[i],
+                                      .key_len = strlen(k[i]),
+                                      .value = v[i],
+                                      .value_len = strlen(v[i]),
+                                      .opts.ordered = (uint8_t)ordered};
+    }
+    ops[2] = (struct ls_batch_op){
+        .del = 1, .table = 0, .key = "gone", .key_len = 4, .opts.ordered = (uint8_t)ordered};
+    assert_int_equal(ls_write_batch(f->e, ops, 3, wres_cb, &wb), 0);
+    put_nopoll(f->e, "t-", 2, wt);
+    assert_int_equal(sync_sync(f->e), 0);
+    assert_int_equal(wb.rc, 0);
+    close_engine(f);
+    uint32_t n = walk_buffers(f->dir, 0, b, 32);
+    assert_int_equal(n, 2); /* "gone", then the rest in one buffer */
+    assert_int_equal(b[1].h.count, 8);
+    if (ordered) /* where the batch ends: after the header, 3 puts and 2 puts, then a del */
+        assert_true(b[1].h.ordered_end > BUF_HDR_SIZE + 5 * 600 &&
+                    b[1].h.ordered_end < BUF_HDR_SIZE + 5 * 700);
+    else
+        assert_int_equal(b[1].h.ordered_end, 0);
+    log_flip(f->dir, 0, find_in_seg(f->dir, 0, "VAL-u-001-") + 20, 0x10);
+    open_engine(f);
+    assert_true(stats(f->e).recovery_corrupt_blocks >= 1);
+    char val[1024];
+    value_of(val, sizeof(val), "u-000", 0, 600);
+    check_value(f->e, 0, "u-000", val);
+    check_value(f->e, 0, "u-001", NULL);
+    value_of(val, sizeof(val), "u-002", 0, 600);
+    check_value(f->e, 0, "u-002", ordered ? NULL : val);
+    check_group(f->e, "o-", 0, 2, 600, !ordered);
+    check_value(f->e, 0, "gone", ordered ? "G1" : NULL);
+    check_group(f->e, "t-", 0, 2, 600, 1);
+}
+
+static void test_ordered_after_damage(void **state)
+{
+    ordered_after_damage(*state, 1);
+}
+
+static void test_plain_after_damage(void **state)
+{
+    ordered_after_damage(*state, 0);
+}
+
 /* ---- (d) a torn write through fault injection ---- */
 
 struct multi {
@@ -1524,6 +1598,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_torn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ordered_after_damage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plain_after_damage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_head_then_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress, setup, teardown),
