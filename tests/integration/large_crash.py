@@ -20,7 +20,17 @@ of them with a 100 KiB SET that makes the unit too large for one batch, so its w
 one at a time and each native write's pages and root must still go as one batch
 (txn_group_begin). Without the groups seeds 11 and 15 of 7-17 fail (cycles 4 and 7).
 
-argv: the server binary; env LCRASH_SEEDS (3 5), LCRASH_UNIT_SEEDS (11), LCRASH_CYCLES (10).
+Then with copies of the root (LCRASH_COPY_SEEDS, 21): one command in eight renames the set
+back and forth between zN and zNr or sets or removes its expiry (EXPIRE/PERSIST). Each copies
+the root in a write of its own, right after the native write whose pages it names was
+submitted (the key is unlocked then), so the copy must be ordered too (09d524d). 100 KiB
+SETs on a second connection keep older buffers in flight meanwhile. The window is narrow:
+the binary before 09d524d failed in 1 of about 15 seed runs (a RENAME left both names);
+large_units.sh checks deterministically that such copies are ordered (INFO ordered_writes).
+Every restart also checks that RENAME is atomic: each set under exactly one of its names.
+
+argv: the server binary; env LCRASH_SEEDS (3 5), LCRASH_UNIT_SEEDS (11), LCRASH_COPY_SEEDS
+(21), LCRASH_CYCLES (10).
 """
 import os
 import random
@@ -35,6 +45,8 @@ import time
 BIN = sys.argv[1]
 SEEDS = [int(x) for x in os.environ.get("LCRASH_SEEDS", "3 5").split()]
 UNIT_SEEDS = [int(x) for x in os.environ.get("LCRASH_UNIT_SEEDS", "11").split()]
+COPY_SEEDS = [int(x) for x in os.environ.get("LCRASH_COPY_SEEDS", "21").split()]
+EXTRA = os.environ.get("LCRASH_ARGS", "").split()
 CYCLES = int(os.environ.get("LCRASH_CYCLES", "10"))
 DEADLINE = time.time() + 170
 KEYS = ["z%d" % i for i in range(4)]
@@ -104,7 +116,7 @@ def free_port():
 
 def start(d, port):
     p = subprocess.Popen([BIN, "--port", str(port), "--memcached_port", "0", "--bind",
-                          "127.0.0.1", "--dir", d, "--disk_size", "2gb"],
+                          "127.0.0.1", "--dir", d, "--disk_size", "2gb"] + EXTRA,
                          stdout=open(d + ".log", "a"), stderr=subprocess.STDOUT)
     for _ in range(300):
         try:
@@ -125,9 +137,25 @@ def info(c, k):
     return None
 
 
-def consistent(c):
-    ok = True
+def names(c):
+    """Where each set is now (copies mode renames zN to zNr and back); None if neither."""
+    out = []
     for k in KEYS:
+        a, b = c("EXISTS", k), c("EXISTS", k + "r")
+        if a + b != 1:
+            print("FAIL %s: %d copies (%s %d, %sr %d)" % (k, a + b, k, a, k, b))
+            out.append(None)
+        else:
+            out.append(k if a else k + "r")
+    return out
+
+
+def consistent(c, keys=KEYS):
+    ok = True
+    for k in keys:
+        if k is None:
+            ok = False
+            continue
         t, u, n = c("ZRANGE", k, "0", "-1", "WITHSCORES"), c("ZUNION", "1", k, "WITHSCORES"), \
             c("ZCARD", k)
         if t != u or not isinstance(t, list) or len(t) // 2 != n:
@@ -142,7 +170,7 @@ def consistent(c):
     return ok
 
 
-def run(seed, units=False):
+def run(seed, units=False, copies=False):
     rnd = random.Random(seed)
     d = tempfile.mkdtemp(prefix="logstor-it-lcrash-")
     port = free_port()
@@ -156,8 +184,21 @@ def run(seed, units=False):
                 print("large_crash: time is up at seed %d cycle %d" % (seed, cyc))
                 break
             cmds = []
+            cur = names(c) if copies else list(KEYS)
             for _ in range(3000):  # ZADDs of 1-8 members (the draws as the review's script)
                 k = rnd.choice(KEYS)
+                if copies:
+                    i = KEYS.index(k)
+                    k = cur[i]
+                    r = rnd.random()
+                    if r < 0.2:
+                        nk = KEYS[i] if k.endswith("r") else KEYS[i] + "r"
+                        cmds.append(["RENAME", k, nk])
+                        cur[i] = k = nk
+                    elif r < 0.35:
+                        cmds.append(["EXPIRE", k, "100000"])
+                    elif r < 0.5:
+                        cmds.append(["PERSIST", k])
                 rnd.random(), rnd.random(), rnd.choice("a")
                 cmds.append(["ZADD", k] + sum([[str(rnd.uniform(0, 1000)), "m%d" % rnd.randint(
                     0, 6000)] for _ in range(rnd.randint(1, 8))], []))
@@ -169,19 +210,29 @@ def run(seed, units=False):
                     blocks += [["MULTI"]] + cmds[at:at + n] + pad + [["EXEC"]]
                     at += n
                 cmds = blocks
+            if copies:  # big SETs on another connection keep older buffers in flight
+                pc = C(port)
+                pc.s.setblocking(False)
+                try:
+                    pc.s.sendall(b"".join(encode(["SET", "big%d" % i, b"b" * 100000])
+                                          for i in range(400)))
+                except BlockingIOError:
+                    pass
             c.s.sendall(b"".join(encode(a) for a in cmds))
             time.sleep(rnd.uniform(0.05, 0.6))
             p.send_signal(signal.SIGKILL)
             p.wait()
             p, c = start(d + "/d", port)
-            ok = consistent(c)
+            keys = names(c) if copies else KEYS
+            ok = consistent(c, keys)
             print("%s seed %d%s cycle %d: sizes %s, pages %s" % (
-                "ok  " if ok else "FAIL", seed, " (units)" if units else "", cyc,
-                [c("ZCARD", k) for k in KEYS], info(c, "large_pages")))
+                "ok  " if ok else "FAIL", seed,
+                " (units)" if units else " (copies)" if copies else "", cyc,
+                [c("ZCARD", k) for k in keys if k], info(c, "large_pages")))
             if not ok:
                 return False
         for k in KEYS:
-            c("DEL", k)
+            c("DEL", k, k + "r")
         for _ in range(60):
             if info(c, "large_pages") == "0" and info(c, "large_versions") == "0":
                 break
@@ -190,6 +241,10 @@ def run(seed, units=False):
         print("%s seed %d: every page and anchor reaped after DEL (pages %s, anchors %s)" % (
             "ok  " if ok else "FAIL", seed, info(c, "large_pages"), info(c, "large_versions")))
         return ok
+    except (EOFError, OSError) as e:
+        print("FAIL seed %d: %r; server status %s; its log ends:\n%s" % (
+            seed, e, p.poll(), open(d + "/d.log", "rb").read()[-1500:].decode("utf-8", "replace")))
+        return False
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait()
@@ -201,6 +256,9 @@ for s in SEEDS:
         failures += 1
 for s in UNIT_SEEDS:
     if not run(s, units=True):
+        failures += 1
+for s in COPY_SEEDS:
+    if not run(s, copies=True):
         failures += 1
 print("large_crash: %s" % ("all seeds passed" if failures == 0 else "%d seeds FAILED" % failures))
 sys.exit(1 if failures else 0)
