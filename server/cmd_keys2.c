@@ -204,6 +204,15 @@ static int xfer_unit(struct req *r, uint32_t db, const struct resp_arg *dst, con
     const struct resp_arg *src = &r->argv[1];
     int rc = 0;
     if (txn_batching(r)) {
+        /* One group (as park_batch below outside a unit), so that a unit written one
+         * write at a time cannot leave both names after a crash; too large for a batch,
+         * two writes, as outside a unit (xfer_put). */
+        uint64_t bytes = ls_record_size(dst->len, n) + ls_record_size(src->len, 0) +
+                         (anchor ? ls_record_size(anchor->key_len, anchor->value_len) : 0);
+        int grp = bytes <= ls_batch_max_bytes(r->c->srv->eng);
+        uint32_t mark = txn_mark(r);
+        if (grp)
+            txn_group_begin(r);
         if (anchor) { /* a large list renamed: its anchor names the new key (large.c) */
             struct resp_arg ak = {(char *)anchor->key, anchor->key_len};
             rc = txn_write(r, anchor->table, &ak, anchor->value, anchor->value_len, &anchor->opts,
@@ -213,6 +222,10 @@ static int xfer_unit(struct req *r, uint32_t db, const struct resp_arg *dst, con
             rc = park_put(r, db, dst, v, n, o, xfer_put_ignored);
         if (rc == 0)
             rc = park_del(r, r->db, src, xfer_del_cb);
+        if (grp)
+            txn_group_end(r, rc == 0);
+        else if (rc != 0)
+            txn_rollback(r, mark);
     } else {
         struct ls_batch_op ops[3] = {
             {.table = db,

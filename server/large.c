@@ -1163,6 +1163,10 @@ static void write_final(struct req *r)
         s->stats.large_new_versions += o->build[i].version != 0;
     int rc = 0;
     if (txn_batching(r)) { /* the overlay: hidden records first, each key's last */
+        /* Not a group: a new version may pass one batch, and its pages are new keys that
+         * nothing names until its root, which goes last. Failed part way, its writes
+         * leave the overlay again: the command answers an error, so none of them stays. */
+        uint32_t mark = txn_mark(r);
         for (uint32_t i = 0; i < n && rc == 0; i++) {
             struct resp_arg k = {(char *)ops[i].key, ops[i].key_len};
             ls_write_cb cb = i + 1 == n ? write_end_cb : nothing_cb;
@@ -1174,10 +1178,12 @@ static void write_final(struct req *r)
         free(ops);
         if (rc == 1)
             return; /* answered: the last was a delete of an absent key */
-        if (rc == 0)
+        if (rc == 0) {
             req_unlock(r);
-        else
+        } else {
+            txn_rollback(r, mark);
             write_fail(r, rc);
+        }
         return;
     }
     for (uint32_t i = 0; i < o->nput; i++) { /* as park_put and park_del do */

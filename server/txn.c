@@ -624,23 +624,41 @@ void txn_group_begin(struct req *r)
         o->grp = ++o->ngrp;
 }
 
+/* Takes o's newest write out (it is its bucket's newest). */
+static void ovl_pop(struct req *r, struct ovl *o)
+{
+    struct ovl_ent *x = &o->e[--o->n];
+    o->b[x->hash & (o->nb - 1)] = x->next;
+    o->bytes -= ls_record_size(x->klen, x->vlen);
+    size_t less = ovl_ent_mem(x->klen, x->vlen);
+    o->mem -= less;
+    pbuf_acct_sub(&r->c->mem, less);
+    free(x->key);
+}
+
 void txn_group_end(struct req *r, int ok)
 {
     struct ovl *o = txn_ovl(r);
     if (o == NULL)
         return;
-    /* Failed: the group's writes leave the overlay, newest first (each is its bucket's
-     * newest), so no page changed in place stays without its root. */
-    while (!ok && o->grp && o->n && o->e[o->n - 1].grp == o->grp) {
-        struct ovl_ent *x = &o->e[--o->n];
-        o->b[x->hash & (o->nb - 1)] = x->next;
-        o->bytes -= ls_record_size(x->klen, x->vlen);
-        size_t less = ovl_ent_mem(x->klen, x->vlen);
-        o->mem -= less;
-        pbuf_acct_sub(&r->c->mem, less);
-        free(x->key);
-    }
+    /* Failed: the group's writes leave the overlay, newest first, so no page changed in
+     * place stays without its root. */
+    while (!ok && o->grp && o->n && o->e[o->n - 1].grp == o->grp)
+        ovl_pop(r, o);
     o->grp = 0;
+}
+
+uint32_t txn_mark(struct req *r)
+{
+    struct ovl *o = txn_ovl(r);
+    return o ? o->n : 0;
+}
+
+void txn_rollback(struct req *r, uint32_t mark)
+{
+    struct ovl *o = txn_ovl(r);
+    while (o && o->n > mark)
+        ovl_pop(r, o);
 }
 
 int txn_lookup(struct req *r, uint32_t db, const struct resp_arg *key, struct ls_meta *out)
@@ -784,11 +802,6 @@ static void exec_batch_cb(void *arg, int rc, uint64_t cas)
         exec_run(r);
 }
 
-static void each_ignored(void *arg, int rc, uint64_t cas)
-{
-    (void)arg, (void)rc, (void)cas; /* a group's last write's callback answers */
-}
-
 static struct ls_batch_op ovl_op(const struct ovl_ent *x)
 {
     return (struct ls_batch_op){.del = x->del,
@@ -800,8 +813,11 @@ static struct ls_batch_op ovl_op(const struct ovl_ent *x)
                                 .opts = {x->expire_ms, x->flags, x->vtype, x->ordered}};
 }
 
-/* Entries x[0..n) to the engine: one write, or a group as one batch (one by one if even
- * the group is too large for it). Returns 0 or an engine error. */
+/* Entries x[0..n) to the engine: one write, or a group as one batch. A group too large
+ * for one batch fails whole (LS_ETOOBIG): written one record at a time, a crash between
+ * them would leave pages changed in place without their root. (large.c bounds a native
+ * write by ls_batch_max_bytes before it makes one, so this is a guard.) Returns 0 or an
+ * engine error. */
 static int write_some(struct req *w, const struct ovl_ent *x, uint32_t n, ls_write_cb cb)
 {
     if (n > 1) {
@@ -812,21 +828,12 @@ static int write_some(struct req *w, const struct ovl_ent *x, uint32_t n, ls_wri
             ops[i] = ovl_op(&x[i]);
         int rc = park_batch(w, ops, n, cb);
         free(ops);
-        if (rc != LS_ETOOBIG)
-            return rc;
+        return rc;
     }
-    for (uint32_t i = 0; i < n; i++) {
-        struct resp_arg key = {x[i].key, x[i].klen};
-        struct ls_batch_op op = ovl_op(&x[i]);
-        ls_write_cb c = i + 1 == n ? cb : each_ignored;
-        int rc = x[i].del ? park_del(w, x[i].db, &key, c)
-                          : park_put(w, x[i].db, &key, x[i].val, x[i].vlen, &op.opts, c);
-        if (rc == LS_ENOTFOUND && i + 1 < n)
-            rc = 0; /* a page already gone */
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
+    struct resp_arg key = {x->key, x->klen};
+    struct ls_batch_op op = ovl_op(x);
+    return x->del ? park_del(w, x->db, &key, cb)
+                  : park_put(w, x->db, &key, x->val, x->vlen, &op.opts, cb);
 }
 
 /* Too large for one batch: the writes go to the engine one by one, in order, each

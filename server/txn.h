@@ -76,6 +76,10 @@ int txn_write(struct req *r, uint32_t db, const struct resp_arg *key, const void
 void txn_group_begin(struct req *r);
 /* ok 0: the group failed part way; its writes are taken out of the overlay. */
 void txn_group_end(struct req *r, int ok);
+/* Where r's overlay ends now (0 outside one), and: its writes from that mark on taken out
+ * again (newest first), for a command that failed part way through several writes. */
+uint32_t txn_mark(struct req *r);
+void txn_rollback(struct req *r, uint32_t mark);
 /* Whether r's writes go to such an overlay (they reach the engine as one batch later). */
 int txn_batching(const struct req *r);
 /* ls_lookup's contract. */

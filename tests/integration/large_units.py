@@ -160,7 +160,9 @@ unb0 = itlib.info_int(srv.port, "txn_unbatched") or 0
 big = "B" * (100 * 1024)
 cmds = [["MULTI"], ["SET", "big1", big], ["ZADD", "z", "7.5", "unb1"], ["HSET", "h", "unb", "1"],
         ["LPUSH", "l", "unb"], ["SADD", "s", "unb"], ["ZREM", "z", "m00010"],
-        ["SET", "big2", big], ["ZSCORE", "z", "unb1"], ["EXEC"]]
+        ["SET", "big2", big], ["ZSCORE", "z", "unb1"], ["RENAME", "l", "l2"],
+        ["RENAME", "big1", "big3"], ["RENAME", "l2", "l"], ["EXISTS", "l2", "big1", "big3"],
+        ["EXEC"]]
 for cl in (c, rc):
     cl.send(b"".join(itlib.encode(*x) for x in cmds))
 got = [c.read() for _ in cmds]
