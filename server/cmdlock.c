@@ -33,6 +33,7 @@
 #include "conn.h"
 #include "lockset.h"
 #include "log.h"
+#include "reply.h"
 #include "resp.h"
 #include "server.h"
 #include "txn.h"
@@ -130,6 +131,25 @@ static int cmdlock_earlier_hold(const struct conn *c, const struct req *r)
     return 0;
 }
 
+/* Once shutdown is asked, a request that has not started yet does not start: like Redis,
+ * which runs no command after it decides to exit, and shutdown waits for what runs only
+ * (984 queued ZADDs of a large set each rewriting it kept a SIGTERM'd server busy for
+ * minutes, and ran on inside ls_close). It answers an error nobody may read: it was
+ * never acknowledged. Returns 1 when r was dropped. */
+static int cmdlock_dropping(const struct req *r)
+{
+    return r->c->srv->shutdown_asked && !r->parent;
+}
+
+static int cmdlock_drop(struct req *r)
+{
+    if (!cmdlock_dropping(r))
+        return 0;
+    reply_error(r, "ERR the server is shutting down");
+    req_done(r); /* (its claim, when granted, is released there) */
+    return 1;
+}
+
 /* Claims for the requests at the head of c's queue, running each one granted at once,
  * until one has to wait (it stays at the head), c's memory bound holds the next one back
  * (conn_may_claim), or the queue is empty. */
@@ -138,6 +158,11 @@ static void cmdlock_advance(struct conn *c)
     while (c->lk_head && c->lk_head->claim == NULL && conn_may_claim(c) &&
            !cmdlock_earlier_hold(c, c->lk_head)) {
         struct req *r = c->lk_head;
+        if (cmdlock_dropping(r)) {
+            cmdlock_pop(c);
+            cmdlock_drop(r);
+            continue;
+        }
         int rc = cmdlock_claim(r);
         if (rc == 0)
             return;
@@ -155,7 +180,8 @@ static void cmdlock_granted(void *arg)
     struct req *r = arg;
     struct conn *c = r->c;
     cmdlock_pop(c);
-    r->exec(r);
+    if (!cmdlock_drop(r))
+        r->exec(r);
     cmdlock_advance(c);
 }
 
