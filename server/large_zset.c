@@ -68,6 +68,10 @@ struct zread {
     struct zt_want w[ZWANT_MAX];
     size_t nw, next;
     int looping, waiting, rc;
+    /* a level's pages read together (mget_start): their keys, and how many came */
+    uint8_t pk[ZWANT_MAX][PLIST_PAGE_KEY_LEN];
+    struct resp_arg ka[ZWANT_MAX];
+    size_t nread;
     void (*done)(struct req *r);
     void (*fail)(struct req *r, int rc);
     /* the native commands' state */
@@ -111,8 +115,37 @@ static void zr_page_cb(void *arg, int rc, const struct ls_item *it)
         zr_next(r);
 }
 
-/* Reads the top, then the wanted pages level by level; a page from memory is taken at
- * once (its callback runs inside mget_one), so this loops. */
+/* A page of a level read together: attached in turn (mget emits in key order). */
+static void zr_emit(struct req *r, uint32_t i, int rc, const struct mget_item *it)
+{
+    struct zread *zr = r->pl->zr;
+    if (zr->rc != 0)
+        return;
+    if (rc == 0)
+        rc = zt_attach(zr->t, &zr->w[zr->next + i], (const uint8_t *)it->val, it->len);
+    if (rc == -2)
+        rc = -ENOMEM;
+    if (rc != 0)
+        zr->rc = rc;
+    else
+        zr->nread++;
+}
+
+static void zr_level_done(struct req *r)
+{
+    struct zread *zr = r->pl->zr;
+    zr->waiting = 0;
+    if (zr->rc == 0 && zr->nread == 0)
+        zr->rc = -EPIPE; /* reading stopped (the client left): no progress to make */
+    zr->next = zr->nw;   /* the ones not read (output limit) are wanted again */
+    if (!zr->looping)
+        zr_next(r);
+}
+
+/* Reads the top, then the wanted pages level by level, each level's (up to ZWANT_MAX)
+ * together through mget_start: a ZRANGE 0 -1 of 1 M members after a restart waited for
+ * 2,042 device reads one after another (2.47 s). A page from memory is taken at once (its
+ * callback runs inside the call), so this loops. */
 static void zr_next(struct req *r)
 {
     struct zread *zr = r->pl->zr;
@@ -127,6 +160,27 @@ static void zr_next(struct req *r)
                 zr->next = 0;
                 if (zr->nw == 0)
                     break;
+            }
+            if (zr->nw - zr->next > 1) {
+                size_t n = zr->nw - zr->next;
+                for (size_t i = 0; i < n; i++) {
+                    plist_page_key(zr->root.version, zr->w[zr->next + i].page, zr->pk[i]);
+                    zr->ka[i] = (struct resp_arg){(char *)zr->pk[i], PLIST_PAGE_KEY_LEN};
+                }
+                zr->waiting = 1;
+                zr->nread = 0;
+                r->want_type = LARGE_VT_PAGE;
+                if (mget_start(r, zr->ka, (uint32_t)n, large_page_table(r->c->srv), zr_emit,
+                               zr_level_done) < 0) {
+                    zr->waiting = 0;
+                    zr->rc = -ENOMEM;
+                    break;
+                }
+                if (zr->waiting) { /* from the device: zr_level_done goes on */
+                    zr->looping = 0;
+                    return;
+                }
+                continue;
             }
             page = zr->w[zr->next].page;
         }

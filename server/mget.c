@@ -71,10 +71,11 @@ struct mget {
     struct mget_slot slots[];
 };
 
-/* Values of every type are handed over (SORT's lookups), not only strings. */
-static int any_type(const struct mget *m)
+/* Whether a value of type vtype (not a string) is handed over: every type is for SORT's
+ * lookups (VT_ANY), one for a large collection's pages (zread_start). */
+static int type_wanted(const struct mget *m, uint8_t vtype)
 {
-    return m->r->want_type == VT_ANY;
+    return m->r->want_type == VT_ANY || vtype == m->r->want_type;
 }
 
 static struct mget_slot *slot_of(struct mget *m, uint32_t i)
@@ -124,7 +125,7 @@ static int mget_issue_one(struct mget *m)
     struct ls_meta meta;
     struct ls_item ov;
     int rc = txn_read(m->r, m->db, k, &ov); /* inside EXEC: its own writes first */
-    if (rc == 0 && ov.vtype && !any_type(m))
+    if (rc == 0 && ov.vtype && !type_wanted(m, ov.vtype))
         rc = SRV_EWRONGTYPE; /* multi-key reads are of strings, but SORT's */
     if (rc != 1) {
         struct mget_slot *sl = slot_of(m, m->next_issue);
@@ -152,7 +153,7 @@ static int mget_issue_one(struct mget *m)
             m->inflight++;
             return 1;
         }
-        sl->rc = rc == 0 && ov.vtype && !any_type(m) ? SRV_EWRONGTYPE : rc;
+        sl->rc = rc == 0 && ov.vtype && !type_wanted(m, ov.vtype) ? SRV_EWRONGTYPE : rc;
         if (sl->rc == 0)
             sl->it = (struct mget_item){ov.flags, ov.cas,       ov.expire_ms,
                                         ov.value, ov.value_len, ov.vtype};
@@ -242,7 +243,7 @@ static void mget_cb(void *arg, int rc, const struct ls_item *it)
     m->inflight--;
     c->mget_reads--;
     sl->state = SLOT_READY;
-    if (rc == 0 && it->vtype && !any_type(m))
+    if (rc == 0 && it->vtype && !type_wanted(m, it->vtype))
         rc = SRV_EWRONGTYPE;
     sl->rc = rc;
     if (rc == 0 && !mget_stopped(m)) {
