@@ -145,13 +145,13 @@ if not srv.real:
           "some SETs get the busy error", firsts[:1] or "none failed")
 
     section("EXEC whose batch the engine refuses at once answers, and the server lives")
-    # 40 clients each send one 120 KiB SET into the 1 MiB backlog just before EXEC, so the
-    # engine refuses EXEC's batch as it is submitted. Before 09d524d the refusal's callback
+    # 40 (and more each trial) clients each send one 120 KiB SET into the 1 MiB backlog just
+    # before EXEC, so the engine refuses EXEC's batch as it is submitted. Before 09d524d the refusal's callback
     # finished and freed EXEC under the exec_run that had submitted it (a crash).
     big = b"x" * (120 * 1024)
     replies = []
-    for trial in range(8):
-        conns = [Resp(srv.port, timeout=30) for _ in range(40)]
+    for trial in range(20):
+        conns = [Resp(srv.port, timeout=30) for _ in range(40 + 4 * trial)]
         ex = Resp(srv.port, timeout=30)
         check(ex.call("MULTI") == ("+", "OK"), "MULTI")
         check(ex.call("SET", "ex%d" % trial, "v") == ("+", "QUEUED"), "SET queued")
