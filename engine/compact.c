@@ -62,8 +62,7 @@
  * still accepts DEL and FLUSHDB, and writes succeed again once they make room. The
  * net-gain estimate counts bytes; records too large to share a segment defeat it, so a
  * round that freed no more segments than its copies opened stops the rounds (stuck)
- * until a user's write, delete or an expiry drops live data; meanwhile one more round
- * after 1 s, 2 s, 4 s ... 5 min, in case compaction's own state moved (round_acked).
+ * until a user's write, delete or an expiry drops live data (round_acked).
  * The last two free segments are kept blank on disk (keep_blank), so that a restart
  * finds room for a round even when every other segment holds dead records.
  *
@@ -126,21 +125,19 @@ struct victim {
 struct compactor {
     struct ls_engine *e;
     uint32_t low, high;
-    int running;         /* below low: rounds run until high */
-    int round;           /* a round is in progress */
-    int no_gain;         /* the last selection found nothing to reclaim */
-    uint64_t opened0;    /* e->comp_segs_opened when the round started */
-    uint64_t futile;     /* rounds that read victims and freed no more than they opened */
-    int stuck;           /* the last round was futile: no selection until users change data */
-    uint64_t stuck_ms;   /* when it was: a selection is tried again stuck_wait ms later, */
-    uint64_t stuck_wait; /* 1 s, doubled by each futile try up to 5 min (users: 1 s again) */
-    int in_copy;         /* a copy moves a record: its unlive is not the users' */
-    int dirty;           /* live bytes dropped since that selection */
-    int dead_hint;       /* some segment's live bytes dropped to zero */
-    int copy_err;        /* a copy failed in this round (no segment, no memory) */
-    int spill;           /* this round copies into the spill streams (free space low) */
-    uint64_t cold_age;   /* a copied record this many writes old goes to the cold spill */
-    uint64_t mixed_age;  /* age (segments opened since) of the mixed victims of late */
+    int running;        /* below low: rounds run until high */
+    int round;          /* a round is in progress */
+    int no_gain;        /* the last selection found nothing to reclaim */
+    uint64_t opened0;   /* e->comp_segs_opened when the round started */
+    uint64_t futile;    /* rounds that read victims and freed no more than they opened */
+    int stuck;          /* the last round was futile: no selection until users change data */
+    int in_copy;        /* a copy moves a record: its unlive is not the users' */
+    int dirty;          /* live bytes dropped since that selection */
+    int dead_hint;      /* some segment's live bytes dropped to zero */
+    int copy_err;       /* a copy failed in this round (no segment, no memory) */
+    int spill;          /* this round copies into the spill streams (free space low) */
+    uint64_t cold_age;  /* a copied record this many writes old goes to the cold spill */
+    uint64_t mixed_age; /* age (segments opened since) of the mixed victims of late */
     uint32_t groups_seen;
     struct victim v[CP_MAX_BATCH + CP_MAX_FAST];
     uint32_t nv, next_read, reads, done;
@@ -387,10 +384,8 @@ void compact_note_unlive(struct ls_engine *e)
      * disk whose last selection found nothing, half its data expiring left every SET
      * "disk full" for good. */
     e->cp->dirty = 1;
-    if (!e->cp->in_copy) {
+    if (!e->cp->in_copy)
         e->cp->stuck = 0;
-        e->cp->stuck_wait = 0;
-    }
 }
 
 void compact_acked(struct ls_engine *e)
@@ -519,10 +514,6 @@ static void round_acked(void *arg, int rc, uint64_t cas)
                     "writes short of room are answered disk full until data is deleted",
                     freed);
         cp->stuck = 1;
-        cp->stuck_ms = eng_now_ms(e);
-        cp->stuck_wait = cp->stuck_wait ? cp->stuck_wait * 2 : 1000;
-        if (cp->stuck_wait > 300000)
-            cp->stuck_wait = 300000;
     }
     if (cp->run_n)
         run_round_end(cp);
@@ -1238,8 +1229,6 @@ void compact_tick(struct ls_engine *e, int timer)
      * 7.2 us at 64 GiB). A round frees up to CP_MAX_FAST dead segments: at that pace,
      * 2 GiB a second at 64 GiB. A write refused for space since the last one lifts the
      * pacing for the next (a small busy_timeout_ms must not run out behind it). */
-    if (cp->stuck && eng_now_ms(e) - cp->stuck_ms >= cp->stuck_wait)
-        cp->stuck = 0; /* one more try (the clock stepping back: at once) */
     if (cp->run_want || (cp->running && !cp->no_gain && !cp->stuck)) {
         start_round(cp, 0);
         return;
