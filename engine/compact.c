@@ -59,10 +59,7 @@
  * write gets LS_EBUSY (transient, counted as a write stall) while compaction can still
  * reclaim something, and LS_ENOSPACE only when no victim set gives a net gain (the disk
  * is truly full of live data); deletes may dip into half the reserve, so a full disk
- * still accepts DEL and FLUSHDB, and writes succeed again once they make room. The
- * net-gain estimate counts bytes; records too large to share a segment defeat it, so a
- * round that freed no more segments than its copies opened stops the rounds (stuck)
- * until a user's write, delete or an expiry drops live data (round_acked).
+ * still accepts DEL and FLUSHDB, and writes succeed again once they make room.
  * The last two free segments are kept blank on disk (keep_blank), so that a restart
  * finds room for a round even when every other segment holds dead records.
  *
@@ -128,10 +125,6 @@ struct compactor {
     int running;        /* below low: rounds run until high */
     int round;          /* a round is in progress */
     int no_gain;        /* the last selection found nothing to reclaim */
-    uint64_t opened0;   /* e->comp_segs_opened when the round started */
-    uint64_t futile;    /* rounds that read victims and freed no more than they opened */
-    int stuck;          /* the last round was futile: no selection until users change data */
-    int in_copy;        /* a copy moves a record: its unlive is not the users' */
     int dirty;          /* live bytes dropped since that selection */
     int dead_hint;      /* some segment's live bytes dropped to zero */
     int copy_err;       /* a copy failed in this round (no segment, no memory) */
@@ -343,8 +336,8 @@ int compact_space_error(struct ls_engine *e)
      * at once: expired keys dropped by a read or the sweep (no write, so not dirty) left
      * the writes that came before it "disk full" with the space about to be freed (a SET
      * after an MGET of expired keys on a full disk). The write waits for that round. */
-    if ((cp->stuck || (cp->no_gain && !cp->dirty)) && !cp->dead_hint && !cp->round &&
-        !cp->nwaiting && !e->fifo_head && !segj_pending(e))
+    if (cp->no_gain && !cp->dirty && !cp->dead_hint && !cp->round && !cp->nwaiting &&
+        !e->fifo_head && !segj_pending(e))
         return LS_ENOSPACE; /* nothing to reclaim, and no write, round or release will
                                change it (segments freed wait for the journal: segj.c) */
     cp->stalls++;
@@ -384,8 +377,6 @@ void compact_note_unlive(struct ls_engine *e)
      * disk whose last selection found nothing, half its data expiring left every SET
      * "disk full" for good. */
     e->cp->dirty = 1;
-    if (!e->cp->in_copy)
-        e->cp->stuck = 0;
 }
 
 void compact_acked(struct ls_engine *e)
@@ -473,12 +464,10 @@ static void round_acked(void *arg, int rc, uint64_t cas)
     struct compactor *cp = arg;
     struct ls_engine *e = cp->e;
 
-    uint32_t read = 0, freed = 0;
     (void)cas;
     for (uint32_t i = 0; i < cp->nv; i++) {
         uint32_t g = cp->v[i].g;
         struct seg_desc *d = &e->sm.d[g];
-        read += cp->v[i].state == V_DONE;
         if (d->state != SEG_VICTIM)
             continue;
         /* Once freed, what recovery could still read of it that needs hiding: its dead
@@ -495,25 +484,9 @@ static void round_acked(void *arg, int rc, uint64_t cas)
             d->state = SEG_FULL; /* not all copied: stays (stuck when damaged) */
         } else {
             free_seg(cp, g);
-            freed++;
             continue;
         }
         seg_hist_update(&e->sm, g);
-    }
-    /* A round that read victims and freed no more segments than its copies opened gained
-     * nothing: records too large to share a segment (one 100 KB value in each of 128 KiB)
-     * defeat net_gain_prefix's estimate by bytes, and rounds ran back to back forever
-     * while every write waited busy. Selecting again waits until something changes
-     * (stuck, until a user's write or delete or an expiry drops live data: compaction's own
-     * work sets dirty); meanwhile a write short of space is answered disk full. */
-    if (rc == 0 && read && freed <= e->comp_segs_opened - cp->opened0) {
-        if (!cp->futile++)
-            eng_log(e, LS_LOG_WARN,
-                    "compaction: a round freed %u segments and filled as many with copies: "
-                    "the live records do not pack tighter (values near the segment size?); "
-                    "writes short of room are answered disk full until data is deleted",
-                    freed);
-        cp->stuck = 1;
     }
     if (cp->run_n)
         run_round_end(cp);
@@ -697,9 +670,7 @@ static void copy_record(void *arg, const struct rec_view *v, uint64_t addr)
     int cas = idx_cas_loc(e->tables[table], token, hash2, loc, (uint64_t)nl);
     if (cas == 0) {
         eng_live(e, (uint64_t)nl, +1);
-        cp->in_copy = 1;
         eng_unlive(e, loc);
-        cp->in_copy = 0;
     } else if (cas == -ENOMEM) { /* the entry still names this copy: the victim is kept */
         cp->copy_err = cas;
         c->vi->keep = 1;
@@ -1182,7 +1153,6 @@ static void start_round(struct compactor *cp, int fast_only)
         return;
     cp->runs++;
     cp->round = 1;
-    cp->opened0 = cp->e->comp_segs_opened;
     cp->next_read = cp->reads = cp->done = 0;
     cp->copy_err = 0;
     for (uint32_t i = 0; i < cp->nv; i++)
@@ -1229,12 +1199,12 @@ void compact_tick(struct ls_engine *e, int timer)
      * 7.2 us at 64 GiB). A round frees up to CP_MAX_FAST dead segments: at that pace,
      * 2 GiB a second at 64 GiB. A write refused for space since the last one lifts the
      * pacing for the next (a small busy_timeout_ms must not run out behind it). */
-    if (cp->run_want || (cp->running && !cp->no_gain && !cp->stuck)) {
+    if (cp->run_want || (cp->running && !cp->no_gain)) {
         start_round(cp, 0);
         return;
     }
     uint64_t now = eng_now_ms(e);
-    int select = cp->running && cp->dirty && !cp->stuck; /* else only dead ones to free */
+    int select = cp->running && cp->dirty; /* else only dead segments to free */
     if (!timer || !(select || cp->dead_hint) ||
         (!cp->space_wanted && now - cp->scan_round_ms < e->sm.nsegs / 8192))
         return;
