@@ -59,9 +59,19 @@
  * write gets LS_EBUSY (transient, counted as a write stall) while compaction can still
  * reclaim something, and LS_ENOSPACE only when no victim set gives a net gain (the disk
  * is truly full of live data); deletes may dip into half the reserve, so a full disk
- * still accepts DEL and FLUSHDB, and writes succeed again once they make room.
- * The last two free segments are kept blank on disk (keep_blank), so that a restart
- * finds room for a round even when every other segment holds dead records.
+ * still accepts DEL and FLUSHDB, and writes succeed again once they make room. The
+ * net-gain estimate counts bytes; records too large to share a segment defeat it (one
+ * 100 KB value per 128 KiB segment: every round copied its victims into as many new
+ * segments as it freed, back to back, while every write waited busy). So compaction
+ * watches its own progress since users last dropped live data: once its last
+ * CP_IDLE_ROUNDS rounds have freed no more segments than their copies filled (closed), it
+ * is stuck: no selection, and a write short of room is answered LS_ENOSPACE at once,
+ * until a user's write, delete or an expiry drops live data, or a backoff (1 s doubling
+ * to 5 min) tries one more round (idle_check). Counting segments opened instead of closed, a round
+ * that opens one segment per group stream read as futile under a load that gained (CI: crash_engine
+ * compaction busy answered "disk full"). The last two free segments are kept blank on disk
+ * (keep_blank), so that a restart finds room for a round even when every other segment holds dead
+ * records.
  *
  * The rule that keeps a deleted key deleted. Recovery decides each key by the highest
  * rseq among its records on disk (FORMAT.md). So at every moment, for every key, the
@@ -100,13 +110,15 @@
 #include "token.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CP_MAX_BATCH 32  /* victims read and copied per round */
-#define CP_MAX_FAST  256 /* dead segments freed without a read per round */
-#define CP_READS     4   /* victim reads in flight */
-#define CP_ORPHANS   64  /* stale_min left behind by reused segments (merged beyond) */
+#define CP_MAX_BATCH   32  /* victims read and copied per round */
+#define CP_MAX_FAST    256 /* dead segments freed without a read per round */
+#define CP_IDLE_ROUNDS 3   /* rounds without users' changes before judging the gain (idle_check) */
+#define CP_READS       4   /* victim reads in flight */
+#define CP_ORPHANS     64  /* stale_min left behind by reused segments (merged beyond) */
 
 enum { V_READ, V_READING, V_DONE, V_FAST };
 
@@ -122,12 +134,20 @@ struct victim {
 struct compactor {
     struct ls_engine *e;
     uint32_t low, high;
-    int running;        /* below low: rounds run until high */
-    int round;          /* a round is in progress */
-    int no_gain;        /* the last selection found nothing to reclaim */
-    int dirty;          /* live bytes dropped since that selection */
-    int dead_hint;      /* some segment's live bytes dropped to zero */
-    int copy_err;       /* a copy failed in this round (no segment, no memory) */
+    int running;          /* below low: rounds run until high */
+    int round;            /* a round is in progress */
+    int no_gain;          /* the last selection found nothing to reclaim */
+    uint32_t idle_rounds; /* rounds that read victims since users last dropped live data */
+    int64_t idle_gain[CP_IDLE_ROUNDS]; /* the last ones' segments freed less filled */
+    uint64_t round_closed0;            /* e->comp_segs_closed when this round started */
+    int stuck;                         /* they gained nothing: no selection (idle_check) */
+    int in_copy;                       /* a copy moves a record: its unlive is not the users' */
+    uint64_t stuck_ms;                 /* when stuck was set: one more round stuck_wait ms later */
+    uint64_t stuck_wait;               /* 1 s, doubled by each futile try up to 5 min */
+    uint64_t futile;                   /* times stuck was set (logged the first time) */
+    int dirty;                         /* live bytes dropped since that selection */
+    int dead_hint;                     /* some segment's live bytes dropped to zero */
+    int copy_err;                      /* a copy failed in this round (no segment, no memory) */
     int spill;          /* this round copies into the spill streams (free space low) */
     uint64_t cold_age;  /* a copied record this many writes old goes to the cold spill */
     uint64_t mixed_age; /* age (segments opened since) of the mixed victims of late */
@@ -336,8 +356,8 @@ int compact_space_error(struct ls_engine *e)
      * at once: expired keys dropped by a read or the sweep (no write, so not dirty) left
      * the writes that came before it "disk full" with the space about to be freed (a SET
      * after an MGET of expired keys on a full disk). The write waits for that round. */
-    if (cp->no_gain && !cp->dirty && !cp->dead_hint && !cp->round && !cp->nwaiting &&
-        !e->fifo_head && !segj_pending(e))
+    if ((cp->stuck || (cp->no_gain && !cp->dirty)) && !cp->dead_hint && !cp->round &&
+        !cp->nwaiting && !e->fifo_head && !segj_pending(e))
         return LS_ENOSPACE; /* nothing to reclaim, and no write, round or release will
                                change it (segments freed wait for the journal: segj.c) */
     cp->stalls++;
@@ -376,7 +396,13 @@ void compact_note_unlive(struct ls_engine *e)
      * but keys dropped because they expired (a read, the sweep) write nothing: on a full
      * disk whose last selection found nothing, half its data expiring left every SET
      * "disk full" for good. */
-    e->cp->dirty = 1;
+    struct compactor *cp = e->cp;
+    cp->dirty = 1;
+    if (!cp->in_copy) { /* users changed data: compaction's progress is measured anew */
+        cp->idle_rounds = 0;
+        cp->stuck = 0;
+        cp->stuck_wait = 0;
+    }
 }
 
 void compact_acked(struct ls_engine *e)
@@ -458,16 +484,48 @@ void compact_reader_done(struct ls_engine *e, uint32_t g)
     }
 }
 
+/* After a round that read victims: has compaction gained anything of late? The segments
+ * each of the last CP_IDLE_ROUNDS rounds freed, less those its copies filled (closed),
+ * summed; all of them since users last dropped live data. (A first round may gain, its
+ * copies going into segments the streams had open; it is the rounds after it that tell:
+ * on the 100 KB disk they free exactly what they fill, round after round.) */
+static void idle_check(struct compactor *cp, uint32_t freed)
+{
+    struct ls_engine *e = cp->e;
+    int64_t gain = (int64_t)freed - (int64_t)(e->comp_segs_closed - cp->round_closed0), sum = 0;
+
+    cp->idle_gain[cp->idle_rounds++ % CP_IDLE_ROUNDS] = gain;
+    if (cp->idle_rounds < CP_IDLE_ROUNDS)
+        return;
+    for (uint32_t i = 0; i < CP_IDLE_ROUNDS; i++)
+        sum += cp->idle_gain[i];
+    if (sum > 0)
+        return;
+    if (!cp->futile++)
+        eng_log(e, LS_LOG_WARN,
+                "compaction: %u rounds freed no more segments than their copies filled: the "
+                "live records do not pack tighter (values near the segment size?); writes "
+                "short of room are answered disk full until data is deleted",
+                CP_IDLE_ROUNDS);
+    cp->stuck = 1;
+    cp->stuck_ms = eng_now_ms(e);
+    cp->stuck_wait = cp->stuck_wait ? cp->stuck_wait * 2 : 1000;
+    if (cp->stuck_wait > 300000)
+        cp->stuck_wait = 300000;
+}
+
 /* The round's barrier: everything appended before the end of the round is durable. */
 static void round_acked(void *arg, int rc, uint64_t cas)
 {
     struct compactor *cp = arg;
     struct ls_engine *e = cp->e;
+    uint32_t read = 0, freed = 0;
 
     (void)cas;
     for (uint32_t i = 0; i < cp->nv; i++) {
         uint32_t g = cp->v[i].g;
         struct seg_desc *d = &e->sm.d[g];
+        read += cp->v[i].state == V_DONE;
         if (d->state != SEG_VICTIM)
             continue;
         /* Once freed, what recovery could still read of it that needs hiding: its dead
@@ -484,10 +542,13 @@ static void round_acked(void *arg, int rc, uint64_t cas)
             d->state = SEG_FULL; /* not all copied: stays (stuck when damaged) */
         } else {
             free_seg(cp, g);
+            freed++;
             continue;
         }
         seg_hist_update(&e->sm, g);
     }
+    if (rc == 0 && read)
+        idle_check(cp, freed);
     if (cp->run_n)
         run_round_end(cp);
     seg_rebuild_free(&e->sm);
@@ -670,7 +731,9 @@ static void copy_record(void *arg, const struct rec_view *v, uint64_t addr)
     int cas = idx_cas_loc(e->tables[table], token, hash2, loc, (uint64_t)nl);
     if (cas == 0) {
         eng_live(e, (uint64_t)nl, +1);
+        cp->in_copy = 1;
         eng_unlive(e, loc);
+        cp->in_copy = 0;
     } else if (cas == -ENOMEM) { /* the entry still names this copy: the victim is kept */
         cp->copy_err = cas;
         c->vi->keep = 1;
@@ -1153,6 +1216,7 @@ static void start_round(struct compactor *cp, int fast_only)
         return;
     cp->runs++;
     cp->round = 1;
+    cp->round_closed0 = cp->e->comp_segs_closed;
     cp->next_read = cp->reads = cp->done = 0;
     cp->copy_err = 0;
     for (uint32_t i = 0; i < cp->nv; i++)
@@ -1199,12 +1263,14 @@ void compact_tick(struct ls_engine *e, int timer)
      * 7.2 us at 64 GiB). A round frees up to CP_MAX_FAST dead segments: at that pace,
      * 2 GiB a second at 64 GiB. A write refused for space since the last one lifts the
      * pacing for the next (a small busy_timeout_ms must not run out behind it). */
-    if (cp->run_want || (cp->running && !cp->no_gain)) {
+    if (cp->stuck && eng_now_ms(e) - cp->stuck_ms >= cp->stuck_wait)
+        cp->stuck = 0; /* one more try (the clock stepping back: at once) */
+    if (cp->run_want || (cp->running && !cp->no_gain && !cp->stuck)) {
         start_round(cp, 0);
         return;
     }
     uint64_t now = eng_now_ms(e);
-    int select = cp->running && cp->dirty; /* else only dead segments to free */
+    int select = cp->running && cp->dirty && !cp->stuck; /* else only dead ones to free */
     if (!timer || !(select || cp->dead_hint) ||
         (!cp->space_wanted && now - cp->scan_round_ms < e->sm.nsegs / 8192))
         return;
@@ -1222,6 +1288,7 @@ void compact_stats(const struct ls_engine *e, struct ls_stats *st)
     st->compaction_bytes_written = cp->comp_bytes;
     st->compaction_runs = cp->runs;
     st->segments_compacted = cp->compacted;
+    st->compaction_stuck = cp->futile;
     st->segments_freed = cp->freed;
     st->segments_blanked = cp->blanked;
     st->records_copied = cp->copied;

@@ -310,7 +310,8 @@ struct ls_engine {
     uint32_t user_bufs;     /* user buffers in use (bounded by max_pending_bytes) */
     uint64_t gen;
     uint64_t acked_gen;
-    uint64_t failed_gen; /* first failed buffer's gen, UINT64_MAX while healthy */
+    uint64_t comp_segs_closed; /* segments compaction's streams filled and closed */
+    uint64_t failed_gen;       /* first failed buffer's gen, UINT64_MAX while healthy */
     int failed, last_error;
     int flush_wanted, woken;
     int poll_wanted; /* caller_polls: work for the caller's ls_poll_pending */

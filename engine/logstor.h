@@ -453,6 +453,8 @@ struct ls_stats {
     uint64_t compaction_bytes_written;
     uint64_t compaction_runs;    /* rounds started */
     uint64_t segments_compacted; /* victims read and copied */
+    uint64_t compaction_stuck;   /* times its last rounds gained nothing (values too large to
+                                    pack tighter): writes short of room get disk full */
     uint64_t segments_freed;     /* victims and dead segments given back */
     uint64_t segments_blanked;   /* free segments whose block 0 was cleared so that a
                                     restart finds them free (compact.c, keep_blank) */

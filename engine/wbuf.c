@@ -153,8 +153,10 @@ static int next_segment(struct ls_engine *e, struct stream *st, uint8_t type)
         seg_rebuild_free(&e->sm);
         return rc;
     }
-    if (st->cur_seg >= 0)
+    if (st->cur_seg >= 0) {
         seg_close(&e->sm, (uint32_t)st->cur_seg);
+        e->comp_segs_closed += st->comp != 0;
+    }
     st->cur_seg = g;
     st->cur_off = 0;
     seg_use(&e->sm, (uint32_t)g, seq, SEG_OPEN, st->group);

@@ -1524,12 +1524,13 @@ static void info_compaction(struct server *s, const struct ls_stats *st, struct 
         "\r\ncompaction_runs:%" PRIu64 "\r\nsegments_compacted:%" PRIu64
         "\r\nsegments_freed:%" PRIu64 "\r\nsegments_blanked:%" PRIu64 "\r\nrecords_copied:%" PRIu64
         "\r\ntombstones_dropped:%" PRIu64 "\r\nwrite_stalls:%" PRIu64
+        "\r\ncompaction_stuck:%" PRIu64
         "\r\ncompaction_active:%d\r\ncompact_policy:%s\r\ncompaction_groups:%" PRIu64 "\r\n",
         st->segments_mixed, st->segments_group, st->tomb_bytes, st->separator_bytes_written,
         st->compaction_bytes_written, st->compaction_runs, st->segments_compacted,
         st->segments_freed, st->segments_blanked, st->records_copied, st->tombstones_dropped,
-        st->write_stalls, st->compaction_active, s->cfg.compact_policy ? "cost-benefit" : "greedy",
-        s->cfg.compaction_groups);
+        st->write_stalls, st->compaction_stuck, st->compaction_active,
+        s->cfg.compact_policy ? "cost-benefit" : "greedy", s->cfg.compaction_groups);
     /* Every group segment belongs to one group, so the walk stops once it has listed
      * segments_group of them: ls_group_segments may cost a pass over the segment table,
      * and databases x groups can reach 65536 pairs, most of them empty. */
