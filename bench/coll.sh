@@ -18,6 +18,8 @@
 #                      scores, and as many ZRANGE bigzset <r> +inf BYSCORE LIMIT 0 10 (past
 #                      128 members it is hash buckets and a B+tree: a ZADD reads and writes
 #                      a bucket and the tree's path, a ZRANGE reads one path)
+#   BIG-ZADD-k         ZADDs of k random members into that set (one client; COLL_ZADD_KS,
+#                      default "8 16 32"; N/10 of them up to 16 members, 10 past it)
 # (redis-benchmark -c COLL_CLIENTS -n COLL_N -r COLL_KEYS, one invocation per command), and
 # then memory: COLL_HASHES small hashes of 10 fields (field f0..f9, 8-byte values) loaded
 # with redis-cli --pipe: logstord's resident memory and INFO index_bytes, redis's
@@ -43,6 +45,7 @@ QUEUE=${COLL_QUEUE:-20000}
 HASHES=${COLL_HASHES:-1000000}
 BIG=${COLL_BIG:-1000000}
 TARGETS=${COLL_TARGETS:-logstord-sync redis-always logstord-periodic redis-everysec}
+ZADD_KS=${COLL_ZADD_KS:-8 16 32}
 LOGSTORD_EXTRA=()
 TICK=$(getconf CLK_TCK)
 declare -A RATE
@@ -94,12 +97,20 @@ for T in $TARGETS; do
         "$(redis-cli -p "$PORT" zcard bigzset)" "$(echo "$(date +%s.%N) - $t0" | bc -l)"
     RB_R=$BIG rb BIG-ZADD "$N" zadd bigzset "__rand_int__" "m__rand_int__"
     RB_R=$BIG rb BIG-ZRANGE "$N" zrange bigzset "__rand_int__" +inf byscore limit 0 10
+    # ZADDs of k random members into the big set: up to about 16 they fit one batch
+    # (native), past it each one rewrites the whole set (the README's write cliff)
+    for k in $ZADD_KS; do
+        args=()
+        for ((j = 0; j < k; j++)); do args+=("__rand_int__" "m__rand_int__"); done
+        n=$((k <= 16 ? N / 10 : 10))
+        CLIENTS=1 RB_R=$BIG rb "BIG-ZADD-$k" "$n" zadd bigzset "${args[@]}"
+    done
     stop_target
 done
 for pair in "logstord-sync redis-always" "logstord-periodic redis-everysec"; do
     set -- $pair
     for t in HSET HGET SADD SISMEMBER ZADD ZRANGE LPUSH RPOP BIG-HSET BIG-HGET BIG-SADD \
-        BIG-SISMEMBER BIG-ZADD BIG-ZRANGE; do
+        BIG-SISMEMBER BIG-ZADD BIG-ZRANGE $(for k in $ZADD_KS; do echo "BIG-ZADD-$k"; done); do
         a=${RATE[$1/$t]:-} b=${RATE[$2/$t]:-}
         [ -n "$a" ] && [ -n "$b" ] &&
             printf 'coll: ratio %-17s / %-14s %-10s %5.2fx\n' "$1" "$2" "$t" "$(echo "$a / $b" | bc -l)"

@@ -26,7 +26,7 @@
 #include "server.h"
 #include "txn.h"
 
-#define ZPART_MEMBERS 8 /* more members named by a write: a new version */
+#define ZPART_MEMBERS 64 /* more members named by a write: a new version */
 #define ZWANT_MAX     64
 /* The most elements a range read from the tree holds (about 512 MB of small members). */
 #define ZRANGE_MAX (UINT64_C(16) << 20)

@@ -38,7 +38,7 @@ command goes to both and the replies are compared byte for byte.
    to 8 present members: nodes emptied, the top collapsing level by level. Compared
    whole every 100 steps.
 3. A seeded random sequence (ZSTEPS, default 20000) of the native commands on every key
-   (ZADD with every combination of NX XX GT LT CH INCR, valid or not, of 1-8 members, a
+   (ZADD with every combination of NX XX GT LT CH INCR, valid or not, of 1-16 members, a
    member named twice, some invalid scores or odd arguments; ZINCRBY; ZREM of 1-8
    members present or not; ZSCORE ZMSCORE ZRANK ZREVRANK ZCARD ZCOUNT; ZRANGE by rank,
    BYSCORE, BYLEX with REV, LIMIT (negative offsets and counts), WITHSCORES; ZREVRANGE
@@ -46,7 +46,7 @@ command goes to both and the replies are compared byte for byte.
    with counts 1-16, larger, 0, negative; BZPOPMIN BZPOPMAX BZMPOP with timeout 0.01 (a
    missing key first, sometimes only missing keys); ZMPOP; ranks negative and out of
    range, bounds exclusive, infinite, invalid; syntax errors), and now and then commands
-   past the native limits (9-12 members, pops of 17-40: whole-set writes). 15% of them
+   past the native limits (65-69 members, pops of 17-40: whole-set writes). 15% of them
    go over RESP3 connections (HELLO 3: doubles, [member, score] pairs). Every ZSTEPS/12
    steps a hole of 100-400 elements is punched in the middle of a large set (ZREMs of 8)
    and 12-50 ZADDs of up to 8 new members crowd one score (of zlex: one prefix): leaves and
@@ -494,7 +494,8 @@ def zadd_args(k):
         if rng.random() < 0.05:
             flags.append(rng.choice(flags))  # repeated
     x = rng.random()
-    n = min(rng.choice([1, 1, 1, 2, 3, 4, 5, 8]), ZCAP.get(k, 8)) if x < 0.97 else rng.randrange(9, 13)
+    n = (min(rng.choice([1, 1, 1, 2, 3, 4, 5, 8, 12, 16]), ZCAP.get(k, 16)) if x < 0.97 else
+         rng.randrange(65, 70))
     if "INCR" in flags and rng.random() < 0.85:
         n = 1
     pairs = []
