@@ -348,6 +348,7 @@ static void run_free(struct ls_engine *e, struct ckpt_run *r)
     if (r->snap)
         for (uint32_t t = 0; t < e->cfg.tables; t++)
             idx_snap_release(e->tables[t], r->snap[t]);
+    e->idx_reclaim = 1;
     free(r->snap);
     free(r->buf);
     free(r);
@@ -365,6 +366,7 @@ void ckpt_run_abort(struct ls_engine *e, struct ckpt_run *r)
     if (r->snap)
         for (uint32_t t = 0; t < e->cfg.tables; t++)
             idx_snap_release(e->tables[t], r->snap[t]);
+    e->idx_reclaim = 1;
     free(r->snap);
     free(r->buf);
     r->snap = NULL;
@@ -492,6 +494,7 @@ static int run_serialize(struct ls_engine *e, struct ckpt_run *r)
         budget = n < budget ? budget - n : 0;
         if (done) {
             idx_snap_release(e->tables[r->table], s);
+            e->idx_reclaim = 1;
             r->snap[r->table] = NULL;
             r->table++;
             r->table_open = 0;

@@ -315,6 +315,8 @@ struct ls_engine {
     int failed, last_error;
     int flush_wanted, woken;
     int poll_wanted; /* caller_polls: work for the caller's ls_poll_pending */
+    int idx_reclaim; /* a checkpoint released its index snapshots: ls_tick frees the nodes
+                        they held, in steps (idx_snap_reclaim) */
     int gc_armed;    /* the group-commit window timer is pending */
     int gc_due;      /* the window has closed: seal at the next chance */
     struct uio_req gc_req;

@@ -634,6 +634,21 @@ void eng_refresh_room(struct ls_engine *e)
         seg_room(&e->sm, vfs_free_bytes(e->cfg.sim, e->dir_fd));
 }
 
+/* The index nodes a released checkpoint snapshot held, freed 2048 at a time per table and
+ * tick (idx_snap_reclaim; ~1 ms at most). Nothing called it: every node changed while a
+ * checkpoint scanned was kept until a restart (a million sorted-set pages reaped while
+ * one ran: index 7.9 MB where 2.5 MB was live, 68-141 MB after a 10 M-member build). */
+static void idx_reclaim_step(struct ls_engine *e)
+{
+    size_t left = 0;
+
+    if (!e->idx_reclaim)
+        return;
+    for (uint32_t t = 0; t < e->cfg.tables; t++)
+        left += idx_snap_reclaim(e->tables[t], 2048);
+    e->idx_reclaim = left != 0;
+}
+
 void ls_tick(struct ls_engine *e)
 {
     uint64_t now = eng_now_ms(e);
@@ -648,6 +663,7 @@ void ls_tick(struct ls_engine *e)
     compact_tick(e, 1);
     segj_tick(e);
     ckpt_tick(e);
+    idx_reclaim_step(e);
 }
 
 uint64_t ls_new_version(struct ls_engine *e)
