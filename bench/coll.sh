@@ -32,7 +32,8 @@
 # large form's pages; redis: used_memory per element).
 # Environment: COLL_N (100000), COLL_KEYS (100000), COLL_CLIENTS (50), COLL_QUEUE (20000),
 # COLL_HASHES (1000000), COLL_BIG (1000000), COLL_LIST_ELEMS (1000000), COLL_ZSET_ELEMS
-# (10000000), COLL_TARGETS (logstord-sync redis-always logstord-periodic redis-everysec).
+# (10000000), COLL_TARGETS (logstord-sync redis-always logstord-periodic redis-everysec),
+# COLL_MEM_TARGETS (logstord-periodic redis: the memory parts).
 set -u
 BUILD=${1:-build}
 LOGSTORD=${LOGSTORD:-$BUILD/logstord}
@@ -46,6 +47,7 @@ HASHES=${COLL_HASHES:-1000000}
 BIG=${COLL_BIG:-1000000}
 TARGETS=${COLL_TARGETS:-logstord-sync redis-always logstord-periodic redis-everysec}
 ZADD_KS=${COLL_ZADD_KS:-8 16 32}
+MEM_TARGETS=${COLL_MEM_TARGETS:-logstord-periodic redis}
 LOGSTORD_EXTRA=()
 TICK=$(getconf CLK_TCK)
 declare -A RATE
@@ -126,7 +128,7 @@ for start in range(0, n, 1000):
     parts = [b"RPUSH", b"biglist"] + [b"e%07d" % (i % 10000000) for i in range(start, min(n, start + 1000))]
     out.write(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
 EOF2
-for T in logstord-periodic redis; do
+for T in $MEM_TARGETS; do
     start_target "$T" || continue
     redis-cli -p "$PORT" --pipe <"$WORK/list.resp" | tail -n 1 | sed 's/^/coll: /'
     sleep 1
@@ -159,7 +161,7 @@ for start in range(0, n, 10):
         parts += [b"f%07d" % i, b"v%07d" % i]
     out.write(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
 EOF3
-for T in logstord-periodic redis; do
+for T in $MEM_TARGETS; do
     start_target "$T" || continue
     t0=$(date +%s.%N)
     redis-cli -p "$PORT" --pipe <"$WORK/bighash.resp" | tail -n 1 | sed 's/^/coll: /'
@@ -208,7 +210,7 @@ zset_index() { # prints logstord's index bytes per member of zbig (n members) an
         "$T" "$2" "$1" "$pages" "$(echo "$idx / 1048576" | bc -l)" "$(echo "$idx / $2" | bc -l)" \
         "$(echo "$rss / 1048576" | bc -l)"
 }
-for T in logstord-periodic redis; do
+for T in $MEM_TARGETS; do
     start_target "$T" || continue
     t0=$(date +%s.%N)
     redis-cli -p "$PORT" --pipe <"$WORK/zsets.resp" | tail -n 1 | sed 's/^/coll: /'
@@ -229,6 +231,7 @@ for T in logstord-periodic redis; do
             [ "$(redis-cli -p "$PORT" info logstor | tr -d '\r' | awk -F: '/^large_versions:/ {print $2}')" = 1 ] && break
             sleep 1
         done
+        sleep 2 # settled: the heap given back (heap_trims), once a second
         zset_index "after the load" "$n"
         kill "$SRV_PID"
         wait "$SRV_PID" 2>/dev/null
@@ -257,7 +260,7 @@ for i in range(n):
         chunk = []
 out.write(b"".join(chunk))
 EOF
-for T in logstord-periodic redis; do
+for T in $MEM_TARGETS; do
     start_target "$T" || continue
     redis-cli -p "$PORT" --pipe <"$WORK/hashes.resp" | tail -n 1 | sed 's/^/coll: /'
     sleep 1

@@ -1382,19 +1382,21 @@ static void info_memory(struct server *s, const struct ls_stats *st, struct pbuf
     bytes_human(h_peak, sizeof(h_peak), peak);
     bytes_human(h_total, sizeof(h_total), total);
     bytes_human(h_max, sizeof(h_max), maxmem);
-    pbuf_appendf(
-        pb,
-        "# Memory\r\nused_memory:%" PRIu64 "\r\nused_memory_human:%s\r\nused_memory_rss:%" PRIu64
-        "\r\nused_memory_rss_human:%s\r\nused_memory_peak:%" PRIu64
-        "\r\nused_memory_peak_human:%s\r\nused_memory_peak_perc:%.2f%%\r\n"
-        "used_memory_index:%" PRIu64 "\r\ntotal_system_memory:%" PRIu64
-        "\r\ntotal_system_memory_human:%s\r\nmaxmemory:%" PRIu64
-        "\r\nmaxmemory_human:%s\r\nmaxmemory_policy:%s\r\nmem_fragmentation_ratio:1.00"
-        "\r\nmem_clients_normal:%zu\r\nmaxmemory_clients:%" PRIu64
-        "\r\nnumber_of_cached_scripts:%" PRIu64 "\r\nmem_allocator:libc\r\n\r\n",
-        rss, h_used, rss, h_used, peak, h_peak, peak ? 100.0 * (double)rss / (double)peak : 0.0,
-        st->index_bytes, total, h_total, maxmem, h_max, policy,
-        s->client_mem.used + s->client_mem_closing.used, s->cfg.maxmemory_clients, script_count(s));
+    pbuf_appendf(pb,
+                 "# Memory\r\nused_memory:%" PRIu64
+                 "\r\nused_memory_human:%s\r\nused_memory_rss:%" PRIu64
+                 "\r\nused_memory_rss_human:%s\r\nused_memory_peak:%" PRIu64
+                 "\r\nused_memory_peak_human:%s\r\nused_memory_peak_perc:%.2f%%\r\n"
+                 "used_memory_index:%" PRIu64 "\r\ntotal_system_memory:%" PRIu64
+                 "\r\ntotal_system_memory_human:%s\r\nmaxmemory:%" PRIu64
+                 "\r\nmaxmemory_human:%s\r\nmaxmemory_policy:%s\r\nmem_fragmentation_ratio:1.00"
+                 "\r\nmem_clients_normal:%zu\r\nmaxmemory_clients:%" PRIu64
+                 "\r\nnumber_of_cached_scripts:%" PRIu64
+                 "\r\nmem_allocator:libc\r\nheap_trims:%" PRIu64 "\r\n\r\n",
+                 rss, h_used, rss, h_used, peak, h_peak,
+                 peak ? 100.0 * (double)rss / (double)peak : 0.0, st->index_bytes, total, h_total,
+                 maxmem, h_max, policy, s->client_mem.used + s->client_mem_closing.used,
+                 s->cfg.maxmemory_clients, script_count(s), s->stats.heap_trims);
 }
 
 static uint64_t saves_done;    /* SAVE and BGSAVE that succeeded (INFO rdb_saves) */

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,6 +166,24 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     server_after_events(s);
 }
 
+/* Once a second, past 128 MiB resident: when a quarter of it is free heap, give it back.
+ * A whole-collection command frees its elements and pages in pieces among long-lived
+ * allocations, and glibc returns only the top of the heap by itself: building a
+ * 10 M-member sorted set left 809 MiB resident for 15 MiB of index (and RSS is what
+ * maxmemory checks). */
+static void heap_trim(struct server *s, uint64_t now)
+{
+    if (now - s->trim_last_ms < 1000 || s->used_memory < (UINT64_C(128) << 20))
+        return;
+    s->trim_last_ms = now;
+    struct mallinfo2 mi = mallinfo2();
+    if (mi.fordblks < s->used_memory / 4)
+        return;
+    malloc_trim(0);
+    s->stats.heap_trims++;
+    s->used_memory = server_rss_bytes();
+}
+
 static void on_cron(evutil_socket_t fd, short what, void *arg)
 {
     struct server *s = arg;
@@ -178,6 +197,7 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
         s->ops_last_ms = now;
     }
     s->used_memory = server_rss_bytes(); /* maxmemory (server_oom) */
+    heap_trim(s, now);
     net_sweep_idle(s);
     conn_sweep_held(s);
     park_expire(s, now);

@@ -50,6 +50,7 @@ struct server_stats {
     uint64_t txn_unbatched;      /* transactions too large for one batch: written one by one */
     uint64_t large_part_writes;  /* writes of a large collection's pages at stake and root */
     uint64_t large_new_versions; /* writes of a large collection as a whole new version */
+    uint64_t heap_trims;         /* malloc_trim calls that gave free heap back (main.c) */
     uint64_t scripts_run;        /* EVAL/EVALSHA runs started */
     uint64_t busy_timeouts;      /* parked writes that failed busy after busy_timeout_ms */
     uint64_t evicted_clients;    /* closed past maxmemory_clients (conn_evict) */
@@ -111,6 +112,7 @@ struct server {
     uint64_t ops_per_sec;     /* sampled by the cron */
     uint64_t used_memory;     /* the process's RSS, sampled by the cron (server_oom) */
     uint64_t ops_last_cmds, ops_last_ms;
+    uint64_t trim_last_ms; /* heap_trim (main.c) */
 
     struct pubsub *ps;    /* channel and pattern tables (pubsub.c) */
     struct monitor *mon;  /* MONITOR clients (monitor.c) */
