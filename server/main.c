@@ -166,20 +166,24 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     server_after_events(s);
 }
 
-/* Once a second, past 128 MiB resident: when a quarter of it is free heap, give it back.
- * A whole-collection command frees its elements and pages in pieces among long-lived
- * allocations, and glibc returns only the top of the heap by itself: building a
- * 10 M-member sorted set left 809 MiB resident for 15 MiB of index (and RSS is what
- * maxmemory checks). */
+/* Once a second, past 128 MiB resident: when the free heap has grown by a quarter of RSS
+ * since the last trim, give it back. A whole-collection command frees its elements and
+ * pages in pieces among long-lived allocations, and glibc returns only the top of the
+ * heap by itself: building a 10 M-member sorted set left 809 MiB resident for 15 MiB of
+ * index (and RSS is what maxmemory checks). malloc_trim leaves the free bytes counted
+ * (it only unmaps their pages), hence the growth since the last one. */
 static void heap_trim(struct server *s, uint64_t now)
 {
     if (now - s->trim_last_ms < 1000 || s->used_memory < (UINT64_C(128) << 20))
         return;
     s->trim_last_ms = now;
     struct mallinfo2 mi = mallinfo2();
-    if (mi.fordblks < s->used_memory / 4)
+    if (mi.fordblks < s->trim_free)
+        s->trim_free = mi.fordblks; /* reused since: growth counts from here */
+    if (mi.fordblks - s->trim_free < s->used_memory / 4)
         return;
     malloc_trim(0);
+    s->trim_free = mi.fordblks;
     s->stats.heap_trims++;
     s->used_memory = server_rss_bytes();
 }
