@@ -62,6 +62,8 @@ static void mpop_cb(void *arg, int rc, const struct ls_item *it);
 static void ltrim_cb(void *arg, int rc, const struct ls_item *it);
 static void lmove_src_cb(void *arg, int rc, const struct ls_item *it);
 static int lmove_native(struct req *r, const struct ls_item *it);
+static void lrem_cb(void *arg, int rc, const struct ls_item *it);
+static void lset_cb(void *arg, int rc, const struct ls_item *it);
 
 /* LMPOP/BLMPOP's state (r->aux): the keys argv[first..last], the one being read (at). */
 struct mpop {
@@ -72,8 +74,8 @@ struct mpop {
 };
 
 /* A large list (large.c): LLEN, LINDEX, LRANGE, the pushes, the pops (blocking and
- * LMPOP's too) and an LTRIM of one end work on the pages at stake; every other command
- * gets the whole list, in the small form. */
+ * LMPOP's too), an LTRIM of one end, LREM and LSET work on the pages at stake; every other
+ * command gets the whole list, in the small form. */
 static void list_read_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
@@ -83,7 +85,7 @@ static void list_read_cb(void *arg, int rc, const struct ls_item *it)
      * for one (txn_group_begin). */
     if (rc == 0 && plist_is_root(it->value, it->value_len) &&
         (cb == llen_cb || cb == lindex_cb || cb == lrange_cb || cb == push_cb || cb == bpop_cb ||
-         cb == mpop_cb || cb == ltrim_cb || cb == lmove_src_cb ||
+         cb == mpop_cb || cb == ltrim_cb || cb == lmove_src_cb || cb == lrem_cb || cb == lset_cb ||
          (cb == pop_cb && (!(r->u64 & 2) || r->num > 0)))) {
         if (coll_read_begin(r, &rc))
             return; /* answered (it counted the hit) */
@@ -100,6 +102,10 @@ static void list_read_cb(void *arg, int rc, const struct ls_item *it)
             took = large_trim(r, it, r->num, (int64_t)r->u64, cb);
         } else if (cb == lmove_src_cb) {
             took = lmove_native(r, it);
+        } else if (cb == lrem_cb) {
+            took = large_lrem(r, it, r->num, cb);
+        } else if (cb == lset_cb) {
+            took = large_lset(r, it, r->num, cb);
         } else if (cb == bpop_cb) {
             took = large_pop(r, it, &r->argv[r->num], (int)(r->u64 & 1), LARGE_POP_BLOCKING, 1, cb);
         } else if (cb == mpop_cb) {

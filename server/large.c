@@ -1356,6 +1356,14 @@ struct native {
     uint64_t got;
     uint64_t emptied;     /* pages emptied */
     struct coll_buf rest; /* the partly popped page's remaining elements (small form) */
+    /* LREM, LSET: the pages they change (held, their numbers in held_no), walked from
+     * page in the direction of right, pos counting the elements passed */
+    uint64_t *held_no;
+    uint64_t held_bytes;
+    uint64_t left;    /* LREM: removals still allowed (UINT64_MAX: every match) */
+    uint64_t removed; /* LREM: removed so far */
+    int lset;         /* LSET: the element at index `from` is replaced */
+    int looping, waiting, finish, rc;
 };
 
 static void native_free(struct native *nv)
@@ -1366,8 +1374,30 @@ static void native_free(struct native *nv)
     for (size_t i = 0; i < nv->nheld; i++)
         coll_buf_free(&nv->held[i]);
     free(nv->held);
+    free(nv->held_no);
     coll_buf_free(&nv->rest);
     free(nv);
+}
+
+/* A new, empty held page (numbered no), or NULL without memory. */
+static struct coll_buf *held_next(struct native *nv, uint64_t no)
+{
+    if (nv->nheld == nv->capheld) {
+        size_t cap = nv->capheld ? nv->capheld * 2 : 8;
+        struct coll_buf *h = realloc(nv->held, cap * sizeof(*h));
+        if (h == NULL)
+            return NULL;
+        nv->held = h;
+        uint64_t *hn = realloc(nv->held_no, cap * sizeof(*hn));
+        if (hn == NULL)
+            return NULL;
+        nv->held_no = hn;
+        nv->capheld = cap;
+    }
+    nv->held_no[nv->nheld] = no;
+    struct coll_buf *b = &nv->held[nv->nheld++];
+    *b = (struct coll_buf){0};
+    return b;
 }
 
 /* Give up the native way: the handler gets the whole list (large_list_read). */
@@ -1503,25 +1533,12 @@ static void range_page_cb(void *arg, int rc, const struct ls_item *it)
         nv->page++;
     } else {          /* backward from the tail: keep the pages, emit in order at the end */
         nv->pos -= n; /* the index of this page's first element */
-        if (nv->nheld == nv->capheld) {
-            size_t cap = nv->capheld ? nv->capheld * 2 : 8;
-            struct coll_buf *h = realloc(nv->held, cap * sizeof(*h));
-            if (h == NULL) {
-                free(e);
-                native_fail(r, -ENOMEM);
-                return;
-            }
-            nv->held = h;
-            nv->capheld = cap;
-        }
-        struct coll_buf *h = &nv->held[nv->nheld];
-        *h = (struct coll_buf){0};
-        if (coll_list_encode(e, n, h) < 0) {
+        struct coll_buf *h = held_next(nv, nv->page);
+        if (h == NULL || coll_list_encode(e, n, h) < 0) {
             free(e);
             native_fail(r, -ENOMEM);
             return;
         }
-        nv->nheld++;
         free(e);
         if (nv->pos <= nv->from || nv->page == nv->root.head) {
             uint64_t pos = nv->pos;
@@ -2121,6 +2138,210 @@ int large_trim(struct req *r, const struct ls_item *it, int64_t start, int64_t s
     nv->want = right ? right : left;
     pbuf_reset(&r->tmp);
     page_read(r, nv, nv->right ? root.tail : root.head, pop_page_cb);
+    return 1;
+}
+
+/* -- LREM, LSET: the pages they change and the root, one unit -- */
+
+static void edit_page_cb(void *arg, int rc, const struct ls_item *it);
+static void edit_write(struct req *r, struct native *nv);
+
+/* Reads nv->page and on in nv->right's direction until edit_page_cb finishes or fails;
+ * pages from memory come back inside page_read, so this loops instead of recursing. */
+static void edit_next(struct req *r)
+{
+    struct native *nv = r->pl->nv;
+    nv->looping = 1;
+    while (!nv->rc && !nv->finish) {
+        nv->waiting = 1;
+        page_read(r, nv, nv->page, edit_page_cb);
+        if (nv->waiting) { /* from the device: edit_page_cb goes on */
+            nv->looping = 0;
+            return;
+        }
+    }
+    nv->looping = 0;
+    if (nv->rc == LARGE_ETOOBIG)
+        native_fallback(r, nv); /* nothing written: the handler does it on the whole list */
+    else if (nv->rc)
+        native_fail(r, nv->rc);
+    else
+        edit_write(r, nv);
+}
+
+/* LREM: the page's matches dropped (in the walk's direction, up to nv->left); LSET: the
+ * element replaced if the page holds index nv->from. A page changed is held for the
+ * write; one emptied, grown past a page, or pages past half a batch: the whole list. */
+static int edit_page(struct req *r, struct native *nv, struct coll_str *e, size_t n)
+{
+    size_t k = n;
+    if (nv->lset) {
+        if (nv->right)
+            nv->pos -= n;
+        if (nv->from < nv->pos || nv->from >= nv->pos + n) {
+            if (!nv->right)
+                nv->pos += n;
+            return 0;
+        }
+        e[nv->from - nv->pos] = (struct coll_str){(const uint8_t *)r->argv[3].ptr, r->argv[3].len};
+        nv->finish = 1;
+    } else {
+        size_t dropped = 0;
+        uint8_t *drop = calloc(n, 1);
+        if (drop == NULL)
+            return -ENOMEM;
+        for (size_t j = 0; j < n && nv->left; j++) {
+            size_t i = nv->right ? n - 1 - j : j;
+            if (e[i].len == r->argv[3].len &&
+                (e[i].len == 0 || memcmp(e[i].p, r->argv[3].ptr, e[i].len) == 0)) {
+                drop[i] = 1;
+                dropped++;
+                nv->left--;
+            }
+        }
+        k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!drop[i])
+                e[k++] = e[i];
+        free(drop);
+        if (dropped == 0)
+            return 0;
+        if (k == 0)
+            return LARGE_ETOOBIG; /* an emptied page: the list is rewritten */
+        nv->removed += dropped;
+    }
+    struct coll_buf *h = held_next(nv, nv->page);
+    if (h == NULL || coll_list_encode(e, k, h) < 0)
+        return -ENOMEM;
+    nv->held_bytes += h->len + PLIST_PAGE_KEY_LEN + 64;
+    if (h->len > large_page_max(r->c->srv) + 16 ||
+        nv->held_bytes > ls_batch_max_bytes(r->c->srv->eng) / 2)
+        return LARGE_ETOOBIG;
+    return 0;
+}
+
+static void edit_page_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct native *nv = r->pl->nv;
+    struct coll_str *e = NULL;
+    size_t n = 0;
+    nv->waiting = 0;
+    if (rc == 0) {
+        rc = coll_list_decode(it->value, it->value_len, 0, &e, &n);
+        if (rc == -2)
+            rc = -ENOMEM;
+        else if (rc != 0 || n == 0)
+            rc = COLL_EBAD;
+    }
+    if (rc == 0)
+        rc = edit_page(r, nv, e, n);
+    free(e);
+    if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
+        log_warning("a large list of db %u is damaged: version %llu, page %lld %s", r->db,
+                    (unsigned long long)nv->root.version, (long long)(nv->page - PLIST_MID),
+                    rc == LS_ENOTFOUND ? "missing" : "does not decode");
+    nv->rc = rc;
+    if (rc == 0 && !nv->finish) {
+        if ((!nv->lset && nv->left == 0) || nv->page == (nv->right ? nv->root.head : nv->root.tail))
+            nv->finish = 1;
+        else
+            nv->page = nv->right ? nv->page - 1 : nv->page + 1;
+    }
+    if (!nv->looping)
+        edit_next(r);
+}
+
+static void edit_write(struct req *r, struct native *nv)
+{
+    pbuf_reset(&r->tmp);
+    if (!nv->lset && nv->removed == 0) {
+        large_op_free(r);
+        reply_int(r, 0);
+        req_done(r);
+        return;
+    }
+    if (nv->lset)
+        reply_check(r, resp_w_simple(&r->tmp, "OK"));
+    else
+        reply_check(r, resp_w_int(&r->tmp, (int64_t)nv->removed));
+    struct ls_batch_op *ops = calloc(nv->nheld + 1, sizeof(*ops));
+    uint8_t(*keys)[PLIST_PAGE_KEY_LEN] = malloc((nv->nheld + 1) * sizeof(*keys));
+    uint8_t rootv[PLIST_ROOT_LEN];
+    int rc = -ENOMEM;
+    if (ops && keys) {
+        for (size_t i = 0; i < nv->nheld; i++) {
+            plist_page_key(nv->root.version, nv->held_no[i], keys[i]);
+            ops[i] = (struct ls_batch_op){.table = large_page_table(r->c->srv),
+                                          .key = keys[i],
+                                          .key_len = PLIST_PAGE_KEY_LEN,
+                                          .value = nv->held[i].p,
+                                          .value_len = nv->held[i].len,
+                                          .opts = {.vtype = LARGE_VT_PAGE}};
+        }
+        nv->root.count -= nv->removed;
+        plist_root_encode(&nv->root, rootv);
+        ops[nv->nheld] = (struct ls_batch_op){
+            .table = r->db,
+            .key = nv->key->ptr,
+            .key_len = nv->key->len,
+            .value = rootv,
+            .value_len = PLIST_ROOT_LEN,
+            .opts = {.expire_ms = nv->expire_ms, .flags = nv->flags, .vtype = COLL_LIST}};
+        pubsub_notify(r, NOTIFY_LIST, nv->lset ? "lset" : "lrem", nv->key);
+        rc = large_unit_write(r, nv->key, ops, (uint32_t)nv->nheld + 1, native_write_cb);
+    }
+    free(ops);
+    free(keys);
+    large_op_free(r);
+    if (rc == 0) {
+        req_unlock(r);
+        return;
+    }
+    if (rc == -ENOMEM)
+        reply_error(r, "ERR out of memory");
+    else
+        reply_engine_error(r, rc);
+    req_done(r);
+}
+
+int large_lrem(struct req *r, const struct ls_item *it, long long count, ls_get_cb fallback)
+{
+    struct plist_root root;
+    if (plist_root_decode(it->value, it->value_len, &root) < 0)
+        return 0;
+    struct native *nv = native_new(r, &root, it, &r->argv[1], fallback);
+    if (nv == NULL)
+        return 0;
+    nv->right = count < 0;
+    nv->left = count == 0 ? UINT64_MAX : count < 0 ? (uint64_t)(-(count + 1)) + 1 : (uint64_t)count;
+    nv->page = nv->right ? root.tail : root.head;
+    edit_next(r);
+    return 1;
+}
+
+int large_lset(struct req *r, const struct ls_item *it, long long index, ls_get_cb fallback)
+{
+    struct plist_root root;
+    if (plist_root_decode(it->value, it->value_len, &root) < 0)
+        return 0;
+    long long n = (long long)root.count;
+    if (index < 0)
+        index += n;
+    if (index < 0 || index >= n) {
+        reply_error(r, "ERR index out of range");
+        req_done(r);
+        return 1;
+    }
+    struct native *nv = native_new(r, &root, it, &r->argv[1], fallback);
+    if (nv == NULL)
+        return 0;
+    nv->lset = 1;
+    nv->from = (uint64_t)index;
+    nv->right = nv->from > root.count - 1 - nv->from; /* from the nearer end */
+    nv->page = nv->right ? root.tail : root.head;
+    nv->pos = nv->right ? root.count : 0;
+    edit_next(r);
     return 1;
 }
 

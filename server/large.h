@@ -169,6 +169,12 @@ int large_pop(struct req *r, const struct ls_item *it, const struct resp_arg *ke
 int large_trim(struct req *r, const struct ls_item *it, int64_t start, int64_t stop,
                ls_get_cb fallback);
 
+/* LREM argv[1] count argv[3]: the pages holding the matches and the root, rewritten in
+ * one unit (a page emptied, or pages past half a batch: the whole list, by fallback).
+ * LSET argv[1] index argv[3]: the page holding the index and the root. */
+int large_lrem(struct req *r, const struct ls_item *it, long long count, ls_get_cb fallback);
+int large_lset(struct req *r, const struct ls_item *it, long long index, ls_get_cb fallback);
+
 /* A transaction's or script's unit ended (txn.c): the versions its writes registered are
  * in the engine by now, or never will be. */
 void large_unit_end(struct server *s, const void *unit);

@@ -6,7 +6,8 @@ every reply compared: lists from empty to thousands of elements (past the small 
 elements / 8 KiB, so most of the run is on large lists), elements of 1 byte to 20 KiB,
 pushes of one element and of thousands (past a batch: the whole list is rewritten), pops
 with and without counts (some emptying the list), LRANGE/LINDEX near both ends and in the
-middle, the commands that load the whole list (LSET, LINSERT, LREM, LTRIM, LPOS, SORT,
+middle, LSET and LREM (the pages they change, or the whole list when they empty a page),
+the commands that load the whole list (LINSERT, LTRIM of both ends, LPOS, SORT,
 LMOVE, DUMP/RESTORE), keyspace moves (RENAME, COPY, MOVE, SWAPDB), DEL, FLUSHDB, MULTI/EXEC.
 Along the way logstord is restarted cleanly and killed with SIGKILL (sync durability: every
 acknowledged write is on disk), and every list must read back as Redis holds it. At the
@@ -64,7 +65,9 @@ def both(*args, what=None):
 
 def elem():
     k = rng.random()
-    if k < 0.02:
+    if k < 0.05:
+        return "mark%d" % rng.randrange(3)  # LREM's targets: several on most pages
+    if k < 0.07:
         return "B%d-" % rng.randrange(1000) + "x" * rng.randrange(9000, 20000)
     if k < 0.2:
         return "m%d-" % rng.randrange(1000) + "y" * rng.randrange(50, 400)
@@ -117,11 +120,14 @@ for step in range(STEPS):
     elif op < 0.69:
         both("LLEN", k)
     elif op < 0.71:
-        both("LSET", k, str(rng.randrange(-50, 50)), elem())
+        i = rng.randrange(-50, 50) if rng.random() < 0.5 else rng.randrange(-4000, 4000)
+        both("LSET", k, str(i), elem())
     elif op < 0.72:
         both("LINSERT", k, rng.choice(["BEFORE", "AFTER"]), str(rng.randrange(100000)), elem())
-    elif op < 0.73:
-        both("LREM", k, str(rng.randrange(-3, 4)), str(rng.randrange(100)))
+    elif op < 0.735:
+        x = rng.random()
+        target = "mark%d" % rng.randrange(3) if x < 0.7 else str(rng.randrange(100))
+        both("LREM", k, str(rng.choice([-40, -5, -2, -1, 0, 1, 2, 5, 40])), target)
     elif op < 0.74:
         x = rng.random()
         if x < 0.4:
@@ -178,8 +184,12 @@ for step in range(STEPS):
             x = rng.random()
             if x < 0.4:
                 both("RPUSH", kk, *[elem() for _ in range(rng.randrange(1, 30))])
-            elif x < 0.7:
+            elif x < 0.6:
                 both("LPOP", kk, str(rng.randrange(1, 40)))
+            elif x < 0.7:
+                both("LREM", kk, str(rng.randrange(-3, 4)), "mark%d" % rng.randrange(3))
+            elif x < 0.8:
+                both("LSET", kk, str(rng.randrange(-200, 200)), elem())
             else:
                 both("LRANGE", kk, "0", "10")
         both("EXEC")
@@ -203,6 +213,31 @@ for step in range(STEPS):
         break
 check(mismatches[0] == 0, "every reply as Redis gives it (seed %d)" % SEED, got=mismatches[0])
 full_compare("the end")
+
+section("LSET and LREM write the pages they change, not the list")
+# A 20,000-element list (~160 pages): LSET in the middle and LREM of a few elements used
+# to load it whole and write it again as a new version (INFO large_new_versions); now they
+# write the pages at stake and the root (well under one page's worth a change).
+both("DEL", "lr")
+for i in range(0, 20000, 1000):
+    both("RPUSH", "lr", *[("mark%d" % (j % 3) if j % 997 == 0 else "e%d" % j) for j in range(i, i + 1000)])
+v0 = itlib.info_int(srv.port, "large_new_versions")
+w0 = itlib.info_int(srv.port, "user_bytes_written")
+for i in (10000, -10000, 5, -5, 19999, 123):
+    both("LSET", "lr", str(i), "set%d" % i)
+both("LSET", "lr", "20000", "x")  # out of range
+both("LREM", "lr", "1", "mark0")
+both("LREM", "lr", "-2", "mark1")
+both("LREM", "lr", "0", "mark2")
+both("LREM", "lr", "0", "nothing")
+both("LREM", "lr", "3", "e10500")
+v1 = itlib.info_int(srv.port, "large_new_versions")
+w1 = itlib.info_int(srv.port, "user_bytes_written")
+check(v1 == v0, "no new version of the list (large_new_versions %d -> %d)" % (v0, v1))
+check(w1 - w0 < 300 * 1024, "%d bytes written for 11 changes (the list is ~200 KB)" % (w1 - w0))
+check(c.call("LRANGE", "lr", "0", "-1") == r.call("LRANGE", "lr", "0", "-1"),
+      "the list reads as Redis holds it")
+both("DEL", "lr")
 
 section("CLIENT TRACKING sees user keys only")
 trk = socket.create_connection(("127.0.0.1", srv.port))
