@@ -1461,26 +1461,39 @@ static void page_read(struct req *r, struct native *nv, uint64_t page, ls_get_cb
     mget_one(r, large_page_table(r->c->srv), &key, cb);
 }
 
-/* A page read: its elements (e malloc'd, pointing into it), or the error replied. */
-static int page_of(struct req *r, int rc, const struct ls_item *it, struct coll_str **e, size_t *n)
+/* A list page read (rc its read's result): its elements (*e malloc'd, pointing into it),
+ * or an error (*e NULL); a page missing or not decoding (an empty one among them) is
+ * logged as damage. */
+static int page_decode(struct req *r, int rc, const struct ls_item *it, struct coll_str **e,
+                       size_t *n)
 {
+    *e = NULL;
     if (rc == 0) {
         rc = coll_list_decode(it->value, it->value_len, 0, e, n);
         if (rc == -2)
             rc = -ENOMEM;
-        else if (rc != 0 || *n == 0) {
-            free(*e);
+        else if (rc != 0 || *n == 0)
             rc = COLL_EBAD;
+        if (rc != 0) {
+            free(*e);
+            *e = NULL;
         }
     }
+    if (rc == COLL_EBAD || rc == LS_ENOTFOUND) {
+        const struct native *nv = r->pl->nv;
+        log_warning("a large list of db %u is damaged: version %llu, a page of %lld..%lld %s",
+                    r->db, (unsigned long long)nv->root.version,
+                    (long long)(nv->root.head - PLIST_MID), (long long)(nv->root.tail - PLIST_MID),
+                    rc == LS_ENOTFOUND ? "missing" : "does not decode");
+    }
+    return rc;
+}
+
+/* A page read: its elements (e malloc'd, pointing into it), or the error replied. */
+static int page_of(struct req *r, int rc, const struct ls_item *it, struct coll_str **e, size_t *n)
+{
+    rc = page_decode(r, rc, it, e, n);
     if (rc != 0) {
-        struct native *nv = r->pl->nv;
-        if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
-            log_warning("a large list of db %u is damaged: version %llu, a page of %lld..%lld %s",
-                        r->db, (unsigned long long)nv->root.version,
-                        (long long)(nv->root.head - PLIST_MID),
-                        (long long)(nv->root.tail - PLIST_MID),
-                        rc == LS_ENOTFOUND ? "missing" : "does not decode");
         native_fail(r, rc);
         return -1;
     }
@@ -2227,20 +2240,10 @@ static void edit_page_cb(void *arg, int rc, const struct ls_item *it)
     struct coll_str *e = NULL;
     size_t n = 0;
     nv->waiting = 0;
-    if (rc == 0) {
-        rc = coll_list_decode(it->value, it->value_len, 0, &e, &n);
-        if (rc == -2)
-            rc = -ENOMEM;
-        else if (rc != 0 || n == 0)
-            rc = COLL_EBAD;
-    }
+    rc = page_decode(r, rc, it, &e, &n);
     if (rc == 0)
         rc = edit_page(r, nv, e, n);
     free(e);
-    if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
-        log_warning("a large list of db %u is damaged: version %llu, page %lld %s", r->db,
-                    (unsigned long long)nv->root.version, (long long)(nv->page - PLIST_MID),
-                    rc == LS_ENOTFOUND ? "missing" : "does not decode");
     nv->rc = rc;
     if (rc == 0 && !nv->finish) {
         if ((!nv->lset && nv->left == 0) || nv->page == (nv->right ? nv->root.head : nv->root.tail))
