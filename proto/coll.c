@@ -4,6 +4,7 @@
 #include "coll.h"
 #include "plist.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -121,6 +122,133 @@ static ssize_t find_pair(const struct pair *a, size_t n, const void *f, size_t f
     return -1;
 }
 
+/* ---- coll_strtab ---- */
+
+#define STRTAB_GONE UINT32_MAX
+
+static void key_of(const struct coll_keys *k, size_t i, const uint8_t **p, size_t *len)
+{
+    const char *e = (const char *)k->base + i * k->stride;
+    memcpy(p, e + k->poff, sizeof(*p));
+    memcpy(len, e + k->loff, sizeof(*len));
+}
+
+static uint32_t strtab_hash(const void *p, size_t len)
+{
+    uint64_t h = XXH3_64bits(p, len);
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+int coll_strtab_init(struct coll_strtab *t, size_t expect)
+{
+    size_t cap = 64;
+    while (cap < 2 * expect)
+        cap *= 2;
+    t->s = calloc(cap, sizeof(*t->s));
+    t->mask = t->s ? cap - 1 : 0;
+    t->used = 0;
+    return t->s ? 0 : -1;
+}
+
+void coll_strtab_free(struct coll_strtab *t)
+{
+    free(t->s);
+    t->s = NULL;
+}
+
+/* The slot holding element i, or of bytes p[0..len) when i is SIZE_MAX; or SIZE_MAX. */
+static size_t strtab_slot(const struct coll_strtab *t, const struct coll_keys *k, const void *p,
+                          size_t len, uint32_t h, size_t i)
+{
+    for (size_t at = h & t->mask; t->s[at].idx1; at = (at + 1) & t->mask) {
+        const struct coll_strslot *x = &t->s[at];
+        if (x->idx1 == STRTAB_GONE || x->h != h)
+            continue;
+        if (i != SIZE_MAX) {
+            if (x->idx1 - 1 == i)
+                return at;
+            continue;
+        }
+        const uint8_t *q;
+        size_t ql;
+        key_of(k, x->idx1 - 1, &q, &ql);
+        if (ql == len && (len == 0 || memcmp(q, p, len) == 0))
+            return at;
+    }
+    return SIZE_MAX;
+}
+
+ssize_t coll_strtab_find(const struct coll_strtab *t, const struct coll_keys *k, const void *p,
+                         size_t len)
+{
+    size_t at = strtab_slot(t, k, p, len, strtab_hash(p, len), SIZE_MAX);
+    return at == SIZE_MAX ? -1 : (ssize_t)(t->s[at].idx1 - 1);
+}
+
+static void strtab_place(struct coll_strtab *t, uint32_t idx1, uint32_t h)
+{
+    size_t at = h & t->mask;
+    while (t->s[at].idx1 && t->s[at].idx1 != STRTAB_GONE)
+        at = (at + 1) & t->mask;
+    if (!t->s[at].idx1)
+        t->used++;
+    t->s[at] = (struct coll_strslot){idx1, h};
+}
+
+int coll_strtab_put(struct coll_strtab *t, const struct coll_keys *k, size_t i)
+{
+    if (i >= STRTAB_GONE - 1)
+        return -1;
+    if (2 * (t->used + 1) > t->mask + 1) { /* half full (deleted slots count): rebuilt */
+        size_t live = 0;
+        for (size_t at = 0; at <= t->mask; at++)
+            live += t->s[at].idx1 && t->s[at].idx1 != STRTAB_GONE;
+        size_t cap = t->mask + 1;
+        while (cap < 4 * (live + 1))
+            cap *= 2;
+        struct coll_strslot *n = calloc(cap, sizeof(*n)), *o = t->s;
+        if (n == NULL)
+            return -1;
+        size_t old = t->mask + 1;
+        t->s = n;
+        t->mask = cap - 1;
+        t->used = 0;
+        for (size_t at = 0; at < old; at++)
+            if (o[at].idx1 && o[at].idx1 != STRTAB_GONE)
+                strtab_place(t, o[at].idx1, o[at].h);
+        free(o);
+    }
+    const uint8_t *p;
+    size_t len;
+    key_of(k, i, &p, &len);
+    strtab_place(t, (uint32_t)(i + 1), strtab_hash(p, len));
+    return 0;
+}
+
+void coll_strtab_del(struct coll_strtab *t, const struct coll_keys *k, size_t i)
+{
+    const uint8_t *p;
+    size_t len;
+    key_of(k, i, &p, &len);
+    size_t at = strtab_slot(t, k, p, len, strtab_hash(p, len), i);
+    if (at != SIZE_MAX)
+        t->s[at].idx1 = STRTAB_GONE;
+}
+
+void coll_strtab_move(struct coll_strtab *t, const struct coll_keys *k, size_t from, size_t to)
+{
+    const uint8_t *p;
+    size_t len;
+    key_of(k, to, &p, &len); /* the element is at `to` by now */
+    size_t at = strtab_slot(t, k, p, len, strtab_hash(p, len), from);
+    if (at != SIZE_MAX)
+        t->s[at].idx1 = (uint32_t)(to + 1);
+}
+
+/* Past PAIR_SCAN_MAX fields and changes, coll_hash_update finds fields through a
+ * coll_strtab (an HSET of 200,000 fields scanned the fields before each: 46 s). */
+#define PAIR_SCAN_MAX 32
+
 int coll_hash_update(const struct coll_hash *h, const struct coll_hset *ops, size_t nops,
                      const struct coll_limits *lim, struct coll_buf *out, uint64_t *added,
                      uint64_t *removed)
@@ -138,10 +266,27 @@ int coll_hash_update(const struct coll_hash *h, const struct coll_hset *ops, siz
         while (coll_hash_next(h, &pos, &a[n].f, &a[n].fl, &a[n].v, &a[n].vl))
             n++;
     }
+    struct coll_strtab t = {NULL, 0, 0};
+    struct coll_keys k = {a, sizeof(*a), offsetof(struct pair, f), offsetof(struct pair, fl)};
+    if (n + nops > PAIR_SCAN_MAX) {
+        int bad = coll_strtab_init(&t, n + nops) < 0;
+        for (size_t i = 0; i < n && !bad; i++)
+            bad = coll_strtab_put(&t, &k, i) < 0;
+        if (bad) {
+            coll_strtab_free(&t);
+            free(a);
+            return -1;
+        }
+    }
     for (size_t i = 0; i < nops; i++) {
-        ssize_t j = find_pair(a, n, ops[i].field, ops[i].flen);
+        ssize_t j = t.s ? coll_strtab_find(&t, &k, ops[i].field, ops[i].flen)
+                        : find_pair(a, n, ops[i].field, ops[i].flen);
         if (!ops[i].val) {
-            if (j >= 0) {
+            if (j >= 0 && t.s) {
+                coll_strtab_del(&t, &k, (size_t)j);
+                a[j].fl = SIZE_MAX; /* dropped when the pairs are packed below */
+                rem++;
+            } else if (j >= 0) {
                 memmove(&a[j], &a[j + 1], (n - (size_t)j - 1) * sizeof(*a));
                 n--;
                 rem++;
@@ -153,9 +298,22 @@ int coll_hash_update(const struct coll_hash *h, const struct coll_hset *ops, siz
             a[j].f = ops[i].field;
             a[j].fl = ops[i].flen;
             add++;
+            if (t.s && coll_strtab_put(&t, &k, (size_t)j) < 0) {
+                coll_strtab_free(&t);
+                free(a);
+                return -1;
+            }
         }
         a[j].v = ops[i].val;
         a[j].vl = ops[i].vlen;
+    }
+    if (t.s) { /* the deleted ones out, the order kept */
+        size_t kept = 0;
+        for (size_t i = 0; i < n; i++)
+            if (a[i].fl != SIZE_MAX)
+                a[kept++] = a[i];
+        n = kept;
+        coll_strtab_free(&t);
     }
     size_t len = 1 + coll_varint_len(n);
     if (!lim)
