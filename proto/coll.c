@@ -156,6 +156,18 @@ void coll_strtab_free(struct coll_strtab *t)
     t->s = NULL;
 }
 
+int coll_strtab_build(struct coll_strtab *t, const struct coll_keys *k, size_t n, size_t more)
+{
+    if (coll_strtab_init(t, n + more) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (coll_strtab_put(t, k, i) < 0) {
+            coll_strtab_free(t);
+            return -1;
+        }
+    return 0;
+}
+
 /* The slot holding element i, or of bytes p[0..len) when i is SIZE_MAX; or SIZE_MAX. */
 static size_t strtab_slot(const struct coll_strtab *t, const struct coll_keys *k, const void *p,
                           size_t len, uint32_t h, size_t i)
@@ -268,15 +280,9 @@ int coll_hash_update(const struct coll_hash *h, const struct coll_hset *ops, siz
     }
     struct coll_strtab t = {NULL, 0, 0};
     struct coll_keys k = {a, sizeof(*a), offsetof(struct pair, f), offsetof(struct pair, fl)};
-    if (n + nops > PAIR_SCAN_MAX) {
-        int bad = coll_strtab_init(&t, n + nops) < 0;
-        for (size_t i = 0; i < n && !bad; i++)
-            bad = coll_strtab_put(&t, &k, i) < 0;
-        if (bad) {
-            coll_strtab_free(&t);
-            free(a);
-            return -1;
-        }
+    if (n + nops > PAIR_SCAN_MAX && coll_strtab_build(&t, &k, n, nops) < 0) {
+        free(a);
+        return -1;
     }
     for (size_t i = 0; i < nops; i++) {
         ssize_t j = t.s ? coll_strtab_find(&t, &k, ops[i].field, ops[i].flen)

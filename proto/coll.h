@@ -173,6 +173,9 @@ struct coll_strtab {
 /* Returns 0, or -1 without memory (the table is then empty and usable for nothing). */
 int coll_strtab_init(struct coll_strtab *t, size_t expect);
 void coll_strtab_free(struct coll_strtab *t);
+/* coll_strtab_init with room for n + more, then elements 0..n-1 put. 0, or -1 without
+ * memory (the table freed). */
+int coll_strtab_build(struct coll_strtab *t, const struct coll_keys *k, size_t n, size_t more);
 /* The index of the element with bytes p[0..len), or -1. */
 ssize_t coll_strtab_find(const struct coll_strtab *t, const struct coll_keys *k, const void *p,
                          size_t len);

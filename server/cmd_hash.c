@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,13 +323,44 @@ static void hmget_cb(void *arg, int rc, const struct ls_item *it)
     size_t vl;
     if (hash_of(r, rc, it, &h))
         return;
+    /* Many fields of a large hash: through a table of its fields (a scan of the hash for
+     * each field: HMGET of 100,000 fields of a 200,000-field hash took 55 s). */
+    struct hpair {
+        const uint8_t *f, *v;
+        size_t fl, vl;
+    } *a = NULL;
+    struct coll_strtab t = {NULL, 0, 0};
+    struct coll_keys k = {NULL, sizeof(*a), offsetof(struct hpair, f), offsetof(struct hpair, fl)};
+    if (rc == 0 && r->argc - 2 > 32 && h.count > 32) {
+        size_t n = 0;
+        const uint8_t *pos = h.p;
+        if ((a = malloc(h.count * sizeof(*a))) == NULL) {
+            reply_error(r, "ERR out of memory");
+            req_done(r);
+            return;
+        }
+        while (n < h.count && coll_hash_next(&h, &pos, &a[n].f, &a[n].fl, &a[n].v, &a[n].vl))
+            n++;
+        k.base = a;
+        if (coll_strtab_build(&t, &k, n, 0) < 0) {
+            free(a);
+            reply_error(r, "ERR out of memory");
+            req_done(r);
+            return;
+        }
+    }
     reply_array(r, r->argc - 2);
     for (uint32_t i = 2; i < r->argc; i++) {
-        if (rc == 0 && coll_hash_get(&h, r->argv[i].ptr, r->argv[i].len, &v, &vl))
+        ssize_t j = t.s ? coll_strtab_find(&t, &k, r->argv[i].ptr, r->argv[i].len) : -1;
+        if (j >= 0)
+            reply_bulk(r, a[j].v, a[j].vl);
+        else if (!t.s && rc == 0 && coll_hash_get(&h, r->argv[i].ptr, r->argv[i].len, &v, &vl))
             reply_bulk(r, v, vl);
         else
             reply_null(r);
     }
+    coll_strtab_free(&t);
+    free(a);
     req_done(r);
 }
 

@@ -109,12 +109,7 @@ static int finder_init(struct finder *f, const struct coll_str *e, size_t n, siz
     f->n = n;
     if (n + args <= FINDER_SCAN_MAX)
         return 0;
-    if (coll_strtab_init(&f->t, n + args) < 0)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (coll_strtab_put(&f->t, &f->k, i) < 0)
-            return -1;
-    return 0;
+    return coll_strtab_build(&f->t, &f->k, n, args);
 }
 
 static ssize_t finder_find(const struct finder *f, const void *p, size_t len)

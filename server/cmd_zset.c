@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -417,16 +418,28 @@ static void zpoint_cb(void *arg, int rc, const struct ls_item *it)
         else
             reply_double(r, e[j].score);
         break;
-    case 1:
+    case 1: { /* many members of a large set: through a table (a scan each: 15 s for 100 k) */
+        struct coll_strtab t = {NULL, 0, 0};
+        struct coll_keys k = {e, sizeof(*e), offsetof(struct coll_zel, p),
+                              offsetof(struct coll_zel, len)};
+        if (r->argc - 2 > 32 && n > 32 && coll_strtab_build(&t, &k, n, 0) < 0) {
+            free(e);
+            reply_error(r, "ERR out of memory");
+            req_done(r);
+            return;
+        }
         reply_array(r, r->argc - 2);
         for (uint32_t i = 2; i < r->argc; i++) {
-            j = zfind(e, n, r->argv[i].ptr, r->argv[i].len);
+            j = t.s ? coll_strtab_find(&t, &k, r->argv[i].ptr, r->argv[i].len)
+                    : zfind(e, n, r->argv[i].ptr, r->argv[i].len);
             if (j < 0)
                 reply_null(r);
             else
                 reply_double(r, e[j].score);
         }
+        coll_strtab_free(&t);
         break;
+    }
     case 2:
         reply_int(r, (int64_t)n);
         break;
