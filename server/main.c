@@ -166,26 +166,36 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     server_after_events(s);
 }
 
-/* Once a second, past 128 MiB resident: when the free heap has grown by a quarter of RSS
- * since the last trim, give it back. A whole-collection command frees its elements and
- * pages in pieces among long-lived allocations, and glibc returns only the top of the
- * heap by itself: building a 10 M-member sorted set left 809 MiB resident for 15 MiB of
- * index (and RSS is what maxmemory checks). malloc_trim leaves the free bytes counted
- * (it only unmaps their pages), hence the growth since the last one. */
+/* Once a second, past 128 MiB resident: when RSS is more than twice what the server
+ * accounts for (index, record cache budget, clients) plus 64 MiB, give the free heap back.
+ * A whole-collection command frees its elements and pages in pieces among long-lived
+ * allocations, and glibc returns only the top of the heap by itself: building a
+ * 10 M-member sorted set left 809 MiB resident for 15 MiB of index (and RSS is what
+ * maxmemory checks). Not mallinfo2 to decide: it walks every free chunk (45 ms with two
+ * million), a stall each second. malloc_trim costs as much, so one that gave back less
+ * than a tenth of RSS doubles the wait before the next (1 s up to a minute). */
 static void heap_trim(struct server *s, uint64_t now)
 {
     if (now - s->trim_last_ms < 1000 || s->used_memory < (UINT64_C(128) << 20))
         return;
     s->trim_last_ms = now;
-    struct mallinfo2 mi = mallinfo2();
-    if (mi.fordblks < s->trim_free)
-        s->trim_free = mi.fordblks; /* reused since: growth counts from here */
-    if (mi.fordblks - s->trim_free < s->used_memory / 4)
+    if (now - s->trim_at_ms < s->trim_wait)
         return;
+    struct ls_stats st;
+    ls_get_stats(s->eng, &st);
+    uint64_t expect =
+        st.index_bytes + s->cfg.cache_size + s->client_mem.used + s->client_mem_closing.used;
+    if (s->used_memory < 2 * expect + (UINT64_C(64) << 20))
+        return;
+    uint64_t before = s->used_memory;
     malloc_trim(0);
-    s->trim_free = mi.fordblks;
+    s->trim_at_ms = now;
     s->stats.heap_trims++;
     s->used_memory = server_rss_bytes();
+    if (s->used_memory > before - before / 10)
+        s->trim_wait = s->trim_wait ? (s->trim_wait * 2 > 60000 ? 60000 : s->trim_wait * 2) : 1000;
+    else
+        s->trim_wait = 0;
 }
 
 static void on_cron(evutil_socket_t fd, short what, void *arg)

@@ -113,7 +113,8 @@ struct server {
     uint64_t used_memory;     /* the process's RSS, sampled by the cron (server_oom) */
     uint64_t ops_last_cmds, ops_last_ms;
     uint64_t trim_last_ms; /* heap_trim (main.c): when it last looked, */
-    size_t trim_free;      /* and the free heap after its last trim */
+    uint64_t trim_at_ms;   /* when it last trimmed, */
+    uint64_t trim_wait;    /* and how long the next waits (ms) */
 
     struct pubsub *ps;    /* channel and pattern tables (pubsub.c) */
     struct monitor *mon;  /* MONITOR clients (monitor.c) */
