@@ -33,6 +33,7 @@
 #include "conn.h"
 #include "lockset.h"
 #include "log.h"
+#include "mcserver.h"
 #include "reply.h"
 #include "resp.h"
 #include "server.h"
@@ -145,6 +146,10 @@ static int cmdlock_drop(struct req *r)
 {
     if (!cmdlock_dropping(r))
         return 0;
+    if (r->mc) { /* in its own protocol (review of 8d409b3) */
+        mcs_refuse(r, "SERVER_ERROR the server is shutting down");
+        return 1;
+    }
     reply_error(r, "ERR the server is shutting down");
     req_done(r); /* (its claim, when granted, is released there) */
     return 1;

@@ -170,8 +170,11 @@ static void zr_next(struct req *r)
                 zr->waiting = 1;
                 zr->nread = 0;
                 r->want_type = LARGE_VT_PAGE;
-                if (mget_start(r, zr->ka, (uint32_t)n, large_page_table(r->c->srv), zr_emit,
-                               zr_level_done) < 0) {
+                /* every page, whatever the client does: a tree read stopped part way
+                 * failed its command, and inside EXEC or a script the commands around it
+                 * were applied without it (review of cdce6d6) */
+                if (mget_start_all(r, zr->ka, (uint32_t)n, large_page_table(r->c->srv), zr_emit,
+                                   zr_level_done) < 0) {
                     zr->waiting = 0;
                     zr->rc = -ENOMEM;
                     break;

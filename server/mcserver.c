@@ -1936,15 +1936,20 @@ static int mcs_loading_ok(enum mc_op op)
            op == MC_MN || op == MC_SLABS_AUTOMOVE;
 }
 
-/* The refusal while loading: SERVER_ERROR loading, sent even with noreply (memcached sends
- * its errors so); binary: status 0x86, temporary failure. */
-static void mcs_loading(struct req *r)
+void mcs_refuse(struct req *r, const char *line)
 {
     if (r->mc->is_bin)
         bin_status(r, MCB_ETMPFAIL, NULL, 0);
     else
-        reply_check(r, mc_w_line(req_out(r), "SERVER_ERROR loading"));
+        reply_check(r, mc_w_line(req_out(r), line));
     req_done(r);
+}
+
+/* The refusal while loading: SERVER_ERROR loading, sent even with noreply (memcached sends
+ * its errors so); binary: status 0x86, temporary failure. */
+static void mcs_loading(struct req *r)
+{
+    mcs_refuse(r, "SERVER_ERROR loading");
 }
 
 static void mcs_dispatch(struct conn *c, const struct mc_cmd *cmd, const char *raw, size_t n,

@@ -68,6 +68,7 @@ struct mget {
     mget_done_fn done;
     uint32_t cap; /* slots: MGET_WINDOW, or n when fewer */
     uint8_t pumping, stopped, submitted;
+    uint8_t all; /* mget_start_all: every key read, whatever the client does */
     struct mget_slot slots[];
 };
 
@@ -95,7 +96,7 @@ static void slot_clear(struct mget *m, struct mget_slot *sl)
 static int mget_stopped(struct mget *m)
 {
     const struct conn *c = m->r->c;
-    if (c->overflow || c->closed)
+    if (!m->all && (c->overflow || c->closed))
         m->stopped = 1;
     return m->stopped;
 }
@@ -267,8 +268,8 @@ static void mget_cb(void *arg, int rc, const struct ls_item *it)
     conn_resume(c);
 }
 
-int mget_start(struct req *r, const struct resp_arg *keys, uint32_t n, uint32_t db,
-               mget_emit_fn emit, mget_done_fn done)
+static int start(struct req *r, const struct resp_arg *keys, uint32_t n, uint32_t db,
+                 mget_emit_fn emit, mget_done_fn done, int all)
 {
     uint32_t cap = n < MGET_WINDOW ? (n ? n : 1) : MGET_WINDOW;
     struct mget *m = calloc(1, sizeof(*m) + cap * sizeof(struct mget_slot));
@@ -281,8 +282,21 @@ int mget_start(struct req *r, const struct resp_arg *keys, uint32_t n, uint32_t 
     m->db = db;
     m->emit = emit;
     m->done = done;
+    m->all = all;
     mget_pump(m);
     return 0;
+}
+
+int mget_start(struct req *r, const struct resp_arg *keys, uint32_t n, uint32_t db,
+               mget_emit_fn emit, mget_done_fn done)
+{
+    return start(r, keys, n, db, emit, done, 0);
+}
+
+int mget_start_all(struct req *r, const struct resp_arg *keys, uint32_t n, uint32_t db,
+                   mget_emit_fn emit, mget_done_fn done)
+{
+    return start(r, keys, n, db, emit, done, 1);
 }
 
 /* Whether r takes item it (of its key) as it is: the type it wants. */

@@ -41,6 +41,11 @@ typedef void (*mget_done_fn)(struct req *r);
  * with nothing called. */
 int mget_start(struct req *r, const struct resp_arg *keys, uint32_t n, uint32_t db,
                mget_emit_fn emit, mget_done_fn done);
+/* mget_start that reads and emits every key even after the connection passed its output
+ * limit or closed: for reads a command needs whole (a sorted set's tree pages), which in
+ * an EXEC or a script must not fail part way because of the client. */
+int mget_start_all(struct req *r, const struct resp_arg *keys, uint32_t n, uint32_t db,
+                   mget_emit_fn emit, mget_done_fn done);
 
 /* Reads key (borrowed for the call) of table db for a single-key command: cb(r, ...) runs
  * once, from the engine, or before mget_one returns with the submission error (such as

@@ -253,5 +253,29 @@ srv.kill()
 srv.start()
 c = Resp(srv.port, timeout=60)
 compare("after the kill")
+
+section("EXEC past the client's output limit: the sorted set's write inside it is applied")
+# The tree's pages of a level were read with mget_start, which stops once the connection
+# passed its output limit: the ZADD failed inside the EXEC while the SETs around it were
+# applied (review of cdce6d6). Redis runs a started EXEC to the end.
+lim = itlib.Server("redis", durability="sync", extra=["--client_output_buffer_limit", "1mb"]).start()
+a = Resp(lim.port, timeout=60)
+zargs = ["ZADD", "z"]
+for i in range(3000):
+    zargs += [str(i), "member-%05d" % i]
+check(a.call(*zargs) == (":", 3000), "a sorted set of 3000 members (its tree has levels)")
+for i in range(24):
+    a.call("SET", "s%d" % i, "x" * 60000)
+b = Resp(lim.port, timeout=30)
+b.send(b"".join(itlib.encode(*cmd) for cmd in (
+    ("MULTI",), ("SET", "flag0", "1"), ("MGET",) + tuple("s%d" % i for i in range(24)),
+    ("ZADD", "z", "1e9", "member-00000"), ("SET", "flag1", "1"), ("EXEC",))))
+b.closed_by_server(wait=10)  # past 1 MB of reply: closed, as Redis closes it
+b.close()
+got = (a.call("GET", "flag0"), a.call("GET", "flag1"), a.call("ZSCORE", "z", "member-00000"))
+check(got == (("$", b"1"), ("$", b"1"), ("$", b"1000000000")),
+      "the EXEC ran whole: both SETs and the ZADD applied", got=got)
+a.close()
+lim.stop()
 log("done")
 itlib.finish()
