@@ -143,6 +143,18 @@ static void finder_free(struct finder *f)
     coll_strtab_free(&f->t);
 }
 
+/* finder_init for a command's handler: on failure e is freed, r answered and done, -1. */
+static int finder_open(struct req *r, struct finder *f, struct coll_str *e, size_t n, size_t args)
+{
+    if (finder_init(f, e, n, args) == 0)
+        return 0;
+    finder_free(f);
+    free(e);
+    reply_error(r, "ERR out of memory");
+    req_done(r);
+    return -1;
+}
+
 /* The flags the members e[0..n) are kept with (sorting an intset's), from the old ones. */
 static uint8_t set_shape(struct coll_str *e, size_t n, uint8_t flags)
 {
@@ -225,13 +237,8 @@ static void srem_cb(void *arg, int rc, const struct ls_item *it)
     if (set_of(r, rc, it, 0, &e, &n, &fl))
         return;
     struct finder f;
-    if (finder_init(&f, e, n, r->argc - 2) < 0) {
-        finder_free(&f);
-        free(e);
-        reply_error(r, "ERR out of memory");
-        req_done(r);
+    if (finder_open(r, &f, e, n, r->argc - 2) < 0)
         return;
-    }
     for (uint32_t i = 2; i < r->argc; i++) {
         ssize_t j = finder_find(&f, r->argv[i].ptr, r->argv[i].len);
         if (j >= 0) {
@@ -279,13 +286,8 @@ static void sread_cb(void *arg, int rc, const struct ls_item *it)
         reply_int(r, find(e, n, r->argv[2].ptr, r->argv[2].len) >= 0);
     } else {
         struct finder f;
-        if (finder_init(&f, e, n, r->argc - 2) < 0) {
-            finder_free(&f);
-            free(e);
-            reply_error(r, "ERR out of memory");
-            req_done(r);
+        if (finder_open(r, &f, e, n, r->argc - 2) < 0)
             return;
-        }
         reply_array(r, r->argc - 2);
         for (uint32_t i = 2; i < r->argc; i++)
             reply_int(r, finder_find(&f, r->argv[i].ptr, r->argv[i].len) >= 0);
