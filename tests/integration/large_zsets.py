@@ -447,6 +447,9 @@ def score_bounds(k):
         slo = rng.choice(["abc", "((1", "", "1x", "nan", "("])
         if slo in ("", "(") and not KNOWN:
             slo = "(("
+        # "" and "(" are valid: Redis reads them as 0 and (0, so the range runs from 0 to
+        # hi, which can hold much of a set (zt's (0, 105]: 116 records read without a LIMIT)
+        wide = slo in ("", "(")
     elif x < 0.19:
         slo, shi = rng.choice(["-0", "0", "(0", "(-0"]), rng.choice(["-0", "0", "(0", "(-0", "0.5", "(1e-300"])
     elif x < 0.21 and k not in ("zlex",):
