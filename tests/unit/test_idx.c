@@ -435,6 +435,85 @@ static void test_random_model(void **state)
     free(m);
 }
 
+/* Lookups under token distributions that make idx.c's interpolation guess well (random
+ * 64-bit tokens: the window holds the answer), badly (tight clusters far apart, a dense
+ * run beside lone outliers: the window misses and the whole node is searched) and with
+ * long runs of one token told apart by hash2: every key present is found with its loc,
+ * every neighbour absent is not, before and after half are removed. */
+static uint64_t dist_token(int dist, uint64_t i, uint64_t *seed)
+{
+    switch (dist) {
+    case 0:
+        return rng_next(seed);
+    case 1: /* 8 clusters of consecutive tokens spread over the whole range */
+        return (i % 8) * (UINT64_MAX / 8) + (i / 8) * 3;
+    case 2: /* a dense run and outliers near both ends */
+        return i % 50 == 0 ? (i % 100 == 0 ? UINT64_MAX - i : i) : (UINT64_C(1) << 40) + i;
+    default: /* runs of 300 equal tokens */
+        return (i / 300) * 1000003;
+    }
+}
+
+static int ent_present(const struct idx_ent *sorted, size_t n, uint64_t tok, uint32_t h2)
+{
+    struct idx_ent k = mk(tok, h2, 0);
+    return bsearch(&k, sorted, n, sizeof(k), ent_cmp) != NULL;
+}
+
+static void search_check(const struct idx *t, const struct idx_ent *sorted, size_t n,
+                         const unsigned char *gone)
+{
+    struct idx_ent got;
+    size_t live = 0;
+    for (size_t j = 0; j < n; j++) {
+        const struct idx_ent *e = &sorted[j];
+        uint32_t h2 = idx_meta_hash2(e->meta);
+        int rc = idx_find((struct idx *)t, e->token, h2, &got);
+        if (gone[j]) {
+            assert_int_equal(rc, -ENOENT);
+            continue;
+        }
+        live++;
+        assert_int_equal(rc, 0);
+        assert_int_equal(got.loc, e->loc);
+        /* neighbours: the next token and the next hash2 of this token */
+        if (e->token != UINT64_MAX && !ent_present(sorted, n, e->token + 1, h2))
+            assert_int_equal(idx_find((struct idx *)t, e->token + 1, h2, NULL), -ENOENT);
+        if (!ent_present(sorted, n, e->token, (h2 + 1) & IDX_HASH2_MASK))
+            assert_int_equal(idx_find((struct idx *)t, e->token, (h2 + 1) & IDX_HASH2_MASK, NULL),
+                             -ENOENT);
+    }
+    assert_int_equal(idx_count(t), live);
+    assert_int_equal(idx_check(t), 0);
+}
+
+static void test_search_distributions(void **state)
+{
+    (void)state;
+    enum { N = 60000 };
+    struct idx_ent *ents = malloc(N * sizeof(*ents));
+    unsigned char *gone = calloc(N, 1);
+    for (int dist = 0; dist < 4; dist++) {
+        uint64_t seed = 7 + (uint64_t)dist;
+        struct idx *t = idx_new();
+        for (size_t i = 0; i < N; i++) {
+            ents[i] = mk(dist_token(dist, i, &seed), (uint32_t)(i * 2) & IDX_HASH2_MASK, i + 1);
+            assert_int_equal(idx_upsert(t, &ents[i], NULL), 0);
+        }
+        qsort(ents, N, sizeof(*ents), ent_cmp);
+        memset(gone, 0, N);
+        search_check(t, ents, N, gone);
+        for (size_t j = 0; j < N; j += 2) {
+            assert_int_equal(idx_remove(t, ents[j].token, idx_meta_hash2(ents[j].meta), NULL), 0);
+            gone[j] = 1;
+        }
+        search_check(t, ents, N, gone);
+        idx_free(t);
+    }
+    free(gone);
+    free(ents);
+}
+
 /* ---- snapshots ------------------------------------------------------------------ */
 
 /* Scans snapshot s in chunks of max entries and checks it yields ref[0..n) exactly. */
@@ -1372,6 +1451,7 @@ int main(void)
         cmocka_unit_test(test_token_max),
         cmocka_unit_test(test_clear),
         cmocka_unit_test(test_random_model),
+        cmocka_unit_test(test_search_distributions),
         cmocka_unit_test(test_memory_per_key),
         cmocka_unit_test(test_snap_empty),
         cmocka_unit_test(test_snap_leaf_root),
