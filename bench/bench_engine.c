@@ -2,7 +2,7 @@
  * bench_engine.c - engine throughput, latency, memory per key and recovery time.
  *
  *   bench_engine [-k keys] [-v value_bytes] [-q inflight] [-d sync|periodic] [-D dir]
- *                [-r reads] [-R] [-c cache_bytes]
+ *                [-r reads] [-R] [-c cache_bytes] [-H hot_keys]
  *
  * Loads `keys` keys with values of `value_bytes` (puts/s, with `inflight` writes
  * outstanding, the way many clients share group commits), then reads `reads` random keys
@@ -10,6 +10,10 @@
  * not in a write buffer really goes to the device), then closes and reopens the directory
  * (recovery time), and prints the index memory per key. -R keeps the directory. The
  * record cache is off unless -c gives it a size, so that gets measure the device.
+ * -H (with -c) then reads hot_keys keys into the record cache and times gets from memory
+ * (ls_get_mem) in runs of 16 random hot keys, the way a pipelined client's GETs arrive,
+ * alternately with and without ls_prefetch_key/ls_prefetch_records before each run: ns
+ * per get both ways and their ratio ("engine hotget").
  * Prints one line per figure: "engine <what> k=v ...".
  */
 #include <errno.h>
@@ -125,6 +129,73 @@ static double read_random(struct ls_engine *e, uint64_t keys, uint64_t reads, in
     return (double)reads / ((double)(now_ns() - t0) / 1e9);
 }
 
+/* One run of HOT_RUN gets from memory of the keys idx[0..HOT_RUN), prefetched first or
+ * not; returns the values' bytes (so that the reads are not optimized away). */
+#define HOT_RUN 16
+static uint64_t hot_run(struct ls_engine *e, const uint64_t *idx, int prefetch)
+{
+    char key[HOT_RUN][32];
+    size_t len[HOT_RUN];
+    struct ls_prefetch pf = {.n = 0};
+    struct ls_item it;
+    uint64_t sum = 0;
+
+    for (int i = 0; i < HOT_RUN; i++) {
+        key_of(key[i], idx[i]);
+        len[i] = strlen(key[i]);
+    }
+    if (prefetch) {
+        for (int i = 0; i < HOT_RUN; i++)
+            ls_prefetch_key(e, 0, key[i], len[i], &pf);
+        ls_prefetch_records(e, &pf);
+    }
+    for (int i = 0; i < HOT_RUN; i++) {
+        if (ls_get_mem(e, 0, key[i], len[i], &it) != 0) {
+            errors++;
+            continue;
+        }
+        sum += it.value_len + ((const uint8_t *)it.value)[it.value_len - 1];
+    }
+    return sum;
+}
+
+static void warm_cb(void *arg, int rc, const struct ls_item *it)
+{
+    (void)arg;
+    (void)it;
+    outstanding--;
+    errors += rc != 0;
+}
+
+/* ns per get from memory without and with prefetching, alternating every 64 runs. */
+static void hot_gets(struct ls_engine *e, uint64_t hot, uint64_t reads, double ns[2])
+{
+    uint64_t idx[HOT_RUN], t[2] = {0, 0}, n[2] = {0, 0}, sum = 0;
+
+    for (uint64_t i = 0; i < hot; i++) { /* into the record cache */
+        char key[32];
+        key_of(key, i);
+        pump(e, 64);
+        if (ls_get(e, 0, key, strlen(key), warm_cb, NULL) != 0)
+            exit(1);
+        outstanding++;
+    }
+    pump(e, 1);
+    for (uint64_t r = 0; r < reads / HOT_RUN; r++) {
+        int pf = (int)((r / 64) & 1);
+        for (int i = 0; i < HOT_RUN; i++)
+            idx[i] = ((uint64_t)random() << 31 ^ (uint64_t)random()) % hot;
+        uint64_t t0 = now_ns();
+        sum += hot_run(e, idx, pf);
+        t[pf] += now_ns() - t0;
+        n[pf] += HOT_RUN;
+    }
+    for (int i = 0; i < 2; i++)
+        ns[i] = (double)t[i] / (double)(n[i] + !n[i]);
+    if (sum == 0)
+        errors++;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t keys = 1000000, reads = 200000;
@@ -137,9 +208,9 @@ int main(int argc, char **argv)
     struct ls_engine *e;
     struct ls_stats st;
 
-    uint64_t cache = 0;
+    uint64_t cache = 0, hot = 0;
 
-    while ((opt = getopt(argc, argv, "k:v:q:d:D:r:Rc:")) != -1) {
+    while ((opt = getopt(argc, argv, "k:v:q:d:D:r:Rc:H:")) != -1) {
         switch (opt) {
         case 'k':
             keys = strtoull(optarg, NULL, 10);
@@ -164,6 +235,9 @@ int main(int argc, char **argv)
             break;
         case 'c':
             cache = strtoull(optarg, NULL, 10);
+            break;
+        case 'H':
+            hot = strtoull(optarg, NULL, 10);
             break;
         default:
             fprintf(stderr, "usage: see the comment at the top of bench_engine.c\n");
@@ -197,6 +271,16 @@ int main(int argc, char **argv)
            (double)lat_ns[nlat * 99 / 100] / 1e3, (unsigned long long)st.device_reads,
            (unsigned long long)st.buffer_hits, (unsigned long long)st.cache_hits,
            (unsigned long long)errors);
+    if (hot && cache) {
+        double ns[2];
+        uint64_t h0 = st.cache_hits;
+        hot_gets(e, hot < keys ? hot : keys, reads * 4, ns);
+        ls_get_stats(e, &st);
+        printf("engine hotget keys=%llu hot=%llu run=%d ns_per_get=%.1f prefetched_ns_per_get=%.1f "
+               "ratio=%.2f cache_hits=%llu errors=%llu\n",
+               (unsigned long long)keys, (unsigned long long)hot, HOT_RUN, ns[0], ns[1],
+               ns[1] / ns[0], (unsigned long long)(st.cache_hits - h0), (unsigned long long)errors);
+    }
     printf("engine index keys=%llu index_bytes=%llu bytes_per_key=%.1f\n",
            (unsigned long long)st.keys, (unsigned long long)st.index_bytes,
            (double)st.index_bytes / (double)st.keys);

@@ -976,6 +976,34 @@ int ls_get_now(struct ls_engine *e, uint32_t table, const void *key, size_t key_
     return rd_item(e, rc, &v, table, key, (uint32_t)key_len, out);
 }
 
+void ls_prefetch_key(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
+                     struct ls_prefetch *pf)
+{
+    struct idx_ent ent;
+    uint64_t token;
+    uint32_t hash2;
+
+    if (pf->n >= LS_PREFETCH_MAX)
+        return;
+    table = eng_phys(e, table);
+    if (check_key(e, table, key_len) < 0)
+        return;
+    token_of(key, key_len, &token, &hash2);
+    if (idx_find(e->tables[table], token, hash2, &ent) != 0)
+        return;
+    uint64_t addr = idx_loc_addr(ent.loc);
+    rcache_prefetch_slot(e->cache, addr);
+    pf->addr[pf->n] = addr;
+    pf->size[pf->n++] = idx_loc_size(ent.loc);
+}
+
+void ls_prefetch_records(struct ls_engine *e, struct ls_prefetch *pf)
+{
+    for (uint32_t i = 0; i < pf->n; i++)
+        rcache_prefetch_rec(e->cache, pf->addr[i], pf->size[i]);
+    pf->n = 0;
+}
+
 int ls_get_mem(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
                struct ls_item *out)
 {

@@ -317,6 +317,24 @@ int ls_get_mem(struct ls_engine *e, uint32_t table, const void *key, size_t key_
 int ls_get_now(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
                struct ls_item *item, ls_get_cb cb, void *arg, uint32_t *record_size);
 
+/* Prefetch hints for a run of reads about to follow one another (pipelined GETs): the
+ * misses of their lookups overlap instead of coming one after another. ls_prefetch_key
+ * searches the index for key now and asks the CPU for the record cache slot its record
+ * would be in, remembering where the record is in *pf (at most LS_PREFETCH_MAX keys; more
+ * are ignored); ls_prefetch_records then asks for the cached records themselves and
+ * empties *pf. Neither changes anything a caller can see: no expiry is applied, nothing is
+ * counted, and a key that is absent, too long or of a bad table is skipped. Start with
+ * pf->n = 0. */
+#define LS_PREFETCH_MAX 32
+struct ls_prefetch {
+    uint32_t n;
+    uint64_t addr[LS_PREFETCH_MAX];
+    uint32_t size[LS_PREFETCH_MAX];
+};
+void ls_prefetch_key(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,
+                     struct ls_prefetch *pf);
+void ls_prefetch_records(struct ls_engine *e, struct ls_prefetch *pf);
+
 /* Writes key = value. key and value are copied before the call returns. opts may be NULL.
  * A record already past its expiry is treated as a delete. Returns 0 (callback will run),
  * LS_ETOOBIG, LS_EINVAL (expiry past LS_EXPIRE_MAX, a tag past LS_VTYPE_MAX), LS_EFAILED,

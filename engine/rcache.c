@@ -172,6 +172,29 @@ const uint8_t *rcache_peek(struct rcache *c, uint64_t addr, uint64_t seq, uint32
     return sl->rec;
 }
 
+void rcache_prefetch_slot(const struct rcache *c, uint64_t addr)
+{
+    if (c)
+        __builtin_prefetch(&c->s[home(c, addr)]);
+}
+
+void rcache_prefetch_rec(const struct rcache *c, uint64_t addr, uint32_t size)
+{
+    if (!c)
+        return;
+    for (uint64_t i = home(c, addr), probes = 0; probes < 4; i = (i + 1) & c->mask, probes++) {
+        const struct slot *sl = &c->s[i];
+        if (sl->addr == EMPTY)
+            return;
+        if (sl->addr != addr)
+            continue;
+        /* the header and the first bytes of the value: a GET's reply copies them next */
+        for (uint32_t off = 0; off < size && off < 4 * 64; off += 64)
+            __builtin_prefetch(sl->rec + off);
+        return;
+    }
+}
+
 /* Removes slot i and shifts the following cluster back over it. */
 static void remove_at(struct rcache *c, uint64_t i)
 {

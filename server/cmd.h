@@ -64,6 +64,7 @@ const struct cmd_def *cmd_table(size_t *n);
 /* Parses one command from c's input and dispatches it. Returns 1 when a command was
  * consumed, 0 when more input is needed, -1 when the connection must stop reading. */
 int cmd_process_one(struct conn *c);
+void cmd_prefetch(struct conn *c); /* hints for pipelined GETs; changes nothing */
 
 /* Runs (or queues, inside MULTI) a request that passed the dispatcher's checks; a command
  * CLIENT PAUSE held comes back here when the pause ends (pause.c). argv/argc: the command

@@ -430,6 +430,8 @@ static void conn_process(struct conn *c)
         return;
     c->in_process = 1;
     c->clk_us = 0;
+    if (c->kind == CONN_REDIS)
+        cmd_prefetch(c);
     while (c->in_pos < c->in.len && !c->in_stuck) {
         if (!conn_may_start(c)) {
             conn_pause(c);
