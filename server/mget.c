@@ -64,6 +64,7 @@ struct mget {
     const struct resp_arg *keys;
     uint32_t n, db;
     uint32_t next_issue, next_emit, inflight;
+    uint32_t prefetched; /* keys [0, prefetched) were prefetched (prefetch_next) */
     mget_emit_fn emit;
     mget_done_fn done;
     uint32_t cap; /* slots: MGET_WINDOW, or n when fewer */
@@ -116,10 +117,26 @@ static int mget_may_read(const struct mget *m, uint64_t bytes)
 
 static void mget_cb(void *arg, int rc, const struct ls_item *it);
 
+/* Prefetches the next LS_PREFETCH_MAX keys once the issue reaches them, so that their
+ * lookups' cache misses overlap (ls_prefetch_key: a hint, nothing changes). */
+static void prefetch_next(struct mget *m)
+{
+    if (m->next_issue < m->prefetched || m->n - m->next_issue < 2)
+        return;
+    struct ls_engine *e = m->r->c->srv->eng;
+    struct ls_prefetch pf = {.n = 0};
+    uint32_t end = m->n - m->next_issue > LS_PREFETCH_MAX ? m->next_issue + LS_PREFETCH_MAX : m->n;
+    for (uint32_t i = m->next_issue; i < end; i++)
+        ls_prefetch_key(e, m->db, m->keys[i].ptr, m->keys[i].len, &pf);
+    ls_prefetch_records(e, &pf);
+    m->prefetched = end;
+}
+
 /* Starts the read of the next key if the bounds allow. Returns 1 when the key was taken
  * (read started, or answered at once), 0 when it must wait. */
 static int mget_issue_one(struct mget *m)
 {
+    prefetch_next(m);
     const struct resp_arg *k = &m->keys[m->next_issue];
     struct conn *c = m->r->c;
     struct ls_engine *e = c->srv->eng;
