@@ -581,10 +581,12 @@ static unsigned guess_pos(uint64_t tok, uint64_t lo, uint64_t hi, unsigned n)
     return g >= (double)n ? n : (unsigned)g;
 }
 
+/* Asks for the cache lines of the bytes from .. to (inclusive). */
 static void prefetch_span(const void *from, const void *to)
 {
-    for (const char *c = from; c < (const char *)to + 64; c += 64)
-        __builtin_prefetch(c);
+    uintptr_t a = (uintptr_t)from & ~(uintptr_t)63, z = (uintptr_t)to;
+    for (; a <= z; a += 64)
+        __builtin_prefetch((const void *)a);
 }
 
 /* ents_lower_bound of a leaf's entries whose tokens lie in [lo, hi]. */
