@@ -172,6 +172,26 @@ for i in range(len(data)):
 out = [c.read(), c.read(), c.read()]
 check(out == [("+", "OK"), ("$", b"x" * 100), ("+", "PONG")], "commands sent one byte per write",
       out if out[0] != ("+", "OK") else None)
+# Runs of GETs in one write (the server looks their keys up ahead, cmd_prefetch): present,
+# missing, expired, of another type, binary, GET with a wrong arity, lower case, and an
+# inline GET of the same key between runs; the replies as one by one.
+c.call("DEL", "plh", "plexp")
+c.call("HSET", "plh", "f", "v")
+c.call("SET", "plexp", "gone", "PX", "1")
+c.call("SET", b"pl\r\nbin\x00", b"b\x00\r\n")
+time.sleep(0.05)
+run = [("GET", "pl%d" % i) for i in range(0, 40, 3)] + [("GET", "plnone"), ("GET", "plexp"),
+                                                         ("get", "plh"), ("GET", b"pl\r\nbin\x00"),
+                                                         ("GET", "pl1", "extra"), ("GET", "pl2")]
+want = [("$", b"v%d" % i) for i in range(0, 40, 3)] + [
+    ("$", None), ("$", None), ("-", "WRONGTYPE Operation against a key holding the wrong kind of value"),
+    ("$", b"b\x00\r\n"), ("-", "ERR wrong number of arguments for 'get' command"), ("$", b"v2")]
+data = b"".join(itlib.encode(*a) for a in run)
+c.send(data + b"GET pl4\r\n" + data)
+out = [c.read() for _ in range(2 * len(run) + 1)]
+check(out == want + [("$", b"v4")] + want, "%d GETs of every kind in one write, twice, an inline GET "
+      "between" % (2 * len(run)), out if out != want + [("$", b"v4")] + want else None)
+check(c.call("EXISTS", "plexp") == (":", 0), "the expired key read in the run is gone")
 # Inline pipeline.
 c.send(b"".join(b"INCR inlc\r\n" for _ in range(300)))
 vals = [c.read() for _ in range(300)]
