@@ -799,13 +799,13 @@ static int cmd_grow_argv(struct conn *c, uint32_t want)
 void cmd_prefetch(struct conn *c)
 {
     const struct config *cfg = &c->srv->cfg;
-    struct resp_limits lim = {3, cfg->proto_max_bulk_len, 0, 0};
+    struct resp_limits lim = {3, cfg->proto_max_bulk_len, (uint32_t)cfg->max_inline_len, 0};
     struct resp_arg argv[3], keys[LS_PREFETCH_MAX];
     struct resp_parse_out po;
     uint32_t n = 0;
     size_t pos = c->in_pos;
 
-    if (!c->authed)
+    if (!c->authed || c->srv->eng == NULL) /* nothing to look up while loading */
         return;
     while (n < LS_PREFETCH_MAX && pos < c->in.len && c->in.data[pos] == '*') {
         if (resp_parse(c->in.data + pos, c->in.len - pos, &lim, argv, 3, &po) != RESP_DONE ||

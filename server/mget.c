@@ -121,9 +121,9 @@ static void mget_cb(void *arg, int rc, const struct ls_item *it);
  * lookups' cache misses overlap (ls_prefetch_key: a hint, nothing changes). */
 static void prefetch_next(struct mget *m)
 {
-    if (m->next_issue < m->prefetched || m->n - m->next_issue < 2)
-        return;
     struct ls_engine *e = m->r->c->srv->eng;
+    if (e == NULL || m->next_issue < m->prefetched || m->n - m->next_issue < 2)
+        return;
     struct ls_prefetch pf = {.n = 0};
     uint32_t end = m->n - m->next_issue > LS_PREFETCH_MAX ? m->next_issue + LS_PREFETCH_MAX : m->n;
     for (uint32_t i = m->next_issue; i < end; i++)

@@ -149,6 +149,11 @@ check(c.call("PING") == LOADING, "PING: -LOADING (Redis 7.0: PING has no loading
 check(c.call("DBSIZE") == LOADING, "DBSIZE: -LOADING")
 check(c.call("EVAL", "return 1", "0") == LOADING, "EVAL: -LOADING")
 check(c.call("OBJECT", "ENCODING", "key:1") == LOADING, "OBJECT ENCODING: -LOADING")
+# GETs pipelined in one write: the connection looks their keys up ahead when it has an
+# engine (cmd_prefetch), which it must not try without one
+c.send(b"".join(itlib.encode("GET", "key:%d" % i) for i in range(8)))
+got = [c.read() for _ in range(8)]
+check(got == [LOADING] * 8, "8 GETs in one write: -LOADING each", got)
 check(c.call("OBJECT", "HELP")[0] == "*", "OBJECT HELP works (flagged loading in Redis)")
 cst = info_fields(c, "commandstats")
 check(cst.get("cmdstat_dbsize", "").endswith(",rejected_calls=1,failed_calls=0"),
