@@ -805,7 +805,7 @@ void cmd_prefetch(struct conn *c)
     uint32_t n = 0;
     size_t pos = c->in_pos;
 
-    if (!c->authed || c->srv->eng == NULL) /* nothing to look up while loading */
+    if (!c->authed || c->srv->eng == NULL || pos < c->pf_end) /* loading; or done for these */
         return;
     while (n < LS_PREFETCH_MAX && pos < c->in.len && c->in.data[pos] == '*') {
         if (resp_parse(c->in.data + pos, c->in.len - pos, &lim, argv, 3, &po) != RESP_DONE ||
@@ -814,6 +814,7 @@ void cmd_prefetch(struct conn *c)
         keys[n++] = argv[1];
         pos += po.consumed;
     }
+    c->pf_end = pos; /* a connection paused after each command looks at each GET once */
     if (n < 2)
         return;
     struct ls_prefetch pf = {.n = 0};

@@ -191,7 +191,7 @@ void conn_close(struct conn *c, const char *why)
     s->nconns--;
     pbuf_free(&c->in);
     pbuf_free(&c->out);
-    c->in_pos = 0;
+    c->in_pos = c->pf_end = 0;
     c->out_pos = 0;
     /* What its requests still hold no longer counts against the open clients. */
     pbuf_acct_reparent(&c->mem, &s->client_mem_closing);
@@ -404,7 +404,7 @@ static void conn_on_write(evutil_socket_t fd, short what, void *arg)
 /* Everything buffered was parsed: empty the buffer (freeing a large one). */
 static void conn_in_reset(struct conn *c)
 {
-    c->in_pos = 0;
+    c->in_pos = c->pf_end = 0;
     c->in_stuck = 0;
     if (c->in.cap > CONN_BUF_KEEP)
         pbuf_free(&c->in);
@@ -461,6 +461,7 @@ static int conn_in_room(struct conn *c, size_t want)
     c->in.limit = c->srv->cfg.client_query_buffer_limit; /* CONFIG SET applies at once */
     if (c->in_pos > 0 && c->in.cap - c->in.len < want) {
         pbuf_consume(&c->in, c->in_pos);
+        c->pf_end = c->pf_end > c->in_pos ? c->pf_end - c->in_pos : 0;
         c->in_pos = 0;
     }
     int rc = pbuf_reserve(&c->in, want);

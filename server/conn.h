@@ -140,6 +140,7 @@ struct conn {
                           so the socket was no longer watched and the client stalled. */
     struct pbuf in;
     size_t in_pos;    /* parsed bytes at the front of `in` (dropped rarely: conn.c) */
+    size_t pf_end;    /* bytes of `in` before it were looked ahead at (cmd_prefetch) */
     size_t in_need;   /* set by the parser when it returns 0: bytes missing, 0 unknown */
     size_t in_want;   /* in_stuck: unparsed bytes needed before parsing is worth a try */
     int in_stuck;     /* the unparsed bytes hold no complete command */
