@@ -188,8 +188,9 @@ void rcache_prefetch_rec(const struct rcache *c, uint64_t addr, uint32_t size)
             return;
         if (sl->addr != addr)
             continue;
-        /* the header and the first bytes of the value: a GET's reply copies them next */
-        for (uint32_t off = 0; off < size && off < 4 * 64; off += 64)
+        /* the header and the first bytes of the value (a GET's reply copies them next),
+         * within the bytes held: the slot may be an older use's of the address */
+        for (uint32_t off = 0; off < size && off < sl->size && off < 4 * 64; off += 64)
             __builtin_prefetch(sl->rec + off);
         return;
     }

@@ -32,8 +32,8 @@ int rcache_get(struct rcache *c, uint64_t addr, uint64_t seq, uint32_t size, uin
 const uint8_t *rcache_peek(struct rcache *c, uint64_t addr, uint64_t seq, uint32_t size);
 /* Prefetch hints for a later rcache_peek of addr (they read nothing the caller sees and
  * count nothing): rcache_prefetch_slot asks the CPU for the slot addr hashes to;
- * rcache_prefetch_rec, once that slot is in the caches, for the first `lines` cache lines
- * of the record it holds, if it holds addr's. */
+ * rcache_prefetch_rec, once that slot is in the caches, for the first cache lines (up to
+ * four, within size and the bytes held) of the record it holds for addr, if any. */
 void rcache_prefetch_slot(const struct rcache *c, uint64_t addr);
 void rcache_prefetch_rec(const struct rcache *c, uint64_t addr, uint32_t size);
 /* Stores a copy of a verified record (replacing an entry of an earlier use of the same
