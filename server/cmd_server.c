@@ -1587,10 +1587,11 @@ static void info_logstor(struct server *s, const struct ls_stats *st, struct pbu
                  "large_pages:%" PRIu64 "\r\nlarge_versions:%" PRIu64
                  "\r\nlarge_part_writes:%" PRIu64 "\r\nlarge_new_versions:%" PRIu64
                  "\r\nreaper_running:%d\r\nreaper_passes:%" PRIu64
-                 "\r\nreaper_pages_deleted:%" PRIu64 "\r\nreaper_versions_deleted:%" PRIu64 "\r\n",
+                 "\r\nreaper_pages_deleted:%" PRIu64 "\r\nreaper_versions_deleted:%" PRIu64
+                 "\r\nreaper_gets:%" PRIu64 "\r\n",
                  ls_count(s->eng, large_page_table(s)), ls_count(s->eng, large_anchor_table(s)),
                  s->stats.large_part_writes, s->stats.large_new_versions, rs.running, rs.passes,
-                 rs.pages, rs.versions);
+                 rs.pages, rs.versions, rs.gets);
     info_compaction(s, st, pb);
     pbuf_appendf(pb, "\r\n");
 }

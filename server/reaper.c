@@ -334,6 +334,7 @@ static void step(struct reaper *rp)
                  * point must make the check start over */
                 rp->moves0 = s->root_moves;
                 rc = ls_get(s->eng, large_anchor_table(s), ak, sizeof(ak), anchor_cb, rp);
+                rp->st.gets += rc == 0; /* as the engine's gets count it */
             }
             if (rc != 0) {
                 rp->busy = 0;
@@ -343,6 +344,7 @@ static void step(struct reaper *rp)
         case PH_CHECK:
             rp->busy = 1;
             rc = ls_get(s->eng, rp->db, rp->akey, rp->aklen, root_cb, rp);
+            rp->st.gets += rc == 0;
             if (rc == LS_ENOTFOUND) {
                 rp->busy = 0;
                 if (++rp->db == s->cfg.databases)

@@ -40,6 +40,7 @@ void reaper_tick(struct server *s);
 /* Counters for INFO: pages and versions reclaimed, passes run. */
 struct reaper_stats {
     uint64_t pages, versions, passes;
+    uint64_t gets; /* of the engine's gets (INFO gets), the reaper's own */
     int running;
 };
 void reaper_stats(const struct server *s, struct reaper_stats *out);

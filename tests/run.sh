@@ -11,7 +11,8 @@ build=${1:-build}; shift || true
 suites=${*:-unit sim crash integration fuzz}
 pass=0; fail=0; failed=()
 # A failed test's own failure lines are repeated at the end, next to the closing line, so
-# that a CI log's tail says what failed and not only which test.
+# that a CI log's tail says what failed and not only which test: with the two lines after
+# each (a check's want/got) and the seed a randomized test printed.
 why=$(mktemp); out=$(mktemp); trap 'rm -f "$why" "$out"' EXIT
 run() { # name cmd...
     local name=$1; shift
@@ -19,8 +20,9 @@ run() { # name cmd...
     set -o pipefail
     if "$@" 2>&1 | tee "$out"; then pass=$((pass + 1)); else
         fail=$((fail + 1)); failed+=("$name"); echo "FAILED: $name"
-        { echo "--- $name:"; grep -aE 'FAIL|not ok|[Aa]ssert|ERROR|error:|Sanitizer|Segmentation|Timeout|timed out' "$out" |
-            grep -av '^===' | tail -n 12; } >> "$why"
+        { echo "--- $name:"; grep -aE -A2 'FAIL|not ok|[Aa]ssert|ERROR|error:|Sanitizer|Segmentation|Timeout|timed out' "$out" |
+            grep -avE '^(===|--$)' | tail -n 24
+            grep -aiE -m1 'seed [0-9]' "$out"; } >> "$why"
     fi
     set +o pipefail
 }

@@ -805,17 +805,30 @@ check((g1 - g0) / NATIVE < 40, "they read < 40 records each on average (root, bu
 itlib.log("%d native writes in %.1f s (%.2f ms per command pair), %.0f bytes written each" %
           (NATIVE, dt, 1000 * dt / NATIVE, per))
 # the reads: engine gets (pages and roots read) per command
-worst, total, nreads = (0, None), 0, 600
+
+
+def command_gets():
+    """The engine's gets but the reaper's (a pass reads each anchor and its root), from one
+    INFO: the records the commands read."""
+    inf = itlib.info(srv.port)
+    return int(inf["gets"]) - int(inf.get("reaper_gets", 0))
+
+
+reads, total, nreads = [], 0, 600
 for i in range(nreads):
     args = read_op(BIG[i % len(BIG)])
-    ga = itlib.info_int(srv.port, "gets")
+    ga = command_gets()
     both(*args)
-    d = itlib.info_int(srv.port, "gets") - ga
+    d = command_gets() - ga
     total += d
-    worst = max(worst, (d, desc(args)), key=lambda w: w[0])
-check(total / nreads < 30 and worst[0] < 200,
-      "%d random reads read < 30 records each on average, none 200 (a whole set: 600-1100)" % nreads,
-      got="average %.1f, most %d (%s)" % (total / nreads, worst[0], worst[1]))
+    reads.append((d, desc(args)))
+reads.sort(key=lambda w: -w[0])
+ok = check(total / nreads < 30 and reads[0][0] < 200,
+           "%d random reads read < 30 records each on average, none 200 (a whole set: 600-1100)" %
+           nreads, got="average %.1f, most %d (%s)" % (total / nreads, reads[0][0], reads[0][1]))
+if not ok:
+    for d, what in reads[:6]:
+        itlib.log("FAIL+    %d records: %s" % (d, what))
 check(full_compare("after the native writes"), "every set as redis-server holds it after them")
 
 # ---- 2b. a deep tree grown and shrunk by native writes ----
