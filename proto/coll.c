@@ -608,6 +608,8 @@ int coll_zset_encode(const struct coll_zel *e, size_t n, uint8_t flags, struct c
 const char *coll_encoding(int t, const uint8_t *v, size_t n)
 {
     struct coll_hash h;
+    if (t == COLL_STREAM)
+        return "stream";
     if (t != COLL_LIST && plist_is_root(v, n)) { /* large: the flag Redis's rule set */
         int big = (v[0] & COLL_F_BIG) != 0;
         return t == COLL_ZSET ? (big ? "skiplist" : "listpack")

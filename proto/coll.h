@@ -60,6 +60,8 @@ enum coll_type {
     COLL_LIST = 2,
     COLL_SET = 3,
     COLL_ZSET = 4,
+    /* 5 and 6 tag the large form's pages and anchors (server/large.h) */
+    COLL_STREAM = 7, /* one record: proto/stream.h */
 };
 
 #define COLL_VERSION 1

@@ -42,7 +42,9 @@ struct cmd_def {
     const char *name; /* lower case */
     int arity;        /* Redis convention: -N means at least N */
     uint32_t flags;
-    int first_key, last_key, key_step; /* last_key -1: the last argument */
+    int first_key, last_key, key_step; /* last_key -1: the last argument; key_step 0: a
+                                          numkeys argument at first_key; -1 (-2): XREAD's
+                                          (XREADGROUP's) keys, after STREAMS */
     req_exec_fn proc;
     const char *group;
     const char *since;
@@ -264,6 +266,19 @@ void cmd_zset_zmpop(struct req *r);
 void cmd_zset_bzmpop(struct req *r);
 void cmd_zset_zrandmember(struct req *r);
 void cmd_zset_zscan(struct req *r);
+void cmd_stream_xadd(struct req *r);
+void cmd_stream_xtrim(struct req *r);
+void cmd_stream_xlen(struct req *r);
+void cmd_stream_xrange(struct req *r);
+void cmd_stream_xrevrange(struct req *r);
+void cmd_stream_xdel(struct req *r);
+void cmd_stream_xsetid(struct req *r);
+void cmd_stream_xread(struct req *r);
+void cmd_stream_xinfo(struct req *r);
+/* Where XREAD's (group: XREADGROUP's) keys are, after STREAMS: 1 with the first key's
+ * index and their count, 0 when the arguments are not well formed (cmd_stream.c). */
+int cmd_stream_keys(const struct resp_arg *argv, uint32_t argc, int group, uint32_t *first,
+                    uint32_t *n);
 void cmd_zset_zunion(struct req *r);
 void cmd_zset_zinter(struct req *r);
 void cmd_zset_zdiff(struct req *r);

@@ -549,6 +549,10 @@ static void dump_get_cb(void *arg, int rc, const struct ls_item *it)
         large_list_read(r, rc, it, dump_get_cb); /* comes back whole, in the small form */
         return;
     }
+    if (it->vtype == COLL_STREAM) {
+        reply_done(r, "ERR DUMP of a stream is not supported by logstord");
+        return;
+    }
     if (it->vtype != COLL_STRING) { /* [RDB type][its body][version, CRC64] */
         size_t bound = rdbcoll_body_bound(it->vtype, it->value, it->value_len), body;
         uint8_t *q;

@@ -238,6 +238,15 @@ static const struct cmd_def cmds[] = {
     {"bzmpop", -5, W, 2, 0, 0, cmd_zset_bzmpop, "sorted-set", "7.0.0", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped."},
     {"zrandmember", -2, RO, 1, 1, 1, cmd_zset_zrandmember, "sorted-set", "6.2.0", "Returns one or more random members from a sorted set."},
     {"zscan", -3, RO, 1, 1, 1, cmd_zset_zscan, "sorted-set", "2.8.0", "Iterates over members and scores of a sorted set."},
+    {"xadd", -5, W | F | CMD_DENYOOM, 1, 1, 1, cmd_stream_xadd, "stream", "5.0.0", "Appends a new message to a stream. Creates the key if it doesn't exist."},
+    {"xtrim", -4, W, 1, 1, 1, cmd_stream_xtrim, "stream", "5.0.0", "Deletes messages from the beginning of a stream."},
+    {"xlen", 2, RO | F, 1, 1, 1, cmd_stream_xlen, "stream", "5.0.0", "Return the number of messages in a stream."},
+    {"xrange", -4, RO, 1, 1, 1, cmd_stream_xrange, "stream", "5.0.0", "Returns the messages from a stream within a range of IDs."},
+    {"xrevrange", -4, RO, 1, 1, 1, cmd_stream_xrevrange, "stream", "5.0.0", "Returns the messages from a stream within a range of IDs in reverse order."},
+    {"xdel", -3, W | F, 1, 1, 1, cmd_stream_xdel, "stream", "5.0.0", "Returns the number of messages after removing them from a stream."},
+    {"xsetid", -3, W | F | CMD_DENYOOM, 1, 1, 1, cmd_stream_xsetid, "stream", "5.0.0", "An internal command for replicating stream values."},
+    {"xread", -4, RO, 1, 0, -1, cmd_stream_xread, "stream", "5.0.0", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise."},
+    {"xinfo", -2, RO, 2, 2, 1, cmd_stream_xinfo, "stream", "5.0.0", "A container for stream introspection commands."},
     {"zunion", -3, RO, 1, 0, 0, cmd_zset_zunion, "sorted-set", "6.2.0", "Returns the union of multiple sorted sets."},
     {"zinter", -3, RO, 1, 0, 0, cmd_zset_zinter, "sorted-set", "6.2.0", "Returns the intersect of multiple sorted sets."},
     {"zdiff", -3, RO, 1, 0, 0, cmd_zset_zdiff, "sorted-set", "6.2.0", "Returns the difference between multiple sorted sets."},
@@ -503,17 +512,21 @@ void cmd_get(struct req *r, const struct resp_arg *key, ls_get_cb cb)
     mget_one(r, r->db, key, cb);
 }
 
-static const char *const type_names[] = {"string", "hash", "list", "set", "zset"};
+/* by record tag (5 and 6 are the large form's internal pages and anchors) */
+static const char *const type_names[] = {"string", "hash", "list", "set",
+                                         "zset",   NULL,   NULL,   "stream"};
 
 const char *cmd_type_name(uint8_t vtype)
 {
-    return vtype < sizeof(type_names) / sizeof(type_names[0]) ? type_names[vtype] : "none";
+    return vtype < sizeof(type_names) / sizeof(type_names[0]) && type_names[vtype]
+               ? type_names[vtype]
+               : "none";
 }
 
 int cmd_type_parse(const struct resp_arg *a)
 {
     for (size_t i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++)
-        if (cmd_arg_is(a, type_names[i]))
+        if (type_names[i] && cmd_arg_is(a, type_names[i]))
             return (int)i;
     return -1;
 }
@@ -549,6 +562,10 @@ uint32_t cmd_keys_find(const struct cmd_def *d, const struct resp_arg *argv, uin
     *step = 1;
     if (d == NULL || d->first_key == 0 || (uint32_t)d->first_key >= argc)
         return 0;
+    if (d->key_step < 0) { /* XREAD, XREADGROUP: the keys follow STREAMS */
+        uint32_t n;
+        return cmd_stream_keys(argv, argc, d->key_step == -2, first, &n) ? n : 0;
+    }
     if (d->key_step == 0) { /* argv[first_key] is numkeys, the keys follow it */
         long long n;
         uint32_t at = (uint32_t)d->first_key;

@@ -840,7 +840,7 @@ static size_t command_flags(const struct cmd_def *d, const char **out)
         out[n++] = "loading";
     /* where its keys are depends on its arguments: numkeys (EVAL, LMPOP, ZUNIONSTORE ...)
      * or an option (SORT's STORE) */
-    if ((d->flags & CMD_EVAL) || (d->first_key && d->key_step == 0) || d->proc == cmd_sort_sort ||
+    if ((d->flags & CMD_EVAL) || (d->first_key && d->key_step <= 0) || d->proc == cmd_sort_sort ||
         d->proc == cmd_sort_ro || d->proc == cmd_zset_zunionstore ||
         d->proc == cmd_zset_zinterstore || d->proc == cmd_zset_zdiffstore)
         out[n++] = "movablekeys";
@@ -858,9 +858,9 @@ static void command_info_one(struct req *r, const struct cmd_def *d)
     reply_set(r, nf);
     for (size_t i = 0; i < nf; i++)
         reply_simple(r, fl[i]);
-    reply_int(r, d->key_step ? d->first_key : 0); /* numkeys rows: Redis's 0 0 0 */
-    reply_int(r, d->key_step ? d->last_key : 0);
-    reply_int(r, d->key_step);
+    reply_int(r, d->key_step > 0 ? d->first_key : 0); /* numkeys, STREAMS rows: Redis's 0 0 0 */
+    reply_int(r, d->key_step > 0 ? d->last_key : 0);
+    reply_int(r, d->key_step > 0 ? d->key_step : 0);
     snprintf(cat, sizeof(cat), "@%s", d->group);
     reply_set(r, 1);
     reply_simple(r, cat);

@@ -1,0 +1,972 @@
+/*
+ * cmd_stream.c - Redis streams: XADD XLEN XRANGE XREVRANGE XDEL XTRIM XREAD (BLOCK) XSETID
+ * XINFO STREAM.
+ *
+ * A stream is one record under its key, record tag COLL_STREAM, its value the encoding of
+ * proto/stream.h (metadata, consumer groups, entries). Every command reads it (one read,
+ * as GET's; a key of another type answers WRONGTYPE, an absent key is an empty stream
+ * where Redis treats it so) and a write replaces it whole under the key's exclusive lock
+ * (lockset.c), keeping its TTL: after a crash a stream is the record before the command or
+ * after it. Unlike the other collections a stream left empty stays (Redis keeps it, with
+ * its last ID). Cost: one read and one write of the whole stream per change, so a stream
+ * is bounded by max_value_size: a change that would pass it is refused with the error of a
+ * value too large, the stream unchanged (XTRIM, XADD's MAXLEN and MINID keep it bounded).
+ *
+ * Trimming with `~` removes exactly what `=` would, up to its LIMIT (default 10000): Redis
+ * removes whole nodes of its radix tree only and may leave more entries.
+ *
+ * XREAD BLOCK waits through block.c: an XADD (any write of the stream) wakes it and it
+ * runs again with the IDs it resolved the first time ($: the last ID then), until its
+ * deadline, which a wake-up does not move.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "block.h"
+#include "cmd.h"
+#include "coll.h"
+#include "coll_cmd.h"
+#include "pubsub.h"
+#include "reply.h"
+#include "server.h"
+#include "stream.h"
+
+#define ERR_INVALID_ID  "ERR Invalid stream ID specified as stream command argument"
+#define ERR_SYNTAX      "ERR syntax error"
+#define ERR_NOT_INT     "ERR value is not an integer or out of range"
+#define TRIM_LIMIT_AUTO 10000 /* Redis: 100 * stream-node-max-entries */
+
+static int in_script(const struct req *r)
+{
+    return r->parent && r->parent->cmd && (r->parent->cmd->flags & CMD_EVAL);
+}
+
+/* ---- reading ---- */
+
+/* The stream of a read into *s (empty when the key is absent: *exists 0), or the error
+ * replied and r ended: returns 1. */
+static int stream_of(struct req *r, int rc, const struct ls_item *it, struct stream *s, int *exists)
+{
+    memset(s, 0, sizeof(*s));
+    *exists = 0;
+    if (coll_read_begin(r, &rc))
+        return 1;
+    if (rc != 0)
+        return 0;
+    int d = stream_decode(it->value, it->value_len, s);
+    if (d != 0) {
+        coll_decode_failed(r, d, "stream");
+        return 1;
+    }
+    *exists = 1;
+    return 0;
+}
+
+static void stream_read(struct req *r, const struct resp_arg *key, ls_get_cb cb)
+{
+    r->want_type = COLL_STREAM;
+    cmd_get(r, key, cb);
+}
+
+/* ---- replies ---- */
+
+static int w_id(struct pbuf *o, const struct stream_id *id)
+{
+    char b[STREAM_ID_MAX];
+    return resp_w_bulk(o, b, stream_id_fmt(id, b));
+}
+
+static void reply_id(struct req *r, const struct stream_id *id)
+{
+    char b[STREAM_ID_MAX];
+    reply_bulk(r, b, stream_id_fmt(id, b));
+}
+
+/* One entry: [id, [field, value, ...]]. */
+static int w_entry(struct pbuf *o, const struct stream_entry *x)
+{
+    int rc = resp_w_array(o, 2);
+    if (rc == 0)
+        rc = w_id(o, &x->id);
+    if (rc == 0)
+        rc = resp_w_array(o, (size_t)(2 * x->fields));
+    const uint8_t *pos = x->pairs, *f, *v;
+    size_t fl, vl;
+    while (rc == 0 && stream_pair_next(x, &pos, &f, &fl, &v, &vl)) {
+        rc = resp_w_bulk(o, f, fl);
+        if (rc == 0)
+            rc = resp_w_bulk(o, v, vl);
+    }
+    return rc;
+}
+
+/* The entries [a, b) of s (rev: from b - 1 down), at most count (0: all) into o. */
+static int w_range(struct pbuf *o, const struct stream *s, size_t a, size_t b, int rev,
+                   uint64_t count)
+{
+    size_t k = b > a ? b - a : 0;
+    if (count && count < k)
+        k = (size_t)count;
+    int rc = resp_w_array(o, k);
+    for (size_t i = 0; i < k && rc == 0; i++)
+        rc = w_entry(o, &s->e[rev ? b - 1 - i : a + i]);
+    return rc;
+}
+
+/* ---- writing ---- */
+
+/* Writes s as the stream under argv[1] (it: the record read, NULL when absent), keeping
+ * its TTL; events[0..nev) published with the write (class t); replies as mode says. */
+static void stream_store(struct req *r, const struct ls_item *it, const struct stream *s,
+                         const char *const *events, int nev, enum cmd_reply_mode mode)
+{
+    struct coll_buf out = {0};
+    if (stream_encode(s, &out) < 0) {
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    const struct resp_arg *key = &r->argv[1];
+    if (it == NULL)
+        pubsub_arm(r, NOTIFY_NEW, "new");
+    for (int i = 0; i < nev; i++)
+        pubsub_arm(r, NOTIFY_STREAM, events[i]);
+    if (out.len <= r->c->srv->cfg.max_value_size)
+        block_signal(r->c->srv, r->db, key->ptr, key->len); /* an XREAD BLOCK on it goes on */
+    cmd_put_typed(r, key, out.p, out.len, it ? it->expire_ms : 0, it ? it->flags : 0, COLL_STREAM,
+                  mode);
+    coll_buf_free(&out); /* the put copied it */
+}
+
+/* ---- trimming (XADD, XTRIM) ---- */
+
+enum trim_kind { TRIM_NONE, TRIM_MAXLEN, TRIM_MINID };
+
+struct trim_args {
+    enum trim_kind kind;
+    int approx;
+    long long maxlen, limit; /* limit 0: none */
+    struct stream_id minid;
+    int nomkstream, id_given, seq_given;
+    struct stream_id id;
+    uint32_t idpos; /* XADD: the ID's argument */
+};
+
+/* Parses XADD's (xadd) or XTRIM's options from argv[2]; replies the error and returns -1. */
+static int trim_parse(struct req *r, struct trim_args *a, int xadd)
+{
+    memset(a, 0, sizeof(*a));
+    int limit_given = 0;
+    uint32_t i = 2;
+    for (; i < r->argc; i++) {
+        uint32_t more = r->argc - 1 - i;
+        const struct resp_arg *o = &r->argv[i];
+        if (xadd && o->len == 1 && o->ptr[0] == '*') {
+            break;
+        } else if ((cmd_arg_is(o, "maxlen") || cmd_arg_is(o, "minid")) && more) {
+            int minid = cmd_arg_is(o, "minid");
+            if (a->kind != TRIM_NONE) {
+                reply_error(r, "ERR syntax error, MAXLEN and MINID options at the same time "
+                               "are not compatible");
+                return -1;
+            }
+            a->approx = 0;
+            const struct resp_arg *nx = &r->argv[i + 1];
+            if (more >= 2 && nx->len == 1 && (nx->ptr[0] == '~' || nx->ptr[0] == '=')) {
+                a->approx = nx->ptr[0] == '~';
+                i++;
+            }
+            const struct resp_arg *v = &r->argv[i + 1];
+            if (minid) {
+                if (stream_id_parse(v->ptr, v->len, 0, 1, NULL, &a->minid) < 0) {
+                    reply_error(r, ERR_INVALID_ID);
+                    return -1;
+                }
+                a->kind = TRIM_MINID;
+            } else {
+                if (cmd_arg_ll(v, &a->maxlen) < 0) {
+                    reply_error(r, ERR_NOT_INT);
+                    return -1;
+                }
+                if (a->maxlen < 0) {
+                    reply_error(r, "ERR The MAXLEN argument must be >= 0.");
+                    return -1;
+                }
+                a->kind = TRIM_MAXLEN;
+            }
+            i++;
+        } else if (cmd_arg_is(o, "limit") && more) {
+            if (cmd_arg_ll(&r->argv[i + 1], &a->limit) < 0) {
+                reply_error(r, ERR_NOT_INT);
+                return -1;
+            }
+            if (a->limit < 0) {
+                reply_error(r, "ERR The LIMIT argument must be >= 0.");
+                return -1;
+            }
+            limit_given = 1;
+            i++;
+        } else if (xadd && cmd_arg_is(o, "nomkstream")) {
+            a->nomkstream = 1;
+        } else if (xadd) {
+            if (stream_id_parse(o->ptr, o->len, 0, 1, &a->seq_given, &a->id) < 0) {
+                reply_error(r, ERR_INVALID_ID);
+                return -1;
+            }
+            a->id_given = 1;
+            break;
+        } else {
+            reply_error(r, ERR_SYNTAX);
+            return -1;
+        }
+    }
+    if (a->limit && a->kind == TRIM_NONE) {
+        reply_error(r, "ERR syntax error, LIMIT cannot be used without specifying a trimming "
+                       "strategy");
+        return -1;
+    }
+    if (!xadd && a->kind == TRIM_NONE) {
+        reply_error(r, "ERR syntax error, XTRIM must be called with a trimming strategy");
+        return -1;
+    }
+    if (limit_given && !a->approx) {
+        reply_error(r, "ERR syntax error, LIMIT cannot be used without the special ~ option");
+        return -1;
+    }
+    if (!limit_given)
+        a->limit = a->approx ? TRIM_LIMIT_AUTO : 0;
+    a->idpos = i;
+    return 0;
+}
+
+/* Trims s as a says: returns the entries removed. */
+static uint64_t trim_apply(struct stream *s, const struct trim_args *a)
+{
+    size_t k = 0;
+    if (a->kind == TRIM_MAXLEN && (uint64_t)s->n > (uint64_t)a->maxlen)
+        k = s->n - (size_t)a->maxlen;
+    else if (a->kind == TRIM_MINID)
+        k = stream_lower_bound(s, &a->minid);
+    if (a->limit && (uint64_t)k > (uint64_t)a->limit)
+        k = (size_t)a->limit;
+    stream_remove(s, 0, k);
+    return k;
+}
+
+/* ---- XADD ---- */
+
+static void xadd_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct trim_args *a = r->aux;
+    struct stream s;
+    int exists;
+    if (stream_of(r, rc, it, &s, &exists))
+        return;
+    if (!exists && a->nomkstream) {
+        reply_null(r);
+        req_done(r);
+        return;
+    }
+    struct stream_id id = s.last_id;
+    const char *err = NULL;
+    if (s.last_id.ms == UINT64_MAX && s.last_id.seq == UINT64_MAX) {
+        err = "ERR The stream has exhausted the last possible ID, unable to add more items";
+    } else if (!a->id_given) {
+        uint64_t now = server_unix_ms();
+        if (now > s.last_id.ms)
+            id = (struct stream_id){now, 0};
+        else
+            stream_id_incr(&id);
+    } else if (!a->seq_given) {
+        if (a->id.ms == s.last_id.ms) {
+            if (s.last_id.seq == UINT64_MAX)
+                err = "ERR The ID specified in XADD is equal or smaller than the target stream "
+                      "top item";
+            else
+                id.seq = s.last_id.seq + 1;
+        } else if (a->id.ms > s.last_id.ms) {
+            id = (struct stream_id){a->id.ms, 0};
+        } else {
+            err =
+                "ERR The ID specified in XADD is equal or smaller than the target stream top item";
+        }
+    } else if (stream_id_cmp(&a->id, &s.last_id) <= 0) {
+        err = "ERR The ID specified in XADD is equal or smaller than the target stream top item";
+    } else {
+        id = a->id;
+    }
+    if (err) {
+        stream_free(&s);
+        reply_error(r, err);
+        req_done(r);
+        return;
+    }
+    /* the new entry's pairs, encoded */
+    uint32_t fp = a->idpos + 1;
+    size_t bytes = 0;
+    for (uint32_t i = fp; i < r->argc; i++)
+        bytes += coll_varint_len(r->argv[i].len) + r->argv[i].len;
+    uint8_t *pairs = malloc(bytes ? bytes : 1);
+    if (pairs == NULL) {
+        stream_free(&s);
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    size_t o = 0;
+    for (uint32_t i = fp; i < r->argc; i++) {
+        o += coll_varint_put(pairs + o, r->argv[i].len);
+        memcpy(pairs + o, r->argv[i].ptr, r->argv[i].len);
+        o += r->argv[i].len;
+    }
+    struct stream_entry x = {id, (r->argc - fp) / 2, pairs, bytes};
+    if (stream_append(&s, &x) < 0) {
+        free(pairs);
+        stream_free(&s);
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    s.last_id = id;
+    s.entries_added++;
+    int trimmed = a->kind != TRIM_NONE && trim_apply(&s, a) > 0;
+    pbuf_reset(&r->tmp);
+    reply_check(r, w_id(&r->tmp, &id));
+    static const char *const ev[] = {"xadd", "xtrim"};
+    stream_store(r, exists ? it : NULL, &s, ev, trimmed ? 2 : 1, CMD_REPLY_TMP);
+    free(pairs);
+    stream_free(&s);
+}
+
+/* XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value ... */
+void cmd_stream_xadd(struct req *r)
+{
+    struct trim_args *a = malloc(sizeof(*a));
+    if (a == NULL) {
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    r->aux = a;
+    r->aux_free = free;
+    if (trim_parse(r, a, 1) < 0) {
+        req_done(r);
+        return;
+    }
+    uint32_t fp = a->idpos + 1;
+    if (a->idpos >= r->argc || r->argc - fp < 2 || (r->argc - fp) % 2 != 0) {
+        cmd_wrong_args(r);
+        req_done(r);
+        return;
+    }
+    if (a->id_given && a->seq_given && a->id.ms == 0 && a->id.seq == 0) {
+        reply_error(r, "ERR The ID specified in XADD must be greater than 0-0");
+        req_done(r);
+        return;
+    }
+    stream_read(r, &r->argv[1], xadd_cb);
+}
+
+/* ---- XTRIM ---- */
+
+static void xtrim_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct stream s;
+    int exists;
+    if (stream_of(r, rc, it, &s, &exists))
+        return;
+    uint64_t k = exists ? trim_apply(&s, r->aux) : 0;
+    if (k == 0) {
+        stream_free(&s);
+        reply_int(r, 0);
+        req_done(r);
+        return;
+    }
+    r->num = (int64_t)k;
+    static const char *const ev[] = {"xtrim"};
+    stream_store(r, it, &s, ev, 1, CMD_REPLY_NUM);
+    stream_free(&s);
+}
+
+/* XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count] */
+void cmd_stream_xtrim(struct req *r)
+{
+    struct trim_args *a = malloc(sizeof(*a));
+    if (a == NULL) {
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    r->aux = a;
+    r->aux_free = free;
+    if (trim_parse(r, a, 0) < 0) {
+        req_done(r);
+        return;
+    }
+    stream_read(r, &r->argv[1], xtrim_cb);
+}
+
+/* ---- XLEN, XRANGE, XREVRANGE ---- */
+
+static void xlen_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct stream s;
+    int exists;
+    if (stream_of(r, rc, it, &s, &exists))
+        return;
+    reply_int(r, (int64_t)s.n);
+    stream_free(&s);
+    req_done(r);
+}
+
+void cmd_stream_xlen(struct req *r)
+{
+    stream_read(r, &r->argv[1], xlen_cb);
+}
+
+/* XRANGE's parsed arguments (r->aux). */
+struct xrange {
+    struct stream_id start, end;
+    long long count; /* -1: all */
+    int rev;
+};
+
+static void xrange_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    const struct xrange *q = r->aux;
+    struct stream s;
+    int exists;
+    if (stream_of(r, rc, it, &s, &exists))
+        return;
+    if (!exists) {
+        reply_array(r, 0);
+    } else if (q->count == 0) {
+        reply_null_array(r);
+    } else {
+        size_t a = stream_lower_bound(&s, &q->start), b = a;
+        if (stream_id_cmp(&q->start, &q->end) <= 0) {
+            struct stream_id e1 = q->end;
+            b = stream_id_incr(&e1) == 0 ? stream_lower_bound(&s, &e1) : s.n;
+        }
+        pbuf_reset(&r->tmp);
+        reply_check(r, w_range(&r->tmp, &s, a, b, q->rev, q->count < 0 ? 0 : (uint64_t)q->count));
+        reply_tmp(r);
+    }
+    stream_free(&s);
+    req_done(r);
+}
+
+/* An interval bound: "(" + a strict ID excludes it; -1 with the error replied. */
+static int interval_arg(struct req *r, const struct resp_arg *a, uint64_t missing,
+                        struct stream_id *id, int *ex)
+{
+    *ex = a->len > 1 && a->ptr[0] == '(';
+    int bad = *ex ? stream_id_parse(a->ptr + 1, a->len - 1, missing, 1, NULL, id)
+                  : stream_id_parse(a->ptr, a->len, missing, 0, NULL, id);
+    if (bad < 0)
+        reply_error(r, ERR_INVALID_ID);
+    return bad;
+}
+
+static void xrange_generic(struct req *r, int rev)
+{
+    struct xrange *q = calloc(1, sizeof(*q));
+    if (q == NULL) {
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    r->aux = q;
+    r->aux_free = free;
+    q->rev = rev;
+    q->count = -1;
+    int sx, ex;
+    if (interval_arg(r, &r->argv[rev ? 3 : 2], 0, &q->start, &sx) < 0)
+        goto fail;
+    if (sx && stream_id_incr(&q->start) < 0) {
+        reply_error(r, "ERR invalid start ID for the interval");
+        goto fail;
+    }
+    if (interval_arg(r, &r->argv[rev ? 2 : 3], UINT64_MAX, &q->end, &ex) < 0)
+        goto fail;
+    if (ex && stream_id_decr(&q->end) < 0) {
+        reply_error(r, "ERR invalid end ID for the interval");
+        goto fail;
+    }
+    for (uint32_t j = 4; j < r->argc; j++) {
+        if (cmd_arg_is(&r->argv[j], "count") && j + 1 < r->argc) {
+            if (cmd_arg_ll(&r->argv[j + 1], &q->count) < 0) {
+                reply_error(r, ERR_NOT_INT);
+                goto fail;
+            }
+            if (q->count < 0)
+                q->count = 0;
+            j++;
+        } else {
+            reply_error(r, ERR_SYNTAX);
+            goto fail;
+        }
+    }
+    stream_read(r, &r->argv[1], xrange_cb);
+    return;
+fail:
+    req_done(r);
+}
+
+void cmd_stream_xrange(struct req *r)
+{
+    xrange_generic(r, 0);
+}
+
+void cmd_stream_xrevrange(struct req *r)
+{
+    xrange_generic(r, 1);
+}
+
+/* ---- XDEL ---- */
+
+static void xdel_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct stream s;
+    int exists;
+    if (stream_of(r, rc, it, &s, &exists))
+        return;
+    if (!exists) {
+        reply_int(r, 0);
+        req_done(r);
+        return;
+    }
+    uint64_t deleted = 0;
+    for (uint32_t j = 2; j < r->argc; j++) {
+        struct stream_id id;
+        if (stream_id_parse(r->argv[j].ptr, r->argv[j].len, 0, 1, NULL, &id) < 0) {
+            stream_free(&s);
+            reply_error(r, ERR_INVALID_ID);
+            req_done(r);
+            return;
+        }
+    }
+    for (uint32_t j = 2; j < r->argc; j++) {
+        struct stream_id id;
+        stream_id_parse(r->argv[j].ptr, r->argv[j].len, 0, 1, NULL, &id);
+        size_t i = stream_lower_bound(&s, &id);
+        if (i < s.n && stream_id_cmp(&s.e[i].id, &id) == 0) {
+            stream_remove(&s, i, i + 1);
+            if (stream_id_cmp(&id, &s.max_deleted) > 0)
+                s.max_deleted = id;
+            deleted++;
+        }
+    }
+    if (deleted == 0) {
+        stream_free(&s);
+        reply_int(r, 0);
+        req_done(r);
+        return;
+    }
+    r->num = (int64_t)deleted;
+    static const char *const ev[] = {"xdel"};
+    stream_store(r, it, &s, ev, 1, CMD_REPLY_NUM);
+    stream_free(&s);
+}
+
+/* XDEL key id [id ...] */
+void cmd_stream_xdel(struct req *r)
+{
+    stream_read(r, &r->argv[1], xdel_cb);
+}
+
+/* ---- XSETID ---- */
+
+struct xsetid {
+    struct stream_id id, maxdel;
+    long long added; /* -1: not given */
+};
+
+static void xsetid_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    const struct xsetid *q = r->aux;
+    struct stream s;
+    int exists;
+    if (stream_of(r, rc, it, &s, &exists))
+        return;
+    const char *err = NULL;
+    if (!exists)
+        err = "ERR no such key";
+    else if (s.n && stream_id_cmp(&q->id, &s.e[s.n - 1].id) < 0)
+        err = "ERR The ID specified in XSETID is smaller than the target stream top item";
+    else if (s.n && q->added != -1 && (uint64_t)s.n > (uint64_t)q->added)
+        err = "ERR The entries_added specified in XSETID is smaller than the target stream length";
+    if (err) {
+        stream_free(&s);
+        reply_error(r, err);
+        req_done(r);
+        return;
+    }
+    s.last_id = q->id;
+    if (q->added != -1)
+        s.entries_added = (uint64_t)q->added;
+    if (q->maxdel.ms || q->maxdel.seq)
+        s.max_deleted = q->maxdel;
+    static const char *const ev[] = {"xsetid"};
+    stream_store(r, it, &s, ev, 1, CMD_REPLY_OK);
+    stream_free(&s);
+}
+
+/* XSETID key last-id [ENTRIESADDED entries-added] [MAXDELETEDID max-deleted-id] */
+void cmd_stream_xsetid(struct req *r)
+{
+    struct xsetid *q = calloc(1, sizeof(*q));
+    if (q == NULL) {
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    r->aux = q;
+    r->aux_free = free;
+    q->added = -1;
+    if (stream_id_parse(r->argv[2].ptr, r->argv[2].len, 0, 1, NULL, &q->id) < 0) {
+        reply_error(r, ERR_INVALID_ID);
+        goto fail;
+    }
+    for (uint32_t i = 3; i < r->argc; i += 2) {
+        int more = i + 1 < r->argc;
+        if (cmd_arg_is(&r->argv[i], "entriesadded") && more) {
+            if (cmd_arg_ll(&r->argv[i + 1], &q->added) < 0) {
+                reply_error(r, ERR_NOT_INT);
+                goto fail;
+            }
+            if (q->added < 0) {
+                reply_error(r, "ERR entries_added must be positive");
+                goto fail;
+            }
+        } else if (cmd_arg_is(&r->argv[i], "maxdeletedid") && more) {
+            if (stream_id_parse(r->argv[i + 1].ptr, r->argv[i + 1].len, 0, 1, NULL, &q->maxdel) <
+                0) {
+                reply_error(r, ERR_INVALID_ID);
+                goto fail;
+            }
+            if (stream_id_cmp(&q->id, &q->maxdel) < 0) {
+                reply_error(r, "ERR The ID specified in XSETID is smaller than the provided "
+                               "max_deleted_entry_id");
+                goto fail;
+            }
+        } else {
+            reply_error(r, ERR_SYNTAX);
+            goto fail;
+        }
+    }
+    stream_read(r, &r->argv[1], xsetid_cb);
+    return;
+fail:
+    req_done(r);
+}
+
+/* ---- XREAD ---- */
+
+/* Where XREAD's (XREADGROUP's) STREAMS keys are: 1 with *first (the first key) and *n set,
+ * parsing its options as Redis does; 0 when the arguments are not well formed (the
+ * handler replies the error). */
+int cmd_stream_keys(const struct resp_arg *argv, uint32_t argc, int group, uint32_t *first,
+                    uint32_t *n)
+{
+    for (uint32_t i = 1; i < argc; i++) {
+        uint32_t more = argc - i - 1;
+        const struct resp_arg *o = &argv[i];
+        if ((cmd_arg_is(o, "block") || cmd_arg_is(o, "count")) && more) {
+            i++;
+        } else if (cmd_arg_is(o, "streams") && more) {
+            if (more % 2 != 0)
+                return 0;
+            *first = i + 1;
+            *n = more / 2;
+            return 1;
+        } else if (group && cmd_arg_is(o, "group") && more >= 2) {
+            i += 2;
+        } else if (group && cmd_arg_is(o, "noack")) {
+            continue;
+        } else {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* XREAD's state (r->aux), kept across the runs of a blocked XREAD. */
+struct xread {
+    uint32_t first, n;     /* the keys argv[first..first+n) */
+    uint32_t at;           /* the key being read */
+    long long count;       /* 0: all */
+    long long block;       /* -1: no BLOCK */
+    uint64_t deadline;     /* a blocked XREAD's (server_mono_ms), 0: none */
+    int resolved;          /* ids[] hold the IDs resolved ($ at the first run) */
+    uint32_t served;       /* streams with entries in r->tmp */
+    struct stream_id *ids; /* after which each key's entries are read */
+};
+
+static void xread_free(void *p)
+{
+    struct xread *x = p;
+    free(x->ids);
+    free(x);
+}
+
+static void xread_next(struct req *r);
+
+static void xread_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct xread *x = r->aux;
+    struct stream s;
+    int exists;
+    if (stream_of(r, rc, it, &s, &exists))
+        return;
+    const struct resp_arg *idarg = &r->argv[x->first + x->n + x->at];
+    if (!x->resolved && idarg->len == 1 && idarg->ptr[0] == '$')
+        x->ids[x->at] = s.last_id; /* 0-0 when absent */
+    struct stream_id from = x->ids[x->at];
+    if (s.n && stream_id_cmp(&s.e[s.n - 1].id, &from) > 0) {
+        size_t a = stream_id_incr(&from) == 0 ? stream_lower_bound(&s, &from) : s.n;
+        const struct resp_arg *key = &r->argv[x->first + x->at];
+        int wrc = 0;
+        if (r->proto == 2)
+            wrc = resp_w_array(&r->tmp, 2);
+        if (wrc == 0)
+            wrc = resp_w_bulk(&r->tmp, key->ptr, key->len);
+        if (wrc == 0)
+            wrc = w_range(&r->tmp, &s, a, s.n, 0, (uint64_t)x->count);
+        reply_check(r, wrc);
+        x->served++;
+    }
+    stream_free(&s);
+    x->at++;
+    xread_next(r);
+}
+
+static void xread_next(struct req *r)
+{
+    struct xread *x = r->aux;
+    if (x->at < x->n) {
+        r->hold_claim = 1; /* the keys are read one after the other */
+        stream_read(r, &r->argv[x->first + x->at], xread_cb);
+        return;
+    }
+    x->resolved = 1;
+    if (x->served) {
+        if (r->proto == 2)
+            reply_array(r, x->served);
+        else
+            reply_map(r, x->served);
+        reply_tmp(r);
+        req_done(r);
+        return;
+    }
+    if (x->block < 0 || r->parent) { /* no BLOCK, or inside MULTI: Redis's null */
+        reply_null_array(r);
+        req_done(r);
+        return;
+    }
+    uint64_t wait = 0;
+    if (x->block > 0) {
+        uint64_t now = server_mono_ms();
+        if (x->deadline == 0)
+            x->deadline = now + (uint64_t)x->block;
+        if (now >= x->deadline) {
+            reply_null_array(r);
+            req_done(r);
+            return;
+        }
+        wait = x->deadline - now;
+    }
+    if (block_wait(r, x->first, x->first + x->n - 1, wait, BLOCK_NULL_ARRAY) < 0) {
+        reply_null_array(r);
+        req_done(r);
+    }
+}
+
+/* XREAD [COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...] */
+void cmd_stream_xread(struct req *r)
+{
+    struct xread *x = r->aux;
+    if (x && x->resolved) { /* a blocked XREAD woken: the IDs it resolved, its deadline */
+        x->at = x->served = 0;
+        pbuf_reset(&r->tmp);
+        xread_next(r);
+        return;
+    }
+    if ((x = calloc(1, sizeof(*x))) == NULL) {
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return;
+    }
+    r->aux = x;
+    r->aux_free = xread_free;
+    x->block = -1;
+    for (uint32_t i = 1; i < r->argc; i++) {
+        uint32_t more = r->argc - i - 1;
+        const struct resp_arg *o = &r->argv[i];
+        if (cmd_arg_is(o, "block") && more) {
+            if (in_script(r)) {
+                reply_error(r, "ERR xread command is not allowed with BLOCK option from scripts");
+                goto fail;
+            }
+            i++;
+            if (cmd_arg_ll(&r->argv[i], &x->block) < 0) {
+                reply_error(r, "ERR timeout is not an integer or out of range");
+                goto fail;
+            }
+            if (x->block < 0) {
+                reply_error(r, "ERR timeout is negative");
+                goto fail;
+            }
+        } else if (cmd_arg_is(o, "count") && more) {
+            i++;
+            if (cmd_arg_ll(&r->argv[i], &x->count) < 0) {
+                reply_error(r, ERR_NOT_INT);
+                goto fail;
+            }
+            if (x->count < 0)
+                x->count = 0;
+        } else if (cmd_arg_is(o, "streams") && more) {
+            if (more % 2 != 0) {
+                reply_error(r, "ERR Unbalanced XREAD list of streams: for each stream key an ID "
+                               "or '$' must be specified.");
+                goto fail;
+            }
+            x->first = i + 1;
+            x->n = more / 2;
+            break;
+        } else if (cmd_arg_is(o, "group") && more >= 2) {
+            reply_error(r, "ERR The GROUP option is only supported by XREADGROUP. You called "
+                           "XREAD instead.");
+            goto fail;
+        } else if (cmd_arg_is(o, "noack")) {
+            reply_error(r, "ERR The NOACK option is only supported by XREADGROUP. You called "
+                           "XREAD instead.");
+            goto fail;
+        } else {
+            reply_error(r, ERR_SYNTAX);
+            goto fail;
+        }
+    }
+    if (x->n == 0) {
+        reply_error(r, ERR_SYNTAX);
+        goto fail;
+    }
+    if ((x->ids = calloc(x->n, sizeof(*x->ids))) == NULL) {
+        reply_error(r, "ERR out of memory");
+        goto fail;
+    }
+    for (uint32_t i = 0; i < x->n; i++) {
+        const struct resp_arg *a = &r->argv[x->first + x->n + i];
+        if (a->len == 1 && a->ptr[0] == '$')
+            continue; /* resolved when its key is read */
+        if (a->len == 1 && a->ptr[0] == '>') {
+            reply_error(r, "ERR The > ID can be specified only when calling XREADGROUP using the "
+                           "GROUP <group> <consumer> option.");
+            goto fail;
+        }
+        if (stream_id_parse(a->ptr, a->len, 0, 1, NULL, &x->ids[i]) < 0) {
+            reply_error(r, ERR_INVALID_ID);
+            goto fail;
+        }
+    }
+    pbuf_reset(&r->tmp);
+    xread_next(r);
+    return;
+fail:
+    req_done(r);
+}
+
+/* ---- XINFO ---- */
+
+static void xinfo_stream_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct stream s;
+    int exists;
+    if (stream_of(r, rc, it, &s, &exists))
+        return;
+    if (!exists) {
+        reply_error(r, "ERR no such key");
+        req_done(r);
+        return;
+    }
+    /* Redis's radix tree holds nodes of up to 100 entries: the counts it would show */
+    uint64_t nodes = (s.n + 99) / 100;
+    struct stream_id first = s.n ? s.e[0].id : (struct stream_id){0, 0};
+    reply_map(r, 10);
+    reply_cstr(r, "length");
+    reply_int(r, (int64_t)s.n);
+    reply_cstr(r, "radix-tree-keys");
+    reply_int(r, (int64_t)nodes);
+    reply_cstr(r, "radix-tree-nodes");
+    reply_int(r, (int64_t)(nodes ? nodes + 1 : 1));
+    reply_cstr(r, "last-generated-id");
+    reply_id(r, &s.last_id);
+    reply_cstr(r, "max-deleted-entry-id");
+    reply_id(r, &s.max_deleted);
+    reply_cstr(r, "entries-added");
+    reply_int(r, (int64_t)s.entries_added);
+    reply_cstr(r, "recorded-first-entry-id");
+    reply_id(r, &first);
+    reply_cstr(r, "groups");
+    reply_int(r, (int64_t)s.ng);
+    pbuf_reset(&r->tmp);
+    for (int last = 0; last < 2; last++) {
+        reply_cstr(r, last ? "last-entry" : "first-entry");
+        if (s.n == 0) {
+            reply_null(r);
+            continue;
+        }
+        pbuf_reset(&r->tmp);
+        reply_check(r, w_entry(&r->tmp, &s.e[last ? s.n - 1 : 0]));
+        reply_tmp(r);
+    }
+    stream_free(&s);
+    req_done(r);
+}
+
+static void xinfo_help(struct req *r)
+{
+    static const char *const lines[] = {
+        "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CONSUMERS <key> <groupname>",
+        "    Show consumers of <groupname>.",
+        "GROUPS <key>",
+        "    Show the stream consumer groups.",
+        "STREAM <key> [FULL [COUNT <count>]",
+        "    Show information about the stream.",
+        "HELP",
+        "    Prints this help."};
+    reply_lines(r, lines, sizeof(lines) / sizeof(lines[0]));
+}
+
+/* XINFO STREAM key | HELP (GROUPS and CONSUMERS: cmd_stream_group.c) */
+void cmd_stream_xinfo(struct req *r)
+{
+    const struct resp_arg *sub = &r->argv[1];
+    if (cmd_arg_is(sub, "help") && r->argc == 2) {
+        xinfo_help(r);
+        req_done(r);
+        return;
+    }
+    if (cmd_arg_is(sub, "stream") && r->argc == 3) {
+        stream_read(r, &r->argv[2], xinfo_stream_cb);
+        return;
+    }
+    static const char *const subs[] = {"help", "stream", "groups", "consumers"};
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+        if (cmd_arg_is(sub, subs[i])) {
+            reply_errorf(r, "ERR wrong number of arguments for 'xinfo|%s' command", subs[i]);
+            req_done(r);
+            return;
+        }
+    reply_errorf(r, "ERR unknown subcommand '%.128s'. Try XINFO HELP.", sub->ptr);
+    req_done(r);
+}

@@ -1,0 +1,397 @@
+"""streams.py - Redis streams (issue 15), run by streams.sh.
+
+1. Replies: XADD (IDs given, ms-*, *, NOMKSTREAM, MAXLEN/MINID = with LIMIT errors), XLEN,
+   XRANGE/XREVRANGE (-, +, incomplete and exclusive bounds, COUNT), XDEL, XTRIM, XSETID,
+   XREAD (several keys, $, COUNT, RESP3's map), XINFO STREAM and every error the parsers
+   give, each compared with redis-server's reply in the same run.
+2. A seeded random sequence of those commands on a few streams (explicit IDs, so the
+   replies are deterministic; `~` trims are left out: Redis trims whole nodes) against
+   redis-server, replies compared, then every stream compared whole.
+3. XREAD BLOCK: woken by an XADD from another client (and by one inside MULTI/EXEC and
+   EVAL), `$` resolved when it blocked, not woken by another key, the timeout honoured and
+   not moved by a wake-up that brings nothing, BLOCK 0 until an entry comes, nil inside
+   MULTI, an error inside a script.
+4. Types and keys: WRONGTYPE both ways, TYPE, OBJECT ENCODING, SCAN TYPE stream, RENAME,
+   COPY, EXPIRE keep it a stream, MULTI/EXEC and EVAL run stream commands, keyspace events
+   xadd/xtrim/xdel.
+5. logstord only: a stream over max_value_size is refused and unchanged, streams survive a
+   clean restart and a SIGKILL after acknowledged XADDs (sync durability), DUMP answers
+   an error.
+ZSEED replays the random sequence.
+"""
+import os
+import random
+import signal
+import threading
+import time
+
+import itlib
+from itlib import Resp, RedisServer, check, section
+
+itlib.begin("streams", time_limit_s=170)
+extra = [] if itlib.IS_REAL else ["--max_value_size", "65536", "--durability", "sync",
+                                  "--notify_keyspace_events", "KEA"]
+srv = itlib.Server("redis", extra=extra).start()
+ref = RedisServer("redis", extra=["--notify-keyspace-events", "KEA"]).start()
+SEED = int(os.environ.get("ZSEED", "0")) or random.randrange(1, 1 << 30)
+rng = random.Random(SEED)
+itlib.log("seed %d (ZSEED=%d replays it)" % (SEED, SEED))
+c, r = Resp(srv.port), Resp(ref.port)
+mismatches = [0]
+
+
+def both(*args, what=None, conns=None):
+    a, b = conns or (c, r)
+    x, y = a.call(*args), b.call(*args)
+    if x != y:
+        mismatches[0] += 1
+        if mismatches[0] <= 8:
+            check(False, "%s: as redis-server" % (what or " ".join(str(v) for v in args)[:120]),
+                  got=str(x)[:300], want=str(y)[:300])
+    return x, y
+
+
+def same(*args):
+    x, y = both(*args)
+    return x == y
+
+
+# ---- 1. replies ----
+
+section("replies, each as redis-server gives it")
+both("FLUSHALL")
+cmds = [
+    ("XADD", "s", "1-1", "a", "1"), ("XADD", "s", "1-2", "b", "2", "c", "3"),
+    ("XADD", "s", "1-*", "d", "4"), ("XADD", "s", "5", "e", "5"), ("XADD", "s", "5-*", "f", "6"),
+    ("XADD", "s", "5-1", "x", "y"), ("XADD", "s", "4-9", "x", "y"), ("XADD", "s", "0-0", "x", "y"),
+    ("XADD", "t", "0-0", "x", "y"), ("XADD", "t", "0-*", "x", "y"), ("XADD", "s", "abc", "x", "y"),
+    ("XADD", "s", "1-2-3", "x", "y"), ("XADD", "s", "-1", "x", "y"), ("XADD", "s", "+", "x", "y"),
+    ("XADD", "s", "-", "x", "y"), ("XADD", "s", "9-1", "x"), ("XADD", "s", "9-1"),
+    ("XADD", "s", "9-1", "a", "b", "c"), ("XADD", "s"), ("XADD", "nokey", "NOMKSTREAM", "9-1", "a", "b"),
+    ("EXISTS", "nokey"), ("XADD", "s", "NOMKSTREAM", "9-1", "a", "b"),
+    ("XADD", "s", "MAXLEN", "-1", "10-1", "a", "b"), ("XADD", "s", "MAXLEN", "x", "10-1", "a", "b"),
+    ("XADD", "s", "MAXLEN", "5", "MINID", "1", "10-1", "a", "b"),
+    ("XADD", "s", "LIMIT", "5", "10-1", "a", "b"), ("XADD", "s", "MAXLEN", "5", "LIMIT", "5", "10-1", "a", "b"),
+    ("XADD", "s", "MAXLEN", "~", "5", "LIMIT", "-1", "10-1", "a", "b"),
+    ("XADD", "s", "MINID", "abc", "10-1", "a", "b"), ("XADD", "s", "MINID", "-", "10-1", "a", "b"),
+    ("XADD", "s", "MAXLEN", "=", "6", "10-1", "g", "7"), ("XLEN", "s"),
+    ("XADD", "s", "MINID", "=", "5-1", "11-1", "h", "8"), ("XLEN", "s"),
+    ("XADD", "s", "maxlen", "100", "12-1", "i", "9"),
+    ("XRANGE", "s", "-", "+"), ("XREVRANGE", "s", "+", "-"), ("XRANGE", "s", "5", "10"),
+    ("XRANGE", "s", "(5-1", "+"), ("XRANGE", "s", "-", "(11-1"), ("XRANGE", "s", "(-", "+"),
+    ("XRANGE", "s", "(0-0", "+"), ("XRANGE", "s", "-", "(0-0"), ("XRANGE", "s", "(18446744073709551615-18446744073709551615", "+"),
+    ("XRANGE", "s", "-", "+", "COUNT", "2"), ("XRANGE", "s", "-", "+", "COUNT", "0"),
+    ("XRANGE", "s", "-", "+", "COUNT", "-5"), ("XRANGE", "s", "-", "+", "COUNT"),
+    ("XRANGE", "s", "-", "+", "COUNT", "x"), ("XRANGE", "s", "-", "+", "LIMIT", "2"),
+    ("XRANGE", "s", "+", "-"), ("XRANGE", "s", "x", "+"), ("XRANGE", "nokey", "-", "+"),
+    ("XREVRANGE", "s", "11", "5", "COUNT", "1"), ("XREVRANGE", "s", "(12-1", "(5-1"),
+    ("XREVRANGE", "nokey", "+", "-"), ("XLEN", "nokey"),
+    ("XDEL", "s", "5-1", "5-1", "99-0"), ("XDEL", "s", "abc"), ("XDEL", "nokey", "1-1"),
+    ("XDEL", "s", "+"), ("XRANGE", "s", "-", "+"),
+    ("XTRIM", "s", "MAXLEN", "2"), ("XTRIM", "s", "MAXLEN", "10"), ("XTRIM", "s"),
+    ("XTRIM", "s", "FOO", "1"), ("XTRIM", "s", "MAXLEN", "1", "LIMIT", "1"),
+    ("XTRIM", "s", "MINID", "12-0"), ("XTRIM", "nokey", "MAXLEN", "0"), ("XRANGE", "s", "-", "+"),
+    ("XSETID", "s", "5-0"), ("XSETID", "s", "100-0"), ("XSETID", "nokey", "1-1"),
+    ("XSETID", "s", "200-0", "ENTRIESADDED", "1"), ("XSETID", "s", "200-0", "ENTRIESADDED", "-1"),
+    ("XSETID", "s", "200-0", "MAXDELETEDID", "300-0"), ("XSETID", "s", "200-0", "MAXDELETEDID", "150-0", "ENTRIESADDED", "50"),
+    ("XSETID", "s", "200-0", "FOO"), ("XADD", "s", "150-0", "a", "b"), ("XADD", "s", "200-*", "a", "b"),
+    ("XADD", "u", "18446744073709551615-18446744073709551615", "a", "b"), ("XADD", "u", "*", "a", "b"),
+    ("XADD", "u", "18446744073709551615-*", "a", "b"),
+    ("XREAD", "STREAMS", "s", "0"), ("XREAD", "COUNT", "1", "STREAMS", "s", "t", "0", "0"),
+    ("XREAD", "STREAMS", "s", "t", "nokey", "0-0", "0", "0"), ("XREAD", "STREAMS", "s", "$"),
+    ("XREAD", "STREAMS", "s", "t", "0"), ("XREAD", "STREAMS", "s", "+"), ("XREAD", "STREAMS", "s", ">"),
+    ("XREAD", "COUNT", "x", "STREAMS", "s", "0"), ("XREAD", "FOO", "STREAMS", "s", "0"),
+    ("XREAD", "s", "0"), ("XREAD", "GROUP", "g", "c", "STREAMS", "s", "0"), ("XREAD", "NOACK", "STREAMS", "s", "0"),
+    ("XREAD", "BLOCK", "-1", "STREAMS", "s", "0"), ("XREAD", "BLOCK", "x", "STREAMS", "s", "0"),
+    ("XREAD", "COUNT", "-3", "STREAMS", "s", "0"), ("XREAD", "STREAMS", "s", "999-0"),
+    ("XINFO", "HELP"), ("XINFO", "FOO"), ("XINFO", "STREAM"), ("XINFO", "HELP", "x"), ("XINFO", "STREAM", "nokey"),
+    ("SET", "str", "v"), ("XADD", "str", "1-1", "a", "b"), ("XRANGE", "str", "-", "+"), ("XLEN", "str"),
+    ("XREAD", "STREAMS", "s", "str", "0", "0"), ("XDEL", "str", "1-1"), ("XTRIM", "str", "MAXLEN", "1"),
+    ("GET", "s"), ("LPUSH", "s", "x"), ("TYPE", "s"), ("OBJECT", "ENCODING", "s"), ("TYPE", "t"),
+]
+for cmd in cmds:
+    both(*cmd)
+check(mismatches[0] == 0, "%d commands and their errors answer as redis-server's" % len(cmds),
+      got=mismatches[0])
+
+
+def info_fields(reply):
+    """XINFO STREAM's fields but Redis's radix tree counts (logstord estimates them)."""
+    if reply[0] not in "*%":
+        return reply
+    v = reply[1]
+    pairs = v if reply[0] == "%" else [(v[i], v[i + 1]) for i in range(0, len(v), 2)]
+    return [p for p in pairs if p[0][1] not in (b"radix-tree-keys", b"radix-tree-nodes")]
+
+
+for k in ("s", "t", "u"):
+    x, y = c.call("XINFO", "STREAM", k), r.call("XINFO", "STREAM", k)
+    check(info_fields(x) == info_fields(y), "XINFO STREAM %s as redis-server's (but the radix tree "
+          "counts)" % k, got=str(x)[:300], want=str(y)[:300])
+c3, r3 = Resp(srv.port), Resp(ref.port)
+c3.call("HELLO", "3")
+r3.call("HELLO", "3")
+m0 = mismatches[0]
+for cmd in [("XREAD", "STREAMS", "s", "t", "0", "0"), ("XREAD", "STREAMS", "nokey", "0"),
+            ("XRANGE", "s", "-", "+"), ("XRANGE", "s", "-", "+", "COUNT", "0"),
+            ("XADD", "nokey", "NOMKSTREAM", "*", "a", "b")]:
+    both(*cmd, conns=(c3, r3))
+x, y = c3.call("XINFO", "STREAM", "s"), r3.call("XINFO", "STREAM", "s")
+check(mismatches[0] == m0 and info_fields(x) == info_fields(y),
+      "RESP3: XREAD a map, nulls, XINFO STREAM a map, as redis-server's")
+a1 = c.call("XADD", "auto", "*", "a", "1")[1]
+a2 = c.call("XADD", "auto", "*", "a", "2")[1]
+ms1, sq1 = map(int, a1.split(b"-"))
+ms2, sq2 = map(int, a2.split(b"-"))
+now = int(time.time() * 1000)
+check(abs(ms1 - now) < 5000 and (ms2, sq2) > (ms1, sq1), "XADD * gives the time in ms and "
+      "increasing IDs", got=(a1, a2))
+c.call("XSETID", "auto", "%d-5" % (now + 3600000))
+a3 = c.call("XADD", "auto", "*", "a", "3")[1]
+check(a3 == b"%d-6" % (now + 3600000), "XADD * after a last ID ahead of the clock: its next "
+      "sequence number", got=a3)
+
+# ---- 2. random sequence ----
+
+section("a random sequence against redis-server")
+both("FLUSHALL")
+KEYS = ["r1", "r2", "r3"]
+state = {k: [0, 0] for k in KEYS}  # roughly the last ID given per key (for plausible IDs)
+
+
+def rid(k, near=True):
+    ms, sq = state[k]
+    x = rng.random()
+    if x < 0.05:
+        return rng.choice(["-", "+", "0", "0-0", "abc", "1-x", "18446744073709551615"])
+    if near or x < 0.6:
+        return "%d-%d" % (max(0, ms - rng.randrange(0, 30)), rng.randrange(0, 4))
+    return "%d" % rng.randrange(0, ms + 10)
+
+
+def bound(k, lo):
+    x = rng.random()
+    if x < 0.15:
+        return "-" if lo else "+"
+    s = rid(k, near=False)
+    if rng.random() < 0.2 and s not in ("-", "+"):
+        s = "(" + s
+    return s
+
+
+def random_cmd():
+    k = rng.choice(KEYS)
+    x = rng.random()
+    if x < 0.40:
+        ms, sq = state[k]
+        y = rng.random()
+        if y < 0.55:
+            ms += rng.randrange(1, 4)
+            idarg = "%d-%d" % (ms, rng.randrange(0, 3))
+        elif y < 0.8:
+            ms += rng.randrange(0, 2)
+            idarg = "%d-*" % ms
+        elif y < 0.9:
+            idarg = rid(k)
+        else:
+            ms += 1
+            idarg = "%d" % ms
+        state[k][0] = max(state[k][0], ms)
+        opts = []
+        z = rng.random()
+        if z < 0.15:
+            opts = ["MAXLEN", rng.choice(["=", ""]), str(rng.randrange(0, 40))]
+        elif z < 0.22:
+            opts = ["MINID", rng.choice(["=", ""]), rid(k)]
+        elif z < 0.24:
+            opts = ["NOMKSTREAM"]
+        opts = [o for o in opts if o]
+        fv = []
+        for _ in range(rng.choice([1, 1, 2, 3])):
+            fv += [rng.choice(["f", "g", "h", "field%d" % rng.randrange(5)]),
+                   rng.choice(["v", "", "%d" % rng.randrange(1000), "x" * rng.randrange(0, 200)])]
+        return ["XADD", k] + opts + [idarg] + fv
+    if x < 0.50:
+        return ["XDEL", k] + [rid(k) for _ in range(rng.randrange(1, 5))]
+    if x < 0.56:
+        if rng.random() < 0.5:
+            return ["XTRIM", k, "MAXLEN"] + rng.choice([["="], []]) + [str(rng.randrange(0, 50))]
+        return ["XTRIM", k, "MINID", rid(k)]
+    if x < 0.66:
+        return ["XRANGE", k, bound(k, 1), bound(k, 0)] + (["COUNT", str(rng.randrange(-1, 20))]
+                                                         if rng.random() < 0.4 else [])
+    if x < 0.74:
+        return ["XREVRANGE", k, bound(k, 0), bound(k, 1)] + (["COUNT", str(rng.randrange(-1, 20))]
+                                                            if rng.random() < 0.4 else [])
+    if x < 0.78:
+        return ["XLEN", k]
+    if x < 0.80:
+        return ["XSETID", k, rid(k)]
+    if x < 0.82:
+        return ["DEL", k]
+    keys = rng.sample(KEYS, rng.randrange(1, 4))
+    return (["XREAD"] + (["COUNT", str(rng.randrange(0, 10))] if rng.random() < 0.5 else []) +
+            ["STREAMS"] + keys + [rng.choice([rid(kk), "$", "0"]) for kk in keys])
+
+
+STEPS = int(os.environ.get("ZSTEPS", "3000"))
+m0 = mismatches[0]
+for _ in range(STEPS):
+    both(*random_cmd())
+check(mismatches[0] == m0, "%d random stream commands answer as redis-server's" % STEPS,
+      got=mismatches[0] - m0)
+same_all = all(c.call("XRANGE", k, "-", "+") == r.call("XRANGE", k, "-", "+") and
+               info_fields(c.call("XINFO", "STREAM", k)) == info_fields(r.call("XINFO", "STREAM", k))
+               for k in KEYS)
+check(same_all, "every stream, its last ID, entries added and max deleted ID as redis-server's")
+
+# ---- 3. XREAD BLOCK ----
+
+section("XREAD BLOCK")
+c.call("DEL", "b1", "b2")
+
+
+def blocked_read(args, out, port=srv.port):
+    conn = Resp(port, timeout=30)
+    t0 = time.time()
+    out.append(conn.call(*args))
+    out.append(time.time() - t0)
+    conn.close()
+
+
+def start_blocked(args):
+    out = []
+    th = threading.Thread(target=blocked_read, args=(args, out))
+    th.start()
+    time.sleep(0.3)
+    return th, out
+
+
+th, out = start_blocked(("XREAD", "BLOCK", "5000", "STREAMS", "b1", "b2", "$", "$"))
+c.call("XADD", "other", "*", "a", "b")  # another key: no wake-up
+time.sleep(0.2)
+check(th.is_alive(), "an XADD to another key does not wake it")
+c.call("XADD", "b2", "7-1", "k", "v")
+th.join(10)
+check(not th.is_alive() and out and out[0] == ("*", [("*", [("$", b"b2"), ("*", [
+    ("*", [("$", b"7-1"), ("*", [("$", b"k"), ("$", b"v")])])])])]),
+    "an XADD from another client wakes it with the new entry", got=out[:1])
+c.call("XADD", "b1", "1-1", "old", "x")
+th, out = start_blocked(("XREAD", "BLOCK", "0", "STREAMS", "b1", "$"))
+c.call("XADD", "b1", "2-1", "new", "y")
+th.join(10)
+check(out and out[0][1][0][1][1][1][0][1][0] == ("$", b"2-1") and
+      len(out[0][1][0][1][1][1]) == 1, "$ is the last ID when it blocked: only the entry after it",
+      got=out[:1])
+th, out = start_blocked(("XREAD", "BLOCK", "1000", "STREAMS", "b1", "$"))
+time.sleep(0.2)
+c.call("XDEL", "b1", "1-1")  # a write that brings nothing new: it waits on
+th.join(10)
+check(out and out[0] == ("*", None) and 0.9 < out[1] < 2.0,
+      "the timeout answers nil after ~1 s, a wake-up that brings nothing not moving it",
+      got=out)
+for how in ("MULTI", "EVAL"):
+    th, out = start_blocked(("XREAD", "BLOCK", "5000", "STREAMS", "b2", "$"))
+    if how == "MULTI":
+        c.call("MULTI")
+        c.call("XADD", "b2", "8-1", "m", "1")
+        c.call("EXEC")
+    else:
+        c.call("EVAL", "return redis.call('XADD', KEYS[1], '8-2', 'e', '1')", "1", "b2")
+    th.join(10)
+    check(out and out[0][0] == "*" and out[0][1] and out[0][1][0][1][1][1][0][1][0][1].startswith(b"8-"),
+          "an XADD inside %s wakes it" % how, got=out[:1])
+c.call("MULTI")
+c.call("XREAD", "BLOCK", "0", "STREAMS", "b2", "$")
+x = c.call("EXEC")
+check(x == ("*", [("*", None)]), "XREAD BLOCK inside MULTI answers nil at once", got=x)
+x = c.call("EVAL", "return redis.pcall('XREAD', 'BLOCK', '0', 'STREAMS', KEYS[1], '$')", "1", "b2")
+y = r.call("EVAL", "return redis.pcall('XREAD', 'BLOCK', '0', 'STREAMS', KEYS[1], '$')", "1", "b2")
+check(x[0] == "-" and y[0] == "-" and "not allowed with BLOCK option from scripts" in x[1],
+      "XREAD BLOCK inside a script: an error", got=x, want=y)
+
+# ---- 4. types, keys, transactions, events ----
+
+section("types, keys, transactions and keyspace events")
+c.call("FLUSHALL")
+c.call("XADD", "st", "1-1", "a", "b")
+check(c.call("TYPE", "st") == ("+", "stream") and c.call("OBJECT", "ENCODING", "st") == ("$", b"stream"),
+      "TYPE and OBJECT ENCODING: stream")
+c.call("SET", "plain", "v")
+c.call("HSET", "h", "f", "v")
+x = c.call("SCAN", "0", "TYPE", "stream", "COUNT", "100")
+check(x[1][1][1] == [("$", b"st")], "SCAN TYPE stream finds the stream only", got=x)
+check(c.call("RENAME", "st", "st2") == ("+", "OK") and c.call("TYPE", "st2") == ("+", "stream") and
+      c.call("XLEN", "st2") == (":", 1), "RENAME keeps it a stream")
+check(c.call("COPY", "st2", "st3") == (":", 1) and c.call("XRANGE", "st3", "-", "+") ==
+      c.call("XRANGE", "st2", "-", "+"), "COPY copies it")
+check(c.call("EXPIRE", "st3", "100") == (":", 1) and c.call("XADD", "st3", "2-1", "c", "d")[0] == "$" and
+      0 < c.call("TTL", "st3")[1] <= 100, "XADD keeps its TTL")
+c.call("MULTI")
+c.call("XADD", "mx", "1-1", "a", "1")
+c.call("XRANGE", "mx", "-", "+")
+c.call("XLEN", "mx")
+x = c.call("EXEC")
+check(x == ("*", [("$", b"1-1"), ("*", [("*", [("$", b"1-1"), ("*", [("$", b"a"), ("$", b"1")])])]),
+                  (":", 1)]), "MULTI/EXEC: an XADD read back inside it", got=x)
+x = c.call("EVAL", "redis.call('XADD', KEYS[1], '5-1', 'f', 'v'); return redis.call('XRANGE', KEYS[1], '-', '+')",
+           "1", "ev")
+check(x == ("*", [("*", [("$", b"5-1"), ("*", [("$", b"f"), ("$", b"v")])])]), "EVAL runs XADD and XRANGE",
+      got=x)
+if not itlib.IS_REAL:
+    sub = Resp(srv.port)
+    sub.call("PSUBSCRIBE", "__keyevent@0__:*")
+    c.call("XADD", "evk", "MAXLEN", "1", "1-1", "a", "b")
+    c.call("XADD", "evk", "MAXLEN", "1", "2-1", "a", "b")
+    c.call("XDEL", "evk", "2-1")
+    c.call("XTRIM", "evk", "MAXLEN", "0")
+    c.call("XSETID", "evk", "9-9")
+    events = []
+    sub.sock.settimeout(2)
+    try:
+        while len(events) < 5:
+            m = sub.read()
+            events.append(m[1][2][1].split(b":")[-1])
+    except OSError:
+        pass
+    check(events == [b"xadd", b"xadd", b"xtrim", b"xdel", b"xsetid"],
+          "keyspace events: xadd, xadd and xtrim, xdel, xsetid (an XTRIM that removes nothing: "
+          "none)", got=events)
+
+# ---- 5. logstord only: limits, restarts ----
+
+if not itlib.IS_REAL:
+    section("logstord: the size bound, restarts, DUMP")
+    c.call("DEL", "big")
+    big = "x" * 40000
+    c.call("XADD", "big", "1-1", "f", big)
+    x = c.call("XADD", "big", "2-1", "f", big + "y")
+    check(x[0] == "-" and "exceeds maximum allowed size" in x[1],
+          "an XADD past max_value_size is refused", got=x)
+    check(c.call("XLEN", "big") == (":", 1) and c.call("XINFO", "STREAM", "big")[1][7][1] == b"1-1",
+          "the stream is unchanged (length, last ID)")
+    x = c.call("DUMP", "big")
+    check(x[0] == "-" and "stream" in x[1], "DUMP of a stream: an error", got=x)
+    want = {k: c.call("XRANGE", k, "-", "+") for k in ("s", "r1", "r2", "st2", "mx")}
+    info_want = info_fields(c.call("XINFO", "STREAM", "mx"))
+    check(srv.stop() == 0, "SIGTERM: a clean stop")
+    srv.start()
+    c = Resp(srv.port)
+    check(all(c.call("XRANGE", k, "-", "+") == v for k, v in want.items()) and
+          info_fields(c.call("XINFO", "STREAM", "mx")) == info_want,
+          "every stream as it was after a clean restart")
+    acked = []
+    for i in range(200):
+        x = c.call("XADD", "kill", "MAXLEN", "150", "%d-1" % (i + 1), "n", str(i))
+        if x[0] == "$":
+            acked.append(x[1])
+    srv.stop(signal.SIGKILL)
+    srv.start()
+    c = Resp(srv.port)
+    x = c.call("XRANGE", "kill", "-", "+")
+    got = [e[1][0][1] for e in x[1]]
+    check(got == acked[-150:] and c.call("XINFO", "STREAM", "kill")[1][11][1] == 200,
+          "after a SIGKILL: every acknowledged XADD, MAXLEN applied, entries-added 200",
+          got=(len(got), got[:2], got[-2:]))
+
+itlib.finish()
