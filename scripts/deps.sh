@@ -4,7 +4,7 @@
 set -eu
 need=""
 for p in gcc make pkg-config libevent-dev liburing-dev libxxhash-dev libcmocka-dev \
-         libhiredis-dev libluajit-5.1-dev python3-redis python3-pymemcache python3-celery redis-tools redis-server memcached libmemcached-tools clang \
+         libhiredis-dev libluajit-5.1-dev python3-redis python3-pymemcache python3-celery python3-rq redis-tools redis-server memcached libmemcached-tools clang \
          libclang-rt-14-dev tcl fio ${EXTRA_PKGS:-}; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
 done
