@@ -415,3 +415,143 @@ ssize_t stream_consumer_find(const struct stream_group *g, const void *name, siz
             return (ssize_t)i;
     return -1;
 }
+
+/* ---- consumer groups ---- */
+
+static int name_cmp(const uint8_t *a, size_t al, const void *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c ? c : al < bl ? -1 : al > bl;
+}
+
+ssize_t stream_group_add(struct stream *s, const void *name, size_t len,
+                         const struct stream_id *last_id, int64_t entries_read)
+{
+    size_t at = 0;
+    while (at < s->ng && name_cmp(s->g[at].name, s->g[at].name_len, name, len) < 0)
+        at++;
+    if (at < s->ng && name_cmp(s->g[at].name, s->g[at].name_len, name, len) == 0)
+        return -1;
+    if (s->ng == s->gcap) {
+        size_t cap = s->gcap ? 2 * s->gcap : 4;
+        struct stream_group *g = realloc(s->g, cap * sizeof(*g));
+        if (g == NULL)
+            return -2;
+        s->g = g;
+        s->gcap = cap;
+    }
+    memmove(&s->g[at + 1], &s->g[at], (s->ng - at) * sizeof(*s->g));
+    s->g[at] = (struct stream_group){
+        .name = name, .name_len = len, .last_id = *last_id, .entries_read = entries_read};
+    s->ng++;
+    return (ssize_t)at;
+}
+
+void stream_group_del(struct stream *s, size_t gi)
+{
+    free(s->g[gi].cons);
+    free(s->g[gi].pel);
+    memmove(&s->g[gi], &s->g[gi + 1], (s->ng - gi - 1) * sizeof(*s->g));
+    s->ng--;
+}
+
+ssize_t stream_consumer_add(struct stream_group *g, const void *name, size_t len, uint64_t now_ms,
+                            int *created)
+{
+    size_t at = 0;
+    *created = 0;
+    while (at < g->ncons && name_cmp(g->cons[at].name, g->cons[at].name_len, name, len) < 0)
+        at++;
+    if (at < g->ncons && name_cmp(g->cons[at].name, g->cons[at].name_len, name, len) == 0)
+        return (ssize_t)at;
+    if (g->ncons == g->cons_cap) {
+        size_t cap = g->cons_cap ? 2 * g->cons_cap : 4;
+        struct stream_consumer *c = realloc(g->cons, cap * sizeof(*c));
+        if (c == NULL)
+            return -2;
+        g->cons = c;
+        g->cons_cap = cap;
+    }
+    memmove(&g->cons[at + 1], &g->cons[at], (g->ncons - at) * sizeof(*g->cons));
+    g->cons[at] = (struct stream_consumer){name, len, now_ms, 0};
+    g->ncons++;
+    for (size_t i = 0; i < g->npel; i++)
+        if (g->pel[i].consumer >= at)
+            g->pel[i].consumer++;
+    *created = 1;
+    return (ssize_t)at;
+}
+
+void stream_consumer_del(struct stream_group *g, size_t ci)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < g->npel; i++) {
+        if (g->pel[i].consumer == ci)
+            continue;
+        g->pel[k] = g->pel[i];
+        if (g->pel[k].consumer > ci)
+            g->pel[k].consumer--;
+        k++;
+    }
+    g->npel = k;
+    memmove(&g->cons[ci], &g->cons[ci + 1], (g->ncons - ci - 1) * sizeof(*g->cons));
+    g->ncons--;
+}
+
+size_t stream_pel_lower_bound(const struct stream_group *g, const struct stream_id *id)
+{
+    size_t lo = 0, hi = g->npel;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (stream_id_cmp(&g->pel[mid].id, id) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+ssize_t stream_pel_find(const struct stream_group *g, const struct stream_id *id)
+{
+    size_t i = stream_pel_lower_bound(g, id);
+    return i < g->npel && stream_id_cmp(&g->pel[i].id, id) == 0 ? (ssize_t)i : -1;
+}
+
+int stream_pel_add(struct stream_group *g, const struct stream_id *id, size_t consumer,
+                   uint64_t delivery_ms, uint64_t deliveries)
+{
+    if (g->npel == g->pel_cap) {
+        size_t cap = g->pel_cap ? 2 * g->pel_cap : 8;
+        struct stream_pending *p = realloc(g->pel, cap * sizeof(*p));
+        if (p == NULL)
+            return -2;
+        g->pel = p;
+        g->pel_cap = cap;
+    }
+    size_t at = stream_pel_lower_bound(g, id);
+    memmove(&g->pel[at + 1], &g->pel[at], (g->npel - at) * sizeof(*g->pel));
+    g->pel[at] = (struct stream_pending){*id, consumer, delivery_ms, deliveries};
+    g->npel++;
+    g->cons[consumer].pending++;
+    return 0;
+}
+
+void stream_pel_del(struct stream_group *g, size_t pi)
+{
+    g->cons[g->pel[pi].consumer].pending--;
+    memmove(&g->pel[pi], &g->pel[pi + 1], (g->npel - pi - 1) * sizeof(*g->pel));
+    g->npel--;
+}
+
+void stream_pel_assign(struct stream_group *g, size_t pi, size_t ci)
+{
+    g->cons[g->pel[pi].consumer].pending--;
+    g->pel[pi].consumer = ci;
+    g->cons[ci].pending++;
+}
+
+int stream_has(const struct stream *s, const struct stream_id *id)
+{
+    size_t i = stream_lower_bound(s, id);
+    return i < s->n && stream_id_cmp(&s->e[i].id, id) == 0;
+}

@@ -126,9 +126,38 @@ int stream_pair_next(const struct stream_entry *x, const uint8_t **pos, const ui
  * write): pairs_len plus its ID and count. */
 size_t stream_entry_bytes(const struct stream_entry *x);
 
+/* Groups are kept in name order and a group's consumers too (Redis's radix trees list them
+ * so); a group's pending entries in ID order. Names are borrowed. */
+
 /* The group named name, or NULL. */
 struct stream_group *stream_group_find(struct stream *s, const void *name, size_t len);
+/* Adds a group: its index, -1 when one has that name, -2 out of memory. */
+ssize_t stream_group_add(struct stream *s, const void *name, size_t len,
+                         const struct stream_id *last_id, int64_t entries_read);
+void stream_group_del(struct stream *s, size_t gi);
+
 /* The consumer's index in g, or -1. */
 ssize_t stream_consumer_find(const struct stream_group *g, const void *name, size_t len);
+/* The consumer's index, added (seen now_ms, *created 1) when absent; -2 out of memory.
+ * Pending entries keep their consumers (indexes renumbered). */
+ssize_t stream_consumer_add(struct stream_group *g, const void *name, size_t len, uint64_t now_ms,
+                            int *created);
+/* Removes consumer ci and its pending entries. */
+void stream_consumer_del(struct stream_group *g, size_t ci);
+
+/* The index of the first pending entry whose ID is >= id (g->npel when none). */
+size_t stream_pel_lower_bound(const struct stream_group *g, const struct stream_id *id);
+/* The pending entry of id, or -1. */
+ssize_t stream_pel_find(const struct stream_group *g, const struct stream_id *id);
+/* Adds a pending entry (id not pending yet). 0 or -2 out of memory. */
+int stream_pel_add(struct stream_group *g, const struct stream_id *id, size_t consumer,
+                   uint64_t delivery_ms, uint64_t deliveries);
+/* Removes pending entry pi. */
+void stream_pel_del(struct stream_group *g, size_t pi);
+/* Gives pending entry pi to consumer ci. */
+void stream_pel_assign(struct stream_group *g, size_t pi, size_t ci);
+
+/* Whether an entry of id is in s. */
+int stream_has(const struct stream *s, const struct stream_id *id);
 
 #endif

@@ -275,6 +275,12 @@ void cmd_stream_xdel(struct req *r);
 void cmd_stream_xsetid(struct req *r);
 void cmd_stream_xread(struct req *r);
 void cmd_stream_xinfo(struct req *r);
+void cmd_stream_xgroup(struct req *r);
+void cmd_stream_xreadgroup(struct req *r);
+void cmd_stream_xack(struct req *r);
+void cmd_stream_xpending(struct req *r);
+void cmd_stream_xclaim(struct req *r);
+void cmd_stream_xautoclaim(struct req *r);
 /* Where XREAD's (group: XREADGROUP's) keys are, after STREAMS: 1 with the first key's
  * index and their count, 0 when the arguments are not well formed (cmd_stream.c). */
 int cmd_stream_keys(const struct resp_arg *argv, uint32_t argc, int group, uint32_t *first,

@@ -29,14 +29,12 @@
 #include "pubsub.h"
 #include "reply.h"
 #include "server.h"
+#include "cmd_stream.h"
 #include "stream.h"
 
-#define ERR_INVALID_ID  "ERR Invalid stream ID specified as stream command argument"
-#define ERR_SYNTAX      "ERR syntax error"
-#define ERR_NOT_INT     "ERR value is not an integer or out of range"
 #define TRIM_LIMIT_AUTO 10000 /* Redis: 100 * stream-node-max-entries */
 
-static int in_script(const struct req *r)
+int xs_in_script(const struct req *r)
 {
     return r->parent && r->parent->cmd && (r->parent->cmd->flags & CMD_EVAL);
 }
@@ -45,7 +43,7 @@ static int in_script(const struct req *r)
 
 /* The stream of a read into *s (empty when the key is absent: *exists 0), or the error
  * replied and r ended: returns 1. */
-static int stream_of(struct req *r, int rc, const struct ls_item *it, struct stream *s, int *exists)
+int xs_stream_of(struct req *r, int rc, const struct ls_item *it, struct stream *s, int *exists)
 {
     memset(s, 0, sizeof(*s));
     *exists = 0;
@@ -62,7 +60,7 @@ static int stream_of(struct req *r, int rc, const struct ls_item *it, struct str
     return 0;
 }
 
-static void stream_read(struct req *r, const struct resp_arg *key, ls_get_cb cb)
+void xs_read(struct req *r, const struct resp_arg *key, ls_get_cb cb)
 {
     r->want_type = COLL_STREAM;
     cmd_get(r, key, cb);
@@ -70,24 +68,24 @@ static void stream_read(struct req *r, const struct resp_arg *key, ls_get_cb cb)
 
 /* ---- replies ---- */
 
-static int w_id(struct pbuf *o, const struct stream_id *id)
+int xs_w_id(struct pbuf *o, const struct stream_id *id)
 {
     char b[STREAM_ID_MAX];
     return resp_w_bulk(o, b, stream_id_fmt(id, b));
 }
 
-static void reply_id(struct req *r, const struct stream_id *id)
+void xs_reply_id(struct req *r, const struct stream_id *id)
 {
     char b[STREAM_ID_MAX];
     reply_bulk(r, b, stream_id_fmt(id, b));
 }
 
 /* One entry: [id, [field, value, ...]]. */
-static int w_entry(struct pbuf *o, const struct stream_entry *x)
+int xs_w_entry(struct pbuf *o, const struct stream_entry *x)
 {
     int rc = resp_w_array(o, 2);
     if (rc == 0)
-        rc = w_id(o, &x->id);
+        rc = xs_w_id(o, &x->id);
     if (rc == 0)
         rc = resp_w_array(o, (size_t)(2 * x->fields));
     const uint8_t *pos = x->pairs, *f, *v;
@@ -101,24 +99,22 @@ static int w_entry(struct pbuf *o, const struct stream_entry *x)
 }
 
 /* The entries [a, b) of s (rev: from b - 1 down), at most count (0: all) into o. */
-static int w_range(struct pbuf *o, const struct stream *s, size_t a, size_t b, int rev,
-                   uint64_t count)
+int xs_w_range(struct pbuf *o, const struct stream *s, size_t a, size_t b, int rev, uint64_t count)
 {
     size_t k = b > a ? b - a : 0;
     if (count && count < k)
         k = (size_t)count;
     int rc = resp_w_array(o, k);
     for (size_t i = 0; i < k && rc == 0; i++)
-        rc = w_entry(o, &s->e[rev ? b - 1 - i : a + i]);
+        rc = xs_w_entry(o, &s->e[rev ? b - 1 - i : a + i]);
     return rc;
 }
 
 /* ---- writing ---- */
 
-/* Writes s as the stream under argv[1] (it: the record read, NULL when absent), keeping
- * its TTL; events[0..nev) published with the write (class t); replies as mode says. */
-static void stream_store(struct req *r, const struct ls_item *it, const struct stream *s,
-                         const char *const *events, int nev, enum cmd_reply_mode mode)
+/* cmd_stream.h */
+void xs_store(struct req *r, const struct resp_arg *key, const struct ls_item *it,
+              const struct stream *s, const char *const *events, int nev, enum cmd_reply_mode mode)
 {
     struct coll_buf out = {0};
     if (stream_encode(s, &out) < 0) {
@@ -126,7 +122,6 @@ static void stream_store(struct req *r, const struct ls_item *it, const struct s
         req_done(r);
         return;
     }
-    const struct resp_arg *key = &r->argv[1];
     if (it == NULL)
         pubsub_arm(r, NOTIFY_NEW, "new");
     for (int i = 0; i < nev; i++)
@@ -261,7 +256,7 @@ static void xadd_cb(void *arg, int rc, const struct ls_item *it)
     struct trim_args *a = r->aux;
     struct stream s;
     int exists;
-    if (stream_of(r, rc, it, &s, &exists))
+    if (xs_stream_of(r, rc, it, &s, &exists))
         return;
     if (!exists && a->nomkstream) {
         reply_null(r);
@@ -332,9 +327,9 @@ static void xadd_cb(void *arg, int rc, const struct ls_item *it)
     s.entries_added++;
     int trimmed = a->kind != TRIM_NONE && trim_apply(&s, a) > 0;
     pbuf_reset(&r->tmp);
-    reply_check(r, w_id(&r->tmp, &id));
+    reply_check(r, xs_w_id(&r->tmp, &id));
     static const char *const ev[] = {"xadd", "xtrim"};
-    stream_store(r, exists ? it : NULL, &s, ev, trimmed ? 2 : 1, CMD_REPLY_TMP);
+    xs_store(r, &r->argv[1], exists ? it : NULL, &s, ev, trimmed ? 2 : 1, CMD_REPLY_TMP);
     free(pairs);
     stream_free(&s);
 }
@@ -365,7 +360,7 @@ void cmd_stream_xadd(struct req *r)
         req_done(r);
         return;
     }
-    stream_read(r, &r->argv[1], xadd_cb);
+    xs_read(r, &r->argv[1], xadd_cb);
 }
 
 /* ---- XTRIM ---- */
@@ -375,7 +370,7 @@ static void xtrim_cb(void *arg, int rc, const struct ls_item *it)
     struct req *r = arg;
     struct stream s;
     int exists;
-    if (stream_of(r, rc, it, &s, &exists))
+    if (xs_stream_of(r, rc, it, &s, &exists))
         return;
     uint64_t k = exists ? trim_apply(&s, r->aux) : 0;
     if (k == 0) {
@@ -386,7 +381,7 @@ static void xtrim_cb(void *arg, int rc, const struct ls_item *it)
     }
     r->num = (int64_t)k;
     static const char *const ev[] = {"xtrim"};
-    stream_store(r, it, &s, ev, 1, CMD_REPLY_NUM);
+    xs_store(r, &r->argv[1], it, &s, ev, 1, CMD_REPLY_NUM);
     stream_free(&s);
 }
 
@@ -405,7 +400,7 @@ void cmd_stream_xtrim(struct req *r)
         req_done(r);
         return;
     }
-    stream_read(r, &r->argv[1], xtrim_cb);
+    xs_read(r, &r->argv[1], xtrim_cb);
 }
 
 /* ---- XLEN, XRANGE, XREVRANGE ---- */
@@ -415,7 +410,7 @@ static void xlen_cb(void *arg, int rc, const struct ls_item *it)
     struct req *r = arg;
     struct stream s;
     int exists;
-    if (stream_of(r, rc, it, &s, &exists))
+    if (xs_stream_of(r, rc, it, &s, &exists))
         return;
     reply_int(r, (int64_t)s.n);
     stream_free(&s);
@@ -424,7 +419,7 @@ static void xlen_cb(void *arg, int rc, const struct ls_item *it)
 
 void cmd_stream_xlen(struct req *r)
 {
-    stream_read(r, &r->argv[1], xlen_cb);
+    xs_read(r, &r->argv[1], xlen_cb);
 }
 
 /* XRANGE's parsed arguments (r->aux). */
@@ -440,7 +435,7 @@ static void xrange_cb(void *arg, int rc, const struct ls_item *it)
     const struct xrange *q = r->aux;
     struct stream s;
     int exists;
-    if (stream_of(r, rc, it, &s, &exists))
+    if (xs_stream_of(r, rc, it, &s, &exists))
         return;
     if (!exists) {
         reply_array(r, 0);
@@ -453,7 +448,8 @@ static void xrange_cb(void *arg, int rc, const struct ls_item *it)
             b = stream_id_incr(&e1) == 0 ? stream_lower_bound(&s, &e1) : s.n;
         }
         pbuf_reset(&r->tmp);
-        reply_check(r, w_range(&r->tmp, &s, a, b, q->rev, q->count < 0 ? 0 : (uint64_t)q->count));
+        reply_check(r,
+                    xs_w_range(&r->tmp, &s, a, b, q->rev, q->count < 0 ? 0 : (uint64_t)q->count));
         reply_tmp(r);
     }
     stream_free(&s);
@@ -461,8 +457,8 @@ static void xrange_cb(void *arg, int rc, const struct ls_item *it)
 }
 
 /* An interval bound: "(" + a strict ID excludes it; -1 with the error replied. */
-static int interval_arg(struct req *r, const struct resp_arg *a, uint64_t missing,
-                        struct stream_id *id, int *ex)
+int xs_interval_arg(struct req *r, const struct resp_arg *a, uint64_t missing, struct stream_id *id,
+                    int *ex)
 {
     *ex = a->len > 1 && a->ptr[0] == '(';
     int bad = *ex ? stream_id_parse(a->ptr + 1, a->len - 1, missing, 1, NULL, id)
@@ -485,13 +481,13 @@ static void xrange_generic(struct req *r, int rev)
     q->rev = rev;
     q->count = -1;
     int sx, ex;
-    if (interval_arg(r, &r->argv[rev ? 3 : 2], 0, &q->start, &sx) < 0)
+    if (xs_interval_arg(r, &r->argv[rev ? 3 : 2], 0, &q->start, &sx) < 0)
         goto fail;
     if (sx && stream_id_incr(&q->start) < 0) {
         reply_error(r, "ERR invalid start ID for the interval");
         goto fail;
     }
-    if (interval_arg(r, &r->argv[rev ? 2 : 3], UINT64_MAX, &q->end, &ex) < 0)
+    if (xs_interval_arg(r, &r->argv[rev ? 2 : 3], UINT64_MAX, &q->end, &ex) < 0)
         goto fail;
     if (ex && stream_id_decr(&q->end) < 0) {
         reply_error(r, "ERR invalid end ID for the interval");
@@ -511,7 +507,7 @@ static void xrange_generic(struct req *r, int rev)
             goto fail;
         }
     }
-    stream_read(r, &r->argv[1], xrange_cb);
+    xs_read(r, &r->argv[1], xrange_cb);
     return;
 fail:
     req_done(r);
@@ -534,7 +530,7 @@ static void xdel_cb(void *arg, int rc, const struct ls_item *it)
     struct req *r = arg;
     struct stream s;
     int exists;
-    if (stream_of(r, rc, it, &s, &exists))
+    if (xs_stream_of(r, rc, it, &s, &exists))
         return;
     if (!exists) {
         reply_int(r, 0);
@@ -570,14 +566,14 @@ static void xdel_cb(void *arg, int rc, const struct ls_item *it)
     }
     r->num = (int64_t)deleted;
     static const char *const ev[] = {"xdel"};
-    stream_store(r, it, &s, ev, 1, CMD_REPLY_NUM);
+    xs_store(r, &r->argv[1], it, &s, ev, 1, CMD_REPLY_NUM);
     stream_free(&s);
 }
 
 /* XDEL key id [id ...] */
 void cmd_stream_xdel(struct req *r)
 {
-    stream_read(r, &r->argv[1], xdel_cb);
+    xs_read(r, &r->argv[1], xdel_cb);
 }
 
 /* ---- XSETID ---- */
@@ -593,7 +589,7 @@ static void xsetid_cb(void *arg, int rc, const struct ls_item *it)
     const struct xsetid *q = r->aux;
     struct stream s;
     int exists;
-    if (stream_of(r, rc, it, &s, &exists))
+    if (xs_stream_of(r, rc, it, &s, &exists))
         return;
     const char *err = NULL;
     if (!exists)
@@ -614,7 +610,7 @@ static void xsetid_cb(void *arg, int rc, const struct ls_item *it)
     if (q->maxdel.ms || q->maxdel.seq)
         s.max_deleted = q->maxdel;
     static const char *const ev[] = {"xsetid"};
-    stream_store(r, it, &s, ev, 1, CMD_REPLY_OK);
+    xs_store(r, &r->argv[1], it, &s, ev, 1, CMD_REPLY_OK);
     stream_free(&s);
 }
 
@@ -661,7 +657,7 @@ void cmd_stream_xsetid(struct req *r)
             goto fail;
         }
     }
-    stream_read(r, &r->argv[1], xsetid_cb);
+    xs_read(r, &r->argv[1], xsetid_cb);
     return;
 fail:
     req_done(r);
@@ -724,11 +720,25 @@ static void xread_cb(void *arg, int rc, const struct ls_item *it)
     struct xread *x = r->aux;
     struct stream s;
     int exists;
-    if (stream_of(r, rc, it, &s, &exists))
+    if (xs_stream_of(r, rc, it, &s, &exists))
         return;
     const struct resp_arg *idarg = &r->argv[x->first + x->n + x->at];
-    if (!x->resolved && idarg->len == 1 && idarg->ptr[0] == '$')
-        x->ids[x->at] = s.last_id; /* 0-0 when absent */
+    const char *err = NULL;
+    if (!x->resolved) {
+        if (idarg->len == 1 && idarg->ptr[0] == '$')
+            x->ids[x->at] = s.last_id; /* 0-0 when absent */
+        else if (idarg->len == 1 && idarg->ptr[0] == '>')
+            err = "ERR The > ID can be specified only when calling XREADGROUP using the GROUP "
+                  "<group> <consumer> option.";
+        else if (stream_id_parse(idarg->ptr, idarg->len, 0, 1, NULL, &x->ids[x->at]) < 0)
+            err = ERR_INVALID_ID;
+    }
+    if (err) {
+        stream_free(&s);
+        reply_error(r, err);
+        req_done(r);
+        return;
+    }
     struct stream_id from = x->ids[x->at];
     if (s.n && stream_id_cmp(&s.e[s.n - 1].id, &from) > 0) {
         size_t a = stream_id_incr(&from) == 0 ? stream_lower_bound(&s, &from) : s.n;
@@ -739,7 +749,7 @@ static void xread_cb(void *arg, int rc, const struct ls_item *it)
         if (wrc == 0)
             wrc = resp_w_bulk(&r->tmp, key->ptr, key->len);
         if (wrc == 0)
-            wrc = w_range(&r->tmp, &s, a, s.n, 0, (uint64_t)x->count);
+            wrc = xs_w_range(&r->tmp, &s, a, s.n, 0, (uint64_t)x->count);
         reply_check(r, wrc);
         x->served++;
     }
@@ -753,7 +763,7 @@ static void xread_next(struct req *r)
     struct xread *x = r->aux;
     if (x->at < x->n) {
         r->hold_claim = 1; /* the keys are read one after the other */
-        stream_read(r, &r->argv[x->first + x->at], xread_cb);
+        xs_read(r, &r->argv[x->first + x->at], xread_cb);
         return;
     }
     x->resolved = 1;
@@ -811,8 +821,9 @@ void cmd_stream_xread(struct req *r)
         uint32_t more = r->argc - i - 1;
         const struct resp_arg *o = &r->argv[i];
         if (cmd_arg_is(o, "block") && more) {
-            if (in_script(r)) {
-                reply_error(r, "ERR xread command is not allowed with BLOCK option from scripts");
+            if (xs_in_script(r)) {
+                reply_errorf(r, "ERR %.*s command is not allowed with BLOCK option from scripts",
+                             (int)r->argv[0].len, r->argv[0].ptr);
                 goto fail;
             }
             i++;
@@ -862,111 +873,9 @@ void cmd_stream_xread(struct req *r)
         reply_error(r, "ERR out of memory");
         goto fail;
     }
-    for (uint32_t i = 0; i < x->n; i++) {
-        const struct resp_arg *a = &r->argv[x->first + x->n + i];
-        if (a->len == 1 && a->ptr[0] == '$')
-            continue; /* resolved when its key is read */
-        if (a->len == 1 && a->ptr[0] == '>') {
-            reply_error(r, "ERR The > ID can be specified only when calling XREADGROUP using the "
-                           "GROUP <group> <consumer> option.");
-            goto fail;
-        }
-        if (stream_id_parse(a->ptr, a->len, 0, 1, NULL, &x->ids[i]) < 0) {
-            reply_error(r, ERR_INVALID_ID);
-            goto fail;
-        }
-    }
-    pbuf_reset(&r->tmp);
+    pbuf_reset(&r->tmp); /* each ID is parsed when its key was read, as Redis */
     xread_next(r);
     return;
 fail:
-    req_done(r);
-}
-
-/* ---- XINFO ---- */
-
-static void xinfo_stream_cb(void *arg, int rc, const struct ls_item *it)
-{
-    struct req *r = arg;
-    struct stream s;
-    int exists;
-    if (stream_of(r, rc, it, &s, &exists))
-        return;
-    if (!exists) {
-        reply_error(r, "ERR no such key");
-        req_done(r);
-        return;
-    }
-    /* Redis's radix tree holds nodes of up to 100 entries: the counts it would show */
-    uint64_t nodes = (s.n + 99) / 100;
-    struct stream_id first = s.n ? s.e[0].id : (struct stream_id){0, 0};
-    reply_map(r, 10);
-    reply_cstr(r, "length");
-    reply_int(r, (int64_t)s.n);
-    reply_cstr(r, "radix-tree-keys");
-    reply_int(r, (int64_t)nodes);
-    reply_cstr(r, "radix-tree-nodes");
-    reply_int(r, (int64_t)(nodes ? nodes + 1 : 1));
-    reply_cstr(r, "last-generated-id");
-    reply_id(r, &s.last_id);
-    reply_cstr(r, "max-deleted-entry-id");
-    reply_id(r, &s.max_deleted);
-    reply_cstr(r, "entries-added");
-    reply_int(r, (int64_t)s.entries_added);
-    reply_cstr(r, "recorded-first-entry-id");
-    reply_id(r, &first);
-    reply_cstr(r, "groups");
-    reply_int(r, (int64_t)s.ng);
-    pbuf_reset(&r->tmp);
-    for (int last = 0; last < 2; last++) {
-        reply_cstr(r, last ? "last-entry" : "first-entry");
-        if (s.n == 0) {
-            reply_null(r);
-            continue;
-        }
-        pbuf_reset(&r->tmp);
-        reply_check(r, w_entry(&r->tmp, &s.e[last ? s.n - 1 : 0]));
-        reply_tmp(r);
-    }
-    stream_free(&s);
-    req_done(r);
-}
-
-static void xinfo_help(struct req *r)
-{
-    static const char *const lines[] = {
-        "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "CONSUMERS <key> <groupname>",
-        "    Show consumers of <groupname>.",
-        "GROUPS <key>",
-        "    Show the stream consumer groups.",
-        "STREAM <key> [FULL [COUNT <count>]",
-        "    Show information about the stream.",
-        "HELP",
-        "    Prints this help."};
-    reply_lines(r, lines, sizeof(lines) / sizeof(lines[0]));
-}
-
-/* XINFO STREAM key | HELP (GROUPS and CONSUMERS: cmd_stream_group.c) */
-void cmd_stream_xinfo(struct req *r)
-{
-    const struct resp_arg *sub = &r->argv[1];
-    if (cmd_arg_is(sub, "help") && r->argc == 2) {
-        xinfo_help(r);
-        req_done(r);
-        return;
-    }
-    if (cmd_arg_is(sub, "stream") && r->argc == 3) {
-        stream_read(r, &r->argv[2], xinfo_stream_cb);
-        return;
-    }
-    static const char *const subs[] = {"help", "stream", "groups", "consumers"};
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-        if (cmd_arg_is(sub, subs[i])) {
-            reply_errorf(r, "ERR wrong number of arguments for 'xinfo|%s' command", subs[i]);
-            req_done(r);
-            return;
-        }
-    reply_errorf(r, "ERR unknown subcommand '%.128s'. Try XINFO HELP.", sub->ptr);
     req_done(r);
 }

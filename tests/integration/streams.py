@@ -1,22 +1,25 @@
 """streams.py - Redis streams (issue 15), run by streams.sh.
 
 1. Replies: XADD (IDs given, ms-*, *, NOMKSTREAM, MAXLEN/MINID = with LIMIT errors), XLEN,
+   the consumer groups (XGROUP, XREADGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM, XINFO
+   GROUPS/CONSUMERS/STREAM FULL; idle and delivery times aside),
    XRANGE/XREVRANGE (-, +, incomplete and exclusive bounds, COUNT), XDEL, XTRIM, XSETID,
    XREAD (several keys, $, COUNT, RESP3's map), XINFO STREAM and every error the parsers
    give, each compared with redis-server's reply in the same run.
-2. A seeded random sequence of those commands on a few streams (explicit IDs, so the
+2. A seeded random sequence of those commands (groups too) on a few streams (explicit IDs, so the
    replies are deterministic; `~` trims are left out: Redis trims whole nodes) against
    redis-server, replies compared, then every stream compared whole.
-3. XREAD BLOCK: woken by an XADD from another client (and by one inside MULTI/EXEC and
+3. XREAD BLOCK (and XREADGROUP BLOCK, NOGROUP when its group is destroyed): woken by an
+   XADD from another client (and by one inside MULTI/EXEC and
    EVAL), `$` resolved when it blocked, not woken by another key, the timeout honoured and
    not moved by a wake-up that brings nothing, BLOCK 0 until an entry comes, nil inside
    MULTI, an error inside a script.
 4. Types and keys: WRONGTYPE both ways, TYPE, OBJECT ENCODING, SCAN TYPE stream, RENAME,
    COPY, EXPIRE keep it a stream, MULTI/EXEC and EVAL run stream commands, keyspace events
    xadd/xtrim/xdel.
-5. logstord only: a stream over max_value_size is refused and unchanged, streams survive a
-   clean restart and a SIGKILL after acknowledged XADDs (sync durability), DUMP answers
-   an error.
+5. logstord only: a stream over max_value_size is refused and unchanged, streams (their
+   groups and pending entries too) survive a clean restart and a SIGKILL after
+   acknowledged XADDs, XREADGROUPs and XACKs (sync durability), DUMP answers an error.
 ZSEED replays the random sequence.
 """
 import os
@@ -139,6 +142,104 @@ for cmd in [("XREAD", "STREAMS", "s", "t", "0", "0"), ("XREAD", "STREAMS", "noke
 x, y = c3.call("XINFO", "STREAM", "s"), r3.call("XINFO", "STREAM", "s")
 check(mismatches[0] == m0 and info_fields(x) == info_fields(y),
       "RESP3: XREAD a map, nulls, XINFO STREAM a map, as redis-server's")
+
+def mask_times(cmd, reply):
+    """Idle and delivery times (ms) differ between the servers by a few ms: zeroed."""
+    name = cmd[0].upper()
+    sub = cmd[1].upper() if len(cmd) > 1 and isinstance(cmd[1], str) else ""
+
+    def walk(x, path):
+        t, v = x
+        if t == "*" and isinstance(v, list):
+            return (t, [walk(e, path + (i,)) for i, e in enumerate(v)])
+        if t == "%":
+            return (t, [(k, walk(e, path + (k[1],))) for k, e in v])
+        return x
+
+    if name == "XPENDING" and len(cmd) > 3 and reply[0] == "*" and reply[1]:
+        return ("*", [("*", [e[1][0], e[1][1], (":", 0), e[1][3]]) if e[0] == "*" else e
+                      for e in reply[1]])
+    if name == "XINFO" and sub == "CONSUMERS" and reply[0] == "*" and reply[1]:
+        out = []
+        for m in reply[1]:
+            v = list(m[1])
+            if m[0] == "*" and len(v) == 6:
+                v[5] = (":", 0)
+            out.append((m[0], v))
+        return ("*", out)
+    if name == "XINFO" and sub == "STREAM" and "FULL" in [a.upper() for a in cmd[3:]]:
+        flat = str(reply)
+        return ("masked", len(flat))  # compared by shape only (times inside)
+    return walk(reply, ())
+
+
+def both_masked(*cmd):
+    x, y = c.call(*cmd), r.call(*cmd)
+    if mask_times(cmd, x) != mask_times(cmd, y):
+        mismatches[0] += 1
+        if mismatches[0] <= 8:
+            check(False, "%s: as redis-server" % " ".join(cmd)[:120], got=str(x)[:300],
+                  want=str(y)[:300])
+
+
+section("consumer groups, each reply as redis-server gives it")
+m0 = mismatches[0]
+gcmds = [
+    ("XGROUP", "CREATE", "gs", "g", "$"), ("XGROUP", "CREATE", "gs", "g", "$", "MKSTREAM"),
+    ("XGROUP", "CREATE", "gs", "g", "$", "MKSTREAM"), ("XADD", "gs", "1-1", "a", "1"),
+    ("XADD", "gs", "2-1", "b", "2"), ("XADD", "gs", "3-1", "c", "3"), ("XGROUP", "CREATE", "gs", "g0", "0"),
+    ("XGROUP", "CREATE", "gs", "a0", "0", "ENTRIESREAD", "0"), ("XINFO", "GROUPS", "gs"),
+    ("XREADGROUP", "GROUP", "g0", "alice", "COUNT", "1", "STREAMS", "gs", ">"),
+    ("XREADGROUP", "GROUP", "g0", "bob", "STREAMS", "gs", ">"),
+    ("XREADGROUP", "GROUP", "g0", "bob", "STREAMS", "gs", ">"),
+    ("XREADGROUP", "GROUP", "g0", "bob", "STREAMS", "gs", "0"),
+    ("XREADGROUP", "GROUP", "g0", "alice", "STREAMS", "gs", "0-0"),
+    ("XREADGROUP", "GROUP", "nog", "alice", "STREAMS", "gs", "0-0"),
+    ("XREADGROUP", "GROUP", "g0", "alice", "STREAMS", "gs", "$"),
+    ("XREADGROUP", "GROUP", "g0", "alice", "STREAMS", "nokey", ">"), ("XREADGROUP", "STREAMS", "gs", ">"),
+    ("XPENDING", "gs", "g0"), ("XPENDING", "gs", "nog"), ("XPENDING", "gs", "g0", "-", "+", "10"),
+    ("XPENDING", "gs", "g0", "-", "+", "10", "bob"), ("XPENDING", "gs", "g0", "-", "+", "10", "zed"),
+    ("XPENDING", "gs", "g0", "IDLE", "0", "-", "+", "1"), ("XPENDING", "gs", "g0", "-"),
+    ("XPENDING", "gs", "g0", "(1-1", "(3-1", "5"), ("XPENDING", "gs", "g0", "-", "+", "x"),
+    ("XACK", "gs", "g0", "1-1", "9-9"), ("XACK", "gs", "nog", "1-1"), ("XACK", "gs", "g0", "bad"),
+    ("XPENDING", "gs", "g0"), ("XINFO", "GROUPS", "gs"), ("XINFO", "CONSUMERS", "gs", "g0"),
+    ("XINFO", "CONSUMERS", "gs", "nog"), ("XDEL", "gs", "2-1"),
+    ("XREADGROUP", "GROUP", "g0", "bob", "STREAMS", "gs", "0"),
+    ("XCLAIM", "gs", "g0", "carol", "0", "2-1", "3-1"), ("XPENDING", "gs", "g0"),
+    ("XCLAIM", "gs", "g0", "carol", "0", "3-1", "JUSTID"),
+    ("XCLAIM", "gs", "g0", "dave", "0", "1-1", "FORCE"), ("XPENDING", "gs", "g0", "-", "+", "10"),
+    ("XCLAIM", "gs", "g0", "dave", "x", "1-1"), ("XCLAIM", "gs", "g0", "dave", "0", "1-1", "BOGUS"),
+    ("XCLAIM", "gs", "g0", "dave", "0", "1-1", "RETRYCOUNT", "7", "JUSTID"),
+    ("XCLAIM", "gs", "nog", "d", "0", "1-1"), ("XCLAIM", "gs", "g0", "dave", "99999", "1-1"),
+    ("XCLAIM", "gs", "g0", "dave", "0", "1-1", "LASTID", "50-0"), ("XINFO", "GROUPS", "gs"),
+    ("XAUTOCLAIM", "gs", "g0", "eve", "0", "0"), ("XAUTOCLAIM", "gs", "g0", "eve", "0", "0", "COUNT", "1"),
+    ("XAUTOCLAIM", "gs", "g0", "eve", "0", "0", "COUNT", "0"),
+    ("XAUTOCLAIM", "gs", "g0", "eve", "0", "0", "JUSTID"), ("XAUTOCLAIM", "gs", "nog", "eve", "0", "0"),
+    ("XAUTOCLAIM", "gs", "g0", "eve", "0", "0", "FOO"), ("XINFO", "CONSUMERS", "gs", "g0"),
+    ("XGROUP", "SETID", "gs", "g0", "0"), ("XGROUP", "SETID", "gs", "g0", "$", "ENTRIESREAD", "3"),
+    ("XGROUP", "SETID", "gs", "nog", "0"), ("XGROUP", "CREATECONSUMER", "gs", "g0", "zz"),
+    ("XGROUP", "CREATECONSUMER", "gs", "g0", "zz"), ("XGROUP", "DELCONSUMER", "gs", "g0", "eve"),
+    ("XGROUP", "DELCONSUMER", "gs", "g0", "nobody"), ("XGROUP", "DESTROY", "gs", "a0"),
+    ("XGROUP", "DESTROY", "gs", "a0"), ("XGROUP", "CREATE", "nokey", "g", "0"), ("XGROUP", "FOO"),
+    ("XGROUP", "CREATE", "gs"), ("XGROUP", "HELP"), ("XGROUP", "CREATE", "gs", "g9", "0", "BAD"),
+    ("XGROUP", "CREATE", "gs", "g9", "0", "ENTRIESREAD", "-5"), ("XGROUP", "CREATE", "gs", "g9", "bad"),
+    ("XINFO", "GROUPS", "gs"), ("XINFO", "STREAM", "gs", "FULL", "COUNT", "bad"),
+    ("XINFO", "STREAM", "gs", "FOO"), ("XINFO", "STREAM", "gs", "FULL"),
+    ("XINFO", "STREAM", "gs", "FULL", "COUNT", "1"), ("XINFO", "CONSUMERS", "gs"),
+    ("XREADGROUP", "GROUP", "g0", "x", "NOACK", "STREAMS", "gs", ">"), ("XGROUP", "SETID", "gs", "g0", "0"),
+    ("XREADGROUP", "GROUP", "g0", "x", "NOACK", "STREAMS", "gs", ">"), ("XINFO", "GROUPS", "gs"),
+    ("SET", "gstr", "v"), ("XGROUP", "CREATE", "gstr", "g", "0"),
+    ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "gstr", ">"), ("XPENDING", "gstr", "g"),
+    ("XACK", "gstr", "g", "1-1"), ("XADD", "gt", "1-1", "a", "b"), ("XGROUP", "CREATE", "gt", "g", "0"),
+    ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "gs", "gt", ">", ">"),
+    ("XREADGROUP", "GROUP", "g0", "c", "STREAMS", "gs", "gt", ">", ">"), ("XPENDING", "gt", "g"),
+    ("XINFO", "STREAM", "gs"),
+]
+for cmd in gcmds:
+    both_masked(*cmd)
+check(mismatches[0] == m0, "%d consumer group commands answer as redis-server's (idle and delivery "
+      "times aside)" % len(gcmds), got=mismatches[0] - m0)
+
 a1 = c.call("XADD", "auto", "*", "a", "1")[1]
 a2 = c.call("XADD", "auto", "*", "a", "2")[1]
 ms1, sq1 = map(int, a1.split(b"-"))
@@ -229,21 +330,66 @@ def random_cmd():
         return ["XSETID", k, rid(k)]
     if x < 0.82:
         return ["DEL", k]
+    if x < 0.90:
+        return group_cmd(k)
     keys = rng.sample(KEYS, rng.randrange(1, 4))
     return (["XREAD"] + (["COUNT", str(rng.randrange(0, 10))] if rng.random() < 0.5 else []) +
             ["STREAMS"] + keys + [rng.choice([rid(kk), "$", "0"]) for kk in keys])
 
 
+GROUPS = ["g1", "g2"]
+CONSUMERS = ["c1", "c2", "c3"]
+
+
+def group_cmd(k):
+    g, cn = rng.choice(GROUPS), rng.choice(CONSUMERS)
+    x = rng.random()
+    if x < 0.12:
+        return ["XGROUP", "CREATE", k, g, rng.choice(["$", "0", rid(k)])] + (
+            ["MKSTREAM"] if rng.random() < 0.5 else [])
+    if x < 0.16:
+        return ["XGROUP", "SETID", k, g, rng.choice(["$", "0", rid(k)])]
+    if x < 0.18:
+        return ["XGROUP", "DESTROY", k, g]
+    if x < 0.21:
+        return ["XGROUP", rng.choice(["CREATECONSUMER", "DELCONSUMER"]), k, g, cn]
+    if x < 0.45:
+        return (["XREADGROUP", "GROUP", g, cn] + (["COUNT", str(rng.randrange(0, 6))] if rng.random() < 0.6 else []) +
+                (["NOACK"] if rng.random() < 0.1 else []) +
+                ["STREAMS", k, rng.choice([">", ">", ">", "0", rid(k)])])
+    if x < 0.60:
+        return ["XACK", k, g] + [rid(k) for _ in range(rng.randrange(1, 4))]
+    if x < 0.72:
+        return ["XPENDING", k, g] + (["-", "+", str(rng.randrange(0, 10))] + ([cn] if rng.random() < 0.3 else [])
+                                     if rng.random() < 0.6 else [])
+    if x < 0.82:
+        return (["XCLAIM", k, g, cn, "0"] + [rid(k) for _ in range(rng.randrange(1, 4))] +
+                rng.choice([[], ["JUSTID"], ["FORCE"], ["RETRYCOUNT", "3"], ["LASTID", rid(k)]]))
+    if x < 0.92:
+        return ["XAUTOCLAIM", k, g, cn, "0", rng.choice(["0", "-", rid(k)])] + (
+            ["COUNT", str(rng.randrange(1, 5))] if rng.random() < 0.5 else []) + (
+            ["JUSTID"] if rng.random() < 0.2 else [])
+    if x < 0.96:
+        return ["XINFO", "GROUPS", k]
+    return ["XINFO", "CONSUMERS", k, g]
+
+
 STEPS = int(os.environ.get("ZSTEPS", "3000"))
 m0 = mismatches[0]
 for _ in range(STEPS):
-    both(*random_cmd())
+    both_masked(*random_cmd())
 check(mismatches[0] == m0, "%d random stream commands answer as redis-server's" % STEPS,
       got=mismatches[0] - m0)
 same_all = all(c.call("XRANGE", k, "-", "+") == r.call("XRANGE", k, "-", "+") and
                info_fields(c.call("XINFO", "STREAM", k)) == info_fields(r.call("XINFO", "STREAM", k))
                for k in KEYS)
 check(same_all, "every stream, its last ID, entries added and max deleted ID as redis-server's")
+same_groups = all(mask_times(("XINFO", "CONSUMERS"), c.call("XINFO", "CONSUMERS", k, g)) ==
+                  mask_times(("XINFO", "CONSUMERS"), r.call("XINFO", "CONSUMERS", k, g)) and
+                  c.call("XPENDING", k, g) == r.call("XPENDING", k, g) and
+                  c.call("XINFO", "GROUPS", k) == r.call("XINFO", "GROUPS", k)
+                  for k in KEYS for g in GROUPS)
+check(same_groups, "every group, its consumers and pending entries as redis-server's")
 
 # ---- 3. XREAD BLOCK ----
 
@@ -301,6 +447,22 @@ for how in ("MULTI", "EVAL"):
     th.join(10)
     check(out and out[0][0] == "*" and out[0][1] and out[0][1][0][1][1][1][0][1][0][1].startswith(b"8-"),
           "an XADD inside %s wakes it" % how, got=out[:1])
+c.call("DEL", "bg")
+c.call("XGROUP", "CREATE", "bg", "grp", "$", "MKSTREAM")
+th, out = start_blocked(("XREADGROUP", "GROUP", "grp", "w1", "BLOCK", "5000", "STREAMS", "bg", ">"))
+c.call("XADD", "bg", "5-1", "job", "1")
+th.join(10)
+check(out and out[0] == ("*", [("*", [("$", b"bg"), ("*", [("*", [("$", b"5-1"), ("*", [
+    ("$", b"job"), ("$", b"1")])])])])]), "XREADGROUP BLOCK: woken by an XADD with the new entry",
+    got=out[:1])
+x = c.call("XPENDING", "bg", "grp")
+check(x == ("*", [(":", 1), ("$", b"5-1"), ("$", b"5-1"), ("*", [("*", [("$", b"w1"), ("$", b"1")])])]),
+      "the entry it got is pending for its consumer", got=x)
+th, out = start_blocked(("XREADGROUP", "GROUP", "grp", "w2", "BLOCK", "5000", "STREAMS", "bg", ">"))
+c.call("XGROUP", "DESTROY", "bg", "grp")
+th.join(10)
+check(out and out[0][0] == "-" and out[0][1].startswith("NOGROUP"),
+      "XREADGROUP BLOCK whose group is destroyed: NOGROUP", got=out[:1])
 c.call("MULTI")
 c.call("XREAD", "BLOCK", "0", "STREAMS", "b2", "$")
 x = c.call("EXEC")
@@ -372,19 +534,30 @@ if not itlib.IS_REAL:
           "the stream is unchanged (length, last ID)")
     x = c.call("DUMP", "big")
     check(x[0] == "-" and "stream" in x[1], "DUMP of a stream: an error", got=x)
+    c.call("XGROUP", "CREATE", "mx", "keep", "0")
+    c.call("XREADGROUP", "GROUP", "keep", "k1", "STREAMS", "mx", ">")
     want = {k: c.call("XRANGE", k, "-", "+") for k in ("s", "r1", "r2", "st2", "mx")}
+    want_pel = c.call("XPENDING", "mx", "keep", "-", "+", "10")[1]
+    want_pel = [e[1][:2] + e[1][3:] for e in want_pel]
     info_want = info_fields(c.call("XINFO", "STREAM", "mx"))
     check(srv.stop() == 0, "SIGTERM: a clean stop")
     srv.start()
     c = Resp(srv.port)
     check(all(c.call("XRANGE", k, "-", "+") == v for k, v in want.items()) and
-          info_fields(c.call("XINFO", "STREAM", "mx")) == info_want,
-          "every stream as it was after a clean restart")
-    acked = []
+          info_fields(c.call("XINFO", "STREAM", "mx")) == info_want and
+          [e[1][:2] + e[1][3:] for e in c.call("XPENDING", "mx", "keep", "-", "+", "10")[1]] == want_pel
+          and want_pel, "every stream as it was after a clean restart, groups and pending entries too")
+    acked, delivered, acks = [], [], 0
+    c.call("XGROUP", "CREATE", "kill", "kg", "$", "MKSTREAM")
     for i in range(200):
         x = c.call("XADD", "kill", "MAXLEN", "150", "%d-1" % (i + 1), "n", str(i))
         if x[0] == "$":
             acked.append(x[1])
+        if i % 3 == 0:
+            y = c.call("XREADGROUP", "GROUP", "kg", "w", "COUNT", "2", "STREAMS", "kill", ">")
+            delivered += [e[1][0][1] for e in y[1][0][1][1][1]] if y[0] == "*" and y[1] else []
+        if i % 7 == 0 and delivered:
+            acks += c.call("XACK", "kill", "kg", delivered.pop(0))[1]
     srv.stop(signal.SIGKILL)
     srv.start()
     c = Resp(srv.port)
@@ -393,5 +566,8 @@ if not itlib.IS_REAL:
     check(got == acked[-150:] and c.call("XINFO", "STREAM", "kill")[1][11][1] == 200,
           "after a SIGKILL: every acknowledged XADD, MAXLEN applied, entries-added 200",
           got=(len(got), got[:2], got[-2:]))
+    pel = [e[1][0][1] for e in c.call("XPENDING", "kill", "kg", "-", "+", "1000")[1]]
+    check(pel == delivered and acks > 0, "and every delivery and XACK acknowledged: the pending "
+          "entries are those delivered and not acknowledged", got=(len(pel), len(delivered), acks))
 
 itlib.finish()

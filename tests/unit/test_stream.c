@@ -2,7 +2,7 @@
  * test_stream.c - stream IDs and the stream record (proto/stream.c): Redis's ID forms
  * parsed and refused, increments at the edges, a stream with groups, consumers and
  * pending entries encoded and decoded back, edits, and every truncation and damaged byte
- * of a record refused or decoded within its buffer.
+ * of a record refused or decoded within its buffer, and the consumer groups' edits.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -247,13 +247,70 @@ static void test_damaged(void **st)
     coll_buf_free(&out);
 }
 
+/* Groups and consumers stay in name order; adding a consumer before others renumbers the
+ * pending entries' consumers; deleting one drops its pending entries; the PEL stays in ID
+ * order and the per-consumer counts follow every change; all of it survives encoding. */
+static void test_groups(void **st)
+{
+    (void)st;
+    struct stream s;
+    build(&s, 10);
+    struct stream_id z = {0, 0};
+    assert_int_equal(stream_group_add(&s, "m", 1, &z, -1), 0);
+    assert_int_equal(stream_group_add(&s, "b", 1, &z, 3), 0);
+    assert_int_equal(stream_group_add(&s, "z", 1, &z, -1), 2);
+    assert_int_equal(stream_group_add(&s, "m", 1, &z, -1), -1);
+    assert_memory_equal(s.g[1].name, "m", 1);
+    struct stream_group *g = stream_group_find(&s, "m", 1);
+    int created;
+    assert_int_equal(stream_consumer_add(g, "carol", 5, 10, &created), 0);
+    assert_int_equal(created, 1);
+    struct stream_id ids[4] = {{1004, 0}, {1001, 1}, {1002, 0}, {1000, 0}};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(stream_pel_add(g, &ids[i], 0, 100 + (uint64_t)i, 1), 0);
+    for (size_t i = 1; i < g->npel; i++)
+        assert_true(stream_id_cmp(&g->pel[i - 1].id, &g->pel[i].id) < 0);
+    assert_int_equal(stream_consumer_add(g, "alice", 5, 11, &created), 0); /* before carol */
+    assert_int_equal(stream_consumer_add(g, "carol", 5, 12, &created), 1);
+    assert_int_equal(created, 0);
+    for (size_t i = 0; i < g->npel; i++)
+        assert_int_equal(g->pel[i].consumer, 1); /* still carol's */
+    assert_int_equal(g->cons[1].pending, 4);
+    ssize_t pi = stream_pel_find(g, &ids[2]);
+    assert_true(pi >= 0);
+    stream_pel_assign(g, (size_t)pi, 0);
+    assert_true(g->cons[0].pending == 1 && g->cons[1].pending == 3);
+    struct stream_id none = {1003, 0};
+    assert_int_equal(stream_pel_find(g, &none), -1);
+    assert_int_equal(stream_pel_lower_bound(g, &none), 3);
+    struct stream_id past = {2000, 0};
+    assert_true(stream_has(&s, &ids[0]) && !stream_has(&s, &past));
+    struct coll_buf out = {0};
+    assert_int_equal(stream_encode(&s, &out), 0);
+    struct stream d;
+    assert_int_equal(stream_decode(out.p, out.len, &d), 0);
+    struct stream_group *dg = stream_group_find(&d, "m", 1);
+    assert_true(dg && dg->ncons == 2 && dg->npel == 4 && dg->cons[0].pending == 1 &&
+                dg->cons[1].pending == 3);
+    assert_int_equal(stream_group_find(&d, "b", 1)->entries_read, 3);
+    stream_consumer_del(dg, 1); /* carol: her three pending entries go */
+    assert_true(dg->ncons == 1 && dg->npel == 1 && dg->pel[0].consumer == 0);
+    assert_int_equal(stream_id_cmp(&dg->pel[0].id, &ids[2]), 0);
+    stream_pel_del(dg, 0);
+    assert_true(dg->npel == 0 && dg->cons[0].pending == 0);
+    stream_group_del(&d, 0);
+    assert_true(d.ng == 2 && d.g[0].name[0] == 'm');
+    stream_free(&d);
+    coll_buf_free(&out);
+    stream_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_id_parse),
-        cmocka_unit_test(test_id_edges),
-        cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_damaged),
+        cmocka_unit_test(test_id_parse),  cmocka_unit_test(test_id_edges),
+        cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_damaged),
+        cmocka_unit_test(test_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,44 @@
+/*
+ * cmd_stream.h - what the stream commands (cmd_stream.c: entries; cmd_stream_group.c:
+ * consumer groups) share: the read of a stream, its replies and its write.
+ */
+#ifndef LS_SERVER_CMD_STREAM_H
+#define LS_SERVER_CMD_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmd.h"
+#include "stream.h"
+
+#define ERR_INVALID_ID "ERR Invalid stream ID specified as stream command argument"
+#define ERR_SYNTAX     "ERR syntax error"
+#define ERR_NOT_INT    "ERR value is not an integer or out of range"
+
+/* Whether r runs inside a script (EVAL, FCALL). */
+int xs_in_script(const struct req *r);
+/* Reads key as a stream (WRONGTYPE for another type) for cb. */
+void xs_read(struct req *r, const struct resp_arg *key, ls_get_cb cb);
+/* The stream of a read into *s (empty when the key is absent: *exists 0), or the error
+ * replied and r ended: returns 1. */
+int xs_stream_of(struct req *r, int rc, const struct ls_item *it, struct stream *s, int *exists);
+
+/* Replies into o: an ID (bulk), an entry ([id, [field, value ...]]), the entries [a, b)
+ * (rev: from b - 1 down; at most count, 0: all). 0 or the pbuf error. */
+int xs_w_id(struct pbuf *o, const struct stream_id *id);
+int xs_w_entry(struct pbuf *o, const struct stream_entry *x);
+int xs_w_range(struct pbuf *o, const struct stream *s, size_t a, size_t b, int rev, uint64_t count);
+void xs_reply_id(struct req *r, const struct stream_id *id);
+
+/* A range bound argument: "(" + a strict ID excludes it (*ex), else "-", "+" or an ID
+ * whose missing sequence is `missing`. -1 with the error replied. */
+int xs_interval_arg(struct req *r, const struct resp_arg *a, uint64_t missing, struct stream_id *id,
+                    int *ex);
+
+/* Writes s as the stream under key (it: the record read, NULL when absent), keeping its
+ * TTL; events[0..nev) published with the write (class t); replies as mode says (r->num,
+ * r->tmp, +OK) once it is acknowledged. */
+void xs_store(struct req *r, const struct resp_arg *key, const struct ls_item *it,
+              const struct stream *s, const char *const *events, int nev, enum cmd_reply_mode mode);
+
+#endif
