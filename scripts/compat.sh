@@ -6,7 +6,8 @@
 #
 # Environment:
 #   COMPAT_UNITS       units to run (default: the issue 12 list below, and issue 15's
-#                      unit/type/hash, unit/type/list*, unit/type/set, unit/type/zset, unit/sort)
+#                      unit/type/hash, unit/type/list*, unit/type/set, unit/type/zset, unit/sort,
+#                      unit/type/stream, unit/type/stream-cgroups)
 #   COMPAT_SRC         the Redis source tarball (default ../shared/tools/redis-7.0.15-src.tar.gz
 #                      relative to the repo root, then /work/shared/tools/...)
 #   COMPAT_BASELINE    known failures, one "unit: test name" per line (tests/compat/known_failures.txt)
@@ -44,7 +45,8 @@ it_begin compat "${COMPAT_TOTAL_LIMIT:-5400}"
 UNITS=${COMPAT_UNITS:-"unit/type/string unit/type/incr unit/keyspace unit/expire unit/protocol
     unit/scan unit/other unit/introspection unit/introspection-2 unit/info-command unit/multi
     unit/scripting unit/pubsub unit/pubsubshard unit/type/hash unit/type/list unit/type/list-2
-    unit/type/list-3 unit/type/set unit/type/zset unit/sort"}
+    unit/type/list-3 unit/type/set unit/type/zset unit/sort unit/type/stream
+    unit/type/stream-cgroups"}
 BASELINE=${COMPAT_BASELINE:-$ROOT/tests/compat/known_failures.txt}
 STALLS=${COMPAT_STALLS:-$ROOT/tests/compat/stalls.txt}
 UNIT_LIMIT=${COMPAT_UNIT_LIMIT:-600}

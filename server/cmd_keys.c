@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block.h"
 #include "cmd.h"
 #include "large.h"
 #include "reaper.h"
@@ -567,6 +568,7 @@ static void flush_tables(struct req *r, uint32_t first, uint32_t last)
     reaper_wake(r->c->srv);    /* large lists flushed: their pages go */
     r->pending = 1;
     for (uint32_t t = first; t <= last; t++) {
+        block_signal_db(r->c->srv, t); /* a blocked XREADGROUP: its stream is gone */
         int rc = park_flush(r, t, flush_cb);
         if (rc == 0)
             r->pending++;

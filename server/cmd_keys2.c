@@ -266,8 +266,9 @@ static void xfer_put(struct req *r, uint32_t db, const struct resp_arg *dst, con
                      size_t n, uint64_t expire_ms, uint32_t flags, uint8_t vtype)
 {
     struct ls_write_opts o = {.expire_ms = expire_ms, .flags = flags, .vtype = vtype};
-    if (vtype == COLL_LIST) /* a list moved into place: a BLPOP on it may go on */
-        block_signal(r->c->srv, db, dst->ptr, dst->len);
+    /* a list, a sorted set or a stream moved into place: a BLPOP, BZPOPMIN, XREAD(GROUP) on
+     * it may go on; another type: a blocked XREADGROUP learns its stream went */
+    block_signal(r->c->srv, db, dst->ptr, dst->len);
     if (!(r->flags & XFER_DEL_SRC) && large_needed(r->c->srv, vtype, v, n)) {
         struct large_put p = {db, dst, v, n, o}; /* COPY, RESTORE: a version of its own */
         large_write(r, &p, 1, xfer_large_cb);

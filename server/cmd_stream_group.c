@@ -1003,7 +1003,9 @@ static void xrg_cb(void *arg, int rc, const struct ls_item *it)
     struct stream_group *g = exists ? stream_group_find(&s, x->group->ptr, x->group->len) : NULL;
     if (g == NULL) {
         stream_free(&s);
-        if (r->block_woken)
+        if (r->block_woken && !exists) /* deleted, or replaced by another type, meanwhile */
+            reply_error(r, "UNBLOCKED the stream key no longer exists");
+        else if (r->block_woken)
             reply_error(r,
                         "NOGROUP the consumer group this client was blocked on no longer exists");
         else

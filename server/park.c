@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block.h"
 #include "conn.h"
 #include "large.h"
 #include "log.h"
@@ -193,6 +194,9 @@ int park_put(struct req *r, uint32_t table, const struct resp_arg *key, const vo
         o.ordered = 1;
         opts = &o;
     }
+    /* a blocked XREADGROUP learns that its stream was replaced (Redis: UNBLOCKED), inside
+     * EXEC too (run after it, deferred); other blocked commands run again and wait on */
+    block_signal(r->c->srv, table, key->ptr, key->len);
     int tw = txn_write(r, table, key, v, n, opts, 0, cb); /* inside EXEC: its overlay */
     if (tw != 1)
         return tw;
@@ -209,6 +213,7 @@ int park_put(struct req *r, uint32_t table, const struct resp_arg *key, const vo
 int park_del(struct req *r, uint32_t table, const struct resp_arg *key, ls_write_cb cb)
 {
     struct ls_engine *e = r->c->srv->eng;
+    block_signal(r->c->srv, table, key->ptr, key->len); /* a blocked XREADGROUP: UNBLOCKED */
     int tw = txn_write(r, table, key, NULL, 0, NULL, 1, cb); /* inside EXEC: its overlay */
     if (tw != 1)
         return tw;

@@ -463,6 +463,15 @@ c.call("XGROUP", "DESTROY", "bg", "grp")
 th.join(10)
 check(out and out[0][0] == "-" and out[0][1].startswith("NOGROUP"),
       "XREADGROUP BLOCK whose group is destroyed: NOGROUP", got=out[:1])
+for how, act in [("DEL", lambda: c.call("DEL", "bg")), ("SET", lambda: c.call("SET", "bg", "v")),
+                 ("FLUSHDB", lambda: c.call("FLUSHDB"))]:
+    c.call("DEL", "bg")
+    c.call("XGROUP", "CREATE", "bg", "grp", "$", "MKSTREAM")
+    th, out = start_blocked(("XREADGROUP", "GROUP", "grp", "w1", "BLOCK", "0", "STREAMS", "bg", ">"))
+    act()
+    th.join(10)
+    check(out and out[0] == ("-", "UNBLOCKED the stream key no longer exists"),
+          "XREADGROUP BLOCK on a stream that %s removes: UNBLOCKED" % how, got=out[:1])
 c.call("MULTI")
 c.call("XREAD", "BLOCK", "0", "STREAMS", "b2", "$")
 x = c.call("EXEC")
