@@ -3,7 +3,8 @@ coll_crash.sh.
 
 Writers in sync mode, one command in flight each, each on keys of its own: HSET (of up to
 5 fields)/HDEL on hashes, RPUSH/LPOP/LMOVE on two lists (LMOVE moves an element between them in one batch),
-SADD/SREM and SMOVE on sets, ZADD/ZINCRBY/ZREM on sorted sets; a model keeps every key's
+SADD/SREM and SMOVE on sets, ZADD/ZINCRBY/ZREM on sorted sets, XADD (MAXLEN)/XDEL/
+XREADGROUP/XACK on a stream with a consumer group; a model keeps every key's
 state after its last acknowledged command, and the state the command in flight would
 give. Checkpoints are taken every 50 ms, so kills land in them too. After each SIGKILL
 the restarted server must hold, for every writer, the state after its last acknowledged
@@ -41,23 +42,51 @@ srv = itlib.Server("redis", durability="sync",
 
 def keys_of(w):
     return {"h": "h:%d" % w, "la": "la:%d" % w, "lb": "lb:%d" % w, "sa": "sa:%d" % w,
-            "sb": "sb:%d" % w, "z": "z:%d" % w}
+            "sb": "sb:%d" % w, "z": "z:%d" % w, "x": "x:%d" % w}
+
+
+def empty_stream():
+    """A stream's model: entries (id, value), its last ID's ms, its group's last delivered
+    ID's ms (IDs are "ms-1"), the group's pending IDs."""
+    return {"e": [], "last": 0, "g": 0, "pel": []}
 
 
 def empty_state():
-    return {"h": {}, "la": [], "lb": [], "sa": set(), "sb": set(), "z": {}}
+    return {"h": {}, "la": [], "lb": [], "sa": set(), "sb": set(), "z": {}, "x": empty_stream()}
 
 
 def copy_state(s):
     return {"h": dict(s["h"]), "la": list(s["la"]), "lb": list(s["lb"]), "sa": set(s["sa"]),
-            "sb": set(s["sb"]), "z": dict(s["z"])}
+            "sb": set(s["sb"]), "z": dict(s["z"]),
+            "x": {"e": list(s["x"]["e"]), "last": s["x"]["last"], "g": s["x"]["g"],
+                  "pel": list(s["x"]["pel"])}}
 
 
 def step(r, w, st):
     """A random command for writer w and the state it gives (st is not changed)."""
     k = keys_of(w)
     nxt = copy_state(st)
-    op = r.randrange(10)
+    op = r.randrange(14)
+    x = nxt["x"]
+    if op == 10:  # XADD, the stream kept to 30 entries
+        x["last"] += 1
+        v = "s%d" % r.randrange(10 ** 6)
+        x["e"] = (x["e"] + [(x["last"], v)])[-30:]
+        return ("XADD", k["x"], "MAXLEN", "30", "%d-1" % x["last"], "f", v), nxt
+    if op == 11:
+        d = r.choice(x["e"])[0] if x["e"] and r.random() < 0.8 else x["last"] + 5
+        x["e"] = [e for e in x["e"] if e[0] != d]
+        return ("XDEL", k["x"], "%d-1" % d), nxt
+    if op == 12:  # the next entry after the group's last delivered one
+        after = [e for e in x["e"] if e[0] > x["g"]]
+        if after:
+            x["g"] = after[0][0]
+            x["pel"].append(after[0][0])
+        return ("XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", k["x"], ">"), nxt
+    if op == 13:
+        a = x["pel"][0] if x["pel"] else 1
+        x["pel"] = [p for p in x["pel"] if p != a]
+        return ("XACK", k["x"], "g", "%d-1" % a), nxt
     if op == 0:
         args = ["HSET", k["h"]]
         for _ in range(r.choice([1, 1, 2, 5])):
@@ -108,7 +137,15 @@ def read_state(c, w):
     k = keys_of(w)
     h = [x[1] for x in c.call("HGETALL", k["h"])[1]]
     z = [x[1] for x in c.call("ZRANGE", k["z"], "0", "-1", "WITHSCORES")[1]]
-    return {"h": {h[i].decode(): h[i + 1].decode() for i in range(0, len(h), 2)},
+    xi = [v[1] for v in c.call("XINFO", "STREAM", k["x"])[1]]
+    gi = [v[1] for v in c.call("XINFO", "GROUPS", k["x"])[1][0][1]]
+    x = {"e": [(int(e[1][0][1].split(b"-")[0]), e[1][1][1][1][1].decode())
+               for e in c.call("XRANGE", k["x"], "-", "+")[1]],
+         "last": int(xi[xi.index(b"last-generated-id") + 1].split(b"-")[0]),
+         "g": int(gi[gi.index(b"last-delivered-id") + 1].split(b"-")[0]),
+         "pel": [int(p[1][0][1].split(b"-")[0]) for p in
+                 c.call("XPENDING", k["x"], "g", "-", "+", "1000")[1]]}
+    return {"x": x, "h": {h[i].decode(): h[i + 1].decode() for i in range(0, len(h), 2)},
             "la": [x[1].decode() for x in c.call("LRANGE", k["la"], "0", "-1")[1]],
             "lb": [x[1].decode() for x in c.call("LRANGE", k["lb"], "0", "-1")[1]],
             "sa": {x[1].decode() for x in c.call("SMEMBERS", k["sa"])[1]},
@@ -118,10 +155,14 @@ def read_state(c, w):
 
 def norm(s):
     return {"h": s["h"], "la": s["la"], "lb": s["lb"], "sa": s["sa"], "sb": s["sb"],
-            "z": {m: float(v) for m, v in s["z"].items()}}
+            "z": {m: float(v) for m, v in s["z"].items()}, "x": s["x"]}
 
 
 states = [empty_state() for _ in range(WRITERS)]
+c0 = Resp(srv.port)
+for w in range(WRITERS):
+    c0.call("XGROUP", "CREATE", keys_of(w)["x"], "g", "$", "MKSTREAM")
+c0.close()
 total_acked = 0
 for cycle in range(CYCLES):
     section("cycle %d" % cycle)
@@ -169,8 +210,9 @@ for cycle in range(CYCLES):
             bad.append((w, got, ok))
         else:
             states[w] = {"h": got["h"], "la": got["la"], "lb": got["lb"], "sa": got["sa"],
-                         "sb": got["sb"], "z": got["z"]}
-        for name, want in (("h", "hash"), ("la", "list"), ("sa", "set"), ("z", "zset")):
+                         "sb": got["sb"], "z": got["z"], "x": got["x"]}
+        for name, want in (("h", "hash"), ("la", "list"), ("sa", "set"), ("z", "zset"),
+                           ("x", "stream")):
             t = c.call("TYPE", keys_of(w)[name])
             if got[name] and t != ("+", want):
                 bad.append((w, name, t))
@@ -183,6 +225,8 @@ sizes = [(len(st["h"]), len(st["sa"]), len(st["z"])) for st in states]
 log("sizes at the end (hash, set, sorted set) per writer: %s" % sizes)
 check(any(h > 128 for h, _, _ in sizes) and any(s > 128 for _, s, _ in sizes),
       "hashes and sets reached the large form (past 128 elements)", sizes)
+check(sum(st["x"]["last"] for st in states) > 20,
+      "streams were written (XADDs acknowledged: %d)" % sum(st["x"]["last"] for st in states))
 check(any(z > 90 for _, _, z in sizes),  # ~25-byte elements: past 2 KiB at ~82 members
       "sorted sets reached the large form (a tree: past max_value_size)", sizes)
 srv.stop()
