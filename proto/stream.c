@@ -166,6 +166,8 @@ static int decode_group(struct rd *r, struct stream_group *g)
     g->name = rd_bytes(r, &g->name_len);
     rd_id(r, &g->last_id);
     uint64_t er = rd_varint(r);
+    if (er - 1 > (uint64_t)INT64_MAX && er != 0)
+        return -1; /* a count past int64: damage */
     g->entries_read = er == 0 ? -1 : (int64_t)(er - 1);
     uint64_t nc = rd_varint(r);
     if (!count_fits(r, nc, 2))
