@@ -39,6 +39,19 @@ int xs_in_script(const struct req *r)
     return r->parent && r->parent->cmd && (r->parent->cmd->flags & CMD_EVAL);
 }
 
+void *xs_aux(struct req *r, size_t size)
+{
+    void *p = calloc(1, size);
+    if (p == NULL) {
+        reply_error(r, "ERR out of memory");
+        req_done(r);
+        return NULL;
+    }
+    r->aux = p;
+    r->aux_free = free;
+    return p;
+}
+
 /* ---- reading ---- */
 
 /* The stream of a read into *s (empty when the key is absent: *exists 0), or the error
@@ -334,21 +347,26 @@ static void xadd_cb(void *arg, int rc, const struct ls_item *it)
     stream_free(&s);
 }
 
+/* XADD's (xadd) or XTRIM's options parsed into r->aux: NULL with the error replied and r
+ * ended. */
+static struct trim_args *trim_args_of(struct req *r, int xadd)
+{
+    struct trim_args *a = xs_aux(r, sizeof(*a));
+    if (a == NULL)
+        return NULL;
+    if (trim_parse(r, a, xadd) < 0) {
+        req_done(r);
+        return NULL;
+    }
+    return a;
+}
+
 /* XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value ... */
 void cmd_stream_xadd(struct req *r)
 {
-    struct trim_args *a = malloc(sizeof(*a));
-    if (a == NULL) {
-        reply_error(r, "ERR out of memory");
-        req_done(r);
+    struct trim_args *a = trim_args_of(r, 1);
+    if (a == NULL)
         return;
-    }
-    r->aux = a;
-    r->aux_free = free;
-    if (trim_parse(r, a, 1) < 0) {
-        req_done(r);
-        return;
-    }
     uint32_t fp = a->idpos + 1;
     if (a->idpos >= r->argc || r->argc - fp < 2 || (r->argc - fp) % 2 != 0) {
         cmd_wrong_args(r);
@@ -388,19 +406,8 @@ static void xtrim_cb(void *arg, int rc, const struct ls_item *it)
 /* XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count] */
 void cmd_stream_xtrim(struct req *r)
 {
-    struct trim_args *a = malloc(sizeof(*a));
-    if (a == NULL) {
-        reply_error(r, "ERR out of memory");
-        req_done(r);
-        return;
-    }
-    r->aux = a;
-    r->aux_free = free;
-    if (trim_parse(r, a, 0) < 0) {
-        req_done(r);
-        return;
-    }
-    xs_read(r, &r->argv[1], xtrim_cb);
+    if (trim_args_of(r, 0))
+        xs_read(r, &r->argv[1], xtrim_cb);
 }
 
 /* ---- XLEN, XRANGE, XREVRANGE ---- */
@@ -470,14 +477,9 @@ int xs_interval_arg(struct req *r, const struct resp_arg *a, uint64_t missing, s
 
 static void xrange_generic(struct req *r, int rev)
 {
-    struct xrange *q = calloc(1, sizeof(*q));
-    if (q == NULL) {
-        reply_error(r, "ERR out of memory");
-        req_done(r);
+    struct xrange *q = xs_aux(r, sizeof(*q));
+    if (q == NULL)
         return;
-    }
-    r->aux = q;
-    r->aux_free = free;
     q->rev = rev;
     q->count = -1;
     int sx, ex;
@@ -617,14 +619,9 @@ static void xsetid_cb(void *arg, int rc, const struct ls_item *it)
 /* XSETID key last-id [ENTRIESADDED entries-added] [MAXDELETEDID max-deleted-id] */
 void cmd_stream_xsetid(struct req *r)
 {
-    struct xsetid *q = calloc(1, sizeof(*q));
-    if (q == NULL) {
-        reply_error(r, "ERR out of memory");
-        req_done(r);
+    struct xsetid *q = xs_aux(r, sizeof(*q));
+    if (q == NULL)
         return;
-    }
-    r->aux = q;
-    r->aux_free = free;
     q->added = -1;
     if (stream_id_parse(r->argv[2].ptr, r->argv[2].len, 0, 1, NULL, &q->id) < 0) {
         reply_error(r, ERR_INVALID_ID);
@@ -695,11 +692,8 @@ int cmd_stream_keys(const struct resp_arg *argv, uint32_t argc, int group, uint3
 
 /* XREAD's state (r->aux), kept across the runs of a blocked XREAD. */
 struct xread {
-    uint32_t first, n;     /* the keys argv[first..first+n) */
+    struct xs_read_opts o;
     uint32_t at;           /* the key being read */
-    long long count;       /* 0: all */
-    long long block;       /* -1: no BLOCK */
-    uint64_t deadline;     /* a blocked XREAD's (server_mono_ms), 0: none */
     int resolved;          /* ids[] hold the IDs resolved ($ at the first run) */
     uint32_t served;       /* streams with entries in r->tmp */
     struct stream_id *ids; /* after which each key's entries are read */
@@ -722,7 +716,7 @@ static void xread_cb(void *arg, int rc, const struct ls_item *it)
     int exists;
     if (xs_stream_of(r, rc, it, &s, &exists))
         return;
-    const struct resp_arg *idarg = &r->argv[x->first + x->n + x->at];
+    const struct resp_arg *idarg = &r->argv[x->o.first + x->o.n + x->at];
     const char *err = NULL;
     if (!x->resolved) {
         if (idarg->len == 1 && idarg->ptr[0] == '$')
@@ -742,14 +736,14 @@ static void xread_cb(void *arg, int rc, const struct ls_item *it)
     struct stream_id from = x->ids[x->at];
     if (s.n && stream_id_cmp(&s.e[s.n - 1].id, &from) > 0) {
         size_t a = stream_id_incr(&from) == 0 ? stream_lower_bound(&s, &from) : s.n;
-        const struct resp_arg *key = &r->argv[x->first + x->at];
+        const struct resp_arg *key = &r->argv[x->o.first + x->at];
         int wrc = 0;
         if (r->proto == 2)
             wrc = resp_w_array(&r->tmp, 2);
         if (wrc == 0)
             wrc = resp_w_bulk(&r->tmp, key->ptr, key->len);
         if (wrc == 0)
-            wrc = xs_w_range(&r->tmp, &s, a, s.n, 0, (uint64_t)x->count);
+            wrc = xs_w_range(&r->tmp, &s, a, s.n, 0, (uint64_t)x->o.count);
         reply_check(r, wrc);
         x->served++;
     }
@@ -761,9 +755,9 @@ static void xread_cb(void *arg, int rc, const struct ls_item *it)
 static void xread_next(struct req *r)
 {
     struct xread *x = r->aux;
-    if (x->at < x->n) {
+    if (x->at < x->o.n) {
         r->hold_claim = 1; /* the keys are read one after the other */
-        xs_read(r, &r->argv[x->first + x->at], xread_cb);
+        xs_read(r, &r->argv[x->o.first + x->at], xread_cb);
         return;
     }
     x->resolved = 1;
@@ -776,27 +770,96 @@ static void xread_next(struct req *r)
         req_done(r);
         return;
     }
-    if (x->block < 0 || r->parent) { /* no BLOCK, or inside MULTI: Redis's null */
+    xs_block(r, &x->o);
+}
+
+void xs_block(struct req *r, struct xs_read_opts *o)
+{
+    if (o->block < 0 || r->parent) { /* no BLOCK, or inside MULTI: Redis's null */
         reply_null_array(r);
         req_done(r);
         return;
     }
     uint64_t wait = 0;
-    if (x->block > 0) {
+    if (o->block > 0) {
         uint64_t now = server_mono_ms();
-        if (x->deadline == 0)
-            x->deadline = now + (uint64_t)x->block;
-        if (now >= x->deadline) {
+        if (o->deadline == 0)
+            o->deadline = now + (uint64_t)o->block;
+        if (now >= o->deadline) {
             reply_null_array(r);
             req_done(r);
             return;
         }
-        wait = x->deadline - now;
+        wait = o->deadline - now;
     }
-    if (block_wait(r, x->first, x->first + x->n - 1, wait, BLOCK_NULL_ARRAY) < 0) {
+    if (block_wait(r, o->first, o->first + o->n - 1, wait, BLOCK_NULL_ARRAY) < 0) {
         reply_null_array(r);
         req_done(r);
     }
+}
+
+int xs_read_opts_parse(struct req *r, struct xs_read_opts *o, int group)
+{
+    o->block = -1;
+    for (uint32_t i = 1; i < r->argc; i++) {
+        uint32_t more = r->argc - i - 1;
+        const struct resp_arg *a = &r->argv[i];
+        const char *err = NULL;
+        if (cmd_arg_is(a, "block") && more) {
+            if (xs_in_script(r)) {
+                reply_errorf(r, "ERR %.*s command is not allowed with BLOCK option from scripts",
+                             (int)r->argv[0].len, r->argv[0].ptr);
+                return -1;
+            }
+            i++;
+            if (cmd_arg_ll(&r->argv[i], &o->block) < 0)
+                err = "ERR timeout is not an integer or out of range";
+            else if (o->block < 0)
+                err = "ERR timeout is negative";
+        } else if (cmd_arg_is(a, "count") && more) {
+            i++;
+            if (cmd_arg_ll(&r->argv[i], &o->count) < 0)
+                err = ERR_NOT_INT;
+            else if (o->count < 0)
+                o->count = 0;
+        } else if (cmd_arg_is(a, "streams") && more) {
+            if (more % 2 != 0) {
+                err = "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must "
+                      "be specified.";
+            } else {
+                o->first = i + 1;
+                o->n = more / 2;
+                break;
+            }
+        } else if (cmd_arg_is(a, "group") && more >= 2) {
+            if (!group)
+                err = "ERR The GROUP option is only supported by XREADGROUP. You called XREAD "
+                      "instead.";
+            o->group = &r->argv[i + 1];
+            o->consumer = &r->argv[i + 2];
+            i += 2;
+        } else if (cmd_arg_is(a, "noack")) {
+            if (!group)
+                err = "ERR The NOACK option is only supported by XREADGROUP. You called XREAD "
+                      "instead.";
+            o->noack = 1;
+        } else {
+            err = ERR_SYNTAX;
+        }
+        if (err) {
+            reply_error(r, err);
+            return -1;
+        }
+    }
+    if (o->n == 0) {
+        reply_error(r, ERR_SYNTAX);
+        return -1;
+    }
+    if (group && o->group == NULL) {
+        reply_error(r, "ERR Missing GROUP option for XREADGROUP");
+        return -1;
+    }
+    return 0;
 }
 
 /* XREAD [COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...] */
@@ -809,67 +872,12 @@ void cmd_stream_xread(struct req *r)
         xread_next(r);
         return;
     }
-    if ((x = calloc(1, sizeof(*x))) == NULL) {
-        reply_error(r, "ERR out of memory");
-        req_done(r);
+    if ((x = xs_aux(r, sizeof(*x))) == NULL)
         return;
-    }
-    r->aux = x;
     r->aux_free = xread_free;
-    x->block = -1;
-    for (uint32_t i = 1; i < r->argc; i++) {
-        uint32_t more = r->argc - i - 1;
-        const struct resp_arg *o = &r->argv[i];
-        if (cmd_arg_is(o, "block") && more) {
-            if (xs_in_script(r)) {
-                reply_errorf(r, "ERR %.*s command is not allowed with BLOCK option from scripts",
-                             (int)r->argv[0].len, r->argv[0].ptr);
-                goto fail;
-            }
-            i++;
-            if (cmd_arg_ll(&r->argv[i], &x->block) < 0) {
-                reply_error(r, "ERR timeout is not an integer or out of range");
-                goto fail;
-            }
-            if (x->block < 0) {
-                reply_error(r, "ERR timeout is negative");
-                goto fail;
-            }
-        } else if (cmd_arg_is(o, "count") && more) {
-            i++;
-            if (cmd_arg_ll(&r->argv[i], &x->count) < 0) {
-                reply_error(r, ERR_NOT_INT);
-                goto fail;
-            }
-            if (x->count < 0)
-                x->count = 0;
-        } else if (cmd_arg_is(o, "streams") && more) {
-            if (more % 2 != 0) {
-                reply_error(r, "ERR Unbalanced XREAD list of streams: for each stream key an ID "
-                               "or '$' must be specified.");
-                goto fail;
-            }
-            x->first = i + 1;
-            x->n = more / 2;
-            break;
-        } else if (cmd_arg_is(o, "group") && more >= 2) {
-            reply_error(r, "ERR The GROUP option is only supported by XREADGROUP. You called "
-                           "XREAD instead.");
-            goto fail;
-        } else if (cmd_arg_is(o, "noack")) {
-            reply_error(r, "ERR The NOACK option is only supported by XREADGROUP. You called "
-                           "XREAD instead.");
-            goto fail;
-        } else {
-            reply_error(r, ERR_SYNTAX);
-            goto fail;
-        }
-    }
-    if (x->n == 0) {
-        reply_error(r, ERR_SYNTAX);
+    if (xs_read_opts_parse(r, &x->o, 0) < 0)
         goto fail;
-    }
-    if ((x->ids = calloc(x->n, sizeof(*x->ids))) == NULL) {
+    if ((x->ids = calloc(x->o.n, sizeof(*x->ids))) == NULL) {
         reply_error(r, "ERR out of memory");
         goto fail;
     }

@@ -15,6 +15,9 @@
 #define ERR_SYNTAX     "ERR syntax error"
 #define ERR_NOT_INT    "ERR value is not an integer or out of range"
 
+/* The handler's state (r->aux, freed with r), zeroed; NULL with the error replied and r
+ * ended. */
+void *xs_aux(struct req *r, size_t size);
 /* Whether r runs inside a script (EVAL, FCALL). */
 int xs_in_script(const struct req *r);
 /* Reads key as a stream (WRONGTYPE for another type) for cb. */
@@ -34,6 +37,22 @@ void xs_reply_id(struct req *r, const struct stream_id *id);
  * whose missing sequence is `missing`. -1 with the error replied. */
 int xs_interval_arg(struct req *r, const struct resp_arg *a, uint64_t missing, struct stream_id *id,
                     int *ex);
+
+/* XREAD's and XREADGROUP's options. */
+struct xs_read_opts {
+    uint32_t first, n; /* the keys argv[first..first+n), their IDs after them */
+    long long count;   /* 0: all */
+    long long block;   /* -1: no BLOCK */
+    uint64_t deadline; /* a blocked command's (server_mono_ms), 0: not yet */
+    const struct resp_arg *group, *consumer; /* XREADGROUP's GROUP */
+    int noack;
+};
+/* Parses them from argv[1] (group: XREADGROUP's, else GROUP and NOACK are refused): 0, or
+ * -1 with Redis's error replied. */
+int xs_read_opts_parse(struct req *r, struct xs_read_opts *o, int group);
+/* Nothing to serve: answers nil (no BLOCK, inside MULTI) or blocks r on its keys until its
+ * deadline, which a wake-up does not move. */
+void xs_block(struct req *r, struct xs_read_opts *o);
 
 /* Writes s as the stream under key (it: the record read, NULL when absent), keeping its
  * TTL; events[0..nev) published with the write (class t); replies as mode says (r->num,

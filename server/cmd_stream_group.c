@@ -300,13 +300,9 @@ void cmd_stream_xgroup(struct req *r)
         req_done(r);
         return;
     }
-    struct xgroup *q = calloc(1, sizeof(*q));
-    if (q == NULL) {
-        fail(r, "ERR out of memory");
+    struct xgroup *q = xs_aux(r, sizeof(*q));
+    if (q == NULL)
         return;
-    }
-    r->aux = q;
-    r->aux_free = free;
     q->sub = (enum xg_sub)sub;
     q->entries_read = ENTRIES_READ_UNKNOWN;
     if ((q->sub == XG_CREATE && r->argc > 8) ||
@@ -338,6 +334,20 @@ void cmd_stream_xgroup(struct req *r)
         }
     }
     xs_read(r, &r->argv[2], xgroup_cb);
+}
+
+/* The group argv[2] of the stream read (its key argv[1]), or NULL with Redis's NOGROUP
+ * replied and r ended (s freed). */
+static struct stream_group *group_of(struct req *r, struct stream *s, int exists)
+{
+    struct stream_group *g = exists ? stream_group_find(s, r->argv[2].ptr, r->argv[2].len) : NULL;
+    if (g)
+        return g;
+    stream_free(s);
+    reply_errorf(r, "NOGROUP No such key '%.*s' or consumer group '%.*s'", (int)r->argv[1].len,
+                 r->argv[1].ptr, (int)r->argv[2].len, r->argv[2].ptr);
+    req_done(r);
+    return NULL;
 }
 
 /* ---- XACK ---- */
@@ -406,14 +416,9 @@ static void xpending_cb(void *arg, int rc, const struct ls_item *it)
     int exists;
     if (xs_stream_of(r, rc, it, &s, &exists))
         return;
-    struct stream_group *g = exists ? stream_group_find(&s, r->argv[2].ptr, r->argv[2].len) : NULL;
-    if (g == NULL) {
-        stream_free(&s);
-        reply_errorf(r, "NOGROUP No such key '%.*s' or consumer group '%.*s'", (int)r->argv[1].len,
-                     r->argv[1].ptr, (int)r->argv[2].len, r->argv[2].ptr);
-        req_done(r);
+    struct stream_group *g = group_of(r, &s, exists);
+    if (g == NULL)
         return;
-    }
     if (q->summary) {
         reply_array(r, 4);
         reply_int(r, (int64_t)g->npel);
@@ -486,13 +491,9 @@ static void xpending_cb(void *arg, int rc, const struct ls_item *it)
 /* XPENDING key group [[IDLE min-idle-time] start end count [consumer]] */
 void cmd_stream_xpending(struct req *r)
 {
-    struct xpending *q = calloc(1, sizeof(*q));
-    if (q == NULL) {
-        fail(r, "ERR out of memory");
+    struct xpending *q = xs_aux(r, sizeof(*q));
+    if (q == NULL)
         return;
-    }
-    r->aux = q;
-    r->aux_free = free;
     if (r->argc != 3 && (r->argc < 6 || r->argc > 9)) {
         fail(r, ERR_SYNTAX);
         return;
@@ -585,14 +586,9 @@ static void xclaim_cb(void *arg, int rc, const struct ls_item *it)
     int exists;
     if (xs_stream_of(r, rc, it, &s, &exists))
         return;
-    struct stream_group *g = exists ? stream_group_find(&s, r->argv[2].ptr, r->argv[2].len) : NULL;
-    if (g == NULL) {
-        stream_free(&s);
-        reply_errorf(r, "NOGROUP No such key '%.*s' or consumer group '%.*s'", (int)r->argv[1].len,
-                     r->argv[1].ptr, (int)r->argv[2].len, r->argv[2].ptr);
-        req_done(r);
+    struct stream_group *g = group_of(r, &s, exists);
+    if (g == NULL)
         return;
-    }
     if (xclaim_parse(r, q) < 0) {
         stream_free(&s);
         return;
@@ -732,13 +728,9 @@ static int xclaim_parse(struct req *r, struct xclaim *q)
  * [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID lastid] */
 void cmd_stream_xclaim(struct req *r)
 {
-    struct xclaim *q = calloc(1, sizeof(*q));
-    if (q == NULL) {
-        fail(r, "ERR out of memory");
+    struct xclaim *q = xs_aux(r, sizeof(*q));
+    if (q == NULL)
         return;
-    }
-    r->aux = q;
-    r->aux_free = free;
     xs_read(r, &r->argv[1], xclaim_cb);
 }
 
@@ -750,14 +742,9 @@ static void xautoclaim_cb(void *arg, int rc, const struct ls_item *it)
     int exists;
     if (xs_stream_of(r, rc, it, &s, &exists))
         return;
-    struct stream_group *g = exists ? stream_group_find(&s, r->argv[2].ptr, r->argv[2].len) : NULL;
-    if (g == NULL) {
-        stream_free(&s);
-        reply_errorf(r, "NOGROUP No such key '%.*s' or consumer group '%.*s'", (int)r->argv[1].len,
-                     r->argv[1].ptr, (int)r->argv[2].len, r->argv[2].ptr);
-        req_done(r);
+    struct stream_group *g = group_of(r, &s, exists);
+    if (g == NULL)
         return;
-    }
     uint64_t now = server_unix_ms();
     long long count = q->count, attempts = q->count * 10;
     struct stream_id *deleted = malloc((size_t)count * sizeof(*deleted));
@@ -827,13 +814,9 @@ static void xautoclaim_cb(void *arg, int rc, const struct ls_item *it)
 /* XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID] */
 void cmd_stream_xautoclaim(struct req *r)
 {
-    struct xclaim *q = calloc(1, sizeof(*q));
-    if (q == NULL) {
-        fail(r, "ERR out of memory");
+    struct xclaim *q = xs_aux(r, sizeof(*q));
+    if (q == NULL)
         return;
-    }
-    r->aux = q;
-    r->aux_free = free;
     q->count = 100;
     if (claim_ll(r, &r->argv[4], &q->minidle, "min-idle-time argument for XAUTOCLAIM") < 0)
         return;
@@ -876,12 +859,9 @@ void cmd_stream_xautoclaim(struct req *r)
 
 /* XREADGROUP's state (r->aux), kept across the runs of a blocked one. */
 struct xrg {
-    uint32_t first, n, at; /* the keys argv[first..first+n), the one being read */
+    struct xs_read_opts o;
+    uint32_t at;           /* the key being read */
     int pass;              /* 0: every group checked first (several keys); 1: served */
-    long long count, block;
-    uint64_t deadline;
-    int noack;
-    const struct resp_arg *group, *consumer;
     struct stream_id *ids; /* the IDs after which history is read; `>` flagged in gt */
     uint8_t *gt;
     uint32_t served;
@@ -917,12 +897,12 @@ static int xrg_serve(struct req *r, struct xrg *x, struct stream *s, struct stre
                      int *created)
 {
     uint64_t now = server_unix_ms();
-    const struct resp_arg *key = &r->argv[x->first + x->at];
+    const struct resp_arg *key = &r->argv[x->o.first + x->at];
     int history = !x->gt[x->at];
     *created = 0;
     if (!history && !(s->n && stream_id_cmp(&s->e[s->n - 1].id, &g->last_id) > 0))
         return 0; /* nothing new for the group */
-    ssize_t ci = stream_consumer_add(g, x->consumer->ptr, x->consumer->len, now, created);
+    ssize_t ci = stream_consumer_add(g, x->o.consumer->ptr, x->o.consumer->len, now, created);
     if (ci < 0)
         return -1;
     g->cons[ci].seen_ms = now;
@@ -931,7 +911,7 @@ static int xrg_serve(struct req *r, struct xrg *x, struct stream *s, struct stre
         wrc = resp_w_array(&r->tmp, 2);
     if (wrc == 0)
         wrc = resp_w_bulk(&r->tmp, key->ptr, key->len);
-    uint64_t count = (uint64_t)x->count, k = 0;
+    uint64_t count = (uint64_t)x->o.count, k = 0;
     if (history) { /* the consumer's pending entries after the ID */
         struct stream_id from = x->ids[x->at];
         size_t i0 = stream_id_incr(&from) == 0 ? stream_pel_lower_bound(g, &from) : g->npel;
@@ -974,7 +954,7 @@ static int xrg_serve(struct req *r, struct xrg *x, struct stream *s, struct stre
                 g->entries_read = distance_from_first(s, id);
             g->last_id = *id;
             wrc = xs_w_entry(&r->tmp, &s->e[i]);
-            if (x->noack || wrc)
+            if (x->o.noack || wrc)
                 continue;
             ssize_t pi = stream_pel_find(g, id);
             if (pi >= 0) { /* delivered before (SETID moved back): this consumer's now */
@@ -999,8 +979,9 @@ static void xrg_cb(void *arg, int rc, const struct ls_item *it)
     int exists;
     if (xs_stream_of(r, rc, it, &s, &exists))
         return;
-    const struct resp_arg *key = &r->argv[x->first + x->at];
-    struct stream_group *g = exists ? stream_group_find(&s, x->group->ptr, x->group->len) : NULL;
+    const struct resp_arg *key = &r->argv[x->o.first + x->at];
+    struct stream_group *g =
+        exists ? stream_group_find(&s, x->o.group->ptr, x->o.group->len) : NULL;
     if (g == NULL) {
         stream_free(&s);
         if (r->block_woken && !exists) /* deleted, or replaced by another type, meanwhile */
@@ -1012,12 +993,12 @@ static void xrg_cb(void *arg, int rc, const struct ls_item *it)
             reply_errorf(r,
                          "NOGROUP No such key '%.*s' or consumer group '%.*s' in XREADGROUP with "
                          "GROUP option",
-                         (int)key->len, key->ptr, (int)x->group->len, x->group->ptr);
+                         (int)key->len, key->ptr, (int)x->o.group->len, x->o.group->ptr);
         req_done(r);
         return;
     }
-    if (x->pass == 0 || x->n == 1) { /* its ID, once its group is there */
-        const struct resp_arg *a = &r->argv[x->first + x->n + x->at];
+    if (x->pass == 0 || x->o.n == 1) { /* its ID, once its group is there */
+        const struct resp_arg *a = &r->argv[x->o.first + x->o.n + x->at];
         const char *err = NULL;
         if (a->len == 1 && a->ptr[0] == '$')
             err = "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the "
@@ -1078,9 +1059,9 @@ static void xrg_cb(void *arg, int rc, const struct ls_item *it)
 static void xrg_next(struct req *r)
 {
     struct xrg *x = r->aux;
-    if (x->at < x->n) {
+    if (x->at < x->o.n) {
         r->hold_claim = 1; /* the keys are read (and written) one after the other */
-        xs_read(r, &r->argv[x->first + x->at], xrg_cb);
+        xs_read(r, &r->argv[x->o.first + x->at], xrg_cb);
         return;
     }
     if (x->pass == 0) {
@@ -1098,27 +1079,7 @@ static void xrg_next(struct req *r)
         req_done(r);
         return;
     }
-    if (x->block < 0 || r->parent) {
-        reply_null_array(r);
-        req_done(r);
-        return;
-    }
-    uint64_t wait = 0;
-    if (x->block > 0) {
-        uint64_t now = server_mono_ms();
-        if (x->deadline == 0)
-            x->deadline = now + (uint64_t)x->block;
-        if (now >= x->deadline) {
-            reply_null_array(r);
-            req_done(r);
-            return;
-        }
-        wait = x->deadline - now;
-    }
-    if (block_wait(r, x->first, x->first + x->n - 1, wait, BLOCK_NULL_ARRAY) < 0) {
-        reply_null_array(r);
-        req_done(r);
-    }
+    xs_block(r, &x->o);
 }
 
 /* XREADGROUP GROUP group consumer [COUNT count] [BLOCK ms] [NOACK] STREAMS key [key ...]
@@ -1128,79 +1089,24 @@ void cmd_stream_xreadgroup(struct req *r)
     struct xrg *x = r->aux;
     if (x && x->parsed) { /* a blocked XREADGROUP woken: runs again from its first key */
         x->at = x->served = 0;
-        x->pass = x->n > 1 ? 0 : 1;
+        x->pass = x->o.n > 1 ? 0 : 1;
         pbuf_reset(&r->tmp);
         xrg_next(r);
         return;
     }
-    if ((x = calloc(1, sizeof(*x))) == NULL) {
-        fail(r, "ERR out of memory");
+    if ((x = xs_aux(r, sizeof(*x))) == NULL)
         return;
-    }
-    r->aux = x;
     r->aux_free = xrg_free;
-    x->block = -1;
-    for (uint32_t i = 1; i < r->argc; i++) {
-        uint32_t more = r->argc - i - 1;
-        const struct resp_arg *o = &r->argv[i];
-        if (cmd_arg_is(o, "block") && more) {
-            if (xs_in_script(r)) {
-                reply_errorf(r, "ERR %.*s command is not allowed with BLOCK option from scripts",
-                             (int)r->argv[0].len, r->argv[0].ptr);
-                req_done(r);
-                return;
-            }
-            i++;
-            if (cmd_arg_ll(&r->argv[i], &x->block) < 0) {
-                fail(r, "ERR timeout is not an integer or out of range");
-                return;
-            }
-            if (x->block < 0) {
-                fail(r, "ERR timeout is negative");
-                return;
-            }
-        } else if (cmd_arg_is(o, "count") && more) {
-            i++;
-            if (cmd_arg_ll(&r->argv[i], &x->count) < 0) {
-                fail(r, ERR_NOT_INT);
-                return;
-            }
-            if (x->count < 0)
-                x->count = 0;
-        } else if (cmd_arg_is(o, "streams") && more) {
-            if (more % 2 != 0) {
-                fail(r, "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' "
-                        "must be specified.");
-                return;
-            }
-            x->first = i + 1;
-            x->n = more / 2;
-            break;
-        } else if (cmd_arg_is(o, "group") && more >= 2) {
-            x->group = &r->argv[i + 1];
-            x->consumer = &r->argv[i + 2];
-            i += 2;
-        } else if (cmd_arg_is(o, "noack")) {
-            x->noack = 1;
-        } else {
-            fail(r, ERR_SYNTAX);
-            return;
-        }
-    }
-    if (x->n == 0) {
-        fail(r, ERR_SYNTAX);
+    if (xs_read_opts_parse(r, &x->o, 1) < 0) {
+        req_done(r);
         return;
     }
-    if (x->group == NULL) {
-        fail(r, "ERR Missing GROUP option for XREADGROUP");
-        return;
-    }
-    if ((x->ids = calloc(x->n, sizeof(*x->ids))) == NULL || (x->gt = calloc(x->n, 1)) == NULL) {
+    if ((x->ids = calloc(x->o.n, sizeof(*x->ids))) == NULL || (x->gt = calloc(x->o.n, 1)) == NULL) {
         fail(r, "ERR out of memory");
         return;
     }
     x->parsed = 1; /* the IDs: each when its key was found with its group, as Redis */
-    x->pass = x->n > 1 ? 0 : 1;
+    x->pass = x->o.n > 1 ? 0 : 1;
     pbuf_reset(&r->tmp);
     xrg_next(r);
 }
@@ -1302,18 +1208,27 @@ static void xinfo_full(struct req *r, const struct stream *s, long long count)
     }
 }
 
+/* XINFO's read: the stream, or -1 with the error replied (an absent key: Redis's "no such
+ * key") and r ended. */
+static int xinfo_stream_of(struct req *r, int rc, const struct ls_item *it, struct stream *s)
+{
+    int exists;
+    if (xs_stream_of(r, rc, it, s, &exists))
+        return -1;
+    if (!exists) {
+        fail(r, "ERR no such key");
+        return -1;
+    }
+    return 0;
+}
+
 static void xinfo_stream_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
     const struct xinfo *q = r->aux;
     struct stream s;
-    int exists;
-    if (xs_stream_of(r, rc, it, &s, &exists))
+    if (xinfo_stream_of(r, rc, it, &s) < 0)
         return;
-    if (!exists) {
-        fail(r, "ERR no such key");
-        return;
-    }
     if (q->full < 0) { /* bad options: Redis reads the key first */
         stream_free(&s);
         subcommand_syntax(r);
@@ -1342,13 +1257,8 @@ static void xinfo_groups_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
     struct stream s;
-    int exists;
-    if (xs_stream_of(r, rc, it, &s, &exists))
+    if (xinfo_stream_of(r, rc, it, &s) < 0)
         return;
-    if (!exists) {
-        fail(r, "ERR no such key");
-        return;
-    }
     reply_array(r, s.ng);
     for (size_t gi = 0; gi < s.ng; gi++) {
         const struct stream_group *g = &s.g[gi];
@@ -1374,13 +1284,8 @@ static void xinfo_consumers_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
     struct stream s;
-    int exists;
-    if (xs_stream_of(r, rc, it, &s, &exists))
+    if (xinfo_stream_of(r, rc, it, &s) < 0)
         return;
-    if (!exists) {
-        fail(r, "ERR no such key");
-        return;
-    }
     const struct stream_group *g = stream_group_find(&s, r->argv[3].ptr, r->argv[3].len);
     if (g == NULL) {
         stream_free(&s);
@@ -1441,13 +1346,9 @@ void cmd_stream_xinfo(struct req *r)
         xs_read(r, &r->argv[2], xinfo_consumers_cb);
         return;
     }
-    struct xinfo *q = calloc(1, sizeof(*q));
-    if (q == NULL) {
-        fail(r, "ERR out of memory");
+    struct xinfo *q = xs_aux(r, sizeof(*q));
+    if (q == NULL)
         return;
-    }
-    r->aux = q;
-    r->aux_free = free;
     q->count = 10;
     uint32_t optc = r->argc - 3;
     if (optc) {
