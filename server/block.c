@@ -117,6 +117,15 @@ int block_wait(struct req *r, uint32_t first, uint32_t last, uint64_t timeout_ms
     struct block_state *b = state(s);
     if (r->parent || b == NULL)
         return -1;
+    if (timeout_ms) { /* the deadline of its first wait: a command woken and blocked again
+                         (its key written, nothing for it) keeps it, as Redis does */
+        uint64_t now = server_mono_ms();
+        if (r->block_deadline == 0)
+            r->block_deadline = now + timeout_ms;
+        if (now >= r->block_deadline)
+            return -1; /* the caller answers the timeout reply */
+        timeout_ms = r->block_deadline - now;
+    }
     if (b->wake == NULL && (b->wake = event_new(s->base, -1, 0, on_wake, s)) == NULL)
         return -1;
     struct blocked *x = calloc(1, sizeof(*x));

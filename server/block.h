@@ -30,7 +30,8 @@ struct req;
 enum block_reply { BLOCK_NULL_ARRAY, BLOCK_NULL_BULK };
 
 /* Blocks r on its keys argv[first..last] of database r->db until one is signalled, or
- * until timeout_ms have passed (0: forever), when it answers `reply`. Releases r's locks.
+ * until timeout_ms have passed since r first blocked (0: forever), when it answers `reply`
+ * (-1 when that time has passed already). Releases r's locks.
  * Returns 0, or -1 when r cannot block (inside MULTI or a script, or out of memory):
  * the caller answers the timeout reply itself then. */
 int block_wait(struct req *r, uint32_t first, uint32_t last, uint64_t timeout_ms,

@@ -775,24 +775,9 @@ static void xread_next(struct req *r)
 
 void xs_block(struct req *r, struct xs_read_opts *o)
 {
-    if (o->block < 0 || r->parent) { /* no BLOCK, or inside MULTI: Redis's null */
-        reply_null_array(r);
-        req_done(r);
-        return;
-    }
-    uint64_t wait = 0;
-    if (o->block > 0) {
-        uint64_t now = server_mono_ms();
-        if (o->deadline == 0)
-            o->deadline = now + (uint64_t)o->block;
-        if (now >= o->deadline) {
-            reply_null_array(r);
-            req_done(r);
-            return;
-        }
-        wait = o->deadline - now;
-    }
-    if (block_wait(r, o->first, o->first + o->n - 1, wait, BLOCK_NULL_ARRAY) < 0) {
+    /* no BLOCK, inside MULTI, or past the deadline of its first wait: Redis's null */
+    if (o->block < 0 || r->parent ||
+        block_wait(r, o->first, o->first + o->n - 1, (uint64_t)o->block, BLOCK_NULL_ARRAY) < 0) {
         reply_null_array(r);
         req_done(r);
     }
@@ -866,7 +851,7 @@ int xs_read_opts_parse(struct req *r, struct xs_read_opts *o, int group)
 void cmd_stream_xread(struct req *r)
 {
     struct xread *x = r->aux;
-    if (x && x->resolved) { /* a blocked XREAD woken: the IDs it resolved, its deadline */
+    if (x && x->resolved) { /* a blocked XREAD woken: the IDs it resolved at its first run */
         x->at = x->served = 0;
         pbuf_reset(&r->tmp);
         xread_next(r);

@@ -43,15 +43,14 @@ struct xs_read_opts {
     uint32_t first, n; /* the keys argv[first..first+n), their IDs after them */
     long long count;   /* 0: all */
     long long block;   /* -1: no BLOCK */
-    uint64_t deadline; /* a blocked command's (server_mono_ms), 0: not yet */
     const struct resp_arg *group, *consumer; /* XREADGROUP's GROUP */
     int noack;
 };
 /* Parses them from argv[1] (group: XREADGROUP's, else GROUP and NOACK are refused): 0, or
  * -1 with Redis's error replied. */
 int xs_read_opts_parse(struct req *r, struct xs_read_opts *o, int group);
-/* Nothing to serve: answers nil (no BLOCK, inside MULTI) or blocks r on its keys until its
- * deadline, which a wake-up does not move. */
+/* Nothing to serve: answers nil (no BLOCK, inside MULTI) or blocks r on its keys until the
+ * deadline of its first wait (block.c), which a wake-up does not move. */
 void xs_block(struct req *r, struct xs_read_opts *o);
 
 /* Writes s as the stream under key (it: the record read, NULL when absent), keeping its

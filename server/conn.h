@@ -74,12 +74,15 @@ struct req {
      * default), a COLL_* type, or VT_ANY; a value of another type reads as
      * SRV_EWRONGTYPE. */
     uint8_t want_type;
-    uint8_t block_woken; /* a blocked command run again (block.c): a key of another type
-                            now is waited past, not an error (Redis serves only lists) */
-    uint8_t hold_claim;  /* its reads come in steps (SORT_RO's collection, then the keys its
-                            patterns name): its locks are kept, and inside EXEC the next
-                            command waits, until it is done, not until its first read is
-                            submitted (cmdlock_reads_submitted) */
+    uint64_t block_deadline; /* block.c: when its first wait times out (server_mono_ms; 0:
+                                never blocked, or no timeout): a wake-up that leaves it
+                                waiting does not move it */
+    uint8_t block_woken;     /* a blocked command run again (block.c): a key of another type
+                                now is waited past, not an error (Redis serves only lists) */
+    uint8_t hold_claim;      /* its reads come in steps (SORT_RO's collection, then the keys its
+                                patterns name): its locks are kept, and inside EXEC the next
+                                command waits, until it is done, not until its first read is
+                                submitted (cmdlock_reads_submitted) */
 #define VT_ANY 0xFFu
     req_exec_fn exec;
     struct lockset_claim *claim; /* its locks, held or waited for (cmdlock.c) */

@@ -105,6 +105,19 @@ t0 = time.time()
 check(c.call("BLPOP", "bq", "0.2") == ("*", None), "BLPOP on an empty list: a null array at the timeout")
 check(0.15 <= time.time() - t0 < 2.0, "after about the timeout", time.time() - t0)
 w1, w2 = Resp(srv.port), Resp(srv.port)
+# a blocked BLPOP whose key is written but not with an element (a string set and deleted
+# again, four times a second) keeps the deadline of its first wait
+w1.send(itlib.encode("BLPOP", "bqw", "1"))
+check(wait_blocked(1), "BLPOP blocked with a timeout of 1 s")
+t0 = time.time()
+while time.time() - t0 < 2.5 and wait_blocked(1, 0.25):
+    c.call("SET", "bqw", "x")
+    c.call("DEL", "bqw")
+    time.sleep(0.25)
+got = w1.read()
+check(got == ("*", None) and 0.8 < time.time() - t0 < 2.0,
+      "its timeout answers after ~1 s: wake-ups that bring nothing do not move it",
+      (got, time.time() - t0))
 w1.send(itlib.encode("BLPOP", "bq2", "bq", "5"))
 time.sleep(0.05)
 w2.send(itlib.encode("BRPOP", "bq", "5"))
