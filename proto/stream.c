@@ -61,13 +61,23 @@ size_t stream_id_fmt(const struct stream_id *id, char *buf)
     return n + u64_fmt(id->seq, buf + n);
 }
 
-/* Redis's string2ull: digits only (no sign, no spaces), at most UINT64_MAX. */
+/* Redis's string2ull: its strict integer form, else what strtoull(3) takes whole in base
+ * 10: leading white space, a sign ('-' after white space negates modulo 2^64), one digit
+ * at least, no overflow. */
 static int parse_u64(const char *p, size_t n, uint64_t *out)
 {
-    uint64_t v = 0;
-    if (n == 0 || n > 20)
+    size_t i = 0;
+    if (n && p[0] == '-')
+        return -1; /* string2ll takes it, negative: out of range */
+    while (i < n && (p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r')))
+        i++;
+    int neg = 0;
+    if (i < n && (p[i] == '+' || p[i] == '-'))
+        neg = p[i++] == '-';
+    if (i == n)
         return -1;
-    for (size_t i = 0; i < n; i++) {
+    uint64_t v = 0;
+    for (; i < n; i++) {
         if (p[i] < '0' || p[i] > '9')
             return -1;
         uint64_t d = (uint64_t)(p[i] - '0');
@@ -75,7 +85,7 @@ static int parse_u64(const char *p, size_t n, uint64_t *out)
             return -1;
         v = v * 10 + d;
     }
-    *out = v;
+    *out = neg ? (uint64_t)0 - v : v;
     return 0;
 }
 
@@ -165,10 +175,7 @@ static int decode_group(struct rd *r, struct stream_group *g)
 {
     g->name = rd_bytes(r, &g->name_len);
     rd_id(r, &g->last_id);
-    uint64_t er = rd_varint(r);
-    if (er - 1 > (uint64_t)INT64_MAX && er != 0)
-        return -1; /* a count past int64: damage */
-    g->entries_read = er == 0 ? -1 : (int64_t)(er - 1);
+    g->entries_read = (int64_t)(rd_varint(r) - 1); /* stored + 1 modulo 2^64: -1 is 0 */
     uint64_t nc = rd_varint(r);
     if (!count_fits(r, nc, 2))
         return -1;
@@ -301,7 +308,7 @@ static void encode(const struct stream *s, struct wr *w)
         const struct stream_group *g = &s->g[i];
         wr_bytes(w, g->name, g->name_len);
         wr_id(w, &g->last_id);
-        wr_varint(w, g->entries_read < 0 ? 0 : (uint64_t)g->entries_read + 1);
+        wr_varint(w, (uint64_t)g->entries_read + 1);
         wr_varint(w, g->ncons);
         for (size_t j = 0; j < g->ncons; j++) {
             wr_bytes(w, g->cons[j].name, g->cons[j].name_len);

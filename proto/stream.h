@@ -20,11 +20,10 @@
  *   varint x2  max_deleted_id: the greatest ID deleted (XDEL) or trimmed
  *   varint     g, consumer groups, each:
  *                varint len, name; varint x2 last delivered ID; varint entries_read + 1
- *                (0: not known, Redis's -1); varint c, consumers, each: varint len, name,
- *                varint seen_ms; varint p, pending entries in ID order, each: varint x2 ID,
- *                varint consumer (its index), varint delivery_ms, varint deliveries
- *   entries    n times, in ID order: varint x2 ID, varint k (field-value pairs), then k
- *              times varint len, field, varint len, value
+ *                (modulo 2^64, so 0 is Redis's -1: not known); varint c, consumers, each: varint
+ * len, name, varint seen_ms; varint p, pending entries in ID order, each: varint x2 ID, varint
+ * consumer (its index), varint delivery_ms, varint deliveries entries    n times, in ID order:
+ * varint x2 ID, varint k (field-value pairs), then k times varint len, field, varint len, value
  *
  * Every decoder checks lengths against the buffer and the entries' order: a record that
  * fails is reported as -1 (the server replies with an error, never reads past).

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "cmd.h"
 #include "cmdlock.h"
@@ -24,9 +25,15 @@ struct blocked {
     struct blocked *prev, *next;
 };
 
+/* Waiters per slot of a key's hash (key_slot): a write of a key no request waits on (the
+ * slot's count 0, the usual case) costs block_signal one hash, not a walk of every waiter
+ * now that every put and delete signals its key. */
+#define BLOCK_SLOTS 1024
+
 struct block_state {
     struct blocked *head, *tail;
     uint32_t n;
+    uint32_t slot_waiters[BLOCK_SLOTS];
     struct event *wake; /* the deferred pass over the ready ones */
 };
 
@@ -41,8 +48,23 @@ static struct block_state *state(struct server *s)
     return s->block;
 }
 
+static uint32_t key_slot(uint32_t db, const void *key, size_t len)
+{
+    return (uint32_t)((XXH3_64bits(key, len) + db) % BLOCK_SLOTS);
+}
+
+/* Counts x's keys in (add 1) or out (add -1) of their slots. */
+static void count_keys(struct block_state *b, const struct blocked *x, int add)
+{
+    for (uint32_t i = x->first; i <= x->last; i++) {
+        const struct resp_arg *a = &x->r->argv[i];
+        b->slot_waiters[key_slot(x->db, a->ptr, a->len)] += (uint32_t)add;
+    }
+}
+
 static void unlink_blocked(struct block_state *b, struct blocked *x)
 {
+    count_keys(b, x, -1);
     if (x->prev)
         x->prev->next = x->next;
     else
@@ -142,6 +164,7 @@ int block_wait(struct req *r, uint32_t first, uint32_t last, uint64_t timeout_ms
             return -1;
         }
     }
+    count_keys(b, x, 1);
     x->prev = b->tail;
     if (b->tail)
         b->tail->next = x;
@@ -165,7 +188,7 @@ static void mark(struct server *s, struct blocked *x)
 void block_signal(struct server *s, uint32_t db, const void *key, size_t len)
 {
     struct block_state *b = s->block;
-    if (b == NULL || b->n == 0)
+    if (b == NULL || b->n == 0 || b->slot_waiters[key_slot(db, key, len)] == 0)
         return;
     for (struct blocked *x = b->head; x; x = x->next) {
         if (x->db != db || x->ready)

@@ -743,7 +743,7 @@ static void xread_cb(void *arg, int rc, const struct ls_item *it)
         if (wrc == 0)
             wrc = resp_w_bulk(&r->tmp, key->ptr, key->len);
         if (wrc == 0)
-            wrc = xs_w_range(&r->tmp, &s, a, s.n, 0, (uint64_t)x->o.count);
+            wrc = xs_w_range(&r->tmp, &s, a, s.n, 0, xs_count(r, &x->o));
         reply_check(r, wrc);
         x->served++;
     }
@@ -771,6 +771,13 @@ static void xread_next(struct req *r)
         return;
     }
     xs_block(r, &x->o);
+}
+
+uint64_t xs_count(const struct req *r, const struct xs_read_opts *o)
+{
+    if (o->count == 0 && r->block_woken)
+        return 1000; /* Redis's XREAD_BLOCKED_DEFAULT_COUNT */
+    return (uint64_t)o->count;
 }
 
 void xs_block(struct req *r, struct xs_read_opts *o)

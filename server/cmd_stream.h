@@ -49,6 +49,9 @@ struct xs_read_opts {
 /* Parses them from argv[1] (group: XREADGROUP's, else GROUP and NOACK are refused): 0, or
  * -1 with Redis's error replied. */
 int xs_read_opts_parse(struct req *r, struct xs_read_opts *o, int group);
+/* The most entries a stream's reply holds (0: all): COUNT, or 1000 without one once woken
+ * from a wait, as Redis serves a blocked XREAD. */
+uint64_t xs_count(const struct req *r, const struct xs_read_opts *o);
 /* Nothing to serve: answers nil (no BLOCK, inside MULTI) or blocks r on its keys until the
  * deadline of its first wait (block.c), which a wake-up does not move. */
 void xs_block(struct req *r, struct xs_read_opts *o);

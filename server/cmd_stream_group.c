@@ -26,6 +26,7 @@
 #include "reply.h"
 #include "server.h"
 #include "stream.h"
+#include "txn.h"
 
 /* Redis's -1 entries_read: not known. */
 #define ENTRIES_READ_UNKNOWN (-1)
@@ -94,20 +95,34 @@ static int64_t distance_from_first(const struct stream *s, const struct stream_i
     return ENTRIES_READ_UNKNOWN;
 }
 
-/* The group's lag, or -1 when it cannot be told (Redis's null). */
-static int64_t group_lag(const struct stream *s, const struct stream_group *g)
+/* The group's lag into *lag (it may be negative: ENTRIESREAD can say anything), or 0 when
+ * it cannot be told (Redis's null). Redis's signed arithmetic, in two's complement. */
+static int group_lag(const struct stream *s, const struct stream_group *g, int64_t *lag)
 {
+    int64_t er = g->entries_read;
     if (s->entries_added == 0)
+        er = (int64_t)s->entries_added;
+    else if (er == ENTRIES_READ_UNKNOWN || has_tombstones(s, &g->last_id))
+        er = distance_from_first(s, &g->last_id);
+    if (er == ENTRIES_READ_UNKNOWN)
         return 0;
-    if (g->entries_read != ENTRIES_READ_UNKNOWN && !has_tombstones(s, &g->last_id))
-        return (int64_t)s->entries_added - g->entries_read;
-    int64_t er = distance_from_first(s, &g->last_id);
-    return er == ENTRIES_READ_UNKNOWN ? -1 : (int64_t)s->entries_added - er;
+    *lag = (int64_t)(s->entries_added - (uint64_t)er);
+    return 1;
 }
 
+static void reply_lag(struct req *r, const struct stream *s, const struct stream_group *g)
+{
+    int64_t lag;
+    if (group_lag(s, g, &lag))
+        reply_int(r, lag);
+    else
+        reply_null(r);
+}
+
+/* entries-read: Redis's null when not known (-1), else the count (any int64). */
 static void reply_int_or_null(struct req *r, int64_t v)
 {
-    if (v < 0)
+    if (v == ENTRIES_READ_UNKNOWN)
         reply_null(r);
     else
         reply_int(r, v);
@@ -154,8 +169,8 @@ static void xgroup_cb(void *arg, int rc, const struct ls_item *it)
     const char *event = NULL;
     enum cmd_reply_mode mode = CMD_REPLY_OK;
     struct stream_id id;
-    const struct resp_arg *ida = &r->argv[4];
-    int dollar = ida->len == 1 && ida->ptr[0] == '$';
+    const struct resp_arg *ida = r->argc > 4 ? &r->argv[4] : NULL; /* CREATE, SETID: the ID */
+    int dollar = ida && ida->len == 1 && ida->ptr[0] == '$';
     switch (q->sub) {
     case XG_CREATE:
         if (dollar)
@@ -604,7 +619,7 @@ static void xclaim_cb(void *arg, int rc, const struct ls_item *it)
         dt = (int64_t)now;
     ssize_t ci = -1;
     size_t k = 0;
-    int wrc = 0;
+    int wrc = 0, created = 0;
     pbuf_reset(&r->tmp);
     for (uint32_t j = 5; j <= q->last_id_arg && wrc == 0; j++) {
         struct stream_id id;
@@ -620,7 +635,6 @@ static void xclaim_cb(void *arg, int rc, const struct ls_item *it)
         int forced = 0;
         if (pi < 0 && q->force) {
             if (ci < 0) {
-                int created;
                 ci = stream_consumer_add(g, r->argv[3].ptr, r->argv[3].len, now, &created);
                 if (ci < 0)
                     break;
@@ -637,11 +651,9 @@ static void xclaim_cb(void *arg, int rc, const struct ls_item *it)
             if ((long long)idle < q->minidle)
                 continue;
         }
-        if (ci < 0) {
-            int created;
-            if ((ci = stream_consumer_add(g, r->argv[3].ptr, r->argv[3].len, now, &created)) < 0)
-                break;
-        }
+        if (ci < 0 &&
+            (ci = stream_consumer_add(g, r->argv[3].ptr, r->argv[3].len, now, &created)) < 0)
+            break;
         g->cons[ci].seen_ms = now;
         claim(g, (size_t)pi, (size_t)ci, (uint64_t)dt, q->retrycount, q->justid);
         wrc = w_claimed(&r->tmp, &s, &id, q->justid);
@@ -660,7 +672,8 @@ static void xclaim_cb(void *arg, int rc, const struct ls_item *it)
     reply_check(r, resp_w_array(&r->tmp, k));
     reply_check(r, pbuf_append(&r->tmp, body.data, body.len));
     pbuf_free(&body);
-    xs_store(r, &r->argv[1], it, &s, NULL, 0, CMD_REPLY_TMP);
+    static const char *const ev[] = {"xgroup-createconsumer"};
+    xs_store(r, &r->argv[1], it, &s, ev, created, CMD_REPLY_TMP);
     stream_free(&s);
 }
 
@@ -700,7 +713,8 @@ static int xclaim_parse(struct req *r, struct xclaim *q)
         } else if (cmd_arg_is(o, "idle") && more) {
             if (claim_ll(r, &r->argv[++j], &v, "IDLE option argument for XCLAIM") < 0)
                 return -1;
-            q->deliverytime = (int64_t)now - v;
+            if (__builtin_sub_overflow((int64_t)now, v, &q->deliverytime))
+                q->deliverytime = (int64_t)now; /* Redis: past either end, now */
         } else if (cmd_arg_is(o, "time") && more) {
             if (claim_ll(r, &r->argv[++j], &v, "TIME option argument for XCLAIM") < 0)
                 return -1;
@@ -747,7 +761,8 @@ static void xautoclaim_cb(void *arg, int rc, const struct ls_item *it)
         return;
     uint64_t now = server_unix_ms();
     long long count = q->count, attempts = q->count * 10;
-    struct stream_id *deleted = malloc((size_t)count * sizeof(*deleted));
+    size_t most = (uint64_t)count < g->npel ? (size_t)count : g->npel; /* deleted ones at most */
+    struct stream_id *deleted = malloc((most ? most : 1) * sizeof(*deleted));
     if (deleted == NULL) {
         stream_free(&s);
         fail(r, "ERR Insufficient memory, failed allocating transient memory, COUNT too high.");
@@ -755,7 +770,7 @@ static void xautoclaim_cb(void *arg, int rc, const struct ls_item *it)
     }
     size_t ndel = 0, k = 0, i = stream_pel_lower_bound(g, &q->start);
     ssize_t ci = -1;
-    int wrc = 0;
+    int wrc = 0, created = 0;
     pbuf_reset(&r->tmp);
     while (attempts-- && count && i < g->npel && wrc == 0) {
         struct stream_id id = g->pel[i].id;
@@ -772,11 +787,9 @@ static void xautoclaim_cb(void *arg, int rc, const struct ls_item *it)
                 continue;
             }
         }
-        if (ci < 0) {
-            int created;
-            if ((ci = stream_consumer_add(g, r->argv[3].ptr, r->argv[3].len, now, &created)) < 0)
-                break;
-        }
+        if (ci < 0 &&
+            (ci = stream_consumer_add(g, r->argv[3].ptr, r->argv[3].len, now, &created)) < 0)
+            break;
         g->cons[ci].seen_ms = now;
         claim(g, i, (size_t)ci, now, -1, q->justid);
         wrc = w_claimed(&r->tmp, &s, &id, q->justid);
@@ -807,7 +820,8 @@ static void xautoclaim_cb(void *arg, int rc, const struct ls_item *it)
         req_done(r);
         return;
     }
-    xs_store(r, &r->argv[1], it, &s, NULL, 0, CMD_REPLY_TMP);
+    static const char *const ev[] = {"xgroup-createconsumer"};
+    xs_store(r, &r->argv[1], it, &s, ev, created, CMD_REPLY_TMP);
     stream_free(&s);
 }
 
@@ -848,7 +862,8 @@ void cmd_stream_xautoclaim(struct req *r)
             return;
         }
     }
-    if (q->count > (long long)(SIZE_MAX / sizeof(struct stream_id))) {
+    if (q->count > (long long)((UINT64_C(1) << 40) / sizeof(struct stream_id))) {
+        /* Redis allocates COUNT IDs first and answers this when it cannot */
         fail(r, "ERR Insufficient memory, failed allocating transient memory, COUNT too high.");
         return;
     }
@@ -863,6 +878,11 @@ struct xrg {
     uint32_t at;           /* the key being read */
     int pass;              /* 0: every group checked first (several keys); 1: served */
     struct stream_id *ids; /* the IDs after which history is read; `>` flagged in gt */
+    uint32_t pending;      /* writes submitted and not yet acknowledged */
+    int wrote;             /* a write was submitted: its locks are released at the end */
+    int ended;             /* no more keys: the reply goes once pending is 0 */
+    int rc;                /* the first engine error of a write */
+    const char *err;       /* or the first error met serving */
     uint8_t *gt;
     uint32_t served;
     int parsed;
@@ -878,18 +898,54 @@ static void xrg_free(void *p)
 
 static void xrg_next(struct req *r);
 
+/* Ends r once its writes are acknowledged: the served streams, or the first error. */
+static void xrg_finish(struct req *r)
+{
+    struct xrg *x = r->aux;
+    if (x->pending)
+        return;
+    if (x->rc)
+        reply_engine_error(r, x->rc);
+    else if (x->err)
+        reply_error(r, x->err);
+    else {
+        if (r->proto == 2)
+            reply_array(r, x->served);
+        else
+            reply_map(r, x->served);
+        reply_tmp(r);
+    }
+    req_done(r);
+}
+
+/* No more keys (the last served, or err): the locks go once every write is submitted (a
+ * transaction's next command may start: inside EXEC or a script the writes wait in its
+ * overlay until then), the reply once they are acknowledged. */
+static void xrg_end(struct req *r, const char *err)
+{
+    struct xrg *x = r->aux;
+    if (x->err == NULL)
+        x->err = err;
+    x->ended = 1;
+    if (x->wrote)
+        req_unlock(r);
+    xrg_finish(r);
+}
+
 static void xrg_written(void *arg, int rc, uint64_t cas)
 {
     struct req *r = arg;
     struct xrg *x = r->aux;
     (void)cas;
-    if (rc != 0 && rc != LS_ENOTFOUND) {
-        reply_engine_error(r, rc);
-        req_done(r);
-        return;
+    if (rc != 0 && rc != LS_ENOTFOUND && x->rc == 0)
+        x->rc = rc;
+    x->pending--;
+    if (x->ended) {
+        xrg_finish(r);
+    } else if (!txn_batching(r)) { /* acknowledged: the next key may be this one again */
+        x->at++;
+        xrg_next(r);
     }
-    x->at++;
-    xrg_next(r);
 }
 
 /* Serves key x->at from s into r->tmp: 1 when s changed, 0 when not, -1 on a failure. */
@@ -911,7 +967,7 @@ static int xrg_serve(struct req *r, struct xrg *x, struct stream *s, struct stre
         wrc = resp_w_array(&r->tmp, 2);
     if (wrc == 0)
         wrc = resp_w_bulk(&r->tmp, key->ptr, key->len);
-    uint64_t count = (uint64_t)x->o.count, k = 0;
+    uint64_t count = xs_count(r, &x->o), k = 0;
     if (history) { /* the consumer's pending entries after the ID */
         struct stream_id from = x->ids[x->at];
         size_t i0 = stream_id_incr(&from) == 0 ? stream_pel_lower_bound(g, &from) : g->npel;
@@ -949,7 +1005,7 @@ static int xrg_serve(struct req *r, struct xrg *x, struct stream *s, struct stre
         for (size_t i = a; i < a + k && wrc == 0; i++) {
             const struct stream_id *id = &s->e[i].id;
             if (g->entries_read != ENTRIES_READ_UNKNOWN && !has_tombstones(s, id))
-                g->entries_read++;
+                g->entries_read = (int64_t)((uint64_t)g->entries_read + 1); /* Redis wraps */
             else if (s->entries_added)
                 g->entries_read = distance_from_first(s, id);
             g->last_id = *id;
@@ -1008,6 +1064,8 @@ static void xrg_cb(void *arg, int rc, const struct ls_item *it)
             x->gt[x->at] = 1;
         else if (stream_id_parse(a->ptr, a->len, 0, 1, NULL, &x->ids[x->at]) < 0)
             err = ERR_INVALID_ID;
+        else if (x->ids[x->at].ms == UINT64_MAX && x->ids[x->at].seq == UINT64_MAX)
+            x->gt[x->at] = 1; /* Redis takes the greatest ID for > */
         if (err) {
             stream_free(&s);
             fail(r, err);
@@ -1023,7 +1081,7 @@ static void xrg_cb(void *arg, int rc, const struct ls_item *it)
     int created, ch = xrg_serve(r, x, &s, g, &created);
     if (ch < 0) {
         stream_free(&s);
-        fail(r, "ERR out of memory");
+        xrg_end(r, "ERR out of memory");
         return;
     }
     if (ch == 0) {
@@ -1035,24 +1093,33 @@ static void xrg_cb(void *arg, int rc, const struct ls_item *it)
     struct coll_buf out = {0};
     if (stream_encode(&s, &out) < 0) {
         stream_free(&s);
-        fail(r, "ERR out of memory");
+        xrg_end(r, "ERR out of memory");
         return;
     }
     stream_free(&s);
     if (out.len > r->c->srv->cfg.max_value_size) {
         coll_buf_free(&out);
-        fail(r, "ERR string exceeds maximum allowed size (max_value_size)");
+        xrg_end(r, "ERR string exceeds maximum allowed size (max_value_size)");
         return;
     }
     if (created)
         pubsub_arm(r, NOTIFY_STREAM, "xgroup-createconsumer");
     struct ls_write_opts o = {.expire_ms = it->expire_ms, .flags = it->flags, .vtype = COLL_STREAM};
+    x->pending++;
+    x->wrote = 1;
     int wrc = park_put(r, r->db, key, out.p, out.len, &o, xrg_written);
     pubsub_put_submitted(r, key, wrc >= 0);
     coll_buf_free(&out);
     if (wrc < 0) {
-        reply_engine_error(r, wrc);
-        req_done(r);
+        x->pending--;
+        if (x->rc == 0)
+            x->rc = wrc;
+        xrg_end(r, NULL);
+        return;
+    }
+    if (txn_batching(r)) { /* in the overlay: the next key's read sees it */
+        x->at++;
+        xrg_next(r);
     }
 }
 
@@ -1071,12 +1138,7 @@ static void xrg_next(struct req *r)
         return;
     }
     if (x->served) {
-        if (r->proto == 2)
-            reply_array(r, x->served);
-        else
-            reply_map(r, x->served);
-        reply_tmp(r);
-        req_done(r);
+        xrg_end(r, NULL);
         return;
     }
     xs_block(r, &x->o);
@@ -1088,7 +1150,9 @@ void cmd_stream_xreadgroup(struct req *r)
 {
     struct xrg *x = r->aux;
     if (x && x->parsed) { /* a blocked XREADGROUP woken: runs again from its first key */
-        x->at = x->served = 0;
+        x->at = x->served = x->pending = 0;
+        x->wrote = x->ended = x->rc = 0;
+        x->err = NULL;
         x->pass = x->o.n > 1 ? 0 : 1;
         pbuf_reset(&r->tmp);
         xrg_next(r);
@@ -1166,7 +1230,7 @@ static void xinfo_full(struct req *r, const struct stream *s, long long count)
         reply_cstr(r, "entries-read");
         reply_int_or_null(r, g->entries_read);
         reply_cstr(r, "lag");
-        reply_int_or_null(r, group_lag(s, g));
+        reply_lag(r, s, g);
         reply_cstr(r, "pel-count");
         reply_int(r, (int64_t)g->npel);
         reply_cstr(r, "pending");
@@ -1274,7 +1338,7 @@ static void xinfo_groups_cb(void *arg, int rc, const struct ls_item *it)
         reply_cstr(r, "entries-read");
         reply_int_or_null(r, g->entries_read);
         reply_cstr(r, "lag");
-        reply_int_or_null(r, group_lag(&s, g));
+        reply_lag(r, &s, g);
     }
     stream_free(&s);
     req_done(r);

@@ -251,6 +251,8 @@ int park_batch(struct req *r, const struct ls_batch_op *ops, uint32_t n, ls_writ
         free(copy);
         return rc;
     }
+    for (uint32_t i = 0; i < n; i++) /* RENAME's, MOVE's source too (park_put) */
+        block_signal(r->c->srv, ops[i].table, ops[i].key, ops[i].key_len);
     if (park_may_submit(r)) {
         int rc = ls_write_batch(r->c->srv->eng, ops, n, cb, r);
         if (!park_wanted(r, rc))

@@ -234,6 +234,13 @@ gcmds = [
     ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "gs", "gt", ">", ">"),
     ("XREADGROUP", "GROUP", "g0", "c", "STREAMS", "gs", "gt", ">", ">"), ("XPENDING", "gt", "g"),
     ("XINFO", "STREAM", "gs"),
+    ("XGROUP", "CREATE", "gs", "ahead", "0", "ENTRIESREAD", "50"), ("XINFO", "GROUPS", "gs"),
+    ("XGROUP", "CREATE", "gs", "max", "0", "ENTRIESREAD", "9223372036854775807"),
+    ("XREADGROUP", "GROUP", "max", "c", "STREAMS", "gs", ">"), ("XINFO", "GROUPS", "gs"),
+    ("XCLAIM", "gs", "max", "d", "0", "1-1", "IDLE", "-9223372036854775808", "JUSTID"),
+    ("XREADGROUP", "GROUP", "max", "c", "STREAMS", "gs", "18446744073709551615-18446744073709551615"),
+    ("XADD", "gids", " 1", "f", "v"), ("XADD", "gids", "+5-\t07", "f", "v"), ("XADD", "gids", "9--5", "f", "v"),
+    ("XADD", "gids", "01-02", "f", "v"), ("XRANGE", "gids", "-", "+"),
 ]
 for cmd in gcmds:
     both_masked(*cmd)
@@ -472,6 +479,31 @@ for how, act in [("DEL", lambda: c.call("DEL", "bg")), ("SET", lambda: c.call("S
     th.join(10)
     check(out and out[0] == ("-", "UNBLOCKED the stream key no longer exists"),
           "XREADGROUP BLOCK on a stream that %s removes: UNBLOCKED" % how, got=out[:1])
+for how, act in [("RENAME", lambda: c.call("RENAME", "bg", "bg2")),
+                 ("MOVE", lambda: c.call("MOVE", "bg", "5"))]:
+    c.call("DEL", "bg", "bg2")
+    c.call("XGROUP", "CREATE", "bg", "grp", "$", "MKSTREAM")
+    th, out = start_blocked(("XREADGROUP", "GROUP", "grp", "w1", "BLOCK", "0", "STREAMS", "bg", ">"))
+    act()
+    th.join(10)
+    check(out and out[0] == ("-", "UNBLOCKED the stream key no longer exists"),
+          "XREADGROUP BLOCK on a stream that %s takes away: UNBLOCKED" % how, got=out[:1])
+# XREADGROUP inside MULTI/EXEC and EVAL: its write goes with the unit (it hung before)
+c.call("DEL", "tx")
+c.call("XADD", "tx", "1-1", "a", "1")
+c.call("XADD", "tx", "2-1", "b", "2")
+c.call("XGROUP", "CREATE", "tx", "g", "0")
+c.call("MULTI")
+c.call("XREADGROUP", "GROUP", "g", "c1", "COUNT", "1", "STREAMS", "tx", ">")
+c.call("XPENDING", "tx", "g")
+x = c.call("EXEC")
+check(x[0] == "*" and x[1][0][1][0][1][1][1][0][1][0] == ("$", b"1-1") and x[1][1][1][0] == (":", 1),
+      "XREADGROUP inside MULTI/EXEC delivers, and the next command sees its pending entry", got=x)
+x = c.call("EVAL", "return redis.call('XREADGROUP', 'GROUP', 'g', 'c2', 'STREAMS', KEYS[1], '>')",
+           "1", "tx")
+check(x[0] == "*" and x[1][0][1][1][1][0][1][0] == ("$", b"2-1") and
+      c.call("XPENDING", "tx", "g")[1][0] == (":", 2) and c.call("XLEN", "tx") == (":", 2),
+      "XREADGROUP inside EVAL delivers, and the server goes on", got=x)
 c.call("MULTI")
 c.call("XREAD", "BLOCK", "0", "STREAMS", "b2", "$")
 x = c.call("EXEC")
@@ -517,17 +549,22 @@ if not itlib.IS_REAL:
     c.call("XDEL", "evk", "2-1")
     c.call("XTRIM", "evk", "MAXLEN", "0")
     c.call("XSETID", "evk", "9-9")
+    c.call("XADD", "evk", "10-1", "a", "b")
+    c.call("XGROUP", "CREATE", "evk", "g", "0")
+    c.call("XREADGROUP", "GROUP", "g", "c", "STREAMS", "evk", ">")
+    c.call("XCLAIM", "evk", "g", "newc", "0", "10-1")
     events = []
     sub.sock.settimeout(2)
     try:
-        while len(events) < 5:
+        while len(events) < 9:
             m = sub.read()
             events.append(m[1][2][1].split(b":")[-1])
     except OSError:
         pass
-    check(events == [b"xadd", b"xadd", b"xtrim", b"xdel", b"xsetid"],
+    check(events == [b"xadd", b"xadd", b"xtrim", b"xdel", b"xsetid", b"xadd", b"xgroup-create",
+                     b"xgroup-createconsumer", b"xgroup-createconsumer"],
           "keyspace events: xadd, xadd and xtrim, xdel, xsetid (an XTRIM that removes nothing: "
-          "none)", got=events)
+          "none), xgroup-create, xgroup-createconsumer by XREADGROUP and by XCLAIM", got=events)
 
 # ---- 5. logstord only: limits, restarts ----
 

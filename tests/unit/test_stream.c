@@ -40,24 +40,18 @@ static void test_id_parse(void **st)
     assert_int_equal(parse("3-4", 0, 1, &given, &id), 0);
     assert_int_equal(given, 1);
     /* refused */
-    static const char *const bad[] = {"",
-                                      "-",
-                                      "+",
-                                      "a",
-                                      "1-",
-                                      "-1",
-                                      "1-2-3",
-                                      "1-a",
-                                      " 1",
-                                      "1 ",
-                                      "+1",
-                                      "1.5",
-                                      "3-*",
-                                      "*",
-                                      "18446744073709551616",
-                                      "1-18446744073709551616"};
+    static const char *const bad[] = {"",  "-",   "+",   "a",     "1-",  "-1",  "1-2-3", "1-a",
+                                      "1 ", "1.5", "3-*", "*",     " ",   "+",   "1- ",   "0x1",
+                                      "18446744073709551616", "1-18446744073709551616"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(parse(bad[i], 0, 1, NULL, &id), -1);
+    /* what strtoull(3) takes, as Redis's string2ull falls back to it */
+    assert_int_equal(parse(" 1", 0, 1, NULL, &id), 0);
+    assert_true(id.ms == 1 && id.seq == 0);
+    assert_int_equal(parse("+5-\t07", 0, 1, NULL, &id), 0);
+    assert_true(id.ms == 5 && id.seq == 7);
+    assert_int_equal(parse("1--5", 0, 1, NULL, &id), 0);
+    assert_true(id.ms == 1 && id.seq == UINT64_MAX - 4);
     char longid[200];
     memset(longid, '1', sizeof(longid) - 1);
     longid[sizeof(longid) - 1] = '\0';
