@@ -159,7 +159,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     struct server *s = arg;
     (void)fd;
     (void)what;
-    ls_report_expired(s->eng, pubsub_wants_expired(s)); /* follows CONFIG SET */
+    /* follows CONFIG SET; and while a command waits (a blocked XREADGROUP learns that its
+     * stream expired) */
+    ls_report_expired(s->eng, pubsub_wants_expired(s) || block_count(s) > 0);
     ls_tick(s->eng);
     reaper_tick(s); /* large lists' pages no root names (reaper.c) */
     park_retry(s);

@@ -44,6 +44,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "block.h"
 #include "cmd.h"
 #include "conn.h"
 #include "glob.h"
@@ -893,6 +894,7 @@ void pubsub_notify_db(struct server *s, int type, const char *event, uint32_t db
 void pubsub_engine_expired(void *arg, uint32_t table, const void *key, size_t key_len)
 {
     pubsub_notify_db(arg, NOTIFY_EXPIRED, "expired", table, key, key_len);
+    block_signal(arg, table, key, key_len); /* a blocked XREADGROUP: its stream expired */
 }
 
 int pubsub_wants_expired(const struct server *s)

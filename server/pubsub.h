@@ -109,7 +109,8 @@ void pubsub_put_submitted(struct req *r, const struct resp_arg *key, int ok);
 void pubsub_notify_db(struct server *s, int type, const char *event, uint32_t db, const void *key,
                       size_t key_len);
 /* The engine's expired-key callback (ls_config.expired; arg is the server): publishes
- * "expired" (INFO's expired_keys counts from the engine's expired_dropped). */
+ * "expired" (INFO's expired_keys counts from the engine's expired_dropped) and wakes the
+ * commands blocked on the key (block_signal). */
 void pubsub_engine_expired(void *arg, uint32_t table, const void *key, size_t key_len);
 /* Whether the engine should read the keys of the entries its sweep expires (the only
  * expiry reports that cost a read): class x with K or E on. */

@@ -488,6 +488,13 @@ for how, act in [("RENAME", lambda: c.call("RENAME", "bg", "bg2")),
     th.join(10)
     check(out and out[0] == ("-", "UNBLOCKED the stream key no longer exists"),
           "XREADGROUP BLOCK on a stream that %s takes away: UNBLOCKED" % how, got=out[:1])
+c.call("DEL", "bg")
+c.call("XGROUP", "CREATE", "bg", "grp", "$", "MKSTREAM")
+c.call("PEXPIRE", "bg", "300")
+th, out = start_blocked(("XREADGROUP", "GROUP", "grp", "w1", "BLOCK", "0", "STREAMS", "bg", ">"))
+th.join(10)
+check(out and out[0] == ("-", "UNBLOCKED the stream key no longer exists") and out[1] < 5,
+      "XREADGROUP BLOCK on a stream that expires: UNBLOCKED soon after", got=out[:2])
 # XREADGROUP inside MULTI/EXEC and EVAL: its write goes with the unit (it hung before)
 c.call("DEL", "tx")
 c.call("XADD", "tx", "1-1", "a", "1")
