@@ -240,7 +240,8 @@ gcmds = [
     ("XCLAIM", "gs", "max", "d", "0", "1-1", "IDLE", "-9223372036854775808", "JUSTID"),
     ("XREADGROUP", "GROUP", "max", "c", "STREAMS", "gs", "18446744073709551615-18446744073709551615"),
     ("XADD", "gids", " 1", "f", "v"), ("XADD", "gids", "+5-\t07", "f", "v"), ("XADD", "gids", "9--5", "f", "v"),
-    ("XADD", "gids", "01-02", "f", "v"), ("XRANGE", "gids", "-", "+"),
+    ("XADD", "gids", "01-02", "f", "v"), ("XADD", "gids", "12- -5", "f", "v"),
+    ("XADD", "gids", "13--5", "f", "v"), ("XRANGE", "gids", "-", "+"),
 ]
 for cmd in gcmds:
     both_masked(*cmd)

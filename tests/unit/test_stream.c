@@ -50,8 +50,9 @@ static void test_id_parse(void **st)
     assert_true(id.ms == 1 && id.seq == 0);
     assert_int_equal(parse("+5-\t07", 0, 1, NULL, &id), 0);
     assert_true(id.ms == 5 && id.seq == 7);
-    assert_int_equal(parse("1--5", 0, 1, NULL, &id), 0);
+    assert_int_equal(parse("1- -5", 0, 1, NULL, &id), 0); /* strtoull wraps it */
     assert_true(id.ms == 1 && id.seq == UINT64_MAX - 4);
+    assert_int_equal(parse("1--5", 0, 1, NULL, &id), -1); /* string2ll: negative, refused */
     char longid[200];
     memset(longid, '1', sizeof(longid) - 1);
     longid[sizeof(longid) - 1] = '\0';
