@@ -401,6 +401,22 @@ void script_server_free(struct server *s)
     }
 }
 
+static int body_mentions(const char *body, size_t n, const char *const *words)
+{
+    for (const char *const *w = words; *w; w++) {
+        size_t wl = strlen(*w);
+        for (size_t i = 1; i + wl < n; i++)
+            if ((body[i - 1] == '\'' || body[i - 1] == '"') && body[i + wl] == body[i - 1] &&
+                strncasecmp(body + i, *w, wl) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+static const char *const WHOLE_DB_WORDS[] = {"keys",    "scan",     "dbsize", "randomkey",
+                                             "flushdb", "flushall", NULL};
+static const char *const SELECT_WORDS[] = {"select", NULL};
+
 /* A script's shebang flags ("#!lua flags=no-writes,allow-oom" on its first line). A
  * script without a shebang runs in compatibility mode: it may write, and EVAL_RO
  * enforces read-only on its commands only. */
@@ -411,6 +427,10 @@ enum {
     SF_ALLOW_STALE = 8,
     SF_NO_CLUSTER = 16,
     SF_CROSS_SLOT = 32,
+    /* not shebang flags: what compile() learnt of the body, for EVALSHA, which does not
+     * have it at hand */
+    SF_WHOLE_DB = 64, /* names KEYS, SCAN, DBSIZE, RANDOMKEY or FLUSH*: writes through */
+    SF_SELECT = 128,  /* names SELECT: claims every database */
 };
 
 static const struct {
@@ -505,6 +525,10 @@ static int compile(struct script_eng *se, const char *body, size_t n, const char
         lua_pop(L, 1);
         return -1;
     }
+    if (body_mentions(body, n, WHOLE_DB_WORDS))
+        flags |= SF_WHOLE_DB;
+    if (body_mentions(body, n, SELECT_WORDS))
+        flags |= SF_SELECT;
     lua_rawgeti(L, LUA_REGISTRYINDEX, se->fns);
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, sha);
@@ -1239,23 +1263,21 @@ void script_child_done(struct req *k)
  * commands in words: those reading or writing a database as a whole (the overlay would
  * not be seen: see the design comment), or SELECT. A name built at run time is missed:
  * such a KEYS does not list the script's own earlier writes. */
-static int body_mentions(const char *body, size_t n, const char *const *words)
-{
-    for (const char *const *w = words; *w; w++) {
-        size_t wl = strlen(*w);
-        for (size_t i = 1; i + wl < n; i++)
-            if ((body[i - 1] == '\'' || body[i - 1] == '"') && body[i + wl] == body[i - 1] &&
-                strncasecmp(body + i, *w, wl) == 0)
-                return 1;
-    }
-    return 0;
-}
-
-static const char *const WHOLE_DB_WORDS[] = {"keys",    "scan",     "dbsize", "randomkey",
-                                             "flushdb", "flushall", NULL};
-static const char *const SELECT_WORDS[] = {"select", NULL};
+/* The flags of the compiled script sha (SF_*), or -1 when there is none. */
+static int sha_flags(struct script_eng *se, const char *sha, size_t len);
 
 static void find_function(struct script_eng *se, const char *name);
+
+static int sha_flags(struct script_eng *se, const char *sha, size_t len)
+{
+    char z[41];
+    memcpy(z, sha, len < 40 ? len : 40);
+    z[len < 40 ? len : 40] = '\0';
+    find_fn(se, z);
+    int f = lua_isnil(se->L, -1) ? -1 : script_flags(se);
+    lua_pop(se->L, 1);
+    return f;
+}
 
 int script_prepare(struct req *r)
 {
@@ -1283,8 +1305,9 @@ int script_prepare(struct req *r)
             lua_pop(se->L, 4);
         }
         lua_pop(se->L, 1);
-    } else { /* EVALSHA: the body is not at hand; claim as if it selects */
-        all = 1;
+    } else { /* EVALSHA: what compile() learnt of its body (unknown: as if it selects) */
+        int f = se && body->len == 40 ? sha_flags(se, body->ptr, body->len) : -1;
+        all = f < 0 || (f & SF_SELECT);
     }
     r->lk = CMDLOCK_DB_WRITE | CMDLOCK_KEYS_WRITE | (all ? CMDLOCK_ALL_DBS : 0);
     return 0;
@@ -1412,10 +1435,10 @@ static void eval_generic(struct req *r, int by_sha, int ro)
             }
         }
     }
-    /* The body of an EVALSHA is not at hand: it writes through when it could name a
-     * whole-database command (the registry keeps the function only). */
-    int batching = !by_sha && !body_mentions(body->ptr, body->len, WHOLE_DB_WORDS);
+    /* a body that names a whole-database command writes through (compile() noted it, for
+     * EVALSHA too) */
     int flags = script_flags(se);
+    int batching = !(flags & SF_WHOLE_DB);
     const char *why = NULL;
     if ((flags & SF_NO_CLUSTER) && r->c->srv->cfg.cluster_enabled)
         why = "ERR Can not run script on cluster, 'no-cluster' flag is set.";
