@@ -15,6 +15,7 @@
  * whose pages would not fit one batch writes a new version (large_part_whole).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -318,6 +319,14 @@ int zpart_queries(struct req *r, struct part *pt)
     return 0;
 }
 
+/* Whether a member's score changed, -0 and 0 told apart: ZADD of a member named twice
+ * (-5e-324, then -0.0) leaves it -0 where it was 0, and the tree must hold its -0 as the
+ * bucket does (ZRANGE reads the tree). */
+static int score_differs(double a, double b)
+{
+    return a != b || signbit(a) != signbit(b);
+}
+
 int zpart_apply(struct req *r, struct part *pt, const struct resp_arg *key, const void *enc,
                 size_t len, struct plist_root *root, struct ls_batch_op **ops, uint32_t *nops,
                 struct zt_out *out, uint8_t **mem)
@@ -331,14 +340,14 @@ int zpart_apply(struct req *r, struct part *pt, const struct resp_arg *key, cons
     int changed = 0;
     for (uint64_t i = 0; rc == 0 && i < pt->got; i++) { /* the keys that go */
         const struct coll_zel *x = zfind(nw, nn, old[i].p, old[i].len);
-        if (x == NULL || x->score != old[i].score) {
+        if (x == NULL || score_differs(x->score, old[i].score)) {
             rc = zt_delete(&pt->zt, &old[i]);
             changed = 1;
         }
     }
     for (size_t i = 0; rc == 0 && i < nn; i++) { /* the keys that come */
         const struct coll_zel *x = zfind(old, pt->got, nw[i].p, nw[i].len);
-        if (x == NULL || x->score != nw[i].score) {
+        if (x == NULL || score_differs(x->score, nw[i].score)) {
             rc = zt_insert(&pt->zt, &nw[i]);
             changed = 1;
         }
