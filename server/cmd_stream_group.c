@@ -365,6 +365,17 @@ static struct stream_group *group_of(struct req *r, struct stream *s, int exists
     return NULL;
 }
 
+/* The read's stream and its group argv[2], or NULL with the error (WRONGTYPE, NOGROUP ...)
+ * replied and r ended. */
+static struct stream_group *group_read(struct req *r, int rc, const struct ls_item *it,
+                                       struct stream *s)
+{
+    int exists;
+    if (xs_stream_of(r, rc, it, s, &exists))
+        return NULL;
+    return group_of(r, s, exists);
+}
+
 /* ---- XACK ---- */
 
 static void xack_cb(void *arg, int rc, const struct ls_item *it)
@@ -428,10 +439,7 @@ static void xpending_cb(void *arg, int rc, const struct ls_item *it)
     struct req *r = arg;
     const struct xpending *q = r->aux;
     struct stream s;
-    int exists;
-    if (xs_stream_of(r, rc, it, &s, &exists))
-        return;
-    struct stream_group *g = group_of(r, &s, exists);
+    struct stream_group *g = group_read(r, rc, it, &s);
     if (g == NULL)
         return;
     if (q->summary) {
@@ -598,10 +606,7 @@ static void xclaim_cb(void *arg, int rc, const struct ls_item *it)
     struct req *r = arg;
     struct xclaim *q = r->aux;
     struct stream s;
-    int exists;
-    if (xs_stream_of(r, rc, it, &s, &exists))
-        return;
-    struct stream_group *g = group_of(r, &s, exists);
+    struct stream_group *g = group_read(r, rc, it, &s);
     if (g == NULL)
         return;
     if (xclaim_parse(r, q) < 0) {
@@ -753,10 +758,7 @@ static void xautoclaim_cb(void *arg, int rc, const struct ls_item *it)
     struct req *r = arg;
     const struct xclaim *q = r->aux;
     struct stream s;
-    int exists;
-    if (xs_stream_of(r, rc, it, &s, &exists))
-        return;
-    struct stream_group *g = group_of(r, &s, exists);
+    struct stream_group *g = group_read(r, rc, it, &s);
     if (g == NULL)
         return;
     uint64_t now = server_unix_ms();

@@ -213,7 +213,7 @@ int park_put(struct req *r, uint32_t table, const struct resp_arg *key, const vo
 int park_del(struct req *r, uint32_t table, const struct resp_arg *key, ls_write_cb cb)
 {
     struct ls_engine *e = r->c->srv->eng;
-    block_signal(r->c->srv, table, key->ptr, key->len); /* a blocked XREADGROUP: UNBLOCKED */
+    block_signal(r->c->srv, table, key->ptr, key->len);      /* a blocked XREADGROUP: UNBLOCKED */
     int tw = txn_write(r, table, key, NULL, 0, NULL, 1, cb); /* inside EXEC: its overlay */
     if (tw != 1)
         return tw;

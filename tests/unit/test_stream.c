@@ -40,9 +40,24 @@ static void test_id_parse(void **st)
     assert_int_equal(parse("3-4", 0, 1, &given, &id), 0);
     assert_int_equal(given, 1);
     /* refused */
-    static const char *const bad[] = {"",  "-",   "+",   "a",     "1-",  "-1",  "1-2-3", "1-a",
-                                      "1 ", "1.5", "3-*", "*",     " ",   "+",   "1- ",   "0x1",
-                                      "18446744073709551616", "1-18446744073709551616"};
+    static const char *const bad[] = {"",
+                                      "-",
+                                      "+",
+                                      "a",
+                                      "1-",
+                                      "-1",
+                                      "1-2-3",
+                                      "1-a",
+                                      "1 ",
+                                      "1.5",
+                                      "3-*",
+                                      "*",
+                                      " ",
+                                      "+",
+                                      "1- ",
+                                      "0x1",
+                                      "18446744073709551616",
+                                      "1-18446744073709551616"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(parse(bad[i], 0, 1, NULL, &id), -1);
     /* what strtoull(3) takes, as Redis's string2ull falls back to it */
