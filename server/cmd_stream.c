@@ -139,8 +139,7 @@ void xs_store(struct req *r, const struct resp_arg *key, const struct ls_item *i
         pubsub_arm(r, NOTIFY_NEW, "new");
     for (int i = 0; i < nev; i++)
         pubsub_arm(r, NOTIFY_STREAM, events[i]);
-    if (out.len <= r->c->srv->cfg.max_value_size)
-        block_signal(r->c->srv, r->db, key->ptr, key->len); /* an XREAD BLOCK on it goes on */
+    /* park_put wakes an XREAD BLOCK on the key (every put signals its key) */
     cmd_put_typed(r, key, out.p, out.len, it ? it->expire_ms : 0, it ? it->flags : 0, COLL_STREAM,
                   mode);
     coll_buf_free(&out); /* the put copied it */
