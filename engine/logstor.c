@@ -1100,6 +1100,14 @@ uint32_t ls_record_size(size_t key_len, size_t value_len)
     return rec_size((uint32_t)key_len, (uint32_t)value_len);
 }
 
+uint64_t ls_batch_bytes(const struct ls_batch_op *ops, uint32_t n)
+{
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < n; i++)
+        total += rec_size((uint32_t)ops[i].key_len, ops[i].del ? 0 : (uint32_t)ops[i].value_len);
+    return total;
+}
+
 uint32_t ls_batch_max_bytes(const struct ls_engine *e)
 {
     return e->cfg.write_buffer_size - BUF_HDR_SIZE;
@@ -1153,9 +1161,7 @@ int ls_write_batch(struct ls_engine *e, const struct ls_batch_op *ops, uint32_t 
         return LS_EFAILED;
     if (e->cfg.read_only || n == 0)
         return LS_EINVAL;
-    for (uint32_t i = 0; i < n; i++)
-        total += rec_size((uint32_t)ops[i].key_len, ops[i].del ? 0 : (uint32_t)ops[i].value_len);
-    if (total > ls_batch_max_bytes(e))
+    if (ls_batch_bytes(ops, n) > ls_batch_max_bytes(e))
         return LS_ETOOBIG;
     if (!(r = malloc(n * sizeof(*r))))
         return -ENOMEM;

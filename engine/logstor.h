@@ -372,6 +372,8 @@ int ls_write_batch(struct ls_engine *e, const struct ls_batch_op *ops, uint32_t 
 uint32_t ls_batch_max_bytes(const struct ls_engine *e);
 /* The bytes a record of this key and value takes in the log. */
 uint32_t ls_record_size(size_t key_len, size_t value_len);
+/* The record bytes of ops[0..n) as ls_write_batch counts them against ls_batch_max_bytes. */
+uint64_t ls_batch_bytes(const struct ls_batch_op *ops, uint32_t n);
 
 /* Index-only existence and metadata. Returns 0 and fills *out, or LS_ENOTFOUND. */
 int ls_lookup(struct ls_engine *e, uint32_t table, const void *key, size_t key_len,

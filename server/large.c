@@ -1033,14 +1033,6 @@ void large_build_free(struct large_build *b)
 
 /* ---- writing ahead of the root ---- */
 
-static uint64_t ops_bytes(const struct ls_batch_op *ops, uint32_t n)
-{
-    uint64_t t = 0;
-    for (uint32_t i = 0; i < n; i++)
-        t += ls_record_size(ops[i].key_len, ops[i].del ? 0 : ops[i].value_len);
-    return t;
-}
-
 static void flush_next(struct req *r);
 
 static void flush_end(struct req *r, int rc)
@@ -1087,7 +1079,7 @@ static void flush_next(struct req *r)
     uint32_t max = ls_batch_max_bytes(e), k = 0;
     uint64_t bytes = 0;
     while (o->at + k < b->n) {
-        uint64_t one = ops_bytes(&b->ops[o->at + k], 1);
+        uint64_t one = ls_batch_bytes(&b->ops[o->at + k], 1);
         if (k > 0 && bytes + one > max)
             break;
         bytes += one;
@@ -1213,12 +1205,13 @@ static void write_ahead(struct req *r)
     uint64_t rest = 0; /* the records of the final unit besides this build's */
     for (uint32_t i = 0; i < o->nput; i++)
         rest += ls_record_size(o->put[i].key->len, o->put[i].n) +
-                (i == o->ahead ? 0 : ops_bytes(o->build[i].ops, o->build[i].n));
+                (i == o->ahead ? 0 : ls_batch_bytes(o->build[i].ops, o->build[i].n));
     struct large_build *b = &o->build[o->ahead];
     /* In a transaction's or script's overlay nothing is known of the batch the unit will
      * make (one, or one record at a time when too large, in no durable order): the pages
      * go ahead to the engine, always, and only the root joins the overlay. */
-    if (!txn_batching(r) && ops_bytes(b->ops, b->n) + rest <= ls_batch_max_bytes(r->c->srv->eng)) {
+    if (!txn_batching(r) &&
+        ls_batch_bytes(b->ops, b->n) + rest <= ls_batch_max_bytes(r->c->srv->eng)) {
         write_final(r);
         return;
     }
@@ -1801,7 +1794,7 @@ static void push_page_cb(void *arg, int rc, const struct ls_item *it)
         .value_len = PLIST_ROOT_LEN,
         .opts = {.expire_ms = nv->expire_ms, .flags = nv->flags, .vtype = COLL_LIST}};
     uint8_t srootv[PLIST_ROOT_LEN];
-    uint64_t bytes = ops_bytes(ops, nops);
+    uint64_t bytes = ls_batch_bytes(ops, nops);
     int rc2 = 0;
     if (bytes + (src ? ls_batch_max_bytes(r->c->srv->eng) / 4 : 0) >
         ls_batch_max_bytes(r->c->srv->eng)) {

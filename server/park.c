@@ -251,6 +251,11 @@ int park_batch(struct req *r, const struct ls_batch_op *ops, uint32_t n, ls_writ
         free(copy);
         return rc;
     }
+    /* Too large for one batch: the caller writes the ops one by one. Asked here, not only
+     * by ls_write_batch, since a parked batch is measured only when resubmitted, where the
+     * caller's fallback no longer runs (diff_redis, backpressure_sync, seed 14987632). */
+    if (ls_batch_bytes(ops, n) > ls_batch_max_bytes(r->c->srv->eng))
+        return LS_ETOOBIG;
     for (uint32_t i = 0; i < n; i++) /* RENAME's, MOVE's source too (park_put) */
         block_signal(r->c->srv, ops[i].table, ops[i].key, ops[i].key_len);
     if (park_may_submit(r)) {
