@@ -37,8 +37,12 @@ int plist_root_decode(const uint8_t *v, size_t n, struct plist_root *out)
     if (!plist_is_root(v, n))
         return -1;
     out->flags = (uint8_t)(v[0] & 0xf0);
-    if (n != plist_root_len(out))
+    if (out->flags & PLIST_F_STREAM) { /* its meta follows (proto/stream.h) */
+        if (n < PLIST_ROOT_LEN || (out->flags & (PLIST_F_HASHED | PLIST_F_TREE)))
+            return -1;
+    } else if (n != plist_root_len(out)) {
         return -1;
+    }
     out->version = plist_get64le(v + 1);
     out->count = plist_get64le(v + 9);
     out->head = plist_get64le(v + 17);

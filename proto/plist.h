@@ -61,6 +61,9 @@ static inline uint64_t plist_get64le(const uint8_t *p)
  * top is a leaf). */
 #define PLIST_F_TREE 0x40u
 
+/* A root's flag: a large stream's (proto/stream.h): a list root whose pages hold entries,
+ * followed by the stream's meta (any length), which the root's value ends with. */
+#define PLIST_F_STREAM 0x80u
 /* The root of a large collection. */
 struct plist_root {
     uint8_t flags;             /* the small form's header flags (COLL_F_BIG ...) */

@@ -564,3 +564,73 @@ int stream_has(const struct stream *s, const struct stream_id *id)
     size_t i = stream_lower_bound(s, id);
     return i < s->n && stream_id_cmp(&s->e[i].id, id) == 0;
 }
+
+/* ---- the paged form's pieces (FORMAT.md, "Streams": paged) ---- */
+
+size_t stream_entry_span(const uint8_t *p, size_t len, struct stream_id *id)
+{
+    struct rd r = {p, p + len, 0};
+    rd_id(&r, id);
+    uint64_t k = rd_varint(&r);
+    if (r.bad || k == 0 || !count_fits(&r, k, 2))
+        return 0;
+    for (uint64_t i = 0; i < 2 * k && !r.bad; i++) {
+        size_t l;
+        rd_bytes(&r, &l);
+    }
+    return r.bad ? 0 : (size_t)(r.p - p);
+}
+
+int stream_spans(const uint8_t *v, size_t len, size_t *meta_off, size_t **off, size_t *count)
+{
+    struct stream s;
+    *off = NULL;
+    *count = 0;
+    int rc = stream_decode(v, len, &s); /* checks everything, entries' order too */
+    if (rc != 0)
+        return rc;
+    uint64_t n;
+    *meta_off = 1 + coll_varint_get(v + 1, len - 1, &n);
+    size_t *o = malloc((s.n + 1) * sizeof(*o));
+    if (o == NULL) {
+        stream_free(&s);
+        return -2;
+    }
+    /* entry i starts stream_entry_bytes - pairs_len bytes before its pairs */
+    for (size_t i = 0; i < s.n; i++)
+        o[i] = (size_t)(s.e[i].pairs - v) - (stream_entry_bytes(&s.e[i]) - s.e[i].pairs_len);
+    o[s.n] = len;
+    *count = s.n;
+    *off = o;
+    stream_free(&s);
+    return 0;
+}
+
+size_t stream_meta_head(const uint8_t *m, size_t len, struct stream_meta *out)
+{
+    struct rd r = {m, m + len, 0};
+    rd_id(&r, &out->last_id);
+    out->entries_added = rd_varint(&r);
+    rd_id(&r, &out->max_deleted);
+    return r.bad ? 0 : (size_t)(r.p - m);
+}
+
+size_t stream_meta_head_put(uint8_t *out, const struct stream_meta *m)
+{
+    struct wr w = {out, 0};
+    wr_id(&w, &m->last_id);
+    wr_varint(&w, m->entries_added);
+    wr_id(&w, &m->max_deleted);
+    return w.len;
+}
+
+size_t stream_entry_put(uint8_t *out, const struct stream_id *id, uint64_t fields,
+                        const uint8_t *pairs, size_t pairs_len)
+{
+    struct wr w = {out, 0};
+    wr_id(&w, id);
+    wr_varint(&w, fields);
+    if (out)
+        memcpy(out + w.len, pairs, pairs_len);
+    return w.len + pairs_len;
+}

@@ -2,14 +2,13 @@
  * stream.h - Redis streams on the log: entry IDs and the record a stream is stored as.
  * Pure functions over byte buffers (no engine), unit-tested alone (tests/unit/test_stream.c).
  *
- * Design (engine/FORMAT.md, "Streams"): a stream is ONE record under its key, record tag
- * COLL_STREAM (7), holding its metadata, its consumer groups and every entry; each command
- * that changes it reads it whole and writes it whole under the key's exclusive lock, as the
- * small form of the other collections (proto/coll.h). So after a crash a stream is the
- * record before a command or the one after it, never a mix; its size is bounded by
- * max_value_size (a write past it is refused with the error of a value too large, the
- * stream unchanged). A stream that outgrows one record (the paged form the other types
- * have) is designed, not built: FORMAT.md.
+ * Design (engine/FORMAT.md, "Streams"): a small stream is ONE record under its key, record
+ * tag COLL_STREAM (7), holding its metadata, its consumer groups and every entry; each
+ * command that changes it reads it whole and writes it whole under the key's exclusive
+ * lock, as the small form of the other collections (proto/coll.h). So after a crash a
+ * stream is the record before a command or the one after it, never a mix. A stream past a
+ * page (8 KiB) or 128 entries takes the paged form (a root and pages of entries: the
+ * functions at the end; server/large_stream.c), whose writes are one unit each too.
  *
  * Encoding (all varints LEB128, as coll.h's):
  *
@@ -158,5 +157,31 @@ void stream_pel_assign(struct stream_group *g, size_t pi, size_t ci);
 
 /* Whether an entry of id is in s. */
 int stream_has(const struct stream *s, const struct stream_id *id);
+
+/* ---- the paged form (FORMAT.md, "Streams": a root and pages of entries) ----
+ * A large stream's root holds a list root (proto/plist.h, flag PLIST_F_STREAM) followed by
+ * the record's "meta": the bytes between its entry count and its entries (last ID, entries
+ * added, max deleted ID, groups), verbatim. Its pages are list pages whose elements are
+ * entries encoded as in the record (ID, k, pairs: self-delimiting, no length prefix). */
+
+/* The length of the entry encoded at p[0..len) and its ID, or 0 when it is not one. */
+size_t stream_entry_span(const uint8_t *p, size_t len, struct stream_id *id);
+/* A valid record v[0..len) cut up: its meta starts at *meta_off, entry i at (*off)[i]
+ * (*count entries; (*off)[*count] = len; *off allocated). 0, -1 damaged, -2 out of memory. */
+int stream_spans(const uint8_t *v, size_t len, size_t *meta_off, size_t **off, size_t *count);
+
+/* The fixed head of the meta (the groups follow it). */
+struct stream_meta {
+    struct stream_id last_id, max_deleted;
+    uint64_t entries_added;
+};
+/* Parses the meta's head from m[0..len): its length (the groups start there), 0 damaged. */
+size_t stream_meta_head(const uint8_t *m, size_t len, struct stream_meta *out);
+/* Encodes the head into out[STREAM_META_HEAD_MAX]; returns its length. */
+#define STREAM_META_HEAD_MAX 50
+size_t stream_meta_head_put(uint8_t *out, const struct stream_meta *m);
+/* Encodes an entry into out (NULL: only counts); returns its length. */
+size_t stream_entry_put(uint8_t *out, const struct stream_id *id, uint64_t fields,
+                        const uint8_t *pairs, size_t pairs_len);
 
 #endif

@@ -26,6 +26,7 @@
 #include "cmd.h"
 #include "coll.h"
 #include "coll_cmd.h"
+#include "large.h"
 #include "pubsub.h"
 #include "reply.h"
 #include "server.h"
@@ -75,8 +76,10 @@ int xs_stream_of(struct req *r, int rc, const struct ls_item *it, struct stream 
 
 void xs_read(struct req *r, const struct resp_arg *key, ls_get_cb cb)
 {
+    free(r->xs_root); /* set again when this read loads a large stream (large.c) */
+    r->xs_root = NULL;
     r->want_type = COLL_STREAM;
-    cmd_get(r, key, cb);
+    large_coll_get(r, key, cb); /* a large stream comes to cb loaded, as one record */
 }
 
 /* ---- replies ---- */
@@ -126,13 +129,61 @@ int xs_w_range(struct pbuf *o, const struct stream *s, size_t a, size_t b, int r
 /* ---- writing ---- */
 
 /* cmd_stream.h */
+int xs_encode(struct req *r, const struct ls_item *it, const struct stream *s, struct coll_buf *out)
+{
+    if (stream_encode(s, out) < 0)
+        return -1;
+    if (it == NULL || r->xs_root == NULL)
+        return large_needed(r->c->srv, COLL_STREAM, out->p, out->len);
+    /* Loaded from a large stream's root: when its entries are unchanged (a group command),
+     * the root alone is rewritten, naming the same pages, with the new meta. */
+    size_t elen = 0;
+    for (size_t i = 0; i < s->n; i++)
+        elen += stream_entry_bytes(&s->e[i]);
+    uint64_t n0;
+    size_t h = 1 + coll_varint_get(out->p + 1, out->len - 1, &n0);
+    if (elen != r->xs_root_elen || elen > it->value_len || elen + h > out->len ||
+        memcmp(out->p + out->len - elen, (const uint8_t *)it->value + it->value_len - elen, elen) !=
+            0)
+        return large_needed(r->c->srv, COLL_STREAM, out->p, out->len);
+    size_t mlen = out->len - elen - h;
+    uint8_t *p = malloc(PLIST_ROOT_LEN + mlen);
+    if (p == NULL)
+        return -1;
+    memcpy(p, r->xs_root, PLIST_ROOT_LEN);
+    memcpy(p + PLIST_ROOT_LEN, out->p + h, mlen);
+    free(out->p);
+    *out = (struct coll_buf){p, PLIST_ROOT_LEN + mlen, PLIST_ROOT_LEN + mlen};
+    return 0;
+}
+
 void xs_store(struct req *r, const struct resp_arg *key, const struct ls_item *it,
               const struct stream *s, const char *const *events, int nev, enum cmd_reply_mode mode)
 {
     struct coll_buf out = {0};
-    if (stream_encode(s, &out) < 0) {
+    int large = xs_encode(r, it, s, &out);
+    if (large < 0) {
+        coll_buf_free(&out);
         reply_error(r, "ERR out of memory");
         req_done(r);
+        return;
+    }
+    if (large) { /* large.c: a new version, its pages, then the root */
+        if (it == NULL)
+            pubsub_notify(r, NOTIFY_NEW, "new", key);
+        for (int i = 0; i < nev; i++)
+            pubsub_notify(r, NOTIFY_STREAM, events[i], key);
+        block_signal(r->c->srv, r->db, key->ptr, key->len);
+        struct large_put p = {r->db,
+                              key,
+                              out.p,
+                              out.len,
+                              {.expire_ms = it ? it->expire_ms : 0,
+                               .flags = it ? it->flags : 0,
+                               .vtype = COLL_STREAM}};
+        r->step = mode;
+        large_write(r, &p, 1, cmd_write_cb);
+        coll_buf_free(&out); /* large_write copied what it keeps */
         return;
     }
     if (it == NULL)
@@ -262,6 +313,54 @@ static uint64_t trim_apply(struct stream *s, const struct trim_args *a)
 
 /* ---- XADD ---- */
 
+/* XADD's new ID after last (the stream's greatest): 0 with *id set, or the error. */
+static const char *xadd_id(const struct trim_args *a, const struct stream_id *last,
+                           struct stream_id *id)
+{
+    *id = *last;
+    if (last->ms == UINT64_MAX && last->seq == UINT64_MAX)
+        return "ERR The stream has exhausted the last possible ID, unable to add more items";
+    if (!a->id_given) {
+        uint64_t now = server_unix_ms();
+        if (now > last->ms)
+            *id = (struct stream_id){now, 0};
+        else
+            stream_id_incr(id);
+        return NULL;
+    }
+    if (!a->seq_given) {
+        if (a->id.ms == last->ms && last->seq != UINT64_MAX) {
+            id->seq = last->seq + 1;
+            return NULL;
+        }
+        if (a->id.ms > last->ms) {
+            *id = (struct stream_id){a->id.ms, 0};
+            return NULL;
+        }
+    } else if (stream_id_cmp(&a->id, last) > 0) {
+        *id = a->id;
+        return NULL;
+    }
+    return "ERR The ID specified in XADD is equal or smaller than the target stream top item";
+}
+
+/* The new entry's pairs, encoded (malloc'd, *bytes long), or NULL out of memory. */
+static uint8_t *xadd_pairs(struct req *r, const struct trim_args *a, size_t *bytes)
+{
+    uint32_t fp = a->idpos + 1;
+    size_t n = 0, o = 0;
+    for (uint32_t i = fp; i < r->argc; i++)
+        n += coll_varint_len(r->argv[i].len) + r->argv[i].len;
+    uint8_t *pairs = malloc(n ? n : 1);
+    for (uint32_t i = fp; pairs && i < r->argc; i++) {
+        o += coll_varint_put(pairs + o, r->argv[i].len);
+        memcpy(pairs + o, r->argv[i].ptr, r->argv[i].len);
+        o += r->argv[i].len;
+    }
+    *bytes = n;
+    return pairs;
+}
+
 static void xadd_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
@@ -275,60 +374,18 @@ static void xadd_cb(void *arg, int rc, const struct ls_item *it)
         req_done(r);
         return;
     }
-    struct stream_id id = s.last_id;
-    const char *err = NULL;
-    if (s.last_id.ms == UINT64_MAX && s.last_id.seq == UINT64_MAX) {
-        err = "ERR The stream has exhausted the last possible ID, unable to add more items";
-    } else if (!a->id_given) {
-        uint64_t now = server_unix_ms();
-        if (now > s.last_id.ms)
-            id = (struct stream_id){now, 0};
-        else
-            stream_id_incr(&id);
-    } else if (!a->seq_given) {
-        if (a->id.ms == s.last_id.ms) {
-            if (s.last_id.seq == UINT64_MAX)
-                err = "ERR The ID specified in XADD is equal or smaller than the target stream "
-                      "top item";
-            else
-                id.seq = s.last_id.seq + 1;
-        } else if (a->id.ms > s.last_id.ms) {
-            id = (struct stream_id){a->id.ms, 0};
-        } else {
-            err =
-                "ERR The ID specified in XADD is equal or smaller than the target stream top item";
-        }
-    } else if (stream_id_cmp(&a->id, &s.last_id) <= 0) {
-        err = "ERR The ID specified in XADD is equal or smaller than the target stream top item";
-    } else {
-        id = a->id;
-    }
+    struct stream_id id;
+    const char *err = xadd_id(a, &s.last_id, &id);
     if (err) {
         stream_free(&s);
         reply_error(r, err);
         req_done(r);
         return;
     }
-    /* the new entry's pairs, encoded */
-    uint32_t fp = a->idpos + 1;
-    size_t bytes = 0;
-    for (uint32_t i = fp; i < r->argc; i++)
-        bytes += coll_varint_len(r->argv[i].len) + r->argv[i].len;
-    uint8_t *pairs = malloc(bytes ? bytes : 1);
-    if (pairs == NULL) {
-        stream_free(&s);
-        reply_error(r, "ERR out of memory");
-        req_done(r);
-        return;
-    }
-    size_t o = 0;
-    for (uint32_t i = fp; i < r->argc; i++) {
-        o += coll_varint_put(pairs + o, r->argv[i].len);
-        memcpy(pairs + o, r->argv[i].ptr, r->argv[i].len);
-        o += r->argv[i].len;
-    }
-    struct stream_entry x = {id, (r->argc - fp) / 2, pairs, bytes};
-    if (stream_append(&s, &x) < 0) {
+    size_t bytes;
+    uint8_t *pairs = xadd_pairs(r, a, &bytes);
+    struct stream_entry x = {id, (r->argc - a->idpos - 1) / 2, pairs, bytes};
+    if (pairs == NULL || stream_append(&s, &x) < 0) {
         free(pairs);
         stream_free(&s);
         reply_error(r, "ERR out of memory");
@@ -344,6 +401,72 @@ static void xadd_cb(void *arg, int rc, const struct ls_item *it)
     xs_store(r, &r->argv[1], exists ? it : NULL, &s, ev, trimmed ? 2 : 1, CMD_REPLY_TMP);
     free(pairs);
     stream_free(&s);
+}
+
+/* A stream's read for a command that may work on a large one's root natively (cb gets
+ * the root as it is; large_list_read loads it for the handler). */
+static void xs_read_root(struct req *r, const struct resp_arg *key, ls_get_cb cb)
+{
+    free(r->xs_root);
+    r->xs_root = NULL;
+    r->want_type = COLL_STREAM;
+    r->hold_claim = 1; /* a large one's pages come after its root */
+    cmd_get(r, key, cb);
+}
+
+static struct large_xtrim xtrim_of(const struct trim_args *a)
+{
+    static const enum large_xtrim_kind kind[] = {[TRIM_NONE] = LARGE_XTRIM_NONE,
+                                                 [TRIM_MAXLEN] = LARGE_XTRIM_MAXLEN,
+                                                 [TRIM_MINID] = LARGE_XTRIM_MINID};
+    return (struct large_xtrim){.kind = kind[a->kind],
+                                .approx = a->approx,
+                                .maxlen = a->maxlen < 0 ? 0 : (uint64_t)a->maxlen,
+                                .minid = a->minid,
+                                .limit = a->limit < 0 ? 0 : (uint64_t)a->limit};
+}
+
+/* XADD on a large stream: its entry appended to the tail page (large_stream.c). */
+static void xadd_root_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct trim_args *a = r->aux;
+    struct stream_meta m;
+    if (rc == 0 && large_stream_meta(it, &m)) {
+        struct stream_id id;
+        const char *err = xadd_id(a, &m.last_id, &id);
+        r->c->srv->stats.keyspace_hits++; /* as coll_read_begin counts it */
+        if (err) {
+            reply_error(r, err);
+            req_done(r);
+            return;
+        }
+        size_t bytes, elen;
+        uint8_t *pairs = xadd_pairs(r, a, &bytes), *e = NULL;
+        uint64_t fields = (r->argc - a->idpos - 1) / 2;
+        if (pairs && (e = malloc(elen = stream_entry_put(NULL, &id, fields, pairs, bytes))))
+            stream_entry_put(e, &id, fields, pairs, bytes);
+        free(pairs);
+        if (e && elen + 11 > r->c->srv->cfg.max_value_size) { /* no page could hold it */
+            free(e);
+            reply_error(r, ERR_TOO_BIG);
+            req_done(r);
+            return;
+        }
+        if (e) {
+            m.last_id = id;
+            m.entries_added++;
+            struct large_xtrim t = xtrim_of(a);
+            pbuf_reset(&r->tmp);
+            reply_check(r, xs_w_id(&r->tmp, &id));
+            int took = large_stream_add(r, it, e, elen, &m, &t, xadd_cb);
+            free(e);
+            if (took)
+                return;
+        }
+        r->c->srv->stats.keyspace_hits--; /* xadd_cb counts it */
+    }
+    large_list_read(r, rc, it, xadd_cb);
 }
 
 /* XADD's (xadd) or XTRIM's options parsed into r->aux: NULL with the error replied and r
@@ -377,7 +500,7 @@ void cmd_stream_xadd(struct req *r)
         req_done(r);
         return;
     }
-    xs_read(r, &r->argv[1], xadd_cb);
+    xs_read_root(r, &r->argv[1], xadd_root_cb);
 }
 
 /* ---- XTRIM ---- */
@@ -402,11 +525,25 @@ static void xtrim_cb(void *arg, int rc, const struct ls_item *it)
     stream_free(&s);
 }
 
+static void xtrim_root_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct large_xtrim t = xtrim_of(r->aux);
+    struct stream_meta m;
+    if (rc == 0 && large_stream_meta(it, &m)) {
+        r->c->srv->stats.keyspace_hits++; /* as coll_read_begin counts it */
+        if (large_stream_trim(r, it, &t, xtrim_cb))
+            return;
+        r->c->srv->stats.keyspace_hits--; /* xtrim_cb counts it */
+    }
+    large_list_read(r, rc, it, xtrim_cb);
+}
+
 /* XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count] */
 void cmd_stream_xtrim(struct req *r)
 {
     if (trim_args_of(r, 0))
-        xs_read(r, &r->argv[1], xtrim_cb);
+        xs_read_root(r, &r->argv[1], xtrim_root_cb);
 }
 
 /* ---- XLEN, XRANGE, XREVRANGE ---- */
@@ -416,6 +553,13 @@ static void xlen_cb(void *arg, int rc, const struct ls_item *it)
     struct req *r = arg;
     struct stream s;
     int exists;
+    uint64_t n;
+    if (rc == 0 && large_stream_len(it, &n)) { /* a large one's root counts its entries */
+        r->c->srv->stats.keyspace_hits++;
+        reply_int(r, (int64_t)n);
+        req_done(r);
+        return;
+    }
     if (xs_stream_of(r, rc, it, &s, &exists))
         return;
     reply_int(r, (int64_t)s.n);
@@ -425,7 +569,7 @@ static void xlen_cb(void *arg, int rc, const struct ls_item *it)
 
 void cmd_stream_xlen(struct req *r)
 {
-    xs_read(r, &r->argv[1], xlen_cb);
+    xs_read_root(r, &r->argv[1], xlen_cb); /* a large one: its root */
 }
 
 /* XRANGE's parsed arguments (r->aux). */

@@ -59,6 +59,12 @@ void xs_block(struct req *r, struct xs_read_opts *o);
 /* Writes s as the stream under key (it: the record read, NULL when absent), keeping its
  * TTL; events[0..nev) published with the write (class t); replies as mode says (r->num,
  * r->tmp, +OK) once it is acknowledged. */
+/* Encodes s, read as it (NULL: absent), for its write into *out (allocated): 0 when out is
+ * the value to put (one record, or a large stream's root alone when only its groups
+ * changed), 1 when it is the record of a stream to write in the large form (large_write),
+ * -1 out of memory. */
+int xs_encode(struct req *r, const struct ls_item *it, const struct stream *s,
+              struct coll_buf *out);
 void xs_store(struct req *r, const struct resp_arg *key, const struct ls_item *it,
               const struct stream *s, const char *const *events, int nev, enum cmd_reply_mode mode);
 

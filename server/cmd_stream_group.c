@@ -1092,8 +1092,11 @@ static void xrg_cb(void *arg, int rc, const struct ls_item *it)
         xrg_next(r);
         return;
     }
+    /* Its groups changed, not its entries: a large stream's root alone; else the record
+     * (a stream it makes large stays one record until a command that writes entries) */
     struct coll_buf out = {0};
-    if (stream_encode(&s, &out) < 0) {
+    if (xs_encode(r, it, &s, &out) < 0) {
+        coll_buf_free(&out);
         stream_free(&s);
         xrg_end(r, "ERR out of memory");
         return;

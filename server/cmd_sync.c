@@ -301,8 +301,8 @@ static void large_root_cb(void *arg, int rc, const struct ls_item *it)
         large_end(lg);
         return;
     }
-    if (large_is_root(it->vtype, it->value, it->value_len)) {
-        large_start(lg, it);
+    if (it->vtype != COLL_STREAM && large_is_root(it->vtype, it->value, it->value_len)) {
+        large_start(lg, it); /* (a stream, large or not, is refused by emit_entry) */
         return;
     }
     if (!(it->expire_ms && it->expire_ms <= server_unix_ms()))
@@ -432,7 +432,7 @@ static void get_cb(void *arg, int rc, const struct ls_item *it)
     }
     if (it->expire_ms && it->expire_ms <= server_unix_ms())
         return;
-    if (large_is_root(it->vtype, it->value, it->value_len)) {
+    if (it->vtype != COLL_STREAM && large_is_root(it->vtype, it->value, it->value_len)) {
         struct dump_large *lg = calloc(1, sizeof(*lg));
         if (lg == NULL) {
             dump_fail(d, "out of memory");

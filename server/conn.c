@@ -660,6 +660,8 @@ static void req_free(struct req *r)
         r->aux_free(r->aux);
     if (r->pl)
         large_op_free(r);
+    free(r->xs_root);
+    r->xs_root = NULL;
     free(r->lk_items);
     free(r->child_mem[0]);
     free(r->child_mem[1]);

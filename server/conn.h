@@ -120,6 +120,10 @@ struct req {
      * the handler's callback a large list's read ends in. */
     struct large_op *pl;
     ls_get_cb coll_cb;
+    /* large.c: the root (PLIST_ROOT_LEN bytes) of the large stream last loaded for r, and
+     * its entries' bytes: a write that changed its groups only writes a root (cmd_stream.c) */
+    uint8_t *xs_root;
+    size_t xs_root_elen;
     /* large.c: the arguments large_part_get's read names (argv[part_first], then every
      * part_step-th; part_step 0: that one only), and whether the command may write; a
      * sorted set's write: whether each member follows its score (1: ZADD) or increment (2:

@@ -31,6 +31,7 @@
 #include "reaper.h"
 #include "reply.h"
 #include "server.h"
+#include "stream.h"
 #include "tracking.h"
 #include "txn.h"
 
@@ -200,7 +201,10 @@ void large_op_free(struct req *r)
         part_free(o->pt);
     if (o->zr)
         zread_free(o->zr);
+    if (o->xn)
+        large_xn_free(o);
     coll_buf_free(&o->el);
+    free(o->meta);
     for (int i = 0; i < 2; i++) {
         large_build_free(&o->build[i]);
         free(o->copy[i]);
@@ -289,6 +293,27 @@ static int small_form(uint8_t flags, uint64_t n, const struct coll_buf *el, int 
     return 0;
 }
 
+/* A stream's record (proto/stream.h) from its root's meta and its entries, read in
+ * order into o->el, into *out: checked whole as any record is. 0, -ENOMEM or COLL_EBAD. */
+static int stream_form(const struct large_op *o, struct coll_buf *out)
+{
+    uint8_t hdr[11];
+    hdr[0] = STREAM_VERSION;
+    size_t h = 1 + coll_varint_put(hdr + 1, o->got);
+    struct stream st;
+    *out = (struct coll_buf){0};
+    if (large_buf_append(out, hdr, h) < 0 || large_buf_append(out, o->meta, o->meta_len) < 0 ||
+        large_buf_append(out, o->el.p, o->el.len) < 0) {
+        coll_buf_free(out);
+        return -ENOMEM;
+    }
+    int rc = stream_decode(out->p, out->len, &st);
+    stream_free(&st);
+    if (rc != 0)
+        coll_buf_free(out);
+    return rc == 0 ? 0 : rc == -2 ? -ENOMEM : COLL_EBAD;
+}
+
 /* Every page read: the list in the small form goes to the handler. */
 static void load_finish(struct req *r)
 {
@@ -298,10 +323,21 @@ static void load_finish(struct req *r)
         load_fail(r, COLL_EBAD);
         return;
     }
-    int rc = small_form(o->root.flags, o->got, &o->el, (o->root.flags & PLIST_F_TREE) != 0, &out);
+    int rc = o->vtype == COLL_STREAM ? stream_form(o, &out)
+                                     : small_form(o->root.flags, o->got, &o->el,
+                                                  (o->root.flags & PLIST_F_TREE) != 0, &out);
     if (rc != 0) {
         load_fail(r, rc);
         return;
+    }
+    if (o->vtype == COLL_STREAM) { /* for a write of its groups only (cmd_stream.c) */
+        if (r->xs_root == NULL && (r->xs_root = malloc(PLIST_ROOT_LEN)) == NULL) {
+            coll_buf_free(&out);
+            load_fail(r, -ENOMEM);
+            return;
+        }
+        plist_root_encode(&o->root, r->xs_root);
+        r->xs_root_elen = o->el.len;
     }
     struct ls_item it = {.key = NULL,
                          .value = out.p,
@@ -407,10 +443,20 @@ void large_list_read(struct req *r, int rc, const struct ls_item *it, ls_get_cb 
         return;
     }
     o->vtype = it->vtype;
-    if (plist_root_decode(it->value, it->value_len, &o->root) < 0) {
+    if (plist_root_decode(it->value, it->value_len, &o->root) < 0 ||
+        (it->vtype == COLL_STREAM) != ((o->root.flags & PLIST_F_STREAM) != 0)) {
         o->want_type = r->want_type;
         load_fail(r, COLL_EBAD);
         return;
+    }
+    if (it->vtype == COLL_STREAM) { /* its meta, after the list root */
+        o->meta_len = it->value_len - PLIST_ROOT_LEN;
+        if ((o->meta = malloc(o->meta_len + 1)) == NULL) {
+            o->want_type = r->want_type;
+            load_fail(r, -ENOMEM);
+            return;
+        }
+        memcpy(o->meta, (const uint8_t *)it->value + PLIST_ROOT_LEN, o->meta_len);
     }
     o->cb = cb;
     o->expire_ms = it->expire_ms;
@@ -802,9 +848,21 @@ int large_part_store(struct req *r, const struct resp_arg *key, const struct ls_
 
 /* ---- building ---- */
 
+/* A stream past a page (8 KiB, or max_value_size when smaller) or 128 entries, with
+ * at least one entry (a root counts at least one). */
+static int stream_large_needed(const struct server *s, const uint8_t *enc, size_t len)
+{
+    uint64_t n;
+    if (len < 2 || enc[0] != STREAM_VERSION || coll_varint_get(enc + 1, len - 1, &n) == 0 || n == 0)
+        return 0;
+    return len > large_page_max(s) || n > PLIST_PAGE_ELEMS;
+}
+
 int large_needed(const struct server *s, uint8_t vtype, const uint8_t *enc, size_t len)
 {
     uint64_t n;
+    if (vtype == COLL_STREAM)
+        return stream_large_needed(s, enc, len);
     if (vtype < COLL_HASH || vtype > COLL_ZSET || len < 2 ||
         coll_varint_get(enc + 1, len - 1, &n) == 0)
         return 0;
@@ -897,9 +955,19 @@ int large_build(struct server *s, uint8_t vtype, const void *key, size_t key_len
     hashed |= tree;
     memset(b, 0, sizeof(*b));
     b->s = s;
-    int rc = coll_spans(vtype, enc, len, &off, &n);
-    if (rc != 0)
+    /* a stream: its entries in pages as a list's elements, its meta after the root */
+    int stream = vtype == COLL_STREAM;
+    size_t meta_off = 0, meta_len = 0;
+    int rc = stream ? stream_spans(enc, len, &meta_off, &off, &n)
+                    : coll_spans(vtype, enc, len, &off, &n);
+    if (rc == 0 && n == 0)
+        rc = COLL_EBAD; /* an empty stream stays one record (large_needed) */
+    if (rc != 0) {
+        free(off);
         return rc == -2 ? -1 : COLL_EBAD;
+    }
+    if (stream)
+        meta_len = off[0] - meta_off;
     uint64_t nb = hashed ? buckets_for(s, n, len) : 0;
     lens = malloc(n * sizeof(*lens));
     order = malloc(n * sizeof(*order));
@@ -920,7 +988,8 @@ int large_build(struct server *s, uint8_t vtype, const void *key, size_t key_len
     struct plist_anchor a = {key, key_len, PLIST_MID, PLIST_MID + pages - 1};
     /* room: anchor key + value, then per page its key, header and elements */
     size_t room = PLIST_ANCHOR_KEY_LEN + plist_anchor_len(&a) +
-                  pages * (PLIST_PAGE_KEY_LEN + 1 + 10) + (len - off[0]);
+                  pages * (PLIST_PAGE_KEY_LEN + 1 + 10) + (len - off[0]) +
+                  (stream ? PLIST_ROOT_LEN + meta_len : 0);
     if (tree) { /* its pages numbered down from the buckets' */
         size_t zn;
         uint8_t zf;
@@ -985,14 +1054,15 @@ int large_build(struct server *s, uint8_t vtype, const void *key, size_t key_len
         m += PLIST_PAGE_KEY_LEN + zo.w[i].v.len;
     }
     b->n = (uint32_t)(pages + zo.nw) + 1;
-    struct plist_root root = {.flags =
-                                  (uint8_t)((enc[0] & COLL_F_BIG) | (hashed ? PLIST_F_HASHED : 0)),
-                              .version = b->version,
-                              .count = n,
-                              .head = PLIST_MID,
-                              .tail = PLIST_MID + pages - 1,
-                              .lo = a.lo,
-                              .hi = PLIST_MID + pages - 1};
+    struct plist_root root = {
+        .flags = stream ? PLIST_F_STREAM
+                        : (uint8_t)((enc[0] & COLL_F_BIG) | (hashed ? PLIST_F_HASHED : 0)),
+        .version = b->version,
+        .count = n,
+        .head = PLIST_MID,
+        .tail = PLIST_MID + pages - 1,
+        .lo = a.lo,
+        .hi = PLIST_MID + pages - 1};
     if (tree) {
         root.flags |= PLIST_F_TREE;
         root.top = zo.top;
@@ -1000,6 +1070,13 @@ int large_build(struct server *s, uint8_t vtype, const void *key, size_t key_len
         root.depth = zo.depth;
     }
     b->root_len = plist_root_encode(&root, b->root);
+    b->rootv = b->root;
+    if (stream) { /* the root, then the meta, in mem */
+        memcpy(m, b->root, b->root_len);
+        memcpy(m + b->root_len, enc + meta_off, meta_len);
+        b->rootv = m;
+        b->root_len += meta_len;
+    }
     zt_out_free(&zo);
     free(ze);
     free(off);
@@ -1252,7 +1329,7 @@ void large_write(struct req *r, const struct large_put *puts, uint32_t k, ls_wri
                 write_fail(r, rc == COLL_EBAD ? LS_EINVAL : -ENOMEM);
                 return;
             }
-            p->v = o->build[i].root;
+            p->v = o->build[i].rootv;
             p->n = o->build[i].root_len;
         } else if (p->n) {
             if ((o->copy[i] = malloc(p->n)) == NULL) {

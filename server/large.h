@@ -21,6 +21,7 @@
 #include "conn.h"
 #include "logstor.h"
 #include "plist.h"
+#include "stream.h"
 
 struct server;
 
@@ -79,7 +80,8 @@ int large_zset_part_fits(const struct req *r);
 /* Whether a value of type vtype, v[0..n), is a large collection's root. */
 static inline int large_is_root(uint8_t vtype, const void *v, size_t n)
 {
-    return vtype >= COLL_HASH && vtype <= COLL_ZSET && plist_is_root(v, n);
+    return ((vtype >= COLL_HASH && vtype <= COLL_ZSET) || vtype == COLL_STREAM) &&
+           plist_is_root(v, n);
 }
 
 /* A hash's, set's or sorted set's read (cmd_get under r->want_type) for cb: a large one
@@ -112,6 +114,7 @@ struct large_build {
     uint32_t n;
     uint64_t version;
     uint8_t root[PLIST_ROOT_MAX];
+    const uint8_t *rootv; /* the root's bytes: root, or (a stream's, with its meta) in mem */
     size_t root_len;
     uint8_t *mem; /* the ops' keys and values */
     struct server *s;
@@ -214,6 +217,31 @@ void large_zrank_get(struct req *r, const struct resp_arg *key, const struct res
  * large_coll_get sends it. */
 void large_zpop_get(struct req *r, const struct resp_arg *key, uint64_t count, int max,
                     ls_get_cb cb);
+
+/* Native commands on a large stream's root `it` (large_stream.c; FORMAT.md, "Streams"):
+ * each returns 1 when it took r over (answering), 0 when r is the caller's still (then
+ * the stream is to be loaded whole: large_list_read); one that finds its change too large
+ * for one unit loads the whole stream for fallback itself. */
+enum large_xtrim_kind { LARGE_XTRIM_NONE, LARGE_XTRIM_MAXLEN, LARGE_XTRIM_MINID };
+struct large_xtrim {
+    enum large_xtrim_kind kind;
+    int approx; /* ~: whole pages only, at most limit entries (0: no limit) */
+    uint64_t maxlen;
+    struct stream_id minid;
+    uint64_t limit;
+};
+/* Its length (1), or 0 when `it` is not a large stream's root. */
+int large_stream_len(const struct ls_item *it, uint64_t *n);
+/* Its meta's head (1: last ID, entries added...), or 0 when it is not a large stream's root. */
+int large_stream_meta(const struct ls_item *it, struct stream_meta *m);
+/* XADD argv[1]: appends entry[0..elen) (encoded: proto/stream.h), head the meta's head after
+ * it, then trims as t says; replies r->tmp (the ID, prepared by the caller). */
+int large_stream_add(struct req *r, const struct ls_item *it, const uint8_t *entry, size_t elen,
+                     const struct stream_meta *head, const struct large_xtrim *t,
+                     ls_get_cb fallback);
+/* XTRIM argv[1] as t says (kind not NONE); replies the entries removed. */
+int large_stream_trim(struct req *r, const struct ls_item *it, const struct large_xtrim *t,
+                      ls_get_cb fallback);
 
 /* Frees r's large-list state (conn.c, with r). */
 void large_op_free(struct req *r);

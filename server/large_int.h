@@ -16,6 +16,7 @@
 
 struct native;
 struct zread;
+struct xnative;
 
 #define ERR_LARGE_DAMAGED "ERR data corruption detected while reading the key (large form)"
 #define LARGE_ETOOBIG     (-30001)
@@ -43,6 +44,8 @@ struct large_op {
     uint64_t expire_ms, cas;
     uint32_t flags;
     uint8_t vtype, want_type;
+    uint8_t *meta; /* a stream's meta, copied from its root (proto/stream.h) */
+    size_t meta_len;
     uint64_t got;        /* elements gathered */
     struct coll_buf el;  /* their encodings, end to end */
     struct page_read rd; /* the pages being read: the load's, or a part's buckets */
@@ -57,9 +60,10 @@ struct large_op {
     uint8_t *copy[2]; /* small values, copied */
     uint32_t nput, ahead;
     ls_write_cb wdone;
-    struct native *nv; /* a native operation's state */
-    struct part *pt;   /* a hashed collection's buckets at stake (large_part_get) */
-    struct zread *zr;  /* a sorted set's tree being read (large_zset.c) */
+    struct native *nv;  /* a native operation's state */
+    struct part *pt;    /* a hashed collection's buckets at stake (large_part_get) */
+    struct zread *zr;   /* a sorted set's tree being read (large_zset.c) */
+    struct xnative *xn; /* a large stream's native command (large_stream.c) */
 };
 
 struct part {
@@ -101,6 +105,11 @@ void large_part_read(struct req *r);
 /* The part r's handler was to run on is given up: the whole collection is loaded and the
  * handler runs on it instead. */
 void large_part_whole(struct req *r);
+
+/* ---- large_stream.c ---- */
+
+/* Frees o's native stream command state. */
+void large_xn_free(struct large_op *o);
 
 /* ---- large_zset.c ---- */
 

@@ -68,13 +68,13 @@ def step(r, w, st):
     nxt = copy_state(st)
     op = r.randrange(14)
     x = nxt["x"]
-    if op == 10:  # XADD, the stream kept to 30 entries
+    if op == 10:  # XADD, the stream kept to 300 entries (past 2 KiB: the paged form)
         x["last"] += 1
         v = "s%d" % r.randrange(10 ** 6)
-        x["e"] = (x["e"] + [(x["last"], v)])[-30:]
-        return ("XADD", k["x"], "MAXLEN", "30", "%d-1" % x["last"], "f", v), nxt
+        x["e"] = (x["e"] + [(x["last"], v)])[-300:]
+        return ("XADD", k["x"], "MAXLEN", "300", "%d-1" % x["last"], "f", v), nxt
     if op == 11:
-        d = r.choice(x["e"])[0] if x["e"] and r.random() < 0.8 else x["last"] + 5
+        d = r.choice(x["e"])[0] if x["e"] and r.random() < 0.4 else x["last"] + 5
         x["e"] = [e for e in x["e"] if e[0] != d]
         return ("XDEL", k["x"], "%d-1" % d), nxt
     if op == 12:  # the next entry after the group's last delivered one
@@ -164,6 +164,7 @@ for w in range(WRITERS):
     c0.call("XGROUP", "CREATE", keys_of(w)["x"], "g", "$", "MKSTREAM")
 c0.close()
 total_acked = 0
+xmax = 0  # the longest stream seen after a cycle
 for cycle in range(CYCLES):
     section("cycle %d" % cycle)
     flying = [None] * WRITERS
@@ -211,6 +212,7 @@ for cycle in range(CYCLES):
         else:
             states[w] = {"h": got["h"], "la": got["la"], "lb": got["lb"], "sa": got["sa"],
                          "sb": got["sb"], "z": got["z"], "x": got["x"]}
+        xmax = max(xmax, len(states[w]["x"]["e"]))
         for name, want in (("h", "hash"), ("la", "list"), ("sa", "set"), ("z", "zset"),
                            ("x", "stream")):
             t = c.call("TYPE", keys_of(w)[name])
@@ -227,6 +229,7 @@ check(any(h > 128 for h, _, _ in sizes) and any(s > 128 for _, s, _ in sizes),
       "hashes and sets reached the large form (past 128 elements)", sizes)
 check(sum(st["x"]["last"] for st in states) > 20,
       "streams were written (XADDs acknowledged: %d)" % sum(st["x"]["last"] for st in states))
+check(xmax > 128, "streams reached the paged form (past 128 entries: %d)" % xmax)
 check(any(z > 90 for _, _, z in sizes),  # ~25-byte elements: past 2 KiB at ~82 members
       "sorted sets reached the large form (a tree: past max_value_size)", sizes)
 srv.stop()

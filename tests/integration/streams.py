@@ -17,7 +17,7 @@
 4. Types and keys: WRONGTYPE both ways, TYPE, OBJECT ENCODING, SCAN TYPE stream, RENAME,
    COPY, EXPIRE keep it a stream, MULTI/EXEC and EVAL run stream commands, keyspace events
    xadd/xtrim/xdel.
-5. logstord only: a stream over max_value_size is refused and unchanged, streams (their
+5. logstord only: a stream grows past max_value_size (paged), an entry past it is refused, streams (their
    groups and pending entries too) survive a clean restart and a SIGKILL after
    acknowledged XADDs, XREADGROUPs and XACKs (sync durability), DUMP answers an error.
 ZSEED replays the random sequence.
@@ -268,13 +268,17 @@ KEYS = ["r1", "r2", "r3"]
 state = {k: [0, 0] for k in KEYS}  # roughly the last ID given per key (for plausible IDs)
 
 
+BIG = [False]  # the second run: streams of hundreds of entries (the paged form)
+
+
 def rid(k, near=True):
     ms, sq = state[k]
     x = rng.random()
     if x < 0.05:
         return rng.choice(["-", "+", "0", "0-0", "abc", "1-x", "18446744073709551615"])
     if near or x < 0.6:
-        return "%d-%d" % (max(0, ms - rng.randrange(0, 30)), rng.randrange(0, 4))
+        back = rng.randrange(0, 30) if not BIG[0] or x < 0.07 else rng.randrange(800, 3000)
+        return "%d-%d" % (max(0, ms - back), rng.randrange(0, 4))
     return "%d" % rng.randrange(0, ms + 10)
 
 
@@ -291,6 +295,8 @@ def bound(k, lo):
 def random_cmd():
     k = rng.choice(KEYS)
     x = rng.random()
+    if BIG[0] and 0.40 <= x < 0.56 and rng.random() < 0.7:
+        x = rng.random() * 0.40  # mostly XADDs where the first run deletes: streams grow
     if x < 0.40:
         ms, sq = state[k]
         y = rng.random()
@@ -309,7 +315,8 @@ def random_cmd():
         opts = []
         z = rng.random()
         if z < 0.15:
-            opts = ["MAXLEN", rng.choice(["=", ""]), str(rng.randrange(0, 40))]
+            opts = ["MAXLEN", rng.choice(["=", ""]), str(rng.randrange(0, 40) if not BIG[0]
+                                                         else rng.randrange(150, 500))]
         elif z < 0.22:
             opts = ["MINID", rng.choice(["=", ""]), rid(k)]
         elif z < 0.24:
@@ -324,7 +331,8 @@ def random_cmd():
         return ["XDEL", k] + [rid(k) for _ in range(rng.randrange(1, 5))]
     if x < 0.56:
         if rng.random() < 0.5:
-            return ["XTRIM", k, "MAXLEN"] + rng.choice([["="], []]) + [str(rng.randrange(0, 50))]
+            return ["XTRIM", k, "MAXLEN"] + rng.choice([["="], []]) + [
+                str(rng.randrange(0, 50) if not BIG[0] else rng.randrange(150, 500))]
         return ["XTRIM", k, "MINID", rid(k)]
     if x < 0.66:
         return ["XRANGE", k, bound(k, 1), bound(k, 0)] + (["COUNT", str(rng.randrange(-1, 20))]
@@ -337,7 +345,7 @@ def random_cmd():
     if x < 0.80:
         return ["XSETID", k, rid(k)]
     if x < 0.82:
-        return ["DEL", k]
+        return ["DEL", k] if not BIG[0] or rng.random() < 0.05 else ["XLEN", k]
     if x < 0.90:
         return group_cmd(k)
     keys = rng.sample(KEYS, rng.randrange(1, 4))
@@ -398,6 +406,32 @@ same_groups = all(mask_times(("XINFO", "CONSUMERS"), c.call("XINFO", "CONSUMERS"
                   c.call("XINFO", "GROUPS", k) == r.call("XINFO", "GROUPS", k)
                   for k in KEYS for g in GROUPS)
 check(same_groups, "every group, its consumers and pending entries as redis-server's")
+
+section("the same with streams of hundreds of entries (the paged form: a root and pages)")
+both("FLUSHALL")
+BIG[0] = True
+KEYS = ["b1", "b2", "b3"]
+state = {k: [0, 0] for k in KEYS}
+m0 = mismatches[0]
+BSTEPS = int(os.environ.get("ZSTEPS_BIG", "3000"))
+most, npages = 0, 0
+for i in range(BSTEPS):
+    both_masked(*random_cmd())
+    if i % 100 == 99:
+        most = max([most] + [c.call("XLEN", k)[1] for k in KEYS])
+        if not itlib.IS_REAL:
+            npages = max(npages, itlib.info_int(srv.port, "large_pages") or 0)
+check(mismatches[0] == m0, "%d random stream commands answer as redis-server's" % BSTEPS,
+      got=mismatches[0] - m0)
+check(all(c.call("XRANGE", k, "-", "+") == r.call("XRANGE", k, "-", "+") and
+          info_fields(c.call("XINFO", "STREAM", k)) == info_fields(r.call("XINFO", "STREAM", k))
+          for k in KEYS), "every stream as redis-server's")
+check(all(c.call("XPENDING", k, g) == r.call("XPENDING", k, g) and
+          c.call("XINFO", "GROUPS", k) == r.call("XINFO", "GROUPS", k) for k in KEYS for g in GROUPS),
+      "every group as redis-server's")
+check(most > 128 and (itlib.IS_REAL or npages > 2),
+      "the streams were large: past 128 entries, in pages (at most %d entries, %d pages)"
+      % (most, npages))
 
 # ---- 3. XREAD BLOCK ----
 
@@ -577,15 +611,56 @@ if not itlib.IS_REAL:
 # ---- 5. logstord only: limits, restarts ----
 
 if not itlib.IS_REAL:
+    section("logstord: a large stream moved and deleted, its pages reclaimed")
+    p0 = itlib.info_int(srv.port, "large_pages") or 0  # the random run's large streams
+    payload = b"".join(itlib.encode("XADD", "lg", "%d-1" % i, "f", "v%d" % i, "pad", "p" * 50)
+                       for i in range(1, 601))
+    c.send(payload)
+    for _ in range(600):
+        c.read()
+    whole = c.call("XRANGE", "lg", "-", "+")
+    pages = (itlib.info_int(srv.port, "large_pages") or 0) - p0
+    check(len(whole[1]) == 600 and pages >= 4, "600 entries in pages (%d pages)" % pages)
+    c.call("XGROUP", "CREATE", "lg", "g", "0")
+    check(c.call("XREADGROUP", "GROUP", "g", "c", "COUNT", "2", "STREAMS", "lg", ">")[0] == "*",
+          "XREADGROUP on it (its root rewritten alone)")
+    check(c.call("RENAME", "lg", "lg2") == ("+", "OK") and
+          c.call("XRANGE", "lg2", "-", "+") == whole, "RENAME keeps it whole")
+    check(c.call("COPY", "lg2", "lg3") == (":", 1) and
+          c.call("XRANGE", "lg3", "-", "+") == whole and
+          c.call("XPENDING", "lg3", "g")[1][0] == (":", 2), "COPY copies entries and groups")
+    check(c.call("MOVE", "lg3", "2") == (":", 1), "MOVE to db 2")
+    c.call("SELECT", "2")
+    check(c.call("XRANGE", "lg3", "-", "+") == whole and c.call("XLEN", "lg3") == (":", 600),
+          "it reads back whole in db 2")
+    c.call("XADD", "lg3", "MAXLEN", "=", "100", "601-1", "f", "last")
+    check(c.call("XLEN", "lg3") == (":", 100) and
+          c.call("XRANGE", "lg3", "-", "+", "COUNT", "1")[1][0][1][0] == ("$", b"502-1"),
+          "an exact trim on the moved copy: 100 entries from 502-1")
+    c.call("DEL", "lg3")
+    c.call("SELECT", "0")
+    c.call("DEL", "lg2")
+    deadline = time.time() + 10
+    while time.time() < deadline and (itlib.info_int(srv.port, "large_pages") or 0) > p0:
+        time.sleep(0.1)
+    check((itlib.info_int(srv.port, "large_pages") or 0) == p0,
+          "after DEL the reaper deleted their pages", got=(itlib.info_int(srv.port, "large_pages"), p0))
+
     section("logstord: the size bound, restarts, DUMP")
     c.call("DEL", "big")
     big = "x" * 40000
     c.call("XADD", "big", "1-1", "f", big)
     x = c.call("XADD", "big", "2-1", "f", big + "y")
+    x3 = c.call("XADD", "big", "3-1", "f", big + "z")
+    check(x == ("$", b"2-1") and x3 == ("$", b"3-1"),
+          "a stream grows past max_value_size (64 KiB here): the paged form", got=(x, x3))
+    x = c.call("XADD", "big", "4-1", "f", "x" * 70000)
     check(x[0] == "-" and "exceeds maximum allowed size" in x[1],
-          "an XADD past max_value_size is refused", got=x)
-    check(c.call("XLEN", "big") == (":", 1) and c.call("XINFO", "STREAM", "big")[1][7][1] == b"1-1",
+          "an entry past max_value_size is refused", got=x)
+    check(c.call("XLEN", "big") == (":", 3) and c.call("XINFO", "STREAM", "big")[1][7][1] == b"3-1",
           "the stream is unchanged (length, last ID)")
+    check(c.call("XRANGE", "big", "2", "2") == ("*", [("*", [("$", b"2-1"), ("*", [
+        ("$", b"f"), ("$", (big + "y").encode())])])]), "its entries read back whole")
     x = c.call("DUMP", "big")
     check(x[0] == "-" and "stream" in x[1], "DUMP of a stream: an error", got=x)
     c.call("XGROUP", "CREATE", "mx", "keep", "0")

@@ -50,6 +50,37 @@ static void test_root(void **st)
     }
 }
 
+/* A stream's root (PLIST_F_STREAM): a list root followed by the stream's meta, of any
+ * length; shorter than a list root, or with the hashed or tree flag, refused. */
+static void test_stream_root(void **st)
+{
+    (void)st;
+    struct plist_root r = {.flags = PLIST_F_STREAM,
+                           .version = 77,
+                           .count = 300,
+                           .head = PLIST_MID + 2,
+                           .tail = PLIST_MID + 4,
+                           .lo = PLIST_MID,
+                           .hi = PLIST_MID + 63},
+                      d;
+    uint8_t b[PLIST_ROOT_LEN + 40];
+    size_t n = plist_root_encode(&r, b);
+    assert_int_equal(n, PLIST_ROOT_LEN);
+    memset(b + n, 0x5a, 40); /* its meta */
+    assert_true(plist_is_root(b, sizeof(b)));
+    assert_int_equal(plist_root_decode(b, sizeof(b), &d), 0);
+    assert_int_equal(plist_root_decode(b, PLIST_ROOT_LEN, &d), 0); /* empty meta: still a root */
+    assert_true(d.flags == PLIST_F_STREAM && d.version == 77 && d.count == 300 &&
+                d.head == r.head && d.tail == r.tail && d.hi == r.hi);
+    assert_int_equal(plist_root_decode(b, PLIST_ROOT_LEN - 1, &d), -1);
+    b[0] |= PLIST_F_HASHED;
+    assert_int_equal(plist_root_decode(b, sizeof(b), &d), -1);
+    /* a list root with bytes after it is still refused */
+    r.flags = 0;
+    plist_root_encode(&r, b);
+    assert_int_equal(plist_root_decode(b, sizeof(b), &d), -1);
+}
+
 /* A sorted set's root (PLIST_F_TREE): its tree's top, next page and depth round trip; a
  * tree root without buckets, a top outside its range or a wrong length is refused. */
 static void test_tree_root(void **st)
@@ -181,7 +212,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_root),  cmocka_unit_test(test_tree_root),
         cmocka_unit_test(test_keys),  cmocka_unit_test(test_anchor),
-        cmocka_unit_test(test_split),
+        cmocka_unit_test(test_split), cmocka_unit_test(test_stream_root),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -198,6 +198,49 @@ static void test_roundtrip(void **st)
 
 /* Every prefix of a valid record and every byte changed: decoded or refused, never read past
  * (ASan) — and what decodes encodes back to a record that decodes again. */
+/* The paged form's pieces: a record cut into its meta and entries (stream_spans), each
+ * entry's span and ID, the meta's head parsed and written back, an entry encoded alone
+ * exactly as inside the record. */
+static void test_spans(void **st)
+{
+    (void)st;
+    struct stream s;
+    struct coll_buf out = {0};
+    build(&s, 9);
+    assert_int_equal(stream_group_add(&s, "grp", 3, &(struct stream_id){1001, 1}, 3), 0);
+    assert_int_equal(stream_encode(&s, &out), 0);
+    size_t meta_off, *off, n;
+    assert_int_equal(stream_spans(out.p, out.len, &meta_off, &off, &n), 0);
+    assert_int_equal(n, 9);
+    assert_int_equal(off[n], out.len);
+    for (size_t i = 0; i < n; i++) {
+        struct stream_id id;
+        size_t l = stream_entry_span(out.p + off[i], out.len - off[i], &id);
+        assert_int_equal(l, off[i + 1] - off[i]);
+        assert_int_equal(stream_id_cmp(&id, &s.e[i].id), 0);
+        uint8_t e[256];
+        assert_int_equal(stream_entry_put(e, &id, s.e[i].fields, s.e[i].pairs, s.e[i].pairs_len),
+                         l);
+        assert_memory_equal(e, out.p + off[i], l);
+        assert_int_equal(stream_entry_span(out.p + off[i], l - 1, &id), 0); /* cut short */
+    }
+    struct stream_meta m;
+    size_t h = stream_meta_head(out.p + meta_off, off[0] - meta_off, &m);
+    assert_true(h > 0 && stream_id_cmp(&m.last_id, &s.last_id) == 0 &&
+                m.entries_added == s.entries_added &&
+                stream_id_cmp(&m.max_deleted, &s.max_deleted) == 0);
+    uint8_t mh[STREAM_META_HEAD_MAX];
+    assert_int_equal(stream_meta_head_put(mh, &m), h);
+    assert_memory_equal(mh, out.p + meta_off, h);
+    free(off);
+    /* damage: the record's own checks */
+    out.p[out.len - 1] ^= 0xff;
+    out.len--;
+    assert_int_not_equal(stream_spans(out.p, out.len, &meta_off, &off, &n), 0);
+    stream_free(&s);
+    coll_buf_free(&out);
+}
+
 static void test_damaged(void **st)
 {
     (void)st;
@@ -320,7 +363,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_id_parse),  cmocka_unit_test(test_id_edges),
         cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_damaged),
-        cmocka_unit_test(test_groups),
+        cmocka_unit_test(test_groups),    cmocka_unit_test(test_spans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,476 @@
+/*
+ * large_stream.c - native commands on a large stream (engine/FORMAT.md, "Streams: the
+ * paged form"): a root under the key (a list root, flag PLIST_F_STREAM, then the stream's
+ * meta: last ID, entries added, max deleted ID, groups) and pages of entries in ID order.
+ *
+ * XADD appends its entry to the tail page (or a new page after it), and XADD's and XTRIM's
+ * trims drop whole pages at the head (an exact trim rewrites the page it ends in); the
+ * pages they change and the root are one unit (large_unit_write: one batch, ordered), so
+ * after a crash the root and its pages agree. XLEN reads the root. Every other command
+ * loads the whole stream (large_list_read) and writes it as a new version (large_write),
+ * or only its root when only its groups changed (cmd_stream.c, xs_encode).
+ *
+ * Invariants kept here: pages are never empty (a trim never drops the tail page, so a
+ * large stream keeps at least one entry), and page numbers ascend with IDs.
+ */
+#include "large.h"
+#include "large_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block.h"
+#include "cmd.h"
+#include "mget.h"
+#include "pubsub.h"
+#include "reply.h"
+#include "server.h"
+#include "stream.h"
+
+/* Head pages one trim reads at most: past them `~` stops there and `=` loads the whole
+ * stream instead. */
+#define XN_TRIM_PAGES 64
+/* Pages an anchor is widened by when an append passes its range. */
+#define XN_ANCHOR_STEP 64
+
+struct xnative {
+    struct plist_root root;
+    uint8_t *rootv; /* the root as read (its meta after PLIST_ROOT_LEN): a fallback loads it */
+    size_t rootv_len;
+    size_t meta_head; /* the meta's head's length: the groups follow it */
+    uint64_t expire_ms, cas;
+    uint32_t flags;
+    const struct resp_arg *key;
+    ls_get_cb fallback;
+    enum cmd_reply_mode mode;
+    /* XADD: the entry and the meta head after it (entry NULL: XTRIM) */
+    uint8_t *entry;
+    size_t elen;
+    struct stream_meta head;
+    struct large_xtrim trim;
+    /* gathered */
+    uint8_t *tail; /* the tail page's value (XADD) */
+    size_t tail_len;
+    uint64_t tail_n;
+    uint64_t dropped; /* head pages dropped whole */
+    uint64_t removed; /* entries removed */
+    uint8_t *cut;     /* the page an exact trim ends in, rewritten (NULL: none) */
+    size_t cut_len;
+    uint64_t scan; /* the next head page to read */
+};
+
+static void xn_free(struct xnative *xn)
+{
+    if (xn == NULL)
+        return;
+    free(xn->rootv);
+    free(xn->entry);
+    free(xn->tail);
+    free(xn->cut);
+    free(xn);
+}
+
+void large_xn_free(struct large_op *o)
+{
+    xn_free(o->xn);
+    o->xn = NULL;
+}
+
+int large_stream_len(const struct ls_item *it, uint64_t *n)
+{
+    struct plist_root root;
+    if (!large_is_root(it->vtype, it->value, it->value_len) ||
+        plist_root_decode(it->value, it->value_len, &root) < 0 || !(root.flags & PLIST_F_STREAM))
+        return 0;
+    *n = root.count;
+    return 1;
+}
+
+/* The whole stream instead: loaded from the root as read, for the handler. */
+static void xn_fallback(struct req *r)
+{
+    struct xnative *xn = r->pl->xn;
+    struct ls_item it = {.value = xn->rootv,
+                         .value_len = (uint32_t)xn->rootv_len,
+                         .expire_ms = xn->expire_ms,
+                         .flags = xn->flags,
+                         .cas = xn->cas,
+                         .vtype = COLL_STREAM};
+    ls_get_cb cb = xn->fallback;
+    r->pl->xn = NULL; /* large_list_read copies what it needs of the root before it returns */
+    r->want_type = COLL_STREAM;
+    large_list_read(r, 0, &it, cb);
+    xn_free(xn);
+}
+
+static void xn_fail(struct req *r, int rc)
+{
+    if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
+        reply_error(r, ERR_LARGE_DAMAGED);
+    else
+        reply_engine_error(r, rc);
+    req_done(r);
+}
+
+/* A page of the stream: its entry count, or 0 when it is not a page (a missing or empty
+ * one is damage). */
+static uint64_t xn_page_count(const uint8_t *v, size_t len, size_t *hdr)
+{
+    uint64_t n = 0;
+    size_t k = len > 1 && v[0] == COLL_VERSION ? coll_varint_get(v + 1, len - 1, &n) : 0;
+    *hdr = 1 + k;
+    return k ? n : 0;
+}
+
+static void xn_read(struct req *r, uint64_t page, ls_get_cb cb)
+{
+    uint8_t pk[PLIST_PAGE_KEY_LEN];
+    plist_page_key(r->pl->xn->root.version, page, pk);
+    struct resp_arg key = {(char *)pk, sizeof(pk)};
+    r->want_type = LARGE_VT_PAGE;
+    r->hold_claim = 1; /* the key stays locked until the unit is written */
+    mget_one(r, large_page_table(r->c->srv), &key, cb);
+}
+
+static void xn_finish(struct req *r);
+static void xn_trim_step(struct req *r);
+
+static void xn_tail_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct xnative *xn = r->pl->xn;
+    size_t hdr;
+    if (rc == 0 && (xn->tail_n = xn_page_count(it->value, it->value_len, &hdr)) == 0)
+        rc = COLL_EBAD;
+    if (rc == 0 && (xn->tail = malloc(it->value_len)) == NULL)
+        rc = -ENOMEM;
+    if (rc != 0) {
+        xn_fail(r, rc);
+        return;
+    }
+    memcpy(xn->tail, it->value, it->value_len);
+    xn->tail_len = it->value_len;
+    xn_trim_step(r);
+}
+
+/* The entries of page v[0..len) (n of them after hdr bytes) below minid: how many. -1
+ * when the page does not decode. */
+static int64_t xn_below(const uint8_t *v, size_t len, size_t hdr, uint64_t n,
+                        const struct stream_id *minid, size_t *cut_at)
+{
+    size_t at = hdr;
+    uint64_t k = 0;
+    for (; k < n; k++) {
+        struct stream_id id;
+        size_t l = stream_entry_span(v + at, len - at, &id);
+        if (l == 0)
+            return -1;
+        if (stream_id_cmp(&id, minid) >= 0)
+            break;
+        at += l;
+    }
+    *cut_at = at;
+    return (int64_t)k;
+}
+
+/* Page v[0..len) (n entries after hdr bytes) without its first k entries, into xn->cut;
+ * at: where entry k starts (0: not known). 0, -ENOMEM or COLL_EBAD. */
+static int xn_cut(struct xnative *xn, const uint8_t *v, size_t len, size_t hdr, uint64_t n,
+                  uint64_t k, size_t at)
+{
+    if (at == 0) {
+        at = hdr;
+        for (uint64_t i = 0; i < k; i++) {
+            struct stream_id id;
+            size_t l = stream_entry_span(v + at, len - at, &id);
+            if (l == 0)
+                return COLL_EBAD;
+            at += l;
+        }
+    }
+    uint8_t h[11];
+    h[0] = COLL_VERSION;
+    size_t hl = 1 + coll_varint_put(h + 1, n - k);
+    if ((xn->cut = malloc(hl + (len - at))) == NULL)
+        return -ENOMEM;
+    memcpy(xn->cut, h, hl);
+    memcpy(xn->cut + hl, v + at, len - at);
+    xn->cut_len = hl + (len - at);
+    return 0;
+}
+
+static void xn_head_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct xnative *xn = r->pl->xn;
+    const struct large_xtrim *t = &xn->trim;
+    size_t hdr;
+    uint64_t n = 0;
+    if (rc == 0 && (n = xn_page_count(it->value, it->value_len, &hdr)) == 0)
+        rc = COLL_EBAD;
+    if (rc != 0) {
+        xn_fail(r, rc);
+        return;
+    }
+    const uint8_t *v = it->value;
+    uint64_t k; /* entries of this page to remove */
+    size_t at = 0;
+    if (t->kind == LARGE_XTRIM_MAXLEN) {
+        uint64_t count = xn->root.count + (xn->entry != NULL) - xn->removed;
+        k = count > t->maxlen ? count - t->maxlen : 0;
+        if (k > n)
+            k = n;
+    } else {
+        int64_t b = xn_below(v, it->value_len, hdr, n, &t->minid, &at);
+        if (b < 0) {
+            xn_fail(r, COLL_EBAD);
+            return;
+        }
+        k = (uint64_t)b;
+    }
+    if (k == n && (!t->approx || t->limit == 0 || xn->removed + n <= t->limit)) {
+        xn->dropped++; /* the whole page goes */
+        xn->removed += n;
+        xn->scan++;
+        xn_trim_step(r);
+        return;
+    }
+    if (k && !t->approx) { /* an exact trim ends inside this page: it is rewritten */
+        if ((rc = xn_cut(xn, v, it->value_len, hdr, n, k, t->kind == LARGE_XTRIM_MINID ? at : 0)) !=
+            0) {
+            xn_fail(r, rc);
+            return;
+        }
+        xn->removed += k;
+    }
+    xn_finish(r);
+}
+
+/* The next head page a trim may drop, or the end of the trim. */
+static void xn_trim_step(struct req *r)
+{
+    struct xnative *xn = r->pl->xn;
+    const struct large_xtrim *t = &xn->trim;
+    if (t->kind == LARGE_XTRIM_NONE) {
+        xn_finish(r);
+        return;
+    }
+    if (t->kind == LARGE_XTRIM_MAXLEN &&
+        xn->root.count + (xn->entry != NULL) - xn->removed <= t->maxlen) {
+        xn_finish(r); /* short enough */
+        return;
+    }
+    /* never the tail page (the stream keeps an entry, the append's page stays); `=` past
+     * what one command reads here loads the whole stream */
+    if (xn->scan >= xn->root.tail || xn->dropped >= XN_TRIM_PAGES) {
+        if (!t->approx)
+            xn_fallback(r);
+        else
+            xn_finish(r);
+        return;
+    }
+    xn_read(r, xn->scan, xn_head_cb);
+}
+
+/* The unit: the pages dropped, the page cut, the tail page or a new one (and the anchor
+ * widened), and the root. */
+static void xn_finish(struct req *r)
+{
+    struct server *s = r->c->srv;
+    struct xnative *xn = r->pl->xn;
+    struct plist_root root = xn->root;
+    if (xn->entry == NULL && xn->removed == 0) { /* XTRIM: nothing to do */
+        reply_int(r, 0);
+        req_done(r);
+        return;
+    }
+    uint32_t cap = (uint32_t)xn->dropped + 4, n = 0;
+    struct ls_batch_op *ops = calloc(cap, sizeof(*ops));
+    uint8_t(*keys)[PLIST_PAGE_KEY_LEN] = calloc(cap, sizeof(*keys));
+    size_t groups = xn->rootv_len - PLIST_ROOT_LEN - xn->meta_head;
+    uint8_t *rootv = malloc(PLIST_ROOT_LEN + STREAM_META_HEAD_MAX + groups);
+    uint8_t *page = NULL, *anchor = NULL, akey[PLIST_ANCHOR_KEY_LEN];
+    int rc = ops && keys && rootv ? 0 : -ENOMEM;
+    for (uint64_t i = 0; rc == 0 && i < xn->dropped; i++, n++) {
+        plist_page_key(root.version, root.head + i, keys[n]);
+        ops[n] = (struct ls_batch_op){
+            .del = 1, .table = large_page_table(s), .key = keys[n], .key_len = PLIST_PAGE_KEY_LEN};
+    }
+    if (rc == 0 && xn->cut) {
+        plist_page_key(root.version, root.head + xn->dropped, keys[n]);
+        ops[n++] = (struct ls_batch_op){.table = large_page_table(s),
+                                        .key = keys[n - 1],
+                                        .key_len = PLIST_PAGE_KEY_LEN,
+                                        .value = xn->cut,
+                                        .value_len = xn->cut_len,
+                                        .opts = {.vtype = LARGE_VT_PAGE}};
+    }
+    root.head += xn->dropped;
+    root.count = root.count + (xn->entry != NULL) - xn->removed;
+    if (rc == 0 && xn->entry) {
+        size_t hdr;
+        xn_page_count(xn->tail, xn->tail_len, &hdr);
+        int fits = xn->tail_n < PLIST_PAGE_ELEMS && xn->tail_len + xn->elen <= large_page_max(s);
+        uint64_t no = fits ? root.tail : root.tail + 1;
+        uint64_t have = fits ? xn->tail_n : 0;
+        size_t body = fits ? xn->tail_len - hdr : 0;
+        if ((page = malloc(11 + body + xn->elen)) == NULL) {
+            rc = -ENOMEM;
+        } else {
+            page[0] = COLL_VERSION;
+            size_t h = 1 + coll_varint_put(page + 1, have + 1);
+            memcpy(page + h, xn->tail + hdr, body);
+            memcpy(page + h + body, xn->entry, xn->elen);
+            plist_page_key(root.version, no, keys[n]);
+            ops[n++] = (struct ls_batch_op){.table = large_page_table(s),
+                                            .key = keys[n - 1],
+                                            .key_len = PLIST_PAGE_KEY_LEN,
+                                            .value = page,
+                                            .value_len = h + body + xn->elen,
+                                            .opts = {.vtype = LARGE_VT_PAGE}};
+            root.tail = no;
+        }
+        if (rc == 0 && root.tail > root.hi) { /* the anchor names the pages' range */
+            root.hi += XN_ANCHOR_STEP;
+            struct plist_anchor a = {(const uint8_t *)xn->key->ptr, xn->key->len, root.lo, root.hi};
+            if ((anchor = malloc(plist_anchor_len(&a))) == NULL) {
+                rc = -ENOMEM;
+            } else {
+                plist_anchor_key(root.version, akey);
+                ops[n++] = (struct ls_batch_op){.table = large_anchor_table(s),
+                                                .key = akey,
+                                                .key_len = PLIST_ANCHOR_KEY_LEN,
+                                                .value = anchor,
+                                                .value_len = plist_anchor_encode(&a, anchor),
+                                                .opts = {.vtype = LARGE_VT_ANCHOR}};
+            }
+        }
+    }
+    if (rc == 0) { /* the root: list root, the meta's head (XADD's new one), the groups */
+        size_t rl = plist_root_encode(&root, rootv);
+        const uint8_t *meta = xn->rootv + PLIST_ROOT_LEN;
+        if (xn->entry)
+            rl += stream_meta_head_put(rootv + rl, &xn->head);
+        else {
+            memcpy(rootv + rl, meta, xn->meta_head);
+            rl += xn->meta_head;
+        }
+        memcpy(rootv + rl, meta + xn->meta_head, groups);
+        rl += groups;
+        ops[n++] = (struct ls_batch_op){
+            .table = r->db,
+            .key = xn->key->ptr,
+            .key_len = xn->key->len,
+            .value = rootv,
+            .value_len = rl,
+            .opts = {.expire_ms = xn->expire_ms, .flags = xn->flags, .vtype = COLL_STREAM}};
+    }
+    if (rc == 0 && ls_batch_bytes(ops, n) > ls_batch_max_bytes(s->eng))
+        rc = LS_ETOOBIG; /* a root of many groups: the whole stream's write instead */
+    if (rc == 0) {
+        if (xn->entry)
+            pubsub_notify(r, NOTIFY_STREAM, "xadd", xn->key);
+        if (xn->removed)
+            pubsub_notify(r, NOTIFY_STREAM, "xtrim", xn->key);
+        block_signal(s, r->db, xn->key->ptr, xn->key->len); /* an XREAD BLOCK on it */
+        r->step = xn->mode;
+        if (xn->entry == NULL)
+            r->num = (int64_t)xn->removed;
+        rc = large_unit_write(r, xn->key, ops, n, cmd_write_cb);
+        if (rc == 0) {
+            large_op_free(r);
+            req_unlock(r); /* submitted (or parked: released when it is) */
+        }
+    }
+    free(ops);
+    free(keys);
+    free(rootv);
+    free(page);
+    free(anchor);
+    if (rc == 0)
+        return;
+    if (rc == LS_ETOOBIG && xn->removed == 0 && !xn->cut)
+        xn_fallback(r);
+    else if (rc != 0)
+        xn_fail(r, rc);
+}
+
+/* Sets up r's native state from the large stream root `it`: NULL when it is not one (or
+ * out of memory, or r has state already): the caller loads it instead. */
+static struct xnative *xn_new(struct req *r, const struct ls_item *it, const struct resp_arg *key,
+                              const struct large_xtrim *t, ls_get_cb fallback)
+{
+    struct plist_root root;
+    struct stream_meta head;
+    size_t mh;
+    if (r->pl || plist_root_decode(it->value, it->value_len, &root) < 0 ||
+        !(root.flags & PLIST_F_STREAM) ||
+        (mh = stream_meta_head((const uint8_t *)it->value + PLIST_ROOT_LEN,
+                               it->value_len - PLIST_ROOT_LEN, &head)) == 0)
+        return NULL;
+    struct large_op *o = large_op_get(r);
+    struct xnative *xn = o ? calloc(1, sizeof(*xn)) : NULL;
+    if (xn && (xn->rootv = malloc(it->value_len)) == NULL) {
+        free(xn);
+        xn = NULL;
+    }
+    if (xn == NULL) {
+        large_op_free(r);
+        return NULL;
+    }
+    xn->root = root;
+    memcpy(xn->rootv, it->value, it->value_len);
+    xn->rootv_len = it->value_len;
+    xn->meta_head = mh;
+    xn->head = head;
+    xn->expire_ms = it->expire_ms;
+    xn->flags = it->flags;
+    xn->cas = it->cas;
+    xn->key = key;
+    xn->fallback = fallback;
+    xn->trim = *t;
+    xn->scan = root.head;
+    o->xn = xn;
+    return xn;
+}
+
+int large_stream_meta(const struct ls_item *it, struct stream_meta *m)
+{
+    struct plist_root root;
+    return large_is_root(it->vtype, it->value, it->value_len) &&
+           plist_root_decode(it->value, it->value_len, &root) == 0 &&
+           (root.flags & PLIST_F_STREAM) &&
+           stream_meta_head((const uint8_t *)it->value + PLIST_ROOT_LEN,
+                            it->value_len - PLIST_ROOT_LEN, m) != 0;
+}
+
+int large_stream_add(struct req *r, const struct ls_item *it, const uint8_t *entry, size_t elen,
+                     const struct stream_meta *head, const struct large_xtrim *t,
+                     ls_get_cb fallback)
+{
+    struct xnative *xn = xn_new(r, it, &r->argv[1], t, fallback);
+    if (xn == NULL)
+        return 0;
+    if ((xn->entry = malloc(elen)) == NULL) {
+        large_op_free(r);
+        return 0;
+    }
+    memcpy(xn->entry, entry, elen);
+    xn->elen = elen;
+    xn->head = *head;
+    xn->mode = CMD_REPLY_TMP;
+    xn_read(r, xn->root.tail, xn_tail_cb);
+    return 1;
+}
+
+int large_stream_trim(struct req *r, const struct ls_item *it, const struct large_xtrim *t,
+                      ls_get_cb fallback)
+{
+    struct xnative *xn = xn_new(r, it, &r->argv[1], t, fallback);
+    if (xn == NULL)
+        return 0;
+    xn->mode = CMD_REPLY_NUM;
+    xn_trim_step(r);
+    return 1;
+}
