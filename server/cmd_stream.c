@@ -606,6 +606,18 @@ static void xrange_cb(void *arg, int rc, const struct ls_item *it)
     req_done(r);
 }
 
+/* A large stream: only the pages of the range are read (large_stream.c). */
+static void xrange_root_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    const struct xrange *q = r->aux;
+    if (rc == 0 && q->count != 0 &&
+        large_stream_range(r, it, &q->start, &q->end, q->rev, q->count < 0 ? 0 : (uint64_t)q->count,
+                           xrange_cb))
+        return;
+    large_list_read(r, rc, it, xrange_cb);
+}
+
 /* An interval bound: "(" + a strict ID excludes it; -1 with the error replied. */
 int xs_interval_arg(struct req *r, const struct resp_arg *a, uint64_t missing, struct stream_id *id,
                     int *ex)
@@ -652,7 +664,7 @@ static void xrange_generic(struct req *r, int rev)
             goto fail;
         }
     }
-    xs_read(r, &r->argv[1], xrange_cb);
+    xs_read_root(r, &r->argv[1], xrange_root_cb);
     return;
 fail:
     req_done(r);
@@ -895,12 +907,35 @@ static void xread_cb(void *arg, int rc, const struct ls_item *it)
     xread_next(r);
 }
 
+/* A large stream: only the pages after the ID are read (large_stream.c). */
+static void xread_root_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct xread *x = r->aux;
+    struct stream_meta m;
+    if (rc == 0 && large_stream_meta(it, &m)) {
+        const struct resp_arg *idarg = &r->argv[x->o.first + x->o.n + x->at];
+        struct stream_id from = m.last_id; /* `$`, and an ID xread_cb refuses: none read */
+        if (x->resolved)
+            from = x->ids[x->at];
+        else if (!(idarg->len == 1 && idarg->ptr[0] == '$') &&
+                 stream_id_parse(idarg->ptr, idarg->len, 0, 1, NULL, &from) < 0)
+            from = m.last_id;
+        struct stream_id end = {UINT64_MAX, UINT64_MAX};
+        if (stream_id_incr(&from) < 0) /* after the last possible ID: an empty range */
+            end = (struct stream_id){0, 0};
+        if (large_stream_range(r, it, &from, &end, 0, xs_count(r, &x->o), xread_cb))
+            return;
+    }
+    large_list_read(r, rc, it, xread_cb);
+}
+
 static void xread_next(struct req *r)
 {
     struct xread *x = r->aux;
     if (x->at < x->o.n) {
         r->hold_claim = 1; /* the keys are read one after the other */
-        xs_read(r, &r->argv[x->o.first + x->at], xread_cb);
+        xs_read_root(r, &r->argv[x->o.first + x->at], xread_root_cb);
         return;
     }
     x->resolved = 1;

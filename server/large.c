@@ -203,6 +203,8 @@ void large_op_free(struct req *r)
         zread_free(o->zr);
     if (o->xn)
         large_xn_free(o);
+    if (o->xr)
+        large_xr_free(o);
     coll_buf_free(&o->el);
     free(o->meta);
     for (int i = 0; i < 2; i++) {

@@ -243,6 +243,13 @@ int large_stream_add(struct req *r, const struct ls_item *it, const uint8_t *ent
 int large_stream_trim(struct req *r, const struct ls_item *it, const struct large_xtrim *t,
                       ls_get_cb fallback);
 
+/* XRANGE/XREVRANGE/XREAD on a large stream: the entries of [start, end] (start <= end;
+ * the first count of them from the start, rev: from the end; 0: all) go to cb as a stream
+ * record of those entries only, with the root's meta (its IDs, groups): for a reply,
+ * never to be written back. 0 when `it` is not a large stream's root (or out of memory). */
+int large_stream_range(struct req *r, const struct ls_item *it, const struct stream_id *start,
+                       const struct stream_id *end, int rev, uint64_t count, ls_get_cb cb);
+
 /* Frees r's large-list state (conn.c, with r). */
 void large_op_free(struct req *r);
 

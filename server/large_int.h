@@ -17,6 +17,7 @@
 struct native;
 struct zread;
 struct xnative;
+struct xrange_rd;
 
 #define ERR_LARGE_DAMAGED "ERR data corruption detected while reading the key (large form)"
 #define LARGE_ETOOBIG     (-30001)
@@ -60,10 +61,11 @@ struct large_op {
     uint8_t *copy[2]; /* small values, copied */
     uint32_t nput, ahead;
     ls_write_cb wdone;
-    struct native *nv;  /* a native operation's state */
-    struct part *pt;    /* a hashed collection's buckets at stake (large_part_get) */
-    struct zread *zr;   /* a sorted set's tree being read (large_zset.c) */
-    struct xnative *xn; /* a large stream's native command (large_stream.c) */
+    struct native *nv;    /* a native operation's state */
+    struct part *pt;      /* a hashed collection's buckets at stake (large_part_get) */
+    struct zread *zr;     /* a sorted set's tree being read (large_zset.c) */
+    struct xnative *xn;   /* a large stream's native command (large_stream.c) */
+    struct xrange_rd *xr; /* a large stream's range being read (large_stream.c) */
 };
 
 struct part {
@@ -110,6 +112,7 @@ void large_part_whole(struct req *r);
 
 /* Frees o's native stream command state. */
 void large_xn_free(struct large_op *o);
+void large_xr_free(struct large_op *o);
 
 /* ---- large_zset.c ---- */
 

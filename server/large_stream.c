@@ -474,3 +474,241 @@ int large_stream_trim(struct req *r, const struct ls_item *it, const struct larg
     xn_trim_step(r);
     return 1;
 }
+
+/* ---- XRANGE, XREVRANGE, XREAD: the pages of the range ---- */
+
+/* A range read: the entries of [start, end] (the first `count` of them from its start, or
+ * with rev from its end; 0: all), found by a binary search over the pages and read from
+ * there, handed to cb as a stream record holding only them with the root's meta. */
+struct xrange_rd {
+    struct plist_root root;
+    uint8_t *meta; /* the root's meta, copied */
+    size_t meta_len;
+    uint64_t expire_ms, cas;
+    uint32_t flags;
+    struct stream_id start, end;
+    int rev;
+    uint64_t count;
+    ls_get_cb cb;
+    uint64_t lo, hi; /* the binary search's interval of pages */
+    int searching;
+    uint64_t page;         /* the page being read */
+    struct coll_buf *runs; /* each page's entries taken (rev: in the order read) */
+    size_t nruns;
+    uint64_t got;
+};
+
+void large_xr_free(struct large_op *o)
+{
+    struct xrange_rd *q = o->xr;
+    if (q == NULL)
+        return;
+    for (size_t i = 0; i < q->nruns; i++)
+        coll_buf_free(&q->runs[i]);
+    free(q->runs);
+    free(q->meta);
+    free(q);
+    o->xr = NULL;
+}
+
+/* The entries of page v[0..len) cut up: their IDs and offsets (off[n] = len), n of them.
+ * 0, COLL_EBAD, -ENOMEM. */
+static int xr_page(const uint8_t *v, size_t len, struct stream_id **ids, size_t **off, size_t *n)
+{
+    size_t hdr;
+    uint64_t k = xn_page_count(v, len, &hdr);
+    *ids = NULL;
+    *off = NULL;
+    if (k == 0 || k > len)
+        return COLL_EBAD;
+    *ids = malloc(k * sizeof(**ids));
+    *off = malloc((k + 1) * sizeof(**off));
+    if (*ids == NULL || *off == NULL)
+        return -ENOMEM;
+    size_t at = hdr;
+    for (uint64_t i = 0; i < k; i++) {
+        size_t l = stream_entry_span(v + at, len - at, &(*ids)[i]);
+        if (l == 0 || (i && stream_id_cmp(&(*ids)[i - 1], &(*ids)[i]) >= 0))
+            return COLL_EBAD;
+        (*off)[i] = at;
+        at += l;
+    }
+    if (at != len)
+        return COLL_EBAD;
+    (*off)[k] = len;
+    *n = (size_t)k;
+    return 0;
+}
+
+static void xr_step(struct req *r);
+
+/* The entries taken: the record of them handed to the callback. */
+static void xr_done(struct req *r)
+{
+    struct xrange_rd *q = r->pl->xr;
+    struct coll_buf out = {0};
+    uint8_t hdr[11];
+    hdr[0] = STREAM_VERSION;
+    size_t h = 1 + coll_varint_put(hdr + 1, q->got);
+    int rc = large_buf_append(&out, hdr, h) < 0 || large_buf_append(&out, q->meta, q->meta_len) < 0
+                 ? -ENOMEM
+                 : 0;
+    for (size_t i = 0; i < q->nruns && rc == 0; i++) {
+        const struct coll_buf *b = &q->runs[q->rev ? q->nruns - 1 - i : i];
+        if (large_buf_append(&out, b->p, b->len) < 0)
+            rc = -ENOMEM;
+    }
+    if (rc != 0) {
+        coll_buf_free(&out);
+        xn_fail(r, rc);
+        return;
+    }
+    struct ls_item it = {.value = out.p,
+                         .value_len = (uint32_t)out.len,
+                         .expire_ms = q->expire_ms,
+                         .flags = q->flags,
+                         .cas = q->cas,
+                         .vtype = COLL_STREAM};
+    ls_get_cb cb = q->cb;
+    large_op_free(r);
+    r->want_type = COLL_STREAM;
+    cb(r, 0, &it);
+    coll_buf_free(&out);
+}
+
+static void xr_page_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct xrange_rd *q = r->pl->xr;
+    struct stream_id *ids = NULL;
+    size_t *off = NULL, n = 0;
+    if (rc == 0)
+        rc = xr_page(it->value, it->value_len, &ids, &off, &n);
+    if (rc != 0) {
+        free(ids);
+        free(off);
+        xn_fail(r, rc);
+        return;
+    }
+    const uint8_t *v = it->value;
+    int more = 1;
+    if (q->searching) {
+        /* forward: the first page whose last ID is >= start; rev: the last page whose first
+         * ID is <= end */
+        if (!q->rev) {
+            if (stream_id_cmp(&ids[n - 1], &q->start) < 0)
+                q->lo = q->page + 1;
+            else
+                q->hi = q->page;
+        } else {
+            if (stream_id_cmp(&ids[0], &q->end) <= 0)
+                q->lo = q->page;
+            else
+                q->hi = q->page - 1;
+        }
+        if (q->lo >= q->hi) {
+            q->searching = 0;
+            q->page = q->lo;
+        }
+    } else {
+        /* the run of this page's entries inside [start, end], up to count in all */
+        size_t a = 0, b = n;
+        while (a < n && stream_id_cmp(&ids[a], &q->start) < 0)
+            a++;
+        while (b > a && stream_id_cmp(&ids[b - 1], &q->end) > 0)
+            b--;
+        if (q->count && b - a > q->count - q->got) {
+            if (q->rev)
+                a = b - (size_t)(q->count - q->got);
+            else
+                b = a + (size_t)(q->count - q->got);
+        }
+        if (b > a) {
+            struct coll_buf *nr = realloc(q->runs, (q->nruns + 1) * sizeof(*nr));
+            if (nr == NULL) {
+                rc = -ENOMEM;
+            } else {
+                q->runs = nr;
+                q->runs[q->nruns] = (struct coll_buf){0};
+                if (large_buf_append(&q->runs[q->nruns++], v + off[a], off[b] - off[a]) < 0)
+                    rc = -ENOMEM;
+                q->got += b - a;
+            }
+        }
+        /* go on while the range may continue past this page */
+        if (q->count && q->got >= q->count)
+            more = 0;
+        else if (!q->rev)
+            more = stream_id_cmp(&ids[n - 1], &q->end) < 0 && q->page < q->root.tail;
+        else
+            more = stream_id_cmp(&ids[0], &q->start) > 0 && q->page > q->root.head;
+        if (more)
+            q->page = q->rev ? q->page - 1 : q->page + 1;
+    }
+    free(ids);
+    free(off);
+    if (rc != 0) {
+        xn_fail(r, rc);
+        return;
+    }
+    if (!more) {
+        xr_done(r);
+        return;
+    }
+    xr_step(r);
+}
+
+static void xr_step(struct req *r)
+{
+    struct xrange_rd *q = r->pl->xr;
+    if (q->searching && q->lo < q->hi)
+        q->page = q->rev ? q->lo + (q->hi - q->lo + 1) / 2 : q->lo + (q->hi - q->lo) / 2;
+    uint8_t pk[PLIST_PAGE_KEY_LEN];
+    plist_page_key(q->root.version, q->page, pk);
+    struct resp_arg key = {(char *)pk, sizeof(pk)};
+    r->want_type = LARGE_VT_PAGE;
+    r->hold_claim = 1;
+    mget_one(r, large_page_table(r->c->srv), &key, xr_page_cb);
+}
+
+int large_stream_range(struct req *r, const struct ls_item *it, const struct stream_id *start,
+                       const struct stream_id *end, int rev, uint64_t count, ls_get_cb cb)
+{
+    struct plist_root root;
+    if (r->pl || !large_is_root(it->vtype, it->value, it->value_len) ||
+        plist_root_decode(it->value, it->value_len, &root) < 0 || !(root.flags & PLIST_F_STREAM))
+        return 0;
+    struct large_op *o = large_op_get(r);
+    struct xrange_rd *q = o ? calloc(1, sizeof(*q)) : NULL;
+    if (q)
+        q->meta_len = it->value_len - PLIST_ROOT_LEN;
+    if (q && (q->meta = malloc(q->meta_len + 1)) == NULL) {
+        free(q);
+        q = NULL;
+    }
+    if (q == NULL) {
+        large_op_free(r);
+        return 0;
+    }
+    o->xr = q;
+    memcpy(q->meta, (const uint8_t *)it->value + PLIST_ROOT_LEN, q->meta_len);
+    q->root = root;
+    q->expire_ms = it->expire_ms;
+    q->flags = it->flags;
+    q->cas = it->cas;
+    q->start = *start;
+    q->end = *end;
+    q->rev = rev;
+    q->count = count;
+    q->cb = cb;
+    q->lo = root.head;
+    q->hi = root.tail;
+    q->searching = q->lo < q->hi;
+    q->page = root.head;
+    if (stream_id_cmp(start, end) > 0) { /* an empty range: no page */
+        xr_done(r);
+        return 1;
+    }
+    xr_step(r);
+    return 1;
+}

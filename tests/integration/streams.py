@@ -433,6 +433,41 @@ check(most > 128 and (itlib.IS_REAL or npages > 2),
       "the streams were large: past 128 entries, in pages (at most %d entries, %d pages)"
       % (most, npages))
 
+section("XRANGE, XREVRANGE, XREAD on a stream of many pages: only the pages of the range")
+both("DEL", "rr")
+pipe_c, pipe_r = [], []
+for i in range(1, 3001):
+    if i % 7 != 3:  # gaps: IDs that never were
+        args = ("XADD", "rr", "%d-%d" % (i * 2, i % 3), "f", "v%d" % i)
+        pipe_c.append(itlib.encode(*args))
+for conn in (c, r):
+    conn.send(b"".join(pipe_c))
+    for _ in pipe_c:
+        conn.read()
+m0 = mismatches[0]
+for _ in range(400):
+    lo, hi = sorted(rng.randrange(0, 6100) for _ in range(2))
+    a, b = "%d" % lo, "%d-%d" % (hi, rng.randrange(0, 3))
+    if rng.random() < 0.2:
+        a = "(" + "%d-%d" % (lo, rng.randrange(0, 3))
+    cnt = ["COUNT", str(rng.choice([1, 2, 5, 50, 200, 1000]))] if rng.random() < 0.7 else []
+    k = rng.random()
+    if k < 0.4:
+        both_masked("XRANGE", "rr", a, b, *cnt)
+    elif k < 0.8:
+        both_masked("XREVRANGE", "rr", b, a, *cnt)
+    else:
+        both_masked("XREAD", *cnt, "STREAMS", "rr", "%d-%d" % (lo, rng.randrange(0, 3)))
+check(mismatches[0] == m0, "400 random ranges answer as redis-server's", got=mismatches[0] - m0)
+if not itlib.IS_REAL:
+    g0 = itlib.info_int(srv.port, "gets")
+    c.call("XREVRANGE", "rr", "+", "-", "COUNT", "3")
+    c.call("XRANGE", "rr", "3000", "+", "COUNT", "3")
+    c.call("XREAD", "COUNT", "3", "STREAMS", "rr", "5990")
+    g = itlib.info_int(srv.port, "gets") - g0
+    check(g <= 3 * 8, "three short ranges of a %d-page stream read %d records (a binary "
+          "search and a page or two each)" % (itlib.info_int(srv.port, "large_pages"), g))
+
 # ---- 3. XREAD BLOCK ----
 
 section("XREAD BLOCK")
