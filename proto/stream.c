@@ -634,3 +634,31 @@ size_t stream_entry_put(uint8_t *out, const struct stream_id *id, uint64_t field
         memcpy(out + w.len, pairs, pairs_len);
     return w.len + pairs_len;
 }
+
+size_t stream_meta_len(const uint8_t *v, size_t len)
+{
+    if (len < 1 || v[0] != STREAM_VERSION)
+        return 0;
+    struct rd r = {v + 1, v + len, 0};
+    size_t l;
+    rd_varint(&r); /* n */
+    const uint8_t *meta = r.p;
+    for (int i = 0; i < 5; i++) /* last ID, entries added, max deleted ID */
+        rd_varint(&r);
+    uint64_t ng = rd_varint(&r);
+    for (uint64_t g = 0; g < ng && !r.bad; g++) {
+        rd_bytes(&r, &l); /* name, last delivered ID, entries read */
+        for (int i = 0; i < 3; i++)
+            rd_varint(&r);
+        uint64_t nc = rd_varint(&r);
+        for (uint64_t c = 0; c < nc && !r.bad; c++) {
+            rd_bytes(&r, &l);
+            rd_varint(&r);
+        }
+        uint64_t np = rd_varint(&r);
+        for (uint64_t p = 0; p < np && !r.bad; p++)
+            for (int i = 0; i < 5; i++)
+                rd_varint(&r);
+    }
+    return r.bad ? 0 : (size_t)(r.p - meta);
+}

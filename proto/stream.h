@@ -170,6 +170,9 @@ size_t stream_entry_span(const uint8_t *p, size_t len, struct stream_id *id);
  * (*count entries; (*off)[*count] = len; *off allocated). 0, -1 damaged, -2 out of memory. */
 int stream_spans(const uint8_t *v, size_t len, size_t *meta_off, size_t **off, size_t *count);
 
+/* The length of the meta of record v[0..len) (walked, not checked: 0 when it runs past
+ * the end). */
+size_t stream_meta_len(const uint8_t *v, size_t len);
 /* The fixed head of the meta (the groups follow it). */
 struct stream_meta {
     struct stream_id last_id, max_deleted;

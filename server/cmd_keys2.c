@@ -203,6 +203,16 @@ static int xfer_unit(struct req *r, uint32_t db, const struct resp_arg *dst, con
 {
     const struct resp_arg *src = &r->argv[1];
     int rc = 0;
+    if (anchor && ls_record_size(dst->len, n) + ls_record_size(src->len, 0) +
+                          ls_record_size(anchor->key_len, anchor->value_len) >
+                      ls_batch_max_bytes(r->c->srv->eng)) {
+        /* A large collection's root, its anchor and the delete are one unit or nothing:
+         * written apart, the anchor would name a key without the root (the reaper then
+         * deletes the pages of a live collection) or the root a key its anchor does not. */
+        reply_done(r, "ERR the key names are too long to rename this large collection in one "
+                      "write (try a shorter destination)");
+        return 1;
+    }
     if (txn_batching(r)) {
         /* One group (as park_batch below outside a unit), so that a unit written one
          * write at a time cannot leave both names after a crash; too large for a batch,

@@ -147,6 +147,8 @@ int xs_encode(struct req *r, const struct ls_item *it, const struct stream *s, s
             0)
         return large_needed(r->c->srv, COLL_STREAM, out->p, out->len);
     size_t mlen = out->len - elen - h;
+    if (PLIST_ROOT_LEN + mlen > large_stream_root_max(r->c->srv))
+        return 0; /* groups past a root's bound: one record again (stream_large_needed) */
     uint8_t *p = malloc(PLIST_ROOT_LEN + mlen);
     if (p == NULL)
         return -1;

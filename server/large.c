@@ -850,14 +850,25 @@ int large_part_store(struct req *r, const struct resp_arg *key, const struct ls_
 
 /* ---- building ---- */
 
+size_t large_stream_root_max(const struct server *s)
+{
+    /* room in a batch for two pages (XADD's tail and an exact trim's cut) and the rest */
+    size_t b = ls_batch_max_bytes(s->eng), room = 2 * large_page_max(s) + 1024;
+    size_t m = b > 4 * room ? b - room : b / 4;
+    return m < s->cfg.max_value_size ? m : (size_t)s->cfg.max_value_size;
+}
+
 /* A stream past a page (8 KiB, or max_value_size when smaller) or 128 entries, with
- * at least one entry (a root counts at least one). */
+ * at least one entry (a root counts at least one), whose root (its meta: groups and
+ * pending entries) fits large_stream_root_max; else it stays one record. */
 static int stream_large_needed(const struct server *s, const uint8_t *enc, size_t len)
 {
     uint64_t n;
-    if (len < 2 || enc[0] != STREAM_VERSION || coll_varint_get(enc + 1, len - 1, &n) == 0 || n == 0)
+    if (len < 2 || enc[0] != STREAM_VERSION || coll_varint_get(enc + 1, len - 1, &n) == 0 ||
+        n == 0 || (len <= large_page_max(s) && n <= PLIST_PAGE_ELEMS))
         return 0;
-    return len > large_page_max(s) || n > PLIST_PAGE_ELEMS;
+    size_t m = stream_meta_len(enc, len);
+    return m && PLIST_ROOT_LEN + m <= large_stream_root_max(s);
 }
 
 int large_needed(const struct server *s, uint8_t vtype, const uint8_t *enc, size_t len)

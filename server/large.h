@@ -230,6 +230,11 @@ struct large_xtrim {
     struct stream_id minid;
     uint64_t limit;
 };
+/* The largest root of a large stream: a record (max_value_size) that fits one batch with
+ * two pages (a root and the pages XADD changes are one unit, and RENAME writes it with its
+ * anchor and a delete): ~111 KiB by default. A stream whose groups would pass it is one
+ * record (bounded by max_value_size). */
+size_t large_stream_root_max(const struct server *s);
 /* Its length (1), or 0 when `it` is not a large stream's root. */
 int large_stream_len(const struct ls_item *it, uint64_t *n);
 /* Its meta's head (1: last ID, entries added...), or 0 when it is not a large stream's root. */

@@ -298,13 +298,14 @@ static void xn_finish(struct req *r)
             .del = 1, .table = large_page_table(s), .key = keys[n], .key_len = PLIST_PAGE_KEY_LEN};
     }
     if (rc == 0 && xn->cut) {
-        plist_page_key(root.version, root.head + xn->dropped, keys[n]);
-        ops[n++] = (struct ls_batch_op){.table = large_page_table(s),
-                                        .key = keys[n - 1],
-                                        .key_len = PLIST_PAGE_KEY_LEN,
-                                        .value = xn->cut,
-                                        .value_len = xn->cut_len,
-                                        .opts = {.vtype = LARGE_VT_PAGE}};
+        uint32_t k = n++;
+        plist_page_key(root.version, root.head + xn->dropped, keys[k]);
+        ops[k] = (struct ls_batch_op){.table = large_page_table(s),
+                                      .key = keys[k],
+                                      .key_len = PLIST_PAGE_KEY_LEN,
+                                      .value = xn->cut,
+                                      .value_len = xn->cut_len,
+                                      .opts = {.vtype = LARGE_VT_PAGE}};
     }
     root.head += xn->dropped;
     root.count = root.count + (xn->entry != NULL) - xn->removed;
@@ -322,13 +323,14 @@ static void xn_finish(struct req *r)
             size_t h = 1 + coll_varint_put(page + 1, have + 1);
             memcpy(page + h, xn->tail + hdr, body);
             memcpy(page + h + body, xn->entry, xn->elen);
-            plist_page_key(root.version, no, keys[n]);
-            ops[n++] = (struct ls_batch_op){.table = large_page_table(s),
-                                            .key = keys[n - 1],
-                                            .key_len = PLIST_PAGE_KEY_LEN,
-                                            .value = page,
-                                            .value_len = h + body + xn->elen,
-                                            .opts = {.vtype = LARGE_VT_PAGE}};
+            uint32_t k = n++;
+            plist_page_key(root.version, no, keys[k]);
+            ops[k] = (struct ls_batch_op){.table = large_page_table(s),
+                                          .key = keys[k],
+                                          .key_len = PLIST_PAGE_KEY_LEN,
+                                          .value = page,
+                                          .value_len = h + body + xn->elen,
+                                          .opts = {.vtype = LARGE_VT_PAGE}};
             root.tail = no;
         }
         if (rc == 0 && root.tail > root.hi) { /* the anchor names the pages' range */
@@ -390,7 +392,7 @@ static void xn_finish(struct req *r)
     free(anchor);
     if (rc == 0)
         return;
-    if (rc == LS_ETOOBIG && xn->removed == 0 && !xn->cut)
+    if (rc == LS_ETOOBIG) /* nothing was written: the handler on the whole stream */
         xn_fallback(r);
     else if (rc != 0)
         xn_fail(r, rc);

@@ -322,4 +322,26 @@ while time.time() < deadline and itlib.info_int(srv.port, "large_pages") > 0:
 check(itlib.info_int(srv.port, "large_pages") == 0, "a deleted large list's pages reaped",
       got=itlib.info_int(srv.port, "large_pages"))
 check(srv.alive(), "the server is still up")
+section("RENAME of a large list whose unit (root, anchor, delete) passes one write batch")
+# Before the fix the rename went ahead as two writes without the anchor: the anchor kept
+# the old name, and the reaper's next pass deleted the pages of the live list.
+lc = Resp(srv.port)
+src, dst = "a" * 45000, "b" * 45000
+lc.call("RPUSH", src, *["x%d" % i for i in range(300)])
+x = lc.call("RENAME", src, dst)
+check(x[0] == "-" and "too long" in x[1], "refused: the key names are too long", got=x)
+lc.call("RPUSH", "other", *["x"] * 200)  # a large list deleted: a reaper pass
+lc.call("DEL", "other")
+passes = itlib.info_int(srv.port, "reaper_passes")
+deadline = time.time() + 10
+while time.time() < deadline and (itlib.info_int(srv.port, "reaper_passes") == passes or
+                                  itlib.info_int(srv.port, "reaper_running")):
+    time.sleep(0.05)
+got = lc.call("LRANGE", src, "0", "-1")
+check(got[0] == "*" and len(got[1]) == 300 and got[1][299] == ("$", b"x299"),
+      "the list is whole under its name after a reaper pass", got=str(got)[:80])
+check(lc.call("RENAME", src, "short") == ("+", "OK") and lc.call("LLEN", "short") == (":", 300),
+      "and renames to a shorter name")
+lc.close()
+
 itlib.finish()

@@ -681,6 +681,41 @@ if not itlib.IS_REAL:
     check((itlib.info_int(srv.port, "large_pages") or 0) == p0,
           "after DEL the reaper deleted their pages", got=(itlib.info_int(srv.port, "large_pages"), p0))
 
+    section("logstord: a large stream whose groups pass a root's bound is one record again")
+    # A root (its groups' pending entries) past what one batch holds with two pages would
+    # not fit the unit of a native XADD or of RENAME (the anchor and a delete with it):
+    # before the fix XADD, XTRIM and XDEL were refused and RENAME let the reaper delete the
+    # live pages. A server of its own, with the default max_value_size (1 MiB).
+    s2 = itlib.Server("redis").start()
+    c2 = Resp(s2.port)
+    cmds = [itlib.encode("XADD", "pg", "%d-1" % i, "f", "v") for i in range(1, 14001)]
+    c2.send(b"".join(cmds))
+    for _ in cmds:
+        c2.read()
+    c2.call("XGROUP", "CREATE", "pg", "g", "0")
+    x = c2.call("XREADGROUP", "GROUP", "g", "c", "COUNT", "13000", "STREAMS", "pg", ">")
+    check(x[0] == "*" and len(x[1][0][1][1][1]) == 13000, "XREADGROUP delivers 13000 entries",
+          got=str(x)[:80])
+    check(c2.call("XADD", "pg", "MAXLEN", "=", "13900", "14001-1", "f", "v") == ("$", b"14001-1")
+          and c2.call("XTRIM", "pg", "MAXLEN", "~", "5000")[0] == ":" and
+          c2.call("XDEL", "pg", "13999-1") == (":", 1),
+          "XADD with a trim, XTRIM and XDEL work on it")
+    n = c2.call("XLEN", "pg")
+    check(c2.call("RENAME", "pg", "pg2") == ("+", "OK"), "RENAME")
+    c2.call("RPUSH", "other", *["x"] * 200)  # a large list deleted: a reaper pass
+    c2.call("DEL", "other")
+    passes = itlib.info_int(s2.port, "reaper_passes")
+    deadline = time.time() + 10
+    while time.time() < deadline and (itlib.info_int(s2.port, "reaper_passes") == passes or
+                                      itlib.info_int(s2.port, "reaper_running")):
+        time.sleep(0.05)
+    got = c2.call("XRANGE", "pg2", "-", "+")
+    check(got[0] == "*" and len(got[1]) == n[1] and c2.call("XPENDING", "pg2", "g")[1][0][0] == ":",
+          "after a reaper pass it reads back whole (%s entries) with its group" % n[1],
+          got=str(got)[:100])
+    c2.close()
+    s2.stop()
+
     section("logstord: the size bound, restarts, DUMP")
     c.call("DEL", "big")
     big = "x" * 40000
