@@ -136,6 +136,11 @@ bench: all $(BENCH_BIN)
 bench-devget: $(BUILD)/logstord
 	bash bench/devget.sh $(BUILD)
 
+# BullMQ jobs/s against redis-server (issue 15); needs tests/clients' npm packages.
+.PHONY: bench-bullmq
+bench-bullmq: $(BUILD)/logstord
+	bash bench/bullmq.sh $(BUILD)
+
 # Compaction figures (issue 4): WA table, throughput CSV and PNG under bench/out/.
 .PHONY: bench-compact
 bench-compact: $(BUILD)/bench/bench_compact
