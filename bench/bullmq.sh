@@ -7,8 +7,8 @@
 # ratio to the peer of the same durability (logstord-sync / redis-always,
 # logstord-periodic / redis-everysec), each target started fresh for each run.
 #
-#   bash bench/bullmq.sh build      (needs node and `npm ci` in tests/clients, which
-#                                    tests/integration/real_clients.sh runs)
+#   bash bench/bullmq.sh build      (or make bench-bullmq; installs tests/clients' pinned
+#                                    npm packages on first use, as real_clients.sh does)
 set -u
 BUILD=${1:-build}
 LOGSTORD=${LOGSTORD:-$BUILD/logstord}
@@ -20,6 +20,9 @@ MAXLENS=${BULLMQ_MAXLENS:-500 10000}
 TARGETS=${BULLMQ_TARGETS:-logstord-sync redis-always logstord-periodic redis-everysec}
 HERE=$(cd "$(dirname "$0")" && pwd)
 TICK=$(getconf CLK_TCK)
+if command -v npm >/dev/null && [ ! -d "$HERE/../tests/clients/node_modules/bullmq" ]; then
+    (cd "$HERE/../tests/clients" && timeout 300 npm ci --no-audit --no-fund >/dev/null)
+fi
 if ! command -v node >/dev/null || [ ! -d "$HERE/../tests/clients/node_modules/bullmq" ]; then
     echo "bullmq: node or tests/clients/node_modules/bullmq missing" \
         "(cd tests/clients && npm ci); nothing measured"
