@@ -78,6 +78,7 @@ void xs_read(struct req *r, const struct resp_arg *key, ls_get_cb cb)
 {
     free(r->xs_root); /* set again when this read loads a large stream (large.c) */
     r->xs_root = NULL;
+    r->xs_partial = 0;
     r->want_type = COLL_STREAM;
     large_coll_get(r, key, cb); /* a large stream comes to cb loaded, as one record */
 }
@@ -133,8 +134,10 @@ int xs_encode(struct req *r, const struct ls_item *it, const struct stream *s, s
 {
     if (stream_encode(s, out) < 0)
         return -1;
+    /* a read of some entries (r->xs_partial) is written back only as its root */
+    int other = r->xs_partial ? -2 : large_needed(r->c->srv, COLL_STREAM, out->p, out->len);
     if (it == NULL || r->xs_root == NULL)
-        return large_needed(r->c->srv, COLL_STREAM, out->p, out->len);
+        return other;
     /* Loaded from a large stream's root: when its entries are unchanged (a group command),
      * the root alone is rewritten, naming the same pages, with the new meta. */
     size_t elen = 0;
@@ -143,12 +146,11 @@ int xs_encode(struct req *r, const struct ls_item *it, const struct stream *s, s
     uint64_t n0;
     size_t h = 1 + coll_varint_get(out->p + 1, out->len - 1, &n0);
     if (elen != r->xs_root_elen || elen > it->value_len || elen + h > out->len ||
-        memcmp(out->p + out->len - elen, (const uint8_t *)it->value + it->value_len - elen, elen) !=
-            0)
-        return large_needed(r->c->srv, COLL_STREAM, out->p, out->len);
+        memcmp(out->p + out->len - elen, (const uint8_t *)it->value + it->value_len - elen, elen))
+        return other;
     size_t mlen = out->len - elen - h;
     if (PLIST_ROOT_LEN + mlen > large_stream_root_max(r->c->srv))
-        return 0; /* groups past a root's bound: one record again (stream_large_needed) */
+        return r->xs_partial ? -2 : 0; /* groups past a root's bound: one record again */
     uint8_t *p = malloc(PLIST_ROOT_LEN + mlen);
     if (p == NULL)
         return -1;
@@ -166,7 +168,7 @@ void xs_store(struct req *r, const struct resp_arg *key, const struct ls_item *i
     int large = xs_encode(r, it, s, &out);
     if (large < 0) {
         coll_buf_free(&out);
-        reply_error(r, "ERR out of memory");
+        reply_error(r, large == -2 ? XS_ERR_PARTIAL : "ERR out of memory");
         req_done(r);
         return;
     }
@@ -407,10 +409,11 @@ static void xadd_cb(void *arg, int rc, const struct ls_item *it)
 
 /* A stream's read for a command that may work on a large one's root natively (cb gets
  * the root as it is; large_list_read loads it for the handler). */
-static void xs_read_root(struct req *r, const struct resp_arg *key, ls_get_cb cb)
+void xs_read_root(struct req *r, const struct resp_arg *key, ls_get_cb cb)
 {
     free(r->xs_root);
     r->xs_root = NULL;
+    r->xs_partial = 0;
     r->want_type = COLL_STREAM;
     r->hold_claim = 1; /* a large one's pages come after its root */
     cmd_get(r, key, cb);

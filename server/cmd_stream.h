@@ -62,7 +62,12 @@ void xs_block(struct req *r, struct xs_read_opts *o);
 /* Encodes s, read as it (NULL: absent), for its write into *out (allocated): 0 when out is
  * the value to put (one record, or a large stream's root alone when only its groups
  * changed), 1 when it is the record of a stream to write in the large form (large_write),
- * -1 out of memory. */
+ * -1 out of memory, -2 when s came from a read of some of a large stream's entries
+ * (r->xs_partial) and is not a write of its groups alone (refused: XS_ERR_PARTIAL). */
+#define XS_ERR_PARTIAL "ERR internal error: a partial read of a large stream was to be written"
+/* A stream's read whose callback gets a large one's root as it is (a native command, or
+ * large_list_read to load it). */
+void xs_read_root(struct req *r, const struct resp_arg *key, ls_get_cb cb);
 int xs_encode(struct req *r, const struct ls_item *it, const struct stream *s,
               struct coll_buf *out);
 void xs_store(struct req *r, const struct resp_arg *key, const struct ls_item *it,

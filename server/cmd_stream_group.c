@@ -21,6 +21,7 @@
 #include "cmd_stream.h"
 #include "coll.h"
 #include "coll_cmd.h"
+#include "large.h"
 #include "park.h"
 #include "pubsub.h"
 #include "reply.h"
@@ -419,10 +420,25 @@ static void xack_cb(void *arg, int rc, const struct ls_item *it)
     stream_free(&s);
 }
 
+/* A large stream's groups without its entries (large_stream.c): XACK, XPENDING. */
+static void groups_root_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    if (rc == 0 && large_stream_groups(r, it, r->coll_cb))
+        return;
+    large_list_read(r, rc, it, r->coll_cb);
+}
+
+static void xs_read_groups(struct req *r, ls_get_cb cb)
+{
+    r->coll_cb = cb;
+    xs_read_root(r, &r->argv[1], groups_root_cb);
+}
+
 /* XACK key group id [id ...] */
 void cmd_stream_xack(struct req *r)
 {
-    xs_read(r, &r->argv[1], xack_cb);
+    xs_read_groups(r, xack_cb);
 }
 
 /* ---- XPENDING ---- */
@@ -561,7 +577,7 @@ void cmd_stream_xpending(struct req *r)
         if (at + 3 < r->argc)
             q->consumer = &r->argv[at + 3];
     }
-    xs_read(r, &r->argv[1], xpending_cb);
+    xs_read_groups(r, xpending_cb);
 }
 
 /* ---- XCLAIM, XAUTOCLAIM ---- */

@@ -124,6 +124,7 @@ struct req {
      * its entries' bytes: a write that changed its groups only writes a root (cmd_stream.c) */
     uint8_t *xs_root;
     size_t xs_root_elen;
+    uint8_t xs_partial; /* the stream read holds only some of its entries: never written whole */
     /* large.c: the arguments large_part_get's read names (argv[part_first], then every
      * part_step-th; part_step 0: that one only), and whether the command may write; a
      * sorted set's write: whether each member follows its score (1: ZADD) or increment (2:

@@ -255,6 +255,11 @@ int large_stream_trim(struct req *r, const struct ls_item *it, const struct larg
 int large_stream_range(struct req *r, const struct ls_item *it, const struct stream_id *start,
                        const struct stream_id *end, int rev, uint64_t count, ls_get_cb cb);
 
+/* XACK, XPENDING on a large stream: cb gets a record of no entries with the root's meta
+ * (its groups), and r->xs_root set, so that a write of the groups writes the root alone
+ * (cmd_stream.c, xs_encode). 0 when `it` is not a large stream's root. */
+int large_stream_groups(struct req *r, const struct ls_item *it, ls_get_cb cb);
+
 /* Frees r's large-list state (conn.c, with r). */
 void large_op_free(struct req *r);
 

@@ -498,6 +498,7 @@ struct xrange_rd {
     struct coll_buf *runs; /* each page's entries taken (rev: in the order read) */
     size_t nruns;
     uint64_t got;
+    int keep_root; /* for a write of the groups only: r->xs_root set (xs_encode) */
 };
 
 void large_xr_free(struct large_op *o)
@@ -571,6 +572,16 @@ static void xr_done(struct req *r)
                          .flags = q->flags,
                          .cas = q->cas,
                          .vtype = COLL_STREAM};
+    if (q->keep_root) { /* its groups may be written back: the root alone (xs_encode) */
+        if (r->xs_root == NULL && (r->xs_root = malloc(PLIST_ROOT_LEN)) == NULL) {
+            coll_buf_free(&out);
+            xn_fail(r, -ENOMEM);
+            return;
+        }
+        plist_root_encode(&q->root, r->xs_root);
+        r->xs_root_elen = out.len - h - q->meta_len;
+    }
+    r->xs_partial = 1; /* not the whole stream: never written back whole */
     ls_get_cb cb = q->cb;
     large_op_free(r);
     r->want_type = COLL_STREAM;
@@ -673,8 +684,25 @@ static void xr_step(struct req *r)
     mget_one(r, large_page_table(r->c->srv), &key, xr_page_cb);
 }
 
+static int xr_start(struct req *r, const struct ls_item *it, const struct stream_id *start,
+                    const struct stream_id *end, int rev, uint64_t count, int keep_root,
+                    ls_get_cb cb);
+
 int large_stream_range(struct req *r, const struct ls_item *it, const struct stream_id *start,
                        const struct stream_id *end, int rev, uint64_t count, ls_get_cb cb)
+{
+    return xr_start(r, it, start, end, rev, count, 0, cb);
+}
+
+int large_stream_groups(struct req *r, const struct ls_item *it, ls_get_cb cb)
+{
+    struct stream_id last = {UINT64_MAX, UINT64_MAX}, first = {0, 0};
+    return xr_start(r, it, &last, &first, 0, 0, 1, cb); /* an empty range: no page read */
+}
+
+static int xr_start(struct req *r, const struct ls_item *it, const struct stream_id *start,
+                    const struct stream_id *end, int rev, uint64_t count, int keep_root,
+                    ls_get_cb cb)
 {
     struct plist_root root;
     if (r->pl || !large_is_root(it->vtype, it->value, it->value_len) ||
@@ -702,6 +730,7 @@ int large_stream_range(struct req *r, const struct ls_item *it, const struct str
     q->end = *end;
     q->rev = rev;
     q->count = count;
+    q->keep_root = keep_root;
     q->cb = cb;
     q->lo = root.head;
     q->hi = root.tail;

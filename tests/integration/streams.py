@@ -659,11 +659,16 @@ if not itlib.IS_REAL:
     c.call("XGROUP", "CREATE", "lg", "g", "0")
     check(c.call("XREADGROUP", "GROUP", "g", "c", "COUNT", "2", "STREAMS", "lg", ">")[0] == "*",
           "XREADGROUP on it (its root rewritten alone)")
+    g0 = itlib.info_int(srv.port, "gets")
+    check(c.call("XACK", "lg", "g", "1-1", "9-1") == (":", 1) and
+          c.call("XPENDING", "lg", "g")[1][0] == (":", 1), "XACK, XPENDING on it")
+    g = itlib.info_int(srv.port, "gets") - g0
+    check(g <= 4, "they read its root only, not its %d pages (%d reads)" % (pages, g))
     check(c.call("RENAME", "lg", "lg2") == ("+", "OK") and
           c.call("XRANGE", "lg2", "-", "+") == whole, "RENAME keeps it whole")
     check(c.call("COPY", "lg2", "lg3") == (":", 1) and
           c.call("XRANGE", "lg3", "-", "+") == whole and
-          c.call("XPENDING", "lg3", "g")[1][0] == (":", 2), "COPY copies entries and groups")
+          c.call("XPENDING", "lg3", "g")[1][0] == (":", 1), "COPY copies entries and groups")
     check(c.call("MOVE", "lg3", "2") == (":", 1), "MOVE to db 2")
     c.call("SELECT", "2")
     check(c.call("XRANGE", "lg3", "-", "+") == whole and c.call("XLEN", "lg3") == (":", 600),
