@@ -222,6 +222,20 @@ def info_int(port, name):
     return None if v is None else int(v)
 
 
+def reaper_pass(port, timeout_s=10):
+    """Starts a pass of logstord's reaper (a large list made and deleted: DEL wakes it) and
+    waits until it has run to its end, at most timeout_s."""
+    c = Resp(port)
+    passes = info_int(port, "reaper_passes")
+    c.call("RPUSH", "__reaper_wake", *["x"] * 200)
+    c.call("DEL", "__reaper_wake")
+    c.close()
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and (info_int(port, "reaper_passes") == passes or
+                                      info_int(port, "reaper_running")):
+        time.sleep(0.05)
+
+
 class Pushers:
     """Background load that keeps the engine's write backlog full: n threads each pipeline
     batches of SETs of `size` bytes over a few keys of their own until stop(). Every reply

@@ -330,13 +330,7 @@ src, dst = "a" * 45000, "b" * 45000
 lc.call("RPUSH", src, *["x%d" % i for i in range(300)])
 x = lc.call("RENAME", src, dst)
 check(x[0] == "-" and "too long" in x[1], "refused: the key names are too long", got=x)
-lc.call("RPUSH", "other", *["x"] * 200)  # a large list deleted: a reaper pass
-lc.call("DEL", "other")
-passes = itlib.info_int(srv.port, "reaper_passes")
-deadline = time.time() + 10
-while time.time() < deadline and (itlib.info_int(srv.port, "reaper_passes") == passes or
-                                  itlib.info_int(srv.port, "reaper_running")):
-    time.sleep(0.05)
+itlib.reaper_pass(srv.port)
 got = lc.call("LRANGE", src, "0", "-1")
 check(got[0] == "*" and len(got[1]) == 300 and got[1][299] == ("$", b"x299"),
       "the list is whole under its name after a reaper pass", got=str(got)[:80])
