@@ -616,6 +616,10 @@ static void xrange_root_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
     const struct xrange *q = r->aux;
+    static const struct stream_id none_lo = {UINT64_MAX, UINT64_MAX}, none_hi = {0, 0};
+    if (rc == 0 && q->count == 0 && /* COUNT 0: the reply needs no entry */
+        large_stream_range(r, it, &none_lo, &none_hi, q->rev, 0, xrange_cb))
+        return;
     if (rc == 0 && q->count != 0 &&
         large_stream_range(r, it, &q->start, &q->end, q->rev, q->count < 0 ? 0 : (uint64_t)q->count,
                            xrange_cb))

@@ -106,11 +106,7 @@ static void xn_fallback(struct req *r)
 
 static void xn_fail(struct req *r, int rc)
 {
-    if (rc == COLL_EBAD || rc == LS_ENOTFOUND)
-        reply_error(r, ERR_LARGE_DAMAGED);
-    else
-        reply_engine_error(r, rc);
-    req_done(r);
+    large_read_fail_reply(r, rc, COLL_STREAM); /* damage, LARGE_ETOOBIG, memory, the engine's */
 }
 
 /* A page of the stream: its entry count, or 0 when it is not a page (a missing or empty
@@ -498,7 +494,10 @@ struct xrange_rd {
     struct coll_buf *runs; /* each page's entries taken (rev: in the order read) */
     size_t nruns;
     uint64_t got;
+    size_t bytes, runs_cap;
     int keep_root; /* for a write of the groups only: r->xs_root set (xs_encode) */
+    /* a page from memory is taken inside mget_one: xr_next loops instead of recursing */
+    int looping, waiting, finished, rc;
 };
 
 void large_xr_free(struct large_op *o)
@@ -595,17 +594,10 @@ static void xr_page_cb(void *arg, int rc, const struct ls_item *it)
     struct xrange_rd *q = r->pl->xr;
     struct stream_id *ids = NULL;
     size_t *off = NULL, n = 0;
+    q->waiting = 0;
     if (rc == 0)
         rc = xr_page(it->value, it->value_len, &ids, &off, &n);
-    if (rc != 0) {
-        free(ids);
-        free(off);
-        xn_fail(r, rc);
-        return;
-    }
-    const uint8_t *v = it->value;
-    int more = 1;
-    if (q->searching) {
+    if (rc == 0 && q->searching) {
         /* forward: the first page whose last ID is >= start; rev: the last page whose first
          * ID is <= end */
         if (!q->rev) {
@@ -623,8 +615,9 @@ static void xr_page_cb(void *arg, int rc, const struct ls_item *it)
             q->searching = 0;
             q->page = q->lo;
         }
-    } else {
+    } else if (rc == 0) {
         /* the run of this page's entries inside [start, end], up to count in all */
+        const uint8_t *v = it->value;
         size_t a = 0, b = n;
         while (a < n && stream_id_cmp(&ids[a], &q->start) < 0)
             a++;
@@ -636,19 +629,26 @@ static void xr_page_cb(void *arg, int rc, const struct ls_item *it)
             else
                 b = a + (size_t)(q->count - q->got);
         }
-        if (b > a) {
-            struct coll_buf *nr = realloc(q->runs, (q->nruns + 1) * sizeof(*nr));
-            if (nr == NULL) {
+        if (b > a && (q->bytes += off[b] - off[a]) > LARGE_LOAD_MAX) {
+            rc = LARGE_ETOOBIG; /* as a whole load (large.c: page_take) */
+        } else if (b > a && q->nruns == q->runs_cap) {
+            size_t cap = q->runs_cap ? 2 * q->runs_cap : 8;
+            struct coll_buf *nr = realloc(q->runs, cap * sizeof(*nr));
+            if (nr == NULL)
                 rc = -ENOMEM;
-            } else {
+            else {
                 q->runs = nr;
-                q->runs[q->nruns] = (struct coll_buf){0};
-                if (large_buf_append(&q->runs[q->nruns++], v + off[a], off[b] - off[a]) < 0)
-                    rc = -ENOMEM;
-                q->got += b - a;
+                q->runs_cap = cap;
             }
         }
+        if (rc == 0 && b > a) {
+            q->runs[q->nruns] = (struct coll_buf){0};
+            if (large_buf_append(&q->runs[q->nruns++], v + off[a], off[b] - off[a]) < 0)
+                rc = -ENOMEM;
+            q->got += b - a;
+        }
         /* go on while the range may continue past this page */
+        int more;
         if (q->count && q->got >= q->count)
             more = 0;
         else if (!q->rev)
@@ -657,47 +657,42 @@ static void xr_page_cb(void *arg, int rc, const struct ls_item *it)
             more = stream_id_cmp(&ids[0], &q->start) > 0 && q->page > q->root.head;
         if (more)
             q->page = q->rev ? q->page - 1 : q->page + 1;
+        else
+            q->finished = 1;
     }
     free(ids);
     free(off);
-    if (rc != 0) {
-        xn_fail(r, rc);
-        return;
-    }
-    if (!more) {
-        xr_done(r);
-        return;
-    }
-    xr_step(r);
+    q->rc = rc;
+    if (!q->looping)
+        xr_step(r); /* from the device: go on from here */
 }
 
+/* Reads the pages in turn until the range is taken (a page from memory comes back inside
+ * mget_one: this loops rather than recursing once per page, as large.c's read_next). */
 static void xr_step(struct req *r)
 {
     struct xrange_rd *q = r->pl->xr;
-    if (q->searching && q->lo < q->hi)
-        q->page = q->rev ? q->lo + (q->hi - q->lo + 1) / 2 : q->lo + (q->hi - q->lo) / 2;
-    uint8_t pk[PLIST_PAGE_KEY_LEN];
-    plist_page_key(q->root.version, q->page, pk);
-    struct resp_arg key = {(char *)pk, sizeof(pk)};
-    r->want_type = LARGE_VT_PAGE;
-    r->hold_claim = 1;
-    mget_one(r, large_page_table(r->c->srv), &key, xr_page_cb);
-}
-
-static int xr_start(struct req *r, const struct ls_item *it, const struct stream_id *start,
-                    const struct stream_id *end, int rev, uint64_t count, int keep_root,
-                    ls_get_cb cb);
-
-int large_stream_range(struct req *r, const struct ls_item *it, const struct stream_id *start,
-                       const struct stream_id *end, int rev, uint64_t count, ls_get_cb cb)
-{
-    return xr_start(r, it, start, end, rev, count, 0, cb);
-}
-
-int large_stream_groups(struct req *r, const struct ls_item *it, ls_get_cb cb)
-{
-    struct stream_id last = {UINT64_MAX, UINT64_MAX}, first = {0, 0};
-    return xr_start(r, it, &last, &first, 0, 0, 1, cb); /* an empty range: no page read */
+    q->looping = 1;
+    while (q->rc == 0 && !q->finished) {
+        if (q->searching && q->lo < q->hi)
+            q->page = q->rev ? q->lo + (q->hi - q->lo + 1) / 2 : q->lo + (q->hi - q->lo) / 2;
+        uint8_t pk[PLIST_PAGE_KEY_LEN];
+        plist_page_key(q->root.version, q->page, pk);
+        struct resp_arg key = {(char *)pk, sizeof(pk)};
+        r->want_type = LARGE_VT_PAGE;
+        r->hold_claim = 1;
+        q->waiting = 1;
+        mget_one(r, large_page_table(r->c->srv), &key, xr_page_cb);
+        if (q->waiting) { /* from the device: xr_page_cb goes on */
+            q->looping = 0;
+            return;
+        }
+    }
+    q->looping = 0;
+    if (q->rc != 0)
+        xn_fail(r, q->rc);
+    else
+        xr_done(r);
 }
 
 static int xr_start(struct req *r, const struct ls_item *it, const struct stream_id *start,
@@ -736,10 +731,30 @@ static int xr_start(struct req *r, const struct ls_item *it, const struct stream
     q->hi = root.tail;
     q->searching = q->lo < q->hi;
     q->page = root.head;
-    if (stream_id_cmp(start, end) > 0) { /* an empty range: no page */
+    struct stream_meta m;
+    if (stream_id_cmp(start, end) > 0 || /* an empty range, or one past the last ID: no page */
+        (stream_meta_head(q->meta, q->meta_len, &m) && stream_id_cmp(start, &m.last_id) > 0)) {
         xr_done(r);
         return 1;
     }
+    if (!rev && start->ms == 0 && start->seq == 0) { /* from the first page */
+        q->searching = 0;
+    } else if (rev && end->ms == UINT64_MAX && end->seq == UINT64_MAX) { /* from the last */
+        q->searching = 0;
+        q->page = root.tail;
+    }
     xr_step(r);
     return 1;
+}
+
+int large_stream_range(struct req *r, const struct ls_item *it, const struct stream_id *start,
+                       const struct stream_id *end, int rev, uint64_t count, ls_get_cb cb)
+{
+    return xr_start(r, it, start, end, rev, count, 0, cb);
+}
+
+int large_stream_groups(struct req *r, const struct ls_item *it, ls_get_cb cb)
+{
+    struct stream_id last = {UINT64_MAX, UINT64_MAX}, first = {0, 0};
+    return xr_start(r, it, &last, &first, 0, 0, 1, cb); /* an empty range: no page read */
 }

@@ -715,6 +715,27 @@ if not itlib.IS_REAL:
     c2.close()
     s2.stop()
 
+    section("logstord: XRANGE over 50000 pages held in memory")
+    # Pages read from memory come back inside the read call: the range read recursed once
+    # per page and overflowed the stack (SIGSEGV at ~37000 pages; helper-43's finding).
+    s3 = itlib.Server("redis", extra=["--max_value_size", "1024"]).start()  # a page an entry
+    c3 = Resp(s3.port, timeout=120)
+    val = "p" * 600
+    for base in range(0, 50000, 10000):
+        cmds = [itlib.encode("XADD", "deep", "%d-1" % (base + i + 1), "f", val)
+                for i in range(10000)]
+        c3.send(b"".join(cmds))
+        for _ in cmds:
+            c3.read()
+    x = c3.call("XRANGE", "deep", "-", "+")
+    check(x[0] == "*" and len(x[1]) == 50000 and x[1][49999][1][0] == ("$", b"50000-1"),
+          "XRANGE - + answers its 50000 entries", got=str(x)[:80])
+    x = c3.call("XREVRANGE", "deep", "+", "-", "COUNT", "3")
+    check(x[0] == "*" and [e[1][0][1] for e in x[1]] == [b"50000-1", b"49999-1", b"49998-1"],
+          "and XREVRANGE its last three", got=str(x)[:80])
+    c3.close()
+    s3.stop()
+
     section("logstord: the size bound, restarts, DUMP")
     c.call("DEL", "big")
     big = "x" * 40000
