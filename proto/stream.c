@@ -249,9 +249,14 @@ int stream_decode(const uint8_t *v, size_t len, struct stream *s)
     }
     if (rc == 0 && (r.bad || r.p != r.end))
         rc = -1;
-    if (rc != 0)
+    if (rc != 0) {
         stream_free(s);
-    return rc;
+        return rc;
+    }
+    s->length = s->n;
+    if (s->n)
+        s->first = s->e[0].id;
+    return 0;
 }
 
 void stream_free(struct stream *s)
@@ -635,30 +640,58 @@ size_t stream_entry_put(uint8_t *out, const struct stream_id *id, uint64_t field
     return w.len + pairs_len;
 }
 
+/* Walks one group of a meta: its name and last delivered ID, the rest skipped. */
+static void rd_group_skip(struct rd *r, const uint8_t **name, size_t *nlen, struct stream_id *last)
+{
+    size_t l;
+    *name = rd_bytes(r, nlen);
+    rd_id(r, last);
+    rd_varint(r); /* entries read */
+    uint64_t nc = rd_varint(r);
+    for (uint64_t c = 0; c < nc && !r->bad; c++) {
+        rd_bytes(r, &l);
+        rd_varint(r);
+    }
+    uint64_t np = rd_varint(r);
+    for (uint64_t p = 0; p < np && !r->bad; p++)
+        for (int i = 0; i < 5; i++)
+            rd_varint(r);
+}
+
 size_t stream_meta_len(const uint8_t *v, size_t len)
 {
     if (len < 1 || v[0] != STREAM_VERSION)
         return 0;
     struct rd r = {v + 1, v + len, 0};
-    size_t l;
     rd_varint(&r); /* n */
     const uint8_t *meta = r.p;
     for (int i = 0; i < 5; i++) /* last ID, entries added, max deleted ID */
         rd_varint(&r);
     uint64_t ng = rd_varint(&r);
     for (uint64_t g = 0; g < ng && !r.bad; g++) {
-        rd_bytes(&r, &l); /* name, last delivered ID, entries read */
-        for (int i = 0; i < 3; i++)
-            rd_varint(&r);
-        uint64_t nc = rd_varint(&r);
-        for (uint64_t c = 0; c < nc && !r.bad; c++) {
-            rd_bytes(&r, &l);
-            rd_varint(&r);
-        }
-        uint64_t np = rd_varint(&r);
-        for (uint64_t p = 0; p < np && !r.bad; p++)
-            for (int i = 0; i < 5; i++)
-                rd_varint(&r);
+        const uint8_t *name;
+        size_t nlen;
+        struct stream_id last;
+        rd_group_skip(&r, &name, &nlen, &last);
     }
     return r.bad ? 0 : (size_t)(r.p - meta);
+}
+
+int stream_meta_group_last(const uint8_t *m, size_t len, const void *name, size_t nlen,
+                           struct stream_id *last)
+{
+    struct stream_meta head;
+    size_t h = stream_meta_head(m, len, &head);
+    if (h == 0)
+        return 0;
+    struct rd r = {m + h, m + len, 0};
+    uint64_t ng = rd_varint(&r);
+    for (uint64_t g = 0; g < ng && !r.bad; g++) {
+        const uint8_t *gname;
+        size_t glen;
+        rd_group_skip(&r, &gname, &glen, last);
+        if (!r.bad && glen == nlen && (nlen == 0 || memcmp(gname, name, nlen) == 0))
+            return 1;
+    }
+    return 0;
 }

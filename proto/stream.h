@@ -97,6 +97,13 @@ struct stream {
     uint64_t entries_added;
     struct stream_entry *e;
     size_t n, cap;
+    /* The whole stream's entry count and first ID (0-0: none) as it was read: n and e[0]
+     * when decoded whole. A read of some of a large stream's entries (server/large_stream.c)
+     * sets them from its root and head page; there first is 0-0 when the head page was not
+     * read, which only an entry of that page could compare equal to. Not kept up to date by
+     * the calls below that add or remove entries. */
+    uint64_t length;
+    struct stream_id first;
     struct stream_group *g;
     size_t ng, gcap;
 };
@@ -180,6 +187,10 @@ struct stream_meta {
 };
 /* Parses the meta's head from m[0..len): its length (the groups start there), 0 damaged. */
 size_t stream_meta_head(const uint8_t *m, size_t len, struct stream_meta *out);
+/* The last delivered ID of the group named name[0..nlen) of meta m[0..len) into *last:
+ * 1, or 0 when there is no such group or the meta runs past its end. */
+int stream_meta_group_last(const uint8_t *m, size_t len, const void *name, size_t nlen,
+                           struct stream_id *last);
 /* Encodes the head into out[STREAM_META_HEAD_MAX]; returns its length. */
 #define STREAM_META_HEAD_MAX 50
 size_t stream_meta_head_put(uint8_t *out, const struct stream_meta *m);

@@ -70,6 +70,10 @@ int xs_stream_of(struct req *r, int rc, const struct ls_item *it, struct stream 
         coll_decode_failed(r, d, "stream");
         return 1;
     }
+    if (r->xs_partial) { /* some of a large stream's entries: its length and first from there */
+        s->length = r->xs_length;
+        s->first = r->xs_first;
+    }
     *exists = 1;
     return 0;
 }

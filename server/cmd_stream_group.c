@@ -6,9 +6,11 @@
  * A group lives in its stream's record (proto/stream.h): its last delivered ID, its
  * entries-read counter, its consumers and its pending entries list. So every command
  * that changes a group (XREADGROUP too: it delivers, and refreshes its consumer's seen
- * time) reads and writes the stream whole under the key's exclusive lock, as the other
+ * time) reads and writes the stream's record under the key's exclusive lock, as the other
  * stream writes do (cmd_stream.c); after a crash a delivery, an XACK or a claim happened
- * with its record or did not. XREADGROUP of several streams checks every stream's group
+ * with its record or did not. On a large stream (a root and pages, large_stream.c) XACK,
+ * XPENDING and XREADGROUP `>` read the root and only the pages they need, and write the
+ * root alone. XREADGROUP of several streams checks every stream's group
  * first (Redis's NOGROUP, nothing changed), then serves and writes them one after the
  * other, and replies once the last write is acknowledged.
  */
@@ -59,16 +61,13 @@ static int id_zero(const struct stream_id *id)
     return id->ms == 0 && id->seq == 0;
 }
 
-static struct stream_id first_id(const struct stream *s)
-{
-    return s->n ? s->e[0].id : (struct stream_id){0, 0};
-}
+/* These take the whole stream's length and first ID from s->length and s->first: a read of
+ * some of a large stream's entries has only those in s->e (large_stream_after). */
 
 /* Whether a deleted entry may lie in [start, the end]. */
 static int has_tombstones(const struct stream *s, const struct stream_id *start)
 {
-    struct stream_id f = first_id(s);
-    if (s->n == 0 || id_zero(&s->max_deleted) || stream_id_cmp(&f, &s->max_deleted) > 0)
+    if (s->length == 0 || id_zero(&s->max_deleted) || stream_id_cmp(&s->first, &s->max_deleted) > 0)
         return 0;
     return stream_id_cmp(start, &s->max_deleted) <= 0;
 }
@@ -78,20 +77,19 @@ static int64_t distance_from_first(const struct stream *s, const struct stream_i
 {
     if (s->entries_added == 0)
         return 0;
-    if (s->n == 0 && stream_id_cmp(id, &s->last_id) < 1)
+    if (s->length == 0 && stream_id_cmp(id, &s->last_id) < 1)
         return (int64_t)s->entries_added;
     int cmp_last = stream_id_cmp(id, &s->last_id);
     if (cmp_last == 0)
         return (int64_t)s->entries_added;
     if (cmp_last > 0)
         return ENTRIES_READ_UNKNOWN;
-    struct stream_id f = first_id(s);
-    int cmp_first = stream_id_cmp(id, &f);
-    if (id_zero(&s->max_deleted) || stream_id_cmp(&s->max_deleted, &f) < 0) {
+    int cmp_first = stream_id_cmp(id, &s->first);
+    if (id_zero(&s->max_deleted) || stream_id_cmp(&s->max_deleted, &s->first) < 0) {
         if (cmp_first < 0)
-            return (int64_t)(s->entries_added - s->n);
+            return (int64_t)(s->entries_added - s->length);
         if (cmp_first == 0)
-            return (int64_t)(s->entries_added - s->n + 1);
+            return (int64_t)(s->entries_added - s->length + 1);
     }
     return ENTRIES_READ_UNKNOWN;
 }
@@ -904,6 +902,7 @@ struct xrg {
     uint8_t *gt;
     uint32_t served;
     int parsed;
+    uint32_t whole; /* 1 + the key to load whole (its root's groups past their bound) */
 };
 
 static void xrg_free(void *p)
@@ -1096,6 +1095,8 @@ static void xrg_cb(void *arg, int rc, const struct ls_item *it)
         xrg_next(r);
         return;
     }
+    size_t mark = r->tmp.len;
+    uint32_t served = x->served;
     int created, ch = xrg_serve(r, x, &s, g, &created);
     if (ch < 0) {
         stream_free(&s);
@@ -1111,13 +1112,23 @@ static void xrg_cb(void *arg, int rc, const struct ls_item *it)
     /* Its groups changed, not its entries: a large stream's root alone; else the record
      * (a stream it makes large stays one record until a command that writes entries) */
     struct coll_buf out = {0};
-    if (xs_encode(r, it, &s, &out) < 0) {
+    int enc = xs_encode(r, it, &s, &out);
+    stream_free(&s);
+    if (enc == -2 && x->whole != x->at + 1) {
+        /* some of a large stream's entries, and its groups outgrew the root: served again
+         * from the whole stream, which becomes one record (xs_encode) */
         coll_buf_free(&out);
-        stream_free(&s);
-        xrg_end(r, "ERR out of memory");
+        r->tmp.len = mark;
+        x->served = served;
+        x->whole = x->at + 1;
+        xs_read(r, &r->argv[x->o.first + x->at], xrg_cb);
         return;
     }
-    stream_free(&s);
+    if (enc < 0) {
+        coll_buf_free(&out);
+        xrg_end(r, enc == -2 ? XS_ERR_PARTIAL : "ERR out of memory");
+        return;
+    }
     if (out.len > r->c->srv->cfg.max_value_size) {
         coll_buf_free(&out);
         xrg_end(r, "ERR string exceeds maximum allowed size (max_value_size)");
@@ -1144,12 +1155,27 @@ static void xrg_cb(void *arg, int rc, const struct ls_item *it)
     }
 }
 
+/* A large stream: its groups checked from the root alone; `>` reads only the entries after
+ * the group's last ID (large_stream.c), and its write is the root alone (xs_encode). */
+static void xrg_root_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct xrg *x = r->aux;
+    const struct resp_arg *a = &r->argv[x->o.first + x->o.n + x->at];
+    if (rc == 0 && x->pass == 0 && large_stream_groups(r, it, xrg_cb))
+        return;
+    if (rc == 0 && x->pass == 1 && x->whole != x->at + 1 && a->len == 1 && a->ptr[0] == '>' &&
+        large_stream_after(r, it, x->o.group, xs_count(r, &x->o), xrg_cb))
+        return;
+    large_list_read(r, rc, it, xrg_cb);
+}
+
 static void xrg_next(struct req *r)
 {
     struct xrg *x = r->aux;
     if (x->at < x->o.n) {
         r->hold_claim = 1; /* the keys are read (and written) one after the other */
-        xs_read(r, &r->argv[x->o.first + x->at], xrg_cb);
+        xs_read_root(r, &r->argv[x->o.first + x->at], xrg_root_cb);
         return;
     }
     if (x->pass == 0) {
@@ -1171,7 +1197,7 @@ void cmd_stream_xreadgroup(struct req *r)
 {
     struct xrg *x = r->aux;
     if (x && x->parsed) { /* a blocked XREADGROUP woken: runs again from its first key */
-        x->at = x->served = x->pending = 0;
+        x->at = x->served = x->pending = x->whole = 0;
         x->wrote = x->ended = x->rc = 0;
         x->err = NULL;
         x->pass = x->o.n > 1 ? 0 : 1;
@@ -1207,7 +1233,6 @@ static void w_stream_head(struct req *r, const struct stream *s, int full)
 {
     /* Redis's radix tree holds nodes of up to 100 entries: the counts it would show */
     uint64_t nodes = (s->n + 99) / 100;
-    struct stream_id f = first_id(s);
     reply_map(r, full ? 9 : 10);
     reply_cstr(r, "length");
     reply_int(r, (int64_t)s->n);
@@ -1222,7 +1247,7 @@ static void w_stream_head(struct req *r, const struct stream *s, int full)
     reply_cstr(r, "entries-added");
     reply_int(r, (int64_t)s->entries_added);
     reply_cstr(r, "recorded-first-entry-id");
-    xs_reply_id(r, &f);
+    xs_reply_id(r, &s->first);
 }
 
 static void reply_entry(struct req *r, const struct stream_entry *e)

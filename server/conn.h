@@ -29,6 +29,7 @@
 #include "mc.h"
 #include "pbuf.h"
 #include "resp.h"
+#include "stream.h"
 
 struct server;
 struct event;
@@ -125,6 +126,9 @@ struct req {
     uint8_t *xs_root;
     size_t xs_root_elen;
     uint8_t xs_partial; /* the stream read holds only some of its entries: never written whole */
+    /* with xs_partial: the whole stream's length and first ID (struct stream's) */
+    uint64_t xs_length;
+    struct stream_id xs_first;
     /* large.c: the arguments large_part_get's read names (argv[part_first], then every
      * part_step-th; part_step 0: that one only), and whether the command may write; a
      * sorted set's write: whether each member follows its score (1: ZADD) or increment (2:

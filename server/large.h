@@ -255,6 +255,14 @@ int large_stream_trim(struct req *r, const struct ls_item *it, const struct larg
 int large_stream_range(struct req *r, const struct ls_item *it, const struct stream_id *start,
                        const struct stream_id *end, int rev, uint64_t count, ls_get_cb cb);
 
+/* XREADGROUP `>` on a large stream: the first count (0: all) entries after the last ID
+ * delivered to group go to cb as large_stream_range's do, with r->xs_root set as
+ * large_stream_groups's, and r->xs_length and r->xs_first the stream's length and first
+ * ID (struct stream's; the first 0-0 when the head page was not read). 0 when `it` is not
+ * a large stream's root or has no such group. */
+int large_stream_after(struct req *r, const struct ls_item *it, const struct resp_arg *group,
+                       uint64_t count, ls_get_cb cb);
+
 /* XACK, XPENDING on a large stream: cb gets a record of no entries with the root's meta
  * (its groups), and r->xs_root set, so that a write of the groups writes the root alone
  * (cmd_stream.c, xs_encode). 0 when `it` is not a large stream's root. */

@@ -496,6 +496,9 @@ struct xrange_rd {
     uint64_t got;
     size_t bytes, runs_cap;
     int keep_root; /* for a write of the groups only: r->xs_root set (xs_encode) */
+    /* the stream's first ID, when its head page was read (r->xs_first) */
+    struct stream_id first;
+    int have_first;
     /* a page from memory is taken inside mget_one: xr_next loops instead of recursing */
     int looping, waiting, finished, rc;
 };
@@ -581,6 +584,11 @@ static void xr_done(struct req *r)
         r->xs_root_elen = out.len - h - q->meta_len;
     }
     r->xs_partial = 1; /* not the whole stream: never written back whole */
+    r->xs_length = q->root.count;
+    /* 0-0 when the head page was not read: Redis's entries-read arithmetic compares the
+     * first ID only with the IDs delivered (cmd_stream_group.c), and the first of those
+     * can equal it only when it came from the head page */
+    r->xs_first = q->have_first ? q->first : (struct stream_id){0, 0};
     ls_get_cb cb = q->cb;
     large_op_free(r);
     r->want_type = COLL_STREAM;
@@ -597,6 +605,10 @@ static void xr_page_cb(void *arg, int rc, const struct ls_item *it)
     q->waiting = 0;
     if (rc == 0)
         rc = xr_page(it->value, it->value_len, &ids, &off, &n);
+    if (rc == 0 && q->page == q->root.head) {
+        q->first = ids[0];
+        q->have_first = 1;
+    }
     if (rc == 0 && q->searching) {
         /* forward: the first page whose last ID is >= start; rev: the last page whose first
          * ID is <= end */
@@ -751,6 +763,21 @@ int large_stream_range(struct req *r, const struct ls_item *it, const struct str
                        const struct stream_id *end, int rev, uint64_t count, ls_get_cb cb)
 {
     return xr_start(r, it, start, end, rev, count, 0, cb);
+}
+
+int large_stream_after(struct req *r, const struct ls_item *it, const struct resp_arg *group,
+                       uint64_t count, ls_get_cb cb)
+{
+    struct plist_root root;
+    struct stream_id from, end = {UINT64_MAX, UINT64_MAX};
+    if (!large_is_root(it->vtype, it->value, it->value_len) ||
+        plist_root_decode(it->value, it->value_len, &root) < 0 || !(root.flags & PLIST_F_STREAM) ||
+        !stream_meta_group_last((const uint8_t *)it->value + PLIST_ROOT_LEN,
+                                it->value_len - PLIST_ROOT_LEN, group->ptr, group->len, &from))
+        return 0;
+    if (stream_id_incr(&from) < 0) /* after the last possible ID: an empty range */
+        end = (struct stream_id){0, 0};
+    return xr_start(r, it, &from, &end, 0, count, 1, cb);
 }
 
 int large_stream_groups(struct req *r, const struct ls_item *it, ls_get_cb cb)

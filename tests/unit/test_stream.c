@@ -358,12 +358,54 @@ static void test_groups(void **st)
     stream_free(&s);
 }
 
+/* A large stream's read finds a group's last delivered ID in its root's meta without decoding
+ * it (stream_meta_group_last: the groups before it walked, consumers and pending entries
+ * included); a decoded record's length and first ID are its own. */
+static void test_meta_group_last(void **st)
+{
+    (void)st;
+    struct stream s;
+    build(&s, 10);
+    assert_int_equal(stream_group_add(&s, "b", 1, &(struct stream_id){5, 1}, -1), 0);
+    assert_int_equal(stream_group_add(&s, "mm", 2, &(struct stream_id){7, 2}, 4), 1);
+    assert_int_equal(stream_group_add(&s, "z", 1, &(struct stream_id){9, 3}, -1), 2);
+    struct stream_group *g = stream_group_find(&s, "mm", 2);
+    int created;
+    assert_int_equal(stream_consumer_add(g, "carol", 5, 10, &created), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(stream_pel_add(g, &s.e[i].id, 0, 100, 1), 0);
+    struct coll_buf out = {0};
+    assert_int_equal(stream_encode(&s, &out), 0);
+    uint64_t n;
+    size_t h = 1 + coll_varint_get(out.p + 1, out.len - 1, &n);
+    const uint8_t *m = out.p + h;
+    size_t mlen = stream_meta_len(out.p, out.len);
+    struct stream_id last;
+    assert_int_equal(stream_meta_group_last(m, mlen, "z", 1, &last), 1);
+    assert_true(last.ms == 9 && last.seq == 3);
+    assert_int_equal(stream_meta_group_last(m, mlen, "mm", 2, &last), 1);
+    assert_true(last.ms == 7 && last.seq == 2);
+    assert_int_equal(stream_meta_group_last(m, mlen, "b", 1, &last), 1);
+    assert_true(last.ms == 5 && last.seq == 1);
+    assert_int_equal(stream_meta_group_last(m, mlen, "m", 1, &last), 0);
+    assert_int_equal(stream_meta_group_last(m, mlen, "", 0, &last), 0);
+    for (size_t cut = 0; cut < mlen; cut++) /* z is the last group: a cut meta never finds it */
+        assert_int_equal(stream_meta_group_last(m, cut, "z", 1, &last), 0);
+    struct stream d;
+    assert_int_equal(stream_decode(out.p, out.len, &d), 0);
+    assert_true(d.length == 10 && stream_id_cmp(&d.first, &s.e[0].id) == 0);
+    stream_free(&d);
+    coll_buf_free(&out);
+    stream_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_id_parse),  cmocka_unit_test(test_id_edges),
-        cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_damaged),
-        cmocka_unit_test(test_groups),    cmocka_unit_test(test_spans),
+        cmocka_unit_test(test_id_parse),        cmocka_unit_test(test_id_edges),
+        cmocka_unit_test(test_roundtrip),       cmocka_unit_test(test_damaged),
+        cmocka_unit_test(test_groups),          cmocka_unit_test(test_spans),
+        cmocka_unit_test(test_meta_group_last),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
