@@ -740,10 +740,29 @@ static void xdel_cb(void *arg, int rc, const struct ls_item *it)
     stream_free(&s);
 }
 
+/* A large stream: one ID's page rewritten with the root (large_stream.c). */
+static void xdel_root_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct stream_meta m;
+    struct stream_id id;
+    if (rc == 0 && large_stream_meta(it, &m) &&
+        stream_id_parse(r->argv[2].ptr, r->argv[2].len, 0, 1, NULL, &id) == 0) {
+        r->c->srv->stats.keyspace_hits++; /* as coll_read_begin counts it */
+        if (large_stream_del(r, it, &id, xdel_cb))
+            return;
+        r->c->srv->stats.keyspace_hits--; /* xdel_cb counts it */
+    }
+    large_list_read(r, rc, it, xdel_cb);
+}
+
 /* XDEL key id [id ...] */
 void cmd_stream_xdel(struct req *r)
 {
-    xs_read(r, &r->argv[1], xdel_cb);
+    if (r->argc == 3)
+        xs_read_root(r, &r->argv[1], xdel_root_cb);
+    else
+        xs_read(r, &r->argv[1], xdel_cb);
 }
 
 /* ---- XSETID ---- */

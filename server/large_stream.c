@@ -6,9 +6,12 @@
  * XADD appends its entry to the tail page (or a new page after it), and XADD's and XTRIM's
  * trims drop whole pages at the head (an exact trim rewrites the page it ends in); the
  * pages they change and the root are one unit (large_unit_write: one batch, ordered), so
- * after a crash the root and its pages agree. XLEN reads the root. Every other command
- * loads the whole stream (large_list_read) and writes it as a new version (large_write),
- * or only its root when only its groups changed (cmd_stream.c, xs_encode).
+ * after a crash the root and its pages agree. XDEL of one ID rewrites the page that holds
+ * it (or deletes it, emptied at either end) with the root, one unit too. XLEN reads the
+ * root; XRANGE, XREVRANGE, XREAD and XREADGROUP `>` read the pages of their range, XACK and
+ * XPENDING the root alone. Every other command loads the whole stream (large_list_read)
+ * and writes it as a new version (large_write), or only its root when only its groups
+ * changed (cmd_stream.c, xs_encode).
  *
  * Invariants kept here: pages are never empty (a trim never drops the tail page, so a
  * large stream keeps at least one entry), and page numbers ascend with IDs.
@@ -58,6 +61,9 @@ struct xnative {
     uint8_t *cut;     /* the page an exact trim ends in, rewritten (NULL: none) */
     size_t cut_len;
     uint64_t scan; /* the next head page to read */
+    /* XDEL of one ID: the binary search's interval of pages, the page read */
+    struct stream_id del_id;
+    uint64_t lo, hi, page;
 };
 
 static void xn_free(struct xnative *xn)
@@ -269,6 +275,24 @@ static void xn_trim_step(struct req *r)
     xn_read(r, xn->scan, xn_head_cb);
 }
 
+/* The root of xn's stream as root and the meta head m (NULL: as read) say, its groups as
+ * read, into out[PLIST_ROOT_LEN + STREAM_META_HEAD_MAX + groups]: its length. */
+static size_t xn_root_put(const struct xnative *xn, const struct plist_root *root,
+                          const struct stream_meta *m, uint8_t *out)
+{
+    const uint8_t *meta = xn->rootv + PLIST_ROOT_LEN;
+    size_t groups = xn->rootv_len - PLIST_ROOT_LEN - xn->meta_head;
+    size_t rl = plist_root_encode(root, out);
+    if (m) {
+        rl += stream_meta_head_put(out + rl, m);
+    } else {
+        memcpy(out + rl, meta, xn->meta_head);
+        rl += xn->meta_head;
+    }
+    memcpy(out + rl, meta + xn->meta_head, groups);
+    return rl + groups;
+}
+
 /* The unit: the pages dropped, the page cut, the tail page or a new one (and the anchor
  * widened), and the root. */
 static void xn_finish(struct req *r)
@@ -346,16 +370,7 @@ static void xn_finish(struct req *r)
         }
     }
     if (rc == 0) { /* the root: list root, the meta's head (XADD's new one), the groups */
-        size_t rl = plist_root_encode(&root, rootv);
-        const uint8_t *meta = xn->rootv + PLIST_ROOT_LEN;
-        if (xn->entry)
-            rl += stream_meta_head_put(rootv + rl, &xn->head);
-        else {
-            memcpy(rootv + rl, meta, xn->meta_head);
-            rl += xn->meta_head;
-        }
-        memcpy(rootv + rl, meta + xn->meta_head, groups);
-        rl += groups;
+        size_t rl = xn_root_put(xn, &root, xn->entry ? &xn->head : NULL, rootv);
         ops[n++] = (struct ls_batch_op){
             .table = r->db,
             .key = xn->key->ptr,
@@ -784,4 +799,149 @@ int large_stream_groups(struct req *r, const struct ls_item *it, ls_get_cb cb)
 {
     struct stream_id last = {UINT64_MAX, UINT64_MAX}, first = {0, 0};
     return xr_start(r, it, &last, &first, 0, 0, 1, cb); /* an empty range: no page read */
+}
+
+/* ---- XDEL of one ID: the page that holds it rewritten ---- */
+
+static void xd_step(struct req *r);
+
+/* The page that holds the ID, found: it is rewritten without the entry (an emptied head or
+ * tail page is deleted and the root's ends move), with the root: count - 1, the max
+ * deleted ID raised. An emptied page in the middle, or the last entry, loads the whole
+ * stream instead (pages are never empty). */
+static void xd_found(struct req *r, const uint8_t *v, size_t len, const struct stream_id *ids,
+                     const size_t *off, size_t n)
+{
+    struct server *s = r->c->srv;
+    struct xnative *xn = r->pl->xn;
+    size_t i = 0;
+    while (i < n && stream_id_cmp(&ids[i], &xn->del_id) < 0)
+        i++;
+    if (i == n || stream_id_cmp(&ids[i], &xn->del_id) != 0) { /* not in the stream */
+        reply_int(r, 0);
+        req_done(r);
+        return;
+    }
+    struct plist_root root = xn->root;
+    if (n == 1 && (root.head == root.tail || (xn->page != root.head && xn->page != root.tail))) {
+        xn_fallback(r);
+        return;
+    }
+    uint8_t pk[PLIST_PAGE_KEY_LEN];
+    plist_page_key(root.version, xn->page, pk);
+    struct ls_batch_op ops[2] = {{.table = large_page_table(s),
+                                  .key = pk,
+                                  .key_len = PLIST_PAGE_KEY_LEN,
+                                  .opts = {.vtype = LARGE_VT_PAGE}}};
+    size_t groups = xn->rootv_len - PLIST_ROOT_LEN - xn->meta_head;
+    uint8_t *rootv = malloc(PLIST_ROOT_LEN + STREAM_META_HEAD_MAX + groups);
+    uint8_t *page = NULL;
+    int rc = rootv ? 0 : -ENOMEM;
+    if (rc == 0 && n == 1) { /* the head or tail page emptied: deleted */
+        ops[0].del = 1;
+        if (xn->page == root.head)
+            root.head++;
+        else
+            root.tail--;
+    } else if (rc == 0) {
+        size_t body = (off[n] - off[0]) - (off[i + 1] - off[i]);
+        if ((page = malloc(11 + body)) == NULL) {
+            rc = -ENOMEM;
+        } else {
+            page[0] = COLL_VERSION;
+            size_t h = 1 + coll_varint_put(page + 1, n - 1);
+            memcpy(page + h, v + off[0], off[i] - off[0]);
+            memcpy(page + h + (off[i] - off[0]), v + off[i + 1], len - off[i + 1]);
+            ops[0].value = page;
+            ops[0].value_len = h + body;
+        }
+    }
+    if (rc == 0) {
+        root.count--;
+        struct stream_meta m = xn->head;
+        if (stream_id_cmp(&xn->del_id, &m.max_deleted) > 0)
+            m.max_deleted = xn->del_id;
+        ops[1] = (struct ls_batch_op){
+            .table = r->db,
+            .key = xn->key->ptr,
+            .key_len = xn->key->len,
+            .value = rootv,
+            .value_len = xn_root_put(xn, &root, &m, rootv),
+            .opts = {.expire_ms = xn->expire_ms, .flags = xn->flags, .vtype = COLL_STREAM}};
+        if (ls_batch_bytes(ops, 2) > ls_batch_max_bytes(s->eng))
+            rc = LS_ETOOBIG;
+    }
+    if (rc == 0) {
+        pubsub_notify(r, NOTIFY_STREAM, "xdel", xn->key);
+        r->step = CMD_REPLY_NUM;
+        r->num = 1;
+        rc = large_unit_write(r, xn->key, ops, 2, cmd_write_cb);
+        if (rc == 0) {
+            large_op_free(r);
+            req_unlock(r); /* submitted (or parked: released when it is) */
+        }
+    }
+    free(rootv);
+    free(page);
+    if (rc == LS_ETOOBIG) /* nothing was written: the handler on the whole stream */
+        xn_fallback(r);
+    else if (rc != 0)
+        xn_fail(r, rc);
+}
+
+/* A page of the binary search for the first page whose last ID is >= the ID. */
+static void xd_page_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct xnative *xn = r->pl->xn;
+    struct stream_id *ids = NULL;
+    size_t *off = NULL, n = 0;
+    if (rc == 0)
+        rc = xr_page(it->value, it->value_len, &ids, &off, &n);
+    if (rc != 0) {
+        free(ids);
+        free(off);
+        xn_fail(r, rc);
+        return;
+    }
+    if (xn->lo < xn->hi) {
+        if (stream_id_cmp(&ids[n - 1], &xn->del_id) < 0)
+            xn->lo = xn->page + 1;
+        else
+            xn->hi = xn->page;
+    }
+    if (xn->lo >= xn->hi && xn->page == xn->lo)
+        xd_found(r, it->value, it->value_len, ids, off, n);
+    else
+        xd_step(r); /* at most ~64 deep: a binary search over page numbers */
+    free(ids);
+    free(off);
+}
+
+static void xd_step(struct req *r)
+{
+    struct xnative *xn = r->pl->xn;
+    xn->page = xn->lo < xn->hi ? xn->lo + (xn->hi - xn->lo) / 2 : xn->lo;
+    xn_read(r, xn->page, xd_page_cb);
+}
+
+int large_stream_del(struct req *r, const struct ls_item *it, const struct stream_id *id,
+                     ls_get_cb fallback)
+{
+    static const struct large_xtrim none = {.kind = LARGE_XTRIM_NONE};
+    if (!large_is_root(it->vtype, it->value, it->value_len))
+        return 0;
+    struct xnative *xn = xn_new(r, it, &r->argv[1], &none, fallback);
+    if (xn == NULL)
+        return 0;
+    xn->del_id = *id;
+    if (stream_id_cmp(id, &xn->head.last_id) > 0) { /* never added */
+        reply_int(r, 0);
+        req_done(r);
+        return 1;
+    }
+    xn->lo = xn->root.head;
+    xn->hi = xn->root.tail;
+    xd_step(r);
+    return 1;
 }

@@ -525,6 +525,53 @@ if not itlib.IS_REAL:  # rr: the 2572 entries of the section before, about 20 pa
           "(the root, a binary search and a page or two)" % (c.call("XLEN", "rr")[1], g))
 same("XINFO", "GROUPS", "rr")
 
+section("XDEL of one ID on a stream of many pages: its page rewritten")
+# A large stream's XDEL of one ID rewrites the page that holds it with the root; an emptied
+# head or tail page is deleted and the root's ends move; an emptied page in the middle
+# loads the whole stream (pages are never empty). Against redis-server: the entries, XLEN,
+# XINFO STREAM (max deleted ID, first and last entries) and a group's lag after each part.
+both("DEL", "xd")
+cmds = [itlib.encode("XADD", "xd", "%d-1" % i, "f", "v%d" % i) for i in range(1, 1001)]
+for conn in (c, r):
+    conn.send(b"".join(cmds))
+    for _ in cmds:
+        conn.read()
+both("XGROUP", "CREATE", "xd", "g", "500-1")
+m0 = mismatches[0]
+order = (list(range(1, 200)) + list(range(1000, 880, -1)) +  # the head pages, the tail pages
+         ["add"] * 20 +  # appended to the tail page left
+         rng.sample(range(200, 880), 300) +  # the middle
+         list(range(400, 700)) + [5000, 3, 0])  # middle pages emptied; IDs not there
+v0 = itlib.info_int(srv.port, "large_new_versions") if not itlib.IS_REAL else 0
+for k, i in enumerate(order):
+    if i == "add":
+        both("XADD", "xd", "%d-2" % (2000 + k), "f", "tail")
+    else:
+        both("XDEL", "xd", "%d-1" % i)
+    if k % 50 == 0 or k == len(order) - 1:
+        x, y = c.call("XINFO", "STREAM", "xd"), r.call("XINFO", "STREAM", "xd")
+        if info_fields(x) != info_fields(y):
+            mismatches[0] += 1
+            check(False, "XINFO STREAM xd as redis-server's", got=str(x)[:300], want=str(y)[:300])
+        same("XRANGE", "xd", "-", "+")
+        same("XINFO", "GROUPS", "xd")
+check(mismatches[0] == m0, "%d XDELs of one ID (head, tail and middle pages) and XADDs answer as "
+      "redis-server's, the stream and its group's lag too" % len(order), got=mismatches[0] - m0)
+if not itlib.IS_REAL:
+    v = itlib.info_int(srv.port, "large_new_versions") - v0
+    check(1 <= v <= 5, "only an emptied middle page loaded the stream whole (%d new versions)"
+          % v)
+if not itlib.IS_REAL:
+    g0 = itlib.info_int(srv.port, "gets")
+    v0 = itlib.info_int(srv.port, "large_new_versions")
+    both("XDEL", "xd", "%d-1" % order[-4])
+    both("XDEL", "xd", "%d-1" % 201)
+    g = itlib.info_int(srv.port, "gets") - g0
+    v = itlib.info_int(srv.port, "large_new_versions") - v0
+    check(g <= 16 and v == 0, "two XDELs on a stream of %d entries read %d records and write "
+          "no new version (%d)" % (c.call("XLEN", "xd")[1], g, v))
+same("XRANGE", "xd", "-", "+")
+
 # ---- 3. XREAD BLOCK ----
 
 section("XREAD BLOCK")
