@@ -1232,10 +1232,10 @@ struct xinfo {
 static void w_stream_head(struct req *r, const struct stream *s, int full)
 {
     /* Redis's radix tree holds nodes of up to 100 entries: the counts it would show */
-    uint64_t nodes = (s->n + 99) / 100;
+    uint64_t nodes = (s->length + 99) / 100;
     reply_map(r, full ? 9 : 10);
     reply_cstr(r, "length");
-    reply_int(r, (int64_t)s->n);
+    reply_int(r, (int64_t)s->length);
     reply_cstr(r, "radix-tree-keys");
     reply_int(r, (int64_t)nodes);
     reply_cstr(r, "radix-tree-nodes");
@@ -1433,6 +1433,28 @@ static void xinfo_help(struct req *r)
     reply_lines(r, lines, sizeof(lines) / sizeof(lines[0]));
 }
 
+/* A large stream (large_stream.c): XINFO STREAM reads its first and last entries, GROUPS its
+ * first (the lag needs the first ID), CONSUMERS the root alone; STREAM FULL loads it. */
+static void xinfo_root_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    static const struct stream_id zero = {0, 0}, max = {UINT64_MAX, UINT64_MAX};
+    if (rc == 0 && r->coll_cb == xinfo_stream_cb && large_stream_ends(r, it, r->coll_cb))
+        return;
+    if (rc == 0 && r->coll_cb == xinfo_groups_cb &&
+        large_stream_range(r, it, &zero, &max, 0, 1, r->coll_cb))
+        return;
+    if (rc == 0 && r->coll_cb == xinfo_consumers_cb && large_stream_groups(r, it, r->coll_cb))
+        return;
+    large_list_read(r, rc, it, r->coll_cb);
+}
+
+static void xinfo_read(struct req *r, ls_get_cb cb)
+{
+    r->coll_cb = cb;
+    xs_read_root(r, &r->argv[2], xinfo_root_cb);
+}
+
 /* XINFO STREAM key [FULL [COUNT count]] | GROUPS key | CONSUMERS key group | HELP */
 void cmd_stream_xinfo(struct req *r)
 {
@@ -1449,11 +1471,11 @@ void cmd_stream_xinfo(struct req *r)
         return;
     }
     if (sub == 1) {
-        xs_read(r, &r->argv[2], xinfo_groups_cb);
+        xinfo_read(r, xinfo_groups_cb);
         return;
     }
     if (sub == 2) {
-        xs_read(r, &r->argv[2], xinfo_consumers_cb);
+        xinfo_read(r, xinfo_consumers_cb);
         return;
     }
     struct xinfo *q = xs_aux(r, sizeof(*q));
@@ -1475,5 +1497,8 @@ void cmd_stream_xinfo(struct req *r)
                 q->count = 10;
         }
     }
-    xs_read(r, &r->argv[2], xinfo_stream_cb);
+    if (q->full)
+        xs_read(r, &r->argv[2], xinfo_stream_cb);
+    else
+        xinfo_read(r, xinfo_stream_cb);
 }

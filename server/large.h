@@ -268,6 +268,11 @@ int large_stream_range(struct req *r, const struct ls_item *it, const struct str
 int large_stream_after(struct req *r, const struct ls_item *it, const struct resp_arg *group,
                        uint64_t count, ls_get_cb cb);
 
+/* XINFO STREAM on a large stream: cb gets a record of its first and last entries (one when
+ * it has one) with the root's meta, and r->xs_length and r->xs_first set. 0 when `it` is not
+ * a large stream's root. */
+int large_stream_ends(struct req *r, const struct ls_item *it, ls_get_cb cb);
+
 /* XACK, XPENDING on a large stream: cb gets a record of no entries with the root's meta
  * (its groups), and r->xs_root set, so that a write of the groups writes the root alone
  * (cmd_stream.c, xs_encode). 0 when `it` is not a large stream's root. */

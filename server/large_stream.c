@@ -514,6 +514,7 @@ struct xrange_rd {
     /* the stream's first ID, when its head page was read (r->xs_first) */
     struct stream_id first;
     int have_first;
+    int ends; /* the first and the last entries only (XINFO STREAM) */
     /* a page from memory is taken inside mget_one: xr_next loops instead of recursing */
     int looping, waiting, finished, rc;
 };
@@ -561,6 +562,28 @@ static int xr_page(const uint8_t *v, size_t len, struct stream_id **ids, size_t 
 }
 
 static void xr_step(struct req *r);
+
+/* Takes the entries at v[a, b) (k of them) as the next run. 0, LARGE_ETOOBIG, -ENOMEM. */
+static int xr_take(struct xrange_rd *q, const uint8_t *v, size_t a, size_t b, uint64_t k)
+{
+    if (b <= a)
+        return 0;
+    if ((q->bytes += b - a) > LARGE_LOAD_MAX)
+        return LARGE_ETOOBIG; /* as a whole load (large.c: page_take) */
+    if (q->nruns == q->runs_cap) {
+        size_t cap = q->runs_cap ? 2 * q->runs_cap : 8;
+        struct coll_buf *nr = realloc(q->runs, cap * sizeof(*nr));
+        if (nr == NULL)
+            return -ENOMEM;
+        q->runs = nr;
+        q->runs_cap = cap;
+    }
+    q->runs[q->nruns] = (struct coll_buf){0};
+    if (large_buf_append(&q->runs[q->nruns++], v + a, b - a) < 0)
+        return -ENOMEM;
+    q->got += k;
+    return 0;
+}
 
 /* The entries taken: the record of them handed to the callback. */
 static void xr_done(struct req *r)
@@ -642,6 +665,17 @@ static void xr_page_cb(void *arg, int rc, const struct ls_item *it)
             q->searching = 0;
             q->page = q->lo;
         }
+    } else if (rc == 0 && q->ends) {
+        /* the head page's first entry, then the tail page's last */
+        const uint8_t *v = it->value;
+        if (q->page == q->root.head)
+            rc = xr_take(q, v, off[0], off[1], 1);
+        if (rc == 0 && q->page == q->root.tail && (q->page != q->root.head || n > 1))
+            rc = xr_take(q, v, off[n - 1], off[n], 1);
+        if (q->page == q->root.head && q->root.head != q->root.tail)
+            q->page = q->root.tail;
+        else
+            q->finished = 1;
     } else if (rc == 0) {
         /* the run of this page's entries inside [start, end], up to count in all */
         const uint8_t *v = it->value;
@@ -656,24 +690,8 @@ static void xr_page_cb(void *arg, int rc, const struct ls_item *it)
             else
                 b = a + (size_t)(q->count - q->got);
         }
-        if (b > a && (q->bytes += off[b] - off[a]) > LARGE_LOAD_MAX) {
-            rc = LARGE_ETOOBIG; /* as a whole load (large.c: page_take) */
-        } else if (b > a && q->nruns == q->runs_cap) {
-            size_t cap = q->runs_cap ? 2 * q->runs_cap : 8;
-            struct coll_buf *nr = realloc(q->runs, cap * sizeof(*nr));
-            if (nr == NULL)
-                rc = -ENOMEM;
-            else {
-                q->runs = nr;
-                q->runs_cap = cap;
-            }
-        }
-        if (rc == 0 && b > a) {
-            q->runs[q->nruns] = (struct coll_buf){0};
-            if (large_buf_append(&q->runs[q->nruns++], v + off[a], off[b] - off[a]) < 0)
-                rc = -ENOMEM;
-            q->got += b - a;
-        }
+        if (b > a)
+            rc = xr_take(q, v, off[a], off[b], b - a);
         /* go on while the range may continue past this page */
         int more;
         if (q->count && q->got >= q->count)
@@ -722,9 +740,11 @@ static void xr_step(struct req *r)
         xr_done(r);
 }
 
-static int xr_start(struct req *r, const struct ls_item *it, const struct stream_id *start,
-                    const struct stream_id *end, int rev, uint64_t count, int keep_root,
-                    ls_get_cb cb)
+/* Sets up r's range read (NULL when `it` is not a large stream's root, or out of memory);
+ * xr_go starts it. */
+static struct xrange_rd *xr_new(struct req *r, const struct ls_item *it,
+                                const struct stream_id *start, const struct stream_id *end, int rev,
+                                uint64_t count, int keep_root, ls_get_cb cb)
 {
     struct plist_root root;
     if (r->pl || !large_is_root(it->vtype, it->value, it->value_len) ||
@@ -740,7 +760,7 @@ static int xr_start(struct req *r, const struct ls_item *it, const struct stream
     }
     if (q == NULL) {
         large_op_free(r);
-        return 0;
+        return NULL;
     }
     o->xr = q;
     memcpy(q->meta, (const uint8_t *)it->value + PLIST_ROOT_LEN, q->meta_len);
@@ -758,19 +778,34 @@ static int xr_start(struct req *r, const struct ls_item *it, const struct stream
     q->hi = root.tail;
     q->searching = q->lo < q->hi;
     q->page = root.head;
+    return q;
+}
+
+static void xr_go(struct req *r)
+{
+    struct xrange_rd *q = r->pl->xr;
     struct stream_meta m;
-    if (stream_id_cmp(start, end) > 0 || /* an empty range, or one past the last ID: no page */
-        (stream_meta_head(q->meta, q->meta_len, &m) && stream_id_cmp(start, &m.last_id) > 0)) {
-        xr_done(r);
-        return 1;
+    if (stream_id_cmp(&q->start, &q->end) > 0 || /* an empty range, or one past the last ID */
+        (stream_meta_head(q->meta, q->meta_len, &m) && stream_id_cmp(&q->start, &m.last_id) > 0)) {
+        xr_done(r); /* no page read */
+        return;
     }
-    if (!rev && start->ms == 0 && start->seq == 0) { /* from the first page */
+    if (q->ends || (!q->rev && q->start.ms == 0 && q->start.seq == 0)) { /* the first page */
         q->searching = 0;
-    } else if (rev && end->ms == UINT64_MAX && end->seq == UINT64_MAX) { /* from the last */
+    } else if (q->rev && q->end.ms == UINT64_MAX && q->end.seq == UINT64_MAX) { /* the last */
         q->searching = 0;
-        q->page = root.tail;
+        q->page = q->root.tail;
     }
     xr_step(r);
+}
+
+static int xr_start(struct req *r, const struct ls_item *it, const struct stream_id *start,
+                    const struct stream_id *end, int rev, uint64_t count, int keep_root,
+                    ls_get_cb cb)
+{
+    if (xr_new(r, it, start, end, rev, count, keep_root, cb) == NULL)
+        return 0;
+    xr_go(r);
     return 1;
 }
 
@@ -793,6 +828,17 @@ int large_stream_after(struct req *r, const struct ls_item *it, const struct res
     if (stream_id_incr(&from) < 0) /* after the last possible ID: an empty range */
         end = (struct stream_id){0, 0};
     return xr_start(r, it, &from, &end, 0, count, 1, cb);
+}
+
+int large_stream_ends(struct req *r, const struct ls_item *it, ls_get_cb cb)
+{
+    struct stream_id first = {0, 0}, last = {UINT64_MAX, UINT64_MAX};
+    struct xrange_rd *q = xr_new(r, it, &first, &last, 0, 0, 0, cb);
+    if (q == NULL)
+        return 0;
+    q->ends = 1;
+    xr_go(r);
+    return 1;
 }
 
 int large_stream_groups(struct req *r, const struct ls_item *it, ls_get_cb cb)

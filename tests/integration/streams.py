@@ -524,6 +524,17 @@ if not itlib.IS_REAL:  # rr: the 2572 entries of the section before, about 20 pa
     check(x == y and g <= 8, "XREADGROUP > COUNT 3 on a stream of %d entries reads %d records "
           "(the root, a binary search and a page or two)" % (c.call("XLEN", "rr")[1], g))
 same("XINFO", "GROUPS", "rr")
+both_masked("XINFO", "CONSUMERS", "rr", "gq")
+x, y = c.call("XINFO", "STREAM", "rr"), r.call("XINFO", "STREAM", "rr")
+check(info_fields(x) == info_fields(y), "XINFO STREAM of a stream of many pages as "
+      "redis-server's (but the radix tree counts)", got=str(x)[:300], want=str(y)[:300])
+if not itlib.IS_REAL:  # the root, and the head and tail pages at most
+    g0 = itlib.info_int(srv.port, "gets")
+    c.call("XINFO", "STREAM", "rr")
+    c.call("XINFO", "GROUPS", "rr")
+    c.call("XINFO", "CONSUMERS", "rr", "gq")
+    g = itlib.info_int(srv.port, "gets") - g0
+    check(g <= 3 + 2 + 1, "XINFO STREAM, GROUPS and CONSUMERS read %d records" % g)
 
 section("XDEL of one ID on a stream of many pages: its page rewritten")
 # A large stream's XDEL of one ID rewrites the page that holds it with the root; an emptied
