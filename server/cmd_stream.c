@@ -740,18 +740,28 @@ static void xdel_cb(void *arg, int rc, const struct ls_item *it)
     stream_free(&s);
 }
 
-/* A large stream: one ID's page rewritten with the root (large_stream.c). */
+/* A large stream: the pages of its IDs rewritten with the root (large_stream.c). An invalid
+ * ID takes the whole read, whose handler replies the error as Redis does, after the key. */
 static void xdel_root_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
     struct stream_meta m;
-    struct stream_id id;
-    if (rc == 0 && large_stream_meta(it, &m) &&
-        stream_id_parse(r->argv[2].ptr, r->argv[2].len, 0, 1, NULL, &id) == 0) {
-        r->c->srv->stats.keyspace_hits++; /* as coll_read_begin counts it */
-        if (large_stream_del(r, it, &id, xdel_cb))
+    if (rc == 0 && large_stream_meta(it, &m)) {
+        uint32_t k = r->argc - 2, j = 0;
+        struct stream_id *ids = malloc(k * sizeof(*ids));
+        while (ids && j < k &&
+               stream_id_parse(r->argv[2 + j].ptr, r->argv[2 + j].len, 0, 1, NULL, &ids[j]) == 0)
+            j++;
+        int native = 0;
+        if (ids && j == k) {
+            r->c->srv->stats.keyspace_hits++; /* as coll_read_begin counts it */
+            native = large_stream_del(r, it, ids, k, xdel_cb);
+            if (!native)
+                r->c->srv->stats.keyspace_hits--; /* xdel_cb counts it */
+        }
+        free(ids);
+        if (native)
             return;
-        r->c->srv->stats.keyspace_hits--; /* xdel_cb counts it */
     }
     large_list_read(r, rc, it, xdel_cb);
 }
@@ -759,10 +769,7 @@ static void xdel_root_cb(void *arg, int rc, const struct ls_item *it)
 /* XDEL key id [id ...] */
 void cmd_stream_xdel(struct req *r)
 {
-    if (r->argc == 3)
-        xs_read_root(r, &r->argv[1], xdel_root_cb);
-    else
-        xs_read(r, &r->argv[1], xdel_cb);
+    xs_read_root(r, &r->argv[1], xdel_root_cb);
 }
 
 /* ---- XSETID ---- */

@@ -244,11 +244,11 @@ int large_stream_meta(const struct ls_item *it, struct stream_meta *m);
 int large_stream_add(struct req *r, const struct ls_item *it, const uint8_t *entry, size_t elen,
                      const struct stream_meta *head, const struct large_xtrim *t,
                      ls_get_cb fallback);
-/* XDEL argv[1] id on a large stream: the page that holds it rewritten with the root (one
- * unit), or fallback with the whole stream; replies 1 or 0. 0 when `it` is not a large
- * stream's root (or out of memory). */
-int large_stream_del(struct req *r, const struct ls_item *it, const struct stream_id *id,
-                     ls_get_cb fallback);
+/* XDEL argv[1] ids[0..nids) on a large stream: the pages that hold them rewritten with the
+ * root (one unit), or fallback with the whole stream; replies the entries deleted. 0 when
+ * `it` is not a large stream's root (or out of memory). */
+int large_stream_del(struct req *r, const struct ls_item *it, const struct stream_id *ids,
+                     size_t nids, ls_get_cb fallback);
 /* XTRIM argv[1] as t says (kind not NONE); replies the entries removed. */
 int large_stream_trim(struct req *r, const struct ls_item *it, const struct large_xtrim *t,
                       ls_get_cb fallback);

@@ -34,6 +34,8 @@
 /* Head pages one trim reads at most: past them `~` stops there and `=` loads the whole
  * stream instead. */
 #define XN_TRIM_PAGES 64
+/* Pages one XDEL changes at most: past them it loads the whole stream. */
+#define XD_PAGES 8
 /* Pages an anchor is widened by when an append passes its range. */
 #define XN_ANCHOR_STEP 64
 
@@ -61,15 +63,18 @@ struct xnative {
     uint8_t *cut;     /* the page an exact trim ends in, rewritten (NULL: none) */
     size_t cut_len;
     uint64_t scan; /* the next head page to read */
-    /* XDEL of one ID: the binary search's interval of pages, the page read */
-    struct stream_id del_id;
+    /* XDEL: its IDs' pages (struct xdel), the binary search's interval, the page read */
+    struct xdel *xd;
     uint64_t lo, hi, page;
 };
+
+static void large_xd_free(struct xdel *d);
 
 static void xn_free(struct xnative *xn)
 {
     if (xn == NULL)
         return;
+    large_xd_free(xn->xd);
     free(xn->rootv);
     free(xn->entry);
     free(xn->tail);
@@ -847,147 +852,290 @@ int large_stream_groups(struct req *r, const struct ls_item *it, ls_get_cb cb)
     return xr_start(r, it, &last, &first, 0, 0, 1, cb); /* an empty range: no page read */
 }
 
-/* ---- XDEL of one ID: the page that holds it rewritten ---- */
+/* ---- XDEL: the pages that hold its IDs rewritten ---- */
 
-static void xd_step(struct req *r);
+/* A page XDEL changes: its entries as read, then without those deleted. */
+struct xd_page {
+    uint64_t no;
+    struct stream_id first, last; /* its IDs as read: an ID between them can only be here */
+    uint8_t *v;                   /* [COLL_VERSION][varint n][entries] */
+    size_t len;
+    uint64_t n;
+};
 
-/* The page that holds the ID, found: it is rewritten without the entry (an emptied head or
- * tail page is deleted and the root's ends move), with the root: count - 1, the max
- * deleted ID raised. An emptied page in the middle, or the last entry, loads the whole
- * stream instead (pages are never empty). */
-static void xd_found(struct req *r, const uint8_t *v, size_t len, const struct stream_id *ids,
-                     const size_t *off, size_t n)
+/* XDEL's state (xnative.xd). */
+struct xdel {
+    struct stream_id *ids; /* sorted, distinct */
+    size_t nids, at;       /* the ID being placed */
+    struct xd_page pages[XD_PAGES];
+    size_t npages;
+    uint64_t removed;
+    struct stream_id maxdel;
+    int searching, looping, waiting, fallback, rc;
+};
+
+static void large_xd_free(struct xdel *d)
+{
+    if (d == NULL)
+        return;
+    for (size_t i = 0; i < d->npages; i++)
+        free(d->pages[i].v);
+    free(d->ids);
+    free(d);
+}
+
+/* Removes ID id from page p when it holds it: 1, 0 when not, -ENOMEM or COLL_EBAD. */
+static int xd_remove(struct xd_page *p, const struct stream_id *id)
+{
+    size_t hdr, at;
+    uint64_t n = xn_page_count(p->v, p->len, &hdr);
+    at = hdr;
+    for (uint64_t k = 0; k < n; k++) {
+        struct stream_id e;
+        size_t l = stream_entry_span(p->v + at, p->len - at, &e);
+        if (l == 0)
+            return COLL_EBAD;
+        int c = stream_id_cmp(&e, id);
+        if (c > 0)
+            return 0;
+        if (c == 0) {
+            uint8_t h[11];
+            h[0] = COLL_VERSION;
+            size_t hl = 1 + coll_varint_put(h + 1, n - 1);
+            size_t rest = p->len - at - l;
+            uint8_t *nv = malloc(hl + (at - hdr) + rest);
+            if (nv == NULL)
+                return -ENOMEM;
+            memcpy(nv, h, hl);
+            memcpy(nv + hl, p->v + hdr, at - hdr);
+            memcpy(nv + hl + (at - hdr), p->v + at + l, rest);
+            free(p->v);
+            p->v = nv;
+            p->len = hl + (at - hdr) + rest;
+            p->n = n - 1;
+            return 1;
+        }
+        at += l;
+    }
+    return 0;
+}
+
+/* Places ID d->ids[d->at] in page p (its page, when it is anywhere), then the next ID. */
+static int xd_place(struct xdel *d, struct xd_page *p)
+{
+    const struct stream_id *id = &d->ids[d->at];
+    int rc = xd_remove(p, id);
+    if (rc == 1) {
+        d->removed++;
+        if (stream_id_cmp(id, &d->maxdel) > 0)
+            d->maxdel = *id;
+        rc = 0;
+    }
+    d->at++;
+    return rc;
+}
+
+/* The unit: each page changed (deleted when emptied, only at the head or the tail: an
+ * emptied page in between loads the whole stream) and the root. */
+static void xd_finish(struct req *r)
 {
     struct server *s = r->c->srv;
     struct xnative *xn = r->pl->xn;
-    size_t i = 0;
-    while (i < n && stream_id_cmp(&ids[i], &xn->del_id) < 0)
-        i++;
-    if (i == n || stream_id_cmp(&ids[i], &xn->del_id) != 0) { /* not in the stream */
+    struct xdel *d = xn->xd;
+    if (d->removed == 0) {
         reply_int(r, 0);
         req_done(r);
         return;
     }
     struct plist_root root = xn->root;
-    if (n == 1 && (root.head == root.tail || (xn->page != root.head && xn->page != root.tail))) {
-        xn_fallback(r);
-        return;
+    while (root.head <= root.tail) { /* emptied pages at either end go */
+        int moved = 0;
+        for (size_t i = 0; i < d->npages; i++) {
+            if (d->pages[i].n == 0 && d->pages[i].no == root.head && root.head < root.tail) {
+                root.head++;
+                moved = 1;
+            } else if (d->pages[i].n == 0 && d->pages[i].no == root.tail && root.head < root.tail) {
+                root.tail--;
+                moved = 1;
+            }
+        }
+        if (!moved)
+            break;
     }
-    uint8_t pk[PLIST_PAGE_KEY_LEN];
-    plist_page_key(root.version, xn->page, pk);
-    struct ls_batch_op ops[2] = {{.table = large_page_table(s),
-                                  .key = pk,
-                                  .key_len = PLIST_PAGE_KEY_LEN,
-                                  .opts = {.vtype = LARGE_VT_PAGE}}};
+    for (size_t i = 0; i < d->npages; i++)
+        if (d->pages[i].n == 0 && d->pages[i].no >= root.head && d->pages[i].no <= root.tail) {
+            xn_fallback(r); /* pages are never empty: an emptied one in between, or the last */
+            return;
+        }
+    struct ls_batch_op ops[XD_PAGES + 1];
+    uint8_t keys[XD_PAGES][PLIST_PAGE_KEY_LEN];
     size_t groups = xn->rootv_len - PLIST_ROOT_LEN - xn->meta_head;
     uint8_t *rootv = malloc(PLIST_ROOT_LEN + STREAM_META_HEAD_MAX + groups);
-    uint8_t *page = NULL;
     int rc = rootv ? 0 : -ENOMEM;
-    if (rc == 0 && n == 1) { /* the head or tail page emptied: deleted */
-        ops[0].del = 1;
-        if (xn->page == root.head)
-            root.head++;
-        else
-            root.tail--;
-    } else if (rc == 0) {
-        size_t body = (off[n] - off[0]) - (off[i + 1] - off[i]);
-        if ((page = malloc(11 + body)) == NULL) {
-            rc = -ENOMEM;
-        } else {
-            page[0] = COLL_VERSION;
-            size_t h = 1 + coll_varint_put(page + 1, n - 1);
-            memcpy(page + h, v + off[0], off[i] - off[0]);
-            memcpy(page + h + (off[i] - off[0]), v + off[i + 1], len - off[i + 1]);
-            ops[0].value = page;
-            ops[0].value_len = h + body;
-        }
+    uint32_t n = 0;
+    for (size_t i = 0; rc == 0 && i < d->npages; i++, n++) {
+        const struct xd_page *p = &d->pages[i];
+        plist_page_key(root.version, p->no, keys[n]);
+        ops[n] = (struct ls_batch_op){.del = p->n == 0,
+                                      .table = large_page_table(s),
+                                      .key = keys[n],
+                                      .key_len = PLIST_PAGE_KEY_LEN,
+                                      .value = p->n ? p->v : NULL,
+                                      .value_len = p->n ? p->len : 0,
+                                      .opts = {.vtype = LARGE_VT_PAGE}};
     }
     if (rc == 0) {
-        root.count--;
+        root.count -= d->removed;
         struct stream_meta m = xn->head;
-        if (stream_id_cmp(&xn->del_id, &m.max_deleted) > 0)
-            m.max_deleted = xn->del_id;
-        ops[1] = (struct ls_batch_op){
+        if (stream_id_cmp(&d->maxdel, &m.max_deleted) > 0)
+            m.max_deleted = d->maxdel;
+        ops[n++] = (struct ls_batch_op){
             .table = r->db,
             .key = xn->key->ptr,
             .key_len = xn->key->len,
             .value = rootv,
             .value_len = xn_root_put(xn, &root, &m, rootv),
             .opts = {.expire_ms = xn->expire_ms, .flags = xn->flags, .vtype = COLL_STREAM}};
-        if (ls_batch_bytes(ops, 2) > ls_batch_max_bytes(s->eng))
+        if (ls_batch_bytes(ops, n) > ls_batch_max_bytes(s->eng))
             rc = LS_ETOOBIG;
     }
     if (rc == 0) {
         pubsub_notify(r, NOTIFY_STREAM, "xdel", xn->key);
         r->step = CMD_REPLY_NUM;
-        r->num = 1;
-        rc = large_unit_write(r, xn->key, ops, 2, cmd_write_cb);
+        r->num = (int64_t)d->removed;
+        rc = large_unit_write(r, xn->key, ops, n, cmd_write_cb);
         if (rc == 0) {
             large_op_free(r);
             req_unlock(r); /* submitted (or parked: released when it is) */
         }
     }
     free(rootv);
-    free(page);
     if (rc == LS_ETOOBIG) /* nothing was written: the handler on the whole stream */
         xn_fallback(r);
     else if (rc != 0)
         xn_fail(r, rc);
 }
 
-/* A page of the binary search for the first page whose last ID is >= the ID. */
+static void xd_step(struct req *r);
+
+/* A page of the binary search for the first page whose last ID is >= the ID placed. */
 static void xd_page_cb(void *arg, int rc, const struct ls_item *it)
 {
     struct req *r = arg;
     struct xnative *xn = r->pl->xn;
+    struct xdel *d = xn->xd;
     struct stream_id *ids = NULL;
     size_t *off = NULL, n = 0;
+    d->waiting = 0;
     if (rc == 0)
         rc = xr_page(it->value, it->value_len, &ids, &off, &n);
-    if (rc != 0) {
-        free(ids);
-        free(off);
-        xn_fail(r, rc);
-        return;
-    }
-    if (xn->lo < xn->hi) {
-        if (stream_id_cmp(&ids[n - 1], &xn->del_id) < 0)
+    if (rc == 0 && xn->lo < xn->hi) {
+        if (stream_id_cmp(&ids[n - 1], &d->ids[d->at]) < 0)
             xn->lo = xn->page + 1;
         else
             xn->hi = xn->page;
     }
-    if (xn->lo >= xn->hi && xn->page == xn->lo)
-        xd_found(r, it->value, it->value_len, ids, off, n);
-    else
-        xd_step(r); /* at most ~64 deep: a binary search over page numbers */
+    if (rc == 0 && xn->lo >= xn->hi && xn->page == xn->lo) { /* the ID's page, if anywhere */
+        d->searching = 0;
+        int known = 0;
+        for (size_t i = 0; i < d->npages; i++)
+            known |= d->pages[i].no == xn->page;
+        if (known) { /* a page changed already, whose IDs do not span it: not there */
+            d->at++;
+        } else if (d->npages == XD_PAGES) {
+            d->fallback = 1;
+        } else {
+            struct xd_page *p = &d->pages[d->npages];
+            *p = (struct xd_page){.no = xn->page, .first = ids[0], .last = ids[n - 1], .n = n};
+            if ((p->v = malloc(it->value_len)) == NULL) {
+                rc = -ENOMEM;
+            } else {
+                memcpy(p->v, it->value, it->value_len);
+                p->len = it->value_len;
+                d->npages++;
+                rc = xd_place(d, p);
+            }
+        }
+    }
     free(ids);
     free(off);
+    d->rc = rc;
+    if (!d->looping)
+        xd_step(r); /* from the device: go on from here */
 }
 
+/* Places the IDs in turn: in a page read already when its IDs span it, else by a binary
+ * search over the pages (a page from memory comes back inside mget_one: this loops
+ * rather than recursing). */
 static void xd_step(struct req *r)
 {
     struct xnative *xn = r->pl->xn;
-    xn->page = xn->lo < xn->hi ? xn->lo + (xn->hi - xn->lo) / 2 : xn->lo;
-    xn_read(r, xn->page, xd_page_cb);
+    struct xdel *d = xn->xd;
+    d->looping = 1;
+    while (d->rc == 0 && !d->fallback && d->at < d->nids) {
+        const struct stream_id *id = &d->ids[d->at];
+        if (!d->searching) {
+            if (stream_id_cmp(id, &xn->head.last_id) > 0) { /* never added, nor those after */
+                d->at = d->nids;
+                break;
+            }
+            struct xd_page *p = NULL;
+            for (size_t i = 0; i < d->npages && p == NULL; i++)
+                if (stream_id_cmp(&d->pages[i].first, id) <= 0 &&
+                    stream_id_cmp(id, &d->pages[i].last) <= 0)
+                    p = &d->pages[i];
+            if (p) {
+                d->rc = xd_place(d, p);
+                continue;
+            }
+            xn->lo = xn->root.head;
+            xn->hi = xn->root.tail;
+            d->searching = 1;
+        }
+        xn->page = xn->lo < xn->hi ? xn->lo + (xn->hi - xn->lo) / 2 : xn->lo;
+        d->waiting = 1;
+        xn_read(r, xn->page, xd_page_cb);
+        if (d->waiting) { /* from the device: xd_page_cb goes on */
+            d->looping = 0;
+            return;
+        }
+    }
+    d->looping = 0;
+    if (d->rc != 0)
+        xn_fail(r, d->rc);
+    else if (d->fallback)
+        xn_fallback(r);
+    else
+        xd_finish(r);
 }
 
-int large_stream_del(struct req *r, const struct ls_item *it, const struct stream_id *id,
-                     ls_get_cb fallback)
+static int id_order(const void *a, const void *b)
+{
+    return stream_id_cmp(a, b);
+}
+
+int large_stream_del(struct req *r, const struct ls_item *it, const struct stream_id *ids,
+                     size_t nids, ls_get_cb fallback)
 {
     static const struct large_xtrim none = {.kind = LARGE_XTRIM_NONE};
     if (!large_is_root(it->vtype, it->value, it->value_len))
         return 0;
-    struct xnative *xn = xn_new(r, it, &r->argv[1], &none, fallback);
-    if (xn == NULL)
+    struct xdel *d = calloc(1, sizeof(*d));
+    if (d == NULL || (d->ids = malloc(nids * sizeof(*ids))) == NULL) {
+        free(d);
         return 0;
-    xn->del_id = *id;
-    if (stream_id_cmp(id, &xn->head.last_id) > 0) { /* never added */
-        reply_int(r, 0);
-        req_done(r);
-        return 1;
     }
-    xn->lo = xn->root.head;
-    xn->hi = xn->root.tail;
+    memcpy(d->ids, ids, nids * sizeof(*ids));
+    qsort(d->ids, nids, sizeof(*ids), id_order);
+    for (size_t i = 0; i < nids; i++) /* distinct: an ID given twice is deleted once */
+        if (d->nids == 0 || stream_id_cmp(&d->ids[d->nids - 1], &d->ids[i]) != 0)
+            d->ids[d->nids++] = d->ids[i];
+    struct xnative *xn = xn_new(r, it, &r->argv[1], &none, fallback);
+    if (xn == NULL) {
+        large_xd_free(d);
+        return 0;
+    }
+    xn->xd = d;
     xd_step(r);
     return 1;
 }
