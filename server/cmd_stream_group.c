@@ -1121,6 +1121,7 @@ static void xrg_cb(void *arg, int rc, const struct ls_item *it)
         r->tmp.len = mark;
         x->served = served;
         x->whole = x->at + 1;
+        r->c->srv->stats.keyspace_hits--; /* the key's one read, counted again */
         xs_read(r, &r->argv[x->o.first + x->at], xrg_cb);
         return;
     }

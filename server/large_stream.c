@@ -109,6 +109,8 @@ static void xn_fallback(struct req *r)
                          .cas = xn->cas,
                          .vtype = COLL_STREAM};
     ls_get_cb cb = xn->fallback;
+    r->c->srv->stats.keyspace_hits--; /* counted by the caller for the native path, and by
+                                         the handler's read again */
     r->pl->xn = NULL; /* large_list_read copies what it needs of the root before it returns */
     r->want_type = COLL_STREAM;
     large_list_read(r, 0, &it, cb);
@@ -860,7 +862,7 @@ struct xd_page {
     struct stream_id first, last; /* its IDs as read: an ID between them can only be here */
     uint8_t *v;                   /* [COLL_VERSION][varint n][entries] */
     size_t len;
-    uint64_t n;
+    uint64_t n, n0; /* its entries now, and as read */
 };
 
 /* XDEL's state (xnative.xd). */
@@ -973,8 +975,10 @@ static void xd_finish(struct req *r)
     uint8_t *rootv = malloc(PLIST_ROOT_LEN + STREAM_META_HEAD_MAX + groups);
     int rc = rootv ? 0 : -ENOMEM;
     uint32_t n = 0;
-    for (size_t i = 0; rc == 0 && i < d->npages; i++, n++) {
+    for (size_t i = 0; rc == 0 && i < d->npages; i++) {
         const struct xd_page *p = &d->pages[i];
+        if (p->n == p->n0)
+            continue; /* read to place an ID it did not hold: unchanged */
         plist_page_key(root.version, p->no, keys[n]);
         ops[n] = (struct ls_batch_op){.del = p->n == 0,
                                       .table = large_page_table(s),
@@ -983,6 +987,7 @@ static void xd_finish(struct req *r)
                                       .value = p->n ? p->v : NULL,
                                       .value_len = p->n ? p->len : 0,
                                       .opts = {.vtype = LARGE_VT_PAGE}};
+        n++;
     }
     if (rc == 0) {
         root.count -= d->removed;
@@ -1046,7 +1051,8 @@ static void xd_page_cb(void *arg, int rc, const struct ls_item *it)
             d->fallback = 1;
         } else {
             struct xd_page *p = &d->pages[d->npages];
-            *p = (struct xd_page){.no = xn->page, .first = ids[0], .last = ids[n - 1], .n = n};
+            *p = (struct xd_page){
+                .no = xn->page, .first = ids[0], .last = ids[n - 1], .n = n, .n0 = n};
             if ((p->v = malloc(it->value_len)) == NULL) {
                 rc = -ENOMEM;
             } else {

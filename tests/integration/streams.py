@@ -615,14 +615,19 @@ check(mismatches[0] == m0, "150 XDELs of several IDs answer as redis-server's, t
 if not itlib.IS_REAL:
     v0 = itlib.info_int(srv.port, "large_new_versions")
     g0 = itlib.info_int(srv.port, "gets")
+    h0 = itlib.info_int(srv.port, "keyspace_hits")
     both("XDEL", "xm", "2-1", "1601-1", "2998-1")  # three pages
     g = itlib.info_int(srv.port, "gets") - g0
     v1 = itlib.info_int(srv.port, "large_new_versions")
+    h1 = itlib.info_int(srv.port, "keyspace_hits")
     both("XDEL", "xm", *["%d-1" % (i * 240 + 7) for i in range(12)])  # twelve pages
     v2 = itlib.info_int(srv.port, "large_new_versions")
+    h2 = itlib.info_int(srv.port, "keyspace_hits")
     check(v1 == v0 and g <= 24 and v2 == v1 + 1, "XDEL of IDs in 3 pages rewrites them (%d reads, "
           "%d new versions); in 12 pages, past 8, it writes a new version (%d)"
           % (g, v1 - v0, v2 - v1))
+    check(h1 - h0 == 1 and h2 - h1 == 1, "each counts one keyspace hit, the fallback too",
+          got=(h1 - h0, h2 - h1))
 same("XRANGE", "xm", "-", "+")
 
 # ---- 3. XREAD BLOCK ----
