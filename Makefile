@@ -141,6 +141,11 @@ bench-devget: $(BUILD)/logstord
 bench-bullmq: $(BUILD)/logstord
 	bash bench/bullmq.sh $(BUILD)
 
+# Large streams: XADD fill and consumer-group loads against redis-server (issue 15).
+.PHONY: bench-streams
+bench-streams: $(BUILD)/logstord
+	bash bench/streams.sh $(BUILD)
+
 # Compaction figures (issue 4): WA table, throughput CSV and PNG under bench/out/.
 .PHONY: bench-compact
 bench-compact: $(BUILD)/bench/bench_compact

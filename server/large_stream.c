@@ -862,7 +862,8 @@ struct xd_page {
     struct stream_id first, last; /* its IDs as read: an ID between them can only be here */
     uint8_t *v;                   /* [COLL_VERSION][varint n][entries] */
     size_t len;
-    uint64_t n, n0; /* its entries now, and as read */
+    uint64_t n;  /* its entries now */
+    int changed; /* to be written: an entry deleted, or moved in or out */
 };
 
 /* XDEL's state (xnative.xd). */
@@ -915,6 +916,7 @@ static int xd_remove(struct xd_page *p, const struct stream_id *id)
             p->v = nv;
             p->len = hl + (at - hdr) + rest;
             p->n = n - 1;
+            p->changed = 1;
             return 1;
         }
         at += l;
@@ -937,8 +939,151 @@ static int xd_place(struct xdel *d, struct xd_page *p)
     return rc;
 }
 
-/* The unit: each page changed (deleted when emptied, only at the head or the tail: an
- * emptied page in between loads the whole stream) and the root. */
+/* The ends of the stream once its emptied pages at either end are gone. */
+static void xd_ends(const struct xdel *d, struct plist_root *root)
+{
+    for (int moved = 1; moved;) {
+        moved = 0;
+        for (size_t i = 0; i < d->npages; i++) {
+            if (d->pages[i].n || root->head >= root->tail)
+                continue;
+            if (d->pages[i].no == root->head) {
+                root->head++;
+                moved = 1;
+            } else if (d->pages[i].no == root->tail) {
+                root->tail--;
+                moved = 1;
+            }
+        }
+    }
+}
+
+/* Moves donor's first (first) or last entry into the emptied page q. 0, -ENOMEM or
+ * COLL_EBAD. */
+static int xd_move(struct xd_page *donor, struct xd_page *q, int first)
+{
+    struct stream_id *ids = NULL;
+    size_t *off = NULL, n = 0;
+    int rc = xr_page(donor->v, donor->len, &ids, &off, &n);
+    uint8_t *dv = NULL, *qv = NULL;
+    size_t e = first ? 0 : n - 1; /* the entry moved */
+    size_t el = rc == 0 ? off[e + 1] - off[e] : 0, body = rc == 0 ? off[n] - off[0] - el : 0;
+    if (rc == 0 && ((dv = malloc(11 + body)) == NULL || (qv = malloc(2 + el)) == NULL))
+        rc = -ENOMEM;
+    if (rc == 0) {
+        qv[0] = COLL_VERSION;
+        qv[1] = 1; /* varint 1 */
+        memcpy(qv + 2, donor->v + off[e], el);
+        dv[0] = COLL_VERSION;
+        size_t h = 1 + coll_varint_put(dv + 1, n - 1);
+        memcpy(dv + h, donor->v + (first ? off[1] : off[0]), body);
+        free(q->v);
+        *q = (struct xd_page){
+            .no = q->no, .first = q->first, .last = q->last, .v = qv, .len = 2 + el, .n = 1};
+        q->changed = 1;
+        free(donor->v);
+        donor->v = dv;
+        donor->len = h + body;
+        donor->n = n - 1;
+        donor->changed = 1;
+        dv = qv = NULL;
+    }
+    free(dv);
+    free(qv);
+    free(ids);
+    free(off);
+    return rc;
+}
+
+static void xd_fill(struct req *r);
+static void xd_finish(struct req *r);
+
+static void xd_donor_cb(void *arg, int rc, const struct ls_item *it)
+{
+    struct req *r = arg;
+    struct xnative *xn = r->pl->xn;
+    struct xdel *d = xn->xd;
+    struct stream_id *ids = NULL;
+    size_t *off = NULL, n = 0;
+    if (rc == 0)
+        rc = xr_page(it->value, it->value_len, &ids, &off, &n);
+    struct xd_page *p = &d->pages[d->npages];
+    if (rc == 0) {
+        *p = (struct xd_page){.no = xn->page, .first = ids[0], .last = ids[n - 1], .n = n};
+        if ((p->v = malloc(it->value_len)) == NULL) {
+            rc = -ENOMEM;
+        } else {
+            memcpy(p->v, it->value, it->value_len);
+            p->len = it->value_len;
+            d->npages++;
+        }
+    }
+    free(ids);
+    free(off);
+    d->rc = rc;
+    xd_fill(r); /* at most XD_PAGES deep: each call reads a page into d->pages */
+}
+
+static struct xd_page *xd_find(struct xdel *d, uint64_t no)
+{
+    for (size_t i = 0; i < d->npages; i++)
+        if (d->pages[i].no == no)
+            return &d->pages[i];
+    return NULL;
+}
+
+/* Pages are never empty: an emptied page between the ends takes the first entry of the page
+ * after it when that one has two or more (a queue deleted in ID order then moves its window
+ * along), else the last entry of the page before it, which may empty that one in turn.
+ * Pages not at hand are read; past XD_PAGES the whole stream is loaded instead. Then the
+ * unit is written. */
+static void xd_fill(struct req *r)
+{
+    struct xnative *xn = r->pl->xn;
+    struct xdel *d = xn->xd;
+    while (d->rc == 0) {
+        struct plist_root root = xn->root;
+        xd_ends(d, &root);
+        struct xd_page *q = NULL;
+        for (size_t i = 0; i < d->npages; i++)
+            if (d->pages[i].n == 0 && d->pages[i].no >= root.head && d->pages[i].no <= root.tail &&
+                (q == NULL || d->pages[i].no < q->no))
+                q = &d->pages[i];
+        if (q == NULL) {
+            xd_finish(r);
+            return;
+        }
+        if (root.head == root.tail) { /* the stream's last entry: a small record instead */
+            xn_fallback(r);
+            return;
+        }
+        /* head < q < tail: the ends moved past emptied pages, and q is the lowest */
+        struct xd_page *next = xd_find(d, q->no + 1), *prev = NULL;
+        uint64_t want = q->no + 1;
+        if (next && next->n >= 2) {
+            d->rc = xd_move(next, q, 1);
+            continue;
+        }
+        if (next) {
+            want = q->no - 1;
+            if ((prev = xd_find(d, want)) != NULL) {
+                d->rc = xd_move(prev, q, 0);
+                continue;
+            }
+        }
+        if (d->npages == XD_PAGES) {
+            xn_fallback(r);
+            return;
+        }
+        xn->page = want;
+        xn_read(r, xn->page, xd_donor_cb);
+        return; /* xd_donor_cb goes on */
+    }
+    xn_fail(r, d->rc);
+}
+
+/* The unit: each page changed (an emptied one at either end deleted; xd_fill filled those
+ * between) and the root. */
 static void xd_finish(struct req *r)
 {
     struct server *s = r->c->srv;
@@ -950,20 +1095,7 @@ static void xd_finish(struct req *r)
         return;
     }
     struct plist_root root = xn->root;
-    while (root.head <= root.tail) { /* emptied pages at either end go */
-        int moved = 0;
-        for (size_t i = 0; i < d->npages; i++) {
-            if (d->pages[i].n == 0 && d->pages[i].no == root.head && root.head < root.tail) {
-                root.head++;
-                moved = 1;
-            } else if (d->pages[i].n == 0 && d->pages[i].no == root.tail && root.head < root.tail) {
-                root.tail--;
-                moved = 1;
-            }
-        }
-        if (!moved)
-            break;
-    }
+    xd_ends(d, &root);
     for (size_t i = 0; i < d->npages; i++)
         if (d->pages[i].n == 0 && d->pages[i].no >= root.head && d->pages[i].no <= root.tail) {
             xn_fallback(r); /* pages are never empty: an emptied one in between, or the last */
@@ -977,8 +1109,8 @@ static void xd_finish(struct req *r)
     uint32_t n = 0;
     for (size_t i = 0; rc == 0 && i < d->npages; i++) {
         const struct xd_page *p = &d->pages[i];
-        if (p->n == p->n0)
-            continue; /* read to place an ID it did not hold: unchanged */
+        if (!p->changed)
+            continue; /* read to place an ID it did not hold, or a donor not needed */
         plist_page_key(root.version, p->no, keys[n]);
         ops[n] = (struct ls_batch_op){.del = p->n == 0,
                                       .table = large_page_table(s),
@@ -1022,6 +1154,7 @@ static void xd_finish(struct req *r)
 }
 
 static void xd_step(struct req *r);
+static void xd_fill(struct req *r);
 
 /* A page of the binary search for the first page whose last ID is >= the ID placed. */
 static void xd_page_cb(void *arg, int rc, const struct ls_item *it)
@@ -1051,8 +1184,7 @@ static void xd_page_cb(void *arg, int rc, const struct ls_item *it)
             d->fallback = 1;
         } else {
             struct xd_page *p = &d->pages[d->npages];
-            *p = (struct xd_page){
-                .no = xn->page, .first = ids[0], .last = ids[n - 1], .n = n, .n0 = n};
+            *p = (struct xd_page){.no = xn->page, .first = ids[0], .last = ids[n - 1], .n = n};
             if ((p->v = malloc(it->value_len)) == NULL) {
                 rc = -ENOMEM;
             } else {
@@ -1112,7 +1244,7 @@ static void xd_step(struct req *r)
     else if (d->fallback)
         xn_fallback(r);
     else
-        xd_finish(r);
+        xd_fill(r);
 }
 
 static int id_order(const void *a, const void *b)
