@@ -573,6 +573,9 @@ void eng_wake(struct ls_engine *e);
  * so that it takes the writes of every client that turn serves (one device write for
  * them all, not one per client). */
 void eng_wake_fd(struct ls_engine *e);
+/* A put asks for the group commit: in sync mode with caller_ends_turns at the end of the
+ * caller's turn (ls_turn_end), else at ls_fd's next wake-up. */
+void eng_want_flush(struct ls_engine *e);
 void eng_read_release(struct ls_engine *e, uint64_t addr);
 void eng_rd_free(struct rd *r);
 /* scan.c: a scan's read completed (r->scan set); the key cache freed at close. */

@@ -1225,6 +1225,13 @@ void eng_wake_fd(struct ls_engine *e)
     uio_wake(e->u);
 }
 
+void eng_want_flush(struct ls_engine *e)
+{
+    e->flush_wanted = 1;
+    if (!e->cfg.caller_ends_turns || e->cfg.durability != LS_SYNC)
+        eng_wake_fd(e); /* the loop's next turn, after every client's writes */
+}
+
 void eng_wake(struct ls_engine *e)
 {
     if (e->cfg.caller_polls)
@@ -1248,6 +1255,12 @@ void ls_hold_submissions(struct ls_engine *e, int on)
 int ls_submit(struct ls_engine *e)
 {
     return uio_flush(e->u);
+}
+
+void ls_turn_end(struct ls_engine *e)
+{
+    if (e->flush_wanted && e->cfg.durability == LS_SYNC && !e->failed)
+        wbuf_flush(e);
 }
 
 void ls_wake(struct ls_engine *e)

@@ -186,6 +186,14 @@ struct ls_config {
      * be woken through ls_fd after all. Saves an eventfd write, a wake-up and an eventfd
      * read per GET from the device. 0 (default): ls_fd is woken. */
     int caller_polls;
+    /* The caller calls ls_turn_end at the end of every turn of its loop, once every event
+     * that turn had is handled. In sync mode the group commit (the write buffer sealed
+     * and sent with every record the turn added) then runs there, rather than at the
+     * next wake-up of ls_fd, which each put asked for: per group commit that saves an
+     * eventfd write, a turn of the caller's loop (an epoll_wait that polls again every
+     * socket it had just returned) and the eventfd read, and the commit leaves one turn
+     * earlier. 0 (default): ls_fd is woken. */
+    int caller_ends_turns;
     /* Tests only: run on the simulator's in-memory device (engine/simdev.h, tests/sim)
      * instead of the OS; NULL (default) uses the OS. */
     struct simdev *sim;
@@ -225,6 +233,10 @@ int ls_wants_poll(const struct ls_engine *e);
 void ls_hold_submissions(struct ls_engine *e, int on);
 /* Hands the I/O held so far to the kernel. Returns 0 or a negative code. */
 int ls_submit(struct ls_engine *e);
+/* With caller_ends_turns: the caller's loop ended a turn. Runs the group commit its puts
+ * asked for (sync mode). The caller then polls if ls_wants_poll says so, and submits
+ * (ls_submit) before it blocks. */
+void ls_turn_end(struct ls_engine *e);
 /* ls_poll for that work, when ls_fd did not wake the caller: the same, except that it
  * leaves ls_fd as it is (reading it would cost a system call that finds nothing). */
 int ls_poll_pending(struct ls_engine *e);

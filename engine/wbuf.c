@@ -827,8 +827,7 @@ int wbuf_append(struct ls_engine *e, const struct wrec *r, ls_write_cb cb, void 
     if (r->ordered)
         e->st.ordered_writes++;
     if (e->cfg.durability == LS_SYNC || !st->active) {
-        e->flush_wanted = 1;
-        eng_wake_fd(e); /* group commit: the loop's next turn, after every client's writes */
+        eng_want_flush(e);
     }
     return 0;
 }
@@ -870,8 +869,7 @@ int wbuf_append_batch(struct ls_engine *e, const struct wrec *r, uint32_t n, uin
         e->st.ordered_writes++;
     }
     if (e->cfg.durability == LS_SYNC) {
-        e->flush_wanted = 1;
-        eng_wake_fd(e); /* group commit: the loop's next turn, after every client's writes */
+        eng_want_flush(e);
     }
     return 0;
 }

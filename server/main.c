@@ -293,7 +293,8 @@ static void engine_config(struct server *s, struct ls_config *lc)
     lc->log = engine_log; /* from the opening thread too: log.c writes each line at once */
     lc->expired = pubsub_engine_expired; /* "expired" keyspace events (never from ls_open) */
     lc->expired_arg = s;
-    lc->caller_polls = 1; /* server_after_events polls it at the end of every callback */
+    lc->caller_polls = 1;      /* server_after_events polls it at the end of every callback */
+    lc->caller_ends_turns = 1; /* run_loop: ls_turn_end */
 }
 
 /* ls_open failed: the error start-up has always printed, and exit status 1. */
@@ -342,11 +343,18 @@ static void engine_opened(struct server *s, int rc)
  * queued, not yet submitted), and the I/O of the whole turn goes to the kernel in one
  * io_uring_enter after it. One per read before: with 32 clients reading from the device,
  * a third of the server's time went to those calls and the device notifications they
- * caused. */
+ * caused. The turn's end is also where a sync group commit leaves (ls_turn_end), with
+ * the writes of every client the turn served: it left at the next turn, which the engine
+ * woke its eventfd for, an epoll_wait and two eventfd calls per commit more. */
 static void run_loop(struct server *s)
 {
     for (;;) {
         int rc = event_base_loop(s->base, EVLOOP_ONCE);
+        if (s->eng) {
+            ls_turn_end(s->eng);
+            if (ls_wants_poll(s->eng))
+                server_after_events(s); /* what the commit queued (a buffer to send) */
+        }
         if (s->eng && ls_submit(s->eng) < 0)
             log_warning("engine: submitting I/O failed (retried at the next turn)");
         if (rc != 0 || event_base_got_break(s->base) || event_base_got_exit(s->base))

@@ -579,6 +579,8 @@ static void read_cb(void *arg, int rc, const struct ls_item *it)
 
 static void poll_engine(struct sim *s)
 {
+    if (s->cfg.caller_ends_turns)
+        ls_turn_end(s->e); /* logstord's loop: the group commit at the turn's end */
     int rc = ls_poll(s->e);
 
     if (rc < 0)
@@ -1958,6 +1960,9 @@ static void configure(struct sim *s)
     c->checkpoint_interval_ms = run_checkpoints && ch % 4 ? 20 + (uint32_t)(ch >> 8) % 400 : 0;
     if (run_checkpoints && (ch % 4 ? (ch >> 40) % 3 == 0 : (ch >> 40) % 2 == 0))
         c->checkpoint_bytes = (UINT64_C(32) << 10) << (ch >> 44) % 5; /* 32 KiB .. 512 KiB */
+    /* the server's group commit at its loop's turn ends in 1 seed of 4, by the seed's
+     * bits (no draw) */
+    c->caller_ends_turns = (int)((s->seed >> 4) % 4 == 1);
     c->clock_ms = sim_clock;
     c->clock_arg = s;
     c->log = sim_log;

@@ -747,6 +747,54 @@ static void test_caller_polls(void **state)
     fx_close(f);
 }
 
+static void turn_end_config(struct ls_config *c, const char *dir)
+{
+    caller_polls_config(c, dir);
+    c->caller_ends_turns = 1;
+}
+
+/* caller_ends_turns: a sync put does not wake ls_fd for its group commit; the commit
+ * leaves at ls_turn_end, one device write for every put of the turn. */
+static void test_turn_end(void **state)
+{
+    (void)state;
+    struct fx *f = fx_open(turn_end_config);
+    assert_non_null(f);
+    struct ls_stats st;
+    ls_get_stats(f->e, &st);
+    uint64_t writes0 = st.device_writes;
+    struct wres w[3] = {{0}};
+    for (int i = 0; i < 3; i++) {
+        char k[8];
+        snprintf(k, sizeof(k), "k%d", i);
+        assert_int_equal(ls_put(f->e, 1, k, strlen(k), "v", 1, NULL, wres_cb, &w[i]), 0);
+    }
+    assert_int_equal(fd_readable(f->e), 0); /* not woken: the turn's end sends it */
+    if (ls_wants_poll(f->e))
+        ls_poll_pending(f->e);
+    struct pollfd p = {.fd = ls_fd(f->e), .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 50), 0); /* nothing was sent, so nothing completes */
+    assert_int_equal(w[0].done + w[1].done + w[2].done, 0);
+    ls_turn_end(f->e);
+    if (ls_wants_poll(f->e))
+        ls_poll_pending(f->e);
+    assert_int_equal(ls_submit(f->e), 0);
+    assert_int_equal(poll(&p, 1, 5000), 1); /* the commit's completion */
+    run_until(f->e, &w[2].done);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(w[i].rc, 0);
+    ls_get_stats(f->e, &st);
+    assert_int_equal(st.device_writes, writes0 + 1);
+    fx_close(f);
+    /* without it, the put wakes ls_fd */
+    f = fx_open(caller_polls_config);
+    struct wres w4 = {0};
+    assert_int_equal(ls_put(f->e, 1, "k", 1, "v", 1, NULL, wres_cb, &w4), 0);
+    assert_int_equal(fd_readable(f->e), 1);
+    run_until(f->e, &w4.done);
+    fx_close(f);
+}
+
 /* Data files are made ahead of need by a thread: zeroing one on the event loop held every
  * write acknowledged meanwhile (a 32 MiB file: tens of milliseconds, p99.99 of SETs at a
  * fixed rate 75 ms). A load that grows the log across several files, at a pace the
@@ -1415,6 +1463,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_get_mem, setup, teardown),
         cmocka_unit_test_setup_teardown(test_value_tags, setup, teardown),
         cmocka_unit_test(test_caller_polls),
+        cmocka_unit_test(test_turn_end),
         cmocka_unit_test(test_slots_and_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
