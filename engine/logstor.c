@@ -1257,6 +1257,46 @@ int ls_submit(struct ls_engine *e)
     return uio_flush(e->u);
 }
 
+int ls_submit_quiet(struct ls_engine *e)
+{
+    return uio_flush_quiet(e->u);
+}
+
+struct ls_send {
+    struct uio_req req;
+    ls_send_cb cb;
+    void *arg;
+};
+
+static void send_done(struct uio_req *req, int res)
+{
+    struct ls_send *s = req->arg;
+    s->cb(s->arg, res);
+}
+
+struct ls_send *ls_send_new(ls_send_cb cb, void *arg)
+{
+    struct ls_send *s = calloc(1, sizeof(*s));
+    if (s) {
+        s->cb = cb;
+        s->arg = arg;
+    }
+    return s;
+}
+
+void ls_send_free(struct ls_send *s)
+{
+    free(s);
+}
+
+void ls_send(struct ls_engine *e, struct ls_send *s, int fd, const void *buf, uint32_t len)
+{
+    s->req = (struct uio_req){
+        .cb = send_done, .arg = s, .buf = (void *)buf, .len = len, .fd = fd, .op = UIO_SEND};
+    uio_queue(e->u, &s->req);
+    uio_submit(e->u); /* held submissions: only prepared, ls_submit hands it over */
+}
+
 void ls_turn_end(struct ls_engine *e)
 {
     if (e->flush_wanted && e->cfg.durability == LS_SYNC && !e->failed)

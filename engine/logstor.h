@@ -233,6 +233,10 @@ int ls_wants_poll(const struct ls_engine *e);
 void ls_hold_submissions(struct ls_engine *e, int on);
 /* Hands the I/O held so far to the kernel. Returns 0 or a negative code. */
 int ls_submit(struct ls_engine *e);
+/* ls_submit without waking ls_fd for what completes during the call (sends complete
+ * there, ls_send): returns 1 when completions wait, and the caller must then call
+ * ls_poll_pending (nothing else wakes it for them); 0 when none; or a negative code. */
+int ls_submit_quiet(struct ls_engine *e);
 /* With caller_ends_turns: the caller's loop ended a turn. Runs the group commit its puts
  * asked for (sync mode). The caller then polls if ls_wants_poll says so, and submits
  * (ls_submit) before it blocks. */
@@ -240,6 +244,22 @@ void ls_turn_end(struct ls_engine *e);
 /* ls_poll for that work, when ls_fd did not wake the caller: the same, except that it
  * leaves ls_fd as it is (reading it would cost a system call that finds nothing). */
 int ls_poll_pending(struct ls_engine *e);
+/* Socket sends through the engine's ring: a caller whose loop holds submissions hands
+ * the replies of a whole turn to the kernel with its reads and writes, in one
+ * io_uring_enter (ls_submit), instead of a write(2) per connection. A send never waits
+ * for room in the socket: a full one completes with -EAGAIN (the caller then waits for
+ * writability itself), so a send is done once submitted (its callback runs at the next
+ * ls_poll or ls_poll_pending) and a connection that stops reading ties up nothing of the
+ * ring. The request belongs to the engine from ls_send until its callback, which gets
+ * the bytes sent (possibly fewer than asked) or -errno; the descriptor must stay open
+ * until then (the kernel looks it up at submission). */
+struct ls_send;
+typedef void (*ls_send_cb)(void *arg, int res);
+/* NULL on ENOMEM. One request serves one send at a time, again and again. */
+struct ls_send *ls_send_new(ls_send_cb cb, void *arg);
+void ls_send_free(struct ls_send *s);
+void ls_send(struct ls_engine *e, struct ls_send *s, int fd, const void *buf, uint32_t len);
+
 /* With caller_polls: wakes ls_fd for the work ls_wants_poll reports (a caller that stops
  * polling for now, so that the work is not left waiting). */
 void ls_wake(struct ls_engine *e);

@@ -18,7 +18,10 @@ struct uio_req;
 /* res is the byte count (>= 0) or -errno; a short read or write is reported as is. */
 typedef void (*uio_cb)(struct uio_req *req, int res);
 
-enum uio_op { UIO_READ, UIO_WRITE, UIO_FSYNC, UIO_TIMEOUT };
+/* UIO_SEND: a socket send of len bytes from buf that never waits for room (MSG_DONTWAIT:
+ * a full socket completes with -EAGAIN), so it holds its ring slot only while it is
+ * issued; off and the alignment rules do not apply. */
+enum uio_op { UIO_READ, UIO_WRITE, UIO_FSYNC, UIO_TIMEOUT, UIO_SEND };
 
 struct uio_req {
     uio_cb cb;
@@ -63,6 +66,10 @@ int uio_submit(struct uio *u);
  * client served in that turn (one per read before: 0.85 a GET from the device). Waiting
  * in uio_reap flushes first. */
 int uio_flush(struct uio *u);
+/* uio_flush with the eventfd kept quiet for what completes within the call (a socket
+ * send does): returns 1 when completions wait for uio_reap_quiet, which the caller must
+ * run (nothing else will signal them), 0 when none, or -errno. */
+int uio_flush_quiet(struct uio *u);
 void uio_hold(struct uio *u, int on);
 /* Runs completions. wait != 0 blocks until at least one completes (when any is in
  * flight). Returns the number of callbacks run or -errno. Drains the eventfd. */

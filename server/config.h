@@ -31,6 +31,7 @@ struct config {
     uint64_t queue_depth;
     uint64_t cache_size;
     int cache_writes;
+    int io_uring_sends; /* replies leave through the engine's ring (conn.c "Sending") */
     uint64_t scan_cache_size;
     uint64_t compact_low; /* free-segment watermarks; 0 = the engine's default */
     uint64_t compact_high;

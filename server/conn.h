@@ -159,7 +159,14 @@ struct conn {
     int eof;          /* the peer shut down its sending side: answer, then close */
     uint64_t swallow; /* memcached: input bytes still to discard */
     struct pbuf out;
-    size_t out_pos;            /* bytes of `out` already sent */
+    size_t out_pos; /* bytes of `out` already sent */
+    /* Replies handed to the engine's ring (ls_send, conn.c "Sending"): `out` as it was
+     * then, untouched until the send's callback; `out` starts afresh meanwhile. */
+    struct pbuf sending;
+    size_t sending_pos;
+    struct ls_send *send_req;  /* made at the first send */
+    int send_busy;             /* a send is in the ring: the connection is not freed */
+    int send_fd;               /* closed by the send's callback if the connection closed */
     struct pbuf_acct mem;      /* all of this connection's memory; parent: s->client_mem */
     struct pbuf_acct out_acct; /* its reply buffers (client_output_buffer_limit); -> mem */
     size_t req_mem;            /* bytes of its requests (arguments), part of mem */

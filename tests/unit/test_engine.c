@@ -11,6 +11,7 @@
 
 #include "eng_util.h"
 #include "internal.h" /* eng_check */
+#include <sys/socket.h>
 #include <xxhash.h>
 
 static int setup(void **state)
@@ -795,6 +796,67 @@ static void test_turn_end(void **state)
     fx_close(f);
 }
 
+struct sres {
+    int done, res;
+};
+static void sres_cb(void *arg, int res)
+{
+    struct sres *r = arg;
+    r->done++;
+    r->res = res;
+}
+
+/* ls_send: a socket send through the ring completes within the submitting call, with the
+ * bytes sent; a full socket gives fewer, then -EAGAIN (it never waits for room).
+ * ls_submit_quiet leaves ls_fd unwoken and says completions wait for ls_poll_pending. */
+static void test_send(void **state)
+{
+    (void)state;
+    struct fx *f = fx_open(caller_polls_config);
+    assert_non_null(f);
+    ls_hold_submissions(f->e, 1);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct sres r = {0};
+    struct ls_send *s = ls_send_new(sres_cb, &r);
+    assert_non_null(s);
+    ls_send(f->e, s, sv[0], "hello", 5);
+    assert_int_equal(ls_submit_quiet(f->e), 1); /* completed within the call */
+    assert_int_equal(fd_readable(f->e), 0);     /* and ls_fd was not woken for it */
+    assert_int_equal(r.done, 0);                /* callbacks run only from a poll */
+    ls_poll_pending(f->e);
+    assert_int_equal(r.done, 1);
+    assert_int_equal(r.res, 5);
+    char got[8] = {0};
+    assert_int_equal(recv(sv[1], got, sizeof(got), MSG_DONTWAIT), 5);
+    assert_string_equal(got, "hello");
+    /* a socket that fills: a short send, then -EAGAIN, without waiting */
+    enum { BIG = 4 << 20 };
+    char *big = calloc(1, BIG);
+    assert_non_null(big);
+    r = (struct sres){0};
+    ls_send(f->e, s, sv[0], big, BIG);
+    assert_int_equal(ls_submit(f->e), 0); /* the plain submit wakes ls_fd */
+    run_until(f->e, &r.done);
+    assert_true(r.res > 0 && r.res < BIG);
+    r = (struct sres){0};
+    ls_send(f->e, s, sv[0], big, BIG);
+    assert_int_equal(ls_submit(f->e), 0);
+    run_until(f->e, &r.done);
+    assert_int_equal(r.res, -EAGAIN);
+    /* a closed peer: -EPIPE, and no SIGPIPE */
+    close(sv[1]);
+    r = (struct sres){0};
+    ls_send(f->e, s, sv[0], "x", 1);
+    assert_int_equal(ls_submit(f->e), 0);
+    run_until(f->e, &r.done);
+    assert_int_equal(r.res, -EPIPE);
+    close(sv[0]);
+    free(big);
+    ls_send_free(s);
+    fx_close(f);
+}
+
 /* Data files are made ahead of need by a thread: zeroing one on the event loop held every
  * write acknowledged meanwhile (a 32 MiB file: tens of milliseconds, p99.99 of SETs at a
  * fixed rate 75 ms). A load that grows the log across several files, at a pace the
@@ -1464,6 +1526,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_value_tags, setup, teardown),
         cmocka_unit_test(test_caller_polls),
         cmocka_unit_test(test_turn_end),
+        cmocka_unit_test(test_send),
         cmocka_unit_test(test_slots_and_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,101 @@
+"""uring_sends.py - replies through the engine's io_uring (run by uring_sends.sh).
+
+With io_uring_sends (the default) the replies of one turn of the server's loop leave in
+the io_uring_enter that carries the turn's other I/O, not in a write(2) per connection:
+the write system calls the kernel counts for the process (/proc/PID/io syscw) stay far
+below one per reply, where io_uring_sends no makes one per reply or more. The replies
+are the same: a client that pipelines more than its socket holds gets every reply in
+order (the sends that find the socket full wait for EV_WRITE), and clients that close
+with replies on their way never see another client's (a descriptor is not closed while a
+send that names it may still be unsubmitted).
+"""
+import socket
+
+import itlib
+from itlib import check, section, log, encode
+
+itlib.begin("uring_sends", time_limit_s=120)
+
+
+def syscw(pid):
+    with open("/proc/%d/io" % pid) as f:
+        for line in f:
+            if line.startswith("syscw:"):
+                return int(line.split()[1])
+    return 0
+
+
+def recv_exact(s, n):
+    out = b""
+    while len(out) < n:
+        d = s.recv(min(1 << 20, n - len(out)))
+        if not d:
+            break
+        out += d
+    return out
+
+
+def lockstep(port, pid, nclients=20, rounds=100):
+    """nclients connections send one GET each, then all read: a turn answers many.
+    Returns (replies, write system calls made meanwhile, all replies right)."""
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(nclients)]
+    want = b"$5\r\nvalue\r\n"
+    ok = True
+    w0 = syscw(pid)
+    for _ in range(rounds):
+        for s in socks:
+            s.sendall(encode("GET", "us:k"))
+        for s in socks:
+            ok = ok and recv_exact(s, len(want)) == want
+    w1 = syscw(pid)
+    for s in socks:
+        s.close()
+    return nclients * rounds, w1 - w0, ok
+
+
+for mode in ("yes", "no"):
+    section("io_uring_sends %s" % mode)
+    srv = itlib.Server("redis", extra=["--io_uring_sends", mode]).start()
+    c = itlib.Resp(srv.port)
+    check(c.call("SET", "us:k", "value") == ("+", "OK"), "SET")
+    n, w, ok = lockstep(srv.port, srv.proc.pid)
+    check(ok, "%d GETs from 20 clients in lockstep: every reply right" % n)
+    per = w / n
+    log("  %d replies, %d write system calls (%.2f a reply)" % (n, w, per))
+    if mode == "yes":
+        check(per < 0.5, "through the ring: %.2f write calls a reply (< 0.5)" % per)
+    else:
+        check(per >= 0.9, "write(2) each: %.2f write calls a reply (>= 0.9)" % per)
+
+    # a pipeline whose replies are more than the sockets hold, read once it is all sent
+    big = "v" * 10000
+    check(c.call("SET", "us:big", big) == ("+", "OK"), "SET of 10,000 bytes")
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
+    n = 2000
+    s.sendall(b"".join(encode("GET", "us:big") for _ in range(n)))
+    one = b"$10000\r\n" + big.encode() + b"\r\n"
+    got = recv_exact(s, len(one) * n)
+    check(got == one * n, "%d pipelined GETs of 10,000 bytes (more than the sockets hold): every "
+          "reply, in order (%d of %d bytes)" % (n, len(got), len(one) * n))
+    s.close()
+
+    # clients that close with replies on their way; each next client gets its own
+    good = True
+    for i in range(40):
+        a = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        a.sendall(b"".join(encode("GET", "us:big") for _ in range(200)))
+        a.close()
+        b = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        key, val = "us:own:%d" % i, "mine-%d" % i
+        b.sendall(encode("SET", key, val) + encode("GET", key))
+        want = b"+OK\r\n$%d\r\n%s\r\n" % (len(val), val.encode())
+        got = recv_exact(b, len(want))
+        good = good and got == want
+        b.close()
+    check(good, "40 clients closed with 200 replies of 10,000 bytes on their way: each next "
+          "client got exactly its own replies")
+    check(c.call("PING") == ("+", "PONG"), "the server still answers")
+    c.close()
+    srv.stop()
+
+itlib.finish()
