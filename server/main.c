@@ -340,27 +340,23 @@ static void engine_opened(struct server *s, int rc)
     log_notice("Ready to accept connections");
 }
 
-/* libevent's loop, one turn at a time: the engine is polled after each event (its reads
- * queued, not yet submitted), and the I/O of the whole turn goes to the kernel in one
- * io_uring_enter after it. One per read before: with 32 clients reading from the device,
- * a third of the server's time went to those calls and the device notifications they
- * caused. The turn's end is also where a sync group commit leaves (ls_turn_end), with
- * the writes of every client the turn served: it left at the next turn, which the engine
- * woke its eventfd for, an epoll_wait and two eventfd calls per commit more. */
 /* Hands the turn's I/O to the kernel. Replies sent through the ring (conn.c "Sending")
  * complete within the call: their callbacks run now (a socket that was full waits for
  * EV_WRITE, a connection closed meanwhile is freed), and what they queue goes out in a
  * further call, a few rounds at most before it is left to the eventfd. */
+#define SUBMIT_QUIET_ROUNDS 3
+
 static void submit_turn(struct server *s)
 {
     for (int i = 0; s->eng; i++) {
         /* the last round wakes the eventfd for completions as usual: nothing is missed */
-        int rc = i < 3 ? ls_submit_quiet(s->eng) : ls_submit(s->eng);
+        int last = i == SUBMIT_QUIET_ROUNDS;
+        int rc = last ? ls_submit(s->eng) : ls_submit_quiet(s->eng);
         if (rc < 0) {
             log_warning("engine: submitting I/O failed (retried at the next turn)");
             return;
         }
-        if (i == 3 || (rc == 0 && s->sends_queued == 0))
+        if (last || (rc == 0 && s->sends_queued == 0))
             return;
         s->sends_queued = 0;
         server_poll_engine(s, 1); /* no eventfd read: it was not woken for these */
@@ -368,6 +364,13 @@ static void submit_turn(struct server *s)
     }
 }
 
+/* libevent's loop, one turn at a time: the engine is polled after each event (its reads
+ * queued, not yet submitted), and the I/O of the whole turn goes to the kernel in one
+ * io_uring_enter after it. One per read before: with 32 clients reading from the device,
+ * a third of the server's time went to those calls and the device notifications they
+ * caused. The turn's end is also where a sync group commit leaves (ls_turn_end), with
+ * the writes of every client the turn served: it left at the next turn, which the engine
+ * woke its eventfd for, an epoll_wait and two eventfd calls per commit more. */
 static void run_loop(struct server *s)
 {
     for (;;) {
