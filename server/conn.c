@@ -69,7 +69,8 @@
  * `sending` for the send (both charge out_acct) and new replies go to a fresh `out`
  * (the last sent buffer, kept). A send never waits for room: a full socket (-EAGAIN, or
  * fewer bytes than asked) leaves the rest in `sending`, the connection waits for EV_WRITE
- * as with write(2), and that rest is sent before `out`. A connection is not freed and its
+ * as with write(2), and that rest is put back in front of `out` (one buffer, compacted as
+ * write(2)'s: conn_unsend) to be sent first. A connection is not freed and its
  * descriptor not closed while a send is in the ring (the kernel looks the descriptor up
  * at submission: closed and reused by an accept, it would name another client).
  * Replicas (on_drain), a server without an engine and shutdown write(2), `sending`'s
@@ -95,7 +96,9 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <stdlib.h>
+#include <linux/sockios.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -271,6 +274,12 @@ static size_t conn_out_pending(const struct conn *c)
     return c->out.len - c->out_pos;
 }
 
+/* Replies the socket has not taken: `out`'s and what a send has left in `sending`. */
+static size_t conn_unsent(const struct conn *c)
+{
+    return conn_out_pending(c) + (c->sending.len - c->sending_pos);
+}
+
 /* Bytes of values being read past which no new command starts: CONN_OUT_HIGH, or half
  * the output limit when that is lower (they become replies). */
 static size_t conn_out_high(const struct conn *c)
@@ -279,22 +288,50 @@ static size_t conn_out_high(const struct conn *c)
     return half && half < CONN_OUT_HIGH ? half : CONN_OUT_HIGH;
 }
 
+/* The bytes the kernel holds in the socket's send queue, or -1. */
+static int conn_sock_queued(const struct conn *c)
+{
+    int q;
+    if (c->fd < 0 || ioctl(c->fd, SIOCOUTQ, &q) < 0)
+        return -1;
+    return q;
+}
+
+/* Whether the client stopped taking its replies: the socket was full and nothing left
+ * for CONN_OUT_STALL_MS. Our writes are no measure of a client that reads steadily but
+ * slower than its socket's send buffer drains in that time (a 4 MB buffer read at 13 MB/s
+ * frees room for a write every 300 ms): the kernel's queue shrinking is (SIOCOUTQ, asked
+ * only once the time has passed). */
+static int conn_out_stalled(struct conn *c)
+{
+    if (!c->out_blocked)
+        return 0;
+    uint64_t now = server_mono_ms();
+    if (now - c->out_moved_ms < CONN_OUT_STALL_MS)
+        return 0;
+    int q = conn_sock_queued(c);
+    if (q >= 0 && (uint32_t)q < c->out_queued) {
+        c->out_moved_ms = now; /* it read meanwhile: the next look is a stall time away */
+        c->out_queued = (uint32_t)q;
+        return 0;
+    }
+    return 1;
+}
+
 /* Whether replies plus values being read hold the connection back: past the bound while
  * the client is taking its replies (see above). */
-static int conn_replies_hold(const struct conn *c, size_t replies)
+static int conn_replies_hold(struct conn *c, size_t replies)
 {
     if (replies + c->read_bytes < conn_out_high(c))
         return 0;
-    /* Stalled: the socket was full and nothing left for CONN_OUT_STALL_MS. Replies not
-     * offered to the socket yet are no stall, however long the client was quiet before:
-     * commands answered at once from memory (ls_get_mem) pile them up within one turn of
-     * the loop, and a client that had waited for a lock for seconds was not let past the
-     * bound by its old out_moved_ms. */
-    return replies == 0 || !c->out_blocked ||
-           server_mono_ms() - c->out_moved_ms < CONN_OUT_STALL_MS;
+    /* Replies not offered to the socket yet are no stall, however long the client was
+     * quiet before: commands answered at once from memory (ls_get_mem) pile them up within
+     * one turn of the loop, and a client that had waited for a lock for seconds was not let
+     * past the bound by its old out_moved_ms. */
+    return replies == 0 || !conn_out_stalled(c);
 }
 
-static int conn_may_start(const struct conn *c)
+static int conn_may_start(struct conn *c)
 {
     const struct config *cfg = &c->srv->cfg;
     return c->inflight < cfg->max_inflight && c->read_bytes < conn_out_high(c) &&
@@ -303,13 +340,13 @@ static int conn_may_start(const struct conn *c)
            !c->close_after_reply && !c->replica && !c->srv->shutdown_asked;
 }
 
-int conn_may_claim(const struct conn *c)
+int conn_may_claim(struct conn *c)
 {
     size_t replies = c->out_acct.used;
     if (c->closed || c->srv->shutdown_asked)
         replies = 0; /* nobody reads them, or shutdown does not wait for clients to */
     else if (c->lk_head == c->head)
-        replies = conn_out_pending(c); /* the replies queued behind it wait for it */
+        replies = conn_unsent(c); /* the replies queued behind it wait for it */
     return c->read_bytes < conn_out_high(c) && !conn_replies_hold(c, replies);
 }
 
@@ -386,8 +423,11 @@ static void conn_sent(struct conn *c, size_t n)
 /* The socket is full: wait for EV_WRITE, as long as the client does not read. */
 static void conn_out_full(struct conn *c)
 {
-    if (!c->out_blocked)
+    if (!c->out_blocked) {
         c->out_moved_ms = server_mono_ms(); /* the stall counts from here */
+        int q = conn_sock_queued(c);
+        c->out_queued = q > 0 ? (uint32_t)q : 0;
+    }
     c->out_blocked = 1;
     conn_out_compact(c);
     event_add(c->wev, NULL);
@@ -442,15 +482,20 @@ static void conn_send(struct conn *c)
     ls_send(s->eng, c->send_req, c->fd, c->sending.data + c->sending_pos, (uint32_t)n);
 }
 
-/* Sends are off now (shutdown): what `sending` still holds goes back in front of `out`,
- * for write(2). */
+/* What `sending` still holds goes back in front of `out`: for write(2) when sends are
+ * off (shutdown), and when a send came back short. */
 static void conn_unsend(struct conn *c)
 {
     if (c->sending_pos < c->sending.len) {
-        if (conn_out_pending(c) &&
-            pbuf_append(&c->sending, c->out.data + c->out_pos, conn_out_pending(c)) < 0)
+        if (c->out_pos) {
+            pbuf_consume(&c->out, c->out_pos);
+            c->out_pos = 0;
+        }
+        /* pbuf_take: `out` is not charged twice while it is copied */
+        if (pbuf_take(&c->sending, &c->out) < 0) {
             c->overflow = 1; /* past the limit: closed after the request that completes next */
-        pbuf_free(&c->out);
+            pbuf_free(&c->out);
+        }
         c->out = c->sending;
         c->out_pos = c->sending_pos;
         pbuf_init(&c->sending, c->out.limit);
@@ -481,7 +526,12 @@ static void conn_send_done(void *arg, int res)
         c->sending_pos += (size_t)res;
         conn_sent(c, (size_t)res);
     }
-    if (c->sending_pos < c->sending.len) { /* the socket is full: the rest goes first */
+    if (c->sending_pos < c->sending.len) {
+        /* the socket is full: the rest and the newer replies become one buffer, whose sent
+         * prefix conn_out_full drops, as with write(2). Kept apart, `sending` stayed
+         * charged whole, sent bytes included, while `out` grew: a client reading slowly
+         * was charged up to twice its backlog and closed at the output limit. */
+        conn_unsend(c);
         conn_out_full(c);
         return;
     }
@@ -506,7 +556,7 @@ void conn_flush(struct conn *c)
     if (c->closed || c->send_busy)
         return; /* the send's callback goes on */
     if (c->srv->eng && c->srv->sends && !c->on_drain && !c->replica) {
-        if (conn_out_pending(c) || c->sending_pos < c->sending.len) {
+        if (conn_unsent(c)) {
             conn_send(c);
             return;
         }

@@ -208,6 +208,7 @@ struct conn {
     uint64_t last_ms;      /* last interaction: bytes read or sent (monotonic) */
     uint64_t out_moved_ms; /* replies last left for the client (monotonic) */
     uint8_t out_blocked;   /* the last write found the socket full (EAGAIN) */
+    uint32_t out_queued;   /* the socket's send queue (SIOCOUTQ) at out_moved_ms, blocked */
     const char *last_cmd;
 
     struct req *lk_head, *lk_tail; /* commands not yet granted their locks (cmdlock.c) */
@@ -266,7 +267,7 @@ void conn_read_sub(struct conn *c, uint64_t bytes);
  * unsent bytes count: replies held behind it cannot leave before it, so it waits for the
  * engine's reads and the client's reading only. Replies do not count once the connection
  * is closed or the server shuts down (nobody waits for them to be read). */
-int conn_may_claim(const struct conn *c);
+int conn_may_claim(struct conn *c);
 /* While the open clients hold more than maxmemory_clients bytes, closes the one holding
  * most, CLIENT NO-EVICT ones excepted (Redis 7's client eviction). Called from the deferred pass
  * (server.c). */

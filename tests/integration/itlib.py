@@ -6,7 +6,9 @@ server at exit (atexit, signals, and a global alarm).
 
 TARGET=redis runs the same test against the real thing: redis-server for the Redis
 protocol, memcached for the memcached protocol. Otherwise the server is $LOGSTORD (set by
-tests/run.sh), which serves both protocols from one process.
+tests/run.sh), which serves both protocols from one process; $LOGSTORD_ARGS (split at
+spaces) is added to each logstord's arguments, e.g. "--io_uring_sends yes" to run a test
+with the other send path.
 """
 import atexit
 import os
@@ -320,7 +322,7 @@ class Server:
         binary = os.environ.get("LOGSTORD") or "build/logstord"
         return [binary, "--port", str(self.port), "--memcached_port", str(self.mc_port),
                 "--bind", "127.0.0.1", "--dir", self.dir, "--durability", self.durability,
-                "--loglevel", "warning"] + self.extra
+                "--loglevel", "warning"] + self.extra + os.environ.get("LOGSTORD_ARGS", "").split()
 
     def spawn(self):
         """Starts the process without waiting for it to answer (start() waits: a PING

@@ -10,11 +10,12 @@ with replies on their way never see another client's (a descriptor is not closed
 send that names it may still be unsubmitted).
 """
 import socket
+import time
 
 import itlib
 from itlib import check, section, log, encode
 
-itlib.begin("uring_sends", time_limit_s=120)
+itlib.begin("uring_sends", time_limit_s=200)
 
 
 def syscw(pid):
@@ -96,6 +97,45 @@ for mode in ("yes", "no"):
           "client got exactly its own replies")
     check(c.call("PING") == ("+", "PONG"), "the server still answers")
     c.close()
+    srv.stop()
+
+    # a client that reads steadily but slower than the replies come, its GETs granted
+    # together when a lock frees: held back, never closed at its output limit
+    srv = itlib.Server("redis", extra=["--io_uring_sends", mode, "--client_output_buffer_limit",
+                                       "16mb", "--cache_size", "0", "--durability", "periodic"]).start()
+    c = itlib.Resp(srv.port, timeout=60)
+    nk = 20000
+    for first in range(0, nk, 2000):
+        c.send(b"".join(encode("SET", "k:%d" % i, b"x" * 100) for i in range(first, first + 2000)))
+        itlib.count_not_ok(c, 2000)
+    half = 512 * 1024
+    check(c.call("SET", "pile", b"a" * half) == ("+", "OK"), "SET pile (512 KiB)")
+    c.call("SAVE")  # the MGET below reads from the device: it holds pile's lock a while
+    m = itlib.Resp(srv.port, timeout=120)
+    m.send(encode("MGET", *(["k:%d" % i for i in range(nk)] + ["pile"])))
+    w = itlib.Resp(srv.port, timeout=120)
+    w.send(encode("SET", "pile", b"b" * half))  # waits for the MGET
+    t0 = time.time()
+    while itlib.info_int(srv.port, "commands_waiting_for_locks") < 1 and time.time() - t0 < 10:
+        time.sleep(0.005)
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    n = 100
+    s.sendall(encode("GET", "pile") * n)  # they wait for the SET
+    one = b"$%d\r\n" % half + b"b" * half + b"\r\n"
+    got, t0 = bytearray(), time.time()
+    while len(got) < n * len(one):
+        d = s.recv(65536)  # 64 KiB each 5 ms: 13 MB/s
+        if not d:
+            break
+        got += d
+        time.sleep(0.005)
+    check(bytes(got) == one * n, "%d GETs of 512 KiB read at 13 MB/s through a 16mb output limit: every "
+          "reply (%d of %d bytes in %.1f s)" % (n, len(got), n * len(one), time.time() - t0))
+    check(itlib.info_int(srv.port, "client_output_buffer_limit_disconnections") == 0,
+          "no client closed at the output limit")
+    for x in (s, m, w, c):
+        x.close()
     srv.stop()
 
 itlib.finish()
