@@ -80,7 +80,7 @@ static const struct config_desc table[] = {
      "Bytes of recently read records the engine keeps in memory (0 disables the cache)."},
     {"cache_writes", CONFIG_BOOL, OFF(cache_writes), 0, 1, "yes", NULL, 0,
      "Records just written go into the record cache too while it has room to spare."},
-    {"io_uring_sends", CONFIG_BOOL, OFF(io_uring_sends), 0, 1, "no", NULL, 0,
+    {"io_uring_sends", CONFIG_BOOL, OFF(io_uring_sends), 0, 1, "yes", NULL, 0,
      "Replies leave through the engine's io_uring, a loop turn's in one system call (no: write(2) each)."},
     {"scan_cache_size", CONFIG_SIZE, OFF(scan_cache_size), 0, 64 * GIB, "64mb", NULL, 0,
      "Bytes of keys kept for KEYS and SCAN (of records read or written; 8mb at least)."},

@@ -7,7 +7,7 @@ server at exit (atexit, signals, and a global alarm).
 TARGET=redis runs the same test against the real thing: redis-server for the Redis
 protocol, memcached for the memcached protocol. Otherwise the server is $LOGSTORD (set by
 tests/run.sh), which serves both protocols from one process; $LOGSTORD_ARGS (split at
-spaces) is added to each logstord's arguments, e.g. "--io_uring_sends yes" to run a test
+spaces) is added to each logstord's arguments, e.g. "--io_uring_sends no" to run a test
 with the other send path.
 """
 import atexit
