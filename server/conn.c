@@ -300,8 +300,10 @@ static int conn_sock_queued(const struct conn *c)
 /* Whether the client stopped taking its replies: the socket was full and nothing left
  * for CONN_OUT_STALL_MS. Our writes are no measure of a client that reads steadily but
  * slower than its socket's send buffer drains in that time (a 4 MB buffer read at 13 MB/s
- * frees room for a write every 300 ms): the kernel's queue shrinking is (SIOCOUTQ, asked
- * only once the time has passed). */
+ * frees room for a write every 300 ms): the kernel's queue shrinking is (SIOCOUTQ). It is
+ * asked once the time has passed, then at most once a CONN_OUT_STALL_MS: a stalled client
+ * read on is asked this before each command it sends (an ioctl a command was half the
+ * server's CPU under a 500,000-command pipeline). */
 static int conn_out_stalled(struct conn *c)
 {
     if (!c->out_blocked)
@@ -309,6 +311,9 @@ static int conn_out_stalled(struct conn *c)
     uint64_t now = server_mono_ms();
     if (now - c->out_moved_ms < CONN_OUT_STALL_MS)
         return 0;
+    if (now - c->out_asked_ms < CONN_OUT_STALL_MS)
+        return 1; /* stalled when last asked */
+    c->out_asked_ms = now;
     int q = conn_sock_queued(c);
     if (q >= 0 && (uint32_t)q < c->out_queued) {
         c->out_moved_ms = now; /* it read meanwhile: the next look is a stall time away */
@@ -425,6 +430,7 @@ static void conn_out_full(struct conn *c)
 {
     if (!c->out_blocked) {
         c->out_moved_ms = server_mono_ms(); /* the stall counts from here */
+        c->out_asked_ms = 0;
         int q = conn_sock_queued(c);
         c->out_queued = q > 0 ? (uint32_t)q : 0;
     }
@@ -457,6 +463,7 @@ static void conn_out_drained(struct conn *c)
 }
 
 static void conn_send_done(void *arg, int res);
+static void conn_check_overflow(struct conn *c);
 
 /* The pending replies go to the engine's ring (see "Sending" above): first what an
  * earlier send left in `sending`, else `out`, which becomes `sending` for the send. */
@@ -532,6 +539,10 @@ static void conn_send_done(void *arg, int res)
          * charged whole, sent bytes included, while `out` grew: a client reading slowly
          * was charged up to twice its backlog and closed at the output limit. */
         conn_unsend(c);
+        if (c->overflow) { /* the merge did not fit: close now, not after a next request */
+            conn_check_overflow(c);
+            return;
+        }
         conn_out_full(c);
         return;
     }
