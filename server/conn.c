@@ -274,6 +274,15 @@ static size_t conn_out_pending(const struct conn *c)
     return c->out.len - c->out_pos;
 }
 
+/* CONFIG SET client_output_buffer_limit applies to a connection from its next request
+ * on (and at each completion): its account's bound and its two reply buffers' own (those
+ * kept the limit of when it connected: a raised limit still closed it at the old one). */
+static void conn_apply_out_limit(struct conn *c)
+{
+    size_t limit = c->srv->cfg.client_output_buffer_limit;
+    c->out_acct.limit = c->out.limit = c->sending.limit = limit;
+}
+
 /* Replies the socket has not taken: `out`'s and what a send has left in `sending`. */
 static size_t conn_unsent(const struct conn *c)
 {
@@ -815,6 +824,7 @@ struct req *conn_req_new(struct conn *c, size_t extra, void **extra_out)
     pbuf_init(&r->buf, s->cfg.client_output_buffer_limit);
     pbuf_init(&r->tmp, s->cfg.client_output_buffer_limit);
     r->buf.acct = r->tmp.acct = &c->out_acct;
+    conn_apply_out_limit(c); /* its reply is held to the limit of now */
     if (c->tail)
         c->tail->next = r;
     else
@@ -982,7 +992,7 @@ void req_done(struct req *r)
     c->inflight--;
     c->srv->inflight--;
     cmdlock_release(r);
-    c->out_acct.limit = c->srv->cfg.client_output_buffer_limit; /* CONFIG SET applies */
+    conn_apply_out_limit(c);
     if (r == c->head)
         conn_drain(c);
     conn_check_overflow(c);

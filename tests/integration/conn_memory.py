@@ -282,6 +282,22 @@ check(closed, "the client is closed (client_output_buffer_limit_disconnections +
 s.close()
 check(admin.call("PING") == ("+", "PONG"), "other clients are served")
 
+section("CONFIG SET client_output_buffer_limit applies to the clients connected before it")
+lim = itlib.Server("redis", extra=["--client_output_buffer_limit", "1mb"]).start()
+early = Resp(lim.port)  # connected while the limit is 1mb
+la = Resp(lim.port)
+check(la.call("SET", "v", "v" * (600 * 1024)) == ("+", "OK"), "a 600 KiB value")
+check(la.call("CONFIG", "SET", "client_output_buffer_limit", "64mb") == ("+", "OK"),
+      "CONFIG SET client_output_buffer_limit 64mb")
+r = early.call("MGET", "v", "v")  # a reply of 1.2 MB
+check(r == ("*", [("$", b"v" * (600 * 1024))] * 2), "the earlier client gets an MGET's reply "
+      "of 1.2 MB (past the old limit, within the new one)", r if r[0] != "*" else len(r[1]))
+check(itlib.info_int(lim.port, "client_output_buffer_limit_disconnections") == 0,
+      "no client closed at the output limit")
+early.close()
+la.close()
+lim.stop()
+
 section("maxmemory_clients")
 check(admin.call("CONFIG", "SET", "maxmemory_clients", "24mb") == ("+", "OK"),
       "CONFIG SET maxmemory_clients 24mb")
