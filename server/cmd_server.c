@@ -1447,6 +1447,7 @@ static void info_stats(struct server *s, const struct ls_stats *st, struct pbuf 
                  "\r\nkeyspace_misses:%" PRIu64 "\r\ntotal_error_replies:%" PRIu64
                  "\r\nclient_query_buffer_limit_disconnections:%" PRIu64
                  "\r\nclient_output_buffer_limit_disconnections:%" PRIu64
+                 "\r\nclient_output_stall_probes:%" PRIu64
                  "\r\nmemcached_commands_processed:%" PRIu64 "\r\nbusy_writes_parked:%" PRIu64
                  "\r\nbusy_write_timeouts:%" PRIu64 "\r\ntxn_unbatched:%" PRIu64
                  "\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0"
@@ -1455,8 +1456,8 @@ static void info_stats(struct server *s, const struct ls_stats *st, struct pbuf 
                  t->connections_received, t->commands_processed, s->ops_per_sec, t->net_input_bytes,
                  t->net_output_bytes, t->rejected_connections, st->expired_dropped,
                  t->evicted_clients, t->keyspace_hits, t->keyspace_misses, t->errors,
-                 t->query_limit_disconnects, t->output_limit_disconnects, t->mc_commands,
-                 t->busy_parked, t->busy_timeouts, t->txn_unbatched);
+                 t->query_limit_disconnects, t->output_limit_disconnects, t->stall_probes,
+                 t->mc_commands, t->busy_parked, t->busy_timeouts, t->txn_unbatched);
 }
 
 /* expires= and avg_ttl are exact (the engine's per-table expiry counters; Redis samples

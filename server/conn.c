@@ -323,6 +323,7 @@ static int conn_out_stalled(struct conn *c)
     if (now - c->out_asked_ms < CONN_OUT_STALL_MS)
         return 1; /* stalled when last asked */
     c->out_asked_ms = now;
+    c->srv->stats.stall_probes++;
     int q = conn_sock_queued(c);
     if (q >= 0 && (uint32_t)q < c->out_queued) {
         c->out_moved_ms = now; /* it read meanwhile: the next look is a stall time away */

@@ -54,6 +54,7 @@ struct server_stats {
     uint64_t scripts_run;        /* EVAL/EVALSHA runs started */
     uint64_t busy_timeouts;      /* parked writes that failed busy after busy_timeout_ms */
     uint64_t evicted_clients;    /* closed past maxmemory_clients (conn_evict) */
+    uint64_t stall_probes;       /* SIOCOUTQ asked of a full socket (conn_out_stalled) */
 };
 
 struct server {

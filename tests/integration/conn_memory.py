@@ -254,6 +254,7 @@ big = itlib.Server("redis", extra=["--durability", "periodic"]).start()
 s = socket.create_connection(("127.0.0.1", big.port))
 s.settimeout(60)
 n, val = 6000, b"p" * 4096
+t0 = time.time()
 try:
     s.sendall(encode("SET", "pv", val, "GET") * n)
     sent = True
@@ -263,6 +264,10 @@ want = len(b"$-1\r\n") + (n - 1) * (len(b"$4096\r\n") + 4096 + 2)
 got = read_exactly(s, want) if sent else 0
 check(sent and got == want, "it sends the whole pipeline, then reads every reply (%d of %d "
       "bytes)" % (got, want))
+# whether it reads is asked of the kernel (SIOCOUTQ) at most once a stall period (100 ms),
+# not before each of its commands (that was half the server's CPU on such a pipeline)
+probes, ms = itlib.info_int(big.port, "client_output_stall_probes"), (time.time() - t0) * 1000
+check(probes <= ms / 100 + 2, "at most one SIOCOUTQ a 100 ms: %d in %.0f ms" % (probes, ms))
 s.close()
 big.stop()
 drops0 = itlib.info_int(srv.port, "client_output_buffer_limit_disconnections")
