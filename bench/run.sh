@@ -159,6 +159,10 @@ part_memtier() { # TARGET: each load on a fresh server, in each protocol the tar
 part_rate() { # TARGET
     started rate "$1" || return
     mt_one rate "$1" rate redis "$PORT" "$RATE_SECONDS" "${RATE_ARGS[@]}"
+    if [ "$(family "$1")" = logstord ]; then # where a durable write's time went (us)
+        redis-cli -p "$PORT" info logstor 2>/dev/null | tr -d '\r' |
+            awk -v t="$1" '/^(device_write|commit)_latency_usec:/ { print "bench: " t " " $0 }'
+    fi
     stop_target
 }
 

@@ -216,6 +216,8 @@ struct wbuf {
     uint64_t first_rseq;
     uint64_t gen; /* seal order */
     uint64_t open_ms;
+    uint64_t first_us; /* its first record (eng_mono_us): commit_latency */
+    uint64_t sub_us;   /* its write submitted: write_latency */
     int state;
     int result;
     int large;            /* data allocated for one large record */
@@ -489,6 +491,8 @@ int segj_pressure(const struct ls_engine *e);
 uint32_t segj_pending(const struct ls_engine *e);
 
 uint64_t eng_now_ms(const struct ls_engine *e);
+/* The monotonic clock in us, for the latency statistics only (never for a decision). */
+uint64_t eng_mono_us(void);
 /* Notes that entries were judged expired (or recovery dropped expired PUTs) at clock now:
  * raises e->expiry_seen_ms, which compaction reads (compact.c, copy_record). */
 void eng_expiry_seen(struct ls_engine *e, uint64_t now);

@@ -81,6 +81,14 @@ uint64_t eng_now_ms(const struct ls_engine *e)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+uint64_t eng_mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 void eng_expiry_seen(struct ls_engine *e, uint64_t now)
 {
     if (now > e->expiry_seen_ms)
@@ -1423,6 +1431,45 @@ static void sweep_step(struct ls_engine *e)
 }
 
 /* ---- stats and faults ---- */
+
+static unsigned lat_bucket(uint64_t us)
+{
+    if (us < 4)
+        return (unsigned)us;
+    if (us >= (uint64_t)1 << 31)
+        return LS_LAT_BUCKETS - 1;
+    unsigned lg = 63u - (unsigned)__builtin_clzll(us); /* 2..30 */
+    return 4 * (lg - 1) + (unsigned)((us >> (lg - 2)) & 3);
+}
+
+void ls_lat_add(struct ls_lat_hist *h, uint64_t us)
+{
+    h->count++;
+    if (us > h->max_us)
+        h->max_us = us;
+    h->bucket[lat_bucket(us)]++;
+}
+
+uint64_t ls_lat_percentile(const struct ls_lat_hist *h, double pct)
+{
+    if (h->count == 0)
+        return 0;
+    uint64_t want = (uint64_t)((double)h->count * pct / 100.0 + 0.999999);
+    uint64_t seen = 0;
+    for (unsigned i = 0; i < LS_LAT_BUCKETS; i++) {
+        seen += h->bucket[i];
+        if (seen >= want && h->bucket[i]) {
+            if (i < 4)
+                return i;
+            if (i == LS_LAT_BUCKETS - 1)
+                return h->max_us; /* 2^31 us and more */
+            unsigned lg = i / 4 + 1, sub = i % 4;
+            uint64_t hi = ((uint64_t)(5 + sub) << (lg - 2)) - 1; /* the bucket's last value */
+            return hi < h->max_us ? hi : h->max_us;
+        }
+    }
+    return h->max_us;
+}
 
 void ls_get_stats(const struct ls_engine *e, struct ls_stats *out)
 {

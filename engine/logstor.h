@@ -483,6 +483,19 @@ uint64_t ls_token(const void *key, size_t key_len);
 /* The Redis Cluster hash slot of key (CRC16 of the key or of its {tag}, mod 16384). */
 uint32_t ls_key_slot(const void *key, size_t key_len);
 
+/* A latency histogram: 4 buckets per power of two of microseconds (values 0-3 have one
+ * each), so a percentile read from it is at most 25% above the true one; up to 2^31 us. */
+#define LS_LAT_BUCKETS 124
+struct ls_lat_hist {
+    uint64_t count;
+    uint64_t max_us;
+    uint64_t bucket[LS_LAT_BUCKETS];
+};
+void ls_lat_add(struct ls_lat_hist *h, uint64_t us);
+/* The upper bound of the bucket holding the pct-th percentile (0 < pct <= 100), in us; 0
+ * when the histogram is empty. */
+uint64_t ls_lat_percentile(const struct ls_lat_hist *h, double pct);
+
 struct ls_stats {
     uint64_t keys;           /* entries over all tables */
     uint64_t index_bytes;    /* memory held by the B-trees */
@@ -558,6 +571,13 @@ struct ls_stats {
     uint64_t ordered_writes;           /* writes and batches with ls_write_opts.ordered */
     uint64_t ordered_waits;            /* of their buffers, those that waited for an older
                                           one to be done before going to the device */
+    /* Where a durable write's time goes: each device write of a buffer (users' and
+     * compaction's), from its submission to its completion; and each user buffer from its
+     * first record to its records' callbacks (sync mode: what the oldest client of a group
+     * commit waited: the window or the write in flight before its own, its own write, and
+     * older buffers still being written, which are acknowledged first). */
+    struct ls_lat_hist write_latency;
+    struct ls_lat_hist commit_latency;
 };
 void ls_get_stats(const struct ls_engine *e, struct ls_stats *out);
 

@@ -283,6 +283,7 @@ void wbuf_kick(struct ls_engine *e)
         b->req.fd = seg_fd(&e->sm, b->addr, &off);
         b->req.off = off;
         b->state = WB_INFLIGHT;
+        b->sub_us = eng_mono_us();
         e->inflight++;
         e->waiting_bytes -= b->req.len;
         uio_queue(e->u, &b->req);
@@ -562,6 +563,8 @@ static void ack_loop(struct ls_engine *e)
         if (!e->fifo_head)
             e->fifo_tail = NULL;
         e->acked_gen = b->gen;
+        if (rc == 0 && b->st && !b->st->comp && b->count)
+            ls_lat_add(&e->st.commit_latency, eng_mono_us() - b->first_us);
         for (uint32_t i = 0; i < b->nops; i++) {
             if (rc == 0)
                 cache_new_version(e, b, &b->ops[i]);
@@ -591,6 +594,7 @@ static void write_done(struct uio_req *req, int res)
     } else {
         e->st.device_bytes_written += req->len;
         e->st.device_writes++;
+        ls_lat_add(&e->st.write_latency, eng_mono_us() - b->sub_us);
         if (b->addr % e->sm.seg_size == 0) { /* a new use's block 0: the old use is gone */
             e->sm.d[b->seg_no].flags &= (uint8_t)~SEGF_HEAD;
             for (uint32_t k = 0; k < (b->large ? e->sm.d[b->seg_no].run : 1u); k++)
@@ -705,8 +709,10 @@ static int place(struct ls_engine *e, struct wbuf *b, const struct wrec *r, uint
     if (rc < 0)
         return rc;
     e->rseq++;
-    if (b->count++ == 0)
+    if (b->count++ == 0) {
         b->first_rseq = h.rseq;
+        b->first_us = eng_mono_us();
+    }
     b->used += size;
     b->nops++;
     e->st.user_bytes_written += size;

@@ -1549,6 +1549,17 @@ static void info_compaction(struct server *s, const struct ls_stats *st, struct 
     }
 }
 
+/* A latency histogram as Redis's INFO latencystats prints one (each percentile is its
+ * bucket's upper bound), with the count and the largest. */
+static void info_latency(struct pbuf *pb, const char *name, const struct ls_lat_hist *h)
+{
+    pbuf_appendf(pb,
+                 "%s:p50=%" PRIu64 ",p99=%" PRIu64 ",p99.9=%" PRIu64 ",max=%" PRIu64
+                 ",count=%" PRIu64 "\r\n",
+                 name, ls_lat_percentile(h, 50), ls_lat_percentile(h, 99),
+                 ls_lat_percentile(h, 99.9), h->max_us, h->count);
+}
+
 static void info_logstor(struct server *s, const struct ls_stats *st, struct pbuf *pb)
 {
     double bpk = st->keys ? (double)st->index_bytes / (double)st->keys : 0.0;
@@ -1593,6 +1604,8 @@ static void info_logstor(struct server *s, const struct ls_stats *st, struct pbu
                  ls_count(s->eng, large_page_table(s)), ls_count(s->eng, large_anchor_table(s)),
                  s->stats.large_part_writes, s->stats.large_new_versions, rs.running, rs.passes,
                  rs.pages, rs.versions, rs.gets);
+    info_latency(pb, "device_write_latency_usec", &st->write_latency);
+    info_latency(pb, "commit_latency_usec", &st->commit_latency);
     info_compaction(s, st, pb);
     pbuf_appendf(pb, "\r\n");
 }

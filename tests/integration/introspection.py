@@ -198,6 +198,30 @@ check("# Commandstats" not in dflt and "# Commandstats" in allinfo,
 check(c.call("INFO", "commandSTATS")[1].decode().startswith("# Commandstats"),
       "INFO commandSTATS (any case)")
 
+if not srv.real:
+    section("INFO logstor: where a durable write's time goes")
+    for i in range(20):  # sync mode: each waits for its group commit
+        c.call("SET", "lat:%d" % i, "v" * 100)
+    lg = info_fields(c.call("INFO", "logstor")[1].decode())
+
+    def hist(name):
+        return dict(kv.split("=") for kv in lg.get(name, "").split(",") if "=" in kv)
+
+    w, cm = hist("device_write_latency_usec"), hist("commit_latency_usec")
+    check(set(w) == {"p50", "p99", "p99.9", "max", "count"} and set(cm) == set(w),
+          "device_write_latency_usec and commit_latency_usec: p50, p99, p99.9, max, count",
+          (lg.get("device_write_latency_usec"), lg.get("commit_latency_usec")))
+    if set(w) == {"p50", "p99", "p99.9", "max", "count"} and set(cm) == set(w):
+        check(int(w["count"]) == int(lg["device_writes"]) and int(w["count"]) >= 1,
+              "one device write latency per device write (%s, %s)" % (w["count"],
+                                                                       lg["device_writes"]))
+        check(20 <= int(cm["count"]) <= int(w["count"]),
+              "a commit latency per user buffer written: at least one per SET here (%s)"
+              % cm["count"])
+        for h in (w, cm):
+            v = [int(h[k]) for k in ("p50", "p99", "p99.9", "max")]
+            check(v == sorted(v) and v[0] > 0, "p50 <= p99 <= p99.9 <= max, all above 0", h)
+
 c.close()
 check(srv.alive(), "the server is still up")
 itlib.finish()

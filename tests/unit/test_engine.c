@@ -756,6 +756,38 @@ static void turn_end_config(struct ls_config *c, const char *dir)
 
 /* caller_ends_turns: a sync put does not wake ls_fd for its group commit; the commit
  * leaves at ls_turn_end, one device write for every put of the turn. */
+/* The latency histogram: percentiles within a bucket's width (25%) above the true ones,
+ * never above the largest value. */
+static void test_lat_hist(void **state)
+{
+    (void)state;
+    struct ls_lat_hist h = {0};
+    assert_int_equal(ls_lat_percentile(&h, 50), 0);
+    for (uint64_t us = 1; us <= 1000; us++)
+        ls_lat_add(&h, us);
+    assert_int_equal(h.count, 1000);
+    assert_int_equal(h.max_us, 1000);
+    uint64_t p50 = ls_lat_percentile(&h, 50), p99 = ls_lat_percentile(&h, 99);
+    assert_true(p50 >= 500 && p50 <= 625);
+    assert_true(p99 >= 990 && p99 <= 1000);
+    assert_int_equal(ls_lat_percentile(&h, 100), 1000);
+    assert_int_equal(ls_lat_percentile(&h, 0.1), 1);
+    struct ls_lat_hist one = {0};
+    ls_lat_add(&one, 3);
+    assert_int_equal(ls_lat_percentile(&one, 99.9), 3);
+    ls_lat_add(&one, (uint64_t)1 << 40); /* past the last bucket: counted in it */
+    assert_int_equal(ls_lat_percentile(&one, 100), (uint64_t)1 << 40);
+    assert_int_equal(ls_lat_percentile(&one, 50), 3);
+    /* every value lands in a bucket whose bound is at least it and at most 25% above */
+    for (uint64_t us = 4; us < ((uint64_t)1 << 31); us = us * 5 / 4 + 1) {
+        struct ls_lat_hist x = {0};
+        ls_lat_add(&x, us);
+        x.max_us = UINT64_MAX; /* the bound itself, not the largest value */
+        uint64_t b = ls_lat_percentile(&x, 50);
+        assert_true(b >= us && b <= us + us / 4);
+    }
+}
+
 static void test_turn_end(void **state)
 {
     (void)state;
@@ -786,6 +818,12 @@ static void test_turn_end(void **state)
         assert_int_equal(w[i].rc, 0);
     ls_get_stats(f->e, &st);
     assert_int_equal(st.device_writes, writes0 + 1);
+    /* the commit's latency counts from its first put: the 50 ms before the turn ended */
+    assert_int_equal(st.commit_latency.count, 1);
+    assert_true(st.commit_latency.max_us >= 50000);
+    assert_true(ls_lat_percentile(&st.commit_latency, 50) >= 50000);
+    assert_true(st.write_latency.count >= 1);
+    assert_true(st.write_latency.max_us < st.commit_latency.max_us);
     fx_close(f);
     /* without it, the put wakes ls_fd */
     f = fx_open(caller_polls_config);
@@ -1526,6 +1564,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_value_tags, setup, teardown),
         cmocka_unit_test(test_caller_polls),
         cmocka_unit_test(test_turn_end),
+        cmocka_unit_test(test_lat_hist),
         cmocka_unit_test(test_send),
         cmocka_unit_test(test_slots_and_tokens),
     };
