@@ -292,20 +292,31 @@ void wbuf_kick(struct ls_engine *e)
 }
 
 /* May the active buffer be sealed now for group commit (rather than because it is
- * full)? In sync mode with a window, only while the device is idle and no window is
- * running: records that arrive during a write wait for it, and join the clients it
- * answers. Otherwise while the ring has a free slot. */
+ * full)? In sync mode with a window (group_commit_us), at once while the device is idle
+ * and no window is running; while a write is in flight, once a window has closed and
+ * fewer than GC_SLOTS are: records that arrive during a write go after a window, not after
+ * the write (with one in flight they waited for it, then for the window: a commit's p50
+ * was two device writes plus the window, 1.28-1.54 ms at 4 k SETs/s). Otherwise while the
+ * ring has a free slot. Ordering needs nothing more: buffers are acknowledged in seal
+ * order (ack_loop). */
 int wbuf_user_pending(const struct ls_engine *e)
 {
     return (e->user.active && e->user.active->count) || (e->ucold.active && e->ucold.active->count);
+}
+
+#define GC_SLOTS 2 /* group-commit writes in flight with a window (3 measured no better) */
+
+static int gc_windowed(const struct ls_engine *e)
+{
+    return e->cfg.durability == LS_SYNC && e->cfg.group_commit_us && !e->closing;
 }
 
 static int may_seal(const struct ls_engine *e)
 {
     if (!wbuf_user_pending(e))
         return 0;
-    if (e->cfg.durability == LS_SYNC && e->cfg.group_commit_us && !e->closing)
-        return e->inflight == 0 && !e->gc_armed;
+    if (gc_windowed(e))
+        return !e->gc_armed && (e->inflight == 0 || (e->gc_due && e->inflight < GC_SLOTS));
     return e->inflight < e->cfg.write_buffers;
 }
 
@@ -315,6 +326,7 @@ static void gc_fire(struct uio_req *req, int res)
 
     (void)res; /* -ETIME: the window has closed */
     e->gc_armed = 0;
+    e->gc_due = 1;
     if (!e->failed)
         wbuf_flush(e);
 }
@@ -340,8 +352,11 @@ void wbuf_flush(struct ls_engine *e)
         seal_active(e, &e->ucold);
     }
     if (!wbuf_user_pending(e))
-        e->flush_wanted = 0;
+        e->flush_wanted = e->gc_due = 0; /* a window that closed on nothing is spent */
     wbuf_kick(e);
+    if (gc_windowed(e) && !e->failed && wbuf_user_pending(e) && !e->gc_armed && !e->gc_due &&
+        e->inflight > 0 && e->inflight < GC_SLOTS)
+        gc_arm(e); /* a slot is free: the next write after a window, so a group gathers */
 }
 
 /* ---- failure: revert the index changes of failed buffers, newest first ---- */
@@ -604,8 +619,8 @@ static void write_done(struct uio_req *req, int res)
     ack_loop(e);
     if (e->failed)
         return;
-    if (e->flush_wanted && e->cfg.durability == LS_SYNC && e->cfg.group_commit_us &&
-        e->inflight == 0 && !e->gc_armed && !e->closing && wbuf_user_pending(e))
+    if (e->flush_wanted && gc_windowed(e) && e->inflight == 0 && !e->gc_armed && !e->gc_due &&
+        wbuf_user_pending(e))
         gc_arm(e); /* the group-commit window: let the answered clients join */
     else if (e->flush_wanted && e->cfg.durability == LS_SYNC)
         wbuf_flush(e);
