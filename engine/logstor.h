@@ -577,7 +577,8 @@ struct ls_stats {
      * compaction's), from its submission to its completion; and each user buffer from its
      * first record to its records' callbacks (sync mode: what the oldest client of a group
      * commit waited: the window or the write in flight before its own, its own write, and
-     * older buffers still being written, which are acknowledged first). */
+     * older buffers still being written, which are acknowledged first; periodic
+     * mode: until it is on disk, acknowledged long before). */
     struct ls_lat_hist write_latency;
     struct ls_lat_hist commit_latency;
 };
