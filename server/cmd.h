@@ -353,6 +353,11 @@ void cmd_slowlog_latency(struct req *r);
 void cmd_slowlog_note(const struct conn *c, const struct cmd_def *d, const struct resp_arg *argv,
                       uint32_t argc, uint64_t us);
 void cmd_slowlog_reset_stats(void);
+/* INFO latencystats: "latency_percentiles_usec_<command>:p50=..,p99=.." for every command
+ * (and subcommand) that ran while latency-tracking was on, at the percentiles pctl names
+ * (latency-tracking-info-percentiles' value: numbers separated by spaces). */
+struct pbuf;
+void cmd_slowlog_latencystats(struct pbuf *pb, const char *pctl);
 extern const struct subcmd cmd_slowlog_subs[], cmd_latency_subs[];
 extern const size_t cmd_slowlog_nsubs, cmd_latency_nsubs;
 

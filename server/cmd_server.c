@@ -1252,8 +1252,9 @@ void cmd_server_acl(struct req *r)
 #define INFO_ERRORSTATS  0x200
 #define INFO_CMDSTATS    0x400
 #define INFO_CLUSTER     0x800
+#define INFO_LATSTATS    0x1000
 #define INFO_DEFAULT     (0x3ff | INFO_CLUSTER)
-#define INFO_ALL         (0x7ff | INFO_CLUSTER)
+#define INFO_ALL         (0x7ff | INFO_CLUSTER | INFO_LATSTATS)
 
 /* Fills id with 40 random hex digits (from /dev/urandom, else the clock and pid). */
 static void random_hex40(char id[41], uint64_t salt)
@@ -1627,6 +1628,7 @@ static unsigned info_section_bit(const char *name)
                 {"cpu", INFO_CPU},
                 {"errorstats", INFO_ERRORSTATS},
                 {"commandstats", INFO_CMDSTATS},
+                {"latencystats", INFO_LATSTATS},
                 {"cluster", INFO_CLUSTER},
                 {"default", INFO_DEFAULT},
                 {"all", INFO_ALL},
@@ -1659,6 +1661,13 @@ static void info_build(struct server *s, struct pbuf *pb, unsigned mask)
         info_commandstats(pb);
     if (mask & INFO_ERRORSTATS)
         info_errorstats(pb);
+    if (mask & INFO_LATSTATS) { /* as Redis: in INFO all, not in the default sections */
+        char pctl[256];
+        rconfig_value(rconfig_find("latency-tracking-info-percentiles"), &s->cfg, pctl,
+                      sizeof(pctl));
+        cmd_slowlog_latencystats(pb, pctl);
+        pbuf_appendf(pb, "\r\n");
+    }
     if (mask & INFO_CLUSTER) /* cluster clients look for cluster_enabled (cmd_cluster.c) */
         pbuf_appendf(pb, "# Cluster\r\ncluster_enabled:%d\r\n\r\n", s->cfg.cluster_enabled);
     if (mask & INFO_KEYSPACE)

@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "cmd.h"
+#include "logstor.h"
 #include "pbuf.h"
 #include "rconfig.h"
 #include "reply.h"
@@ -70,6 +71,7 @@ static struct latency_series latency_events[LATENCY_EVENTS];
 struct cmd_hist {
     uint64_t calls;
     uint64_t bucket[HIST_BUCKETS];
+    struct ls_lat_hist *fine; /* INFO latencystats' percentiles; allocated by its first run */
 };
 static struct cmd_hist *hists; /* one per row of the command table, allocated on first use */
 
@@ -245,6 +247,8 @@ static void hist_add(const struct conn *c, const struct cmd_def *d, uint64_t us)
     uint64_t ns = us * 1000, k = ns < 1024 ? 0 : (uint64_t)(64 - __builtin_clzll(ns >> 10));
     h->calls++;
     h->bucket[k < HIST_BUCKETS ? k : HIST_BUCKETS - 1]++;
+    if (h->fine || (h->fine = calloc(1, sizeof(*h->fine))) != NULL)
+        ls_lat_add(h->fine, us);
 }
 
 void cmd_slowlog_note(const struct conn *c, const struct cmd_def *d, const struct resp_arg *argv,
@@ -264,10 +268,51 @@ void cmd_slowlog_reset_stats(void)
 {
     size_t n;
     cmd_table(&n);
+    for (size_t i = 0; hists && i < n; i++)
+        free(hists[i].fine);
     if (hists)
         memset(hists, 0, n * sizeof(*hists));
+    for (size_t j = 0; j < nsub_hists; j++)
+        free(sub_hists[j].h.fine);
     memset(sub_hists, 0, sizeof(sub_hists));
     nsub_hists = 0;
+}
+
+/* One command's line of INFO latencystats, as Redis 7.0 prints it (each percentile's name
+ * as CONFIG GET shows it: p50, p99.9, p0; the value in us, 3 decimals). Ours come from
+ * ls_lat_hist: the upper bound of a bucket at most 25% wide, from the us the dispatcher
+ * measured. */
+static void latencystats_line(struct pbuf *pb, const char *name, const struct cmd_hist *h,
+                              const char *pctl)
+{
+    if (h->calls == 0 || h->fine == NULL)
+        return;
+    pbuf_appendf(pb, "latency_percentiles_usec_%s:", name);
+    const char *p = pctl;
+    for (int first = 1;; first = 0) {
+        p += strspn(p, " ");
+        size_t len = strcspn(p, " ");
+        if (len == 0)
+            break;
+        double pct = strtod(p, NULL);
+        pbuf_appendf(pb, "%sp%.*s=%.3f", first ? "" : ",", (int)len, p,
+                     (double)ls_lat_percentile(h->fine, pct > 0 ? pct : 0.000001));
+        p += len;
+    }
+    pbuf_appendf(pb, "\r\n");
+}
+
+void cmd_slowlog_latencystats(struct pbuf *pb, const char *pctl)
+{
+    size_t n;
+    const struct cmd_def *t = cmd_table(&n);
+    pbuf_appendf(pb, "# Latencystats\r\n");
+    if (!rconfig_live()->latency_tracking)
+        return;
+    for (size_t i = 0; hists && i < n; i++)
+        latencystats_line(pb, t[i].name, &hists[i], pctl);
+    for (size_t j = 0; j < nsub_hists; j++)
+        latencystats_line(pb, sub_hists[j].full, &sub_hists[j].h, pctl);
 }
 
 /* ---- SLOWLOG ---- */

@@ -198,6 +198,46 @@ check("# Commandstats" not in dflt and "# Commandstats" in allinfo,
 check(c.call("INFO", "commandSTATS")[1].decode().startswith("# Commandstats"),
       "INFO commandSTATS (any case)")
 
+section("INFO latencystats")
+import re  # noqa: E402
+
+
+def latstats():
+    return info_fields(c.call("INFO", "latencystats")[1].decode())
+
+
+expect(["CONFIG", "SET", "latency-tracking", "yes"], ("+", "OK"))
+expect(["CONFIG", "SET", "latency-tracking-info-percentiles", "50 99 99.9"], ("+", "OK"))
+expect(["CONFIG", "RESETSTAT"], ("+", "OK"))
+c.call("SET", "a", "b")
+c.call("GET", "a")
+c.call("CLIENT", "ID")
+ls = latstats()
+pat = r"p50=\d+\.\d{3},p99=\d+\.\d{3},p99\.9=\d+\.\d{3}"
+for name in ("set", "get", "client|id"):
+    v = ls.get("latency_percentiles_usec_" + name, "")
+    check(re.fullmatch(pat, v) is not None, "latency_percentiles_usec_%s: p50=,p99=,p99.9= "
+          "in us with 3 decimals" % name, v)
+v = ls.get("latency_percentiles_usec_set", "")
+nums = [float(x.split("=")[1]) for x in v.split(",")] if v else []
+check(nums == sorted(nums), "p50 <= p99 <= p99.9", v)
+check("latency_percentiles_usec_del" not in ls, "no line for a command not run")
+check("# Latencystats" not in c.call("INFO")[1].decode() and
+      "# Latencystats" in c.call("INFO", "all")[1].decode(),
+      "in INFO all, not in INFO default")
+expect(["CONFIG", "SET", "latency-tracking-info-percentiles", "0.0 50.0 100.0"], ("+", "OK"))
+v = latstats().get("latency_percentiles_usec_set", "")
+check(re.fullmatch(r"p0=[\d.]+,p50=[\d.]+,p100=[\d.]+", v) is not None,
+      "the percentiles follow latency-tracking-info-percentiles (0 50 100)", v)
+expect(["CONFIG", "RESETSTAT"], ("+", "OK"))
+check("latency_percentiles_usec_set" not in latstats(), "CONFIG RESETSTAT clears them")
+expect(["CONFIG", "SET", "latency-tracking", "no"], ("+", "OK"))
+c.call("SET", "a", "b")
+check(c.call("INFO", "latencystats")[1].decode().strip() == "# Latencystats",
+      "latency-tracking no: the section is empty")
+expect(["CONFIG", "SET", "latency-tracking", "yes"], ("+", "OK"))
+expect(["CONFIG", "SET", "latency-tracking-info-percentiles", "50 99 99.9"], ("+", "OK"))
+
 if not srv.real:
     section("INFO logstor: where a durable write's time goes")
     for i in range(20):  # sync mode: each waits for its group commit
