@@ -14,9 +14,8 @@
  * values being read while the client is taking its replies (they were not offered to
  * the socket yet, or the socket took some in the last CONN_OUT_STALL_MS): a slow reader
  * is slowed down, not closed. A client whose replies do not move at all (the socket full
- * for CONN_OUT_STALL_MS) while bytes it sent wait in our socket may be sending a whole
- * pipeline before it reads (redis-py's pipeline does): holding it back there left both
- * sides waiting for good, so it is read on, as
+ * for CONN_OUT_STALL_MS) may be sending a whole pipeline before it reads (redis-py's pipeline
+ * does): holding it back there left both sides waiting for good, so it is read on, as
  * Redis does, and its replies are bounded by client_output_buffer_limit (past it the
  * client is closed) and maxmemory_clients. The cron lets such clients go on
  * (conn_sweep_held). The read event is then removed (the peer's
@@ -298,28 +297,20 @@ static size_t conn_out_high(const struct conn *c)
     return half && half < CONN_OUT_HIGH ? half : CONN_OUT_HIGH;
 }
 
-/* The bytes the kernel holds in the socket's send queue (SIOCOUTQ) or receive queue
- * (FIONREAD), or -1. */
-static int conn_sock_queue(const struct conn *c, unsigned long what)
+/* The bytes the kernel holds in the socket's send queue, or -1. */
+static int conn_sock_queued(const struct conn *c)
 {
     int q;
-    if (c->fd < 0 || ioctl(c->fd, what, &q) < 0)
+    if (c->fd < 0 || ioctl(c->fd, SIOCOUTQ, &q) < 0)
         return -1;
     return q;
 }
 
-/* Whether the client stopped taking its replies while it may be waiting for us to read:
- * the socket was full and nothing left for CONN_OUT_STALL_MS, and it has sent bytes we
- * have not read.
- * - Our writes are no measure of a client that reads steadily but slower than its
- *   socket's send buffer drains in that time (a 4 MB buffer read at 13 MB/s frees room
- *   for a write every 300 ms): the kernel's queue shrinking is (SIOCOUTQ).
- * - A client that sent a whole pipeline before it reads (redis-py) waits for us to read
- *   the rest: both sockets are full, and held back it and we would wait for good. One
- *   whose commands are all read waits for nothing of ours: a pause of a reader (a
- *   scheduler's, a thread's; 300 ms under CI) is no reason to run its commands past the
- *   bound and close it at the output limit. It stays held back until it reads.
- * Asked once the time has passed, then at most once a CONN_OUT_STALL_MS: a stalled client
+/* Whether the client stopped taking its replies: the socket was full and nothing left
+ * for CONN_OUT_STALL_MS. Our writes are no measure of a client that reads steadily but
+ * slower than its socket's send buffer drains in that time (a 4 MB buffer read at 13 MB/s
+ * frees room for a write every 300 ms): the kernel's queue shrinking is (SIOCOUTQ). It is
+ * asked once the time has passed, then at most once a CONN_OUT_STALL_MS: a stalled client
  * read on is asked this before each command it sends (an ioctl a command was half the
  * server's CPU under a 500,000-command pipeline). */
 static int conn_out_stalled(struct conn *c)
@@ -330,17 +321,16 @@ static int conn_out_stalled(struct conn *c)
     if (now - c->out_moved_ms < CONN_OUT_STALL_MS)
         return 0;
     if (now - c->out_asked_ms < CONN_OUT_STALL_MS)
-        return c->out_stalled; /* as when last asked */
+        return 1; /* stalled when last asked */
     c->out_asked_ms = now;
     c->srv->stats.stall_probes++;
-    int q = conn_sock_queue(c, SIOCOUTQ);
+    int q = conn_sock_queued(c);
     if (q >= 0 && (uint32_t)q < c->out_queued) {
         c->out_moved_ms = now; /* it read meanwhile: the next look is a stall time away */
         c->out_queued = (uint32_t)q;
         return 0;
     }
-    c->out_stalled = conn_sock_queue(c, FIONREAD) != 0; /* an error: read on, as before */
-    return c->out_stalled;
+    return 1;
 }
 
 /* Whether replies plus values being read hold the connection back: past the bound while
@@ -451,7 +441,7 @@ static void conn_out_full(struct conn *c)
     if (!c->out_blocked) {
         c->out_moved_ms = server_mono_ms(); /* the stall counts from here */
         c->out_asked_ms = 0;
-        int q = conn_sock_queue(c, SIOCOUTQ);
+        int q = conn_sock_queued(c);
         c->out_queued = q > 0 ? (uint32_t)q : 0;
     }
     c->out_blocked = 1;

@@ -208,7 +208,6 @@ struct conn {
     uint64_t last_ms;      /* last interaction: bytes read or sent (monotonic) */
     uint64_t out_moved_ms; /* replies last left for the client (monotonic) */
     uint8_t out_blocked;   /* the last write found the socket full (EAGAIN) */
-    uint8_t out_stalled;   /* conn_out_stalled's answer at out_asked_ms */
     uint32_t out_queued;   /* the socket's send queue (SIOCOUTQ) at out_moved_ms, blocked */
     uint64_t out_asked_ms; /* when SIOCOUTQ was last asked, blocked (conn_out_stalled) */
     const char *last_cmd;

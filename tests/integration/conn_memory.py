@@ -272,6 +272,30 @@ s.close()
 big.stop()
 drops0 = itlib.info_int(srv.port, "client_output_buffer_limit_disconnections")
 
+section("a pipeline whose later command another client waits for (LPUSH for a BLPOP)")
+# The client sends 20 GETs of 512 KiB and an LPUSH in one small write, then waits for
+# another connection's BLPOP before it reads: its replies pass the bound where a client
+# taking them is held back, but it never took any, so it is read on (as in Redis) and the
+# LPUSH runs. Held back, both waited for good.
+dep = itlib.Server("redis", extra=["--durability", "periodic", "--cache_size", "0"]).start()
+adm = Resp(dep.port, timeout=30)
+check(adm.call("SET", "big", "b" * (MIB // 2)) == ("+", "OK"), "SET big (512 KiB)")
+a = socket.socket()
+a.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+a.connect(("127.0.0.1", dep.port))
+a.sendall(encode("GET", "big") * 20 + encode("LPUSH", "q", "done"))
+t0 = time.time()
+r = adm.call("BLPOP", "q", "10")
+dt = time.time() - t0
+check(r == ("*", [("$", b"q"), ("$", b"done")]) and dt < 5,
+      "the BLPOP gets the pipeline's LPUSH (%.2f s)" % dt, r)
+a.settimeout(30)
+want = 20 * (len(b"$524288\r\n") + MIB // 2 + 2) + len(b":1\r\n")
+check(read_exactly(a, want) == want, "then the client reads its 21 replies")
+a.close()
+adm.close()
+dep.stop()
+
 section("output limit: pending replies past client_output_buffer_limit close the client")
 check(admin.call("SET", "big", "b" * (MIB // 2)) == ("+", "OK"), "a 512 KiB value")
 s = socket.socket()

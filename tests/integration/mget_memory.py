@@ -18,11 +18,12 @@ each MGET) is measured around:
 4. pipelined single-key reads that are not read: with a client_output_buffer_limit of
    8mb, one client pipelines 200 GETs of 512 KiB values on the Redis port and another 200
    gets on the memcached port, and neither reads for a while. Each started its reads at
-   once (about 64 MB each), past the output limit, and was closed; now a connection
-   starts no command while its pending replies plus its values being read pass 4 MiB
-   (half the limit), and one that sent everything waits for nothing of ours and is held
-   there however long it does not read, so the peak grows by less than two limits plus
-   two values each, the clients are not closed and then read 200 correct replies each;
+   once (about 64 MB each), and were closed at the output limit with 64 MB of reads in
+   flight; now a connection starts no command while its pending replies plus its values
+   being read pass 4 MiB (half the limit) as long as it takes replies, so the peak grows
+   by less than two limits plus two values each. A client that has not taken any reply
+   for long is read on (it may wait for a later command's effect) and, as in Redis,
+   closed at the output limit;
 5. values being read count in a client's memory: 100 pipelined STRLENs of 512 KiB values
    on the device (--cache_size 0; tiny replies, 4 MiB of reads in flight) pass
    maxmemory_clients 2mb and the client is evicted (the reads used to be invisible to
@@ -31,8 +32,8 @@ each MGET) is measured around:
 MGET_KEYS, MGET_REPEAT and MGET_LIMIT change N, R and the limit (defaults 50000, 300,
 16mb) for figures; against redis-server (TARGET=redis) the test is skipped.
 """
+import multiprocessing
 import os
-import threading
 import time
 
 import itlib
@@ -136,8 +137,18 @@ w = Resp(srv.port, timeout=120)  # waits for the MGET: pile exclusive
 w.send(encode("SET", "pile", v2))
 w_waits = wait_until(lambda: waiting_for_locks() >= 1, 5)
 g = Resp(srv.port, timeout=120)  # waits for the SET; its later GETs are parsed meanwhile
-g_got = []  # it reads as the replies come: a slow reader is held back, not closed
-g_reader = threading.Thread(target=lambda: g_got.extend(read_replies(g, 200)))
+# It reads as the replies come: a slow reader is held back, not closed. It reads in a
+# process of its own: a thread of this one, starved while this one parsed the MGET's
+# 100,001 values (the GIL) on a loaded CI machine, stopped reading for long enough to be
+# taken for a client that does not read (closed at the limit after 21 of its GETs).
+g_right = multiprocessing.get_context("fork").Value("i", -1)
+
+
+def g_read():
+    g_right.value = sum(1 for x in read_replies(g, 200) if x == ("$", v2))
+
+
+g_reader = multiprocessing.get_context("fork").Process(target=g_read)
 g.send(encode("GET", "pile") * 200)
 g_reader.start()  # from now on: a client that does not read for long is closed at the limit
 h = Resp(srv.port, timeout=120, rcvbuf=4096)  # the same, but reads nothing, then leaves
@@ -152,18 +163,17 @@ log("     all three waited %.2f s after the MGET was sent; it was answered after
 check(r[0] == "*" and len(r[1]) == 2 * N + 1 and r[1][-1] == ("$", v1),
       "the MGET answers pile's old value")
 check(w.read() == ("+", "OK"), "then the SET is answered")
-g_reader.join()
-got = g_got
+g_reader.join(120)
 time.sleep(0.5)  # the client that does not read is held back by now
 peak = vm(pid, "VmHWM")
 grew = (peak - base) / MB
-wrong = 200 - sum(1 for x in got if x == ("$", v2))
+wrong = 200 - g_right.value
 log("     RSS %.1f MB before, peak %.1f MB during the MGET and 2 x 200 GETs (+%.1f MB)" %
     (base / MB, peak / MB, grew))
 check(wrong == 0, "the 200 GETs of the client that reads answer the new value (%d wrong or "
       "missing)" % wrong)
-# the client that reads nothing sent all its GETs: it waits for nothing of ours and is held
-# back (its commands wait, not its replies); what it reads at once stays bounded
+# the client that reads nothing holds its replies up to the output limit (then it is
+# closed, as in Redis); what it reads at once stays bounded
 check(grew < mget_grew + LIMIT_MB + 32, "peak RSS grew by less than the MGET's own growth + "
       "the output limit + 32 MB (+%.1f; the MGET alone +%.1f; 2 x 128 reads at once took 128 "
       "MB more)" % (grew, mget_grew))
@@ -213,33 +223,23 @@ a = Resp(srv.port, timeout=60, rcvbuf=4096)
 b = Mc(srv.mc_port, timeout=60, rcvbuf=4096)
 a.send(b"".join(encode("GET", "v:%d" % (i % 4)) for i in range(200)))
 b.send(b"".join(b"get v:%d\r\n" % (i % 4) for i in range(200)))
-# what the server does before the clients read: several stall periods (100 ms each)
-time.sleep(1.5)
+# everything the server will do before the clients read: both are closed, then a moment
+closed = wait_until(lambda: itlib.info_int(srv.port, "client_output_buffer_limit_disconnections")
+                    >= 2, 30)
+time.sleep(0.5)
 peak = vm(pid, "VmHWM")
 grew = (peak - base) / MB
 info = itlib.info(srv.port)
 log("     RSS %.1f MB before, peak %.1f MB while the replies wait (+%.1f MB)" %
     (base / MB, peak / MB, grew))
-# Both sent their whole pipeline: they wait for nothing of ours, so they are held back (as
-# a slow reader is), not read on past the output limit and closed. (A client whose bytes
-# wait in our socket is read on: it may be sending a pipeline before it reads; see
-# conn_memory.py.) The reads in flight stay bounded.
-check(info["client_output_buffer_limit_disconnections"] == "0",
-      "neither client is closed at the output limit (%s)" %
+# As in Redis, replies that wait are not a reason to stop reading a client (one that sends
+# its whole pipeline before reading would wait for us for good); past the output limit
+# (100 MB of replies against 8 MiB) both are closed. The reads in flight stay bounded.
+check(info["client_output_buffer_limit_disconnections"] == "2",
+      "both clients are closed at the output limit (%s)" %
       info["client_output_buffer_limit_disconnections"])
 check(grew < 2 * (8 + 2 * 1) + 12, "peak RSS grew by less than twice (the output limit + 2 x "
       "max_value_size) + 12 MB (+%.1f MB; each client's reads at once took 64 MB)" % grew)
-ra = read_replies(a, 200)
-check(ra == [("$", vals[i % 4]) for i in range(200)],
-      "then the Redis client reads its 200 replies, in order (%d)" % len(ra))
-rb = []
-try:
-    for i in range(200):
-        rb.append(b.lines_until())
-except itlib.ProtocolError:
-    pass
-check(rb == [[(b"VALUE v:%d 0 %d" % (i % 4, HALF), vals[i % 4])] for i in range(200)],
-      "and the memcached client its 200 (%d)" % len(rb))
 a.close()
 b.close()
 a = Resp(srv.port, timeout=60)
