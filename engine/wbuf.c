@@ -311,12 +311,21 @@ static int gc_windowed(const struct ls_engine *e)
     return e->cfg.durability == LS_SYNC && e->cfg.group_commit_us && !e->closing;
 }
 
+/* The slots group commit counts as taken: the writes in flight, and one more while a sealed
+ * buffer waits to be sent (wbuf_kick holds a segment's later buffers until its first block
+ * is durable, and ordered writes until the older ones are done): without it every window
+ * sealed one more small buffer behind a slow first block (found by a review). */
+static uint32_t gc_busy(const struct ls_engine *e)
+{
+    return e->inflight + (e->waiting_bytes != 0);
+}
+
 static int may_seal(const struct ls_engine *e)
 {
     if (!wbuf_user_pending(e))
         return 0;
     if (gc_windowed(e))
-        return !e->gc_armed && (e->inflight == 0 || (e->gc_due && e->inflight < GC_SLOTS));
+        return !e->gc_armed && (gc_busy(e) == 0 || (e->gc_due && gc_busy(e) < GC_SLOTS));
     return e->inflight < e->cfg.write_buffers;
 }
 
@@ -355,7 +364,7 @@ void wbuf_flush(struct ls_engine *e)
         e->flush_wanted = e->gc_due = 0; /* a window that closed on nothing is spent */
     wbuf_kick(e);
     if (gc_windowed(e) && !e->failed && wbuf_user_pending(e) && !e->gc_armed && !e->gc_due &&
-        e->inflight > 0 && e->inflight < GC_SLOTS)
+        gc_busy(e) > 0 && gc_busy(e) < GC_SLOTS)
         gc_arm(e); /* a slot is free: the next write after a window, so a group gathers */
 }
 
@@ -619,7 +628,7 @@ static void write_done(struct uio_req *req, int res)
     ack_loop(e);
     if (e->failed)
         return;
-    if (e->flush_wanted && gc_windowed(e) && e->inflight == 0 && !e->gc_armed && !e->gc_due &&
+    if (e->flush_wanted && gc_windowed(e) && gc_busy(e) == 0 && !e->gc_armed && !e->gc_due &&
         wbuf_user_pending(e))
         gc_arm(e); /* the group-commit window: let the answered clients join */
     else if (e->flush_wanted && e->cfg.durability == LS_SYNC)

@@ -155,6 +155,44 @@ static void test_group_commit_slots(void **state)
     simdev_free(d);
 }
 
+/* A buffer sealed but held (a segment's later buffer waits for its first block) takes a
+ * group-commit slot too: behind a slow first block, no window seals a third buffer. */
+static void test_group_commit_held(void **state)
+{
+    struct simdev *d = simdev_new(5);
+    struct ls_config c;
+    struct ls_engine *e;
+    struct wres a = {0}, b = {0}, k = {0};
+
+    (void)state;
+    sim_config(&c, d);
+    c.durability = LS_SYNC;
+    c.group_commit_us = 1000;
+    assert_int_equal(ls_open(&c, &e), 0);
+    assert_int_equal(ls_put(e, 0, "a", 1, "va", 2, NULL, wres_cb, &a), 0);
+    ls_poll(e);
+    assert_int_equal(simdev_pending(d), 1); /* a's write: the segment's first block */
+    assert_int_equal(ls_put(e, 0, "b", 1, "vb", 2, NULL, wres_cb, &b), 0);
+    ls_poll(e);
+    assert_int_equal(simdev_pending(d), 2);                 /* and the window's timer */
+    assert_int_equal(simdev_fail_pending(d, 1, -ETIME), 0); /* the window closes */
+    ls_poll(e);
+    assert_int_equal(simdev_pending(d), 1); /* b sealed, held behind a's block */
+    assert_int_equal(ls_put(e, 0, "k", 1, "vk", 2, NULL, wres_cb, &k), 0);
+    ls_poll(e);
+    assert_int_equal(simdev_pending(d), 1); /* both slots taken: no timer, k waits */
+    for (int i = 0; i < 100 && !(a.done && b.done && k.done); i++) {
+        simdev_advance_ns(d, 1000000);
+        simdev_execute(d, 1);
+        ls_poll(e);
+        assert_true(a.done >= b.done && b.done >= k.done);
+    }
+    assert_true(a.done && b.done && k.done);
+    assert_int_equal(a.rc + b.rc + k.rc, 0);
+    ls_close(e);
+    simdev_free(d);
+}
+
 struct count {
     int pending, failed;
 };
@@ -259,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_failed_write_stays_failed),
         cmocka_unit_test(test_filesystem_full),
         cmocka_unit_test(test_group_commit_slots),
+        cmocka_unit_test(test_group_commit_held),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
