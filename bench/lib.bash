@@ -6,6 +6,7 @@
 #   stop_target
 #   server_cpu_ticks      utime+stime of the running target, in CLK_TCK ticks
 #   find_memtier          sets MEMTIER (../shared/tools/build-memtier.sh builds it once)
+#   medians FILES...      one result row per load: the medians of its rounds' rows
 # Targets: logstord-sync logstord-periodic (with $BENCH_LOGSTORD_ARGS), redis-always
 # redis-everysec (AOF), redis (no persistence), memcached (4 worker threads, its default),
 # memcached-tN (N worker threads: memcached-t1, memcached-t2).
@@ -158,4 +159,40 @@ for i in range(n):
         chunk = []
 out.write(b"".join(chunk))
 EOF
+}
+
+# medians ROUND_FILES...: run.sh's result rows (bench/loads.sh: part target test ops/s p50
+# p99 p99.9 cpu/op tool ge1 ge8 ge64 hit, "-" for none) of several rounds -> one row per
+# part, target and test, in the first file's order, each figure the median of the rounds
+# that have one (the mean of the middle two for an even count), the tool from the first
+# row, and a 14th column: the spread of ops/s in percent, (max - min) / median ("-" for
+# one round).
+medians() {
+    awk -F'\t' -v OFS='\t' '
+        function median(list,   v, n, i, j, t) {
+            n = split(list, v, " ")
+            for (i = 2; i <= n; i++) # insertion sort: a handful of rounds
+                for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
+                    t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+                }
+            if (n == 0) return "-"
+            return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+        }
+        {
+            k = $1 SUBSEP $2 SUBSEP $3
+            if (!(k in tool)) { order[++n] = k; tool[k] = $9; key[k] = $1 OFS $2 OFS $3 }
+            for (i = 4; i <= 13; i++)
+                if (i != 9 && $i != "-" && $i != "") vals[k, i] = vals[k, i] " " $i
+        }
+        END {
+            for (r = 1; r <= n; r++) {
+                k = order[r]; line = key[k]
+                for (i = 4; i <= 13; i++)
+                    line = line OFS (i == 9 ? tool[k] : median(vals[k, i]))
+                m = split(vals[k, 4], o, " "); lo = hi = o[1]
+                for (i = 2; i <= m; i++) { if (o[i] + 0 < lo + 0) lo = o[i]; if (o[i] + 0 > hi + 0) hi = o[i] }
+                med = median(vals[k, 4])
+                print line, (m > 1 && med + 0 > 0 ? 100 * (hi - lo) / med : "-")
+            }
+        }' "$@"
 }

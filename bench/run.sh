@@ -46,8 +46,15 @@
 # Goals (issue 16): ops/s >= 1.0x, server CPU/op <= 1.0x, latency <= 1.0x; each ratio is
 # marked "meets" or "below 1.0x"/"above 1.0x", and the last lines count them.
 #
+# Rounds: the whole run (every part over every target) is repeated BENCH_ROUNDS times, the
+# target order reversed in every other round, after a sync(1) that lets the page cache's
+# dirty data out first. Each figure reported is the median of its rounds, and "spread" is
+# (max - min) / median of ops/s. On a shared 2-core VM one run of a load varies by 15-50%
+# from the next, and whatever ran just before the bench (a build, CI's tests) slows the
+# first target only: a single round's ratio can say 0.7x where the next says 1.3x.
+#
 # Environment:
-#   BENCH_PARTS="rb mc memtier rate"
+#   BENCH_PARTS="rb mc memtier rate", BENCH_ROUNDS=3
 #   BENCH_TARGETS="logstord-sync logstord-periodic redis-always redis-everysec memcached-t1
 #                  memcached-t2" (also: redis, no persistence; memcached, 4 threads)
 #   BENCH_N=100000 (requests per rb/mc invocation), BENCH_CLIENTS=50, BENCH_PIPELINE=16,
@@ -73,6 +80,7 @@ MT_SECONDS=${BENCH_MEMTIER_SECONDS:-10}
 RATE_SECONDS=${BENCH_RATE_SECONDS:-20}
 RATE=${BENCH_RATE:-400}
 PARTS=${BENCH_PARTS:-rb mc memtier rate}
+ROUNDS=${BENCH_ROUNDS:-3}
 TARGETS=${BENCH_TARGETS:-logstord-sync logstord-periodic redis-always redis-everysec \
 memcached-t1 memcached-t2}
 LOGSTORD=${LOGSTORD:-$BUILD/logstord}
@@ -82,8 +90,7 @@ HZ=$(getconf CLK_TCK)
 source "$(dirname "$0")/lib.bash"
 # shellcheck source=bench/loads.sh
 source "$(dirname "$0")/loads.sh"
-RESULTS="$WORK/results.tsv" # see loads.sh
-: >"$RESULTS"
+RESULTS="$WORK/results.tsv" # see loads.sh; each round has its own, medians() joins them
 FAILURES=()
 bench_fail() { # MESSAGE...: reports a failure now and again at the end
     echo "bench: $*"
@@ -111,7 +118,7 @@ applies() { # PART TARGET: whether PART has a load for TARGET
 
 started() { # PART TARGET: starts TARGET fresh and says so
     start_target "$2" || { bench_fail "$2 did not start; its $1 loads are skipped"; return 1; }
-    echo "bench: [${SECONDS}s] $1: $2 on 127.0.0.1:$PORT (memcached port $MCPORT)"
+    echo "bench: [${SECONDS}s] round $ROUND $1: $2 on 127.0.0.1:$PORT (memcached port $MCPORT)"
 }
 
 part_rb() { # TARGET
@@ -169,14 +176,15 @@ part_rate() { # TARGET
 # ---- the report -------------------------------------------------------------------------------
 # table PART: the part's rows grouped by test (in run order), targets in run order.
 table() {
-    printf '%-18s %-20s %10s %8s %8s %9s %8s  %s\n' target test ops/s "p50 ms" "p99 ms" \
-        "p99.9 ms" "us/op" tool
+    printf '%-18s %-20s %10s %7s %8s %8s %9s %8s  %s\n' target test ops/s spread "p50 ms" \
+        "p99 ms" "p99.9 ms" "us/op" tool
     awk -F'\t' -v part="$1" '
-        function num(x, f) { return x == "-" ? "-" : sprintf(f, x) }
+        function num(x, f) { return x == "-" || x == "" ? "-" : sprintf(f, x) }
         $1 == part {
             if (!($3 in rows)) order[++n] = $3
-            rows[$3] = rows[$3] sprintf("%-18s %-20s %10s %8s %8s %9s %8s  %s\n", $2, $3,
-                num($4, "%.0f"), num($5, "%.2f"), num($6, "%.2f"), num($7, "%.2f"), $8, $9)
+            rows[$3] = rows[$3] sprintf("%-18s %-20s %10s %7s %8s %8s %9s %8s  %s\n", $2, $3,
+                num($4, "%.0f"), num($14, "%.0f%%"), num($5, "%.2f"), num($6, "%.2f"),
+                num($7, "%.2f"), num($8, "%.2f"), $9)
         }
         END { for (i = 1; i <= n; i++) printf "%s", rows[order[i]] }' "$RESULTS"
 }
@@ -184,9 +192,12 @@ table() {
 rate_table() {
     printf '%-18s %-4s %8s %7s %7s %9s %7s %7s %7s %6s %7s\n' target op ops/s "p50 ms" \
         "p99 ms" "p99.9 ms" ">=1ms%" ">=8ms%" ">=64ms%" "hit%" "us/op"
-    awk -F'\t' '$1 == "rate" {
+    awk -F'\t' '
+        function num(x, f) { return x == "-" || x == "" ? "-" : sprintf(f, x) }
+        $1 == "rate" {
         printf "%-18s %-4s %8.0f %7.2f %7.2f %9.2f %7s %7s %7s %6s %7s\n", $2,
-            substr($3, 6), $4, $5, $6, $7, $10, $11, $12, $13, $8 }' "$RESULTS"
+            substr($3, 6), $4, $5, $6, $7, num($10, "%.3f"), num($11, "%.3f"),
+            num($12, "%.3f"), num($13, "%.1f"), num($8, "%.2f") }' "$RESULTS"
 }
 
 row_of() { # PART TARGET TEST -> the result row, or nothing
@@ -314,18 +325,37 @@ case " $PARTS " in *" memtier "* | *" rate "*)
     fi ;;
 esac
 
+kept=""
 for part in $PARTS; do
     case $part in
-    rb | mc | memtier | rate) ;;
-    *) bench_fail "unknown part $part (parts: rb mc memtier rate)"; continue ;;
+    rb | mc | memtier | rate) kept="$kept $part" ;;
+    *) bench_fail "unknown part $part (parts: rb mc memtier rate)" ;;
     esac
-    for t in $TARGETS; do
-        applies "$part" "$t" && "part_$part" "$t"
+done
+PARTS=${kept# }
+REVERSED=$(echo "$TARGETS" | tr ' ' '\n' | tac | tr '\n' ' ')
+ROUND_FILES=()
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+    RESULTS="$WORK/results.$ROUND.tsv"
+    ROUND_FILES+=("$RESULTS")
+    : >"$RESULTS"
+    sync # what ran before the bench writes its dirty pages now, not in a target's load
+    order=$TARGETS
+    [ $((ROUND % 2)) -eq 0 ] && order=$REVERSED
+    for part in $PARTS; do
+        for t in $order; do
+            applies "$part" "$t" && "part_$part" "$t"
+        done
     done
 done
+RESULTS="$WORK/results.tsv"
+medians "${ROUND_FILES[@]}" >"$RESULTS"
 
+echo
+echo "bench: figures are medians of $ROUNDS round(s); spread = (max - min) / median of ops/s"
 report
-echo "bench: ${SECONDS}s in all; command: BENCH_PARTS=\"${BENCH_PARTS:-rb mc memtier rate}\"" \
+echo "bench: ${SECONDS}s in all; command: BENCH_ROUNDS=$ROUNDS" \
+    "BENCH_PARTS=\"${BENCH_PARTS:-rb mc memtier rate}\"" \
     "BENCH_TARGETS=\"$TARGETS\" BENCH_N=$N BENCH_MEMTIER_SECONDS=$MT_SECONDS" \
     "BENCH_RATE_SECONDS=$RATE_SECONDS${BENCH_RATE_ARGS:+ BENCH_RATE_ARGS=\"$BENCH_RATE_ARGS\"}" \
     "${BENCH_LOGSTORD_ARGS:+BENCH_LOGSTORD_ARGS=\"$BENCH_LOGSTORD_ARGS\" }bash bench/run.sh $BUILD"
