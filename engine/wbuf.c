@@ -291,14 +291,7 @@ void wbuf_kick(struct ls_engine *e)
     uio_submit(e->u);
 }
 
-/* May the active buffer be sealed now for group commit (rather than because it is
- * full)? In sync mode with a window (group_commit_us), at once while the device is idle
- * and no window is running; while a write is in flight, once a window has closed and
- * fewer than GC_SLOTS are: records that arrive during a write go after a window, not after
- * the write (with one in flight they waited for it, then for the window: a commit's p50
- * was two device writes plus the window, 1.28-1.54 ms at 4 k SETs/s). Otherwise while the
- * ring has a free slot. Ordering needs nothing more: buffers are acknowledged in seal
- * order (ack_loop). */
+/* Whether a user buffer (hot or cold) holds records not yet sealed. */
 int wbuf_user_pending(const struct ls_engine *e)
 {
     return (e->user.active && e->user.active->count) || (e->ucold.active && e->ucold.active->count);
@@ -320,6 +313,14 @@ static uint32_t gc_busy(const struct ls_engine *e)
     return e->inflight + (e->waiting_bytes != 0);
 }
 
+/* May the active buffer be sealed now for group commit (rather than because it is
+ * full)? In sync mode with a window (group_commit_us), at once while the device is idle
+ * and no window is running; while a write is in flight, once a window has closed and
+ * fewer than GC_SLOTS are: records that arrive during a write go after a window, not after
+ * the write (with one in flight they waited for it, then for the window: a commit's p50
+ * was two device writes plus the window, 1.28-1.54 ms at 4 k SETs/s). Otherwise while the
+ * ring has a free slot. Ordering needs nothing more: buffers are acknowledged in seal
+ * order (ack_loop). */
 static int may_seal(const struct ls_engine *e)
 {
     if (!wbuf_user_pending(e))

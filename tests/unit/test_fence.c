@@ -107,21 +107,49 @@ static void test_failed_write_stays_failed(void **state)
     simdev_free(d);
 }
 
+/* An engine in sync mode with a group-commit window of 1 ms on the simulated device. */
+static struct ls_engine *gc_open(struct simdev *d)
+{
+    struct ls_config c;
+    struct ls_engine *e;
+
+    sim_config(&c, d);
+    c.durability = LS_SYNC;
+    c.group_commit_us = 1000;
+    assert_int_equal(ls_open(&c, &e), 0);
+    return e;
+}
+
+/* Runs the device a write and a window (1 ms) at a time until a, b and k are acknowledged,
+ * checking that they are acknowledged in that order and succeed; closes and frees. */
+static void gc_finish(struct ls_engine *e, struct simdev *d, struct wres *a, struct wres *b,
+                      struct wres *k)
+{
+    for (int i = 0; i < 100 && !(a->done && b->done && k->done); i++) {
+        simdev_advance_ns(d, 1000000);
+        simdev_execute(d, 1);
+        ls_poll(e);
+        assert_true(a->done >= b->done && b->done >= k->done); /* acknowledged in order */
+    }
+    assert_true(a->done && b->done && k->done);
+    assert_int_equal(a->rc, 0);
+    assert_int_equal(b->rc, 0);
+    assert_int_equal(k->rc, 0);
+    ls_close(e);
+    simdev_free(d);
+}
+
 /* Group commit with a window (group_commit_us): an idle device gets a write at once; a
  * write that arrives while one is in flight goes after the window, before the first
  * completes (two in flight at most); acknowledgements stay in order. */
 static void test_group_commit_slots(void **state)
 {
     struct simdev *d = simdev_new(3);
-    struct ls_config c;
     struct ls_engine *e;
     struct wres h = {0}, a = {0}, b = {0}, k = {0};
 
     (void)state;
-    sim_config(&c, d);
-    c.durability = LS_SYNC;
-    c.group_commit_us = 1000;
-    assert_int_equal(ls_open(&c, &e), 0);
+    e = gc_open(d);
     /* a segment's first block first: a later buffer of it waits for that one (wbuf_kick) */
     assert_int_equal(ls_put(e, 0, "h", 1, "vh", 2, NULL, wres_cb, &h), 0);
     settle(e, d);
@@ -141,18 +169,7 @@ static void test_group_commit_slots(void **state)
     assert_int_equal(ls_put(e, 0, "k", 1, "vk", 2, NULL, wres_cb, &k), 0);
     ls_poll(e);
     assert_int_equal(simdev_pending(d), 2); /* both slots taken: k waits, no timer */
-    for (int i = 0; i < 100 && !(a.done && b.done && k.done); i++) {
-        simdev_advance_ns(d, 1000000); /* a window (1 ms) */
-        simdev_execute(d, 1);
-        ls_poll(e);
-        assert_true(a.done >= b.done && b.done >= k.done); /* acknowledged in order */
-    }
-    assert_true(a.done && b.done && k.done);
-    assert_int_equal(a.rc, 0);
-    assert_int_equal(b.rc, 0);
-    assert_int_equal(k.rc, 0);
-    ls_close(e);
-    simdev_free(d);
+    gc_finish(e, d, &a, &b, &k);
 }
 
 /* A buffer sealed but held (a segment's later buffer waits for its first block) takes a
@@ -160,15 +177,11 @@ static void test_group_commit_slots(void **state)
 static void test_group_commit_held(void **state)
 {
     struct simdev *d = simdev_new(5);
-    struct ls_config c;
     struct ls_engine *e;
     struct wres a = {0}, b = {0}, k = {0};
 
     (void)state;
-    sim_config(&c, d);
-    c.durability = LS_SYNC;
-    c.group_commit_us = 1000;
-    assert_int_equal(ls_open(&c, &e), 0);
+    e = gc_open(d);
     assert_int_equal(ls_put(e, 0, "a", 1, "va", 2, NULL, wres_cb, &a), 0);
     ls_poll(e);
     assert_int_equal(simdev_pending(d), 1); /* a's write: the segment's first block */
@@ -181,16 +194,7 @@ static void test_group_commit_held(void **state)
     assert_int_equal(ls_put(e, 0, "k", 1, "vk", 2, NULL, wres_cb, &k), 0);
     ls_poll(e);
     assert_int_equal(simdev_pending(d), 1); /* both slots taken: no timer, k waits */
-    for (int i = 0; i < 100 && !(a.done && b.done && k.done); i++) {
-        simdev_advance_ns(d, 1000000);
-        simdev_execute(d, 1);
-        ls_poll(e);
-        assert_true(a.done >= b.done && b.done >= k.done);
-    }
-    assert_true(a.done && b.done && k.done);
-    assert_int_equal(a.rc + b.rc + k.rc, 0);
-    ls_close(e);
-    simdev_free(d);
+    gc_finish(e, d, &a, &b, &k);
 }
 
 struct count {
