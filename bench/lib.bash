@@ -169,14 +169,16 @@ EOF
 # one round).
 medians() {
     awk -F'\t' -v OFS='\t' '
-        function median(list,   v, n, i, j, t) {
-            n = split(list, v, " ")
-            for (i = 2; i <= n; i++) # insertion sort: a handful of rounds
+        # the median of a list of figures; leaves cnt, lo and hi (its count, min and max)
+        function median(list,   v, i, j, t) {
+            cnt = split(list, v, " ")
+            for (i = 2; i <= cnt; i++) # insertion sort: a handful of rounds
                 for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
                     t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
                 }
-            if (n == 0) return "-"
-            return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+            lo = v[1]; hi = v[cnt]
+            if (cnt == 0) return "-"
+            return cnt % 2 ? v[(cnt + 1) / 2] : (v[cnt / 2] + v[cnt / 2 + 1]) / 2
         }
         {
             k = $1 SUBSEP $2 SUBSEP $3
@@ -186,13 +188,12 @@ medians() {
         }
         END {
             for (r = 1; r <= n; r++) {
-                k = order[r]; line = key[k]
-                for (i = 4; i <= 13; i++)
+                k = order[r]; ops = median(vals[k, 4])
+                spread = cnt > 1 && ops + 0 > 0 ? 100 * (hi - lo) / ops : "-"
+                line = key[k] OFS ops
+                for (i = 5; i <= 13; i++)
                     line = line OFS (i == 9 ? tool[k] : median(vals[k, i]))
-                m = split(vals[k, 4], o, " "); lo = hi = o[1]
-                for (i = 2; i <= m; i++) { if (o[i] + 0 < lo + 0) lo = o[i]; if (o[i] + 0 > hi + 0) hi = o[i] }
-                med = median(vals[k, 4])
-                print line, (m > 1 && med + 0 > 0 ? 100 * (hi - lo) / med : "-")
+                print line, spread
             }
         }' "$@"
 }

@@ -83,6 +83,7 @@ RATE_SECONDS=${BENCH_RATE_SECONDS:-20}
 RATE=${BENCH_RATE:-400}
 PARTS=${BENCH_PARTS:-rb mc memtier rate}
 ROUNDS=${BENCH_ROUNDS:-3}
+case $ROUNDS in '' | *[!0-9]* | 0) echo "bench: BENCH_ROUNDS must be 1 or more" >&2; exit 2 ;; esac
 TARGETS=${BENCH_TARGETS:-logstord-sync redis-always memcached-t1 logstord-periodic \
 redis-everysec memcached-t2}
 LOGSTORD=${LOGSTORD:-$BUILD/logstord}
@@ -176,12 +177,13 @@ part_rate() { # TARGET
 }
 
 # ---- the report -------------------------------------------------------------------------------
+# num(x, f): a figure printed with format f, "-" where the row has none (the tables' awk)
+AWK_NUM='function num(x, f) { return x == "-" || x == "" ? "-" : sprintf(f, x) }'
 # table PART: the part's rows grouped by test (in run order), targets in run order.
 table() {
     printf '%-18s %-20s %10s %7s %8s %8s %9s %8s  %s\n' target test ops/s spread "p50 ms" \
         "p99 ms" "p99.9 ms" "us/op" tool
-    awk -F'\t' -v part="$1" '
-        function num(x, f) { return x == "-" || x == "" ? "-" : sprintf(f, x) }
+    awk -F'\t' -v part="$1" "$AWK_NUM"'
         $1 == part {
             if (!($3 in rows)) order[++n] = $3
             rows[$3] = rows[$3] sprintf("%-18s %-20s %10s %7s %8s %8s %9s %8s  %s\n", $2, $3,
@@ -194,8 +196,7 @@ table() {
 rate_table() {
     printf '%-18s %-4s %8s %7s %7s %9s %7s %7s %7s %6s %7s\n' target op ops/s "p50 ms" \
         "p99 ms" "p99.9 ms" ">=1ms%" ">=8ms%" ">=64ms%" "hit%" "us/op"
-    awk -F'\t' '
-        function num(x, f) { return x == "-" || x == "" ? "-" : sprintf(f, x) }
+    awk -F'\t' "$AWK_NUM"'
         $1 == "rate" {
         printf "%-18s %-4s %8.0f %7.2f %7.2f %9.2f %7s %7s %7s %6s %7s\n", $2,
             substr($3, 6), $4, $5, $6, $7, num($10, "%.3f"), num($11, "%.3f"),
