@@ -316,11 +316,19 @@ struct ls_engine {
     uint64_t failed_gen;       /* first failed buffer's gen, UINT64_MAX while healthy */
     int failed, last_error;
     int flush_wanted, woken;
-    int poll_wanted; /* caller_polls: work for the caller's ls_poll_pending */
-    int idx_reclaim; /* a checkpoint released its index snapshots: ls_tick frees the nodes
-                        they held, in steps (idx_snap_reclaim) */
-    int gc_armed;    /* the group-commit window timer is pending */
-    int gc_due;      /* the window has closed: seal at the next chance */
+    int poll_wanted;     /* caller_polls: work for the caller's ls_poll_pending */
+    int idx_reclaim;     /* a checkpoint released its index snapshots: ls_tick frees the nodes
+                            they held, in steps (idx_snap_reclaim) */
+    int gc_armed;        /* the group-commit window timer is pending */
+    int gc_due;          /* the window's timer fired since the last group-commit seal (heavy
+                          load: cleared too when nothing waits) */
+    uint64_t gc_seal_ns; /* uio_mono_ns of the last group-commit seal */
+    uint64_t gc_seals;   /* group-commit seals so far; gc_arm_seals: at the timer's arming */
+    uint64_t gc_arm_seals;
+    int gc_join;      /* heavy: a completion left the device idle; its clients join */
+    int gc_heavy;     /* the load judged heavy (wbuf.c gc_judge) */
+    uint64_t gc_recs; /* records appended since gc_judged_ns */
+    uint64_t gc_judged_ns;
     struct uio_req gc_req;
     struct barrier *barriers;
     /* deferred work, run by ls_poll */

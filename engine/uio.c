@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 _Static_assert(sizeof(((struct uio_req *)0)->ts) == sizeof(struct __kernel_timespec),
@@ -98,6 +99,16 @@ void uio_close(struct uio *u)
 int uio_fd(const struct uio *u)
 {
     return u->efd;
+}
+
+uint64_t uio_mono_ns(const struct uio *u)
+{
+    struct timespec ts;
+
+    if (u->sim)
+        return simdev_mono_ns(u->sim);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
 }
 
 unsigned uio_inflight(const struct uio *u)

@@ -55,6 +55,9 @@ struct simdev;
 int uio_open(unsigned depth, struct simdev *sim, struct uio **out);
 void uio_close(struct uio *u);
 int uio_fd(const struct uio *u);
+/* The clock UIO_TIMEOUT's deadlines are kept in (CLOCK_MONOTONIC; the simulated device's
+ * own clock with sim), in nanoseconds. */
+uint64_t uio_mono_ns(const struct uio *u);
 
 /* Queues a request (submitted to the kernel at the next uio_submit). */
 void uio_queue(struct uio *u, struct uio_req *r);

@@ -73,7 +73,7 @@ static const struct config_desc table[] = {
     {"write_buffers", CONFIG_INT, OFF(write_buffers), 4, 1024, "8", NULL, 0,
      "Number of engine write buffers in the ring."},
     {"group_commit_us", CONFIG_INT, OFF(group_commit_us), 0, 100000, "200", NULL, 0,
-     "sync mode: one group commit in flight, the next sent N us after (0: no wait, several)."},
+     "sync mode: group commit window: two writes in flight, the next after N us (0: several)."},
     {"max_pending_bytes", CONFIG_SIZE, OFF(max_pending_bytes), 1 * MIB, 64 * GIB, "64mb", NULL,
      0, "Bytes of writes allowed to wait for a buffer; past it writes wait (busy_timeout_ms)."},
     {"cache_size", CONFIG_SIZE, OFF(cache_size), 0, 1024 * GIB, "64mb", NULL, 0,

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cmocka.h>
 #include <string.h>
@@ -172,6 +173,102 @@ static void test_group_commit_slots(void **state)
     gc_finish(e, d, &a, &b, &k);
 }
 
+/* The window is counted from the last group-commit seal: a record that arrives with one
+ * write in flight after the window has passed since that write's seal goes at once (it
+ * used to wait a whole window from its arrival), and one that waits when a completion
+ * leaves the device idle goes at once too (it used to wait a window more). */
+static void test_group_commit_window_from_seal(void **state)
+{
+    struct simdev *d = simdev_new(7);
+    struct ls_engine *e;
+    struct ls_stats st;
+    struct wres h = {0}, a = {0}, b = {0}, k = {0};
+
+    (void)state;
+    e = gc_open(d);
+    assert_int_equal(ls_put(e, 0, "h", 1, "vh", 2, NULL, wres_cb, &h), 0);
+    settle(e, d); /* the segment's first block, so that later buffers are not held */
+    assert_true(h.done);
+    assert_int_equal(ls_put(e, 0, "a", 1, "va", 2, NULL, wres_cb, &a), 0);
+    ls_poll(e);
+    assert_int_equal(simdev_pending(d), 1); /* idle: a's write at once */
+    simdev_advance_ns(d, 1000000);          /* the window passes, a's write still in flight */
+    assert_int_equal(ls_put(e, 0, "b", 1, "vb", 2, NULL, wres_cb, &b), 0);
+    ls_poll(e);
+    ls_get_stats(e, &st);
+    assert_int_equal(st.inflight_writes, 2); /* b's write at once, beside a's */
+    assert_int_equal(simdev_pending(d), 2);  /* and no timer */
+    assert_int_equal(ls_put(e, 0, "k", 1, "vk", 2, NULL, wres_cb, &k), 0);
+    ls_poll(e);
+    assert_int_equal(simdev_pending(d), 2); /* both slots taken: k waits */
+    /* both writes complete with the clock where it was: k was not due after b's seal,
+     * but the device is idle now, so its write goes at once */
+    for (int i = 0; i < 10 && !(a.done && b.done); i++) {
+        simdev_execute(d, 1);
+        ls_poll(e);
+    }
+    assert_true(a.done && b.done && !k.done);
+    ls_get_stats(e, &st);
+    assert_int_equal(st.inflight_writes, 1); /* k's */
+    gc_finish(e, d, &a, &b, &k);
+}
+
+/* Acknowledges h (a segment's first block, judged a light load), then after 12 ms of the
+ * device's clock appends the 60 records of `many` and sends them: the load is judged heavy
+ * (61 records in 12 windows of 1 ms, against GC_HEAVY_RECS = 4 a window, wbuf.c). */
+static void gc_make_heavy(struct ls_engine *e, struct simdev *d, struct wres *h, struct wres *many)
+{
+    char key[16];
+
+    assert_int_equal(ls_put(e, 0, "h", 1, "vh", 2, NULL, wres_cb, h), 0);
+    settle(e, d);
+    assert_true(h->done);
+    simdev_advance_ns(d, 12000000);
+    for (int i = 0; i < 60; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        assert_int_equal(ls_put(e, 0, key, strlen(key), "v", 1, NULL, wres_cb, &many[i]), 0);
+    }
+    ls_poll(e);
+    assert_int_equal(simdev_pending(d), 1); /* idle: their write at once */
+}
+
+/* Under a heavy load (GC_HEAVY_RECS records or more per window over the last judgement, in
+ * wbuf.c), a completion that leaves the device idle with a record waiting does not send it
+ * at once: the window runs first, so that the clients the completion answered join it
+ * (counted from the last seal instead, 50 clients made ~40% more device writes). */
+static void test_group_commit_heavy_joins(void **state)
+{
+    struct simdev *d = simdev_new(11);
+    struct ls_engine *e;
+    struct ls_stats st;
+    struct wres h = {0}, many[60] = {{0}}, a = {0};
+
+    (void)state;
+    e = gc_open(d);
+    gc_make_heavy(e, d, &h, many);
+    assert_int_equal(ls_put(e, 0, "a", 1, "va", 2, NULL, wres_cb, &a), 0);
+    ls_poll(e);
+    assert_int_equal(simdev_pending(d), 2); /* the write, and the window's timer */
+    simdev_execute(d, 1);                   /* the write (the timer is not due) */
+    ls_poll(e);
+    assert_true(many[59].done && !a.done);
+    ls_get_stats(e, &st);
+    assert_int_equal(st.inflight_writes, 0); /* the device is idle, and a waits... */
+    assert_int_equal(simdev_pending(d), 1);  /* ...for the window */
+    simdev_advance_ns(d, 1000000);
+    simdev_execute(d, 1); /* the window closes */
+    ls_poll(e);
+    ls_get_stats(e, &st);
+    assert_int_equal(st.inflight_writes, 1); /* a's write */
+    settle(e, d);
+    assert_true(a.done);
+    assert_int_equal(a.rc, 0);
+    for (int i = 0; i < 60; i++)
+        assert_int_equal(many[i].rc, 0);
+    ls_close(e);
+    simdev_free(d);
+}
+
 /* A buffer sealed but held (a segment's later buffer waits for its first block) takes a
  * group-commit slot too: behind a slow first block, no window seals a third buffer. */
 static void test_group_commit_held(void **state)
@@ -302,6 +399,8 @@ int main(void)
         cmocka_unit_test(test_filesystem_full),
         cmocka_unit_test(test_group_commit_slots),
         cmocka_unit_test(test_group_commit_held),
+        cmocka_unit_test(test_group_commit_window_from_seal),
+        cmocka_unit_test(test_group_commit_heavy_joins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
