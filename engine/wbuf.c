@@ -315,13 +315,17 @@ static uint32_t gc_busy(const struct ls_engine *e)
     return e->inflight + (e->waiting_bytes != 0);
 }
 
+static uint64_t gc_window_ns(const struct ls_engine *e)
+{
+    return (uint64_t)e->cfg.group_commit_us * 1000;
+}
+
 /* Whether the window has closed: its timer fired (the simulated device's timers may be
  * completed early by a test), or, under a light load, group_commit_us has passed since
  * the last group-commit seal. */
 static int gc_due(const struct ls_engine *e, uint64_t now)
 {
-    return e->gc_due ||
-           (!e->gc_heavy && now - e->gc_seal_ns >= (uint64_t)e->cfg.group_commit_us * 1000);
+    return e->gc_due || (!e->gc_heavy && now - e->gc_seal_ns >= gc_window_ns(e));
 }
 
 /* Records appended per window at or above which the load counts as heavy, and how often
@@ -336,7 +340,7 @@ static void gc_judge(struct ls_engine *e, uint64_t now)
 
     if (span < GC_JUDGE_NS)
         return;
-    e->gc_heavy = e->gc_recs * e->cfg.group_commit_us * 1000 >= GC_HEAVY_RECS * span;
+    e->gc_heavy = e->gc_recs * gc_window_ns(e) >= GC_HEAVY_RECS * span;
     e->gc_recs = 0;
     e->gc_judged_ns = now;
 }
@@ -382,7 +386,7 @@ static void gc_fire(struct uio_req *req, int res)
  * window since the last seal (1 ns if it closed since `now` was read). */
 static void gc_arm(struct ls_engine *e, uint64_t now)
 {
-    uint64_t w = (uint64_t)e->cfg.group_commit_us * 1000, gone = now - e->gc_seal_ns;
+    uint64_t w = gc_window_ns(e), gone = now - e->gc_seal_ns;
 
     if (e->gc_heavy)
         gone = 0;
