@@ -541,6 +541,8 @@ int wbuf_append_batch(struct ls_engine *e, const struct wrec *r, uint32_t n, uin
                       ls_write_cb cb, void *arg);
 /* Seals the active buffer (if it holds records) and submits what the ring allows. */
 void wbuf_flush(struct ls_engine *e);
+/* How group commit judges the load now: 0 no window, 1 light, 2 heavy (ls_stats). */
+int wbuf_gc_load(const struct ls_engine *e);
 /* Does a user stream's active buffer hold records? */
 int wbuf_user_pending(const struct ls_engine *e);
 /* Copies a record (compaction) into stream st with its header as given (rseq kept) and

@@ -1497,6 +1497,8 @@ void ls_get_stats(const struct ls_engine *e, struct ls_stats *out)
     out->inflight_writes = e->inflight;
     out->failed = (uint64_t)e->failed;
     out->last_error = e->last_error;
+    out->group_commit_seals = e->gc_seals;
+    out->group_commit_load = wbuf_gc_load(e);
     compact_stats(e, out);
 }
 

@@ -575,6 +575,15 @@ struct ls_stats {
     uint64_t ordered_writes;           /* writes and batches with ls_write_opts.ordered */
     uint64_t ordered_waits;            /* of their buffers, those that waited for an older
                                           one to be done before going to the device */
+    /* sync mode with group_commit_us: seals that started a device write for group commit,
+     * and how the load was judged at them (wbuf.c gc_judge, every 10 ms or more: heavy at 4
+     * records or more per window). group_commit_load: 0 no window (periodic mode,
+     * group_commit_us 0), 1 light (the window counts from the last seal), 2 heavy (from
+     * when a record first waits; a completion's clients join the next write). */
+    uint64_t group_commit_seals;
+    uint64_t group_commit_judged_light;
+    uint64_t group_commit_judged_heavy;
+    int group_commit_load;
     /* Where a durable write's time goes: each device write of a buffer (users' and
      * compaction's), from its submission to its completion; and each user buffer from its
      * first record to its records' callbacks (sync mode: what the oldest client of a group

@@ -341,8 +341,17 @@ static void gc_judge(struct ls_engine *e, uint64_t now)
     if (span < GC_JUDGE_NS)
         return;
     e->gc_heavy = e->gc_recs * gc_window_ns(e) >= GC_HEAVY_RECS * span;
+    if (e->gc_heavy)
+        e->st.group_commit_judged_heavy++;
+    else
+        e->st.group_commit_judged_light++;
     e->gc_recs = 0;
     e->gc_judged_ns = now;
+}
+
+int wbuf_gc_load(const struct ls_engine *e)
+{
+    return gc_windowed(e) ? 1 + (e->gc_heavy != 0) : 0;
 }
 
 /* May the active buffer be sealed now for group commit (rather than because it is

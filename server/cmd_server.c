@@ -1563,6 +1563,7 @@ static void info_latency(struct pbuf *pb, const char *name, const struct ls_lat_
 
 static void info_logstor(struct server *s, const struct ls_stats *st, struct pbuf *pb)
 {
+    static const char *const gc_load_names[] = {"off", "light", "heavy"};
     double bpk = st->keys ? (double)st->index_bytes / (double)st->keys : 0.0;
     pbuf_appendf(
         pb,
@@ -1582,7 +1583,8 @@ static void info_logstor(struct server *s, const struct ls_stats *st, struct pbu
         "\r\nrecovery_heads_read:%" PRIu64 "\r\nrecovery_heads_presumed:%" PRIu64
         "\r\nsegment_journal_writes:%" PRIu64 "\r\nsegment_journal_failures:%" PRIu64
         "\r\nparked_writes:%" PRIu64 "\r\nordered_writes:%" PRIu64 "\r\nordered_waits:%" PRIu64
-        "\r\n",
+        "\r\ngroup_commit_load:%s\r\ngroup_commit_seals:%" PRIu64
+        "\r\ngroup_commit_judged_light:%" PRIu64 "\r\ngroup_commit_judged_heavy:%" PRIu64 "\r\n",
         s->cfg.disk_size, s->cfg.segment_size, st->segments_total, st->segments_free,
         st->segments_used, st->files, st->keys, st->live_bytes, st->user_bytes_written,
         st->user_cold_bytes_written, st->device_bytes_written, st->write_amplification,
@@ -1593,7 +1595,8 @@ static void info_logstor(struct server *s, const struct ls_stats *st, struct pbu
         st->recovery_records, st->recovery_corrupt_blocks, st->recovery_damaged_files,
         st->recovery_segments, st->recovery_from_checkpoint, st->recovery_heads_read,
         st->recovery_heads_presumed, st->segj_writes, st->segj_failures, s->parked,
-        st->ordered_writes, st->ordered_waits);
+        st->ordered_writes, st->ordered_waits, gc_load_names[st->group_commit_load],
+        st->group_commit_seals, st->group_commit_judged_light, st->group_commit_judged_heavy);
     struct reaper_stats rs;
     reaper_stats(s, &rs);
     pbuf_appendf(pb,

@@ -261,6 +261,16 @@ if not srv.real:
         for h in (w, cm):
             v = [int(h[k]) for k in ("p50", "p99", "p99.9", "max")]
             check(v == sorted(v) and v[0] > 0, "p50 <= p99 <= p99.9 <= max, all above 0", h)
+    # one client's SETs one after another: each its own group-commit seal, a light load
+    check(lg.get("group_commit_load") == "light",
+          "group_commit_load: light under one client's SETs (sync, group_commit_us 200)",
+          lg.get("group_commit_load"))
+    check(int(lg.get("group_commit_seals", "0")) >= 20,
+          "group_commit_seals: at least one per SET", lg.get("group_commit_seals"))
+    check(lg.get("group_commit_judged_heavy") == "0" and
+          lg.get("group_commit_judged_light", "").isdigit(),
+          "group_commit_judged_light/heavy: never judged heavy",
+          (lg.get("group_commit_judged_light"), lg.get("group_commit_judged_heavy")))
 
 c.close()
 check(srv.alive(), "the server is still up")

@@ -269,6 +269,53 @@ static void test_group_commit_heavy_joins(void **state)
     simdev_free(d);
 }
 
+/* ls_stats says how group commit judged the load (INFO logstor group_commit_load): light
+ * at the start, heavy after 61 records in 12 windows, light again after a lone record
+ * 20 ms later; each judgement and each group-commit seal is counted. */
+static void test_group_commit_load_stats(void **state)
+{
+    struct simdev *d = simdev_new(13);
+    struct ls_engine *e;
+    struct ls_stats st;
+    struct wres h = {0}, many[60] = {{0}}, a = {0};
+
+    (void)state;
+    e = gc_open(d);
+    ls_get_stats(e, &st);
+    assert_int_equal(st.group_commit_load, 1); /* light */
+    assert_int_equal(st.group_commit_seals, 0);
+    gc_make_heavy(e, d, &h, many); /* h's seal, then the 60 records' */
+    ls_get_stats(e, &st);
+    assert_int_equal(st.group_commit_load, 2); /* heavy */
+    assert_int_equal(st.group_commit_judged_heavy, 1);
+    assert_int_equal(st.group_commit_seals, 2);
+    settle(e, d);
+    simdev_advance_ns(d, 20000000);
+    assert_int_equal(ls_put(e, 0, "a", 1, "va", 2, NULL, wres_cb, &a), 0);
+    ls_poll(e); /* one record in 20 windows */
+    ls_get_stats(e, &st);
+    assert_int_equal(st.group_commit_load, 1);
+    assert_int_equal(st.group_commit_judged_light, 1);
+    assert_int_equal(st.group_commit_judged_heavy, 1);
+    assert_int_equal(st.group_commit_seals, 3);
+    settle(e, d);
+    assert_true(a.done && many[59].done);
+    ls_close(e);
+    simdev_free(d);
+
+    /* periodic mode has no window */
+    struct ls_config c;
+    d = simdev_new(14);
+    sim_config(&c, d);
+    c.durability = LS_PERIODIC;
+    c.group_commit_us = 1000;
+    assert_int_equal(ls_open(&c, &e), 0);
+    ls_get_stats(e, &st);
+    assert_int_equal(st.group_commit_load, 0);
+    ls_close(e);
+    simdev_free(d);
+}
+
 /* A buffer sealed but held (a segment's later buffer waits for its first block) takes a
  * group-commit slot too: behind a slow first block, no window seals a third buffer. */
 static void test_group_commit_held(void **state)
@@ -401,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_group_commit_held),
         cmocka_unit_test(test_group_commit_window_from_seal),
         cmocka_unit_test(test_group_commit_heavy_joins),
+        cmocka_unit_test(test_group_commit_load_stats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
