@@ -4,6 +4,11 @@
 #
 #   start_target TARGET   sets PORT MCPORT SRV_PID DIR; returns 1 if unavailable
 #   stop_target
+# or several at once (run.sh's rb and mc parts run each load on every target in turn):
+#   keep_target NAME      keeps the target started last running as NAME (start_target may
+#                         then start another)
+#   use_target NAME       makes kept NAME the one the runners drive (PORT MCPORT SRV_PID DIR)
+#   drop_kept NAME        stops kept NAME; stop_kept stops them all
 #   server_cpu_ticks      utime+stime of the running target, in CLK_TCK ticks
 #   find_memtier          sets MEMTIER (../shared/tools/build-memtier.sh builds it once)
 #   medians FILES...      one result row per load: the medians of its rounds' rows
@@ -13,14 +18,18 @@
 
 WORK=$(mktemp -d /tmp/logstor-bench-XXXXXX)
 SRV_PID=
+declare -A KEPT_PORT=() KEPT_MCPORT=() KEPT_PID=() KEPT_DIR=()
 read -r -a LOGSTORD_EXTRA <<<"${BENCH_LOGSTORD_ARGS:-}"
 
 cleanup() {
     [ -n "${TOOL_PID:-}" ] && kill "$TOOL_PID" 2>/dev/null # a load tool run in the background
-    if [ -n "$SRV_PID" ] && kill -0 "$SRV_PID" 2>/dev/null; then
-        kill -9 "$SRV_PID" 2>/dev/null
-        wait "$SRV_PID" 2>/dev/null
-    fi
+    local pid
+    for pid in "$SRV_PID" "${KEPT_PID[@]}"; do
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            kill -9 "$pid" 2>/dev/null
+            wait "$pid" 2>/dev/null
+        fi
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -112,6 +121,26 @@ stop_target() {
         wait "$SRV_PID" 2>/dev/null
         SRV_PID=
     fi
+}
+
+keep_target() { # NAME
+    KEPT_PORT[$1]=$PORT KEPT_MCPORT[$1]=$MCPORT KEPT_PID[$1]=$SRV_PID KEPT_DIR[$1]=$DIR
+    SRV_PID=
+}
+
+use_target() { # NAME
+    PORT=${KEPT_PORT[$1]} MCPORT=${KEPT_MCPORT[$1]} SRV_PID=${KEPT_PID[$1]} DIR=${KEPT_DIR[$1]}
+}
+
+drop_kept() { # NAME
+    use_target "$1"
+    stop_target
+    unset "KEPT_PORT[$1]" "KEPT_MCPORT[$1]" "KEPT_PID[$1]" "KEPT_DIR[$1]"
+}
+
+stop_kept() {
+    local name
+    for name in "${!KEPT_PID[@]}"; do drop_kept "$name"; done
 }
 
 # server_cpu_ticks: utime+stime (fields 14 and 15 of /proc/PID/stat, every thread of the

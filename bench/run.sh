@@ -14,7 +14,9 @@
 #   memcached-t1        memcached -t 1 -U 0 -m 1024 (one worker thread: the per-core goal)
 #   memcached-t2        memcached -t 2 (reported for reference)
 #
-# Parts (BENCH_PARTS), each run over the targets it applies to, in BENCH_TARGETS order:
+# Parts (BENCH_PARTS), each run over the targets it applies to, in BENCH_TARGETS order, load
+# by load: rb and mc start all their targets and run each load on one after the other (the
+# others idle meanwhile); memtier and rate start a fresh target for each load:
 #   rb       redis-benchmark (Debian's 7.0) -c CLIENTS -n N -r KEYSPACE -d VALUE_SIZE, one
 #            invocation per test: SET GET INCR MSET, then the same with -P PIPELINE (GET
 #            reads the keys SET wrote). p50/p99 from its --csv; MSET counts commands of 10
@@ -57,8 +59,9 @@
 #   BENCH_PARTS="rb mc memtier rate", BENCH_ROUNDS=3
 #   BENCH_TARGETS="logstord-sync redis-always memcached-t1 logstord-periodic redis-everysec
 #                  memcached-t2" (also: redis, no persistence; memcached, 4 threads). The
-#                  default order runs each logstord mode next to its peers, so that the
-#                  machine's drift over a round lands on both sides of a ratio alike.
+#                  default order runs each logstord mode next to its peers, and the loads
+#                  are interleaved (above), so that the machine's drift over a round lands
+#                  on both sides of a ratio alike.
 #   BENCH_N=100000 (requests per rb/mc invocation), BENCH_CLIENTS=50, BENCH_PIPELINE=16,
 #   BENCH_VALUE_SIZE=100, BENCH_KEYSPACE=10000 (rb and mc)
 #   BENCH_MEMTIER_SECONDS=10, BENCH_RATE_SECONDS=20, BENCH_RATE=400 (per connection),
@@ -124,46 +127,49 @@ started() { # PART TARGET: starts TARGET fresh and says so
     echo "bench: [${SECONDS}s] round $ROUND $1: $2 on 127.0.0.1:$PORT (memcached port $MCPORT)"
 }
 
-part_rb() { # TARGET
-    started rb "$1" || return
-    local p test
+# part_interleaved PART TARGETS...: rb or mc. Every target is started, then each load runs on
+# one target after the other, so that the machine's drift over the part (a VM's slow minute)
+# lands on every target of a load alike: a target's eight loads in a row, then the next
+# target's, put minutes between the two figures of a ratio. The targets that wait stay idle.
+part_interleaved() {
+    local part=$1 t p test tests next
+    local -a live=()
+    shift
+    for t in "$@"; do
+        started "$part" "$t" && keep_target "$t" && live+=("$t")
+    done
+    tests="set get incr mset" # GET reads the keys SET wrote
+    [ "$part" = mc ] && tests="set get"
     for p in 1 "$PIPE"; do
-        for test in set get incr mset; do
-            rb_one "$1" "$test" "$p" || break 2
+        for test in $tests; do
+            echo "bench: [${SECONDS}s] round $ROUND $part ${test^^}$(suffix_of "$p"): ${live[*]}"
+            next=()
+            for t in "${live[@]}"; do
+                use_target "$t"
+                if "${part}_one" "$t" "$test" "$p"; then next+=("$t"); else drop_kept "$t"; fi
+            done
+            live=("${next[@]}")
         done
     done
-    stop_target
+    stop_kept
 }
 
-part_mc() { # TARGET
-    started mc "$1" || return
-    local p op
-    for p in 1 "$PIPE"; do
-        for op in set get; do
-            mc_one "$1" "$op" "$p" || break 2
-        done
-    done
-    stop_target
-}
-
-part_memtier() { # TARGET: each load on a fresh server, in each protocol the target speaks
-    local t=$1 load name
+part_memtier() { # TARGET LOAD (default, 1k): a fresh server for each protocol the target speaks
+    local t=$1 name
     local -a args
-    for load in default 1k; do
-        if [ $load = default ]; then
-            name="memtier default" args=("${MT_DEFAULT[@]}")
-        else
-            name="memtier 1KiB 1:1" args=("${MT_1K[@]}")
-        fi
-        if [ "$(family "$t")" != memcached ] && started memtier "$t"; then
-            mt_one memtier "$t" "$name" redis "$PORT" "$MT_SECONDS" "${args[@]}"
-            stop_target
-        fi
-        if [ "$(family "$t")" != redis ] && started memtier "$t"; then
-            mt_one memtier "$t" "mc $name" memcache_text "$MCPORT" "$MT_SECONDS" "${args[@]}"
-            stop_target
-        fi
-    done
+    if [ "$2" = default ]; then
+        name="memtier default" args=("${MT_DEFAULT[@]}")
+    else
+        name="memtier 1KiB 1:1" args=("${MT_1K[@]}")
+    fi
+    if [ "$(family "$t")" != memcached ] && started memtier "$t"; then
+        mt_one memtier "$t" "$name" redis "$PORT" "$MT_SECONDS" "${args[@]}"
+        stop_target
+    fi
+    if [ "$(family "$t")" != redis ] && started memtier "$t"; then
+        mt_one memtier "$t" "mc $name" memcache_text "$MCPORT" "$MT_SECONDS" "${args[@]}"
+        stop_target
+    fi
 }
 
 part_rate() { # TARGET
@@ -346,9 +352,16 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
     order=$TARGETS
     [ $((ROUND % 2)) -eq 0 ] && order=$REVERSED
     for part in $PARTS; do
-        for t in $order; do
-            applies "$part" "$t" && "part_$part" "$t"
-        done
+        targets=()
+        for t in $order; do applies "$part" "$t" && targets+=("$t"); done
+        case $part in
+        rb | mc) part_interleaved "$part" "${targets[@]}" ;;
+        memtier)
+            for load in default 1k; do
+                for t in "${targets[@]}"; do part_memtier "$t" "$load"; done
+            done ;;
+        rate) for t in "${targets[@]}"; do part_rate "$t"; done ;;
+        esac
     done
 done
 RESULTS="$WORK/results.tsv"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh's rounds: medians() over known rows (odd and even counts, a figure some
 # rounds lack, the spread of ops/s), then a small run of the rb part in three rounds
-# against logstord-sync and redis-always: the target order reversed in round 2, one
-# median row per load with its spread, the ratios and the goal count, exit 0.
+# against logstord-sync and redis-always: the target order reversed in round 2, each load
+# run on both targets in turn, one median row per load with its spread, the ratios and
+# the goal count, exit 0.
 set -u
 source "$(dirname "$0")/lib.bash"
 it_begin bench_run 120
@@ -41,6 +42,9 @@ expect_eq "run.sh exits 0" "$?" "0"
 starts=$(grep -oE 'round [0-9] rb: [a-z-]+' "$DATA_DIR/out" | tr '\n' ',')
 expect_eq "the targets in order, reversed in round 2" "$starts" \
     "round 1 rb: logstord-sync,round 1 rb: redis-always,round 2 rb: redis-always,round 2 rb: logstord-sync,round 3 rb: logstord-sync,round 3 rb: redis-always,"
+loads=$(grep -oE 'round 2 rb [A-Z]+( -P4)?: .*' "$DATA_DIR/out" | tr '\n' ',')
+expect_eq "each load on both targets in turn, in the round's order" "$loads" \
+    "round 2 rb SET: redis-always logstord-sync,round 2 rb GET: redis-always logstord-sync,round 2 rb INCR: redis-always logstord-sync,round 2 rb MSET: redis-always logstord-sync,round 2 rb SET -P4: redis-always logstord-sync,round 2 rb GET -P4: redis-always logstord-sync,round 2 rb INCR -P4: redis-always logstord-sync,round 2 rb MSET -P4: redis-always logstord-sync,"
 expect_true "it says the figures are medians of 3 rounds" \
     grep -q 'figures are medians of 3 round(s)' "$DATA_DIR/out"
 rows=$(grep -cE '^(logstord-sync|redis-always) +(SET|GET|INCR|MSET)( -P4)? +[0-9]+ +[0-9]+% ' \
