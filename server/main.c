@@ -348,6 +348,7 @@ static void engine_opened(struct server *s, int rc)
 
 static void submit_turn(struct server *s)
 {
+    s->sends_held = 0;
     for (int i = 0; s->eng; i++) {
         /* the last round wakes the eventfd for completions as usual: nothing is missed */
         int last = i == SUBMIT_QUIET_ROUNDS;

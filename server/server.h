@@ -65,6 +65,7 @@ struct server {
     struct ls_engine *eng;   /* NULL while the engine is being opened (loading.c) */
     int sends;               /* replies go through eng's ring (io_uring_sends, conn.c) */
     uint64_t sends_queued;   /* sends queued this turn: run_loop runs their callbacks */
+    uint32_t sends_held;     /* of those, queued since the ring was last submitted */
     struct loading *loading; /* the opening thread's state (loading.c) */
     int exit_status;         /* main's: 1 after a failed engine open */
     int log_reopen_pending;  /* SIGHUP while loading: reopen the log at the hand-over */

@@ -7,7 +7,8 @@ below one per reply, where io_uring_sends no makes one per reply or more. The re
 are the same: a client that pipelines more than its socket holds gets every reply in
 order (the sends that find the socket full wait for EV_WRITE), and clients that close
 with replies on their way never see another client's (a descriptor is not closed while a
-send that names it may still be unsubmitted).
+send that names it may still be unsubmitted). A long turn's replies do not all wait for
+its end: they go to the kernel 8 at a time.
 """
 import socket
 import time
@@ -54,6 +55,46 @@ def lockstep(port, pid, nclients=20, rounds=100):
     return nclients * rounds, w1 - w0, ok
 
 
+def load_held(port, lines):
+    """A connection that has sent all of a SCRIPT LOAD of `lines` statements but its last
+    10 bytes (the server compiles it, on the loop, once they come), and those bytes."""
+    body = "local x = 0\n" + "x = x + 1\n" * lines + "return x\n"
+    msg = encode("SCRIPT", "LOAD", body)
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    s.sendall(msg[:-10])
+    return s, msg[-10:]
+
+
+def batch_before_turn_end(port):
+    """The replies of a long turn leave 8 at a time (conn.c SEND_BATCH), not all at its
+    end. While the loop compiles a script (SCRIPT LOAD of 1 M lines, about 0.25 s), 8
+    clients send a GET and then a ninth the last bytes of a script 4 times that size; the
+    next turn serves the 8 (epoll hands them over in the order they came), then compiles
+    the big one. The 8 replies come before that compilation, not with its reply."""
+    section("a turn's replies leave 8 at a time, not all at its end")
+    a, a_end = load_held(port, 1000000)
+    b, b_end = load_held(port, 4000000)
+    gets = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(8)]
+    time.sleep(2)  # the server has read all but the last bytes of both
+    a.sendall(a_end)
+    time.sleep(0.05)  # compiling a's script
+    for g in gets:
+        g.sendall(encode("GET", "us:k"))
+        time.sleep(0.002)  # one after the other, in this order
+    b.sendall(b_end)
+    want = b"$5\r\nvalue\r\n"
+    got = [recv_exact(g, len(want)) for g in gets]
+    t_get = time.time()
+    b_reply = recv_exact(b, 47)  # $40 and the SHA-1
+    gap = time.time() - t_get
+    check(got == [want] * 8 and b_reply.startswith(b"$40\r\n") and gap >= 0.3,
+          "8 GETs served in the turn before a compilation of about 1 s: their replies "
+          "%.2f s before its reply (>= 0.3 s; all at the turn's end: about 0)" % gap, got[:1])
+    check(recv_exact(a, 47).startswith(b"$40\r\n"), "the first script's reply", None)
+    for x in gets + [a, b]:
+        x.close()
+
+
 for mode in ("yes", "no"):
     section("io_uring_sends %s" % mode)
     srv = itlib.Server("redis", extra=["--io_uring_sends", mode]).start()
@@ -95,6 +136,8 @@ for mode in ("yes", "no"):
         b.close()
     check(good, "40 clients closed with 200 replies of 10,000 bytes on their way: each next "
           "client got exactly its own replies")
+    if mode == "yes":
+        batch_before_turn_end(srv.port)
     check(c.call("PING") == ("+", "PONG"), "the server still answers")
     c.close()
     srv.stop()
