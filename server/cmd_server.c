@@ -1599,15 +1599,15 @@ static void info_logstor(struct server *s, const struct ls_stats *st, struct pbu
         st->group_commit_seals, st->group_commit_judged_light, st->group_commit_judged_heavy);
     struct reaper_stats rs;
     reaper_stats(s, &rs);
-    pbuf_appendf(pb,
-                 "large_pages:%" PRIu64 "\r\nlarge_versions:%" PRIu64
-                 "\r\nlarge_part_writes:%" PRIu64 "\r\nlarge_new_versions:%" PRIu64
-                 "\r\nreaper_running:%d\r\nreaper_passes:%" PRIu64
-                 "\r\nreaper_pages_deleted:%" PRIu64 "\r\nreaper_versions_deleted:%" PRIu64
-                 "\r\nreaper_gets:%" PRIu64 "\r\n",
-                 ls_count(s->eng, large_page_table(s)), ls_count(s->eng, large_anchor_table(s)),
-                 s->stats.large_part_writes, s->stats.large_new_versions, rs.running, rs.passes,
-                 rs.pages, rs.versions, rs.gets);
+    pbuf_appendf(
+        pb,
+        "large_pages:%" PRIu64 "\r\nlarge_versions:%" PRIu64 "\r\nlarge_part_writes:%" PRIu64
+        "\r\nlarge_new_versions:%" PRIu64 "\r\nreaper_running:%d\r\nreaper_passes:%" PRIu64
+        "\r\nreaper_pages_deleted:%" PRIu64 "\r\nreaper_versions_deleted:%" PRIu64
+        "\r\nreaper_gets:%" PRIu64 "\r\n",
+        server_engine_count(s, large_page_table(s)), server_engine_count(s, large_anchor_table(s)),
+        s->stats.large_part_writes, s->stats.large_new_versions, rs.running, rs.passes, rs.pages,
+        rs.versions, rs.gets);
     info_latency(pb, "device_write_latency_usec", &st->write_latency);
     info_latency(pb, "commit_latency_usec", &st->commit_latency);
     info_compaction(s, st, pb);

@@ -167,6 +167,12 @@ for f in ("loading_start_time", "loading_total_bytes", "loading_rdb_used_mem",
 check(abs(int(inf.get("loading_start_time", "0")) - time.time()) < 60,
       "loading_start_time is the start's unix time", inf.get("loading_start_time"))
 check("db0:" not in str(c.call("INFO", "keyspace")), "INFO keyspace: no database while loading")
+for sec in ("logstor", "everything"):  # INFO logstor counted large keys through no engine
+    r = c.call("INFO", sec)
+    check(r[0] == "$" and b"# Logstor" in r[1] and b"large_pages:0" in r[1],
+          "INFO %s while loading: the logstor section, zeros (large_pages:0)" % sec, r[0])
+check(c.call("PING") == LOADING,
+      "the server is still up after INFO logstor while loading")
 check(c.call("ECHO", "hi") == ("$", b"hi"), "ECHO works")
 check(c.call("TIME")[0] == "*", "TIME works")
 check(c.call("CONFIG", "GET", "maxclients")[0] == "*", "CONFIG GET works")
