@@ -235,11 +235,13 @@ int ls_wants_poll(const struct ls_engine *e);
  * I/O of a whole turn of its loop in one system call. A caller that holds must call
  * ls_submit before it blocks. Off by default. */
 void ls_hold_submissions(struct ls_engine *e, int on);
-/* Hands the I/O held so far to the kernel. Returns 0 or a negative code. */
+/* Hands the I/O held so far to the kernel, and wakes ls_fd for completions an
+ * ls_submit_quiet left unpolled. Returns 0 or a negative code. */
 int ls_submit(struct ls_engine *e);
 /* ls_submit without waking ls_fd for what completes during the call (sends complete
  * there, ls_send): returns 1 when completions wait, and the caller must then call
- * ls_poll_pending (nothing else wakes it for them); 0 when none; or a negative code. */
+ * ls_poll_pending (or ls_submit before it blocks: nothing else wakes it for them); 0
+ * when none; or a negative code. */
 int ls_submit_quiet(struct ls_engine *e);
 /* With caller_ends_turns: the caller's loop ended a turn. Runs the group commit its puts
  * asked for (sync mode). The caller then polls if ls_wants_poll says so, and submits

@@ -41,7 +41,8 @@ struct uio {
     struct uio_req *wait_head, *wait_tail;   /* waiting for an SQE */
     struct uio_req *fault_head, *fault_tail; /* fault-injected completions */
     int faults_on;
-    int hold; /* uio_submit leaves prepared SQEs to the next uio_flush (uio_hold) */
+    int hold;    /* uio_submit leaves prepared SQEs to the next uio_flush (uio_hold) */
+    int unwoken; /* uio_flush_quiet left completions the eventfd was not woken for */
     struct uio_faults faults;
     uint64_t writes, reads;
 };
@@ -267,9 +268,18 @@ int uio_submit(struct uio *u)
     return submit(u, 0);
 }
 
+/* The caller may block after this, so completions that a quiet flush left in the CQ
+ * without a wake-up (a caller that did not reap them, or a quiet flush between its reap
+ * and this one) wake the eventfd now: otherwise they waited for some other event. */
 int uio_flush(struct uio *u)
 {
-    return submit(u, 1);
+    int rc = submit(u, 1);
+    if (u->unwoken && !u->sim) {
+        u->unwoken = 0;
+        if (io_uring_cq_ready(&u->ring) > 0)
+            uio_wake(u);
+    }
+    return rc;
 }
 
 int uio_flush_quiet(struct uio *u)
@@ -281,7 +291,9 @@ int uio_flush_quiet(struct uio *u)
     io_uring_cq_eventfd_toggle(&u->ring, true);
     if (rc < 0)
         return rc;
-    return io_uring_cq_ready(&u->ring) > 0 || u->fault_head != NULL;
+    if (io_uring_cq_ready(&u->ring) > 0)
+        u->unwoken = 1; /* cleared when the CQ is reaped empty, or by uio_flush */
+    return u->unwoken || u->fault_head != NULL;
 }
 
 void uio_hold(struct uio *u, int on)
@@ -350,6 +362,7 @@ static int reap(struct uio *u, int wait, int read_efd)
         r->cb(r, res);
         n++;
     }
+    u->unwoken = 0; /* the CQ is empty */
     if (u->wait_head)
         uio_submit(u);
     return n;

@@ -67,11 +67,12 @@ int uio_submit(struct uio *u);
  * uio_flush submits whatever is prepared. A caller that polls after each of its events
  * flushes once per turn of its loop, so one io_uring_enter carries the reads of every
  * client served in that turn (one per read before: 0.85 a GET from the device). Waiting
- * in uio_reap flushes first. */
+ * in uio_reap flushes first. Completions a quiet flush left unreaped wake the eventfd
+ * here, since the caller may block next. */
 int uio_flush(struct uio *u);
 /* uio_flush with the eventfd kept quiet for what completes within the call (a socket
  * send does): returns 1 when completions wait for uio_reap_quiet, which the caller must
- * run (nothing else will signal them), 0 when none, or -errno. */
+ * run (only a later uio_flush signals them), 0 when none, or -errno. */
 int uio_flush_quiet(struct uio *u);
 void uio_hold(struct uio *u, int on);
 /* Runs completions. wait != 0 blocks until at least one completes (when any is in

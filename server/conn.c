@@ -507,7 +507,9 @@ static void conn_send(struct conn *c)
     ls_send(s->eng, c->send_req, c->fd, c->sending.data + c->sending_pos, (uint32_t)n);
     if (++s->sends_held >= SEND_BATCH) {
         s->sends_held = 0;
-        (void)ls_submit_quiet(s->eng); /* failed: the turn's end submits them (submit_turn) */
+        /* failed: the turn's end submits them. Completions waiting: the turn's end polls
+         * them (submit_turn), or its last ls_submit wakes ls_fd for them. */
+        (void)ls_submit_quiet(s->eng);
     }
 }
 

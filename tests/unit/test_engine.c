@@ -868,6 +868,20 @@ static void test_send(void **state)
     char got[8] = {0};
     assert_int_equal(recv(sv[1], got, sizeof(got), MSG_DONTWAIT), 5);
     assert_string_equal(got, "hello");
+    /* completions a quiet submit left unpolled: the next plain submit wakes ls_fd for
+     * them (the server's loop submits last before it blocks; they waited for the next
+     * event or its 10 ms tick) */
+    r = (struct sres){0};
+    ls_send(f->e, s, sv[0], "again", 5);
+    assert_int_equal(ls_submit_quiet(f->e), 1);
+    assert_int_equal(fd_readable(f->e), 0);
+    assert_int_equal(ls_submit(f->e), 0);
+    assert_int_equal(fd_readable(f->e), 1);
+    run_until(f->e, &r.done);
+    assert_int_equal(r.res, 5);
+    assert_int_equal(recv(sv[1], got, sizeof(got), MSG_DONTWAIT), 5);
+    assert_int_equal(ls_submit(f->e), 0); /* polled: no wake-up more */
+    assert_int_equal(fd_readable(f->e), 0);
     /* a socket that fills: a short send, then -EAGAIN, without waiting */
     enum { BIG = 4 << 20 };
     char *big = calloc(1, BIG);
