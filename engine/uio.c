@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <liburing.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -289,10 +290,14 @@ int uio_flush_quiet(struct uio *u)
     io_uring_cq_eventfd_toggle(&u->ring, false);
     int rc = submit(u, 1);
     io_uring_cq_eventfd_toggle(&u->ring, true);
-    if (rc < 0)
-        return rc;
+    /* The flag's store before the tail's load: the kernel posts a completion, then reads
+     * the flag, so a store still buffered here could let one posted meanwhile go unseen
+     * by both sides (found by a review; only io-wq posts from another CPU). */
+    atomic_thread_fence(memory_order_seq_cst);
     if (io_uring_cq_ready(&u->ring) > 0)
         u->unwoken = 1; /* cleared when the CQ is reaped empty, or by uio_flush */
+    if (rc < 0)
+        return rc; /* what completed before the failure is still owed its wake-up */
     return u->unwoken || u->fault_head != NULL;
 }
 

@@ -348,13 +348,15 @@ static void engine_opened(struct server *s, int rc)
 
 static void submit_turn(struct server *s)
 {
-    s->sends_held = 0;
     for (int i = 0; s->eng; i++) {
         /* the last round wakes the eventfd for completions as usual: nothing is missed */
         int last = i == SUBMIT_QUIET_ROUNDS;
         int rc = last ? ls_submit(s->eng) : ls_submit_quiet(s->eng);
+        s->sends_held = 0; /* submitted: conn_send counts its batch afresh */
         if (rc < 0) {
             log_warning("engine: submitting I/O failed (retried at the next turn)");
+            if (!last)
+                (void)ls_submit(s->eng); /* wakes ls_fd for what the quiet one left */
             return;
         }
         if (last || (rc == 0 && s->sends_queued == 0))
