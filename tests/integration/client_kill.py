@@ -14,7 +14,6 @@ itlib.begin("client_kill", time_limit_s=60)
 srv = itlib.Server("redis").start()
 log("client_kill: target %s on 127.0.0.1:%d" % ("redis-server" if srv.real else "logstord",
                                                 srv.port))
-time.sleep(0.3)  # the readiness probe's connection is gone
 
 
 def info(c):
@@ -46,6 +45,7 @@ def closeall(cs):
 
 
 me = Resp(srv.port)
+check(itlib.only_client(me), "the readiness probe's connection is gone")
 my_id, my_addr, my_laddr = info(me)
 
 section("bad option values kill nothing")

@@ -239,11 +239,17 @@ check(w.call("GET", "pk") == ("$", b"old"), "a read runs during a WRITE pause")
 n = 200
 w.send(encode("SET", "pk", "new") + b"".join(encode("INCR", "pn") for _ in range(n)) +
        encode("GET", "pk"))
-time.sleep(0.3)
+
+
+def paused_set():
+    return [ln for ln in r.call("CLIENT", "LIST")[1].decode().split("\n") if " cmd=set " in ln]
+
+
+info = itlib.wait_until(paused_set)  # the server has read the SET
 check(r.call("GET", "pk") == ("$", b"old"), "the write waits")
-info = [ln for ln in r.call("CLIENT", "LIST")[1].decode().split("\n") if " cmd=set " in ln]
 check(len(info) == 1 and " flags=b " in info[0], "the paused client is flagged b", info)
-check(itlib.info_int(port, "blocked_clients") == 2, "INFO blocked_clients counts it and the EXEC")
+check(itlib.wait_until(lambda: itlib.info_int(port, "blocked_clients") == 2),
+      "INFO blocked_clients counts it and the EXEC")
 m3 = Resp(port)
 m3.call("MULTI")
 m3.send(encode("SET", "pm", "1"))

@@ -130,10 +130,11 @@ static void test_set_options2(void)
         EXPECT_STR("v", "GET far");
     }
 
-    /* Expiry: a key set with PX 100 is gone after 250 ms. */
-    EXPECT_OK("SET short v PX 100");
+    /* Expiry: a key set with PX 1000 is gone after 1250 ms (a TTL of 100 ms was
+     * shorter than a sync commit's fdatasync can stall on a shared disk). */
+    EXPECT_OK("SET short v PX 1000");
     EXPECT_STR("v", "GET short");
-    it_sleep_ms(250);
+    it_sleep_ms(1250);
     EXPECT_NIL("GET short");
     EXPECT_INT(0, "EXISTS short");
     /* EXAT/PXAT in the past: the key is set and immediately expired. */

@@ -224,6 +224,26 @@ def info_int(port, name):
     return None if v is None else int(v)
 
 
+def wait_until(cond, limit=5.0, step=0.01):
+    """Polls cond() until it is true or `limit` seconds have passed; returns its last value.
+    For what the server does after a reply or a close, instead of a fixed sleep."""
+    deadline = time.time() + limit
+    v = cond()
+    while not v and time.time() < deadline:
+        time.sleep(step)
+        v = cond()
+    return v
+
+
+def only_client(c, limit=5.0):
+    """Waits until connection c is the server's only client (earlier ones' closes, the
+    readiness probe's among them, processed); returns whether it is."""
+    def alone():
+        text = c.call("INFO", "clients")[1].decode()
+        return "connected_clients:1\r\n" in text
+    return wait_until(alone, limit)
+
+
 def reaper_pass(port, timeout_s=10):
     """Starts a pass of logstord's reaper (a large list made and deleted: DEL wakes it) and
     waits until it has run to its end, at most timeout_s."""

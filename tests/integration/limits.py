@@ -18,10 +18,10 @@ srv = itlib.Server("redis", extra=["--maxclients", "5", "--timeout", "1"]).start
 log("limits: target %s on 127.0.0.1:%d" % ("redis-server" if srv.real else "logstord", srv.port))
 
 section("maxclients 5")
-time.sleep(0.2)  # the readiness probe's connection is gone
-conns = []
+conns = [Resp(srv.port)]
+check(itlib.only_client(conns[0]), "the readiness probe's connection is gone")
 for i in range(5):
-    c = Resp(srv.port)
+    c = conns.pop() if conns and i == 0 else Resp(srv.port)
     r = c.call("PING")
     check(r == ("+", "PONG"), "client %d of 5 is served" % (i + 1), r)
     conns.append(c)

@@ -2,7 +2,7 @@
 keeps refusing (issue 11 item 20; run by parked_overtake.sh).
 
 1. logstord on a 16 MiB disk (--disk_size 16mb --file_size 4mb, --max_value_size 3500kb,
-   --busy_timeout_ms 3000) with 4 MB of data kept and six clients overwriting 60 KiB
+   --busy_timeout_ms 6000) with 4 MB of data kept and six clients overwriting 60 KiB
    values, so free segments run short and writes park while compaction works. A client
    then SETs 3 MiB values, which need a run of 25 free segments in one file and are
    refused for as long as the disk stays this busy. The small writes parked behind them
@@ -37,7 +37,7 @@ def large_sets(port, size, n, out):
 
 section("small SETs parked behind refused 3 MiB SETs on a busy 16 MiB disk")
 srv = itlib.Server("redis", extra=["--disk_size", "16mb", "--file_size", "4mb",
-                                   "--max_value_size", "3500kb", "--busy_timeout_ms", "3000"]).start()
+                                   "--max_value_size", "3500kb", "--busy_timeout_ms", "6000"]).start()
 c = Resp(srv.port, timeout=60)
 c.send(b"".join(encode("SET", "cold%d" % i, b"c" * 4096) for i in range(1000)))
 e, first = itlib.count_not_ok(c, 1000)
@@ -56,8 +56,9 @@ parked = itlib.info_int(srv.port, "busy_writes_parked") - p0
 check(parked > 0, "writes were parked, so the load did test the parked queue (%d)" % parked)
 check(not pushers.errors, "the %d small SETs all answer +OK (%d errors, first %r)" %
       (pushers.sets, len(pushers.errors), pushers.errors[:1]))
-check(pushers.max_batch_s < 2.5, "no batch of 40 small SETs waited for a large SET's timeout "
-      "(longest %.2f s, busy_timeout_ms 3000)" % pushers.max_batch_s)
+# 6 s (3 s before): the longest batch took 0.86-0.97 s here, and a slow disk stretches it
+check(pushers.max_batch_s < 5.0, "no batch of 40 small SETs waited for a large SET's timeout "
+      "(longest %.2f s, busy_timeout_ms 6000)" % pushers.max_batch_s)
 check(c.call("PING") == ("+", "PONG"), "server still answers")
 c.close()
 srv.kill()

@@ -674,10 +674,14 @@ def blocked_read(args, out, port=srv.port):
 
 
 def start_blocked(args):
+    """The read in a thread, returned once the server counts it blocked (or it answered):
+    a fixed 0.3 s let a late XREAD with $ miss the XADD meant to wake it."""
+    base = itlib.info_int(srv.port, "blocked_clients")
     out = []
     th = threading.Thread(target=blocked_read, args=(args, out))
     th.start()
-    time.sleep(0.3)
+    itlib.wait_until(lambda: not th.is_alive()
+                     or itlib.info_int(srv.port, "blocked_clients") > base)
     return th, out
 
 
