@@ -315,12 +315,17 @@ static int rd_int(struct rd *r, uint64_t enc, uint8_t **val, size_t *val_len)
     return RDBSTR_OK;
 }
 
+/* Most bytes one byte of LZF makes: a back reference of 3 bytes copies up to 264. */
+#define LZF_MAX_RATIO 88
+
 static int rd_lzf(struct rd *r, size_t max_len, uint8_t **val, size_t *val_len)
 {
     uint64_t clen, len;
     int sp1, sp2;
+    /* A length no block of clen bytes can decompress to is damage, refused before the
+     * allocation: a RESTORE payload of 80 bytes asked for 1 TB (found by fuzz_rdb). */
     if (rd_len(r, &clen, &sp1) < 0 || rd_len(r, &len, &sp2) < 0 || sp1 || sp2 ||
-        clen > r->n - r->pos)
+        clen > r->n - r->pos || len > clen * LZF_MAX_RATIO)
         return RDBSTR_BADDATA;
     if (len > max_len)
         return RDBSTR_TOOBIG;

@@ -233,6 +233,32 @@ static void test_lzf_compress(void **state)
         assert_memory_equal(got, vals[k], n);
         free(got);
     }
+    /* a length the block cannot make (1 TB from 4 bytes): damage, refused before any
+     * allocation (under ASan the allocation itself aborted) */
+    const uint8_t huge[] = {0xc3, 4, 0x81, 0, 0, 0x01, 0, 0, 0, 0, 0, 0x00, 'a', 0xe0, 0xff};
+    size_t hpos = 0, hlen;
+    uint8_t *hval = NULL;
+    assert_int_equal(rdbstr_read_string(huge, sizeof(huge), &hpos, SIZE_MAX / 2, &hval, &hlen),
+                     RDBSTR_BADDATA);
+    assert_null(hval);
+    /* the most LZF makes of a block, a run (264 bytes from each back reference of 3
+     * bytes, 87.8 times the block here), is still read */
+    {
+        size_t rn = 100000, rpos = 0, rlen;
+        uint8_t *run = malloc(rn), *renc = malloc(rn + 16), *rgot = NULL;
+        assert_non_null(run);
+        assert_non_null(renc);
+        memset(run, 'a', rn);
+        size_t elen = rdbstr_put_value_lzf(renc, run, rn);
+        assert_true(elen * 80 < rn); /* compressed near the limit */
+        assert_int_equal(rdbstr_read_string(renc, elen, &rpos, SIZE_MAX / 2, &rgot, &rlen),
+                         RDBSTR_OK);
+        assert_int_equal(rlen, rn);
+        assert_memory_equal(rgot, run, rn);
+        free(rgot);
+        free(renc);
+        free(run);
+    }
     /* random bytes stay plain */
     size_t len = rdbstr_put_value_lzf(out, buf, 1000);
     assert_int_equal(len, 2 + 1000);
